@@ -1,0 +1,212 @@
+"""Typed records that plugins hand to the host, and the protocols of the objects they build.
+
+Registration hooks return these frozen specs; the host builds one registry from them, so a
+component is described once (name, summary, config schema, defaults) and listed, validated
+and constructed the same way whether it ships with FlowCEP or with a third party.
+
+Objects built from specs are called once per batch, never per record, and never through
+pluggy (a hook call costs microseconds; a batch loop must not pay that per record).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from .context import Context
+    from .records import FlowBatch
+
+__all__ = [
+    "Address",
+    "InputSpec",
+    "EnricherSpec",
+    "DetectorSpec",
+    "OutputSpec",
+    "RuleSpec",
+    "ElementSpec",
+    "Source",
+    "Enricher",
+    "Detector",
+    "Output",
+    "Event",
+]
+
+#: An alert or metric document (ECS field names, nested dicts), produced by detectors.
+Event = dict[str, Any]
+
+from types import MappingProxyType
+
+EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class Address:
+    """A parsed input/output address: ``scheme:rest`` or ``scheme://host:port``.
+
+    ``raw`` is what the user typed; ``path`` is set for file schemes, ``host``/``port`` for
+    network schemes; ``params`` holds ``?key=value`` options.
+    """
+
+    raw: str
+    scheme: str
+    path: str | None = None
+    host: str | None = None
+    port: int | None = None
+    params: Mapping[str, str] = field(default_factory=dict)
+
+
+# -- components ---------------------------------------------------------------------------
+
+
+@runtime_checkable
+class Source(Protocol):
+    """An opened input. ``batches()`` yields until the input ends (files) or ``close()``
+    is called (live inputs; they yield empty batches when idle so the host can advance the
+    watermark by wall clock). Malformed data is counted in ``ctx.stats`` and skipped."""
+
+    def batches(self) -> Iterator[FlowBatch]: ...
+
+    def close(self) -> None: ...
+
+
+class Enricher(Protocol):
+    """Adds columns to a batch in place (``batch.add_column``); never copies rows."""
+
+    def enrich(self, batch: FlowBatch) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Detector(Protocol):
+    """Detection logic fed with time-ordered batches.
+
+    ``on_batch`` receives records whose event time is at or below the current watermark, in
+    event-time order; ``on_watermark`` tells that no record older than ``watermark_ms`` will
+    come (close windows, fire timers); ``flush`` ends the input: release every pending
+    window. Each returns the alert/metric events it produced.
+    """
+
+    def on_batch(self, batch: FlowBatch) -> list[Event]: ...
+
+    def on_watermark(self, watermark_ms: int) -> list[Event]: ...
+
+    def flush(self) -> list[Event]: ...
+
+
+class Output(Protocol):
+    """Receives alert/metric events (and flows when ``OutputSpec.accepts_flows``).
+
+    ``write_flows`` is only called on outputs whose spec accepts flows. ``flush`` must make
+    everything written so far durable; ``close`` flushes and releases resources.
+    """
+
+    def write_events(self, events: list[Event]) -> None: ...
+
+    def write_flows(self, batch: FlowBatch) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+# -- specs --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """An input kind. ``schemes`` are the address schemes it opens (``ipfix+udp``);
+    ``sniff`` recognises a bare file path by its first bytes (return True to claim it)."""
+
+    name: str
+    summary: str
+    schemes: tuple[str, ...]
+    open: Callable[[Address, Mapping[str, Any], Context], Source]
+    sniff: Callable[[bytes], bool] | None = None
+    live: bool = False
+    config_schema: Mapping[str, Any] = field(default_factory=dict)
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EnricherSpec:
+    """An enricher; ``factory(config, ctx)`` builds it once per run."""
+
+    name: str
+    summary: str
+    factory: Callable[[Mapping[str, Any], Context], Enricher]
+    columns: tuple[str, ...] = ()
+    enabled_by_default: bool = False
+    config_schema: Mapping[str, Any] = field(default_factory=dict)
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """How rows of one EPL statement (or one Python rule) become alerts.
+
+    ``statement`` is the @Name of the statement whose rows are alerts. Field names refer
+    to the row's keys: ``source_field`` the attacker, ``destination_field`` the victim(s),
+    ``count_fields`` the counts copied into ``flowcep.counts``. ``summary`` is a
+    ``str.format`` template over the row (``"{Attacker} scanned {AtkCount} hosts"``).
+    ``kind`` is ``alert`` or ``metric``.
+    """
+
+    id: str
+    name: str
+    description: str
+    statement: str = ""
+    severity: str = "medium"  # low | medium | high | critical
+    risk_score: int = 50
+    technique: tuple[str, ...] = ()  # MITRE ATT&CK ids, e.g. ("T1046",)
+    tactic: tuple[str, ...] = ()
+    source_field: str | None = None
+    destination_field: str | None = None
+    destination_port_field: str | None = None
+    transport: str | None = None
+    count_fields: tuple[str, ...] = ()
+    summary: str = ""
+    kind: str = "alert"
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    """A detector: EPL text, an EPL file, or a Python factory (or EPL plus a factory that
+    post-processes). ``rules`` map its output statements to alerts. The EPL text may use
+    ``${param}`` placeholders filled from the validated config (defaults first)."""
+
+    name: str
+    summary: str
+    epl: str | None = None
+    epl_path: str | None = None
+    factory: Callable[[Mapping[str, Any], Context], Detector] | None = None
+    rules: tuple[RuleSpec, ...] = ()
+    config_schema: Mapping[str, Any] = field(default_factory=dict)
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    references: tuple[str, ...] = ()  # where the defaults came from, for docs
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """An output kind; ``schemes`` are the ``--output`` prefixes it handles (``jsonl``)."""
+
+    name: str
+    summary: str
+    schemes: tuple[str, ...]
+    factory: Callable[[str | None, Mapping[str, Any], Context], Output]
+    accepts_flows: bool = False
+    config_schema: Mapping[str, Any] = field(default_factory=dict)
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ElementSpec:
+    """An information element: (pen, id) -> name and abstract data type (RFC 7012)."""
+
+    pen: int
+    id: int
+    name: str
+    type: str  # unsigned8..unsigned64, signed*, float32/64, boolean, macAddress, octetArray,
+    # string, dateTimeSeconds/Milliseconds/Microseconds/Nanoseconds, ipv4Address, ipv6Address,
+    # basicList, subTemplateList, subTemplateMultiList
