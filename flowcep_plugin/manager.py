@@ -1,0 +1,138 @@
+"""Plugin manager factory: loads every entry point of group ``flowcep``, builtin or not.
+
+Builtin inputs, enrichers and outputs are entry points of the ``flowcep`` distribution itself,
+so they load exactly like third-party plugins. A plugin that fails to import or registers a
+misspelled hook is skipped with a warning and listed as failed; ``strict`` re-raises.
+
+Environment switches (read once per manager):
+  FLOWCEP_LOAD_PLUGINS     comma-separated entry-point names: load only these
+  FLOWCEP_DISABLE_PLUGINS  comma-separated entry-point names: skip these (listed as disabled)
+  FLOWCEP_TRACE_HOOKS      set to 1: log every hook call to stderr (pluggy tracing)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .errors import PluginError
+
+__all__ = ["FlowcepPluginManager", "PluginInfo", "make_plugin_manager", "ENTRY_POINT_GROUP"]
+
+ENTRY_POINT_GROUP = "flowcep"
+log = logging.getLogger("flowcep.plugins")
+
+
+@dataclass
+class PluginInfo:
+    """What ``flowcep plugins`` shows for one entry point."""
+
+    name: str
+    module: str
+    distribution: str
+    version: str
+    origin: str  # "builtin", "entry point", or "registered" (in-process)
+    status: str = "loaded"  # loaded | failed | disabled
+    error: str | None = None
+    hooks: list[str] = field(default_factory=list)
+    components: list[str] = field(default_factory=list)
+    location: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "module": self.module, "distribution": self.distribution,
+            "version": self.version, "origin": self.origin, "status": self.status,
+            "error": self.error, "hooks": self.hooks, "components": self.components,
+            "location": self.location,
+        }
+
+
+class FlowcepPluginManager(pluggy.PluginManager):
+    """A pluggy manager that also remembers how each plugin was loaded."""
+
+    def __init__(self) -> None:
+        super().__init__(hookspecs.PROJECT)
+        self.add_hookspecs(hookspecs)
+        self.infos: dict[str, PluginInfo] = {}
+
+    def register_plugin(self, plugin: Any, info: PluginInfo, strict: bool = False) -> bool:
+        """Register one plugin object, validating its hook names; False if it was rejected."""
+        try:
+            self.register(plugin, name=info.name)
+            self.check_pending()
+        except Exception as exc:  # a bad plugin must not take the others down
+            if self.is_registered(plugin):
+                self.unregister(plugin)
+            info.status, info.error = "failed", _one_line(exc)
+            self.infos[info.name] = info
+            if strict:
+                raise PluginError(f"plugin {info.name!r} ({info.distribution}): {info.error}") from exc
+            return False
+        info.hooks = sorted(
+            impl_name for impl_name in dir(plugin)
+            if impl_name.startswith("flowcep_") and hasattr(self.hook, impl_name)
+        )
+        self.infos[info.name] = info
+        return True
+
+
+def _one_line(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _names(var: str) -> set[str] | None:
+    raw = os.environ.get(var)
+    if raw is None:
+        return None
+    return {n.strip() for n in raw.split(",") if n.strip()}
+
+
+def make_plugin_manager(strict: bool = False, load_entry_points: bool = True) -> FlowcepPluginManager:
+    """Build a fresh manager for one run (never a module global)."""
+    pm = FlowcepPluginManager()
+    only = _names("FLOWCEP_LOAD_PLUGINS")
+    disabled = _names("FLOWCEP_DISABLE_PLUGINS") or set()
+    if load_entry_points:
+        seen: set[str] = set()
+        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            if ep.name in seen:
+                continue  # the same distribution visible twice on sys.path
+            seen.add(ep.name)
+            dist = ep.dist
+            dist_name = dist.metadata["Name"] if dist is not None else "?"
+            version = dist.version if dist is not None else "?"
+            info = PluginInfo(
+                name=ep.name, module=ep.value, distribution=dist_name, version=version,
+                origin="builtin" if dist_name == "flowcep" else "entry point",
+            )
+            if (only is not None and ep.name not in only) or ep.name in disabled:
+                info.status = "disabled"
+                pm.infos[ep.name] = info
+                continue
+            try:
+                plugin = ep.load()
+            except Exception as exc:
+                info.status, info.error = "failed", _one_line(exc)
+                pm.infos[ep.name] = info
+                log.warning("flowcep: plugin %r (%s %s) failed to load and is skipped: %s",
+                            ep.name, dist_name, version, info.error)
+                if strict:
+                    raise PluginError(
+                        f"plugin {ep.name!r} ({dist_name} {version}) failed to load: {info.error}"
+                    ) from exc
+                continue
+            info.location = getattr(plugin, "__file__", None)
+            if not pm.register_plugin(plugin, info, strict=strict):
+                log.warning("flowcep: plugin %r (%s) rejected: %s", ep.name, dist_name, info.error)
+    if os.environ.get("FLOWCEP_TRACE_HOOKS"):
+        pm.trace.root.setwriter(lambda s: sys.stderr.write(s))
+        pm.enable_tracing()
+    return pm
