@@ -1,0 +1,188 @@
+"""Configuration: one TOML file, validated against a schema composed from the plugins.
+
+The host owns ``[run]``, ``[alerts]`` and ``[[elements]]``; every component contributes the
+schema of its own section (``[detectors.portscan]``...). Validation happens once, before
+anything is built, and an error is one line: file, key path, what was expected.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from .errors import ConfigError
+
+__all__ = ["parse_duration", "load_config", "compose_schema", "validate_config", "DURATION_SCHEMA",
+           "HOST_DEFAULTS"]
+
+_UNITS = {
+    "ms": 0.001, "msec": 0.001, "msecs": 0.001, "millisecond": 0.001, "milliseconds": 0.001,
+    "s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
+    "m": 60, "min": 60, "mins": 60, "minute": 60, "minutes": 60,
+    "h": 3600, "hr": 3600, "hour": 3600, "hours": 3600,
+    "d": 86400, "day": 86400, "days": 86400,
+}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+
+DURATION_SCHEMA: dict[str, Any] = {
+    "x-kind": "duration",
+    "description": "a duration: seconds as a number, or text like '30s', '1 min', '2 minutes', '1h'",
+    "anyOf": [
+        {"type": "number", "minimum": 0},
+        {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|msecs?|milliseconds?|s|secs?|seconds?|"
+                                      r"m|mins?|minutes?|h|hr|hours?|d|days?)?\s*$"},
+    ],
+}
+
+HOST_DEFAULTS: dict[str, Any] = {
+    "run": {"inputs": [], "outputs": [], "lateness": "30s", "batch_size": 8192, "progress": True,
+            "idle_advance": True},
+    "alerts": {"suppression": "1h"},
+}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from a number or a time period ('30s', '1 min', '2 minutes', '500 msec')."""
+    if isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r}")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError(f"negative duration: {value!r}")
+        return float(value)
+    m = _DURATION.match(str(value))
+    if m is None or m.group(2).lower() not in _UNITS | {"": 1}:
+        raise ValueError(f"not a duration: {value!r} (try '30s', '1 min', '2 minutes', '1h')")
+    return float(m.group(1)) * _UNITS.get(m.group(2).lower(), 1)
+
+
+def _section(kind: str, specs: Mapping[str, Any]) -> dict[str, Any]:
+    props = {}
+    for name, spec in specs.items():
+        schema = dict(spec.config_schema) if spec.config_schema else {"type": "object"}
+        schema.setdefault("type", "object")
+        props[name] = schema
+    return {"type": "object", "properties": props, "additionalProperties": False,
+            "description": f"settings of each {kind[:-1]}, by name"}
+
+
+def compose_schema(registry: Any | None = None, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The whole config schema: host sections plus every registered component's section."""
+    names = lambda kind: sorted(getattr(registry, kind)) if registry is not None else []  # noqa: E731
+    name_list = lambda kind: {"type": "array", "items": {"type": "string", **({"enum": names(kind)} if registry else {})}}  # noqa: E731
+    schema: dict[str, Any] = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "FlowCEP configuration",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "run": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "inputs": {"type": "array", "items": {"type": "string"},
+                               "description": "input addresses (ipfix-file:PATH, ipfix+udp://HOST:PORT, ...)"},
+                    "outputs": {"type": "array", "items": {"type": "string"},
+                                "description": "outputs (jsonl:PATH, stdout, elasticsearch:URL, ...)"},
+                    "detectors": name_list("detectors") | {"description": "detectors to run; all installed when absent"},
+                    "enrichers": name_list("enrichers") | {"description": "enrichers to run, in order; those enabled by default when absent"},
+                    "lateness": DURATION_SCHEMA | {"description": "allowed lateness of out-of-order flows (watermark)"},
+                    "batch_size": {"type": "integer", "minimum": 1},
+                    "progress": {"type": "boolean"},
+                    "idle_advance": {"type": "boolean", "description": "advance the watermark by wall clock when live inputs are silent"},
+                    "stats_json": {"type": "string"},
+                    "flows": {"type": "boolean", "description": "also send enriched flows to outputs that accept them"},
+                },
+            },
+            "alerts": {
+                "type": "object", "additionalProperties": False,
+                "properties": {"suppression": DURATION_SCHEMA | {"description": "merge repeats of one rule and attacker within this interval"}},
+            },
+            "elements": {
+                "type": "array",
+                "description": "user-defined information elements",
+                "items": {"type": "object", "additionalProperties": False, "required": ["id", "name"],
+                          "properties": {"pen": {"type": "integer", "minimum": 0},
+                                         "id": {"type": "integer", "minimum": 0, "maximum": 32767},
+                                         "name": {"type": "string", "minLength": 1},
+                                         "type": {"type": "string"}}},
+            },
+        },
+    }
+    if registry is not None:
+        for kind in ("inputs", "enrichers", "detectors", "outputs"):
+            schema["properties"][kind] = _section(kind, getattr(registry, kind))
+        for impl in reversed(registry.pm.hook.flowcep_config_schema.get_hookimpls()):
+            part = impl.function() or {}
+            for key, sub in part.items():
+                if key in schema["properties"]:
+                    raise ConfigError(f"plugin {impl.plugin_name!r} claims config section {key!r}, "
+                                      "which is already taken")
+                schema["properties"][key] = sub
+    for key, sub in (extra or {}).items():
+        schema["properties"][key] = sub
+    return schema
+
+
+def _path(err: jsonschema.ValidationError) -> str:
+    parts = [str(p) if not isinstance(p, int) else f"[{p}]" for p in err.absolute_path]
+    return ".".join(parts).replace(".[", "[") or "(top level)"
+
+
+def _explain(err: jsonschema.ValidationError) -> str:
+    if err.validator == "additionalProperties":
+        allowed = sorted((err.schema.get("properties") or {}).keys())
+        extra = sorted(set(err.instance) - set(allowed)) if isinstance(err.instance, dict) else []
+        return (f"unknown key {', '.join(map(repr, extra))}; expected one of: "
+                f"{', '.join(allowed) or '(none)'}")
+    if err.validator == "type":
+        return f"expected {err.validator_value}, got {type(err.instance).__name__} {err.instance!r}"
+    if err.validator == "enum":
+        return f"{err.instance!r} is not one of: {', '.join(map(str, err.validator_value))}"
+    if err.schema.get("x-kind") == "duration":
+        return f"{err.instance!r} is not a duration (try '30s', '1 min', '2 minutes', '1h')"
+    if err.validator == "required":
+        return err.message
+    return err.message
+
+
+def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any], filename: str = "<config>") -> None:
+    """Raise ConfigError with one line for the most relevant error."""
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = list(validator.iter_errors(config))
+    if not errors:
+        return
+    err = jsonschema.exceptions.best_match(errors)
+    # best_match prefers shallow errors; users want the deepest key that is wrong.
+    while err.context and err.schema.get("x-kind") != "duration":
+        err = jsonschema.exceptions.best_match(err.context)
+    up = err
+    while up is not None:  # a bad duration reads better as one message than as its branches
+        if isinstance(up.schema, dict) and up.schema.get("x-kind") == "duration":
+            err = up
+            break
+        up = up.parent
+    raise ConfigError(f"{filename}: {_path(err)}: {_explain(err)}")
+
+
+def load_config(path: str | Path | None) -> dict[str, Any]:
+    """Read a TOML file (or nothing) into a dict; missing file and bad TOML are one line."""
+    if path is None:
+        return {}
+    p = Path(path)
+    try:
+        text = p.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: config file not found (create it, or run without -c)") from None
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read config file: {exc.strerror}") from None
+    try:
+        return tomllib.loads(text.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: config file is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: invalid TOML: {exc}") from None
