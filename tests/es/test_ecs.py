@@ -1,0 +1,82 @@
+"""IPFIX -> ECS flow documents (flowcep_plugin.ecs)."""
+
+from __future__ import annotations
+
+import orjson
+
+from flowcep_plugin.ecs import batch_to_documents, batch_to_json, ecs_name, flatten, nest, transport_name
+from flowcep_plugin.records import FlowBatch
+
+
+def _batch() -> FlowBatch:
+    return FlowBatch.from_rows(
+        [
+            {
+                "sourceIPv4Address": "192.0.2.10",
+                "destinationIPv4Address": "198.51.100.7",
+                "sourceTransportPort": 51514,
+                "destinationTransportPort": 443,
+                "protocolIdentifier": 6,
+                "octetDeltaCount": 1500,
+                "packetDeltaCount": 3,
+                "flowStartSeconds": 1700000000,
+                "flowEndSeconds": 1700000002,
+                "sourceMacAddress": "00:1b:21:3a:4f:aa",
+                "someVendorThing": b"\x01\xff",
+            },
+            {
+                "sourceIPv6Address": "2001:db8::1",
+                "destinationIPv6Address": "2001:db8::2",
+                "protocolIdentifier": 17,
+                "destinationTransportPort": 53,
+                "octetDeltaCount": 80,
+                "flowEndMilliseconds": 1700000005123,
+            },
+        ]
+    )
+
+
+def test_names_follow_ecs() -> None:
+    assert ecs_name("sourceIPv4Address") == "source.ip"
+    assert ecs_name("destinationTransportPort") == "destination.port"
+    assert ecs_name("octetDeltaCount") == "network.bytes"
+    assert ecs_name("flowStartMilliseconds") == "event.start"
+    assert ecs_name("flowEndSeconds") == "event.end"
+    assert ecs_name("fooBar") == "ipfix.fooBar"
+    assert ecs_name("source.geo.country_iso_code") == "source.geo.country_iso_code"
+    assert transport_name(6) == "tcp" and transport_name(17) == "udp" and transport_name(1) == "icmp"
+    assert transport_name(253) == "253"
+
+
+def test_documents_hand_checked() -> None:
+    docs = batch_to_documents(_batch(), {"data_stream.namespace": "default"})
+    a, b = docs
+    assert a["source.ip"] == "192.0.2.10" and a["destination.ip"] == "198.51.100.7"
+    assert a["source.port"] == 51514 and a["destination.port"] == 443
+    assert a["network.iana_number"] == "6" and a["network.transport"] == "tcp"
+    assert a["network.bytes"] == 1500 and a["source.bytes"] == 1500
+    assert a["network.packets"] == 3 and a["source.packets"] == 3
+    # seconds -> epoch milliseconds; the flow's end is @timestamp
+    assert a["event.start"] == 1_700_000_000_000 and a["event.end"] == 1_700_000_002_000
+    assert a["@timestamp"] == 1_700_000_002_000
+    assert a["source.mac"] == "00-1B-21-3A-4F-AA"
+    assert a["ipfix.someVendorThing"] == "01ff"
+    assert a["event.kind"] == "event" and a["event.category"] == ["network"]
+    assert a["data_stream.namespace"] == "default"
+    # absent elements are left out, not null
+    assert "source.port" not in b and "event.start" not in b
+    assert b["source.ip"] == "2001:db8::1" and b["network.transport"] == "udp"
+    assert b["@timestamp"] == 1700000005123
+
+
+def test_json_bytes_and_nesting() -> None:
+    raw = batch_to_json(_batch())
+    doc = orjson.loads(raw[0])
+    nested = nest(doc)
+    assert nested["source"]["ip"] == "192.0.2.10"
+    assert nested["network"]["transport"] == "tcp"
+    assert flatten(nested) == doc
+
+
+def test_empty_batch() -> None:
+    assert batch_to_documents(FlowBatch({}, 0)) == []
