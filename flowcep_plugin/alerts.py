@@ -1,0 +1,650 @@
+"""Alert and metric documents (ECS), their schema, suppression, and windows for Python detectors.
+
+Every detector, EPL or Python, ends here: an EPL row becomes a document through
+:func:`alert_from_row`, a Python detector calls :func:`make_alert` / :func:`make_metric`. The
+documents use ECS names so Elasticsearch, Kibana and Elastic Security's "External Alerts" rule
+read them without a pipeline (``message``, ``event.severity`` 21/47/73/99, ``event.risk_score``,
+``rule.*``, ``threat.*``); what ECS has no name for lives under ``flowcep.*``.
+
+Choices written down here because the schema and the mappings follow them:
+
+* ``event.severity`` is the number Elastic Security uses (low 21, medium 47, high 73,
+  critical 99); the word is ``flowcep.severity`` (ECS has no label field under ``event``).
+* ``flowcep.alert_id`` is a hash of (rule id, attacker key, suppression-window start): the
+  Elasticsearch output uses it as ``_id``, so a replay of the same input writes the same ids.
+  Updates of a suppressed alert keep the id and carry a higher ``flowcep.revision``.
+* The attacker key (``flowcep.key``) is the source address when the rule names one, else the
+  destination (floods are keyed on their victim), else ``"-"``.
+
+Alerts are few (a handful per window), so plain dicts are fine here; nothing in this module
+runs per flow record except the window bookkeeping of :class:`TumblingWindows`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import json
+import string
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .records import FlowBatch
+    from .specs import Event, RuleSpec
+    from .stats import Stats
+
+__all__ = [
+    "SEVERITY",
+    "TECHNIQUES",
+    "TACTICS",
+    "iso_ms",
+    "ms_from_iso",
+    "alert_id",
+    "make_alert",
+    "make_metric",
+    "alert_from_row",
+    "Suppressor",
+    "format_alert_line",
+    "alert_schema",
+    "event_errors",
+    "validate_event",
+    "TumblingWindows",
+]
+
+#: Severity words -> Elastic Security's numeric severity (its prebuilt rules use these four).
+SEVERITY: dict[str, int] = {"low": 21, "medium": 47, "high": 73, "critical": 99}
+
+#: MITRE ATT&CK (enterprise) techniques the shipped detectors use: id -> (name, tactic ids).
+TECHNIQUES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "T1046": ("Network Service Discovery", ("TA0007",)),
+    "T1018": ("Remote System Discovery", ("TA0007",)),
+    "T1595": ("Active Scanning", ("TA0043",)),
+    "T1595.001": ("Scanning IP Blocks", ("TA0043",)),
+    "T1595.002": ("Vulnerability Scanning", ("TA0043",)),
+    "T1595.003": ("Wordlist Scanning", ("TA0043",)),
+    "T1110": ("Brute Force", ("TA0006",)),
+    "T1110.001": ("Password Guessing", ("TA0006",)),
+    "T1110.003": ("Password Spraying", ("TA0006",)),
+    "T1498": ("Network Denial of Service", ("TA0040",)),
+    "T1498.001": ("Direct Network Flood", ("TA0040",)),
+    "T1498.002": ("Reflection Amplification", ("TA0040",)),
+    "T1499": ("Endpoint Denial of Service", ("TA0040",)),
+    "T1499.001": ("OS Exhaustion Flood", ("TA0040",)),
+    "T1499.002": ("Service Exhaustion Flood", ("TA0040",)),
+    "T1021": ("Remote Services", ("TA0008",)),
+    "T1190": ("Exploit Public-Facing Application", ("TA0001",)),
+}
+
+#: MITRE ATT&CK tactics: id -> name.
+TACTICS: dict[str, str] = {
+    "TA0001": "Initial Access",
+    "TA0006": "Credential Access",
+    "TA0007": "Discovery",
+    "TA0008": "Lateral Movement",
+    "TA0040": "Impact",
+    "TA0043": "Reconnaissance",
+}
+
+_ATTACK_URL = "https://attack.mitre.org/"
+
+
+# -- time ---------------------------------------------------------------------------------
+
+
+def iso_ms(ms: int | float) -> str:
+    """Epoch milliseconds -> ISO 8601 UTC with milliseconds and ``Z`` (what ES parses)."""
+    dt = datetime.fromtimestamp(int(ms) / 1000, tz=UTC)
+    return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def ms_from_iso(text: str) -> int:
+    """ISO 8601 (``Z`` or offset) -> epoch milliseconds."""
+    return int(round(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000))
+
+
+def alert_id(rule_id: str, key: str, window_start_ms: int) -> str:
+    """Deterministic document id: the same rule, key and window always give the same id."""
+    raw = f"{rule_id}\x1f{key}\x1f{int(window_start_ms)}".encode()
+    return hashlib.sha256(raw).hexdigest()[:32]
+
+
+# -- building documents ---------------------------------------------------------------------
+
+
+def _jsonable(value: Any) -> Any:
+    """Row values as JSON values (octet arrays as hex, tuples/sets as lists)."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [_jsonable(v) for v in value]
+        return sorted(items, key=str) if isinstance(value, set | frozenset) else items
+    return str(value)
+
+
+def _addresses(value: Any) -> str | list[str] | None:
+    """One address as text, several as a sorted de-duplicated list (ECS allows arrays)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted({str(v) for v in value if v not in (None, "")})
+        if not items:
+            return None
+        return items[0] if len(items) == 1 else items
+    return str(value)
+
+
+def _threat(techniques: Sequence[str], tactics: Sequence[str]) -> dict[str, Any] | None:
+    """ECS ``threat.*`` for ATT&CK ids; sub-techniques go to ``threat.technique.subtechnique``."""
+    if not techniques:
+        return None
+    tech_ids: list[str] = []
+    sub_ids: list[str] = []
+    tactic_ids: list[str] = list(tactics)
+    for tid in techniques:
+        parent = tid.split(".")[0]
+        if parent not in tech_ids:
+            tech_ids.append(parent)
+        if "." in tid:
+            sub_ids.append(tid)
+        for ta in TECHNIQUES.get(tid, TECHNIQUES.get(parent, ("", ())))[1]:
+            if ta not in tactic_ids:
+                tactic_ids.append(ta)
+
+    def ref(tid: str) -> str:
+        if tid.startswith("TA"):
+            return f"{_ATTACK_URL}tactics/{tid}/"
+        return f"{_ATTACK_URL}techniques/{tid.replace('.', '/')}/"
+
+    technique: dict[str, Any] = {
+        "id": tech_ids,
+        "name": [TECHNIQUES.get(t, (t, ()))[0] for t in tech_ids],
+        "reference": [ref(t) for t in tech_ids],
+    }
+    if sub_ids:
+        technique["subtechnique"] = {
+            "id": sub_ids,
+            "name": [TECHNIQUES.get(t, (t, ()))[0] for t in sub_ids],
+            "reference": [ref(t) for t in sub_ids],
+        }
+    threat: dict[str, Any] = {"framework": "MITRE ATT&CK", "technique": technique}
+    if tactic_ids:
+        threat["tactic"] = {
+            "id": tactic_ids,
+            "name": [TACTICS.get(t, t) for t in tactic_ids],
+            "reference": [ref(t) for t in tactic_ids],
+        }
+    return threat
+
+
+def _key(source: Any, destination: Any) -> str:
+    if source not in (None, "", []):
+        return source if isinstance(source, str) else ",".join(source)
+    if destination not in (None, "", []):
+        return destination if isinstance(destination, str) else ",".join(destination)
+    return "-"
+
+
+def make_alert(
+    rule: RuleSpec,
+    *,
+    time_ms: int,
+    detector: str,
+    source_ip: Any = None,
+    destination_ip: Any = None,
+    destination_port: int | None = None,
+    transport: str | None = None,
+    counts: Mapping[str, Any] | None = None,
+    summary: str | None = None,
+    window: tuple[int, int] | None = None,
+    fields: Mapping[str, Any] | None = None,
+    key: str | None = None,
+) -> Event:
+    """An ECS alert (or a metric, when ``rule.kind == "metric"``) document.
+
+    ``time_ms`` is the event time the alert is about (the window end for windowed rules);
+    ``window`` the (start, end) of the evidence in epoch ms; ``fields`` extra values kept
+    under ``flowcep.fields`` (the EPL row, for the analyst); ``summary`` the one-line human
+    explanation that follows the rule name in ``message``.
+    """
+    src = _addresses(source_ip)
+    dst = _addresses(destination_ip)
+    k = key if key is not None else _key(src, dst)
+    ts = iso_ms(time_ms)
+    start_ms, end_ms = window if window is not None else (time_ms, time_ms)
+    text = summary if summary else rule.description
+    kind = "metric" if rule.kind == "metric" else "alert"
+    doc: dict[str, Any] = {
+        "@timestamp": ts,
+        "message": f"{rule.name}: {text}",
+        "event": {
+            "kind": kind,
+            "category": ["network"],
+            "type": ["info"],
+            "module": "flowcep",
+            "dataset": f"flowcep.{kind}",
+            "start": iso_ms(start_ms),
+            "end": iso_ms(end_ms),
+        },
+        "rule": {"id": rule.id, "name": rule.name, "description": rule.description,
+                 "ruleset": detector},
+    }
+    if kind == "alert":
+        doc["event"]["severity"] = SEVERITY.get(rule.severity, 47)
+        doc["event"]["risk_score"] = int(rule.risk_score)
+    if src is not None:
+        doc["source"] = {"ip": src}
+    dst_doc: dict[str, Any] = {}
+    if dst is not None:
+        dst_doc["ip"] = dst
+    if destination_port is not None:
+        dst_doc["port"] = int(destination_port)
+    if dst_doc:
+        doc["destination"] = dst_doc
+    trans = transport or rule.transport
+    if trans:
+        doc["network"] = {"transport": trans}
+    threat = _threat(rule.technique, rule.tactic)
+    if threat is not None and kind == "alert":
+        doc["threat"] = threat
+    doc["flowcep"] = {
+        "detector": detector,
+        "key": k,
+        "alert_id": alert_id(rule.id, k, start_ms),
+        "revision": 1,
+        "occurrences": 1,
+        "first_seen": ts,
+        "last_seen": ts,
+        "window": {"start": iso_ms(start_ms), "end": iso_ms(end_ms)},
+        "counts": {str(n): _jsonable(v) for n, v in (counts or {}).items()},
+    }
+    if kind == "alert":
+        doc["flowcep"]["severity"] = rule.severity
+    if fields:
+        doc["flowcep"]["fields"] = _jsonable(dict(fields))
+    return doc
+
+
+def make_metric(
+    rule: RuleSpec,
+    *,
+    time_ms: int,
+    detector: str,
+    metrics: Mapping[str, Any],
+    summary: str | None = None,
+    window: tuple[int, int] | None = None,
+    key: str = "-",
+) -> Event:
+    """A metric document (``event.kind: metric``): statistics, not an attack."""
+    doc = make_alert(rule, time_ms=time_ms, detector=detector, summary=summary, window=window,
+                     key=key)
+    doc["event"]["kind"] = "metric"
+    doc["event"]["dataset"] = "flowcep.metric"
+    doc["event"].pop("severity", None)
+    doc["event"].pop("risk_score", None)
+    doc.pop("threat", None)
+    doc["flowcep"].pop("severity", None)
+    doc["flowcep"]["metrics"] = _jsonable(dict(metrics))
+    return doc
+
+
+class _RowFormatter(string.Formatter):
+    """``str.format`` over a row whose keys may contain dots (``ipfix.sourceIPv4Address``)."""
+
+    def get_field(self, field_name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+        value = _lookup(kwargs, field_name)
+        return ("?" if value is None else value), field_name
+
+
+_FORMATTER = _RowFormatter()
+
+
+def _lookup(values: Mapping[str, Any], name: str | None) -> Any:
+    """A row value by select name; ``ipfix.x`` and bare ``x`` are the same element."""
+    if not name:
+        return None
+    if name in values:
+        return values[name]
+    alt = name[6:] if name.startswith("ipfix.") else "ipfix." + name
+    if alt in values:
+        return values[alt]
+    # joined/inserted streams prefix properties with the stream name (Uniques.ipfix.x)
+    for k, v in values.items():
+        if k.endswith("." + name):
+            return v
+    return None
+
+
+def _window_of(values: Mapping[str, Any]) -> tuple[int, int] | None:
+    """Window bounds when the engine put them in the row (``window_start``/``window_end``)."""
+    start = values.get("window_start", values.get("windowStart"))
+    end = values.get("window_end", values.get("windowEnd"))
+    if isinstance(start, int | float) and isinstance(end, int | float):
+        return int(start), int(end)
+    return None
+
+
+def alert_from_row(rule: RuleSpec, values: Mapping[str, Any], time_ms: int, detector: str,
+                   window: tuple[int, int] | None = None) -> Event:
+    """The alert (or metric) for one row of the EPL statement ``rule.statement``.
+
+    ``values`` is the row (select names -> values); ``time_ms`` the engine time when the row
+    was produced (window close for batch windows). The attacker, victims, port and counts are
+    read from the row through the rule's field names; the summary template is formatted over
+    the row, unknown names print as ``?`` rather than failing the run.
+    """
+    if window is None:
+        window = _window_of(values)
+    counts = {f: _lookup(values, f) for f in rule.count_fields}
+    summary = None
+    if rule.summary:
+        try:
+            summary = _FORMATTER.vformat(rule.summary, (), dict(values))
+        except (ValueError, IndexError, AttributeError, TypeError, KeyError):
+            summary = rule.summary
+    port = _lookup(values, rule.destination_port_field)
+    try:
+        port_num = int(port) if port is not None else None
+    except (TypeError, ValueError):
+        port_num = None
+    return make_alert(
+        rule,
+        time_ms=time_ms,
+        detector=detector,
+        source_ip=_lookup(values, rule.source_field),
+        destination_ip=_lookup(values, rule.destination_field),
+        destination_port=port_num,
+        counts=counts,
+        summary=summary,
+        window=window,
+        fields=values,
+    )
+
+
+# -- suppression ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Open:
+    """One suppression window: the first document, merged state, and when it closes."""
+
+    doc: Event
+    start_ms: int
+    end_ms: int
+    dirty: bool = False
+    revision: int = 1
+    destinations: set[str] = field(default_factory=set)
+
+
+def _event_ms(doc: Event) -> int:
+    try:
+        return ms_from_iso(doc["@timestamp"])
+    except (KeyError, TypeError, ValueError):
+        return 0
+
+
+def _as_set(value: Any) -> set[str]:
+    if value is None:
+        return set()
+    if isinstance(value, list):
+        return {str(v) for v in value}
+    return {str(value)}
+
+
+class Suppressor:
+    """Merges repeated firing of one rule for one attacker within ``interval_ms`` (Zeek's
+    notice suppression, default 1 h) into one alert.
+
+    The first firing is returned at once (revision 1). Later firings in the interval update
+    the open alert: counts (the maximum seen per count field: windowed counts are per window,
+    the peak is what matters), victims (union), ``flowcep.occurrences`` and ``last_seen``.
+    When the interval closes (``now_ms`` passes its end, or :meth:`flush`) an alert that got
+    updates is returned again with the same ``flowcep.alert_id`` and ``flowcep.revision + 1``.
+    Metric documents pass through untouched.
+    """
+
+    def __init__(self, interval_ms: int = 3_600_000, stats: Stats | None = None) -> None:
+        self.interval_ms = int(interval_ms)
+        self.stats = stats
+        self._open: dict[tuple[str, str], _Open] = {}
+        self._heap: list[tuple[int, tuple[str, str]]] = []
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def process(self, events: Iterable[Event], now_ms: int) -> list[Event]:
+        """Events to emit now for ``events`` produced at engine time ``now_ms``."""
+        out: list[Event] = []
+        for ev in events:
+            if ev.get("event", {}).get("kind") != "alert" or self.interval_ms <= 0:
+                out.append(ev)
+                continue
+            t = _event_ms(ev)
+            k = (ev["rule"]["id"], ev.get("flowcep", {}).get("key", "-"))
+            cur = self._open.get(k)
+            if cur is not None and t >= cur.end_ms:
+                out.extend(self._close(k))
+                cur = None
+            if cur is None:
+                out.append(self._start(k, ev, t))
+            else:
+                self._merge(cur, ev, t)
+                if self.stats is not None:
+                    self.stats.add("alerts.suppressed")
+        out.extend(self._expire(now_ms))
+        return out
+
+    def flush(self) -> list[Event]:
+        """End of input: emit every open alert that was updated since it was first sent."""
+        out: list[Event] = []
+        for k in sorted(self._open, key=lambda key: self._open[key].start_ms):
+            out.extend(self._close(k))
+        self._heap.clear()
+        return out
+
+    # -- internals ------------------------------------------------------------------------
+    def _start(self, k: tuple[str, str], ev: Event, t: int) -> Event:
+        doc = json.loads(json.dumps(ev))  # own copy: later merges must not touch what was sent
+        fc = doc.setdefault("flowcep", {})
+        fc["alert_id"] = alert_id(k[0], k[1], t)
+        fc["revision"] = 1
+        fc["occurrences"] = int(fc.get("occurrences", 1))
+        fc.setdefault("first_seen", doc.get("@timestamp"))
+        fc.setdefault("last_seen", doc.get("@timestamp"))
+        entry = _Open(doc=doc, start_ms=t, end_ms=t + self.interval_ms,
+                      destinations=_as_set(doc.get("destination", {}).get("ip")))
+        self._open[k] = entry
+        heapq.heappush(self._heap, (entry.end_ms, k))
+        return json.loads(json.dumps(doc))
+
+    def _merge(self, cur: _Open, ev: Event, t: int) -> None:
+        doc = cur.doc
+        fc = doc["flowcep"]
+        new = ev.get("flowcep", {})
+        fc["occurrences"] = int(fc.get("occurrences", 1)) + int(new.get("occurrences", 1))
+        if t >= ms_from_iso(fc["last_seen"]):
+            fc["last_seen"] = ev.get("@timestamp", fc["last_seen"])
+            if "window" in new:
+                fc.setdefault("window", {})["end"] = new["window"].get("end")
+                doc["event"]["end"] = new["window"].get("end")
+            if "fields" in new:
+                fc["fields"] = new["fields"]
+        counts = fc.setdefault("counts", {})
+        for name, value in new.get("counts", {}).items():
+            old = counts.get(name)
+            if isinstance(value, int | float) and isinstance(old, int | float):
+                counts[name] = max(old, value)
+            else:
+                counts[name] = value
+        cur.destinations |= _as_set(ev.get("destination", {}).get("ip"))
+        if cur.destinations:
+            dst = sorted(cur.destinations)
+            doc.setdefault("destination", {})["ip"] = dst[0] if len(dst) == 1 else dst
+        base = ev.get("message", doc["message"])
+        doc["message"] = f"{base} ({fc['occurrences']} times since {fc['first_seen']})"
+        cur.dirty = True
+
+    def _close(self, k: tuple[str, str]) -> list[Event]:
+        cur = self._open.pop(k, None)
+        if cur is None or not cur.dirty:
+            return []
+        cur.doc["flowcep"]["revision"] = cur.revision + 1
+        return [cur.doc]
+
+    def _expire(self, now_ms: int) -> list[Event]:
+        out: list[Event] = []
+        while self._heap and self._heap[0][0] <= now_ms:
+            end, k = heapq.heappop(self._heap)
+            cur = self._open.get(k)
+            if cur is not None and cur.end_ms == end:
+                out.extend(self._close(k))
+        return out
+
+
+# -- presentation and validation --------------------------------------------------------------
+
+
+def format_alert_line(event: Mapping[str, Any]) -> str:
+    """One readable terminal line: time, severity, rule, attacker -> victims, message."""
+    ev = event.get("event", {})
+    fc = event.get("flowcep", {})
+    ts = str(event.get("@timestamp", "?")).replace("T", " ").rstrip("Z")
+    if ev.get("kind") == "metric":
+        level = "METRIC"
+    else:
+        level = str(fc.get("severity") or {v: k for k, v in SEVERITY.items()}.get(
+            ev.get("severity"), "?")).upper()
+    rule = event.get("rule", {}).get("id", "?")
+    src = event.get("source", {}).get("ip")
+    dst = event.get("destination", {}).get("ip")
+    port = event.get("destination", {}).get("port")
+    if isinstance(dst, list):
+        dst_text = dst[0] + (f" +{len(dst) - 1} more" if len(dst) > 1 else "")
+    else:
+        dst_text = dst or ""
+    if port is not None and dst_text:
+        dst_text = f"{dst_text}:{port}"
+    who = f"{src or '*'} -> {dst_text}" if (src or dst_text) else ""
+    rev = f" rev{fc['revision']}" if fc.get("revision", 1) > 1 else ""
+    msg = str(event.get("message", ""))
+    return "  ".join(p for p in (ts, f"{level:<8}", f"{rule}{rev}", who, msg) if p)
+
+
+@lru_cache(maxsize=1)
+def alert_schema() -> dict[str, Any]:
+    """The JSON Schema of alert and metric documents (``schemas/alert.schema.json``)."""
+    text = resources.files("flowcep_plugin").joinpath("schemas/alert.schema.json").read_text()
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Any:
+    import jsonschema
+
+    schema = alert_schema()
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+
+def event_errors(doc: Mapping[str, Any]) -> list[str]:
+    """Every schema violation of ``doc``, each as ``path: message``."""
+    errors = sorted(_validator().iter_errors(doc), key=lambda e: list(e.absolute_path))
+    return [f"{'.'.join(str(p) for p in e.absolute_path) or '<document>'}: {e.message}"
+            for e in errors]
+
+
+def validate_event(doc: Mapping[str, Any]) -> None:
+    """Raise ``ValueError`` naming the first problems when ``doc`` breaks the alert schema."""
+    errors = event_errors(doc)
+    if errors:
+        rule = doc.get("rule", {}).get("id", "?") if isinstance(doc.get("rule"), Mapping) else "?"
+        raise ValueError(f"invalid event from rule {rule}: " + "; ".join(errors[:3]))
+
+
+# -- windows for Python detectors ------------------------------------------------------------
+
+
+class TumblingWindows:
+    """Epoch-aligned tumbling windows of ``size_ms`` for Python detectors.
+
+    Windows are ``[k*size, (k+1)*size)`` so results do not depend on where the input starts
+    (Zeek's SumStats epochs work the same way). ``add(batch, accumulate)`` calls
+    ``accumulate(state, indices, window_start_ms)`` once per window present in the batch
+    with the record indices falling into it; a window is closed (``finish(state, start, end)``)
+    when a record or the watermark reaches its end. Records older than an already closed
+    window are counted as ``<name>.late`` in the stats and skipped (the host's reorder buffer
+    makes this rare).
+    """
+
+    def __init__(self, size_ms: int, new_state: Callable[[], Any],
+                 finish: Callable[[Any, int, int], list[Event]], name: str = "detector",
+                 stats: Stats | None = None) -> None:
+        if size_ms <= 0:
+            raise ValueError("window size must be positive")
+        self.size_ms = int(size_ms)
+        self._new_state = new_state
+        self._finish = finish
+        self._name = name
+        self._stats = stats
+        self._states: dict[int, Any] = {}
+        self._closed_before = -(2**62)  # windows starting before this are closed
+
+    def add(self, batch: FlowBatch, accumulate: Callable[[Any, list[int], int], None]) -> list[Event]:
+        if not len(batch):
+            return []
+        size = self.size_ms
+        groups: dict[int, list[int]] = {}
+        late = 0
+        last_start = None
+        idx: list[int] = []
+        for i, t in enumerate(batch.event_times()):
+            if t < 0:
+                continue
+            start = t - t % size
+            if start != last_start:
+                if start < self._closed_before:
+                    late += 1
+                    last_start = None
+                    continue
+                idx = groups.setdefault(start, [])
+                last_start = start
+            idx.append(i)
+        if late and self._stats is not None:
+            self._stats.add(f"{self._name}.late", late)
+        out: list[Event] = []
+        for start in sorted(groups):
+            out.extend(self.close_until(start))  # a record at `start` means earlier ones ended
+            state = self._states.get(start)
+            if state is None:
+                state = self._states[start] = self._new_state()
+            accumulate(state, groups[start], start)
+        return out
+
+    def close_until(self, time_ms: int) -> list[Event]:
+        """Close every window whose end is at or before ``time_ms``."""
+        out: list[Event] = []
+        for start in sorted(self._states):
+            if start + self.size_ms > time_ms:
+                break
+            out.extend(self._finish(self._states.pop(start), start, start + self.size_ms))
+        boundary = time_ms - time_ms % self.size_ms
+        if boundary > self._closed_before:
+            self._closed_before = boundary
+        return out
+
+    def flush(self) -> list[Event]:
+        """Close every open window (end of input)."""
+        out: list[Event] = []
+        for start in sorted(self._states):
+            out.extend(self._finish(self._states.pop(start), start, start + self.size_ms))
+        return out
