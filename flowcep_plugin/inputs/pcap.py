@@ -1,0 +1,461 @@
+"""``pcap:`` capture files and ``iface:`` live capture, metered into flows.
+
+scapy does the capture I/O (``RawPcapReader``/``RawPcapNgReader`` for files, its L2 listen
+socket with a BPF filter for interfaces) and hands raw frames to :class:`FlowMeter`, which
+parses headers itself: ``rdpcap`` dissects every packet into objects and is about a hundred
+times slower. scapy dissection is used only for link types the meter does not know.
+
+Addresses: ``pcap:PATH`` (also a bare path: pcap and pcapng files are recognised by their
+magic number), ``iface:NAME``. Options come from ``[inputs.pcap]``/``[inputs.iface]`` or from
+the address (``pcap:x.pcap?biflow=false&inactive_timeout=30s&filter=tcp``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from typing import IO, Any
+
+from ..context import Context
+from ..errors import ConfigError, InputError
+from ..hookspecs import hookimpl
+from ..records import FlowBatch
+from ..specs import Address, InputSpec
+from .flowmeter import (
+    DEFAULT_ACTIVE_TIMEOUT,
+    DEFAULT_INACTIVE_TIMEOUT,
+    FAST_LINKTYPES,
+    LINKTYPE_ETHERNET,
+    FlowMeter,
+)
+
+__all__ = ["PcapSource", "IfaceSource", "CaptureError", "iter_frames", "is_capture", "meter_settings"]
+
+log = logging.getLogger("flowcep.inputs.pcap")
+
+PCAP_MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
+PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
+MAX_RECORD = 262_144  # libpcap's largest snap length; a bigger record length means corruption
+LOG_FIRST_BAD = 20  # malformed packets logged one by one (debug) before only counting
+
+_DURATION_SCHEMA = {"type": ["number", "string"], "description": "seconds, or '30s', '1 min', '1h'"}
+METER_SCHEMA: dict[str, Any] = {
+    "biflow": {"type": "boolean", "description": "one record per connection (RFC 5103) instead of per direction"},
+    "active_timeout": {**_DURATION_SCHEMA, "description": "export long flows every ... (default 30 min)"},
+    "inactive_timeout": {**_DURATION_SCHEMA, "description": "export flows silent for ... (default 15 s)"},
+    "tcp_end": {"type": "boolean", "description": "TCP RST, and FIN from both sides, end a flow"},
+    "http": {"type": "boolean", "description": "extract HTTPRequestHost/HTTPRequestURL from requests"},
+    "max_flows": {"type": "integer", "minimum": 1, "description": "flow table size; beyond it the oldest flows are forced out"},
+    "chunk_packets": {"type": "integer", "minimum": 1, "description": "packets metered per step"},
+    "filter": {"type": "string", "description": "BPF filter (tcpdump syntax); files go through tcpdump"},
+}
+METER_DEFAULTS: dict[str, Any] = {
+    "biflow": True,
+    "active_timeout": DEFAULT_ACTIVE_TIMEOUT,
+    "inactive_timeout": DEFAULT_INACTIVE_TIMEOUT,
+    "tcp_end": True,
+    "http": True,
+    "max_flows": 1_000_000,
+    "chunk_packets": 8192,
+    "filter": "",
+}
+
+
+class CaptureError(Exception):
+    """A capture file is corrupt past some point; the message names the file and position."""
+
+
+def is_capture(head: bytes) -> bool:
+    """True for the first bytes of a pcap (any byte order, µs or ns) or pcapng file."""
+    return head[:4] in PCAP_MAGICS or head[:4] == PCAPNG_MAGIC
+
+
+# -- settings -------------------------------------------------------------------------------
+
+
+def _duration(value: Any, name: str) -> float:
+    from ..config import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as e:
+        raise ConfigError(f"{name}: {e}") from None
+
+
+def _bool(value: Any, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}: expected true or false, got {value!r}")
+
+
+def meter_settings(config: Mapping[str, Any], params: Mapping[str, str], where: str) -> dict[str, Any]:
+    """Defaults, then the config section, then ``?key=value`` address options, checked."""
+    merged: dict[str, Any] = {**METER_DEFAULTS, **config}
+    for key, value in params.items():
+        if key not in METER_SCHEMA:
+            raise ConfigError(f"{where}: unknown option {key!r}; known: {', '.join(sorted(METER_SCHEMA))}")
+        merged[key] = value
+    out: dict[str, Any] = {}
+    for key in ("biflow", "tcp_end", "http"):
+        out[key] = _bool(merged[key], f"{where}: {key}")
+    for key in ("active_timeout", "inactive_timeout"):
+        out[key] = _duration(merged[key], f"{where}: {key}")
+    for key in ("max_flows", "chunk_packets"):
+        try:
+            out[key] = int(merged[key])
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: {key}: expected an integer, got {merged[key]!r}") from None
+        if out[key] < 1:
+            raise ConfigError(f"{where}: {key}: must be at least 1")
+    out["filter"] = str(merged.get("filter") or "")
+    return out
+
+
+def _meter(settings: Mapping[str, Any], source: str) -> FlowMeter:
+    return FlowMeter(
+        biflow=settings["biflow"],
+        active_timeout=settings["active_timeout"],
+        inactive_timeout=settings["inactive_timeout"],
+        tcp_end=settings["tcp_end"],
+        http=settings["http"],
+        max_flows=settings["max_flows"],
+        source=source,
+    )
+
+
+# -- reading capture files ------------------------------------------------------------------
+
+
+def _open_reader(path: str, fh: IO[bytes] | None = None) -> Any:
+    """A scapy raw reader for a pcap or pcapng file (or a pipe), or CaptureError."""
+    from scapy.error import Scapy_Exception
+    from scapy.utils import RawPcapReader
+
+    try:
+        target: Any = fh if fh is not None else path
+        return RawPcapReader(target)
+    except (Scapy_Exception, EOFError, OSError) as e:
+        raise CaptureError(f"{path}: not a readable pcap/pcapng capture ({e})") from None
+
+
+def iter_frames(path: str, chunk: int = 8192, bpf: str = "") -> Iterator[list[tuple[int, int, bytes]]]:
+    """Yield lists of ``(timestamp_ms, linktype, frame)``, ``chunk`` packets at a time.
+
+    Raises :class:`CaptureError` (after yielding every good packet before it) when the file
+    is corrupt or truncated; the message names the file, packet number and byte offset.
+    ``bpf`` filters through ``tcpdump -r`` (what scapy's own offline filtering does).
+    """
+    proc: subprocess.Popen[bytes] | None = None
+    if bpf:
+        tcpdump = shutil.which("tcpdump")
+        if tcpdump is None:
+            raise ConfigError(f"{path}: a BPF filter on a capture file needs tcpdump installed")
+        proc = subprocess.Popen([tcpdump, "-r", path, "-w", "-", bpf],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdout is not None
+        reader = _open_reader(path, proc.stdout)
+    else:
+        reader = _open_reader(path)
+    ng = hasattr(reader, "interfaces")
+    nano = bool(getattr(reader, "nano", False))
+    linktype = getattr(reader, "linktype", LINKTYPE_ETHERNET)
+    snap = max(int(getattr(reader, "snaplen", 0) or 0), MAX_RECORD)
+    number = 0
+    out: list[tuple[int, int, bytes]] = []
+    problem = ""
+    try:
+        while True:
+            try:
+                data, meta = reader._read_packet()
+            except EOFError:
+                break
+            except Exception as e:  # scapy raises assorted errors on garbage blocks
+                problem = f"unreadable record ({type(e).__name__}: {e})"
+                break
+            number += 1
+            if ng:
+                ts = ((meta.tshigh << 32) | meta.tslow) * 1000 // (meta.tsresol or 1_000_000)
+                lt = meta.linktype
+            else:
+                if meta.caplen > snap:
+                    problem = f"record header claims {meta.caplen} bytes"
+                    number -= 1
+                    break
+                if len(data) < meta.caplen:
+                    problem = f"packet {number} cut short ({len(data)} of {meta.caplen} bytes)"
+                    number -= 1
+                    break
+                ts = meta.sec * 1000 + (meta.usec // 1_000_000 if nano else meta.usec // 1000)
+                lt = linktype
+            out.append((ts, lt, data))
+            if len(out) >= chunk:
+                yield out
+                out = []
+        if out:
+            yield out
+            out = []
+        if proc is None and not problem and not _gzipped(reader):
+            pos = reader.f.tell()
+            size = os.path.getsize(path)
+            if pos < size:
+                problem = f"{size - pos} trailing bytes could not be read"
+        if problem:
+            pos = reader.f.tell() if proc is None else -1
+            at = f" near byte {pos}" if pos >= 0 else ""
+            raise CaptureError(f"{path}: corrupt capture after packet {number}{at}: {problem}; "
+                               f"input ended there")
+    finally:
+        try:
+            reader.close()
+        except Exception:  # closing a reader must not hide the real error
+            pass
+        if proc is not None:
+            proc.kill()
+            _, err = proc.communicate()
+            if proc.returncode not in (0, -9, None) and err:
+                log.warning("%s: tcpdump: %s", path, err.decode(errors="replace").strip())
+
+
+def _gzipped(reader: Any) -> bool:
+    import gzip
+
+    return isinstance(getattr(reader, "f", None), gzip.GzipFile)
+
+
+def _scapy_to_ip(linktype: int, frames: list[tuple[int, bytes]]) -> tuple[list[tuple[int, bytes]], int]:
+    """Dissect frames of an unusual link type with scapy; return (IP packets, non-IP count)."""
+    from scapy.config import conf
+    from scapy.layers.inet import IP
+    from scapy.layers.inet6 import IPv6
+    from scapy.packet import Raw
+
+    cls: Any = conf.l2types.get(linktype, Raw)
+    out: list[tuple[int, bytes]] = []
+    other = 0
+    for ts, data in frames:
+        try:
+            pkt = cls(data)
+        except Exception:  # scapy dissectors raise anything on garbage
+            other += 1
+            continue
+        layer = pkt.getlayer(IP) or pkt.getlayer(IPv6)
+        if layer is None:
+            other += 1
+        else:
+            out.append((ts, bytes(layer)))
+    return out, other
+
+
+class _Metering:
+    """Shared by file and live sources: feeds chunks to the meter, counts what is bad."""
+
+    def __init__(self, source: str, settings: Mapping[str, Any], ctx: Context) -> None:
+        self.source = source
+        self.ctx = ctx
+        self.meter = _meter(settings, source)
+        self.bad_logged = 0
+
+    def feed(self, frames: list[tuple[int, int, bytes]], first_number: int) -> None:
+        """Meter one chunk; ``first_number`` is the 1-based packet number of frames[0]."""
+        start = 0
+        n = len(frames)
+        while start < n:
+            lt = frames[start][1]
+            stop = start + 1
+            while stop < n and frames[stop][1] == lt:
+                stop += 1
+            group = [(ts, data) for ts, _, data in frames[start:stop]]
+            non_ip_before = self.meter.non_ip
+            if lt in FAST_LINKTYPES:
+                bad = self.meter.process(group, lt)
+            else:
+                ip_packets, other = _scapy_to_ip(lt, group)
+                self.meter.non_ip += other
+                bad = self.meter.process_ip(ip_packets)  # numbers approximate: IP-only list
+            self._count_bad(bad, first_number + start)
+            if self.meter.non_ip != non_ip_before:
+                self.ctx.stats.add("pcap non-IP packets", self.meter.non_ip - non_ip_before)
+            start = stop
+
+    def _count_bad(self, bad: list[tuple[int, str]], base: int) -> None:
+        if not bad:
+            return
+        self.ctx.stats.drop("malformed", len(bad), source=self.source)
+        for i, why in bad:
+            self.ctx.stats.add(f"pcap malformed packets ({why})")
+            if self.bad_logged < LOG_FIRST_BAD:
+                self.ctx.logger.debug("%s: packet %d: %s", self.source, base + i, why)
+                self.bad_logged += 1
+
+    def take(self) -> list[FlowBatch]:
+        batches = self.meter.take_batches()
+        return batches
+
+    def finish(self) -> list[FlowBatch]:
+        self.meter.flush()
+        if self.meter.forced:
+            self.ctx.stats.gauge(f"pcap flows forced out by max_flows ({self.source})", self.meter.forced)
+        return self.meter.take_batches()
+
+
+class PcapSource:
+    """Flows metered from a pcap/pcapng file; ends (flushing every flow) at end of file."""
+
+    def __init__(self, address: Address, config: Mapping[str, Any], ctx: Context) -> None:
+        self.address = address
+        self.path = address.path or ""
+        self.ctx = ctx
+        self.settings = meter_settings(config, address.params, address.raw)
+        if not os.path.isfile(self.path):
+            raise InputError(f"input {address.raw!r}: no such file")
+        with open(self.path, "rb") as fh:
+            head = fh.read(4)
+        if not is_capture(head) and head[:2] != b"\x1f\x8b":
+            raise InputError(f"input {address.raw!r}: not a pcap or pcapng file "
+                             f"(starts with {head.hex() or 'nothing'})")
+        self._closed = False
+
+    def batches(self) -> Iterator[FlowBatch]:
+        run = _Metering(self.address.raw, self.settings, self.ctx)
+        number = 1
+        try:
+            for frames in iter_frames(self.path, self.settings["chunk_packets"], self.settings["filter"]):
+                run.feed(frames, number)
+                number += len(frames)
+                yield from run.take()
+                if self._closed:
+                    break
+        except CaptureError as e:
+            self.ctx.logger.error("%s", e)
+            self.ctx.stats.add("pcap corrupt captures")
+        yield from run.finish()
+
+    def close(self) -> None:
+        self._closed = True
+
+
+class IfaceSource:
+    """Live capture on an interface through scapy's L2 listen socket (BPF filter applied in
+    the kernel). Yields expired flows as they time out and an empty batch when idle, so the
+    host can move the watermark; ``close()`` stops it and flushes every flow."""
+
+    idle_s = 0.5
+
+    def __init__(self, address: Address, config: Mapping[str, Any], ctx: Context) -> None:
+        self.address = address
+        self.ctx = ctx
+        self.settings = meter_settings(config, address.params, address.raw)
+        self.iface = address.path or ""
+        self._stop = threading.Event()
+        from scapy.config import conf
+
+        try:
+            self.sock = conf.L2listen(iface=self.iface, filter=self.settings["filter"] or None)
+        except PermissionError:
+            raise InputError(f"input {address.raw!r}: capturing needs root or CAP_NET_RAW") from None
+        except Exception as e:  # scapy raises OSError, Scapy_Exception... for bad names/filters
+            raise InputError(f"input {address.raw!r}: cannot capture on {self.iface!r}: {e}") from None
+
+    def batches(self) -> Iterator[FlowBatch]:
+        from scapy.layers.l2 import Ether
+
+        run = _Metering(self.address.raw, self.settings, self.ctx)
+        chunk = self.settings["chunk_packets"]
+        number = 1
+        frames: list[tuple[int, int, bytes]] = []
+        last_flush = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                ready, _, _ = select.select([self.sock], [], [], self.idle_s)
+                if ready:
+                    try:
+                        cls, data, ts = self.sock.recv_raw()
+                    except OSError as e:
+                        self.ctx.logger.error("%s: capture failed: %s; input ended", self.address.raw, e)
+                        break
+                    if data:
+                        lt = LINKTYPE_ETHERNET if cls is Ether else _linktype_of(cls)
+                        when = ts if ts is not None else time.time()
+                        frames.append((int(float(when) * 1000), lt, data))
+                now = time.monotonic()
+                if len(frames) >= chunk or (frames and now - last_flush >= self.idle_s) or not ready:
+                    if frames:
+                        run.feed(frames, number)
+                        number += len(frames)
+                        frames = []
+                    run.meter.expire(int(time.time() * 1000))
+                    batches = run.take()
+                    yield from batches
+                    if not batches and not ready:
+                        yield FlowBatch({}, 0, self.address.raw)
+                    last_flush = now
+        finally:
+            if frames:
+                run.feed(frames, number)
+        yield from run.finish()
+
+    def close(self) -> None:
+        self._stop.set()
+        try:
+            self.sock.close()
+        except Exception:  # already closed
+            pass
+
+
+def _linktype_of(cls: Any) -> int:
+    from scapy.config import conf
+
+    for lt, c in conf.l2types.num2layer.items():
+        if c is cls:
+            return int(lt)
+    return -1
+
+
+# -- registration ---------------------------------------------------------------------------
+
+
+def _open_pcap(address: Address, config: Mapping[str, Any], ctx: Context) -> PcapSource:
+    return PcapSource(address, config, ctx)
+
+
+def _open_iface(address: Address, config: Mapping[str, Any], ctx: Context) -> IfaceSource:
+    return IfaceSource(address, config, ctx)
+
+
+def _schema(extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    return {"type": "object", "additionalProperties": False, "properties": {**METER_SCHEMA, **(extra or {})}}
+
+
+@hookimpl
+def flowcep_register_inputs() -> list[InputSpec]:
+    return [
+        InputSpec(
+            name="pcap",
+            summary="pcap/pcapng file metered into flows (5-tuple, biflow, timeouts, HTTP host/URL)",
+            schemes=("pcap",),
+            open=_open_pcap,
+            sniff=is_capture,
+            config_schema=_schema(),
+            defaults=dict(METER_DEFAULTS),
+        ),
+        InputSpec(
+            name="iface",
+            summary="live capture on a network interface (scapy, BPF filter) metered into flows",
+            schemes=("iface",),
+            open=_open_iface,
+            live=True,
+            config_schema=_schema(),
+            defaults=dict(METER_DEFAULTS),
+        ),
+    ]
