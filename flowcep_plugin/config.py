@@ -102,6 +102,12 @@ def compose_schema(registry: Any | None = None, extra: Mapping[str, Any] | None 
                 "type": "object", "additionalProperties": False,
                 "properties": {"suppression": DURATION_SCHEMA | {"description": "merge repeats of one rule and attacker within this interval"}},
             },
+            "epl": {
+                "type": "object", "additionalProperties": False,
+                "description": "your own EPL modules, each run as a detector",
+                "properties": {"modules": {"type": "array", "items": {"type": "string"},
+                                           "description": ".epl files; their output statements become alerts"}},
+            },
             "elements": {
                 "type": "array",
                 "description": "user-defined information elements",

@@ -23,7 +23,7 @@ from .context import Context
 from .errors import ConfigError, FlowcepError
 from .records import FlowBatch
 from .registry import Registry, merge_config
-from .specs import Detector, Enricher, Event, Output, Source
+from .specs import Detector, DetectorSpec, Enricher, Event, Output, RuleSpec, Source
 
 __all__ = ["Pipeline", "build_config", "CollectingOutput"]
 
@@ -46,6 +46,46 @@ def build_config(registry: Registry, file_config: Mapping[str, Any] | None = Non
     for section, defaults in HOST_DEFAULTS.items():
         cfg[section] = merge_config(defaults, cfg.get(section))
     return cfg
+
+
+_ATTACKER_KEYS = ("attacker", "scanner", "source", "src", "srcip", "sourceipv4address",
+                  "ipfix.sourceipv4address", "sourceipv6address", "ipfix.sourceipv6address")
+_VICTIM_KEYS = ("destination", "victim", "target", "dst", "dstip", "destinationipv4address",
+                "ipfix.destinationipv4address", "destinationipv6address")
+
+
+def epl_module_spec(path: str) -> DetectorSpec:
+    """A detector for a user's own EPL file: its output statements (no INSERT INTO, plus the
+    last one) become alerts named after the file and statement."""
+    import os
+
+    from .engine import compile_module
+    from .errors import InputError
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise InputError(f"EPL module {path}: cannot read: {exc.strerror}") from None
+    module = compile_module(text, path)
+    stem = os.path.splitext(os.path.basename(path))[0]
+    stmts = list(module.statements)
+    outputs = [s for s in stmts if s.insert_into is None]
+    if stmts and stmts[-1] not in outputs:
+        outputs.append(stmts[-1])
+    rules = []
+    for st in outputs:
+        names = list(st.select_names)
+        lower = {n.lower(): n for n in names}
+        src = next((lower[k] for k in _ATTACKER_KEYS if k in lower), None)
+        dst = next((lower[k] for k in _VICTIM_KEYS if k in lower), None)
+        counts = tuple(n for n in names if "count" in n.lower())
+        rules.append(RuleSpec(id=f"{stem}.{st.name}", name=f"{stem} {st.name}",
+                              description=f"output of statement {st.name} in {os.path.basename(path)}",
+                              statement=st.name, source_field=src, destination_field=dst,
+                              count_fields=counts, summary=""))
+    return DetectorSpec(name=f"epl:{stem}", summary=f"EPL module {path}", epl=text,
+                        epl_path=None, rules=tuple(rules))
 
 
 class CollectingOutput:
@@ -154,6 +194,10 @@ class Pipeline:
             else:
                 raise ConfigError(f"detector {name!r} has neither EPL nor a factory; fix its plugin")
             stages.append(_Stage(name, reg.provider[("detectors", name)], obj))
+        for path in (self.config.get("epl") or {}).get("modules", []):
+            spec = epl_module_spec(path)
+            from .engine.detector import EPLDetector
+            stages.append(_Stage(spec.name, "epl-module", EPLDetector(spec, {}, self.ctx, on_derived=self._on_derived)))
         return stages
 
     def _build_outputs(self, raws: Iterable[str], extra: Sequence[Output]) -> list[_Stage]:

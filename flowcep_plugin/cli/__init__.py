@@ -1,1 +1,99 @@
-"""cli."""
+"""The ``flowcep`` command: one module per verb, all sharing this entry point.
+
+A verb module that is missing or fails to import is skipped (and named with ``--debug``),
+so ``flowcep --help`` works whatever is installed or broken.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from typing import Any
+
+from .. import __version__
+from ..errors import FlowcepError
+
+__all__ = ["main", "build_parser", "VERBS"]
+
+VERBS = ("run", "demo", "plugins", "validate", "schema", "epl", "dump", "replay", "synth",
+         "evaluate", "es", "kibana", "alerts")
+
+DESCRIPTION = """\
+FlowCEP turns network flow records (IPFIX, NetFlow, pcap) into security alerts with complex
+event processing: detection methods are a few EPL statements or small Python plugins.
+
+Input addresses (one syntax everywhere):
+  ipfix-file:PATH  pcap:PATH  pcap+export:PATH  json:PATH  iface:NAME
+  ipfix+udp://HOST:PORT  ipfix+tcp://HOST:PORT  netflow+udp://HOST:PORT
+  a bare PATH is recognised by its first bytes.
+"""
+
+EPILOG = """\
+environment: FLOWCEP_LOAD_PLUGINS / FLOWCEP_DISABLE_PLUGINS (comma-separated plugin names),
+FLOWCEP_TRACE_HOOKS=1 (log hook calls), FLOWCEP_DEBUG=1 (tracebacks on errors).
+Run 'flowcep COMMAND --help' for each command's options."""
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
+    parser = argparse.ArgumentParser(
+        prog="flowcep", description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"flowcep {__version__}")
+    parser.add_argument("--debug", action="store_true", default=bool(os.environ.get("FLOWCEP_DEBUG")),
+                        help="show tracebacks and debug logs (also FLOWCEP_DEBUG=1)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    broken: dict[str, str] = {}
+    for verb in VERBS:
+        try:
+            module = importlib.import_module(f".{verb}", __name__)
+            module.add_parser(sub)
+        except Exception as exc:  # a broken verb must not break --help for the rest
+            broken[verb] = f"{type(exc).__name__}: {exc}"
+    return parser, broken
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser, broken = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="%(message)s", stream=sys.stderr,
+    )
+    if args.debug:
+        for verb, err in broken.items():
+            logging.getLogger("flowcep").debug("flowcep: command %r unavailable: %s", verb, err)
+    func: Any = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(func(args) or 0)
+    except FlowcepError as exc:
+        if args.debug:
+            raise
+        print(f"flowcep: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("flowcep: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader went away (| head): not an error worth a traceback.
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        except OSError:
+            pass
+        return 0
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"flowcep: internal error: {type(exc).__name__}: {exc} "
+              f"(rerun with --debug for the traceback and report it)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

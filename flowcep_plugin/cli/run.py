@@ -1,0 +1,106 @@
+"""``flowcep run``: inputs through enrichers and detectors to outputs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from ..context import Context
+from ..errors import ConfigError
+from ..pipeline import Pipeline, build_config
+from .common import add_plugin_options, handle_signals, load_file_config, load_registry
+
+HELP = "run inputs through the enrichers and detectors to the outputs"
+DESCRIPTION = """\
+Run a pipeline from a config file (-c FILE), from flags alone, or both (flags override the
+file). Every installed detector runs when none is named. Stops at the end of file inputs;
+live inputs run until SIGINT/SIGTERM, which drain and flush every stage. SIGUSR1 prints the
+stats so far; the final stats go to stderr (and to --stats-json FILE).
+
+examples:
+  flowcep run --input data.ipfix --output stdout --output jsonl:alerts.jsonl
+  flowcep run --input ipfix+udp://0.0.0.0:4739 --detector multistage-http --output stdout
+  flowcep run -c flowcep.toml --stats-json stats.json
+"""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help=HELP, description=DESCRIPTION,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_options(p)
+    p.set_defaults(func=run)
+
+
+def add_run_options(p: argparse.ArgumentParser, inputs_required: bool = False) -> None:
+    p.add_argument("-c", "--config", metavar="FILE", help="TOML configuration file")
+    p.add_argument("-i", "--input", dest="inputs", action="append", metavar="ADDRESS",
+                   help="input address (repeatable): ipfix-file:PATH, pcap:PATH, json:PATH, "
+                        "ipfix+udp://HOST:PORT, ipfix+tcp://HOST:PORT, netflow+udp://HOST:PORT, "
+                        "iface:NAME, pcap+export:PATH, or a bare file path")
+    p.add_argument("-o", "--output", dest="outputs", action="append", metavar="OUTPUT",
+                   help="output (repeatable): stdout, stdout:json, jsonl:PATH, elasticsearch:URL")
+    p.add_argument("-d", "--detector", dest="detectors", action="append", metavar="NAME",
+                   help="detector to run (repeatable; default: every installed detector)")
+    p.add_argument("-e", "--enricher", dest="enrichers", action="append", metavar="NAME",
+                   help="enricher to run (repeatable; default: those enabled by default)")
+    p.add_argument("--no-enrich", action="store_true", help="run no enricher")
+    p.add_argument("--epl", dest="epl_modules", action="append", metavar="FILE",
+                   help="also run this EPL module as a detector (repeatable)")
+    p.add_argument("--lateness", metavar="DURATION",
+                   help="allowed lateness of out-of-order flows, e.g. 30s (default 30s)")
+    p.add_argument("--flows", action="store_true", default=None,
+                   help="also send enriched flow records to outputs that accept them")
+    p.add_argument("--stats-json", metavar="FILE", help="write the final stats as JSON to FILE")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument("-q", "--quiet", action="store_true", help="do not print the stats at the end")
+    add_plugin_options(p)
+
+
+def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
+    ov: dict[str, Any] = {
+        "inputs": args.inputs, "outputs": args.outputs, "detectors": args.detectors,
+        "enrichers": args.enrichers, "lateness": args.lateness, "flows": args.flows,
+        "stats_json": args.stats_json,
+    }
+    if args.no_progress:
+        ov["progress"] = False
+    return ov
+
+
+def execute(args: argparse.Namespace, extra_outputs: list[Any] | None = None,
+            overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Build and run a pipeline for a verb; returns the final stats snapshot."""
+    registry = load_registry(args)
+    file_cfg, filename = load_file_config(args)
+    ov = overrides_from(args)
+    ov.update(overrides or {})
+    cfg = build_config(registry, file_cfg, ov, filename)
+    if args.no_enrich:
+        cfg["run"]["enrichers"] = []
+    if args.epl_modules:
+        cfg.setdefault("epl", {})["modules"] = list(cfg.get("epl", {}).get("modules", [])) + args.epl_modules
+    if not cfg["run"].get("outputs") and not extra_outputs:
+        raise ConfigError("no output given: use --output stdout, --output jsonl:PATH, or [run] outputs")
+    ctx = Context(strict=bool(args.strict))
+    progress = cfg["run"].get("progress", True) and sys.stderr.isatty()
+    pipeline = Pipeline(registry, cfg, ctx, extra_outputs=extra_outputs or [],
+                        progress_stream=sys.stderr if progress else None)
+    with handle_signals(pipeline.stop, pipeline.print_stats):
+        stats = pipeline.run()
+    path = cfg["run"].get("stats_json")
+    if path:
+        try:
+            with open(path, "w", encoding="utf-8") as fh:
+                json.dump(stats, fh, indent=2, sort_keys=True)
+        except OSError as exc:
+            raise ConfigError(f"--stats-json {path}: cannot write: {exc.strerror}") from None
+    if not args.quiet:
+        print(ctx.stats.render(), file=sys.stderr)
+    return stats
+
+
+def run(args: argparse.Namespace) -> int:
+    stats = execute(args)
+    return 1 if stats["gauges"].get("input_errors") else 0
