@@ -1,0 +1,199 @@
+"""Community ID v1 flow hash (Corelight specification; ECS ``network.community_id``).
+
+The hash is SHA-1 over, in network byte order: the 2-byte seed, the two addresses, the
+protocol number, one zero byte, and for TCP/UDP/SCTP/ICMP/ICMPv6 the two 16-bit ports; the
+endpoints are ordered so the smaller (address, port) comes first, which makes both directions
+of a conversation hash alike. The result is ``"1:" + base64(digest)``. ICMP has no ports: its
+type takes the source port's place and the type of the counterpart message (echo reply for
+echo ...) the destination's; a type with no counterpart keeps its code and is never reordered
+("one-way"), as in Zeek. Other protocols hash the addresses and protocol only.
+
+ICMP type and code come from ``icmpTypeCodeIPv4``/``icmpTypeCodeIPv6`` (type * 256 + code),
+else from ``destinationTransportPort``, where many exporters put the same value. A record
+whose addresses, protocol, or needed ports are missing gets None (the specification allows an
+empty value for flows it does not cover).
+
+Tests check the specification's published baseline vectors. Each distinct 5-tuple of a batch
+is hashed once. Enabled by default: about a microsecond per distinct flow.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import socket
+import struct
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..context import Context
+from ..hookspecs import hookimpl
+from ..records import FlowBatch
+from ..specs import EnricherSpec
+from ._columns import address_column, merge_columns
+
+__all__ = ["community_id", "CommunityIdEnricher", "DEFAULTS", "CONFIG_SCHEMA"]
+
+# Request/reply pairs (Zeek's ICMP4_counterpart / ICMP6_counterpart). Router advertisement
+# (9) has no IPv4 counterpart entry: unsolicited adverts are one-way.
+ICMP4_COUNTERPART: dict[int, int] = {
+    8: 0, 0: 8,  # echo
+    13: 14, 14: 13,  # timestamp
+    15: 16, 16: 15,  # information
+    10: 9,  # router solicitation -> advertisement
+    17: 18, 18: 17,  # address mask
+}
+ICMP6_COUNTERPART: dict[int, int] = {
+    128: 129, 129: 128,  # echo
+    133: 134, 134: 133,  # router solicitation / advertisement
+    135: 136, 136: 135,  # neighbor solicitation / advertisement
+    130: 131, 131: 130,  # multicast listener query / report
+    139: 140, 140: 139,  # node information query / reply
+    144: 145, 145: 144,  # home agent address discovery
+}
+_PORTED = frozenset((6, 17, 132))
+_ICMP = {1: ICMP4_COUNTERPART, 58: ICMP6_COUNTERPART}
+
+_pack_ports = struct.Struct("!HH").pack
+_pton = socket.inet_pton
+_AF_INET, _AF_INET6 = socket.AF_INET, socket.AF_INET6
+_sha1 = hashlib.sha1
+_b64 = base64.b64encode
+
+
+def _packed(address: str) -> bytes | None:
+    try:
+        return _pton(_AF_INET6 if ":" in address else _AF_INET, address)
+    except (OSError, TypeError, ValueError):
+        return None
+
+
+def _hash(seed: bytes, saddr: bytes, daddr: bytes, proto: int, sport: int | None,
+          dport: int | None, one_way: bool) -> str:
+    if sport is not None and dport is not None:
+        if not one_way and (daddr < saddr or (daddr == saddr and dport < sport)):
+            saddr, daddr, sport, dport = daddr, saddr, dport, sport
+        data = seed + saddr + daddr + bytes((proto, 0)) + _pack_ports(sport, dport)
+    else:
+        if daddr < saddr:
+            saddr, daddr = daddr, saddr
+        data = seed + saddr + daddr + bytes((proto, 0))
+    return "1:" + _b64(_sha1(data).digest()).decode("ascii")
+
+
+def _ports(proto: int, sport: Any, dport: Any, type_code: Any) -> tuple[int | None, int | None, bool] | None:
+    """Ports to hash and the one-way flag; None when the protocol needs ports that are missing."""
+    counterpart = _ICMP.get(proto)
+    if counterpart is not None:
+        if type_code is None:
+            type_code = dport
+        if type_code is None:
+            return None
+        icmp_type, code = (type_code >> 8) & 0xFF, type_code & 0xFF
+        other = counterpart.get(icmp_type)
+        if other is None:
+            return icmp_type, code, True
+        return icmp_type, other, False
+    if proto in _PORTED:
+        if sport is None or dport is None:
+            return None
+        return sport, dport, False
+    return None, None, False
+
+
+def community_id(saddr: str, daddr: str, proto: int, sport: int | None = None,
+                 dport: int | None = None, seed: int = 0, *, icmp_type: int | None = None,
+                 icmp_code: int | None = None) -> str | None:
+    """The Community ID v1 of one flow, or None when the tuple is incomplete.
+
+    For ICMP/ICMPv6 pass ``icmp_type``/``icmp_code`` (or ``sport``=type, ``dport``=code,
+    the layout of the specification's baseline files).
+    """
+    a, b = _packed(saddr), _packed(daddr)
+    if a is None or b is None or len(a) != len(b):
+        return None
+    if proto in _ICMP:
+        t = icmp_type if icmp_type is not None else sport
+        c = icmp_code if icmp_code is not None else dport
+        if t is None or c is None:
+            return None
+        ports = _ports(proto, None, None, (t << 8) | c)
+    else:
+        ports = _ports(proto, sport, dport, None)
+    if ports is None:
+        return None
+    return _hash(struct.pack("!H", seed), a, b, proto, *ports)
+
+
+DEFAULTS: dict[str, Any] = {"seed": 0}
+
+CONFIG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Community ID v1 flow hash in network.community_id.",
+    "properties": {
+        "seed": {"type": "integer", "minimum": 0, "maximum": 65535,
+                 "description": "hash seed; all sensors that compare IDs must use the same"},
+    },
+    "additionalProperties": False,
+}
+
+
+class CommunityIdEnricher:
+    """Adds ``network.community_id``, hashing each distinct flow tuple of a batch once."""
+
+    def __init__(self, config: Mapping[str, Any], ctx: Context | None = None) -> None:
+        self.seed = struct.pack("!H", int(config.get("seed", 0)))
+
+    def ids(self, src: Sequence[Any], dst: Sequence[Any], protos: Sequence[Any],
+            sports: Sequence[Any], dports: Sequence[Any], type_codes: Sequence[Any]) -> list[str | None]:
+        seed = self.seed
+        packed: dict[Any, bytes | None] = {}
+        memo: dict[tuple[Any, ...], str | None] = {}
+        keys = list(zip(src, dst, protos, sports, dports, type_codes, strict=True))
+        for key in dict.fromkeys(keys):
+            s, d, proto, sport, dport, tc = key
+            result: str | None = None
+            if s is not None and d is not None and proto is not None:
+                a = packed.get(s, b"")
+                if a == b"":
+                    a = packed[s] = _packed(s)
+                b = packed.get(d, b"")
+                if b == b"":
+                    b = packed[d] = _packed(d)
+                if a is not None and b is not None and len(a) == len(b):
+                    ports = _ports(proto, sport, dport, tc)
+                    if ports is not None:
+                        result = _hash(seed, a, b, proto, *ports)
+            memo[key] = result
+        return list(map(memo.__getitem__, keys))
+
+    def enrich(self, batch: FlowBatch) -> None:
+        n = batch.length
+        cols = batch.columns
+        type_codes = merge_columns(cols.get("icmpTypeCodeIPv4"), cols.get("icmpTypeCodeIPv6"), n)
+        batch.add_column("network.community_id", self.ids(
+            address_column(batch, "source"), address_column(batch, "destination"),
+            batch.get("protocolIdentifier"), batch.get("sourceTransportPort"),
+            batch.get("destinationTransportPort"), type_codes))
+
+    def close(self) -> None:
+        pass
+
+
+def _factory(config: Mapping[str, Any], ctx: Context) -> CommunityIdEnricher:
+    return CommunityIdEnricher(config, ctx)
+
+
+@hookimpl
+def flowcep_register_enrichers() -> list[EnricherSpec]:
+    return [
+        EnricherSpec(
+            name="community-id",
+            summary="Community ID v1 flow hash (network.community_id), as Zeek and Suricata",
+            factory=_factory,
+            columns=("network.community_id",),
+            enabled_by_default=True,
+            config_schema=CONFIG_SCHEMA,
+            defaults=DEFAULTS,
+        )
+    ]

@@ -1,0 +1,260 @@
+"""Services: the IANA service name of a flow's well-known port and a traffic category.
+
+Columns (ECS where ECS has a field):
+
+* ``network.transport`` — ``tcp``, ``udp``, ``icmp`` ... from ``protocolIdentifier``
+  (ECS: "same as network.iana_number, but instead using the keyword name").
+* ``network.protocol`` — the application protocol as an IANA service name (``http``,
+  ``domain``, ``ms-wbt-server``). ECS defines ``network.protocol`` as the application-layer
+  protocol; here it is derived from the port, not from payload inspection, which is the
+  only evidence a flow record carries. (``destination.service`` is not an ECS field.)
+* ``flowcep.category`` — a coarse traffic category (web, mail, dns, file-transfer,
+  remote-access ...), our own namespace because ECS has none.
+
+The service is that of the destination port when it is in the table, else that of the source
+port (the reply direction of a bidirectional export), else none. ICMP flows get ``icmp`` /
+``ipv6-icmp``. The table below is written for FlowCEP from the IANA registry's well-known
+names; ``ports`` and ``categories`` in the config add to it or override it.
+
+Enabled by default: two dict lookups per record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from itertools import repeat
+from operator import lshift, or_
+from typing import Any
+
+from ..context import Context
+from ..errors import ConfigError
+from ..hookspecs import hookimpl
+from ..records import FlowBatch
+from ..specs import EnricherSpec
+
+__all__ = ["ServicesEnricher", "COLUMNS", "DEFAULTS", "CONFIG_SCHEMA", "PORTS", "CATEGORIES",
+           "TRANSPORTS"]
+
+COLUMNS = ("network.transport", "network.protocol", "flowcep.category")
+
+TRANSPORTS: dict[int, str] = {
+    1: "icmp", 2: "igmp", 4: "ipv4", 6: "tcp", 17: "udp", 41: "ipv6", 47: "gre", 50: "esp",
+    51: "ah", 58: "ipv6-icmp", 88: "eigrp", 89: "ospf", 103: "pim", 112: "vrrp", 132: "sctp",
+}
+_PROTO_NUMBER = {v: k for k, v in TRANSPORTS.items()}
+
+# service name: (category, "port/transports" ...). Transports: t=tcp, u=udp, s=sctp.
+_TABLE = """
+http            web              80/t 8080/t:http-alt
+https           web              443/tu
+ftp-data        file-transfer    20/t
+ftp             file-transfer    21/t
+ftps-data       file-transfer    989/t
+ftps            file-transfer    990/t
+tftp            file-transfer    69/u
+rsync           file-transfer    873/t
+git             file-transfer    9418/t
+ssh             remote-access    22/t
+telnet          remote-access    23/t
+shell           remote-access    514/t
+ms-wbt-server   remote-access    3389/tu
+rfb             remote-access    5900/t
+wsman           remote-access    5985/t 5986/t:wsmans
+smtp            mail             25/t
+submission      mail             587/t
+submissions     mail             465/t
+pop3            mail             110/t
+pop3s           mail             995/t
+imap            mail             143/t
+imaps           mail             993/t
+domain          dns              53/tu
+domain-s        dns              853/tu
+mdns            dns              5353/u
+llmnr           dns              5355/tu
+netbios-ns      dns              137/u
+netbios-dgm     file-sharing     138/u
+netbios-ssn     file-sharing     139/t
+microsoft-ds    file-sharing     445/t
+nfs             file-sharing     2049/tu
+afpovertcp      file-sharing     548/t
+kerberos        auth             88/tu
+ldap            directory        389/tu
+ldaps           directory        636/t
+msft-gc         directory        3268/t 3269/t:msft-gc-ssl
+radius          auth             1812/u 1813/u:radius-acct
+epmap           rpc              135/tu
+sunrpc          rpc              111/tu
+ms-sql-s        database         1433/t
+ms-sql-m        database         1434/u
+mysql           database         3306/t
+postgresql      database         5432/t
+redis           database         6379/t
+memcache        database         11211/tu
+mongodb         database         27017/t
+isakmp          vpn              500/u
+ipsec-nat-t     vpn              4500/u
+openvpn         vpn              1194/tu
+l2tp            vpn              1701/u
+pptp            vpn              1723/t
+sip             voip             5060/tu 5061/t:sips
+stun            voip             3478/tu
+mqtt            messaging        1883/t 8883/t:secure-mqtt
+amqp            messaging        5672/t 5671/t:amqps
+socks           proxy            1080/t
+bootps          network-services 67/u 68/u:bootpc
+dhcpv6-client   network-services 546/u 547/u:dhcpv6-server
+ntp             network-services 123/u
+snmp            management       161/u 162/u:snmptrap
+syslog          logging          514/u 6514/t:syslog-tls
+ipfix           logging          4739/tus 4740/tus:ipfixs
+bgp             routing          179/t
+router          routing          520/u
+ssdp            discovery        1900/u
+ipp             printing         631/t
+printer         printing         515/t
+pdl-datastream  printing         9100/t
+icmp            network-control
+ipv6-icmp       network-control
+"""
+
+
+def _parse_table(text: str) -> tuple[dict[tuple[int, int], str], dict[str, str]]:
+    """``{(proto, port): name}`` and ``{name: category}`` from the compact table above."""
+    letters = {"t": 6, "u": 17, "s": 132}
+    ports: dict[tuple[int, int], str] = {}
+    categories: dict[str, str] = {}
+    for line in text.strip().splitlines():
+        name, category, *specs = line.split()
+        categories[name] = category
+        for spec in specs:
+            port_protos, _, alias = spec.partition(":")
+            port, _, protos = port_protos.partition("/")
+            service = alias or name
+            categories.setdefault(service, category)
+            for letter in protos:
+                ports[(letters[letter], int(port))] = service
+    return ports, categories
+
+
+PORTS, CATEGORIES = _parse_table(_TABLE)
+
+DEFAULTS: dict[str, Any] = {"ports": {}, "categories": {}, "unknown_category": None}
+
+CONFIG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "IANA service names for well-known ports and a traffic category.",
+    "properties": {
+        "ports": {
+            "type": "object",
+            "description": "'PORT/TRANSPORT' (e.g. '8443/tcp') or 'PORT' (tcp and udp) -> service name; "
+                           "adds to or overrides the builtin table",
+            "propertyNames": {"pattern": "^[0-9]{1,5}(/(tcp|udp|sctp))?$"},
+            "additionalProperties": {"type": "string"},
+        },
+        "categories": {
+            "type": "object",
+            "description": "service name -> category; adds to or overrides the builtin categories",
+            "additionalProperties": {"type": "string"},
+        },
+        "unknown_category": {
+            "type": ["string", "null"],
+            "description": "category of flows with no known service (null leaves it empty)",
+        },
+    },
+    "additionalProperties": False,
+}
+
+
+class ServicesEnricher:
+    """Adds ``network.transport``, ``network.protocol`` and ``flowcep.category``."""
+
+    def __init__(self, config: Mapping[str, Any], ctx: Context | None = None) -> None:
+        ports = dict(PORTS)
+        for key, name in (config.get("ports") or {}).items():
+            port_text, _, proto = str(key).partition("/")
+            port = int(port_text)
+            if not 0 <= port <= 65535:
+                raise ConfigError(f"enrichers.services.ports: {key!r}: port out of range 0-65535")
+            for p in ([_PROTO_NUMBER[proto]] if proto else [6, 17]):
+                ports[(p, port)] = name
+        categories = dict(CATEGORIES)
+        categories.update(config.get("categories") or {})
+        unknown = config.get("unknown_category")
+        # Keys are proto << 16 | port so the hot loop hashes one int, not a tuple.
+        self._by_key: dict[int, str] = {(p << 16) | port: n for (p, port), n in ports.items()}
+        self._category_of: dict[str | None, str | None] = {}
+        self._category_of.update(categories)
+        self._category_of[None] = unknown
+        self._unknown: str | None = unknown
+
+    def services(self, protos: list[Any], sports: list[Any], dports: list[Any]) -> list[str | None]:
+        """The service of each record (destination port first, then source port)."""
+        by_key = self._by_key
+        if None in protos or None in sports or None in dports:
+            return self._services_slow(protos, sports, dports)
+        # Keys are proto << 16 | port, built and looked up by C-level map: no Python call
+        # per record. Only records whose destination port is unknown pay for a second pass.
+        shifted = list(map(lshift, protos, repeat(16, len(protos))))
+        names: list[str | None] = list(map(by_key.get, map(or_, shifted, dports)))
+        if None in names:
+            by_source = map(by_key.get, map(or_, shifted, sports))
+            names = [d or s for d, s in zip(names, by_source, strict=True)]
+        kinds = set(protos)
+        if 1 in kinds or 58 in kinds:
+            for i, p in enumerate(protos):
+                if p == 1 or p == 58:
+                    names[i] = "icmp" if p == 1 else "ipv6-icmp"
+        return names
+
+    def _services_slow(self, protos: list[Any], sports: list[Any], dports: list[Any]) -> list[str | None]:
+        """Same as :meth:`services` for columns with missing values, memoised per triple."""
+        by_key = self._by_key
+        memo: dict[tuple[Any, Any, Any], str | None] = {}
+        for key in dict.fromkeys(zip(protos, sports, dports, strict=True)):
+            proto, sport, dport = key
+            name: str | None = None
+            if proto == 1 or proto == 58:
+                name = "icmp" if proto == 1 else "ipv6-icmp"
+            elif proto is not None:
+                base = proto << 16
+                if dport is not None:
+                    name = by_key.get(base | dport)
+                if name is None and sport is not None:
+                    name = by_key.get(base | sport)
+            memo[key] = name
+        return list(map(memo.__getitem__, zip(protos, sports, dports, strict=True)))
+
+    def enrich(self, batch: FlowBatch) -> None:
+        protos = batch.get("protocolIdentifier")
+        names = self.services(protos, batch.get("sourceTransportPort"),
+                              batch.get("destinationTransportPort"))
+        batch.add_column("network.transport", list(map(_transport_of.get, protos)))
+        batch.add_column("network.protocol", names)
+        category_of, unknown = self._category_of, self._unknown
+        cats = {n: category_of.get(n, unknown) for n in dict.fromkeys(names)}
+        batch.add_column("flowcep.category", list(map(cats.__getitem__, names)))
+
+    def close(self) -> None:
+        pass
+
+
+_transport_of: dict[Any, str] = dict(TRANSPORTS)
+
+
+def _factory(config: Mapping[str, Any], ctx: Context) -> ServicesEnricher:
+    return ServicesEnricher(config, ctx)
+
+
+@hookimpl
+def flowcep_register_enrichers() -> list[EnricherSpec]:
+    return [
+        EnricherSpec(
+            name="services",
+            summary="IANA service name (network.protocol) and traffic category of well-known ports",
+            factory=_factory,
+            columns=COLUMNS,
+            enabled_by_default=True,
+            config_schema=CONFIG_SCHEMA,
+            defaults=DEFAULTS,
+        )
+    ]
