@@ -1,0 +1,457 @@
+"""EPL text -> syntax tree (``flowcep_plugin.engine.ast``), with errors that point at the place.
+
+The grammar (``grammar.lark``) is compiled once per process into an LALR(1) parser: parsing a
+module costs milliseconds and happens once, before any data flows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import lark
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from ..errors import EPLError
+from . import ast as A
+
+__all__ = ["parse_module", "substitute_params", "TIME_UNITS_MS"]
+
+#: Milliseconds per time-period unit (Esper's keywords, singular/plural/abbreviated).
+TIME_UNITS_MS: dict[str, float] = {}
+for _names, _ms in (
+    (("year", "years"), 365 * 86_400_000),
+    (("month", "months"), 30 * 86_400_000),
+    (("week", "weeks"), 7 * 86_400_000),
+    (("day", "days"), 86_400_000),
+    (("hour", "hours"), 3_600_000),
+    (("minute", "minutes", "min", "mins"), 60_000),
+    (("second", "seconds", "sec", "secs"), 1_000),
+    (("millisecond", "milliseconds", "msec", "msecs"), 1),
+    (("microsecond", "microseconds", "usec", "usecs"), 0.001),
+):
+    for _n in _names:
+        TIME_UNITS_MS[_n] = _ms
+
+_PLACEHOLDER = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_.\-]*)\s*\}")
+
+_KEYWORD_DISPLAY = {
+    "ARROW": "'->'", "STAR": "'*'", "MUL_OP": "'*', '/' or '%'", "ADD_OP": "'+' or '-'",
+    "COMP_OP": "a comparison operator", "NAME": "a name", "NUMBER": "a number",
+    "STRING": "a string", "TIME_UNIT": "a time unit (sec, min, hour...)",
+    "OUTPUT_KIND": "ALL, FIRST, LAST or SNAPSHOT", "ARRAY": "'[]'", "$END": "end of input",
+}
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Lark:
+    grammar = (Path(__file__).with_name("grammar.lark")).read_text(encoding="utf-8")
+    return Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True,
+                maybe_placeholders=True)
+
+
+def _display(name: str) -> str:
+    if name in _KEYWORD_DISPLAY:
+        return _KEYWORD_DISPLAY[name]
+    for term in _parser().terminals:
+        if term.name == name:
+            pat = term.pattern
+            if isinstance(pat, lark.lexer.PatternStr):
+                return repr(pat.value)
+            if name.isupper() and name.isalpha():
+                return name  # keyword
+    return name
+
+
+def substitute_params(text: str, params: Mapping[str, Any] | None, filename: str = "<epl>") -> str:
+    """Replace ``${name}`` placeholders by configuration values (before parsing).
+
+    Strings are inserted as they are (write ``'${name}'`` for a string literal); booleans as
+    ``true``/``false``; a name missing from ``params`` is an error at its position.
+    """
+    if "${" not in text:
+        return text
+    params = params or {}
+
+    def repl(m: re.Match[str]) -> str:
+        key = m.group(1)
+        if key not in params:
+            line = text.count("\n", 0, m.start()) + 1
+            col = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
+            raise EPLError(f"unknown parameter ${{{key}}} (known: {', '.join(sorted(params)) or 'none'})",
+                           filename, line, col)
+        value = params[key]
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return str(value)
+
+    return _PLACEHOLDER.sub(repl, text)
+
+
+def parse_module(text: str, filename: str = "<epl>") -> list[A.Statement]:
+    """Parse a whole module into statements; raise EPLError with line, column and expected."""
+    try:
+        tree = _parser().parse(text)
+    except UnexpectedInput as exc:
+        raise _syntax_error(exc, text, filename) from None
+    try:
+        return _Build(text, filename).transform(tree)  # type: ignore[no-any-return]
+    except VisitError as exc:
+        if isinstance(exc.orig_exc, EPLError):
+            raise exc.orig_exc from None
+        raise
+
+
+def _syntax_error(exc: UnexpectedInput, text: str, filename: str) -> EPLError:
+    line = getattr(exc, "line", None)
+    column = getattr(exc, "column", None)
+    if isinstance(exc, UnexpectedToken):
+        tok = exc.token
+        got = "end of input" if tok.type == "$END" else repr(str(tok))
+        expected = sorted({_display(n) for n in exc.expected})
+        if tok.type == "$END":
+            line = text.count("\n") + 1
+            column = len(text) - text.rfind("\n")
+        msg = f"syntax error: unexpected {got}; expected one of: {', '.join(expected)}"
+    elif isinstance(exc, UnexpectedCharacters):
+        ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+        expected = sorted({_display(n) for n in (exc.allowed or ())})
+        msg = f"syntax error: unexpected character {ch!r}"
+        if expected:
+            msg += f"; expected one of: {', '.join(expected)}"
+    elif isinstance(exc, UnexpectedEOF):
+        expected = sorted({_display(n) for n in exc.expected})
+        line = text.count("\n") + 1
+        column = len(text) - text.rfind("\n")
+        msg = f"syntax error: unexpected end of input; expected one of: {', '.join(expected)}"
+    else:  # pragma: no cover - lark has no other subclasses today
+        msg = f"syntax error: {exc}"
+    if line is not None and line < 0:
+        line = None
+    return EPLError(msg, filename, line, column)
+
+
+def _pos(meta: Any) -> A.Pos:
+    if getattr(meta, "empty", True):
+        return A.NOPOS
+    return A.Pos(meta.line, meta.column)
+
+
+def _tokpos(tok: Token) -> A.Pos:
+    return A.Pos(tok.line or 0, tok.column or 0)
+
+
+def _unquote(tok: str) -> str:
+    body = tok[1:-1]
+    if "\\" not in body:
+        return body
+    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t", "r": "\r"}.get(m.group(1), m.group(1)), body)
+
+
+def _name(tok: Token | str) -> str:
+    s = str(tok)
+    return s[1:-1] if s.startswith("`") else s
+
+
+@v_args(meta=True)
+class _Build(Transformer):  # type: ignore[type-arg]
+    """Turns lark's tree into ``ast`` dataclasses; expression text is sliced from the source."""
+
+    def __init__(self, text: str, filename: str) -> None:
+        super().__init__()
+        self.text = text
+        self.filename = filename
+
+    def _src(self, meta: Any) -> str:
+        if getattr(meta, "empty", True):
+            return ""
+        return " ".join(self.text[meta.start_pos:meta.end_pos].split())
+
+    def _unsupported(self, what: str, pos: A.Pos) -> EPLError:
+        return EPLError(f"unsupported construct: {what}", self.filename, pos.line or None, pos.column or None)
+
+    # -- module / statements ---------------------------------------------------------------
+    def start(self, meta: Any, children: list[Any]) -> list[A.Statement]:
+        return [c for c in children if c is not None]
+
+    def statement(self, meta: Any, children: list[Any]) -> A.Statement:
+        *anns, body = children
+        if isinstance(body, A.SchemaStmt):
+            return A.SchemaStmt(body.name, body.props, tuple(anns), body.pos)
+        assert isinstance(body, A.SelectStmt)
+        return A.SelectStmt(tuple(anns), body.insert_into, body.items, body.sources, body.where,
+                            body.group_by, body.having, body.output, body.distinct, body.pos)
+
+    def annotation(self, meta: Any, children: list[Any]) -> A.Annotation:
+        name, args = children
+        pos = _pos(meta)
+        if args is None:
+            return A.Annotation(_name(name), pos=pos)
+        kind, payload = args
+        if kind == "value":
+            return A.Annotation(_name(name), value=payload, pos=pos)
+        return A.Annotation(_name(name), kv=tuple(payload), pos=pos)
+
+    def ann_value(self, meta: Any, children: list[Any]) -> tuple[str, Any]:
+        return ("value", children[0].value)
+
+    def ann_kvs(self, meta: Any, children: list[Any]) -> tuple[str, Any]:
+        return ("kv", children)
+
+    def ann_kv(self, meta: Any, children: list[Any]) -> tuple[str, Any]:
+        return (_name(children[0]), children[1].value)
+
+    def create_schema(self, meta: Any, children: list[Any]) -> A.SchemaStmt:
+        _create, _map, _schema, name, *props = children
+        return A.SchemaStmt(_name(name), tuple(p for p in props if p is not None), (), _pos(meta))
+
+    def schema_prop(self, meta: Any, children: list[Any]) -> tuple[str, str]:
+        dotted, typ, arr = children
+        return (".".join(dotted), str(typ) + ("[]" if arr else ""))
+
+    def select_stmt(self, meta: Any, children: list[Any]) -> A.SelectStmt:
+        (insert, _sel, distinct, items, _from, sources, where, group, having, output,
+         order, limit) = children
+        pos = _pos(meta)
+        if order is not None:
+            raise self._unsupported("ORDER BY (rows are emitted in arrival order)", order)
+        if limit is not None:
+            raise self._unsupported("LIMIT", limit)
+        if distinct is not None:
+            raise self._unsupported("SELECT DISTINCT", _tokpos(distinct))
+        return A.SelectStmt((), insert, items, sources, where, tuple(group or ()), having, output,
+                            False, pos)
+
+    def insert_into(self, meta: Any, children: list[Any]) -> str:
+        return _name(children[2])
+
+    def select_star(self, meta: Any, children: list[Any]) -> None:
+        return None
+
+    def select_items(self, meta: Any, children: list[Any]) -> tuple[A.SelectItem, ...]:
+        return tuple(children)
+
+    def select_item(self, meta: Any, children: list[Any]) -> A.SelectItem:
+        expr, _as, alias = children
+        return A.SelectItem(expr, _name(alias) if alias is not None else None)
+
+    def from_streams(self, meta: Any, children: list[Any]) -> tuple[A.StreamRef, ...]:
+        return tuple(children)
+
+    def from_pattern(self, meta: Any, children: list[Any]) -> A.PatternSource:
+        _kw, root, _as, alias = children
+        return A.PatternSource(root, _name(alias) if alias is not None else None, _pos(meta))
+
+    def from_outer_join(self, meta: Any, children: list[Any]) -> Any:
+        raise self._unsupported("explicit JOIN syntax (list the streams separated by commas "
+                                "and put the join condition in WHERE)", _pos(children[1]))
+
+    def join_kw(self, meta: Any, children: list[Any]) -> A.Pos:
+        return _pos(meta)
+
+    def stream_ref(self, meta: Any, children: list[Any]) -> A.StreamRef:
+        name, flt, *views, _as, alias = children
+        return A.StreamRef(_name(name), flt, tuple(views), _name(alias) if alias else None, _pos(meta))
+
+    def filter(self, meta: Any, children: list[Any]) -> A.Expr | None:
+        return children[0]  # type: ignore[no-any-return]
+
+    def view(self, meta: Any, children: list[Any]) -> A.View:
+        if len(children) == 3:
+            ns, name, args = children
+        else:
+            ns, (name, args) = "", children
+        return A.View(str(ns), str(name), tuple(args or ()), _pos(meta))
+
+    def view_args(self, meta: Any, children: list[Any]) -> list[Any]:
+        return children
+
+    def time_period(self, meta: Any, children: list[Any]) -> A.TimePeriod:
+        total = 0.0
+        for i in range(0, len(children), 2):
+            num = float(str(children[i]).rstrip("lLdDfF"))
+            total += num * TIME_UNITS_MS[str(children[i + 1]).lower()]
+        return A.TimePeriod(int(round(total)), self._src(meta))
+
+    def where_clause(self, meta: Any, children: list[Any]) -> A.Expr:
+        return children[1]  # type: ignore[no-any-return]
+
+    def group_by(self, meta: Any, children: list[Any]) -> list[A.Expr]:
+        return children[2:]
+
+    def having(self, meta: Any, children: list[Any]) -> A.Expr:
+        return children[1]  # type: ignore[no-any-return]
+
+    def output_clause(self, meta: Any, children: list[Any]) -> A.OutputLimit:
+        _out, kind, _every, *rest = children
+        k = str(kind).lower() if kind is not None else "all"
+        if isinstance(rest[0], A.TimePeriod):
+            return A.OutputLimit(k, rest[0].ms, None, _pos(meta))
+        return A.OutputLimit(k, None, int(str(rest[0])), _pos(meta))
+
+    def order_by(self, meta: Any, children: list[Any]) -> A.Pos:
+        return _pos(meta)
+
+    def limit_clause(self, meta: Any, children: list[Any]) -> A.Pos:
+        return _pos(meta)
+
+    # -- patterns ----------------------------------------------------------------------------
+    def pat_followed_by(self, meta: Any, children: list[Any]) -> A.PatternNode:
+        items = tuple(c for c in children if not isinstance(c, Token))
+        return items[0] if len(items) == 1 else A.PatFollowedBy(items, pos=_pos(meta))
+
+    def pat_or(self, meta: Any, children: list[Any]) -> A.PatternNode:
+        items = tuple(c for c in children if not isinstance(c, Token))
+        return items[0] if len(items) == 1 else A.PatOr(items, pos=_pos(meta))
+
+    def pat_and(self, meta: Any, children: list[Any]) -> A.PatternNode:
+        items = tuple(c for c in children if not isinstance(c, Token))
+        return items[0] if len(items) == 1 else A.PatAnd(items, pos=_pos(meta))
+
+    def pat_every(self, meta: Any, children: list[Any]) -> A.PatternNode:
+        return A.PatEvery(children[1], pos=_pos(meta))
+
+    def pat_not(self, meta: Any, children: list[Any]) -> A.PatternNode:
+        return A.PatNot(children[1], pos=_pos(meta))
+
+    def pat_guard(self, meta: Any, children: list[Any]) -> A.PatternNode:
+        item, _where, ns, name, args = children
+        pos = _tokpos(ns)
+        if (str(ns).lower(), str(name).lower()) != ("timer", "within"):
+            raise self._unsupported(f"pattern guard {ns}:{name} (only timer:within)", pos)
+        return A.PatWithin(item, self._period_arg(args, pos), pos=_pos(meta))
+
+    def pat_tagged(self, meta: Any, children: list[Any]) -> A.PatternNode:
+        tag, stream, flt = children
+        return A.PatFilter(_name(tag), _name(stream), flt, pos=_pos(meta))
+
+    def pat_untagged(self, meta: Any, children: list[Any]) -> A.PatternNode:
+        stream, flt = children
+        return A.PatFilter(None, _name(stream), flt, pos=_pos(meta))
+
+    def pat_observer(self, meta: Any, children: list[Any]) -> A.PatternNode:
+        ns, name, args = children
+        pos = _tokpos(ns)
+        if (str(ns).lower(), str(name).lower()) != ("timer", "interval"):
+            raise self._unsupported(f"pattern observer {ns}:{name} (only timer:interval)", pos)
+        return A.PatTimer(self._period_arg(args, pos), pos=_pos(meta))
+
+    def _period_arg(self, args: list[Any] | None, pos: A.Pos) -> int:
+        if not args or len(args) != 1:
+            raise EPLError("expected one time period argument", self.filename, pos.line, pos.column)
+        arg = args[0]
+        if isinstance(arg, A.TimePeriod):
+            return arg.ms
+        if isinstance(arg, A.Literal) and isinstance(arg.value, (int, float)):
+            return int(arg.value * 1000)  # Esper: a bare number is seconds
+        raise EPLError("expected a time period such as '10 sec'", self.filename, pos.line, pos.column)
+
+    # -- expressions ---------------------------------------------------------------------------
+    def or_(self, meta: Any, children: list[Any]) -> A.Expr:
+        items = tuple(c for c in children if not isinstance(c, Token))
+        if len(items) == 1:
+            return items[0]  # type: ignore[no-any-return]
+        return A.BoolOp("or", items, pos=_pos(meta), text=self._src(meta))
+
+    def and_(self, meta: Any, children: list[Any]) -> A.Expr:
+        items = tuple(c for c in children if not isinstance(c, Token))
+        if len(items) == 1:
+            return items[0]  # type: ignore[no-any-return]
+        return A.BoolOp("and", items, pos=_pos(meta), text=self._src(meta))
+
+    def not_(self, meta: Any, children: list[Any]) -> A.Expr:
+        return A.Not(children[1], pos=_pos(meta), text=self._src(meta))
+
+    def compare(self, meta: Any, children: list[Any]) -> A.Expr:
+        left, op, right = children
+        o = str(op)
+        o = "!=" if o == "<>" else "==" if o == "=" else o
+        return A.BinOp(o, left, right, pos=_pos(meta), text=self._src(meta))
+
+    def like(self, meta: Any, children: list[Any]) -> A.Expr:
+        item, neg, _kw, pattern = children
+        return A.Like(item, pattern, neg is not None, pos=_pos(meta), text=self._src(meta))
+
+    def regexp(self, meta: Any, children: list[Any]) -> A.Expr:
+        item, neg, _kw, pattern = children
+        return A.Like(item, pattern, neg is not None, True, pos=_pos(meta), text=self._src(meta))
+
+    def in_(self, meta: Any, children: list[Any]) -> A.Expr:
+        item, neg, _kw, *options = children
+        return A.In(item, tuple(options), neg is not None, pos=_pos(meta), text=self._src(meta))
+
+    def is_null(self, meta: Any, children: list[Any]) -> A.Expr:
+        item, _is, neg, _null = children
+        return A.IsNull(item, neg is not None, pos=_pos(meta), text=self._src(meta))
+
+    def between(self, meta: Any, children: list[Any]) -> A.Expr:
+        item, neg, _kw, low, _and, high = children
+        return A.Between(item, low, high, neg is not None, pos=_pos(meta), text=self._src(meta))
+
+    def arith(self, meta: Any, children: list[Any]) -> A.Expr:
+        left = children[0]
+        if len(children) == 1:
+            return left  # type: ignore[no-any-return]
+        for i in range(1, len(children), 2):
+            op, right = str(children[i]), children[i + 1]
+            left = A.BinOp(op, left, right, pos=left.pos, text="")
+        # the outermost node keeps the source text; inner nodes get their own below
+        return _retext(left, self._src(meta))
+
+    def unary_op(self, meta: Any, children: list[Any]) -> A.Expr:
+        op, item = children
+        if str(op) == "+":
+            return item  # type: ignore[no-any-return]
+        if isinstance(item, A.Literal) and isinstance(item.value, (int, float)):
+            return A.Literal(-item.value, pos=_pos(meta), text=self._src(meta))
+        return A.Neg(item, pos=_pos(meta), text=self._src(meta))
+
+    def prop(self, meta: Any, children: list[Any]) -> A.Expr:
+        parts = children[0]
+        return A.Prop(tuple(parts), pos=_pos(meta), text=".".join(parts))
+
+    def dotted(self, meta: Any, children: list[Any]) -> list[str]:
+        return [_name(c) for c in children]
+
+    def call(self, meta: Any, children: list[Any]) -> A.Expr:
+        name, distinct, args = children
+        pos, text = _pos(meta), self._src(meta)
+        if args is None:
+            return A.Call(_name(name).lower(), (), distinct is not None, pos=pos, text=text)
+        kind, items = args
+        return A.Call(_name(name).lower(), tuple(items), distinct is not None, kind == "star",
+                      pos=pos, text=text)
+
+    def star_arg(self, meta: Any, children: list[Any]) -> tuple[str, list[Any]]:
+        return ("star", [])
+
+    def expr_args(self, meta: Any, children: list[Any]) -> tuple[str, list[Any]]:
+        return ("exprs", children)
+
+    def number(self, meta: Any, children: list[Any]) -> A.Expr:
+        s = str(children[0]).rstrip("lLdDfF")
+        value: int | float = float(s) if any(c in s for c in ".eE") else int(s)
+        return A.Literal(value, pos=_pos(meta), text=str(children[0]))
+
+    def string(self, meta: Any, children: list[Any]) -> A.Expr:
+        return A.Literal(_unquote(str(children[0])), pos=_pos(meta), text=str(children[0]))
+
+    def true(self, meta: Any, children: list[Any]) -> A.Expr:
+        return A.Literal(True, pos=_pos(meta), text="true")
+
+    def false(self, meta: Any, children: list[Any]) -> A.Expr:
+        return A.Literal(False, pos=_pos(meta), text="false")
+
+    def null(self, meta: Any, children: list[Any]) -> A.Expr:
+        return A.Literal(None, pos=_pos(meta), text="null")
+
+
+def _retext(e: A.Expr, text: str) -> A.Expr:
+    """Give a left-folded arithmetic chain's root the source text (used as column name)."""
+    if isinstance(e, A.BinOp):
+        return A.BinOp(e.op, e.left, e.right, pos=e.pos, text=text)
+    return e
