@@ -1,0 +1,276 @@
+"""Flow meter on hand-built packets: every expectation is computed from the packets the test
+builds (scapy gives their bytes and lengths), never from the meter's own output."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from scapy.layers.inet import ICMP, IP, TCP, UDP
+from scapy.layers.inet6 import IPv6
+from scapy.layers.l2 import ARP, Dot1Q, Ether
+from scapy.packet import Packet, Raw
+
+from flowcep_plugin.inputs.flowmeter import (
+    END_ACTIVE,
+    END_DETECTED,
+    END_FORCED,
+    END_IDLE,
+    LINKTYPE_ETHERNET,
+    LINKTYPE_LINUX_SLL,
+    LINKTYPE_RAW,
+    FlowMeter,
+    parse_http_request,
+)
+from flowcep_plugin.records import FlowBatch
+
+C, S = "10.1.1.1", "10.2.2.2"
+T0 = 1_700_000_000_000  # ms
+
+
+def frames(*pkts: tuple[int, Packet]) -> list[tuple[int, bytes]]:
+    return [(T0 + t, bytes(p)) for t, p in pkts]
+
+
+def run(meter: FlowMeter, pkts: list[tuple[int, bytes]], linktype: int = LINKTYPE_ETHERNET) -> list[dict[str, Any]]:
+    bad = meter.process(pkts, linktype)
+    assert bad == []
+    meter.flush()
+    return rows(meter.take_batches())
+
+
+def rows(batches: list[FlowBatch]) -> list[dict[str, Any]]:
+    return [r for b in batches for r in b.rows()]
+
+
+def tcp(src: str, dst: str, sport: int, dport: int, flags: str, payload: bytes = b"") -> Packet:
+    return Ether() / IP(src=src, dst=dst) / TCP(sport=sport, dport=dport, flags=flags) / Raw(payload)
+
+
+def iplen(p: Packet) -> int:
+    return len(p[IP]) if IP in p else 40 + len(p[IPv6].payload)
+
+
+HTTP_GET = (b"GET /download/file.exe?id=7 HTTP/1.1\r\nUser-Agent: x\r\nhost: files.example.org\r\n"
+            b"Accept: */*\r\n\r\n")
+
+
+def test_http_request_host_and_url_on_a_biflow() -> None:
+    pk = [
+        (0, tcp(C, S, 40000, 80, "S")),
+        (10, tcp(S, C, 80, 40000, "SA")),
+        (20, tcp(C, S, 40000, 80, "A")),
+        (30, tcp(C, S, 40000, 80, "PA", HTTP_GET)),
+        (40, tcp(S, C, 80, 40000, "PA", b"HTTP/1.1 200 OK\r\n\r\n")),
+    ]
+    out = run(FlowMeter(), frames(*pk))
+    assert len(out) == 1
+    r = out[0]
+    assert r["HTTPRequestHost"] == "files.example.org"
+    assert r["HTTPRequestURL"] == "/download/file.exe?id=7"
+    assert (r["sourceIPv4Address"], r["destinationIPv4Address"]) == (C, S)
+    assert (r["sourceTransportPort"], r["destinationTransportPort"], r["protocolIdentifier"]) == (40000, 80, 6)
+    assert r["packetDeltaCount"] == 3 and r["reversePacketDeltaCount"] == 2
+    assert r["octetDeltaCount"] == sum(iplen(p) for t, p in pk if p[IP].src == C)
+    assert r["reverseOctetDeltaCount"] == sum(iplen(p) for t, p in pk if p[IP].src == S)
+    assert r["tcpControlBits"] == 0x02 | 0x10 | 0x08  # S, A, P
+    assert r["reverseTcpControlBits"] == 0x12 | 0x08
+    assert r["flowStartMilliseconds"] == T0 and r["flowEndMilliseconds"] == T0 + 40
+    assert r["ipVersion"] == 4
+    assert r["flowEndReason"] == END_FORCED  # end of input
+
+
+def test_no_http_columns_without_requests_and_none_for_other_flows() -> None:
+    out = run(FlowMeter(), frames((0, tcp(C, S, 1, 22, "S", b"SSH-2.0-x\r\n"))))
+    assert "HTTPRequestURL" not in out[0]
+    meter = FlowMeter()
+    out = run(meter, frames((0, tcp(C, S, 1, 80, "PA", HTTP_GET)), (1, tcp(C, S, 2, 22, "S"))))
+    by_port = {r["sourceTransportPort"]: r for r in out}
+    assert by_port[1]["HTTPRequestURL"] == "/download/file.exe?id=7"
+    assert "HTTPRequestURL" not in by_port[2]  # None in the column, absent from the row
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        (b"POST /api HTTP/1.0\r\nHost: a.b:8080\r\n\r\nbody", ("a.b:8080", "/api")),
+        (b"GET http://x.org/p HTTP/1.1\r\n\r\n", (None, "http://x.org/p")),
+        (b"GET / HTTP/1.1", (None, "/")),  # request line cut by the segment end
+        (b"HTTP/1.1 200 OK\r\nHost: no\r\n\r\n", (None, None)),  # a response
+        (b"GETX / HTTP/1.1\r\n\r\n", (None, None)),
+        (b"GET /a b HTTP/1.1\r\n\r\n", (None, None)),
+        (b"GET / HTTP/1.1\r\nX: 1\r\n\r\nHost: body\r\n", (None, "/")),  # Host after headers
+    ],
+)
+def test_parse_http_request(payload: bytes, expected: tuple[str | None, str | None]) -> None:
+    assert parse_http_request(payload) == expected
+
+
+def test_uniflow_fin_ends_a_flow_and_the_next_packet_starts_another() -> None:
+    pk = [
+        (0, tcp(C, S, 5, 6, "S")),
+        (100, tcp(C, S, 5, 6, "A")),
+        (200, tcp(C, S, 5, 6, "FA")),
+        (300, tcp(C, S, 5, 6, "A")),
+    ]
+    meter = FlowMeter(biflow=False)
+    meter.process(frames(*pk), LINKTYPE_ETHERNET)
+    ended = rows(meter.take_batches())  # before flush: only the FIN-ended flow
+    assert len(ended) == 1
+    assert ended[0]["packetDeltaCount"] == 3
+    assert ended[0]["flowEndReason"] == END_DETECTED
+    assert ended[0]["flowEndMilliseconds"] == T0 + 200
+    assert ended[0]["tcpControlBits"] == 0x02 | 0x10 | 0x01
+    assert "reversePacketDeltaCount" not in ended[0]
+    meter.flush()
+    rest = rows(meter.take_batches())
+    assert [(r["packetDeltaCount"], r["flowStartMilliseconds"]) for r in rest] == [(1, T0 + 300)]
+
+
+def test_rst_ends_a_flow_at_once_and_tcp_end_false_keeps_it() -> None:
+    pk = frames((0, tcp(C, S, 5, 6, "S")), (5, tcp(S, C, 6, 5, "RA")), (9, tcp(C, S, 5, 6, "S")))
+    meter = FlowMeter()
+    meter.process(pk, LINKTYPE_ETHERNET)
+    first = rows(meter.take_batches())
+    assert [(r["packetDeltaCount"], r["reversePacketDeltaCount"], r["flowEndReason"]) for r in first] == [
+        (1, 1, END_DETECTED)
+    ]
+    out = run(FlowMeter(tcp_end=False), pk)
+    assert [(r["packetDeltaCount"], r["reversePacketDeltaCount"]) for r in out] == [(2, 1)]
+
+
+def test_biflow_ends_after_fin_from_both_sides() -> None:
+    pk = [
+        (0, tcp(C, S, 5, 6, "FA")),  # one FIN: flow goes on
+        (1, tcp(S, C, 6, 5, "A")),
+        (2, tcp(S, C, 6, 5, "FA")),  # second FIN: ends
+        (3, tcp(C, S, 5, 6, "A")),  # last ACK: a new flow
+    ]
+    meter = FlowMeter()
+    meter.process(frames(*pk), LINKTYPE_ETHERNET)
+    ended = rows(meter.take_batches())
+    assert [(r["packetDeltaCount"], r["reversePacketDeltaCount"], r["flowEndReason"]) for r in ended] == [
+        (1, 2, END_DETECTED)
+    ]
+    meter.flush()
+    assert [r["packetDeltaCount"] for r in rows(meter.take_batches())] == [1]
+
+
+def test_inactive_timeout_splits_a_flow() -> None:
+    u = Ether() / IP(src=C, dst=S) / UDP(sport=53000, dport=53) / Raw(b"q" * 10)
+    pk = frames((0, u), (10_000, u), (30_000, u), (30_500, u))
+    out = run(FlowMeter(inactive_timeout=15), pk)
+    got = sorted((r["flowStartMilliseconds"] - T0, r["flowEndMilliseconds"] - T0, r["packetDeltaCount"],
+                  r["flowEndReason"]) for r in out)
+    assert got == [(0, 10_000, 2, END_IDLE), (30_000, 30_500, 2, END_FORCED)]
+    assert all(r["octetDeltaCount"] == r["packetDeltaCount"] * (20 + 8 + 10) for r in out)
+
+
+def test_sweep_expires_idle_flows_while_other_traffic_goes_on() -> None:
+    a = Ether() / IP(src=C, dst=S) / UDP(sport=1, dport=2)
+    b = Ether() / IP(src=C, dst=S) / UDP(sport=3, dport=4)
+    meter = FlowMeter(inactive_timeout=5)
+    meter.process(frames((0, a), *[(t * 1000, b) for t in range(1, 8)]), LINKTYPE_ETHERNET)
+    gone = rows(meter.take_batches())
+    assert [(r["sourceTransportPort"], r["flowEndReason"]) for r in gone] == [(1, END_IDLE)]
+    meter.expire(T0 + 60_000)  # wall clock of a live capture: b is idle too now
+    assert [r["sourceTransportPort"] for r in rows(meter.take_batches())] == [3]
+
+
+def test_active_timeout_exports_long_flows_in_pieces() -> None:
+    u = Ether() / IP(src=C, dst=S) / UDP(sport=1, dport=2)
+    pk = frames(*[(t * 5000, u) for t in range(15)])  # 0, 5 s, ... 70 s
+    out = run(FlowMeter(active_timeout=30, inactive_timeout=15), pk)
+    got = sorted((r["flowStartMilliseconds"] - T0, r["flowEndMilliseconds"] - T0, r["packetDeltaCount"],
+                  r["flowEndReason"]) for r in out)
+    assert got == [(0, 25_000, 6, END_ACTIVE), (30_000, 55_000, 6, END_ACTIVE), (60_000, 70_000, 3, END_FORCED)]
+
+
+def test_biflow_versus_uniflow() -> None:
+    q = Ether() / IP(src=C, dst=S) / UDP(sport=5353, dport=53) / Raw(b"a" * 20)
+    a = Ether() / IP(src=S, dst=C) / UDP(sport=53, dport=5353) / Raw(b"b" * 100)
+    pk = frames((0, q), (1, a), (2, q))
+    bi = run(FlowMeter(biflow=True), pk)
+    assert len(bi) == 1
+    assert (bi[0]["packetDeltaCount"], bi[0]["octetDeltaCount"]) == (2, 2 * len(q[IP]))
+    assert (bi[0]["reversePacketDeltaCount"], bi[0]["reverseOctetDeltaCount"]) == (1, len(a[IP]))
+    uni = run(FlowMeter(biflow=False), pk)
+    got = sorted((r["sourceIPv4Address"], r["packetDeltaCount"], r["octetDeltaCount"]) for r in uni)
+    assert got == sorted([(C, 2, 2 * len(q[IP])), (S, 1, len(a[IP]))])
+    assert all("reverseOctetDeltaCount" not in r for r in uni)
+
+
+def test_icmp_type_code_ipv6_vlan_and_non_ip() -> None:
+    pk = frames(
+        (0, Ether() / IP(src=C, dst=S) / ICMP(type=8, code=0)),
+        (1, Ether() / Dot1Q(vlan=7) / Dot1Q(vlan=8) / IP(src=C, dst=S) / ICMP(type=3, code=3)),
+        (2, Ether() / IPv6(src="2001:db8::1", dst="2001:db8:0:0::2") / TCP(sport=1, dport=443, flags="S")),
+        (3, Ether() / ARP()),
+    )
+    meter = FlowMeter()
+    out = run(meter, pk)
+    assert meter.non_ip == 1
+    icmp = sorted(r["icmpTypeCodeIPv4"] for r in out if r.get("protocolIdentifier") == 1)
+    assert icmp == [3 * 256 + 3, 8 * 256]
+    assert all(r["destinationTransportPort"] == 0 for r in out if r["protocolIdentifier"] == 1)
+    v6 = [r for r in out if r["ipVersion"] == 6]
+    assert len(v6) == 1
+    assert (v6[0]["sourceIPv6Address"], v6[0]["destinationIPv6Address"]) == ("2001:db8::1", "2001:db8::2")
+    assert v6[0]["octetDeltaCount"] == 40 + 20 and v6[0]["destinationTransportPort"] == 443
+    assert "sourceIPv4Address" not in v6[0]
+
+
+def test_ipv6_extension_header_and_fragments() -> None:
+    from scapy.layers.inet6 import IPv6ExtHdrFragment, IPv6ExtHdrHopByHop
+
+    hop = Ether() / IPv6(src="::1", dst="::2") / IPv6ExtHdrHopByHop() / UDP(sport=7, dport=9)
+    frag = Ether() / IPv6(src="::1", dst="::2") / IPv6ExtHdrFragment(offset=100, nh=17) / Raw(b"x" * 16)
+    out = run(FlowMeter(), frames((0, hop), (1, frag)))
+    ports = sorted((r["sourceTransportPort"], r["destinationTransportPort"], r["protocolIdentifier"]) for r in out)
+    assert ports == [(0, 0, 17), (7, 9, 17)]
+
+
+def test_octets_use_the_ip_length_even_when_snaplen_cut_the_packet() -> None:
+    p = bytes(Ether() / IP(src=C, dst=S) / UDP(sport=1, dport=2) / Raw(b"z" * 1000))
+    out = run(FlowMeter(), [(T0, p[:14 + 20 + 8])])
+    assert out[0]["octetDeltaCount"] == 20 + 8 + 1000
+
+
+def test_malformed_packets_are_reported_by_index_and_reason() -> None:
+    good = bytes(tcp(C, S, 1, 2, "S"))
+    ip_bad_version = bytearray(good)
+    ip_bad_version[14] = 0x75
+    pk = [
+        (T0, good),
+        (T0, good[:10]),  # no full Ethernet header
+        (T0, good[:14 + 10]),  # IP header cut
+        (T0, good[:14 + 20 + 6]),  # TCP header cut before the flags
+        (T0, bytes(ip_bad_version)),
+        (T0, bytes(Ether() / Dot1Q())[:15]),  # VLAN tag cut
+    ]
+    meter = FlowMeter()
+    bad = meter.process(pk, LINKTYPE_ETHERNET)
+    assert [i for i, _ in bad] == [1, 2, 3, 4, 5]
+    reasons = dict(bad)
+    assert "Ethernet" in reasons[1] and "TCP" in reasons[3] and "version 7" in reasons[4]
+    meter.flush()
+    assert sum(len(b) for b in meter.take_batches()) == 1
+
+
+def test_other_fast_link_types() -> None:
+    ip = bytes(IP(src=C, dst=S) / UDP(sport=1, dport=2))
+    sll = b"\x00\x00\x00\x01\x00\x06" + b"\x00" * 8 + b"\x08\x00" + ip
+    for linktype, data in ((LINKTYPE_RAW, ip), (LINKTYPE_LINUX_SLL, sll)):
+        out = run(FlowMeter(), [(T0, data)], linktype)
+        assert [(r["sourceIPv4Address"], r["octetDeltaCount"]) for r in out] == [(C, 28)]
+
+
+def test_max_flows_forces_out_the_oldest() -> None:
+    pk = frames(*[(i, Ether() / IP(src=C, dst=S) / UDP(sport=1000 + i, dport=2)) for i in range(30)])
+    meter = FlowMeter(max_flows=20)
+    meter.process(pk, LINKTYPE_ETHERNET)
+    early = rows(meter.take_batches())
+    assert meter.forced == len(early) > 0
+    assert {r["sourceTransportPort"] for r in early} == set(range(1000, 1000 + len(early)))
+    meter.flush()
+    assert len(early) + sum(len(b) for b in meter.take_batches()) == 30
