@@ -122,12 +122,12 @@ def make_plugin_manager(strict: bool = False, load_entry_points: bool = True) ->
             except Exception as exc:
                 info.status, info.error = "failed", _one_line(exc)
                 pm.infos[ep.name] = info
-                log.warning("flowcep: plugin %r (%s %s) failed to load and is skipped: %s",
-                            ep.name, dist_name, version, info.error)
                 if strict:
                     raise PluginError(
                         f"plugin {ep.name!r} ({dist_name} {version}) failed to load: {info.error}"
                     ) from exc
+                log.warning("flowcep: plugin %r (%s %s) failed to load and is skipped: %s",
+                            ep.name, dist_name, version, info.error)
                 continue
             info.location = getattr(plugin, "__file__", None)
             if not pm.register_plugin(plugin, info, strict=strict):
