@@ -54,6 +54,9 @@ __all__ = [
     "event_errors",
     "validate_event",
     "TumblingWindows",
+    "address_column",
+    "int_column",
+    "TRANSPORT",
 ]
 
 #: Severity words -> Elastic Security's numeric severity (its prebuilt rules use these four).
@@ -648,3 +651,30 @@ class TumblingWindows:
         for start in sorted(self._states):
             out.extend(self._finish(self._states.pop(start), start, start + self.size_ms))
         return out
+
+
+# -- column helpers for Python detectors ---------------------------------------------------------
+
+
+def address_column(batch: FlowBatch, side: str) -> list[str | None]:
+    """``source``/``destination`` addresses of each record: the IPv4 element, else the IPv6 one."""
+    v4 = batch.columns.get(f"{side}IPv4Address")
+    v6 = batch.columns.get(f"{side}IPv6Address")
+    if v6 is None:
+        return v4 if v4 is not None else [None] * batch.length
+    if v4 is None:
+        return v6
+    return [a if a is not None else b for a, b in zip(v4, v6, strict=True)]
+
+
+def int_column(batch: FlowBatch, *names: str, default: int = 0) -> list[int]:
+    """The first present of ``names`` as integers (None -> ``default``)."""
+    for name in names:
+        col = batch.columns.get(name)
+        if col is not None:
+            return [default if v is None else int(v) for v in col]
+    return [default] * batch.length
+
+
+#: IANA protocol numbers -> ECS ``network.transport`` names.
+TRANSPORT: dict[int, str] = {1: "icmp", 6: "tcp", 17: "udp", 58: "ipv6-icmp", 132: "sctp"}

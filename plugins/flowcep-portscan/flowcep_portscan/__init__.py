@@ -1,0 +1,232 @@
+"""Port scans and host sweeps from flow records.
+
+Three rules share one pass over the records, per tumbling window (Zeek's scan policy counts in
+5-minute epochs):
+
+* horizontal: one source probes one port on many hosts (Zeek "Address_Scan", 25 hosts);
+* vertical: one source probes many ports of one host (Zeek "Port_Scan", 15 ports);
+* sweep: one source sends ICMP echo requests to many hosts (Elastic's network sweep, 100).
+
+Only *probes* count, so busy clients stay silent. A TCP probe is a flow of at most
+``max_probe_packets`` packets (Elastic's SYN-scan rule: <= 2) whose sender never set ACK: the
+handshake never completed (SYN, NULL, FIN and Xmas scans; a victim's RST/ACK reply has ACK and
+so never makes the victim a scanner). Without ``tcpControlBits`` the packet count alone decides.
+A UDP probe is an equally small flow that got no reply flow in the same window (a DNS resolver
+asking many servers gets answers; a UDP scan of closed ports does not).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from ipaddress import ip_address, ip_network
+from typing import Any
+
+from flowcep_plugin.alerts import TRANSPORT, TumblingWindows, address_column, int_column, make_alert
+from flowcep_plugin.config import DURATION_SCHEMA, parse_duration
+from flowcep_plugin.context import Context
+from flowcep_plugin.hookspecs import hookimpl
+from flowcep_plugin.records import FlowBatch
+from flowcep_plugin.specs import DetectorSpec, Event, RuleSpec
+
+__all__ = ["SPEC", "PortScanDetector", "flowcep_register_detectors"]
+
+ACK = 0x10
+ECHO_REQUEST = {1: 8, 58: 128}  # ICMP / ICMPv6 echo request types
+#: at most this many victim addresses/ports are listed in one alert (counts stay exact)
+LIST_LIMIT = 100
+
+RULES = (
+    RuleSpec(
+        id="portscan-horizontal", name="Horizontal port scan",
+        description="One source probed the same port on many hosts (handshakes never completed).",
+        severity="medium", risk_score=47, technique=("T1046", "T1595.001"),
+        count_fields=("hosts", "probes"),
+    ),
+    RuleSpec(
+        id="portscan-vertical", name="Vertical port scan",
+        description="One source probed many ports of one host (handshakes never completed).",
+        severity="medium", risk_score=47, technique=("T1046",),
+        count_fields=("ports", "probes"),
+    ),
+    RuleSpec(
+        id="portscan-sweep", name="ICMP host sweep",
+        description="One source sent ICMP echo requests to many hosts.",
+        severity="low", risk_score=21, technique=("T1018", "T1595.001"),
+        transport="icmp", count_fields=("hosts", "probes"),
+    ),
+)
+
+CONFIG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "window": {**DURATION_SCHEMA, "description": "length of the counting window (Zeek: 5 min)"},
+        "horizontal_hosts": {"type": "integer", "minimum": 2,
+                             "description": "distinct hosts probed on one port (Zeek: 25)"},
+        "vertical_ports": {"type": "integer", "minimum": 2,
+                           "description": "distinct ports probed on one host (Zeek: 15)"},
+        "sweep_hosts": {"type": "integer", "minimum": 2,
+                        "description": "distinct hosts sent ICMP echo requests (Elastic: 100)"},
+        "max_probe_packets": {"type": "integer", "minimum": 1,
+                              "description": "largest flow, in packets, that counts as a probe (Elastic: 2)"},
+        "ignore_sources": {"type": "array", "items": {"type": "string"},
+                           "description": "CIDRs of sanctioned scanners never reported"},
+    },
+}
+
+DEFAULTS: dict[str, Any] = {
+    "window": "5 min",
+    "horizontal_hosts": 25,
+    "vertical_ports": 15,
+    "sweep_hosts": 100,
+    "max_probe_packets": 2,
+    "ignore_sources": [],
+}
+
+
+class _State:
+    __slots__ = ("horizontal", "vertical", "sweep", "udp", "udp_seen", "probes")
+
+    def __init__(self) -> None:
+        self.horizontal: dict[tuple[str, int, int], set[str]] = defaultdict(set)
+        self.vertical: dict[tuple[str, str, int], set[int]] = defaultdict(set)
+        self.sweep: dict[str, set[str]] = defaultdict(set)
+        # UDP candidates wait for the window end: a reply flow may follow the request
+        self.udp: list[tuple[str, str, int]] = []
+        self.udp_seen: set[tuple[str, str, int]] = set()  # (src, dst, sport) of every UDP flow
+        self.probes: dict[tuple[str, ...], int] = defaultdict(int)
+
+
+class PortScanDetector:
+    """Counts probes per source in tumbling windows; fires when a window closes."""
+
+    name = "portscan"
+
+    def __init__(self, config: Mapping[str, Any], ctx: Context) -> None:
+        self.window_ms = int(parse_duration(config["window"]) * 1000)
+        self.h_hosts = int(config["horizontal_hosts"])
+        self.v_ports = int(config["vertical_ports"])
+        self.s_hosts = int(config["sweep_hosts"])
+        self.max_packets = int(config["max_probe_packets"])
+        self.ignore = [ip_network(c, strict=False) for c in config.get("ignore_sources", ())]
+        self._ignored: dict[str, bool] = {}
+        self.windows = TumblingWindows(self.window_ms, _State, self._finish, "portscan", ctx.stats)
+
+    def _is_ignored(self, src: str) -> bool:
+        hit = self._ignored.get(src)
+        if hit is None:
+            addr = ip_address(src)
+            hit = self._ignored[src] = any(addr in net for net in self.ignore)
+        return hit
+
+    def on_batch(self, batch: FlowBatch) -> list[Event]:
+        return self.windows.add(batch, lambda st, idx, _start: self._accumulate(st, batch, idx))
+
+    def on_watermark(self, watermark_ms: int) -> list[Event]:
+        return self.windows.close_until(watermark_ms)
+
+    def flush(self) -> list[Event]:
+        return self.windows.flush()
+
+    def _accumulate(self, st: _State, batch: FlowBatch, idx: list[int]) -> None:
+        src = address_column(batch, "source")
+        dst = address_column(batch, "destination")
+        proto = int_column(batch, "protocolIdentifier")
+        dport = int_column(batch, "destinationTransportPort")
+        sport = int_column(batch, "sourceTransportPort")
+        packets = int_column(batch, "packetDeltaCount", default=1)
+        has_flags = "tcpControlBits" in batch.columns
+        flags = int_column(batch, "tcpControlBits", default=-1)
+        icmp = int_column(batch, "icmpTypeCodeIPv4", "icmpTypeCodeIPv6", default=-1)
+        icmp_type = int_column(batch, "icmpTypeIPv4", "icmpTypeIPv6", default=-1)
+        maxp = self.max_packets
+        ignore = self.ignore
+        for i in idx:
+            s, d, p = src[i], dst[i], proto[i]
+            if s is None or d is None:
+                continue
+            if p == 17:
+                st.udp_seen.add((s, d, sport[i]))
+            if ignore and self._is_ignored(s):
+                continue
+            if p == 6:
+                if packets[i] > maxp:
+                    continue
+                f = flags[i]
+                if has_flags and f >= 0 and f & ACK:
+                    continue
+                st.horizontal[(s, 6, dport[i])].add(d)
+                st.vertical[(s, d, 6)].add(dport[i])
+                st.probes[(s, "h", "6", str(dport[i]))] += 1
+                st.probes[(s, "v", d, "6")] += 1
+            elif p == 17:
+                if packets[i] <= maxp:
+                    st.udp.append((s, d, dport[i]))
+            elif p in ECHO_REQUEST:
+                t = icmp_type[i] if icmp_type[i] >= 0 else (icmp[i] >> 8 if icmp[i] >= 0 else -1)
+                if t in (ECHO_REQUEST[p], -1):
+                    st.sweep[s].add(d)
+                    st.probes[(s, "s")] += 1
+
+    def _finish(self, st: _State, start: int, end: int) -> list[Event]:
+        for s, d, dp in st.udp:
+            if (d, s, dp) in st.udp_seen:  # answered: not a probe
+                continue
+            st.horizontal[(s, 17, dp)].add(d)
+            st.vertical[(s, d, 17)].add(dp)
+            st.probes[(s, "h", "17", str(dp))] += 1
+            st.probes[(s, "v", d, "17")] += 1
+        out: list[Event] = []
+        minutes = (end - start) / 60000
+        for (s, p, dp), hosts in sorted(st.horizontal.items()):
+            if len(hosts) >= self.h_hosts:
+                proto = TRANSPORT.get(p, str(p))
+                out.append(make_alert(
+                    RULES[0], time_ms=end, detector=self.name, source_ip=s,
+                    destination_ip=sorted(hosts)[:LIST_LIMIT], destination_port=dp, transport=proto,
+                    counts={"hosts": len(hosts), "probes": st.probes[(s, "h", str(p), str(dp))]},
+                    summary=f"{s} probed {proto} port {dp} on {len(hosts)} hosts in {minutes:g} min",
+                    window=(start, end), key=s,
+                ))
+        for (s, d, p), ports in sorted(st.vertical.items()):
+            if len(ports) >= self.v_ports:
+                proto = TRANSPORT.get(p, str(p))
+                ordered = sorted(ports)
+                out.append(make_alert(
+                    RULES[1], time_ms=end, detector=self.name, source_ip=s, destination_ip=d,
+                    transport=proto,
+                    counts={"ports": len(ports), "probes": st.probes[(s, "v", d, str(p))]},
+                    summary=(f"{s} probed {len(ports)} {proto} ports of {d} in {minutes:g} min "
+                             f"({ordered[0]}-{ordered[-1]})"),
+                    window=(start, end), fields={"ports": ordered[:LIST_LIMIT]}, key=s,
+                ))
+        for s, hosts in sorted(st.sweep.items()):
+            if len(hosts) >= self.s_hosts:
+                out.append(make_alert(
+                    RULES[2], time_ms=end, detector=self.name, source_ip=s,
+                    destination_ip=sorted(hosts)[:LIST_LIMIT],
+                    counts={"hosts": len(hosts), "probes": st.probes[(s, "s")]},
+                    summary=f"{s} pinged {len(hosts)} hosts in {minutes:g} min",
+                    window=(start, end), key=s,
+                ))
+        return out
+
+
+SPEC = DetectorSpec(
+    name="portscan",
+    summary="Horizontal and vertical port scans (probes that never complete a handshake) and ICMP host sweeps",
+    factory=PortScanDetector,
+    rules=RULES,
+    config_schema=CONFIG_SCHEMA,
+    defaults=DEFAULTS,
+    references=(
+        "Zeek policy/misc/scan.zeek: addr_scan_threshold 25, port_scan_threshold 15, 5 min interval",
+        "Elastic detection rules: network sweep >= 100 destinations; SYN port scan with <= 2 packets per flow",
+    ),
+)
+
+
+@hookimpl
+def flowcep_register_detectors() -> list[DetectorSpec]:
+    return [SPEC]

@@ -1,0 +1,111 @@
+"""Port scan detector: fires on scans, silent on busy clients, resolvers and backups."""
+
+from __future__ import annotations
+
+from flowcep_portscan import SPEC
+
+from flowcep_plugin.testing import check_detector, make_flow, run_detector
+
+T0 = 1_700_000_100_000
+W = 300_000
+BASE = T0 - T0 % W  # start of a window, so every record below lies in one window
+
+
+def syn_scan_hosts(n: int, port: int = 22, src: str = "192.0.2.66") -> list[dict]:
+    return [make_flow(src, f"10.1.0.{i}", port, packets=1, flags="S", end_ms=BASE + 1000 + i * 100)
+            for i in range(1, n + 1)]
+
+
+def syn_scan_ports(n: int, dst: str = "10.1.0.5", src: str = "192.0.2.77") -> list[dict]:
+    return [make_flow(src, dst, 1000 + p, packets=1, flags="S", end_ms=BASE + 2000 + p * 50)
+            for p in range(n)]
+
+
+def ping_sweep(n: int, src: str = "192.0.2.88") -> list[dict]:
+    return [make_flow(src, f"10.2.{i // 250}.{i % 250 + 1}", proto="icmp", packets=1,
+                      icmpTypeCodeIPv4=8 * 256, end_ms=BASE + 3000 + i * 10) for i in range(n)]
+
+
+def busy_web_client() -> list[dict]:
+    # 300 complete HTTPS connections to 120 different servers (CDNs) in one window
+    return [make_flow("10.10.1.200", f"151.101.{i % 120}.{i % 7 + 1}", 443, packets=12,
+                      octets=9000, flags="FSPA", end_ms=BASE + 500 + i * 900, sport=50000 + i)
+            for i in range(300)]
+
+
+def dns_resolver() -> list[dict]:
+    # a resolver asks 60 authoritative servers; each answers (reply flow from port 53)
+    recs = []
+    for i in range(60):
+        server = f"192.5.{i}.1"
+        t = BASE + 4000 + i * 1000
+        recs.append(make_flow("10.10.0.53", server, 53, proto="udp", sport=33000 + i, packets=1,
+                              octets=70, end_ms=t))
+        recs.append(make_flow(server, "10.10.0.53", 33000 + i, proto="udp", sport=53, packets=1,
+                              octets=300, end_ms=t + 20))
+    return recs
+
+
+def backup_job() -> list[dict]:
+    return [make_flow(f"10.10.0.8{i}", "10.10.0.40", 873, packets=40000, octets=50_000_000,
+                      flags="FSPA", end_ms=BASE + 100_000 + i * 1000, duration_ms=90_000)
+            for i in range(4)]
+
+
+BENIGN = busy_web_client() + dns_resolver() + backup_job()
+
+
+def test_conformance_and_each_rule_fires() -> None:
+    attack = syn_scan_hosts(30) + syn_scan_ports(20) + ping_sweep(120)
+    events = check_detector(SPEC, attack=attack, benign=BENIGN,
+                            expect_rules=["portscan-horizontal", "portscan-vertical", "portscan-sweep"])
+    by_rule = {e["rule"]["id"]: e for e in events}
+    h = by_rule["portscan-horizontal"]
+    assert h["source"]["ip"] == "192.0.2.66" and h["destination"]["port"] == 22
+    assert h["flowcep"]["counts"] == {"hosts": 30, "probes": 30}
+    assert len(h["destination"]["ip"]) == 30
+    v = by_rule["portscan-vertical"]
+    assert v["source"]["ip"] == "192.0.2.77" and v["destination"]["ip"] == "10.1.0.5"
+    assert v["flowcep"]["counts"]["ports"] == 20
+    s = by_rule["portscan-sweep"]
+    assert s["flowcep"]["counts"]["hosts"] == 120 and s["threat"]["technique"]["id"][0] == "T1018"
+    assert len(events) == 3  # the 30-host scan is one port per host: no vertical alert for it
+
+
+def test_thresholds_are_inclusive_and_configurable() -> None:
+    # Zeek's 25 hosts: 24 is silent, 25 fires
+    assert run_detector(SPEC, syn_scan_hosts(24)) == []
+    assert [e["rule"]["id"] for e in run_detector(SPEC, syn_scan_hosts(25))] == ["portscan-horizontal"]
+    assert run_detector(SPEC, syn_scan_ports(14)) == []
+    assert run_detector(SPEC, syn_scan_hosts(10), config={"horizontal_hosts": 10})
+
+
+def test_completed_or_large_flows_are_not_probes() -> None:
+    # same fan-out as a scan, but the handshakes completed (ACK seen) -> not a scan
+    acked = [dict(r, tcpControlBits=0x12) for r in syn_scan_hosts(40)]
+    assert run_detector(SPEC, acked) == []
+    big = [dict(r, packetDeltaCount=3) for r in syn_scan_hosts(40)]
+    assert run_detector(SPEC, big) == []
+    # a victim answering with RST/ACK does not become a scanner
+    rst = [make_flow(f"10.1.0.{i}", "192.0.2.66", 40000, sport=22, packets=1, flags="RA",
+                     end_ms=BASE + i) for i in range(1, 40)]
+    assert run_detector(SPEC, rst) == []
+
+
+def test_unanswered_udp_counts_answered_does_not() -> None:
+    probes = [make_flow("192.0.2.5", "10.1.0.9", p, proto="udp", packets=1, end_ms=BASE + p)
+              for p in range(100, 120)]
+    assert [e["rule"]["id"] for e in run_detector(SPEC, probes)] == ["portscan-vertical"]
+    answers = [make_flow("10.1.0.9", "192.0.2.5", 40000, sport=p, proto="udp", packets=1,
+                         end_ms=BASE + p + 5) for p in range(100, 120)]
+    assert run_detector(SPEC, probes + answers) == []
+
+
+def test_scan_split_over_two_windows_counts_per_window() -> None:
+    recs = syn_scan_hosts(20) + [dict(r, flowEndMilliseconds=r["flowEndMilliseconds"] + W)
+                                 for r in syn_scan_hosts(20)]
+    assert run_detector(SPEC, recs) == []  # 20 + 20 in separate windows: below 25 each
+
+
+def test_ignored_sources() -> None:
+    assert run_detector(SPEC, syn_scan_hosts(30), config={"ignore_sources": ["192.0.2.0/24"]}) == []
