@@ -1,0 +1,87 @@
+"""Start and stop a loopback server that speaks the Elasticsearch REST API, for tests and
+benchmarks on machines where Elasticsearch itself cannot run.
+
+It uses the ``noida-db`` package (``noida-db start --only elasticsearch``), which accepts
+index templates, bulk (with 409 conflicts and mapping errors), search and aggregations, but
+has no data-stream or ILM endpoints. Bound to 127.0.0.1 on a free port, with its own data
+directory; stopped by the process id this module started.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["LoopbackServer", "noida_binary", "free_port", "start_noida"]
+
+
+def noida_binary() -> str | None:
+    """The ``noida-db`` launcher next to this interpreter, or on PATH."""
+    here = Path(sys.executable).parent / "noida-db"
+    if here.exists():
+        return str(here)
+    return shutil.which("noida-db")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LoopbackServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    data_dir: str
+    log_path: str
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def start_noida(timeout: float = 20.0) -> LoopbackServer:
+    """Start ``noida-db`` with only Elasticsearch on a free loopback port; wait until ``GET /``
+    answers. Raises RuntimeError (with the server's log) when it does not come up."""
+    binary = noida_binary()
+    if binary is None:
+        raise RuntimeError("noida-db is not installed (pip install noida-db)")
+    port = free_port()
+    data_dir = tempfile.mkdtemp(prefix="flowcep-noida-")
+    log_path = os.path.join(data_dir, "server.log")
+    log = open(log_path, "wb")  # noqa: SIM115 - handed to the child process
+    proc = subprocess.Popen(
+        [binary, "start", "--only", "elasticsearch", "--host", "127.0.0.1",
+         "--elasticsearch-port", str(port), "--data-dir", os.path.join(data_dir, "data")],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=data_dir,
+    )
+    url = f"http://127.0.0.1:{port}"
+    server = LoopbackServer(url, proc, data_dir, log_path)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        try:
+            with urllib.request.urlopen(url + "/", timeout=1) as r:
+                if r.status == 200:
+                    return server
+        except OSError:
+            time.sleep(0.1)
+    text = Path(log_path).read_text(errors="replace")[-2000:]
+    server.stop()
+    raise RuntimeError(f"noida-db did not start on {url}: {text}")

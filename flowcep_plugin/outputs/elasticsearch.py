@@ -1,0 +1,615 @@
+"""Elasticsearch output: alerts (and optionally flows) into data streams, nothing lost,
+nothing duplicated.
+
+How each promise is kept:
+
+* **No duplicates.** Every alert carries a deterministic ``alert_id`` (rule + key + window),
+  used as ``_id``. Revision 1 is sent with ``op_type=create``: a 409 means it is already
+  indexed (an earlier attempt whose answer was lost) and counts as ``es.duplicates``, not an
+  error. A later revision (a merged update of the same alert) is also tried as ``create``
+  (its first revision may never have arrived); on 409 the stored copy is looked up and
+  replaced in its backing index with ``if_seq_no``/``if_primary_term`` (data streams accept
+  only ``create`` on the stream itself), unless the stored revision is already as new.
+  Flows get an ``_id`` hashed from their bytes, so a retried chunk cannot double them.
+* **Nothing lost.** A bounded queue feeds one background sender thread. Whole-request
+  failures (429, 5xx, timeouts, connection errors) are retried with bounded exponential
+  backoff; per-document 429/5xx likewise. Per-document rejections (mapping conflicts) and
+  documents whose retries ran out go to a dead-letter JSONL file with the error, which
+  ``flowcep es replay-dead-letters`` re-sends. When the cluster stays down, producers block
+  (backpressure) for at most ``block_timeout``; what still does not fit is dropped and counted
+  (``queue-full``).
+* **ECS.** ``data_stream.*`` is set on every document, ``event.ingested`` when it is sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from elasticsearch import ApiError, Elasticsearch, TransportError, helpers
+
+from .. import ecs
+from ..config import parse_duration
+from ..context import Context
+from ..errors import ConfigError
+from ..es.client import make_client, split_hosts
+from ..hookspecs import hookimpl
+from ..records import FlowBatch
+from ..specs import Event, OutputSpec
+
+__all__ = ["ElasticsearchOutput", "Sender", "Action", "alert_id_of", "flowcep_register_outputs"]
+
+log = logging.getLogger("flowcep.outputs.elasticsearch")
+
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+
+CONFIG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "hosts": {"type": "array", "items": {"type": "string"}, "description": "cluster URLs (or give one on --output)"},
+        "api_key": {"type": "string", "description": "base64 API key (or FLOWCEP_ES_API_KEY)"},
+        "username": {"type": "string"},
+        "password": {"type": "string", "description": "or FLOWCEP_ES_PASSWORD"},
+        "ca_file": {"type": "string", "description": "PEM CA bundle for https"},
+        "verify_certs": {"type": "boolean"},
+        "namespace": {"type": "string", "pattern": "^[a-z0-9_]+$", "description": "data stream namespace"},
+        "alert_dataset": {"type": "string"},
+        "flow_dataset": {"type": "string"},
+        "flows": {"type": "boolean", "description": "also index every flow (ECS) into logs-<flow_dataset>-<ns>"},
+        "chunk_size": {"type": "integer", "minimum": 1},
+        "queue_size": {"type": "integer", "minimum": 1, "description": "documents held while the cluster is slow"},
+        "flush_interval": {"type": ["number", "string"], "description": "send a partial chunk after this long"},
+        "block_timeout": {"type": ["number", "string"], "description": "how long a full queue blocks the pipeline before dropping"},
+        "flush_timeout": {"type": ["number", "string"]},
+        "request_timeout": {"type": ["number", "string"]},
+        "max_retries": {"type": "integer", "minimum": 0},
+        "backoff_initial": {"type": ["number", "string"]},
+        "backoff_max": {"type": ["number", "string"]},
+        "dead_letter": {"type": "string", "description": "JSONL file for documents the cluster rejected"},
+    },
+}
+
+DEFAULTS: dict[str, Any] = {
+    "namespace": "default",
+    "alert_dataset": "flowcep.alert",
+    "flow_dataset": "flowcep.flow",
+    "flows": False,
+    "chunk_size": 1000,
+    "queue_size": 100_000,
+    "flush_interval": 1.0,
+    "block_timeout": 30.0,
+    "flush_timeout": 300.0,
+    "request_timeout": 30.0,
+    "max_retries": 8,
+    "backoff_initial": 0.5,
+    "backoff_max": 30.0,
+    "dead_letter": "flowcep-es-dead-letter.jsonl",
+}
+
+_DURATIONS = ("flush_interval", "block_timeout", "flush_timeout", "request_timeout", "backoff_initial", "backoff_max")
+
+
+@dataclass
+class Action:
+    """One document to send. ``source`` is a dict (alerts; serialised at send time so that
+    ``event.ingested`` is the send time) or bytes (flows; pre-serialised by orjson, the
+    ingest time is spliced in at send time)."""
+
+    index: str
+    id: str | None
+    source: dict[str, Any] | bytes
+    revision: int = 1
+    kind: str = "alert"
+    extra: dict[str, Any] = field(default_factory=dict)
+    stream: str = ""
+
+    def __post_init__(self) -> None:
+        self.stream = self.stream or self.index
+
+    def body(self, ingested: str) -> bytes:
+        if isinstance(self.source, bytes):
+            return self.source[:-1] + b',"event.ingested":"' + ingested.encode() + b'"}'
+        if "event.kind" in self.source:  # a flat flow document (dead-letter replay)
+            self.source["event.ingested"] = ingested
+        else:
+            event = self.source.setdefault("event", {})
+            if isinstance(event, dict):
+                event["ingested"] = ingested
+        return orjson.dumps(self.source, default=str)
+
+    def document(self) -> dict[str, Any]:
+        if isinstance(self.source, bytes):
+            return dict(orjson.loads(self.source))
+        return self.source
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def alert_id_of(event: Mapping[str, Any]) -> str:
+    """The event's ``alert_id``, or a stable hash of it (without volatile fields) when a
+    detector produced none, so that retries still cannot duplicate it."""
+    aid = event.get("alert_id")
+    if isinstance(aid, str) and aid:
+        return aid
+    stable = {k: v for k, v in event.items() if k not in ("revision", "event")}
+    return hashlib.sha256(orjson.dumps(stable, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()[:40]
+
+
+#: A document to send again: (action, last status, last error).
+Retry = tuple[Action, int | str, str]
+
+
+@dataclass
+class SendResult:
+    """Counts of one :meth:`Sender.send` call (tests and replay read them)."""
+
+    created: int = 0
+    updated: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    retries: int = 0
+    failed: list[tuple[Action, int | str, str]] = field(default_factory=list)
+
+    def add(self, other: SendResult) -> None:
+        self.created += other.created
+        self.updated += other.updated
+        self.duplicates += other.duplicates
+        self.dead_lettered += other.dead_lettered
+        self.retries += other.retries
+        self.failed.extend(other.failed)
+
+
+class Sender:
+    """Sends actions with ``helpers.streaming_bulk`` and applies FlowCEP's retry, dedup and
+    dead-letter policy. Synchronous; the output runs it on its own thread, replay runs it
+    directly."""
+
+    def __init__(
+        self,
+        client: Elasticsearch,
+        *,
+        max_retries: int = 8,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+        dead_letter: str | None = None,
+        stats: Any = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.client = client
+        self.max_retries = max_retries
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.dead_letter = dead_letter
+        self.stats = stats
+        self._stop = stop or threading.Event()
+        self._dl_lock = threading.Lock()
+
+    # -- public -------------------------------------------------------------------------
+    def send(self, actions: Sequence[Action]) -> SendResult:
+        """Send ``actions`` until each is indexed, known duplicate, or dead-lettered."""
+        result = SendResult()
+        pending = list(actions)
+        attempt = 0
+        while pending:
+            retry, conflicts = self._bulk_once(pending, result)
+            if conflicts:
+                retry.extend(self._resolve_updates(conflicts, result))
+            if not retry:
+                break
+            attempt += 1
+            if attempt > self.max_retries or self._stop.is_set() and attempt > 1:
+                for action, status, error in retry:
+                    self._dead(action, status, f"gave up after {attempt - 1} retries: {error}", result)
+                break
+            result.retries += len(retry)
+            self._count("es.retries", len(retry))
+            self._sleep(self._backoff(attempt))
+            pending = [a for a, _, _ in retry]
+        return result
+
+    # -- internals ----------------------------------------------------------------------
+    def _backoff(self, attempt: int) -> float:
+        return float(min(self.backoff_max, self.backoff_initial * (2 ** (attempt - 1))))
+
+    def _sleep(self, seconds: float) -> None:
+        # Interruptible so that close() on a dead cluster does not hang for the whole backoff.
+        self._stop.wait(seconds)
+
+    def _count(self, name: str, n: int) -> None:
+        if self.stats is not None and n:
+            self.stats.add(name, n)
+
+    def _ops(self, actions: Sequence[Action], ingested: str) -> list[dict[str, Any]]:
+        ops = []
+        for a in actions:
+            op: dict[str, Any] = {"_op_type": a.extra.get("op", "create"), "_index": a.index, "_source": a.body(ingested)}
+            if a.id is not None:
+                op["_id"] = a.id
+            if "if_seq_no" in a.extra:
+                op["if_seq_no"] = a.extra["if_seq_no"]
+                op["if_primary_term"] = a.extra["if_primary_term"]
+            ops.append(op)
+        return ops
+
+    def _bulk_once(self, actions: list[Action], result: SendResult) -> tuple[list[Retry], list[Action]]:
+        """One bulk request. Returns (to retry as (action, status, error), 409s on updates)."""
+        ingested = _now_iso()
+        ops = self._ops(actions, ingested)
+        retry: list[Retry] = []
+        conflicts: list[Action] = []
+        try:
+            outcomes = list(
+                helpers.streaming_bulk(
+                    self.client,
+                    ops,
+                    chunk_size=max(1, len(ops)),
+                    max_chunk_bytes=1 << 62,
+                    raise_on_error=False,
+                    raise_on_exception=True,
+                    yield_ok=True,
+                )
+            )
+        except (ApiError, TransportError) as e:
+            status = getattr(e, "status_code", None) or getattr(e, "status", None) or type(e).__name__
+            if isinstance(e, ApiError) and isinstance(status, int) and status not in RETRYABLE_STATUS:
+                # The request as a whole was refused (400 on a malformed body, 401/403):
+                # retrying cannot help; keep the documents.
+                for a in actions:
+                    self._dead(a, status, f"bulk request refused: {_short(e)}", result)
+                return [], []
+            log.warning("elasticsearch: bulk of %d failed (%s); will retry", len(actions), _short(e))
+            return [(a, status, _short(e)) for a in actions], []
+        for action, (ok, item) in zip(actions, outcomes, strict=True):
+            info = next(iter(item.values())) if item else {}
+            status = info.get("status", 0)
+            if ok:
+                if info.get("result") == "updated" or action.extra.get("op") == "index":
+                    result.updated += 1
+                else:
+                    result.created += 1
+                continue
+            error = info.get("error")
+            text = _error_text(error)
+            if status == 409:
+                if action.revision > 1 and action.id is not None and "if_seq_no" not in action.extra:
+                    conflicts.append(action)
+                elif "if_seq_no" in action.extra:
+                    # Someone replaced it meanwhile: look again.
+                    action.extra.clear()
+                    action.index = action.stream
+                    conflicts.append(action)
+                else:
+                    result.duplicates += 1
+            elif status in RETRYABLE_STATUS:
+                retry.append((action, status, text))
+            else:
+                self._dead(action, status, text, result)
+        self._count("es.indexed", result.created)
+        return retry, conflicts
+
+    def _resolve_updates(self, actions: list[Action], result: SendResult) -> list[Retry]:
+        """Later revisions whose ``_id`` exists: replace the stored copy in its backing index
+        if it is older. Returns actions to retry (with ``if_seq_no`` set)."""
+        ids = list({a.id for a in actions if a.id})
+        indices = sorted({a.index for a in actions})
+        try:
+            self.client.indices.refresh(index=",".join(indices), ignore_unavailable=True)
+            resp = self.client.search(
+                index=",".join(indices),
+                query={"ids": {"values": ids}},
+                size=len(ids),
+                seq_no_primary_term=True,
+                source_includes=["revision"],
+            )
+        except (ApiError, TransportError) as e:
+            return [(a, getattr(e, "status_code", "N/A"), f"cannot look up stored revision: {_short(e)}") for a in actions]
+        stored = {h["_id"]: h for h in resp["hits"]["hits"]}
+        rest: list[Retry] = []
+        direct: list[Action] = []
+        for a in actions:
+            hit = stored.get(a.id or "")
+            if hit is None:
+                # Vanished (deleted, or not visible yet): try creating again.
+                rest.append((a, 409, "stored copy not found"))
+                continue
+            have = int((hit.get("_source") or {}).get("revision") or 1)
+            if have >= a.revision:
+                result.duplicates += 1
+                continue
+            a.extra.update(op="index", if_seq_no=hit["_seq_no"], if_primary_term=hit["_primary_term"])
+            a.index = hit["_index"]
+            direct.append(a)
+        # Updates are sent at once, without backoff: they are not failures.
+        if direct:
+            again, conflicts = self._bulk_once(direct, result)
+            rest.extend(again)
+            for c in conflicts:
+                rest.append((c, 409, "concurrent update"))
+        return rest
+
+    def _dead(self, action: Action, status: int | str, error: str, result: SendResult) -> None:
+        result.dead_lettered += 1
+        result.failed.append((action, status, error))
+        self._count("es.dead_lettered", 1)
+        if not self.dead_letter:
+            if self.stats is not None:
+                self.stats.drop("es-rejected", 1, source="elasticsearch")
+            return
+        line = orjson.dumps(
+            {
+                "time": _now_iso(),
+                "index": action.stream,
+                "id": action.id,
+                "revision": action.revision,
+                "kind": action.kind,
+                "status": status,
+                "error": error,
+                "document": action.document(),
+            },
+            default=str,
+        )
+        try:
+            with self._dl_lock:
+                parent = os.path.dirname(os.path.abspath(self.dead_letter))
+                os.makedirs(parent, exist_ok=True)
+                with open(self.dead_letter, "ab") as f:
+                    f.write(line + b"\n")
+        except OSError as e:
+            log.error("elasticsearch: cannot write dead letter to %s: %s", self.dead_letter, e)
+            if self.stats is not None:
+                self.stats.drop("dead-letter-failed", 1, source="elasticsearch")
+
+
+def _short(e: BaseException) -> str:
+    text = str(e).replace("\n", " ")
+    return text[:300]
+
+
+def _error_text(error: Any) -> str:
+    if isinstance(error, dict):
+        text = f"{error.get('type', 'error')}: {error.get('reason', '')}"
+        cause = error.get("caused_by")
+        if isinstance(cause, dict):
+            text += f" (caused by {cause.get('type')}: {cause.get('reason')})"
+        return text
+    return str(error)
+
+
+class ElasticsearchOutput:
+    """The ``elasticsearch`` output: a bounded queue and one sender thread."""
+
+    def __init__(self, hosts: Sequence[str], config: Mapping[str, Any], ctx: Context,
+                 client: Elasticsearch | None = None) -> None:
+        cfg = {**DEFAULTS, **dict(config)}
+        for key in _DURATIONS:
+            cfg[key] = parse_duration(cfg[key])
+        self.cfg = cfg
+        self.ctx = ctx
+        self.client = client or make_client(hosts, cfg)
+        ns = cfg["namespace"]
+        self.alert_stream = f"logs-{cfg['alert_dataset']}-{ns}"
+        self.flow_stream = f"logs-{cfg['flow_dataset']}-{ns}"
+        self._alert_ds = {"type": "logs", "dataset": cfg["alert_dataset"], "namespace": ns}
+        self._flow_extra = {
+            "data_stream.type": "logs",
+            "data_stream.dataset": cfg["flow_dataset"],
+            "data_stream.namespace": ns,
+            "event.dataset": cfg["flow_dataset"],
+        }
+        self.flows_enabled = bool(cfg["flows"])
+        self.chunk_size = int(cfg["chunk_size"])
+        self.capacity = int(cfg["queue_size"])
+        self._stop = threading.Event()
+        self.sender = Sender(
+            self.client,
+            max_retries=int(cfg["max_retries"]),
+            backoff_initial=float(cfg["backoff_initial"]),
+            backoff_max=float(cfg["backoff_max"]),
+            dead_letter=cfg["dead_letter"],
+            stats=ctx.stats,
+            stop=self._stop,
+        )
+        self.totals = SendResult()
+        self._buf: deque[Action] = deque()
+        self._cv = threading.Condition()
+        self._inflight = 0
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="flowcep-es-sender", daemon=True)
+        self._thread.start()
+
+    # -- Output protocol ---------------------------------------------------------------
+    def write_events(self, events: list[Event]) -> None:
+        actions = []
+        for event in events:
+            doc = _copy_doc(event)
+            doc["data_stream"] = dict(self._alert_ds)
+            ev = doc.setdefault("event", {})
+            if isinstance(ev, dict):
+                ev.setdefault("dataset", self._alert_ds["dataset"])
+            aid = alert_id_of(event)
+            rev = event.get("revision") or 1
+            actions.append(Action(self.alert_stream, aid, doc, int(rev) if isinstance(rev, int) else 1,
+                                  kind=str((event.get("event") or {}).get("kind", "alert"))))
+        self._put(actions)
+
+    def write_flows(self, batch: FlowBatch) -> None:
+        if not self.flows_enabled or batch.length == 0:
+            return
+        raw = ecs.batch_to_json(batch, self._flow_extra)
+        exporter = (batch.exporter or "").encode()
+        blake = hashlib.blake2b
+        actions = [
+            Action(self.flow_stream, blake(r + exporter, digest_size=15).hexdigest(), r, kind="flow")
+            for r in raw
+        ]
+        self._put(actions)
+
+    def flush(self) -> None:
+        """Wait until every queued document is indexed, known duplicate or dead-lettered."""
+        deadline = time.monotonic() + float(self.cfg["flush_timeout"])
+        with self._cv:
+            self._cv.notify_all()
+            while self._buf or self._inflight:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._thread.is_alive():
+                    n = len(self._buf) + self._inflight
+                    log.error("elasticsearch: flush timed out with %d documents unsent", n)
+                    break
+                self._cv.wait(min(left, 0.5))
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self.flush()
+        with self._cv:
+            self._closed = True
+            unsent = list(self._buf)
+            self._buf.clear()
+            self._cv.notify_all()
+        self._stop.set()
+        self._thread.join(timeout=10)
+        if unsent:
+            # Flush timed out: keep them in the dead-letter file rather than lose them.
+            r = SendResult()
+            for a in unsent:
+                self.sender._dead(a, "N/A", "unsent at shutdown (cluster unavailable)", r)
+            self.totals.add(r)
+        self.ctx.stats.gauge("es.queue_depth", 0)
+        try:
+            self.client.close()
+        except Exception:  # noqa: BLE001 - closing a broken connection must not mask results
+            pass
+
+    # -- queue -------------------------------------------------------------------------
+    def _put(self, actions: list[Action]) -> None:
+        if not actions:
+            return
+        deadline = time.monotonic() + float(self.cfg["block_timeout"])
+        i = 0
+        with self._cv:
+            while i < len(actions):
+                if self._closed:
+                    break
+                room = self.capacity - len(self._buf)
+                if room > 0:
+                    take = actions[i : i + room]
+                    self._buf.extend(take)
+                    i += len(take)
+                    self._cv.notify_all()
+                    continue
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cv.wait(min(left, 0.5))
+            self.ctx.stats.gauge("es.queue_depth", len(self._buf))
+        dropped = len(actions) - i
+        if dropped:
+            self.ctx.stats.drop("queue-full", dropped, source="elasticsearch")
+            log.warning("elasticsearch: queue full for %.0f s; dropped %d documents",
+                        self.cfg["block_timeout"], dropped)
+
+    def _run(self) -> None:
+        interval = float(self.cfg["flush_interval"])
+        while True:
+            with self._cv:
+                if not self._buf and self._closed:
+                    return
+                if len(self._buf) < self.chunk_size and not self._closed:
+                    self._cv.wait(interval)
+                if not self._buf:
+                    if self._closed:
+                        return
+                    continue
+                n = min(self.chunk_size, len(self._buf))
+                chunk = [self._buf.popleft() for _ in range(n)]
+                self._inflight = n
+                self._cv.notify_all()
+            try:
+                r = self.sender.send(chunk)
+                self.totals.add(r)
+                self.ctx.stats.add("es.updated", r.updated)
+                self.ctx.stats.add("es.duplicates", r.duplicates)
+                self.ctx.stats.count("output:elasticsearch", n, r.created + r.updated + r.duplicates)
+            except Exception as e:  # noqa: BLE001 - the sender thread must survive a bug
+                log.error("elasticsearch: sender failed: %s", e)
+                r = SendResult()
+                for a in chunk:
+                    self.sender._dead(a, "N/A", f"sender error: {e}", r)
+                self.ctx.stats.plugin_error("elasticsearch", str(e))
+            finally:
+                with self._cv:
+                    self._inflight = 0
+                    self.ctx.stats.gauge("es.queue_depth", len(self._buf))
+                    self._cv.notify_all()
+
+
+def _copy_doc(event: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy deep enough that setting ``event.ingested``/``data_stream`` leaves the
+    caller's event (shared with other outputs) untouched."""
+    out = dict(event)
+    for key in ("event", "data_stream"):
+        value = out.get(key)
+        if isinstance(value, dict):
+            out[key] = dict(value)
+    return out
+
+
+def parse_target(target: str | None, config: Mapping[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    """``http://h:9200,http://h2:9200?namespace=prod&flows=true`` -> (hosts, config)."""
+    cfg = dict(config)
+    rest = (target or "").strip()
+    for prefix in ("elasticsearch:", "es:"):
+        if rest.startswith(prefix) and not rest.startswith(prefix + "//"):
+            rest = rest[len(prefix):]
+            break
+    if rest.startswith(("elasticsearch://", "es://")):
+        rest = "http://" + rest.split("://", 1)[1]
+    if "?" in rest:
+        rest, query = rest.split("?", 1)
+        for k, v in parse_qsl(query):
+            if k not in CONFIG_SCHEMA["properties"]:
+                raise ConfigError(f"elasticsearch: unknown option {k!r} in {target!r}")
+            kind = CONFIG_SCHEMA["properties"][k]["type"]
+            cfg[k] = (v.lower() in ("1", "true", "yes")) if kind == "boolean" else int(v) if kind == "integer" else v
+    hosts = split_hosts(rest) if rest else list(cfg.get("hosts") or [])
+    if not hosts:
+        env = os.environ.get("FLOWCEP_ES_URL")
+        hosts = split_hosts(env) if env else []
+    if not hosts:
+        raise ConfigError("elasticsearch: no cluster URL; use --output elasticsearch:http://HOST:9200 "
+                          "or [outputs.elasticsearch] hosts")
+    return hosts, cfg
+
+
+def _factory(target: str | None, config: Mapping[str, Any], ctx: Context) -> ElasticsearchOutput:
+    hosts, cfg = parse_target(target, config)
+    return ElasticsearchOutput(hosts, cfg, ctx)
+
+
+@hookimpl
+def flowcep_register_outputs() -> list[OutputSpec]:
+    return [
+        OutputSpec(
+            name="elasticsearch",
+            summary="Alerts (and optionally flows) into Elasticsearch data streams logs-flowcep.*; "
+            "deterministic ids, retries, dead-letter file",
+            schemes=("elasticsearch", "es"),
+            factory=_factory,
+            accepts_flows=True,
+            config_schema=CONFIG_SCHEMA,
+            defaults=DEFAULTS,
+        )
+    ]
