@@ -122,7 +122,7 @@ def compose_schema(registry: Any | None = None, extra: Mapping[str, Any] | None 
     if registry is not None:
         for kind in ("inputs", "enrichers", "detectors", "outputs"):
             schema["properties"][kind] = _section(kind, getattr(registry, kind))
-        for impl in reversed(registry.pm.hook.flowcep_config_schema.get_hookimpls()):
+        for impl in registry.pm.hook.flowcep_config_schema.get_hookimpls():
             part = impl.function() or {}
             for key, sub in part.items():
                 if key in schema["properties"]:

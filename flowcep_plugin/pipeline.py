@@ -143,7 +143,7 @@ class Pipeline:
         self.outputs = self._build_outputs(run.get("outputs") or [], extra_outputs)
         self.suppressor = self._build_suppressor()
         self._hook_impls = {
-            name: list(reversed(getattr(registry.pm.hook, name).get_hookimpls()))
+            name: list(getattr(registry.pm.hook, name).get_hookimpls())
             for name in ("flowcep_enrich_batch", "flowcep_derived_events", "flowcep_alerts")
         }
         self.input_addresses: list[str] = list(run.get("inputs") or [])
@@ -285,9 +285,12 @@ class Pipeline:
 
     def _emit(self, events: list[Event], now_ms: int, final: bool = False) -> None:
         if self.suppressor is not None:
-            events = self.suppressor.process(events, max(now_ms, 0)) if events else []
-            if final:
-                events = events + self.suppressor.flush()
+            try:
+                events = self.suppressor.process(events, max(now_ms, 0)) if events else []
+                if final:
+                    events = events + self.suppressor.flush()
+            except Exception as exc:  # never lose alerts to a suppression bug: pass them on
+                self.ctx.stats.plugin_error("alerts", f"suppression failed: {type(exc).__name__}: {exc}")
         if not events:
             return
         for e in events:

@@ -57,7 +57,7 @@ class Registry:
         for kind in KINDS:
             hook = getattr(pm.hook, _HOOK_OF_KIND[kind])
             table: dict[str, Any] = getattr(reg, kind)
-            for impl in reversed(hook.get_hookimpls()):  # registration order
+            for impl in hook.get_hookimpls():  # registration order
                 plugin = impl.plugin_name
                 try:
                     specs = impl.function() or []
@@ -81,7 +81,7 @@ class Registry:
                     info = pm.infos.get(plugin)
                     if info is not None:
                         info.components.append(f"{kind[:-1]}:{spec.name}")
-        for impl in reversed(pm.hook.flowcep_information_elements.get_hookimpls()):
+        for impl in pm.hook.flowcep_information_elements.get_hookimpls():
             try:
                 reg.element_specs.extend(impl.function() or [])
             except Exception as exc:
