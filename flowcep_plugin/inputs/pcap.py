@@ -32,6 +32,7 @@ from .flowmeter import (
     DEFAULT_INACTIVE_TIMEOUT,
     FAST_LINKTYPES,
     LINKTYPE_ETHERNET,
+    LINKTYPE_RAW,
     FlowMeter,
 )
 
@@ -358,6 +359,7 @@ class IfaceSource:
         self.settings = meter_settings(config, address.params, address.raw)
         self.iface = address.path or ""
         self._stop = threading.Event()
+        import scapy.arch  # noqa: F401  (sets conf.L2listen for this platform)
         from scapy.config import conf
 
         try:
@@ -368,8 +370,6 @@ class IfaceSource:
             raise InputError(f"input {address.raw!r}: cannot capture on {self.iface!r}: {e}") from None
 
     def batches(self) -> Iterator[FlowBatch]:
-        from scapy.layers.l2 import Ether
-
         run = _Metering(self.address.raw, self.settings, self.ctx)
         chunk = self.settings["chunk_packets"]
         number = 1
@@ -380,14 +380,17 @@ class IfaceSource:
                 ready, _, _ = select.select([self.sock], [], [], self.idle_s)
                 if ready:
                     try:
-                        cls, data, ts = self.sock.recv_raw()
+                        data, sa_ll = self.sock.ins.recvfrom(MAX_RECORD)
                     except OSError as e:
+                        if self._stop.is_set():  # closed under us: the normal way to stop
+                            break
                         self.ctx.logger.error("%s: capture failed: %s; input ended", self.address.raw, e)
                         break
-                    if data:
-                        lt = LINKTYPE_ETHERNET if cls is Ether else _linktype_of(cls)
-                        when = ts if ts is not None else time.time()
-                        frames.append((int(float(when) * 1000), lt, data))
+                    hatype = sa_ll[3] if isinstance(sa_ll, tuple) and len(sa_ll) > 3 else -1
+                    # Linux loopback shows each packet twice (going out, coming in); libpcap
+                    # drops the outgoing copy on lo, and so do we.
+                    if data and not (hatype == ARPHRD_LOOPBACK and sa_ll[2] == PACKET_OUTGOING):
+                        frames.append((int(time.time() * 1000), _linktype_of(hatype, data), data))
                 now = time.monotonic()
                 if len(frames) >= chunk or (frames and now - last_flush >= self.idle_s) or not ready:
                     if frames:
@@ -413,13 +416,22 @@ class IfaceSource:
             pass
 
 
-def _linktype_of(cls: Any) -> int:
-    from scapy.config import conf
+ARPHRD_ETHER = 1
+ARPHRD_LOOPBACK = 772
+ARPHRD_NONE = 0xFFFE  # tun devices: bare IP
+PACKET_OUTGOING = 4
 
-    for lt, c in conf.l2types.num2layer.items():
-        if c is cls:
-            return int(lt)
-    return -1
+
+def _linktype_of(hatype: int, data: bytes) -> int:
+    """The pcap link type of a frame from a Linux packet socket's hardware type (loopback
+    frames carry an Ethernet header); for other types, look at the frame."""
+    if hatype in (ARPHRD_ETHER, ARPHRD_LOOPBACK):
+        return LINKTYPE_ETHERNET
+    if hatype == ARPHRD_NONE:
+        return LINKTYPE_RAW
+    if len(data) >= 14 and data[12:14] in (b"\x08\x00", b"\x86\xdd", b"\x81\x00"):
+        return LINKTYPE_ETHERNET
+    return LINKTYPE_RAW
 
 
 # -- registration ---------------------------------------------------------------------------
