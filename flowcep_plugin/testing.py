@@ -35,6 +35,7 @@ __all__ = [
     "run_detector",
     "check_detector",
     "ConformanceError",
+    "scenario_records",
 ]
 
 #: Records, or batches of them, as tests like to write them.
@@ -193,6 +194,49 @@ def make_flow(src: str, dst: str, dport: int = 0, *, proto: str | int = "tcp", s
     return rec
 
 
+def scenario_records(name: str, seed: int = 1, duration_s: float | None = None,
+                     **kwargs: Any) -> tuple[list[dict[str, Any]], Any]:
+    """Flow records of a labelled synthetic scenario (:mod:`flowcep_plugin.synth`) and the
+    scenario (``.labels``, ``.hints``): each conversation gives its client -> server flow and,
+    when the server answered, the reverse flow, as a flow meter exporting biflows as two
+    uniflows would. ``duration_s`` defaults to the scenario's minimum."""
+    from .synth import SCENARIOS, generate
+
+    if duration_s is None:
+        duration_s = SCENARIOS[name].min_duration_s
+    sc = generate(name, seed=seed, duration_s=duration_s, **kwargs)
+    records: list[dict[str, Any]] = []
+    for c in sc.conversations:
+        ports = c.proto in (6, 17)
+        fwd: dict[str, Any] = {
+            "sourceIPv4Address": c.client, "destinationIPv4Address": c.server,
+            "sourceTransportPort": c.sport if ports else 0,
+            "destinationTransportPort": c.dport if ports else 0,
+            "protocolIdentifier": c.proto, "packetDeltaCount": c.fwd_packets,
+            "octetDeltaCount": c.fwd_bytes, "flowStartMilliseconds": c.start_ms,
+            "flowEndMilliseconds": c.end_ms,
+        }
+        if c.proto == 6:
+            fwd["tcpControlBits"] = c.fwd_flags
+        if c.proto == 1:
+            fwd["icmpTypeCodeIPv4"] = c.dport
+        if c.http_url:
+            fwd["HTTPRequestURL"] = c.http_url
+            fwd["HTTPRequestHost"] = c.http_host
+        records.append(fwd)
+        if c.rev_packets:
+            rev = dict(fwd, sourceIPv4Address=c.server, destinationIPv4Address=c.client,
+                       sourceTransportPort=fwd["destinationTransportPort"],
+                       destinationTransportPort=fwd["sourceTransportPort"],
+                       packetDeltaCount=c.rev_packets, octetDeltaCount=c.rev_bytes)
+            rev.pop("HTTPRequestURL", None)
+            rev.pop("HTTPRequestHost", None)
+            if c.proto == 6:
+                rev["tcpControlBits"] = c.rev_flags
+            records.append(rev)
+    return records, sc
+
+
 # -- building and running ------------------------------------------------------------------------
 
 
@@ -207,8 +251,10 @@ def _validate_config(spec: DetectorSpec, config: Mapping[str, Any]) -> None:
 def build_detector(spec: DetectorSpec, config: Mapping[str, Any] | None = None,
                    ctx: Context | None = None) -> Detector:
     """Build the detector of ``spec`` with ``config`` merged over its defaults (validated)."""
-    merged = copy.deepcopy(dict(spec.defaults))
-    merged.update(config or {})
+    from .registry import merge_config
+
+    _validate_config(spec, config or {})
+    merged = merge_config(copy.deepcopy(dict(spec.defaults)), config or {})
     _validate_config(spec, merged)
     ctx = ctx or Context()
     if spec.epl is not None or spec.epl_path is not None:

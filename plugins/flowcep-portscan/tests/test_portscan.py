@@ -109,3 +109,17 @@ def test_scan_split_over_two_windows_counts_per_window() -> None:
 
 def test_ignored_sources() -> None:
     assert run_detector(SPEC, syn_scan_hosts(30), config={"ignore_sources": ["192.0.2.0/24"]}) == []
+
+
+def test_synthetic_scenarios() -> None:
+    from flowcep_plugin.testing import scenario_records
+
+    for name, rule in (("portscan-horizontal", "portscan-horizontal"),
+                       ("portscan-vertical", "portscan-vertical"),
+                       ("portscan-slow", "portscan-horizontal")):
+        records, sc = scenario_records(name)
+        events = run_detector(SPEC, records)
+        assert {e["source"]["ip"] for e in events} == {sc.labels[0].attacker}, name
+        assert rule in {e["rule"]["id"] for e in events}, name
+    benign, _ = scenario_records("benign", duration_s=600)
+    assert run_detector(SPEC, benign) == []
