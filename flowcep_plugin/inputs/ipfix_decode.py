@@ -379,6 +379,10 @@ class MessageDecoder:
         if len(buf) - off == 1:
             self._bad("malformed-message", 1, exporter, off, "1 trailing byte")
 
+    def buffered(self) -> int:
+        """Records decoded or pending that ``flush`` would return now."""
+        return self.pending_records + sum(b.length for b in self._ready)
+
     def flush(self) -> list[FlowBatch]:
         """Every decoded record not yet returned, as one batch per template."""
         out = self._ready
@@ -397,6 +401,18 @@ class MessageDecoder:
             self._bad("unknown-template", len(items), exp, 0, "data sets never got their template")
         self._early.clear()
         self._early_bytes = 0
+
+    def forget(self, exporter: str) -> None:
+        """A transport session ended (TCP close): decode what is pending, drop its templates."""
+        for key in [k for k in self.sessions if k[0] == exporter]:
+            sess = self.sessions[key]
+            for tid in list(sess.templates):
+                self._flush_template(sess, tid)
+            del self.sessions[key]
+        for ekey in [k for k in self._early if k[0] == exporter]:
+            items = self._early.pop(ekey)
+            self._early_bytes -= sum(len(i[0]) for i in items)
+            self._bad("unknown-template", len(items), exporter, 0, "session closed before template")
 
     # -- template persistence (template_cache.py) -----------------------------------------------
     def export_templates(self) -> list[dict[str, Any]]:
@@ -713,7 +729,10 @@ class MessageDecoder:
             set_id, set_len = _SET_HDR.unpack_from(buf, pos)
             if set_len < 4 or pos + set_len > end:
                 if set_id == 0 and set_len == 0 and not any(buf[pos:end]):
-                    break  # zero padding after the last flowset (Palo Alto)
+                    # Zero bytes after the last flowset (Palo Alto pads datagrams): nothing
+                    # is lost, so it is noted rather than dropped.
+                    self.stats.add("input.v9_zero_padding", 1)
+                    break
                 self._bad("malformed-set", 1, exporter, pos, f"flowset {set_id} length {set_len}")
                 complete = False
                 break

@@ -1,0 +1,392 @@
+"""Network collectors (UDP, TCP) and the IPFIX stream framer shared with file inputs.
+
+Collectors are Sources: ``batches()`` yields decoded FlowBatches until ``close()``; when no
+data arrives they yield an empty batch about every ``idle`` seconds, so the host can advance
+the watermark by wall clock. Decoding is done by one ``MessageDecoder`` per collector;
+exporters are told apart by their transport session (``host:port``), so templates of two
+exporters never mix.
+
+UDP: the receive buffer is raised (``rcvbuf``) because bursts overflow the default in
+milliseconds; where Linux offers ``SO_RXQ_OVFL`` the kernel's count of datagrams dropped on
+this socket is read from each datagram's ancillary data and reported as a gauge.
+
+TCP: IPFIX over TCP is a byte stream framed by the message length field (RFC 7011 10.4.1).
+Several exporters may connect at once and reconnect at will; a reconnect is a new transport
+session, so its templates start empty (RFC 7011 10.4.2). Garbage on the stream is counted and
+the framer looks for the next plausible message header; a connection that produces nothing
+plausible for ``max_garbage`` bytes is closed.
+"""
+
+from __future__ import annotations
+
+import errno
+import selectors
+import socket
+import struct
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from ..context import Context
+from ..errors import InputError
+from ..records import FlowBatch
+from .ipfix_decode import MessageDecoder
+from .template_cache import TemplateCache
+
+__all__ = ["StreamFramer", "UDPCollector", "TCPCollector", "SO_RXQ_OVFL"]
+
+#: Linux value of SO_RXQ_OVFL (not exported by the socket module on every Python build).
+SO_RXQ_OVFL: int | None = getattr(socket, "SO_RXQ_OVFL", 40 if sys.platform.startswith("linux") else None)
+
+_HDR = struct.Struct(">HH")
+
+
+def _plausible(buf: bytes | bytearray, i: int) -> bool:
+    """Whether an IPFIX message header can start at ``i`` (used to resynchronise)."""
+    if len(buf) - i < 4:
+        return True  # undecided yet; wait for more bytes
+    version, length = _HDR.unpack_from(buf, i)
+    if version != 10 or length < 16:
+        return False
+    if length > 16 and len(buf) - i >= 20:
+        set_id, set_len = _HDR.unpack_from(buf, i + 16)
+        if not (set_id in (2, 3) or set_id >= 256) or not 4 <= set_len <= length - 16:
+            return False
+    return True
+
+
+class StreamFramer:
+    """Splits an IPFIX byte stream (TCP, RFC 5655 file) into messages.
+
+    ``feed(bytes)`` then iterate ``messages()``; bytes that cannot start a message are skipped
+    up to the next plausible header and reported through ``on_garbage(n_bytes, offset)``.
+    ``offset`` counts bytes since the start of the stream, for error messages.
+    """
+
+    def __init__(self, on_garbage: Callable[[int, int], None]) -> None:
+        self.buf = bytearray()
+        self.offset = 0  # stream offset of buf[0]
+        self.on_garbage = on_garbage
+        self.garbage_run = 0
+
+    def feed(self, data: bytes) -> None:
+        self.buf += data
+
+    def messages(self) -> Iterator[tuple[bytes, int]]:
+        """Complete messages with their stream offsets; partial ones stay buffered."""
+        buf = self.buf
+        pos = 0
+        n = len(buf)
+        while n - pos >= 4:
+            version, length = _HDR.unpack_from(buf, pos)
+            if version != 10 or length < 16 or not _plausible(buf, pos):
+                skip = self._resync(buf, pos + 1)
+                self.garbage_run += skip - pos
+                self.on_garbage(skip - pos, self.offset + pos)
+                pos = skip
+                continue
+            if n - pos < length:
+                break
+            self.garbage_run = 0
+            yield bytes(buf[pos:pos + length]), self.offset + pos
+            pos += length
+        if pos:
+            del buf[:pos]
+            self.offset += pos
+
+    @staticmethod
+    def _resync(buf: bytearray, start: int) -> int:
+        i = start
+        while True:
+            i = buf.find(b"\x00\x0a", i)
+            if i < 0:
+                # keep a last byte: it may be the first half of a header
+                return max(start, len(buf) - 1)
+            if _plausible(buf, i):
+                return i
+            i += 1
+
+    @property
+    def pending(self) -> int:
+        return len(self.buf)
+
+
+def _empty(source: str) -> FlowBatch:
+    return FlowBatch({}, 0, source)
+
+
+class _Collector:
+    """Shared decoder, batching, idle ticks and template cache handling."""
+
+    def __init__(self, ctx: Context, source: str, decoder: MessageDecoder, batch_size: int,
+                 idle: float, template_cache: str | None) -> None:
+        self.ctx = ctx
+        self.source = source
+        self.decoder = decoder
+        self.batch_size = batch_size
+        self.idle = idle
+        self._closed = False
+        self.cache = TemplateCache(template_cache) if template_cache else None
+        if self.cache is not None:
+            n = decoder.import_templates(self.cache.load())
+            if n:
+                ctx.logger.info("%s: %d templates loaded from %s", source, n, self.cache.path)
+                ctx.stats.add("input.templates_from_cache", n)
+
+    def _save_templates(self, force: bool = False) -> None:
+        if self.cache is not None and (self.decoder.templates_changed or force):
+            try:
+                if self.cache.save(self.decoder.export_templates(), force=force):
+                    self.decoder.templates_changed = False
+            except OSError as exc:
+                self.ctx.stats.plugin_error("template-cache", f"{self.cache.path}: {exc}")
+
+    def _out(self) -> list[FlowBatch]:
+        out = self.decoder.flush()
+        self._save_templates()
+        n = sum(len(b) for b in out)
+        if n:
+            self.ctx.stats.count("input", n)
+        return out
+
+    def close(self) -> None:
+        self._closed = True
+
+
+class UDPCollector(_Collector):
+    """IPFIX / NetFlow v5 / v9 over UDP (one datagram = one message)."""
+
+    def __init__(self, ctx: Context, source: str, host: str, port: int, *, batch_size: int = 8192,
+                 idle: float = 0.5, rcvbuf: int = 32 << 20, template_lifetime: float | None = 1800.0,
+                 template_cache: str | None = None, max_buffered_bytes: int = 4 << 20) -> None:
+        decoder = MessageDecoder(ctx, source, transport="udp", template_lifetime=template_lifetime,
+                                 max_buffered_bytes=max_buffered_bytes)
+        super().__init__(ctx, source, decoder, batch_size, idle, template_cache)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            # SO_RCVBUFFORCE lifts net.core.rmem_max when we are allowed to (root/CAP_NET_ADMIN)
+            force = getattr(socket, "SO_RCVBUFFORCE", 33 if sys.platform.startswith("linux") else None)
+            if force is not None:
+                try:
+                    self.sock.setsockopt(socket.SOL_SOCKET, force, rcvbuf)
+                except OSError:
+                    pass
+            self.rxq_ovfl = False
+            if SO_RXQ_OVFL is not None:
+                try:
+                    self.sock.setsockopt(socket.SOL_SOCKET, SO_RXQ_OVFL, 1)
+                    self.rxq_ovfl = True
+                except OSError:
+                    pass
+            self.sock.bind((host, port))
+        except OSError as exc:
+            self.sock.close()
+            raise InputError(f"{source}: cannot listen on UDP {host}:{port}: {exc.strerror or exc}") from exc
+        self.sock.setblocking(False)
+        self.address: tuple[str, int] = self.sock.getsockname()[:2]
+        self.rcvbuf = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        ctx.stats.gauge(f"udp_rcvbuf[{source}]", self.rcvbuf)
+        self.kernel_drops = 0
+        self.datagrams = 0
+
+    def batches(self) -> Iterator[FlowBatch]:
+        sel = selectors.DefaultSelector()
+        sel.register(self.sock, selectors.EVENT_READ)
+        decoder = self.decoder
+        sock = self.sock
+        names: dict[Any, str] = {}
+        last_yield = time.monotonic()
+        cmsg_size = socket.CMSG_SPACE(4)
+        try:
+            while not self._closed:
+                got = 0
+                while got < 4096:
+                    try:
+                        if self.rxq_ovfl:
+                            data, anc, _flags, addr = sock.recvmsg(65535, cmsg_size)
+                            if anc:
+                                self._kernel_drops(anc)
+                        else:
+                            data, addr = sock.recvfrom(65535)
+                    except (BlockingIOError, InterruptedError):
+                        break
+                    except OSError as exc:
+                        if self._closed:
+                            return
+                        if exc.errno in (errno.ECONNREFUSED, errno.EAGAIN):
+                            break
+                        raise
+                    got += 1
+                    name = names.get(addr)
+                    if name is None:
+                        name = names[addr] = f"[{addr[0]}]:{addr[1]}" if ":" in addr[0] else f"{addr[0]}:{addr[1]}"
+                        if len(names) > 100_000:
+                            names.clear()
+                    decoder.feed(data, name)
+                    if decoder.pending_records >= self.batch_size:
+                        break
+                self.datagrams += got
+                now = time.monotonic()
+                since = now - last_yield
+                buffered = decoder.buffered()
+                # Full batch; or the socket is drained and a little time passed (latency at
+                # low rates without tiny batches at high ones); or idle: an empty tick.
+                if buffered >= self.batch_size or (got == 0 and buffered and since >= 0.05) or (
+                        since >= self.idle):
+                    out = self._out()
+                    if out:
+                        yield from out
+                    else:
+                        yield _empty(self.source)
+                    last_yield = time.monotonic()
+                if got == 0 and not self._closed:
+                    since = time.monotonic() - last_yield
+                    wait = (0.05 if decoder.buffered() else self.idle) - since
+                    sel.select(timeout=min(self.idle, max(0.0, wait)))
+            yield from self._out()
+        finally:
+            sel.close()
+            self._shutdown()
+
+    def _kernel_drops(self, anc: list[tuple[int, int, bytes]]) -> None:
+        for level, typ, value in anc:
+            if level == socket.SOL_SOCKET and typ == SO_RXQ_OVFL and len(value) >= 4:
+                total = struct.unpack("=I", value[:4])[0]
+                if total != self.kernel_drops:
+                    self.ctx.stats.drop("kernel-drop", (total - self.kernel_drops) & 0xFFFFFFFF, self.source)
+                    self.kernel_drops = total
+                    self.ctx.stats.gauge(f"kernel_drops[{self.source}]", total)
+
+    def _shutdown(self) -> None:
+        self.decoder.close()
+        self._save_templates(force=self.cache is not None)
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        super().close()
+
+
+class TCPCollector(_Collector):
+    """IPFIX over TCP: several exporters, reconnects, framing by message length."""
+
+    def __init__(self, ctx: Context, source: str, host: str, port: int, *, batch_size: int = 8192,
+                 idle: float = 0.5, max_garbage: int = 1 << 16, max_connections: int = 256,
+                 max_buffered_bytes: int = 4 << 20) -> None:
+        decoder = MessageDecoder(ctx, source, transport="tcp", max_buffered_bytes=max_buffered_bytes)
+        super().__init__(ctx, source, decoder, batch_size, idle, None)
+        self.max_garbage = max_garbage
+        self.max_connections = max_connections
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self.sock.bind((host, port))
+            self.sock.listen(64)
+        except OSError as exc:
+            self.sock.close()
+            raise InputError(f"{source}: cannot listen on TCP {host}:{port}: {exc.strerror or exc}") from exc
+        self.sock.setblocking(False)
+        self.address: tuple[str, int] = self.sock.getsockname()[:2]
+        self.connections = 0
+        self._conns: dict[socket.socket, tuple[str, StreamFramer]] = {}
+
+    def batches(self) -> Iterator[FlowBatch]:
+        sel = selectors.DefaultSelector()
+        sel.register(self.sock, selectors.EVENT_READ)
+        last_yield = time.monotonic()
+        try:
+            while not self._closed:
+                events = sel.select(timeout=self.idle)
+                for key, _mask in events:
+                    s = key.fileobj
+                    assert isinstance(s, socket.socket)
+                    if s is self.sock:
+                        self._accept(sel)
+                    else:
+                        self._read(sel, s)
+                now = time.monotonic()
+                buffered = self.decoder.buffered()
+                if buffered >= self.batch_size or (not events and buffered) or (
+                        now - last_yield >= self.idle):
+                    out = self._out()
+                    yield from (out or [_empty(self.source)])
+                    last_yield = time.monotonic()
+            yield from self._out()
+        finally:
+            for s in list(self._conns):
+                self._drop(sel, s, "collector closing")
+            sel.close()
+            self.decoder.close()
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+
+    def _accept(self, sel: selectors.BaseSelector) -> None:
+        try:
+            conn, addr = self.sock.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        if len(self._conns) >= self.max_connections:
+            self.ctx.logger.warning("%s: refusing %s: %d connections open", self.source, addr, len(self._conns))
+            conn.close()
+            return
+        conn.setblocking(False)
+        name = f"[{addr[0]}]:{addr[1]}" if ":" in addr[0] else f"{addr[0]}:{addr[1]}"
+        framer = StreamFramer(self._garbage_cb(name))
+        self._conns[conn] = (name, framer)
+        sel.register(conn, selectors.EVENT_READ)
+        self.connections += 1
+        self.ctx.stats.add("input.tcp_connections", 1)
+        self.ctx.logger.info("%s: exporter %s connected", self.source, name)
+
+    def _garbage_cb(self, name: str) -> Callable[[int, int], None]:
+        return lambda n, offset: self._garbage(name, n, offset)
+
+    def _garbage(self, name: str, n: int, offset: int) -> None:
+        self.ctx.stats.drop("malformed-stream", 1, self.source)
+        self.ctx.stats.add("input.garbage_bytes", n)
+        self.ctx.logger.debug("%s: exporter %s offset %d: %d bytes of garbage skipped", self.source, name, offset, n)
+
+    def _read(self, sel: selectors.BaseSelector, s: socket.socket) -> None:
+        name, framer = self._conns[s]
+        try:
+            data = s.recv(1 << 20)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._drop(sel, s, f"read error: {exc}")
+            return
+        if not data:
+            self._drop(sel, s, "closed by exporter")
+            return
+        framer.feed(data)
+        for msg, _off in framer.messages():
+            self.decoder.feed(msg, name)
+        if framer.garbage_run > self.max_garbage:
+            self.ctx.logger.warning("%s: exporter %s: %d bytes without a valid IPFIX message; closing",
+                                    self.source, name, framer.garbage_run)
+            self._drop(sel, s, "garbage")
+        elif framer.pending > 1 << 17:
+            self._drop(sel, s, "oversized message")
+
+    def _drop(self, sel: selectors.BaseSelector, s: socket.socket, why: str) -> None:
+        name, framer = self._conns.pop(s)
+        if framer.pending:
+            self.ctx.stats.drop("malformed-stream", 1, self.source)
+            self.ctx.logger.debug("%s: exporter %s: %d bytes of an incomplete message at close",
+                                  self.source, name, framer.pending)
+        try:
+            sel.unregister(s)
+        except (KeyError, ValueError):
+            pass
+        s.close()
+        # A TCP transport session ends here: its templates go with it (RFC 7011 10.4.2).
+        self.decoder.forget(name)
+        self.ctx.logger.info("%s: exporter %s disconnected (%s)", self.source, name, why)
