@@ -71,6 +71,9 @@ deb [signed-by=$keyring] https://artifacts.elastic.co/packages/${major}.x/apt st
 EOF
 then
     apt-get update -q
+elif ! apt-cache show "elasticsearch=$ELASTIC_VERSION" >/dev/null 2>&1; then
+    # Repository already configured but its index is missing (interrupted first run) or stale.
+    apt-get update -q
 fi
 
 installed() { dpkg-query -W -f='${Status} ${Version}' "$1" 2>/dev/null | awk '$3 == "installed" {print $4}'; }
