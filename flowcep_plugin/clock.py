@@ -8,7 +8,6 @@ passes them, releases them sorted, and counts records older than the watermark a
 
 from __future__ import annotations
 
-
 from .records import FlowBatch
 from .stats import Stats
 

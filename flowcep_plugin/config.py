@@ -140,16 +140,17 @@ def _path(err: jsonschema.ValidationError) -> str:
 
 
 def _explain(err: jsonschema.ValidationError) -> str:
+    schema: dict[str, Any] = err.schema if isinstance(err.schema, dict) else {}
     if err.validator == "additionalProperties":
-        allowed = sorted((err.schema.get("properties") or {}).keys())
+        allowed = sorted((schema.get("properties") or {}).keys())
         extra = sorted(set(err.instance) - set(allowed)) if isinstance(err.instance, dict) else []
         return (f"unknown key {', '.join(map(repr, extra))}; expected one of: "
                 f"{', '.join(allowed) or '(none)'}")
     if err.validator == "type":
         return f"expected {err.validator_value}, got {type(err.instance).__name__} {err.instance!r}"
     if err.validator == "enum":
-        return f"{err.instance!r} is not one of: {', '.join(map(str, err.validator_value))}"
-    if err.schema.get("x-kind") == "duration":
+        return f"{err.instance!r} is not one of: {', '.join(map(str, err.validator_value))}"  # type: ignore[arg-type]
+    if schema.get("x-kind") == "duration":
         return f"{err.instance!r} is not a duration (try '30s', '1 min', '2 minutes', '1h')"
     if err.validator == "required":
         return err.message
@@ -164,7 +165,7 @@ def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any], filena
         return
     err = jsonschema.exceptions.best_match(errors)
     # best_match prefers shallow errors; users want the deepest key that is wrong.
-    while err.context and err.schema.get("x-kind") != "duration":
+    while err.context and not (isinstance(err.schema, dict) and err.schema.get("x-kind") == "duration"):
         err = jsonschema.exceptions.best_match(err.context)
     up = err
     while up is not None:  # a bad duration reads better as one message than as its branches

@@ -221,9 +221,9 @@ class Pipeline:
         return Suppressor(interval_ms=interval)
 
     # -- isolation helpers -----------------------------------------------------------------------
-    def _call(self, stage: _Stage, what: str, fn: Callable[[], Any]) -> Any:
+    def _call(self, stage: _Stage, what: str, fn: Callable[..., Any], *args: Any) -> Any:
         try:
-            return fn()
+            return fn(*args)
         except Exception as exc:  # a plugin's bug must not stop the others
             stage.failures += 1
             msg = f"{what} failed: {type(exc).__name__}: {exc}"
@@ -256,14 +256,14 @@ class Pipeline:
         if n == 0:
             return
         for st in self.enrichers:
-            self._call(st, "enricher enrich", lambda st=st: st.obj.enrich(batch))
+            self._call(st, "enricher enrich", st.obj.enrich, batch)
         if self._hook_impls["flowcep_enrich_batch"]:
             self._call_hook("flowcep_enrich_batch", batch=batch, context=self.ctx)
         stats.count("enrich", n)
         if self.send_flows:
             for st in self.outputs:
                 if st.accepts_flows:
-                    self._call(st, "output write_flows", lambda st=st: st.obj.write_flows(batch))
+                    self._call(st, "output write_flows", st.obj.write_flows, batch)
         self._detect(self.reorderer.push(batch))
 
     def _detect(self, released: list[FlowBatch]) -> None:
@@ -271,14 +271,14 @@ class Pipeline:
         for rb in released:
             self.ctx.stats.count("detect", rb.length)
             for st in self.detectors:
-                got = self._call(st, "detector on_batch", lambda st=st, rb=rb: st.obj.on_batch(rb))
+                got = self._call(st, "detector on_batch", st.obj.on_batch, rb)
                 if got:
                     events.extend(got)
         wm = self.reorderer.watermark
         if released and wm > self._last_wm:
             self._last_wm = wm
             for st in self.detectors:
-                got = self._call(st, "detector on_watermark", lambda st=st: st.obj.on_watermark(wm))
+                got = self._call(st, "detector on_watermark", st.obj.on_watermark, wm)
                 if got:
                     events.extend(got)
         self._emit(events, wm)
@@ -301,7 +301,7 @@ class Pipeline:
             self._call_hook("flowcep_alerts", events=events, context=self.ctx)
         self.ctx.stats.count("output", len(events))
         for st in self.outputs:
-            self._call(st, "output write_events", lambda st=st: st.obj.write_events(events))
+            self._call(st, "output write_events", st.obj.write_events, events)
 
     def _advance_idle(self, idle_s: float) -> None:
         """Live inputs silent: let wall-clock time move the watermark so windows close."""
@@ -316,7 +316,7 @@ class Pipeline:
                     self._last_wm = target
                     events: list[Event] = []
                     for st in self.detectors:
-                        got = self._call(st, "detector on_watermark", lambda st=st: st.obj.on_watermark(target))
+                        got = self._call(st, "detector on_watermark", st.obj.on_watermark, target)
                         if got:
                             events.extend(got)
                     self._emit(events, target)
@@ -326,7 +326,7 @@ class Pipeline:
         self._detect(self.reorderer.flush())
         events: list[Event] = []
         for st in self.detectors:
-            got = self._call(st, "detector flush", lambda st=st: st.obj.flush())
+            got = self._call(st, "detector flush", st.obj.flush)
             if got:
                 events.extend(got)
         self._emit(events, self.reorderer.watermark, final=True)

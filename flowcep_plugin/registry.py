@@ -83,7 +83,8 @@ class Registry:
                         info.components.append(f"{kind[:-1]}:{spec.name}")
         for impl in pm.hook.flowcep_information_elements.get_hookimpls():
             try:
-                reg.element_specs.extend(impl.function() or [])
+                found: Any = impl.function()
+                reg.element_specs.extend(found or [])
             except Exception as exc:
                 reg._fail(impl.plugin_name, f"flowcep_information_elements raised {exc}", strict)
         return reg

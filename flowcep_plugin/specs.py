@@ -36,9 +36,6 @@ __all__ = [
 #: An alert or metric document (ECS field names, nested dicts), produced by detectors.
 Event = dict[str, Any]
 
-from types import MappingProxyType
-
-EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ def handle_signals(stop: threading.Event, print_stats: threading.Event) -> Itera
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous: dict[int, Any] = {}
+    previous: dict[Any, Any] = {}
 
     def on_stop(signum: int, frame: FrameType | None) -> None:
         if stop.is_set() and signum == signal.SIGINT:
