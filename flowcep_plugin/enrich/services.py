@@ -190,6 +190,8 @@ class ServicesEnricher:
     def services(self, protos: list[Any], sports: list[Any], dports: list[Any]) -> list[str | None]:
         """The service of each record (destination port first, then source port)."""
         by_key = self._by_key
+        if sports.count(None) == len(sports) and dports.count(None) == len(dports):
+            return list(map(_PORTLESS.get, protos))  # e.g. an ICMP-only template
         if None in protos or None in sports or None in dports:
             return self._services_slow(protos, sports, dports)
         # Keys are proto << 16 | port, built and looked up by C-level map: no Python call
@@ -239,6 +241,7 @@ class ServicesEnricher:
 
 
 _transport_of: dict[Any, str] = dict(TRANSPORTS)
+_PORTLESS: dict[Any, str] = {1: "icmp", 58: "ipv6-icmp"}
 
 
 def _factory(config: Mapping[str, Any], ctx: Context) -> ServicesEnricher:

@@ -40,6 +40,7 @@ DEFAULTS: dict[str, Any] = {
     },
     "internal_zones": ["internal"],
     "default_zone": "external",
+    "cache_size": 65536,
 }
 
 CONFIG_SCHEMA: dict[str, Any] = {
@@ -59,6 +60,10 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "default_zone": {
             "type": ["string", "null"],
             "description": "zone of addresses no prefix covers (null leaves it empty)",
+        },
+        "cache_size": {
+            "type": "integer", "minimum": 1,
+            "description": "addresses whose zone is remembered across batches",
         },
     },
     "additionalProperties": False,
@@ -91,35 +96,44 @@ class ZonesEnricher:
                 f"enrichers.zones.internal_zones: {', '.join(sorted(unknown))} "
                 f"not among the zones ({', '.join(sorted(zones)) or 'none'})")
         self.internal = internal
+        self.cache_size = int(config.get("cache_size", 65536))
+        self._reset_cache()
 
-    def _zone_and_flag(self, address: str | None, weight: int) -> tuple[str | None, int]:
-        """Zone of one address and its direction weight (0 external, ``weight`` internal)."""
-        if address is None:
-            return None, _MISSING
-        zone = self.table.lookup(address)
-        if zone is None:
-            zone = self.default_zone
-            return zone, 0
-        return zone, weight if zone in self.internal else 0
+    def _learn(self, addresses: list[str | None]) -> None:
+        """Resolve addresses not seen before into the cross-batch memo dicts."""
+        if len(self._zone_of) + len(addresses) > self.cache_size:
+            self._reset_cache()
+        lookup, default, internal = self.table.lookup, self.default_zone, self.internal
+        zone_of, src_w, dst_w = self._zone_of, self._src_w, self._dst_w
+        for a in addresses:
+            zone = lookup(a)
+            if zone is None:
+                zone_of[a], src_w[a], dst_w[a] = default, 0, 0
+            elif zone in internal:
+                zone_of[a], src_w[a], dst_w[a] = zone, 2, 1
+            else:
+                zone_of[a], src_w[a], dst_w[a] = zone, 0, 0
+
+    def _reset_cache(self) -> None:
+        # Weights: 2 * source internal + destination internal; a missing address adds 4.
+        self._zone_of: dict[str | None, str | None] = {None: None}
+        self._src_w: dict[str | None, int] = {None: _MISSING}
+        self._dst_w: dict[str | None, int] = {None: _MISSING}
 
     def enrich(self, batch: FlowBatch) -> None:
         src = address_column(batch, "source")
         dst = address_column(batch, "destination")
-        # One memo for both sides: the same hosts appear as source and destination.
+        # One memo for both sides and across batches: the same hosts keep coming back.
+        zone_of = self._zone_of
         distinct = dict.fromkeys(src)
         distinct.update(dict.fromkeys(dst))
-        zone_of: dict[str | None, str | None] = {}
-        src_w: dict[str | None, int] = {}
-        dst_w: dict[str | None, int] = {}
-        for a in distinct:
-            zone, w = self._zone_and_flag(a, 1)
-            zone_of[a] = zone
-            src_w[a] = w * 2 if w != _MISSING else _MISSING
-            dst_w[a] = w
+        new = [a for a in distinct if a not in zone_of]
+        if new:
+            self._learn(new)
+            zone_of = self._zone_of
         batch.add_column("source.zone", list(map(zone_of.__getitem__, src)))
         batch.add_column("destination.zone", list(map(zone_of.__getitem__, dst)))
-        weights = map(add, map(src_w.__getitem__, src), map(dst_w.__getitem__, dst))
-        # Any sum >= 4 means a missing address.
+        weights = map(add, map(self._src_w.__getitem__, src), map(self._dst_w.__getitem__, dst))
         batch.add_column("network.direction", list(map(_DIRECTION_OF.__getitem__, weights)))
 
     def close(self) -> None:
