@@ -8,6 +8,7 @@ client then talks to 8.x and 9.x clusters alike.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -70,6 +71,8 @@ def make_client(
     that should not sit in a config file.
     """
     opts = dict(options or {})
+    # The node pool logs every failed attempt at WARNING; FlowCEP reports failures itself.
+    logging.getLogger("elastic_transport.node_pool").setLevel(logging.ERROR)
     host_list = split_hosts(hosts)
     if not host_list:
         raise ConfigError("elasticsearch: no host given (e.g. --output elasticsearch:http://127.0.0.1:9200)")

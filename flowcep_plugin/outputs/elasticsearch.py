@@ -47,7 +47,7 @@ from ..hookspecs import hookimpl
 from ..records import FlowBatch
 from ..specs import Event, OutputSpec
 
-__all__ = ["ElasticsearchOutput", "Sender", "Action", "alert_id_of", "flowcep_register_outputs"]
+__all__ = ["ElasticsearchOutput", "Sender", "Action", "alert_id_of", "revision_of", "flowcep_register_outputs"]
 
 log = logging.getLogger("flowcep.outputs.elasticsearch")
 
@@ -65,6 +65,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "verify_certs": {"type": "boolean"},
         "namespace": {"type": "string", "pattern": "^[a-z0-9_]+$", "description": "data stream namespace"},
         "alert_dataset": {"type": "string"},
+        "metric_dataset": {"type": "string"},
         "flow_dataset": {"type": "string"},
         "flows": {"type": "boolean", "description": "also index every flow (ECS) into logs-<flow_dataset>-<ns>"},
         "chunk_size": {"type": "integer", "minimum": 1},
@@ -83,6 +84,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
 DEFAULTS: dict[str, Any] = {
     "namespace": "default",
     "alert_dataset": "flowcep.alert",
+    "metric_dataset": "flowcep.metric",
     "flow_dataset": "flowcep.flow",
     "flows": False,
     "chunk_size": 1000,
@@ -139,12 +141,13 @@ def _now_iso() -> str:
 
 
 def alert_id_of(event: Mapping[str, Any]) -> str:
-    """The event's ``alert_id``, or a stable hash of it (without volatile fields) when a
+    """The event's ``flowcep.alert_id``, or a stable hash of it (without volatile fields) when a
     detector produced none, so that retries still cannot duplicate it."""
-    aid = event.get("alert_id")
+    fc = event.get("flowcep")
+    aid = fc.get("alert_id") if isinstance(fc, Mapping) else None
     if isinstance(aid, str) and aid:
         return aid
-    stable = {k: v for k, v in event.items() if k not in ("revision", "event")}
+    stable = {k: v for k, v in event.items() if k not in ("event", "flowcep")}
     return hashlib.sha256(orjson.dumps(stable, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()[:40]
 
 
@@ -312,7 +315,7 @@ class Sender:
                 query={"ids": {"values": ids}},
                 size=len(ids),
                 seq_no_primary_term=True,
-                source_includes=["revision"],
+                source_includes=["flowcep.revision"],
             )
         except (ApiError, TransportError) as e:
             return [(a, getattr(e, "status_code", "N/A"), f"cannot look up stored revision: {_short(e)}") for a in actions]
@@ -325,7 +328,7 @@ class Sender:
                 # Vanished (deleted, or not visible yet): try creating again.
                 rest.append((a, 409, "stored copy not found"))
                 continue
-            have = int((hit.get("_source") or {}).get("revision") or 1)
+            have = _revision_of(hit.get("_source") or {})
             if have >= a.revision:
                 result.duplicates += 1
                 continue
@@ -373,6 +376,16 @@ class Sender:
                 self.stats.drop("dead-letter-failed", 1, source="elasticsearch")
 
 
+def revision_of(doc: Mapping[str, Any]) -> int:
+    """``flowcep.revision`` of an alert document (1 when absent)."""
+    fc = doc.get("flowcep")
+    rev = fc.get("revision") if isinstance(fc, Mapping) else None
+    return rev if isinstance(rev, int) and not isinstance(rev, bool) and rev > 0 else 1
+
+
+_revision_of = revision_of
+
+
 def _short(e: BaseException) -> str:
     text = str(e).replace("\n", " ")
     return text[:300]
@@ -401,8 +414,10 @@ class ElasticsearchOutput:
         self.client = client or make_client(hosts, cfg)
         ns = cfg["namespace"]
         self.alert_stream = f"logs-{cfg['alert_dataset']}-{ns}"
+        self.metric_stream = f"logs-{cfg['metric_dataset']}-{ns}"
         self.flow_stream = f"logs-{cfg['flow_dataset']}-{ns}"
         self._alert_ds = {"type": "logs", "dataset": cfg["alert_dataset"], "namespace": ns}
+        self._metric_ds = {"type": "logs", "dataset": cfg["metric_dataset"], "namespace": ns}
         self._flow_extra = {
             "data_stream.type": "logs",
             "data_stream.dataset": cfg["flow_dataset"],
@@ -435,14 +450,16 @@ class ElasticsearchOutput:
         actions = []
         for event in events:
             doc = _copy_doc(event)
-            doc["data_stream"] = dict(self._alert_ds)
             ev = doc.setdefault("event", {})
+            kind = str(ev.get("kind", "alert")) if isinstance(ev, dict) else "alert"
+            if kind == "metric":
+                ds, stream = self._metric_ds, self.metric_stream
+            else:
+                ds, stream = self._alert_ds, self.alert_stream
+            doc["data_stream"] = dict(ds)
             if isinstance(ev, dict):
-                ev.setdefault("dataset", self._alert_ds["dataset"])
-            aid = alert_id_of(event)
-            rev = event.get("revision") or 1
-            actions.append(Action(self.alert_stream, aid, doc, int(rev) if isinstance(rev, int) else 1,
-                                  kind=str((event.get("event") or {}).get("kind", "alert"))))
+                ev["dataset"] = ds["dataset"]
+            actions.append(Action(stream, alert_id_of(event), doc, revision_of(event), kind=kind))
         self._put(actions)
 
     def write_flows(self, batch: FlowBatch) -> None:
@@ -560,7 +577,7 @@ def _copy_doc(event: Mapping[str, Any]) -> dict[str, Any]:
     """A copy deep enough that setting ``event.ingested``/``data_stream`` leaves the
     caller's event (shared with other outputs) untouched."""
     out = dict(event)
-    for key in ("event", "data_stream"):
+    for key in ("event", "data_stream", "flowcep"):
         value = out.get(key)
         if isinstance(value, dict):
             out[key] = dict(value)

@@ -62,7 +62,8 @@ class FakeES:
                 d = self.docs.get(i)
                 if d:
                     hits.append({"_index": ".ds-" + STREAM + "-000001", "_id": i, "_seq_no": d["seq"],
-                                 "_primary_term": 1, "_source": {"revision": d["source"].get("revision")}})
+                                 "_primary_term": 1,
+                                 "_source": {"flowcep": {"revision": d["source"]["flowcep"]["revision"]}}})
         return self._json({"hits": {"total": {"value": len(hits)}, "hits": hits}})
 
     def _bulk(self, request: Request) -> Response:
@@ -128,9 +129,7 @@ def alert(i: int, revision: int = 1, **extra: Any) -> dict[str, Any]:
         "message": f"Port scan from 192.0.2.{i % 250}",
         "rule": {"id": "flowcep.portscan", "name": "Port scan"},
         "source": {"ip": f"192.0.2.{i % 250}"},
-        "alert_id": f"alert-{i}",
-        "revision": revision,
-        "flowcep": {"counts": {"ports": 10 * revision}},
+        "flowcep": {"counts": {"ports": 10 * revision}, "alert_id": f"alert-{i}", "revision": revision},
     }
     doc.update(extra)
     return doc
@@ -177,7 +176,7 @@ def test_revision_updates_replace_in_backing_index(fake: FakeES, url: str, tmp_p
     out.write_events([alert(0, revision=1), alert(1, revision=2)])
     out.close()
     exactly_once(fake, 5)
-    revs = {k: v["source"]["revision"] for k, v in fake.docs.items()}
+    revs = {k: v["source"]["flowcep"]["revision"] for k, v in fake.docs.items()}
     assert revs == {"alert-0": 2, "alert-1": 2, "alert-2": 2, "alert-3": 1, "alert-4": 1}
     assert fake.docs["alert-0"]["source"]["flowcep"]["counts"]["ports"] == 20
     assert out.totals.updated == 3 and out.totals.duplicates == 2

@@ -1,0 +1,317 @@
+"""Index templates, component templates and ILM policies, derived from the alert schema.
+
+The alert mapping is computed from ``schemas/alert.schema.json`` (the same file alerts are
+validated against), so a field added to the schema gets a mapping without anyone editing
+JSON by hand; the flow mapping from :mod:`flowcep_plugin.ecs`. ``mappings/`` in the
+repository holds the rendered files for people who install by hand (``python -m
+flowcep_plugin.es.templates mappings``); a test fails when they drift from this module.
+
+Data streams follow Elastic's ``{type}-{dataset}-{namespace}`` scheme and the templates
+have priority 200, above the stack's built-in ``logs-*-*`` (100), so our mappings win for
+``logs-flowcep.*`` while Elastic Security's "External Alerts" rule still finds the alerts in
+``logs-*``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from .. import ecs
+
+__all__ = [
+    "TEMPLATE_VERSION",
+    "TEMPLATE_PRIORITY",
+    "alert_mapping",
+    "flow_mapping",
+    "component_templates",
+    "index_templates",
+    "ilm_policies",
+    "iter_fields",
+    "render",
+    "write_files",
+    "DATASETS",
+]
+
+#: Bumped whenever a rendered template changes; ``flowcep es setup`` skips equal versions.
+TEMPLATE_VERSION = 1
+TEMPLATE_PRIORITY = 200
+
+#: dataset -> (component prefix, ILM policy name)
+DATASETS: dict[str, tuple[str, str]] = {
+    "flowcep.alert": ("flowcep-alert", "flowcep-alerts"),
+    "flowcep.metric": ("flowcep-alert", "flowcep-alerts"),
+    "flowcep.flow": ("flowcep-flow", "flowcep-flows"),
+}
+
+_META = {"managed_by": "flowcep", "description": "FlowCEP ECS documents (rendered from flowcep_plugin.es.templates)"}
+
+#: Schema paths whose mapping is not the plain translation of their JSON type.
+_ALERT_OVERRIDES: dict[str, dict[str, Any]] = {
+    # ECS: message is match_only_text (searchable words, no scoring data).
+    "message": {"type": "match_only_text"},
+    # Counts are numbers named by each rule: new names get mapped as they come.
+    "flowcep.counts": {"type": "object", "dynamic": True},
+    # Free-form rows and statistics: one field each, so they never explode the mapping or
+    # conflict between rules.
+    "flowcep.fields": {"type": "flattened"},
+    "flowcep.metrics": {"type": "flattened"},
+    # ECS data stream fields.
+    "data_stream.type": {"type": "constant_keyword"},
+    "data_stream.dataset": {"type": "constant_keyword"},
+    "data_stream.namespace": {"type": "constant_keyword"},
+}
+
+
+def _resolve(node: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/"):
+        target: Any = root
+        for part in ref[2:].split("/"):
+            target = target[part]
+        merged = dict(target)
+        merged.update({k: v for k, v in node.items() if k != "$ref"})
+        return _resolve(merged, root)
+    return node
+
+
+def _is_ip(node: Mapping[str, Any], root: Mapping[str, Any]) -> bool:
+    node = _resolve(node, root)
+    if node.get("format") in ("ipv4", "ipv6"):
+        return True
+    for key in ("anyOf", "oneOf"):
+        branches = node.get(key) or []
+        if branches and all(_is_ip(b, root) for b in branches):
+            return True
+    if node.get("type") == "array" and isinstance(node.get("items"), Mapping):
+        return _is_ip(node["items"], root)
+    return False
+
+
+def _leaf(node: Mapping[str, Any], root: Mapping[str, Any]) -> dict[str, Any]:
+    node = _resolve(node, root)
+    if _is_ip(node, root):
+        return {"type": "ip"}
+    for key in ("anyOf", "oneOf"):
+        branches = node.get(key)
+        if branches:
+            return _leaf(branches[0], root)
+    if node.get("type") == "array":
+        items = node.get("items")
+        return _leaf(items, root) if isinstance(items, Mapping) else {"type": "keyword"}
+    if node.get("format") == "date-time":
+        return {"type": "date"}
+    values = node.get("enum") or ([node["const"]] if "const" in node else [])
+    kind = node.get("type")
+    if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return {"type": "long"}
+    if kind == "integer":
+        return {"type": "long"}
+    if kind == "number":
+        return {"type": "float"}
+    if kind == "boolean":
+        return {"type": "boolean"}
+    return {"type": "keyword", "ignore_above": 1024}
+
+
+def _properties(node: Mapping[str, Any], root: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, child in sorted((node.get("properties") or {}).items()):
+        path = f"{prefix}{name}"
+        child = _resolve(child, root)
+        if path in _ALERT_OVERRIDES:
+            out[name] = dict(_ALERT_OVERRIDES[path])
+        elif child.get("type") == "object" and child.get("properties"):
+            out[name] = {"properties": _properties(child, root, path + ".")}
+        elif child.get("type") == "object":
+            out[name] = {"type": "object", "dynamic": True}
+        else:
+            out[name] = _leaf(child, root)
+    return out
+
+
+def alert_mapping(schema: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The ``mappings`` of alert/metric data streams, from the alert JSON Schema."""
+    if schema is None:
+        from ..alerts import alert_schema
+
+        schema = alert_schema()
+    props = _properties(schema, schema, "")
+    ds = props.setdefault("data_stream", {"properties": {}})
+    for name in ("type", "dataset", "namespace"):
+        ds.setdefault("properties", {})[name] = dict(_ALERT_OVERRIDES[f"data_stream.{name}"])
+    # Unknown fields are kept in _source but not indexed: a detector bug must not make
+    # every later alert fail on a mapping conflict.
+    return {"dynamic": False, "date_detection": False, "properties": props}
+
+
+#: ECS types of the fields flow documents carry (ecs.FIELD_MAP targets and constants).
+FLOW_TYPES: dict[str, str] = {
+    "@timestamp": "date",
+    "event.start": "date",
+    "event.end": "date",
+    "event.ingested": "date",
+    "event.kind": "keyword",
+    "event.category": "keyword",
+    "event.type": "keyword",
+    "event.dataset": "keyword",
+    "event.module": "keyword",
+    "ecs.version": "keyword",
+    "source.ip": "ip",
+    "destination.ip": "ip",
+    "source.port": "long",
+    "destination.port": "long",
+    "network.iana_number": "keyword",
+    "network.transport": "keyword",
+    "network.bytes": "long",
+    "network.packets": "long",
+    "network.vlan.id": "keyword",
+    "network.application": "keyword",
+    "network.community_id": "keyword",
+    "source.bytes": "long",
+    "source.packets": "long",
+    "destination.bytes": "long",
+    "destination.packets": "long",
+    "source.mac": "keyword",
+    "destination.mac": "keyword",
+    "source.as.number": "long",
+    "destination.as.number": "long",
+    "source.geo.location": "geo_point",
+    "destination.geo.location": "geo_point",
+    "source.geo.country_iso_code": "keyword",
+    "destination.geo.country_iso_code": "keyword",
+    "observer.ingress.interface.id": "keyword",
+    "observer.egress.interface.id": "keyword",
+    "flowcep.tcp_flags": "long",
+    "flowcep.ip_class_of_service": "long",
+    "flowcep.flow_end_reason": "long",
+    "flowcep.icmp_type_code": "long",
+    "url.original": "keyword",
+    "url.domain": "keyword",
+    "http.request.method": "keyword",
+    "http.response.status_code": "long",
+    "user_agent.original": "keyword",
+    "dns.question.name": "keyword",
+    "data_stream.type": "constant_keyword",
+    "data_stream.dataset": "constant_keyword",
+    "data_stream.namespace": "constant_keyword",
+}
+
+
+def flow_fields() -> set[str]:
+    """Every ECS field :mod:`flowcep_plugin.ecs` can put in a flow document."""
+    names = {"@timestamp", "event.ingested"} | set(ecs.FLOW_CONSTANTS)
+    names |= {field for field, _ in ecs.TIME_FIELDS.values()}
+    for steps in ecs.FIELD_MAP.values():
+        names |= {field for field, _ in steps}
+    return names
+
+
+def flow_mapping() -> dict[str, Any]:
+    """The ``mappings`` of the flow data stream (ECS types; ``ipfix.*`` flattened)."""
+    props: dict[str, Any] = {}
+    for dotted, kind in sorted(FLOW_TYPES.items()):
+        node = props
+        parts = dotted.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {"properties": {}})["properties"]
+        leaf: dict[str, Any] = {"type": kind}
+        if kind == "keyword":
+            leaf["ignore_above"] = 1024
+        node[parts[-1]] = leaf
+    # Elements ECS has no name for: one flattened field, so vendor elements cannot conflict.
+    props["ipfix"] = {"type": "flattened"}
+    return {"dynamic": True, "date_detection": False, "properties": props}
+
+
+def ilm_policies() -> dict[str, dict[str, Any]]:
+    """ILM: roll over daily or at 50 GB a shard; alerts kept a year, flows a month."""
+
+    def policy(delete_after: str, max_age: str) -> dict[str, Any]:
+        return {
+            "policy": {
+                "_meta": dict(_META),
+                "phases": {
+                    "hot": {"actions": {"rollover": {"max_age": max_age, "max_primary_shard_size": "50gb"}}},
+                    "warm": {"min_age": "7d", "actions": {"forcemerge": {"max_num_segments": 1}}},
+                    "delete": {"min_age": delete_after, "actions": {"delete": {}}},
+                },
+            }
+        }
+
+    return {"flowcep-alerts": policy("365d", "30d"), "flowcep-flows": policy("30d", "1d")}
+
+
+def component_templates(schema: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for prefix, policy, mapping in (
+        ("flowcep-alert", "flowcep-alerts", alert_mapping(schema)),
+        ("flowcep-flow", "flowcep-flows", flow_mapping()),
+    ):
+        out[f"{prefix}@mappings"] = {"template": {"mappings": mapping}, "version": TEMPLATE_VERSION,
+                                     "_meta": dict(_META)}
+        out[f"{prefix}@settings"] = {
+            "template": {"settings": {"index": {"lifecycle": {"name": policy}, "codec": "best_compression"}}},
+            "version": TEMPLATE_VERSION,
+            "_meta": dict(_META),
+        }
+    return out
+
+
+def index_templates() -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for dataset, (prefix, _policy) in DATASETS.items():
+        out[f"logs-{dataset}"] = {
+            "index_patterns": [f"logs-{dataset}-*"],
+            "data_stream": {},
+            "priority": TEMPLATE_PRIORITY,
+            "composed_of": [f"{prefix}@settings", f"{prefix}@mappings"],
+            "version": TEMPLATE_VERSION,
+            "_meta": {**_META, "dataset": dataset},
+        }
+    return out
+
+
+def render(schema: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """Relative path under ``mappings/`` -> JSON body, for every file FlowCEP ships there."""
+    files: dict[str, dict[str, Any]] = {}
+    for name, body in ilm_policies().items():
+        files[f"ilm/{name}.json"] = body
+    for name, body in component_templates(schema).items():
+        files[f"component_template/{name}.json"] = body
+    for name, body in index_templates().items():
+        files[f"index_template/{name}.json"] = body
+    return files
+
+
+def dumps(body: Any) -> str:
+    return json.dumps(body, indent=2, sort_keys=True) + "\n"
+
+
+def write_files(root: Path) -> list[Path]:
+    written = []
+    for rel, body in render().items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(dumps(body))
+        written.append(path)
+    return written
+
+
+def iter_fields(mapping: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, str]]:
+    """(dotted field name, type) for every leaf of a ``mappings`` object."""
+    for name, node in (mapping.get("properties") or {}).items():
+        path = f"{prefix}{name}"
+        if "properties" in node:
+            yield from iter_fields(node, path + ".")
+        else:
+            yield path, str(node.get("type", "object"))
+
+
+if __name__ == "__main__":  # pragma: no cover - maintenance entry point
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else "mappings")
+    for p in write_files(target):
+        print(p)
