@@ -223,7 +223,8 @@ def scenario_records(name: str, seed: int = 1, duration_s: float | None = None,
         if c.http_url:
             fwd["HTTPRequestURL"] = c.http_url
             fwd["HTTPRequestHost"] = c.http_host
-        records.append(fwd)
+        if c.fwd_packets:  # reflected traffic: the spoofed requests never crossed the meter
+            records.append(fwd)
         if c.rev_packets:
             rev = dict(fwd, sourceIPv4Address=c.server, destinationIPv4Address=c.client,
                        sourceTransportPort=fwd["destinationTransportPort"],

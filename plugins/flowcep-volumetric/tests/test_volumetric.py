@@ -1,0 +1,73 @@
+"""Volumetric detector: floods and amplification by rate and asymmetry per victim."""
+
+from __future__ import annotations
+
+from flowcep_volumetric import SPEC
+
+from flowcep_plugin.testing import check_detector, make_flow, run_detector, scenario_records
+
+W = 10_000
+BASE = 1_700_000_000_000 - 1_700_000_000_000 % W
+
+
+def syn_flood(n: int = 800, victim: str = "10.0.0.80") -> list[dict]:
+    # n spoofed SYNs inside one 10 s window -> n/10 per second
+    return [make_flow(f"100.64.{i // 250}.{i % 250 + 1}", victim, 80, sport=1024 + i, packets=1,
+                      flags="S", end_ms=BASE + i * (W // n)) for i in range(n)]
+
+
+def udp_flood(victim: str = "10.0.0.53", answered: bool = False) -> list[dict]:
+    recs = [make_flow(f"100.65.0.{i % 50 + 1}", victim, 9999, proto="udp", packets=1200,
+                      octets=1200 * 512, end_ms=BASE + i * 100) for i in range(50)]
+    if answered:  # a busy service answering as much as it receives
+        recs += [make_flow(victim, f"100.65.0.{i % 50 + 1}", 40000, sport=9999, proto="udp",
+                           packets=1200, octets=1200 * 512, end_ms=BASE + i * 100 + 5) for i in range(50)]
+    return recs
+
+
+def amplification(victim: str = "10.0.0.9", reflectors: int = 10, with_queries: bool = False) -> list[dict]:
+    recs = [make_flow(f"192.0.2.{r + 1}", victim, 40000 + r, sport=53, proto="udp", packets=40,
+                      octets=40 * 3500, end_ms=BASE + 1000 + r * 500) for r in range(reflectors)]
+    if with_queries:
+        recs += [make_flow(victim, f"192.0.2.{r + 1}", 53, sport=40000 + r, proto="udp", packets=40,
+                           octets=40 * 1200, end_ms=BASE + 900 + r * 500) for r in range(reflectors)]
+    return recs
+
+
+def test_conformance_and_rules() -> None:
+    attack = syn_flood() + udp_flood() + amplification()
+    events = check_detector(SPEC, attack=attack, expect_rules=[
+        "volumetric-syn-flood", "volumetric-udp-flood", "volumetric-amplification"])
+    by = {e["rule"]["id"]: e for e in events}
+    syn = by["volumetric-syn-flood"]
+    assert syn["destination"] == {"ip": "10.0.0.80", "port": 80}
+    assert syn["flowcep"]["counts"] == {"syn_flows": 800, "per_second": 80.0, "sources": 800}
+    assert "source" not in syn and syn["flowcep"]["key"] == "10.0.0.80"
+    udp = by["volumetric-udp-flood"]
+    assert udp["flowcep"]["counts"]["packets"] == 60_000 and udp["flowcep"]["counts"]["per_second"] == 6000.0
+    amp = by["volumetric-amplification"]
+    # 10 reflectors x 40 x 3500 bytes = 1.4 MB in 10 s = 1.12 Mbit/s
+    assert amp["flowcep"]["counts"]["bytes"] == 1_400_000
+    assert amp["flowcep"]["counts"]["bits_per_second"] == 1_120_000
+    assert amp["threat"]["technique"]["subtechnique"]["id"] == ["T1498.002"]
+
+
+def test_below_rate_or_symmetric_traffic_is_silent() -> None:
+    assert run_detector(SPEC, syn_flood(400)) == []  # 40/s < 50/s
+    assert run_detector(SPEC, udp_flood(answered=True)) == []
+    # a resolver that asked (1200-byte queries, 3500-byte answers: ratio < 10)
+    assert run_detector(SPEC, amplification(with_queries=True)) == []
+    assert run_detector(SPEC, amplification(reflectors=4)) == []  # < 5 reflectors
+    # completed connections at a high rate (a busy web server) are not a SYN flood
+    assert run_detector(SPEC, [dict(r, tcpControlBits=0x1B) for r in syn_flood(2000)]) == []
+
+
+def test_synthetic_scenarios() -> None:
+    for name, rule in (("syn-flood", "volumetric-syn-flood"),
+                       ("dns-amplification", "volumetric-amplification")):
+        records, sc = scenario_records(name)
+        events = run_detector(SPEC, records, suppress_ms=3_600_000)
+        assert {e["flowcep"]["key"] for e in events} == set(sc.labels[0].victims), name
+        assert {e["rule"]["id"] for e in events} == {rule}, name
+    benign, _ = scenario_records("benign", duration_s=600)
+    assert run_detector(SPEC, benign) == []
