@@ -414,3 +414,21 @@ def test_provisioned_units_replay_the_sample_into_elasticsearch(tmp_path: Path, 
     alert_docs = [a for a in alerts if a.get("event", {}).get("kind") == "alert"]
     assert len(indexed) == len(alert_docs), (len(indexed), len(alert_docs))
     assert {h["_source"]["rule"]["name"] for h in indexed} == {a["rule"]["name"] for a in alert_docs}
+
+
+# --- documentation stays in step --------------------------------------------------------------
+
+
+def test_docs_cover_the_knobs_and_the_pinned_version() -> None:
+    doc = (ROOT / "docs" / "vagrant.md").read_text()
+    knobs = set(re.findall(r'ENV\.fetch\("(\w+)"', (ROOT / "Vagrantfile").read_text()))
+    assert knobs >= {"FLOWCEP_VM_MEMORY", "FLOWCEP_VM_CPUS", "FLOWCEP_ELASTIC_VERSION", "FLOWCEP_EXPORTER_HOST_IP"}
+    assert not {k for k in knobs if k not in doc}, "knobs missing from docs/vagrant.md"
+    defaults = {
+        script: re.search(r'FLOWCEP_ELASTIC_VERSION:-([0-9.]+)\}', (VAGRANT / script).read_text()).group(1)  # type: ignore[union-attr]
+        for script in ("provision.sh", "elastic.sh")
+    }
+    (version,) = set(defaults.values())
+    assert f"`{version}`" in doc
+    assert "sudo systemctl stop flowcep-replay" in doc
+    assert "http://127.0.0.1:5601" in doc
