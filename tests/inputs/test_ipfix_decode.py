@@ -1,0 +1,338 @@
+"""MessageDecoder on hand-built IPFIX / NetFlow messages.
+
+Messages are assembled here byte by byte with ``struct`` (not with FlowCEP's writer) and the
+expected values are written down by hand, so a decoder bug cannot hide behind a writer bug.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+
+from flowcep_plugin.context import Context
+from flowcep_plugin.elements import Registry
+from flowcep_plugin.inputs.ipfix_decode import MessageDecoder
+from flowcep_plugin.records import FlowBatch
+from flowcep_plugin.specs import ElementSpec
+
+
+def msg(sets: list[bytes], seq: int = 0, odid: int = 1, export: int = 1_700_000_000) -> bytes:
+    body = b"".join(sets)
+    return struct.pack(">HHIII", 10, 16 + len(body), export, seq, odid) + body
+
+
+def tset(tid: int, fields: list[tuple[int, int] | tuple[int, int, int]], set_id: int = 2,
+         scope: int | None = None) -> bytes:
+    rec = struct.pack(">HH", tid, len(fields))
+    if scope is not None:
+        rec += struct.pack(">H", scope)
+    for f in fields:
+        if len(f) == 3:
+            eid, ln, pen = f  # type: ignore[misc]
+            rec += struct.pack(">HHI", eid | 0x8000, ln, pen)
+        else:
+            rec += struct.pack(">HH", f[0], f[1])
+    return struct.pack(">HH", set_id, 4 + len(rec)) + rec
+
+
+def dset(tid: int, *records: bytes, pad: int = 0) -> bytes:
+    body = b"".join(records) + bytes(pad)
+    return struct.pack(">HH", tid, 4 + len(body)) + body
+
+
+def decoder(transport: str = "file", **kw: object) -> tuple[MessageDecoder, Context]:
+    ctx = Context()
+    return MessageDecoder(ctx, "test", transport=transport, **kw), ctx  # type: ignore[arg-type]
+
+
+def one(batches: list[FlowBatch]) -> FlowBatch:
+    return FlowBatch.concat(batches) if batches else FlowBatch({}, 0)
+
+
+def ip(s: str) -> bytes:
+    return socket.inet_aton(s)
+
+
+def test_fixed_template_all_basic_types() -> None:
+    d, ctx = decoder()
+    fields = [(8, 4), (12, 4), (7, 2), (11, 2), (4, 1), (1, 8), (152, 8), (27, 16), (56, 6),
+              (82, 8), (276, 1), (311, 8), (434, 4), (154, 8), (156, 8), (150, 4)]
+    ntp_us = ((1_700_000_000 + 2208988800) << 32) | (1 << 31)  # .5 s
+    rec = (ip("10.1.2.3") + ip("192.168.0.1") + struct.pack(">HHB", 1234, 80, 6)
+           + struct.pack(">Q", 2**40 + 5) + struct.pack(">Q", 1_700_000_000_123)
+           + socket.inet_pton(socket.AF_INET6, "2001:db8::7") + bytes.fromhex("0a0b0c0d0e0f")
+           + b"eth0\x00\x00\x00\x00" + b"\x02" + struct.pack(">d", 0.25) + struct.pack(">i", -7)
+           + struct.pack(">Q", ntp_us) + struct.pack(">Q", ntp_us) + struct.pack(">I", 1_700_000_001))
+    b = one(d.decode(msg([tset(300, fields), dset(300, rec, rec)]), "10.0.0.1:5000"))
+    assert len(b) == 2
+    row = b.row(1)
+    assert row == {
+        "sourceIPv4Address": "10.1.2.3", "destinationIPv4Address": "192.168.0.1",
+        "sourceTransportPort": 1234, "destinationTransportPort": 80, "protocolIdentifier": 6,
+        "octetDeltaCount": 2**40 + 5, "flowStartMilliseconds": 1_700_000_000_123,
+        "sourceIPv6Address": "2001:db8::7", "sourceMacAddress": "0a:0b:0c:0d:0e:0f",
+        "interfaceName": "eth0", "dataRecordsReliability": False, "samplingProbability": 0.25,
+        "mibObjectValueInteger": -7, "flowStartMicroseconds": 1_700_000_000_500_000,
+        "flowStartNanoseconds": 1_700_000_000_500_000_000, "flowStartSeconds": 1_700_000_001,
+    }
+    assert b.exporter == "10.0.0.1:5000/1"
+    assert not ctx.stats.drops
+
+
+def test_reduced_size_encoding_and_odd_lengths() -> None:
+    # octetDeltaCount (unsigned64) sent in 4 and 3 bytes; samplingProbability (float64) in 4.
+    d, _ = decoder()
+    rec = struct.pack(">I", 4_000_000_000) + b"\x01\x00\x02" + struct.pack(">f", 1.5)
+    b = one(d.decode(msg([tset(256, [(1, 4), (2, 3), (311, 4)]), dset(256, rec)]), "e"))
+    assert b.row(0) == {"octetDeltaCount": 4_000_000_000, "packetDeltaCount": 65538,
+                        "samplingProbability": 1.5}
+
+
+def test_variable_length_one_and_three_byte_lengths() -> None:
+    d, ctx = decoder()
+    long_url = "/" + "a" * 300
+    rec1 = ip("1.1.1.1") + b"\x03abc" + b"\xff" + struct.pack(">H", len(long_url)) + long_url.encode()
+    rec2 = ip("2.2.2.2") + b"\x00" + b"\x01/"
+    # 460 = httpRequestHost, 461 = httpRequestTarget: both mapped to FlowCEP's names
+    b = one(d.decode(msg([tset(256, [(8, 4), (460, 65535), (461, 65535)]), dset(256, rec1, rec2, pad=2)]), "e"))
+    assert b.columns == {"sourceIPv4Address": ["1.1.1.1", "2.2.2.2"],
+                         "HTTPRequestHost": ["abc", ""], "HTTPRequestURL": [long_url, "/"]}
+    assert not ctx.stats.drops  # 2 bytes of set padding are not an error
+
+
+def test_variable_length_past_end_is_counted_and_earlier_records_kept() -> None:
+    d, ctx = decoder()
+    good = b"\x02hi"
+    bad = b"\x10abc"  # claims 16 bytes, 3 present
+    b = one(d.decode(msg([tset(256, [(82, 65535)]), dset(256, good, bad)]), "e"))
+    assert b.columns == {"interfaceName": ["hi"]}
+    assert ctx.stats.drops == {"malformed-record": 1}
+
+
+def test_unknown_elements_get_stable_names_and_template_still_decodes() -> None:
+    d, _ = decoder()
+    fields = [(8, 4), (99, 2, 39499), (4000, 3), (5, 1, 29305)]
+    rec = ip("9.9.9.9") + b"\xbe\xef" + b"xyz" + b"\x07"
+    b = one(d.decode(msg([tset(256, fields), dset(256, rec)]), "e"))
+    assert b.row(0) == {"sourceIPv4Address": "9.9.9.9", "en39499:id99": b"\xbe\xef",
+                        "iana:id4000": b"xyz", "reverseIpClassOfService": 7}
+
+
+def test_flowmon_and_cesnet_http_elements_and_nul_padding() -> None:
+    d, _ = decoder()
+    fields = [(1, 16, 39499), (2, 16, 39499), (801, 65535, 8057)]
+    rec = b"example.org".ljust(16, b"\0") + b"/index".ljust(16, b"\0") + b"\x04/cgi"
+    b = one(d.decode(msg([tset(256, fields), dset(256, rec)]), "e"))
+    # The same name twice in one template is kept apart rather than overwritten.
+    assert b.row(0) == {"HTTPRequestHost": "example.org", "HTTPRequestURL": "/index",
+                        "HTTPRequestURL#2": "/cgi"}
+
+
+def test_user_defined_elements_override_registry() -> None:
+    reg = Registry([ElementSpec(4242, 7, "myCounter", "unsigned32")])
+    ctx = Context()
+    d = MessageDecoder(ctx, "t", reg)
+    b = one(d.decode(msg([tset(256, [(7, 4, 4242)]), dset(256, struct.pack(">I", 99))]), "e"))
+    assert b.row(0) == {"myCounter": 99}
+
+
+def test_rfc6313_lists_are_skipped_but_following_fields_decode() -> None:
+    d, ctx = decoder()
+    # basicList (291) variable length: semantic(1) + field id(2) + len(2) + two 4-byte values
+    blist = b"\x03" + struct.pack(">HH", 8, 4) + ip("1.2.3.4") + ip("5.6.7.8")
+    rec = ip("10.0.0.1") + bytes([len(blist)]) + blist + struct.pack(">H", 443)
+    b = one(d.decode(msg([tset(256, [(8, 4), (291, 65535), (11, 2)]), dset(256, rec)]), "e"))
+    assert b.row(0) == {"sourceIPv4Address": "10.0.0.1", "destinationTransportPort": 443}
+    assert not ctx.stats.drops
+
+
+def test_data_before_template_is_held_and_decoded_later() -> None:
+    d, ctx = decoder()
+    data = dset(256, ip("3.3.3.3"))
+    assert d.decode(msg([data], seq=0), "e") == []
+    b = one(d.decode(msg([tset(256, [(8, 4)]), dset(256, ip("4.4.4.4"))], seq=1), "e"))
+    assert sorted(b.get("sourceIPv4Address")) == ["3.3.3.3", "4.4.4.4"]
+    assert not ctx.stats.drops
+
+
+def test_held_data_is_bounded_and_counted() -> None:
+    d, ctx = decoder(max_buffered_bytes=20)
+    for i in range(3):
+        d.decode(msg([dset(256 + i, bytes(12))]), "e")
+    d.close()
+    assert ctx.stats.drops["unknown-template"] == 3
+
+
+def test_two_exporters_same_template_id_never_mix() -> None:
+    d, _ = decoder(transport="udp")
+    a = msg([tset(256, [(8, 4)]), dset(256, ip("1.0.0.1"))])
+    b = msg([tset(256, [(7, 2), (11, 2)]), dset(256, struct.pack(">HH", 53, 5353))])
+    out_a = one(d.decode(a, "10.0.0.1:1000"))
+    out_b = one(d.decode(b, "10.0.0.2:1000"))
+    # now data only: each exporter's data must use its own template
+    out_a2 = one(d.decode(msg([dset(256, ip("1.0.0.2"))], seq=1), "10.0.0.1:1000"))
+    out_b2 = one(d.decode(msg([dset(256, struct.pack(">HH", 1, 2))], seq=1), "10.0.0.2:1000"))
+    assert out_a.columns == {"sourceIPv4Address": ["1.0.0.1"]}
+    assert out_b.columns == {"sourceTransportPort": [53], "destinationTransportPort": [5353]}
+    assert out_a2.columns == {"sourceIPv4Address": ["1.0.0.2"]}
+    assert out_b2.columns == {"sourceTransportPort": [1], "destinationTransportPort": [2]}
+    assert (out_a2.exporter, out_b2.exporter) == ("10.0.0.1:1000/1", "10.0.0.2:1000/1")
+
+
+def test_same_exporter_different_observation_domains_never_mix() -> None:
+    d, _ = decoder()
+    d.decode(msg([tset(256, [(8, 4)])], odid=1), "e")
+    d.decode(msg([tset(256, [(7, 2)])], odid=2), "e")
+    b1 = one(d.decode(msg([dset(256, ip("7.7.7.7"))], odid=1), "e"))
+    b2 = one(d.decode(msg([dset(256, struct.pack(">H", 7))], odid=2), "e"))
+    assert b1.columns == {"sourceIPv4Address": ["7.7.7.7"]}
+    assert b2.columns == {"sourceTransportPort": [7]}
+
+
+def test_withdrawal_over_tcp_and_ignored_over_udp() -> None:
+    for transport, expect_records in (("tcp", 0), ("udp", 1)):
+        d, ctx = decoder(transport=transport)
+        d.decode(msg([tset(256, [(8, 4)])]), "e")
+        withdraw = struct.pack(">HHHH", 2, 8, 256, 0)
+        d.decode(msg([withdraw]), "e")
+        out = d.decode(msg([dset(256, ip("1.2.3.4"))]), "e")
+        assert sum(len(b) for b in out) == expect_records, transport
+
+
+def test_withdraw_all_templates() -> None:
+    d, _ = decoder(transport="tcp")
+    d.decode(msg([tset(256, [(8, 4)]), tset(257, [(12, 4)])]), "e")
+    d.decode(msg([struct.pack(">HHHH", 2, 8, 2, 0)]), "e")  # template id 2 = all
+    assert d.decode(msg([dset(256, ip("1.2.3.4")), dset(257, ip("1.2.3.4"))]), "e") == []
+
+
+def test_template_redefinition_flushes_pending_records_with_old_layout() -> None:
+    d, _ = decoder(transport="udp")
+    d.feed(msg([tset(256, [(8, 4)]), dset(256, ip("1.1.1.1"))]), "e")
+    d.feed(msg([tset(256, [(7, 2)]), dset(256, struct.pack(">H", 22))]), "e")
+    b = d.flush()
+    assert [x.columns for x in b] == [{"sourceIPv4Address": ["1.1.1.1"]}, {"sourceTransportPort": [22]}]
+
+
+def test_options_template_sampling_and_interface_names_attach_to_exporter_flows() -> None:
+    d, ctx = decoder()
+    # scope: ingressInterface(10); options: samplingInterval(34), interfaceName(82)
+    opt = tset(400, [(10, 4), (34, 4), (82, 65535)], set_id=3, scope=1)
+    orec = struct.pack(">II", 3, 100) + b"\x05xe-0/"
+    flows = tset(256, [(8, 4), (10, 4)])
+    d.decode(msg([opt, dset(400, orec), flows]), "r1")
+    b = one(d.decode(msg([dset(256, ip("1.1.1.1") + struct.pack(">I", 3))], seq=1), "r1"))
+    assert b.row(0) == {"sourceIPv4Address": "1.1.1.1", "ingressInterface": 3,
+                        "samplingInterval": 100, "ingressInterfaceName": "xe-0/"}
+    # another exporter's flows do not inherit r1's options
+    d.decode(msg([flows]), "r2")
+    b2 = one(d.decode(msg([dset(256, ip("2.2.2.2") + struct.pack(">I", 3))]), "r2"))
+    assert "samplingInterval" not in b2.columns and "ingressInterfaceName" not in b2.columns
+    assert ctx.stats.gauges["sampling_interval[r1/1]"] == 100
+
+
+def test_sequence_loss_and_reordering_wraparound_safe() -> None:
+    d, ctx = decoder()
+    t = tset(256, [(8, 4)])
+    rec = ip("1.1.1.1")
+    d.decode(msg([t, dset(256, rec, rec)], seq=0xFFFFFFFF), "e")  # next expected: 1 (wrapped)
+    d.decode(msg([dset(256, rec)], seq=1), "e")  # in order across the wrap
+    assert "input.sequence_lost" not in ctx.stats.gauges
+    d.decode(msg([dset(256, rec)], seq=7), "e")  # expected 2: 5 records lost
+    assert ctx.stats.gauges["input.sequence_lost"] == 5
+    d.decode(msg([dset(256, rec)], seq=3), "e")  # a late message
+    assert ctx.stats.gauges["input.sequence_out_of_order"] == 1
+    d.decode(msg([dset(256, rec)], seq=8), "e")  # still in step after the late one
+    assert ctx.stats.gauges["input.sequence_lost"] == 5
+    assert ctx.stats.gauges["sequence_lost[e/1]"] == 5
+
+
+def test_malformed_messages_are_counted_never_raised() -> None:
+    d, ctx = decoder()
+    good_t = tset(256, [(8, 4)])
+    cases = {
+        "truncated header": b"\x00\x0a\x00\x20",
+        "length past end": msg([good_t])[:-3],
+        "set length past message": msg([struct.pack(">HH", 256, 200) + bytes(8)]),
+        "zero-length set": msg([struct.pack(">HH", 256, 0) + bytes(8)]),
+        "absurd field count": msg([struct.pack(">HHHH", 2, 8, 300, 60000)]),
+        "template id below 256": msg([tset(12, [(8, 4)])]),
+        "options scope count 0": msg([tset(301, [(8, 4)], set_id=3, scope=0)]),
+        "wrong version": b"\x00\x07" + bytes(30),
+    }
+    for what, data in cases.items():
+        before = sum(ctx.stats.drops.values())
+        assert d.decode(data, "e") == [], what
+        assert sum(ctx.stats.drops.values()) == before + 1, what
+    assert set(ctx.stats.drops) == {"malformed-message", "malformed-set", "malformed-template",
+                                    "unsupported-version"}
+
+
+def test_set_after_a_bad_template_record_still_decodes() -> None:
+    d, ctx = decoder()
+    bad = struct.pack(">HHHH", 2, 8, 300, 60000)
+    b = one(d.decode(msg([tset(256, [(8, 4)]), bad, dset(256, ip("1.2.3.4"))]), "e"))
+    assert b.columns == {"sourceIPv4Address": ["1.2.3.4"]}
+    assert ctx.stats.drops == {"malformed-template": 1}
+
+
+# -- NetFlow v9 and v5 -------------------------------------------------------------------------
+
+def v9(flowsets: list[bytes], seq: int = 0, source_id: int = 0, uptime: int = 10_000,
+       secs: int = 1_700_000_000) -> bytes:
+    return struct.pack(">HHIIII", 9, len(flowsets), uptime, secs, seq, source_id) + b"".join(flowsets)
+
+
+def test_netflow_v9_template_data_and_sysuptime_times() -> None:
+    d, ctx = decoder(transport="udp")
+    t = struct.pack(">HH", 0, 4 + 4 + 5 * 4) + struct.pack(">HH", 300, 5) + struct.pack(
+        ">HHHHHHHHHH", 8, 4, 12, 4, 22, 4, 21, 4, 2, 4)
+    rec = ip("10.0.0.1") + ip("10.0.0.2") + struct.pack(">III", 4000, 9000, 3)
+    data = struct.pack(">HH", 300, 4 + len(rec)) + rec
+    b = one(d.decode(v9([t, data]), "e"))
+    # header: uptime 10 s at unix 1_700_000_000 -> boot at 1_699_999_990_000 ms
+    assert b.row(0) == {"sourceIPv4Address": "10.0.0.1", "destinationIPv4Address": "10.0.0.2",
+                        "flowStartSysUpTime": 4000, "flowEndSysUpTime": 9000, "packetDeltaCount": 3,
+                        "flowStartMilliseconds": 1_699_999_994_000, "flowEndMilliseconds": 1_699_999_999_000}
+    # v9 sequence numbers count packets
+    d.decode(v9([data], seq=3), "e")
+    assert ctx.stats.gauges["input.sequence_lost"] == 2
+
+
+def test_netflow_v9_options_sampling_and_scope() -> None:
+    d, _ = decoder(transport="udp")
+    ot = struct.pack(">HH", 1, 4 + 6 + 8) + struct.pack(">HHH", 260, 4, 4) + struct.pack(">HHHH", 1, 4, 34, 4)
+    od = struct.pack(">HH", 260, 12) + struct.pack(">II", 0, 512)
+    t = struct.pack(">HH", 0, 12) + struct.pack(">HHHH", 300, 1, 8, 4)
+    data = struct.pack(">HH", 300, 8) + ip("8.8.8.8")
+    b = one(d.decode(v9([ot, od, t, data]), "e"))
+    assert b.row(0) == {"sourceIPv4Address": "8.8.8.8", "samplingInterval": 512}
+
+
+def test_netflow_v5_record_mapping() -> None:
+    d, _ = decoder(transport="udp")
+    hdr = struct.pack(">HHIIIIBBH", 5, 1, 60_000, 1_700_000_000, 500_000_000, 42, 1, 2, 0x4000 | 10)
+    rec = (ip("1.2.3.4") + ip("5.6.7.8") + ip("0.0.0.0") + struct.pack(">HH", 3, 4)
+           + struct.pack(">IIII", 7, 700, 50_000, 59_000) + struct.pack(">HH", 1000, 22)
+           + b"\x00\x12\x06\x00" + struct.pack(">HH", 65000, 65001) + b"\x18\x10\x00\x00")
+    b = one(d.decode(hdr + rec, "e"))
+    boot = 1_700_000_000_500 - 60_000
+    assert b.row(0) == {
+        "sourceIPv4Address": "1.2.3.4", "destinationIPv4Address": "5.6.7.8",
+        "ipNextHopIPv4Address": "0.0.0.0", "ingressInterface": 3, "egressInterface": 4,
+        "packetDeltaCount": 7, "octetDeltaCount": 700, "flowStartMilliseconds": boot + 50_000,
+        "flowEndMilliseconds": boot + 59_000, "sourceTransportPort": 1000,
+        "destinationTransportPort": 22, "tcpControlBits": 0x12, "protocolIdentifier": 6,
+        "ipClassOfService": 0, "bgpSourceAsNumber": 65000, "bgpDestinationAsNumber": 65001,
+        "sourceIPv4PrefixLength": 24, "destinationIPv4PrefixLength": 16,
+        "engineType": 1, "engineId": 2, "samplingInterval": 10,
+    }
+    assert b.event_times() == [boot + 59_000]
+
+
+def test_netflow_v5_count_larger_than_payload_counts_missing_records() -> None:
+    d, ctx = decoder(transport="udp")
+    hdr = struct.pack(">HHIIIIBBH", 5, 3, 0, 0, 0, 0, 0, 0, 0)
+    out = d.decode(hdr + bytes(48), "e")
+    assert sum(len(b) for b in out) == 1
+    assert ctx.stats.drops == {"malformed-message": 2}
