@@ -50,6 +50,7 @@ __all__ = [
     "DEFAULT_INACTIVE_TIMEOUT",
     "LINKTYPE_ETHERNET",
     "FAST_LINKTYPES",
+    "link_offset",
     "END_IDLE",
     "END_ACTIVE",
     "END_DETECTED",
@@ -188,7 +189,7 @@ class FlowMeter:
                     self.non_ip += 1
         else:
             for i, (ts, data) in enumerate(packets):
-                where = _link_offset(linktype, data)
+                where = link_offset(linktype, data)
                 if where is None:
                     self.non_ip += 1
                 elif where < 0:
@@ -464,7 +465,7 @@ class FlowMeter:
         return FlowBatch(cols, len(recs), self.source)
 
 
-def _link_offset(linktype: int, data: bytes) -> int | None:
+def link_offset(linktype: int, data: bytes) -> int | None:
     """Offset of the IP header in a frame; None if it carries no IP, -1 if truncated."""
     n = len(data)
     if linktype in (LINKTYPE_RAW, LINKTYPE_RAW_OLD, LINKTYPE_RAW_OBSD, LINKTYPE_IPV4, LINKTYPE_IPV6):

@@ -44,7 +44,7 @@ def rows(batches: list[FlowBatch]) -> list[dict[str, Any]]:
 
 
 def tcp(src: str, dst: str, sport: int, dport: int, flags: str, payload: bytes = b"") -> Packet:
-    return Ether() / IP(src=src, dst=dst) / TCP(sport=sport, dport=dport, flags=flags) / Raw(payload)
+    return Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src=src, dst=dst) / TCP(sport=sport, dport=dport, flags=flags) / Raw(payload)
 
 
 def iplen(p: Packet) -> int:
@@ -157,7 +157,7 @@ def test_biflow_ends_after_fin_from_both_sides() -> None:
 
 
 def test_inactive_timeout_splits_a_flow() -> None:
-    u = Ether() / IP(src=C, dst=S) / UDP(sport=53000, dport=53) / Raw(b"q" * 10)
+    u = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src=C, dst=S) / UDP(sport=53000, dport=53) / Raw(b"q" * 10)
     pk = frames((0, u), (10_000, u), (30_000, u), (30_500, u))
     out = run(FlowMeter(inactive_timeout=15), pk)
     got = sorted((r["flowStartMilliseconds"] - T0, r["flowEndMilliseconds"] - T0, r["packetDeltaCount"],
@@ -167,8 +167,8 @@ def test_inactive_timeout_splits_a_flow() -> None:
 
 
 def test_sweep_expires_idle_flows_while_other_traffic_goes_on() -> None:
-    a = Ether() / IP(src=C, dst=S) / UDP(sport=1, dport=2)
-    b = Ether() / IP(src=C, dst=S) / UDP(sport=3, dport=4)
+    a = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src=C, dst=S) / UDP(sport=1, dport=2)
+    b = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src=C, dst=S) / UDP(sport=3, dport=4)
     meter = FlowMeter(inactive_timeout=5)
     meter.process(frames((0, a), *[(t * 1000, b) for t in range(1, 8)]), LINKTYPE_ETHERNET)
     gone = rows(meter.take_batches())
@@ -178,7 +178,7 @@ def test_sweep_expires_idle_flows_while_other_traffic_goes_on() -> None:
 
 
 def test_active_timeout_exports_long_flows_in_pieces() -> None:
-    u = Ether() / IP(src=C, dst=S) / UDP(sport=1, dport=2)
+    u = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src=C, dst=S) / UDP(sport=1, dport=2)
     pk = frames(*[(t * 5000, u) for t in range(15)])  # 0, 5 s, ... 70 s
     out = run(FlowMeter(active_timeout=30, inactive_timeout=15), pk)
     got = sorted((r["flowStartMilliseconds"] - T0, r["flowEndMilliseconds"] - T0, r["packetDeltaCount"],
@@ -187,8 +187,8 @@ def test_active_timeout_exports_long_flows_in_pieces() -> None:
 
 
 def test_biflow_versus_uniflow() -> None:
-    q = Ether() / IP(src=C, dst=S) / UDP(sport=5353, dport=53) / Raw(b"a" * 20)
-    a = Ether() / IP(src=S, dst=C) / UDP(sport=53, dport=5353) / Raw(b"b" * 100)
+    q = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src=C, dst=S) / UDP(sport=5353, dport=53) / Raw(b"a" * 20)
+    a = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src=S, dst=C) / UDP(sport=53, dport=5353) / Raw(b"b" * 100)
     pk = frames((0, q), (1, a), (2, q))
     bi = run(FlowMeter(biflow=True), pk)
     assert len(bi) == 1
@@ -202,10 +202,10 @@ def test_biflow_versus_uniflow() -> None:
 
 def test_icmp_type_code_ipv6_vlan_and_non_ip() -> None:
     pk = frames(
-        (0, Ether() / IP(src=C, dst=S) / ICMP(type=8, code=0)),
-        (1, Ether() / Dot1Q(vlan=7) / Dot1Q(vlan=8) / IP(src=C, dst=S) / ICMP(type=3, code=3)),
-        (2, Ether() / IPv6(src="2001:db8::1", dst="2001:db8:0:0::2") / TCP(sport=1, dport=443, flags="S")),
-        (3, Ether() / ARP()),
+        (0, Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src=C, dst=S) / ICMP(type=8, code=0)),
+        (1, Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / Dot1Q(vlan=7) / Dot1Q(vlan=8) / IP(src=C, dst=S) / ICMP(type=3, code=3)),
+        (2, Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IPv6(src="2001:db8::1", dst="2001:db8:0:0::2") / TCP(sport=1, dport=443, flags="S")),
+        (3, Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / ARP()),
     )
     meter = FlowMeter()
     out = run(meter, pk)
@@ -223,15 +223,15 @@ def test_icmp_type_code_ipv6_vlan_and_non_ip() -> None:
 def test_ipv6_extension_header_and_fragments() -> None:
     from scapy.layers.inet6 import IPv6ExtHdrFragment, IPv6ExtHdrHopByHop
 
-    hop = Ether() / IPv6(src="::1", dst="::2") / IPv6ExtHdrHopByHop() / UDP(sport=7, dport=9)
-    frag = Ether() / IPv6(src="::1", dst="::2") / IPv6ExtHdrFragment(offset=100, nh=17) / Raw(b"x" * 16)
+    hop = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IPv6(src="::1", dst="::2") / IPv6ExtHdrHopByHop() / UDP(sport=7, dport=9)
+    frag = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IPv6(src="::1", dst="::2") / IPv6ExtHdrFragment(offset=100, nh=17) / Raw(b"x" * 16)
     out = run(FlowMeter(), frames((0, hop), (1, frag)))
     ports = sorted((r["sourceTransportPort"], r["destinationTransportPort"], r["protocolIdentifier"]) for r in out)
     assert ports == [(0, 0, 17), (7, 9, 17)]
 
 
 def test_octets_use_the_ip_length_even_when_snaplen_cut_the_packet() -> None:
-    p = bytes(Ether() / IP(src=C, dst=S) / UDP(sport=1, dport=2) / Raw(b"z" * 1000))
+    p = bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src=C, dst=S) / UDP(sport=1, dport=2) / Raw(b"z" * 1000))
     out = run(FlowMeter(), [(T0, p[:14 + 20 + 8])])
     assert out[0]["octetDeltaCount"] == 20 + 8 + 1000
 
@@ -246,7 +246,7 @@ def test_malformed_packets_are_reported_by_index_and_reason() -> None:
         (T0, good[:14 + 10]),  # IP header cut
         (T0, good[:14 + 20 + 6]),  # TCP header cut before the flags
         (T0, bytes(ip_bad_version)),
-        (T0, bytes(Ether() / Dot1Q())[:15]),  # VLAN tag cut
+        (T0, bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / Dot1Q())[:15]),  # VLAN tag cut
     ]
     meter = FlowMeter()
     bad = meter.process(pk, LINKTYPE_ETHERNET)
@@ -266,7 +266,7 @@ def test_other_fast_link_types() -> None:
 
 
 def test_max_flows_forces_out_the_oldest() -> None:
-    pk = frames(*[(i, Ether() / IP(src=C, dst=S) / UDP(sport=1000 + i, dport=2)) for i in range(30)])
+    pk = frames(*[(i, Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src=C, dst=S) / UDP(sport=1000 + i, dport=2)) for i in range(30)])
     meter = FlowMeter(max_flows=20)
     meter.process(pk, LINKTYPE_ETHERNET)
     early = rows(meter.take_batches())

@@ -166,7 +166,7 @@ def test_sniffing_and_bare_path_registry(tmp_path: Path, shared_file) -> None:
     assert not is_capture(b'{"a": 1}\n')
     assert not is_capture(b"\x00\x0a\x00\x10")  # an IPFIX message
     ns = tmp_path / "nano.pcap"
-    wrpcap(str(ns), [Ether() / IP() / UDP()], nano=True)
+    wrpcap(str(ns), [Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP() / UDP()], nano=True)
     assert is_capture(ns.read_bytes()[:4])
 
     from flowcep_plugin.manager import make_plugin_manager
@@ -219,7 +219,7 @@ def test_garbage_record_header_and_bad_packets_are_counted(tmp_path: Path) -> No
     from scapy.layers.l2 import Ether
     from scapy.utils import wrpcap
 
-    good = Ether() / IP(src="1.1.1.1", dst="2.2.2.2") / TCP(sport=1, dport=2, flags="S")
+    good = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src="1.1.1.1", dst="2.2.2.2") / TCP(sport=1, dport=2, flags="S")
     f = tmp_path / "bad.pcap"
     wrpcap(str(f), [good, Ether(bytes(good)[:20]), good])
     raw = f.read_bytes() + struct.pack("<IIII", 0, 0, 0x7FFFFFF0, 0x7FFFFFF0) + b"junk" * 10
