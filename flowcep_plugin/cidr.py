@@ -139,9 +139,28 @@ class PrefixTable(Generic[V]):
         return isinstance(address, str) and self.lookup(address) is not None
 
     def memo(self, addresses: Iterable[str | None]) -> dict[str | None, V | None]:
-        """``{address: value}`` for each distinct address, each resolved once."""
+        """``{address: value}`` for each distinct address, each resolved once.
+
+        The same as calling :meth:`lookup` per address, written out: it runs once per
+        distinct address of every batch, and the inlined loop is about twice as fast.
+        """
+        out: dict[str | None, V | None] = {}
+        starts4, values4 = self._v4.starts, self._v4.values
         lookup = self.lookup
-        return {a: lookup(a) for a in dict.fromkeys(addresses)}
+        pton, af4, from_bytes, bisect = _inet_pton, _AF_INET, _from_bytes, bisect_right
+        for a in addresses:
+            if a in out:
+                continue
+            if a is None or ":" in a:
+                out[a] = lookup(a)
+                continue
+            try:
+                i = bisect(starts4, from_bytes(pton(af4, a), "big")) - 1
+            except (OSError, TypeError, ValueError):
+                out[a] = None
+                continue
+            out[a] = values4[i] if i >= 0 else None
+        return out
 
     def lookup_many(self, addresses: Sequence[str | None]) -> list[V | None]:
         """Values for a whole column; each distinct address is resolved once."""

@@ -103,10 +103,9 @@ class ZonesEnricher:
         """Resolve addresses not seen before into the cross-batch memo dicts."""
         if len(self._zone_of) + len(addresses) > self.cache_size:
             self._reset_cache()
-        lookup, default, internal = self.table.lookup, self.default_zone, self.internal
+        default, internal = self.default_zone, self.internal
         zone_of, src_w, dst_w = self._zone_of, self._src_w, self._dst_w
-        for a in addresses:
-            zone = lookup(a)
+        for a, zone in self.table.memo(addresses).items():
             if zone is None:
                 zone_of[a], src_w[a], dst_w[a] = default, 0, 0
             elif zone in internal:
