@@ -1,0 +1,347 @@
+"""``json:PATH``: flow records as JSON lines from ipfixcol, ipfixcol2 or ``flowcep dump``.
+
+Three key styles are accepted in the same file and mapped to FlowCEP's element names:
+
+* ipfixcol (v1) JSON storage plugin: ``"ipfix.sourceIPv4Address"`` (also nested as
+  ``{"ipfix": {...}}``), what FlowCEP's upstream EPL was written against;
+* ipfixcol2 JSON output: ``"iana:octetDeltaCount"``, ``"flowmon:httpUrl"``,
+  ``"cesnet:..."``, reverse elements as ``"iana@reverse:octetDeltaCount"``, unknown ones as
+  ``"en39499:id2"``;
+* bare element names (``flowcep dump`` output).
+
+Both collectors format values according to their config, so values are normalised by the
+element's type: timestamps may be ISO 8601 text (``"2018-05-11T19:44:29.006Z"``, ipfixcol's
+unpadded ``"2015-08-03T14:10:2.012"``) or numbers (ipfixcol2 ``unix`` mode gives every
+timestamp in milliseconds; ipfixcol ``plain`` gives the element's own unit); TCP flags may be
+``".AP.S."`` or a number; protocols ``"TCP"`` or 6; octet arrays ``"0x..."`` hex. Records of
+other ``@type`` (options, templates) are skipped and counted.
+
+A line that is not a JSON object, or whose values cannot be read, is counted as ``malformed``
+with ``file:line`` in the log, and reading goes on.
+"""
+
+from __future__ import annotations
+
+import calendar
+import gzip
+import os
+import re
+import socket
+import sys
+from collections.abc import Iterator, Mapping
+from typing import IO, Any
+
+import orjson
+
+from ..context import Context
+from ..errors import ConfigError, InputError
+from ..hookspecs import hookimpl
+from ..records import FlowBatch
+from ..specs import Address, InputSpec
+
+__all__ = ["JsonLinesSource", "KeyMapper", "parse_timestamp_ms", "parse_tcp_flags", "sniff_json"]
+
+LOG_FIRST_BAD = 20
+
+#: Vendor HTTP element names (libfds flowmon/cesnet scopes, IANA 460/461) -> FlowCEP names.
+HTTP_ALIASES = {
+    "httphost": "HTTPRequestHost",
+    "httprequesthost": "HTTPRequestHost",
+    "httpurl": "HTTPRequestURL",
+    "httprequesturl": "HTTPRequestURL",
+    "httprequesttarget": "HTTPRequestURL",
+    "httpreferer": "HTTPRequestReferer",
+    "httprequestreferer": "HTTPRequestReferer",
+    "httpuseragent": "HTTPRequestUserAgent",
+    "httprequestuseragent": "HTTPRequestUserAgent",
+    "httpstatuscode": "HTTPResponseStatusCode",
+    "httpresponsestatuscode": "HTTPResponseStatusCode",
+    "httpcontenttype": "HTTPResponseContentType",
+    "httpresponsecontenttype": "HTTPResponseContentType",
+}
+PROTOCOLS = {"TCP": 6, "UDP": 17, "ICMP": 1, "IPV6-ICMP": 58, "ICMPV6": 58, "ICMP6": 58, "GRE": 47,
+             "ESP": 50, "AH": 51, "SCTP": 132, "IGMP": 2, "IPV4": 4, "IPIP": 4, "IPV6": 41, "OSPF": 89,
+             "OSPFIGP": 89, "PIM": 103, "VRRP": 112, "UDPLITE": 136}
+_FLAG_BITS = {"F": 0x01, "S": 0x02, "R": 0x04, "P": 0x08, "A": 0x10, "U": 0x20, "E": 0x40, "C": 0x80}
+_TIME_UNITS = {"dateTimeSeconds": 0.001, "dateTimeMilliseconds": 1, "dateTimeMicroseconds": 1000,
+               "dateTimeNanoseconds": 1_000_000}  # factor from milliseconds to the element's unit
+_ISO = re.compile(
+    r"\s*(\d{4})-(\d{1,2})-(\d{1,2})[T ](\d{1,2}):(\d{1,2}):(\d{1,2})(?:[.,](\d{1,9}))?"
+    r"\s*(Z|[+-]\d{2}:?\d{2})?\s*$"
+)
+
+
+def sniff_json(head: bytes) -> bool:
+    """A JSON-lines file starts with an object (after optional BOM/whitespace)."""
+    return head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{"
+
+
+def parse_timestamp_ms(text: str) -> int:
+    """Epoch milliseconds from ISO 8601 text; no zone means UTC (both collectors write UTC)."""
+    m = _ISO.match(text)
+    if m is None:
+        raise ValueError(f"not a timestamp: {text!r}")
+    y, mo, d, h, mi, s = (int(g) for g in m.groups()[:6])
+    frac = m.group(7) or ""
+    seconds = calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0))
+    ms = seconds * 1000 + (int(frac[:3].ljust(3, "0")) if frac else 0)
+    zone = m.group(8)
+    if zone and zone != "Z":
+        sign = -1 if zone[0] == "-" else 1
+        zone = zone[1:].replace(":", "")
+        ms -= sign * (int(zone[:2]) * 3600 + int(zone[2:]) * 60) * 1000
+    return ms
+
+
+def parse_tcp_flags(value: Any) -> int:
+    """TCP flags from a number or ipfixcol's text (``".AP.S."``, ``"CE.A..SF"``)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = str(value).strip()
+    if text.isdigit():
+        return int(text)
+    if text.lower().startswith("0x"):
+        return int(text, 16)
+    bits = 0
+    for ch in text.upper():
+        if ch == ".":
+            continue
+        bit = _FLAG_BITS.get(ch)
+        if bit is None:
+            raise ValueError(f"not TCP flags: {value!r}")
+        bits |= bit
+    return bits
+
+
+def _protocol(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = str(value).strip()
+    if text.isdigit():
+        return int(text)
+    num = PROTOCOLS.get(text.upper())
+    if num is None:
+        try:
+            num = socket.getprotobyname(text)
+        except OSError:
+            raise ValueError(f"unknown protocol {value!r}") from None
+    return num
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        return int(text, 16) if text.lower().startswith("0x") else int(text)
+    raise ValueError(f"not an integer: {value!r}")
+
+
+class KeyMapper:
+    """Maps collector keys to FlowCEP names and value converters, caching per key."""
+
+    def __init__(self, registry: Any = None) -> None:
+        if registry is None:
+            from ..elements import default_registry
+
+            registry = default_registry()
+        self.registry = registry
+        self._cache: dict[str, tuple[str, Any]] = {}
+
+    def __call__(self, key: str) -> tuple[str, Any]:
+        got = self._cache.get(key)
+        if got is None:
+            got = self._cache[key] = self._resolve(key)
+        return got
+
+    def _resolve(self, key: str) -> tuple[str, Any]:
+        """(name, converter) for one key; ``converter`` may be None (keep the value)."""
+        name = key
+        ms_numbers = False  # ipfixcol2 'unix' timestamps are milliseconds whatever the element
+        reverse = False
+        if name.startswith("ipfix."):
+            name = name[6:]
+        elif ":" in name and not name.startswith("@"):
+            scope, _, rest = name.partition(":")
+            if re.fullmatch(r"(iana|en\d+):id\d+", name):
+                spec = self.registry.by_name(name)
+                name = spec.name if spec is not None else name
+            else:
+                ms_numbers = True
+                reverse = scope.endswith("@reverse")
+                name = rest
+        alias = HTTP_ALIASES.get(name.lower())
+        if alias is not None:
+            name = alias
+        if reverse:
+            name = "reverse" + name[:1].upper() + name[1:]
+        spec = self.registry.by_name(name)
+        etype = getattr(spec, "type", None)
+        return name, _converter(name, etype, ms_numbers)
+
+
+def _converter(name: str, etype: str | None, ms_numbers: bool) -> Any:
+    base = name[7].lower() + name[8:] if name.startswith("reverse") and len(name) > 8 else name
+    if base == "tcpControlBits":
+        return parse_tcp_flags
+    if base == "protocolIdentifier":
+        return _protocol
+    if etype in _TIME_UNITS:
+        factor = _TIME_UNITS[etype]
+
+        def conv_time(value: Any) -> int:
+            if isinstance(value, str):
+                text = value.strip()
+                if not text.lstrip("-").isdigit():
+                    return int(parse_timestamp_ms(text) * factor)
+                value = int(text)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"not a timestamp: {value!r}")
+            return int(value * factor) if ms_numbers else int(value)
+
+        return conv_time
+    if etype is not None and (etype.startswith("unsigned") or etype.startswith("signed")):
+        return _int
+    if etype == "octetArray":
+        def conv_bytes(value: Any) -> Any:
+            if isinstance(value, str) and value.lower().startswith("0x"):
+                return bytes.fromhex(value[2:])
+            return value
+
+        return conv_bytes
+    if etype == "string":
+        def conv_str(value: Any) -> Any:
+            return value.rstrip("\x00") if isinstance(value, str) else value
+
+        return conv_str
+    return None
+
+
+def _flatten(obj: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for k, v in obj.items():
+        if isinstance(v, dict) and not ("@type" in v and "data" in v):  # RFC 6313 lists stay whole
+            yield from _flatten(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}", v
+
+
+class JsonLinesSource:
+    """Reads a JSON-lines file (plain or gzip, ``-`` for stdin) into FlowBatches."""
+
+    def __init__(self, address: Address, config: Mapping[str, Any], ctx: Context) -> None:
+        self.address = address
+        self.source = address.raw
+        self.path = address.path or ""
+        self.ctx = ctx
+        unknown = set(address.params) - {"batch_size"}
+        if unknown:
+            raise ConfigError(f"{address.raw}: unknown option(s) {', '.join(sorted(unknown))}; known: batch_size")
+        try:
+            self.batch_size = int(address.params.get("batch_size", config.get("batch_size", 10_000)))
+        except ValueError:
+            raise ConfigError(f"{address.raw}: batch_size: expected an integer") from None
+        if self.path != "-" and not os.path.isfile(self.path):
+            raise InputError(f"input {address.raw!r}: no such file")
+        self.mapper = KeyMapper(ctx.elements)
+        self._closed = False
+
+    def _open(self) -> IO[bytes]:
+        if self.path == "-":
+            return sys.stdin.buffer
+        fh: IO[bytes] = open(self.path, "rb")
+        if fh.read(2) == b"\x1f\x8b":
+            fh.close()
+            gz: Any = gzip.open(self.path, "rb")
+            return gz
+        fh.seek(0)
+        return fh
+
+    def batches(self) -> Iterator[FlowBatch]:
+        mapper = self.mapper
+        loads = orjson.loads
+        rows: list[dict[str, Any]] = []
+        bad = 0
+        skipped = 0
+        lineno = 0
+        fh = self._open()
+        try:
+            for lineno, line in enumerate(fh, 1):  # noqa: B007 (lineno is reported after the loop)
+                if not line.strip():
+                    continue
+                try:
+                    obj = loads(line)
+                    if not isinstance(obj, dict):
+                        raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
+                    kind = obj.get("@type")
+                    if kind is not None and kind != "ipfix.entry":
+                        skipped += 1
+                        continue
+                    row: dict[str, Any] = {}
+                    for key, value in _flatten(obj):
+                        if key[:1] == "@" or value is None:
+                            continue
+                        name, conv = mapper(key)
+                        if conv is not None:
+                            if isinstance(value, list):
+                                value = [conv(v) for v in value]
+                            else:
+                                value = conv(value)
+                        row[name] = value
+                except (orjson.JSONDecodeError, ValueError, TypeError, OverflowError) as e:
+                    bad += 1
+                    if bad <= LOG_FIRST_BAD:
+                        self.ctx.logger.warning("%s:%d: %s", self.path, lineno, _short(e))
+                    self.ctx.stats.drop("malformed", 1, source=self.source)
+                    continue
+                rows.append(row)
+                if len(rows) >= self.batch_size:
+                    yield FlowBatch.from_rows(rows, source=self.source)
+                    rows = []
+                    if self._closed:
+                        break
+        except OSError as e:  # a gzip stream cut short, a read error
+            self.ctx.logger.error("%s:%d: cannot read further (%s); input ended", self.path, lineno + 1, e)
+        finally:
+            if fh is not sys.stdin.buffer:
+                fh.close()
+        if rows:
+            yield FlowBatch.from_rows(rows, source=self.source)
+        if bad > LOG_FIRST_BAD:
+            self.ctx.logger.warning("%s: %d malformed lines in all (first %d logged)", self.path, bad, LOG_FIRST_BAD)
+        if skipped:
+            self.ctx.stats.add("json non-flow records skipped", skipped)
+
+    def close(self) -> None:
+        self._closed = True
+
+
+def _short(e: Exception) -> str:
+    text = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return text[:200]
+
+
+def _open(address: Address, config: Mapping[str, Any], ctx: Context) -> JsonLinesSource:
+    return JsonLinesSource(address, config, ctx)
+
+
+@hookimpl
+def flowcep_register_inputs() -> list[InputSpec]:
+    return [
+        InputSpec(
+            name="json",
+            summary="JSON lines from ipfixcol (ipfix.*), ipfixcol2 (iana:*, flowmon:*, cesnet:*) or flowcep dump",
+            schemes=("json",),
+            open=_open,
+            sniff=sniff_json,
+            config_schema={
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {"batch_size": {"type": "integer", "minimum": 1, "description": "records per batch"}},
+            },
+            defaults={"batch_size": 10_000},
+        )
+    ]
