@@ -38,8 +38,8 @@ class FlowRecord(NamedTuple):
     label: int
 
 
-#: Template of records without HTTP data; counters use reduced-size (4-byte) encoding,
-#: RFC 7011 6.2, as many exporters do.
+#: Template fields before the two HTTP elements; counters use reduced-size (4-byte)
+#: encoding, RFC 7011 6.2, as many exporters do.
 BASIC_FIELDS: list[tuple[str, int]] = [
     ("sourceIPv4Address", 4), ("destinationIPv4Address", 4),
     ("sourceTransportPort", 2), ("destinationTransportPort", 2),
@@ -57,8 +57,7 @@ HTTP_ELEMENTS: dict[str, tuple[str, str]] = {
     "iana": ("iana:id460", "iana:id461"),
 }
 
-BASIC_TID = 256
-HTTP_TID = 257
+TEMPLATE_ID = 256
 
 
 def _records(c: Conversation) -> Iterator[FlowRecord]:
@@ -82,40 +81,30 @@ def uniflows(scenario: Scenario) -> list[FlowRecord]:
 
 def write_ipfix(scenario: Scenario, fp: BinaryIO, http_elements: str = "flowmon",
                 observation_domain: int = 1) -> int:
-    """Write the scenario as an IPFIX file; returns the number of data records written."""
+    """Write the scenario as an IPFIX file; returns the number of data records written.
+
+    One template carries every record (HTTP Host/URL are empty, one length byte each, on
+    non-HTTP flows): records then reach a reader strictly in export order, whatever it does
+    with several templates (a reader that batches per template would reorder them).
+    """
     from ..ipfix_writer import IPFIXWriter
 
     host_el, url_el = HTTP_ELEMENTS[http_elements]
     w = IPFIXWriter(fp, observation_domain=observation_domain)
-    w.add_template(BASIC_TID, BASIC_FIELDS)
-    w.add_template(HTTP_TID, BASIC_FIELDS + [(host_el, 65535), (url_el, 65535)])
+    w.add_template(TEMPLATE_ID, BASIC_FIELDS + [(host_el, 65535), (url_el, 65535)])
     n = 0
     second: int | None = None
-    basic: list[tuple[Any, ...]] = []
-    http: list[tuple[Any, ...]] = []
-
-    def flush() -> None:
-        assert second is not None
-        if basic:
-            w.write(BASIC_TID, basic, second + 1)
-        if http:
-            w.write(HTTP_TID, http, second + 1)
-        basic.clear()
-        http.clear()
-
+    rows: list[tuple[Any, ...]] = []
     for r in uniflows(scenario):
         s = r.flowEndMilliseconds // 1000
         if second is not None and s != second:
-            flush()
+            w.write(TEMPLATE_ID, rows, second + 1)
+            rows = []
         second = s
-        row = tuple(r[:10])
-        if r.HTTPRequestURL:
-            http.append(row + (r.HTTPRequestHost, r.HTTPRequestURL))
-        else:
-            basic.append(row)
+        rows.append(tuple(r[:12]))
         n += 1
     if second is not None:
-        flush()
+        w.write(TEMPLATE_ID, rows, second + 1)
     w.flush()
     return n
 
