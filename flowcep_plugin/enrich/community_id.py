@@ -154,33 +154,29 @@ class CommunityIdEnricher:
         is most of the ~1 µs it costs.
         """
         seed = self.seed
-        prefixed: dict[Any, bytes | None] = {}  # address -> seed + packed address
-        packed: dict[Any, bytes | None] = {}
+        distinct = dict.fromkeys(src)
+        distinct.update(dict.fromkeys(dst))
+        packed = {a: _packed(a) if a is not None else None for a in distinct}
+        prefixed = {a: seed + v for a, v in packed.items() if v is not None}  # seed + address
         memo: dict[tuple[Any, ...], str | None] = {}
-        sha1, b2a, pack_ports, proto_pad = _sha1, _b2a, _pack_ports, _PROTO_PAD
+        sha1, b2a, pack_ports, proto_pad, ported = _sha1, _b2a, _pack_ports, _PROTO_PAD, _PORTED
         keys = list(zip(src, dst, protos, sports, dports, type_codes, strict=True))
         for key in dict.fromkeys(keys):
             s, d, proto, sport, dport, tc = key
-            a = packed.get(s, b"")
-            if a == b"":
-                a = packed[s] = _packed(s) if s is not None else None
-                prefixed[s] = seed + a if a is not None else None
-            b = packed.get(d, b"")
-            if b == b"":
-                b = packed[d] = _packed(d) if d is not None else None
-                prefixed[d] = seed + b if b is not None else None
-            if a is None or b is None or len(a) != len(b) or proto.__class__ is not int:
-                memo[key] = None
-                continue
-            if proto in _PORTED and sport is not None and dport is not None:
+            a = packed[s]
+            b = packed[d]
+            if (proto in ported and a is not None and b is not None and sport is not None
+                    and dport is not None and len(a) == len(b)):
                 if b < a or (a == b and dport < sport):
-                    data = prefixed[d] + a + proto_pad[proto] + pack_ports(dport, sport)  # type: ignore[operator]
+                    data = prefixed[d] + a + proto_pad[proto] + pack_ports(dport, sport)
                 else:
-                    data = prefixed[s] + b + proto_pad[proto] + pack_ports(sport, dport)  # type: ignore[operator]
+                    data = prefixed[s] + b + proto_pad[proto] + pack_ports(sport, dport)
                 memo[key] = "1:" + b2a(sha1(data).digest(), newline=False).decode("ascii")
-                continue
-            ports = _ports(proto, sport, dport, tc)
-            memo[key] = None if ports is None else _hash(seed, a, b, proto, *ports)
+            elif a is None or b is None or len(a) != len(b) or proto.__class__ is not int:
+                memo[key] = None
+            else:
+                ports = _ports(proto, sport, dport, tc)
+                memo[key] = None if ports is None else _hash(seed, a, b, proto, *ports)
         return list(map(memo.__getitem__, keys))
 
     def enrich(self, batch: FlowBatch) -> None:

@@ -22,8 +22,6 @@ Enabled by default: two dict lookups per record.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from itertools import repeat
-from operator import lshift, or_
 from typing import Any
 
 from ..context import Context
@@ -180,57 +178,50 @@ class ServicesEnricher:
         categories = dict(CATEGORIES)
         categories.update(config.get("categories") or {})
         unknown = config.get("unknown_category")
-        # Keys are proto << 16 | port so the hot loop hashes one int, not a tuple.
-        self._by_key: dict[int, str] = {(p << 16) | port: n for (p, port), n in ports.items()}
+        self._by_pair: dict[tuple[Any, Any], str] = ports
+        self._by_proto: dict[int, dict[Any, str]] = {}
+        for (p, port), name in ports.items():
+            self._by_proto.setdefault(p, {})[port] = name
         self._category_of: dict[str | None, str | None] = {}
         self._category_of.update(categories)
         self._category_of[None] = unknown
         self._unknown: str | None = unknown
 
     def services(self, protos: list[Any], sports: list[Any], dports: list[Any]) -> list[str | None]:
-        """The service of each record (destination port first, then source port)."""
-        by_key = self._by_key
-        if sports.count(None) == len(sports) and dports.count(None) == len(dports):
-            return list(map(_PORTLESS.get, protos))  # e.g. an ICMP-only template
-        if None in protos or None in sports or None in dports:
-            return self._services_slow(protos, sports, dports)
-        # Keys are proto << 16 | port, built and looked up by C-level map: no Python call
-        # per record. Only records whose destination port is unknown pay for a second pass.
-        shifted = list(map(lshift, protos, repeat(16, len(protos))))
-        names: list[str | None] = list(map(by_key.get, map(or_, shifted, dports)))
-        if None in names:
-            by_source = map(by_key.get, map(or_, shifted, sports))
-            names = [d or s for d, s in zip(names, by_source, strict=True)]
+        """The service of each record: the destination port's, else the source port's.
+
+        ``table.get(destination port, source port's name)`` does the fallback in one
+        C-level ``map`` pass; a missing port (None) simply finds nothing, so no record needs
+        a Python-level branch. Batches hold one template, so usually one protocol.
+        """
         kinds = set(protos)
+        if len(kinds) == 1:
+            (proto,) = kinds
+            portless = _PORTLESS.get(proto)
+            if portless is not None:
+                return [portless] * len(protos)
+            table = self._by_proto.get(proto)
+            if table is None:
+                return [None] * len(protos)
+            return list(map(table.get, dports, map(table.get, sports)))
+        by_pair = self._by_pair
+        by_source = map(by_pair.get, zip(protos, sports, strict=True))
+        names: list[str | None] = list(map(by_pair.get, zip(protos, dports, strict=True), by_source))
         if 1 in kinds or 58 in kinds:
             for i, p in enumerate(protos):
                 if p == 1 or p == 58:
-                    names[i] = "icmp" if p == 1 else "ipv6-icmp"
+                    names[i] = _PORTLESS[p]
         return names
-
-    def _services_slow(self, protos: list[Any], sports: list[Any], dports: list[Any]) -> list[str | None]:
-        """Same as :meth:`services` for columns with missing values, memoised per triple."""
-        by_key = self._by_key
-        memo: dict[tuple[Any, Any, Any], str | None] = {}
-        for key in dict.fromkeys(zip(protos, sports, dports, strict=True)):
-            proto, sport, dport = key
-            name: str | None = None
-            if proto == 1 or proto == 58:
-                name = "icmp" if proto == 1 else "ipv6-icmp"
-            elif proto is not None:
-                base = proto << 16
-                if dport is not None:
-                    name = by_key.get(base | dport)
-                if name is None and sport is not None:
-                    name = by_key.get(base | sport)
-            memo[key] = name
-        return list(map(memo.__getitem__, zip(protos, sports, dports, strict=True)))
 
     def enrich(self, batch: FlowBatch) -> None:
         protos = batch.get("protocolIdentifier")
         names = self.services(protos, batch.get("sourceTransportPort"),
                               batch.get("destinationTransportPort"))
-        batch.add_column("network.transport", list(map(_transport_of.get, protos)))
+        kinds = set(protos)
+        if len(kinds) == 1:
+            batch.add_column("network.transport", [_transport_of.get(kinds.pop())] * len(protos))
+        else:
+            batch.add_column("network.transport", list(map(_transport_of.get, protos)))
         batch.add_column("network.protocol", names)
         category_of, unknown = self._category_of, self._unknown
         cats = {n: category_of.get(n, unknown) for n in dict.fromkeys(names)}

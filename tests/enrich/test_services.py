@@ -85,3 +85,11 @@ def test_schema_rejects_bad_port_keys():
         jsonschema.validate({"ports": {"http": "x"}}, spec.config_schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"extra": 1}, spec.config_schema)
+
+
+def test_single_protocol_batch_with_missing_ports():
+    b = _run([{"protocolIdentifier": 6, "destinationTransportPort": 443},
+              {"protocolIdentifier": 6, "sourceTransportPort": 22},
+              {"protocolIdentifier": 6}])
+    assert b.get("network.protocol") == ["https", "ssh", None]
+    assert b.get("network.transport") == ["tcp", "tcp", "tcp"]
