@@ -1,0 +1,491 @@
+"""Semantic analysis and planning: AST -> statements with compiled functions.
+
+Everything that can be wrong with a module is found here, before any data flows: unknown
+streams, unknown properties (when the stream's properties are known), unsupported views or
+clauses, aggregates where they cannot be. The resulting plans hold compiled functions only;
+runtime state lives in ``runtime.Runtime`` so one module can run in several runtimes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import EPLError
+from . import ast as A
+from .expressions import (
+    AGGREGATES,
+    CodeGen,
+    ColumnFilter,
+    ColumnValues,
+    compile_column_filter,
+    compile_column_values,
+    compile_row_function,
+    find_aggregates,
+    props_of,
+)
+from .parser import parse_module, substitute_params
+
+__all__ = ["compile_module", "Module", "StatementInfo", "StreamDef", "SelectPlan", "StreamPlan"]
+
+FLOW = "Flow"
+_WINDOWS = {"time_batch", "time", "length", "length_batch", "ext_timed", "ext_timed_batch",
+            "unique", "firstunique", "keepall"}
+
+
+@dataclass
+class StreamDef:
+    """A stream a statement can read: the flow input, a declared schema or a derived stream."""
+
+    name: str
+    kind: str  # flow | schema | derived
+    props: list[str] | None  # declared/known property names; None = any
+    time_key: str | None = None  # flow: column holding the event time when not the flow end
+
+    def key(self, name: str) -> str | None:
+        """The event key for property ``name`` (None when the stream does not have it)."""
+        if self.kind == "derived":
+            if self.props is None or name in self.props:
+                return name
+            return None
+        bare = name[6:] if name.startswith("ipfix.") else name
+        if self.props is None:
+            return bare
+        if name in self.props or "ipfix." + name in self.props or bare in self.props:
+            return bare
+        return None
+
+
+@dataclass
+class StatementInfo:
+    """Public description of one statement."""
+
+    name: str
+    insert_into: str | None
+    select_names: list[str]
+    kind: str  # schema | select | join | pattern
+    line: int = 0
+
+    @property
+    def stream(self) -> str:
+        return self.insert_into or self.name
+
+
+@dataclass
+class StreamPlan:
+    stream: str
+    alias: str
+    is_flow: bool
+    keys: list[str] | None  # event keys the statement reads from this stream (None = all)
+    view: A.View | None
+    view_arg: Any = None  # period ms, size, or key function
+    ts_index: int | None = None
+    filter: ColumnFilter | None = None  # S(filter) and, for single streams, WHERE (pre-window)
+    post_filter: ColumnFilter | None = None  # WHERE after a count-based window
+
+
+@dataclass
+class SelectPlan:
+    info: StatementInfo
+    streams: list[StreamPlan]
+    aggregated: bool
+    grouped: bool
+    star: bool
+    output: A.OutputLimit | None
+    # column mode (single stream)
+    col_select: ColumnValues | None = None
+    col_having: ColumnFilter | None = None
+    col_group: ColumnValues | None = None
+    col_args: ColumnValues | None = None
+    # row mode (joins, sliding aggregation): functions of one row dict per stream
+    row_select: Callable[..., Any] | None = None
+    row_group: Callable[..., Any] | None = None
+    row_args: Callable[..., Any] | None = None
+    conjuncts: list[tuple[frozenset[int], Callable[..., Any]]] = field(default_factory=list)
+    # group/aggregate level: functions of (group key tuple, aggregate values list)
+    aggs: list[tuple[str, bool, bool]] = field(default_factory=list)  # (kind, distinct, star)
+    grp_select: Callable[..., Any] | None = None
+    grp_having: Callable[..., Any] | None = None
+    count_only: bool = False
+    per_event: bool = False  # select reads event properties beside aggregates: row per event
+    pattern: Any = None  # patterns.PatternPlan
+
+
+class Module:
+    """A compiled EPL module. ``runtime()`` makes independent state to run it."""
+
+    def __init__(self, filename: str, statements: list[StatementInfo], plans: list[SelectPlan],
+                 input_stream: str, streams: dict[str, StreamDef]) -> None:
+        self.filename = filename
+        self.statements = statements
+        self.plans = plans
+        self.input_stream = input_stream
+        self.streams = streams
+
+    def runtime(self) -> Any:
+        from .runtime import Runtime
+
+        return Runtime(self)
+
+    def statement(self, name: str) -> StatementInfo:
+        for s in self.statements:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+
+def compile_module(text: str, filename: str = "<epl>", params: Mapping[str, Any] | None = None) -> Module:
+    """Parse and plan a module; raise EPLError (with position) for anything wrong in it."""
+    text = substitute_params(text, params, filename)
+    stmts = parse_module(text, filename)
+    return _Compiler(filename).compile(stmts)
+
+
+def _ann(anns: tuple[A.Annotation, ...], name: str) -> A.Annotation | None:
+    for a in anns:
+        if a.name.lower() == name.lower():
+            return a
+    return None
+
+
+class _Compiler:
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+        self.streams: dict[str, StreamDef] = {}
+        self.input_stream = FLOW
+
+    def err(self, msg: str, pos: A.Pos | None) -> EPLError:
+        if pos is None or not pos.line:
+            return EPLError(msg, self.filename)
+        return EPLError(msg, self.filename, pos.line, pos.column)
+
+    # -- module -----------------------------------------------------------------------------
+    def compile(self, stmts: list[A.Statement]) -> Module:
+        infos: list[StatementInfo] = []
+        plans: list[SelectPlan] = []
+        names: set[str] = set()
+        flow_schema = None
+        for s in stmts:
+            if isinstance(s, A.SchemaStmt):
+                tag = None
+                for a in s.annotations:
+                    if a.name.lower() == "tag" and dict(a.kv).get("name") == "timestamp":
+                        tag = str(dict(a.kv).get("value", ""))
+                props = [p for p, _t in s.props]
+                sd = StreamDef(s.name, "schema", props or None)
+                if tag is not None and flow_schema is None:
+                    flow_schema = s.name
+                    sd.kind = "flow"
+                    key = sd.key(tag)
+                    if key is None:
+                        raise self.err(f"timestamp tag names {tag!r}, not a property of {s.name}", s.pos)
+                    sd.time_key = None if key == "flowEndMilliseconds" else key
+                self.streams[s.name] = sd
+                n = _ann(s.annotations, "Name")
+                infos.append(StatementInfo(str(n.value) if n else s.name, None, props, "schema", s.pos.line))
+        if flow_schema is None:
+            self.streams.setdefault(FLOW, StreamDef(FLOW, "flow", None))
+            self.input_stream = FLOW
+        else:
+            self.input_stream = flow_schema
+        # derived streams are known up front so statement order does not matter
+        pending: dict[str, list[A.SelectStmt]] = {}
+        for s in stmts:
+            if isinstance(s, A.SelectStmt) and s.insert_into:
+                if s.insert_into in self.streams and self.streams[s.insert_into].kind != "derived":
+                    raise self.err(f"INSERT INTO {s.insert_into}: that name is a schema", s.pos)
+                pending.setdefault(s.insert_into, []).append(s)
+        for name, producers in pending.items():
+            props: list[str] | None = []
+            for p in producers:
+                if p.items is None:
+                    props = None
+                    break
+                assert props is not None
+                for item in p.items:
+                    if item.name not in props:
+                        props.append(item.name)
+            self.streams[name] = StreamDef(name, "derived", props)
+        counter = 0
+        for s in stmts:
+            if not isinstance(s, A.SelectStmt):
+                continue
+            n = _ann(s.annotations, "Name")
+            if n is not None:
+                name = str(n.value)
+            else:
+                counter += 1
+                name = f"stmt-{counter}"
+            if name in names:
+                raise self.err(f"duplicate statement name {name!r}", s.pos)
+            names.add(name)
+            plan = self.select(s, name)
+            infos.append(plan.info)
+            plans.append(plan)
+        return Module(self.filename, infos, plans, self.input_stream, self.streams)
+
+    # -- resolution ----------------------------------------------------------------------------
+    def stream_def(self, name: str, pos: A.Pos) -> StreamDef:
+        sd = self.streams.get(name)
+        if sd is None:
+            known = ", ".join(sorted(self.streams))
+            raise self.err(f"unknown stream {name!r} (known: {known})", pos)
+        return sd
+
+    def resolve(self, p: A.Prop, refs: list[tuple[str, StreamDef]]) -> tuple[int, str]:
+        """(stream index, event key) for a property in a statement over ``refs``."""
+        parts = p.parts
+        if len(parts) > 1:
+            for i, (alias, sd) in enumerate(refs):
+                if parts[0] == alias or parts[0] == sd.name:
+                    key = sd.key(".".join(parts[1:]))
+                    if key is None:
+                        raise self.err(f"unknown property {'.'.join(parts[1:])!r} of stream "
+                                       f"{sd.name} (known: {', '.join(sd.props or [])})", p.pos)
+                    return i, key
+        name = ".".join(parts)
+        found = [(i, sd.key(name)) for i, (_a, sd) in enumerate(refs) if sd.key(name) is not None]
+        if len(refs) > 1:
+            exact = [(i, k) for i, k in found if refs[i][1].props is not None]
+            if len(exact) == 1:
+                found = exact
+        if len(found) == 1:
+            return found[0][0], found[0][1]  # type: ignore[return-value]
+        if not found:
+            sd = refs[0][1]
+            raise self.err(f"unknown property {name!r} of stream {sd.name} "
+                           f"(known: {', '.join(sd.props or [])})", p.pos)
+        raise self.err(f"ambiguous property {name!r}: prefix it with a stream name", p.pos)
+
+    # -- select statements -------------------------------------------------------------------
+    def select(self, s: A.SelectStmt, name: str) -> SelectPlan:
+        if isinstance(s.sources, A.PatternSource):
+            from .patterns import compile_pattern_statement
+
+            return compile_pattern_statement(self, s, name)  # type: ignore[no-any-return]
+        refs: list[tuple[str, StreamDef]] = []
+        for ref in s.sources:
+            sd = self.stream_def(ref.stream, ref.pos)
+            if any(a == ref.name for a, _ in refs):
+                raise self.err(f"stream {ref.name!r} appears twice; give it an alias (AS x)", ref.pos)
+            refs.append((ref.name, sd))
+        single = len(refs) == 1
+        items = s.items
+        star = items is None
+        # aggregates and grouping
+        aggs: list[A.Call] = []
+        for it in items or ():
+            find_aggregates(it.expr, aggs)
+        find_aggregates(s.having, aggs)
+        if s.where is not None and find_aggregates(s.where, []):
+            bad = find_aggregates(s.where, [])[0]
+            raise self.err("aggregate functions are not allowed in WHERE (use HAVING)", bad.pos)
+        for g in s.group_by:
+            if find_aggregates(g, []):
+                raise self.err("aggregate functions are not allowed in GROUP BY", g.pos)
+        for c in aggs:
+            for a in c.args:
+                if find_aggregates(a, []):
+                    raise self.err("nested aggregate functions are not supported", a.pos)
+            if c.star and c.name != "count":
+                raise self.err(f"{c.name}(*) is not valid; only count(*)", c.pos)
+            if not c.star and len(c.args) != 1:
+                raise self.err(f"{c.name}() takes one argument", c.pos)
+        aggregated = bool(aggs)
+        grouped = bool(s.group_by)
+        if star and (aggregated or grouped):
+            raise self.err("SELECT * cannot be combined with aggregates or GROUP BY", s.pos)
+        if grouped and not aggregated:
+            raise self.err("unsupported construct: GROUP BY without aggregate functions", s.group_by[0].pos)
+        if s.output is not None:
+            if s.output.ms is None:
+                raise self.err("unsupported construct: output rate by events (use a time period)", s.output.pos)
+            if s.output.kind == "snapshot":
+                raise self.err("unsupported construct: OUTPUT SNAPSHOT", s.output.pos)
+        # stream plans and the keys each stream must keep
+        needed: list[set[str] | None] = [set() for _ in refs]
+        all_exprs: list[A.Expr] = [it.expr for it in items or ()] + list(s.group_by)
+        all_exprs += [e for e in (s.where, s.having) if e is not None]
+        for e in all_exprs:
+            for p in props_of(e):
+                i, key = self.resolve(p, refs)
+                ks = needed[i]
+                if ks is not None:
+                    ks.add(key)
+        if star:
+            needed = [None for _ in refs]
+        streams: list[StreamPlan] = []
+        for (alias, sd), ref in zip(refs, s.sources):
+            ks = needed[refs.index((alias, sd))]
+            sp = StreamPlan(sd.name, alias, sd.kind == "flow", None if ks is None else sorted(ks), None)
+            if ref.filter is not None:
+                for p in props_of(ref.filter):
+                    self.resolve(p, [(alias, sd)])
+                sp.filter = compile_column_filter(ref.filter, lambda p, a=alias, d=sd: self.resolve(p, [(a, d)])[1],
+                                                  self.filename)
+            self.view(ref, sp, sd)
+            streams.append(sp)
+        select_names = [it.name for it in items] if items is not None else list(
+            (refs[0][1].props or []) if single else [])
+        if items is not None:
+            seen: set[str] = set()
+            for it in items:
+                if it.name in seen:
+                    raise self.err(f"duplicate select name {it.name!r}; use AS to rename", it.expr.pos)
+                seen.add(it.name)
+        info = StatementInfo(name, s.insert_into, select_names, "select" if single else "join", s.pos.line)
+        plan = SelectPlan(info, streams, aggregated, grouped, star, s.output)
+        plan.aggs = [(c.name, c.distinct, c.star) for c in aggs]
+        plan.count_only = all(c.name == "count" and c.star for c in aggs)
+        fn = self.filename
+        # group level functions
+        if aggregated:
+            group_exprs = list(s.group_by)
+
+            def special(e: A.Expr) -> str | None:
+                if isinstance(e, A.Call) and e.name in AGGREGATES:
+                    return f"a[{aggs.index(e)}]"
+                if e in group_exprs:
+                    return f"k[{group_exprs.index(e)}]"
+                return None
+
+            def event_prop(p: A.Prop) -> str:
+                # a property outside GROUP BY and aggregates: Esper outputs one row per event
+                plan.per_event = True
+                i, key = self.resolve(p, refs)
+                return f"r{i}.get({key!r})"
+
+            gen = CodeGen(fn, event_prop, special)
+            assert items is not None
+            codes = [gen.value(it.expr) for it in items]
+            gargs = ["k", "a"] + [f"r{i}" for i in range(len(refs))]
+            plan.grp_select = compile_row_function(gargs, "(" + "".join(c + ", " for c in codes) + ")",
+                                                   gen.consts)
+            if s.having is not None:
+                plan.grp_having = compile_row_function(gargs, gen.true(s.having), gen.consts)
+        elif s.having is not None and single:
+            plan.col_having = compile_column_filter(s.having, lambda p: self.resolve(p, refs)[1], fn)
+        # single stream: WHERE in column mode, before or after the window
+        if single:
+            key_of = lambda p: self.resolve(p, refs)[1]  # noqa: E731
+            sp = streams[0]
+            if s.where is not None:
+                wf = compile_column_filter(s.where, key_of, fn)
+                if _filter_after(sp):
+                    sp.post_filter = wf
+                elif sp.filter is None:
+                    sp.filter = wf
+                else:
+                    sp.filter = _and_filters(sp.filter, wf)
+            if not aggregated and items is not None:
+                plan.col_select = compile_column_values([it.expr for it in items], key_of, fn)
+            if aggregated:
+                plan.col_group = compile_column_values(list(s.group_by), key_of, fn)
+                plan.col_args = compile_column_values(
+                    [A.Literal(1) if c.star else c.args[0] for c in aggs], key_of, fn)
+        # row mode: one row dict per stream, r0..rN (joins; sliding aggregation of one stream)
+        nargs = [f"r{i}" for i in range(len(refs))]
+
+        def row_res(p: A.Prop) -> str:
+            i, key = self.resolve(p, refs)
+            return f"r{i}.get({key!r})"
+
+        rgen = CodeGen(fn, row_res)
+        if aggregated:
+            plan.row_group = compile_row_function(nargs, "(" + "".join(rgen.value(g) + ", " for g in s.group_by) + ")",
+                                                  rgen.consts)
+            plan.row_args = compile_row_function(
+                nargs, "(" + "".join(("1" if c.star else rgen.value(c.args[0])) + ", " for c in aggs) + ")",
+                rgen.consts)
+        elif items is not None:
+            plan.row_select = compile_row_function(nargs, "(" + "".join(rgen.value(it.expr) + ", " for it in items) + ")",
+                                                   rgen.consts)
+        if not single:
+            for conj in _conjuncts(s.where):
+                used = frozenset(self.resolve(p, refs)[0] for p in props_of(conj))
+                cgen = CodeGen(fn, row_res)
+                plan.conjuncts.append((used, compile_row_function(nargs, cgen.true(conj), cgen.consts)))
+            if s.having is not None and not aggregated:
+                cgen = CodeGen(fn, row_res)
+                used = frozenset(range(len(refs)))
+                plan.conjuncts.append((used, compile_row_function(nargs, cgen.true(s.having), cgen.consts)))
+        return plan
+
+    def view(self, ref: A.StreamRef, sp: StreamPlan, sd: StreamDef) -> None:
+        views = ref.views
+        if not views:
+            return
+        if len(views) > 1:
+            raise self.err("unsupported construct: chained views (use one data window)", views[1].pos)
+        v = views[0]
+        name = v.name.lower()
+        ns = v.namespace.lower()
+        if ns not in ("", "win", "std", "ext") or name not in _WINDOWS or name in ("keepall", "firstunique"):
+            raise self.err(f"unsupported construct: view {(ns + ':') if ns else '#'}{v.name} "
+                           "(supported: time, time_batch, length, length_batch, ext_timed, "
+                           "ext_timed_batch, unique)", v.pos)
+        sp.view = A.View(ns, name, v.args, v.pos)
+
+        def period(arg: Any) -> int:
+            if isinstance(arg, A.TimePeriod):
+                return arg.ms
+            if isinstance(arg, A.Literal) and isinstance(arg.value, (int, float)):
+                return int(arg.value * 1000)
+            raise self.err(f"{name}: expected a time period such as '1 minute'", v.pos)
+
+        def count(arg: Any) -> int:
+            if isinstance(arg, A.Literal) and isinstance(arg.value, int) and arg.value > 0:
+                return arg.value
+            raise self.err(f"{name}: expected a positive number of events", v.pos)
+
+        def keep(key: str) -> int:
+            if sp.keys is None:
+                raise self.err(f"unsupported construct: {name} with SELECT *", v.pos)
+            if key not in sp.keys:
+                sp.keys.append(key)
+            return sp.keys.index(key)
+
+        args = v.args
+        if name in ("time", "time_batch"):
+            if len(args) != 1:
+                raise self.err(f"{name} takes one time period", v.pos)
+            sp.view_arg = period(args[0])
+        elif name in ("length", "length_batch"):
+            if len(args) != 1:
+                raise self.err(f"{name} takes one event count", v.pos)
+            sp.view_arg = count(args[0])
+        elif name in ("ext_timed", "ext_timed_batch"):
+            if len(args) != 2 or not isinstance(args[0], A.Prop):
+                raise self.err(f"{name} takes a timestamp property and a time period", v.pos)
+            _i, key = self.resolve(args[0], [(sp.alias, sd)])
+            sp.ts_index = keep(key)
+            sp.view_arg = period(args[1])
+        elif name == "unique":
+            if not args or not all(isinstance(a, A.Prop) for a in args):
+                raise self.err("unique takes one or more properties", v.pos)
+            idx = [keep(self.resolve(a, [(sp.alias, sd)])[1]) for a in args]  # type: ignore[arg-type]
+            sp.view_arg = idx
+
+
+def _filter_after(sp: StreamPlan) -> bool:
+    return sp.view is not None and sp.view.name in ("length", "length_batch", "unique")
+
+
+def _and_filters(a: ColumnFilter, b: ColumnFilter) -> ColumnFilter:
+    def both(cols: Mapping[str, list[Any]], n: int) -> list[int]:
+        first = set(a(cols, n))
+        return [i for i in b(cols, n) if i in first]
+
+    return both
+
+
+def _conjuncts(e: A.Expr | None) -> list[A.Expr]:
+    if e is None:
+        return []
+    if isinstance(e, A.BoolOp) and e.op == "and":
+        out: list[A.Expr] = []
+        for i in e.items:
+            out.extend(_conjuncts(i))
+        return out
+    return [e]

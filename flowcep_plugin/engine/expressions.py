@@ -1,0 +1,487 @@
+"""Compile EPL expressions to Python functions, once, before any data flows.
+
+An expression becomes Python source (then ``compile()``d) specialised for where it runs:
+
+* over the columns of a batch: a WHERE clause becomes one list comprehension over ``zip`` of
+  the columns it reads, returning the indices of matching records;
+* over rows (joins, patterns): a function of the joined rows;
+* over a group (SELECT/HAVING of an aggregating statement): a function of the group key and
+  the aggregate values.
+
+Nulls follow SQL's three-valued logic as Esper does: a comparison with null is neither true
+nor false, so ``NOT (x < 10)`` does not match a record without ``x``. The code generator
+emits, for each boolean expression, the code that is true exactly when it is TRUE (``true``)
+or exactly when it is FALSE (``false``), which keeps the generated comprehensions free of
+helper calls on the common paths.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from ..errors import EPLError
+from . import ast as A
+
+__all__ = [
+    "AGGREGATES",
+    "FUNCTIONS",
+    "CodeGen",
+    "build",
+    "compile_column_filter",
+    "compile_column_values",
+    "like_to_regex",
+    "is_aggregate",
+    "find_aggregates",
+]
+
+AGGREGATES = frozenset({"count", "sum", "min", "max", "avg"})
+
+
+def _lower(s: Any) -> Any:
+    return None if s is None else str(s).lower()
+
+
+def _upper(s: Any) -> Any:
+    return None if s is None else str(s).upper()
+
+
+def _length(s: Any) -> Any:
+    return None if s is None else len(s)
+
+
+def _trim(s: Any) -> Any:
+    return None if s is None else str(s).strip()
+
+
+def _substring(s: Any, start: Any, end: Any = None) -> Any:
+    """Java's String.substring(start[, end]), 0-based, end exclusive, clamped."""
+    if s is None or start is None:
+        return None
+    s = str(s)
+    return s[int(start):] if end is None else s[int(start):int(end)]
+
+
+def _contains(s: Any, sub: Any) -> Any:
+    return None if s is None or sub is None else str(sub) in str(s)
+
+
+def _startswith(s: Any, sub: Any) -> Any:
+    return None if s is None or sub is None else str(s).startswith(str(sub))
+
+
+def _endswith(s: Any, sub: Any) -> Any:
+    return None if s is None or sub is None else str(s).endswith(str(sub))
+
+
+def _coalesce(*args: Any) -> Any:
+    for a in args:
+        if a is not None:
+            return a
+    return None
+
+
+def _abs(x: Any) -> Any:
+    return None if x is None else abs(x)
+
+
+def _tostring(x: Any) -> Any:
+    return None if x is None else str(x)
+
+
+#: Scalar functions: EPL name -> (python helper name, min args, max args).
+FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int]] = {
+    "lower": (_lower, 1, 1),
+    "upper": (_upper, 1, 1),
+    "length": (_length, 1, 1),
+    "len": (_length, 1, 1),
+    "trim": (_trim, 1, 1),
+    "substring": (_substring, 2, 3),
+    "substr": (_substring, 2, 3),
+    "contains": (_contains, 2, 2),
+    "startswith": (_startswith, 2, 2),
+    "endswith": (_endswith, 2, 2),
+    "coalesce": (_coalesce, 1, 99),
+    "abs": (_abs, 1, 1),
+    "tostring": (_tostring, 1, 1),
+    "string": (_tostring, 1, 1),
+}
+
+
+def like_to_regex(pattern: str) -> re.Pattern[str]:
+    """SQL LIKE (``%`` any run, ``_`` one character, backslash escapes) as a full-match regex."""
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\" and i + 1 < len(pattern):
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        out.append(".*" if c == "%" else "." if c == "_" else re.escape(c))
+        i += 1
+    return re.compile("".join(out), re.DOTALL)
+
+
+def is_aggregate(e: A.Expr) -> bool:
+    return isinstance(e, A.Call) and e.name in AGGREGATES
+
+
+def find_aggregates(e: A.Expr | None, out: list[A.Call]) -> list[A.Call]:
+    """Collect aggregate calls in ``e`` (structurally distinct, in order of appearance)."""
+    if e is None:
+        return out
+    if isinstance(e, A.Call) and e.name in AGGREGATES:
+        if e not in out:
+            out.append(e)
+        return out
+    for child in _children(e):
+        find_aggregates(child, out)
+    return out
+
+
+def _children(e: A.Expr) -> Sequence[A.Expr]:
+    if isinstance(e, A.Call):
+        return e.args
+    if isinstance(e, A.BinOp):
+        return (e.left, e.right)
+    if isinstance(e, A.BoolOp):
+        return e.items
+    if isinstance(e, (A.Not, A.Neg)):
+        return (e.item,)
+    if isinstance(e, A.Like):
+        return (e.item, e.pattern)
+    if isinstance(e, A.In):
+        return (e.item, *e.options)
+    if isinstance(e, A.IsNull):
+        return (e.item,)
+    if isinstance(e, A.Between):
+        return (e.item, e.low, e.high)
+    return ()
+
+
+def props_of(e: A.Expr | None, out: list[A.Prop] | None = None) -> list[A.Prop]:
+    """Every property reference in ``e`` (outside nothing: aggregates' arguments included)."""
+    out = [] if out is None else out
+    if e is None:
+        return out
+    if isinstance(e, A.Prop):
+        out.append(e)
+    for c in _children(e):
+        props_of(c, out)
+    return out
+
+
+_LITERAL = re.compile(r"^(?:-?\d+(?:\.\d+)?(?:e[+-]?\d+)?|'[^'\\]*'|\"[^\"\\]*\"|True|False)$")
+_SIMPLE = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*|-?\d+(?:\.\d+)?|'[^'\\]*'|None|True|False)$")
+
+
+class CodeGen:
+    """Generates Python expression source for EPL expressions.
+
+    ``resolve(prop)`` returns the Python code that reads a property (a local variable, or a
+    lookup); ``special(expr)`` may claim any sub-expression (group keys, aggregates) and
+    return code for it, or None to compile it normally.
+    """
+
+    def __init__(self, filename: str, resolve: Callable[[A.Prop], str],
+                 special: Callable[[A.Expr], str | None] | None = None) -> None:
+        self.filename = filename
+        self.resolve = resolve
+        self.special = special
+        self.consts: dict[str, Any] = {}
+        self._n = 0
+
+    # -- helpers ---------------------------------------------------------------------------
+    def error(self, msg: str, e: A.Expr) -> EPLError:
+        return EPLError(msg, self.filename, e.pos.line or None, e.pos.column or None)
+
+    def const(self, value: Any) -> str:
+        if value is None or isinstance(value, (bool, int, float)):
+            return repr(value)
+        if isinstance(value, str) and len(value) < 200:
+            return repr(value)
+        name = f"_k{len(self.consts)}"
+        self.consts[name] = value
+        return name
+
+    def _tmp(self, code: str) -> tuple[str, str]:
+        """(first-use code, later-use code) so a complex operand is evaluated once."""
+        if _SIMPLE.match(code):
+            return code, code
+        self._n += 1
+        name = f"_t{self._n}"
+        return f"({name} := {code})", name
+
+    # -- values ------------------------------------------------------------------------------
+    def value(self, e: A.Expr) -> str:
+        if self.special is not None:
+            s = self.special(e)
+            if s is not None:
+                return s
+        if isinstance(e, A.Literal):
+            return self.const(e.value)
+        if isinstance(e, A.Prop):
+            return self.resolve(e)
+        if isinstance(e, A.Call):
+            if e.name in AGGREGATES:
+                raise self.error(f"aggregate function {e.name}() is not allowed here", e)
+            fn = FUNCTIONS.get(e.name)
+            if fn is None:
+                raise self.error(f"unknown function {e.name}() (known: "
+                                 f"{', '.join(sorted(FUNCTIONS))})", e)
+            helper, lo, hi = fn
+            if e.star or not lo <= len(e.args) <= hi:
+                raise self.error(f"{e.name}() takes {lo}..{hi} arguments", e)
+            return f"{self.const(helper)}({', '.join(self.value(a) for a in e.args)})"
+        if isinstance(e, A.Neg):
+            first, later = self._tmp(self.value(e.item))
+            return f"(None if {first} is None else -{later})"
+        if isinstance(e, A.BinOp) and e.op in "+-*/%":
+            lf, ll = self._tmp(self.value(e.left))
+            rf, rl = self._tmp(self.value(e.right))
+            op = e.op
+            if op in "/%":
+                return (f"(None if {lf} is None or {rf} is None or {rl} == 0 "
+                        f"else {ll} {op} {rl})")
+            return f"(None if {lf} is None or {rf} is None else {ll} {op} {rl})"
+        # a boolean used as a value: TRUE/FALSE/null
+        t, f = self.true(e), self.false(e)
+        return f"(True if {t} else False if {f} else None)"
+
+    # -- three-valued logic ----------------------------------------------------------------------
+    def true(self, e: A.Expr) -> str:
+        return self._truth(e, True)
+
+    def false(self, e: A.Expr) -> str:
+        return self._truth(e, False)
+
+    def _truth(self, e: A.Expr, want: bool) -> str:
+        if isinstance(e, A.BoolOp):
+            parts = [self._truth(i, want) for i in e.items]
+            joiner = " and " if (e.op == "and") == want else " or "
+            return "(" + joiner.join(parts) + ")"
+        if isinstance(e, A.Not):
+            return self._truth(e.item, not want)
+        if isinstance(e, A.Literal):
+            if e.value is None:
+                return "False"
+            return repr(bool(e.value) == want)
+        if isinstance(e, A.BinOp) and e.op in ("==", "!=", "<", "<=", ">", ">="):
+            lf, ll = self._tmp(self.value(e.left))
+            rf, rl = self._tmp(self.value(e.right))
+            cmp = f"{ll} {e.op} {rl}"
+            if not want:
+                cmp = f"not ({cmp})"
+            if lf == "None" or rf == "None":
+                return "False"  # comparing with the null literal is never true nor false
+            checks = [f"{c} is not None" for c in (lf, rf) if not _LITERAL.match(c)]
+            return f"({' and '.join(checks + [cmp])})"
+        if isinstance(e, A.IsNull):
+            first, _ = self._tmp(self.value(e.item))
+            is_null = want != e.negate
+            return f"({first} is None)" if is_null else f"({first} is not None)"
+        if isinstance(e, A.Like):
+            return self._like(e, want)
+        if isinstance(e, A.In):
+            if not e.options:
+                raise self.error("IN needs at least one value", e)
+            first, later = self._tmp(self.value(e.item))
+            if all(isinstance(o, A.Literal) and o.value is not None for o in e.options):
+                options = self.const(frozenset(o.value for o in e.options))  # type: ignore[attr-defined]
+                member = f"{later} in {options}"
+            else:
+                opts = ", ".join(self.value(o) for o in e.options)
+                member = f"{later} in ({opts},)"
+            if want == e.negate:
+                member = f"not ({member})"
+            return f"({first} is not None and {member})"
+        if isinstance(e, A.Between):
+            first, later = self._tmp(self.value(e.item))
+            lf, ll = self._tmp(self.value(e.low))
+            hf, hl = self._tmp(self.value(e.high))
+            inside = f"{ll} <= {later} <= {hl}"
+            if want == e.negate:
+                inside = f"not ({inside})"
+            return f"({first} is not None and {lf} is not None and {hf} is not None and {inside})"
+        # any other value used as a condition
+        first, later = self._tmp(self.value(e))
+        return f"({first} is not None and {'' if want else 'not '}{later})"
+
+    def _like(self, e: A.Like, want: bool) -> str:
+        first, later = self._tmp(self.value(e.item))
+        positive = want != e.negate
+        if isinstance(e.pattern, A.Literal) and isinstance(e.pattern.value, str):
+            p = e.pattern.value
+            if e.regexp:
+                rx = self.const(re.compile(p, re.DOTALL))
+                test = f"{rx}.search({later}) is not None"
+            elif "_" not in p and "\\" not in p and "%" not in p.strip("%"):
+                body = p.strip("%")
+                lead, trail = p.startswith("%") and len(p) > 0, p.endswith("%") and len(p) > 0
+                b = self.const(body)
+                if not p:
+                    test = f"{later} == ''"
+                elif lead and trail:
+                    test = f"{b} in {later}"
+                elif lead:
+                    test = f"{later}.endswith({b})"
+                elif trail:
+                    test = f"{later}.startswith({b})"
+                else:
+                    test = f"{later} == {b}"
+            else:
+                rx = self.const(like_to_regex(p))
+                test = f"{rx}.fullmatch({later}) is not None"
+        else:
+            pf, pl = self._tmp(self.value(e.pattern))
+            helper = self.const(_regex_search if e.regexp else _like_match)
+            test = f"({pf} is not None and {helper}({later}, {pl}))"
+            if not positive:
+                return f"({first} is not None and {pf} is not None and not {helper}({later}, {pl}))"
+        if not positive:
+            test = f"not ({test})"
+        return f"({first} is not None and {test})"
+
+
+_LIKE_CACHE: dict[str, re.Pattern[str]] = {}
+
+
+def _like_match(value: Any, pattern: str) -> bool:
+    rx = _LIKE_CACHE.get(pattern)
+    if rx is None:
+        rx = _LIKE_CACHE[pattern] = like_to_regex(pattern)
+    return rx.fullmatch(str(value)) is not None
+
+
+def _regex_search(value: Any, pattern: str) -> bool:
+    return re.search(pattern, str(value)) is not None
+
+
+def build(src: str, name: str, consts: Mapping[str, Any]) -> Callable[..., Any]:
+    """``compile()`` generated source defining ``name`` and return that function."""
+    namespace: dict[str, Any] = dict(consts)
+    code = compile(src, f"<epl:{name}>", "exec")
+    exec(code, namespace)  # noqa: S102 - our own generated code, no user text is executed
+    fn = namespace[name]
+    fn.__source__ = src
+    return fn  # type: ignore[no-any-return]
+
+
+class _ColumnResolver:
+    """Maps properties to column variables ``v0, v1...`` over the columns they read."""
+
+    def __init__(self, key_of: Callable[[A.Prop], str]) -> None:
+        self.key_of = key_of
+        self.keys: list[str] = []
+
+    def __call__(self, p: A.Prop) -> str:
+        key = self.key_of(p)
+        if key not in self.keys:
+            self.keys.append(key)
+        return f"v{self.keys.index(key)}"
+
+    def prologue(self) -> str:
+        lines = []
+        for j, k in enumerate(self.keys):
+            lines.append(f"    c{j} = cols.get({k!r})\n    if c{j} is None: c{j} = [None] * n\n")
+        return "".join(lines)
+
+    def loop(self) -> str:
+        if len(self.keys) == 1:
+            return "v0 in c0"
+        return "(" + ", ".join(f"v{j}" for j in range(len(self.keys))) + ",) in zip(" + \
+            ", ".join(f"c{j}" for j in range(len(self.keys))) + ")"
+
+
+ColumnFilter = Callable[[Mapping[str, list[Any]], int], list[int]]
+
+
+def compile_column_filter(expr: A.Expr, key_of: Callable[[A.Prop], str], filename: str) -> ColumnFilter:
+    """WHERE over a batch's columns -> ``f(cols, n) -> indices of matching records``.
+
+    Values of an unexpected type (comparing text with a number) make that record's
+    condition null, as a failed conversion would in Esper: the fast comprehension is retried
+    record by record only when such a TypeError happens.
+    """
+    res = _ColumnResolver(key_of)
+    gen = CodeGen(filename, res)
+    cond = gen.true(expr)
+    if not res.keys:
+        src = f"def _filter(cols, n):\n    return list(range(n)) if {cond} else []\n"
+        return build(src, "_filter", gen.consts)  # type: ignore[return-value]
+    loop = res.loop()
+    src = (
+        "def _fast(cols, n):\n" + res.prologue()
+        + f"    return [i for i, {loop.split(' in ', 1)[0]} in enumerate("
+        + (loop.split(" in ", 1)[1]) + f") if {cond}]\n"
+        + "def _slow(cols, n):\n" + res.prologue()
+        + "    out = []\n"
+        + f"    for i, {loop.split(' in ', 1)[0]} in enumerate(" + loop.split(" in ", 1)[1] + "):\n"
+        + f"        try:\n            if {cond}: out.append(i)\n"
+        + "        except (TypeError, ValueError, AttributeError):\n            pass\n"
+        + "    return out\n"
+        + "def _filter(cols, n):\n    try:\n        return _fast(cols, n)\n"
+        + "    except (TypeError, ValueError, AttributeError):\n        return _slow(cols, n)\n"
+    )
+    return build(src, "_filter", gen.consts)  # type: ignore[return-value]
+
+
+ColumnValues = Callable[[Mapping[str, list[Any]], int], list[list[Any]]]
+
+
+def compile_column_values(exprs: Sequence[A.Expr], key_of: Callable[[A.Prop], str],
+                          filename: str) -> ColumnValues:
+    """Expressions over a batch's columns -> ``f(cols, n) -> one value list per expression``.
+
+    A bare property is returned as its column (no copy); errors in a record give null.
+    """
+    res = _ColumnResolver(key_of)
+    gen = CodeGen(filename, res)
+    codes = [gen.value(e) for e in exprs]
+    prologue = res.prologue()
+    body = []
+    for j, code in enumerate(codes):
+        m = re.fullmatch(r"v(\d+)", code)
+        if m:
+            body.append(f"    o{j} = c{m.group(1)}\n")
+        elif not res.keys:
+            body.append(f"    o{j} = [{code}] * n\n")
+        else:
+            loop = res.loop()
+            body.append(f"    o{j} = [{code} for {loop}]\n")
+    src = ("def _values(cols, n):\n" + prologue + "".join(body)
+           + "    return [" + ", ".join(f"o{j}" for j in range(len(codes))) + "]\n")
+    fast = build(src, "_values", gen.consts)
+    row_codes = codes
+
+    def slow(cols: Mapping[str, list[Any]], n: int) -> list[list[Any]]:
+        # record-by-record with errors as null, only used after the fast path failed
+        getters = [cols.get(k) or [None] * n for k in res.keys]
+        fns = [build(f"def _v({', '.join(f'v{j}' for j in range(len(res.keys)))}):\n    return {c}\n",
+                     "_v", gen.consts) for c in row_codes]
+        out: list[list[Any]] = [[] for _ in fns]
+        for i in range(n):
+            args = [g[i] for g in getters]
+            for j, fn in enumerate(fns):
+                try:
+                    out[j].append(fn(*args))
+                except (TypeError, ValueError, AttributeError):
+                    out[j].append(None)
+        return out
+
+    def values(cols: Mapping[str, list[Any]], n: int) -> list[list[Any]]:
+        try:
+            return fast(cols, n)  # type: ignore[no-any-return]
+        except (TypeError, ValueError, AttributeError):
+            return slow(cols, n)
+
+    return values
+
+
+def compile_row_function(args: Sequence[str], body_code: str, consts: Mapping[str, Any]) -> Callable[..., Any]:
+    """``def f(*args): return <body>``, with errors in the body giving None."""
+    src = (f"def _f({', '.join(args)}):\n    try:\n        return {body_code}\n"
+           "    except (TypeError, ValueError, AttributeError):\n        return None\n")
+    return build(src, "_f", consts)

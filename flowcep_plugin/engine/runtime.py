@@ -1,0 +1,545 @@
+"""Runtime: the state of one module run, fed with time-ordered batches and watermarks.
+
+Time follows Esper with an external clock: the engine time is the event time of the last
+event (or the watermark); a timer due at t fires before any event at t or later is
+processed; rows inserted into a stream at t are processed after every timer due at t fired.
+Batches are processed as whole segments between timers: the WHERE clause of a statement runs
+once over a batch's columns, and a segment is only cut where some window has a timer.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections import Counter
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from .aggregates import make_state_factory
+from .compiler import Module, SelectPlan, StreamPlan
+from .windows import (
+    Events,
+    ExtTimedBatchWindow,
+    ExtTimedWindow,
+    LengthBatchWindow,
+    LengthWindow,
+    Post,
+    TimeBatchWindow,
+    TimeWindow,
+    UniqueWindow,
+    Window,
+)
+
+if TYPE_CHECKING:
+    from ..records import FlowBatch
+
+__all__ = ["Row", "Runtime"]
+
+_INF = float("inf")
+
+
+class Row(NamedTuple):
+    """One output row of a statement; ``stream`` is the INSERT INTO name, else the @Name."""
+
+    statement: str
+    stream: str
+    time_ms: int
+    values: dict[str, Any]
+
+
+def _make_window(sp: StreamPlan, keys: list[str]) -> Window:
+    v = sp.view
+    if v is None:
+        return Window(keys)
+    name = v.name
+    if name == "time_batch":
+        return TimeBatchWindow(keys, sp.view_arg)
+    if name == "time":
+        return TimeWindow(keys, sp.view_arg)
+    if name == "length":
+        return LengthWindow(keys, sp.view_arg)
+    if name == "length_batch":
+        return LengthBatchWindow(keys, sp.view_arg)
+    if name == "ext_timed":
+        assert sp.ts_index is not None
+        return ExtTimedWindow(keys, sp.ts_index, sp.view_arg)
+    if name == "ext_timed_batch":
+        assert sp.ts_index is not None
+        return ExtTimedBatchWindow(keys, sp.ts_index, sp.view_arg)
+    if name == "unique":
+        idx = list(sp.view_arg)
+        return UniqueWindow(keys, lambda r: tuple(r[i] for i in idx))
+    raise AssertionError(name)
+
+
+class _Limiter:
+    """``output first|last|all every P``: intervals back to back from the first event."""
+
+    def __init__(self, kind: str, period: int) -> None:
+        self.kind = kind
+        self.period = period
+        self.anchor: int | None = None
+        self.due: int | None = None
+        self.buf: dict[Any, Row] | list[Row] = {} if kind == "last" else []
+        self.seen: set[Any] = set()
+
+    def start(self, t: int) -> None:
+        if self.anchor is None:
+            self.anchor = t
+        if self.due is None:
+            self.due = self.anchor + ((t - self.anchor) // self.period + 1) * self.period
+
+    def add(self, rows: list[tuple[Any, Row]]) -> list[Row]:
+        out: list[Row] = []
+        for key, row in rows:
+            self.start(row.time_ms)
+            if self.kind == "first":
+                if key not in self.seen:
+                    self.seen.add(key)
+                    out.append(row)
+            elif self.kind == "last":
+                assert isinstance(self.buf, dict)
+                self.buf.pop(key, None)
+                self.buf[key] = row
+            else:
+                assert isinstance(self.buf, list)
+                self.buf.append(row)
+        return out
+
+    def fire(self, now: int) -> list[Row]:
+        rows = list(self.buf.values()) if isinstance(self.buf, dict) else self.buf
+        had = bool(rows) or bool(self.seen)
+        self.buf = {} if self.kind == "last" else []
+        self.seen = set()
+        self.due = (self.due or now) + self.period if had else None
+        return [r._replace(time_ms=now) for r in rows]
+
+
+class _Stmt:
+    """Runtime state of one SELECT statement (single stream or join)."""
+
+    def __init__(self, plan: SelectPlan) -> None:
+        self.plan = plan
+        self.name = plan.info.name
+        self.stream = plan.info.stream
+        self.insert_into = plan.info.insert_into
+        self.names = plan.info.select_names
+        self.windows: list[Window | None] = [None] * len(plan.streams)
+        self.single = len(plan.streams) == 1
+        self.repos: list[list[dict[str, Any]]] = [[] for _ in plan.streams]
+        self.groups: dict[Any, list[Any]] = {}
+        self.factories = [make_state_factory(k, d) for k, d, _s in plan.aggs]
+        self.limiter = _Limiter(plan.output.kind, plan.output.ms) if plan.output and plan.output.ms else None
+
+    # -- input ---------------------------------------------------------------------------------
+    def window(self, idx: int, ev: Events | None = None) -> Window:
+        w = self.windows[idx]
+        if w is None:
+            sp = self.plan.streams[idx]
+            keys = sp.keys if sp.keys is not None else (list(ev.cols) if ev is not None else [])
+            w = self.windows[idx] = _make_window(sp, keys)
+        return w
+
+    def prefilter(self, idx: int, ev: Events) -> Events:
+        sp = self.plan.streams[idx]
+        if sp.filter is not None:
+            sel = sp.filter(ev.cols, ev.n)
+            return ev.take(sel, sp.keys)
+        if sp.keys is not None:
+            return Events({k: (ev.cols.get(k) or [None] * ev.n) for k in sp.keys}, ev.n, ev.times)
+        return ev
+
+    def next_due(self) -> int | None:
+        due = None
+        for w in self.windows:
+            if w is not None:
+                d = w.next_due()
+                if d is not None and (due is None or d < due):
+                    due = d
+        if self.limiter is not None and self.limiter.due is not None:
+            if due is None or self.limiter.due < due:
+                due = self.limiter.due
+        return due
+
+    def due_if_fed(self, idx: int, t: int) -> int | None:
+        w = self.windows[idx]
+        if w is None:
+            w = self.window(idx)
+        return w.due_if_fed(t)
+
+    def feed(self, idx: int, ev: Events) -> list[Row]:
+        if self.limiter is not None and ev.n:
+            self.limiter.start(ev.times[0])
+        rows: list[tuple[Any, Row]] = []
+        for post in self.window(idx, ev).feed(ev):
+            self.on_post(idx, post, rows)
+        return self._limit(rows)
+
+    def fire(self, now: int) -> list[Row]:
+        rows: list[tuple[Any, Row]] = []
+        for idx, w in enumerate(self.windows):
+            if w is not None and w.next_due() == now:
+                for post in w.fire(now):
+                    self.on_post(idx, post, rows)
+        out = self._limit(rows)
+        if self.limiter is not None and self.limiter.due == now:
+            out.extend(self.limiter.fire(now))
+        return out
+
+    def flush(self) -> list[Row]:
+        rows: list[tuple[Any, Row]] = []
+        for idx, w in enumerate(self.windows):
+            if w is not None:
+                for post in w.flush():
+                    self.on_post(idx, post, rows)
+        return self._limit(rows)
+
+    def _limit(self, rows: list[tuple[Any, Row]]) -> list[Row]:
+        if self.limiter is None:
+            return [r for _k, r in rows]
+        return self.limiter.add(rows)
+
+    def _row(self, t: int, values: tuple[Any, ...]) -> Row:
+        return Row(self.name, self.stream, t, dict(zip(self.names, values)))
+
+    # -- posts -----------------------------------------------------------------------------------
+    def on_post(self, idx: int, post: Post, out: list[tuple[Any, Row]]) -> None:
+        sp = self.plan.streams[idx]
+        new, old = post.new, post.old
+        if sp.post_filter is not None:
+            if new.n:
+                new = new.take(sp.post_filter(new.cols, new.n))
+            if old.n:
+                old = old.take(sp.post_filter(old.cols, old.n))
+        if not self.single:
+            self.join_post(idx, post.time, new, old, out)
+        elif not self.plan.aggregated:
+            self.simple_post(post.time, new, out)
+        elif post.time is not None and isinstance(self.windows[idx], (TimeBatchWindow, LengthBatchWindow,
+                                                                       ExtTimedBatchWindow)):
+            self.batch_agg_post(post.time, new, old, out)
+        else:
+            self.incremental_post(post.time, new, old, out)
+
+    def simple_post(self, t: int | None, new: Events, out: list[tuple[Any, Row]]) -> None:
+        if new.n == 0:
+            return
+        plan = self.plan
+        if plan.col_having is not None:
+            new = new.take(plan.col_having(new.cols, new.n))
+            if new.n == 0:
+                return
+        if plan.star:
+            for i, row in enumerate(new.rows()):
+                vals = {k: v for k, v in row.items() if v is not None}
+                out.append((None, Row(self.name, self.stream, t if t is not None else new.times[i], vals)))
+            return
+        assert plan.col_select is not None
+        cols = plan.col_select(new.cols, new.n)
+        names, name, stream = self.names, self.name, self.stream
+        times = new.times if t is None else [t] * new.n
+        for ti, vals in zip(times, zip(*cols)):
+            out.append((None, Row(name, stream, ti, dict(zip(names, vals)))))
+
+    def batch_agg_post(self, t: int, new: Events, old: Events, out: list[tuple[Any, Row]]) -> None:
+        """A released batch replaces the previous one: aggregate the new batch afresh."""
+        plan = self.plan
+        assert plan.col_group is not None and plan.col_args is not None and plan.grp_select is not None
+        n = new.n
+        if plan.grouped:
+            kcols = plan.col_group(new.cols, n)
+            keys = list(zip(*kcols)) if n else []
+        else:
+            if n == 0 and old.n == 0:
+                return
+            keys = [()] * n
+        results: dict[Any, list[Any]] = {}
+        if plan.count_only:
+            for k, c in Counter(keys).items():
+                results[k] = [c] * len(plan.aggs)
+        else:
+            states: dict[Any, list[Any]] = {}
+            argcols = plan.col_args(new.cols, n)
+            factories = self.factories
+            for k, args in zip(keys, zip(*argcols)):
+                st = states.get(k)
+                if st is None:
+                    st = states[k] = [f() for f in factories]
+                for s, a in zip(st, args):
+                    s.enter(a)
+            results = {k: [s.value() for s in st] for k, st in states.items()}
+        if not plan.grouped and not results:
+            results[()] = [f().value() for f in self.factories]
+        having, select = plan.grp_having, plan.grp_select
+        if plan.per_event:
+            for k, r in zip(keys, new.rows()):
+                a = results[k]
+                if having is None or having(k, a, r):
+                    out.append((k, self._row(t, select(k, a, r))))
+            return
+        for k, a in results.items():
+            if having is None or having(k, a, None):
+                out.append((k, self._row(t, select(k, a, None))))
+
+    def _states(self, k: Any) -> list[Any]:
+        st = self.groups.get(k)
+        if st is None:
+            st = self.groups[k] = [f() for f in self.factories]
+        return st
+
+    def incremental_post(self, t: int | None, new: Events, old: Events, out: list[tuple[Any, Row]]) -> None:
+        """Sliding windows: leave the old events, enter the new, one update per arrival."""
+        if new.n == 0 and old.n == 0:
+            return
+        plan = self.plan
+        assert plan.row_group is not None and plan.row_args is not None
+        group, args_of = plan.row_group, plan.row_args
+        for r in old.rows():
+            st = self._states(group(r) if plan.grouped else ())
+            for s, a in zip(st, args_of(r)):
+                s.leave(a)
+        new_rows = new.rows()
+        if t is None and new_rows:
+            for ti, r in zip(new.times, new_rows):
+                k = group(r) if plan.grouped else ()
+                st = self._states(k)
+                for s, a in zip(st, args_of(r)):
+                    s.enter(a)
+                self._emit_group(ti, k, st, out, (r,))
+            return
+        touched: dict[Any, Any] = {}
+        for r in new_rows:
+            k = group(r) if plan.grouped else ()
+            st = self._states(k)
+            for s, a in zip(st, args_of(r)):
+                s.enter(a)
+            touched[k] = r
+        at = t if t is not None else (new.times[-1] if new.n else old.times[-1])
+        if plan.per_event:
+            for r in new_rows:
+                k = group(r) if plan.grouped else ()
+                self._emit_group(at, k, self._states(k), out, (r,))
+        else:
+            if not plan.grouped:
+                touched = {(): None}
+            for k in touched:
+                self._emit_group(at, k, self._states(k), out)
+        self._prune()
+
+    def _emit_group(self, t: int, k: Any, st: list[Any], out: list[tuple[Any, Row]],
+                    rows: tuple[Any, ...] | None = None) -> None:
+        plan = self.plan
+        a = [s.value() for s in st]
+        r = rows if rows is not None else (None,) * len(plan.streams)
+        assert plan.grp_select is not None
+        if plan.grp_having is None or plan.grp_having(k, a, *r):
+            out.append((k, self._row(t, plan.grp_select(k, a, *r))))
+
+    def _prune(self) -> None:
+        if len(self.groups) > 1024 and self.plan.grouped:
+            dead = [k for k, st in self.groups.items() if all(s.value() in (0, None) for s in st)]
+            for k in dead:
+                del self.groups[k]
+
+    # -- joins ------------------------------------------------------------------------------------
+    def _join(self, s: int, rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], ...]]:
+        k = len(self.repos)
+        order = [s] + [i for i in range(k) if i != s]
+        bound: set[int] = set()
+        levels: list[list[Callable[..., Any]]] = []
+        done: set[int] = set()
+        for si in order:
+            bound.add(si)
+            here = []
+            for j, (used, fn) in enumerate(self.plan.conjuncts):
+                if j not in done and used <= bound:
+                    here.append(fn)
+                    done.add(j)
+            levels.append(here)
+        out: list[tuple[dict[str, Any], ...]] = []
+        r: list[Any] = [None] * k
+        repos = self.repos
+
+        def rec(level: int) -> None:
+            if level == k:
+                out.append(tuple(r))
+                return
+            si = order[level]
+            conds = levels[level]
+            for row in (rows if level == 0 else repos[si]):
+                r[si] = row
+                if all(c(*r) for c in conds):
+                    rec(level + 1)
+            r[si] = None
+
+        rec(0)
+        return out
+
+    def join_post(self, s: int, t: int | None, new: Events, old: Events, out: list[tuple[Any, Row]]) -> None:
+        plan = self.plan
+        old_rows = old.rows()
+        repo = self.repos[s]
+        for r in old_rows:
+            try:
+                repo.remove(r)
+            except ValueError:
+                pass
+        old_results = self._join(s, old_rows) if plan.aggregated else []
+        new_rows = new.rows()
+        if t is None:
+            per_event = [(ti, self._join(s, [r])) for ti, r in zip(new.times, new_rows)]
+        else:
+            per_event = [(t, self._join(s, new_rows))]
+        repo.extend(new_rows)
+        if not plan.aggregated:
+            assert plan.row_select is not None
+            for ti, results in per_event:
+                for res in results:
+                    out.append((None, self._row(ti, plan.row_select(*res))))
+            return
+        assert plan.row_group is not None and plan.row_args is not None
+        for res in old_results:
+            st = self._states(plan.row_group(*res) if plan.grouped else ())
+            for sa, a in zip(st, plan.row_args(*res)):
+                sa.leave(a)
+        for ti, results in per_event:
+            touched: dict[Any, None] = {}
+            for res in results:
+                k = plan.row_group(*res) if plan.grouped else ()
+                st = self._states(k)
+                for sa, a in zip(st, plan.row_args(*res)):
+                    sa.enter(a)
+                touched[k] = None
+            if plan.per_event:
+                for res in results:
+                    k = plan.row_group(*res) if plan.grouped else ()
+                    self._emit_group(ti, k, self._states(k), out, res)
+                continue
+            if not plan.grouped:
+                touched = {(): None}
+            for k in touched:
+                self._emit_group(ti, k, self._states(k), out)
+
+
+class Runtime:
+    """Independent state of one module; feed it time-ordered batches and watermarks."""
+
+    def __init__(self, module: Module) -> None:
+        from .patterns import PatternStmt
+
+        self.module = module
+        self.stmts: list[Any] = []
+        self.consumers: dict[str, list[tuple[Any, int]]] = {}
+        for plan in module.plans:
+            st = PatternStmt(plan) if plan.pattern is not None else _Stmt(plan)
+            self.stmts.append(st)
+            for idx, sp in enumerate(plan.streams):
+                self.consumers.setdefault(sp.stream, []).append((st, idx))
+        sd = module.streams[module.input_stream]
+        self.time_key = sd.time_key
+        self.now: int | None = None
+
+    # -- API ------------------------------------------------------------------------------------
+    def on_batch(self, batch: FlowBatch) -> list[Row]:
+        """Process a time-ordered batch of flows; return the rows produced meanwhile."""
+        n = len(batch)
+        if n == 0:
+            return []
+        if self.time_key is None:
+            times = batch.event_times()
+        else:
+            col = batch.get(self.time_key)
+            times = [int(v) if v is not None else -1 for v in col]
+        out: list[Row] = []
+        self.feed_stream(self.module.input_stream, Events(batch.columns, n, times), out)
+        return out
+
+    def on_watermark(self, ms: int) -> list[Row]:
+        """No record older than ``ms`` will come: fire every timer due at or before it."""
+        out: list[Row] = []
+        while True:
+            due = self.next_due()
+            if due is None or due > ms:
+                break
+            self.fire_at(due, out)
+        if self.now is None or ms > self.now:
+            self.now = ms
+        return out
+
+    def flush(self) -> list[Row]:
+        """End of input: the clock runs to infinity, releasing every pending window."""
+        out: list[Row] = []
+        for _ in range(10_000_000):
+            due = self.next_due()
+            if due is None:
+                break
+            self.fire_at(due, out)
+        for st in self.stmts:
+            self.emit(st, st.flush(), out)
+        return out
+
+    # -- scheduling -------------------------------------------------------------------------------
+    def next_due(self) -> int | None:
+        due = None
+        for st in self.stmts:
+            d = st.next_due()
+            if d is not None and (due is None or d < due):
+                due = d
+        return due
+
+    def fire_at(self, due: int, out: list[Row]) -> None:
+        self.now = due if self.now is None or due > self.now else self.now
+        produced = []
+        for st in self.stmts:
+            if st.next_due() == due:
+                produced.append((st, st.fire(due)))
+        for st, rows in produced:
+            self.emit(st, rows, out)
+
+    def emit(self, st: Any, rows: list[Row], out: list[Row]) -> None:
+        if not rows:
+            return
+        out.extend(rows)
+        if st.insert_into is not None and st.insert_into in self.consumers:
+            names = list(rows[0].values)
+            for r in rows:
+                if len(r.values) != len(names) or list(r.values) != names:
+                    for k in r.values:
+                        if k not in names:
+                            names.append(k)
+            cols = {k: [r.values.get(k) for r in rows] for k in names}
+            self.feed_stream(st.insert_into, Events(cols, len(rows), [r.time_ms for r in rows]), out)
+
+    def feed_stream(self, stream: str, ev: Events, out: list[Row]) -> None:
+        """Feed events of ``stream`` to its consumers, firing timers in between as due."""
+        consumers = self.consumers.get(stream)
+        if not consumers or ev.n == 0:
+            return
+        staged: list[list[Any]] = []
+        for st, idx in consumers:
+            e = st.prefilter(idx, ev)
+            if e.n:
+                staged.append([st, idx, e, 0])
+        last = ev.times[-1]
+        while staged:
+            due = self.next_due()
+            first = min(it[2].times[it[3]] for it in staged)
+            if due is not None and due <= first:
+                self.fire_at(due, out)
+                continue
+            limit: float = due if due is not None else _INF
+            for st, idx, e, pos in staged:
+                t0 = e.times[pos]
+                if t0 < limit:
+                    d = st.due_if_fed(idx, t0)
+                    if d is not None and d < limit:
+                        limit = d
+            for it in staged:
+                st, idx, e, pos = it
+                end = e.n if limit == _INF else bisect_left(e.times, limit, pos)
+                if end > pos:
+                    it[3] = end
+                    rows = st.feed(idx, e.slice(pos, end))
+                    self.emit(st, rows, out)
+            staged = [it for it in staged if it[3] < it[2].n]
+        if self.now is None or last > self.now:
+            self.now = last

@@ -1,0 +1,376 @@
+"""Data windows (Esper "views") over columnar events, posting (new, old) events.
+
+A window receives time-ordered events of one stream of one statement and posts what Esper's
+view would post to the statement: newly arrived events and events that left the window. The
+runtime guarantees that ``feed`` is never given an event at or after the window's own
+``next_due()`` without ``fire(due)`` first, exactly as Esper's scheduler fires a timer before
+an event of the same or a later time is processed.
+
+Memory is bounded by window contents: batch windows keep the current and the previous batch
+(only the columns the statement reads), sliding windows their live events.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any
+
+__all__ = [
+    "Events", "Post", "Window", "NoWindow", "TimeBatchWindow", "TimeWindow", "LengthWindow",
+    "LengthBatchWindow", "ExtTimedWindow", "ExtTimedBatchWindow", "UniqueWindow",
+]
+
+
+class Events:
+    """Events of one stream as columns (``cols[key][i]``) with their event times."""
+
+    __slots__ = ("cols", "n", "times")
+
+    def __init__(self, cols: dict[str, list[Any]], n: int, times: list[int]) -> None:
+        self.cols = cols
+        self.n = n
+        self.times = times
+
+    @classmethod
+    def empty(cls, keys: Sequence[str] = ()) -> Events:
+        return cls({k: [] for k in keys}, 0, [])
+
+    def take(self, idx: list[int], keys: Sequence[str] | None = None) -> Events:
+        """The events at ``idx`` with only ``keys`` (all when None)."""
+        names = list(self.cols) if keys is None else keys
+        if not idx:
+            return Events({k: [] for k in names}, 0, [])
+        if len(idx) == self.n:
+            cols = {k: (self.cols.get(k) or [None] * self.n) for k in names}
+            return Events(cols, self.n, self.times)
+        get = itemgetter(*idx)
+        if len(idx) == 1:
+            i = idx[0]
+            cols = {k: [c[i]] if (c := self.cols.get(k)) is not None else [None] for k in names}
+            return Events(cols, 1, [self.times[i]])
+        cols = {k: list(get(c)) if (c := self.cols.get(k)) is not None else [None] * len(idx)
+                for k in names}
+        return Events(cols, len(idx), list(get(self.times)))
+
+    def slice(self, a: int, b: int) -> Events:
+        if a == 0 and b >= self.n:
+            return self
+        return Events({k: v[a:b] for k, v in self.cols.items()}, max(0, min(b, self.n) - a),
+                      self.times[a:b])
+
+    def rows(self) -> list[dict[str, Any]]:
+        keys = list(self.cols)
+        if not keys:
+            return [{} for _ in range(self.n)]
+        return [dict(zip(keys, vals)) for vals in zip(*(self.cols[k] for k in keys))]
+
+    def row_tuples(self) -> list[tuple[Any, ...]]:
+        if not self.cols:
+            return [() for _ in range(self.n)]
+        return list(zip(*self.cols.values()))
+
+    @classmethod
+    def from_tuples(cls, keys: Sequence[str], rows: Sequence[tuple[Any, ...]], times: list[int]) -> Events:
+        if not rows:
+            return cls.empty(keys)
+        cols = {k: list(c) for k, c in zip(keys, zip(*rows))} if keys else {}
+        return cls(cols, len(rows), times)
+
+
+class _Builder:
+    """Append-only columnar buffer for batch windows."""
+
+    __slots__ = ("keys", "cols", "times", "n")
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        self.keys = list(keys)
+        self.cols: dict[str, list[Any]] = {k: [] for k in keys}
+        self.times: list[int] = []
+        self.n = 0
+
+    def extend(self, ev: Events) -> None:
+        for k in self.keys:
+            c = ev.cols.get(k)
+            self.cols[k].extend(c if c is not None else [None] * ev.n)
+        self.times.extend(ev.times)
+        self.n += ev.n
+
+    def done(self) -> Events:
+        return Events(self.cols, self.n, self.times)
+
+
+@dataclass
+class Post:
+    """What a window posts: ``new`` and ``old`` events; ``time`` is the release time for
+    batch windows, None when each new event is posted at its own event time."""
+
+    time: int | None
+    new: Events
+    old: Events
+
+
+class Window:
+    """Base: no timers, posts every event as it arrives (a stream without a data window)."""
+
+    batch = False
+    #: True when the WHERE clause must run after the window (count-based windows hold
+    #: events regardless of WHERE, as in Esper).
+    filter_after = False
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        self.keys = list(keys)
+
+    def next_due(self) -> int | None:
+        return None
+
+    def due_if_fed(self, t: int) -> int | None:
+        return None
+
+    def feed(self, ev: Events) -> list[Post]:
+        return [Post(None, ev, Events.empty(self.keys))]
+
+    def fire(self, now: int) -> list[Post]:
+        return []
+
+    def flush(self) -> list[Post]:
+        """End of input for windows that release on data rather than on time."""
+        return []
+
+
+NoWindow = Window
+
+
+class TimeBatchWindow(Window):
+    """``win:time_batch(P)``: batches back to back from the first event's time.
+
+    An event at exactly a boundary belongs to the next batch (the timer fires first). A
+    release posts the batch as new and the previous batch as old; it is skipped when both
+    are empty, and timers stop after an empty batch until the next event, keeping the
+    boundaries aligned to the first event (Esper's reference point).
+    """
+
+    batch = True
+
+    def __init__(self, keys: Sequence[str], period_ms: int) -> None:
+        super().__init__(keys)
+        self.period = period_ms
+        self.anchor: int | None = None
+        self.due: int | None = None
+        self.pending = _Builder(keys)
+        self.last = Events.empty(keys)
+
+    def next_due(self) -> int | None:
+        return self.due
+
+    def due_if_fed(self, t: int) -> int | None:
+        if self.due is not None:
+            return self.due
+        if self.anchor is None:
+            return t + self.period
+        return self.anchor + ((t - self.anchor) // self.period + 1) * self.period
+
+    def feed(self, ev: Events) -> list[Post]:
+        if ev.n == 0:
+            return []
+        if self.due is None:
+            self.due = self.due_if_fed(ev.times[0])
+            if self.anchor is None:
+                self.anchor = ev.times[0]
+        self.pending.extend(ev)
+        return []
+
+    def fire(self, now: int) -> list[Post]:
+        new = self.pending.done()
+        old = self.last
+        self.pending = _Builder(self.keys)
+        self.last = new
+        self.due = (self.due or now) + self.period if new.n else None
+        if new.n == 0 and old.n == 0:
+            return []
+        return [Post(now, new, old)]
+
+
+class TimeWindow(Window):
+    """``win:time(P)``: sliding; an event that arrived at t leaves when the clock reaches t+P."""
+
+    def __init__(self, keys: Sequence[str], period_ms: int) -> None:
+        super().__init__(keys)
+        self.period = period_ms
+        self.live: deque[tuple[int, tuple[Any, ...]]] = deque()
+
+    def next_due(self) -> int | None:
+        return self.live[0][0] + self.period if self.live else None
+
+    def due_if_fed(self, t: int) -> int | None:
+        return self.next_due() if self.live else t + self.period
+
+    def feed(self, ev: Events) -> list[Post]:
+        if ev.n == 0:
+            return []
+        self.live.extend(zip(ev.times, ev.take(list(range(ev.n)), self.keys).row_tuples()))
+        return [Post(None, ev, Events.empty(self.keys))]
+
+    def fire(self, now: int) -> list[Post]:
+        gone_t: list[int] = []
+        gone: list[tuple[Any, ...]] = []
+        live, limit = self.live, now - self.period
+        while live and live[0][0] <= limit:
+            t, r = live.popleft()
+            gone_t.append(t)
+            gone.append(r)
+        if not gone:
+            return []
+        return [Post(now, Events.empty(self.keys), Events.from_tuples(self.keys, gone, gone_t))]
+
+    def flush(self) -> list[Post]:
+        return []
+
+
+class _PerEvent(Window):
+    """Windows whose every arrival may push events out immediately (count/key based)."""
+
+    def feed(self, ev: Events) -> list[Post]:
+        posts: list[Post] = []
+        rows = ev.take(list(range(ev.n)), self.keys).row_tuples() if ev.n else []
+        for t, r in zip(ev.times, rows):
+            new = Events.from_tuples(self.keys, [r], [t])
+            old = self.arrive(t, r)
+            posts.append(Post(None, new, Events.from_tuples(self.keys, [o[1] for o in old],
+                                                            [o[0] for o in old])))
+        return posts
+
+    def arrive(self, t: int, r: tuple[Any, ...]) -> list[tuple[int, tuple[Any, ...]]]:
+        raise NotImplementedError
+
+
+class LengthWindow(_PerEvent):
+    """``win:length(N)``: the last N events; the N+1th pushes the oldest out."""
+
+    filter_after = True
+
+    def __init__(self, keys: Sequence[str], size: int) -> None:
+        super().__init__(keys)
+        self.size = size
+        self.live: deque[tuple[int, tuple[Any, ...]]] = deque()
+
+    def arrive(self, t: int, r: tuple[Any, ...]) -> list[tuple[int, tuple[Any, ...]]]:
+        self.live.append((t, r))
+        if len(self.live) > self.size:
+            return [self.live.popleft()]
+        return []
+
+
+class UniqueWindow(_PerEvent):
+    """``std:unique(expr...)``: the last event per distinct key; a repeat replaces it."""
+
+    filter_after = True
+
+    def __init__(self, keys: Sequence[str], key_fn: Callable[[tuple[Any, ...]], Any]) -> None:
+        super().__init__(keys)
+        self.key_fn = key_fn
+        self.live: dict[Any, tuple[int, tuple[Any, ...]]] = {}
+
+    def arrive(self, t: int, r: tuple[Any, ...]) -> list[tuple[int, tuple[Any, ...]]]:
+        k = self.key_fn(r)
+        prev = self.live.pop(k, None)
+        self.live[k] = (t, r)
+        return [prev] if prev is not None else []
+
+
+class ExtTimedWindow(_PerEvent):
+    """``win:ext_timed(prop, P)``: sliding by a timestamp property; an event leaves when an
+    event with a timestamp at least P later arrives."""
+
+    def __init__(self, keys: Sequence[str], ts_index: int, period_ms: int) -> None:
+        super().__init__(keys)
+        self.ts = ts_index
+        self.period = period_ms
+        self.live: deque[tuple[int, tuple[Any, ...]]] = deque()
+
+    def arrive(self, t: int, r: tuple[Any, ...]) -> list[tuple[int, tuple[Any, ...]]]:
+        ts = r[self.ts]
+        gone = []
+        if ts is not None:
+            while self.live and self.live[0][1][self.ts] is not None \
+                    and self.live[0][1][self.ts] <= ts - self.period:
+                gone.append(self.live.popleft())
+        self.live.append((t, r))
+        return gone
+
+
+class LengthBatchWindow(Window):
+    """``win:length_batch(N)``: posts every N events (previous batch as old)."""
+
+    batch = True
+    filter_after = True
+
+    def __init__(self, keys: Sequence[str], size: int) -> None:
+        super().__init__(keys)
+        self.size = size
+        self.pending: list[tuple[int, tuple[Any, ...]]] = []
+        self.last = Events.empty(keys)
+
+    def feed(self, ev: Events) -> list[Post]:
+        posts = []
+        rows = ev.take(list(range(ev.n)), self.keys).row_tuples() if ev.n else []
+        for t, r in zip(ev.times, rows):
+            self.pending.append((t, r))
+            if len(self.pending) >= self.size:
+                new = Events.from_tuples(self.keys, [p[1] for p in self.pending],
+                                         [p[0] for p in self.pending])
+                posts.append(Post(t, new, self.last))
+                self.last = new
+                self.pending = []
+        return posts
+
+
+class ExtTimedBatchWindow(Window):
+    """``win:ext_timed_batch(prop, P)``: time batches by a timestamp property, released when
+    an event of a later batch arrives (or at end of input)."""
+
+    batch = True
+
+    def __init__(self, keys: Sequence[str], ts_index: int, period_ms: int) -> None:
+        super().__init__(keys)
+        self.ts = ts_index
+        self.period = period_ms
+        self.anchor: int | None = None
+        self.end: int | None = None
+        self.pending: list[tuple[int, tuple[Any, ...]]] = []
+        self.last = Events.empty(keys)
+
+    def _release(self, at: int) -> list[Post]:
+        new = Events.from_tuples(self.keys, [p[1] for p in self.pending], [p[0] for p in self.pending])
+        old, self.last, self.pending = self.last, new, []
+        if new.n == 0 and old.n == 0:
+            return []
+        return [Post(at, new, old)]
+
+    def feed(self, ev: Events) -> list[Post]:
+        posts: list[Post] = []
+        rows = ev.take(list(range(ev.n)), self.keys).row_tuples() if ev.n else []
+        for t, r in zip(ev.times, rows):
+            ts = r[self.ts]
+            if ts is None:
+                continue
+            if self.anchor is None:
+                self.anchor, self.end = ts, ts + self.period
+            assert self.end is not None
+            while ts >= self.end:
+                posts.extend(self._release(t))
+                if not self.pending and self.last.n == 0:
+                    self.end = self.anchor + ((ts - self.anchor) // self.period + 1) * self.period
+                else:
+                    self.end += self.period
+            self.pending.append((t, r))
+        return posts
+
+    def flush(self) -> list[Post]:
+        out = []
+        while self.pending or self.last.n:
+            out.extend(self._release(self.last.times[-1] if self.last.n and not self.pending
+                                     else self.pending[-1][0]))
+        return out
