@@ -15,7 +15,6 @@ link-local space as ``internal``) it costs two dict lookups per record.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from operator import add
 from typing import Any
 
 from ..cidr import PrefixTable, parse_prefix
@@ -69,9 +68,8 @@ CONFIG_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 
-# Index = 2 * source internal + destination internal; 4 when either address is missing.
-_DIRECTIONS: tuple[str, ...] = ("external", "inbound", "outbound", "internal", "unknown")
-_MISSING = 4
+# Index = 2 * source internal + destination internal.
+_DIRECTIONS: tuple[str, ...] = ("external", "inbound", "outbound", "internal")
 
 
 class ZonesEnricher:
@@ -97,50 +95,64 @@ class ZonesEnricher:
                 f"not among the zones ({', '.join(sorted(zones)) or 'none'})")
         self.internal = internal
         self.cache_size = int(config.get("cache_size", 65536))
+        self._unmatched: str = self.default_zone if self.default_zone is not None else "\0unmatched"
+        self._by_pair: dict[tuple[str | None, str | None], str] = {}
         self._reset_cache()
 
     def _learn(self, addresses: list[str | None]) -> None:
-        """Resolve addresses not seen before into the cross-batch memo dicts."""
+        """Resolve addresses not seen before into the cross-batch memo."""
         if len(self._zone_of) + len(addresses) > self.cache_size:
             self._reset_cache()
-        default, internal = self.default_zone, self.internal
-        zone_of, src_w, dst_w = self._zone_of, self._src_w, self._dst_w
+        unmatched = self._unmatched
+        zone_of = self._zone_of
         for a, zone in self.table.memo(addresses).items():
-            if zone is None:
-                zone_of[a], src_w[a], dst_w[a] = default, 0, 0
-            elif zone in internal:
-                zone_of[a], src_w[a], dst_w[a] = zone, 2, 1
-            else:
-                zone_of[a], src_w[a], dst_w[a] = zone, 0, 0
+            zone_of[a] = zone if zone is not None else unmatched
 
     def _reset_cache(self) -> None:
-        # Weights: 2 * source internal + destination internal; a missing address adds 4.
+        # address -> zone; a missing address (None) has no zone; an address in no prefix gets
+        # the default zone, or a private marker when the default is null, so that
+        # "outside every zone" (external) stays distinct from "no address" (unknown).
         self._zone_of: dict[str | None, str | None] = {None: None}
-        self._src_w: dict[str | None, int] = {None: _MISSING}
-        self._dst_w: dict[str | None, int] = {None: _MISSING}
+
+    def _direction(self, szone: str | None, dzone: str | None) -> str:
+        if szone is None or dzone is None:
+            return "unknown"
+        return _DIRECTIONS[2 * (szone in self.internal) + (dzone in self.internal)]
 
     def enrich(self, batch: FlowBatch) -> None:
         src = address_column(batch, "source")
         dst = address_column(batch, "destination")
-        # One memo for both sides and across batches: the same hosts keep coming back.
+        # One memo for both sides and across batches: the same hosts keep coming back, so
+        # the common case is two C-level map passes and no Python code per record.
         zone_of = self._zone_of
-        distinct = dict.fromkeys(src)
-        distinct.update(dict.fromkeys(dst))
-        new = [a for a in distinct if a not in zone_of]
-        if new:
-            self._learn(new)
+        try:
+            szones = list(map(zone_of.__getitem__, src))
+            dzones = list(map(zone_of.__getitem__, dst))
+        except KeyError:
+            distinct = dict.fromkeys(src)
+            distinct.update(dict.fromkeys(dst))
+            self._learn([a for a in distinct if a not in zone_of])
             zone_of = self._zone_of
-        batch.add_column("source.zone", list(map(zone_of.__getitem__, src)))
-        batch.add_column("destination.zone", list(map(zone_of.__getitem__, dst)))
-        weights = map(add, map(self._src_w.__getitem__, src), map(self._dst_w.__getitem__, dst))
-        batch.add_column("network.direction", list(map(_DIRECTION_OF.__getitem__, weights)))
+            szones = list(map(zone_of.__getitem__, src))
+            dzones = list(map(zone_of.__getitem__, dst))
+        # Direction depends only on the pair of zones, and zones are few.
+        by_pair = self._by_pair
+        try:
+            directions = list(map(by_pair.__getitem__, zip(szones, dzones, strict=True)))
+        except KeyError:
+            for pair in set(zip(szones, dzones, strict=True)):
+                by_pair[pair] = self._direction(*pair)
+            directions = list(map(by_pair.__getitem__, zip(szones, dzones, strict=True)))
+        if self.default_zone is None:  # the marker becomes None in the output
+            public: dict[str | None, str | None] = {self._unmatched: None}
+            szones = list(map(public.get, szones, szones))
+            dzones = list(map(public.get, dzones, dzones))
+        batch.add_column("source.zone", szones)
+        batch.add_column("destination.zone", dzones)
+        batch.add_column("network.direction", directions)
 
     def close(self) -> None:
         pass
-
-
-_DIRECTION_OF: dict[int, str] = {i: _DIRECTIONS[i] for i in range(4)}
-_DIRECTION_OF.update({i: "unknown" for i in range(4, 4 + 2 * 4 + 1)})
 
 
 def _factory(config: Mapping[str, Any], ctx: Context) -> ZonesEnricher:

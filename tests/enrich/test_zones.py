@@ -82,3 +82,14 @@ def test_registration_and_schema():
     jsonschema.validate(CONFIG, spec.config_schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"zone": {}}, spec.config_schema)
+
+
+def test_small_cache_across_batches_stays_correct():
+    e = ZonesEnricher({**CONFIG, "cache_size": 2})
+    for _ in range(3):
+        batch = _batch([("10.2.3.4", "8.8.8.8"), ("8.8.8.8", "10.1.5.5"), ("198.51.100.7", "10.1.0.99")])
+        e.enrich(batch)
+        assert batch.get("source.zone") == ["internal", "external", "partner"]
+        assert batch.get("destination.zone") == ["external", "dmz", "scanners"]
+        assert batch.get("network.direction") == ["outbound", "inbound", "inbound"]
+        assert len(e._zone_of) <= 2 + 4  # bounded: reset before it grows past cache_size + one batch
