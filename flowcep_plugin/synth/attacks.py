@@ -33,7 +33,8 @@ ATTACKERS = {
     "policy-violation": "10.10.1.13",
 }
 
-SCAN_TECHNIQUES = ["T1046", "T1595", "T1595.001"]
+#: Port scans: Network Service Discovery, or Active Scanning: Scanning IP Blocks.
+SCAN_TECHNIQUES = ["T1046", "T1595.001"]
 LOGIN_URLS = ("/login", "/admin", "/wp-login.php", "/administrator/", "/user/login", "/auth/login",
               "/admin/login.php", "/manager/html")
 
@@ -82,7 +83,7 @@ def multistage_http(b: Builder, net: Network, labels: list[Label], t: int) -> in
     t = _close(b, lb) + r.randint(10_000, 15_000)
 
     lb = _label(b, labels, attack="multistage-http", pattern="http-scan", technique="T1595.003",
-                techniques=["T1595", "T1595.002", "T1595.003"], attacker=atk, attackers=[atk],
+                techniques=["T1595.002", "T1595.003"], attacker=atk, attackers=[atk],
                 victims=sorted(web, key=ipaddress.IPv4Address), ports=[80], campaign=campaign,
                 description=f"stage 2: HTTP scan for {len(LOGIN_URLS)} login URLs on each of the "
                             f"{len(web)} web servers found")
