@@ -390,7 +390,14 @@ def check_detector(spec: DetectorSpec, attack: Records | None = None,
         if hook_calls:
             problems.append(f"{hook_calls} pluggy hook calls while running (keep pluggy off the batch path)")
         if not events:
-            problems.append("no events on the attack records")
+            probe = build_detector(spec, config)
+            late = list(probe.on_batch(sort_by_time(FlowBatch.concat(to_batches(attack)))) or [])
+            late += list(probe.on_watermark(2**62) or [])
+            if late:
+                problems.append("flush() released nothing, but a far watermark released "
+                                f"{len(late)} events: flush must release every pending window")
+            else:
+                problems.append("no events on the attack records")
         rule_ids = set(ids)
         for ev in events:
             errs = event_errors(ev)
