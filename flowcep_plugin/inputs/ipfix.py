@@ -134,7 +134,10 @@ class IPFIXFileSource:
                         yield from self._out()
                 if decoder.buffered():
                     yield from self._out()
-            if framer.pending:
+            if framer.pending and bytes(framer.buf[:2]) != b"\x00\x0a":
+                # the tail of a garbage run the framer kept while looking for a header
+                self.ctx.stats.add("input.garbage_bytes", framer.pending)
+            elif framer.pending:
                 self.ctx.stats.drop("malformed-message", 1, self.source)
                 self.ctx.logger.warning("%s: byte offset %d: file ends inside a message (%d bytes)",
                                         self.source, framer.offset, framer.pending)
