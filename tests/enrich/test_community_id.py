@@ -112,3 +112,41 @@ def test_registration():
     assert spec.name == "community-id" and spec.enabled_by_default
     assert spec.config_schema["additionalProperties"] is False
     assert spec.factory({"seed": 1}, None).seed == b"\x00\x01"  # type: ignore[attr-defined]
+
+
+# -- cross-check against Wireshark's implementation on real captures ------------------------
+
+TSHARK_PCAPS = [
+    "data/esnet-scans/masscan_tcp_0_1000_20190821.pcap",  # TCP scan and replies
+    "data/suricata/syn_flood_200.pcap",
+    "data/zeek/rfb_vnc-scanner.pcap",
+    "data/libnetflow9/1.pcap",  # UDP export packets
+    "data/akvorado/nfv5.pcap",
+]
+
+
+@pytest.mark.shared
+@pytest.mark.tools
+def test_matches_tshark_on_real_captures(shared_file, require_tool):
+    import subprocess
+
+    tshark = require_tool("tshark")
+    rows, expected = [], []
+    for rel in TSHARK_PCAPS:
+        out = subprocess.run(
+            [tshark, "--enable-protocol", "communityid", "-r", str(shared_file(rel)), "-T", "fields",
+             "-E", "separator=,", "-e", "ip.src", "-e", "ip.dst", "-e", "ip.proto", "-e", "tcp.srcport",
+             "-e", "tcp.dstport", "-e", "udp.srcport", "-e", "udp.dstport", "-e", "communityid"],
+            capture_output=True, text=True, timeout=60, check=True).stdout
+        for line in out.splitlines():
+            src, dst, proto, tsp, tdp, usp, udp, cid = line.split(",")
+            if not cid or not src:
+                continue
+            rows.append({"sourceIPv4Address": src, "destinationIPv4Address": dst,
+                         "protocolIdentifier": int(proto),
+                         "sourceTransportPort": int(tsp or usp), "destinationTransportPort": int(tdp or udp)})
+            expected.append(cid)
+    assert len(rows) > 1000
+    batch = FlowBatch.from_rows(rows)
+    CommunityIdEnricher({"seed": 0}).enrich(batch)
+    assert batch.get("network.community_id") == expected
