@@ -168,3 +168,53 @@ def test_cluster_and_local_agree(es_url: str, real_es: bool, namespace: str) -> 
             assert {h["_id"] for h in hits} == expected, query
     finally:
         client.indices.delete(index=index, ignore_unavailable=True)
+
+
+def test_alerts_search_cli_on_a_file(tmp_path: Any, capsys: Any, monkeypatch: Any) -> None:
+    from flowcep_plugin.cli import main
+
+    monkeypatch.delenv("FLOWCEP_ES_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    docs = corpus()
+    (tmp_path / "flowcep-alerts.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs.values()))
+    assert main(["alerts", "search", "event.severity >= 73", "--format", "json"]) == 0
+    out = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert sorted(d["source"]["ip"] for d in out) == ["198.51.100.4", "203.0.113.7", "203.0.113.99"]
+    assert main(["alerts", "search", "source.ip:10.0.0.0/8"]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert lines[0].split()[:3] == ["TIME", "SEVERITY", "RULE"]
+    assert len(lines) == 3 and "10.0.3.1" in lines[1] and "10.0.0.5" in lines[2]  # newest first
+    assert "2 alerts" in captured.err
+    # a bad query is one line naming the column, exit code 2
+    assert main(["alerts", "search", "rule.id:(a or"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("flowcep: error: query at column")
+    # no file: says how to get one
+    assert main(["alerts", "search", "*", "--file", "missing.jsonl"]) == 2
+    assert "no such alert file" in capsys.readouterr().err
+
+
+def test_alerts_search_cli_on_a_cluster(es_url: str, namespace: str, capsys: Any) -> None:
+    from flowcep_plugin.cli import main
+    from flowcep_plugin.es.client import make_client
+    from flowcep_plugin.es.setup import install
+
+    client = make_client(es_url)
+    install(client)
+    index = f"logs-flowcep.alert-{namespace}"
+    ops: list[Any] = []
+    for key, doc in corpus().items():
+        ops += [{"create": {"_index": index, "_id": key}}, doc]
+    client.bulk(operations=ops, refresh=True)
+    try:
+        rc = main(["alerts", "search", "destination.port:22", "--es", es_url, "--index", index,
+                   "--since", "2023-11-14T00:00:00Z", "--format", "json"])
+        assert rc == 0
+        out = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+        assert [d["source"]["ip"] for d in out] == ["203.0.113.99", "203.0.113.7"]
+        # --since defaults to 24h for a cluster: these 2023 alerts are older
+        assert main(["alerts", "search", "*", "--es", es_url, "--index", index, "--format", "json"]) == 0
+        assert capsys.readouterr().out == ""
+    finally:
+        client.indices.delete(index=index, ignore_unavailable=True)

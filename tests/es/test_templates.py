@@ -164,3 +164,30 @@ def test_setup_cli_says_what_is_wrong(httpserver: Any) -> None:
         {"version": {"number": "7.10.2"}}, headers={"X-Elastic-Product": "Elasticsearch"})
     rc = main(["es", "setup", "--url", httpserver.url_for("/")])
     assert rc == 2
+
+
+def test_es_cli_setup_and_replay(es_url: str, namespace: str, tmp_path: Path, capsys: Any) -> None:
+    from flowcep_plugin.cli import main
+
+    assert main(["es", "setup", "--url", es_url]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("elasticsearch ") and "index template logs-flowcep.alert" in out
+    rule = RuleSpec(id="flowcep.test.replay", name="Replay", description="r")
+    doc = alerts.make_alert(rule, time_ms=1_700_000_000_000, detector="t", source_ip="192.0.2.9")
+    index = f"logs-flowcep.alert-{namespace}"
+    line = {"time": "2024-01-01T00:00:00Z", "index": index, "id": doc["flowcep"]["alert_id"], "revision": 1,
+            "kind": "alert", "status": 503, "error": "gave up", "document": doc}
+    dl = tmp_path / "dead.jsonl"
+    dl.write_text(json.dumps(line) + "\nnot json\n")
+    assert main(["es", "replay-dead-letters", str(dl), "--url", es_url]) == 0
+    captured = capsys.readouterr()
+    assert "1 indexed, 0 already present, 0 failed" in captured.out
+    assert f"{dl}:2: not a dead-letter record" in captured.err
+    assert dl.read_text() == "not json\n"  # the unreadable line is kept, the sent one is gone
+    client = make_client(es_url)
+    client.indices.refresh(index=index)
+    hit = client.get(index=index, id=doc["flowcep"]["alert_id"])
+    assert hit["_source"]["rule"]["id"] == "flowcep.test.replay"
+    assert main(["es", "setup", "--print"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == templates.render()
