@@ -91,7 +91,7 @@ def bench_raw(path: str) -> tuple[int, float]:
 
 def bench_frames(path: str) -> tuple[int, float]:
     t0 = time.perf_counter()
-    n = sum(len(chunk) for chunk in iter_frames(path))
+    n = sum(len(packets) for _lt, packets in iter_frames(path))
     return n, time.perf_counter() - t0
 
 

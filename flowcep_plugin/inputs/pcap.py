@@ -150,8 +150,9 @@ def _open_reader(path: str, fh: IO[bytes] | None = None) -> Any:
         raise CaptureError(f"{path}: not a readable pcap/pcapng capture ({e})") from None
 
 
-def iter_frames(path: str, chunk: int = 8192, bpf: str = "") -> Iterator[list[tuple[int, int, bytes]]]:
-    """Yield lists of ``(timestamp_ms, linktype, frame)``, ``chunk`` packets at a time.
+def iter_frames(path: str, chunk: int = 8192, bpf: str = "") -> Iterator[tuple[int, list[tuple[int, bytes]]]]:
+    """Yield ``(linktype, [(timestamp_ms, frame), ...])``, up to ``chunk`` packets at a time;
+    a chunk ends early where the link type changes (pcapng files with several interfaces).
 
     Raises :class:`CaptureError` (after yielding every good packet before it) when the file
     is corrupt or truncated; the message names the file, packet number and byte offset.
@@ -173,7 +174,9 @@ def iter_frames(path: str, chunk: int = 8192, bpf: str = "") -> Iterator[list[tu
     linktype = getattr(reader, "linktype", LINKTYPE_ETHERNET)
     snap = max(int(getattr(reader, "snaplen", 0) or 0), MAX_RECORD)
     number = 0
-    out: list[tuple[int, int, bytes]] = []
+    out: list[tuple[int, bytes]] = []
+    append = out.append
+    current = linktype
     problem = ""
     try:
         while True:
@@ -187,7 +190,12 @@ def iter_frames(path: str, chunk: int = 8192, bpf: str = "") -> Iterator[list[tu
             number += 1
             if ng:
                 ts = ((meta.tshigh << 32) | meta.tslow) * 1000 // (meta.tsresol or 1_000_000)
-                lt = meta.linktype
+                if meta.linktype != current:
+                    if out:
+                        yield current, out
+                        out = []
+                        append = out.append
+                    current = meta.linktype
             else:
                 if meta.caplen > snap:
                     problem = f"record header claims {meta.caplen} bytes"
@@ -198,13 +206,13 @@ def iter_frames(path: str, chunk: int = 8192, bpf: str = "") -> Iterator[list[tu
                     number -= 1
                     break
                 ts = meta.sec * 1000 + (meta.usec // 1_000_000 if nano else meta.usec // 1000)
-                lt = linktype
-            out.append((ts, lt, data))
+            append((ts, data))
             if len(out) >= chunk:
-                yield out
+                yield current, out
                 out = []
+                append = out.append
         if out:
-            yield out
+            yield current, out
             out = []
         if proc is None and not problem and not _gzipped(reader):
             pos = reader.f.tell()
@@ -267,8 +275,21 @@ class _Metering:
         self.meter = _meter(settings, source)
         self.bad_logged = 0
 
-    def feed(self, frames: list[tuple[int, int, bytes]], first_number: int) -> None:
-        """Meter one chunk; ``first_number`` is the 1-based packet number of frames[0]."""
+    def feed(self, linktype: int, packets: list[tuple[int, bytes]], first_number: int) -> None:
+        """Meter packets of one link type; ``first_number`` is the 1-based number of packets[0]."""
+        non_ip_before = self.meter.non_ip
+        if linktype in FAST_LINKTYPES:
+            bad = self.meter.process(packets, linktype)
+        else:
+            ip_packets, other = _scapy_to_ip(linktype, packets)
+            self.meter.non_ip += other
+            bad = self.meter.process_ip(ip_packets)  # numbers approximate: IP-only list
+        self._count_bad(bad, first_number)
+        if self.meter.non_ip != non_ip_before:
+            self.ctx.stats.add("pcap non-IP packets", self.meter.non_ip - non_ip_before)
+
+    def feed_mixed(self, frames: list[tuple[int, int, bytes]], first_number: int) -> None:
+        """Meter ``(timestamp_ms, linktype, frame)`` items whose link types may differ."""
         start = 0
         n = len(frames)
         while start < n:
@@ -276,17 +297,7 @@ class _Metering:
             stop = start + 1
             while stop < n and frames[stop][1] == lt:
                 stop += 1
-            group = [(ts, data) for ts, _, data in frames[start:stop]]
-            non_ip_before = self.meter.non_ip
-            if lt in FAST_LINKTYPES:
-                bad = self.meter.process(group, lt)
-            else:
-                ip_packets, other = _scapy_to_ip(lt, group)
-                self.meter.non_ip += other
-                bad = self.meter.process_ip(ip_packets)  # numbers approximate: IP-only list
-            self._count_bad(bad, first_number + start)
-            if self.meter.non_ip != non_ip_before:
-                self.ctx.stats.add("pcap non-IP packets", self.meter.non_ip - non_ip_before)
+            self.feed(lt, [(ts, data) for ts, _, data in frames[start:stop]], first_number + start)
             start = stop
 
     def _count_bad(self, bad: list[tuple[int, str]], base: int) -> None:
@@ -331,9 +342,10 @@ class PcapSource:
         run = _Metering(self.address.raw, self.settings, self.ctx)
         number = 1
         try:
-            for frames in iter_frames(self.path, self.settings["chunk_packets"], self.settings["filter"]):
-                run.feed(frames, number)
-                number += len(frames)
+            for linktype, packets in iter_frames(self.path, self.settings["chunk_packets"],
+                                                 self.settings["filter"]):
+                run.feed(linktype, packets, number)
+                number += len(packets)
                 yield from run.take()
                 if self._closed:
                     break
@@ -394,7 +406,7 @@ class IfaceSource:
                 now = time.monotonic()
                 if len(frames) >= chunk or (frames and now - last_flush >= self.idle_s) or not ready:
                     if frames:
-                        run.feed(frames, number)
+                        run.feed_mixed(frames, number)
                         number += len(frames)
                         frames = []
                     run.meter.expire(int(time.time() * 1000))
@@ -405,7 +417,7 @@ class IfaceSource:
                     last_flush = now
         finally:
             if frames:
-                run.feed(frames, number)
+                run.feed_mixed(frames, number)
         yield from run.finish()
 
     def close(self) -> None:

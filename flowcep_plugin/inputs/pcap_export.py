@@ -195,8 +195,8 @@ class ExportCaptureSource:
         malformed = 0
         datagrams = 0
         try:
-            for frames in iter_frames(self.path):
-                for _ts, lt, data in frames:
+            for lt, packets in iter_frames(self.path):
+                for _ts, data in packets:
                     number += 1
                     ip, off = self._ip(lt, data)
                     if ip is None:
