@@ -109,6 +109,9 @@ class SelectPlan:
     grp_having: Callable[..., Any] | None = None
     count_only: bool = False
     per_event: bool = False  # select reads event properties beside aggregates: row per event
+    having_per_event: bool = False  # HAVING itself reads event properties
+    equi: list[tuple[int, str, int, str]] = field(default_factory=list)  # joins: s1.k1 = s2.k2
+    grp_emit: Callable[..., Any] | None = None  # (results, t, out) -> rows of a batch, one pass
     pattern: Any = None  # patterns.PatternPlan
 
 
@@ -363,7 +366,13 @@ class _Compiler:
             plan.grp_select = compile_row_function(gargs, "(" + "".join(c + ", " for c in codes) + ")",
                                                    gen.consts)
             if s.having is not None:
+                before = plan.per_event
+                plan.per_event = False
                 plan.grp_having = compile_row_function(gargs, gen.true(s.having), gen.consts)
+                plan.having_per_event = plan.per_event
+                plan.per_event = plan.per_event or before
+            if not plan.per_event:
+                plan.grp_emit = self.group_emitter(items, s.having, group_exprs, aggs, plan)
         elif s.having is not None and single:
             plan.col_having = compile_column_filter(s.having, lambda p: self.resolve(p, refs)[1], fn)
         # single stream: WHERE in column mode, before or after the window
@@ -404,6 +413,11 @@ class _Compiler:
         if not single:
             for conj in _conjuncts(s.where):
                 used = frozenset(self.resolve(p, refs)[0] for p in props_of(conj))
+                if isinstance(conj, A.BinOp) and conj.op == "==" and isinstance(conj.left, A.Prop) \
+                        and isinstance(conj.right, A.Prop):
+                    (s1, k1), (s2, k2) = self.resolve(conj.left, refs), self.resolve(conj.right, refs)
+                    if s1 != s2:
+                        plan.equi.append((s1, k1, s2, k2))
                 cgen = CodeGen(fn, row_res)
                 plan.conjuncts.append((used, compile_row_function(nargs, cgen.true(conj), cgen.consts)))
             if s.having is not None and not aggregated:
@@ -411,6 +425,35 @@ class _Compiler:
                 used = frozenset(range(len(refs)))
                 plan.conjuncts.append((used, compile_row_function(nargs, cgen.true(s.having), cgen.consts)))
         return plan
+
+    def group_emitter(self, items: tuple[A.SelectItem, ...], having: A.Expr | None,
+                      group_exprs: list[A.Expr], aggs: list[A.Call], plan: SelectPlan) -> Callable[..., Any]:
+        """One generated loop over a released batch's groups: HAVING and the row dict inline
+        (no call per group). With only count(*), the counts come straight from a Counter."""
+        count_only = plan.count_only
+
+        def special(e: A.Expr) -> str | None:
+            if isinstance(e, A.Call) and e.name in AGGREGATES:
+                return "a" if count_only else f"a[{aggs.index(e)}]"
+            if e in group_exprs:
+                return f"k[{group_exprs.index(e)}]"
+            return None
+
+        def no_prop(p: A.Prop) -> str:
+            raise AssertionError(p)
+
+        gen = CodeGen(self.filename, no_prop, special)
+        gen.consts["_Row"] = None  # filled by the runtime module at import
+        values = "{" + ", ".join(f"{it.name!r}: {gen.value(it.expr)}" for it in items) + "}"
+        cond = gen.true(having) if having is not None else "True"
+        src = ("def _emit(results, t, out, _Row, name, stream):\n"
+               "    append = out.append\n"
+               "    for k, a in results.items():\n"
+               f"        if {cond}:\n"
+               f"            append((k, _Row(name, stream, t, {values})))\n")
+        from .expressions import build
+
+        return build(src, "_emit", gen.consts)
 
     def view(self, ref: A.StreamRef, sp: StreamPlan, sd: StreamDef) -> None:
         views = ref.views

@@ -247,15 +247,24 @@ class _Stmt:
         n = new.n
         if plan.grouped:
             kcols = plan.col_group(new.cols, n)
-            keys = list(zip(*kcols)) if n else []
+            keys: Any = zip(*kcols) if n else []
+            if plan.per_event or not plan.count_only:
+                keys = list(keys)
         else:
             if n == 0 and old.n == 0:
                 return
             keys = [()] * n
-        results: dict[Any, list[Any]] = {}
+        results: dict[Any, Any] = {}
         if plan.count_only:
-            for k, c in Counter(keys).items():
-                results[k] = [c] * len(plan.aggs)
+            counts = Counter(keys)
+            if plan.grp_emit is not None:
+                if not plan.grouped and not counts:
+                    counts[()] = 0
+                plan.grp_emit(counts, t, out, Row, self.name, self.stream)
+                return
+            naggs = len(plan.aggs)
+            for k, c in counts.items():
+                results[k] = [c] * naggs
         else:
             states: dict[Any, list[Any]] = {}
             argcols = plan.col_args(new.cols, n)
@@ -270,7 +279,20 @@ class _Stmt:
         if not plan.grouped and not results:
             results[()] = [f().value() for f in self.factories]
         having, select = plan.grp_having, plan.grp_select
+        if plan.grp_emit is not None:
+            plan.grp_emit(results, t, out, Row, self.name, self.stream)
+            return
         if plan.per_event:
+            if having is not None and not plan.having_per_event:
+                passing = {k for k, a in results.items() if having(k, a, None)}
+                idx = [i for i, k in enumerate(keys) if k in passing]
+                if not idx:
+                    return
+                sub = new.take(idx)
+                for i, r in zip(idx, sub.rows()):
+                    k = keys[i]
+                    out.append((k, self._row(t, select(k, results[k], r))))
+                return
             for k, r in zip(keys, new.rows()):
                 a = results[k]
                 if having is None or having(k, a, r):
@@ -355,9 +377,32 @@ class _Stmt:
                     here.append(fn)
                     done.add(j)
             levels.append(here)
+        # equality conditions with an already bound stream become hash lookups
+        lookups: list[tuple[int, str, str] | None] = [None]
+        bound = {s}
+        for si in order[1:]:
+            hit = None
+            for s1, k1, s2, k2 in self.plan.equi:
+                if s1 == si and s2 in bound:
+                    hit = (s2, k2, k1)
+                elif s2 == si and s1 in bound:
+                    hit = (s1, k1, k2)
+                if hit:
+                    break
+            lookups.append(hit)
+            bound.add(si)
+        indexes: list[dict[Any, list[dict[str, Any]]] | None] = [None] * k
+        for level, hit in enumerate(lookups):
+            if hit is not None:
+                si = order[level]
+                ix: dict[Any, list[dict[str, Any]]] = {}
+                for row in self.repos[si]:
+                    ix.setdefault(row.get(hit[2]), []).append(row)
+                indexes[level] = ix
         out: list[tuple[dict[str, Any], ...]] = []
         r: list[Any] = [None] * k
         repos = self.repos
+        empty: list[dict[str, Any]] = []
 
         def rec(level: int) -> None:
             if level == k:
@@ -365,9 +410,21 @@ class _Stmt:
                 return
             si = order[level]
             conds = levels[level]
-            for row in (rows if level == 0 else repos[si]):
+            hit = lookups[level]
+            if level == 0:
+                cands = rows
+            elif hit is not None:
+                ix = indexes[level]
+                assert ix is not None
+                cands = ix.get(r[hit[0]].get(hit[1]), empty)
+            else:
+                cands = repos[si]
+            for row in cands:
                 r[si] = row
-                if all(c(*r) for c in conds):
+                for c in conds:
+                    if not c(*r):
+                        break
+                else:
                     rec(level + 1)
             r[si] = None
 
