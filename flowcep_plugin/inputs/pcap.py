@@ -219,6 +219,8 @@ def iter_frames(path: str, chunk: int = 8192, bpf: str = "") -> Iterator[tuple[i
             size = os.path.getsize(path)
             if pos < size:
                 problem = f"{size - pos} trailing bytes could not be read"
+            elif ng and not _pcapng_tail_ok(path, size, getattr(reader, "endian", "<")):
+                problem = "the last block is cut short (scapy skips it silently)"
         if problem:
             pos = reader.f.tell() if proc is None else -1
             at = f" near byte {pos}" if pos >= 0 else ""
@@ -234,6 +236,25 @@ def iter_frames(path: str, chunk: int = 8192, bpf: str = "") -> Iterator[tuple[i
             _, err = proc.communicate()
             if proc.returncode not in (0, -9, None) and err:
                 log.warning("%s: tcpdump: %s", path, err.decode(errors="replace").strip())
+
+
+def _pcapng_tail_ok(path: str, size: int, endian: str) -> bool:
+    """A pcapng file ends with a whole block: its last 4 bytes repeat the length found at
+    the start of that block. scapy reports a block cut by a truncated copy as a plain end of
+    file, so check it here (two small reads, whatever the file size)."""
+    import struct
+
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(size - 4)
+            (length,) = struct.unpack(endian + "I", fh.read(4))
+            if length < 12 or length % 4 or length > size:
+                return False
+            fh.seek(size - length)
+            head = fh.read(8)
+            return len(head) == 8 and struct.unpack(endian + "I", head[4:])[0] == length
+    except (OSError, struct.error):
+        return False
 
 
 def _gzipped(reader: Any) -> bool:

@@ -280,3 +280,18 @@ def test_live_capture_on_loopback_with_bpf_filter() -> None:
         (port, 5, 5 * (20 + 8 + 10))
     ]
     assert any(len(b) == 0 for b in batches)  # idle batches let the host move the watermark
+
+
+def test_truncated_pcapng_is_reported_too(tmp_path: Path, shared_file, caplog) -> None:
+    import scapy.layers.l2  # noqa: F401  (rdpcap knows Ethernet)
+    from scapy.utils import rdpcap, wrpcapng
+
+    ng = tmp_path / "vnc.pcapng"
+    wrpcapng(str(ng), rdpcap(str(shared_file("data/zeek/rfb_vnc-scanner.pcap"))))
+    cut = tmp_path / "cut.pcapng"
+    cut.write_bytes(ng.read_bytes()[:-40])  # inside the last packet's block
+    with caplog.at_level(logging.ERROR, logger="flowcep"):
+        rows = meter_rows(f"pcap:{cut}")
+    assert sum(r["packetDeltaCount"] + r["reversePacketDeltaCount"] for r in rows) == 19
+    errors = [r.getMessage() for r in caplog.records if r.name == "flowcep" and r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "after packet 19" in errors[0]
