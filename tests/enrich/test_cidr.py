@@ -78,3 +78,13 @@ def test_matches_naive_ipaddress_scan():
             if ip in net and net.prefixlen >= best_len:
                 best, best_len = v, net.prefixlen
         assert table.lookup(a) == best, a
+
+
+def test_memo_batch_paths_agree_with_hand_results():
+    table = PrefixTable([("10.0.0.0/8", "ten"), ("10.9.0.0/16", "nine"), ("2001:db8::/32", "doc")])
+    plain_v4 = ["10.1.1.1", "10.9.3.4", "11.0.0.0", "0.0.0.0", "10.1.1.1"]
+    assert table.memo(plain_v4) == {"10.1.1.1": "ten", "10.9.3.4": "nine", "11.0.0.0": None, "0.0.0.0": None}
+    mixed = ["10.9.3.4", None, "2001:db8::7", "::ffff:10.9.0.1", "bogus", "1.2.3", "8.8.8.8"]
+    assert table.memo(mixed) == {"10.9.3.4": "nine", None: None, "2001:db8::7": "doc",
+                                 "::ffff:10.9.0.1": "nine", "bogus": None, "1.2.3": None, "8.8.8.8": None}
+    assert PrefixTable().memo(["10.0.0.1", "::1"]) == {"10.0.0.1": None, "::1": None}
