@@ -237,15 +237,21 @@ class CodeGen:
             return f"{self.const(helper)}({', '.join(self.value(a) for a in e.args)})"
         if isinstance(e, A.Neg):
             first, later = self._tmp(self.value(e.item))
+            if _LITERAL.match(first):
+                return f"(-{first})"
             return f"(None if {first} is None else -{later})"
         if isinstance(e, A.BinOp) and e.op in "+-*/%":
             lf, ll = self._tmp(self.value(e.left))
             rf, rl = self._tmp(self.value(e.right))
             op = e.op
+            if lf == "None" or rf == "None":
+                return "None"
+            checks = [f"{c} is None" for c in (lf, rf) if not _LITERAL.match(c)]
             if op in "/%":
-                return (f"(None if {lf} is None or {rf} is None or {rl} == 0 "
-                        f"else {ll} {op} {rl})")
-            return f"(None if {lf} is None or {rf} is None else {ll} {op} {rl})"
+                checks.append(f"{rl} == 0")
+            if not checks:
+                return f"({ll} {op} {rl})"
+            return f"(None if {' or '.join(checks)} else {ll} {op} {rl})"
         # a boolean used as a value: TRUE/FALSE/null
         t, f = self.true(e), self.false(e)
         return f"(True if {t} else False if {f} else None)"
