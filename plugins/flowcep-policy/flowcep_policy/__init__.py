@@ -136,7 +136,12 @@ class PolicyDetector:
     def on_batch(self, batch: FlowBatch) -> list[Event]:
         if not self.policies:
             return []
-        return self.windows.add(batch, lambda st, idx, _s: self._acc(st, batch, idx))
+        if not len(batch):
+            return []
+        cols = (address_column(batch, "source"), address_column(batch, "destination"),
+                int_column(batch, "protocolIdentifier"), int_column(batch, "destinationTransportPort"),
+                int_column(batch, "octetDeltaCount"))  # once per batch, shared by its windows
+        return self.windows.add(batch, lambda st, idx, _s: self._acc(st, cols, idx))
 
     def on_watermark(self, watermark_ms: int) -> list[Event]:
         return self.windows.close_until(watermark_ms)
@@ -144,12 +149,9 @@ class PolicyDetector:
     def flush(self) -> list[Event]:
         return self.windows.flush()
 
-    def _acc(self, st: dict[tuple[int, str, str, int], list[Any]], batch: FlowBatch, idx: list[int]) -> None:
-        src = address_column(batch, "source")
-        dst = address_column(batch, "destination")
-        proto = int_column(batch, "protocolIdentifier")
-        dport = int_column(batch, "destinationTransportPort")
-        octets = int_column(batch, "octetDeltaCount")
+    def _acc(self, st: dict[tuple[int, str, str, int], list[Any]], cols: tuple[list[Any], ...],
+             idx: list[int]) -> None:
+        src, dst, proto, dport, octets = cols
         for k, pol in enumerate(self.policies):
             dcache, scache, acache = self._caches[k]
             for i in idx:

@@ -121,7 +121,10 @@ class PortScanDetector:
         return hit
 
     def on_batch(self, batch: FlowBatch) -> list[Event]:
-        return self.windows.add(batch, lambda st, idx, _start: self._accumulate(st, batch, idx))
+        if not len(batch):
+            return []
+        cols = self._columns(batch)  # converted once per batch, shared by every window in it
+        return self.windows.add(batch, lambda st, idx, _start: self._accumulate(st, cols, idx))
 
     def on_watermark(self, watermark_ms: int) -> list[Event]:
         return self.windows.close_until(watermark_ms)
@@ -129,17 +132,17 @@ class PortScanDetector:
     def flush(self) -> list[Event]:
         return self.windows.flush()
 
-    def _accumulate(self, st: _State, batch: FlowBatch, idx: list[int]) -> None:
-        src = address_column(batch, "source")
-        dst = address_column(batch, "destination")
-        proto = int_column(batch, "protocolIdentifier")
-        dport = int_column(batch, "destinationTransportPort")
-        sport = int_column(batch, "sourceTransportPort")
-        packets = int_column(batch, "packetDeltaCount", default=1)
-        has_flags = "tcpControlBits" in batch.columns
-        flags = int_column(batch, "tcpControlBits", default=-1)
-        icmp = int_column(batch, "icmpTypeCodeIPv4", "icmpTypeCodeIPv6", default=-1)
-        icmp_type = int_column(batch, "icmpTypeIPv4", "icmpTypeIPv6", default=-1)
+    @staticmethod
+    def _columns(batch: FlowBatch) -> tuple[Any, ...]:
+        return (address_column(batch, "source"), address_column(batch, "destination"),
+                int_column(batch, "protocolIdentifier"), int_column(batch, "destinationTransportPort"),
+                int_column(batch, "sourceTransportPort"), int_column(batch, "packetDeltaCount", default=1),
+                "tcpControlBits" in batch.columns, int_column(batch, "tcpControlBits", default=-1),
+                int_column(batch, "icmpTypeCodeIPv4", "icmpTypeCodeIPv6", default=-1),
+                int_column(batch, "icmpTypeIPv4", "icmpTypeIPv6", default=-1))
+
+    def _accumulate(self, st: _State, cols: tuple[Any, ...], idx: list[int]) -> None:
+        src, dst, proto, dport, sport, packets, has_flags, flags, icmp, icmp_type = cols
         maxp = self.max_packets
         ignore = self.ignore
         for i in idx:

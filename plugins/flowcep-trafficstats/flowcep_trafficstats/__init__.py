@@ -100,7 +100,12 @@ class TrafficStats:
                                        self._finish, "trafficstats", ctx.stats)
 
     def on_batch(self, batch: FlowBatch) -> list[Event]:
-        return self.windows.add(batch, lambda st, idx, _s: self._acc(st, batch, idx))
+        if not len(batch):
+            return []
+        cols = (address_column(batch, "source"), address_column(batch, "destination"),
+                int_column(batch, "sourceTransportPort"), int_column(batch, "destinationTransportPort"),
+                int_column(batch, "packetDeltaCount"), int_column(batch, "octetDeltaCount"))
+        return self.windows.add(batch, lambda st, idx, _s: self._acc(st, cols, idx))
 
     def on_watermark(self, watermark_ms: int) -> list[Event]:
         return self.windows.close_until(watermark_ms)
@@ -115,13 +120,8 @@ class TrafficStats:
             hit = self._internal[addr] = any(a in n for n in self.internal)
         return hit
 
-    def _acc(self, st: _State, batch: FlowBatch, idx: list[int]) -> None:
-        src = address_column(batch, "source")
-        dst = address_column(batch, "destination")
-        sport = int_column(batch, "sourceTransportPort")
-        dport = int_column(batch, "destinationTransportPort")
-        packets = int_column(batch, "packetDeltaCount")
-        octets = int_column(batch, "octetDeltaCount")
+    def _acc(self, st: _State, cols: tuple[list[Any], ...], idx: list[int]) -> None:
+        src, dst, sport, dport, packets, octets = cols
         pc = self.port_cat
         for i in idx:
             s, d = src[i], dst[i]

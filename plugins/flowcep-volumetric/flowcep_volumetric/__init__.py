@@ -125,7 +125,10 @@ class VolumetricDetector:
         self.windows = TumblingWindows(self.window_ms, _State, self._finish, "volumetric", ctx.stats)
 
     def on_batch(self, batch: FlowBatch) -> list[Event]:
-        return self.windows.add(batch, lambda st, idx, _s: self._acc(st, batch, idx))
+        if not len(batch):
+            return []
+        cols = self._columns(batch)  # converted once per batch, shared by every window in it
+        return self.windows.add(batch, lambda st, idx, _s: self._acc(st, cols, idx))
 
     def on_watermark(self, watermark_ms: int) -> list[Event]:
         return self.windows.close_until(watermark_ms)
@@ -133,15 +136,16 @@ class VolumetricDetector:
     def flush(self) -> list[Event]:
         return self.windows.flush()
 
-    def _acc(self, st: _State, batch: FlowBatch, idx: list[int]) -> None:
-        src = address_column(batch, "source")
-        dst = address_column(batch, "destination")
-        proto = int_column(batch, "protocolIdentifier")
-        sport = int_column(batch, "sourceTransportPort")
-        dport = int_column(batch, "destinationTransportPort")
-        packets = int_column(batch, "packetDeltaCount", default=1)
-        octets = int_column(batch, "octetDeltaCount")
-        flags = int_column(batch, "tcpControlBits", default=-1)
+    @staticmethod
+    def _columns(batch: FlowBatch) -> tuple[list[Any], ...]:
+        return (address_column(batch, "source"), address_column(batch, "destination"),
+                int_column(batch, "protocolIdentifier"), int_column(batch, "sourceTransportPort"),
+                int_column(batch, "destinationTransportPort"),
+                int_column(batch, "packetDeltaCount", default=1), int_column(batch, "octetDeltaCount"),
+                int_column(batch, "tcpControlBits", default=-1))
+
+    def _acc(self, st: _State, cols: tuple[list[Any], ...], idx: list[int]) -> None:
+        src, dst, proto, sport, dport, packets, octets, flags = cols
         amp = self.amp_ports
         for i in idx:
             s, d, p = src[i], dst[i], proto[i]
