@@ -8,8 +8,10 @@ entry inside ``10.0.0.0/8`` wins over ``internal``. Addresses in no zone get
 (internal to external), ``internal``, ``external``, and ``unknown`` when an address is missing
 (NetViewer's internal/external classification, in ECS words).
 
-Enabled by default: with the default zones (RFC 1918, RFC 4193 unique-local, loopback and
-link-local space as ``internal``) it costs two dict lookups per record.
+Enabled by default, with RFC 1918, RFC 4193 unique-local, loopback and link-local space as
+``internal``: zones are remembered per address across batches (up to ``cache_size``) and the
+direction per pair of zones, so a record costs three C-level dict lookups (about 0.1 µs
+here; an address seen for the first time about 1 µs).
 """
 
 from __future__ import annotations
