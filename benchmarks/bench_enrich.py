@@ -221,7 +221,7 @@ def main() -> int:
                           for b in batches]
     bench_pipeline_steps(source, args.repeat)
     if not args.no_api:
-        bench_api(max(1, args.repeat // 2))
+        bench_api(max(3, args.repeat))
     bench_cidr(args.repeat)
     return 0
 
