@@ -31,7 +31,9 @@ Flow semantics follow common metering practice (RFC 5470, RFC 7011 element names
 Time is packet time only: expiry runs as packets advance the clock (checked on every packet
 of the flow and swept over the table every ``sweep_ms`` of packet time), and ``flush()``
 ends every flow (end of file). ``expire(now_ms)`` lets a live capture expire idle flows by
-wall clock when no packets come.
+wall clock when no packets come. Ended flows leave the meter in flow-end order (a flow that
+idles out is exported a timeout after its end, so later flows ended by FIN wait for it): the
+host's reorder buffer then never counts metered flows as late, whatever the timeouts.
 """
 
 from __future__ import annotations
@@ -158,7 +160,10 @@ class FlowMeter:
         self.sweep_ms = max(1, int(sweep_ms))
         self.source = source
         self.flows: dict[Key, list[Any]] = {}
-        self._expired: list[tuple[Key, list[Any], int]] = []
+        # Ended flows wait in _held until no flow still in the table can end earlier, then
+        # move to _ready in flow-end order (see release()).
+        self._held: list[tuple[Key, list[Any], int]] = []
+        self._ready: list[tuple[Key, list[Any], int]] = []
         self._next_sweep: int | None = None
         self.packets = 0
         self.non_ip = 0  # ARP, LLDP...: not flows, not errors
@@ -187,7 +192,7 @@ class FlowMeter:
         """
         bad: list[tuple[int, str]] = []
         flows = self.flows
-        expired = self._expired
+        expired = self._held
         biflow = self.biflow
         active_ms = self.active_ms
         inactive_ms = self.inactive_ms
@@ -380,7 +385,8 @@ class FlowMeter:
 
     # -- expiry -----------------------------------------------------------------------------
     def expire(self, now_ms: int) -> None:
-        """Expire flows idle for the inactive timeout or older than the active timeout."""
+        """Expire flows idle for the inactive timeout or older than the active timeout, then
+        release ended flows that no flow in the table can precede (:meth:`release`)."""
         idle_before = now_ms - self.inactive_ms
         start_before = now_ms - self.active_ms
         flows = self.flows
@@ -391,7 +397,34 @@ class FlowMeter:
         ]
         for k, _, _ in done:
             del flows[k]
-        self._expired.extend(done)
+        self._held.extend(done)
+        self.release()
+
+    def release(self) -> None:
+        """Move ended flows to the output in flow-end order.
+
+        A flow still in the table will end no earlier than its last packet so far, so ended
+        flows up to the smallest such time can go out sorted, and every later release only
+        holds flows that end after them: the meter's output is in event-time order (up to
+        the IPv4/IPv6 split of one release) however long the inactive timeout is, which keeps
+        the host's reorder buffer from counting flows as late.
+        """
+        held = self._held  # changed in place: the packet loop holds a reference to it
+        if not held:
+            return
+        flows = self.flows
+        if flows:
+            horizon = min(st[_END] for st in flows.values())
+            ready = [r for r in held if r[1][_END] <= horizon]
+            if len(ready) != len(held):
+                held[:] = [r for r in held if r[1][_END] > horizon]
+            else:
+                held.clear()
+        else:
+            ready = held[:]
+            held.clear()
+        ready.sort(key=lambda r: r[1][_END])
+        self._ready.extend(ready)
 
     def _evict(self) -> None:
         """Table full: force out the tenth of flows silent the longest (counted in ``forced``)."""
@@ -399,27 +432,28 @@ class FlowMeter:
         oldest = sorted(self.flows.items(), key=lambda kv: kv[1][_END])[:n]
         for k, st in oldest:
             del self.flows[k]
-            self._expired.append((k, st, END_FORCED))
+            self._held.append((k, st, END_FORCED))
         self.forced += n
 
     def flush(self) -> None:
         """End of input: every flow ends (``flowEndReason`` 4, forced end)."""
-        self._expired.extend((k, st, END_FORCED) for k, st in self.flows.items())
+        self._held.extend((k, st, END_FORCED) for k, st in self.flows.items())
         self.flows.clear()
+        self.release()
 
     @property
     def pending(self) -> int:
-        """Expired flows waiting in :meth:`take_batches`."""
-        return len(self._expired)
+        """Ended flows not yet taken (held for ordering or ready)."""
+        return len(self._held) + len(self._ready)
 
     # -- output -----------------------------------------------------------------------------
     def take_batches(self) -> list[FlowBatch]:
         """Expired flows as FlowBatches: one for IPv4 flows and one for IPv6 flows, so each
         batch has one shape (like the records of one IPFIX template)."""
-        if not self._expired:
+        if not self._ready:
             return []
-        recs = self._expired
-        self._expired = []
+        recs = self._ready
+        self._ready = []
         v4 = [r for r in recs if r[0][0] == 4]
         v6 = [r for r in recs if r[0][0] == 6] if len(v4) != len(recs) else []
         out = []

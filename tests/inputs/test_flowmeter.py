@@ -115,6 +115,7 @@ def test_uniflow_fin_ends_a_flow_and_the_next_packet_starts_another() -> None:
     ]
     meter = FlowMeter(biflow=False)
     meter.process(frames(*pk), LINKTYPE_ETHERNET)
+    meter.expire(T0 + 300)
     ended = rows(meter.take_batches())  # before flush: only the FIN-ended flow
     assert len(ended) == 1
     assert ended[0]["packetDeltaCount"] == 3
@@ -131,6 +132,7 @@ def test_rst_ends_a_flow_at_once_and_tcp_end_false_keeps_it() -> None:
     pk = frames((0, tcp(C, S, 5, 6, "S")), (5, tcp(S, C, 6, 5, "RA")), (9, tcp(C, S, 5, 6, "S")))
     meter = FlowMeter()
     meter.process(pk, LINKTYPE_ETHERNET)
+    meter.expire(T0 + 9)
     first = rows(meter.take_batches())
     assert [(r["packetDeltaCount"], r["reversePacketDeltaCount"], r["flowEndReason"]) for r in first] == [
         (1, 1, END_DETECTED)
@@ -148,6 +150,7 @@ def test_biflow_ends_after_fin_from_both_sides() -> None:
     ]
     meter = FlowMeter()
     meter.process(frames(*pk), LINKTYPE_ETHERNET)
+    meter.expire(T0 + 3)
     ended = rows(meter.take_batches())
     assert [(r["packetDeltaCount"], r["reversePacketDeltaCount"], r["flowEndReason"]) for r in ended] == [
         (1, 2, END_DETECTED)
@@ -269,8 +272,31 @@ def test_max_flows_forces_out_the_oldest() -> None:
     pk = frames(*[(i, Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src=C, dst=S) / UDP(sport=1000 + i, dport=2)) for i in range(30)])
     meter = FlowMeter(max_flows=20)
     meter.process(pk, LINKTYPE_ETHERNET)
+    meter.expire(T0 + 29)
     early = rows(meter.take_batches())
     assert meter.forced == len(early) > 0
     assert {r["sourceTransportPort"] for r in early} == set(range(1000, 1000 + len(early)))
     meter.flush()
     assert len(early) + sum(len(b) for b in meter.take_batches()) == 30
+
+
+def test_output_is_in_flow_end_order_whatever_the_inactive_timeout() -> None:
+    """A flow that goes idle is exported a timeout after its end; flows that ended by FIN in
+    between must not overtake it (the host would count it late)."""
+    idle = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src=C, dst=S) / UDP(sport=9, dport=9)
+    pk = [(0, idle)]
+    pk += [(1000 + i * 100, tcp(C, S, 2000 + i, 80, "S")) for i in range(10)]
+    pk += [(1050 + i * 100, tcp(C, S, 2000 + i, 80, "R")) for i in range(10)]
+    pk += [(t * 500, tcp(C, S, 5, 6, "A")) for t in range(1, 90)]  # keeps the clock going to 44.5 s
+    pk.sort(key=lambda x: x[0])
+    meter = FlowMeter(inactive_timeout=15)
+    ends: list[int] = []
+    data = frames(*pk)
+    for i in range(0, len(data), 7):  # several chunks, taking after each as pcap.py does
+        meter.process(data[i:i + 7], LINKTYPE_ETHERNET)
+        ends += [r["flowEndMilliseconds"] for r in rows(meter.take_batches())]
+    meter.flush()
+    ends += [r["flowEndMilliseconds"] for r in rows(meter.take_batches())]
+    assert len(ends) == 12
+    assert ends == sorted(ends)
+    assert ends[0] == T0  # the idle UDP flow first, although it expired last but one
