@@ -310,7 +310,8 @@ class CodeGen:
             inside = f"{ll} <= {later} <= {hl}"
             if want == e.negate:
                 inside = f"not ({inside})"
-            return f"({first} is not None and {lf} is not None and {hf} is not None and {inside})"
+            checks = [f"{c} is not None" for c in (first, lf, hf) if not _LITERAL.match(c)]
+            return f"({' and '.join(checks + [inside])})"
         # any other value used as a condition
         first, later = self._tmp(self.value(e))
         return f"({first} is not None and {'' if want else 'not '}{later})"

@@ -248,7 +248,7 @@ class _Build(Transformer):  # type: ignore[type-arg]
 
     def from_outer_join(self, meta: Any, children: list[Any]) -> Any:
         raise self._unsupported("explicit JOIN syntax (list the streams separated by commas "
-                                "and put the join condition in WHERE)", _pos(children[1]))
+                                "and put the join condition in WHERE)", children[1])
 
     def join_kw(self, meta: Any, children: list[Any]) -> A.Pos:
         return _pos(meta)
