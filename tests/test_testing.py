@@ -190,3 +190,16 @@ def test_fixtures(make_flow: Any, records_to_batch: Any, run_detector: Any, chec
     events = check_detector(spec(), attack=ATTACK)
     assert alert_errors(events[0]) == [] and run_detector(spec(), BENIGN) == []
     assert callable(flowcep_run)
+
+
+def test_check_detector_accepts_a_factory_of_detectors() -> None:
+    events = check_detector(lambda: CountingDetector({"threshold": 5}, Context()), attack=ATTACK,
+                            benign=BENIGN)
+    assert len(events) == 1
+
+    class ForgetsFlush(CountingDetector):
+        def flush(self) -> list[Event]:
+            return []
+
+    with pytest.raises(ConformanceError, match="under test.*flush"):
+        check_detector(lambda: ForgetsFlush({"threshold": 5}, Context()), attack=ATTACK)
