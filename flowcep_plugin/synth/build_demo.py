@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import sys
 from pathlib import Path
+from typing import Any
 
 from .flows import write_ipfix
 from .model import DEFAULT_START_MS
@@ -21,15 +22,15 @@ from .scenarios import generate
 __all__ = ["DEMO", "DATA_DIR", "demo_files", "build"]
 
 #: The demo's generation parameters.
-DEMO = {"name": "mixed", "seed": 1, "duration_s": 600, "start_ms": DEFAULT_START_MS, "clients": 4,
-        "busy": True}
+DEMO: dict[str, Any] = {"name": "mixed", "seed": 1, "duration_s": 600, "start_ms": DEFAULT_START_MS,
+                        "clients": 4, "busy": True}
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 
 
 def demo_files() -> tuple[bytes, str]:
     """(IPFIX bytes, labels JSON text) of the demo, generated now."""
-    scenario = generate(str(DEMO["name"]), int(DEMO["seed"]), float(DEMO["duration_s"]), int(DEMO["start_ms"]),
-                        clients=int(DEMO["clients"]), busy=bool(DEMO["busy"]))
+    scenario = generate(DEMO["name"], DEMO["seed"], DEMO["duration_s"], DEMO["start_ms"],
+                        clients=DEMO["clients"], busy=DEMO["busy"])
     buf = io.BytesIO()
     write_ipfix(scenario, buf)
     return buf.getvalue(), labels_json(scenario)
