@@ -1,0 +1,71 @@
+"""EPLDetector: rules become alerts through alerts.alert_from_row, derived rows go out once per step."""
+
+from __future__ import annotations
+
+import pytest
+
+from flowcep_plugin.context import Context
+from flowcep_plugin.engine.detector import EPLDetector
+from flowcep_plugin.engine.harness import flows
+from flowcep_plugin.errors import EPLError
+from flowcep_plugin.specs import DetectorSpec, RuleSpec
+
+EPL = """
+@Name('PerSrc') insert into PerSrc
+select src as Attacker, count(*) as Flows from Flow#time_batch(1 min) group by src;
+@Name('Heavy') select Attacker, Flows from PerSrc where Flows >= ${min_flows}
+"""
+
+RULE = RuleSpec(id="test-heavy", name="Heavy hitter", description="many flows", statement="Heavy",
+                source_field="Attacker", count_fields=("Flows",), summary="{Attacker} sent {Flows} flows")
+
+
+def make(config: dict | None = None, derived: list | None = None) -> EPLDetector:
+    spec = DetectorSpec(name="heavy", summary="test", epl=EPL, rules=(RULE,))
+    cb = (lambda stream, rows: derived.append((stream, rows))) if derived is not None else None
+    return EPLDetector(spec, config or {"min_flows": 3}, Context(), on_derived=cb)
+
+
+def test_rows_of_rule_statements_become_alerts_and_derived_rows_are_passed_on() -> None:
+    derived: list = []
+    det = make(derived=derived)
+    batch = flows(*[(i * 1000, {"src": "10.0.0.1"}) for i in range(4)], (5000, {"src": "10.0.0.2"}))
+    assert det.on_batch(batch) == []
+    assert det.on_watermark(59_999) == []
+    events = det.on_watermark(60_000)
+    assert len(events) == 1
+    ev = events[0]
+    assert ev["rule"]["id"] == "test-heavy"
+    assert "10.0.0.1" in str(ev) and "4" in str(ev)
+    # both PerSrc rows in one call, in group order
+    assert derived == [("PerSrc", [{"Attacker": "10.0.0.1", "Flows": 4}, {"Attacker": "10.0.0.2", "Flows": 1}])]
+    assert det.flush() == []
+
+
+def test_config_fills_placeholders() -> None:
+    det = make({"min_flows": 1})
+    det.on_batch(flows((0, {"src": "a"}), (1, {"src": "b"})))
+    assert len(det.flush()) == 2
+
+
+def test_rule_naming_a_missing_statement_fails_at_construction() -> None:
+    spec = DetectorSpec(name="x", summary="", epl="@Name('A') select a from Flow",
+                        rules=(RuleSpec(id="r", name="r", description="", statement="Nope"),))
+    with pytest.raises(EPLError, match="statement 'Nope'"):
+        EPLDetector(spec, {}, Context())
+
+
+def test_missing_placeholder_value_is_an_epl_error() -> None:
+    with pytest.raises(EPLError, match=r"unknown parameter \$\{min_flows\}"):
+        make({"other": 1})
+
+
+def test_epl_path(tmp_path) -> None:
+    p = tmp_path / "m.epl"
+    p.write_text(EPL)
+    spec = DetectorSpec(name="f", summary="", epl_path=str(p), rules=(RULE,))
+    det = EPLDetector(spec, {"min_flows": 1}, Context())
+    det.on_batch(flows((0, {"src": "a"})))
+    assert [e["rule"]["id"] for e in det.flush()] == ["test-heavy"]
+    with pytest.raises(EPLError, match="cannot read"):
+        EPLDetector(DetectorSpec(name="g", summary="", epl_path=str(tmp_path / "none.epl")), {}, Context())
