@@ -20,12 +20,14 @@ label when all three hold:
 
 An alert that matches no label is a false positive. Precision of a rule = matched alerts /
 alerts. Recall of a rule = labels it matched / labels it is *expected* to find, where the
-expected labels are those, across every evaluated scenario, whose ``pattern`` (traffic
-shape: ``scan-horizontal``, ``bruteforce-ssh``...) the rule matched at least once, or — for
-a rule that matched nothing — the labels whose primary ``technique`` is one the rule declares
-(``RuleSpec.technique``). So a rule that finds a horizontal scan in one scenario and misses
-the same kind of scan in another has recall 0.5; a rule declaring ``T1595.003`` that finds
-no HTTP scan has recall 0; a rule for traffic no scenario contains (ICMP sweeps) shows "-".
+expected labels are those, across every evaluated scenario, of a *kind* — (``attack``,
+``pattern``), e.g. (``portscan-horizontal``, ``scan-horizontal``) or (``multistage-http``,
+``http-scan``) — the rule matched at least once, or, for a rule that matched nothing, the
+labels whose primary ``technique`` is one the rule declares (``RuleSpec.technique``). So a
+rule that finds a horizontal scan in one scenario and misses the same kind of scan in another
+has recall 0.5; a multi-stage correlation rule is not expected to find lone port scans; a
+rule declaring ``T1595.003`` that finds no HTTP scan has recall 0; a rule for traffic no
+scenario contains (ICMP sweeps) shows "-".
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ class RuleScore:
     hits: set[tuple[str, str]] = field(default_factory=set)  # (scenario, label id)
     expected: set[tuple[str, str]] = field(default_factory=set)
     patterns: set[str] = field(default_factory=set)
+    kinds: set[tuple[str, str]] = field(default_factory=set)  # (attack, pattern) of labels hit
     false_alerts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -229,6 +232,10 @@ def _alert_brief(a: Mapping[str, Any]) -> dict[str, Any]:
             "message": _get(a, "message")}
 
 
+def _kind(label: Mapping[str, Any]) -> tuple[str, str]:
+    return str(label.get("attack", "")), str(label.get("pattern", ""))
+
+
 def evaluate(results: Sequence[ScenarioResult],
              rule_techniques: Mapping[str, tuple[str, Sequence[str]]] | None = None) -> Report:
     """Score every alert of every scenario; ``rule_techniques`` (rule id -> (detector,
@@ -250,6 +257,7 @@ def evaluate(results: Sequence[ScenarioResult],
                 for lb in hit:
                     sc.hits.add((res.scenario, lb["id"]))
                     sc.patterns.add(lb.get("pattern", ""))
+                    sc.kinds.add(_kind(lb))
                     detected[(res.scenario, lb["id"])].add(key[1])
             else:
                 sc.false_positives += 1
@@ -258,8 +266,8 @@ def evaluate(results: Sequence[ScenarioResult],
         if not any(k[1] == rid for k in scores):
             scores[(det, rid)] = RuleScore(det, rid)
     for (_det, rid), sc in scores.items():
-        if sc.patterns:
-            sc.expected = {(s, lb["id"]) for s, lb in all_labels if lb.get("pattern") in sc.patterns}
+        if sc.kinds:
+            sc.expected = {(s, lb["id"]) for s, lb in all_labels if _kind(lb) in sc.kinds}
         else:
             declared = list((rule_techniques or {}).get(rid, ("", ()))[1])
             sc.expected = {(s, lb["id"]) for s, lb in all_labels if lb.get("technique") in declared}
@@ -273,6 +281,7 @@ def evaluate(results: Sequence[ScenarioResult],
         d.hits |= r.hits
         d.expected |= r.expected
         d.patterns |= r.patterns
+        d.kinds |= r.kinds
         d.false_alerts += r.false_alerts
     label_rows = [{"scenario": s, "id": lb["id"], "attack": lb.get("attack"), "pattern": lb.get("pattern"),
                    "technique": lb.get("technique"), "detected_by": sorted(detected[(s, lb["id"])])}

@@ -120,3 +120,21 @@ def test_scores_per_rule_and_detector() -> None:
     doc = json.loads(render(rep, "json"))
     assert doc["summary"] == {"labels": 3, "labels_detected": 2, "false_positives": 2}
     assert next(r for r in doc["rules"] if r["rule"] == "scan-h")["missed"] == ["b/scan-2"]
+
+
+def test_expectations_are_scoped_by_attack_kind() -> None:
+    """A multi-stage correlation rule that finds the multi-stage scan is not expected to find
+    a lone horizontal scan of the same traffic shape; a plain scan rule that found both is."""
+    ms_scan = _label("multistage-http-1", "scan-horizontal", "T1046", ["T1046"], "203.0.113.66",
+                     ["10.20.30.0/24"], 1, 2)
+    lone = SCAN
+    alerts = [_alert("corr", "203.0.113.66", None, ["T1046"], 2, detector="ms"),
+              _alert("scan", "203.0.113.66", None, ["T1046"], 2, detector="ps")]
+    rep = evaluate([ScenarioResult("m", [ms_scan], alerts), ScenarioResult("p", [lone], [])])
+    rules = {r.rule: r for r in rep.rules}
+    assert rules["corr"].recall == 1.0 and len(rules["corr"].expected) == 1
+    rep2 = evaluate([ScenarioResult("m", [ms_scan], alerts),
+                     ScenarioResult("p", [lone], [_alert("scan", "203.0.113.21", None, ["T1046"], 3,
+                                                         detector="ps")]),
+                     ScenarioResult("q", [lone | {"id": "scan-9"}], [])])
+    assert {r.rule: r.recall for r in rep2.rules}["scan"] == 2 / 3
