@@ -90,14 +90,14 @@ def build(copies: int) -> tuple[list[bytes], int]:
     msgs = messages(data)
     offsets = timestamp_offsets(msgs)
     lo, hi = 1 << 62, 0
-    for m, offs in zip(msgs, offsets):
+    for m, offs in zip(msgs, offsets, strict=False):
         for o in offs:
             (t,) = _TS.unpack_from(m, o)
             lo, hi = min(lo, t), max(hi, t)
     span = hi - lo + 1000
     out = []
     for k in range(copies):
-        for m, offs in zip(msgs, offsets):
+        for m, offs in zip(msgs, offsets, strict=False):
             if k == 0:
                 out.append(m)
                 continue

@@ -200,16 +200,16 @@ class _Compiler:
                     raise self.err(f"INSERT INTO {s.insert_into}: that name is a schema", s.pos)
                 pending.setdefault(s.insert_into, []).append(s)
         for name, producers in pending.items():
-            props: list[str] | None = []
+            known: list[str] | None = []
             for p in producers:
                 if p.items is None:
-                    props = None
+                    known = None
                     break
-                assert props is not None
+                assert known is not None
                 for item in p.items:
-                    if item.name not in props:
-                        props.append(item.name)
-            self.streams[name] = StreamDef(name, "derived", props)
+                    if item.name not in known:
+                        known.append(item.name)
+            self.streams[name] = StreamDef(name, "derived", known)
         counter = 0
         for s in stmts:
             if not isinstance(s, A.SelectStmt):
@@ -266,7 +266,7 @@ class _Compiler:
         if isinstance(s.sources, A.PatternSource):
             from .patterns import compile_pattern_statement
 
-            return compile_pattern_statement(self, s, name)  # type: ignore[no-any-return]
+            return compile_pattern_statement(self, s, name)
         refs: list[tuple[str, StreamDef]] = []
         for ref in s.sources:
             sd = self.stream_def(ref.stream, ref.pos)
@@ -319,14 +319,18 @@ class _Compiler:
         if star:
             needed = [None for _ in refs]
         streams: list[StreamPlan] = []
-        for (alias, sd), ref in zip(refs, s.sources):
+        for (alias, sd), ref in zip(refs, s.sources, strict=False):
             ks = needed[refs.index((alias, sd))]
             sp = StreamPlan(sd.name, alias, sd.kind == "flow", None if ks is None else sorted(ks), None)
             if ref.filter is not None:
                 for p in props_of(ref.filter):
                     self.resolve(p, [(alias, sd)])
-                sp.filter = compile_column_filter(ref.filter, lambda p, a=alias, d=sd: self.resolve(p, [(a, d)])[1],
-                                                  self.filename)
+                one = [(alias, sd)]
+
+                def key_in(p: A.Prop, one: list[tuple[str, StreamDef]] = one) -> str:
+                    return self.resolve(p, one)[1]
+
+                sp.filter = compile_column_filter(ref.filter, key_in, self.filename)
             self.view(ref, sp, sd)
             streams.append(sp)
         select_names = [it.name for it in items] if items is not None else list(

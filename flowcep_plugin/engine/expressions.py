@@ -373,7 +373,7 @@ def build(src: str, name: str, consts: Mapping[str, Any]) -> Callable[..., Any]:
     exec(code, namespace)  # noqa: S102 - our own generated code, no user text is executed
     fn = namespace[name]
     fn.__source__ = src
-    return fn  # type: ignore[no-any-return]
+    return fn
 
 
 class _ColumnResolver:
@@ -417,7 +417,7 @@ def compile_column_filter(expr: A.Expr, key_of: Callable[[A.Prop], str], filenam
     cond = gen.true(expr)
     if not res.keys:
         src = f"def _filter(cols, n):\n    return list(range(n)) if {cond} else []\n"
-        return build(src, "_filter", gen.consts)  # type: ignore[return-value]
+        return build(src, "_filter", gen.consts)
     loop = res.loop()
     src = (
         "def _fast(cols, n):\n" + res.prologue()
@@ -432,7 +432,7 @@ def compile_column_filter(expr: A.Expr, key_of: Callable[[A.Prop], str], filenam
         + "def _filter(cols, n):\n    try:\n        return _fast(cols, n)\n"
         + "    except (TypeError, ValueError, AttributeError):\n        return _slow(cols, n)\n"
     )
-    return build(src, "_filter", gen.consts)  # type: ignore[return-value]
+    return build(src, "_filter", gen.consts)
 
 
 ColumnValues = Callable[[Mapping[str, list[Any]], int], list[list[Any]]]
@@ -480,7 +480,7 @@ def compile_column_values(exprs: Sequence[A.Expr], key_of: Callable[[A.Prop], st
 
     def values(cols: Mapping[str, list[Any]], n: int) -> list[list[Any]]:
         try:
-            return fast(cols, n)  # type: ignore[no-any-return]
+            return fast(cols, n)
         except (TypeError, ValueError, AttributeError):
             return slow(cols, n)
 

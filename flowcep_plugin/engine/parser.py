@@ -99,7 +99,7 @@ def parse_module(text: str, filename: str = "<epl>") -> list[A.Statement]:
     except UnexpectedInput as exc:
         raise _syntax_error(exc, text, filename) from None
     try:
-        return _Build(text, filename).transform(tree)  # type: ignore[no-any-return]
+        return _Build(text, filename).transform(tree)
     except VisitError as exc:
         if isinstance(exc.orig_exc, EPLError):
             raise exc.orig_exc from None
@@ -118,7 +118,8 @@ def _syntax_error(exc: UnexpectedInput, text: str, filename: str) -> EPLError:
             column = len(text) - text.rfind("\n")
         msg = f"syntax error: unexpected {got}; expected one of: {', '.join(expected)}"
     elif isinstance(exc, UnexpectedCharacters):
-        ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+        at = exc.pos_in_stream or 0
+        ch = text[at] if at < len(text) else ""
         expected = sorted({_display(n) for n in (exc.allowed or ())})
         msg = f"syntax error: unexpected character {ch!r}"
         if expected:
@@ -158,7 +159,7 @@ def _name(tok: Token | str) -> str:
 
 
 @v_args(meta=True)
-class _Build(Transformer):  # type: ignore[type-arg]
+class _Build(Transformer):
     """Turns lark's tree into ``ast`` dataclasses; expression text is sliced from the source."""
 
     def __init__(self, text: str, filename: str) -> None:
@@ -258,7 +259,7 @@ class _Build(Transformer):  # type: ignore[type-arg]
         return A.StreamRef(_name(name), flt, tuple(views), _name(alias) if alias else None, _pos(meta))
 
     def filter(self, meta: Any, children: list[Any]) -> A.Expr | None:
-        return children[0]  # type: ignore[no-any-return]
+        return children[0]
 
     def view(self, meta: Any, children: list[Any]) -> A.View:
         if len(children) == 3:
@@ -278,13 +279,13 @@ class _Build(Transformer):  # type: ignore[type-arg]
         return A.TimePeriod(int(round(total)), self._src(meta))
 
     def where_clause(self, meta: Any, children: list[Any]) -> A.Expr:
-        return children[1]  # type: ignore[no-any-return]
+        return children[1]
 
     def group_by(self, meta: Any, children: list[Any]) -> list[A.Expr]:
         return children[2:]
 
     def having(self, meta: Any, children: list[Any]) -> A.Expr:
-        return children[1]  # type: ignore[no-any-return]
+        return children[1]
 
     def output_clause(self, meta: Any, children: list[Any]) -> A.OutputLimit:
         _out, kind, _every, *rest = children
@@ -354,13 +355,13 @@ class _Build(Transformer):  # type: ignore[type-arg]
     def or_(self, meta: Any, children: list[Any]) -> A.Expr:
         items = tuple(c for c in children if not isinstance(c, Token))
         if len(items) == 1:
-            return items[0]  # type: ignore[no-any-return]
+            return items[0]
         return A.BoolOp("or", items, pos=_pos(meta), text=self._src(meta))
 
     def and_(self, meta: Any, children: list[Any]) -> A.Expr:
         items = tuple(c for c in children if not isinstance(c, Token))
         if len(items) == 1:
-            return items[0]  # type: ignore[no-any-return]
+            return items[0]
         return A.BoolOp("and", items, pos=_pos(meta), text=self._src(meta))
 
     def not_(self, meta: Any, children: list[Any]) -> A.Expr:
@@ -395,7 +396,7 @@ class _Build(Transformer):  # type: ignore[type-arg]
     def arith(self, meta: Any, children: list[Any]) -> A.Expr:
         left = children[0]
         if len(children) == 1:
-            return left  # type: ignore[no-any-return]
+            return left
         for i in range(1, len(children), 2):
             op, right = str(children[i]), children[i + 1]
             left = A.BinOp(op, left, right, pos=left.pos, text="")
@@ -405,7 +406,7 @@ class _Build(Transformer):  # type: ignore[type-arg]
     def unary_op(self, meta: Any, children: list[Any]) -> A.Expr:
         op, item = children
         if str(op) == "+":
-            return item  # type: ignore[no-any-return]
+            return item
         if isinstance(item, A.Literal) and isinstance(item.value, (int, float)):
             return A.Literal(-item.value, pos=_pos(meta), text=self._src(meta))
         return A.Neg(item, pos=_pos(meta), text=self._src(meta))

@@ -417,7 +417,7 @@ class PatternStmt:
         if self.plan.row_select is None:
             vals = {k: env.get(k) for k in self.names}
         else:
-            vals = dict(zip(self.names, self.plan.row_select(env)))
+            vals = dict(zip(self.names, self.plan.row_select(env), strict=False))
         self.out.append(Row(self.name, self.stream, t, vals))
 
     def _ensure(self, t: int) -> _Inst:
@@ -438,7 +438,7 @@ class PatternStmt:
 
     def feed(self, idx: int, ev: Events) -> list[Row]:
         root = self._ensure(ev.times[0]) if ev.n else self.root
-        for t, row in zip(ev.times, ev.rows()):
+        for t, row in zip(ev.times, ev.rows(), strict=False):
             if root is None or not root.alive:
                 break
             root.time(t)

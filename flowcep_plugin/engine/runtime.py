@@ -199,7 +199,7 @@ class _Stmt:
         return self.limiter.add(rows)
 
     def _row(self, t: int, values: tuple[Any, ...]) -> Row:
-        return Row(self.name, self.stream, t, dict(zip(self.names, values)))
+        return Row(self.name, self.stream, t, dict(zip(self.names, values, strict=False)))
 
     # -- posts -----------------------------------------------------------------------------------
     def on_post(self, idx: int, post: Post, out: list[tuple[Any, Row]]) -> None:
@@ -229,16 +229,16 @@ class _Stmt:
             if new.n == 0:
                 return
         if plan.star:
-            for i, row in enumerate(new.rows()):
-                vals = {k: v for k, v in row.items() if v is not None}
-                out.append((None, Row(self.name, self.stream, t if t is not None else new.times[i], vals)))
+            for i, event in enumerate(new.rows()):
+                kept = {k: v for k, v in event.items() if v is not None}
+                out.append((None, Row(self.name, self.stream, t if t is not None else new.times[i], kept)))
             return
         assert plan.col_select is not None
         cols = plan.col_select(new.cols, new.n)
         names, name, stream = self.names, self.name, self.stream
         times = new.times if t is None else [t] * new.n
-        for ti, vals in zip(times, zip(*cols)):
-            out.append((None, Row(name, stream, ti, dict(zip(names, vals)))))
+        for ti, vals in zip(times, zip(*cols, strict=False), strict=False):
+            out.append((None, Row(name, stream, ti, dict(zip(names, vals, strict=False)))))
 
     def batch_agg_post(self, t: int, new: Events, old: Events, out: list[tuple[Any, Row]]) -> None:
         """A released batch replaces the previous one: aggregate the new batch afresh."""
@@ -247,7 +247,7 @@ class _Stmt:
         n = new.n
         if plan.grouped:
             kcols = plan.col_group(new.cols, n)
-            keys: Any = zip(*kcols) if n else []
+            keys: Any = zip(*kcols, strict=False) if n else []
             if plan.per_event or not plan.count_only:
                 keys = list(keys)
         else:
@@ -269,11 +269,11 @@ class _Stmt:
             states: dict[Any, list[Any]] = {}
             argcols = plan.col_args(new.cols, n)
             factories = self.factories
-            for k, args in zip(keys, zip(*argcols)):
+            for k, args in zip(keys, zip(*argcols, strict=False), strict=False):
                 st = states.get(k)
                 if st is None:
                     st = states[k] = [f() for f in factories]
-                for s, a in zip(st, args):
+                for s, a in zip(st, args, strict=False):
                     s.enter(a)
             results = {k: [s.value() for s in st] for k, st in states.items()}
         if not plan.grouped and not results:
@@ -289,11 +289,11 @@ class _Stmt:
                 if not idx:
                     return
                 sub = new.take(idx)
-                for i, r in zip(idx, sub.rows()):
+                for i, r in zip(idx, sub.rows(), strict=False):
                     k = keys[i]
                     out.append((k, self._row(t, select(k, results[k], r))))
                 return
-            for k, r in zip(keys, new.rows()):
+            for k, r in zip(keys, new.rows(), strict=False):
                 a = results[k]
                 if having is None or having(k, a, r):
                     out.append((k, self._row(t, select(k, a, r))))
@@ -317,14 +317,14 @@ class _Stmt:
         group, args_of = plan.row_group, plan.row_args
         for r in old.rows():
             st = self._states(group(r) if plan.grouped else ())
-            for s, a in zip(st, args_of(r)):
+            for s, a in zip(st, args_of(r), strict=False):
                 s.leave(a)
         new_rows = new.rows()
         if t is None and new_rows:
-            for ti, r in zip(new.times, new_rows):
+            for ti, r in zip(new.times, new_rows, strict=False):
                 k = group(r) if plan.grouped else ()
                 st = self._states(k)
-                for s, a in zip(st, args_of(r)):
+                for s, a in zip(st, args_of(r), strict=False):
                     s.enter(a)
                 self._emit_group(ti, k, st, out, (r,))
             return
@@ -332,7 +332,7 @@ class _Stmt:
         for r in new_rows:
             k = group(r) if plan.grouped else ()
             st = self._states(k)
-            for s, a in zip(st, args_of(r)):
+            for s, a in zip(st, args_of(r), strict=False):
                 s.enter(a)
             touched[k] = r
         at = t if t is not None else (new.times[-1] if new.n else old.times[-1])
@@ -443,7 +443,7 @@ class _Stmt:
         old_results = self._join(s, old_rows) if plan.aggregated else []
         new_rows = new.rows()
         if t is None:
-            per_event = [(ti, self._join(s, [r])) for ti, r in zip(new.times, new_rows)]
+            per_event = [(ti, self._join(s, [r])) for ti, r in zip(new.times, new_rows, strict=False)]
         else:
             per_event = [(t, self._join(s, new_rows))]
         repo.extend(new_rows)
@@ -456,14 +456,14 @@ class _Stmt:
         assert plan.row_group is not None and plan.row_args is not None
         for res in old_results:
             st = self._states(plan.row_group(*res) if plan.grouped else ())
-            for sa, a in zip(st, plan.row_args(*res)):
+            for sa, a in zip(st, plan.row_args(*res), strict=False):
                 sa.leave(a)
         for ti, results in per_event:
             touched: dict[Any, None] = {}
             for res in results:
                 k = plan.row_group(*res) if plan.grouped else ()
                 st = self._states(k)
-                for sa, a in zip(st, plan.row_args(*res)):
+                for sa, a in zip(st, plan.row_args(*res), strict=False):
                     sa.enter(a)
                 touched[k] = None
             if plan.per_event:

@@ -65,18 +65,18 @@ class Events:
         keys = list(self.cols)
         if not keys:
             return [{} for _ in range(self.n)]
-        return [dict(zip(keys, vals)) for vals in zip(*(self.cols[k] for k in keys))]
+        return [dict(zip(keys, vals, strict=False)) for vals in zip(*(self.cols[k] for k in keys), strict=False)]
 
     def row_tuples(self) -> list[tuple[Any, ...]]:
         if not self.cols:
             return [() for _ in range(self.n)]
-        return list(zip(*self.cols.values()))
+        return list(zip(*self.cols.values(), strict=False))
 
     @classmethod
     def from_tuples(cls, keys: Sequence[str], rows: Sequence[tuple[Any, ...]], times: list[int]) -> Events:
         if not rows:
             return cls.empty(keys)
-        cols = {k: list(c) for k, c in zip(keys, zip(*rows))} if keys else {}
+        cols = {k: list(c) for k, c in zip(keys, zip(*rows, strict=False), strict=False)} if keys else {}
         return cls(cols, len(rows), times)
 
 
@@ -210,7 +210,7 @@ class TimeWindow(Window):
     def feed(self, ev: Events) -> list[Post]:
         if ev.n == 0:
             return []
-        self.live.extend(zip(ev.times, ev.take(list(range(ev.n)), self.keys).row_tuples()))
+        self.live.extend(zip(ev.times, ev.take(list(range(ev.n)), self.keys).row_tuples(), strict=False))
         return [Post(None, ev, Events.empty(self.keys))]
 
     def fire(self, now: int) -> list[Post]:
@@ -235,7 +235,7 @@ class _PerEvent(Window):
     def feed(self, ev: Events) -> list[Post]:
         posts: list[Post] = []
         rows = ev.take(list(range(ev.n)), self.keys).row_tuples() if ev.n else []
-        for t, r in zip(ev.times, rows):
+        for t, r in zip(ev.times, rows, strict=False):
             new = Events.from_tuples(self.keys, [r], [t])
             old = self.arrive(t, r)
             posts.append(Post(None, new, Events.from_tuples(self.keys, [o[1] for o in old],
@@ -316,7 +316,7 @@ class LengthBatchWindow(Window):
     def feed(self, ev: Events) -> list[Post]:
         posts = []
         rows = ev.take(list(range(ev.n)), self.keys).row_tuples() if ev.n else []
-        for t, r in zip(ev.times, rows):
+        for t, r in zip(ev.times, rows, strict=False):
             self.pending.append((t, r))
             if len(self.pending) >= self.size:
                 new = Events.from_tuples(self.keys, [p[1] for p in self.pending],
@@ -352,7 +352,7 @@ class ExtTimedBatchWindow(Window):
     def feed(self, ev: Events) -> list[Post]:
         posts: list[Post] = []
         rows = ev.take(list(range(ev.n)), self.keys).row_tuples() if ev.n else []
-        for t, r in zip(ev.times, rows):
+        for t, r in zip(ev.times, rows, strict=False):
             ts = r[self.ts]
             if ts is None:
                 continue
