@@ -166,7 +166,14 @@ def iter_frames(path: str, chunk: int = 8192, bpf: str = "") -> Iterator[tuple[i
         proc = subprocess.Popen([tcpdump, "-r", path, "-w", "-", bpf],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         assert proc.stdout is not None
-        reader = _open_reader(path, proc.stdout)
+        try:
+            reader = _open_reader(path, proc.stdout)
+        except CaptureError:
+            proc.kill()
+            _, err = proc.communicate()
+            why = err.decode(errors="replace").strip().splitlines()
+            raise ConfigError(f"{path}: BPF filter {bpf!r} rejected by tcpdump: "
+                              f"{why[-1] if why else 'no output'}") from None
     else:
         reader = _open_reader(path)
     ng = hasattr(reader, "interfaces")
@@ -342,6 +349,20 @@ class _Metering:
         return self.meter.take_batches()
 
 
+def _check_filter(path: str, bpf: str, where: str) -> None:
+    """Compile the filter against the file's link type now, so a typo is a startup error."""
+    tcpdump = shutil.which("tcpdump")
+    if tcpdump is None:
+        raise ConfigError(f"{where}: a BPF filter on a capture file needs tcpdump installed")
+    try:
+        done = subprocess.run([tcpdump, "-r", path, "-d", bpf], capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise ConfigError(f"{where}: cannot run tcpdump to check the filter: {e}") from None
+    if done.returncode != 0:
+        why = done.stderr.decode(errors="replace").strip().splitlines()
+        raise ConfigError(f"{where}: BPF filter {bpf!r} rejected: {why[-1] if why else 'tcpdump failed'}")
+
+
 class PcapSource:
     """Flows metered from a pcap/pcapng file; ends (flushing every flow) at end of file."""
 
@@ -357,6 +378,8 @@ class PcapSource:
         if not is_capture(head) and head[:2] != b"\x1f\x8b":
             raise InputError(f"input {address.raw!r}: not a pcap or pcapng file "
                              f"(starts with {head.hex() or 'nothing'})")
+        if self.settings["filter"]:
+            _check_filter(self.path, self.settings["filter"], address.raw)
         self._closed = False
 
     def batches(self) -> Iterator[FlowBatch]:

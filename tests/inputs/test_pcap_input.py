@@ -295,3 +295,12 @@ def test_truncated_pcapng_is_reported_too(tmp_path: Path, shared_file, caplog) -
     assert sum(r["packetDeltaCount"] + r["reversePacketDeltaCount"] for r in rows) == 19
     errors = [r.getMessage() for r in caplog.records if r.name == "flowcep" and r.levelno >= logging.ERROR]
     assert len(errors) == 1 and "after packet 19" in errors[0]
+
+
+@pytest.mark.shared
+@pytest.mark.tools
+def test_bad_bpf_filter_is_a_startup_error(shared_file, require_tool) -> None:
+    require_tool("tcpdump")
+    pcap = shared_file("data/zeek/rfb_vnc-scanner.pcap")
+    with pytest.raises(ConfigError, match="BPF filter 'tcp port bogus' rejected"):
+        PcapSource(parse_address(f"pcap:{pcap}?filter=tcp port bogus"), {}, Context())
