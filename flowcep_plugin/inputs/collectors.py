@@ -80,7 +80,7 @@ class StreamFramer:
         n = len(buf)
         while n - pos >= 4:
             version, length = _HDR.unpack_from(buf, pos)
-            if version != 10 or length < 16 or not _plausible(buf, pos):
+            if version != 10 or length < 16 or (self.garbage_run and not _plausible(buf, pos)):
                 skip = self._resync(buf, pos + 1)
                 self.garbage_run += skip - pos
                 self.on_garbage(skip - pos, self.offset + pos)

@@ -27,6 +27,11 @@ from ..elements import Registry, default_registry
 from ..records import FlowBatch
 from ..specs import ElementSpec
 
+try:  # numpy builds columns ~3x faster than zip(*rows); the struct path stays as a fallback
+    import numpy as _np
+except ImportError:  # pragma: no cover - numpy is a declared dependency
+    _np = None  # type: ignore[assignment]
+
 __all__ = ["MessageDecoder", "Template", "V9_SCOPE_PEN", "NTP_EPOCH_OFFSET"]
 
 #: Seconds between the NTP epoch (1900) and the Unix epoch, for dateTimeMicro/Nanoseconds.
@@ -47,6 +52,9 @@ _U32 = struct.Struct(">I")
 _FIELD = struct.Struct(">HH")
 
 _UNSIGNED = {1: "B", 2: "H", 4: "I", 8: "Q"}
+# struct code -> numpy dtype; "Ns" becomes S (NUL-stripped) for strings, V (raw) otherwise
+_NP_CODES = {"B": "u1", "H": ">u2", "I": ">u4", "Q": ">u8", "b": "i1", "h": ">i2", "i": ">i4",
+             "q": ">i8", "f": ">f4", "d": ">f8"}
 _SIGNED = {1: "b", 2: "h", 4: "i", 8: "q"}
 _INT_TYPES = {"unsigned8", "unsigned16", "unsigned32", "unsigned64", "dateTimeSeconds",
               "dateTimeMilliseconds"}
@@ -176,7 +184,7 @@ class Template:
     per-field plans for the variable-length slow path."""
 
     __slots__ = ("tid", "fields", "scope_count", "names", "convs", "struct", "reclen",
-                 "varlen", "plan", "min_len", "received", "is_options")
+                 "varlen", "plan", "min_len", "received", "is_options", "np_dtype")
 
     def __init__(self, tid: int, fields: list[tuple[int, int, int]], scope_count: int,
                  registry: Registry, caches: _Caches, received: float | None = None) -> None:
@@ -192,6 +200,8 @@ class Template:
         seen: dict[str, int] = {}
         self.varlen = False
         min_len = 0
+        np_formats: list[str] = []
+        np_offsets: list[int] = []
         for pen, eid, length in fields:
             if pen == V9_SCOPE_PEN:
                 spec = ElementSpec(0, eid, _V9_SCOPE_NAMES.get(eid, f"scope{eid}"), "unsigned64")
@@ -206,9 +216,13 @@ class Template:
                 emit = t not in _LIST_TYPES
                 code = ""
             else:
-                min_len += length
                 code, conv, emit = _field_plan(spec, length, caches)
                 codes.append(code)
+                if emit:
+                    np_formats.append(_NP_CODES.get(code) or
+                                      (f"S{length}" if spec.type == "string" else f"V{length}"))
+                    np_offsets.append(min_len)
+                min_len += length
             if emit:
                 n = seen.get(name, 0) + 1
                 seen[name] = n
@@ -222,6 +236,11 @@ class Template:
         self.min_len = min_len
         self.reclen = 0 if self.varlen else min_len
         self.struct = None if self.varlen or min_len == 0 else struct.Struct(">" + "".join(codes))
+        self.np_dtype: Any = None
+        if _np is not None and self.struct is not None and np_formats:
+            self.np_dtype = _np.dtype({"names": [f"f{i}" for i in range(len(np_formats))],
+                                       "formats": np_formats, "offsets": np_offsets,
+                                       "itemsize": min_len})
 
     def same_as(self, fields: list[tuple[int, int, int]], scope_count: int) -> bool:
         return self.fields == fields and self.scope_count == scope_count
@@ -232,6 +251,11 @@ class Template:
         assert st is not None
         if count == 0:
             return [[] for _ in self.names]
+        if self.np_dtype is not None:
+            arr = _np.frombuffer(buf, dtype=self.np_dtype, count=count)
+            return [conv(col) if conv is not None else col
+                    for col, conv in zip((arr[n].tolist() for n in self.np_dtype.names), self.convs,
+                                         strict=True)]
         cols: list[Any] = list(zip(*st.iter_unpack(memoryview(buf)[: count * self.reclen]), strict=True))
         out: list[list[Any]] = []
         for col, conv in zip(cols, self.convs, strict=True):
@@ -295,12 +319,14 @@ class Template:
 class _Session:
     """Per (exporter transport session, observation domain) state."""
 
-    __slots__ = ("templates", "expected_seq", "sampling", "ifnames", "lost", "out_of_order", "key")
+    __slots__ = ("templates", "expected_seq", "restart_seq", "sampling", "ifnames", "lost",
+                 "out_of_order", "key")
 
     def __init__(self, key: str) -> None:
         self.key = key
         self.templates: dict[int, Template] = {}
         self.expected_seq: int | None = None
+        self.restart_seq: int | None = None
         self.sampling: int | None = None
         self.ifnames: dict[int, str] = {}
         self.lost = 0
@@ -453,9 +479,19 @@ class MessageDecoder:
         return s
 
     def _sequence(self, sess: _Session, seq: int, count: int | None, exporter: str) -> None:
-        """Wraparound-safe loss accounting. ``count`` None = unknown (resynchronise next time)."""
+        """Wraparound-safe loss accounting. ``count`` None = unknown (resynchronise next time).
+
+        A jump back is counted once as out of order. If the next message continues from the
+        jumped-to number, the exporter restarted (or a file looped): follow it rather than
+        calling every later message out of order; if it continues the old numbering, the
+        message was merely late.
+        """
         exp = sess.expected_seq
         if exp is not None and seq != exp:
+            if sess.restart_seq is not None and seq == sess.restart_seq:
+                sess.restart_seq = None
+                sess.expected_seq = None if count is None else (seq + count) & 0xFFFFFFFF
+                return
             diff = (seq - exp) & 0xFFFFFFFF
             if diff < 0x80000000:
                 sess.lost += diff
@@ -466,7 +502,9 @@ class MessageDecoder:
                 self.stats.add("input.sequence_out_of_order", 1)
                 self.stats.gauge(f"sequence_out_of_order[{sess.key}]", sess.out_of_order)
                 if count is not None:
-                    return  # a late message: keep expecting what we expected
+                    sess.restart_seq = (seq + count) & 0xFFFFFFFF
+                    return  # maybe a late message: keep expecting what we expected
+        sess.restart_seq = None
         sess.expected_seq = None if count is None else (seq + count) & 0xFFFFFFFF
 
     def _template(self, sess: _Session, tid: int) -> Template | None:
@@ -636,35 +674,60 @@ class MessageDecoder:
                       f"message length {length} but {avail} bytes available")
             return 0
         self.messages += 1
-        sess = self._session(exporter, odid, 10)
+        sess = self.sessions.get((exporter, odid, 10)) or self._session(exporter, odid, 10)
+        templates = sess.templates
+        pending = self._pending
+        sid = id(sess)
+        # the per-set fast path below skips lifetime checks, which only UDP needs
+        fast = self.template_lifetime is None or self.transport != "udp"
+        mv = memoryview(buf)
         end = off + length
         pos = off + 16
         records = 0
+        queued = 0
         complete = True
+        unpack_set = _SET_HDR.unpack_from
         while pos < end:
             if end - pos < 4:
                 self._bad("malformed-set", 1, exporter, pos, "truncated set header")
                 complete = False
                 break
-            set_id, set_len = _SET_HDR.unpack_from(buf, pos)
-            if set_len < 4 or pos + set_len > end:
+            set_id, set_len = unpack_set(buf, pos)
+            set_end = pos + set_len
+            if set_len < 4 or set_end > end:
                 self._bad("malformed-set", 1, exporter, pos, f"set {set_id} length {set_len}")
                 complete = False
                 break
-            body, set_end = pos + 4, pos + set_len
-            if set_id == 2 or set_id == 3:
-                self._ipfix_templates(sess, buf, body, set_end, set_id, exporter)
-            elif set_id >= 256:
-                t = self._template(sess, set_id)
+            if set_id >= 256:
+                t = templates.get(set_id) if fast else self._template(sess, set_id)
                 if t is None:
-                    self._keep_early(exporter, odid, 10, set_id, buf[body:set_end], None, body)
+                    self._keep_early(exporter, odid, 10, set_id, buf[pos + 4:set_end], None, pos + 4)
                     complete = False
+                elif t.reclen and not t.is_options:
+                    # fast path: queue the records' bytes for one iter_unpack at flush
+                    n = (set_len - 4) // t.reclen
+                    if n:
+                        p = pending.get((sid, set_id))
+                        if p is None:
+                            p = pending[(sid, set_id)] = _Pending(t, sess)
+                        p.buf += mv[pos + 4:pos + 4 + n * t.reclen]
+                        p.count += n
+                        records += n
+                        queued += n
                 else:
-                    records += self._data_set(sess, t, buf, body, set_end, exporter, 10, None, 0)
+                    records += self._data_set(sess, t, buf, pos + 4, set_end, exporter, 10, None, 0)
+            elif set_id == 2 or set_id == 3:
+                self._ipfix_templates(sess, buf, pos + 4, set_end, set_id, exporter)
+                templates = sess.templates
             else:
                 self._bad("malformed-set", 1, exporter, pos, f"reserved set id {set_id}")
             pos = set_end
-        self._sequence(sess, seq, records if complete else None, exporter)
+        self.pending_records += queued
+        if complete and seq == sess.expected_seq:
+            sess.expected_seq = (seq + records) & 0xFFFFFFFF
+            sess.restart_seq = None
+        else:
+            self._sequence(sess, seq, records if complete else None, exporter)
         return length
 
     def _ipfix_templates(self, sess: _Session, buf: bytes, pos: int, end: int, set_id: int,

@@ -336,3 +336,33 @@ def test_netflow_v5_count_larger_than_payload_counts_missing_records() -> None:
     out = d.decode(hdr + bytes(48), "e")
     assert sum(len(b) for b in out) == 1
     assert ctx.stats.drops == {"malformed-message": 2}
+
+
+def test_struct_fallback_decodes_like_numpy_path(monkeypatch) -> None:
+    """Without numpy the struct/zip path must produce the very same columns."""
+    import flowcep_plugin.inputs.ipfix_decode as mod
+
+    fields = [(8, 4), (27, 16), (56, 6), (82, 8), (95, 4), (276, 1), (311, 8), (1, 3), (434, 4), (157, 8)]
+    rec = (ip("1.2.3.4") + socket.inet_pton(socket.AF_INET6, "2001:db8::") + bytes(6) + b"ab\0\0\0\0\0\0"
+           + b"\x00\x01\x00\x00" + b"\x01" + struct.pack(">d", -1.5) + b"\x00\x00\x09" + struct.pack(">i", -3)
+           + struct.pack(">Q", (2208988800 + 5) << 32))
+    data = msg([tset(256, fields), dset(256, rec, rec)])
+    with_np = one(MessageDecoder(Context(), "a").decode(data, "e")).columns
+    monkeypatch.setattr(mod, "_np", None)
+    without = one(MessageDecoder(Context(), "b").decode(data, "e")).columns
+    assert with_np == without
+    assert with_np["applicationId"] == [b"\x00\x01\x00\x00"] * 2  # octets keep trailing zeros
+    assert with_np["sourceIPv6Address"] == ["2001:db8::"] * 2
+    assert with_np["flowEndNanoseconds"] == [5_000_000_000] * 2
+
+
+def test_exporter_restart_is_followed_not_flagged_forever() -> None:
+    d, ctx = decoder()
+    t = tset(256, [(8, 4)])
+    rec = ip("1.1.1.1")
+    for i in range(5):
+        d.decode(msg([t, dset(256, rec)], seq=1000 + i), "e")
+    for i in range(5):  # exporter restarted: numbering starts again at 0
+        d.decode(msg([t, dset(256, rec)], seq=i), "e")
+    assert ctx.stats.gauges["input.sequence_out_of_order"] == 1
+    assert "input.sequence_lost" not in ctx.stats.gauges
