@@ -304,3 +304,44 @@ def test_bad_bpf_filter_is_a_startup_error(shared_file, require_tool) -> None:
     pcap = shared_file("data/zeek/rfb_vnc-scanner.pcap")
     with pytest.raises(ConfigError, match="BPF filter 'tcp port bogus' rejected"):
         PcapSource(parse_address(f"pcap:{pcap}?filter=tcp port bogus"), {}, Context())
+
+
+def test_http_detector_fires_on_a_capture(tmp_path: Path) -> None:
+    """The point of HTTPRequestURL in the meter: FlowCEP's HTTP detectors work on captures.
+    20 login attempts on one server in 40 s (the multistage detector's brute-force stage wants
+    more than 16 requests for one login URL on one server within a minute)."""
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Ether
+    from scapy.utils import wrpcap
+
+    from flowcep_plugin import api
+
+    eth = {"src": "02:00:00:00:00:01", "dst": "02:00:00:00:00:02"}
+    attacker, server = "203.0.113.66", "198.51.100.80"
+    pkts = []
+    t = 1_700_000_000.0
+    for n in range(20):
+        sport = 40000 + n
+        body = b"user=admin&pass=guess%d" % n
+        req = (b"POST /wp-login.php HTTP/1.1\r\nHost: blog.example\r\nContent-Length: %d\r\n\r\n" % len(body)) + body
+        conv = [
+            (attacker, server, sport, 80, "S", b""), (server, attacker, 80, sport, "SA", b""),
+            (attacker, server, sport, 80, "A", b""), (attacker, server, sport, 80, "PA", req),
+            (server, attacker, 80, sport, "PA", b"HTTP/1.1 403 Forbidden\r\n\r\n"),
+            (attacker, server, sport, 80, "FA", b""), (server, attacker, 80, sport, "FA", b""),
+        ]
+        for src, dst, sp, dp, flags, payload in conv:
+            p = Ether(**eth) / IP(src=src, dst=dst) / TCP(sport=sp, dport=dp, flags=flags) / payload
+            p.time = t
+            pkts.append(p)
+            t += 0.05
+        t += 1.65
+    pcap = tmp_path / "bruteforce.pcap"
+    wrpcap(str(pcap), pkts)
+    result = api.run([f"pcap:{pcap}"], detectors=["multistage"])
+    brute = [e for e in result.events if e.get("rule", {}).get("id") == "multistage-http-bruteforce"]
+    assert len(brute) == 1
+    assert brute[0]["source"]["ip"] == attacker
+    assert brute[0]["destination"]["ip"] == server
+    assert brute[0]["flowcep"]["fields"]["URL"] == "/wp-login.php"
+    assert brute[0]["flowcep"]["counts"]["AtkCount"] == 20
