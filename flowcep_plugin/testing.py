@@ -136,10 +136,10 @@ class ManualClock:
 
     def feed(self, batch: FlowBatch, watermark: bool = True) -> list[Event]:
         out: list[Event] = list(self.detector.on_batch(sort_by_time(batch)) or [])
+        self.events.extend(out)
         if watermark and batch.length:
             newest = max(batch.event_times())
-            out += self.advance_to(newest - self.lateness_ms)
-        self.events.extend(out)
+            out += self.advance_to(newest - self.lateness_ms)  # advance_to records its own events
         return out
 
     def advance_to(self, watermark_ms: int) -> list[Event]:

@@ -203,3 +203,18 @@ def test_check_detector_accepts_a_factory_of_detectors() -> None:
 
     with pytest.raises(ConformanceError, match="under test.*flush"):
         check_detector(lambda: ForgetsFlush({"threshold": 5}, Context()), attack=ATTACK)
+
+
+def test_manual_clock_records_each_event_once() -> None:
+    class FiresOnWatermark(CountingDetector):
+        def on_batch(self, batch: FlowBatch) -> list[Event]:
+            super().on_batch(batch)
+            return [make_alert(RULE, time_ms=T0, detector="count", source_ip="192.0.2.8")]
+
+        def on_watermark(self, wm: int) -> list[Event]:
+            return [make_alert(RULE, time_ms=wm, detector="count", source_ip="192.0.2.9")]
+
+    clock = ManualClock(FiresOnWatermark({"threshold": 99}, Context()))
+    out = clock.feed(FlowBatch.from_rows(ATTACK[:2]))
+    assert [e["source"]["ip"] for e in out] == ["192.0.2.8", "192.0.2.9"]
+    assert clock.events == out
