@@ -12,7 +12,8 @@ Flow semantics follow common metering practice (RFC 5470, RFC 7011 element names
   holds the ICMP type and code (as YAF and softflowd do) and they are reported in
   ``icmpTypeCodeIPv4``/``icmpTypeCodeIPv6`` with both ports 0. Non-first fragments have no
   transport header and are keyed with ports 0.
-* Biflow (default, RFC 5103): the first packet seen sets the forward direction; packets the
+* Biflow (default, RFC 5103): the first packet seen sets the forward direction (a SYN-ACK
+  seen first counts for the other side, which initiated); packets the
   other way are counted in ``reversePacketDeltaCount``, ``reverseOctetDeltaCount`` and
   ``reverseTcpControlBits``. Uniflow (``biflow=False``) gives one record per direction.
 * Timeouts, the Cisco IOS NetFlow defaults (also what nfdump/nProbe users expect): inactive
@@ -336,6 +337,10 @@ class FlowMeter:
                     key = (ver, src, dst, sport, dport, proto)
                     reverse = False
             if st is None:
+                if biflow and flags & 0x12 == 0x12 and proto == 6:
+                    # capture began with the server's SYN-ACK: the other side initiated
+                    key = (ver, dst, src, dport, sport, proto)
+                    reverse = True
                 st = [ts, ts, 0, 0, 0, 0, 0, 0, 0, None, None]
                 flows[key] = st
                 if len(flows) > self.max_flows:

@@ -300,3 +300,11 @@ def test_output_is_in_flow_end_order_whatever_the_inactive_timeout() -> None:
     assert len(ends) == 12
     assert ends == sorted(ends)
     assert ends[0] == T0  # the idle UDP flow first, although it expired last but one
+
+
+def test_a_flow_first_seen_at_its_syn_ack_keeps_the_client_as_source() -> None:
+    pk = frames((0, tcp(S, C, 443, 5555, "SA")), (1, tcp(C, S, 5555, 443, "A")))
+    (r,) = run(FlowMeter(), pk)
+    assert (r["sourceIPv4Address"], r["sourceTransportPort"], r["destinationTransportPort"]) == (C, 5555, 443)
+    assert (r["packetDeltaCount"], r["tcpControlBits"]) == (1, 0x10)
+    assert (r["reversePacketDeltaCount"], r["reverseTcpControlBits"]) == (1, 0x12)
