@@ -106,15 +106,16 @@ class Builder:
     # -- TCP --------------------------------------------------------------------------------
     def tcp(self, t: int, client: str, server: str, dport: int, fwd_msgs: Sequence[int],
             rev_msgs: Sequence[int], duration_ms: int, app: str = "", sport: int | None = None,
-            http_method: str = "", http_host: str = "", http_url: str = "") -> Conversation:
+            http_method: str = "", http_host: str = "", http_url: str = "",
+            server_closes: bool = False) -> Conversation:
         """A complete TCP session carrying ``fwd_msgs`` then ``rev_msgs`` (interleaved)."""
-        fp, fb, rp, rb = tcp_counts(fwd_msgs, rev_msgs)
+        fp, fb, rp, rb = tcp_counts(fwd_msgs, rev_msgs, server_closes)
         fflags = SYN | ACK | FIN | (PSH if any(fwd_msgs) else 0)
         rflags = SYN | ACK | FIN | (PSH if any(rev_msgs) else 0)
         return self._add(Conversation(
             t, t + max(1, duration_ms), 6, client, server, sport or self.eport(), dport, "tcp",
             fp, fb, rp, rb, fflags, rflags, tuple(fwd_msgs), tuple(rev_msgs), app,
-            http_method=http_method, http_host=http_host, http_url=http_url))
+            http_method=http_method, http_host=http_host, http_url=http_url, server_closes=server_closes))
 
     def http(self, t: int, client: str, server: str, host: str, url: str, status: int = 200,
              body_len: int = 0, duration_ms: int = 200, method: str = "GET", form: str = "",
@@ -123,7 +124,7 @@ class Builder:
         req = len(http_request(method, host, url, form))
         resp = len(http_response_head(status, body_len)) + body_len
         conv = self.tcp(t, client, server, dport, [req], [resp], duration_ms, "http",
-                        http_method=method, http_host=host, http_url=url)
+                        http_method=method, http_host=host, http_url=url, server_closes=True)
         conv.http_form, conv.http_status, conv.http_body_len = form, status, body_len
         return conv
 
@@ -133,7 +134,7 @@ class Builder:
         r = self.rng
         fwd = [517, 126, req]
         rev = [r.randint(2900, 4600), 51, resp]
-        return self.tcp(t, client, server, dport, fwd, rev, duration_ms, "tls")
+        return self.tcp(t, client, server, dport, fwd, rev, duration_ms, "tls", server_closes=True)
 
     def syn(self, t: int, client: str, server: str, dport: int, reply: str = "none",
             sport: int | None = None, tries: int = 1, rtt_ms: int = 2) -> Conversation:

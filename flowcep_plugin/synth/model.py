@@ -91,6 +91,7 @@ class Conversation:
     dns_qtype: str = ""
     dns_answers: int = 0
     dns_txt: int = 0
+    server_closes: bool = False
     label: int = -1
 
 
@@ -175,16 +176,19 @@ def segments(msgs: Sequence[int]) -> int:
     return sum(max(1, math.ceil(m / MSS)) for m in msgs if m > 0)
 
 
-def tcp_counts(fwd_msgs: Sequence[int], rev_msgs: Sequence[int]) -> tuple[int, int, int, int]:
+def tcp_counts(fwd_msgs: Sequence[int], rev_msgs: Sequence[int],
+               server_closes: bool = False) -> tuple[int, int, int, int]:
     """Packets and bytes per direction of a complete TCP session carrying these messages.
 
-    Client: SYN, ACK, its data segments, one pure ACK per two server segments, FIN, ACK.
-    Server: SYN/ACK, its data segments, one pure ACK per two client segments, FIN/ACK.
+    Client: SYN, ACK, its data segments, one pure ACK per two server segments.
+    Server: SYN/ACK, its data segments, one pure ACK per two client segments.
+    Then the closing side sends FIN/ACK, the other FIN/ACK, and the closer the last ACK
+    (web servers close idle keep-alive connections; SSH, mail and file clients close theirs).
     The pcap writer emits exactly this sequence, so both outputs agree.
     """
     fd, rd = segments(fwd_msgs), segments(rev_msgs)
-    fwd_packets = 4 + fd + rd // 2
-    rev_packets = 2 + rd + fd // 2
+    fwd_packets = 2 + fd + rd // 2 + (1 if server_closes else 2)
+    rev_packets = 1 + rd + fd // 2 + (2 if server_closes else 1)
     fwd_bytes = TCP_HDR * fwd_packets + sum(fwd_msgs)
     rev_bytes = TCP_HDR * rev_packets + sum(rev_msgs)
     return fwd_packets, fwd_bytes, rev_packets, rev_bytes

@@ -151,7 +151,8 @@ def _tcp(c: Conversation, rng: random.Random, budget: int) -> list[tuple[bool, i
             send(True, i, fmsgs[i])
         if i < len(rmsgs) and rmsgs[i] > 0:
             send(False, i, rmsgs[i])
-    pkts += [(True, FIN | ACK, b""), (False, FIN | ACK, b""), (True, ACK, b"")]
+    closer = not c.server_closes  # True: the client (forward side) closes
+    pkts += [(closer, FIN | ACK, b""), (not closer, FIN | ACK, b""), (closer, ACK, b"")]
     return pkts
 
 
