@@ -433,7 +433,12 @@ class IfaceSource:
         last_flush = time.monotonic()
         try:
             while not self._stop.is_set():
-                ready, _, _ = select.select([self.sock], [], [], self.idle_s)
+                try:
+                    ready, _, _ = select.select([self.sock], [], [], self.idle_s)
+                except (OSError, ValueError):  # closed by close() from another thread
+                    if self._stop.is_set():
+                        break
+                    raise
                 if ready:
                     try:
                         data, sa_ll = self.sock.ins.recvfrom(MAX_RECORD)
