@@ -435,10 +435,10 @@ class IfaceSource:
             while not self._stop.is_set():
                 try:
                     ready, _, _ = select.select([self.sock], [], [], self.idle_s)
-                except (OSError, ValueError):  # closed by close() from another thread
-                    if self._stop.is_set():
-                        break
-                    raise
+                except (OSError, ValueError) as e:  # closed by close() from another thread
+                    if not self._stop.is_set():
+                        self.ctx.logger.error("%s: capture failed: %s; input ended", self.address.raw, e)
+                    break
                 if ready:
                     try:
                         data, sa_ll = self.sock.ins.recvfrom(MAX_RECORD)
