@@ -441,6 +441,7 @@ class ElasticsearchOutput:
         self._buf: deque[Action] = deque()
         self._cv = threading.Condition()
         self._inflight = 0
+        self._flushing = 0
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="flowcep-es-sender", daemon=True)
         self._thread.start()
@@ -478,14 +479,18 @@ class ElasticsearchOutput:
         """Wait until every queued document is indexed, known duplicate or dead-lettered."""
         deadline = time.monotonic() + float(self.cfg["flush_timeout"])
         with self._cv:
+            self._flushing += 1
             self._cv.notify_all()
-            while self._buf or self._inflight:
-                left = deadline - time.monotonic()
-                if left <= 0 or not self._thread.is_alive():
-                    n = len(self._buf) + self._inflight
-                    log.error("elasticsearch: flush timed out with %d documents unsent", n)
-                    break
-                self._cv.wait(min(left, 0.5))
+            try:
+                while self._buf or self._inflight:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not self._thread.is_alive():
+                        n = len(self._buf) + self._inflight
+                        log.error("elasticsearch: flush timed out with %d documents unsent", n)
+                        break
+                    self._cv.wait(min(left, 0.5))
+            finally:
+                self._flushing -= 1
 
     def close(self) -> None:
         if self._closed:
@@ -542,14 +547,24 @@ class ElasticsearchOutput:
         interval = float(self.cfg["flush_interval"])
         while True:
             with self._cv:
-                if not self._buf and self._closed:
-                    return
-                if len(self._buf) < self.chunk_size and not self._closed:
-                    self._cv.wait(interval)
-                if not self._buf:
-                    if self._closed:
-                        return
-                    continue
+                # Fill a whole chunk when documents keep coming; send a partial one after
+                # flush_interval, at once on flush(), or at close.
+                deadline: float | None = None
+                while True:
+                    if self._buf and (len(self._buf) >= self.chunk_size or self._closed or self._flushing):
+                        break
+                    if not self._buf:
+                        if self._closed:
+                            return
+                        deadline = None
+                        self._cv.wait(0.5)
+                        continue
+                    now = time.monotonic()
+                    if deadline is None:
+                        deadline = now + interval
+                    if now >= deadline:
+                        break
+                    self._cv.wait(deadline - now)
                 n = min(self.chunk_size, len(self._buf))
                 chunk = [self._buf.popleft() for _ in range(n)]
                 self._inflight = n
