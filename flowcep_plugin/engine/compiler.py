@@ -46,9 +46,9 @@ class StreamDef:
     def key(self, name: str) -> str | None:
         """The event key for property ``name`` (None when the stream does not have it)."""
         if self.kind == "derived":
-            if self.props is None or name in self.props:
-                return name
-            return None
+            if self.props is None:  # filled by SELECT *: flow elements under bare names
+                return name[6:] if name.startswith("ipfix.") else name
+            return name if name in self.props else None
         bare = name[6:] if name.startswith("ipfix.") else name
         if self.props is None:
             return bare

@@ -12,6 +12,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .aggregates import make_state_factory
@@ -557,13 +558,14 @@ class Runtime:
             return
         out.extend(rows)
         if st.insert_into is not None and st.insert_into in self.consumers:
-            names = list(rows[0].values)
-            for r in rows:
-                if len(r.values) != len(names) or list(r.values) != names:
-                    for k in r.values:
-                        if k not in names:
-                            names.append(k)
-            cols = {k: [r.values.get(k) for r in rows] for k in names}
+            dicts = [r.values for r in rows]
+            if st.plan.star:  # rows may differ in keys (absent values are left out)
+                names: list[str] = []
+                for d in dicts:
+                    names.extend(k for k in d if k not in names)
+                cols = {k: [d.get(k) for d in dicts] for k in names}
+            else:  # every row has exactly the select names
+                cols = {k: list(map(itemgetter(k), dicts)) for k in st.names}
             self.feed_stream(st.insert_into, Events(cols, len(rows), [r.time_ms for r in rows]), out)
 
     def feed_stream(self, stream: str, ev: Events, out: list[Row]) -> None:
