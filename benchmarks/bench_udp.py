@@ -1,0 +1,187 @@
+"""Loopback UDP collection: the highest rate received without loss.
+
+A sender process replays the data messages of ../shared/flowcep-upstream/data.ipfix to
+127.0.0.1 at a fixed record rate for a few seconds; the receiver counts what it decoded.
+Rates step up until records go missing. Two receivers are measured in the same run:
+FlowCEP's ``UDPCollector`` (typed columns, batching, sequence accounting) and a plain
+``recvfrom`` + ``struct.iter_unpack`` loop (the floor a Python collector pays).
+
+    .venv/bin/python benchmarks/bench_udp.py [--seconds 2] [--rates 100000,200000,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import socket
+import struct
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from flowcep_plugin.context import Context  # noqa: E402
+from flowcep_plugin.inputs.collectors import UDPCollector  # noqa: E402
+from flowcep_plugin.inputs.ipfix_decode import MessageDecoder  # noqa: E402
+
+DEFAULT = ROOT.parent / "shared" / "flowcep-upstream" / "data.ipfix"
+
+
+def load_messages(path: Path) -> tuple[list[bytes], list[bytes], list[int]]:
+    """(template messages, data-only messages, records per data message)."""
+    data = path.read_bytes()
+    msgs = []
+    off = 0
+    while off < len(data):
+        ln = int.from_bytes(data[off + 2:off + 4], "big")
+        msgs.append(data[off:off + ln])
+        off += ln
+    dec = MessageDecoder(Context(), "count")
+    tmpl, body, counts = [], [], []
+    for m in msgs:
+        n = sum(len(b) for b in dec.decode(m, "x"))
+        has_template = any(struct.unpack_from(">H", m, p)[0] == 2 for p in _set_offsets(m))
+        (tmpl if has_template else body).append(m)
+        if not has_template:
+            counts.append(n)
+    return tmpl, body, counts
+
+
+def _set_offsets(m: bytes) -> list[int]:
+    out, p = [], 16
+    while p + 4 <= len(m):
+        out.append(p)
+        p += struct.unpack_from(">H", m, p + 2)[0] or len(m)
+    return out
+
+
+def sender(port: int, rate: int, seconds: float, tmpl: list[bytes], body: list[bytes],
+           counts: list[int], result: mp.Queue) -> None:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.connect(("127.0.0.1", port))
+    for m in tmpl:
+        s.send(m)
+    time.sleep(0.2)
+    sent = 0
+    start = time.perf_counter()
+    end = start + seconds
+    i = 0
+    nb = len(body)
+    while True:
+        now = time.perf_counter()
+        if now >= end:
+            break
+        allowed = int((now - start) * rate)
+        while sent < allowed:
+            s.send(body[i])
+            sent += counts[i]
+            i += 1
+            if i == nb:
+                i = 0
+        time.sleep(0.0005)
+    result.put(sent)
+
+
+def plain_receiver(sock: socket.socket, stop: threading.Event, out: list[int]) -> None:
+    hdr, seth, fld = struct.Struct(">HHIII"), struct.Struct(">HH"), struct.Struct(">HH")
+    templates: dict[int, struct.Struct] = {}
+    codes = {1: "B", 2: "H", 4: "I", 8: "Q"}
+    sock.settimeout(0.2)
+    n = 0
+    while not stop.is_set():
+        try:
+            buf = sock.recv(65535)
+        except TimeoutError:
+            continue
+        length = hdr.unpack_from(buf, 0)[1]
+        pos = 16
+        while pos + 4 <= length:
+            sid, slen = seth.unpack_from(buf, pos)
+            if sid == 2:
+                p = pos + 4
+                while p + 4 <= pos + slen:
+                    tid, cnt = fld.unpack_from(buf, p)
+                    p += 4
+                    fmt = ">"
+                    for _ in range(cnt):
+                        eid, ln = fld.unpack_from(buf, p)
+                        p += 8 if eid & 0x8000 else 4
+                        fmt += codes.get(ln, f"{ln}s")
+                    templates[tid] = struct.Struct(fmt)
+            elif sid >= 256 and sid in templates:
+                st = templates[sid]
+                cnt = (slen - 4) // st.size
+                n += len(list(st.iter_unpack(buf[pos + 4:pos + 4 + cnt * st.size])))
+            pos += slen
+        out[0] = n
+
+
+def run_rate(kind: str, rate: int, seconds: float, tmpl: list[bytes], body: list[bytes],
+             counts: list[int]) -> tuple[int, int]:
+    received = [0]
+    stop = threading.Event()
+    if kind == "flowcep":
+        ctx = Context()
+        col = UDPCollector(ctx, "bench", "127.0.0.1", 0, idle=0.2)
+        port = col.address[1]
+
+        def consume() -> None:
+            for b in col.batches():
+                received[0] += b.length
+
+        th = threading.Thread(target=consume, daemon=True)
+    else:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 << 20)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        th = threading.Thread(target=plain_receiver, args=(sock, stop, received), daemon=True)
+    th.start()
+    q: mp.Queue = mp.Queue()
+    p = mp.Process(target=sender, args=(port, rate, seconds, tmpl, body, counts, q))
+    p.start()
+    sent = q.get(timeout=seconds + 30)
+    p.join()
+    deadline = time.monotonic() + 5
+    while received[0] < sent and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    if kind == "flowcep":
+        col.close()
+    stop.set()
+    th.join(5)
+    if kind != "flowcep":
+        sock.close()
+    return sent, received[0]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--file", default=str(DEFAULT))
+    ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("--rates", default="100000,200000,300000,400000,500000,600000,800000,1000000")
+    args = ap.parse_args()
+    tmpl, body, counts = load_messages(Path(args.file))
+    rates = [int(r) for r in args.rates.split(",")]
+    best: dict[str, int] = {}
+    for kind in ("plain", "flowcep"):
+        best[kind] = 0
+        for rate in rates:
+            sent, got = run_rate(kind, rate, args.seconds, tmpl, body, counts)
+            lost = sent - got
+            print(f"{kind:<8} target {rate:>9,}/s  sent {sent:>9,}  received {got:>9,}  "
+                  f"lost {lost:>8,} ({100 * lost / max(sent, 1):.2f} %)  "
+                  f"achieved {sent / args.seconds:>10,.0f}/s")
+            if lost > 0:
+                break
+            best[kind] = int(sent / args.seconds)
+    print(f"highest rate without loss: plain {best['plain']:,} records/s, "
+          f"flowcep {best['flowcep']:,} records/s; ratio {best['flowcep'] / max(best['plain'], 1):.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
