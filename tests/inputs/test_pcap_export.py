@@ -16,7 +16,7 @@ from flowcep_plugin.errors import ConfigError, InputError
 from flowcep_plugin.inputs.pcap_export import ExportCaptureSource
 from flowcep_plugin.records import FlowBatch
 
-PORTS = (2055, 4739, 9995, 9990)
+PORTS = (2055, 4739, 9995, 9990, 6543)
 
 
 def decode(path: Path | str, query: str = "", ctx: Context | None = None) -> list[FlowBatch]:
@@ -57,6 +57,7 @@ CASES = [
     ("scapy/ipfix.pcap",),
     ("logstash-netflow/derived-pcap/nf9_two_exporters.pcap",),
     ("logstash-netflow/derived-pcap/ipfix_netscaler_data_before_template.pcap",),
+    ("libnetflow9/1.pcap",),  # two exporters, same source id 104: templates must not mix
 ]
 
 
@@ -179,3 +180,17 @@ def test_registered(tmp_path: Path) -> None:
     registry = Registry.build(make_plugin_manager())
     spec: Any = registry.inputs["pcap+export"]
     assert spec.schemes == ("pcap+export",) and spec.sniff is None  # bare pcaps go to the meter
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("name", ["malformed_1", "malformed_2", "malformed_3", "malformed_5", "malformed_6",
+                                  "malformed-OT"])
+def test_malformed_export_packets_are_counted_not_fatal(name: str, shared_file) -> None:
+    # libnetflow9's malformed NetFlow v9 captures (UDP 6543): nothing decodes, nothing raises,
+    # and every datagram's problem shows in the drop counters
+    ctx = Context()
+    batches = decode(shared_file(f"data/libnetflow9/{name}.pcap"), "?ports=6543", ctx)
+    assert sum(len(b) for b in batches) == 0
+    snap = ctx.stats.snapshot()
+    assert snap["gauges"]["pcap+export datagrams"] >= 1
+    assert sum(snap["drops"].values()) >= snap["gauges"]["pcap+export datagrams"]
