@@ -358,9 +358,9 @@ class FlowMeter:
                 st[_OCTETS] += octets
                 st[_FLAGS] |= flags
             if (
-                http and payload_at > 0 and st[_URL] is None
-                and data[payload_at:payload_at + 4] in _HTTP_PREFIXES
+                http and payload_at > 0 and end > payload_at + 3 and st[_URL] is None
                 and st[_PKTS] + st[_RPKTS] <= _HTTP_SCAN_PACKETS
+                and data[payload_at:payload_at + 4] in _HTTP_PREFIXES
             ):
                 host, url = parse_http_request(data[payload_at:min(end, size)])
                 if url is not None:
