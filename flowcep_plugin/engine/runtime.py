@@ -476,6 +476,7 @@ class _Stmt:
                 touched = {(): None}
             for k in touched:
                 self._emit_group(ti, k, self._states(k), out)
+        self._prune()
 
 
 class Runtime:

@@ -176,3 +176,38 @@ def test_several_runtimes_are_independent() -> None:
 
     assert [r.values["n"] for r in other.on_batch(flows((0, {})))] == [1]
     assert [r.values["n"] for r in h.rows] == [1, 2]
+
+
+def test_std_unique_spelling_and_count_distinct_over_a_sliding_window() -> None:
+    h = Harness("""@Name('U') select count(*) as n from Flow.std:unique(k);
+                   @Name('D') select count(distinct k) as d, count(k) as c from Flow#time(10 sec)""")
+    for t, k in [(0, "a"), (1 * S, "a"), (2 * S, "b"), (11 * S, "c")]:
+        h.send(t, k=k)
+    assert values(h.of("U"), "n") == [(1,), (1,), (2,), (3,)]
+    # expiry rows at 10 s (a of 0 s leaves) and 11 s (a of 1 s leaves) come before c's row
+    assert values(h.of("D"), "d", "c") == [(1, 1), (1, 2), (2, 3), (2, 2), (1, 1), (2, 2)]
+    assert [r.time_ms for r in h.of("D")][3:] == [10 * S, 11 * S, 11 * S]
+
+
+def test_insert_into_select_star_keeps_flow_names() -> None:
+    h = Harness("""@Name('Big') insert into Big select * from Flow where octetDeltaCount > 1000;
+                   @Name('Who') select Big.ipfix.sourceIPv4Address as src from Big""")
+    h.batch([(0, {"sourceIPv4Address": "10.0.0.1", "octetDeltaCount": 5000}),
+             (1, {"sourceIPv4Address": "10.0.0.2", "octetDeltaCount": 10})])
+    assert values(h.of("Who"), "src") == [("10.0.0.1",)]
+    assert h.of("Big")[0].values == {"sourceIPv4Address": "10.0.0.1", "octetDeltaCount": 5000,
+                                     "flowEndMilliseconds": 0}
+
+
+def test_grouped_join_aggregates_follow_window_departures() -> None:
+    h = Harness("""
+        @Name('A') insert into A select k, v from Flow where kind = 'a';
+        @Name('B') insert into B select k from Flow where kind = 'b';
+        @Name('J') select a.k as k, sum(a.v) as s, count(*) as n
+                   from A#time(10 sec) as a, B#length(1) as b where a.k = b.k group by a.k""")
+    h.send(0, kind="b", k=1)
+    h.send(1 * S, kind="a", k=1, v=5)   # joins b: sum 5
+    h.send(2 * S, kind="a", k=1, v=7)   # sum 12
+    h.watermark(11_500)                 # a(1 s) left at 11 s: the group's sum drops (no new row)
+    h.send(12 * S, kind="a", k=1, v=1)  # a(2 s) left at 12 s, before this one: 7 - 7 + 1
+    assert values(h.of("J"), "k", "s", "n") == [(1, 5, 1), (1, 12, 2), (1, 1, 1)]
