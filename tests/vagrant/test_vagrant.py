@@ -19,6 +19,7 @@ import shlex
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -123,8 +124,7 @@ def wait_until(what: str, predicate, timeout: float, proc: subprocess.Popen | No
         if predicate():
             return
         if proc is not None and proc.poll() is not None:
-            out = proc.stdout.read() if proc.stdout else ""
-            pytest.fail(f"{what}: process exited with {proc.returncode} first:\n{out[-3000:]}")
+            pytest.fail(f"{what}: process exited with {proc.returncode} first:\n{_output(proc)[-3000:]}")
         time.sleep(0.2)
     pytest.fail(f"{what}: not within {timeout} s")
 
@@ -319,6 +319,19 @@ def _install(prefix: Path, cwd: Path, es_major: str) -> subprocess.CompletedProc
     )
 
 
+def spawn(argv: list[str], cwd: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
+    """Start a unit's command with its output in a file (a pipe nobody reads could fill up)."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+    proc.log = log  # type: ignore[attr-defined]
+    return proc
+
+
+def _output(proc: subprocess.Popen) -> str:
+    log = getattr(proc, "log", None)
+    return log.read_text(errors="replace") if log is not None else ""
+
+
 def _stop(proc: subprocess.Popen, timeout: float) -> str:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
@@ -327,8 +340,21 @@ def _stop(proc: subprocess.Popen, timeout: float) -> str:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
-            pytest.fail(f"{proc.args!r} did not stop within {timeout} s of SIGTERM")
-    return proc.stdout.read() if proc.stdout else ""
+            pytest.fail(f"{proc.args!r} did not stop within {timeout} s of SIGTERM:\n{_output(proc)[-3000:]}")
+    return _output(proc)
+
+
+def export_time_span(path: Path) -> int:
+    """Seconds between the first and last IPFIX message export times (RFC 7011 header:
+    version, length, export time, ...), read independently of FlowCEP's decoder."""
+    data = path.read_bytes()
+    times, offset = [], 0
+    while offset + 16 <= len(data):
+        version, length, export = struct.unpack_from(">HHI", data, offset)
+        assert version == 10 and length >= 16, f"not IPFIX at offset {offset}"
+        times.append(export)
+        offset += length
+    return max(times) - min(times)
 
 
 @pytest.mark.slow
@@ -380,19 +406,22 @@ def test_provisioned_units_replay_the_sample_into_elasticsearch(tmp_path: Path, 
     assert res.returncode == 0, res.stdout + res.stderr
 
     collector_argv = exec_start(VAGRANT / "flowcep-collector.service", paths)
-    # A faster pace than the box's default so the test stays short (the documented drop-in knob).
-    replay_argv = exec_start(VAGRANT / "flowcep-replay.service", paths, {"FLOWCEP_REPLAY_SPEED": "50"})
+    # --retime stamps each message with the wall time it is sent, so the detectors' windows
+    # close in real time (minutes, as in the box). Here: one pass of the sample at a pace that
+    # takes about 8 s (the documented FLOWCEP_REPLAY_SPEED knob), then SIGTERM, whose flush
+    # must deliver every pending alert to both outputs.
+    span = export_time_span(sample)
+    assert span > 0
+    speed = span / 8
+    replay_argv = exec_start(VAGRANT / "flowcep-replay.service", paths, {"FLOWCEP_REPLAY_SPEED": f"{speed:g}"})
     started = datetime.now(UTC)
-    collector = subprocess.Popen(collector_argv, cwd=state, env=env, stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT, text=True)
+    alerts_file = logs / "alerts.jsonl"
+    collector = spawn(collector_argv, state, env, tmp_path / "collector.out")
     replay = None
     try:
         wait_until("collector listening", lambda: tcp_open(port), 30, collector)
-        replay = subprocess.Popen(replay_argv, cwd=state, env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True)
-        alerts_file = logs / "alerts.jsonl"
-        wait_until("first alert in alerts.jsonl",
-                   lambda: alerts_file.exists() and alerts_file.stat().st_size > 0, 60, collector)
+        replay = spawn(replay_argv, state, env, tmp_path / "replay.out")
+        time.sleep(span / speed + 3)
         assert replay.poll() is None, "the looping replayer stopped:\n" + _stop(replay, 5)
     finally:
         replay_out = _stop(replay, 15) if replay is not None else ""
