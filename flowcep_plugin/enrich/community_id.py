@@ -63,7 +63,9 @@ _pton = socket.inet_pton
 _AF_INET, _AF_INET6 = socket.AF_INET, socket.AF_INET6
 _sha1 = hashlib.sha1
 _b2a = binascii.b2a_base64
-_PROTO_PAD: dict[int, bytes] = {p: bytes((p, 0)) for p in range(256)}
+# seed, addresses, protocol, the zero pad byte, ports: the whole v1 hash input in one call.
+_pack_v4 = struct.Struct("!H4s4sBxHH").pack
+_pack_v6 = struct.Struct("!H16s16sBxHH").pack
 
 
 def _packed(address: str) -> bytes | None:
@@ -147,7 +149,8 @@ class CommunityIdEnricher:
     """Adds ``network.community_id``, hashing each distinct flow tuple of a batch once."""
 
     def __init__(self, config: Mapping[str, Any], ctx: Context | None = None) -> None:
-        self.seed = struct.pack("!H", int(config.get("seed", 0)))
+        self.seed_value = int(config.get("seed", 0))
+        self.seed = struct.pack("!H", self.seed_value)
 
     def ids(self, src: Sequence[Any], dst: Sequence[Any], protos: Sequence[Any],
             sports: Sequence[Any], dports: Sequence[Any], type_codes: Sequence[Any]) -> list[str | None]:
@@ -157,30 +160,31 @@ class CommunityIdEnricher:
         per distinct flow, which in flow exports is nearly once per record: the SHA-1 itself
         is most of the ~1 µs it costs.
         """
-        seed = self.seed
+        seed = self.seed_value
         distinct = dict.fromkeys(src)
         distinct.update(dict.fromkeys(dst))
         packed = {a: _packed(a) if a is not None else None for a in distinct}
-        prefixed = {a: seed + v for a, v in packed.items() if v is not None}  # seed + address
+        # Keys hold the packed addresses, so the loop needs no address lookups; one
+        # struct.pack builds the whole hash input of a TCP/UDP/SCTP flow.
+        keys = list(zip(map(packed.__getitem__, src), map(packed.__getitem__, dst),
+                        protos, sports, dports, type_codes, strict=True))
         memo: dict[tuple[Any, ...], str | None] = {}
-        sha1, b2a, pack_ports, proto_pad, ported = _sha1, _b2a, _pack_ports, _PROTO_PAD, _PORTED
-        keys = list(zip(src, dst, protos, sports, dports, type_codes, strict=True))
+        sha1, b2a, ported, pack4, pack6 = _sha1, _b2a, _PORTED, _pack_v4, _pack_v6
         for key in dict.fromkeys(keys):
-            s, d, proto, sport, dport, tc = key
-            a = packed[s]
-            b = packed[d]
+            a, b, proto, sport, dport, tc = key
             if (proto in ported and a is not None and b is not None and sport is not None
                     and dport is not None and len(a) == len(b)):
+                pack = pack4 if len(a) == 4 else pack6
                 if b < a or (a == b and dport < sport):
-                    data = prefixed[d] + a + proto_pad[proto] + pack_ports(dport, sport)
+                    data = pack(seed, b, a, proto, dport, sport)
                 else:
-                    data = prefixed[s] + b + proto_pad[proto] + pack_ports(sport, dport)
+                    data = pack(seed, a, b, proto, sport, dport)
                 memo[key] = "1:" + b2a(sha1(data).digest(), newline=False).decode("ascii")
             elif a is None or b is None or len(a) != len(b) or proto.__class__ is not int:
                 memo[key] = None
             else:
                 ports = _ports(proto, sport, dport, tc)
-                memo[key] = None if ports is None else _hash(seed, a, b, proto, *ports)
+                memo[key] = None if ports is None else _hash(self.seed, a, b, proto, *ports)
         return list(map(memo.__getitem__, keys))
 
     def enrich(self, batch: FlowBatch) -> None:

@@ -150,3 +150,26 @@ def test_matches_tshark_on_real_captures(shared_file, require_tool):
     batch = FlowBatch.from_rows(rows)
     CommunityIdEnricher({"seed": 0}).enrich(batch)
     assert batch.get("network.community_id") == expected
+
+
+def test_enricher_seed_and_odd_tuples():
+    batch = FlowBatch.from_rows([
+        {"sourceIPv4Address": "66.35.250.204", "destinationIPv4Address": "128.232.110.120",
+         "protocolIdentifier": 6, "sourceTransportPort": 80, "destinationTransportPort": 34855},
+        # Mixed families cannot be one flow; unparsable text is no address.
+        {"sourceIPv4Address": "10.0.0.1", "destinationIPv6Address": "2001:db8::1",
+         "protocolIdentifier": 6, "sourceTransportPort": 1, "destinationTransportPort": 2},
+        {"sourceIPv4Address": "10.0.0.300", "destinationIPv4Address": "10.0.0.1",
+         "protocolIdentifier": 17, "sourceTransportPort": 1, "destinationTransportPort": 2},
+        # Same address both ends: the ports decide the order (2 < 9 either way round).
+        {"sourceIPv4Address": "127.0.0.1", "destinationIPv4Address": "127.0.0.1",
+         "protocolIdentifier": 17, "sourceTransportPort": 9, "destinationTransportPort": 2},
+        {"sourceIPv4Address": "127.0.0.1", "destinationIPv4Address": "127.0.0.1",
+         "protocolIdentifier": 17, "sourceTransportPort": 2, "destinationTransportPort": 9},
+    ])
+    CommunityIdEnricher({"seed": 1}).enrich(batch)
+    ids = batch.get("network.community_id")
+    assert ids[:3] == ["1:3V71V58M3Ksw/yuFALMcW0LAHvc=", None, None]
+    data = (struct.pack("!H", 1) + socket.inet_aton("127.0.0.1") * 2 + bytes((17, 0))
+            + struct.pack("!HH", 2, 9))
+    assert ids[3] == ids[4] == "1:" + base64.b64encode(hashlib.sha1(data).digest()).decode()
