@@ -6,7 +6,8 @@ parses headers itself: ``rdpcap`` dissects every packet into objects and is abou
 times slower. scapy dissection is used only for link types the meter does not know.
 
 Addresses: ``pcap:PATH`` (also a bare path: pcap and pcapng files are recognised by their
-magic number), ``iface:NAME``. Options come from ``[inputs.pcap]``/``[inputs.iface]`` or from
+magic number), ``pcap:-`` (a capture piped on stdin, e.g. from ``tcpdump -w -``, which
+needs no privileges in Python), ``iface:NAME``. Options come from ``[inputs.pcap]``/``[inputs.iface]`` or from
 the address (``pcap:x.pcap?biflow=false&inactive_timeout=30s&filter=tcp``).
 """
 
@@ -17,6 +18,7 @@ import os
 import select
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -174,8 +176,11 @@ def iter_frames(path: str, chunk: int = 8192, bpf: str = "") -> Iterator[tuple[i
             why = err.decode(errors="replace").strip().splitlines()
             raise ConfigError(f"{path}: BPF filter {bpf!r} rejected by tcpdump: "
                               f"{why[-1] if why else 'no output'}") from None
+    elif path == "-":  # a pipe: tcpdump -w - | flowcep run --input pcap:-
+        reader = _open_reader("<stdin>", sys.stdin.buffer)
     else:
         reader = _open_reader(path)
+    stream = proc is not None or path == "-"
     ng = hasattr(reader, "interfaces")
     nano = bool(getattr(reader, "nano", False))
     linktype = getattr(reader, "linktype", LINKTYPE_ETHERNET)
@@ -221,7 +226,7 @@ def iter_frames(path: str, chunk: int = 8192, bpf: str = "") -> Iterator[tuple[i
         if out:
             yield current, out
             out = []
-        if proc is None and not problem and not _gzipped(reader):
+        if not stream and not problem and not _gzipped(reader):
             pos = reader.f.tell()
             size = os.path.getsize(path)
             if pos < size:
@@ -229,7 +234,7 @@ def iter_frames(path: str, chunk: int = 8192, bpf: str = "") -> Iterator[tuple[i
             elif ng and not _pcapng_tail_ok(path, size, getattr(reader, "endian", "<")):
                 problem = "the last block is cut short (scapy skips it silently)"
         if problem:
-            pos = reader.f.tell() if proc is None else -1
+            pos = reader.f.tell() if not stream else -1
             at = f" near byte {pos}" if pos >= 0 else ""
             raise CaptureError(f"{path}: corrupt capture after packet {number}{at}: {problem}; "
                                f"input ended there")
@@ -371,6 +376,12 @@ class PcapSource:
         self.path = address.path or ""
         self.ctx = ctx
         self.settings = meter_settings(config, address.params, address.raw)
+        self._closed = False
+        if self.path == "-":
+            if self.settings["filter"]:
+                raise ConfigError(f"{address.raw}: filter the capture where it is written "
+                                  "(tcpdump -w - FILTER); pcap:- takes no filter")
+            return
         if not os.path.isfile(self.path):
             raise InputError(f"input {address.raw!r}: no such file")
         with open(self.path, "rb") as fh:
@@ -380,7 +391,6 @@ class PcapSource:
                              f"(starts with {head.hex() or 'nothing'})")
         if self.settings["filter"]:
             _check_filter(self.path, self.settings["filter"], address.raw)
-        self._closed = False
 
     def batches(self) -> Iterator[FlowBatch]:
         run = _Metering(self.address.raw, self.settings, self.ctx)

@@ -345,3 +345,17 @@ def test_http_detector_fires_on_a_capture(tmp_path: Path) -> None:
     assert brute[0]["destination"]["ip"] == server
     assert brute[0]["flowcep"]["fields"]["URL"] == "/wp-login.php"
     assert brute[0]["flowcep"]["counts"]["AtkCount"] == 20
+
+
+@pytest.mark.shared
+def test_capture_piped_on_stdin(shared_file, monkeypatch) -> None:
+    import io
+    import sys
+
+    pcap = shared_file("data/zeek/rfb_vnc-scanner.pcap")
+    with open(pcap, "rb") as fh:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(fh))
+        rows = meter_rows("pcap:-")
+    assert rows == meter_rows(f"pcap:{pcap}")
+    with pytest.raises(ConfigError, match="takes no filter"):
+        PcapSource(parse_address("pcap:-?filter=tcp"), {}, Context())
