@@ -67,7 +67,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "alert_dataset": {"type": "string"},
         "metric_dataset": {"type": "string"},
         "flow_dataset": {"type": "string"},
-        "flows": {"type": "boolean", "description": "also index every flow (ECS) into logs-<flow_dataset>-<ns>"},
+        "flows": {"type": "boolean", "description": "index the flows the host sends (run --flows) into logs-<flow_dataset>-<ns>; false keeps them out of Elasticsearch"},
         "chunk_size": {"type": "integer", "minimum": 1},
         "queue_size": {"type": "integer", "minimum": 1, "description": "documents held while the cluster is slow"},
         "flush_interval": {"type": ["number", "string"], "description": "send a partial chunk after this long"},
@@ -86,7 +86,7 @@ DEFAULTS: dict[str, Any] = {
     "alert_dataset": "flowcep.alert",
     "metric_dataset": "flowcep.metric",
     "flow_dataset": "flowcep.flow",
-    "flows": False,
+    "flows": True,
     "chunk_size": 1000,
     "queue_size": 100_000,
     "flush_interval": 1.0,
@@ -296,6 +296,9 @@ class Sender:
                     conflicts.append(action)
                 else:
                     result.duplicates += 1
+                    if action.kind == "flow":
+                        # Same content hash: a retried chunk, or a record repeated verbatim.
+                        self._count("es.flow_duplicates", 1)
             elif status in RETRYABLE_STATUS:
                 retry.append((action, status, text))
             else:
@@ -609,6 +612,8 @@ def parse_target(target: str | None, config: Mapping[str, Any]) -> tuple[list[st
             break
     if rest.startswith(("elasticsearch://", "es://")):
         rest = "http://" + rest.split("://", 1)[1]
+    elif rest.startswith("//"):  # --output elasticsearch://HOST:9200 (the registry strips the scheme)
+        rest = "http:" + rest
     if "?" in rest:
         rest, query = rest.split("?", 1)
         for k, v in parse_qsl(query):

@@ -191,8 +191,36 @@ def test_flows_indexed_once(client: Any, es_url: str, ns: str, tmp_path: Any) ->
     assert top["data_stream.dataset"] == "flowcep.flow"
 
 
-def test_flows_off_by_default(client: Any, es_url: str, ns: str, tmp_path: Any) -> None:
-    out = output(es_url, ns, tmp_path)
+def test_flows_can_be_kept_out(client: Any, es_url: str, ns: str, tmp_path: Any) -> None:
+    out = output(es_url, ns, tmp_path, flows=False)
     out.write_flows(FlowBatch.from_rows([{"sourceIPv4Address": "10.0.0.1", "flowEndMilliseconds": 1}]))
     out.close()
     assert not client.indices.exists(index=f"logs-flowcep.flow-{ns}")
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_pipeline_end_to_end(client: Any, es_url: str, ns: str, tmp_path: Any, upstream_ipfix: Any) -> None:
+    """The FlowCEP upstream sample through every installed detector into the cluster: the
+    index holds exactly the run's alerts, each at its newest revision, and the flows."""
+    from flowcep_plugin import api
+
+    config = {"outputs": {"elasticsearch": {"namespace": ns, "dead_letter": str(tmp_path / "dead.jsonl"),
+                                            "flush_interval": 0.05}},
+              "run": {"flows": True}}
+    result = api.run([str(upstream_ipfix)], outputs=[f"elasticsearch:{es_url}"], config=config)
+    newest: dict[str, int] = {}
+    for ev in result.events:
+        if ev["event"]["kind"] == "alert":
+            aid = ev["flowcep"]["alert_id"]
+            newest[aid] = max(newest.get(aid, 0), ev["flowcep"]["revision"])
+    assert newest, "the sample should raise alerts"
+    hits = search(client, f"logs-flowcep.alert-{ns}")
+    assert {h["_id"]: h["_source"]["flowcep"]["revision"] for h in hits} == newest
+    assert not (tmp_path / "dead.jsonl").exists()
+    flows = f"logs-flowcep.flow-{ns}"
+    client.indices.refresh(index=flows)
+    sent = result.stats["stages"]["enrich"]["in"]  # every record the host handed to outputs
+    repeated = result.stats["gauges"].get("es.flow_duplicates", 0)  # verbatim repeats share an id
+    assert client.count(index=flows)["count"] + repeated == sent
+    assert repeated < sent * 0.01
