@@ -121,7 +121,10 @@ class Module:
     def __init__(self, filename: str, statements: list[StatementInfo], plans: list[SelectPlan],
                  input_stream: str, streams: dict[str, StreamDef]) -> None:
         self.filename = filename
+        #: the SELECT/pattern statements in module order (``create schema`` ones are in
+        #: ``schemas``): every entry can produce rows
         self.statements = statements
+        self.schemas: list[StatementInfo] = []
         self.plans = plans
         self.input_stream = input_stream
         self.streams = streams
@@ -166,6 +169,7 @@ class _Compiler:
     # -- module -----------------------------------------------------------------------------
     def compile(self, stmts: list[A.Statement]) -> Module:
         infos: list[StatementInfo] = []
+        schemas: list[StatementInfo] = []
         plans: list[SelectPlan] = []
         names: set[str] = set()
         flow_schema = None
@@ -186,7 +190,7 @@ class _Compiler:
                     sd.time_key = None if key == "flowEndMilliseconds" else key
                 self.streams[s.name] = sd
                 n = _ann(s.annotations, "Name")
-                infos.append(StatementInfo(str(n.value) if n else s.name, None, props, "schema", s.pos.line))
+                schemas.append(StatementInfo(str(n.value) if n else s.name, None, props, "schema", s.pos.line))
         if flow_schema is None:
             self.streams.setdefault(FLOW, StreamDef(FLOW, "flow", None))
             self.input_stream = FLOW
@@ -226,7 +230,9 @@ class _Compiler:
             plan = self.select(s, name)
             infos.append(plan.info)
             plans.append(plan)
-        return Module(self.filename, infos, plans, self.input_stream, self.streams)
+        module = Module(self.filename, infos, plans, self.input_stream, self.streams)
+        module.schemas = schemas
+        return module
 
     # -- resolution ----------------------------------------------------------------------------
     def stream_def(self, name: str, pos: A.Pos) -> StreamDef:

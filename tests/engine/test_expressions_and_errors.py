@@ -77,6 +77,7 @@ def test_schema_with_timestamp_tag_is_the_input_stream_and_names_the_time() -> N
         create map schema IPFIX(ipfix.flowStartMilliseconds long, ipfix.n int);
         @Name('Out') select count(*) as c from IPFIX#time_batch(10 sec)""")
     assert m.input_stream == "IPFIX"
+    assert [s.name for s in m.statements] == ["Out"] and [s.name for s in m.schemas] == ["Schema"]
     rt = m.runtime()
     from flowcep_plugin.engine.harness import flows
 
@@ -132,3 +133,9 @@ def test_unknown_property_when_the_schema_declares_properties() -> None:
 def test_unsupported_constructs_are_rejected_before_data(text: str, needle: str) -> None:
     e = error(text)
     assert needle in str(e) and e.line == 1 and e.column
+
+
+def test_stream_filter_and_where_combine() -> None:
+    h = Harness("@Name('Out') select n from Flow(n > 1)#length(10) where url is not null")
+    h.batch(RECORDS)
+    assert values(h.rows, "n") == [(5,), (20,)]
