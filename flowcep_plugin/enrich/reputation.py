@@ -22,6 +22,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping
+from itertools import compress
 from typing import Any
 
 from ..cidr import PrefixTable, parse_prefix
@@ -46,6 +47,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "lists": {
             "type": "object",
             "description": "list (feed) name -> path of a file of addresses/CIDR prefixes, one per line",
+            "propertyNames": {"minLength": 1},
             "additionalProperties": {"type": "string"},
         },
         "reload_interval": {
@@ -85,6 +87,8 @@ class ReputationEnricher:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.ctx = ctx
         self.lists: dict[str, str] = dict(config.get("lists") or {})
+        if "" in self.lists:
+            raise ConfigError("enrichers.reputation.lists: a list needs a non-empty name")
         try:
             self.interval = parse_duration(config.get("reload_interval", 60))
         except ValueError as exc:
@@ -175,12 +179,12 @@ class ReputationEnricher:
         ips: list[str | None] = [None] * n
         fields: list[str | None] = [None] * n
         feeds: list[str | None] = [None] * n
-        if src_feed.count(None) != n or dst_feed.count(None) != n:
-            for i in range(n):
-                if src_feed[i] is not None:
-                    ips[i], fields[i], feeds[i] = src[i], "source.ip", src_feed[i]
-                elif dst_feed[i] is not None:
-                    ips[i], fields[i], feeds[i] = dst[i], "destination.ip", dst_feed[i]
+        # compress() walks the columns in C and yields only the listed records (feed names
+        # are non-empty strings); destinations first so a listed source wins.
+        for i in compress(range(n), dst_feed):
+            ips[i], fields[i], feeds[i] = dst[i], "destination.ip", dst_feed[i]
+        for i in compress(range(n), src_feed):
+            ips[i], fields[i], feeds[i] = src[i], "source.ip", src_feed[i]
         batch.add_column("threat.indicator.ip", ips)
         batch.add_column("threat.enrichments.matched.field", fields)
         batch.add_column("threat.feed.name", feeds)

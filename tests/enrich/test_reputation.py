@@ -106,3 +106,19 @@ def test_registration():
     (spec,) = flowcep_register_enrichers()
     assert spec.name == "reputation" and not spec.enabled_by_default
     assert spec.config_schema["additionalProperties"] is False
+
+
+def test_big_batch_with_one_listed_destination(tmp_path):
+    feed = tmp_path / "f.txt"
+    feed.write_text("192.0.2.1\n")
+    e = ReputationEnricher({"lists": {"c2": str(feed)}})
+    rows = [{"sourceIPv4Address": f"10.0.{i // 256}.{i % 256}", "destinationIPv4Address": "8.8.8.8"}
+            for i in range(5000)]
+    rows[4321]["destinationIPv4Address"] = "192.0.2.1"
+    b = FlowBatch.from_rows(rows)
+    e.enrich(b)
+    feeds = b.get("threat.feed.name")
+    assert feeds[4321] == "c2" and feeds.count(None) == 4999
+    assert b.get("threat.indicator.ip")[4321] == "192.0.2.1"
+    with pytest.raises(ConfigError, match="non-empty name"):
+        ReputationEnricher({"lists": {"": str(feed)}})
