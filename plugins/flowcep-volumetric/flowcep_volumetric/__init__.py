@@ -6,7 +6,9 @@ attack into one alert per victim. Every rule also looks at the *asymmetry* betwe
 victim receives and what it sends back, which is what separates an attack from a busy server:
 
 * SYN flood: connection attempts that never complete (SYN without ACK from the initiator)
-  arriving at one destination faster than ``syn_rate`` per second;
+  arriving at one port of one destination at ``syn_rate`` or more in some second of the window
+  (the peak second, as Suricata's ``detection_filter ... count N, seconds 1`` counts; keyed by
+  port, so a fast vertical scan - one SYN per port - is a scan, not a flood);
 * UDP / ICMP flood: packets per second to one destination above ``udp_pps`` / ``icmp_pps``
   while the destination sends back less than ``1/asymmetry`` of the bytes it receives;
 * reflection/amplification: responses from a UDP service port that amplifies (DNS 53, NTP
@@ -40,9 +42,9 @@ LIST_LIMIT = 20
 
 RULES = (
     RuleSpec(id="volumetric-syn-flood", name="SYN flood",
-             description="Connection attempts that never complete arrive at one destination at a flood rate.",
+             description="Connection attempts that never complete arrive at one service of one host at a flood rate.",
              severity="high", risk_score=73, technique=("T1499", "T1499.001"), transport="tcp",
-             count_fields=("syn_flows", "per_second", "sources")),
+             count_fields=("syn_flows", "peak_per_second", "sources")),
     RuleSpec(id="volumetric-udp-flood", name="UDP flood",
              description="UDP packets arrive at one destination at a flood rate and are hardly answered.",
              severity="high", risk_score=73, technique=("T1498", "T1498.001"), transport="udp",
@@ -63,7 +65,8 @@ CONFIG_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {
         "window": {**DURATION_SCHEMA, "description": "rate measurement window (ours: 10 s)"},
-        "syn_rate": {"type": "number", "minimum": 0, "description": "incomplete TCP attempts per second to one host"},
+        "syn_rate": {"type": "number", "minimum": 0,
+                     "description": "incomplete TCP attempts to one port of one host in its busiest second"},
         "udp_pps": {"type": "number", "minimum": 0, "description": "UDP packets per second to one host"},
         "icmp_pps": {"type": "number", "minimum": 0, "description": "ICMP packets per second to one host"},
         "asymmetry": {"type": "number", "minimum": 1,
@@ -91,12 +94,12 @@ DEFAULTS: dict[str, Any] = {
 
 
 class _State:
-    __slots__ = ("syn", "syn_src", "syn_port", "pk_in", "by_in", "src_in", "by_out", "resp", "refl", "req")
+    __slots__ = ("syn", "syn_src", "pk_in", "by_in", "src_in", "by_out", "resp", "refl", "req")
 
     def __init__(self) -> None:
-        self.syn: dict[str, int] = defaultdict(int)
-        self.syn_src: dict[str, set[str]] = defaultdict(set)
-        self.syn_port: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+        # (victim, port) -> attempts per second (epoch second), and the sources
+        self.syn: dict[tuple[str, int], dict[int, int]] = defaultdict(lambda: defaultdict(int))
+        self.syn_src: dict[tuple[str, int], set[str]] = defaultdict(set)
         # per (proto, host): packets/bytes received, sources, bytes sent
         self.pk_in: dict[tuple[int, str], int] = defaultdict(int)
         self.by_in: dict[tuple[int, str], int] = defaultdict(int)
@@ -142,10 +145,10 @@ class VolumetricDetector:
                 int_column(batch, "protocolIdentifier"), int_column(batch, "sourceTransportPort"),
                 int_column(batch, "destinationTransportPort"),
                 int_column(batch, "packetDeltaCount", default=1), int_column(batch, "octetDeltaCount"),
-                int_column(batch, "tcpControlBits", default=-1))
+                int_column(batch, "tcpControlBits", default=-1), batch.event_times())
 
     def _acc(self, st: _State, cols: tuple[list[Any], ...], idx: list[int]) -> None:
-        src, dst, proto, sport, dport, packets, octets, flags = cols
+        src, dst, proto, sport, dport, packets, octets, flags, times = cols
         amp = self.amp_ports
         for i in idx:
             s, d, p = src[i], dst[i], proto[i]
@@ -154,9 +157,8 @@ class VolumetricDetector:
             if p == 6:
                 f = flags[i]
                 if f >= 0 and f & SYN and not f & ACK:
-                    st.syn[d] += 1
-                    st.syn_src[d].add(s)
-                    st.syn_port[d][dport[i]] += 1
+                    st.syn[(d, dport[i])][times[i] // 1000] += 1
+                    st.syn_src[(d, dport[i])].add(s)
                 continue
             if p not in (17, 1, 58):
                 continue
@@ -175,19 +177,21 @@ class VolumetricDetector:
     def _finish(self, st: _State, start: int, end: int) -> list[Event]:
         secs = (end - start) / 1000
         out: list[Event] = []
-        for d, n in sorted(st.syn.items()):
-            rate = n / secs
-            if rate >= self.syn_rate:
-                port = max(st.syn_port[d].items(), key=lambda kv: (kv[1], -kv[0]))[0]
-                srcs = st.syn_src[d]
-                out.append(make_alert(
-                    RULES[0], time_ms=end, detector=self.name, destination_ip=d, destination_port=port,
-                    counts={"syn_flows": n, "per_second": round(rate, 1), "sources": len(srcs)},
-                    summary=(f"{n} incomplete connections to {d}:{port} in {secs:g} s "
-                             f"({rate:.0f}/s) from {len(srcs)} sources"),
-                    window=(start, end), key=d,
-                    fields={"sample_sources": sorted(srcs)[:LIST_LIMIT]},
-                ))
+        for (d, port), per_second in sorted(st.syn.items()):
+            peak = max(per_second.values())
+            if peak < self.syn_rate:
+                continue
+            n = sum(per_second.values())
+            srcs = st.syn_src[(d, port)]
+            out.append(make_alert(
+                RULES[0], time_ms=end, detector=self.name, source_ip=next(iter(srcs)) if len(srcs) == 1 else None,
+                destination_ip=d, destination_port=port,
+                counts={"syn_flows": n, "peak_per_second": peak, "sources": len(srcs)},
+                summary=(f"{n} incomplete connections to {d}:{port} in {secs:g} s "
+                         f"(peak {peak} in one second) from {len(srcs)} sources"),
+                window=(start, end), key=d,
+                fields={"sample_sources": sorted(srcs)[:LIST_LIMIT]},
+            ))
         for (p, d), pk in sorted(st.pk_in.items()):
             limit, rule, label = ((self.udp_pps, RULES[1], "UDP") if p == 17
                                   else (self.icmp_pps, RULES[2], "ICMP"))
@@ -237,7 +241,8 @@ SPEC = DetectorSpec(
     defaults=DEFAULTS,
     references=(
         "US-CERT TA14-017A UDP-based amplification attacks: amplifying ports and bandwidth amplification factors",
-        "rates (syn_rate, udp_pps, icmp_pps, amplification_bps) and the 10 s window are FlowCEP's own choices",
+        "suricata-verify SYN-flood test rule: detection_filter count 100, seconds 1 (syn_rate is half that)",
+        "rates (udp_pps, icmp_pps, amplification_bps) and the 10 s window are FlowCEP's own choices",
     ),
 )
 

@@ -41,7 +41,8 @@ def test_conformance_and_rules() -> None:
     by = {e["rule"]["id"]: e for e in events}
     syn = by["volumetric-syn-flood"]
     assert syn["destination"] == {"ip": "10.0.0.80", "port": 80}
-    assert syn["flowcep"]["counts"] == {"syn_flows": 800, "per_second": 80.0, "sources": 800}
+    # 800 SYNs 12 ms apart: the first second holds i = 0..83
+    assert syn["flowcep"]["counts"] == {"syn_flows": 800, "peak_per_second": 84, "sources": 800}
     assert "source" not in syn and syn["flowcep"]["key"] == "10.0.0.80"
     udp = by["volumetric-udp-flood"]
     assert udp["flowcep"]["counts"]["packets"] == 60_000 and udp["flowcep"]["counts"]["per_second"] == 6000.0
@@ -53,7 +54,10 @@ def test_conformance_and_rules() -> None:
 
 
 def test_below_rate_or_symmetric_traffic_is_silent() -> None:
-    assert run_detector(SPEC, syn_flood(400)) == []  # 40/s < 50/s
+    assert run_detector(SPEC, syn_flood(400)) == []  # 25 ms apart: 40 in any second < 50
+    # a fast vertical scan (one SYN to each of 800 ports) is not a flood of any one service
+    scan = [dict(r, destinationTransportPort=1 + i) for i, r in enumerate(syn_flood(800))]
+    assert run_detector(SPEC, scan) == []
     assert run_detector(SPEC, udp_flood(answered=True)) == []
     # a resolver that asked (1200-byte queries, 3500-byte answers: ratio < 10)
     assert run_detector(SPEC, amplification(with_queries=True)) == []
