@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import ast as A
-from .expressions import CodeGen, compile_row_function, find_aggregates, props_of
+from .expressions import CodeGen, compile_column_filter, compile_row_function, find_aggregates, props_of
 from .windows import Events
 
 if TYPE_CHECKING:
-    from .compiler import SelectPlan, _Compiler
+    from .compiler import SelectPlan, StreamDef, _Compiler
     from .runtime import Row
 
 __all__ = ["compile_pattern_statement", "PatternStmt"]
@@ -100,6 +100,7 @@ def compile_pattern_statement(c: _Compiler, s: A.SelectStmt, name: str) -> Selec
                 return f"ev.get({key!r})"
 
             f = None
+            static: list[A.Expr] = []
             if n.filter is not None:
                 if find_aggregates(n.filter, []):
                     raise c.err("aggregate functions are not allowed in pattern filters", n.pos)
@@ -107,6 +108,11 @@ def compile_pattern_statement(c: _Compiler, s: A.SelectStmt, name: str) -> Selec
                 code = gen.true(n.filter)
                 gen.consts["_E"] = _E
                 f = compile_row_function(["ev", "env"], code, gen.consts)
+                static = [cj for cj in _conjuncts(n.filter)
+                          if not any(len(p.parts) > 1 and p.parts[0] in tags and p.parts[0] != n.stream
+                                     for p in props_of(cj))]
+            # the part of the filter that needs no tag: used to skip records no atom can match
+            prefilters[n.stream].append(_and(static) if static else None)
             return _PFilter(n.tag, streams.index(n.stream), f)
         if isinstance(n, A.PatFollowedBy):
             return _PNode("seq", [build(i) for i in n.items])
@@ -126,6 +132,7 @@ def compile_pattern_statement(c: _Compiler, s: A.SelectStmt, name: str) -> Selec
             return _PNode("not", [build(n.item)])
         raise c.err("unsupported pattern construct", n.pos)
 
+    prefilters: dict[str, list[A.Expr | None]] = {st: [] for st in streams}
     root = build(src.root)
     if isinstance(root, _PNode) and root.kind == "and" and all(
             isinstance(i, _PNode) and i.kind == "not" for i in root.items):
@@ -152,13 +159,36 @@ def compile_pattern_statement(c: _Compiler, s: A.SelectStmt, name: str) -> Selec
     sps = []
     for st in streams:
         sd = c.streams[st]
-        sps.append(StreamPlan(st, st, sd.kind == "flow", sorted(needed[st]), None))
+        sp = StreamPlan(st, st, sd.kind == "flow", sorted(needed[st]), None)
+        parts = prefilters[st]
+        if parts and all(p is not None for p in parts):
+            either = parts[0] if len(parts) == 1 else A.BoolOp("or", tuple(parts))  # type: ignore[arg-type]
+            assert either is not None
+
+            def key_of(p: A.Prop, sd: StreamDef = sd, st: str = st) -> str:
+                parts_ = p.parts[1:] if len(p.parts) > 1 and p.parts[0] == st else p.parts
+                key = sd.key(".".join(parts_))
+                assert key is not None
+                return key
+
+            sp.filter = compile_column_filter(either, key_of, fn)
+        sps.append(sp)
     plan = SelectPlan(info, sps, False, False, items is None, s.output)
     plan.row_select = select
     plan.pattern = PatternPlan(root, where)
     if s.output is not None:
         raise c.err("unsupported construct: output rate limiting on a pattern", s.output.pos)
     return plan
+
+
+def _conjuncts(e: A.Expr) -> list[A.Expr]:
+    if isinstance(e, A.BoolOp) and e.op == "and":
+        return [c for i in e.items for c in _conjuncts(i)]
+    return [e]
+
+
+def _and(items: list[A.Expr]) -> A.Expr:
+    return items[0] if len(items) == 1 else A.BoolOp("and", tuple(items))
 
 
 def _kids(n: A.PatternNode) -> tuple[A.PatternNode, ...]:
@@ -426,7 +456,10 @@ class PatternStmt:
         return self.root
 
     def prefilter(self, idx: int, ev: Events) -> Events:
-        keys = self.plan.streams[idx].keys or []
+        sp = self.plan.streams[idx]
+        keys = sp.keys or []
+        if sp.filter is not None:
+            return ev.take(sp.filter(ev.cols, ev.n), keys)
         return Events({k: (ev.cols.get(k) or [None] * ev.n) for k in keys}, ev.n, ev.times)
 
     def next_due(self) -> int | None:
