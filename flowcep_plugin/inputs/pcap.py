@@ -190,10 +190,12 @@ def iter_frames(path: str, chunk: int = 8192, bpf: str = "") -> Iterator[tuple[i
     append = out.append
     current = linktype
     problem = ""
+    read = reader._read_packet
+    frac = 1_000_000 if nano else 1000  # sub-second units per millisecond
     try:
         while True:
             try:
-                data, meta = reader._read_packet()
+                data, meta = read()
             except EOFError:
                 break
             except Exception as e:  # scapy raises assorted errors on garbage blocks
@@ -209,15 +211,16 @@ def iter_frames(path: str, chunk: int = 8192, bpf: str = "") -> Iterator[tuple[i
                         append = out.append
                     current = meta.linktype
             else:
-                if meta.caplen > snap:
-                    problem = f"record header claims {meta.caplen} bytes"
+                sec, usec, _wirelen, caplen = meta
+                if caplen > snap:
+                    problem = f"record header claims {caplen} bytes"
                     number -= 1
                     break
-                if len(data) < meta.caplen:
-                    problem = f"packet {number} cut short ({len(data)} of {meta.caplen} bytes)"
+                if len(data) < caplen:
+                    problem = f"packet {number} cut short ({len(data)} of {caplen} bytes)"
                     number -= 1
                     break
-                ts = meta.sec * 1000 + (meta.usec // 1_000_000 if nano else meta.usec // 1000)
+                ts = sec * 1000 + usec // frac
             append((ts, data))
             if len(out) >= chunk:
                 yield current, out
