@@ -139,21 +139,36 @@ def _visualizations() -> list[dict[str, Any]]:
     over_time = _visualization(
         "flowcep-vis-alerts-over-time", "FlowCEP: alerts over time by rule", "histogram",
         {"type": "histogram", "addLegend": True, "legendPosition": "right", "addTooltip": True,
+         "detailedTooltip": True, "isVislibVis": True, "fittingFunction": "zero", "times": [],
+         "addTimeMarker": False, "labels": {"show": False}, "palette": {"type": "palette", "name": "default"},
+         "thresholdLine": {"show": False, "value": 10, "width": 1, "style": "full", "color": "#E7664C"},
+         "grid": {"categoryLines": False},
+         "categoryAxes": [{"id": "CategoryAxis-1", "type": "category", "position": "bottom", "show": True,
+                           "style": {}, "scale": {"type": "linear"},
+                           "labels": {"show": True, "filter": True, "truncate": 100}, "title": {}}],
+         "valueAxes": [{"id": "ValueAxis-1", "name": "LeftAxis-1", "type": "value", "position": "left",
+                        "show": True, "style": {}, "scale": {"type": "linear", "mode": "normal"},
+                        "labels": {"show": True, "rotate": 0, "filter": False, "truncate": 100},
+                        "title": {"text": "Alerts"}}],
          "seriesParams": [{"data": {"id": "1", "label": "Alerts"}, "mode": "stacked", "show": True,
-                           "type": "histogram", "valueAxis": "ValueAxis-1"}]},
+                           "type": "histogram", "valueAxis": "ValueAxis-1", "drawLinesBetweenPoints": True,
+                           "lineWidth": 2, "showCircles": True}]},
         [{"id": "2", "enabled": True, "type": "date_histogram", "schema": "segment",
           "params": {"field": "@timestamp", "interval": "auto", "min_doc_count": 1, "extended_bounds": {}}},
          _terms("3", "group", "rule.name", 10, "Rule")],
     )
     table_params = {"perPage": 10, "showPartialRows": False, "showMetricsAtAllLevels": False,
-                    "showTotal": False, "totalFunc": "sum", "percentageCol": ""}
+                    "showTotal": False, "totalFunc": "sum", "percentageCol": "", "autoFitRowToContent": False}
     attackers = _visualization("flowcep-vis-top-attackers", "FlowCEP: top attackers", "table", table_params,
                                [_terms("2", "bucket", "source.ip", 10, "Attacker")])
     targets = _visualization("flowcep-vis-top-targets", "FlowCEP: top targets", "table", table_params,
                              [_terms("2", "bucket", "destination.ip", 10, "Target")])
     severity = _visualization(
         "flowcep-vis-by-severity", "FlowCEP: alerts by severity", "pie",
-        {"type": "pie", "addLegend": True, "legendPosition": "right", "isDonut": True, "addTooltip": True},
+        {"type": "pie", "addLegend": True, "legendDisplay": "show", "legendPosition": "right", "isDonut": True,
+         "addTooltip": True, "nestedLegend": False, "distinctColors": True,
+         "palette": {"type": "palette", "name": "default"},
+         "labels": {"show": True, "values": True, "last_level": True, "truncate": 100, "position": "default"}},
         [_terms("2", "segment", "flowcep.severity", 4, "Severity")],
     )
     return [over_time, attackers, targets, severity]
