@@ -218,3 +218,29 @@ def test_alerts_search_cli_on_a_cluster(es_url: str, namespace: str, capsys: Any
         assert capsys.readouterr().out == ""
     finally:
         client.indices.delete(index=index, ignore_unavailable=True)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_ALPHABET = st.sampled_from(list('ab:()"\\*<>= ') + ["and ", "or ", "not ", "x.y", "10.0.0.0/8", ">=", "1"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_ALPHABET, max_size=12).map("".join))
+def test_parser_fails_only_with_kql_errors(query: str) -> None:
+    """Whatever is typed, the user gets a parse tree or a KQLError naming a column, and a
+    parsed query both translates and evaluates (or says why it cannot) without crashing."""
+    try:
+        node = parse(query)
+    except KQLError as e:
+        assert e.position is not None and 0 <= e.position <= len(query)
+        return
+    types = alert_types()
+    try:
+        kql.to_dsl(node, types, NOW)
+        pred = kql.compile_predicate(node, types, NOW)
+    except KQLError:
+        return
+    for doc in corpus().values():
+        assert pred(doc) in (True, False)
