@@ -82,7 +82,7 @@ def bench_raw(path: str) -> tuple[int, float]:
     t0 = time.perf_counter()
     n = 0
     size = 0
-    with RawPcapReader(path) as reader:  # type: ignore[no-untyped-call]
+    with RawPcapReader(path) as reader:
         for data, _meta in reader:
             n += 1
             size += len(data)
@@ -113,7 +113,7 @@ def bench_dissect(path: str, limit: int) -> tuple[int, float]:
 
     t0 = time.perf_counter()
     n = 0
-    with PcapReader(path) as reader:  # type: ignore[no-untyped-call]
+    with PcapReader(path) as reader:
         for _pkt in reader:
             n += 1
             if n >= limit:
