@@ -74,8 +74,56 @@ def cli_reference() -> str:
     return "\n".join(parts)
 
 
+def _fmt(value: object) -> str:
+    import json
+
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def components_reference() -> str:
+    """Every input, enricher and output with its settings (from the registry)."""
+    from .manager import make_plugin_manager
+    from .registry import Registry
+
+    reg = Registry.build(make_plugin_manager())
+    out = ["# Components\n",
+           "Every input, enricher and output installed with FlowCEP, with its settings. Generated "
+           "from the plugin registry by `python -m flowcep_plugin.docgen`; a test fails when it "
+           "drifts. Detectors are in [detectors.md](detectors.md).\n"]
+    for kind, title in (("inputs", "Inputs"), ("enrichers", "Enrichers"), ("outputs", "Outputs")):
+        out.append(f"## {title}\n")
+        for name, spec in sorted(getattr(reg, kind).items()):
+            plugin = reg.provider[(kind, name)]
+            info = reg.pm.infos.get(plugin)
+            if info is None or info.distribution != "flowcep":
+                continue  # third-party components document themselves
+            extra = ""
+            if kind == "inputs":
+                extra = " Addresses: " + ", ".join(f"`{s}:`" for s in spec.schemes) + "."
+            elif kind == "outputs":
+                extra = " Outputs: " + ", ".join(f"`{s}`" for s in spec.schemes) + "."
+            elif kind == "enrichers":
+                extra = " Enabled by default." if spec.enabled_by_default else " Off unless listed in `[run] enrichers`."
+            out.append(f"### `{name}`\n\n{spec.summary}.{extra} Section: `[{kind}.{name}]`.\n")
+            props = (spec.config_schema or {}).get("properties") or {}
+            if props:
+                out.append("| key | default | meaning |\n| --- | --- | --- |")
+                for key, sub in props.items():
+                    desc = str(sub.get("description", "")).replace("|", "\\|").replace("\n", " ")
+                    default = _fmt(spec.defaults[key]) if key in spec.defaults else ""
+                    out.append(f"| `{key}` | `{default}` | {desc} |" if default else f"| `{key}` | | {desc} |")
+                out.append("")
+    return "\n".join(out)
+
+
 def update(root: Path) -> list[Path]:
     changed = []
+    comps = root / "docs" / "components.md"
+    ctext = components_reference()
+    if not comps.exists() or comps.read_text() != ctext:
+        comps.write_text(ctext)
+        changed.append(comps)
     cli = root / "docs" / "cli.md"
     text = cli_reference()
     if not cli.exists() or cli.read_text() != text:

@@ -38,3 +38,8 @@ def test_readme_quick_start_matches_ci():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "scripts/test.sh" in ci
     assert "scripts/demo.sh" in readme and "scripts/test.sh" in readme
+
+
+def test_components_reference_is_current():
+    assert (ROOT / "docs" / "components.md").read_text() == docgen.components_reference(), \
+        "docs/components.md is stale: run python -m flowcep_plugin.docgen"
