@@ -22,6 +22,7 @@ runs per flow record except the window bookkeeping of :class:`TumblingWindows`.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import heapq
 import json
@@ -455,7 +456,7 @@ class Suppressor:
 
     # -- internals ------------------------------------------------------------------------
     def _start(self, k: tuple[str, str], ev: Event, t: int) -> Event:
-        doc = json.loads(json.dumps(ev))  # own copy: later merges must not touch what was sent
+        doc = copy.deepcopy(ev)  # own copy: later merges must not touch what was sent
         fc = doc.setdefault("flowcep", {})
         fc["alert_id"] = alert_id(k[0], k[1], t)
         fc["revision"] = 1
@@ -466,7 +467,7 @@ class Suppressor:
                       destinations=_as_set(doc.get("destination", {}).get("ip")))
         self._open[k] = entry
         heapq.heappush(self._heap, (entry.end_ms, k))
-        return json.loads(json.dumps(doc))
+        return copy.deepcopy(doc)
 
     def _merge(self, cur: _Open, ev: Event, t: int) -> None:
         doc = cur.doc

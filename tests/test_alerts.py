@@ -183,3 +183,12 @@ def test_tumbling_windows_close_on_time_and_flush() -> None:
     assert len(closed) == 2
     w.flush()
     assert closed[-1] == (T0 + 120_000, T0 + 180_000, 1)
+
+
+def test_suppressor_copes_with_values_json_cannot_encode() -> None:
+    d = alert_from_row(RULE, row(), T0, "x")
+    d["flowcep"]["fields"]["raw"] = b"\x00"  # a third-party detector's raw value
+    s = Suppressor()
+    assert len(s.process([d], T0)) == 1
+    s.process([alert_from_row(RULE, row(), T0 + 1, "x")], T0 + 1)
+    assert s.flush()[0]["flowcep"]["occurrences"] == 2
