@@ -1,4 +1,5 @@
-"""Throughput of the shipped Python detectors, beside a baseline measured in the same run.
+"""Throughput of the shipped detectors (multistage runs on the EPL engine), beside a baseline
+measured in the same run.
 
 Baseline: one pass over the same batches that reads the source-address column and counts
 flows per source in a dict - the least a per-record Python detector can do. Each detector is
@@ -18,7 +19,7 @@ from flowcep_plugin.context import Context
 from flowcep_plugin.records import FlowBatch
 from flowcep_plugin.testing import build_detector, scenario_records, sort_by_time
 
-DETECTORS = ["flowcep_portscan", "flowcep_bruteforce", "flowcep_volumetric", "flowcep_policy",
+DETECTORS = ["flowcep_multistage", "flowcep_portscan", "flowcep_bruteforce", "flowcep_volumetric", "flowcep_policy",
              "flowcep_trafficstats"]
 POLICY = {"policies": [{"name": "restricted", "destinations": ["10.10.0.45/32"], "ports": [23, 139, 445],
                         "allowed_sources": ["10.10.1.5/32"]}]}
