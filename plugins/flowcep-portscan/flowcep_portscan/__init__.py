@@ -86,7 +86,7 @@ DEFAULTS: dict[str, Any] = {
 
 
 class _State:
-    __slots__ = ("horizontal", "vertical", "sweep", "udp", "udp_seen", "probes")
+    __slots__ = ("horizontal", "vertical", "sweep", "udp", "udp_seen", "h_probes", "v_probes", "s_probes")
 
     def __init__(self) -> None:
         self.horizontal: dict[tuple[str, int, int], set[str]] = defaultdict(set)
@@ -95,7 +95,10 @@ class _State:
         # UDP candidates wait for the window end: a reply flow may follow the request
         self.udp: list[tuple[str, str, int]] = []
         self.udp_seen: set[tuple[str, str, int]] = set()  # (src, dst, sport) of every UDP flow
-        self.probes: dict[tuple[str, ...], int] = defaultdict(int)
+        # probe counts under the same keys as the sets above
+        self.h_probes: dict[tuple[str, int, int], int] = defaultdict(int)
+        self.v_probes: dict[tuple[str, str, int], int] = defaultdict(int)
+        self.s_probes: dict[str, int] = defaultdict(int)
 
 
 class PortScanDetector:
@@ -159,10 +162,12 @@ class PortScanDetector:
                 f = flags[i]
                 if has_flags and f >= 0 and f & ACK:
                     continue
-                st.horizontal[(s, 6, dport[i])].add(d)
-                st.vertical[(s, d, 6)].add(dport[i])
-                st.probes[(s, "h", "6", str(dport[i]))] += 1
-                st.probes[(s, "v", d, "6")] += 1
+                hk = (s, 6, dport[i])
+                vk = (s, d, 6)
+                st.horizontal[hk].add(d)
+                st.vertical[vk].add(dport[i])
+                st.h_probes[hk] += 1
+                st.v_probes[vk] += 1
             elif p == 17:
                 if packets[i] <= maxp:
                     st.udp.append((s, d, dport[i]))
@@ -170,7 +175,7 @@ class PortScanDetector:
                 t = icmp_type[i] if icmp_type[i] >= 0 else (icmp[i] >> 8 if icmp[i] >= 0 else -1)
                 if t in (ECHO_REQUEST[p], -1):
                     st.sweep[s].add(d)
-                    st.probes[(s, "s")] += 1
+                    st.s_probes[s] += 1
 
     def _finish(self, st: _State, start: int, end: int) -> list[Event]:
         for s, d, dp in st.udp:
@@ -178,8 +183,8 @@ class PortScanDetector:
                 continue
             st.horizontal[(s, 17, dp)].add(d)
             st.vertical[(s, d, 17)].add(dp)
-            st.probes[(s, "h", "17", str(dp))] += 1
-            st.probes[(s, "v", d, "17")] += 1
+            st.h_probes[(s, 17, dp)] += 1
+            st.v_probes[(s, d, 17)] += 1
         out: list[Event] = []
         minutes = (end - start) / 60000
         for (s, p, dp), hosts in sorted(st.horizontal.items()):
@@ -188,7 +193,7 @@ class PortScanDetector:
                 out.append(make_alert(
                     RULES[0], time_ms=end, detector=self.name, source_ip=s,
                     destination_ip=sorted(hosts)[:LIST_LIMIT], destination_port=dp, transport=proto,
-                    counts={"hosts": len(hosts), "probes": st.probes[(s, "h", str(p), str(dp))]},
+                    counts={"hosts": len(hosts), "probes": st.h_probes[(s, p, dp)]},
                     summary=f"{s} probed {proto} port {dp} on {len(hosts)} hosts in {minutes:g} min",
                     window=(start, end), key=s,
                 ))
@@ -199,7 +204,7 @@ class PortScanDetector:
                 out.append(make_alert(
                     RULES[1], time_ms=end, detector=self.name, source_ip=s, destination_ip=d,
                     transport=proto,
-                    counts={"ports": len(ports), "probes": st.probes[(s, "v", d, str(p))]},
+                    counts={"ports": len(ports), "probes": st.v_probes[(s, d, p)]},
                     summary=(f"{s} probed {len(ports)} {proto} ports of {d} in {minutes:g} min "
                              f"({ordered[0]}-{ordered[-1]})"),
                     window=(start, end), fields={"ports": ordered[:LIST_LIMIT]}, key=s,
@@ -209,7 +214,7 @@ class PortScanDetector:
                 out.append(make_alert(
                     RULES[2], time_ms=end, detector=self.name, source_ip=s,
                     destination_ip=sorted(hosts)[:LIST_LIMIT],
-                    counts={"hosts": len(hosts), "probes": st.probes[(s, "s")]},
+                    counts={"hosts": len(hosts), "probes": st.s_probes[s]},
                     summary=f"{s} pinged {len(hosts)} hosts in {minutes:g} min",
                     window=(start, end), key=s,
                 ))
