@@ -78,6 +78,8 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "backoff_initial": {"type": ["number", "string"]},
         "backoff_max": {"type": ["number", "string"]},
         "dead_letter": {"type": "string", "description": "JSONL file for documents the cluster rejected"},
+        "check": {"type": "boolean", "description": "at start, check the server version and that the templates exist"},
+        "setup": {"type": "boolean", "description": "at start, install templates and ILM (as flowcep es setup)"},
     },
 }
 
@@ -97,6 +99,8 @@ DEFAULTS: dict[str, Any] = {
     "backoff_initial": 0.5,
     "backoff_max": 30.0,
     "dead_letter": "flowcep-es-dead-letter.jsonl",
+    "check": True,
+    "setup": False,
 }
 
 _DURATIONS = ("flush_interval", "block_timeout", "flush_timeout", "request_timeout", "backoff_initial", "backoff_max")
@@ -441,6 +445,8 @@ class ElasticsearchOutput:
             stop=self._stop,
         )
         self.totals = SendResult()
+        if cfg["check"] or cfg["setup"]:
+            self._preflight(bool(cfg["setup"]))
         self._buf: deque[Action] = deque()
         self._cv = threading.Condition()
         self._inflight = 0
@@ -448,6 +454,28 @@ class ElasticsearchOutput:
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="flowcep-es-sender", daemon=True)
         self._thread.start()
+
+    def _preflight(self, setup: bool) -> None:
+        """Fail fast on a server that can never work (wrong product or version); only warn
+        when it is unreachable now (documents queue and retry) or lacks the templates."""
+        from ..es.setup import install, server_version
+
+        quick = self.client.options(request_timeout=min(5.0, float(self.cfg["request_timeout"])))
+        try:
+            server_version(quick)
+        except ConfigError as e:
+            if "cannot connect" not in str(e):
+                raise
+            log.warning("%s; documents will be queued and retried", e)
+            return
+        try:
+            if setup:
+                install(self.client)
+            elif not quick.indices.exists_index_template(name=f"logs-{self.cfg['alert_dataset']}"):
+                log.warning("elasticsearch: index template logs-%s is not installed; run 'flowcep es setup' "
+                            "first, or addresses and dates get dynamic types", self.cfg["alert_dataset"])
+        except (ApiError, TransportError) as e:
+            log.warning("elasticsearch: cannot check templates: %s", _short(e))
 
     # -- Output protocol ---------------------------------------------------------------
     def write_events(self, events: list[Event]) -> None:

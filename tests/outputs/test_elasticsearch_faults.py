@@ -37,7 +37,8 @@ class FakeES:
         self.bulk_requests = 0
         self.lock = threading.Lock()
         self.reject_ids: set[str] = set()
-        self.sleep = 0.0
+        self.sleep = 1.5  # longer than the client's request timeout
+        self.version = "8.15.0"
 
     def _json(self, body: Any, status: int = 200) -> Response:
         return Response(json.dumps(body), status=status, headers=HEADERS)
@@ -45,7 +46,7 @@ class FakeES:
     def handle(self, request: Request) -> Response:
         path = request.path
         if path == "/" and request.method in ("GET", "HEAD"):
-            return self._json({"version": {"number": "8.15.0"}, "tagline": "You Know, for Search"})
+            return self._json({"version": {"number": self.version}, "tagline": "You Know, for Search"})
         if path.endswith("/_refresh"):
             return self._json({"_shards": {"total": 1, "successful": 1, "failed": 0}})
         if path.endswith("/_search"):
@@ -102,7 +103,7 @@ class FakeES:
                 items.append({op: {"_id": _id, "status": 201 if have is None else 200,
                                    "result": "created" if have is None else "updated"}})
         if fault == "timeout-after-apply":
-            time.sleep(1.5)
+            time.sleep(self.sleep)
         if fault == "cut-after-apply":
             sock = request.environ.get("werkzeug.socket")
             assert sock is not None
@@ -150,7 +151,10 @@ def exactly_once(fake: FakeES, n: int) -> None:
 def test_recovers_from_fault_exactly_once(fake: FakeES, url: str, tmp_path: Any, fault: str) -> None:
     fake.script = [fault, fault, fault]
     ctx = Context()
-    out = make_output(url, tmp_path, ctx, chunk_size=20)
+    extra: dict[str, Any] = {}
+    if fault == "timeout-after-apply":
+        fake.sleep, extra["request_timeout"] = 0.6, 0.3
+    out = make_output(url, tmp_path, ctx, chunk_size=20, **extra)
     out.write_events([alert(i) for i in range(20)])
     out.close()
     exactly_once(fake, 20)
@@ -246,3 +250,22 @@ def test_sender_gives_up_after_bounded_retries(fake: FakeES, url: str, tmp_path:
     assert "gave up after 2 retries" in (tmp_path / "dl.jsonl").read_text()
 
 
+
+
+def test_preflight_refuses_an_unsupported_server(fake: FakeES, url: str, tmp_path: Any) -> None:
+    from flowcep_plugin.errors import ConfigError
+
+    fake.version = "7.17.9"
+    with pytest.raises(ConfigError, match="7.17.9 is not supported"):
+        make_output(url, tmp_path)
+
+
+def test_preflight_only_warns_when_unreachable(tmp_path: Any, caplog: Any) -> None:
+    from flowcep_plugin.es.loopback import free_port
+
+    out = make_output(f"http://127.0.0.1:{free_port()}", tmp_path, max_retries=0)
+    assert "documents will be queued and retried" in caplog.text
+    out.write_events([alert(1)])
+    out.close()  # nothing reachable: the alert is kept in the dead-letter file, not lost
+    (line,) = (tmp_path / "dead.jsonl").read_text().splitlines()
+    assert json.loads(line)["id"] == "alert-1"
