@@ -25,6 +25,7 @@ from typing import Any
 from flowcep_plugin.alerts import TRANSPORT, TumblingWindows, address_column, int_column, make_alert
 from flowcep_plugin.config import DURATION_SCHEMA, parse_duration
 from flowcep_plugin.context import Context
+from flowcep_plugin.errors import ConfigError
 from flowcep_plugin.hookspecs import hookimpl
 from flowcep_plugin.records import FlowBatch
 from flowcep_plugin.specs import DetectorSpec, Event, RuleSpec
@@ -112,7 +113,10 @@ class PortScanDetector:
         self.v_ports = int(config["vertical_ports"])
         self.s_hosts = int(config["sweep_hosts"])
         self.max_packets = int(config["max_probe_packets"])
-        self.ignore = [ip_network(c, strict=False) for c in config.get("ignore_sources", ())]
+        try:
+            self.ignore = [ip_network(c, strict=False) for c in config.get("ignore_sources", ())]
+        except ValueError as exc:
+            raise ConfigError(f"detectors.portscan.ignore_sources: {exc}") from None
         self._ignored: dict[str, bool] = {}
         self.windows = TumblingWindows(self.window_ms, _State, self._finish, "portscan", ctx.stats)
 

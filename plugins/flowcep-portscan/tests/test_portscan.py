@@ -123,3 +123,13 @@ def test_synthetic_scenarios() -> None:
         assert rule in {e["rule"]["id"] for e in events}, name
     benign, _ = scenario_records("benign", duration_s=600)
     assert run_detector(SPEC, benign) == []
+
+
+def test_bad_cidr_is_a_config_error() -> None:
+    import pytest
+
+    from flowcep_plugin.errors import ConfigError
+    from flowcep_plugin.testing import build_detector
+
+    with pytest.raises(ConfigError, match="ignore_sources"):
+        build_detector(SPEC, {"ignore_sources": ["10.0.0.0/40"]})

@@ -22,6 +22,7 @@ from typing import Any
 from flowcep_plugin.alerts import TumblingWindows, address_column, int_column, make_metric
 from flowcep_plugin.config import DURATION_SCHEMA, parse_duration
 from flowcep_plugin.context import Context
+from flowcep_plugin.errors import ConfigError
 from flowcep_plugin.hookspecs import hookimpl
 from flowcep_plugin.records import FlowBatch
 from flowcep_plugin.specs import DetectorSpec, Event, RuleSpec
@@ -90,7 +91,10 @@ class TrafficStats:
 
     def __init__(self, config: Mapping[str, Any], ctx: Context) -> None:
         self.top_n = int(config["top_n"])
-        self.internal = [ip_network(c, strict=False) for c in config["internal_networks"]]
+        try:
+            self.internal = [ip_network(c, strict=False) for c in config["internal_networks"]]
+        except ValueError as exc:
+            raise ConfigError(f"detectors.trafficstats.internal_networks: {exc}") from None
         self._internal: dict[str, bool] = {}
         self.port_cat: dict[int, str] = {}
         for name, ports in config["categories"].items():

@@ -58,3 +58,13 @@ def test_benign_scenario_gives_one_pair_per_interval() -> None:
     assert len(events) == 2 * len(intervals) and 2 <= len(intervals) <= 4
     total = sum(e["flowcep"]["metrics"]["flows"] for e in events if e["rule"]["id"] == "trafficstats-categories")
     assert total == len(recs)
+
+
+def test_bad_cidr_is_a_config_error() -> None:
+    import pytest
+
+    from flowcep_plugin.errors import ConfigError
+    from flowcep_plugin.testing import build_detector
+
+    with pytest.raises(ConfigError, match="internal_networks"):
+        build_detector(SPEC, {"internal_networks": ["not-a-network"]})
