@@ -12,7 +12,9 @@ Only *probes* count, so busy clients stay silent. A TCP probe is a flow of at mo
 handshake never completed (SYN, NULL, FIN and Xmas scans; a victim's RST/ACK reply has ACK and
 so never makes the victim a scanner). Without ``tcpControlBits`` the packet count alone decides.
 A UDP probe is an equally small flow that got no reply flow in the same window (a DNS resolver
-asking many servers gets answers; a UDP scan of closed ports does not).
+asking many servers gets answers; a UDP scan of closed ports does not), and UDP counts only when
+at least ``udp_unanswered_share`` of what the source asked stayed unanswered (a busy resolver
+whose queries time out now and then is a client, not a scanner).
 """
 
 from __future__ import annotations
@@ -71,6 +73,9 @@ CONFIG_SCHEMA: dict[str, Any] = {
                         "description": "distinct hosts sent ICMP echo requests (Elastic: 100)"},
         "max_probe_packets": {"type": "integer", "minimum": 1,
                               "description": "largest flow, in packets, that counts as a probe (Elastic: 2)"},
+        "udp_unanswered_share": {"type": "number", "minimum": 0, "maximum": 1,
+                                 "description": "UDP: share of the hosts/ports asked that must stay "
+                                                "unanswered (ours: 0.5)"},
         "ignore_sources": {"type": "array", "items": {"type": "string"},
                            "description": "CIDRs of sanctioned scanners never reported"},
     },
@@ -82,6 +87,7 @@ DEFAULTS: dict[str, Any] = {
     "vertical_ports": 15,
     "sweep_hosts": 100,
     "max_probe_packets": 2,
+    "udp_unanswered_share": 0.5,
     "ignore_sources": [],
 }
 
@@ -113,6 +119,7 @@ class PortScanDetector:
         self.v_ports = int(config["vertical_ports"])
         self.s_hosts = int(config["sweep_hosts"])
         self.max_packets = int(config["max_probe_packets"])
+        self.udp_share = float(config["udp_unanswered_share"])
         try:
             self.ignore = [ip_network(c, strict=False) for c in config.get("ignore_sources", ())]
         except ValueError as exc:
@@ -182,16 +189,25 @@ class PortScanDetector:
                     st.s_probes[s] += 1
 
     def _finish(self, st: _State, start: int, end: int) -> list[Event]:
+        # UDP: every small flow is asked; only unanswered ones are probes, and a source most of
+        # whose questions were answered is a client (a resolver whose queries sometimes time out)
+        h_asked: dict[tuple[str, int, int], set[str]] = defaultdict(set)
+        v_asked: dict[tuple[str, str, int], set[int]] = defaultdict(set)
         for s, d, dp in st.udp:
+            h_asked[(s, 17, dp)].add(d)
+            v_asked[(s, d, 17)].add(dp)
             if (d, s, dp) in st.udp_seen:  # answered: not a probe
                 continue
             st.horizontal[(s, 17, dp)].add(d)
             st.vertical[(s, d, 17)].add(dp)
             st.h_probes[(s, 17, dp)] += 1
             st.v_probes[(s, d, 17)] += 1
+        share = self.udp_share
         out: list[Event] = []
         minutes = (end - start) / 60000
         for (s, p, dp), hosts in sorted(st.horizontal.items()):
+            if p == 17 and len(hosts) < share * len(h_asked[(s, p, dp)]):
+                continue
             if len(hosts) >= self.h_hosts:
                 proto = TRANSPORT.get(p, str(p))
                 out.append(make_alert(
@@ -202,6 +218,8 @@ class PortScanDetector:
                     window=(start, end), key=s,
                 ))
         for (s, d, p), ports in sorted(st.vertical.items()):
+            if p == 17 and len(ports) < share * len(v_asked[(s, d, p)]):
+                continue
             if len(ports) >= self.v_ports:
                 proto = TRANSPORT.get(p, str(p))
                 ordered = sorted(ports)

@@ -133,3 +133,23 @@ def test_bad_cidr_is_a_config_error() -> None:
 
     with pytest.raises(ConfigError, match="ignore_sources"):
         build_detector(SPEC, {"ignore_sources": ["10.0.0.0/40"]})
+
+
+def test_busy_resolver_with_timeouts_is_not_a_udp_scan() -> None:
+    # 400 servers asked on port 53, 40 never answer (10 %): a client, not a scanner
+    recs = []
+    for i in range(400):
+        server = f"192.{5 + i // 250}.{i % 250}.1"
+        recs.append(make_flow("10.10.0.53", server, 53, proto="udp", sport=30000 + i, packets=1,
+                              end_ms=BASE + i * 500))
+        if i % 10:
+            recs.append(make_flow(server, "10.10.0.53", 30000 + i, proto="udp", sport=53, packets=1,
+                                  end_ms=BASE + i * 500 + 30))
+    assert run_detector(SPEC, recs) == []
+    # a UDP sweep of 40 hosts on port 161 where 5 answer: 35 unanswered of 40 -> a scan
+    sweep = [make_flow("192.0.2.40", f"10.3.0.{i}", 161, proto="udp", packets=1, end_ms=BASE + i)
+             for i in range(1, 41)]
+    answers = [make_flow(f"10.3.0.{i}", "192.0.2.40", 40000, sport=161, proto="udp", packets=1,
+                         end_ms=BASE + 50 + i) for i in range(1, 6)]
+    events = run_detector(SPEC, sweep + answers)
+    assert [(e["rule"]["id"], e["flowcep"]["counts"]["hosts"]) for e in events] == [("portscan-horizontal", 35)]
