@@ -18,11 +18,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
+from ipaddress import ip_address, ip_network
 from typing import Any
 
 from flowcep_plugin.alerts import TumblingWindows, address_column, int_column, make_alert
 from flowcep_plugin.config import DURATION_SCHEMA, parse_duration
 from flowcep_plugin.context import Context
+from flowcep_plugin.errors import ConfigError
 from flowcep_plugin.hookspecs import hookimpl
 from flowcep_plugin.records import FlowBatch
 from flowcep_plugin.specs import DetectorSpec, Event, RuleSpec
@@ -71,6 +73,9 @@ CONFIG_SCHEMA: dict[str, Any] = {
                                              "(Zeek: 30); 0 disables the slow rule"},
         "services": {"type": "object", "additionalProperties": SERVICE_SCHEMA,
                      "description": "login services by name and the shape of one attempt's flow"},
+        "ignore_sources": {"type": "array", "items": {"type": "string"},
+                           "description": "CIDRs of sanctioned automation (configuration management, "
+                                          "monitoring) never reported"},
     },
 }
 
@@ -79,6 +84,7 @@ DEFAULTS: dict[str, Any] = {
     "min_attempts": 10,
     "slow_window": "30 min",
     "slow_min_attempts": 30,
+    "ignore_sources": [],
     "services": {
         # Stream4Flow (CSIRT-MU) SSH brute force: 10-20 packets, 1800-5000 bytes, < 12 s
         "ssh": {"ports": [22], "min_packets": 10, "max_packets": 20, "min_bytes": 1800,
@@ -126,6 +132,11 @@ class BruteForceDetector:
     def __init__(self, config: Mapping[str, Any], ctx: Context) -> None:
         self.min_attempts = int(config["min_attempts"])
         self.slow_min = int(config["slow_min_attempts"])
+        try:
+            self.ignore = [ip_network(c, strict=False) for c in config.get("ignore_sources", ())]
+        except ValueError as exc:
+            raise ConfigError(f"detectors.bruteforce.ignore_sources: {exc}") from None
+        self._ignored: dict[str, bool] = {}
         self.by_port: dict[int, _Shape] = {}
         for name, svc in sorted(config["services"].items()):
             shape = _Shape(name, svc)
@@ -172,8 +183,17 @@ class BruteForceDetector:
             dur = end[i] - start[i] if start[i] >= 0 else 0
             s, d = src[i], dst[i]
             if s is not None and d is not None and shape.fits(packets[i], octets[i], dur):
+                if self.ignore and self._is_ignored(s):
+                    continue
                 out[i] = (s, d, dport[i], shape.name, octets[i])
         return out
+
+    def _is_ignored(self, src: str) -> bool:
+        hit = self._ignored.get(src)
+        if hit is None:
+            addr = ip_address(src)
+            hit = self._ignored[src] = any(addr in net for net in self.ignore)
+        return hit
 
     @staticmethod
     def _acc(st: dict[tuple[Any, ...], list[tuple[str, int]]], idx: list[int],

@@ -93,3 +93,8 @@ def test_synthetic_scenarios() -> None:
     assert "bruteforce-guessing" in {e["rule"]["id"] for e in events}
     benign, _ = scenario_records("benign", duration_s=600)
     assert run_detector(SPEC, benign) == []
+
+
+def test_ignored_sources() -> None:
+    assert run_detector(SPEC, ssh_tries(12), config={"ignore_sources": ["198.51.100.0/24"]}) == []
+    assert len(run_detector(SPEC, ssh_tries(12), config={"ignore_sources": ["198.51.101.0/24"]})) == 1

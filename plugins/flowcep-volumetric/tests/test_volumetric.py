@@ -75,3 +75,19 @@ def test_synthetic_scenarios() -> None:
         assert {e["rule"]["id"] for e in events} == {rule}, name
     benign, _ = scenario_records("benign", duration_s=600)
     assert run_detector(SPEC, benign) == []
+
+
+def test_icmp_flood_and_echo_replies() -> None:
+    # 30 sources x 400 echo requests in 10 s = 1200 packets/s to one host, which never answers
+    flood = [make_flow(f"100.66.0.{i + 1}", "10.0.0.7", proto="icmp", packets=400, octets=400 * 84,
+                       icmpTypeCodeIPv4=8 * 256, end_ms=BASE + 100 * i) for i in range(30)]
+    events = run_detector(SPEC, flood)
+    assert [e["rule"]["id"] for e in events] == ["volumetric-icmp-flood"]
+    assert events[0]["flowcep"]["counts"] == {"packets": 12_000, "per_second": 1200.0, "sources": 30}
+    assert events[0]["network"]["transport"] == "icmp"
+    # the same rate answered in full (a ping-monitored host replying) is no flood
+    replies = [make_flow("10.0.0.7", f"100.66.0.{i + 1}", proto="icmp", packets=400, octets=400 * 84,
+                         icmpTypeCodeIPv4=0, end_ms=BASE + 100 * i + 5) for i in range(30)]
+    assert run_detector(SPEC, flood + replies) == []
+    # below 1000 packets/s
+    assert run_detector(SPEC, flood[:24]) == []  # 9600 packets in 10 s
