@@ -32,6 +32,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", "-c", metavar="FILE",
                    help="TOML config merged over the evaluation's own (which only sets the policy "
                         "detector's policy to the scenario organisation's)")
+    p.add_argument("--via", choices=("ipfix", "pcap"), default="ipfix",
+                   help="feed the detectors IPFIX records (default) or a pcap of real packets metered by "
+                        "FlowCEP's flow meter (biflows; light background; about 10 s per scenario)")
     p.add_argument("--keep", metavar="DIR", help="write the scenario files to DIR instead of a temporary folder")
     p.add_argument("--strict", action="store_true",
                    help="exit 1 unless every label is detected and no alert is a false positive")
@@ -53,10 +56,10 @@ def run(args: argparse.Namespace) -> int:
         config = load_config(args.config)
     detectors = [d.strip() for d in args.detectors.split(",") if d.strip()] if args.detectors else None
     if args.keep:
-        results = run_scenarios(names, args.keep, args.seed, detectors, config)
+        results = run_scenarios(names, args.keep, args.seed, detectors, config, via=args.via)
     else:
         with tempfile.TemporaryDirectory(prefix="flowcep-eval-") as tmp:
-            results = run_scenarios(names, tmp, args.seed, detectors, config)
+            results = run_scenarios(names, tmp, args.seed, detectors, config, via=args.via)
     report = evaluate(results, declared_techniques(detectors))
     sys.stdout.write(render(report, args.format))
     if args.strict and (report.labels_detected < len(report.labels) or report.false_positives):
