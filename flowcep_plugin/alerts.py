@@ -95,6 +95,8 @@ TACTICS: dict[str, str] = {
 }
 
 _ATTACK_URL = "https://attack.mitre.org/"
+#: a merged alert lists at most this many victims (its counts stay exact)
+MERGED_DESTINATIONS = 1000
 
 
 # -- time ---------------------------------------------------------------------------------
@@ -490,7 +492,7 @@ class Suppressor:
                 counts[name] = value
         cur.destinations |= _as_set(ev.get("destination", {}).get("ip"))
         if cur.destinations:
-            dst = sorted(cur.destinations)
+            dst = sorted(cur.destinations)[:MERGED_DESTINATIONS]
             doc.setdefault("destination", {})["ip"] = dst[0] if len(dst) == 1 else dst
         base = ev.get("message", doc["message"])
         doc["message"] = f"{base} ({fc['occurrences']} times since {fc['first_seen']})"

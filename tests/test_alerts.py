@@ -192,3 +192,15 @@ def test_suppressor_copes_with_values_json_cannot_encode() -> None:
     assert len(s.process([d], T0)) == 1
     s.process([alert_from_row(RULE, row(), T0 + 1, "x")], T0 + 1)
     assert s.flush()[0]["flowcep"]["occurrences"] == 2
+
+
+def test_merged_victim_list_is_bounded() -> None:
+    rule = RuleSpec(id="r", name="R", description="d", source_field="a", destination_field="v")
+    s = Suppressor()
+    s.process([alert_from_row(rule, {"a": "1.2.3.4", "v": [f"10.0.{i // 250}.{i % 250}" for i in range(800)]},
+                              T0, "x")], T0)
+    s.process([alert_from_row(rule, {"a": "1.2.3.4", "v": [f"10.9.{i // 250}.{i % 250}" for i in range(800)]},
+                              T0 + 1, "x")], T0 + 1)
+    merged = s.flush()[0]
+    assert len(merged["destination"]["ip"]) == 1000
+    assert event_errors(merged) == []
