@@ -221,3 +221,10 @@ def test_specs_open_collectors_from_addresses(tmp_path: Path) -> None:
     tcp = specs["ipfix+tcp"].open(parse_address("ipfix+tcp://127.0.0.1:0"), {"idle": "200 ms"}, ctx)
     assert isinstance(tcp, TCPCollector) and tcp.idle == pytest.approx(0.2)
     tcp.sock.close()
+
+
+def test_corrupt_template_cache_is_one_clear_error(tmp_path: Path) -> None:
+    cache = tmp_path / "t.json"
+    cache.write_text("{not json")
+    with pytest.raises(InputError, match="not a FlowCEP template cache"):
+        UDPCollector(Context(), "u", "127.0.0.1", 0, template_cache=str(cache))

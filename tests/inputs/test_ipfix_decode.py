@@ -366,3 +366,35 @@ def test_exporter_restart_is_followed_not_flagged_forever() -> None:
         d.decode(msg([t, dset(256, rec)], seq=i), "e")
     assert ctx.stats.gauges["input.sequence_out_of_order"] == 1
     assert "input.sequence_lost" not in ctx.stats.gauges
+
+
+def test_udp_template_lifetime_expires_unless_refreshed() -> None:
+    import time as _time
+
+    d, ctx = decoder(transport="udp", template_lifetime=0.05)
+    t = tset(256, [(8, 4)])
+    d.decode(msg([t]), "e")
+    _time.sleep(0.08)
+    d.decode(msg([t]), "e")  # refresh keeps it alive
+    assert len(one(d.decode(msg([dset(256, ip("1.1.1.1"))]), "e"))) == 1
+    _time.sleep(0.08)
+    assert d.decode(msg([dset(256, ip("2.2.2.2"))]), "e") == []  # expired: held, not misread
+    assert ctx.stats.gauges["input.templates_expired"] == 1
+    # over TCP the same template never expires
+    d2, _ = decoder(transport="tcp", template_lifetime=0.01)
+    d2.decode(msg([t]), "e")
+    _time.sleep(0.03)
+    assert len(one(d2.decode(msg([dset(256, ip("1.1.1.1"))]), "e"))) == 1
+
+
+def test_templates_export_import_roundtrip() -> None:
+    d, _ = decoder(transport="udp")
+    d.decode(msg([tset(256, [(8, 4), (82, 65535)]), tset(400, [(10, 4), (34, 4)], set_id=3, scope=1)]),
+             "10.0.0.1:9")
+    saved = d.export_templates()
+    d2, ctx2 = decoder(transport="udp")
+    assert d2.import_templates(saved + [{"garbage": 1}]) == 2
+    b = one(d2.decode(msg([dset(256, ip("5.5.5.5") + b"\x02ge")]), "10.0.0.1:9"))
+    assert b.row(0) == {"sourceIPv4Address": "5.5.5.5", "interfaceName": "ge"}
+    # another exporter does not get them
+    assert d2.decode(msg([dset(256, ip("5.5.5.5") + b"\x02ge")]), "10.0.0.2:9") == []
