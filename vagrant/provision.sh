@@ -109,7 +109,8 @@ cat <<EOF
  FlowCEP demo box is ready.
 
  Kibana           http://127.0.0.1:5601   (on your host; no login: security is off)
-   Dashboard      Analytics > Dashboards > "FlowCEP"; first alerts within a few minutes
+   Dashboard      Analytics > Dashboards > "FlowCEP alerts"
+                  first alerts 5-10 minutes after the replayer started, then every 10 minutes
  Elasticsearch    http://127.0.0.1:9200   e.g. curl '127.0.0.1:9200/logs-flowcep.alert-*/_count'
 
  In the box (vagrant ssh):
