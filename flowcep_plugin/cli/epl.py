@@ -12,6 +12,7 @@ import json
 import queue
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -97,7 +98,8 @@ def format_row(row: Any) -> str:
 
 
 def _read(sources: list[Any], errors: list[str]) -> Iterator[Any]:
-    """Batches from every source, each read by its own thread (live inputs never end)."""
+    """Batches from every source, each read by its own thread (live inputs never end);
+    None when nothing came for 0.2 s."""
     q: queue.Queue[Any] = queue.Queue(maxsize=64)
     done = object()
 
@@ -117,11 +119,23 @@ def _read(sources: list[Any], errors: list[str]) -> Iterator[Any]:
         t.start()
     left = len(threads)
     while left:
-        item = q.get()
+        try:
+            item = q.get(timeout=0.2)
+        except queue.Empty:
+            yield None  # idle tick: live inputs let wall-clock time close windows
+            continue
         if item is done:
             left -= 1
         else:
             yield item
+
+
+def _close(sources: list[Any]) -> None:
+    for s in sources:
+        try:
+            s.close()
+        except Exception:  # noqa: BLE001 - closing is best effort
+            pass
 
 
 def run(args: argparse.Namespace, out: IO[str] | None = None) -> int:
@@ -129,7 +143,7 @@ def run(args: argparse.Namespace, out: IO[str] | None = None) -> int:
     from ..config import parse_duration
     from ..context import Context
     from ..engine import compile_module
-    from .common import load_registry
+    from .common import handle_signals, load_registry
 
     out = out or sys.stdout
     path = Path(args.module)
@@ -145,6 +159,10 @@ def run(args: argparse.Namespace, out: IO[str] | None = None) -> int:
         raise ConfigError(f"--lateness: {exc}") from None
     registry = load_registry(args)
     ctx = Context()
+    from ..addresses import parse_address
+    from ..clock import NO_TIME
+
+    live = any(registry.resolve_input(parse_address(raw)).live for raw in args.inputs)
     sources = [registry.open_input(raw, {}, ctx) for raw in args.inputs]
     clock = Reorderer(lateness_ms, ctx.stats)
     rt = module.runtime()
@@ -155,23 +173,39 @@ def run(args: argparse.Namespace, out: IO[str] | None = None) -> int:
             if r.statement in wanted:
                 out.write(format_row(r) + "\n")
 
-    try:
-        for batch in _read(sources, errors):
-            for released in clock.push(batch):
+    stop, print_stats = threading.Event(), threading.Event()
+    closed = False
+    last_data = time.monotonic()
+    # SIGINT/SIGTERM close the inputs; their readers end, then every pending window is
+    # released and printed (no row is cut in half by an interrupt)
+    with handle_signals(stop, print_stats):
+        try:
+            for batch in _read(sources, errors):
+                if stop.is_set() and not closed:
+                    closed = True
+                    _close(sources)
+                if print_stats.is_set():
+                    print_stats.clear()
+                    print(ctx.stats.render(), file=sys.stderr)
+                if batch is not None and len(batch):
+                    last_data = time.monotonic()
+                    for released in clock.push(batch):
+                        emit(rt.on_batch(released))
+                    emit(rt.on_watermark(clock.watermark))
+                elif live and clock.max_seen > NO_TIME:
+                    # silent live inputs: wall-clock time moves the watermark (as `flowcep run`)
+                    target = clock.max_seen - lateness_ms + int((time.monotonic() - last_data) * 1000)
+                    if target > clock.watermark:
+                        for released in clock.advance(target):
+                            emit(rt.on_batch(released))
+                        emit(rt.on_watermark(target))
+                        out.flush()
+            for released in clock.flush():
                 emit(rt.on_batch(released))
-            emit(rt.on_watermark(clock.watermark))
-        for released in clock.flush():
-            emit(rt.on_batch(released))
-        emit(rt.flush())
-    except KeyboardInterrupt:
-        emit(rt.flush())
-    finally:
-        for s in sources:
-            try:
-                s.close()
-            except Exception:  # noqa: BLE001
-                pass
-        out.flush()
+            emit(rt.flush())
+        finally:
+            _close(sources)
+            out.flush()
     for e in errors:
         print(f"flowcep: error: {e}", file=sys.stderr)
     drops = dict(ctx.stats.drops)

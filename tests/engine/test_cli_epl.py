@@ -76,3 +76,63 @@ def test_errors_are_one_line_with_place(tmp_path: Path, capsys) -> None:
     good.write_text("@Name('A') select a from Flow")
     assert main(["epl", str(good), "--input", "nothing.ipfix", "--emit", "B"]) == 2
     assert "--emit B: no such statement" in capsys.readouterr().err
+
+
+def test_live_udp_input_closes_windows_by_wall_clock_when_idle(tmp_path: Path) -> None:
+    """A silent live input must not hold a window open: idle time moves the watermark."""
+    import io
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from flowcep_plugin.ipfix_writer import IPFIXWriter
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    module = tmp_path / "live.epl"
+    module.write_text("@Name('Per') select sourceIPv4Address as src, count(*) as n "
+                      "from Flow#time_batch(1 sec) group by sourceIPv4Address")
+    early = ""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flowcep_plugin.cli", "epl", str(module), "--input",
+         f"ipfix+udp://127.0.0.1:{port}", "--lateness", "1s"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        buf = io.BytesIO()
+        w = IPFIXWriter(buf)
+        w.add_template(256, [("sourceIPv4Address", 4), ("flowEndMilliseconds", 8)])
+        now = int(time.time() * 1000)
+        w.write(256, [("10.1.1.1", now), ("10.1.1.1", now + 10), ("10.2.2.2", now + 20)], now // 1000)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # wait until the collector holds the port
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                try:
+                    probe.bind(("127.0.0.1", port))
+                except OSError:
+                    break
+            time.sleep(0.1)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+            tx.sendto(buf.getvalue(), ("127.0.0.1", port))
+        # nothing more arrives: after ~2 s idle the batch must be printed, before any stop
+        import selectors
+
+        sel = selectors.DefaultSelector()
+        assert proc.stdout is not None
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        assert sel.select(timeout=15), "no row while the input stayed silent"
+        early = proc.stdout.readline()
+        assert json.loads(early)["n"] in (1, 2)
+        time.sleep(0.5)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, err = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+    rows = [json.loads(x) for x in [early, *out.splitlines()]]
+    assert sorted((r["src"], r["n"]) for r in rows) == [("10.1.1.1", 2), ("10.2.2.2", 1)], err
