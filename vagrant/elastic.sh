@@ -99,8 +99,11 @@ cluster.name: flowcep-demo
 node.name: flowcep-demo
 path.data: /var/lib/elasticsearch
 path.logs: /var/log/elasticsearch
+# Single node: development mode (no bootstrap checks) and no cluster formation.
 discovery.type: single-node
-network.host: $listen
+# The node-to-node transport never leaves the box; only the REST API is forwarded.
+network.host: 127.0.0.1
+http.host: $listen
 http.port: 9200
 
 # !!! SECURITY DISABLED: demo box only, ports forwarded to the host's loopback only. !!!
