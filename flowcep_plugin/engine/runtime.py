@@ -12,7 +12,8 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable
-from operator import itemgetter
+from itertools import islice
+from operator import itemgetter, le
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .aggregates import make_state_factory
@@ -36,6 +37,22 @@ if TYPE_CHECKING:
 __all__ = ["Row", "Runtime"]
 
 _INF = float("inf")
+
+
+def _is_hashable(k: Any) -> bool:
+    try:
+        hash(k)
+    except TypeError:
+        return False
+    return True
+
+
+def _hashable(v: Any) -> Any:
+    if isinstance(v, list):
+        return tuple(_hashable(x) for x in v)
+    if isinstance(v, dict):
+        return tuple(sorted((k, _hashable(x)) for k, x in v.items()))
+    return v
 
 
 class Row(NamedTuple):
@@ -257,7 +274,12 @@ class _Stmt:
             keys = [()] * n
         results: dict[Any, Any] = {}
         if plan.count_only:
-            counts = Counter(keys)
+            try:
+                counts = Counter(keys)
+            except TypeError:  # a list-valued key (basicList): group by its tuple form
+                kcols = plan.col_group(new.cols, n)
+                keys = [tuple(_hashable(v) for v in k) for k in zip(*kcols, strict=False)]
+                counts = Counter(keys)
             if plan.grp_emit is not None:
                 if not plan.grouped and not counts:
                     counts[()] = 0
@@ -270,6 +292,7 @@ class _Stmt:
             states: dict[Any, list[Any]] = {}
             argcols = plan.col_args(new.cols, n)
             factories = self.factories
+            keys = [k if _is_hashable(k) else tuple(_hashable(v) for v in k) for k in keys]
             for k, args in zip(keys, zip(*argcols, strict=False), strict=False):
                 st = states.get(k)
                 if st is None:
@@ -508,8 +531,16 @@ class Runtime:
         else:
             col = batch.get(self.time_key)
             times = [int(v) if v is not None else -1 for v in col]
+        cols = batch.columns
+        if not all(map(le, times, islice(times, 1, None))):
+            # the host releases batches sorted by flow end; a schema timestamp naming another
+            # element (or a caller feeding unsorted data) needs a stable sort here
+            order = sorted(range(n), key=times.__getitem__)
+            get = itemgetter(*order) if n > 1 else (lambda c: (c[0],))
+            cols = {k: list(get(v)) for k, v in cols.items()}
+            times = [times[i] for i in order]
         out: list[Row] = []
-        self.feed_stream(self.module.input_stream, Events(batch.columns, n, times), out)
+        self.feed_stream(self.module.input_stream, Events(cols, n, times), out)
         return out
 
     def on_watermark(self, ms: int) -> list[Row]:

@@ -211,3 +211,14 @@ def test_grouped_join_aggregates_follow_window_departures() -> None:
     h.watermark(11_500)                 # a(1 s) left at 11 s: the group's sum drops (no new row)
     h.send(12 * S, kind="a", k=1, v=1)  # a(2 s) left at 12 s, before this one: 7 - 7 + 1
     assert values(h.of("J"), "k", "s", "n") == [(1, 5, 1), (1, 12, 2), (1, 1, 1)]
+
+
+def test_unsorted_batch_is_sorted_and_list_values_can_be_grouped() -> None:
+    h = Harness("""@Name('Out') select tags, count(*) as n from Flow#time_batch(10 sec) group by tags;
+                   @Name('Sum') select sum(v) as s, tags from Flow#time_batch(10 sec) group by tags""")
+    h.batch([(12 * S, {"tags": [1, 2], "v": 1}), (0, {"tags": [1, 2], "v": 2}),
+             (5 * S, {"tags": [3], "v": 3})])
+    h.flush()
+    # the record of 12 s belongs to the second batch although it came first
+    assert [(r.time_ms, r.values["n"]) for r in h.of("Out")] == [(10 * S, 1), (10 * S, 1), (20 * S, 1)]
+    assert sorted(values(h.of("Sum")[:2], "s")) == [(2,), (3,)]
