@@ -11,9 +11,22 @@ from __future__ import annotations
 from .records import FlowBatch
 from .stats import Stats
 
-__all__ = ["Reorderer", "NO_TIME"]
+__all__ = ["Reorderer", "NO_TIME", "LIVE_LATENESS_S", "FILE_LATENESS_S", "default_lateness_s"]
 
 NO_TIME = -(2**62)
+
+#: Default allowed lateness for live collectors: covers exporters' inactive timeouts (15 s on
+#: Cisco/softflowd) plus transport delay, while keeping alerts prompt.
+LIVE_LATENESS_S = 30.0
+#: Default for runs whose inputs are all files: nothing waits on a file, and exported files are
+#: often far out of order (FlowCEP's sample steps back by up to ~400 s), so hold up to ten
+#: minutes; the buffer is still bounded by ``max_pending`` records.
+FILE_LATENESS_S = 600.0
+
+
+def default_lateness_s(live: bool) -> float:
+    """The allowed lateness when the user chose none: short for live inputs, long for files."""
+    return LIVE_LATENESS_S if live else FILE_LATENESS_S
 
 
 class Reorderer:

@@ -40,7 +40,7 @@ DURATION_SCHEMA: dict[str, Any] = {
 }
 
 HOST_DEFAULTS: dict[str, Any] = {
-    "run": {"inputs": [], "outputs": [], "lateness": "30s", "batch_size": 8192, "progress": True,
+    "run": {"inputs": [], "outputs": [], "batch_size": 8192, "progress": True,
             "idle_advance": True},
     "alerts": {"suppression": "1h"},
 }
@@ -90,7 +90,7 @@ def compose_schema(registry: Any | None = None, extra: Mapping[str, Any] | None 
                                 "description": "outputs (jsonl:PATH, stdout, elasticsearch:URL, ...)"},
                     "detectors": name_list("detectors") | {"description": "detectors to run; all installed when absent"},
                     "enrichers": name_list("enrichers") | {"description": "enrichers to run, in order; those enabled by default when absent"},
-                    "lateness": DURATION_SCHEMA | {"description": "allowed lateness of out-of-order flows (watermark)"},
+                    "lateness": DURATION_SCHEMA | {"description": "allowed lateness of out-of-order flows (watermark); default 30s with live inputs, 10 min when all inputs are files"},
                     "batch_size": {"type": "integer", "minimum": 1},
                     "progress": {"type": "boolean"},
                     "idle_advance": {"type": "boolean", "description": "advance the watermark by wall clock when live inputs are silent"},

@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from .clock import NO_TIME, Reorderer
+from .addresses import parse_address
+from .clock import NO_TIME, Reorderer, default_lateness_s
 from .config import HOST_DEFAULTS, compose_schema, parse_duration, validate_config
 from .context import Context
 from .errors import ConfigError, FlowcepError
@@ -127,8 +128,6 @@ class Pipeline:
         self.config = config
         self.ctx = ctx
         run = config["run"]
-        self.lateness_ms = int(parse_duration(run.get("lateness", "30s")) * 1000)
-        self.reorderer = Reorderer(self.lateness_ms, ctx.stats)
         self.send_flows = bool(run.get("flows", False))
         self.idle_advance = bool(run.get("idle_advance", True))
         self.progress_stream = progress_stream
@@ -151,10 +150,15 @@ class Pipeline:
             raise ConfigError("no input given: use --input ADDRESS or [run] inputs = [...] in the config")
         self.sources: list[tuple[str, Source, bool]] = []
         for raw in self.input_addresses:
+            spec = registry.resolve_input(parse_address(raw))
             source = registry.open_input(raw, config, ctx)
-            spec_live = bool(getattr(source, "live", False))
-            self.sources.append((raw, source, spec_live))
+            self.sources.append((raw, source, spec.live or bool(getattr(source, "live", False))))
         self.live = any(live for _, _, live in self.sources)
+        lateness = run.get("lateness")
+        self.lateness_ms = int((parse_duration(lateness) if lateness is not None
+                                else default_lateness_s(self.live)) * 1000)
+        self.reorderer = Reorderer(self.lateness_ms, ctx.stats)
+        ctx.stats.gauge("lateness_s", self.lateness_ms / 1000)
         self._last_wm = NO_TIME
 
     # -- building -------------------------------------------------------------------------------

@@ -49,7 +49,8 @@ def add_run_options(p: argparse.ArgumentParser, inputs_required: bool = False) -
     p.add_argument("--epl", dest="epl_modules", action="append", metavar="FILE",
                    help="also run this EPL module as a detector (repeatable)")
     p.add_argument("--lateness", metavar="DURATION",
-                   help="allowed lateness of out-of-order flows, e.g. 30s (default 30s)")
+                   help="allowed lateness of out-of-order flows, e.g. 30s (default: 30s with live "
+                        "inputs, 10 min when every input is a file)")
     p.add_argument("--flows", action="store_true", default=None,
                    help="also send enriched flow records to outputs that accept them")
     p.add_argument("--stats-json", metavar="FILE", help="write the final stats as JSON to FILE")
