@@ -184,7 +184,7 @@ class Template:
     per-field plans for the variable-length slow path."""
 
     __slots__ = ("tid", "fields", "scope_count", "names", "convs", "struct", "reclen",
-                 "varlen", "plan", "min_len", "received", "is_options", "np_dtype")
+                 "varlen", "plan", "min_len", "received", "is_options", "np_dtype", "relative")
 
     def __init__(self, tid: int, fields: list[tuple[int, int, int]], scope_count: int,
                  registry: Registry, caches: _Caches, received: float | None = None) -> None:
@@ -192,6 +192,9 @@ class Template:
         self.fields = fields
         self.scope_count = scope_count
         self.is_options = scope_count > 0
+        # IPFIX times relative to boot (21/22) or to the export time (158/159) need the
+        # message/session context, so such records are decoded per message, not pooled.
+        self.relative = any(pen == 0 and eid in (21, 22, 158, 159) for pen, eid, _ln in fields)
         self.received = time.time() if received is None else received
         names: list[str] = []
         convs: list[Conv | None] = []
@@ -319,7 +322,7 @@ class Template:
 class _Session:
     """Per (exporter transport session, observation domain) state."""
 
-    __slots__ = ("templates", "expected_seq", "restart_seq", "sampling", "ifnames", "lost",
+    __slots__ = ("templates", "expected_seq", "restart_seq", "sampling", "ifnames", "lost", "init_ms",
                  "out_of_order", "key")
 
     def __init__(self, key: str) -> None:
@@ -328,6 +331,7 @@ class _Session:
         self.expected_seq: int | None = None
         self.restart_seq: int | None = None
         self.sampling: int | None = None
+        self.init_ms: int | None = None  # systemInitTimeMilliseconds from options data
         self.ifnames: dict[int, str] = {}
         self.lost = 0
         self.out_of_order = 0
@@ -377,6 +381,7 @@ class MessageDecoder:
         self._early_bytes = 0
         self.templates_changed = False
         self.messages = 0
+        self._export_ms = 0
 
     # -- public API ------------------------------------------------------------------------
     def decode(self, data: bytes, exporter: str) -> list[FlowBatch]:
@@ -565,6 +570,18 @@ class MessageDecoder:
         columns = dict(zip(t.names, cols, strict=True))
         if base_ms is not None:
             _sysuptime_columns(columns, base_ms)
+        elif t.relative:
+            init = columns.get("systemInitTimeMilliseconds")
+            if init is not None:
+                _sysuptime_columns(columns, init)
+            elif sess.init_ms is not None:
+                _sysuptime_columns(columns, sess.init_ms)
+            export_ms = self._export_ms
+            for src, dst in (("flowStartDeltaMicroseconds", "flowStartMilliseconds"),
+                             ("flowEndDeltaMicroseconds", "flowEndMilliseconds")):
+                delta = columns.get(src)
+                if delta is not None and dst not in columns:
+                    columns[dst] = [export_ms - v // 1000 if isinstance(v, int) else None for v in delta]
         if sess.sampling is not None and "samplingInterval" not in columns:
             columns["samplingInterval"] = [sess.sampling] * n
         if sess.ifnames:
@@ -611,7 +628,7 @@ class MessageDecoder:
             n = (end - start) // reclen
             if n == 0:
                 return 0
-            if base_ms is None and version == 10:
+            if base_ms is None and version == 10 and not t.relative:
                 key = (id(sess), t.tid)
                 p = self._pending.get(key)
                 if p is None:
@@ -645,6 +662,9 @@ class MessageDecoder:
         if not n:
             return 0
         rec = dict(zip(t.names, cols, strict=True))
+        init = rec.get("systemInitTimeMilliseconds")
+        if init and isinstance(init[-1], int):
+            sess.init_ms = init[-1]
         for name in _SAMPLING_NAMES:
             vals = rec.get(name)
             if vals:
@@ -668,12 +688,13 @@ class MessageDecoder:
         if avail < 16:
             self._bad("malformed-message", 1, exporter, off, "truncated IPFIX header")
             return 0
-        _v, length, _export, seq, odid = _IPFIX_HDR.unpack_from(buf, off)
+        _v, length, export, seq, odid = _IPFIX_HDR.unpack_from(buf, off)
         if length < 16 or length > avail:
             self._bad("malformed-message", 1, exporter, off,
                       f"message length {length} but {avail} bytes available")
             return 0
         self.messages += 1
+        self._export_ms = export * 1000
         sess = self.sessions.get((exporter, odid, 10)) or self._session(exporter, odid, 10)
         templates = sess.templates
         pending = self._pending
@@ -703,7 +724,7 @@ class MessageDecoder:
                 if t is None:
                     self._keep_early(exporter, odid, 10, set_id, buf[pos + 4:set_end], None, pos + 4)
                     complete = False
-                elif t.reclen and not t.is_options:
+                elif t.reclen and not t.is_options and not t.relative:
                     # fast path: queue the records' bytes for one iter_unpack at flush
                     n = (set_len - 4) // t.reclen
                     if n:
@@ -904,10 +925,16 @@ class MessageDecoder:
         return 24 + 48 * count
 
 
-def _sysuptime_columns(columns: dict[str, list[Any]], base_ms: int) -> None:
-    """NetFlow v9 FIRST/LAST_SWITCHED are router uptime in ms: add absolute epoch ms."""
+def _sysuptime_columns(columns: dict[str, list[Any]], base_ms: int | list[Any]) -> None:
+    """Uptime-relative times (NetFlow v9 FIRST/LAST_SWITCHED, IPFIX flowStart/EndSysUpTime) plus
+    the boot time in epoch ms (one for the message, or one per record) -> absolute epoch ms."""
     for src, dst in (("flowStartSysUpTime", "flowStartMilliseconds"),
                      ("flowEndSysUpTime", "flowEndMilliseconds")):
         col = columns.get(src)
-        if col is not None and dst not in columns:
+        if col is None or dst in columns:
+            continue
+        if isinstance(base_ms, int):
             columns[dst] = [base_ms + v if isinstance(v, int) else None for v in col]
+        else:
+            columns[dst] = [b + v if isinstance(v, int) and isinstance(b, int) else None
+                            for b, v in zip(base_ms, col, strict=True)]

@@ -398,3 +398,31 @@ def test_templates_export_import_roundtrip() -> None:
     assert b.row(0) == {"sourceIPv4Address": "5.5.5.5", "interfaceName": "ge"}
     # another exporter does not get them
     assert d2.decode(msg([dset(256, ip("5.5.5.5") + b"\x02ge")]), "10.0.0.2:9") == []
+
+
+def test_ipfix_relative_times_become_absolute() -> None:
+    d, _ = decoder()
+    # options data gives systemInitTimeMilliseconds (160) for this exporter
+    opt = tset(400, [(149, 4), (160, 8)], set_id=3, scope=1)
+    orec = struct.pack(">IQ", 1, 1_600_000_000_000)
+    # flows with flowStart/EndSysUpTime (22/21) and flowStart/EndDeltaMicroseconds (158/159)
+    t1 = tset(256, [(8, 4), (22, 4), (21, 4)])
+    t2 = tset(257, [(8, 4), (158, 4), (159, 4)])
+    d.decode(msg([opt, dset(400, orec), t1, t2]), "e")
+    b = d.decode(msg([dset(256, ip("1.1.1.1") + struct.pack(">II", 1000, 2500)),
+                      dset(257, ip("2.2.2.2") + struct.pack(">II", 3_000_000, 500_000))],
+                     export=1_700_000_000), "e")
+    rows = {r["sourceIPv4Address"]: r for x in b for r in x.rows()}
+    assert (rows["1.1.1.1"]["flowStartMilliseconds"], rows["1.1.1.1"]["flowEndMilliseconds"]) == (
+        1_600_000_001_000, 1_600_000_002_500)
+    # deltas count back from the message's export time
+    assert (rows["2.2.2.2"]["flowStartMilliseconds"], rows["2.2.2.2"]["flowEndMilliseconds"]) == (
+        1_699_999_997_000, 1_699_999_999_500)
+
+
+def test_ipfix_per_record_system_init_time() -> None:
+    d, _ = decoder()
+    t = tset(256, [(160, 8), (21, 4)])
+    recs = [struct.pack(">QI", 1_000_000, 500), struct.pack(">QI", 2_000_000, 7)]
+    b = one(d.decode(msg([t, dset(256, *recs)]), "e"))
+    assert b.get("flowEndMilliseconds") == [1_000_500, 2_000_007]
