@@ -230,9 +230,37 @@ class _Compiler:
             plan = self.select(s, name)
             infos.append(plan.info)
             plans.append(plan)
+        self.check_cycles(plans)
         module = Module(self.filename, infos, plans, self.input_stream, self.streams)
         module.schemas = schemas
         return module
+
+    def check_cycles(self, plans: list[SelectPlan]) -> None:
+        """INSERT INTO chains must not loop (each event would be re-inserted forever)."""
+        feeds: dict[str, list[SelectPlan]] = {}
+        for plan in plans:
+            for sp in plan.streams:
+                feeds.setdefault(sp.stream, []).append(plan)
+        state: dict[str, int] = {}
+
+        def visit(stream: str, path: list[str]) -> None:
+            state[stream] = 1
+            for plan in feeds.get(stream, ()):
+                nxt = plan.info.insert_into
+                if nxt is None:
+                    continue
+                if state.get(nxt) == 1:
+                    full = [*path, stream, nxt]
+                    raise EPLError(f"INSERT INTO loop: {' -> '.join(full[full.index(nxt):])} "
+                                   f"(statement {plan.info.name!r})", self.filename,
+                                   plan.info.line or None)
+                if nxt not in state:
+                    visit(nxt, [*path, stream])
+            state[stream] = 2
+
+        for name in list(self.streams):
+            if name not in state:
+                visit(name, [])
 
     # -- resolution ----------------------------------------------------------------------------
     def stream_def(self, name: str, pos: A.Pos) -> StreamDef:

@@ -139,3 +139,11 @@ def test_stream_filter_and_where_combine() -> None:
     h = Harness("@Name('Out') select n from Flow(n > 1)#length(10) where url is not null")
     h.batch(RECORDS)
     assert values(h.rows, "n") == [(5,), (20,)]
+
+
+def test_insert_into_loops_are_rejected() -> None:
+    e = error("@Name('A') insert into X select a from Flow;\n"
+              "@Name('B') insert into Y select a from X;\n"
+              "@Name('C') insert into X select a from Y")
+    assert "INSERT INTO loop: X -> Y -> X" in str(e) or "INSERT INTO loop: Y -> X -> Y" in str(e)
+    assert e.line in (2, 3)
