@@ -86,7 +86,7 @@ def test_udp_delivers_and_ticks_when_idle() -> None:
         assert col.rcvbuf >= 1 << 20
     finally:
         r.stop()
-    assert ctx.stats.stage_in["input"] == 2
+    assert ctx.stats.stage_in["decode"] == 2
 
 
 def test_udp_two_exporters_same_template_id() -> None:
