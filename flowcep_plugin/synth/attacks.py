@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from .builder import Builder
 from .model import Label, tcp_counts
-from .network import CLIENT_NET, DMZ, Network
+from .network import CLIENT_NET, DMZ, SERVER_NET, Network
 
 __all__ = ["ATTACKS", "Attack", "ATTACKERS"]
 
@@ -30,6 +30,7 @@ ATTACKERS = {
     "portscan-vertical": "203.0.113.22",
     "portscan-slow": "203.0.113.23",
     "ssh-bruteforce": "203.0.113.44",
+    "icmp-sweep": "203.0.113.31",
     "policy-violation": "10.10.1.13",
 }
 
@@ -253,6 +254,62 @@ def policy_violation(b: Builder, net: Network, labels: list[Label], t: int) -> i
     return _close(b, lb)
 
 
+def icmp_sweep(b: Builder, net: Network, labels: list[Label], t: int) -> int:
+    """ICMP echo to every address of the server /24 in ~50 s; live hosts answer (Elastic's
+    network sweep: >= 100 destinations)."""
+    r = b.rng
+    atk = ATTACKERS["icmp-sweep"]
+    lb = _label(b, labels, attack="icmp-sweep", pattern="sweep", technique="T1018",
+                techniques=["T1018", "T1595.001"], attacker=atk, attackers=[atk], victims=[SERVER_NET],
+                description="ICMP echo sweep of the server /24 (254 addresses in ~50 s)")
+    live = {net.resolver, net.mail, net.backup_server, net.ntp, net.ssh_server, net.file_server,
+            *net.backup_clients}
+    hosts = [f"10.10.0.{h}" for h in range(1, 255)]
+    r.shuffle(hosts)
+    for i, h in enumerate(hosts):
+        b.ping(t + i * 200 + r.randint(0, 50), atk, h, 1, h in live, r.randint(1, 4))
+    return _close(b, lb)
+
+
+def udp_flood(b: Builder, net: Network, labels: list[Label], t: int) -> int:
+    """30 bots send ~250 UDP packets a second each (~7,500 pps) of 512-1200 bytes to random
+    ports of a DMZ host for 30 s; the host sends nothing back. Flow records are cut every 5 s
+    (an exporter's active timeout under load)."""
+    r = b.rng
+    victim = net.web_servers[4]
+    bots = sorted({_spoofed(b) for _ in range(30)})
+    lb = _label(b, labels, attack="udp-flood", pattern="udp-flood", technique="T1498.001",
+                techniques=["T1498", "T1498.001"], attacker=None, attackers=bots, victims=[victim],
+                match="victim",
+                description=f"UDP flood on {victim}: 30 sources, ~7,500 packets a second for 30 s")
+    for bot in bots:
+        sport, dport = r.randint(1024, 65535), r.randint(1024, 65535)
+        for chunk in range(6):
+            n = r.randint(1150, 1350)
+            size = r.randint(484, 1172)  # UDP payload: 512-1200 bytes on the wire
+            b.udp(t + chunk * 5_000 + r.randint(0, 40), bot, victim, dport, [size] * n, [], 4_950, "",
+                  sport=sport)
+    return _close(b, lb)
+
+
+def icmp_flood(b: Builder, net: Network, labels: list[Label], t: int) -> int:
+    """25 sources send ~60 echo requests a second each (~1,500 pps, 1,000-byte packets) to
+    the mail server for 30 s; it stops answering. Records are cut every 5 s."""
+    r = b.rng
+    victim = net.mail
+    bots = sorted({_spoofed(b) for _ in range(25)})
+    lb = _label(b, labels, attack="icmp-flood", pattern="icmp-flood", technique="T1498.001",
+                techniques=["T1498", "T1498.001"], attacker=None, attackers=bots, victims=[victim],
+                match="victim",
+                description=f"ICMP flood on {victim}: 25 sources, ~1,500 echo requests a second for 30 s")
+    for bot in bots:
+        for chunk in range(6):
+            n = r.randint(290, 310)
+            b.ping(t + chunk * 5_000 + r.randint(0, 40), bot, victim, n, answered=False, payload=972,
+                   interval_ms=16)
+    return _close(b, lb)
+
+
 ATTACKS: dict[str, Attack] = {
     "multistage-http": multistage_http,
     "portscan-horizontal": portscan_horizontal,
@@ -262,4 +319,7 @@ ATTACKS: dict[str, Attack] = {
     "syn-flood": syn_flood,
     "dns-amplification": dns_amplification,
     "policy-violation": policy_violation,
+    "icmp-sweep": icmp_sweep,
+    "udp-flood": udp_flood,
+    "icmp-flood": icmp_flood,
 }

@@ -157,6 +157,19 @@ class Builder:
                                           1, TCP_HDR, tries, TCP_HDR * tries, SYN, SYN | ACK))
         raise ValueError(f"unknown SYN reply {reply!r}")
 
+    # -- ICMP -------------------------------------------------------------------------------
+    def ping(self, t: int, client: str, server: str, count: int = 1, answered: bool = True,
+             rtt_ms: int = 2, payload: int = 56, interval_ms: int = 1000) -> Conversation:
+        """ICMP echo requests (``count``, ``interval_ms`` apart) and, if ``answered``, the replies."""
+        size = 28 + payload  # IP + ICMP headers + payload
+        conv = self._add(Conversation(
+            t, t + (count - 1) * interval_ms + (rtt_ms if answered else 0), 1, client, server, 0, 0, "icmp-echo",
+            count, count * size, count if answered else 0, count * size if answered else 0,
+            fwd_msgs=(payload,) * count, rev_msgs=(payload,) * count if answered else ()))
+        conv.icmp_type = 8
+        conv.icmp_interval_ms = interval_ms
+        return conv
+
     # -- UDP --------------------------------------------------------------------------------
     def udp(self, t: int, client: str, server: str, dport: int, fwd_msgs: Sequence[int],
             rev_msgs: Sequence[int], duration_ms: int, app: str = "", sport: int | None = None) -> Conversation:

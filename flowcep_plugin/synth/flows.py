@@ -35,17 +35,19 @@ class FlowRecord(NamedTuple):
     flowEndMilliseconds: int
     HTTPRequestHost: str
     HTTPRequestURL: str
+    icmpTypeCodeIPv4: int
     label: int
 
 
 #: Template fields before the two HTTP elements; counters use reduced-size (4-byte)
-#: encoding, RFC 7011 6.2, as many exporters do.
+#: encoding, RFC 7011 6.2, as many exporters do; ICMP type/code is 0 on other protocols.
 BASIC_FIELDS: list[tuple[str, int]] = [
     ("sourceIPv4Address", 4), ("destinationIPv4Address", 4),
     ("sourceTransportPort", 2), ("destinationTransportPort", 2),
     ("protocolIdentifier", 1), ("tcpControlBits", 2),
     ("packetDeltaCount", 4), ("octetDeltaCount", 4),
     ("flowStartMilliseconds", 8), ("flowEndMilliseconds", 8),
+    ("icmpTypeCodeIPv4", 2),
 ]
 
 #: Which information elements carry HTTP Host and URL. ``flowmon`` (PEN 39499, ids 1 and 2)
@@ -61,14 +63,16 @@ TEMPLATE_ID = 256
 
 
 def _records(c: Conversation) -> Iterator[FlowRecord]:
+    # ICMP: ports 0, type and code in icmpTypeCodeIPv4 (echo request 8/0, reply 0/0)
+    fwd_icmp = c.icmp_type << 8 if c.proto == 1 else 0
     if c.fwd_packets:
         yield FlowRecord(c.client, c.server, c.sport, c.dport, c.proto, c.fwd_flags, c.fwd_packets,
-                         c.fwd_bytes, c.start_ms, c.end_ms, c.http_host, c.http_url, c.label)
+                         c.fwd_bytes, c.start_ms, c.end_ms, c.http_host, c.http_url, fwd_icmp, c.label)
     if c.rev_packets:
         # the answer starts one round trip later (never after the end)
         start = min(c.end_ms, c.start_ms + 1) if c.fwd_packets else c.start_ms
         yield FlowRecord(c.server, c.client, c.dport, c.sport, c.proto, c.rev_flags, c.rev_packets,
-                         c.rev_bytes, start, c.end_ms, "", "", c.label)
+                         c.rev_bytes, start, c.end_ms, "", "", 0, c.label)
 
 
 def uniflows(scenario: Scenario) -> list[FlowRecord]:
@@ -101,7 +105,7 @@ def write_ipfix(scenario: Scenario, fp: BinaryIO, http_elements: str = "flowmon"
             w.write(TEMPLATE_ID, rows, second + 1)
             rows = []
         second = s
-        rows.append(tuple(r[:12]))
+        rows.append(tuple(r[:10]) + (r.icmpTypeCodeIPv4, r.HTTPRequestHost, r.HTTPRequestURL))
         n += 1
     if second is not None:
         w.write(TEMPLATE_ID, rows, second + 1)
@@ -117,6 +121,8 @@ def write_jsonl(scenario: Scenario, fp: IO[str]) -> int:
         del d["label"]
         if not d["HTTPRequestURL"]:
             del d["HTTPRequestURL"], d["HTTPRequestHost"]
+        if d["protocolIdentifier"] != 1:
+            del d["icmpTypeCodeIPv4"]
         fp.write(json.dumps(d, separators=(",", ":")) + "\n")
         n += 1
     return n

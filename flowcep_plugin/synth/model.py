@@ -51,6 +51,7 @@ KINDS = (
     "syn-synack", # SYN, SYN/ACK, then RST from the client (half-open scan of an open port)
     "udp",        # one datagram or more each way (NTP and the like)
     "dns",        # DNS query and response
+    "icmp-echo",  # ICMP echo requests (and replies when the host is up)
 )
 
 
@@ -92,6 +93,8 @@ class Conversation:
     dns_answers: int = 0
     dns_txt: int = 0
     server_closes: bool = False
+    icmp_type: int = -1  # ICMP type of the forward packets (echo request 8); reverse gets the reply 0
+    icmp_interval_ms: int = 1000
     label: int = -1
 
 

@@ -207,9 +207,26 @@ def conversation_packets(c: Conversation, seed: int, budget: int = 64) -> Iterat
             seq[fwd] = (seq[fwd] + len(data) + (1 if flags & (SYN | FIN) else 0)) & 0xFFFFFFFF
             yield t, pkt
         return
-    # UDP: datagrams alternate query/answer; spacing spreads them over the conversation
+    if c.proto == 1:
+        from scapy.layers.inet import ICMP
+
+        ident = rng.randrange(65536)
+        n = min(len(c.fwd_msgs), budget)  # floods are shortened like big transfers
+        step = c.icmp_interval_ms * 1000
+        for i in range(n):
+            base = t0 + i * step
+            for fwd, msgs in ((True, c.fwd_msgs), (False, c.rev_msgs)):
+                if i < len(msgs):
+                    icmp = ICMP(type=8 if fwd else 0, id=ident, seq=i + 1)
+                    icmp.add_payload(Raw(_filler(msgs[i], 16)))
+                    rtt = (t1 - t0) - (len(c.fwd_msgs) - 1) * step  # the end is the last reply
+                    yield (base if fwd else base + max(0, rtt)), ip(fwd, icmp)
+        return
+    # UDP: datagrams alternate query/answer; spacing spreads them over the conversation.
+    # Floods are shortened like big TCP transfers: at most ``budget`` datagrams each way.
     txid = rng.randrange(65536)
-    exch = max(len(c.fwd_msgs), len(c.rev_msgs))
+    exch = min(budget, max(len(c.fwd_msgs), len(c.rev_msgs))) if c.kind != "dns" else \
+        max(len(c.fwd_msgs), len(c.rev_msgs))
     for i in range(exch):
         base = t0 + ((t1 - t0) * i // exch if exch > 1 else 0)
         for fwd, msgs in ((True, c.fwd_msgs), (False, c.rev_msgs)):

@@ -50,10 +50,17 @@ SCENARIOS: dict[str, ScenarioDef] = {d.name: d for d in (
                 (("dns-amplification", _ONE),), 180),
     ScenarioDef("policy-violation", "SMB and telnet from a client to the restricted file server",
                 (("policy-violation", _ONE),), 180),
+    ScenarioDef("icmp-sweep", "ICMP echo sweep of the server /24",
+                (("icmp-sweep", _ONE),), 180),
+    ScenarioDef("udp-flood", "UDP flood from 30 sources on a DMZ host",
+                (("udp-flood", _ONE),), 180),
+    ScenarioDef("icmp-flood", "ICMP echo flood from 25 sources on the mail server",
+                (("icmp-flood", _ONE),), 180),
     ScenarioDef("mixed", "every attack above, staggered, over the same background",
-                (("portscan-slow", 30), ("multistage-http", 60), ("portscan-horizontal", 330),
+                (("portscan-slow", 30), ("multistage-http", 60), ("icmp-sweep", 250), ("portscan-horizontal", 330),
                  ("portscan-vertical", 400), ("ssh-bruteforce", 300), ("syn-flood", 460),
-                 ("dns-amplification", 470), ("policy-violation", 380)), 600),
+                 ("dns-amplification", 470), ("policy-violation", 380), ("udp-flood", 520),
+                 ("icmp-flood", 545)), 600),
 )}
 
 #: Policy the policy-violation scenario breaks, for detector configuration (labels "hints").

@@ -25,7 +25,8 @@ def test_bundled_demo_equals_a_fresh_generation() -> None:
     assert (DATA_DIR / "demo.labels.json").read_text(encoding="utf-8") == labels
     assert 100_000 < len(data) < 1_000_000
     doc = json.loads(labels)
-    assert doc["scenario"] == "mixed" and len(doc["labels"]) == 10
+    # every attack once, the multi-stage one as three stage labels
+    assert doc["scenario"] == "mixed" and len(doc["labels"]) == len(SCENARIOS["mixed"].attacks) + 2
 
 
 def test_synth_list_names_every_scenario() -> None:

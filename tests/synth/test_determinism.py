@@ -50,6 +50,7 @@ def test_start_time_shifts_every_record_and_nothing_else() -> None:
     assert b.labels[0].start_ms - a.labels[0].start_ms == one_hour
 
 
+@pytest.mark.slow
 def test_same_seed_same_pcap_bytes(tmp_path) -> None:
     s = generate("portscan-horizontal", 5, 180, clients=1, busy=False)
     write_pcap(s, str(tmp_path / "a.pcap"))

@@ -130,6 +130,28 @@ def test_scans_and_floods_have_their_shapes(mixed) -> None:
     assert not [r for r in recs if r.sourceIPv4Address == victim and r.destinationTransportPort == 53]
 
 
+def test_sweeps_and_floods_have_their_shapes(mixed) -> None:
+    """Elastic's sweep (>= 100 hosts); the volumetric defaults of issue 7's detectors are a
+    FlowCEP choice, so only the traffic's own numbers are checked: rate, sources, asymmetry."""
+    _s, recs, labels = mixed
+    by = {lb["attack"]: i for i, lb in enumerate(labels)}
+    sweep = _flows_of(recs, by["icmp-sweep"])
+    req = [r for r in sweep if r.icmpTypeCodeIPv4 == 8 << 8]
+    assert len({r.destinationIPv4Address for r in req}) == 254
+    assert all(r.protocolIdentifier == 1 and r.destinationTransportPort == 0 for r in sweep)
+    replies = [r for r in sweep if r.destinationIPv4Address == labels[by["icmp-sweep"]]["attacker"]]
+    assert 0 < len(replies) < 20 and all(r.icmpTypeCodeIPv4 == 0 for r in replies)  # echo replies
+    for attack, proto, pps in (("udp-flood", 17, 5000), ("icmp-flood", 1, 1000)):
+        flows = _flows_of(recs, by[attack])
+        victim = labels[by[attack]]["victims"][0]
+        assert all(r.destinationIPv4Address == victim and r.protocolIdentifier == proto for r in flows)
+        secs = (labels[by[attack]]["end_ms"] - labels[by[attack]]["start_ms"]) / 1000
+        assert sum(r.packetDeltaCount for r in flows) / secs > pps, attack
+        assert len({r.sourceIPv4Address for r in flows}) >= 20
+        assert not [r for r in recs if r.sourceIPv4Address == victim and r.protocolIdentifier == proto
+                    and labels[by[attack]]["start_ms"] <= r.flowEndMilliseconds <= labels[by[attack]]["end_ms"]]
+
+
 def test_benign_stays_under_flowcep_thresholds(benign) -> None:
     _s, recs = benign
     small = Counter((r.sourceIPv4Address, r.destinationTransportPort, r.flowEndMilliseconds // 60_000)

@@ -170,3 +170,17 @@ def test_pcap_dns_and_fragments_decode(tmp_path, require_tool) -> None:
     assert len(rows) == sum(len(c.rev_msgs) for c in s.conversations)
     assert all(r.startswith("isc.org\t255\t198.51.100.") for r in rows)
     assert _tshark(tshark, "-r", str(path), "-Y", "_ws.malformed || _ws.expert.severity >= 8388608").strip() == ""
+
+
+def test_pcap_icmp_echo_decodes(tmp_path, require_tool) -> None:
+    """The ICMP sweep as packets: one echo request per address, replies from live hosts."""
+    tshark = require_tool("tshark")
+    s = generate("icmp-sweep", 1, 180, clients=1, busy=False)
+    s.conversations = [c for c in s.conversations if c.label >= 0]
+    path = tmp_path / "sweep.pcap"
+    write_pcap(s, str(path))
+    out = _tshark(tshark, "-r", str(path), "-Y", "icmp", "-T", "fields", "-e", "icmp.type", "-e", "ip.dst")
+    types = Counter(line.split("\t")[0] for line in out.splitlines())
+    assert types["8"] == 254 == len({line.split("\t")[1] for line in out.splitlines() if line.startswith("8")})
+    assert types["0"] == sum(1 for c in s.conversations if c.rev_packets)
+    assert _tshark(tshark, "-r", str(path), "-Y", "_ws.malformed || _ws.expert.severity >= 8388608").strip() == ""
