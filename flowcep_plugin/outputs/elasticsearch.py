@@ -271,6 +271,12 @@ class Sender:
             )
         except (ApiError, TransportError) as e:
             status = getattr(e, "status_code", None) or getattr(e, "status", None) or type(e).__name__
+            if isinstance(e, ApiError) and status == 413 and len(actions) > 1:
+                # Request larger than http.max_content_length: send it in halves.
+                mid = len(actions) // 2
+                r1, c1 = self._bulk_once(actions[:mid], result)
+                r2, c2 = self._bulk_once(actions[mid:], result)
+                return r1 + r2, c1 + c2
             if isinstance(e, ApiError) and isinstance(status, int) and status not in RETRYABLE_STATUS:
                 # The request as a whole was refused (400 on a malformed body, 401/403):
                 # retrying cannot help; keep the documents.
@@ -279,6 +285,7 @@ class Sender:
                 return [], []
             log.warning("elasticsearch: bulk of %d failed (%s); will retry", len(actions), _short(e))
             return [(a, status, _short(e)) for a in actions], []
+        created = 0
         for action, (ok, item) in zip(actions, outcomes, strict=True):
             info = next(iter(item.values())) if item else {}
             status = info.get("status", 0)
@@ -286,7 +293,7 @@ class Sender:
                 if info.get("result") == "updated" or action.extra.get("op") == "index":
                     result.updated += 1
                 else:
-                    result.created += 1
+                    created += 1
                 continue
             error = info.get("error")
             text = _error_text(error)
@@ -307,7 +314,8 @@ class Sender:
                 retry.append((action, status, text))
             else:
                 self._dead(action, status, text, result)
-        self._count("es.indexed", result.created)
+        result.created += created
+        self._count("es.indexed", created)
         return retry, conflicts
 
     def _resolve_updates(self, actions: list[Action], result: SendResult) -> list[Retry]:

@@ -39,6 +39,7 @@ class FakeES:
         self.reject_ids: set[str] = set()
         self.sleep = 1.5  # longer than the client's request timeout
         self.version = "8.15.0"
+        self.max_docs: int | None = None  # more per request -> 413
 
     def _json(self, body: Any, status: int = 200) -> Response:
         return Response(json.dumps(body), status=status, headers=HEADERS)
@@ -75,6 +76,8 @@ class FakeES:
             return self._json({"error": {"type": "es_rejected_execution_exception", "reason": "busy"},
                                "status": int(fault)}, int(fault))
         lines = [ln for ln in request.get_data().split(b"\n") if ln.strip()]
+        if self.max_docs is not None and len(lines) // 2 > self.max_docs:
+            return self._json({"error": "request entity too large"}, 413)
         items = []
         with self.lock:
             for n, (meta_line, src_line) in enumerate(zip(lines[::2], lines[1::2], strict=True)):
@@ -168,6 +171,7 @@ def test_recovers_from_fault_exactly_once(fake: FakeES, url: str, tmp_path: Any,
     else:
         assert out.totals.created == 20
     assert s["gauges"]["es.retries"] > 0
+    assert s["gauges"].get("es.indexed", 0) == out.totals.created  # counted once, not per attempt
 
 
 def test_revision_updates_replace_in_backing_index(fake: FakeES, url: str, tmp_path: Any) -> None:
@@ -269,3 +273,12 @@ def test_preflight_only_warns_when_unreachable(tmp_path: Any, caplog: Any) -> No
     out.close()  # nothing reachable: the alert is kept in the dead-letter file, not lost
     (line,) = (tmp_path / "dead.jsonl").read_text().splitlines()
     assert json.loads(line)["id"] == "alert-1"
+
+
+def test_request_too_large_is_split(fake: FakeES, url: str, tmp_path: Any) -> None:
+    fake.max_docs = 6
+    out = make_output(url, tmp_path, chunk_size=40)
+    out.write_events([alert(i) for i in range(40)])
+    out.close()
+    exactly_once(fake, 40)
+    assert out.totals.created == 40 and not (tmp_path / "dead.jsonl").exists()
