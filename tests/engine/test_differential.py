@@ -83,3 +83,23 @@ def test_derived_stream_batches(evs: list[tuple[int, str, int]], chunk: int) -> 
             if n or counts.get(b - 1, 0):
                 expected.append((u0 + (b + 1) * 2 * P, n))
     assert [(r.time_ms, r.values["c"]) for r in h.of("Twice")] == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 30_000), st.sampled_from("abx")), min_size=1, max_size=40)
+       .map(lambda xs: sorted(xs, key=lambda e: e[0])), chunks)
+def test_every_followed_by_within(evs: list[tuple[int, str]], chunk: int) -> None:
+    h = Harness(f"""@Name('P') select a.i as a, b.i as b from pattern [
+        every a=Flow(kind = 'a') -> b=Flow(kind = 'b') where timer:within({P} msec)]""")
+    for i in range(0, len(evs), chunk):
+        h.batch([(t, {"kind": k, "i": j}) for j, (t, k) in enumerate(evs) if i <= j < i + chunk])
+    h.flush()
+    expected = []
+    for j, (tb, kb) in enumerate(evs):
+        if kb != "b":
+            continue
+        for i, (ta, ka) in enumerate(evs[:j]):
+            # a's chain is still waiting (no b between) and b came strictly within P
+            if ka == "a" and tb - ta < P and not any(k == "b" for _t, k in evs[i + 1:j]):
+                expected.append((i, j))
+    assert [(r.values["a"], r.values["b"]) for r in h.rows] == expected
