@@ -2,8 +2,8 @@
 
 ``flowcep demo`` replays ``flowcep_plugin/data/demo.ipfix``; its ground truth is
 ``demo.labels.json`` beside it. Both are the ``mixed`` scenario (every attack) over a light
-background, seed 1, ten minutes from 2024-04-12T10:00:00Z: about 11,600 flow records,
-under 500 kB. A test checks the bundled files equal a fresh generation, so change the
+background, seed 1, ten minutes from 2024-04-12T10:00:00Z: about 12,000 flow records,
+about 540 kB. A test checks the bundled files equal a fresh generation, so change the
 generator and this script together and commit the regenerated files.
 """
 
