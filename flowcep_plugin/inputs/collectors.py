@@ -20,6 +20,7 @@ plausible for ``max_garbage`` bytes is closed.
 from __future__ import annotations
 
 import errno
+import os
 import selectors
 import socket
 import struct
@@ -188,6 +189,13 @@ class UDPCollector(_Collector):
         ctx.stats.gauge(f"udp_rcvbuf[{source}]", self.rcvbuf)
         self.kernel_drops = 0
         self.datagrams = 0
+        self._inode: str | None = None
+        if sys.platform.startswith("linux"):
+            try:
+                self._inode = str(os.fstat(self.sock.fileno()).st_ino)
+            except OSError:
+                pass
+        self._proc_checked = 0.0
 
     def batches(self) -> Iterator[FlowBatch]:
         sel = selectors.DefaultSelector()
@@ -239,10 +247,14 @@ class UDPCollector(_Collector):
                     else:
                         yield _empty(self.source)
                     last_yield = time.monotonic()
+                    if last_yield - self._proc_checked >= 1.0:
+                        self._proc_checked = last_yield
+                        self._proc_drops()
                 if got == 0 and not self._closed:
                     since = time.monotonic() - last_yield
                     wait = (0.05 if decoder.buffered() else self.idle) - since
                     sel.select(timeout=min(self.idle, max(0.0, wait)))
+            self._proc_drops()
             yield from self._out()
         finally:
             sel.close()
@@ -251,11 +263,34 @@ class UDPCollector(_Collector):
     def _kernel_drops(self, anc: list[tuple[int, int, bytes]]) -> None:
         for level, typ, value in anc:
             if level == socket.SOL_SOCKET and typ == SO_RXQ_OVFL and len(value) >= 4:
-                total = struct.unpack("=I", value[:4])[0]
-                if total != self.kernel_drops:
-                    self.ctx.stats.drop("kernel-drop", (total - self.kernel_drops) & 0xFFFFFFFF, self.source)
-                    self.kernel_drops = total
-                    self.ctx.stats.gauge(f"kernel_drops[{self.source}]", total)
+                self._drops_total(struct.unpack("=I", value[:4])[0])
+
+    def _drops_total(self, total: int) -> None:
+        """The kernel's cumulative drop count for this socket, from either source."""
+        if total > self.kernel_drops:
+            self.ctx.stats.drop("kernel-drop", total - self.kernel_drops, self.source)
+            self.kernel_drops = total
+            self.ctx.stats.gauge(f"kernel_drops[{self.source}]", total)
+
+    def _proc_drops(self) -> None:
+        """Read this socket's drop counter from /proc/net/udp[6] (Linux).
+
+        SO_RXQ_OVFL only reports drops on datagrams queued after them; when a burst overflows
+        and then traffic stops, /proc is the only place the loss shows.
+        """
+        if self._inode is None:
+            return
+        for name in ("/proc/net/udp", "/proc/net/udp6"):
+            try:
+                with open(name) as fh:
+                    next(fh, None)
+                    for line in fh:
+                        parts = line.split()
+                        if len(parts) >= 13 and parts[9] == self._inode:
+                            self._drops_total(int(parts[12]))
+                            return
+            except (OSError, ValueError):
+                continue
 
     def _shutdown(self) -> None:
         self.decoder.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -228,3 +229,29 @@ def test_corrupt_template_cache_is_one_clear_error(tmp_path: Path) -> None:
     cache.write_text("{not json")
     with pytest.raises(InputError, match="not a FlowCEP template cache"):
         UDPCollector(Context(), "u", "127.0.0.1", 0, template_cache=str(cache))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="kernel drop counters are Linux-only")
+def test_kernel_drops_are_reported() -> None:
+    ctx = Context()
+    col = UDPCollector(ctx, "u", "127.0.0.1", 0, idle=0.1, rcvbuf=65536)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    big = ipfix_msg([TEMPLATE, data_set(*[("10.0.0.1", 1)] * 150)])  # ~1 KB
+    sent = 0
+    for _ in range(2000):  # nobody reads yet: the small socket buffer overflows
+        s.sendto(big, col.address)
+        sent += 1
+    r = Runner(col)
+    try:
+        # everything sent is either received or counted as a kernel drop
+        assert r.wait(lambda: len(r.records()) // 150 + ctx.stats.drops.get("kernel-drop", 0) == sent)
+        assert ctx.stats.drops["kernel-drop"] > 0
+        # after the overflow, later datagrams carry the count too (SO_RXQ_OVFL) - no double count
+        for _ in range(5):
+            s.sendto(big, col.address)
+            sent += 1
+        assert r.wait(lambda: len(r.records()) // 150 + ctx.stats.drops.get("kernel-drop", 0) == sent)
+    finally:
+        r.stop()
+    assert len(r.records()) // 150 + ctx.stats.drops["kernel-drop"] == sent
+    assert ctx.stats.gauges["kernel_drops[u]"] == ctx.stats.drops["kernel-drop"]
