@@ -13,7 +13,6 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from ..synth.scenarios import SCENARIOS
 
     p = sub.add_parser(
         "evaluate", help="precision/recall of the installed detectors on the synthetic scenarios",
@@ -22,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "MITRE technique and time. Prints one row per rule and per detector, then which "
                     "rules found each label. Exit status 1 when a label is missed or an alert is a "
                     "false positive (with --strict). See docs/evaluation.md for the matching rules.",
-        epilog="scenarios: " + ", ".join(SCENARIOS))
+        epilog="Scenarios: 'flowcep synth --list'. Matching rules: docs/evaluation.md.")
     p.add_argument("--scenario", "-s", action="append", metavar="NAME",
                    help="scenario to evaluate (repeatable; default: all standard scenarios)")
     p.add_argument("--format", "-f", choices=("table", "json", "markdown"), default="table",

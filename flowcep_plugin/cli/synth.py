@@ -23,14 +23,13 @@ def parse_start(text: str) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from ..synth.scenarios import SCENARIOS
 
     p = sub.add_parser(
         "synth", help="generate a labelled synthetic traffic scenario",
         description="Write a deterministic synthetic scenario (benign background plus attacks) as "
                     "IPFIX, pcap (real packets built with scapy) or JSON lines, and the ground truth "
                     "as FILE.labels.json. Same scenario, seed, duration and start: same bytes.",
-        epilog="scenarios: " + ", ".join(SCENARIOS) + ". See docs/evaluation.md.")
+        epilog="List the scenarios with 'flowcep synth --list'; docs/evaluation.md describes them.")
     p.add_argument("scenario", nargs="?", help="scenario name (see --list)")
     p.add_argument("--list", action="store_true", help="list the scenarios and exit")
     p.add_argument("--out", "-o", metavar="FILE", help="output file: .ipfix, .pcap or .jsonl")
