@@ -66,3 +66,31 @@ def test_dump_damaged_file_counts_and_continues(tmp_path: Path, capsys: pytest.C
     assert [json.loads(x)["sourceIPv4Address"] for x in out.out.splitlines()] == ["1.1.1.1", "2.2.2.2"]
     assert "malformed-stream=1" in out.err
     assert f"b.ipfix: byte offset {first_len}: 8 bytes are not an IPFIX message" in caplog.text
+
+
+def test_dump_live_udp_stops_at_limit(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+    import struct
+    import threading
+
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    result: list[int] = []
+    th = threading.Thread(target=lambda: result.append(
+        main(["dump", f"ipfix+udp://127.0.0.1:{port}", "--limit", "3"])), daemon=True)
+    th.start()
+    tmpl = struct.pack(">HHHH", 2, 12, 256, 1) + struct.pack(">HH", 8, 4)
+    data = struct.pack(">HH", 256, 8) + socket.inet_aton("192.0.2.7")
+    body = tmpl + data
+    msg = struct.pack(">HHIII", 10, 16 + len(body), 1, 0, 0) + body
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for _ in range(100):  # keep sending until the dump has its 3 records and exits
+        s.sendto(msg, ("127.0.0.1", port))
+        th.join(0.05)
+        if not th.is_alive():
+            break
+    assert not th.is_alive() and result == [0]
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(x) for x in lines] == [{"sourceIPv4Address": "192.0.2.7"}] * 3
