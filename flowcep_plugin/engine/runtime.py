@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from .aggregates import make_state_factory
 from .compiler import Module, SelectPlan, StreamPlan
 from .windows import (
+    CountBatch,
+    CountingTimeBatchWindow,
     Events,
     ExtTimedBatchWindow,
     ExtTimedWindow,
@@ -29,6 +31,7 @@ from .windows import (
     TimeWindow,
     UniqueWindow,
     Window,
+    hashable,
 )
 
 if TYPE_CHECKING:
@@ -39,20 +42,12 @@ __all__ = ["Row", "Runtime"]
 _INF = float("inf")
 
 
-def _is_hashable(k: Any) -> bool:
+def _ishashable(k: Any) -> bool:
     try:
         hash(k)
     except TypeError:
         return False
     return True
-
-
-def _hashable(v: Any) -> Any:
-    if isinstance(v, list):
-        return tuple(_hashable(x) for x in v)
-    if isinstance(v, dict):
-        return tuple(sorted((k, _hashable(x)) for k, x in v.items()))
-    return v
 
 
 class Row(NamedTuple):
@@ -64,12 +59,15 @@ class Row(NamedTuple):
     values: dict[str, Any]
 
 
-def _make_window(sp: StreamPlan, keys: list[str]) -> Window:
+def _make_window(sp: StreamPlan, keys: list[str], plan: SelectPlan | None = None) -> Window:
     v = sp.view
     if v is None:
         return Window(keys)
     name = v.name
     if name == "time_batch":
+        if plan is not None and len(plan.streams) == 1 and plan.grouped and plan.count_only \
+                and plan.grp_emit is not None and plan.col_group is not None and sp.post_filter is None:
+            return CountingTimeBatchWindow(keys, sp.view_arg, plan.col_group)
         return TimeBatchWindow(keys, sp.view_arg)
     if name == "time":
         return TimeWindow(keys, sp.view_arg)
@@ -154,7 +152,7 @@ class _Stmt:
         if w is None:
             sp = self.plan.streams[idx]
             keys = sp.keys if sp.keys is not None else (list(ev.cols) if ev is not None else [])
-            w = self.windows[idx] = _make_window(sp, keys)
+            w = self.windows[idx] = _make_window(sp, keys, self.plan)
         return w
 
     def prefilter(self, idx: int, ev: Events) -> Events:
@@ -228,7 +226,10 @@ class _Stmt:
                 new = new.take(sp.post_filter(new.cols, new.n))
             if old.n:
                 old = old.take(sp.post_filter(old.cols, old.n))
-        if not self.single:
+        if isinstance(new, CountBatch):
+            assert self.plan.grp_emit is not None and post.time is not None
+            self.plan.grp_emit(new.counts, post.time, out, Row, self.name, self.stream)
+        elif not self.single:
             self.join_post(idx, post.time, new, old, out)
         elif not self.plan.aggregated:
             self.simple_post(post.time, new, out)
@@ -278,7 +279,7 @@ class _Stmt:
                 counts = Counter(keys)
             except TypeError:  # a list-valued key (basicList): group by its tuple form
                 kcols = plan.col_group(new.cols, n)
-                keys = [tuple(_hashable(v) for v in k) for k in zip(*kcols, strict=False)]
+                keys = [tuple(hashable(v) for v in k) for k in zip(*kcols, strict=False)]
                 counts = Counter(keys)
             if plan.grp_emit is not None:
                 if not plan.grouped and not counts:
@@ -292,7 +293,7 @@ class _Stmt:
             states: dict[Any, list[Any]] = {}
             argcols = plan.col_args(new.cols, n)
             factories = self.factories
-            keys = [k if _is_hashable(k) else tuple(_hashable(v) for v in k) for k in keys]
+            keys = [k if _ishashable(k) else tuple(hashable(v) for v in k) for k in keys]
             for k, args in zip(keys, zip(*argcols, strict=False), strict=False):
                 st = states.get(k)
                 if st is None:

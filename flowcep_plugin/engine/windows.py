@@ -12,7 +12,7 @@ Memory is bounded by window contents: batch windows keep the current and the pre
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
@@ -22,6 +22,15 @@ __all__ = [
     "Events", "Post", "Window", "NoWindow", "TimeBatchWindow", "TimeWindow", "LengthWindow",
     "LengthBatchWindow", "ExtTimedWindow", "ExtTimedBatchWindow", "UniqueWindow",
 ]
+
+
+def hashable(v: Any) -> Any:
+    """A hashable stand-in for list/dict values (structured IPFIX elements) in group keys."""
+    if isinstance(v, list):
+        return tuple(hashable(x) for x in v)
+    if isinstance(v, dict):
+        return tuple(sorted((k, hashable(x)) for k, x in v.items()))
+    return v
 
 
 class Events:
@@ -191,6 +200,55 @@ class TimeBatchWindow(Window):
         if new.n == 0 and old.n == 0:
             return []
         return [Post(now, new, old)]
+
+
+class CountingTimeBatchWindow(TimeBatchWindow):
+    """A ``time_batch`` for statements that only ``count(*)`` per group: arriving events
+    are counted per group key at once instead of being kept (memory: one counter per group).
+
+    ``fire`` posts ``Post(now, CountBatch, ...)`` whose ``new.counts`` holds the counts.
+    """
+
+    def __init__(self, keys: Sequence[str], period_ms: int,
+                 key_columns: Callable[[dict[str, list[Any]], int], list[list[Any]]]) -> None:
+        super().__init__(keys, period_ms)
+        self.key_columns = key_columns
+        self.counts: Counter[Any] = Counter()
+        self.pending_n = 0
+        self.last_n = 0
+
+    def feed(self, ev: Events) -> list[Post]:
+        if ev.n == 0:
+            return []
+        if self.due is None:
+            self.due = self.due_if_fed(ev.times[0])
+            if self.anchor is None:
+                self.anchor = ev.times[0]
+        kcols = self.key_columns(ev.cols, ev.n)
+        try:
+            self.counts.update(zip(*kcols, strict=False))
+        except TypeError:  # list-valued keys (basicList): count their tuple form
+            self.counts.update(tuple(hashable(v) for v in k) for k in zip(*kcols, strict=False))
+        self.pending_n += ev.n
+        return []
+
+    def fire(self, now: int) -> list[Post]:
+        counts, n, last_n = self.counts, self.pending_n, self.last_n
+        self.counts, self.pending_n, self.last_n = Counter(), 0, n
+        self.due = (self.due or now) + self.period if n else None
+        if n == 0 and last_n == 0:
+            return []
+        return [Post(now, CountBatch(counts, n), CountBatch(Counter(), last_n))]
+
+
+class CountBatch(Events):
+    """A released batch reduced to its per-group counts (see CountingTimeBatchWindow)."""
+
+    __slots__ = ("counts",)
+
+    def __init__(self, counts: Counter[Any], n: int) -> None:
+        super().__init__({}, n, [])
+        self.counts = counts
 
 
 class TimeWindow(Window):

@@ -130,9 +130,12 @@ def test_live_udp_input_closes_windows_by_wall_clock_when_idle(tmp_path: Path) -
     finally:
         proc.send_signal(signal.SIGINT)
         try:
-            out, err = proc.communicate(timeout=20)
+            proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.kill(proc.pid, signal.SIGKILL)
-            out, err = proc.communicate()
+            proc.wait()
+        # read through the file objects: readline() above may have buffered more lines
+        assert proc.stdout is not None and proc.stderr is not None
+        out, err = proc.stdout.read(), proc.stderr.read()
     rows = [json.loads(x) for x in [early, *out.splitlines()]]
     assert sorted((r["src"], r["n"]) for r in rows) == [("10.1.1.1", 2), ("10.2.2.2", 1)], err
