@@ -9,8 +9,10 @@ directory; stopped by the process id this module started.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -19,12 +21,28 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 __all__ = ["LoopbackServer", "noida_binary", "free_port", "start_noida"]
 
 
 def noida_binary() -> str | None:
-    """The ``noida-db`` launcher next to this interpreter, or on PATH."""
+    """The ``noida-db`` server binary shipped in the ``noida_db`` package (run directly: its
+    console-script wrapper does not pass signals on, so stopping the wrapper would leave the
+    server running), else a ``noida-db`` on PATH."""
+    try:
+        from importlib.resources import files
+
+        path = Path(str(files("noida_db").joinpath("noida-db")))
+    except (ImportError, ModuleNotFoundError, TypeError):
+        path = None
+    if path is not None and path.is_file():
+        if not os.access(path, os.X_OK):
+            try:
+                path.chmod(0o755)
+            except OSError:
+                return shutil.which("noida-db")
+        return str(path)
     here = Path(sys.executable).parent / "noida-db"
     if here.exists():
         return str(here)
@@ -45,14 +63,52 @@ class LoopbackServer:
     log_path: str
 
     def stop(self) -> None:
+        """Stop the server and anything it started (its own process group), then remove its
+        data directory."""
         if self.process.poll() is None:
-            self.process.terminate()
+            self._signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                self._signal(signal.SIGKILL)
                 self.process.wait(timeout=5)
+        else:
+            self._signal(signal.SIGKILL)  # a wrapper that exited may have left its child
         shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def _signal(self, sig: int) -> None:
+        try:
+            os.killpg(self.process.pid, sig)  # the group this module created for it
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _die_with_parent() -> Any:
+    """On Linux, ask the kernel to SIGTERM the server when the process that started it dies
+    (a test run killed by a timeout cannot run its fixture teardown)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+
+    def child() -> None:
+        prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+    return child
+
+
+def server_stop_quietly(proc: subprocess.Popen[bytes]) -> None:
+    """atexit safety net: end the server's process group if the fixture did not."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def start_noida(timeout: float = 20.0) -> LoopbackServer:
@@ -69,7 +125,10 @@ def start_noida(timeout: float = 20.0) -> LoopbackServer:
         [binary, "start", "--only", "elasticsearch", "--host", "127.0.0.1",
          "--elasticsearch-port", str(port), "--data-dir", os.path.join(data_dir, "data")],
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=data_dir,
+        start_new_session=True,  # its own process group, so stop() reaches every process
+        preexec_fn=_die_with_parent(),
     )
+    atexit.register(server_stop_quietly, proc)
     url = f"http://127.0.0.1:{port}"
     server = LoopbackServer(url, proc, data_dir, log_path)
     deadline = time.monotonic() + timeout
