@@ -178,8 +178,8 @@ class _Stmt:
 
     def due_if_fed(self, idx: int, t: int) -> int | None:
         w = self.windows[idx]
-        if w is None:
-            w = self.window(idx)
+        if w is None:  # not built before its first events (SELECT * takes their columns)
+            return _make_window(self.plan.streams[idx], [], self.plan).due_if_fed(t)
         return w.due_if_fed(t)
 
     def feed(self, idx: int, ev: Events) -> list[Row]:

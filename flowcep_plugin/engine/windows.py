@@ -101,6 +101,11 @@ class _Builder:
         self.n = 0
 
     def extend(self, ev: Events) -> None:
+        if not ev.cols.keys() <= self.cols.keys():  # SELECT *: a later batch brings new elements
+            for k in ev.cols:
+                if k not in self.cols:
+                    self.keys.append(k)
+                    self.cols[k] = [None] * self.n
         for k in self.keys:
             c = ev.cols.get(k)
             self.cols[k].extend(c if c is not None else [None] * ev.n)

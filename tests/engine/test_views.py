@@ -222,3 +222,17 @@ def test_unsorted_batch_is_sorted_and_list_values_can_be_grouped() -> None:
     # the record of 12 s belongs to the second batch although it came first
     assert [(r.time_ms, r.values["n"]) for r in h.of("Out")] == [(10 * S, 1), (10 * S, 1), (20 * S, 1)]
     assert sorted(values(h.of("Sum")[:2], "s")) == [(2,), (3,)]
+
+
+def test_select_star_over_a_batch_window_keeps_every_column() -> None:
+    h = Harness("@Name('All') select * from Flow#time_batch(10 sec)")
+    h.batch([(0, {"a": 1}), (1, {"a": 2, "b": "x"})])
+    h.flush()
+    assert [r.values for r in h.rows] == [{"flowEndMilliseconds": 0, "a": 1},
+                                          {"flowEndMilliseconds": 1, "a": 2, "b": "x"}]
+    assert {r.time_ms for r in h.rows} == {10 * S}
+    h.batch([(2, {"c": 3})])
+    h.batch([(3, {"a": 4})])
+    h.flush()
+    assert [r.values for r in h.rows[2:]] == [{"flowEndMilliseconds": 2, "c": 3},
+                                              {"flowEndMilliseconds": 3, "a": 4}]
