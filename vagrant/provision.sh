@@ -110,7 +110,7 @@ cat <<EOF
 
  Kibana           http://127.0.0.1:5601   (on your host; no login: security is off)
    Dashboard      Analytics > Dashboards > "FlowCEP alerts"
-                  first alerts 5-10 minutes after the replayer started, then every 10 minutes
+                  first alerts 2-5 minutes after the replayer started; all attacks within 10
  Elasticsearch    http://127.0.0.1:9200   e.g. curl '127.0.0.1:9200/logs-flowcep.alert-*/_count'
 
  In the box (vagrant ssh):
