@@ -191,3 +191,16 @@ def test_es_cli_setup_and_replay(es_url: str, namespace: str, tmp_path: Path, ca
     assert main(["es", "setup", "--print"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed == templates.render()
+
+
+def test_every_builtin_enricher_column_is_mapped_for_flows():
+    """Enriched flows indexed into Elasticsearch keep their types (not dynamic guesses)."""
+    from flowcep_plugin.es.templates import FLOW_TYPES
+    from flowcep_plugin.manager import make_plugin_manager
+    from flowcep_plugin.registry import Registry
+
+    reg = Registry.build(make_plugin_manager())
+    columns = {c for spec in reg.enrichers.values() for c in spec.columns}
+    assert columns, "no enricher declares its columns"
+    missing = sorted(c for c in columns if c not in FLOW_TYPES)
+    assert not missing, f"add to FLOW_TYPES in flowcep_plugin/es/templates.py: {missing}"
