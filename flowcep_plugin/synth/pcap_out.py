@@ -5,12 +5,15 @@ Each conversation becomes the packets its counts describe (see
 1460 bytes with PSH on a message's last segment, one pure ACK per two received segments,
 FIN close; SYN-only probes answered by RST/ACK or SYN/ACK; DNS messages in wire format with
 compressed names, IP-fragmented when larger than one packet; HTTP requests with their Host
-and URL. Timestamps come from the scenario (no clock), TCP sequence numbers and IP ids from
-a ``random.Random`` per conversation, so the same scenario always gives the same bytes.
+and URL; ICMP echo requests and replies. Timestamps come from the scenario (no clock), TCP
+sequence numbers and IP ids from a ``random.Random`` per conversation, so the same scenario
+always gives the same bytes.
 
-Big transfers (backups) are shortened to ``max_segments`` data segments per conversation
-to keep files small; their pcap flows then carry fewer bytes than the IPFIX records of the
-same scenario. Everything else (all attacks) is written packet for packet.
+Big transfers (backups) and floods are shortened to ``max_segments`` data segments,
+datagrams or echo requests per direction of a conversation to keep files small; their pcap
+flows then carry fewer packets than the IPFIX records of the same scenario (UDP and ICMP
+floods stop being floods). Everything else, every other attack included, is written packet
+for packet.
 """
 
 from __future__ import annotations
