@@ -8,6 +8,8 @@ passes them, releases them sorted, and counts records older than the watermark a
 
 from __future__ import annotations
 
+from bisect import bisect_right
+
 from .records import FlowBatch
 from .stats import Stats
 
@@ -32,9 +34,12 @@ def default_lateness_s(live: bool) -> float:
 class Reorderer:
     """Holds records until the watermark passes them; one per pipeline (one clock).
 
-    ``release_every_ms`` avoids re-sorting on every small batch: records are released when
-    the watermark moved at least that much (or at ``flush``), which keeps the sort cost per
-    record constant.
+    Pending records are kept as runs sorted by event time (each pushed batch is sorted once),
+    so a release cuts every run with a binary search and only the released part is merged.
+    ``release_every_ms`` avoids releasing on every small batch: records are released when the
+    watermark moved at least that much (or at ``flush``). ``max_pending`` bounds memory: past
+    it, the oldest records are released early (and later records older than them become late,
+    counted).
     """
 
     def __init__(self, lateness_ms: int, stats: Stats | None = None, release_every_ms: int = 1000,
@@ -46,40 +51,51 @@ class Reorderer:
         self.max_seen = NO_TIME
         self.watermark = NO_TIME
         self._released_to = NO_TIME
-        self._pending: list[FlowBatch] = []
+        self._runs: list[FlowBatch] = []  # each sorted by event time
+        self._starts: list[int] = []  # per run, how much of it was already released
         self._pending_n = 0
+
+    @property
+    def pending(self) -> int:
+        """Records held back, waiting for the watermark."""
+        return self._pending_n
 
     def push(self, batch: FlowBatch) -> list[FlowBatch]:
         """Accept a batch; return what the watermark now releases (sorted, possibly empty)."""
         if batch.length == 0:
             return []
         times = batch.event_times()
-        bad = [i for i, t in enumerate(times) if t < 0]
-        late_floor = self._released_to
-        late = [i for i, t in enumerate(times) if 0 <= t < late_floor] if late_floor > NO_TIME else []
-        if bad or late:
-            self.stats.drop("no-timestamp", len(bad), batch.source)
-            self.stats.drop("late", len(late), batch.source)
-            skip = set(bad) | set(late)
-            batch = batch.take(i for i in range(batch.length) if i not in skip)
-            times = batch.event_times()
+        low = min(times)
+        if low < 0 or low < self._released_to:
+            batch = self._drop_unusable(batch, times)
             if batch.length == 0:
                 return []
-        top = max(times)
-        if top > self.max_seen:
-            self.max_seen = top
-        self._pending.append(batch)
+            times = batch.event_times()
+        ordered = sorted(times)
+        if ordered != times:
+            batch = batch.take(sorted(range(batch.length), key=times.__getitem__))
+        if ordered[-1] > self.max_seen:
+            self.max_seen = ordered[-1]
+        self._runs.append(batch)
+        self._starts.append(0)
         self._pending_n += batch.length
         wm = self.max_seen - self.lateness_ms
         if wm > self.watermark:
             self.watermark = wm
         if self._pending_n >= self.max_pending:
-            # Bounded memory: force the watermark up to the oldest half and count nothing
-            # as lost (records are released, not dropped).
             return self._release(self.watermark, force=True)
         if self.watermark - self._released_to >= self.release_every_ms or self._released_to == NO_TIME:
             return self._release(self.watermark)
         return []
+
+    def _drop_unusable(self, batch: FlowBatch, times: list[int]) -> FlowBatch:
+        floor = self._released_to
+        bad = sum(1 for t in times if t < 0)
+        late = sum(1 for t in times if 0 <= t < floor)
+        self.stats.drop("no-timestamp", bad, batch.source)
+        self.stats.drop("late", late, batch.source)
+        lowest = max(0, floor)
+        return batch.take([i for i, t in enumerate(times) if t >= lowest])
 
     def advance(self, watermark_ms: int) -> list[FlowBatch]:
         """Move the watermark by wall clock (idle live inputs) and release what it passes."""
@@ -89,7 +105,7 @@ class Reorderer:
 
     def flush(self) -> list[FlowBatch]:
         """End of input: release everything, sorted."""
-        if not self._pending:
+        if not self._runs:
             return []
         top = max(self.max_seen, self.watermark)
         out = self._release(top)
@@ -97,39 +113,40 @@ class Reorderer:
         return out
 
     def _release(self, upto: int, force: bool = False) -> list[FlowBatch]:
-        if not self._pending or upto <= NO_TIME:
+        if not self._runs or upto <= NO_TIME:
             return []
-        keep: list[FlowBatch] = []
-        ready: list[FlowBatch] = []
-        for b in self._pending:
-            times = b.event_times()
-            if max(times) <= upto:
-                ready.append(b)
-            elif min(times) > upto:
-                keep.append(b)
-            else:
-                idx_ready = [i for i, t in enumerate(times) if t <= upto]
-                idx_keep = [i for i, t in enumerate(times) if t > upto]
-                ready.append(b.take(idx_ready))
-                keep.append(b.take(idx_keep))
-        if force and not ready and keep:
-            # Pending limit reached with nothing below the watermark: release the oldest
-            # batch's records early and move the watermark there.
-            b = keep.pop(0)
-            ready.append(b)
-            upto = max(b.event_times())
+        if force:
+            # Pending limit reached: release at least the oldest half of what is held.
+            firsts = sorted(run.event_times()[start] for run, start in zip(self._runs, self._starts, strict=True))
+            upto = max(upto, firsts[len(firsts) // 2])
             self.watermark = max(self.watermark, upto)
-        self._pending = keep
-        self._pending_n = sum(b.length for b in keep)
+        ready: list[FlowBatch] = []
+        runs: list[FlowBatch] = []
+        starts: list[int] = []
+        released = 0
+        for run, start in zip(self._runs, self._starts, strict=True):
+            t = run.event_times()
+            if t[start] > upto:
+                runs.append(run)
+                starts.append(start)
+                continue
+            # The remainder is not copied: the run keeps its offset until fully released.
+            k = run.length if t[-1] <= upto else bisect_right(t, upto, start)
+            ready.append(run if (start == 0 and k == run.length) else run.slice(start, k))
+            released += k - start
+            if k < run.length:
+                runs.append(run)
+                starts.append(k)
+        self._runs, self._starts = runs, starts
+        self._pending_n -= released
         if upto > self._released_to:
             self._released_to = upto
         if not ready:
             return []
+        if len(ready) == 1:
+            return ready
         merged = FlowBatch.concat(ready, ready[0].source)
         times = merged.event_times()
-        order = sorted(range(merged.length), key=times.__getitem__)
-        if any(order[i] != i for i in range(len(order))):
-            merged = merged.take(order)
+        if sorted(times) != times:  # Timsort merges the sorted runs in near-linear time
+            merged = merged.take(sorted(range(merged.length), key=times.__getitem__))
         return [merged]
-
-
