@@ -32,7 +32,6 @@ def test_jsonl_and_ipfix_give_the_same_alerts(tmp_path, have_portscan) -> None:
     assert "203.0.113.21" in _messages(a.events)[0]
 
 
-@pytest.mark.slow
 def test_pcap_through_the_flow_meter_finds_the_scan(tmp_path, have_portscan) -> None:
     from flowcep_plugin import api
 
