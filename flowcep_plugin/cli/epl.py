@@ -28,7 +28,7 @@ later ones are counted as late and dropped), and print one JSON object per row o
 statements named with --emit. At the end of file inputs every pending window is released.
 
 examples:
-  flowcep epl 11-Multiphase_non_grouped.epl --input data.ipfix --lateness 400s
+  flowcep epl 11-Multiphase_non_grouped.epl --input data.ipfix
   flowcep epl scan.epl --input ipfix-file:a.ipfix --input json:b.jsonl --emit TCPSYNscan,Output
   flowcep epl rules.epl --input ipfix+udp://0.0.0.0:4739 --param threshold=20
 """
@@ -44,8 +44,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--emit", action="append", metavar="NAME[,NAME...]",
                    help="statements whose rows are printed (default: every statement without "
                         "INSERT INTO, plus the last statement)")
-    p.add_argument("--lateness", default="30s", metavar="DURATION",
-                   help="allowed lateness of out-of-order flows (default 30s); data.ipfix needs 400s")
+    p.add_argument("--lateness", default=None, metavar="DURATION",
+                   help="allowed lateness of out-of-order flows (default: 30s with live inputs, "
+                        "10 min when every input is a file; data.ipfix needs 400s)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="value for a ${NAME} placeholder in the module (repeatable)")
     p.add_argument("--strict", action="store_true", help="fail when a plugin cannot load")
@@ -153,16 +154,17 @@ def run(args: argparse.Namespace, out: IO[str] | None = None) -> int:
         raise InputError(f"{path}: cannot read the module: {exc.strerror}") from None
     module = compile_module(text, str(path), _params(args.param))
     wanted = emitted_statements(module, args.emit)
-    try:
-        lateness_ms = int(parse_duration(args.lateness) * 1000)
-    except ValueError as exc:
-        raise ConfigError(f"--lateness: {exc}") from None
     registry = load_registry(args)
     ctx = Context()
     from ..addresses import parse_address
-    from ..clock import NO_TIME
+    from ..clock import NO_TIME, default_lateness_s
 
     live = any(registry.resolve_input(parse_address(raw)).live for raw in args.inputs)
+    try:
+        lateness_s = parse_duration(args.lateness) if args.lateness is not None else default_lateness_s(live)
+    except ValueError as exc:
+        raise ConfigError(f"--lateness: {exc}") from None
+    lateness_ms = int(lateness_s * 1000)
     sources = [registry.open_input(raw, {}, ctx) for raw in args.inputs]
     clock = Reorderer(lateness_ms, ctx.stats)
     rt = module.runtime()
