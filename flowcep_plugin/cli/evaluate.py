@@ -27,6 +27,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", "-f", choices=("table", "json", "markdown"), default="table",
                    help="report format (default table)")
     p.add_argument("--seed", type=int, default=1, help="scenario seed (default 1)")
+    p.add_argument("--start", default=None,
+                   help="scenario start time, ISO 8601 (default 2024-04-12T10:00:00Z); shifting it tests "
+                        "that detection does not depend on where window boundaries fall")
     p.add_argument("--detectors", help="comma-separated detectors to run (default: all installed)")
     p.add_argument("--config", "-c", metavar="FILE",
                    help="TOML config merged over the evaluation's own (which only sets the policy "
@@ -54,11 +57,14 @@ def run(args: argparse.Namespace) -> int:
 
         config = load_config(args.config)
     detectors = [d.strip() for d in args.detectors.split(",") if d.strip()] if args.detectors else None
+    from .synth import parse_start
+
+    start = parse_start(args.start) if args.start else None
     if args.keep:
-        results = run_scenarios(names, args.keep, args.seed, detectors, config, via=args.via)
+        results = run_scenarios(names, args.keep, args.seed, detectors, config, via=args.via, start_ms=start)
     else:
         with tempfile.TemporaryDirectory(prefix="flowcep-eval-") as tmp:
-            results = run_scenarios(names, tmp, args.seed, detectors, config, via=args.via)
+            results = run_scenarios(names, tmp, args.seed, detectors, config, via=args.via, start_ms=start)
     report = evaluate(results, declared_techniques(detectors))
     sys.stdout.write(render(report, args.format))
     if args.strict and (report.labels_detected < len(report.labels) or report.false_positives):

@@ -150,18 +150,20 @@ def portscan_vertical(b: Builder, net: Network, labels: list[Label], t: int) -> 
 
 
 def portscan_slow(b: Builder, net: Network, labels: list[Label], t: int) -> int:
-    """Port 22 on 48 DMZ hosts, one probe every ~10 s: under per-minute thresholds (6 a
-    minute), over Zeek's 25 hosts in 5 minutes (30)."""
+    """Port 22 on 60 DMZ hosts, one probe every ~8 s for 8 minutes: under per-minute
+    thresholds (7-8 a minute, FlowCEP's is > 16), over Zeek's 25 hosts in 5 minutes (37) —
+    in *any* 5-minute window, sliding or aligned: an 8-minute scan covers at least 4 minutes
+    (30 probes) of some aligned window however the windows fall."""
     r = b.rng
     atk = ATTACKERS["portscan-slow"]
     lb = _label(b, labels, attack="portscan-slow", pattern="scan-slow", technique="T1046",
                 techniques=SCAN_TECHNIQUES, attacker=atk, attackers=[atk], victims=[DMZ], ports=[22],
-                description="slow TCP SYN scan of port 22: 48 DMZ hosts, one every ~10 s (8 minutes)")
-    hosts = r.sample([f"10.20.30.{h}" for h in range(1, 255)], 48)
+                description="slow TCP SYN scan of port 22: 60 DMZ hosts, one every ~8 s (8 minutes)")
+    hosts = r.sample([f"10.20.30.{h}" for h in range(1, 255)], 60)
     web = set(net.web_servers)
     for i, h in enumerate(hosts):
         reply = "synack" if h in web and r.random() < 0.5 else ("rst" if r.random() < 0.2 else "none")
-        b.syn(t + i * 10_000 + r.randint(0, 800), atk, h, 22, reply, rtt_ms=r.randint(1, 5))
+        b.syn(t + i * 8_000 + r.randint(0, 600), atk, h, 22, reply, rtt_ms=r.randint(1, 5))
     return _close(b, lb)
 
 

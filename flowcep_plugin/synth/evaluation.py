@@ -402,7 +402,7 @@ def installed_detectors() -> list[str]:
 
 def run_scenarios(names: Sequence[str], workdir: str, seed: int = 1, detectors: Sequence[str] | None = None,
                   config: Mapping[str, Any] | None = None, durations: Mapping[str, float] | None = None,
-                  via: str = "ipfix") -> list[ScenarioResult]:
+                  via: str = "ipfix", start_ms: int | None = None) -> list[ScenarioResult]:
     """Generate each scenario in ``workdir``, run the detectors through
     :func:`flowcep_plugin.api.run` and collect the events with the labels.
 
@@ -415,19 +415,21 @@ def run_scenarios(names: Sequence[str], workdir: str, seed: int = 1, detectors: 
     from .. import api
     from .flows import write_ipfix
     from .pcap_out import write_pcap
+    from .model import DEFAULT_START_MS
     from .scenarios import SCENARIOS, generate
 
+    start = DEFAULT_START_MS if start_ms is None else start_ms
     have_policy = "policy" in installed_detectors() and (detectors is None or "policy" in detectors)
     out = []
     for name in names:
         dur = (durations or {}).get(name) or max(600, SCENARIOS[name].min_duration_s)
         if via == "pcap":
-            scen = generate(name, seed, dur, clients=4)
+            scen = generate(name, seed, dur, start, clients=4)
             path = os.path.join(workdir, f"{name}.pcap")
             write_pcap(scen, path)
             path = f"pcap:{path}"
         else:
-            scen = generate(name, seed, dur)
+            scen = generate(name, seed, dur, start)
             path = os.path.join(workdir, f"{name}.ipfix")
             with open(path, "wb") as fp:
                 write_ipfix(scen, fp)

@@ -40,7 +40,7 @@ SCENARIOS: dict[str, ScenarioDef] = {d.name: d for d in (
                 (("portscan-horizontal", _ONE),), 180),
     ScenarioDef("portscan-vertical", "SYN scan of ports 1-1024 on one server",
                 (("portscan-vertical", _ONE),), 180),
-    ScenarioDef("portscan-slow", "slow SYN scan of port 22, one DMZ host every ~10 s for 8 minutes",
+    ScenarioDef("portscan-slow", "slow SYN scan of port 22, one DMZ host every ~8 s for 8 minutes",
                 (("portscan-slow", 30),), 540),
     ScenarioDef("ssh-bruteforce", "SSH password guessing on the bastion for 4 minutes",
                 (("ssh-bruteforce", _ONE),), 360),

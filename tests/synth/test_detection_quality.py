@@ -34,3 +34,16 @@ def test_every_label_found_without_false_positives(tmp_path) -> None:
     for det in report.detectors:
         if det.detector in SHIPPED:
             assert det.recall == 1.0 and det.precision == 1.0, table
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("start", ["2024-04-12T10:00:37Z", "2024-04-12T10:03:29.500Z"])
+def test_detection_does_not_depend_on_window_alignment(tmp_path, start: str) -> None:
+    """Shifting the scenarios by odd offsets moves every window boundary through the attacks."""
+    from flowcep_plugin.cli.synth import parse_start
+
+    if any(d not in installed_detectors() for d in SHIPPED):
+        pytest.skip("detector plugins not installed")
+    names = ["multistage-http", "portscan-slow", "ssh-bruteforce", "syn-flood"]
+    report = evaluate(run_scenarios(names, str(tmp_path), start_ms=parse_start(start)))
+    assert report.labels_detected == len(report.labels) == 6 and report.false_positives == 0, render(report)

@@ -114,6 +114,12 @@ def test_scans_and_floods_have_their_shapes(mixed) -> None:
     t0 = min(r.flowStartMilliseconds for r in slow)
     first5 = {r.destinationIPv4Address for r in slow if r.flowStartMilliseconds < t0 + 300_000}
     assert len(first5) >= 25  # Zeek: 25 hosts in 5 minutes
+    # ... and in some *aligned* 5-minute window whatever the alignment (tumbling windows)
+    for phase in range(0, 300_000, 7_000):
+        per_window: dict[int, set[str]] = defaultdict(set)
+        for r in slow:
+            per_window[(r.flowStartMilliseconds - phase) // 300_000].add(r.destinationIPv4Address)
+        assert max(len(v) for v in per_window.values()) >= 25, phase
     ssh = [r for r in _flows_of(recs, by["ssh-bruteforce"]) if r.destinationTransportPort == 22]
     assert len(ssh) >= 30
     for r in ssh:  # Stream4Flow shape
