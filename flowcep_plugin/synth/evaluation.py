@@ -414,8 +414,8 @@ def run_scenarios(names: Sequence[str], workdir: str, seed: int = 1, detectors: 
 
     from .. import api
     from .flows import write_ipfix
-    from .pcap_out import write_pcap
     from .model import DEFAULT_START_MS
+    from .pcap_out import write_pcap
     from .scenarios import SCENARIOS, generate
 
     start = DEFAULT_START_MS if start_ms is None else start_ms
