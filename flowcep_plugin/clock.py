@@ -20,9 +20,9 @@ NO_TIME = -(2**62)
 #: Default allowed lateness for live collectors: covers exporters' inactive timeouts (15 s on
 #: Cisco/softflowd) plus transport delay, while keeping alerts prompt.
 LIVE_LATENESS_S = 30.0
-#: Default for runs whose inputs are all files: nothing waits on a file, and exported files are
-#: often far out of order (FlowCEP's sample steps back by up to ~400 s), so hold up to ten
-#: minutes; the buffer is still bounded by ``max_pending`` records.
+#: Default for runs whose inputs are all files: nothing waits on a file, and stored flow files are
+#: often out of order by minutes (several exporters or collectors merged into one file), so hold
+#: up to ten minutes; the buffer is still bounded by ``max_pending`` records.
 FILE_LATENESS_S = 600.0
 
 

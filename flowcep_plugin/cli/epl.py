@@ -46,7 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "INSERT INTO, plus the last statement)")
     p.add_argument("--lateness", default=None, metavar="DURATION",
                    help="allowed lateness of out-of-order flows (default: 30s with live inputs, "
-                        "10 min when every input is a file; data.ipfix needs 400s)")
+                        "10 min when every input is a file)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="value for a ${NAME} placeholder in the module (repeatable)")
     p.add_argument("--strict", action="store_true", help="fail when a plugin cannot load")

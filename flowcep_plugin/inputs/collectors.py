@@ -144,7 +144,7 @@ class _Collector:
                 self.ctx.stats.plugin_error("template-cache", f"{self.cache.path}: {exc}")
 
     def _out(self) -> list[FlowBatch]:
-        out = self.decoder.flush()
+        out = self.decoder.flush(merged=True)
         self._save_templates()
         return out  # the host counts the "input" stage; the decoder counts "decode"
 

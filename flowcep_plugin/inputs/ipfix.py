@@ -147,7 +147,7 @@ class IPFIXFileSource:
             fp.close()
 
     def _out(self) -> list[FlowBatch]:
-        return self.decoder.flush()  # the host counts the "input" stage; the decoder "decode"
+        return self.decoder.flush(merged=True)  # the host counts the "input" stage; the decoder "decode"
 
     def close(self) -> None:
         self._closed = True

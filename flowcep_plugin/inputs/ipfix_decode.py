@@ -414,8 +414,21 @@ class MessageDecoder:
         """Records decoded or pending that ``flush`` would return now."""
         return self.pending_records + sum(b.length for b in self._ready)
 
-    def flush(self) -> list[FlowBatch]:
-        """Every decoded record not yet returned, as one batch per template."""
+    def flush(self, merged: bool = False) -> list[FlowBatch]:
+        """Every decoded record not yet returned, as one batch per template, or as one batch
+        with ``merged`` (inputs use that: records of several templates read together must
+        reach the event-time clock together, or one template's batch would push the watermark
+        past the others' records)."""
+        out = self._flush_all()
+        if merged and len(out) > 1:
+            one = FlowBatch.concat(out, self.source)
+            if one.exporter is None and "flowcep.exporter" not in one.columns:
+                # several exporters in one batch: keep who sent each record
+                one.add_column("flowcep.exporter", [b.exporter for b in out for _ in range(b.length)])
+            return [one]
+        return out
+
+    def _flush_all(self) -> list[FlowBatch]:
         out = self._ready
         self._ready = []
         for p in self._pending.values():

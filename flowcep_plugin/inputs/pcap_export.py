@@ -221,14 +221,14 @@ class ExportCaptureSource:
                     exporter = f"[{src}]:{sport}" if ":" in src else f"{src}:{sport}"
                     decoder.feed(payload, exporter)
                     if decoder.pending_records >= self.batch_size:
-                        yield from decoder.flush()
-                yield from decoder.flush()
+                        yield from decoder.flush(merged=True)
+                yield from decoder.flush(merged=True)
                 if self._closed:
                     break
         except CaptureError as e:
             self.ctx.logger.error("%s", e)
             stats.add("pcap corrupt captures")
-        yield from decoder.flush()
+        yield from decoder.flush(merged=True)
         decoder.close()
         if frags.incomplete or frags.dropped:
             stats.drop("malformed", frags.incomplete + frags.dropped, source=self.source)

@@ -105,6 +105,9 @@ def test_udp_two_exporters_same_template_id() -> None:
         b.sendto(ipfix_msg([struct.pack(">HH", 256, 6) + struct.pack(">H", 5353)]), col.address)
         assert r.wait(lambda: len(r.records()) == 2)
         recs = r.records()
+        # batches holding several exporters' records name each record's exporter
+        senders = {r.pop("flowcep.exporter", None) for r in recs} - {None}
+        assert senders <= {f"127.0.0.1:{s.getsockname()[1]}/0" for s in (a, b)}
         assert {"sourceIPv4Address": "1.1.1.1", "destinationTransportPort": 22} in recs
         assert {"sourceTransportPort": 5353} in recs
     finally:

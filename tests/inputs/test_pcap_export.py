@@ -81,7 +81,10 @@ def test_records_match_tshark_cflow(files: tuple[str, ...], shared_file, require
     assert len(want_octets) > 0
     assert got_octets == want_octets
     assert got_packets == want_packets
-    exporters = {b.exporter.split(":")[0] for b in batches if b.exporter and b.get("octetDeltaCount")[0] is not None}
+    exporters = {str(e).split(":")[0] for b in batches
+                 for e, octets in zip(b.get("flowcep.exporter") if b.exporter is None else [b.exporter] * b.length,
+                                      b.get("octetDeltaCount"), strict=True)
+                 if e and octets is not None}
     assert exporters == senders
 
 
