@@ -47,3 +47,30 @@ def test_demo_alerts_are_valid_ecs_and_match_the_labels(demo):
     alerted = {d["source"]["ip"] for d in docs if (d.get("source") or {}).get("ip")}
     assert alerted <= attackers, f"alerts on hosts that did not attack: {alerted - attackers}"
     assert stats["drops"] == {}
+
+
+def test_demo_config_matches_the_sample_labels():
+    import tomllib
+
+    from flowcep_plugin.synth.evaluation import policy_config
+
+    hints = json.loads((DATA / "demo.labels.json").read_text())["hints"]
+    cfg = tomllib.loads((DATA / "demo.toml").read_text())
+    assert cfg["detectors"]["policy"] == policy_config(hints)["detectors"]["policy"]
+    zones = cfg["enrichers"]["zones"]["zones"]
+    assert [zones["clients"][0], zones["servers"][0], zones["dmz"][0]] == \
+        [hints["networks"]["clients"], hints["networks"]["servers"], hints["networks"]["dmz"]]
+
+
+def test_demo_reports_every_labelled_attacker(demo):
+    _res, tmp = demo
+    docs = [json.loads(line) for line in (tmp / "alerts.jsonl").read_text().splitlines()]
+    labels = json.loads((DATA / "demo.labels.json").read_text())["labels"]
+    alerted_src = {d["source"]["ip"] for d in docs if (d.get("source") or {}).get("ip")}
+    alerted_dst = {ip for d in docs for ip in (lambda v: v if isinstance(v, list) else [v])(
+        (d.get("destination") or {}).get("ip")) if ip}
+    for lab in labels:
+        if lab.get("match", "attacker") == "attacker":
+            assert lab["attacker"] in alerted_src, f"{lab['id']}: attacker {lab['attacker']} not alerted"
+        else:  # floods and reflection: the victim is what the alert names
+            assert set(lab["victims"]) & alerted_dst, f"{lab['id']}: victim {lab['victims']} not alerted"
