@@ -400,7 +400,10 @@ def test_provisioned_units_replay_the_sample_into_elasticsearch(tmp_path: Path, 
     paths = {"/opt/flowcep": str(prefix), "/etc/flowcep/flowcep.toml": str(config), "127.0.0.1:4739": f"127.0.0.1:{port}"}
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")} | {"PYTHONUNBUFFERED": "1"}
 
-    # provision.sh: templates before the collector starts.
+    # provision.sh: the configuration is checked, then templates go in before the collector starts.
+    res = subprocess.run([str(prefix / "venv/bin/flowcep"), "validate", "-c", str(config)],
+                         cwd=state, env=env, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stdout + res.stderr
     res = subprocess.run([str(prefix / "venv/bin/flowcep"), "es", "setup", "--url", es_standin],
                          cwd=state, env=env, capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stdout + res.stderr
