@@ -197,44 +197,26 @@ def make_flow(src: str, dst: str, dport: int = 0, *, proto: str | int = "tcp", s
 def scenario_records(name: str, seed: int = 1, duration_s: float | None = None,
                      **kwargs: Any) -> tuple[list[dict[str, Any]], Any]:
     """Flow records of a labelled synthetic scenario (:mod:`flowcep_plugin.synth`) and the
-    scenario (``.labels``, ``.hints``): each conversation gives its client -> server flow and,
-    when the server answered, the reverse flow, as a flow meter exporting biflows as two
-    uniflows would. ``duration_s`` defaults to the scenario's minimum."""
+    scenario (``.labels``, ``.hints``): the same uniflows, in the same export order, that
+    ``flowcep synth`` writes to IPFIX (one record per direction that carried packets).
+    ``duration_s`` defaults to the scenario's minimum."""
     from .synth import SCENARIOS, generate
+    from .synth.flows import uniflows
 
     if duration_s is None:
         duration_s = SCENARIOS[name].min_duration_s
     sc = generate(name, seed=seed, duration_s=duration_s, **kwargs)
     records: list[dict[str, Any]] = []
-    for c in sc.conversations:
-        ports = c.proto in (6, 17)
-        fwd: dict[str, Any] = {
-            "sourceIPv4Address": c.client, "destinationIPv4Address": c.server,
-            "sourceTransportPort": c.sport if ports else 0,
-            "destinationTransportPort": c.dport if ports else 0,
-            "protocolIdentifier": c.proto, "packetDeltaCount": c.fwd_packets,
-            "octetDeltaCount": c.fwd_bytes, "flowStartMilliseconds": c.start_ms,
-            "flowEndMilliseconds": c.end_ms,
-        }
-        if c.proto == 6:
-            fwd["tcpControlBits"] = c.fwd_flags
-        if c.proto == 1:
-            fwd["icmpTypeCodeIPv4"] = c.dport
-        if c.http_url:
-            fwd["HTTPRequestURL"] = c.http_url
-            fwd["HTTPRequestHost"] = c.http_host
-        if c.fwd_packets:  # reflected traffic: the spoofed requests never crossed the meter
-            records.append(fwd)
-        if c.rev_packets:
-            rev = dict(fwd, sourceIPv4Address=c.server, destinationIPv4Address=c.client,
-                       sourceTransportPort=fwd["destinationTransportPort"],
-                       destinationTransportPort=fwd["sourceTransportPort"],
-                       packetDeltaCount=c.rev_packets, octetDeltaCount=c.rev_bytes)
-            rev.pop("HTTPRequestURL", None)
-            rev.pop("HTTPRequestHost", None)
-            if c.proto == 6:
-                rev["tcpControlBits"] = c.rev_flags
-            records.append(rev)
+    for r in uniflows(sc):
+        rec = r._asdict()
+        del rec["label"]
+        if not rec["HTTPRequestURL"]:
+            del rec["HTTPRequestURL"], rec["HTTPRequestHost"]
+        if rec["protocolIdentifier"] != 1:
+            del rec["icmpTypeCodeIPv4"]
+        if rec["protocolIdentifier"] != 6:
+            rec.pop("tcpControlBits", None)
+        records.append(rec)
     return records, sc
 
 

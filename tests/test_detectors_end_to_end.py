@@ -24,6 +24,9 @@ EXPECTED = {
     "syn-flood": {"volumetric-syn-flood"},
     "dns-amplification": {"volumetric-amplification"},
     "policy-violation": {"policy-violation"},
+    "icmp-sweep": {"portscan-sweep"},
+    "udp-flood": {"volumetric-udp-flood"},
+    "icmp-flood": {"volumetric-icmp-flood"},
 }
 
 
