@@ -23,6 +23,7 @@ import struct
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.error
 import urllib.request
 import uuid
@@ -435,6 +436,24 @@ def test_provisioned_units_replay_the_sample_into_elasticsearch(tmp_path: Path, 
     assert alerts, collector_out[-3000:]
     kinds = {a.get("event", {}).get("kind") for a in alerts}
     assert "alert" in kinds, kinds
+    # The sample's ground truth (written by its generator, not by the detectors): every labelled
+    # attack is alerted, policy violations included (the box's config describes the sample's
+    # network): by its attacker (source.ip), or for floods, whose sources are spoofed or
+    # reflectors, by its victim (destination.ip).
+    labels = json.loads((ROOT / "flowcep_plugin" / "data" / "demo.labels.json").read_text())["labels"]
+
+    def ips(field: str) -> set[str]:
+        found: set[str] = set()
+        for a in alerts:
+            ip = a.get(field, {}).get("ip")
+            found.update(ip if isinstance(ip, list) else [ip] if ip else [])
+        return found
+
+    sources, destinations = ips("source"), ips("destination")
+    missed = [label["id"] for label in labels
+              if (label["attacker"] not in sources if label["match"] == "attacker"
+                  else not set(label["victims"]) & destinations)]
+    assert labels and not missed, missed
     # --retime: replayed flows, hence alerts, carry today's timestamps, not the sample's.
     stamps = [datetime.fromisoformat(a["@timestamp"].replace("Z", "+00:00")) for a in alerts if "@timestamp" in a]
     assert stamps and all(abs((s - started).total_seconds()) < 86400 for s in stamps), (stamps[:3], replay_out[-500:])
@@ -466,3 +485,12 @@ def test_docs_cover_the_knobs_and_the_pinned_version() -> None:
     assert f"`{version}`" in doc
     assert "sudo systemctl stop flowcep-replay" in doc
     assert "http://127.0.0.1:5601" in doc
+
+
+def test_box_config_describes_the_samples_network_like_the_demo() -> None:
+    """The box replays the bundled sample, so it needs the same network description as
+    `flowcep demo` (flowcep_plugin/data/demo.toml) for the zone and policy detections."""
+    box = tomllib.loads((VAGRANT / "flowcep.toml").read_text())
+    demo = tomllib.loads((ROOT / "flowcep_plugin" / "data" / "demo.toml").read_text())
+    for section in ("enrichers", "detectors"):
+        assert box.get(section) == demo.get(section), section
