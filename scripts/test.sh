@@ -30,5 +30,7 @@ echo "== ruff"
 .venv/bin/ruff check flowcep_plugin plugins tests benchmarks
 echo "== mypy"
 .venv/bin/mypy
+echo "== detection quality (flowcep evaluate: every shipped detector on the labelled scenarios)"
+.venv/bin/flowcep evaluate
 echo "== pytest"
 exec .venv/bin/python -m pytest "$@"
