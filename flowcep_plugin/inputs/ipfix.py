@@ -107,6 +107,12 @@ class IPFIXFileSource:
         if not os.path.isfile(path):
             raise InputError(f"{self.source}: no such file")
         self.decoder = MessageDecoder(ctx, self.source, transport="file")
+        self._size = os.path.getsize(path)
+        self._done = 0
+
+    def progress(self) -> tuple[int, int]:
+        """Bytes read and file size, for the host's progress bar."""
+        return self._done, self._size
 
     def _garbage(self, n: int, offset: int) -> None:
         self.ctx.stats.drop("malformed-stream", 1, self.source)
@@ -127,6 +133,7 @@ class IPFIXFileSource:
                 chunk = fp.read(CHUNK)
                 if not chunk:
                     break
+                self._done += len(chunk)
                 framer.feed(chunk)
                 for msg, _off in framer.messages():
                     decoder.feed(msg, exporter)

@@ -248,6 +248,19 @@ class JsonLinesSource:
             raise InputError(f"input {address.raw!r}: no such file")
         self.mapper = KeyMapper(ctx.elements)
         self._closed = False
+        self._raw: Any = None  # the file whose position tells the progress
+        self._last = 0  # its position when it was closed
+        self._size = os.path.getsize(self.path) if self.path != "-" else 0
+
+    def progress(self) -> tuple[int, int]:
+        """Bytes of the (compressed) file read and its size, for the host's progress bar."""
+        raw = self._raw
+        if raw is None or raw.closed:
+            return self._last, self._size
+        try:
+            return raw.tell(), self._size
+        except (OSError, ValueError):
+            return 0, self._size
 
     def _open(self) -> IO[bytes]:
         if self.path == "-":
@@ -256,8 +269,10 @@ class JsonLinesSource:
         if fh.read(2) == b"\x1f\x8b":
             fh.close()
             gz: Any = gzip.open(self.path, "rb")
+            self._raw = gz.fileobj
             return gz
         fh.seek(0)
+        self._raw = fh
         return fh
 
     def batches(self) -> Iterator[FlowBatch]:
@@ -307,6 +322,7 @@ class JsonLinesSource:
             self.ctx.logger.error("%s:%d: cannot read further (%s); input ended", self.path, lineno + 1, e)
         finally:
             if fh is not sys.stdin.buffer:
+                self._last = self.progress()[0]
                 fh.close()
         if rows:
             yield FlowBatch.from_rows(rows, source=self.source)
