@@ -20,7 +20,7 @@ otherwise the local alert file --file (default ./{DEFAULT_FILE}, what 'flowcep d
 writes) is searched, keeping the newest revision of each alert.
 
 Query syntax:
-  rule.id:flowcep.portscan.vertical        field:value (keyword fields match exactly)
+  rule.id:portscan-vertical                field:value (keyword fields match exactly)
   source.ip:10.0.0.0/8                     CIDR blocks on IP fields
   rule.name:*brute*                        wildcards * and ? in unquoted values
   message:"password guessing"              quoted phrase
@@ -36,7 +36,7 @@ EXAMPLES = """\
 examples:
   flowcep alerts search 'event.severity >= 73'
   flowcep alerts search 'source.ip:192.0.2.0/24 and not rule.id:*metric*' --since 24h
-  flowcep alerts search 'rule.id:flowcep.multistage*' --es http://127.0.0.1:9200 --format json"""
+  flowcep alerts search 'rule.id:multistage*' --es http://127.0.0.1:9200 --format json"""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
