@@ -15,6 +15,13 @@ A UDP probe is an equally small flow that got no reply flow in the same window (
 asking many servers gets answers; a UDP scan of closed ports does not), and UDP counts only when
 at least ``udp_unanswered_share`` of what the source asked stayed unanswered (a busy resolver
 whose queries time out now and then is a client, not a scanner).
+
+Biflow records (RFC 5103, e.g. from FlowCEP's pcap flow meter) carry the reply in the same
+record: a UDP request with ``reversePacketDeltaCount > 0`` was answered, exactly as if a
+separate reply uniflow had been seen. For TCP the forward direction is the initiator's, so the
+probe test applies to it (packets, no ACK), and a flow whose responder sent more than
+``max_probe_packets`` packets is a conversation, not a probe. Without the reverse columns
+(uniflows) behaviour is unchanged.
 """
 
 from __future__ import annotations
@@ -153,10 +160,12 @@ class PortScanDetector:
                 int_column(batch, "sourceTransportPort"), int_column(batch, "packetDeltaCount", default=1),
                 "tcpControlBits" in batch.columns, int_column(batch, "tcpControlBits", default=-1),
                 int_column(batch, "icmpTypeCodeIPv4", "icmpTypeCodeIPv6", default=-1),
-                int_column(batch, "icmpTypeIPv4", "icmpTypeIPv6", default=-1))
+                int_column(batch, "icmpTypeIPv4", "icmpTypeIPv6", default=-1),
+                # biflows: packets the responder sent back in the same record (0 for uniflows)
+                int_column(batch, "reversePacketDeltaCount", default=0))
 
     def _accumulate(self, st: _State, cols: tuple[Any, ...], idx: list[int]) -> None:
-        src, dst, proto, dport, sport, packets, has_flags, flags, icmp, icmp_type = cols
+        src, dst, proto, dport, sport, packets, has_flags, flags, icmp, icmp_type, rpackets = cols
         maxp = self.max_packets
         ignore = self.ignore
         for i in idx:
@@ -165,10 +174,12 @@ class PortScanDetector:
                 continue
             if p == 17:
                 st.udp_seen.add((s, d, sport[i]))
+                if rpackets[i] > 0:  # biflow answered in the same record: same as a reply uniflow
+                    st.udp_seen.add((d, s, dport[i]))
             if ignore and self._is_ignored(s):
                 continue
             if p == 6:
-                if packets[i] > maxp:
+                if packets[i] > maxp or rpackets[i] > maxp:
                     continue
                 f = flags[i]
                 if has_flags and f >= 0 and f & ACK:

@@ -153,3 +153,55 @@ def test_busy_resolver_with_timeouts_is_not_a_udp_scan() -> None:
                          end_ms=BASE + 50 + i) for i in range(1, 6)]
     events = run_detector(SPEC, sweep + answers)
     assert [(e["rule"]["id"], e["flowcep"]["counts"]["hosts"]) for e in events] == [("portscan-horizontal", 35)]
+
+
+# --- biflow records (RFC 5103): the reply travels in the same record, as the pcap meter exports
+
+
+def biflow(src: str, dst: str, dport: int, *, rpackets: int, rflags: int | None = None,
+           **kw: object) -> dict:
+    """A make_flow record plus the reverse counters of a biflow (responder -> initiator)."""
+    rec = make_flow(src, dst, dport, **kw)  # type: ignore[arg-type]
+    rec["reversePacketDeltaCount"] = rpackets
+    rec["reverseOctetDeltaCount"] = 300 * rpackets
+    if rflags is not None:
+        rec["reverseTcpControlBits"] = rflags
+    return rec
+
+
+def test_biflow_resolver_answered_in_same_record_is_silent() -> None:
+    # 60 servers asked on port 53 (>= 25 hosts), each answered inside the query's own record
+    recs = [biflow("10.10.0.53", f"192.5.{i}.1", 53, proto="udp", sport=33000 + i, packets=1,
+                   rpackets=1, end_ms=BASE + 4000 + i * 1000) for i in range(60)]
+    assert run_detector(SPEC, recs) == []
+    # the same records with no reply (reverse count 0) are a UDP scan of 60 hosts
+    silent = [dict(r, reversePacketDeltaCount=0, reverseOctetDeltaCount=0) for r in recs]
+    events = run_detector(SPEC, silent)
+    assert [(e["rule"]["id"], e["flowcep"]["counts"]["hosts"]) for e in events] == [("portscan-horizontal", 60)]
+
+
+def test_biflow_udp_scan_with_few_replies_still_fires() -> None:
+    # 40 hosts asked on port 161, 5 answered in-record: 35 unanswered of 40 -> still a scan
+    recs = [biflow("192.0.2.40", f"10.3.0.{i}", 161, proto="udp", packets=1,
+                   rpackets=1 if i <= 5 else 0, end_ms=BASE + i) for i in range(1, 41)]
+    events = run_detector(SPEC, recs)
+    assert [(e["rule"]["id"], e["flowcep"]["counts"]["hosts"]) for e in events] == [("portscan-horizontal", 35)]
+
+
+def test_biflow_tcp_syn_scan_fires_with_or_without_rst_replies() -> None:
+    # SYN-only, no reply at all (filtered)
+    none = [biflow("192.0.2.66", f"10.1.0.{i}", 22, packets=1, flags="S", rpackets=0, rflags=0,
+                   end_ms=BASE + 1000 + i) for i in range(1, 31)]
+    # SYN answered by RST/ACK (closed port): the reply is in the record, still a probe
+    rst = [biflow("192.0.2.67", f"10.1.0.{i}", 23, packets=1, flags="S", rpackets=1, rflags=0x14,
+                  end_ms=BASE + 2000 + i) for i in range(1, 31)]
+    events = run_detector(SPEC, none + rst)
+    assert sorted((e["source"]["ip"], e["flowcep"]["counts"]["hosts"]) for e in events) == [
+        ("192.0.2.66", 30), ("192.0.2.67", 30)]
+
+
+def test_biflow_conversation_with_large_reply_is_not_a_probe() -> None:
+    # initiator sent 2 packets without ACK, but the responder sent 50: a conversation, not a probe
+    recs = [biflow("10.10.1.9", f"10.1.0.{i}", 5000, packets=2, flags="S", rpackets=50, rflags=0x18,
+                   end_ms=BASE + i) for i in range(1, 41)]
+    assert run_detector(SPEC, recs) == []

@@ -19,6 +19,10 @@ victim receives and what it sends back, which is what separates an attack from a
 
 Floods use spoofed or many sources, so alerts are keyed by the victim (``flowcep.key``) and
 carry the number of distinct sources instead of one attacker address.
+
+Biflow records (RFC 5103) carry the destination's answer in ``reversePacketDeltaCount`` /
+``reverseOctetDeltaCount``; it is counted as the reply uniflow it stands for, so the asymmetry
+tests see what the victim sent back. Uniflow records behave as before.
 """
 
 from __future__ import annotations
@@ -145,10 +149,12 @@ class VolumetricDetector:
                 int_column(batch, "protocolIdentifier"), int_column(batch, "sourceTransportPort"),
                 int_column(batch, "destinationTransportPort"),
                 int_column(batch, "packetDeltaCount", default=1), int_column(batch, "octetDeltaCount"),
-                int_column(batch, "tcpControlBits", default=-1), batch.event_times())
+                int_column(batch, "tcpControlBits", default=-1), batch.event_times(),
+                # biflows (RFC 5103): what the destination sent back in the same record
+                int_column(batch, "reversePacketDeltaCount"), int_column(batch, "reverseOctetDeltaCount"))
 
     def _acc(self, st: _State, cols: tuple[list[Any], ...], idx: list[int]) -> None:
-        src, dst, proto, sport, dport, packets, octets, flags, times = cols
+        src, dst, proto, sport, dport, packets, octets, flags, times, rpackets, roctets = cols
         amp = self.amp_ports
         for i in idx:
             s, d, p = src[i], dst[i], proto[i]
@@ -173,6 +179,20 @@ class VolumetricDetector:
                     st.refl[(d, sport[i])].add(s)
                 if dport[i] in amp:
                     st.req[(s, dport[i])] += octets[i]
+            if rpackets[i] > 0:
+                # biflow: the reverse direction counts exactly as a reply uniflow d -> s would,
+                # so a server answering its clients is not taken for a flood victim
+                ro = roctets[i]
+                st.pk_in[(proto_key, s)] += rpackets[i]
+                st.by_in[(proto_key, s)] += ro
+                st.src_in[(proto_key, s)].add(d)
+                st.by_out[(proto_key, d)] += ro
+                if p == 17:
+                    if dport[i] in amp:
+                        st.resp[(s, dport[i])] += ro
+                        st.refl[(s, dport[i])].add(d)
+                    if sport[i] in amp:
+                        st.req[(d, sport[i])] += ro
 
     def _finish(self, st: _State, start: int, end: int) -> list[Event]:
         secs = (end - start) / 1000

@@ -91,3 +91,32 @@ def test_icmp_flood_and_echo_replies() -> None:
     assert run_detector(SPEC, flood + replies) == []
     # below 1000 packets/s
     assert run_detector(SPEC, flood[:24]) == []  # 9600 packets in 10 s
+
+
+# --- biflow records (RFC 5103): the destination's answer is in the same record
+
+
+def _reverse(rec: dict, packets: int, octets: int) -> dict:
+    return dict(rec, reversePacketDeltaCount=packets, reverseOctetDeltaCount=octets)
+
+
+def test_biflow_answered_udp_is_a_busy_server_not_a_flood() -> None:
+    # the flood's records, but the victim answered each one as much as it received (in-record)
+    answered = [_reverse(r, 1200, 1200 * 512) for r in udp_flood()]
+    assert run_detector(SPEC, answered) == []
+    # no answer in the reverse counters: still a flood
+    silent = [_reverse(r, 0, 0) for r in udp_flood()]
+    assert [e["rule"]["id"] for e in run_detector(SPEC, silent)] == ["volumetric-udp-flood"]
+
+
+def test_biflow_reverse_responses_count_for_amplification() -> None:
+    # victim's own queries (forward) answered in-record: 10 resolvers x 140 kB in 10 s is
+    # 1.12 Mbit/s, but the victim asked 48 kB each (ratio 2.9 < 10): a client, not a victim
+    asked = [_reverse(r, 40, 40 * 3500) for r in amplification(reflectors=10, with_queries=True)
+             if r["sourceTransportPort"] != 53]
+    assert len(asked) == 10 and run_detector(SPEC, asked) == []
+    # one tiny query each, huge in-record answers: ratio 140000 / 60 > 10 -> amplification
+    tiny = [dict(r, packetDeltaCount=1, octetDeltaCount=60) for r in asked]
+    events = run_detector(SPEC, tiny)
+    assert [(e["rule"]["id"], e["flowcep"]["counts"]["reflectors"]) for e in events] == [
+        ("volumetric-amplification", 10)]
