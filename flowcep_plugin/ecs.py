@@ -199,15 +199,9 @@ def _column(batch: FlowBatch, elements: list[str], factor: float) -> list[Any]:
     return out
 
 
-def batch_to_documents(batch: FlowBatch, extra: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-    """One flat ECS document (dotted keys) per record of ``batch``.
-
-    ``extra`` fields (``data_stream.*``, ``observer.*``) are copied into every document.
-    Absent elements (None) are left out rather than sent as nulls.
-    """
-    n = batch.length
-    if n == 0:
-        return []
+def _ecs_columns(batch: FlowBatch, extra: Mapping[str, Any] | None) -> tuple[list[str], list[list[Any]], dict[str, Any]]:
+    """ECS field names, their value columns (``@timestamp`` last) and the constant fields that
+    every document of ``batch`` carries: the part both serialisers share."""
     keys: list[str] = []
     cols: list[list[Any]] = []
     for elements, field, conv, factor in _plan(batch.columns):
@@ -226,6 +220,19 @@ def batch_to_documents(batch: FlowBatch, extra: Mapping[str, Any] | None = None)
     base = dict(FLOW_CONSTANTS)
     if extra:
         base.update(extra)
+    return keys, cols, base
+
+
+def batch_to_documents(batch: FlowBatch, extra: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """One flat ECS document (dotted keys) per record of ``batch``.
+
+    ``extra`` fields (``data_stream.*``, ``observer.*``) are copied into every document.
+    Absent elements (None) are left out rather than sent as nulls.
+    """
+    n = batch.length
+    if n == 0:
+        return []
+    keys, cols, base = _ecs_columns(batch, extra)
     # Fast path: records with every column present become dict(zip(...)) in C; only records
     # with an absent element (None) take the per-field loop that leaves it out.
     all_keys = list(base) + keys
@@ -296,23 +303,7 @@ def batch_to_json(batch: FlowBatch, extra: Mapping[str, Any] | None = None) -> l
     if n == 0:
         return []
     docs: list[dict[str, Any]] | None = None
-    keys: list[str] = []
-    cols: list[list[Any]] = []
-    for elements, field, conv, factor in _plan(batch.columns):
-        col = _column(batch, elements, factor)
-        if conv is not None:
-            col = _convert(col, conv)
-        keys.append(field)
-        cols.append(col)
-    stamps: list[Any] = [t if t >= 0 else None for t in batch.event_times()]
-    if None in stamps and "event.start" in keys:
-        start = cols[keys.index("event.start")]
-        stamps = [s if s is not None else start[i] for i, s in enumerate(stamps)]
-    keys.append("@timestamp")
-    cols.append(stamps)
-    base = dict(FLOW_CONSTANTS)
-    if extra:
-        base.update(extra)
+    keys, cols, base = _ecs_columns(batch, extra)
     pieces: list[Any] = [repeat(orjson.dumps(base)[:-1], n)]  # b'{"ecs.version":..' without '}'
     holes: set[int] = set()
     for key, col in zip(keys, cols, strict=True):
