@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,23 @@ def require_tool():
         return path
 
     return get
+
+
+@pytest.fixture(scope="session")
+def es_url() -> Iterator[str]:
+    """A server speaking the Elasticsearch REST API: ``FLOWCEP_TEST_ES_URL`` (a real cluster)
+    when set, else a loopback noida-db stand-in started once per session (missing under CI is
+    a failure, elsewhere a skip)."""
+    real = os.environ.get("FLOWCEP_TEST_ES_URL")
+    if real:
+        yield real.rstrip("/")
+        return
+    from flowcep_plugin.es.loopback import noida_binary, start_noida
+
+    if noida_binary() is None:
+        _missing("noida-db, the Elasticsearch stand-in (pip install -e .[test])")
+    server = start_noida()
+    try:
+        yield server.url
+    finally:
+        server.stop()

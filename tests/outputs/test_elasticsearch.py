@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,28 +17,10 @@ from flowcep_plugin import alerts
 from flowcep_plugin.context import Context
 from flowcep_plugin.es.client import make_client
 from flowcep_plugin.es.deadletter import replay
-from flowcep_plugin.es.loopback import noida_binary, start_noida
 from flowcep_plugin.es.setup import install
 from flowcep_plugin.outputs.elasticsearch import ElasticsearchOutput, flowcep_register_outputs, parse_target
 from flowcep_plugin.records import FlowBatch
 from flowcep_plugin.specs import RuleSpec
-
-
-@pytest.fixture(scope="module")
-def es_url() -> Iterator[str]:
-    real = os.environ.get("FLOWCEP_TEST_ES_URL")
-    if real:
-        yield real
-        return
-    if noida_binary() is None:
-        if os.environ.get("CI"):
-            pytest.fail("noida-db is missing under CI (pip install -e .[test])", pytrace=False)
-        pytest.skip("noida-db is not installed")
-    server = start_noida()
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

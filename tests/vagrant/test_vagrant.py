@@ -27,7 +27,6 @@ import tomllib
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -293,23 +292,9 @@ def test_unit_ordering() -> None:
 
 
 @pytest.fixture
-def es_standin() -> Iterator[str]:
-    """An Elasticsearch REST endpoint on loopback: FLOWCEP_TEST_ES_URL (a real cluster) if set,
-    else the noida-db stand-in (flowcep_plugin.es.loopback, as tests/es uses), stopped afterwards."""
-    if os.environ.get("FLOWCEP_TEST_ES_URL"):
-        yield os.environ["FLOWCEP_TEST_ES_URL"].rstrip("/")
-        return
-    from flowcep_plugin.es.loopback import noida_binary, start_noida
-
-    if noida_binary() is None:
-        if os.environ.get("CI"):
-            pytest.fail("noida-db is missing under CI (pip install -e .[test])", pytrace=False)
-        pytest.skip("noida-db (the Elasticsearch stand-in) is not installed")
-    server = start_noida()
-    try:
-        yield server.url
-    finally:
-        server.stop()
+def es_standin(es_url: str) -> str:
+    """An Elasticsearch REST endpoint on loopback (the shared ``es_url`` fixture)."""
+    return es_url
 
 
 def _install(prefix: Path, cwd: Path, es_major: str) -> subprocess.CompletedProcess[str]:
