@@ -123,7 +123,8 @@ class Pipeline:
     before any data flows), then ``run()`` until the inputs end or ``stop`` is set."""
 
     def __init__(self, registry: Registry, config: Mapping[str, Any], ctx: Context,
-                 extra_outputs: Sequence[Output] = (), progress_stream: IO[str] | None = None) -> None:
+                 extra_outputs: Sequence[Output] = (), progress_stream: IO[str] | None = None,
+                 extra_detectors: Sequence[Detector] = ()) -> None:
         self.registry = registry
         self.config = config
         self.ctx = ctx
@@ -139,6 +140,8 @@ class Pipeline:
             ctx.elements = registry.element_registry(config.get("elements"))
         self.enrichers = self._build_enrichers(run.get("enrichers"))
         self.detectors = self._build_detectors(run.get("detectors"))
+        # in-process detectors (``flowcep epl``'s row printer): same clock, same isolation
+        self.detectors += [_Stage(f"extra-detector-{i}", "in-process", obj) for i, obj in enumerate(extra_detectors)]
         self.outputs = self._build_outputs(run.get("outputs") or [], extra_outputs)
         self.suppressor = self._build_suppressor()
         self._hook_impls = {

@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import queue
 import sys
-import threading
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import ConfigError, FlowcepError, InputError
+from ..errors import ConfigError, InputError
 
 HELP = "run one EPL module over inputs and print its rows as JSON lines (like espercli)"
 DESCRIPTION = """\
@@ -98,52 +94,41 @@ def format_row(row: Any) -> str:
     return json.dumps(doc, default=_default, separators=(",", ":"))
 
 
-def _read(sources: list[Any], errors: list[str]) -> Iterator[Any]:
-    """Batches from every source, each read by its own thread (live inputs never end);
-    None when nothing came for 0.2 s."""
-    q: queue.Queue[Any] = queue.Queue(maxsize=64)
-    done = object()
+class RowPrinter:
+    """A detector (specs.Detector protocol) that prints the module's rows instead of raising
+    alerts, so ``flowcep epl`` runs on the same pipeline (readers, clock, idle advance,
+    signals, stats) as ``flowcep run``."""
 
-    def pump(src: Any) -> None:
-        try:
-            for b in src.batches():
-                q.put(b)
-        except FlowcepError as exc:
-            errors.append(str(exc))
-        except Exception as exc:  # noqa: BLE001 - one broken input must not stop the others
-            errors.append(f"{type(exc).__name__}: {exc}")
-        finally:
-            q.put(done)
+    def __init__(self, module: Any, wanted: set[str], out: IO[str]) -> None:
+        self.runtime = module.runtime()
+        self.wanted = wanted
+        self.out = out
+        self.live = False  # live inputs: flush each step so a reader sees rows as windows close
 
-    threads = [threading.Thread(target=pump, args=(s,), daemon=True) for s in sources]
-    for t in threads:
-        t.start()
-    left = len(threads)
-    while left:
-        try:
-            item = q.get(timeout=0.2)
-        except queue.Empty:
-            yield None  # idle tick: live inputs let wall-clock time close windows
-            continue
-        if item is done:
-            left -= 1
-        else:
-            yield item
+    def _print(self, rows: list[Any]) -> list[Any]:
+        for r in rows:
+            if r.statement in self.wanted:
+                self.out.write(format_row(r) + "\n")
+        if rows and self.live:
+            self.out.flush()
+        return []
 
+    def on_batch(self, batch: Any) -> list[Any]:
+        return self._print(self.runtime.on_batch(batch))
 
-def _close(sources: list[Any]) -> None:
-    for s in sources:
-        try:
-            s.close()
-        except Exception:  # noqa: BLE001 - closing is best effort
-            pass
+    def on_watermark(self, watermark_ms: int) -> list[Any]:
+        return self._print(self.runtime.on_watermark(watermark_ms))
+
+    def flush(self) -> list[Any]:
+        rows = self._print(self.runtime.flush())
+        self.out.flush()
+        return rows
 
 
 def run(args: argparse.Namespace, out: IO[str] | None = None) -> int:
-    from ..clock import Reorderer
-    from ..config import parse_duration
     from ..context import Context
     from ..engine import compile_module
+    from ..pipeline import Pipeline, build_config
     from .common import handle_signals, load_registry
 
     out = out or sys.stdout
@@ -155,63 +140,19 @@ def run(args: argparse.Namespace, out: IO[str] | None = None) -> int:
     module = compile_module(text, str(path), _params(args.param))
     wanted = emitted_statements(module, args.emit)
     registry = load_registry(args)
-    ctx = Context()
-    from ..addresses import parse_address
-    from ..clock import NO_TIME, default_lateness_s
-
-    live = any(registry.resolve_input(parse_address(raw)).live for raw in args.inputs)
-    try:
-        lateness_s = parse_duration(args.lateness) if args.lateness is not None else default_lateness_s(live)
-    except ValueError as exc:
-        raise ConfigError(f"--lateness: {exc}") from None
-    lateness_ms = int(lateness_s * 1000)
-    sources = [registry.open_input(raw, {}, ctx) for raw in args.inputs]
-    clock = Reorderer(lateness_ms, ctx.stats)
-    rt = module.runtime()
-    errors: list[str] = []
-
-    def emit(rows: list[Any]) -> None:
-        for r in rows:
-            if r.statement in wanted:
-                out.write(format_row(r) + "\n")
-
-    stop, print_stats = threading.Event(), threading.Event()
-    closed = False
-    last_data = time.monotonic()
-    # SIGINT/SIGTERM close the inputs; their readers end, then every pending window is
-    # released and printed (no row is cut in half by an interrupt)
-    with handle_signals(stop, print_stats):
-        try:
-            for batch in _read(sources, errors):
-                if stop.is_set() and not closed:
-                    closed = True
-                    _close(sources)
-                if print_stats.is_set():
-                    print_stats.clear()
-                    print(ctx.stats.render(), file=sys.stderr)
-                if batch is not None and len(batch):
-                    last_data = time.monotonic()
-                    for released in clock.push(batch):
-                        emit(rt.on_batch(released))
-                    emit(rt.on_watermark(clock.watermark))
-                elif live and clock.max_seen > NO_TIME:
-                    # silent live inputs: wall-clock time moves the watermark (as `flowcep run`)
-                    target = clock.max_seen - lateness_ms + int((time.monotonic() - last_data) * 1000)
-                    if target > clock.watermark:
-                        for released in clock.advance(target):
-                            emit(rt.on_batch(released))
-                        emit(rt.on_watermark(target))
-                        out.flush()
-            for released in clock.flush():
-                emit(rt.on_batch(released))
-            emit(rt.flush())
-        finally:
-            _close(sources)
-            out.flush()
-    for e in errors:
-        print(f"flowcep: error: {e}", file=sys.stderr)
+    cfg = build_config(registry, {}, {"inputs": args.inputs, "lateness": args.lateness,
+                                      "progress": False})
+    # the module alone: no installed detector, no enricher (rows show the records as read)
+    cfg["run"]["detectors"] = []
+    cfg["run"]["enrichers"] = []
+    ctx = Context(strict=bool(args.strict))
+    printer = RowPrinter(module, wanted, out)
+    pipeline = Pipeline(registry, cfg, ctx, extra_detectors=[printer])
+    printer.live = pipeline.live
+    with handle_signals(pipeline.stop, pipeline.print_stats):
+        stats = pipeline.run()
     drops = dict(ctx.stats.drops)
     if drops:
         print("flowcep: dropped records: " + ", ".join(f"{k}={v}" for k, v in sorted(drops.items())),
               file=sys.stderr)
-    return 1 if errors else 0
+    return 1 if stats["gauges"].get("input_errors") else 0
