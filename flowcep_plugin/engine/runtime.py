@@ -16,7 +16,7 @@ from itertools import islice
 from operator import itemgetter, le
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .aggregates import make_state_factory
+from .aggregates import aggregate_groups, make_state_factory
 from .compiler import Module, SelectPlan, StreamPlan
 from .windows import (
     CountBatch,
@@ -290,17 +290,12 @@ class _Stmt:
             for k, c in counts.items():
                 results[k] = [c] * naggs
         else:
-            states: dict[Any, list[Any]] = {}
             argcols = plan.col_args(new.cols, n)
-            factories = self.factories
             keys = [k if _ishashable(k) else tuple(hashable(v) for v in k) for k in keys]
-            for k, args in zip(keys, zip(*argcols, strict=False), strict=False):
-                st = states.get(k)
-                if st is None:
-                    st = states[k] = [f() for f in factories]
-                for s, a in zip(st, args, strict=False):
-                    s.enter(a)
-            results = {k: [s.value() for s in st] for k, st in states.items()}
+            try:
+                results = aggregate_groups(keys, argcols, plan.aggs)
+            except TypeError:  # odd values: the incremental states decide (and fail) as ever
+                results = self._incremental(keys, argcols)
         if not plan.grouped and not results:
             results[()] = [f().value() for f in self.factories]
         having, select = plan.grp_having, plan.grp_select
@@ -326,6 +321,17 @@ class _Stmt:
         for k, a in results.items():
             if having is None or having(k, a, None):
                 out.append((k, self._row(t, select(k, a, None))))
+
+    def _incremental(self, keys: list[Any], argcols: list[Any]) -> dict[Any, list[Any]]:
+        states: dict[Any, list[Any]] = {}
+        factories = self.factories
+        for k, args in zip(keys, zip(*argcols, strict=False), strict=False):
+            st = states.get(k)
+            if st is None:
+                st = states[k] = [f() for f in factories]
+            for s, a in zip(st, args, strict=False):
+                s.enter(a)
+        return {k: [s.value() for s in st] for k, st in states.items()}
 
     def _states(self, k: Any) -> list[Any]:
         st = self.groups.get(k)
