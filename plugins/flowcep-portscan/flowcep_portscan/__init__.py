@@ -216,32 +216,32 @@ class PortScanDetector:
         share = self.udp_share
         out: list[Event] = []
         minutes = (end - start) / 60000
-        for (s, p, dp), hosts in sorted(st.horizontal.items()):
+        # most keys are one probe or a client's few connections: filter before sorting
+        h_min, v_min = self.h_hosts, self.v_ports
+        for (s, p, dp), hosts in sorted(kv for kv in st.horizontal.items() if len(kv[1]) >= h_min):
             if p == 17 and len(hosts) < share * len(h_asked[(s, p, dp)]):
                 continue
-            if len(hosts) >= self.h_hosts:
-                proto = TRANSPORT.get(p, str(p))
-                out.append(make_alert(
-                    RULES[0], time_ms=end, detector=self.name, source_ip=s,
-                    destination_ip=sorted(hosts)[:LIST_LIMIT], destination_port=dp, transport=proto,
-                    counts={"hosts": len(hosts), "probes": st.h_probes[(s, p, dp)]},
-                    summary=f"{s} probed {proto} port {dp} on {len(hosts)} hosts in {minutes:g} min",
-                    window=(start, end), key=s,
-                ))
-        for (s, d, p), ports in sorted(st.vertical.items()):
+            proto = TRANSPORT.get(p, str(p))
+            out.append(make_alert(
+                RULES[0], time_ms=end, detector=self.name, source_ip=s,
+                destination_ip=sorted(hosts)[:LIST_LIMIT], destination_port=dp, transport=proto,
+                counts={"hosts": len(hosts), "probes": st.h_probes[(s, p, dp)]},
+                summary=f"{s} probed {proto} port {dp} on {len(hosts)} hosts in {minutes:g} min",
+                window=(start, end), key=s,
+            ))
+        for (s, d, p), ports in sorted(kv for kv in st.vertical.items() if len(kv[1]) >= v_min):
             if p == 17 and len(ports) < share * len(v_asked[(s, d, p)]):
                 continue
-            if len(ports) >= self.v_ports:
-                proto = TRANSPORT.get(p, str(p))
-                ordered = sorted(ports)
-                out.append(make_alert(
-                    RULES[1], time_ms=end, detector=self.name, source_ip=s, destination_ip=d,
-                    transport=proto,
-                    counts={"ports": len(ports), "probes": st.v_probes[(s, d, p)]},
-                    summary=(f"{s} probed {len(ports)} {proto} ports of {d} in {minutes:g} min "
-                             f"({ordered[0]}-{ordered[-1]})"),
-                    window=(start, end), fields={"ports": ordered[:LIST_LIMIT]}, key=s,
-                ))
+            proto = TRANSPORT.get(p, str(p))
+            ordered = sorted(ports)
+            out.append(make_alert(
+                RULES[1], time_ms=end, detector=self.name, source_ip=s, destination_ip=d,
+                transport=proto,
+                counts={"ports": len(ports), "probes": st.v_probes[(s, d, p)]},
+                summary=(f"{s} probed {len(ports)} {proto} ports of {d} in {minutes:g} min "
+                         f"({ordered[0]}-{ordered[-1]})"),
+                window=(start, end), fields={"ports": ordered[:LIST_LIMIT]}, key=s,
+            ))
         for s, hosts in sorted(st.sweep.items()):
             if len(hosts) >= self.s_hosts:
                 out.append(make_alert(
