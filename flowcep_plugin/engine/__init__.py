@@ -52,10 +52,13 @@ Semantics (Esper's, with event time)
 * ``flush()`` runs the clock to infinity: every time window releases or empties;
   ``ext_timed_batch`` releases its partial batch; ``length_batch`` does not (count not met).
 * Output rate limiting intervals start at the statement's first event.
+* ORDER BY, LIMIT and SELECT DISTINCT shape the rows of one output step (a batch release,
+  an arriving event, an output-rate-limited release): sort (nulls lowest), then the row
+  limit, then DISTINCT, as Esper's result set processing does (``ordering.py``).
 
-Not supported (rejected with a position): ORDER BY, LIMIT, SELECT DISTINCT, explicit/outer
-JOIN syntax, chained views, ``keepall``, output by event count, OUTPUT SNAPSHOT, NOT outside
-an AND in patterns, aggregates over patterns, GROUP BY without aggregates.
+Not supported (rejected with a position): explicit/outer JOIN syntax, chained views,
+``keepall``, output by event count, OUTPUT SNAPSHOT, NOT outside an AND in patterns,
+aggregates over patterns, GROUP BY without aggregates. See docs/epl.md.
 """
 
 from __future__ import annotations

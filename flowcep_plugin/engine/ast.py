@@ -209,6 +209,21 @@ class OutputLimit:
 
 
 @dataclass(frozen=True)
+class OrderItem:
+    expr: Expr
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class RowLimit:
+    """``LIMIT count [OFFSET offset]``; a negative count means no limit (as in Esper)."""
+
+    count: int | None
+    offset: int = 0
+    pos: Pos = NOPOS
+
+
+@dataclass(frozen=True)
 class Annotation:
     name: str
     value: Any = None
@@ -236,6 +251,8 @@ class SelectStmt:
     output: OutputLimit | None
     distinct: bool = False
     pos: Pos = NOPOS
+    order_by: tuple[OrderItem, ...] = ()
+    limit: RowLimit | None = None
 
 
 Statement = SchemaStmt | SelectStmt

@@ -8,6 +8,7 @@ runtime state lives in ``runtime.Runtime`` so one module can run in several runt
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -113,6 +114,10 @@ class SelectPlan:
     equi: list[tuple[int, str, int, str]] = field(default_factory=list)  # joins: s1.k1 = s2.k2
     grp_emit: Callable[..., Any] | None = None  # (results, t, out) -> rows of a batch, one pass
     pattern: Any = None  # patterns.PatternPlan
+    # ORDER BY / LIMIT / DISTINCT: shapes the rows of one output step (ordering.make_shaper)
+    shape: Callable[[list[Any]], list[Any]] | None = None
+    # names of the computed values: select names, then hidden ORDER BY values (None: same)
+    value_names: list[str] | None = None
 
 
 class Module:
@@ -297,6 +302,69 @@ class _Compiler:
 
     # -- select statements -------------------------------------------------------------------
     def select(self, s: A.SelectStmt, name: str) -> SelectPlan:
+        """Plan a statement; ORDER BY/LIMIT/DISTINCT become a shaper of each output step.
+
+        An ORDER BY expression that is a select name (alias or unaliased text) or the same
+        expression as a select item sorts by that column; any other expression is computed
+        beside the select list as a hidden value (same rules as a select item: aggregates,
+        GROUP BY expressions, properties) and removed once the step is sorted.
+        """
+        if not (s.order_by or s.limit is not None or s.distinct):
+            return self._select(s, name)
+        from .ordering import KeyGetter, make_shaper
+
+        is_pattern = isinstance(s.sources, A.PatternSource)
+        keys: list[tuple[KeyGetter, bool]] = []
+        hidden: list[A.SelectItem] = []
+        if s.items is None:
+            if s.order_by and (is_pattern or len(s.sources) != 1):  # type: ignore[arg-type]
+                raise self.err("unsupported construct: ORDER BY with SELECT * over a pattern or "
+                               "a join (select the properties to sort by)", s.order_by[0].expr.pos)
+            for o in s.order_by:
+                keys.append((self._star_key(s, o.expr), o.descending))
+        else:
+            names = [it.name for it in s.items]
+            for i, o in enumerate(s.order_by):
+                e = o.expr
+                col = None
+                if isinstance(e, A.Prop) and ".".join(e.parts) in names:
+                    col = ".".join(e.parts)
+                else:
+                    for it in s.items:
+                        if it.expr == e:
+                            col = it.name
+                            break
+                if col is None:
+                    col = f"\x00order{i}"
+                    hidden.append(A.SelectItem(e, col))
+                keys.append((lambda v, c=col: v.get(c), o.descending))  # type: ignore[misc]
+        plan_s = dataclasses.replace(s, items=s.items + tuple(hidden)) if s.items and hidden else s
+        plan = self._select(plan_s, name, len(hidden))
+        visible = None if s.items is None else [it.name for it in s.items]
+        if hidden:
+            plan.value_names = list(plan.info.select_names)
+            plan.info.select_names = plan.value_names[:len(plan.value_names) - len(hidden)]
+        lim = s.limit
+        plan.shape = make_shaper(keys, lim.count if lim else None, lim.offset if lim else 0,
+                                 s.distinct, visible, [h.name for h in hidden])
+        return plan
+
+    def _star_key(self, s: A.SelectStmt, e: A.Expr) -> Callable[[dict[str, Any]], Any]:
+        """SELECT * rows carry the event's properties under their event keys: sort on those."""
+        assert not isinstance(s.sources, A.PatternSource)
+        ref = s.sources[0]
+        refs = [(ref.name, self.stream_def(ref.stream, ref.pos))]
+        if find_aggregates(e, []):
+            raise self.err("aggregate functions in ORDER BY need a select list", e.pos)
+
+        def res(p: A.Prop) -> str:
+            return f"r0.get({self.resolve(p, refs)[1]!r})"
+
+        gen = CodeGen(self.filename, res)
+        return compile_row_function(["r0"], gen.value(e), gen.consts)
+
+    def _select(self, s: A.SelectStmt, name: str, hidden: int = 0) -> SelectPlan:
+        """Plan one statement; the last ``hidden`` select items are ORDER BY values."""
         if isinstance(s.sources, A.PatternSource):
             from .patterns import compile_pattern_statement
 
@@ -399,16 +467,26 @@ class _Compiler:
 
             gen = CodeGen(fn, event_prop, special)
             assert items is not None
-            codes = [gen.value(it.expr) for it in items]
+            nvis = len(items) - hidden
+            codes = [gen.value(it.expr) for it in items[:nvis]]
             gargs = ["k", "a"] + [f"r{i}" for i in range(len(refs))]
-            plan.grp_select = compile_row_function(gargs, "(" + "".join(c + ", " for c in codes) + ")",
-                                                   gen.consts)
+            having_code = None
             if s.having is not None:
                 before = plan.per_event
                 plan.per_event = False
-                plan.grp_having = compile_row_function(gargs, gen.true(s.having), gen.consts)
+                having_code = gen.true(s.having)
                 plan.having_per_event = plan.per_event
                 plan.per_event = plan.per_event or before
+            for it in items[nvis:]:
+                before = plan.per_event
+                codes.append(gen.value(it.expr))
+                if plan.per_event and not before:
+                    raise self.err(f"ORDER BY {it.expr.text}: an aggregated statement orders by its "
+                                   "select names, GROUP BY expressions or aggregate functions", it.expr.pos)
+            plan.grp_select = compile_row_function(gargs, "(" + "".join(c + ", " for c in codes) + ")",
+                                                   gen.consts)
+            if having_code is not None:
+                plan.grp_having = compile_row_function(gargs, having_code, gen.consts)
             if not plan.per_event:
                 plan.grp_emit = self.group_emitter(items, s.having, group_exprs, aggs, plan)
         elif s.having is not None and single:

@@ -6,6 +6,7 @@ module costs milliseconds and happens once, before any data flows.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from functools import lru_cache
@@ -190,8 +191,7 @@ class _Build(Transformer):
         if isinstance(body, A.SchemaStmt):
             return A.SchemaStmt(body.name, body.props, tuple(anns), body.pos)
         assert isinstance(body, A.SelectStmt)
-        return A.SelectStmt(tuple(anns), body.insert_into, body.items, body.sources, body.where,
-                            body.group_by, body.having, body.output, body.distinct, body.pos)
+        return dataclasses.replace(body, annotations=tuple(anns))
 
     def annotation(self, meta: Any, children: list[Any]) -> A.Annotation:
         name, args = children
@@ -224,14 +224,8 @@ class _Build(Transformer):
         (insert, _sel, distinct, items, _from, sources, where, group, having, output,
          order, limit) = children
         pos = _pos(meta)
-        if order is not None:
-            raise self._unsupported("ORDER BY (rows are emitted in arrival order)", order)
-        if limit is not None:
-            raise self._unsupported("LIMIT", limit)
-        if distinct is not None:
-            raise self._unsupported("SELECT DISTINCT", _tokpos(distinct))
         return A.SelectStmt((), insert, items, sources, where, tuple(group or ()), having, output,
-                            False, pos)
+                            distinct is not None, pos, tuple(order or ()), limit)
 
     def insert_into(self, meta: Any, children: list[Any]) -> str:
         return _name(children[2])
@@ -300,11 +294,43 @@ class _Build(Transformer):
             return A.OutputLimit(k, rest[0].ms, None, _pos(meta))
         return A.OutputLimit(k, None, int(str(rest[0])), _pos(meta))
 
-    def order_by(self, meta: Any, children: list[Any]) -> A.Pos:
-        return _pos(meta)
+    def order_by(self, meta: Any, children: list[Any]) -> list[A.OrderItem]:
+        return children[2:]
 
-    def limit_clause(self, meta: Any, children: list[Any]) -> A.Pos:
-        return _pos(meta)
+    def order_item(self, meta: Any, children: list[Any]) -> A.OrderItem:
+        expr, direction = children
+        return A.OrderItem(expr, direction is not None and str(direction).lower() == "desc")
+
+    def limit_offset(self, meta: Any, children: list[Any]) -> A.RowLimit:
+        _kw, count, _off, offset = children
+        return self._row_limit(count, offset, _pos(meta))
+
+    def limit_comma(self, meta: Any, children: list[Any]) -> A.RowLimit:
+        _kw, offset, count = children
+        return self._row_limit(count, offset, _pos(meta))
+
+    def _row_limit(self, count: tuple[int, A.Pos], offset: tuple[int, A.Pos] | None,
+                   pos: A.Pos) -> A.RowLimit:
+        # Esper: a negative row count means no limit; a negative offset is an error here
+        # (Esper only defines it for variables, where it means no offset)
+        n = count[0]
+        off = 0
+        if offset is not None:
+            off, opos = offset
+            if off < 0:
+                raise EPLError(f"LIMIT: the offset must not be negative (got {off})", self.filename,
+                               opos.line or None, opos.column or None)
+        return A.RowLimit(None if n < 0 else n, off, pos)
+
+    def limit_num(self, meta: Any, children: list[Any]) -> tuple[int, A.Pos]:
+        sign, num = children
+        text = str(num)
+        pos = _tokpos(sign if sign is not None else num)
+        if not text.isdigit():
+            raise EPLError(f"LIMIT expects a whole number of rows, not {text!r}", self.filename,
+                           pos.line or None, pos.column or None)
+        value = int(text)
+        return (-value if sign is not None and str(sign) == "-" else value), pos
 
     # -- patterns ----------------------------------------------------------------------------
     def pat_followed_by(self, meta: Any, children: list[Any]) -> A.PatternNode:

@@ -432,7 +432,7 @@ class PatternStmt:
         self.name = plan.info.name
         self.stream = plan.info.stream
         self.insert_into = plan.info.insert_into
-        self.names = plan.info.select_names
+        self.names = plan.value_names or plan.info.select_names
         self.pp: PatternPlan = plan.pattern
         self.sched = _Sched()
         self.root: _Inst | None = None
@@ -471,11 +471,15 @@ class PatternStmt:
 
     def feed(self, idx: int, ev: Events) -> list[Row]:
         root = self._ensure(ev.times[0]) if ev.n else self.root
+        shape = self.plan.shape
         for t, row in zip(ev.times, ev.rows(), strict=False):
             if root is None or not root.alive:
                 break
+            mark = len(self.out)
             root.time(t)
             root.event(idx, row, t)
+            if shape is not None and len(self.out) > mark:  # one event's matches: one step
+                self.out[mark:] = shape(self.out[mark:])
         out, self.out = self.out, []
         return out
 
@@ -486,7 +490,7 @@ class PatternStmt:
         if self.root is not None and self.root.alive:
             self.root.time(now)
         out, self.out = self.out, []
-        return out
+        return self.plan.shape(out) if self.plan.shape is not None and out else out
 
     def flush(self) -> list[Row]:
         return []

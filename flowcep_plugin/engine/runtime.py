@@ -104,6 +104,13 @@ class _Limiter:
         if self.due is None:
             self.due = self.anchor + ((t - self.anchor) // self.period + 1) * self.period
 
+    def due_if_fed(self, t: int) -> int:
+        """The interval end an event at ``t`` would fall in (its timer must fire first)."""
+        if self.due is not None:
+            return self.due
+        anchor = t if self.anchor is None else self.anchor
+        return anchor + ((t - anchor) // self.period + 1) * self.period
+
     def add(self, rows: list[tuple[Any, Row]]) -> list[Row]:
         out: list[Row] = []
         for key, row in rows:
@@ -138,13 +145,17 @@ class _Stmt:
         self.name = plan.info.name
         self.stream = plan.info.stream
         self.insert_into = plan.info.insert_into
-        self.names = plan.info.select_names
+        self.names = plan.value_names or plan.info.select_names
         self.windows: list[Window | None] = [None] * len(plan.streams)
         self.single = len(plan.streams) == 1
         self.repos: list[list[dict[str, Any]]] = [[] for _ in plan.streams]
         self.groups: dict[Any, list[Any]] = {}
         self.factories = [make_state_factory(k, d) for k, d, _s in plan.aggs]
         self.limiter = _Limiter(plan.output.kind, plan.output.ms) if plan.output and plan.output.ms else None
+        # ORDER BY/LIMIT/DISTINCT per output step: the limiter's releases when rate limited,
+        # else each post (a batch release, a timer) or each arriving event
+        self.shape = plan.shape
+        self.step_shape = plan.shape if self.limiter is None else None
 
     # -- input ---------------------------------------------------------------------------------
     def window(self, idx: int, ev: Events | None = None) -> Window:
@@ -179,8 +190,14 @@ class _Stmt:
     def due_if_fed(self, idx: int, t: int) -> int | None:
         w = self.windows[idx]
         if w is None:  # not built before its first events (SELECT * takes their columns)
-            return _make_window(self.plan.streams[idx], [], self.plan).due_if_fed(t)
-        return w.due_if_fed(t)
+            due = _make_window(self.plan.streams[idx], [], self.plan).due_if_fed(t)
+        else:
+            due = w.due_if_fed(t)
+        if self.limiter is not None:  # the output interval this event opens ends a segment
+            ld = self.limiter.due_if_fed(t)
+            if due is None or ld < due:
+                due = ld
+        return due
 
     def feed(self, idx: int, ev: Events) -> list[Row]:
         if self.limiter is not None and ev.n:
@@ -198,7 +215,8 @@ class _Stmt:
                     self.on_post(idx, post, rows)
         out = self._limit(rows)
         if self.limiter is not None and self.limiter.due == now:
-            out.extend(self.limiter.fire(now))
+            released = self.limiter.fire(now)
+            out.extend(self.shape(released) if self.shape is not None and released else released)
         return out
 
     def flush(self) -> list[Row]:
@@ -212,7 +230,23 @@ class _Stmt:
     def _limit(self, rows: list[tuple[Any, Row]]) -> list[Row]:
         if self.limiter is None:
             return [r for _k, r in rows]
-        return self.limiter.add(rows)
+        out = self.limiter.add(rows)  # output first: what it lets through now is one step
+        return self.shape(out) if self.shape is not None and out else out
+
+    def _step(self, out: list[tuple[Any, Row]], start: int) -> None:
+        """Shape ``out[start:]`` as the rows of one output step (ORDER BY, LIMIT, DISTINCT)."""
+        assert self.step_shape is not None
+        rows = self.step_shape([r for _k, r in out[start:]])
+        out[start:] = [(None, r) for r in rows]
+
+    def _step_each(self, out: list[tuple[Any, Row]], start: int) -> None:
+        """Rows of events that arrived one by one: each event's row is its own step."""
+        shape = self.step_shape
+        assert shape is not None
+        rows = out[start:]
+        del out[start:]
+        for _k, r in rows:
+            out.extend((None, x) for x in shape([r]))
 
     def _row(self, t: int, values: tuple[Any, ...]) -> Row:
         return Row(self.name, self.stream, t, dict(zip(self.names, values, strict=False)))
@@ -221,6 +255,7 @@ class _Stmt:
     def on_post(self, idx: int, post: Post, out: list[tuple[Any, Row]]) -> None:
         sp = self.plan.streams[idx]
         new, old = post.new, post.old
+        start = len(out)
         if sp.post_filter is not None:
             if new.n:
                 new = new.take(sp.post_filter(new.cols, new.n))
@@ -238,6 +273,11 @@ class _Stmt:
             self.batch_agg_post(post.time, new, old, out)
         else:
             self.incremental_post(post.time, new, old, out)
+        if self.step_shape is not None and len(out) > start:
+            if post.time is not None:
+                self._step(out, start)
+            elif self.single:  # joins shape each arriving event's rows in join_post
+                self._step_each(out, start)
 
     def simple_post(self, t: int | None, new: Events, out: list[tuple[Any, Row]]) -> None:
         if new.n == 0:
@@ -478,11 +518,15 @@ class _Stmt:
         else:
             per_event = [(t, self._join(s, new_rows))]
         repo.extend(new_rows)
+        each = t is None and self.step_shape is not None
         if not plan.aggregated:
             assert plan.row_select is not None
             for ti, results in per_event:
+                start = len(out)
                 for res in results:
                     out.append((None, self._row(ti, plan.row_select(*res))))
+                if each:
+                    self._step(out, start)
             return
         assert plan.row_group is not None and plan.row_args is not None
         for res in old_results:
@@ -490,6 +534,7 @@ class _Stmt:
             for sa, a in zip(st, plan.row_args(*res), strict=False):
                 sa.leave(a)
         for ti, results in per_event:
+            start = len(out)
             touched: dict[Any, None] = {}
             for res in results:
                 k = plan.row_group(*res) if plan.grouped else ()
@@ -501,11 +546,13 @@ class _Stmt:
                 for res in results:
                     k = plan.row_group(*res) if plan.grouped else ()
                     self._emit_group(ti, k, self._states(k), out, res)
-                continue
-            if not plan.grouped:
-                touched = {(): None}
-            for k in touched:
-                self._emit_group(ti, k, self._states(k), out)
+            else:
+                if not plan.grouped:
+                    touched = {(): None}
+                for k in touched:
+                    self._emit_group(ti, k, self._states(k), out)
+            if each:
+                self._step(out, start)
         self._prune()
 
 
@@ -604,7 +651,7 @@ class Runtime:
                     names.extend(k for k in d if k not in names)
                 cols = {k: [d.get(k) for d in dicts] for k in names}
             else:  # every row has exactly the select names
-                cols = {k: list(map(itemgetter(k), dicts)) for k in st.names}
+                cols = {k: list(map(itemgetter(k), dicts)) for k in st.plan.info.select_names}
             self.feed_stream(st.insert_into, Events(cols, len(rows), [r.time_ms for r in rows]), out)
 
     def feed_stream(self, stream: str, ev: Events, out: list[Row]) -> None:
