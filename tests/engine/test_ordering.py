@@ -286,3 +286,46 @@ def test_errors_are_one_line_with_position(text: str, needle: str, line: int, co
     msg = str(info.value)
     assert needle in msg and "\n" not in msg
     assert (info.value.line, info.value.column) == (line, col), msg
+
+
+def test_mixed_types_in_one_key_sort_without_failing() -> None:
+    recs = [(0, {"k": 1, "v": "x"}), (1, {"k": 2, "v": 3}), (2, {"k": 3, "v": None}),
+            (3, {"k": 4, "v": 2.5}), (4, {"k": 5, "v": "a"}), (5, {"k": 6, "v": True})]
+    h = Harness("@Name('M') select k, v from Flow#time_batch(1 min) order by v")
+    h.batch(recs)
+    h.flush()
+    # null first; numbers (bool is a number, True == 1) ascending; then strings ascending
+    assert values(h.rows, "k") == [(3,), (6,), (4,), (2,), (5,), (1,)]
+
+
+def test_count_only_batches_are_ordered_too() -> None:
+    # count(*) alone over a grouped time_batch takes the engine's counting fast path
+    rnd = random.Random(17)
+    recs = sorted(((rnd.randrange(2 * MIN), {"g": f"g{rnd.randrange(9)}"}) for _ in range(300)),
+                  key=lambda x: x[0])
+    h = Harness("""@Name('C') select g, count(*) as n from Flow#time_batch(1 min) group by g
+                   order by n desc, g limit 4;
+                   @Name('H') select g from Flow#time_batch(1 min) group by g
+                   order by count(*) asc, g desc limit 2""")
+    h.batch(recs)
+    h.flush()
+    exp_c, exp_h = [], []
+    for release, rows in by_batch(recs, MIN).items():
+        counts: dict[str, int] = defaultdict(int)
+        for r in rows:
+            counts[r["g"]] += 1
+        exp_c += [(release, g, counts[g]) for g in sorted(counts, key=lambda g: (-counts[g], g))[:4]]
+        low = sorted(sorted(counts, reverse=True), key=lambda g: counts[g])[:2]
+        exp_h += [(release, g) for g in low]
+    assert [(r.time_ms, r.values["g"], r.values["n"]) for r in h.of("C")] == exp_c
+    assert [(r.time_ms, r.values["g"]) for r in h.of("H")] == exp_h
+
+
+def test_output_intervals_split_a_batch_fed_at_once() -> None:
+    # one input batch spanning several output intervals: each interval releases its own rows
+    recs = [(t * S, {"k": t}) for t in (0, 3, 9, 10, 12, 25)]
+    h = Harness("@Name('R') select k from Flow output every 10 sec")
+    h.batch(recs)
+    h.flush()
+    assert [(r.time_ms, r.values["k"]) for r in h.rows] == [
+        (10 * S, 0), (10 * S, 3), (10 * S, 9), (20 * S, 10), (20 * S, 12), (30 * S, 25)]
