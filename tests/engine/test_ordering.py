@@ -329,3 +329,23 @@ def test_output_intervals_split_a_batch_fed_at_once() -> None:
     h.flush()
     assert [(r.time_ms, r.values["k"]) for r in h.rows] == [
         (10 * S, 0), (10 * S, 3), (10 * S, 9), (20 * S, 10), (20 * S, 12), (30 * S, 25)]
+
+
+def test_hidden_sort_keys_in_joins_patterns_and_distinct_star() -> None:
+    h = Harness("""insert into Names select k, name from Flow(name is not null);
+        @Name('J') select n.name as name
+        from Flow(v is not null)#time_batch(1 min) as f, Names#length(100) as n
+        where f.k = n.k order by f.v desc""")
+    h.batch([(0, {"k": 1, "name": "one"}), (1, {"k": 2, "name": "two"}),
+             (2, {"k": 1, "v": 5}), (3, {"k": 2, "v": 7}), (4, {"k": 1, "v": 9})])
+    h.flush()
+    assert [r.values for r in h.of("J")] == [{"name": "one"}, {"name": "two"}, {"name": "one"}]
+    h = Harness("""@Name('P') select a.n as first
+        from pattern [every a=Flow(k='a') -> b=Flow(k='b')] order by a.m desc""")
+    h.batch([(0, {"k": "a", "n": 1, "m": 5}), (1, {"k": "a", "n": 3, "m": 1}),
+             (2, {"k": "a", "n": 2, "m": 9}), (3, {"k": "b", "n": 9})])
+    assert [r.values for r in h.rows] == [{"first": 2}, {"first": 1}, {"first": 3}]
+    h = Harness("@Name('S') select distinct * from Flow#time_batch(1 min)")
+    h.batch([(0, {"a": 1}), (0, {"a": 1}), (1, {"a": 2})])
+    h.flush()
+    assert [r.values["a"] for r in h.rows] == [1, 2]
