@@ -323,7 +323,7 @@ class CodeGen:
             p = e.pattern.value
             if e.regexp:
                 rx = self.const(re.compile(p, re.DOTALL))
-                test = f"{rx}.search({later}) is not None"
+                test = f"{rx}.fullmatch({later}) is not None"  # Esper: Matcher.matches()
             elif "_" not in p and "\\" not in p and "%" not in p.strip("%"):
                 body = p.strip("%")
                 lead, trail = p.startswith("%") and len(p) > 0, p.endswith("%") and len(p) > 0
@@ -343,7 +343,7 @@ class CodeGen:
                 test = f"{rx}.fullmatch({later}) is not None"
         else:
             pf, pl = self._tmp(self.value(e.pattern))
-            helper = self.const(_regex_search if e.regexp else _like_match)
+            helper = self.const(_regex_match if e.regexp else _like_match)
             test = f"({pf} is not None and {helper}({later}, {pl}))"
             if not positive:
                 return f"({first} is not None and {pf} is not None and not {helper}({later}, {pl}))"
@@ -362,8 +362,9 @@ def _like_match(value: Any, pattern: str) -> bool:
     return rx.fullmatch(str(value)) is not None
 
 
-def _regex_search(value: Any, pattern: str) -> bool:
-    return re.search(pattern, str(value)) is not None
+def _regex_match(value: Any, pattern: str) -> bool:
+    """Esper's ``regexp`` is Java's ``Matcher.matches()``: the whole string must match."""
+    return re.fullmatch(pattern, str(value), re.DOTALL) is not None
 
 
 def build(src: str, name: str, consts: Mapping[str, Any]) -> Callable[..., Any]:

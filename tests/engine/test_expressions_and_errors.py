@@ -45,7 +45,10 @@ def where(cond: str) -> list[int]:
     ("substring(url, 1, 3) = 'wp'", [0]),
     ("contains(url, 'index')", [3]),
     ("coalesce(url, 'none') = 'none'", [2]),
-    ("url regexp '^/wp-'", [0]),
+    ("url regexp '/wp-.*'", [0]),
+    ("url regexp 'wp-'", []),                 # Esper: the whole string must match
+    ("url not regexp '/wp-.*'", [1, 3]),      # null stays null (row 2 is not selected)
+    ("host regexp lower(host)", [1, 3]),      # a computed pattern, also whole-string
     ("n != 5", [1, 2]),
     ("n <> 5", [1, 2]),
     ("n = 'text'", []),                       # mixed types compare as unequal, no error
