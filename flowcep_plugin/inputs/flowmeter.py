@@ -10,8 +10,28 @@ Flow semantics follow common metering practice (RFC 5470, RFC 7011 element names
 
 * Key: IP version, source/destination address, ports, protocol. ICMP has no ports: the key
   holds the ICMP type and code (as YAF and softflowd do) and they are reported in
-  ``icmpTypeCodeIPv4``/``icmpTypeCodeIPv6`` with both ports 0. Non-first fragments have no
-  transport header and are keyed with ports 0.
+  ``icmpTypeCodeIPv4``/``icmpTypeCodeIPv6`` with both ports 0.
+* IP fragments are counted in their datagram's flow (packets, octets and times), so a
+  fragmented 3 KB DNS reply counts in full against port 53. Non-first fragments carry no
+  transport header: the first fragment (offset 0, more-fragments set) leaves its ports (or
+  ICMP type/code) in a table keyed like YAF's fragment table (``yafrag.c``): IP version,
+  addresses, protocol and IP identification (IPv4's 16-bit ID, the IPv6 Fragment header's
+  32-bit one). Unlike YAF, datagrams are not reassembled: each fragment stays one packet, as
+  in a router's NetFlow cache, and nothing is dropped for a missing piece (YAF drops
+  incomplete datagrams). An entry lives ``frag_timeout`` (5 s) of packet time from its first
+  fragment: a datagram's fragments leave the sender back to back, and Linux's 30 s
+  (``ipfrag_time``, RFC 791's 15 s) are an upper bound for slow links, whereas a stale entry
+  here risks crediting the ports of an old datagram after the 16-bit ID wraps (65,536
+  datagrams between one pair of addresses). At most ``max_fragments`` entries are kept (the
+  oldest is forgotten first, counted in ``fragment_entries_evicted``). Fragments that arrive
+  before their first fragment (reordered; old Linux sent the last first) are held, up to
+  ``max_held_fragments`` (oldest given up first, ``fragments_held_evicted``), until the first
+  fragment comes or, at the next sweep, ``frag_hold`` (1 s) has passed; those given up are
+  counted at their own times in a flow with ports 0, as meters that do not track fragments
+  do (softflowd), and in ``fragments_orphaned``; ``fragments_attributed`` counts those
+  counted in their datagram's flow. No fragment is ever dropped; the pcap input reports these
+  counters in the run's stats. A held fragment also holds back the release of ended flows
+  (see below), so the output stays in flow-end order.
 * Biflow (default, RFC 5103): the first packet seen sets the forward direction (a SYN-ACK
   seen first counts for the other side, which initiated); packets the
   other way are counted in ``reversePacketDeltaCount``, ``reverseOctetDeltaCount`` and
@@ -51,6 +71,8 @@ __all__ = [
     "parse_http_request",
     "DEFAULT_ACTIVE_TIMEOUT",
     "DEFAULT_INACTIVE_TIMEOUT",
+    "DEFAULT_FRAG_TIMEOUT",
+    "DEFAULT_FRAG_HOLD",
     "LINKTYPE_ETHERNET",
     "FAST_LINKTYPES",
     "link_offset",
@@ -62,6 +84,8 @@ __all__ = [
 
 DEFAULT_ACTIVE_TIMEOUT = 1800.0  # seconds, Cisco IOS "ip flow-cache timeout active 30" (minutes)
 DEFAULT_INACTIVE_TIMEOUT = 15.0  # seconds, Cisco IOS default inactive timeout
+DEFAULT_FRAG_TIMEOUT = 5.0  # seconds a datagram's ports are remembered after its first fragment
+DEFAULT_FRAG_HOLD = 1.0  # seconds a fragment seen before its first fragment waits for it
 
 # flowEndReason values (RFC 5102 / IANA IPFIX registry)
 END_IDLE = 1
@@ -94,13 +118,16 @@ _HTTP_SCAN_PACKETS = 8  # look for a request only in a flow's first packets
 _U16 = struct.Struct("!H")
 _BARE_IP = -1  # pseudo link type: packets start at the IP header
 _PORTS = struct.Struct("!HH")
-_IPV4 = struct.Struct("!BxH2xHxB2x4s4s")  # version/IHL, total length, flags/fragment, proto, src, dst
+# version/IHL, total length, identification, flags/fragment, proto, src, dst: one call for all
+_IPV4 = struct.Struct("!BxHHHxB2x4s4s")
 _TCP = struct.Struct("!HH8xBB")  # ports, data offset, flags
 
 # Flow state slots (a list per flow: cheaper than an object with attributes)
 _START, _END, _PKTS, _OCTETS, _FLAGS, _RPKTS, _ROCTETS, _RFLAGS, _FIN, _HOST, _URL = range(11)
 
 Key = tuple[int, bytes, bytes, int, int, int]  # version, src, dst, sport, dport, proto
+# version, src, dst, proto, IP identification (IPv4: int; IPv6 fragment header: 4 bytes)
+FragKey = tuple[int, bytes, bytes, int, int | bytes]
 
 
 def parse_http_request(payload: bytes) -> tuple[str | None, str | None]:
@@ -149,6 +176,10 @@ class FlowMeter:
         max_flows: int = 1_000_000,
         sweep_ms: int | None = None,
         source: str = "",
+        frag_timeout: float = DEFAULT_FRAG_TIMEOUT,
+        frag_hold: float = DEFAULT_FRAG_HOLD,
+        max_fragments: int = 100_000,
+        max_held_fragments: int = 10_000,
     ) -> None:
         self.biflow = biflow
         self.active_ms = int(active_timeout * 1000)
@@ -172,6 +203,20 @@ class FlowMeter:
         self.non_ip = 0  # ARP, LLDP...: not flows, not errors
         self.forced = 0  # flows ended early because the table was full
         self._addr_cache: dict[bytes, str] = {}
+        # Fragments (see the module docstring). _frag_ports: datagram -> (sport, dport, time
+        # of its first fragment), in insertion order, so the oldest entry is the first one.
+        # _frag_held: datagram -> [(time, octets)] of fragments seen before their first one.
+        self.frag_timeout_ms = int(frag_timeout * 1000)
+        self.frag_hold_ms = int(frag_hold * 1000)
+        self.max_fragments = max(1, max_fragments)
+        self.max_held_fragments = max(0, max_held_fragments)
+        self._frag_ports: dict[FragKey, tuple[int, int, int]] = {}
+        self._frag_held: dict[FragKey, list[tuple[int, int]]] = {}
+        self._frag_held_count = 0
+        self.fragments_attributed = 0  # non-first fragments counted in their datagram's flow
+        self.fragments_orphaned = 0  # non-first fragments counted with ports 0 (no first fragment)
+        self.fragment_entries_evicted = 0  # datagrams forgotten early: the table was full
+        self.fragments_held_evicted = 0  # held fragments given up early: the hold was full
 
     # -- packets ----------------------------------------------------------------------------
     def process(self, packets: Sequence[tuple[int, bytes]], linktype: int) -> list[tuple[int, str]]:
@@ -206,6 +251,8 @@ class FlowMeter:
         tcp_head = _TCP.unpack_from
         next_sweep = self._next_sweep
         sweep_ms = self.sweep_ms
+        frag_ports = self._frag_ports
+        frag_ms = self.frag_timeout_ms
         ether = linktype == LINKTYPE_ETHERNET
         bare = linktype == _BARE_IP
         non_ip = 0
@@ -244,7 +291,7 @@ class FlowMeter:
             b0 = data[off]
             ver = b0 >> 4
             if ver == 4:
-                _, total, fragment, proto, src, dst = ipv4(data, off)  # one C call: 3x faster
+                _, total, ident, fragment, proto, src, dst = ipv4(data, off)  # one C call: 3x faster
                 ihl = (b0 & 15) * 4
                 if ihl < 20 or total < ihl:
                     bad.append((i, "bad IPv4 header length"))
@@ -252,7 +299,7 @@ class FlowMeter:
                 if size < off + ihl:
                     bad.append((i, "truncated IPv4 options"))
                     continue
-                fragment &= 0x1FFF
+                fragment &= 0x3FFF  # more-fragments flag and offset (the DF bit does not matter)
                 l4 = off + ihl
                 end = off + total
                 octets = total
@@ -272,15 +319,16 @@ class FlowMeter:
                     if size < l4 + 8:
                         break
                     nxt = data[l4]
-                    if proto == 44:  # fragment header: 8 bytes
-                        fragment = ((data[l4 + 2] << 8) | data[l4 + 3]) >> 3
+                    if proto == 44:  # fragment header: 8 bytes; same layout as IPv4's MF|offset
+                        fragment = (data[l4 + 2] << 5) | (data[l4 + 3] >> 3) | ((data[l4 + 3] & 1) << 13)
+                        ident = data[l4 + 4:l4 + 8]
                         l4 += 8
                     elif proto == 51:  # AH: length in 4-octet units minus 2
                         l4 += (data[l4 + 1] + 2) * 4
                     else:
                         l4 += (data[l4 + 1] + 1) * 8
                     proto = nxt
-                    if fragment:
+                    if fragment & 0x1FFF:  # later headers are in the first fragment
                         break
                 if proto in _IPV6_EXT or proto == 44:
                     bad.append((i, "truncated IPv6 extension header"))
@@ -292,8 +340,8 @@ class FlowMeter:
             flags = 0
             sport = dport = 0
             payload_at = -1
-            if fragment:
-                pass  # no transport header in non-first fragments
+            if fragment and fragment & 0x1FFF:
+                pass  # no transport header in non-first fragments: ports come from _frag_ports
             elif proto == 6:
                 if size < l4 + 14:
                     bad.append((i, "truncated TCP header"))
@@ -314,6 +362,19 @@ class FlowMeter:
                     bad.append((i, "truncated ICMP header"))
                     continue
                 dport = (data[l4] << 8) | data[l4 + 1]
+
+            if fragment:  # part of a fragmented datagram (rare: a method call is fine)
+                fkey = (ver, src, dst, proto, ident)
+                if fragment & 0x1FFF:
+                    known = frag_ports.get(fkey)
+                    if known is None or ts - known[2] > frag_ms:
+                        self._hold_fragment(fkey, ts, octets)
+                        continue
+                    sport, dport = known[0], known[1]
+                    self.fragments_attributed += 1
+                    held = None
+                else:
+                    held = self._first_fragment(fkey, sport, dport, ts)
 
             key = (ver, src, dst, sport, dport, proto)
             st = flows.get(key)
@@ -357,6 +418,8 @@ class FlowMeter:
                 st[_PKTS] += 1
                 st[_OCTETS] += octets
                 st[_FLAGS] |= flags
+            if fragment and held:
+                self._attribute_held(st, held, reverse)
             if (
                 http and payload_at > 0 and end > payload_at + 3 and st[_URL] is None
                 and st[_PKTS] + st[_RPKTS] <= _HTTP_SCAN_PACKETS
@@ -388,10 +451,131 @@ class FlowMeter:
         self.non_ip += non_ip
         return bad
 
+    # -- fragments (slow path: only fragmented datagrams come here) ---------------------------
+    def _first_fragment(self, fkey: FragKey, sport: int, dport: int, ts: int) -> list[tuple[int, int]] | None:
+        """Remember a datagram's ports; return the fragments held for it, if any."""
+        ports = self._frag_ports
+        if fkey in ports:  # IP ID reused: the newer datagram wins, and moves to the end
+            del ports[fkey]
+        ports[fkey] = (sport, dport, ts)
+        if len(ports) > self.max_fragments:
+            del ports[next(iter(ports))]
+            self.fragment_entries_evicted += 1
+        if self._frag_held:
+            return self._frag_held.pop(fkey, None)
+        return None
+
+    def _attribute_held(self, st: list[Any], held: list[tuple[int, int]], reverse: bool) -> None:
+        """Count fragments that came before their first fragment in its flow ``st``."""
+        n = len(held)
+        first = min(t for t, _ in held)
+        last = max(t for t, _ in held)
+        if first < st[_START]:
+            st[_START] = first
+        if last > st[_END]:
+            st[_END] = last
+        octets = sum(o for _, o in held)
+        if reverse:
+            st[_RPKTS] += n
+            st[_ROCTETS] += octets
+        else:
+            st[_PKTS] += n
+            st[_OCTETS] += octets
+        self._frag_held_count -= n
+        self.fragments_attributed += n
+
+    def _hold_fragment(self, fkey: FragKey, ts: int, octets: int) -> None:
+        """Keep a fragment whose first fragment has not come (yet); bounded, oldest out first."""
+        held = self._frag_held
+        items = held.get(fkey)
+        if items is None:
+            held[fkey] = [(ts, octets)]
+        else:
+            items.append((ts, octets))
+        self._frag_held_count += 1
+        while self._frag_held_count > self.max_held_fragments and held:
+            oldest = next(iter(held))
+            given_up = held.pop(oldest)
+            self._frag_held_count -= len(given_up)
+            self.fragments_held_evicted += len(given_up)
+            self._orphans(oldest, given_up)
+
+    def _orphans(self, fkey: FragKey, items: list[tuple[int, int]]) -> None:
+        """Count fragments whose first fragment never came in a flow with ports 0 (as a meter
+        that does not track fragments would), at their own times."""
+        ver, src, dst, proto, _ = fkey
+        flows = self.flows
+        for ts, octets in items:
+            key: Key = (ver, src, dst, 0, 0, proto)
+            reverse = False
+            st = flows.get(key)
+            if st is None and self.biflow:
+                rkey: Key = (ver, dst, src, 0, 0, proto)
+                st = flows.get(rkey)
+                if st is not None:
+                    key = rkey
+                    reverse = True
+            if st is not None and (ts - st[_END] >= self.inactive_ms or ts - st[_START] >= self.active_ms):
+                del flows[key]
+                self._held.append((key, st, END_IDLE if ts - st[_END] >= self.inactive_ms else END_ACTIVE))
+                st = None
+                key = (ver, src, dst, 0, 0, proto)
+                reverse = False
+            if st is None:
+                st = [ts, ts, 0, 0, 0, 0, 0, 0, 0, None, None]
+                flows[key] = st
+                if len(flows) > self.max_flows:
+                    self._evict()
+            elif ts > st[_END]:
+                st[_END] = ts
+            elif ts < st[_START]:
+                st[_START] = ts
+            if reverse:
+                st[_RPKTS] += 1
+                st[_ROCTETS] += octets
+            else:
+                st[_PKTS] += 1
+                st[_OCTETS] += octets
+        self.fragments_orphaned += len(items)
+
+    def _expire_fragments(self, now_ms: int, everything: bool = False) -> None:
+        """Forget datagrams older than ``frag_timeout``; give up on fragments held longer than
+        ``frag_hold`` (counted with ports 0). Both tables are in arrival order."""
+        ports = self._frag_ports
+        if everything:
+            ports.clear()
+        elif ports:
+            before = now_ms - self.frag_timeout_ms
+            old = []
+            for k, v in ports.items():
+                if v[2] > before:
+                    break
+                old.append(k)
+            for k in old:
+                del ports[k]
+        held = self._frag_held
+        if held:
+            before = now_ms - self.frag_hold_ms
+            done = []
+            for k, items in held.items():
+                if not everything and items[0][0] > before:
+                    break
+                done.append(k)
+            for k in done:
+                items = held.pop(k)
+                self._frag_held_count -= len(items)
+                self._orphans(k, items)
+
+    @property
+    def fragments_held(self) -> int:
+        """Fragments waiting for their first fragment right now."""
+        return self._frag_held_count
+
     # -- expiry -----------------------------------------------------------------------------
     def expire(self, now_ms: int) -> None:
         """Expire flows idle for the inactive timeout or older than the active timeout, then
         release ended flows that no flow in the table can precede (:meth:`release`)."""
+        self._expire_fragments(now_ms)
         idle_before = now_ms - self.inactive_ms
         start_before = now_ms - self.active_ms
         flows = self.flows
@@ -418,8 +602,11 @@ class FlowMeter:
         if not held:
             return
         flows = self.flows
-        if flows:
-            horizon = min(st[_END] for st in flows.values())
+        horizon: int | None = min(st[_END] for st in flows.values()) if flows else None
+        if self._frag_held:  # a held fragment may still open a flow at its own time
+            first_held = min(t for items in self._frag_held.values() for t, _ in items)
+            horizon = first_held if horizon is None else min(horizon, first_held)
+        if horizon is not None:
             ready = [r for r in held if r[1][_END] <= horizon]
             if len(ready) != len(held):
                 held[:] = [r for r in held if r[1][_END] > horizon]
@@ -441,7 +628,9 @@ class FlowMeter:
         self.forced += n
 
     def flush(self) -> None:
-        """End of input: every flow ends (``flowEndReason`` 4, forced end)."""
+        """End of input: held fragments go to their port-0 flows, then every flow ends
+        (``flowEndReason`` 4, forced end)."""
+        self._expire_fragments(0, everything=True)
         self._held.extend((k, st, END_FORCED) for k, st in self.flows.items())
         self.flows.clear()
         self.release()

@@ -310,6 +310,7 @@ class _Metering:
         self.ctx = ctx
         self.meter = _meter(settings, source)
         self.bad_logged = 0
+        self._frag_counts = (0, 0, 0, 0)
 
     def feed(self, linktype: int, packets: list[tuple[int, bytes]], first_number: int) -> None:
         """Meter packets of one link type; ``first_number`` is the 1-based number of packets[0]."""
@@ -323,6 +324,24 @@ class _Metering:
         self._count_bad(bad, first_number)
         if self.meter.non_ip != non_ip_before:
             self.ctx.stats.add("pcap non-IP packets", self.meter.non_ip - non_ip_before)
+        self._count_fragments()
+
+    def _count_fragments(self) -> None:
+        """Report what became of non-first IP fragments (see flowmeter's docstring): none is
+        dropped, but those counted with ports 0 and the table's evictions must be visible."""
+        m = self.meter
+        now = (m.fragments_attributed, m.fragments_orphaned, m.fragment_entries_evicted,
+               m.fragments_held_evicted)
+        if now == self._frag_counts:
+            return
+        names = ("pcap fragments counted in their datagram's flow",
+                 "pcap fragments counted with ports 0 (first fragment not seen)",
+                 "pcap fragmented datagrams forgotten early (fragment table full)",
+                 "pcap fragments given up early (fragment hold full)")
+        for name, new, old in zip(names, now, self._frag_counts, strict=True):
+            if new != old:
+                self.ctx.stats.add(name, new - old)
+        self._frag_counts = now
 
     def feed_mixed(self, frames: list[tuple[int, int, bytes]], first_number: int) -> None:
         """Meter ``(timestamp_ms, linktype, frame)`` items whose link types may differ."""
@@ -352,6 +371,7 @@ class _Metering:
 
     def finish(self) -> list[FlowBatch]:
         self.meter.flush()
+        self._count_fragments()
         if self.meter.forced:
             self.ctx.stats.gauge(f"pcap flows forced out by max_flows ({self.source})", self.meter.forced)
         return self.meter.take_batches()
