@@ -20,11 +20,12 @@ Flow semantics follow common metering practice (RFC 5470, RFC 7011 element names
   in a router's NetFlow cache, and nothing is dropped for a missing piece (YAF drops
   incomplete datagrams). An entry lives ``frag_timeout`` (5 s) of packet time from its first
   fragment: a datagram's fragments leave the sender back to back, and Linux's 30 s
-  (``ipfrag_time``, RFC 791's 15 s) are an upper bound for slow links, whereas a stale entry
+  (``ipfrag_time``; YAF also waits 30 s, RFC 791 suggests 15 s) are reassembly bounds for
+  slow links, where a datagram is lost if they are too short, whereas a stale entry
   here risks crediting the ports of an old datagram after the 16-bit ID wraps (65,536
   datagrams between one pair of addresses). At most ``max_fragments`` entries are kept (the
   oldest is forgotten first, counted in ``fragment_entries_evicted``). Fragments that arrive
-  before their first fragment (reordered; old Linux sent the last first) are held, up to
+  before their first fragment (reordered, or sent last-first as some stacks do) are held, up to
   ``max_held_fragments`` (oldest given up first, ``fragments_held_evicted``), until the first
   fragment comes or, at the next sweep, ``frag_hold`` (1 s) has passed; those given up are
   counted at their own times in a flow with ports 0, as meters that do not track fragments
@@ -162,7 +163,9 @@ class FlowMeter:
 
     Use: ``bad = meter.process(packets, linktype)`` for each chunk of packets (returns the
     chunk indices and reasons of malformed packets), then ``meter.take_batches()``;
-    ``meter.flush()`` at end of input ends every flow.
+    ``meter.flush()`` at end of input ends every flow. Counters for the caller's stats:
+    ``packets``, ``non_ip``, ``forced`` and, for IP fragments, ``fragments_attributed``,
+    ``fragments_orphaned``, ``fragment_entries_evicted``, ``fragments_held_evicted``.
     """
 
     def __init__(

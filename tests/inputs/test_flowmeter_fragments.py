@@ -126,7 +126,7 @@ def test_ipv6_identification_is_32_bits() -> None:
 
 def test_reordered_fragments_wait_for_the_first_one() -> None:
     frags = dns_reply_fragments(0x4242)
-    # last fragment first, first fragment last (old Linux kernels sent them so)
+    # last fragment first, first fragment last (as some IP stacks send them)
     timed = [(i, f) for i, f in enumerate(reversed(frags))]
     meter = FlowMeter()
     out = meter_rows(meter, timed)
