@@ -31,6 +31,8 @@ from ..records import FlowBatch
 from ..specs import Address, InputSpec
 from .flowmeter import (
     DEFAULT_ACTIVE_TIMEOUT,
+    DEFAULT_FRAG_HOLD,
+    DEFAULT_FRAG_TIMEOUT,
     DEFAULT_INACTIVE_TIMEOUT,
     FAST_LINKTYPES,
     LINKTYPE_ETHERNET,
@@ -55,6 +57,12 @@ METER_SCHEMA: dict[str, Any] = {
     "tcp_end": {"type": "boolean", "description": "TCP RST, and FIN from both sides, end a flow"},
     "http": {"type": "boolean", "description": "extract HTTPRequestHost/HTTPRequestURL from requests"},
     "max_flows": {"type": "integer", "minimum": 1, "description": "flow table size; beyond it the oldest flows are forced out"},
+    "fragment_timeout": {**_DURATION_SCHEMA, "description": "how long a datagram's ports are remembered for its later "
+                                                            "IP fragments (default 5 s)"},
+    "fragment_hold": {**_DURATION_SCHEMA, "description": "how long a fragment that came before its first fragment waits "
+                                                         "for it (default 1 s)"},
+    "max_fragments": {"type": "integer", "minimum": 1, "description": "fragmented datagrams remembered at once; "
+                                                                      "beyond it the oldest are forgotten (counted)"},
     "chunk_packets": {"type": "integer", "minimum": 1, "description": "packets metered per step"},
     "filter": {"type": "string", "description": "BPF filter (tcpdump syntax); files go through tcpdump"},
 }
@@ -65,6 +73,9 @@ METER_DEFAULTS: dict[str, Any] = {
     "tcp_end": True,
     "http": True,
     "max_flows": 1_000_000,
+    "fragment_timeout": DEFAULT_FRAG_TIMEOUT,
+    "fragment_hold": DEFAULT_FRAG_HOLD,
+    "max_fragments": 100_000,
     "chunk_packets": 8192,
     "filter": "",
 }
@@ -112,9 +123,9 @@ def meter_settings(config: Mapping[str, Any], params: Mapping[str, str], where: 
     out: dict[str, Any] = {}
     for key in ("biflow", "tcp_end", "http"):
         out[key] = _bool(merged[key], f"{where}: {key}")
-    for key in ("active_timeout", "inactive_timeout"):
+    for key in ("active_timeout", "inactive_timeout", "fragment_timeout", "fragment_hold"):
         out[key] = _duration(merged[key], f"{where}: {key}")
-    for key in ("max_flows", "chunk_packets"):
+    for key in ("max_flows", "max_fragments", "chunk_packets"):
         try:
             out[key] = int(merged[key])
         except (TypeError, ValueError):
@@ -134,6 +145,9 @@ def _meter(settings: Mapping[str, Any], source: str) -> FlowMeter:
         http=settings["http"],
         max_flows=settings["max_flows"],
         source=source,
+        frag_timeout=settings["fragment_timeout"],
+        frag_hold=settings["fragment_hold"],
+        max_fragments=settings["max_fragments"],
     )
 
 

@@ -359,3 +359,15 @@ def test_capture_piped_on_stdin(shared_file, monkeypatch) -> None:
     assert rows == meter_rows(f"pcap:{pcap}")
     with pytest.raises(ConfigError, match="takes no filter"):
         PcapSource(parse_address("pcap:-?filter=tcp"), {}, Context())
+
+
+def test_fragment_options_reach_the_meter(tmp_path: Path) -> None:
+    from flowcep_plugin.inputs.pcap import _meter, meter_settings
+
+    settings = meter_settings({"max_fragments": 7}, {"fragment_timeout": "2s", "fragment_hold": "250ms"}, "pcap:x")
+    meter = _meter(settings, "pcap:x")
+    assert (meter.frag_timeout_ms, meter.frag_hold_ms, meter.max_fragments) == (2000, 250, 7)
+    with pytest.raises(ConfigError, match="pcap:x: fragment_hold"):
+        meter_settings({}, {"fragment_hold": "soon"}, "pcap:x")
+    with pytest.raises(ConfigError, match="max_fragments: must be at least 1"):
+        meter_settings({"max_fragments": 0}, {}, "pcap:x")
