@@ -28,6 +28,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_engine import build as shifted_copies  # noqa: E402
+from bench_engine import messages  # noqa: E402
 
 from flowcep_plugin.cidr import PrefixTable  # noqa: E402
 from flowcep_plugin.context import Context  # noqa: E402
@@ -36,19 +40,6 @@ from flowcep_plugin.records import FlowBatch  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "flowcep-upstream" / "data.ipfix"
 ENRICHERS = ("zones", "services", "community-id")
-
-
-def messages(path: Path) -> list[bytes]:
-    """Split an IPFIX file into messages by their header length field."""
-    data = path.read_bytes()
-    out, off = [], 0
-    while off + 4 <= len(data):
-        length = int.from_bytes(data[off + 2:off + 4], "big")
-        if length < 16:
-            break
-        out.append(data[off:off + length])
-        off += length
-    return out
 
 
 def decode(msgs: list[bytes], batch_size: int) -> list[FlowBatch]:
@@ -146,9 +137,6 @@ def bench_api(repeat: int, copies: int = 1) -> None:
     if copies > 1:
         import tempfile
 
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from bench_engine import build as shifted_copies
-
         tmp = tempfile.NamedTemporaryFile(suffix=".ipfix", delete=False)
         tmp.write(b"".join(shifted_copies(copies)[0]))
         tmp.close()
@@ -243,7 +231,7 @@ def main() -> int:
 
         if not DATA.exists():
             raise FileNotFoundError(DATA)
-        msgs = messages(DATA)
+        msgs = messages(DATA.read_bytes())
         print(f"decoding {DATA} ({len(msgs)} messages), batch size {args.batch_size}")
         source = lambda: decode(msgs, args.batch_size)  # noqa: E731
     except (ImportError, FileNotFoundError) as exc:
