@@ -105,10 +105,12 @@ def test_live_udp_input_closes_windows_by_wall_clock_when_idle(tmp_path: Path) -
     module.write_text("@Name('Per') select sourceIPv4Address as src, count(*) as n "
                       "from Flow#time_batch(1 sec) group by sourceIPv4Address")
     early = ""
+    # block-buffered stdout, as in a real pipe: the command itself must flush each row
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "flowcep_plugin.cli", "epl", str(module), "--input",
          f"ipfix+udp://127.0.0.1:{port}", "--lateness", "1s"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         buf = io.BytesIO()
         w = IPFIXWriter(buf)

@@ -49,6 +49,7 @@ def where(cond: str) -> list[int]:
     ("url regexp 'wp-'", []),                 # Esper: the whole string must match
     ("url not regexp '/wp-.*'", [1, 3]),      # null stays null (row 2 is not selected)
     ("host regexp lower(host)", [1, 3]),      # a computed pattern, also whole-string
+    ("url regexp substring(url, 1, 3)", [1]),  # 'wp' is inside '/wp-login.php' but not all of it
     ("n != 5", [1, 2]),
     ("n <> 5", [1, 2]),
     ("n = 'text'", []),                       # mixed types compare as unequal, no error
