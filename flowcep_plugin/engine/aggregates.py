@@ -143,8 +143,8 @@ def _distinct_avg(vals: list[Any]) -> Any:
         return None
 
 
-# (kind, distinct) -> reduction of a group's non-null values; results and null/type-error rules
-# are those of the incremental states above
+# (kind, distinct) -> reduction of a group's non-null values; the incremental states' results
+# and null rules (see aggregate_groups for unhashable values)
 _REDUCERS: dict[tuple[str, bool], Callable[[list[Any]], Any]] = {
     ("count", False): len,
     ("count", True): lambda v: len(set(v)),
@@ -164,8 +164,9 @@ def aggregate_groups(keys: Sequence[Any], argcols: Sequence[Sequence[Any]],
     Batch windows aggregate each released batch afresh and nothing ever leaves, so grouping
     row indices once and reducing each group's slice with builtins beats an incremental state
     object per group and aggregate (most groups of a flow batch hold one or two records).
-    Raises TypeError where the incremental states would (unhashable or unsummable values), so
-    the caller can fall back to them and keep their behaviour exactly.
+    Values that cannot be summed, or counted distinct (unhashable), raise TypeError as the
+    incremental states do. Where the states would also raise for unhashable values (min, max,
+    distinct sum), this gives the comparison's result or null instead.
     """
     groups: dict[Any, list[int]] = {}
     for i, k in enumerate(keys):

@@ -332,10 +332,7 @@ class _Stmt:
         else:
             argcols = plan.col_args(new.cols, n)
             keys = [k if _ishashable(k) else tuple(hashable(v) for v in k) for k in keys]
-            try:
-                results = aggregate_groups(keys, argcols, plan.aggs)
-            except TypeError:  # odd values: the incremental states decide (and fail) as ever
-                results = self._incremental(keys, argcols)
+            results = aggregate_groups(keys, argcols, plan.aggs)
         if not plan.grouped and not results:
             results[()] = [f().value() for f in self.factories]
         having, select = plan.grp_having, plan.grp_select
@@ -361,17 +358,6 @@ class _Stmt:
         for k, a in results.items():
             if having is None or having(k, a, None):
                 out.append((k, self._row(t, select(k, a, None))))
-
-    def _incremental(self, keys: list[Any], argcols: list[Any]) -> dict[Any, list[Any]]:
-        states: dict[Any, list[Any]] = {}
-        factories = self.factories
-        for k, args in zip(keys, zip(*argcols, strict=False), strict=False):
-            st = states.get(k)
-            if st is None:
-                st = states[k] = [f() for f in factories]
-            for s, a in zip(st, args, strict=False):
-                s.enter(a)
-        return {k: [s.value() for s in st] for k, st in states.items()}
 
     def _states(self, k: Any) -> list[Any]:
         st = self.groups.get(k)

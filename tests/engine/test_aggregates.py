@@ -67,7 +67,7 @@ def test_incomparable_values_give_null_like_the_states() -> None:
     assert aggregate_groups(keys, [col] * 3, aggs) == incremental(keys, [col] * 3, aggs) == {"k": [None, None, None]}
 
 
-def test_unhashable_distinct_raises_so_the_caller_falls_back() -> None:
+def test_unhashable_distinct_count_raises_like_the_states() -> None:
     with pytest.raises(TypeError):
         aggregate_groups(["k", "k"], [[[1], [2]]], [("count", True, False)])
     with pytest.raises(TypeError):
