@@ -76,7 +76,8 @@ def test_thresholds_are_inclusive_and_configurable() -> None:
     # Zeek's 25 hosts: 24 is silent, 25 fires
     assert run_detector(SPEC, syn_scan_hosts(24)) == []
     assert [e["rule"]["id"] for e in run_detector(SPEC, syn_scan_hosts(25))] == ["portscan-horizontal"]
-    assert run_detector(SPEC, syn_scan_ports(14)) == []
+    assert run_detector(SPEC, syn_scan_ports(14)) == []  # Zeek's 15 ports: 14 is silent, 15 fires
+    assert [e["rule"]["id"] for e in run_detector(SPEC, syn_scan_ports(15))] == ["portscan-vertical"]
     assert run_detector(SPEC, syn_scan_hosts(10), config={"horizontal_hosts": 10})
 
 
