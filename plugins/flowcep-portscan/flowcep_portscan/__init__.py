@@ -135,12 +135,15 @@ _OK, _FAIL, _FLAG = 1, 2, 4
 class _Source:
     """One source's TCP targets over the slow window: (host, port) -> [last ms, outcome bits]."""
 
-    __slots__ = ("targets", "probes", "flag_kinds")
+    __slots__ = ("targets", "probes", "flag_kinds", "reported")
 
     def __init__(self) -> None:
         self.targets: dict[tuple[str, int], list[int]] = {}
         self.probes = 0
         self.flag_kinds: dict[str, int] = {}
+        # what the last alert of each rule ("h", "f", "v" + host) counted: the next one waits
+        # for twice as much, so a 72-hour sweep is a handful of alerts, not one per window
+        self.reported: dict[str, int] = {}
 
 
 class _Window:
@@ -325,11 +328,13 @@ class PortScanDetector:
                 if bits & _FLAG:
                     flagged.append((d, port))
         out: list[Event] = []
-        fired = False
+        reported = source.reported
         failed = {d: t for d, t in fail_hosts.items() if d not in ok_hosts}
         in_window = sum(1 for t in failed.values() if t >= start)
-        if failed and (in_window >= self.h_hosts
-                       or (len(failed) >= self.slow_min and len(failed) - len(ok_hosts) >= self.margin)):
+        if len(failed) >= 2 * reported.get("h", 0) and (
+                in_window >= self.h_hosts
+                or (len(failed) >= self.slow_min and len(failed) - len(ok_hosts) >= self.margin)):
+            reported["h"] = len(failed)
             hosts = sorted(failed)
             ports = sorted({p for d in hosts for p in ports_fail[d]})
             span = (end - first) / 60000
@@ -342,12 +347,14 @@ class PortScanDetector:
                          f"in {span:.0f} min ({len(ok_hosts)} hosts reached)"),
                 window=(first, end), key=s, fields={"ports": ports[:LIST_LIMIT]},
             ))
-            fired = True
         for d in sorted(ports_fail):
             fails = {p: t for p, t in ports_fail[d].items() if p not in ports_ok[d]}
             ok = len(ports_ok[d])
             recent = sum(1 for t in fails.values() if t >= start)
+            if len(fails) < 2 * reported.get("v" + d, 0):
+                continue
             if recent >= self.v_ports or (len(fails) >= self.slow_min and len(fails) - ok >= self.margin):
+                reported["v" + d] = len(fails)
                 ordered = sorted(fails)
                 out.append(make_alert(
                     RULES[1], time_ms=end, detector=self.name, source_ip=s, destination_ip=d,
@@ -356,8 +363,8 @@ class PortScanDetector:
                              f"({ordered[0]}-{ordered[-1]}; {ok} ports answered it)"),
                     window=(min(fails.values()), end), fields={"ports": ordered[:LIST_LIMIT]}, key=s,
                 ))
-                fired = True
-        if len(flagged) >= self.flag_min:
+        if len(flagged) >= max(self.flag_min, 2 * reported.get("f", 0)):
+            reported["f"] = len(flagged)
             kinds = ", ".join(f"{n} {k}" for k, n in sorted(source.flag_kinds.items()))
             targets = sorted({d for d, _ in flagged})
             out.append(make_alert(
@@ -370,9 +377,6 @@ class PortScanDetector:
                 fields={"ports": sorted({p for _, p in flagged})[:LIST_LIMIT],
                         "probe_types": dict(sorted(source.flag_kinds.items()))},
             ))
-            fired = True
-        if fired:  # one alert per episode: the next one needs fresh evidence
-            del self.sources[s]
         return out
 
     def _judge_udp(self, st: _Window, start: int, end: int, minutes: float) -> list[Event]:
