@@ -9,7 +9,9 @@ the victim. The rules, strongest evidence first:
 
   - SYN without ACK: the source opened a connection that never completed from its side
     (half-open, refused or unanswered): a *failed* contact. A SYN-ACK always carries ACK, so
-    a server answering, or a SYN-flood victim's backscatter, is never a probe.
+    a server answering, or a SYN-flood victim's backscatter, is never a probe. (Unless the
+    responder sent data or more packets than SYN-ACK retransmissions: then the capture lost
+    the initiator's ACKs, and the record is a conversation.)
   - SYN, ACK and RST in at most 3 packets, in a biflow whose responder answered SYN-ACK: a
     connect scan (handshake, then reset without data; Zeek's scan.zeek counts these as
     failed too). Uniflows cannot prove who sent the SYN, so they never qualify.
@@ -34,6 +36,8 @@ __all__ = ["NONE", "SUCCESS", "FAILED", "FLAG", "tcp_outcome", "flag_kind", "udp
 FIN, SYN, RST, PSH, ACK, URG = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
 
 NONE, SUCCESS, FAILED, FLAG = 0, 1, 2, 3
+#: a responder retransmits an unanswered SYN-ACK this many times (Linux tcp_synack_retries)
+MAX_SYNACK_RETRIES = 5
 
 #: UDP services that answer clients from their well-known port (US-CERT TA14-017A's
 #: amplifiers among them); a datagram *from* one of these to an ephemeral port is a reply.
@@ -66,6 +70,8 @@ def tcp_outcome(packets: int, rpackets: int, flags: int, rflags: int, sport: int
             return FAILED
         return SUCCESS
     if flags & SYN:
+        if rpackets > MAX_SYNACK_RETRIES + 1 or (rflags >= 0 and rflags & PSH):
+            return NONE  # the responder sent data: a conversation whose initiator ACKs were lost
         return FAILED
     if flags & RST:
         return NONE

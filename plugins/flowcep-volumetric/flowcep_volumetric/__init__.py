@@ -318,17 +318,13 @@ class VolumetricDetector:
             limit, rule, label = ((self.udp_pps, RULES[1], "UDP") if p == 17
                                   else (self.icmp_pps, RULES[2], "ICMP"))
             peak = max(st.pps_in[(p, d)].values(), default=0)
-            if peak < limit:
-                continue
+            if peak < limit or _is_group(d, self._group):
+                continue  # a group address is no host to flood (multicast streams; smurf has its rule)
             received, sent = st.by_in[(p, d)], st.by_out.get((p, d), 0)
             if received < self.asym * sent:
                 continue  # the host answers: a busy server, not a flood
             srcs = st.src_in[(p, d)]
             single = next(iter(srcs)) if len(srcs) == 1 else None
-            if single is not None and _is_group(single, self._group):
-                single = None  # a group address is no host: the smurf rule speaks for it
-                if p == 1:
-                    continue
             out.append(make_alert(
                 rule, time_ms=end, detector=self.name, source_ip=single, destination_ip=d,
                 counts={"packets": pk, "peak_per_second": peak, "sources": len(srcs)},
