@@ -23,7 +23,9 @@ alerts. Recall of a rule = labels it matched / labels it is *expected* to find, 
 expected labels are those, across every evaluated scenario, of a *kind* — (``attack``,
 ``pattern``), e.g. (``portscan-horizontal``, ``scan-horizontal``) or (``multistage-http``,
 ``http-scan``) — the rule matched at least once, or, for a rule that matched nothing, the
-labels whose primary ``technique`` is one the rule declares (``RuleSpec.technique``). So a
+labels whose primary ``technique`` is one the rule declares (``RuleSpec.technique``) and that
+no other rule of its detector found (a flag-scan rule declaring T1046 does not owe the SYN
+scans its detector's horizontal rule found). So a
 rule that finds a horizontal scan in one scenario and misses the same kind of scan in another
 has recall 0.5; a multi-stage correlation rule is not expected to find lone port scans; a
 rule declaring ``T1595.003`` that finds no HTTP scan has recall 0; a rule for traffic no
@@ -35,6 +37,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import json
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -265,12 +268,19 @@ def evaluate(results: Sequence[ScenarioResult],
     for rid, (det, _techs) in (rule_techniques or {}).items():
         if not any(k[1] == rid for k in scores):
             scores[(det, rid)] = RuleScore(det, rid)
-    for (_det, rid), sc in scores.items():
+    found_by: dict[str, set[tuple[str, str]]] = defaultdict(set)  # detector -> labels its rules hit
+    for (det, _rid), sc in scores.items():
+        found_by[det] |= sc.hits
+    for (det, rid), sc in scores.items():
         if sc.kinds:
             sc.expected = {(s, lb["id"]) for s, lb in all_labels if _kind(lb) in sc.kinds}
         else:
+            # a rule that found nothing owes the labels of its techniques that no sibling rule
+            # of its detector found (a FIN/NULL/Xmas rule does not owe the SYN scans its
+            # detector's horizontal rule found, though both declare T1046)
             declared = list((rule_techniques or {}).get(rid, ("", ()))[1])
-            sc.expected = {(s, lb["id"]) for s, lb in all_labels if lb.get("technique") in declared}
+            sc.expected = {(s, lb["id"]) for s, lb in all_labels if lb.get("technique") in declared
+                           and (s, lb["id"]) not in found_by[det]}
     rules = sorted(scores.values(), key=lambda r: (r.detector, r.rule))
     detectors: dict[str, RuleScore] = {}
     for r in rules:
