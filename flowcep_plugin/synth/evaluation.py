@@ -226,7 +226,7 @@ def alert_matches(alert: Mapping[str, Any], label: Mapping[str, Any], slack_befo
     span = alert_span(alert)
     if span is None:
         return True
-    return span[1] >= label["start_ms"] - slack_before_ms and span[0] <= label["end_ms"] + slack_after_ms
+    return bool(span[1] >= label["start_ms"] - slack_before_ms and span[0] <= label["end_ms"] + slack_after_ms)
 
 
 def _alert_brief(a: Mapping[str, Any]) -> dict[str, Any]:
@@ -329,7 +329,10 @@ def _lrows(report: Report) -> list[list[str]]:
 
 def _text_table(head: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(head[i]), *(len(r[i]) for r in rows)) if rows else len(head[i]) for i in range(len(head))]
-    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()  # noqa: E731
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
     return "\n".join([line(head), line(["-" * w for w in widths])] + [line(r) for r in rows])
 
 

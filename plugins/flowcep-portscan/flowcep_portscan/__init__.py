@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from ipaddress import ip_address, ip_network
 from typing import Any
 
-from flowcep_plugin.alerts import TRANSPORT, TumblingWindows, address_column, int_column, make_alert
+from flowcep_plugin.alerts import TumblingWindows, address_column, int_column, make_alert
 from flowcep_plugin.config import DURATION_SCHEMA, parse_duration
 from flowcep_plugin.context import Context
 from flowcep_plugin.errors import ConfigError

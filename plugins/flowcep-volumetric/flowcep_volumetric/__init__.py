@@ -40,8 +40,8 @@ holds only the answers) counts only its reverse side.
 from __future__ import annotations
 
 from collections import defaultdict
-from ipaddress import ip_address
 from collections.abc import Mapping
+from ipaddress import ip_address
 from typing import Any
 
 from flowcep_plugin.alerts import TumblingWindows, address_column, int_column, make_alert
