@@ -41,7 +41,7 @@ from flowcep_plugin.hookspecs import hookimpl
 from flowcep_plugin.records import FlowBatch
 from flowcep_plugin.specs import DetectorSpec, Event, RuleSpec
 
-from .probes import FAILED, FLAG, NONE, SUCCESS, flag_kind, tcp_outcome, udp_is_reply
+from .probes import ACK, FAILED, FLAG, NONE, RST, SUCCESS, SYN, flag_kind, tcp_outcome, udp_is_reply
 
 __all__ = ["SPEC", "PortScanDetector", "flowcep_register_detectors"]
 
@@ -130,15 +130,32 @@ DEFAULTS: dict[str, Any] = {
 
 # outcome bits of one (host, port) target
 _OK, _FAIL, _FLAG = 1, 2, 4
+_SYN_ACK, _SYN_RST = SYN | ACK, SYN | RST
+
+
+def _raw(batch: FlowBatch, *names: str) -> list[Any] | None:
+    """The first present of ``names``, unconverted (None when absent)."""
+    for name in names:
+        col = batch.columns.get(name)
+        if col is not None:
+            return col
+    return None
+
+
+def _int(col: list[Any] | None, i: int, default: int) -> int:
+    v = col[i] if col is not None else None
+    return default if v is None else int(v)
 
 
 class _Source:
     """One source's TCP targets over the slow window: (host, port) -> [last ms, outcome bits]."""
 
-    __slots__ = ("targets", "probes", "flag_kinds", "reported")
+    __slots__ = ("targets", "probes", "flag_kinds", "reported", "oldest", "newest")
 
-    def __init__(self) -> None:
+    def __init__(self, t: int) -> None:
         self.targets: dict[tuple[str, int], list[int]] = {}
+        self.oldest = t  # no target was last seen before this (expiry skips younger sources)
+        self.newest = t
         self.probes = 0
         self.flag_kinds: dict[str, int] = {}
         # what the last alert of each rule ("h", "f", "v" + host) counted: the next one waits
@@ -206,57 +223,93 @@ class PortScanDetector:
 
     @staticmethod
     def _columns(batch: FlowBatch) -> tuple[Any, ...]:
+        # columns every record needs are converted; the rest are read raw, on the rare paths
         return (address_column(batch, "source"), address_column(batch, "destination"),
                 int_column(batch, "protocolIdentifier"), int_column(batch, "destinationTransportPort"),
-                int_column(batch, "sourceTransportPort"), int_column(batch, "packetDeltaCount", default=1),
-                int_column(batch, "tcpControlBits", default=-1),
-                int_column(batch, "icmpTypeCodeIPv4", "icmpTypeCodeIPv6", default=-1),
-                int_column(batch, "icmpTypeIPv4", "icmpTypeIPv6", default=-1),
-                # biflows: what the responder sent back in the same record (0 / -1 for uniflows)
-                int_column(batch, "reversePacketDeltaCount", default=0),
-                int_column(batch, "reverseTcpControlBits", default=-1),
-                batch.event_times())
+                int_column(batch, "packetDeltaCount", default=1),
+                int_column(batch, "tcpControlBits", default=-1), batch.event_times(),
+                _raw(batch, "sourceTransportPort"),
+                _raw(batch, "icmpTypeCodeIPv4", "icmpTypeCodeIPv6"), _raw(batch, "icmpTypeIPv4", "icmpTypeIPv6"),
+                # biflows: what the responder sent back in the same record (absent for uniflows)
+                _raw(batch, "reversePacketDeltaCount"), _raw(batch, "reverseTcpControlBits"))
 
-    def _source(self, s: str) -> _Source:
-        src = self.sources.get(s)
-        if src is None:
-            if len(self.sources) >= self.max_sources:
-                del self.sources[next(iter(self.sources))]  # the least recently created
-                self.stats.add("portscan.sources_evicted")
-            src = self.sources[s] = _Source()
+    def _new_source(self, s: str, t: int) -> _Source:
+        if len(self.sources) >= self.max_sources:
+            del self.sources[next(iter(self.sources))]  # the least recently created
+            self.stats.add("portscan.sources_evicted")
+        src = self.sources[s] = _Source(t)
         return src
 
     def _accumulate(self, st: _Window, cols: tuple[Any, ...], idx: list[int]) -> None:
-        (src, dst, proto, dport, sport, packets, flags, icmp, icmp_type, rpackets, rflags,
-         times) = cols
+        src, dst, proto, dport, packets, flags, times, sport, icmp, icmp_type, rpackets, rflags = cols
         maxp = self.max_packets
         ignore = self.ignore
+        sources = self.sources
+        max_targets = self.max_targets
         dropped = 0
-        for i in idx:
+        # Most records are TCP with ACK set: a completed handshake (SYN too: a successful
+        # contact) or the middle of a connection (neither probe nor contact). Comprehensions
+        # sort them out at C speed and fold repeats of one (source, host, port) in the batch.
+        ok: dict[tuple[str, str, int], int] = {
+            (src[i], dst[i], dport[i]): times[i] for i in idx
+            if proto[i] == 6 and flags[i] & _SYN_ACK == _SYN_ACK and not flags[i] & RST
+            and flags[i] >= 0 and packets[i] > 0}
+        for (s, d, port), t in ok.items():
+            if s is None or d is None or (ignore and self._is_ignored(s)):
+                continue
+            source = sources.get(s)
+            if source is None:
+                source = self._new_source(s, t)
+            elif t > source.newest:
+                source.newest = t
+            target = source.targets.get((d, port))
+            if target is None:
+                if len(source.targets) >= max_targets:
+                    dropped += 1
+                    continue
+                source.targets[(d, port)] = [t, _OK]
+                if t < source.oldest:
+                    source.oldest = t
+            else:
+                target[1] |= _OK
+                if t > target[0]:
+                    target[0] = t
+        rest = [i for i in idx if proto[i] != 6 or flags[i] < 0 or not flags[i] & ACK
+                or flags[i] & _SYN_RST == _SYN_RST]
+        for i in rest:
             s, d, p = src[i], dst[i], proto[i]
             if s is None or d is None:
                 continue
             if p == 17:
-                st.udp_seen.add((s, d, sport[i]))
-                if rpackets[i] > 0:  # biflow answered in the same record: same as a reply uniflow
-                    st.udp_seen.add((d, s, dport[i]))
+                sp = sport[i] if sport is not None else 0
+                st.udp_seen.add((s, d, sp))
+                if rpackets is not None and rpackets[i]:  # biflow answered in the same record:
+                    st.udp_seen.add((d, s, dport[i]))  # as a reply uniflow would be
             if packets[i] <= 0 or (ignore and self._is_ignored(s)):
                 continue  # the source sent nothing in this record: nothing of it is a probe
             if p == 6:
                 f = flags[i]
-                outcome = tcp_outcome(packets[i], rpackets[i], f, rflags[i], sport[i], dport[i], maxp)
+                outcome = tcp_outcome(packets[i], _int(rpackets, i, 0), f, _int(rflags, i, -1),
+                                      _int(sport, i, 0), dport[i], maxp)
                 if outcome == NONE:
                     continue
-                source = self._source(s)
+                t = times[i]
+                source = sources.get(s)
+                if source is None:
+                    source = self._new_source(s, t)
+                elif t > source.newest:
+                    source.newest = t
                 key = (d, dport[i])
                 target = source.targets.get(key)
                 if target is None:
-                    if len(source.targets) >= self.max_targets:
+                    if len(source.targets) >= max_targets:
                         dropped += 1
                         continue
-                    target = source.targets[key] = [times[i], 0]
-                elif times[i] > target[0]:
-                    target[0] = times[i]
+                    target = source.targets[key] = [t, 0]
+                    if t < source.oldest:
+                        source.oldest = t
+                elif t > target[0]:
+                    target[0] = t
                 if outcome == SUCCESS:
                     target[1] |= _OK
                     continue
@@ -267,11 +320,14 @@ class PortScanDetector:
                 source.probes += 1
                 st.touched.add(s)
             elif p == 17:
-                if packets[i] <= maxp and not udp_is_reply(sport[i], dport[i]):
+                if packets[i] <= maxp and not udp_is_reply(sp or 0, dport[i]):
                     st.udp.append((s, d, dport[i]))
             elif p in ECHO_REQUEST:
-                t = icmp_type[i] if icmp_type[i] >= 0 else (icmp[i] >> 8 if icmp[i] >= 0 else -1)
-                if t in (ECHO_REQUEST[p], -1):
+                ty = _int(icmp_type, i, -1)
+                if ty < 0:
+                    code = _int(icmp, i, -1)
+                    ty = code >> 8 if code >= 0 else -1
+                if ty in (ECHO_REQUEST[p], -1):
                     st.sweep[s].add(d)
                     st.s_probes[s] += 1
         if dropped:
@@ -280,14 +336,22 @@ class PortScanDetector:
     # -- judging ---------------------------------------------------------------------------
 
     def _expire(self, now: int) -> None:
+        """Forget targets last seen before the slow window; sources wholly older go at once,
+        and sources with nothing old are skipped without looking at their targets."""
         oldest = now - self.slow_ms
-        for s in list(self.sources):
-            targets = self.sources[s].targets
-            stale = [k for k, (t, _) in targets.items() if t < oldest]
-            for k in stale:
+        sources = self.sources
+        for s in [s for s, src in sources.items() if src.oldest < oldest]:
+            source = sources[s]
+            if source.newest < oldest:
+                del sources[s]
+                continue
+            targets = source.targets
+            for k in [k for k, (t, _) in targets.items() if t < oldest]:
                 del targets[k]
             if not targets:
-                del self.sources[s]
+                del sources[s]
+            else:
+                source.oldest = min(t for t, _ in targets.values())
 
     def _finish(self, st: _Window, start: int, end: int) -> list[Event]:
         self._expire(end)

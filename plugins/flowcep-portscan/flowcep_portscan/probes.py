@@ -30,8 +30,8 @@ the victim. The rules, strongest evidence first:
 
 from __future__ import annotations
 
-__all__ = ["NONE", "SUCCESS", "FAILED", "FLAG", "tcp_outcome", "flag_kind", "udp_is_reply",
-           "UDP_SERVICE_PORTS"]
+__all__ = ["NONE", "SUCCESS", "FAILED", "FLAG", "FIN", "SYN", "RST", "PSH", "ACK", "URG",
+           "tcp_outcome", "flag_kind", "udp_is_reply", "UDP_SERVICE_PORTS"]
 
 FIN, SYN, RST, PSH, ACK, URG = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
 

@@ -144,6 +144,23 @@ def _spread(bins: dict[int, int], start_ms: int, end_ms: int, amount: int) -> No
         bins[sec] = bins.get(sec, 0) + share + (1 if sec - first < rest else 0)
 
 
+def _raw(batch: FlowBatch, *names: str) -> list[Any] | None:
+    for name in names:
+        col = batch.columns.get(name)
+        if col is not None:
+            return col
+    return None
+
+
+def _icmp_type(types: list[Any] | None, type_codes: list[Any] | None, i: int) -> int:
+    """The ICMP type of record ``i`` from icmpType* or the high byte of icmpTypeCode*; -1 if none."""
+    if types is not None and types[i] is not None:
+        return int(types[i])
+    if type_codes is not None and type_codes[i] is not None:
+        return int(type_codes[i]) >> 8
+    return -1
+
+
 def _is_group(addr: str, cache: dict[str, bool]) -> bool:
     """Multicast or limited-broadcast address (an IPv4 subnet broadcast needs the netmask)."""
     hit = cache.get(addr)
@@ -158,22 +175,21 @@ def _is_group(addr: str, cache: dict[str, bool]) -> bool:
 
 
 class _State:
-    __slots__ = ("syn", "syn_src", "pk_in", "pps_in", "by_in", "src_in", "by_out", "resp",
+    __slots__ = ("syn", "syn_src", "pps_in", "by_in", "src_in", "by_out",
                  "resp_bins", "refl", "req", "synack", "synack_src", "asked", "smurf", "smurf_src")
 
     def __init__(self) -> None:
         # (victim, port) -> attempts per second (epoch second), and the sources
         self.syn: dict[tuple[str, int], dict[int, int]] = defaultdict(dict)
         self.syn_src: dict[tuple[str, int], set[str]] = defaultdict(set)
-        # per (proto, host): packets (total and per second) and bytes received, sources, bytes sent
-        self.pk_in: dict[tuple[int, str], int] = defaultdict(int)
+        # per (proto, host): packets per second (their sum is the total) and bytes received,
+        # sources, bytes sent
         self.pps_in: dict[tuple[int, str], dict[int, int]] = defaultdict(dict)
         self.by_in: dict[tuple[int, str], int] = defaultdict(int)
         self.src_in: dict[tuple[int, str], set[str]] = defaultdict(set)
         self.by_out: dict[tuple[int, str], int] = defaultdict(int)
-        # amplification: (victim, service port) -> response bytes (total, per second), reflectors;
+        # amplification: (victim, service port) -> response bytes per second, reflectors;
         # request bytes
-        self.resp: dict[tuple[str, int], int] = defaultdict(int)
         self.resp_bins: dict[tuple[str, int], dict[int, int]] = defaultdict(dict)
         self.refl: dict[tuple[str, int], set[str]] = defaultdict(set)
         self.req: dict[tuple[str, int], int] = defaultdict(int)
@@ -225,10 +241,10 @@ class VolumetricDetector:
                 int_column(batch, "tcpControlBits", default=-1), batch.event_times(),
                 # biflows (RFC 5103): what the destination sent back in the same record
                 int_column(batch, "reversePacketDeltaCount"), int_column(batch, "reverseOctetDeltaCount"),
-                int_column(batch, "reverseTcpControlBits", default=-1),
+                _raw(batch, "reverseTcpControlBits"),
                 int_column(batch, "flowStartMilliseconds", default=-1),
-                int_column(batch, "icmpTypeCodeIPv4", "icmpTypeCodeIPv6", default=-1),
-                int_column(batch, "icmpTypeIPv4", "icmpTypeIPv6", default=-1))
+                # ICMP types are read for the few records sent to group addresses only
+                _raw(batch, "icmpTypeCodeIPv4", "icmpTypeCodeIPv6"), _raw(batch, "icmpTypeIPv4", "icmpTypeIPv6"))
 
     def _acc(self, st: _State, cols: tuple[list[Any], ...], idx: list[int]) -> None:
         (src, dst, proto, sport, dport, packets, octets, flags, times, rpackets, roctets, rflags,
@@ -241,13 +257,14 @@ class VolumetricDetector:
             t, t0 = times[i], starts[i]
             fwd = packets[i] > 0
             if p == 6:
-                f, rf = flags[i], rflags[i]
+                f = flags[i]
+                rf = rflags[i] if rflags is not None and rflags[i] is not None else -1
                 if fwd and f >= 0 and f & SYN:
                     if f & ACK:
                         # a SYN-ACK (maybe retransmitted, maybe reset) and nothing else, whose peer
                         # sent no SYN: s answered a SYN it never saw here. A client's own record
                         # (SYN, then ACK with data or FIN) or a normal biflow never qualifies.
-                        if f & ~(SYN | ACK | RST) == 0 and not (rflags[i] >= 0 and rflags[i] & SYN):
+                        if f & ~(SYN | ACK | RST) == 0 and not (rf >= 0 and rf & SYN):
                             st.synack[d][t // 1000] = st.synack[d].get(t // 1000, 0) + 1
                             st.synack_src[d].add(s)
                     else:
@@ -262,35 +279,42 @@ class VolumetricDetector:
             if p not in (17, 1, 58):
                 continue
             proto_key = 1 if p == 58 else p
+            sec = t // 1000
+            one_second = t0 < 0 or t0 // 1000 == sec
             if fwd:
-                st.pk_in[(proto_key, d)] += packets[i]
-                _spread(st.pps_in[(proto_key, d)], t0, t, packets[i])
+                # packets per second: the window's total is their sum (no second counter)
+                bins = st.pps_in[(proto_key, d)]
+                if one_second:
+                    bins[sec] = bins.get(sec, 0) + packets[i]
+                else:
+                    _spread(bins, t0, t, packets[i])
                 st.by_in[(proto_key, d)] += octets[i]
                 st.src_in[(proto_key, d)].add(s)
                 st.by_out[(proto_key, s)] += octets[i]
                 if p == 17:
                     if sport[i] in amp:
-                        st.resp[(d, sport[i])] += octets[i]
-                        _spread(st.resp_bins[(d, sport[i])], t0, t, octets[i])
+                        bins = st.resp_bins[(d, sport[i])]
+                        if one_second:
+                            bins[sec] = bins.get(sec, 0) + octets[i]
+                        else:
+                            _spread(bins, t0, t, octets[i])
                         st.refl[(d, sport[i])].add(s)
                     if dport[i] in amp:
                         st.req[(s, dport[i])] += octets[i]
                 elif _is_group(d, self._group):
-                    ty = icmp_type[i] if icmp_type[i] >= 0 else (icmp[i] >> 8 if icmp[i] >= 0 else -1)
+                    ty = _icmp_type(icmp_type, icmp, i)
                     if ty == ECHO_REQUEST[p]:
                         _spread(st.smurf[(d, s)], t0, t, packets[i])
             if rpackets[i] > 0:
                 # biflow: the reverse direction counts exactly as a reply uniflow d -> s would,
                 # so a server answering its clients is not taken for a flood victim
                 ro = roctets[i]
-                st.pk_in[(proto_key, s)] += rpackets[i]
                 _spread(st.pps_in[(proto_key, s)], t0, t, rpackets[i])
                 st.by_in[(proto_key, s)] += ro
                 st.src_in[(proto_key, s)].add(d)
                 st.by_out[(proto_key, d)] += ro
                 if p == 17:
                     if dport[i] in amp:
-                        st.resp[(s, dport[i])] += ro
                         _spread(st.resp_bins[(s, dport[i])], t0, t, ro)
                         st.refl[(s, dport[i])].add(d)
                     if sport[i] in amp:
@@ -314,10 +338,11 @@ class VolumetricDetector:
                 window=(start, end), key=d,
                 fields={"sample_sources": sorted(srcs)[:LIST_LIMIT]},
             ))
-        for (p, d), pk in sorted(st.pk_in.items()):
+        for (p, d), per_second_in in sorted(st.pps_in.items()):
+            pk = sum(per_second_in.values())
             limit, rule, label = ((self.udp_pps, RULES[1], "UDP") if p == 17
                                   else (self.icmp_pps, RULES[2], "ICMP"))
-            peak = max(st.pps_in[(p, d)].values(), default=0)
+            peak = max(per_second_in.values(), default=0)
             if peak < limit or _is_group(d, self._group):
                 continue  # a group address is no host to flood (multicast streams; smurf has its rule)
             received, sent = st.by_in[(p, d)], st.by_out.get((p, d), 0)
@@ -332,8 +357,9 @@ class VolumetricDetector:
                          f"{len(srcs)} sources; it sent back {sent} of {received} bytes"),
                 window=(start, end), key=d, fields={"sample_sources": sorted(srcs)[:LIST_LIMIT]},
             ))
-        for (d, port), resp in sorted(st.resp.items()):
-            peak_bps = max(st.resp_bins[(d, port)].values(), default=0) * 8
+        for (d, port), resp_bins in sorted(st.resp_bins.items()):
+            resp = sum(resp_bins.values())
+            peak_bps = max(resp_bins.values(), default=0) * 8
             refl = st.refl[(d, port)]
             if peak_bps < self.amp_bps or len(refl) < self.min_refl:
                 continue
