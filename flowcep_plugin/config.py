@@ -15,6 +15,7 @@ from typing import Any
 
 import jsonschema
 
+from .clock import TIME_SCHEMA
 from .errors import ConfigError
 
 __all__ = ["parse_duration", "load_config", "compose_schema", "validate_config", "DURATION_SCHEMA",
@@ -98,6 +99,7 @@ def compose_schema(registry: Any | None = None, extra: Mapping[str, Any] | None 
                     "flows": {"type": "boolean", "description": "also send enriched flows to outputs that accept them"},
                 },
             },
+            "time": TIME_SCHEMA,
             "alerts": {
                 "type": "object", "additionalProperties": False,
                 "properties": {"suppression": DURATION_SCHEMA | {"description": "merge repeats of one rule and attacker within this interval"}},

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from .addresses import parse_address
-from .clock import NO_TIME, Reorderer, default_lateness_s
+from .clock import NO_TIME, TIME_DEFAULTS, Reorderer, TimePolicy, default_lateness_s
 from .config import HOST_DEFAULTS, compose_schema, parse_duration, validate_config
 from .context import Context
 from .errors import ConfigError, FlowcepError
@@ -160,7 +160,9 @@ class Pipeline:
         lateness = run.get("lateness")
         self.lateness_ms = int((parse_duration(lateness) if lateness is not None
                                 else default_lateness_s(self.live)) * 1000)
-        self.reorderer = Reorderer(self.lateness_ms, ctx.stats)
+        time_cfg = {**TIME_DEFAULTS, **dict(config.get("time") or {})}
+        self.reorderer = Reorderer(self.lateness_ms, ctx.stats, max_pending=int(time_cfg["max_pending"]),
+                                   policy=TimePolicy.from_config(time_cfg, self.live))
         ctx.stats.gauge("lateness_s", self.lateness_ms / 1000)
         self._last_wm = NO_TIME
 
