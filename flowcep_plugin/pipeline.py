@@ -24,6 +24,7 @@ from .context import Context
 from .errors import ConfigError, FlowcepError
 from .records import FlowBatch
 from .registry import Registry, merge_config
+from .sanitize import Sanitizer
 from .specs import Detector, DetectorSpec, Enricher, Event, Output, RuleSpec, Source
 
 __all__ = ["Pipeline", "build_config", "CollectingOutput"]
@@ -138,6 +139,7 @@ class Pipeline:
         registry.pm.hook.flowcep_configure(config=config, context=ctx)
         if ctx.elements is None:
             ctx.elements = registry.element_registry(config.get("elements"))
+        self.sanitizer = Sanitizer(ctx.elements, ctx.stats)
         self.enrichers = self._build_enrichers(run.get("enrichers"))
         self.detectors = self._build_detectors(run.get("detectors"))
         # in-process detectors (``flowcep epl``'s row printer): same clock, same isolation
@@ -262,6 +264,10 @@ class Pipeline:
         n = batch.length
         stats = self.ctx.stats
         stats.count("input", n)
+        if n == 0:
+            return
+        batch = self.sanitizer.clean(batch)  # a bad value drops its record, not the batch
+        n = batch.length
         if n == 0:
             return
         for st in self.enrichers:
