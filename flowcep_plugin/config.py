@@ -97,6 +97,7 @@ def compose_schema(registry: Any | None = None, extra: Mapping[str, Any] | None 
                     "idle_advance": {"type": "boolean", "description": "advance the watermark by wall clock when live inputs are silent"},
                     "stats_json": {"type": "string"},
                     "flows": {"type": "boolean", "description": "also send enriched flows to outputs that accept them"},
+                    "wait": {"type": "boolean", "description": "start even when an output's server is unreachable, queueing until it answers"},
                 },
             },
             "time": TIME_SCHEMA,

@@ -57,6 +57,9 @@ def add_run_options(p: argparse.ArgumentParser, inputs_required: bool = False) -
                         "inputs, 10 min when every input is a file)")
     p.add_argument("--flows", action="store_true", default=None,
                    help="also send enriched flow records to outputs that accept them")
+    p.add_argument("--wait", action="store_true", default=None,
+                   help="start even when Elasticsearch is unreachable, queueing alerts until it answers "
+                        "(default: fail at once with exit code 2)")
     p.add_argument("--stats-json", metavar="FILE", help="write the final stats as JSON to FILE")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.add_argument("-q", "--quiet", action="store_true", help="do not print the stats at the end")
@@ -67,7 +70,7 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     ov: dict[str, Any] = {
         "inputs": args.inputs, "outputs": args.outputs, "detectors": args.detectors,
         "enrichers": args.enrichers, "lateness": args.lateness, "flows": args.flows,
-        "stats_json": args.stats_json,
+        "stats_json": args.stats_json, "wait": args.wait,
     }
     if args.no_progress:
         ov["progress"] = False
