@@ -97,6 +97,7 @@ def compose_schema(registry: Any | None = None, extra: Mapping[str, Any] | None 
                     "idle_advance": {"type": "boolean", "description": "advance the watermark by wall clock when live inputs are silent"},
                     "stats_json": {"type": "string"},
                     "flows": {"type": "boolean", "description": "also send enriched flows to outputs that accept them"},
+                    "shutdown_timeout": DURATION_SCHEMA | {"description": "after SIGINT/SIGTERM, how long inputs may take to stop before the run finishes without them (default 30s); outputs have their own flush_timeout"},
                     "wait": {"type": "boolean", "description": "start even when an output's server is unreachable, queueing until it answers"},
                 },
             },

@@ -132,6 +132,7 @@ class Pipeline:
         run = config["run"]
         self.send_flows = bool(run.get("flows", False))
         self.idle_advance = bool(run.get("idle_advance", True))
+        self.shutdown_timeout_s = parse_duration(run.get("shutdown_timeout", 30))
         self.progress_stream = progress_stream
         self.stop = threading.Event()
         self.print_stats = threading.Event()
@@ -394,12 +395,20 @@ class Pipeline:
             t.start()
         active = len(threads)
         closed = False
+        stop_deadline: float | None = None
         last_data = time.monotonic()
         last_progress = 0.0
         try:
             while active:
+                if stop_deadline is not None and time.monotonic() > stop_deadline:
+                    # An input that does not wind down must not hold the alerts of the others.
+                    self.ctx.stats.add("shutdown.inputs_abandoned", active)
+                    print(f"flowcep: error: {active} input(s) did not stop within the shutdown timeout; "
+                          "finishing without them", file=sys.stderr)
+                    break
                 if self.stop.is_set() and not closed:
                     closed = True
+                    stop_deadline = time.monotonic() + self.shutdown_timeout_s
                     for _raw, src, _live in self.sources:
                         try:
                             src.close()
