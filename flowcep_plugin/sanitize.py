@@ -117,9 +117,9 @@ class _MemoCheck:
 
     def __call__(self, col: Sequence[Any]) -> list[int] | None:
         known = self.known
-        if known.issuperset(col):
-            return None
         try:
+            if known.issuperset(col):
+                return None
             new = set(col) - known
         except TypeError:  # an unhashable value (a list): certainly not an address
             return _bad_positions(col, self.value_ok)

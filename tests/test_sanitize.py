@@ -45,6 +45,7 @@ def test_a_clean_batch_is_returned_as_is():
     ("sourceIPv4Address", "10.0.0.300"),
     ("sourceIPv4Address", ""),
     ("sourceIPv4Address", 167772161),  # an integer is not address text
+    ("sourceIPv4Address", ["10.0.0.1"]),  # unhashable: the address memo must not raise
     ("destinationIPv6Address", "2001:db8::zz"),
     ("flowEndMilliseconds", "abc"),
     ("flowEndMilliseconds", -5),
