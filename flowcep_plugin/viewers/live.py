@@ -88,8 +88,8 @@ class LiveView:
                     self._metric(e)
                     continue
                 self._alerts.append(e)
-                fc = e.get("flowcep") if isinstance(e.get("flowcep"), dict) else {}
-                if fc.get("revision", 1) in (None, 1):  # a suppressed repeat updates, not adds
+                fc = e.get("flowcep")
+                if not isinstance(fc, dict) or fc.get("revision", 1) in (None, 1):  # a suppressed repeat updates, not adds
                     self._by_rule[str((e.get("rule") or {}).get("id", "?"))] += 1
                 else:
                     self._updates += 1

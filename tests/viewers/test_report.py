@@ -28,9 +28,11 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """The demo's alerts file and stats, written by the real ``flowcep demo``."""
     d = tmp_path_factory.mktemp("demo")
     alerts, stats = d / "alerts.jsonl", d / "stats.json"
-    subprocess.run([sys.executable, "-m", "flowcep_plugin", "demo", "--out", str(alerts),
-                    "--stats-json", str(stats), "-q", "--output", f"jsonl:{alerts}"],
-                   check=True, capture_output=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-m", "flowcep_plugin", "demo", "--out", str(alerts),
+                           "--stats-json", str(stats), "-q", "--report", str(d / "demo-report.html")],
+                          check=True, capture_output=True, text=True, timeout=300)
+    assert f"HTML report (opens offline): {d / 'demo-report.html'}" in proc.stderr
+    assert (d / "demo-report.html").stat().st_size > 100_000
     return alerts, stats
 
 
