@@ -146,18 +146,36 @@ class StdoutOutput:
         self.json = mode == "json"
         self.stream = stream or sys.stdout
         self.metrics = bool(config.get("metrics", False))
+        self.ctx = ctx
+        self.name = f"stdout:{mode}" if mode else "stdout"
+        self._failures = 0
 
     def write_events(self, events: list[Event]) -> None:
         if not events:
             return
         if self.json:
-            self.stream.write("".join(dumps(e).decode() + "\n" for e in events))
+            self._write("".join(dumps(e).decode() + "\n" for e in events), len(events))
             return
         fmt = _formatter()
         lines = [fmt(e) for e in events
                  if self.metrics or (e.get("event") or {}).get("kind", "alert") == "alert"]
         if lines:
-            self.stream.write("\n".join(lines) + "\n")
+            self._write("\n".join(lines) + "\n", len(lines))
+
+    def _write(self, text: str, n: int) -> None:
+        # Written through at once: alerts on a pipe or in a redirected file must not wait
+        # in a buffer for the end of the run (or be lost with it).
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except BrokenPipeError:
+            raise  # the reader went away (| head): the CLI ends quietly
+        except OSError as exc:  # stdout redirected to a full or failing disk
+            self._failures += 1
+            self.ctx.stats.output_failure(self.name, n, f"cannot write: {exc.strerror or exc}")
+            if self._failures == 1:
+                print(f"flowcep: error: output {self.name}: cannot write: {exc.strerror or exc}; "
+                      "counted as output-error", file=sys.stderr)
 
     def write_flows(self, batch: FlowBatch) -> None:  # people do not read flows on a terminal
         return
@@ -167,6 +185,8 @@ class StdoutOutput:
             self.stream.flush()
         except (BrokenPipeError, ValueError):
             pass
+        except OSError as exc:
+            self.ctx.stats.output_failure(self.name, 0, f"cannot write: {exc.strerror or exc}")
 
     def close(self) -> None:
         self.flush()

@@ -144,3 +144,28 @@ def test_run_exits_3_when_an_output_cannot_write(tmp_path: Path, capsys: pytest.
     assert code == 3
     err = capsys.readouterr().err
     assert "output jsonl:/dev/full: cannot write: No space left on device" in err
+
+
+class FullStream:
+    """A text stream on a full disk: every write fails with ENOSPC, as stdout > /dev/full."""
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def flush(self) -> None:
+        return
+
+
+def test_stdout_on_a_full_disk_is_an_output_failure(capsys: pytest.CaptureFixture[str]) -> None:
+    from flowcep_plugin.outputs.jsonl import StdoutOutput
+
+    ctx = Context()
+    out = StdoutOutput("json", {}, ctx, stream=FullStream())  # type: ignore[arg-type]
+    out.write_events([ALERT, ALERT])
+    out.write_events([ALERT])
+    out.close()
+    snap = ctx.stats.snapshot()
+    assert snap["drops"] == {"output-error": 3} and snap["output_failures"] == {"stdout:json": 3}
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["flowcep: error: output stdout:json: cannot write: No space left on device; "
+                   "counted as output-error"]
