@@ -66,3 +66,34 @@ def test_one_future_record_does_not_make_every_later_record_late() -> None:
     assert res.stats["drops"] == {"future": 1}
     assert len(Counting.seen) == 2 + 19 * 10
     assert max(Counting.seen) < T0 + YEAR
+
+
+class LiveFuture(FutureFirst):
+    """A live input: exporter A sends one record a day ahead of the wall clock, B normal ones."""
+
+    live = True
+
+    def batches(self) -> Any:
+        import time
+
+        now = int(time.time() * 1000)
+        yield FlowBatch({"flowEndMilliseconds": [now + 24 * 3_600_000]}, source=self.raw, exporter="a:1/0")
+        for k in range(10):
+            yield FlowBatch({"flowEndMilliseconds": [now - 60_000 + k * 1_000 + i for i in range(5)]},
+                            source=self.raw, exporter="b:1/0")
+
+
+class LivePlugin(Plugin):
+    @hookimpl
+    def flowcep_register_inputs(self) -> list[InputSpec]:
+        return [InputSpec(name="livefuture", summary="test", schemes=("livefuture",), open=LiveFuture,
+                          live=True)]
+
+
+def test_live_one_future_record_is_judged_by_the_wall_clock() -> None:
+    pm = make_plugin_manager()
+    pm.register_plugin(LivePlugin(), PluginInfo(name="t", module="tests", distribution="tests",
+                                                version="0", origin="registered"))
+    res = run(["livefuture:x"], detectors=["counting"], enrichers=[], pm=pm)
+    assert res.stats["drops"] == {"future": 1}
+    assert len(Counting.seen) == 50
