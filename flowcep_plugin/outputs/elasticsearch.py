@@ -471,6 +471,8 @@ class ElasticsearchOutput:
         self._progress = 0  # chunks finished by the sender (any outcome): flush waits on this
         self._chunk: list[Action] = []  # the chunk being sent
         self._gave_up = False
+        if cfg["dead_letter"]:
+            _check_writable(str(cfg["dead_letter"]))
         if cfg["check"] or cfg["setup"]:
             self._preflight(bool(cfg["setup"]))
         self._buf: deque[Action] = deque()
@@ -676,6 +678,25 @@ class ElasticsearchOutput:
                     self._progress += 1
                     self.ctx.stats.gauge("es.queue_depth", len(self._buf))
                     self._cv.notify_all()
+
+
+def _check_writable(path: str) -> None:
+    """The dead-letter file is the last place an alert can go: find out at start, not during
+    an outage, that it cannot be written (a read-only or missing directory)."""
+    existed = os.path.exists(path)
+    try:
+        parent = os.path.dirname(os.path.abspath(path))
+        os.makedirs(parent, exist_ok=True)
+        with open(path, "ab"):
+            pass
+    except OSError as e:
+        raise ConfigError(f"elasticsearch: dead-letter file {path}: cannot write: {e.strerror}; "
+                          "set outputs.elasticsearch dead_letter to a writable path") from None
+    if not existed:
+        try:
+            os.remove(path)  # leave no empty file behind when nothing fails
+        except OSError:
+            pass
 
 
 def _copy_doc(event: Mapping[str, Any]) -> dict[str, Any]:

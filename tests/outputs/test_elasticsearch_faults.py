@@ -353,3 +353,24 @@ def test_request_too_large_is_split(fake: FakeES, url: str, tmp_path: Any) -> No
     out.close()
     exactly_once(fake, 40)
     assert out.totals.created == 40 and not (tmp_path / "dead.jsonl").exists()
+
+
+def test_unwritable_dead_letter_file_fails_at_start(fake: FakeES, url: str, tmp_path: Any) -> None:
+    import os
+
+    from flowcep_plugin.errors import ConfigError
+
+    if os.geteuid() == 0:  # root writes through file modes; the kernel still refuses this one
+        target = "/sys/kernel/notes"
+        if not os.path.exists(target):
+            pytest.skip("no root-proof read-only file here")
+    else:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        target = str(ro / "dead.jsonl")
+    with pytest.raises(ConfigError, match=r"dead-letter file .*: cannot write: Permission denied; set"):
+        make_output(url, tmp_path, dead_letter=target)
+    out = make_output(url, tmp_path, dead_letter=str(tmp_path / "new" / "dead.jsonl"))
+    out.close()
+    assert not (tmp_path / "new" / "dead.jsonl").exists()  # checked, not left behind
