@@ -114,6 +114,7 @@ class _MemoCheck:
         self.value_ok = value_ok
         self.limit = limit
         self.known: set[Any] = {None}
+        self.resets = 0
 
     def __call__(self, col: Sequence[Any]) -> list[int] | None:
         known = self.known
@@ -127,6 +128,7 @@ class _MemoCheck:
         if len(known) + len(good) > self.limit:
             known.clear()
             known.add(None)
+            self.resets += 1
         known.update(good)
         if len(good) == len(new):
             return None
@@ -232,7 +234,10 @@ class Sanitizer:
             check = self._check(name)
             if check is None:
                 continue
+            resets = getattr(check, "resets", 0)
             positions = check(col)
+            if getattr(check, "resets", 0) != resets:  # a flood of distinct addresses
+                self.stats.add("sanitize.memo_resets")
             if positions:
                 bad.update(positions)
                 self.stats.add(f"sanitize.bad.{name}", len(positions))

@@ -143,3 +143,14 @@ def test_pipeline_drops_bad_records_and_the_rest_of_the_batch_goes_on():
     assert res.stats["drops"] == {"bad-value": 3}
     assert res.stats["plugin_errors"] == {}
     assert sum(Summing.total) == sum(100 + i for i in range(10) if i not in (3, 5, 7))
+
+
+def test_address_memo_is_bounded_and_resets_counted():
+    stats = Stats()
+    san = Sanitizer(default_registry(), stats)
+    for k in range(100):  # 100 x 1000 distinct addresses: more than the memo holds
+        col = [f"10.{k}.{i // 250}.{i % 250}" for i in range(1000)]
+        assert san.clean(FlowBatch({"sourceIPv4Address": col})).length == 1000
+    memo = san._checks["sourceIPv4Address"]
+    assert len(memo.known) <= 65_536 + 1  # type: ignore[union-attr]
+    assert stats.gauges["sanitize.memo_resets"] >= 1
