@@ -45,10 +45,13 @@ LIVE_LATENESS_S = 30.0
 #: up to ten minutes; the buffer is still bounded by ``max_pending`` records.
 FILE_LATENESS_S = 600.0
 
+LIVE_PAST_TOLERANCE = "10min"
+FILE_PAST_TOLERANCE = "1h"
+
 #: Defaults of the ``[time]`` config section (documented in docs/operations.md).
 TIME_DEFAULTS: dict[str, Any] = {
     "future_tolerance": "10min",
-    "past_tolerance": "1h",
+    "past_tolerance": None,  # 10 min with live inputs, 1 h when every input is a file
     "out_of_range": "drop",
     "exporter_idle": "60s",
     "max_exporters": 10_000,
@@ -65,9 +68,10 @@ TIME_SCHEMA: dict[str, Any] = {
         "future_tolerance": _DURATION_REF | {
             "description": "records ending further than this ahead of the reference (wall clock for live "
                            "inputs, the exporter's own time for files) are 'future'"},
-        "past_tolerance": _DURATION_REF | {
-            "description": "records further than this behind their exporter's time are 'too-old'; an "
-                           "exporter this far behind the leading one stops holding the watermark back"},
+        "past_tolerance": {"anyOf": [*_DURATION_REF["anyOf"], {"type": "null"}],
+                           "description": "records further than this behind their exporter's time are "
+                                          "'too-old'; an exporter this far behind the leading one stops "
+                                          "holding the watermark back (default 10 min live, 1 h for files)"},
         "out_of_range": {"enum": ["drop", "clamp"],
                          "description": "drop 'future'/'too-old' records (counted) or clamp their time "
                                         "to the reference (counted as time.clamped)"},
@@ -105,6 +109,10 @@ class TimePolicy:
         from .errors import ConfigError
 
         cfg = {**TIME_DEFAULTS, **dict(section or {})}
+        if cfg["past_tolerance"] is None:
+            # Live: one lagging exporter may hold everyone's alerts back at most this long.
+            # Files: stored flows are often minutes out of order; only hours mean a bad clock.
+            cfg["past_tolerance"] = LIVE_PAST_TOLERANCE if live else FILE_PAST_TOLERANCE
         try:
             ms = {k: int(parse_duration(cfg[k]) * 1000)
                   for k in ("future_tolerance", "past_tolerance", "exporter_idle")}

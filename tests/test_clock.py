@@ -176,3 +176,20 @@ def test_exporter_table_is_bounded_and_evictions_counted():
         r.push(exp_batch([T0 + i], exporter=f"10.0.0.1:{1024 + i}/0"))
     assert r.exporters <= 100
     assert stats.gauges["time.exporters_evicted"] >= 900
+
+
+def test_policy_defaults_follow_the_kind_of_input():
+    live = TimePolicy.from_config({}, live=True)
+    files = TimePolicy.from_config({}, live=False)
+    assert live.past_tolerance_ms == 600_000 and files.past_tolerance_ms == 3_600_000
+    assert TimePolicy.from_config({"past_tolerance": "5min", "out_of_range": "clamp"}, live=True) == TimePolicy(
+        past_tolerance_ms=300_000, clamp=True, live=True)
+
+
+def test_bad_time_config_is_one_line():
+    import pytest
+
+    from flowcep_plugin.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^\[time\]: not a duration: 'soon'"):
+        TimePolicy.from_config({"future_tolerance": "soon"}, live=False)
