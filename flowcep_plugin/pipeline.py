@@ -407,6 +407,10 @@ class Pipeline:
                     self.ctx.stats.add("shutdown.inputs_abandoned", active)
                     print(f"flowcep: error: {active} input(s) did not stop within the shutdown timeout; "
                           "finishing without them", file=sys.stderr)
+                    for _ in range(q.qsize()):  # what they already handed over still counts
+                        item = q.get_nowait()
+                        if not (isinstance(item, tuple) and item and item[0] is _END) and item.length:
+                            self.process(item)
                     break
                 if self.stop.is_set() and not closed:
                     closed = True

@@ -71,3 +71,34 @@ def test_stop_with_a_stuck_input_finishes_within_the_shutdown_timeout() -> None:
     assert time.monotonic() - started < 5
     assert [e["flowcep"]["records"] for e in sink.events] == [2]  # the drained records still count
     assert stats["gauges"]["shutdown.inputs_abandoned"] == 1
+
+
+class Flooding(Stuck):
+    """Never stops producing and ignores close(): the host stops reading it at the signal."""
+
+    def batches(self) -> Any:
+        k = 0
+        while True:
+            yield FlowBatch({"flowEndMilliseconds": [T0 + k]}, source=self.raw)
+            k += 1
+
+
+class FloodPlugin(Plugin):
+    @hookimpl
+    def flowcep_register_inputs(self) -> list[InputSpec]:
+        return [InputSpec(name="flood", summary="t", schemes=("flood",), open=Flooding, live=True)]
+
+
+def test_a_flooding_input_is_cut_off_at_stop_and_every_record_read_is_accounted() -> None:
+    pm = make_plugin_manager()
+    pm.register_plugin(FloodPlugin(), PluginInfo(name="t", module="tests", distribution="tests",
+                                                 version="0", origin="registered"))
+    registry = Registry.build(pm)
+    cfg = build_config(registry, {}, {"inputs": ["flood:x"], "detectors": ["one"], "enrichers": [],
+                                      "progress": False, "shutdown_timeout": "0.3s"})
+    sink = CollectingOutput()
+    pipeline = Pipeline(registry, cfg, Context(), extra_outputs=[sink])
+    threading.Timer(0.3, pipeline.stop.set).start()
+    stats = pipeline.run()
+    seen = sink.events[0]["flowcep"]["records"]
+    assert seen == stats["stages"]["input"]["in"] - sum(stats["drops"].values())
