@@ -32,7 +32,7 @@ from .stats import Stats
 
 __all__ = [
     "Reorderer", "TimePolicy", "NO_TIME", "LIVE_LATENESS_S", "FILE_LATENESS_S", "default_lateness_s",
-    "TIME_SCHEMA", "TIME_DEFAULTS",
+    "time_schema", "TIME_DEFAULTS",
 ]
 
 NO_TIME = -(2**62)
@@ -58,32 +58,33 @@ TIME_DEFAULTS: dict[str, Any] = {
     "max_pending": 2_000_000,
 }
 
-_DURATION_REF = {"anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}]}
-
-TIME_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "description": "event time: how far records may stray from their exporter's clock",
-    "properties": {
-        "future_tolerance": _DURATION_REF | {
-            "description": "records ending further than this ahead of the reference (wall clock for live "
-                           "inputs, the exporter's own time for files) are 'future'"},
-        "past_tolerance": {"anyOf": [*_DURATION_REF["anyOf"], {"type": "null"}],
-                           "description": "records further than this behind their exporter's time are "
-                                          "'too-old'; an exporter this far behind the leading one stops "
-                                          "holding the watermark back (default 10 min live, 1 h for files)"},
-        "out_of_range": {"enum": ["drop", "clamp"],
-                         "description": "drop 'future'/'too-old' records (counted) or clamp their time "
-                                        "to the reference (counted as time.clamped)"},
-        "exporter_idle": _DURATION_REF | {
-            "description": "an exporter silent this long (wall clock when live, event time for files) "
-                           "stops holding the watermark back"},
-        "max_exporters": {"type": "integer", "minimum": 1,
-                          "description": "exporter clocks kept; the least recently heard are evicted"},
-        "max_pending": {"type": "integer", "minimum": 1,
-                        "description": "records held for reordering; past it the oldest are released early"},
-    },
-}
+def time_schema(duration: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``[time]`` config section's schema, given the host's duration schema (passed in:
+    config.py composes the schema and imports this module, not the other way round)."""
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "description": "event time: how far records may stray from their exporter's clock",
+        "properties": {
+            "future_tolerance": {**duration, "description":
+                "records ending further than this ahead of the reference (wall clock for live inputs, "
+                "the exporter's own time for files) are 'future'"},
+            "past_tolerance": {"anyOf": [dict(duration), {"type": "null"}], "description":
+                "records further than this behind their exporter's time are 'too-old'; an exporter "
+                "this far behind the leading one stops holding the watermark back "
+                "(default 10 min live, 1 h for files)"},
+            "out_of_range": {"enum": ["drop", "clamp"],
+                             "description": "drop 'future'/'too-old' records (counted) or clamp their time "
+                                            "to the reference (counted as time.clamped_*)"},
+            "exporter_idle": {**duration, "description":
+                "an exporter silent this long (wall clock when live, event time for files) stops "
+                "holding the watermark back"},
+            "max_exporters": {"type": "integer", "minimum": 1,
+                              "description": "exporter clocks kept; the least recently heard are evicted"},
+            "max_pending": {"type": "integer", "minimum": 1,
+                            "description": "records held for reordering; past it the oldest are released early"},
+        },
+    }
 
 
 def default_lateness_s(live: bool) -> float:

@@ -15,7 +15,7 @@ from typing import Any
 
 import jsonschema
 
-from .clock import TIME_SCHEMA
+from .clock import time_schema
 from .errors import ConfigError
 
 __all__ = ["parse_duration", "load_config", "compose_schema", "validate_config", "DURATION_SCHEMA",
@@ -101,7 +101,7 @@ def compose_schema(registry: Any | None = None, extra: Mapping[str, Any] | None 
                     "wait": {"type": "boolean", "description": "start even when an output's server is unreachable, queueing until it answers"},
                 },
             },
-            "time": TIME_SCHEMA,
+            "time": time_schema(DURATION_SCHEMA),
             "alerts": {
                 "type": "object", "additionalProperties": False,
                 "properties": {"suppression": DURATION_SCHEMA | {"description": "merge repeats of one rule and attacker within this interval"}},

@@ -193,3 +193,14 @@ def test_bad_time_config_is_one_line():
 
     with pytest.raises(ConfigError, match=r"^\[time\]: not a duration: 'soon'"):
         TimePolicy.from_config({"future_tolerance": "soon"}, live=False)
+
+
+def test_time_section_is_validated_with_the_config(tmp_path):
+    from flowcep_plugin.cli import main
+
+    bad = tmp_path / "t.toml"
+    bad.write_text('[time]\nfuture_tolerance = "soon"\n')
+    assert main(["validate", "-c", str(bad)]) == 2
+    good = tmp_path / "g.toml"
+    good.write_text('[time]\npast_tolerance = "5 min"\nout_of_range = "clamp"\nmax_exporters = 50\n')
+    assert main(["validate", "-c", str(good)]) == 0
