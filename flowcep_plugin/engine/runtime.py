@@ -580,12 +580,16 @@ class Runtime:
             cols = {k: list(get(v)) for k, v in cols.items()}
             times = [times[i] for i in order]
         out: list[Row] = []
+        if self.now is None:  # h-patterns: patterns start with the runtime's clock
+            self._start_patterns(times[0])
         self.feed_stream(self.module.input_stream, Events(cols, n, times), out)
         return out
 
     def on_watermark(self, ms: int) -> list[Row]:
         """No record older than ``ms`` will come: fire every timer due at or before it."""
         out: list[Row] = []
+        if self.now is None:  # h-patterns: patterns start with the runtime's clock
+            self._start_patterns(ms)
         while True:
             due = self.next_due()
             if due is None or due > ms:
@@ -606,6 +610,13 @@ class Runtime:
         for st in self.stmts:
             self.emit(st, st.flush(), out)
         return out
+
+    def _start_patterns(self, t: int) -> None:
+        """Esper starts a pattern when its statement starts: here, at the first clock value."""
+        for st in self.stmts:
+            start = getattr(st, "start", None)
+            if start is not None:
+                start(t)
 
     # -- scheduling -------------------------------------------------------------------------------
     def next_due(self) -> int | None:
