@@ -445,7 +445,7 @@ class _Build(Transformer):
         if isinstance(arg, A.TimePeriod):
             return arg.ms
         if isinstance(arg, A.Literal) and isinstance(arg.value, (int, float)):
-            return int(arg.value * 1000)  # Esper: a bare number is seconds
+            return int(round(arg.value * 1000))  # Esper: a bare number is seconds (2.001 -> 2001 ms)
         raise EPLError("expected a time period such as '10 sec'", self.filename, pos.line, pos.column)
 
     # -- expressions ---------------------------------------------------------------------------

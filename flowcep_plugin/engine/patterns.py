@@ -791,6 +791,8 @@ class _RepeatN(_Node):
             return
         if child is not self.matcher:
             return
+        if False:
+            pass
         self.reps.append(env)
         n = len(self.reps)
         if plan.high is not None and n >= plan.high:
