@@ -140,16 +140,19 @@ def compile_pattern_statement(c: _Compiler, s: A.SelectStmt, name: str) -> Selec
     collect(src.root, False)
     needed: dict[str, set[str]] = {st: set() for st in streams}
 
-    def tag_res(p: A.Prop) -> str:
+    def tag_res(p: A.Prop, scalars: frozenset[str] = frozenset()) -> str:
+        """A tag property; ``scalars`` are repeated tags seen from inside their repetition,
+        where each is one event."""
         head = p.parts[0]
         m = _INDEXED.match(head)
         tag = m.group(1) if m else head
         if len(p.parts) < 2 or tag not in tags:
             raise c.err(f"property {p.text!r} must be prefixed with a pattern tag "
                         f"({', '.join(sorted(tags)) or 'none defined'})", p.pos)
-        if m and tag not in arrays:
+        arrays_here = arrays - scalars
+        if m and tag not in arrays_here:
             raise c.err(f"tag {tag!r} is not repeated: write {tag}.{'.'.join(p.parts[1:])}", p.pos)
-        if not m and tag in arrays:
+        if not m and tag in arrays_here:
             raise c.err(f"tag {tag!r} is repeated (an array): write {tag}[0].{'.'.join(p.parts[1:])}",
                         p.pos)
         sd = c.streams[tags[tag]]
@@ -175,7 +178,15 @@ def compile_pattern_statement(c: _Compiler, s: A.SelectStmt, name: str) -> Selec
     prios: set[int] = set()
     periods: list[int] = []
 
-    def build(n: A.PatternNode, until_depth: int) -> Any:
+    def repeated_in(n: A.PatternNode) -> set[str]:
+        if isinstance(n, A.PatRepeat):
+            return set(tags_in(n.item)) | (repeated_in(n.until) if n.until is not None else set())
+        out: set[str] = set()
+        for ch in _kids(n):
+            out |= repeated_in(ch)
+        return out
+
+    def build(n: A.PatternNode, until_depth: int, scalars: frozenset[str] = frozenset()) -> Any:
         if isinstance(n, A.PatFilter):
             sd = c.streams[n.stream]
 
@@ -183,7 +194,7 @@ def compile_pattern_statement(c: _Compiler, s: A.SelectStmt, name: str) -> Selec
                 head = _INDEXED.match(p.parts[0])
                 first = head.group(1) if head else p.parts[0]
                 if len(p.parts) > 1 and first in tags and first != n.stream:
-                    return tag_res(p)
+                    return tag_res(p, scalars)
                 parts = p.parts[1:] if len(p.parts) > 1 and p.parts[0] == n.stream else p.parts
                 key = sd.key(".".join(parts))
                 if key is None:
@@ -212,34 +223,35 @@ def compile_pattern_statement(c: _Compiler, s: A.SelectStmt, name: str) -> Selec
             prios.add(prio)
             return _PFilter(n.tag, streams.index(n.stream), f, prio)
         if isinstance(n, A.PatFollowedBy):
-            return _PNode("seq", tuple(build(i, until_depth) for i in n.items))
+            return _PNode("seq", tuple(build(i, until_depth, scalars) for i in n.items))
         if isinstance(n, A.PatAnd):
-            return _PNode("and", tuple(build(i, until_depth) for i in n.items))
+            return _PNode("and", tuple(build(i, until_depth, scalars) for i in n.items))
         if isinstance(n, A.PatOr):
-            return _PNode("or", tuple(build(i, until_depth) for i in n.items))
+            return _PNode("or", tuple(build(i, until_depth, scalars) for i in n.items))
         if isinstance(n, A.PatEvery):
-            return _PNode("every", (build(n.item, until_depth),))
+            return _PNode("every", (build(n.item, until_depth, scalars),))
         if isinstance(n, A.PatEveryDistinct):
             inner = set(tags_in(n.item))
-            kgen = CodeGen(fn, lambda p: _distinct_res(p, inner, tag_res, c))
+            key_scalars = scalars | frozenset(inner - repeated_in(n.item))
+            kgen = CodeGen(fn, lambda p: _distinct_res(p, inner, lambda q: tag_res(q, key_scalars), c))
             kgen.consts["_E"] = _E
             kgen.consts["_at"] = _at
             key = compile_row_function(["env"], "(" + "".join(kgen.value(e) + ", " for e in n.exprs) + ")",
                                        kgen.consts)
-            return _PNode("distinct", (build(n.item, until_depth),), key=key, ms=n.expiry_ms or 0)
+            return _PNode("distinct", (build(n.item, until_depth, scalars),), key=key, ms=n.expiry_ms or 0)
         if isinstance(n, A.PatWithin):
             periods.append(n.ms)
-            return _PNode("within", (build(n.item, until_depth),), n.ms)
+            return _PNode("within", (build(n.item, until_depth, scalars),), n.ms)
         if isinstance(n, A.PatTimer):
             periods.append(n.ms)
             return _PNode("timer", (), n.ms)
         if isinstance(n, A.PatNot):
-            return _PNode("not", (build(n.item, until_depth),))
+            return _PNode("not", (build(n.item, until_depth, scalars),))
         if isinstance(n, A.PatRepeat):
             if n.until is None and (n.low is None or n.low != n.high):
                 raise c.err("a [lo:hi] repeat needs an UNTIL (or write [n] for exactly n)", n.pos)
-            item = build(n.item, until_depth)
-            until = build(n.until, until_depth + 1) if n.until is not None else None
+            item = build(n.item, until_depth, scalars | frozenset(tags_in(n.item)))
+            until = build(n.until, until_depth + 1, scalars) if n.until is not None else None
             return _PNode("repeat", (item,), low=n.low or 0, high=n.high, until=until,
                           arrays=tuple(t for t in tags_in(n.item)))
         raise c.err("unsupported pattern construct", n.pos)
