@@ -258,8 +258,8 @@ def compile_pattern_statement(c: _Compiler, s: A.SelectStmt, name: str) -> Selec
 
     root = build(src.root, 0)
     if isinstance(root, _PNode) and root.kind == "not":
-        raise c.err("unsupported construct: a pattern that is only NOT (it would be true at "
-                    "once; combine it: B and not C)", src.pos)
+        raise c.err("unsupported construct: a pattern that is only NOT (a NOT outside an AND or "
+                    "a followed-by is true at once; write B and not C)", src.pos)
     items = s.items
     if s.group_by or any(find_aggregates(it.expr, []) for it in items or ()):
         raise c.err("unsupported construct: aggregates over a pattern (insert the pattern's "
