@@ -140,7 +140,39 @@ def _syntax_error(exc: UnexpectedInput, text: str, filename: str) -> EPLError:
         msg = f"syntax error: {exc}"
     if line is not None and line < 0:
         line = None
+    at: Any = getattr(exc, "pos_in_stream", None)
+    if isinstance(exc, UnexpectedToken) and exc.token.type != "$END":
+        at = exc.token.start_pos
+    named = _named_construct(text, at) if isinstance(at, int) else None
+    if named is not None:
+        msg = f"unsupported construct: {named}"
     return EPLError(msg, filename, line, column)
+
+
+# --- patterns (h-patterns): Esper constructs the grammar does not take, named in the error ---
+_NAMED_AFTER = [
+    (re.compile(r"match_recognize\b", re.I), "MATCH_RECOGNIZE (row pattern recognition)"),
+    (re.compile(r"while\b", re.I), "the pattern guard WHILE (use timer:within or a filter)"),
+    (re.compile(r"-\s*\["), "followed-by with a limit, -[n]>"),
+    (re.compile(r"@\s*(consume|priority)\b", re.I), "@consume/@priority on a pattern filter"),
+]
+_NAMED_BEFORE = [
+    (re.compile(r"timer\s*:\s*at\s*\([^()]*$", re.I), "the pattern observer timer:at (use timer:interval)"),
+    (re.compile(r"timer\s*:\s*schedule\s*\([^()]*$", re.I), "the pattern observer timer:schedule"),
+]
+
+
+def _named_construct(text: str, at: int) -> str | None:
+    """The Esper construct a syntax error stopped at, when it is one we know we do not take."""
+    rest = text[at:at + 40]
+    for pat, name in _NAMED_AFTER:
+        if pat.match(rest):
+            return name
+    before = text[max(0, at - 80):at]
+    for pat, name in _NAMED_BEFORE:
+        if pat.search(before):
+            return name
+    return None
 
 
 def _pos(meta: Any) -> A.Pos:

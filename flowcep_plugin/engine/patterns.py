@@ -233,7 +233,7 @@ def compile_pattern_statement(c: _Compiler, s: A.SelectStmt, name: str) -> Selec
         if isinstance(n, A.PatEveryDistinct):
             inner = set(tags_in(n.item))
             key_scalars = scalars | frozenset(inner - repeated_in(n.item))
-            kgen = CodeGen(fn, lambda p: _distinct_res(p, inner, lambda q: tag_res(q, key_scalars), c))
+            kgen = CodeGen(fn, lambda p: _distinct_res(p, inner, set(tags), lambda q: tag_res(q, key_scalars), c))
             kgen.consts["_E"] = _E
             kgen.consts["_at"] = _at
             key = compile_row_function(["env"], "(" + "".join(kgen.value(e) + ", " for e in n.exprs) + ")",
@@ -312,12 +312,13 @@ def _tag_of(p: A.Prop) -> str:
     return m.group(1) if m else p.parts[0]
 
 
-def _distinct_res(p: A.Prop, inner: set[str], tag_res: Callable[[A.Prop], str], c: _Compiler) -> str:
+def _distinct_res(p: A.Prop, inner: set[str], known: set[str], tag_res: Callable[[A.Prop], str],
+                  c: _Compiler) -> str:
     """every-distinct keys read the tags of its sub-expression; a bare property reads the
     single tag there (Esper: ``every-distinct(intPrimitive) a=SupportBean``)."""
     if _tag_of(p) in inner:
         return tag_res(p)
-    if len(inner) == 1:
+    if len(inner) == 1 and _tag_of(p) not in known:
         (only,) = inner
         return tag_res(A.Prop((only, *p.parts), pos=p.pos, text=f"{only}.{p.text}"))
     raise c.err(f"every-distinct: {p.text!r} must name a tag of its sub-expression "
@@ -869,6 +870,13 @@ class PatternStmt(_Parent):
         return self.ctx.stats
 
     # -- pattern root --------------------------------------------------------------------------
+    def clock(self, t: int) -> None:
+        """The runtime's clock reached ``t`` (events of any stream): start the pattern at the
+        first time, and move the timer horizon."""
+        if self.last_event is None or t > self.last_event:
+            self.last_event = t
+        self.start(t)
+
     def start(self, t: int) -> None:
         if self.root is None and not self.ended:
             self.root = _make(self.pp.root, self.ctx, self)

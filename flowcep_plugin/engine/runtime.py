@@ -580,8 +580,7 @@ class Runtime:
             cols = {k: list(get(v)) for k, v in cols.items()}
             times = [times[i] for i in order]
         out: list[Row] = []
-        if self.now is None:  # h-patterns: patterns start with the runtime's clock
-            self._start_patterns(times[0])
+        self._pattern_clock(times[0], times[-1])  # h-patterns
         self.feed_stream(self.module.input_stream, Events(cols, n, times), out)
         return out
 
@@ -589,7 +588,7 @@ class Runtime:
         """No record older than ``ms`` will come: fire every timer due at or before it."""
         out: list[Row] = []
         if self.now is None:  # h-patterns: patterns start with the runtime's clock
-            self._start_patterns(ms)
+            self._pattern_clock(ms, None)
         while True:
             due = self.next_due()
             if due is None or due > ms:
@@ -611,12 +610,16 @@ class Runtime:
             self.emit(st, st.flush(), out)
         return out
 
-    def _start_patterns(self, t: int) -> None:
-        """Esper starts a pattern when its statement starts: here, at the first clock value."""
+    def _pattern_clock(self, first: int, last: int | None) -> None:
+        """Patterns start with the runtime's clock (Esper starts them with their statement);
+        the events' time bounds how far their timers run at the end of input."""
         for st in self.stmts:
-            start = getattr(st, "start", None)
-            if start is not None:
-                start(t)
+            clock = getattr(st, "clock", None)
+            if clock is not None:
+                if self.now is None:
+                    st.start(first)
+                if last is not None:
+                    clock(last)
 
     # -- scheduling -------------------------------------------------------------------------------
     def next_due(self) -> int | None:
