@@ -140,10 +140,10 @@ def _syntax_error(exc: UnexpectedInput, text: str, filename: str) -> EPLError:
         msg = f"syntax error: {exc}"
     if line is not None and line < 0:
         line = None
-    at: Any = getattr(exc, "pos_in_stream", None)
+    stop: Any = getattr(exc, "pos_in_stream", None)
     if isinstance(exc, UnexpectedToken) and exc.token.type != "$END":
-        at = exc.token.start_pos
-    named = _named_construct(text, at) if isinstance(at, int) else None
+        stop = exc.token.start_pos
+    named = _named_construct(text, stop) if isinstance(stop, int) else None
     if named is not None:
         msg = f"unsupported construct: {named}"
     return EPLError(msg, filename, line, column)
