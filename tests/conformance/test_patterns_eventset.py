@@ -273,3 +273,20 @@ def test_every_and_not_on_uniform_events() -> None:
     got = run_set("every a=SupportBean_A() and not a1=SupportBean_A(id='A4')", EVENT_SET_TWO,
                   type_of={n: "A" for n, _t in EVENT_SET_TWO})
     expect(got, [("B1", {"a": "B1"}), ("B2", {"a": "B2"}), ("B3", {"a": "B3"})], EVENT_SET_TWO)
+
+
+MANUAL_SEQ = [(n, 1000 * (i + 1)) for i, n in enumerate("A1 B1 C1 B2 A2 D1 A3 B3 E1 A4 F1 B4".split())]
+
+
+@pytest.mark.parametrize("pattern, pairs", [
+    ("every (a=SupportBean_A -> b=SupportBean_B)", ["A1 B1", "A2 B3", "A4 B4"]),
+    ("every a=SupportBean_A -> b=SupportBean_B", ["A1 B1", "A2 B3", "A3 B3", "A4 B4"]),
+    ("a=SupportBean_A -> every b=SupportBean_B", ["A1 B1", "A1 B2", "A1 B3", "A1 B4"]),
+    ("every a=SupportBean_A -> every b=SupportBean_B",
+     ["A1 B1", "A1 B2", "A1 B3", "A1 B4", "A2 B3", "A2 B4", "A3 B3", "A3 B4", "A4 B4"]),
+])
+@pytest.mark.esper("pattern-every", cite="Esper reference, EPL Reference: Patterns, 'Every' "
+                                         "(the table of every A -> B variants)")
+def test_manual_every_table(pattern: str, pairs: list[str]) -> None:
+    expected = [(p.split()[1], {"a": p.split()[0], "b": p.split()[1]}) for p in pairs]
+    expect(run_set(pattern, MANUAL_SEQ), expected, MANUAL_SEQ)

@@ -188,3 +188,21 @@ def test_pattern_constructs_not_taken_are_named_with_a_position(text: str, needl
     with pytest.raises(EPLError) as info:
         compile_module(text, "m.epl")
     assert needle in str(info.value) and info.value.line and info.value.column, str(info.value)
+
+
+def test_pattern_docs_examples_compile_and_listed_constructs_are_rejected() -> None:
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "epl-patterns.md").read_text(encoding="utf-8")
+    examples = re.findall(r"^```epl\n(.*?)^```", doc, re.S | re.M)
+    assert len(examples) >= 2
+    for text in examples:
+        assert compile_module(text, "docs/epl-patterns.md").statements
+    (unsupported,) = re.findall(r"^```text\n(.*?)^```", doc, re.S | re.M)
+    for line in unsupported.splitlines():
+        stmt = line.split("  ")[0].strip()
+        if not stmt.startswith("select"):
+            stmt = f"select * from {stmt}"
+        with pytest.raises(EPLError):
+            compile_module(stmt.replace("[...]", "[a=Flow]").replace("(...)", "(pattern (A))"))
