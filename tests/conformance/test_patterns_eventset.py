@@ -16,6 +16,7 @@ AND = "PatternOperatorAnd.PatternOperatorAndWHarness"
 NOT = "PatternOperatorNot.PatternOperatorNotWHarness"
 UNTIL = "PatternOperatorMatchUntil.PatternOp"
 W = "PatternGuardTimerWithin.PatternOp"
+OR = "PatternOperatorOr.PatternOperatorOrWHarness"
 
 B, D = "SupportBean_B", "SupportBean_D"
 
@@ -260,6 +261,25 @@ CASES = [
          ("B3", {"b": "B3", "d": "D1"}), ("B3", {"b": "B3", "d": "D2"}),
          ("D3", {"b": "B1", "d": "D3"}), ("D3", {"b": "B2", "d": "D3"}), ("D3", {"b": "B3", "d": "D3"})),
     case("pattern-within", W, "(every b=SupportBean_B) where timer:within (2000 msec) and every d=SupportBean_D() where timer:within(6001 msec)"),
+    # -- or ------------------------------------------------------------------------------------
+    case("pattern-or", OR, "a=SupportBean_A or a=SupportBean_A", ("A1", {"a": "A1"})),
+    case("pattern-or", OR, "a=SupportBean_A or b=SupportBean_B or c=SupportBean_C", ("A1", {"a": "A1"})),
+    case("pattern-or", OR, "every b=SupportBean_B or every d=SupportBean_D",
+         ("B1", {"b": "B1"}), ("B2", {"b": "B2"}), ("D1", {"d": "D1"}), ("D2", {"d": "D2"}),
+         ("B3", {"b": "B3"}), ("D3", {"d": "D3"})),
+    case("pattern-or", OR, "a=SupportBean_A or b=SupportBean_B", ("A1", {"a": "A1"})),
+    case("pattern-or", OR, "a=SupportBean_A or every b=SupportBean_B", ("A1", {"a": "A1"})),
+    case("pattern-or", OR, "every a=SupportBean_A or d=SupportBean_D",
+         ("A1", {"a": "A1"}), ("A2", {"a": "A2"}), ("D1", {"d": "D1"})),
+    case("pattern-or", OR, "every (every b=SupportBean_B() or d=SupportBean_D())",
+         ("B1", {"b": "B1"}), ("B2", {"b": "B2"}, 2), ("D1", {"d": "D1"}, 4), ("D2", {"d": "D2"}, 4),
+         ("B3", {"b": "B3"}, 4), ("D3", {"d": "D3"}, 8)),
+    case("pattern-or", OR, "every (b=SupportBean_B() or every d=SupportBean_D())",
+         ("B1", {"b": "B1"}), ("B2", {"b": "B2"}), ("D1", {"d": "D1"}), ("D2", {"d": "D2"}, 2),
+         ("B3", {"b": "B3"}, 4), ("D3", {"d": "D3"}, 4)),
+    case("pattern-or", OR, "every (every d=SupportBean_D() or every b=SupportBean_B())",
+         ("B1", {"b": "B1"}), ("B2", {"b": "B2"}, 2), ("D1", {"d": "D1"}, 4), ("D2", {"d": "D2"}, 8),
+         ("B3", {"b": "B3"}, 16), ("D3", {"d": "D3"}, 32)),
 ]
 
 

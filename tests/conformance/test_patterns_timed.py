@@ -276,3 +276,30 @@ def test_within_over_every_distinct() -> None:
     assert sb(h, 0, "E2", 1) == []
     assert values(sb(h, 0, "E3", 2), "s") == [("E3",)]
     assert sb(h, 11000, "E4", 3) == [] and sb(h, 11000, "E5", 1) == []
+
+
+@esper("pattern-or", "PatternOperatorOr.PatternOrSimple")
+def test_or_once() -> None:
+    h = start("@Name('s0') select a.theString as c0, b.theString as c1 from pattern "
+              "[a=Flow(kind='SB' and intPrimitive=0) or b=Flow(kind='SB' and intPrimitive=1)]")
+    assert values(sb(h, 1, "EB", 1), "c0", "c1") == [(None, "EB")]
+    assert sb(h, 2, "EA", 0) == [] and sb(h, 3, "EB", 1) == []
+
+
+@esper("pattern-or", "PatternOperatorOr.PatternOrAndNotAndZeroStart")
+@pytest.mark.parametrize("pattern", [
+    "(a=Flow(kind='A') -> b=Flow(kind='B')) or (a=Flow(kind='A') -> not b=Flow(kind='B'))",
+    "a=Flow(kind='A') -> (b=Flow(kind='B') or not Flow(kind='B'))",
+])
+def test_or_with_not_is_true_at_once_then_again(pattern: str) -> None:
+    h = start(f"@Name('s0') select a.id as a, b.id as b from pattern [{pattern}]")
+    assert values(h.send(1, kind="A", id="A1"), "a", "b") == [("A1", None)]
+    assert values(h.send(2, kind="B", id="B1"), "a", "b") == [("A1", "B1")]
+
+
+@pytest.mark.esper("pattern-timer", cite="Esper reference, EPL Reference: Patterns, 'timer:interval' (every timer:interval(P) fires every P)")
+def test_every_timer_interval_fires_each_period() -> None:
+    h = start("@Name('s0') select 'x' as x from pattern [every timer:interval(10 sec)]")
+    h.send(1, kind="SB")
+    h.send(35_000, kind="SB")
+    assert [r.time_ms for r in h.watermark(35_000)] == [10_000, 20_000, 30_000]
