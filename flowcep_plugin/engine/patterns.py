@@ -84,6 +84,10 @@ class _PFilter:
     si: int
     fn: Callable[..., Any] | None
     prio: int
+    # ``prop = tag.prop`` in the filter: the event key and the tag value, so the filter can be
+    # looked up by the event's value instead of tried on every event (Esper's filter index)
+    ikey: str | None = None
+    ival: Callable[..., Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -221,7 +225,8 @@ def compile_pattern_statement(c: _Compiler, s: A.SelectStmt, name: str) -> Selec
             # deeper index node), and the until side wins over the repeated side
             prio = 1000 * until_depth + min(len(_conjuncts(n.filter)) if n.filter is not None else 0, 999)
             prios.add(prio)
-            return _PFilter(n.tag, streams.index(n.stream), f, prio)
+            ikey, ival = _equality_index(n, sd, tags, scalars, arrays, tag_res, fn)
+            return _PFilter(n.tag, streams.index(n.stream), f, prio, ikey, ival)
         if isinstance(n, A.PatFollowedBy):
             return _PNode("seq", tuple(build(i, until_depth, scalars) for i in n.items))
         if isinstance(n, A.PatAnd):
@@ -307,6 +312,35 @@ def compile_pattern_statement(c: _Compiler, s: A.SelectStmt, name: str) -> Selec
     return plan
 
 
+def _equality_index(n: A.PatFilter, sd: StreamDef, tags: dict[str, str], scalars: frozenset[str],
+                    arrays: set[str], tag_res: Callable[[A.Prop, frozenset[str]], str],
+                    fn: str) -> tuple[str | None, Callable[..., Any] | None]:
+    """The first ``prop = tag.prop`` conjunct of a filter, as (event key, env -> value)."""
+    if n.filter is None:
+        return None, None
+    for cj in _conjuncts(n.filter):
+        if not (isinstance(cj, A.BinOp) and cj.op == "=="):
+            continue
+        for mine, other in ((cj.left, cj.right), (cj.right, cj.left)):
+            if not (isinstance(mine, A.Prop) and isinstance(other, A.Prop)):
+                continue
+            tag = other.parts[0]
+            if len(other.parts) < 2 or tag not in tags or tag == n.stream or _INDEXED.match(tag) \
+                    or (tag in arrays and tag not in scalars):
+                continue
+            parts = mine.parts[1:] if len(mine.parts) > 1 and mine.parts[0] == n.stream else mine.parts
+            if parts[0] in tags or _INDEXED.match(parts[0]):
+                continue
+            key = sd.key(".".join(parts))
+            if key is None:
+                continue
+            gen = CodeGen(fn, lambda p: tag_res(p, scalars))
+            gen.consts["_E"] = _E
+            gen.consts["_at"] = _at
+            return key, compile_row_function(["env"], gen.value(other), gen.consts)
+    return None, None
+
+
 def _tag_of(p: A.Prop) -> str:
     m = _INDEXED.match(p.parts[0])
     return m.group(1) if m else p.parts[0]
@@ -364,6 +398,8 @@ class _Ctx:
         # per stream: per priority (highest first), the filter nodes in the order they started
         self.filters: list[dict[int, list[_FilterN]]] = [{p: [] for p in plan.prios}
                                                          for _ in range(plan.nstreams)]
+        # per stream: event key -> value -> filter nodes waiting for that value
+        self.indexed: list[dict[str, dict[Any, list[_FilterN]]]] = [{} for _ in range(plan.nstreams)]
         self.registered = 0
         self.dead = 0
         self.heap: list[tuple[int, int, _Node]] = []
@@ -372,8 +408,21 @@ class _Ctx:
         self.stats: Counter[str] = Counter()
 
     def register(self, node: _FilterN) -> None:
-        self.filters[node.plan.si][node.plan.prio].append(node)
+        self.seq += 1
+        node.seq = self.seq
+        p = node.plan
         self.registered += 1
+        if p.ikey is not None and p.ival is not None:
+            value = p.ival(node.env)
+            if value is None:  # null = x is never true: this filter can never match
+                self.dead += 1
+                return
+            try:
+                self.indexed[p.si].setdefault(p.ikey, {}).setdefault(value, []).append(node)
+                return
+            except TypeError:  # unhashable: tried on every event instead
+                pass
+        self.filters[p.si][p.prio].append(node)
 
     def schedule(self, due: int, node: _Node) -> None:
         self.seq += 1
@@ -382,10 +431,25 @@ class _Ctx:
     def dispatch(self, si: int, row: dict[str, Any], t: int) -> None:
         """Offer one event to the filters started before it, in Esper's hand-over order."""
         levels = self.filters[si]
-        snapshot = [(lst, len(lst)) for lst in (levels[p] for p in self.prios) if lst]
-        for lst, n in snapshot:
-            for i in range(n):
-                f = lst[i]
+        indexed = self.indexed[si]
+        if not indexed:
+            snapshot = [(lst, len(lst)) for lst in (levels[p] for p in self.prios) if lst]
+            for lst, n in snapshot:
+                for i in range(n):
+                    f = lst[i]
+                    if f.alive:
+                        f.on_event(row, t)
+        else:
+            cands = [f for p in self.prios for f in levels[p] if f.alive]
+            for key, buckets in indexed.items():
+                try:
+                    bucket = buckets.get(row.get(key))
+                except TypeError:
+                    bucket = None
+                if bucket:
+                    cands.extend(f for f in bucket if f.alive)
+            cands.sort(key=_hand_over_order)
+            for f in cands:
                 if f.alive:
                     f.on_event(row, t)
         if self.dead > 64 and self.dead * 2 > self.registered:
@@ -398,8 +462,21 @@ class _Ctx:
                 keep = [f for f in lst if f.alive]
                 levels[p] = keep
                 live += len(keep)
+        for indexed in self.indexed:
+            for buckets in indexed.values():
+                for value, lst in list(buckets.items()):
+                    keep = [f for f in lst if f.alive]
+                    if keep:
+                        buckets[value] = keep
+                        live += len(keep)
+                    else:
+                        del buckets[value]
         self.registered = live
         self.dead = 0
+
+
+def _hand_over_order(f: _FilterN) -> tuple[int, int]:
+    return (-f.plan.prio, f.seq)
 
 
 def _make(plan: Any, ctx: _Ctx, parent: _Parent) -> _Node:
@@ -434,8 +511,10 @@ class _Node(_Parent):
 
 
 class _FilterN(_Node):
-    __slots__ = ("env",)
+    __slots__ = ("env", "seq")
     plan: _PFilter
+    env: Env
+    seq: int
 
     def start(self, env: Env, t: int) -> None:
         self.env = env

@@ -206,3 +206,21 @@ def test_pattern_docs_examples_compile_and_listed_constructs_are_rejected() -> N
             stmt = f"select * from {stmt}"
         with pytest.raises(EPLError):
             compile_module(stmt.replace("[...]", "[a=Flow]").replace("(...)", "(pattern (A))"))
+
+
+def test_correlated_filters_looked_up_by_value_keep_order_and_nulls() -> None:
+    """``src = a.src`` filters wait in an index by value; the hand-over order (more conditions
+    first) still holds across indexed and plain filters, nulls never match and unhashable
+    values fall back to trying every event."""
+    h = Harness("""@Name('P') select a.n as n, b.n as m from pattern [every a=Flow(k='a') ->
+        (b=Flow(k='b' and src = a.src) and not Flow(k='b' and src = a.src and bad = true))]""")
+    h.send(0, k="a", src="x", n=1)
+    h.send(1, k="a", src="y", n=2)
+    h.send(2, k="a", n=3)                      # null src: its b can never come
+    h.send(3, k="a", src=["l", 1], n=4)        # a list: not hashable
+    h.send(4, k="b", src="x", bad=True, n=10)  # the NOT (3 conditions) sees it first: x is over
+    h.send(5, k="b", src="y", n=11)
+    h.send(6, k="b", n=12)
+    h.send(7, k="b", src=["l", 1], n=13)
+    h.send(8, k="b", src="x", n=14)
+    assert values(h.rows, "n", "m") == [(2, 11), (4, 13)]
