@@ -224,3 +224,20 @@ def test_correlated_filters_looked_up_by_value_keep_order_and_nulls() -> None:
     h.send(7, k="b", src=["l", 1], n=13)
     h.send(8, k="b", src="x", n=14)
     assert values(h.rows, "n", "m") == [(2, 11), (4, 13)]
+
+
+def test_pattern_bound_drops_reach_the_run_stats(monkeypatch: pytest.MonkeyPatch) -> None:
+    from flowcep_plugin.context import Context
+    from flowcep_plugin.engine.detector import EPLDetector
+    from flowcep_plugin.engine.harness import flows
+    from flowcep_plugin.specs import DetectorSpec
+
+    monkeypatch.setattr(patterns, "MAX_SUBEXPRESSIONS", 1)
+    spec = DetectorSpec(name="seq", summary="test", epl="@Name('P') select a.v as v from pattern "
+                        "[every a=Flow(k='a') -> b=Flow(k='b')]")
+    ctx = Context()
+    det = EPLDetector(spec, {}, ctx)
+    det.on_batch(flows((0, {"k": "a"}), (1, {"k": "a"}), (2, {"k": "a"})))
+    det.on_watermark(3)
+    assert ctx.stats.drops["pattern-subexpression-limit"] == 2
+    assert ctx.stats.drops_by_source["seq"]["pattern-subexpression-limit"] == 2
