@@ -58,7 +58,8 @@ __all__ = ["compile_pattern_statement", "PatternStmt", "PatternPlan", "MAX_SUBEX
 #: followed-by sub-expression instances alive at once per statement (Esper's
 #: max-subexpression with prevent-start)
 MAX_SUBEXPRESSIONS = 100_000
-#: results kept per side of an ``and`` (each side that keeps turning true)
+#: results kept per side of an ``and`` (each side that keeps turning true), and matches kept
+#: by one ``until`` repetition
 MAX_AND_RESULTS = 10_000
 #: keys remembered by one ``every-distinct`` instance
 MAX_DISTINCT_KEYS = 100_000
@@ -403,6 +404,7 @@ class _Ctx:
         self.registered = 0
         self.dead = 0
         self.heap: list[tuple[int, int, _Node]] = []
+        self.heap_limit = 1024
         self.seq = 0
         self.subexpressions = 0
         self.stats: Counter[str] = Counter()
@@ -427,6 +429,10 @@ class _Ctx:
     def schedule(self, due: int, node: _Node) -> None:
         self.seq += 1
         heapq.heappush(self.heap, (due, self.seq, node))
+        if len(self.heap) > self.heap_limit:  # instances done early leave their timers behind
+            self.heap = [e for e in self.heap if e[2].alive]
+            heapq.heapify(self.heap)
+            self.heap_limit = max(1024, 2 * len(self.heap))
 
     def dispatch(self, si: int, row: dict[str, Any], t: int) -> None:
         """Offer one event to the filters started before it, in Esper's hand-over order."""
@@ -829,11 +835,12 @@ class _SeqN(_Node):
 class _RepeatN(_Node):
     """``[lo:hi] p until q``: p restarted after each match until q; tags of p become arrays."""
 
-    __slots__ = ("env", "matcher", "until", "reps")
+    __slots__ = ("env", "matcher", "until", "reps", "count")
 
     def start(self, env: Env, t: int) -> None:
         self.env = env
         self.reps: list[Env] = []
+        self.count = 0
         self.matcher: _Node | None = None
         self.until: _Node | None = None
         if self.plan.until is not None:
@@ -876,7 +883,7 @@ class _RepeatN(_Node):
         plan = self.plan
         if child is self.until:
             self.quit()
-            if len(self.reps) >= plan.low:
+            if self.count >= plan.low:
                 self.parent.child_true(self, self.merged(env), True, t)
             else:
                 self.parent.child_false(self, t)
@@ -885,8 +892,12 @@ class _RepeatN(_Node):
             return
         if False:
             pass
+        if len(self.reps) >= MAX_AND_RESULTS:
+            del self.reps[0]
+            self.ctx.stats["pattern-repeat-match-evicted"] += 1
         self.reps.append(env)
-        n = len(self.reps)
+        self.count += 1
+        n = self.count
         if plan.high is not None and n >= plan.high:
             if plan.until is None or plan.low == plan.high:
                 self.quit()

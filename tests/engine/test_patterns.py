@@ -241,3 +241,18 @@ def test_pattern_bound_drops_reach_the_run_stats(monkeypatch: pytest.MonkeyPatch
     det.on_watermark(3)
     assert ctx.stats.drops["pattern-subexpression-limit"] == 2
     assert ctx.stats.drops_by_source["seq"]["pattern-subexpression-limit"] == 2
+
+
+def test_until_matches_and_dead_timers_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(patterns, "MAX_AND_RESULTS", 3)
+    h = Harness("@Name('P') select a[0].v as first, b.v as last from pattern [a=Flow(k='a') until b=Flow(k='b')]")
+    for t in range(5):
+        h.send(t, k="a", v=t)
+    assert values(h.send(9, k="b", v=9), "first", "last") == [(2, 9)]  # the two oldest were dropped
+    assert h.rt.stmts[0].stats["pattern-repeat-match-evicted"] == 2
+    # instances that complete long before their within deadline leave no timer pile behind
+    h2 = Harness("@Name('P') select a.v as v from pattern "
+                 "[every a=Flow(k='a') -> b=Flow(k='b' and v = a.v) where timer:within(1 day)]")
+    h2.batch([(t, {"k": "a" if t % 2 == 0 else "b", "v": t // 2}) for t in range(20_000)])
+    assert len(h2.rows) == 10_000
+    assert len(h2.rt.stmts[0].ctx.heap) <= 2048
