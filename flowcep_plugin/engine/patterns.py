@@ -1034,8 +1034,9 @@ class PatternStmt(_Parent):
                 break
             if node.alive:
                 fired += 1
-                if fired > _MAX_FIRES_AT_ONCE:
+                if fired > _MAX_FIRES_AT_ONCE:  # a zero period restarting itself: stop the statement
                     self.ctx.stats["pattern-timer-loop"] += 1
+                    self.ended = True
                     break
                 node.on_timer(due)
 

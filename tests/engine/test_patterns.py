@@ -256,3 +256,11 @@ def test_until_matches_and_dead_timers_stay_bounded(monkeypatch: pytest.MonkeyPa
     h2.batch([(t, {"k": "a" if t % 2 == 0 else "b", "v": t // 2}) for t in range(20_000)])
     assert len(h2.rows) == 10_000
     assert len(h2.rt.stmts[0].ctx.heap) <= 2048
+
+
+def test_a_zero_period_timer_loop_stops_the_statement_and_is_counted() -> None:
+    h = Harness("@Name('P') select 'x' as x from pattern [every timer:interval(0)]")
+    h.send(0, v=1)
+    h.watermark(10)  # would never return if the loop were not cut
+    st = h.rt.stmts[0]
+    assert st.stats["pattern-timer-loop"] == 1 and st.ended and st.next_due() is None
