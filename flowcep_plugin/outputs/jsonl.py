@@ -1,7 +1,9 @@
 """Builtin outputs that need no server: ``jsonl:PATH`` (ECS JSON lines) and ``stdout``.
 
 ``stdout`` prints one readable line per alert (``stdout:json`` prints JSON lines instead).
-JSON lines are encoded with orjson: alerts are few, but flows sent here are many.
+JSON lines are encoded with orjson: alerts are few, but flows sent here are many. Flows are
+the ECS flow documents of :func:`flowcep_plugin.ecs.batch_to_json`, the same ones the
+Elasticsearch output indexes.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import IO, Any
 
 import orjson
 
+from .. import ecs
 from ..context import Context
 from ..errors import ConfigError
 from ..hookspecs import hookimpl
@@ -52,7 +55,7 @@ class JsonLinesOutput:
 
     def write_flows(self, batch: FlowBatch) -> None:
         if self.flows and batch.length:
-            self._fh.write(b"".join(dumps(r) + b"\n" for r in batch.rows()))
+            self._fh.write(b"".join(d + b"\n" for d in ecs.stamp_created(ecs.batch_to_json(batch))))
 
     def flush(self) -> None:
         self._fh.flush()
@@ -73,6 +76,7 @@ class StdoutOutput:
         self.json = mode == "json"
         self.stream = stream or sys.stdout
         self.metrics = bool(config.get("metrics", False))
+        self.flows = bool(config.get("flows", False))
 
     def write_events(self, events: list[Event]) -> None:
         if not events:
@@ -86,8 +90,11 @@ class StdoutOutput:
         if lines:
             self.stream.write("\n".join(lines) + "\n")
 
-    def write_flows(self, batch: FlowBatch) -> None:  # people do not read flows on a terminal
-        return
+    def write_flows(self, batch: FlowBatch) -> None:
+        # People do not read flows on a terminal; pipes (stdout:json, flows = true) get the
+        # same ECS flow documents as every other output.
+        if self.json and self.flows and batch.length:
+            self.stream.write("".join(d.decode() + "\n" for d in ecs.stamp_created(ecs.batch_to_json(batch))))
 
     def flush(self) -> None:
         try:
@@ -111,7 +118,7 @@ _JSONL_SCHEMA = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "flows": {"type": "boolean", "description": "also write every flow record (large)"},
+        "flows": {"type": "boolean", "description": "also write every flow record as an ECS document (large)"},
         "append": {"type": "boolean", "description": "append instead of truncating the file"},
     },
 }
@@ -122,7 +129,7 @@ def flowcep_register_outputs() -> list[OutputSpec]:
     return [
         OutputSpec(
             name="jsonl",
-            summary="ECS alert documents as JSON lines in a local file (jsonl:PATH)",
+            summary="ECS alert (and, with flows = true, flow) documents as JSON lines in a local file (jsonl:PATH)",
             schemes=("jsonl", "file"),
             factory=lambda target, cfg, ctx: JsonLinesOutput(_need(target, "jsonl"), cfg, ctx),
             accepts_flows=True,
@@ -134,10 +141,14 @@ def flowcep_register_outputs() -> list[OutputSpec]:
             summary="one readable line per alert on standard output (stdout:json for JSON lines)",
             schemes=("stdout",),
             factory=lambda target, cfg, ctx: StdoutOutput(target, cfg, ctx),
+            accepts_flows=True,
             config_schema={"type": "object", "additionalProperties": False,
                            "properties": {"metrics": {"type": "boolean",
-                                                      "description": "print metric events too"}}},
-            defaults={"metrics": False},
+                                                      "description": "print metric events too"},
+                                          "flows": {"type": "boolean",
+                                                    "description": "stdout:json only: also print every flow "
+                                                                   "record as an ECS document (large)"}}},
+            defaults={"metrics": False, "flows": False},
         ),
     ]
 

@@ -42,8 +42,10 @@ def test_names_follow_ecs() -> None:
     assert ecs_name("octetDeltaCount") == "network.bytes"
     assert ecs_name("flowStartMilliseconds") == "event.start"
     assert ecs_name("flowEndSeconds") == "event.end"
-    assert ecs_name("fooBar") == "ipfix.fooBar"
+    assert ecs_name("fooBar") == "flowcep.ipfix.fooBar"
+    assert ecs_name("postNATSourceIPv4Address") == "netflow.post_nat_source_ipv4_address"
     assert ecs_name("source.geo.country_iso_code") == "source.geo.country_iso_code"
+    assert ecs_name("source.zone") == "flowcep.source.zone"  # custom: never inside an ECS field set
     assert transport_name(6) == "tcp" and transport_name(17) == "udp" and transport_name(1) == "icmp"
     assert transport_name(253) == "253"
 
@@ -60,7 +62,12 @@ def test_documents_hand_checked() -> None:
     assert a["event.start"] == 1_700_000_000_000 and a["event.end"] == 1_700_000_002_000
     assert a["@timestamp"] == 1_700_000_002_000
     assert a["source.mac"] == "00-1B-21-3A-4F-AA"
-    assert a["ipfix.someVendorThing"] == "01ff"
+    assert a["flowcep.ipfix.someVendorThing"] == "01ff"
+    assert a["netflow.source_ipv4_address"] == "192.0.2.10" and a["netflow.octet_delta_count"] == 1500
+    assert a["netflow.flow_start_seconds"] == 1_700_000_000_000  # Elastic maps it as a date
+    assert a["event.duration"] == 2_000_000_000 and a["related.ip"] == ["192.0.2.10", "198.51.100.7"]
+    assert a["network.type"] == "ipv4" and b["network.type"] == "ipv6"
+    assert a["event.action"] == "netflow_flow" and a["ecs.version"]
     assert a["event.kind"] == "event" and a["event.category"] == ["network"]
     assert a["data_stream.namespace"] == "default"
     # absent elements are left out, not null
@@ -113,7 +120,7 @@ def test_json_equals_documents(columns: dict[str, list]) -> None:
     batch = FlowBatch(columns)
     expected = batch_to_documents(batch, {"data_stream.namespace": "x"})
     got = [orjson.loads(raw) for raw in batch_to_json(batch, {"data_stream.namespace": "x"})]
-    # octets in a mapped field are written as hex, as in ipfix.* columns
+    # octets in a mapped field are written as hex, as in flowcep.ipfix.* columns
     assert got == [orjson.loads(orjson.dumps(d, default=lambda o: o.hex())) for d in expected]
 
 
