@@ -15,6 +15,7 @@ have priority 200, above the stack's built-in ``logs-*-*`` (100), so our mapping
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -205,14 +206,45 @@ def _leaf_mapping(name: str, kind: str) -> dict[str, Any]:
     return leaf
 
 
+def _netflow_dynamic_templates() -> list[dict[str, Any]]:
+    """``netflow.*`` typed exactly as Elastic's netflow integration types them, mapped only when
+    a document carries the field: one dynamic template per Elasticsearch type whose ``match``
+    is a regex over the field names of that type.
+
+    Mapping the integration's ~800 fields up front would pass Elasticsearch's default limit of
+    1000 fields per index with ECS's own, and made the loopback stand-in 6x slower per bulk
+    (10.5 s against 1.7 s for 1000 documents; 2.4 s this way), for fields an exporter rarely
+    sends. Other ``netflow.*`` strings (elements newer than Elastic's list) become keywords.
+    """
+    by_type: dict[str, list[str]] = {}
+    for name, kind in sorted(FLOW_TYPES.items()):
+        leaf = name[len("netflow."):] if name.startswith("netflow.") else ""
+        if leaf and "." not in leaf and leaf != "type":
+            by_type.setdefault(kind, []).append(leaf)
+    out: list[dict[str, Any]] = []
+    for kind, names in sorted(by_type.items()):
+        out.append({f"netflow_{kind}": {
+            "path_match": "netflow.*",
+            "match_pattern": "regex",
+            "match": "^(" + "|".join(re.escape(n) for n in names) + ")$",
+            "mapping": _leaf_mapping("", kind),
+        }})
+    out.append({"netflow_other_strings": {"path_match": "netflow.*", "match_mapping_type": "string",
+                                          "mapping": _leaf_mapping("", "keyword")}})
+    return out
+
+
 def flow_mapping() -> dict[str, Any]:
     """The ``mappings`` of the flow data stream: ECS types, ``netflow.*`` as Elastic's netflow
-    integration types them, and ``flowcep.ipfix`` (elements Elastic has no name for) as one
-    ``flattened`` field, so vendor elements cannot conflict."""
+    integration types them (dynamic templates, see :func:`_netflow_dynamic_templates`), and
+    ``flowcep.ipfix`` (elements Elastic has no name for) as one ``flattened`` field, so vendor
+    elements cannot conflict."""
     props: dict[str, Any] = {}
     for dotted, kind in sorted(FLOW_TYPES.items()):
-        node = props
         parts = dotted.split(".")
+        if parts[0] == "netflow" and len(parts) == 2 and parts[1] != "type":
+            continue  # typed by the dynamic templates
+        node = props
         for part in parts[:-1]:
             child = node.setdefault(part, {"properties": {}})
             child.setdefault("properties", {})
@@ -222,7 +254,20 @@ def flow_mapping() -> dict[str, Any]:
             continue
         node[parts[-1]] = _leaf_mapping(dotted, kind)
     props.setdefault("flowcep", {"properties": {}})["properties"]["ipfix"] = {"type": "flattened"}
-    return {"dynamic": True, "date_detection": False, "properties": props}
+    return {"dynamic": True, "date_detection": False, "dynamic_templates": _netflow_dynamic_templates(),
+            "properties": props}
+
+
+def netflow_template_type(field: str) -> str | None:
+    """The type the flow template gives a ``netflow.*`` field (explicit or dynamic)."""
+    mapping = flow_mapping()
+    leaf = field[len("netflow."):]
+    for entry in mapping["dynamic_templates"]:
+        (body,) = entry.values()
+        pattern = body.get("match")
+        if pattern and body.get("match_pattern") == "regex" and re.fullmatch(pattern, leaf):
+            return str(body["mapping"]["type"])
+    return dict(iter_fields(mapping)).get(field)
 
 
 def ilm_policies() -> dict[str, dict[str, Any]]:
