@@ -507,12 +507,8 @@ class ElasticsearchOutput:
             return
         raw = ecs.batch_to_json(batch, self._flow_extra)
         exporter = (batch.exporter or "").encode()
-        blake = hashlib.blake2b
-        # ids from the document without event.created, so a re-run indexes no flow twice
-        actions = [
-            Action(self.flow_stream, blake(r + exporter, digest_size=15).hexdigest(), doc, kind="flow")
-            for r, doc in zip(raw, ecs.stamp_created(raw), strict=True)
-        ]
+        flow_id = ecs.flow_id
+        actions = [Action(self.flow_stream, flow_id(r, exporter), r, kind="flow") for r in raw]
         self._put(actions)
 
     def flush(self) -> None:

@@ -55,7 +55,7 @@ class JsonLinesOutput:
 
     def write_flows(self, batch: FlowBatch) -> None:
         if self.flows and batch.length:
-            self._fh.write(b"".join(d + b"\n" for d in ecs.stamp_created(ecs.batch_to_json(batch))))
+            self._fh.writelines(ecs.batch_to_json(batch, newline=True))
 
     def flush(self) -> None:
         self._fh.flush()
@@ -94,7 +94,7 @@ class StdoutOutput:
         # People do not read flows on a terminal; pipes (stdout:json, flows = true) get the
         # same ECS flow documents as every other output.
         if self.json and self.flows and batch.length:
-            self.stream.write("".join(d.decode() + "\n" for d in ecs.stamp_created(ecs.batch_to_json(batch))))
+            self.stream.write(b"".join(ecs.batch_to_json(batch, newline=True)).decode())
 
     def flush(self) -> None:
         try:
