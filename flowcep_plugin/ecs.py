@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -618,7 +619,12 @@ def _json_default(obj: Any) -> Any:
 
 
 def _dumps(value: Any) -> bytes:
-    return orjson.dumps(value, default=_json_default)
+    try:
+        return orjson.dumps(value, default=_json_default)
+    except orjson.JSONEncodeError:
+        # integers beyond 64 bits (a hostile counter, or a sum of two huge ones): encoded
+        # as they are, so Elasticsearch refuses that one document instead of the batch failing
+        return json.dumps(value, default=_json_default).encode()
 
 
 def _split(col: list[Any], n: int) -> tuple[str, list[bytes]] | None:
