@@ -446,7 +446,9 @@ class Suppressor:
         """Events to emit now for ``events`` produced at engine time ``now_ms``."""
         out: list[Event] = []
         for ev in events:
-            if ev.get("event", {}).get("kind") != "alert" or self.interval_ms <= 0:
+            if ev.get("event", {}).get("kind") != "alert" or self.interval_ms <= 0 or "message" not in ev:
+                # metrics pass; so does a raw document without a message (a third-party
+                # detector's own dict): a merged message could not describe it
                 out.append(ev)
                 continue
             t = _event_ms(ev)
