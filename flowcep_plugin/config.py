@@ -41,7 +41,7 @@ DURATION_SCHEMA: dict[str, Any] = {
 
 HOST_DEFAULTS: dict[str, Any] = {
     "run": {"inputs": [], "outputs": [], "batch_size": 8192, "progress": True,
-            "idle_advance": True},
+            "idle_advance": True, "max_plugin_failures": 10},
     "alerts": {"suppression": "1h"},
 }
 
@@ -96,6 +96,8 @@ def compose_schema(registry: Any | None = None, extra: Mapping[str, Any] | None 
                     "idle_advance": {"type": "boolean", "description": "advance the watermark by wall clock when live inputs are silent"},
                     "stats_json": {"type": "string"},
                     "flows": {"type": "boolean", "description": "also send enriched flows to outputs that accept them"},
+                    "max_plugin_failures": {"type": "integer", "minimum": 1,
+                                            "description": "disable a plugin for the rest of the run after this many failures (each counted in plugin_errors)"},
                 },
             },
             "alerts": {
@@ -122,13 +124,10 @@ def compose_schema(registry: Any | None = None, extra: Mapping[str, Any] | None 
     if registry is not None:
         for kind in ("inputs", "enrichers", "detectors", "outputs"):
             schema["properties"][kind] = _section(kind, getattr(registry, kind))
-        for impl in registry.pm.hook.flowcep_config_schema.get_hookimpls():
-            part = impl.function() or {}
-            for key, sub in part.items():
-                if key in schema["properties"]:
-                    raise ConfigError(f"plugin {impl.plugin_name!r} claims config section {key!r}, "
-                                      "which is already taken")
-                schema["properties"][key] = sub
+        # collected once by Registry.build (through the hook caller), so composing the schema
+        # again (validate, then run, then ``flowcep schema``) never calls plugins again
+        for key, (_plugin, sub) in registry.config_sections.items():
+            schema["properties"][key] = dict(sub)
     for key, sub in (extra or {}).items():
         schema["properties"][key] = sub
     return schema

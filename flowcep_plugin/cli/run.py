@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
 from ..context import Context
 from ..errors import ConfigError
-from ..pipeline import Pipeline, build_config
+from ..pipeline import Pipeline
+from ..plan import Plan, resolve
 from .common import add_plugin_options, handle_signals, load_file_config, load_registry
 
 HELP = "run inputs through the enrichers and detectors to the outputs"
@@ -21,7 +23,7 @@ stats so far; the final stats go to stderr (and to --stats-json FILE).
 
 examples:
   flowcep run --input data.ipfix --output stdout --output jsonl:alerts.jsonl
-  flowcep run --input ipfix+udp://0.0.0.0:4739 --detector multistage-http --output stdout
+  flowcep run --input ipfix+udp://0.0.0.0:4739 --detector portscan --output stdout
   flowcep run -c flowcep.toml --stats-json stats.json
 """
 
@@ -70,27 +72,36 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     return ov
 
 
-def execute(args: argparse.Namespace, extra_outputs: list[Any] | None = None,
-            overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Build and run a pipeline for a verb; returns the final stats snapshot."""
+def plan_from(args: argparse.Namespace, overrides: dict[str, Any] | None = None,
+              require_inputs: bool = True) -> Plan:
+    """The plan ``flowcep run`` would run with these arguments (``flowcep validate`` builds
+    the same one and stops). Paths in the config file resolve against its folder."""
     registry = load_registry(args)
     file_cfg, filename = load_file_config(args)
     ov = overrides_from(args)
     ov.update(overrides or {})
-    cfg = build_config(registry, file_cfg, ov, filename)
-    if args.no_enrich:
-        cfg["run"]["enrichers"] = []
-    if args.epl_modules:
-        cfg.setdefault("epl", {})["modules"] = list(cfg.get("epl", {}).get("modules", [])) + args.epl_modules
-    if not cfg["run"].get("outputs") and not extra_outputs:
+    if getattr(args, "no_enrich", False):
+        ov["enrichers"] = []
+    config_path = getattr(args, "config", None)
+    base_dir = os.path.dirname(os.path.abspath(config_path)) if config_path else None
+    return resolve(registry, file_cfg, ov, filename=filename, base_dir=base_dir,
+                   epl_modules=getattr(args, "epl_modules", None) or (),
+                   require_inputs=require_inputs)
+
+
+def execute(args: argparse.Namespace, extra_outputs: list[Any] | None = None,
+            overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Build and run a pipeline for a verb; returns the final stats snapshot."""
+    plan = plan_from(args, overrides)
+    if not plan.outputs and not extra_outputs:
         raise ConfigError("no output given: use --output stdout, --output jsonl:PATH, or [run] outputs")
     ctx = Context(strict=bool(args.strict))
-    progress = cfg["run"].get("progress", True) and sys.stderr.isatty()
-    pipeline = Pipeline(registry, cfg, ctx, extra_outputs=extra_outputs or [],
+    progress = plan.config["run"].get("progress", True) and sys.stderr.isatty()
+    pipeline = Pipeline(plan, ctx, extra_outputs=extra_outputs or [],
                         progress_stream=sys.stderr if progress else None)
     with handle_signals(pipeline.stop, pipeline.print_stats):
         stats = pipeline.run()
-    path = cfg["run"].get("stats_json")
+    path = plan.config["run"].get("stats_json")
     if path:
         try:
             with open(path, "w", encoding="utf-8") as fh:
