@@ -53,54 +53,36 @@ from .specs import (
 from .stats import Stats
 from .testing import ConformanceError, check_detector
 
-__all__ = [
-    # hooks
-    "hookimpl",
-    # specs and the protocols of what factories build
-    "Address",
-    "InputSpec",
-    "EnricherSpec",
-    "DetectorSpec",
-    "OutputSpec",
-    "RuleSpec",
-    "ElementSpec",
-    "Source",
-    "Enricher",
-    "Detector",
-    "Output",
-    "Event",
-    # what components receive
-    "FlowBatch",
-    "Context",
-    "Stats",
-    # building alerts and windows in Python detectors
-    "make_alert",
-    "make_metric",
-    "alert_from_row",
-    "TumblingWindows",
-    "address_column",
-    "int_column",
-    "iso_ms",
-    "ms_from_iso",
-    "SEVERITY",
-    "TECHNIQUES",
-    "TACTICS",
-    "TRANSPORT",
-    "validate_technique",
-    "event_errors",
-    "validate_event",
-    # configuration
-    "parse_duration",
-    "DURATION_SCHEMA",
-    # errors a plugin raises (one line, exit 2) or meets
-    "FlowcepError",
-    "ConfigError",
-    "InputError",
-    "PluginError",
-    "EPLError",
-    # running and checking
-    "run",
-    "RunResult",
-    "check_detector",
-    "ConformanceError",
-]
+#: the reference in docs/plugins.md follows these groups (and ``__all__`` is their union)
+API_GROUPS: dict[str, list[str]] = {
+    "Hooks": ["hookimpl"],
+    "Specs and the objects factories build": [
+        "Address", "InputSpec", "EnricherSpec", "DetectorSpec", "OutputSpec", "RuleSpec",
+        "ElementSpec", "Source", "Enricher", "Detector", "Output", "Event"],
+    "What components receive": ["FlowBatch", "Context", "Stats"],
+    "Alerts and windows for Python detectors": [
+        "make_alert", "make_metric", "alert_from_row", "TumblingWindows", "address_column",
+        "int_column", "iso_ms", "ms_from_iso", "SEVERITY", "TECHNIQUES", "TACTICS", "TRANSPORT",
+        "validate_technique", "event_errors", "validate_event"],
+    "Configuration": ["parse_duration", "DURATION_SCHEMA"],
+    "Errors (one line for the user, exit code 2)": [
+        "FlowcepError", "ConfigError", "InputError", "PluginError", "EPLError"],
+    "Running and checking": ["run", "RunResult", "check_detector", "ConformanceError"],
+}
+
+#: what the names that carry no docstring of their own are for
+DATA_DOCS: dict[str, str] = {
+    "hookimpl": "Marks a function or method as the implementation of a ``flowcep_*`` hook "
+                "(pluggy's ``HookimplMarker(\"flowcep\")``); takes pluggy's options "
+                "``tryfirst``, ``trylast``, ``wrapper``, ``hookwrapper``, ``optionalhook``.",
+    "Event": "An alert or metric document: a ``dict`` with ECS field names, nested.",
+    "SEVERITY": "Severity word -> Elastic Security's number (low 21, medium 47, high 73, critical 99).",
+    "TECHNIQUES": "ATT&CK technique id -> (name, tactic ids) for the techniques FlowCEP names; "
+                  "other well-formed ids are accepted and named by their id.",
+    "TACTICS": "ATT&CK tactic id -> name.",
+    "TRANSPORT": "IANA protocol number -> ECS ``network.transport`` name (6 -> ``tcp``).",
+    "DURATION_SCHEMA": "JSON Schema of a duration setting (``30``, ``'30s'``, ``'1 min'``); use it "
+                       "in a ``config_schema`` and read the value with ``parse_duration``.",
+}
+
+__all__ = [name for names in API_GROUPS.values() for name in names]
