@@ -35,6 +35,7 @@ from .context import Context
 from .errors import ConfigError, EPLError, FlowcepError, InputError, PluginError
 from .hookspecs import hookimpl
 from .inprocess import RunResult, run
+from .manager import PluginInfo, make_plugin_manager
 from .records import FlowBatch
 from .specs import (
     Address,
@@ -67,7 +68,8 @@ API_GROUPS: dict[str, list[str]] = {
     "Configuration": ["parse_duration", "DURATION_SCHEMA"],
     "Errors (one line for the user, exit code 2)": [
         "FlowcepError", "ConfigError", "InputError", "PluginError", "EPLError"],
-    "Running and checking": ["run", "RunResult", "check_detector", "ConformanceError"],
+    "Running and checking": ["run", "RunResult", "make_plugin_manager", "PluginInfo",
+                             "check_detector", "ConformanceError"],
 }
 
 #: what the names that carry no docstring of their own are for

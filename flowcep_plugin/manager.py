@@ -37,7 +37,8 @@ log = logging.getLogger("flowcep.plugins")
 
 @dataclass
 class PluginInfo:
-    """What ``flowcep plugins`` shows for one entry point."""
+    """What ``flowcep plugins`` shows for one plugin: its name, where it came from, its
+    status (``loaded``, ``failed`` or ``disabled``) and what it provides."""
 
     name: str
     module: str
@@ -195,7 +196,10 @@ def _names(var: str) -> set[str] | None:
 
 
 def make_plugin_manager(strict: bool = False, load_entry_points: bool = True) -> FlowcepPluginManager:
-    """Build a fresh manager for one run (never a module global)."""
+    """A fresh plugin manager for one run (never a module global), with every installed
+    ``flowcep`` entry point loaded (unless ``load_entry_points`` is False). Register more
+    plugin objects in-process with ``pm.register_plugin(obj, PluginInfo(...))`` and pass the
+    manager to :func:`run`."""
     pm = FlowcepPluginManager()
     only = _names("FLOWCEP_LOAD_PLUGINS")
     disabled = _names("FLOWCEP_DISABLE_PLUGINS") or set()

@@ -12,7 +12,9 @@ An HTML comment on the line before a fence changes that, visibly:
 * ``<!-- docs-test: skip REASON -->`` — not checked (the reason shows in the test report);
 * ``<!-- docs-test: compile-only REASON -->`` — a python block that is compiled, not run;
 * ``<!-- docs-test: file PATH -->`` — a file of an example package (``PATH`` relative to the
-  package root); the blocks of one document make one package, built and installed by a test.
+  package root); the blocks of one document make one package, built and installed by a test;
+* ``<!-- docs-test: with-package -->`` — a config block checked (``flowcep validate``) with that
+  page's example package installed.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ SHELL = frozenset({"sh", "console", "shell", "bash"})
 CHECKED = frozenset({"toml", "epl", "python", "json"}) | SHELL
 
 _FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>```+|~~~+)\s*(?P<lang>[\w+-]*)")
-_MARK = re.compile(r"<!--\s*docs-test:\s*(?P<verb>skip|compile-only|file)\b\s*(?P<arg>.*?)\s*-->")
+_MARK = re.compile(r"<!--\s*docs-test:\s*(?P<verb>skip|compile-only|file|with-package)\b\s*(?P<arg>.*?)\s*-->")
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,8 @@ def check_shell(block: Block) -> None:
             assert exc.code == 0, f"flowcep {' '.join(argv)}: {err.getvalue().strip()}"
 
 
-@pytest.mark.parametrize("block", [b for b in BLOCKS if b.marker != "file"], ids=lambda b: b.id)
+@pytest.mark.parametrize("block", [b for b in BLOCKS if b.marker not in ("file", "with-package")],
+                         ids=lambda b: b.id)
 def test_code_block(block: Block, registry: Registry, tmp_path: Path) -> None:
     if block.marker == "skip":
         pytest.skip(f"docs-test: skip {block.marker_arg}")
@@ -241,3 +244,59 @@ def test_markers_are_read(tmp_path: Path) -> None:
 def test_every_document_is_seen() -> None:
     docs = {b.doc for b in BLOCKS}
     assert "README.md" in docs and "docs/plugins.md" in docs
+
+
+# -- example packages ---------------------------------------------------------------------------
+
+PACKAGES: dict[str, list[Block]] = {}
+WITH_PACKAGE: dict[str, list[Block]] = {}
+for _b in BLOCKS:
+    if _b.marker == "file":
+        PACKAGES.setdefault(_b.doc, []).append(_b)
+    elif _b.marker == "with-package":
+        WITH_PACKAGE.setdefault(_b.doc, []).append(_b)
+
+
+def test_with_package_blocks_have_a_package() -> None:
+    assert set(WITH_PACKAGE) <= set(PACKAGES), "docs-test: with-package on a page without file blocks"
+
+
+@pytest.mark.parametrize("doc", sorted(PACKAGES), ids=str)
+def test_example_package_installs_is_listed_and_passes_its_tests(doc: str, tmp_path: Path) -> None:
+    """The files a page marks ``docs-test: file PATH`` are a complete package: it installs,
+    ``flowcep plugins`` lists each of its entry points as loaded, and its own tests pass."""
+    import subprocess
+    import sys
+
+    src = tmp_path / "pkg"
+    for block in PACKAGES[doc]:
+        dest = src / block.marker_arg
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text(block.text, encoding="utf-8")
+    pyproject = tomllib.loads((src / "pyproject.toml").read_text())
+    entry_points = set(pyproject["project"]["entry-points"]["flowcep"])
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                    "--disable-pip-version-check", "--target", str(target), str(src)],
+                   check=True, capture_output=True, text=True)
+    env = dict(os.environ, PYTHONPATH=str(target))
+    for var in ("FLOWCEP_LOAD_PLUGINS", "FLOWCEP_DISABLE_PLUGINS"):
+        env.pop(var, None)
+    listed = subprocess.run([sys.executable, "-m", "flowcep_plugin.cli", "plugins", "--json"],
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    plugins = {p["name"]: p for p in json.loads(listed.stdout)["plugins"]}
+    for name in entry_points:
+        assert plugins[name]["status"] == "loaded", plugins[name]
+        assert plugins[name]["distribution"] == pyproject["project"]["name"]
+    for block in WITH_PACKAGE.get(doc, []):
+        cfg = tmp_path / f"line{block.line}.toml"
+        cfg.write_text(block.text, encoding="utf-8")
+        checked = subprocess.run([sys.executable, "-m", "flowcep_plugin.cli", "validate", "-c", str(cfg)],
+                                 env=env, capture_output=True, text=True, timeout=120)
+        assert checked.returncode == 0, f"{block.id}: {checked.stderr}"
+    if (src / "tests").is_dir():
+        tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                                str(src / "tests")], cwd=tmp_path, env=env, capture_output=True,
+                               text=True, timeout=600)
+        assert tests.returncode == 0, tests.stdout[-3000:] + tests.stderr[-2000:]
