@@ -72,8 +72,10 @@ def _section(kind: str, specs: Mapping[str, Any]) -> dict[str, Any]:
 
 def compose_schema(registry: Any | None = None, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The whole config schema: host sections plus every registered component's section."""
-    names = lambda kind: sorted(getattr(registry, kind)) if registry is not None else []  # noqa: E731
-    name_list = lambda kind: {"type": "array", "items": {"type": "string", **({"enum": names(kind)} if registry else {})}}  # noqa: E731
+    def name_list(kind: str) -> dict[str, Any]:
+        enum = {"enum": sorted(getattr(registry, kind))} if registry is not None else {}
+        return {"type": "array", "items": {"type": "string", **enum}}
+
     schema: dict[str, Any] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "FlowCEP configuration",

@@ -159,7 +159,7 @@ class FlowcepPluginManager(pluggy.PluginManager):
         for impl in caller.get_hookimpls():
             if impl.hookwrapper or impl.wrapper or getattr(impl.function, "__flowcep_guarded__", False):
                 continue
-            impl.function = _guard(impl.function, impl.plugin_name, name, self.isolation)
+            impl.function = _guard(impl.function, impl.plugin_name, name, self.isolation)  # type: ignore[misc]
         return caller
 
     def register_plugin(self, plugin: Any, info: PluginInfo, strict: bool = False) -> bool:

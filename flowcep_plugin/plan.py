@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 from .addresses import parse_address
@@ -109,8 +110,11 @@ class Plan:
 
     # -- construction (each component built by the one function the host and tests share) ----
     def build_enrichers(self, ctx: Context) -> list[tuple[ComponentPlan, Enricher]]:
-        return [(c, _construct("enricher", c.name, c.plugin,
-                               lambda c=c: c.spec.factory(c.config, ctx))) for c in self.enrichers]
+        out: list[tuple[ComponentPlan, Enricher]] = []
+        for c in self.enrichers:
+            factory: Callable[..., Enricher] = c.spec.factory
+            out.append((c, _construct("enricher", c.name, c.plugin, partial(factory, c.config, ctx))))
+        return out
 
     def build_detectors(self, ctx: Context, on_derived: DerivedSink | None = None
                         ) -> list[tuple[ComponentPlan, Detector]]:
@@ -118,15 +122,15 @@ class Plan:
                 for c in self.detectors]
 
     def build_outputs(self, ctx: Context) -> list[tuple[OutputPlan, Output]]:
-        return [(o, _construct("output", o.raw, o.plugin,
-                               lambda o=o: o.spec.factory(o.target, o.config, ctx))) for o in self.outputs]
+        return [(o, _construct("output", o.raw, o.plugin, partial(o.spec.factory, o.target, o.config, ctx)))
+                for o in self.outputs]
 
     def open_inputs(self, ctx: Context) -> list[tuple[InputPlan, Source]]:
         opened: list[tuple[InputPlan, Source]] = []
         try:
             for i in self.inputs:
                 opened.append((i, _construct("input", i.raw, i.plugin,
-                                             lambda i=i: i.spec.open(i.address, i.config, ctx))))
+                                             partial(i.spec.open, i.address, i.config, ctx))))
         except BaseException:
             for _, src in opened:
                 try:
@@ -388,8 +392,8 @@ def resolve(registry: Registry, file_config: Mapping[str, Any] | None = None,
     detectors = [_component(registry, "detectors", n, cfg)
                  for n in (sorted(registry.detectors) if det_names is None else det_names)]
     for path in (cfg.get("epl") or {}).get("modules", []):
-        spec = epl_module_spec(path)
-        detectors.append(ComponentPlan(spec.name, "epl-module", spec, {}))
+        module_spec = epl_module_spec(path)
+        detectors.append(ComponentPlan(module_spec.name, "epl-module", module_spec, {}))
 
     outputs = []
     for raw in run.get("outputs") or []:

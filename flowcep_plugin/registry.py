@@ -97,7 +97,8 @@ class Registry:
         iso = self.pm.isolation
         caller = self.pm.isolated(hook)
         mark = len(iso.failures)
-        iso.recording = recorded = []
+        recorded: list[tuple[str, Any]] = []
+        iso.recording = recorded
         try:
             results: list[Any] = caller()
         finally:
@@ -120,7 +121,8 @@ class Registry:
         iso = self.pm.isolation
         caller = self.pm.isolated("flowcep_config_schema")
         mark = len(iso.failures)
-        iso.recording = recorded = []
+        recorded: list[tuple[str, Any]] = []
+        iso.recording = recorded
         try:
             caller()
         finally:

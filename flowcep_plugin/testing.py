@@ -363,9 +363,11 @@ def _check_behaviour(make: Callable[[], Detector], spec: DetectorSpec | None, at
 
     label = repr(spec.name) if spec is not None else "under test"
     fresh = make()
-    for what, call in (("on_batch(empty)", lambda: fresh.on_batch(FlowBatch({}, 0, "test"))),
-                       ("on_watermark", lambda: fresh.on_watermark(1_500_000_000_000)),
-                       ("flush", fresh.flush)):
+    calls: tuple[tuple[str, Callable[[], list[Event]]], ...] = (
+        ("on_batch(empty)", lambda: fresh.on_batch(FlowBatch({}, 0, "test"))),
+        ("on_watermark", lambda: fresh.on_watermark(1_500_000_000_000)),
+        ("flush", fresh.flush))
+    for what, call in calls:
         got = call()
         if got:
             problems.append(f"{what} of a fresh detector returned {len(got)} events")

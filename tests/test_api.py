@@ -64,6 +64,7 @@ def test_api_exports_what_a_plugin_needs() -> None:
                  "ConfigError", "TumblingWindows", "run"):
         assert name in api.__all__, name
     assert sorted(api.__all__) == sorted(set(api.__all__)), "a name is exported twice"
+    assert api.__all__ == [n for names in api.API_GROUPS.values() for n in names]
     for name in api.__all__:
         obj = getattr(api, name)
         own = inspect.isclass(obj) or inspect.isfunction(obj)

@@ -39,7 +39,7 @@ examples:
   flowcep alerts search 'rule.id:multistage*' --es http://127.0.0.1:9200 --format json"""
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from .es import add_connection_options
 
     p = sub.add_parser("alerts", help="search alerts with Kibana query syntax (cluster or local file)",

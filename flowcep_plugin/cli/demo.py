@@ -24,7 +24,7 @@ SAMPLE = Path(__file__).resolve().parents[1] / "data" / "demo.ipfix"
 CONFIG = SAMPLE.with_name("demo.toml")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("demo", help=HELP, description=DESCRIPTION,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="flowcep-alerts.jsonl", metavar="FILE",

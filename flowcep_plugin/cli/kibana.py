@@ -30,7 +30,7 @@ URL from --url or $FLOWCEP_KIBANA_URL. Secrets: --api-key / $FLOWCEP_KIBANA_API_
 with $FLOWCEP_KIBANA_PASSWORD."""
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("kibana", help="import the Kibana data view, saved searches and dashboard",
                        description=DESCRIPTION, epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)

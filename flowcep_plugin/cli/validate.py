@@ -21,7 +21,7 @@ key path or line:column. Exit code 0 when everything is valid, 2 otherwise.
 """
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("validate", help=HELP, description=DESCRIPTION,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-c", "--config", metavar="FILE", help="TOML configuration file")
