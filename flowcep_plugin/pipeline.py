@@ -122,6 +122,7 @@ class Pipeline:
         self.reorderer = Reorderer(self.lateness_ms, ctx.stats)
         ctx.stats.gauge("lateness_s", self.lateness_ms / 1000)
         self._last_wm = NO_TIME
+        self._finished = False
 
     def _build_suppressor(self) -> Any:
         interval = int(parse_duration(self.config["alerts"].get("suppression", "1h")) * 1000)
@@ -383,9 +384,13 @@ class Pipeline:
                         last_progress = now
                         self._show_progress()
             self.finish()
+            self._finished = True
+            if self.progress_stream is not None and self._show_progress():
+                self.progress_stream.write("\n")  # the only 100 %: read, drained and flushed
         finally:
-            if self.progress_stream is not None:
+            if self.progress_stream is not None and not self._finished:
                 self.progress_stream.write("\r\033[K")
+            if self.progress_stream is not None:
                 self.progress_stream.flush()
             try:
                 self.close()
@@ -407,7 +412,7 @@ class Pipeline:
         self._shut = True
         self._call_hook("flowcep_shutdown", context=self.ctx, stats=self.ctx.stats.snapshot())
 
-    def _show_progress(self) -> None:
+    def _show_progress(self) -> bool:
         done = total = 0
         for _raw, src, _live in self.sources:
             prog = getattr(src, "progress", None)
@@ -417,10 +422,13 @@ class Pipeline:
                 total += t
         stream = self.progress_stream
         if stream is None or not total:
-            return
-        frac = min(1.0, done / total)
+            return False
+        # reading the last byte is not the end: held windows and flushes follow, so 100 %
+        # is drawn once, by run(), after finish()
+        frac = 1.0 if self._finished else min(0.999, done / total)
         width = 30
         bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
         recs = self.ctx.stats.stage_in.get("input", 0)
         stream.write(f"\r[{bar}] {frac:6.1%}  {recs:,} records")
         stream.flush()
+        return True
