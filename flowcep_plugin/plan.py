@@ -19,7 +19,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .addresses import parse_address
 from .clock import default_lateness_s
@@ -27,19 +27,10 @@ from .config import HOST_DEFAULTS, compose_schema, parse_duration, validate_conf
 from .context import Context
 from .errors import ConfigError, FlowcepError, InputError, PluginError
 from .registry import Registry, merge_config
-from .specs import (
-    Address,
-    Detector,
-    DetectorSpec,
-    Enricher,
-    EnricherSpec,
-    Event,
-    InputSpec,
-    Output,
-    OutputSpec,
-    RuleSpec,
-    Source,
-)
+from .specs import Address, DetectorSpec, EnricherSpec, InputSpec, OutputSpec, RuleSpec
+
+if TYPE_CHECKING:  # protocols, only in annotations
+    from .specs import Detector, Enricher, Event, Output, Source
 
 __all__ = ["Plan", "InputPlan", "ComponentPlan", "OutputPlan", "resolve", "build_config",
            "build_detector", "epl_module_spec", "resolve_paths"]

@@ -36,7 +36,19 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def add_run_options(p: argparse.ArgumentParser, inputs_required: bool = False) -> None:
-    p.add_argument("-c", "--config", metavar="FILE", help="TOML configuration file")
+    add_plan_options(p)
+    p.add_argument("--flows", action="store_true", default=None,
+                   help="also send enriched flow records to outputs that accept them")
+    p.add_argument("--stats-json", metavar="FILE", help="write the final stats as JSON to FILE")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument("-q", "--quiet", action="store_true", help="do not print the stats at the end")
+    add_plugin_options(p)
+
+
+def add_plan_options(p: argparse.ArgumentParser) -> None:
+    """What decides the plan: ``flowcep run`` and ``flowcep validate`` take the same."""
+    p.add_argument("-c", "--config", metavar="FILE",
+                   help="TOML configuration file (relative paths in it resolve against its folder)")
     p.add_argument("-i", "--input", dest="inputs", action="append", metavar="ADDRESS",
                    help="input address (repeatable): ipfix-file:PATH, pcap:PATH, json:PATH, "
                         "ipfix+udp://HOST:PORT, ipfix+tcp://HOST:PORT, netflow+udp://HOST:PORT, "
@@ -53,12 +65,6 @@ def add_run_options(p: argparse.ArgumentParser, inputs_required: bool = False) -
     p.add_argument("--lateness", metavar="DURATION",
                    help="allowed lateness of out-of-order flows, e.g. 30s (default: 30s with live "
                         "inputs, 10 min when every input is a file)")
-    p.add_argument("--flows", action="store_true", default=None,
-                   help="also send enriched flow records to outputs that accept them")
-    p.add_argument("--stats-json", metavar="FILE", help="write the final stats as JSON to FILE")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    p.add_argument("-q", "--quiet", action="store_true", help="do not print the stats at the end")
-    add_plugin_options(p)
 
 
 def overrides_from(args: argparse.Namespace) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import argparse
 from ..context import Context
 from ..errors import ConfigError
 from .common import add_plugin_options
-from .run import plan_from
+from .run import add_plan_options, plan_from
 
 HELP = "check a config file and every EPL module it names, without running"
 DESCRIPTION = """\
@@ -24,20 +24,8 @@ key path or line:column. Exit code 0 when everything is valid, 2 otherwise.
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("validate", help=HELP, description=DESCRIPTION,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("-c", "--config", metavar="FILE", help="TOML configuration file")
     p.add_argument("modules", nargs="*", metavar="MODULE.epl", help="EPL modules to check too")
-    p.add_argument("-i", "--input", dest="inputs", action="append", metavar="ADDRESS",
-                   help="input address, as for run (repeatable)")
-    p.add_argument("-o", "--output", dest="outputs", action="append", metavar="OUTPUT",
-                   help="output, as for run (repeatable)")
-    p.add_argument("-d", "--detector", dest="detectors", action="append", metavar="NAME",
-                   help="detector, as for run (repeatable)")
-    p.add_argument("-e", "--enricher", dest="enrichers", action="append", metavar="NAME",
-                   help="enricher, as for run (repeatable)")
-    p.add_argument("--no-enrich", action="store_true", help="run no enricher")
-    p.add_argument("--epl", dest="epl_modules", action="append", metavar="FILE",
-                   help="EPL module run as a detector, as for run (repeatable)")
-    p.add_argument("--lateness", metavar="DURATION", help="as for run")
+    add_plan_options(p)
     add_plugin_options(p)
     p.set_defaults(func=run, flows=None, stats_json=None, no_progress=False)
 
