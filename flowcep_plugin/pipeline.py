@@ -139,7 +139,8 @@ class Pipeline:
         self.ctx.stats.plugin_error(stage.plugin, f"{stage.name}: {msg}")
         if stage.failures <= 3:
             log.error("flowcep: %s %r (plugin %s): %s", what.split()[0], stage.name, stage.plugin, msg)
-        if stage.failures >= self.max_failures and not stage.disabled:
+        # outputs are never disabled: their events would be lost; they fail loudly instead
+        if stage.failures >= self.max_failures and not stage.disabled and not what.startswith("output"):
             stage.disabled = True
             self.ctx.stats.gauge(f"plugin_disabled.{stage.plugin}", stage.failures)
             text = (f"{what.split()[0]} {stage.name!r} (plugin {stage.plugin}) disabled after "

@@ -350,3 +350,40 @@ def test_cli_turns_a_plugin_startup_error_into_one_line_exit_2(monkeypatch: pyte
     assert code == 2
     assert err == ["flowcep: error: detector 'boom' (plugin 'p1') failed to start: ZeroDivisionError: "
                    "division by zero; fix its settings or disable the plugin (FLOWCEP_DISABLE_PLUGINS=p1)"]
+
+
+def test_an_output_that_keeps_failing_is_never_disabled() -> None:
+    """Disabling an output would lose alerts silently: every failure is counted instead."""
+    class Flaky:
+        calls = 0
+
+        def write_events(self, events: list[Any]) -> None:
+            Flaky.calls += 1
+            raise OSError("disk full")
+
+        def write_flows(self, batch: FlowBatch) -> None:
+            pass
+
+        def flush(self) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+
+    class Out:
+        @hookimpl
+        def flowcep_register_outputs(self) -> list[OutputSpec]:
+            return [OutputSpec(name="flaky", summary="t", schemes=("flaky",), factory=lambda t, c, x: Flaky())]
+
+    class EveryBatch(Counting):
+        def on_batch(self, batch: FlowBatch) -> list[Any]:
+            return self.flush()
+
+    class Det:
+        @hookimpl
+        def flowcep_register_detectors(self) -> list[DetectorSpec]:
+            return [DetectorSpec(name="every", summary="t", factory=EveryBatch)]
+
+    res = run(["list:5"], detectors=["every"], outputs=["flaky:x"], pm=manager(Out(), Det()),
+              config={"run": {"max_plugin_failures": 2}, "alerts": {"suppression": 0}}, lateness=0)
+    assert Flaky.calls == res.stats["plugin_errors"]["p1"] >= 5
