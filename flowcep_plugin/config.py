@@ -15,7 +15,7 @@ from typing import Any
 
 import jsonschema
 
-from .errors import ConfigError
+from .errors import ConfigError, PluginError
 
 __all__ = ["parse_duration", "load_config", "compose_schema", "validate_config", "DURATION_SCHEMA",
            "HOST_DEFAULTS"]
@@ -128,6 +128,8 @@ def compose_schema(registry: Any | None = None, extra: Mapping[str, Any] | None 
             schema["properties"][kind] = _section(kind, getattr(registry, kind))
         # collected once by Registry.build (through the hook caller), so composing the schema
         # again (validate, then run, then ``flowcep schema``) never calls plugins again
+        if registry.section_errors:
+            raise PluginError(registry.section_errors[0])
         for key, (_plugin, sub) in registry.config_sections.items():
             schema["properties"][key] = dict(sub)
     for key, sub in (extra or {}).items():

@@ -62,6 +62,8 @@ class Registry:
     element_specs: list[ElementSpec] = field(default_factory=list)
     #: top-level config sections from ``flowcep_config_schema``: section -> (plugin, schema)
     config_sections: dict[str, tuple[str, Mapping[str, Any]]] = field(default_factory=dict)
+    #: one line per plugin whose ``flowcep_config_schema`` raised (the schema cannot be composed)
+    section_errors: list[str] = field(default_factory=list)
 
     @classmethod
     def build(cls, pm: FlowcepPluginManager, strict: bool = False) -> Registry:
@@ -128,9 +130,13 @@ class Registry:
         finally:
             iso.recording = None
         for failure in iso.since(mark):
-            raise PluginError(f"plugin {failure.plugin!r} ({self._dist(failure.plugin)}): "
-                              f"flowcep_config_schema raised {failure.error}; fix or uninstall it "
-                              f"(FLOWCEP_DISABLE_PLUGINS={failure.plugin})")
+            # `flowcep plugins` still lists it (failed); composing the schema (run, validate,
+            # schema) refuses: its section would be missing and its settings look unknown
+            message = (f"plugin {failure.plugin!r} ({self._dist(failure.plugin)}): "
+                       f"flowcep_config_schema raised {failure.error}; fix or uninstall it "
+                       f"(FLOWCEP_DISABLE_PLUGINS={failure.plugin})")
+            self.section_errors.append(message)
+            self._fail(failure.plugin, f"flowcep_config_schema raised {failure.error}", strict)
         for plugin, part in recorded:
             if not isinstance(part, Mapping):
                 raise PluginError(f"plugin {plugin!r}: flowcep_config_schema returned "

@@ -15,6 +15,7 @@ from flowcep_plugin import DetectorSpec, FlowBatch, InputSpec, OutputSpec, hooki
 from flowcep_plugin.api import run
 from flowcep_plugin.errors import ConfigError, PluginError
 from flowcep_plugin.manager import PluginInfo, make_plugin_manager
+from flowcep_plugin.plan import resolve
 from flowcep_plugin.registry import Registry
 
 T0 = 1_700_000_000_000
@@ -317,9 +318,12 @@ def test_a_raising_config_schema_is_one_line_naming_the_plugin() -> None:
         def flowcep_config_schema(self) -> Any:
             raise OSError("schema.json missing")
 
+    pm = manager(Bad())
+    reg = Registry.build(pm)  # `flowcep plugins` still lists it, as failed
+    assert pm.infos["p1"].status == "failed" and "schema.json missing" in str(pm.infos["p1"].error)
     with pytest.raises(PluginError, match=r"^plugin 'p1' \(dist-1 0\): flowcep_config_schema raised "
                                           r"OSError: schema.json missing; .*$"):
-        Registry.build(manager(Bad()))
+        resolve(reg, {}, {"inputs": ["list:1"]})
 
 
 def test_a_factorys_own_config_error_keeps_its_words_and_names_the_component() -> None:
