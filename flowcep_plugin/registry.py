@@ -91,7 +91,7 @@ class Registry:
                     info.components.append(f"{kind[:-1]}:{spec.name}")
         reg.element_specs = [spec for _, spec in reg._collect("flowcep_information_elements",
                                                               ElementSpec, strict)]
-        reg._collect_sections()
+        reg._collect_sections(strict)
         return reg
 
     def _collect(self, hook: str, spec_type: type, strict: bool) -> list[tuple[str, Any]]:
@@ -119,7 +119,7 @@ class Registry:
                 out.append((plugin, item))
         return out
 
-    def _collect_sections(self) -> None:
+    def _collect_sections(self, strict: bool) -> None:
         iso = self.pm.isolation
         caller = self.pm.isolated("flowcep_config_schema")
         mark = len(iso.failures)
