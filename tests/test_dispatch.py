@@ -391,3 +391,54 @@ def test_an_output_that_keeps_failing_is_never_disabled() -> None:
     res = run(["list:5"], detectors=["every"], outputs=["flaky:x"], pm=manager(Out(), Det()),
               config={"run": {"max_plugin_failures": 2}, "alerts": {"suppression": 0}}, lateness=0)
     assert Flaky.calls == res.stats["plugin_errors"]["p1"] >= 5
+
+
+def test_registration_and_schema_hooks_are_called_once_per_run() -> None:
+    calls: dict[str, int] = {}
+
+    class Counter:
+        @hookimpl
+        def flowcep_register_detectors(self) -> list[DetectorSpec]:
+            calls["detectors"] = calls.get("detectors", 0) + 1
+            return []
+
+        @hookimpl
+        def flowcep_config_schema(self) -> Any:
+            calls["schema"] = calls.get("schema", 0) + 1
+            return {"counter": {"type": "object"}}
+
+    run(["list:1"], detectors=["counting"], pm=manager(Counter()), config={"counter": {}})
+    assert calls == {"detectors": 1, "schema": 1}
+
+
+def test_flush_comes_after_the_outputs_flushed_and_before_they_close() -> None:
+    seen: list[str] = []
+
+    class Recorder:
+        def write_events(self, events: list[Any]) -> None:
+            pass
+
+        def write_flows(self, batch: FlowBatch) -> None:
+            pass
+
+        def flush(self) -> None:
+            seen.append("output flush")
+
+        def close(self) -> None:
+            seen.append("output close")
+
+    class Hooks:
+        @hookimpl
+        def flowcep_register_outputs(self) -> list[OutputSpec]:
+            return [OutputSpec(name="rec", summary="t", schemes=("rec",), factory=lambda t, c, x: Recorder())]
+
+        @hookimpl
+        def flowcep_flush(self) -> None:
+            seen.append("flowcep_flush")
+
+        @hookimpl
+        def flowcep_shutdown(self) -> None:
+            seen.append("flowcep_shutdown")
+
+    run(["list:1"], detectors=["counting"], outputs=["rec:x"], pm=manager(Hooks()))
+    assert seen == ["output flush", "flowcep_flush", "output close", "flowcep_shutdown"]
