@@ -156,7 +156,7 @@ class Pipeline:
         except Exception as exc:  # a plugin's bug must not stop the others
             self._failed(stage, what, exc)
             if self.ctx.strict:
-                raise
+                raise self._strict_error(stage, what, exc) from exc
             return None
 
     def _detect_isolated(self, stage: _Stage, batch: FlowBatch) -> list[Event]:
@@ -171,8 +171,15 @@ class Pipeline:
         except Exception as exc:
             self._failed(stage, "detector on_batch", exc)
             if self.ctx.strict:
-                raise
+                raise self._strict_error(stage, "detector on_batch", exc) from exc
         return self._retry_halves(stage, batch)
+
+    @staticmethod
+    def _strict_error(stage: _Stage, what: str, exc: Exception) -> PluginError:
+        first = (str(exc).strip().splitlines() or [""])[0]
+        return PluginError(f"{what.split()[0]} {stage.name!r} (plugin {stage.plugin}) raised in "
+                           f"{what.split()[-1]}: {type(exc).__name__}: {first} (--strict stops at the "
+                           "first plugin failure)")
 
     def _retry_halves(self, stage: _Stage, batch: FlowBatch) -> list[Event]:
         """Bisect ``batch`` down to the records ``stage`` raises on; at most

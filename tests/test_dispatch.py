@@ -442,3 +442,13 @@ def test_flush_comes_after_the_outputs_flushed_and_before_they_close() -> None:
 
     run(["list:1"], detectors=["counting"], outputs=["rec:x"], pm=manager(Hooks()))
     assert seen == ["output flush", "flowcep_flush", "output close", "flowcep_shutdown"]
+
+
+def test_strict_stops_at_the_first_plugin_failure_with_one_line() -> None:
+    from flowcep_plugin.context import Context
+    from flowcep_plugin.pipeline import Pipeline
+
+    plan = resolve(Registry.build(manager()), {}, {"inputs": ["list:1"], "detectors": ["raising"]})
+    with pytest.raises(PluginError, match=r"^detector 'raising' \(plugin p0\) raised in on_batch: "
+                                          r"RuntimeError: always \(--strict"):
+        Pipeline(plan, Context(strict=True)).run()
