@@ -167,7 +167,9 @@ def shell_commands(text: str) -> list[list[str]]:
     return out
 
 
-def check_shell(block: Block) -> None:
+def check_shell(block: Block, detectors: set[str] | None = None) -> None:
+    """Parse every ``flowcep`` command; ``--detector NAME`` must name an installed detector
+    or one the page's example package defines (``detectors``: the names known)."""
     from flowcep_plugin.cli import build_parser
 
     parser, broken = build_parser()
@@ -178,9 +180,21 @@ def check_shell(block: Block) -> None:
         err = io.StringIO()
         try:
             with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-                parser.parse_args(argv)
+                args = parser.parse_args(argv)
         except SystemExit as exc:
             assert exc.code == 0, f"flowcep {' '.join(argv)}: {err.getvalue().strip()}"
+            continue
+        unknown = set(getattr(args, "detectors", None) or []) - (detectors or set())
+        assert detectors is None or not unknown, f"flowcep {' '.join(argv)}: no detector named {sorted(unknown)}"
+
+
+def known_detectors(doc: str, registry: Registry) -> set[str]:
+    """Installed detectors plus those the page's example package defines."""
+    names = set(registry.detectors)
+    for b in BLOCKS:
+        if b.doc == doc and b.marker == "file":
+            names |= set(re.findall(r"DetectorSpec\(\s*name=\"([^\"]+)\"", b.text))
+    return names
 
 
 @pytest.mark.parametrize("block", [b for b in BLOCKS if b.marker not in ("file", "with-package")],
@@ -201,7 +215,7 @@ def test_code_block(block: Block, registry: Registry, tmp_path: Path) -> None:
     elif block.lang == "json":
         json.loads(block.text)
     elif block.lang in SHELL:
-        check_shell(block)
+        check_shell(block, known_detectors(block.doc, registry))
 
 
 # -- the checks check something -------------------------------------------------------------------
@@ -224,6 +238,12 @@ def test_an_unknown_detector_in_a_toml_example_fails(registry: Registry) -> None
 
     with pytest.raises(ConfigError, match="multistage-http"):
         check_toml(_block("toml", '[run]\ndetectors = ["multistage-http"]\n'), registry)
+
+
+def test_a_shell_example_naming_a_missing_detector_fails(registry: Registry) -> None:
+    with pytest.raises(AssertionError, match=r"no detector named \['multistage-http'\]"):
+        check_shell(_block("sh", "flowcep run -i x.ipfix --detector multistage-http -o stdout\n"),
+                    known_detectors("README.md", registry))
 
 
 def test_a_misspelled_option_in_a_shell_example_fails() -> None:
