@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..errors import ConfigError
 from ..pipeline import CollectingOutput
@@ -58,7 +59,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"flowcep demo: {sample.name} through the installed detectors", file=sys.stderr)
     table = CollectingOutput()
     stats = execute(args, extra_outputs=[table], overrides={"inputs": inputs, "outputs": outputs})
-    alerts = sorted((e for e in table.events if (e.get("event") or {}).get("kind") == "alert"),
+    newest: dict[str, dict[str, Any]] = {}  # a suppressed alert's updates: show its last revision
+    for e in table.events:
+        if (e.get("event") or {}).get("kind") == "alert":
+            newest[str((e.get("flowcep") or {}).get("alert_id", id(e)))] = e
+    alerts = sorted(newest.values(),
                     key=lambda e: (str(e.get("@timestamp", "")), str((e.get("rule") or {}).get("id", ""))))
     if alerts:
         width = shutil.get_terminal_size((160, 20)).columns if sys.stdout.isatty() else 1000
@@ -70,6 +75,6 @@ def run(args: argparse.Namespace) -> int:
         write_report(out, args.report, stats)
         print(f"flowcep demo: HTML report (opens offline): {Path(args.report).resolve()}", file=sys.stderr)
     flows = stats["stages"].get("input", {}).get("in", 0)
-    print(f"flowcep demo: {n} alerts from {flows:,} flows. Alerts file: {out} -- search it with: "
+    print(f"flowcep demo: {len(alerts)} alerts from {flows:,} flows. Alerts file: {out} -- search it with: "
           f"flowcep alerts search 'event.severity >= 73' --file {out}", file=sys.stderr)
     return 0 if n else 1
