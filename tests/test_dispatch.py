@@ -452,3 +452,23 @@ def test_strict_stops_at_the_first_plugin_failure_with_one_line() -> None:
     with pytest.raises(PluginError, match=r"^detector 'raising' \(plugin p0\) raised in on_batch: "
                                           r"RuntimeError: always \(--strict"):
         Pipeline(plan, Context(strict=True)).run()
+
+
+def test_derived_events_come_once_per_engine_step_with_all_its_rows() -> None:
+    calls: list[tuple[str, int]] = []
+
+    class Derived:
+        @hookimpl
+        def flowcep_register_detectors(self) -> list[DetectorSpec]:
+            epl = ("@Name('PerSource') INSERT INTO Sources SELECT sourceIPv4Address AS Src, count(*) AS N "
+                   "FROM Flow.win:time_batch(10 seconds) GROUP BY sourceIPv4Address;\n"
+                   "@Name('Out') SELECT Src FROM Sources")
+            return [DetectorSpec(name="derived", summary="t", epl=epl)]
+
+        @hookimpl
+        def flowcep_derived_events(self, stream: str, rows: list[dict[str, Any]]) -> None:
+            calls.append((stream, len(rows)))
+
+    run(["list:3"], detectors=["derived"], pm=manager(Derived()), lateness=0)
+    # 30 records, 10 distinct sources per 10 s window, three windows: three steps of 10 rows
+    assert calls == [("Sources", 10)] * 3
