@@ -23,12 +23,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from .clock import NO_TIME, Reorderer
+from .clock import NO_TIME, TIME_DEFAULTS, Reorderer, TimePolicy
 from .config import parse_duration
 from .context import Context
 from .errors import FlowcepError, PluginError
 from .plan import Plan, build_config, epl_module_spec
 from .records import FlowBatch
+from .sanitize import Sanitizer
 from .specs import Detector, Event, Output, Source
 
 __all__ = ["Pipeline", "build_config", "epl_module_spec", "CollectingOutput"]
@@ -86,6 +87,7 @@ class Pipeline:
         self.send_flows = bool(run.get("flows", False))
         self.idle_advance = bool(run.get("idle_advance", True))
         self.max_failures = int(run.get("max_plugin_failures") or 10)
+        self.shutdown_timeout_s = parse_duration(run.get("shutdown_timeout", 30))
         self.progress_stream = progress_stream
         self.stop = threading.Event()
         self.print_stats = threading.Event()
@@ -101,6 +103,7 @@ class Pipeline:
             self._call_hook("flowcep_configure", config=config, context=ctx)
             if ctx.elements is None:
                 ctx.elements = plan.registry.element_registry(config.get("elements"))
+            self.sanitizer = Sanitizer(ctx.elements, ctx.stats)
             self.enrichers = [_Stage(c.name, c.plugin, obj) for c, obj in plan.build_enrichers(ctx)]
             self.detectors = [_Stage(c.name, c.plugin, obj)
                               for c, obj in plan.build_detectors(ctx, on_derived=self._on_derived)]
@@ -119,7 +122,9 @@ class Pipeline:
             raise
         self.live = any(live for _, _, live in self.sources)
         self.lateness_ms = plan.lateness_ms
-        self.reorderer = Reorderer(self.lateness_ms, ctx.stats)
+        time_cfg = {**TIME_DEFAULTS, **dict(config.get("time") or {})}
+        self.reorderer = Reorderer(self.lateness_ms, ctx.stats, max_pending=int(time_cfg["max_pending"]),
+                                   policy=TimePolicy.from_config(time_cfg, self.live))
         ctx.stats.gauge("lateness_s", self.lateness_ms / 1000)
         self._last_wm = NO_TIME
         self._finished = False
@@ -231,6 +236,10 @@ class Pipeline:
         n = batch.length
         stats = self.ctx.stats
         stats.count("input", n)
+        if n == 0:
+            return
+        batch = self.sanitizer.clean(batch)  # a bad value drops its record, not the batch
+        n = batch.length
         if n == 0:
             return
         for st in self.enrichers:
@@ -361,12 +370,24 @@ class Pipeline:
             t.start()
         active = len(threads)
         closed = False
+        stop_deadline: float | None = None
         last_data = time.monotonic()
         last_progress = 0.0
         try:
             while active:
+                if stop_deadline is not None and time.monotonic() > stop_deadline:
+                    # An input that does not wind down must not hold the alerts of the others.
+                    self.ctx.stats.add("shutdown.inputs_abandoned", active)
+                    print(f"flowcep: error: {active} input(s) did not stop within the shutdown timeout; "
+                          "finishing without them", file=sys.stderr)
+                    for _ in range(q.qsize()):  # what they already handed over still counts
+                        item = q.get_nowait()
+                        if not (isinstance(item, tuple) and item and item[0] is _END) and item.length:
+                            self.process(item)
+                    break
                 if self.stop.is_set() and not closed:
                     closed = True
+                    stop_deadline = time.monotonic() + self.shutdown_timeout_s
                     for _raw, src, _live in self.sources:
                         try:
                             src.close()

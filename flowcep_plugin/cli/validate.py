@@ -27,7 +27,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("modules", nargs="*", metavar="MODULE.epl", help="EPL modules to check too")
     add_plan_options(p)
     add_plugin_options(p)
-    p.set_defaults(func=run, flows=None, stats_json=None, no_progress=False)
+    p.set_defaults(func=run, flows=None, wait=None, stats_json=None, no_progress=False)
 
 
 def run(args: argparse.Namespace) -> int:
