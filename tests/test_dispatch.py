@@ -358,21 +358,12 @@ def test_cli_turns_a_plugin_startup_error_into_one_line_exit_2(monkeypatch: pyte
 
 def test_an_output_that_keeps_failing_is_never_disabled() -> None:
     """Disabling an output would lose alerts silently: every failure is counted instead."""
-    class Flaky:
+    class Flaky(Memory):
         calls = 0
 
         def write_events(self, events: list[Any]) -> None:
             Flaky.calls += 1
             raise OSError("disk full")
-
-        def write_flows(self, batch: FlowBatch) -> None:
-            pass
-
-        def flush(self) -> None:
-            pass
-
-        def close(self) -> None:
-            pass
 
     class Out:
         @hookimpl
@@ -414,13 +405,7 @@ def test_registration_and_schema_hooks_are_called_once_per_run() -> None:
 def test_flush_comes_after_the_outputs_flushed_and_before_they_close() -> None:
     seen: list[str] = []
 
-    class Recorder:
-        def write_events(self, events: list[Any]) -> None:
-            pass
-
-        def write_flows(self, batch: FlowBatch) -> None:
-            pass
-
+    class Recorder(Memory):
         def flush(self) -> None:
             seen.append("output flush")
 
