@@ -52,3 +52,12 @@ def test_paths_resolve_against_the_config_folder() -> None:
     assert out["detectors"]["d"] == {"model": "/etc/flowcep/m.bin", "lists": ["/etc/flowcep/a.txt", "/b.txt"],
                                      "feeds": {"x": "/etc/flowcep/feeds/x"}, "name": "keep"}
     assert cfg["run"]["inputs"][0] == "data/x.ipfix"  # the caller's dict is not changed
+
+
+def test_builtin_file_settings_resolve_against_the_config_folder() -> None:
+    reg = Registry.build(make_plugin_manager())
+    cfg = {"enrichers": {"geoip": {"city_database": "db/GeoLite2-City.mmdb", "asn_database": None},
+                         "reputation": {"lists": {"spamhaus": "lists/drop.txt"}}}}
+    out = resolve_paths(cfg, "/srv/flowcep", reg)
+    assert out["enrichers"]["geoip"] == {"city_database": "/srv/flowcep/db/GeoLite2-City.mmdb", "asn_database": None}
+    assert out["enrichers"]["reputation"]["lists"] == {"spamhaus": "/srv/flowcep/lists/drop.txt"}
