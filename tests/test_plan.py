@@ -57,7 +57,9 @@ def test_paths_resolve_against_the_config_folder() -> None:
 def test_builtin_file_settings_resolve_against_the_config_folder() -> None:
     reg = Registry.build(make_plugin_manager())
     cfg = {"enrichers": {"geoip": {"city_database": "db/GeoLite2-City.mmdb", "asn_database": None},
-                         "reputation": {"lists": {"spamhaus": "lists/drop.txt"}}}}
+                         "reputation": {"lists": {"spamhaus": "lists/drop.txt"}}},
+           "outputs": {"elasticsearch": {"dead_letter": "dead.jsonl"}}}
     out = resolve_paths(cfg, "/srv/flowcep", reg)
     assert out["enrichers"]["geoip"] == {"city_database": "/srv/flowcep/db/GeoLite2-City.mmdb", "asn_database": None}
     assert out["enrichers"]["reputation"]["lists"] == {"spamhaus": "/srv/flowcep/lists/drop.txt"}
+    assert out["outputs"]["elasticsearch"]["dead_letter"] == "/srv/flowcep/dead.jsonl"
