@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from ..addresses import DEFAULT_BIND
 from ..config import DURATION_SCHEMA, parse_duration
 from ..context import Context
 from ..errors import ConfigError, InputError
@@ -190,7 +191,7 @@ def tcp_options(address: Address, config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _host_port(address: Address, default_port: int) -> tuple[str, int]:
-    return address.host or "0.0.0.0", default_port if address.port is None else address.port
+    return address.host or DEFAULT_BIND, default_port if address.port is None else address.port
 
 
 def _open_udp(address: Address, config: Mapping[str, Any], ctx: Context) -> UDPCollector:
