@@ -22,6 +22,7 @@ from ..records import FlowBatch
 from ..specs import Address, InputSpec
 from .collectors import StreamFramer, TCPCollector, UDPCollector
 from .ipfix_decode import MessageDecoder
+from .sniff import require_format
 
 __all__ = ["IPFIXFileSource", "flowcep_register_inputs", "sniff_ipfix", "udp_options", "tcp_options"]
 
@@ -107,6 +108,7 @@ class IPFIXFileSource:
         self._closed = False
         if not os.path.isfile(path):
             raise InputError(f"{self.source}: no such file")
+        require_format(path, self.source, ("ipfix",), strict=True)
         self.decoder = MessageDecoder(ctx, self.source, transport="file")
         self._size = os.path.getsize(path)
         self._done = 0

@@ -38,6 +38,7 @@ from ..errors import ConfigError, InputError
 from ..hookspecs import hookimpl
 from ..records import FlowBatch
 from ..specs import Address, InputSpec
+from .sniff import require_format
 
 __all__ = ["JsonLinesSource", "KeyMapper", "parse_timestamp_ms", "parse_tcp_flags", "sniff_json"]
 
@@ -246,6 +247,8 @@ class JsonLinesSource:
             raise ConfigError(f"{address.raw}: batch_size: expected an integer") from None
         if self.path != "-" and not os.path.isfile(self.path):
             raise InputError(f"input {address.raw!r}: no such file")
+        if self.path != "-":
+            require_format(self.path, address.raw, ("json", "gzip+json"))
         self.mapper = KeyMapper(ctx.elements)
         self._closed = False
         self._raw: Any = None  # the file whose position tells the progress

@@ -23,7 +23,8 @@ from ..hookspecs import hookimpl
 from ..records import FlowBatch
 from ..specs import Address, InputSpec
 from .flowmeter import FAST_LINKTYPES, link_offset
-from .pcap import CaptureError, _scapy_to_ip, is_capture, iter_frames
+from .pcap import CaptureError, _scapy_to_ip, iter_frames
+from .sniff import require_format
 
 __all__ = ["ExportCaptureSource", "DEFAULT_PORTS", "udp_payload"]
 
@@ -177,11 +178,7 @@ class ExportCaptureSource:
             raise ConfigError(f"{address.raw}: batch_size: expected an integer") from None
         if not os.path.isfile(self.path):
             raise InputError(f"input {address.raw!r}: no such file")
-        with open(self.path, "rb") as fh:
-            head = fh.read(4)
-        if not is_capture(head) and head[:2] != b"\x1f\x8b":
-            raise InputError(f"input {address.raw!r}: not a pcap or pcapng file "
-                             f"(starts with {head.hex() or 'nothing'})")
+        require_format(self.path, address.raw, ("pcap", "pcapng", "gzip+pcap", "gzip+pcapng"), strict=True)
         self._closed = False
 
     def batches(self) -> Iterator[FlowBatch]:

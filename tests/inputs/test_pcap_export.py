@@ -172,7 +172,7 @@ def test_ipv6_exporter_and_bad_datagrams(shared_file, tmp_path: Path) -> None:
 def test_not_a_capture(tmp_path: Path) -> None:
     f = tmp_path / "x.ipfix"
     f.write_bytes(b"\x00\x0a\x00\x10" + b"\x00" * 12)
-    with pytest.raises(InputError, match="not a pcap"):
+    with pytest.raises(InputError, match="looks like an IPFIX file.*use ipfix-file:PATH"):
         decode(f)
 
 
