@@ -21,7 +21,9 @@ from ..hookspecs import hookimpl
 from ..records import FlowBatch
 from ..specs import Address, InputSpec
 from .collectors import StreamFramer, TCPCollector, UDPCollector
+from .exposure import parse_allow
 from .ipfix_decode import MessageDecoder
+from .limits import DecoderLimits
 from .sniff import require_format
 
 __all__ = ["IPFIXFileSource", "flowcep_register_inputs", "sniff_ipfix", "udp_options", "tcp_options"]
@@ -35,6 +37,21 @@ FILE_SCHEMA: dict[str, Any] = {
     },
     "additionalProperties": False,
 }
+_ALLOW = {"type": ["array", "string", "null"], "items": {"type": "string"},
+          "description": "exporter networks allowed to send (CIDR list); others are dropped as "
+                         "unauthorized-exporter. Default: anyone who can reach the port"}
+_LIMITS: dict[str, Any] = {
+    "max_sessions": {"type": "integer", "minimum": 1,
+                     "description": "exporter sessions (source address+port, observation domain) kept"},
+    "max_templates": {"type": "integer", "minimum": 1, "description": "templates per exporter session"},
+    "max_fields": {"type": "integer", "minimum": 1, "description": "fields per template; longer ones are refused"},
+    "max_template_bytes": {"type": "integer", "minimum": 65536,
+                           "description": "estimated memory of all templates of this input"},
+    "max_message": {"type": "integer", "minimum": 16, "maximum": 65535,
+                    "description": "largest message accepted, bytes"},
+}
+_LIMIT_DEFAULTS: dict[str, Any] = {"max_sessions": 4096, "max_templates": 1024, "max_fields": 512,
+                                   "max_template_bytes": 64 << 20, "max_message": 65535, "allow": None}
 UDP_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -47,6 +64,10 @@ UDP_SCHEMA: dict[str, Any] = {
         "idle": {**DURATION_SCHEMA, "description": "empty-batch tick when no data arrives"},
         "max_buffered_bytes": {"type": "integer", "minimum": 0,
                                "description": "bytes of data held while waiting for templates"},
+        "session_timeout": {**DURATION_SCHEMA,
+                            "description": "exporter sessions silent this long are forgotten"},
+        "allow": _ALLOW,
+        **_LIMITS,
     },
     "additionalProperties": False,
 }
@@ -59,13 +80,26 @@ TCP_SCHEMA: dict[str, Any] = {
                         "description": "bytes of garbage after which a TCP connection is closed"},
         "max_buffered_bytes": {"type": "integer", "minimum": 0,
                                "description": "bytes of data held while waiting for templates"},
+        "max_connections": {"type": "integer", "minimum": 1,
+                            "description": "open connections; at the cap the oldest that never "
+                                           "delivered a message (else the most idle) is closed"},
+        "max_connections_per_source": {"type": "integer", "minimum": 1,
+                                       "description": "open connections from one address"},
+        "idle_timeout": {**DURATION_SCHEMA, "description": "close a connection silent this long"},
+        "partial_timeout": {**DURATION_SCHEMA,
+                            "description": "close a connection holding an incomplete message this long"},
+        "allow": _ALLOW,
+        **_LIMITS,
     },
     "additionalProperties": False,
 }
 FILE_DEFAULTS = {"batch_size": 8192}
 UDP_DEFAULTS = {"batch_size": 8192, "template_cache": None, "template_lifetime": "30 min",
-                "rcvbuf": 32 << 20, "idle": 0.5, "max_buffered_bytes": 4 << 20}
-TCP_DEFAULTS = {"batch_size": 8192, "idle": 0.5, "max_garbage": 1 << 16, "max_buffered_bytes": 4 << 20}
+                "rcvbuf": 32 << 20, "idle": 0.5, "max_buffered_bytes": 4 << 20,
+                "session_timeout": "30 min", **_LIMIT_DEFAULTS}
+TCP_DEFAULTS = {"batch_size": 8192, "idle": 0.5, "max_garbage": 1 << 16, "max_buffered_bytes": 4 << 20,
+                "max_connections": 256, "max_connections_per_source": 32, "idle_timeout": "1 h",
+                "partial_timeout": "30 s", **_LIMIT_DEFAULTS}
 
 
 def sniff_ipfix(head: bytes) -> bool:
@@ -170,25 +204,58 @@ def _open_file(address: Address, config: Mapping[str, Any], ctx: Context) -> IPF
     return IPFIXFileSource(address.path, ctx, address.raw, int(opts["batch_size"]))
 
 
+def _positive(opts: Mapping[str, Any], key: str, where: str, low: int = 1, high: int | None = None) -> int:
+    try:
+        value = int(opts[key])
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: {key}: expected an integer, got {opts[key]!r}") from None
+    if value < low or (high is not None and value > high):
+        bound = f"{low}..{high}" if high is not None else f"at least {low}"
+        raise ConfigError(f"{where}: {key}: expected {bound}, got {value}")
+    return value
+
+
+def _limits(opts: Mapping[str, Any], where: str, session_timeout: float | None) -> dict[str, Any]:
+    """The options every collector shares: state limits, message size, allow list."""
+    return {
+        "limits": DecoderLimits(
+            max_sessions=_positive(opts, "max_sessions", where),
+            max_templates=_positive(opts, "max_templates", where),
+            max_fields=_positive(opts, "max_fields", where),
+            max_template_bytes=_positive(opts, "max_template_bytes", where, 65536),
+            session_timeout=session_timeout),
+        "max_message": _positive(opts, "max_message", where, 16, 65535),
+        "allow": parse_allow(opts["allow"], where),
+    }
+
+
 def udp_options(address: Address, config: Mapping[str, Any]) -> dict[str, Any]:
     opts = _merged(address, config, UDP_DEFAULTS)
+    where = address.raw
     return {
         "batch_size": int(opts["batch_size"]),
         "template_cache": opts["template_cache"] or None,
-        "template_lifetime": _duration(opts["template_lifetime"], f"{address.raw}: template_lifetime"),
+        "template_lifetime": _duration(opts["template_lifetime"], f"{where}: template_lifetime"),
         "rcvbuf": int(opts["rcvbuf"]),
-        "idle": _duration(opts["idle"], f"{address.raw}: idle") or 0.5,
+        "idle": _duration(opts["idle"], f"{where}: idle") or 0.5,
         "max_buffered_bytes": int(opts["max_buffered_bytes"]),
+        **_limits(opts, where, _duration(opts["session_timeout"], f"{where}: session_timeout")),
     }
 
 
 def tcp_options(address: Address, config: Mapping[str, Any]) -> dict[str, Any]:
     opts = _merged(address, config, TCP_DEFAULTS)
+    where = address.raw
     return {
         "batch_size": int(opts["batch_size"]),
-        "idle": _duration(opts["idle"], f"{address.raw}: idle") or 0.5,
+        "idle": _duration(opts["idle"], f"{where}: idle") or 0.5,
         "max_garbage": int(opts["max_garbage"]),
         "max_buffered_bytes": int(opts["max_buffered_bytes"]),
+        "max_connections": _positive(opts, "max_connections", where),
+        "max_connections_per_source": _positive(opts, "max_connections_per_source", where),
+        "idle_timeout": _duration(opts["idle_timeout"], f"{where}: idle_timeout"),
+        "partial_timeout": _duration(opts["partial_timeout"], f"{where}: partial_timeout"),
+        **_limits(opts, where, None),
     }
 
 
