@@ -174,9 +174,10 @@ class UDPCollector(_Collector):
                  idle: float = 0.5, rcvbuf: int = 32 << 20, template_lifetime: float | None = 1800.0,
                  template_cache: str | None = None, max_buffered_bytes: int = 4 << 20,
                  allow: list[Network] | None = None, max_message: int = MAX_MESSAGE,
-                 limits: DecoderLimits | None = None) -> None:
+                 limits: DecoderLimits | None = None, apply_sampling: bool = False) -> None:
         decoder = MessageDecoder(ctx, source, transport="udp", template_lifetime=template_lifetime,
-                                 max_buffered_bytes=max_buffered_bytes, limits=limits)
+                                 max_buffered_bytes=max_buffered_bytes, limits=limits,
+                                 apply_sampling=apply_sampling)
         super().__init__(ctx, source, decoder, batch_size, idle, template_cache)
         self.allowed = AllowList(allow)
         self.max_message = max_message
@@ -394,9 +395,9 @@ class TCPCollector(_Collector):
                  max_connections_per_source: int = 32, idle_timeout: float | None = 3600.0,
                  partial_timeout: float | None = 30.0, max_message: int = MAX_MESSAGE,
                  max_buffered_bytes: int = 4 << 20, allow: list[Network] | None = None,
-                 limits: DecoderLimits | None = None) -> None:
+                 limits: DecoderLimits | None = None, apply_sampling: bool = False) -> None:
         decoder = MessageDecoder(ctx, source, transport="tcp", max_buffered_bytes=max_buffered_bytes,
-                                 limits=limits)
+                                 limits=limits, apply_sampling=apply_sampling)
         super().__init__(ctx, source, decoder, batch_size, idle, None)
         self.max_garbage = max_garbage
         self.max_connections = max(1, max_connections)

@@ -30,10 +30,14 @@ __all__ = ["IPFIXFileSource", "flowcep_register_inputs", "sniff_ipfix", "udp_opt
 
 CHUNK = 1 << 20
 
+APPLY_SAMPLING: dict[str, Any] = {
+    "type": ["boolean", "string"],
+    "description": "multiply packet and byte counts by the exporter's sampling rate"}
 FILE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "batch_size": {"type": "integer", "minimum": 1, "description": "records per batch"},
+        "apply_sampling": APPLY_SAMPLING,
     },
     "additionalProperties": False,
 }
@@ -51,7 +55,8 @@ _LIMITS: dict[str, Any] = {
                     "description": "largest message accepted, bytes"},
 }
 _LIMIT_DEFAULTS: dict[str, Any] = {"max_sessions": 4096, "max_templates": 1024, "max_fields": 512,
-                                   "max_template_bytes": 64 << 20, "max_message": 65535, "allow": None}
+                                   "max_template_bytes": 64 << 20, "max_message": 65535, "allow": None,
+                                   "apply_sampling": False}
 UDP_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -67,6 +72,7 @@ UDP_SCHEMA: dict[str, Any] = {
         "session_timeout": {**DURATION_SCHEMA,
                             "description": "exporter sessions silent this long are forgotten"},
         "allow": _ALLOW,
+        "apply_sampling": APPLY_SAMPLING,
         **_LIMITS,
     },
     "additionalProperties": False,
@@ -89,11 +95,12 @@ TCP_SCHEMA: dict[str, Any] = {
         "partial_timeout": {**DURATION_SCHEMA,
                             "description": "close a connection holding an incomplete message this long"},
         "allow": _ALLOW,
+        "apply_sampling": APPLY_SAMPLING,
         **_LIMITS,
     },
     "additionalProperties": False,
 }
-FILE_DEFAULTS = {"batch_size": 8192}
+FILE_DEFAULTS: dict[str, Any] = {"batch_size": 8192, "apply_sampling": False}
 UDP_DEFAULTS = {"batch_size": 8192, "template_cache": None, "template_lifetime": "30 min",
                 "rcvbuf": 32 << 20, "idle": 0.5, "max_buffered_bytes": 4 << 20,
                 "session_timeout": "30 min", **_LIMIT_DEFAULTS}
@@ -122,6 +129,18 @@ def _merged(address: Address, config: Mapping[str, Any], defaults: Mapping[str, 
     return out
 
 
+def flag(value: Any, what: str) -> bool:
+    """A yes/no option from TOML (bool) or an address (``true``/``false``/``1``/``0``)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{what}: expected true or false, got {value!r}")
+
+
 def _duration(value: Any, what: str) -> float | None:
     if value is None:
         return None
@@ -134,7 +153,8 @@ def _duration(value: Any, what: str) -> float | None:
 class IPFIXFileSource:
     """Streams an IPFIX file (messages back to back) as FlowBatches."""
 
-    def __init__(self, path: str, ctx: Context, source: str | None = None, batch_size: int = 8192) -> None:
+    def __init__(self, path: str, ctx: Context, source: str | None = None, batch_size: int = 8192,
+                 *, apply_sampling: bool = False) -> None:
         self.path = path
         self.ctx = ctx
         self.source = source or f"ipfix-file:{path}"
@@ -143,7 +163,7 @@ class IPFIXFileSource:
         if not os.path.isfile(path):
             raise InputError(f"{self.source}: no such file")
         require_format(path, self.source, ("ipfix",), strict=True)
-        self.decoder = MessageDecoder(ctx, self.source, transport="file")
+        self.decoder = MessageDecoder(ctx, self.source, transport="file", apply_sampling=apply_sampling)
         self._size = os.path.getsize(path)
         self._done = 0
 
@@ -201,7 +221,8 @@ def _open_file(address: Address, config: Mapping[str, Any], ctx: Context) -> IPF
     opts = _merged(address, config, FILE_DEFAULTS)
     if not address.path:
         raise ConfigError(f"address {address.raw!r}: expected ipfix-file:PATH")
-    return IPFIXFileSource(address.path, ctx, address.raw, int(opts["batch_size"]))
+    return IPFIXFileSource(address.path, ctx, address.raw, int(opts["batch_size"]),
+                           apply_sampling=flag(opts["apply_sampling"], f"{address.raw}: apply_sampling"))
 
 
 def _positive(opts: Mapping[str, Any], key: str, where: str, low: int = 1, high: int | None = None) -> int:
@@ -226,6 +247,7 @@ def _limits(opts: Mapping[str, Any], where: str, session_timeout: float | None) 
             session_timeout=session_timeout),
         "max_message": _positive(opts, "max_message", where, 16, 65535),
         "allow": parse_allow(opts["allow"], where),
+        "apply_sampling": flag(opts["apply_sampling"], f"{where}: apply_sampling"),
     }
 
 

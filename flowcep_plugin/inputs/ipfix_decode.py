@@ -62,6 +62,12 @@ _INT_TYPES = {"unsigned8", "unsigned16", "unsigned32", "unsigned64", "dateTimeSe
               "dateTimeMilliseconds"}
 _LIST_TYPES = {"basicList", "subTemplateList", "subTemplateMultiList"}
 _SAMPLING_NAMES = ("samplingInterval", "samplerRandomInterval", "samplingPacketInterval")
+#: Counters scaled by the sampling rate when the input is asked to (``apply_sampling``).
+SAMPLED_COUNTERS = ("octetDeltaCount", "packetDeltaCount", "octetTotalCount", "packetTotalCount",
+                    "reverseOctetDeltaCount", "reversePacketDeltaCount", "reverseOctetTotalCount",
+                    "reversePacketTotalCount", "postOctetDeltaCount", "postPacketDeltaCount",
+                    "initiatorOctets", "responderOctets", "initiatorPackets", "responderPackets",
+                    "layer2OctetDeltaCount", "droppedOctetDeltaCount", "droppedPacketDeltaCount")
 
 Conv = Callable[[Iterable[Any]], list[Any]]
 
@@ -231,7 +237,7 @@ class Template:
                 min_len += 1
                 t = spec.type
                 conv: Conv | None = caches.strings if t == "string" else _bytes_list
-                emit = t not in _LIST_TYPES
+                emit = t not in _LIST_TYPES and not (spec.pen == 0 and spec.id == 210)  # paddingOctets
                 code = ""
             else:
                 code, conv, emit = _field_plan(spec, length, caches)
@@ -383,11 +389,17 @@ class MessageDecoder:
     (RFC 7011 8.4), templates expire after ``template_lifetime`` seconds unless refreshed and
     sessions silent for ``limits.session_timeout`` are forgotten. ``limits`` bounds sessions
     and templates (:class:`DecoderLimits`); evictions and refusals are counted in stats.
+
+    ``apply_sampling`` multiplies packet and byte counters (:data:`SAMPLED_COUNTERS`) by the
+    sampling rate the exporter announced (v5 header, options data, or a per-record
+    ``samplingInterval``), so volumes estimate the traffic rather than the sample; the rate
+    stays in ``samplingInterval`` either way.
     """
 
     def __init__(self, ctx: Context, source: str, registry: Registry | None = None, *,
                  transport: str = "file", template_lifetime: float | None = None,
-                 max_buffered_bytes: int = 4 << 20, limits: DecoderLimits | None = None) -> None:
+                 max_buffered_bytes: int = 4 << 20, limits: DecoderLimits | None = None,
+                 apply_sampling: bool = False) -> None:
         self.ctx = ctx
         self.stats = ctx.stats
         self.log = ctx.logger
@@ -400,6 +412,7 @@ class MessageDecoder:
         self.max_buffered_bytes = max_buffered_bytes
         self.caches = _Caches()
         self.limits = limits or DecoderLimits()
+        self.apply_sampling = apply_sampling
         self.sessions: dict[SessionKey, _Session] = {}
         # recency order for eviction: sessions without a data record yet, and established ones
         self._lru_new: OrderedDict[SessionKey, None] = OrderedDict()
@@ -749,6 +762,8 @@ class MessageDecoder:
             self._establish(sess)
         if sess.sampling is not None and "samplingInterval" not in columns:
             columns["samplingInterval"] = [sess.sampling] * n
+        if self.apply_sampling:
+            self._scale(columns, n)
         if sess.ifnames:
             names = sess.ifnames
             for col, out in (("ingressInterface", "ingressInterfaceName"),
@@ -758,6 +773,18 @@ class MessageDecoder:
                     columns[out] = [names.get(v) for v in c]
         self.stats.count("decode", n)
         return FlowBatch(columns, n, self.source, sess.key)
+
+    def _scale(self, columns: dict[str, list[Any]], n: int) -> None:
+        """Multiply the counters by each record's sampling rate (1 or unknown: unchanged)."""
+        rates = columns.get("samplingInterval")
+        if not rates or not any(isinstance(r, int) and r > 1 for r in rates):
+            return
+        for name in SAMPLED_COUNTERS:
+            col = columns.get(name)
+            if col is not None:
+                columns[name] = [v * r if isinstance(v, int) and isinstance(r, int) and r > 1 else v
+                                 for v, r in zip(col, rates, strict=True)]
+        self.stats.add("input.sampling_applied", n)
 
     def _keep_early(self, exporter: str, odid: int, version: int, tid: int, body: bytes,
                     base_ms: int | None, off: int) -> None:
@@ -836,14 +863,10 @@ class MessageDecoder:
         init = rec.get("systemInitTimeMilliseconds")
         if init and isinstance(init[-1], int):
             sess.init_ms = init[-1]
-        for name in _SAMPLING_NAMES:
-            vals = rec.get(name)
-            if vals:
-                v = vals[-1]
-                if isinstance(v, int) and v > 0:
-                    sess.sampling = v
-                    self.stats.gauge(f"sampling_interval[{sess.key}]", v)
-                break
+        rate = _sampling_rate(rec)
+        if rate is not None:
+            sess.sampling = rate
+            self.stats.gauge(f"sampling_interval[{sess.key}]", rate)
         ifidx = rec.get("ingressInterface") or rec.get("egressInterface")
         names = rec.get("interfaceName") or rec.get("interfaceDescription")
         if ifidx and names:
@@ -1098,9 +1121,35 @@ class MessageDecoder:
             if interval:
                 columns["samplingInterval"] = [interval] * count
                 self.stats.gauge(f"sampling_interval[{sess.key}]", interval)
+                if self.apply_sampling:
+                    self._scale(columns, count)
             self.stats.count("decode", count)
             self._ready.append(FlowBatch(columns, count, self.source, sess.key))
         return 24 + 48 * int(count)
+
+
+def _sampling_rate(rec: dict[str, list[Any]]) -> int | None:
+    """One-in-N rate announced by the last options record, or None.
+
+    samplingInterval (34) and samplerRandomInterval (50) are N itself; PSAMP systematic count
+    sampling (RFC 5477) selects samplingPacketInterval packets then skips samplingPacketSpace,
+    so N = (interval + space) / interval; samplingProbability (311) gives N = 1/p.
+    """
+    def last(name: str) -> Any:
+        vals = rec.get(name)
+        return vals[-1] if vals else None
+
+    interval, space = last("samplingPacketInterval"), last("samplingPacketSpace")
+    if isinstance(interval, int) and interval > 0 and isinstance(space, int) and space >= 0:
+        return max(1, round((interval + space) / interval))
+    prob = last("samplingProbability")
+    if isinstance(prob, float) and 0.0 < prob <= 1.0:
+        return max(1, round(1 / prob))
+    for name in _SAMPLING_NAMES:
+        v = last(name)
+        if v is not None:
+            return v if isinstance(v, int) and v > 0 else None
+    return None
 
 
 def _sysuptime_columns(columns: dict[str, list[Any]], base_ms: int | list[Any]) -> None:

@@ -44,9 +44,11 @@ SCHEMA: dict[str, Any] = {
                   "description": "only these UDP destination ports (default: any port whose payload "
                                  "validates as NetFlow/IPFIX)"},
         "batch_size": {"type": "integer", "minimum": 1, "description": "records per batch"},
+        "apply_sampling": {"type": ["boolean", "string"],
+                           "description": "multiply packet and byte counts by the exporter's sampling rate"},
     },
 }
-DEFAULTS: dict[str, Any] = {"ports": None, "batch_size": 10_000}
+DEFAULTS: dict[str, Any] = {"ports": None, "batch_size": 10_000, "apply_sampling": False}
 
 
 def export_problem(payload: bytes) -> str | None:
@@ -216,10 +218,14 @@ class ExportCaptureSource:
         self.source = address.raw
         self.path = address.path or ""
         self.ctx = ctx
-        unknown = set(address.params) - {"ports", "batch_size"}
+        unknown = set(address.params) - {"ports", "batch_size", "apply_sampling"}
         if unknown:
             raise ConfigError(f"{address.raw}: unknown option(s) {', '.join(sorted(unknown))}; "
-                              "known: ports, batch_size")
+                              "known: ports, batch_size, apply_sampling")
+        from .ipfix import flag
+
+        self.apply_sampling = flag(address.params.get("apply_sampling", config.get("apply_sampling", False)),
+                                   f"{address.raw}: apply_sampling")
         self.ports = _ports(config, address.params, address.raw)
         try:
             self.batch_size = int(address.params.get("batch_size", config.get("batch_size", 10_000)))
@@ -233,7 +239,7 @@ class ExportCaptureSource:
     def batches(self) -> Iterator[FlowBatch]:
         from .ipfix_decode import MessageDecoder
 
-        decoder = MessageDecoder(self.ctx, self.source, transport="udp")
+        decoder = MessageDecoder(self.ctx, self.source, transport="udp", apply_sampling=self.apply_sampling)
         frags = _Reassembler()
         ports = self.ports
         usual = frozenset(DEFAULT_PORTS)
