@@ -256,3 +256,16 @@ def test_template_flood_from_thousands_of_ports_keeps_memory_bounded() -> None:
     assert res["rss_mb_peak"] < 300, res
     assert res["normal_received"] == res["normal_sent"], res
     assert res["counters"].get("input.sessions_evicted", 0) > 0, res
+
+
+def test_tcp_stop_reads_what_connections_hold() -> None:
+    ctx = Context()
+    col = TCPCollector(ctx, "t", "127.0.0.1", 0, idle=0.05)
+    c = _connect(col.address)
+    c.sendall(ipfix_msg([TEMPLATE, data_set(*[("10.0.0.1", i) for i in range(50)])]))
+    time.sleep(0.2)
+    col.close()  # stopped before the collector's loop ever ran
+    got = sum(len(b) for b in col.batches())
+    c.close()
+    assert got == 50
+    assert ctx.stats.gauges["input.tcp_drained_at_stop"] >= 1
