@@ -296,9 +296,9 @@ class JsonLinesSource:
         fh: IO[bytes] = open(self.path, "rb")
         if fh.read(2) == b"\x1f\x8b":
             fh.close()
-            gz: Any = gzip.open(self.path, "rb")
+            gz = gzip.open(self.path, "rb")
             self._raw = gz.fileobj
-            return gz
+            return gz  # type: ignore[return-value]  # GzipFile is a binary file object
         fh.seek(0)
         self._raw = fh
         return fh
