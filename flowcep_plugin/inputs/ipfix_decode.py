@@ -75,7 +75,8 @@ Conv = Callable[[Iterable[Any]], list[Any]]
 class _Caches:
     """Value caches shared by every template of one decoder (addresses repeat a lot)."""
 
-    LIMIT = 1 << 19
+    LIMIT = 1 << 18  # entries per cache, then it starts over
+    LONG = 256  # bytes: longer values are not cached
 
     def __init__(self) -> None:
         self.v4: dict[int, str] = {}
@@ -104,7 +105,13 @@ class _Caches:
                 missing = list(set(col))
             for v in missing:
                 cache[v] = fn(v)
-        return list(map(cache.__getitem__, col))
+        out = list(map(cache.__getitem__, col))
+        # Long values (URLs, banners: up to 64 KiB each) are converted but not kept, so an
+        # exporter sending unique long strings cannot grow the cache to LIMIT x 64 KiB.
+        for v in missing:
+            if len(v) > self.LONG:
+                del cache[v]
+        return out
 
     def ipv6(self, col: Iterable[bytes]) -> list[str]:
         return self._cached(self.v6, lambda b: socket.inet_ntop(socket.AF_INET6, b), col)

@@ -269,3 +269,14 @@ def test_tcp_stop_reads_what_connections_hold() -> None:
     c.close()
     assert got == 50
     assert ctx.stats.gauges["input.tcp_drained_at_stop"] >= 1
+
+
+def test_unique_long_strings_do_not_grow_the_value_cache() -> None:
+    d, _ctx = dec()
+    fields = [(8, 4), (82, 0xFFFF)]  # sourceIPv4Address, interfaceName (string, variable length)
+    for i in range(50):
+        text = (b"%06d" % i) * 2000  # 12 kB, unique
+        rec = ip("10.0.0.1") + b"\xff" + struct.pack(">H", len(text)) + text
+        (r,) = records(d.decode(msg([tset(256, fields), dset(256, rec)], seq=i), "e:1"))
+        assert r["interfaceName"] == text.decode()
+    assert sum(len(k) for k in d.caches.text) < 50_000
