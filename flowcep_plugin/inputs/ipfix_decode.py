@@ -350,6 +350,7 @@ class Template:
 SessionKey = tuple[str, int, int]  # exporter (host:port or file), observation domain, version
 _MAX_IFNAMES = 65536  # interface names learnt from options data, per session
 _SWEEP_EVERY = 10.0  # seconds between sweeps for idle sessions and expired templates
+_MAX_SESSION_GAUGES = 256  # exporters with their own gauges in the run's stats
 _EARLY_OVERHEAD = 96  # bytes a held data set costs beyond its body (empty sets must cost too)
 
 
@@ -425,6 +426,7 @@ class MessageDecoder:
         self._lru_new: OrderedDict[SessionKey, None] = OrderedDict()
         self._lru_est: OrderedDict[SessionKey, None] = OrderedDict()
         self.template_bytes = 0  # estimated (limits.template_cost) over every session
+        self._gauged: set[str] = set()
         self._now = time.monotonic()
         self._next_sweep = self._now + _SWEEP_EVERY
         self._pending: dict[tuple[int, int], _Pending] = {}
@@ -561,6 +563,18 @@ class MessageDecoder:
         s.last_seen = self._now
         return s
 
+    def _session_gauge(self, name: str, sess: _Session, value: int) -> None:
+        """Per-exporter gauges for the first ``_MAX_SESSION_GAUGES`` sessions only: sessions
+        come and go (and can be spoofed by the thousand), the run's stats must stay small.
+        Totals (``input.sequence_lost``...) count every session."""
+        key = sess.key
+        if key not in self._gauged:
+            if len(self._gauged) >= _MAX_SESSION_GAUGES:
+                self.stats.add("input.session_gauges_not_kept", 1)
+                return
+            self._gauged.add(key)
+        self.stats.gauge(f"{name}[{key}]", value)
+
     def _establish(self, sess: _Session) -> None:
         """The session delivered data: from now on it is evicted only after fresh ones."""
         sess.established = True
@@ -682,11 +696,11 @@ class MessageDecoder:
             if diff < 0x80000000:
                 sess.lost += diff
                 self.stats.add("input.sequence_lost", diff)
-                self.stats.gauge(f"sequence_lost[{sess.key}]", sess.lost)
+                self._session_gauge("sequence_lost", sess, sess.lost)
             else:
                 sess.out_of_order += 1
                 self.stats.add("input.sequence_out_of_order", 1)
-                self.stats.gauge(f"sequence_out_of_order[{sess.key}]", sess.out_of_order)
+                self._session_gauge("sequence_out_of_order", sess, sess.out_of_order)
                 if count is not None:
                     sess.restart_seq = (seq + count) & 0xFFFFFFFF
                     return  # maybe a late message: keep expecting what we expected
@@ -873,7 +887,7 @@ class MessageDecoder:
         rate = _sampling_rate(rec)
         if rate is not None:
             sess.sampling = rate
-            self.stats.gauge(f"sampling_interval[{sess.key}]", rate)
+            self._session_gauge("sampling_interval", sess, rate)
         ifidx = rec.get("ingressInterface") or rec.get("egressInterface")
         names = rec.get("interfaceName") or rec.get("interfaceDescription")
         if ifidx and names:
@@ -1127,7 +1141,7 @@ class MessageDecoder:
             }
             if interval:
                 columns["samplingInterval"] = [interval] * count
-                self.stats.gauge(f"sampling_interval[{sess.key}]", interval)
+                self._session_gauge("sampling_interval", sess, interval)
                 if self.apply_sampling:
                     self._scale(columns, count)
             self.stats.count("decode", count)

@@ -35,6 +35,7 @@ __all__ = ["ExportCaptureSource", "DEFAULT_PORTS", "udp_payload"]
 
 DEFAULT_PORTS = (2055, 4739, 9995, 4432, 6343)
 MAX_FRAGMENTED = 1024  # datagrams being reassembled at once; beyond it the oldest is dropped
+MAX_FRAGMENT_BYTES = 32 << 20  # bytes held for reassembly; beyond it the oldest datagram is dropped
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -143,6 +144,7 @@ class _Reassembler:
         self.last: dict[tuple[bytes, bytes, int], int] = {}
         self.header: dict[tuple[bytes, bytes, int], bytes] = {}
         self.dropped = 0
+        self.held = 0
 
     def add(self, ip: bytes, off: int) -> bytes | None:
         """Add one fragment; return the whole IP datagram (header + payload) once complete."""
@@ -154,8 +156,18 @@ class _Reassembler:
         start = (flags_frag & 0x1FFF) * 8
         more = bool(flags_frag & 0x2000)
         payload = ip[off + ihl:off + total]
+        if start + len(payload) > 65535 or ihl < 20:  # no IPv4 datagram is that long
+            self.dropped += 1
+            return None
         parts = self.parts.setdefault(k, {})
-        parts.setdefault(start, payload)
+        if start not in parts:
+            parts[start] = payload
+            self.held += len(payload)
+        while self.held > MAX_FRAGMENT_BYTES and self.parts:
+            self._forget(next(iter(self.parts)))
+            self.dropped += 1
+        if k not in self.parts:
+            return None
         if start == 0:
             self.header[k] = ip[off:off + ihl]
         if not more:
@@ -186,7 +198,7 @@ class _Reassembler:
         return bytes(header) + body
 
     def _forget(self, k: tuple[bytes, bytes, int]) -> None:
-        self.parts.pop(k, None)
+        self.held -= sum(len(p) for p in self.parts.pop(k, {}).values())
         self.last.pop(k, None)
         self.header.pop(k, None)
 

@@ -280,3 +280,34 @@ def test_unique_long_strings_do_not_grow_the_value_cache() -> None:
         (r,) = records(d.decode(msg([tset(256, fields), dset(256, rec)], seq=i), "e:1"))
         assert r["interfaceName"] == text.decode()
     assert sum(len(k) for k in d.caches.text) < 50_000
+
+
+def test_per_exporter_gauges_are_bounded() -> None:
+    d, ctx = dec(max_sessions=100_000)
+    for port in range(2000):  # every spoofed port shows a sequence gap
+        d.decode(msg([tset(256, T2)], seq=5), f"10.9.9.9:{port}")
+        d.decode(msg([tset(256, T2)], seq=50), f"10.9.9.9:{port}")
+    per_session = [k for k in ctx.stats.gauges if k.startswith("sequence_lost[")]
+    assert len(per_session) == 256
+    assert ctx.stats.gauges["input.sequence_lost"] == 2000 * 45
+    assert ctx.stats.gauges["input.session_gauges_not_kept"] > 0
+
+
+def test_fragment_reassembly_holds_bounded_bytes() -> None:
+    from flowcep_plugin.inputs import pcap_export
+
+    r = pcap_export._Reassembler()
+    payload = bytes(1480)
+    for ident in range(3000):  # many datagrams, first fragments only: never complete
+        for frag in range(20):
+            hdr = bytearray(20)
+            hdr[0] = 0x45
+            hdr[2:4] = (20 + len(payload)).to_bytes(2, "big")
+            hdr[4:6] = ident.to_bytes(2, "big")
+            hdr[6:8] = (0x2000 | (frag * 185)).to_bytes(2, "big")  # MF, offset in 8-byte units
+            hdr[9] = 17
+            hdr[12:20] = bytes([10, 0, 0, 1, 10, 0, 0, 2])
+            assert r.add(bytes(hdr) + payload, 0) is None
+    assert r.held <= pcap_export.MAX_FRAGMENT_BYTES
+    assert r.held == sum(len(p) for parts in r.parts.values() for p in parts.values())
+    assert r.dropped > 0
