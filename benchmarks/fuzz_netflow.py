@@ -49,6 +49,7 @@ def check_books(dec: MessageDecoder) -> None:
     assert total == dec.template_bytes, (total, dec.template_bytes)
     assert total <= lim.max_template_bytes
     assert set(dec._lru_new) | set(dec._lru_est) == set(dec.sessions)
+    assert {k for keys in dec._by_exporter.values() for k in keys} == set(dec.sessions)
     assert dec._early_bytes >= 0 and dec.pending_records >= 0
 
 

@@ -427,6 +427,7 @@ class MessageDecoder:
         self._lru_est: OrderedDict[SessionKey, None] = OrderedDict()
         self.template_bytes = 0  # estimated (limits.template_cost) over every session
         self._gauged: set[str] = set()
+        self._by_exporter: dict[str, set[SessionKey]] = {}  # so a TCP close does not scan all
         self._now = time.monotonic()
         self._next_sweep = self._now + _SWEEP_EVERY
         self._pending: dict[tuple[int, int], _Pending] = {}
@@ -507,8 +508,10 @@ class MessageDecoder:
 
     def forget(self, exporter: str) -> None:
         """A transport session ended (TCP close): decode what is pending, drop its templates."""
-        for key in [k for k in self.sessions if k[0] == exporter]:
+        for key in list(self._by_exporter.get(exporter, ())):
             self._remove_session(key)
+        if not self._early:
+            return
         for ekey in [k for k in self._early if k[0] == exporter]:
             items = self._early.pop(ekey)
             self._early_bytes -= sum(len(i[0]) + _EARLY_OVERHEAD for i in items)
@@ -557,6 +560,7 @@ class MessageDecoder:
                 self._evict_session()
             s = self.sessions[key] = _Session(f"{exporter}/{odid}", key)
             self._lru_new[key] = None
+            self._by_exporter.setdefault(exporter, set()).add(key)
             self.stats.gauge(f"input.sessions[{self.source}]", len(self.sessions))
         else:
             (self._lru_est if s.established else self._lru_new).move_to_end(key)
@@ -598,6 +602,11 @@ class MessageDecoder:
             self._remove_template(sess, tid)
         self._lru_new.pop(key, None)
         self._lru_est.pop(key, None)
+        keys = self._by_exporter.get(key[0])
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self._by_exporter[key[0]]
         self.stats.gauge(f"input.sessions[{self.source}]", len(self.sessions))
 
     def _remove_template(self, sess: _Session, tid: int) -> None:
