@@ -311,3 +311,49 @@ def test_fragment_reassembly_holds_bounded_bytes() -> None:
     assert r.held <= pcap_export.MAX_FRAGMENT_BYTES
     assert r.held == sum(len(p) for parts in r.parts.values() for p in parts.values())
     assert r.dropped > 0
+
+
+N_STOPPED = 20_000
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SIGSTOP/SIGTERM choreography")
+def test_sigterm_decodes_what_the_socket_holds(tmp_path: Path) -> None:
+    """End to end: datagrams that reached the kernel while the collector was stopped are all
+    decoded after SIGTERM, not lost when the socket closes."""
+    import os
+    import signal
+
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    out = tmp_path / "flows.jsonl"
+    with open(out, "wb") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "flowcep_plugin.cli", "dump",
+                                 f"ipfix+udp://127.0.0.1:{port}"], stdout=fh, stderr=subprocess.PIPE, cwd=ROOT)
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:  # listening once the port cannot be bound
+                probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                try:
+                    probe.bind(("127.0.0.1", port))
+                except OSError:
+                    break
+                finally:
+                    probe.close()
+                time.sleep(0.1)
+            time.sleep(0.5)  # the collector is in its receive loop
+            os.kill(proc.pid, signal.SIGSTOP)
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.sendto(ipfix_msg([TEMPLATE]), ("127.0.0.1", port))
+            # more than one receive loop reads (4096 datagrams) before the stop reaches the input
+            for i in range(N_STOPPED):
+                s.sendto(ipfix_msg([data_set(*[("10.9.0.1", i & 0xFFFF)] * 10)], seq=10 * i), ("127.0.0.1", port))
+            os.kill(proc.pid, signal.SIGTERM)
+            os.kill(proc.pid, signal.SIGCONT)
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    lines = [json.loads(x) for x in out.read_text().splitlines() if x.strip()]
+    assert sum(1 for r in lines if r.get("sourceIPv4Address") == "10.9.0.1") == 10 * N_STOPPED
