@@ -16,7 +16,7 @@ session, so its templates start empty (RFC 7011 10.4.2). Garbage on the stream i
 the framer looks for the next plausible message header; a connection that produces nothing
 plausible for ``max_garbage`` bytes is closed.
 
-Exposure and bounds (docs/operations-inputs.md): an ``allow`` list drops other exporters before
+Exposure and bounds (docs/operations.md): an ``allow`` list drops other exporters before
 decoding (``unauthorized-exporter``); messages longer than ``max_message`` are dropped (UDP) or
 close the connection (TCP); TCP connections are capped in total and per source, making room by
 closing connections that never delivered a message first, and time out when idle or stuck

@@ -1,7 +1,7 @@
 """Limits on what exporters (or anyone who can reach a collector) can make an input hold.
 
 Every table an input keeps on behalf of an exporter is bounded here, with a default sized for
-real deployments and a stats counter for each eviction or refusal (docs/operations-inputs.md
+real deployments and a stats counter for each eviction or refusal (docs/operations.md
 lists them). Sessions that never delivered a data record are evicted before established ones,
 and when the template budget is full new templates are refused rather than evicting an
 established exporter's: a flood of templates from fresh source ports costs the flood, not
@@ -27,7 +27,7 @@ def template_cost(n_fields: int) -> int:
 
 @dataclass(frozen=True)
 class DecoderLimits:
-    """Per-input bounds on decoder state; see docs/operations-inputs.md for each default."""
+    """Per-input bounds on decoder state; see docs/operations.md for each default."""
 
     #: exporter sessions: (transport session = source address and port, observation domain,
     #: protocol version); the least recently heard is evicted, sessions without data first
