@@ -339,8 +339,8 @@ class Pipeline:
                         if self.stop.is_set():
                             self.ctx.stats.drop("shutdown", batch.length, raw)
                             return
-                if self.stop.is_set():
-                    return
+                # On a stop the main loop has closed the source: read it to its end, so a
+                # collector's drained socket is processed (the shutdown timeout bounds this).
         except FlowcepError as exc:
             self._input_failed(raw, str(exc))
         except Exception as exc:  # one broken input never stops the others

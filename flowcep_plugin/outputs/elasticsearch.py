@@ -532,11 +532,8 @@ class ElasticsearchOutput:
             return
         raw = ecs.batch_to_json(batch, self._flow_extra)
         exporter = (batch.exporter or "").encode()
-        blake = hashlib.blake2b
-        actions = [
-            Action(self.flow_stream, blake(r + exporter, digest_size=15).hexdigest(), r, kind="flow")
-            for r in raw
-        ]
+        flow_id = ecs.flow_id
+        actions = [Action(self.flow_stream, flow_id(r, exporter), r, kind="flow") for r in raw]
         self._put(actions)
 
     def flush(self) -> None:
