@@ -31,6 +31,7 @@ from ..records import FlowBatch
 from ..specs import Address, InputSpec
 from .flowmeter import (
     DEFAULT_ACTIVE_TIMEOUT,
+    DEFAULT_CLOSE_LINGER,
     DEFAULT_FRAG_HOLD,
     DEFAULT_FRAG_TIMEOUT,
     DEFAULT_INACTIVE_TIMEOUT,
@@ -55,6 +56,9 @@ METER_SCHEMA: dict[str, Any] = {
     "active_timeout": {**_DURATION_SCHEMA, "description": "export long flows every ... (default 30 min)"},
     "inactive_timeout": {**_DURATION_SCHEMA, "description": "export flows silent for ... (default 15 s)"},
     "tcp_end": {"type": "boolean", "description": "TCP RST, and FIN from both sides, end a flow"},
+    "close_linger": {**_DURATION_SCHEMA, "description": "how long a closed TCP connection still takes its late "
+                                                        "ACKs and retransmissions (default 5 s, Zeek's "
+                                                        "tcp_close_delay; 0 ends it at once)"},
     "http": {"type": "boolean", "description": "extract HTTPRequestHost/HTTPRequestURL from requests"},
     "max_flows": {"type": "integer", "minimum": 1, "description": "flow table size; beyond it the oldest flows are forced out"},
     "fragment_timeout": {**_DURATION_SCHEMA, "description": "how long a datagram's ports are remembered for its later "
@@ -71,6 +75,7 @@ METER_DEFAULTS: dict[str, Any] = {
     "active_timeout": DEFAULT_ACTIVE_TIMEOUT,
     "inactive_timeout": DEFAULT_INACTIVE_TIMEOUT,
     "tcp_end": True,
+    "close_linger": DEFAULT_CLOSE_LINGER,
     "http": True,
     "max_flows": 1_000_000,
     "fragment_timeout": DEFAULT_FRAG_TIMEOUT,
@@ -123,7 +128,7 @@ def meter_settings(config: Mapping[str, Any], params: Mapping[str, str], where: 
     out: dict[str, Any] = {}
     for key in ("biflow", "tcp_end", "http"):
         out[key] = _bool(merged[key], f"{where}: {key}")
-    for key in ("active_timeout", "inactive_timeout", "fragment_timeout", "fragment_hold"):
+    for key in ("active_timeout", "inactive_timeout", "fragment_timeout", "fragment_hold", "close_linger"):
         out[key] = _duration(merged[key], f"{where}: {key}")
     for key in ("max_flows", "max_fragments", "chunk_packets"):
         try:
@@ -148,6 +153,7 @@ def _meter(settings: Mapping[str, Any], source: str) -> FlowMeter:
         frag_timeout=settings["fragment_timeout"],
         frag_hold=settings["fragment_hold"],
         max_fragments=settings["max_fragments"],
+        close_linger=settings["close_linger"],
     )
 
 
