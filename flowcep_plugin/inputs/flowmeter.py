@@ -161,6 +161,8 @@ _PORTS = struct.Struct("!HH")
 # version/IHL, total length, identification, flags/fragment, proto, src, dst: one call for all
 _IPV4 = struct.Struct("!BxHHHxB2x4s4s")
 _TCP = struct.Struct("!HH8xBB")  # ports, data offset, flags
+# Ethernet type, then IPv4 (no options) as _IPV4, then ports, TCP data offset and flags
+_ETHER_IPV4_L4 = struct.Struct("!12xHBxHHHxB2x4s4sHH8xBB")
 
 # Flow state slots (a list per flow: cheaper than an object with attributes)
 _START, _END, _PKTS, _OCTETS, _FLAGS, _RPKTS, _ROCTETS, _RFLAGS, _FIN, _HOST, _URL = range(11)
@@ -298,6 +300,7 @@ class FlowMeter:
         ports = _PORTS.unpack_from
         ipv4 = _IPV4.unpack_from
         tcp_head = _TCP.unpack_from
+        fast = _ETHER_IPV4_L4.unpack_from
         next_sweep = self._next_sweep
         sweep_ms = self.sweep_ms
         frag_ports = self._frag_ports
@@ -309,110 +312,128 @@ class FlowMeter:
         non_ip = 0
         for i, (ts, data) in enumerate(packets):
             size = len(data)
-            if ether:
-                if size < 14:
-                    bad.append((i, "truncated Ethernet header"))
-                    continue
-                etype = (data[12] << 8) | data[13]
-                off = 14
-                if etype != 0x0800:
-                    while etype in _VLAN_TYPES and size >= off + 4:
-                        etype = (data[off + 2] << 8) | data[off + 3]
-                        off += 4
-                    if etype != 0x0800 and etype != 0x86DD:
-                        if etype in _VLAN_TYPES:
-                            bad.append((i, "truncated VLAN tag"))
-                        else:
-                            non_ip += 1
-                        continue
-            elif bare:
-                off = 0
+            if ether and size >= 48:
+                # Ethernet + IPv4 without options + TCP/UDP, most of any capture: one C call
+                etype, b0, total, ident, fragment, proto, src, dst, sport, dport, doff, flags = fast(data, 0)
+                fast_ok = (etype == 0x0800 and b0 == 0x45 and total >= 20 and not fragment & 0x3FFF
+                           and (proto == 6 and doff >= 0x50 or proto == 17))
             else:
-                where = link_offset(linktype, data)
-                if where is None:
-                    non_ip += 1
-                    continue
-                if where < 0:
-                    bad.append((i, "truncated link-layer header"))
-                    continue
-                off = where
-            if size < off + 20:
-                bad.append((i, "truncated IP header"))
-                continue
-            b0 = data[off]
-            ver = b0 >> 4
-            if ver == 4:
-                _, total, ident, fragment, proto, src, dst = ipv4(data, off)  # one C call: 3x faster
-                ihl = (b0 & 15) * 4
-                if ihl < 20 or total < ihl:
-                    bad.append((i, "bad IPv4 header length"))
-                    continue
-                if size < off + ihl:
-                    bad.append((i, "truncated IPv4 options"))
-                    continue
-                fragment &= 0x3FFF  # more-fragments flag and offset (the DF bit does not matter)
-                l4 = off + ihl
-                end = off + total
-                octets = total
-            elif ver == 6:
-                if size < off + 40:
-                    bad.append((i, "truncated IPv6 header"))
-                    continue
-                plen = (data[off + 4] << 8) | data[off + 5]
-                proto = data[off + 6]
-                src = data[off + 8:off + 24]
-                dst = data[off + 24:off + 40]
-                octets = 40 + plen if plen else size - off  # 0: jumbogram, use what we have
-                end = off + octets
-                l4 = off + 40
+                fast_ok = False
+            if fast_ok:
+                ver = 4
                 fragment = 0
-                while proto in _IPV6_EXT or proto == 44:
-                    if size < l4 + 8:
-                        break
-                    nxt = data[l4]
-                    if proto == 44:  # fragment header: 8 bytes; same layout as IPv4's MF|offset
-                        fragment = (data[l4 + 2] << 5) | (data[l4 + 3] >> 3) | ((data[l4 + 3] & 1) << 13)
-                        ident = data[l4 + 4:l4 + 8]
-                        l4 += 8
-                    elif proto == 51:  # AH: length in 4-octet units minus 2
-                        l4 += (data[l4 + 1] + 2) * 4
-                    else:
-                        l4 += (data[l4 + 1] + 1) * 8
-                    proto = nxt
-                    if fragment & 0x1FFF:  # later headers are in the first fragment
-                        break
-                if proto in _IPV6_EXT or proto == 44:
-                    bad.append((i, "truncated IPv6 extension header"))
-                    continue
+                octets = total
+                end = 14 + total
+                if proto == 6:
+                    payload_at = 34 + (doff >> 4) * 4
+                else:
+                    flags = 0
+                    payload_at = -1
             else:
-                bad.append((i, f"bad IP version {ver}"))
-                continue
+                if ether:
+                    if size < 14:
+                        bad.append((i, "truncated Ethernet header"))
+                        continue
+                    etype = (data[12] << 8) | data[13]
+                    off = 14
+                    if etype != 0x0800:
+                        while etype in _VLAN_TYPES and size >= off + 4:
+                            etype = (data[off + 2] << 8) | data[off + 3]
+                            off += 4
+                        if etype != 0x0800 and etype != 0x86DD:
+                            if etype in _VLAN_TYPES:
+                                bad.append((i, "truncated VLAN tag"))
+                            else:
+                                non_ip += 1
+                            continue
+                elif bare:
+                    off = 0
+                else:
+                    where = link_offset(linktype, data)
+                    if where is None:
+                        non_ip += 1
+                        continue
+                    if where < 0:
+                        bad.append((i, "truncated link-layer header"))
+                        continue
+                    off = where
+                if size < off + 20:
+                    bad.append((i, "truncated IP header"))
+                    continue
+                b0 = data[off]
+                ver = b0 >> 4
+                if ver == 4:
+                    _, total, ident, fragment, proto, src, dst = ipv4(data, off)  # one C call: 3x faster
+                    ihl = (b0 & 15) * 4
+                    if ihl < 20 or total < ihl:
+                        bad.append((i, "bad IPv4 header length"))
+                        continue
+                    if size < off + ihl:
+                        bad.append((i, "truncated IPv4 options"))
+                        continue
+                    fragment &= 0x3FFF  # more-fragments flag and offset (the DF bit does not matter)
+                    l4 = off + ihl
+                    end = off + total
+                    octets = total
+                elif ver == 6:
+                    if size < off + 40:
+                        bad.append((i, "truncated IPv6 header"))
+                        continue
+                    plen = (data[off + 4] << 8) | data[off + 5]
+                    proto = data[off + 6]
+                    src = data[off + 8:off + 24]
+                    dst = data[off + 24:off + 40]
+                    octets = 40 + plen if plen else size - off  # 0: jumbogram, use what we have
+                    end = off + octets
+                    l4 = off + 40
+                    fragment = 0
+                    while proto in _IPV6_EXT or proto == 44:
+                        if size < l4 + 8:
+                            break
+                        nxt = data[l4]
+                        if proto == 44:  # fragment header: 8 bytes; same layout as IPv4's MF|offset
+                            fragment = (data[l4 + 2] << 5) | (data[l4 + 3] >> 3) | ((data[l4 + 3] & 1) << 13)
+                            ident = data[l4 + 4:l4 + 8]
+                            l4 += 8
+                        elif proto == 51:  # AH: length in 4-octet units minus 2
+                            l4 += (data[l4 + 1] + 2) * 4
+                        else:
+                            l4 += (data[l4 + 1] + 1) * 8
+                        proto = nxt
+                        if fragment & 0x1FFF:  # later headers are in the first fragment
+                            break
+                    if proto in _IPV6_EXT or proto == 44:
+                        bad.append((i, "truncated IPv6 extension header"))
+                        continue
+                else:
+                    bad.append((i, f"bad IP version {ver}"))
+                    continue
 
-            flags = 0
-            sport = dport = 0
-            payload_at = -1
-            if fragment and fragment & 0x1FFF:
-                pass  # no transport header in non-first fragments: ports come from _frag_ports
-            elif proto == 6:
-                if size < l4 + 14:
-                    bad.append((i, "truncated TCP header"))
-                    continue
-                sport, dport, doff, flags = tcp_head(data, l4)
-                doff = (doff >> 4) * 4
-                if doff < 20:
-                    bad.append((i, "bad TCP data offset"))
-                    continue
-                payload_at = l4 + doff
-            elif proto == 17 or proto == 132 or proto == 136:  # UDP, SCTP, UDP-Lite
-                if size < l4 + 4:
-                    bad.append((i, "truncated UDP header"))
-                    continue
-                sport, dport = ports(data, l4)
-            elif proto == 1 or proto == 58:
-                if size < l4 + 2:
-                    bad.append((i, "truncated ICMP header"))
-                    continue
-                dport = (data[l4] << 8) | data[l4 + 1]
+                flags = 0
+                sport = dport = 0
+                payload_at = -1
+                if fragment and fragment & 0x1FFF:
+                    pass  # no transport header in non-first fragments: ports come from _frag_ports
+                elif proto == 6:
+                    if size < l4 + 14:
+                        bad.append((i, "truncated TCP header"))
+                        continue
+                    sport, dport, doff, flags = tcp_head(data, l4)
+                    doff = (doff >> 4) * 4
+                    if doff < 20:
+                        bad.append((i, "bad TCP data offset"))
+                        continue
+                    payload_at = l4 + doff
+                elif proto == 17 or proto == 132 or proto == 136:  # UDP, SCTP, UDP-Lite
+                    if size < l4 + 4:
+                        bad.append((i, "truncated UDP header"))
+                        continue
+                    sport, dport = ports(data, l4)
+                elif proto == 1 or proto == 58:
+                    if size < l4 + 2:
+                        bad.append((i, "truncated ICMP header"))
+                        continue
+                    dport = (data[l4] << 8) | data[l4 + 1]
 
             if fragment:  # part of a fragmented datagram (rare: a method call is fine)
                 fkey = (ver, src, dst, proto, ident)
