@@ -116,14 +116,15 @@ DEFAULT_CLOSE_LINGER = 5.0  # seconds a closed TCP connection waits for late pac
 
 #: Registered service ports above 1023 that answer clients (IANA service names registry); with
 #: every system port (0-1023, RFC 6335) they decide which side of a connection seen from the
-#: middle is the server (see "Direction" in the module docstring).
+#: middle is the server (see "Direction" in the module docstring). None is in the dynamic
+#: range (49152-65535) or Linux's ephemeral range (32768-60999), where clients' ports are.
 REGISTERED_SERVICE_PORTS = frozenset({
     1080, 1194, 1433, 1434, 1521, 1701, 1723, 1812, 1813, 1883, 1900, 2049, 2082, 2083, 2181,
     2375, 2376, 2379, 2380, 3128, 3260, 3268, 3269, 3306, 3389, 3478, 3479, 3690, 3702, 4369,
     4500, 4789, 5060, 5061, 5222, 5223, 5228, 5269, 5349, 5353, 5355, 5432, 5631, 5671, 5672,
     5683, 5900, 5938, 5984, 5985, 5986, 6379, 6443, 6660, 6661, 6662, 6663, 6664, 6665, 6666,
     6667, 6668, 6669, 6697, 8000, 8008, 8080, 8081, 8086, 8088, 8443, 8883, 8888, 9000, 9042,
-    9092, 9100, 9200, 9300, 9418, 10000, 11211, 27017, 50000,
+    9092, 9100, 9200, 9300, 9418, 10000, 11211, 27017,
 })
 SERVICE_PORTS = frozenset(range(1024)) | REGISTERED_SERVICE_PORTS
 

@@ -391,3 +391,11 @@ def test_a_flow_first_seen_at_its_syn_ack_keeps_the_client_as_source() -> None:
     assert (r["sourceIPv4Address"], r["sourceTransportPort"], r["destinationTransportPort"]) == (C, 5555, 443)
     assert (r["packetDeltaCount"], r["tcpControlBits"]) == (1, 0x10)
     assert (r["reversePacketDeltaCount"], r["reverseTcpControlBits"]) == (1, 0x12)
+
+
+def test_service_ports_leave_the_ephemeral_ranges_to_clients() -> None:
+    """A port clients pick for themselves must never make their packets look like answers."""
+    from flowcep_plugin.inputs.flowmeter import SERVICE_PORTS
+
+    assert not SERVICE_PORTS & set(range(32768, 65536))
+    assert {22, 53, 80, 123, 443, 1900, 3389, 5353, 8080, 11211} <= SERVICE_PORTS
