@@ -723,7 +723,7 @@ class FlowMeter:
         oldest = sorted(self.flows.items(), key=lambda kv: kv[1][_END])[:n]
         for k, st in oldest:
             del self.flows[k]
-            self._held.append((k, st, END_FORCED))
+            self._held.append((k, st, END_DETECTED if st[_FIN] & _CLOSED else END_FORCED))
         self.forced += n
 
     def flush(self) -> None:

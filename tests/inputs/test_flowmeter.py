@@ -399,3 +399,14 @@ def test_service_ports_leave_the_ephemeral_ranges_to_clients() -> None:
 
     assert not SERVICE_PORTS & set(range(32768, 65536))
     assert {22, 53, 80, 123, 443, 1900, 3389, 5353, 8080, 11211} <= SERVICE_PORTS
+
+
+def test_a_full_table_evicts_closed_connections_as_ended_not_forced() -> None:
+    pk = [(0, tcp(C, S, 40100, 80, "S")), (1, tcp(S, C, 80, 40100, "RA"))]  # refused: closed
+    pk += [(2 + i, udp(C, S, 41000 + i, 9999)) for i in range(20)]
+    meter = FlowMeter(max_flows=10)
+    meter.process(frames(*pk), LINKTYPE_ETHERNET)
+    meter.expire(T0 + 30)
+    early = {r["sourceTransportPort"]: r["flowEndReason"] for r in rows(meter.take_batches())}
+    assert early[40100] == END_DETECTED
+    assert {why for port, why in early.items() if port != 40100} == {END_FORCED}
