@@ -126,24 +126,26 @@ def _pcap(path: str, st: _Stream, chunk: int) -> Iterator[tuple[int, Frames]]:
     div = 1_000_000 if nano else 1000  # sub-second units per millisecond
     header = struct.Struct(endian + "IIII").unpack_from
     pos = 24
-    number = 0
+    done = 0  # frames yielded
     out: Frames = []
     append = out.append
     while True:
         n = len(buf)
         while pos + 16 <= n:
             sec, frac, caplen, _wire = header(buf, pos)
-            if caplen > snap:
-                if out:
-                    yield linktype, out
-                raise _damaged(path, number, st.base + pos, f"record header claims {caplen} bytes")
-            end = pos + 16 + caplen
-            if end > n:
+            start = pos + 16
+            end = start + caplen
+            if end > n or caplen > snap:
+                if caplen > snap:
+                    number = done + len(out)
+                    if out:
+                        yield linktype, out
+                    raise _damaged(path, number, st.base + pos, f"record header claims {caplen} bytes")
                 break
-            append((sec * 1000 + frac // div, buf[pos + 16:end]))
+            append((sec * 1000 + frac // div, buf[start:end]))
             pos = end
-            number += 1
             if len(out) >= chunk:
+                done += len(out)
                 yield linktype, out
                 out = []
                 append = out.append
@@ -152,6 +154,7 @@ def _pcap(path: str, st: _Stream, chunk: int) -> Iterator[tuple[int, Frames]]:
         need = 16 if n - pos < 16 else 16 + header(buf, pos)[2]
         pos = st.fill(pos, need)
         buf = st.buf
+    number = done + len(out)
     if out:
         yield linktype, out
     left = len(buf) - pos
