@@ -299,6 +299,9 @@ def make_metric(
     doc.pop("threat", None)
     doc["flowcep"].pop("severity", None)
     doc["flowcep"]["metrics"] = _jsonable(dict(metrics))
+    from .ecs import ECS_VERSION  # metrics say their ECS version like flow documents
+
+    doc.setdefault("ecs", {"version": ECS_VERSION})
     return doc
 
 

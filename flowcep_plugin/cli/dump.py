@@ -115,13 +115,13 @@ def run(args: argparse.Namespace) -> int:
     stats_now = threading.Event()
 
     def batches() -> Iterator[FlowBatch]:
+        # On a stop the source is closed and read to its end: a collector then decodes what
+        # its socket still holds instead of losing it.
         for b in source.batches():
             if stop.is_set():
                 source.close()
             if b.length:
                 yield b
-            if stop.is_set():
-                return
 
     try:
         with handle_signals(stop, stats_now):
