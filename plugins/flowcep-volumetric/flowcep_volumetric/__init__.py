@@ -44,12 +44,20 @@ from collections.abc import Mapping
 from ipaddress import ip_address
 from typing import Any
 
-from flowcep_plugin.alerts import TumblingWindows, address_column, int_column, make_alert
-from flowcep_plugin.config import DURATION_SCHEMA, parse_duration
-from flowcep_plugin.context import Context
-from flowcep_plugin.hookspecs import hookimpl
-from flowcep_plugin.records import FlowBatch
-from flowcep_plugin.specs import DetectorSpec, Event, RuleSpec
+from flowcep_plugin.api import (
+    DURATION_SCHEMA,
+    Context,
+    DetectorSpec,
+    Event,
+    FlowBatch,
+    RuleSpec,
+    TumblingWindows,
+    address_column,
+    hookimpl,
+    int_column,
+    make_alert,
+    parse_duration,
+)
 
 __all__ = ["SPEC", "VolumetricDetector", "flowcep_register_detectors"]
 
@@ -233,7 +241,7 @@ class VolumetricDetector:
         return self.windows.flush()
 
     @staticmethod
-    def _columns(batch: FlowBatch) -> tuple[list[Any], ...]:
+    def _columns(batch: FlowBatch) -> tuple[Any, ...]:
         return (address_column(batch, "source"), address_column(batch, "destination"),
                 int_column(batch, "protocolIdentifier"), int_column(batch, "sourceTransportPort"),
                 int_column(batch, "destinationTransportPort"),
@@ -246,7 +254,7 @@ class VolumetricDetector:
                 # ICMP types are read for the few records sent to group addresses only
                 _raw(batch, "icmpTypeCodeIPv4", "icmpTypeCodeIPv6"), _raw(batch, "icmpTypeIPv4", "icmpTypeIPv6"))
 
-    def _acc(self, st: _State, cols: tuple[list[Any], ...], idx: list[int]) -> None:
+    def _acc(self, st: _State, cols: tuple[Any, ...], idx: list[int]) -> None:
         (src, dst, proto, sport, dport, packets, octets, flags, times, rpackets, roctets, rflags,
          starts, icmp, icmp_type) = cols
         amp = self.amp_ports
