@@ -139,17 +139,35 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def _spread(bins: dict[int, int], start_ms: int, end_ms: int, amount: int) -> None:
-    """Add ``amount`` to the per-second ``bins`` evenly over the seconds the record lasted."""
+def _spread(bins: dict[int, float], start_ms: int, end_ms: int, amount: int) -> None:
+    """Spread ``amount`` evenly over the seconds the record lasted, in O(1): a rate starts at
+    its first second and stops after its last, kept as a difference under the key ``~second``
+    (negative, so it never meets an epoch second); :func:`_profile` integrates them."""
     first, last = (start_ms // 1000 if start_ms >= 0 else end_ms // 1000), end_ms // 1000
     if last <= first:
         bins[last] = bins.get(last, 0) + amount
         return
     first = max(first, last - MAX_SPREAD_S + 1)
-    n = last - first + 1
-    share, rest = divmod(amount, n)
-    for sec in range(first, last + 1):
-        bins[sec] = bins.get(sec, 0) + share + (1 if sec - first < rest else 0)
+    rate = amount / (last - first + 1)
+    bins[~first] = bins.get(~first, 0) + rate
+    bins[~(last + 1)] = bins.get(~(last + 1), 0) - rate
+
+
+def _profile(bins: Mapping[int, float]) -> tuple[int, int]:
+    """(total, busiest second) of per-second amounts plus spread rates (see :func:`_spread`)."""
+    if all(k >= 0 for k in bins):
+        return int(sum(bins.values())), int(max(bins.values(), default=0))
+    points = {k: v for k, v in bins.items() if k >= 0}
+    deltas = {~k: v for k, v in bins.items() if k < 0}
+    keys = sorted(set(points) | set(deltas))
+    total = float(sum(points.values()))
+    running = peak = 0.0
+    for n, k in enumerate(keys):
+        running += deltas.get(k, 0.0)
+        peak = max(peak, points.get(k, 0) + running)
+        if n + 1 < len(keys):
+            total += running * (keys[n + 1] - k)
+    return int(round(total)), int(round(peak))
 
 
 def _raw(batch: FlowBatch, *names: str) -> list[Any] | None:
@@ -192,13 +210,13 @@ class _State:
         self.syn_src: dict[tuple[str, int], set[str]] = defaultdict(set)
         # per (proto, host): packets per second (their sum is the total) and bytes received,
         # sources, bytes sent
-        self.pps_in: dict[tuple[int, str], dict[int, int]] = defaultdict(dict)
+        self.pps_in: dict[tuple[int, str], dict[int, float]] = defaultdict(dict)
         self.by_in: dict[tuple[int, str], int] = defaultdict(int)
         self.src_in: dict[tuple[int, str], set[str]] = defaultdict(set)
         self.by_out: dict[tuple[int, str], int] = defaultdict(int)
         # amplification: (victim, service port) -> response bytes per second, reflectors;
         # request bytes
-        self.resp_bins: dict[tuple[str, int], dict[int, int]] = defaultdict(dict)
+        self.resp_bins: dict[tuple[str, int], dict[int, float]] = defaultdict(dict)
         self.refl: dict[tuple[str, int], set[str]] = defaultdict(set)
         self.req: dict[tuple[str, int], int] = defaultdict(int)
         # SYN-ACK reflection: victim -> SYN-ACKs per second, reflectors; (host, peer) it SYNed
@@ -206,7 +224,7 @@ class _State:
         self.synack_src: dict[str, set[str]] = defaultdict(set)
         self.asked: set[tuple[str, str]] = set()
         # smurf: (group, spoofed source) -> echo requests per second
-        self.smurf: dict[tuple[str, str], dict[int, int]] = defaultdict(dict)
+        self.smurf: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
         self.smurf_src: set[str] = set()
 
 
@@ -347,10 +365,9 @@ class VolumetricDetector:
                 fields={"sample_sources": sorted(srcs)[:LIST_LIMIT]},
             ))
         for (p, d), per_second_in in sorted(st.pps_in.items()):
-            pk = sum(per_second_in.values())
+            pk, peak = _profile(per_second_in)
             limit, rule, label = ((self.udp_pps, RULES[1], "UDP") if p == 17
                                   else (self.icmp_pps, RULES[2], "ICMP"))
-            peak = max(per_second_in.values(), default=0)
             if peak < limit or _is_group(d, self._group):
                 continue  # a group address is no host to flood (multicast streams; smurf has its rule)
             received, sent = st.by_in[(p, d)], st.by_out.get((p, d), 0)
@@ -366,8 +383,8 @@ class VolumetricDetector:
                 window=(start, end), key=d, fields={"sample_sources": sorted(srcs)[:LIST_LIMIT]},
             ))
         for (d, port), resp_bins in sorted(st.resp_bins.items()):
-            resp = sum(resp_bins.values())
-            peak_bps = max(resp_bins.values(), default=0) * 8
+            resp, peak_bytes = _profile(resp_bins)
+            peak_bps = peak_bytes * 8
             refl = st.refl[(d, port)]
             if peak_bps < self.amp_bps or len(refl) < self.min_refl:
                 continue
@@ -398,11 +415,10 @@ class VolumetricDetector:
                          f"second) that it never asked for"),
                 window=(start, end), key=d, fields={"sample_reflectors": sorted(refl)[:LIST_LIMIT]},
             ))
-        for (group, spoofed), per_second in sorted(st.smurf.items()):
-            peak = max(per_second.values())
+        for (group, spoofed), echo_bins in sorted(st.smurf.items()):
+            n, peak = _profile(echo_bins)
             if peak < self.smurf_pps:
                 continue
-            n = sum(per_second.values())
             victim_is_group = _is_group(spoofed, self._group)
             out.append(make_alert(
                 RULES[5], time_ms=end, detector=self.name,

@@ -179,3 +179,16 @@ def test_biflow_reverse_responses_count_for_amplification() -> None:
     events = run_detector(SPEC, tiny)
     assert [(e["rule"]["id"], e["flowcep"]["counts"]["reflectors"]) for e in events] == [
         ("volumetric-amplification", 10)]
+
+
+def test_long_records_are_spread_over_their_seconds() -> None:
+    from flowcep_volumetric import _profile, _spread
+
+    bins: dict[int, float] = {}
+    _spread(bins, 10_000, 19_999, 1000)  # 10 seconds (10..19): 100 per second
+    _spread(bins, 15_000, 15_500, 50)  # within second 15
+    assert _profile(bins) == (1050, 150)
+    # a record longer than 60 s is spread over its last 60 seconds only
+    long: dict[int, float] = {}
+    _spread(long, 0, 119_999, 6000)
+    assert _profile(long) == (6000, 100)
