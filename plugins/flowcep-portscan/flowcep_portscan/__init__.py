@@ -49,7 +49,7 @@ from flowcep_plugin.api import (
     parse_duration,
 )
 
-from .probes import ACK, FAILED, FLAG, NONE, RST, SUCCESS, SYN, flag_kind, tcp_outcome, udp_is_reply
+from .probes import ACK, FAILED, FLAG, NONE, RST, SUCCESS, SYN, UDP_SERVICE_PORTS, flag_kind, tcp_outcome
 
 __all__ = ["SPEC", "PortScanDetector", "flowcep_register_detectors"]
 
@@ -254,6 +254,7 @@ class PortScanDetector:
         ignore = self.ignore
         sources = self.sources
         max_targets = self.max_targets
+        services = UDP_SERVICE_PORTS
         dropped = 0
         # Most records are TCP with ACK set: a completed handshake (SYN too: a successful
         # contact) or the middle of a connection (neither probe nor contact). Comprehensions
@@ -328,7 +329,10 @@ class PortScanDetector:
                 source.probes += 1
                 st.touched.add(s)
             elif p == 17:
-                if packets[i] <= maxp and not udp_is_reply(sp or 0, dport[i]):
+                dp = dport[i]
+                sp = sp or 0
+                # a reply from a service port to an ephemeral one (udp_is_reply, inlined)
+                if packets[i] <= maxp and not ((sp < 1024 or sp in services) and dp >= 1024 and sp != dp):
                     st.udp.append((s, d, dport[i]))
             elif p in ECHO_REQUEST:
                 ty = _int(icmp_type, i, -1)

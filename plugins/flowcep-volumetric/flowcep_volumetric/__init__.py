@@ -365,9 +365,11 @@ class VolumetricDetector:
                 fields={"sample_sources": sorted(srcs)[:LIST_LIMIT]},
             ))
         for (p, d), per_second_in in sorted(st.pps_in.items()):
-            pk, peak = _profile(per_second_in)
             limit, rule, label = ((self.udp_pps, RULES[1], "UDP") if p == 17
                                   else (self.icmp_pps, RULES[2], "ICMP"))
+            if max(per_second_in.values()) < limit and min(per_second_in) >= 0:
+                continue  # no spread record and no second at the limit: most hosts, cheaply
+            pk, peak = _profile(per_second_in)
             if peak < limit or _is_group(d, self._group):
                 continue  # a group address is no host to flood (multicast streams; smurf has its rule)
             received, sent = st.by_in[(p, d)], st.by_out.get((p, d), 0)
@@ -383,6 +385,8 @@ class VolumetricDetector:
                 window=(start, end), key=d, fields={"sample_sources": sorted(srcs)[:LIST_LIMIT]},
             ))
         for (d, port), resp_bins in sorted(st.resp_bins.items()):
+            if max(resp_bins.values()) * 8 < self.amp_bps and min(resp_bins) >= 0:
+                continue
             resp, peak_bytes = _profile(resp_bins)
             peak_bps = peak_bytes * 8
             refl = st.refl[(d, port)]
