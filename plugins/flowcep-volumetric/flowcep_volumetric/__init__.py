@@ -284,7 +284,9 @@ class VolumetricDetector:
             fwd = packets[i] > 0
             if p == 6:
                 f = flags[i]
-                rf = rflags[i] if rflags is not None and rflags[i] is not None else -1
+                rf = -1
+                if rflags is not None and rpackets[i] > 0 and rflags[i] is not None:
+                    rf = rflags[i]
                 if fwd and f >= 0 and f & SYN:
                     if f & ACK:
                         # a SYN-ACK (maybe retransmitted, maybe reset) and nothing else, whose peer
@@ -297,7 +299,7 @@ class VolumetricDetector:
                         st.syn[(d, dport[i])][t // 1000] = st.syn[(d, dport[i])].get(t // 1000, 0) + 1
                         st.syn_src[(d, dport[i])].add(s)
                         st.asked.add((s, d))
-                if rpackets[i] > 0 and rf >= 0 and rf & SYN and rf & ACK and not (fwd and f >= 0 and f & SYN):
+                if rf >= 0 and rf & SYN and rf & ACK and not (fwd and f >= 0 and f & SYN):
                     # biflow whose initiator sent no SYN in it: the SYN-ACK came unasked
                     st.synack[s][t // 1000] = st.synack[s].get(t // 1000, 0) + 1
                     st.synack_src[s].add(d)
