@@ -83,7 +83,10 @@ class StreamPlan:
     view_arg: Any = None  # period ms, size, or key function
     ts_index: int | None = None
     filter: ColumnFilter | None = None  # S(filter) and, for single streams, WHERE (pre-window)
-    post_filter: ColumnFilter | None = None  # WHERE after a count-based window
+    post_filter: ColumnFilter | None = None  # WHERE after a window that holds events whatever it says
+    # WHERE of a time_batch: the window is anchored and timed by every event of the stream (as
+    # in Esper, where WHERE filters what the window posts) but keeps only the passing ones
+    window_where: ColumnFilter | None = None
 
 
 @dataclass
@@ -499,6 +502,8 @@ class _Compiler:
                 wf = compile_column_filter(s.where, key_of, fn)
                 if _filter_after(sp):
                     sp.post_filter = wf
+                elif sp.view is not None and sp.view.name == "time_batch":
+                    sp.window_where = wf
                 elif sp.filter is None:
                     sp.filter = wf
                 else:
@@ -627,8 +632,15 @@ class _Compiler:
             sp.view_arg = idx
 
 
+# Windows over which WHERE may run first with the same rows as Esper (which runs it on what
+# the window posts): no window, a sliding time window (an event leaves exactly as it entered),
+# keepall. time_batch is handled apart (its timing depends on every event); every other window
+# holds or pushes out events whatever WHERE says, so WHERE must run after it.
+_WHERE_FIRST_OK = frozenset({"time", "keepall"})
+
+
 def _filter_after(sp: StreamPlan) -> bool:
-    return sp.view is not None and sp.view.name in ("length", "length_batch", "unique")
+    return sp.view is not None and sp.view.name != "time_batch" and sp.view.name not in _WHERE_FIRST_OK
 
 
 def _and_filters(a: ColumnFilter, b: ColumnFilter) -> ColumnFilter:

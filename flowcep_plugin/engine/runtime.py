@@ -67,8 +67,8 @@ def _make_window(sp: StreamPlan, keys: list[str], plan: SelectPlan | None = None
     if name == "time_batch":
         if plan is not None and len(plan.streams) == 1 and plan.grouped and plan.count_only \
                 and plan.grp_emit is not None and plan.col_group is not None and sp.post_filter is None:
-            return CountingTimeBatchWindow(keys, sp.view_arg, plan.col_group)
-        return TimeBatchWindow(keys, sp.view_arg)
+            return CountingTimeBatchWindow(keys, sp.view_arg, plan.col_group, sp.window_where)
+        return TimeBatchWindow(keys, sp.view_arg, sp.window_where)
     if name == "time":
         return TimeWindow(keys, sp.view_arg)
     if name == "length":
@@ -263,7 +263,13 @@ class _Stmt:
                 old = old.take(sp.post_filter(old.cols, old.n))
         if isinstance(new, CountBatch):
             assert self.plan.grp_emit is not None and post.time is not None
-            self.plan.grp_emit(new.counts, post.time, out, Row, self.name, self.stream)
+            counts: dict[Any, int] = new.counts
+            if isinstance(old, CountBatch) and old.counts.keys() - counts.keys():
+                # Esper outputs every group of the new and the old batch, each with its new count
+                counts = dict(counts)
+                for k in old.counts:
+                    counts.setdefault(k, 0)
+            self.plan.grp_emit(counts, post.time, out, Row, self.name, self.stream)
         elif not self.single:
             self.join_post(idx, post.time, new, old, out)
         elif not self.plan.aggregated:
@@ -324,6 +330,9 @@ class _Stmt:
             if plan.grp_emit is not None:
                 if not plan.grouped and not counts:
                     counts[()] = 0
+                if plan.grouped and old.n:
+                    for k in self._group_keys(old):
+                        counts.setdefault(k, 0)
                 plan.grp_emit(counts, t, out, Row, self.name, self.stream)
                 return
             naggs = len(plan.aggs)
@@ -335,6 +344,8 @@ class _Stmt:
             results = aggregate_groups(keys, argcols, plan.aggs)
         if not plan.grouped and not results:
             results[()] = [f().value() for f in self.factories]
+        if plan.grouped and not plan.per_event and old.n:
+            self._add_departed(results, old)
         having, select = plan.grp_having, plan.grp_select
         if plan.grp_emit is not None:
             plan.grp_emit(results, t, out, Row, self.name, self.stream)
@@ -359,6 +370,20 @@ class _Stmt:
             if having is None or having(k, a, None):
                 out.append((k, self._row(t, select(k, a, None))))
 
+    def _group_keys(self, ev: Events) -> list[Any]:
+        """The group keys of ``ev``'s events (tuples; list values in their tuple form)."""
+        plan = self.plan
+        assert plan.col_group is not None
+        kcols = plan.col_group(ev.cols, ev.n)
+        return [k if _ishashable(k) else tuple(hashable(v) for v in k) for k in zip(*kcols, strict=False)]
+
+    def _add_departed(self, results: dict[Any, Any], old: Events) -> None:
+        """Groups of the batch that left and not in the new one: Esper outputs them too,
+        with their new (empty) aggregate values: count 0, sum/avg/min/max null."""
+        for k in self._group_keys(old):
+            if k not in results:
+                results[k] = [f().value() for f in self.factories]
+
     def _states(self, k: Any) -> list[Any]:
         st = self.groups.get(k)
         if st is None:
@@ -372,18 +397,26 @@ class _Stmt:
         plan = self.plan
         assert plan.row_group is not None and plan.row_args is not None
         group, args_of = plan.row_group, plan.row_args
+        left: dict[Any, None] = {}
         for r in old.rows():
-            st = self._states(group(r) if plan.grouped else ())
+            k = group(r) if plan.grouped else ()
+            left[k] = None
+            st = self._states(k)
             for s, a in zip(st, args_of(r), strict=False):
                 s.leave(a)
         new_rows = new.rows()
         if t is None and new_rows:
-            for ti, r in zip(new.times, new_rows, strict=False):
+            for i, (ti, r) in enumerate(zip(new.times, new_rows, strict=False)):
                 k = group(r) if plan.grouped else ()
                 st = self._states(k)
                 for s, a in zip(st, args_of(r), strict=False):
                     s.enter(a)
                 self._emit_group(ti, k, st, out, (r,))
+                if i == 0 and not plan.per_event:
+                    # the events this arrival pushed out: their groups are output too
+                    for lk in left:
+                        if lk != k:
+                            self._emit_group(ti, lk, self._states(lk), out)
             return
         touched: dict[Any, Any] = {}
         for r in new_rows:
@@ -400,6 +433,9 @@ class _Stmt:
         else:
             if not plan.grouped:
                 touched = {(): None}
+            else:
+                for k in left:
+                    touched.setdefault(k, None)
             for k in touched:
                 self._emit_group(at, k, self._states(k), out)
         self._prune()
@@ -515,11 +551,16 @@ class _Stmt:
                     self._step(out, start)
             return
         assert plan.row_group is not None and plan.row_args is not None
+        left: dict[Any, None] = {}
         for res in old_results:
-            st = self._states(plan.row_group(*res) if plan.grouped else ())
+            k = plan.row_group(*res) if plan.grouped else ()
+            left[k] = None
+            st = self._states(k)
             for sa, a in zip(st, plan.row_args(*res), strict=False):
                 sa.leave(a)
-        for ti, results in per_event:
+        if not per_event and left:
+            per_event = [(old.times[-1], [])]
+        for n_step, (ti, results) in enumerate(per_event):
             start = len(out)
             touched: dict[Any, None] = {}
             for res in results:
@@ -535,6 +576,9 @@ class _Stmt:
             else:
                 if not plan.grouped:
                     touched = {(): None}
+                elif n_step == 0:
+                    for k in left:  # groups whose joined rows left: Esper outputs them too
+                        touched.setdefault(k, None)
                 for k in touched:
                     self._emit_group(ti, k, self._states(k), out)
             if each:
