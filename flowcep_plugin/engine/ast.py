@@ -202,7 +202,7 @@ class SelectItem:
 
 @dataclass(frozen=True)
 class OutputLimit:
-    kind: str  # all | first | last | snapshot
+    kind: str  # default (no keyword) | all | first | last | snapshot
     ms: int | None
     events: int | None
     pos: Pos = NOPOS

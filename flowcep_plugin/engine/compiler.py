@@ -409,8 +409,6 @@ class _Compiler:
         if s.output is not None:
             if s.output.ms is None:
                 raise self.err("unsupported construct: output rate by events (use a time period)", s.output.pos)
-            if s.output.kind == "snapshot":
-                raise self.err("unsupported construct: OUTPUT SNAPSHOT", s.output.pos)
         # stream plans and the keys each stream must keep
         needed: list[set[str] | None] = [set() for _ in refs]
         all_exprs: list[A.Expr] = [it.expr for it in items or ()] + list(s.group_by)
@@ -494,6 +492,8 @@ class _Compiler:
                 plan.grp_emit = self.group_emitter(items, s.having, group_exprs, aggs, plan)
         elif s.having is not None and single:
             plan.col_having = compile_column_filter(s.having, lambda p: self.resolve(p, refs)[1], fn)
+        if s.output is not None:
+            self.check_output(s, plan, streams)
         # single stream: WHERE in column mode, before or after the window
         if single:
             key_of = lambda p: self.resolve(p, refs)[1]  # noqa: E731
@@ -546,6 +546,28 @@ class _Compiler:
                 used = frozenset(range(len(refs)))
                 plan.conjuncts.append((used, compile_row_function(nargs, cgen.true(s.having), cgen.consts)))
         return plan
+
+    def check_output(self, s: A.SelectStmt, plan: SelectPlan, streams: list[StreamPlan]) -> None:
+        """Output rate limiting combinations whose rows follow Esper's output reference; the
+        others are refused rather than given a meaning of their own."""
+        out = s.output
+        assert out is not None
+        kind = out.kind
+        batch = any(sp.view is not None and sp.view.name in _BATCH_VIEWS for sp in streams)
+        what = f"output {kind} every" if kind != "default" else "output every"
+        if not plan.aggregated:
+            if kind == "snapshot":
+                raise self.err(f"unsupported construct: {what} without aggregates (the window's "
+                               "contents): select them per interval with output every", out.pos)
+            return
+        if plan.per_event:
+            if kind not in ("default", "first"):
+                raise self.err(f"unsupported construct: {what} with properties outside GROUP BY "
+                               "and aggregates (use output every, or group by them)", out.pos)
+            return
+        if plan.grouped and kind in ("all", "snapshot") and (s.having is not None or batch):
+            raise self.err(f"unsupported construct: {what} over groups with HAVING or a batch "
+                           "window (use output last every)", out.pos)
 
     def group_emitter(self, items: tuple[A.SelectItem, ...], having: A.Expr | None,
                       group_exprs: list[A.Expr], aggs: list[A.Call], plan: SelectPlan) -> Callable[..., Any]:
@@ -637,6 +659,9 @@ class _Compiler:
 # keepall. time_batch is handled apart (its timing depends on every event); every other window
 # holds or pushes out events whatever WHERE says, so WHERE must run after it.
 _WHERE_FIRST_OK = frozenset({"time", "keepall"})
+
+
+_BATCH_VIEWS = frozenset({"time_batch", "length_batch", "ext_timed_batch"})
 
 
 def _filter_after(sp: StreamPlan) -> bool:

@@ -289,7 +289,7 @@ class _Build(Transformer):
 
     def output_clause(self, meta: Any, children: list[Any]) -> A.OutputLimit:
         _out, kind, _every, *rest = children
-        k = str(kind).lower() if kind is not None else "all"
+        k = str(kind).lower() if kind is not None else "default"
         if isinstance(rest[0], A.TimePeriod):
             return A.OutputLimit(k, rest[0].ms, None, _pos(meta))
         return A.OutputLimit(k, None, int(str(rest[0])), _pos(meta))

@@ -88,33 +88,58 @@ def _make_window(sp: StreamPlan, keys: list[str], plan: SelectPlan | None = None
 
 
 class _Limiter:
-    """``output first|last|all every P``: intervals back to back from the first event."""
+    """``output [all|first|last|snapshot] every P``, after Esper's output reference tables
+    (ResultSetOutputLimitSimple/RowForAll/RowPerGroup regression tests).
 
-    def __init__(self, kind: str, period: int) -> None:
+    Intervals run back to back, forever, from the first result the window posts to the
+    statement (OutputConditionTime starts on its first update). ``mode`` is Esper's statement
+    kind: ``simple`` (no aggregates), ``forall`` (aggregated, ungrouped), ``pergroup``
+    (aggregated, grouped), ``perevent`` (aggregates beside event properties).
+
+    * default/all: the rows of the interval; an ungrouped aggregation repeats its current row
+      on an interval without updates; ``all`` over groups outputs every group's current row.
+    * last: the last row (per group); ungrouped aggregation repeats like ``all``.
+    * first: the first row (per group) of an interval is output at once.
+    * snapshot: the current row of the aggregation (of every group) at each interval end.
+    """
+
+    def __init__(self, kind: str, period: int, mode: str) -> None:
         self.kind = kind
         self.period = period
+        self.mode = mode
         self.anchor: int | None = None
         self.due: int | None = None
         self.buf: dict[Any, Row] | list[Row] = {} if kind == "last" else []
         self.seen: set[Any] = set()
+        self.updates = 0
+        #: the current row of an ungrouped aggregation (None: HAVING rejects it now)
+        self.current: Row | None = None
+        #: the current row of each group (``all``/``snapshot`` over groups, without HAVING)
+        self.group_rows: dict[Any, Row] = {}
+
+    @property
+    def started(self) -> bool:
+        return self.due is not None
 
     def start(self, t: int) -> None:
-        if self.anchor is None:
-            self.anchor = t
         if self.due is None:
-            self.due = self.anchor + ((t - self.anchor) // self.period + 1) * self.period
+            self.anchor = t
+            self.due = t + self.period
 
     def due_if_fed(self, t: int) -> int:
         """The interval end an event at ``t`` would fall in (its timer must fire first)."""
-        if self.due is not None:
-            return self.due
-        anchor = t if self.anchor is None else self.anchor
-        return anchor + ((t - anchor) // self.period + 1) * self.period
+        return self.due if self.due is not None else t + self.period
+
+    def drop(self, key: Any) -> None:
+        """The group's latest update fails HAVING: ``last`` must not output an older row."""
+        if isinstance(self.buf, dict):
+            self.buf.pop(key, None)
 
     def add(self, rows: list[tuple[Any, Row]]) -> list[Row]:
         out: list[Row] = []
         for key, row in rows:
-            self.start(row.time_ms)
+            if self.mode == "pergroup":
+                self.group_rows[key] = row
             if self.kind == "first":
                 if key not in self.seen:
                     self.seen.add(key)
@@ -123,18 +148,38 @@ class _Limiter:
                 assert isinstance(self.buf, dict)
                 self.buf.pop(key, None)
                 self.buf[key] = row
-            else:
+            elif self.kind == "default" or (self.kind == "all" and self.mode != "pergroup"):
                 assert isinstance(self.buf, list)
                 self.buf.append(row)
         return out
 
+    def pending(self) -> bool:
+        """Whether firing would output anything but a repetition (end of input stops there)."""
+        return bool(self.buf) or (self.kind in ("all", "snapshot") and self.mode == "pergroup"
+                                  and self.updates > 0)
+
     def fire(self, now: int) -> list[Row]:
-        rows = list(self.buf.values()) if isinstance(self.buf, dict) else self.buf
-        had = bool(rows) or bool(self.seen)
-        self.buf = {} if self.kind == "last" else []
+        kind, mode = self.kind, self.mode
+        if kind == "snapshot" or (kind == "all" and mode == "pergroup"):
+            rows = list(self.group_rows.values()) if mode == "pergroup" else (
+                [self.current] if self.current is not None else [])
+        else:
+            rows = list(self.buf.values()) if isinstance(self.buf, dict) else self.buf
+            if kind != "first" and mode == "forall" and not self.updates and self.current is not None:
+                rows = [self.current]
+        self.buf = {} if kind == "last" else []
         self.seen = set()
-        self.due = (self.due or now) + self.period if had else None
+        self.updates = 0
+        self.due = (self.due if self.due is not None else now) + self.period
         return [r._replace(time_ms=now) for r in rows]
+
+
+def _limit_mode(plan: SelectPlan) -> str:
+    if not plan.aggregated:
+        return "simple"
+    if plan.per_event:
+        return "perevent"
+    return "pergroup" if plan.grouped else "forall"
 
 
 class _Stmt:
@@ -151,7 +196,13 @@ class _Stmt:
         self.repos: list[list[dict[str, Any]]] = [[] for _ in plan.streams]
         self.groups: dict[Any, list[Any]] = {}
         self.factories = [make_state_factory(k, d) for k, d, _s in plan.aggs]
-        self.limiter = _Limiter(plan.output.kind, plan.output.ms) if plan.output and plan.output.ms else None
+        self.limiter = (_Limiter(plan.output.kind, plan.output.ms, _limit_mode(plan))
+                        if plan.output and plan.output.ms else None)
+        # a window that posts each arriving event as it comes, WHERE already applied: the
+        # output intervals start with the first event fed
+        sp0 = plan.streams[0]
+        self.limit_on_feed = self.single and sp0.post_filter is None and (
+            sp0.view is None or sp0.view.name in ("time", "keepall"))
         # ORDER BY/LIMIT/DISTINCT per output step: the limiter's releases when rate limited,
         # else each post (a batch release, a timer) or each arriving event
         self.shape = plan.shape
@@ -175,16 +226,19 @@ class _Stmt:
             return Events({k: (ev.cols.get(k) or [None] * ev.n) for k in sp.keys}, ev.n, ev.times)
         return ev
 
-    def next_due(self) -> int | None:
+    def next_due(self, final: bool = False) -> int | None:
+        """The next timer; ``final`` (end of input): output intervals that would only repeat
+        the current rows are not fired (they would repeat forever)."""
         due = None
         for w in self.windows:
             if w is not None:
                 d = w.next_due()
                 if d is not None and (due is None or d < due):
                     due = d
-        if self.limiter is not None and self.limiter.due is not None:
-            if due is None or self.limiter.due < due:
-                due = self.limiter.due
+        lim = self.limiter
+        if lim is not None and lim.due is not None and (not final or due is not None or lim.pending()):
+            if due is None or lim.due < due:
+                due = lim.due
         return due
 
     def due_if_fed(self, idx: int, t: int) -> int | None:
@@ -193,14 +247,20 @@ class _Stmt:
             due = _make_window(self.plan.streams[idx], [], self.plan).due_if_fed(t)
         else:
             due = w.due_if_fed(t)
-        if self.limiter is not None:  # the output interval this event opens ends a segment
-            ld = self.limiter.due_if_fed(t)
-            if due is None or ld < due:
+        lim = self.limiter
+        if lim is not None:  # the output interval this event opens ends a segment
+            if lim.started or self.limit_on_feed:
+                ld = lim.due_if_fed(t)
+            elif self.windows[idx] is not None and self.windows[idx].batch:  # type: ignore[union-attr]
+                ld = None  # starts at a release, which is a timer of its own
+            else:
+                ld = t + 1  # may start at any event: feed one timestamp at a time until then
+            if ld is not None and (due is None or ld < due):
                 due = ld
         return due
 
     def feed(self, idx: int, ev: Events) -> list[Row]:
-        if self.limiter is not None and ev.n:
+        if self.limiter is not None and ev.n and self.limit_on_feed:
             self.limiter.start(ev.times[0])
         rows: list[tuple[Any, Row]] = []
         for post in self.window(idx, ev).feed(ev):
@@ -261,6 +321,10 @@ class _Stmt:
                 new = new.take(sp.post_filter(new.cols, new.n))
             if old.n:
                 old = old.take(sp.post_filter(old.cols, old.n))
+        lim = self.limiter
+        if lim is not None and (new.n or old.n):
+            lim.start(post.time if post.time is not None else (new.times[0] if new.n else old.times[0]))
+            lim.updates += 1
         if isinstance(new, CountBatch):
             assert self.plan.grp_emit is not None and post.time is not None
             counts: dict[Any, int] = new.counts
@@ -279,6 +343,9 @@ class _Stmt:
             self.batch_agg_post(post.time, new, old, out)
         else:
             self.incremental_post(post.time, new, old, out)
+        if lim is not None and lim.mode == "forall" and (new.n or old.n):
+            # the current row of the ungrouped aggregation, repeated on quiet intervals
+            lim.current = out[-1][1] if len(out) > start else None
         if self.step_shape is not None and len(out) > start:
             if post.time is not None:
                 self._step(out, start)
@@ -448,6 +515,8 @@ class _Stmt:
         assert plan.grp_select is not None
         if plan.grp_having is None or plan.grp_having(k, a, *r):
             out.append((k, self._row(t, plan.grp_select(k, a, *r))))
+        elif self.limiter is not None:
+            self.limiter.drop(k)
 
     def _prune(self) -> None:
         if len(self.groups) > 1024 and self.plan.grouped:
@@ -643,7 +712,7 @@ class Runtime:
         """End of input: the clock runs to infinity, releasing every pending window."""
         out: list[Row] = []
         for _ in range(10_000_000):
-            due = self.next_due()
+            due = self.next_due(final=True)
             if due is None:
                 break
             self.fire_at(due, out)
@@ -652,10 +721,10 @@ class Runtime:
         return out
 
     # -- scheduling -------------------------------------------------------------------------------
-    def next_due(self) -> int | None:
+    def next_due(self, final: bool = False) -> int | None:
         due = None
         for st in self.stmts:
-            d = st.next_due()
+            d = st.next_due(final) if final and isinstance(st, _Stmt) else st.next_due()
             if d is not None and (due is None or d < due):
                 due = d
         return due
