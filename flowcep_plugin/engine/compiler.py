@@ -32,7 +32,7 @@ __all__ = ["compile_module", "Module", "StatementInfo", "StreamDef", "SelectPlan
 
 FLOW = "Flow"
 _WINDOWS = {"time_batch", "time", "length", "length_batch", "ext_timed", "ext_timed_batch",
-            "unique", "firstunique", "keepall"}
+            "unique", "firstunique", "keepall", "lastevent", "firstevent"}
 
 
 @dataclass
@@ -565,9 +565,10 @@ class _Compiler:
                 raise self.err(f"unsupported construct: {what} with properties outside GROUP BY "
                                "and aggregates (use output every, or group by them)", out.pos)
             return
-        if plan.grouped and kind in ("all", "snapshot") and (s.having is not None or batch):
-            raise self.err(f"unsupported construct: {what} over groups with HAVING or a batch "
-                           "window (use output last every)", out.pos)
+        if plan.grouped and kind in ("all", "snapshot") and (s.having is not None or batch
+                                                              or len(streams) > 1):
+            raise self.err(f"unsupported construct: {what} over groups with HAVING, a batch "
+                           "window or a join (use output last every)", out.pos)
 
     def group_emitter(self, items: tuple[A.SelectItem, ...], having: A.Expr | None,
                       group_exprs: list[A.Expr], aggs: list[A.Call], plan: SelectPlan) -> Callable[..., Any]:
@@ -607,10 +608,10 @@ class _Compiler:
         v = views[0]
         name = v.name.lower()
         ns = v.namespace.lower()
-        if ns not in ("", "win", "std", "ext") or name not in _WINDOWS or name in ("keepall", "firstunique"):
+        if ns not in ("", "win", "std", "ext") or name not in _WINDOWS:
             raise self.err(f"unsupported construct: view {(ns + ':') if ns else '#'}{v.name} "
                            "(supported: time, time_batch, length, length_batch, ext_timed, "
-                           "ext_timed_batch, unique)", v.pos)
+                           "ext_timed_batch, unique, firstunique, keepall, lastevent, firstevent)", v.pos)
         sp.view = A.View(ns, name, v.args, v.pos)
 
         def period(arg: Any) -> int:
@@ -647,9 +648,12 @@ class _Compiler:
             _i, key = self.resolve(args[0], [(sp.alias, sd)])
             sp.ts_index = keep(key)
             sp.view_arg = period(args[1])
-        elif name == "unique":
+        elif name in ("keepall", "lastevent", "firstevent"):
+            if args:
+                raise self.err(f"{name} takes no parameters", v.pos)
+        elif name in ("unique", "firstunique"):
             if not args or not all(isinstance(a, A.Prop) for a in args):
-                raise self.err("unique takes one or more properties", v.pos)
+                raise self.err(f"{name} takes one or more properties", v.pos)
             idx = [keep(self.resolve(a, [(sp.alias, sd)])[1]) for a in args]  # type: ignore[arg-type]
             sp.view_arg = idx
 

@@ -268,6 +268,10 @@ class _Build(Transformer):
             ns, (name, args) = "", children
         return A.View(str(ns), str(name), tuple(args or ()), _pos(meta))
 
+    def view_bare(self, meta: Any, children: list[Any]) -> A.View:
+        """``#keepall``, ``#lastevent``: Esper allows a view without parameters unparenthesised."""
+        return A.View("", str(children[0]), (), _pos(meta))
+
     def view_args(self, meta: Any, children: list[Any]) -> list[Any]:
         return children
 

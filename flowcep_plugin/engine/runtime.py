@@ -24,6 +24,7 @@ from .windows import (
     Events,
     ExtTimedBatchWindow,
     ExtTimedWindow,
+    FirstUniqueWindow,
     LengthBatchWindow,
     LengthWindow,
     Post,
@@ -84,6 +85,15 @@ def _make_window(sp: StreamPlan, keys: list[str], plan: SelectPlan | None = None
     if name == "unique":
         idx = list(sp.view_arg)
         return UniqueWindow(keys, lambda r: tuple(r[i] for i in idx))
+    if name == "firstunique":
+        fidx = list(sp.view_arg)
+        return FirstUniqueWindow(keys, lambda r: tuple(r[i] for i in fidx))
+    if name == "firstevent":
+        return FirstUniqueWindow(keys, lambda r: ())
+    if name == "lastevent":
+        return LengthWindow(keys, 1)
+    if name == "keepall":  # aggregates over every event so far; a join keeps every row
+        return Window(keys)
     raise AssertionError(name)
 
 
@@ -116,6 +126,8 @@ class _Limiter:
         self.current: Row | None = None
         #: the current row of each group (``all``/``snapshot`` over groups, without HAVING)
         self.group_rows: dict[Any, Row] = {}
+        #: events per group in the window (``snapshot`` shows only groups that have some)
+        self.group_n: Counter[Any] = Counter()
 
     @property
     def started(self) -> bool:
@@ -161,8 +173,12 @@ class _Limiter:
     def fire(self, now: int) -> list[Row]:
         kind, mode = self.kind, self.mode
         if kind == "snapshot" or (kind == "all" and mode == "pergroup"):
-            rows = list(self.group_rows.values()) if mode == "pergroup" else (
-                [self.current] if self.current is not None else [])
+            if mode != "pergroup":
+                rows = [self.current] if self.current is not None else []
+            elif kind == "snapshot":
+                rows = [r for k, r in self.group_rows.items() if self.group_n[k] > 0]
+            else:
+                rows = list(self.group_rows.values())
         else:
             rows = list(self.buf.values()) if isinstance(self.buf, dict) else self.buf
             if kind != "first" and mode == "forall" and not self.updates and self.current is not None:
@@ -465,13 +481,21 @@ class _Stmt:
         assert plan.row_group is not None and plan.row_args is not None
         group, args_of = plan.row_group, plan.row_args
         left: dict[Any, None] = {}
+        counting = self.limiter is not None and self.limiter.kind == "snapshot" and plan.grouped
         for r in old.rows():
             k = group(r) if plan.grouped else ()
             left[k] = None
+            if counting:
+                assert self.limiter is not None
+                self.limiter.group_n[k] -= 1
             st = self._states(k)
             for s, a in zip(st, args_of(r), strict=False):
                 s.leave(a)
         new_rows = new.rows()
+        if counting:
+            assert self.limiter is not None
+            for r in new_rows:
+                self.limiter.group_n[group(r)] += 1
         if t is None and new_rows:
             for i, (ti, r) in enumerate(zip(new.times, new_rows, strict=False)):
                 k = group(r) if plan.grouped else ()

@@ -362,6 +362,32 @@ class UniqueWindow(_PerEvent):
         return [prev] if prev is not None else []
 
 
+class FirstUniqueWindow(Window):
+    """``#firstunique(expr...)`` (and ``#firstevent``, one key for all): the first event per
+    key enters and stays; later events with that key are not posted at all."""
+
+    def __init__(self, keys: Sequence[str], key_fn: Callable[[tuple[Any, ...]], Any]) -> None:
+        super().__init__(keys)
+        self.key_fn = key_fn
+        self.live: dict[Any, tuple[int, tuple[Any, ...]]] = {}
+
+    def feed(self, ev: Events) -> list[Post]:
+        if ev.n == 0:
+            return []
+        rows = ev.take(list(range(ev.n)), self.keys).row_tuples()
+        kept: list[tuple[Any, ...]] = []
+        times: list[int] = []
+        for t, r in zip(ev.times, rows, strict=False):
+            k = hashable(self.key_fn(r))
+            if k not in self.live:
+                self.live[k] = (t, r)
+                kept.append(r)
+                times.append(t)
+        if not kept:
+            return []
+        return [Post(None, Events.from_tuples(self.keys, kept, times), Events.empty(self.keys))]
+
+
 class ExtTimedWindow(_PerEvent):
     """``win:ext_timed(prop, P)``: sliding by a timestamp property; an event leaves when an
     event with a timestamp at least P later arrives."""
