@@ -333,10 +333,14 @@ class _Stmt:
         new, old = post.new, post.old
         start = len(out)
         if sp.post_filter is not None:
+            arrival = new.times[-1] if new.n else None
             if new.n:
                 new = new.take(sp.post_filter(new.cols, new.n))
             if old.n:
                 old = old.take(sp.post_filter(old.cols, old.n))
+            if post.time is None and not new.n and old.n and arrival is not None:
+                # only events pushed out pass WHERE: the rows are at the arriving event's time
+                post = Post(arrival, new, old)
         lim = self.limiter
         if lim is not None and (new.n or old.n):
             lim.start(post.time if post.time is not None else (new.times[0] if new.n else old.times[0]))
