@@ -700,6 +700,29 @@ class Runtime:
         sd = module.streams[module.input_stream]
         self.time_key = sd.time_key
         self.now: int | None = None
+        self.one_by_one = self._order_sensitive()
+
+    def _order_sensitive(self) -> set[str]:
+        """Streams whose events must be processed one at a time to give Esper's rows.
+
+        Esper processes an event completely (its INSERT INTO events included) before the next
+        one. Feeding a whole batch at once gives the same rows unless a consumer produces
+        rows on arrival that are inserted into a stream someone reads (a join or window
+        downstream would see them late), or a statement reads the stream twice (self-join).
+        Streams feeding only time_batch windows, or nothing routed, keep whole-batch speed.
+        """
+        out: set[str] = set()
+        for stream, consumers in self.consumers.items():
+            seen: set[int] = set()
+            for st, idx in consumers:
+                if id(st) in seen:
+                    out.add(stream)
+                seen.add(id(st))
+                routes = st.insert_into is not None and st.insert_into in self.consumers
+                view = st.plan.streams[idx].view if idx < len(st.plan.streams) else None
+                if routes and (view is None or view.name != "time_batch"):
+                    out.add(stream)
+        return out
 
     # -- API ------------------------------------------------------------------------------------
     def on_batch(self, batch: FlowBatch) -> list[Row]:
@@ -786,6 +809,13 @@ class Runtime:
         consumers = self.consumers.get(stream)
         if not consumers or ev.n == 0:
             return
+        if stream in self.one_by_one and ev.n > 1:
+            for i in range(ev.n):
+                self._feed(stream, consumers, ev.slice(i, i + 1), out)
+            return
+        self._feed(stream, consumers, ev, out)
+
+    def _feed(self, stream: str, consumers: list[tuple[Any, int]], ev: Events, out: list[Row]) -> None:
         staged: list[list[Any]] = []
         for st, idx in consumers:
             e = st.prefilter(idx, ev)
