@@ -348,11 +348,12 @@ class _Stmt:
         if isinstance(new, CountBatch):
             assert self.plan.grp_emit is not None and post.time is not None
             counts: dict[Any, int] = new.counts
-            if isinstance(old, CountBatch) and old.counts.keys() - counts.keys():
+            if isinstance(old, CountBatch) and old.counts:
                 # Esper outputs every group of the new and the old batch, each with its new count
-                counts = dict(counts)
-                for k in old.counts:
-                    counts.setdefault(k, 0)
+                gone = [k for k in old.counts if k not in counts]
+                if gone:
+                    counts = dict(counts)
+                    counts.update(dict.fromkeys(gone, 0))
             self.plan.grp_emit(counts, post.time, out, Row, self.name, self.stream)
         elif not self.single:
             self.join_post(idx, post.time, new, old, out)
