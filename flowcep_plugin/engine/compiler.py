@@ -137,10 +137,12 @@ class Module:
         self.input_stream = input_stream
         self.streams = streams
 
-    def runtime(self) -> Any:
-        from .runtime import Runtime
+    def runtime(self, stats: Any = None, max_groups: int | None = None) -> Any:
+        """Fresh state to run the module. ``stats`` (the run's Stats) receives the engine's
+        counters; ``max_groups`` bounds the groups each statement keeps (see Runtime)."""
+        from .runtime import DEFAULT_MAX_GROUPS, Runtime
 
-        return Runtime(self)
+        return Runtime(self, stats, DEFAULT_MAX_GROUPS if max_groups is None else max_groups)
 
     def statement(self, name: str) -> StatementInfo:
         for s in self.statements:

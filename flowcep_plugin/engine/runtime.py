@@ -38,7 +38,12 @@ from .windows import (
 if TYPE_CHECKING:
     from ..records import FlowBatch
 
-__all__ = ["Row", "Runtime"]
+__all__ = ["DEFAULT_MAX_GROUPS", "Row", "Runtime"]
+
+#: groups one statement keeps aggregation state for when no data window bounds them (no
+#: window, keepall, firstunique...). Past it the oldest group is evicted (its aggregates start
+#: again from nothing if it returns) and the eviction is counted: ``engine-group-limit``.
+DEFAULT_MAX_GROUPS = 1_000_000
 
 _INF = float("inf")
 
@@ -150,7 +155,7 @@ class _Limiter:
     def add(self, rows: list[tuple[Any, Row]]) -> list[Row]:
         out: list[Row] = []
         for key, row in rows:
-            if self.mode == "pergroup":
+            if self.mode == "pergroup" and self.kind in ("all", "snapshot"):
                 self.group_rows[key] = row
             if self.kind == "first":
                 if key not in self.seen:
@@ -201,8 +206,12 @@ def _limit_mode(plan: SelectPlan) -> str:
 class _Stmt:
     """Runtime state of one SELECT statement (single stream or join)."""
 
-    def __init__(self, plan: SelectPlan) -> None:
+    def __init__(self, plan: SelectPlan, counters: Counter[str] | None = None,
+                 max_groups: int = DEFAULT_MAX_GROUPS, stats: Any = None) -> None:
         self.plan = plan
+        self.counters: Counter[str] = Counter() if counters is None else counters
+        self.max_groups = max_groups
+        self.stats = stats
         self.name = plan.info.name
         self.stream = plan.info.stream
         self.insert_into = plan.info.insert_into
@@ -475,8 +484,22 @@ class _Stmt:
     def _states(self, k: Any) -> list[Any]:
         st = self.groups.get(k)
         if st is None:
+            if len(self.groups) >= self.max_groups:
+                self._evict_group()
             st = self.groups[k] = [f() for f in self.factories]
         return st
+
+    def _evict_group(self) -> None:
+        """Past ``max_groups``: forget the oldest group, counted (hostile input could create
+        a group per record)."""
+        oldest = next(iter(self.groups))
+        del self.groups[oldest]
+        if self.limiter is not None:
+            self.limiter.group_rows.pop(oldest, None)
+            self.limiter.group_n.pop(oldest, None)
+        self.counters["engine-group-limit"] += 1
+        if self.stats is not None:
+            self.stats.drop("engine-group-limit")
 
     def incremental_post(self, t: int | None, new: Events, old: Events, out: list[tuple[Any, Row]]) -> None:
         """Sliding windows: leave the old events, enter the new, one update per arrival."""
@@ -687,14 +710,19 @@ class _Stmt:
 class Runtime:
     """Independent state of one module; feed it time-ordered batches and watermarks."""
 
-    def __init__(self, module: Module) -> None:
+    def __init__(self, module: Module, stats: Any = None, max_groups: int = DEFAULT_MAX_GROUPS) -> None:
         from .patterns import PatternStmt
 
+        if max_groups < 1:
+            raise ValueError("max_groups must be at least 1")
         self.module = module
+        #: engine counters by reason (``engine-group-limit``: groups evicted); also counted
+        #: in ``stats.drops`` when the run's Stats is given
+        self.counters: Counter[str] = Counter()
         self.stmts: list[Any] = []
         self.consumers: dict[str, list[tuple[Any, int]]] = {}
         for plan in module.plans:
-            st = PatternStmt(plan) if plan.pattern is not None else _Stmt(plan)
+            st = PatternStmt(plan) if plan.pattern is not None else _Stmt(plan, self.counters, max_groups, stats)
             self.stmts.append(st)
             for idx, sp in enumerate(plan.streams):
                 self.consumers.setdefault(sp.stream, []).append((st, idx))
