@@ -103,6 +103,16 @@ class Between(Expr):
     negate: bool = False
 
 
+@dataclass(frozen=True)
+class Case(Expr):
+    """``case [operand] when a then x ... [else y] end``: with an operand each ``when`` value
+    is compared with it (``=``, so null never matches); without, each ``when`` is a condition."""
+
+    operand: Expr | None
+    whens: tuple[tuple[Expr, Expr], ...]
+    default: Expr | None = None
+
+
 # -- from clause --------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TimePeriod:

@@ -454,6 +454,26 @@ class _Build(Transformer):
     def dotted(self, meta: Any, children: list[Any]) -> list[str]:
         return [_name(c) for c in children]
 
+    def case_when(self, meta: Any, children: list[Any]) -> tuple[A.Expr, A.Expr]:
+        _w, cond, _t, value = children
+        return (cond, value)
+
+    def _case(self, meta: Any, operand: A.Expr | None, rest: list[Any]) -> A.Expr:
+        whens = tuple(x for x in rest if isinstance(x, tuple))
+        default = None
+        tail = [x for x in rest if not isinstance(x, tuple)]
+        # tail: [ELSE token or None, default expr or None, END token]
+        for x in tail:
+            if isinstance(x, A.Expr):
+                default = x
+        return A.Case(operand, whens, default, pos=_pos(meta), text=self._src(meta))
+
+    def case_searched(self, meta: Any, children: list[Any]) -> A.Expr:
+        return self._case(meta, None, children[1:])
+
+    def case_simple(self, meta: Any, children: list[Any]) -> A.Expr:
+        return self._case(meta, children[1], children[2:])
+
     def call(self, meta: Any, children: list[Any]) -> A.Expr:
         name, distinct, args = children
         pos, text = _pos(meta), self._src(meta)
