@@ -221,9 +221,15 @@ class _Build(Transformer):
         return (".".join(dotted), str(typ) + ("[]" if arr else ""))
 
     def select_stmt(self, meta: Any, children: list[Any]) -> A.SelectStmt:
-        (insert, _sel, distinct, items, _from, sources, where, group, having, output,
+        (insert, _sel, stream_sel, distinct, items, _from, sources, where, group, having, output,
          order, limit) = children
         pos = _pos(meta)
+        if stream_sel is not None and str(stream_sel).lower() != "istream":
+            # FlowCEP outputs the insert stream only; a remove stream would need rows that
+            # say they are removals, which no consumer (alerts, INSERT INTO) understands yet
+            raise EPLError(f"unsupported construct: select {str(stream_sel).lower()} (the remove "
+                           "stream); only select istream, the default, is supported", self.filename,
+                           stream_sel.line, stream_sel.column)
         return A.SelectStmt((), insert, items, sources, where, tuple(group or ()), having, output,
                             distinct is not None, pos, tuple(order or ()), limit)
 

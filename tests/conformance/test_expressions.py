@@ -107,7 +107,8 @@ REFUSED = [
     ("select a from Flow where a in (select b from Flow)", "syntax error"),
     ("select prev(1, a) from Flow#length(3)", "unknown function prev()"),
     ("select a from Flow#groupwin(a)#length(3)", "chained views"),
-    ("select irstream a from Flow", "syntax error"),
+    ("select irstream a from Flow", "select irstream"),
+    ("select rstream a from Flow#length(2)", "select rstream"),
     ("select cast(a, date) from Flow", "cast to 'date'"),
 ]
 
@@ -119,3 +120,15 @@ def test_unsupported_constructs_name_themselves(text: str, word: str) -> None:
     with pytest.raises(EPLError) as info:
         compile_module(text)
     assert word in str(info.value) and info.value.line == 1 and info.value.column
+
+
+@pytest.mark.esper("select-istream", cite="Esper reference, 'Select Clause: Selecting Insert and Remove "
+                   "Stream Events' (istream is the default)")
+def test_select_istream_is_the_default() -> None:
+    rows = []
+    for kw in ("", "istream "):
+        h = Harness(f"@Name('s0') select {kw}v, count(*) as n from Flow#length(2)")
+        for i in range(3):
+            h.send(i, v=i)
+        rows.append([(r.time_ms, r.values["v"], r.values["n"]) for r in h.rows])
+    assert rows[0] == rows[1] == [(0, 0, 1), (1, 1, 2), (2, 2, 2)]
