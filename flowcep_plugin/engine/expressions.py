@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
-import re2  # type: ignore[import-untyped]
+import re2
 
 from ..errors import EPLError
 from . import ast as A
@@ -491,7 +491,7 @@ def build(src: str, name: str, consts: Mapping[str, Any]) -> Callable[..., Any]:
     exec(code, namespace)  # noqa: S102 - our own generated code, no user text is executed
     fn = namespace[name]
     fn.__source__ = src
-    return fn
+    return cast("Callable[..., Any]", fn)
 
 
 class _ColumnResolver:
@@ -598,7 +598,7 @@ def compile_column_values(exprs: Sequence[A.Expr], key_of: Callable[[A.Prop], st
 
     def values(cols: Mapping[str, list[Any]], n: int) -> list[list[Any]]:
         try:
-            return fast(cols, n)
+            return cast("list[list[Any]]", fast(cols, n))
         except (TypeError, ValueError, AttributeError):
             return slow(cols, n)
 

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import lark
 from lark import Lark, Token, Transformer, v_args
@@ -106,7 +106,7 @@ def parse_module(text: str, filename: str = "<epl>") -> list[A.Statement]:
     except UnexpectedInput as exc:
         raise _syntax_error(exc, text, filename) from None
     try:
-        return _Build(text, filename).transform(tree)
+        return cast("list[A.Statement]", _Build(text, filename).transform(tree))
     except VisitError as exc:
         if isinstance(exc.orig_exc, EPLError):
             raise exc.orig_exc from None
@@ -166,7 +166,7 @@ def _name(tok: Token | str) -> str:
 
 
 @v_args(meta=True)
-class _Build(Transformer):
+class _Build(Transformer[Token, Any]):
     """Turns lark's tree into ``ast`` dataclasses; expression text is sliced from the source."""
 
     def __init__(self, text: str, filename: str) -> None:
@@ -265,7 +265,7 @@ class _Build(Transformer):
         return A.StreamRef(_name(name), flt, tuple(views), _name(alias) if alias else None, _pos(meta))
 
     def filter(self, meta: Any, children: list[Any]) -> A.Expr | None:
-        return children[0]
+        return cast("A.Expr | None", children[0])
 
     def view(self, meta: Any, children: list[Any]) -> A.View:
         if len(children) == 3:
@@ -289,13 +289,13 @@ class _Build(Transformer):
         return A.TimePeriod(int(round(total)), self._src(meta))
 
     def where_clause(self, meta: Any, children: list[Any]) -> A.Expr:
-        return children[1]
+        return cast(A.Expr, children[1])
 
     def group_by(self, meta: Any, children: list[Any]) -> list[A.Expr]:
         return children[2:]
 
     def having(self, meta: Any, children: list[Any]) -> A.Expr:
-        return children[1]
+        return cast(A.Expr, children[1])
 
     def output_clause(self, meta: Any, children: list[Any]) -> A.OutputLimit:
         _out, kind, _every, *rest = children
@@ -397,13 +397,13 @@ class _Build(Transformer):
     def or_(self, meta: Any, children: list[Any]) -> A.Expr:
         items = tuple(c for c in children if not isinstance(c, Token))
         if len(items) == 1:
-            return items[0]
+            return cast(A.Expr, items[0])
         return A.BoolOp("or", items, pos=_pos(meta), text=self._src(meta))
 
     def and_(self, meta: Any, children: list[Any]) -> A.Expr:
         items = tuple(c for c in children if not isinstance(c, Token))
         if len(items) == 1:
-            return items[0]
+            return cast(A.Expr, items[0])
         return A.BoolOp("and", items, pos=_pos(meta), text=self._src(meta))
 
     def not_(self, meta: Any, children: list[Any]) -> A.Expr:
@@ -438,7 +438,7 @@ class _Build(Transformer):
     def arith(self, meta: Any, children: list[Any]) -> A.Expr:
         left = children[0]
         if len(children) == 1:
-            return left
+            return cast(A.Expr, left)
         for i in range(1, len(children), 2):
             op, right = str(children[i]), children[i + 1]
             left = A.BinOp(op, left, right, pos=left.pos, text="")
@@ -448,7 +448,7 @@ class _Build(Transformer):
     def unary_op(self, meta: Any, children: list[Any]) -> A.Expr:
         op, item = children
         if str(op) == "+":
-            return item
+            return cast(A.Expr, item)
         if isinstance(item, A.Literal) and isinstance(item.value, (int, float)):
             return A.Literal(-item.value, pos=_pos(meta), text=self._src(meta))
         return A.Neg(item, pos=_pos(meta), text=self._src(meta))

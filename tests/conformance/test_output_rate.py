@@ -172,8 +172,8 @@ def test_output_last_per_group_over_keepall() -> None:
     h = Harness("""@Name('s0') select s, l, sum(i) as thesum from Flow#keepall
                    group by s, l output last every 1 seconds""")
     h.watermark(0)
-    for s, l, i in (("A", 0, 10), ("B", 1, 11), ("A", 0, 12), ("C", 0, 13)):
-        h.send(0, s=s, l=l, i=i)
+    for s, lp, i in (("A", 0, 10), ("B", 1, 11), ("A", 0, 12), ("C", 0, 13)):
+        h.send(0, s=s, l=lp, i=i)
     assert sorted((r.values["s"], r.values["l"], r.values["thesum"]) for r in h.watermark(1000)) == [
         ("A", 0, 22), ("B", 1, 11), ("C", 0, 13)]
     h.send(1000, s="A", l=0, i=14)
@@ -187,8 +187,8 @@ def test_output_all_per_group_repeats_every_group() -> None:
     h = Harness("""@Name('s0') select s, l, sum(i) as thesum from Flow#keepall
                    group by s, l output all every 1 seconds""")
     h.watermark(0)
-    for s, l, i in (("A", 0, 10), ("B", 1, 11), ("A", 0, 12), ("C", 0, 13)):
-        h.send(0, s=s, l=l, i=i)
+    for s, lp, i in (("A", 0, 10), ("B", 1, 11), ("A", 0, 12), ("C", 0, 13)):
+        h.send(0, s=s, l=lp, i=i)
     assert sorted((r.values["s"], r.values["thesum"]) for r in h.watermark(1000)) == [
         ("A", 22), ("B", 11), ("C", 13)]
     h.send(1000, s="A", l=0, i=14)
@@ -203,8 +203,8 @@ def test_output_snapshot_per_group_without_window() -> None:
     h = Harness("""@Name('s0') select s as c0, l as c1, sum(i) as c2 from Flow group by s, l
                    output snapshot every 10 seconds""")
     h.watermark(0)
-    for s, l, i in (("A", 0, 10), ("B", 1, 11), ("A", 0, 12), ("B", 1, 13)):
-        h.send(0, s=s, l=l, i=i)
+    for s, lp, i in (("A", 0, 10), ("B", 1, 11), ("A", 0, 12), ("B", 1, 13)):
+        h.send(0, s=s, l=lp, i=i)
     assert sorted((r.values["c0"], r.values["c1"], r.values["c2"]) for r in h.watermark(10000)) == [
         ("A", 0, 22), ("B", 1, 24)]
 
