@@ -82,6 +82,7 @@ class StreamPlan:
     view: A.View | None
     view_arg: Any = None  # period ms, size, or key function
     ts_index: int | None = None
+    ref_point: int | None = None  # time_batch(P, reference point in ms)
     filter: ColumnFilter | None = None  # S(filter) and, for single streams, WHERE (pre-window)
     post_filter: ColumnFilter | None = None  # WHERE after a window that holds events whatever it says
     # WHERE of a time_batch: the window is anchored and timed by every event of the stream (as
@@ -636,7 +637,14 @@ class _Compiler:
             return sp.keys.index(key)
 
         args = v.args
-        if name in ("time", "time_batch"):
+        if name == "time_batch" and len(args) == 2:
+            ref = args[1]
+            if not (isinstance(ref, A.Literal) and isinstance(ref.value, int) and not isinstance(ref.value, bool)):
+                raise self.err("unsupported construct: time_batch flow control (START_EAGER, FORCE_UPDATE); "
+                               "the second parameter may only be a reference point in milliseconds", v.pos)
+            sp.view_arg = period(args[0])
+            sp.ref_point = ref.value  # batches end at ref + k * P
+        elif name in ("time", "time_batch"):
             if len(args) != 1:
                 raise self.err(f"{name} takes one time period", v.pos)
             sp.view_arg = period(args[0])

@@ -73,8 +73,11 @@ def _make_window(sp: StreamPlan, keys: list[str], plan: SelectPlan | None = None
     if name == "time_batch":
         if plan is not None and len(plan.streams) == 1 and plan.grouped and plan.count_only \
                 and plan.grp_emit is not None and plan.col_group is not None and sp.post_filter is None:
-            return CountingTimeBatchWindow(keys, sp.view_arg, plan.col_group, sp.window_where)
-        return TimeBatchWindow(keys, sp.view_arg, sp.window_where)
+            w: TimeBatchWindow = CountingTimeBatchWindow(keys, sp.view_arg, plan.col_group, sp.window_where)
+        else:
+            w = TimeBatchWindow(keys, sp.view_arg, sp.window_where)
+        w.anchor = sp.ref_point  # time_batch(P, reference point); None: the first event
+        return w
     if name == "time":
         return TimeWindow(keys, sp.view_arg)
     if name == "length":

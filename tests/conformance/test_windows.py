@@ -286,3 +286,42 @@ def test_ext_timed_batch_releases_when_a_later_batch_starts() -> None:
     for t, ts in ((0, 1000), (1, 5000), (2, 11000)):
         h.send(t, ts=ts)
     assert [(r.time_ms, r.values["n"]) for r in h.rows] == [(2, 2)]
+
+
+@pytest.mark.esper("time_batch", cite=f"{VTB}.ViewTimeBatchRefPoint")
+def test_time_batch_reference_point() -> None:
+    h = Harness("@Name('s0') select * from Flow#time_batch(10 minutes, 10L)")
+    h.watermark(0)
+    h.send(10, theString="E1")
+    assert h.watermark(10 * 60 * 1000 - 1 + 10) == []
+    assert names(h.watermark(10 * 60 * 1000 + 10)) == ["E1"]
+
+
+@pytest.mark.esper("time_batch", cite=f"{VTB}.ViewTimeBatchRefPoint (boundaries at the reference point "
+                   "plus whole periods, whenever the first event comes)")
+def test_time_batch_reference_point_aligns_a_late_first_event() -> None:
+    h = Harness("@Name('s0') select count(*) as n from Flow#time_batch(1 sec, 250L)")
+    h.send(1900, v=1)
+    h.send(2100, v=1)
+    h.watermark(4000)
+    assert [(r.time_ms, r.values["n"]) for r in h.rows] == [(2250, 2), (3250, 0)]
+
+
+@pytest.mark.esper("time_batch", cite=f"{VTB}.ViewTimeBatchNoRefPoint")
+def test_time_batch_no_reference_point() -> None:
+    h = Harness("@Name('s0') select * from Flow#time_batch(10 minutes)")
+    h.watermark(0)
+    h.send(0, theString="E1")
+    assert h.watermark(10 * 60 * 1000 - 1) == []
+    assert names(h.watermark(10 * 60 * 1000)) == ["E1"]
+
+
+@pytest.mark.esper("unsupported-is-an-error", cite=f"{VTB}.ViewTimeBatchStartEagerForceUpdate: flow control "
+                   "is not supported, so it is refused")
+def test_time_batch_flow_control_is_refused() -> None:
+    from flowcep_plugin.engine.compiler import compile_module
+    from flowcep_plugin.errors import EPLError
+
+    with pytest.raises(EPLError) as info:
+        compile_module("select * from Flow#time_batch(1, \"START_EAGER,FORCE_UPDATE\")")
+    assert "flow control" in str(info.value) and info.value.line == 1
