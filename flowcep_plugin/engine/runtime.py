@@ -354,7 +354,8 @@ class _Stmt:
                 # only events pushed out pass WHERE: the rows are at the arriving event's time
                 post = Post(arrival, new, old)
         lim = self.limiter
-        if lim is not None and (new.n or old.n):
+        updates = lim.updates if lim is not None else 0
+        if lim is not None and (new.n or old.n) and self.single:  # joins: in join_post
             lim.start(post.time if post.time is not None else (new.times[0] if new.n else old.times[0]))
             lim.updates += 1
         if isinstance(new, CountBatch):
@@ -376,7 +377,7 @@ class _Stmt:
             self.batch_agg_post(post.time, new, old, out)
         else:
             self.incremental_post(post.time, new, old, out)
-        if lim is not None and lim.mode == "forall" and (new.n or old.n):
+        if lim is not None and lim.mode == "forall" and lim.updates != updates:
             # the current row of the ungrouped aggregation, repeated on quiet intervals
             lim.current = out[-1][1] if len(out) > start else None
         if self.step_shape is not None and len(out) > start:
@@ -664,6 +665,12 @@ class _Stmt:
         else:
             per_event = [(t, self._join(s, new_rows))]
         repo.extend(new_rows)
+        lim = self.limiter
+        if lim is not None and (old_results or any(res for _t, res in per_event)):
+            # Esper's output condition starts with the first join result, not with any event
+            first_t = per_event[0][0] if per_event else (t if t is not None else old.times[-1])
+            lim.start(first_t)
+            lim.updates += 1
         each = t is None and self.step_shape is not None
         if not plan.aggregated:
             assert plan.row_select is not None
@@ -699,7 +706,8 @@ class _Stmt:
                     self._emit_group(ti, k, self._states(k), out, res)
             else:
                 if not plan.grouped:
-                    touched = {(): None}
+                    # a post that joins nothing (in or out) changes nothing: no row
+                    touched = {(): None} if results or (n_step == 0 and left) else {}
                 elif n_step == 0:
                     for k in left:  # groups whose joined rows left: Esper outputs them too
                         touched.setdefault(k, None)

@@ -32,10 +32,16 @@ TICKS = [1000, 1200, 2000, 2200, 2500, 3000, 3200, 4000, 4200, 5000, 5200, 5700,
 
 
 def run_market(epl: str, fields: tuple[str, ...], until: int = 7200, statement: str = "s0",
-               events: list[tuple[int, str, int, float]] | None = None) -> dict[int, list[tuple[Any, ...]]]:
+               events: list[tuple[int, str, int, float]] | None = None,
+               join_keys: bool = False) -> dict[int, list[tuple[Any, ...]]]:
     """Run ``epl`` (its output statement named ``s0``) over the market data, advancing time
-    through every tick up to ``until``; return the insert-stream rows by output time."""
+    through every tick up to ``until``; return the insert-stream rows by output time.
+    ``join_keys``: first send, at time 0, one ``kind='key'`` event per symbol (the
+    ``SupportBean`` join keys of Esper's ``...Join`` variants)."""
     h = Harness(epl)
+    if join_keys:
+        for sym in ("IBM", "MSFT", "YAH"):
+            h.send(0, kind="key", symbol=sym)
     evs = list(MARKET if events is None else events)
     steps = sorted([(t, 1, i) for i, (t, *_r) in enumerate(evs)] + [(t, 0, -1) for t in TICKS if t <= until])
     for t, kind, i in steps:
@@ -43,7 +49,7 @@ def run_market(epl: str, fields: tuple[str, ...], until: int = 7200, statement: 
             h.watermark(t)
         else:
             _t, sym, vol, price = evs[i]
-            h.send(t, symbol=sym, volume=vol, price=price)
+            h.send(t, kind="md", symbol=sym, volume=vol, price=price)
     out: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
     for r in h.of(statement):
         out[r.time_ms].append(tuple(r.values[f] for f in fields))

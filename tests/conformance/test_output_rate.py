@@ -131,6 +131,53 @@ def test_output_reference(epl: str, fields: tuple[str, ...], expected: dict, any
     assert got == expected
 
 
+# The "...Join" variants of the same regression tests join the market data with a keepall
+# stream of the symbols (``SupportBean#keepall where theString=symbol``) and expect the same
+# rows. Join variants Esper has for each table (by the NoJoin method's number).
+_JOIN_OF = {
+    "ResultSet1NoneNoHavingNoJoin": "ResultSet2NoneNoHavingJoin",
+    "ResultSet3NoneHavingNoJoin": "ResultSet4NoneHavingJoin",
+    "ResultSet5DefaultNoHavingNoJoin": "ResultSet6DefaultNoHavingJoin",
+    "ResultSet7DefaultHavingNoJoin": "ResultSet8DefaultHavingJoin",
+    "ResultSet9AllNoHavingNoJoin": "ResultSet10AllNoHavingJoin",
+    "ResultSet11AllHavingNoJoin": "ResultSet12AllHavingJoin",
+    "ResultSet13LastNoHavingNoJoin": "ResultSet14LastNoHavingJoin",
+    "ResultSet15LastHavingNoJoin": "ResultSet16LastHavingJoin",
+    "ResultSet17FirstNoHavingNoJoinIStream": "ResultSet17FirstNoHavingJoinIStream",
+    "ResultSet17FirstNoHavingNoJoin": "ResultSet17FirstNoHavingJoin",
+}
+_KEYS = "@Name('K') insert into K select symbol as ks from Flow(kind = 'key');\n"
+
+
+def _join_cases() -> list:  # type: ignore[type-arg]
+    out = []
+    for p in CASES:
+        epl, fields, expected, any_order = p.values
+        mark = p.marks[0]
+        cls, method = mark.kwargs["cite"].rsplit(".", 1)
+        join = _JOIN_OF.get(method)
+        if join is None or (cls == RA and method == "ResultSet17FirstNoHavingNoJoin"):
+            continue  # Esper has no join variant of that table
+        if cls == RG and join in ("ResultSet10AllNoHavingJoin", "ResultSet12AllHavingJoin"):
+            continue  # output all over groups of a join: refused (see REFUSED)
+        jepl = _KEYS + epl.replace("from Flow#time(5.5 sec)", "from Flow(kind = 'md')#time(5.5 sec) as m, K#keepall as k") \
+            .replace(" group by", " where k.ks = m.symbol group by", 1)
+        if " where k.ks" not in jepl:
+            head, sep, tail = jepl.partition("#keepall as k")
+            jepl = head + sep + " where k.ks = m.symbol" + tail
+        out.append(pytest.param(jepl, fields, expected, any_order,
+                                marks=pytest.mark.esper(mark.args[0] + "-join", cite=f"{cls}.{join}"), id=join))
+    return out
+
+
+@pytest.mark.parametrize(("epl", "fields", "expected", "any_order"), _join_cases())
+def test_output_reference_join(epl: str, fields: tuple[str, ...], expected: dict, any_order: bool) -> None:
+    got = run_market(epl, fields, join_keys=True)
+    if any_order:
+        got, expected = sorted_rows(got), sorted_rows(expected)
+    assert got == expected
+
+
 @pytest.mark.esper("output-rate", cite=f"{RA}.ResultSetTimeBatchOutputCount")
 def test_time_batch_output_intervals_start_at_the_first_release_and_repeat() -> None:
     from flowcep_plugin.engine.harness import Harness
