@@ -638,12 +638,13 @@ class _Compiler:
 
         args = v.args
         if name == "time_batch" and len(args) == 2:
-            ref = args[1]
-            if not (isinstance(ref, A.Literal) and isinstance(ref.value, int) and not isinstance(ref.value, bool)):
+            ref_arg = args[1]
+            if not (isinstance(ref_arg, A.Literal) and isinstance(ref_arg.value, int)
+                    and not isinstance(ref_arg.value, bool)):
                 raise self.err("unsupported construct: time_batch flow control (START_EAGER, FORCE_UPDATE); "
                                "the second parameter may only be a reference point in milliseconds", v.pos)
             sp.view_arg = period(args[0])
-            sp.ref_point = ref.value  # batches end at ref + k * P
+            sp.ref_point = ref_arg.value  # batches end at ref + k * P
         elif name in ("time", "time_batch"):
             if len(args) != 1:
                 raise self.err(f"{name} takes one time period", v.pos)
