@@ -83,6 +83,8 @@ class StreamPlan:
     view_arg: Any = None  # period ms, size, or key function
     ts_index: int | None = None
     ref_point: int | None = None  # time_batch(P, reference point in ms)
+    # prior(n, p): (synthetic key, n, key of p); computed over the stream as it arrives
+    priors: list[tuple[str, int, str]] = field(default_factory=list)
     filter: ColumnFilter | None = None  # S(filter) and, for single streams, WHERE (pre-window)
     post_filter: ColumnFilter | None = None  # WHERE after a window that holds events whatever it says
     # WHERE of a time_batch: the window is anchored and timed by every event of the stream (as
@@ -284,6 +286,8 @@ class _Compiler:
     def resolve(self, p: A.Prop, refs: list[tuple[str, StreamDef]]) -> tuple[int, str]:
         """(stream index, event key) for a property in a statement over ``refs``."""
         parts = p.parts
+        if parts[0].startswith(_PRIOR):
+            return 0, parts[0]
         if len(parts) > 1:
             for i, (alias, sd) in enumerate(refs):
                 if parts[0] == alias or parts[0] == sd.name:
@@ -382,6 +386,10 @@ class _Compiler:
                 raise self.err(f"stream {ref.name!r} appears twice; give it an alias (AS x)", ref.pos)
             refs.append((ref.name, sd))
         single = len(refs) == 1
+        priors: list[tuple[str, int, str]] = []
+        if _has_prior(s):
+            s = self.rewrite_priors(s, refs, priors)
+            assert not isinstance(s.sources, A.PatternSource)
         items = s.items
         star = items is None
         # aggregates and grouping
@@ -438,6 +446,11 @@ class _Compiler:
 
                 sp.filter = compile_column_filter(ref.filter, key_in, self.filename)
             self.view(ref, sp, sd)
+            if priors:
+                sp.priors = priors
+                for _syn, _n, src in priors:
+                    if sp.keys is not None and src not in sp.keys:
+                        sp.keys.append(src)
             streams.append(sp)
         select_names = [it.name for it in items] if items is not None else list(
             (refs[0][1].props or []) if single else [])
@@ -503,7 +516,7 @@ class _Compiler:
             sp = streams[0]
             if s.where is not None:
                 wf = compile_column_filter(s.where, key_of, fn)
-                if _filter_after(sp):
+                if _filter_after(sp) or sp.priors:  # prior() counts events WHERE rejects
                     sp.post_filter = wf
                 elif sp.view is not None and sp.view.name == "time_batch":
                     sp.window_where = wf
@@ -549,6 +562,48 @@ class _Compiler:
                 used = frozenset(range(len(refs)))
                 plan.conjuncts.append((used, compile_row_function(nargs, cgen.true(s.having), cgen.consts)))
         return plan
+
+    def rewrite_priors(self, s: A.SelectStmt, refs: list[tuple[str, StreamDef]],
+                       priors: list[tuple[str, int, str]]) -> A.SelectStmt:
+        """``prior(n, p)`` becomes a column computed as events arrive (after the stream's
+        filter, before the window and WHERE): the value of ``p`` n events before."""
+        if len(refs) != 1:
+            raise self.err("unsupported construct: prior() in a join", s.pos)
+
+        def visit(e: Any) -> Any:
+            if isinstance(e, A.Call) and e.name == "prior":
+                if len(e.args) != 2 or not isinstance(e.args[0], A.Literal) \
+                        or not isinstance(e.args[0].value, int) or e.args[0].value < 0 \
+                        or not isinstance(e.args[1], A.Prop):
+                    raise self.err("prior takes a non-negative whole number and a property: prior(1, x)", e.pos)
+                n = e.args[0].value
+                _i, src = self.resolve(e.args[1], refs)
+                syn = f"{_PRIOR}{n}:{src}"
+                if all(p[0] != syn for p in priors):
+                    priors.append((syn, n, src))
+                return A.Prop((syn,), pos=e.pos, text=e.text)
+            if isinstance(e, A.Expr):
+                changes = {}
+                for f in dataclasses.fields(e):
+                    if f.name in ("pos", "text"):
+                        continue
+                    v = getattr(e, f.name)
+                    nv = visit(v)
+                    if nv is not v:
+                        changes[f.name] = nv
+                return dataclasses.replace(e, **changes) if changes else e
+            if isinstance(e, tuple):
+                new = tuple(visit(x) for x in e)
+                return e if all(a is b for a, b in zip(new, e, strict=True)) else new
+            return e
+
+        items = None if s.items is None else tuple(
+            A.SelectItem(visit(it.expr), it.alias or it.expr.text) for it in s.items)
+        out = dataclasses.replace(s, items=items, where=visit(s.where), having=visit(s.having),
+                                  group_by=tuple(visit(g) for g in s.group_by))
+        if find_aggregates(out.having, []) or any(find_aggregates(it.expr, []) for it in out.items or ()):
+            raise self.err("unsupported construct: prior() in an aggregating statement", s.pos)
+        return out
 
     def check_output(self, s: A.SelectStmt, plan: SelectPlan, streams: list[StreamPlan]) -> None:
         """Output rate limiting combinations whose rows follow Esper's output reference; the
@@ -677,6 +732,25 @@ _WHERE_FIRST_OK = frozenset({"time", "keepall"})
 
 
 _BATCH_VIEWS = frozenset({"time_batch", "length_batch", "ext_timed_batch"})
+_PRIOR = "\x00prior:"
+
+
+def _has_prior(s: A.SelectStmt) -> bool:
+    return "prior" in repr(s).lower() and any(
+        isinstance(x, A.Call) and x.name == "prior" for x in _walk(s))
+
+
+def _walk(node: Any) -> list[Any]:
+    out: list[Any] = []
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        out.append(n)
+        if isinstance(n, (A.Expr, A.SelectStmt, A.SelectItem)):
+            stack.extend(getattr(n, f.name) for f in dataclasses.fields(n) if f.name not in ("pos", "text"))
+        elif isinstance(n, tuple):
+            stack.extend(n)
+    return out
 
 
 def _filter_after(sp: StreamPlan) -> bool:

@@ -10,7 +10,7 @@ once over a batch's columns, and a segment is only cut where some window has a t
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from itertools import islice
 from operator import itemgetter, le
@@ -223,6 +223,7 @@ class _Stmt:
         self.single = len(plan.streams) == 1
         self.repos: list[list[dict[str, Any]]] = [[] for _ in plan.streams]
         self.groups: dict[Any, list[Any]] = {}
+        self.prior_hist: dict[str, deque[Any]] = {}
         self.factories = [make_state_factory(k, d) for k, d, _s in plan.aggs]
         self.limiter = (_Limiter(plan.output.kind, plan.output.ms, _limit_mode(plan))
                         if plan.output and plan.output.ms else None)
@@ -249,10 +250,28 @@ class _Stmt:
         sp = self.plan.streams[idx]
         if sp.filter is not None:
             sel = sp.filter(ev.cols, ev.n)
-            return ev.take(sel, sp.keys)
-        if sp.keys is not None:
-            return Events({k: (ev.cols.get(k) or [None] * ev.n) for k in sp.keys}, ev.n, ev.times)
-        return ev
+            out = ev.take(sel, sp.keys)
+        elif sp.keys is not None:
+            out = Events({k: (ev.cols.get(k) or [None] * ev.n) for k in sp.keys}, ev.n, ev.times)
+        else:
+            out = ev
+        if sp.priors and out.n:
+            self._priors(sp, out)
+        return out
+
+    def _priors(self, sp: StreamPlan, ev: Events) -> None:
+        """Fill the ``prior(n, p)`` columns: each event sees the values of the events of the
+        stream before it (kept: the largest n per property, so memory is bounded)."""
+        for syn, n, src in sp.priors:
+            hist = self.prior_hist.get(syn)
+            if hist is None:
+                hist = self.prior_hist[syn] = deque(maxlen=n + 1)
+            col = ev.cols.get(src) or [None] * ev.n
+            vals: list[Any] = []
+            for v in col:
+                hist.append(v)
+                vals.append(hist[0] if len(hist) == n + 1 else None)
+            ev.cols[syn] = vals
 
     def next_due(self, final: bool = False) -> int | None:
         """The next timer; ``final`` (end of input): output intervals that would only repeat

@@ -110,6 +110,8 @@ REFUSED = [
     ("select irstream a from Flow", "select irstream"),
     ("select rstream a from Flow#length(2)", "select rstream"),
     ("select cast(a, date) from Flow", "cast to 'date'"),
+    ("select sum(v), prior(1, v) from Flow", "prior() in an aggregating statement"),
+    ("select prior(1, a.v) from Flow#length(1) as a, Flow#length(1) as b", "prior() in a join"),
 ]
 
 
@@ -132,3 +134,50 @@ def test_select_istream_is_the_default() -> None:
             h.send(i, v=i)
         rows.append([(r.time_ms, r.values["v"], r.values["n"]) for r in h.rows])
     assert rows[0] == rows[1] == [(0, 0, 1), (1, 1, 2), (2, 2, 2)]
+
+
+PRIOR = FN.format("The Prior Function") + " (the Nth event before, in arrival order; not affected by data windows)"
+
+
+@pytest.mark.esper("prior", cite=PRIOR)
+def test_prior_counts_arrivals_not_the_window() -> None:
+    h = Harness("@Name('s0') select v, prior(1, v) as p1, prior(2, v) as p2 from Flow#length(1)")
+    for i, v in enumerate((1, 2, 3)):
+        h.send(i, v=v)
+    assert [(r.values["v"], r.values["p1"], r.values["p2"]) for r in h.rows] == [
+        (1, None, None), (2, 1, None), (3, 2, 1)]
+
+
+@pytest.mark.esper("prior", cite=PRIOR + "; the from-clause filter comes first")
+def test_prior_of_the_filtered_stream() -> None:
+    h = Harness("@Name('s0') select v, prior(1, v) as p from Flow(v != 3)")
+    for i, v in enumerate((1, 2, 3, 4)):
+        h.send(i, v=v)
+    assert [(r.values["v"], r.values["p"]) for r in h.rows] == [(1, None), (2, 1), (4, 2)]
+
+
+@pytest.mark.esper("prior", cite=PRIOR + "; WHERE filters after the prior-event view")
+def test_prior_counts_events_where_rejects() -> None:
+    h = Harness("@Name('s0') select v, prior(1, v) as p from Flow where v != 3")
+    for i, v in enumerate((1, 2, 3, 4)):
+        h.send(i, v=v)
+    assert [(r.values["v"], r.values["p"]) for r in h.rows] == [(1, None), (2, 1), (4, 3)]
+
+
+@pytest.mark.esper("prior", cite=PRIOR + "; prior(0, x) is the current event")
+def test_prior_zero_and_in_where() -> None:
+    h = Harness("@Name('s0') select v from Flow where v > prior(1, v) and prior(0, v) = v")
+    for i, v in enumerate((5, 3, 4, 9)):
+        h.send(i, v=v)
+    assert [r.values["v"] for r in h.rows] == [4, 9]
+
+
+@pytest.mark.esper("prior", cite=PRIOR + "; the same rows however the input is batched")
+def test_prior_across_batches() -> None:
+    one = Harness("@Name('s0') select v, prior(2, v) as p from Flow")
+    one.batch([(i, {"v": i}) for i in range(6)])
+    many = Harness("@Name('s0') select v, prior(2, v) as p from Flow")
+    for i in range(6):
+        many.send(i, v=i)
+    assert [r.values for r in one.rows] == [r.values for r in many.rows]
+    assert [r.values["p"] for r in one.rows] == [None, None, 0, 1, 2, 3]
