@@ -380,7 +380,8 @@ class _Compiler:
 
             return compile_pattern_statement(self, s, name)
         refs: list[tuple[str, StreamDef]] = []
-        for ref in s.sources:
+        sources: tuple[A.StreamRef, ...] = s.sources
+        for ref in sources:
             sd = self.stream_def(ref.stream, ref.pos)
             if any(a == ref.name for a, _ in refs):
                 raise self.err(f"stream {ref.name!r} appears twice; give it an alias (AS x)", ref.pos)
@@ -389,7 +390,6 @@ class _Compiler:
         priors: list[tuple[str, int, str]] = []
         if _has_prior(s):
             s = self.rewrite_priors(s, refs, priors)
-            assert not isinstance(s.sources, A.PatternSource)
         items = s.items
         star = items is None
         # aggregates and grouping
@@ -433,7 +433,7 @@ class _Compiler:
         if star:
             needed = [None for _ in refs]
         streams: list[StreamPlan] = []
-        for (alias, sd), ref in zip(refs, s.sources, strict=False):
+        for (alias, sd), ref in zip(refs, sources, strict=False):
             ks = needed[refs.index((alias, sd))]
             sp = StreamPlan(sd.name, alias, sd.kind == "flow", None if ks is None else sorted(ks), None)
             if ref.filter is not None:
