@@ -282,6 +282,8 @@ class Pipeline:
                 if got:
                     events.extend(got)
         wm = self.reorderer.watermark
+        self.ctx.stats.gauge("watermark_ms", wm)  # the live view shows event time and its lag
+        self.ctx.stats.gauge("event_time_max_ms", self.reorderer.max_seen)
         if released and wm > self._last_wm:
             self._last_wm = wm
             for st in self.detectors:

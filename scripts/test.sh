@@ -9,7 +9,7 @@ scripts/bootstrap.sh "[test]"
 # softflowd), and the tools the Vagrant checks use. Installed when we are root; otherwise
 # the tests that need them skip (and fail under CI, where they must run).
 TOOLS=(tshark:tshark nfdump:nfdump softflowd:softflowd tcpdump:tcpdump shellcheck:shellcheck
-       vagrant:vagrant systemd-analyze:systemd openssl:openssl)
+       vagrant:vagrant systemd-analyze:systemd openssl:openssl chromium:chromium)
 missing=()
 for pair in "${TOOLS[@]}"; do
     cmd=${pair%%:*}; pkg=${pair##*:}

@@ -29,6 +29,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="flowcep-alerts.jsonl", metavar="FILE",
                    help="where to write the alerts as JSON lines (default: %(default)s)")
+    p.add_argument("--report", default="flowcep-report.html", metavar="FILE",
+                   help="where to write the self-contained HTML report of the alerts "
+                        "(default: %(default)s; '' for none)")
     p.add_argument("--sample", metavar="PATH", default=None,
                    help=f"another sample instead of the bundled one ({SAMPLE.name})")
     add_run_options(p)
@@ -51,4 +54,9 @@ def run(args: argparse.Namespace) -> int:
           f"ECS JSON lines in {args.out}\n"
           f"  search them: flowcep alerts search 'event.severity >= 73' --file {args.out}",
           file=sys.stderr)
+    if args.report and n:
+        from .report import write_report
+
+        write_report(args.out, args.report, stats)
+        print(f"flowcep demo: HTML report (opens offline): {Path(args.report).resolve()}", file=sys.stderr)
     return 0 if n else 1

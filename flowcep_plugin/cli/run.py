@@ -55,6 +55,10 @@ def add_run_options(p: argparse.ArgumentParser, inputs_required: bool = False) -
                    help="also send enriched flow records to outputs that accept them")
     p.add_argument("--stats-json", metavar="FILE", help="write the final stats as JSON to FILE")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument("--view", action="store_true",
+                   help="live terminal view: records/s, drops by reason, alerts as they fire, top "
+                        "talkers, traffic categories, watermark lag (plain lines when stdout is "
+                        "not a terminal)")
     p.add_argument("-q", "--quiet", action="store_true", help="do not print the stats at the end")
     add_plugin_options(p)
 
@@ -82,11 +86,16 @@ def execute(args: argparse.Namespace, extra_outputs: list[Any] | None = None,
         cfg["run"]["enrichers"] = []
     if args.epl_modules:
         cfg.setdefault("epl", {})["modules"] = list(cfg.get("epl", {}).get("modules", [])) + args.epl_modules
-    if not cfg["run"].get("outputs") and not extra_outputs:
+    view = getattr(args, "view", False)
+    if not cfg["run"].get("outputs") and not extra_outputs and not view:
         raise ConfigError("no output given: use --output stdout, --output jsonl:PATH, or [run] outputs")
     ctx = Context(strict=bool(args.strict))
-    progress = cfg["run"].get("progress", True) and sys.stderr.isatty()
-    pipeline = Pipeline(registry, cfg, ctx, extra_outputs=extra_outputs or [],
+    progress = cfg["run"].get("progress", True) and sys.stderr.isatty() and not view
+    extra = list(extra_outputs or [])
+    if view:
+        from ..viewers.live import LiveView
+        extra.append(LiveView(ctx))
+    pipeline = Pipeline(registry, cfg, ctx, extra_outputs=extra,
                         progress_stream=sys.stderr if progress else None)
     with handle_signals(pipeline.stop, pipeline.print_stats):
         stats = pipeline.run()
