@@ -605,6 +605,14 @@ class _Compiler:
             raise self.err("unsupported construct: prior() in an aggregating statement", s.pos)
         return out
 
+    def _keep(self, sp: StreamPlan, key: str, pos: A.Pos) -> int:
+        """Index of ``key`` among the keys the window keeps (added when missing)."""
+        if sp.keys is None:
+            raise self.err("unsupported construct: groupwin with SELECT *", pos)
+        if key not in sp.keys:
+            sp.keys.append(key)
+        return sp.keys.index(key)
+
     def check_output(self, s: A.SelectStmt, plan: SelectPlan, streams: list[StreamPlan]) -> None:
         """Output rate limiting combinations whose rows follow Esper's output reference; the
         others are refused rather than given a meaning of their own."""
@@ -661,8 +669,22 @@ class _Compiler:
         views = ref.views
         if not views:
             return
-        if len(views) > 1:
-            raise self.err("unsupported construct: chained views (use one data window)", views[1].pos)
+        group_keys: list[int] | None = None
+        if len(views) == 2 and views[0].name.lower() == "groupwin" \
+                and views[1].name.lower() in ("length", "time"):
+            # Esper's groupwin: one data window per key. A time window per key expires each
+            # event exactly as one time window does, so only length needs its own window.
+            gw = views[0]
+            if not gw.args or not all(isinstance(a, A.Prop) for a in gw.args):
+                raise self.err("groupwin takes one or more properties", gw.pos)
+            if views[1].name.lower() == "length":
+                group_keys = [self._keep(sp, self.resolve(a, [(sp.alias, sd)])[1], gw.pos)  # type: ignore[arg-type]
+                              for a in gw.args]
+            views = views[1:]
+        elif len(views) > 1:
+            what = "#groupwin(...) followed by anything but #length or #time" \
+                if views[0].name.lower() == "groupwin" else "chained views (use one data window)"
+            raise self.err(f"unsupported construct: {what}", views[1].pos)
         v = views[0]
         name = v.name.lower()
         ns = v.namespace.lower()
@@ -708,6 +730,9 @@ class _Compiler:
             if len(args) != 1:
                 raise self.err(f"{name} takes one event count", v.pos)
             sp.view_arg = count(args[0])
+            if group_keys is not None:
+                sp.view = A.View(ns, "groupwin_length", v.args, v.pos)
+                sp.view_arg = (group_keys, sp.view_arg)
         elif name in ("ext_timed", "ext_timed_batch"):
             if len(args) != 2 or not isinstance(args[0], A.Prop):
                 raise self.err(f"{name} takes a timestamp property and a time period", v.pos)

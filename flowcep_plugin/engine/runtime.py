@@ -25,6 +25,7 @@ from .windows import (
     ExtTimedBatchWindow,
     ExtTimedWindow,
     FirstUniqueWindow,
+    GroupLengthWindow,
     LengthBatchWindow,
     LengthWindow,
     Post,
@@ -98,6 +99,9 @@ def _make_window(sp: StreamPlan, keys: list[str], plan: SelectPlan | None = None
         return FirstUniqueWindow(keys, lambda r: tuple(r[i] for i in fidx))
     if name == "firstevent":
         return FirstUniqueWindow(keys, lambda r: ())
+    if name == "groupwin_length":
+        gidx, size = sp.view_arg
+        return GroupLengthWindow(keys, lambda r: tuple(r[i] for i in gidx), size)
     if name == "lastevent":
         return LengthWindow(keys, 1)
     if name == "keepall":  # aggregates over every event so far; a join keeps every row

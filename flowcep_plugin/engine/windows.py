@@ -345,6 +345,29 @@ class LengthWindow(_PerEvent):
         return []
 
 
+class GroupLengthWindow(_PerEvent):
+    """``#groupwin(k)#length(N)``: the last N events of each key; the N+1th of a key pushes
+    that key's oldest out. Memory: N events per key seen in the window."""
+
+    filter_after = True
+
+    def __init__(self, keys: Sequence[str], key_fn: Callable[[tuple[Any, ...]], Any], size: int) -> None:
+        super().__init__(keys)
+        self.key_fn = key_fn
+        self.size = size
+        self.live: dict[Any, deque[tuple[int, tuple[Any, ...]]]] = {}
+
+    def arrive(self, t: int, r: tuple[Any, ...]) -> list[tuple[int, tuple[Any, ...]]]:
+        k = hashable(self.key_fn(r))
+        q = self.live.get(k)
+        if q is None:
+            q = self.live[k] = deque()
+        q.append((t, r))
+        if len(q) > self.size:
+            return [q.popleft()]
+        return []
+
+
 class UniqueWindow(_PerEvent):
     """``std:unique(expr...)``: the last event per distinct key; a repeat replaces it."""
 

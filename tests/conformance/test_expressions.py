@@ -106,7 +106,8 @@ def test_case_over_an_aggregate() -> None:
 REFUSED = [
     ("select a from Flow where a in (select b from Flow)", "syntax error"),
     ("select prev(1, a) from Flow#length(3)", "unknown function prev()"),
-    ("select a from Flow#groupwin(a)#length(3)", "chained views"),
+    ("select a from Flow#length(3)#unique(a)", "chained views"),
+    ("select a from Flow#groupwin(a)#unique(b)", "groupwin(...) followed by"),
     ("select irstream a from Flow", "select irstream"),
     ("select rstream a from Flow#length(2)", "select rstream"),
     ("select cast(a, date) from Flow", "cast to 'date'"),

@@ -325,3 +325,34 @@ def test_time_batch_flow_control_is_refused() -> None:
     with pytest.raises(EPLError) as info:
         compile_module("select * from Flow#time_batch(1, \"START_EAGER,FORCE_UPDATE\")")
     assert "flow control" in str(info.value) and info.value.line == 1
+
+
+@pytest.mark.esper("groupwin", cite="ViewGroup; Esper reference, 'Grouped Data Window (groupwin or std:groupwin)': "
+                   "a length window per key")
+def test_groupwin_length_per_key() -> None:
+    h = Harness("@Name('s0') select sum(v) as s, count(*) as n from Flow#groupwin(k)#length(2)")
+    for i, (k, v) in enumerate((("a", 1), ("b", 10), ("a", 2), ("a", 3), ("b", 20), ("b", 30))):
+        h.send(i, k=k, v=v)
+    assert [(r.values["s"], r.values["n"]) for r in h.rows] == [(1, 1), (11, 2), (13, 3), (15, 3), (35, 4), (55, 4)]
+
+
+@pytest.mark.esper("groupwin", cite="ViewGroup; Esper reference, 'Grouped Data Window': grouped aggregation "
+                   "over a window per key")
+def test_groupwin_length_with_group_by() -> None:
+    h = Harness("@Name('s0') select k, sum(v) as s from Flow#groupwin(k)#length(1) group by k")
+    for i, (k, v) in enumerate((("a", 1), ("b", 10), ("a", 2))):
+        h.send(i, k=k, v=v)
+    assert [(r.values["k"], r.values["s"]) for r in h.rows] == [("a", 1), ("b", 10), ("a", 2)]
+
+
+@pytest.mark.esper("groupwin", cite="Esper reference, 'Grouped Data Window': with a time window each event "
+                   "expires at its own time, as in one time window")
+def test_groupwin_time_is_a_time_window() -> None:
+    rows = []
+    for view in ("#groupwin(k)#time(1 sec)", "#time(1 sec)"):
+        h = Harness(f"@Name('s0') select count(*) as n from Flow{view}")
+        for t, k in ((0, "a"), (300, "b"), (600, "a")):
+            h.send(t, k=k)
+        h.watermark(3000)
+        rows.append([(r.time_ms, r.values["n"]) for r in h.rows])
+    assert rows[0] == rows[1] == [(0, 1), (300, 2), (600, 3), (1000, 2), (1300, 1), (1600, 0)]

@@ -48,7 +48,7 @@ REJECTED = [
     "select prev(1, a) from Flow#length(3)",
     "select max(a, b) from Flow",
     "select stddev(a) from Flow",
-    "select a from Flow#groupwin(a)#length(3)",
+    "select a from Flow#groupwin(a)#unique(b)",
     "select a from Flow#time_accum(1 sec)",
     "select a from Flow#sort(3, a)",
     "select * from Flow#unique(a)",
