@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import EPLError
@@ -19,7 +18,6 @@ from .expressions import (
     AGGREGATES,
     CodeGen,
     ColumnFilter,
-    ColumnValues,
     compile_column_filter,
     compile_column_values,
     compile_row_function,
@@ -27,131 +25,13 @@ from .expressions import (
     props_of,
 )
 from .parser import parse_module, substitute_params
+from .plan import Module, SelectPlan, StatementInfo, StreamDef, StreamPlan
 
 __all__ = ["compile_module", "Module", "StatementInfo", "StreamDef", "SelectPlan", "StreamPlan"]
 
 FLOW = "Flow"
 _WINDOWS = {"time_batch", "time", "length", "length_batch", "ext_timed", "ext_timed_batch",
             "unique", "firstunique", "keepall", "lastevent", "firstevent"}
-
-
-@dataclass
-class StreamDef:
-    """A stream a statement can read: the flow input, a declared schema or a derived stream."""
-
-    name: str
-    kind: str  # flow | schema | derived
-    props: list[str] | None  # declared/known property names; None = any
-    time_key: str | None = None  # flow: column holding the event time when not the flow end
-
-    def key(self, name: str) -> str | None:
-        """The event key for property ``name`` (None when the stream does not have it)."""
-        if self.kind == "derived":
-            if self.props is None:  # filled by SELECT *: flow elements under bare names
-                return name[6:] if name.startswith("ipfix.") else name
-            return name if name in self.props else None
-        bare = name[6:] if name.startswith("ipfix.") else name
-        if self.props is None:
-            return bare
-        if name in self.props or "ipfix." + name in self.props or bare in self.props:
-            return bare
-        return None
-
-
-@dataclass
-class StatementInfo:
-    """Public description of one statement."""
-
-    name: str
-    insert_into: str | None
-    select_names: list[str]
-    kind: str  # schema | select | join | pattern
-    line: int = 0
-
-    @property
-    def stream(self) -> str:
-        return self.insert_into or self.name
-
-
-@dataclass
-class StreamPlan:
-    stream: str
-    alias: str
-    is_flow: bool
-    keys: list[str] | None  # event keys the statement reads from this stream (None = all)
-    view: A.View | None
-    view_arg: Any = None  # period ms, size, or key function
-    ts_index: int | None = None
-    ref_point: int | None = None  # time_batch(P, reference point in ms)
-    # prior(n, p): (synthetic key, n, key of p); computed over the stream as it arrives
-    priors: list[tuple[str, int, str]] = field(default_factory=list)
-    filter: ColumnFilter | None = None  # S(filter) and, for single streams, WHERE (pre-window)
-    post_filter: ColumnFilter | None = None  # WHERE after a window that holds events whatever it says
-    # WHERE of a time_batch: the window is anchored and timed by every event of the stream (as
-    # in Esper, where WHERE filters what the window posts) but keeps only the passing ones
-    window_where: ColumnFilter | None = None
-
-
-@dataclass
-class SelectPlan:
-    info: StatementInfo
-    streams: list[StreamPlan]
-    aggregated: bool
-    grouped: bool
-    star: bool
-    output: A.OutputLimit | None
-    # column mode (single stream)
-    col_select: ColumnValues | None = None
-    col_having: ColumnFilter | None = None
-    col_group: ColumnValues | None = None
-    col_args: ColumnValues | None = None
-    # row mode (joins, sliding aggregation): functions of one row dict per stream
-    row_select: Callable[..., Any] | None = None
-    row_group: Callable[..., Any] | None = None
-    row_args: Callable[..., Any] | None = None
-    conjuncts: list[tuple[frozenset[int], Callable[..., Any]]] = field(default_factory=list)
-    # group/aggregate level: functions of (group key tuple, aggregate values list)
-    aggs: list[tuple[str, bool, bool]] = field(default_factory=list)  # (kind, distinct, star)
-    grp_select: Callable[..., Any] | None = None
-    grp_having: Callable[..., Any] | None = None
-    count_only: bool = False
-    per_event: bool = False  # select reads event properties beside aggregates: row per event
-    having_per_event: bool = False  # HAVING itself reads event properties
-    equi: list[tuple[int, str, int, str]] = field(default_factory=list)  # joins: s1.k1 = s2.k2
-    grp_emit: Callable[..., Any] | None = None  # (results, t, out) -> rows of a batch, one pass
-    pattern: Any = None  # patterns.PatternPlan
-    # ORDER BY / LIMIT / DISTINCT: shapes the rows of one output step (ordering.make_shaper)
-    shape: Callable[[list[Any]], list[Any]] | None = None
-    # names of the computed values: select names, then hidden ORDER BY values (None: same)
-    value_names: list[str] | None = None
-
-
-class Module:
-    """A compiled EPL module. ``runtime()`` makes independent state to run it."""
-
-    def __init__(self, filename: str, statements: list[StatementInfo], plans: list[SelectPlan],
-                 input_stream: str, streams: dict[str, StreamDef]) -> None:
-        self.filename = filename
-        #: the SELECT/pattern statements in module order (``create schema`` ones are in
-        #: ``schemas``): every entry can produce rows
-        self.statements = statements
-        self.schemas: list[StatementInfo] = []
-        self.plans = plans
-        self.input_stream = input_stream
-        self.streams = streams
-
-    def runtime(self, stats: Any = None, max_groups: int | None = None) -> Any:
-        """Fresh state to run the module. ``stats`` (the run's Stats) receives the engine's
-        counters; ``max_groups`` bounds the groups each statement keeps (see Runtime)."""
-        from .runtime import DEFAULT_MAX_GROUPS, Runtime
-
-        return Runtime(self, stats, DEFAULT_MAX_GROUPS if max_groups is None else max_groups)
-
-    def statement(self, name: str) -> StatementInfo:
-        for s in self.statements:
-            if s.name == name:
-                return s
-        raise KeyError(name)
 
 
 def compile_module(text: str, filename: str = "<epl>", params: Mapping[str, Any] | None = None) -> Module:

@@ -14,10 +14,11 @@ from collections import Counter, deque
 from collections.abc import Callable
 from itertools import islice
 from operator import itemgetter, le
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from .aggregates import aggregate_groups, make_state_factory
-from .compiler import Module, SelectPlan, StreamPlan
+from .plan import Module, SelectPlan, StreamPlan, register_runtime
+from .rows import Row
 from .windows import (
     CountBatch,
     CountingTimeBatchWindow,
@@ -55,15 +56,6 @@ def _ishashable(k: Any) -> bool:
     except TypeError:
         return False
     return True
-
-
-class Row(NamedTuple):
-    """One output row of a statement; ``stream`` is the INSERT INTO name, else the @Name."""
-
-    statement: str
-    stream: str
-    time_ms: int
-    values: dict[str, Any]
 
 
 def _make_window(sp: StreamPlan, keys: list[str], plan: SelectPlan | None = None) -> Window:
@@ -908,3 +900,10 @@ class Runtime:
             staged = [it for it in staged if it[3] < it[2].n]
         if self.now is None or last > self.now:
             self.now = last
+
+
+def _new_runtime(module: Module, stats: Any = None, max_groups: int | None = None) -> Runtime:
+    return Runtime(module, stats, DEFAULT_MAX_GROUPS if max_groups is None else max_groups)
+
+
+register_runtime(_new_runtime)
