@@ -349,10 +349,13 @@ class _Compiler:
         if aggregated:
             group_exprs = list(s.group_by)
 
+            keys_read: list[bool] = [False]
+
             def special(e: A.Expr) -> str | None:
                 if isinstance(e, A.Call) and e.name in AGGREGATES:
                     return f"a[{aggs.index(e)}]"
                 if e in group_exprs:
+                    keys_read[0] = True
                     return f"k[{group_exprs.index(e)}]"
                 return None
 
@@ -371,7 +374,9 @@ class _Compiler:
             if s.having is not None:
                 before = plan.per_event
                 plan.per_event = False
+                keys_read[0] = False
                 having_code = gen.true(s.having)
+                plan.having_reads_keys = keys_read[0]
                 plan.having_per_event = plan.per_event
                 plan.per_event = plan.per_event or before
             for it in items[nvis:]:

@@ -110,6 +110,7 @@ class SelectPlan:
     count_only: bool = False
     per_event: bool = False  # select reads event properties beside aggregates: row per event
     having_per_event: bool = False  # HAVING itself reads event properties
+    having_reads_keys: bool = False  # HAVING reads GROUP BY expressions (not only aggregates)
     equi: list[tuple[int, str, int, str]] = field(default_factory=list)  # joins: s1.k1 = s2.k2
     grp_emit: Callable[..., Any] | None = None  # (results, t, out) -> rows of a batch, one pass
     pattern: Any = None  # patterns.PatternPlan

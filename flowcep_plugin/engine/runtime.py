@@ -221,6 +221,13 @@ class _Stmt:
         self.groups: dict[Any, list[Any]] = {}
         self.prior_hist: dict[str, deque[Any]] = {}
         self.factories = [make_state_factory(k, d) for k, d, _s in plan.aggs]
+        # whether a group that left (empty aggregates) can pass HAVING: when HAVING reads
+        # only aggregates it is decided once here (count(*) > 16 never passes at count 0),
+        # sparing the search for departed groups in every batch
+        self.departed_rows = True
+        if plan.grp_having is not None and not plan.having_reads_keys and not plan.having_per_event:
+            empty = [f().value() for f in self.factories]
+            self.departed_rows = bool(plan.grp_having((), empty, *([None] * len(plan.streams))))
         self.limiter = (_Limiter(plan.output.kind, plan.output.ms, _limit_mode(plan))
                         if plan.output and plan.output.ms else None)
         # a window that posts each arriving event as it comes, WHERE already applied: the
@@ -376,7 +383,7 @@ class _Stmt:
         if isinstance(new, CountBatch):
             assert self.plan.grp_emit is not None and post.time is not None
             counts: dict[Any, int] = new.counts
-            if isinstance(old, CountBatch) and old.counts:
+            if isinstance(old, CountBatch) and old.counts and self.departed_rows:
                 # Esper outputs every group of the new and the old batch, each with its new count
                 gone = [k for k in old.counts if k not in counts]
                 if gone:
@@ -446,7 +453,7 @@ class _Stmt:
             if plan.grp_emit is not None:
                 if not plan.grouped and not counts:
                     counts[()] = 0
-                if plan.grouped and old.n:
+                if plan.grouped and old.n and self.departed_rows:
                     for k in self._group_keys(old):
                         counts.setdefault(k, 0)
                 plan.grp_emit(counts, t, out, Row, self.name, self.stream)
@@ -460,7 +467,7 @@ class _Stmt:
             results = aggregate_groups(keys, argcols, plan.aggs)
         if not plan.grouped and not results:
             results[()] = [f().value() for f in self.factories]
-        if plan.grouped and not plan.per_event and old.n:
+        if plan.grouped and not plan.per_event and old.n and self.departed_rows:
             self._add_departed(results, old)
         having, select = plan.grp_having, plan.grp_select
         if plan.grp_emit is not None:
