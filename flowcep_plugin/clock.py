@@ -1,19 +1,39 @@
-"""Event time: the watermark and the reorder buffer in front of every detector.
+"""Event time: per-exporter watermarks and the reorder buffer in front of every detector.
 
 Flows reach a collector out of order (exporters flush on inactive timeouts; FlowCEP's own
 sample steps back in time for half its records). Detectors must see event-time order, so the
-host holds records until the watermark (max event time seen minus the allowed lateness)
-passes them, releases them sorted, and counts records older than the watermark as ``late``.
+host holds records until the watermark passes them, releases them sorted, and counts records
+older than what was already released as ``late``.
+
+One exporter must not be able to move time for everyone. Each exporter (transport session and
+observation domain, ``FlowBatch.exporter`` or the ``flowcep.exporter`` column of a merged
+batch) keeps its own highest event time; the pipeline's watermark is the *minimum* over the
+exporters that are live (heard from within ``exporter_idle``) and current (not more than
+``past_tolerance`` behind the leading exporter), minus the allowed lateness. Before any of
+that, each record's time is checked against a reference: the wall clock for live inputs
+(nothing can have ended in the future), for files the exporter's own running time or, when
+larger, the median of the records in this batch (so one outlier, or one exporter outvoted by
+the others, cannot vouch for itself, but a real jump in a capture is followed). The past is
+judged against the same exporter time (live or not), so a replay of an old capture still works. Records beyond ``future_tolerance`` ahead of it are
+``future``, beyond ``past_tolerance`` behind it ``too-old``: dropped and counted, or clamped
+to the reference when the policy says ``clamp``. Either way they never move a watermark.
 """
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_right
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from .records import FlowBatch
 from .stats import Stats
 
-__all__ = ["Reorderer", "NO_TIME", "LIVE_LATENESS_S", "FILE_LATENESS_S", "default_lateness_s"]
+__all__ = [
+    "Reorderer", "TimePolicy", "NO_TIME", "LIVE_LATENESS_S", "FILE_LATENESS_S", "default_lateness_s",
+    "time_schema", "TIME_DEFAULTS",
+]
 
 NO_TIME = -(2**62)
 
@@ -25,10 +45,94 @@ LIVE_LATENESS_S = 30.0
 #: up to ten minutes; the buffer is still bounded by ``max_pending`` records.
 FILE_LATENESS_S = 600.0
 
+LIVE_PAST_TOLERANCE = "10min"
+FILE_PAST_TOLERANCE = "1h"
+
+#: Defaults of the ``[time]`` config section (documented in docs/operations.md).
+TIME_DEFAULTS: dict[str, Any] = {
+    "future_tolerance": "10min",
+    "past_tolerance": None,  # 10 min with live inputs, 1 h when every input is a file
+    "out_of_range": "drop",
+    "exporter_idle": "60s",
+    "max_exporters": 10_000,
+    "max_pending": 2_000_000,
+}
+
+def time_schema(duration: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``[time]`` config section's schema, given the host's duration schema (passed in:
+    config.py composes the schema and imports this module, not the other way round)."""
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "description": "event time: how far records may stray from their exporter's clock",
+        "properties": {
+            "future_tolerance": {**duration, "description":
+                "records ending further than this ahead of the reference (wall clock for live inputs, "
+                "the exporter's own time for files) are 'future'"},
+            "past_tolerance": {"anyOf": [dict(duration), {"type": "null"}], "description":
+                "records further than this behind their exporter's time are 'too-old'; an exporter "
+                "this far behind the leading one stops holding the watermark back "
+                "(default 10 min live, 1 h for files)"},
+            "out_of_range": {"enum": ["drop", "clamp"],
+                             "description": "drop 'future'/'too-old' records (counted) or clamp their time "
+                                            "to the reference (counted as time.clamped_*)"},
+            "exporter_idle": {**duration, "description":
+                "an exporter silent this long (wall clock when live, event time for files) stops "
+                "holding the watermark back"},
+            "max_exporters": {"type": "integer", "minimum": 1,
+                              "description": "exporter clocks kept; the least recently heard are evicted"},
+            "max_pending": {"type": "integer", "minimum": 1,
+                            "description": "records held for reordering; past it the oldest are released early"},
+        },
+    }
+
 
 def default_lateness_s(live: bool) -> float:
     """The allowed lateness when the user chose none: short for live inputs, long for files."""
     return LIVE_LATENESS_S if live else FILE_LATENESS_S
+
+
+@dataclass(frozen=True)
+class TimePolicy:
+    """How far a record's time may stray, and how idle exporters stop counting."""
+
+    future_tolerance_ms: int = 600_000
+    past_tolerance_ms: int = 3_600_000
+    clamp: bool = False
+    exporter_idle_ms: int = 60_000
+    max_exporters: int = 10_000
+    live: bool = False
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any] | None, live: bool) -> TimePolicy:
+        """The policy of a ``[time]`` section (absent keys take TIME_DEFAULTS)."""
+        from .config import parse_duration
+        from .errors import ConfigError
+
+        cfg = {**TIME_DEFAULTS, **dict(section or {})}
+        if cfg["past_tolerance"] is None:
+            # Live: one lagging exporter may hold everyone's alerts back at most this long.
+            # Files: stored flows are often minutes out of order; only hours mean a bad clock.
+            cfg["past_tolerance"] = LIVE_PAST_TOLERANCE if live else FILE_PAST_TOLERANCE
+        try:
+            ms = {k: int(parse_duration(cfg[k]) * 1000)
+                  for k in ("future_tolerance", "past_tolerance", "exporter_idle")}
+        except ValueError as exc:
+            raise ConfigError(f"[time]: {exc}") from None
+        if cfg["out_of_range"] not in ("drop", "clamp"):
+            raise ConfigError(f"[time] out_of_range: expected 'drop' or 'clamp', got {cfg['out_of_range']!r}")
+        return cls(future_tolerance_ms=ms["future_tolerance"], past_tolerance_ms=ms["past_tolerance"],
+                   clamp=cfg["out_of_range"] == "clamp", exporter_idle_ms=ms["exporter_idle"],
+                   max_exporters=int(cfg["max_exporters"]), live=live)
+
+
+class _ExporterClock:
+    __slots__ = ("max_seen", "heard_mono", "heard_at_leader")
+
+    def __init__(self) -> None:
+        self.max_seen = NO_TIME
+        self.heard_mono = 0.0  # wall-clock (monotonic) time it last sent a record
+        self.heard_at_leader = NO_TIME  # leading event time when it last sent a record
 
 
 class Reorderer:
@@ -39,18 +143,24 @@ class Reorderer:
     ``release_every_ms`` avoids releasing on every small batch: records are released when the
     watermark moved at least that much (or at ``flush``). ``max_pending`` bounds memory: past
     it, the oldest records are released early (and later records older than them become late,
-    counted).
+    counted). ``wall`` and ``mono`` are injectable clocks (seconds) for tests.
     """
 
     def __init__(self, lateness_ms: int, stats: Stats | None = None, release_every_ms: int = 1000,
-                 max_pending: int = 2_000_000) -> None:
+                 max_pending: int = 2_000_000, policy: TimePolicy | None = None,
+                 wall: Callable[[], float] = time.time, mono: Callable[[], float] = time.monotonic) -> None:
         self.lateness_ms = max(0, int(lateness_ms))
         self.stats = stats or Stats()
         self.release_every_ms = release_every_ms
         self.max_pending = max_pending
-        self.max_seen = NO_TIME
+        self.policy = policy or TimePolicy()
+        self._wall = wall
+        self._mono = mono
         self.watermark = NO_TIME
         self._released_to = NO_TIME
+        self._exporters: dict[str, _ExporterClock] = {}
+        self._leader = NO_TIME  # highest event time accepted from any exporter
+        self._basis = NO_TIME  # the watermark before lateness: min over live, current exporters
         self._runs: list[FlowBatch] = []  # each sorted by event time
         self._starts: list[int] = []  # per run, how much of it was already released
         self._pending_n = 0
@@ -60,42 +170,156 @@ class Reorderer:
         """Records held back, waiting for the watermark."""
         return self._pending_n
 
+    @property
+    def max_seen(self) -> int:
+        """The event time the watermark follows (watermark + lateness): the slowest live exporter."""
+        return self._basis
+
+    @property
+    def exporters(self) -> int:
+        """Exporter clocks currently kept."""
+        return len(self._exporters)
+
     def push(self, batch: FlowBatch) -> list[FlowBatch]:
         """Accept a batch; return what the watermark now releases (sorted, possibly empty)."""
         if batch.length == 0:
             return []
+        batch = self._admit(batch)
+        if batch.length == 0:
+            return self._maybe_release()
         times = batch.event_times()
-        low = min(times)
-        if low < 0 or low < self._released_to:
-            batch = self._drop_unusable(batch, times)
-            if batch.length == 0:
-                return []
-            times = batch.event_times()
         ordered = sorted(times)
         if ordered != times:
             batch = batch.take(sorted(range(batch.length), key=times.__getitem__))
-        if ordered[-1] > self.max_seen:
-            self.max_seen = ordered[-1]
         self._runs.append(batch)
         self._starts.append(0)
         self._pending_n += batch.length
-        wm = self.max_seen - self.lateness_ms
-        if wm > self.watermark:
-            self.watermark = wm
+        return self._maybe_release()
+
+    def _maybe_release(self) -> list[FlowBatch]:
+        self._update_basis()
+        if self._basis > NO_TIME:
+            wm = self._basis - self.lateness_ms
+            if wm > self.watermark:
+                self.watermark = wm
         if self._pending_n >= self.max_pending:
             return self._release(self.watermark, force=True)
         if self.watermark - self._released_to >= self.release_every_ms or self._released_to == NO_TIME:
             return self._release(self.watermark)
         return []
 
-    def _drop_unusable(self, batch: FlowBatch, times: list[int]) -> FlowBatch:
+    # -- admission: one exporter's clock is checked against its reference ------------------------
+    def _admit(self, batch: FlowBatch) -> FlowBatch:
+        """Drop (or clamp) records out of range, update exporter clocks, drop late records."""
+        times = batch.event_times()
+        groups = _exporter_groups(batch)
+        now_mono = self._mono()
+        wall_ms = int(self._wall() * 1000) if self.policy.live else NO_TIME
+        bad: dict[str, list[int]] = {}
+        clamped: dict[int, int] = {}
+        valid_all = [t for t in times if t >= 0] if min(times) < 0 else times
+        # The batch's median is the consensus of every exporter in it: a new exporter whose
+        # records all disagree with the others cannot set its own reference.
+        consensus = _median(valid_all) if valid_all else NO_TIME
+        for key, idx in groups.items():
+            clock = self._exporter(key, now_mono)
+            gtimes = times if idx is None else [times[i] for i in idx]
+            valid = gtimes if gtimes is valid_all else [t for t in gtimes if t >= 0]
+            if not valid:
+                clock.heard_mono = now_mono
+                continue
+            own = max(clock.max_seen, consensus)
+            hi = (wall_ms if self.policy.live else own) + self.policy.future_tolerance_ms
+            lo = own - self.policy.past_tolerance_ms
+            top = max(valid)
+            if top > hi or min(valid) < lo:
+                top = NO_TIME
+                positions = range(len(gtimes)) if idx is None else idx
+                for pos, t in zip(positions, gtimes, strict=True):
+                    if t < 0:
+                        continue
+                    if t > hi or t < lo:
+                        reason = "future" if t > hi else "too-old"
+                        if self.policy.clamp:
+                            clamped[pos] = hi - self.policy.future_tolerance_ms if t > hi else own
+                            self.stats.add(f"time.clamped_{reason}")
+                            t = clamped[pos]
+                        else:
+                            bad.setdefault(reason, []).append(pos)
+                            continue
+                    if t > top:
+                        top = t
+            if top > clock.max_seen:
+                clock.max_seen = top
+            if top > self._leader:
+                self._leader = top
+            clock.heard_mono = now_mono
+            clock.heard_at_leader = self._leader
+        if clamped:
+            times = list(times)
+            for pos, t in clamped.items():
+                times[pos] = t
+            batch.set_event_times(times)
         floor = self._released_to
-        bad = sum(1 for t in times if t < 0)
-        late = sum(1 for t in times if 0 <= t < floor)
-        self.stats.drop("no-timestamp", bad, batch.source)
-        self.stats.drop("late", late, batch.source)
+        if not bad and min(times) >= max(0, floor):
+            return batch
+        drop = {pos for positions in bad.values() for pos in positions}
+        for reason, positions in bad.items():
+            self.stats.drop(reason, len(positions), batch.source)
+        no_time = late = 0
+        keep: list[int] = []
         lowest = max(0, floor)
-        return batch.take([i for i, t in enumerate(times) if t >= lowest])
+        for i, t in enumerate(times):
+            if i in drop:
+                continue
+            if t < 0:
+                no_time += 1
+            elif t < lowest:
+                late += 1
+            else:
+                keep.append(i)
+        self.stats.drop("no-timestamp", no_time, batch.source)
+        self.stats.drop("late", late, batch.source)
+        return batch.take(keep)
+
+    def _exporter(self, key: str, now_mono: float) -> _ExporterClock:
+        clock = self._exporters.get(key)
+        if clock is None:
+            if len(self._exporters) >= self.policy.max_exporters:
+                self._evict(now_mono)
+            clock = self._exporters[key] = _ExporterClock()
+            clock.heard_mono = now_mono
+            clock.heard_at_leader = self._leader
+        return clock
+
+    def _evict(self, now_mono: float) -> None:
+        """Make room: forget the least recently heard tenth of the exporters (counted)."""
+        n = max(1, len(self._exporters) // 10)
+        oldest = sorted(self._exporters.items(),
+                        key=lambda kv: (kv[1].heard_mono, kv[1].heard_at_leader))[:n]
+        for key, _ in oldest:
+            del self._exporters[key]
+        self.stats.add("time.exporters_evicted", len(oldest))
+
+    def _is_idle(self, clock: _ExporterClock, now_mono: float) -> bool:
+        if self.policy.live:
+            return (now_mono - clock.heard_mono) * 1000 > self.policy.exporter_idle_ms
+        return self._leader - clock.heard_at_leader > self.policy.exporter_idle_ms
+
+    def _update_basis(self) -> None:
+        """The watermark follows the slowest exporter that is live and not hopelessly behind."""
+        if not self._exporters:
+            return
+        now_mono = self._mono()
+        live = [c.max_seen for c in self._exporters.values()
+                if c.max_seen > NO_TIME and not self._is_idle(c, now_mono)]
+        if not live:  # everyone idle: the freshest time is all there is
+            live = [self._leader]
+        floor = max(live) - self.policy.past_tolerance_ms
+        basis = min(t for t in live if t >= floor)
+        if basis > self._basis:
+            self._basis = basis
+        self.stats.gauge("time.exporters", len(self._exporters))
 
     def advance(self, watermark_ms: int) -> list[FlowBatch]:
         """Move the watermark by wall clock (idle live inputs) and release what it passes."""
@@ -107,19 +331,23 @@ class Reorderer:
         """End of input: release everything, sorted."""
         if not self._runs:
             return []
-        top = max(self.max_seen, self.watermark)
+        top = max(self._leader, self.watermark,
+                  max(run.event_times()[-1] for run in self._runs))
         out = self._release(top)
         self.watermark = top
         return out
 
     def _release(self, upto: int, force: bool = False) -> list[FlowBatch]:
-        if not self._runs or upto <= NO_TIME:
+        if not self._runs:
             return []
         if force:
             # Pending limit reached: release at least the oldest half of what is held.
             firsts = sorted(run.event_times()[start] for run, start in zip(self._runs, self._starts, strict=True))
             upto = max(upto, firsts[len(firsts) // 2])
             self.watermark = max(self.watermark, upto)
+            self.stats.add("time.forced_releases")
+        if upto <= NO_TIME:
+            return []
         ready: list[FlowBatch] = []
         runs: list[FlowBatch] = []
         starts: list[int] = []
@@ -150,3 +378,34 @@ class Reorderer:
         if sorted(times) != times:  # Timsort merges the sorted runs in near-linear time
             merged = merged.take(sorted(range(merged.length), key=times.__getitem__))
         return [merged]
+
+
+def _exporter_groups(batch: FlowBatch) -> dict[str, list[int] | None]:
+    """Exporter key -> record positions (None: the whole batch), without a loop when the batch
+    has one exporter (the common case)."""
+    if batch.exporter is not None:
+        return {batch.exporter: None}
+    col = batch.columns.get("flowcep.exporter")
+    if col is None:
+        return {batch.source: None}
+    keys = set(col)
+    if len(keys) == 1:
+        only = next(iter(keys))
+        return {batch.source if only is None else str(only): None}
+    groups: dict[str, list[int] | None] = {}
+    for i, k in enumerate(col):
+        key = batch.source if k is None else str(k)
+        lst = groups.get(key)
+        if lst is None:
+            groups[key] = [i]
+        else:
+            lst.append(i)
+    return groups
+
+
+def _median(values: list[int]) -> int:
+    """The middle value; of two, the lower, so that one outlier beside one normal record
+    cannot vouch for itself."""
+    if len(values) <= 2:
+        return min(values)
+    return sorted(values)[len(values) // 2]

@@ -15,6 +15,7 @@ from typing import Any
 
 import jsonschema
 
+from .clock import time_schema
 from .errors import ConfigError
 
 __all__ = ["parse_duration", "load_config", "compose_schema", "validate_config", "DURATION_SCHEMA",
@@ -96,8 +97,11 @@ def compose_schema(registry: Any | None = None, extra: Mapping[str, Any] | None 
                     "idle_advance": {"type": "boolean", "description": "advance the watermark by wall clock when live inputs are silent"},
                     "stats_json": {"type": "string"},
                     "flows": {"type": "boolean", "description": "also send enriched flows to outputs that accept them"},
+                    "shutdown_timeout": DURATION_SCHEMA | {"description": "after SIGINT/SIGTERM, how long inputs may take to stop before the run finishes without them (default 30s); outputs have their own flush_timeout"},
+                    "wait": {"type": "boolean", "description": "start even when an output's server is unreachable, queueing until it answers"},
                 },
             },
+            "time": time_schema(DURATION_SCHEMA),
             "alerts": {
                 "type": "object", "additionalProperties": False,
                 "properties": {"suppression": DURATION_SCHEMA | {"description": "merge repeats of one rule and attacker within this interval"}},

@@ -18,12 +18,13 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from .addresses import parse_address
-from .clock import NO_TIME, Reorderer, default_lateness_s
+from .clock import NO_TIME, TIME_DEFAULTS, Reorderer, TimePolicy, default_lateness_s
 from .config import HOST_DEFAULTS, compose_schema, parse_duration, validate_config
 from .context import Context
 from .errors import ConfigError, FlowcepError
 from .records import FlowBatch
 from .registry import Registry, merge_config
+from .sanitize import Sanitizer
 from .specs import Detector, DetectorSpec, Enricher, Event, Output, RuleSpec, Source
 
 __all__ = ["Pipeline", "build_config", "CollectingOutput"]
@@ -131,6 +132,7 @@ class Pipeline:
         run = config["run"]
         self.send_flows = bool(run.get("flows", False))
         self.idle_advance = bool(run.get("idle_advance", True))
+        self.shutdown_timeout_s = parse_duration(run.get("shutdown_timeout", 30))
         self.progress_stream = progress_stream
         self.stop = threading.Event()
         self.print_stats = threading.Event()
@@ -138,6 +140,7 @@ class Pipeline:
         registry.pm.hook.flowcep_configure(config=config, context=ctx)
         if ctx.elements is None:
             ctx.elements = registry.element_registry(config.get("elements"))
+        self.sanitizer = Sanitizer(ctx.elements, ctx.stats)
         self.enrichers = self._build_enrichers(run.get("enrichers"))
         self.detectors = self._build_detectors(run.get("detectors"))
         # in-process detectors (``flowcep epl``'s row printer): same clock, same isolation
@@ -160,7 +163,9 @@ class Pipeline:
         lateness = run.get("lateness")
         self.lateness_ms = int((parse_duration(lateness) if lateness is not None
                                 else default_lateness_s(self.live)) * 1000)
-        self.reorderer = Reorderer(self.lateness_ms, ctx.stats)
+        time_cfg = {**TIME_DEFAULTS, **dict(config.get("time") or {})}
+        self.reorderer = Reorderer(self.lateness_ms, ctx.stats, max_pending=int(time_cfg["max_pending"]),
+                                   policy=TimePolicy.from_config(time_cfg, self.live))
         ctx.stats.gauge("lateness_s", self.lateness_ms / 1000)
         self._last_wm = NO_TIME
 
@@ -260,6 +265,10 @@ class Pipeline:
         n = batch.length
         stats = self.ctx.stats
         stats.count("input", n)
+        if n == 0:
+            return
+        batch = self.sanitizer.clean(batch)  # a bad value drops its record, not the batch
+        n = batch.length
         if n == 0:
             return
         for st in self.enrichers:
@@ -388,12 +397,24 @@ class Pipeline:
             t.start()
         active = len(threads)
         closed = False
+        stop_deadline: float | None = None
         last_data = time.monotonic()
         last_progress = 0.0
         try:
             while active:
+                if stop_deadline is not None and time.monotonic() > stop_deadline:
+                    # An input that does not wind down must not hold the alerts of the others.
+                    self.ctx.stats.add("shutdown.inputs_abandoned", active)
+                    print(f"flowcep: error: {active} input(s) did not stop within the shutdown timeout; "
+                          "finishing without them", file=sys.stderr)
+                    for _ in range(q.qsize()):  # what they already handed over still counts
+                        item = q.get_nowait()
+                        if not (isinstance(item, tuple) and item and item[0] is _END) and item.length:
+                            self.process(item)
+                    break
                 if self.stop.is_set() and not closed:
                     closed = True
+                    stop_deadline = time.monotonic() + self.shutdown_timeout_s
                     for _raw, src, _live in self.sources:
                         try:
                             src.close()

@@ -27,6 +27,7 @@ class Stats:
         self.drops_by_source: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.alerts_by_rule: dict[str, int] = defaultdict(int)
         self.plugin_errors: dict[str, int] = defaultdict(int)
+        self.output_failures: dict[str, int] = defaultdict(int)
         self.gauges: dict[str, Any] = {}
         self.errors: list[str] = []
 
@@ -55,6 +56,19 @@ class Stats:
             if len(self.errors) < 100:
                 self.errors.append(f"{plugin}: {message}")
 
+    def output_failure(self, output: str, n: int, message: str, dropped: bool = True) -> None:
+        """An output could not deliver ``n`` records/alerts (write error, dead-lettered,
+        dropped): counted in ``output_failures`` (which makes ``flowcep run`` exit with code 3)
+        and, when they are lost rather than kept aside (``dropped``), as ``output-error`` drops
+        against the output."""
+        with self._lock:
+            self.output_failures[output] += max(1, n)
+            if dropped and n > 0:
+                self.drops["output-error"] += n
+                self.drops_by_source[output]["output-error"] += n
+            if len(self.errors) < 100:
+                self.errors.append(f"output {output}: {message}")
+
     def gauge(self, name: str, value: Any) -> None:
         """Set a named value (sequence-loss per exporter, kernel drops, queue depth...)."""
         with self._lock:
@@ -80,6 +94,7 @@ class Stats:
                 "drops_by_source": {k: dict(v) for k, v in self.drops_by_source.items()},
                 "alerts_by_rule": dict(self.alerts_by_rule),
                 "plugin_errors": dict(self.plugin_errors),
+                "output_failures": dict(self.output_failures),
                 "errors": list(self.errors),
                 "gauges": dict(self.gauges),
             }
@@ -96,6 +111,8 @@ class Stats:
             lines.append("  dropped: none")
         if s["alerts_by_rule"]:
             lines.append("  alerts:  " + ", ".join(f"{k}={v}" for k, v in sorted(s["alerts_by_rule"].items())))
+        if s["output_failures"]:
+            lines.append("  output failures: " + ", ".join(f"{k}={v:,}" for k, v in s["output_failures"].items()))
         if s["plugin_errors"]:
             lines.append("  plugin errors: " + ", ".join(f"{k}={v}" for k, v in s["plugin_errors"].items()))
         for k, v in sorted(s["gauges"].items()):

@@ -30,7 +30,7 @@ URL from --url or $FLOWCEP_KIBANA_URL. Secrets: --api-key / $FLOWCEP_KIBANA_API_
 with $FLOWCEP_KIBANA_PASSWORD."""
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("kibana", help="import the Kibana data view, saved searches and dashboard",
                        description=DESCRIPTION, epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -38,7 +38,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s = verbs.add_parser("setup", help="import saved objects (and optionally the Security rule)",
                          description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     s.add_argument("--url", metavar="URL", help="Kibana base URL (default: $FLOWCEP_KIBANA_URL)")
-    s.add_argument("--space", metavar="ID", help="Kibana space id (default: the default space)")
+    s.add_argument("--space", metavar="ID",
+                   help="Kibana space id: lowercase letters, digits, '_' and '-' (default: the default space)")
     s.add_argument("--security-rule", action="store_true",
                    help="also import the Elastic Security rule (needs the Security app)")
     s.add_argument("--api-key", help="base64 API key (default: $FLOWCEP_KIBANA_API_KEY)")
@@ -56,8 +57,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_setup(args: argparse.Namespace) -> int:
-    from ..es.kibana import import_objects
+    from ..es.kibana import check_space_id, import_objects
 
+    if args.space is not None:
+        check_space_id(args.space)  # before any request: the id becomes part of the URL path
     url = args.url or os.environ.get("FLOWCEP_KIBANA_URL")
     if not url:
         raise ConfigError("no Kibana URL: give --url http://HOST:5601 or set FLOWCEP_KIBANA_URL")

@@ -19,6 +19,10 @@ file). Every installed detector runs when none is named. Stops at the end of fil
 live inputs run until SIGINT/SIGTERM, which drain and flush every stage. SIGUSR1 prints the
 stats so far; the final stats go to stderr (and to --stats-json FILE).
 
+exit codes: 0 done; 1 an input failed; 2 bad command line, configuration or unreachable
+output at start; 3 an output could not write or deliver some alerts or flows (counted in the
+stats, dead-lettered by Elasticsearch); 130 interrupted before the pipeline started.
+
 examples:
   flowcep run --input data.ipfix --output stdout --output jsonl:alerts.jsonl
   flowcep run --input ipfix+udp://0.0.0.0:4739 --detector multistage-http --output stdout
@@ -26,7 +30,7 @@ examples:
 """
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("run", help=HELP, description=DESCRIPTION,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_options(p)
@@ -53,6 +57,9 @@ def add_run_options(p: argparse.ArgumentParser, inputs_required: bool = False) -
                         "inputs, 10 min when every input is a file)")
     p.add_argument("--flows", action="store_true", default=None,
                    help="also send enriched flow records to outputs that accept them")
+    p.add_argument("--wait", action="store_true", default=None,
+                   help="start even when Elasticsearch is unreachable, queueing alerts until it answers "
+                        "(default: fail at once with exit code 2)")
     p.add_argument("--stats-json", metavar="FILE", help="write the final stats as JSON to FILE")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.add_argument("--view", action="store_true",
@@ -67,7 +74,7 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     ov: dict[str, Any] = {
         "inputs": args.inputs, "outputs": args.outputs, "detectors": args.detectors,
         "enrichers": args.enrichers, "lateness": args.lateness, "flows": args.flows,
-        "stats_json": args.stats_json,
+        "stats_json": args.stats_json, "wait": args.wait,
     }
     if args.no_progress:
         ov["progress"] = False
@@ -111,6 +118,17 @@ def execute(args: argparse.Namespace, extra_outputs: list[Any] | None = None,
     return stats
 
 
+#: Exit codes of ``flowcep run`` (docs/operations.md explains each).
+EXIT_OK, EXIT_INPUT_FAILED, EXIT_USAGE, EXIT_OUTPUT_FAILED = 0, 1, 2, 3
+
+
+def exit_code(stats: dict[str, Any]) -> int:
+    """3 when an output could not deliver something (it outranks 1: data did not arrive),
+    1 when an input failed, else 0."""
+    if stats.get("output_failures"):
+        return EXIT_OUTPUT_FAILED
+    return EXIT_INPUT_FAILED if stats["gauges"].get("input_errors") else EXIT_OK
+
+
 def run(args: argparse.Namespace) -> int:
-    stats = execute(args)
-    return 1 if stats["gauges"].get("input_errors") else 0
+    return exit_code(execute(args))

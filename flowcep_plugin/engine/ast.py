@@ -266,3 +266,27 @@ class SelectStmt:
 
 
 Statement = SchemaStmt | SelectStmt
+
+
+# -- patterns (h-patterns): repetition and distinct ----------------------------------------------
+@dataclass(frozen=True)
+class PatRepeat(PatternNode):
+    """``[n] p``, ``[lo:hi] p``, ``p until q``: the match-until operator.
+
+    ``low``/``high`` are the repetition bounds (None: unbounded; ``[n]`` sets both to n);
+    ``until`` ends the repetition. Tags inside ``item`` become arrays.
+    """
+
+    item: PatternNode
+    low: int | None
+    high: int | None
+    until: PatternNode | None = None
+
+
+@dataclass(frozen=True)
+class PatEveryDistinct(PatternNode):
+    """``every-distinct(expr, ... [, expiry]) p``: every, skipping matches with seen keys."""
+
+    item: PatternNode
+    exprs: tuple[Expr, ...]
+    expiry_ms: int | None = None

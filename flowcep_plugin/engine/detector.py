@@ -79,7 +79,17 @@ class EPLDetector:
         except ImportError:  # pragma: no cover - alerts ships with the core
             self._alert = _fallback_alert
 
+    def _pattern_drops(self) -> None:
+        """h-patterns: what the pattern bounds dropped goes to the run's stats, by reason."""
+        for st in self.runtime.stmts:
+            counts = getattr(st, "stats", None)
+            if counts:
+                for reason, n in counts.items():
+                    self.ctx.stats.drop(reason, n, self.spec.name)
+                counts.clear()
+
     def _events(self, rows: list[Row]) -> list[Event]:
+        self._pattern_drops()
         if not rows:
             return []
         events: list[Event] = []

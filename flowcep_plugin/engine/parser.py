@@ -140,7 +140,39 @@ def _syntax_error(exc: UnexpectedInput, text: str, filename: str) -> EPLError:
         msg = f"syntax error: {exc}"
     if line is not None and line < 0:
         line = None
+    stop: Any = getattr(exc, "pos_in_stream", None)
+    if isinstance(exc, UnexpectedToken) and exc.token.type != "$END":
+        stop = exc.token.start_pos
+    named = _named_construct(text, stop) if isinstance(stop, int) else None
+    if named is not None:
+        msg = f"unsupported construct: {named}"
     return EPLError(msg, filename, line, column)
+
+
+# --- patterns (h-patterns): Esper constructs the grammar does not take, named in the error ---
+_NAMED_AFTER = [
+    (re.compile(r"match_recognize\b", re.I), "MATCH_RECOGNIZE (row pattern recognition)"),
+    (re.compile(r"while\b", re.I), "the pattern guard WHILE (use timer:within or a filter)"),
+    (re.compile(r"-\s*\["), "followed-by with a limit, -[n]>"),
+    (re.compile(r"@\s*(consume|priority)\b", re.I), "@consume/@priority on a pattern filter"),
+]
+_NAMED_BEFORE = [
+    (re.compile(r"timer\s*:\s*at\s*\([^()]*$", re.I), "the pattern observer timer:at (use timer:interval)"),
+    (re.compile(r"timer\s*:\s*schedule\s*\([^()]*$", re.I), "the pattern observer timer:schedule"),
+]
+
+
+def _named_construct(text: str, at: int) -> str | None:
+    """The Esper construct a syntax error stopped at, when it is one we know we do not take."""
+    rest = text[at:at + 40]
+    for pat, name in _NAMED_AFTER:
+        if pat.match(rest):
+            return name
+    before = text[max(0, at - 80):at]
+    for pat, name in _NAMED_BEFORE:
+        if pat.search(before):
+            return name
+    return None
 
 
 def _pos(meta: Any) -> A.Pos:
@@ -356,10 +388,75 @@ class _Build(Transformer[Token, Any]):
         return items[0] if len(items) == 1 else A.PatAnd(items, pos=_pos(meta))
 
     def pat_every(self, meta: Any, children: list[Any]) -> A.PatternNode:
-        return A.PatEvery(children[1], pos=_pos(meta))
+        _kw, rng, item = children
+        return A.PatEvery(self._ranged(rng, item), pos=_pos(meta))
 
     def pat_not(self, meta: Any, children: list[Any]) -> A.PatternNode:
-        return A.PatNot(children[1], pos=_pos(meta))
+        _kw, rng, item = children
+        if rng is not None:
+            raise self._unsupported("a [n] repeat directly after NOT (write not ([n] ...))", _pos(meta))
+        return A.PatNot(item, pos=_pos(meta))
+
+    # --- patterns (h-patterns): repeat, until, every-distinct ---
+    def _ranged(self, rng: tuple[int | None, int | None, A.Pos] | None, item: A.PatternNode,
+                until: A.PatternNode | None = None) -> A.PatternNode:
+        if rng is None:
+            return item if until is None else A.PatRepeat(item, None, None, until, pos=item.pos)
+        low, high, pos = rng
+        return A.PatRepeat(item, low, high, until, pos=pos)
+
+    def pat_repeat(self, meta: Any, children: list[Any]) -> A.PatternNode:
+        rng, item, _kw, until = children
+        return self._ranged(rng, item, until)
+
+    def pat_until(self, meta: Any, children: list[Any]) -> A.PatternNode:
+        item, _kw, until = children
+        return A.PatRepeat(item, None, None, until, pos=_pos(meta))
+
+    def pat_range_exact(self, meta: Any, children: list[Any]) -> tuple[int | None, int | None, A.Pos]:
+        n = self._count(children[0])
+        if n == 0:
+            raise EPLError("a [n] repeat needs a count of at least 1", self.filename,
+                           _pos(meta).line or None, _pos(meta).column or None)
+        return n, n, _pos(meta)
+
+    def pat_range_bounds(self, meta: Any, children: list[Any]) -> tuple[int | None, int | None, A.Pos]:
+        lo, hi = (self._count(c) if c is not None else None for c in children)
+        pos = _pos(meta)
+        if lo is None and hi is None:
+            raise EPLError("a [lo:hi] repeat needs at least one bound", self.filename, pos.line or None,
+                           pos.column or None)
+        if hi is not None and (hi == 0 or (lo is not None and lo > hi)):
+            raise EPLError(f"a [lo:hi] repeat needs 0 <= lo <= hi and hi >= 1 (got [{lo}:{hi}])",
+                           self.filename, pos.line or None, pos.column or None)
+        return lo, hi, pos
+
+    def _count(self, tok: Token) -> int:
+        text = str(tok)
+        if not text.isdigit():
+            pos = _tokpos(tok)
+            raise EPLError(f"a repeat count must be a whole number, not {text!r}", self.filename,
+                           pos.line or None, pos.column or None)
+        return int(text)
+
+    def pat_every_distinct(self, meta: Any, children: list[Any]) -> A.PatternNode:
+        _kw, args, rng, item = children
+        pos = _pos(meta)
+        exprs = list(args or ())
+        expiry = None
+        if exprs and isinstance(exprs[-1], A.TimePeriod):
+            expiry = exprs.pop().ms
+        if not exprs or any(isinstance(e, A.TimePeriod) for e in exprs):
+            raise EPLError("every-distinct takes one or more expressions and an optional expiry "
+                           "time period last", self.filename, pos.line or None, pos.column or None)
+        return A.PatEveryDistinct(self._ranged(rng, item), tuple(exprs), expiry, pos=pos)
+
+    def indexed_prop(self, meta: Any, children: list[Any]) -> A.Expr:
+        name, idx, *rest = children
+        head = f"{_name(name)}[{int(str(idx).rstrip('lL'))}]"
+        parts = (head, *(_name(c) for c in rest))
+        return A.Prop(parts, pos=_pos(meta), text=".".join(parts))
+    # --- end patterns (h-patterns) ---
 
     def pat_guard(self, meta: Any, children: list[Any]) -> A.PatternNode:
         item, _where, ns, name, args = children
@@ -390,7 +487,7 @@ class _Build(Transformer[Token, Any]):
         if isinstance(arg, A.TimePeriod):
             return arg.ms
         if isinstance(arg, A.Literal) and isinstance(arg.value, (int, float)):
-            return int(arg.value * 1000)  # Esper: a bare number is seconds
+            return int(round(arg.value * 1000))  # Esper: a bare number is seconds (2.001 -> 2001 ms)
         raise EPLError("expected a time period such as '10 sec'", self.filename, pos.line, pos.column)
 
     # -- expressions ---------------------------------------------------------------------------

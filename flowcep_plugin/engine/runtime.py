@@ -806,12 +806,15 @@ class Runtime:
             cols = {k: list(get(v)) for k, v in cols.items()}
             times = [times[i] for i in order]
         out: list[Row] = []
+        self._pattern_clock(times[0], times[-1])  # h-patterns
         self.feed_stream(self.module.input_stream, Events(cols, n, times), out)
         return out
 
     def on_watermark(self, ms: int) -> list[Row]:
         """No record older than ``ms`` will come: fire every timer due at or before it."""
         out: list[Row] = []
+        if self.now is None:  # h-patterns: patterns start with the runtime's clock
+            self._pattern_clock(ms, None)
         while True:
             due = self.next_due()
             if due is None or due > ms:
@@ -832,6 +835,17 @@ class Runtime:
         for st in self.stmts:
             self.emit(st, st.flush(), out)
         return out
+
+    def _pattern_clock(self, first: int, last: int | None) -> None:
+        """Patterns start with the runtime's clock (Esper starts them with their statement);
+        the events' time bounds how far their timers run at the end of input."""
+        for st in self.stmts:
+            clock = getattr(st, "clock", None)
+            if clock is not None:
+                if self.now is None:
+                    st.start(first)
+                if last is not None:
+                    clock(last)
 
     # -- scheduling -------------------------------------------------------------------------------
     def next_due(self, final: bool = False) -> int | None:

@@ -99,12 +99,19 @@ class ZonesEnricher:
         self.cache_size = int(config.get("cache_size", 65536))
         self._unmatched: str = self.default_zone if self.default_zone is not None else "\0unmatched"
         self._by_pair: dict[tuple[str | None, str | None], str] = {}
+        self._stats = ctx.stats if ctx is not None else None
         self._reset_cache()
 
-    def _learn(self, addresses: list[str | None]) -> None:
-        """Resolve addresses not seen before into the cross-batch memo."""
+    def _learn(self, distinct: dict[str | None, None]) -> None:
+        """Resolve this batch's addresses not seen before into the cross-batch memo. When the
+        memo would outgrow ``cache_size`` it starts over with this batch's addresses, all of
+        them: the batch is mapped through the memo right after."""
+        addresses = [a for a in distinct if a not in self._zone_of]
         if len(self._zone_of) + len(addresses) > self.cache_size:
             self._reset_cache()
+            addresses = [a for a in distinct if a is not None]
+            if self._stats is not None:  # many distinct hosts (or a flood of spoofed ones)
+                self._stats.add("zones.cache_resets")
         unmatched = self._unmatched
         zone_of = self._zone_of
         for a, zone in self.table.memo(addresses).items():
@@ -133,7 +140,7 @@ class ZonesEnricher:
         except KeyError:
             distinct = dict.fromkeys(src)
             distinct.update(dict.fromkeys(dst))
-            self._learn([a for a in distinct if a not in zone_of])
+            self._learn(distinct)
             zone_of = self._zone_of
             szones = list(map(zone_of.__getitem__, src))
             dzones = list(map(zone_of.__getitem__, dst))

@@ -13,6 +13,7 @@ Kibana 8.8+ and 9.x import and migrate forward. Visualizations are aggregation-b
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -365,11 +366,30 @@ def _errors(resp: Mapping[str, Any]) -> list[str]:
     return out
 
 
+#: Kibana's rule for a space's URL identifier: lowercase a-z, 0-9, '_' and '-' only.
+_SPACE_ID = re.compile(r"[a-z0-9_-]+")
+
+
+def check_space_id(space: str) -> str:
+    """``space`` if it is a valid Kibana space id, else ConfigError saying what would be.
+
+    The id becomes a path segment (``/s/<id>/api/...``), so anything else (``/``, ``..``,
+    ``?``, ``%2f``) would reach another API or another space than the one named."""
+    if _SPACE_ID.fullmatch(space):
+        return space
+    hint = re.sub(r"[^a-z0-9_-]+", "-", space.lower()).strip("-")
+    suggestion = f" (did you mean {hint!r}?)" if hint and hint != space else ""
+    raise ConfigError(f"kibana: {space!r} is not a space id: use lowercase letters, digits, '_' and '-' "
+                      f"as in the space's URL /s/<id>/{suggestion}")
+
+
 def import_objects(url: str, *, space: str | None = None, security_rule: bool = False,
                    api_key: str | None = None, username: str | None = None, password: str | None = None,
                    ca_file: str | None = None, verify: bool = True, timeout: float = 60.0) -> list[tuple[str, KibanaImport]]:
     """Import the saved objects (``overwrite=true``, so re-running updates them) and,
     optionally, the Security rule. Returns (what, result) per request."""
+    if space is not None:
+        check_space_id(space)
     prefix = f"/s/{space}" if space and space != "default" else ""
     common = {"api_key": api_key, "username": username, "password": password, "ca_file": ca_file,
               "verify": verify, "timeout": timeout}

@@ -72,13 +72,14 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "queue_size": {"type": "integer", "minimum": 1, "description": "documents held while the cluster is slow"},
         "flush_interval": {"type": ["number", "string"], "description": "send a partial chunk after this long"},
         "block_timeout": {"type": ["number", "string"], "description": "how long a full queue blocks the pipeline before dropping"},
-        "flush_timeout": {"type": ["number", "string"]},
+        "flush_timeout": {"type": ["number", "string"], "description": "at flush and shutdown, give up after this long without any document acknowledged; what is left is dead-lettered"},
         "request_timeout": {"type": ["number", "string"]},
         "max_retries": {"type": "integer", "minimum": 0},
         "backoff_initial": {"type": ["number", "string"]},
         "backoff_max": {"type": ["number", "string"]},
         "dead_letter": {"type": "string", "description": "JSONL file for documents the cluster rejected"},
         "check": {"type": "boolean", "description": "at start, check the server version and that the templates exist"},
+        "wait": {"type": "boolean", "description": "start even when the cluster is unreachable, queueing alerts until it answers (also run --wait); without it an unreachable cluster fails the run at start"},
         "setup": {"type": "boolean", "description": "at start, install templates and ILM (as flowcep es setup)"},
     },
 }
@@ -93,7 +94,7 @@ DEFAULTS: dict[str, Any] = {
     "queue_size": 100_000,
     "flush_interval": 1.0,
     "block_timeout": 30.0,
-    "flush_timeout": 300.0,
+    "flush_timeout": 30.0,
     "request_timeout": 30.0,
     "max_retries": 8,
     "backoff_initial": 0.5,
@@ -101,6 +102,7 @@ DEFAULTS: dict[str, Any] = {
     "dead_letter": "flowcep-es-dead-letter.jsonl",
     "check": True,
     "setup": False,
+    "wait": False,
 }
 
 _DURATIONS = ("flush_interval", "block_timeout", "flush_timeout", "request_timeout", "backoff_initial", "backoff_max")
@@ -203,6 +205,9 @@ class Sender:
         self.stats = stats
         self._stop = stop or threading.Event()
         self._dl_lock = threading.Lock()
+        # Actions the output dead-lettered itself at shutdown while a request for them hung:
+        # if that request ever returns, they must not be dead-lettered a second time.
+        self.abandoned: set[int] = set()
 
     # -- public -------------------------------------------------------------------------
     def send(self, actions: Sequence[Action]) -> SendResult:
@@ -358,10 +363,18 @@ class Sender:
                 rest.append((c, 409, "concurrent update"))
         return rest
 
-    def _dead(self, action: Action, status: int | str, error: str, result: SendResult) -> None:
+    def _dead(self, action: Action, status: int | str, error: str, result: SendResult,
+              force: bool = False) -> None:
+        if not force:
+            with self._dl_lock:
+                if id(action) in self.abandoned:
+                    return
         result.dead_lettered += 1
         result.failed.append((action, status, error))
         self._count("es.dead_lettered", 1)
+        failure = getattr(self.stats, "output_failure", None)
+        if failure is not None:
+            failure("elasticsearch", 1, f"{action.kind} {action.id} not indexed: {error[:200]}", dropped=False)
         if not self.dead_letter:
             if self.stats is not None:
                 self.stats.drop("es-rejected", 1, source="elasticsearch")
@@ -453,6 +466,13 @@ class ElasticsearchOutput:
             stop=self._stop,
         )
         self.totals = SendResult()
+        host_cfg = ctx.config if isinstance(ctx.config, Mapping) else {}
+        self.wait = bool(cfg.get("wait") or (host_cfg.get("run") or {}).get("wait"))
+        self._progress = 0  # chunks finished by the sender (any outcome): flush waits on this
+        self._chunk: list[Action] = []  # the chunk being sent
+        self._gave_up = False
+        if cfg["dead_letter"]:
+            _check_writable(str(cfg["dead_letter"]))
         if cfg["check"] or cfg["setup"]:
             self._preflight(bool(cfg["setup"]))
         self._buf: deque[Action] = deque()
@@ -464,8 +484,10 @@ class ElasticsearchOutput:
         self._thread.start()
 
     def _preflight(self, setup: bool) -> None:
-        """Fail fast on a server that can never work (wrong product or version); only warn
-        when it is unreachable now (documents queue and retry) or lacks the templates."""
+        """Fail fast on a server that can never work (wrong product or version) or that does
+        not answer now (a typo in the URL, a cluster not started: better said at once than
+        found in the dead-letter file at the end); with ``wait`` an unreachable cluster only
+        warns and documents queue and retry. Missing templates only warn."""
         from ..es.setup import install, server_version
 
         quick = self.client.options(request_timeout=min(5.0, float(self.cfg["request_timeout"])))
@@ -474,6 +496,9 @@ class ElasticsearchOutput:
         except ConfigError as e:
             if "cannot connect" not in str(e):
                 raise
+            if not self.wait:
+                raise ConfigError(f"{e}; start the cluster or fix the URL, or pass --wait "
+                                  "(outputs.elasticsearch wait = true) to queue alerts until it answers") from None
             log.warning("%s; documents will be queued and retried", e)
             return
         try:
@@ -515,17 +540,32 @@ class ElasticsearchOutput:
         self._put(actions)
 
     def flush(self) -> None:
-        """Wait until every queued document is indexed, known duplicate or dead-lettered."""
-        deadline = time.monotonic() + float(self.cfg["flush_timeout"])
+        """Wait until every queued document is indexed, known duplicate or dead-lettered.
+
+        A cluster that keeps acknowledging is waited for; one that acknowledges nothing for
+        ``flush_timeout`` (down, or hung mid-request) is given up on, and ``close`` then
+        dead-letters what is left. Once given up, later flushes (the pipeline's final flush
+        and close) do not wait again, so shutdown is bounded by one ``flush_timeout`` plus
+        one ``request_timeout`` at most."""
+        if self._gave_up:
+            return
+        stall = float(self.cfg["flush_timeout"])
         with self._cv:
             self._flushing += 1
             self._cv.notify_all()
+            seen = self._progress
+            deadline = time.monotonic() + stall
             try:
                 while self._buf or self._inflight:
+                    if self._progress != seen:
+                        seen = self._progress
+                        deadline = time.monotonic() + stall
                     left = deadline - time.monotonic()
                     if left <= 0 or not self._thread.is_alive():
                         n = len(self._buf) + self._inflight
-                        log.error("elasticsearch: flush timed out with %d documents unsent", n)
+                        self._gave_up = True
+                        log.error("elasticsearch: nothing acknowledged for %.0f s; giving up on %d documents "
+                                  "(they go to the dead-letter file)", stall, n)
                         break
                     self._cv.wait(min(left, 0.5))
             finally:
@@ -540,13 +580,22 @@ class ElasticsearchOutput:
             unsent = list(self._buf)
             self._buf.clear()
             self._cv.notify_all()
-        self._stop.set()
-        self._thread.join(timeout=10)
+        self._stop.set()  # interrupts backoff sleeps; a request in flight runs to its timeout
+        self._thread.join(timeout=0.5 if self._gave_up else 10)
+        if self._thread.is_alive():
+            # Hung mid-request: nobody will acknowledge that chunk in time. Dead-letter it now
+            # (a replay of a document the cluster did take is a 409 duplicate, not a copy).
+            with self._cv:
+                hung = list(self._chunk)
+            with self.sender._dl_lock:  # the sender thread may not dead-letter them again
+                self.sender.abandoned.update(id(a) for a in hung)
+            unsent.extend(hung)
         if unsent:
-            # Flush timed out: keep them in the dead-letter file rather than lose them.
+            # Flush gave up: keep them in the dead-letter file rather than lose them.
             r = SendResult()
             for a in unsent:
-                self.sender._dead(a, "N/A", "unsent at shutdown (cluster unavailable)", r)
+                self.sender._dead(a, "N/A", "unacknowledged at shutdown (cluster unavailable or hung)", r,
+                                  force=True)
             self.totals.add(r)
         self.ctx.stats.gauge("es.queue_depth", 0)
         try:
@@ -579,6 +628,7 @@ class ElasticsearchOutput:
         dropped = len(actions) - i
         if dropped:
             self.ctx.stats.drop("queue-full", dropped, source="elasticsearch")
+            self.ctx.stats.output_failure("elasticsearch", dropped, "queue full: documents dropped", dropped=False)
             log.warning("elasticsearch: queue full for %.0f s; dropped %d documents",
                         self.cfg["block_timeout"], dropped)
 
@@ -607,6 +657,7 @@ class ElasticsearchOutput:
                 n = min(self.chunk_size, len(self._buf))
                 chunk = [self._buf.popleft() for _ in range(n)]
                 self._inflight = n
+                self._chunk = chunk
                 self._cv.notify_all()
             try:
                 r = self.sender.send(chunk)
@@ -623,8 +674,29 @@ class ElasticsearchOutput:
             finally:
                 with self._cv:
                     self._inflight = 0
+                    self._chunk = []
+                    self._progress += 1
                     self.ctx.stats.gauge("es.queue_depth", len(self._buf))
                     self._cv.notify_all()
+
+
+def _check_writable(path: str) -> None:
+    """The dead-letter file is the last place an alert can go: find out at start, not during
+    an outage, that it cannot be written (a read-only or missing directory)."""
+    existed = os.path.exists(path)
+    try:
+        parent = os.path.dirname(os.path.abspath(path))
+        os.makedirs(parent, exist_ok=True)
+        with open(path, "ab"):
+            pass
+    except OSError as e:
+        raise ConfigError(f"elasticsearch: dead-letter file {path}: cannot write: {e.strerror}; "
+                          "set outputs.elasticsearch dead_letter to a writable path") from None
+    if not existed:
+        try:
+            os.remove(path)  # leave no empty file behind when nothing fails
+        except OSError:
+            pass
 
 
 def _copy_doc(event: Mapping[str, Any]) -> dict[str, Any]:

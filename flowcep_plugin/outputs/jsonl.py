@@ -6,19 +6,25 @@ JSON lines are encoded with orjson: alerts are few, but flows sent here are many
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
+import time
 from collections.abc import Mapping
 from typing import IO, Any
 
 import orjson
 
+from ..config import parse_duration
 from ..context import Context
 from ..errors import ConfigError
 from ..hookspecs import hookimpl
 from ..records import FlowBatch
 from ..specs import Event, OutputSpec
 
-__all__ = ["JsonLinesOutput", "StdoutOutput"]
+__all__ = ["JsonLinesOutput", "StdoutOutput", "FSYNC_POLICIES"]
+
+FSYNC_POLICIES = ("never", "batch", "interval")
 
 
 def _default(obj: Any) -> Any:
@@ -34,33 +40,100 @@ def dumps(doc: Any) -> bytes:
 
 
 class JsonLinesOutput:
-    """Appends events (and, if enabled, flows) to a file, one JSON object per line."""
+    """Appends events (and, if enabled, flows) to a file, one JSON object per line.
+
+    Nothing is held in memory: each batch is one ``write`` on an unbuffered file (so a crash
+    loses at most the batch being written), and ``fsync`` follows the ``fsync`` policy:
+    ``never`` (the kernel decides), ``batch`` (after every write) or ``interval`` (at most once
+    per ``fsync_interval``). The file is appended to by default, so a restart with the same
+    path keeps earlier alerts; ``append = false`` truncates it at start.
+
+    A failed write (disk full, I/O error, file system gone read-only) is never fatal and never
+    silent: the batch is counted as dropped (``output-error``) against this output, the first
+    failure is printed as one line, and the run's exit code says outputs failed. A later write
+    that succeeds starts on a fresh line, so a half-written line cannot swallow the next one.
+    """
 
     def __init__(self, path: str, config: Mapping[str, Any], ctx: Context) -> None:
         self.path = path
         self.ctx = ctx
+        self.name = f"jsonl:{path}"
         self.flows = bool(config.get("flows", False))
-        mode = "ab" if config.get("append", False) else "wb"
+        self.fsync = str(config.get("fsync", "interval"))
+        if self.fsync not in FSYNC_POLICIES:
+            raise ConfigError(f"output {self.name}: fsync must be one of {', '.join(FSYNC_POLICIES)}")
         try:
-            self._fh: IO[bytes] = open(path, mode)  # noqa: SIM115 - closed in close()
+            self.fsync_interval = parse_duration(config.get("fsync_interval", 1.0))
+        except ValueError as exc:
+            raise ConfigError(f"output {self.name}: fsync_interval: {exc}") from None
+        mode = "ab" if config.get("append", True) else "wb"
+        try:
+            self._fh: IO[bytes] = open(path, mode, buffering=0)  # noqa: SIM115 - closed in close()
         except OSError as exc:
-            raise ConfigError(f"output jsonl:{path}: cannot open for writing: {exc.strerror}") from None
+            raise ConfigError(f"output {self.name}: cannot open for writing: {exc.strerror}") from None
+        self._last_sync = time.monotonic()
+        self._dirty = False
+        self._broken_line = False
+        self._failures = 0
 
     def write_events(self, events: list[Event]) -> None:
         if events:
-            self._fh.write(b"".join(dumps(e) + b"\n" for e in events))
+            self._write(b"".join(dumps(e) + b"\n" for e in events), len(events))
 
     def write_flows(self, batch: FlowBatch) -> None:
         if self.flows and batch.length:
-            self._fh.write(b"".join(dumps(r) + b"\n" for r in batch.rows()))
+            self._write(b"".join(dumps(r) + b"\n" for r in batch.rows()), batch.length)
+
+    def _write(self, data: bytes, n: int) -> None:
+        if self._fh.closed:
+            self._failed(n, "written after close")
+            return
+        if self._broken_line:
+            data = b"\n" + data
+        view = memoryview(data)
+        try:
+            while view:
+                written = self._fh.write(view)
+                if not written:  # a raw write of 0 bytes: nothing more will go
+                    raise OSError(errno.EIO, "short write")
+                view = view[written:]
+            self._broken_line = False
+            self._dirty = True
+            if self.fsync == "batch" or (
+                    self.fsync == "interval" and time.monotonic() - self._last_sync >= self.fsync_interval):
+                self._sync()
+        except OSError as exc:
+            self._broken_line = self._broken_line or len(view) < len(data)
+            self._failed(n, exc.strerror or str(exc))
+
+    def _sync(self) -> None:
+        os.fsync(self._fh.fileno())
+        self._dirty = False
+        self._last_sync = time.monotonic()
+
+    def _failed(self, n: int, reason: str) -> None:
+        self._failures += 1
+        self.ctx.stats.output_failure(self.name, n, f"cannot write: {reason}")
+        if self._failures == 1:
+            print(f"flowcep: error: output {self.name}: cannot write: {reason}; "
+                  f"{n} records lost so far (counted as output-error); free space or fix the file",
+                  file=sys.stderr)
 
     def flush(self) -> None:
-        self._fh.flush()
+        if self._fh.closed or not self._dirty or self.fsync == "never":
+            return
+        try:
+            self._sync()
+        except OSError as exc:
+            self._failed(0, exc.strerror or str(exc))
 
     def close(self) -> None:
         if not self._fh.closed:
-            self._fh.flush()
-            self._fh.close()
+            self.flush()
+            try:
+                self._fh.close()
+            except OSError as exc:
+                self._failed(0, exc.strerror or str(exc))
 
 
 class StdoutOutput:
@@ -73,18 +146,36 @@ class StdoutOutput:
         self.json = mode == "json"
         self.stream = stream or sys.stdout
         self.metrics = bool(config.get("metrics", False))
+        self.ctx = ctx
+        self.name = f"stdout:{mode}" if mode else "stdout"
+        self._failures = 0
 
     def write_events(self, events: list[Event]) -> None:
         if not events:
             return
         if self.json:
-            self.stream.write("".join(dumps(e).decode() + "\n" for e in events))
+            self._write("".join(dumps(e).decode() + "\n" for e in events), len(events))
             return
         fmt = _formatter()
         lines = [fmt(e) for e in events
                  if self.metrics or (e.get("event") or {}).get("kind", "alert") == "alert"]
         if lines:
-            self.stream.write("\n".join(lines) + "\n")
+            self._write("\n".join(lines) + "\n", len(lines))
+
+    def _write(self, text: str, n: int) -> None:
+        # Written through at once: alerts on a pipe or in a redirected file must not wait
+        # in a buffer for the end of the run (or be lost with it).
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except BrokenPipeError:
+            raise  # the reader went away (| head): the CLI ends quietly
+        except OSError as exc:  # stdout redirected to a full or failing disk
+            self._failures += 1
+            self.ctx.stats.output_failure(self.name, n, f"cannot write: {exc.strerror or exc}")
+            if self._failures == 1:
+                print(f"flowcep: error: output {self.name}: cannot write: {exc.strerror or exc}; "
+                      "counted as output-error", file=sys.stderr)
 
     def write_flows(self, batch: FlowBatch) -> None:  # people do not read flows on a terminal
         return
@@ -94,6 +185,8 @@ class StdoutOutput:
             self.stream.flush()
         except (BrokenPipeError, ValueError):
             pass
+        except OSError as exc:
+            self.ctx.stats.output_failure(self.name, 0, f"cannot write: {exc.strerror or exc}")
 
     def close(self) -> None:
         self.flush()
@@ -112,7 +205,12 @@ _JSONL_SCHEMA = {
     "additionalProperties": False,
     "properties": {
         "flows": {"type": "boolean", "description": "also write every flow record (large)"},
-        "append": {"type": "boolean", "description": "append instead of truncating the file"},
+        "append": {"type": "boolean",
+                   "description": "append to an existing file (default); false truncates it at start"},
+        "fsync": {"enum": list(FSYNC_POLICIES),
+                  "description": "when to fsync: never, after every batch, or at most once per fsync_interval"},
+        "fsync_interval": {"anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}],
+                           "description": "with fsync = interval: the longest time written alerts stay unsynced"},
     },
 }
 
@@ -127,7 +225,7 @@ def flowcep_register_outputs() -> list[OutputSpec]:
             factory=lambda target, cfg, ctx: JsonLinesOutput(_need(target, "jsonl"), cfg, ctx),
             accepts_flows=True,
             config_schema=_JSONL_SCHEMA,
-            defaults={"flows": False, "append": False},
+            defaults={"flows": False, "append": True, "fsync": "interval", "fsync_interval": 1.0},
         ),
         OutputSpec(
             name="stdout",

@@ -181,3 +181,22 @@ def test_setup_against_real_kibana() -> None:
     (what, res), = results
     assert res.success, res.errors
     assert res.count == len(kibana.saved_objects())
+
+
+@pytest.mark.parametrize("space", ["../api/security", "soc/../../x", "a/b", "..", "", "Security", "soc?x=1",
+                                   "soc%2f..", "so c", "séc"])
+def test_setup_refuses_a_space_that_is_not_a_space_id(space: str, capsys: Any) -> None:
+    # nothing listens there: a refusal must come before any request is made
+    rc = main(["kibana", "setup", "--url", "http://127.0.0.1:9", "--space", space])
+    assert rc == 2
+    err = capsys.readouterr().err.strip()
+    assert "is not a space id" in err and "\n" not in err
+
+
+def test_space_id_check_accepts_kibana_ids_and_suggests() -> None:
+    from flowcep_plugin.errors import ConfigError
+
+    for ok in ("default", "soc", "team_2-eu"):
+        assert kibana.check_space_id(ok) == ok
+    with pytest.raises(ConfigError, match="did you mean 'security-ops'"):
+        kibana.check_space_id("Security Ops")

@@ -264,15 +264,86 @@ def test_preflight_refuses_an_unsupported_server(fake: FakeES, url: str, tmp_pat
         make_output(url, tmp_path)
 
 
-def test_preflight_only_warns_when_unreachable(tmp_path: Any, caplog: Any) -> None:
+def test_unreachable_at_start_fails_fast_with_one_line(tmp_path: Any) -> None:
+    from flowcep_plugin.errors import ConfigError
     from flowcep_plugin.es.loopback import free_port
 
-    out = make_output(f"http://127.0.0.1:{free_port()}", tmp_path, max_retries=0)
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match=r"cannot connect to .*; start the cluster or fix the URL, or pass --wait"):
+        make_output(f"http://127.0.0.1:{free_port()}", tmp_path, max_retries=0)
+    assert time.monotonic() - started < 10
+
+
+def test_with_wait_an_unreachable_cluster_only_warns(tmp_path: Any, caplog: Any) -> None:
+    from flowcep_plugin.es.loopback import free_port
+
+    ctx = Context()
+    out = make_output(f"http://127.0.0.1:{free_port()}", tmp_path, ctx, max_retries=0, wait=True)
     assert "documents will be queued and retried" in caplog.text
     out.write_events([alert(1)])
     out.close()  # nothing reachable: the alert is kept in the dead-letter file, not lost
     (line,) = (tmp_path / "dead.jsonl").read_text().splitlines()
     assert json.loads(line)["id"] == "alert-1"
+    assert ctx.stats.snapshot()["output_failures"] == {"elasticsearch": 1}
+
+
+class HungServer:
+    """Accepts connections on loopback and never answers: a cluster stuck mid-request."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.conns: list[socket.socket] = []
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+
+    def close(self) -> None:
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+def test_hung_cluster_at_start_fails_fast(tmp_path: Any) -> None:
+    from flowcep_plugin.errors import ConfigError
+
+    hung = HungServer()
+    try:
+        started = time.monotonic()
+        with pytest.raises(ConfigError, match="cannot connect"):
+            make_output(f"http://127.0.0.1:{hung.port}", tmp_path, request_timeout=0.5)
+        assert time.monotonic() - started < 5
+    finally:
+        hung.close()
+
+
+def test_hung_cluster_shutdown_is_bounded_and_every_alert_dead_lettered(tmp_path: Any) -> None:
+    hung = HungServer()
+    ctx = Context()
+    try:
+        out = make_output(f"http://127.0.0.1:{hung.port}", tmp_path, ctx, wait=True, request_timeout=3.0,
+                          flush_timeout=1.0, max_retries=100, chunk_size=5)
+        out.write_events([alert(i) for i in range(12)])
+        started = time.monotonic()
+        out.flush()  # the pipeline's final flush ...
+        out.close()  # ... then close: no second wait
+        took = time.monotonic() - started
+    finally:
+        hung.close()
+    assert took < 3.0  # one flush_timeout, not request_timeout x retries, not two flushes
+    ids = [json.loads(x)["id"] for x in (tmp_path / "dead.jsonl").read_text().splitlines()]
+    assert sorted(ids) == sorted(f"alert-{i}" for i in range(12))  # the hung chunk too, once each
+    assert ctx.stats.snapshot()["output_failures"] == {"elasticsearch": 12}
+    time.sleep(3.5)  # the hung request times out in the sender thread: nothing is written twice
+    assert len((tmp_path / "dead.jsonl").read_text().splitlines()) == 12
 
 
 def test_request_too_large_is_split(fake: FakeES, url: str, tmp_path: Any) -> None:
@@ -282,3 +353,24 @@ def test_request_too_large_is_split(fake: FakeES, url: str, tmp_path: Any) -> No
     out.close()
     exactly_once(fake, 40)
     assert out.totals.created == 40 and not (tmp_path / "dead.jsonl").exists()
+
+
+def test_unwritable_dead_letter_file_fails_at_start(fake: FakeES, url: str, tmp_path: Any) -> None:
+    import os
+
+    from flowcep_plugin.errors import ConfigError
+
+    if os.geteuid() == 0:  # root writes through file modes; the kernel still refuses this one
+        target = "/sys/kernel/notes"
+        if not os.path.exists(target):
+            pytest.skip("no root-proof read-only file here")
+    else:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        target = str(ro / "dead.jsonl")
+    with pytest.raises(ConfigError, match=r"dead-letter file .*: cannot write: Permission denied; set"):
+        make_output(url, tmp_path, dead_letter=target)
+    out = make_output(url, tmp_path, dead_letter=str(tmp_path / "new" / "dead.jsonl"))
+    out.close()
+    assert not (tmp_path / "new" / "dead.jsonl").exists()  # checked, not left behind
