@@ -44,7 +44,7 @@ __all__ = ["DEFAULT_MAX_GROUPS", "Row", "Runtime"]
 
 #: groups one statement keeps aggregation state for when no data window bounds them (no
 #: window, keepall, firstunique...). Past it the oldest group is evicted (its aggregates start
-#: again from nothing if it returns) and the eviction is counted: ``engine-group-limit``.
+#: again from nothing if it returns) and the eviction is counted: ``engine.groups_evicted``.
 DEFAULT_MAX_GROUPS = 1_000_000
 
 _INF = float("inf")
@@ -523,9 +523,9 @@ class _Stmt:
         if self.limiter is not None:
             self.limiter.group_rows.pop(oldest, None)
             self.limiter.group_n.pop(oldest, None)
-        self.counters["engine-group-limit"] += 1
+        self.counters["engine.groups_evicted"] += 1
         if self.stats is not None:
-            self.stats.drop("engine-group-limit")
+            self.stats.add("engine.groups_evicted")
 
     def incremental_post(self, t: int | None, new: Events, old: Events, out: list[tuple[Any, Row]]) -> None:
         """Sliding windows: leave the old events, enter the new, one update per arrival."""
@@ -749,8 +749,8 @@ class Runtime:
         if max_groups < 1:
             raise ValueError("max_groups must be at least 1")
         self.module = module
-        #: engine counters by reason (``engine-group-limit``: groups evicted); also counted
-        #: in ``stats.drops`` when the run's Stats is given
+        #: engine counters by reason (``engine.groups_evicted``: groups evicted); also added
+        #: to the run's Stats (a gauge counter, ``stats.add``) when it is given
         self.counters: Counter[str] = Counter()
         self.stmts: list[Any] = []
         self.consumers: dict[str, list[tuple[Any, int]]] = {}

@@ -15,8 +15,8 @@ def test_groups_beyond_the_bound_evict_the_oldest_and_are_counted() -> None:
     rt = module.runtime(stats=stats, max_groups=3)
     rows = rt.on_batch(flows(*[(i, {"k": f"g{i}"}) for i in range(5)]))
     assert [r.values["n"] for r in rows] == [1] * 5
-    assert rt.counters["engine-group-limit"] == 2
-    assert stats.drops["engine-group-limit"] == 2
+    assert rt.counters["engine.groups_evicted"] == 2
+    assert stats.gauges["engine.groups_evicted"] == 2 and not stats.drops  # state, not records
     st = rt.stmts[0]
     assert len(st.groups) == 3 and set(st.groups) == {("g2",), ("g3",), ("g4",)}
     # an evicted group starts again from nothing
