@@ -274,3 +274,28 @@ def test_unverified_output_combinations_are_compile_errors(text: str, word: str)
     with pytest.raises(EPLError) as info:
         compile_module(text)
     assert word in str(info.value) and info.value.line == 1 and info.value.column
+
+
+PER_EVENT = [
+    pytest.param("@Name('s0') select symbol, sum(price) from Flow#time(5.5 sec)", ("symbol", "sum(price)"), {
+        200: [("IBM", 25.0)], 800: [("MSFT", 34.0)], 1500: [("IBM", 58.0), ("YAH", 59.0)], 2100: [("IBM", 85.0)],
+        3500: [("YAH", 87.0)], 4300: [("IBM", 109.0)], 4900: [("YAH", 112.0)], 5900: [("YAH", 88.0)]},
+        marks=pytest.mark.esper("aggregate-per-event", cite="ResultSetOutputLimitRowPerEvent.ResultSet1NoneNoHavingNoJoin; "
+                                "Esper reference, 'Output for Aggregation and Group-By: Aggregated and Un-Grouped' "
+                                "(a row per arriving event; departures only change the sum)"),
+        id="RowPerEvent-none"),
+    pytest.param("@Name('s0') select symbol, volume, sum(price) from Flow#time(5.5 sec) group by symbol",
+                 ("symbol", "volume", "sum(price)"), {
+        200: [("IBM", 100, 25.0)], 800: [("MSFT", 5000, 9.0)], 1500: [("IBM", 150, 49.0), ("YAH", 10000, 1.0)],
+        2100: [("IBM", 155, 75.0)], 3500: [("YAH", 11000, 3.0)], 4300: [("IBM", 150, 97.0)],
+        4900: [("YAH", 11500, 6.0)], 5900: [("YAH", 10500, 7.0)]},
+        marks=pytest.mark.esper("aggregate-grouped-per-event",
+                                cite="ResultSetOutputLimitAggregateGrouped.ResultSet1NoneNoHavingNoJoin; Esper "
+                                "reference, 'Output for Aggregation and Group-By: Aggregated and Grouped'"),
+        id="AggregateGrouped-none"),
+]
+
+
+@pytest.mark.parametrize(("epl", "fields", "expected"), PER_EVENT)
+def test_per_event_aggregation_kinds(epl: str, fields: tuple[str, ...], expected: dict) -> None:
+    assert run_market(epl, fields) == expected
