@@ -5,7 +5,8 @@ input (IPFIX, NetFlow v9, JSON) produces the same IPFIX names the EPL queries us
 the IANA elements exporters send (RFC 7012 registry, ids 1-510), RFC 5103 reverse elements
 (PEN 29305, named ``reverse<Name>``), and the HTTP elements of Flowmon/INVEA-TECH (PEN 39499)
 and CESNET (PEN 8057) under the names FlowCEP's queries use (``HTTPRequestHost``,
-``HTTPRequestURL``). The IANA HTTP elements 460/461 map to the same two names so a query
+``HTTPRequestURL``), and the enterprise elements of NetScaler, YAF, Procera, Barracuda, Nokia,
+VMware and Viptela exporters (vendor_elements.py). The IANA HTTP elements 460/461 map to the same two names so a query
 works whichever probe exported the flows.
 
 An element nobody registered never makes a template undecodable: it decodes as an octet
@@ -19,6 +20,7 @@ from collections.abc import Iterable
 
 from .hookspecs import hookimpl
 from .specs import ElementSpec
+from .vendor_elements import vendor_elements
 
 __all__ = [
     "Registry",
@@ -566,10 +568,12 @@ _IANA_SPECS, _IANA_ALIASES = _parse_iana()
 
 
 def builtin_elements() -> list[ElementSpec]:
-    """Every element FlowCEP knows without configuration (IANA, reverse, enterprise HTTP)."""
+    """Every element FlowCEP knows without configuration (IANA, reverse, enterprise HTTP, and
+    the vendor elements of vendor_elements.py)."""
     out = list(_IANA_SPECS)
     out.extend(reverse_spec(s) for s in _IANA_SPECS)
     out.extend(ElementSpec(pen, eid, name, typ) for pen, eid, name, typ in _ENTERPRISE)
+    out.extend(vendor_elements())
     return out
 
 

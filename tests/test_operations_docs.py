@@ -21,9 +21,7 @@ def reasons_in_code() -> set[str]:
 
 
 def documented() -> str:
-    text = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
-    extra = ROOT / "docs" / "operations-inputs.md"  # the inputs' part, until it is folded in
-    return text + (extra.read_text(encoding="utf-8") if extra.exists() else "")
+    return (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
 
 
 def test_every_drop_reason_is_documented() -> None:

@@ -31,7 +31,7 @@ examples:
 """
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "dump", help="print decoded flow records (JSON lines or a table)",
         description="Decode an input and print its flow records: one JSON object per line with "
@@ -115,13 +115,13 @@ def run(args: argparse.Namespace) -> int:
     stats_now = threading.Event()
 
     def batches() -> Iterator[FlowBatch]:
+        # On a stop the source is closed and read to its end: a collector then decodes what
+        # its socket still holds instead of losing it.
         for b in source.batches():
             if stop.is_set():
                 source.close()
             if b.length:
                 yield b
-            if stop.is_set():
-                return
 
     try:
         with handle_signals(stop, stats_now):

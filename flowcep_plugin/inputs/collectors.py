@@ -15,6 +15,12 @@ Several exporters may connect at once and reconnect at will; a reconnect is a ne
 session, so its templates start empty (RFC 7011 10.4.2). Garbage on the stream is counted and
 the framer looks for the next plausible message header; a connection that produces nothing
 plausible for ``max_garbage`` bytes is closed.
+
+Exposure and bounds (docs/operations.md): an ``allow`` list drops other exporters before
+decoding (``unauthorized-exporter``); messages longer than ``max_message`` are dropped (UDP) or
+close the connection (TCP); TCP connections are capped in total and per source, making room by
+closing connections that never delivered a message first, and time out when idle or stuck
+mid-message. On stop, both collectors decode what the kernel still holds before closing.
 """
 
 from __future__ import annotations
@@ -32,7 +38,9 @@ from typing import Any
 from ..context import Context
 from ..errors import InputError
 from ..records import FlowBatch
+from .exposure import AllowList, Network
 from .ipfix_decode import MessageDecoder
+from .limits import DecoderLimits
 from .template_cache import TemplateCache
 
 __all__ = ["StreamFramer", "UDPCollector", "TCPCollector", "SO_RXQ_OVFL"]
@@ -152,15 +160,34 @@ class _Collector:
         self._closed = True
 
 
+#: Largest message accepted: the IPFIX/NetFlow length fields are 16 bits.
+MAX_MESSAGE = 65535
+
+
+def _name(addr: Any) -> str:
+    return f"[{addr[0]}]:{addr[1]}" if ":" in addr[0] else f"{addr[0]}:{addr[1]}"
+
+
 class UDPCollector(_Collector):
-    """IPFIX / NetFlow v5 / v9 over UDP (one datagram = one message)."""
+    """IPFIX / NetFlow v5 / v9 over UDP (one datagram = one message).
+
+    On ``close()`` the socket is read until the kernel has nothing left (bounded by the
+    receive buffer), so datagrams that arrived before the stop are decoded and counted rather
+    than lost in the kernel when the socket closes.
+    """
 
     def __init__(self, ctx: Context, source: str, host: str, port: int, *, batch_size: int = 8192,
                  idle: float = 0.5, rcvbuf: int = 32 << 20, template_lifetime: float | None = 1800.0,
-                 template_cache: str | None = None, max_buffered_bytes: int = 4 << 20) -> None:
+                 template_cache: str | None = None, max_buffered_bytes: int = 4 << 20,
+                 allow: list[Network] | None = None, max_message: int = MAX_MESSAGE,
+                 limits: DecoderLimits | None = None, apply_sampling: bool = False) -> None:
         decoder = MessageDecoder(ctx, source, transport="udp", template_lifetime=template_lifetime,
-                                 max_buffered_bytes=max_buffered_bytes)
+                                 max_buffered_bytes=max_buffered_bytes, limits=limits,
+                                 apply_sampling=apply_sampling)
         super().__init__(ctx, source, decoder, batch_size, idle, template_cache)
+        self.allowed = AllowList(allow)
+        self.max_message = max_message
+        self.drained = 0
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
@@ -187,6 +214,9 @@ class UDPCollector(_Collector):
         self.address: tuple[str, int] = self.sock.getsockname()[:2]
         self.rcvbuf = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
         ctx.stats.gauge(f"udp_rcvbuf[{source}]", self.rcvbuf)
+        if host in ("0.0.0.0", "::") and allow is None:
+            ctx.logger.warning("%s: listening on every interface with no allow list: any host that "
+                               "reaches port %d can feed records; add ?allow=NETWORKS", source, port)
         self.kernel_drops = 0
         self.datagrams = 0
         self._inode: str | None = None
@@ -227,9 +257,15 @@ class UDPCollector(_Collector):
                     got += 1
                     name = names.get(addr)
                     if name is None:
-                        name = names[addr] = f"[{addr[0]}]:{addr[1]}" if ":" in addr[0] else f"{addr[0]}:{addr[1]}"
-                        if len(names) > 100_000:
+                        if len(names) >= 65536:
                             names.clear()
+                        name = names[addr] = _name(addr) if self.allowed(addr[0]) else ""
+                    if not name:
+                        self.ctx.stats.drop("unauthorized-exporter", 1, self.source)
+                        continue
+                    if len(data) > self.max_message:
+                        self.ctx.stats.drop("oversized-message", 1, self.source)
+                        continue
                     decoder.feed(data, name)
                     if decoder.pending_records >= self.batch_size:
                         break
@@ -254,11 +290,41 @@ class UDPCollector(_Collector):
                     since = time.monotonic() - last_yield
                     wait = (0.05 if decoder.buffered() else self.idle) - since
                     sel.select(timeout=min(self.idle, max(0.0, wait)))
+            yield from self._drain(names)
             self._proc_drops()
             yield from self._out()
         finally:
             sel.close()
             self._shutdown()
+
+    def _drain(self, names: dict[Any, str]) -> Iterator[FlowBatch]:
+        """Read what the kernel still holds, at most about one receive buffer's worth (a
+        sender that keeps sending cannot hold the stop off), decoding it like live data."""
+        budget = max(self.rcvbuf, 1 << 20) * 2
+        n = 0
+        while budget > 0:
+            try:
+                data, addr = self.sock.recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                if exc.errno == errno.ECONNREFUSED:
+                    continue
+                break
+            budget -= len(data) + 64
+            n += 1
+            name = names.get(addr) or (_name(addr) if self.allowed(addr[0]) else "")
+            if not name:
+                self.ctx.stats.drop("unauthorized-exporter", 1, self.source)
+            elif len(data) > self.max_message:
+                self.ctx.stats.drop("oversized-message", 1, self.source)
+            else:
+                self.decoder.feed(data, name)
+            if self.decoder.pending_records >= self.batch_size:
+                yield from self._out()
+        self.drained += n
+        self.datagrams += n
+        self.ctx.stats.add("input.udp_drained_at_stop", n)
 
     def _kernel_drops(self, anc: list[tuple[int, int, bytes]]) -> None:
         for level, typ, value in anc:
@@ -304,29 +370,66 @@ class UDPCollector(_Collector):
         super().close()
 
 
+class _Conn:
+    """One TCP transport session: its framer and when it last made progress."""
+
+    __slots__ = ("name", "host", "framer", "opened", "last_data", "partial_since", "proven")
+
+    def __init__(self, name: str, host: str, framer: StreamFramer, now: float) -> None:
+        self.name = name
+        self.host = host
+        self.framer = framer
+        self.opened = now
+        self.last_data = now
+        self.partial_since: float | None = now  # no complete message yet
+        self.proven = False  # delivered at least one whole message
+
+
 class TCPCollector(_Collector):
-    """IPFIX over TCP: several exporters, reconnects, framing by message length."""
+    """IPFIX over TCP: several exporters, reconnects, framing by message length.
+
+    Connections are bounded in total and per source address. At a cap the collector makes room
+    rather than refusing: it closes the oldest connection that never delivered a whole message
+    (idle or half-open connections cost the one who opened them), and only when every
+    connection is a working exporter, the one silent the longest. A connection silent for
+    ``idle_timeout`` is closed, and so is one that holds an incomplete message (or nothing
+    valid yet) for ``partial_timeout``.
+    """
 
     def __init__(self, ctx: Context, source: str, host: str, port: int, *, batch_size: int = 8192,
                  idle: float = 0.5, max_garbage: int = 1 << 16, max_connections: int = 256,
-                 max_buffered_bytes: int = 4 << 20) -> None:
-        decoder = MessageDecoder(ctx, source, transport="tcp", max_buffered_bytes=max_buffered_bytes)
+                 max_connections_per_source: int = 32, idle_timeout: float | None = 3600.0,
+                 partial_timeout: float | None = 30.0, max_message: int = MAX_MESSAGE,
+                 max_buffered_bytes: int = 4 << 20, allow: list[Network] | None = None,
+                 limits: DecoderLimits | None = None, apply_sampling: bool = False) -> None:
+        decoder = MessageDecoder(ctx, source, transport="tcp", max_buffered_bytes=max_buffered_bytes,
+                                 limits=limits, apply_sampling=apply_sampling)
         super().__init__(ctx, source, decoder, batch_size, idle, None)
         self.max_garbage = max_garbage
-        self.max_connections = max_connections
+        self.max_connections = max(1, max_connections)
+        self.max_per_source = max(1, max_connections_per_source)
+        self.idle_timeout = idle_timeout
+        self.partial_timeout = partial_timeout
+        self.max_message = max_message
+        self.allowed = AllowList(allow)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             self.sock.bind((host, port))
-            self.sock.listen(64)
+            self.sock.listen(128)
         except OSError as exc:
             self.sock.close()
             raise InputError(f"{source}: cannot listen on TCP {host}:{port}: {exc.strerror or exc}") from exc
         self.sock.setblocking(False)
         self.address: tuple[str, int] = self.sock.getsockname()[:2]
+        if host in ("0.0.0.0", "::") and allow is None:
+            ctx.logger.warning("%s: listening on every interface with no allow list: any host that "
+                               "reaches port %d can feed records; add ?allow=NETWORKS", source, port)
         self.connections = 0
-        self._conns: dict[socket.socket, tuple[str, StreamFramer]] = {}
+        self._conns: dict[socket.socket, _Conn] = {}
+        self._per_source: dict[str, int] = {}
+        self._next_check = time.monotonic() + 1.0
 
     def batches(self) -> Iterator[FlowBatch]:
         sel = selectors.DefaultSelector()
@@ -340,15 +443,19 @@ class TCPCollector(_Collector):
                     assert isinstance(s, socket.socket)
                     if s is self.sock:
                         self._accept(sel)
-                    else:
+                    elif s in self._conns:
                         self._read(sel, s)
                 now = time.monotonic()
+                if now >= self._next_check:
+                    self._next_check = now + min(1.0, self.idle)
+                    self._timeouts(sel, now)
                 buffered = self.decoder.buffered()
                 if buffered >= self.batch_size or (not events and buffered) or (
                         now - last_yield >= self.idle):
                     out = self._out()
                     yield from (out or [_empty(self.source)])
                     last_yield = time.monotonic()
+            self._drain(sel)
             yield from self._out()
         finally:
             for s in list(self._conns):
@@ -360,23 +467,63 @@ class TCPCollector(_Collector):
             except OSError:
                 pass
 
+    def _timeouts(self, sel: selectors.BaseSelector, now: float) -> None:
+        for s, c in list(self._conns.items()):
+            if self.partial_timeout is not None and c.partial_since is not None \
+                    and now - c.partial_since > self.partial_timeout:
+                self.ctx.stats.add("input.tcp_closed.partial-timeout", 1)
+                self._drop(sel, s, f"no complete message within {self.partial_timeout:g} s")
+            elif self.idle_timeout is not None and now - c.last_data > self.idle_timeout:
+                self.ctx.stats.add("input.tcp_closed.idle-timeout", 1)
+                self._drop(sel, s, f"silent for {self.idle_timeout:g} s")
+
+    def _victim(self, host: str | None) -> socket.socket | None:
+        """The connection to close to make room: the oldest that never delivered a message,
+        else the one silent the longest (among ``host``'s when given)."""
+        best: tuple[bool, float] | None = None
+        victim = None
+        for s, c in self._conns.items():
+            if host is not None and c.host != host:
+                continue
+            rank = (c.proven, c.opened if not c.proven else c.last_data)
+            if best is None or rank < best:
+                best, victim = rank, s
+        return victim
+
     def _accept(self, sel: selectors.BaseSelector) -> None:
-        try:
-            conn, addr = self.sock.accept()
-        except (BlockingIOError, InterruptedError):
-            return
-        if len(self._conns) >= self.max_connections:
-            self.ctx.logger.warning("%s: refusing %s: %d connections open", self.source, addr, len(self._conns))
-            conn.close()
-            return
-        conn.setblocking(False)
-        name = f"[{addr[0]}]:{addr[1]}" if ":" in addr[0] else f"{addr[0]}:{addr[1]}"
-        framer = StreamFramer(self._garbage_cb(name))
-        self._conns[conn] = (name, framer)
-        sel.register(conn, selectors.EVENT_READ)
-        self.connections += 1
-        self.ctx.stats.add("input.tcp_connections", 1)
-        self.ctx.logger.info("%s: exporter %s connected", self.source, name)
+        for _ in range(64):  # a burst of connects is accepted in one go, boundedly
+            try:
+                conn, addr = self.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # EMFILE and friends: count, keep serving the others
+                self.ctx.stats.add("input.tcp_accept_errors", 1)
+                self.ctx.logger.warning("%s: accept failed: %s", self.source, exc)
+                return
+            host = addr[0]
+            if not self.allowed(host):
+                self.ctx.stats.drop("unauthorized-exporter", 1, self.source)
+                conn.close()
+                continue
+            if self._per_source.get(host, 0) >= self.max_per_source:
+                victim = self._victim(host)
+                if victim is not None:
+                    self.ctx.stats.add("input.tcp_closed.per-source-cap", 1)
+                    self._drop(sel, victim, f"{self.max_per_source} connections from {host}")
+            if len(self._conns) >= self.max_connections:
+                victim = self._victim(None)
+                if victim is not None:
+                    self.ctx.stats.add("input.tcp_closed.connection-cap", 1)
+                    self._drop(sel, victim, f"{self.max_connections} connections open")
+            conn.setblocking(False)
+            name = _name(addr)
+            self._conns[conn] = _Conn(name, host, StreamFramer(self._garbage_cb(name)), time.monotonic())
+            self._per_source[host] = self._per_source.get(host, 0) + 1
+            sel.register(conn, selectors.EVENT_READ)
+            self.connections += 1
+            self.ctx.stats.add("input.tcp_connections", 1)
+            self.ctx.stats.gauge(f"input.tcp_open[{self.source}]", len(self._conns))
+            self.ctx.logger.info("%s: exporter %s connected", self.source, name)
 
     def _garbage_cb(self, name: str) -> Callable[[int, int], None]:
         return lambda n, offset: self._garbage(name, n, offset)
@@ -386,39 +533,76 @@ class TCPCollector(_Collector):
         self.ctx.stats.add("input.garbage_bytes", n)
         self.ctx.logger.debug("%s: exporter %s offset %d: %d bytes of garbage skipped", self.source, name, offset, n)
 
-    def _read(self, sel: selectors.BaseSelector, s: socket.socket) -> None:
-        name, framer = self._conns[s]
+    def _drain(self, sel: selectors.BaseSelector) -> None:
+        """At stop, accept connections the kernel completed and decode what every connection's
+        buffer still holds (bounded: 64 reads per connection)."""
+        self._accept(sel)
+        n = 0
+        for s in list(self._conns):
+            for _ in range(64):
+                if s not in self._conns or not self._read(sel, s):
+                    break
+                n += 1
+        self.ctx.stats.add("input.tcp_drained_at_stop", n)
+
+    def _read(self, sel: selectors.BaseSelector, s: socket.socket) -> int:
+        """Read once from ``s`` and decode whole messages; the number of bytes read."""
+        c = self._conns[s]
+        framer = c.framer
         try:
             data = s.recv(1 << 20)
         except (BlockingIOError, InterruptedError):
-            return
+            return 0
         except OSError as exc:
             self._drop(sel, s, f"read error: {exc}")
-            return
+            return 0
         if not data:
             self._drop(sel, s, "closed by exporter")
-            return
+            return 0
         framer.feed(data)
+        now = time.monotonic()
+        got = oversized = False
         for msg, _off in framer.messages():
-            self.decoder.feed(msg, name)
+            if len(msg) > self.max_message:
+                oversized = True
+                break
+            got = True
+            self.decoder.feed(msg, c.name)
+        if got:
+            c.proven = True
+            c.last_data = now
+        if not framer.pending:
+            c.partial_since = None
+        elif got or c.partial_since is None:
+            c.partial_since = now
         if framer.garbage_run > self.max_garbage:
             self.ctx.logger.warning("%s: exporter %s: %d bytes without a valid IPFIX message; closing",
-                                    self.source, name, framer.garbage_run)
+                                    self.source, c.name, framer.garbage_run)
             self._drop(sel, s, "garbage")
-        elif framer.pending > 1 << 17:
-            self._drop(sel, s, "oversized message")
+        elif oversized or (framer.pending >= 4 and _HDR.unpack_from(framer.buf, 0)[1] > self.max_message) \
+                or framer.pending > MAX_MESSAGE:
+            self.ctx.stats.drop("oversized-message", 1, self.source)
+            framer.buf.clear()
+            self._drop(sel, s, f"message longer than {self.max_message} bytes")
+        return len(data)
 
     def _drop(self, sel: selectors.BaseSelector, s: socket.socket, why: str) -> None:
-        name, framer = self._conns.pop(s)
-        if framer.pending:
+        c = self._conns.pop(s)
+        left = self._per_source.get(c.host, 1) - 1
+        if left > 0:
+            self._per_source[c.host] = left
+        else:
+            self._per_source.pop(c.host, None)
+        if c.framer.pending:
             self.ctx.stats.drop("malformed-stream", 1, self.source)
             self.ctx.logger.debug("%s: exporter %s: %d bytes of an incomplete message at close",
-                                  self.source, name, framer.pending)
+                                  self.source, c.name, c.framer.pending)
         try:
             sel.unregister(s)
         except (KeyError, ValueError):
             pass
         s.close()
+        self.ctx.stats.gauge(f"input.tcp_open[{self.source}]", len(self._conns))
         # A TCP transport session ends here: its templates go with it (RFC 7011 10.4.2).
-        self.decoder.forget(name)
-        self.ctx.logger.info("%s: exporter %s disconnected (%s)", self.source, name, why)
+        self.decoder.forget(c.name)
+        self.ctx.logger.info("%s: exporter %s disconnected (%s)", self.source, c.name, why)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import socket
 import struct
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -26,6 +27,7 @@ from ..context import Context
 from ..elements import Registry, default_registry
 from ..records import FlowBatch
 from ..specs import ElementSpec
+from .limits import DecoderLimits, template_cost
 
 try:  # numpy builds columns ~3x faster than zip(*rows); the struct path stays as a fallback
     import numpy as _np
@@ -60,6 +62,12 @@ _INT_TYPES = {"unsigned8", "unsigned16", "unsigned32", "unsigned64", "dateTimeSe
               "dateTimeMilliseconds"}
 _LIST_TYPES = {"basicList", "subTemplateList", "subTemplateMultiList"}
 _SAMPLING_NAMES = ("samplingInterval", "samplerRandomInterval", "samplingPacketInterval")
+#: Counters scaled by the sampling rate when the input is asked to (``apply_sampling``).
+SAMPLED_COUNTERS = ("octetDeltaCount", "packetDeltaCount", "octetTotalCount", "packetTotalCount",
+                    "reverseOctetDeltaCount", "reversePacketDeltaCount", "reverseOctetTotalCount",
+                    "reversePacketTotalCount", "postOctetDeltaCount", "postPacketDeltaCount",
+                    "initiatorOctets", "responderOctets", "initiatorPackets", "responderPackets",
+                    "layer2OctetDeltaCount", "droppedOctetDeltaCount", "droppedPacketDeltaCount")
 
 Conv = Callable[[Iterable[Any]], list[Any]]
 
@@ -67,7 +75,8 @@ Conv = Callable[[Iterable[Any]], list[Any]]
 class _Caches:
     """Value caches shared by every template of one decoder (addresses repeat a lot)."""
 
-    LIMIT = 1 << 19
+    LIMIT = 1 << 18  # entries per cache, then it starts over
+    LONG = 256  # bytes: longer values are not cached
 
     def __init__(self) -> None:
         self.v4: dict[int, str] = {}
@@ -96,7 +105,13 @@ class _Caches:
                 missing = list(set(col))
             for v in missing:
                 cache[v] = fn(v)
-        return list(map(cache.__getitem__, col))
+        out = list(map(cache.__getitem__, col))
+        # Long values (URLs, banners: up to 64 KiB each) are converted but not kept, so an
+        # exporter sending unique long strings cannot grow the cache to LIMIT x 64 KiB.
+        for v in missing:
+            if len(v) > self.LONG:
+                del cache[v]
+        return out
 
     def ipv6(self, col: Iterable[bytes]) -> list[str]:
         return self._cached(self.v6, lambda b: socket.inet_ntop(socket.AF_INET6, b), col)
@@ -179,6 +194,19 @@ def _field_plan(spec: ElementSpec, length: int, caches: _Caches) -> tuple[str, C
     return f"{length}s", None, True
 
 
+_FIELD_STRUCTS: dict[str, struct.Struct] = {}
+
+
+def _field_struct(code: str) -> struct.Struct:
+    """One shared Struct per field code: a template flood must not build one per field."""
+    st = _FIELD_STRUCTS.get(code)
+    if st is None:
+        st = struct.Struct(">" + code)
+        if len(_FIELD_STRUCTS) < 4096:  # codes are few ("I", "16s"...); lengths bound the rest
+            _FIELD_STRUCTS[code] = st
+    return st
+
+
 class Template:
     """A compiled (options) template: column names, one Struct for fixed-length records, and
     per-field plans for the variable-length slow path."""
@@ -216,7 +244,7 @@ class Template:
                 min_len += 1
                 t = spec.type
                 conv: Conv | None = caches.strings if t == "string" else _bytes_list
-                emit = t not in _LIST_TYPES
+                emit = t not in _LIST_TYPES and not (spec.pen == 0 and spec.id == 210)  # paddingOctets
                 code = ""
             else:
                 code, conv, emit = _field_plan(spec, length, caches)
@@ -231,7 +259,7 @@ class Template:
                 seen[name] = n
                 names.append(name if n == 1 else f"{name}#{n}")
                 convs.append(conv)
-            st = struct.Struct(">" + code) if code and emit else None
+            st = _field_struct(code) if code and emit else None
             plan.append((length, st, conv, emit, name))
         self.names = names
         self.convs = convs
@@ -319,14 +347,25 @@ class Template:
         return cols, n, bad
 
 
+SessionKey = tuple[str, int, int]  # exporter (host:port or file), observation domain, version
+_MAX_IFNAMES = 65536  # interface names learnt from options data, per session
+_SWEEP_EVERY = 10.0  # seconds between sweeps for idle sessions and expired templates
+_MAX_SESSION_GAUGES = 256  # exporters with their own gauges in the run's stats
+_EARLY_OVERHEAD = 96  # bytes a held data set costs beyond its body (empty sets must cost too)
+
+
 class _Session:
     """Per (exporter transport session, observation domain) state."""
 
     __slots__ = ("templates", "expected_seq", "restart_seq", "sampling", "ifnames", "lost", "init_ms",
-                 "out_of_order", "key")
+                 "out_of_order", "key", "tkey", "established", "last_seen", "refused")
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: str, tkey: SessionKey = ("", 0, 0)) -> None:
         self.key = key
+        self.tkey = tkey
+        self.established = False  # delivered a data record: evicted after sessions that did not
+        self.last_seen = 0.0
+        self.refused: dict[int, str] = {}  # template id -> why it was refused (data is dropped so)
         self.templates: dict[int, Template] = {}
         self.expected_seq: int | None = None
         self.restart_seq: int | None = None
@@ -355,12 +394,20 @@ class MessageDecoder:
     and ``flush`` when ``pending_records`` reaches their batch size or at idle/end.
 
     ``transport`` is ``udp``, ``tcp`` or ``file``: over UDP template withdrawals are ignored
-    (RFC 7011 8.4) and templates expire after ``template_lifetime`` seconds unless refreshed.
+    (RFC 7011 8.4), templates expire after ``template_lifetime`` seconds unless refreshed and
+    sessions silent for ``limits.session_timeout`` are forgotten. ``limits`` bounds sessions
+    and templates (:class:`DecoderLimits`); evictions and refusals are counted in stats.
+
+    ``apply_sampling`` multiplies packet and byte counters (:data:`SAMPLED_COUNTERS`) by the
+    sampling rate the exporter announced (v5 header, options data, or a per-record
+    ``samplingInterval``), so volumes estimate the traffic rather than the sample; the rate
+    stays in ``samplingInterval`` either way.
     """
 
     def __init__(self, ctx: Context, source: str, registry: Registry | None = None, *,
                  transport: str = "file", template_lifetime: float | None = None,
-                 max_buffered_bytes: int = 4 << 20) -> None:
+                 max_buffered_bytes: int = 4 << 20, limits: DecoderLimits | None = None,
+                 apply_sampling: bool = False) -> None:
         self.ctx = ctx
         self.stats = ctx.stats
         self.log = ctx.logger
@@ -372,7 +419,17 @@ class MessageDecoder:
         self.template_lifetime = template_lifetime
         self.max_buffered_bytes = max_buffered_bytes
         self.caches = _Caches()
-        self.sessions: dict[tuple[str, int, int], _Session] = {}
+        self.limits = limits or DecoderLimits()
+        self.apply_sampling = apply_sampling
+        self.sessions: dict[SessionKey, _Session] = {}
+        # recency order for eviction: sessions without a data record yet, and established ones
+        self._lru_new: OrderedDict[SessionKey, None] = OrderedDict()
+        self._lru_est: OrderedDict[SessionKey, None] = OrderedDict()
+        self.template_bytes = 0  # estimated (limits.template_cost) over every session
+        self._gauged: set[str] = set()
+        self._by_exporter: dict[str, set[SessionKey]] = {}  # so a TCP close does not scan all
+        self._now = time.monotonic()
+        self._next_sweep = self._now + _SWEEP_EVERY
         self._pending: dict[tuple[int, int], _Pending] = {}
         self.pending_records = 0
         self._ready: list[FlowBatch] = []
@@ -392,6 +449,9 @@ class MessageDecoder:
     def feed(self, data: bytes | bytearray | memoryview, exporter: str) -> None:
         """Decode one message; fixed-length records wait in ``pending_records`` until flush."""
         buf = bytes(data) if not isinstance(data, bytes) else data
+        self._now = now = time.monotonic()
+        if now >= self._next_sweep:
+            self._sweep(now)
         off = 0
         while len(buf) - off >= 2:
             version = (buf[off] << 8) | buf[off + 1]
@@ -448,14 +508,13 @@ class MessageDecoder:
 
     def forget(self, exporter: str) -> None:
         """A transport session ended (TCP close): decode what is pending, drop its templates."""
-        for key in [k for k in self.sessions if k[0] == exporter]:
-            sess = self.sessions[key]
-            for tid in list(sess.templates):
-                self._flush_template(sess, tid)
-            del self.sessions[key]
+        for key in list(self._by_exporter.get(exporter, ())):
+            self._remove_session(key)
+        if not self._early:
+            return
         for ekey in [k for k in self._early if k[0] == exporter]:
             items = self._early.pop(ekey)
-            self._early_bytes -= sum(len(i[0]) for i in items)
+            self._early_bytes -= sum(len(i[0]) + _EARLY_OVERHEAD for i in items)
             self._bad("unknown-template", len(items), exporter, 0, "session closed before template")
 
     # -- template persistence (template_cache.py) -----------------------------------------------
@@ -475,10 +534,13 @@ class MessageDecoder:
         for it in items:
             try:
                 fields = [(int(p), int(i), int(ln)) for p, i, ln in it["fields"]]
+                tid = int(it["id"])
                 sess = self._session(str(it["exporter"]), int(it["odid"]), int(it["version"]))
-                sess.templates[int(it["id"])] = Template(int(it["id"]), fields, int(it["scope"]),
-                                                         self.registry, self.caches,
-                                                         float(it.get("received", time.time())))
+                if not self._admit(sess, tid, len(fields)):
+                    continue
+                sess.templates[tid] = Template(tid, fields, int(it["scope"]), self.registry, self.caches,
+                                               float(it.get("received", time.time())))
+                self.template_bytes += template_cost(len(fields))
                 n += 1
             except (KeyError, TypeError, ValueError, struct.error) as exc:
                 self.log.debug("%s: skipping cached template %r: %s", self.source, it, exc)
@@ -490,11 +552,140 @@ class MessageDecoder:
         self.log.debug("%s: exporter %s offset %d: %s (%s)", self.source, exporter, offset, reason, what)
 
     def _session(self, exporter: str, odid: int, version: int) -> _Session:
+        """The session of this exporter and domain, created if new; marks it recently heard."""
         key = (exporter, odid, version)
         s = self.sessions.get(key)
         if s is None:
-            s = self.sessions[key] = _Session(f"{exporter}/{odid}")
+            if len(self.sessions) >= self.limits.max_sessions:
+                self._evict_session()
+            s = self.sessions[key] = _Session(f"{exporter}/{odid}", key)
+            self._lru_new[key] = None
+            self._by_exporter.setdefault(exporter, set()).add(key)
+            self.stats.gauge(f"input.sessions[{self.source}]", len(self.sessions))
+        else:
+            (self._lru_est if s.established else self._lru_new).move_to_end(key)
+        s.last_seen = self._now
         return s
+
+    def _session_gauge(self, name: str, sess: _Session, value: int) -> None:
+        """Per-exporter gauges for the first ``_MAX_SESSION_GAUGES`` sessions only: sessions
+        come and go (and can be spoofed by the thousand), the run's stats must stay small.
+        Totals (``input.sequence_lost``...) count every session."""
+        key = sess.key
+        if key not in self._gauged:
+            if len(self._gauged) >= _MAX_SESSION_GAUGES:
+                self.stats.add("input.session_gauges_not_kept", 1)
+                return
+            self._gauged.add(key)
+        self.stats.gauge(f"{name}[{key}]", value)
+
+    def _establish(self, sess: _Session) -> None:
+        """The session delivered data: from now on it is evicted only after fresh ones."""
+        sess.established = True
+        if self._lru_new.pop(sess.tkey, 0) is None:
+            self._lru_est[sess.tkey] = None
+
+    def _evict_session(self) -> None:
+        lru = self._lru_new or self._lru_est
+        key = next(iter(lru))
+        self.stats.add("input.sessions_evicted", 1)
+        self.log.debug("%s: session table full (%d): forgetting exporter %s domain %d",
+                       self.source, self.limits.max_sessions, key[0], key[1])
+        self._remove_session(key)
+
+    def _remove_session(self, key: SessionKey) -> None:
+        """Decode what the session has pending, then forget it and its templates."""
+        sess = self.sessions.pop(key, None)
+        if sess is None:
+            return
+        for tid in list(sess.templates):
+            self._remove_template(sess, tid)
+        self._lru_new.pop(key, None)
+        self._lru_est.pop(key, None)
+        keys = self._by_exporter.get(key[0])
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self._by_exporter[key[0]]
+        self.stats.gauge(f"input.sessions[{self.source}]", len(self.sessions))
+
+    def _remove_template(self, sess: _Session, tid: int) -> None:
+        self._flush_template(sess, tid)
+        t = sess.templates.pop(tid, None)
+        if t is not None:
+            self.template_bytes -= template_cost(len(t.fields))
+
+    def _sweep(self, now: float) -> None:
+        """Forget UDP sessions silent for ``session_timeout`` and templates past their lifetime.
+
+        Without this, lifetimes only act when data for that template arrives, so state of an
+        exporter that went away (or of a flood) would stay forever.
+        """
+        self._next_sweep = now + _SWEEP_EVERY
+        if self.transport != "udp":
+            return
+        timeout = self.limits.session_timeout
+        if timeout is not None:
+            for lru in (self._lru_new, self._lru_est):
+                while lru:
+                    key = next(iter(lru))
+                    sess = self.sessions.get(key)
+                    if sess is not None and now - sess.last_seen < timeout:
+                        break
+                    self.stats.add("input.sessions_expired", 1)
+                    self._remove_session(key)
+                    lru.pop(key, None)
+        if self.template_lifetime is not None:
+            wall = time.time()
+            for sess in list(self.sessions.values()):
+                for tid in [k for k, t in sess.templates.items() if wall - t.received > self.template_lifetime]:
+                    self._remove_template(sess, tid)
+                    self.stats.add("input.templates_expired", 1)
+        self.stats.gauge(f"input.template_bytes[{self.source}]", self.template_bytes)
+
+    def _refuse(self, sess: _Session, tid: int, why: str) -> None:
+        if len(sess.refused) >= self.limits.max_templates:
+            sess.refused.clear()
+        sess.refused[tid] = why
+        self.stats.add(f"input.templates_refused.{why}", 1)
+
+    def _admit(self, sess: _Session, tid: int, n_fields: int) -> bool:
+        """Whether a new definition of ``tid`` with ``n_fields`` fits the limits, making room by
+        evicting the session's oldest template or fresh sessions. Refusals are counted and
+        remembered, so the template's data is dropped as ``template-refused``."""
+        lim = self.limits
+        if n_fields > lim.max_fields:
+            self._refuse(sess, tid, "too-many-fields")
+            return False
+        old = sess.templates.get(tid)
+        if old is not None:
+            self._remove_template(sess, tid)
+        elif len(sess.templates) >= lim.max_templates:
+            oldest = next(iter(sess.templates))
+            self._remove_template(sess, oldest)
+            self.stats.add("input.templates_evicted", 1)
+        cost = template_cost(n_fields)
+        over = self.template_bytes + cost - lim.max_template_bytes
+        if over > 0:
+            victims: list[SessionKey] = []
+            for steps, key in enumerate(self._lru_new):
+                other = self.sessions.get(key)
+                if steps >= 4096:  # bounded work per template; refusing is the fallback
+                    break
+                if key == sess.tkey or other is None or not other.templates:
+                    continue
+                victims.append(key)
+                over -= sum(template_cost(len(t.fields)) for t in other.templates.values())
+                if over <= 0:
+                    break
+            for key in victims:
+                self.stats.add("input.sessions_evicted", 1)
+                self._remove_session(key)
+        if self.template_bytes + cost > lim.max_template_bytes:
+            self._refuse(sess, tid, "template-budget")
+            return False
+        sess.refused.pop(tid, None)
+        return True
 
     def _sequence(self, sess: _Session, seq: int, count: int | None, exporter: str) -> None:
         """Wraparound-safe loss accounting. ``count`` None = unknown (resynchronise next time).
@@ -514,11 +705,11 @@ class MessageDecoder:
             if diff < 0x80000000:
                 sess.lost += diff
                 self.stats.add("input.sequence_lost", diff)
-                self.stats.gauge(f"sequence_lost[{sess.key}]", sess.lost)
+                self._session_gauge("sequence_lost", sess, sess.lost)
             else:
                 sess.out_of_order += 1
                 self.stats.add("input.sequence_out_of_order", 1)
-                self.stats.gauge(f"sequence_out_of_order[{sess.key}]", sess.out_of_order)
+                self._session_gauge("sequence_out_of_order", sess, sess.out_of_order)
                 if count is not None:
                     sess.restart_seq = (seq + count) & 0xFFFFFFFF
                     return  # maybe a late message: keep expecting what we expected
@@ -529,7 +720,7 @@ class MessageDecoder:
         t = sess.templates.get(tid)
         if t is not None and self.template_lifetime is not None and self.transport == "udp":
             if time.time() - t.received > self.template_lifetime:
-                del sess.templates[tid]
+                self._remove_template(sess, tid)
                 self.stats.add("input.templates_expired", 1)
                 return None
         return t
@@ -540,16 +731,20 @@ class MessageDecoder:
         if old is not None and old.same_as(fields, scope):
             old.received = time.time()  # refresh
             return
-        self._flush_template(sess, tid)
+        if not self._admit(sess, tid, len(fields)):
+            self.log.debug("%s: exporter %s: template %d (%d fields) refused: %s", self.source, exporter,
+                           tid, len(fields), sess.refused.get(tid))
+            return
         t = Template(tid, fields, scope, self.registry, self.caches)
         sess.templates[tid] = t
+        self.template_bytes += template_cost(len(fields))
         self.templates_changed = True
         self.stats.add("input.templates", 1)
         odid = int(sess.key.rsplit("/", 1)[1])
         early = self._early.pop((exporter, odid, version, tid), None)
         if early:
             for body, ver, base in early:
-                self._early_bytes -= len(body)
+                self._early_bytes -= len(body) + _EARLY_OVERHEAD
                 self._data_set(sess, t, body, 0, len(body), exporter, ver, base, 0)
             self.stats.add("input.early_sets_decoded", len(early))
 
@@ -559,11 +754,9 @@ class MessageDecoder:
             return
         if tid == set_id:  # withdraw all (options) templates of this domain
             for t_id in [k for k, t in sess.templates.items() if t.is_options == (set_id == 3)]:
-                self._flush_template(sess, t_id)
-                del sess.templates[t_id]
+                self._remove_template(sess, t_id)
         elif tid in sess.templates:
-            self._flush_template(sess, tid)
-            del sess.templates[tid]
+            self._remove_template(sess, tid)
         else:
             self.log.debug("%s: exporter %s offset %d: withdrawal of unknown template %d",
                            self.source, exporter, off, tid)
@@ -595,8 +788,12 @@ class MessageDecoder:
                 delta = columns.get(src)
                 if delta is not None and dst not in columns:
                     columns[dst] = [export_ms - v // 1000 if isinstance(v, int) else None for v in delta]
+        if not sess.established:
+            self._establish(sess)
         if sess.sampling is not None and "samplingInterval" not in columns:
             columns["samplingInterval"] = [sess.sampling] * n
+        if self.apply_sampling:
+            self._scale(columns, n)
         if sess.ifnames:
             names = sess.ifnames
             for col, out in (("ingressInterface", "ingressInterfaceName"),
@@ -607,25 +804,43 @@ class MessageDecoder:
         self.stats.count("decode", n)
         return FlowBatch(columns, n, self.source, sess.key)
 
+    def _scale(self, columns: dict[str, list[Any]], n: int) -> None:
+        """Multiply the counters by each record's sampling rate (1 or unknown: unchanged)."""
+        rates = columns.get("samplingInterval")
+        if not rates or not any(isinstance(r, int) and r > 1 for r in rates):
+            return
+        for name in SAMPLED_COUNTERS:
+            col = columns.get(name)
+            if col is not None:
+                columns[name] = [v * r if isinstance(v, int) and isinstance(r, int) and r > 1 else v
+                                 for v, r in zip(col, rates, strict=True)]
+        self.stats.add("input.sampling_applied", n)
+
     def _keep_early(self, exporter: str, odid: int, version: int, tid: int, body: bytes,
                     base_ms: int | None, off: int) -> None:
         """RFC 3954 9: hold data that arrives before its template, within a byte budget."""
+        sess = self.sessions.get((exporter, odid, version))
+        refused = sess.refused.get(tid) if sess is not None else None
+        if refused is not None:
+            self._bad("template-refused", 1, exporter, off, f"template {tid}: {refused}")
+            return
         key = (exporter, odid, version, tid)
-        if self._early_bytes + len(body) > self.max_buffered_bytes:
+        body_cost = len(body) + _EARLY_OVERHEAD
+        if self._early_bytes + body_cost > self.max_buffered_bytes:
             # drop the oldest held sets to make room
-            while self._early and self._early_bytes + len(body) > self.max_buffered_bytes:
+            while self._early and self._early_bytes + body_cost > self.max_buffered_bytes:
                 k = next(iter(self._early))
                 items = self._early[k]
                 old = items.pop(0)
-                self._early_bytes -= len(old[0])
+                self._early_bytes -= len(old[0]) + _EARLY_OVERHEAD
                 if not items:
                     del self._early[k]
                 self._bad("unknown-template", 1, k[0], 0, f"buffer full, template {k[3]}")
-            if len(body) > self.max_buffered_bytes:
+            if body_cost > self.max_buffered_bytes:
                 self._bad("unknown-template", 1, exporter, off, f"template {tid}")
                 return
         self._early.setdefault(key, []).append((body, version, base_ms))
-        self._early_bytes += len(body)
+        self._early_bytes += body_cost
         self.stats.add("input.early_sets_held", 1)
 
     def _data_set(self, sess: _Session, t: Template, buf: bytes, start: int, end: int,
@@ -678,17 +893,16 @@ class MessageDecoder:
         init = rec.get("systemInitTimeMilliseconds")
         if init and isinstance(init[-1], int):
             sess.init_ms = init[-1]
-        for name in _SAMPLING_NAMES:
-            vals = rec.get(name)
-            if vals:
-                v = vals[-1]
-                if isinstance(v, int) and v > 0:
-                    sess.sampling = v
-                    self.stats.gauge(f"sampling_interval[{sess.key}]", v)
-                break
+        rate = _sampling_rate(rec)
+        if rate is not None:
+            sess.sampling = rate
+            self._session_gauge("sampling_interval", sess, rate)
         ifidx = rec.get("ingressInterface") or rec.get("egressInterface")
         names = rec.get("interfaceName") or rec.get("interfaceDescription")
         if ifidx and names:
+            if len(sess.ifnames) + len(ifidx) > _MAX_IFNAMES:
+                sess.ifnames.clear()
+                self.stats.add("input.ifnames_cleared", 1)
             for i, nm in zip(ifidx, names, strict=True):
                 if isinstance(i, int) and isinstance(nm, str):
                     sess.ifnames[i] = nm
@@ -708,7 +922,7 @@ class MessageDecoder:
             return 0
         self.messages += 1
         self._export_ms = export * 1000
-        sess = self.sessions.get((exporter, odid, 10)) or self._session(exporter, odid, 10)
+        sess = self._session(exporter, odid, 10)
         templates = sess.templates
         pending = self._pending
         sid = id(sess)
@@ -757,12 +971,14 @@ class MessageDecoder:
                 self._bad("malformed-set", 1, exporter, pos, f"reserved set id {set_id}")
             pos = set_end
         self.pending_records += queued
+        if records and not sess.established:
+            self._establish(sess)
         if complete and seq == sess.expected_seq:
             sess.expected_seq = (seq + records) & 0xFFFFFFFF
             sess.restart_seq = None
         else:
             self._sequence(sess, seq, records if complete else None, exporter)
-        return length
+        return int(length)
 
     def _ipfix_templates(self, sess: _Session, buf: bytes, pos: int, end: int, set_id: int,
                          exporter: str) -> None:
@@ -903,6 +1119,8 @@ class MessageDecoder:
         sess = self._session(exporter, eng_type << 8 | eng_id, 5)
         self._sequence(sess, seq, count, exporter)
         if count:
+            if not sess.established:
+                self._establish(sess)
             start = off + 24
             cols: list[Any] = list(zip(*_V5_REC.iter_unpack(buf[start:start + 48 * count]), strict=True))
             c = self.caches
@@ -932,10 +1150,36 @@ class MessageDecoder:
             }
             if interval:
                 columns["samplingInterval"] = [interval] * count
-                self.stats.gauge(f"sampling_interval[{sess.key}]", interval)
+                self._session_gauge("sampling_interval", sess, interval)
+                if self.apply_sampling:
+                    self._scale(columns, count)
             self.stats.count("decode", count)
             self._ready.append(FlowBatch(columns, count, self.source, sess.key))
-        return 24 + 48 * count
+        return 24 + 48 * int(count)
+
+
+def _sampling_rate(rec: dict[str, list[Any]]) -> int | None:
+    """One-in-N rate announced by the last options record, or None.
+
+    samplingInterval (34) and samplerRandomInterval (50) are N itself; PSAMP systematic count
+    sampling (RFC 5477) selects samplingPacketInterval packets then skips samplingPacketSpace,
+    so N = (interval + space) / interval; samplingProbability (311) gives N = 1/p.
+    """
+    def last(name: str) -> Any:
+        vals = rec.get(name)
+        return vals[-1] if vals else None
+
+    interval, space = last("samplingPacketInterval"), last("samplingPacketSpace")
+    if isinstance(interval, int) and interval > 0 and isinstance(space, int) and space >= 0:
+        return max(1, round((interval + space) / interval))
+    prob = last("samplingProbability")
+    if isinstance(prob, float) and 0.0 < prob <= 1.0:
+        return max(1, round(1 / prob))
+    for name in _SAMPLING_NAMES:
+        v = last(name)
+        if v is not None:
+            return v if isinstance(v, int) and v > 0 else None
+    return None
 
 
 def _sysuptime_columns(columns: dict[str, list[Any]], base_ms: int | list[Any]) -> None:

@@ -38,6 +38,7 @@ from ..errors import ConfigError, InputError
 from ..hookspecs import hookimpl
 from ..records import FlowBatch
 from ..specs import Address, InputSpec
+from .sniff import require_format
 
 __all__ = ["JsonLinesSource", "KeyMapper", "parse_timestamp_ms", "parse_tcp_flags", "sniff_json"]
 
@@ -221,12 +222,37 @@ def _converter(name: str, etype: str | None, ms_numbers: bool) -> Any:
     return None
 
 
-def _flatten(obj: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+#: Nesting a flow record needs (``{"ipfix": {...}}``, RFC 6313 lists); deeper is hostile.
+MAX_DEPTH = 8
+#: Longest line read; a longer one is skipped unread (a file without newlines is not JSON lines).
+MAX_LINE = 1 << 20
+
+
+def _flatten(obj: Mapping[str, Any], prefix: str = "", depth: int = 0) -> Iterator[tuple[str, Any]]:
+    if depth >= MAX_DEPTH:
+        raise ValueError(f"objects nested deeper than {MAX_DEPTH} levels")
     for k, v in obj.items():
         if isinstance(v, dict) and not ("@type" in v and "data" in v):  # RFC 6313 lists stay whole
-            yield from _flatten(v, f"{prefix}{k}.")
+            yield from _flatten(v, f"{prefix}{k}.", depth + 1)
         else:
             yield f"{prefix}{k}", v
+
+
+def _lines(fh: IO[bytes], limit: int) -> Iterator[bytes | None]:
+    """Lines of at most ``limit`` bytes; None stands for a longer line, skipped in chunks so
+    memory stays bounded whatever the file holds."""
+    while True:
+        line = fh.readline(limit + 1)
+        if not line:
+            return
+        if len(line) > limit and not line.endswith(b"\n"):
+            while True:
+                rest = fh.readline(limit)
+                if not rest or rest.endswith(b"\n"):
+                    break
+            yield None
+            continue
+        yield line
 
 
 class JsonLinesSource:
@@ -246,6 +272,8 @@ class JsonLinesSource:
             raise ConfigError(f"{address.raw}: batch_size: expected an integer") from None
         if self.path != "-" and not os.path.isfile(self.path):
             raise InputError(f"input {address.raw!r}: no such file")
+        if self.path != "-":
+            require_format(self.path, address.raw, ("json", "gzip+json"))
         self.mapper = KeyMapper(ctx.elements)
         self._closed = False
         self._raw: Any = None  # the file whose position tells the progress
@@ -268,9 +296,9 @@ class JsonLinesSource:
         fh: IO[bytes] = open(self.path, "rb")
         if fh.read(2) == b"\x1f\x8b":
             fh.close()
-            gz: Any = gzip.open(self.path, "rb")
+            gz = gzip.open(self.path, "rb")
             self._raw = gz.fileobj
-            return gz
+            return gz  # type: ignore[return-value]  # GzipFile is a binary file object
         fh.seek(0)
         self._raw = fh
         return fh
@@ -284,7 +312,14 @@ class JsonLinesSource:
         lineno = 0
         fh = self._open()
         try:
-            for lineno, line in enumerate(fh, 1):  # noqa: B007 (lineno is reported after the loop)
+            for lineno, line in enumerate(_lines(fh, MAX_LINE), 1):  # noqa: B007 (reported after the loop)
+                if line is None:
+                    bad += 1
+                    if bad <= LOG_FIRST_BAD:
+                        self.ctx.logger.warning("%s:%d: line longer than %d bytes; skipped", self.path,
+                                                lineno, MAX_LINE)
+                    self.ctx.stats.drop("malformed", 1, source=self.source)
+                    continue
                 if not line.strip():
                     continue
                 try:

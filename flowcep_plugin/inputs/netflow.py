@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..addresses import DEFAULT_BIND
 from ..context import Context
 from ..hookspecs import hookimpl
 from ..specs import Address, InputSpec
@@ -22,7 +23,7 @@ __all__ = ["flowcep_register_inputs"]
 
 
 def _open(address: Address, config: Mapping[str, Any], ctx: Context) -> UDPCollector:
-    host = address.host or "0.0.0.0"
+    host = address.host or DEFAULT_BIND
     port = 2055 if address.port is None else address.port
     return UDPCollector(ctx, address.raw, host, port, **udp_options(address, config))
 

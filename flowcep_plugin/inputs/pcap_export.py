@@ -2,8 +2,13 @@
 
 Captures of export traffic are how users send bug reports and how most public samples are
 shared; Wireshark decodes them with its "Decode As cflow" on the export ports. This input does
-the same: every UDP datagram to one of ``ports`` (default 2055, 4739, 9995: NetFlow, IPFIX,
-and the common alternative) is handed to the shared :class:`MessageDecoder`, with the exporter
+the same, on any UDP port: exporters are configured on whatever port the collector uses
+(6343, 9996, 2056...), so a datagram to another port is decoded when its payload validates as
+an export message (version 5, 9 or 10, lengths that add up, set headers with legal ids) and
+counted by reason when it does not (``pcap+export.skipped.<reason>``). Datagrams to the usual
+export ports (2055, 4739, 9995, 4432, 6343) are always decoded, so a damaged message is
+counted as malformed by the decoder instead of skipped. ``?ports=2055,4739`` restricts the
+input to those ports. Each datagram is handed to the shared :class:`MessageDecoder`, with the exporter
 taken from the packet (``source address:source port``), so templates stay scoped per exporter
 exactly as on a live UDP collector. IPv4 fragments are reassembled (big IPFIX messages over
 UDP are often fragmented); a datagram whose fragments never all arrive is counted.
@@ -23,23 +28,69 @@ from ..hookspecs import hookimpl
 from ..records import FlowBatch
 from ..specs import Address, InputSpec
 from .flowmeter import FAST_LINKTYPES, link_offset
-from .pcap import CaptureError, _scapy_to_ip, is_capture, iter_frames
+from .pcap import CaptureError, _scapy_to_ip, iter_frames
+from .sniff import require_format
 
 __all__ = ["ExportCaptureSource", "DEFAULT_PORTS", "udp_payload"]
 
-DEFAULT_PORTS = (2055, 4739, 9995)
+DEFAULT_PORTS = (2055, 4739, 9995, 4432, 6343)
 MAX_FRAGMENTED = 1024  # datagrams being reassembled at once; beyond it the oldest is dropped
+MAX_FRAGMENT_BYTES = 32 << 20  # bytes held for reassembly; beyond it the oldest datagram is dropped
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "ports": {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 65535},
-                  "description": "UDP destination ports that carry flow export (default 2055, 4739, 9995)"},
+        "ports": {"type": ["array", "null"], "items": {"type": "integer", "minimum": 1, "maximum": 65535},
+                  "description": "only these UDP destination ports (default: any port whose payload "
+                                 "validates as NetFlow/IPFIX)"},
         "batch_size": {"type": "integer", "minimum": 1, "description": "records per batch"},
+        "apply_sampling": {"type": ["boolean", "string"],
+                           "description": "multiply packet and byte counts by the exporter's sampling rate"},
     },
 }
-DEFAULTS: dict[str, Any] = {"ports": list(DEFAULT_PORTS), "batch_size": 10_000}
+DEFAULTS: dict[str, Any] = {"ports": None, "batch_size": 10_000, "apply_sampling": False}
+
+
+def export_problem(payload: bytes) -> str | None:
+    """Why a UDP payload is not a NetFlow v5/v9 or IPFIX message (None when it is one).
+
+    Checks what a collector can check without templates: version, header and record or set
+    lengths adding up, and set ids in their legal ranges (RFC 7011 3.3.2, RFC 3954 5).
+    """
+    n = len(payload)
+    if n < 4:
+        return "too-short"
+    version = (payload[0] << 8) | payload[1]
+    if version == 5:
+        count = (payload[2] << 8) | payload[3]
+        if not 1 <= count <= 30 or n < 24 + 48 * count:
+            return "bad-v5-count"
+        return None
+    if version == 10:
+        length = (payload[2] << 8) | payload[3]
+        if n < 16 or length < 20 or length > n:
+            return "bad-ipfix-length"
+        pos, end, legal = 16, length, (2, 3)
+    elif version == 9:
+        if n < 24:
+            return "bad-v9-length"
+        pos, end, legal = 20, n, (0, 1)
+    else:
+        return "not-netflow-ipfix"
+    sets = 0
+    while end - pos >= 4:
+        set_id = (payload[pos] << 8) | payload[pos + 1]
+        set_len = (payload[pos + 2] << 8) | payload[pos + 3]
+        if set_id == 0 and set_len == 0 and version == 9 and sets and not any(payload[pos:end]):
+            break  # zero padding after the last flowset (Palo Alto)
+        if set_len < 4 or pos + set_len > end or not (set_id in legal or set_id >= 256):
+            return "bad-set-header"
+        pos += set_len
+        sets += 1
+    if not sets or (version == 10 and pos != end):
+        return "bad-set-header"
+    return None
 
 
 def udp_payload(ip: bytes, off: int = 0) -> tuple[str, int, int, bytes] | str | None:
@@ -93,6 +144,7 @@ class _Reassembler:
         self.last: dict[tuple[bytes, bytes, int], int] = {}
         self.header: dict[tuple[bytes, bytes, int], bytes] = {}
         self.dropped = 0
+        self.held = 0
 
     def add(self, ip: bytes, off: int) -> bytes | None:
         """Add one fragment; return the whole IP datagram (header + payload) once complete."""
@@ -104,8 +156,18 @@ class _Reassembler:
         start = (flags_frag & 0x1FFF) * 8
         more = bool(flags_frag & 0x2000)
         payload = ip[off + ihl:off + total]
+        if start + len(payload) > 65535 or ihl < 20:  # no IPv4 datagram is that long
+            self.dropped += 1
+            return None
         parts = self.parts.setdefault(k, {})
-        parts.setdefault(start, payload)
+        if start not in parts:
+            parts[start] = payload
+            self.held += len(payload)
+        while self.held > MAX_FRAGMENT_BYTES and self.parts:
+            self._forget(next(iter(self.parts)))
+            self.dropped += 1
+        if k not in self.parts:
+            return None
         if start == 0:
             self.header[k] = ip[off:off + ihl]
         if not more:
@@ -136,7 +198,7 @@ class _Reassembler:
         return bytes(header) + body
 
     def _forget(self, k: tuple[bytes, bytes, int]) -> None:
-        self.parts.pop(k, None)
+        self.held -= sum(len(p) for p in self.parts.pop(k, {}).values())
         self.last.pop(k, None)
         self.header.pop(k, None)
 
@@ -145,8 +207,10 @@ class _Reassembler:
         return len(self.parts)
 
 
-def _ports(config: Mapping[str, Any], params: Mapping[str, str], where: str) -> frozenset[int]:
-    raw: Any = params.get("ports", config.get("ports", DEFAULT_PORTS))
+def _ports(config: Mapping[str, Any], params: Mapping[str, str], where: str) -> frozenset[int] | None:
+    raw: Any = params.get("ports", config.get("ports"))
+    if raw is None or raw in ("", "any"):
+        return None
     if isinstance(raw, str):
         raw = [p for p in raw.replace(" ", "").split(",") if p]
     try:
@@ -166,10 +230,14 @@ class ExportCaptureSource:
         self.source = address.raw
         self.path = address.path or ""
         self.ctx = ctx
-        unknown = set(address.params) - {"ports", "batch_size"}
+        unknown = set(address.params) - {"ports", "batch_size", "apply_sampling"}
         if unknown:
             raise ConfigError(f"{address.raw}: unknown option(s) {', '.join(sorted(unknown))}; "
-                              "known: ports, batch_size")
+                              "known: ports, batch_size, apply_sampling")
+        from .ipfix import flag
+
+        self.apply_sampling = flag(address.params.get("apply_sampling", config.get("apply_sampling", False)),
+                                   f"{address.raw}: apply_sampling")
         self.ports = _ports(config, address.params, address.raw)
         try:
             self.batch_size = int(address.params.get("batch_size", config.get("batch_size", 10_000)))
@@ -177,19 +245,17 @@ class ExportCaptureSource:
             raise ConfigError(f"{address.raw}: batch_size: expected an integer") from None
         if not os.path.isfile(self.path):
             raise InputError(f"input {address.raw!r}: no such file")
-        with open(self.path, "rb") as fh:
-            head = fh.read(4)
-        if not is_capture(head) and head[:2] != b"\x1f\x8b":
-            raise InputError(f"input {address.raw!r}: not a pcap or pcapng file "
-                             f"(starts with {head.hex() or 'nothing'})")
+        require_format(self.path, address.raw, ("pcap", "pcapng", "gzip+pcap", "gzip+pcapng"), strict=True)
         self._closed = False
 
     def batches(self) -> Iterator[FlowBatch]:
         from .ipfix_decode import MessageDecoder
 
-        decoder = MessageDecoder(self.ctx, self.source, transport="udp")
+        decoder = MessageDecoder(self.ctx, self.source, transport="udp", apply_sampling=self.apply_sampling)
         frags = _Reassembler()
         ports = self.ports
+        usual = frozenset(DEFAULT_PORTS)
+        skipped: dict[str, int] = {}
         stats = self.ctx.stats
         number = 0
         malformed = 0
@@ -215,8 +281,14 @@ class ExportCaptureSource:
                         stats.drop("malformed", 1, source=self.source)
                         continue
                     src, sport, dport, payload = got
-                    if dport not in ports:
-                        continue
+                    if ports is not None:
+                        if dport not in ports:
+                            continue
+                    elif dport not in usual:
+                        why = export_problem(payload)
+                        if why is not None:
+                            skipped[why] = skipped.get(why, 0) + 1
+                            continue
                     datagrams += 1
                     exporter = f"[{src}]:{sport}" if ":" in src else f"{src}:{sport}"
                     decoder.feed(payload, exporter)
@@ -235,6 +307,8 @@ class ExportCaptureSource:
             self.ctx.logger.debug("%s: %d fragmented datagrams never completed", self.source,
                                   frags.incomplete + frags.dropped)
         stats.add("pcap+export datagrams", datagrams)
+        for why, n in sorted(skipped.items()):
+            stats.add(f"pcap+export.skipped.{why}", n)
 
     def _ip(self, linktype: int, data: bytes) -> tuple[bytes | None, int]:
         if linktype in FAST_LINKTYPES:
@@ -260,6 +334,7 @@ def flowcep_register_inputs() -> list[InputSpec]:
             name="pcap+export",
             summary="NetFlow/IPFIX export datagrams inside a pcap/pcapng (as Wireshark's cflow decodes them)",
             schemes=("pcap+export",),
+            reads_file=True,
             open=_open,
             config_schema=SCHEMA,
             defaults=dict(DEFAULTS),

@@ -77,7 +77,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "max_retries": {"type": "integer", "minimum": 0},
         "backoff_initial": {"type": ["number", "string"]},
         "backoff_max": {"type": ["number", "string"]},
-        "dead_letter": {"type": "string", "description": "JSONL file for documents the cluster rejected"},
+        "dead_letter": {"type": "string", "x-kind": "path", "description": "JSONL file for documents the cluster rejected"},
         "check": {"type": "boolean", "description": "at start, check the server version and that the templates exist"},
         "wait": {"type": "boolean", "description": "start even when the cluster is unreachable, queueing alerts until it answers (also run --wait); without it an unreachable cluster fails the run at start"},
         "setup": {"type": "boolean", "description": "at start, install templates and ILM (as flowcep es setup)"},
@@ -532,11 +532,8 @@ class ElasticsearchOutput:
             return
         raw = ecs.batch_to_json(batch, self._flow_extra)
         exporter = (batch.exporter or "").encode()
-        blake = hashlib.blake2b
-        actions = [
-            Action(self.flow_stream, blake(r + exporter, digest_size=15).hexdigest(), r, kind="flow")
-            for r in raw
-        ]
+        flow_id = ecs.flow_id
+        actions = [Action(self.flow_stream, flow_id(r, exporter), r, kind="flow") for r in raw]
         self._put(actions)
 
     def flush(self) -> None:

@@ -1,7 +1,9 @@
 """Builtin outputs that need no server: ``jsonl:PATH`` (ECS JSON lines) and ``stdout``.
 
 ``stdout`` prints one readable line per alert (``stdout:json`` prints JSON lines instead).
-JSON lines are encoded with orjson: alerts are few, but flows sent here are many.
+JSON lines are encoded with orjson: alerts are few, but flows sent here are many. Flows are
+the ECS flow documents of :func:`flowcep_plugin.ecs.batch_to_json`, the same ones the
+Elasticsearch output indexes.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import IO, Any
 
 import orjson
 
+from .. import ecs
 from ..config import parse_duration
 from ..context import Context
 from ..errors import ConfigError
@@ -82,7 +85,7 @@ class JsonLinesOutput:
 
     def write_flows(self, batch: FlowBatch) -> None:
         if self.flows and batch.length:
-            self._write(b"".join(dumps(r) + b"\n" for r in batch.rows()), batch.length)
+            self._write(b"".join(ecs.batch_to_json(batch, newline=True)), batch.length)
 
     def _write(self, data: bytes, n: int) -> None:
         if self._fh.closed:
@@ -149,6 +152,7 @@ class StdoutOutput:
         self.ctx = ctx
         self.name = f"stdout:{mode}" if mode else "stdout"
         self._failures = 0
+        self.flows = bool(config.get("flows", False))
 
     def write_events(self, events: list[Event]) -> None:
         if not events:
@@ -177,8 +181,11 @@ class StdoutOutput:
                 print(f"flowcep: error: output {self.name}: cannot write: {exc.strerror or exc}; "
                       "counted as output-error", file=sys.stderr)
 
-    def write_flows(self, batch: FlowBatch) -> None:  # people do not read flows on a terminal
-        return
+    def write_flows(self, batch: FlowBatch) -> None:
+        # People do not read flows on a terminal; pipes (stdout:json, flows = true) get the
+        # same ECS flow documents as every other output.
+        if self.json and self.flows and batch.length:
+            self._write(b"".join(ecs.batch_to_json(batch, newline=True)).decode(), batch.length)
 
     def flush(self) -> None:
         try:
@@ -204,7 +211,7 @@ _JSONL_SCHEMA = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "flows": {"type": "boolean", "description": "also write every flow record (large)"},
+        "flows": {"type": "boolean", "description": "also write every flow record as an ECS document (large)"},
         "append": {"type": "boolean",
                    "description": "append to an existing file (default); false truncates it at start"},
         "fsync": {"enum": list(FSYNC_POLICIES),
@@ -220,10 +227,11 @@ def flowcep_register_outputs() -> list[OutputSpec]:
     return [
         OutputSpec(
             name="jsonl",
-            summary="ECS alert documents as JSON lines in a local file (jsonl:PATH)",
+            summary="ECS alert (and, with flows = true, flow) documents as JSON lines in a local file (jsonl:PATH)",
             schemes=("jsonl", "file"),
             factory=lambda target, cfg, ctx: JsonLinesOutput(_need(target, "jsonl"), cfg, ctx),
             accepts_flows=True,
+            target_is_path=True,
             config_schema=_JSONL_SCHEMA,
             defaults={"flows": False, "append": True, "fsync": "interval", "fsync_interval": 1.0},
         ),
@@ -232,10 +240,14 @@ def flowcep_register_outputs() -> list[OutputSpec]:
             summary="one readable line per alert on standard output (stdout:json for JSON lines)",
             schemes=("stdout",),
             factory=lambda target, cfg, ctx: StdoutOutput(target, cfg, ctx),
+            accepts_flows=True,
             config_schema={"type": "object", "additionalProperties": False,
                            "properties": {"metrics": {"type": "boolean",
-                                                      "description": "print metric events too"}}},
-            defaults={"metrics": False},
+                                                      "description": "print metric events too"},
+                                          "flows": {"type": "boolean",
+                                                    "description": "stdout:json only: also print every flow "
+                                                                   "record as an ECS document (large)"}}},
+            defaults={"metrics": False, "flows": False},
         ),
     ]
 

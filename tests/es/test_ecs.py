@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import orjson
 
 from flowcep_plugin.ecs import batch_to_documents, batch_to_json, ecs_name, flatten, nest, transport_name
@@ -42,8 +44,10 @@ def test_names_follow_ecs() -> None:
     assert ecs_name("octetDeltaCount") == "network.bytes"
     assert ecs_name("flowStartMilliseconds") == "event.start"
     assert ecs_name("flowEndSeconds") == "event.end"
-    assert ecs_name("fooBar") == "ipfix.fooBar"
+    assert ecs_name("fooBar") == "flowcep.ipfix.fooBar"
+    assert ecs_name("postNATSourceIPv4Address") == "netflow.post_nat_source_ipv4_address"
     assert ecs_name("source.geo.country_iso_code") == "source.geo.country_iso_code"
+    assert ecs_name("source.zone") == "flowcep.source.zone"  # custom: never inside an ECS field set
     assert transport_name(6) == "tcp" and transport_name(17) == "udp" and transport_name(1) == "icmp"
     assert transport_name(253) == "253"
 
@@ -60,7 +64,12 @@ def test_documents_hand_checked() -> None:
     assert a["event.start"] == 1_700_000_000_000 and a["event.end"] == 1_700_000_002_000
     assert a["@timestamp"] == 1_700_000_002_000
     assert a["source.mac"] == "00-1B-21-3A-4F-AA"
-    assert a["ipfix.someVendorThing"] == "01ff"
+    assert a["flowcep.ipfix.someVendorThing"] == "01ff"
+    assert a["netflow.source_ipv4_address"] == "192.0.2.10" and a["netflow.octet_delta_count"] == 1500
+    assert a["netflow.flow_start_seconds"] == 1_700_000_000_000  # Elastic maps it as a date
+    assert a["event.duration"] == 2_000_000_000 and a["related.ip"] == ["192.0.2.10", "198.51.100.7"]
+    assert a["network.type"] == "ipv4" and b["network.type"] == "ipv6"
+    assert a["event.action"] == "netflow_flow" and a["ecs.version"]
     assert a["event.kind"] == "event" and a["event.category"] == ["network"]
     assert a["data_stream.namespace"] == "default"
     # absent elements are left out, not null
@@ -72,6 +81,7 @@ def test_documents_hand_checked() -> None:
 def test_json_bytes_and_nesting() -> None:
     raw = batch_to_json(_batch())
     doc = orjson.loads(raw[0])
+    doc.pop("event.created")
     nested = nest(doc)
     assert nested["source"]["ip"] == "192.0.2.10"
     assert nested["network"]["transport"] == "tcp"
@@ -100,21 +110,33 @@ _values = st.one_of(
 @given(st.integers(min_value=1, max_value=6).flatmap(
     lambda n: st.dictionaries(
         st.sampled_from(["sourceIPv4Address", "HTTPRequestURL", "octetDeltaCount", "vendorThing",
-                         "source.geo.city_name", "flowEndMilliseconds", "protocolIdentifier"]),
+                         "source.geo.city_name", "flowEndMilliseconds", "protocolIdentifier",
+                         "reverseOctetDeltaCount", "destinationIPv6Address", "biflowDirection",
+                         "source.zone", "flowStartSeconds", "applicationId", "flowDirection"]),
         st.lists(_values, min_size=n, max_size=n), min_size=1)))
 def test_json_equals_documents(columns: dict[str, list]) -> None:
     """The column-wise encoder gives the same JSON as encoding each document dict."""
     if "protocolIdentifier" in columns:
         columns["protocolIdentifier"] = [v if isinstance(v, int) and not isinstance(v, bool) else None
                                          for v in columns["protocolIdentifier"]]
+    for name in ("biflowDirection", "flowDirection"):
+        if name in columns:
+            columns[name] = [v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 256 else None
+                             for v in columns[name]]
+    if "flowStartSeconds" in columns:
+        columns["flowStartSeconds"] = [v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**32
+                                       else None for v in columns["flowStartSeconds"]]
     if "flowEndMilliseconds" in columns:
         columns["flowEndMilliseconds"] = [v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**53
                                           else None for v in columns["flowEndMilliseconds"]]
     batch = FlowBatch(columns)
     expected = batch_to_documents(batch, {"data_stream.namespace": "x"})
-    got = [orjson.loads(raw) for raw in batch_to_json(batch, {"data_stream.namespace": "x"})]
-    # octets in a mapped field are written as hex, as in ipfix.* columns
-    assert got == [orjson.loads(orjson.dumps(d, default=lambda o: o.hex())) for d in expected]
+    got = [json.loads(raw) for raw in batch_to_json(batch, {"data_stream.namespace": "x"})]
+    for doc in got:  # when the document was made: only in the encoded form
+        assert len(doc.pop("event.created")) == 24
+    # octets in a mapped field are written as hex, as in flowcep.ipfix.* columns; integers
+    # beyond 64 bits (sums of huge counters) as plain numbers
+    assert got == [json.loads(json.dumps(d, default=lambda o: o.hex())) for d in expected]
 
 
 def test_json_of_tricky_strings() -> None:

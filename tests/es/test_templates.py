@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from flowcep_plugin import alerts
-from flowcep_plugin.ecs import flatten
+from flowcep_plugin.ecs import ecs_name, flatten
 from flowcep_plugin.errors import ConfigError
 from flowcep_plugin.es import templates
 from flowcep_plugin.es.client import check_version, make_client
@@ -202,5 +202,7 @@ def test_every_builtin_enricher_column_is_mapped_for_flows():
     reg = Registry.build(make_plugin_manager())
     columns = {c for spec in reg.enrichers.values() for c in spec.columns}
     assert columns, "no enricher declares its columns"
-    missing = sorted(c for c in columns if c not in FLOW_TYPES)
+    missing = sorted(c for c in columns if ecs_name(c) not in FLOW_TYPES)
     assert not missing, f"add to FLOW_TYPES in flowcep_plugin/es/templates.py: {missing}"
+    # custom columns land under flowcep.*, never inside an ECS field set
+    assert ecs_name("source.zone") == "flowcep.source.zone" and "source.zone" not in FLOW_TYPES

@@ -203,3 +203,17 @@ def test_ipfixcol2_style_lines_of_the_upstream_sample_read_back_as_decoded(upstr
     assert any("HTTPRequestURL" in w for w in want)
     rows = read(write_lines(tmp_path / "up.json", *lines))
     assert rows == want
+
+
+def test_hostile_nesting_and_huge_lines_are_counted_not_fatal(tmp_path: Path) -> None:
+    from flowcep_plugin.inputs import jsonlines
+
+    f = tmp_path / "hostile.jsonl"
+    deep = '{"a":' * 1020 + "1" + "}" * 1020  # orjson accepts it; recursion would not
+    huge = '{"x":"' + "a" * (jsonlines.MAX_LINE + 10) + '"}'
+    f.write_text("\n".join([deep, '{"sourceIPv4Address":"10.0.0.1"}', huge,
+                            '{"sourceIPv4Address":"10.0.0.2"}', "y" * (jsonlines.MAX_LINE * 2)]))
+    ctx = Context()
+    got = read(f, ctx)
+    assert [r["sourceIPv4Address"] for r in got] == ["10.0.0.1", "10.0.0.2"]
+    assert ctx.stats.drops["malformed"] == 3

@@ -102,9 +102,12 @@ def test_addresses_match_tshark_on_netflow_v5(shared_file, require_tool) -> None
 
 @pytest.mark.shared
 def test_ports_select_the_datagrams(shared_file) -> None:
-    path = shared_file("data/akvorado/nfv5.pcap")  # exported to UDP 9990, not a default port
+    path = shared_file("data/akvorado/nfv5.pcap")  # exported to UDP 9990, not a usual port
     ctx = Context()
-    assert decode(path, ctx=ctx) == []
+    assert sum(len(b) for b in decode(path, ctx=ctx)) == 29  # found by its payload
+    assert ctx.stats.snapshot()["gauges"]["pcap+export datagrams"] == 1
+    ctx = Context()
+    assert decode(path, "?ports=2055,4739", ctx=ctx) == []
     assert ctx.stats.snapshot()["gauges"]["pcap+export datagrams"] == 0
     assert sum(len(b) for b in decode(path, "?ports=9990")) == 29
     with pytest.raises(ConfigError, match="ports"):
@@ -172,7 +175,7 @@ def test_ipv6_exporter_and_bad_datagrams(shared_file, tmp_path: Path) -> None:
 def test_not_a_capture(tmp_path: Path) -> None:
     f = tmp_path / "x.ipfix"
     f.write_bytes(b"\x00\x0a\x00\x10" + b"\x00" * 12)
-    with pytest.raises(InputError, match="not a pcap"):
+    with pytest.raises(InputError, match="looks like an IPFIX file.*use ipfix-file:PATH"):
         decode(f)
 
 
@@ -197,3 +200,69 @@ def test_malformed_export_packets_are_counted_not_fatal(name: str, shared_file) 
     snap = ctx.stats.snapshot()
     assert snap["gauges"]["pcap+export datagrams"] >= 1
     assert sum(snap["drops"].values()) >= snap["gauges"]["pcap+export datagrams"]
+
+
+MOVED = [
+    "akvorado/data+templates.pcap", "akvorado/nfv5.pcap", "scapy/netflowv9.pcap", "scapy/ipfix.pcap",
+    "logstash-netflow/derived-pcap/nf9_cisco_asa.pcap", "logstash-netflow/derived-pcap/nf5_softflowd.pcap",
+    "logstash-netflow/derived-pcap/nf9_paloalto_zero_padding.pcap",
+    "logstash-netflow/derived-pcap/ipfix_softflowd_3msgs.pcap",
+    "logstash-netflow/derived-pcap/ipfix_yaf_options.pcap",
+    "logstash-netflow/derived-pcap/nf9_two_exporters.pcap",
+]
+
+
+def _moved(src: Path, dst: Path, port: int) -> Path:
+    """The same capture with every UDP datagram sent to ``port`` (an exporter configured on a
+    port nobody guesses)."""
+    import scapy.layers.inet  # noqa: F401
+    import scapy.layers.l2  # noqa: F401
+    from scapy.layers.inet import UDP
+    from scapy.utils import rdpcap, wrpcap
+
+    pkts = rdpcap(str(src))
+    for p in pkts:
+        if UDP in p:
+            p[UDP].dport = port
+            del p[UDP].chksum
+    wrpcap(str(dst), pkts)
+    return dst
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("rel", MOVED, ids=lambda r: Path(r).stem)
+def test_export_on_any_udp_port_is_found(rel: str, shared_file, tmp_path: Path) -> None:
+    src = shared_file(f"data/{rel}")
+    want = sorted(map(repr, (r for b in decode(src) for r in b.rows())))
+    ctx = Context()
+    moved = _moved(src, tmp_path / "moved.pcap", 31337)
+    got = sorted(map(repr, (r for b in decode(moved, ctx=ctx) for r in b.rows())))
+    assert want and got == want
+    assert not any(k.startswith("pcap+export.skipped") for k in ctx.stats.gauges), ctx.stats.gauges
+    # restricted to other ports, nothing is decoded
+    assert not any(len(b) for b in decode(moved, "?ports=2055,4739"))
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("rel", ["traces/ndpi_teams.pcap", "traces/ndpi_alexa_echo_iot.pcapng",
+                                 "traces/ndpi_netflix.pcap"])
+def test_other_udp_traffic_is_skipped_and_counted(rel: str, shared_file) -> None:
+    ctx = Context()
+    assert sum(len(b) for b in decode(shared_file(f"data/{rel}"), ctx=ctx)) == 0
+    skipped = {k: v for k, v in ctx.stats.gauges.items() if k.startswith("pcap+export.skipped.")}
+    assert sum(skipped.values()) > 20, ctx.stats.gauges
+    assert not ctx.stats.drops  # STUN, RTP, DNS, SSDP are not malformed export
+
+
+@pytest.mark.parametrize("payload,why", [
+    (b"\x00\x0a", "too-short"),
+    (b"\x00\x0a\x00\x30" + bytes(12) + b"\x00\x01\x00\x20" + bytes(28), "bad-set-header"),  # set id 1
+    (b"\x00\x0a\x01\x00" + bytes(60), "bad-ipfix-length"),
+    (b"\x00\x05\x00\x02" + bytes(20 + 48), "bad-v5-count"),
+    (b"\x00\x09\x00\x01" + bytes(16) + b"\x00\x05\x00\x08" + bytes(4), "bad-set-header"),
+    (b"\x45\x00\x00\x10" + bytes(30), "not-netflow-ipfix"),
+])
+def test_export_validation_reasons(payload: bytes, why: str) -> None:
+    from flowcep_plugin.inputs.pcap_export import export_problem
+
+    assert export_problem(payload) == why
