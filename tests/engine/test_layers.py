@@ -25,9 +25,7 @@ LAYERS = {
 # operators may use each other's data structures
 SAME_LAYER_OK = {("ordering", "windows"), ("patterns", "windows"), ("match_recognize", "windows"),
                  ("match_recognize", "patterns")}
-# patterns.py belongs to the patterns branch, which still imports the plan types and Row
-# through compiler/runtime (both re-export them). Remove these once it imports .plan/.rows.
-PENDING = {("patterns", "compiler"), ("patterns", "runtime")}
+PENDING: set[tuple[str, str]] = set()
 
 ENGINE = Path(engine.__file__).parent
 
