@@ -57,7 +57,7 @@ REJECTED = [
     "select a from Flow output every 10 events",
     "select a from Flow output when a > 1",
     "select a from Flow as x left outer join Flow as y on x.a = y.a",
-    "select a.x from pattern [every a=Flow until b=Flow]",
+    "select a.x from pattern [a=Flow while (a.x > 1)]",
     "select a.x from pattern [a=Flow where timer:at(1, 2)]",
     "select * from pattern [not a=Flow]",
     "select count(*) from pattern [a=Flow]",
