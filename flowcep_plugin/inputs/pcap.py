@@ -42,6 +42,7 @@ from .flowmeter import (
     LINKTYPE_RAW,
     FlowMeter,
 )
+from .sniff import require_format
 
 __all__ = ["PcapSource", "IfaceSource", "CaptureError", "iter_frames", "is_capture", "meter_settings"]
 
@@ -323,11 +324,8 @@ class PcapSource:
             return
         if not os.path.isfile(self.path):
             raise InputError(f"input {address.raw!r}: no such file")
-        with open(self.path, "rb") as fh:
-            head = fh.read(4)
-        if not is_capture(head) and head[:2] != b"\x1f\x8b":
-            raise InputError(f"input {address.raw!r}: not a pcap or pcapng file "
-                             f"(starts with {head.hex() or 'nothing'})")
+        # A file whose first bytes say it is something else (IPFIX, JSON...) is named as such.
+        require_format(self.path, address.raw, ("pcap", "pcapng", "gzip+pcap", "gzip+pcapng"), strict=True)
         if self.settings["filter"]:
             _check_filter(self.path, self.settings["filter"], address.raw)
 

@@ -239,8 +239,12 @@ def test_open_errors_are_one_line(tmp_path: Path) -> None:
         PcapSource(parse_address(f"pcap:{tmp_path}/nope.pcap"), {}, Context())
     text = tmp_path / "notes.txt"
     text.write_text("hello")
-    with pytest.raises(InputError, match="not a pcap"):
+    with pytest.raises(InputError, match="does not look like pcap or pcapng"):
         PcapSource(parse_address(f"pcap:{text}"), {}, Context())
+    ipfix = tmp_path / "flows.ipfix"
+    ipfix.write_bytes(bytes.fromhex("000a0020") + bytes(28))  # an IPFIX message header
+    with pytest.raises(InputError, match="looks like an IPFIX file.*ipfix-file:PATH"):
+        PcapSource(parse_address(f"pcap:{ipfix}"), {}, Context())
     with pytest.raises(ConfigError, match="unknown option 'colour'"):
         PcapSource(parse_address(f"pcap:{text}?colour=red"), {}, Context())
     with pytest.raises(ConfigError, match="inactive_timeout"):
