@@ -361,7 +361,8 @@ def flowcep_register_inputs() -> list[InputSpec]:
     return [
         InputSpec(
             name="json",
-            summary="JSON lines from ipfixcol (ipfix.*), ipfixcol2 (iana:*, flowmon:*, cesnet:*) or flowcep dump",
+            summary=("JSON lines from ipfixcol (ipfix.*), ipfixcol2 (iana:*, flowmon:*, cesnet:*), flowcep dump, "
+                     "or ECS flow documents (flowcep run --flows, Elastic's netflow input), read back as IPFIX records"),
             schemes=("json",),
             open=_open,
             sniff=sniff_json,
