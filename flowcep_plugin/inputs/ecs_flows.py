@@ -204,8 +204,9 @@ def _time(etype: str, doc_factor: float) -> Converter:
     """A dateTime element from a number in the document's unit (``doc_factor``: element unit
     to that unit, as ecs.py scaled it) or from ISO 8601 text (Beats writes dates as text)."""
     to_unit = TIME_UNITS[etype]
+    limit = (1 << 32) if etype == "dateTimeSeconds" else (1 << 64)  # the element's encoding
 
-    def conv(value: Any) -> int:
+    def read(value: Any) -> int:
         if isinstance(value, str):
             ms = parse_timestamp_ms(value)
             return int(ms * to_unit) if to_unit >= 1 else ms // round(1 / to_unit)
@@ -216,6 +217,12 @@ def _time(etype: str, doc_factor: float) -> Converter:
         if doc_factor > 1:
             return int(value) // round(doc_factor)
         return int(value) * round(1 / doc_factor)
+
+    def conv(value: Any) -> int:
+        v = read(value)
+        if not 0 <= v < limit:
+            raise ValueError(f"timestamp {str(value)[:40]} is out of range")
+        return v
 
     return conv
 

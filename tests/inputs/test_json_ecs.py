@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flowcep_plugin import ecs
 from flowcep_plugin.addresses import parse_address
@@ -298,6 +302,9 @@ def own(**fields: Any) -> dict[str, Any]:
     (own(**{"netflow.protocol_identifier": "nosuchproto"}), "unknown protocol"),
     (own(**{"netflow.flow_end_milliseconds": "yesterday"}), "not a timestamp"),
     (own(**{"netflow.flow_end_milliseconds": "2023-13-45T99:00:00Z"}), "not a timestamp"),
+    (own(**{"netflow.flow_end_milliseconds": -1}), "out of range"),
+    (own(**{"netflow.flow_start_seconds": 1 << 62}), "out of range"),
+    (own(**{"netflow.flow_end_milliseconds": 1e300}), "out of range"),
     (own(**{"netflow.source_mac_address": "00:1b:zz:3a:4f:aa"}), "not a MAC address"),
     (own(**{"netflow.application_id": [3, 0, 256]}), "not a list of byte values"),
     (own(**{"netflow.interface_name": {"@type": "x", "data": 1}}), "not a string"),
@@ -356,3 +363,38 @@ def test_batches_stay_bounded_whatever_the_keys(tmp_path: Path, monkeypatch: Any
     gauges = ctx.stats.snapshot()["gauges"]
     assert gauges["json keys resolved uncached (key cache full)"] > 100
     assert gauges["json ECS netflow fields without an element"] == 30
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers(min_value=-(1 << 70), max_value=1 << 70)
+                     | st.floats(allow_nan=False) | st.text(max_size=20),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+                     max_leaves=6)
+_TEMPLATE = orjson.loads(ecs.batch_to_json(FlowBatch.from_rows([{
+    "sourceIPv4Address": "10.0.0.1", "destinationIPv6Address": "2001:db8::2", "sourceTransportPort": 1,
+    "protocolIdentifier": 6, "flowEndMilliseconds": T0, "flowStartSeconds": T0 // 1000,
+    "sourceMacAddress": "00:1b:21:3a:4f:aa", "applicationId": b"\x03\x00", "biflowDirection": 2,
+    "netscalerRoundTripTime": 3, "interfaceName": "x", "samplingProbability": 0.5,
+    "dataRecordsReliability": False}], exporter="192.0.2.1:4739/1"))[0])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(sorted(_TEMPLATE) + ["netflow.exporter.source_id", "flowcep.exporter"]),
+                          _JSON), min_size=1, max_size=4))
+def test_mutated_documents_never_raise_and_books_balance(changes: list[tuple[str, Any]]) -> None:
+    """Any JSON value in any field: the line is a record, malformed or skipped (never an
+    exception), and a record's addresses are addresses."""
+    doc = dict(_TEMPLATE)
+    for key, value in changes:
+        doc[key] = value
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_lines(Path(tmp) / "m.jsonl", doc, _TEMPLATE)
+        ctx = Context()
+        rows = read(path, ctx)
+    snap = ctx.stats.snapshot()
+    malformed = snap["drops"].get("malformed", 0)
+    skipped = snap["gauges"].get("json non-flow records skipped", 0)
+    assert len(rows) + malformed + skipped == 2
+    for r in rows:
+        for name in ("sourceIPv4Address", "destinationIPv6Address"):
+            if name in r:
+                socket.inet_pton(socket.AF_INET if "IPv4" in name else socket.AF_INET6, r[name])
