@@ -110,21 +110,31 @@ def _time_fields() -> dict[str, str]:
 
 
 def document_kind(obj: Mapping[str, Any]) -> str:
-    """``"flow"`` for an ECS flow document (``event.kind: event`` with ``netflow.*`` or
-    ``ecs.version``), ``"other"`` for any other ECS document (alerts, metrics, Beats'
-    ``netflow_options``), ``""`` for a record that is not ECS (ipfixcol, ``flowcep dump``)."""
+    """``"flow"`` for an ECS flow document, ``"other"`` for any other ECS document (skipped),
+    ``""`` for a record that is not ECS (ipfixcol, ``flowcep dump``).
+
+    A flow document has ``event.kind: event`` and ``netflow.*`` fields (FlowCEP, Beats), or
+    ``ecs.version`` and a dataset or action that says it is a flow or connection record
+    (Packetbeat ``flow``, ``zeek.connection``): an application log (an HTTP request, a DNS
+    query) is also ``event.kind: event``, and reading each as a connection would make one
+    busy client look like a scanner. Alerts, metrics and Beats' ``netflow_options`` records
+    are ``"other"``.
+    """
     event = obj.get("event")
     if isinstance(event, dict):
-        kind, action = event.get("kind"), event.get("action")
+        kind, action, dataset = event.get("kind"), event.get("action"), event.get("dataset")
     else:
-        kind, action = obj.get("event.kind"), obj.get("event.action")
+        kind, action, dataset = obj.get("event.kind"), obj.get("event.action"), obj.get("event.dataset")
     ecs_version = "ecs.version" in obj or isinstance(obj.get("ecs"), dict)
     if kind is None and not ecs_version:
         return ""
-    if not ecs_version and not isinstance(obj.get("netflow"), dict) and not any(
-            k.startswith("netflow.") for k in obj):
+    netflow = isinstance(obj.get("netflow"), dict) or any(k.startswith("netflow.") for k in obj)
+    if not ecs_version and not netflow:
         return ""
     if kind != "event" or action == "netflow_options":
+        return "other"
+    if not netflow and not any(isinstance(v, str) and ("flow" in v.lower() or "connection" in v.lower())
+                               for v in (action, dataset)):
         return "other"
     return "flow"
 

@@ -9,8 +9,9 @@ Four key styles are accepted in the same file and mapped to FlowCEP's element na
   ``"cesnet:..."``, reverse elements as ``"iana@reverse:octetDeltaCount"``, unknown ones as
   ``"en39499:id2"``;
 * bare element names (``flowcep dump`` output);
-* ECS flow documents (``event.kind: event`` with ``netflow.*`` or ``ecs.version``, flat or
-  nested, also inside an Elasticsearch hit's ``_source``), recognised per line and read back
+* ECS flow documents (``event.kind: event`` with ``netflow.*``, or with ``ecs.version`` and a
+  flow or connection dataset; flat or nested, also inside an Elasticsearch hit's ``_source``),
+  recognised per line and read back
   through the inverse of ecs.py (:mod:`.ecs_flows`): a file written by ``flowcep run --flows``
   gives the same records, and so the same alerts, as the run that wrote it. Other ECS
   documents (alerts, metrics, Beats' options records) are skipped and counted.

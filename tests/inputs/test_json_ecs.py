@@ -263,7 +263,7 @@ def test_filebeat_documents(tmp_path: Path) -> None:
 def test_ecs_only_documents_fall_back_to_ecs_fields(tmp_path: Path) -> None:
     """A flow document without netflow.* (another ECS producer) gives the elements detectors
     need from its ECS fields; a reversed biflow's ECS sides are swapped back."""
-    plain = {"ecs.version": "8.11.0", "event.kind": "event", "@timestamp": T0 + 10,
+    plain = {"ecs.version": "8.11.0", "event.kind": "event", "event.dataset": "flow", "@timestamp": T0 + 10,
              "event.start": T0, "event.end": T0 + 9, "source.ip": "2001:db8::1", "source.port": 5353,
              "destination.ip": "192.0.2.8", "destination.port": 53, "network.transport": "unknown (47)",
              "source.bytes": 120, "source.packets": 2, "destination.bytes": 300, "source.mac": "00-1B-21-3A-4F-AA",
@@ -271,7 +271,12 @@ def test_ecs_only_documents_fall_back_to_ecs_fields(tmp_path: Path) -> None:
     flipped = {"ecs": {"version": "8.11.0"}, "event": {"kind": "event", "end": "2023-11-14T22:13:20.123Z"},
                "source": {"ip": "192.0.2.9", "bytes": 300}, "destination": {"ip": "10.0.0.1", "bytes": 5000},
                "network": {"iana_number": "6"}, "netflow": {"biflow_direction": 2}}
-    a, b = read(write_lines(tmp_path / "e.jsonl", plain, flipped))
+    # an application log is an event too, but not a connection record: skipped, not a flow
+    http_log = {"ecs.version": "8.11.0", "event": {"kind": "event", "dataset": "zeek.http"},
+                "source": {"ip": "10.0.0.5", "port": 50000}, "destination": {"ip": "192.0.2.80", "port": 80}}
+    ctx = Context()
+    a, b = read(write_lines(tmp_path / "e.jsonl", plain, http_log, flipped), ctx)
+    assert ctx.stats.snapshot()["gauges"]["json non-flow records skipped"] == 1
     assert a == {"sourceIPv6Address": "2001:db8::1", "sourceTransportPort": 5353,
                  "destinationIPv4Address": "192.0.2.8", "destinationTransportPort": 53,
                  "protocolIdentifier": 47, "octetDeltaCount": 120, "packetDeltaCount": 2,
@@ -314,7 +319,8 @@ def own(**fields: Any) -> dict[str, Any]:
     (own(**{"netflow.exporter.address": "192.0.2.1:4739", "netflow.exporter.source_id": -3}),
      "netflow.exporter.source_id"),
     (own(**{"flowcep.exporter": "x" * 400}), "flowcep.exporter: not an exporter"),
-    ({"ecs.version": "8", "event": {"kind": "event"}, "source": {"ip": "10.0.0.300"}}, "source.ip: not an IPv"),
+    ({"ecs.version": "8", "event": {"kind": "event", "dataset": "zeek.connection"}, "source": {"ip": "10.0.0.300"}},
+     "source.ip: not an IPv"),
 ])
 def test_hostile_values_make_the_document_malformed(tmp_path: Path, caplog: Any, doc: dict[str, Any],
                                                     message: str) -> None:
