@@ -11,10 +11,10 @@ Four key styles are accepted in the same file and mapped to FlowCEP's element na
 * bare element names (``flowcep dump`` output);
 * ECS flow documents (``event.kind: event`` with ``netflow.*``, or with ``ecs.version`` and a
   flow or connection dataset; flat or nested, also inside an Elasticsearch hit's ``_source``),
-  recognised per line and read back
-  through the inverse of ecs.py (:mod:`.ecs_flows`): a file written by ``flowcep run --flows``
-  gives the same records, and so the same alerts, as the run that wrote it. Other ECS
-  documents (alerts, metrics, Beats' options records) are skipped and counted.
+  recognised per line and read back through the inverse of ecs.py (:mod:`.ecs_flows`): a file
+  written by ``flowcep run --flows`` gives the same records, and so the same alerts, as the
+  run that wrote it. Other ECS documents (alerts, metrics, application logs, Beats' options
+  records) are skipped and counted.
 
 Both collectors format values according to their config, so values are normalised by the
 element's type: timestamps may be ISO 8601 text (``"2018-05-11T19:44:29.006Z"``, ipfixcol's
