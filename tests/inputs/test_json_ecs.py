@@ -54,7 +54,8 @@ def elements(row: dict[str, Any]) -> dict[str, Any]:
 
 # -- FlowCEP's own documents -----------------------------------------------------------------
 
-def _flows_and_alerts(path: Path, tmp_path: Path) -> tuple[Path, list[dict[str, Any]], list[dict[str, Any]]]:
+def _flows_and_alerts(path: Path, tmp_path: Path, extra_outputs: tuple[str, ...] = ()
+                      ) -> tuple[Path, list[dict[str, Any]], list[dict[str, Any]]]:
     """Run every detector on ``path`` writing flows; (flows file, alerts, records as output)."""
     out = tmp_path / "flows.jsonl"
     records: list[dict[str, Any]] = []
@@ -78,7 +79,7 @@ def _flows_and_alerts(path: Path, tmp_path: Path) -> tuple[Path, list[dict[str, 
 
     pm = make_plugin_manager()
     pm.register(Plugin(), name="rows-sink")
-    result = run([str(path)], outputs=[f"jsonl:{out}", "rows:"],
+    result = run([str(path)], outputs=[f"jsonl:{out}", "rows:", *extra_outputs],
                  config={"outputs": {"jsonl": {"flows": True}}, "run": {"flows": True}}, pm=pm)
     return out, result.alerts, records
 
@@ -120,6 +121,30 @@ def test_records_round_trip_field_by_field(shared_file: Any, tmp_path: Path, rel
     assert [elements(r) for r in back] == [elements(r) for r in records]
     if "traces" in rel:
         assert any("reverseOctetDeltaCount" in r for r in back)
+
+
+@pytest.mark.shared
+def test_elasticsearch_hits_read_back_as_the_records(shared_file: Any, es_url: str, tmp_path: Path) -> None:
+    """Flows indexed by the Elasticsearch output, searched back as hits (``_source`` inside,
+    the form search results and dumps take): the same records, IPv6 biflows included."""
+    import uuid
+
+    from flowcep_plugin.es.client import make_client
+    from flowcep_plugin.es.setup import install
+
+    client = make_client(es_url)
+    install(client)
+    ns = "j" + uuid.uuid4().hex[:10]
+    _, _, records = _flows_and_alerts(
+        shared_file("data/traces/ndpi_reddit_ipv6.pcap"), tmp_path,
+        (f"elasticsearch:{es_url}?namespace={ns}&flush_interval=0.05&dead_letter={tmp_path / 'dead.jsonl'}",))
+    index = f"logs-flowcep.flow-{ns}"
+    client.indices.refresh(index=index)
+    hits = client.search(index=index, size=1000)["hits"]["hits"]
+    path = write_lines(tmp_path / "hits.jsonl", *(dict(h) for h in hits))
+    key = lambda r: orjson.dumps(elements(r), option=orjson.OPT_SORT_KEYS)  # noqa: E731
+    assert len(hits) == len(records) > 0
+    assert sorted(map(key, read(path))) == sorted(map(key, records))
 
 
 T0 = 1_700_000_000_123  # epoch ms
