@@ -1,23 +1,16 @@
 """Brute-force detector on records as FlowCEP's pcap meter produces them from real captures.
 
 Excerpts are copied from ``flowcep run`` output on captures of ../shared/data/traces (named
-below), one tuple per record in the order of ``FIELDS``.
+below), one tuple per record in the order of ``flowcep_plugin.testing.METER_FIELDS``.
 """
 
 from __future__ import annotations
 
 from flowcep_bruteforce import SPEC
 
-from flowcep_plugin.testing import run_detector
+from flowcep_plugin.testing import meter_records, run_detector
 
-FIELDS = ("flowStartMilliseconds", "flowEndMilliseconds", "sourceIPv4Address", "destinationIPv4Address",
-          "sourceTransportPort", "destinationTransportPort", "protocolIdentifier", "packetDeltaCount",
-          "octetDeltaCount", "tcpControlBits", "reversePacketDeltaCount", "reverseOctetDeltaCount",
-          "reverseTcpControlBits")
-
-
-def records(rows: list[tuple[object, ...]]) -> list[dict[str, object]]:
-    return [dict(zip(FIELDS, row, strict=True)) for row in rows]
+records = meter_records
 
 
 # traceshare_ssh_hydra_1task.pcapng, first 40 TCP records: hydra (one task) at 240.0.1.2 makes one

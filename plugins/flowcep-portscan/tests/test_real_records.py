@@ -2,7 +2,7 @@
 
 Each excerpt below is copied from ``flowcep run`` output on a capture of ../shared/data/traces
 (the file is named; its PROVENANCE.md says where it comes from), one tuple per record in the
-order of ``FIELDS``. They pin the direction and probe rules to real traffic, not to shapes
+order of ``flowcep_plugin.testing.METER_FIELDS``. They pin the direction and probe rules to real traffic, not to shapes
 we made up.
 """
 
@@ -10,16 +10,9 @@ from __future__ import annotations
 
 from flowcep_portscan import SPEC
 
-from flowcep_plugin.testing import run_detector
+from flowcep_plugin.testing import meter_records, run_detector
 
-FIELDS = ("flowStartMilliseconds", "flowEndMilliseconds", "sourceIPv4Address", "destinationIPv4Address",
-          "sourceTransportPort", "destinationTransportPort", "protocolIdentifier", "packetDeltaCount",
-          "octetDeltaCount", "tcpControlBits", "reversePacketDeltaCount", "reverseOctetDeltaCount",
-          "reverseTcpControlBits")
-
-
-def records(rows: list[tuple[object, ...]]) -> list[dict[str, object]]:
-    return [dict(zip(FIELDS, row, strict=True)) for row in rows]
+records = meter_records
 
 
 # ncsascan_backscatter.pcap, first 20 TCP records: 202.229.120.98, a SYN-flood victim, answers
