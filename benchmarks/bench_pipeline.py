@@ -266,8 +266,11 @@ def file_mode(args: argparse.Namespace, folder: Path) -> list[tuple[str, str, st
               f"{base['struct'][1].stdout.split()[-1]}", file=sys.stderr)
     rate = n / run.cpu_s
     alerts = sum(snap.get("alerts_by_rule", {}).values())
+    detected = int(snap["stages"].get("detect", {}).get("in", 0))
+    drops = {k: v for k, v in snap.get("drops", {}).items() if v}
     print(f"input: data.ipfix x{args.copies} time-shifted, {n:,} records, {big.stat().st_size / 1e6:.0f} MB; "
-          f"{alerts} alerts; flowcep wall {run.wall_s:.1f} s")
+          f"{detected:,} reached the detectors; {alerts} alerts; drops {drops or 'none'}; "
+          f"flowcep wall {run.wall_s:.1f} s")
     rows = [
         ("flowcep run, default detectors + enrichers", f"{rate:,.0f} rec/CPU-s",
          f"struct.iter_unpack {base['struct'][0]:,.0f}", f"{rate / base['struct'][0]:.3f}"),
