@@ -32,6 +32,7 @@ import json
 import multiprocessing as mp
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -229,14 +230,23 @@ def profile_child(argv: list[str], out_json: str) -> int:
 
 # -- file mode ------------------------------------------------------------------------------------
 def write_input(copies: int, folder: Path) -> Path:
+    """Build the shifted file in a child: a child's peak RSS starts from its parent's at the
+    fork (Linux keeps the high-water mark across exec), so the parent must stay small."""
+    path = folder / f"data-x{copies}.ipfix"
+    res = run_child([PYTHON, __file__, "--write-input-child", str(copies), str(path)])
+    if res.returncode != 0:
+        raise SystemExit(f"bench_pipeline: building the input failed: {res.stdout.strip()[-500:]}")
+    return path
+
+
+def write_input_child(copies: int, path: str) -> int:
     from bench_engine import build
 
     msgs, _per_copy = build(copies)
-    path = folder / f"data-x{copies}.ipfix"
-    with path.open("wb") as fh:
+    with open(path, "wb") as fh:
         for m in msgs:
             fh.write(m)
-    return path
+    return 0
 
 
 def flowcep_file_run(path: Path, folder: Path) -> tuple[ChildRun, int, dict[str, Any]]:
@@ -279,7 +289,7 @@ def file_mode(args: argparse.Namespace, folder: Path) -> list[tuple[str, str, st
         (f"peak RSS x{args.copies} ({n:,} rec) vs x{small_copies} ({n_small:,})",
          f"{run.maxrss_mb:.0f} MB", f"{run_small.maxrss_mb:.0f} MB",
          f"{run.maxrss_mb / run_small.maxrss_mb:.2f}"),
-        ("peak RSS of the plain decoders (file in memory)", "",
+        ("peak RSS of the plain decoders (whole file read in memory)", "",
          f"struct {base['struct'][1].maxrss_mb:.0f} MB, dict {base['dict'][1].maxrss_mb:.0f} MB", ""),
         (f"flowcep run at x{small_copies} (start-up weighs more)", f"{n_small / run_small.cpu_s:,.0f} rec/CPU-s",
          f"x{args.copies}: {rate:,.0f}", f"{(n_small / run_small.cpu_s) / rate:.3f}"),
@@ -621,10 +631,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="comma-separated record rates to step through")
     ap.add_argument("--baseline-child", nargs=2, metavar=("KIND", "FILE"), help=argparse.SUPPRESS)
     ap.add_argument("--profile-child", metavar="OUT", help=argparse.SUPPRESS)
+    ap.add_argument("--write-input-child", nargs=2, metavar=("COPIES", "FILE"), help=argparse.SUPPRESS)
     ap.add_argument("rest", nargs="*", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.baseline_child:
         return baseline_child(*args.baseline_child)
+    if args.write_input_child:
+        return write_input_child(int(args.write_input_child[0]), args.write_input_child[1])
     if args.profile_child:
         return profile_child(args.rest, args.profile_child)
     if not DATA.exists():
@@ -632,7 +645,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     load = os.getloadavg()
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, "
-          f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+          f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; this process's peak RSS (the floor "
+          f"of its children's) {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     rows: list[tuple[str, str, str, str]] = []
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
         folder = Path(tmp)
