@@ -33,6 +33,7 @@ from ..specs import RuleSpec
 from . import ast as A
 from .compiler import Module, compile_module
 from .parser import parse_module, substitute_params
+from .patterns import PatternStmt
 from .runtime import Row
 
 if TYPE_CHECKING:
@@ -183,7 +184,7 @@ class EPLDetector:
                     and plan.streams[0].view.name == "time_batch":
                 self.periods[plan.info.name] = int(plan.streams[0].view_arg)
         self.derived = {s.name for s in self.module.statements if s.insert_into}
-        self.runtime = self.module.runtime()
+        self.runtime = self.module.runtime(stats=ctx.stats)  # group evictions reach the run's stats
         try:
             from ..alerts import alert_from_row
 
@@ -194,7 +195,7 @@ class EPLDetector:
     def _pattern_drops(self) -> None:
         """h-patterns: what the pattern bounds dropped goes to the run's stats, by reason."""
         for st in self.runtime.stmts:
-            counts = getattr(st, "stats", None)
+            counts = st.stats if isinstance(st, PatternStmt) else None  # other statements hold the run's Stats
             if counts:
                 for reason, n in counts.items():
                     self.ctx.stats.drop(reason, n, self.spec.name)
