@@ -279,7 +279,9 @@ def file_mode(args: argparse.Namespace, folder: Path) -> list[tuple[str, str, st
     detected = int(snap["stages"].get("detect", {}).get("in", 0))
     drops = {k: v for k, v in snap.get("drops", {}).items() if v}
     print(f"input: data.ipfix x{args.copies} time-shifted, {n:,} records, {big.stat().st_size / 1e6:.0f} MB; "
-          f"{detected:,} reached the detectors; {alerts} alerts; drops {drops or 'none'}; "
+          f"{detected:,} reached the detectors; plain decoders read "
+          f"{int(base['struct'][1].stdout.split()[-1]):,} and {int(base['dict'][1].stdout.split()[-1]):,}; "
+          f"{alerts} alerts; drops {drops or 'none'}; "
           f"flowcep wall {run.wall_s:.1f} s")
     rows = [
         ("flowcep run, default detectors + enrichers", f"{rate:,.0f} rec/CPU-s",
