@@ -31,7 +31,7 @@ import string
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -713,22 +713,38 @@ class TumblingWindows:
 
 
 def address_column(batch: FlowBatch, side: str) -> list[str | None]:
-    """``source``/``destination`` addresses of each record: the IPv4 element, else the IPv6 one."""
+    """``source``/``destination`` addresses of each record: the IPv4 element, else the IPv6 one.
+
+    Cached on the batch (every detector asks for the same two columns); do not mutate it.
+    """
     v4 = batch.columns.get(f"{side}IPv4Address")
     v6 = batch.columns.get(f"{side}IPv6Address")
     if v6 is None:
         return v4 if v4 is not None else [None] * batch.length
     if v4 is None:
         return v6
-    return [a if a is not None else b for a, b in zip(v4, v6, strict=True)]
+    return batch.derived(  # type: ignore[no-any-return]
+        ("address", side), lambda: [a if a is not None else b for a, b in zip(v4, v6, strict=True)],
+        v4, v6)
+
+
+def _ints(col: list[Any], default: int) -> list[int]:
+    if None not in col:  # the usual case: one C-level scan, then a C-level conversion
+        return list(map(int, col))
+    return [default if v is None else int(v) for v in col]
 
 
 def int_column(batch: FlowBatch, *names: str, default: int = 0) -> list[int]:
-    """The first present of ``names`` as integers (None -> ``default``)."""
+    """The first present of ``names`` as integers (None -> ``default``).
+
+    Cached on the batch: the detectors convert the same columns (ports, protocol, counters),
+    so only the first pays. Do not mutate the list.
+    """
     for name in names:
         col = batch.columns.get(name)
         if col is not None:
-            return [default if v is None else int(v) for v in col]
+            return batch.derived(("int", name, default),  # type: ignore[no-any-return]
+                                 partial(_ints, col, default), col)
     return [default] * batch.length
 
 
