@@ -148,10 +148,6 @@ class _Attempt:
         self.server = server
 
 
-def _close(a: int, b: int, tol: float, slack: int) -> bool:
-    return abs(a - b) <= max(slack, tol * max(a, b))
-
-
 class BruteForceDetector:
     """Keeps each client's recent attempts per server port and per service; alerts on a run."""
 
@@ -247,10 +243,32 @@ class BruteForceDetector:
 
     def _alike(self, q: deque[_Attempt], a: _Attempt, span_ms: int) -> list[_Attempt]:
         """The attempts of ``q`` within ``span_ms`` before ``a`` shaped like it (``a`` included)."""
+        # Two sizes are alike when |a - b| <= max(slack, tol * max(a, b)); slack is 2 packets
+        # and 0 bytes. Written out inline (no helper call) because it runs for every queued
+        # attempt of every new one, up to max_attempts times per login flow.
         tol = self.tol
-        return [b for b in q if a.t - span_ms <= b.t <= a.t
-                and _close(a.packets, b.packets, tol, 2) and _close(a.octets, b.octets, tol, 0)
-                and _close(a.roctets, b.roctets, tol, 0)]
+        hi = a.t
+        lo = hi - span_ms
+        ap, ao, ar = a.packets, a.octets, a.roctets
+        out: list[_Attempt] = []
+        for b in q:
+            t = b.t
+            if t < lo or t > hi:
+                continue
+            x = b.packets
+            d, m = (ap - x, ap) if ap >= x else (x - ap, x)
+            if d > 2 and d > tol * m:
+                continue
+            x = b.octets
+            d, m = (ao - x, ao) if ao >= x else (x - ao, x)
+            if d > 0 and d > tol * m:
+                continue
+            x = b.roctets
+            d, m = (ar - x, ar) if ar >= x else (x - ar, x)
+            if d > 0 and d > tol * m:
+                continue
+            out.append(b)
+        return out
 
     def _add_fast(self, s: str, d: str, port: int, svc: str, a: _Attempt) -> list[Event]:
         q = self._queue(self.fast, (s, d, port))
