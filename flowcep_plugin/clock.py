@@ -26,6 +26,8 @@ import time
 from bisect import bisect_right
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from itertools import islice
+from operator import le
 from typing import Any
 
 from .records import FlowBatch
@@ -200,8 +202,7 @@ class Reorderer:
         if batch.length == 0:
             return self._maybe_release()
         times = batch.event_times()
-        ordered = sorted(times)
-        if ordered != times:
+        if not _in_order(times):
             batch = batch.take(sorted(range(batch.length), key=times.__getitem__))
         self._runs.append(batch)
         self._starts.append(0)
@@ -231,9 +232,12 @@ class Reorderer:
         clamped: dict[int, int] = {}
         valid_all = [t for t in times if t >= 0] if min(times) < 0 else times
         # The batch's median is the consensus of every exporter in it: a new exporter whose
-        # records all disagree with the others cannot set its own reference.
-        consensus = _median(valid_all) if valid_all else NO_TIME
-        span = _main_span(valid_all, self.policy.file_gap_ms) if valid_all and not self.policy.live else None
+        # records all disagree with the others cannot set its own reference. Sorted once for
+        # both the median and the file span.
+        ordered = sorted(valid_all)
+        consensus = _median_sorted(ordered) if ordered else NO_TIME
+        span = (_main_span_sorted(ordered, self.policy.file_gap_ms)
+                if ordered and not self.policy.live else None)
         for key, idx in groups.items():
             clock = self._exporter(key, now_mono)
             gtimes = times if idx is None else [times[i] for i in idx]
@@ -409,7 +413,7 @@ class Reorderer:
             return ready
         merged = FlowBatch.concat(ready, ready[0].source)
         times = merged.event_times()
-        if sorted(times) != times:  # Timsort merges the sorted runs in near-linear time
+        if not _in_order(times):  # Timsort merges the sorted runs in near-linear time
             merged = merged.take(sorted(range(merged.length), key=times.__getitem__))
         return [merged]
 
@@ -437,10 +441,17 @@ def _exporter_groups(batch: FlowBatch) -> dict[str, list[int] | None]:
     return groups
 
 
-def _main_span(values: list[int], gap: int) -> tuple[int, int, int]:
-    """(first, last, count) of the largest run of times with no gap over ``gap`` (ties: the
-    earliest run)."""
-    ordered = sorted(values)
+def _in_order(times: list[int]) -> bool:
+    """Whether ``times`` never decrease: one C-level pass, no copy (files mostly are)."""
+    return all(map(le, times, islice(times, 1, None)))
+
+
+def _main_span_sorted(ordered: list[int], gap: int) -> tuple[int, int, int]:
+    """(first, last, count) of the largest run of sorted times with no gap over ``gap`` (ties:
+    the earliest run); one run when the whole batch spans less than ``gap`` (the usual
+    case), found without a loop."""
+    if ordered[-1] - ordered[0] <= gap:
+        return ordered[0], ordered[-1], len(ordered)
     best = (ordered[0], ordered[0], 1)
     start = 0
     for i in range(1, len(ordered) + 1):
@@ -451,9 +462,7 @@ def _main_span(values: list[int], gap: int) -> tuple[int, int, int]:
     return best
 
 
-def _median(values: list[int]) -> int:
-    """The middle value; of two, the lower, so that one outlier beside one normal record
-    cannot vouch for itself."""
-    if len(values) <= 2:
-        return min(values)
-    return sorted(values)[len(values) // 2]
+def _median_sorted(ordered: list[int]) -> int:
+    """The middle of sorted values; of two, the lower, so that one outlier beside one normal
+    record cannot vouch for itself."""
+    return ordered[0] if len(ordered) <= 2 else ordered[len(ordered) // 2]
