@@ -369,9 +369,13 @@ class PortScanDetector:
         self._expire(end)
         out: list[Event] = []
         minutes = (end - start) / 60000
+        # every TCP rule counts distinct targets of one source (failed hosts, failed ports of
+        # one host, flagged host/port pairs) against a threshold: a source with fewer targets
+        # than the smallest threshold cannot fire, and most touched sources have one or two
+        least = min(self.h_hosts, self.slow_min, self.v_ports, self.flag_min)
         for s in sorted(st.touched):
             source = self.sources.get(s)
-            if source is not None:
+            if source is not None and len(source.targets) >= least:
                 out.extend(self._judge_tcp(s, source, start, end))
         out.extend(self._judge_udp(st, start, end, minutes))
         for s, hosts in sorted(st.sweep.items()):
