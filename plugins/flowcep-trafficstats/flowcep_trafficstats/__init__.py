@@ -120,7 +120,7 @@ class TrafficStats:
             self.internal = [ip_network(c, strict=False) for c in config["internal_networks"]]
         except ValueError as exc:
             raise ConfigError(f"detectors.trafficstats.internal_networks: {exc}") from None
-        self._internal: dict[str, bool] = {}
+        self._internal: dict[str | None, bool] = {}  # None: no address, never internal
         self.port_cat: dict[int, str] = {}
         for name, ports in config["categories"].items():
             for p in ports:
@@ -154,13 +154,8 @@ class TrafficStats:
         names = list(dict.fromkeys(src))
         pos = {a: i for i, a in enumerate(names)}
         scode = np.fromiter(map(pos.__getitem__, src), np.int64, batch.length)
-        internal = self._is_internal
-        addrs = dict.fromkeys(names)
-        addrs.update(dict.fromkeys(dst))
-        inside = {a: (a is not None and internal(a)) for a in addrs}
         # direction code: 2 * (source internal) + (destination internal)
-        dirn = (np.fromiter(map(inside.__getitem__, src), np.int64, batch.length) * 2
-                + np.fromiter(map(inside.__getitem__, dst), np.int64, batch.length))
+        dirn = self._inside(src) * 2 + self._inside(dst)
         if None in names:
             scode[np.fromiter((a is None for a in src), bool, batch.length)] = -1
         if None in dst:
@@ -193,6 +188,20 @@ class TrafficStats:
 
     def flush(self) -> list[Event]:
         return self.windows.flush()
+
+    def _inside(self, addresses: list[Any]) -> Any:
+        """1 per record whose address is internal, else 0, as an array; the remembered
+        answers are looked up at C level and only addresses new to this run are tested."""
+        known = self._internal
+        hits = list(map(known.get, addresses))
+        if None in hits:
+            for a in dict.fromkeys(a for a, hit in zip(addresses, hits, strict=True) if hit is None):
+                if a is None:
+                    known[a] = False
+                else:
+                    self._is_internal(a)
+            hits = list(map(known.__getitem__, addresses))
+        return np.fromiter(hits, np.int64, len(hits))
 
     def _is_internal(self, addr: str) -> bool:
         hit = self._internal.get(addr)
