@@ -298,8 +298,14 @@ class PortScanDetector:
                 continue  # the source sent nothing in this record: nothing of it is a probe
             if p == 6:
                 f = flags[i]
-                outcome = tcp_outcome(packets[i], _int(rpackets, i, 0), f, _int(rflags, i, -1),
-                                      _int(sport, i, 0), dport[i], maxp)
+                # _int(col, i, default) written out: uniflows have no reverse columns, and this
+                # runs for every TCP record that is not mid-connection
+                rp = rpackets[i] if rpackets is not None else None
+                rf = rflags[i] if rflags is not None else None
+                tsp = sport[i] if sport is not None else None
+                outcome = tcp_outcome(packets[i], 0 if rp is None else int(rp), f,
+                                      -1 if rf is None else int(rf), 0 if tsp is None else int(tsp),
+                                      dport[i], maxp)
                 if outcome == NONE:
                     continue
                 t = times[i]
