@@ -30,6 +30,8 @@ from itertools import islice
 from operator import le
 from typing import Any
 
+import numpy as np
+
 from .records import FlowBatch
 from .stats import Stats
 
@@ -203,7 +205,7 @@ class Reorderer:
             return self._maybe_release()
         times = batch.event_times()
         if not _in_order(times):
-            batch = batch.take(sorted(range(batch.length), key=times.__getitem__))
+            batch = batch.take(_order(times))
         self._runs.append(batch)
         self._starts.append(0)
         self._pending_n += batch.length
@@ -231,13 +233,15 @@ class Reorderer:
         bad: dict[str, list[int]] = {}
         clamped: dict[int, int] = {}
         valid_all = [t for t in times if t >= 0] if min(times) < 0 else times
-        # The batch's median is the consensus of every exporter in it: a new exporter whose
-        # records all disagree with the others cannot set its own reference. Sorted once for
-        # both the median and the file span.
-        ordered = sorted(valid_all)
-        consensus = _median_sorted(ordered) if ordered else NO_TIME
-        span = (_main_span_sorted(ordered, self.policy.file_gap_ms)
-                if ordered and not self.policy.live else None)
+        # Live: the batch's median is the consensus of every exporter in it: a new exporter
+        # whose records all disagree with the others cannot set its own reference. Files use
+        # the span instead, which needs no sort when the batch has no gap of file_gap.
+        consensus: int | None = None
+        span: tuple[int, int, int] | None = None
+        if valid_all and self.policy.live:
+            consensus = _median_sorted(sorted(valid_all))
+        elif valid_all:
+            span = _main_span(valid_all, self.policy.file_gap_ms)
         for key, idx in groups.items():
             clock = self._exporter(key, now_mono)
             gtimes = times if idx is None else [times[i] for i in idx]
@@ -246,7 +250,7 @@ class Reorderer:
                 clock.heard_mono = now_mono
                 continue
             if span is None:  # live: nothing can have ended after now (plus the tolerance)
-                own = max(clock.max_seen, consensus)
+                own = max(clock.max_seen, NO_TIME if consensus is None else consensus)
                 hi = wall_ms + self.policy.future_tolerance_ms
                 lo = own - self.policy.past_tolerance_ms
             else:
@@ -414,7 +418,7 @@ class Reorderer:
         merged = FlowBatch.concat(ready, ready[0].source)
         times = merged.event_times()
         if not _in_order(times):  # Timsort merges the sorted runs in near-linear time
-            merged = merged.take(sorted(range(merged.length), key=times.__getitem__))
+            merged = merged.take(_order(times))
         return [merged]
 
 
@@ -446,12 +450,24 @@ def _in_order(times: list[int]) -> bool:
     return all(map(le, times, islice(times, 1, None)))
 
 
-def _main_span_sorted(ordered: list[int], gap: int) -> tuple[int, int, int]:
-    """(first, last, count) of the largest run of sorted times with no gap over ``gap`` (ties:
-    the earliest run); one run when the whole batch spans less than ``gap`` (the usual
-    case), found without a loop."""
-    if ordered[-1] - ordered[0] <= gap:
-        return ordered[0], ordered[-1], len(ordered)
+def _order(times: list[int]) -> list[int]:
+    """The positions of ``times`` in stable sorted order (what ``sorted(range(n),
+    key=times.__getitem__)`` gives), by numpy's stable sort: a quarter of the cost."""
+    n = len(times)
+    try:
+        return np.argsort(np.fromiter(times, np.int64, n), kind="stable").tolist()  # type: ignore[no-any-return]
+    except OverflowError:
+        return sorted(range(n), key=times.__getitem__)
+
+
+def _main_span(values: list[int], gap: int) -> tuple[int, int, int]:
+    """(first, last, count) of the largest run of times with no gap over ``gap`` (ties: the
+    earliest run); when the whole batch spans at most ``gap`` (the usual case) that is the
+    batch itself, found without sorting."""
+    lo, hi = min(values), max(values)
+    if hi - lo <= gap:
+        return lo, hi, len(values)
+    ordered = sorted(values)
     best = (ordered[0], ordered[0], 1)
     start = 0
     for i in range(1, len(ordered) + 1):
