@@ -771,7 +771,12 @@ def address_column(batch: FlowBatch, side: str) -> list[str | None]:
 def _ints(col: list[Any], default: int) -> list[int]:
     if None not in col:  # the usual case: one C-level scan, then a C-level conversion
         return list(map(int, col))
+    if set(map(type, col)) <= _INT_OR_NONE:  # decoded columns: only None needs replacing
+        return list(map({None: default}.get, col, col))
     return [default if v is None else int(v) for v in col]
+
+
+_INT_OR_NONE = frozenset((int, type(None)))
 
 
 def int_column(batch: FlowBatch, *names: str, default: int = 0) -> list[int]:
