@@ -30,8 +30,6 @@ from itertools import islice
 from operator import le
 from typing import Any
 
-import numpy as np
-
 from .records import FlowBatch
 from .stats import Stats
 
@@ -453,6 +451,8 @@ def _in_order(times: list[int]) -> bool:
 def _order(times: list[int]) -> list[int]:
     """The positions of ``times`` in stable sorted order (what ``sorted(range(n),
     key=times.__getitem__)`` gives), by numpy's stable sort: a quarter of the cost."""
+    import numpy as np  # here, not at the top: config.py imports this module for every command
+
     n = len(times)
     try:
         return np.argsort(np.fromiter(times, np.int64, n), kind="stable").tolist()  # type: ignore[no-any-return]
