@@ -27,9 +27,12 @@ from .expressions import (
 from .parser import parse_module, substitute_params
 from .plan import Module, SelectPlan, StatementInfo, StreamDef, StreamPlan
 
-__all__ = ["compile_module", "Module", "StatementInfo", "StreamDef", "SelectPlan", "StreamPlan"]
+__all__ = ["compile_module", "FLOW", "OPTIONS", "Module", "StatementInfo", "StreamDef", "SelectPlan", "StreamPlan"]
 
 FLOW = "Flow"
+#: Exporters' options records (flowcep_plugin.records.OPTIONS_STREAM): a stream every module
+#: can read, fed only with options records, in the engine's current time.
+OPTIONS = "Options"
 _WINDOWS = {"time_batch", "time", "length", "length_batch", "ext_timed", "ext_timed_batch",
             "unique", "firstunique", "keepall", "lastevent", "firstevent"}
 
@@ -84,6 +87,7 @@ class _Compiler:
                 self.streams[s.name] = sd
                 n = _ann(s.annotations, "Name")
                 schemas.append(StatementInfo(str(n.value) if n else s.name, None, props, "schema", s.pos.line))
+        self.streams.setdefault(OPTIONS, StreamDef(OPTIONS, "options", None))
         if flow_schema is None:
             self.streams.setdefault(FLOW, StreamDef(FLOW, "flow", None))
             self.input_stream = FLOW
