@@ -948,12 +948,13 @@ class MessageDecoder:
 
     def _options_batch(self, t: Template, sess: _Session, rec: dict[str, list[Any]], n: int) -> FlowBatch:
         """Options records as their own stream: the decoded scope and option fields, the
-        options template's id (``templateId``, which says what kind of record it is) and the
-        message's export time (``exportTime``, epoch seconds, RFC 7011 3.1), which is also the
-        records' event time; ``paddingOctets`` never becomes a column."""
+        options template's id (``flowcep.template_id``, which tells the kinds of record apart;
+        not ``templateId``, which a Flow Keys record holds as its scope) and the message's
+        export time (``exportTime``, epoch seconds, RFC 7011 3.1), which is also the records'
+        event time; ``paddingOctets`` never becomes a column."""
         columns = {k: v for k, v in rec.items() if k != "paddingOctets"}
         export_ms = self._export_ms
-        columns["templateId"] = [t.tid] * n
+        columns["flowcep.template_id"] = [t.tid] * n
         columns["exportTime"] = [export_ms // 1000] * n
         columns["flowcep.exporter"] = [sess.key] * n
         batch = FlowBatch(columns, n, self.source, sess.key, OPTIONS_STREAM)

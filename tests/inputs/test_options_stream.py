@@ -51,13 +51,13 @@ def test_akvorado_v9_sampler_options_are_their_own_stream_and_set_each_flows_rat
     # SamplerRandomInterval 30000, SamplerMode Random (2), SamplerName sampler1, interval 30000
     assert options == [{"scopeSystem": 0xAC13C8E4, "samplerId": 1, "samplerRandomInterval": 30000,
                         "samplerMode": 2, "samplerName": "sampler1", "samplingInterval": 30000,
-                        "templateId": 257, "exportTime": 1647285925,
+                        "flowcep.template_id": 257, "exportTime": 1647285925,
                         "flowcep.exporter": "192.0.2.100:47873/0"}] * 4
     assert ctx.stats.gauges["input.option_records"] == 4
     # the 4 flows of template 260 carry FLOW_SAMPLER_ID 1: that sampler's rate (akvorado's
     # test expects SamplingRate 30000), and their counters scaled by it
     assert len(flows) == 4 and {f["samplingInterval"] for f in flows} == {30000}
-    assert all("templateId" not in f and "samplerName" not in f for f in flows)
+    assert all("flowcep.template_id" not in f and "samplerName" not in f for f in flows)
     assert flows[0]["packetDeltaCount"] == 30000 and flows[0]["octetDeltaCount"] == 1500 * 30000
 
 
@@ -79,7 +79,7 @@ def test_juniper_ipfix_exporter_statistics_record(shared_file) -> None:
         "systemInitTimeMilliseconds": 1262761598000, "exporterIPv4Address": "10.0.0.1",
         "exporterIPv6Address": "::", "samplingInterval": 1000, "flowActiveTimeout": 60,
         "flowIdleTimeout": 60, "exportProtocolVersion": 10, "exportTransportProtocol": 17,
-        "templateId": 512, "exportTime": 1527865913, "flowcep.exporter": "10.0.0.1:50000/524288"}]
+        "flowcep.template_id": 512, "exportTime": 1527865913, "flowcep.exporter": "10.0.0.1:50000/524288"}]
     (b,) = [b for b in out if b.stream == "Options"]
     assert b.event_times() == [1527865913000]
 
@@ -206,3 +206,66 @@ def test_pipeline_routes_options_to_epl_outputs_and_on_options_only(shared_file,
     rows = [doc for doc in docs if doc.get("rule", {}).get("name") == "Sampler"
             or "Sampler" in json.dumps(doc.get("rule", ""))]
     assert len(rows) == 4
+
+
+RFC7011_OPTIONS = {
+    # RFC 7011 4.1 Metering Process Statistics (scope: observation domain)
+    256: ([("observationDomainId", 4), ("exportedMessageTotalCount", 8),
+           ("exportedFlowRecordTotalCount", 8), ("exportedOctetTotalCount", 8)], (7, 1234, 56789, 9_876_543)),
+    # RFC 7011 4.3 Exporting Process Reliability Statistics (scope: exporting process)
+    257: ([("exportingProcessId", 4), ("notSentFlowTotalCount", 8), ("notSentPacketTotalCount", 8),
+           ("notSentOctetTotalCount", 8)], (1, 12, 340, 56_000)),
+    # RFC 7011 4.4 Flow Keys (scope: the template they describe)
+    258: ([("templateId", 2), ("flowKeyIndicator", 8)], (300, 0b101)),
+    # RFC 5477 PSAMP systematic count-based selector: 1 packet in every 100
+    259: ([("selectorId", 8), ("selectorAlgorithm", 2), ("samplingPacketInterval", 4),
+           ("samplingPacketSpace", 4)], (5, 1, 1, 99)),
+}
+
+
+@pytest.mark.tools
+def test_rfc7011_options_written_by_ipfix_writer_decode_as_tshark_reads_them(require_tool, tmp_path: Path) -> None:
+    import subprocess
+
+    from flowcep_plugin.inputs.ipfix import IPFIXFileSource
+    from flowcep_plugin.ipfix_writer import IPFIXWriter
+
+    path = tmp_path / "options.ipfix"
+    with path.open("wb") as fp:
+        w = IPFIXWriter(fp, observation_domain=7)
+        for tid, (fields, _row) in RFC7011_OPTIONS.items():
+            w.add_template(tid, fields, scope=1)
+        w.add_template(300, [("sourceIPv4Address", 4), ("packetDeltaCount", 8), ("selectorId", 8),
+                             ("flowEndMilliseconds", 8)])
+        for tid, (_fields, row) in RFC7011_OPTIONS.items():
+            w.write(tid, [row], 1_700_000_000)
+        w.write(300, [("192.0.2.1", 3, 5, 1_700_000_000_000)], 1_700_000_000)
+    fields = ["cflow.packetsexp", "cflow.flowsexp", "cflow.octetsexp", "cflow.notsent_flows",
+              "cflow.notsent_packets", "cflow.notsent_octets", "cflow.template_id", "cflow.post_key",
+              "cflow.selector_id", "cflow.sampling_packet_interval", "cflow.sampling_packet_space"]
+    cmd = [require_tool("tshark"), "-n", "-r", str(path), "-T", "fields", "-E", "separator=/t",
+           "-E", "occurrence=a", "-E", "aggregator=|"] + [a for f in fields for a in ("-e", f)]
+    seen: dict[str, list[str]] = {f: [] for f in fields}
+    for line in subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=60).stdout.splitlines():
+        for f, cell in zip(fields, line.split("\t"), strict=False):
+            seen[f] += [v for v in cell.split("|") if v]
+    ctx = Context()
+    batches = list(IPFIXFileSource(str(path), ctx, apply_sampling=True).batches())
+    flows, options = split(batches)
+    by_tid = {o["flowcep.template_id"]: o for o in options}
+    assert sorted(by_tid) == [256, 257, 258, 259]
+    # each value as tshark decoded it (template ids: the 5 definitions, then the Flow Keys scope)
+    assert seen["cflow.packetsexp"] == [str(by_tid[256]["exportedMessageTotalCount"])] == ["1234"]
+    assert seen["cflow.flowsexp"] == [str(by_tid[256]["exportedFlowRecordTotalCount"])]
+    assert seen["cflow.octetsexp"] == [str(by_tid[256]["exportedOctetTotalCount"])]
+    assert seen["cflow.notsent_flows"] == [str(by_tid[257]["notSentFlowTotalCount"])] == ["12"]
+    assert seen["cflow.notsent_packets"] == [str(by_tid[257]["notSentPacketTotalCount"])]
+    assert seen["cflow.notsent_octets"] == [str(by_tid[257]["notSentOctetTotalCount"])]
+    assert seen["cflow.template_id"][-1] == str(by_tid[258]["templateId"]) == "300"  # its scope
+    assert int(seen["cflow.post_key"][0], 16) == by_tid[258]["flowKeyIndicator"] == 5
+    assert seen["cflow.sampling_packet_space"] == [str(by_tid[259]["samplingPacketSpace"])] == ["99"]
+    assert str(by_tid[259]["selectorId"]) in seen["cflow.selector_id"]
+    # the flow names selector 5 (1 in 100): its counter is scaled by that rate
+    assert flows == [{"sourceIPv4Address": "192.0.2.1", "packetDeltaCount": 300, "selectorId": 5,
+                      "flowEndMilliseconds": 1_700_000_000_000, "samplingInterval": 100}]
+    assert ctx.stats.gauges["input.option_records"] == 4
