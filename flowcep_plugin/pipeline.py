@@ -135,7 +135,7 @@ class Pipeline:
             from .alerts import Suppressor
         except ImportError:
             return None
-        return Suppressor(interval_ms=interval)
+        return Suppressor(interval_ms=interval, stats=self.ctx.stats)
 
     # -- isolation helpers -----------------------------------------------------------------------
     def _failed(self, stage: _Stage, what: str, exc: Exception) -> None:
