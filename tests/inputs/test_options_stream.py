@@ -203,6 +203,9 @@ def test_pipeline_routes_options_to_epl_outputs_and_on_options_only(shared_file,
     assert m["netflow.sampler_name"] == "sampler1" and m["netflow.sampler_random_interval"] == 30000
     assert m["@timestamp"] == 1647285925000 and m["observer.ip"] == "192.0.2.100"
     assert "source.ip" not in m and "network.direction" not in m
+    from flowcep_plugin.ecs_validate import errors
+
+    assert [e for doc in metrics for e in errors(doc)] == []  # ECS types and allowed values
     rows = [doc for doc in docs if doc.get("rule", {}).get("name") == "Sampler"
             or "Sampler" in json.dumps(doc.get("rule", ""))]
     assert len(rows) == 4
