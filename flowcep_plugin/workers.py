@@ -21,6 +21,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import signal
 import threading
 from collections import deque
 from collections.abc import Sequence
@@ -63,6 +64,10 @@ class _Runner(StageRunner):
 def _worker_main(index: int, n: int, conn: Connection, stages: list[Stage], ctx: Context,
                  max_failures: int) -> None:
     """A worker's loop: ``step`` (batches, optional watermark), ``flush``, ``stop``."""
+    # The main process owns the run's end: a Ctrl-C reaches the whole process group, and a
+    # worker that died of it would lose the steps still in flight. It tells us to stop.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
     ctx.stats.__init__()  # type: ignore[misc]  # the fork's copy: report only this worker's counts
     runner = _Runner(ctx, max_failures)
     code = 0

@@ -146,3 +146,47 @@ def test_stats_merge_adds_a_workers_counters() -> None:
     assert snap["gauges"]["engine.groups_evicted"] == 6
     assert snap["plugin_errors"] == {"flowcep-portscan": 1}
     assert snap["errors"] == ["flowcep-portscan: boom"]
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_live_collector_with_workers_stops_cleanly_on_ctrl_c(tmp_path: Path, upstream_ipfix: Path) -> None:
+    """A Ctrl-C reaches the whole process group: the workers must leave the stop to the main
+    process, which drains and emits every step in flight (exit 0, the attacker found)."""
+    import os
+    import signal
+    import socket
+    import time
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out, stats = tmp_path / "alerts.jsonl", tmp_path / "stats.json"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "flowcep_plugin", "run", "-q", "--no-progress", "--workers", "2",
+         "--input", f"ipfix+udp://127.0.0.1:{port}", "--output", f"jsonl:{out}",
+         "--stats-json", str(stats), "--lateness", "1h"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # wait until the collector listens
+            probe = subprocess.run(["ss", "-lun", f"sport = :{port}"], capture_output=True, text=True)
+            if str(port) in probe.stdout:
+                break
+            time.sleep(0.2)
+        replay = subprocess.run([sys.executable, "-m", "flowcep_plugin", "replay", str(upstream_ipfix),
+                                 "--to", f"ipfix+udp://127.0.0.1:{port}", "--speed", "0"],
+                                capture_output=True, text=True, timeout=120)
+        assert replay.returncode == 0, replay.stderr
+        time.sleep(2.0)
+        os.killpg(run.pid, signal.SIGINT)
+        _, err = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+    assert run.returncode == 0, err
+    snap = json.loads(stats.read_text())
+    assert snap["gauges"]["workers"] == 2
+    assert snap["stages"]["detect"]["in"] == snap["stages"]["input"]["in"] > 0
+    alerts = [json.loads(line) for line in out.read_text().splitlines()]
+    assert any(a["rule"]["id"] == "multistage-attack" and a["source"]["ip"] == "59.2.153.68" for a in alerts)
