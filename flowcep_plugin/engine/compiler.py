@@ -864,8 +864,11 @@ class _Compiler:
             gen = CodeGen(fn, row_res)
             return compile_row_function(["r0", "r1"], gen.true(e), gen.consts)
 
-        def values(items: tuple[A.SelectItem, ...]) -> Any:
-            gen = CodeGen(fn, row_res)
+        def trigger_res(p: A.Prop) -> str:
+            return f"r0.get({self.resolve(p, refs[:1])[1]!r})"
+
+        def values(items: tuple[A.SelectItem, ...], trigger_only: bool = False) -> Any:
+            gen = CodeGen(fn, trigger_res if trigger_only else row_res)
             code = "(" + "".join(gen.value(it.expr) + ", " for it in items) + ")"
             return compile_row_function(["r0", "r1"], code, gen.consts)
 
@@ -911,13 +914,8 @@ class _Compiler:
                     if act.items is not None:
                         self.check_window_producers(s.window, [act])
                     ins_names = [it.name for it in act.items] if act.items is not None else []
-                    if act.items is not None:
-                        for it in act.items:
-                            for p in props_of(it.expr):
-                                if self.resolve(p, refs)[0] == 1:
-                                    raise self.err("'when not matched' has no window row: insert "
-                                                   "reads the trigger only", p.pos)
-                    actions.append(MergeAction("insert", values=values(act.items) if act.items else None,
+                    # there is no window row when nothing matched: the select reads the trigger
+                    actions.append(MergeAction("insert", values=values(act.items, True) if act.items else None,
                                                names=ins_names, where=cond(act.where)))
                 elif not w.matched:
                     raise self.err(f"unsupported construct: {act.kind} in a 'when not matched' clause "

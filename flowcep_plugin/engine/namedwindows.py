@@ -374,8 +374,10 @@ class OnTrigger:
 
     def _insert(self, t: int, trow: dict[str, Any], wrow: dict[str, Any] | None, a: MergeAction,
                 out: list[Row]) -> None:
-        assert a.values is not None
-        row = dict(trow) if not a.names else dict(zip(a.names, a.values(trow, wrow), strict=False))
+        if a.values is None:  # insert select *: the trigger's properties
+            row = dict(trow)
+        else:
+            row = dict(zip(a.names, a.values(trow, wrow), strict=False))
         if a.into is None:
             self.nw.insert(t, row)
         else:

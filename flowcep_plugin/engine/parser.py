@@ -515,30 +515,38 @@ class _Build(Transformer[Token, Any]):
         return tuple(p for p, _t in children), None
 
     def on_stmt(self, meta: Any, children: list[Any]) -> A.OnStmt:
-        _on, trigger, action = children
+        _on, trigger, alias, action = children
+        if alias is not None:
+            if trigger.alias is not None:
+                raise EPLError(f"the trigger stream has two aliases ({trigger.alias}, {_name(alias)})",
+                               self.filename, alias.line, alias.column)
+            trigger = dataclasses.replace(trigger, alias=_name(alias))
         return cast("A.OnStmt", dataclasses.replace(action, trigger=trigger, pos=_pos(meta)))
+
+    def nw_alias(self, meta: Any, children: list[Any]) -> Token:
+        return cast(Token, children[1])
 
     def _window(self, name: Token, alias: Token | None) -> tuple[str, str | None, A.Pos]:
         return _name(name), (_name(alias) if alias is not None else None), _tokpos(name)
 
     def on_delete(self, meta: Any, children: list[Any]) -> A.OnStmt:
-        _del, _from, name, _as, alias, where = children
+        _del, _from, name, alias, where = children
         w, a, wpos = self._window(name, alias)
         return A.OnStmt("delete", _NO_REF, w, a, where, window_pos=wpos)
 
     def on_select(self, meta: Any, children: list[Any]) -> A.OnStmt:
-        insert, _sel, items, _from, name, _as, alias, where = children
+        insert, _sel, items, _from, name, alias, where = children
         w, a, wpos = self._window(name, alias)
         return A.OnStmt("select", _NO_REF, w, a, where, items=items, insert_into=insert, window_pos=wpos)
 
     def on_update(self, meta: Any, children: list[Any]) -> A.OnStmt:
-        _upd, name, _as, alias, _set, *rest = children
+        _upd, name, alias, _set, *rest = children
         where = rest.pop()
         w, a, wpos = self._window(name, alias)
         return A.OnStmt("update", _NO_REF, w, a, where, assignments=tuple(rest), window_pos=wpos)
 
     def on_merge(self, meta: Any, children: list[Any]) -> A.OnStmt:
-        _merge, _into, name, _as, alias, where, *whens = children
+        _merge, _into, name, alias, where, *whens = children
         w, a, wpos = self._window(name, alias)
         return A.OnStmt("merge", _NO_REF, w, a, where, whens=tuple(whens), window_pos=wpos)
 

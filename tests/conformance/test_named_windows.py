@@ -1,0 +1,151 @@
+"""Named windows: consumers, on-delete, on-select, on-update, on-merge.
+
+Expected rows come from Esper's reference chapter "EPL Reference: Named Windows and Tables"
+and the assertions of its regression tests (espertechinc/esper, regression-lib
+``suite/infra/namedwindow``). Esper's SupportBean-style events are sent as flows with a
+``kind`` and routed to streams with INSERT INTO, as the rest of the suite does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from flowcep_plugin.engine.harness import Harness
+
+DOC = "Esper reference, 'Named Windows and Tables'"
+DOC_CONSUME = DOC + ", 'Querying Named Windows' (consumers receive the insert and the remove stream)"
+DOC_DELETE = DOC + ", 'Deleting Data From Named Windows: the On Delete clause'"
+DOC_SELECT = DOC + ", 'Triggered Select on Named Windows: the On Select clause'"
+DOC_UPDATE = DOC + ", 'Updating Data in Named Windows: the On Update clause'"
+MERGE_DOC = "InfraNamedWindowOnMerge.InfraDocExample (ProductWindow/OrderWindow merge)"
+
+
+def vals(rows: list[Any], *keys: str) -> list[tuple[Any, ...]]:
+    return [tuple(r.values[k] for k in keys) for r in rows]
+
+
+@pytest.mark.esper("nw-consumer", cite=DOC_CONSUME)
+def test_an_aggregation_over_a_length_window_goes_down_as_rows_leave() -> None:
+    h = Harness("""
+        create window W#length(2) as (s string, v int);
+        insert into W select s, v from Flow;
+        @Name('agg') select count(*) as n, sum(v) as total from W;
+        @Name('rows') select s from W;
+    """)
+    for t, (s, v) in enumerate([("E1", 10), ("E2", 20), ("E3", 30)]):
+        h.send(t * 1000, s=s, v=v)
+    # the third row pushes E1 out: count stays 2, the sum loses E1's 10
+    assert vals(h.of("agg"), "n", "total") == [(1, 10), (2, 30), (2, 50)]
+    # a non-aggregating consumer sees the insert stream only
+    assert vals(h.of("rows"), "s") == [("E1",), ("E2",), ("E3",)]
+
+
+@pytest.mark.esper("nw-consumer", cite=DOC_CONSUME + "; time windows expire rows as the engine clock passes")
+def test_a_time_window_removes_rows_at_their_expiry_time() -> None:
+    h = Harness("""
+        create window W#time(10 sec) as select s from Flow;
+        insert into W select s from Flow;
+        @Name('agg') select count(*) as n from W;
+    """)
+    h.send(0, s="a")
+    h.send(4000, s="b")
+    h.watermark(20000)
+    assert [(r.time_ms, r.values["n"]) for r in h.of("agg")] == [(0, 1), (4000, 2), (10000, 1), (14000, 0)]
+
+
+@pytest.mark.esper("nw-on-delete", cite=DOC_DELETE + "; ResultSetAggregateOnDelete (on SupportBean_A delete "
+                   "from MyWindow where theString = id)")
+def test_on_delete_removes_the_matching_rows_and_consumers_see_them_leave() -> None:
+    h = Harness("""
+        create window MyWindow#keepall as (theString string, intPrimitive int);
+        insert into MyWindow select theString, intPrimitive from Flow(kind = 'sb');
+        @Name('del') on Flow(kind = 'a') as a delete from MyWindow where theString = a.id;
+        @Name('agg') select count(*) as n, sum(intPrimitive) as s from MyWindow;
+    """)
+    h.send(1000, kind="sb", theString="E1", intPrimitive=10)
+    h.send(2000, kind="sb", theString="E2", intPrimitive=20)
+    h.send(3000, kind="a", id="E1")
+    h.send(4000, kind="a", id="EX")  # deletes nothing: no row, no update
+    h.send(5000, kind="sb", theString="E3", intPrimitive=30)
+    assert vals(h.of("agg"), "n", "s") == [(1, 10), (2, 30), (1, 20), (2, 50)]
+    # the on-delete statement outputs the rows it deleted
+    assert [(r.time_ms, r.values) for r in h.of("del")] == [(3000, {"theString": "E1", "intPrimitive": 10})]
+
+
+@pytest.mark.esper("nw-on-select", cite=DOC_SELECT)
+def test_on_select_outputs_the_matching_rows_once_per_trigger() -> None:
+    h = Harness("""
+        create window Scanners#unique(ip) as (ip string, reason string);
+        insert into Scanners select ip, reason from Flow(kind = 'scanner');
+        @Name('hit') on Flow(kind = 'flow') as f select f.src as src, s.reason as reason
+            from Scanners as s where s.ip = f.src;
+    """)
+    h.send(0, kind="scanner", ip="10.0.0.1", reason="sweep")
+    h.send(1000, kind="flow", src="10.0.0.2")
+    h.send(2000, kind="flow", src="10.0.0.1")
+    h.send(3000, kind="scanner", ip="10.0.0.1", reason="known")  # unique: replaces the row
+    h.send(4000, kind="flow", src="10.0.0.1")
+    assert [(r.time_ms, r.values["reason"]) for r in h.of("hit")] == [(2000, "sweep"), (4000, "known")]
+
+
+@pytest.mark.esper("nw-on-update", cite=DOC_UPDATE + " (consumers get the new row as insert stream and the "
+                   "previous one as remove stream)")
+def test_on_update_changes_rows_in_place_and_consumers_see_old_and_new() -> None:
+    h = Harness("""
+        create window W#keepall as (k string, v int);
+        insert into W select k, v from Flow(kind = 'row');
+        on Flow(kind = 'upd') as u update W as w set v = w.v + u.d where w.k = u.k;
+        @Name('agg') select sum(v) as s from W;
+        @Name('dump') on Flow(kind = 'dump') select w.k as k, w.v as v from W as w;
+    """)
+    h.send(0, kind="row", k="a", v=1)
+    h.send(1000, kind="row", k="b", v=2)
+    h.send(2000, kind="upd", k="a", d=10)
+    h.send(3000, kind="dump")
+    assert vals(h.of("agg"), "s") == [(1,), (3,), (13,)]
+    assert vals(h.of("dump"), "k", "v") == [("a", 11), ("b", 2)]
+
+
+MERGE = """
+    insert into OrderEvent select orderId, productId, price, quantity, deletedFlag from Flow(kind = 'order');
+    create window ProductWindow#unique(productId) as (productId string, totalPrice double);
+    on OrderEvent oe merge ProductWindow pw where pw.productId = oe.productId
+        when matched then update set totalPrice = totalPrice + oe.price
+        when not matched then insert select productId, price as totalPrice;
+    create window OrderWindow#keepall as OrderEvent;
+    on OrderEvent oe merge OrderWindow pw where pw.orderId = oe.orderId
+        when not matched then insert select *
+        when matched and oe.deletedFlag = true then delete
+        when matched then update set pw.quantity = oe.quantity, pw.price = oe.price;
+    @Name('prod') on Flow(kind = 'dump') select * from ProductWindow;
+    @Name('ord') on Flow(kind = 'dump') select * from OrderWindow;
+"""
+
+
+def _order(h: Harness, t: int, oid: str, pid: str, price: float, qty: int, deleted: bool = False) -> None:
+    h.send(t, kind="order", orderId=oid, productId=pid, price=price, quantity=qty, deletedFlag=deleted)
+
+
+@pytest.mark.esper("nw-on-merge", cite=MERGE_DOC)
+def test_merge_doc_example_totals_products_and_keeps_the_latest_order() -> None:
+    h = Harness(MERGE)
+    _order(h, 1000, "O1", "P1", 10.0, 100)
+    _order(h, 2000, "O1", "P1", 11.0, 200)
+    _order(h, 3000, "O2", "P2", 3.0, 300)
+    h.send(4000, kind="dump")
+    assert sorted(vals(h.of("prod"), "productId", "totalPrice")) == [("P1", 21.0), ("P2", 3.0)]
+    assert sorted(vals(h.of("ord"), "orderId", "quantity")) == [("O1", 200), ("O2", 300)]
+
+
+@pytest.mark.esper("nw-on-merge", cite=MERGE_DOC + "; 'when matched and oe.deletedFlag=true then delete'")
+def test_merge_deletes_when_the_first_matching_clause_says_so() -> None:
+    h = Harness(MERGE)
+    _order(h, 1000, "O1", "P1", 10.0, 100)
+    _order(h, 2000, "O2", "P2", 3.0, 300)
+    _order(h, 3000, "O1", "P1", 1.0, 5, deleted=True)
+    h.send(4000, kind="dump")
+    assert vals(h.of("ord"), "orderId", "quantity") == [("O2", 300)]
+    # the product total still adds the deleting order's price (its own merge matched and updated)
+    assert sorted(vals(h.of("prod"), "productId", "totalPrice")) == [("P1", 11.0), ("P2", 3.0)]
