@@ -355,11 +355,13 @@ class OnStmt:
 
 @dataclass(frozen=True)
 class CreateContextStmt:
-    """``create context C partition by p [and q] from S [, ...]`` (keyed) or
-    ``create context C start @now end after P`` (fixed intervals)."""
+    """``create context C partition by p [and q] from S [, ...]`` (keyed),
+    ``create context C start @now end after P`` (fixed intervals) or
+    ``create context C initiated by S(filter) as s terminated after P`` (overlapping)."""
 
     name: str
-    kind: str  # keyed | fixed
+    kind: str  # keyed | fixed | initterm
+    # keyed: (properties, stream) per stream; initterm: one ((), initiating stream)
     parts: tuple[tuple[tuple[Prop, ...], StreamRef], ...] = ()
     period_ms: int = 0
     annotations: tuple[Annotation, ...] = ()

@@ -760,6 +760,20 @@ class _Compiler:
             if c.period_ms <= 0:
                 raise self.err("context end after: expected a positive time period", c.pos)
             return ContextPlan(c.name, "fixed", period_ms=c.period_ms)
+        if c.kind == "initterm":
+            ref = c.parts[0][1]
+            sd = self.stream_def(ref.stream, ref.pos)
+            if ref.views:
+                raise self.err("unsupported construct: a data window on a context's initiating stream",
+                               ref.views[0].pos)
+            if c.period_ms <= 0:
+                raise self.err("context terminated after: expected a positive time period", c.pos)
+            flt = None
+            if ref.filter is not None:
+                one = [(ref.name, sd)]
+                flt = compile_column_filter(ref.filter, lambda p: self.resolve(p, one)[1], self.filename)
+            return ContextPlan(c.name, "initterm", period_ms=c.period_ms, init_stream=ref.stream,
+                               init_alias=ref.alias, init_filter=flt)
         keys: dict[str, list[str]] = {}
         width = None
         for props, ref in c.parts:
@@ -788,17 +802,22 @@ class _Compiler:
         self.check_window_reads(s)
         allowed = {"name", "id"} | ({f"key{i + 1}" for i in range(len(next(iter(cplan.keys.values()))))}
                                     if cplan.kind == "keyed" else {"startTime", "endTime"})
-        for e in [s.where] + [ref.filter for ref in s.sources]:
-            for p in props_of(e) if e is not None else []:
-                if p.parts[0] == "context":
-                    raise self.err("unsupported construct: context properties in WHERE or a stream "
-                                   "filter (use them in the select list or HAVING)", p.pos)
+        init_sd = self.streams[cplan.init_stream] if cplan.init_stream is not None else None
 
         def ctx_prop(p: A.Prop) -> A.Expr | None:
-            if len(p.parts) == 2 and p.parts[0] == "context":
-                if p.parts[1] not in allowed:
+            if len(p.parts) > 2 and p.parts[0] == "context" and init_sd is not None \
+                    and p.parts[1] == cplan.init_alias:
+                # context.<alias>.<property>: the initiating event's property
+                key = init_sd.key(".".join(p.parts[2:]))
+                if key is None:
+                    raise self.err(f"unknown property {'.'.join(p.parts[2:])!r} of the initiating stream "
+                                   f"{init_sd.name} (known: {', '.join(init_sd.props or [])})", p.pos)
+                return A.Call(CONTEXT_FUNCTION, (A.Literal(f"{cplan.init_alias}.{key}"),), pos=p.pos, text=p.text)
+            if len(p.parts) >= 2 and p.parts[0] == "context":
+                if len(p.parts) > 2 or p.parts[1] not in allowed:
+                    tagged = f", context.{cplan.init_alias}.<property>" if cplan.init_alias else ""
                     raise self.err(f"unknown context property {p.text!r} (context {cplan.name} has: "
-                                   f"{', '.join('context.' + a for a in sorted(allowed))})", p.pos)
+                                   f"{', '.join('context.' + a for a in sorted(allowed))}{tagged})", p.pos)
                 return A.Call(CONTEXT_FUNCTION, (A.Literal(p.parts[1]),), pos=p.pos, text=p.text)
             return None
 
@@ -1026,7 +1045,11 @@ def _replace_props(s: A.SelectStmt, fn: Callable[[A.Prop], A.Expr | None]) -> A.
         if isinstance(e, A.OrderItem):
             ne = visit(e.expr)
             return e if ne is e.expr else A.OrderItem(ne, e.descending)
+        if isinstance(e, A.StreamRef):
+            nf = visit(e.filter)
+            return e if nf is e.filter else dataclasses.replace(e, filter=nf)
         return e
 
-    return dataclasses.replace(s, items=visit(s.items), having=visit(s.having),
-                               group_by=visit(s.group_by), order_by=visit(s.order_by))
+    return dataclasses.replace(s, items=visit(s.items), having=visit(s.having), where=visit(s.where),
+                               group_by=visit(s.group_by), order_by=visit(s.order_by),
+                               sources=s.sources if isinstance(s.sources, A.PatternSource) else visit(s.sources))

@@ -584,11 +584,15 @@ class _Build(Transformer[Token, Any]):
         return tuple(A.Prop(tuple(p), pos=ref.pos, text=".".join(p)) for p in props if isinstance(p, list)), ref
 
     def ctx_fixed(self, meta: Any, children: list[Any]) -> A.CreateContextStmt:
-        _create, _ctx, name, _start, now, _end, _after, period = children
+        _create, _ctx, name, _as, _start, now, _end, _after, period = children
         if _name(now).lower() != "now":
             raise self._unsupported(f"context start @{_name(now)} (only start @now ... end after "
                                     "a time period)", _tokpos(now))
         return A.CreateContextStmt(_name(name), "fixed", period_ms=period.ms, pos=_pos(meta))
+
+    def ctx_initterm(self, meta: Any, children: list[Any]) -> A.CreateContextStmt:
+        _create, _ctx, name, _as, _init, _by, ref, _term, _by2, _after, period = children
+        return A.CreateContextStmt(_name(name), "initterm", (((), ref),), period_ms=period.ms, pos=_pos(meta))
 
     def context_select(self, meta: Any, children: list[Any]) -> A.ContextSelect:
         _ctx, name, select = children

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .aggregates import aggregate_groups, make_state_factory
 from .contexts import context_stmt
+from .contexts import install as install_contexts
 from .namedwindows import install as install_named
 from .plan import Module, SelectPlan, StreamPlan, register_runtime
 from .rows import Row
@@ -769,6 +770,7 @@ class Runtime:
             for idx, sp in enumerate(plan.streams):
                 self.consumers.setdefault(sp.stream, []).append((st, idx))
         install_named(self, module.named_windows, module.triggers, stats)  # h-named
+        install_contexts(self)  # h-named
         sd = module.streams[module.input_stream]
         self.time_key = sd.time_key
         self.now: int | None = None

@@ -142,3 +142,43 @@ def test_fixed_interval_partition_drops_its_window_at_the_end() -> None:
     # 11000 starts from nothing and leaves at 19000
     assert [(r.time_ms, r.values["n"]) for r in h.of("s0")] == [(0, 1), (6000, 2), (8000, 1), (11000, 1),
                                                                 (19000, 0)]
+
+
+IT = "ContextInitTerm"
+
+
+@pytest.mark.esper("ctx-initterm", cite=IT + ".ContextInitTermFilterAndAfter1Min")
+def test_each_initiating_event_starts_a_partition_that_lasts_a_minute() -> None:
+    env = Env("""
+        create context CtxInitiated initiated by SupportBean_S0 as sb0 terminated after 1 minute;
+        @Name('S1') context CtxInitiated
+            select theString as c1, sum(intPrimitive) as c2, context.sb0.p00 as c3 from SupportBean;
+    """)
+    env.sb("G1", 1)  # no partition yet
+    env.s0(1, "SB01")
+    env.sb("G2", 2)
+    env.sb("G3", 3)
+    env.s0(2, "SB02")
+    env.sb("G4", 4)  # both partitions, in order of creation
+    env.sb("G5", 5)
+    env.h.send(60_002, kind="sb", theString="G6", intPrimitive=6)  # the minute after SB01 has passed
+    env.h.watermark(60_005)
+    env.h.send(60_006, kind="sb", theString="G7", intPrimitive=7)  # and after SB02
+    assert vals(env.h.of("S1"), "c1", "c2", "c3") == [
+        ("G2", 2, "SB01"), ("G3", 5, "SB01"), ("G4", 9, "SB01"), ("G4", 4, "SB02"),
+        ("G5", 14, "SB01"), ("G5", 9, "SB02"), ("G6", 15, "SB02")]
+
+
+@pytest.mark.esper("ctx-initterm", cite=IT + ".ContextInitTermFilterInitiatedStraightEquals (the initiating "
+                   "event counts in its partition; context properties in the statement's filter)")
+def test_the_initiating_event_is_processed_by_its_partition() -> None:
+    h = Harness("""
+        create context EverySupportBean as initiated by Flow(theString like 'I%') as sb terminated after 1 minutes;
+        @Name('s0') context EverySupportBean
+            select sum(longPrimitive) as c1 from Flow(intPrimitive = context.sb.intPrimitive);
+    """)
+    evs = [("E1", -1, -2), ("I1", 2, 4), ("E2", 2, 3), ("I2", 3, 14), ("E3", 2, 2), ("E4", 3, 15)]
+    for t, (s, i, lp) in enumerate(evs):
+        h.send(t, theString=s, intPrimitive=i, longPrimitive=lp)
+    h.send(90_000, theString="E", intPrimitive=-1, longPrimitive=-2)
+    assert vals(h.of("s0"), "c1") == [(4,), (7,), (14,), (9,), (29,)]

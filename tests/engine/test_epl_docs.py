@@ -47,7 +47,7 @@ REJECTED = [
     "create window W#time_batch(1 min) as select * from Flow",
     "create window W#keepall as (a string); on Flow select count(*) as n from W",
     "create window W#keepall as (a string); select a from W#length(2)",
-    "create context C initiated by Flow terminated after 1 min",
+    "create context C initiated by Flow terminated by Flow(x = 1)",
     "create context C partition by a from Flow; context C select a from pattern [every Flow]",
     "select prev(1, a) from Flow#length(3)",
     "select max(a, b) from Flow",
