@@ -775,12 +775,22 @@ class _Compiler:
             return ContextPlan(c.name, "initterm", period_ms=c.period_ms, init_stream=ref.stream,
                                init_alias=ref.alias, init_filter=flt)
         keys: dict[str, list[str]] = {}
+        filters: dict[str, ColumnFilter] = {}
         width = None
         for props, ref in c.parts:
             sd = self.stream_def(ref.stream, ref.pos)
-            if ref.filter is not None or ref.views or ref.alias:
-                raise self.err(f"unsupported construct: a filter, view or alias on context {c.name}'s "
-                               f"stream {ref.stream} (filter in the statements)", ref.pos)
+            if ref.stream in self.named:
+                raise self.err(f"context {c.name}: a named window cannot be partitioned ({ref.stream})", ref.pos)
+            if ref.views or ref.alias:
+                raise self.err(f"unsupported construct: a view or alias on context {c.name}'s "
+                               f"stream {ref.stream}", ref.pos)
+            if ref.filter is not None:
+                one = [(ref.stream, sd)]
+
+                def key_of(p: A.Prop, one: list[tuple[str, StreamDef]] = one) -> str:
+                    return self.resolve(p, one)[1]
+
+                filters[ref.stream] = compile_column_filter(ref.filter, key_of, self.filename)
             if ref.stream in keys:
                 raise self.err(f"context {c.name}: stream {ref.stream} is listed twice", ref.pos)
             if width is not None and len(props) != width:
@@ -788,7 +798,7 @@ class _Compiler:
                                "properties", ref.pos)
             width = len(props)
             keys[ref.stream] = [self.resolve(p, [(ref.stream, sd)])[1] for p in props]
-        return ContextPlan(c.name, "keyed", keys=keys)
+        return ContextPlan(c.name, "keyed", keys=keys, filters=filters)
 
     def context_select(self, cs: A.ContextSelect, name: str) -> SelectPlan:
         cplan = self.ctx_plans.get(cs.context)

@@ -62,6 +62,8 @@ class ContextPlan:
     init_stream: str | None = None
     init_alias: str | None = None
     init_filter: ColumnFilter | None = None
+    # keyed: the filter of each partitioned stream (events it rejects reach no partition)
+    filters: dict[str, ColumnFilter] = field(default_factory=dict)
 
 
 def _feed(st: Any, idx: int, ev: Events) -> list[Row]:
@@ -133,7 +135,10 @@ class KeyedContextStmt:
 
     # -- the runtime's statement protocol -----------------------------------------------------------
     def prefilter(self, idx: int, ev: Events) -> Events:
-        return ev  # filtered in each partition: WHERE may read context properties
+        # the context's own filter; the statement's run in each partition (they may read
+        # context properties)
+        flt = self.cplan.filters.get(self.plan.streams[idx].stream)
+        return ev.take(flt(ev.cols, ev.n)) if flt is not None else ev
 
     def next_due(self, final: bool = False) -> int | None:
         heap = self.heap

@@ -182,3 +182,16 @@ def test_the_initiating_event_is_processed_by_its_partition() -> None:
         h.send(t, theString=s, intPrimitive=i, longPrimitive=lp)
     h.send(90_000, theString="E", intPrimitive=-1, longPrimitive=-2)
     assert vals(h.of("s0"), "c1") == [(4,), (7,), (14,), (9,), (29,)]
+
+
+@pytest.mark.esper("ctx-keyed", cite="Esper reference, 'Keyed Segmented Context' (partition by p from S(filter): "
+                   "only events passing the filter are assigned a partition)")
+def test_a_filter_on_the_partitioned_stream_keeps_events_out_of_every_partition() -> None:
+    env = Env("""
+        create context ByString partition by theString from SupportBean(intPrimitive > 0);
+        @Name('s0') context ByString select context.id as id, sum(intPrimitive) as s from SupportBean;
+    """)
+    for s, i in (("A", -1), ("B", 2), ("A", 3), ("B", -5), ("B", 4)):
+        env.sb(s, i)
+    # A's first event creates no partition: A is the second partition, with id 1
+    assert vals(env.h.of("s0"), "id", "s") == [(0, 2), (1, 3), (0, 6)]

@@ -149,3 +149,86 @@ def test_merge_deletes_when_the_first_matching_clause_says_so() -> None:
     assert vals(h.of("ord"), "orderId", "quantity") == [("O2", 300)]
     # the product total still adds the deleting order's price (its own merge matched and updated)
     assert sorted(vals(h.of("prod"), "productId", "totalPrice")) == [("P1", 11.0), ("P2", 3.0)]
+
+
+ON_DELETE = "InfraNamedWindowOnDelete"
+
+
+@pytest.mark.esper("nw-on-delete", cite=ON_DELETE + ".InfraNamedWindowSilentDeleteOnDelete (without the hint, "
+                   "which only silences the window's own listener)")
+def test_on_delete_over_a_length_window() -> None:
+    h = Harness("""
+        create window MyWindow#length(2) as (theString string, intPrimitive int);
+        insert into MyWindow select theString, intPrimitive from Flow(kind = 'sb');
+        @Name('delete') on Flow(kind = 's0') as s0 delete from MyWindow where s0.p00 = theString;
+        @Name('count') select count(*) as cnt from MyWindow;
+    """)
+    steps = [("sb", "E1"), ("s0", "E1"), ("sb", "E2"), ("sb", "E3"), ("sb", "E4"), ("s0", "E4"), ("s0", "E3"),
+             ("s0", "EX")]
+    for t, (kind, s) in enumerate(steps):
+        if kind == "sb":
+            h.send(t, kind="sb", theString=s, intPrimitive=t)
+        else:
+            h.send(t, kind="s0", p00=s)
+    assert [(r.time_ms, r.values["cnt"]) for r in h.of("count")] == [
+        (0, 1), (1, 0), (2, 1), (3, 2), (4, 2), (5, 1), (6, 0)]
+    assert [(r.time_ms, r.values["theString"]) for r in h.of("delete")] == [(1, "E1"), (5, "E4"), (6, "E3")]
+
+
+@pytest.mark.esper("nw-on-delete", cite=ON_DELETE + ".InfraFirstUnique")
+def test_on_delete_from_a_firstunique_window_frees_the_key() -> None:
+    h = Harness("""
+        create window MyWindowFU#firstunique(theString) as (theString string, intPrimitive int);
+        insert into MyWindowFU select theString, intPrimitive from Flow(kind = 'sb');
+        @Name('delete') on Flow(kind = 'a') as a delete from MyWindowFU where theString = a.id;
+        @Name('dump') on Flow(kind = 'dump') select * from MyWindowFU;
+    """)
+    h.send(1, kind="sb", theString="A", intPrimitive=1)
+    h.send(2, kind="sb", theString="A", intPrimitive=2)
+    h.send(3, kind="a", id="A")
+    assert vals(h.of("delete"), "theString", "intPrimitive") == [("A", 1)]
+    h.send(4, kind="sb", theString="A", intPrimitive=3)
+    h.send(5, kind="dump")
+    assert vals(h.of("dump"), "theString", "intPrimitive") == [("A", 3)]
+    h.send(6, kind="a", id="A")
+    h.send(7, kind="dump")
+    assert len(h.of("dump")) == 1
+
+
+@pytest.mark.esper("nw-on-delete", cite=ON_DELETE + ".InfraCoercionKeyMultiPropIndexes (d1-d4: numeric "
+                   "coercion, null keys, two-property conditions)")
+def test_on_delete_lookups_coerce_numbers_and_never_match_null() -> None:
+    h = Harness("""
+        create window MyWindowCK#keepall as (theString string, intPrimitive int, intBoxed int,
+                                             doublePrimitive double, doubleBoxed double);
+        insert into MyWindowCK select theString, intPrimitive, intBoxed, doublePrimitive, doubleBoxed
+            from Flow(theString like 'E%');
+        @Name('d1') on Flow(theString = 'DB') as s0 delete from MyWindowCK as win
+            where win.intPrimitive = s0.doubleBoxed;
+        @Name('d2') on Flow(theString = 'DP') as s0 delete from MyWindowCK as win
+            where win.intPrimitive = s0.doublePrimitive;
+        @Name('d3') on Flow(theString = 'IB') as s0 delete from MyWindowCK
+            where MyWindowCK.intPrimitive = s0.intBoxed;
+        @Name('d4') on Flow(theString = 'IPDP') as s0 delete from MyWindowCK as win
+            where win.intPrimitive = s0.intPrimitive and win.doublePrimitive = s0.doublePrimitive;
+    """)
+    t = 0
+
+    def send(s: str, i: int, ib: int | None, d: float, db: float | None) -> None:
+        nonlocal t
+        t += 1
+        h.send(t, theString=s, intPrimitive=i, intBoxed=ib, doublePrimitive=d, doubleBoxed=db)
+
+    for k in range(1, 5):
+        send(f"E{k}", k, k * 10, k * 100.0, k * 1000.0)
+    send("DB", 0, 0, 0.0, None)
+    send("DB", 0, 0, 0.0, 3.0)
+    send("DP", 0, 0, 5.0, None)
+    send("DP", 0, 0, 4.0, None)
+    send("IB", 0, -1, 0.0, None)
+    send("IB", 0, 1, 0.0, None)
+    for k in range(5, 8):
+        send(f"E{k}", k, k * 10, k * 100.0, k * 1000.0)
+    send("IPDP", 5, 0, 500.0, None)
+    deleted = [(r.statement, r.values["theString"]) for r in h.rows if r.statement.startswith("d")]
+    assert deleted == [("d1", "E3"), ("d2", "E4"), ("d3", "E1"), ("d4", "E5")]
