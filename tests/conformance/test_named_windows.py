@@ -232,3 +232,20 @@ def test_on_delete_lookups_coerce_numbers_and_never_match_null() -> None:
     send("IPDP", 5, 0, 500.0, None)
     deleted = [(r.statement, r.values["theString"]) for r in h.rows if r.statement.startswith("d")]
     assert deleted == [("d1", "E3"), ("d2", "E4"), ("d3", "E1"), ("d4", "E5")]
+
+
+@pytest.mark.esper("nw-join", cite="Esper reference, 'Joining Event Streams' with a named window as a stream "
+                   "(InfraNamedWindowJoin: 'from SupportBean_S0#lastevent as s0, MyWindowWUJ as win')")
+def test_a_join_with_a_named_window_fires_when_either_side_posts() -> None:
+    h = Harness("""
+        create window Scanners#unique(ip) as (ip string, reason string);
+        insert into Scanners select ip, reason from Flow(kind = 'scanner');
+        insert into F select src from Flow(kind = 'flow');
+        @Name('j') select f.src as src, s.reason as reason from F#lastevent as f, Scanners as s where s.ip = f.src;
+    """)
+    h.send(0, kind="flow", src="10.0.0.1")  # nothing to join yet
+    h.send(1000, kind="scanner", ip="10.0.0.1", reason="sweep")  # the window posts: joins the last flow
+    h.send(2000, kind="flow", src="10.0.0.1")
+    h.send(3000, kind="scanner", ip="10.0.0.1", reason="known")  # unique: the new row joins, the old leaves
+    h.send(4000, kind="flow", src="10.0.0.2")
+    assert [(r.time_ms, r.values["reason"]) for r in h.of("j")] == [(1000, "sweep"), (2000, "sweep"), (3000, "known")]

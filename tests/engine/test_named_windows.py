@@ -102,3 +102,50 @@ def test_batches_give_the_rows_of_events_sent_one_by_one(seed: int) -> None:
         return [(r.statement, r.time_ms, tuple(sorted(r.values.items()))) for r in h.rows]
 
     assert run(1) == run(7) == run(len(evs))
+
+
+@pytest.mark.parametrize("window", ["#time(2 sec)", "#length(3)", "#time_batch(1 sec)", ""])
+def test_a_keyed_context_gives_the_rows_of_group_by_over_a_window_per_key(window: str) -> None:
+    """A partition per source with its own window is ``group by`` over ``#groupwin(src)``: the
+    same rows (ordered alike within one time), whatever the batching."""
+    import random
+
+    rnd = random.Random(7)
+    t, evs = 0, []
+    for _ in range(300):
+        t += rnd.choice((0, 1, 150, 400))
+        evs.append((t, {"src": rnd.choice("abcd"), "port": rnd.randrange(6)}))
+    ctx = Harness(f"""
+        create context PerSource partition by src from Flow;
+        @Name('s') context PerSource select context.key1 as src, count(distinct port) as ports,
+            count(*) as n from Flow{window};
+    """)
+    grp_window = {"#time(2 sec)": "#time(2 sec)", "#length(3)": "#groupwin(src)#length(3)", "": ""}.get(window)
+    for i in range(0, len(evs), 17):
+        ctx.batch(evs[i:i + 17])
+    ctx.flush()
+    got = sorted((r.time_ms, r.values["src"], r.values["ports"], r.values["n"]) for r in ctx.of("s"))
+    if grp_window is None:  # time_batch: each partition's batches start with its own first event
+        by_src: dict[str, list[tuple[int, int]]] = {}
+        for t0, e in evs:
+            by_src.setdefault(e["src"], []).append((t0, e["port"]))
+        expected = []
+        for src, items in by_src.items():
+            start = items[0][0]
+            batches: dict[int, list[int]] = {}
+            for t0, p in items:
+                batches.setdefault((t0 - start) // 1000, []).append(p)
+            last = max(batches)
+            for k in range(last + 2):  # a release per period until an empty one after a non-empty
+                ports = batches.get(k, [])
+                if ports or k - 1 in batches:
+                    expected.append((start + (k + 1) * 1000, src, len(set(ports)), len(ports)))
+        assert got == sorted(expected)
+        return
+    grp = Harness(f"""
+        @Name('s') select src, count(distinct port) as ports, count(*) as n from Flow{grp_window} group by src;
+    """)
+    grp.batch(evs)
+    grp.flush()
+    want = sorted((r.time_ms, r.values["src"], r.values["ports"], r.values["n"]) for r in grp.of("s"))
+    assert got == want
