@@ -73,6 +73,12 @@ NW_MODULE = """
     @Name('agg') select k, count(*) as n, sum(v) as s from W group by k;
     @Name('del') on Flow(kind = 'del') as d delete from W as w where w.k = d.k;
     @Name('hit') on Flow(kind = 'q') as q select w.k as k, w.v as v from W as w where w.k = q.k;
+    create window M#time(1 sec) as (k string, n int);
+    on Flow(kind = 'row') as r merge M as m where m.k = r.k
+        when matched and m.n >= 2 then delete
+        when matched then update set n = m.n + 1
+        when not matched then insert select r.k as k, 1 as n;
+    @Name('mcount') select count(*) as c, sum(n) as s from M;
     create context ByK partition by k from Flow;
     @Name('ctx') context ByK select context.key1 as key, count(*) as n from Flow#time(1 sec);
 """
