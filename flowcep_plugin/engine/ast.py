@@ -339,7 +339,7 @@ class MergeWhen:
 class OnStmt:
     """``on Trigger [as t] delete | select | update | merge`` against a named window."""
 
-    kind: str  # delete | select | update | merge
+    kind: str  # delete | select | select-delete | update | merge
     trigger: StreamRef
     window: str
     window_alias: str | None

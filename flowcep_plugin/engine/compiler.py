@@ -138,7 +138,7 @@ class _Compiler:
             names.add(name)
             if isinstance(s, A.OnStmt):  # h-named
                 on = self.on_statement(s, name)
-                (infos if on.kind in ("select", "delete") else schemas).append(on.info)
+                (infos if on.kind in ("select", "select-delete", "delete") else schemas).append(on.info)
                 continue
             if isinstance(s, A.ContextSelect):  # h-named
                 plan = self.context_select(s, name)
@@ -920,14 +920,14 @@ class _Compiler:
             names = [it.name for it in s.items]
             if len(set(names)) != len(names):
                 raise self.err("duplicate select name in on-select; use AS to rename", s.pos)
-        elif s.kind == "select":
+        elif s.kind in ("select", "select-delete"):
             names = list(wsd.props or [])
         if s.kind == "delete":
             names = list(wsd.props or [])
         info = StatementInfo(name, s.insert_into, names, f"on-{s.kind}", s.pos.line)
         plan = OnPlan(s.kind, info, s.window, [sp], where=cond(s.where), names=names,
                       star=s.items is None)
-        if s.kind == "select" and s.items is not None:
+        if s.kind in ("select", "select-delete") and s.items is not None:
             plan.select = values(s.items)
         plan.assigns = assigns(s.assignments)
         for w in s.whens:

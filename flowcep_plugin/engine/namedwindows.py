@@ -61,7 +61,7 @@ class MergeAction:
 class OnPlan:
     """An on-trigger statement. Functions take (trigger row, window row) dicts."""
 
-    kind: str  # delete | select | update | merge
+    kind: str  # delete | select | select-delete | update | merge
     info: StatementInfo
     window: str
     streams: list[StreamPlan]  # the trigger stream (its filter)
@@ -315,7 +315,7 @@ class OnTrigger:
         plan = self.plan
         for t, trow in zip(ev.times, ev.rows(), strict=False):
             ids = self._matches(trow)
-            if plan.kind == "select":
+            if plan.kind in ("select", "select-delete"):
                 for rid in ids:
                     wrow = self.nw.rows[rid][1]
                     if plan.star:
@@ -324,6 +324,8 @@ class OnTrigger:
                         assert plan.select is not None
                         out.append(Row(self.name, self.stream, t,
                                        dict(zip(plan.names, plan.select(trow, wrow), strict=False))))
+                if plan.kind == "select-delete":  # Esper's on-select-and-delete: then removes them
+                    self.nw.delete(t, ids)
             elif plan.kind == "delete":
                 for wrow in self.nw.delete(t, ids):
                     out.append(Row(self.name, self.stream, t, dict(wrow)))

@@ -249,3 +249,22 @@ def test_a_join_with_a_named_window_fires_when_either_side_posts() -> None:
     h.send(3000, kind="scanner", ip="10.0.0.1", reason="known")  # unique: the new row joins, the old leaves
     h.send(4000, kind="flow", src="10.0.0.2")
     assert [(r.time_ms, r.values["reason"]) for r in h.of("j")] == [(1000, "sweep"), (2000, "sweep"), (3000, "known")]
+
+
+@pytest.mark.esper("nw-on-select", cite=DOC + ", 'Triggered Select and Delete: the On Select Delete clause' (the "
+                   "selected rows are removed from the window)")
+def test_on_select_and_delete_outputs_then_removes_the_rows() -> None:
+    h = Harness("""
+        create window W#keepall as (k string, v int);
+        insert into W select k, v from Flow(kind = 'r');
+        @Name('sd') on Flow(kind = 'q') as q select and delete w.k as k, w.v as v from W as w where w.k = q.k;
+        @Name('c') select count(*) as n from W;
+    """)
+    h.send(0, kind="r", k="a", v=1)
+    h.send(1, kind="r", k="b", v=2)
+    h.send(2, kind="r", k="a", v=3)
+    h.send(3, kind="q", k="a")
+    h.send(4, kind="q", k="a")  # nothing left to select
+    assert [(r.time_ms, r.values["k"], r.values["v"]) for r in h.of("sd")] == [(3, "a", 1), (3, "a", 3)]
+    # the consumer sees both rows leave in one step
+    assert [(r.time_ms, r.values["n"]) for r in h.of("c")] == [(0, 1), (1, 2), (2, 3), (3, 1)]
