@@ -351,6 +351,7 @@ class OnStmt:
     annotations: tuple[Annotation, ...] = ()
     pos: Pos = NOPOS
     window_pos: Pos = NOPOS
+    order_by: tuple[OrderItem, ...] = ()  # select: sorts the rows of one trigger
 
 
 @dataclass(frozen=True)

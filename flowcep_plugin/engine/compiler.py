@@ -929,6 +929,23 @@ class _Compiler:
                       star=s.items is None)
         if s.kind in ("select", "select-delete") and s.items is not None:
             plan.select = values(s.items)
+        if s.order_by:
+            from .ordering import KeyGetter, make_shaper
+
+            keys: list[tuple[KeyGetter, bool]] = []
+            for o in s.order_by:
+                e = o.expr
+                col = None
+                if isinstance(e, A.Prop) and ".".join(e.parts) in names and s.items is not None:
+                    col = ".".join(e.parts)
+                elif isinstance(e, A.Prop) and s.items is None:
+                    i, key = self.resolve(e, refs)
+                    col = key if i == 1 else None
+                if col is None:
+                    raise self.err("unsupported construct: ORDER BY in on-select on anything but a select "
+                                   "name (or, with select *, a window property)", e.pos)
+                keys.append((lambda v, c=col: v.get(c), o.descending))  # type: ignore[misc]
+            plan.shape = make_shaper(keys, None, 0, False, None, [])
         plan.assigns = assigns(s.assignments)
         for w in s.whens:
             actions = []

@@ -72,6 +72,7 @@ class OnPlan:
     assigns: list[tuple[str, RowFn]] = field(default_factory=list)
     whens: list[tuple[bool, RowFn | None, list[MergeAction]]] = field(default_factory=list)
     equi: tuple[str, str] | None = None  # WHERE t.k = w.k: (trigger key, window key), a hash lookup
+    shape: Callable[[list[Row]], list[Row]] | None = None  # select: ORDER BY over one trigger's rows
 
 
 def _events(items: list[tuple[int, dict[str, Any]]]) -> Events:
@@ -316,6 +317,7 @@ class OnTrigger:
         for t, trow in zip(ev.times, ev.rows(), strict=False):
             ids = self._matches(trow)
             if plan.kind in ("select", "select-delete"):
+                start = len(out)
                 for rid in ids:
                     wrow = self.nw.rows[rid][1]
                     if plan.star:
@@ -324,6 +326,8 @@ class OnTrigger:
                         assert plan.select is not None
                         out.append(Row(self.name, self.stream, t,
                                        dict(zip(plan.names, plan.select(trow, wrow), strict=False))))
+                if plan.shape is not None and len(out) - start > 1:
+                    out[start:] = plan.shape(out[start:])
                 if plan.kind == "select-delete":  # Esper's on-select-and-delete: then removes them
                     self.nw.delete(t, ids)
             elif plan.kind == "delete":

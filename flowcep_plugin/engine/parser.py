@@ -535,10 +535,10 @@ class _Build(Transformer[Token, Any]):
         return A.OnStmt("delete", _NO_REF, w, a, where, window_pos=wpos)
 
     def on_select(self, meta: Any, children: list[Any]) -> A.OnStmt:
-        insert, _sel, and_, _delete, items, _from, name, alias, where = children
+        insert, _sel, and_, _delete, items, _from, name, alias, where, order = children
         w, a, wpos = self._window(name, alias)
         return A.OnStmt("select-delete" if and_ is not None else "select", _NO_REF, w, a, where, items=items,
-                        insert_into=insert, window_pos=wpos)
+                        insert_into=insert, window_pos=wpos, order_by=tuple(order or ()))
 
     def on_update(self, meta: Any, children: list[Any]) -> A.OnStmt:
         _upd, name, alias, _set, *rest = children

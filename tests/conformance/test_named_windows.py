@@ -268,3 +268,33 @@ def test_on_select_and_delete_outputs_then_removes_the_rows() -> None:
     assert [(r.time_ms, r.values["k"], r.values["v"]) for r in h.of("sd")] == [(3, "a", 1), (3, "a", 3)]
     # the consumer sees both rows leave in one step
     assert [(r.time_ms, r.values["n"]) for r in h.of("c")] == [(0, 1), (1, 2), (2, 3), (3, 1)]
+
+
+@pytest.mark.esper("nw-on-select", cite="InfraNamedWindowOnSelect.InfraNamedWindowOnSelectSceneTwo (on-select insert "
+                   "into a stream another statement also fills; select *: the window's rows; ORDER BY, here "
+                   "descending so that it shows)")
+def test_on_select_insert_into_feeds_a_shared_stream() -> None:
+    h = Harness("""
+        create window MyWindow#keepall as (theString string, intPrimitive int);
+        insert into MyWindow select theString, intPrimitive from Flow(kind = 'sb' and theString like 'E%');
+        @Name('select') on Flow(kind = 'a') insert into MyStream select * from MyWindow as mywin
+            order by theString desc;
+        @Name('consumer') select theString, intPrimitive from MyStream;
+        insert into MyStream select theString, intPrimitive from Flow(kind = 'sb' and theString like 'I%');
+        on Flow(kind = 'b') delete from MyWindow;
+    """)
+
+    def sb(t: int, s: str, i: int) -> None:
+        h.send(t, kind="sb", theString=s, intPrimitive=i)
+
+    sb(1, "E1", 1)
+    assert h.of("select") == [] and h.of("consumer") == []
+    h.send(2, kind="a")
+    sb(3, "I2", 2)
+    sb(4, "E3", 3)
+    h.send(5, kind="a")
+    h.send(6, kind="b")  # deletes every row
+    h.send(7, kind="a")  # nothing to select
+    assert [(r.time_ms, r.values["theString"]) for r in h.of("select")] == [(2, "E1"), (5, "E3"), (5, "E1")]
+    assert [(r.time_ms, r.values["theString"], r.values["intPrimitive"]) for r in h.of("consumer")] == [
+        (2, "E1", 1), (3, "I2", 2), (5, "E3", 3), (5, "E1", 1)]
