@@ -102,6 +102,8 @@ class _Compiler:
         # derived streams are known up front so statement order does not matter
         pending: dict[str, list[A.SelectStmt]] = {}
         for s in stmts:
+            if isinstance(s, A.ContextSelect):  # h-named
+                s = s.select
             if isinstance(s, (A.SelectStmt, A.OnStmt)) and s.insert_into:
                 if s.insert_into in self.streams and self.streams[s.insert_into].kind != "derived":
                     raise self.err(f"INSERT INTO {s.insert_into}: that name is a schema", s.pos)
@@ -809,7 +811,10 @@ class _Compiler:
         s = dataclasses.replace(cs.select, annotations=cs.annotations)
         if isinstance(s.sources, A.PatternSource):
             raise self.err("unsupported construct: a pattern statement in a context", s.pos)
-        self.check_window_reads(s)
+        for ref in s.sources:
+            if ref.stream in self.named:
+                raise self.err(f"unsupported construct: a context statement reading named window {ref.stream} "
+                               "(read the stream that fills it)", ref.pos)
         allowed = {"name", "id"} | ({f"key{i + 1}" for i in range(len(next(iter(cplan.keys.values()))))}
                                     if cplan.kind == "keyed" else {"startTime", "endTime"})
         init_sd = self.streams[cplan.init_stream] if cplan.init_stream is not None else None

@@ -59,6 +59,8 @@ def test_keyed_partitions_are_bounded_and_count_evictions() -> None:
     ("create context C start @later end after 1 min", "start @later"),
     ("create context C initiated by Flow as f terminated after 1 min; context C select context.g.x from Flow",
      "context.g.x"),
+    ("create window W#keepall as (a string); create context C start @now end after 1 min; "
+     "context C select count(*) from W", "context statement reading named window W"),
 ])
 def test_errors_name_the_construct(text: str, message: str) -> None:
     with pytest.raises(EPLError) as info:
@@ -155,3 +157,14 @@ def test_a_keyed_context_gives_the_rows_of_group_by_over_a_window_per_key(window
     grp.flush()
     want = sorted((r.time_ms, r.values["src"], r.values["ports"], r.values["n"]) for r in grp.of("s"))
     assert got == want
+
+
+def test_a_context_statement_can_insert_into_a_stream_others_read() -> None:
+    h = Harness("""
+        create context PerSrc partition by src from Flow;
+        context PerSrc insert into Counts select context.key1 as src, count(*) as n from Flow;
+        @Name('big') select src, n from Counts where n >= 2;
+    """)
+    for t, src in enumerate(["a", "b", "a", "a"]):
+        h.send(t, src=src)
+    assert vals(h.of("big"), "src", "n") == [("a", 2), ("a", 3)]
