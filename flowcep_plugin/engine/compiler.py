@@ -756,6 +756,8 @@ class _Compiler:
             if ref.stream in self.named and ref.views:
                 raise self.err(f"unsupported construct: a data window on named window {ref.stream} "
                                "(the window's own view applies)", ref.views[0].pos)
+            if ref.stream in self.named and _has_prior(s):
+                raise self.err(f"unsupported construct: prior() over named window {ref.stream}", s.pos)
 
     def context_plan(self, c: A.CreateContextStmt) -> ContextPlan:
         if c.kind == "fixed":

@@ -48,6 +48,7 @@ def test_keyed_partitions_are_bounded_and_count_evictions() -> None:
     ("create window W#keepall as (a string); insert into W select b from Flow", "not a column"),
     ("create window W#keepall as (a string); select a from W#length(2)", "data window on named window"),
     ("create window W#time_batch(1 sec) as (a string)", "view #time_batch on named window"),
+    ("create window W#keepall as (a string); select prior(1, a) as p from W", "prior() over named window W"),
     ("create window W#keepall as (a string); on W delete from W", "named window as the trigger"),
     ("create window W#keepall as (a string); on Flow update W set b = 1", "not a column"),
     ("create window W#keepall as (a string); on Flow merge W when not matched then delete", "when not matched"),
