@@ -817,8 +817,10 @@ class _Compiler:
             if ref.stream in self.named:
                 raise self.err(f"unsupported construct: a context statement reading named window {ref.stream} "
                                "(read the stream that fills it)", ref.pos)
-        allowed = {"name", "id"} | ({f"key{i + 1}" for i in range(len(next(iter(cplan.keys.values()))))}
-                                    if cplan.kind == "keyed" else {"startTime", "endTime"})
+        # context.id only where partitions never end (keyed): whether Esper reuses the ids of
+        # ended partitions is not established here, so it is not given a meaning of our own
+        allowed = {"name"} | ({"id"} | {f"key{i + 1}" for i in range(len(next(iter(cplan.keys.values()))))}
+                              if cplan.kind == "keyed" else {"startTime", "endTime"})
         init_sd = self.streams[cplan.init_stream] if cplan.init_stream is not None else None
 
         def ctx_prop(p: A.Prop) -> A.Expr | None:

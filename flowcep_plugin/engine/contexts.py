@@ -12,7 +12,7 @@ A context statement is a set of ordinary statement states, one per partition, be
 same interface as one statement. Partitions are bounded (``max_partitions``): past it the
 least recently used one is dropped, counted (``engine.partitions_evicted``).
 
-``context.name``, ``context.id``, ``context.keyN`` (keyed), ``context.startTime`` and
+``context.name``, ``context.id`` and ``context.keyN`` (keyed), ``context.startTime`` and
 ``context.endTime`` (fixed, overlapping), ``context.<alias>.<property>`` (the event that
 initiated an overlapping partition) read the current partition's values through a function
 the compiler substitutes for them, bound to the partition being run. Filters and WHERE run

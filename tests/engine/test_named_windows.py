@@ -57,6 +57,7 @@ def test_keyed_partitions_are_bounded_and_count_evictions() -> None:
      "not partitioned by context C"),
     ("create context C partition by a from Flow; context C select context.key2 from Flow", "context.key2"),
     ("create context C start @now end after 1 min; context C select context.key1 from Flow", "context.key1"),
+    ("create context C start @now end after 1 min; context C select context.id from Flow", "context.id"),
     ("create context C start @later end after 1 min", "start @later"),
     ("create context C initiated by Flow as f terminated after 1 min; context C select context.g.x from Flow",
      "context.g.x"),
