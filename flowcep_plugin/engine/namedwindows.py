@@ -100,6 +100,7 @@ class NamedWindow:
         self.uniq: dict[Any, int] = {}
         self.indexes: dict[str, dict[Any, set[int]]] = {}
         self.pending: list[Post] = []
+        self.arrived: list[tuple[int, dict[str, Any]]] = []  # arrivals not yet in a post
         self.consumers: list[tuple[Any, int]] = []
 
     # -- contents ---------------------------------------------------------------------------------
@@ -164,19 +165,26 @@ class NamedWindow:
             self.counters["engine.window_rows_evicted"] += 1
             if self.stats is not None:
                 self.stats.add("engine.window_rows_evicted")
-        new = [(t, row)]
-        last = self.pending[-1] if self.pending else None
-        if not old and last is not None and last.time is None and not last.old.n:
-            # consecutive arrivals with nothing leaving: one post (Esper posts one per event;
-            # the rows are the same, the runtime's per-event handling of time None keeps them apart)
-            self.pending[-1] = Post(None, _events(_rows_of(last.new) + new), last.old)
+        if old:
+            self._post(Post(None, _events([(t, row)]), _events(old)))
         else:
-            self.pending.append(Post(None, _events(new), _events(old)))
+            # consecutive arrivals with nothing leaving make one post (Esper posts one per
+            # event; the rows are the same: a post of time None is handled event by event)
+            self.arrived.append((t, row))
+
+    def _post(self, post: Post) -> None:
+        self._close_arrivals()
+        self.pending.append(post)
+
+    def _close_arrivals(self) -> None:
+        if self.arrived:
+            self.pending.append(Post(None, _events(self.arrived), _events([])))
+            self.arrived = []
 
     def delete(self, t: int, ids: list[int]) -> list[dict[str, Any]]:
         gone = [self._remove(rid) for rid in ids if rid in self.rows]
         if gone:
-            self.pending.append(Post(t, _events([]), _events(gone)))
+            self._post(Post(t, _events([]), _events(gone)))
         return [r for _t, r in gone]
 
     def update(self, t: int, rid: int, new_row: dict[str, Any]) -> None:
@@ -193,7 +201,7 @@ class NamedWindow:
                 del self.uniq[self._unique_key(old_row)]
             self.uniq[self._unique_key(new_row)] = rid
         self.rows[rid] = (t0, new_row)  # same key: the row keeps its place in the window
-        self.pending.append(Post(t, _events([(t, new_row)]), _events([(t0, old_row)])))
+        self._post(Post(t, _events([(t, new_row)]), _events([(t0, old_row)])))
 
     # -- the runtime's statement protocol -----------------------------------------------------------
     def prefilter(self, idx: int, ev: Events) -> Events:
@@ -224,7 +232,7 @@ class NamedWindow:
                 break
             gone.append(self._remove(rid))
         if gone:
-            self.pending.append(Post(now, _events([]), _events(gone)))
+            self._post(Post(now, _events([]), _events(gone)))
         return []
 
     def flush(self) -> list[Row]:
@@ -233,15 +241,14 @@ class NamedWindow:
     def deliver(self, rt: Any, rows: list[Row], out: list[Row]) -> None:
         """Hand the window's posts to its consumers (the runtime calls this where it would
         emit a statement's rows)."""
-        while self.pending:
+        while True:
+            self._close_arrivals()
+            if not self.pending:
+                break
             posts, self.pending = self.pending, []
             for post in posts:
                 for st, idx in self.consumers:
                     rt.emit(st, _relay(st, idx, post), out)
-
-
-def _rows_of(ev: Events) -> list[tuple[int, dict[str, Any]]]:
-    return list(zip(ev.times, ev.rows(), strict=False))
 
 
 def _relay(st: Any, idx: int, post: Post) -> list[Row]:
