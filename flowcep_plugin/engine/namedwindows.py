@@ -195,6 +195,8 @@ class NamedWindow:
             ids = ix.get(hashable(old_row.get(k)))
             if ids is not None:
                 ids.discard(rid)
+                if not ids:  # an index holds only values some row has: bounded by the rows
+                    del ix[hashable(old_row.get(k))]
             ix.setdefault(hashable(new_row.get(k)), set()).add(rid)
         if self.plan.view in ("unique", "firstunique"):
             if self.uniq.get(self._unique_key(old_row)) == rid:

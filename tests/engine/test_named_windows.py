@@ -170,3 +170,19 @@ def test_a_context_statement_can_insert_into_a_stream_others_read() -> None:
     for t, src in enumerate(["a", "b", "a", "a"]):
         h.send(t, src=src)
     assert vals(h.of("big"), "src", "n") == [("a", 2), ("a", 3)]
+
+
+def test_updates_keep_the_lookup_index_to_the_values_rows_have() -> None:
+    h = Harness("""
+        create window W#keepall as (k string, v int);
+        insert into W select k, v from Flow(kind = 'row');
+        on Flow(kind = 'upd') as u update W as w set v = u.v where w.k = u.k;
+        @Name('q') on Flow(kind = 'q') as q select w.k as k from W as w where w.v = q.v;
+    """)
+    h.send(0, kind="row", k="a", v=0)
+    for i in range(1, 200):
+        h.send(i, kind="upd", k="a", v=i)
+    h.send(300, kind="q", v=199)
+    h.send(301, kind="q", v=5)
+    assert [r.values["k"] for r in h.of("q")] == ["a"]
+    assert len(h.rt.named_windows["W"].indexes["v"]) == 1
