@@ -290,3 +290,90 @@ class PatEveryDistinct(PatternNode):
     item: PatternNode
     exprs: tuple[Expr, ...]
     expiry_ms: int | None = None
+
+
+# -- named windows and contexts (h-named) ---------------------------------------------------------
+@dataclass(frozen=True)
+class CreateWindowStmt:
+    """``create window W#view as select ... from S | as S | as (col type, ...)``.
+
+    ``props`` are the window's columns: the select names, the declared columns, or None
+    (``select *`` / ``as S`` over a stream whose properties are not declared).
+    """
+
+    name: str
+    views: tuple[View, ...]
+    props: tuple[str, ...] | None
+    source: str | None  # the stream modelled after (None for the column form)
+    annotations: tuple[Annotation, ...] = ()
+    pos: Pos = NOPOS
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """``set target = value`` of on-update / on-merge (target: a window property)."""
+
+    target: Prop
+    value: Expr
+
+
+@dataclass(frozen=True)
+class MergeAction:
+    kind: str  # update | delete | insert
+    assignments: tuple[Assignment, ...] = ()
+    items: tuple[SelectItem, ...] | None = None  # insert: the select list (None: *)
+    into: str | None = None  # insert into another stream than the window
+    where: Expr | None = None
+    pos: Pos = NOPOS
+
+
+@dataclass(frozen=True)
+class MergeWhen:
+    matched: bool
+    cond: Expr | None
+    actions: tuple[MergeAction, ...]
+    pos: Pos = NOPOS
+
+
+@dataclass(frozen=True)
+class OnStmt:
+    """``on Trigger [as t] delete | select | update | merge`` against a named window."""
+
+    kind: str  # delete | select | select-delete | update | merge
+    trigger: StreamRef
+    window: str
+    window_alias: str | None
+    where: Expr | None
+    items: tuple[SelectItem, ...] | None = None  # select (None: *)
+    insert_into: str | None = None  # select
+    assignments: tuple[Assignment, ...] = ()  # update
+    whens: tuple[MergeWhen, ...] = ()  # merge
+    annotations: tuple[Annotation, ...] = ()
+    pos: Pos = NOPOS
+    window_pos: Pos = NOPOS
+    order_by: tuple[OrderItem, ...] = ()  # select: sorts the rows of one trigger
+
+
+@dataclass(frozen=True)
+class CreateContextStmt:
+    """``create context C partition by p [and q] from S [, ...]`` (keyed),
+    ``create context C start @now end after P`` (fixed intervals) or
+    ``create context C initiated by S(filter) as s terminated after P`` (overlapping)."""
+
+    name: str
+    kind: str  # keyed | fixed | initterm
+    # keyed: (properties, stream) per stream; initterm: one ((), initiating stream)
+    parts: tuple[tuple[tuple[Prop, ...], StreamRef], ...] = ()
+    period_ms: int = 0
+    annotations: tuple[Annotation, ...] = ()
+    pos: Pos = NOPOS
+
+
+@dataclass(frozen=True)
+class ContextSelect:
+    """``context C <select statement>``: the statement runs once per context partition."""
+
+    context: str
+    select: SelectStmt
+    annotations: tuple[Annotation, ...] = ()
+    pos: Pos = NOPOS

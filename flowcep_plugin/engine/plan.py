@@ -133,6 +133,11 @@ class Module:
         self.plans = plans
         self.input_stream = input_stream
         self.streams = streams
+        # h-named: named windows (namedwindows.NamedWindowPlan), on-trigger statements
+        # (namedwindows.OnPlan) and the context of each context statement (contexts.ContextPlan)
+        self.named_windows: list[Any] = []
+        self.triggers: list[Any] = []
+        self.contexts: dict[str, Any] = {}
 
     def runtime(self, stats: Any = None, max_groups: int | None = None) -> Any:
         """Fresh state to run the module. ``stats`` (the run's Stats) receives the engine's

@@ -17,6 +17,9 @@ from operator import itemgetter, le
 from typing import TYPE_CHECKING, Any
 
 from .aggregates import aggregate_groups, make_state_factory
+from .contexts import context_stmt
+from .contexts import install as install_contexts
+from .namedwindows import install as install_named
 from .plan import Module, SelectPlan, StreamPlan, register_runtime
 from .rows import Row
 from .windows import (
@@ -755,10 +758,19 @@ class Runtime:
         self.stmts: list[Any] = []
         self.consumers: dict[str, list[tuple[Any, int]]] = {}
         for plan in module.plans:
-            st = PatternStmt(plan) if plan.pattern is not None else _Stmt(plan, self.counters, max_groups, stats)
+            cplan = module.contexts.get(plan.info.name)  # h-named: one state per context partition
+            if cplan is not None:
+                def make(p: SelectPlan = plan) -> _Stmt:
+                    return _Stmt(p, self.counters, max_groups, stats)
+
+                st = context_stmt(cplan, plan, make, self.counters, stats)
+            else:
+                st = PatternStmt(plan) if plan.pattern is not None else _Stmt(plan, self.counters, max_groups, stats)
             self.stmts.append(st)
             for idx, sp in enumerate(plan.streams):
                 self.consumers.setdefault(sp.stream, []).append((st, idx))
+        install_named(self, module.named_windows, module.triggers, stats)  # h-named
+        install_contexts(self)  # h-named
         sd = module.streams[module.input_stream]
         self.time_key = sd.time_key
         self.now: int | None = None
@@ -851,7 +863,8 @@ class Runtime:
     def next_due(self, final: bool = False) -> int | None:
         due = None
         for st in self.stmts:
-            d = st.next_due(final) if final and isinstance(st, _Stmt) else st.next_due()
+            d = st.next_due(final) if final and (isinstance(st, _Stmt) or getattr(st, "takes_final", False)) \
+                else st.next_due()
             if d is not None and (due is None or d < due):
                 due = d
         return due
@@ -866,6 +879,10 @@ class Runtime:
             self.emit(st, rows, out)
 
     def emit(self, st: Any, rows: list[Row], out: list[Row]) -> None:
+        deliver = getattr(st, "deliver", None)  # h-named: windows and on-triggers hand on posts
+        if deliver is not None:
+            deliver(self, rows, out)
+            return
         if not rows:
             return
         out.extend(rows)

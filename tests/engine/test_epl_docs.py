@@ -44,7 +44,11 @@ def test_every_epl_example_compiles(line: int, text: str) -> None:
 REJECTED = [
     "select irstream a from Flow",
     "select a from Flow where a in (select b from Flow)",
-    "create window W#time(1 min) as select * from Flow",
+    "create window W#time_batch(1 min) as select * from Flow",
+    "create window W#keepall as (a string); on Flow select count(*) as n from W",
+    "create window W#keepall as (a string); select a from W#length(2)",
+    "create context C initiated by Flow terminated by Flow(x = 1)",
+    "create context C partition by a from Flow; context C select a from pattern [every Flow]",
     "select prev(1, a) from Flow#length(3)",
     "select max(a, b) from Flow",
     "select stddev(a) from Flow",
@@ -92,3 +96,29 @@ def test_top_talkers_example_gives_the_top_three_of_each_minute() -> None:
     # the empty batch after the last one reports the groups that left, with a null sum
     assert {r.values["bytes"] for r in h.rows if r.time_ms > last} == {None}
 
+
+
+def test_known_scanners_example_consults_the_window_for_every_flow() -> None:
+    text = next(t for _l, t in blocks("epl") if "KnownScanners" in t)
+    h = Harness(text)
+    # a sweep of 101 ports within the first minute makes 10.0.0.9 a known scanner at 60000
+    h.batch([(i * 100, {"sourceIPv4Address": "10.0.0.9", "destinationIPv4Address": "10.1.0.1",
+                        "destinationTransportPort": 1000 + i}) for i in range(101)])
+    h.send(61_000, sourceIPv4Address="10.0.0.9", destinationIPv4Address="10.1.0.2")
+    h.send(62_000, sourceIPv4Address="10.0.0.8", destinationIPv4Address="10.1.0.2")
+    hits = h.of("ScannerTraffic")
+    assert [(r.time_ms, r.values["src"], r.values["dst"], r.values["reason"]) for r in hits] == [
+        (61_000, "10.0.0.9", "10.1.0.2", "port sweep")]
+
+
+def test_ports_per_source_example_counts_each_source_apart() -> None:
+    text = next(t for _l, t in blocks("epl") if "PortsPerSource" in t)
+    h = Harness(text)
+    recs = []
+    for i in range(60):  # both sources touch 60 ports, interleaved; only a's stay distinct
+        recs.append((i * 10, {"sourceIPv4Address": "a", "destinationTransportPort": i}))
+        recs.append((i * 10 + 5, {"sourceIPv4Address": "b", "destinationTransportPort": i % 3}))
+    h.batch(recs)
+    rows = h.of("PortsPerSource")
+    assert {r.values["src"] for r in rows} == {"a"}
+    assert [r.values["ports"] for r in rows] == list(range(51, 61))
