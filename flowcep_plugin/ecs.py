@@ -199,11 +199,15 @@ FLOW_CONSTANTS: dict[str, Any] = {
     "netflow.type": "netflow_flow",
 }
 
-#: ECS ``network.direction`` from IPFIX ``flowDirection`` (0 ingress, 1 egress at the
-#: observation point). ECS has exactly these words for the observer's point of view; Beats
-#: writes inbound/outbound, which ECS reserves for the network perimeter.
-_FLOW_DIRECTION = {0: "ingress", 1: "egress"}
-_DIRECTION_SWAP = {"inbound": "outbound", "outbound": "inbound", "ingress": "egress", "egress": "ingress"}
+#: ``network.direction`` from IPFIX ``flowDirection`` (0 ingress, 1 egress at the observation
+#: point), in the words Beats' converter writes (``inbound``/``outbound``): the integration's
+#: documents keep them when no perimeter direction can be computed (an address is missing),
+#: and ECS asks network-based monitoring for exactly these words.
+_FLOW_DIRECTION = {0: "inbound", 1: "outbound"}
+_DIRECTION_SWAP = {"inbound": "outbound", "outbound": "inbound"}
+#: ``network.type`` of a record carrying both IPv4 and IPv6 address elements, as the
+#: integration's ingest pipeline writes it; one shared list, encoded once per batch.
+_BOTH_TYPES = ["ipv4", "ipv6"]
 
 
 def snake_case(name: str) -> str:
@@ -483,33 +487,71 @@ def _derived(batch: FlowBatch, cols: dict[str, list[Any]], base: dict[str, Any])
             duration = [d if d is not None or v is None else int(v * factor) for d, v in zip(duration, col, strict=True)]
     if duration is not None:
         cols["event.duration"] = duration
-    # network.type: ipv4 / ipv6 from which address elements the record carries.
+    _network_type(batch, cols, base)
+    _biflow(batch, cols)
+    _direction(batch, cols, base)
+
+
+def _network_type(batch: FlowBatch, cols: dict[str, list[Any]], base: dict[str, Any]) -> None:
+    """``network.type`` as the integration's ingest pipeline sets it: ``ipv4`` when the record
+    has an IPv4 address element, ``ipv6`` when it has only IPv6 ones, ``[ipv4, ipv6]`` when it
+    has both (exporters that send both families in one template)."""
+    c = batch.columns
+    n = batch.length
     v4 = [c[e] for e in ("sourceIPv4Address", "destinationIPv4Address") if e in c]
     v6 = [c[e] for e in ("sourceIPv6Address", "destinationIPv6Address") if e in c]
+    if not v4 and not v6:
+        return
     if v4 and not v6 and any(None not in col for col in v4):
         base["network.type"] = "ipv4"
-    elif v6 and not v4 and any(None not in col for col in v6):
+        return
+    if v6 and not v4 and any(None not in col for col in v6):
         base["network.type"] = "ipv6"
-    elif v4 or v6:
-        kinds = [
-            "ipv4" if any(col[i] is not None for col in v4) else "ipv6" if any(col[i] is not None for col in v6) else None
-            for i in range(n)
-        ]
-        if kinds and kinds[0] is not None and kinds.count(kinds[0]) == n:
-            base["network.type"] = kinds[0]
-        else:
-            cols["network.type"] = kinds
-    # network.direction: the zones enricher's (perimeter) words, else flowDirection, else unknown.
-    direction = cols.get("network.direction")
-    flow_dir = c.get("flowDirection")
-    if direction is None and flow_dir is None:
-        base["network.direction"] = "unknown"
+        return
+    kinds: list[Any] = []
+    for i in range(n):
+        has4 = any(col[i] is not None for col in v4)
+        has6 = any(col[i] is not None for col in v6)
+        kinds.append(_BOTH_TYPES if has4 and has6 else "ipv4" if has4 else "ipv6" if has6 else None)
+    if kinds and isinstance(kinds[0], str) and kinds.count(kinds[0]) == n:
+        base["network.type"] = kinds[0]
     else:
-        fallback = [_FLOW_DIRECTION.get(v, "unknown") if isinstance(v, int) else "unknown"
-                    for v in (flow_dir if flow_dir is not None else repeat(None, n))]
-        cols["network.direction"] = fallback if direction is None else [
-            d if d is not None else f for d, f in zip(direction, fallback, strict=True)]
-    _biflow(batch, cols)
+        cols["network.type"] = kinds
+
+
+@cache
+def _default_perimeter() -> Any:
+    """The zones enricher with its defaults (private, loopback, link-local, unspecified,
+    broadcast and link-local multicast space internal: what Beats' ``internal_networks:
+    [private]`` default plus its always-local addresses cover), for runs without it."""
+    from .enrich.zones import DEFAULTS, ZonesEnricher  # noqa: PLC0415 - only for runs without zones
+
+    return ZonesEnricher(DEFAULTS)
+
+
+def _direction(batch: FlowBatch, cols: dict[str, list[Any]], base: dict[str, Any]) -> None:
+    """``network.direction`` as the integration's documents have it, after biflow orientation:
+    the perimeter word (``inbound``/``outbound``/``internal``/``external``) when both
+    addresses are known, from the zones enricher (or, without it, from its defaults, as
+    Beats' pipeline does from ``internal_networks``); else ``flowDirection`` as
+    ``inbound``/``outbound``, as Beats' converter writes it; else ``unknown``."""
+    n = batch.length
+    direction = cols.get("network.direction")
+    src, dst = cols.get("source.ip"), cols.get("destination.ip")
+    if direction is None and src is not None and dst is not None:
+        probe = FlowBatch({"sourceIPv4Address": src, "destinationIPv4Address": dst}, n)
+        _default_perimeter().enrich(probe)
+        direction = probe.columns["network.direction"]
+    flow_dir = batch.columns.get("flowDirection")
+    if flow_dir is None:
+        if direction is None:
+            base["network.direction"] = "unknown"
+        else:
+            cols["network.direction"] = [d if d is not None else "unknown" for d in direction]
+        return
+    fallback = [_FLOW_DIRECTION.get(v, "unknown") if isinstance(v, int) else "unknown" for v in flow_dir]
+    cols["network.direction"] = fallback if direction is None else [
+        d if d is not None and d != "unknown" else f for d, f in zip(direction, fallback, strict=True)]
 
 
 def _related_ip(cols: Mapping[str, list[Any]], n: int) -> list[Any] | None:
