@@ -249,8 +249,61 @@ def _element_types() -> dict[str, tuple[int, str]]:
 
 
 def netflow_name(element: str) -> str | None:
-    """``netflow.<name>`` Beats gives an IANA or reverse (PEN 29305) element; None for elements
-    Beats cannot know (enterprise, unknown, enricher columns)."""
+    """``netflow.<name>`` Beats gives an element: every IANA and reverse (PEN 29305) element,
+    and the enterprise elements Beats also knows (:func:`_vendor_names`); None for the rest
+    (other enterprise elements, unknown ones, enricher columns)."""
+    name = _iana_netflow_name(element)
+    return name if name is not None else _vendor_names().get(element)
+
+
+#: Elasticsearch types an enterprise element's values fit, by IPFIX abstract type (integers by
+#: width: a ``short`` field refuses an unsigned16 above 32767, and one refused value would cost
+#: the whole document).
+_VENDOR_FITS: dict[str, frozenset[str]] = {
+    **dict.fromkeys(("unsigned8", "signed8", "signed16"), frozenset({"short", "integer", "long"})),
+    **dict.fromkeys(("unsigned16", "signed32"), frozenset({"integer", "long"})),
+    **dict.fromkeys(("unsigned32", "unsigned64", "signed64"), frozenset({"long"})),
+    **dict.fromkeys(("float32", "float64"), frozenset({"double"})),
+    **dict.fromkeys(("ipv4Address", "ipv6Address"), frozenset({"ip"})),
+    **dict.fromkeys(("dateTimeSeconds", "dateTimeMilliseconds", "dateTimeMicroseconds",
+                     "dateTimeNanoseconds"), frozenset({"date"})),
+    "string": frozenset({"keyword"}),
+    "macAddress": frozenset({"keyword"}),
+    "octetArray": frozenset({"keyword", "short", "integer", "long"}),
+    "boolean": frozenset({"boolean"}),
+}
+
+
+@cache
+def _vendor_names() -> dict[str, str]:
+    """Enterprise elements Beats names under ``netflow.*`` (its vendor tables: CERT/YAF, Cisco,
+    ...): element -> field, where Beats' naming rule turns the element's name into a field of
+    Elastic's list whose type the element's values fit. The first element of a name wins, as in
+    the ``json:`` reader's inverse, and an IANA element's field is never reused, so each field
+    reads back as the element it was written from."""
+    types = _element_types()
+    taken = {f for f in map(_iana_netflow_name, types) if f is not None}
+    first: dict[str, str] = {}
+    for spec in builtin_elements():
+        if spec.pen not in (0, REVERSE_PEN):
+            first.setdefault("netflow." + snake_case(spec.name), spec.name)
+    elastic = netflow_fields()
+    out = {element: field for field, element in first.items()
+           if field not in taken and elastic.get(field) in _VENDOR_FITS.get(types[element][1], ())}
+    for element, field in _BEATS_UNLISTED.items():
+        if first.get(field) == element:
+            out[element] = field
+    return out
+
+
+#: Enterprise elements Beats' converter names (its vendor tables; seen in its golden
+#: documents) that the integration's field list leaves to dynamic mapping.
+_BEATS_UNLISTED = {
+    "silkAppLabel": "netflow.silk_app_label",  # CERT PEN 6871 id 33 (cert_pen6871.csv)
+}
+
+
+def _iana_netflow_name(element: str) -> str | None:
     known = _element_types().get(element)
     if known is None or known[0] not in (0, REVERSE_PEN):
         return None
@@ -452,7 +505,7 @@ def _exporter_fields(exporter: str | None) -> dict[str, Any]:
         ip = ipaddress.ip_address(host if colon else head.strip("[]"))
     except ValueError:
         return out
-    out["observer.ip"] = str(ip)
+    out["observer.ip"] = [str(ip)]  # ECS: an array; the integration's pipeline makes it one too
     if colon and port.isdigit():
         out["netflow.exporter.address"] = f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
     if odid.isdigit():

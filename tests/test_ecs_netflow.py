@@ -210,7 +210,7 @@ def test_biflow_orientation_and_session() -> None:
     assert d1["source.ip"] == "10.0.0.1" and d1["client.ip"] == "10.0.0.1" and d1["network.direction"] == "outbound"
     plain = _one(**base)
     assert "client.ip" not in plain and plain["event.category"] == ["network"]
-    assert plain["observer.ip"] == "2001:db8::9" and plain["netflow.exporter.address"] == "[2001:db8::9]:4739"
+    assert plain["observer.ip"] == ["2001:db8::9"] and plain["netflow.exporter.address"] == "[2001:db8::9]:4739"
     assert plain["netflow.exporter.source_id"] == 3
 
 
