@@ -592,6 +592,9 @@ def _direction(batch: FlowBatch, cols: dict[str, list[Any]], base: dict[str, Any
     direction = cols.get("network.direction")
     src, dst = cols.get("source.ip"), cols.get("destination.ip")
     if direction is None and src is not None and dst is not None:
+        if not set(map(type, src)) | set(map(type, dst)) <= {str, type(None)}:  # unsanitised input
+            src = [a if isinstance(a, str) else None for a in src]
+            dst = [a if isinstance(a, str) else None for a in dst]
         probe = FlowBatch({"sourceIPv4Address": src, "destinationIPv4Address": dst}, n)
         _default_perimeter().enrich(probe)
         direction = probe.columns["network.direction"]
