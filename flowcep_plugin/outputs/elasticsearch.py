@@ -52,6 +52,8 @@ __all__ = ["ElasticsearchOutput", "Sender", "Action", "alert_id_of", "revision_o
 log = logging.getLogger("flowcep.outputs.elasticsearch")
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+#: The Elastic netflow integration's dataset (``flow_dataset`` for its dashboards).
+NETFLOW_DATASET = "netflow.log"
 
 CONFIG_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -251,13 +253,17 @@ class Sender:
     def _body(self, actions: Sequence[Action], ingested: str) -> bytes:
         """The NDJSON body of one bulk request: an action line and a source line per action."""
         lines: list[bytes] = []
-        heads: dict[tuple[str, str], bytes] = {}  # (op, index) -> b'{"op":{"_index":"..."'
+        heads: dict[tuple[str, str, str | None], bytes] = {}  # -> b'{"op":{"_index":"..."'
         stamp = ingested.encode()
         for a in actions:
             op = a.extra.get("op", "create")
-            head = heads.get((op, a.index))
+            pipeline = a.extra.get("pipeline")
+            head = heads.get((op, a.index, pipeline))
             if head is None:
-                head = heads[(op, a.index)] = orjson.dumps({op: {"_index": a.index}})[:-2]
+                first: dict[str, Any] = {"_index": a.index}
+                if pipeline is not None:
+                    first["pipeline"] = pipeline
+                head = heads[(op, a.index, pipeline)] = orjson.dumps({op: first})[:-2]
             if "if_seq_no" in a.extra:
                 meta = {"_index": a.index, "_id": a.id, "if_seq_no": a.extra["if_seq_no"],
                         "if_primary_term": a.extra["if_primary_term"]}
@@ -471,6 +477,11 @@ class ElasticsearchOutput:
             "event.dataset": cfg["flow_dataset"],
         }
         self.flows_enabled = bool(cfg["flows"])
+        # The netflow integration's data stream runs its ingest pipeline by default. That
+        # pipeline is written for Beats' nested documents: on FlowCEP's flat ones it finds no
+        # localities and adds a second network.direction ("unknown") beside the right one.
+        # FlowCEP's documents already carry what it computes (docs/ecs.md), so it is skipped.
+        self._flow_meta: dict[str, Any] = {"pipeline": "_none"} if cfg["flow_dataset"] == NETFLOW_DATASET else {}
         self.chunk_size = int(cfg["chunk_size"])
         self.capacity = int(cfg["queue_size"])
         self._stop = threading.Event()
@@ -551,7 +562,8 @@ class ElasticsearchOutput:
         raw = ecs.batch_to_json(batch, self._flow_extra)
         exporter = (batch.exporter or "").encode()
         flow_id = ecs.flow_id
-        actions = [Action(self.flow_stream, flow_id(r, exporter), r, kind="flow") for r in raw]
+        meta = self._flow_meta
+        actions = [Action(self.flow_stream, flow_id(r, exporter), r, kind="flow", extra=dict(meta)) for r in raw]
         self._put(actions)
 
     def flush(self) -> None:
