@@ -12,12 +12,14 @@ What a document holds, and why:
 * ``netflow.<snake_name>`` for every IANA and RFC 5103 reverse element, named as Beats' netflow
   input names them (Elastic's field list is ``data/netflow_fields.txt``), typed as that list
   types them (dates as epoch milliseconds, MACs in ECS form, octet arrays as byte lists where
-  Elastic maps a number). Elements Elastic cannot have (enterprise, unknown) go to
+  Elastic maps a number); the enterprise elements Beats also names (CERT/YAF) likewise, where
+  Elastic's type fits them. Other enterprise and unknown elements go to
   ``flowcep.ipfix.<name>``, one ``flattened`` field, so vendor elements never conflict.
 * ECS fields filled the way the Beats converter fills them: ``network.bytes`` and
   ``network.packets`` are the *sum* of both directions of a biflow (``source.*`` forward,
   ``destination.*`` reverse), ``event.duration`` in nanoseconds, ``related.ip``,
-  ``network.type``, ``event.action: netflow_flow``, ``observer.ip`` (the exporter),
+  ``network.type`` and ``network.direction`` as the integration's ingest pipeline sets them,
+  ``event.action: netflow_flow``, ``observer.ip`` (the exporter),
   ``client.*``/``server.*`` and source/destination swapped to the initiator on RFC 5103
   biflows whose ``biflowDirection`` says the record is reversed.
 * Enricher columns already named in ECS pass through; custom ones (zones) land under
