@@ -413,6 +413,7 @@ class Sender:
                 "status": status,
                 "error": error,
                 "document": action.document(),
+                **({"pipeline": action.extra["pipeline"]} if "pipeline" in action.extra else {}),
             },
             default=str,
         )

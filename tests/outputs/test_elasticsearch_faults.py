@@ -258,6 +258,21 @@ def test_flows_into_the_netflow_integrations_stream_skip_its_ingest_pipeline(fak
     assert "pipeline" not in metas[STREAM]
     assert next(d for d in fake.docs.values() if d["op"] == "create" and "netflow.type" in d["source"])[
         "source"]["event.dataset"] == "netflow.log"
+    # a rejected flow keeps its pipeline in the dead-letter file, and a replay sends it so
+    fake.docs.clear()
+    rejected = make_output(url, tmp_path, flows=True, flow_dataset="netflow.log")
+    rejected.write_flows(FlowBatch.from_rows(rows[:1]))
+    rejected.flush()
+    fake.reject_ids.update(fake.docs)
+    fake.docs.clear()
+    rejected.write_flows(FlowBatch.from_rows(rows[:1]))
+    rejected.close()
+    dead = [json.loads(line) for line in (tmp_path / "dead.jsonl").read_text().splitlines()]
+    assert dead[-1]["pipeline"] == "_none" and dead[-1]["kind"] == "flow"
+    fake.reject_ids.clear()
+    from flowcep_plugin.es.deadletter import replay
+    replay(str(tmp_path / "dead.jsonl"), make_client(url, {"request_timeout": 1}))
+    assert [d["meta"].get("pipeline") for d in fake.docs.values()] == ["_none"]
     fake.docs.clear()
     own = make_output(url, tmp_path, flows=True)
     own.write_flows(FlowBatch.from_rows(rows))
