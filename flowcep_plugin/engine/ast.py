@@ -135,6 +135,7 @@ class StreamRef:
     views: tuple[View, ...]
     alias: str | None
     pos: Pos = NOPOS
+    unidirectional: bool = False  # h-subq: only this stream's events trigger the join
 
     @property
     def name(self) -> str:
@@ -263,6 +264,8 @@ class SelectStmt:
     pos: Pos = NOPOS
     order_by: tuple[OrderItem, ...] = ()
     limit: RowLimit | None = None
+    #: h-subq: explicit JOIN syntax, one entry per source after the first (same order)
+    joins: tuple[JoinSpec, ...] = ()
 
 
 Statement = SchemaStmt | SelectStmt
@@ -290,3 +293,36 @@ class PatEveryDistinct(PatternNode):
     item: PatternNode
     exprs: tuple[Expr, ...]
     expiry_ms: int | None = None
+
+
+# -- subqueries and explicit joins (h-subq) ---------------------------------------------------
+@dataclass(frozen=True)
+class JoinSpec:
+    """How source i (i >= 1) joins the sources before it: ``kind`` is inner, left, right or
+    full; ``on`` the ON condition (None: a cross join, inner only)."""
+
+    kind: str
+    on: Expr | None
+    pos: Pos = NOPOS
+
+
+@dataclass(frozen=True)
+class SubSelect:
+    """The ``select ... from S[#view] [as x] [where ...] [group by ...]`` of a subquery."""
+
+    items: tuple[SelectItem, ...] | None  # None for select *
+    source: StreamRef
+    where: Expr | None
+    group_by: tuple[Expr, ...] = ()
+    pos: Pos = NOPOS
+
+
+@dataclass(frozen=True)
+class Subquery(Expr):
+    """A subquery used as a value (``kind`` scalar), as ``exists (...)`` (exists) or as the
+    right side of ``item [not] in (...)`` (in)."""
+
+    query: SubSelect
+    kind: str = "scalar"
+    item: Expr | None = None
+    negate: bool = False

@@ -17,8 +17,10 @@ from operator import itemgetter, le
 from typing import TYPE_CHECKING, Any
 
 from .aggregates import aggregate_groups, make_state_factory
+from .joins import outer_join_rows
 from .plan import Module, SelectPlan, StreamPlan, register_runtime
 from .rows import Row
+from .subqueries import SUBQ_PREFIX, SubqueryState
 from .windows import (
     CountBatch,
     CountingTimeBatchWindow,
@@ -99,6 +101,14 @@ def _make_window(sp: StreamPlan, keys: list[str], plan: SelectPlan | None = None
     if name == "keepall":  # aggregates over every event so far; a join keeps every row
         return Window(keys)
     raise AssertionError(name)
+
+
+def _window_factory(sp: StreamPlan) -> Callable[[list[str]], Window]:
+    """Builds a subquery's window once the keys it keeps are known (h-subq)."""
+    def make(keys: list[str]) -> Window:
+        return _make_window(sp, keys)
+
+    return make
 
 
 class _Limiter:
@@ -239,6 +249,8 @@ class _Stmt:
         # else each post (a batch release, a timer) or each arriving event
         self.shape = plan.shape
         self.step_shape = plan.shape if self.limiter is None else None
+        #: h-subq: (synthetic column, SubqueryState) filled by the Runtime
+        self.subqueries: list[tuple[str, SubqueryState]] = []
 
     # -- input ---------------------------------------------------------------------------------
     def window(self, idx: int, ev: Events | None = None) -> Window:
@@ -310,12 +322,21 @@ class _Stmt:
         return due
 
     def feed(self, idx: int, ev: Events) -> list[Row]:
+        if self.subqueries and ev.n:  # h-subq: each event's subquery values, as it arrives
+            ev = self._subquery_columns(ev)
         if self.limiter is not None and ev.n and self.limit_on_feed:
             self.limiter.start(ev.times[0])
         rows: list[tuple[Any, Row]] = []
         for post in self.window(idx, ev).feed(ev):
             self.on_post(idx, post, rows)
         return self._limit(rows)
+
+    def _subquery_columns(self, ev: Events) -> Events:
+        cols = dict(ev.cols)
+        outer = ev.rows()
+        for key, state in self.subqueries:
+            cols[key] = [state.value(o) for o in outer]
+        return Events(cols, ev.n, ev.times)
 
     def fire(self, now: int) -> list[Row]:
         rows: list[tuple[Any, Row]] = []
@@ -418,7 +439,7 @@ class _Stmt:
                 return
         if plan.star:
             for i, event in enumerate(new.rows()):
-                kept = {k: v for k, v in event.items() if v is not None}
+                kept = {k: v for k, v in event.items() if v is not None and not k.startswith(SUBQ_PREFIX)}
                 out.append((None, Row(self.name, self.stream, t if t is not None else new.times[i], kept)))
             return
         assert plan.col_select is not None
@@ -604,6 +625,9 @@ class _Stmt:
 
     # -- joins ------------------------------------------------------------------------------------
     def _join(self, s: int, rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], ...]]:
+        if self.plan.outer is not None:  # h-subq: explicit outer joins
+            return outer_join_rows(self.plan.outer, s, rows, self.repos,
+                                   [fn for _used, fn in self.plan.conjuncts])
         k = len(self.repos)
         order = [s] + [i for i in range(k) if i != s]
         bound: set[int] = set()
@@ -675,6 +699,16 @@ class _Stmt:
         plan = self.plan
         old_rows = old.rows()
         repo = self.repos[s]
+        uni = plan.unidirectional
+        if uni is not None and s != uni:
+            # h-subq: the other streams of a unidirectional join only fill their windows
+            for r in old_rows:
+                try:
+                    repo.remove(r)
+                except ValueError:
+                    pass
+            repo.extend(new.rows())
+            return
         for r in old_rows:
             try:
                 repo.remove(r)
@@ -686,7 +720,8 @@ class _Stmt:
             per_event = [(ti, self._join(s, [r])) for ti, r in zip(new.times, new_rows, strict=False)]
         else:
             per_event = [(t, self._join(s, new_rows))]
-        repo.extend(new_rows)
+        if uni is None:  # a unidirectional stream keeps nothing (h-subq)
+            repo.extend(new_rows)
         lim = self.limiter
         if lim is not None and (old_results or any(res for _t, res in per_event)):
             # Esper's output condition starts with the first join result, not with any event
@@ -754,15 +789,29 @@ class Runtime:
         self.counters: Counter[str] = Counter()
         self.stmts: list[Any] = []
         self.consumers: dict[str, list[tuple[Any, int]]] = {}
+        subquery_streams: set[str] = set()
         for plan in module.plans:
             st = PatternStmt(plan) if plan.pattern is not None else _Stmt(plan, self.counters, max_groups, stats)
             self.stmts.append(st)
             for idx, sp in enumerate(plan.streams):
                 self.consumers.setdefault(sp.stream, []).append((st, idx))
+            for sq in plan.subqueries:  # h-subq
+                assert isinstance(st, _Stmt)
+                state = SubqueryState(sq, _window_factory(sq.stream), self.counters, stats)
+                st.subqueries.append((sq.key, state))
+                self.stmts.append(state)
+                # the subquery's window takes an event before the statements reading the same
+                # stream evaluate it (Esper's "subselect first", EPLSubselectOrderOfEval)
+                self.consumers.setdefault(sq.stream.stream, []).insert(0, (state, 0))
+                subquery_streams.update((sq.stream.stream, plan.streams[0].stream))
         sd = module.streams[module.input_stream]
         self.time_key = sd.time_key
         self.now: int | None = None
         self.one_by_one = self._order_sensitive()
+        if subquery_streams:
+            # a subquery's value depends on where its window is when each event arrives: the
+            # streams it and its statement read (and the input they derive from) go one by one
+            self.one_by_one |= subquery_streams | {module.input_stream}
 
     def _order_sensitive(self) -> set[str]:
         """Streams whose events must be processed one at a time to give Esper's rows.
@@ -911,13 +960,17 @@ class Runtime:
                     d = st.due_if_fed(idx, t0)
                     if d is not None and d < limit:
                         limit = d
+            # Esper routes inserted events after every statement has processed the current
+            # one (EPLSubselectUnfiltered.EPLSubselectSelfSubselect): emit after the segment
+            produced: list[tuple[Any, list[Row]]] = []
             for it in staged:
                 st, idx, e, pos = it
                 end = e.n if limit == _INF else bisect_left(e.times, limit, pos)
                 if end > pos:
                     it[3] = end
-                    rows = st.feed(idx, e.slice(pos, end))
-                    self.emit(st, rows, out)
+                    produced.append((st, st.feed(idx, e.slice(pos, end))))
+            for st, rows in produced:
+                self.emit(st, rows, out)
             staged = [it for it in staged if it[3] < it[2].n]
         if self.now is None or last > self.now:
             self.now = last

@@ -1,0 +1,448 @@
+"""Subqueries: ``(select ...)`` as a value, ``exists (select ...)``, ``x [not] in (select ...)``.
+
+Planning (``plan_subqueries``, called by the compiler) replaces each subquery of a statement by
+a synthetic property of the statement's stream; at run time the statement fills that column
+for each arriving event from the subquery's state (``SubqueryState``), before its window and
+WHERE see the event. The semantics are Esper's (EPL Reference: Clauses, "Subqueries";
+regression tests EPLSubselectUnfiltered, EPLSubselectIn, EPLSubselectExists,
+EPLSubselectOrderOfEval, EPLSubselectAggregatedSingleValue):
+
+* the subquery reads its own stream through its own data window, and is evaluated against the
+  window's contents when the outer event arrives; when the outer statement reads the same
+  stream, the subquery's window takes the event first (Esper's default "subselect first");
+* a scalar subquery returning no row is null, and more than one row is null too; an
+  aggregating one always returns its one row (``count`` 0 over nothing);
+* ``exists``: whether a row passes the subquery's WHERE; ``x in``: SQL's three-valued IN (no
+  rows: false; x null or a null among non-matching values: null);
+* a correlated subquery reads the outer event's properties in its WHERE (and SELECT):
+  ``where zone = outer.zone``;
+* Esper refuses a subquery without a data window unless it is uncorrelated and only
+  aggregates (it then aggregates every event so far): so does FlowCEP.
+
+What runs differently from Esper (re-evaluation when an outer window posts later than the
+event's arrival) is refused at compile time: see ``check_outer``.
+
+State is bounded by the subquery's window; a window that keeps events by key or forever
+(``keepall``, ``unique``, ``firstunique``) is bounded at ``MAX_ROWS`` rows, the oldest
+evicted first and counted as ``engine.subquery_rows_evicted``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import EPLError
+from . import ast as A
+from .aggregates import make_state_factory
+from .expressions import (
+    AGGREGATES,
+    CodeGen,
+    compile_column_filter,
+    compile_row_function,
+    find_aggregates,
+    props_of,
+)
+from .plan import StreamDef, StreamPlan
+from .windows import Events, Post, Window
+
+__all__ = ["MAX_ROWS", "SUBQ_PREFIX", "SubqueryPlan", "SubqueryState", "has_subquery", "plan_subqueries"]
+
+#: synthetic property names of subquery values start with this (never a real property name)
+SUBQ_PREFIX = "\x00subq:"
+#: rows one subquery keeps when its window does not bound them (keepall, unique...)
+MAX_ROWS = 1_000_000
+
+_BATCH = frozenset({"time_batch", "length_batch", "ext_timed_batch"})
+
+
+@dataclass
+class SubqueryPlan:
+    """One subquery: its stream (filter, window, keys kept) and compiled functions of a
+    subquery row ``q`` and the outer event ``o`` (dicts of event keys)."""
+
+    key: str  # the synthetic column of the outer stream holding its value
+    kind: str  # scalar | exists | in
+    negate: bool
+    stream: StreamPlan
+    where: Callable[..., Any] | None  # (q, o) -> bool
+    correlated: bool
+    select: Callable[..., Any] | None  # (q, o) -> value; aggregated: (a, o) -> value
+    star: bool
+    aggs: list[tuple[str, bool, bool]] = field(default_factory=list)
+    args: Callable[..., Any] | None = None  # (q, o) -> aggregate arguments
+    item: Callable[..., Any] | None = None  # in: (o) -> the value looked for
+    text: str = ""
+
+    @property
+    def streams(self) -> list[StreamPlan]:
+        """The runtime treats a subquery as a consumer of one stream, like a statement."""
+        return [self.stream]
+
+
+def has_subquery(s: A.SelectStmt) -> bool:
+    return any(isinstance(n, A.Subquery) for n in _walk(s))
+
+
+def _walk(node: Any) -> list[Any]:
+    out: list[Any] = []
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        out.append(n)
+        if isinstance(n, A.Subquery):
+            if n.item is not None:
+                stack.append(n.item)
+            continue
+        if isinstance(n, (A.Expr, A.SelectStmt, A.SelectItem, A.OrderItem, A.JoinSpec)):
+            stack.extend(getattr(n, f.name) for f in dataclasses.fields(n) if f.name not in ("pos", "text"))
+        elif isinstance(n, tuple):
+            stack.extend(n)
+    return out
+
+
+def check_outer(compiler: Any, s: A.SelectStmt, sources: tuple[A.StreamRef, ...]) -> None:
+    """Refuse the statements where a value computed as the event arrives would differ from
+    Esper's, which evaluates the subquery when the outer window posts (a batch release, an
+    event leaving an aggregation window) or in clauses FlowCEP does not evaluate per event."""
+    first = next(n for n in _walk(s) if isinstance(n, A.Subquery))
+    if len(sources) != 1:
+        raise compiler.err("unsupported construct: a subquery in a join (subqueries run in "
+                           "single-stream statements)", first.pos)
+    for part, what in ((s.having, "HAVING"), (s.group_by, "GROUP BY"), (sources[0].filter, "a stream filter")):
+        if part is not None and any(isinstance(n, A.Subquery) for n in _walk(part)):
+            hit = next(n for n in _walk(part) if isinstance(n, A.Subquery))
+            raise compiler.err(f"unsupported construct: a subquery in {what} (use it in WHERE or "
+                               "the select list)", hit.pos)
+    for it in s.items or ():
+        if it.alias is not None and it.alias.startswith("\x00order") and _walk_has(it.expr):
+            raise compiler.err("subqueries are not allowed in ORDER BY", it.expr.pos)
+    views = sources[0].views
+    name = views[-1].name.lower() if views else None
+    if name in _BATCH:
+        raise compiler.err(f"unsupported construct: a subquery over a #{name} window (Esper "
+                           "evaluates it when the batch is released)", first.pos)
+    aggregated = any(find_aggregates(it.expr, []) for it in s.items or ()) or find_aggregates(s.having, [])
+    if aggregated and name not in (None, "keepall"):
+        raise compiler.err("unsupported construct: a subquery in an aggregating statement over a "
+                           f"#{name} window (Esper evaluates it again when events leave); use no "
+                           "window or #keepall, or compute the aggregate in another statement", first.pos)
+
+
+def _walk_has(e: A.Expr) -> bool:
+    return any(isinstance(n, A.Subquery) for n in _walk(e))
+
+
+def plan_subqueries(compiler: Any, s: A.SelectStmt, refs: list[tuple[str, StreamDef]],
+                    sources: tuple[A.StreamRef, ...]) -> tuple[A.SelectStmt, list[SubqueryPlan], list[A.Prop]]:
+    """Replace the subqueries of ``s`` by synthetic properties; return the rewritten
+    statement, the subquery plans and the outer properties the subqueries read."""
+    check_outer(compiler, s, sources)
+    plans: list[SubqueryPlan] = []
+    outer_props: list[A.Prop] = []
+
+    def visit(e: Any) -> Any:
+        if isinstance(e, A.Subquery):
+            plan, reads = _plan_one(compiler, e, refs, len(plans))
+            plans.append(plan)
+            outer_props.extend(reads)
+            return A.Prop((plan.key,), pos=e.pos, text=e.text)
+        if isinstance(e, A.Expr):
+            changes = {}
+            for f in dataclasses.fields(e):
+                if f.name in ("pos", "text"):
+                    continue
+                v = getattr(e, f.name)
+                nv = visit(v)
+                if nv is not v:
+                    changes[f.name] = nv
+            return dataclasses.replace(e, **changes) if changes else e
+        if isinstance(e, tuple):
+            new = tuple(visit(x) for x in e)
+            return e if all(a is b for a, b in zip(new, e, strict=True)) else new
+        return e
+
+    items = None
+    if s.items is not None:
+        items = tuple(A.SelectItem(visit(it.expr), it.alias or _column_name(it.expr)) for it in s.items)
+    out = dataclasses.replace(s, items=items, where=visit(s.where))
+    return out, plans, outer_props
+
+
+def _column_name(e: A.Expr) -> str:
+    """Esper names an unaliased ``(select x from ...)`` column after the subquery's column."""
+    if isinstance(e, A.Subquery) and e.kind == "scalar" and e.query.items and len(e.query.items) == 1:
+        return e.query.items[0].name
+    return e.text
+
+
+def _plan_one(compiler: Any, e: A.Subquery, outer: list[tuple[str, StreamDef]], n: int) -> tuple[SubqueryPlan, list[A.Prop]]:
+    q = e.query
+    ref = q.source
+    err: Callable[[str, A.Pos], EPLError] = compiler.err
+    sd = compiler.stream_def(ref.stream, ref.pos)
+    inner = [(ref.name, sd)]
+    if q.group_by:
+        raise err("unsupported construct: GROUP BY in a subquery", q.group_by[0].pos)
+    if ref.unidirectional:
+        raise err("unidirectional has no meaning in a subquery", ref.pos)
+    for node in _walk(q.items or ()) + _walk(q.where):
+        if isinstance(node, A.Subquery):
+            raise err("a subquery within a subquery is not supported", node.pos)
+    star = q.items is None
+    if star and e.kind == "in":
+        raise err("x in (select * ...): select one property of the subquery's stream", q.pos)
+    if not star and q.items is not None and len(q.items) > 1 and e.kind != "exists":
+        raise err("unsupported construct: a subquery selecting several columns (select one, or "
+                  "use exists)", q.items[1].expr.pos)
+    if q.where is not None and find_aggregates(q.where, []):
+        raise err("aggregate functions are not allowed in a subquery's WHERE", find_aggregates(q.where, [])[0].pos)
+    aggs: list[A.Call] = []
+    for it in q.items or ():
+        find_aggregates(it.expr, aggs)
+    if e.kind == "exists":
+        aggs = []  # exists only asks for rows; the select list is not computed
+    reads: list[A.Prop] = []
+    correlated = False
+
+    def side(p: A.Prop) -> tuple[str, int, str]:
+        """('q' or 'o', stream index, key): the subquery's own stream first (inner scope)."""
+        if len(p.parts) > 1 and p.parts[0] in (ref.name, ref.stream):
+            return "q", 0, compiler.resolve(p, inner)[1]
+        if len(p.parts) > 1:
+            for i, (alias, osd) in enumerate(outer):
+                if p.parts[0] in (alias, osd.name):
+                    return "o", i, compiler.resolve(p, outer)[1]
+        return "q", 0, compiler.resolve(p, inner)[1]
+
+    inner_keys: list[str] = []
+
+    def res(p: A.Prop) -> str:
+        nonlocal correlated
+        where, _i, key = side(p)
+        if where == "o":
+            correlated = True
+            reads.append(p)
+        elif key not in inner_keys:
+            inner_keys.append(key)
+        return f"{where}.get({key!r})"
+
+    where_fn = None
+    if q.where is not None:
+        g = CodeGen(compiler.filename, res)
+        where_fn = compile_row_function(["q", "o"], g.true(q.where), g.consts)
+    select_fn = args_fn = None
+    plan_aggs: list[tuple[str, bool, bool]] = []
+    if aggs:
+        for c in aggs:
+            if c.star and c.name != "count":
+                raise err(f"{c.name}(*) is not valid; only count(*)", c.pos)
+            if not c.star and len(c.args) != 1:
+                raise err(f"{c.name}() takes one argument", c.pos)
+            for p in props_of(c.args[0] if c.args else None):
+                if side(p)[0] == "o":
+                    raise err("a subquery's aggregate functions cannot read the outer event "
+                              f"({p.text})", p.pos)
+        g = CodeGen(compiler.filename, res)
+        args_fn = compile_row_function(
+            ["q", "o"], "(" + "".join(("1" if c.star else g.value(c.args[0])) + ", " for c in aggs) + ")", g.consts)
+
+        def special(x: A.Expr) -> str | None:
+            if isinstance(x, A.Call) and x.name in AGGREGATES:
+                return f"a[{aggs.index(x)}]"
+            return None
+
+        def agg_res(p: A.Prop) -> str:
+            where, _i, _key = side(p)
+            if where == "q":
+                raise err(f"{p.text}: in an aggregating subquery the subquery's properties must be "
+                          "inside aggregate functions", p.pos)
+            return res(p)
+
+        assert q.items is not None
+        g2 = CodeGen(compiler.filename, agg_res, special)
+        select_fn = compile_row_function(["a", "o"], g2.value(q.items[0].expr), g2.consts)
+        plan_aggs = [(c.name, c.distinct, c.star) for c in aggs]
+    elif not star and e.kind != "exists":
+        assert q.items is not None
+        g = CodeGen(compiler.filename, res)
+        select_fn = compile_row_function(["q", "o"], g.value(q.items[0].expr), g.consts)
+    item_fn = None
+    if e.item is not None:
+        def outer_res(p: A.Prop) -> str:
+            reads.append(p)
+            return f"o.get({compiler.resolve(p, outer)[1]!r})"
+
+        g = CodeGen(compiler.filename, outer_res)
+        item_fn = compile_row_function(["o"], g.value(e.item), g.consts)
+    if not ref.views and (correlated or not aggs or e.kind != "scalar"):
+        raise err(f"a subquery needs a data window on {ref.name} to limit what it keeps "
+                  f"(e.g. {ref.stream}#length(100) or #time(1 min)); only an uncorrelated subquery "
+                  "of aggregate functions may go without one", ref.pos)
+    sp = StreamPlan(sd.name, ref.name, sd.kind == "flow", None if star else sorted(inner_keys), None)
+    if ref.filter is not None:
+        def key_in(p: A.Prop) -> str:
+            k = compiler.resolve(p, inner)[1]
+            if sp.keys is not None and k not in sp.keys:
+                sp.keys.append(k)
+            return str(k)
+
+        sp.filter = compile_column_filter(ref.filter, key_in, compiler.filename)
+    compiler.view(ref, sp, sd)
+    if sp.view is not None and sp.view.name in _BATCH:
+        raise err(f"unsupported construct: a batch window (#{sp.view.name}) in a subquery", sp.view.pos)
+    plan = SubqueryPlan(f"{SUBQ_PREFIX}{n}", e.kind, e.negate, sp, where_fn, correlated, select_fn, star,
+                        plan_aggs, args_fn, item_fn, e.text)
+    return plan, reads
+
+
+class SubqueryState:
+    """The run-time state of one subquery: its window's live rows (or, uncorrelated and only
+    aggregating, the aggregates themselves) and the value it gives an outer event.
+
+    It is fed like a statement (``prefilter``/``feed``/``fire``) but outputs no rows."""
+
+    insert_into = None
+
+    def __init__(self, plan: SubqueryPlan, make_window: Callable[[list[str]], Window],
+                 counters: Counter[str] | None = None, stats: Any = None) -> None:
+        self.plan = plan
+        self.make_window = make_window
+        self.counters: Counter[str] = Counter() if counters is None else counters
+        self.stats = stats
+        self.window: Window | None = None
+        self.rows: deque[dict[str, Any]] = deque()
+        self.factories = [make_state_factory(k, d) for k, d, _s in plan.aggs]
+        #: uncorrelated aggregates are kept up to date as rows come and go
+        self.incremental = bool(plan.aggs) and not plan.correlated and plan.kind == "scalar"
+        self.states = [f() for f in self.factories]
+        self.cache: Any = _STALE
+
+    # -- fed like a statement ----------------------------------------------------------------
+    def _window(self, ev: Events | None = None) -> Window:
+        if self.window is None:
+            sp = self.plan.stream
+            keys = sp.keys if sp.keys is not None else (list(ev.cols) if ev is not None else [])
+            self.window = self.make_window(keys)
+        return self.window
+
+    def prefilter(self, idx: int, ev: Events) -> Events:
+        sp = self.plan.stream
+        if sp.filter is not None:
+            return ev.take(sp.filter(ev.cols, ev.n), sp.keys)
+        if sp.keys is not None:
+            return Events({k: (ev.cols.get(k) or [None] * ev.n) for k in sp.keys}, ev.n, ev.times)
+        return ev
+
+    def next_due(self) -> int | None:
+        return self.window.next_due() if self.window is not None else None
+
+    def due_if_fed(self, idx: int, t: int) -> int | None:
+        if self.window is None:  # select *: the window takes its keys from the first events
+            return self.make_window([]).due_if_fed(t)
+        return self.window.due_if_fed(t)
+
+    def feed(self, idx: int, ev: Events) -> list[Any]:
+        for post in self._window(ev).feed(ev):
+            self._apply(post)
+        return []
+
+    def fire(self, now: int) -> list[Any]:
+        if self.window is not None:
+            for post in self.window.fire(now):
+                self._apply(post)
+        return []
+
+    def flush(self) -> list[Any]:
+        return []
+
+    def _apply(self, post: Post) -> None:
+        self.cache = _STALE
+        plan = self.plan
+        if self.incremental:
+            where, args = plan.where, plan.args
+            assert args is not None
+            for rows, enter in ((post.old.rows(), False), (post.new.rows(), True)):
+                for q in rows:
+                    if where is None or where(q, _NO_ROW):
+                        for st, a in zip(self.states, args(q, _NO_ROW), strict=False):
+                            if enter:
+                                st.enter(a)
+                            else:
+                                st.leave(a)
+            return
+        live = self.rows
+        for q in post.old.rows():
+            if live and live[0] == q:
+                live.popleft()
+            else:
+                try:
+                    live.remove(q)
+                except ValueError:
+                    pass
+        live.extend(post.new.rows())
+        while len(live) > MAX_ROWS:
+            live.popleft()
+            self.counters["engine.subquery_rows_evicted"] += 1
+            if self.stats is not None:
+                self.stats.add("engine.subquery_rows_evicted")
+
+    # -- the value for an outer event ----------------------------------------------------------
+    def value(self, o: dict[str, Any]) -> Any:
+        plan = self.plan
+        if not plan.correlated and plan.item is None:
+            if self.cache is _STALE:
+                self.cache = self._compute(_NO_ROW)
+            return self.cache
+        return self._compute(o)
+
+    def _compute(self, o: dict[str, Any]) -> Any:
+        plan = self.plan
+        if self.incremental:
+            assert plan.select is not None
+            return plan.select([s.value() for s in self.states], o)
+        where = plan.where
+        rows = self.rows if where is None else [q for q in self.rows if where(q, o)]
+        if plan.kind == "exists":
+            return bool(rows)
+        if plan.aggs:
+            assert plan.args is not None and plan.select is not None
+            states = [f() for f in self.factories]
+            for q in rows:
+                for st, a in zip(states, plan.args(q, o), strict=False):
+                    st.enter(a)
+            return plan.select([s.value() for s in states], o)
+        if plan.kind == "in":
+            assert plan.item is not None and plan.select is not None
+            return _in(plan.item(o), [plan.select(q, o) for q in rows], plan.negate)
+        if len(rows) != 1:
+            return None  # Esper: no row, or more than one row, is null
+        row = next(iter(rows))
+        if plan.star:
+            return {k: v for k, v in row.items() if v is not None}
+        assert plan.select is not None
+        return plan.select(row, o)
+
+
+def _in(x: Any, values: list[Any], negate: bool) -> Any:
+    """SQL's IN over a subquery's values: no values is false (``not in``: true), whatever x."""
+    if not values:
+        return negate
+    if x is None:
+        return None
+    if any(v is not None and v == x for v in values):
+        return not negate
+    if any(v is None for v in values):
+        return None
+    return negate
+
+
+class _Stale:
+    pass
+
+
+_STALE = _Stale()
+_NO_ROW: dict[str, Any] = {}
