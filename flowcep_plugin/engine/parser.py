@@ -159,6 +159,9 @@ _NAMED_AFTER = [
 _NAMED_BEFORE = [
     (re.compile(r"timer\s*:\s*at\s*\([^()]*$", re.I), "the pattern observer timer:at (use timer:interval)"),
     (re.compile(r"timer\s*:\s*schedule\s*\([^()]*$", re.I), "the pattern observer timer:schedule"),
+    # h-subq
+    (re.compile(r"\b(any|some|all)\s*\(\s*$", re.I), "ANY/SOME/ALL over a subquery (use in, exists or an "
+     "aggregating subquery: x > (select max(y) ...))"),
 ]
 
 
