@@ -343,7 +343,7 @@ class _Compiler:
                         sp.keys.append(src)
             streams.append(sp)
         select_names = [it.name for it in items] if items is not None else list(
-            (refs[0][1].props or []) if single else [])
+            (refs[0][1].props or []) if single else [alias for alias, _sd in refs])
         if items is not None:
             seen: set[str] = set()
             for it in items:
@@ -445,6 +445,10 @@ class _Compiler:
         elif items is not None:
             plan.row_select = compile_row_function(nargs, "(" + "".join(rgen.value(it.expr) + ", " for it in items) + ")",
                                                    rgen.consts)
+        elif not single:
+            # h-subq: select * over a join gives each stream's event under its alias (Esper's
+            # event per stream), null for the missing side of an outer join
+            plan.row_select = _star_join_row
         if not single:
             if outer is not None:  # h-subq
                 plan.outer = self.outer_plan(outer, refs, nargs, row_res)
@@ -489,8 +493,6 @@ class _Compiler:
             where = conds[0] if len(conds) == 1 else (
                 A.BoolOp("and", tuple(conds), pos=conds[0].pos, text="") if conds else None)
             return dataclasses.replace(s, where=where, joins=()), None
-        if uni:
-            raise self.err("unsupported construct: unidirectional with an outer join", uni[0].pos)
         if any(find_aggregates(j.on, []) for j in s.joins):
             raise self.err("aggregate functions are not allowed in ON", s.joins[0].pos)
         for k, j in enumerate(s.joins, start=1):
@@ -728,6 +730,10 @@ def _walk(node: Any) -> list[Any]:
         elif isinstance(n, tuple):
             stack.extend(n)
     return out
+
+
+def _star_join_row(*rows: dict[str, Any]) -> tuple[dict[str, Any] | None, ...]:
+    return tuple({k: v for k, v in r.items() if v is not None} if r else None for r in rows)
 
 
 def _filter_after(sp: StreamPlan) -> bool:

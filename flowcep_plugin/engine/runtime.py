@@ -770,6 +770,13 @@ class _Stmt:
                         touched.setdefault(k, None)
                 for k in touched:
                     self._emit_group(ti, k, self._states(k), out)
+            if uni is not None:
+                # h-subq: each unidirectional event aggregates its own join rows, from nothing
+                # (EPLJoinUnidirectionalStream.EPLJoin2TableJoinRowForAll)
+                for res in results:
+                    k = plan.row_group(*res) if plan.grouped else ()
+                    for sa, a in zip(self._states(k), plan.row_args(*res), strict=False):
+                        sa.leave(a)
             if each:
                 self._step(out, start)
         self._prune()

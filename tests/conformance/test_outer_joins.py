@@ -201,6 +201,16 @@ def test_three_stream_left_outer_joins(shape: str) -> None:
     assert sorted(r.send("s2", 5016, "P")) == sorted((a, b, 5016) for a in (5012, 5013) for b in (5014, 5015))
 
 
+@pytest.mark.esper("outer-join-3", cite=f"{OJ3}.EPLJoinLeftOuterJoinRootS0 with select *: each stream's "
+                   "event under its name, null for a missing side (getUnderlyingEvents)")
+def test_select_star_over_an_outer_join_gives_each_streams_event() -> None:
+    h = Harness(ROUTES + "@Name('s0') select * from S0#length(1000) as s0 left outer join S1#length(1000) as s1 "
+                "on s0.p00 = s1.p10 left outer join S2#length(1000) as s2 on s0.p00 = s2.p20")
+    h.send(1, kind="s1", id=10, p10="C")
+    rows = [r.values for r in h.send(2, kind="s0", id=1, p00="C") if r.statement == "s0"]
+    assert rows == [{"s0": {"id": 1, "p00": "C"}, "s1": {"id": 10, "p10": "C"}, "s2": None}]
+
+
 @pytest.mark.esper("outer-join-3", cite=f"{OJ3}.EPLJoinMapLeftJoinUnsortedProps")
 def test_three_stream_left_joins_on_unsorted_columns() -> None:
     r = Run("select t1.p00 as a, t1.p01 as b, t2.p10 as c, t2.p11 as d, t3.p20 as e, t3.p21 as f "
@@ -235,6 +245,80 @@ def test_unidirectional_join_triggers_on_one_stream_only() -> None:
     assert r.send("s0", 2, "x") == [(2, 1)]
     assert r.send("s1", 3, "x") == []  # no window on S0: the S0 event is not kept, no trigger from S1
     assert sorted(r.send("s0", 4, "x")) == [(4, 1), (4, 3)]
+
+
+UNI = "EPLJoinUnidirectionalStream"
+
+
+@pytest.mark.esper("unidirectional", cite=f"{UNI}.EPLJoin2TableJoinRowForAll: each triggering event "
+                   "aggregates its own join rows")
+def test_unidirectional_count_per_trigger() -> None:
+    r = Run("select count(*) as cnt from S0 as md unidirectional, S1#keepall as sb where sb.p10 = md.p00", ("cnt",))
+    assert r.send("s0", 1, "E1") == []
+    assert r.send("s1", 10, "E1") == []
+    assert r.send("s0", 2, "E1") == [(1,)]
+    assert r.send("s1", 20, "E1") == []
+    assert r.send("s0", 3, "E1") == [(2,)]
+    r.send("s1", 40, "E2")
+    assert r.send("s0", 4, "E2") == [(1,)]
+
+
+@pytest.mark.esper("unidirectional", cite=f"{UNI}.EPLJoinPatternUnidirectionalOuterJoinNoOn (2-stream inner "
+                   "join) and tryAssertion2StreamInnerWGroupBy")
+def test_unidirectional_sum_and_grouped_count() -> None:
+    r = Run("select sum(sb.id) as c0, count(*) as c1 from S0 unidirectional inner join S1#keepall as sb", ("c0", "c1"))
+    r.send("s0", 1)
+    assert r.send("s1", 100) == []
+    assert r.send("s0", 2) == [(100, 1)]
+    r.send("s1", 200)
+    assert r.send("s0", 3) == [(300, 2)]
+    r = Run("select count(*) as c0, sum(e1.p01) as c1, e1.id as c2 from S0 as e1 unidirectional inner join "
+            "S1#keepall as e2 on e1.id = e2.id group by e1.p00", ("c0", "c1", "c2"))
+    assert r.send("s1", "A", None, 100) == []
+    assert r.send("s0", "A", "X", 10) == [(1, 10, "A")]
+    assert r.send("s0", "A", "Y", 20) == [(1, 20, "A")]
+
+
+@pytest.mark.esper("unidirectional", cite=f"{UNI}.EPLJoin2TableFullOuterJoin and ...FullOuterJoinBackwards "
+                   "(tryFullOuterPassive2Stream)")
+@pytest.mark.parametrize("order", ["S0 as md unidirectional full outer join S1#keepall as sb",
+                                   "S1#keepall as sb full outer join S0 as md unidirectional"])
+def test_unidirectional_full_outer_join(order: str) -> None:
+    r = Run(f"select md.p00 as symbol, md.id as volume, sb.p10 as s, sb.id as i from {order} on sb.p10 = md.p00",
+            ("symbol", "volume", "s", "i"))
+    assert r.send("s0", 1, "E1") == [("E1", 1, None, None)]
+    assert r.send("s1", 10, "E1") == []
+    assert r.send("s0", 2, "E1") == [("E1", 2, "E1", 10)]
+    assert r.send("s1", 20, "E1") == []
+
+
+@pytest.mark.esper("unidirectional", cite=f"{UNI}.EPLJoin3TableOuterJoinVar1 and ...Var2 (try3TableOuterJoin)")
+@pytest.mark.parametrize("kind", ["full", "left"])
+def test_unidirectional_three_stream_outer_join(kind: str) -> None:
+    r = Run(f"select s0.id as a, s1.id as b, s2.id as c from S0 as s0 unidirectional {kind} outer join "
+            f"S1#keepall as s1 on p00 = p10 {kind} outer join S2#keepall as s2 on p10 = p20", ("a", "b", "c"))
+    assert r.send("s0", 1, "E1") == [(1, None, None)]
+    assert r.send("s1", 2, "E1") == [] and r.send("s2", 3, "E1") == []
+    r.send("s1", 20, "E2")
+    assert r.send("s0", 10, "E2") == [(10, 20, None)]
+    assert r.send("s2", 30, "E2") == []
+    assert r.send("s2", 300, "E3") == []
+    assert r.send("s0", 100, "E3") == [(100, None, None)]
+    assert r.send("s1", 200, "E3") == []
+    r.send("s2", 31, "E4")
+    r.send("s1", 21, "E4")
+    assert r.send("s0", 11, "E4") == [(11, 21, 31)]
+    assert r.send("s2", 32, "E4") == [] and r.send("s1", 22, "E4") == []
+
+
+@pytest.mark.esper("unidirectional", cite=f"{UNI}.EPLJoinInvalid: a unidirectional stream takes no view")
+def test_unidirectional_stream_with_a_view_is_rejected() -> None:
+    from flowcep_plugin.engine import compile_module
+    from flowcep_plugin.errors import EPLError
+
+    with pytest.raises(EPLError, match="keeps no events"):
+        compile_module(ROUTES + "select * from S0#length(2) as a unidirectional full outer join S1#keepall as b "
+                       "on a.p00 = b.p10")
 
 
 # -- results independent of FROM order and batching ---------------------------------------------

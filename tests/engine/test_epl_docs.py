@@ -60,7 +60,7 @@ REJECTED = [
     "select a from Flow output every 10 events",
     "select a from Flow output when a > 1",
     "select x.a from Flow#keepall as x left outer join Flow#keepall as y",
-    "select x.a from Flow as x unidirectional left outer join Flow#keepall as y on x.a = y.a",
+    "select x.a from Flow#length(2) as x unidirectional left outer join Flow#keepall as y on x.a = y.a",
     "select a.x from pattern [a=Flow while (a.x > 1)]",
     "select a.x from pattern [a=Flow where timer:at(1, 2)]",
     "select * from pattern [not a=Flow]",
