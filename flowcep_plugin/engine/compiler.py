@@ -410,8 +410,19 @@ class _Compiler:
         if single:
             key_of = lambda p: self.resolve(p, refs)[1]  # noqa: E731
             sp = streams[0]
-            if s.where is not None:
-                wf = compile_column_filter(s.where, key_of, fn)
+            where = s.where
+            if where is not None and plan.subqueries and not sp.priors and not _filter_after(sp):
+                # h-subq: the conditions without subqueries run first, over the batch's columns,
+                # so subqueries are computed only for the events that pass them
+                plain = [c for c in _conjuncts(where) if not any(
+                    p.parts[0].startswith(SUBQ_PREFIX) for p in props_of(c))]
+                if plain:
+                    pf = compile_column_filter(_and_all(plain), key_of, fn)
+                    sp.filter = pf if sp.filter is None else _and_filters(sp.filter, pf)
+                    rest = [c for c in _conjuncts(where) if all(c is not x for x in plain)]
+                    where = _and_all(rest) if rest else None
+            if where is not None:
+                wf = compile_column_filter(where, key_of, fn)
                 # prior() counts events WHERE rejects; subquery columns are filled as events
                 # enter the window, after the stream's own filter (h-subq)
                 if _filter_after(sp) or sp.priors or plan.subqueries:
@@ -730,6 +741,10 @@ def _walk(node: Any) -> list[Any]:
         elif isinstance(n, tuple):
             stack.extend(n)
     return out
+
+
+def _and_all(items: list[A.Expr]) -> A.Expr:
+    return items[0] if len(items) == 1 else A.BoolOp("and", tuple(items), pos=items[0].pos)
 
 
 def _star_join_row(*rows: dict[str, Any]) -> tuple[dict[str, Any] | None, ...]:

@@ -47,7 +47,7 @@ from .expressions import (
     props_of,
 )
 from .plan import StreamDef, StreamPlan
-from .windows import Events, Post, Window
+from .windows import Events, Post, Window, hashable
 
 __all__ = ["MAX_ROWS", "SUBQ_PREFIX", "SubqueryPlan", "SubqueryState", "has_subquery", "plan_subqueries"]
 
@@ -76,6 +76,9 @@ class SubqueryPlan:
     args: Callable[..., Any] | None = None  # (q, o) -> aggregate arguments
     item: Callable[..., Any] | None = None  # in: (o) -> the value looked for
     text: str = ""
+    # a WHERE conjunct ``q.key = <outer expression>``: rows are looked up by key, not scanned
+    index_key: str | None = None
+    index_value: Callable[..., Any] | None = None  # (o) -> the key to look up
 
     @property
     def streams(self) -> list[StreamPlan]:
@@ -296,7 +299,37 @@ def _plan_one(compiler: Any, e: A.Subquery, outer: list[tuple[str, StreamDef]], 
         raise err(f"unsupported construct: a batch window (#{sp.view.name}) in a subquery", sp.view.pos)
     plan = SubqueryPlan(f"{SUBQ_PREFIX}{n}", e.kind, e.negate, sp, where_fn, correlated, select_fn, star,
                         plan_aggs, args_fn, item_fn, e.text)
+    _index(compiler, q.where, side, plan)
+    if plan.index_key is not None and sp.keys is not None and plan.index_key not in sp.keys:
+        sp.keys.append(plan.index_key)
     return plan, reads
+
+
+def _index(compiler: Any, where: A.Expr | None, side: Callable[[A.Prop], tuple[str, int, str]],
+           plan: SubqueryPlan) -> None:
+    """Find ``inner.key = f(outer)`` among the WHERE conjuncts: the subquery then keeps its
+    rows by that key (Esper's subquery index) and an outer event reads only its bucket."""
+    conj: list[A.Expr] = []
+    stack = [where] if where is not None else []
+    while stack:
+        c = stack.pop()
+        if isinstance(c, A.BoolOp) and c.op == "and":
+            stack.extend(c.items)
+        elif c is not None:
+            conj.append(c)
+    for c in conj:
+        if not (isinstance(c, A.BinOp) and c.op == "=="):
+            continue
+        for mine, other in ((c.left, c.right), (c.right, c.left)):
+            if not isinstance(mine, A.Prop) or side(mine)[0] != "q":
+                continue
+            reads = props_of(other)
+            if not reads or any(side(p)[0] != "o" for p in reads) or _walk_has(other):
+                continue
+            g = CodeGen(compiler.filename, lambda p: f"o.get({side(p)[2]!r})")
+            plan.index_key = side(mine)[2]
+            plan.index_value = compile_row_function(["o"], g.value(other), g.consts)
+            return
 
 
 class SubqueryState:
@@ -320,6 +353,11 @@ class SubqueryState:
         self.incremental = bool(plan.aggs) and not plan.correlated and plan.kind == "scalar"
         self.states = [f() for f in self.factories]
         self.cache: Any = _STALE
+        #: uncorrelated ``x in (select v ...)``: how many rows give each value (None: nulls)
+        self.values: Counter[Any] | None = Counter() if plan.kind == "in" and not plan.correlated else None
+        #: rows by the indexed key (a correlated ``where inner.key = outer...``)
+        self.index: dict[Any, list[dict[str, Any]]] | None = (
+            {} if plan.index_key is not None and not self.incremental else None)
 
     # -- fed like a statement ----------------------------------------------------------------
     def _window(self, ev: Events | None = None) -> Window:
@@ -374,6 +412,8 @@ class SubqueryState:
                             else:
                                 st.leave(a)
             return
+        if self.values is not None:
+            self._count_values(post)
         live = self.rows
         for q in post.old.rows():
             if live and live[0] == q:
@@ -382,22 +422,62 @@ class SubqueryState:
                 try:
                     live.remove(q)
                 except ValueError:
-                    pass
-        live.extend(post.new.rows())
+                    continue
+            self._unindex(q)
+        new = post.new.rows()
+        live.extend(new)
+        if self.index is not None:
+            key = plan.index_key
+            for q in new:
+                self.index.setdefault(hashable(q.get(key)), []).append(q)  # type: ignore[arg-type]
         while len(live) > MAX_ROWS:
-            live.popleft()
+            self._unindex(live.popleft())
             self.counters["engine.subquery_rows_evicted"] += 1
             if self.stats is not None:
                 self.stats.add("engine.subquery_rows_evicted")
 
+    def _count_values(self, post: Post) -> None:
+        values = self.values
+        assert values is not None and self.plan.select is not None
+        where, select = self.plan.where, self.plan.select
+        for rows, step in ((post.old.rows(), -1), (post.new.rows(), 1)):
+            for q in rows:
+                if where is None or where(q, _NO_ROW):
+                    v = hashable(select(q, _NO_ROW))
+                    values[v] += step
+                    if values[v] <= 0:
+                        del values[v]
+
+    def _unindex(self, q: dict[str, Any]) -> None:
+        if self.index is None:
+            return
+        k = hashable(q.get(self.plan.index_key))  # type: ignore[arg-type]
+        bucket = self.index.get(k)
+        if bucket is not None:
+            bucket.remove(q)
+            if not bucket:
+                del self.index[k]
+
     # -- the value for an outer event ----------------------------------------------------------
     def value(self, o: dict[str, Any]) -> Any:
         plan = self.plan
-        if not plan.correlated and plan.item is None:
-            if self.cache is _STALE:
-                self.cache = self._compute(_NO_ROW)
-            return self.cache
-        return self._compute(o)
+        if plan.correlated:
+            return self._compute(o)
+        if self.values is not None:
+            # uncorrelated in: the values are counted as rows come and go (SQL's IN on them)
+            assert plan.item is not None
+            values = self.values
+            if not values:
+                return plan.negate
+            x = plan.item(o)
+            if x is None:
+                return None
+            if hashable(x) in values:
+                return not plan.negate
+            return None if None in values else plan.negate
+        if self.cache is _STALE:
+            self.cache = self._compute(_NO_ROW)
+        return self.cache
 
     def _compute(self, o: dict[str, Any]) -> Any:
         plan = self.plan
@@ -405,7 +485,12 @@ class SubqueryState:
             assert plan.select is not None
             return plan.select([s.value() for s in self.states], o)
         where = plan.where
-        rows = self.rows if where is None else [q for q in self.rows if where(q, o)]
+        cands: Any = self.rows
+        if self.index is not None:
+            assert plan.index_value is not None
+            k = plan.index_value(o)
+            cands = () if k is None else self.index.get(hashable(k), ())
+        rows = cands if where is None else [q for q in cands if where(q, o)]
         if plan.kind == "exists":
             return bool(rows)
         if plan.aggs:
