@@ -51,6 +51,9 @@ DEFAULT_MAX_GROUPS = 1_000_000
 
 _INF = float("inf")
 
+#: events one joined stream keeps when its window does not bound them (h-subq)
+MAX_JOIN_ROWS = 1_000_000
+
 
 def _ishashable(k: Any) -> bool:
     try:
@@ -695,6 +698,16 @@ class _Stmt:
         rec(0)
         return out
 
+    def _bound_repo(self, repo: list[dict[str, Any]]) -> None:
+        """A joined stream whose window does not bound it (none, keepall, unique...) keeps at
+        most MAX_JOIN_ROWS events: the oldest go first, counted (h-subq)."""
+        excess = len(repo) - MAX_JOIN_ROWS
+        if excess > 0:
+            del repo[:excess]
+            self.counters["engine.join_rows_evicted"] += excess
+            if self.stats is not None:
+                self.stats.add("engine.join_rows_evicted", excess)
+
     def join_post(self, s: int, t: int | None, new: Events, old: Events, out: list[tuple[Any, Row]]) -> None:
         plan = self.plan
         old_rows = old.rows()
@@ -708,6 +721,7 @@ class _Stmt:
                 except ValueError:
                     pass
             repo.extend(new.rows())
+            self._bound_repo(repo)
             return
         for r in old_rows:
             try:
@@ -722,6 +736,7 @@ class _Stmt:
             per_event = [(t, self._join(s, new_rows))]
         if uni is None:  # a unidirectional stream keeps nothing (h-subq)
             repo.extend(new_rows)
+            self._bound_repo(repo)
         lim = self.limiter
         if lim is not None and (old_results or any(res for _t, res in per_event)):
             # Esper's output condition starts with the first join result, not with any event
