@@ -319,10 +319,11 @@ class SubSelect:
 
 @dataclass(frozen=True)
 class Subquery(Expr):
-    """A subquery used as a value (``kind`` scalar), as ``exists (...)`` (exists) or as the
-    right side of ``item [not] in (...)`` (in)."""
+    """A subquery used as a value (``kind`` scalar), as ``exists (...)`` (exists), as the
+    right side of ``item [not] in (...)`` (in) or of ``item op any|some|all (...)``."""
 
     query: SubSelect
-    kind: str = "scalar"
+    kind: str = "scalar"  # scalar | exists | in | any | all
     item: Expr | None = None
     negate: bool = False
+    op: str = ""  # any/all: the comparison of item with each value (== != < <= > >=)

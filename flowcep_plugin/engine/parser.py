@@ -159,9 +159,6 @@ _NAMED_AFTER = [
 _NAMED_BEFORE = [
     (re.compile(r"timer\s*:\s*at\s*\([^()]*$", re.I), "the pattern observer timer:at (use timer:interval)"),
     (re.compile(r"timer\s*:\s*schedule\s*\([^()]*$", re.I), "the pattern observer timer:schedule"),
-    # h-subq
-    (re.compile(r"\b(any|some|all)\s*\(\s*$", re.I), "ANY/SOME/ALL over a subquery (use in, exists or an "
-     "aggregating subquery: x > (select max(y) ...))"),
 ]
 
 
@@ -330,6 +327,12 @@ class _Build(Transformer[Token, Any]):
     def in_subquery(self, meta: Any, children: list[Any]) -> A.Expr:
         item, neg, _kw, query = children
         return A.Subquery(query, "in", item, neg is not None, pos=_pos(meta), text=self._src(meta))
+    def quantified_subquery(self, meta: Any, children: list[Any]) -> A.Expr:
+        item, op, quant, query = children
+        o = str(op)
+        o = "!=" if o == "<>" else "==" if o == "=" else o
+        kind = "all" if str(quant).lower() == "all" else "any"  # some is any
+        return A.Subquery(query, kind, item, op=o, pos=_pos(meta), text=self._src(meta))
     # --- end explicit joins and subqueries (h-subq) ---
 
     def stream_ref(self, meta: Any, children: list[Any]) -> A.StreamRef:

@@ -65,7 +65,7 @@ class SubqueryPlan:
     subquery row ``q`` and the outer event ``o`` (dicts of event keys)."""
 
     key: str  # the synthetic column of the outer stream holding its value
-    kind: str  # scalar | exists | in
+    kind: str  # scalar | exists | in | any | all
     negate: bool
     stream: StreamPlan
     where: Callable[..., Any] | None  # (q, o) -> bool
@@ -79,6 +79,7 @@ class SubqueryPlan:
     # a WHERE conjunct ``q.key = <outer expression>``: rows are looked up by key, not scanned
     index_key: str | None = None
     index_value: Callable[..., Any] | None = None  # (o) -> the key to look up
+    op: str = ""  # any/all: the comparison
 
     @property
     def streams(self) -> list[StreamPlan]:
@@ -196,8 +197,9 @@ def _plan_one(compiler: Any, e: A.Subquery, outer: list[tuple[str, StreamDef]], 
         if isinstance(node, A.Subquery):
             raise err("a subquery within a subquery is not supported", node.pos)
     star = q.items is None
-    if star and e.kind == "in":
-        raise err("x in (select * ...): select one property of the subquery's stream", q.pos)
+    if star and e.item is not None:
+        raise err(f"x {'in' if e.kind == 'in' else e.kind} (select * ...): select one property of the "
+                  "subquery's stream", q.pos)
     if not star and q.items is not None and len(q.items) > 1 and e.kind != "exists":
         raise err("unsupported construct: a subquery selecting several columns (select one, or "
                   "use exists)", q.items[1].expr.pos)
@@ -298,7 +300,7 @@ def _plan_one(compiler: Any, e: A.Subquery, outer: list[tuple[str, StreamDef]], 
     if sp.view is not None and sp.view.name in _BATCH:
         raise err(f"unsupported construct: a batch window (#{sp.view.name}) in a subquery", sp.view.pos)
     plan = SubqueryPlan(f"{SUBQ_PREFIX}{n}", e.kind, e.negate, sp, where_fn, correlated, select_fn, star,
-                        plan_aggs, args_fn, item_fn, e.text)
+                        plan_aggs, args_fn, item_fn, e.text, op=e.op)
     _index(compiler, q.where, side, plan)
     if plan.index_key is not None and sp.keys is not None and plan.index_key not in sp.keys:
         sp.keys.append(plan.index_key)
@@ -354,7 +356,8 @@ class SubqueryState:
         self.states = [f() for f in self.factories]
         self.cache: Any = _STALE
         #: uncorrelated ``x in (select v ...)``: how many rows give each value (None: nulls)
-        self.values: Counter[Any] | None = Counter() if plan.kind == "in" and not plan.correlated else None
+        self.values: Counter[Any] | None = (
+            Counter() if plan.kind == "in" and not plan.correlated and not plan.aggs else None)
         #: rows by the indexed key (a correlated ``where inner.key = outer...``)
         self.index: dict[Any, list[dict[str, Any]]] | None = (
             {} if plan.index_key is not None and not self.incremental else None)
@@ -475,6 +478,15 @@ class SubqueryState:
             if hashable(x) in values:
                 return not plan.negate
             return None if None in values else plan.negate
+        if plan.kind in ("any", "all") and not plan.aggs:
+            # uncorrelated any/all: the values are listed once per window change
+            assert plan.item is not None and plan.select is not None
+            if self.cache is _STALE:
+                where, select = plan.where, plan.select
+                self.cache = [select(q, _NO_ROW) for q in self.rows if where is None or where(q, _NO_ROW)]
+            return _quantified(plan.item(o), self.cache, plan.op, plan.kind)
+        if plan.item is not None:  # in/any/all over an aggregating subquery
+            return self._compute(o)
         if self.cache is _STALE:
             self.cache = self._compute(_NO_ROW)
         return self.cache
@@ -499,10 +511,19 @@ class SubqueryState:
             for q in rows:
                 for st, a in zip(states, plan.args(q, o), strict=False):
                     st.enter(a)
-            return plan.select([s.value() for s in states], o)
+            value = plan.select([s.value() for s in states], o)
+            if plan.item is None:
+                return value
+            # in/any/all over an aggregating subquery: its one row
+            if plan.kind == "in":
+                return _in(plan.item(o), [value], plan.negate)
+            return _quantified(plan.item(o), [value], plan.op, plan.kind)
         if plan.kind == "in":
             assert plan.item is not None and plan.select is not None
             return _in(plan.item(o), [plan.select(q, o) for q in rows], plan.negate)
+        if plan.kind in ("any", "all"):
+            assert plan.item is not None and plan.select is not None
+            return _quantified(plan.item(o), [plan.select(q, o) for q in rows], plan.op, plan.kind)
         if len(rows) != 1:
             return None  # Esper: no row, or more than one row, is null
         row = next(iter(rows))
@@ -523,6 +544,39 @@ def _in(x: Any, values: list[Any], negate: bool) -> Any:
     if any(v is None for v in values):
         return None
     return negate
+
+
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "==": lambda a, b: bool(a == b), "!=": lambda a, b: bool(a != b), "<": lambda a, b: bool(a < b),
+    "<=": lambda a, b: bool(a <= b), ">": lambda a, b: bool(a > b), ">=": lambda a, b: bool(a >= b),
+}
+
+
+def _quantified(x: Any, values: list[Any], op: str, kind: str) -> Any:
+    """``x op all|any (values)`` with SQL's nulls (EPLSubselectAllAnySomeExpr): all over no
+    values is true, any false; a comparison with null is null. One exception, Esper's: a
+    relational ``any`` (<, <=, >, >=) that no value satisfies is false as soon as one value is
+    not null (``0 >= any (null, 1)`` is false, ``0 = any (null, 1)`` null)."""
+    if not values:
+        return kind == "all"
+    if x is None:
+        return None
+    cmp = _COMPARE[op]
+    results: list[bool | None] = []
+    for v in values:
+        try:
+            results.append(None if v is None else cmp(x, v))
+        except TypeError:  # values that do not compare: null, as a failed conversion
+            results.append(None)
+    if kind == "all":
+        if any(r is False for r in results):
+            return False
+        return None if any(r is None for r in results) else True
+    if any(r is True for r in results):
+        return True
+    if op in ("==", "!="):
+        return None if any(r is None for r in results) else False
+    return False if any(v is not None for v in values) else None
 
 
 class _Stale:

@@ -446,3 +446,84 @@ def test_batch_cutting_does_not_change_rows(text: str, seed: int) -> None:
                         "p00": k, "p20": k}))
     one = _rows(text, evs, 1)
     assert _rows(text, evs, len(evs)) == one and one
+
+
+# -- any / some / all ----------------------------------------------------------------------------------
+ALL = "EPLSubselectAllAnySomeExpr"
+
+
+def _sb(r: Run, s: str, i: Any = None, ib: Any = None, db: Any = None) -> dict[str, Any] | None:
+    rows = r.send("sb", s=s, i=i, ib=ib, db=db)
+    assert len(rows) <= 1
+    return rows[0] if rows else None
+
+
+def _quant(ops: str) -> str:
+    cols = ", ".join(f"i {op} (select i from Flow(s like 'S%')#keepall) as c{n}" for n, op in enumerate(ops.split(",")))
+    return f"select {cols} from Flow(s like 'E%')"
+
+
+@pytest.mark.esper("subquery-any-all", cite=f"{ALL}.EPLSubselectRelationalOpAll")
+def test_relational_all() -> None:
+    r = Run(_quant("> all,>= all,< all,<= all"), routes="")
+    want = [("E1", 1, (True, True, True, True)), ("S1", 1, None), ("E2", 1, (False, True, False, True)),
+            ("E2", 2, (True, True, False, False)), ("S2", 2, None), ("E3", 3, (True, True, False, False)),
+            ("E4", 2, (False, True, False, False)), ("E5", 1, (False, False, False, True)),
+            ("E6", 0, (False, False, True, True))]
+    for s, i, exp in want:
+        row = _sb(r, s, i)
+        assert (None if row is None else tuple(row.values())) == exp, (s, i)
+
+
+@pytest.mark.esper("subquery-any-all", cite=f"{ALL}.EPLSubselectRelationalOpSome")
+def test_relational_any() -> None:
+    r = Run(_quant("> any,>= some,< any,<= any"), routes="")
+    want = [("E1", 1, (False, False, False, False)), ("S1", 1, None), ("E2", 1, (False, True, False, True)),
+            ("E2", 2, (True, True, False, False)), ("E2a", 0, (False, False, True, True)), ("S2", 2, None),
+            ("E3", 3, (True, True, False, False)), ("E4", 2, (True, True, False, True)),
+            ("E5", 1, (False, True, True, True)), ("E6", 0, (False, False, True, True))]
+    for s, i, exp in want:
+        row = _sb(r, s, i)
+        assert (None if row is None else tuple(row.values())) == exp, (s, i)
+
+
+@pytest.mark.esper("subquery-any-all", cite=f"{ALL}.EPLSubselectEqualsNotEqualsAll and ...EqualsAnyOrSome")
+def test_equality_all_and_any() -> None:
+    r = Run(_quant("= all,!= all,<> all") + "", routes="")
+    want = [("E1", 10, (True, True, True)), ("S1", 11, None), ("E2", 11, (True, False, False)),
+            ("E3", 10, (False, True, True)), ("S1", 12, None), ("E4", 11, (False, False, False)),
+            ("E5", 14, (False, True, True))]
+    for s, i, exp in want:
+        row = _sb(r, s, i)
+        assert (None if row is None else tuple(row.values())) == exp, (s, i)
+    r = Run(_quant("= some,= any,!= some,<> any"), routes="")
+    want = [("E1", 10, (False, False, False, False)), ("S1", 11, None), ("E2", 11, (True, True, False, False)),
+            ("E3", 12, (False, False, True, True)), ("S2", 12, None), ("E4", 12, (True, True, True, True)),
+            ("E5", 13, (False, False, True, True))]
+    for s, i, exp in want:
+        row = _sb(r, s, i)
+        assert (None if row is None else tuple(row.values())) == exp, (s, i)
+
+
+@pytest.mark.esper("subquery-any-all", cite=f"{ALL}.EPLSubselectRelationalOpNullOrNoRows and "
+                   "...EqualsInNullOrNoRows")
+def test_any_all_with_nulls_and_no_rows() -> None:
+    sub = "(select db from Flow(s like 'S%')#keepall)"
+    r = Run(f"select ib >= all {sub} as vall, ib >= any {sub} as vany, ib = all {sub} as eall, "
+            f"ib = any {sub} as eany, ib != all {sub} as neall, ib != any {sub} as neany, ib in {sub} as isin "
+            "from Flow(s like 'E%')", routes="")
+    cols = ("vall", "vany", "eall", "eany", "neall", "neany", "isin")
+
+    def send(s: str, ib: Any, db: Any = None) -> tuple[Any, ...] | None:
+        row = _sb(r, s, ib=ib, db=db)
+        return None if row is None else tuple(row[c] for c in cols)
+
+    assert send("E1", None) == (True, False, True, False, True, False, False)
+    assert send("E2", 1) == (True, False, True, False, True, False, False)
+    send("S1", None, None)
+    assert send("E3", None) == (None,) * 7
+    assert send("E4", 1) == (None,) * 7
+    send("S2", None, 1.0)
+    assert send("E5", None) == (None,) * 7
+    assert send("E6", 1) == (None, True, None, True, False, None, True)
+    assert send("E7", 0) == (False, False, False, None, None, True, None)

@@ -45,7 +45,7 @@ REJECTED = [
     "select irstream a from Flow",
     "select a from Flow where a in (select b from Flow)",
     "select x.a from Flow as x, Flow#length(2) as y where x.a in (select b from Flow#length(2))",
-    "select a from Flow where a > any (select b from Flow#length(2))",
+    "select a from Flow where a > any (select b from Flow#length(2) group by b)",
     "select count(*) from Flow#length(5) where a in (select b from Flow#length(2))",
     "create window W#time(1 min) as select * from Flow",
     "select prev(1, a) from Flow#length(3)",
