@@ -20,7 +20,7 @@ from .aggregates import aggregate_groups, make_state_factory
 from .joins import outer_join_rows
 from .plan import Module, SelectPlan, StreamPlan, register_runtime
 from .rows import Row
-from .subqueries import SUBQ_PREFIX, SubqueryState
+from .subqueries import SUBQ_PREFIX, SubqueryState, fill_driven
 from .windows import (
     CountBatch,
     CountingTimeBatchWindow,
@@ -252,8 +252,10 @@ class _Stmt:
         # else each post (a batch release, a timer) or each arriving event
         self.shape = plan.shape
         self.step_shape = plan.shape if self.limiter is None else None
-        #: h-subq: (synthetic column, SubqueryState) filled by the Runtime
+        #: h-subq: (synthetic column, SubqueryState) filled by the Runtime; ``driven`` when
+        #: they all read this statement's own stream: they are fed here, in prefilter
         self.subqueries: list[tuple[str, SubqueryState]] = []
+        self.driven = False
 
     # -- input ---------------------------------------------------------------------------------
     def window(self, idx: int, ev: Events | None = None) -> Window:
@@ -266,6 +268,7 @@ class _Stmt:
 
     def prefilter(self, idx: int, ev: Events) -> Events:
         sp = self.plan.streams[idx]
+        sel: list[int] | None = None
         if sp.filter is not None:
             sel = sp.filter(ev.cols, ev.n)
             out = ev.take(sel, sp.keys)
@@ -275,6 +278,8 @@ class _Stmt:
             out = ev
         if sp.priors and out.n:
             self._priors(sp, out)
+        if self.driven:  # h-subq: subqueries over this same stream, event by event
+            out = fill_driven(self.subqueries, ev, list(range(ev.n)) if sel is None else sel, out)
         return out
 
     def _priors(self, sp: StreamPlan, ev: Events) -> None:
@@ -325,7 +330,7 @@ class _Stmt:
         return due
 
     def feed(self, idx: int, ev: Events) -> list[Row]:
-        if self.subqueries and ev.n:  # h-subq: each event's subquery values, as it arrives
+        if self.subqueries and not self.driven and ev.n:  # h-subq: each event's subquery values
             ev = self._subquery_columns(ev)
         if self.limiter is not None and ev.n and self.limit_on_feed:
             self.limiter.start(ev.times[0])
@@ -817,15 +822,22 @@ class Runtime:
             self.stmts.append(st)
             for idx, sp in enumerate(plan.streams):
                 self.consumers.setdefault(sp.stream, []).append((st, idx))
-            for sq in plan.subqueries:  # h-subq
+            # h-subq: subqueries that read the statement's own stream are fed by the statement
+            # itself, event by event in prefilter (fill_driven), at batch speed; the others are
+            # consumers of their stream, and their streams go one event at a time
+            driven = bool(plan.subqueries) and all(sq.stream.stream == plan.streams[0].stream
+                                                  for sq in plan.subqueries)
+            for sq in plan.subqueries:
                 assert isinstance(st, _Stmt)
                 state = SubqueryState(sq, _window_factory(sq.stream), self.counters, stats)
                 st.subqueries.append((sq.key, state))
-                self.stmts.append(state)
-                # the subquery's window takes an event before the statements reading the same
-                # stream evaluate it (Esper's "subselect first", EPLSubselectOrderOfEval)
-                self.consumers.setdefault(sq.stream.stream, []).insert(0, (state, 0))
-                subquery_streams.update((sq.stream.stream, plan.streams[0].stream))
+                st.driven = driven
+                self.stmts.append(state)  # its timers
+                if not driven:
+                    # the subquery's window takes an event before the statements reading the
+                    # same stream evaluate it (Esper's "subselect first", EPLSubselectOrderOfEval)
+                    self.consumers.setdefault(sq.stream.stream, []).insert(0, (state, 0))
+                    subquery_streams.update((sq.stream.stream, plan.streams[0].stream))
         sd = module.streams[module.input_stream]
         self.time_key = sd.time_key
         self.now: int | None = None

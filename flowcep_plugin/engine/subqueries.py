@@ -30,6 +30,7 @@ evicted first and counted as ``engine.subquery_rows_evicted``.
 from __future__ import annotations
 
 import dataclasses
+from bisect import bisect_left
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -378,6 +379,36 @@ class SubqueryState:
             return Events({k: (ev.cols.get(k) or [None] * ev.n) for k in sp.keys}, ev.n, ev.times)
         return ev
 
+    def select(self, ev: Events) -> tuple[list[int], Events]:
+        """The indices of ``ev``'s events the subquery takes, and those events."""
+        sp = self.plan.stream
+        sel = sp.filter(ev.cols, ev.n) if sp.filter is not None else list(range(ev.n))
+        return sel, ev.take(sel, sp.keys)
+
+    def advance(self, ev: Events, a: int, b: int) -> None:
+        """Feed events a..b of ``ev``, firing the window's timers where they fall (a timer due
+        at t fires before an event at t), as the runtime does between segments."""
+        j = a
+        times = ev.times
+        while j < b:
+            t = times[j]
+            due = self.next_due()
+            if due is not None and due <= t:
+                self.fire(due)
+                continue
+            limit = due
+            fed_due = self.due_if_fed(0, t)
+            if fed_due is not None and (limit is None or fed_due < limit):
+                limit = fed_due
+            end = b if limit is None else max(j + 1, bisect_left(times, limit, j, b))
+            self.feed(0, ev.slice(j, end))
+            j = end
+
+    def catch_up(self, t: int) -> None:
+        """Fire the timers due at or before ``t``: the window as an event at t sees it."""
+        while (due := self.next_due()) is not None and due <= t:
+            self.fire(due)
+
     def next_due(self) -> int | None:
         return self.window.next_due() if self.window is not None else None
 
@@ -531,6 +562,36 @@ class SubqueryState:
             return {k: v for k, v in row.items() if v is not None}
         assert plan.select is not None
         return plan.select(row, o)
+
+
+def fill_driven(states: list[tuple[str, SubqueryState]], ev: Events, sel: list[int], out: Events) -> Events:
+    """Subqueries over the statement's own stream, at batch speed: walk the batch ``ev`` in
+    arrival order, feeding each subquery its events and computing, for each event the
+    statement keeps (``sel``, whose events are ``out``), the subquery values. An event reaches
+    the subquery's window before the statement evaluates it (Esper's "subselect first")."""
+    feeds = [(st, *st.select(ev)) for _key, st in states]
+    pos = [0] * len(feeds)
+    cols = dict(out.cols)
+    values: list[list[Any]] = [[] for _ in states]
+    outer = out.rows()
+    times = ev.times
+    for k, i in enumerate(sel):
+        t = times[i]
+        for f, (st, qsel, qev) in enumerate(feeds):
+            end = bisect_left(qsel, i + 1, pos[f])
+            if end > pos[f]:
+                st.advance(qev, pos[f], end)
+                pos[f] = end
+            st.catch_up(t)
+        o = outer[k]
+        for n, (_key, st) in enumerate(states):
+            values[n].append(st.value(o))
+    for f, (st, qsel, qev) in enumerate(feeds):
+        if pos[f] < len(qsel):
+            st.advance(qev, pos[f], len(qsel))
+    for (key, _st), vals in zip(states, values, strict=True):
+        cols[key] = vals
+    return Events(cols, out.n, out.times)
 
 
 def _in(x: Any, values: list[Any], negate: bool) -> Any:
