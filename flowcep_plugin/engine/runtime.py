@@ -945,13 +945,26 @@ class Runtime:
         for st in self.stmts:
             if st.next_due() == due:
                 produced.append((st, st.fire(due)))
-        for st, rows in produced:
-            self.emit(st, rows, out)
+        self.emit_all(produced, out)
 
     def emit(self, st: Any, rows: list[Row], out: list[Row]) -> None:
         if not rows:
             return
         out.extend(rows)
+        self.route(st, rows, out)
+
+    def emit_all(self, produced: list[tuple[Any, list[Row]]], out: list[Row]) -> None:
+        """The rows several statements produced for one event (or timer): output them all,
+        then route the inserted ones, as Esper delivers a statement's rows before processing
+        the events they insert."""
+        for _st, rows in produced:
+            out.extend(rows)
+        for st, rows in produced:
+            if rows:
+                self.route(st, rows, out)
+
+    def route(self, st: Any, rows: list[Row], out: list[Row]) -> None:
+        """Feed the rows of an INSERT INTO statement to the readers of its stream."""
         if st.insert_into is not None and st.insert_into in self.consumers:
             dicts = [r.values for r in rows]
             if st.plan.star:  # rows may differ in keys (absent values are left out)
@@ -1003,8 +1016,7 @@ class Runtime:
                 if end > pos:
                     it[3] = end
                     produced.append((st, st.feed(idx, e.slice(pos, end))))
-            for st, rows in produced:
-                self.emit(st, rows, out)
+            self.emit_all(produced, out)
             staged = [it for it in staged if it[3] < it[2].n]
         if self.now is None or last > self.now:
             self.now = last
