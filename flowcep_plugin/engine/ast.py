@@ -308,13 +308,14 @@ class JoinSpec:
 
 @dataclass(frozen=True)
 class SubSelect:
-    """The ``select ... from S[#view] [as x] [where ...] [group by ...]`` of a subquery."""
+    """The ``select ... from S[#view] [as x] [where ...] [group by ...] [having ...]`` of a subquery."""
 
     items: tuple[SelectItem, ...] | None  # None for select *
     source: StreamRef
     where: Expr | None
     group_by: tuple[Expr, ...] = ()
     pos: Pos = NOPOS
+    having: Expr | None = None
 
 
 @dataclass(frozen=True)

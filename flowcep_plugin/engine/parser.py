@@ -315,8 +315,8 @@ class _Build(Transformer[Token, Any]):
         return kind, _pos(meta)
 
     def subquery(self, meta: Any, children: list[Any]) -> A.SubSelect:
-        _sel, items, _from, ref, where, group = children
-        return A.SubSelect(items, ref, where, tuple(group or ()), _pos(meta))
+        _sel, items, _from, ref, where, group, having = children
+        return A.SubSelect(items, ref, where, tuple(group or ()), _pos(meta), having)
 
     def subselect(self, meta: Any, children: list[Any]) -> A.Expr:
         return A.Subquery(children[0], pos=_pos(meta), text=self._src(meta))

@@ -71,7 +71,7 @@ class SubqueryPlan:
     stream: StreamPlan
     where: Callable[..., Any] | None  # (q, o) -> bool
     correlated: bool
-    select: Callable[..., Any] | None  # (q, o) -> value; aggregated: (a, o) -> value
+    select: Callable[..., Any] | None  # (q, o) -> value; aggregated: (k, a, o) -> value
     star: bool
     aggs: list[tuple[str, bool, bool]] = field(default_factory=list)
     args: Callable[..., Any] | None = None  # (q, o) -> aggregate arguments
@@ -81,6 +81,8 @@ class SubqueryPlan:
     index_key: str | None = None
     index_value: Callable[..., Any] | None = None  # (o) -> the key to look up
     op: str = ""  # any/all: the comparison
+    group: Callable[..., Any] | None = None  # (q, o) -> the GROUP BY key
+    having: Callable[..., Any] | None = None  # (k, a, o) -> bool
 
     @property
     def streams(self) -> list[StreamPlan]:
@@ -190,11 +192,9 @@ def _plan_one(compiler: Any, e: A.Subquery, outer: list[tuple[str, StreamDef]], 
     err: Callable[[str, A.Pos], EPLError] = compiler.err
     sd = compiler.stream_def(ref.stream, ref.pos)
     inner = [(ref.name, sd)]
-    if q.group_by:
-        raise err("unsupported construct: GROUP BY in a subquery", q.group_by[0].pos)
     if ref.unidirectional:
         raise err("unidirectional has no meaning in a subquery", ref.pos)
-    for node in _walk(q.items or ()) + _walk(q.where):
+    for node in _walk(q.items or ()) + _walk(q.where) + _walk(q.group_by) + _walk(q.having):
         if isinstance(node, A.Subquery):
             raise err("a subquery within a subquery is not supported", node.pos)
     star = q.items is None
@@ -206,11 +206,16 @@ def _plan_one(compiler: Any, e: A.Subquery, outer: list[tuple[str, StreamDef]], 
                   "use exists)", q.items[1].expr.pos)
     if q.where is not None and find_aggregates(q.where, []):
         raise err("aggregate functions are not allowed in a subquery's WHERE", find_aggregates(q.where, [])[0].pos)
+    for g_expr in q.group_by:
+        if find_aggregates(g_expr, []):
+            raise err("aggregate functions are not allowed in GROUP BY", g_expr.pos)
     aggs: list[A.Call] = []
-    for it in q.items or ():
-        find_aggregates(it.expr, aggs)
-    if e.kind == "exists":
-        aggs = []  # exists only asks for rows; the select list is not computed
+    if e.kind != "exists":  # exists only asks for rows: its select list is not computed
+        for it in q.items or ():
+            find_aggregates(it.expr, aggs)
+    find_aggregates(q.having, aggs)
+    if (q.group_by or q.having is not None) and not aggs:
+        raise err("GROUP BY or HAVING in a subquery needs an aggregate function", (q.group_by or (q.having,))[0].pos)  # type: ignore[union-attr]
     reads: list[A.Prop] = []
     correlated = False
 
@@ -240,7 +245,7 @@ def _plan_one(compiler: Any, e: A.Subquery, outer: list[tuple[str, StreamDef]], 
     if q.where is not None:
         g = CodeGen(compiler.filename, res)
         where_fn = compile_row_function(["q", "o"], g.true(q.where), g.consts)
-    select_fn = args_fn = None
+    select_fn = args_fn = having_fn = group_fn = None
     plan_aggs: list[tuple[str, bool, bool]] = []
     if aggs:
         for c in aggs:
@@ -256,21 +261,31 @@ def _plan_one(compiler: Any, e: A.Subquery, outer: list[tuple[str, StreamDef]], 
         args_fn = compile_row_function(
             ["q", "o"], "(" + "".join(("1" if c.star else g.value(c.args[0])) + ", " for c in aggs) + ")", g.consts)
 
+        groups = list(q.group_by)
+
         def special(x: A.Expr) -> str | None:
             if isinstance(x, A.Call) and x.name in AGGREGATES:
                 return f"a[{aggs.index(x)}]"
+            if x in groups:
+                return f"k[{groups.index(x)}]"
             return None
 
         def agg_res(p: A.Prop) -> str:
             where, _i, _key = side(p)
             if where == "q":
                 raise err(f"{p.text}: in an aggregating subquery the subquery's properties must be "
-                          "inside aggregate functions", p.pos)
+                          "inside aggregate functions or GROUP BY", p.pos)
             return res(p)
 
-        assert q.items is not None
         g2 = CodeGen(compiler.filename, agg_res, special)
-        select_fn = compile_row_function(["a", "o"], g2.value(q.items[0].expr), g2.consts)
+        if q.items is not None and e.kind != "exists":
+            select_fn = compile_row_function(["k", "a", "o"], g2.value(q.items[0].expr), g2.consts)
+        if q.having is not None:
+            having_fn = compile_row_function(["k", "a", "o"], g2.true(q.having), g2.consts)
+        if groups:
+            g3 = CodeGen(compiler.filename, res)
+            group_fn = compile_row_function(["q", "o"], "(" + "".join(g3.value(x) + ", " for x in groups) + ")",
+                                            g3.consts)
         plan_aggs = [(c.name, c.distinct, c.star) for c in aggs]
     elif not star and e.kind != "exists":
         assert q.items is not None
@@ -284,10 +299,10 @@ def _plan_one(compiler: Any, e: A.Subquery, outer: list[tuple[str, StreamDef]], 
 
         g = CodeGen(compiler.filename, outer_res)
         item_fn = compile_row_function(["o"], g.value(e.item), g.consts)
-    if not ref.views and (correlated or not aggs or e.kind != "scalar"):
+    if not ref.views and (correlated or not aggs or e.kind != "scalar" or q.group_by or q.having is not None):
         raise err(f"a subquery needs a data window on {ref.name} to limit what it keeps "
                   f"(e.g. {ref.stream}#length(100) or #time(1 min)); only an uncorrelated subquery "
-                  "of aggregate functions may go without one", ref.pos)
+                  "of aggregate functions (without GROUP BY or HAVING) may go without one", ref.pos)
     sp = StreamPlan(sd.name, ref.name, sd.kind == "flow", None if star else sorted(inner_keys), None)
     if ref.filter is not None:
         def key_in(p: A.Prop) -> str:
@@ -302,6 +317,8 @@ def _plan_one(compiler: Any, e: A.Subquery, outer: list[tuple[str, StreamDef]], 
         raise err(f"unsupported construct: a batch window (#{sp.view.name}) in a subquery", sp.view.pos)
     plan = SubqueryPlan(f"{SUBQ_PREFIX}{n}", e.kind, e.negate, sp, where_fn, correlated, select_fn, star,
                         plan_aggs, args_fn, item_fn, e.text, op=e.op)
+    plan.group = group_fn
+    plan.having = having_fn
     _index(compiler, q.where, side, plan)
     if plan.index_key is not None and sp.keys is not None and plan.index_key not in sp.keys:
         sp.keys.append(plan.index_key)
@@ -353,7 +370,8 @@ class SubqueryState:
         self.rows: deque[dict[str, Any]] = deque()
         self.factories = [make_state_factory(k, d) for k, d, _s in plan.aggs]
         #: uncorrelated aggregates are kept up to date as rows come and go
-        self.incremental = bool(plan.aggs) and not plan.correlated and plan.kind == "scalar"
+        self.incremental = (bool(plan.aggs) and not plan.correlated and plan.kind == "scalar"
+                            and plan.group is None and plan.having is None)
         self.states = [f() for f in self.factories]
         self.cache: Any = _STALE
         #: uncorrelated ``x in (select v ...)``: how many rows give each value (None: nulls)
@@ -403,6 +421,20 @@ class SubqueryState:
             end = b if limit is None else max(j + 1, bisect_left(times, limit, j, b))
             self.feed(0, ev.slice(j, end))
             j = end
+
+    def _aggregated(self, rows: Any, o: dict[str, Any]) -> Any:
+        """An aggregating subquery's value: its groups passing HAVING, one value each."""
+        plan = self.plan
+        groups = _aggregated_rows(self, rows, o)
+        if plan.kind == "exists":
+            return bool(groups)
+        assert plan.select is not None
+        values = [plan.select(k, a, o) for k, a in groups]
+        if plan.item is None:
+            return values[0] if len(values) == 1 else None  # no group, or several: null
+        if plan.kind == "in":
+            return _in(plan.item(o), values, plan.negate)
+        return _quantified(plan.item(o), values, plan.op, plan.kind)
 
     def catch_up(self, t: int) -> None:
         """Fire the timers due at or before ``t``: the window as an event at t sees it."""
@@ -526,7 +558,7 @@ class SubqueryState:
         plan = self.plan
         if self.incremental:
             assert plan.select is not None
-            return plan.select([s.value() for s in self.states], o)
+            return plan.select((), [s.value() for s in self.states], o)
         where = plan.where
         cands: Any = self.rows
         if self.index is not None:
@@ -534,21 +566,10 @@ class SubqueryState:
             k = plan.index_value(o)
             cands = () if k is None else self.index.get(hashable(k), ())
         rows = cands if where is None else [q for q in cands if where(q, o)]
-        if plan.kind == "exists":
+        if plan.kind == "exists" and not plan.aggs:
             return bool(rows)
         if plan.aggs:
-            assert plan.args is not None and plan.select is not None
-            states = [f() for f in self.factories]
-            for q in rows:
-                for st, a in zip(states, plan.args(q, o), strict=False):
-                    st.enter(a)
-            value = plan.select([s.value() for s in states], o)
-            if plan.item is None:
-                return value
-            # in/any/all over an aggregating subquery: its one row
-            if plan.kind == "in":
-                return _in(plan.item(o), [value], plan.negate)
-            return _quantified(plan.item(o), [value], plan.op, plan.kind)
+            return self._aggregated(rows, o)
         if plan.kind == "in":
             assert plan.item is not None and plan.select is not None
             return _in(plan.item(o), [plan.select(q, o) for q in rows], plan.negate)
@@ -562,6 +583,29 @@ class SubqueryState:
             return {k: v for k, v in row.items() if v is not None}
         assert plan.select is not None
         return plan.select(row, o)
+
+
+def _aggregated_rows(state: SubqueryState, rows: Any, o: dict[str, Any]) -> list[tuple[Any, list[Any]]]:
+    """(group key, aggregate values) of the groups of ``rows`` that pass HAVING; an ungrouped
+    subquery has one group even over no rows (count 0)."""
+    plan = state.plan
+    assert plan.args is not None
+    groups: dict[Any, list[Any]] = {}
+    if plan.group is None:
+        groups[()] = [f() for f in state.factories]
+    for q in rows:
+        k = () if plan.group is None else hashable(plan.group(q, o))
+        st = groups.get(k)
+        if st is None:
+            st = groups[k] = [f() for f in state.factories]
+        for s, a in zip(st, plan.args(q, o), strict=False):
+            s.enter(a)
+    out = []
+    for k, st in groups.items():
+        a = [s.value() for s in st]
+        if plan.having is None or plan.having(k, a, o):
+            out.append((k, a))
+    return out
 
 
 def fill_driven(states: list[tuple[str, SubqueryState]], ev: Events, sel: list[int], out: Events) -> Events:

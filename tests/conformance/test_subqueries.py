@@ -534,3 +534,74 @@ def test_any_all_with_nulls_and_no_rows() -> None:
     assert send("E5", None) == (None,) * 7
     assert send("E6", 1) == (None, True, None, True, False, None, True)
     assert send("E7", 0) == (False, False, False, None, None, True, None)
+
+
+# -- GROUP BY / HAVING in a subquery -----------------------------------------------------------------
+SB = "Flow(kind = 'sb')#keepall"  # SupportBean#keepall: s is theString, i is intPrimitive
+
+
+@pytest.mark.esper("subquery-having", cite=f"{AGG}.EPLSubselectUngroupedUncorrelatedWHaving")
+def test_ungrouped_having_and_exists() -> None:
+    r = Run(f"select (select sum(i) from {SB} having sum(i) > 100) as c0, "
+            f"exists (select sum(i) from {SB} having sum(i) > 100) as c1 from S0")
+    assert r.one("s0", 1) == {"c0": None, "c1": False}
+    r.send("sb", s="E1", i=10)
+    assert r.one("s0", 2) == {"c0": None, "c1": False}
+    r.send("sb", s="E1", i=91)
+    assert r.one("s0", 3) == {"c0": 101, "c1": True}
+    r.send("sb", s="E1", i=2)
+    assert r.one("s0", 4) == {"c0": 103, "c1": True}
+
+
+@pytest.mark.esper("subquery-having", cite=f"{AGG}.EPLSubselectGroupedUncorrelatedWHaving: one group passing "
+                   "HAVING is the value, none or several is null")
+def test_grouped_uncorrelated_having() -> None:
+    r = Run(f"select (select sum(i) from {SB} group by s having sum(i) > 10) as c0 from S0 as s0")
+    assert r.one("s0", 1) == {"c0": None}
+    r.send("sb", s="G1", i=10)
+    r.send("sb", s="G2", i=9)
+    assert r.one("s0", 2) == {"c0": None}
+    r.send("sb", s="G2", i=2)
+    assert r.one("s0", 3) == {"c0": 11}
+    r.send("sb", s="G1", i=3)
+    assert r.one("s0", 4) == {"c0": None}
+
+
+@pytest.mark.esper("subquery-having", cite=f"{AGG}.EPLSubselectGroupedCorrelatedWHaving")
+def test_grouped_correlated_having() -> None:
+    r = Run(f"select (select sum(i) from {SB} where s0.id = i group by s having sum(i) > 10) as c0 from S0 as s0")
+    assert r.one("s0", 10) == {"c0": None}
+    for s, i in (("G1", 10), ("G2", 10), ("G2", 2), ("G1", 9)):
+        r.send("sb", s=s, i=i)
+    assert r.one("s0", 0) == {"c0": None}
+    r.send("sb", s="G2", i=10)
+    assert r.one("s0", 10) == {"c0": 20}
+    r.send("sb", s="G1", i=10)
+    assert r.one("s0", 10) == {"c0": None}
+
+
+@pytest.mark.esper("subquery-having", cite=f"{AGG}.EPLSubselectUngroupedCorrelatedWHaving")
+def test_ungrouped_correlated_having() -> None:
+    r = Run(f"select (select sum(i) from {SB} where s = s0.p00 having sum(i) > 10) as c0 from S0 as s0")
+    assert r.one("s0", 1, "G1") == {"c0": None}
+    r.send("sb", s="G1", i=10)
+    assert r.one("s0", 2, "G1") == {"c0": None}
+    r.send("sb", s="G2", i=11)
+    assert r.one("s0", 3, "G1") == {"c0": None}
+    assert r.one("s0", 4, "G2") == {"c0": 11}
+    r.send("sb", s="G1", i=12)
+    assert r.one("s0", 5, "G1") == {"c0": 22}
+
+
+@pytest.mark.esper("subquery-having", cite=f"{AGG}.EPLSubselectGroupedCorrelationInsideHaving: the group key "
+                   "selected, the outer event read in HAVING")
+def test_group_key_selected_and_outer_event_in_having() -> None:
+    r = Run(f"select (select s from {SB} group by s having sum(i) = s0.id) as c0 from S0 as s0")
+    for s, i in (("E1", 100), ("E2", 5), ("E3", 20)):
+        r.send("sb", s=s, i=i)
+    assert r.one("s0", 1) == {"c0": None}
+    assert r.one("s0", 5) == {"c0": "E2"}
+    r.send("sb", s="E2", i=3)
+    assert r.one("s0", 5) == {"c0": None}
+    assert r.one("s0", 8) == {"c0": "E2"}
+    assert r.one("s0", 20) == {"c0": "E3"}
