@@ -317,6 +317,8 @@ class _Compiler:
         for e in all_exprs:
             for p in props_of(e):
                 i, key = self.resolve(p, refs)
+                if not single and key.startswith(SUBQ_PREFIX):
+                    continue  # h-subq: a join's subquery values are computed per joined row
                 ks = needed[i]
                 if ks is not None:
                     ks.add(key)
@@ -444,6 +446,8 @@ class _Compiler:
 
         def row_res(p: A.Prop) -> str:
             i, key = self.resolve(p, refs)
+            if not single and key.startswith(SUBQ_PREFIX):
+                return f"rs.get({key!r})"  # h-subq: the joined row's subquery values
             return f"r{i}.get({key!r})"
 
         rgen = CodeGen(fn, row_res)
@@ -454,7 +458,8 @@ class _Compiler:
                 nargs, "(" + "".join(("1" if c.star else rgen.value(c.args[0])) + ", " for c in aggs) + ")",
                 rgen.consts)
         elif items is not None:
-            plan.row_select = compile_row_function(nargs, "(" + "".join(rgen.value(it.expr) + ", " for it in items) + ")",
+            sel_args = nargs + ["rs"] if subplans and not single else nargs
+            plan.row_select = compile_row_function(sel_args, "(" + "".join(rgen.value(it.expr) + ", " for it in items) + ")",
                                                    rgen.consts)
         elif not single:
             # h-subq: select * over a join gives each stream's event under its alias (Esper's

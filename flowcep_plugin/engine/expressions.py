@@ -283,7 +283,8 @@ class CodeGen:
             return self.resolve(e)
         if isinstance(e, A.Subquery):  # h-subq: planned apart; any place left over cannot run one
             raise self.error("unsupported construct: a subquery here (subqueries run in the select "
-                             "list and WHERE of single-stream statements)", e)
+                             "list and WHERE of single-stream statements and the select list of "
+                             "joins)", e)
         if isinstance(e, A.Case):
             code = self.value(e.default) if e.default is not None else "None"
             for w, v in reversed(e.whens):

@@ -330,7 +330,7 @@ class _Stmt:
         return due
 
     def feed(self, idx: int, ev: Events) -> list[Row]:
-        if self.subqueries and not self.driven and ev.n:  # h-subq: each event's subquery values
+        if self.subqueries and not self.driven and self.single and ev.n:  # h-subq: subquery values
             ev = self._subquery_columns(ev)
         if self.limiter is not None and ev.n and self.limit_on_feed:
             self.limiter.start(ev.times[0])
@@ -343,7 +343,7 @@ class _Stmt:
         cols = dict(ev.cols)
         outer = ev.rows()
         for key, state in self.subqueries:
-            cols[key] = [state.value(o) for o in outer]
+            cols[key] = [state.value((o,)) for o in outer]
         return Events(cols, ev.n, ev.times)
 
     def fire(self, now: int) -> list[Row]:
@@ -751,10 +751,15 @@ class _Stmt:
         each = t is None and self.step_shape is not None
         if not plan.aggregated:
             assert plan.row_select is not None
+            subq = self.subqueries
             for ti, results in per_event:
                 start = len(out)
                 for res in results:
-                    out.append((None, self._row(ti, plan.row_select(*res))))
+                    if subq:  # h-subq: the subqueries of the select list, for this joined row
+                        values = plan.row_select(*res, {key: st.value(res) for key, st in subq})
+                    else:
+                        values = plan.row_select(*res)
+                    out.append((None, self._row(ti, values)))
                 if each:
                     self._step(out, start)
             return
@@ -825,8 +830,8 @@ class Runtime:
             # h-subq: subqueries that read the statement's own stream are fed by the statement
             # itself, event by event in prefilter (fill_driven), at batch speed; the others are
             # consumers of their stream, and their streams go one event at a time
-            driven = bool(plan.subqueries) and all(sq.stream.stream == plan.streams[0].stream
-                                                  for sq in plan.subqueries)
+            driven = len(plan.streams) == 1 and all(sq.stream.stream == plan.streams[0].stream
+                                                   for sq in plan.subqueries)
             for sq in plan.subqueries:
                 assert isinstance(st, _Stmt)
                 state = SubqueryState(sq, _window_factory(sq.stream), self.counters, stats)
@@ -837,7 +842,7 @@ class Runtime:
                     # the subquery's window takes an event before the statements reading the
                     # same stream evaluate it (Esper's "subselect first", EPLSubselectOrderOfEval)
                     self.consumers.setdefault(sq.stream.stream, []).insert(0, (state, 0))
-                    subquery_streams.update((sq.stream.stream, plan.streams[0].stream))
+                    subquery_streams.update([sq.stream.stream] + [sp.stream for sp in plan.streams])
         sd = module.streams[module.input_stream]
         self.time_key = sd.time_key
         self.now: int | None = None

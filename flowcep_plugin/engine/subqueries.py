@@ -117,8 +117,15 @@ def check_outer(compiler: Any, s: A.SelectStmt, sources: tuple[A.StreamRef, ...]
     event leaving an aggregation window) or in clauses FlowCEP does not evaluate per event."""
     first = next(n for n in _walk(s) if isinstance(n, A.Subquery))
     if len(sources) != 1:
-        raise compiler.err("unsupported construct: a subquery in a join (subqueries run in "
-                           "single-stream statements)", first.pos)
+        # a join evaluates its select list per joined row, when the join runs: subqueries there
+        # give Esper's values (EPLSubselectUnfiltered.EPLSubselectJoinUnfiltered)
+        for part, what in ((s.where, "WHERE"), (tuple(j.on for j in s.joins), "ON")):
+            if any(isinstance(n, A.Subquery) for n in _walk(part)):
+                hit = next(n for n in _walk(part) if isinstance(n, A.Subquery))
+                raise compiler.err(f"unsupported construct: a subquery in the {what} of a join (use "
+                                   "it in the select list)", hit.pos)
+        if any(find_aggregates(it.expr, []) for it in s.items or ()) or find_aggregates(s.having, []):
+            raise compiler.err("unsupported construct: a subquery in an aggregating join", first.pos)
     for part, what in ((s.having, "HAVING"), (s.group_by, "GROUP BY"), (sources[0].filter, "a stream filter")):
         if part is not None and any(isinstance(n, A.Subquery) for n in _walk(part)):
             hit = next(n for n in _walk(part) if isinstance(n, A.Subquery))
@@ -127,6 +134,8 @@ def check_outer(compiler: Any, s: A.SelectStmt, sources: tuple[A.StreamRef, ...]
     for it in s.items or ():
         if it.alias is not None and it.alias.startswith("\x00order") and _walk_has(it.expr):
             raise compiler.err("subqueries are not allowed in ORDER BY", it.expr.pos)
+    if len(sources) != 1:
+        return
     views = sources[0].views
     name = views[-1].name.lower() if views else None
     if name in _BATCH:
@@ -233,13 +242,14 @@ def _plan_one(compiler: Any, e: A.Subquery, outer: list[tuple[str, StreamDef]], 
 
     def res(p: A.Prop) -> str:
         nonlocal correlated
-        where, _i, key = side(p)
-        if where == "o":
+        where, i, key = side(p)
+        if where == "o":  # o: the outer statement's row of each stream (one but in a join)
             correlated = True
             reads.append(p)
-        elif key not in inner_keys:
+            return f"o[{i}].get({key!r})"
+        if key not in inner_keys:
             inner_keys.append(key)
-        return f"{where}.get({key!r})"
+        return f"q.get({key!r})"
 
     where_fn = None
     if q.where is not None:
@@ -295,7 +305,8 @@ def _plan_one(compiler: Any, e: A.Subquery, outer: list[tuple[str, StreamDef]], 
     if e.item is not None:
         def outer_res(p: A.Prop) -> str:
             reads.append(p)
-            return f"o.get({compiler.resolve(p, outer)[1]!r})"
+            i, key = compiler.resolve(p, outer)
+            return f"o[{i}].get({key!r})"
 
         g = CodeGen(compiler.filename, outer_res)
         item_fn = compile_row_function(["o"], g.value(e.item), g.consts)
@@ -346,7 +357,7 @@ def _index(compiler: Any, where: A.Expr | None, side: Callable[[A.Prop], tuple[s
             reads = props_of(other)
             if not reads or any(side(p)[0] != "o" for p in reads) or _walk_has(other):
                 continue
-            g = CodeGen(compiler.filename, lambda p: f"o.get({side(p)[2]!r})")
+            g = CodeGen(compiler.filename, lambda p: f"o[{side(p)[1]}].get({side(p)[2]!r})")
             plan.index_key = side(mine)[2]
             plan.index_value = compile_row_function(["o"], g.value(other), g.consts)
             return
@@ -422,7 +433,7 @@ class SubqueryState:
             self.feed(0, ev.slice(j, end))
             j = end
 
-    def _aggregated(self, rows: Any, o: dict[str, Any]) -> Any:
+    def _aggregated(self, rows: Any, o: tuple[dict[str, Any], ...]) -> Any:
         """An aggregating subquery's value: its groups passing HAVING, one value each."""
         plan = self.plan
         groups = _aggregated_rows(self, rows, o)
@@ -525,7 +536,7 @@ class SubqueryState:
                 del self.index[k]
 
     # -- the value for an outer event ----------------------------------------------------------
-    def value(self, o: dict[str, Any]) -> Any:
+    def value(self, o: tuple[dict[str, Any], ...]) -> Any:
         plan = self.plan
         if plan.correlated:
             return self._compute(o)
@@ -554,7 +565,7 @@ class SubqueryState:
             self.cache = self._compute(_NO_ROW)
         return self.cache
 
-    def _compute(self, o: dict[str, Any]) -> Any:
+    def _compute(self, o: tuple[dict[str, Any], ...]) -> Any:
         plan = self.plan
         if self.incremental:
             assert plan.select is not None
@@ -585,7 +596,7 @@ class SubqueryState:
         return plan.select(row, o)
 
 
-def _aggregated_rows(state: SubqueryState, rows: Any, o: dict[str, Any]) -> list[tuple[Any, list[Any]]]:
+def _aggregated_rows(state: SubqueryState, rows: Any, o: tuple[dict[str, Any], ...]) -> list[tuple[Any, list[Any]]]:
     """(group key, aggregate values) of the groups of ``rows`` that pass HAVING; an ungrouped
     subquery has one group even over no rows (count 0)."""
     plan = state.plan
@@ -627,7 +638,7 @@ def fill_driven(states: list[tuple[str, SubqueryState]], ev: Events, sel: list[i
                 st.advance(qev, pos[f], end)
                 pos[f] = end
             st.catch_up(t)
-        o = outer[k]
+        o = (outer[k],)
         for n, (_key, st) in enumerate(states):
             values[n].append(st.value(o))
     for f, (st, qsel, qev) in enumerate(feeds):
@@ -689,4 +700,4 @@ class _Stale:
 
 
 _STALE = _Stale()
-_NO_ROW: dict[str, Any] = {}
+_NO_ROW: tuple[dict[str, Any], ...] = ()  # an uncorrelated subquery never reads the outer event

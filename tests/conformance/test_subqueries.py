@@ -605,3 +605,36 @@ def test_group_key_selected_and_outer_event_in_having() -> None:
     assert r.one("s0", 5) == {"c0": None}
     assert r.one("s0", 8) == {"c0": "E2"}
     assert r.one("s0", 20) == {"c0": "E3"}
+
+
+@pytest.mark.esper("subquery-scalar", cite=f"{UNF}.EPLSubselectJoinUnfiltered: subqueries in a join's select list")
+def test_subqueries_in_the_select_list_of_a_join() -> None:
+    routes = ROUTES + ("insert into S3 select id from Flow where kind = 's3';\n"
+                       "insert into S4 select id from Flow where kind = 's4';\n")
+    r = Run("select (select id from S3#length(1000)) as idS3, (select id from S4#length(1000)) as idS4 "
+            "from S0#keepall as s0, S1#keepall as s1 where s0.id = s1.id", routes=routes)
+    r.send("s0", 0)
+    assert r.send("s1", 0) == [{"idS3": None, "idS4": None}]
+    r.send("s3", -1)
+    r.send("s0", 1)
+    assert r.send("s1", 1) == [{"idS3": -1, "idS4": None}]
+    r.send("s4", -2)
+    r.send("s0", 2)
+    assert r.send("s1", 2) == [{"idS3": -1, "idS4": -2}]
+    r.send("s4", -2)
+    r.send("s0", 3)
+    assert r.send("s1", 3) == [{"idS3": -1, "idS4": None}]
+    r.send("s3", -2)
+    rows = r.send("s0", 3) + r.send("s1", 3)
+    assert rows == [{"idS3": None, "idS4": None}] * 3
+
+
+@pytest.mark.esper("subquery-correlated", cite=DOC + ": a correlated subquery in an outer join's select list "
+                   "reads each joined row (null for the missing side)")
+def test_correlated_subquery_in_an_outer_join() -> None:
+    r = Run("select s0.id as a, s1.id as b, (select count(*) from S2#length(10) as s2 where s2.p20 = s1.p10) as n "
+            "from S0#keepall as s0 left outer join S1#keepall as s1 on s0.p00 = s1.p10")
+    r.send("s2", 1, "x")
+    r.send("s2", 2, "x")
+    assert r.send("s0", 10, "x") == [{"a": 10, "b": None, "n": 0}]
+    assert r.send("s1", 20, "x") == [{"a": 10, "b": 20, "n": 2}]
