@@ -1,26 +1,31 @@
-"""Subqueries: ``(select ...)`` as a value, ``exists (select ...)``, ``x [not] in (select ...)``.
+"""Subqueries: ``(select ...)`` as a value, ``exists (...)``, ``x [not] in (...)``,
+``x op any|some|all (...)``.
 
 Planning (``plan_subqueries``, called by the compiler) replaces each subquery of a statement by
-a synthetic property of the statement's stream; at run time the statement fills that column
-for each arriving event from the subquery's state (``SubqueryState``), before its window and
-WHERE see the event. The semantics are Esper's (EPL Reference: Clauses, "Subqueries";
-regression tests EPLSubselectUnfiltered, EPLSubselectIn, EPLSubselectExists,
-EPLSubselectOrderOfEval, EPLSubselectAggregatedSingleValue):
+a synthetic property; at run time its value comes from the subquery's state
+(``SubqueryState``): for a single-stream statement, as each event arrives, before its window and
+WHERE see it; for a join, per joined row of the select list. The semantics are Esper's (EPL
+Reference: Clauses, "Subqueries"; regression tests EPLSubselectUnfiltered, EPLSubselectIn,
+EPLSubselectExists, EPLSubselectAllAnySomeExpr, EPLSubselectOrderOfEval,
+EPLSubselectAggregatedSingleValue):
 
 * the subquery reads its own stream through its own data window, and is evaluated against the
   window's contents when the outer event arrives; when the outer statement reads the same
   stream, the subquery's window takes the event first (Esper's default "subselect first");
 * a scalar subquery returning no row is null, and more than one row is null too; an
-  aggregating one always returns its one row (``count`` 0 over nothing);
-* ``exists``: whether a row passes the subquery's WHERE; ``x in``: SQL's three-valued IN (no
-  rows: false; x null or a null among non-matching values: null);
-* a correlated subquery reads the outer event's properties in its WHERE (and SELECT):
-  ``where zone = outer.zone``;
+  aggregating one returns its one row (``count`` 0 over nothing), or with GROUP BY/HAVING the
+  one group that passes HAVING (none or several: null);
+* ``exists``: whether a row (a group, with HAVING) passes; ``x in``, ``any``, ``all``: SQL's
+  three-valued logic over the values (see ``_in`` and ``_quantified``);
+* a correlated subquery reads the outer event's properties in its WHERE, select list and
+  HAVING: ``where zone = outer.zone`` (a WHERE equality with the outer event is a key lookup);
 * Esper refuses a subquery without a data window unless it is uncorrelated and only
   aggregates (it then aggregates every event so far): so does FlowCEP.
 
-What runs differently from Esper (re-evaluation when an outer window posts later than the
-event's arrival) is refused at compile time: see ``check_outer``.
+A subquery over the statement's own stream is fed by the statement itself within each batch
+(``fill_driven``); any other is a consumer of its stream, and its streams go one event at a
+time. What would run differently from Esper (re-evaluation when an outer window posts later
+than the event's arrival) is refused at compile time: see ``check_outer``.
 
 State is bounded by the subquery's window; a window that keeps events by key or forever
 (``keepall``, ``unique``, ``firstunique``) is bounded at ``MAX_ROWS`` rows, the oldest
@@ -50,7 +55,8 @@ from .expressions import (
 from .plan import StreamDef, StreamPlan
 from .windows import Events, Post, Window, hashable
 
-__all__ = ["MAX_ROWS", "SUBQ_PREFIX", "SubqueryPlan", "SubqueryState", "has_subquery", "plan_subqueries"]
+__all__ = ["MAX_ROWS", "SUBQ_PREFIX", "SubqueryPlan", "SubqueryState", "fill_driven", "has_subquery",
+           "plan_subqueries"]
 
 #: synthetic property names of subquery values start with this (never a real property name)
 SUBQ_PREFIX = "\x00subq:"
