@@ -278,6 +278,8 @@ class _Compiler:
         sub_reads: list[A.Prop] = []
         if has_subquery(s):  # h-subq: subqueries become synthetic columns of stream 0
             s, subplans, sub_reads = plan_subqueries(self, s, refs, sources)
+            assert not isinstance(s.sources, A.PatternSource)
+            sources = s.sources  # a stream filter holding a subquery moved to WHERE
         items = s.items
         star = items is None
         # aggregates and grouping

@@ -110,7 +110,7 @@ def _walk(node: Any) -> list[Any]:
             if n.item is not None:
                 stack.append(n.item)
             continue
-        if isinstance(n, (A.Expr, A.SelectStmt, A.SelectItem, A.OrderItem, A.JoinSpec)):
+        if isinstance(n, (A.Expr, A.SelectStmt, A.SelectItem, A.OrderItem, A.JoinSpec, A.StreamRef)):
             stack.extend(getattr(n, f.name) for f in dataclasses.fields(n) if f.name not in ("pos", "text"))
         elif isinstance(n, tuple):
             stack.extend(n)
@@ -132,7 +132,7 @@ def check_outer(compiler: Any, s: A.SelectStmt, sources: tuple[A.StreamRef, ...]
                                    "it in the select list)", hit.pos)
         if any(find_aggregates(it.expr, []) for it in s.items or ()) or find_aggregates(s.having, []):
             raise compiler.err("unsupported construct: a subquery in an aggregating join", first.pos)
-    for part, what in ((s.having, "HAVING"), (s.group_by, "GROUP BY"), (sources[0].filter, "a stream filter")):
+    for part, what in ((s.having, "HAVING"), (s.group_by, "GROUP BY")):
         if part is not None and any(isinstance(n, A.Subquery) for n in _walk(part)):
             hit = next(n for n in _walk(part) if isinstance(n, A.Subquery))
             raise compiler.err(f"unsupported construct: a subquery in {what} (use it in WHERE or "
@@ -154,6 +154,28 @@ def check_outer(compiler: Any, s: A.SelectStmt, sources: tuple[A.StreamRef, ...]
                            "window or #keepall, or compute the aggregate in another statement", first.pos)
 
 
+#: windows that post every arriving event as new: a stream filter and WHERE give the same
+#: insert stream over them (a firstunique/firstevent would keep a filtered-out event out)
+_POSTS_EVERY_EVENT = frozenset({"time", "keepall", "length", "lastevent", "unique", "groupwin"})
+
+
+def _filter_to_where(compiler: Any, s: A.SelectStmt, sources: tuple[A.StreamRef, ...]) -> A.SelectStmt:
+    """``S(x in (select ...))``: Esper evaluates the subquery as the event arrives, as FlowCEP
+    does for WHERE (EPLSubselectIn.EPLSubselectInFilterCriteria): a stream filter holding a
+    subquery becomes a WHERE condition where the two give the same rows."""
+    if len(sources) != 1 or sources[0].filter is None or not _walk_has(sources[0].filter):
+        return s
+    ref = sources[0]
+    names = {v.name.lower() for v in ref.views}
+    if not names <= _POSTS_EVERY_EVENT:
+        hit = next(n for n in _walk(ref.filter) if isinstance(n, A.Subquery))
+        raise compiler.err("unsupported construct: a subquery in the filter of a stream with a "
+                           f"#{ref.views[-1].name} window (put it in WHERE)", hit.pos)
+    assert ref.filter is not None
+    where = ref.filter if s.where is None else A.BoolOp("and", (ref.filter, s.where), pos=ref.filter.pos)
+    return dataclasses.replace(s, sources=(dataclasses.replace(ref, filter=None),), where=where)
+
+
 def _walk_has(e: A.Expr) -> bool:
     return any(isinstance(n, A.Subquery) for n in _walk(e))
 
@@ -162,6 +184,8 @@ def plan_subqueries(compiler: Any, s: A.SelectStmt, refs: list[tuple[str, Stream
                     sources: tuple[A.StreamRef, ...]) -> tuple[A.SelectStmt, list[SubqueryPlan], list[A.Prop]]:
     """Replace the subqueries of ``s`` by synthetic properties; return the rewritten
     statement, the subquery plans and the outer properties the subqueries read."""
+    s = _filter_to_where(compiler, s, sources)
+    sources = s.sources  # type: ignore[assignment]
     check_outer(compiler, s, sources)
     plans: list[SubqueryPlan] = []
     outer_props: list[A.Prop] = []

@@ -638,3 +638,25 @@ def test_correlated_subquery_in_an_outer_join() -> None:
     r.send("s2", 2, "x")
     assert r.send("s0", 10, "x") == [{"a": 10, "b": None, "n": 0}]
     assert r.send("s1", 20, "x") == [{"a": 10, "b": 20, "n": 2}]
+
+
+@pytest.mark.esper("subquery-in", cite=f"{SIN}.EPLSubselectInFilterCriteria (a subquery in a stream filter)")
+def test_in_subquery_in_a_stream_filter() -> None:
+    r = Run("select id from S0(id in (select id from S1#length(2)))")
+    assert r.send("s0", 1) == []
+    r.send("s1", 10)
+    assert r.send("s0", 10) == [{"id": 10}]
+    assert r.send("s0", 11) == []
+    r.send("s1", 11)
+    assert r.send("s0", 11) == [{"id": 11}]
+    r.send("s1", 12)  # pushes 10 out
+    assert r.send("s0", 10) == []
+    assert r.send("s0", 11) == [{"id": 11}]
+    assert r.send("s0", 12) == [{"id": 12}]
+
+
+@pytest.mark.esper("subquery-invalid", cite=f"{DOC}: a filter keeps events out of a #firstunique window, which "
+                   "WHERE does not: refused rather than given another meaning")
+def test_subquery_in_the_filter_of_a_firstunique_stream_is_rejected() -> None:
+    with pytest.raises(EPLError, match="filter of a stream with a #firstunique"):
+        compile_module(ROUTES + "select id from S0(id in (select id from S1#length(2)))#firstunique(p00)")
