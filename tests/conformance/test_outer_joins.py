@@ -393,3 +393,24 @@ def test_on_reading_a_later_stream_is_rejected() -> None:
     with pytest.raises(EPLError, match="joined later"):
         compile_module(ROUTES + "select * from S0#keepall as a left outer join S1#keepall as b on a.p00 = c.p20 "
                        "left outer join S2#keepall as c on a.p00 = c.p20")
+
+
+@pytest.mark.esper("outer-join-3", cite="EPLOuterFullJoin3Stream.EPLJoinFullJoin2SidesMulticolumn")
+def test_three_stream_full_outer_join_on_two_columns() -> None:
+    r = Run("select s0.id as a, s1.id as b, s2.id as c from S0#length(1000) as s0 "
+            "full outer join S1#length(1000) as s1 on s0.p00 = s1.p10 and s0.p01 = s1.p11 "
+            "full outer join S2#length(1000) as s2 on s0.p00 = s2.p20 and s0.p01 = s2.p21", ("a", "b", "c"))
+    keys = (("A_1", "B_1"), ("A_2", "B_1"), ("A_1", "B_2"), ("A_2", "B_2"))
+    for i, (x, y) in enumerate(keys):
+        assert r.send("s1", 10 + i, x, y) == [(None, 10 + i, None)]
+    for i, (x, y) in enumerate(keys):
+        assert r.send("s2", 20 + i, x, y) == [(None, None, 20 + i)]
+    assert r.send("s0", 1, "A_3", "B_3") == [(1, None, None)]
+    assert r.send("s0", 2, "A_1", "B_3") == [(2, None, None)]
+    assert r.send("s0", 3, "A_3", "B_1") == [(3, None, None)]
+    assert r.send("s0", 4, "A_2", "B_2") == [(4, 13, 23)]
+    assert r.send("s0", 5, "A_2", "B_1") == [(5, 11, 21)]
+    assert r.send("s1", 14, "A_4", "B_3") == [(None, 14, None)]
+    assert r.send("s1", 15, "A_1", "B_3") == [(2, 15, None)]
+    assert r.send("s2", 24, "A_1", "B_3") == [(2, 15, 24)]
+    assert r.send("s2", 25, "A_2", "B_3") == [(None, None, 25)]
