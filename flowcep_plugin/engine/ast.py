@@ -135,6 +135,7 @@ class StreamRef:
     views: tuple[View, ...]
     alias: str | None
     pos: Pos = NOPOS
+    unidirectional: bool = False  # h-subq: only this stream's events trigger the join
 
     @property
     def name(self) -> str:
@@ -263,6 +264,8 @@ class SelectStmt:
     pos: Pos = NOPOS
     order_by: tuple[OrderItem, ...] = ()
     limit: RowLimit | None = None
+    #: h-subq: explicit JOIN syntax, one entry per source after the first (same order)
+    joins: tuple[JoinSpec, ...] = ()
 
 
 Statement = SchemaStmt | SelectStmt
@@ -306,6 +309,17 @@ class CreateWindowStmt:
     props: tuple[str, ...] | None
     source: str | None  # the stream modelled after (None for the column form)
     annotations: tuple[Annotation, ...] = ()
+    pos: Pos = NOPOS
+
+
+# -- subqueries and explicit joins (h-subq) ---------------------------------------------------
+@dataclass(frozen=True)
+class JoinSpec:
+    """How source i (i >= 1) joins the sources before it: ``kind`` is inner, left, right or
+    full; ``on`` the ON condition (None: a cross join, inner only)."""
+
+    kind: str
+    on: Expr | None
     pos: Pos = NOPOS
 
 
@@ -377,3 +391,27 @@ class ContextSelect:
     select: SelectStmt
     annotations: tuple[Annotation, ...] = ()
     pos: Pos = NOPOS
+
+
+@dataclass(frozen=True)
+class SubSelect:
+    """The ``select ... from S[#view] [as x] [where ...] [group by ...] [having ...]`` of a subquery."""
+
+    items: tuple[SelectItem, ...] | None  # None for select *
+    source: StreamRef
+    where: Expr | None
+    group_by: tuple[Expr, ...] = ()
+    pos: Pos = NOPOS
+    having: Expr | None = None
+
+
+@dataclass(frozen=True)
+class Subquery(Expr):
+    """A subquery used as a value (``kind`` scalar), as ``exists (...)`` (exists), as the
+    right side of ``item [not] in (...)`` (in) or of ``item op any|some|all (...)``."""
+
+    query: SubSelect
+    kind: str = "scalar"  # scalar | exists | in | any | all
+    item: Expr | None = None
+    negate: bool = False
+    op: str = ""  # any/all: the comparison of item with each value (== != < <= > >=)

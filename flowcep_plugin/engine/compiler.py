@@ -28,6 +28,7 @@ from .expressions import (
 from .namedwindows import MergeAction, NamedWindowPlan, OnPlan
 from .parser import parse_module, substitute_params
 from .plan import Module, SelectPlan, StatementInfo, StreamDef, StreamPlan
+from .subqueries import SUBQ_PREFIX, has_subquery, plan_subqueries
 
 __all__ = ["compile_module", "Module", "StatementInfo", "StreamDef", "SelectPlan", "StreamPlan"]
 
@@ -195,7 +196,7 @@ class _Compiler:
     def resolve(self, p: A.Prop, refs: list[tuple[str, StreamDef]]) -> tuple[int, str]:
         """(stream index, event key) for a property in a statement over ``refs``."""
         parts = p.parts
-        if parts[0].startswith(_PRIOR):
+        if parts[0].startswith(_PRIOR) or parts[0].startswith(SUBQ_PREFIX):
             return 0, parts[0]
         if len(parts) > 1:
             for i, (alias, sd) in enumerate(refs):
@@ -296,9 +297,18 @@ class _Compiler:
                 raise self.err(f"stream {ref.name!r} appears twice; give it an alias (AS x)", ref.pos)
             refs.append((ref.name, sd))
         single = len(refs) == 1
+        outer: list[tuple[str, A.Expr | None]] | None = None
+        if s.joins or any(ref.unidirectional for ref in sources):
+            s, outer = self.explicit_joins(s, refs)  # h-subq
         priors: list[tuple[str, int, str]] = []
         if _has_prior(s):
             s = self.rewrite_priors(s, refs, priors)
+        subplans: list[Any] = []
+        sub_reads: list[A.Prop] = []
+        if has_subquery(s):  # h-subq: subqueries become synthetic columns of stream 0
+            s, subplans, sub_reads = plan_subqueries(self, s, refs, sources)
+            assert not isinstance(s.sources, A.PatternSource)
+            sources = s.sources  # a stream filter holding a subquery moved to WHERE
         items = s.items
         star = items is None
         # aggregates and grouping
@@ -333,9 +343,13 @@ class _Compiler:
         needed: list[set[str] | None] = [set() for _ in refs]
         all_exprs: list[A.Expr] = [it.expr for it in items or ()] + list(s.group_by)
         all_exprs += [e for e in (s.where, s.having) if e is not None]
+        all_exprs += [on for _kind, on in outer or () if on is not None]  # h-subq
+        all_exprs += sub_reads  # h-subq: outer properties the subqueries read
         for e in all_exprs:
             for p in props_of(e):
                 i, key = self.resolve(p, refs)
+                if not single and key.startswith(SUBQ_PREFIX):
+                    continue  # h-subq: a join's subquery values are computed per joined row
                 ks = needed[i]
                 if ks is not None:
                     ks.add(key)
@@ -362,7 +376,7 @@ class _Compiler:
                         sp.keys.append(src)
             streams.append(sp)
         select_names = [it.name for it in items] if items is not None else list(
-            (refs[0][1].props or []) if single else [])
+            (refs[0][1].props or []) if single else [alias for alias, _sd in refs])
         if items is not None:
             seen: set[str] = set()
             for it in items:
@@ -373,6 +387,7 @@ class _Compiler:
         plan = SelectPlan(info, streams, aggregated, grouped, star, s.output)
         plan.aggs = [(c.name, c.distinct, c.star) for c in aggs]
         plan.count_only = all(c.name == "count" and c.star for c in aggs)
+        plan.subqueries = subplans  # h-subq
         fn = self.filename
         # group level functions
         if aggregated:
@@ -428,9 +443,22 @@ class _Compiler:
         if single:
             key_of = lambda p: self.resolve(p, refs)[1]  # noqa: E731
             sp = streams[0]
-            if s.where is not None:
-                wf = compile_column_filter(s.where, key_of, fn)
-                if _filter_after(sp) or sp.priors:  # prior() counts events WHERE rejects
+            where = s.where
+            if where is not None and plan.subqueries and not sp.priors and not _filter_after(sp):
+                # h-subq: the conditions without subqueries run first, over the batch's columns,
+                # so subqueries are computed only for the events that pass them
+                plain = [c for c in _conjuncts(where) if not any(
+                    p.parts[0].startswith(SUBQ_PREFIX) for p in props_of(c))]
+                if plain:
+                    pf = compile_column_filter(_and_all(plain), key_of, fn)
+                    sp.filter = pf if sp.filter is None else _and_filters(sp.filter, pf)
+                    rest = [c for c in _conjuncts(where) if all(c is not x for x in plain)]
+                    where = _and_all(rest) if rest else None
+            if where is not None:
+                wf = compile_column_filter(where, key_of, fn)
+                # prior() counts events WHERE rejects; subquery columns are filled as events
+                # enter the window, after the stream's own filter (h-subq)
+                if _filter_after(sp) or sp.priors or plan.subqueries:
                     sp.post_filter = wf
                 elif sp.view is not None and sp.view.name == "time_batch":
                     sp.window_where = wf
@@ -449,6 +477,8 @@ class _Compiler:
 
         def row_res(p: A.Prop) -> str:
             i, key = self.resolve(p, refs)
+            if not single and key.startswith(SUBQ_PREFIX):
+                return f"rs.get({key!r})"  # h-subq: the joined row's subquery values
             return f"r{i}.get({key!r})"
 
         rgen = CodeGen(fn, row_res)
@@ -459,9 +489,18 @@ class _Compiler:
                 nargs, "(" + "".join(("1" if c.star else rgen.value(c.args[0])) + ", " for c in aggs) + ")",
                 rgen.consts)
         elif items is not None:
-            plan.row_select = compile_row_function(nargs, "(" + "".join(rgen.value(it.expr) + ", " for it in items) + ")",
+            sel_args = nargs + ["rs"] if subplans and not single else nargs
+            plan.row_select = compile_row_function(sel_args, "(" + "".join(rgen.value(it.expr) + ", " for it in items) + ")",
                                                    rgen.consts)
+        elif not single:
+            # h-subq: select * over a join gives each stream's event under its alias (Esper's
+            # event per stream), null for the missing side of an outer join
+            plan.row_select = _star_join_row
         if not single:
+            if outer is not None:  # h-subq
+                plan.outer = self.outer_plan(outer, refs, nargs, row_res)
+            uni = [i for i, ref in enumerate(sources) if ref.unidirectional]
+            plan.unidirectional = uni[0] if uni else None
             for conj in _conjuncts(s.where):
                 used = frozenset(self.resolve(p, refs)[0] for p in props_of(conj))
                 if isinstance(conj, A.BinOp) and conj.op == "==" and isinstance(conj.left, A.Prop) \
@@ -476,6 +515,54 @@ class _Compiler:
                 used = frozenset(range(len(refs)))
                 plan.conjuncts.append((used, compile_row_function(nargs, cgen.true(s.having), cgen.consts)))
         return plan
+
+    # --- explicit joins (h-subq) ---
+    def explicit_joins(self, s: A.SelectStmt, refs: list[tuple[str, StreamDef]]
+                       ) -> tuple[A.SelectStmt, list[tuple[str, A.Expr | None]] | None]:
+        """``a inner join b on c`` is ``from a, b where c``: inner ON conditions join WHERE.
+        With an outer join the ON conditions stay apart (they decide which side is null,
+        WHERE filters the joined rows after): returns one (kind, ON) per stream."""
+        assert not isinstance(s.sources, A.PatternSource)
+        uni = [ref for ref in s.sources if ref.unidirectional]
+        if uni:
+            if len(refs) < 2:
+                raise self.err("unidirectional needs a join (two or more streams)", uni[0].pos)
+            if len(uni) > 1:
+                raise self.err("only one stream of a join may be unidirectional", uni[1].pos)
+            if uni[0].views:
+                raise self.err("a unidirectional stream keeps no events: remove its data window "
+                               f"({uni[0].name})", uni[0].views[0].pos)
+        kinds = [j.kind for j in s.joins]
+        if all(k == "inner" for k in kinds):
+            conds = [j.on for j in s.joins if j.on is not None]
+            if s.where is not None:
+                conds.append(s.where)
+            where = conds[0] if len(conds) == 1 else (
+                A.BoolOp("and", tuple(conds), pos=conds[0].pos, text="") if conds else None)
+            return dataclasses.replace(s, where=where, joins=()), None
+        if any(find_aggregates(j.on, []) for j in s.joins):
+            raise self.err("aggregate functions are not allowed in ON", s.joins[0].pos)
+        for k, j in enumerate(s.joins, start=1):
+            for p in props_of(j.on):
+                i, _key = self.resolve(p, refs)
+                if i > k:
+                    raise self.err(f"ON of {refs[k][0]} reads {p.text}, a stream joined later "
+                                   "(an ON condition may read its own and earlier streams)", p.pos)
+        return s, [("", None)] + [(j.kind, j.on) for j in s.joins]
+
+    def outer_plan(self, outer: list[tuple[str, A.Expr | None]], refs: list[tuple[str, StreamDef]],
+                   nargs: list[str], row_res: Callable[[A.Prop], str]) -> Any:
+        from .joins import OuterJoinPlan
+
+        ons: list[Callable[..., Any] | None] = []
+        for _kind, on in outer:
+            if on is None:
+                ons.append(None)
+                continue
+            gen = CodeGen(self.filename, row_res)
+            ons.append(compile_row_function(nargs, gen.true(on), gen.consts))
+        return OuterJoinPlan([k for k, _on in outer], ons)
+    # --- end explicit joins (h-subq) ---
 
     def rewrite_priors(self, s: A.SelectStmt, refs: list[tuple[str, StreamDef]],
                        priors: list[tuple[str, int, str]]) -> A.SelectStmt:
@@ -842,6 +929,8 @@ class _Compiler:
 
         s = _replace_props(s, ctx_prop)
         plan = self.select(s, name)
+        if plan.subqueries:
+            raise self.err("unsupported construct: a subquery in a context statement", s.pos)
         for sp in plan.streams:
             if sp.priors:
                 raise self.err("unsupported construct: prior() in a context statement", s.pos)
@@ -1016,6 +1105,14 @@ def _walk(node: Any) -> list[Any]:
         elif isinstance(n, tuple):
             stack.extend(n)
     return out
+
+
+def _and_all(items: list[A.Expr]) -> A.Expr:
+    return items[0] if len(items) == 1 else A.BoolOp("and", tuple(items), pos=items[0].pos)
+
+
+def _star_join_row(*rows: dict[str, Any]) -> tuple[dict[str, Any] | None, ...]:
+    return tuple({k: v for k, v in r.items() if v is not None} if r else None for r in rows)
 
 
 def _filter_after(sp: StreamPlan) -> bool:

@@ -197,6 +197,14 @@ def _name(tok: Token | str) -> str:
     return s[1:-1] if s.startswith("`") else s
 
 
+@dataclasses.dataclass(frozen=True)
+class _FromJoins:
+    """A FROM clause in explicit JOIN syntax, until select_stmt splits it (h-subq)."""
+
+    refs: tuple[A.StreamRef, ...]
+    specs: tuple[A.JoinSpec, ...]
+
+
 @v_args(meta=True)
 class _Build(Transformer[Token, Any]):
     """Turns lark's tree into ``ast`` dataclasses; expression text is sliced from the source."""
@@ -261,8 +269,12 @@ class _Build(Transformer[Token, Any]):
             raise EPLError(f"unsupported construct: select {str(stream_sel).lower()} (the remove "
                            "stream); only select istream, the default, is supported", self.filename,
                            stream_sel.line, stream_sel.column)
+        joins: tuple[A.JoinSpec, ...] = ()
+        if isinstance(sources, _FromJoins):
+            joins = sources.specs
+            sources = sources.refs
         return A.SelectStmt((), insert, items, sources, where, tuple(group or ()), having, output,
-                            distinct is not None, pos, tuple(order or ()), limit)
+                            distinct is not None, pos, tuple(order or ()), limit, joins)
 
     def insert_into(self, meta: Any, children: list[Any]) -> str:
         return _name(children[2])
@@ -284,16 +296,48 @@ class _Build(Transformer[Token, Any]):
         _kw, root, _as, alias = children
         return A.PatternSource(root, _name(alias) if alias is not None else None, _pos(meta))
 
-    def from_outer_join(self, meta: Any, children: list[Any]) -> Any:
-        raise self._unsupported("explicit JOIN syntax (list the streams separated by commas "
-                                "and put the join condition in WHERE)", children[1])
+    # --- explicit joins and subqueries (h-subq) ---
+    def from_joins(self, meta: Any, children: list[Any]) -> _FromJoins:
+        first, *steps = children
+        return _FromJoins((first, *(ref for _spec, ref in steps)), tuple(spec for spec, _ref in steps))
 
-    def join_kw(self, meta: Any, children: list[Any]) -> A.Pos:
-        return _pos(meta)
+    def join_step(self, meta: Any, children: list[Any]) -> tuple[A.JoinSpec, A.StreamRef]:
+        (kind, pos), ref, _on, cond = children
+        if cond is None and kind != "inner":
+            raise EPLError(f"{kind} outer join needs an ON condition (on a.x = b.x)", self.filename,
+                           pos.line or None, pos.column or None)
+        return A.JoinSpec(kind, cond, pos), ref
+
+    def join_kw(self, meta: Any, children: list[Any]) -> tuple[str, A.Pos]:
+        first = children[0]
+        kind = str(first).lower() if first is not None and str(first).lower() != "join" else "inner"
+        return kind, _pos(meta)
+
+    def subquery(self, meta: Any, children: list[Any]) -> A.SubSelect:
+        _sel, items, _from, ref, where, group, having = children
+        return A.SubSelect(items, ref, where, tuple(group or ()), _pos(meta), having)
+
+    def subselect(self, meta: Any, children: list[Any]) -> A.Expr:
+        return A.Subquery(children[0], pos=_pos(meta), text=self._src(meta))
+
+    def exists_sub(self, meta: Any, children: list[Any]) -> A.Expr:
+        return A.Subquery(children[1], "exists", pos=_pos(meta), text=self._src(meta))
+
+    def in_subquery(self, meta: Any, children: list[Any]) -> A.Expr:
+        item, neg, _kw, query = children
+        return A.Subquery(query, "in", item, neg is not None, pos=_pos(meta), text=self._src(meta))
+    def quantified_subquery(self, meta: Any, children: list[Any]) -> A.Expr:
+        item, op, quant, query = children
+        o = str(op)
+        o = "!=" if o == "<>" else "==" if o == "=" else o
+        kind = "all" if str(quant).lower() == "all" else "any"  # some is any
+        return A.Subquery(query, kind, item, op=o, pos=_pos(meta), text=self._src(meta))
+    # --- end explicit joins and subqueries (h-subq) ---
 
     def stream_ref(self, meta: Any, children: list[Any]) -> A.StreamRef:
-        name, flt, *views, _as, alias = children
-        return A.StreamRef(_name(name), flt, tuple(views), _name(alias) if alias else None, _pos(meta))
+        name, flt, *views, _as, alias, uni = children
+        return A.StreamRef(_name(name), flt, tuple(views), _name(alias) if alias else None, _pos(meta),
+                           uni is not None)
 
     def filter(self, meta: Any, children: list[Any]) -> A.Expr | None:
         return cast("A.Expr | None", children[0])

@@ -118,6 +118,11 @@ class SelectPlan:
     shape: Callable[[list[Any]], list[Any]] | None = None
     # names of the computed values: select names, then hidden ORDER BY values (None: same)
     value_names: list[str] | None = None
+    # h-subq: explicit outer joins (joins.OuterJoinPlan), the unidirectional stream's index,
+    # and the subqueries whose values fill synthetic columns of stream 0 (subqueries.SubqueryPlan)
+    outer: Any = None
+    unidirectional: int | None = None
+    subqueries: list[Any] = field(default_factory=list)
 
 
 class Module:
