@@ -224,6 +224,13 @@ class DetectorSpec:
     config_schema: Mapping[str, Any] = field(default_factory=dict)
     defaults: Mapping[str, Any] = field(default_factory=dict)
     references: tuple[str, ...] = ()  # where the defaults came from, for docs
+    #: ``"address"``: the detector keys all its state by one address per alert (the scanner,
+    #: the victim) and names it in the alert's key (``make_alert(key=...)``, else its first
+    #: source address, else its first destination), so with ``flowcep run --workers N`` it runs
+    #: in every worker on the flows of the addresses that worker owns. ``"global"`` (the safe
+    #: default: top-N over all hosts, a statement grouped by port) runs once, in the main
+    #: process, on every flow.
+    partition: str = "global"
 
 
 @dataclass(frozen=True)

@@ -205,6 +205,8 @@ def _children(e: A.Expr) -> Sequence[A.Expr]:
         return (e.item,)
     if isinstance(e, A.Between):
         return (e.item, e.low, e.high)
+    if isinstance(e, A.Subquery):  # h-subq: the subquery's own expressions are its own scope
+        return (e.item,) if e.item is not None else ()
     return ()
 
 
@@ -279,6 +281,10 @@ class CodeGen:
             return self.const(e.value)
         if isinstance(e, A.Prop):
             return self.resolve(e)
+        if isinstance(e, A.Subquery):  # h-subq: planned apart; any place left over cannot run one
+            raise self.error("unsupported construct: a subquery here (subqueries run in the select "
+                             "list and WHERE of single-stream statements and the select list of "
+                             "joins)", e)
         if isinstance(e, A.Case):
             code = self.value(e.default) if e.default is not None else "None"
             for w, v in reversed(e.whens):

@@ -197,6 +197,14 @@ def _name(tok: Token | str) -> str:
     return s[1:-1] if s.startswith("`") else s
 
 
+@dataclasses.dataclass(frozen=True)
+class _FromJoins:
+    """A FROM clause in explicit JOIN syntax, until select_stmt splits it (h-subq)."""
+
+    refs: tuple[A.StreamRef, ...]
+    specs: tuple[A.JoinSpec, ...]
+
+
 @v_args(meta=True)
 class _Build(Transformer[Token, Any]):
     """Turns lark's tree into ``ast`` dataclasses; expression text is sliced from the source."""
@@ -222,8 +230,7 @@ class _Build(Transformer[Token, Any]):
         *anns, body = children
         if isinstance(body, A.SchemaStmt):
             return A.SchemaStmt(body.name, body.props, tuple(anns), body.pos)
-        assert isinstance(body, A.SelectStmt)
-        return dataclasses.replace(body, annotations=tuple(anns))
+        return dataclasses.replace(body, annotations=tuple(anns))  # type: ignore[no-any-return]
 
     def annotation(self, meta: Any, children: list[Any]) -> A.Annotation:
         name, args = children
@@ -262,8 +269,12 @@ class _Build(Transformer[Token, Any]):
             raise EPLError(f"unsupported construct: select {str(stream_sel).lower()} (the remove "
                            "stream); only select istream, the default, is supported", self.filename,
                            stream_sel.line, stream_sel.column)
+        joins: tuple[A.JoinSpec, ...] = ()
+        if isinstance(sources, _FromJoins):
+            joins = sources.specs
+            sources = sources.refs
         return A.SelectStmt((), insert, items, sources, where, tuple(group or ()), having, output,
-                            distinct is not None, pos, tuple(order or ()), limit)
+                            distinct is not None, pos, tuple(order or ()), limit, joins)
 
     def insert_into(self, meta: Any, children: list[Any]) -> str:
         return _name(children[2])
@@ -285,16 +296,48 @@ class _Build(Transformer[Token, Any]):
         _kw, root, _as, alias = children
         return A.PatternSource(root, _name(alias) if alias is not None else None, _pos(meta))
 
-    def from_outer_join(self, meta: Any, children: list[Any]) -> Any:
-        raise self._unsupported("explicit JOIN syntax (list the streams separated by commas "
-                                "and put the join condition in WHERE)", children[1])
+    # --- explicit joins and subqueries (h-subq) ---
+    def from_joins(self, meta: Any, children: list[Any]) -> _FromJoins:
+        first, *steps = children
+        return _FromJoins((first, *(ref for _spec, ref in steps)), tuple(spec for spec, _ref in steps))
 
-    def join_kw(self, meta: Any, children: list[Any]) -> A.Pos:
-        return _pos(meta)
+    def join_step(self, meta: Any, children: list[Any]) -> tuple[A.JoinSpec, A.StreamRef]:
+        (kind, pos), ref, _on, cond = children
+        if cond is None and kind != "inner":
+            raise EPLError(f"{kind} outer join needs an ON condition (on a.x = b.x)", self.filename,
+                           pos.line or None, pos.column or None)
+        return A.JoinSpec(kind, cond, pos), ref
+
+    def join_kw(self, meta: Any, children: list[Any]) -> tuple[str, A.Pos]:
+        first = children[0]
+        kind = str(first).lower() if first is not None and str(first).lower() != "join" else "inner"
+        return kind, _pos(meta)
+
+    def subquery(self, meta: Any, children: list[Any]) -> A.SubSelect:
+        _sel, items, _from, ref, where, group, having = children
+        return A.SubSelect(items, ref, where, tuple(group or ()), _pos(meta), having)
+
+    def subselect(self, meta: Any, children: list[Any]) -> A.Expr:
+        return A.Subquery(children[0], pos=_pos(meta), text=self._src(meta))
+
+    def exists_sub(self, meta: Any, children: list[Any]) -> A.Expr:
+        return A.Subquery(children[1], "exists", pos=_pos(meta), text=self._src(meta))
+
+    def in_subquery(self, meta: Any, children: list[Any]) -> A.Expr:
+        item, neg, _kw, query = children
+        return A.Subquery(query, "in", item, neg is not None, pos=_pos(meta), text=self._src(meta))
+    def quantified_subquery(self, meta: Any, children: list[Any]) -> A.Expr:
+        item, op, quant, query = children
+        o = str(op)
+        o = "!=" if o == "<>" else "==" if o == "=" else o
+        kind = "all" if str(quant).lower() == "all" else "any"  # some is any
+        return A.Subquery(query, kind, item, op=o, pos=_pos(meta), text=self._src(meta))
+    # --- end explicit joins and subqueries (h-subq) ---
 
     def stream_ref(self, meta: Any, children: list[Any]) -> A.StreamRef:
-        name, flt, *views, _as, alias = children
-        return A.StreamRef(_name(name), flt, tuple(views), _name(alias) if alias else None, _pos(meta))
+        name, flt, *views, _as, alias, uni = children
+        return A.StreamRef(_name(name), flt, tuple(views), _name(alias) if alias else None, _pos(meta),
+                           uni is not None)
 
     def filter(self, meta: Any, children: list[Any]) -> A.Expr | None:
         return cast("A.Expr | None", children[0])
@@ -491,6 +534,116 @@ class _Build(Transformer[Token, Any]):
         raise EPLError("expected a time period such as '10 sec'", self.filename, pos.line, pos.column)
 
     # -- expressions ---------------------------------------------------------------------------
+    # -- named windows and contexts (h-named) -------------------------------------------------
+    def create_window(self, meta: Any, children: list[Any]) -> A.CreateWindowStmt:
+        _create, _window, name, *rest = children
+        views = tuple(v for v in rest if isinstance(v, A.View))
+        props, source = rest[-1]
+        return A.CreateWindowStmt(_name(name), views, props, source, (), _pos(meta))
+
+    def nw_from_select(self, meta: Any, children: list[Any]) -> tuple[Any, str]:
+        _sel, items, _from, stream = children
+        if items is None:
+            return None, _name(stream)
+        for it in items:
+            if not isinstance(it.expr, A.Prop):
+                raise self._unsupported("create window ... as select with expressions (select the "
+                                        "properties; compute values in the INSERT INTO statement)",
+                                        it.expr.pos)
+        return tuple(it.name for it in items), _name(stream)
+
+    def nw_from_type(self, meta: Any, children: list[Any]) -> tuple[Any, str]:
+        return None, _name(children[0])
+
+    def nw_from_columns(self, meta: Any, children: list[Any]) -> tuple[Any, None]:
+        return tuple(p for p, _t in children), None
+
+    def on_stmt(self, meta: Any, children: list[Any]) -> A.OnStmt:
+        _on, trigger, alias, action = children
+        if alias is not None:
+            if trigger.alias is not None:
+                raise EPLError(f"the trigger stream has two aliases ({trigger.alias}, {_name(alias)})",
+                               self.filename, alias.line, alias.column)
+            trigger = dataclasses.replace(trigger, alias=_name(alias))
+        return cast("A.OnStmt", dataclasses.replace(action, trigger=trigger, pos=_pos(meta)))
+
+    def nw_alias(self, meta: Any, children: list[Any]) -> Token:
+        return cast(Token, children[1])
+
+    def _window(self, name: Token, alias: Token | None) -> tuple[str, str | None, A.Pos]:
+        return _name(name), (_name(alias) if alias is not None else None), _tokpos(name)
+
+    def on_delete(self, meta: Any, children: list[Any]) -> A.OnStmt:
+        _del, _from, name, alias, where = children
+        w, a, wpos = self._window(name, alias)
+        return A.OnStmt("delete", _NO_REF, w, a, where, window_pos=wpos)
+
+    def on_select(self, meta: Any, children: list[Any]) -> A.OnStmt:
+        insert, _sel, and_, _delete, items, _from, name, alias, where, order = children
+        w, a, wpos = self._window(name, alias)
+        return A.OnStmt("select-delete" if and_ is not None else "select", _NO_REF, w, a, where, items=items,
+                        insert_into=insert, window_pos=wpos, order_by=tuple(order or ()))
+
+    def on_update(self, meta: Any, children: list[Any]) -> A.OnStmt:
+        _upd, name, alias, _set, *rest = children
+        where = rest.pop()
+        w, a, wpos = self._window(name, alias)
+        return A.OnStmt("update", _NO_REF, w, a, where, assignments=tuple(rest), window_pos=wpos)
+
+    def on_merge(self, meta: Any, children: list[Any]) -> A.OnStmt:
+        _merge, _into, name, alias, where, *whens = children
+        w, a, wpos = self._window(name, alias)
+        return A.OnStmt("merge", _NO_REF, w, a, where, whens=tuple(whens), window_pos=wpos)
+
+    def assignment(self, meta: Any, children: list[Any]) -> A.Assignment:
+        target, op, value = children
+        if str(op) != "=":
+            raise EPLError(f"expected '=' in a SET assignment, got {str(op)!r}", self.filename,
+                           op.line, op.column)
+        return A.Assignment(A.Prop(tuple(target), pos=_pos(meta), text=".".join(target)), value)
+
+    def merge_when(self, meta: Any, children: list[Any]) -> A.MergeWhen:
+        _when, negate, _matched, _and, cond, *actions = children
+        return A.MergeWhen(negate is None, cond, tuple(actions), _pos(meta))
+
+    def merge_update(self, meta: Any, children: list[Any]) -> A.MergeAction:
+        _then, _upd, _set, *rest = children
+        where = rest.pop()
+        return A.MergeAction("update", assignments=tuple(rest), where=where, pos=_pos(meta))
+
+    def merge_delete(self, meta: Any, children: list[Any]) -> A.MergeAction:
+        _then, _del, where = children
+        return A.MergeAction("delete", where=where, pos=_pos(meta))
+
+    def merge_insert(self, meta: Any, children: list[Any]) -> A.MergeAction:
+        _then, _ins, _into, into, _sel, items, where = children
+        return A.MergeAction("insert", items=items, into=_name(into) if into is not None else None,
+                             where=where, pos=_pos(meta))
+
+    def ctx_keyed(self, meta: Any, children: list[Any]) -> A.CreateContextStmt:
+        _create, _ctx, name, _part, _by, *parts = children
+        return A.CreateContextStmt(_name(name), "keyed", tuple(parts), pos=_pos(meta))
+
+    def ctx_part(self, meta: Any, children: list[Any]) -> tuple[tuple[A.Prop, ...], A.StreamRef]:
+        *props, _from, ref = children
+        return tuple(A.Prop(tuple(p), pos=ref.pos, text=".".join(p)) for p in props if isinstance(p, list)), ref
+
+    def ctx_fixed(self, meta: Any, children: list[Any]) -> A.CreateContextStmt:
+        _create, _ctx, name, _as, _start, now, _end, _after, period = children
+        if _name(now).lower() != "now":
+            raise self._unsupported(f"context start @{_name(now)} (only start @now ... end after "
+                                    "a time period)", _tokpos(now))
+        return A.CreateContextStmt(_name(name), "fixed", period_ms=period.ms, pos=_pos(meta))
+
+    def ctx_initterm(self, meta: Any, children: list[Any]) -> A.CreateContextStmt:
+        _create, _ctx, name, _as, _init, _by, ref, _term, _by2, _after, period = children
+        return A.CreateContextStmt(_name(name), "initterm", (((), ref),), period_ms=period.ms, pos=_pos(meta))
+
+    def context_select(self, meta: Any, children: list[Any]) -> A.ContextSelect:
+        _ctx, name, select = children
+        return A.ContextSelect(_name(name), select, pos=_pos(meta))
+    # -- end named windows and contexts (h-named) ---------------------------------------------
+
     def or_(self, meta: Any, children: list[Any]) -> A.Expr:
         items = tuple(c for c in children if not isinstance(c, Token))
         if len(items) == 1:
@@ -608,6 +761,10 @@ class _Build(Transformer[Token, Any]):
 
     def null(self, meta: Any, children: list[Any]) -> A.Expr:
         return A.Literal(None, pos=_pos(meta), text="null")
+
+
+#: placeholder trigger of an on-action before ``on_stmt`` fills it in (h-named)
+_NO_REF = A.StreamRef("", None, (), None)
 
 
 def _retext(e: A.Expr, text: str) -> A.Expr:

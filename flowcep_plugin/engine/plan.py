@@ -118,6 +118,11 @@ class SelectPlan:
     shape: Callable[[list[Any]], list[Any]] | None = None
     # names of the computed values: select names, then hidden ORDER BY values (None: same)
     value_names: list[str] | None = None
+    # h-subq: explicit outer joins (joins.OuterJoinPlan), the unidirectional stream's index,
+    # and the subqueries whose values fill synthetic columns of stream 0 (subqueries.SubqueryPlan)
+    outer: Any = None
+    unidirectional: int | None = None
+    subqueries: list[Any] = field(default_factory=list)
 
 
 class Module:
@@ -133,6 +138,11 @@ class Module:
         self.plans = plans
         self.input_stream = input_stream
         self.streams = streams
+        # h-named: named windows (namedwindows.NamedWindowPlan), on-trigger statements
+        # (namedwindows.OnPlan) and the context of each context statement (contexts.ContextPlan)
+        self.named_windows: list[Any] = []
+        self.triggers: list[Any] = []
+        self.contexts: dict[str, Any] = {}
 
     def runtime(self, stats: Any = None, max_groups: int | None = None) -> Any:
         """Fresh state to run the module. ``stats`` (the run's Stats) receives the engine's

@@ -17,8 +17,13 @@ from operator import itemgetter, le
 from typing import TYPE_CHECKING, Any
 
 from .aggregates import aggregate_groups, make_state_factory
+from .contexts import context_stmt
+from .contexts import install as install_contexts
+from .joins import outer_join_rows
+from .namedwindows import install as install_named
 from .plan import Module, SelectPlan, StreamPlan, register_runtime
 from .rows import Row
+from .subqueries import SUBQ_PREFIX, SubqueryState, fill_driven
 from .windows import (
     CountBatch,
     CountingTimeBatchWindow,
@@ -48,6 +53,9 @@ __all__ = ["DEFAULT_MAX_GROUPS", "Row", "Runtime"]
 DEFAULT_MAX_GROUPS = 1_000_000
 
 _INF = float("inf")
+
+#: events one joined stream keeps when its window does not bound them (h-subq)
+MAX_JOIN_ROWS = 1_000_000
 
 
 def _ishashable(k: Any) -> bool:
@@ -99,6 +107,14 @@ def _make_window(sp: StreamPlan, keys: list[str], plan: SelectPlan | None = None
     if name == "keepall":  # aggregates over every event so far; a join keeps every row
         return Window(keys)
     raise AssertionError(name)
+
+
+def _window_factory(sp: StreamPlan) -> Callable[[list[str]], Window]:
+    """Builds a subquery's window once the keys it keeps are known (h-subq)."""
+    def make(keys: list[str]) -> Window:
+        return _make_window(sp, keys)
+
+    return make
 
 
 class _Limiter:
@@ -239,6 +255,10 @@ class _Stmt:
         # else each post (a batch release, a timer) or each arriving event
         self.shape = plan.shape
         self.step_shape = plan.shape if self.limiter is None else None
+        #: h-subq: (synthetic column, SubqueryState) filled by the Runtime; ``driven`` when
+        #: they all read this statement's own stream: they are fed here, in prefilter
+        self.subqueries: list[tuple[str, SubqueryState]] = []
+        self.driven = False
 
     # -- input ---------------------------------------------------------------------------------
     def window(self, idx: int, ev: Events | None = None) -> Window:
@@ -251,6 +271,7 @@ class _Stmt:
 
     def prefilter(self, idx: int, ev: Events) -> Events:
         sp = self.plan.streams[idx]
+        sel: list[int] | None = None
         if sp.filter is not None:
             sel = sp.filter(ev.cols, ev.n)
             out = ev.take(sel, sp.keys)
@@ -260,6 +281,8 @@ class _Stmt:
             out = ev
         if sp.priors and out.n:
             self._priors(sp, out)
+        if self.driven:  # h-subq: subqueries over this same stream, event by event
+            out = fill_driven(self.subqueries, ev, list(range(ev.n)) if sel is None else sel, out)
         return out
 
     def _priors(self, sp: StreamPlan, ev: Events) -> None:
@@ -310,12 +333,21 @@ class _Stmt:
         return due
 
     def feed(self, idx: int, ev: Events) -> list[Row]:
+        if self.subqueries and not self.driven and self.single and ev.n:  # h-subq: subquery values
+            ev = self._subquery_columns(ev)
         if self.limiter is not None and ev.n and self.limit_on_feed:
             self.limiter.start(ev.times[0])
         rows: list[tuple[Any, Row]] = []
         for post in self.window(idx, ev).feed(ev):
             self.on_post(idx, post, rows)
         return self._limit(rows)
+
+    def _subquery_columns(self, ev: Events) -> Events:
+        cols = dict(ev.cols)
+        outer = ev.rows()
+        for key, state in self.subqueries:
+            cols[key] = [state.value((o,)) for o in outer]
+        return Events(cols, ev.n, ev.times)
 
     def fire(self, now: int) -> list[Row]:
         rows: list[tuple[Any, Row]] = []
@@ -418,7 +450,7 @@ class _Stmt:
                 return
         if plan.star:
             for i, event in enumerate(new.rows()):
-                kept = {k: v for k, v in event.items() if v is not None}
+                kept = {k: v for k, v in event.items() if v is not None and not k.startswith(SUBQ_PREFIX)}
                 out.append((None, Row(self.name, self.stream, t if t is not None else new.times[i], kept)))
             return
         assert plan.col_select is not None
@@ -604,6 +636,9 @@ class _Stmt:
 
     # -- joins ------------------------------------------------------------------------------------
     def _join(self, s: int, rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], ...]]:
+        if self.plan.outer is not None:  # h-subq: explicit outer joins
+            return outer_join_rows(self.plan.outer, s, rows, self.repos,
+                                   [fn for _used, fn in self.plan.conjuncts])
         k = len(self.repos)
         order = [s] + [i for i in range(k) if i != s]
         bound: set[int] = set()
@@ -671,10 +706,31 @@ class _Stmt:
         rec(0)
         return out
 
+    def _bound_repo(self, repo: list[dict[str, Any]]) -> None:
+        """A joined stream whose window does not bound it (none, keepall, unique...) keeps at
+        most MAX_JOIN_ROWS events: the oldest go first, counted (h-subq)."""
+        excess = len(repo) - MAX_JOIN_ROWS
+        if excess > 0:
+            del repo[:excess]
+            self.counters["engine.join_rows_evicted"] += excess
+            if self.stats is not None:
+                self.stats.add("engine.join_rows_evicted", excess)
+
     def join_post(self, s: int, t: int | None, new: Events, old: Events, out: list[tuple[Any, Row]]) -> None:
         plan = self.plan
         old_rows = old.rows()
         repo = self.repos[s]
+        uni = plan.unidirectional
+        if uni is not None and s != uni:
+            # h-subq: the other streams of a unidirectional join only fill their windows
+            for r in old_rows:
+                try:
+                    repo.remove(r)
+                except ValueError:
+                    pass
+            repo.extend(new.rows())
+            self._bound_repo(repo)
+            return
         for r in old_rows:
             try:
                 repo.remove(r)
@@ -686,7 +742,9 @@ class _Stmt:
             per_event = [(ti, self._join(s, [r])) for ti, r in zip(new.times, new_rows, strict=False)]
         else:
             per_event = [(t, self._join(s, new_rows))]
-        repo.extend(new_rows)
+        if uni is None:  # a unidirectional stream keeps nothing (h-subq)
+            repo.extend(new_rows)
+            self._bound_repo(repo)
         lim = self.limiter
         if lim is not None and (old_results or any(res for _t, res in per_event)):
             # Esper's output condition starts with the first join result, not with any event
@@ -696,10 +754,15 @@ class _Stmt:
         each = t is None and self.step_shape is not None
         if not plan.aggregated:
             assert plan.row_select is not None
+            subq = self.subqueries
             for ti, results in per_event:
                 start = len(out)
                 for res in results:
-                    out.append((None, self._row(ti, plan.row_select(*res))))
+                    if subq:  # h-subq: the subqueries of the select list, for this joined row
+                        values = plan.row_select(*res, {key: st.value(res) for key, st in subq})
+                    else:
+                        values = plan.row_select(*res)
+                    out.append((None, self._row(ti, values)))
                 if each:
                     self._step(out, start)
             return
@@ -735,6 +798,13 @@ class _Stmt:
                         touched.setdefault(k, None)
                 for k in touched:
                     self._emit_group(ti, k, self._states(k), out)
+            if uni is not None:
+                # h-subq: each unidirectional event aggregates its own join rows, from nothing
+                # (EPLJoinUnidirectionalStream.EPLJoin2TableJoinRowForAll)
+                for res in results:
+                    k = plan.row_group(*res) if plan.grouped else ()
+                    for sa, a in zip(self._states(k), plan.row_args(*res), strict=False):
+                        sa.leave(a)
             if each:
                 self._step(out, start)
         self._prune()
@@ -754,15 +824,45 @@ class Runtime:
         self.counters: Counter[str] = Counter()
         self.stmts: list[Any] = []
         self.consumers: dict[str, list[tuple[Any, int]]] = {}
+        subquery_streams: set[str] = set()
         for plan in module.plans:
-            st = PatternStmt(plan) if plan.pattern is not None else _Stmt(plan, self.counters, max_groups, stats)
+            cplan = module.contexts.get(plan.info.name)  # h-named: one state per context partition
+            if cplan is not None:
+                def make(p: SelectPlan = plan) -> _Stmt:
+                    return _Stmt(p, self.counters, max_groups, stats)
+
+                st = context_stmt(cplan, plan, make, self.counters, stats)
+            else:
+                st = PatternStmt(plan) if plan.pattern is not None else _Stmt(plan, self.counters, max_groups, stats)
             self.stmts.append(st)
             for idx, sp in enumerate(plan.streams):
                 self.consumers.setdefault(sp.stream, []).append((st, idx))
+            # h-subq: subqueries that read the statement's own stream are fed by the statement
+            # itself, event by event in prefilter (fill_driven), at batch speed; the others are
+            # consumers of their stream, and their streams go one event at a time
+            driven = len(plan.streams) == 1 and all(sq.stream.stream == plan.streams[0].stream
+                                                   for sq in plan.subqueries)
+            for sq in plan.subqueries:
+                assert isinstance(st, _Stmt)
+                state = SubqueryState(sq, _window_factory(sq.stream), self.counters, stats)
+                st.subqueries.append((sq.key, state))
+                st.driven = driven
+                self.stmts.append(state)  # its timers
+                if not driven:
+                    # the subquery's window takes an event before the statements reading the
+                    # same stream evaluate it (Esper's "subselect first", EPLSubselectOrderOfEval)
+                    self.consumers.setdefault(sq.stream.stream, []).insert(0, (state, 0))
+                    subquery_streams.update([sq.stream.stream] + [sp.stream for sp in plan.streams])
+        install_named(self, module.named_windows, module.triggers, stats)  # h-named
+        install_contexts(self)  # h-named
         sd = module.streams[module.input_stream]
         self.time_key = sd.time_key
         self.now: int | None = None
         self.one_by_one = self._order_sensitive()
+        if subquery_streams:
+            # a subquery's value depends on where its window is when each event arrives: the
+            # streams it and its statement read (and the input they derive from) go one by one
+            self.one_by_one |= subquery_streams | {module.input_stream}
 
     def _order_sensitive(self) -> set[str]:
         """Streams whose events must be processed one at a time to give Esper's rows.
@@ -873,7 +973,8 @@ class Runtime:
     def next_due(self, final: bool = False) -> int | None:
         due = None
         for st in self.stmts:
-            d = st.next_due(final) if final and isinstance(st, _Stmt) else st.next_due()
+            d = st.next_due(final) if final and (isinstance(st, _Stmt) or getattr(st, "takes_final", False)) \
+                else st.next_due()
             if d is not None and (due is None or d < due):
                 due = d
         return due
@@ -884,13 +985,34 @@ class Runtime:
         for st in self.stmts:
             if st.next_due() == due:
                 produced.append((st, st.fire(due)))
-        for st, rows in produced:
-            self.emit(st, rows, out)
+        self.emit_all(produced, out)
 
     def emit(self, st: Any, rows: list[Row], out: list[Row]) -> None:
+        deliver = getattr(st, "deliver", None)  # h-named: windows and on-triggers hand on posts
+        if deliver is not None:
+            deliver(self, rows, out)
+            return
         if not rows:
             return
         out.extend(rows)
+        self.route(st, rows, out)
+
+    def emit_all(self, produced: list[tuple[Any, list[Row]]], out: list[Row]) -> None:
+        """The rows several statements produced for one event (or timer): output them all,
+        then route the inserted ones, as Esper delivers a statement's rows before processing
+        the events they insert."""
+        for st, rows in produced:
+            if getattr(st, "deliver", None) is None:
+                out.extend(rows)
+        for st, rows in produced:
+            deliver = getattr(st, "deliver", None)  # named windows and on-triggers hand on posts
+            if deliver is not None:
+                deliver(self, rows, out)
+            elif rows:
+                self.route(st, rows, out)
+
+    def route(self, st: Any, rows: list[Row], out: list[Row]) -> None:
+        """Feed the rows of an INSERT INTO statement to the readers of its stream."""
         if st.insert_into is not None and st.insert_into in self.consumers:
             dicts = [r.values for r in rows]
             if st.plan.star:  # rows may differ in keys (absent values are left out)
@@ -933,13 +1055,16 @@ class Runtime:
                     d = st.due_if_fed(idx, t0)
                     if d is not None and d < limit:
                         limit = d
+            # Esper routes inserted events after every statement has processed the current
+            # one (EPLSubselectUnfiltered.EPLSubselectSelfSubselect): emit after the segment
+            produced: list[tuple[Any, list[Row]]] = []
             for it in staged:
                 st, idx, e, pos = it
                 end = e.n if limit == _INF else bisect_left(e.times, limit, pos)
                 if end > pos:
                     it[3] = end
-                    rows = st.feed(idx, e.slice(pos, end))
-                    self.emit(st, rows, out)
+                    produced.append((st, st.feed(idx, e.slice(pos, end))))
+            self.emit_all(produced, out)
             staged = [it for it in staged if it[3] < it[2].n]
         if self.now is None or last > self.now:
             self.now = last

@@ -132,7 +132,7 @@ def test_unknown_property_when_the_schema_declares_properties() -> None:
     ("select a from Flow where count(*) > 1", "not allowed in WHERE"),
     ("select * from pattern [not a=Flow]", "NOT outside an AND"),
     ("select a from Flow output every 5 events", "output rate by events"),
-    ("select a from Flow as x left outer join Flow as y", "JOIN"),
+    ("select a from Flow as x left outer join Flow as y", "needs an ON condition"),
     ("select a from Flow where a > ${missing}", "unknown parameter ${missing}"),
 ])
 def test_unsupported_constructs_are_rejected_before_data(text: str, needle: str) -> None:

@@ -201,7 +201,7 @@ def test_pipeline_routes_options_to_epl_outputs_and_on_options_only(shared_file,
     m = metrics[0]
     assert m["event.kind"] == "metric" and m["event.dataset"] == "flowcep.options"
     assert m["netflow.sampler_name"] == "sampler1" and m["netflow.sampler_random_interval"] == 30000
-    assert m["@timestamp"] == 1647285925000 and m["observer.ip"] == "192.0.2.100"
+    assert m["@timestamp"] == 1647285925000 and m["observer.ip"] == ["192.0.2.100"]
     assert "source.ip" not in m and "network.direction" not in m
     from flowcep_plugin.ecs_validate import errors
 

@@ -194,7 +194,7 @@ def test_options_records_go_to_their_own_data_stream(client: Any, es_url: str, n
     doc = hits[0]["_source"]
     assert doc["event.kind"] == "metric" and doc["data_stream.dataset"] == "flowcep.options"
     assert doc["event.dataset"] == "flowcep.options" and doc["netflow.sampler_random_interval"] == 1000
-    assert doc["observer.ip"] == "192.0.2.9"
+    assert doc["observer.ip"] == ["192.0.2.9"]
     assert not client.indices.exists(index=f"logs-flowcep.flow-{ns}")
 
 

@@ -292,6 +292,7 @@ SPEC = DetectorSpec(
     name="bruteforce",
     summary="Password guessing on login services: runs of near-identical connections from one client",
     factory=BruteForceDetector,
+    partition="address",  # every alert is keyed by the address whose flows it counted
     rules=RULES,
     config_schema=CONFIG_SCHEMA,
     defaults=DEFAULTS,

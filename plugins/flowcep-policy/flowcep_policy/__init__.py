@@ -208,6 +208,7 @@ SPEC = DetectorSpec(
     name="policy",
     summary="Access to restricted hosts or ports from sources that may not use them (CIDR lists, port sets)",
     factory=PolicyDetector,
+    partition="address",  # every alert is keyed by the address whose flows it counted
     rules=(RULE,),
     config_schema=CONFIG_SCHEMA,
     defaults=DEFAULTS,

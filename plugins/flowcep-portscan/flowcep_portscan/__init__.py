@@ -505,6 +505,7 @@ SPEC = DetectorSpec(
     summary="Horizontal and vertical scans (failed, half-open, refused or FIN/NULL/Xmas probes; "
             "slow sweeps by Threshold Random Walk), UDP scans and ICMP host sweeps",
     factory=PortScanDetector,
+    partition="address",  # every alert is keyed by the address whose flows it counted
     rules=RULES,
     config_schema=CONFIG_SCHEMA,
     defaults=DEFAULTS,

@@ -445,6 +445,7 @@ SPEC = DetectorSpec(
     summary="SYN, UDP and ICMP floods, UDP amplification (TA14-017A ports), SYN-ACK reflection and smurf, "
             "by peak-second rate and asymmetry",
     factory=VolumetricDetector,
+    partition="address",  # every alert is keyed by the address whose flows it counted
     rules=RULES,
     config_schema=CONFIG_SCHEMA,
     defaults=DEFAULTS,
