@@ -262,8 +262,11 @@ class _Build(Transformer[Token, Any]):
             raise EPLError(f"unsupported construct: select {str(stream_sel).lower()} (the remove "
                            "stream); only select istream, the default, is supported", self.filename,
                            stream_sel.line, stream_sel.column)
+        mr = None
+        if isinstance(sources, _FromMR):  # h-mrec: from_match_recognize
+            mr, sources = sources.mr, (sources.ref,)
         return A.SelectStmt((), insert, items, sources, where, tuple(group or ()), having, output,
-                            distinct is not None, pos, tuple(order or ()), limit)
+                            distinct is not None, pos, tuple(order or ()), limit, mr)
 
     def insert_into(self, meta: Any, children: list[Any]) -> str:
         return _name(children[2])
@@ -288,6 +291,105 @@ class _Build(Transformer[Token, Any]):
     def from_outer_join(self, meta: Any, children: list[Any]) -> Any:
         raise self._unsupported("explicit JOIN syntax (list the streams separated by commas "
                                 "and put the join condition in WHERE)", children[1])
+
+    # --- match_recognize (h-mrec) ---
+    def from_match_recognize(self, meta: Any, children: list[Any]) -> _FromMR:
+        return _FromMR(children[0], children[1])
+
+    def match_recognize(self, meta: Any, children: list[Any]) -> A.MatchRecognize:
+        _kw, partition, _m, *rest = children
+        measures = []
+        while rest and isinstance(rest[0], A.SelectItem):
+            measures.append(rest.pop(0))
+        all_matches, after, _pat, pattern, interval, define = rest
+        ims, term = interval if interval is not None else (None, False)
+        return A.MatchRecognize(tuple(partition or ()), tuple(measures), all_matches is not None,
+                                after or "past_last_row", pattern, ims, term, tuple(define or ()),
+                                _pos(meta))
+
+    def mr_partition(self, meta: Any, children: list[Any]) -> list[A.Expr]:
+        return children[2:]
+
+    def mr_measure(self, meta: Any, children: list[Any]) -> A.SelectItem:
+        expr, _as, alias = children
+        if alias is None:
+            raise EPLError(f"match_recognize: measure {expr.text!r} needs a column name: "
+                           f"{expr.text} as name", self.filename, expr.pos.line or None,
+                           expr.pos.column or None)
+        return A.SelectItem(expr, _name(alias))
+
+    def mr_after(self, meta: Any, children: list[Any]) -> str:
+        words = " ".join(str(c).lower() for c in children[1:] if c is not None)
+        modes = {"past last row": "past_last_row", "to next row": "to_next_row",
+                 "to current row": "to_current_row"}
+        if words not in modes:
+            pos = _pos(meta)
+            raise EPLError(f"match_recognize: after match skip {words!r}: write AFTER MATCH SKIP "
+                           "PAST LAST ROW, TO NEXT ROW or TO CURRENT ROW", self.filename,
+                           pos.line or None, pos.column or None)
+        return modes[words]
+
+    def mr_interval(self, meta: Any, children: list[Any]) -> tuple[int, bool]:
+        _kw, period, _or, term = children
+        return period.ms, term is not None
+
+    def mr_define(self, meta: Any, children: list[Any]) -> list[tuple[str, A.Expr, A.Pos]]:
+        return children[1:]
+
+    def mr_def(self, meta: Any, children: list[Any]) -> tuple[str, A.Expr, A.Pos]:
+        name, _as, expr = children
+        return (_name(name), expr, _tokpos(name))
+
+    def mr_alt(self, meta: Any, children: list[Any]) -> A.RowPattern:
+        items = tuple(c for c in children if not isinstance(c, Token))
+        return items[0] if len(items) == 1 else A.RpAlt(items, pos=_pos(meta))
+
+    def mr_seq(self, meta: Any, children: list[Any]) -> A.RowPattern:
+        return children[0] if len(children) == 1 else A.RpSeq(tuple(children), pos=_pos(meta))
+
+    def mr_quant(self, meta: Any, children: list[Any]) -> A.RowPattern:
+        item, q, rep = children
+        pos = _pos(meta)
+        if q is not None:
+            low, high, greedy = q
+            item = A.RpQuant(item, low, high, greedy, pos=pos)
+        if rep is not None:
+            item = A.RpRepeat(item, rep[0], rep[1], pos=pos)
+        return cast(A.RowPattern, item)
+
+    def mr_var(self, meta: Any, children: list[Any]) -> A.RowPattern:
+        return A.RpVar(_name(children[0]), pos=_pos(meta))
+
+    def mr_group(self, meta: Any, children: list[Any]) -> A.RowPattern:
+        return cast(A.RowPattern, children[0])
+
+    def mr_q(self, meta: Any, children: list[Any]) -> tuple[int, int | None, bool]:
+        op, reluctant = children
+        o = str(op)
+        if o == "-":
+            pos = _tokpos(op)
+            raise EPLError("match_recognize: unexpected '-' in the pattern (quantifiers are * + ? "
+                           "and {n,m})", self.filename, pos.line or None, pos.column or None)
+        low, high = {"*": (0, None), "+": (1, None), "?": (0, 1)}[o]
+        return low, high, reluctant is None
+
+    def mr_rep_exact(self, meta: Any, children: list[Any]) -> tuple[int, int | None]:
+        n = self._count(children[0])
+        if n == 0:
+            pos = _pos(meta)
+            raise EPLError("match_recognize: a {n} repetition needs n of at least 1", self.filename,
+                           pos.line or None, pos.column or None)
+        return n, n
+
+    def mr_rep_range(self, meta: Any, children: list[Any]) -> tuple[int, int | None]:
+        lo, hi = (self._count(c) if c is not None else None for c in children)
+        pos = _pos(meta)
+        if lo is None and hi is None or (hi is not None and (hi == 0 or (lo or 0) > hi)):
+            raise EPLError(f"match_recognize: a {{n,m}} repetition needs 0 <= n <= m and m >= 1 "
+                           f"(got {{{'' if lo is None else lo},{'' if hi is None else hi}}})",
+                           self.filename, pos.line or None, pos.column or None)
+        return lo or 0, hi
+    # --- end match_recognize (h-mrec) ---
 
     def join_kw(self, meta: Any, children: list[Any]) -> A.Pos:
         return _pos(meta)
@@ -608,6 +710,14 @@ class _Build(Transformer[Token, Any]):
 
     def null(self, meta: Any, children: list[Any]) -> A.Expr:
         return A.Literal(None, pos=_pos(meta), text="null")
+
+
+@dataclasses.dataclass(frozen=True)
+class _FromMR:
+    """h-mrec: the stream and its match_recognize clause, until select_stmt files them apart."""
+
+    ref: A.StreamRef
+    mr: A.MatchRecognize
 
 
 def _retext(e: A.Expr, text: str) -> A.Expr:

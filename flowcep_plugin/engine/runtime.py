@@ -744,6 +744,7 @@ class Runtime:
     """Independent state of one module; feed it time-ordered batches and watermarks."""
 
     def __init__(self, module: Module, stats: Any = None, max_groups: int = DEFAULT_MAX_GROUPS) -> None:
+        from .match_recognize import MatchRecognizeStmt
         from .patterns import PatternStmt
 
         if max_groups < 1:
@@ -755,7 +756,9 @@ class Runtime:
         self.stmts: list[Any] = []
         self.consumers: dict[str, list[tuple[Any, int]]] = {}
         for plan in module.plans:
-            st = PatternStmt(plan) if plan.pattern is not None else _Stmt(plan, self.counters, max_groups, stats)
+            st = PatternStmt(plan) if plan.pattern is not None else \
+                MatchRecognizeStmt(plan) if plan.match_recognize is not None else \
+                _Stmt(plan, self.counters, max_groups, stats)
             self.stmts.append(st)
             for idx, sp in enumerate(plan.streams):
                 self.consumers.setdefault(sp.stream, []).append((st, idx))
