@@ -366,8 +366,10 @@ def compile_match_recognize(c: _Compiler, s: A.SelectStmt, name: str) -> SelectP
         def d_res(p: A.Prop, v: str = v, uses_env: list[bool] = uses_env) -> str:
             var, idx = split_head(p)
             if len(p.parts) < 2 or var not in var_index:
-                raise c.err(f"match_recognize: {p.text!r} in the condition of {v} must be "
-                            f"prefixed with a pattern variable ({v}.{p.parts[-1]})", p.pos)
+                if var in var_index:
+                    raise c.err(f"match_recognize: {p.text!r}: name a property of {var} "
+                                f"({var}.x)", p.pos)
+                return f"ev.get({stream_key(p)!r})"  # Esper: a bare property is the current event's
             if var == v and idx is None:
                 return f"ev.get({key_of(p.parts[1:], p.pos)!r})"
             if var != v and var not in visible[v]:
@@ -551,9 +553,13 @@ class _Match:
     caps: Any
     bits: int
     nb: int
+    due: int | None = None  # interval: when its start's timer outputs it (None: completed later)
 
-    def rank(self) -> tuple[int, Fraction]:
-        return self.start, Fraction(self.bits, 1 << self.nb)
+    def rank(self) -> tuple[int, int, Fraction]:
+        """Preferment: earlier start, then longer (only matches held by an interval differ in
+        length: Esper outputs ``A C1`` before ``A`` for ``A (B* | C)``), then the order a
+        backtracking matcher finds them in (greedy tries more, reluctant fewer)."""
+        return self.start, -self.end, Fraction(self.bits, 1 << self.nb)
 
 
 class _Part:
@@ -713,7 +719,8 @@ class MatchRecognizeStmt:
             for pc2, bits, nb in closures[st.pc + 1]:
                 nbits, nnb = (st.bits << nb) | bits, st.nb + nb
                 if pc2 < 0:
-                    matches.append(_Match(st.start, seq, st.start_t, caps, nbits, nnb))
+                    matches.append(_Match(st.start, seq, st.start_t, caps, nbits, nnb,
+                                          self._due(st.start_t, t)))
                     continue
                 k = (pc2, st.start, h)
                 if k in seen:
@@ -781,29 +788,44 @@ class MatchRecognizeStmt:
             pending = pending[-_MAX_PENDING:]
         part.pending = pending
         due = self._min_due(part)
-        self._hseq += 1
-        heapq.heappush(self.heap, (due, self._hseq, part.key))
+        if due < _INF:
+            self._hseq += 1
+            heapq.heappush(self.heap, (due, self._hseq, part.key))
+
+    def _due(self, start_t: int, t: int) -> int | None:
+        """The interval timer of a sequence fires once, at its first event + P (before events
+        of that time): a match completed by then waits for it; one completed later is output
+        when its run terminates (Esper: ``A*`` outputs A3 A4 A5 at the timer and A3..A6 when
+        B2 ends the run, RowRecogIntervalOrTerminated)."""
+        ms = self.mp.interval_ms
+        if ms is None or t >= start_t + ms:
+            return None
+        return start_t + ms
 
     def _min_due(self, part: _Part) -> int:
-        ms = self.mp.interval_ms or 0
-        return min((m.start_t + ms for m in part.pending), default=_INF)
+        return min((m.due for m in part.pending if m.due is not None), default=_INF)
 
     def _release(self, part: _Part, now: int, out: list[Row]) -> None:
         """Output the held matches whose interval ended (or, with ``or terminated``, that no
         partial match still running could be preferred to)."""
         mp = self.mp
-        ms = mp.interval_ms or 0
         first_live = min((s.start for s in part.states), default=_INF)
         ready = [m for m in part.pending
-                 if m.start_t + ms <= now or (mp.or_terminated and m.start < first_live)]
+                 if (m.due is not None and m.due <= now)
+                 or ((mp.or_terminated or m.due is None) and m.start < first_live)]
         if not ready:
             return
         chosen = self._choose(sorted(ready, key=_Match.rank))
         gone = {id(m) for m in ready}
         part.pending = [m for m in part.pending if id(m) not in gone]
-        self._discard(part, chosen)
+        # the skip clause drops the held matches that overlap; partial matches keep running,
+        # as in Esper (``A*`` outputs A3 A4 A5 at the interval, then A3 A4 A5 A6 when B2
+        # terminates the run: RowRecogIntervalOrTerminated, A*)
+        if mp.skip != "to_current_row" and chosen:
+            limit = max(m.end if mp.skip == "past_last_row" else m.start for m in chosen)
+            part.pending = [m for m in part.pending if m.start > limit]
         self._emit(part, chosen, now, out)
-        if part.pending:
+        if self._min_due(part) < _INF:
             self._hseq += 1
             heapq.heappush(self.heap, (self._min_due(part), self._hseq, part.key))
 

@@ -1,0 +1,580 @@
+"""match_recognize against Esper: every case is a statement, the events Esper's regression test
+(``RowRecog*``) or the reference manual (chapter "EPL Reference: Match Recognize") sends, and the
+rows it asserts after each send. Only the data is Esper's; the expectations are read from the
+tests' assertions and the manual's tables.
+
+``SupportRecogBean(theString, value)`` / ``(theString, cat, value)`` is a record with those
+properties; the manual's ``TemperatureSensorEvent`` one with ``id``, ``device``, ``temp``.
+A step is ``(time, props, rows)``: send the record at ``time`` (Esper's "advance time, then
+send"), or ``(time, None, rows)``: advance time only. ``rows`` are the rows the step outputs
+(``[]``: Esper asserts the listener was not invoked; ``None``: not asserted).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from flowcep_plugin.engine.harness import Harness
+
+Step = tuple[int, dict[str, Any] | None, list[tuple[Any, ...]] | None]
+MR = "espertechinc/esper regression-lib suite/rowrecog/"
+DOC = "Esper reference, EPL Reference: Match Recognize, "
+
+
+def run(epl: str, fields: str, steps: list[Step]) -> list[list[tuple[Any, ...]] | None]:
+    h = Harness(epl)
+    h.watermark(0)
+    got: list[list[tuple[Any, ...]] | None] = []
+    for t, props, _rows in steps:
+        out = h.watermark(t) if props is None else h.send(t, **props)
+        got.append([tuple(r.values[f] for f in fields.split(",")) for r in out if r.statement == "s0"])
+    return got
+
+
+def check(epl: str, fields: str, steps: list[Step]) -> None:
+    got = run(epl, fields, steps)
+    for i, ((t, props, want), have) in enumerate(zip(steps, got, strict=True)):
+        if want is not None:
+            assert have == want, f"step {i} (t={t}, {props}): got {have}, Esper gives {want}"
+
+
+def b(name: str, value: Any = None, cat: Any = None, t: int = 0,
+      rows: list[tuple[Any, ...]] | None = None) -> Step:
+    """One SupportRecogBean."""
+    props: dict[str, Any] = {"theString": name, "value": value}
+    if cat is not None:
+        props["cat"] = cat
+    return (t, props, rows)
+
+
+def temp(t: int, ident: str, device: int, degrees: int, rows: list[tuple[Any, ...]] | None = None) -> Step:
+    return (t, {"id": ident, "device": device, "temp": degrees}, rows)
+
+
+def timer(t: int, rows: list[tuple[Any, ...]] | None = None) -> Step:
+    return (t, None, rows)
+
+
+def esper(construct: str, cite: str) -> pytest.MarkDecorator:
+    return pytest.mark.esper(construct, cite=cite)
+
+
+# -- RowRecogOps ----------------------------------------------------------------------------------
+@esper("mr-concatenation", MR + "RowRecogOps.RowRecogConcatenation")
+def test_concatenation() -> None:
+    check("""@Name('s0') select * from Flow#keepall match_recognize (
+               measures A.theString as a_string, B.theString as b_string all matches
+               pattern (A B) define B as B.value > A.value) order by a_string, b_string""",
+          "a_string,b_string",
+          [b("E1", 5, rows=[]), b("E2", 3, rows=[]), b("E3", 6, rows=[("E2", "E3")]),
+           b("E4", 4, rows=[]), b("E5", 6, rows=[("E4", "E5")]),
+           b("E6", 10, rows=[]),  # E5-E6 is not a match: skip past last row
+           b("E7", 9, rows=[]), b("E8", 4, rows=[])])
+
+
+ZERO_TO_MANY = [b("E1", 12, rows=[]), b("E2", 10, rows=[]), b("E3", 8, rows=[("E2", None, None, None, "E3")]),
+                b("E4", 10, rows=[]), b("E5", 12, rows=[]), b("E6", 8, rows=[("E4", "E5", None, None, "E6")]),
+                b("E7", 10, rows=[]), b("E8", 12, rows=[]), b("E9", 12, rows=[]), b("E10", 12, rows=[]),
+                b("E11", 9, rows=[("E7", "E8", "E9", "E10", "E11")])]
+
+
+@esper("mr-quantifier", MR + "RowRecogOps.RowRecogZeroToMany")
+def test_zero_to_many() -> None:
+    check("""@Name('s0') select * from Flow#keepall match_recognize (
+               measures A.theString as a_string, B[0].theString as b0_string,
+                 B[1].theString as b1_string, B[2].theString as b2_string, C.theString as c_string
+               all matches pattern (A B* C)
+               define A as A.value = 10, B as B.value > 10, C as C.value < 10)
+             order by a_string, c_string""",
+          "a_string,b0_string,b1_string,b2_string,c_string", ZERO_TO_MANY)
+
+
+@esper("mr-quantifier", MR + "RowRecogOps.RowRecogOneToMany")
+def test_one_to_many() -> None:
+    steps = [s if i != 2 else b("E3", 8, rows=[]) for i, s in enumerate(ZERO_TO_MANY)]
+    check("""@Name('s0') select * from Flow#keepall match_recognize (
+               measures A.theString as a_string, B[0].theString as b0_string,
+                 B[1].theString as b1_string, B[2].theString as b2_string, C.theString as c_string
+               all matches pattern (A B+ C)
+               define A as (A.value = 10), B as (B.value > 10), C as (C.value < 10))
+             order by a_string, c_string""",
+          "a_string,b0_string,b1_string,b2_string,c_string", steps)
+
+
+@esper("mr-quantifier", MR + "RowRecogOps.RowRecogZeroToOne")
+def test_zero_to_one() -> None:
+    check("""@Name('s0') select * from Flow#keepall match_recognize (
+               measures A.theString as a_string, B.theString as b_string, C.theString as c_string
+               all matches pattern (A B? C)
+               define A as (A.value = 10), B as (B.value > 10), C as (C.value < 10))
+             order by a_string""",
+          "a_string,b_string,c_string",
+          [b("E1", 12, rows=[]), b("E2", 10, rows=[]), b("E3", 8, rows=[("E2", None, "E3")]),
+           b("E4", 10, rows=[]), b("E5", 12, rows=[]), b("E6", 8, rows=[("E4", "E5", "E6")]),
+           b("E7", 10, rows=[]), b("E8", 12, rows=[]), b("E9", 12, rows=[]), b("E11", 9, rows=[])])
+
+
+@esper("mr-quantifier", MR + "RowRecogOps.RowRecogZeroToOne (optional event not defined)")
+def test_optional_last_variable_outputs_at_once() -> None:
+    check("""@Name('s0') select * from Flow match_recognize (
+               measures A.id as id, B.id as b_id pattern (A B?) define A as A.kind = 'A')""",
+          "id,b_id", [(0, {"kind": "A", "id": "A1"}, [("A1", None)])])
+
+
+PARTITIONED = [b("S1", 5), b("S2", 6), b("S3", 3), b("S4", 4), b("S1", 5), b("S2", 5), b("S1", 4),
+               b("S4", -1, rows=[]), b("S1", 6, rows=[("S1", 4, 6)]), b("S4", 10, rows=[("S4", -1, 10)])]
+
+
+@esper("mr-partition", MR + "RowRecogOps.RowRecogPartitionBy")
+def test_partition_by() -> None:
+    steps = PARTITIONED + [
+        b("S4", 11, rows=[]),  # skip past last row
+        b("S3", 3, rows=[]), b("S4", -2, rows=[]), b("S3", 2, rows=[]), b("S1", 4, rows=[]),
+        b("S1", 7, rows=[("S1", 4, 7)]), b("S4", 12, rows=[("S4", -2, 12)]),
+        b("S4", 12, rows=[]), b("S1", 7, rows=[]), b("S2", 4, rows=[]), b("S1", 5, rows=[]),
+        b("S2", 5, rows=[("S2", 4, 5)])]
+    check("""@Name('s0') select * from Flow#keepall match_recognize (
+               partition by theString
+               measures A.theString as a_string, A.value as a_value, B.value as b_value
+               all matches pattern (A B) define B as (B.value > A.value)) order by a_string""",
+          "a_string,a_value,b_value", steps)
+
+
+@esper("mr-partition", MR + "RowRecogOps.RowRecogUnlimitedPartition")
+def test_many_partitions_each_match() -> None:
+    epl = """@Name('s0') select * from Flow#keepall match_recognize (
+               partition by value measures A.theString as a_string pattern (A B)
+               define A as (A.theString = 'A'), B as (B.theString = 'B'))"""
+    steps: list[Step] = []
+    for i in range(80):
+        steps += [b("A", i, rows=[]), b("B", i, rows=[("A",)])]
+    steps += [b("A", i + 100000, rows=[]) for i in range(80)]
+    steps += [b("B", i + 100000, rows=[("A",)]) for i in range(80)]
+    check(epl, "a_string", steps)
+
+
+@esper("mr-alternation", MR + "RowRecogOps.RowRecogConcatWithinAlter")
+def test_concatenation_within_alternation() -> None:
+    check("""@Name('s0') select * from Flow#keepall match_recognize (
+               measures A.theString as a_string, B.theString as b_string,
+                 C.theString as c_string, D.theString as d_string
+               all matches pattern ( A B | C D )
+               define A as (A.value = 1), B as (B.value = 2), C as (C.value = 3), D as (D.value = 4))""",
+          "a_string,b_string,c_string,d_string",
+          [b("E1", 3, rows=[]), b("E2", 5, rows=[]), b("E3", 4, rows=[]), b("E4", 3, rows=[]),
+           b("E5", 4, rows=[(None, None, "E4", "E5")]), b("E1", 1, rows=[]), b("E1", 1, rows=[]),
+           b("E2", 2, rows=[("E1", "E2", None, None)])])
+
+
+@esper("mr-alternation", MR + "RowRecogOps.RowRecogAlterWithinConcat")
+def test_alternation_within_concatenation() -> None:
+    check("""@Name('s0') select * from Flow#keepall match_recognize (
+               measures A.theString as a_string, B.theString as b_string,
+                 C.theString as c_string, D.theString as d_string
+               all matches pattern ( (A | B) (C | D) )
+               define A as (A.value = 1), B as (B.value = 2), C as (C.value = 3), D as (D.value = 4))""",
+          "a_string,b_string,c_string,d_string",
+          [b("E1", 3, rows=[]), b("E2", 1, rows=[]), b("E3", 2, rows=[]), b("E4", 5, rows=[]),
+           b("E5", 1, rows=[]), b("E6", 3, rows=[("E5", None, "E6", None)]),
+           b("E7", 2, rows=[]), b("E8", 3, rows=[(None, "E7", "E8", None)])])
+
+
+A_B_A = [b("E1", 3, rows=[]), b("E2", 1, rows=[]), b("E3", 2, rows=[]), b("E4", 5, rows=[]),
+         b("E5", 1, rows=[]), b("E6", 2, rows=[]), b("E7", 1, rows=[("E5", "E6", "E7")])]
+
+
+@esper("mr-concatenation", MR + "RowRecogOps.RowRecogVariableMoreThenOnce")
+def test_variable_more_than_once() -> None:
+    check("""@Name('s0') select * from Flow#keepall match_recognize (
+               measures A[0].theString as a0, B.theString as b, A[1].theString as a1
+               all matches pattern ( A B A ) define A as (A.value = 1), B as (B.value = 2))""",
+          "a0,b,a1", A_B_A + [b("E8", 2, rows=[]), b("E9", 1, rows=[]), b("E10", 2, rows=[]),
+                              b("E11", 1, rows=[("E9", "E10", "E11")])])
+
+
+# -- RowRecogGreedyness -----------------------------------------------------------------------------
+@esper("mr-reluctant", MR + "RowRecogGreedyness.RowRecogReluctantZeroToOne")
+def test_reluctant_zero_to_one() -> None:
+    check("""@Name('s0') select * from Flow#keepall match_recognize (
+               measures A.theString as a_string, B.theString as b_string
+               pattern (A?? B?) define A as A.value = 1, B as B.value = 1)""",
+          "a_string,b_string", [b("E1", 1, rows=[(None, "E1")])])
+
+
+RELUCTANT = """@Name('s0') select * from Flow#keepall match_recognize (
+    measures A[0].theString as a0, A[1].theString as a1, A[2].theString as a2, B.theString as b,
+      C.theString as c
+    pattern (A{q} B? C) define A as A.value = 1, B as B.value in (1, 2), C as C.value = 3)"""
+RUN = [b("E1", 1), b("E2", 1), b("E3", 1), b("E4", 3, rows=[("E1", "E2", None, "E3", "E4")]),
+       b("E11", 1), b("E12", 1), b("E13", 1), b("E14", 1), b("E15", 3, rows=[("E11", "E12", "E13", "E14", "E15")])]
+
+
+@esper("mr-reluctant", MR + "RowRecogGreedyness.RowRecogReluctantZeroToMany")
+def test_reluctant_zero_to_many() -> None:
+    check(RELUCTANT.replace("{q}", "*?"), "a0,a1,a2,b,c",
+          RUN + [b("E16", 1), b("E17", 3, rows=[(None, None, None, "E16", "E17")]),
+                 b("E18", 3, rows=[(None, None, None, None, "E18")])])
+
+
+@esper("mr-reluctant", MR + "RowRecogGreedyness.RowRecogReluctantOneToMany")
+def test_reluctant_one_to_many() -> None:
+    check(RELUCTANT.replace("{q}", "+?"), "a0,a1,a2,b,c",
+          RUN + [b("E16", 1), b("E17", 3, rows=[("E16", None, None, None, "E17")]),
+                 b("E18", 3, rows=[])])
+
+
+# -- RowRecogAfter ---------------------------------------------------------------------------------
+A_BSTAR = """@Name('s0') select * from Flow#keepall match_recognize (
+    measures A.theString as a, B[0].theString as b0, B[1].theString as b1
+    {after} pattern (A B*) define A as A.theString like "A%", B as B.theString like "B%")"""
+
+
+@esper("mr-after-skip", MR + "RowRecogAfter.RowRecogAfterCurrentRow")
+def test_after_match_skip_to_current_row() -> None:
+    check(A_BSTAR.replace("{after}", "after match skip to current row"), "a,b0,b1",
+          [b("A1", 1, rows=[("A1", None, None)]), b("B1", 2, rows=[("A1", "B1", None)])])
+
+
+@esper("mr-after-skip", MR + "RowRecogAfter.RowRecogAfterNextRow")
+def test_after_match_skip_to_next_row() -> None:
+    check(A_BSTAR.replace("{after}", "AFTER MATCH SKIP TO NEXT ROW"), "a,b0,b1",
+          [b("A1", 1, rows=[("A1", None, None)]), b("B1", 2, rows=[])])
+
+
+@esper("mr-after-skip", MR + "RowRecogAfter.RowRecogSkipToNextRow")
+def test_skip_to_next_row_all_matches() -> None:
+    check("""@Name('s0') select * from Flow#keepall match_recognize (
+               measures A.theString as a_string, B.theString as b_string
+               all matches after match skip to next row pattern (A B) define B as B.value > A.value)
+             order by a_string, b_string""",
+          "a_string,b_string",
+          [b("E1", 5), b("E2", 3, rows=[]), b("E3", 6, rows=[("E2", "E3")]), b("E4", 4, rows=[]),
+           b("E5", 6, rows=[("E4", "E5")]), b("E6", 10, rows=[("E5", "E6")]), b("E7", 9),
+           b("E8", 4, rows=[])])
+
+
+@esper("mr-after-skip", MR + "RowRecogAfter.RowRecogVariableMoreThenOnce")
+def test_skip_to_next_row_variable_more_than_once() -> None:
+    check("""@Name('s0') select * from Flow#keepall match_recognize (
+               measures A[0].theString as a0, B.theString as b, A[1].theString as a1
+               all matches after match skip to next row pattern ( A B A )
+               define A as (A.value = 1), B as (B.value = 2))""",
+          "a0,b,a1", A_B_A + [b("E8", 2), b("E9", 1, rows=[("E7", "E8", "E9")])])
+
+
+@esper("mr-after-skip", MR + "RowRecogAfter.RowRecogSkipToNextRowPartitioned")
+def test_skip_to_next_row_partitioned() -> None:
+    steps = PARTITIONED + [
+        b("S4", 11, rows=[("S4", 10, 11)]),
+        b("S3", 3), b("S4", -1), b("S3", 2), b("S1", 4, rows=[]),
+        b("S1", 7, rows=[("S1", 4, 7)]), b("S4", 12, rows=[("S4", -1, 12)]),
+        b("S4", 12), b("S1", 7), b("S2", 4), b("S1", 5, rows=[]), b("S2", 5, rows=[("S2", 4, 5)])]
+    check("""@Name('s0') select * from Flow#keepall match_recognize (
+               partition by theString
+               measures A.theString as a_string, A.value as a_value, B.value as b_value
+               all matches after match skip to next row pattern (A B)
+               define B as (B.value > A.value)) order by a_string""",
+          "a_string,a_value,b_value", steps)
+
+
+@esper("mr-after-skip", MR + "RowRecogAfter.RowRecogAfterSkipPastLast")
+def test_after_match_skip_past_last_row() -> None:
+    check("""@Name('s0') select * from Flow#keepall match_recognize (
+               measures A.theString as a_string, B.theString as b_string
+               all matches after match skip past last row pattern (A B) define B as B.value > A.value)
+             order by a_string, b_string""",
+          "a_string,b_string",
+          [b("E1", 5), b("E2", 3, rows=[]), b("E3", 6, rows=[("E2", "E3")]), b("E4", 4, rows=[]),
+           b("E5", 6, rows=[("E4", "E5")]), b("E6", 10, rows=[]), b("E7", 9), b("E8", 4, rows=[])])
+
+
+# -- RowRecogPrev -----------------------------------------------------------------------------------
+@esper("mr-prev", MR + "RowRecogPrev.RowRecogPartitionBy2FieldsKeepall")
+def test_prev_partitioned_by_two_fields() -> None:
+    check("""@Name('s0') select * from Flow#keepall match_recognize (
+               partition by theString, cat
+               measures A.theString as a_string, A.cat as a_cat, A.value as a_value, B.value as b_value
+               all matches pattern (A B)
+               define A as (A.value > PREV(A.value)), B as (B.value > PREV(B.value)))
+             order by a_string, a_cat""",
+          "a_string,a_cat,a_value,b_value",
+          [b("S1", 5, "T1"), b("S2", 110, "T1"), b("S1", 21, "T2"), b("S1", 7, "T1"), b("S2", 111, "T1"),
+           b("S1", 20, "T2"), b("S2", 110, "T1"), b("S2", 1000, "T2"), b("S2", 1001, "T2"),
+           (0, {"theString": "S1", "cat": None, "value": 9}, []),
+           b("S1", 9, "T1", rows=[("S1", "T1", 7, 9)]),
+           b("S2", 1001, "T2"), b("S2", 109, "T1"), b("S1", 25, "T2", rows=[]),
+           b("S2", 1002, "T2"), b("S2", 1003, "T2", rows=[("S2", "T2", 1002, 1003)]),
+           b("S1", 28, "T2", rows=[("S1", "T2", 25, 28)])])
+
+
+@esper("mr-prev", DOC + "The Prev Operator (example table)")
+def test_prev_manual_example() -> None:
+    check("""@Name('s0') select * from Flow match_recognize (
+               partition by device measures A.id as a_id pattern (A)
+               define A as A.temp > 100 and prev(A.temp, 2) > 100)""",
+          "a_id",
+          [temp(1000, "E1", 1, 98, []), temp(2000, "E2", 1, 101, []), temp(3000, "E3", 1, 101, []),
+           temp(4000, "E4", 1, 99, []), temp(5000, "E5", 1, 101, [("E5",)])])
+
+
+# -- the manual's examples ------------------------------------------------------------------------------
+@esper("mr-concatenation", DOC + "Syntax Example")
+def test_manual_syntax_example() -> None:
+    check("""@Name('s0') select * from Flow match_recognize (
+               partition by device
+               measures A.id as a_id, B.id as b_id, A.temp as a_temp, B.temp as b_temp
+               pattern (A B) define B as B.temp - A.temp >= 10 or A.temp - B.temp >= 10)""",
+          "a_id,b_id,a_temp,b_temp",
+          [temp(1000, "E1", 1, 50, []), temp(2000, "E2", 1, 55, []), temp(3000, "E3", 1, 60, []),
+           temp(4000, "E4", 1, 70, [("E3", "E4", 60, 70)]), temp(5000, "E5", 1, 85, []),
+           temp(6000, "E6", 1, 85, []), temp(7000, "E7", 2, 100, [])])
+
+
+@esper("mr-alternation", DOC + "Alternation")
+def test_manual_alternation() -> None:
+    check("""@Name('s0') select * from Flow match_recognize (
+               partition by device measures A.id as a_id, B.id as b_id, C.id as c_id
+               pattern (A (B | C))
+               define A as A.temp >= 50, B as B.temp <= 45,
+                      C as C.temp - A.temp >= 10 or A.temp - C.temp >= 10)""",
+          "a_id,b_id,c_id",
+          [temp(1000, "E1", 1, 50, []), temp(2000, "E2", 1, 45, [("E1", "E2", None)]),
+           temp(3000, "E3", 1, 46, []), temp(4000, "E4", 1, 48, []), temp(5000, "E5", 1, 50, []),
+           temp(6000, "E6", 1, 60, [("E5", None, "E6")])])
+
+
+@esper("mr-reluctant", DOC + "Greedy or Reluctant")
+def test_manual_greedy_or_reluctant() -> None:
+    check("""@Name('s0') select * from Flow match_recognize (
+               partition by device measures A.id as a_id, B.id as b_id
+               pattern (A?? B?) define A as A.temp >= 100, B as B.temp >= 105)""",
+          "a_id,b_id",
+          [temp(1000, "E1", 1, 99, []), temp(2000, "E2", 2, 106, [(None, "E2")]),
+           temp(3000, "E3", 1, 100, [("E3", None)])])
+
+
+@esper("mr-measures", DOC + "Quantifier - One or More (+ and +?)")
+def test_manual_one_or_more_with_first_and_last() -> None:
+    check("""@Name('s0') select * from Flow match_recognize (
+               partition by device
+               measures first(A.id) as first_a, last(A.id) as last_a, B[0].id as b0_id, B[1].id as b1_id
+               pattern (A+ B+) define A as A.temp >= 100, B as B.temp > A[0].temp)""",
+          "first_a,last_a,b0_id,b1_id",
+          [temp(1000, "E1", 1, 99, []), temp(2000, "E2", 1, 100, []), temp(3000, "E3", 1, 100, []),
+           temp(4000, "E4", 1, 101, [("E2", "E3", "E4", None)]), temp(5000, "E5", 1, 102, [])])
+
+
+@esper("mr-measures", DOC + "Quantifier - Zero or More (* and *?)")
+def test_manual_zero_or_more_with_count() -> None:
+    check("""@Name('s0') select * from Flow match_recognize (
+               partition by device measures A.id as a_id, count(B.id) as count_b, C.id as c_id
+               pattern (A B* C)
+               define A as A.temp < 50, B as B.temp between 50 and 60, C as C.temp > 60)""",
+          "a_id,count_b,c_id",
+          [temp(1000, "E1", 1, 55, []), temp(2000, "E2", 1, 52, []), temp(3000, "E3", 1, 49, []),
+           temp(4000, "E4", 1, 51, []), temp(5000, "E5", 1, 55, []),
+           temp(6000, "E6", 1, 61, [("E3", 2, "E6")])])
+
+
+@esper("mr-quantifier", DOC + "Quantifier - Zero or One (? and ??)")
+def test_manual_zero_or_one() -> None:
+    check("""@Name('s0') select * from Flow match_recognize (
+               partition by device measures A.id as a_id, B.id as b_id, C.id as c_id, D.id as d_id
+               pattern (A B? C? D)
+               define A as A.temp < 50, B as B.temp > 50, C as C.temp < 50, D as D.temp > 55)""",
+          "a_id,b_id,c_id,d_id",
+          [temp(1000, "E1", 1, 44, []), temp(2000, "E2", 1, 49, []), temp(3000, "E3", 1, 51, []),
+           temp(4000, "E4", 1, 49, []), temp(5000, "E5", 1, 56, [("E2", "E3", "E4", "E5")]),
+           temp(6000, "E6", 1, 61, [])])
+
+
+REPEAT_EVENTS = [(1000, "E1", 99), (2000, "E2", 100), (3000, "E3", 100), (4000, "E4", 101), (5000, "E5", 102)]
+
+
+@pytest.mark.parametrize("pattern, measures, outputs", [
+    ("A{2}", "A[0].id as a0_id, A[1].id as a1_id", {"E3": [("E2", "E3")], "E5": [("E4", "E5")]}),
+    ("A{2,} B", "A[0].id as a0_id, A[1].id as a1_id, A[2].id as a2_id, B.id as b_id",
+     {"E5": [("E2", "E3", "E4", "E5")]}),
+    ("A{2,3} B", "A[0].id as a0_id, A[1].id as a1_id, A[2].id as a2_id, B.id as b_id",
+     {"E5": [("E2", "E3", "E4", "E5")]}),
+    ("A{,2} B", "A[0].id as a0_id, A[1].id as a1_id, B.id as b_id", {"E5": [("E3", "E4", "E5")]}),
+], ids=["exactly-n", "n-or-more", "between-n-and-m", "zero-to-m"])
+@esper("mr-repetition", DOC + "Repetition - Exactly N / N or More / Between N and M / Between Zero and M")
+def test_manual_repetition(pattern: str, measures: str, outputs: dict[str, list[tuple[Any, ...]]]) -> None:
+    fields = ",".join(m.split(" as ")[1].strip() for m in measures.split(","))
+    define_b = ", B as B.temp >= 102" if "B" in pattern else ""
+    check(f"""@Name('s0') select * from Flow match_recognize (
+                partition by device measures {measures} pattern ({pattern})
+                define A as A.temp >= 100{define_b})""",
+          fields, [temp(t, i, 1, d, outputs.get(i, [])) for t, i, d in REPEAT_EVENTS])
+
+
+@esper("mr-repetition", DOC + "Repetition Equivalence ((A B){2} is (A B) (A B))")
+def test_group_repetition_is_the_group_twice() -> None:
+    check("""@Name('s0') select * from Flow match_recognize (
+               measures A[0].id as a0, B[0].id as b0, A[1].id as a1, B[1].id as b1
+               pattern ((A B){2}) define A as A.temp = 100, B as B.temp = 101)""",
+          "a0,b0,a1,b1",
+          [temp(1, "E1", 1, 100, []), temp(2, "E2", 1, 101, []), temp(3, "E3", 1, 100, []),
+           temp(4, "E4", 1, 101, [("E1", "E2", "E3", "E4")])])
+
+
+# -- interval -----------------------------------------------------------------------------------------
+@esper("mr-interval", DOC + "Interval (example table)")
+def test_manual_interval() -> None:
+    check("""@Name('s0') select * from Flow match_recognize (
+               partition by device
+               measures A.id as a_id, count(B.id) as count_b, first(B.id) as first_b, last(B.id) as last_b
+               pattern (A B*) interval 5 seconds define A as A.temp > 100, B as B.temp > 100)""",
+          "a_id,count_b,first_b,last_b",
+          [temp(1000, "E1", 1, 98, []), temp(2000, "E2", 1, 101, []), temp(3000, "E3", 1, 102, []),
+           temp(4000, "E4", 1, 104, []), temp(5000, "E5", 1, 104, []), timer(6999, []),
+           timer(7000, [("E2", 3, "E3", "E5")])])
+
+
+INTERVAL_A_BSTAR = """@Name('s0') select * from Flow#keepall match_recognize (
+    {partition} measures A.theString as a, B[0].theString as b0, B[1].theString as b1,
+      last(B.theString) as lastb
+    pattern (A B*) interval 10 seconds
+    define A as A.theString like "A%", B as B.theString like "B%") order by a, b0, b1, lastb"""
+
+
+@esper("mr-interval", MR + "RowRecogInterval.RowRecogIntervalSimple")
+def test_interval_simple() -> None:
+    check(INTERVAL_A_BSTAR.replace("{partition}", ""), "a,b0,b1,lastb",
+          [b("A1", 1, t=1000, rows=[]), timer(10999, []), timer(11000, [("A1", None, None, None)]),
+           b("A2", 2, t=13000, rows=[]), b("B1", 3, t=15000, rows=[]), timer(22999, []),
+           timer(23000, [("A2", "B1", None, "B1")]), b("A3", 4, t=25000, rows=[]),
+           b("B2", 5, t=26000, rows=[]), b("B3", 6, t=29000, rows=[]), b("B4", 7, t=34999, rows=[]),
+           timer(35000, [("A3", "B2", "B3", "B4")])])
+
+
+@esper("mr-interval", MR + "RowRecogInterval.RowRecogPartitioned")
+def test_interval_partitioned() -> None:
+    check(INTERVAL_A_BSTAR.replace("{partition}", "partition by cat"), "a,b0,b1,lastb",
+          [b("A1", 1, "C1", t=1000), b("A2", 2, "C2", t=1000), b("A3", 3, "C3", t=2000),
+           b("A4", 4, "C4", t=3000), b("B1", 5, "C3", t=3000), b("B2", 6, "C1", t=3000),
+           b("B3", 7, "C1", t=3000), b("B4", 7, "C4", t=3000), timer(10999, []),
+           timer(11000, [("A1", "B2", "B3", "B3"), ("A2", None, None, None)]), timer(11999, []),
+           timer(12000, [("A3", "B1", None, "B1")]), timer(13000, [("A4", "B4", None, "B4")])])
+
+
+@esper("mr-interval", MR + "RowRecogInterval.RowRecogMultiCompleted")
+def test_interval_multi_completed() -> None:
+    check(INTERVAL_A_BSTAR.replace("{partition}", ""), "a,b0,b1,lastb",
+          [b("A1", 1, t=1000, rows=[]), b("A2", 2, t=5000, rows=[]), timer(10999, []),
+           timer(11000, [("A1", None, None, None)]), timer(15000, [("A2", None, None, None)]),
+           b("A3", 3, t=21000, rows=[]), b("A4", 4, t=22000, rows=[]), b("B1", 5, t=23000, rows=[]),
+           b("B2", 6, t=23000, rows=[]), b("B3", 7, t=23000, rows=[]), b("B4", 8, t=23000, rows=[]),
+           timer(31000, [("A3", None, None, None)]), timer(32000, [("A4", "B1", "B2", "B4")])])
+
+
+TERMINATED = MR + "RowRecogIntervalOrTerminated"
+
+
+@esper("mr-interval-terminated", TERMINATED + ".runAssertionDocSample; " + DOC + "Interval-or-Terminated")
+def test_or_terminated_manual_example() -> None:
+    check("""@Name('s0') select * from Flow match_recognize (
+               partition by device
+               measures A.id as a_id, count(B.id) as count_b, first(B.id) as first_b, last(B.id) as last_b
+               pattern (A B*) interval 5 seconds or terminated
+               define A as A.temp > 100, B as B.temp > 100)""",
+          "a_id,count_b,first_b,last_b",
+          [temp(1000, "E1", 1, 98, []), temp(2000, "E2", 1, 101, []), temp(3000, "E3", 1, 102, []),
+           temp(4000, "E4", 1, 101, []), temp(5000, "E5", 1, 100, [("E2", 2, "E3", "E4")]),
+           timer(7000, []), timer(2_000_000_000, [])])
+
+
+TERM = """@Name('s0') select * from Flow#keepall match_recognize (
+    measures {measures} {all} pattern ({pattern}) interval 10 seconds or terminated
+    define {defines})"""
+
+
+def term(pattern: str, measures: str, all_matches: bool = False) -> str:
+    defines = ", ".join(f"{v} as {v}.theString like '{v}%'" for v in "ABC" if v in pattern)
+    return TERM.format(measures=measures, pattern=pattern, all="all matches" if all_matches else "",
+                       defines=defines)
+
+
+def s(name: str, t: int = 0, rows: list[tuple[Any, ...]] | None = None) -> Step:
+    return b(name, t=t, rows=rows)
+
+
+A_B0_B2 = "A.theString as a, B[0].theString as b0, B[1].theString as b1, B[2].theString as b2"
+
+
+@esper("mr-interval-terminated", TERMINATED + ".runAssertion_A_Bstar")
+def test_or_terminated_a_bstar() -> None:
+    check(term("A B*", A_B0_B2), "a,b0,b1,b2",
+          [s("A1"), s("B1", rows=[]), s("X1", rows=[("A1", "B1", None, None)]), timer(20000, []),
+           s("A2", 20000), s("B2", 20000, []), timer(29999), timer(30000, [("A2", "B2", None, None)])])
+
+
+@esper("mr-interval-terminated", TERMINATED + ".runAssertion_A_Bstar (all matches)")
+def test_or_terminated_a_bstar_all_matches() -> None:
+    got = run(term("A B*", A_B0_B2, True), "a,b0,b1,b2",
+              [s("A1"), s("B1"), s("X1"), timer(20000), s("A2", 20000), s("B2", 20000), timer(30000)])
+    assert sorted(got[2] or [], key=repr) == sorted([("A1", "B1", None, None), ("A1", None, None, None)], key=repr)
+    assert got[3] == got[4] == got[5] == []
+    assert sorted(got[6] or [], key=repr) == sorted([("A2", "B2", None, None), ("A2", None, None, None)], key=repr)
+
+
+@esper("mr-interval-terminated", TERMINATED + ".runAssertion_Astar")
+def test_or_terminated_astar() -> None:
+    check("""@Name('s0') select * from Flow#keepall match_recognize (
+               measures A[0].theString as a0, A[1].theString as a1, A[2].theString as a2,
+                 A[3].theString as a3, A[4].theString as a4
+               pattern (A*) interval 10 seconds or terminated define A as theString like 'A%')""",
+          "a0,a1,a2,a3,a4",
+          [s("A1"), s("A2", rows=[]), s("B1", rows=[("A1", "A2", None, None, None)]),
+           s("A3", 2000), s("A4", 2000), s("A5", 2000, []), timer(12000, [("A3", "A4", "A5", None, None)]),
+           s("A6", 12000), s("B2", 12000, [("A3", "A4", "A5", "A6", None)]), s("B3", 12000, [])])
+
+
+@esper("mr-interval-terminated", TERMINATED + ".runAssertion_A_Bplus")
+def test_or_terminated_a_bplus() -> None:
+    check(term("A B+", A_B0_B2), "a,b0,b1,b2",
+          [s("A1"), s("X1"), s("A2"), s("B2", rows=[]), s("X2", rows=[("A2", "B2", None, None)]),
+           s("A3"), s("A4"), s("B3"), s("B4", rows=[]), s("X3", rows=[("A4", "B3", "B4", None)])])
+
+
+@esper("mr-interval-terminated", TERMINATED + ".runAssertion_A_B_Cstar")
+def test_or_terminated_a_b_cstar() -> None:
+    check(term("A B C*", "A.theString as a, B.theString as b, C[0].theString as c0, "
+                         "C[1].theString as c1, C[2].theString as c2"), "a,b,c0,c1,c2",
+          [s("A1"), s("B1"), s("C1"), s("C2", rows=[]), s("B2", rows=[("A1", "B1", "C1", "C2", None)]),
+           s("A2"), s("X1"), s("B3"), s("X2", rows=[]), s("A3"), s("B4"),
+           s("X3", rows=[("A3", "B4", None, None, None)]), s("A4", 20000), s("B5", 20000),
+           s("C3", 20000, []), timer(30000, [("A4", "B5", "C3", None, None)]), timer(2_000_000_000, [])])
+
+
+@esper("mr-interval-terminated", TERMINATED + ".runAssertion_A_B (the interval has no effect)")
+def test_or_terminated_a_b() -> None:
+    check(term("A B", "A.theString as a, B.theString as b"), "a,b",
+          [s("A1"), s("B1", rows=[("A1", "B1")]), s("A2"), s("A3"), s("B2", rows=[("A3", "B2")])])
+
+
+@pytest.mark.xfail(strict=True, reason="Esper also outputs A2 alone at B1, when the C branch of "
+                   "(B* | C) dies while B* still runs, then A2 B1 B2 at X1 (two overlapping rows for "
+                   "one start); FlowCEP waits while a preferred match can still come and outputs "
+                   "only A2 B1 B2 (docs/epl.md, Where FlowCEP differs)")
+@esper("mr-interval-terminated", TERMINATED + ".runAssertion_A_Bstar_or_C")
+def test_or_terminated_a_bstar_or_c() -> None:
+    check(term("A (B* | C)", A_B0_B2 + ", C.theString as c"), "a,b0,b1,b2,c",
+          [s("A1"), s("C1", rows=[("A1", None, None, None, "C1")]), s("A2", rows=[]),
+           s("B1", rows=[("A2", None, None, None, None)]), s("B2", rows=[]),
+           s("X1", rows=[("A2", "B1", "B2", None, None)]), s("A3"), timer(10000, [("A3", None, None, None, None)]),
+           timer(2_000_000_000, [])])
+
+
+@pytest.mark.xfail(strict=True, reason="Esper outputs A2 alone at C1, when the B* branch of "
+                   "(B* | C*) dies while C* still runs; FlowCEP waits and outputs A2 C1 at B1 only")
+@esper("mr-interval-terminated", TERMINATED + ".runAssertion_A_Bstar_or_Cstar")
+def test_or_terminated_a_bstar_or_cstar() -> None:
+    check(term("A (B* | C*)", "A.theString as a, B[0].theString as b0, B[1].theString as b1, "
+                              "C[0].theString as c0, C[1].theString as c1"), "a,b0,b1,c0,c1",
+          [s("A1"), s("X1", rows=[("A1", None, None, None, None)]), s("A2"),
+           s("C1", rows=[("A2", None, None, None, None)]), s("B1", rows=[("A2", None, None, "C1", None)]),
+           s("C2", rows=[])])
