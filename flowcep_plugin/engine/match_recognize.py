@@ -584,6 +584,13 @@ class MatchRecognizeStmt:
         self.names = plan.value_names or plan.info.select_names
         self.mp: MRPlan = plan.match_recognize
         self.npart = self.mp.npart
+        mp = self.mp
+        # When no condition reads earlier variables, two states at one step behave alike from
+        # now on; without all matches, skipping past the last row and no interval, the one that
+        # started first always wins, so the later one is dropped (exact, and it keeps a run of
+        # F{5,} linear instead of one state per F)
+        self.merge_by_step = (mp.interval_ms is None and not mp.all_matches
+                              and mp.skip == "past_last_row" and not any(mp.needs_env))
         self.parts: OrderedDict[Any, _Part] = OrderedDict()
         self.nstates = 0
         self.seq = 0
@@ -697,15 +704,14 @@ class MatchRecognizeStmt:
         self.seq += 1
         program, closures, defines, needs_env = mp.program, mp.closures, mp.defines, mp.needs_env
         old = part.states
+        # Esper's max-states with prevent-start: the states running on keep their place, a
+        # state that would go past the bound is not started (counted)
         budget = MAX_STATES - (self.nstates - len(old))
-        fresh: list[_State] = []
-        if self.nstates < MAX_STATES:
-            fresh = [_State(pc, seq, t, None, 0, bits, nb, 0) for pc, bits, nb in closures[0] if pc >= 0]
-        else:
-            self.stats["match-recognize-state-limit"] += 1
+        fresh = [_State(pc, seq, t, None, 0, bits, nb, 0) for pc, bits, nb in closures[0] if pc >= 0]
         new: list[_State] = []
         matches: list[_Match] = []
         seen: set[tuple[int, int, int]] = set()
+        merge = self.merge_by_step
         for st in chain(old, fresh):
             v = program[st.pc][1]
             cond = defines[v]
@@ -722,7 +728,7 @@ class MatchRecognizeStmt:
                     matches.append(_Match(st.start, seq, st.start_t, caps, nbits, nnb,
                                           self._due(st.start_t, t)))
                     continue
-                k = (pc2, st.start, h)
+                k = (pc2, 0, 0) if merge else (pc2, st.start, h)
                 if k in seen:
                     continue
                 if len(new) >= budget:

@@ -159,6 +159,8 @@ _NAMED_AFTER = [
 _NAMED_BEFORE = [
     (re.compile(r"timer\s*:\s*at\s*\([^()]*$", re.I), "the pattern observer timer:at (use timer:interval)"),
     (re.compile(r"timer\s*:\s*schedule\s*\([^()]*$", re.I), "the pattern observer timer:schedule"),
+    (re.compile(r"match_recognize_permute\s*\([^()]*$", re.I),  # h-mrec
+     "match_recognize_permute (write the permutations as alternatives: (A B | B A))"),
 ]
 
 

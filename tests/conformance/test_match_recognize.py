@@ -578,3 +578,27 @@ def test_or_terminated_a_bstar_or_cstar() -> None:
           [s("A1"), s("X1", rows=[("A1", None, None, None, None)]), s("A2"),
            s("C1", rows=[("A2", None, None, None, None)]), s("B1", rows=[("A2", None, None, "C1", None)]),
            s("C2", rows=[])])
+
+
+# -- bounds ---------------------------------------------------------------------------------------------
+@esper("mr-max-states", MR + "RowRecogMaxStatesEngineWide3Instance.runAssertionNamedWindowInSequenceRemoveEvent "
+       "(max 3 states, prevent-start; without the named window delete)")
+def test_max_states_prevents_new_states(monkeypatch: pytest.MonkeyPatch) -> None:
+    from flowcep_plugin.engine import match_recognize
+
+    monkeypatch.setattr(match_recognize, "MAX_STATES", 3)
+    h = Harness("""@Name('s0') select * from Flow match_recognize (
+                     partition by theString measures P1.longPrimitive as c0, P2.longPrimitive as c1
+                     pattern (P1 P2) define P1 as P1.intPrimitive = 0, P2 as P2.intPrimitive = 1)""")
+    st = h.rt.stmts[0]
+
+    def send(name: str, i: int, n: int) -> list[tuple[Any, ...]]:
+        return [(r.values["c0"], r.values["c1"]) for r in h.send(0, theString=name, intPrimitive=i, longPrimitive=n)]
+
+    assert send("A", 0, 1) == send("B", 0, 2) == send("C", 0, 3) == []
+    assert st.stats["match-recognize-state-limit"] == 0
+    assert send("D", 0, 4) == [] and st.stats["match-recognize-state-limit"] == 1  # overflow: D not started
+    assert send("B", 1, 6) == [(2, 6)]  # now 2 states: A, C
+    assert send("E", 0, 7) == [] and st.stats["match-recognize-state-limit"] == 1  # no overflow
+    assert send("F", 0, 9) == [] and st.stats["match-recognize-state-limit"] == 2  # overflow
+    assert send("F", 1, 10) == [] and send("D", 1, 11) == []  # the prevented states never match

@@ -1,0 +1,211 @@
+"""match_recognize beyond the conformance cases: what is refused (with a position), the bounds
+and their counters, and how the statement fits the rest of the engine (INSERT INTO, select
+expressions, batches, the detector's stats)."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+
+from flowcep_plugin.engine import compile_module, match_recognize
+from flowcep_plugin.engine.harness import Harness, values
+from flowcep_plugin.errors import EPLError
+
+AB = """@Name('s0') select * from Flow match_recognize (
+          partition by src measures A.n as a, B.n as b pattern (A B)
+          define A as A.k = 'a', B as B.k = 'b')"""
+
+
+@pytest.mark.parametrize("text, needle", [
+    # Esper's RowRecogInvalid, one by one
+    ("select * from Flow match_recognize (measures A as a pattern (A+ B) define A as A.x = B.x)",
+     "the condition of A can use A and the variables before it"),
+    ("select * from Flow match_recognize (measures A.x as a after match skip to other row "
+     "pattern (A B*))", "PAST LAST ROW, TO NEXT ROW or TO CURRENT ROW"),
+    ("select * from Flow match_recognize (measures A.x as a, D.x as x pattern (A B*))",
+     "must be prefixed with a pattern variable"),
+    ("select * from Flow match_recognize (measures A.x, A.x as xxx pattern (A B*))", "needs a column name"),
+    ("select * from Flow match_recognize (measures B.x as b1 pattern (A B*))", "write B[0].x"),
+    ("select * from Flow match_recognize (measures A.x as a pattern (A B*) define A as A.x > 1, "
+     "A as A.x > 2)", "defined twice"),
+    ("select * from Flow match_recognize (measures A.x as a pattern (A B*) define X as X.x > 1)",
+     "does not occur in the pattern"),
+    ("select * from Flow match_recognize (measures A.x as a pattern (A B*) define A as B.x > 1)",
+     "not B"),
+    ("select * from Flow match_recognize (measures sum(A.v + B.v) as t pattern (A* B*))",
+     "exactly one variable"),
+    ("select * from Flow match_recognize (measures sum(A.v) as t pattern (A B*))", "exactly one variable"),
+    ("select * from Flow match_recognize (measures A.x as a pattern (A B) define A as sum(A.v) > 3)",
+     "not allowed in define"),
+    # what FlowCEP does not take
+    ("select * from Flow#time(1 min) match_recognize (measures A.x as a pattern (A B))", "data window"),
+    ("select * from Flow match_recognize (measures A.x as a pattern (A B)) where a > 1", "WHERE"),
+    ("select a, count(*) from Flow match_recognize (measures A.x as a pattern (A B))", "aggregate"),
+    ("select * from Flow match_recognize (measures A.x as a pattern (A B)) output every 1 sec", "output rate"),
+    ("select zz from Flow match_recognize (measures A.x as a pattern (A B))", "unknown column 'zz'"),
+    ("select * from Flow match_recognize (measures A.x as a pattern (A B) define B as B.x > prev(A.x))",
+     "reads B's own properties"),
+    ("select * from Flow match_recognize (measures A.x as a pattern (A{3,2}))", "0 <= n <= m"),
+    ("select * from Flow match_recognize (measures A.x as a pattern (A{0}))", "at least 1"),
+    ("select * from Flow match_recognize (measures A[0].x as a pattern (A{5000}))", "too large"),
+    ("select * from Flow match_recognize (measures A[0].x as a pattern (A B))", "no index"),
+    ("select * from Flow match_recognize (measures A.x as a, A.y as a pattern (A B))", "two measures"),
+])
+def test_refused_with_a_position(text: str, needle: str) -> None:
+    with pytest.raises(EPLError) as info:
+        compile_module(text, "m.epl")
+    assert needle in str(info.value), str(info.value)
+    assert info.value.line and info.value.column, str(info.value)
+
+
+def test_select_expressions_over_measures_and_insert_into() -> None:
+    h = Harness("""insert into Pairs select a, b, b - a as gap from Flow match_recognize (
+                     partition by src measures A.n as a, B.n as b pattern (A B)
+                     define A as A.k = 'a', B as B.k = 'b');
+                   @Name('wide') select a, gap from Pairs where gap > 5""")
+    for t, (src, k, n) in enumerate([("x", "a", 1), ("y", "a", 2), ("x", "b", 10), ("y", "b", 4)]):
+        h.send(t, src=src, k=k, n=n)
+    assert values(h.of("wide"), "a", "gap") == [(1, 9)]
+    assert values([r for r in h.rows if r.statement == "stmt-1"], "a", "b", "gap") == [(1, 10, 9), (2, 4, 2)]
+
+
+def test_partition_measures_and_distinct_aggregates() -> None:
+    h = Harness("""@Name('s0') select * from Flow match_recognize (
+                     partition by src measures src as host, count(F.port) as tries,
+                       count(distinct F.port) as ports, avg(F.n) as mean, min(F.n) as lo, max(F.n) as hi,
+                       sum(F.n) as total, first(F.port) as p0, last(F.port) as p1
+                     pattern (F{3,} S) define F as F.n < 10, S as S.n > 100)""")
+    for t, (port, n) in enumerate([(22, 1), (22, 3), (2222, 5), (22, 500)]):
+        h.send(t, src="h", port=port, n=n)
+    (row,) = h.of("s0")
+    assert row.values == {"host": "h", "tries": 3, "ports": 2, "mean": 3.0, "lo": 1, "hi": 5, "total": 9,
+                          "p0": 22, "p1": 2222}
+
+
+def test_one_batch_gives_the_rows_of_one_event_at_a_time() -> None:
+    rng = random.Random(7)
+    recs = [(t, {"src": rng.choice("xyz"), "k": rng.choice("ab"), "n": t}) for t in range(400)]
+    one = Harness(AB)
+    for t, r in recs:
+        one.send(t, **r)
+    batch = Harness(AB)
+    batch.batch(recs)
+    assert values(one.of("s0"), "a", "b") == values(batch.of("s0"), "a", "b")
+    assert len(one.of("s0")) > 20
+
+
+def test_finished_partitions_are_forgotten() -> None:
+    h = Harness(AB)
+    for i in range(1000):
+        h.send(2 * i, src=f"h{i}", k="a", n=i)
+        h.send(2 * i + 1, src=f"h{i}", k="b", n=i)
+    assert len(h.of("s0")) == 1000
+    st = h.rt.stmts[0]
+    assert not st.parts and st.nstates == 0
+
+
+def test_partitions_are_bounded_and_evictions_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(match_recognize, "MAX_PARTITIONS", 10)
+    h = Harness(AB)
+    for i in range(25):
+        h.send(i, src=f"h{i}", k="a", n=i)  # 25 partitions waiting on their B
+    st = h.rt.stmts[0]
+    assert len(st.parts) == 10 and st.stats["match-recognize-partition-evicted"] == 15
+    assert st.nstates == 10 == sum(1 for _ in st.states())
+    h.send(30, src="h0", k="b", n=0)   # evicted: its A is gone
+    h.send(31, src="h24", k="b", n=24)
+    assert values(h.of("s0"), "a", "b") == [(24, 24)]
+
+
+def test_long_matches_are_bounded_and_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(match_recognize, "MAX_MATCH_EVENTS", 5)
+    h = Harness("""@Name('s0') select * from Flow match_recognize (
+                     measures count(B.n) as nb pattern (A B+ C)
+                     define A as A.k = 'a', B as B.k = 'b', C as C.k = 'c')""")
+    for t, k in enumerate("abbbbbbbc"):
+        h.send(t, k=k, n=t)
+    assert h.of("s0") == []
+    assert h.rt.stmts[0].stats["match-recognize-match-too-long"] == 1
+    for t, k in enumerate("abbbc", start=100):
+        h.send(t, k=k, n=t)
+    assert values(h.of("s0"), "nb") == [(3,)]
+
+
+def test_states_stay_bounded_on_an_overlapping_alternation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """(A | B)+ C with A and B both true doubles the states at every event when every match
+    counts (all matches: each way to label the run is a match); the bound holds them. Without
+    all matches the states of one step merge and one state per step is left."""
+    monkeypatch.setattr(match_recognize, "MAX_STATES", 50)
+    text = """@Name('s0') select * from Flow match_recognize (
+                measures count(A.n) as na {all} pattern ((A | B)+ C)
+                define A as A.n >= 0, B as B.n >= 0, C as C.n < 0)"""
+    h = Harness(text.format(all="all matches"))
+    for t in range(200):
+        h.send(t, n=t)
+        assert h.rt.stmts[0].nstates <= 50
+    assert h.rt.stmts[0].stats["match-recognize-state-limit"] > 0
+    h.send(300, n=-1)
+    assert h.of("s0")
+    merged = Harness(text.format(all=""))
+    for t in range(200):
+        merged.send(t, n=t)
+    assert merged.rt.stmts[0].nstates == 3  # waiting on A, B or C, whatever the start
+    merged.send(300, n=-1)
+    assert values(merged.of("s0"), "na") == [(200,)]  # greedy A first: every event an A
+
+
+def test_interval_fires_at_the_end_of_input() -> None:
+    h = Harness("""@Name('s0') select * from Flow match_recognize (
+                     measures A.n as a, count(B.n) as nb pattern (A B*) interval 1 min
+                     define A as A.k = 'a', B as B.k = 'b')""")
+    for t, k in enumerate("abb"):
+        h.send(t * 1000, k=k, n=t)
+    assert h.of("s0") == []
+    h.flush()
+    assert [(r.time_ms, r.values["a"], r.values["nb"]) for r in h.of("s0")] == [(60_000, 0, 2)]
+
+
+def test_detector_stats_receive_the_bound_counters(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An EPL detector adds what the bounds dropped to the run's drops, against its name."""
+    from flowcep_plugin.context import Context
+    from flowcep_plugin.engine.detector import EPLDetector
+    from flowcep_plugin.engine.harness import flows
+    from flowcep_plugin.specs import DetectorSpec
+
+    monkeypatch.setattr(match_recognize, "MAX_PARTITIONS", 2)
+    ctx = Context()
+    det = EPLDetector(DetectorSpec(name="mr", summary="test", epl=AB), {}, ctx)
+    det.on_batch(flows(*[(i, {"src": f"h{i}", "k": "a", "n": i}) for i in range(5)]))
+    det.on_batch(flows((10, {"src": "h9", "k": "b", "n": 9})))  # a sixth partition: one more out
+    assert ctx.stats.drops_by_source["mr"]["match-recognize-partition-evicted"] == 4
+
+
+def test_security_example_finds_the_successful_brute_force() -> None:
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "epl.md").read_text(encoding="utf-8")
+    text = next(t for t in re.findall(r"^```epl\n(.*?)^```", doc, re.S | re.M) if "BruteForceRun" in t)
+    h = Harness(text)
+    flows: list[tuple[int, dict[str, Any]]] = []
+    t = 0
+    for attempt in range(6):  # 10.0.0.1: six short failed logins, then a long session
+        t += 1000
+        flows.append((t, {"sourceIPv4Address": "10.0.0.1", "destinationTransportPort": 22,
+                          "octetDeltaCount": 3000 + attempt, "flowDurationMilliseconds": 900}))
+        t += 10
+        flows.append((t, {"sourceIPv4Address": "10.0.0.9", "destinationTransportPort": 22,
+                          "octetDeltaCount": 2500, "flowDurationMilliseconds": 800}))
+    flows.append((t + 1000, {"sourceIPv4Address": "10.0.0.1", "destinationTransportPort": 22,
+                             "octetDeltaCount": 90_000, "flowDurationMilliseconds": 120_000}))
+    # 10.0.0.2: two failures then a session: too few attempts
+    for i, n in enumerate((3000, 3000, 90_000)):
+        flows.append((t + 2000 + i, {"sourceIPv4Address": "10.0.0.2", "destinationTransportPort": 22,
+                                     "octetDeltaCount": n,
+                                     "flowDurationMilliseconds": 900 if n < 4000 else 120_000}))
+    h.batch(sorted(flows, key=lambda f: f[0]))
+    (row,) = h.of("BruteForceRun")
+    assert row.values["attacker"] == "10.0.0.1"
+    assert row.values["attempts"] == 6 and row.values["session_bytes"] == 90_000
