@@ -414,6 +414,7 @@ def compile_match_recognize(c: _Compiler, s: A.SelectStmt, name: str) -> SelectP
 
     # -- measures -------------------------------------------------------------------------------
     aggs: list[_Agg] = []
+    whole_events: list[str] = []
     measure_names: list[str] = []
     for m in mr.measures:
         if m.name in measure_names:
@@ -422,6 +423,9 @@ def compile_match_recognize(c: _Compiler, s: A.SelectStmt, name: str) -> SelectP
 
     def m_res(p: A.Prop) -> str:
         var, idx = split_head(p)
+        if len(p.parts) == 1 and idx is None and var in var_index:
+            whole_events.append(var)  # the events leave whole: keep every property
+            return f"env.get({var!r})"  # the variable itself: its event, or the list of its events
         if len(p.parts) < 2 or var not in var_index:
             raise c.err(f"match_recognize: {p.text!r} in measures must be prefixed with a pattern "
                         f"variable ({', '.join(var_names)}) or be a partition by expression", p.pos)
@@ -492,10 +496,11 @@ def compile_match_recognize(c: _Compiler, s: A.SelectStmt, name: str) -> SelectP
         raise c.err("match_recognize: the pattern matches no event", mr.pos)
 
     info = StatementInfo(name, s.insert_into, select_names, "match_recognize", s.pos.line)
-    sp = StreamPlan(sd.name, ref.name, sd.kind == "flow", sorted(needed), None)
+    keys = None if whole_events else sorted(needed)
+    sp = StreamPlan(sd.name, ref.name, sd.kind == "flow", keys, None)
     if ref.filter is not None:
         sp.filter = compile_column_filter(ref.filter, stream_key, fn)
-        sp.keys = sorted(needed)
+        sp.keys = keys
     plan = SelectPlan(info, [sp], False, False, False, None)
     plan.match_recognize = MRPlan(program, closures, var_names, group, defines, needs_env, prev_depth,
                                   partition, measure_names, measures, aggs, select, mr.all_matches,

@@ -602,3 +602,110 @@ def test_max_states_prevents_new_states(monkeypatch: pytest.MonkeyPatch) -> None
     assert send("E", 0, 7) == [] and st.stats["match-recognize-state-limit"] == 1  # no overflow
     assert send("F", 0, 9) == [] and st.stats["match-recognize-state-limit"] == 2  # overflow
     assert send("F", 1, 10) == [] and send("D", 1, 11) == []  # the prevented states never match
+
+
+# -- RowRecogRepetition ---------------------------------------------------------------------------------
+REP = MR + "RowRecogRepetition"
+
+# (patterns, variables, which are group variables, sequences with one match, sequences without)
+REPETITION = [
+    (("A A", "A{2}", "(A{2})"), "a", (True,), ["A1,A2", "A3,A4"], ["A5"]),
+    (("A B B C", "A B{2} C", "A (B B) C", "A (B{2}) C"), "a,b,c", (False, True, False),
+     ["A1,B1,B2,C1"], ["B1,B2,C1", "A1,B1,C1", "A1,B1,B2"]),
+    (("A (B B|C C)", "A (B{2}|C{2})"), "a,b,c", (False, True, True), ["A1,C1,C2", "A2,B1,B2"],
+     ["B1,B2", "C1,C2", "A1,B1,C1", "A1,C1,B1"]),
+    (("A A B B", "A{2} B{2}"), "a,b", (True, True), ["A1,A2,B1,B2"], ["A1,A2,B1", "B1,B2,A1,A2", "A1,B1,A2,B2"]),
+    (("A A A? B", "A{2,3} B"), "a,b", (True, False), ["A1,A2,A3,B1", "A1,A2,B1"], ["A1,B1", "A1,A2", "B1"]),
+    (("A? A? B", "A{,2} B"), "a,b", (True, False), ["B1", "A1,B1", "A1,A2,B1"], ["A1"]),
+    (("A A A* B", "A{2,} B", "A{2,4} B"), "a,b", (True, False), ["A1,A2,B1", "A1,A2,A3,B1"], ["A1,B1", "B1"]),
+    (("(A B) (A B)", "(A B){2}"), "a,b", (True, True), ["A1,B1,A2,B2"], ["A1,A2,B1", "A1,A2,B1,B2", "A1,B1,B2,A2"]),
+    (("A (B C) (B C)", "A (B C){2}"), "a,b,c", (False, True, True), ["A1,B1,C1,B2,C2"],
+     ["A1,B1,C1,B2", "A1,B1,C1,C2", "A1,B1,B2,C1,C2"]),
+    (("(A B) (A B)? C", "(A B){1,2} C"), "a,b,c", (True, True, False), ["A1,B1,C1", "A1,B1,A2,B2,C1"],
+     ["C1", "A1,A2,C2", "B1,A1,C1"]),
+    (("(A B)? (A B)? C", "(A B){,2} C"), "a,b,c", (True, True, False), ["C1", "A1,B1,C1", "A1,B1,A2,B2,C1"],
+     ["A1,B1,A2,B2", "A1,A2"]),
+    (("(A B) (A B) (A B)* C", "(A B){2,} C"), "a,b,c", (True, True, False),
+     ["A1,B1,A2,B2,C1", "A1,B1,A2,B2,A3,B3,C1"], ["A1,B1,C1", "A1,B1,A2,C1", "B1,A1,B2,C1"]),
+]
+
+
+def _ids(v: Any) -> Any:
+    if isinstance(v, list):
+        return [e["theString"] for e in v]
+    return v["theString"] if isinstance(v, dict) else v
+
+
+@pytest.mark.parametrize("pattern, props, groups, matching, not_matching",
+                         [(pat, pr, g, m, n) for pats, pr, g, m, n in REPETITION for pat in pats])
+@esper("mr-repetition", REP + ".runAssertionRepeat (runAssertion sequences)")
+def test_repetition_sequences(pattern: str, props: str, groups: tuple[bool, ...], matching: list[str],
+                              not_matching: list[str]) -> None:
+    names = props.split(",")
+    measures = ", ".join(f"{n.upper()} as {n}" for n in names)
+    defines = ", ".join(f'{n.upper()} as {n.upper()}.theString like "{n.upper()}%"' for n in names)
+    h = Harness(f"""@Name('s0') select * from Flow match_recognize (
+                      partition by intPrimitive measures {measures} pattern ({pattern}) define {defines})""")
+    for seq_no, seq in enumerate(matching + not_matching):
+        sent: dict[str, list[str]] = {}
+        rows = []
+        for ev in seq.split(","):
+            sent.setdefault(ev[0].lower(), []).append(ev)
+            rows += h.send(0, theString=ev, intPrimitive=seq_no)
+        got = [{n: _ids(r.values[n]) for n in names} for r in rows]
+        if seq_no < len(matching):
+            want = {n: (sent.get(n) if g else sent[n][0]) for n, g in zip(names, groups, strict=True)}
+            assert got == [want], f"{pattern} on {seq}"
+        else:
+            assert got == [], f"{pattern} on {seq}"
+
+
+@esper("mr-repetition", REP + ".runAssertionPrev")
+def test_repetition_with_prev() -> None:
+    h = Harness("""@Name('s0') select * from Flow match_recognize (
+                     measures A as a pattern (A{3}) define A as A.intPrimitive > prev(A.intPrimitive))""")
+    for i, (name, n) in enumerate([("A1", 1), ("A2", 4), ("A3", 2), ("A4", 6), ("A5", 5), ("A6", 6),
+                                   ("A7", 7), ("A9", 8)]):
+        h.send(i, theString=name, intPrimitive=n)
+    assert [_ids(r.values["a"]) for r in h.of("s0")] == [["A6", "A7", "A9"]]
+
+
+EQUIVALENT = [
+    ("A{1}", "A"), ("A{2}", "A A"), ("A{3}", "A A A"), ("A{1} B{2}", "A B B"), ("(A{2})", "(A A)"),
+    ("A?{2}", "A? A?"), ("A*{2}", "A* A*"), ("A+{2}", "A+ A+"), ("A??{2}", "A?? A??"), ("A*?{2}", "A*? A*?"),
+    ("A+?{2}", "A+? A+?"), ("(A B){2}", "(A B) (A B)"), ("(A B)?{2}", "(A B)? (A B)?"),
+    ("(A B)+{2}", "(A B)+ (A B)+"), ("A (B{2}|C{2})", "A (B B|C C)"),
+    ("A{1, 3}", "A A? A?"), ("A{2, 4}", "A A A? A?"), ("A?{1, 3}", "A? A? A?"), ("A+{1, 3}", "A+ A* A*"),
+    ("A??{1, 3}", "A?? A?? A??"), ("A+?{1, 3}", "A+? A*? A*?"), ("(A B)+{1, 3}", "(A B)+ (A B)* (A B)*"),
+    ("A{2,}", "A A A*"), ("A?{2,}", "A? A? A*"), ("A+{2,}", "A+ A+ A*"), ("A??{2,}", "A?? A?? A*?"),
+    ("A+?{2,}", "A+? A+? A*?"), ("(A B)?{2,}", "(A B)? (A B)? (A B)*"), ("(A B)+{2,}", "(A B)+ (A B)+ (A B)*"),
+    ("A{,2}", "A? A?"), ("A+{,2}", "A* A*"), ("A+?{,2}", "A*? A*?"), ("(A B){,2}", "(A B)? (A B)?"),
+    ("(A B)+{,2}", "(A B)* (A B)*"), ("((A B){2} C){2}", "((A B) (A B) C) ((A B) (A B) C)"),
+    ("((A|B){2} (C|D){2}){2}", "((A|B) (A|B) (C|D) (C|D)) ((A|B) (A|B) (C|D) (C|D))"),
+]
+
+
+@pytest.mark.parametrize("before, after", EQUIVALENT, ids=[b_ for b_, _a in EQUIVALENT])
+@esper("mr-repetition", REP + ".runAssertionEquivalent (each expansion gives the rows of its equivalent)")
+def test_repetition_expands_as_esper_writes_it(before: str, after: str) -> None:
+    import random
+
+    rng = random.Random(before)
+    # runs that the repeated groups can take, mixed with noise
+    pieces = ["A", "B", "C", "D", "X", "AB", "ABAB", "ABC", "ABABC", "BA", "AACCDD", "BBDC", "AA", "AAA"]
+    seq = [c for _ in range(150) for c in rng.choice(pieces)]
+
+    def rows(pattern: str) -> list[Any]:
+        variables = sorted({c for c in pattern if c.isalpha()})
+        defines = ", ".join(f"{v} as {v}.kind = '{v}'" for v in variables)
+        h = Harness(f"""@Name('s0') select * from Flow match_recognize (
+                          measures {", ".join(f"{v} as {v.lower()}" for v in variables)} all matches
+                          pattern ({pattern}) define {defines})""")
+        for i, k in enumerate(seq):
+            h.send(i, kind=k, n=i)
+        return [(r.time_ms, {k: (None if v is None else [e["n"] for e in v] if isinstance(v, list) else v["n"])
+                             for k, v in r.values.items()}) for r in h.of("s0")]
+
+    got = rows(before)
+    assert got == rows(after)
+    assert got, "the sequence should match the pattern at least once"
