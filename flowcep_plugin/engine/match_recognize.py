@@ -559,6 +559,7 @@ class _Match:
     bits: int
     nb: int
     due: int | None = None  # interval: when its start's timer outputs it (None: completed later)
+    end_t: int = 0
 
     def rank(self) -> tuple[int, int, Fraction]:
         """Preferment: earlier start, then longer (only matches held by an interval differ in
@@ -653,7 +654,14 @@ class MatchRecognizeStmt:
         return out
 
     def flush(self) -> list[Row]:
-        return []
+        """End of input: the interval timers have fired (the runtime ran the clock out); a
+        held match that waits for its run to end is output now, at its last event's time."""
+        out: list[Row] = []
+        for part in list(self.parts.values()):
+            if part.pending:
+                self._release(part, _INF, out, final=True)
+        self._shape(out, 0)
+        return out
 
     # -- matching --------------------------------------------------------------------------------
     def _shape(self, out: list[Row], mark: int) -> None:
@@ -731,7 +739,7 @@ class MatchRecognizeStmt:
                 nbits, nnb = (st.bits << nb) | bits, st.nb + nb
                 if pc2 < 0:
                     matches.append(_Match(st.start, seq, st.start_t, caps, nbits, nnb,
-                                          self._due(st.start_t, t)))
+                                          self._due(st.start_t, t), t))
                     continue
                 k = (pc2, 0, 0) if merge else (pc2, st.start, h)
                 if k in seen:
@@ -816,11 +824,11 @@ class MatchRecognizeStmt:
     def _min_due(self, part: _Part) -> int:
         return min((m.due for m in part.pending if m.due is not None), default=_INF)
 
-    def _release(self, part: _Part, now: int, out: list[Row]) -> None:
+    def _release(self, part: _Part, now: int, out: list[Row], final: bool = False) -> None:
         """Output the held matches whose interval ended (or, with ``or terminated``, that no
         partial match still running could be preferred to)."""
         mp = self.mp
-        first_live = min((s.start for s in part.states), default=_INF)
+        first_live = _INF if final else min((s.start for s in part.states), default=_INF)
         ready = [m for m in part.pending
                  if (m.due is not None and m.due <= now)
                  or ((mp.or_terminated or m.due is None) and m.start < first_live)]
@@ -835,7 +843,7 @@ class MatchRecognizeStmt:
         if mp.skip != "to_current_row" and chosen:
             limit = max(m.end if mp.skip == "past_last_row" else m.start for m in chosen)
             part.pending = [m for m in part.pending if m.start > limit]
-        self._emit(part, chosen, now, out)
+        self._emit(part, chosen, max(m.end_t for m in chosen) if final else now, out)
         if self._min_due(part) < _INF:
             self._hseq += 1
             heapq.heappush(self.heap, (self._min_due(part), self._hseq, part.key))

@@ -209,3 +209,19 @@ def test_security_example_finds_the_successful_brute_force() -> None:
     (row,) = h.of("BruteForceRun")
     assert row.values["attacker"] == "10.0.0.1"
     assert row.values["attempts"] == 6 and row.values["session_bytes"] == 90_000
+
+
+def test_a_match_waiting_for_its_run_to_end_is_output_at_the_end_of_input() -> None:
+    """interval without or terminated: a match completed after its timer fired waits for its
+    run to end; at the end of input it is output at the time of its last event."""
+    h = Harness("""@Name('s0') select * from Flow match_recognize (
+                     measures A.n as a, count(B.n) as nb pattern (A B*) interval 10 sec
+                     define A as A.k = 'a', B as B.k = 'b')""")
+    h.send(0, k="a", n=0)
+    h.send(5_000, k="b", n=1)
+    h.watermark(10_000)  # the timer: A with one B
+    h.send(12_000, k="b", n=2)  # the run goes on past the timer
+    h.send(13_000, k="b", n=3)
+    assert [(r.time_ms, r.values["nb"]) for r in h.of("s0")] == [(10_000, 1)]
+    h.flush()
+    assert [(r.time_ms, r.values["nb"]) for r in h.of("s0")] == [(10_000, 1), (13_000, 3)]
