@@ -709,3 +709,48 @@ def test_repetition_expands_as_esper_writes_it(before: str, after: str) -> None:
     got = rows(before)
     assert got == rows(after)
     assert got, "the sequence should match the pattern at least once"
+
+
+# -- RowRecogAggregation --------------------------------------------------------------------------------
+@esper("mr-measures", MR + "RowRecogAggregation.RowRecogMeasureAggregation")
+def test_measure_aggregation() -> None:
+    check("""@Name('s0') select * from Flow#keepall match_recognize (
+               measures A.theString as a_string, C.theString as c_string, max(B.value) as maxb,
+                 min(B.value) as minb, 2*min(B.value) as minb2x, last(B.value) as lastb,
+                 first(B.value) as firstb, count(B.value) as countb
+               all matches pattern (A B* C)
+               define A as (A.value = 0), B as (B.value != 1), C as (C.value = 1))
+             order by a_string""",
+          "a_string,c_string,maxb,minb,minb2x,firstb,lastb,countb",
+          [b("E1", 0), b("E2", 1, rows=[("E1", "E2", None, None, None, None, None, 0)]),
+           b("E3", 0), b("E4", 5), b("E5", 3), b("E6", 1, rows=[("E3", "E6", 5, 3, 6, 5, 3, 2)]),
+           b("E7", 0), b("E8", 4), b("E9", -1), b("E10", 7), b("E11", 2),
+           b("E12", 1, rows=[("E7", "E12", 7, -1, -2, 4, 2, 4)])])
+
+
+@esper("mr-measures", MR + "RowRecogAggregation.RowRecogMeasureAggregationPartitioned")
+def test_measure_aggregation_partitioned() -> None:
+    check("""@Name('s0') select * from Flow#keepall match_recognize (
+               partition by cat
+               measures A.cat as cat, A.theString as a_string, D.theString as d_string,
+                 sum(C.value) as sumc, sum(B.value) as sumb, sum(B.value + A.value) as sumaplusb,
+                 sum(C.value + A.value) as sumaplusc
+               all matches pattern (A B B C C D)
+               define A as (A.value >= 10), B as (B.value > 1), C as (C.value < -1), D as (D.value = 999))
+             order by cat""",
+          "a_string,d_string,sumb,sumc,sumaplusb,sumaplusc",
+          [b("E1", 10, "x"), b("E2", 20, "y"), b("E3", 7, "x"), b("E4", 5, "y"), b("E5", 8, "x"),
+           b("E6", 2, "y"), b("E7", -2, "x"), b("E8", -7, "y"), b("E9", -5, "x"), b("E10", -4, "y"),
+           b("E11", 999, "y", rows=[("E2", "E11", 7, -11, 47, 29)]),
+           b("E12", 999, "x", rows=[("E1", "E12", 15, -7, 35, 13)])])
+
+
+@esper("mr-partition", MR + "RowRecogEmptyPartition (without its #length(10) and the closing loop "
+       "of A events, where B8 leaving the window decides)")
+def test_empty_partitions_match_again() -> None:
+    steps = [b("A", 1), b("B", 1, rows=[(1,)]), b("B", 2), b("A", 2, rows=[(2,)]), b("B", 3), b("A", 4),
+             b("A", 3, rows=[(3,)]), b("B", 4, rows=[(4,)]), b("A", 6), b("B", 7), b("B", 8),
+             b("A", 7, rows=[(7,)])]
+    check("""@Name('s0') select * from Flow match_recognize (
+               partition by value measures E1.value as value pattern (E1 E2 | E2 E1)
+               define E1 as E1.theString = 'A', E2 as E2.theString = 'B')""", "value", steps)
