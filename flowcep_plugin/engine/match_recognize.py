@@ -20,6 +20,8 @@ by a case in tests/conformance/test_match_recognize.py:
   be preferred to them is left.
 * ``prev(X.p, n)`` in a define reads the event n before the current one in the partition,
   matched or not.
+* ``#time(P)`` / ``#length(N)``: an event leaving the window leaves the partial matches that
+  hold it (Esper's "Datawindow-Bound"); ``#keepall`` is no window.
 
 The matcher is a Thompson NFA run Pike-VM style: each partial match (a *state*) waits on one
 variable; states are kept in preferment order and one event advances every state of its
@@ -124,6 +126,8 @@ class MRPlan:
     interval_ms: int | None
     or_terminated: bool
     npart: int = 0
+    window_ms: int | None = None  # #time(P): a partial match ends when its first event leaves
+    window_len: int | None = None  # #length(N): the same, N events of the stream later
 
 
 def _mult(n: A.RowPattern) -> dict[str, float]:
@@ -286,11 +290,24 @@ def compile_match_recognize(c: _Compiler, s: A.SelectStmt, name: str) -> SelectP
         raise c.err("unsupported construct: GROUP BY with match_recognize", s.group_by[0].pos)
     if s.output is not None:
         raise c.err("unsupported construct: output rate limiting with match_recognize", s.output.pos)
+    window_ms: int | None = None
+    window_len: int | None = None
+    if len(ref.views) > 1:
+        raise c.err("unsupported construct: match_recognize over chained views (use one of "
+                    "#time, #length, #keepall)", ref.views[1].pos)
     for view in ref.views:
-        if view.name.lower() != "keepall":
-            raise c.err(f"unsupported construct: match_recognize over a data window "
-                        f"(#{view.name}); events leaving a window would have to leave the partial "
-                        "matches too: use no window or #keepall", view.pos)
+        vname = view.name.lower()
+        arg = view.args[0] if len(view.args) == 1 else None
+        if vname == "time" and isinstance(arg, (A.TimePeriod, A.Literal)):
+            window_ms = arg.ms if isinstance(arg, A.TimePeriod) else int(float(arg.value) * 1000)
+        elif vname == "length" and isinstance(arg, A.Literal) and isinstance(arg.value, int) \
+                and not isinstance(arg.value, bool) and arg.value > 0:
+            window_len = arg.value
+        elif vname != "keepall" or view.args:
+            raise c.err(f"unsupported construct: match_recognize over #{view.name}"
+                        f"{'(...)' if view.args else ''} (take #time(P), #length(N) or #keepall: "
+                        "an event leaving them leaves the partial matches; batch and unique "
+                        "windows post events otherwise)", view.pos)
     needed: set[str] = set()
 
     def key_of(parts: tuple[str, ...], pos: A.Pos) -> str:
@@ -504,7 +521,8 @@ def compile_match_recognize(c: _Compiler, s: A.SelectStmt, name: str) -> SelectP
     plan = SelectPlan(info, [sp], False, False, False, None)
     plan.match_recognize = MRPlan(program, closures, var_names, group, defines, needs_env, prev_depth,
                                   partition, measure_names, measures, aggs, select, mr.all_matches,
-                                  mr.skip, mr.interval_ms, mr.or_terminated, len(mr.partition))
+                                  mr.skip, mr.interval_ms, mr.or_terminated, len(mr.partition),
+                                  window_ms, window_len)
     return plan
 
 
@@ -595,7 +613,8 @@ class MatchRecognizeStmt:
         # now on; without all matches, skipping past the last row and no interval, the one that
         # started first always wins, so the later one is dropped (exact, and it keeps a run of
         # F{5,} linear instead of one state per F)
-        self.merge_by_step = (mp.interval_ms is None and not mp.all_matches
+        self.windowed = mp.window_ms is not None or mp.window_len is not None
+        self.merge_by_step = (mp.interval_ms is None and not mp.all_matches and not self.windowed
                               and mp.skip == "past_last_row" and not any(mp.needs_env))
         self.parts: OrderedDict[Any, _Part] = OrderedDict()
         self.nstates = 0
@@ -716,6 +735,8 @@ class MatchRecognizeStmt:
         seq = self.seq
         self.seq += 1
         program, closures, defines, needs_env = mp.program, mp.closures, mp.defines, mp.needs_env
+        if self.windowed:
+            self._leave(part, t)
         old = part.states
         # Esper's max-states with prevent-start: the states running on keep their place, a
         # state that would go past the bound is not started (counted)
@@ -762,6 +783,23 @@ class MatchRecognizeStmt:
             if part.pending:
                 self._release(part, t, out)
         self._forget(part)
+
+    def _leave(self, part: _Part, now: int) -> None:
+        """Data window (Esper: "Datawindow-Bound"): an event leaving #time/#length removes the
+        partial matches holding it. A match's events are consecutive, so its first event is
+        the oldest: states and held matches whose first event left are dropped."""
+        mp = self.mp
+        if mp.window_ms is not None:
+            horizon_t = now - mp.window_ms  # an event at t leaves at t + P, before events at t + P
+            keep_s = [s for s in part.states if s.start_t > horizon_t]
+            part.pending = [m for m in part.pending if m.start_t > horizon_t]
+        else:
+            assert mp.window_len is not None
+            oldest = self.seq - mp.window_len  # the window holds the last N events of the stream
+            keep_s = [s for s in part.states if s.start >= oldest]
+            part.pending = [m for m in part.pending if m.start >= oldest]
+        self.nstates -= len(part.states) - len(keep_s)
+        part.states = keep_s
 
     def _choose(self, pool: list[_Match]) -> list[_Match]:
         """Duplicate elimination (Esper's manual: take the preferred match, drop the ones
@@ -828,6 +866,8 @@ class MatchRecognizeStmt:
         """Output the held matches whose interval ended (or, with ``or terminated``, that no
         partial match still running could be preferred to)."""
         mp = self.mp
+        if self.windowed and not final:
+            self._leave(part, now)
         first_live = _INF if final else min((s.start for s in part.states), default=_INF)
         ready = [m for m in part.pending
                  if (m.due is not None and m.due <= now)

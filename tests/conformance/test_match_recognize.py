@@ -325,7 +325,7 @@ def test_manual_syntax_example() -> None:
     check("""@Name('s0') select * from Flow match_recognize (
                partition by device
                measures A.id as a_id, B.id as b_id, A.temp as a_temp, B.temp as b_temp
-               pattern (A B) define B as B.temp - A.temp >= 10 or A.temp - B.temp >= 10)""",
+               pattern (A B) define B as abs(B.temp - A.temp) >= 10)""",
           "a_id,b_id,a_temp,b_temp",
           [temp(1000, "E1", 1, 50, []), temp(2000, "E2", 1, 55, []), temp(3000, "E3", 1, 60, []),
            temp(4000, "E4", 1, 70, [("E3", "E4", 60, 70)]), temp(5000, "E5", 1, 85, []),
@@ -338,7 +338,7 @@ def test_manual_alternation() -> None:
                partition by device measures A.id as a_id, B.id as b_id, C.id as c_id
                pattern (A (B | C))
                define A as A.temp >= 50, B as B.temp <= 45,
-                      C as C.temp - A.temp >= 10 or A.temp - C.temp >= 10)""",
+                      C as abs(C.temp - A.temp) >= 10)""",
           "a_id,b_id,c_id",
           [temp(1000, "E1", 1, 50, []), temp(2000, "E2", 1, 45, [("E1", "E2", None)]),
            temp(3000, "E3", 1, 46, []), temp(4000, "E4", 1, 48, []), temp(5000, "E5", 1, 50, []),
@@ -754,3 +754,68 @@ def test_empty_partitions_match_again() -> None:
     check("""@Name('s0') select * from Flow match_recognize (
                partition by value measures E1.value as value pattern (E1 E2 | E2 E1)
                define E1 as E1.theString = 'A', E2 as E2.theString = 'B')""", "value", steps)
+
+
+
+# -- data windows ---------------------------------------------------------------------------------------
+@esper("mr-data-window", MR + "RowRecogDataWin.RowRecogTimeWindow")
+def test_time_window_removes_partial_matches() -> None:
+    check("""@Name('s0') select * from Flow#time(5 sec) match_recognize (
+               measures A.theString as a_string, B.theString as b_string, C.theString as c_string
+               all matches pattern ( A B C ) define A as (A.value = 1), B as (B.value = 2), C as (C.value = 3))""",
+          "a_string,b_string,c_string",
+          [b("E1", 1, t=50), b("E2", 2, t=1000, rows=[]), b("E3", 3, t=6000, rows=[]),  # E1 left at 5050
+           b("E4", 1, t=7000), b("E5", 2, t=8000), b("E6", 3, t=11500, rows=[("E4", "E5", "E6")]),
+           timer(12000, [])])
+
+
+@esper("mr-data-window", DOC + "Datawindow-Bound (example table)")
+def test_manual_time_window_example() -> None:
+    check("""@Name('s0') select * from Flow#time(10 sec) match_recognize (
+               partition by device measures A.id as a_id pattern (A B C D)
+               define B as B.temp > A.temp, C as C.temp > B.temp, D as D.temp > C.temp)""",
+          "a_id",
+          [temp(1000, "E1", 1, 80, []), temp(2000, "E2", 1, 81, []), temp(3000, "E3", 1, 82, []),
+           temp(4000, "E4", 1, 81, []), temp(7000, "E5", 1, 82, []), temp(9000, "E6", 1, 83, []),
+           temp(13000, "E7", 1, 84, [("E4",)]), temp(15000, "E8", 1, 84, []), temp(20000, "E9", 1, 85, []),
+           temp(21000, "E10", 1, 86, []),
+           temp(26000, "E11", 1, 87, [])])  # E8 left the window at 25000
+
+
+@esper("mr-data-window", MR + "RowRecogDataWin.RowRecogUnboundStreamNoIterator")
+def test_prev_with_a_bare_property() -> None:
+    check("""@Name('s0') select * from Flow match_recognize (
+               measures A.theString as string, A.value as value all matches pattern (A)
+               define A as PREV(A.theString, 1) = theString)""",
+          "string,value",
+          [b("s1", 1), b("s2", 2), b("s1", 3), b("s3", 4), b("s2", 5), b("s1", 6, rows=[]),
+           b("s1", 7, rows=[("s1", 7)])])
+
+
+@esper("mr-prev", MR + "RowRecogPrev.RowRecogTimeWindowUnpartitioned (Math.abs written abs)")
+def test_prev_in_a_time_window() -> None:
+    check("""@Name('s0') select * from Flow#time(5) match_recognize (
+               measures A.theString as a_string, B.theString as b_string all matches pattern (A B)
+               define A as PREV(A.theString, 3) = 'P3' and PREV(A.theString, 2) = 'P2'
+                        and PREV(A.theString, 4) = 'P4' and abs(prev(A.value, 0)) >= 0,
+                      B as B.value in (PREV(B.value, 4), PREV(B.value, 2)))""",
+          "a_string,b_string",
+          [b("P2", 1, t=1000), b("P1", 2, t=1000), b("P3", 3, t=1000), b("P4", 4, t=1000),
+           b("P2", 1, t=2000), b("E1", 3, t=2000, rows=[]), b("P4", 11, t=3000), b("P3", 12, t=3000),
+           b("P2", 13, t=3000), b("xx", 4, t=4000), b("E2", -1, t=4000), b("E3", 12, t=4000, rows=[("E2", "E3")]),
+           b("P4", 21, t=5000), b("P3", 22, t=5000), b("P2", 23, t=6000), b("xx", -2, t=6000),
+           b("E5", -1, t=6000), b("E6", -2, t=6000, rows=[("E5", "E6")])])
+
+
+@esper("mr-prev", MR + "RowRecogPrev.RowRecogTimeWindowPartitionedSimple")
+def test_prev_partitioned_in_a_time_window() -> None:
+    check("""@Name('s0') select * from Flow#time(5 sec) match_recognize (
+               partition by cat measures A.cat as cat, A.theString as a_string all matches pattern (A)
+               define A as PREV(A.value) = (A.value - 1)) order by a_string""",
+          "a_string",
+          [b("E1", 100, "S1", t=1000), b("E2", 100, "S3", t=2000), b("E3", 102, "S2", t=2500),
+           b("E4", 101, "S1", t=6200, rows=[("E4",)]), b("E5", 101, "S3", t=6500, rows=[("E5",)]),
+           b("E6", 102, "S1", t=7000, rows=[("E6",)]), b("E7", 103, "S2", t=10000, rows=[("E7",)]),
+           b("E8", 102, "S2", t=10000, rows=[]), b("E8", 101, "S1", t=10000, rows=[]),
+           b("E8", 104, "S2", t=10000, rows=[]), b("E8", 105, "S1", t=10000, rows=[])])
+

@@ -64,7 +64,7 @@ REJECTED = [
     "select * from pattern [a=Flow] order by a.x",
     "select a from Flow where a = 'it''s'",
     # h-mrec: match_recognize
-    "select * from Flow#time(1 min) match_recognize (measures A.x as a pattern (A B))",
+    "select * from Flow#unique(x) match_recognize (measures A.x as a pattern (A B))",
     "select * from Flow match_recognize (measures A.x as a pattern (match_recognize_permute(A, B)))",
     "select * from Flow match_recognize (measures A.x as a pattern (A B)) where a > 1",
     "select * from Flow match_recognize (measures B.x as b pattern (A B*))",

@@ -40,7 +40,8 @@ AB = """@Name('s0') select * from Flow match_recognize (
     ("select * from Flow match_recognize (measures A.x as a pattern (A B) define A as sum(A.v) > 3)",
      "not allowed in define"),
     # what FlowCEP does not take
-    ("select * from Flow#time(1 min) match_recognize (measures A.x as a pattern (A B))", "data window"),
+    ("select * from Flow#time_batch(1 min) match_recognize (measures A.x as a pattern (A B))", "#time_batch"),
+    ("select * from Flow#time(1 min)#length(3) match_recognize (measures A.x as a pattern (A B))", "chained"),
     ("select * from Flow match_recognize (measures A.x as a pattern (A B)) where a > 1", "WHERE"),
     ("select a, count(*) from Flow match_recognize (measures A.x as a pattern (A B))", "aggregate"),
     ("select * from Flow match_recognize (measures A.x as a pattern (A B)) output every 1 sec", "output rate"),
@@ -225,3 +226,16 @@ def test_a_match_waiting_for_its_run_to_end_is_output_at_the_end_of_input() -> N
     assert [(r.time_ms, r.values["nb"]) for r in h.of("s0")] == [(10_000, 1)]
     h.flush()
     assert [(r.time_ms, r.values["nb"]) for r in h.of("s0")] == [(10_000, 1), (13_000, 3)]
+
+
+def test_length_window_removes_partial_matches() -> None:
+    """The manual (Datawindow-Bound): an event leaving the window leaves the partial matches;
+    #length(3) holds the last three events of the stream."""
+    h = Harness("""@Name('s0') select * from Flow#length(3) match_recognize (
+               measures A.theString as a, C.theString as c pattern (A B* C)
+               define A as A.value = 1, B as B.value = 2, C as C.value = 3)""",
+)
+    out = []
+    for i, (name, v) in enumerate([("A1", 1), ("B1", 2), ("C1", 3), ("A2", 1), ("B2", 2), ("B3", 2), ("C2", 3)]):
+        out.append(values(h.send(i, theString=name, value=v), "a", "c"))
+    assert out == [[], [], [("A1", "C1")], [], [], [], []]  # A2 left the window as C2 arrived
