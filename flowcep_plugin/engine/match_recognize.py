@@ -746,6 +746,9 @@ class MatchRecognizeStmt:
         matches: list[_Match] = []
         seen: set[tuple[int, int, int]] = set()
         merge = self.merge_by_step
+        # held matches of different lengths are ranked by their split choices; matches output
+        # at once all end here and come out of the state list in preferment order already
+        ranked = mp.interval_ms is not None
         for st in chain(old, fresh):
             v = program[st.pc][1]
             cond = defines[v]
@@ -755,9 +758,9 @@ class MatchRecognizeStmt:
                 self.stats["match-recognize-match-too-long"] += 1
                 continue
             caps = (v, row, st.caps)
-            h = hash((st.h, v))
+            h = 0 if merge else hash((st.h, v))
             for pc2, bits, nb in closures[st.pc + 1]:
-                nbits, nnb = (st.bits << nb) | bits, st.nb + nb
+                nbits, nnb = ((st.bits << nb) | bits, st.nb + nb) if ranked else (0, 0)
                 if pc2 < 0:
                     matches.append(_Match(st.start, seq, st.start_t, caps, nbits, nnb,
                                           self._due(st.start_t, t), t))
@@ -774,7 +777,7 @@ class MatchRecognizeStmt:
         part.states = new
         if mp.interval_ms is None:
             if matches:
-                chosen = self._choose(sorted(matches, key=_Match.rank))
+                chosen = self._choose(matches)  # in preferment order: by start, then priority
                 self._discard(part, chosen)
                 self._emit(part, chosen, t, out)
         else:
