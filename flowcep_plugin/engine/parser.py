@@ -151,7 +151,9 @@ def _syntax_error(exc: UnexpectedInput, text: str, filename: str) -> EPLError:
 
 # --- patterns (h-patterns): Esper constructs the grammar does not take, named in the error ---
 _NAMED_AFTER = [
-    (re.compile(r"match_recognize\b", re.I), "MATCH_RECOGNIZE (row pattern recognition)"),
+    (re.compile(r"match_recognize\b", re.I),  # h-mrec: taken after one stream only
+     "MATCH_RECOGNIZE here: it follows one stream (from S[#keepall] match_recognize (...)), "
+     "not a join or a pattern"),
     (re.compile(r"while\b", re.I), "the pattern guard WHILE (use timer:within or a filter)"),
     (re.compile(r"-\s*\["), "followed-by with a limit, -[n]>"),
     (re.compile(r"@\s*(consume|priority)\b", re.I), "@consume/@priority on a pattern filter"),

@@ -53,6 +53,11 @@ AB = """@Name('s0') select * from Flow match_recognize (
     ("select * from Flow match_recognize (measures A[0].x as a pattern (A{5000}))", "too large"),
     ("select * from Flow match_recognize (measures A[0].x as a pattern (A B))", "no index"),
     ("select * from Flow match_recognize (measures A.x as a, A.y as a pattern (A B))", "two measures"),
+    ("select * from Flow as a, Flow as b match_recognize (measures A.x as a pattern (A))", "not a join"),
+    ("select * from pattern [a=Flow] match_recognize (measures A.x as a pattern (A))", "not a join or a pattern"),
+    ("select * from Flow match_recognize (measures A.x as a pattern (A B) define A as last(A.x) > 1)",
+     "not allowed in define"),
+    ("select * from Flow match_recognize (measures count(*) as n pattern (A B*))", "count(B.x)"),
 ])
 def test_refused_with_a_position(text: str, needle: str) -> None:
     with pytest.raises(EPLError) as info:
