@@ -819,3 +819,66 @@ def test_prev_partitioned_in_a_time_window() -> None:
            b("E8", 102, "S2", t=10000, rows=[]), b("E8", 101, "S1", t=10000, rows=[]),
            b("E8", 104, "S2", t=10000, rows=[]), b("E8", 105, "S1", t=10000, rows=[])])
 
+
+
+# -- RowRecogDataSet --------------------------------------------------------------------------------------
+FINANCIAL = [("E1", 8), ("E2", 8), ("E3", 8), ("E4", 6), ("E5", 3), ("E6", 7), ("E7", 6), ("E8", 2),
+             ("E9", 6, ["E3,E9", "E4,E9"]), ("E10", 2), ("E11", 9, ["E6,E11", "E7,E11"]), ("E12", 9),
+             ("E13", 8), ("E14", 5), ("E15", 0), ("E16", 9), ("E17", 2), ("E18", 0),
+             ("E19", 2, ["E12,E19", "E13,E19", "E14,E19"]), ("E20", 3, ["E12,E20", "E13,E20", "E14,E20"]),
+             ("E21", 8, ["E12,E21", "E13,E21", "E14,E21"]), ("E22", 5), ("E23", 9, ["E16,E23", "E17,E23"]),
+             ("E24", 9), ("E25", 4), ("E26", 7), ("E27", 2), ("E28", 8, ["E24,E28"]), ("E29", 0),
+             ("E30", 4, ["E26,E30"]), ("E31", 4), ("E32", 7), ("E33", 8), ("E34", 6), ("E35", 4), ("E36", 5),
+             ("E37", 1), ("E38", 7, ["E33,E38", "E34,E38"]), ("E39", 5), ("E40", 8, ["E36,E40"]), ("E41", 6),
+             ("E42", 6), ("E43", 0), ("E44", 6), ("E45", 8), ("E46", 4), ("E47", 3), ("E48", 8, ["E42,E48"]),
+             ("E49", 2), ("E50", 5, ["E45,E50", "E46,E50"]), ("E51", 3), ("E52", 3), ("E53", 9), ("E54", 8),
+             ("E55", 5), ("E56", 5), ("E57", 9), ("E58", 7), ("E59", 3), ("E60", 3)]
+
+
+@esper("mr-dataset", MR + "RowRecogDataSet.RowRecogExampleFinancialWPattern")
+def test_financial_w_pattern() -> None:
+    got = run("""@Name('s0') select * from Flow match_recognize (
+                   measures A.theString as beginA, last(Z.theString) as lastZ
+                   all matches after match skip to current row pattern (A W+ X+ Y+ Z+)
+                   define W as W.intPrimitive < prev(W.intPrimitive), X as X.intPrimitive > prev(X.intPrimitive),
+                          Y as Y.intPrimitive < prev(Y.intPrimitive), Z as Z.intPrimitive > prev(Z.intPrimitive))""",
+              "beginA,lastZ", [(i, {"theString": r[0], "intPrimitive": r[1]}, None) for i, r in enumerate(FINANCIAL)])
+    for row, have in zip(FINANCIAL, got, strict=True):
+        want = sorted(tuple(x.split(",")) for x in (row[2] if len(row) > 2 else []))  # type: ignore[misc]
+        assert sorted(have or []) == want, f"at {row[0]}"
+
+
+PREV_FIELDS = ("a_string,a_value,b_string,b_value,c0_string,c0_value,c1_string,c1_value,c2_string,c2_value,"
+               "d_string,d_value,e0_string,e0_value,e1_string,e1_value,f0_string,f0_value,f1_string,f1_value")
+
+
+def _row(a: str, b_: str, c0: str | None, d: str, e0: str | None, e1: str | None, f0: str, f1: str | None) -> tuple[Any, ...]:
+    values = {"E3": 75, "E4": 61, "E5": 50, "E6": 49, "E7": 64, "E8": 78, "E9": 84}
+    out: list[Any] = []
+    for ident in (a, b_, c0, None, None, d, e0, e1, f0, f1):
+        out += [ident, values.get(ident) if ident else None]
+    return tuple(out)
+
+
+@esper("mr-dataset", MR + "RowRecogDataSet.RowRecogExampleWithPREV")
+def test_example_with_prev() -> None:
+    data = [("E1", 100), ("E2", 98), ("E3", 75), ("E4", 61), ("E5", 50), ("E6", 49), ("E7", 64), ("E8", 78), ("E9", 84)]
+    expected = {
+        "E7": [_row("E4", "E5", None, "E6", None, None, "E7", None)],
+        "E8": [_row("E3", "E4", "E5", "E6", "E7", None, "E8", None), _row("E4", "E5", None, "E6", "E7", None, "E8", None),
+               _row("E4", "E5", None, "E6", None, None, "E7", "E8")],
+        "E9": [_row("E3", "E4", "E5", "E6", "E7", None, "E8", "E9"), _row("E3", "E4", "E5", "E6", "E7", "E8", "E9", None),
+               _row("E4", "E5", None, "E6", "E7", "E8", "E9", None), _row("E4", "E5", None, "E6", "E7", None, "E8", "E9"),
+               _row("E4", "E5", None, "E6", None, None, "E7", "E8")],
+    }
+    measures = ", ".join(f"{f.split('_')[0].upper()[0]}{'[' + f[1] + ']' if f[1].isdigit() else ''}."
+                         f"{'theString' if f.endswith('string') else 'value'} as {f}" for f in PREV_FIELDS.split(","))
+    got = run(f"""@Name('s0') select * from Flow#keepall match_recognize (
+                    measures {measures} all matches after match skip to current row
+                    pattern ( A B C* D E* F+ )
+                    define B as (B.value < PREV (B.value)), C as (C.value <= PREV (C.value)),
+                           D as (D.value < PREV (D.value)), E as (E.value >= PREV (E.value)),
+                           F as (F.value >= PREV (F.value) and F.value > A.value))""",
+              PREV_FIELDS, [(i, {"theString": n, "value": v}, None) for i, (n, v) in enumerate(data)])
+    for (name, _v), have in zip(data, got, strict=True):
+        assert sorted(have or [], key=repr) == sorted(expected.get(name, []), key=repr), f"at {name}"
