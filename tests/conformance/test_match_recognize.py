@@ -822,7 +822,7 @@ def test_prev_partitioned_in_a_time_window() -> None:
 
 
 # -- RowRecogDataSet --------------------------------------------------------------------------------------
-FINANCIAL = [("E1", 8), ("E2", 8), ("E3", 8), ("E4", 6), ("E5", 3), ("E6", 7), ("E7", 6), ("E8", 2),
+FINANCIAL: list[tuple[Any, ...]] = [("E1", 8), ("E2", 8), ("E3", 8), ("E4", 6), ("E5", 3), ("E6", 7), ("E7", 6), ("E8", 2),
              ("E9", 6, ["E3,E9", "E4,E9"]), ("E10", 2), ("E11", 9, ["E6,E11", "E7,E11"]), ("E12", 9),
              ("E13", 8), ("E14", 5), ("E15", 0), ("E16", 9), ("E17", 2), ("E18", 0),
              ("E19", 2, ["E12,E19", "E13,E19", "E14,E19"]), ("E20", 3, ["E12,E20", "E13,E20", "E14,E20"]),
@@ -844,7 +844,7 @@ def test_financial_w_pattern() -> None:
                           Y as Y.intPrimitive < prev(Y.intPrimitive), Z as Z.intPrimitive > prev(Z.intPrimitive))""",
               "beginA,lastZ", [(i, {"theString": r[0], "intPrimitive": r[1]}, None) for i, r in enumerate(FINANCIAL)])
     for row, have in zip(FINANCIAL, got, strict=True):
-        want = sorted(tuple(x.split(",")) for x in (row[2] if len(row) > 2 else []))  # type: ignore[misc]
+        want = sorted(tuple(x.split(",")) for x in (row[2] if len(row) > 2 else []))
         assert sorted(have or []) == want, f"at {row[0]}"
 
 
