@@ -610,9 +610,10 @@ class MatchRecognizeStmt:
         self.npart = self.mp.npart
         mp = self.mp
         # When no condition reads earlier variables, two states at one step behave alike from
-        # now on; without all matches, skipping past the last row and no interval, the one that
-        # started first always wins, so the later one is dropped (exact, and it keeps a run of
-        # F{5,} linear instead of one state per F)
+        # now on; without all matches, skipping past the last row, no interval and no window
+        # (where the older one leaves first), the one that started first always wins, so the
+        # later one is dropped (exact, and it keeps a run of F{5,} linear instead of one state
+        # per F)
         self.windowed = mp.window_ms is not None or mp.window_len is not None
         self.merge_by_step = (mp.interval_ms is None and not mp.all_matches and not self.windowed
                               and mp.skip == "past_last_row" and not any(mp.needs_env))
