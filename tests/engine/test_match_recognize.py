@@ -244,3 +244,137 @@ def test_length_window_removes_partial_matches() -> None:
     for i, (name, v) in enumerate([("A1", 1), ("B1", 2), ("C1", 3), ("A2", 1), ("B2", 2), ("B3", 2), ("C2", 3)]):
         out.append(values(h.send(i, theString=name, value=v), "a", "c"))
     assert out == [[], [], [("A1", "C1")], [], [], [], []]  # A2 left the window as C2 arrived
+
+
+def _random_pattern(rng: random.Random, depth: int = 0) -> str:
+    quantifiers = ["", "", "*", "+", "?", "*?", "+?", "??", "{2}", "{1,2}", "{,2}", "{2,}"]
+
+    def atom() -> str:
+        if depth < 2 and rng.random() < 0.25:
+            return "(" + _random_pattern(rng, depth + 1) + ")"
+        return rng.choice("ABC")
+
+    seqs = [" ".join(atom() + rng.choice(quantifiers) for _ in range(rng.randint(1, 3)))
+            for _ in range(rng.randint(1, 2))]
+    return " | ".join(seqs)
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_all_matches_are_every_labelling_the_regular_expression_accepts(seed: int) -> None:
+    """With all matches and skip to current row, the rows of each event are every way to label
+    a run of events ending there with variables whose condition each event meets, such that
+    the labels spell a word of the pattern: checked against Python's ``re`` on the words."""
+    import itertools
+    import re
+
+    rng = random.Random(seed)
+    pattern = _random_pattern(rng)
+    events = [{v: rng.random() < 0.6 for v in "abc"} for _ in range(7)]
+    used = [v for v in "abc" if v.upper() in pattern]
+    measures = ", ".join(f"{v.upper()} as {v}" for v in used)
+    defines = ", ".join(f"{v.upper()} as {v.upper()}.{v} = true" for v in used)
+    h = Harness(f"""@Name('s0') select * from Flow match_recognize (
+                      measures {measures} all matches after match skip to current row
+                      pattern ({pattern}) define {defines})""")
+    word = re.compile(pattern.replace(" ", ""))
+    for i, ev in enumerate(events):
+        rows = h.send(i, n=i, **ev)
+        got = set()
+        for r in rows:
+            labels: dict[int, str] = {}
+            for var in used:
+                val = r.values[var]
+                for e in val if isinstance(val, list) else [val] if val is not None else []:
+                    labels[e["n"]] = var.upper()
+            got.add((min(labels), "".join(labels[k] for k in sorted(labels))))
+        want = set()
+        for j in range(i + 1):
+            choices = [[v.upper() for v in "abc" if events[k][v]] for k in range(j, i + 1)]
+            for labels_ in itertools.product(*choices):
+                if word.fullmatch("".join(labels_)):
+                    want.add((j, "".join(labels_)))
+        assert got == want, f"pattern ({pattern}) at event {i}"
+
+
+def _backtrack(node: Any, elig: list[set[str]], k: int) -> Any:
+    """Every (end, labels) of ``node`` from event k, in the order a backtracking regex engine
+    tries them (greedy: one more repetition first; reluctant: one fewer)."""
+    from flowcep_plugin.engine import ast as A
+
+    if isinstance(node, A.RpVar):
+        if k < len(elig) and node.name in elig[k]:
+            yield k + 1, (node.name,)
+    elif isinstance(node, A.RpSeq):
+        def seq(i: int, at: int) -> Any:
+            if i == len(node.items):
+                yield at, ()
+                return
+            for mid, first in _backtrack(node.items[i], elig, at):
+                for end, rest in seq(i + 1, mid):
+                    yield end, first + rest
+        yield from seq(0, k)
+    elif isinstance(node, A.RpAlt):
+        for it in node.items:
+            yield from _backtrack(it, elig, k)
+    else:
+        assert isinstance(node, A.RpQuant)
+
+        def rep(count: int, at: int) -> Any:
+            more = node.high is None or count < node.high
+            if node.greedy and more:
+                for mid, first in _backtrack(node.item, elig, at):
+                    if mid > at:  # an empty repetition adds nothing
+                        for end, rest in rep(count + 1, mid):
+                            yield end, first + rest
+            if count >= node.low:
+                yield at, ()
+            if not node.greedy and more:
+                for mid, first in _backtrack(node.item, elig, at):
+                    if mid > at:
+                        for end, rest in rep(count + 1, mid):
+                            yield end, first + rest
+        yield from rep(0, k)
+
+
+@pytest.mark.parametrize("skip", ["past last row", "to next row"])
+@pytest.mark.parametrize("seed", range(40))
+def test_the_output_match_is_the_one_a_backtracking_engine_prefers(seed: int, skip: str) -> None:
+    """Without all matches: at each event the match output starts first, then is the
+    labelling a backtracking engine finds first; matching resumes after its last event (past
+    last row), or after its first event (to next row, where a later start ending at the same
+    event is output too)."""
+    from flowcep_plugin.engine.match_recognize import _expand
+    from flowcep_plugin.engine.parser import parse_module
+
+    rng = random.Random(1000 + seed)
+    pattern = _random_pattern(rng)
+    used = [v for v in "abc" if v.upper() in pattern]
+    text = f"""@Name('s0') select * from Flow match_recognize (
+                 measures {", ".join(f"{v.upper()} as {v}" for v in used)}
+                 after match skip {skip} pattern ({pattern})
+                 define {", ".join(f"{v.upper()} as {v.upper()}.{v} = true" for v in used)})"""
+    mr = parse_module(text)[0].match_recognize  # type: ignore[union-attr]
+    assert mr is not None
+    root = _expand(mr.pattern)
+    events = [{v: rng.random() < 0.6 for v in "abc"} for _ in range(9)]
+    elig = [{v.upper() for v in "abc" if ev[v]} for ev in events]
+    h = Harness(text)
+    resume = 0
+    for i, ev in enumerate(events):
+        got = []
+        for r in h.send(i, n=i, **ev):
+            labels: dict[int, str] = {}
+            for var in used:
+                val = r.values[var]
+                for e in val if isinstance(val, list) else [val] if val is not None else []:
+                    labels[e["n"]] = var.upper()
+            got.append((min(labels), tuple(labels[k] for k in sorted(labels))))
+        want = []
+        for j in range(resume, i + 1):
+            if j < resume:
+                continue
+            first = next((lab for end, lab in _backtrack(root, elig[:i + 1], j) if end == i + 1 and lab), None)
+            if first is not None:
+                want.append((j, first))
+                resume = i + 1 if skip == "past last row" else j + 1
+        assert got == want, f"pattern ({pattern}) at event {i}"
