@@ -378,3 +378,18 @@ def test_the_output_match_is_the_one_a_backtracking_engine_prefers(seed: int, sk
                 want.append((j, first))
                 resume = i + 1 if skip == "past last row" else j + 1
         assert got == want, f"pattern ({pattern}) at event {i}"
+
+
+def test_held_matches_are_bounded_and_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """interval with all matches holds every completed match until the timer: bounded per
+    partition, the oldest dropped and counted."""
+    monkeypatch.setattr(match_recognize, "_MAX_PENDING", 5)
+    h = Harness("""@Name('s0') select * from Flow match_recognize (
+                     measures A.n as a, count(B.n) as nb all matches pattern (A B*) interval 1 min
+                     define A as A.k = 'a', B as B.k = 'b')""")
+    for t, k in enumerate("abbbbbbb"):
+        h.send(t, k=k, n=t)
+    st = h.rt.stmts[0]
+    assert st.stats["match-recognize-pending-evicted"] == 3  # 8 matches (A, A B, ... A B x7) for 5 places
+    h.flush()
+    assert sorted(r.values["nb"] for r in h.of("s0")) == [3, 4, 5, 6, 7]
