@@ -7,6 +7,8 @@ module costs milliseconds and happens once, before any data flows.
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
 import re
 from collections.abc import Mapping
 from functools import lru_cache
@@ -37,6 +39,9 @@ for _names, _ms in (
 ):
     for _n in _names:
         TIME_UNITS_MS[_n] = _ms
+
+#: items of one match_recognize_permute (h-mrec): n! orders
+_MAX_PERMUTED = 5
 
 _PLACEHOLDER = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_.\-]*)\s*\}")
 
@@ -161,8 +166,6 @@ _NAMED_AFTER = [
 _NAMED_BEFORE = [
     (re.compile(r"timer\s*:\s*at\s*\([^()]*$", re.I), "the pattern observer timer:at (use timer:interval)"),
     (re.compile(r"timer\s*:\s*schedule\s*\([^()]*$", re.I), "the pattern observer timer:schedule"),
-    (re.compile(r"match_recognize_permute\s*\([^()]*$", re.I),  # h-mrec
-     "match_recognize_permute (write the permutations as alternatives: (A B | B A))"),
 ]
 
 
@@ -366,6 +369,19 @@ class _Build(Transformer[Token, Any]):
 
     def mr_group(self, meta: Any, children: list[Any]) -> A.RowPattern:
         return cast(A.RowPattern, children[0])
+
+    def mr_permute(self, meta: Any, children: list[Any]) -> A.RowPattern:
+        """``match_recognize_permute(A, B, C)`` is the alternation of every order, in Esper's
+        order (A B C | A C B | B A C | ...), which is also their preferment."""
+        items = [c for c in children if not isinstance(c, Token)]
+        pos = _pos(meta)
+        if len(items) > _MAX_PERMUTED:
+            raise EPLError(f"match_recognize_permute of {len(items)} items is {math.factorial(len(items))} "
+                           f"orders; at most {_MAX_PERMUTED} items", self.filename, pos.line or None,
+                           pos.column or None)
+        if len(items) == 1:
+            return cast(A.RowPattern, items[0])
+        return A.RpAlt(tuple(A.RpSeq(tuple(order), pos=pos) for order in itertools.permutations(items)), pos=pos)
 
     def mr_q(self, meta: Any, children: list[Any]) -> tuple[int, int | None, bool]:
         op, reluctant = children

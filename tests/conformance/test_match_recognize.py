@@ -882,3 +882,93 @@ def test_example_with_prev() -> None:
               PREV_FIELDS, [(i, {"theString": n, "value": v}, None) for i, (n, v) in enumerate(data)])
     for (name, _v), have in zip(data, got, strict=True):
         assert sorted(have or [], key=repr) == sorted(expected.get(name, []), key=repr), f"at {name}"
+
+
+# -- RowRecogPermute ----------------------------------------------------------------------------------
+PERMUTE = MR + "RowRecogPermute"
+
+
+@esper("mr-permute", PERMUTE + ".runDocSampleUpToN; " + DOC + "Permutations (example table)")
+def test_permute_manual_example() -> None:
+    check("""@Name('s0') select * from Flow match_recognize (
+               partition by device measures A.id as a_id, B.id as b_id
+               pattern (match_recognize_permute(A, B)) define A as A.temp < 100, B as B.temp >= 100)""",
+          "a_id,b_id",
+          [temp(1000, "E1", 1, 99), temp(2000, "E2", 1, 100, [("E1", "E2")]), temp(3000, "E3", 1, 100),
+           temp(4000, "E4", 1, 99, [("E4", "E3")]), temp(5000, "E5", 1, 98, [])])
+
+
+@pytest.mark.parametrize("pattern", ["(A B C)|(A C B)|(B A C)|(B C A)|(C A B)|(C B A)",
+                                     "(match_recognize_permute(A,B,C))"])
+@esper("mr-permute", PERMUTE + ".runPermute")
+def test_permute_every_order(pattern: str) -> None:
+    import itertools
+
+    h = Harness(f"""@Name('s0') select * from Flow match_recognize (
+                      partition by intPrimitive measures A as a, B as b, C as c pattern ({pattern})
+                      define A as A.theString like "A%", B as B.theString like "B%", C as C.theString like "C%")""")
+    for count, order in enumerate(itertools.permutations("ABC")):
+        rows = []
+        for v in order:
+            rows += h.send(count, theString=f"{v}{count}", intPrimitive=count)
+        assert [{k: r.values[k]["theString"] for k in "abc"} for r in rows] == \
+            [{"a": f"A{count}", "b": f"B{count}", "c": f"C{count}"}]
+
+
+PERMUTE_EQUIVALENT = [
+    ("mAtCh_Recognize_Permute(A)", "(A)"),
+    ("match_recognize_permute(A,B)", "(A B|B A)"),
+    ("match_recognize_permute(A,B,C)", "(A B C|A C B|B A C|B C A|C A B|C B A)"),
+    ("match_recognize_permute(A,B,C,D)", "(A B C D|A B D C|A C B D|A C D B|A D B C|A D C B|B A C D|B A D C|"
+     "B C A D|B C D A|B D A C|B D C A|C A B D|C A D B|C B A D|C B D A|C D A B|C D B A|D A B C|D A C B|"
+     "D B A C|D B C A|D C A B|D C B A)"),
+    ("match_recognize_permute((A B), C)", "((A B) C|C (A B))"),
+    ("match_recognize_permute((A|B), (C D), E)",
+     "((A|B) (C D) E|(A|B) E (C D)|(C D) (A|B) E|(C D) E (A|B)|E (A|B) (C D)|E (C D) (A|B))"),
+    ("A match_recognize_permute(B,C) D", "A (B C|C B) D"),
+    ("match_recognize_permute(A, match_recognize_permute(B, C))", "(A (B C|C B)|(B C|C B) A)"),
+]
+
+
+@pytest.mark.parametrize("before, after", PERMUTE_EQUIVALENT, ids=[b_ for b_, _a in PERMUTE_EQUIVALENT])
+@esper("mr-permute", PERMUTE + " (runEquivalent: each permutation gives the rows of its expansion)")
+def test_permute_expands_as_esper_writes_it(before: str, after: str) -> None:
+    import random
+
+    from flowcep_plugin.engine.parser import parse_module
+
+    def tree(pattern: str) -> Any:
+        return parse_module(f"select * from Flow match_recognize (measures A.x as a pattern ({pattern}))")[0] \
+            .match_recognize.pattern  # type: ignore[union-attr]
+
+    def shape(node: Any) -> Any:  # the tree without positions
+        from flowcep_plugin.engine import ast as A
+
+        if isinstance(node, A.RpVar):
+            return node.name
+        if isinstance(node, (A.RpSeq, A.RpAlt)):
+            items = [shape(i) for i in node.items]
+            if isinstance(node, A.RpSeq):  # (A B) C is A B C
+                flat: list[Any] = []
+                for it in items:
+                    flat += it[1] if isinstance(it, tuple) and it[0] == "seq" else [it]
+                return ("seq", flat)
+            return ("alt", items)
+        return node
+
+    assert shape(tree(before)) == shape(tree(after))
+    rng = random.Random(before)
+    seq = [rng.choice("ABCDE") for _ in range(400)]
+
+    def rows(pattern: str) -> list[Any]:
+        variables = sorted({c for c in pattern.upper().replace("MATCH_RECOGNIZE_PERMUTE", "") if c.isalpha()})
+        defines = ", ".join(f"{v} as {v}.kind = '{v}'" for v in variables)
+        h = Harness(f"""@Name('s0') select * from Flow match_recognize (
+                          measures {", ".join(f"{v} as {v.lower()}" for v in variables)} all matches
+                          pattern ({pattern}) define {defines})""")
+        for i, k in enumerate(seq):
+            h.send(i, kind=k, n=i)
+        return [(r.time_ms, sorted((k, v["n"]) for k, v in r.values.items() if v is not None)) for r in h.of("s0")]
+
+    got = rows(before)
+    assert got == rows(after) and got

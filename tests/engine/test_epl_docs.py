@@ -65,7 +65,7 @@ REJECTED = [
     "select a from Flow where a = 'it''s'",
     # h-mrec: match_recognize
     "select * from Flow#unique(x) match_recognize (measures A.x as a pattern (A B))",
-    "select * from Flow match_recognize (measures A.x as a pattern (match_recognize_permute(A, B)))",
+    "select * from Flow match_recognize (measures A.x as a pattern (match_recognize_permute(A, B, C, D, E, F)))",
     "select * from Flow match_recognize (measures A.x as a pattern (A B)) where a > 1",
     "select * from Flow match_recognize (measures B.x as b pattern (A B*))",
 ]
