@@ -50,6 +50,9 @@ _KEYWORD_DISPLAY = {
     "COMP_OP": "a comparison operator", "NAME": "a name", "NUMBER": "a number",
     "STRING": "a string", "TIME_UNIT": "a time unit (sec, min, hour...)",
     "OUTPUT_KIND": "ALL, FIRST, LAST or SNAPSHOT", "ARRAY": "'[]'", "$END": "end of input",
+    # h-mrec: match_recognize
+    "ALL_MATCHES": "ALL MATCHES", "AFTER_MATCH_SKIP": "AFTER MATCH SKIP",
+    "PERMUTE": "match_recognize_permute(...)",
 }
 
 

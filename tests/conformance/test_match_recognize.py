@@ -972,3 +972,66 @@ def test_permute_expands_as_esper_writes_it(before: str, after: str) -> None:
 
     got = rows(before)
     assert got == rows(after) and got
+
+
+# -- RowRecogArrayAccess --------------------------------------------------------------------------------
+ARRAY = MR + "RowRecogArrayAccess"
+
+
+def _send_all(h: Harness, events: list[tuple[str, int]]) -> list[Any]:
+    rows: list[Any] = []
+    for name, n in events:
+        rows += h.send(0, theString=name, intPrimitive=n)
+    return rows
+
+
+@esper("mr-define", ARRAY + ".RowRecogSingleMultiMix")
+def test_define_reads_indexed_group_variables() -> None:
+    h = Harness("""@Name('s0') select * from Flow match_recognize (
+                     measures A.theString as a, B[0].theString as b0, C.theString as c, D[0].theString as d0,
+                       E.theString as e
+                     pattern (A B+ C D+ E)
+                     define A as A.theString like 'A%', B as B.theString like 'B%',
+                       C as C.theString like 'C%' and C.intPrimitive = B[1].intPrimitive,
+                       D as D.theString like 'D%',
+                       E as E.theString like 'E%' and E.intPrimitive = D[1].intPrimitive
+                         and E.intPrimitive = D[0].intPrimitive)""")
+    one = ("A1", "B1", "C1", "D1", "E1")
+
+    def values_(rows: list[Any]) -> list[tuple[Any, ...]]:
+        return [tuple(r.values[k] for k in ("a", "b0", "c", "d0", "e")) for r in rows]
+
+    assert values_(_send_all(h, [("A1", 100), ("B1", 50), ("B2", 49), ("C1", 49), ("D1", 2), ("D2", 2), ("E1", 2)])) == [one]
+    assert _send_all(h, [("A1", 100), ("B1", 50), ("C1", 49), ("D1", 2), ("D2", 2), ("E1", 2)]) == []
+    assert _send_all(h, [("A1", 100), ("B1", 50), ("B2", 49), ("C1", 49), ("D1", 2), ("D2", 3), ("E1", 2)]) == []
+    assert values_(_send_all(h, [("A1", 100), ("B1", 50), ("B2", 49), ("C1", 49), ("D1", 2), ("D2", 2), ("D3", 99),
+                                 ("E1", 2)])) == [one]
+
+
+@pytest.mark.parametrize("pattern", ["A B A B C", "(A B)* C"])
+@esper("mr-define", ARRAY + ".RowRecogMultiDepends")
+def test_define_reads_variables_repeated_by_the_pattern(pattern: str) -> None:
+    h = Harness(f"""@Name('s0') select * from Flow match_recognize (
+                      measures A[0].theString as a0, A[1].theString as a1, B[0].theString as b0,
+                        B[1].theString as b1, C.theString as c
+                      pattern ({pattern})
+                      define A as theString like 'A%', B as theString like 'B%',
+                        C as theString like 'C%' and C.intPrimitive = A[0].intPrimitive
+                          and C.intPrimitive = B[0].intPrimitive and C.intPrimitive = A[1].intPrimitive
+                          and C.intPrimitive = B[1].intPrimitive)""")
+    rows = _send_all(h, [("A1", 1), ("B1", 1), ("A2", 1), ("B2", 1), ("C1", 1)])
+    assert [tuple(r.values[k] for k in ("a0", "a1", "b0", "b1", "c")) for r in rows] == [("A1", "A2", "B1", "B2", "C1")]
+    assert _send_all(h, [("A10", 1), ("B10", 1), ("A11", 1), ("B11", 2), ("C2", 2)]) == []
+    assert _send_all(h, [("A20", 2), ("B20", 2), ("A21", 1), ("B21", 2), ("C3", 2)]) == []
+
+
+@pytest.mark.parametrize("measures", ["A as a_array, B as b", "B as b", "A as a_array", "1 as one"])
+@esper("mr-measures", ARRAY + ".RowRecogMeasuresClausePresence")
+def test_measures_clause_presence(measures: str) -> None:
+    h = Harness(f"""@Name('s0') select * from Flow match_recognize (
+                      partition by theString measures {measures} pattern (A+ B)
+                      define B as B.intPrimitive = A[0].intPrimitive)""")
+    assert _send_all(h, [("A", 1), ("A", 0)]) == []
+    assert len(_send_all(h, [("B", 1), ("B", 1)])) == 1
+    assert _send_all(h, [("A", 2), ("A", 3)]) == []
+    assert len(_send_all(h, [("B", 2), ("B", 2)])) == 1
