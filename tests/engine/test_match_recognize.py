@@ -418,3 +418,31 @@ def test_hostile_values_never_stop_the_statement() -> None:
     assert {repr(r.values["s"]) for r in rows} == {repr(s) for s in srcs}
     assert all(r.values["d"] == 3 for r in rows)
     assert all(r.values["total"] is None for r in rows)  # every run mixes strings or lists with numbers
+
+
+@pytest.mark.parametrize("terminated", ["", "or terminated"])
+def test_interval_gives_the_same_rows_fed_as_one_batch(terminated: str) -> None:
+    """The interval timers cut a batch where they fall due, so one batch gives the rows of
+    the same events sent one at a time (each at its time)."""
+    text = f"""@Name('s0') select * from Flow match_recognize (
+                 partition by src measures A.n as a, count(B.n) as nb, last(B.n) as lb
+                 pattern (A B*) interval 3 sec {terminated}
+                 define A as A.k = 'a', B as B.k = 'b')"""
+    rng = random.Random(11)
+    recs = []
+    t = 0
+    for i in range(500):
+        t += rng.choice((0, 100, 400, 1500))
+        recs.append((t, {"src": rng.choice("xyz"), "k": rng.choice("abbx"), "n": i}))
+    one = Harness(text)
+    for t, r in recs:
+        one.send(t, **r)
+    one.flush()
+    batch = Harness(text)
+    batch.batch(recs)
+    batch.flush()
+
+    def rows(h: Harness) -> list[tuple[Any, ...]]:
+        return [(r.time_ms, r.values["a"], r.values["nb"], r.values["lb"]) for r in h.of("s0")]
+
+    assert rows(one) == rows(batch) and len(rows(one)) > 50
