@@ -587,7 +587,7 @@ class _Match:
 
 
 class _Part:
-    __slots__ = ("key", "pk", "states", "pending", "hist")
+    __slots__ = ("key", "pk", "states", "pending", "hist", "scheduled")
 
     def __init__(self, key: Any, pk: tuple[Any, ...], prev_depth: int) -> None:
         self.key = key
@@ -595,6 +595,7 @@ class _Part:
         self.states: list[_State] = []
         self.pending: list[_Match] = []
         self.hist: deque[dict[str, Any]] = deque(maxlen=prev_depth + 1)
+        self.scheduled: int | None = None  # the interval timer this partition has in the heap
 
 
 class MatchRecognizeStmt:
@@ -640,9 +641,9 @@ class MatchRecognizeStmt:
         while h:
             due, _s, key = h[0]
             part = self.parts.get(key)
-            if part is not None and part.pending and self._min_due(part) <= due:
+            if part is not None and part.scheduled == due:
                 return due
-            heapq.heappop(h)
+            heapq.heappop(h)  # an evicted partition's, or a timer moved earlier
         return None
 
     def due_if_fed(self, idx: int, t: int) -> int | None:
@@ -661,14 +662,17 @@ class MatchRecognizeStmt:
         out: list[Row] = []
         keys = []
         while self.heap and self.heap[0][0] <= now:
-            keys.append(heapq.heappop(self.heap)[2])
-        done = set()
+            due, _s, key = heapq.heappop(self.heap)
+            part = self.parts.get(key)
+            if part is not None and part.scheduled == due:
+                keys.append(key)
         for key in keys:
             part = self.parts.get(key)
-            if part is None or id(part) in done:
+            if part is None:
                 continue
-            done.add(id(part))
+            part.scheduled = None
             self._release(part, now, out)
+            self._schedule(part)  # the held matches of later sequences wait for their own timer
             self._forget(part)
         self._shape(out, 0)
         return out
@@ -848,8 +852,14 @@ class MatchRecognizeStmt:
             self.stats["match-recognize-pending-evicted"] += len(pending) - _MAX_PENDING
             pending = pending[-_MAX_PENDING:]
         part.pending = pending
+        self._schedule(part)
+
+    def _schedule(self, part: _Part) -> None:
+        """One heap entry per partition, at its earliest held match's timer: the heap stays
+        as large as the partitions holding matches, whatever the event rate."""
         due = self._min_due(part)
-        if due < _INF:
+        if due < _INF and (part.scheduled is None or due < part.scheduled):
+            part.scheduled = due
             self._hseq += 1
             heapq.heappush(self.heap, (due, self._hseq, part.key))
 
@@ -888,9 +898,9 @@ class MatchRecognizeStmt:
             limit = max(m.end if mp.skip == "past_last_row" else m.start for m in chosen)
             part.pending = [m for m in part.pending if m.start > limit]
         self._emit(part, chosen, max(m.end_t for m in chosen) if final else now, out)
-        if self._min_due(part) < _INF:
-            self._hseq += 1
-            heapq.heappush(self.heap, (self._min_due(part), self._hseq, part.key))
+        if part.scheduled is not None and part.scheduled <= now:
+            part.scheduled = None  # its timer is spent (released at an event of that time)
+        self._schedule(part)
 
     def _emit(self, part: _Part, chosen: list[_Match], t: int, out: list[Row]) -> None:
         mp = self.mp

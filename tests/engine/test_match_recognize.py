@@ -446,3 +446,16 @@ def test_interval_gives_the_same_rows_fed_as_one_batch(terminated: str) -> None:
         return [(r.time_ms, r.values["a"], r.values["nb"], r.values["lb"]) for r in h.of("s0")]
 
     assert rows(one) == rows(batch) and len(rows(one)) > 50
+
+
+def test_interval_timers_take_one_entry_per_partition() -> None:
+    """Every event of a long run completes a match held by the interval; the timer heap keeps
+    one entry per partition, not one per match."""
+    h = Harness("""@Name('s0') select * from Flow match_recognize (
+                     partition by src measures A.n as a, count(B.n) as nb pattern (A B*) interval 1 hour
+                     define A as A.k = 'a', B as B.k = 'b')""")
+    h.batch([(i, {"src": f"h{i % 3}", "k": "a" if i < 3 else "b", "n": i}) for i in range(30_000)])
+    st = h.rt.stmts[0]
+    assert len(st.heap) <= 3
+    h.flush()
+    assert sorted(values(h.of("s0"), "a", "nb")) == [(0, 9999), (1, 9999), (2, 9999)]
