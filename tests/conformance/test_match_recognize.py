@@ -1035,3 +1035,13 @@ def test_measures_clause_presence(measures: str) -> None:
     assert len(_send_all(h, [("B", 1), ("B", 1)])) == 1
     assert _send_all(h, [("A", 2), ("A", 3)]) == []
     assert len(_send_all(h, [("B", 2), ("B", 2)])) == 1
+
+
+@esper("mr-define", MR + "RowRecogClausePresence.runAssertionDefineNotPresent")
+def test_variables_without_define_match_any_event() -> None:
+    h = Harness("""@Name('s0') select * from Flow match_recognize (measures A as a, B as b pattern (A B))""")
+    got = []
+    for i in range(4):
+        got.append([(r.values["a"]["theString"], r.values["b"]["theString"])
+                    for r in h.send(i, theString=f"E{i}", intPrimitive=i)])
+    assert got == [[], [("E0", "E1")], [], [("E2", "E3")]]
