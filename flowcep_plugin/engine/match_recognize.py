@@ -452,6 +452,9 @@ def compile_match_recognize(c: _Compiler, s: A.SelectStmt, name: str) -> SelectP
         for i, pe in enumerate(mr.partition):
             if e == pe:
                 return f"pk[{i}]"
+        if isinstance(e, A.Call) and e.name == "prev":
+            raise c.err("match_recognize: prev() reads earlier events in define conditions; in "
+                        "measures select the matched events (B[0].x, first(B.x), ...)", e.pos)
         if not (isinstance(e, A.Call) and e.name in _AGGS):
             return None
         if e.star or len(e.args) != 1:

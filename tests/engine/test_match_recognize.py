@@ -58,6 +58,7 @@ AB = """@Name('s0') select * from Flow match_recognize (
     ("select * from Flow match_recognize (measures A.x as a pattern (A B) define A as last(A.x) > 1)",
      "not allowed in define"),
     ("select * from Flow match_recognize (measures count(*) as n pattern (A B*))", "count(B.x)"),
+    ("select * from Flow match_recognize (measures prev(A.x) as p pattern (A B))", "in define conditions"),
 ])
 def test_refused_with_a_position(text: str, needle: str) -> None:
     with pytest.raises(EPLError) as info:
