@@ -621,6 +621,7 @@ class MatchRecognizeStmt:
         self.windowed = mp.window_ms is not None or mp.window_len is not None
         self.merge_by_step = (mp.interval_ms is None and not mp.all_matches and not self.windowed
                               and mp.skip == "past_last_row" and not any(mp.needs_env))
+        self.var_at = [ins[1] for ins in mp.program]  # the variable a VAR step waits on
         self.parts: OrderedDict[Any, _Part] = OrderedDict()
         self.nstates = 0
         self.seq = 0
@@ -742,7 +743,7 @@ class MatchRecognizeStmt:
         hist.append(row)
         seq = self.seq
         self.seq += 1
-        program, closures, defines, needs_env = mp.program, mp.closures, mp.defines, mp.needs_env
+        closures, defines, needs_env = mp.closures, mp.defines, mp.needs_env
         if self.windowed:
             self._leave(part, t)
         old = part.states
@@ -752,13 +753,14 @@ class MatchRecognizeStmt:
         fresh = [_State(pc, seq, t, None, 0, bits, nb, 0) for pc, bits, nb in closures[0] if pc >= 0]
         new: list[_State] = []
         matches: list[_Match] = []
-        seen: set[tuple[int, int, int]] = set()
+        seen: set[Any] = set()
         merge = self.merge_by_step
+        var_at = self.var_at
         # held matches of different lengths are ranked by their split choices; matches output
         # at once all end here and come out of the state list in preferment order already
         ranked = mp.interval_ms is not None
         for st in chain(old, fresh):
-            v = program[st.pc][1]
+            v = var_at[st.pc]
             cond = defines[v]
             if cond is not None and not cond(row, self._env(st.caps) if needs_env[v] else _E, hist):
                 continue
@@ -773,7 +775,7 @@ class MatchRecognizeStmt:
                     matches.append(_Match(st.start, seq, st.start_t, caps, nbits, nnb,
                                           self._due(st.start_t, t), t))
                     continue
-                k = (pc2, 0, 0) if merge else (pc2, st.start, h)
+                k = pc2 if merge else (pc2, st.start, h)
                 if k in seen:
                     continue
                 if len(new) >= budget:
