@@ -26,12 +26,16 @@ by a case in tests/conformance/test_match_recognize.py:
 The matcher is a Thompson NFA run Pike-VM style: each partial match (a *state*) waits on one
 variable; states are kept in preferment order and one event advances every state of its
 partition once, so the work per event is linear in the live states. States that are the same
-variable sequence at the same program point are merged.
+variable sequence at the same program point are merged; when no condition reads an earlier
+variable (and the skip, interval and window allow it, see ``merge_by_step``) states at the
+same program point merge whatever their start, the earliest start winning.
 
 Bounds (Esper's max-states with prevent-start): at most ``MAX_STATES`` live states per
 statement (new ones are not started past it), ``MAX_PARTITIONS`` partitions (the least
 recently used is evicted), ``MAX_MATCH_EVENTS`` events in one match (a longer partial match is
-dropped); each is counted in ``MatchRecognizeStmt.stats``.
+dropped), ``_MAX_PENDING`` matches held by an interval per partition in all-matches mode
+(oldest dropped); each is counted in ``MatchRecognizeStmt.stats``. The interval timers take
+one heap entry per partition.
 """
 
 from __future__ import annotations
