@@ -292,6 +292,10 @@ def compile_match_recognize(c: _Compiler, s: A.SelectStmt, name: str) -> SelectP
                         "in a define or in the stream's filter)", e.pos)
     if s.group_by:
         raise c.err("unsupported construct: GROUP BY with match_recognize", s.group_by[0].pos)
+    for ann in s.annotations:
+        if ann.name.lower() == "hint" and "iterate_only" in str(ann.value).lower():
+            raise c.err("unsupported construct: @Hint('iterate_only'): FlowCEP has no iterator, a "
+                        "match_recognize statement outputs its matches as they come", ann.pos)
     if s.output is not None:
         raise c.err("unsupported construct: output rate limiting with match_recognize", s.output.pos)
     window_ms: int | None = None

@@ -59,6 +59,8 @@ AB = """@Name('s0') select * from Flow match_recognize (
      "not allowed in define"),
     ("select * from Flow match_recognize (measures count(*) as n pattern (A B*))", "count(B.x)"),
     ("select * from Flow match_recognize (measures prev(A.x) as p pattern (A B))", "in define conditions"),
+    ("@Hint('iterate_only') select * from Flow match_recognize (measures A.x as a pattern (A B))",
+     "no iterator"),
 ])
 def test_refused_with_a_position(text: str, needle: str) -> None:
     with pytest.raises(EPLError) as info:
