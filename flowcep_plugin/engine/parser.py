@@ -167,6 +167,11 @@ _NAMED_AFTER = [
     (re.compile(r"@\s*(consume|priority)\b", re.I), "@consume/@priority on a pattern filter"),
 ]
 _NAMED_BEFORE = [
+    (re.compile(r"[A-Za-z_$][\w$]*\s*\.\s*(size|anyOf|allOf|sumOf|countOf|where|selectFrom|firstOf|lastOf|"
+                r"minBy|maxBy|min|max|average|aggregate|orderBy|orderByDesc|distinctOf|take|takeLast|"
+                r"mostFrequent|leastFrequent|groupBy|toMap|reverse)\s*$"),  # h-mrec
+     "enumeration methods such as B.size() or B.anyOf(...) (use aggregates: count(B.x), "
+     "first(B.x), sum(B.x)...)"),
     (re.compile(r"timer\s*:\s*at\s*\([^()]*$", re.I), "the pattern observer timer:at (use timer:interval)"),
     (re.compile(r"timer\s*:\s*schedule\s*\([^()]*$", re.I), "the pattern observer timer:schedule"),
 ]

@@ -61,6 +61,7 @@ AB = """@Name('s0') select * from Flow match_recognize (
     ("select * from Flow match_recognize (measures prev(A.x) as p pattern (A B))", "in define conditions"),
     ("@Hint('iterate_only') select * from Flow match_recognize (measures A.x as a pattern (A B))",
      "no iterator"),
+    ("select * from Flow match_recognize (measures B.size() as n pattern (A B*))", "enumeration methods"),
 ])
 def test_refused_with_a_position(text: str, needle: str) -> None:
     with pytest.raises(EPLError) as info:
