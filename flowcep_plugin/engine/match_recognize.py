@@ -16,8 +16,9 @@ by a case in tests/conformance/test_match_recognize.py:
   row`` (default) every one that started at or before its last event, ``to next row`` every
   one that started at or before its first event, ``to current row`` none.
 * **interval P** holds completed matches until P after their first event, then outputs the
-  preferred ones; ``or terminated`` also outputs them as soon as no partial match that could
-  be preferred to them is left.
+  preferred ones; ``or terminated`` also outputs, when a partial match ends (an event it
+  cannot take), the last match it completed, as Esper does even while a sibling branch goes
+  on. The skip clause then drops held matches only; partial matches go on.
 * ``prev(X.p, n)`` in a define reads the event n before the current one in the partition,
   matched or not.
 * ``#time(P)`` / ``#length(N)``: an event leaving the window leaves the partial matches that
@@ -565,10 +566,10 @@ def _calls(e: A.Expr | None, names: frozenset[str]) -> list[A.Call]:
 class _State:
     """A partial match waiting on the variable at ``pc``."""
 
-    __slots__ = ("pc", "start", "start_t", "caps", "h", "bits", "nb", "length")
+    __slots__ = ("pc", "start", "start_t", "caps", "h", "bits", "nb", "length", "ends")
 
     def __init__(self, pc: int, start: int, start_t: int, caps: Any, h: int, bits: int, nb: int,
-                 length: int) -> None:
+                 length: int, ends: tuple[_Match, ...] = ()) -> None:
         self.pc = pc
         self.start = start
         self.start_t = start_t
@@ -577,6 +578,9 @@ class _State:
         self.bits = bits
         self.nb = nb
         self.length = length
+        # interval: the matches this partial match completed on its way (all of them with all
+        # matches, else the last one); they are output when it terminates (or terminated)
+        self.ends = ends
 
 
 @dataclass
@@ -630,6 +634,9 @@ class MatchRecognizeStmt:
         self.merge_by_step = (mp.interval_ms is None and not mp.all_matches and not self.windowed
                               and mp.skip == "past_last_row" and not any(mp.needs_env))
         self.var_at = [ins[1] for ins in mp.program]  # the variable a VAR step waits on
+        # the match (split choices) each step's closure reaches, if any
+        self.match_at: list[tuple[int, int] | None] = [
+            next(((bits, nb) for target, bits, nb in clo if target < 0), None) for clo in mp.closures]
         self.parts: OrderedDict[Any, _Part] = OrderedDict()
         self.nstates = 0
         self.seq = 0
@@ -767,30 +774,48 @@ class MatchRecognizeStmt:
         # held matches of different lengths are ranked by their split choices; matches output
         # at once all end here and come out of the state list in preferment order already
         ranked = mp.interval_ms is not None
+        terminated: list[_Match] = []  # interval: matches of the partial matches that ended here
+        keep_all = mp.all_matches or mp.skip == "to_current_row"
+        match_at = self.match_at
         for st in chain(old, fresh):
             v = var_at[st.pc]
             cond = defines[v]
             if cond is not None and not cond(row, self._env(st.caps) if needs_env[v] else _E, hist):
+                if ranked:
+                    terminated += st.ends
                 continue
             if st.length >= MAX_MATCH_EVENTS:
                 self.stats["match-recognize-match-too-long"] += 1
+                if ranked:
+                    terminated += st.ends
                 continue
             caps = (v, row, st.caps)
             h = 0 if merge else hash((st.h, v))
+            ends = st.ends
+            mi = match_at[st.pc + 1]
+            if mi is not None:
+                mbits, mnb = ((st.bits << mi[1]) | mi[0], st.nb + mi[1]) if ranked else (0, 0)
+                m = _Match(st.start, seq, st.start_t, caps, mbits, mnb, self._due(st.start_t, t), t)
+                matches.append(m)
+                if ranked:
+                    ends = ends + (m,) if keep_all else (m,)
+            goes_on = False
             for pc2, bits, nb in closures[st.pc + 1]:
-                nbits, nnb = ((st.bits << nb) | bits, st.nb + nb) if ranked else (0, 0)
                 if pc2 < 0:
-                    matches.append(_Match(st.start, seq, st.start_t, caps, nbits, nnb,
-                                          self._due(st.start_t, t), t))
                     continue
+                nbits, nnb = ((st.bits << nb) | bits, st.nb + nb) if ranked else (0, 0)
                 k = pc2 if merge else (pc2, st.start, h)
                 if k in seen:
+                    goes_on = True  # an identical partial match carries on
                     continue
                 if len(new) >= budget:
                     self.stats["match-recognize-state-limit"] += 1
                     continue
                 seen.add(k)
-                new.append(_State(pc2, st.start, st.start_t, caps, h, nbits, nnb, st.length + 1))
+                goes_on = True
+                new.append(_State(pc2, st.start, st.start_t, caps, h, nbits, nnb, st.length + 1, ends))
+            if ranked and not goes_on:
+                terminated += ends
         self.nstates += len(new) - len(old)
         part.states = new
         if mp.interval_ms is None:
@@ -800,9 +825,9 @@ class MatchRecognizeStmt:
                 self._emit(part, chosen, t, out)
         else:
             if matches:
-                self._hold(part, matches)
+                self._hold(part, matches, terminated)
             if part.pending:
-                self._release(part, t, out)
+                self._release(part, t, out, terminated, seq)
         self._forget(part)
 
     def _leave(self, part: _Part, now: int) -> None:
@@ -847,7 +872,7 @@ class MatchRecognizeStmt:
         part.states = kept
         part.pending = [m for m in part.pending if m.start > limit]
 
-    def _hold(self, part: _Part, matches: list[_Match]) -> None:
+    def _hold(self, part: _Part, matches: list[_Match], terminated: list[_Match]) -> None:
         """interval: completed matches wait for the end of their interval. Without all matches
         (and unless skipping to the current row) only the preferred match of each start can be
         output, so only that one is kept."""
@@ -855,12 +880,17 @@ class MatchRecognizeStmt:
         assert mp.interval_ms is not None
         pending = part.pending + matches
         if not (mp.all_matches or mp.skip == "to_current_row"):
+            # a timer outputs the preferred match of each start; a run that terminates outputs
+            # the last match it completed: only those can come out
             best: dict[int, _Match] = {}
             for m in pending:
                 b = best.get(m.start)
                 if b is None or m.rank() < b.rank():
                     best[m.start] = m
-            pending = list(best.values())
+            wanted = {id(m) for m in best.values()}
+            wanted.update(id(e) for s in part.states for e in s.ends)
+            wanted.update(id(e) for e in terminated)
+            pending = [m for m in pending if id(m) in wanted]
         elif len(pending) > _MAX_PENDING:
             self.stats["match-recognize-pending-evicted"] += len(pending) - _MAX_PENDING
             pending = pending[-_MAX_PENDING:]
@@ -889,16 +919,20 @@ class MatchRecognizeStmt:
     def _min_due(self, part: _Part) -> int:
         return min((m.due for m in part.pending if m.due is not None), default=_INF)
 
-    def _release(self, part: _Part, now: int, out: list[Row], final: bool = False) -> None:
-        """Output the held matches whose interval ended (or, with ``or terminated``, that no
-        partial match still running could be preferred to)."""
+    def _release(self, part: _Part, now: int, out: list[Row], terminated: list[_Match] | None = None,
+                 seq: int | None = None, final: bool = False) -> None:
+        """Output the held matches whose interval ended, and (with ``or terminated``, or when
+        completed after their timer) those of the partial matches that ended at this event:
+        Esper outputs a match when the run that completed it terminates, even if a sibling
+        branch still runs (``A (B* | C)`` outputs A2 at B1, when the C branch dies).
+        ``seq``: the event being processed; the matches it completed survive the skip."""
         mp = self.mp
         if self.windowed and not final:
             self._leave(part, now)
-        first_live = _INF if final else min((s.start for s in part.states), default=_INF)
+        ended = {id(m) for m in terminated or ()}
         ready = [m for m in part.pending
-                 if (m.due is not None and m.due <= now)
-                 or ((mp.or_terminated or m.due is None) and m.start < first_live)]
+                 if final or (m.due is not None and m.due <= now)
+                 or ((mp.or_terminated or m.due is None) and id(m) in ended)]
         if not ready:
             return
         chosen = self._choose(sorted(ready, key=_Match.rank))
@@ -909,7 +943,7 @@ class MatchRecognizeStmt:
         # terminates the run: RowRecogIntervalOrTerminated, A*)
         if mp.skip != "to_current_row" and chosen:
             limit = max(m.end if mp.skip == "past_last_row" else m.start for m in chosen)
-            part.pending = [m for m in part.pending if m.start > limit]
+            part.pending = [m for m in part.pending if m.start > limit or m.end == seq]
         self._emit(part, chosen, max(m.end_t for m in chosen) if final else now, out)
         if part.scheduled is not None and part.scheduled <= now:
             part.scheduled = None  # its timer is spent (released at an event of that time)

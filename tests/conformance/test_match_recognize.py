@@ -556,10 +556,6 @@ def test_or_terminated_a_b() -> None:
           [s("A1"), s("B1", rows=[("A1", "B1")]), s("A2"), s("A3"), s("B2", rows=[("A3", "B2")])])
 
 
-@pytest.mark.xfail(strict=True, reason="Esper also outputs A2 alone at B1, when the C branch of "
-                   "(B* | C) dies while B* still runs, then A2 B1 B2 at X1 (two overlapping rows for "
-                   "one start); FlowCEP waits while a preferred match can still come and outputs "
-                   "only A2 B1 B2 (docs/epl.md, Where FlowCEP differs)")
 @esper("mr-interval-terminated", TERMINATED + ".runAssertion_A_Bstar_or_C")
 def test_or_terminated_a_bstar_or_c() -> None:
     check(term("A (B* | C)", A_B0_B2 + ", C.theString as c"), "a,b0,b1,b2,c",
@@ -569,8 +565,6 @@ def test_or_terminated_a_bstar_or_c() -> None:
            timer(2_000_000_000, [])])
 
 
-@pytest.mark.xfail(strict=True, reason="Esper outputs A2 alone at C1, when the B* branch of "
-                   "(B* | C*) dies while C* still runs; FlowCEP waits and outputs A2 C1 at B1 only")
 @esper("mr-interval-terminated", TERMINATED + ".runAssertion_A_Bstar_or_Cstar")
 def test_or_terminated_a_bstar_or_cstar() -> None:
     check(term("A (B* | C*)", "A.theString as a, B[0].theString as b0, B[1].theString as b1, "
