@@ -799,6 +799,9 @@ class MatchRecognizeStmt:
                 matches.append(m)
                 if ranked:
                     ends = ends + (m,) if keep_all else (m,)
+                    if len(ends) > _MAX_PENDING:  # all matches: a run's matches, bounded as held ones
+                        self.stats["match-recognize-pending-evicted"] += 1
+                        ends = ends[1:]
             goes_on = False
             for pc2, bits, nb in closures[st.pc + 1]:
                 if pc2 < 0:
