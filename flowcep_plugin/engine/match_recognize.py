@@ -799,8 +799,9 @@ class MatchRecognizeStmt:
                 matches.append(m)
                 if ranked:
                     ends = ends + (m,) if keep_all else (m,)
-                    if len(ends) > _MAX_PENDING:  # all matches: a run's matches, bounded as held ones
-                        self.stats["match-recognize-pending-evicted"] += 1
+                    if len(ends) > _MAX_PENDING:
+                        # all matches: a run refers to its held matches, of which a partition
+                        # keeps _MAX_PENDING (the oldest are counted when they leave the hold)
                         ends = ends[1:]
             goes_on = False
             for pc2, bits, nb in closures[st.pc + 1]:
