@@ -229,6 +229,10 @@ class _Compiler:
         beside the select list as a hidden value (same rules as a select item: aggregates,
         GROUP BY expressions, properties) and removed once the step is sorted.
         """
+        if s.match_recognize is not None and s.items is None:  # h-mrec: select * is the measures
+            s = dataclasses.replace(s, items=tuple(
+                A.SelectItem(A.Prop((m.name,), pos=m.expr.pos, text=m.name), None)
+                for m in s.match_recognize.measures))
         if not (s.order_by or s.limit is not None or s.distinct):
             return self._select(s, name)
         from .ordering import KeyGetter, make_shaper
@@ -289,6 +293,10 @@ class _Compiler:
             from .patterns import compile_pattern_statement
 
             return compile_pattern_statement(self, s, name)
+        if s.match_recognize is not None:  # h-mrec
+            from .match_recognize import compile_match_recognize
+
+            return compile_match_recognize(self, s, name)
         refs: list[tuple[str, StreamDef]] = []
         sources: tuple[A.StreamRef, ...] = s.sources
         for ref in sources:
@@ -931,6 +939,8 @@ class _Compiler:
         plan = self.select(s, name)
         if plan.subqueries:
             raise self.err("unsupported construct: a subquery in a context statement", s.pos)
+        if plan.match_recognize is not None:
+            raise self.err("unsupported construct: match_recognize in a context statement", s.pos)
         for sp in plan.streams:
             if sp.priors:
                 raise self.err("unsupported construct: prior() in a context statement", s.pos)

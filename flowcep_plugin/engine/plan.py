@@ -114,6 +114,7 @@ class SelectPlan:
     equi: list[tuple[int, str, int, str]] = field(default_factory=list)  # joins: s1.k1 = s2.k2
     grp_emit: Callable[..., Any] | None = None  # (results, t, out) -> rows of a batch, one pass
     pattern: Any = None  # patterns.PatternPlan
+    match_recognize: Any = None  # match_recognize.MRPlan (h-mrec)
     # ORDER BY / LIMIT / DISTINCT: shapes the rows of one output step (ordering.make_shaper)
     shape: Callable[[list[Any]], list[Any]] | None = None
     # names of the computed values: select names, then hidden ORDER BY values (None: same)

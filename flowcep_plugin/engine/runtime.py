@@ -814,6 +814,7 @@ class Runtime:
     """Independent state of one module; feed it time-ordered batches and watermarks."""
 
     def __init__(self, module: Module, stats: Any = None, max_groups: int = DEFAULT_MAX_GROUPS) -> None:
+        from .match_recognize import MatchRecognizeStmt
         from .patterns import PatternStmt
 
         if max_groups < 1:
@@ -832,8 +833,12 @@ class Runtime:
                     return _Stmt(p, self.counters, max_groups, stats)
 
                 st = context_stmt(cplan, plan, make, self.counters, stats)
+            elif plan.pattern is not None:
+                st = PatternStmt(plan)
+            elif plan.match_recognize is not None:
+                st = MatchRecognizeStmt(plan)
             else:
-                st = PatternStmt(plan) if plan.pattern is not None else _Stmt(plan, self.counters, max_groups, stats)
+                st = _Stmt(plan, self.counters, max_groups, stats)
             self.stmts.append(st)
             for idx, sp in enumerate(plan.streams):
                 self.consumers.setdefault(sp.stream, []).append((st, idx))

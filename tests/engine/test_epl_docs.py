@@ -53,6 +53,8 @@ REJECTED = [
     "select a from Flow where a > any (select b from Flow#length(2) group by b)",
     "select count(*) from Flow#length(5) where a in (select b from Flow#length(2))",
     "create context C partition by a from Flow; context C select a from Flow where a in (select b from Flow#length(2))",
+    "create context C partition by a from Flow; context C select * from Flow "
+    "match_recognize (measures A.a as x pattern (A B) define B as B.a > A.a)",
     "select prev(1, a) from Flow#length(3)",
     "select max(a, b) from Flow",
     "select stddev(a) from Flow",
@@ -72,6 +74,11 @@ REJECTED = [
     "select count(*) from pattern [a=Flow]",
     "select * from pattern [a=Flow] order by a.x",
     "select a from Flow where a = 'it''s'",
+    # h-mrec: match_recognize
+    "select * from Flow#unique(x) match_recognize (measures A.x as a pattern (A B))",
+    "select * from Flow match_recognize (measures A.x as a pattern (match_recognize_permute(A, B, C, D, E, F)))",
+    "select * from Flow match_recognize (measures A.x as a pattern (A B)) where a > 1",
+    "select * from Flow match_recognize (measures B.x as b pattern (A B*))",
 ]
 
 
