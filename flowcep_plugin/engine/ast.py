@@ -263,6 +263,10 @@ class SelectStmt:
     pos: Pos = NOPOS
     order_by: tuple[OrderItem, ...] = ()
     limit: RowLimit | None = None
+    #: ``select [istream | irstream | rstream]``: the rows the statement outputs
+    select_stream: str = "istream"
+    #: ``insert [istream | irstream | rstream] into``: the rows inserted into the stream
+    insert_stream: str = "istream"
 
 
 Statement = SchemaStmt | SelectStmt

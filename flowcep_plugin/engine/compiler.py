@@ -121,12 +121,37 @@ class _Compiler:
                 raise self.err(f"duplicate statement name {name!r}", s.pos)
             names.add(name)
             plan = self.select(s, name)
+            self.stream_selection(s, plan)
             infos.append(plan.info)
             plans.append(plan)
         self.check_cycles(plans)
         module = Module(self.filename, infos, plans, self.input_stream, self.streams)
         module.schemas = schemas
         return module
+
+    def stream_selection(self, s: A.SelectStmt, plan: SelectPlan) -> None:
+        """``select irstream/rstream`` and ``insert irstream/rstream into``: which rows the
+        statement outputs and inserts (Esper: the select keyword chooses what listeners get,
+        the insert-into keyword what enters the stream, independently).
+
+        Combinations whose remove stream is not checked against Esper's output reference are
+        refused here rather than given rows of their own.
+        """
+        plan.select_stream, plan.insert_stream = s.select_stream, s.insert_stream
+        if s.select_stream == "istream" and s.insert_stream == "istream":
+            return
+        what = f"select {s.select_stream}" if s.select_stream != "istream" else f"insert {s.insert_stream} into"
+        if plan.pattern is not None:
+            raise self.err(f"unsupported construct: {what} over a pattern (a pattern has no remove "
+                           "stream)", s.pos)
+        if s.order_by or s.limit is not None or s.distinct:
+            raise self.err(f"unsupported construct: {what} with ORDER BY, LIMIT or DISTINCT", s.pos)
+        if s.output is not None and s.output.kind != "default":
+            raise self.err(f"unsupported construct: {what} with output {s.output.kind} (only output "
+                           "every P keeps the remove stream)", s.output.pos)
+        if len(plan.streams) > 1 and plan.aggregated:
+            raise self.err(f"unsupported construct: {what} in an aggregating join", s.pos)
+        plan.rstream = True
 
     def check_cycles(self, plans: list[SelectPlan]) -> None:
         """INSERT INTO chains must not loop (each event would be re-inserted forever)."""

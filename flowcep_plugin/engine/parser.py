@@ -256,17 +256,15 @@ class _Build(Transformer[Token, Any]):
         (insert, _sel, stream_sel, distinct, items, _from, sources, where, group, having, output,
          order, limit) = children
         pos = _pos(meta)
-        if stream_sel is not None and str(stream_sel).lower() != "istream":
-            # FlowCEP outputs the insert stream only; a remove stream would need rows that
-            # say they are removals, which no consumer (alerts, INSERT INTO) understands yet
-            raise EPLError(f"unsupported construct: select {str(stream_sel).lower()} (the remove "
-                           "stream); only select istream, the default, is supported", self.filename,
-                           stream_sel.line, stream_sel.column)
-        return A.SelectStmt((), insert, items, sources, where, tuple(group or ()), having, output,
-                            distinct is not None, pos, tuple(order or ()), limit)
+        sel = str(stream_sel).lower() if stream_sel is not None else "istream"
+        into, into_sel = insert if insert is not None else (None, "istream")
+        return A.SelectStmt((), into, items, sources, where, tuple(group or ()), having, output,
+                            distinct is not None, pos, tuple(order or ()), limit, sel, into_sel)
 
-    def insert_into(self, meta: Any, children: list[Any]) -> str:
-        return _name(children[2])
+    def insert_into(self, meta: Any, children: list[Any]) -> tuple[str, str]:
+        """(stream, which rows are inserted: istream, irstream or rstream)."""
+        _ins, sel, _into, name = children
+        return _name(name), str(sel).lower() if sel is not None else "istream"
 
     def select_star(self, meta: Any, children: list[Any]) -> None:
         return None

@@ -118,6 +118,11 @@ class SelectPlan:
     shape: Callable[[list[Any]], list[Any]] | None = None
     # names of the computed values: select names, then hidden ORDER BY values (None: same)
     value_names: list[str] | None = None
+    # select [istream|irstream|rstream] and insert [istream|irstream|rstream] into: which rows
+    # the statement outputs and which it inserts; ``rstream`` when either needs the remove stream
+    select_stream: str = "istream"
+    insert_stream: str = "istream"
+    rstream: bool = False
 
 
 class Module:

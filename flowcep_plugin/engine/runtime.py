@@ -65,7 +65,8 @@ def _make_window(sp: StreamPlan, keys: list[str], plan: SelectPlan | None = None
     name = v.name
     if name == "time_batch":
         if plan is not None and len(plan.streams) == 1 and plan.grouped and plan.count_only \
-                and plan.grp_emit is not None and plan.col_group is not None and sp.post_filter is None:
+                and plan.grp_emit is not None and plan.col_group is not None and sp.post_filter is None \
+                and not plan.rstream:
             w: TimeBatchWindow = CountingTimeBatchWindow(keys, sp.view_arg, plan.col_group, sp.window_where)
         else:
             w = TimeBatchWindow(keys, sp.view_arg, sp.window_where)
@@ -132,6 +133,8 @@ class _Limiter:
         self.group_rows: dict[Any, Row] = {}
         #: events per group in the window (``snapshot`` shows only groups that have some)
         self.group_n: Counter[Any] = Counter()
+        #: the statement keeps its remove stream: a repeated row comes with its remove row
+        self.rstream = False
 
     @property
     def started(self) -> bool:
@@ -186,7 +189,8 @@ class _Limiter:
         else:
             rows = list(self.buf.values()) if isinstance(self.buf, dict) else self.buf
             if kind != "first" and mode == "forall" and not self.updates and self.current is not None:
-                rows = [self.current]
+                # Esper repeats the aggregation's row; with the remove stream, as both streams
+                rows = [self.current, self.current._replace(removed=True)] if self.rstream else [self.current]
         self.buf = {} if kind == "last" else []
         self.seen = set()
         self.updates = 0
@@ -239,6 +243,13 @@ class _Stmt:
         # else each post (a batch release, a timer) or each arriving event
         self.shape = plan.shape
         self.step_shape = plan.shape if self.limiter is None else None
+        #: the statement computes its remove stream (select/insert irstream or rstream)
+        self.rstream = plan.rstream
+        #: batch windows with the remove stream: each group's aggregates of the last batch,
+        #: the values a group had before the next release (bounded by one batch's groups)
+        self.batch_prev: dict[Any, list[Any]] = {}
+        if self.limiter is not None:
+            self.limiter.rstream = plan.rstream
 
     # -- input ---------------------------------------------------------------------------------
     def window(self, idx: int, ev: Events | None = None) -> Window:
@@ -393,24 +404,37 @@ class _Stmt:
         elif not self.single:
             self.join_post(idx, post.time, new, old, out)
         elif not self.plan.aggregated:
-            self.simple_post(post.time, new, out)
+            self.simple_post(post.time, new, out, old if self.rstream else None)
         elif post.time is not None and isinstance(self.windows[idx], (TimeBatchWindow, LengthBatchWindow,
                                                                        ExtTimedBatchWindow)):
             self.batch_agg_post(post.time, new, old, out)
+            if self.rstream:
+                self._batch_removes(post.time, new, old, out)
+        elif self.rstream:
+            self._incremental_irstream(post.time, new, old, out)
         else:
             self.incremental_post(post.time, new, old, out)
         if lim is not None and lim.mode == "forall" and lim.updates != updates:
             # the current row of the ungrouped aggregation, repeated on quiet intervals
-            lim.current = out[-1][1] if len(out) > start else None
+            ins = [r for _k, r in out[start:] if not r.removed]
+            lim.current = ins[-1] if ins else None
         if self.step_shape is not None and len(out) > start:
             if post.time is not None:
                 self._step(out, start)
             elif self.single:  # joins shape each arriving event's rows in join_post
                 self._step_each(out, start)
 
-    def simple_post(self, t: int | None, new: Events, out: list[tuple[Any, Row]]) -> None:
-        if new.n == 0:
-            return
+    def simple_post(self, t: int | None, new: Events, out: list[tuple[Any, Row]],
+                    old: Events | None = None) -> None:
+        """Rows of the events posted (and, with the remove stream, of those that left: the
+        select list over each departing event, HAVING applied, at the time they left)."""
+        if new.n:
+            self._simple_rows(t, new, out, False)
+        if old is not None and old.n:
+            self._simple_rows(t if t is not None else (new.times[-1] if new.n else old.times[-1]),
+                              old, out, True)
+
+    def _simple_rows(self, t: int | None, new: Events, out: list[tuple[Any, Row]], removed: bool) -> None:
         plan = self.plan
         if plan.col_having is not None:
             new = new.take(plan.col_having(new.cols, new.n))
@@ -419,14 +443,14 @@ class _Stmt:
         if plan.star:
             for i, event in enumerate(new.rows()):
                 kept = {k: v for k, v in event.items() if v is not None}
-                out.append((None, Row(self.name, self.stream, t if t is not None else new.times[i], kept)))
+                out.append((None, Row(self.name, self.stream, t if t is not None else new.times[i], kept, removed)))
             return
         assert plan.col_select is not None
         cols = plan.col_select(new.cols, new.n)
         names, name, stream = self.names, self.name, self.stream
         times = new.times if t is None else [t] * new.n
         for ti, vals in zip(times, zip(*cols, strict=False), strict=False):
-            out.append((None, Row(name, stream, ti, dict(zip(names, vals, strict=False)))))
+            out.append((None, Row(name, stream, ti, dict(zip(names, vals, strict=False)), removed)))
 
     def batch_agg_post(self, t: int, new: Events, old: Events, out: list[tuple[Any, Row]]) -> None:
         """A released batch replaces the previous one: aggregate the new batch afresh."""
@@ -492,6 +516,115 @@ class _Stmt:
         for k, a in results.items():
             if having is None or having(k, a, None):
                 out.append((k, self._row(t, select(k, a, None))))
+
+    # -- the remove stream (select irstream / rstream) ---------------------------------------
+    def _emit_removed(self, t: int, k: Any, a: list[Any], out: list[tuple[Any, Row]],
+                      rows: tuple[Any, ...] | None = None) -> None:
+        """A remove-stream row of group ``k`` with aggregate values ``a`` (HAVING applies)."""
+        plan = self.plan
+        r = rows if rows is not None else (None,) * len(plan.streams)
+        assert plan.grp_select is not None
+        if plan.grp_having is None or plan.grp_having(k, a, *r):
+            out.append((k, Row(self.name, self.stream, t, dict(zip(self.names, plan.grp_select(k, a, *r),
+                                                                     strict=False)), True)))
+
+    def _batch_removes(self, t: int, new: Events, old: Events, out: list[tuple[Any, Row]]) -> None:
+        """The remove stream of a batch release (Esper's output reference, aggregated kinds):
+        a group's row with the values it had before the release (the previous batch's
+        aggregates); aggregated rows of events: the previous batch's events with their group's
+        new values."""
+        plan = self.plan
+        assert plan.col_args is not None
+        if not plan.grouped and not plan.per_event and new.n == 0 and old.n == 0:
+            return
+        keys = self._group_keys(new) if plan.grouped else [()] * new.n
+        cur = aggregate_groups(keys, plan.col_args(new.cols, new.n), plan.aggs) if new.n else {}
+        empty = [f().value() for f in self.factories]
+        if plan.per_event:
+            okeys = self._group_keys(old) if plan.grouped else [()] * old.n
+            for k, r in zip(okeys, old.rows(), strict=False):
+                self._emit_removed(t, k, cur.get(k, empty), out, (r,))
+        else:
+            prev = self.batch_prev
+            ks = dict.fromkeys(prev) if plan.grouped else {(): None}
+            if plan.grouped:
+                ks.update(dict.fromkeys(cur))
+            for k in ks:
+                self._emit_removed(t, k, prev.get(k, empty), out)
+        self.batch_prev = cur
+
+    def _incremental_irstream(self, t: int | None, new: Events, old: Events, out: list[tuple[Any, Row]]) -> None:
+        """``incremental_post`` with the remove stream (Esper's output reference tables):
+        a group's remove row holds its values before the update (ungrouped: the aggregation
+        before it); aggregates beside event properties give a remove row per departing event,
+        with the values after the update. HAVING decides each row on its own values."""
+        if new.n == 0 and old.n == 0:
+            return
+        plan = self.plan
+        assert plan.row_group is not None and plan.row_args is not None
+        group, args_of = plan.row_group, plan.row_args
+        per_event = plan.per_event
+
+        def key(r: dict[str, Any]) -> Any:
+            return group(r) if plan.grouped else ()
+
+        def now(k: Any) -> list[Any]:
+            return [s.value() for s in self._states(k)]
+
+        old_rows, new_rows = old.rows(), new.rows()
+        okeys = [key(r) for r in old_rows]
+        before: dict[Any, list[Any]] = {} if per_event else {k: now(k) for k in okeys}
+        for r, k in zip(old_rows, okeys, strict=False):
+            for s, a in zip(self._states(k), args_of(r), strict=False):
+                s.leave(a)
+        if t is None and new_rows:  # each arrival is its own update
+            for i, (ti, r) in enumerate(zip(new.times, new_rows, strict=False)):
+                k = key(r)
+                st = self._states(k)
+                b = before[k] if i == 0 and k in before else [s.value() for s in st]
+                for s, a in zip(st, args_of(r), strict=False):
+                    s.enter(a)
+                self._emit_group(ti, k, st, out, (r,))
+                if per_event:
+                    if i == 0:
+                        for ro, ko in zip(old_rows, okeys, strict=False):
+                            self._emit_removed(ti, ko, now(ko), out, (ro,))
+                    continue
+                if i == 0:
+                    for lk in before:
+                        if lk != k:
+                            self._emit_group(ti, lk, self._states(lk), out)
+                self._emit_removed(ti, k, b, out)
+                if i == 0:
+                    for lk, lb in before.items():
+                        if lk != k:
+                            self._emit_removed(ti, lk, lb, out)
+            self._prune()
+            return
+        at = t if t is not None else (new.times[-1] if new.n else old.times[-1])
+        touched: dict[Any, None] = {}
+        for r in new_rows:
+            k = key(r)
+            st = self._states(k)
+            if not per_event and k not in before:
+                before[k] = [s.value() for s in st]
+            for s, a in zip(st, args_of(r), strict=False):
+                s.enter(a)
+            touched[k] = None
+        if per_event:
+            for r in new_rows:
+                k = key(r)
+                self._emit_group(at, k, self._states(k), out, (r,))
+            for r, k in zip(old_rows, okeys, strict=False):
+                self._emit_removed(at, k, now(k), out, (r,))
+        else:
+            for k in okeys:
+                touched.setdefault(k, None)
+            for k in touched:
+                self._emit_group(at, k, self._states(k), out)
+            for k in touched:
+                self._emit_removed(at, k, before[k], out)
+        self._prune()
 
     def _group_keys(self, ev: Events) -> list[Any]:
         """The group keys of ``ev``'s events (tuples; list values in their tuple form)."""
@@ -680,7 +813,7 @@ class _Stmt:
                 repo.remove(r)
             except ValueError:
                 pass
-        old_results = self._join(s, old_rows) if plan.aggregated else []
+        old_results = self._join(s, old_rows) if plan.aggregated or self.rstream else []
         new_rows = new.rows()
         if t is None:
             per_event = [(ti, self._join(s, [r])) for ti, r in zip(new.times, new_rows, strict=False)]
@@ -702,6 +835,10 @@ class _Stmt:
                     out.append((None, self._row(ti, plan.row_select(*res))))
                 if each:
                     self._step(out, start)
+            if old_results:  # the remove stream: joined rows that left, at the time they left
+                at = t if t is not None else (new.times[-1] if new.n else old.times[-1])
+                for res in old_results:
+                    out.append((None, self._row(at, plan.row_select(*res))._replace(removed=True)))
             return
         assert plan.row_group is not None and plan.row_args is not None
         left: dict[Any, None] = {}
@@ -868,7 +1005,12 @@ class Runtime:
     def emit(self, st: Any, rows: list[Row], out: list[Row]) -> None:
         if not rows:
             return
-        out.extend(rows)
+        if st.plan.rstream:
+            rows = self._stream_rows(st, rows, out)
+            if not rows:
+                return
+        else:
+            out.extend(rows)
         if st.insert_into is not None and st.insert_into in self.consumers:
             dicts = [r.values for r in rows]
             if st.plan.star:  # rows may differ in keys (absent values are left out)
@@ -879,6 +1021,17 @@ class Runtime:
             else:  # every row has exactly the select names
                 cols = {k: list(map(itemgetter(k), dicts)) for k in st.plan.info.select_names}
             self.feed_stream(st.insert_into, Events(cols, len(rows), [r.time_ms for r in rows]), out)
+
+    @staticmethod
+    def _stream_rows(st: Any, rows: list[Row], out: list[Row]) -> list[Row]:
+        """Rows of a statement with a remove stream: output those ``select [i|ir|r]stream``
+        chooses; return those ``insert [i|ir|r]stream into`` inserts (Esper chooses them
+        independently: ``insert into S select rstream ...`` inserts the insert stream)."""
+        sel, ins = st.plan.select_stream, st.plan.insert_stream
+        out.extend(rows if sel == "irstream" else [r for r in rows if r.removed == (sel == "rstream")])
+        if st.insert_into is None:
+            return []
+        return rows if ins == "irstream" else [r for r in rows if r.removed == (ins == "rstream")]
 
     def feed_stream(self, stream: str, ev: Events, out: list[Row]) -> None:
         """Feed events of ``stream`` to its consumers, firing timers in between as due."""
