@@ -191,7 +191,7 @@ class _Compiler:
     def resolve(self, p: A.Prop, refs: list[tuple[str, StreamDef]]) -> tuple[int, str]:
         """(stream index, event key) for a property in a statement over ``refs``."""
         parts = p.parts
-        if parts[0].startswith(_PRIOR):
+        if parts[0].startswith((_PRIOR, _PREV)):
             return 0, parts[0]
         if len(parts) > 1:
             for i, (alias, sd) in enumerate(refs):
@@ -295,6 +295,9 @@ class _Compiler:
         priors: list[tuple[str, int, str]] = []
         if _has_prior(s):
             s = self.rewrite_priors(s, refs, priors)
+        prevs: list[tuple[str, str, int, str]] = []
+        if any(isinstance(x, A.Call) and x.name in _PREV_FUNCTIONS for x in _walk(s)):
+            s = self.rewrite_prevs(s, refs, prevs)
         items = s.items
         star = items is None
         # aggregates and grouping
@@ -354,6 +357,11 @@ class _Compiler:
             if priors:
                 sp.priors = priors
                 for _syn, _n, src in priors:
+                    if sp.keys is not None and src not in sp.keys:
+                        sp.keys.append(src)
+            if prevs:
+                sp.prevs = prevs
+                for *_x, src in prevs:
                     if sp.keys is not None and src not in sp.keys:
                         sp.keys.append(src)
             streams.append(sp)
@@ -426,7 +434,7 @@ class _Compiler:
             sp = streams[0]
             if s.where is not None:
                 wf = compile_column_filter(s.where, key_of, fn)
-                if _filter_after(sp) or sp.priors:  # prior() counts events WHERE rejects
+                if _filter_after(sp) or sp.priors or sp.prevs:  # prior()/prev() see events WHERE rejects
                     sp.post_filter = wf
                 elif sp.view is not None and sp.view.name == "time_batch":
                     sp.window_where = wf
@@ -511,8 +519,56 @@ class _Compiler:
             A.SelectItem(visit(it.expr), it.alias or it.expr.text) for it in s.items)
         out = dataclasses.replace(s, items=items, where=visit(s.where), having=visit(s.having),
                                   group_by=tuple(visit(g) for g in s.group_by))
-        if find_aggregates(out.having, []) or any(find_aggregates(it.expr, []) for it in out.items or ()):
-            raise self.err("unsupported construct: prior() in an aggregating statement", s.pos)
+        for it in out.items or ():
+            for c in find_aggregates(it.expr, []):
+                if any(isinstance(x, A.Prop) and x.parts[0].startswith(_PRIOR) for x in _walk(c)):
+                    raise self.err("unsupported construct: prior() inside an aggregate function", c.pos)
+        return out
+
+    def rewrite_prevs(self, s: A.SelectStmt, refs: list[tuple[str, StreamDef]],
+                      prevs: list[tuple[str, str, int, str]]) -> A.SelectStmt:
+        """``prev(n, p)``, ``prevtail(n, p)``, ``prevcount(p)`` and ``prevwindow(p)`` become
+        columns the runtime fills from the data window as each event enters it (for a batch
+        window, from the batch at its release), as Esper evaluates them against the window's
+        contents: ``prev(0, p)`` is the event itself, ``prev(n, p)`` the n-th newer-to-older,
+        ``prevtail(n, p)`` the n-th from the oldest, ``prevwindow(p)`` all of them newest
+        first. Recorded as ``(synthetic key, function, n, key of p)``."""
+        assert not isinstance(s.sources, A.PatternSource)
+        if len(refs) != 1:
+            raise self.err("unsupported construct: prev functions in a join", s.pos)
+        if s.select_stream != "istream":
+            raise self.err(f"unsupported construct: prev functions with select {s.select_stream}", s.pos)
+        views = [v.name.lower() for v in s.sources[0].views]
+        if views not in ([n] for n in _PREV_VIEWS) and views != ["groupwin", "length"]:
+            shown = "#" + "#".join(views) if views else "no data window"
+            raise self.err(f"unsupported construct: prev functions over {shown} (they need one of "
+                           f"{', '.join('#' + v for v in sorted(_PREV_VIEWS))} or "
+                           "#groupwin(...)#length(N))", s.pos)
+
+        def repl(e: A.Call) -> A.Expr:
+            fn = e.name
+            args = list(e.args)
+            if fn in ("prev", "prevtail") and len(args) == 1:
+                args.insert(0, A.Literal(1 if fn == "prev" else 0))
+            want = 2 if fn in ("prev", "prevtail") else 1
+            if len(args) != want or e.star or not isinstance(args[-1], A.Prop):
+                form = f"{fn}([n, ]property)" if want == 2 else f"{fn}(property)"
+                raise self.err(f"{fn} takes {form}, e.g. {fn}({'1, ' if want == 2 else ''}price)", e.pos)
+            n = 0
+            if want == 2:
+                lit = args[0]
+                if not isinstance(lit, A.Literal) or not isinstance(lit.value, int) \
+                        or isinstance(lit.value, bool) or lit.value < 0:
+                    raise self.err(f"unsupported construct: {fn} with an index that is not a "
+                                   "non-negative whole number", e.pos)
+                n = lit.value
+            src = self.resolve(args[-1], refs)[1]
+            syn = f"{_PREV}{fn}:{n}:{src}"
+            if all(p[0] != syn for p in prevs):
+                prevs.append((syn, fn, n, src))
+            return A.Prop((syn,), pos=e.pos, text=e.text)
+
+        out: A.SelectStmt = _replace_calls(s, _PREV_FUNCTIONS, repl)
         return out
 
     def _keep(self, sp: StreamPlan, key: str, pos: A.Pos) -> int:
@@ -564,13 +620,14 @@ class _Compiler:
 
         gen = CodeGen(self.filename, no_prop, special)
         gen.consts["_Row"] = None  # filled by the runtime module at import
+        gen.consts["_new"] = tuple.__new__  # a Row without NamedTuple's keyword wrapper
         values = "{" + ", ".join(f"{it.name!r}: {gen.value(it.expr)}" for it in items) + "}"
         cond = gen.true(having) if having is not None else "True"
         src = ("def _emit(results, t, out, _Row, name, stream):\n"
                "    append = out.append\n"
                "    for k, a in results.items():\n"
                f"        if {cond}:\n"
-               f"            append((k, _Row(name, stream, t, {values})))\n")
+               f"            append((k, _new(_Row, (name, stream, t, {values}, False))))\n")
         from .expressions import build
 
         return build(src, "_emit", gen.consts)
@@ -668,6 +725,31 @@ _WHERE_FIRST_OK = frozenset({"time", "keepall"})
 
 _BATCH_VIEWS = frozenset({"time_batch", "length_batch", "ext_timed_batch"})
 _PRIOR = "\x00prior:"
+_PREV = "\x00prev:"
+_PREV_FUNCTIONS = frozenset({"prev", "prevtail", "prevcount", "prevwindow"})
+#: single data windows prev functions read (besides #groupwin(...)#length(N))
+_PREV_VIEWS = frozenset({"length", "lastevent", "keepall", "time", "time_batch", "length_batch"})
+
+
+def _replace_calls(node: Any, names: frozenset[str], repl: Callable[[A.Call], A.Expr]) -> Any:
+    """``node`` (a statement, select item, expression or tuple of them) with every call of a
+    function in ``names`` replaced by ``repl(call)``; unchanged parts are shared."""
+    if isinstance(node, A.Call) and node.name in names:
+        return repl(node)
+    if isinstance(node, (A.Expr, A.SelectItem, A.SelectStmt)):
+        changes = {}
+        for f in dataclasses.fields(node):
+            if f.name in ("pos", "text", "annotations", "sources"):
+                continue
+            v = getattr(node, f.name)
+            nv = _replace_calls(v, names, repl)
+            if nv is not v:
+                changes[f.name] = nv
+        return dataclasses.replace(node, **changes) if changes else node
+    if isinstance(node, tuple):
+        new = tuple(_replace_calls(x, names, repl) for x in node)
+        return node if all(a is b for a, b in zip(new, node, strict=True)) else new
+    return node
 
 
 def _has_prior(s: A.SelectStmt) -> bool:

@@ -78,6 +78,9 @@ class StreamPlan:
     ref_point: int | None = None  # time_batch(P, reference point in ms)
     # prior(n, p): (synthetic key, n, key of p); computed over the stream as it arrives
     priors: list[tuple[str, int, str]] = field(default_factory=list)
+    # prev(n, p), prevtail(n, p), prevcount(p), prevwindow(p): (synthetic key, function, n, key
+    # of p); filled from the data window's contents as events enter it (batches: at release)
+    prevs: list[tuple[str, str, int, str]] = field(default_factory=list)
     filter: ColumnFilter | None = None  # S(filter) and, for single streams, WHERE (pre-window)
     post_filter: ColumnFilter | None = None  # WHERE after a window that holds events whatever it says
     # WHERE of a time_batch: the window is anchored and timed by every event of the stream (as

@@ -48,6 +48,7 @@ __all__ = ["DEFAULT_MAX_GROUPS", "Row", "Runtime"]
 DEFAULT_MAX_GROUPS = 1_000_000
 
 _INF = float("inf")
+_new_tuple = tuple.__new__
 
 
 def _ishashable(k: Any) -> bool:
@@ -224,6 +225,8 @@ class _Stmt:
         self.repos: list[list[dict[str, Any]]] = [[] for _ in plan.streams]
         self.groups: dict[Any, list[Any]] = {}
         self.prior_hist: dict[str, deque[Any]] = {}
+        #: prev functions: the data window's contents (per groupwin key; None without one)
+        self.prev_hist: dict[Any, deque[tuple[int, tuple[Any, ...]]]] = {}
         self.factories = [make_state_factory(k, d) for k, d, _s in plan.aggs]
         # whether a group that left (empty aggregates) can pass HAVING: when HAVING reads
         # only aggregates it is decided once here (count(*) > 16 never passes at count 0),
@@ -271,7 +274,71 @@ class _Stmt:
             out = ev
         if sp.priors and out.n:
             self._priors(sp, out)
+        if sp.prevs and out.n and sp.view is not None and sp.view.name not in ("time_batch", "length_batch"):
+            self._prevs(sp, out)
         return out
+
+    def _prevs(self, sp: StreamPlan, ev: Events) -> None:
+        """Fill the prev-function columns of arriving events from the data window as it is
+        right after each one enters (newest last): a length window keeps N, a time window the
+        events younger than P, keepall everything, groupwin#length N per key. The history is
+        the window's own contents, so it is bounded as the window is."""
+        view = sp.view
+        assert view is not None
+        name = view.name
+        size: int | None = None
+        period: int | None = None
+        gidx: list[int] = []
+        if name in ("length", "lastevent"):
+            size = 1 if name == "lastevent" else sp.view_arg
+        elif name == "time":
+            period = sp.view_arg
+        elif name == "groupwin_length":
+            gidx, size = sp.view_arg
+        srcs = list(dict.fromkeys(p[3] for p in sp.prevs))
+        cols = [ev.cols.get(k) or [None] * ev.n for k in srcs]
+        gcols = [ev.cols.get(sp.keys[i]) or [None] * ev.n for i in gidx] if gidx and sp.keys else []
+        out: dict[str, list[Any]] = {p[0]: [] for p in sp.prevs}
+        plan = [(out[syn], fn, n, srcs.index(src)) for syn, fn, n, src in sp.prevs]
+        hists = self.prev_hist
+        for i, t in enumerate(ev.times):
+            gk = tuple(hashable(c[i]) for c in gcols) if gcols else None
+            d = hists.get(gk)
+            if d is None:
+                d = hists[gk] = deque(maxlen=size)
+            if period is not None:
+                while d and d[0][0] + period <= t:
+                    d.popleft()
+            d.append((t, tuple(c[i] for c in cols)))
+            m = len(d)
+            for col, fn, n, si in plan:
+                if fn == "prev":
+                    col.append(d[m - 1 - n][1][si] if n < m else None)
+                elif fn == "prevtail":
+                    col.append(d[n][1][si] if n < m else None)
+                elif fn == "prevcount":
+                    col.append(m)
+                else:
+                    col.append([x[1][si] for x in reversed(d)])
+        ev.cols.update(out)
+
+    @staticmethod
+    def _batch_prevs(sp: StreamPlan, new: Events) -> None:
+        """The prev-function columns of a released batch: the window is the batch itself
+        (Esper's ExprCorePrevious time/length batch cases), evaluated at the release."""
+        m = new.n
+        for syn, fn, n, src in sp.prevs:
+            vals = new.cols.get(src) or [None] * m
+            if fn == "prev":
+                col = [vals[i - n] if i - n >= 0 else None for i in range(m)]
+            elif fn == "prevtail":
+                col = [vals[n] if n < m else None] * m
+            elif fn == "prevcount":
+                col = [m] * m
+            else:
+                window = vals[::-1]
+                col = [list(window) for _ in range(m)]
+            new.cols[syn] = col
 
     def _priors(self, sp: StreamPlan, ev: Events) -> None:
         """Fill the ``prior(n, p)`` columns: each event sees the values of the events of the
@@ -370,13 +437,17 @@ class _Stmt:
             out.extend((None, x) for x in shape([r]))
 
     def _row(self, t: int, values: tuple[Any, ...]) -> Row:
-        return Row(self.name, self.stream, t, dict(zip(self.names, values, strict=False)))
+        # tuple.__new__ skips NamedTuple's keyword-handling wrapper: a third of a row's cost
+        return _new_tuple(Row, (self.name, self.stream, t, dict(zip(self.names, values, strict=False)), False))
 
     # -- posts -----------------------------------------------------------------------------------
     def on_post(self, idx: int, post: Post, out: list[tuple[Any, Row]]) -> None:
         sp = self.plan.streams[idx]
         new, old = post.new, post.old
         start = len(out)
+        if sp.prevs and post.time is not None and new.n and self.windows[idx] is not None \
+                and self.windows[idx].batch:  # type: ignore[union-attr]
+            self._batch_prevs(sp, new)
         if sp.post_filter is not None:
             arrival = new.times[-1] if new.n else None
             if new.n:
@@ -449,8 +520,9 @@ class _Stmt:
         cols = plan.col_select(new.cols, new.n)
         names, name, stream = self.names, self.name, self.stream
         times = new.times if t is None else [t] * new.n
+        append = out.append
         for ti, vals in zip(times, zip(*cols, strict=False), strict=False):
-            out.append((None, Row(name, stream, ti, dict(zip(names, vals, strict=False)), removed)))
+            append((None, _new_tuple(Row, (name, stream, ti, dict(zip(names, vals, strict=False)), removed))))
 
     def batch_agg_post(self, t: int, new: Events, old: Events, out: list[tuple[Any, Row]]) -> None:
         """A released batch replaces the previous one: aggregate the new batch afresh."""

@@ -279,3 +279,31 @@ def test_unverified_remove_stream_combinations_are_compile_errors(text: str, wor
     with pytest.raises(EPLError) as info:
         compile_module(text)
     assert word in str(info.value) and info.value.line == 1
+
+
+@pytest.mark.esper("irstream-prior", cite="ExprCorePrior.ExprCorePriorBoundedMultiple (a remove row keeps the "
+                   "prior values of its event)")
+def test_irstream_rows_keep_their_prior_values() -> None:
+    h = Harness("@Name('s0') select irstream theString as c0, prior(1, intPrimitive) as c1, "
+                "prior(2, intPrimitive) as c2 from Flow#length(2)")
+    steps = [h.send(i, theString=f"E{i + 1}", intPrimitive=10 + i) for i in range(5)]
+    f = ("c0", "c1", "c2")
+    assert [([tuple(r.values[k] for k in f) for r in s if not r.removed],
+             [tuple(r.values[k] for k in f) for r in s if r.removed]) for s in steps] == [
+        ([("E1", None, None)], []), ([("E2", 10, None)], []), ([("E3", 11, 10)], [("E1", None, None)]),
+        ([("E4", 12, 11)], [("E2", 10, None)]), ([("E5", 13, 12)], [("E3", 11, 10)])]
+
+
+@pytest.mark.esper("irstream-prior", cite="ExprCorePrior.ExprCorePriorTimeWindow")
+def test_irstream_time_window_prior_on_expiry() -> None:
+    h = Harness("@Name('s0') select irstream symbol as s, prior(2, symbol) as p, prior(2, price) as pp "
+                "from Flow#time(1 min)")
+    for t, s, p in ((0, "D1", 1.0), (1000, "D2", 2.0), (2000, "D3", 3.0), (3000, "D4", 4.0), (4000, "D5", 5.0),
+                    (30000, "D6", 6.0)):
+        h.send(t, symbol=s, price=p)
+    assert [(r.values["s"], r.values["p"], r.values["pp"]) for r in h.rows if not r.removed][2:] == [
+        ("D3", "D1", 1.0), ("D4", "D2", 2.0), ("D5", "D3", 3.0), ("D6", "D4", 4.0)]
+    gone = [(r.time_ms, r.values["s"], r.values["p"], r.values["pp"]) for r in h.watermark(90000)]
+    assert gone == [(60000, "D1", None, None), (61000, "D2", None, None), (62000, "D3", "D1", 1.0),
+                    (63000, "D4", "D2", 2.0), (64000, "D5", "D3", 3.0), (90000, "D6", "D4", 4.0)]
+    assert all(r.removed for r in h.rows[6:])

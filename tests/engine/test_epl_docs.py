@@ -45,7 +45,7 @@ REJECTED = [
     "select irstream a from Flow#length(2) output last every 1 sec",
     "select a from Flow where a in (select b from Flow)",
     "create window W#time(1 min) as select * from Flow",
-    "select prev(1, a) from Flow#length(3)",
+    "select prev(1, a) from Flow#unique(a)",
     "select max(a, b) from Flow",
     "select stddev(a) from Flow",
     "select a from Flow#groupwin(a)#unique(b)",
