@@ -20,6 +20,7 @@ from .expressions import (
     ColumnFilter,
     compile_column_filter,
     compile_column_values,
+    compile_filtered_keys,
     compile_row_function,
     find_aggregates,
     props_of,
@@ -446,6 +447,8 @@ class _Compiler:
                 plan.col_select = compile_column_values([it.expr for it in items], key_of, fn)
             if aggregated:
                 plan.col_group = compile_column_values(list(s.group_by), key_of, fn)
+                if grouped and sp.window_where is not None and s.where is not None:
+                    plan.col_keys_where = compile_filtered_keys(s.where, list(s.group_by), key_of, fn)
                 plan.col_args = compile_column_values(
                     [A.Literal(1) if c.star else c.args[0] for c in aggs], key_of, fn)
         # row mode: one row dict per stream, r0..rN (joins; sliding aggregation of one stream)

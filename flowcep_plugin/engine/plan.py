@@ -116,6 +116,8 @@ class SelectPlan:
     having_reads_keys: bool = False  # HAVING reads GROUP BY expressions (not only aggregates)
     equi: list[tuple[int, str, int, str]] = field(default_factory=list)  # joins: s1.k1 = s2.k2
     grp_emit: Callable[..., Any] | None = None  # (results, t, out) -> rows of a batch, one pass
+    # a counting time batch with WHERE: (cols, n) -> group keys of the records WHERE passes
+    col_keys_where: Callable[..., Any] | None = None
     pattern: Any = None  # patterns.PatternPlan
     # ORDER BY / LIMIT / DISTINCT: shapes the rows of one output step (ordering.make_shaper)
     shape: Callable[[list[Any]], list[Any]] | None = None

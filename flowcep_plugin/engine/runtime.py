@@ -68,7 +68,8 @@ def _make_window(sp: StreamPlan, keys: list[str], plan: SelectPlan | None = None
         if plan is not None and len(plan.streams) == 1 and plan.grouped and plan.count_only \
                 and plan.grp_emit is not None and plan.col_group is not None and sp.post_filter is None \
                 and not plan.rstream:
-            w: TimeBatchWindow = CountingTimeBatchWindow(keys, sp.view_arg, plan.col_group, sp.window_where)
+            w: TimeBatchWindow = CountingTimeBatchWindow(keys, sp.view_arg, plan.col_group, sp.window_where,
+                                                         plan.col_keys_where)
         else:
             w = TimeBatchWindow(keys, sp.view_arg, sp.window_where)
         w.anchor = sp.ref_point  # time_batch(P, reference point); None: the first event

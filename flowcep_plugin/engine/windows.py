@@ -194,13 +194,17 @@ class TimeBatchWindow(Window):
             return t + self.period
         return self.anchor + ((t - self.anchor) // self.period + 1) * self.period
 
-    def _arrive(self, ev: Events) -> Events:
-        """Start the timer and count the events; return those WHERE lets through."""
+    def _tick(self, ev: Events) -> None:
+        """Start the timer and count the events (every event of the stream times the batches)."""
         if self.due is None:
             self.due = self.due_if_fed(ev.times[0])
             if self.anchor is None:
                 self.anchor = ev.times[0]
         self.raw_n += ev.n
+
+    def _arrive(self, ev: Events) -> Events:
+        """Start the timer and count the events; return those WHERE lets through."""
+        self._tick(ev)
         if self.where is None:
             return ev
         return ev.take(self.where(ev.cols, ev.n))
@@ -233,9 +237,12 @@ class CountingTimeBatchWindow(TimeBatchWindow):
 
     def __init__(self, keys: Sequence[str], period_ms: int,
                  key_columns: Callable[[dict[str, list[Any]], int], list[list[Any]]],
-                 where: ColumnFilter | None = None) -> None:
+                 where: ColumnFilter | None = None,
+                 keys_where: Callable[[dict[str, list[Any]], int], list[tuple[Any, ...]]] | None = None) -> None:
         super().__init__(keys, period_ms, where)
         self.key_columns = key_columns
+        #: WHERE and the group key in one pass (compiler's compile_filtered_keys), when WHERE is set
+        self.keys_where = keys_where
         self.counts: Counter[Any] = Counter()
         self.last_counts: Counter[Any] = Counter()
         self.pending_n = 0
@@ -243,6 +250,15 @@ class CountingTimeBatchWindow(TimeBatchWindow):
 
     def feed(self, ev: Events) -> list[Post]:
         if ev.n == 0:
+            return []
+        if self.keys_where is not None:
+            self._tick(ev)
+            keys = self.keys_where(ev.cols, ev.n)
+            try:
+                self.counts.update(keys)
+            except TypeError:  # list-valued keys (basicList): count their tuple form
+                self.counts.update(tuple(hashable(v) for v in k) for k in keys)
+            self.pending_n += len(keys)
             return []
         ev = self._arrive(ev)
         if ev.n == 0:
