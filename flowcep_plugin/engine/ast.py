@@ -124,7 +124,8 @@ class TimePeriod:
 class View:
     namespace: str  # "win", "std", "ext" or "" for the #x syntax
     name: str
-    args: tuple[Expr | TimePeriod, ...]
+    #: parameters; ``#sort(n, x desc)`` criteria with a direction are OrderItems
+    args: tuple[Expr | TimePeriod | OrderItem, ...]
     pos: Pos = NOPOS
 
 

@@ -32,7 +32,7 @@ __all__ = ["compile_module", "Module", "StatementInfo", "StreamDef", "SelectPlan
 
 FLOW = "Flow"
 _WINDOWS = {"time_batch", "time", "length", "length_batch", "ext_timed", "ext_timed_batch",
-            "unique", "firstunique", "keepall", "lastevent", "firstevent"}
+            "unique", "firstunique", "keepall", "lastevent", "firstevent", "sort"}
 
 
 def compile_module(text: str, filename: str = "<epl>", params: Mapping[str, Any] | None = None) -> Module:
@@ -574,10 +574,11 @@ class _Compiler:
         out: A.SelectStmt = _replace_calls(s, _PREV_FUNCTIONS, repl)
         return out
 
-    def _keep(self, sp: StreamPlan, key: str, pos: A.Pos) -> int:
-        """Index of ``key`` among the keys the window keeps (added when missing)."""
+    def _keep(self, sp: StreamPlan, key: str, pos: A.Pos) -> int | str:
+        """Index of ``key`` among the keys the window keeps (added when missing); with SELECT *
+        the keys are the first events' columns, so the name is kept and resolved then."""
         if sp.keys is None:
-            raise self.err("unsupported construct: groupwin with SELECT *", pos)
+            return key
         if key not in sp.keys:
             sp.keys.append(key)
         return sp.keys.index(key)
@@ -639,7 +640,7 @@ class _Compiler:
         views = ref.views
         if not views:
             return
-        group_keys: list[int] | None = None
+        group_keys: list[int | str] | None = None
         if len(views) == 2 and views[0].name.lower() == "groupwin" \
                 and views[1].name.lower() in ("length", "time"):
             # Esper's groupwin: one data window per key. A time window per key expires each
@@ -661,7 +662,7 @@ class _Compiler:
         if ns not in ("", "win", "std", "ext") or name not in _WINDOWS:
             raise self.err(f"unsupported construct: view {(ns + ':') if ns else '#'}{v.name} "
                            "(supported: time, time_batch, length, length_batch, ext_timed, "
-                           "ext_timed_batch, unique, firstunique, keepall, lastevent, firstevent)", v.pos)
+                           "ext_timed_batch, unique, firstunique, sort, keepall, lastevent, firstevent)", v.pos)
         sp.view = A.View(ns, name, v.args, v.pos)
 
         def period(arg: Any) -> int:
@@ -676,9 +677,9 @@ class _Compiler:
                 return arg.value
             raise self.err(f"{name}: expected a positive number of events", v.pos)
 
-        def keep(key: str) -> int:
-            if sp.keys is None:
-                raise self.err(f"unsupported construct: {name} with SELECT *", v.pos)
+        def keep(key: str) -> int | str:
+            if sp.keys is None:  # SELECT *: resolved against the first events' columns
+                return key
             if key not in sp.keys:
                 sp.keys.append(key)
             return sp.keys.index(key)
@@ -717,6 +718,18 @@ class _Compiler:
                 raise self.err(f"{name} takes one or more properties", v.pos)
             idx = [keep(self.resolve(a, [(sp.alias, sd)])[1]) for a in args]  # type: ignore[arg-type]
             sp.view_arg = idx
+        elif name == "sort":
+            # #sort(n, criterion [asc|desc], ...): the n smallest events by the criteria
+            crit = args[1:]
+            if len(args) < 2 or not isinstance(args[0], A.Literal) \
+                    or not all(isinstance(c.expr if isinstance(c, A.OrderItem) else c, A.Prop) for c in crit):
+                raise self.err("sort takes a number of events and one or more properties, each "
+                               "optionally asc or desc: #sort(10, bytes desc)", v.pos)
+            size = count(args[0])
+            sidx = [keep(self.resolve(c.expr if isinstance(c, A.OrderItem) else c,  # type: ignore[arg-type]
+                                      [(sp.alias, sd)])[1]) for c in crit]
+            desc = [isinstance(c, A.OrderItem) and c.descending for c in crit]
+            sp.view_arg = (size, sidx, desc)
 
 
 # Windows over which WHERE may run first with the same rows as Esper (which runs it on what

@@ -311,6 +311,11 @@ class _Build(Transformer[Token, Any]):
     def view_args(self, meta: Any, children: list[Any]) -> list[Any]:
         return children
 
+    def view_arg_sorted(self, meta: Any, children: list[Any]) -> A.OrderItem:
+        """``#sort(n, expr asc|desc)``: a sort criterion with its direction."""
+        expr, direction = children
+        return A.OrderItem(expr, str(direction).lower() == "desc")
+
     def time_period(self, meta: Any, children: list[Any]) -> A.TimePeriod:
         total = 0.0
         for i in range(0, len(children), 2):

@@ -74,7 +74,7 @@ class StreamPlan:
     keys: list[str] | None  # event keys the statement reads from this stream (None = all)
     view: A.View | None
     view_arg: Any = None  # period ms, size, or key function
-    ts_index: int | None = None
+    ts_index: int | str | None = None  # a key name with SELECT * (resolved on the first events)
     ref_point: int | None = None  # time_batch(P, reference point in ms)
     # prior(n, p): (synthetic key, n, key of p); computed over the stream as it arrives
     priors: list[tuple[str, int, str]] = field(default_factory=list)

@@ -30,6 +30,7 @@ from .windows import (
     LengthBatchWindow,
     LengthWindow,
     Post,
+    SortWindow,
     TimeBatchWindow,
     TimeWindow,
     UniqueWindow,
@@ -64,6 +65,16 @@ def _make_window(sp: StreamPlan, keys: list[str], plan: SelectPlan | None = None
     if v is None:
         return Window(keys)
     name = v.name
+
+    def ix(k: int | str) -> int:
+        """A key position; with SELECT * the compiler left the name (keys are the first
+        events' columns): a key they lack is added, so its values read as null."""
+        if isinstance(k, int):
+            return k
+        if k not in keys:
+            keys.append(k)
+        return keys.index(k)
+
     if name == "time_batch":
         if plan is not None and len(plan.streams) == 1 and plan.grouped and plan.count_only \
                 and plan.grp_emit is not None and plan.col_group is not None and sp.post_filter is None \
@@ -82,20 +93,25 @@ def _make_window(sp: StreamPlan, keys: list[str], plan: SelectPlan | None = None
         return LengthBatchWindow(keys, sp.view_arg)
     if name == "ext_timed":
         assert sp.ts_index is not None
-        return ExtTimedWindow(keys, sp.ts_index, sp.view_arg)
+        return ExtTimedWindow(keys, ix(sp.ts_index), sp.view_arg)
     if name == "ext_timed_batch":
         assert sp.ts_index is not None
-        return ExtTimedBatchWindow(keys, sp.ts_index, sp.view_arg)
+        return ExtTimedBatchWindow(keys, ix(sp.ts_index), sp.view_arg)
     if name == "unique":
-        idx = list(sp.view_arg)
+        idx = [ix(k) for k in sp.view_arg]
         return UniqueWindow(keys, lambda r: tuple(r[i] for i in idx))
+    if name == "sort":
+        size, sk, desc = sp.view_arg
+        sidx = [ix(k) for k in sk]
+        return SortWindow(keys, size, sidx, desc)
     if name == "firstunique":
-        fidx = list(sp.view_arg)
+        fidx = [ix(k) for k in sp.view_arg]
         return FirstUniqueWindow(keys, lambda r: tuple(r[i] for i in fidx))
     if name == "firstevent":
         return FirstUniqueWindow(keys, lambda r: ())
     if name == "groupwin_length":
-        gidx, size = sp.view_arg
+        gk, size = sp.view_arg
+        gidx = [ix(k) for k in gk]
         return GroupLengthWindow(keys, lambda r: tuple(r[i] for i in gidx), size)
     if name == "lastevent":
         return LengthWindow(keys, 1)

@@ -12,6 +12,7 @@ Memory is bounded by window contents: batch windows keep the current and the pre
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ ColumnFilter = Callable[[dict[str, list[Any]], int], list[int]]
 
 __all__ = [
     "Events", "Post", "Window", "NoWindow", "TimeBatchWindow", "TimeWindow", "LengthWindow",
-    "LengthBatchWindow", "ExtTimedWindow", "ExtTimedBatchWindow", "UniqueWindow",
+    "LengthBatchWindow", "ExtTimedWindow", "ExtTimedBatchWindow", "UniqueWindow", "SortWindow",
 ]
 
 
@@ -399,6 +400,67 @@ class UniqueWindow(_PerEvent):
         prev = self.live.pop(k, None)
         self.live[k] = (t, r)
         return [prev] if prev is not None else []
+
+
+class _Desc:
+    """A sort key compared in reverse (``#sort(n, x desc)``)."""
+
+    __slots__ = ("v",)
+
+    def __init__(self, v: Any) -> None:
+        self.v = v
+
+    def __lt__(self, other: _Desc) -> bool:
+        return bool(other.v < self.v)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Desc) and bool(self.v == other.v)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class SortWindow(_PerEvent):
+    """``#sort(n, criterion [asc|desc], ...)``: the n first events in the criteria's order.
+
+    An arriving event is placed in order, after events with lower keys and before older ones
+    with an equal key (Esper's ViewSort: among ties the newest comes first); past n the last one
+    leaves, which may be the event that just arrived (then it is posted as new and old at once).
+    Nulls sort first. Memory: n events.
+    """
+
+    filter_after = True
+
+    def __init__(self, keys: Sequence[str], size: int, idx: list[int], desc: list[bool]) -> None:
+        super().__init__(keys)
+        self.size = size
+        self.idx = idx
+        self.desc = desc
+        self.order: list[tuple[Any, ...]] = []  # sort keys, ascending, parallel to ``live``
+        self.live: list[tuple[int, tuple[Any, ...]]] = []
+        self.seq = 0
+
+    def _key(self, r: tuple[Any, ...]) -> tuple[Any, ...]:
+        out: list[Any] = []
+        for i, d in zip(self.idx, self.desc, strict=True):
+            v = r[i]
+            k = (0,) if v is None else (1, v)
+            out.append(_Desc(k) if d else k)
+        self.seq += 1
+        out.append(-self.seq)  # ties: newest first
+        return tuple(out)
+
+    def arrive(self, t: int, r: tuple[Any, ...]) -> list[tuple[int, tuple[Any, ...]]]:
+        k = self._key(r)
+        try:
+            at = bisect_right(self.order, k)
+        except TypeError:  # values of different types under one criterion: last among them
+            at = len(self.order)
+        self.order.insert(at, k)
+        self.live.insert(at, (t, r))
+        if len(self.live) > self.size:
+            self.order.pop()
+            return [self.live.pop()]
+        return []
 
 
 class FirstUniqueWindow(Window):
