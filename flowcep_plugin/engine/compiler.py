@@ -386,7 +386,7 @@ class _Compiler:
             keys_read: list[bool] = [False]
 
             def special(e: A.Expr) -> str | None:
-                if isinstance(e, A.Call) and e.name in AGGREGATES:
+                if isinstance(e, A.Call) and e in aggs:
                     return f"a[{aggs.index(e)}]"
                 if e in group_exprs:
                     keys_read[0] = True
@@ -613,7 +613,7 @@ class _Compiler:
         count_only = plan.count_only
 
         def special(e: A.Expr) -> str | None:
-            if isinstance(e, A.Call) and e.name in AGGREGATES:
+            if isinstance(e, A.Call) and e in aggs:
                 return "a" if count_only else f"a[{aggs.index(e)}]"
             if e in group_exprs:
                 return f"k[{group_exprs.index(e)}]"

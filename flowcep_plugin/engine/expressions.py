@@ -38,7 +38,7 @@ __all__ = [
     "find_aggregates",
 ]
 
-AGGREGATES = frozenset({"count", "sum", "min", "max", "avg"})
+AGGREGATES = frozenset({"count", "sum", "min", "max", "avg", "median", "stddev", "avedev"})
 
 
 def _lower(s: Any) -> Any:
@@ -167,14 +167,34 @@ def like_to_regex(pattern: str) -> re.Pattern[str]:
 
 
 def is_aggregate(e: A.Expr) -> bool:
-    return isinstance(e, A.Call) and e.name in AGGREGATES
+    return isinstance(e, A.Call) and e.name in AGGREGATES and not _row_minmax(e)
+
+
+def _row_minmax(e: A.Call) -> bool:
+    """``max(a, b, ...)``/``min(a, b, ...)`` with two or more arguments: Esper's row functions,
+    not the aggregates."""
+    return e.name in ("max", "min") and len(e.args) >= 2 and not e.distinct and not e.star
+
+
+def _max_row(*args: Any) -> Any:
+    """Esper's max(a, b, ...): the largest value; null when any argument is null."""
+    if any(a is None for a in args):
+        return None
+    return max(args)
+
+
+def _min_row(*args: Any) -> Any:
+    """Esper's min(a, b, ...): the smallest value; null when any argument is null."""
+    if any(a is None for a in args):
+        return None
+    return min(args)
 
 
 def find_aggregates(e: A.Expr | None, out: list[A.Call]) -> list[A.Call]:
     """Collect aggregate calls in ``e`` (structurally distinct, in order of appearance)."""
     if e is None:
         return out
-    if isinstance(e, A.Call) and e.name in AGGREGATES:
+    if isinstance(e, A.Call) and e.name in AGGREGATES and not _row_minmax(e):
         if e not in out:
             out.append(e)
         return out
@@ -286,6 +306,9 @@ class CodeGen:
                 code = f"({self.value(v)} if {self.true(cond)} else {code})"
             return code
         if isinstance(e, A.Call):
+            if _row_minmax(e):
+                helper = _max_row if e.name == "max" else _min_row
+                return f"{self.const(helper)}({', '.join(self.value(a) for a in e.args)})"
             if e.name in AGGREGATES:
                 raise self.error(f"aggregate function {e.name}() is not allowed here", e)
             if e.name == "cast":
