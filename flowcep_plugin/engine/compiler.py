@@ -15,7 +15,6 @@ from typing import Any
 from ..errors import EPLError
 from . import ast as A
 from .expressions import (
-    AGGREGATES,
     CodeGen,
     ColumnFilter,
     compile_column_filter,
