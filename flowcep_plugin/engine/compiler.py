@@ -24,6 +24,7 @@ from .expressions import (
     find_aggregates,
     props_of,
 )
+from .intersect import INTERSECT_VIEWS
 from .parser import parse_module, substitute_params
 from .plan import Module, SelectPlan, StatementInfo, StreamDef, StreamPlan
 
@@ -651,9 +652,21 @@ class _Compiler:
                 group_keys = [self._keep(sp, self.resolve(a, [(sp.alias, sd)])[1], gw.pos)  # type: ignore[arg-type]
                               for a in gw.args]
             views = views[1:]
+        elif len(views) > 1 and all(w.name.lower() in INTERSECT_VIEWS for w in views):
+            # several data windows: Esper keeps the intersection of what they retain; each is
+            # planned on its own, then combined (runtime: intersect.IntersectionWindow)
+            specs = []
+            for w in views:
+                self.view(dataclasses.replace(ref, views=(w,)), sp, sd)
+                assert sp.view is not None
+                specs.append((sp.view.name, sp.view_arg))
+            sp.view = A.View("", "intersect", (), views[0].pos)
+            sp.view_arg = specs
+            return
         elif len(views) > 1:
             what = "#groupwin(...) followed by anything but #length or #time" \
-                if views[0].name.lower() == "groupwin" else "chained views (use one data window)"
+                if views[0].name.lower() == "groupwin" else \
+                f"these data windows together (an intersection of {', '.join(sorted(INTERSECT_VIEWS))} only)"
             raise self.err(f"unsupported construct: {what}", views[1].pos)
         v = views[0]
         name = v.name.lower()

@@ -17,6 +17,7 @@ from operator import itemgetter, le
 from typing import TYPE_CHECKING, Any
 
 from .aggregates import aggregate_groups, make_state_factory
+from .intersect import IntersectionWindow, make_policy
 from .plan import Module, SelectPlan, StreamPlan, register_runtime
 from .rows import Row
 from .windows import (
@@ -104,6 +105,15 @@ def _make_window(sp: StreamPlan, keys: list[str], plan: SelectPlan | None = None
         size, sk, desc = sp.view_arg
         sidx = [ix(k) for k in sk]
         return SortWindow(keys, size, sidx, desc)
+    if name == "intersect":
+        policies = []
+        for sub, arg in sp.view_arg:
+            if sub == "unique":
+                arg = [ix(k) for k in arg]
+            elif sub == "sort":
+                arg = (arg[0], [ix(k) for k in arg[1]], arg[2])
+            policies.append(make_policy(sub, arg))
+        return IntersectionWindow(keys, policies)
     if name == "firstunique":
         fidx = [ix(k) for k in sp.view_arg]
         return FirstUniqueWindow(keys, lambda r: tuple(r[i] for i in fidx))

@@ -106,7 +106,7 @@ def test_case_over_an_aggregate() -> None:
 REFUSED = [
     ("select a from Flow where a in (select b from Flow)", "syntax error"),
     ("select prev(1, a) from Flow", "prev functions over no data window"),
-    ("select a from Flow#length(3)#unique(a)", "chained views"),
+    ("select a from Flow#length_batch(3)#unique(a)", "these data windows together"),
     ("select a from Flow#groupwin(a)#unique(b)", "groupwin(...) followed by"),
     ("select irstream a.v from pattern [every a=Flow]", "select irstream over a pattern"),
     ("select rstream a from Flow#length(2) output first every 1 sec", "select rstream with output first"),

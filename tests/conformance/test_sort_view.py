@@ -77,3 +77,55 @@ def test_ext_timed_with_select_star() -> None:
     h = Harness("@Name('s0') select irstream * from Flow#ext_timed(ts, 10 sec)")
     got = [step(h.send(i, ts=ts, id=i), "id") for i, ts in enumerate((1000, 5000, 11000, 16000))]
     assert got == [([0], []), ([1], []), ([2], [0]), ([3], [1])]
+
+
+VI = "ViewIntersect"
+
+
+def _send_all(h: Harness, events: list[tuple[str, int, int]]) -> list[tuple[list[Any], list[Any]]]:
+    return [step(h.send(i, theString=s, intPrimitive=a, intBoxed=b), "theString") for i, (s, a, b) in enumerate(events)]
+
+
+@pytest.mark.esper("intersection", cite=f"{VI}.ViewIntersectTwoUnique (the default retain-intersection)")
+def test_two_unique_windows_intersect() -> None:
+    h = Harness("@Name('s0') select irstream theString from Flow#unique(intPrimitive)#unique(intBoxed)")
+    got = _send_all(h, [("E1", 1, 10), ("E2", 2, 10), ("E3", 1, 20), ("E4", 3, 20), ("E5", 2, 30), ("E6", 3, 10),
+                        ("E7", 3, 30), ("E8", 4, 10), ("E9", 3, 50), ("E10", 2, 50)])
+    got[6] = (got[6][0], sorted(got[6][1]))  # Esper: the two old events in any order
+    assert got == [(["E1"], []), (["E2"], ["E1"]), (["E3"], []), (["E4"], ["E3"]), (["E5"], ["E2"]),
+                   (["E6"], ["E4"]), (["E7"], ["E5", "E6"]), (["E8"], []), (["E9"], ["E7"]), (["E10"], ["E9"])]
+
+
+@pytest.mark.esper("intersection", cite=f"{VI}.ViewIntersectSorted")
+def test_two_sort_windows_intersect() -> None:
+    h = Harness("@Name('s0') select irstream theString from Flow#sort(2, intPrimitive)#sort(2, intBoxed)")
+    got = _send_all(h, [("E1", 1, 10), ("E2", 2, 9), ("E3", 0, 0), ("E4", -1, -1), ("E5", 1, 1), ("E6", 0, 0)])
+    got[2] = (got[2][0], sorted(got[2][1]))
+    assert got == [(["E1"], []), (["E2"], []), (["E3"], ["E1", "E2"]), (["E4"], []), (["E5"], ["E5"]),
+                   (["E6"], ["E3"])]
+
+
+@pytest.mark.esper("intersection", cite=f"{VI}.ViewIntersectLengthOneUnique")
+def test_length_one_and_unique() -> None:
+    h = Harness("@Name('s0') select irstream symbol, price from Flow#length(1)#unique(symbol)")
+    assert step(h.send(0, symbol="S1", price=100.0), "symbol", "price") == ([("S1", 100.0)], [])
+    assert step(h.send(1, symbol="S1", price=5.0), "symbol", "price") == ([("S1", 5.0)], [("S1", 100.0)])
+
+
+@pytest.mark.esper("intersection", cite=f"{VI}.ViewIntersectTimeUniqueMultikey (and Esper reference, 'Multiple "
+                   "Data Windows': an event leaves every window when one of them lets it go)")
+def test_time_and_unique_multikey() -> None:
+    h = Harness("@Name('s0') select irstream * from Flow#time(3.0)#unique(symbol, price)")
+    f = ("symbol", "price", "volume")
+    assert step(h.send(0, symbol="IBM", price=10.0, volume=1), *f) == ([("IBM", 10.0, 1)], [])
+    assert step(h.send(0, symbol="IBM", price=11.0, volume=2), *f) == ([("IBM", 11.0, 2)], [])
+    assert step(h.send(0, symbol="IBM", price=10.0, volume=3), *f) == ([("IBM", 10.0, 3)], [("IBM", 10.0, 1)])
+    assert step(h.watermark(3000), *f) == ([], [("IBM", 11.0, 2), ("IBM", 10.0, 3)])
+
+
+@pytest.mark.esper("intersection", cite=f"{VI}.ViewIntersectGroupTimeLength (per group there; here one length "
+                   "window: the sum follows the events both windows hold)")
+def test_time_and_length_aggregate() -> None:
+    h = Harness("@Name('s0') select sum(intPrimitive) as c0 from Flow#time(1 sec)#length(2)")
+    assert [h.send(t, intPrimitive=v)[0].values["c0"] for t, v in ((0, 10), (250, 100), (500, 11))] == [10, 110, 111]
+    assert [(r.time_ms, r.values["c0"]) for r in h.watermark(2000)] == [(1250, 11), (1500, None)]

@@ -51,7 +51,7 @@ REJECTED = [
     "select a from Flow#groupwin(a)#unique(b)",
     "select a from Flow#time_accum(1 sec)",
     "select a from Flow#firstlength(3)",
-    "select a from Flow#length(3)#unique(a)",
+    "select a from Flow#length_batch(3)#unique(a)",
     "select a from Flow group by a",
     "select a from Flow output snapshot every 1 sec",
     "select a from Flow output every 10 events",
