@@ -250,6 +250,11 @@ class _Stmt:
         self.windows: list[Window | None] = [None] * len(plan.streams)
         self.single = len(plan.streams) == 1
         self.repos: list[list[dict[str, Any]]] = [[] for _ in plan.streams]
+        #: joins: a change counter per repository, the per-stream join plans and the hash
+        #: indexes by (stream, key) with the version they were built at (one per equality)
+        self.repo_version = [0] * len(plan.streams)
+        self._join_plans: dict[int, Any] = {}
+        self._ix_cache: dict[tuple[int, str], tuple[int, dict[Any, list[dict[str, Any]]]]] = {}
         self.groups: dict[Any, list[Any]] = {}
         self.prior_hist: dict[str, deque[Any]] = {}
         #: prev functions: the data window's contents (per groupwin key; None without one)
@@ -837,6 +842,32 @@ class _Stmt:
     # -- joins ------------------------------------------------------------------------------------
     def _join(self, s: int, rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], ...]]:
         k = len(self.repos)
+        plan_s = self._join_plans.get(s)
+        if plan_s is None:
+            plan_s = self._join_plans[s] = self._join_plan(s)
+        order, levels, lookups = plan_s
+        # hash indexes of the other streams' rows, kept until their repository changes (a
+        # stream that posts often must not rebuild the index of one that rarely does)
+        indexes: list[dict[Any, list[dict[str, Any]]] | None] = [None] * k
+        for level, hit in enumerate(lookups):
+            if hit is not None:
+                si = order[level]
+                version = self.repo_version[si]
+                cached = self._ix_cache.get((si, hit[2]))
+                if cached is not None and cached[0] == version:
+                    indexes[level] = cached[1]
+                    continue
+                ix: dict[Any, list[dict[str, Any]]] = {}
+                for row in self.repos[si]:
+                    ix.setdefault(row.get(hit[2]), []).append(row)
+                self._ix_cache[(si, hit[2])] = (version, ix)
+                indexes[level] = ix
+        return self._join_rows(rows, order, levels, lookups, indexes)
+
+    def _join_plan(self, s: int) -> tuple[list[int], list[list[Callable[..., Any]]], list[tuple[int, str, str] | None]]:
+        """For rows arriving on stream ``s``: the order the others are joined in, the
+        conditions checked at each level and the equality lookups (computed once per stream)."""
+        k = len(self.repos)
         order = [s] + [i for i in range(k) if i != s]
         bound: set[int] = set()
         levels: list[list[Callable[..., Any]]] = []
@@ -863,14 +894,12 @@ class _Stmt:
                     break
             lookups.append(hit)
             bound.add(si)
-        indexes: list[dict[Any, list[dict[str, Any]]] | None] = [None] * k
-        for level, hit in enumerate(lookups):
-            if hit is not None:
-                si = order[level]
-                ix: dict[Any, list[dict[str, Any]]] = {}
-                for row in self.repos[si]:
-                    ix.setdefault(row.get(hit[2]), []).append(row)
-                indexes[level] = ix
+        return order, levels, lookups
+
+    def _join_rows(self, rows: list[dict[str, Any]], order: list[int], levels: list[list[Callable[..., Any]]],
+                   lookups: list[tuple[int, str, str] | None],
+                   indexes: list[dict[Any, list[dict[str, Any]]] | None]) -> list[tuple[dict[str, Any], ...]]:
+        k = len(self.repos)
         out: list[tuple[dict[str, Any], ...]] = []
         r: list[Any] = [None] * k
         repos = self.repos
@@ -912,6 +941,8 @@ class _Stmt:
                 repo.remove(r)
             except ValueError:
                 pass
+        if old_rows:
+            self.repo_version[s] += 1
         old_results = self._join(s, old_rows) if plan.aggregated or self.rstream else []
         new_rows = new.rows()
         if t is None:
@@ -919,6 +950,8 @@ class _Stmt:
         else:
             per_event = [(t, self._join(s, new_rows))]
         repo.extend(new_rows)
+        if new_rows:
+            self.repo_version[s] += 1
         lim = self.limiter
         if lim is not None and (old_results or any(res for _t, res in per_event)):
             # Esper's output condition starts with the first join result, not with any event
