@@ -326,9 +326,11 @@ class _Compiler:
             raise self.err("SELECT * cannot be combined with aggregates or GROUP BY", s.pos)
         if grouped and not aggregated:
             raise self.err("unsupported construct: GROUP BY without aggregate functions", s.group_by[0].pos)
-        if s.output is not None:
-            if s.output.ms is None:
-                raise self.err("unsupported construct: output rate by events (use a time period)", s.output.pos)
+        if s.output is not None and s.output.ms is None:
+            if aggregated or s.output.kind not in ("default", "all", "last") or not s.output.events:
+                raise self.err("unsupported construct: output rate by events with aggregates, first or "
+                               "snapshot (use a time period, or output [all|last] every N events without "
+                               "aggregates)", s.output.pos)
         # stream plans and the keys each stream must keep
         needed: list[set[str] | None] = [set() for _ in refs]
         all_exprs: list[A.Expr] = [it.expr for it in items or ()] + list(s.group_by)

@@ -222,8 +222,42 @@ class _Limiter:
         self.buf = {} if kind == "last" else []
         self.seen = set()
         self.updates = 0
-        self.due = (self.due if self.due is not None else now) + self.period
+        if self.period:
+            self.due = (self.due if self.due is not None else now) + self.period
         return [r._replace(time_ms=now) for r in rows]
+
+
+class _EventLimiter(_Limiter):
+    """``output [all | last] every N events`` (statements without aggregates): rows are held
+    until N events reached the statement, as Esper's OutputConditionCount counts the events
+    its data window posts (new or old), not the rows (ResultSetOutputLimitSimple
+    ResultSetLimitEventSimple, ResultSetAggAllHaving). The runtime feeds such a statement one
+    event at a time, so the count is exact."""
+
+    def __init__(self, kind: str, events: int, mode: str) -> None:
+        super().__init__(kind, 0, mode)
+        self.events = events
+        self.new_n = 0
+        self.old_n = 0
+        self.last_t = 0
+
+    def start(self, t: int) -> None:  # no timer: intervals are counted in events
+        return None
+
+    def due_if_fed(self, t: int) -> int | None:  # type: ignore[override]
+        return None
+
+    def count(self, new_n: int, old_n: int, t: int) -> None:
+        self.new_n += new_n
+        self.old_n += old_n
+        self.last_t = t
+
+    def ready(self) -> bool:
+        return self.new_n >= self.events or self.old_n >= self.events
+
+    def release(self) -> list[Row]:
+        self.new_n = self.old_n = 0
+        return self.fire(self.last_t)
 
 
 def _limit_mode(plan: SelectPlan) -> str:
@@ -267,8 +301,11 @@ class _Stmt:
         if plan.grp_having is not None and not plan.having_reads_keys and not plan.having_per_event:
             empty = [f().value() for f in self.factories]
             self.departed_rows = bool(plan.grp_having((), empty, *([None] * len(plan.streams))))
-        self.limiter = (_Limiter(plan.output.kind, plan.output.ms, _limit_mode(plan))
-                        if plan.output and plan.output.ms else None)
+        self.limiter: _Limiter | None = None
+        if plan.output is not None and plan.output.ms:
+            self.limiter = _Limiter(plan.output.kind, plan.output.ms, _limit_mode(plan))
+        elif plan.output is not None and plan.output.events:
+            self.limiter = _EventLimiter(plan.output.kind, plan.output.events, _limit_mode(plan))
         # a window that posts each arriving event as it comes, WHERE already applied: the
         # output intervals start with the first event fed
         sp0 = plan.streams[0]
@@ -451,6 +488,9 @@ class _Stmt:
         if self.limiter is None:
             return [r for _k, r in rows]
         out = self.limiter.add(rows)  # output first: what it lets through now is one step
+        lim = self.limiter
+        if isinstance(lim, _EventLimiter) and lim.ready():
+            out = out + lim.release()
         return self.shape(out) if self.shape is not None and out else out
 
     def _step(self, out: list[tuple[Any, Row]], start: int) -> None:
@@ -494,6 +534,9 @@ class _Stmt:
         if lim is not None and (new.n or old.n) and self.single:  # joins: in join_post
             lim.start(post.time if post.time is not None else (new.times[0] if new.n else old.times[0]))
             lim.updates += 1
+            if isinstance(lim, _EventLimiter):
+                lim.count(new.n, old.n, post.time if post.time is not None else
+                          (new.times[-1] if new.n else old.times[-1]))
         if isinstance(new, CountBatch):
             assert self.plan.grp_emit is not None and post.time is not None
             counts: dict[Any, int] = new.counts
@@ -958,6 +1001,9 @@ class _Stmt:
             first_t = per_event[0][0] if per_event else (t if t is not None else old.times[-1])
             lim.start(first_t)
             lim.updates += 1
+            if isinstance(lim, _EventLimiter):  # a join's events are its joined rows
+                lim.count(sum(len(res) for _t, res in per_event), len(old_results),
+                          per_event[-1][0] if per_event else first_t)
         each = t is None and self.step_shape is not None
         if not plan.aggregated:
             assert plan.row_select is not None
@@ -1049,6 +1095,8 @@ class Runtime:
                 if id(st) in seen:
                     out.add(stream)
                 seen.add(id(st))
+                if isinstance(getattr(st, "limiter", None), _EventLimiter):
+                    out.add(stream)  # output every N events counts events one by one
                 routes = st.insert_into is not None and st.insert_into in self.consumers
                 view = st.plan.streams[idx].view if idx < len(st.plan.streams) else None
                 if routes and (view is None or view.name != "time_batch"):

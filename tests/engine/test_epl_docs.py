@@ -54,7 +54,7 @@ REJECTED = [
     "select a from Flow#length_batch(3)#unique(a)",
     "select a from Flow group by a",
     "select a from Flow output snapshot every 1 sec",
-    "select a from Flow output every 10 events",
+    "select count(*) from Flow output every 10 events",
     "select a from Flow output when a > 1",
     "select a from Flow as x left outer join Flow as y on x.a = y.a",
     "select a.x from pattern [a=Flow while (a.x > 1)]",
