@@ -374,6 +374,9 @@ class _Stmt:
             gk = tuple(hashable(c[i]) for c in gcols) if gcols else None
             d = hists.get(gk)
             if d is None:
+                if len(hists) >= self.max_groups:  # one window per groupwin key: bounded, counted
+                    del hists[next(iter(hists))]
+                    self.counters["engine.prev_windows_evicted"] += 1
                 d = hists[gk] = deque(maxlen=size)
             if period is not None:
                 while d and d[0][0] + period <= t:

@@ -163,3 +163,4 @@ def test_prior_beside_aggregates_is_per_event() -> None:
         h.send(i, v=i * 10)
     assert [(r.values["v"], r.values["s"], r.values["p"]) for r in h.rows] == [
         (0, 0, None), (10, 10, 0), (20, 30, 10), (30, 50, 20)]
+
