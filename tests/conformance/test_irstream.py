@@ -124,6 +124,14 @@ CASES = [
              {1200: [("IBM", 25.0), ("MSFT", 34.0)], 2200: [("IBM", 58.0), ("YAH", 59.0), ("IBM", 85.0)],
               4200: [("YAH", 87.0)], 5200: [("IBM", 109.0), ("YAH", 112.0)], 6200: [("YAH", 88.0)]},
              {6200: [("IBM", 87.0)], 7200: [("MSFT", 79.0), ("IBM", 54.0), ("YAH", 54.0)]})),
+    case("irstream-output-rate", "ResultSetOutputLimitAggregateGrouped.ResultSet5DefaultNoHavingNoJoin "
+         "(tryAssertion56)", "@Name('s0') select irstream symbol, volume, sum(price) from Flow#time(5.5 sec) "
+         "group by symbol output every 1 seconds", ("symbol", "volume", "sum(price)"), ir(
+             {1200: [("IBM", 100, 25.0), ("MSFT", 5000, 9.0)],
+              2200: [("IBM", 150, 49.0), ("YAH", 10000, 1.0), ("IBM", 155, 75.0)],
+              4200: [("YAH", 11000, 3.0)], 5200: [("IBM", 150, 97.0), ("YAH", 11500, 6.0)],
+              6200: [("YAH", 10500, 7.0)]},
+             {6200: [("IBM", 100, 72.0)], 7200: [("MSFT", 5000, None), ("IBM", 150, 48.0), ("YAH", 10000, 6.0)]})),
 ]
 
 
