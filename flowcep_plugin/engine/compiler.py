@@ -594,9 +594,12 @@ class _Compiler:
         batch = any(sp.view is not None and sp.view.name in _BATCH_VIEWS for sp in streams)
         what = f"output {kind} every" if kind != "default" else "output every"
         if not plan.aggregated:
-            if kind == "snapshot":
-                raise self.err(f"unsupported construct: {what} without aggregates (the window's "
-                               "contents): select them per interval with output every", out.pos)
+            view = streams[0].view.name if streams[0].view is not None else None
+            if kind == "snapshot" and (len(streams) > 1 or view not in _SNAPSHOT_VIEWS):
+                raise self.err(f"unsupported construct: {what} without aggregates over "
+                               f"{'a join' if len(streams) > 1 else '#' + (view or 'no window')} (a snapshot "
+                               "shows the window's contents: use time, length, lastevent, unique, sort, "
+                               "ext_timed or several of them)", out.pos)
             return
         if plan.per_event:
             if kind not in ("default", "first"):
@@ -754,6 +757,8 @@ _WHERE_FIRST_OK = frozenset({"time", "keepall"})
 
 
 _BATCH_VIEWS = frozenset({"time_batch", "length_batch", "ext_timed_batch"})
+#: windows whose contents ``output snapshot`` of a statement without aggregates shows
+_SNAPSHOT_VIEWS = frozenset({"time", "length", "lastevent", "unique", "sort", "ext_timed", "intersect"})
 _PRIOR = "\x00prior:"
 _PREV = "\x00prev:"
 _PREV_FUNCTIONS = frozenset({"prev", "prevtail", "prevcount", "prevwindow"})

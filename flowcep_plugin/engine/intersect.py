@@ -201,6 +201,9 @@ class IntersectionWindow(Window):
             posts.append(Post(None, Events.from_tuples(self.keys, [r], [t]), self._leave(gone)))
         return posts
 
+    def contents(self) -> list[tuple[int, tuple[Any, ...]]] | None:
+        return list(self.events.values())  # arrival order
+
     def fire(self, now: int) -> list[Post]:
         gone: list[int] = []
         for p in self.policies:

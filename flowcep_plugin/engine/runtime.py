@@ -476,6 +476,8 @@ class _Stmt:
         out = self._limit(rows)
         if self.limiter is not None and self.limiter.due == now:
             released = self.limiter.fire(now)
+            if self.limiter.kind == "snapshot" and self.limiter.mode == "simple":
+                released = self._snapshot(now)
             out.extend(self.shape(released) if self.shape is not None and released else released)
         return out
 
@@ -486,6 +488,23 @@ class _Stmt:
                 for post in w.flush():
                     self.on_post(idx, post, rows)
         return self._limit(rows)
+
+    def _snapshot(self, now: int) -> list[Row]:
+        """``output snapshot`` without aggregates: a row for every event the window holds
+        (WHERE and HAVING applied), in the window's order (ResultSetOutputLimitSimple
+        ResultSet18SnapshotNoHavingNoJoin)."""
+        w = self.windows[0]
+        held = w.contents() if w is not None else None
+        if not held:
+            return []
+        ev = Events.from_tuples(w.keys, [r for _t, r in held], [t for t, _r in held])  # type: ignore[union-attr]
+        pf = self.plan.streams[0].post_filter
+        if pf is not None:
+            ev = ev.take(pf(ev.cols, ev.n))
+        rows: list[tuple[Any, Row]] = []
+        if ev.n:
+            self._simple_rows(now, ev, rows, False)
+        return [r for _k, r in rows]
 
     def _limit(self, rows: list[tuple[Any, Row]]) -> list[Row]:
         if self.limiter is None:

@@ -156,6 +156,12 @@ class Window:
         """End of input for windows that release on data rather than on time."""
         return []
 
+    def contents(self) -> list[tuple[int, tuple[Any, ...]]] | None:
+        """The events the window holds, in its order, as (time, row in ``keys`` order):
+        ``output snapshot`` of a statement without aggregates. None: not kept (no window,
+        keepall, batches), so there is no snapshot to give."""
+        return None
+
 
 NoWindow = Window
 
@@ -327,6 +333,9 @@ class TimeWindow(Window):
     def flush(self) -> list[Post]:
         return []
 
+    def contents(self) -> list[tuple[int, tuple[Any, ...]]] | None:
+        return list(self.live)
+
 
 class _PerEvent(Window):
     """Windows whose every arrival may push events out immediately (count/key based)."""
@@ -360,6 +369,9 @@ class LengthWindow(_PerEvent):
         if len(self.live) > self.size:
             return [self.live.popleft()]
         return []
+
+    def contents(self) -> list[tuple[int, tuple[Any, ...]]] | None:
+        return list(self.live)
 
 
 class GroupLengthWindow(_PerEvent):
@@ -400,6 +412,9 @@ class UniqueWindow(_PerEvent):
         prev = self.live.pop(k, None)
         self.live[k] = (t, r)
         return [prev] if prev is not None else []
+
+    def contents(self) -> list[tuple[int, tuple[Any, ...]]] | None:
+        return list(self.live.values())  # a replaced key moves to the end: arrival order
 
 
 class _Desc:
@@ -462,6 +477,9 @@ class SortWindow(_PerEvent):
             return [self.live.pop()]
         return []
 
+    def contents(self) -> list[tuple[int, tuple[Any, ...]]] | None:
+        return list(self.live)  # in sort order, as Esper iterates a sorted window
+
 
 class FirstUniqueWindow(Window):
     """``#firstunique(expr...)`` (and ``#firstevent``, one key for all): the first event per
@@ -508,6 +526,9 @@ class ExtTimedWindow(_PerEvent):
                 gone.append(self.live.popleft())
         self.live.append((t, r))
         return gone
+
+    def contents(self) -> list[tuple[int, tuple[Any, ...]]] | None:
+        return list(self.live)
 
 
 class LengthBatchWindow(Window):

@@ -59,6 +59,11 @@ CASES = [
          S_F, {1200: [IBM25], 2200: [IBM26], 5200: [IBM22]}),
     case("output-rate", f"{RS}.ResultSet17FirstNoHavingNoJoinIStream", SIMPLE + "output first every 1 seconds", S_F, {
         200: [IBM25], 1500: [IBM24], 3500: [YAH2], 4300: [IBM22], 5900: [YAH1b]}),
+    case("output-rate", f"{RS}.ResultSet18SnapshotNoHavingNoJoin (the window's contents at each interval end)",
+         SIMPLE + "output snapshot every 1 seconds", S_F, {
+             1200: [IBM25, MSFT9], 2200: [IBM25, MSFT9, IBM24, YAH1, IBM26], 3200: [IBM25, MSFT9, IBM24, YAH1, IBM26],
+             4200: [IBM25, MSFT9, IBM24, YAH1, IBM26, YAH2], 5200: [IBM25, MSFT9, IBM24, YAH1, IBM26, YAH2, IBM22, YAH3],
+             6200: [MSFT9, IBM24, YAH1, IBM26, YAH2, IBM22, YAH3, YAH1b], 7200: [IBM26, YAH2, IBM22, YAH3, YAH1b]}),
     # -- fully aggregated, un-grouped -----------------------------------------------------------
     case("aggregate-all", f"{RA}.ResultSet1NoneNoHavingNoJoin", FORALL, A_F, {
         200: [(25.0,)], 800: [(34.0,)], 1500: [(58.0,), (59.0,)], 2100: [(85.0,)], 3500: [(87.0,)],
@@ -257,7 +262,7 @@ def test_output_snapshot_per_group_without_window() -> None:
 
 
 REFUSED = [
-    ("select symbol from Flow#time(1 sec) output snapshot every 1 sec", "snapshot"),
+    ("select symbol from Flow#time_batch(1 sec) output snapshot every 1 sec", "snapshot"),
     ("select symbol, sum(price) from Flow#time(1 sec) group by symbol having sum(price) > 1 "
      "output all every 1 sec", "output all every"),
     ("select symbol, sum(price) from Flow#time_batch(1 sec) group by symbol output snapshot every 1 sec",
