@@ -495,9 +495,9 @@ class _Stmt:
         ResultSet18SnapshotNoHavingNoJoin)."""
         w = self.windows[0]
         held = w.contents() if w is not None else None
-        if not held:
+        if w is None or not held:
             return []
-        ev = Events.from_tuples(w.keys, [r for _t, r in held], [t for t, _r in held])  # type: ignore[union-attr]
+        ev = Events.from_tuples(w.keys, [r for _t, r in held], [t for t, _r in held])
         pf = self.plan.streams[0].post_filter
         if pf is not None:
             ev = ev.take(pf(ev.cols, ev.n))
