@@ -124,7 +124,8 @@ class TimePeriod:
 class View:
     namespace: str  # "win", "std", "ext" or "" for the #x syntax
     name: str
-    args: tuple[Expr | TimePeriod, ...]
+    #: parameters; ``#sort(n, x desc)`` criteria with a direction are OrderItems
+    args: tuple[Expr | TimePeriod | OrderItem, ...]
     pos: Pos = NOPOS
 
 
@@ -267,6 +268,10 @@ class SelectStmt:
     #: h-subq: explicit JOIN syntax, one entry per source after the first (same order)
     joins: tuple[JoinSpec, ...] = ()
     match_recognize: MatchRecognize | None = None  # h-mrec: sources is then the one stream
+    #: ``select [istream | irstream | rstream]``: the rows the statement outputs
+    select_stream: str = "istream"
+    #: ``insert [istream | irstream | rstream] into``: the rows inserted into the stream
+    insert_stream: str = "istream"
 
 
 Statement = SchemaStmt | SelectStmt

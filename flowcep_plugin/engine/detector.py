@@ -214,9 +214,11 @@ class EPLDetector:
             if rules:
                 p = self.periods.get(row.statement)
                 window = (row.time_ms - p, row.time_ms) if p else None
+                # a remove-stream row (select irstream/rstream) is an alert too, marked in its fields
+                fields = {**row.values, "removed": True} if row.removed else row.values
                 for rule in rules:
-                    events.append(self._alert(rule, row.values, row.time_ms, self.spec.name, window))
-            if self.on_derived is not None and row.statement in self.derived:
+                    events.append(self._alert(rule, fields, row.time_ms, self.spec.name, window))
+            if self.on_derived is not None and row.statement in self.derived and not row.removed:
                 derived.setdefault(row.stream, []).append(row.values)
         if self.on_derived is not None:
             for stream, values in derived.items():

@@ -278,12 +278,8 @@ class _Build(Transformer[Token, Any]):
         (insert, _sel, stream_sel, distinct, items, _from, sources, where, group, having, output,
          order, limit) = children
         pos = _pos(meta)
-        if stream_sel is not None and str(stream_sel).lower() != "istream":
-            # FlowCEP outputs the insert stream only; a remove stream would need rows that
-            # say they are removals, which no consumer (alerts, INSERT INTO) understands yet
-            raise EPLError(f"unsupported construct: select {str(stream_sel).lower()} (the remove "
-                           "stream); only select istream, the default, is supported", self.filename,
-                           stream_sel.line, stream_sel.column)
+        sel = str(stream_sel).lower() if stream_sel is not None else "istream"
+        into, into_sel = insert if insert is not None else (None, "istream")
         joins: tuple[A.JoinSpec, ...] = ()
         if isinstance(sources, _FromJoins):
             joins = sources.specs
@@ -291,11 +287,13 @@ class _Build(Transformer[Token, Any]):
         mr = None
         if isinstance(sources, _FromMR):  # h-mrec: from_match_recognize
             mr, sources = sources.mr, (sources.ref,)
-        return A.SelectStmt((), insert, items, sources, where, tuple(group or ()), having, output,
-                            distinct is not None, pos, tuple(order or ()), limit, joins, mr)
+        return A.SelectStmt((), into, items, sources, where, tuple(group or ()), having, output,
+                            distinct is not None, pos, tuple(order or ()), limit, joins, mr, sel, into_sel)
 
-    def insert_into(self, meta: Any, children: list[Any]) -> str:
-        return _name(children[2])
+    def insert_into(self, meta: Any, children: list[Any]) -> tuple[str, str]:
+        """(stream, which rows are inserted: istream, irstream or rstream)."""
+        _ins, sel, _into, name = children
+        return _name(name), str(sel).lower() if sel is not None else "istream"
 
     def select_star(self, meta: Any, children: list[Any]) -> None:
         return None
@@ -485,6 +483,11 @@ class _Build(Transformer[Token, Any]):
 
     def view_args(self, meta: Any, children: list[Any]) -> list[Any]:
         return children
+
+    def view_arg_sorted(self, meta: Any, children: list[Any]) -> A.OrderItem:
+        """``#sort(n, expr asc|desc)``: a sort criterion with its direction."""
+        expr, direction = children
+        return A.OrderItem(expr, str(direction).lower() == "desc")
 
     def time_period(self, meta: Any, children: list[Any]) -> A.TimePeriod:
         total = 0.0
@@ -711,8 +714,15 @@ class _Build(Transformer[Token, Any]):
     def on_select(self, meta: Any, children: list[Any]) -> A.OnStmt:
         insert, _sel, and_, _delete, items, _from, name, alias, where, order = children
         w, a, wpos = self._window(name, alias)
+        into = None
+        if insert is not None:
+            into, which = insert
+            if which != "istream":
+                pos = _pos(meta)
+                raise EPLError(f"unsupported construct: insert {which} into with an on-select (its rows "
+                               "have no remove stream)", self.filename, pos.line or None, pos.column or None)
         return A.OnStmt("select-delete" if and_ is not None else "select", _NO_REF, w, a, where, items=items,
-                        insert_into=insert, window_pos=wpos, order_by=tuple(order or ()))
+                        insert_into=into, window_pos=wpos, order_by=tuple(order or ()))
 
     def on_update(self, meta: Any, children: list[Any]) -> A.OnStmt:
         _upd, name, alias, _set, *rest = children
