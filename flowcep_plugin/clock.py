@@ -176,6 +176,7 @@ class Reorderer:
         self._runs: list[FlowBatch] = []  # each sorted by event time
         self._starts: list[int] = []  # per run, how much of it was already released
         self._pending_n = 0
+        self._ordered: list[int] | None = None  # the admitted batch's times, sorted (see _admit)
 
     @property
     def pending(self) -> int:
@@ -200,7 +201,8 @@ class Reorderer:
         if batch.length == 0:
             return self._maybe_release()
         times = batch.event_times()
-        ordered = sorted(times)
+        ordered = self._ordered if self._ordered is not None and len(self._ordered) == len(times) else sorted(times)
+        self._ordered = None
         if ordered != times:
             batch = batch.take(sorted(range(batch.length), key=times.__getitem__))
         self._runs.append(batch)
@@ -232,8 +234,11 @@ class Reorderer:
         valid_all = [t for t in times if t >= 0] if min(times) < 0 else times
         # The batch's median is the consensus of every exporter in it: a new exporter whose
         # records all disagree with the others cannot set its own reference.
-        consensus = _median(valid_all) if valid_all else NO_TIME
-        span = _main_span(valid_all, self.policy.file_gap_ms) if valid_all and not self.policy.live else None
+        # one sort serves the median, the main span and (when nothing is dropped) push's order
+        ordered = sorted(valid_all)
+        self._ordered = ordered if valid_all is times else None
+        consensus = _median(ordered) if ordered else NO_TIME
+        span = _main_span(ordered, self.policy.file_gap_ms) if ordered and not self.policy.live else None
         for key, idx in groups.items():
             clock = self._exporter(key, now_mono)
             gtimes = times if idx is None else [times[i] for i in idx]
@@ -273,6 +278,7 @@ class Reorderer:
             clock.heard_mono = now_mono
             clock.heard_at_leader = self._leader
         if clamped:
+            self._ordered = None
             times = list(times)
             for pos, t in clamped.items():
                 times[pos] = t
@@ -437,10 +443,11 @@ def _exporter_groups(batch: FlowBatch) -> dict[str, list[int] | None]:
     return groups
 
 
-def _main_span(values: list[int], gap: int) -> tuple[int, int, int]:
-    """(first, last, count) of the largest run of times with no gap over ``gap`` (ties: the
-    earliest run)."""
-    ordered = sorted(values)
+def _main_span(ordered: list[int], gap: int) -> tuple[int, int, int]:
+    """(first, last, count) of the largest run of the sorted times ``ordered`` with no gap over
+    ``gap`` (ties: the earliest run)."""
+    if ordered[-1] - ordered[0] <= gap:  # the usual batch: one run, no loop over it
+        return (ordered[0], ordered[-1], len(ordered))
     best = (ordered[0], ordered[0], 1)
     start = 0
     for i in range(1, len(ordered) + 1):
@@ -451,9 +458,9 @@ def _main_span(values: list[int], gap: int) -> tuple[int, int, int]:
     return best
 
 
-def _median(values: list[int]) -> int:
-    """The middle value; of two, the lower, so that one outlier beside one normal record
-    cannot vouch for itself."""
-    if len(values) <= 2:
-        return min(values)
-    return sorted(values)[len(values) // 2]
+def _median(ordered: list[int]) -> int:
+    """The middle value of the sorted times ``ordered``; of two, the lower, so that one
+    outlier beside one normal record cannot vouch for itself."""
+    if len(ordered) <= 2:
+        return ordered[0]
+    return ordered[len(ordered) // 2]

@@ -91,6 +91,8 @@ def format_row(row: Any) -> str:
     doc["statement"] = row.statement
     doc["type"] = row.stream
     doc["timestamp"] = _iso(row.time_ms)
+    if row.removed:  # select irstream/rstream: a row of the remove stream
+        doc["removed"] = True
     return json.dumps(doc, default=_default, separators=(",", ":"))
 
 

@@ -124,7 +124,8 @@ class TimePeriod:
 class View:
     namespace: str  # "win", "std", "ext" or "" for the #x syntax
     name: str
-    args: tuple[Expr | TimePeriod, ...]
+    #: parameters; ``#sort(n, x desc)`` criteria with a direction are OrderItems
+    args: tuple[Expr | TimePeriod | OrderItem, ...]
     pos: Pos = NOPOS
 
 
@@ -266,6 +267,11 @@ class SelectStmt:
     limit: RowLimit | None = None
     #: h-subq: explicit JOIN syntax, one entry per source after the first (same order)
     joins: tuple[JoinSpec, ...] = ()
+    match_recognize: MatchRecognize | None = None  # h-mrec: sources is then the one stream
+    #: ``select [istream | irstream | rstream]``: the rows the statement outputs
+    select_stream: str = "istream"
+    #: ``insert [istream | irstream | rstream] into``: the rows inserted into the stream
+    insert_stream: str = "istream"
 
 
 Statement = SchemaStmt | SelectStmt
@@ -415,3 +421,59 @@ class Subquery(Expr):
     item: Expr | None = None
     negate: bool = False
     op: str = ""  # any/all: the comparison of item with each value (== != < <= > >=)
+
+
+# -- match_recognize (h-mrec): row pattern recognition ------------------------------------------
+@dataclass(frozen=True)
+class RowPattern:
+    """A node of a ``match_recognize`` pattern (a regular expression over variables)."""
+
+    pos: Pos = field(default=NOPOS, compare=False, kw_only=True)
+
+
+@dataclass(frozen=True)
+class RpVar(RowPattern):
+    name: str
+
+
+@dataclass(frozen=True)
+class RpSeq(RowPattern):
+    items: tuple[RowPattern, ...]
+
+
+@dataclass(frozen=True)
+class RpAlt(RowPattern):
+    items: tuple[RowPattern, ...]
+
+
+@dataclass(frozen=True)
+class RpQuant(RowPattern):
+    """``p*`` (0, None), ``p+`` (1, None), ``p?`` (0, 1); ``greedy`` False for ``*? +? ??``."""
+
+    item: RowPattern
+    low: int
+    high: int | None
+    greedy: bool = True
+
+
+@dataclass(frozen=True)
+class RpRepeat(RowPattern):
+    """``p{n}``, ``p{n,}``, ``p{n,m}``, ``p{,m}``: expanded by the planner as Esper's manual
+    gives the equivalences (``A{2,4}`` is ``A A A? A?``)."""
+
+    item: RowPattern
+    low: int
+    high: int | None
+
+
+@dataclass(frozen=True)
+class MatchRecognize:
+    partition: tuple[Expr, ...]
+    measures: tuple[SelectItem, ...]
+    all_matches: bool
+    skip: str  # past_last_row | to_next_row | to_current_row
+    pattern: RowPattern
+    interval_ms: int | None
+    or_terminated: bool
+    defines: tuple[tuple[str, Expr, Pos], ...]
+    pos: Pos = NOPOS

@@ -16,28 +16,26 @@ from ..errors import EPLError
 from . import ast as A
 from .contexts import CONTEXT_FUNCTION, ContextPlan
 from .expressions import (
-    AGGREGATES,
     CodeGen,
     ColumnFilter,
     compile_column_filter,
     compile_column_values,
+    compile_filtered_keys,
     compile_row_function,
     find_aggregates,
     props_of,
 )
+from .intersect import INTERSECT_VIEWS
 from .namedwindows import MergeAction, NamedWindowPlan, OnPlan
 from .parser import parse_module, substitute_params
-from .plan import Module, SelectPlan, StatementInfo, StreamDef, StreamPlan
+from .plan import OPTIONS, Module, SelectPlan, StatementInfo, StreamDef, StreamPlan
 from .subqueries import SUBQ_PREFIX, has_subquery, plan_subqueries
 
 __all__ = ["compile_module", "FLOW", "OPTIONS", "Module", "StatementInfo", "StreamDef", "SelectPlan", "StreamPlan"]
 
 FLOW = "Flow"
-#: Exporters' options records (flowcep_plugin.records.OPTIONS_STREAM): a stream every module
-#: can read, fed only with options records, in the engine's current time.
-OPTIONS = "Options"
 _WINDOWS = {"time_batch", "time", "length", "length_batch", "ext_timed", "ext_timed_batch",
-            "unique", "firstunique", "keepall", "lastevent", "firstevent"}
+            "unique", "firstunique", "keepall", "lastevent", "firstevent", "sort"}
 
 
 def compile_module(text: str, filename: str = "<epl>", params: Mapping[str, Any] | None = None) -> Module:
@@ -149,9 +147,11 @@ class _Compiler:
                 continue
             if isinstance(s, A.ContextSelect):  # h-named
                 plan = self.context_select(s, name)
+                self.stream_selection(s.select, plan, in_context=True)
             else:
                 self.check_window_reads(s)
                 plan = self.select(s, name)
+                self.stream_selection(s, plan)
             infos.append(plan.info)
             plans.append(plan)
         self.check_cycles(plans)
@@ -161,6 +161,37 @@ class _Compiler:
         module.triggers = self.on_plans
         module.contexts = self.context_of
         return module
+
+    def stream_selection(self, s: A.SelectStmt, plan: SelectPlan, in_context: bool = False) -> None:
+        """``select irstream/rstream`` and ``insert irstream/rstream into``: which rows the
+        statement outputs and inserts (Esper: the select keyword chooses what listeners get,
+        the insert-into keyword what enters the stream, independently).
+
+        Combinations whose remove stream is not checked against Esper's output reference are
+        refused here rather than given rows of their own.
+        """
+        plan.select_stream, plan.insert_stream = s.select_stream, s.insert_stream
+        if s.select_stream == "istream" and s.insert_stream == "istream":
+            return
+        what = f"select {s.select_stream}" if s.select_stream != "istream" else f"insert {s.insert_stream} into"
+        if plan.pattern is not None:
+            raise self.err(f"unsupported construct: {what} over a pattern (a pattern has no remove "
+                           "stream)", s.pos)
+        if s.order_by or s.limit is not None or s.distinct:
+            raise self.err(f"unsupported construct: {what} with ORDER BY, LIMIT or DISTINCT", s.pos)
+        if s.output is not None and s.output.kind != "default":
+            raise self.err(f"unsupported construct: {what} with output {s.output.kind} (only output "
+                           "every P keeps the remove stream)", s.output.pos)
+        if len(plan.streams) > 1 and plan.aggregated:
+            raise self.err(f"unsupported construct: {what} in an aggregating join", s.pos)
+        # combinations whose remove stream no conformance case pins down yet
+        others = [(plan.match_recognize is not None, "match_recognize"), (plan.outer is not None, "an outer join"),
+                  (bool(plan.subqueries), "a subquery"), (in_context, "a context statement"),
+                  (any(sp.stream in self.named for sp in plan.streams), "a named window")]
+        for hit, where in others:
+            if hit:
+                raise self.err(f"unsupported construct: {what} with {where}", s.pos)
+        plan.rstream = True
 
     def check_cycles(self, plans: list[SelectPlan]) -> None:
         """INSERT INTO chains must not loop (each event would be re-inserted forever)."""
@@ -200,7 +231,7 @@ class _Compiler:
     def resolve(self, p: A.Prop, refs: list[tuple[str, StreamDef]]) -> tuple[int, str]:
         """(stream index, event key) for a property in a statement over ``refs``."""
         parts = p.parts
-        if parts[0].startswith(_PRIOR) or parts[0].startswith(SUBQ_PREFIX):
+        if parts[0].startswith((_PRIOR, _PREV, SUBQ_PREFIX)):
             return 0, parts[0]
         if len(parts) > 1:
             for i, (alias, sd) in enumerate(refs):
@@ -233,6 +264,10 @@ class _Compiler:
         beside the select list as a hidden value (same rules as a select item: aggregates,
         GROUP BY expressions, properties) and removed once the step is sorted.
         """
+        if s.match_recognize is not None and s.items is None:  # h-mrec: select * is the measures
+            s = dataclasses.replace(s, items=tuple(
+                A.SelectItem(A.Prop((m.name,), pos=m.expr.pos, text=m.name), None)
+                for m in s.match_recognize.measures))
         if not (s.order_by or s.limit is not None or s.distinct):
             return self._select(s, name)
         from .ordering import KeyGetter, make_shaper
@@ -293,6 +328,10 @@ class _Compiler:
             from .patterns import compile_pattern_statement
 
             return compile_pattern_statement(self, s, name)
+        if s.match_recognize is not None:  # h-mrec
+            from .match_recognize import compile_match_recognize
+
+            return compile_match_recognize(self, s, name)
         refs: list[tuple[str, StreamDef]] = []
         sources: tuple[A.StreamRef, ...] = s.sources
         for ref in sources:
@@ -313,6 +352,9 @@ class _Compiler:
             s, subplans, sub_reads = plan_subqueries(self, s, refs, sources)
             assert not isinstance(s.sources, A.PatternSource)
             sources = s.sources  # a stream filter holding a subquery moved to WHERE
+        prevs: list[tuple[str, str, int, str]] = []
+        if any(isinstance(x, A.Call) and x.name in _PREV_FUNCTIONS for x in _walk(s)):
+            s = self.rewrite_prevs(s, refs, prevs)
         items = s.items
         star = items is None
         # aggregates and grouping
@@ -340,9 +382,11 @@ class _Compiler:
             raise self.err("SELECT * cannot be combined with aggregates or GROUP BY", s.pos)
         if grouped and not aggregated:
             raise self.err("unsupported construct: GROUP BY without aggregate functions", s.group_by[0].pos)
-        if s.output is not None:
-            if s.output.ms is None:
-                raise self.err("unsupported construct: output rate by events (use a time period)", s.output.pos)
+        if s.output is not None and s.output.ms is None:
+            if aggregated or s.output.kind not in ("default", "all", "last") or not s.output.events:
+                raise self.err("unsupported construct: output rate by events with aggregates, first or "
+                               "snapshot (use a time period, or output [all|last] every N events without "
+                               "aggregates)", s.output.pos)
         # stream plans and the keys each stream must keep
         needed: list[set[str] | None] = [set() for _ in refs]
         all_exprs: list[A.Expr] = [it.expr for it in items or ()] + list(s.group_by)
@@ -378,6 +422,11 @@ class _Compiler:
                 for _syn, _n, src in priors:
                     if sp.keys is not None and src not in sp.keys:
                         sp.keys.append(src)
+            if prevs:
+                sp.prevs = prevs
+                for *_x, src in prevs:
+                    if sp.keys is not None and src not in sp.keys:
+                        sp.keys.append(src)
             streams.append(sp)
         select_names = [it.name for it in items] if items is not None else list(
             (refs[0][1].props or []) if single else [alias for alias, _sd in refs])
@@ -400,7 +449,7 @@ class _Compiler:
             keys_read: list[bool] = [False]
 
             def special(e: A.Expr) -> str | None:
-                if isinstance(e, A.Call) and e.name in AGGREGATES:
+                if isinstance(e, A.Call) and e in aggs:
                     return f"a[{aggs.index(e)}]"
                 if e in group_exprs:
                     keys_read[0] = True
@@ -448,7 +497,7 @@ class _Compiler:
             key_of = lambda p: self.resolve(p, refs)[1]  # noqa: E731
             sp = streams[0]
             where = s.where
-            if where is not None and plan.subqueries and not sp.priors and not _filter_after(sp):
+            if where is not None and plan.subqueries and not sp.priors and not sp.prevs and not _filter_after(sp):
                 # h-subq: the conditions without subqueries run first, over the batch's columns,
                 # so subqueries are computed only for the events that pass them
                 plain = [c for c in _conjuncts(where) if not any(
@@ -460,9 +509,9 @@ class _Compiler:
                     where = _and_all(rest) if rest else None
             if where is not None:
                 wf = compile_column_filter(where, key_of, fn)
-                # prior() counts events WHERE rejects; subquery columns are filled as events
-                # enter the window, after the stream's own filter (h-subq)
-                if _filter_after(sp) or sp.priors or plan.subqueries:
+                # prior()/prev() count events WHERE rejects; subquery columns are filled as
+                # events enter the window, after the stream's own filter (h-subq)
+                if _filter_after(sp) or sp.priors or sp.prevs or plan.subqueries:
                     sp.post_filter = wf
                 elif sp.view is not None and sp.view.name == "time_batch":
                     sp.window_where = wf
@@ -474,6 +523,8 @@ class _Compiler:
                 plan.col_select = compile_column_values([it.expr for it in items], key_of, fn)
             if aggregated:
                 plan.col_group = compile_column_values(list(s.group_by), key_of, fn)
+                if grouped and sp.window_where is not None and s.where is not None:
+                    plan.col_keys_where = compile_filtered_keys(s.where, list(s.group_by), key_of, fn)
                 plan.col_args = compile_column_values(
                     [A.Literal(1) if c.star else c.args[0] for c in aggs], key_of, fn)
         # row mode: one row dict per stream, r0..rN (joins; sliding aggregation of one stream)
@@ -606,14 +657,63 @@ class _Compiler:
             A.SelectItem(visit(it.expr), it.alias or it.expr.text) for it in s.items)
         out = dataclasses.replace(s, items=items, where=visit(s.where), having=visit(s.having),
                                   group_by=tuple(visit(g) for g in s.group_by))
-        if find_aggregates(out.having, []) or any(find_aggregates(it.expr, []) for it in out.items or ()):
-            raise self.err("unsupported construct: prior() in an aggregating statement", s.pos)
+        for it in out.items or ():
+            for c in find_aggregates(it.expr, []):
+                if any(isinstance(x, A.Prop) and x.parts[0].startswith(_PRIOR) for x in _walk(c)):
+                    raise self.err("unsupported construct: prior() inside an aggregate function", c.pos)
         return out
 
-    def _keep(self, sp: StreamPlan, key: str, pos: A.Pos) -> int:
-        """Index of ``key`` among the keys the window keeps (added when missing)."""
+    def rewrite_prevs(self, s: A.SelectStmt, refs: list[tuple[str, StreamDef]],
+                      prevs: list[tuple[str, str, int, str]]) -> A.SelectStmt:
+        """``prev(n, p)``, ``prevtail(n, p)``, ``prevcount(p)`` and ``prevwindow(p)`` become
+        columns the runtime fills from the data window as each event enters it (for a batch
+        window, from the batch at its release), as Esper evaluates them against the window's
+        contents: ``prev(0, p)`` is the event itself, ``prev(n, p)`` the n-th newer-to-older,
+        ``prevtail(n, p)`` the n-th from the oldest, ``prevwindow(p)`` all of them newest
+        first. Recorded as ``(synthetic key, function, n, key of p)``."""
+        assert not isinstance(s.sources, A.PatternSource)
+        if len(refs) != 1:
+            raise self.err("unsupported construct: prev functions in a join", s.pos)
+        if s.select_stream != "istream":
+            raise self.err(f"unsupported construct: prev functions with select {s.select_stream}", s.pos)
+        views = [v.name.lower() for v in s.sources[0].views]
+        if views not in ([n] for n in _PREV_VIEWS) and views != ["groupwin", "length"]:
+            shown = "#" + "#".join(views) if views else "no data window"
+            raise self.err(f"unsupported construct: prev functions over {shown} (they need one of "
+                           f"{', '.join('#' + v for v in sorted(_PREV_VIEWS))} or "
+                           "#groupwin(...)#length(N))", s.pos)
+
+        def repl(e: A.Call) -> A.Expr:
+            fn = e.name
+            args = list(e.args)
+            if fn in ("prev", "prevtail") and len(args) == 1:
+                args.insert(0, A.Literal(1 if fn == "prev" else 0))
+            want = 2 if fn in ("prev", "prevtail") else 1
+            if len(args) != want or e.star or not isinstance(args[-1], A.Prop):
+                form = f"{fn}([n, ]property)" if want == 2 else f"{fn}(property)"
+                raise self.err(f"{fn} takes {form}, e.g. {fn}({'1, ' if want == 2 else ''}price)", e.pos)
+            n = 0
+            if want == 2:
+                lit = args[0]
+                if not isinstance(lit, A.Literal) or not isinstance(lit.value, int) \
+                        or isinstance(lit.value, bool) or lit.value < 0:
+                    raise self.err(f"unsupported construct: {fn} with an index that is not a "
+                                   "non-negative whole number", e.pos)
+                n = lit.value
+            src = self.resolve(args[-1], refs)[1]
+            syn = f"{_PREV}{fn}:{n}:{src}"
+            if all(p[0] != syn for p in prevs):
+                prevs.append((syn, fn, n, src))
+            return A.Prop((syn,), pos=e.pos, text=e.text)
+
+        out: A.SelectStmt = _replace_calls(s, _PREV_FUNCTIONS, repl)
+        return out
+
+    def _keep(self, sp: StreamPlan, key: str, pos: A.Pos) -> int | str:
+        """Index of ``key`` among the keys the window keeps (added when missing); with SELECT *
+        the keys are the first events' columns, so the name is kept and resolved then."""
         if sp.keys is None:
-            raise self.err("unsupported construct: groupwin with SELECT *", pos)
+            return key
         if key not in sp.keys:
             sp.keys.append(key)
         return sp.keys.index(key)
@@ -627,9 +727,12 @@ class _Compiler:
         batch = any(sp.view is not None and sp.view.name in _BATCH_VIEWS for sp in streams)
         what = f"output {kind} every" if kind != "default" else "output every"
         if not plan.aggregated:
-            if kind == "snapshot":
-                raise self.err(f"unsupported construct: {what} without aggregates (the window's "
-                               "contents): select them per interval with output every", out.pos)
+            view = streams[0].view.name if streams[0].view is not None else None
+            if kind == "snapshot" and (len(streams) > 1 or view not in _SNAPSHOT_VIEWS):
+                raise self.err(f"unsupported construct: {what} without aggregates over "
+                               f"{'a join' if len(streams) > 1 else '#' + (view or 'no window')} (a snapshot "
+                               "shows the window's contents: use time, length, lastevent, unique, sort, "
+                               "ext_timed or several of them)", out.pos)
             return
         if plan.per_event:
             if kind not in ("default", "first"):
@@ -648,7 +751,7 @@ class _Compiler:
         count_only = plan.count_only
 
         def special(e: A.Expr) -> str | None:
-            if isinstance(e, A.Call) and e.name in AGGREGATES:
+            if isinstance(e, A.Call) and e in aggs:
                 return "a" if count_only else f"a[{aggs.index(e)}]"
             if e in group_exprs:
                 return f"k[{group_exprs.index(e)}]"
@@ -659,13 +762,14 @@ class _Compiler:
 
         gen = CodeGen(self.filename, no_prop, special)
         gen.consts["_Row"] = None  # filled by the runtime module at import
+        gen.consts["_new"] = tuple.__new__  # a Row without NamedTuple's keyword wrapper
         values = "{" + ", ".join(f"{it.name!r}: {gen.value(it.expr)}" for it in items) + "}"
         cond = gen.true(having) if having is not None else "True"
         src = ("def _emit(results, t, out, _Row, name, stream):\n"
                "    append = out.append\n"
                "    for k, a in results.items():\n"
                f"        if {cond}:\n"
-               f"            append((k, _Row(name, stream, t, {values})))\n")
+               f"            append((k, _new(_Row, (name, stream, t, {values}, False))))\n")
         from .expressions import build
 
         return build(src, "_emit", gen.consts)
@@ -674,7 +778,7 @@ class _Compiler:
         views = ref.views
         if not views:
             return
-        group_keys: list[int] | None = None
+        group_keys: list[int | str] | None = None
         if len(views) == 2 and views[0].name.lower() == "groupwin" \
                 and views[1].name.lower() in ("length", "time"):
             # Esper's groupwin: one data window per key. A time window per key expires each
@@ -686,9 +790,21 @@ class _Compiler:
                 group_keys = [self._keep(sp, self.resolve(a, [(sp.alias, sd)])[1], gw.pos)  # type: ignore[arg-type]
                               for a in gw.args]
             views = views[1:]
+        elif len(views) > 1 and all(w.name.lower() in INTERSECT_VIEWS for w in views):
+            # several data windows: Esper keeps the intersection of what they retain; each is
+            # planned on its own, then combined (runtime: intersect.IntersectionWindow)
+            specs = []
+            for w in views:
+                self.view(dataclasses.replace(ref, views=(w,)), sp, sd)
+                assert sp.view is not None
+                specs.append((sp.view.name, sp.view_arg))
+            sp.view = A.View("", "intersect", (), views[0].pos)
+            sp.view_arg = specs
+            return
         elif len(views) > 1:
             what = "#groupwin(...) followed by anything but #length or #time" \
-                if views[0].name.lower() == "groupwin" else "chained views (use one data window)"
+                if views[0].name.lower() == "groupwin" else \
+                f"these data windows together (an intersection of {', '.join(sorted(INTERSECT_VIEWS))} only)"
             raise self.err(f"unsupported construct: {what}", views[1].pos)
         v = views[0]
         name = v.name.lower()
@@ -696,7 +812,7 @@ class _Compiler:
         if ns not in ("", "win", "std", "ext") or name not in _WINDOWS:
             raise self.err(f"unsupported construct: view {(ns + ':') if ns else '#'}{v.name} "
                            "(supported: time, time_batch, length, length_batch, ext_timed, "
-                           "ext_timed_batch, unique, firstunique, keepall, lastevent, firstevent)", v.pos)
+                           "ext_timed_batch, unique, firstunique, sort, keepall, lastevent, firstevent)", v.pos)
         sp.view = A.View(ns, name, v.args, v.pos)
 
         def period(arg: Any) -> int:
@@ -711,9 +827,9 @@ class _Compiler:
                 return arg.value
             raise self.err(f"{name}: expected a positive number of events", v.pos)
 
-        def keep(key: str) -> int:
-            if sp.keys is None:
-                raise self.err(f"unsupported construct: {name} with SELECT *", v.pos)
+        def keep(key: str) -> int | str:
+            if sp.keys is None:  # SELECT *: resolved against the first events' columns
+                return key
             if key not in sp.keys:
                 sp.keys.append(key)
             return sp.keys.index(key)
@@ -752,6 +868,18 @@ class _Compiler:
                 raise self.err(f"{name} takes one or more properties", v.pos)
             idx = [keep(self.resolve(a, [(sp.alias, sd)])[1]) for a in args]  # type: ignore[arg-type]
             sp.view_arg = idx
+        elif name == "sort":
+            # #sort(n, criterion [asc|desc], ...): the n smallest events by the criteria
+            crit = args[1:]
+            if len(args) < 2 or not isinstance(args[0], A.Literal) \
+                    or not all(isinstance(c.expr if isinstance(c, A.OrderItem) else c, A.Prop) for c in crit):
+                raise self.err("sort takes a number of events and one or more properties, each "
+                               "optionally asc or desc: #sort(10, bytes desc)", v.pos)
+            size = count(args[0])
+            sidx = [keep(self.resolve(c.expr if isinstance(c, A.OrderItem) else c,  # type: ignore[arg-type]
+                                      [(sp.alias, sd)])[1]) for c in crit]
+            desc = [isinstance(c, A.OrderItem) and c.descending for c in crit]
+            sp.view_arg = (size, sidx, desc)
 
     # -- named windows, on-trigger statements and contexts (h-named) ------------------------------
     def declare_named(self, stmts: list[A.Statement]) -> None:
@@ -935,6 +1063,8 @@ class _Compiler:
         plan = self.select(s, name)
         if plan.subqueries:
             raise self.err("unsupported construct: a subquery in a context statement", s.pos)
+        if plan.match_recognize is not None:
+            raise self.err("unsupported construct: match_recognize in a context statement", s.pos)
         for sp in plan.streams:
             if sp.priors:
                 raise self.err("unsupported construct: prior() in a context statement", s.pos)
@@ -1090,7 +1220,34 @@ _WHERE_FIRST_OK = frozenset({"time", "keepall"})
 
 
 _BATCH_VIEWS = frozenset({"time_batch", "length_batch", "ext_timed_batch"})
+#: windows whose contents ``output snapshot`` of a statement without aggregates shows
+_SNAPSHOT_VIEWS = frozenset({"time", "length", "lastevent", "unique", "sort", "ext_timed", "intersect"})
 _PRIOR = "\x00prior:"
+_PREV = "\x00prev:"
+_PREV_FUNCTIONS = frozenset({"prev", "prevtail", "prevcount", "prevwindow"})
+#: single data windows prev functions read (besides #groupwin(...)#length(N))
+_PREV_VIEWS = frozenset({"length", "lastevent", "keepall", "time", "time_batch", "length_batch"})
+
+
+def _replace_calls(node: Any, names: frozenset[str], repl: Callable[[A.Call], A.Expr]) -> Any:
+    """``node`` (a statement, select item, expression or tuple of them) with every call of a
+    function in ``names`` replaced by ``repl(call)``; unchanged parts are shared."""
+    if isinstance(node, A.Call) and node.name in names:
+        return repl(node)
+    if isinstance(node, (A.Expr, A.SelectItem, A.SelectStmt)):
+        changes = {}
+        for f in dataclasses.fields(node):
+            if f.name in ("pos", "text", "annotations", "sources"):
+                continue
+            v = getattr(node, f.name)
+            nv = _replace_calls(v, names, repl)
+            if nv is not v:
+                changes[f.name] = nv
+        return dataclasses.replace(node, **changes) if changes else node
+    if isinstance(node, tuple):
+        new = tuple(_replace_calls(x, names, repl) for x in node)
+        return node if all(a is b for a, b in zip(new, node, strict=True)) else new
+    return node
 
 
 def _has_prior(s: A.SelectStmt) -> bool:

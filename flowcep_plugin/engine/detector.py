@@ -32,6 +32,7 @@ from ..errors import EPLError
 from ..specs import RuleSpec
 from . import ast as A
 from .compiler import OPTIONS, Module, compile_module
+from .match_recognize import MatchRecognizeStmt
 from .parser import parse_module, substitute_params
 from .patterns import PatternStmt
 from .runtime import Row
@@ -195,7 +196,8 @@ class EPLDetector:
     def _pattern_drops(self) -> None:
         """h-patterns: what the pattern bounds dropped goes to the run's stats, by reason."""
         for st in self.runtime.stmts:
-            counts = st.stats if isinstance(st, PatternStmt) else None  # other statements hold the run's Stats
+            # other statements hold the run's Stats; match_recognize counts like patterns (h-mrec)
+            counts = st.stats if isinstance(st, (PatternStmt, MatchRecognizeStmt)) else None
             if counts:
                 for reason, n in counts.items():
                     self.ctx.stats.drop(reason, n, self.spec.name)
@@ -212,9 +214,11 @@ class EPLDetector:
             if rules:
                 p = self.periods.get(row.statement)
                 window = (row.time_ms - p, row.time_ms) if p else None
+                # a remove-stream row (select irstream/rstream) is an alert too, marked in its fields
+                fields = {**row.values, "removed": True} if row.removed else row.values
                 for rule in rules:
-                    events.append(self._alert(rule, row.values, row.time_ms, self.spec.name, window))
-            if self.on_derived is not None and row.statement in self.derived:
+                    events.append(self._alert(rule, fields, row.time_ms, self.spec.name, window))
+            if self.on_derived is not None and row.statement in self.derived and not row.removed:
                 derived.setdefault(row.stream, []).append(row.values)
         if self.on_derived is not None:
             for stream, values in derived.items():

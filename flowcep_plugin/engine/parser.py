@@ -7,6 +7,8 @@ module costs milliseconds and happens once, before any data flows.
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
 import re
 from collections.abc import Mapping
 from functools import lru_cache
@@ -38,6 +40,9 @@ for _names, _ms in (
     for _n in _names:
         TIME_UNITS_MS[_n] = _ms
 
+#: items of one match_recognize_permute (h-mrec): n! orders
+_MAX_PERMUTED = 5
+
 _PLACEHOLDER = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_.\-]*)\s*\}")
 
 _KEYWORD_DISPLAY = {
@@ -45,6 +50,9 @@ _KEYWORD_DISPLAY = {
     "COMP_OP": "a comparison operator", "NAME": "a name", "NUMBER": "a number",
     "STRING": "a string", "TIME_UNIT": "a time unit (sec, min, hour...)",
     "OUTPUT_KIND": "ALL, FIRST, LAST or SNAPSHOT", "ARRAY": "'[]'", "$END": "end of input",
+    # h-mrec: match_recognize
+    "ALL_MATCHES": "ALL MATCHES", "AFTER_MATCH_SKIP": "AFTER MATCH SKIP",
+    "PERMUTE": "match_recognize_permute(...)",
 }
 
 
@@ -151,12 +159,19 @@ def _syntax_error(exc: UnexpectedInput, text: str, filename: str) -> EPLError:
 
 # --- patterns (h-patterns): Esper constructs the grammar does not take, named in the error ---
 _NAMED_AFTER = [
-    (re.compile(r"match_recognize\b", re.I), "MATCH_RECOGNIZE (row pattern recognition)"),
+    (re.compile(r"match_recognize\b", re.I),  # h-mrec: taken after one stream only
+     "MATCH_RECOGNIZE here: it follows one stream (from S[#keepall] match_recognize (...)), "
+     "not a join or a pattern"),
     (re.compile(r"while\b", re.I), "the pattern guard WHILE (use timer:within or a filter)"),
     (re.compile(r"-\s*\["), "followed-by with a limit, -[n]>"),
     (re.compile(r"@\s*(consume|priority)\b", re.I), "@consume/@priority on a pattern filter"),
 ]
 _NAMED_BEFORE = [
+    (re.compile(r"[A-Za-z_$][\w$]*\s*\.\s*(size|anyOf|allOf|sumOf|countOf|where|selectFrom|firstOf|lastOf|"
+                r"minBy|maxBy|min|max|average|aggregate|orderBy|orderByDesc|distinctOf|take|takeLast|"
+                r"mostFrequent|leastFrequent|groupBy|toMap|reverse)\s*$"),  # h-mrec
+     "enumeration methods such as B.size() or B.anyOf(...) (use aggregates: count(B.x), "
+     "first(B.x), sum(B.x)...)"),
     (re.compile(r"timer\s*:\s*at\s*\([^()]*$", re.I), "the pattern observer timer:at (use timer:interval)"),
     (re.compile(r"timer\s*:\s*schedule\s*\([^()]*$", re.I), "the pattern observer timer:schedule"),
 ]
@@ -263,21 +278,22 @@ class _Build(Transformer[Token, Any]):
         (insert, _sel, stream_sel, distinct, items, _from, sources, where, group, having, output,
          order, limit) = children
         pos = _pos(meta)
-        if stream_sel is not None and str(stream_sel).lower() != "istream":
-            # FlowCEP outputs the insert stream only; a remove stream would need rows that
-            # say they are removals, which no consumer (alerts, INSERT INTO) understands yet
-            raise EPLError(f"unsupported construct: select {str(stream_sel).lower()} (the remove "
-                           "stream); only select istream, the default, is supported", self.filename,
-                           stream_sel.line, stream_sel.column)
+        sel = str(stream_sel).lower() if stream_sel is not None else "istream"
+        into, into_sel = insert if insert is not None else (None, "istream")
         joins: tuple[A.JoinSpec, ...] = ()
         if isinstance(sources, _FromJoins):
             joins = sources.specs
             sources = sources.refs
-        return A.SelectStmt((), insert, items, sources, where, tuple(group or ()), having, output,
-                            distinct is not None, pos, tuple(order or ()), limit, joins)
+        mr = None
+        if isinstance(sources, _FromMR):  # h-mrec: from_match_recognize
+            mr, sources = sources.mr, (sources.ref,)
+        return A.SelectStmt((), into, items, sources, where, tuple(group or ()), having, output,
+                            distinct is not None, pos, tuple(order or ()), limit, joins, mr, sel, into_sel)
 
-    def insert_into(self, meta: Any, children: list[Any]) -> str:
-        return _name(children[2])
+    def insert_into(self, meta: Any, children: list[Any]) -> tuple[str, str]:
+        """(stream, which rows are inserted: istream, irstream or rstream)."""
+        _ins, sel, _into, name = children
+        return _name(name), str(sel).lower() if sel is not None else "istream"
 
     def select_star(self, meta: Any, children: list[Any]) -> None:
         return None
@@ -334,6 +350,118 @@ class _Build(Transformer[Token, Any]):
         return A.Subquery(query, kind, item, op=o, pos=_pos(meta), text=self._src(meta))
     # --- end explicit joins and subqueries (h-subq) ---
 
+    # --- match_recognize (h-mrec) ---
+    def from_match_recognize(self, meta: Any, children: list[Any]) -> _FromMR:
+        return _FromMR(children[0], children[1])
+
+    def match_recognize(self, meta: Any, children: list[Any]) -> A.MatchRecognize:
+        _kw, partition, _m, *rest = children
+        measures = []
+        while rest and isinstance(rest[0], A.SelectItem):
+            measures.append(rest.pop(0))
+        all_matches, after, _pat, pattern, interval, define = rest
+        ims, term = interval if interval is not None else (None, False)
+        return A.MatchRecognize(tuple(partition or ()), tuple(measures), all_matches is not None,
+                                after or "past_last_row", pattern, ims, term, tuple(define or ()),
+                                _pos(meta))
+
+    def mr_partition(self, meta: Any, children: list[Any]) -> list[A.Expr]:
+        return children[2:]
+
+    def mr_measure(self, meta: Any, children: list[Any]) -> A.SelectItem:
+        expr, _as, alias = children
+        if alias is None:
+            raise EPLError(f"match_recognize: measure {expr.text!r} needs a column name: "
+                           f"{expr.text} as name", self.filename, expr.pos.line or None,
+                           expr.pos.column or None)
+        return A.SelectItem(expr, _name(alias))
+
+    def mr_after(self, meta: Any, children: list[Any]) -> str:
+        words = " ".join(str(c).lower() for c in children[1:] if c is not None)
+        modes = {"past last row": "past_last_row", "to next row": "to_next_row",
+                 "to current row": "to_current_row"}
+        if words not in modes:
+            pos = _pos(meta)
+            raise EPLError(f"match_recognize: after match skip {words!r}: write AFTER MATCH SKIP "
+                           "PAST LAST ROW, TO NEXT ROW or TO CURRENT ROW", self.filename,
+                           pos.line or None, pos.column or None)
+        return modes[words]
+
+    def mr_interval(self, meta: Any, children: list[Any]) -> tuple[int, bool]:
+        _kw, period, _or, term = children
+        return period.ms, term is not None
+
+    def mr_define(self, meta: Any, children: list[Any]) -> list[tuple[str, A.Expr, A.Pos]]:
+        return children[1:]
+
+    def mr_def(self, meta: Any, children: list[Any]) -> tuple[str, A.Expr, A.Pos]:
+        name, _as, expr = children
+        return (_name(name), expr, _tokpos(name))
+
+    def mr_alt(self, meta: Any, children: list[Any]) -> A.RowPattern:
+        items = tuple(c for c in children if not isinstance(c, Token))
+        return items[0] if len(items) == 1 else A.RpAlt(items, pos=_pos(meta))
+
+    def mr_seq(self, meta: Any, children: list[Any]) -> A.RowPattern:
+        return children[0] if len(children) == 1 else A.RpSeq(tuple(children), pos=_pos(meta))
+
+    def mr_quant(self, meta: Any, children: list[Any]) -> A.RowPattern:
+        item, q, rep = children
+        pos = _pos(meta)
+        if q is not None:
+            low, high, greedy = q
+            item = A.RpQuant(item, low, high, greedy, pos=pos)
+        if rep is not None:
+            item = A.RpRepeat(item, rep[0], rep[1], pos=pos)
+        return cast(A.RowPattern, item)
+
+    def mr_var(self, meta: Any, children: list[Any]) -> A.RowPattern:
+        return A.RpVar(_name(children[0]), pos=_pos(meta))
+
+    def mr_group(self, meta: Any, children: list[Any]) -> A.RowPattern:
+        return cast(A.RowPattern, children[0])
+
+    def mr_permute(self, meta: Any, children: list[Any]) -> A.RowPattern:
+        """``match_recognize_permute(A, B, C)`` is the alternation of every order, in Esper's
+        order (A B C | A C B | B A C | ...), which is also their preferment."""
+        items = [c for c in children if not isinstance(c, Token)]
+        pos = _pos(meta)
+        if len(items) > _MAX_PERMUTED:
+            raise EPLError(f"match_recognize_permute of {len(items)} items is {math.factorial(len(items))} "
+                           f"orders; at most {_MAX_PERMUTED} items", self.filename, pos.line or None,
+                           pos.column or None)
+        if len(items) == 1:
+            return cast(A.RowPattern, items[0])
+        return A.RpAlt(tuple(A.RpSeq(tuple(order), pos=pos) for order in itertools.permutations(items)), pos=pos)
+
+    def mr_q(self, meta: Any, children: list[Any]) -> tuple[int, int | None, bool]:
+        op, reluctant = children
+        o = str(op)
+        if o == "-":
+            pos = _tokpos(op)
+            raise EPLError("match_recognize: unexpected '-' in the pattern (quantifiers are * + ? "
+                           "and {n,m})", self.filename, pos.line or None, pos.column or None)
+        low, high = {"*": (0, None), "+": (1, None), "?": (0, 1)}[o]
+        return low, high, reluctant is None
+
+    def mr_rep_exact(self, meta: Any, children: list[Any]) -> tuple[int, int | None]:
+        n = self._count(children[0])
+        if n == 0:
+            pos = _pos(meta)
+            raise EPLError("match_recognize: a {n} repetition needs n of at least 1", self.filename,
+                           pos.line or None, pos.column or None)
+        return n, n
+
+    def mr_rep_range(self, meta: Any, children: list[Any]) -> tuple[int, int | None]:
+        lo, hi = (self._count(c) if c is not None else None for c in children)
+        pos = _pos(meta)
+        if lo is None and hi is None or (hi is not None and (hi == 0 or (lo or 0) > hi)):
+            raise EPLError(f"match_recognize: a {{n,m}} repetition needs 0 <= n <= m and m >= 1 "
+                           f"(got {{{'' if lo is None else lo},{'' if hi is None else hi}}})",
+                           self.filename, pos.line or None, pos.column or None)
+        return lo or 0, hi
+    # --- end match_recognize (h-mrec) ---
+
     def stream_ref(self, meta: Any, children: list[Any]) -> A.StreamRef:
         name, flt, *views, _as, alias, uni = children
         return A.StreamRef(_name(name), flt, tuple(views), _name(alias) if alias else None, _pos(meta),
@@ -355,6 +483,11 @@ class _Build(Transformer[Token, Any]):
 
     def view_args(self, meta: Any, children: list[Any]) -> list[Any]:
         return children
+
+    def view_arg_sorted(self, meta: Any, children: list[Any]) -> A.OrderItem:
+        """``#sort(n, expr asc|desc)``: a sort criterion with its direction."""
+        expr, direction = children
+        return A.OrderItem(expr, str(direction).lower() == "desc")
 
     def time_period(self, meta: Any, children: list[Any]) -> A.TimePeriod:
         total = 0.0
@@ -581,8 +714,15 @@ class _Build(Transformer[Token, Any]):
     def on_select(self, meta: Any, children: list[Any]) -> A.OnStmt:
         insert, _sel, and_, _delete, items, _from, name, alias, where, order = children
         w, a, wpos = self._window(name, alias)
+        into = None
+        if insert is not None:
+            into, which = insert
+            if which != "istream":
+                pos = _pos(meta)
+                raise EPLError(f"unsupported construct: insert {which} into with an on-select (its rows "
+                               "have no remove stream)", self.filename, pos.line or None, pos.column or None)
         return A.OnStmt("select-delete" if and_ is not None else "select", _NO_REF, w, a, where, items=items,
-                        insert_into=insert, window_pos=wpos, order_by=tuple(order or ()))
+                        insert_into=into, window_pos=wpos, order_by=tuple(order or ()))
 
     def on_update(self, meta: Any, children: list[Any]) -> A.OnStmt:
         _upd, name, alias, _set, *rest = children
@@ -765,6 +905,14 @@ class _Build(Transformer[Token, Any]):
 
 #: placeholder trigger of an on-action before ``on_stmt`` fills it in (h-named)
 _NO_REF = A.StreamRef("", None, (), None)
+
+
+@dataclasses.dataclass(frozen=True)
+class _FromMR:
+    """h-mrec: the stream and its match_recognize clause, until select_stmt files them apart."""
+
+    ref: A.StreamRef
+    mr: A.MatchRecognize
 
 
 def _retext(e: A.Expr, text: str) -> A.Expr:
