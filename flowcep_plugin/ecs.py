@@ -48,7 +48,7 @@ from typing import Any
 import orjson
 
 from .elements import REVERSE_PEN, builtin_elements
-from .records import FlowBatch
+from .records import FLOW_STREAM, FlowBatch
 
 __all__ = [
     "ECS_VERSION",
@@ -56,7 +56,9 @@ __all__ = [
     "IANA_TRANSPORT",
     "TIME_FIELDS",
     "CUSTOM_RENAMES",
+    "OPTIONS_CONSTANTS",
     "batch_to_documents",
+    "options_documents",
     "batch_to_json",
     "ecs_fields",
     "ecs_name",
@@ -200,6 +202,22 @@ FLOW_CONSTANTS: dict[str, Any] = {
     "event.module": "flowcep",
     "netflow.type": "netflow_flow",
 }
+
+#: Constant fields of every options-record document (exporter statistics, sampler and
+#: interface tables): measurements about the exporter, so ``event.kind: metric``; Beats
+#: calls these records ``netflow_options``.
+OPTIONS_CONSTANTS: dict[str, Any] = {
+    "ecs.version": ECS_VERSION,
+    "event.kind": "metric",
+    "event.category": ["network"],
+    "event.type": ["info"],
+    "event.action": "netflow_options",
+    "event.dataset": "flowcep.options",
+    "event.module": "flowcep",
+    "netflow.type": "netflow_options",
+}
+#: Columns the decoder adds to options records that are not fields of their own.
+_OPTIONS_META = ("exportTime", "flowcep.exporter")
 
 #: ``network.direction`` from IPFIX ``flowDirection`` (0 ingress, 1 egress at the observation
 #: point), in the words Beats' converter writes (``inbound``/``outbound``): the integration's
@@ -688,15 +706,51 @@ def _ecs_columns(batch: FlowBatch, extra: Mapping[str, Any] | None) -> tuple[lis
     return list(cols), list(cols.values()), base
 
 
+def options_documents(batch: FlowBatch, extra: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """One flat ECS metric document per options record: each element under ``netflow.*`` as
+    Beats names it (``flowcep.ipfix.*`` when Beats has no name), ``@timestamp`` the export
+    time of the message that carried it, the exporter as ``observer.ip``/``netflow.exporter.*``.
+    No source/destination: an options record describes its exporter, not a connection."""
+    base = dict(OPTIONS_CONSTANTS)
+    base.update(_exporter_fields(batch.exporter))
+    fields: list[tuple[str, list[Any], Converter | None]] = []
+    for element, col in batch.columns.items():
+        if element in _OPTIONS_META:
+            continue
+        nf = netflow_name(element)
+        if nf is None:
+            fields.append((_column_field(element) if "." in element else f"flowcep.ipfix.{element}", col, _hex))
+        else:
+            conv, _factor = _netflow_converter(element, nf)
+            fields.append((nf, col, conv))
+    if extra:
+        base.update(extra)
+    stamps = batch.event_times()
+    docs = []
+    for i in range(batch.length):
+        doc = dict(base)
+        if stamps[i] >= 0:
+            doc["@timestamp"] = stamps[i]
+        for field, col, conv in fields:
+            v = col[i]
+            if v is not None and field not in base:
+                doc[field] = conv(v) if conv is not None else v
+        docs.append(doc)
+    return docs
+
+
 def batch_to_documents(batch: FlowBatch, extra: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     """One flat ECS document (dotted keys) per record of ``batch``.
 
     ``extra`` fields (``data_stream.*``, ``observer.*``) are copied into every document.
-    Absent elements (None) are left out rather than sent as nulls.
+    Absent elements (None) are left out rather than sent as nulls. Options records become
+    metric documents (:func:`options_documents`).
     """
     n = batch.length
     if n == 0:
         return []
+    if batch.stream != FLOW_STREAM:
+        return options_documents(batch, extra)
     keys, cols, base = _ecs_columns(batch, extra)
     related = _related_ip(dict(zip(keys, cols, strict=True)), n)
     if related is not None:
@@ -813,6 +867,12 @@ def batch_to_json(batch: FlowBatch, extra: Mapping[str, Any] | None = None,
     n = batch.length
     if n == 0:
         return []
+    when = created or datetime.now(UTC)
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    stamp = when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if batch.stream != FLOW_STREAM:  # options records: few, so one document at a time
+        tail = b',"event.created":"' + stamp.encode() + (b'"}\n' if newline else b'"}')
+        return [_dumps(doc)[:-1] + tail for doc in options_documents(batch, extra)]
     keys, cols, base = _ecs_columns(batch, extra)
     by_key = dict(zip(keys, cols, strict=True))
     pieces: list[Any] = []
@@ -833,9 +893,6 @@ def batch_to_json(batch: FlowBatch, extra: Mapping[str, Any] | None = None,
         pieces.append([owed] * n if addresses is None else [
             owed if v is None else owed + b',"related.ip":' + _dumps(v) for v in addresses])
         owed = b""
-    when = created or datetime.now(UTC)
-    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-    stamp = when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     pieces.append(repeat(owed + b',"event.created":"' + stamp.encode() + (b'"}\n' if newline else b'"}'), n))
     return list(map(b"".join, zip(*pieces)))  # noqa: B905 - equal length by construction
 

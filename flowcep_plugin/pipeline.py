@@ -27,7 +27,7 @@ from .config import parse_duration
 from .context import Context
 from .errors import FlowcepError, PluginError
 from .plan import Plan, build_config, epl_module_spec
-from .records import FlowBatch
+from .records import FLOW_STREAM, FlowBatch
 from .sanitize import Sanitizer
 from .specs import Detector, Event, Output, Source
 from .stages import Stage, StageRunner
@@ -133,7 +133,7 @@ class Pipeline(StageRunner):
             from .alerts import Suppressor
         except ImportError:
             return None
-        return Suppressor(interval_ms=interval)
+        return Suppressor(interval_ms=interval, stats=self.ctx.stats)
 
     def _call_hook(self, hook: str, **kwargs: Any) -> Any:
         """Call a hook through pluggy (wrappers and ordering as pluggy documents); a raising
@@ -161,6 +161,9 @@ class Pipeline(StageRunner):
     # -- the batch path --------------------------------------------------------------------------
     def process(self, batch: FlowBatch) -> None:
         """Run one input batch through every stage."""
+        if batch.stream != FLOW_STREAM:
+            self._options(batch)
+            return
         n = batch.length
         stats = self.ctx.stats
         stats.count("input", n)
@@ -179,6 +182,28 @@ class Pipeline(StageRunner):
                 if st.accepts_flows:
                     self._call(st, "output write_flows", st.obj.write_flows, batch)
         self._detect(self.reorderer.push(batch))
+
+    def _options(self, batch: FlowBatch) -> None:
+        """Options records (exporter statistics, sampler and interface tables): checked like
+        flows, then written by the outputs that write flows and given to the detectors that
+        ask for them (``on_options``; EPL modules reading ``Options``), never to ``on_batch``.
+        They describe exporters, not traffic: no enrichment, no reorder buffer (they are
+        handled at once, in the detectors' current event time)."""
+        n = batch.length
+        batch = self.sanitizer.clean(batch)
+        self.ctx.stats.count("options", n, batch.length)
+        if not batch.length:
+            return
+        if self.send_flows:
+            for st in self.outputs:
+                if st.accepts_flows:
+                    self._call(st, "output write_flows", st.obj.write_flows, batch)
+        events: list[Event] = []
+        for st in self.detectors:
+            on_options = getattr(st.obj, "on_options", None)
+            if on_options is not None:
+                events.extend(self._call(st, "detector on_options", on_options, batch) or [])
+        self._emit(events, self.reorderer.watermark)
 
     def _detect(self, released: list[FlowBatch]) -> None:
         events: list[Event] = []

@@ -83,6 +83,11 @@ class Detector(Protocol):
     event-time order; ``on_watermark`` tells that no record older than ``watermark_ms`` will
     come (close windows, fire timers); ``flush`` ends the input: release every pending
     window. Each returns the alert/metric events it produced.
+
+    ``on_batch`` only ever sees flow records. A detector that wants the exporters' options
+    records (sampler, interface and statistics tables: ``FlowBatch.stream == "Options"``)
+    defines an optional ``on_options(batch) -> list[Event]``, called as they arrive, outside
+    the reorder buffer; EPL modules get them by reading the ``Options`` stream.
     """
 
     def on_batch(self, batch: FlowBatch) -> list[Event]: ...

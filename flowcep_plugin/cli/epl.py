@@ -118,6 +118,9 @@ class RowPrinter:
     def on_batch(self, batch: Any) -> list[Any]:
         return self._print(self.runtime.on_batch(batch))
 
+    def on_options(self, batch: Any) -> list[Any]:
+        return self._print(self.runtime.on_options(batch))
+
     def on_watermark(self, watermark_ms: int) -> list[Any]:
         return self._print(self.runtime.on_watermark(watermark_ms))
 

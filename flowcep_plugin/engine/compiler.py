@@ -28,10 +28,10 @@ from .expressions import (
 from .intersect import INTERSECT_VIEWS
 from .namedwindows import MergeAction, NamedWindowPlan, OnPlan
 from .parser import parse_module, substitute_params
-from .plan import Module, SelectPlan, StatementInfo, StreamDef, StreamPlan
+from .plan import OPTIONS, Module, SelectPlan, StatementInfo, StreamDef, StreamPlan
 from .subqueries import SUBQ_PREFIX, has_subquery, plan_subqueries
 
-__all__ = ["compile_module", "Module", "StatementInfo", "StreamDef", "SelectPlan", "StreamPlan"]
+__all__ = ["compile_module", "FLOW", "OPTIONS", "Module", "StatementInfo", "StreamDef", "SelectPlan", "StreamPlan"]
 
 FLOW = "Flow"
 _WINDOWS = {"time_batch", "time", "length", "length_batch", "ext_timed", "ext_timed_batch",
@@ -96,6 +96,7 @@ class _Compiler:
                 n = _ann(s.annotations, "Name")
                 schemas.append(StatementInfo(str(n.value) if n else s.name, None, props, "schema", s.pos.line))
         self.declare_named(stmts)  # h-named: named windows and contexts
+        self.streams.setdefault(OPTIONS, StreamDef(OPTIONS, "options", None))
         if flow_schema is None:
             self.streams.setdefault(FLOW, StreamDef(FLOW, "flow", None))
             self.input_stream = FLOW

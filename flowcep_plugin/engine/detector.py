@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import EPLError
 from ..specs import RuleSpec
 from . import ast as A
-from .compiler import Module, compile_module
+from .compiler import OPTIONS, Module, compile_module
 from .match_recognize import MatchRecognizeStmt
 from .parser import parse_module, substitute_params
 from .patterns import PatternStmt
@@ -227,6 +227,18 @@ class EPLDetector:
 
     def on_batch(self, batch: FlowBatch) -> list[Event]:
         return self._events(self.runtime.on_batch(batch))
+
+    @property
+    def reads_options(self) -> bool:
+        """Whether a statement of the module reads the ``Options`` stream."""
+        return OPTIONS in self.runtime.consumers
+
+    def on_options(self, batch: FlowBatch) -> list[Event]:
+        """Exporters' options records, for statements reading ``Options`` (nothing else
+        sees them)."""
+        if not self.reads_options:
+            return []
+        return self._events(self.runtime.on_options(batch))
 
     def on_watermark(self, watermark_ms: int) -> list[Event]:
         return self._events(self.runtime.on_watermark(watermark_ms))

@@ -15,6 +15,10 @@ from typing import Any
 from . import ast as A
 from .expressions import ColumnFilter, ColumnValues
 
+#: Exporters' options records (flowcep_plugin.records.OPTIONS_STREAM): a stream every module
+#: can read, fed only with options records, in the engine's current time.
+OPTIONS = "Options"
+
 __all__ = ["Module", "SelectPlan", "StatementInfo", "StreamDef", "StreamPlan", "register_runtime"]
 
 #: set by runtime.py at import: (module, stats, max_groups) -> Runtime

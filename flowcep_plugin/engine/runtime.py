@@ -22,7 +22,7 @@ from .contexts import install as install_contexts
 from .intersect import IntersectionWindow, make_policy
 from .joins import outer_join_rows
 from .namedwindows import install as install_named
-from .plan import Module, SelectPlan, StreamPlan, register_runtime
+from .plan import OPTIONS, Module, SelectPlan, StreamPlan, register_runtime
 from .rows import Row
 from .subqueries import SUBQ_PREFIX, SubqueryState, fill_driven
 from .windows import (
@@ -1253,6 +1253,26 @@ class Runtime:
         out: list[Row] = []
         self._pattern_clock(times[0], times[-1])  # h-patterns
         self.feed_stream(self.module.input_stream, Events(cols, n, times), out)
+        return out
+
+    def on_options(self, batch: FlowBatch) -> list[Row]:
+        """Feed exporters' options records to the statements reading ``Options``.
+
+        They arrive when the exporter sends them, outside the flows' reorder buffer, so they
+        take the engine's current time (their export time before any flow was seen): like
+        derived events, they never move the engine's clock backwards."""
+        n = len(batch)
+        if n == 0 or OPTIONS not in self.consumers:
+            return []
+        now = self.now
+        times = [t if now is None or t > now else now for t in batch.event_times()]
+        cols = batch.columns
+        if not all(map(le, times, islice(times, 1, None))):
+            order = sorted(range(n), key=times.__getitem__)
+            cols = {k: [v[i] for i in order] for k, v in cols.items()}
+            times = [times[i] for i in order]
+        out: list[Row] = []
+        self.feed_stream(OPTIONS, Events(dict(cols), n, times), out)
         return out
 
     def on_watermark(self, ms: int) -> list[Row]:

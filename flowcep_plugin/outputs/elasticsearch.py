@@ -44,7 +44,7 @@ from ..context import Context
 from ..errors import ConfigError
 from ..es.client import make_client, split_hosts
 from ..hookspecs import hookimpl
-from ..records import FlowBatch
+from ..records import FLOW_STREAM, FlowBatch
 from ..specs import Event, OutputSpec
 
 __all__ = ["ElasticsearchOutput", "Sender", "Action", "alert_id_of", "revision_of", "flowcep_register_outputs"]
@@ -69,6 +69,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "alert_dataset": {"type": "string"},
         "metric_dataset": {"type": "string"},
         "flow_dataset": {"type": "string"},
+        "options_dataset": {"type": "string", "description": "data set of exporters' options records, written with the flows (logs-<options_dataset>-<ns>)"},
         "flows": {"type": "boolean", "description": "index the flows the host sends (run --flows) into logs-<flow_dataset>-<ns>; false keeps them out of Elasticsearch"},
         "chunk_size": {"type": "integer", "minimum": 1},
         "queue_size": {"type": "integer", "minimum": 1, "description": "documents held while the cluster is slow"},
@@ -91,6 +92,7 @@ DEFAULTS: dict[str, Any] = {
     "alert_dataset": "flowcep.alert",
     "metric_dataset": "flowcep.metric",
     "flow_dataset": "flowcep.flow",
+    "options_dataset": "flowcep.options",
     "flows": True,
     "chunk_size": 1000,
     "queue_size": 100_000,
@@ -477,6 +479,10 @@ class ElasticsearchOutput:
             "data_stream.namespace": ns,
             "event.dataset": cfg["flow_dataset"],
         }
+        # exporters' options records: metric documents beside the flows, in their own stream
+        self.options_stream = f"logs-{cfg['options_dataset']}-{ns}"
+        self._options_extra = {**self._flow_extra, "data_stream.dataset": cfg["options_dataset"],
+                               "event.dataset": cfg["options_dataset"]}
         self.flows_enabled = bool(cfg["flows"])
         # The netflow integration's data stream runs its ingest pipeline by default. That
         # pipeline is written for Beats' nested documents: on FlowCEP's flat ones it finds no
@@ -560,11 +566,13 @@ class ElasticsearchOutput:
     def write_flows(self, batch: FlowBatch) -> None:
         if not self.flows_enabled or batch.length == 0:
             return
-        raw = ecs.batch_to_json(batch, self._flow_extra)
+        options = batch.stream != FLOW_STREAM
+        raw = ecs.batch_to_json(batch, self._options_extra if options else self._flow_extra)
         exporter = (batch.exporter or "").encode()
         flow_id = ecs.flow_id
-        meta = self._flow_meta
-        actions = [Action(self.flow_stream, flow_id(r, exporter), r, kind="flow", extra=dict(meta)) for r in raw]
+        index = self.options_stream if options else self.flow_stream
+        meta = {} if options else self._flow_meta  # options: FlowCEP's own data stream, no pipeline
+        actions = [Action(index, flow_id(r, exporter), r, kind="flow", extra=dict(meta)) for r in raw]
         self._put(actions)
 
     def flush(self) -> None:

@@ -33,6 +33,7 @@ from typing import Any
 
 from flowcep_plugin.api import (
     DURATION_SCHEMA,
+    BoundedMemo,
     ConfigError,
     Context,
     DetectorSpec,
@@ -173,7 +174,7 @@ class BruteForceDetector:
             self.ignore = [ip_network(c, strict=False) for c in config.get("ignore_sources", ())]
         except ValueError as exc:
             raise ConfigError(f"detectors.bruteforce.ignore_sources: {exc}") from None
-        self._ignored: dict[str, bool] = {}
+        self._ignored: BoundedMemo[str, bool] = BoundedMemo(stats=ctx.stats, counter="bruteforce.memo_resets")
         self.by_port: dict[int, str] = {}
         for name, svc in sorted(config["services"].items()):
             for port in svc["ports"]:

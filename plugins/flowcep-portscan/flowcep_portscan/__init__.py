@@ -35,6 +35,7 @@ from typing import Any
 
 from flowcep_plugin.api import (
     DURATION_SCHEMA,
+    BoundedMemo,
     ConfigError,
     Context,
     DetectorSpec,
@@ -205,7 +206,7 @@ class PortScanDetector:
             self.ignore = [ip_network(c, strict=False) for c in config.get("ignore_sources", ())]
         except ValueError as exc:
             raise ConfigError(f"detectors.portscan.ignore_sources: {exc}") from None
-        self._ignored: dict[str, bool] = {}
+        self._ignored: BoundedMemo[str, bool] = BoundedMemo(stats=ctx.stats, counter="portscan.memo_resets")
         self.stats = ctx.stats
         self.sources: dict[str, _Source] = {}
         self.windows = TumblingWindows(self.window_ms, _Window, self._finish, "portscan", ctx.stats)

@@ -21,6 +21,7 @@ from typing import Any
 
 from flowcep_plugin.api import (
     DURATION_SCHEMA,
+    BoundedMemo,
     ConfigError,
     Context,
     DetectorSpec,
@@ -103,7 +104,7 @@ class TrafficStats:
             self.internal = [ip_network(c, strict=False) for c in config["internal_networks"]]
         except ValueError as exc:
             raise ConfigError(f"detectors.trafficstats.internal_networks: {exc}") from None
-        self._internal: dict[str, bool] = {}
+        self._internal: BoundedMemo[str, bool] = BoundedMemo(stats=ctx.stats, counter="trafficstats.memo_resets")
         self.port_cat: dict[int, str] = {}
         for name, ports in config["categories"].items():
             for p in ports:

@@ -46,6 +46,7 @@ from typing import Any
 
 from flowcep_plugin.api import (
     DURATION_SCHEMA,
+    BoundedMemo,
     Context,
     DetectorSpec,
     Event,
@@ -243,7 +244,7 @@ class VolumetricDetector:
         self.amp_bps = float(config["amplification_bps"])
         self.min_refl = int(config["min_reflectors"])
         self.amp_ports = {int(p): n for n, p in config["amplification_ports"].items()}
-        self._group: dict[str, bool] = {}
+        self._group: BoundedMemo[str, bool] = BoundedMemo(stats=ctx.stats, counter="volumetric.memo_resets")
         self.windows = TumblingWindows(self.window_ms, _State, self._finish, "volumetric", ctx.stats)
 
     def on_batch(self, batch: FlowBatch) -> list[Event]:
