@@ -7,7 +7,8 @@ column by its text (``count(*)``, ``ipfix.sourceIPv4Address``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 
@@ -477,3 +478,22 @@ class MatchRecognize:
     or_terminated: bool
     defines: tuple[tuple[str, Expr, Pos], ...]
     pos: Pos = NOPOS
+
+
+def map_children(e: Any, visit: Callable[[Any], Any]) -> Any:
+    """``e`` (an expression or a tuple of them) with ``visit`` applied to each child; the same
+    object when no child changed, so rewrites share the subtrees they leave alone."""
+    if isinstance(e, Expr):
+        changes = {}
+        for f in fields(e):
+            if f.name in ("pos", "text"):
+                continue
+            v = getattr(e, f.name)
+            nv = visit(v)
+            if nv is not v:
+                changes[f.name] = nv
+        return replace(e, **changes) if changes else e
+    if isinstance(e, tuple):
+        new = tuple(visit(x) for x in e)
+        return e if all(a is b for a, b in zip(new, e, strict=True)) else new
+    return e

@@ -638,19 +638,8 @@ class _Compiler:
                 if all(p[0] != syn for p in priors):
                     priors.append((syn, n, src))
                 return A.Prop((syn,), pos=e.pos, text=e.text)
-            if isinstance(e, A.Expr):
-                changes = {}
-                for f in dataclasses.fields(e):
-                    if f.name in ("pos", "text"):
-                        continue
-                    v = getattr(e, f.name)
-                    nv = visit(v)
-                    if nv is not v:
-                        changes[f.name] = nv
-                return dataclasses.replace(e, **changes) if changes else e
-            if isinstance(e, tuple):
-                new = tuple(visit(x) for x in e)
-                return e if all(a is b for a, b in zip(new, e, strict=True)) else new
+            if isinstance(e, A.Expr | tuple):
+                return A.map_children(e, visit)
             return e
 
         items = None if s.items is None else tuple(
@@ -1320,19 +1309,8 @@ def _replace_props(s: A.SelectStmt, fn: Callable[[A.Prop], A.Expr | None]) -> A.
         if isinstance(e, A.Prop):
             r = fn(e)
             return e if r is None else r
-        if isinstance(e, A.Expr):
-            changes = {}
-            for f in dataclasses.fields(e):
-                if f.name in ("pos", "text"):
-                    continue
-                v = getattr(e, f.name)
-                nv = visit(v)
-                if nv is not v:
-                    changes[f.name] = nv
-            return dataclasses.replace(e, **changes) if changes else e
-        if isinstance(e, tuple):
-            new = tuple(visit(x) for x in e)
-            return e if all(a is b for a, b in zip(new, e, strict=True)) else new
+        if isinstance(e, A.Expr | tuple):
+            return A.map_children(e, visit)
         if isinstance(e, A.SelectItem):
             ne = visit(e.expr)
             return e if ne is e.expr else A.SelectItem(ne, e.alias or e.expr.text)

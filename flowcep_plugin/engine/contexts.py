@@ -52,6 +52,16 @@ def _context_prop(name: Any) -> Any:
 FUNCTIONS[CONTEXT_FUNCTION] = (_context_prop, 1, 1)
 
 
+
+def _with_props(props: dict[str, Any], call: Callable[[], list[Row]]) -> list[Row]:
+    """Run ``call`` with a partition's context properties visible to its expressions."""
+    _CURRENT.clear()
+    _CURRENT.update(props)
+    try:
+        return call()
+    finally:
+        _CURRENT.clear()
+
 @dataclass
 class ContextPlan:
     name: str
@@ -80,8 +90,9 @@ class _Partition:
         self.props = props
 
 
-class KeyedContextStmt:
-    """One statement state per key value; events go to their key's partition in order."""
+class _PartitionedStmt:
+    """What keyed and overlapping contexts share: a bounded table of partitions, each with its
+    own statement state, run with its context properties visible to the statement."""
 
     takes_final = True
 
@@ -97,21 +108,37 @@ class KeyedContextStmt:
         self.stream = plan.info.stream
         self.insert_into = plan.info.insert_into
         self.proto = make()  # filters arriving events, and tells where a fresh window's timers fall
-        self.parts: OrderedDict[Any, _Partition] = OrderedDict()
         self.next_id = 0
-        self.heap: list[tuple[int, int, Any]] = []
         self.batchy = any(sp.view is not None and sp.view.name in ("time_batch", "ext_timed_batch")
                           for sp in plan.streams)
+
+    def _make_room(self, parts: OrderedDict[Any, _Partition]) -> None:
+        """Drop the least recently used (or oldest) partition when the table is full, counted."""
+        if len(parts) >= self.max_partitions:
+            parts.popitem(last=False)
+            self.counters["engine.partitions_evicted"] += 1
+            if self.stats is not None:
+                self.stats.add("engine.partitions_evicted")
+
+    @staticmethod
+    def _call_in(p: _Partition, call: Callable[[], list[Row]]) -> list[Row]:
+        return _with_props(p.props, call)
+
+
+class KeyedContextStmt(_PartitionedStmt):
+    """One statement state per key value; events go to their key's partition in order."""
+
+    def __init__(self, cplan: ContextPlan, plan: SelectPlan, make: Callable[[], Any],
+                 counters: Counter[str], stats: Any = None, max_partitions: int = MAX_PARTITIONS) -> None:
+        super().__init__(cplan, plan, make, counters, stats, max_partitions)
+        self.parts: OrderedDict[Any, _Partition] = OrderedDict()
+        self.heap: list[tuple[int, int, Any]] = []
         self.stream_keys = [cplan.keys[sp.stream] for sp in plan.streams]
 
     def _partition(self, key: Any) -> _Partition:
         p = self.parts.get(key)
         if p is None:
-            if len(self.parts) >= self.max_partitions:
-                self.parts.popitem(last=False)
-                self.counters["engine.partitions_evicted"] += 1
-                if self.stats is not None:
-                    self.stats.add("engine.partitions_evicted")
+            self._make_room(self.parts)
             props: dict[str, Any] = {"name": self.cplan.name, "id": self.next_id}
             for i, v in enumerate(key):
                 props[f"key{i + 1}"] = v
@@ -122,12 +149,7 @@ class KeyedContextStmt:
         return p
 
     def _run(self, key: Any, p: _Partition, call: Callable[[], list[Row]]) -> list[Row]:
-        _CURRENT.clear()
-        _CURRENT.update(p.props)
-        try:
-            rows = call()
-        finally:
-            _CURRENT.clear()
+        rows = self._call_in(p, call)
         due = p.st.next_due()
         if due is not None:
             heapq.heappush(self.heap, (due, p.props["id"], key))
@@ -224,12 +246,7 @@ class FixedContextStmt:
         self.next_id += 1
 
     def _run(self, call: Callable[[], list[Row]]) -> list[Row]:
-        _CURRENT.clear()
-        _CURRENT.update(self.props)
-        try:
-            return call()
-        finally:
-            _CURRENT.clear()
+        return _with_props(self.props, call)
 
     def prefilter(self, idx: int, ev: Events) -> Events:
         if self.current is None:
@@ -269,38 +286,19 @@ class FixedContextStmt:
 INITIATOR = -1
 
 
-class InitTermContextStmt:
+class InitTermContextStmt(_PartitionedStmt):
     """``initiated by S(filter) as s terminated after P``: every initiating event starts a
     partition (which also processes that event when the statement reads S), ending P later;
     partitions overlap, each event goes to every live one, rows in order of creation."""
 
-    takes_final = True
-
     def __init__(self, cplan: ContextPlan, plan: SelectPlan, make: Callable[[], Any],
                  counters: Counter[str], stats: Any = None, max_partitions: int = MAX_PARTITIONS) -> None:
-        self.cplan = cplan
-        self.plan = plan
-        self.make = make
-        self.counters = counters
-        self.stats = stats
-        self.max_partitions = max_partitions
-        self.name = plan.info.name
-        self.stream = plan.info.stream
-        self.insert_into = plan.info.insert_into
-        self.proto = make()
+        super().__init__(cplan, plan, make, counters, stats, max_partitions)
         self.parts: OrderedDict[int, _Partition] = OrderedDict()  # by id: creation order
-        self.next_id = 0
         self.heap: list[tuple[int, int]] = []  # (due, partition id) of the statements' timers
-        self.batchy = any(sp.view is not None and sp.view.name in ("time_batch", "ext_timed_batch")
-                          for sp in plan.streams)
 
     def _run(self, p: _Partition, call: Callable[[], list[Row]]) -> list[Row]:
-        _CURRENT.clear()
-        _CURRENT.update(p.props)
-        try:
-            rows = call()
-        finally:
-            _CURRENT.clear()
+        rows = self._call_in(p, call)
         due = p.st.next_due()
         if due is not None:
             heapq.heappush(self.heap, (due, p.props["id"]))
@@ -317,11 +315,7 @@ class InitTermContextStmt:
         return None
 
     def _initiate(self, t: int, row: dict[str, Any]) -> None:
-        if len(self.parts) >= self.max_partitions:
-            self.parts.popitem(last=False)
-            self.counters["engine.partitions_evicted"] += 1
-            if self.stats is not None:
-                self.stats.add("engine.partitions_evicted")
+        self._make_room(self.parts)
         props: dict[str, Any] = {"name": self.cplan.name, "id": self.next_id, "startTime": t,
                                  "endTime": t + self.cplan.period_ms}
         if self.cplan.init_alias is not None:

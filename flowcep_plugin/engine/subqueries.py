@@ -196,19 +196,8 @@ def plan_subqueries(compiler: Any, s: A.SelectStmt, refs: list[tuple[str, Stream
             plans.append(plan)
             outer_props.extend(reads)
             return A.Prop((plan.key,), pos=e.pos, text=e.text)
-        if isinstance(e, A.Expr):
-            changes = {}
-            for f in dataclasses.fields(e):
-                if f.name in ("pos", "text"):
-                    continue
-                v = getattr(e, f.name)
-                nv = visit(v)
-                if nv is not v:
-                    changes[f.name] = nv
-            return dataclasses.replace(e, **changes) if changes else e
-        if isinstance(e, tuple):
-            new = tuple(visit(x) for x in e)
-            return e if all(a is b for a, b in zip(new, e, strict=True)) else new
+        if isinstance(e, A.Expr | tuple):
+            return A.map_children(e, visit)
         return e
 
     items = None
