@@ -578,7 +578,9 @@ OTHERS: list[tuple[list[str], list[tuple[str, str]]]] = [
         ("Elasticsearch bulk output, alerts (docs/s)",
          rf"alerts\s+ours\s+{_NUM}/s\s+raw helpers.bulk\s+{_NUM}/s\s+ours/raw throughput {_NUM}"),
         ("Elasticsearch bulk output, flows (docs/s)",
-         rf"flows\s+ours\s+{_NUM}/s\s+raw helpers.bulk\s+{_NUM}/s\s+ours/raw throughput {_NUM}")]),
+         rf"flows\s+ours\s+{_NUM}/s\s+raw helpers.bulk\s+{_NUM}/s\s+ours/raw throughput {_NUM}"),
+        ("Elasticsearch bulk output, flows, client-bound stub server (docs/s)",
+         rf"flows@stub\s+ours\s+{_NUM}/s\s+raw helpers.bulk\s+{_NUM}/s\s+ours/raw throughput {_NUM}")]),
 ]
 
 

@@ -125,6 +125,14 @@ def validate_technique(technique_id: str, *, tactic: bool = False) -> str:
     return text
 #: a merged alert lists at most this many victims (its counts stay exact)
 MERGED_DESTINATIONS = 1000
+#: distinct victims remembered per open (suppressed) alert, and over all open alerts: a scan
+#: of a /8 within the hour must not grow one alert without end; past it the message says
+#: "at least" (about 100 B each, so the total holds about 100 MB)
+MAX_DESTINATIONS = 65536
+MAX_DESTINATIONS_TOTAL = 1_000_000
+#: alerts held open for suppression at once (one per rule and attacker): spoofed attackers by
+#: the million must not grow the table; past it the alert closing soonest is closed early
+MAX_OPEN_ALERTS = 100_000
 
 
 # -- time ---------------------------------------------------------------------------------
@@ -422,6 +430,8 @@ class _Open:
     dirty: bool = False
     revision: int = 1
     destinations: set[str] = field(default_factory=set)
+    more_destinations: bool = False  # destinations beyond MAX_DESTINATIONS were not kept
+    first_destinations: int = 0  # those of the first firing (not counted against the budget)
     peak: float = float("-inf")  # the first count of the firing whose counts and message are kept
     base: str = ""  # that firing's message
 
@@ -462,11 +472,21 @@ class Suppressor:
     When the interval closes (``now_ms`` passes its end, or :meth:`flush`) an alert that got
     updates is returned again with the same ``flowcep.alert_id`` and ``flowcep.revision + 1``.
     Metric documents pass through untouched.
+
+    At most ``max_open`` alerts are held open (:data:`MAX_OPEN_ALERTS`); past it the one whose
+    interval ends first is closed early (its update goes out now; ``alerts.closed_early``), so
+    spoofed attackers cannot grow the table. Each remembers at most
+    :data:`MAX_DESTINATIONS` victims (``alerts.destinations_not_kept``).
     """
 
-    def __init__(self, interval_ms: int = 3_600_000, stats: Stats | None = None) -> None:
+    def __init__(self, interval_ms: int = 3_600_000, stats: Stats | None = None,
+                 max_open: int = MAX_OPEN_ALERTS) -> None:
+        if max_open < 1:
+            raise ValueError("max_open must be at least 1")
         self.interval_ms = int(interval_ms)
+        self.max_open = max_open
         self.stats = stats
+        self._destinations = 0  # victims remembered over every open alert
         self._open: dict[tuple[str, str], _Open] = {}
         self._heap: list[tuple[int, tuple[str, str]]] = []
 
@@ -495,6 +515,22 @@ class Suppressor:
                 if self.stats is not None:
                     self.stats.add("alerts.suppressed")
         out.extend(self._expire(now_ms))
+        if len(self._open) > self.max_open:
+            out.extend(self._close_early())
+        return out
+
+    def _close_early(self) -> list[Event]:
+        """Close the alerts whose intervals end first until the table is back to its bound."""
+        out: list[Event] = []
+        closed = 0
+        while len(self._open) > self.max_open and self._heap:
+            end, k = heapq.heappop(self._heap)
+            cur = self._open.get(k)
+            if cur is not None and cur.end_ms == end:
+                out.extend(self._close(k))
+                closed += 1
+        if closed and self.stats is not None:
+            self.stats.add("alerts.closed_early", closed)
         return out
 
     def flush(self) -> list[Event]:
@@ -514,9 +550,10 @@ class Suppressor:
         fc["occurrences"] = int(fc.get("occurrences", 1))
         fc.setdefault("first_seen", doc.get("@timestamp"))
         fc.setdefault("last_seen", doc.get("@timestamp"))
-        entry = _Open(doc=doc, start_ms=t, end_ms=t + self.interval_ms,
-                      destinations=_as_set(doc.get("destination", {}).get("ip")),
-                      peak=_first_count(doc), base=str(doc.get("message", "")))
+        first = _as_set(doc.get("destination", {}).get("ip"))
+        entry = _Open(doc=doc, start_ms=t, end_ms=t + self.interval_ms, destinations=first,
+                      first_destinations=len(first), peak=_first_count(doc),
+                      base=str(doc.get("message", "")))
         self._open[k] = entry
         heapq.heappush(self._heap, (entry.end_ms, k))
         return copy.deepcopy(doc)
@@ -543,21 +580,40 @@ class Suppressor:
                 fc["counts"] = dict(new["counts"])
             if "fields" in new:
                 fc["fields"] = new["fields"]
-        cur.destinations |= _as_set(ev.get("destination", {}).get("ip"))
+        new_dst = _as_set(ev.get("destination", {}).get("ip")) - cur.destinations
+        room = max(0, min(MAX_DESTINATIONS - len(cur.destinations), MAX_DESTINATIONS_TOTAL - self._destinations))
+        if len(new_dst) > room:
+            cur.more_destinations = True
+            if self.stats is not None:
+                self.stats.add("alerts.destinations_not_kept", len(new_dst) - room)
+            new_dst = set(sorted(new_dst)[:room])
+        cur.destinations |= new_dst
+        self._destinations += len(new_dst)
+        cur.dirty = True
+
+    def _describe(self, cur: _Open) -> None:
+        """The merged alert's message and victims, written once, when it goes out (sorting
+        the victims at every merge would cost a scan's worth of time per firing)."""
+        doc = cur.doc
+        fc = doc["flowcep"]
         note = f"{fc['occurrences']} firings from {fc['first_seen']} to {fc['last_seen']}"
         if cur.destinations:
             dst = sorted(cur.destinations)[:MERGED_DESTINATIONS]
             doc.setdefault("destination", {})["ip"] = dst[0] if len(dst) == 1 else dst
             if len(cur.destinations) > 1:
                 listed = "" if len(dst) == len(cur.destinations) else f", first {len(dst)} listed"
-                note += f"; {len(cur.destinations)} distinct destinations in all{listed}"
+                at_least = "at least " if cur.more_destinations else ""
+                note += f"; {at_least}{len(cur.destinations)} distinct destinations in all{listed}"
         doc["message"] = f"{cur.base} ({note})"
-        cur.dirty = True
 
     def _close(self, k: tuple[str, str]) -> list[Event]:
         cur = self._open.pop(k, None)
-        if cur is None or not cur.dirty:
+        if cur is None:
             return []
+        self._destinations -= len(cur.destinations) - cur.first_destinations
+        if not cur.dirty:
+            return []
+        self._describe(cur)
         cur.doc["flowcep"]["revision"] = cur.revision + 1
         return [cur.doc]
 

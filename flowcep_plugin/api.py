@@ -36,6 +36,7 @@ from .errors import ConfigError, EPLError, FlowcepError, InputError, PluginError
 from .hookspecs import hookimpl
 from .inprocess import RunResult, run
 from .manager import PluginInfo, make_plugin_manager
+from .memo import BoundedMemo
 from .records import FlowBatch
 from .specs import (
     Address,
@@ -64,7 +65,7 @@ API_GROUPS: dict[str, list[str]] = {
     "Alerts and windows for Python detectors": [
         "make_alert", "make_metric", "alert_from_row", "TumblingWindows", "address_column",
         "int_column", "iso_ms", "ms_from_iso", "SEVERITY", "TECHNIQUES", "TACTICS", "TRANSPORT",
-        "validate_technique", "event_errors", "validate_event"],
+        "validate_technique", "event_errors", "validate_event", "BoundedMemo"],
     "Configuration": ["parse_duration", "DURATION_SCHEMA"],
     "Errors (one line for the user, exit code 2)": [
         "FlowcepError", "ConfigError", "InputError", "PluginError", "EPLError"],
@@ -92,7 +93,7 @@ __all__ = [  # the union of API_GROUPS, spelled out for type checkers (a test ke
     "RuleSpec", "ElementSpec", "Source", "Enricher", "Detector", "Output", "Event", "FlowBatch",
     "Context", "Stats", "make_alert", "make_metric", "alert_from_row", "TumblingWindows",
     "address_column", "int_column", "iso_ms", "ms_from_iso", "SEVERITY", "TECHNIQUES",
-    "TACTICS", "TRANSPORT", "validate_technique", "event_errors", "validate_event",
+    "TACTICS", "TRANSPORT", "validate_technique", "event_errors", "validate_event", "BoundedMemo",
     "parse_duration", "DURATION_SCHEMA", "FlowcepError", "ConfigError", "InputError",
     "PluginError", "EPLError", "run", "RunResult", "make_plugin_manager", "PluginInfo",
     "check_detector", "ConformanceError",

@@ -12,12 +12,14 @@ What a document holds, and why:
 * ``netflow.<snake_name>`` for every IANA and RFC 5103 reverse element, named as Beats' netflow
   input names them (Elastic's field list is ``data/netflow_fields.txt``), typed as that list
   types them (dates as epoch milliseconds, MACs in ECS form, octet arrays as byte lists where
-  Elastic maps a number). Elements Elastic cannot have (enterprise, unknown) go to
+  Elastic maps a number); the enterprise elements Beats also names (CERT/YAF) likewise, where
+  Elastic's type fits them. Other enterprise and unknown elements go to
   ``flowcep.ipfix.<name>``, one ``flattened`` field, so vendor elements never conflict.
 * ECS fields filled the way the Beats converter fills them: ``network.bytes`` and
   ``network.packets`` are the *sum* of both directions of a biflow (``source.*`` forward,
   ``destination.*`` reverse), ``event.duration`` in nanoseconds, ``related.ip``,
-  ``network.type``, ``event.action: netflow_flow``, ``observer.ip`` (the exporter),
+  ``network.type`` and ``network.direction`` as the integration's ingest pipeline sets them,
+  ``event.action: netflow_flow``, ``observer.ip`` (the exporter),
   ``client.*``/``server.*`` and source/destination swapped to the initiator on RFC 5103
   biflows whose ``biflowDirection`` says the record is reversed.
 * Enricher columns already named in ECS pass through; custom ones (zones) land under
@@ -46,7 +48,7 @@ from typing import Any
 import orjson
 
 from .elements import REVERSE_PEN, builtin_elements
-from .records import FlowBatch
+from .records import FLOW_STREAM, FlowBatch
 
 __all__ = [
     "ECS_VERSION",
@@ -54,7 +56,9 @@ __all__ = [
     "IANA_TRANSPORT",
     "TIME_FIELDS",
     "CUSTOM_RENAMES",
+    "OPTIONS_CONSTANTS",
     "batch_to_documents",
+    "options_documents",
     "batch_to_json",
     "ecs_fields",
     "ecs_name",
@@ -199,11 +203,31 @@ FLOW_CONSTANTS: dict[str, Any] = {
     "netflow.type": "netflow_flow",
 }
 
-#: ECS ``network.direction`` from IPFIX ``flowDirection`` (0 ingress, 1 egress at the
-#: observation point). ECS has exactly these words for the observer's point of view; Beats
-#: writes inbound/outbound, which ECS reserves for the network perimeter.
-_FLOW_DIRECTION = {0: "ingress", 1: "egress"}
-_DIRECTION_SWAP = {"inbound": "outbound", "outbound": "inbound", "ingress": "egress", "egress": "ingress"}
+#: Constant fields of every options-record document (exporter statistics, sampler and
+#: interface tables): measurements about the exporter, so ``event.kind: metric``; Beats
+#: calls these records ``netflow_options``.
+OPTIONS_CONSTANTS: dict[str, Any] = {
+    "ecs.version": ECS_VERSION,
+    "event.kind": "metric",
+    "event.category": ["network"],
+    "event.type": ["info"],
+    "event.action": "netflow_options",
+    "event.dataset": "flowcep.options",
+    "event.module": "flowcep",
+    "netflow.type": "netflow_options",
+}
+#: Columns the decoder adds to options records that are not fields of their own.
+_OPTIONS_META = ("exportTime", "flowcep.exporter")
+
+#: ``network.direction`` from IPFIX ``flowDirection`` (0 ingress, 1 egress at the observation
+#: point), in the words Beats' converter writes (``inbound``/``outbound``): the integration's
+#: documents keep them when no perimeter direction can be computed (an address is missing),
+#: and ECS asks network-based monitoring for exactly these words.
+_FLOW_DIRECTION = {0: "inbound", 1: "outbound"}
+_DIRECTION_SWAP = {"inbound": "outbound", "outbound": "inbound"}
+#: ``network.type`` of a record carrying both IPv4 and IPv6 address elements, as the
+#: integration's ingest pipeline writes it; one shared list, encoded once per batch.
+_BOTH_TYPES = ["ipv4", "ipv6"]
 
 
 def snake_case(name: str) -> str:
@@ -245,8 +269,61 @@ def _element_types() -> dict[str, tuple[int, str]]:
 
 
 def netflow_name(element: str) -> str | None:
-    """``netflow.<name>`` Beats gives an IANA or reverse (PEN 29305) element; None for elements
-    Beats cannot know (enterprise, unknown, enricher columns)."""
+    """``netflow.<name>`` Beats gives an element: every IANA and reverse (PEN 29305) element,
+    and the enterprise elements Beats also knows (:func:`_vendor_names`); None for the rest
+    (other enterprise elements, unknown ones, enricher columns)."""
+    name = _iana_netflow_name(element)
+    return name if name is not None else _vendor_names().get(element)
+
+
+#: Elasticsearch types an enterprise element's values fit, by IPFIX abstract type (integers by
+#: width: a ``short`` field refuses an unsigned16 above 32767, and one refused value would cost
+#: the whole document).
+_VENDOR_FITS: dict[str, frozenset[str]] = {
+    **dict.fromkeys(("unsigned8", "signed8", "signed16"), frozenset({"short", "integer", "long"})),
+    **dict.fromkeys(("unsigned16", "signed32"), frozenset({"integer", "long"})),
+    **dict.fromkeys(("unsigned32", "unsigned64", "signed64"), frozenset({"long"})),
+    **dict.fromkeys(("float32", "float64"), frozenset({"double"})),
+    **dict.fromkeys(("ipv4Address", "ipv6Address"), frozenset({"ip"})),
+    **dict.fromkeys(("dateTimeSeconds", "dateTimeMilliseconds", "dateTimeMicroseconds",
+                     "dateTimeNanoseconds"), frozenset({"date"})),
+    "string": frozenset({"keyword"}),
+    "macAddress": frozenset({"keyword"}),
+    "octetArray": frozenset({"keyword", "short", "integer", "long"}),
+    "boolean": frozenset({"boolean"}),
+}
+
+
+@cache
+def _vendor_names() -> dict[str, str]:
+    """Enterprise elements Beats names under ``netflow.*`` (its vendor tables: CERT/YAF, Cisco,
+    ...): element -> field, where Beats' naming rule turns the element's name into a field of
+    Elastic's list whose type the element's values fit. The first element of a name wins, as in
+    the ``json:`` reader's inverse, and an IANA element's field is never reused, so each field
+    reads back as the element it was written from."""
+    types = _element_types()
+    taken = {f for f in map(_iana_netflow_name, types) if f is not None}
+    first: dict[str, str] = {}
+    for spec in builtin_elements():
+        if spec.pen not in (0, REVERSE_PEN):
+            first.setdefault("netflow." + snake_case(spec.name), spec.name)
+    elastic = netflow_fields()
+    out = {element: field for field, element in first.items()
+           if field not in taken and elastic.get(field) in _VENDOR_FITS.get(types[element][1], ())}
+    for element, field in _BEATS_UNLISTED.items():
+        if first.get(field) == element:
+            out[element] = field
+    return out
+
+
+#: Enterprise elements Beats' converter names (its vendor tables; seen in its golden
+#: documents) that the integration's field list leaves to dynamic mapping.
+_BEATS_UNLISTED = {
+    "silkAppLabel": "netflow.silk_app_label",  # CERT PEN 6871 id 33 (cert_pen6871.csv)
+}
+
+
+def _iana_netflow_name(element: str) -> str | None:
     known = _element_types().get(element)
     if known is None or known[0] not in (0, REVERSE_PEN):
         return None
@@ -448,7 +525,7 @@ def _exporter_fields(exporter: str | None) -> dict[str, Any]:
         ip = ipaddress.ip_address(host if colon else head.strip("[]"))
     except ValueError:
         return out
-    out["observer.ip"] = str(ip)
+    out["observer.ip"] = [str(ip)]  # ECS: an array; the integration's pipeline makes it one too
     if colon and port.isdigit():
         out["netflow.exporter.address"] = f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
     if odid.isdigit():
@@ -483,33 +560,74 @@ def _derived(batch: FlowBatch, cols: dict[str, list[Any]], base: dict[str, Any])
             duration = [d if d is not None or v is None else int(v * factor) for d, v in zip(duration, col, strict=True)]
     if duration is not None:
         cols["event.duration"] = duration
-    # network.type: ipv4 / ipv6 from which address elements the record carries.
+    _network_type(batch, cols, base)
+    _biflow(batch, cols)
+    _direction(batch, cols, base)
+
+
+def _network_type(batch: FlowBatch, cols: dict[str, list[Any]], base: dict[str, Any]) -> None:
+    """``network.type`` as the integration's ingest pipeline sets it: ``ipv4`` when the record
+    has an IPv4 address element, ``ipv6`` when it has only IPv6 ones, ``[ipv4, ipv6]`` when it
+    has both (exporters that send both families in one template)."""
+    c = batch.columns
+    n = batch.length
     v4 = [c[e] for e in ("sourceIPv4Address", "destinationIPv4Address") if e in c]
     v6 = [c[e] for e in ("sourceIPv6Address", "destinationIPv6Address") if e in c]
+    if not v4 and not v6:
+        return
     if v4 and not v6 and any(None not in col for col in v4):
         base["network.type"] = "ipv4"
-    elif v6 and not v4 and any(None not in col for col in v6):
+        return
+    if v6 and not v4 and any(None not in col for col in v6):
         base["network.type"] = "ipv6"
-    elif v4 or v6:
-        kinds = [
-            "ipv4" if any(col[i] is not None for col in v4) else "ipv6" if any(col[i] is not None for col in v6) else None
-            for i in range(n)
-        ]
-        if kinds and kinds[0] is not None and kinds.count(kinds[0]) == n:
-            base["network.type"] = kinds[0]
-        else:
-            cols["network.type"] = kinds
-    # network.direction: the zones enricher's (perimeter) words, else flowDirection, else unknown.
-    direction = cols.get("network.direction")
-    flow_dir = c.get("flowDirection")
-    if direction is None and flow_dir is None:
-        base["network.direction"] = "unknown"
+        return
+    kinds: list[Any] = []
+    for i in range(n):
+        has4 = any(col[i] is not None for col in v4)
+        has6 = any(col[i] is not None for col in v6)
+        kinds.append(_BOTH_TYPES if has4 and has6 else "ipv4" if has4 else "ipv6" if has6 else None)
+    if kinds and isinstance(kinds[0], str) and kinds.count(kinds[0]) == n:
+        base["network.type"] = kinds[0]
     else:
-        fallback = [_FLOW_DIRECTION.get(v, "unknown") if isinstance(v, int) else "unknown"
-                    for v in (flow_dir if flow_dir is not None else repeat(None, n))]
-        cols["network.direction"] = fallback if direction is None else [
-            d if d is not None else f for d, f in zip(direction, fallback, strict=True)]
-    _biflow(batch, cols)
+        cols["network.type"] = kinds
+
+
+@cache
+def _default_perimeter() -> Any:
+    """The zones enricher with its defaults (private, loopback, link-local, unspecified,
+    broadcast and link-local multicast space internal: what Beats' ``internal_networks:
+    [private]`` default plus its always-local addresses cover), for runs without it."""
+    from .enrich.zones import DEFAULTS, ZonesEnricher  # noqa: PLC0415 - only for runs without zones
+
+    return ZonesEnricher(DEFAULTS)
+
+
+def _direction(batch: FlowBatch, cols: dict[str, list[Any]], base: dict[str, Any]) -> None:
+    """``network.direction`` as the integration's documents have it, after biflow orientation:
+    the perimeter word (``inbound``/``outbound``/``internal``/``external``) when both
+    addresses are known, from the zones enricher (or, without it, from its defaults, as
+    Beats' pipeline does from ``internal_networks``); else ``flowDirection`` as
+    ``inbound``/``outbound``, as Beats' converter writes it; else ``unknown``."""
+    n = batch.length
+    direction = cols.get("network.direction")
+    src, dst = cols.get("source.ip"), cols.get("destination.ip")
+    if direction is None and src is not None and dst is not None:
+        if not set(map(type, src)) | set(map(type, dst)) <= {str, type(None)}:  # unsanitised input
+            src = [a if isinstance(a, str) else None for a in src]
+            dst = [a if isinstance(a, str) else None for a in dst]
+        probe = FlowBatch({"sourceIPv4Address": src, "destinationIPv4Address": dst}, n)
+        _default_perimeter().enrich(probe)
+        direction = probe.columns["network.direction"]
+    flow_dir = batch.columns.get("flowDirection")
+    if flow_dir is None:
+        if direction is None:
+            base["network.direction"] = "unknown"
+        else:
+            cols["network.direction"] = [d if d is not None else "unknown" for d in direction]
+        return
+    fallback = [_FLOW_DIRECTION.get(v, "unknown") if isinstance(v, int) else "unknown" for v in flow_dir]
+    cols["network.direction"] = fallback if direction is None else [
+        d if d is not None and d != "unknown" else f for d, f in zip(direction, fallback, strict=True)]
 
 
 def _related_ip(cols: Mapping[str, list[Any]], n: int) -> list[Any] | None:
@@ -588,15 +706,51 @@ def _ecs_columns(batch: FlowBatch, extra: Mapping[str, Any] | None) -> tuple[lis
     return list(cols), list(cols.values()), base
 
 
+def options_documents(batch: FlowBatch, extra: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """One flat ECS metric document per options record: each element under ``netflow.*`` as
+    Beats names it (``flowcep.ipfix.*`` when Beats has no name), ``@timestamp`` the export
+    time of the message that carried it, the exporter as ``observer.ip``/``netflow.exporter.*``.
+    No source/destination: an options record describes its exporter, not a connection."""
+    base = dict(OPTIONS_CONSTANTS)
+    base.update(_exporter_fields(batch.exporter))
+    fields: list[tuple[str, list[Any], Converter | None]] = []
+    for element, col in batch.columns.items():
+        if element in _OPTIONS_META:
+            continue
+        nf = netflow_name(element)
+        if nf is None:
+            fields.append((_column_field(element) if "." in element else f"flowcep.ipfix.{element}", col, _hex))
+        else:
+            conv, _factor = _netflow_converter(element, nf)
+            fields.append((nf, col, conv))
+    if extra:
+        base.update(extra)
+    stamps = batch.event_times()
+    docs = []
+    for i in range(batch.length):
+        doc = dict(base)
+        if stamps[i] >= 0:
+            doc["@timestamp"] = stamps[i]
+        for field, col, conv in fields:
+            v = col[i]
+            if v is not None and field not in base:
+                doc[field] = conv(v) if conv is not None else v
+        docs.append(doc)
+    return docs
+
+
 def batch_to_documents(batch: FlowBatch, extra: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     """One flat ECS document (dotted keys) per record of ``batch``.
 
     ``extra`` fields (``data_stream.*``, ``observer.*``) are copied into every document.
-    Absent elements (None) are left out rather than sent as nulls.
+    Absent elements (None) are left out rather than sent as nulls. Options records become
+    metric documents (:func:`options_documents`).
     """
     n = batch.length
     if n == 0:
         return []
+    if batch.stream != FLOW_STREAM:
+        return options_documents(batch, extra)
     keys, cols, base = _ecs_columns(batch, extra)
     related = _related_ip(dict(zip(keys, cols, strict=True)), n)
     if related is not None:
@@ -713,6 +867,12 @@ def batch_to_json(batch: FlowBatch, extra: Mapping[str, Any] | None = None,
     n = batch.length
     if n == 0:
         return []
+    when = created or datetime.now(UTC)
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    stamp = when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if batch.stream != FLOW_STREAM:  # options records: few, so one document at a time
+        tail = b',"event.created":"' + stamp.encode() + (b'"}\n' if newline else b'"}')
+        return [_dumps(doc)[:-1] + tail for doc in options_documents(batch, extra)]
     keys, cols, base = _ecs_columns(batch, extra)
     by_key = dict(zip(keys, cols, strict=True))
     pieces: list[Any] = []
@@ -733,9 +893,6 @@ def batch_to_json(batch: FlowBatch, extra: Mapping[str, Any] | None = None,
         pieces.append([owed] * n if addresses is None else [
             owed if v is None else owed + b',"related.ip":' + _dumps(v) for v in addresses])
         owed = b""
-    when = created or datetime.now(UTC)
-    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-    stamp = when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     pieces.append(repeat(owed + b',"event.created":"' + stamp.encode() + (b'"}\n' if newline else b'"}'), n))
     return list(map(b"".join, zip(*pieces)))  # noqa: B905 - equal length by construction
 

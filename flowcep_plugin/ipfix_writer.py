@@ -80,12 +80,14 @@ def _encoder(typ: str) -> Encoder:
 
 
 class _Tmpl:
-    __slots__ = ("tid", "spec_bytes", "fields")
+    __slots__ = ("tid", "spec_bytes", "fields", "options")
 
-    def __init__(self, tid: int, spec_bytes: bytes, fields: list[tuple[Encoder, int]]) -> None:
+    def __init__(self, tid: int, spec_bytes: bytes, fields: list[tuple[Encoder, int]],
+                 options: bool = False) -> None:
         self.tid = tid
         self.spec_bytes = spec_bytes
         self.fields = fields
+        self.options = options
 
 
 class IPFIXWriter:
@@ -94,7 +96,8 @@ class IPFIXWriter:
     ``add_template(tid, [(element name, length), ...])`` names elements as the registry does
     (enterprise elements included; length 65535 = variable length). ``write(tid, rows,
     export_time)`` writes the rows (tuples in field order; None = zero/empty) in as many
-    messages as needed.
+    messages as needed. ``add_template(..., scope=N)`` makes an options template whose first
+    N fields are its scope (RFC 7011 3.4.2.2: exporter statistics, sampler tables).
     """
 
     def __init__(self, fp: BinaryIO, observation_domain: int = 0, registry: Registry | None = None) -> None:
@@ -106,11 +109,16 @@ class IPFIXWriter:
         self._unsent: list[int] = []
         self.messages = 0
 
-    def add_template(self, template_id: int, fields: list[tuple[str, int]]) -> None:
-        """Define (or redefine) a template; it is sent before the next data written."""
+    def add_template(self, template_id: int, fields: list[tuple[str, int]], scope: int = 0) -> None:
+        """Define (or redefine) a template; it is sent before the next data written. With
+        ``scope`` > 0 it is an options template whose first ``scope`` fields are the scope."""
         if not 256 <= template_id <= 65535:
             raise ValueError(f"template id {template_id} must be 256..65535")
+        if not 0 <= scope <= len(fields):
+            raise ValueError(f"scope count {scope} must be 0..{len(fields)} (the number of fields)")
         spec = bytearray(struct.pack(">HH", template_id, len(fields)))
+        if scope:
+            spec += struct.pack(">H", scope)
         encs: list[tuple[Encoder, int]] = []
         for name, length in fields:
             el = self.registry.by_name(name)
@@ -121,7 +129,7 @@ class IPFIXWriter:
             else:
                 spec += struct.pack(">HH", el.id, length)
             encs.append((_encoder(el.type), length))
-        self.templates[template_id] = _Tmpl(template_id, bytes(spec), encs)
+        self.templates[template_id] = _Tmpl(template_id, bytes(spec), encs, options=scope > 0)
         if template_id not in self._unsent:
             self._unsent.append(template_id)
 
@@ -146,9 +154,14 @@ class IPFIXWriter:
     def _template_set(self) -> bytes:
         if not self._unsent:
             return b""
-        body = b"".join(self.templates[t].spec_bytes for t in self._unsent)
+        out = b""
+        for set_id, options in ((2, False), (3, True)):  # templates, options templates
+            body = b"".join(self.templates[t].spec_bytes for t in self._unsent
+                            if self.templates[t].options is options)
+            if body:
+                out += _SET.pack(set_id, 4 + len(body)) + body
         self._unsent = []
-        return _SET.pack(2, 4 + len(body)) + body
+        return out
 
     def _emit(self, sets: bytes, n_records: int, export_time: int) -> None:
         length = 16 + len(sets)

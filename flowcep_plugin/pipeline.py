@@ -19,8 +19,7 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import IO, Any
 
 from .clock import NO_TIME, TIME_DEFAULTS, Reorderer, TimePolicy
@@ -28,16 +27,16 @@ from .config import parse_duration
 from .context import Context
 from .errors import FlowcepError, PluginError
 from .plan import Plan, build_config, epl_module_spec
-from .records import FlowBatch
+from .records import FLOW_STREAM, FlowBatch
 from .sanitize import Sanitizer
 from .specs import Detector, Event, Output, Source
+from .stages import Stage, StageRunner
+from .workers import WorkerPool
 
 __all__ = ["Pipeline", "build_config", "epl_module_spec", "CollectingOutput"]
 
 log = logging.getLogger("flowcep")
 _END = object()
-#: on_batch calls spent isolating the records a detector raises on, per failed batch
-_RETRY_BUDGET = 64
 
 
 class CollectingOutput:
@@ -60,17 +59,7 @@ class CollectingOutput:
         return
 
 
-@dataclass
-class _Stage:
-    name: str  # component name, for stats and errors
-    plugin: str  # provider plugin name
-    obj: Any
-    accepts_flows: bool = False
-    failures: int = field(default=0)
-    disabled: bool = False
-
-
-class Pipeline:
+class Pipeline(StageRunner):
     """One run of a :class:`~flowcep_plugin.plan.Plan`. Constructing it builds every
     component and opens the inputs (so plugin errors surface before any data flows); then
     ``run()`` reads until the inputs end or ``stop`` is set."""
@@ -92,6 +81,7 @@ class Pipeline:
         self.stop = threading.Event()
         self.print_stats = threading.Event()
         self._shut = False
+        self.pool: WorkerPool | None = None
         ctx.config = config
         iso = pm.isolation
         iso.stats, iso.max_failures = ctx.stats, self.max_failures
@@ -104,20 +94,28 @@ class Pipeline:
             if ctx.elements is None:
                 ctx.elements = plan.registry.element_registry(config.get("elements"))
             self.sanitizer = Sanitizer(ctx.elements, ctx.stats)
-            self.enrichers = [_Stage(c.name, c.plugin, obj) for c, obj in plan.build_enrichers(ctx)]
-            self.detectors = [_Stage(c.name, c.plugin, obj)
+            self.enrichers = [Stage(c.name, c.plugin, obj) for c, obj in plan.build_enrichers(ctx)]
+            self.detectors = [Stage(c.name, c.plugin, obj, partition=c.spec.partition)
                               for c, obj in plan.build_detectors(ctx, on_derived=self._on_derived)]
+            self.workers = int(run.get("workers") or 1)
+            remote = [st for st in self.detectors if st.partition == "address"]
+            if self.workers > 1 and remote:
+                # forked here: after the detectors are built, before any output or input is open
+                self.pool = WorkerPool(self.workers, remote, ctx, self.max_failures)
+                self.detectors = [st for st in self.detectors if st.partition != "address"]
             # in-process detectors (``flowcep epl``'s row printer): same clock, same isolation
-            self.detectors += [_Stage(f"extra-detector-{i}", "in-process", obj)
+            self.detectors += [Stage(f"extra-detector-{i}", "in-process", obj)
                                for i, obj in enumerate(extra_detectors)]
-            self.outputs = [_Stage(o.raw, o.plugin, obj, accepts_flows=o.spec.accepts_flows)
+            self.outputs = [Stage(o.raw, o.plugin, obj, accepts_flows=o.spec.accepts_flows)
                             for o, obj in plan.build_outputs(ctx)]
-            self.outputs += [_Stage(f"extra-{i}", "in-process", obj) for i, obj in enumerate(extra_outputs)]
+            self.outputs += [Stage(f"extra-{i}", "in-process", obj) for i, obj in enumerate(extra_outputs)]
             self.suppressor = self._build_suppressor()
             self.input_addresses: list[str] = [i.raw for i in plan.inputs]
             self.sources: list[tuple[str, Source, bool]] = [
                 (i.raw, src, i.live or bool(getattr(src, "live", False))) for i, src in plan.open_inputs(ctx)]
         except BaseException:
+            if self.pool is not None:
+                self.pool.close()
             self._shutdown()  # the hookspec promises shutdown "even after an error"
             raise
         self.live = any(live for _, _, live in self.sources)
@@ -135,77 +133,7 @@ class Pipeline:
             from .alerts import Suppressor
         except ImportError:
             return None
-        return Suppressor(interval_ms=interval)
-
-    # -- isolation helpers -----------------------------------------------------------------------
-    def _failed(self, stage: _Stage, what: str, exc: Exception) -> None:
-        stage.failures += 1
-        msg = f"{what} failed: {type(exc).__name__}: {exc}"
-        self.ctx.stats.plugin_error(stage.plugin, f"{stage.name}: {msg}")
-        if stage.failures <= 3:
-            log.error("flowcep: %s %r (plugin %s): %s", what.split()[0], stage.name, stage.plugin, msg)
-        # outputs are never disabled: their events would be lost; they fail loudly instead
-        if stage.failures >= self.max_failures and not stage.disabled and not what.startswith("output"):
-            stage.disabled = True
-            self.ctx.stats.gauge(f"plugin_disabled.{stage.plugin}", stage.failures)
-            text = (f"{what.split()[0]} {stage.name!r} (plugin {stage.plugin}) disabled after "
-                    f"{stage.failures} failures (raise [run] max_plugin_failures to keep it longer)")
-            self.ctx.stats.errors.append(text)
-            log.error("flowcep: %s", text)
-
-    def _call(self, stage: _Stage, what: str, fn: Callable[..., Any], *args: Any) -> Any:
-        if stage.disabled:
-            return None
-        try:
-            return fn(*args)
-        except Exception as exc:  # a plugin's bug must not stop the others
-            self._failed(stage, what, exc)
-            if self.ctx.strict:
-                raise self._strict_error(stage, what, exc) from exc
-            return None
-
-    def _detect_isolated(self, stage: _Stage, batch: FlowBatch) -> list[Event]:
-        """``on_batch`` of one detector; when it raises, the batch is retried in halves so the
-        records it did not choke on still reach it, and those it did are dropped and counted
-        (``plugin-error``). One failure is counted per batch, not per retry."""
-        if stage.disabled:
-            self.ctx.stats.drop("plugin-disabled", batch.length, stage.name)
-            return []
-        try:
-            return list(stage.obj.on_batch(batch) or [])
-        except Exception as exc:
-            self._failed(stage, "detector on_batch", exc)
-            if self.ctx.strict:
-                raise self._strict_error(stage, "detector on_batch", exc) from exc
-        return self._retry_halves(stage, batch)
-
-    @staticmethod
-    def _strict_error(stage: _Stage, what: str, exc: Exception) -> PluginError:
-        first = (str(exc).strip().splitlines() or [""])[0]
-        return PluginError(f"{what.split()[0]} {stage.name!r} (plugin {stage.plugin}) raised in "
-                           f"{what.split()[-1]}: {type(exc).__name__}: {first} (--strict stops at the "
-                           "first plugin failure)")
-
-    def _retry_halves(self, stage: _Stage, batch: FlowBatch) -> list[Event]:
-        """Bisect ``batch`` down to the records ``stage`` raises on; at most
-        ``_RETRY_BUDGET`` calls, so a detector that raises on everything costs little."""
-        events: list[Event] = []
-        budget = [_RETRY_BUDGET]
-
-        def bisect(part: FlowBatch) -> None:  # depth first, so records stay in time order
-            if part.length <= 1 or budget[0] <= 0:
-                self.ctx.stats.drop("plugin-error", part.length, stage.name)
-                return
-            mid = part.length // 2
-            for half in (part.slice(0, mid), part.slice(mid, part.length)):
-                budget[0] -= 1
-                try:
-                    events.extend(stage.obj.on_batch(half) or [])
-                except Exception:  # counted once for the whole batch, in _detect_isolated
-                    bisect(half)
-
-        bisect(batch)
-        return events
+        return Suppressor(interval_ms=interval, stats=self.ctx.stats)
 
     def _call_hook(self, hook: str, **kwargs: Any) -> Any:
         """Call a hook through pluggy (wrappers and ordering as pluggy documents); a raising
@@ -233,6 +161,9 @@ class Pipeline:
     # -- the batch path --------------------------------------------------------------------------
     def process(self, batch: FlowBatch) -> None:
         """Run one input batch through every stage."""
+        if batch.stream != FLOW_STREAM:
+            self._options(batch)
+            return
         n = batch.length
         stats = self.ctx.stats
         stats.count("input", n)
@@ -252,6 +183,28 @@ class Pipeline:
                     self._call(st, "output write_flows", st.obj.write_flows, batch)
         self._detect(self.reorderer.push(batch))
 
+    def _options(self, batch: FlowBatch) -> None:
+        """Options records (exporter statistics, sampler and interface tables): checked like
+        flows, then written by the outputs that write flows and given to the detectors that
+        ask for them (``on_options``; EPL modules reading ``Options``), never to ``on_batch``.
+        They describe exporters, not traffic: no enrichment, no reorder buffer (they are
+        handled at once, in the detectors' current event time)."""
+        n = batch.length
+        batch = self.sanitizer.clean(batch)
+        self.ctx.stats.count("options", n, batch.length)
+        if not batch.length:
+            return
+        if self.send_flows:
+            for st in self.outputs:
+                if st.accepts_flows:
+                    self._call(st, "output write_flows", st.obj.write_flows, batch)
+        events: list[Event] = []
+        for st in self.detectors:
+            on_options = getattr(st.obj, "on_options", None)
+            if on_options is not None:
+                events.extend(self._call(st, "detector on_options", on_options, batch) or [])
+        self._emit(events, self.reorderer.watermark)
+
     def _detect(self, released: list[FlowBatch]) -> None:
         events: list[Event] = []
         for rb in released:
@@ -261,13 +214,29 @@ class Pipeline:
         wm = self.reorderer.watermark
         self.ctx.stats.gauge("watermark_ms", wm)  # the live view shows event time and its lag
         self.ctx.stats.gauge("event_time_max_ms", self.reorderer.max_seen)
-        if released and wm > self._last_wm:
+        advanced = bool(released) and wm > self._last_wm
+        if advanced:
             self._last_wm = wm
-            for st in self.detectors:
-                got = self._call(st, "detector on_watermark", st.obj.on_watermark, wm)
-                if got:
-                    events.extend(got)
+            events.extend(self._watermark_local(wm))
+        if self.pool is not None and (released or advanced):
+            self._emit_steps(self.pool.submit(released, wm if advanced else None, wm, events))
+            return
         self._emit(events, wm)
+        if self.pool is not None:
+            self._emit_steps(self.pool.poll())
+
+    def _watermark_local(self, wm: int) -> list[Event]:
+        events: list[Event] = []
+        for st in self.detectors:
+            got = self._call(st, "detector on_watermark", st.obj.on_watermark, wm)
+            if got:
+                events.extend(got)
+        return events
+
+    def _emit_steps(self, steps: list[tuple[list[Event], int, bool]]) -> None:
+        """Emit the workers' completed steps, in order, each at its own event time."""
+        for events, now_ms, final in steps:
+            self._emit(events, now_ms, final=final)
 
     def _emit(self, events: list[Event], now_ms: int, final: bool = False) -> None:
         if self.suppressor is not None:
@@ -290,6 +259,8 @@ class Pipeline:
 
     def _advance_idle(self, idle_s: float) -> None:
         """Live inputs silent: let wall-clock time move the watermark so windows close."""
+        if self.pool is not None:
+            self._emit_steps(self.pool.poll())
         if not (self.live and self.idle_advance) or self.reorderer.max_seen <= NO_TIME:
             return
         target = self.reorderer.max_seen - self.lateness_ms + int(idle_s * 1000)
@@ -299,12 +270,11 @@ class Pipeline:
                 self._detect(released or [])
                 if not released:
                     self._last_wm = target
-                    events: list[Event] = []
-                    for st in self.detectors:
-                        got = self._call(st, "detector on_watermark", st.obj.on_watermark, target)
-                        if got:
-                            events.extend(got)
-                    self._emit(events, target)
+                    events = self._watermark_local(target)
+                    if self.pool is not None:
+                        self._emit_steps(self.pool.submit([], target, target, events))
+                    else:
+                        self._emit(events, target)
 
     def finish(self) -> None:
         """Drain every stage: release all held records, close windows, flush outputs."""
@@ -314,12 +284,18 @@ class Pipeline:
             got = self._call(st, "detector flush", st.obj.flush)
             if got:
                 events.extend(got)
-        self._emit(events, self.reorderer.watermark, final=True)
+        if self.pool is not None:
+            self._emit_steps(self.pool.flush(self.reorderer.watermark, events))
+            self.pool.close()  # the workers' counters join the run's stats before they are read
+        else:
+            self._emit(events, self.reorderer.watermark, final=True)
         for st in self.outputs:
             self._call(st, "output flush", st.obj.flush)
         self._call_hook("flowcep_flush", context=self.ctx)
 
     def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
         for st in self.outputs:
             self._call(st, "output close", st.obj.close)
         for st in self.enrichers:

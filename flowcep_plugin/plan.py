@@ -170,6 +170,14 @@ class _EPLWithFactory:
     def on_batch(self, batch: Any) -> list[Event]:
         return list(self.epl.on_batch(batch) or []) + list(self.extra.on_batch(batch) or [])
 
+    def on_options(self, batch: Any) -> list[Event]:
+        out: list[Event] = []
+        for part in (self.epl, self.extra):
+            on_options = getattr(part, "on_options", None)
+            if on_options is not None:
+                out.extend(on_options(batch) or [])
+        return out
+
     def on_watermark(self, watermark_ms: int) -> list[Event]:
         return list(self.epl.on_watermark(watermark_ms) or []) + list(self.extra.on_watermark(watermark_ms) or [])
 

@@ -16,7 +16,15 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Seq
 from operator import itemgetter
 from typing import Any
 
-__all__ = ["FlowBatch", "EVENT_TIME_FIELDS", "event_times"]
+__all__ = ["FlowBatch", "EVENT_TIME_FIELDS", "FLOW_STREAM", "OPTIONS_STREAM", "event_times"]
+
+#: The stream flow records travel on (the EPL input stream ``Flow``).
+FLOW_STREAM = "Flow"
+#: The stream of exporters' options records (RFC 7011 3.4.2.2, RFC 3954 6.1): exporter and
+#: metering statistics, sampler and interface tables. They describe the exporter, not
+#: traffic, so they never travel with flows: detectors see them only by asking for this
+#: stream (EPL ``from Options``), outputs write them as ECS metric documents.
+OPTIONS_STREAM = "Options"
 
 #: Elements that give a flow's end, in order of preference, with the factor to milliseconds.
 EVENT_TIME_FIELDS: tuple[tuple[str, float], ...] = (
@@ -32,9 +40,11 @@ class FlowBatch:
 
     ``source`` names the input address the records came from (for stats and errors);
     ``exporter`` identifies the exporting process (``host:port/odid``) when known.
+    ``stream`` is :data:`FLOW_STREAM` for flow records; a batch of another stream
+    (:data:`OPTIONS_STREAM`) is routed by the host only to what asked for that stream.
     """
 
-    __slots__ = ("columns", "length", "source", "exporter", "_times", "_derived")
+    __slots__ = ("columns", "length", "source", "exporter", "stream", "_times", "_derived")
 
     def __init__(
         self,
@@ -42,6 +52,7 @@ class FlowBatch:
         length: int | None = None,
         source: str = "",
         exporter: str | None = None,
+        stream: str = FLOW_STREAM,
     ) -> None:
         if length is None:
             length = len(next(iter(columns.values()))) if columns else 0
@@ -49,6 +60,7 @@ class FlowBatch:
         self.length = length
         self.source = source
         self.exporter = exporter
+        self.stream = stream
         self._times: list[int] | None = None
         self._derived: dict[Hashable, tuple[tuple[object, ...], Any]] | None = None
 
@@ -69,6 +81,9 @@ class FlowBatch:
         """Join batches of possibly different shapes; absent columns are filled with None."""
         if len(batches) == 1:
             return batches[0]
+        streams = {b.stream for b in batches}
+        if len(streams) > 1:  # options records must never pass for flows
+            raise ValueError(f"cannot join batches of different streams: {', '.join(sorted(streams))}")
         names: dict[str, None] = {}
         for b in batches:
             names.update(dict.fromkeys(b.columns))
@@ -80,7 +95,7 @@ class FlowBatch:
         total = sum(b.length for b in batches)
         exporters = {b.exporter for b in batches}
         out = cls(columns, total, source or (batches[0].source if batches else ""),
-                  exporters.pop() if len(exporters) == 1 else None)
+                  exporters.pop() if len(exporters) == 1 else None, streams.pop() if streams else FLOW_STREAM)
         if all(b._times is not None for b in batches):
             times: list[int] = []
             for b in batches:
@@ -93,7 +108,8 @@ class FlowBatch:
         return self.length
 
     def __repr__(self) -> str:
-        return f"FlowBatch({self.length} records, {len(self.columns)} columns, source={self.source!r})"
+        kind = "" if self.stream == FLOW_STREAM else f", stream={self.stream!r}"
+        return f"FlowBatch({self.length} records, {len(self.columns)} columns, source={self.source!r}{kind})"
 
     def get(self, name: str) -> list[Any]:
         """The column for ``name``, or a column of None when no record has that element."""
@@ -138,14 +154,14 @@ class FlowBatch:
         idx = list(indices)
         pick = _picker(idx)
         cols = {k: pick(v) for k, v in self.columns.items()}
-        out = FlowBatch(cols, len(idx), self.source, self.exporter)
+        out = FlowBatch(cols, len(idx), self.source, self.exporter, self.stream)
         if self._times is not None:
             out._times = pick(self._times)
         return out
 
     def slice(self, start: int, stop: int) -> FlowBatch:
         cols = {k: v[start:stop] for k, v in self.columns.items()}
-        out = FlowBatch(cols, max(0, min(stop, self.length) - start), self.source, self.exporter)
+        out = FlowBatch(cols, max(0, min(stop, self.length) - start), self.source, self.exporter, self.stream)
         if self._times is not None:
             out._times = self._times[start:stop]
         return out

@@ -17,6 +17,7 @@ from .addresses import parse_address
 from .context import Context
 from .errors import ConfigError, InputError, PluginError
 from .manager import FlowcepPluginManager
+from .partition import PARTITION_KINDS
 from .specs import Address, DetectorSpec, ElementSpec, EnricherSpec, InputSpec, OutputSpec, Source
 
 __all__ = ["Registry", "merge_config"]
@@ -84,6 +85,10 @@ class Registry:
                         f"({reg._dist(other)}) and by {plugin!r} ({reg._dist(plugin)}); "
                         f"uninstall or disable one (FLOWCEP_DISABLE_PLUGINS={plugin})"
                     )
+                if kind == "detectors" and spec.partition not in PARTITION_KINDS:
+                    raise PluginError(
+                        f"plugin {plugin!r}: detector {spec.name!r} has partition={spec.partition!r}; "
+                        f"use one of {', '.join(PARTITION_KINDS)} (see DetectorSpec)")
                 table[spec.name] = spec
                 reg.provider[(kind, spec.name)] = plugin
                 info = pm.infos.get(plugin)

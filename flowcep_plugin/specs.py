@@ -83,6 +83,11 @@ class Detector(Protocol):
     event-time order; ``on_watermark`` tells that no record older than ``watermark_ms`` will
     come (close windows, fire timers); ``flush`` ends the input: release every pending
     window. Each returns the alert/metric events it produced.
+
+    ``on_batch`` only ever sees flow records. A detector that wants the exporters' options
+    records (sampler, interface and statistics tables: ``FlowBatch.stream == "Options"``)
+    defines an optional ``on_options(batch) -> list[Event]``, called as they arrive, outside
+    the reorder buffer; EPL modules get them by reading the ``Options`` stream.
     """
 
     def on_batch(self, batch: FlowBatch) -> list[Event]: ...
@@ -219,6 +224,13 @@ class DetectorSpec:
     config_schema: Mapping[str, Any] = field(default_factory=dict)
     defaults: Mapping[str, Any] = field(default_factory=dict)
     references: tuple[str, ...] = ()  # where the defaults came from, for docs
+    #: ``"address"``: the detector keys all its state by one address per alert (the scanner,
+    #: the victim) and names it in the alert's key (``make_alert(key=...)``, else its first
+    #: source address, else its first destination), so with ``flowcep run --workers N`` it runs
+    #: in every worker on the flows of the addresses that worker owns. ``"global"`` (the safe
+    #: default: top-N over all hosts, a statement grouped by port) runs once, in the main
+    #: process, on every flow.
+    partition: str = "global"
 
 
 @dataclass(frozen=True)

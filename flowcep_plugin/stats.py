@@ -79,6 +79,40 @@ class Stats:
         with self._lock:
             self.gauges[name] = self.gauges.get(name, 0) + n
 
+    def export(self) -> dict[str, Any]:
+        """The counters as plain data, for :meth:`merge` in another process (a worker's)."""
+        with self._lock:
+            return {
+                "stage_in": dict(self.stage_in), "stage_out": dict(self.stage_out),
+                "drops": dict(self.drops),
+                "drops_by_source": {k: dict(v) for k, v in self.drops_by_source.items()},
+                "alerts_by_rule": dict(self.alerts_by_rule), "plugin_errors": dict(self.plugin_errors),
+                "output_failures": dict(self.output_failures), "gauges": dict(self.gauges),
+                "errors": list(self.errors),
+            }
+
+    def merge(self, data: dict[str, Any]) -> None:
+        """Add another process's :meth:`export` to these counters. Numeric gauges add up (they
+        are counters kept with ``add`` or sizes of per-worker state); others take its value."""
+        with self._lock:
+            for name in ("stage_in", "stage_out", "drops", "alerts_by_rule", "plugin_errors",
+                         "output_failures"):
+                mine = getattr(self, name)
+                for k, v in data.get(name, {}).items():
+                    mine[k] += v
+            for src, by_reason in data.get("drops_by_source", {}).items():
+                for k, v in by_reason.items():
+                    self.drops_by_source[src][k] += v
+            for k, v in data.get("gauges", {}).items():
+                old = self.gauges.get(k)
+                numeric = isinstance(v, int | float) and not isinstance(v, bool)
+                if numeric and isinstance(old, int | float) and not isinstance(old, bool):
+                    self.gauges[k] = old + v
+                else:
+                    self.gauges[k] = v
+            room = max(0, 100 - len(self.errors))
+            self.errors.extend(data.get("errors", [])[:room])
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             elapsed = time.monotonic() - self.started

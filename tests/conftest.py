@@ -65,6 +65,25 @@ def require_tool():
 
 
 @pytest.fixture(scope="session")
+def kafka_servers() -> Iterator[str]:
+    """Kafka bootstrap servers: ``FLOWCEP_KAFKA`` (a real cluster, ``HOST:PORT[,...]``) when
+    set, else a loopback noida-db speaking the Kafka protocol, started once per session."""
+    real = os.environ.get("FLOWCEP_KAFKA")
+    if real:
+        yield real
+        return
+    from flowcep_plugin.es.loopback import noida_binary, start_noida
+
+    if noida_binary() is None:
+        _missing("noida-db, the Kafka stand-in (pip install -e .[test])")
+    server = start_noida(service="kafka")
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
 def es_url() -> Iterator[str]:
     """A server speaking the Elasticsearch REST API: ``FLOWCEP_TEST_ES_URL`` (a real cluster)
     when set, else a loopback noida-db stand-in started once per session (missing under CI is

@@ -228,3 +228,50 @@ def test_merged_alert_message_counts_and_targets_agree() -> None:
     assert len(merged["destination"]["ip"]) == 8
     assert "8 distinct destinations in all" in merged["message"]
     assert "3 firings" in merged["message"]
+
+
+def test_suppressor_holds_a_bounded_number_of_open_alerts() -> None:
+    """Spoofed attackers by the thousand each fire once an hour: the table of open alerts
+    stays at its bound; the alerts that would close first are closed early (their merged
+    revision goes out now), counted, and nothing is lost."""
+    from flowcep_plugin.stats import Stats
+
+    stats = Stats()
+    s = Suppressor(interval_ms=3_600_000, stats=stats, max_open=100)
+    sent = []
+    for i in range(1000):
+        ip = f"10.{i >> 8}.{i & 255}.1"
+        t = T0 + i
+        sent += s.process([alert_from_row(RULE, row(ip), t, "x"), alert_from_row(RULE, row(ip), t, "x")], t)
+        assert len(s) <= 100
+    assert stats.gauges["alerts.closed_early"] == 900
+    revisions = [e["flowcep"]["revision"] for e in sent]
+    assert revisions.count(1) == 1000 and revisions.count(2) == 900
+    assert len(s.flush()) == 100
+
+
+def test_suppressor_remembers_a_bounded_number_of_victims(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One scanner hitting a new host in every firing: the open alert keeps a bounded set of
+    victims (and says "at least"), and the merges stay cheap (the victims are sorted once,
+    when the alert goes out, not at every firing)."""
+    import time
+
+    from flowcep_plugin import alerts
+    from flowcep_plugin.stats import Stats
+
+    monkeypatch.setattr(alerts, "MAX_DESTINATIONS", 5000)
+    stats = Stats()
+    s = Suppressor(interval_ms=3_600_000, stats=stats)
+    s.process([alert_from_row(RULE, row(), T0, "x")], T0)
+    batch = []
+    for i in range(alerts.MAX_DESTINATIONS + 500):
+        r = row()
+        r["ipfix.destinationIPv4Address"] = f"10.{i >> 16}.{(i >> 8) & 255}.{i & 255}"
+        batch.append(alert_from_row(RULE, r, T0 + 1, "x"))
+    started = time.perf_counter()
+    s.process(batch, T0 + 1)
+    assert time.perf_counter() - started < 5.0  # sorting at every merge: quadratic
+    (merged,) = s.flush()
+    assert len(s._open) == 0 and stats.gauges["alerts.destinations_not_kept"] >= 500
+    assert f"at least {alerts.MAX_DESTINATIONS} distinct destinations" in merged["message"]
+    assert len(merged["destination"]["ip"]) == alerts.MERGED_DESTINATIONS

@@ -178,10 +178,10 @@ def test_documents_fill_what_the_integration_would(shared_file: Any, tmp_path: P
             assert d["source.port"] == r["sourceTransportPort"]
         if "event.start" in d and "event.end" in d:
             assert d["event.duration"] == (d["event.end"] - d["event.start"]) * 1_000_000
-        assert d["network.type"] in ("ipv4", "ipv6")
+        assert d["network.type"] in ("ipv4", "ipv6", ["ipv4", "ipv6"])
         assert d["event.action"] == "netflow_flow" and d["netflow.type"] == "netflow_flow"
         assert d["event.kind"] == "event" and "network" in d["event.category"]
-        assert d["network.direction"] in ("inbound", "outbound", "internal", "external", "ingress", "egress", "unknown")
+        assert d["network.direction"] in ("inbound", "outbound", "internal", "external", "unknown")
     assert not problems, sorted(problems)
 
 
@@ -210,15 +210,33 @@ def test_biflow_orientation_and_session() -> None:
     assert d1["source.ip"] == "10.0.0.1" and d1["client.ip"] == "10.0.0.1" and d1["network.direction"] == "outbound"
     plain = _one(**base)
     assert "client.ip" not in plain and plain["event.category"] == ["network"]
-    assert plain["observer.ip"] == "2001:db8::9" and plain["netflow.exporter.address"] == "[2001:db8::9]:4739"
+    assert plain["observer.ip"] == ["2001:db8::9"] and plain["netflow.exporter.address"] == "[2001:db8::9]:4739"
     assert plain["netflow.exporter.source_id"] == 3
 
 
 def test_direction_without_zones_and_unsummable_counts() -> None:
+    """Without the zones enricher, network.direction is what the integration's documents say:
+    the perimeter word from the default internal space (Beats' ``internal_networks: [private]``
+    plus its always-local addresses) when both addresses are known, else flowDirection in
+    Beats' converter's words (not flipped by biflow orientation), else unknown."""
     row = {"sourceIPv4Address": "10.0.0.1", "destinationIPv4Address": "10.0.0.2", "flowEndSeconds": 1_700_000_000}
-    assert _one(**row, flowDirection=0)["network.direction"] == "ingress"
-    assert _one(**row, flowDirection=1)["network.direction"] == "egress"
-    assert _one(**row)["network.direction"] == "unknown"
+    assert _one(**row, flowDirection=1)["network.direction"] == "internal"  # perimeter wins
+    assert _one(**row)["network.direction"] == "internal"
+    out = {"sourceIPv4Address": "192.168.1.5", "destinationIPv4Address": "198.51.100.7"}
+    assert _one(**out)["network.direction"] == "outbound"
+    assert _one(**out, biflowDirection=2)["network.direction"] == "inbound"  # initiator is source
+    inbound = {"sourceIPv6Address": "2001:db8::1", "destinationIPv6Address": "fd12::1"}
+    assert _one(**inbound)["network.direction"] == "inbound"
+    for local in ("255.255.255.255", "224.0.0.251", "0.0.0.0", "169.254.3.4", "127.0.0.1"):
+        assert _one(sourceIPv4Address="10.1.1.1", destinationIPv4Address=local)["network.direction"] == "internal"
+    half = {"sourceIPv4Address": "10.0.0.1"}
+    assert _one(**half, flowDirection=0)["network.direction"] == "inbound"
+    assert _one(**half, flowDirection=1)["network.direction"] == "outbound"
+    assert _one(**half, flowDirection=7)["network.direction"] == "unknown"
+    assert _one(**half)["network.direction"] == "unknown"
+    # the zones enricher's "unknown" (an address missing) gives way to flowDirection too
+    zoned = {**half, "source.zone": "internal", "destination.zone": None, "network.direction": "unknown"}
+    assert _one(**zoned, flowDirection=1)["network.direction"] == "outbound"
     only_reverse = _one(**row, reverseOctetDeltaCount=5)
     assert only_reverse["destination.bytes"] == 5 and "network.bytes" not in only_reverse  # as Beats
     totals = _one(**row, octetTotalCount=7, reverseOctetTotalCount=3, initiatorPackets=2, responderPackets=1)
@@ -228,3 +246,19 @@ def test_direction_without_zones_and_unsummable_counts() -> None:
     assert same["related.ip"] == ["10.0.0.1"]
     dur = _one(**row, flowDurationMilliseconds=1500)
     assert dur["event.duration"] == 1_500_000_000
+
+
+def test_network_type_as_the_integration_pipeline_sets_it() -> None:
+    """ipv4 when an IPv4 address element is present, ipv6 when only IPv6 ones are, both when
+    the record carries both families (the pipeline's append), per record in a mixed batch."""
+    batch = FlowBatch.from_rows([
+        {"sourceIPv4Address": "10.0.0.1", "destinationIPv4Address": "10.0.0.2"},
+        {"sourceIPv4Address": "10.0.0.3", "sourceIPv6Address": "2001:db8::3"},
+        {"sourceIPv6Address": "2001:db8::4", "destinationIPv6Address": "2001:db8::5"},
+        {"octetDeltaCount": 5},
+    ])
+    docs = ecs.batch_to_documents(batch)
+    assert [d.get("network.type") for d in docs] == ["ipv4", ["ipv4", "ipv6"], "ipv6", None]
+    encoded = [orjson.loads(j) for j in ecs.batch_to_json(batch)]
+    assert [d.get("network.type") for d in encoded] == ["ipv4", ["ipv4", "ipv6"], "ipv6", None]
+    assert docs[1]["source.ip"] == "10.0.0.3"  # IPv4 first, as Beats' converter

@@ -18,7 +18,7 @@ import orjson
 
 from ..context import Context
 from ..errors import ConfigError
-from ..records import FlowBatch
+from ..records import FLOW_STREAM, OPTIONS_STREAM, FlowBatch
 from .common import add_plugin_options, handle_signals, load_file_config, load_registry
 
 __all__ = ["add_parser", "run", "dump_batches", "json_value"]
@@ -45,6 +45,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="json: one object per line (default); table: aligned columns")
     p.add_argument("-c", "--config", metavar="FILE",
                    help="TOML configuration ([[elements]], [inputs.<name>] options)")
+    p.add_argument("--options", action="store_true",
+                   help="print the exporters' options records (sampler, interface and statistics "
+                        "tables; stream Options) instead of the flow records")
     p.add_argument("--stats", action="store_true", help="print input statistics to stderr at the end")
     add_plugin_options(p)
     p.set_defaults(func=run)
@@ -113,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
     source = registry.open_input(args.address, config, ctx)
     stop = threading.Event()
     stats_now = threading.Event()
+    wanted = OPTIONS_STREAM if args.options else FLOW_STREAM
 
     def batches() -> Iterator[FlowBatch]:
         # On a stop the source is closed and read to its end: a collector then decodes what
@@ -120,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
         for b in source.batches():
             if stop.is_set():
                 source.close()
-            if b.length:
+            if b.length and b.stream == wanted:
                 yield b
 
     try:

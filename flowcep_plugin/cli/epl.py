@@ -91,6 +91,8 @@ def format_row(row: Any) -> str:
     doc["statement"] = row.statement
     doc["type"] = row.stream
     doc["timestamp"] = _iso(row.time_ms)
+    if row.removed:  # select irstream/rstream: a row of the remove stream
+        doc["removed"] = True
     return json.dumps(doc, default=_default, separators=(",", ":"))
 
 
@@ -115,6 +117,9 @@ class RowPrinter:
 
     def on_batch(self, batch: Any) -> list[Any]:
         return self._print(self.runtime.on_batch(batch))
+
+    def on_options(self, batch: Any) -> list[Any]:
+        return self._print(self.runtime.on_options(batch))
 
     def on_watermark(self, watermark_ms: int) -> list[Any]:
         return self._print(self.runtime.on_watermark(watermark_ms))

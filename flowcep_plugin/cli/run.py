@@ -50,6 +50,9 @@ def add_run_options(p: argparse.ArgumentParser, inputs_required: bool = False) -
     p.add_argument("--wait", action="store_true", default=None,
                    help="start even when Elasticsearch is unreachable, queueing alerts until it answers "
                         "(default: fail at once with exit code 2)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="run the address-keyed detectors in N processes, each on the flows of the hosts "
+                        "it owns (same alerts as 1; [run] workers)")
     p.add_argument("--stats-json", metavar="FILE", help="write the final stats as JSON to FILE")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.add_argument("--view", action="store_true",
@@ -86,7 +89,7 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     ov: dict[str, Any] = {
         "inputs": args.inputs, "outputs": args.outputs, "detectors": args.detectors,
         "enrichers": args.enrichers, "lateness": args.lateness, "flows": args.flows,
-        "stats_json": args.stats_json, "wait": args.wait,
+        "stats_json": args.stats_json, "wait": args.wait, "workers": getattr(args, "workers", None),
     }
     if args.no_progress:
         ov["progress"] = False

@@ -24,7 +24,11 @@ that most often surprise:
 * Output rate limiting follows Esper's output reference tables (intervals from the first
   result, repeating; ``all``/``last``/``first``/``snapshot`` per statement kind).
 * Timers fire before events of the same time; an event inserted into a stream is processed
-  before the next input event; derived events carry the engine time when produced.
+  after every statement has processed the event that caused it, and before the next input
+  event; derived events carry the engine time when produced.
+* A subquery sees its window as it is when the outer event arrives; over the statement's own
+  stream, the window takes the event first. An outer join outputs, for an arriving event, the
+  rows of the join chain that contain it (null for a missing side).
 * ``flush()`` runs the clock to infinity: every time window releases or empties;
   ``ext_timed_batch`` releases its partial batch; ``length_batch`` does not.
 

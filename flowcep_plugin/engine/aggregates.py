@@ -6,6 +6,7 @@ counts rather than a single running value.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from operator import itemgetter
@@ -101,8 +102,64 @@ class _Values:
         raise AssertionError(k)
 
 
+def _median(vals: list[Any]) -> Any:
+    """Esper's median: the middle value, of an even count the mean of the two middle ones."""
+    if not vals:
+        return None
+    try:
+        s = sorted(vals)
+        mid = len(s) // 2
+        return float(s[mid]) if len(s) % 2 else (s[mid - 1] + s[mid]) / 2
+    except TypeError:
+        return None
+
+
+def _stddev(vals: list[Any]) -> Any:
+    """Esper's stddev: the sample standard deviation (n - 1); null below two values."""
+    n = len(vals)
+    if n < 2:
+        return None
+    try:
+        mean = sum(vals) / n
+        return math.sqrt(sum((v - mean) ** 2 for v in vals) / (n - 1))
+    except TypeError:
+        return None
+
+
+def _avedev(vals: list[Any]) -> Any:
+    """Esper's avedev: the mean absolute deviation from the mean."""
+    n = len(vals)
+    if not n:
+        return None
+    try:
+        mean = sum(vals) / n
+        return sum(abs(v - mean) for v in vals) / n
+    except TypeError:
+        return None
+
+
+_STATS: dict[str, Callable[[list[Any]], Any]] = {"median": _median, "stddev": _stddev, "avedev": _avedev}
+
+
+class _Stats(_Values):
+    """median, stddev, avedev: the values in the window as counts, reduced when read (a
+    window's values can leave in any order, so no running form is exact)."""
+
+    __slots__ = ("distinct",)
+
+    def __init__(self, kind: str, distinct: bool) -> None:
+        super().__init__(kind)
+        self.distinct = distinct
+
+    def value(self) -> Any:
+        vals = list(self.c) if self.distinct else list(self.c.elements())
+        return _STATS[self.kind](vals)
+
+
 def make_state_factory(kind: str, distinct: bool) -> Callable[[], Any]:
     """A constructor of the state of one aggregate (``count``, ``sum``, ``min``...)."""
+    if kind in _STATS:
+        return lambda: _Stats(kind, distinct)
     if kind in ("min", "max") or distinct:
         return lambda: _Values(kind)
     if kind == "count":
@@ -154,6 +211,9 @@ _REDUCERS: dict[tuple[str, bool], Callable[[list[Any]], Any]] = {
     ("avg", True): _distinct_avg,
     ("min", False): _min, ("min", True): _min,
     ("max", False): _max, ("max", True): _max,
+    ("median", False): _median, ("median", True): lambda v: _median(list(dict.fromkeys(v))),
+    ("stddev", False): _stddev, ("stddev", True): lambda v: _stddev(list(dict.fromkeys(v))),
+    ("avedev", False): _avedev, ("avedev", True): lambda v: _avedev(list(dict.fromkeys(v))),
 }
 
 

@@ -7,7 +7,8 @@ column by its text (``count(*)``, ``ipfix.sourceIPv4Address``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 
@@ -124,7 +125,8 @@ class TimePeriod:
 class View:
     namespace: str  # "win", "std", "ext" or "" for the #x syntax
     name: str
-    args: tuple[Expr | TimePeriod, ...]
+    #: parameters; ``#sort(n, x desc)`` criteria with a direction are OrderItems
+    args: tuple[Expr | TimePeriod | OrderItem, ...]
     pos: Pos = NOPOS
 
 
@@ -135,6 +137,7 @@ class StreamRef:
     views: tuple[View, ...]
     alias: str | None
     pos: Pos = NOPOS
+    unidirectional: bool = False  # h-subq: only this stream's events trigger the join
 
     @property
     def name(self) -> str:
@@ -263,6 +266,13 @@ class SelectStmt:
     pos: Pos = NOPOS
     order_by: tuple[OrderItem, ...] = ()
     limit: RowLimit | None = None
+    #: h-subq: explicit JOIN syntax, one entry per source after the first (same order)
+    joins: tuple[JoinSpec, ...] = ()
+    match_recognize: MatchRecognize | None = None  # h-mrec: sources is then the one stream
+    #: ``select [istream | irstream | rstream]``: the rows the statement outputs
+    select_stream: str = "istream"
+    #: ``insert [istream | irstream | rstream] into``: the rows inserted into the stream
+    insert_stream: str = "istream"
 
 
 Statement = SchemaStmt | SelectStmt
@@ -290,3 +300,200 @@ class PatEveryDistinct(PatternNode):
     item: PatternNode
     exprs: tuple[Expr, ...]
     expiry_ms: int | None = None
+
+
+# -- named windows and contexts (h-named) ---------------------------------------------------------
+@dataclass(frozen=True)
+class CreateWindowStmt:
+    """``create window W#view as select ... from S | as S | as (col type, ...)``.
+
+    ``props`` are the window's columns: the select names, the declared columns, or None
+    (``select *`` / ``as S`` over a stream whose properties are not declared).
+    """
+
+    name: str
+    views: tuple[View, ...]
+    props: tuple[str, ...] | None
+    source: str | None  # the stream modelled after (None for the column form)
+    annotations: tuple[Annotation, ...] = ()
+    pos: Pos = NOPOS
+
+
+# -- subqueries and explicit joins (h-subq) ---------------------------------------------------
+@dataclass(frozen=True)
+class JoinSpec:
+    """How source i (i >= 1) joins the sources before it: ``kind`` is inner, left, right or
+    full; ``on`` the ON condition (None: a cross join, inner only)."""
+
+    kind: str
+    on: Expr | None
+    pos: Pos = NOPOS
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """``set target = value`` of on-update / on-merge (target: a window property)."""
+
+    target: Prop
+    value: Expr
+
+
+@dataclass(frozen=True)
+class MergeAction:
+    kind: str  # update | delete | insert
+    assignments: tuple[Assignment, ...] = ()
+    items: tuple[SelectItem, ...] | None = None  # insert: the select list (None: *)
+    into: str | None = None  # insert into another stream than the window
+    where: Expr | None = None
+    pos: Pos = NOPOS
+
+
+@dataclass(frozen=True)
+class MergeWhen:
+    matched: bool
+    cond: Expr | None
+    actions: tuple[MergeAction, ...]
+    pos: Pos = NOPOS
+
+
+@dataclass(frozen=True)
+class OnStmt:
+    """``on Trigger [as t] delete | select | update | merge`` against a named window."""
+
+    kind: str  # delete | select | select-delete | update | merge
+    trigger: StreamRef
+    window: str
+    window_alias: str | None
+    where: Expr | None
+    items: tuple[SelectItem, ...] | None = None  # select (None: *)
+    insert_into: str | None = None  # select
+    assignments: tuple[Assignment, ...] = ()  # update
+    whens: tuple[MergeWhen, ...] = ()  # merge
+    annotations: tuple[Annotation, ...] = ()
+    pos: Pos = NOPOS
+    window_pos: Pos = NOPOS
+    order_by: tuple[OrderItem, ...] = ()  # select: sorts the rows of one trigger
+
+
+@dataclass(frozen=True)
+class CreateContextStmt:
+    """``create context C partition by p [and q] from S [, ...]`` (keyed),
+    ``create context C start @now end after P`` (fixed intervals) or
+    ``create context C initiated by S(filter) as s terminated after P`` (overlapping)."""
+
+    name: str
+    kind: str  # keyed | fixed | initterm
+    # keyed: (properties, stream) per stream; initterm: one ((), initiating stream)
+    parts: tuple[tuple[tuple[Prop, ...], StreamRef], ...] = ()
+    period_ms: int = 0
+    annotations: tuple[Annotation, ...] = ()
+    pos: Pos = NOPOS
+
+
+@dataclass(frozen=True)
+class ContextSelect:
+    """``context C <select statement>``: the statement runs once per context partition."""
+
+    context: str
+    select: SelectStmt
+    annotations: tuple[Annotation, ...] = ()
+    pos: Pos = NOPOS
+
+
+@dataclass(frozen=True)
+class SubSelect:
+    """The ``select ... from S[#view] [as x] [where ...] [group by ...] [having ...]`` of a subquery."""
+
+    items: tuple[SelectItem, ...] | None  # None for select *
+    source: StreamRef
+    where: Expr | None
+    group_by: tuple[Expr, ...] = ()
+    pos: Pos = NOPOS
+    having: Expr | None = None
+
+
+@dataclass(frozen=True)
+class Subquery(Expr):
+    """A subquery used as a value (``kind`` scalar), as ``exists (...)`` (exists), as the
+    right side of ``item [not] in (...)`` (in) or of ``item op any|some|all (...)``."""
+
+    query: SubSelect
+    kind: str = "scalar"  # scalar | exists | in | any | all
+    item: Expr | None = None
+    negate: bool = False
+    op: str = ""  # any/all: the comparison of item with each value (== != < <= > >=)
+
+
+# -- match_recognize (h-mrec): row pattern recognition ------------------------------------------
+@dataclass(frozen=True)
+class RowPattern:
+    """A node of a ``match_recognize`` pattern (a regular expression over variables)."""
+
+    pos: Pos = field(default=NOPOS, compare=False, kw_only=True)
+
+
+@dataclass(frozen=True)
+class RpVar(RowPattern):
+    name: str
+
+
+@dataclass(frozen=True)
+class RpSeq(RowPattern):
+    items: tuple[RowPattern, ...]
+
+
+@dataclass(frozen=True)
+class RpAlt(RowPattern):
+    items: tuple[RowPattern, ...]
+
+
+@dataclass(frozen=True)
+class RpQuant(RowPattern):
+    """``p*`` (0, None), ``p+`` (1, None), ``p?`` (0, 1); ``greedy`` False for ``*? +? ??``."""
+
+    item: RowPattern
+    low: int
+    high: int | None
+    greedy: bool = True
+
+
+@dataclass(frozen=True)
+class RpRepeat(RowPattern):
+    """``p{n}``, ``p{n,}``, ``p{n,m}``, ``p{,m}``: expanded by the planner as Esper's manual
+    gives the equivalences (``A{2,4}`` is ``A A A? A?``)."""
+
+    item: RowPattern
+    low: int
+    high: int | None
+
+
+@dataclass(frozen=True)
+class MatchRecognize:
+    partition: tuple[Expr, ...]
+    measures: tuple[SelectItem, ...]
+    all_matches: bool
+    skip: str  # past_last_row | to_next_row | to_current_row
+    pattern: RowPattern
+    interval_ms: int | None
+    or_terminated: bool
+    defines: tuple[tuple[str, Expr, Pos], ...]
+    pos: Pos = NOPOS
+
+
+def map_children(e: Any, visit: Callable[[Any], Any]) -> Any:
+    """``e`` (an expression or a tuple of them) with ``visit`` applied to each child; the same
+    object when no child changed, so rewrites share the subtrees they leave alone."""
+    if isinstance(e, Expr):
+        changes = {}
+        for f in fields(e):
+            if f.name in ("pos", "text"):
+                continue
+            v = getattr(e, f.name)
+            nv = visit(v)
+            if nv is not v:
+                changes[f.name] = nv
+        return replace(e, **changes) if changes else e
+    if isinstance(e, tuple):
+        new = tuple(visit(x) for x in e)
+        return e if all(a is b for a, b in zip(new, e, strict=True)) else new
+    return e

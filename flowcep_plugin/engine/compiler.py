@@ -14,24 +14,28 @@ from typing import Any
 
 from ..errors import EPLError
 from . import ast as A
+from .contexts import CONTEXT_FUNCTION, ContextPlan
 from .expressions import (
-    AGGREGATES,
     CodeGen,
     ColumnFilter,
     compile_column_filter,
     compile_column_values,
+    compile_filtered_keys,
     compile_row_function,
     find_aggregates,
     props_of,
 )
+from .intersect import INTERSECT_VIEWS
+from .namedwindows import MergeAction, NamedWindowPlan, OnPlan
 from .parser import parse_module, substitute_params
-from .plan import Module, SelectPlan, StatementInfo, StreamDef, StreamPlan
+from .plan import OPTIONS, Module, SelectPlan, StatementInfo, StreamDef, StreamPlan
+from .subqueries import SUBQ_PREFIX, has_subquery, plan_subqueries
 
-__all__ = ["compile_module", "Module", "StatementInfo", "StreamDef", "SelectPlan", "StreamPlan"]
+__all__ = ["compile_module", "FLOW", "OPTIONS", "Module", "StatementInfo", "StreamDef", "SelectPlan", "StreamPlan"]
 
 FLOW = "Flow"
 _WINDOWS = {"time_batch", "time", "length", "length_batch", "ext_timed", "ext_timed_batch",
-            "unique", "firstunique", "keepall", "lastevent", "firstevent"}
+            "unique", "firstunique", "keepall", "lastevent", "firstevent", "sort"}
 
 
 def compile_module(text: str, filename: str = "<epl>", params: Mapping[str, Any] | None = None) -> Module:
@@ -53,6 +57,13 @@ class _Compiler:
         self.filename = filename
         self.streams: dict[str, StreamDef] = {}
         self.input_stream = FLOW
+        # h-named: named windows, on-trigger statements, contexts
+        self.named: dict[str, A.CreateWindowStmt] = {}
+        self.window_plans: list[NamedWindowPlan] = []
+        self.on_plans: list[OnPlan] = []
+        self.ctx_decls: dict[str, A.CreateContextStmt] = {}
+        self.ctx_plans: dict[str, ContextPlan] = {}
+        self.context_of: dict[str, ContextPlan] = {}
 
     def err(self, msg: str, pos: A.Pos | None) -> EPLError:
         if pos is None or not pos.line:
@@ -84,6 +95,8 @@ class _Compiler:
                 self.streams[s.name] = sd
                 n = _ann(s.annotations, "Name")
                 schemas.append(StatementInfo(str(n.value) if n else s.name, None, props, "schema", s.pos.line))
+        self.declare_named(stmts)  # h-named: named windows and contexts
+        self.streams.setdefault(OPTIONS, StreamDef(OPTIONS, "options", None))
         if flow_schema is None:
             self.streams.setdefault(FLOW, StreamDef(FLOW, "flow", None))
             self.input_stream = FLOW
@@ -92,11 +105,16 @@ class _Compiler:
         # derived streams are known up front so statement order does not matter
         pending: dict[str, list[A.SelectStmt]] = {}
         for s in stmts:
-            if isinstance(s, A.SelectStmt) and s.insert_into:
+            if isinstance(s, A.ContextSelect):  # h-named
+                s = s.select
+            if isinstance(s, (A.SelectStmt, A.OnStmt)) and s.insert_into:
                 if s.insert_into in self.streams and self.streams[s.insert_into].kind != "derived":
                     raise self.err(f"INSERT INTO {s.insert_into}: that name is a schema", s.pos)
                 pending.setdefault(s.insert_into, []).append(s)
         for name, producers in pending.items():
+            if name in self.named:  # h-named: a window's columns are declared
+                self.check_window_producers(name, producers)
+                continue
             known: list[str] | None = []
             for p in producers:
                 if p.items is None:
@@ -108,8 +126,11 @@ class _Compiler:
                         known.append(item.name)
             self.streams[name] = StreamDef(name, "derived", known)
         counter = 0
+        self.finish_named()
         for s in stmts:
-            if not isinstance(s, A.SelectStmt):
+            if isinstance(s, (A.CreateWindowStmt, A.CreateContextStmt)):
+                continue
+            if not isinstance(s, (A.SelectStmt, A.OnStmt, A.ContextSelect)):
                 continue
             n = _ann(s.annotations, "Name")
             if n is not None:
@@ -120,13 +141,57 @@ class _Compiler:
             if name in names:
                 raise self.err(f"duplicate statement name {name!r}", s.pos)
             names.add(name)
-            plan = self.select(s, name)
+            if isinstance(s, A.OnStmt):  # h-named
+                on = self.on_statement(s, name)
+                (infos if on.kind in ("select", "select-delete", "delete") else schemas).append(on.info)
+                continue
+            if isinstance(s, A.ContextSelect):  # h-named
+                plan = self.context_select(s, name)
+                self.stream_selection(s.select, plan, in_context=True)
+            else:
+                self.check_window_reads(s)
+                plan = self.select(s, name)
+                self.stream_selection(s, plan)
             infos.append(plan.info)
             plans.append(plan)
         self.check_cycles(plans)
         module = Module(self.filename, infos, plans, self.input_stream, self.streams)
-        module.schemas = schemas
+        module.schemas = schemas + [w.info for w in self.window_plans]
+        module.named_windows = self.window_plans
+        module.triggers = self.on_plans
+        module.contexts = self.context_of
         return module
+
+    def stream_selection(self, s: A.SelectStmt, plan: SelectPlan, in_context: bool = False) -> None:
+        """``select irstream/rstream`` and ``insert irstream/rstream into``: which rows the
+        statement outputs and inserts (Esper: the select keyword chooses what listeners get,
+        the insert-into keyword what enters the stream, independently).
+
+        Combinations whose remove stream is not checked against Esper's output reference are
+        refused here rather than given rows of their own.
+        """
+        plan.select_stream, plan.insert_stream = s.select_stream, s.insert_stream
+        if s.select_stream == "istream" and s.insert_stream == "istream":
+            return
+        what = f"select {s.select_stream}" if s.select_stream != "istream" else f"insert {s.insert_stream} into"
+        if plan.pattern is not None:
+            raise self.err(f"unsupported construct: {what} over a pattern (a pattern has no remove "
+                           "stream)", s.pos)
+        if s.order_by or s.limit is not None or s.distinct:
+            raise self.err(f"unsupported construct: {what} with ORDER BY, LIMIT or DISTINCT", s.pos)
+        if s.output is not None and s.output.kind != "default":
+            raise self.err(f"unsupported construct: {what} with output {s.output.kind} (only output "
+                           "every P keeps the remove stream)", s.output.pos)
+        if len(plan.streams) > 1 and plan.aggregated:
+            raise self.err(f"unsupported construct: {what} in an aggregating join", s.pos)
+        # combinations whose remove stream no conformance case pins down yet
+        others = [(plan.match_recognize is not None, "match_recognize"), (plan.outer is not None, "an outer join"),
+                  (bool(plan.subqueries), "a subquery"), (in_context, "a context statement"),
+                  (any(sp.stream in self.named for sp in plan.streams), "a named window")]
+        for hit, where in others:
+            if hit:
+                raise self.err(f"unsupported construct: {what} with {where}", s.pos)
+        plan.rstream = True
 
     def check_cycles(self, plans: list[SelectPlan]) -> None:
         """INSERT INTO chains must not loop (each event would be re-inserted forever)."""
@@ -166,7 +231,7 @@ class _Compiler:
     def resolve(self, p: A.Prop, refs: list[tuple[str, StreamDef]]) -> tuple[int, str]:
         """(stream index, event key) for a property in a statement over ``refs``."""
         parts = p.parts
-        if parts[0].startswith(_PRIOR):
+        if parts[0].startswith((_PRIOR, _PREV, SUBQ_PREFIX)):
             return 0, parts[0]
         if len(parts) > 1:
             for i, (alias, sd) in enumerate(refs):
@@ -199,6 +264,10 @@ class _Compiler:
         beside the select list as a hidden value (same rules as a select item: aggregates,
         GROUP BY expressions, properties) and removed once the step is sorted.
         """
+        if s.match_recognize is not None and s.items is None:  # h-mrec: select * is the measures
+            s = dataclasses.replace(s, items=tuple(
+                A.SelectItem(A.Prop((m.name,), pos=m.expr.pos, text=m.name), None)
+                for m in s.match_recognize.measures))
         if not (s.order_by or s.limit is not None or s.distinct):
             return self._select(s, name)
         from .ordering import KeyGetter, make_shaper
@@ -259,6 +328,10 @@ class _Compiler:
             from .patterns import compile_pattern_statement
 
             return compile_pattern_statement(self, s, name)
+        if s.match_recognize is not None:  # h-mrec
+            from .match_recognize import compile_match_recognize
+
+            return compile_match_recognize(self, s, name)
         refs: list[tuple[str, StreamDef]] = []
         sources: tuple[A.StreamRef, ...] = s.sources
         for ref in sources:
@@ -267,9 +340,21 @@ class _Compiler:
                 raise self.err(f"stream {ref.name!r} appears twice; give it an alias (AS x)", ref.pos)
             refs.append((ref.name, sd))
         single = len(refs) == 1
+        outer: list[tuple[str, A.Expr | None]] | None = None
+        if s.joins or any(ref.unidirectional for ref in sources):
+            s, outer = self.explicit_joins(s, refs)  # h-subq
         priors: list[tuple[str, int, str]] = []
         if _has_prior(s):
             s = self.rewrite_priors(s, refs, priors)
+        subplans: list[Any] = []
+        sub_reads: list[A.Prop] = []
+        if has_subquery(s):  # h-subq: subqueries become synthetic columns of stream 0
+            s, subplans, sub_reads = plan_subqueries(self, s, refs, sources)
+            assert not isinstance(s.sources, A.PatternSource)
+            sources = s.sources  # a stream filter holding a subquery moved to WHERE
+        prevs: list[tuple[str, str, int, str]] = []
+        if any(isinstance(x, A.Call) and x.name in _PREV_FUNCTIONS for x in _walk(s)):
+            s = self.rewrite_prevs(s, refs, prevs)
         items = s.items
         star = items is None
         # aggregates and grouping
@@ -297,16 +382,22 @@ class _Compiler:
             raise self.err("SELECT * cannot be combined with aggregates or GROUP BY", s.pos)
         if grouped and not aggregated:
             raise self.err("unsupported construct: GROUP BY without aggregate functions", s.group_by[0].pos)
-        if s.output is not None:
-            if s.output.ms is None:
-                raise self.err("unsupported construct: output rate by events (use a time period)", s.output.pos)
+        if s.output is not None and s.output.ms is None:
+            if aggregated or s.output.kind not in ("default", "all", "last") or not s.output.events:
+                raise self.err("unsupported construct: output rate by events with aggregates, first or "
+                               "snapshot (use a time period, or output [all|last] every N events without "
+                               "aggregates)", s.output.pos)
         # stream plans and the keys each stream must keep
         needed: list[set[str] | None] = [set() for _ in refs]
         all_exprs: list[A.Expr] = [it.expr for it in items or ()] + list(s.group_by)
         all_exprs += [e for e in (s.where, s.having) if e is not None]
+        all_exprs += [on for _kind, on in outer or () if on is not None]  # h-subq
+        all_exprs += sub_reads  # h-subq: outer properties the subqueries read
         for e in all_exprs:
             for p in props_of(e):
                 i, key = self.resolve(p, refs)
+                if not single and key.startswith(SUBQ_PREFIX):
+                    continue  # h-subq: a join's subquery values are computed per joined row
                 ks = needed[i]
                 if ks is not None:
                     ks.add(key)
@@ -331,9 +422,14 @@ class _Compiler:
                 for _syn, _n, src in priors:
                     if sp.keys is not None and src not in sp.keys:
                         sp.keys.append(src)
+            if prevs:
+                sp.prevs = prevs
+                for *_x, src in prevs:
+                    if sp.keys is not None and src not in sp.keys:
+                        sp.keys.append(src)
             streams.append(sp)
         select_names = [it.name for it in items] if items is not None else list(
-            (refs[0][1].props or []) if single else [])
+            (refs[0][1].props or []) if single else [alias for alias, _sd in refs])
         if items is not None:
             seen: set[str] = set()
             for it in items:
@@ -344,6 +440,7 @@ class _Compiler:
         plan = SelectPlan(info, streams, aggregated, grouped, star, s.output)
         plan.aggs = [(c.name, c.distinct, c.star) for c in aggs]
         plan.count_only = all(c.name == "count" and c.star for c in aggs)
+        plan.subqueries = subplans  # h-subq
         fn = self.filename
         # group level functions
         if aggregated:
@@ -352,7 +449,7 @@ class _Compiler:
             keys_read: list[bool] = [False]
 
             def special(e: A.Expr) -> str | None:
-                if isinstance(e, A.Call) and e.name in AGGREGATES:
+                if isinstance(e, A.Call) and e in aggs:
                     return f"a[{aggs.index(e)}]"
                 if e in group_exprs:
                     keys_read[0] = True
@@ -399,9 +496,22 @@ class _Compiler:
         if single:
             key_of = lambda p: self.resolve(p, refs)[1]  # noqa: E731
             sp = streams[0]
-            if s.where is not None:
-                wf = compile_column_filter(s.where, key_of, fn)
-                if _filter_after(sp) or sp.priors:  # prior() counts events WHERE rejects
+            where = s.where
+            if where is not None and plan.subqueries and not sp.priors and not sp.prevs and not _filter_after(sp):
+                # h-subq: the conditions without subqueries run first, over the batch's columns,
+                # so subqueries are computed only for the events that pass them
+                plain = [c for c in _conjuncts(where) if not any(
+                    p.parts[0].startswith(SUBQ_PREFIX) for p in props_of(c))]
+                if plain:
+                    pf = compile_column_filter(_and_all(plain), key_of, fn)
+                    sp.filter = pf if sp.filter is None else _and_filters(sp.filter, pf)
+                    rest = [c for c in _conjuncts(where) if all(c is not x for x in plain)]
+                    where = _and_all(rest) if rest else None
+            if where is not None:
+                wf = compile_column_filter(where, key_of, fn)
+                # prior()/prev() count events WHERE rejects; subquery columns are filled as
+                # events enter the window, after the stream's own filter (h-subq)
+                if _filter_after(sp) or sp.priors or sp.prevs or plan.subqueries:
                     sp.post_filter = wf
                 elif sp.view is not None and sp.view.name == "time_batch":
                     sp.window_where = wf
@@ -413,6 +523,8 @@ class _Compiler:
                 plan.col_select = compile_column_values([it.expr for it in items], key_of, fn)
             if aggregated:
                 plan.col_group = compile_column_values(list(s.group_by), key_of, fn)
+                if grouped and sp.window_where is not None and s.where is not None:
+                    plan.col_keys_where = compile_filtered_keys(s.where, list(s.group_by), key_of, fn)
                 plan.col_args = compile_column_values(
                     [A.Literal(1) if c.star else c.args[0] for c in aggs], key_of, fn)
         # row mode: one row dict per stream, r0..rN (joins; sliding aggregation of one stream)
@@ -420,6 +532,8 @@ class _Compiler:
 
         def row_res(p: A.Prop) -> str:
             i, key = self.resolve(p, refs)
+            if not single and key.startswith(SUBQ_PREFIX):
+                return f"rs.get({key!r})"  # h-subq: the joined row's subquery values
             return f"r{i}.get({key!r})"
 
         rgen = CodeGen(fn, row_res)
@@ -430,9 +544,18 @@ class _Compiler:
                 nargs, "(" + "".join(("1" if c.star else rgen.value(c.args[0])) + ", " for c in aggs) + ")",
                 rgen.consts)
         elif items is not None:
-            plan.row_select = compile_row_function(nargs, "(" + "".join(rgen.value(it.expr) + ", " for it in items) + ")",
+            sel_args = nargs + ["rs"] if subplans and not single else nargs
+            plan.row_select = compile_row_function(sel_args, "(" + "".join(rgen.value(it.expr) + ", " for it in items) + ")",
                                                    rgen.consts)
+        elif not single:
+            # h-subq: select * over a join gives each stream's event under its alias (Esper's
+            # event per stream), null for the missing side of an outer join
+            plan.row_select = _star_join_row
         if not single:
+            if outer is not None:  # h-subq
+                plan.outer = self.outer_plan(outer, refs, nargs, row_res)
+            uni = [i for i, ref in enumerate(sources) if ref.unidirectional]
+            plan.unidirectional = uni[0] if uni else None
             for conj in _conjuncts(s.where):
                 used = frozenset(self.resolve(p, refs)[0] for p in props_of(conj))
                 if isinstance(conj, A.BinOp) and conj.op == "==" and isinstance(conj.left, A.Prop) \
@@ -447,6 +570,54 @@ class _Compiler:
                 used = frozenset(range(len(refs)))
                 plan.conjuncts.append((used, compile_row_function(nargs, cgen.true(s.having), cgen.consts)))
         return plan
+
+    # --- explicit joins (h-subq) ---
+    def explicit_joins(self, s: A.SelectStmt, refs: list[tuple[str, StreamDef]]
+                       ) -> tuple[A.SelectStmt, list[tuple[str, A.Expr | None]] | None]:
+        """``a inner join b on c`` is ``from a, b where c``: inner ON conditions join WHERE.
+        With an outer join the ON conditions stay apart (they decide which side is null,
+        WHERE filters the joined rows after): returns one (kind, ON) per stream."""
+        assert not isinstance(s.sources, A.PatternSource)
+        uni = [ref for ref in s.sources if ref.unidirectional]
+        if uni:
+            if len(refs) < 2:
+                raise self.err("unidirectional needs a join (two or more streams)", uni[0].pos)
+            if len(uni) > 1:
+                raise self.err("only one stream of a join may be unidirectional", uni[1].pos)
+            if uni[0].views:
+                raise self.err("a unidirectional stream keeps no events: remove its data window "
+                               f"({uni[0].name})", uni[0].views[0].pos)
+        kinds = [j.kind for j in s.joins]
+        if all(k == "inner" for k in kinds):
+            conds = [j.on for j in s.joins if j.on is not None]
+            if s.where is not None:
+                conds.append(s.where)
+            where = conds[0] if len(conds) == 1 else (
+                A.BoolOp("and", tuple(conds), pos=conds[0].pos, text="") if conds else None)
+            return dataclasses.replace(s, where=where, joins=()), None
+        if any(find_aggregates(j.on, []) for j in s.joins):
+            raise self.err("aggregate functions are not allowed in ON", s.joins[0].pos)
+        for k, j in enumerate(s.joins, start=1):
+            for p in props_of(j.on):
+                i, _key = self.resolve(p, refs)
+                if i > k:
+                    raise self.err(f"ON of {refs[k][0]} reads {p.text}, a stream joined later "
+                                   "(an ON condition may read its own and earlier streams)", p.pos)
+        return s, [("", None)] + [(j.kind, j.on) for j in s.joins]
+
+    def outer_plan(self, outer: list[tuple[str, A.Expr | None]], refs: list[tuple[str, StreamDef]],
+                   nargs: list[str], row_res: Callable[[A.Prop], str]) -> Any:
+        from .joins import OuterJoinPlan
+
+        ons: list[Callable[..., Any] | None] = []
+        for _kind, on in outer:
+            if on is None:
+                ons.append(None)
+                continue
+            gen = CodeGen(self.filename, row_res)
+            ons.append(compile_row_function(nargs, gen.true(on), gen.consts))
+        return OuterJoinPlan([k for k, _on in outer], ons)
+    # --- end explicit joins (h-subq) ---
 
     def rewrite_priors(self, s: A.SelectStmt, refs: list[tuple[str, StreamDef]],
                        priors: list[tuple[str, int, str]]) -> A.SelectStmt:
@@ -467,33 +638,71 @@ class _Compiler:
                 if all(p[0] != syn for p in priors):
                     priors.append((syn, n, src))
                 return A.Prop((syn,), pos=e.pos, text=e.text)
-            if isinstance(e, A.Expr):
-                changes = {}
-                for f in dataclasses.fields(e):
-                    if f.name in ("pos", "text"):
-                        continue
-                    v = getattr(e, f.name)
-                    nv = visit(v)
-                    if nv is not v:
-                        changes[f.name] = nv
-                return dataclasses.replace(e, **changes) if changes else e
-            if isinstance(e, tuple):
-                new = tuple(visit(x) for x in e)
-                return e if all(a is b for a, b in zip(new, e, strict=True)) else new
+            if isinstance(e, A.Expr | tuple):
+                return A.map_children(e, visit)
             return e
 
         items = None if s.items is None else tuple(
             A.SelectItem(visit(it.expr), it.alias or it.expr.text) for it in s.items)
         out = dataclasses.replace(s, items=items, where=visit(s.where), having=visit(s.having),
                                   group_by=tuple(visit(g) for g in s.group_by))
-        if find_aggregates(out.having, []) or any(find_aggregates(it.expr, []) for it in out.items or ()):
-            raise self.err("unsupported construct: prior() in an aggregating statement", s.pos)
+        for it in out.items or ():
+            for c in find_aggregates(it.expr, []):
+                if any(isinstance(x, A.Prop) and x.parts[0].startswith(_PRIOR) for x in _walk(c)):
+                    raise self.err("unsupported construct: prior() inside an aggregate function", c.pos)
         return out
 
-    def _keep(self, sp: StreamPlan, key: str, pos: A.Pos) -> int:
-        """Index of ``key`` among the keys the window keeps (added when missing)."""
+    def rewrite_prevs(self, s: A.SelectStmt, refs: list[tuple[str, StreamDef]],
+                      prevs: list[tuple[str, str, int, str]]) -> A.SelectStmt:
+        """``prev(n, p)``, ``prevtail(n, p)``, ``prevcount(p)`` and ``prevwindow(p)`` become
+        columns the runtime fills from the data window as each event enters it (for a batch
+        window, from the batch at its release), as Esper evaluates them against the window's
+        contents: ``prev(0, p)`` is the event itself, ``prev(n, p)`` the n-th newer-to-older,
+        ``prevtail(n, p)`` the n-th from the oldest, ``prevwindow(p)`` all of them newest
+        first. Recorded as ``(synthetic key, function, n, key of p)``."""
+        assert not isinstance(s.sources, A.PatternSource)
+        if len(refs) != 1:
+            raise self.err("unsupported construct: prev functions in a join", s.pos)
+        if s.select_stream != "istream":
+            raise self.err(f"unsupported construct: prev functions with select {s.select_stream}", s.pos)
+        views = [v.name.lower() for v in s.sources[0].views]
+        if views not in ([n] for n in _PREV_VIEWS) and views != ["groupwin", "length"]:
+            shown = "#" + "#".join(views) if views else "no data window"
+            raise self.err(f"unsupported construct: prev functions over {shown} (they need one of "
+                           f"{', '.join('#' + v for v in sorted(_PREV_VIEWS))} or "
+                           "#groupwin(...)#length(N))", s.pos)
+
+        def repl(e: A.Call) -> A.Expr:
+            fn = e.name
+            args = list(e.args)
+            if fn in ("prev", "prevtail") and len(args) == 1:
+                args.insert(0, A.Literal(1 if fn == "prev" else 0))
+            want = 2 if fn in ("prev", "prevtail") else 1
+            if len(args) != want or e.star or not isinstance(args[-1], A.Prop):
+                form = f"{fn}([n, ]property)" if want == 2 else f"{fn}(property)"
+                raise self.err(f"{fn} takes {form}, e.g. {fn}({'1, ' if want == 2 else ''}price)", e.pos)
+            n = 0
+            if want == 2:
+                lit = args[0]
+                if not isinstance(lit, A.Literal) or not isinstance(lit.value, int) \
+                        or isinstance(lit.value, bool) or lit.value < 0:
+                    raise self.err(f"unsupported construct: {fn} with an index that is not a "
+                                   "non-negative whole number", e.pos)
+                n = lit.value
+            src = self.resolve(args[-1], refs)[1]
+            syn = f"{_PREV}{fn}:{n}:{src}"
+            if all(p[0] != syn for p in prevs):
+                prevs.append((syn, fn, n, src))
+            return A.Prop((syn,), pos=e.pos, text=e.text)
+
+        out: A.SelectStmt = _replace_calls(s, _PREV_FUNCTIONS, repl)
+        return out
+
+    def _keep(self, sp: StreamPlan, key: str, pos: A.Pos) -> int | str:
+        """Index of ``key`` among the keys the window keeps (added when missing); with SELECT *
+        the keys are the first events' columns, so the name is kept and resolved then."""
         if sp.keys is None:
-            raise self.err("unsupported construct: groupwin with SELECT *", pos)
+            return key
         if key not in sp.keys:
             sp.keys.append(key)
         return sp.keys.index(key)
@@ -507,9 +716,12 @@ class _Compiler:
         batch = any(sp.view is not None and sp.view.name in _BATCH_VIEWS for sp in streams)
         what = f"output {kind} every" if kind != "default" else "output every"
         if not plan.aggregated:
-            if kind == "snapshot":
-                raise self.err(f"unsupported construct: {what} without aggregates (the window's "
-                               "contents): select them per interval with output every", out.pos)
+            view = streams[0].view.name if streams[0].view is not None else None
+            if kind == "snapshot" and (len(streams) > 1 or view not in _SNAPSHOT_VIEWS):
+                raise self.err(f"unsupported construct: {what} without aggregates over "
+                               f"{'a join' if len(streams) > 1 else '#' + (view or 'no window')} (a snapshot "
+                               "shows the window's contents: use time, length, lastevent, unique, sort, "
+                               "ext_timed or several of them)", out.pos)
             return
         if plan.per_event:
             if kind not in ("default", "first"):
@@ -528,7 +740,7 @@ class _Compiler:
         count_only = plan.count_only
 
         def special(e: A.Expr) -> str | None:
-            if isinstance(e, A.Call) and e.name in AGGREGATES:
+            if isinstance(e, A.Call) and e in aggs:
                 return "a" if count_only else f"a[{aggs.index(e)}]"
             if e in group_exprs:
                 return f"k[{group_exprs.index(e)}]"
@@ -539,13 +751,14 @@ class _Compiler:
 
         gen = CodeGen(self.filename, no_prop, special)
         gen.consts["_Row"] = None  # filled by the runtime module at import
+        gen.consts["_new"] = tuple.__new__  # a Row without NamedTuple's keyword wrapper
         values = "{" + ", ".join(f"{it.name!r}: {gen.value(it.expr)}" for it in items) + "}"
         cond = gen.true(having) if having is not None else "True"
         src = ("def _emit(results, t, out, _Row, name, stream):\n"
                "    append = out.append\n"
                "    for k, a in results.items():\n"
                f"        if {cond}:\n"
-               f"            append((k, _Row(name, stream, t, {values})))\n")
+               f"            append((k, _new(_Row, (name, stream, t, {values}, False))))\n")
         from .expressions import build
 
         return build(src, "_emit", gen.consts)
@@ -554,7 +767,7 @@ class _Compiler:
         views = ref.views
         if not views:
             return
-        group_keys: list[int] | None = None
+        group_keys: list[int | str] | None = None
         if len(views) == 2 and views[0].name.lower() == "groupwin" \
                 and views[1].name.lower() in ("length", "time"):
             # Esper's groupwin: one data window per key. A time window per key expires each
@@ -566,9 +779,21 @@ class _Compiler:
                 group_keys = [self._keep(sp, self.resolve(a, [(sp.alias, sd)])[1], gw.pos)  # type: ignore[arg-type]
                               for a in gw.args]
             views = views[1:]
+        elif len(views) > 1 and all(w.name.lower() in INTERSECT_VIEWS for w in views):
+            # several data windows: Esper keeps the intersection of what they retain; each is
+            # planned on its own, then combined (runtime: intersect.IntersectionWindow)
+            specs = []
+            for w in views:
+                self.view(dataclasses.replace(ref, views=(w,)), sp, sd)
+                assert sp.view is not None
+                specs.append((sp.view.name, sp.view_arg))
+            sp.view = A.View("", "intersect", (), views[0].pos)
+            sp.view_arg = specs
+            return
         elif len(views) > 1:
             what = "#groupwin(...) followed by anything but #length or #time" \
-                if views[0].name.lower() == "groupwin" else "chained views (use one data window)"
+                if views[0].name.lower() == "groupwin" else \
+                f"these data windows together (an intersection of {', '.join(sorted(INTERSECT_VIEWS))} only)"
             raise self.err(f"unsupported construct: {what}", views[1].pos)
         v = views[0]
         name = v.name.lower()
@@ -576,7 +801,7 @@ class _Compiler:
         if ns not in ("", "win", "std", "ext") or name not in _WINDOWS:
             raise self.err(f"unsupported construct: view {(ns + ':') if ns else '#'}{v.name} "
                            "(supported: time, time_batch, length, length_batch, ext_timed, "
-                           "ext_timed_batch, unique, firstunique, keepall, lastevent, firstevent)", v.pos)
+                           "ext_timed_batch, unique, firstunique, sort, keepall, lastevent, firstevent)", v.pos)
         sp.view = A.View(ns, name, v.args, v.pos)
 
         def period(arg: Any) -> int:
@@ -591,9 +816,9 @@ class _Compiler:
                 return arg.value
             raise self.err(f"{name}: expected a positive number of events", v.pos)
 
-        def keep(key: str) -> int:
-            if sp.keys is None:
-                raise self.err(f"unsupported construct: {name} with SELECT *", v.pos)
+        def keep(key: str) -> int | str:
+            if sp.keys is None:  # SELECT *: resolved against the first events' columns
+                return key
             if key not in sp.keys:
                 sp.keys.append(key)
             return sp.keys.index(key)
@@ -632,7 +857,349 @@ class _Compiler:
                 raise self.err(f"{name} takes one or more properties", v.pos)
             idx = [keep(self.resolve(a, [(sp.alias, sd)])[1]) for a in args]  # type: ignore[arg-type]
             sp.view_arg = idx
+        elif name == "sort":
+            # #sort(n, criterion [asc|desc], ...): the n smallest events by the criteria
+            crit = args[1:]
+            if len(args) < 2 or not isinstance(args[0], A.Literal) \
+                    or not all(isinstance(c.expr if isinstance(c, A.OrderItem) else c, A.Prop) for c in crit):
+                raise self.err("sort takes a number of events and one or more properties, each "
+                               "optionally asc or desc: #sort(10, bytes desc)", v.pos)
+            size = count(args[0])
+            sidx = [keep(self.resolve(c.expr if isinstance(c, A.OrderItem) else c,  # type: ignore[arg-type]
+                                      [(sp.alias, sd)])[1]) for c in crit]
+            desc = [isinstance(c, A.OrderItem) and c.descending for c in crit]
+            sp.view_arg = (size, sidx, desc)
 
+    # -- named windows, on-trigger statements and contexts (h-named) ------------------------------
+    def declare_named(self, stmts: list[A.Statement]) -> None:
+        """Windows and contexts are known before any statement is planned (order is free)."""
+        for s in stmts:
+            if isinstance(s, A.CreateWindowStmt):
+                if s.name in self.named or s.name in self.streams:
+                    raise self.err(f"create window {s.name}: the name is already a stream or window", s.pos)
+                self.named[s.name] = s
+                self.streams[s.name] = StreamDef(s.name, "derived", list(s.props) if s.props is not None else None)
+            elif isinstance(s, A.CreateContextStmt):
+                if s.name in self.ctx_decls:
+                    raise self.err(f"duplicate context {s.name!r}", s.pos)
+                self.ctx_decls[s.name] = s
+
+    def finish_named(self) -> None:
+        """Plan the windows (their source's properties) and the contexts, once every stream
+        (derived ones included) is known."""
+        for w in self.named.values():
+            props = list(w.props) if w.props is not None else None
+            if w.source is not None:
+                src = self.stream_def(w.source, w.pos)
+                if w.source in self.named:
+                    raise self.err(f"unsupported construct: create window {w.name} as another named "
+                                   "window", w.pos)
+                if props is None:
+                    props = list(src.props) if src.props is not None else None
+                else:
+                    for p in props:
+                        if src.key(p) is None:
+                            raise self.err(f"create window {w.name}: {p!r} is not a property of "
+                                           f"{w.source} (known: {', '.join(src.props or [])})", w.pos)
+                    props = [src.key(p) or p for p in props]
+            self.streams[w.name] = StreamDef(w.name, "derived", props)
+            self.window_plans.append(self.window_plan(w, props))
+        for c in self.ctx_decls.values():
+            self.ctx_plans[c.name] = self.context_plan(c)
+
+    def window_plan(self, w: A.CreateWindowStmt, props: list[str] | None) -> NamedWindowPlan:
+        if len(w.views) > 1:
+            raise self.err(f"unsupported construct: chained views on named window {w.name} "
+                           "(use one data window)", w.views[1].pos)
+        v = w.views[0] if w.views else A.View("", "keepall", ())
+        name = v.name.lower()
+        arg: Any = None
+        if name == "time" and len(v.args) == 1:
+            a = v.args[0]
+            if isinstance(a, A.TimePeriod):
+                arg = a.ms
+            elif isinstance(a, A.Literal) and isinstance(a.value, (int, float)):
+                arg = int(a.value * 1000)
+        elif name == "length" and len(v.args) == 1:
+            a = v.args[0]
+            if isinstance(a, A.Literal) and isinstance(a.value, int) and a.value > 0:
+                arg = a.value
+        elif name in ("unique", "firstunique") and v.args and all(isinstance(a, A.Prop) for a in v.args):
+            sd = self.streams[w.name]
+            keys = []
+            for a in v.args:
+                assert isinstance(a, A.Prop)
+                keys.append(self.resolve(a, [(w.name, sd)])[1])
+            arg = keys
+        elif name in ("keepall", "lastevent") and not v.args:
+            arg = 0
+        if arg is None:
+            raise self.err(f"unsupported construct: view #{v.name} on named window {w.name} (supported: "
+                           "#time(period), #length(n), #unique(props), #firstunique(props), #lastevent, "
+                           "#keepall)", v.pos)
+        info = StatementInfo(w.name, None, props or [], "window", w.pos.line)
+        sp = StreamPlan(w.name, w.name, False, None, None)
+        return NamedWindowPlan(info, props, name, arg, [sp])
+
+    def check_window_producers(self, name: str, producers: list[Any]) -> None:
+        """INSERT INTO a named window: the names inserted must be the window's columns."""
+        props = self.streams[name].props
+        if props is None:
+            return
+        for p in producers:
+            for item in p.items or ():
+                if item.name not in props:
+                    raise self.err(f"insert into {name}: {item.name!r} is not a column of the named "
+                                   f"window (columns: {', '.join(props)})", item.expr.pos)
+
+    def check_window_reads(self, s: A.SelectStmt) -> None:
+        """A statement reading a named window takes the window's rows as they are."""
+        if isinstance(s.sources, A.PatternSource):
+            for node in _pattern_filters(s.sources.root):
+                if node.stream in self.named:
+                    raise self.err(f"unsupported construct: a pattern over named window {node.stream} "
+                                   "(select from the window, or use on-select)", node.pos)
+            return
+        for ref in s.sources:
+            if ref.stream in self.named and ref.views:
+                raise self.err(f"unsupported construct: a data window on named window {ref.stream} "
+                               "(the window's own view applies)", ref.views[0].pos)
+            if ref.stream in self.named and _has_prior(s):
+                raise self.err(f"unsupported construct: prior() over named window {ref.stream}", s.pos)
+
+    def context_plan(self, c: A.CreateContextStmt) -> ContextPlan:
+        if c.kind == "fixed":
+            if c.period_ms <= 0:
+                raise self.err("context end after: expected a positive time period", c.pos)
+            return ContextPlan(c.name, "fixed", period_ms=c.period_ms)
+        if c.kind == "initterm":
+            ref = c.parts[0][1]
+            sd = self.stream_def(ref.stream, ref.pos)
+            if ref.views:
+                raise self.err("unsupported construct: a data window on a context's initiating stream",
+                               ref.views[0].pos)
+            if c.period_ms <= 0:
+                raise self.err("context terminated after: expected a positive time period", c.pos)
+            flt = None
+            if ref.filter is not None:
+                one = [(ref.name, sd)]
+                flt = compile_column_filter(ref.filter, lambda p: self.resolve(p, one)[1], self.filename)
+            return ContextPlan(c.name, "initterm", period_ms=c.period_ms, init_stream=ref.stream,
+                               init_alias=ref.alias, init_filter=flt)
+        keys: dict[str, list[str]] = {}
+        filters: dict[str, ColumnFilter] = {}
+        width = None
+        for props, ref in c.parts:
+            sd = self.stream_def(ref.stream, ref.pos)
+            if ref.stream in self.named:
+                raise self.err(f"context {c.name}: a named window cannot be partitioned ({ref.stream})", ref.pos)
+            if ref.views or ref.alias:
+                raise self.err(f"unsupported construct: a view or alias on context {c.name}'s "
+                               f"stream {ref.stream}", ref.pos)
+            if ref.filter is not None:
+                one = [(ref.stream, sd)]
+
+                def key_of(p: A.Prop, one: list[tuple[str, StreamDef]] = one) -> str:
+                    return self.resolve(p, one)[1]
+
+                filters[ref.stream] = compile_column_filter(ref.filter, key_of, self.filename)
+            if ref.stream in keys:
+                raise self.err(f"context {c.name}: stream {ref.stream} is listed twice", ref.pos)
+            if width is not None and len(props) != width:
+                raise self.err(f"context {c.name}: every stream needs the same number of partition "
+                               "properties", ref.pos)
+            width = len(props)
+            keys[ref.stream] = [self.resolve(p, [(ref.stream, sd)])[1] for p in props]
+        return ContextPlan(c.name, "keyed", keys=keys, filters=filters)
+
+    def context_select(self, cs: A.ContextSelect, name: str) -> SelectPlan:
+        cplan = self.ctx_plans.get(cs.context)
+        if cplan is None:
+            known = ", ".join(sorted(self.ctx_plans)) or "none declared"
+            raise self.err(f"unknown context {cs.context!r} (known: {known}); declare it with "
+                           "create context", cs.pos)
+        s = dataclasses.replace(cs.select, annotations=cs.annotations)
+        if isinstance(s.sources, A.PatternSource):
+            raise self.err("unsupported construct: a pattern statement in a context", s.pos)
+        for ref in s.sources:
+            if ref.stream in self.named:
+                raise self.err(f"unsupported construct: a context statement reading named window {ref.stream} "
+                               "(read the stream that fills it)", ref.pos)
+        # context.id only where partitions never end (keyed): whether Esper reuses the ids of
+        # ended partitions is not established here, so it is not given a meaning of our own
+        allowed = {"name"} | ({"id"} | {f"key{i + 1}" for i in range(len(next(iter(cplan.keys.values()))))}
+                              if cplan.kind == "keyed" else {"startTime", "endTime"})
+        init_sd = self.streams[cplan.init_stream] if cplan.init_stream is not None else None
+
+        def ctx_prop(p: A.Prop) -> A.Expr | None:
+            if len(p.parts) > 2 and p.parts[0] == "context" and init_sd is not None \
+                    and p.parts[1] == cplan.init_alias:
+                # context.<alias>.<property>: the initiating event's property
+                key = init_sd.key(".".join(p.parts[2:]))
+                if key is None:
+                    raise self.err(f"unknown property {'.'.join(p.parts[2:])!r} of the initiating stream "
+                                   f"{init_sd.name} (known: {', '.join(init_sd.props or [])})", p.pos)
+                return A.Call(CONTEXT_FUNCTION, (A.Literal(f"{cplan.init_alias}.{key}"),), pos=p.pos, text=p.text)
+            if len(p.parts) >= 2 and p.parts[0] == "context":
+                if len(p.parts) > 2 or p.parts[1] not in allowed:
+                    tagged = f", context.{cplan.init_alias}.<property>" if cplan.init_alias else ""
+                    raise self.err(f"unknown context property {p.text!r} (context {cplan.name} has: "
+                                   f"{', '.join('context.' + a for a in sorted(allowed))}{tagged})", p.pos)
+                return A.Call(CONTEXT_FUNCTION, (A.Literal(p.parts[1]),), pos=p.pos, text=p.text)
+            return None
+
+        s = _replace_props(s, ctx_prop)
+        plan = self.select(s, name)
+        if plan.subqueries:
+            raise self.err("unsupported construct: a subquery in a context statement", s.pos)
+        if plan.match_recognize is not None:
+            raise self.err("unsupported construct: match_recognize in a context statement", s.pos)
+        for sp in plan.streams:
+            if sp.priors:
+                raise self.err("unsupported construct: prior() in a context statement", s.pos)
+            if cplan.kind == "keyed":
+                pkeys = cplan.keys.get(sp.stream)
+                if pkeys is None:
+                    raise self.err(f"stream {sp.stream} is not partitioned by context {cplan.name} "
+                                   f"(it partitions: {', '.join(cplan.keys)})", s.pos)
+                if sp.keys is not None:
+                    sp.keys.extend(k for k in pkeys if k not in sp.keys)
+        self.context_of[name] = cplan
+        return plan
+
+    def on_statement(self, s: A.OnStmt, name: str) -> OnPlan:
+        """``on Trigger ... W``: functions of (trigger row r0, window row r1)."""
+        if s.window not in self.named:
+            raise self.err(f"on ... {s.window}: not a named window (declare it with create window; "
+                           f"named windows: {', '.join(sorted(self.named)) or 'none'})", s.window_pos)
+        trig = s.trigger
+        tsd = self.stream_def(trig.stream, trig.pos)
+        if trig.stream in self.named:
+            raise self.err("unsupported construct: a named window as the trigger of an on-statement", trig.pos)
+        if trig.views:
+            raise self.err("unsupported construct: a data window on the trigger stream of an on-statement",
+                           trig.views[0].pos)
+        t_alias = trig.name
+        w_alias = s.window_alias or s.window
+        if t_alias == w_alias:
+            raise self.err(f"the trigger and the window are both called {t_alias!r}; give one an alias (AS x)",
+                           s.pos)
+        wsd = self.streams[s.window]
+        refs = [(t_alias, tsd), (w_alias, wsd)]
+        fn = self.filename
+        sp = StreamPlan(tsd.name, t_alias, tsd.kind == "flow", None, None)
+        if trig.filter is not None:
+            one = [(t_alias, tsd)]
+            sp.filter = compile_column_filter(trig.filter, lambda p: self.resolve(p, one)[1], fn)
+        exprs: list[A.Expr] = [e for e in (s.where,) if e is not None]
+        exprs += [it.expr for it in s.items or ()]
+        exprs += [a.value for a in s.assignments]
+        for w in s.whens:
+            exprs += [e for e in (w.cond,) if e is not None]
+            for act in w.actions:
+                exprs += [a.value for a in act.assignments] + [it.expr for it in act.items or ()]
+                exprs += [e for e in (act.where,) if e is not None]
+        for e in exprs:
+            if find_aggregates(e, []):
+                raise self.err(f"unsupported construct: aggregate functions in on-{s.kind}",
+                               find_aggregates(e, [])[0].pos)
+
+        def row_res(p: A.Prop) -> str:
+            i, key = self.resolve(p, refs)
+            return f"r{i}.get({key!r})"
+
+        def cond(e: A.Expr | None) -> Any:
+            if e is None:
+                return None
+            gen = CodeGen(fn, row_res)
+            return compile_row_function(["r0", "r1"], gen.true(e), gen.consts)
+
+        def trigger_res(p: A.Prop) -> str:
+            return f"r0.get({self.resolve(p, refs[:1])[1]!r})"
+
+        def values(items: tuple[A.SelectItem, ...], trigger_only: bool = False) -> Any:
+            gen = CodeGen(fn, trigger_res if trigger_only else row_res)
+            code = "(" + "".join(gen.value(it.expr) + ", " for it in items) + ")"
+            return compile_row_function(["r0", "r1"], code, gen.consts)
+
+        def assigns(items: tuple[A.Assignment, ...]) -> list[tuple[str, Any]]:
+            out = []
+            for a in items:
+                parts = a.target.parts
+                if len(parts) > 1 and parts[0] == w_alias:
+                    parts = parts[1:]
+                key = wsd.key(".".join(parts))
+                if key is None:
+                    raise self.err(f"set {a.target.text}: not a column of named window {s.window} "
+                                   f"(columns: {', '.join(wsd.props or [])})", a.target.pos)
+                gen = CodeGen(fn, row_res)
+                out.append((key, compile_row_function(["r0", "r1"], gen.value(a.value), gen.consts)))
+            return out
+
+        names: list[str] = []
+        if s.items is not None:
+            names = [it.name for it in s.items]
+            if len(set(names)) != len(names):
+                raise self.err("duplicate select name in on-select; use AS to rename", s.pos)
+        elif s.kind in ("select", "select-delete"):
+            names = list(wsd.props or [])
+        if s.kind == "delete":
+            names = list(wsd.props or [])
+        info = StatementInfo(name, s.insert_into, names, f"on-{s.kind}", s.pos.line)
+        plan = OnPlan(s.kind, info, s.window, [sp], where=cond(s.where), names=names,
+                      star=s.items is None)
+        if s.kind in ("select", "select-delete") and s.items is not None:
+            plan.select = values(s.items)
+        if s.order_by:
+            from .ordering import KeyGetter, make_shaper
+
+            keys: list[tuple[KeyGetter, bool]] = []
+            for o in s.order_by:
+                e = o.expr
+                col = None
+                if isinstance(e, A.Prop) and ".".join(e.parts) in names and s.items is not None:
+                    col = ".".join(e.parts)
+                elif isinstance(e, A.Prop) and s.items is None:
+                    i, key = self.resolve(e, refs)
+                    col = key if i == 1 else None
+                if col is None:
+                    raise self.err("unsupported construct: ORDER BY in on-select on anything but a select "
+                                   "name (or, with select *, a window property)", e.pos)
+                keys.append((lambda v, c=col: v.get(c), o.descending))  # type: ignore[misc]
+            plan.shape = make_shaper(keys, None, 0, False, None, [])
+        plan.assigns = assigns(s.assignments)
+        for w in s.whens:
+            actions = []
+            for act in w.actions:
+                if act.kind == "insert":
+                    if w.matched:
+                        raise self.err("unsupported construct: insert in a 'when matched' clause "
+                                       "(insert when not matched)", act.pos)
+                    if act.into is not None:
+                        raise self.err("unsupported construct: on-merge insert into another stream "
+                                       "(insert into the window)", act.pos)
+                    if act.items is not None:
+                        self.check_window_producers(s.window, [act])
+                    ins_names = [it.name for it in act.items] if act.items is not None else []
+                    # there is no window row when nothing matched: the select reads the trigger
+                    actions.append(MergeAction("insert", values=values(act.items, True) if act.items else None,
+                                               names=ins_names, where=cond(act.where)))
+                elif not w.matched:
+                    raise self.err(f"unsupported construct: {act.kind} in a 'when not matched' clause "
+                                   "(there is no row to change)", act.pos)
+                else:
+                    actions.append(MergeAction(act.kind, assigns=assigns(act.assignments), where=cond(act.where)))
+            plan.whens.append((w.matched, cond(w.cond), actions))
+        for conj in _conjuncts(s.where):
+            if isinstance(conj, A.BinOp) and conj.op == "==" and isinstance(conj.left, A.Prop) \
+                    and isinstance(conj.right, A.Prop):
+                (i1, k1), (i2, k2) = self.resolve(conj.left, refs), self.resolve(conj.right, refs)
+                if {i1, i2} == {0, 1}:
+                    plan.equi = (k1, k2) if i1 == 0 else (k2, k1)
+                    break
+        self.on_plans.append(plan)
+        return plan
+    # -- end named windows, on-trigger statements and contexts (h-named) --------------------------
 
 # Windows over which WHERE may run first with the same rows as Esper (which runs it on what
 # the window posts): no window, a sliding time window (an event leaves exactly as it entered),
@@ -642,7 +1209,34 @@ _WHERE_FIRST_OK = frozenset({"time", "keepall"})
 
 
 _BATCH_VIEWS = frozenset({"time_batch", "length_batch", "ext_timed_batch"})
+#: windows whose contents ``output snapshot`` of a statement without aggregates shows
+_SNAPSHOT_VIEWS = frozenset({"time", "length", "lastevent", "unique", "sort", "ext_timed", "intersect"})
 _PRIOR = "\x00prior:"
+_PREV = "\x00prev:"
+_PREV_FUNCTIONS = frozenset({"prev", "prevtail", "prevcount", "prevwindow"})
+#: single data windows prev functions read (besides #groupwin(...)#length(N))
+_PREV_VIEWS = frozenset({"length", "lastevent", "keepall", "time", "time_batch", "length_batch"})
+
+
+def _replace_calls(node: Any, names: frozenset[str], repl: Callable[[A.Call], A.Expr]) -> Any:
+    """``node`` (a statement, select item, expression or tuple of them) with every call of a
+    function in ``names`` replaced by ``repl(call)``; unchanged parts are shared."""
+    if isinstance(node, A.Call) and node.name in names:
+        return repl(node)
+    if isinstance(node, (A.Expr, A.SelectItem, A.SelectStmt)):
+        changes = {}
+        for f in dataclasses.fields(node):
+            if f.name in ("pos", "text", "annotations", "sources"):
+                continue
+            v = getattr(node, f.name)
+            nv = _replace_calls(v, names, repl)
+            if nv is not v:
+                changes[f.name] = nv
+        return dataclasses.replace(node, **changes) if changes else node
+    if isinstance(node, tuple):
+        new = tuple(_replace_calls(x, names, repl) for x in node)
+        return node if all(a is b for a, b in zip(new, node, strict=True)) else new
+    return node
 
 
 def _has_prior(s: A.SelectStmt) -> bool:
@@ -661,6 +1255,14 @@ def _walk(node: Any) -> list[Any]:
         elif isinstance(n, tuple):
             stack.extend(n)
     return out
+
+
+def _and_all(items: list[A.Expr]) -> A.Expr:
+    return items[0] if len(items) == 1 else A.BoolOp("and", tuple(items), pos=items[0].pos)
+
+
+def _star_join_row(*rows: dict[str, Any]) -> tuple[dict[str, Any] | None, ...]:
+    return tuple({k: v for k, v in r.items() if v is not None} if r else None for r in rows)
 
 
 def _filter_after(sp: StreamPlan) -> bool:
@@ -684,3 +1286,42 @@ def _conjuncts(e: A.Expr | None) -> list[A.Expr]:
             out.extend(_conjuncts(i))
         return out
     return [e]
+
+
+# -- h-named helpers -----------------------------------------------------------------------------
+def _pattern_filters(node: Any) -> list[A.PatFilter]:
+    """The stream filters of a pattern tree."""
+    if isinstance(node, A.PatFilter):
+        return [node]
+    out: list[A.PatFilter] = []
+    if isinstance(node, A.PatternNode):
+        for f in dataclasses.fields(node):
+            v = getattr(node, f.name)
+            for x in v if isinstance(v, tuple) else (v,):
+                out.extend(_pattern_filters(x))
+    return out
+
+
+def _replace_props(s: A.SelectStmt, fn: Callable[[A.Prop], A.Expr | None]) -> A.SelectStmt:
+    """``s`` with every property ``fn`` maps to an expression replaced by it."""
+
+    def visit(e: Any) -> Any:
+        if isinstance(e, A.Prop):
+            r = fn(e)
+            return e if r is None else r
+        if isinstance(e, A.Expr | tuple):
+            return A.map_children(e, visit)
+        if isinstance(e, A.SelectItem):
+            ne = visit(e.expr)
+            return e if ne is e.expr else A.SelectItem(ne, e.alias or e.expr.text)
+        if isinstance(e, A.OrderItem):
+            ne = visit(e.expr)
+            return e if ne is e.expr else A.OrderItem(ne, e.descending)
+        if isinstance(e, A.StreamRef):
+            nf = visit(e.filter)
+            return e if nf is e.filter else dataclasses.replace(e, filter=nf)
+        return e
+
+    return dataclasses.replace(s, items=visit(s.items), having=visit(s.having), where=visit(s.where),
+                               group_by=visit(s.group_by), order_by=visit(s.order_by),
+                               sources=s.sources if isinstance(s.sources, A.PatternSource) else visit(s.sources))

@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import EPLError
 from ..specs import RuleSpec
 from . import ast as A
-from .compiler import Module, compile_module
+from .compiler import OPTIONS, Module, compile_module
+from .match_recognize import MatchRecognizeStmt
 from .parser import parse_module, substitute_params
 from .patterns import PatternStmt
 from .runtime import Row
@@ -195,7 +196,8 @@ class EPLDetector:
     def _pattern_drops(self) -> None:
         """h-patterns: what the pattern bounds dropped goes to the run's stats, by reason."""
         for st in self.runtime.stmts:
-            counts = st.stats if isinstance(st, PatternStmt) else None  # other statements hold the run's Stats
+            # other statements hold the run's Stats; match_recognize counts like patterns (h-mrec)
+            counts = st.stats if isinstance(st, (PatternStmt, MatchRecognizeStmt)) else None
             if counts:
                 for reason, n in counts.items():
                     self.ctx.stats.drop(reason, n, self.spec.name)
@@ -212,9 +214,11 @@ class EPLDetector:
             if rules:
                 p = self.periods.get(row.statement)
                 window = (row.time_ms - p, row.time_ms) if p else None
+                # a remove-stream row (select irstream/rstream) is an alert too, marked in its fields
+                fields = {**row.values, "removed": True} if row.removed else row.values
                 for rule in rules:
-                    events.append(self._alert(rule, row.values, row.time_ms, self.spec.name, window))
-            if self.on_derived is not None and row.statement in self.derived:
+                    events.append(self._alert(rule, fields, row.time_ms, self.spec.name, window))
+            if self.on_derived is not None and row.statement in self.derived and not row.removed:
                 derived.setdefault(row.stream, []).append(row.values)
         if self.on_derived is not None:
             for stream, values in derived.items():
@@ -223,6 +227,18 @@ class EPLDetector:
 
     def on_batch(self, batch: FlowBatch) -> list[Event]:
         return self._events(self.runtime.on_batch(batch))
+
+    @property
+    def reads_options(self) -> bool:
+        """Whether a statement of the module reads the ``Options`` stream."""
+        return OPTIONS in self.runtime.consumers
+
+    def on_options(self, batch: FlowBatch) -> list[Event]:
+        """Exporters' options records, for statements reading ``Options`` (nothing else
+        sees them)."""
+        if not self.reads_options:
+            return []
+        return self._events(self.runtime.on_options(batch))
 
     def on_watermark(self, watermark_ms: int) -> list[Event]:
         return self._events(self.runtime.on_watermark(watermark_ms))

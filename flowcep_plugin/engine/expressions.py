@@ -38,7 +38,7 @@ __all__ = [
     "find_aggregates",
 ]
 
-AGGREGATES = frozenset({"count", "sum", "min", "max", "avg"})
+AGGREGATES = frozenset({"count", "sum", "min", "max", "avg", "median", "stddev", "avedev"})
 
 
 def _lower(s: Any) -> Any:
@@ -167,14 +167,34 @@ def like_to_regex(pattern: str) -> re.Pattern[str]:
 
 
 def is_aggregate(e: A.Expr) -> bool:
-    return isinstance(e, A.Call) and e.name in AGGREGATES
+    return isinstance(e, A.Call) and e.name in AGGREGATES and not _row_minmax(e)
+
+
+def _row_minmax(e: A.Call) -> bool:
+    """``max(a, b, ...)``/``min(a, b, ...)`` with two or more arguments: Esper's row functions,
+    not the aggregates."""
+    return e.name in ("max", "min") and len(e.args) >= 2 and not e.distinct and not e.star
+
+
+def _max_row(*args: Any) -> Any:
+    """Esper's max(a, b, ...): the largest value; null when any argument is null."""
+    if any(a is None for a in args):
+        return None
+    return max(args)
+
+
+def _min_row(*args: Any) -> Any:
+    """Esper's min(a, b, ...): the smallest value; null when any argument is null."""
+    if any(a is None for a in args):
+        return None
+    return min(args)
 
 
 def find_aggregates(e: A.Expr | None, out: list[A.Call]) -> list[A.Call]:
     """Collect aggregate calls in ``e`` (structurally distinct, in order of appearance)."""
     if e is None:
         return out
-    if isinstance(e, A.Call) and e.name in AGGREGATES:
+    if isinstance(e, A.Call) and e.name in AGGREGATES and not _row_minmax(e):
         if e not in out:
             out.append(e)
         return out
@@ -205,6 +225,8 @@ def _children(e: A.Expr) -> Sequence[A.Expr]:
         return (e.item,)
     if isinstance(e, A.Between):
         return (e.item, e.low, e.high)
+    if isinstance(e, A.Subquery):  # h-subq: the subquery's own expressions are its own scope
+        return (e.item,) if e.item is not None else ()
     return ()
 
 
@@ -279,6 +301,10 @@ class CodeGen:
             return self.const(e.value)
         if isinstance(e, A.Prop):
             return self.resolve(e)
+        if isinstance(e, A.Subquery):  # h-subq: planned apart; any place left over cannot run one
+            raise self.error("unsupported construct: a subquery here (subqueries run in the select "
+                             "list and WHERE of single-stream statements and the select list of "
+                             "joins)", e)
         if isinstance(e, A.Case):
             code = self.value(e.default) if e.default is not None else "None"
             for w, v in reversed(e.whens):
@@ -286,6 +312,9 @@ class CodeGen:
                 code = f"({self.value(v)} if {self.true(cond)} else {code})"
             return code
         if isinstance(e, A.Call):
+            if _row_minmax(e):
+                helper = _max_row if e.name == "max" else _min_row
+                return f"{self.const(helper)}({', '.join(self.value(a) for a in e.args)})"
             if e.name in AGGREGATES:
                 raise self.error(f"aggregate function {e.name}() is not allowed here", e)
             if e.name == "cast":
@@ -603,6 +632,60 @@ def compile_column_values(exprs: Sequence[A.Expr], key_of: Callable[[A.Prop], st
             return slow(cols, n)
 
     return values
+
+
+def compile_filtered_keys(where: A.Expr, exprs: Sequence[A.Expr], key_of: Callable[[A.Prop], str],
+                          filename: str) -> Callable[[Mapping[str, list[Any]], int], list[tuple[Any, ...]]]:
+    """WHERE and GROUP BY over a batch's columns in one comprehension -> the group key tuple of
+    every record WHERE passes. A counting time batch needs nothing else of its events, so this
+    spares the index list and the copy of the passing records' columns. Records whose values
+    raise (text compared with a number) fall back to the filter and values functions, which
+    make that record's condition or value null."""
+    res = _ColumnResolver(key_of)
+    gen = CodeGen(filename, res)
+    cond = gen.true(where)
+    key = "(" + "".join(gen.value(e) + ", " for e in exprs) + ")"
+    where_f = compile_column_filter(where, key_of, filename)
+    values_f = compile_column_values(exprs, key_of, filename)
+
+    def slow(cols: Mapping[str, list[Any]], n: int) -> list[tuple[Any, ...]]:
+        idx = where_f(cols, n)
+        if not idx:
+            return []
+        sub = {k: [c[i] for i in idx] for k, c in cols.items()}
+        return list(zip(*values_f(sub, len(idx)), strict=False))
+
+    if not res.keys:
+        return slow
+    if all(isinstance(e, A.Prop) for e in exprs):
+        # bare properties: loop over the columns WHERE reads only, index the key columns for
+        # the records it passes (most are rejected: no tuple is built for them)
+        cres = _ColumnResolver(key_of)
+        cgen = CodeGen(filename, cres)
+        ccond = cgen.true(where)
+        kcols = [key_of(cast(A.Prop, e)) for e in exprs]
+        if cres.keys:
+            target, it = cres.loop().split(" in ", 1)
+            loop = f"i, {target} in enumerate({it})"
+        else:
+            loop = "i in range(n)"
+        pro = "".join(f"    k{j} = cols.get({k!r})\n    if k{j} is None: k{j} = [None] * n\n"
+                      for j, k in enumerate(kcols))
+        tup = "(" + "".join(f"k{j}[i], " for j in range(len(kcols))) + ")"
+        src = "def _keys(cols, n):\n" + cres.prologue() + pro + f"    return [{tup} for {loop} if {ccond}]\n"
+        fast = build(src, "_keys", cgen.consts)
+    else:
+        target, it = res.loop().split(" in ", 1)
+        src = "def _keys(cols, n):\n" + res.prologue() + f"    return [{key} for {target} in {it} if {cond}]\n"
+        fast = build(src, "_keys", gen.consts)
+
+    def keys(cols: Mapping[str, list[Any]], n: int) -> list[tuple[Any, ...]]:
+        try:
+            return cast("list[tuple[Any, ...]]", fast(cols, n))
+        except (TypeError, ValueError, AttributeError):
+            return slow(cols, n)
+
+    return keys
 
 
 def compile_row_function(args: Sequence[str], body_code: str, consts: Mapping[str, Any]) -> Callable[..., Any]:

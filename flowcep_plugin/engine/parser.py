@@ -7,6 +7,8 @@ module costs milliseconds and happens once, before any data flows.
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
 import re
 from collections.abc import Mapping
 from functools import lru_cache
@@ -38,6 +40,9 @@ for _names, _ms in (
     for _n in _names:
         TIME_UNITS_MS[_n] = _ms
 
+#: items of one match_recognize_permute (h-mrec): n! orders
+_MAX_PERMUTED = 5
+
 _PLACEHOLDER = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_.\-]*)\s*\}")
 
 _KEYWORD_DISPLAY = {
@@ -45,6 +50,9 @@ _KEYWORD_DISPLAY = {
     "COMP_OP": "a comparison operator", "NAME": "a name", "NUMBER": "a number",
     "STRING": "a string", "TIME_UNIT": "a time unit (sec, min, hour...)",
     "OUTPUT_KIND": "ALL, FIRST, LAST or SNAPSHOT", "ARRAY": "'[]'", "$END": "end of input",
+    # h-mrec: match_recognize
+    "ALL_MATCHES": "ALL MATCHES", "AFTER_MATCH_SKIP": "AFTER MATCH SKIP",
+    "PERMUTE": "match_recognize_permute(...)",
 }
 
 
@@ -151,12 +159,19 @@ def _syntax_error(exc: UnexpectedInput, text: str, filename: str) -> EPLError:
 
 # --- patterns (h-patterns): Esper constructs the grammar does not take, named in the error ---
 _NAMED_AFTER = [
-    (re.compile(r"match_recognize\b", re.I), "MATCH_RECOGNIZE (row pattern recognition)"),
+    (re.compile(r"match_recognize\b", re.I),  # h-mrec: taken after one stream only
+     "MATCH_RECOGNIZE here: it follows one stream (from S[#keepall] match_recognize (...)), "
+     "not a join or a pattern"),
     (re.compile(r"while\b", re.I), "the pattern guard WHILE (use timer:within or a filter)"),
     (re.compile(r"-\s*\["), "followed-by with a limit, -[n]>"),
     (re.compile(r"@\s*(consume|priority)\b", re.I), "@consume/@priority on a pattern filter"),
 ]
 _NAMED_BEFORE = [
+    (re.compile(r"[A-Za-z_$][\w$]*\s*\.\s*(size|anyOf|allOf|sumOf|countOf|where|selectFrom|firstOf|lastOf|"
+                r"minBy|maxBy|min|max|average|aggregate|orderBy|orderByDesc|distinctOf|take|takeLast|"
+                r"mostFrequent|leastFrequent|groupBy|toMap|reverse)\s*$"),  # h-mrec
+     "enumeration methods such as B.size() or B.anyOf(...) (use aggregates: count(B.x), "
+     "first(B.x), sum(B.x)...)"),
     (re.compile(r"timer\s*:\s*at\s*\([^()]*$", re.I), "the pattern observer timer:at (use timer:interval)"),
     (re.compile(r"timer\s*:\s*schedule\s*\([^()]*$", re.I), "the pattern observer timer:schedule"),
 ]
@@ -197,6 +212,14 @@ def _name(tok: Token | str) -> str:
     return s[1:-1] if s.startswith("`") else s
 
 
+@dataclasses.dataclass(frozen=True)
+class _FromJoins:
+    """A FROM clause in explicit JOIN syntax, until select_stmt splits it (h-subq)."""
+
+    refs: tuple[A.StreamRef, ...]
+    specs: tuple[A.JoinSpec, ...]
+
+
 @v_args(meta=True)
 class _Build(Transformer[Token, Any]):
     """Turns lark's tree into ``ast`` dataclasses; expression text is sliced from the source."""
@@ -222,8 +245,7 @@ class _Build(Transformer[Token, Any]):
         *anns, body = children
         if isinstance(body, A.SchemaStmt):
             return A.SchemaStmt(body.name, body.props, tuple(anns), body.pos)
-        assert isinstance(body, A.SelectStmt)
-        return dataclasses.replace(body, annotations=tuple(anns))
+        return dataclasses.replace(body, annotations=tuple(anns))  # type: ignore[no-any-return]
 
     def annotation(self, meta: Any, children: list[Any]) -> A.Annotation:
         name, args = children
@@ -256,17 +278,22 @@ class _Build(Transformer[Token, Any]):
         (insert, _sel, stream_sel, distinct, items, _from, sources, where, group, having, output,
          order, limit) = children
         pos = _pos(meta)
-        if stream_sel is not None and str(stream_sel).lower() != "istream":
-            # FlowCEP outputs the insert stream only; a remove stream would need rows that
-            # say they are removals, which no consumer (alerts, INSERT INTO) understands yet
-            raise EPLError(f"unsupported construct: select {str(stream_sel).lower()} (the remove "
-                           "stream); only select istream, the default, is supported", self.filename,
-                           stream_sel.line, stream_sel.column)
-        return A.SelectStmt((), insert, items, sources, where, tuple(group or ()), having, output,
-                            distinct is not None, pos, tuple(order or ()), limit)
+        sel = str(stream_sel).lower() if stream_sel is not None else "istream"
+        into, into_sel = insert if insert is not None else (None, "istream")
+        joins: tuple[A.JoinSpec, ...] = ()
+        if isinstance(sources, _FromJoins):
+            joins = sources.specs
+            sources = sources.refs
+        mr = None
+        if isinstance(sources, _FromMR):  # h-mrec: from_match_recognize
+            mr, sources = sources.mr, (sources.ref,)
+        return A.SelectStmt((), into, items, sources, where, tuple(group or ()), having, output,
+                            distinct is not None, pos, tuple(order or ()), limit, joins, mr, sel, into_sel)
 
-    def insert_into(self, meta: Any, children: list[Any]) -> str:
-        return _name(children[2])
+    def insert_into(self, meta: Any, children: list[Any]) -> tuple[str, str]:
+        """(stream, which rows are inserted: istream, irstream or rstream)."""
+        _ins, sel, _into, name = children
+        return _name(name), str(sel).lower() if sel is not None else "istream"
 
     def select_star(self, meta: Any, children: list[Any]) -> None:
         return None
@@ -285,16 +312,160 @@ class _Build(Transformer[Token, Any]):
         _kw, root, _as, alias = children
         return A.PatternSource(root, _name(alias) if alias is not None else None, _pos(meta))
 
-    def from_outer_join(self, meta: Any, children: list[Any]) -> Any:
-        raise self._unsupported("explicit JOIN syntax (list the streams separated by commas "
-                                "and put the join condition in WHERE)", children[1])
+    # --- explicit joins and subqueries (h-subq) ---
+    def from_joins(self, meta: Any, children: list[Any]) -> _FromJoins:
+        first, *steps = children
+        return _FromJoins((first, *(ref for _spec, ref in steps)), tuple(spec for spec, _ref in steps))
 
-    def join_kw(self, meta: Any, children: list[Any]) -> A.Pos:
-        return _pos(meta)
+    def join_step(self, meta: Any, children: list[Any]) -> tuple[A.JoinSpec, A.StreamRef]:
+        (kind, pos), ref, _on, cond = children
+        if cond is None and kind != "inner":
+            raise EPLError(f"{kind} outer join needs an ON condition (on a.x = b.x)", self.filename,
+                           pos.line or None, pos.column or None)
+        return A.JoinSpec(kind, cond, pos), ref
+
+    def join_kw(self, meta: Any, children: list[Any]) -> tuple[str, A.Pos]:
+        first = children[0]
+        kind = str(first).lower() if first is not None and str(first).lower() != "join" else "inner"
+        return kind, _pos(meta)
+
+    def subquery(self, meta: Any, children: list[Any]) -> A.SubSelect:
+        _sel, items, _from, ref, where, group, having = children
+        return A.SubSelect(items, ref, where, tuple(group or ()), _pos(meta), having)
+
+    def subselect(self, meta: Any, children: list[Any]) -> A.Expr:
+        return A.Subquery(children[0], pos=_pos(meta), text=self._src(meta))
+
+    def exists_sub(self, meta: Any, children: list[Any]) -> A.Expr:
+        return A.Subquery(children[1], "exists", pos=_pos(meta), text=self._src(meta))
+
+    def in_subquery(self, meta: Any, children: list[Any]) -> A.Expr:
+        item, neg, _kw, query = children
+        return A.Subquery(query, "in", item, neg is not None, pos=_pos(meta), text=self._src(meta))
+    def quantified_subquery(self, meta: Any, children: list[Any]) -> A.Expr:
+        item, op, quant, query = children
+        o = str(op)
+        o = "!=" if o == "<>" else "==" if o == "=" else o
+        kind = "all" if str(quant).lower() == "all" else "any"  # some is any
+        return A.Subquery(query, kind, item, op=o, pos=_pos(meta), text=self._src(meta))
+    # --- end explicit joins and subqueries (h-subq) ---
+
+    # --- match_recognize (h-mrec) ---
+    def from_match_recognize(self, meta: Any, children: list[Any]) -> _FromMR:
+        return _FromMR(children[0], children[1])
+
+    def match_recognize(self, meta: Any, children: list[Any]) -> A.MatchRecognize:
+        _kw, partition, _m, *rest = children
+        measures = []
+        while rest and isinstance(rest[0], A.SelectItem):
+            measures.append(rest.pop(0))
+        all_matches, after, _pat, pattern, interval, define = rest
+        ims, term = interval if interval is not None else (None, False)
+        return A.MatchRecognize(tuple(partition or ()), tuple(measures), all_matches is not None,
+                                after or "past_last_row", pattern, ims, term, tuple(define or ()),
+                                _pos(meta))
+
+    def mr_partition(self, meta: Any, children: list[Any]) -> list[A.Expr]:
+        return children[2:]
+
+    def mr_measure(self, meta: Any, children: list[Any]) -> A.SelectItem:
+        expr, _as, alias = children
+        if alias is None:
+            raise EPLError(f"match_recognize: measure {expr.text!r} needs a column name: "
+                           f"{expr.text} as name", self.filename, expr.pos.line or None,
+                           expr.pos.column or None)
+        return A.SelectItem(expr, _name(alias))
+
+    def mr_after(self, meta: Any, children: list[Any]) -> str:
+        words = " ".join(str(c).lower() for c in children[1:] if c is not None)
+        modes = {"past last row": "past_last_row", "to next row": "to_next_row",
+                 "to current row": "to_current_row"}
+        if words not in modes:
+            pos = _pos(meta)
+            raise EPLError(f"match_recognize: after match skip {words!r}: write AFTER MATCH SKIP "
+                           "PAST LAST ROW, TO NEXT ROW or TO CURRENT ROW", self.filename,
+                           pos.line or None, pos.column or None)
+        return modes[words]
+
+    def mr_interval(self, meta: Any, children: list[Any]) -> tuple[int, bool]:
+        _kw, period, _or, term = children
+        return period.ms, term is not None
+
+    def mr_define(self, meta: Any, children: list[Any]) -> list[tuple[str, A.Expr, A.Pos]]:
+        return children[1:]
+
+    def mr_def(self, meta: Any, children: list[Any]) -> tuple[str, A.Expr, A.Pos]:
+        name, _as, expr = children
+        return (_name(name), expr, _tokpos(name))
+
+    def mr_alt(self, meta: Any, children: list[Any]) -> A.RowPattern:
+        items = tuple(c for c in children if not isinstance(c, Token))
+        return items[0] if len(items) == 1 else A.RpAlt(items, pos=_pos(meta))
+
+    def mr_seq(self, meta: Any, children: list[Any]) -> A.RowPattern:
+        return children[0] if len(children) == 1 else A.RpSeq(tuple(children), pos=_pos(meta))
+
+    def mr_quant(self, meta: Any, children: list[Any]) -> A.RowPattern:
+        item, q, rep = children
+        pos = _pos(meta)
+        if q is not None:
+            low, high, greedy = q
+            item = A.RpQuant(item, low, high, greedy, pos=pos)
+        if rep is not None:
+            item = A.RpRepeat(item, rep[0], rep[1], pos=pos)
+        return cast(A.RowPattern, item)
+
+    def mr_var(self, meta: Any, children: list[Any]) -> A.RowPattern:
+        return A.RpVar(_name(children[0]), pos=_pos(meta))
+
+    def mr_group(self, meta: Any, children: list[Any]) -> A.RowPattern:
+        return cast(A.RowPattern, children[0])
+
+    def mr_permute(self, meta: Any, children: list[Any]) -> A.RowPattern:
+        """``match_recognize_permute(A, B, C)`` is the alternation of every order, in Esper's
+        order (A B C | A C B | B A C | ...), which is also their preferment."""
+        items = [c for c in children if not isinstance(c, Token)]
+        pos = _pos(meta)
+        if len(items) > _MAX_PERMUTED:
+            raise EPLError(f"match_recognize_permute of {len(items)} items is {math.factorial(len(items))} "
+                           f"orders; at most {_MAX_PERMUTED} items", self.filename, pos.line or None,
+                           pos.column or None)
+        if len(items) == 1:
+            return cast(A.RowPattern, items[0])
+        return A.RpAlt(tuple(A.RpSeq(tuple(order), pos=pos) for order in itertools.permutations(items)), pos=pos)
+
+    def mr_q(self, meta: Any, children: list[Any]) -> tuple[int, int | None, bool]:
+        op, reluctant = children
+        o = str(op)
+        if o == "-":
+            pos = _tokpos(op)
+            raise EPLError("match_recognize: unexpected '-' in the pattern (quantifiers are * + ? "
+                           "and {n,m})", self.filename, pos.line or None, pos.column or None)
+        low, high = {"*": (0, None), "+": (1, None), "?": (0, 1)}[o]
+        return low, high, reluctant is None
+
+    def mr_rep_exact(self, meta: Any, children: list[Any]) -> tuple[int, int | None]:
+        n = self._count(children[0])
+        if n == 0:
+            pos = _pos(meta)
+            raise EPLError("match_recognize: a {n} repetition needs n of at least 1", self.filename,
+                           pos.line or None, pos.column or None)
+        return n, n
+
+    def mr_rep_range(self, meta: Any, children: list[Any]) -> tuple[int, int | None]:
+        lo, hi = (self._count(c) if c is not None else None for c in children)
+        pos = _pos(meta)
+        if lo is None and hi is None or (hi is not None and (hi == 0 or (lo or 0) > hi)):
+            raise EPLError(f"match_recognize: a {{n,m}} repetition needs 0 <= n <= m and m >= 1 "
+                           f"(got {{{'' if lo is None else lo},{'' if hi is None else hi}}})",
+                           self.filename, pos.line or None, pos.column or None)
+        return lo or 0, hi
+    # --- end match_recognize (h-mrec) ---
 
     def stream_ref(self, meta: Any, children: list[Any]) -> A.StreamRef:
-        name, flt, *views, _as, alias = children
-        return A.StreamRef(_name(name), flt, tuple(views), _name(alias) if alias else None, _pos(meta))
+        name, flt, *views, _as, alias, uni = children
+        return A.StreamRef(_name(name), flt, tuple(views), _name(alias) if alias else None, _pos(meta),
+                           uni is not None)
 
     def filter(self, meta: Any, children: list[Any]) -> A.Expr | None:
         return cast("A.Expr | None", children[0])
@@ -312,6 +483,11 @@ class _Build(Transformer[Token, Any]):
 
     def view_args(self, meta: Any, children: list[Any]) -> list[Any]:
         return children
+
+    def view_arg_sorted(self, meta: Any, children: list[Any]) -> A.OrderItem:
+        """``#sort(n, expr asc|desc)``: a sort criterion with its direction."""
+        expr, direction = children
+        return A.OrderItem(expr, str(direction).lower() == "desc")
 
     def time_period(self, meta: Any, children: list[Any]) -> A.TimePeriod:
         total = 0.0
@@ -491,6 +667,123 @@ class _Build(Transformer[Token, Any]):
         raise EPLError("expected a time period such as '10 sec'", self.filename, pos.line, pos.column)
 
     # -- expressions ---------------------------------------------------------------------------
+    # -- named windows and contexts (h-named) -------------------------------------------------
+    def create_window(self, meta: Any, children: list[Any]) -> A.CreateWindowStmt:
+        _create, _window, name, *rest = children
+        views = tuple(v for v in rest if isinstance(v, A.View))
+        props, source = rest[-1]
+        return A.CreateWindowStmt(_name(name), views, props, source, (), _pos(meta))
+
+    def nw_from_select(self, meta: Any, children: list[Any]) -> tuple[Any, str]:
+        _sel, items, _from, stream = children
+        if items is None:
+            return None, _name(stream)
+        for it in items:
+            if not isinstance(it.expr, A.Prop):
+                raise self._unsupported("create window ... as select with expressions (select the "
+                                        "properties; compute values in the INSERT INTO statement)",
+                                        it.expr.pos)
+        return tuple(it.name for it in items), _name(stream)
+
+    def nw_from_type(self, meta: Any, children: list[Any]) -> tuple[Any, str]:
+        return None, _name(children[0])
+
+    def nw_from_columns(self, meta: Any, children: list[Any]) -> tuple[Any, None]:
+        return tuple(p for p, _t in children), None
+
+    def on_stmt(self, meta: Any, children: list[Any]) -> A.OnStmt:
+        _on, trigger, alias, action = children
+        if alias is not None:
+            if trigger.alias is not None:
+                raise EPLError(f"the trigger stream has two aliases ({trigger.alias}, {_name(alias)})",
+                               self.filename, alias.line, alias.column)
+            trigger = dataclasses.replace(trigger, alias=_name(alias))
+        return cast("A.OnStmt", dataclasses.replace(action, trigger=trigger, pos=_pos(meta)))
+
+    def nw_alias(self, meta: Any, children: list[Any]) -> Token:
+        return cast(Token, children[1])
+
+    def _window(self, name: Token, alias: Token | None) -> tuple[str, str | None, A.Pos]:
+        return _name(name), (_name(alias) if alias is not None else None), _tokpos(name)
+
+    def on_delete(self, meta: Any, children: list[Any]) -> A.OnStmt:
+        _del, _from, name, alias, where = children
+        w, a, wpos = self._window(name, alias)
+        return A.OnStmt("delete", _NO_REF, w, a, where, window_pos=wpos)
+
+    def on_select(self, meta: Any, children: list[Any]) -> A.OnStmt:
+        insert, _sel, and_, _delete, items, _from, name, alias, where, order = children
+        w, a, wpos = self._window(name, alias)
+        into = None
+        if insert is not None:
+            into, which = insert
+            if which != "istream":
+                pos = _pos(meta)
+                raise EPLError(f"unsupported construct: insert {which} into with an on-select (its rows "
+                               "have no remove stream)", self.filename, pos.line or None, pos.column or None)
+        return A.OnStmt("select-delete" if and_ is not None else "select", _NO_REF, w, a, where, items=items,
+                        insert_into=into, window_pos=wpos, order_by=tuple(order or ()))
+
+    def on_update(self, meta: Any, children: list[Any]) -> A.OnStmt:
+        _upd, name, alias, _set, *rest = children
+        where = rest.pop()
+        w, a, wpos = self._window(name, alias)
+        return A.OnStmt("update", _NO_REF, w, a, where, assignments=tuple(rest), window_pos=wpos)
+
+    def on_merge(self, meta: Any, children: list[Any]) -> A.OnStmt:
+        _merge, _into, name, alias, where, *whens = children
+        w, a, wpos = self._window(name, alias)
+        return A.OnStmt("merge", _NO_REF, w, a, where, whens=tuple(whens), window_pos=wpos)
+
+    def assignment(self, meta: Any, children: list[Any]) -> A.Assignment:
+        target, op, value = children
+        if str(op) != "=":
+            raise EPLError(f"expected '=' in a SET assignment, got {str(op)!r}", self.filename,
+                           op.line, op.column)
+        return A.Assignment(A.Prop(tuple(target), pos=_pos(meta), text=".".join(target)), value)
+
+    def merge_when(self, meta: Any, children: list[Any]) -> A.MergeWhen:
+        _when, negate, _matched, _and, cond, *actions = children
+        return A.MergeWhen(negate is None, cond, tuple(actions), _pos(meta))
+
+    def merge_update(self, meta: Any, children: list[Any]) -> A.MergeAction:
+        _then, _upd, _set, *rest = children
+        where = rest.pop()
+        return A.MergeAction("update", assignments=tuple(rest), where=where, pos=_pos(meta))
+
+    def merge_delete(self, meta: Any, children: list[Any]) -> A.MergeAction:
+        _then, _del, where = children
+        return A.MergeAction("delete", where=where, pos=_pos(meta))
+
+    def merge_insert(self, meta: Any, children: list[Any]) -> A.MergeAction:
+        _then, _ins, _into, into, _sel, items, where = children
+        return A.MergeAction("insert", items=items, into=_name(into) if into is not None else None,
+                             where=where, pos=_pos(meta))
+
+    def ctx_keyed(self, meta: Any, children: list[Any]) -> A.CreateContextStmt:
+        _create, _ctx, name, _part, _by, *parts = children
+        return A.CreateContextStmt(_name(name), "keyed", tuple(parts), pos=_pos(meta))
+
+    def ctx_part(self, meta: Any, children: list[Any]) -> tuple[tuple[A.Prop, ...], A.StreamRef]:
+        *props, _from, ref = children
+        return tuple(A.Prop(tuple(p), pos=ref.pos, text=".".join(p)) for p in props if isinstance(p, list)), ref
+
+    def ctx_fixed(self, meta: Any, children: list[Any]) -> A.CreateContextStmt:
+        _create, _ctx, name, _as, _start, now, _end, _after, period = children
+        if _name(now).lower() != "now":
+            raise self._unsupported(f"context start @{_name(now)} (only start @now ... end after "
+                                    "a time period)", _tokpos(now))
+        return A.CreateContextStmt(_name(name), "fixed", period_ms=period.ms, pos=_pos(meta))
+
+    def ctx_initterm(self, meta: Any, children: list[Any]) -> A.CreateContextStmt:
+        _create, _ctx, name, _as, _init, _by, ref, _term, _by2, _after, period = children
+        return A.CreateContextStmt(_name(name), "initterm", (((), ref),), period_ms=period.ms, pos=_pos(meta))
+
+    def context_select(self, meta: Any, children: list[Any]) -> A.ContextSelect:
+        _ctx, name, select = children
+        return A.ContextSelect(_name(name), select, pos=_pos(meta))
+    # -- end named windows and contexts (h-named) ---------------------------------------------
+
     def or_(self, meta: Any, children: list[Any]) -> A.Expr:
         items = tuple(c for c in children if not isinstance(c, Token))
         if len(items) == 1:
@@ -608,6 +901,18 @@ class _Build(Transformer[Token, Any]):
 
     def null(self, meta: Any, children: list[Any]) -> A.Expr:
         return A.Literal(None, pos=_pos(meta), text="null")
+
+
+#: placeholder trigger of an on-action before ``on_stmt`` fills it in (h-named)
+_NO_REF = A.StreamRef("", None, (), None)
+
+
+@dataclasses.dataclass(frozen=True)
+class _FromMR:
+    """h-mrec: the stream and its match_recognize clause, until select_stmt files them apart."""
+
+    ref: A.StreamRef
+    mr: A.MatchRecognize
 
 
 def _retext(e: A.Expr, text: str) -> A.Expr:

@@ -15,6 +15,10 @@ from typing import Any
 from . import ast as A
 from .expressions import ColumnFilter, ColumnValues
 
+#: Exporters' options records (flowcep_plugin.records.OPTIONS_STREAM): a stream every module
+#: can read, fed only with options records, in the engine's current time.
+OPTIONS = "Options"
+
 __all__ = ["Module", "SelectPlan", "StatementInfo", "StreamDef", "StreamPlan", "register_runtime"]
 
 #: set by runtime.py at import: (module, stats, max_groups) -> Runtime
@@ -74,10 +78,13 @@ class StreamPlan:
     keys: list[str] | None  # event keys the statement reads from this stream (None = all)
     view: A.View | None
     view_arg: Any = None  # period ms, size, or key function
-    ts_index: int | None = None
+    ts_index: int | str | None = None  # a key name with SELECT * (resolved on the first events)
     ref_point: int | None = None  # time_batch(P, reference point in ms)
     # prior(n, p): (synthetic key, n, key of p); computed over the stream as it arrives
     priors: list[tuple[str, int, str]] = field(default_factory=list)
+    # prev(n, p), prevtail(n, p), prevcount(p), prevwindow(p): (synthetic key, function, n, key
+    # of p); filled from the data window's contents as events enter it (batches: at release)
+    prevs: list[tuple[str, str, int, str]] = field(default_factory=list)
     filter: ColumnFilter | None = None  # S(filter) and, for single streams, WHERE (pre-window)
     post_filter: ColumnFilter | None = None  # WHERE after a window that holds events whatever it says
     # WHERE of a time_batch: the window is anchored and timed by every event of the stream (as
@@ -113,11 +120,24 @@ class SelectPlan:
     having_reads_keys: bool = False  # HAVING reads GROUP BY expressions (not only aggregates)
     equi: list[tuple[int, str, int, str]] = field(default_factory=list)  # joins: s1.k1 = s2.k2
     grp_emit: Callable[..., Any] | None = None  # (results, t, out) -> rows of a batch, one pass
+    # a counting time batch with WHERE: (cols, n) -> group keys of the records WHERE passes
+    col_keys_where: Callable[..., Any] | None = None
     pattern: Any = None  # patterns.PatternPlan
+    match_recognize: Any = None  # match_recognize.MRPlan (h-mrec)
     # ORDER BY / LIMIT / DISTINCT: shapes the rows of one output step (ordering.make_shaper)
     shape: Callable[[list[Any]], list[Any]] | None = None
     # names of the computed values: select names, then hidden ORDER BY values (None: same)
     value_names: list[str] | None = None
+    # h-subq: explicit outer joins (joins.OuterJoinPlan), the unidirectional stream's index,
+    # and the subqueries whose values fill synthetic columns of stream 0 (subqueries.SubqueryPlan)
+    outer: Any = None
+    unidirectional: int | None = None
+    subqueries: list[Any] = field(default_factory=list)
+    # select [istream|irstream|rstream] and insert [istream|irstream|rstream] into: which rows
+    # the statement outputs and which it inserts; ``rstream`` when either needs the remove stream
+    select_stream: str = "istream"
+    insert_stream: str = "istream"
+    rstream: bool = False
 
 
 class Module:
@@ -133,6 +153,11 @@ class Module:
         self.plans = plans
         self.input_stream = input_stream
         self.streams = streams
+        # h-named: named windows (namedwindows.NamedWindowPlan), on-trigger statements
+        # (namedwindows.OnPlan) and the context of each context statement (contexts.ContextPlan)
+        self.named_windows: list[Any] = []
+        self.triggers: list[Any] = []
+        self.contexts: dict[str, Any] = {}
 
     def runtime(self, stats: Any = None, max_groups: int | None = None) -> Any:
         """Fresh state to run the module. ``stats`` (the run's Stats) receives the engine's

@@ -17,8 +17,14 @@ from operator import itemgetter, le
 from typing import TYPE_CHECKING, Any
 
 from .aggregates import aggregate_groups, make_state_factory
-from .plan import Module, SelectPlan, StreamPlan, register_runtime
+from .contexts import context_stmt
+from .contexts import install as install_contexts
+from .intersect import IntersectionWindow, make_policy
+from .joins import outer_join_rows
+from .namedwindows import install as install_named
+from .plan import OPTIONS, Module, SelectPlan, StreamPlan, register_runtime
 from .rows import Row
+from .subqueries import SUBQ_PREFIX, SubqueryState, fill_driven
 from .windows import (
     CountBatch,
     CountingTimeBatchWindow,
@@ -30,6 +36,7 @@ from .windows import (
     LengthBatchWindow,
     LengthWindow,
     Post,
+    SortWindow,
     TimeBatchWindow,
     TimeWindow,
     UniqueWindow,
@@ -48,6 +55,10 @@ __all__ = ["DEFAULT_MAX_GROUPS", "Row", "Runtime"]
 DEFAULT_MAX_GROUPS = 1_000_000
 
 _INF = float("inf")
+_new_tuple = tuple.__new__
+
+#: events one joined stream keeps when its window does not bound them (h-subq)
+MAX_JOIN_ROWS = 1_000_000
 
 
 def _ishashable(k: Any) -> bool:
@@ -63,10 +74,22 @@ def _make_window(sp: StreamPlan, keys: list[str], plan: SelectPlan | None = None
     if v is None:
         return Window(keys)
     name = v.name
+
+    def ix(k: int | str) -> int:
+        """A key position; with SELECT * the compiler left the name (keys are the first
+        events' columns): a key they lack is added, so its values read as null."""
+        if isinstance(k, int):
+            return k
+        if k not in keys:
+            keys.append(k)
+        return keys.index(k)
+
     if name == "time_batch":
         if plan is not None and len(plan.streams) == 1 and plan.grouped and plan.count_only \
-                and plan.grp_emit is not None and plan.col_group is not None and sp.post_filter is None:
-            w: TimeBatchWindow = CountingTimeBatchWindow(keys, sp.view_arg, plan.col_group, sp.window_where)
+                and plan.grp_emit is not None and plan.col_group is not None and sp.post_filter is None \
+                and not plan.rstream:
+            w: TimeBatchWindow = CountingTimeBatchWindow(keys, sp.view_arg, plan.col_group, sp.window_where,
+                                                         plan.col_keys_where)
         else:
             w = TimeBatchWindow(keys, sp.view_arg, sp.window_where)
         w.anchor = sp.ref_point  # time_batch(P, reference point); None: the first event
@@ -79,26 +102,48 @@ def _make_window(sp: StreamPlan, keys: list[str], plan: SelectPlan | None = None
         return LengthBatchWindow(keys, sp.view_arg)
     if name == "ext_timed":
         assert sp.ts_index is not None
-        return ExtTimedWindow(keys, sp.ts_index, sp.view_arg)
+        return ExtTimedWindow(keys, ix(sp.ts_index), sp.view_arg)
     if name == "ext_timed_batch":
         assert sp.ts_index is not None
-        return ExtTimedBatchWindow(keys, sp.ts_index, sp.view_arg)
+        return ExtTimedBatchWindow(keys, ix(sp.ts_index), sp.view_arg)
     if name == "unique":
-        idx = list(sp.view_arg)
+        idx = [ix(k) for k in sp.view_arg]
         return UniqueWindow(keys, lambda r: tuple(r[i] for i in idx))
+    if name == "sort":
+        size, sk, desc = sp.view_arg
+        sidx = [ix(k) for k in sk]
+        return SortWindow(keys, size, sidx, desc)
+    if name == "intersect":
+        policies = []
+        for sub, arg in sp.view_arg:
+            if sub == "unique":
+                arg = [ix(k) for k in arg]
+            elif sub == "sort":
+                arg = (arg[0], [ix(k) for k in arg[1]], arg[2])
+            policies.append(make_policy(sub, arg))
+        return IntersectionWindow(keys, policies)
     if name == "firstunique":
-        fidx = list(sp.view_arg)
+        fidx = [ix(k) for k in sp.view_arg]
         return FirstUniqueWindow(keys, lambda r: tuple(r[i] for i in fidx))
     if name == "firstevent":
         return FirstUniqueWindow(keys, lambda r: ())
     if name == "groupwin_length":
-        gidx, size = sp.view_arg
+        gk, size = sp.view_arg
+        gidx = [ix(k) for k in gk]
         return GroupLengthWindow(keys, lambda r: tuple(r[i] for i in gidx), size)
     if name == "lastevent":
         return LengthWindow(keys, 1)
     if name == "keepall":  # aggregates over every event so far; a join keeps every row
         return Window(keys)
     raise AssertionError(name)
+
+
+def _window_factory(sp: StreamPlan) -> Callable[[list[str]], Window]:
+    """Builds a subquery's window once the keys it keeps are known (h-subq)."""
+    def make(keys: list[str]) -> Window:
+        return _make_window(sp, keys)
+
+    return make
 
 
 class _Limiter:
@@ -132,6 +177,8 @@ class _Limiter:
         self.group_rows: dict[Any, Row] = {}
         #: events per group in the window (``snapshot`` shows only groups that have some)
         self.group_n: Counter[Any] = Counter()
+        #: the statement keeps its remove stream: a repeated row comes with its remove row
+        self.rstream = False
 
     @property
     def started(self) -> bool:
@@ -186,12 +233,47 @@ class _Limiter:
         else:
             rows = list(self.buf.values()) if isinstance(self.buf, dict) else self.buf
             if kind != "first" and mode == "forall" and not self.updates and self.current is not None:
-                rows = [self.current]
+                # Esper repeats the aggregation's row; with the remove stream, as both streams
+                rows = [self.current, self.current._replace(removed=True)] if self.rstream else [self.current]
         self.buf = {} if kind == "last" else []
         self.seen = set()
         self.updates = 0
-        self.due = (self.due if self.due is not None else now) + self.period
+        if self.period:
+            self.due = (self.due if self.due is not None else now) + self.period
         return [r._replace(time_ms=now) for r in rows]
+
+
+class _EventLimiter(_Limiter):
+    """``output [all | last] every N events`` (statements without aggregates): rows are held
+    until N events reached the statement, as Esper's OutputConditionCount counts the events
+    its data window posts (new or old), not the rows (ResultSetOutputLimitSimple
+    ResultSetLimitEventSimple, ResultSetAggAllHaving). The runtime feeds such a statement one
+    event at a time, so the count is exact."""
+
+    def __init__(self, kind: str, events: int, mode: str) -> None:
+        super().__init__(kind, 0, mode)
+        self.events = events
+        self.new_n = 0
+        self.old_n = 0
+        self.last_t = 0
+
+    def start(self, t: int) -> None:  # no timer: intervals are counted in events
+        return None
+
+    def due_if_fed(self, t: int) -> int | None:  # type: ignore[override]
+        return None
+
+    def count(self, new_n: int, old_n: int, t: int) -> None:
+        self.new_n += new_n
+        self.old_n += old_n
+        self.last_t = t
+
+    def ready(self) -> bool:
+        return self.new_n >= self.events or self.old_n >= self.events
+
+    def release(self) -> list[Row]:
+        self.new_n = self.old_n = 0
+        return self.fire(self.last_t)
 
 
 def _limit_mode(plan: SelectPlan) -> str:
@@ -218,8 +300,15 @@ class _Stmt:
         self.windows: list[Window | None] = [None] * len(plan.streams)
         self.single = len(plan.streams) == 1
         self.repos: list[list[dict[str, Any]]] = [[] for _ in plan.streams]
+        #: joins: a change counter per repository, the per-stream join plans and the hash
+        #: indexes by (stream, key) with the version they were built at (one per equality)
+        self.repo_version = [0] * len(plan.streams)
+        self._join_plans: dict[int, Any] = {}
+        self._ix_cache: dict[tuple[int, str], tuple[int, dict[Any, list[dict[str, Any]]]]] = {}
         self.groups: dict[Any, list[Any]] = {}
         self.prior_hist: dict[str, deque[Any]] = {}
+        #: prev functions: the data window's contents (per groupwin key; None without one)
+        self.prev_hist: dict[Any, deque[tuple[int, tuple[Any, ...]]]] = {}
         self.factories = [make_state_factory(k, d) for k, d, _s in plan.aggs]
         # whether a group that left (empty aggregates) can pass HAVING: when HAVING reads
         # only aggregates it is decided once here (count(*) > 16 never passes at count 0),
@@ -228,8 +317,11 @@ class _Stmt:
         if plan.grp_having is not None and not plan.having_reads_keys and not plan.having_per_event:
             empty = [f().value() for f in self.factories]
             self.departed_rows = bool(plan.grp_having((), empty, *([None] * len(plan.streams))))
-        self.limiter = (_Limiter(plan.output.kind, plan.output.ms, _limit_mode(plan))
-                        if plan.output and plan.output.ms else None)
+        self.limiter: _Limiter | None = None
+        if plan.output is not None and plan.output.ms:
+            self.limiter = _Limiter(plan.output.kind, plan.output.ms, _limit_mode(plan))
+        elif plan.output is not None and plan.output.events:
+            self.limiter = _EventLimiter(plan.output.kind, plan.output.events, _limit_mode(plan))
         # a window that posts each arriving event as it comes, WHERE already applied: the
         # output intervals start with the first event fed
         sp0 = plan.streams[0]
@@ -239,6 +331,17 @@ class _Stmt:
         # else each post (a batch release, a timer) or each arriving event
         self.shape = plan.shape
         self.step_shape = plan.shape if self.limiter is None else None
+        #: h-subq: (synthetic column, SubqueryState) filled by the Runtime; ``driven`` when
+        #: they all read this statement's own stream: they are fed here, in prefilter
+        self.subqueries: list[tuple[str, SubqueryState]] = []
+        self.driven = False
+        #: the statement computes its remove stream (select/insert irstream or rstream)
+        self.rstream = plan.rstream
+        #: batch windows with the remove stream: each group's aggregates of the last batch,
+        #: the values a group had before the next release (bounded by one batch's groups)
+        self.batch_prev: dict[Any, list[Any]] = {}
+        if self.limiter is not None:
+            self.limiter.rstream = plan.rstream
 
     # -- input ---------------------------------------------------------------------------------
     def window(self, idx: int, ev: Events | None = None) -> Window:
@@ -251,6 +354,7 @@ class _Stmt:
 
     def prefilter(self, idx: int, ev: Events) -> Events:
         sp = self.plan.streams[idx]
+        sel: list[int] | None = None
         if sp.filter is not None:
             sel = sp.filter(ev.cols, ev.n)
             out = ev.take(sel, sp.keys)
@@ -260,7 +364,76 @@ class _Stmt:
             out = ev
         if sp.priors and out.n:
             self._priors(sp, out)
+        if self.driven:  # h-subq: subqueries over this same stream, event by event
+            out = fill_driven(self.subqueries, ev, list(range(ev.n)) if sel is None else sel, out)
+        if sp.prevs and out.n and sp.view is not None and sp.view.name not in ("time_batch", "length_batch"):
+            self._prevs(sp, out)
         return out
+
+    def _prevs(self, sp: StreamPlan, ev: Events) -> None:
+        """Fill the prev-function columns of arriving events from the data window as it is
+        right after each one enters (newest last): a length window keeps N, a time window the
+        events younger than P, keepall everything, groupwin#length N per key. The history is
+        the window's own contents, so it is bounded as the window is."""
+        view = sp.view
+        assert view is not None
+        name = view.name
+        size: int | None = None
+        period: int | None = None
+        gidx: list[int] = []
+        if name in ("length", "lastevent"):
+            size = 1 if name == "lastevent" else sp.view_arg
+        elif name == "time":
+            period = sp.view_arg
+        elif name == "groupwin_length":
+            gidx, size = sp.view_arg
+        srcs = list(dict.fromkeys(p[3] for p in sp.prevs))
+        cols = [ev.cols.get(k) or [None] * ev.n for k in srcs]
+        gcols = [ev.cols.get(sp.keys[i]) or [None] * ev.n for i in gidx] if gidx and sp.keys else []
+        out: dict[str, list[Any]] = {p[0]: [] for p in sp.prevs}
+        plan = [(out[syn], fn, n, srcs.index(src)) for syn, fn, n, src in sp.prevs]
+        hists = self.prev_hist
+        for i, t in enumerate(ev.times):
+            gk = tuple(hashable(c[i]) for c in gcols) if gcols else None
+            d = hists.get(gk)
+            if d is None:
+                if len(hists) >= self.max_groups:  # one window per groupwin key: bounded, counted
+                    del hists[next(iter(hists))]
+                    self.counters["engine.prev_windows_evicted"] += 1
+                d = hists[gk] = deque(maxlen=size)
+            if period is not None:
+                while d and d[0][0] + period <= t:
+                    d.popleft()
+            d.append((t, tuple(c[i] for c in cols)))
+            m = len(d)
+            for col, fn, n, si in plan:
+                if fn == "prev":
+                    col.append(d[m - 1 - n][1][si] if n < m else None)
+                elif fn == "prevtail":
+                    col.append(d[n][1][si] if n < m else None)
+                elif fn == "prevcount":
+                    col.append(m)
+                else:
+                    col.append([x[1][si] for x in reversed(d)])
+        ev.cols.update(out)
+
+    @staticmethod
+    def _batch_prevs(sp: StreamPlan, new: Events) -> None:
+        """The prev-function columns of a released batch: the window is the batch itself
+        (Esper's ExprCorePrevious time/length batch cases), evaluated at the release."""
+        m = new.n
+        for syn, fn, n, src in sp.prevs:
+            vals = new.cols.get(src) or [None] * m
+            if fn == "prev":
+                col = [vals[i - n] if i - n >= 0 else None for i in range(m)]
+            elif fn == "prevtail":
+                col = [vals[n] if n < m else None] * m
+            elif fn == "prevcount":
+                col = [m] * m
+            else:
+                window = vals[::-1]
+                col = [list(window) for _ in range(m)]
+            new.cols[syn] = col
 
     def _priors(self, sp: StreamPlan, ev: Events) -> None:
         """Fill the ``prior(n, p)`` columns: each event sees the values of the events of the
@@ -310,12 +483,21 @@ class _Stmt:
         return due
 
     def feed(self, idx: int, ev: Events) -> list[Row]:
+        if self.subqueries and not self.driven and self.single and ev.n:  # h-subq: subquery values
+            ev = self._subquery_columns(ev)
         if self.limiter is not None and ev.n and self.limit_on_feed:
             self.limiter.start(ev.times[0])
         rows: list[tuple[Any, Row]] = []
         for post in self.window(idx, ev).feed(ev):
             self.on_post(idx, post, rows)
         return self._limit(rows)
+
+    def _subquery_columns(self, ev: Events) -> Events:
+        cols = dict(ev.cols)
+        outer = ev.rows()
+        for key, state in self.subqueries:
+            cols[key] = [state.value((o,)) for o in outer]
+        return Events(cols, ev.n, ev.times)
 
     def fire(self, now: int) -> list[Row]:
         rows: list[tuple[Any, Row]] = []
@@ -326,6 +508,8 @@ class _Stmt:
         out = self._limit(rows)
         if self.limiter is not None and self.limiter.due == now:
             released = self.limiter.fire(now)
+            if self.limiter.kind == "snapshot" and self.limiter.mode == "simple":
+                released = self._snapshot(now)
             out.extend(self.shape(released) if self.shape is not None and released else released)
         return out
 
@@ -337,10 +521,30 @@ class _Stmt:
                     self.on_post(idx, post, rows)
         return self._limit(rows)
 
+    def _snapshot(self, now: int) -> list[Row]:
+        """``output snapshot`` without aggregates: a row for every event the window holds
+        (WHERE and HAVING applied), in the window's order (ResultSetOutputLimitSimple
+        ResultSet18SnapshotNoHavingNoJoin)."""
+        w = self.windows[0]
+        held = w.contents() if w is not None else None
+        if w is None or not held:
+            return []
+        ev = Events.from_tuples(w.keys, [r for _t, r in held], [t for t, _r in held])
+        pf = self.plan.streams[0].post_filter
+        if pf is not None:
+            ev = ev.take(pf(ev.cols, ev.n))
+        rows: list[tuple[Any, Row]] = []
+        if ev.n:
+            self._simple_rows(now, ev, rows, False)
+        return [r for _k, r in rows]
+
     def _limit(self, rows: list[tuple[Any, Row]]) -> list[Row]:
         if self.limiter is None:
             return [r for _k, r in rows]
         out = self.limiter.add(rows)  # output first: what it lets through now is one step
+        lim = self.limiter
+        if isinstance(lim, _EventLimiter) and lim.ready():
+            out = out + lim.release()
         return self.shape(out) if self.shape is not None and out else out
 
     def _step(self, out: list[tuple[Any, Row]], start: int) -> None:
@@ -359,13 +563,17 @@ class _Stmt:
             out.extend((None, x) for x in shape([r]))
 
     def _row(self, t: int, values: tuple[Any, ...]) -> Row:
-        return Row(self.name, self.stream, t, dict(zip(self.names, values, strict=False)))
+        # tuple.__new__ skips NamedTuple's keyword-handling wrapper: a third of a row's cost
+        return _new_tuple(Row, (self.name, self.stream, t, dict(zip(self.names, values, strict=False)), False))
 
     # -- posts -----------------------------------------------------------------------------------
     def on_post(self, idx: int, post: Post, out: list[tuple[Any, Row]]) -> None:
         sp = self.plan.streams[idx]
         new, old = post.new, post.old
         start = len(out)
+        if sp.prevs and post.time is not None and new.n and self.windows[idx] is not None \
+                and self.windows[idx].batch:  # type: ignore[union-attr]
+            self._batch_prevs(sp, new)
         if sp.post_filter is not None:
             arrival = new.times[-1] if new.n else None
             if new.n:
@@ -380,6 +588,9 @@ class _Stmt:
         if lim is not None and (new.n or old.n) and self.single:  # joins: in join_post
             lim.start(post.time if post.time is not None else (new.times[0] if new.n else old.times[0]))
             lim.updates += 1
+            if isinstance(lim, _EventLimiter):
+                lim.count(new.n, old.n, post.time if post.time is not None else
+                          (new.times[-1] if new.n else old.times[-1]))
         if isinstance(new, CountBatch):
             assert self.plan.grp_emit is not None and post.time is not None
             counts: dict[Any, int] = new.counts
@@ -393,24 +604,37 @@ class _Stmt:
         elif not self.single:
             self.join_post(idx, post.time, new, old, out)
         elif not self.plan.aggregated:
-            self.simple_post(post.time, new, out)
+            self.simple_post(post.time, new, out, old if self.rstream else None)
         elif post.time is not None and isinstance(self.windows[idx], (TimeBatchWindow, LengthBatchWindow,
                                                                        ExtTimedBatchWindow)):
             self.batch_agg_post(post.time, new, old, out)
+            if self.rstream:
+                self._batch_removes(post.time, new, old, out)
+        elif self.rstream:
+            self._incremental_irstream(post.time, new, old, out)
         else:
             self.incremental_post(post.time, new, old, out)
         if lim is not None and lim.mode == "forall" and lim.updates != updates:
             # the current row of the ungrouped aggregation, repeated on quiet intervals
-            lim.current = out[-1][1] if len(out) > start else None
+            ins = [r for _k, r in out[start:] if not r.removed]
+            lim.current = ins[-1] if ins else None
         if self.step_shape is not None and len(out) > start:
             if post.time is not None:
                 self._step(out, start)
             elif self.single:  # joins shape each arriving event's rows in join_post
                 self._step_each(out, start)
 
-    def simple_post(self, t: int | None, new: Events, out: list[tuple[Any, Row]]) -> None:
-        if new.n == 0:
-            return
+    def simple_post(self, t: int | None, new: Events, out: list[tuple[Any, Row]],
+                    old: Events | None = None) -> None:
+        """Rows of the events posted (and, with the remove stream, of those that left: the
+        select list over each departing event, HAVING applied, at the time they left)."""
+        if new.n:
+            self._simple_rows(t, new, out, False)
+        if old is not None and old.n:
+            self._simple_rows(t if t is not None else (new.times[-1] if new.n else old.times[-1]),
+                              old, out, True)
+
+    def _simple_rows(self, t: int | None, new: Events, out: list[tuple[Any, Row]], removed: bool) -> None:
         plan = self.plan
         if plan.col_having is not None:
             new = new.take(plan.col_having(new.cols, new.n))
@@ -418,15 +642,16 @@ class _Stmt:
                 return
         if plan.star:
             for i, event in enumerate(new.rows()):
-                kept = {k: v for k, v in event.items() if v is not None}
-                out.append((None, Row(self.name, self.stream, t if t is not None else new.times[i], kept)))
+                kept = {k: v for k, v in event.items() if v is not None and not k.startswith(SUBQ_PREFIX)}
+                out.append((None, Row(self.name, self.stream, t if t is not None else new.times[i], kept, removed)))
             return
         assert plan.col_select is not None
         cols = plan.col_select(new.cols, new.n)
         names, name, stream = self.names, self.name, self.stream
         times = new.times if t is None else [t] * new.n
+        append = out.append
         for ti, vals in zip(times, zip(*cols, strict=False), strict=False):
-            out.append((None, Row(name, stream, ti, dict(zip(names, vals, strict=False)))))
+            append((None, _new_tuple(Row, (name, stream, ti, dict(zip(names, vals, strict=False)), removed))))
 
     def batch_agg_post(self, t: int, new: Events, old: Events, out: list[tuple[Any, Row]]) -> None:
         """A released batch replaces the previous one: aggregate the new batch afresh."""
@@ -492,6 +717,115 @@ class _Stmt:
         for k, a in results.items():
             if having is None or having(k, a, None):
                 out.append((k, self._row(t, select(k, a, None))))
+
+    # -- the remove stream (select irstream / rstream) ---------------------------------------
+    def _emit_removed(self, t: int, k: Any, a: list[Any], out: list[tuple[Any, Row]],
+                      rows: tuple[Any, ...] | None = None) -> None:
+        """A remove-stream row of group ``k`` with aggregate values ``a`` (HAVING applies)."""
+        plan = self.plan
+        r = rows if rows is not None else (None,) * len(plan.streams)
+        assert plan.grp_select is not None
+        if plan.grp_having is None or plan.grp_having(k, a, *r):
+            out.append((k, Row(self.name, self.stream, t, dict(zip(self.names, plan.grp_select(k, a, *r),
+                                                                     strict=False)), True)))
+
+    def _batch_removes(self, t: int, new: Events, old: Events, out: list[tuple[Any, Row]]) -> None:
+        """The remove stream of a batch release (Esper's output reference, aggregated kinds):
+        a group's row with the values it had before the release (the previous batch's
+        aggregates); aggregated rows of events: the previous batch's events with their group's
+        new values."""
+        plan = self.plan
+        assert plan.col_args is not None
+        if not plan.grouped and not plan.per_event and new.n == 0 and old.n == 0:
+            return
+        keys = self._group_keys(new) if plan.grouped else [()] * new.n
+        cur = aggregate_groups(keys, plan.col_args(new.cols, new.n), plan.aggs) if new.n else {}
+        empty = [f().value() for f in self.factories]
+        if plan.per_event:
+            okeys = self._group_keys(old) if plan.grouped else [()] * old.n
+            for k, r in zip(okeys, old.rows(), strict=False):
+                self._emit_removed(t, k, cur.get(k, empty), out, (r,))
+        else:
+            prev = self.batch_prev
+            ks = dict.fromkeys(prev) if plan.grouped else {(): None}
+            if plan.grouped:
+                ks.update(dict.fromkeys(cur))
+            for k in ks:
+                self._emit_removed(t, k, prev.get(k, empty), out)
+        self.batch_prev = cur
+
+    def _incremental_irstream(self, t: int | None, new: Events, old: Events, out: list[tuple[Any, Row]]) -> None:
+        """``incremental_post`` with the remove stream (Esper's output reference tables):
+        a group's remove row holds its values before the update (ungrouped: the aggregation
+        before it); aggregates beside event properties give a remove row per departing event,
+        with the values after the update. HAVING decides each row on its own values."""
+        if new.n == 0 and old.n == 0:
+            return
+        plan = self.plan
+        assert plan.row_group is not None and plan.row_args is not None
+        group, args_of = plan.row_group, plan.row_args
+        per_event = plan.per_event
+
+        def key(r: dict[str, Any]) -> Any:
+            return group(r) if plan.grouped else ()
+
+        def now(k: Any) -> list[Any]:
+            return [s.value() for s in self._states(k)]
+
+        old_rows, new_rows = old.rows(), new.rows()
+        okeys = [key(r) for r in old_rows]
+        before: dict[Any, list[Any]] = {} if per_event else {k: now(k) for k in okeys}
+        for r, k in zip(old_rows, okeys, strict=False):
+            for s, a in zip(self._states(k), args_of(r), strict=False):
+                s.leave(a)
+        if t is None and new_rows:  # each arrival is its own update
+            for i, (ti, r) in enumerate(zip(new.times, new_rows, strict=False)):
+                k = key(r)
+                st = self._states(k)
+                b = before[k] if i == 0 and k in before else [s.value() for s in st]
+                for s, a in zip(st, args_of(r), strict=False):
+                    s.enter(a)
+                self._emit_group(ti, k, st, out, (r,))
+                if per_event:
+                    if i == 0:
+                        for ro, ko in zip(old_rows, okeys, strict=False):
+                            self._emit_removed(ti, ko, now(ko), out, (ro,))
+                    continue
+                if i == 0:
+                    for lk in before:
+                        if lk != k:
+                            self._emit_group(ti, lk, self._states(lk), out)
+                self._emit_removed(ti, k, b, out)
+                if i == 0:
+                    for lk, lb in before.items():
+                        if lk != k:
+                            self._emit_removed(ti, lk, lb, out)
+            self._prune()
+            return
+        at = t if t is not None else (new.times[-1] if new.n else old.times[-1])
+        touched: dict[Any, None] = {}
+        for r in new_rows:
+            k = key(r)
+            st = self._states(k)
+            if not per_event and k not in before:
+                before[k] = [s.value() for s in st]
+            for s, a in zip(st, args_of(r), strict=False):
+                s.enter(a)
+            touched[k] = None
+        if per_event:
+            for r in new_rows:
+                k = key(r)
+                self._emit_group(at, k, self._states(k), out, (r,))
+            for r, k in zip(old_rows, okeys, strict=False):
+                self._emit_removed(at, k, now(k), out, (r,))
+        else:
+            for k in okeys:
+                touched.setdefault(k, None)
+            for k in touched:
+                self._emit_group(at, k, self._states(k), out)
+            for k in touched:
+                self._emit_removed(at, k, before[k], out)
+        self._prune()
 
     def _group_keys(self, ev: Events) -> list[Any]:
         """The group keys of ``ev``'s events (tuples; list values in their tuple form)."""
@@ -604,6 +938,35 @@ class _Stmt:
 
     # -- joins ------------------------------------------------------------------------------------
     def _join(self, s: int, rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], ...]]:
+        if self.plan.outer is not None:  # h-subq: explicit outer joins
+            return outer_join_rows(self.plan.outer, s, rows, self.repos,
+                                   [fn for _used, fn in self.plan.conjuncts])
+        k = len(self.repos)
+        plan_s = self._join_plans.get(s)
+        if plan_s is None:
+            plan_s = self._join_plans[s] = self._join_plan(s)
+        order, levels, lookups = plan_s
+        # hash indexes of the other streams' rows, kept until their repository changes (a
+        # stream that posts often must not rebuild the index of one that rarely does)
+        indexes: list[dict[Any, list[dict[str, Any]]] | None] = [None] * k
+        for level, hit in enumerate(lookups):
+            if hit is not None:
+                si = order[level]
+                version = self.repo_version[si]
+                cached = self._ix_cache.get((si, hit[2]))
+                if cached is not None and cached[0] == version:
+                    indexes[level] = cached[1]
+                    continue
+                ix: dict[Any, list[dict[str, Any]]] = {}
+                for row in self.repos[si]:
+                    ix.setdefault(row.get(hit[2]), []).append(row)
+                self._ix_cache[(si, hit[2])] = (version, ix)
+                indexes[level] = ix
+        return self._join_rows(rows, order, levels, lookups, indexes)
+
+    def _join_plan(self, s: int) -> tuple[list[int], list[list[Callable[..., Any]]], list[tuple[int, str, str] | None]]:
+        """For rows arriving on stream ``s``: the order the others are joined in, the
+        conditions checked at each level and the equality lookups (computed once per stream)."""
         k = len(self.repos)
         order = [s] + [i for i in range(k) if i != s]
         bound: set[int] = set()
@@ -631,14 +994,12 @@ class _Stmt:
                     break
             lookups.append(hit)
             bound.add(si)
-        indexes: list[dict[Any, list[dict[str, Any]]] | None] = [None] * k
-        for level, hit in enumerate(lookups):
-            if hit is not None:
-                si = order[level]
-                ix: dict[Any, list[dict[str, Any]]] = {}
-                for row in self.repos[si]:
-                    ix.setdefault(row.get(hit[2]), []).append(row)
-                indexes[level] = ix
+        return order, levels, lookups
+
+    def _join_rows(self, rows: list[dict[str, Any]], order: list[int], levels: list[list[Callable[..., Any]]],
+                   lookups: list[tuple[int, str, str] | None],
+                   indexes: list[dict[Any, list[dict[str, Any]]] | None]) -> list[tuple[dict[str, Any], ...]]:
+        k = len(self.repos)
         out: list[tuple[dict[str, Any], ...]] = []
         r: list[Any] = [None] * k
         repos = self.repos
@@ -671,37 +1032,77 @@ class _Stmt:
         rec(0)
         return out
 
+    def _bound_repo(self, repo: list[dict[str, Any]]) -> None:
+        """A joined stream whose window does not bound it (none, keepall, unique...) keeps at
+        most MAX_JOIN_ROWS events: the oldest go first, counted (h-subq)."""
+        excess = len(repo) - MAX_JOIN_ROWS
+        if excess > 0:
+            del repo[:excess]
+            self.counters["engine.join_rows_evicted"] += excess
+            if self.stats is not None:
+                self.stats.add("engine.join_rows_evicted", excess)
+
     def join_post(self, s: int, t: int | None, new: Events, old: Events, out: list[tuple[Any, Row]]) -> None:
         plan = self.plan
         old_rows = old.rows()
         repo = self.repos[s]
+        uni = plan.unidirectional
+        if uni is not None and s != uni:
+            # h-subq: the other streams of a unidirectional join only fill their windows
+            for r in old_rows:
+                try:
+                    repo.remove(r)
+                except ValueError:
+                    pass
+            repo.extend(new.rows())
+            self._bound_repo(repo)
+            self.repo_version[s] += 1  # the join's lookup index of this stream is stale
+            return
         for r in old_rows:
             try:
                 repo.remove(r)
             except ValueError:
                 pass
-        old_results = self._join(s, old_rows) if plan.aggregated else []
+        if old_rows:
+            self.repo_version[s] += 1
+        old_results = self._join(s, old_rows) if plan.aggregated or self.rstream else []
         new_rows = new.rows()
         if t is None:
             per_event = [(ti, self._join(s, [r])) for ti, r in zip(new.times, new_rows, strict=False)]
         else:
             per_event = [(t, self._join(s, new_rows))]
-        repo.extend(new_rows)
+        if uni is None:  # a unidirectional stream keeps nothing (h-subq)
+            repo.extend(new_rows)
+            self._bound_repo(repo)
+            if new_rows:
+                self.repo_version[s] += 1
         lim = self.limiter
         if lim is not None and (old_results or any(res for _t, res in per_event)):
             # Esper's output condition starts with the first join result, not with any event
             first_t = per_event[0][0] if per_event else (t if t is not None else old.times[-1])
             lim.start(first_t)
             lim.updates += 1
+            if isinstance(lim, _EventLimiter):  # a join's events are its joined rows
+                lim.count(sum(len(res) for _t, res in per_event), len(old_results),
+                          per_event[-1][0] if per_event else first_t)
         each = t is None and self.step_shape is not None
         if not plan.aggregated:
             assert plan.row_select is not None
+            subq = self.subqueries
             for ti, results in per_event:
                 start = len(out)
                 for res in results:
-                    out.append((None, self._row(ti, plan.row_select(*res))))
+                    if subq:  # h-subq: the subqueries of the select list, for this joined row
+                        values = plan.row_select(*res, {key: st.value(res) for key, st in subq})
+                    else:
+                        values = plan.row_select(*res)
+                    out.append((None, self._row(ti, values)))
                 if each:
                     self._step(out, start)
+            if old_results:  # the remove stream: joined rows that left, at the time they left
+                at = t if t is not None else (new.times[-1] if new.n else old.times[-1])
+                for res in old_results:
+                    out.append((None, self._row(at, plan.row_select(*res))._replace(removed=True)))
             return
         assert plan.row_group is not None and plan.row_args is not None
         left: dict[Any, None] = {}
@@ -735,6 +1136,13 @@ class _Stmt:
                         touched.setdefault(k, None)
                 for k in touched:
                     self._emit_group(ti, k, self._states(k), out)
+            if uni is not None:
+                # h-subq: each unidirectional event aggregates its own join rows, from nothing
+                # (EPLJoinUnidirectionalStream.EPLJoin2TableJoinRowForAll)
+                for res in results:
+                    k = plan.row_group(*res) if plan.grouped else ()
+                    for sa, a in zip(self._states(k), plan.row_args(*res), strict=False):
+                        sa.leave(a)
             if each:
                 self._step(out, start)
         self._prune()
@@ -744,6 +1152,7 @@ class Runtime:
     """Independent state of one module; feed it time-ordered batches and watermarks."""
 
     def __init__(self, module: Module, stats: Any = None, max_groups: int = DEFAULT_MAX_GROUPS) -> None:
+        from .match_recognize import MatchRecognizeStmt
         from .patterns import PatternStmt
 
         if max_groups < 1:
@@ -754,15 +1163,49 @@ class Runtime:
         self.counters: Counter[str] = Counter()
         self.stmts: list[Any] = []
         self.consumers: dict[str, list[tuple[Any, int]]] = {}
+        subquery_streams: set[str] = set()
         for plan in module.plans:
-            st = PatternStmt(plan) if plan.pattern is not None else _Stmt(plan, self.counters, max_groups, stats)
+            cplan = module.contexts.get(plan.info.name)  # h-named: one state per context partition
+            if cplan is not None:
+                def make(p: SelectPlan = plan) -> _Stmt:
+                    return _Stmt(p, self.counters, max_groups, stats)
+
+                st = context_stmt(cplan, plan, make, self.counters, stats)
+            elif plan.pattern is not None:
+                st = PatternStmt(plan)
+            elif plan.match_recognize is not None:
+                st = MatchRecognizeStmt(plan)
+            else:
+                st = _Stmt(plan, self.counters, max_groups, stats)
             self.stmts.append(st)
             for idx, sp in enumerate(plan.streams):
                 self.consumers.setdefault(sp.stream, []).append((st, idx))
+            # h-subq: subqueries that read the statement's own stream are fed by the statement
+            # itself, event by event in prefilter (fill_driven), at batch speed; the others are
+            # consumers of their stream, and their streams go one event at a time
+            driven = len(plan.streams) == 1 and all(sq.stream.stream == plan.streams[0].stream
+                                                   for sq in plan.subqueries)
+            for sq in plan.subqueries:
+                assert isinstance(st, _Stmt)
+                state = SubqueryState(sq, _window_factory(sq.stream), self.counters, stats)
+                st.subqueries.append((sq.key, state))
+                st.driven = driven
+                self.stmts.append(state)  # its timers
+                if not driven:
+                    # the subquery's window takes an event before the statements reading the
+                    # same stream evaluate it (Esper's "subselect first", EPLSubselectOrderOfEval)
+                    self.consumers.setdefault(sq.stream.stream, []).insert(0, (state, 0))
+                    subquery_streams.update([sq.stream.stream] + [sp.stream for sp in plan.streams])
+        install_named(self, module.named_windows, module.triggers, stats)  # h-named
+        install_contexts(self)  # h-named
         sd = module.streams[module.input_stream]
         self.time_key = sd.time_key
         self.now: int | None = None
         self.one_by_one = self._order_sensitive()
+        if subquery_streams:
+            # a subquery's value depends on where its window is when each event arrives: the
+            # streams it and its statement read (and the input they derive from) go one by one
+            self.one_by_one |= subquery_streams | {module.input_stream}
 
     def _order_sensitive(self) -> set[str]:
         """Streams whose events must be processed one at a time to give Esper's rows.
@@ -780,6 +1223,8 @@ class Runtime:
                 if id(st) in seen:
                     out.add(stream)
                 seen.add(id(st))
+                if isinstance(getattr(st, "limiter", None), _EventLimiter):
+                    out.add(stream)  # output every N events counts events one by one
                 routes = st.insert_into is not None and st.insert_into in self.consumers
                 view = st.plan.streams[idx].view if idx < len(st.plan.streams) else None
                 if routes and (view is None or view.name != "time_batch"):
@@ -808,6 +1253,26 @@ class Runtime:
         out: list[Row] = []
         self._pattern_clock(times[0], times[-1])  # h-patterns
         self.feed_stream(self.module.input_stream, Events(cols, n, times), out)
+        return out
+
+    def on_options(self, batch: FlowBatch) -> list[Row]:
+        """Feed exporters' options records to the statements reading ``Options``.
+
+        They arrive when the exporter sends them, outside the flows' reorder buffer, so they
+        take the engine's current time (their export time before any flow was seen): like
+        derived events, they never move the engine's clock backwards."""
+        n = len(batch)
+        if n == 0 or OPTIONS not in self.consumers:
+            return []
+        now = self.now
+        times = [t if now is None or t > now else now for t in batch.event_times()]
+        cols = batch.columns
+        if not all(map(le, times, islice(times, 1, None))):
+            order = sorted(range(n), key=times.__getitem__)
+            cols = {k: [v[i] for i in order] for k, v in cols.items()}
+            times = [times[i] for i in order]
+        out: list[Row] = []
+        self.feed_stream(OPTIONS, Events(dict(cols), n, times), out)
         return out
 
     def on_watermark(self, ms: int) -> list[Row]:
@@ -851,7 +1316,8 @@ class Runtime:
     def next_due(self, final: bool = False) -> int | None:
         due = None
         for st in self.stmts:
-            d = st.next_due(final) if final and isinstance(st, _Stmt) else st.next_due()
+            d = st.next_due(final) if final and (isinstance(st, _Stmt) or getattr(st, "takes_final", False)) \
+                else st.next_due()
             if d is not None and (due is None or d < due):
                 due = d
         return due
@@ -862,13 +1328,45 @@ class Runtime:
         for st in self.stmts:
             if st.next_due() == due:
                 produced.append((st, st.fire(due)))
-        for st, rows in produced:
-            self.emit(st, rows, out)
+        self.emit_all(produced, out)
 
     def emit(self, st: Any, rows: list[Row], out: list[Row]) -> None:
+        deliver = getattr(st, "deliver", None)  # h-named: windows and on-triggers hand on posts
+        if deliver is not None:
+            deliver(self, rows, out)
+            return
         if not rows:
             return
+        self.route(st, self._output_rows(st, rows, out), out)
+
+    def emit_all(self, produced: list[tuple[Any, list[Row]]], out: list[Row]) -> None:
+        """The rows several statements produced for one event (or timer): output them all,
+        then route the inserted ones, as Esper delivers a statement's rows before processing
+        the events they insert."""
+        inserts: list[list[Row]] = []
+        for st, rows in produced:
+            if getattr(st, "deliver", None) is None and rows:
+                inserts.append(self._output_rows(st, rows, out))
+            else:
+                inserts.append(rows)
+        for (st, rows), ins in zip(produced, inserts, strict=True):
+            deliver = getattr(st, "deliver", None)  # named windows and on-triggers hand on posts
+            if deliver is not None:
+                deliver(self, rows, out)
+            elif ins:
+                self.route(st, ins, out)
+
+    def _output_rows(self, st: Any, rows: list[Row], out: list[Row]) -> list[Row]:
+        """Output the rows the statement selects; return those it inserts into its stream."""
+        if st.plan.rstream:
+            return self._stream_rows(st, rows, out)
         out.extend(rows)
+        return rows
+
+    def route(self, st: Any, rows: list[Row], out: list[Row]) -> None:
+        """Feed the rows of an INSERT INTO statement to the readers of its stream."""
+        if not rows:
+            return
         if st.insert_into is not None and st.insert_into in self.consumers:
             dicts = [r.values for r in rows]
             if st.plan.star:  # rows may differ in keys (absent values are left out)
@@ -879,6 +1377,17 @@ class Runtime:
             else:  # every row has exactly the select names
                 cols = {k: list(map(itemgetter(k), dicts)) for k in st.plan.info.select_names}
             self.feed_stream(st.insert_into, Events(cols, len(rows), [r.time_ms for r in rows]), out)
+
+    @staticmethod
+    def _stream_rows(st: Any, rows: list[Row], out: list[Row]) -> list[Row]:
+        """Rows of a statement with a remove stream: output those ``select [i|ir|r]stream``
+        chooses; return those ``insert [i|ir|r]stream into`` inserts (Esper chooses them
+        independently: ``insert into S select rstream ...`` inserts the insert stream)."""
+        sel, ins = st.plan.select_stream, st.plan.insert_stream
+        out.extend(rows if sel == "irstream" else [r for r in rows if r.removed == (sel == "rstream")])
+        if st.insert_into is None:
+            return []
+        return rows if ins == "irstream" else [r for r in rows if r.removed == (ins == "rstream")]
 
     def feed_stream(self, stream: str, ev: Events, out: list[Row]) -> None:
         """Feed events of ``stream`` to its consumers, firing timers in between as due."""
@@ -911,13 +1420,16 @@ class Runtime:
                     d = st.due_if_fed(idx, t0)
                     if d is not None and d < limit:
                         limit = d
+            # Esper routes inserted events after every statement has processed the current
+            # one (EPLSubselectUnfiltered.EPLSubselectSelfSubselect): emit after the segment
+            produced: list[tuple[Any, list[Row]]] = []
             for it in staged:
                 st, idx, e, pos = it
                 end = e.n if limit == _INF else bisect_left(e.times, limit, pos)
                 if end > pos:
                     it[3] = end
-                    rows = st.feed(idx, e.slice(pos, end))
-                    self.emit(st, rows, out)
+                    produced.append((st, st.feed(idx, e.slice(pos, end))))
+            self.emit_all(produced, out)
             staged = [it for it in staged if it[3] < it[2].n]
         if self.now is None or last > self.now:
             self.now = last

@@ -12,6 +12,7 @@ Memory is bounded by window contents: batch windows keep the current and the pre
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ ColumnFilter = Callable[[dict[str, list[Any]], int], list[int]]
 
 __all__ = [
     "Events", "Post", "Window", "NoWindow", "TimeBatchWindow", "TimeWindow", "LengthWindow",
-    "LengthBatchWindow", "ExtTimedWindow", "ExtTimedBatchWindow", "UniqueWindow",
+    "LengthBatchWindow", "ExtTimedWindow", "ExtTimedBatchWindow", "UniqueWindow", "SortWindow",
 ]
 
 
@@ -155,6 +156,12 @@ class Window:
         """End of input for windows that release on data rather than on time."""
         return []
 
+    def contents(self) -> list[tuple[int, tuple[Any, ...]]] | None:
+        """The events the window holds, in its order, as (time, row in ``keys`` order):
+        ``output snapshot`` of a statement without aggregates. None: not kept (no window,
+        keepall, batches), so there is no snapshot to give."""
+        return None
+
 
 NoWindow = Window
 
@@ -194,13 +201,17 @@ class TimeBatchWindow(Window):
             return t + self.period
         return self.anchor + ((t - self.anchor) // self.period + 1) * self.period
 
-    def _arrive(self, ev: Events) -> Events:
-        """Start the timer and count the events; return those WHERE lets through."""
+    def _tick(self, ev: Events) -> None:
+        """Start the timer and count the events (every event of the stream times the batches)."""
         if self.due is None:
             self.due = self.due_if_fed(ev.times[0])
             if self.anchor is None:
                 self.anchor = ev.times[0]
         self.raw_n += ev.n
+
+    def _arrive(self, ev: Events) -> Events:
+        """Start the timer and count the events; return those WHERE lets through."""
+        self._tick(ev)
         if self.where is None:
             return ev
         return ev.take(self.where(ev.cols, ev.n))
@@ -233,9 +244,12 @@ class CountingTimeBatchWindow(TimeBatchWindow):
 
     def __init__(self, keys: Sequence[str], period_ms: int,
                  key_columns: Callable[[dict[str, list[Any]], int], list[list[Any]]],
-                 where: ColumnFilter | None = None) -> None:
+                 where: ColumnFilter | None = None,
+                 keys_where: Callable[[dict[str, list[Any]], int], list[tuple[Any, ...]]] | None = None) -> None:
         super().__init__(keys, period_ms, where)
         self.key_columns = key_columns
+        #: WHERE and the group key in one pass (compiler's compile_filtered_keys), when WHERE is set
+        self.keys_where = keys_where
         self.counts: Counter[Any] = Counter()
         self.last_counts: Counter[Any] = Counter()
         self.pending_n = 0
@@ -243,6 +257,15 @@ class CountingTimeBatchWindow(TimeBatchWindow):
 
     def feed(self, ev: Events) -> list[Post]:
         if ev.n == 0:
+            return []
+        if self.keys_where is not None:
+            self._tick(ev)
+            keys = self.keys_where(ev.cols, ev.n)
+            try:
+                self.counts.update(keys)
+            except TypeError:  # list-valued keys (basicList): count their tuple form
+                self.counts.update(tuple(hashable(v) for v in k) for k in keys)
+            self.pending_n += len(keys)
             return []
         ev = self._arrive(ev)
         if ev.n == 0:
@@ -310,6 +333,9 @@ class TimeWindow(Window):
     def flush(self) -> list[Post]:
         return []
 
+    def contents(self) -> list[tuple[int, tuple[Any, ...]]] | None:
+        return list(self.live)
+
 
 class _PerEvent(Window):
     """Windows whose every arrival may push events out immediately (count/key based)."""
@@ -343,6 +369,9 @@ class LengthWindow(_PerEvent):
         if len(self.live) > self.size:
             return [self.live.popleft()]
         return []
+
+    def contents(self) -> list[tuple[int, tuple[Any, ...]]] | None:
+        return list(self.live)
 
 
 class GroupLengthWindow(_PerEvent):
@@ -383,6 +412,73 @@ class UniqueWindow(_PerEvent):
         prev = self.live.pop(k, None)
         self.live[k] = (t, r)
         return [prev] if prev is not None else []
+
+    def contents(self) -> list[tuple[int, tuple[Any, ...]]] | None:
+        return list(self.live.values())  # a replaced key moves to the end: arrival order
+
+
+class _Desc:
+    """A sort key compared in reverse (``#sort(n, x desc)``)."""
+
+    __slots__ = ("v",)
+
+    def __init__(self, v: Any) -> None:
+        self.v = v
+
+    def __lt__(self, other: _Desc) -> bool:
+        return bool(other.v < self.v)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Desc) and bool(self.v == other.v)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class SortWindow(_PerEvent):
+    """``#sort(n, criterion [asc|desc], ...)``: the n first events in the criteria's order.
+
+    An arriving event is placed in order, after events with lower keys and before older ones
+    with an equal key (Esper's ViewSort: among ties the newest comes first); past n the last one
+    leaves, which may be the event that just arrived (then it is posted as new and old at once).
+    Nulls sort first. Memory: n events.
+    """
+
+    filter_after = True
+
+    def __init__(self, keys: Sequence[str], size: int, idx: list[int], desc: list[bool]) -> None:
+        super().__init__(keys)
+        self.size = size
+        self.idx = idx
+        self.desc = desc
+        self.order: list[tuple[Any, ...]] = []  # sort keys, ascending, parallel to ``live``
+        self.live: list[tuple[int, tuple[Any, ...]]] = []
+        self.seq = 0
+
+    def _key(self, r: tuple[Any, ...]) -> tuple[Any, ...]:
+        out: list[Any] = []
+        for i, d in zip(self.idx, self.desc, strict=True):
+            v = r[i]
+            k = (0,) if v is None else (1, v)
+            out.append(_Desc(k) if d else k)
+        self.seq += 1
+        out.append(-self.seq)  # ties: newest first
+        return tuple(out)
+
+    def arrive(self, t: int, r: tuple[Any, ...]) -> list[tuple[int, tuple[Any, ...]]]:
+        k = self._key(r)
+        try:
+            at = bisect_right(self.order, k)
+        except TypeError:  # values of different types under one criterion: last among them
+            at = len(self.order)
+        self.order.insert(at, k)
+        self.live.insert(at, (t, r))
+        if len(self.live) > self.size:
+            self.order.pop()
+            return [self.live.pop()]
+        return []
+
+    def contents(self) -> list[tuple[int, tuple[Any, ...]]] | None:
+        return list(self.live)  # in sort order, as Esper iterates a sorted window
 
 
 class FirstUniqueWindow(Window):
@@ -430,6 +526,9 @@ class ExtTimedWindow(_PerEvent):
                 gone.append(self.live.popleft())
         self.live.append((t, r))
         return gone
+
+    def contents(self) -> list[tuple[int, tuple[Any, ...]]] | None:
+        return list(self.live)
 
 
 class LengthBatchWindow(Window):

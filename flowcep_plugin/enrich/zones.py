@@ -8,8 +8,11 @@ entry inside ``10.0.0.0/8`` wins over ``internal``. Addresses in no zone get
 (internal to external), ``internal``, ``external``, and ``unknown`` when an address is missing
 (NetViewer's internal/external classification, in ECS words).
 
-Enabled by default, with RFC 1918, RFC 4193 unique-local, loopback and link-local space as
-``internal``: zones are remembered per address across batches (up to ``cache_size``) and the
+Enabled by default, with RFC 1918, RFC 4193 unique-local, loopback, link-local, unspecified,
+broadcast and link-local multicast space as ``internal``: the addresses Beats' netflow input
+counts as internal with its default ``internal_networks: [private]`` (libbeat's ``private``
+network plus the addresses it always treats as local), so ``network.direction`` agrees with
+the netflow integration's documents: zones are remembered per address across batches (up to ``cache_size``) and the
 direction per pair of zones, so a record costs three C-level dict lookups (about 0.1 µs
 here; an address seen for the first time about 1 µs).
 """
@@ -36,7 +39,9 @@ DEFAULTS: dict[str, Any] = {
         "internal": [
             "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",  # RFC 1918
             "127.0.0.0/8", "169.254.0.0/16",  # loopback, link-local
+            "0.0.0.0/32", "255.255.255.255/32", "224.0.0.0/24",  # unspecified, broadcast, link-local multicast
             "fc00::/7", "fe80::/10", "::1/128",  # RFC 4193 ULA, link-local, loopback
+            "::/128", "ff01::/16", "ff02::/16",  # unspecified, interface- and link-local multicast
         ],
     },
     "internal_zones": ["internal"],

@@ -63,7 +63,8 @@ def replay(path: str, client: Elasticsearch, stats: Any = None, *, max_retries: 
     report = ReplayReport(unreadable=[f"{path}:{n}: not a dead-letter record" for n, _ in bad])
     actions = [
         Action(str(e["index"]), e.get("id"), dict(e["document"]), int(e.get("revision") or 1),
-               kind=str(e.get("kind") or "alert"))
+               kind=str(e.get("kind") or "alert"),
+               extra={"pipeline": str(e["pipeline"])} if e.get("pipeline") else {})
         for e in entries
     ]
     sender = Sender(client, max_retries=max_retries, backoff_initial=backoff_initial,

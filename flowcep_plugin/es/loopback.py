@@ -1,10 +1,11 @@
-"""Start and stop a loopback server that speaks the Elasticsearch REST API, for tests and
-benchmarks on machines where Elasticsearch itself cannot run.
+"""Start and stop a loopback server that speaks the Elasticsearch REST API (or Kafka's
+protocol), for tests and benchmarks on machines where Elasticsearch or Kafka cannot run.
 
 It uses the ``noida-db`` package (``noida-db start --only elasticsearch``), which accepts
 index templates, bulk (with 409 conflicts and mapping errors), search and aggregations, but
-has no data-stream or ILM endpoints. Bound to 127.0.0.1 on a free port, with its own data
-directory; stopped by the process id this module started.
+has no data-stream or ILM endpoints; ``--only kafka`` speaks the Kafka protocol (produce,
+fetch, consumer groups). Bound to 127.0.0.1 on a free port, with its own data directory;
+stopped by the process id this module started.
 """
 
 from __future__ import annotations
@@ -111,9 +112,13 @@ def server_stop_quietly(proc: subprocess.Popen[bytes]) -> None:
             pass
 
 
-def start_noida(timeout: float = 20.0) -> LoopbackServer:
-    """Start ``noida-db`` with only Elasticsearch on a free loopback port; wait until ``GET /``
-    answers. Raises RuntimeError (with the server's log) when it does not come up."""
+def start_noida(timeout: float = 20.0, service: str = "elasticsearch") -> LoopbackServer:
+    """Start ``noida-db`` with only ``service`` (``elasticsearch`` or ``kafka``) on a free
+    loopback port; wait until it answers (``GET /``, or a Kafka metadata request). Its ``url``
+    is ``http://127.0.0.1:PORT`` for Elasticsearch, ``127.0.0.1:PORT`` (bootstrap servers) for
+    Kafka. Raises RuntimeError (with the server's log) when it does not come up."""
+    if service not in ("elasticsearch", "kafka"):
+        raise ValueError(f"noida-db service {service!r}: elasticsearch or kafka")
     binary = noida_binary()
     if binary is None:
         raise RuntimeError("noida-db is not installed (pip install noida-db)")
@@ -122,19 +127,24 @@ def start_noida(timeout: float = 20.0) -> LoopbackServer:
     log_path = os.path.join(data_dir, "server.log")
     log = open(log_path, "wb")  # noqa: SIM115 - handed to the child process
     proc = subprocess.Popen(
-        [binary, "start", "--only", "elasticsearch", "--host", "127.0.0.1",
-         "--elasticsearch-port", str(port), "--data-dir", os.path.join(data_dir, "data")],
+        [binary, "start", "--only", service, "--host", "127.0.0.1",
+         f"--{service}-port", str(port), "--data-dir", os.path.join(data_dir, "data")],
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=data_dir,
         start_new_session=True,  # its own process group, so stop() reaches every process
         preexec_fn=_die_with_parent(),
     )
     atexit.register(server_stop_quietly, proc)
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}" if service == "elasticsearch" else f"127.0.0.1:{port}"
     server = LoopbackServer(url, proc, data_dir, log_path)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             break
+        if service == "kafka":
+            if _kafka_answers(url):
+                return server
+            time.sleep(0.1)
+            continue
         try:
             with urllib.request.urlopen(url + "/", timeout=1) as r:
                 if r.status == 200:
@@ -144,3 +154,20 @@ def start_noida(timeout: float = 20.0) -> LoopbackServer:
     text = Path(log_path).read_text(errors="replace")[-2000:]
     server.stop()
     raise RuntimeError(f"noida-db did not start on {url}: {text}")
+
+
+def _kafka_answers(servers: str) -> bool:
+    """Whether a Kafka broker answers a metadata request (the port may accept connections
+    before the protocol is ready)."""
+    try:
+        from confluent_kafka.admin import AdminClient
+    except ImportError:
+        host, _, port = servers.rpartition(":")
+        with socket.socket() as sock:
+            sock.settimeout(0.5)
+            return sock.connect_ex((host, int(port))) == 0
+    try:
+        AdminClient({"bootstrap.servers": servers}).list_topics(timeout=1)
+        return True
+    except Exception:
+        return False

@@ -25,7 +25,7 @@ from typing import Any
 
 from ..context import Context
 from ..elements import Registry, default_registry
-from ..records import FlowBatch
+from ..records import FLOW_STREAM, OPTIONS_STREAM, FlowBatch
 from ..specs import ElementSpec
 from .limits import DecoderLimits, template_cost
 
@@ -349,6 +349,10 @@ class Template:
 
 SessionKey = tuple[str, int, int]  # exporter (host:port or file), observation domain, version
 _MAX_IFNAMES = 65536  # interface names learnt from options data, per session
+#: Sampler (v9 samplerId) / selector (PSAMP selectorId) rates learnt from options data, per
+#: session: routers have a handful; past this the table starts over (counted), so an exporter
+#: announcing a new id in every record cannot grow it.
+MAX_SAMPLERS = 256
 _SWEEP_EVERY = 10.0  # seconds between sweeps for idle sessions and expired templates
 _MAX_SESSION_GAUGES = 256  # exporters with their own gauges in the run's stats
 _EARLY_OVERHEAD = 96  # bytes a held data set costs beyond its body (empty sets must cost too)
@@ -358,7 +362,7 @@ class _Session:
     """Per (exporter transport session, observation domain) state."""
 
     __slots__ = ("templates", "expected_seq", "restart_seq", "sampling", "ifnames", "lost", "init_ms",
-                 "out_of_order", "key", "tkey", "established", "last_seen", "refused")
+                 "out_of_order", "key", "tkey", "established", "last_seen", "refused", "samplers")
 
     def __init__(self, key: str, tkey: SessionKey = ("", 0, 0)) -> None:
         self.key = key
@@ -369,7 +373,10 @@ class _Session:
         self.templates: dict[int, Template] = {}
         self.expected_seq: int | None = None
         self.restart_seq: int | None = None
-        self.sampling: int | None = None
+        self.sampling: int | None = None  # the rate of the last options record announcing one
+        # sampler/selector id -> its rate, None for a sampler that is not packet-based
+        # (PSAMP time-based selection); bounded by MAX_SAMPLERS
+        self.samplers: dict[int, int | None] = {}
         self.init_ms: int | None = None  # systemInitTimeMilliseconds from options data
         self.ifnames: dict[int, str] = {}
         self.lost = 0
@@ -481,11 +488,15 @@ class MessageDecoder:
         past the others' records)."""
         out = self._flush_all()
         if merged and len(out) > 1:
-            one = FlowBatch.concat(out, self.source)
+            flows = [b for b in out if b.stream == FLOW_STREAM]
+            others = [b for b in out if b.stream != FLOW_STREAM]  # options: their own stream
+            if len(flows) <= 1:
+                return flows + others
+            one = FlowBatch.concat(flows, self.source)
             if one.exporter is None and "flowcep.exporter" not in one.columns:
                 # several exporters in one batch: keep who sent each record
-                one.add_column("flowcep.exporter", [b.exporter for b in out for _ in range(b.length)])
-            return [one]
+                one.add_column("flowcep.exporter", [b.exporter for b in flows for _ in range(b.length)])
+            return [one, *others]
         return out
 
     def _flush_all(self) -> list[FlowBatch]:
@@ -790,8 +801,17 @@ class MessageDecoder:
                     columns[dst] = [export_ms - v // 1000 if isinstance(v, int) else None for v in delta]
         if not sess.established:
             self._establish(sess)
-        if sess.sampling is not None and "samplingInterval" not in columns:
-            columns["samplingInterval"] = [sess.sampling] * n
+        if "samplingInterval" not in columns:
+            ids = columns.get("selectorId") or columns.get("samplerId")
+            if ids is not None and sess.samplers:
+                # each record names its sampler (v9 FLOW_SAMPLER_ID, PSAMP selectorId): the
+                # rate that sampler's options record announced, else the exporter's last one
+                rates, default = sess.samplers, sess.sampling
+                per_record = [rates.get(i, default) for i in ids]
+                if any(r is not None for r in per_record):
+                    columns["samplingInterval"] = per_record
+            elif sess.sampling is not None:
+                columns["samplingInterval"] = [sess.sampling] * n
         if self.apply_sampling:
             self._scale(columns, n)
         if sess.ifnames:
@@ -893,10 +913,7 @@ class MessageDecoder:
         init = rec.get("systemInitTimeMilliseconds")
         if init and isinstance(init[-1], int):
             sess.init_ms = init[-1]
-        rate = _sampling_rate(rec)
-        if rate is not None:
-            sess.sampling = rate
-            self._session_gauge("sampling_interval", sess, rate)
+        self._learn_samplers(sess, rec, n)
         ifidx = rec.get("ingressInterface") or rec.get("egressInterface")
         names = rec.get("interfaceName") or rec.get("interfaceDescription")
         if ifidx and names:
@@ -907,7 +924,42 @@ class MessageDecoder:
                 if isinstance(i, int) and isinstance(nm, str):
                     sess.ifnames[i] = nm
         self.stats.add("input.option_records", n)
+        self._ready.append(self._options_batch(t, sess, rec, n))
         return n
+
+    def _learn_samplers(self, sess: _Session, rec: dict[str, list[Any]], n: int) -> None:
+        """Each options record announcing a sampling rate sets it for its sampler (the
+        record's ``samplerId``/``selectorId``, when it has one) and as the exporter's default."""
+        ids = rec.get("selectorId") or rec.get("samplerId")
+        algorithms = rec.get("selectorAlgorithm") or rec.get("samplerMode")
+        for i in range(n):
+            rate = _sampling_rate(rec, i)
+            sid = ids[i] if ids is not None else None
+            if rate is None and (algorithms is None or not isinstance(sid, int)):
+                continue  # says nothing about sampling
+            if isinstance(sid, int):
+                if sid not in sess.samplers and len(sess.samplers) >= MAX_SAMPLERS:
+                    sess.samplers.clear()
+                    self.stats.add("input.samplers_cleared", 1)
+                sess.samplers[sid] = rate  # None: a sampler whose rate is not a packet count
+            if rate is not None:
+                sess.sampling = rate
+                self._session_gauge("sampling_interval", sess, rate)
+
+    def _options_batch(self, t: Template, sess: _Session, rec: dict[str, list[Any]], n: int) -> FlowBatch:
+        """Options records as their own stream: the decoded scope and option fields, the
+        options template's id (``flowcep.template_id``, which tells the kinds of record apart;
+        not ``templateId``, which a Flow Keys record holds as its scope) and the message's
+        export time (``exportTime``, epoch seconds, RFC 7011 3.1), which is also the records'
+        event time; ``paddingOctets`` never becomes a column."""
+        columns = {k: v for k, v in rec.items() if k != "paddingOctets"}
+        export_ms = self._export_ms
+        columns["flowcep.template_id"] = [t.tid] * n
+        columns["exportTime"] = [export_ms // 1000] * n
+        columns["flowcep.exporter"] = [sess.key] * n
+        batch = FlowBatch(columns, n, self.source, sess.key, OPTIONS_STREAM)
+        batch.set_event_times([export_ms] * n)
+        return batch
 
     # -- IPFIX -----------------------------------------------------------------------------
     def _ipfix(self, buf: bytes, off: int, exporter: str) -> int:
@@ -1029,6 +1081,7 @@ class MessageDecoder:
             return 0
         _v, _count, uptime, secs, seq, odid = _V9_HDR.unpack_from(buf, off)
         self.messages += 1
+        self._export_ms = secs * 1000
         sess = self._session(exporter, odid, 9)
         base_ms = secs * 1000 - uptime
         end = len(buf)
@@ -1158,25 +1211,37 @@ class MessageDecoder:
         return 24 + 48 * int(count)
 
 
-def _sampling_rate(rec: dict[str, list[Any]]) -> int | None:
-    """One-in-N rate announced by the last options record, or None.
+#: PSAMP selectorAlgorithm (RFC 5475/5477, IANA psamp-parameters): 2 is systematic time-based
+#: sampling, whose interval and space are microseconds, not packets: no packet rate.
+_TIME_BASED_SELECTORS = (2,)
+
+
+def _sampling_rate(rec: dict[str, list[Any]], i: int = -1) -> int | None:
+    """One-in-N rate announced by options record ``i`` (default: the last), or None.
 
     samplingInterval (34) and samplerRandomInterval (50) are N itself; PSAMP systematic count
     sampling (RFC 5477) selects samplingPacketInterval packets then skips samplingPacketSpace,
-    so N = (interval + space) / interval; samplingProbability (311) gives N = 1/p.
+    so N = (interval + space) / interval; n-out-of-N random sampling gives N =
+    samplingPopulation / samplingSize; samplingProbability (311) gives N = 1/p.
     """
-    def last(name: str) -> Any:
+    def at(name: str) -> Any:
         vals = rec.get(name)
-        return vals[-1] if vals else None
+        return vals[i] if vals else None
 
-    interval, space = last("samplingPacketInterval"), last("samplingPacketSpace")
+    algorithm = at("selectorAlgorithm")
+    interval, space = at("samplingPacketInterval"), at("samplingPacketSpace")
     if isinstance(interval, int) and interval > 0 and isinstance(space, int) and space >= 0:
+        if algorithm in _TIME_BASED_SELECTORS:
+            return None
         return max(1, round((interval + space) / interval))
-    prob = last("samplingProbability")
+    size, population = at("samplingSize"), at("samplingPopulation")
+    if isinstance(size, int) and size > 0 and isinstance(population, int) and population >= size:
+        return max(1, round(population / size))
+    prob = at("samplingProbability")
     if isinstance(prob, float) and 0.0 < prob <= 1.0:
         return max(1, round(1 / prob))
     for name in _SAMPLING_NAMES:
-        v = last(name)
+        v = at(name)
         if v is not None:
             return v if isinstance(v, int) and v > 0 else None
     return None

@@ -59,3 +59,25 @@ def run_market(epl: str, fields: tuple[str, ...], until: int = 7200, statement: 
 def sorted_rows(rows: dict[int, list[tuple[Any, ...]]]) -> dict[int, list[tuple[Any, ...]]]:
     """Rows of one output in any order (Esper's assertions that allow any order)."""
     return {t: sorted(v, key=repr) for t, v in rows.items()}
+
+
+def run_market_ir(epl: str, fields: tuple[str, ...], join_keys: bool = False
+                  ) -> dict[int, tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]]:
+    """``run_market`` for ``select irstream`` statements: by output time, the insert-stream
+    rows and the remove-stream rows (Esper's listener ``newData`` and ``oldData``)."""
+    h = Harness(epl)
+    if join_keys:
+        for sym in ("IBM", "MSFT", "YAH"):
+            h.send(0, kind="key", symbol=sym)
+    steps = sorted([(t, 1, i) for i, (t, *_r) in enumerate(MARKET)] + [(t, 0, -1) for t in TICKS])
+    for t, kind, i in steps:
+        if kind == 0:
+            h.watermark(t)
+        else:
+            _t, sym, vol, price = MARKET[i]
+            h.send(t, kind="md", symbol=sym, volume=vol, price=price)
+    out: dict[int, tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]] = {}
+    for r in h.of("s0"):
+        ins, rem = out.setdefault(r.time_ms, ([], []))
+        (rem if r.removed else ins).append(tuple(r.values[f] for f in fields))
+    return out

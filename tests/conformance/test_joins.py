@@ -92,3 +92,15 @@ def test_derived_event_time_is_the_insert_time() -> None:
     h.send(100, v=1)
     h.watermark(1100)
     assert [(r.statement, r.time_ms) for r in h.rows] == [("P", 1100), ("Q", 1100)]
+
+
+@pytest.mark.esper("insert-into", cite="EPLSubselectUnfiltered.EPLSubselectSelfSubselect (an inserted event is "
+                   "routed after every statement processed the event that caused it); Esper reference, "
+                   "'Joining Event Streams'")
+def test_inserted_event_reaches_a_join_after_the_triggering_event() -> None:
+    h = Harness("""@Name('Last') insert into L select v from Flow;
+                   @Name('J') select f.v as fv, l.v as lv from Flow#lastevent as f, L#lastevent as l""")
+    for t in (1, 2):
+        h.send(t, v=t)
+    # event 1 joins nothing (L is empty), then L(1) joins it; event 2 joins L(1), then L(2)
+    assert [(r.values["fv"], r.values["lv"]) for r in h.of("J")] == [(1, 1), (2, 1), (2, 2)]

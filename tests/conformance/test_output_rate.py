@@ -59,6 +59,11 @@ CASES = [
          S_F, {1200: [IBM25], 2200: [IBM26], 5200: [IBM22]}),
     case("output-rate", f"{RS}.ResultSet17FirstNoHavingNoJoinIStream", SIMPLE + "output first every 1 seconds", S_F, {
         200: [IBM25], 1500: [IBM24], 3500: [YAH2], 4300: [IBM22], 5900: [YAH1b]}),
+    case("output-rate", f"{RS}.ResultSet18SnapshotNoHavingNoJoin (the window's contents at each interval end)",
+         SIMPLE + "output snapshot every 1 seconds", S_F, {
+             1200: [IBM25, MSFT9], 2200: [IBM25, MSFT9, IBM24, YAH1, IBM26], 3200: [IBM25, MSFT9, IBM24, YAH1, IBM26],
+             4200: [IBM25, MSFT9, IBM24, YAH1, IBM26, YAH2], 5200: [IBM25, MSFT9, IBM24, YAH1, IBM26, YAH2, IBM22, YAH3],
+             6200: [MSFT9, IBM24, YAH1, IBM26, YAH2, IBM22, YAH3, YAH1b], 7200: [IBM26, YAH2, IBM22, YAH3, YAH1b]}),
     # -- fully aggregated, un-grouped -----------------------------------------------------------
     case("aggregate-all", f"{RA}.ResultSet1NoneNoHavingNoJoin", FORALL, A_F, {
         200: [(25.0,)], 800: [(34.0,)], 1500: [(58.0,), (59.0,)], 2100: [(85.0,)], 3500: [(87.0,)],
@@ -257,13 +262,14 @@ def test_output_snapshot_per_group_without_window() -> None:
 
 
 REFUSED = [
-    ("select symbol from Flow#time(1 sec) output snapshot every 1 sec", "snapshot"),
+    ("select symbol from Flow#time_batch(1 sec) output snapshot every 1 sec", "snapshot"),
     ("select symbol, sum(price) from Flow#time(1 sec) group by symbol having sum(price) > 1 "
      "output all every 1 sec", "output all every"),
     ("select symbol, sum(price) from Flow#time_batch(1 sec) group by symbol output snapshot every 1 sec",
      "output snapshot every"),
     ("select symbol, volume, sum(price) from Flow#time(1 sec) output last every 1 sec", "output last every"),
-    ("select symbol from Flow output every 5 events", "output rate by events"),
+    ("select count(*) from Flow output every 5 events", "output rate by events"),
+    ("select symbol from Flow output first every 5 events", "output rate by events"),
 ]
 
 
@@ -299,3 +305,49 @@ PER_EVENT = [
 @pytest.mark.parametrize(("epl", "fields", "expected"), PER_EVENT)
 def test_per_event_aggregation_kinds(epl: str, fields: tuple[str, ...], expected: dict) -> None:
     assert run_market(epl, fields) == expected
+
+
+@pytest.mark.esper("output-rate-events", cite=f"{RS}.ResultSetLimitEventSimple")
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_output_every_n_events_holds_rows_until_n_events(n: int) -> None:
+    from flowcep_plugin.engine.harness import Harness
+
+    h = Harness(f"@Name('s0') select * from Flow#length(5) output every {n} events")
+    sizes = [len(h.send(i, theString=s)) for i, s in enumerate(["IBM", "MSFT", "YAH"])]
+    assert sizes == {1: [1, 1, 1], 2: [0, 2, 0], 3: [0, 0, 3]}[n]
+
+
+@pytest.mark.esper("output-rate-events", cite=f"{RS}.ResultSetAggAllHaving (events are counted, not rows)")
+def test_output_every_n_events_counts_events_having_rejects() -> None:
+    from flowcep_plugin.engine.harness import Harness
+
+    h = Harness("@Name('s0') select symbol, volume from Flow#length(10) having volume > 0 output every 5 events")
+    steps = [h.send(i, symbol=s, volume=v) for i, (s, v) in
+             enumerate([("S0", 20), ("IBM", -1), ("MSFT", -2), ("YAH", 10), ("IBM", 0)])]
+    assert [[(r.values["symbol"], r.values["volume"]) for r in st] for st in steps] == [
+        [], [], [], [], [("S0", 20), ("YAH", 10)]]
+
+
+@pytest.mark.esper("output-rate-events", cite=f"{RS}.ResultSetSimpleNoJoinAll and ResultSetSimpleNoJoinLast")
+def test_output_all_and_last_every_two_events() -> None:
+    from flowcep_plugin.engine.harness import Harness
+
+    for kind, want in (("all", [1, 2]), ("", [1, 2]), ("last", [2])):
+        h = Harness(f"@Name('s0') select longBoxed from Flow#length(3) output {kind} every 2 events")
+        assert h.send(0, longBoxed=1) == []
+        assert [r.values["longBoxed"] for r in h.send(1, longBoxed=2)] == want
+
+
+@pytest.mark.esper("output-rate-events", cite=f"{RS}.ResultSetLimitEventJoin (a join counts its joined rows)")
+def test_output_every_n_events_over_a_join() -> None:
+    from flowcep_plugin.engine.harness import Harness
+
+    text = ("@Name('s{n}') select event1.theString as s from Flow(kind='b')#length(5) as event1, Flow(kind='a')#length(5) as event2 "
+            "where event1.theString = event2.id output every {n} events")
+    h1, h3 = Harness(text.format(n=1)), Harness(text.format(n=3))
+    got1, got3 = [], []
+    for i, sym in enumerate(("IBM", "MSFT", "YAH")):
+        for h, got in ((h1, got1), (h3, got3)):
+            h.send(2 * i, kind="b", theString=sym)
+            got.append(len(h.send(2 * i + 1, kind="a", id=sym)))
+    assert got1 == [1, 1, 1] and got3 == [0, 0, 3]

@@ -69,3 +69,22 @@ def test_epl_path(tmp_path) -> None:
     assert [e["rule"]["id"] for e in det.flush()] == ["test-heavy"]
     with pytest.raises(EPLError, match="cannot read"):
         EPLDetector(DetectorSpec(name="g", summary="", epl_path=str(tmp_path / "none.epl")), {}, Context())
+
+
+def test_remove_stream_rows_are_alerts_marked_removed_and_printed_so() -> None:
+    import json
+
+    from flowcep_plugin.cli.epl import format_row
+    from flowcep_plugin.engine.harness import Harness
+
+    text = "@Name('Seen') select irstream src from Flow#length(1)"
+    rule = RuleSpec(id="t-seen", name="Seen", description="d", statement="Seen", source_field="src")
+    det = EPLDetector(DetectorSpec(name="seen", summary="t", epl=text, rules=(rule,)), {}, Context())
+    events = det.on_batch(flows((0, {"src": "10.0.0.1"}), (1, {"src": "10.0.0.2"})))
+    assert [(e["flowcep"]["fields"]["src"], e["flowcep"]["fields"].get("removed")) for e in events] == [
+        ("10.0.0.1", None), ("10.0.0.2", None), ("10.0.0.1", True)]
+    h = Harness(text)
+    h.send(0, src="a")
+    h.send(1, src="b")
+    docs = [json.loads(format_row(r)) for r in h.rows]
+    assert [(d["src"], d.get("removed")) for d in docs] == [("a", None), ("b", None), ("a", True)]

@@ -127,12 +127,12 @@ def test_unknown_property_when_the_schema_declares_properties() -> None:
     ("select a from Flow limit 2.5", "LIMIT expects a whole number"),
     ("select * from pattern [a=Flow] order by a.x", "ORDER BY with SELECT *"),
     ("select a from Flow.win:time_accum(1 sec)", "view win:time_accum"),
-    ("select a from Flow#time(1 min)#length(3)", "chained views"),
+    ("select a from Flow#time_batch(1 min)#length(3)", "these data windows together"),
     ("select frobnicate(a) from Flow", "unknown function frobnicate"),
     ("select a from Flow where count(*) > 1", "not allowed in WHERE"),
     ("select * from pattern [not a=Flow]", "NOT outside an AND"),
-    ("select a from Flow output every 5 events", "output rate by events"),
-    ("select a from Flow as x left outer join Flow as y", "JOIN"),
+    ("select count(*) from Flow output every 5 events", "output rate by events"),
+    ("select a from Flow as x left outer join Flow as y", "needs an ON condition"),
     ("select a from Flow where a > ${missing}", "unknown parameter ${missing}"),
 ])
 def test_unsupported_constructs_are_rejected_before_data(text: str, needle: str) -> None:

@@ -168,8 +168,8 @@ def test_pattern_over_a_derived_stream() -> None:
 
 
 @pytest.mark.parametrize("text, needle", [
-    ("select * from Flow\n match_recognize (measures A.x as a pattern (A B) define A as A.x > 1)",
-     "MATCH_RECOGNIZE"),
+    ("select * from Flow#time_batch(1 min)\n match_recognize (measures A.x as a pattern (A B) define A as A.x > 1)",
+     "#time_batch"),  # h-mrec: match_recognize is taken, over no window or #keepall
     ("select * from pattern [a=Flow -[10]> b=Flow]", "-[n]>"),
     ("select * from pattern [a=Flow while (a.x > 1)]", "WHILE"),
     ("select * from pattern [every timer:at(*, *, *, *, *)]", "timer:at"),

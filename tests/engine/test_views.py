@@ -243,3 +243,14 @@ def test_select_star_over_a_batch_window_keeps_every_column() -> None:
     h.flush()
     assert [r.values for r in h.rows[2:]] == [{"flowEndMilliseconds": 2, "c": 3},
                                               {"flowEndMilliseconds": 3, "a": 4}]
+
+
+def test_prev_windows_per_groupwin_key_are_bounded_and_counted() -> None:
+    from flowcep_plugin.engine.compiler import compile_module as cm
+    from flowcep_plugin.engine.harness import flows
+
+    rt = cm("@Name('s0') select prev(1, v) as p from Flow#groupwin(k)#length(2)").runtime(max_groups=2)
+    rows = [r.values["p"] for i, k in enumerate("abcab") for r in rt.on_batch(flows((i, {"k": k, "v": i})))]
+    # a and b forgotten when c and a came back: their history starts again
+    assert rows == [None, None, None, None, None]
+    assert rt.counters["engine.prev_windows_evicted"] == 3

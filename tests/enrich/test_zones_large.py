@@ -7,7 +7,7 @@ import time
 import tracemalloc
 
 from flowcep_plugin.context import Context
-from flowcep_plugin.enrich.zones import ZonesEnricher
+from flowcep_plugin.enrich.zones import DEFAULTS, ZonesEnricher
 from flowcep_plugin.records import FlowBatch
 
 HUGE = {
@@ -51,3 +51,24 @@ def test_address_memo_is_bounded_and_resets_are_counted() -> None:
         z.enrich(FlowBatch.from_rows(rows))
         assert len(z._zone_of) <= 1_000
     assert ctx.stats.gauges["zones.cache_resets"] >= 10
+
+
+def test_a_sweep_of_more_hosts_than_a_slash16_keeps_every_zone() -> None:
+    """What failed at filing: with the default config, traffic touching more distinct hosts
+    than a /16 holds (65,536, the default ``cache_size``) made the memo start over without the
+    addresses it already knew, and the batch that crossed the line raised KeyError: the
+    enricher failed on every such batch and was disabled after ten, so a scan of a /8 lost
+    its zones. Every record must keep its zones however many hosts a network has."""
+    ctx = Context()
+    z = ZonesEnricher(DEFAULTS, ctx)  # RFC 1918 internal, cache_size 65536
+    sensor = "192.168.1.10"
+    for k in range(6):  # 6 x 16,384 targets across 10.0.0.0/8: 98,304 distinct hosts
+        rows = [{"sourceIPv4Address": sensor, "destinationIPv4Address": f"10.{k}.{i >> 8}.{i & 255}"}
+                for i in range(16_384)]
+        rows.append({"sourceIPv4Address": "203.0.113.5", "destinationIPv4Address": sensor})
+        b = FlowBatch.from_rows(rows)
+        z.enrich(b)
+        assert b.get("destination.zone")[:-1] == ["internal"] * 16_384
+        assert b.get("network.direction")[-1] == "inbound"
+        assert len(z._zone_of) <= 65_536 + 1
+    assert ctx.stats.gauges["zones.cache_resets"] >= 1

@@ -46,7 +46,9 @@ def decoder(transport: str = "file", **kw: object) -> tuple[MessageDecoder, Cont
 
 
 def one(batches: list[FlowBatch]) -> FlowBatch:
-    return FlowBatch.concat(batches) if batches else FlowBatch({}, 0)
+    """The flow records of ``batches`` as one batch (options records travel apart)."""
+    flows = [b for b in batches if b.stream == "Flow"]
+    return FlowBatch.concat(flows) if flows else FlowBatch({}, 0)
 
 
 def ip(s: str) -> bytes:

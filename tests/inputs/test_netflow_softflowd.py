@@ -54,7 +54,8 @@ def collect(kind: str, capture: Path, version: str, extra: list[str], tmp_path: 
 
     def consume() -> None:
         for b in col.batches():
-            rows.extend(b.rows())
+            if b.stream == "Flow":  # softflowd's options records travel apart
+                rows.extend(b.rows())
 
     th = threading.Thread(target=consume, daemon=True)
     th.start()

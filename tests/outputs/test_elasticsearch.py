@@ -178,6 +178,26 @@ def test_flows_can_be_kept_out(client: Any, es_url: str, ns: str, tmp_path: Any)
     assert not client.indices.exists(index=f"logs-flowcep.flow-{ns}")
 
 
+def test_options_records_go_to_their_own_data_stream(client: Any, es_url: str, ns: str, tmp_path: Any) -> None:
+    """Exporters' options records are metric documents in logs-flowcep.options-<ns>, never
+    in the flow data stream."""
+    opts = FlowBatch({"samplerId": [1, 2], "samplerRandomInterval": [100, 1000],
+                      "flowcep.template_id": [257, 257], "exportTime": [1_700_000_000] * 2,
+                      "flowcep.exporter": ["192.0.2.9:2055/0"] * 2}, 2, "t", "192.0.2.9:2055/0", "Options")
+    opts.set_event_times([1_700_000_000_000] * 2)
+    out = output(es_url, ns, tmp_path, flows=True)
+    out.write_flows(opts)
+    out.close()
+    index = f"logs-flowcep.options-{ns}"
+    client.indices.refresh(index=index)
+    hits = search(client, index, query={"term": {"netflow.sampler_id": 2}})
+    doc = hits[0]["_source"]
+    assert doc["event.kind"] == "metric" and doc["data_stream.dataset"] == "flowcep.options"
+    assert doc["event.dataset"] == "flowcep.options" and doc["netflow.sampler_random_interval"] == 1000
+    assert doc["observer.ip"] == ["192.0.2.9"]
+    assert not client.indices.exists(index=f"logs-flowcep.flow-{ns}")
+
+
 @pytest.mark.shared
 @pytest.mark.slow
 def test_pipeline_end_to_end(client: Any, es_url: str, ns: str, tmp_path: Any, upstream_ipfix: Any) -> None:

@@ -102,7 +102,7 @@ class FakeES:
                                                                              "reason": "seq_no mismatch"}}})
                     continue
                 self.seq += 1
-                self.docs[_id] = {"source": src, "seq": self.seq, "op": op}
+                self.docs[_id] = {"source": src, "seq": self.seq, "op": op, "meta": meta}
                 items.append({op: {"_id": _id, "status": 201 if have is None else 200,
                                    "result": "created" if have is None else "updated"}})
         if fault == "timeout-after-apply":
@@ -240,6 +240,44 @@ def test_flows_are_not_duplicated_by_retries(fake: FakeES, url: str, tmp_path: A
     doc = next(iter(fake.docs.values()))["source"]
     assert doc["data_stream.dataset"] == "flowcep.flow" and doc["network.transport"] == "tcp"
     assert doc["event.ingested"].endswith("Z")
+
+
+def test_flows_into_the_netflow_integrations_stream_skip_its_ingest_pipeline(fake: FakeES, url: str,
+                                                                             tmp_path: Any) -> None:
+    """flow_dataset = netflow.log: the integration's default pipeline expects Beats' nested
+    documents (it would add a second network.direction to FlowCEP's flat ones), so flows are
+    sent with pipeline _none; alerts and FlowCEP's own flow stream keep the default."""
+    rows = [{"sourceIPv4Address": "10.0.0.1", "destinationIPv4Address": "10.9.9.9", "octetDeltaCount": i,
+             "flowEndMilliseconds": 1_700_000_000_000 + i} for i in range(3)]
+    out = make_output(url, tmp_path, flows=True, flow_dataset="netflow.log")
+    out.write_flows(FlowBatch.from_rows(rows))
+    out.write_events([alert(1)])
+    out.close()
+    metas = {d["meta"]["_index"]: d["meta"] for d in fake.docs.values()}
+    assert metas["logs-netflow.log-default"]["pipeline"] == "_none"
+    assert "pipeline" not in metas[STREAM]
+    assert next(d for d in fake.docs.values() if d["op"] == "create" and "netflow.type" in d["source"])[
+        "source"]["event.dataset"] == "netflow.log"
+    # a rejected flow keeps its pipeline in the dead-letter file, and a replay sends it so
+    fake.docs.clear()
+    rejected = make_output(url, tmp_path, flows=True, flow_dataset="netflow.log")
+    rejected.write_flows(FlowBatch.from_rows(rows[:1]))
+    rejected.flush()
+    fake.reject_ids.update(fake.docs)
+    fake.docs.clear()
+    rejected.write_flows(FlowBatch.from_rows(rows[:1]))
+    rejected.close()
+    dead = [json.loads(line) for line in (tmp_path / "dead.jsonl").read_text().splitlines()]
+    assert dead[-1]["pipeline"] == "_none" and dead[-1]["kind"] == "flow"
+    fake.reject_ids.clear()
+    from flowcep_plugin.es.deadletter import replay
+    replay(str(tmp_path / "dead.jsonl"), make_client(url, {"request_timeout": 1}))
+    assert [d["meta"].get("pipeline") for d in fake.docs.values()] == ["_none"]
+    fake.docs.clear()
+    own = make_output(url, tmp_path, flows=True)
+    own.write_flows(FlowBatch.from_rows(rows))
+    own.close()
+    assert all("pipeline" not in d["meta"] for d in fake.docs.values()) and len(fake.docs) == 3
 
 
 def test_sender_gives_up_after_bounded_retries(fake: FakeES, url: str, tmp_path: Any) -> None:

@@ -33,6 +33,7 @@ from typing import Any
 
 from flowcep_plugin.api import (
     DURATION_SCHEMA,
+    BoundedMemo,
     ConfigError,
     Context,
     DetectorSpec,
@@ -169,7 +170,7 @@ class BruteForceDetector:
             self.ignore = [ip_network(c, strict=False) for c in config.get("ignore_sources", ())]
         except ValueError as exc:
             raise ConfigError(f"detectors.bruteforce.ignore_sources: {exc}") from None
-        self._ignored: dict[str, bool] = {}
+        self._ignored: BoundedMemo[str, bool] = BoundedMemo(stats=ctx.stats, counter="bruteforce.memo_resets")
         self.by_port: dict[int, str] = {}
         for name, svc in sorted(config["services"].items()):
             for port in svc["ports"]:
@@ -317,6 +318,7 @@ SPEC = DetectorSpec(
     name="bruteforce",
     summary="Password guessing on login services: runs of near-identical connections from one client",
     factory=BruteForceDetector,
+    partition="address",  # every alert is keyed by the address whose flows it counted
     rules=RULES,
     config_schema=CONFIG_SCHEMA,
     defaults=DEFAULTS,

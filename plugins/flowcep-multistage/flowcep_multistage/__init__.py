@@ -103,6 +103,7 @@ SPEC = DetectorSpec(
     name="multistage",
     summary="Multi-stage HTTP attack in EPL: TCP SYN scan -> HTTP scan -> login brute force, per attacker",
     epl=EPL_TEXT,
+    partition="address",  # every alert is keyed by the address whose flows it counted
     rules=RULES,
     config_schema=CONFIG_SCHEMA,
     defaults=DEFAULTS,

@@ -28,6 +28,7 @@ from typing import Any
 from flowcep_plugin.api import (
     DURATION_SCHEMA,
     TRANSPORT,
+    BoundedMemo,
     ConfigError,
     Context,
     DetectorSpec,
@@ -136,11 +137,16 @@ class PolicyDetector:
     def __init__(self, config: Mapping[str, Any], ctx: Context) -> None:
         self.policies = [_Policy(p, i) for i, p in enumerate(config.get("policies", ()))]
         # per policy: address -> membership, so each address is tested once per run
+        # (bounded: addresses come from the network, spoofed ones by the million)
         self._caches: list[tuple[dict[str, bool], dict[str, bool], dict[str, bool]]] = [
-            ({}, {}, {}) for _ in self.policies]
+            (self._memo(ctx), self._memo(ctx), self._memo(ctx)) for _ in self.policies]
         self.windows = TumblingWindows(int(parse_duration(config["window"]) * 1000),
                                        lambda: defaultdict(lambda: [0, 0, set()]), self._finish,
                                        "policy", ctx.stats)
+
+    @staticmethod
+    def _memo(ctx: Context) -> BoundedMemo[str, bool]:
+        return BoundedMemo(stats=ctx.stats, counter="policy.memo_resets")
 
     def on_batch(self, batch: FlowBatch) -> list[Event]:
         if not self.policies:
@@ -202,6 +208,7 @@ SPEC = DetectorSpec(
     name="policy",
     summary="Access to restricted hosts or ports from sources that may not use them (CIDR lists, port sets)",
     factory=PolicyDetector,
+    partition="address",  # every alert is keyed by the address whose flows it counted
     rules=(RULE,),
     config_schema=CONFIG_SCHEMA,
     defaults=DEFAULTS,

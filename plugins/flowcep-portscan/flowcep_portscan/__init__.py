@@ -35,6 +35,7 @@ from typing import Any
 
 from flowcep_plugin.api import (
     DURATION_SCHEMA,
+    BoundedMemo,
     ConfigError,
     Context,
     DetectorSpec,
@@ -205,7 +206,7 @@ class PortScanDetector:
             self.ignore = [ip_network(c, strict=False) for c in config.get("ignore_sources", ())]
         except ValueError as exc:
             raise ConfigError(f"detectors.portscan.ignore_sources: {exc}") from None
-        self._ignored: dict[str, bool] = {}
+        self._ignored: BoundedMemo[str, bool] = BoundedMemo(stats=ctx.stats, counter="portscan.memo_resets")
         self.stats = ctx.stats
         self.sources: dict[str, _Source] = {}
         self.windows = TumblingWindows(self.window_ms, _Window, self._finish, "portscan", ctx.stats)
@@ -514,6 +515,7 @@ SPEC = DetectorSpec(
     summary="Horizontal and vertical scans (failed, half-open, refused or FIN/NULL/Xmas probes; "
             "slow sweeps by Threshold Random Walk), UDP scans and ICMP host sweeps",
     factory=PortScanDetector,
+    partition="address",  # every alert is keyed by the address whose flows it counted
     rules=RULES,
     config_schema=CONFIG_SCHEMA,
     defaults=DEFAULTS,

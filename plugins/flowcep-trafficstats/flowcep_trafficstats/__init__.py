@@ -23,6 +23,7 @@ import numpy as np
 
 from flowcep_plugin.api import (
     DURATION_SCHEMA,
+    BoundedMemo,
     ConfigError,
     Context,
     DetectorSpec,
@@ -120,7 +121,7 @@ class TrafficStats:
             self.internal = [ip_network(c, strict=False) for c in config["internal_networks"]]
         except ValueError as exc:
             raise ConfigError(f"detectors.trafficstats.internal_networks: {exc}") from None
-        self._internal: dict[str | None, bool] = {}  # None: no address, never internal
+        self._internal: BoundedMemo[str, bool] = BoundedMemo(stats=ctx.stats, counter="trafficstats.memo_resets")
         self.port_cat: dict[int, str] = {}
         for name, ports in config["categories"].items():
             for p in ports:
@@ -191,16 +192,13 @@ class TrafficStats:
 
     def _inside(self, addresses: list[Any]) -> Any:
         """1 per record whose address is internal, else 0, as an array; the remembered
-        answers are looked up at C level and only addresses new to this run are tested."""
-        known = self._internal
-        hits = list(map(known.get, addresses))
+        answers are looked up at C level and only addresses new to this run are tested (the
+        memo may restart while they are, so this batch's answers are kept aside)."""
+        hits = list(map(self._internal.get, addresses))
         if None in hits:
-            for a in dict.fromkeys(a for a, hit in zip(addresses, hits, strict=True) if hit is None):
-                if a is None:
-                    known[a] = False
-                else:
-                    self._is_internal(a)
-            hits = list(map(known.__getitem__, addresses))
+            fresh = {a: a is not None and self._is_internal(a)
+                     for a in dict.fromkeys(a for a, hit in zip(addresses, hits, strict=True) if hit is None)}
+            hits = list(map(fresh.get, addresses, hits))  # the fresh answer, else the known one
         return np.fromiter(hits, np.int64, len(hits))
 
     def _is_internal(self, addr: str) -> bool:

@@ -46,6 +46,7 @@ from typing import Any
 
 from flowcep_plugin.api import (
     DURATION_SCHEMA,
+    BoundedMemo,
     Context,
     DetectorSpec,
     Event,
@@ -243,7 +244,7 @@ class VolumetricDetector:
         self.amp_bps = float(config["amplification_bps"])
         self.min_refl = int(config["min_reflectors"])
         self.amp_ports = {int(p): n for n, p in config["amplification_ports"].items()}
-        self._group: dict[str, bool] = {}
+        self._group: BoundedMemo[str, bool] = BoundedMemo(stats=ctx.stats, counter="volumetric.memo_resets")
         self.windows = TumblingWindows(self.window_ms, _State, self._finish, "volumetric", ctx.stats)
 
     def on_batch(self, batch: FlowBatch) -> list[Event]:
@@ -449,6 +450,7 @@ SPEC = DetectorSpec(
     summary="SYN, UDP and ICMP floods, UDP amplification (TA14-017A ports), SYN-ACK reflection and smurf, "
             "by peak-second rate and asymmetry",
     factory=VolumetricDetector,
+    partition="address",  # every alert is keyed by the address whose flows it counted
     rules=RULES,
     config_schema=CONFIG_SCHEMA,
     defaults=DEFAULTS,

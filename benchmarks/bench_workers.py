@@ -1,0 +1,105 @@
+"""``flowcep run --workers N`` against ``--workers 1`` on the same file, in the same run.
+
+The input is FlowCEP's ``data.ipfix`` concatenated ``--copies`` times, time-shifted
+(``bench_engine.build``). Each contender is the whole command as a user runs it (every shipped
+detector, default enrichers, jsonl output); its wall time is the figure, since the point of
+workers is to spend more CPU to finish sooner. The alerts of every N are compared with those of
+N = 1 (rule, source, target, window, revision, counts) and a difference fails the benchmark.
+It also prints the cores the machine has and its load, since a speed-up needs free cores: on a
+machine whose cores are busy the ratio says little.
+
+    .venv/bin/python benchmarks/bench_workers.py [--copies 50] [--workers 1,2,4] [--repeat 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+PYTHON = sys.executable
+
+
+def alert_set(path: Path) -> list[tuple[Any, ...]]:
+    out = []
+    for line in path.read_text().splitlines():
+        d = json.loads(line)
+        f = d.get("flowcep") or {}
+        out.append((d["rule"]["id"], json.dumps((d.get("source") or {}).get("ip")),
+                    json.dumps((d.get("destination") or {}).get("ip")), json.dumps(f.get("window")),
+                    f.get("revision"), json.dumps(f.get("counts"), sort_keys=True),
+                    json.dumps(f.get("metrics"), sort_keys=True)))
+    return sorted(out)
+
+
+def run(data: Path, folder: Path, workers: int) -> tuple[float, float, int, list[tuple[Any, ...]]]:
+    """Wall seconds, CPU seconds of the command and its workers, records, alerts."""
+    alerts, stats = folder / f"alerts-{workers}.jsonl", folder / f"stats-{workers}.json"
+    alerts.unlink(missing_ok=True)
+    cmd = [PYTHON, "-m", "flowcep_plugin", "run", "-q", "--no-progress", "-i", f"ipfix-file:{data}",
+           "-o", f"jsonl:{alerts}", "--stats-json", str(stats), "--workers", str(workers)]
+    before = os.times()
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    after = os.times()
+    if proc.returncode != 0:
+        raise SystemExit(f"bench_workers: --workers {workers} failed ({proc.returncode}): "
+                         f"{proc.stderr.strip()[-400:]}")
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    snap = json.loads(stats.read_text())
+    return wall, cpu, int(snap["stages"]["input"]["in"]), alert_set(alerts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--copies", type=int, default=50)
+    ap.add_argument("--workers", default="1,2,4", help="comma-separated worker counts; 1 is the baseline")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per count; the best wall time is kept")
+    args = ap.parse_args(argv)
+    counts = sorted({1, *(int(x) for x in args.workers.split(",") if x.strip())})
+    from bench_engine import build
+
+    with tempfile.TemporaryDirectory(prefix="flowcep-bench-workers-") as tmp:
+        folder = Path(tmp)
+        data = folder / f"data-x{args.copies}.ipfix"
+        msgs, _ = build(args.copies)
+        data.write_bytes(b"".join(msgs))
+        del msgs
+        best: dict[int, tuple[float, float, int]] = {}
+        base_alerts: list[tuple[Any, ...]] | None = None
+        same = True
+        for _ in range(max(1, args.repeat)):
+            for n in counts:
+                wall, cpu, records, alerts = run(data, folder, n)
+                if n == 1:
+                    base_alerts = alerts
+                elif alerts != base_alerts:
+                    same = False
+                    print(f"--workers {n}: alerts differ from --workers 1 "
+                          f"({len(alerts)} vs {len(base_alerts or [])})", file=sys.stderr)
+                if n not in best or wall < best[n][0]:
+                    best[n] = (wall, cpu, records)
+        load = os.getloadavg()[0]
+        print(f"cores: {os.cpu_count()}, load average before the last run: {load:.2f}; "
+              f"input: data.ipfix x{args.copies}")
+        print("| workers | records | wall s | records/s | CPU s | speed-up vs 1 | same alerts |")
+        print("| --- | --- | --- | --- | --- | --- | --- |")
+        w1 = best[1][0]
+        for n in counts:
+            wall, cpu, records = best[n]
+            print(f"| {n} | {records:,} | {wall:.2f} | {records / wall:,.0f} | {cpu:.2f} | "
+                  f"{w1 / wall:.2f} | {'yes' if same or n == 1 else 'NO'} |")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

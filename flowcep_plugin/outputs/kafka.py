@@ -1,0 +1,207 @@
+"""``kafka://HOST:PORT[,HOST:PORT...]/TOPIC``: alerts (and, if asked, flows) to a Kafka topic.
+
+Stream4Flow and the Elastic/ElastiFlow stacks move flows and alerts through Kafka; this
+output hands FlowCEP's alerts to that world as the same ECS JSON documents the jsonl output
+writes. Each alert is keyed by its deterministic ``flowcep.alert_id``, so a consumer (or a
+compacted topic) can tell a replayed alert from a new one, and the revisions of one alert land
+in one partition, in order. With ``flows = true`` (or ``?flows=true``) the ECS flow documents
+of ``run --flows`` go to the same topic, unkeyed.
+
+Delivery is confirmed, not assumed: ``acks=all``, and ``flush`` waits for the broker's
+acknowledgements (``timeout``, default 30 s). A message the broker refused, or that is still
+unconfirmed when the run ends, is counted against this output (``output-error``) and the run
+exits with code 3. The broker must answer at start (exit 2 otherwise) unless ``--wait`` or
+``wait = true``: then messages queue in the client (bounded by librdkafka's
+``queue.buffering.max.messages``) until it does.
+
+The client is confluent-kafka (librdkafka), the Kafka client the issue chose; it is imported
+only when a kafka output is configured.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+from .. import ecs
+from ..config import parse_duration
+from ..context import Context
+from ..errors import ConfigError
+from ..hookspecs import hookimpl
+from ..records import FlowBatch
+from ..specs import Event, OutputSpec
+from .jsonl import dumps
+
+__all__ = ["KafkaOutput", "parse_target"]
+
+log = logging.getLogger("flowcep")
+
+CONFIG_SCHEMA: dict[str, Any] = {
+    "type": "object", "additionalProperties": False,
+    "properties": {
+        "flows": {"type": "boolean", "description": "also send every flow record (with run --flows) as an ECS document"},
+        "metrics": {"type": "boolean", "description": "send metric events (trafficstats) too"},
+        "timeout": {"type": ["number", "string"], "description": "how long flush and close wait for the broker's acknowledgements (default 30s)"},
+        "wait": {"type": "boolean", "description": "start even when the broker is unreachable, queueing messages until it answers (also run --wait)"},
+        "client": {"type": "object", "description": "extra librdkafka settings (security.protocol, sasl.*, ssl.*, compression.type ...)",
+                   "additionalProperties": {"type": ["string", "number", "boolean"]}},
+    },
+}
+DEFAULTS: dict[str, Any] = {"flows": False, "metrics": True, "timeout": "30s", "wait": False, "client": {}}
+
+
+def parse_target(target: str | None) -> tuple[str, str, dict[str, str]]:
+    """``//HOST:PORT[,HOST:PORT]/TOPIC[?k=v&...]`` -> (bootstrap servers, topic, options)."""
+    example = "kafka://127.0.0.1:9092/flowcep-alerts"
+    if not target or not target.startswith("//"):
+        raise ConfigError(f"output kafka: write kafka://HOST:PORT/TOPIC (e.g. {example})")
+    rest, _, query = target[2:].partition("?")
+    servers, slash, topic = rest.partition("/")
+    if not servers or not slash or not topic or "/" in topic:
+        raise ConfigError(f"output kafka:{target}: needs brokers and one topic, e.g. {example}")
+    for hp in servers.split(","):
+        host, colon, port = hp.rpartition(":")
+        if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"output kafka:{target}: broker {hp!r} is not HOST:PORT (e.g. {example})")
+    if not all(c.isalnum() or c in "._-" for c in topic) or len(topic) > 249:
+        raise ConfigError(f"output kafka:{target}: topic {topic!r}: Kafka allows letters, digits, '.', '_', '-'")
+    opts = dict(parse_qsl(query, keep_blank_values=True))
+    unknown = sorted(set(opts) - {"flows", "metrics"})
+    if unknown:
+        raise ConfigError(f"output kafka:{target}: unknown option {unknown[0]!r} (known: flows, metrics)")
+    return servers, topic, opts
+
+
+def _flag(value: str, what: str) -> bool:
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"output kafka: {what}={value!r}: write true or false")
+
+
+class KafkaOutput:
+    """Produces alerts (keyed by alert id) and optionally flows; counts what is not acknowledged."""
+
+    def __init__(self, target: str | None, config: Mapping[str, Any], ctx: Context) -> None:
+        servers, self.topic, opts = parse_target(target)
+        self.name = f"kafka:{target}"
+        self.ctx = ctx
+        self.flows = _flag(opts["flows"], "flows") if "flows" in opts else bool(config.get("flows", False))
+        self.metrics = _flag(opts["metrics"], "metrics") if "metrics" in opts else bool(config.get("metrics", True))
+        try:
+            self.timeout = parse_duration(config.get("timeout", "30s"))
+        except ValueError as exc:
+            raise ConfigError(f"output {self.name}: timeout: {exc}") from None
+        host_cfg = ctx.config if isinstance(ctx.config, Mapping) else {}
+        wait = bool(config.get("wait") or (host_cfg.get("run") or {}).get("wait"))
+        try:
+            from confluent_kafka import Producer
+        except ImportError:
+            raise ConfigError(f"output {self.name}: needs the Kafka client: pip install confluent-kafka") from None
+        settings: dict[str, Any] = {
+            "bootstrap.servers": servers,
+            "acks": "all",
+            "linger.ms": 20,
+            "message.timeout.ms": max(1000, int(self.timeout * 1000)),
+            "client.id": "flowcep",
+            "error_cb": self._client_error,
+        }
+        settings.update(dict(config.get("client") or {}))
+        try:
+            self._producer = Producer(settings)
+        except Exception as exc:  # librdkafka rejects a setting: name it
+            raise ConfigError(f"output {self.name}: {exc}") from None
+        self._failed = 0
+        self._reported = False
+        self._unacked = 0
+        self._written_off = False  # purged after being counted: their callbacks count nothing
+        if not wait:
+            self._preflight(servers)
+
+    def _preflight(self, servers: str) -> None:
+        """Fail at start when no broker answers (a typo, a broker not started), not after the
+        whole input was read."""
+        try:
+            self._producer.list_topics(timeout=min(5.0, self.timeout))
+        except Exception as exc:
+            raise ConfigError(f"output {self.name}: no Kafka broker answers at {servers} ({exc}); start it or "
+                              "fix the address, or pass --wait to queue alerts until it answers") from None
+
+    def _client_error(self, err: Any) -> None:
+        log.debug("kafka %s: %s", self.name, err)
+
+    def _delivered(self, err: Any, _msg: Any) -> None:
+        self._unacked -= 1
+        if err is not None and not self._written_off:
+            self._fail(1, f"the broker did not take a message: {err}")
+
+    def _fail(self, n: int, reason: str) -> None:
+        self._failed += n
+        self.ctx.stats.output_failure(self.name, n, reason)
+        if not self._reported:
+            self._reported = True
+            log.error("flowcep: output %s: %s", self.name, reason)
+
+    def _produce(self, value: bytes, key: bytes | None) -> None:
+        while True:
+            try:
+                self._producer.produce(self.topic, value=value, key=key, on_delivery=self._delivered)
+                self._unacked += 1
+                return
+            except BufferError:  # the client's queue is full: let deliveries drain it
+                if self._producer.poll(1.0) == 0 and self._producer.flush(self.timeout) > 0:
+                    self._fail(1, "the client's queue stayed full (broker too slow or gone)")
+                    return
+            except Exception as exc:  # too large, unknown topic...: this message only
+                self._fail(1, f"cannot produce: {exc}")
+                return
+
+    def write_events(self, events: list[Event]) -> None:
+        for e in events:
+            if not self.metrics and (e.get("event") or {}).get("kind") == "metric":
+                continue
+            alert_id = (e.get("flowcep") or {}).get("alert_id")
+            self._produce(dumps(e), str(alert_id).encode() if alert_id else None)
+        self._producer.poll(0)
+
+    def write_flows(self, batch: FlowBatch) -> None:
+        if self.flows and batch.length:
+            for line in ecs.batch_to_json(batch):
+                self._produce(line, None)
+            self._producer.poll(0)
+
+    def flush(self) -> None:
+        left = self._producer.flush(self.timeout)
+        if left:
+            self._fail(left, f"{left} message(s) not acknowledged within {self.timeout:g} s")
+            self._written_off = True  # counted as lost: close must not wait for them again
+            self._producer.purge()
+            self._producer.poll(0)
+            self._written_off = False
+            self._unacked = 0
+
+    def close(self) -> None:
+        self.flush()
+
+
+def _factory(target: str | None, config: Mapping[str, Any], ctx: Context) -> KafkaOutput:
+    return KafkaOutput(target, config, ctx)
+
+
+@hookimpl
+def flowcep_register_outputs() -> list[OutputSpec]:
+    return [
+        OutputSpec(
+            name="kafka",
+            summary="Alerts (keyed by alert id; flows with flows = true) as ECS JSON to a Kafka topic: "
+                    "kafka://HOST:PORT/TOPIC",
+            schemes=("kafka",),
+            factory=_factory,
+            accepts_flows=True,
+            config_schema=CONFIG_SCHEMA,
+            defaults=DEFAULTS,
+        ),
+    ]

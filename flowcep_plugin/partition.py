@@ -1,0 +1,75 @@
+"""Partitioning by host: which worker owns an address, and which flows each worker needs.
+
+Every shipped detector keys its state by one address (the scanner, the victim, the client),
+and every alert names that address in ``flowcep.key``. So the work splits by host: each
+address has one owner among ``n`` partitions, each flow goes to the owner of its source
+and to the owner of its destination, and each worker keeps only the alerts whose key it
+owns. The owner of an address sees every flow that address took part in, so its detectors
+hold exactly the state one process would hold for that address; the other worker's partial
+view of it is discarded with its alerts.
+
+The owner is a CRC-32 of the address text, not Python's ``hash()``: it must be the same in
+every process and on every machine (``hash`` of a str is salted per process).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping
+from typing import Any
+
+from .alerts import address_column
+from .records import FlowBatch
+
+__all__ = ["owner", "route", "event_owner", "PARTITION_KINDS"]
+
+#: ``DetectorSpec.partition`` values: ``address`` detectors run in every worker on the flows
+#: of the addresses it owns; ``global`` ones run once, on every flow, in the main process.
+PARTITION_KINDS = ("address", "global")
+
+_NO_ADDRESS = b"-"
+
+
+def owner(address: str | None, n: int) -> int:
+    """The partition (0..n-1) that owns ``address``; records without one belong to ``-``'s."""
+    if n <= 1:
+        return 0
+    data = address.encode() if address else _NO_ADDRESS
+    return zlib.crc32(data) % n
+
+
+def route(batch: FlowBatch, n: int, cache: dict[str, int] | None = None) -> list[list[int]]:
+    """The record indices each of ``n`` partitions needs: those whose source or destination
+    it owns, in batch order (so time order is kept). ``cache`` memoises owners across batches
+    (the caller bounds it)."""
+    parts: list[list[int]] = [[] for _ in range(n)]
+    if n <= 1:
+        parts[0] = list(range(batch.length))
+        return parts
+    own = cache if cache is not None else {}
+    src = address_column(batch, "source")
+    dst = address_column(batch, "destination")
+    for i, (s, d) in enumerate(zip(src, dst, strict=True)):
+        s_key = s or "-"
+        d_key = d or "-"
+        a = own.get(s_key)
+        if a is None:
+            a = own[s_key] = owner(s, n)
+        b = own.get(d_key)
+        if b is None:
+            b = own[d_key] = owner(d, n)
+        parts[a].append(i)
+        if b != a:
+            parts[b].append(i)
+    return parts
+
+
+def event_owner(event: Mapping[str, Any], n: int) -> int:
+    """The partition that owns an alert: the owner of its key (the address its detector
+    keyed the state by; the first one of a list). Alerts without a key belong to ``-``'s
+    owner, so exactly one worker keeps them."""
+    flowcep = event.get("flowcep") or {}
+    key = flowcep.get("key") if isinstance(flowcep, Mapping) else None
+    if not key or key == "-":
+        return owner(None, n)
+    return owner(str(key).split(",", 1)[0], n)

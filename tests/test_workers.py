@@ -1,0 +1,192 @@
+"""``flowcep run --workers N``: the same alerts as one process, counted the same way.
+
+The alerts are compared as (rule, source, target, window, revision, counts): everything but
+the run's own timestamps. The inputs are FlowCEP's sample (three time-shifted copies, so
+windows span copies) and the synthetic scenario that holds every attack kind at once.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flowcep_plugin.alerts import make_alert
+from flowcep_plugin.partition import event_owner, owner, route
+from flowcep_plugin.records import FlowBatch
+from flowcep_plugin.specs import RuleSpec
+from flowcep_plugin.stats import Stats
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+
+def _alerts(path: Path) -> list[tuple[Any, ...]]:
+    out = []
+    for line in path.read_text().splitlines():
+        d = json.loads(line)
+        if (d.get("event") or {}).get("kind") not in ("alert", "metric"):
+            continue
+        f = d["flowcep"]
+        out.append((d["rule"]["id"], json.dumps((d.get("source") or {}).get("ip")),
+                    json.dumps((d.get("destination") or {}).get("ip")), f["window"]["start"],
+                    f["window"]["end"], f["revision"], json.dumps(f.get("counts"), sort_keys=True),
+                    json.dumps(f.get("metrics"), sort_keys=True)))
+    return sorted(out)
+
+
+def _run(tmp: Path, data: Path, workers: int) -> tuple[list[tuple[Any, ...]], dict[str, Any]]:
+    out, stats = tmp / f"alerts-{workers}.jsonl", tmp / f"stats-{workers}.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "flowcep_plugin", "run", "-q", "--no-progress", "--input", str(data),
+         "--output", f"jsonl:{out}", "--stats-json", str(stats), "--workers", str(workers)],
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return _alerts(out), json.loads(stats.read_text())
+
+
+def _same_runs(tmp: Path, data: Path) -> list[tuple[Any, ...]]:
+    one, s1 = _run(tmp, data, 1)
+    assert one, "the input must raise alerts for the comparison to mean anything"
+    for n in (2, 4):
+        many, sn = _run(tmp, data, n)
+        missing, extra = sorted(set(one) - set(many)), sorted(set(many) - set(one))
+        assert not missing and not extra, f"--workers {n}: missing {missing[:3]}, extra {extra[:3]}"
+        assert len(many) == len(one)  # no duplicates either
+        # every record was read, detected and counted once, whatever the number of workers
+        assert sn["stages"]["detect"] == s1["stages"]["detect"]
+        assert sn["alerts_by_rule"] == s1["alerts_by_rule"]
+        assert sn["gauges"]["workers"] == n
+        assert sn["gauges"]["workers.routed_records"] >= s1["stages"]["detect"]["in"]
+    return one
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_sample_three_copies_same_alerts_with_2_and_4_workers(tmp_path: Path, upstream_ipfix: Path) -> None:
+    from bench_engine import build  # the benchmarks' time-shifted copies of the sample
+
+    msgs, _ = build(3)
+    data = tmp_path / "x3.ipfix"
+    data.write_bytes(b"".join(msgs))
+    alerts = _same_runs(tmp_path, data)
+    rules = {a[0] for a in alerts}
+    assert "multistage-attack" in rules  # the sample's attacker, found by the workers too
+    assert any(a[0] == "multistage-attack" and a[1] == '"59.2.153.68"' for a in alerts)
+
+
+@pytest.mark.slow
+def test_every_attack_scenario_same_alerts_with_2_and_4_workers(tmp_path: Path) -> None:
+    data = tmp_path / "mixed.ipfix"
+    proc = subprocess.run([sys.executable, "-m", "flowcep_plugin", "synth", "mixed", "--out", str(data)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    alerts = _same_runs(tmp_path, data)
+    detectors = {a[0].split("-")[0] for a in alerts}
+    assert {"portscan", "volumetric", "bruteforce"} <= detectors
+
+
+def test_route_sends_each_record_to_the_owners_of_both_ends() -> None:
+    rows = [{"sourceIPv4Address": f"10.0.{i % 7}.{i}", "destinationIPv4Address": f"192.0.2.{i % 5}",
+             "flowEndMilliseconds": i} for i in range(200)]
+    rows.append({"sourceIPv6Address": "2001:db8::1", "destinationIPv6Address": "2001:db8::2",
+                 "flowEndMilliseconds": 201})
+    rows.append({"flowEndMilliseconds": 202})  # no address at all: one owner, "-"'s
+    batch = FlowBatch.from_rows(rows)
+    parts = route(batch, 4)
+    for i, r in enumerate(rows):
+        src = r.get("sourceIPv4Address") or r.get("sourceIPv6Address")
+        dst = r.get("destinationIPv4Address") or r.get("destinationIPv6Address")
+        want = {owner(src, 4), owner(dst, 4)}
+        got = {w for w, idx in enumerate(parts) if i in idx}
+        assert got == want, (r, got, want)
+    for idx in parts:
+        assert idx == sorted(idx)  # time order kept
+    # every owner is used: the split is not degenerate
+    assert all(parts)
+
+
+def test_owner_is_the_same_in_every_process() -> None:
+    """``hash()`` of a str is salted per process; the owner must not be."""
+    code = "from flowcep_plugin.partition import owner; print([owner(f'10.1.{i}.9', 8) for i in range(32)])"
+    runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={"PYTHONHASHSEED": str(seed)}).stdout for seed in (1, 2)}
+    assert len(runs) == 1
+    assert runs.pop().strip() == str([owner(f"10.1.{i}.9", 8) for i in range(32)])
+
+
+def test_an_alert_belongs_to_the_owner_of_its_key() -> None:
+    rule = RuleSpec(id="r", name="R", description="d")
+    victim = make_alert(rule, time_ms=0, detector="x", destination_ip="198.51.100.7", key="198.51.100.7")
+    scanner = make_alert(rule, time_ms=0, detector="x", source_ip=["203.0.113.5", "203.0.113.6"],
+                         destination_ip="198.51.100.7")
+    assert event_owner(victim, 16) == owner("198.51.100.7", 16)
+    assert event_owner(scanner, 16) == owner("203.0.113.5", 16)
+    assert event_owner({"flowcep": {"key": "-"}}, 16) == owner(None, 16)
+
+
+def test_stats_merge_adds_a_workers_counters() -> None:
+    main, worker = Stats(), Stats()
+    main.count("detect", 10)
+    main.add("engine.groups_evicted", 2)
+    main.gauge("watermark_ms", 5)
+    worker.count("detect", 7)
+    worker.drop("plugin-error", 3, "portscan")
+    worker.add("engine.groups_evicted", 4)
+    worker.plugin_error("flowcep-portscan", "boom")
+    main.merge(worker.export())
+    snap = main.snapshot()
+    assert snap["stages"]["detect"] == {"in": 17, "out": 17}
+    assert snap["drops"] == {"plugin-error": 3}
+    assert snap["drops_by_source"] == {"portscan": {"plugin-error": 3}}
+    assert snap["gauges"]["engine.groups_evicted"] == 6
+    assert snap["plugin_errors"] == {"flowcep-portscan": 1}
+    assert snap["errors"] == ["flowcep-portscan: boom"]
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_live_collector_with_workers_stops_cleanly_on_ctrl_c(tmp_path: Path, upstream_ipfix: Path) -> None:
+    """A Ctrl-C reaches the whole process group: the workers must leave the stop to the main
+    process, which drains and emits every step in flight (exit 0, the attacker found)."""
+    import os
+    import signal
+    import socket
+    import time
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out, stats = tmp_path / "alerts.jsonl", tmp_path / "stats.json"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "flowcep_plugin", "run", "-q", "--no-progress", "--workers", "2",
+         "--input", f"ipfix+udp://127.0.0.1:{port}", "--output", f"jsonl:{out}",
+         "--stats-json", str(stats), "--lateness", "1h"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # wait until the collector listens
+            probe = subprocess.run(["ss", "-lun", f"sport = :{port}"], capture_output=True, text=True)
+            if str(port) in probe.stdout:
+                break
+            time.sleep(0.2)
+        replay = subprocess.run([sys.executable, "-m", "flowcep_plugin", "replay", str(upstream_ipfix),
+                                 "--to", f"ipfix+udp://127.0.0.1:{port}", "--speed", "0"],
+                                capture_output=True, text=True, timeout=120)
+        assert replay.returncode == 0, replay.stderr
+        time.sleep(2.0)
+        os.killpg(run.pid, signal.SIGINT)
+        _, err = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+    assert run.returncode == 0, err
+    snap = json.loads(stats.read_text())
+    assert snap["gauges"]["workers"] == 2
+    assert snap["stages"]["detect"]["in"] == snap["stages"]["input"]["in"] > 0
+    alerts = [json.loads(line) for line in out.read_text().splitlines()]
+    assert any(a["rule"]["id"] == "multistage-attack" and a["source"]["ip"] == "59.2.153.68" for a in alerts)
