@@ -28,11 +28,14 @@ import heapq
 import json
 import re
 import string
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from importlib import resources
+from itertools import islice
+from operator import le
 from typing import TYPE_CHECKING, Any
 
 from .ecs import ECS_VERSION  # ``ecs.version`` in every alert and metric, as in flow documents
@@ -718,11 +721,22 @@ class TumblingWindows:
         if not len(batch):
             return []
         size = self.size_ms
-        groups: dict[int, list[int]] = {}
+        times = batch.event_times()
+        groups = self._sorted_groups(times)
+        if groups is not None:
+            out: list[Event] = []
+            for start, idx in groups:
+                out.extend(self.close_until(start))
+                state = self._states.get(start)
+                if state is None:
+                    state = self._states[start] = self._new_state()
+                accumulate(state, idx, start)
+            return out
+        groups_: dict[int, list[int]] = {}
         late = 0
         last_start = None
-        idx: list[int] = []
-        for i, t in enumerate(batch.event_times()):
+        idx = []
+        for i, t in enumerate(times):
             if t < 0:
                 continue
             start = t - t % size
@@ -731,19 +745,45 @@ class TumblingWindows:
                     late += 1
                     last_start = None
                     continue
-                idx = groups.setdefault(start, [])
+                idx = groups_.setdefault(start, [])
                 last_start = start
             idx.append(i)
         if late and self._stats is not None:
             self._stats.add(f"{self._name}.late", late)
-        out: list[Event] = []
-        for start in sorted(groups):
+        out = []
+        for start in sorted(groups_):
             out.extend(self.close_until(start))  # a record at `start` means earlier ones ended
             state = self._states.get(start)
             if state is None:
                 state = self._states[start] = self._new_state()
-            accumulate(state, groups[start], start)
+            accumulate(state, groups_[start], start)
         return out
+
+    def _sorted_groups(self, times: list[int]) -> list[tuple[int, list[int]]] | None:
+        """(window start, indices) per window, without a loop per record, when ``times`` are
+        in order with none missing or late: the common case, since the host's clock releases
+        sorted batches. Each window's records are then one contiguous run, found by bisection.
+        None when the batch needs the general loop."""
+        first, last = times[0], times[-1]
+        size = self.size_ms
+        start = first - first % size
+        if first < 0 or start < self._closed_before:
+            return None
+        if start == last - last % size:  # one window: in order or not, every index is in it
+            if min(times) >= start and max(times) < start + size:
+                return [(start, list(range(len(times))))]
+            return None
+        if not all(map(le, times, islice(times, 1, None))):
+            return None
+        groups: list[tuple[int, list[int]]] = []
+        lo, n = 0, len(times)
+        while lo < n:
+            t = times[lo]
+            start = t - t % size
+            hi = bisect_left(times, start + size, lo)
+            groups.append((start, list(range(lo, hi))))
+            lo = hi
+        return groups
 
     def close_until(self, time_ms: int) -> list[Event]:
         """Close every window whose end is at or before ``time_ms``."""
@@ -769,22 +809,43 @@ class TumblingWindows:
 
 
 def address_column(batch: FlowBatch, side: str) -> list[str | None]:
-    """``source``/``destination`` addresses of each record: the IPv4 element, else the IPv6 one."""
+    """``source``/``destination`` addresses of each record: the IPv4 element, else the IPv6 one.
+
+    Cached on the batch (every detector asks for the same two columns); do not mutate it.
+    """
     v4 = batch.columns.get(f"{side}IPv4Address")
     v6 = batch.columns.get(f"{side}IPv6Address")
     if v6 is None:
         return v4 if v4 is not None else [None] * batch.length
     if v4 is None:
         return v6
-    return [a if a is not None else b for a, b in zip(v4, v6, strict=True)]
+    return batch.derived(  # type: ignore[no-any-return]
+        ("address", side), lambda: [a if a is not None else b for a, b in zip(v4, v6, strict=True)],
+        v4, v6)
+
+
+def _ints(col: list[Any], default: int) -> list[int]:
+    if None not in col:  # the usual case: one C-level scan, then a C-level conversion
+        return list(map(int, col))
+    if set(map(type, col)) <= _INT_OR_NONE:  # decoded columns: only None needs replacing
+        return list(map({None: default}.get, col, col))
+    return [default if v is None else int(v) for v in col]
+
+
+_INT_OR_NONE = frozenset((int, type(None)))
 
 
 def int_column(batch: FlowBatch, *names: str, default: int = 0) -> list[int]:
-    """The first present of ``names`` as integers (None -> ``default``)."""
+    """The first present of ``names`` as integers (None -> ``default``).
+
+    Cached on the batch: the detectors convert the same columns (ports, protocol, counters),
+    so only the first pays. Do not mutate the list.
+    """
     for name in names:
         col = batch.columns.get(name)
         if col is not None:
-            return [default if v is None else int(v) for v in col]
+            return batch.derived(("int", name, default),  # type: ignore[no-any-return]
+                                 partial(_ints, col, default), col)
     return [default] * batch.length
 
 

@@ -12,7 +12,7 @@ A record that lacks an element holds ``None`` in that column.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -44,7 +44,7 @@ class FlowBatch:
     (:data:`OPTIONS_STREAM`) is routed by the host only to what asked for that stream.
     """
 
-    __slots__ = ("columns", "length", "source", "exporter", "stream", "_times")
+    __slots__ = ("columns", "length", "source", "exporter", "stream", "_times", "_derived")
 
     def __init__(
         self,
@@ -62,6 +62,7 @@ class FlowBatch:
         self.exporter = exporter
         self.stream = stream
         self._times: list[int] | None = None
+        self._derived: dict[Hashable, tuple[tuple[object, ...], Any]] | None = None
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -128,6 +129,25 @@ class FlowBatch:
         if len(values) != self.length:
             raise ValueError(f"column {name!r} has {len(values)} values for {self.length} records")
         self.columns[name] = values
+
+    def derived(self, key: Hashable, build: Callable[[], Any], *sources: object) -> Any:
+        """``build()``, computed once per batch for ``key`` while its ``sources`` are unchanged.
+
+        Every detector reads the same batch object and converts the same columns (addresses,
+        ports, counters); the first one's result serves the others. ``sources`` are the columns
+        the value derives from: replacing one (``add_column`` or assignment into ``columns``)
+        makes the cached value stale, so it is rebuilt. Callers must not mutate what they get.
+        """
+        cache = self._derived
+        if cache is None:
+            cache = self._derived = {}
+        hit = cache.get(key)
+        if hit is not None and len(hit[0]) == len(sources) and all(
+                a is b for a, b in zip(hit[0], sources, strict=True)):
+            return hit[1]
+        value = build()
+        cache[key] = (sources, value)
+        return value
 
     def take(self, indices: Iterable[int]) -> FlowBatch:
         """A new batch with the records at ``indices``, in that order."""

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..context import Context
@@ -110,6 +113,31 @@ def plan_from(args: argparse.Namespace, overrides: dict[str, Any] | None = None,
                    require_inputs=require_inputs)
 
 
+#: generation-0 threshold while a pipeline runs (CPython's default is 700)
+GC_GEN0 = 20_000
+
+
+@contextmanager
+def _long_run_gc() -> Iterator[None]:
+    """Cheaper cyclic garbage collection while the pipeline runs.
+
+    The detectors keep large, long-lived tables (sources, targets, attempt queues) and every
+    batch allocates thousands of short-lived objects that reference counting frees; with the
+    default thresholds the collector runs every 700 allocations and keeps walking the long-
+    lived tables (on data.ipfix x 20, 10 % of the CPU time). Objects made at start-up (modules,
+    plugins, compiled EPL) are frozen out of collection and generation 0 is collected every
+    GC_GEN0 allocations instead; cycles are still collected. Both settings are restored after.
+    """
+    old = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(GC_GEN0, old[1], old[2])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+        gc.unfreeze()
+
+
 def execute(args: argparse.Namespace, extra_outputs: list[Any] | None = None,
             overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build and run a pipeline for a verb; returns the final stats snapshot."""
@@ -125,7 +153,7 @@ def execute(args: argparse.Namespace, extra_outputs: list[Any] | None = None,
         extra.append(LiveView(ctx))
     pipeline = Pipeline(plan, ctx, extra_outputs=extra,
                         progress_stream=sys.stderr if progress else None)
-    with handle_signals(pipeline.stop, pipeline.print_stats):
+    with handle_signals(pipeline.stop, pipeline.print_stats), _long_run_gc():
         stats = pipeline.run()
     path = plan.config["run"].get("stats_json")
     if path:

@@ -149,10 +149,6 @@ class _Attempt:
         self.server = server
 
 
-def _close(a: int, b: int, tol: float, slack: int) -> bool:
-    return abs(a - b) <= max(slack, tol * max(a, b))
-
-
 class BruteForceDetector:
     """Keeps each client's recent attempts per server port and per service; alerts on a run."""
 
@@ -246,17 +242,47 @@ class BruteForceDetector:
             q = table[key] = deque(maxlen=self.keep)
         return q
 
-    def _alike(self, q: deque[_Attempt], a: _Attempt, span_ms: int) -> list[_Attempt]:
-        """The attempts of ``q`` within ``span_ms`` before ``a`` shaped like it (``a`` included)."""
+    def _alike(self, q: deque[_Attempt], a: _Attempt, span_ms: int, need: int) -> list[_Attempt]:
+        """The attempts of ``q`` within ``span_ms`` before ``a`` shaped like it (``a`` included),
+        or an empty list as soon as fewer than ``need`` of them can be: the callers alert only
+        on ``need`` or more, and most queues never get there."""
+        left = len(q)
+        if left < need:
+            return []
+        # Two sizes are alike when |a - b| <= max(slack, tol * max(a, b)); slack is 2 packets
+        # and 0 bytes. Written out inline (no helper call) because it runs for every queued
+        # attempt of every new one, up to max_attempts times per login flow.
         tol = self.tol
-        return [b for b in q if a.t - span_ms <= b.t <= a.t
-                and _close(a.packets, b.packets, tol, 2) and _close(a.octets, b.octets, tol, 0)
-                and _close(a.roctets, b.roctets, tol, 0)]
+        hi = a.t
+        lo = hi - span_ms
+        ap, ao, ar = a.packets, a.octets, a.roctets
+        out: list[_Attempt] = []
+        for b in q:
+            if len(out) + left < need:
+                return []
+            left -= 1
+            t = b.t
+            if t < lo or t > hi:
+                continue
+            x = b.packets
+            d, m = (ap - x, ap) if ap >= x else (x - ap, x)
+            if d > 2 and d > tol * m:
+                continue
+            x = b.octets
+            d, m = (ao - x, ao) if ao >= x else (x - ao, x)
+            if d > 0 and d > tol * m:
+                continue
+            x = b.roctets
+            d, m = (ar - x, ar) if ar >= x else (x - ar, x)
+            if d > 0 and d > tol * m:
+                continue
+            out.append(b)
+        return out
 
     def _add_fast(self, s: str, d: str, port: int, svc: str, a: _Attempt) -> list[Event]:
         q = self._queue(self.fast, (s, d, port))
         q.append(a)
-        alike = self._alike(q, a, self.window_ms)
+        alike = self._alike(q, a, self.window_ms, self.min_attempts)
         if len(alike) < self.min_attempts:
             return []
         q.clear()  # one alert per run of attempts; the suppressor merges the next ones
@@ -273,7 +299,7 @@ class BruteForceDetector:
     def _add_slow(self, s: str, svc: str, a: _Attempt) -> list[Event]:
         q = self._queue(self.slow, (s, svc))
         q.append(a)
-        alike = self._alike(q, a, self.slow_ms)
+        alike = self._alike(q, a, self.slow_ms, self.slow_min)
         if len(alike) < self.slow_min:
             return []
         q.clear()

@@ -299,8 +299,14 @@ class PortScanDetector:
                 continue  # the source sent nothing in this record: nothing of it is a probe
             if p == 6:
                 f = flags[i]
-                outcome = tcp_outcome(packets[i], _int(rpackets, i, 0), f, _int(rflags, i, -1),
-                                      _int(sport, i, 0), dport[i], maxp)
+                # _int(col, i, default) written out: uniflows have no reverse columns, and this
+                # runs for every TCP record that is not mid-connection
+                rp = rpackets[i] if rpackets is not None else None
+                rf = rflags[i] if rflags is not None else None
+                tsp = sport[i] if sport is not None else None
+                outcome = tcp_outcome(packets[i], 0 if rp is None else int(rp), f,
+                                      -1 if rf is None else int(rf), 0 if tsp is None else int(tsp),
+                                      dport[i], maxp)
                 if outcome == NONE:
                     continue
                 t = times[i]
@@ -370,9 +376,13 @@ class PortScanDetector:
         self._expire(end)
         out: list[Event] = []
         minutes = (end - start) / 60000
+        # every TCP rule counts distinct targets of one source (failed hosts, failed ports of
+        # one host, flagged host/port pairs) against a threshold: a source with fewer targets
+        # than the smallest threshold cannot fire, and most touched sources have one or two
+        least = min(self.h_hosts, self.slow_min, self.v_ports, self.flag_min)
         for s in sorted(st.touched):
             source = self.sources.get(s)
-            if source is not None:
+            if source is not None and len(source.targets) >= least:
                 out.extend(self._judge_tcp(s, source, start, end))
         out.extend(self._judge_udp(st, start, end, minutes))
         for s, hosts in sorted(st.sweep.items()):

@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from ipaddress import ip_address, ip_network
 from typing import Any
 
+import numpy as np
+
 from flowcep_plugin.api import (
     DURATION_SCHEMA,
     BoundedMemo,
@@ -89,6 +91,21 @@ class _State:
         self.total = [0, 0, 0]
 
 
+#: direction per code 2 * (source internal) + (destination internal)
+_DIRECTIONS = ("external", "inbound", "outbound", "internal")
+
+
+def _group_sums(codes: Any, packets: Any, octets: Any) -> tuple[Any, Any, Any]:
+    """Per code: flows, packet sum and byte sum (exact int64; the caller checked the range)."""
+    size = int(codes.max()) + 1
+    flows = np.bincount(codes, minlength=size)
+    psum = np.zeros(size, np.int64)
+    bsum = np.zeros(size, np.int64)
+    np.add.at(psum, codes, packets)
+    np.add.at(bsum, codes, octets)
+    return flows, psum, bsum
+
+
 def _row(v: list[int]) -> dict[str, int]:
     return {"flows": v[0], "packets": v[1], "bytes": v[2]}
 
@@ -109,22 +126,80 @@ class TrafficStats:
         for name, ports in config["categories"].items():
             for p in ports:
                 self.port_cat.setdefault(int(p), name)
+        # category codes: one per configured category, then "other"; a port -> code table
+        self._cat_names: list[str] = list(dict.fromkeys(self.port_cat.values())) + ["other"]
+        self._cat_code = {p: self._cat_names.index(n) for p, n in self.port_cat.items()}
+        self._port_table = np.full(65536, len(self._cat_names) - 1, dtype=np.int64)
+        for p, c in self._cat_code.items():
+            if 0 <= p < 65536:
+                self._port_table[p] = c
         self.windows = TumblingWindows(int(parse_duration(config["interval"]) * 1000), _State,
                                        self._finish, "trafficstats", ctx.stats)
 
     def on_batch(self, batch: FlowBatch) -> list[Event]:
         if not len(batch):
             return []
-        cols = (address_column(batch, "source"), address_column(batch, "destination"),
-                int_column(batch, "sourceTransportPort"), int_column(batch, "destinationTransportPort"),
-                int_column(batch, "packetDeltaCount"), int_column(batch, "octetDeltaCount"))
+        cols = self._columns(batch)  # per batch, shared by every window in it
         return self.windows.add(batch, lambda st, idx, _s: self._acc(st, cols, idx))
+
+    def _columns(self, batch: FlowBatch) -> tuple[Any, ...]:
+        """Per record: source code, category code, direction code, packets, bytes, as arrays.
+
+        Counting is a group-by (flows, packets and bytes per category, per direction and per
+        source), so each record is reduced to small integer codes once and each window's
+        sums come from ``numpy.bincount``/``add.at`` instead of a Python loop per record.
+        Records without both addresses get the source code -1 and are left out.
+        """
+        src = address_column(batch, "source")
+        dst = address_column(batch, "destination")
+        names = list(dict.fromkeys(src))
+        pos = {a: i for i, a in enumerate(names)}
+        scode = np.fromiter(map(pos.__getitem__, src), np.int64, batch.length)
+        # direction code: 2 * (source internal) + (destination internal)
+        dirn = self._inside(src) * 2 + self._inside(dst)
+        if None in names:
+            scode[np.fromiter((a is None for a in src), bool, batch.length)] = -1
+        if None in dst:
+            scode[np.fromiter((a is None for a in dst), bool, batch.length)] = -1
+        cat = self._categories(int_column(batch, "destinationTransportPort"),
+                               int_column(batch, "sourceTransportPort"))
+        packets = int_column(batch, "packetDeltaCount")
+        octets = int_column(batch, "octetDeltaCount")
+        return names, scode, dirn, cat, packets, octets
+
+    def _categories(self, dport: list[int], sport: list[int]) -> Any:
+        """Category code per record: the destination port's, else the source port's, else
+        ``other`` (the last code)."""
+        table = self._port_table
+        n = len(dport)
+        lo, hi = min(dport, default=0), max(dport, default=0)
+        lo2, hi2 = min(sport, default=0), max(sport, default=0)
+        if min(lo, lo2) >= 0 and max(hi, hi2) < len(table):
+            d = table[np.fromiter(dport, np.int64, n)]
+            s_ = table[np.fromiter(sport, np.int64, n)]
+        else:  # ports out of range (hostile input): look each one up
+            other = len(self._cat_names) - 1
+            d = np.fromiter((self._cat_code.get(p, other) for p in dport), np.int64, n)
+            s_ = np.fromiter((self._cat_code.get(p, other) for p in sport), np.int64, n)
+        other_code = len(self._cat_names) - 1
+        return np.where(d != other_code, d, s_)
 
     def on_watermark(self, watermark_ms: int) -> list[Event]:
         return self.windows.close_until(watermark_ms)
 
     def flush(self) -> list[Event]:
         return self.windows.flush()
+
+    def _inside(self, addresses: list[Any]) -> Any:
+        """1 per record whose address is internal, else 0, as an array; the remembered
+        answers are looked up at C level and only addresses new to this run are tested (the
+        memo may restart while they are, so this batch's answers are kept aside)."""
+        hits = list(map(self._internal.get, addresses))
+        if None in hits:
+            fresh = {a: a is not None and self._is_internal(a)
+                     for a in dict.fromkeys(a for a, hit in zip(addresses, hits, strict=True) if hit is None)}
+            hits = list(map(fresh.get, addresses, hits))  # the fresh answer, else the known one
+        return np.fromiter(hits, np.int64, len(hits))
 
     def _is_internal(self, addr: str) -> bool:
         hit = self._internal.get(addr)
@@ -133,18 +208,50 @@ class TrafficStats:
             hit = self._internal[addr] = any(a in n for n in self.internal)
         return hit
 
-    def _acc(self, st: _State, cols: tuple[list[Any], ...], idx: list[int]) -> None:
-        src, dst, sport, dport, packets, octets = cols
-        pc = self.port_cat
-        for i in idx:
-            s, d = src[i], dst[i]
-            if s is None or d is None:
-                continue
-            pk, by = packets[i], octets[i]
-            cat = pc.get(dport[i]) or pc.get(sport[i]) or "other"
-            si, di = self._is_internal(s), self._is_internal(d)
-            direction = ("internal" if di else "outbound") if si else ("inbound" if di else "external")
-            for v in (st.cat[cat], st.dirn[direction], st.talk[s], st.total):
+    def _acc(self, st: _State, cols: tuple[Any, ...], idx: list[int]) -> None:
+        names, scode, dirn, cat, packets, octets = cols
+        if len(idx) == len(scode):
+            pick: Any = slice(None)
+            pk_list, by_list = packets, octets
+        else:
+            pick = np.asarray(idx, dtype=np.int64)
+            pk_list = [packets[i] for i in idx]
+            by_list = [octets[i] for i in idx]
+        codes = scode[pick]
+        keep = codes >= 0
+        if not keep.all():
+            codes = codes[keep]
+            pk_list = [v for v, k in zip(pk_list, keep.tolist(), strict=True) if k]
+            by_list = [v for v, k in zip(by_list, keep.tolist(), strict=True) if k]
+        n = len(codes)
+        if not n:
+            return
+        top = max(max(pk_list), max(by_list), -min(pk_list), -min(by_list))
+        if top * n >= 2**62:  # sums could leave int64: exact Python integers instead
+            self._acc_slow(st, names, codes.tolist(), dirn[pick][keep].tolist(),
+                           cat[pick][keep].tolist(), pk_list, by_list)
+            return
+        pk = np.fromiter(pk_list, np.int64, n)
+        by = np.fromiter(by_list, np.int64, n)
+        st.total[0] += n
+        st.total[1] += int(pk.sum())
+        st.total[2] += int(by.sum())
+        for table, keys, code in ((st.cat, self._cat_names, cat[pick][keep]),
+                                  (st.dirn, _DIRECTIONS, dirn[pick][keep]),
+                                  (st.talk, names, codes)):
+            flows, psum, bsum = _group_sums(code, pk, by)
+            for c in np.flatnonzero(flows).tolist():
+                v = table[keys[c]]
+                v[0] += int(flows[c])
+                v[1] += int(psum[c])
+                v[2] += int(bsum[c])
+
+    def _acc_slow(self, st: _State, names: list[Any], codes: list[int], dirn: list[int],
+                  cat: list[int], packets: list[int], octets: list[int]) -> None:
+        """Record by record, for counters too large for int64 sums (hostile input)."""
+        cat_names = self._cat_names
+        for s, dr, c, pk, by in zip(codes, dirn, cat, packets, octets, strict=True):
+            for v in (st.cat[cat_names[c]], st.dirn[_DIRECTIONS[dr]], st.talk[names[s]], st.total):
                 v[0] += 1
                 v[1] += pk
                 v[2] += by

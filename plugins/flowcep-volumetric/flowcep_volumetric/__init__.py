@@ -352,10 +352,12 @@ class VolumetricDetector:
     def _finish(self, st: _State, start: int, end: int) -> list[Event]:
         secs = (end - start) / 1000
         out: list[Event] = []
-        for (d, port), per_second in sorted(st.syn.items()):
+        # Each table is filtered by its cheap test before it is sorted: most keys are quiet
+        # hosts, and sorting only the loud ones gives the same alerts in the same order.
+        syn_rate = self.syn_rate
+        for (d, port), per_second in sorted(kv for kv in st.syn.items()
+                                            if max(kv[1].values()) >= syn_rate):
             peak = max(per_second.values())
-            if peak < self.syn_rate:
-                continue
             n = sum(per_second.values())
             srcs = st.syn_src[(d, port)]
             out.append(make_alert(
@@ -367,11 +369,14 @@ class VolumetricDetector:
                 window=(start, end), key=d,
                 fields={"sample_sources": sorted(srcs)[:LIST_LIMIT]},
             ))
-        for (p, d), per_second_in in sorted(st.pps_in.items()):
+        udp_pps, icmp_pps = self.udp_pps, self.icmp_pps
+        loud = [kv for kv in st.pps_in.items()
+                # no spread record and no second at the limit: most hosts, cheaply
+                if max(kv[1].values()) >= (udp_pps if kv[0][0] == 17 else icmp_pps)
+                or min(kv[1]) < 0]
+        for (p, d), per_second_in in sorted(loud):
             limit, rule, label = ((self.udp_pps, RULES[1], "UDP") if p == 17
                                   else (self.icmp_pps, RULES[2], "ICMP"))
-            if max(per_second_in.values()) < limit and min(per_second_in) >= 0:
-                continue  # no spread record and no second at the limit: most hosts, cheaply
             pk, peak = _profile(per_second_in)
             if peak < limit or _is_group(d, self._group):
                 continue  # a group address is no host to flood (multicast streams; smurf has its rule)
@@ -387,9 +392,9 @@ class VolumetricDetector:
                          f"{len(srcs)} sources; it sent back {sent} of {received} bytes"),
                 window=(start, end), key=d, fields={"sample_sources": sorted(srcs)[:LIST_LIMIT]},
             ))
-        for (d, port), resp_bins in sorted(st.resp_bins.items()):
-            if max(resp_bins.values()) * 8 < self.amp_bps and min(resp_bins) >= 0:
-                continue
+        amp_bps = self.amp_bps
+        for (d, port), resp_bins in sorted(kv for kv in st.resp_bins.items()
+                                           if max(kv[1].values()) * 8 >= amp_bps or min(kv[1]) < 0):
             resp, peak_bytes = _profile(resp_bins)
             peak_bps = peak_bytes * 8
             refl = st.refl[(d, port)]
