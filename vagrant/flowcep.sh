@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install FlowCEP and its shipped detector plugins from a source tree into a virtual environment.
 #
-# Usage: flowcep.sh --source DIR --prefix DIR [--python PYTHON] [--es-major N]
+# Usage: flowcep.sh --source DIR --prefix DIR [--python PYTHON] [--es-major N] [--wheels DIR]
+#                   [--also REQUIREMENT]...
 #
 #   --source DIR   the FlowCEP checkout (in the box: the synced folder /vagrant)
 #   --prefix DIR   where to install: DIR/venv (the venv), DIR/src (a clean copy of the sources),
@@ -9,13 +10,17 @@
 #   --python PY    interpreter to build the venv with (default python3; FlowCEP needs >= 3.11)
 #   --es-major N   pin the Elasticsearch Python client to major N: a 9.x client is refused by an
 #                  8.x server, so the client must follow the server the box runs
+#   --wheels DIR   install from the wheels in DIR only, never from an index (an offline box:
+#                  vagrant/fetch-wheels.sh fills DIR on the host)
+#   --also REQ     one more requirement to install into the venv (e.g. noida-db, the
+#                  Elasticsearch stand-in of FLOWCEP_VM_OFFLINE=1); repeatable
 #
 # Needs no root and touches nothing outside --prefix, so the test suite runs it for real in a
 # throwaway directory (tests/vagrant). Idempotent: a second run reinstalls from the current sources.
 set -euo pipefail
 
 usage() {
-    sed -n '2,12s/^# \{0,1\}//p' "$0" >&2
+    sed -n '2,17s/^# \{0,1\}//p' "$0" >&2
     exit 2
 }
 
@@ -23,12 +28,16 @@ source_dir=""
 prefix=""
 python="python3"
 es_major=""
+wheels=""
+also=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --source) source_dir="${2:?--source needs a directory}"; shift 2 ;;
         --prefix) prefix="${2:?--prefix needs a directory}"; shift 2 ;;
         --python) python="${2:?--python needs an interpreter}"; shift 2 ;;
         --es-major) es_major="${2:?--es-major needs a number}"; shift 2 ;;
+        --wheels) wheels="${2:?--wheels needs a directory}"; shift 2 ;;
+        --also) also+=("${2:?--also needs a requirement}"); shift 2 ;;
         -h|--help) usage ;;
         *) echo "flowcep.sh: unknown argument: $1" >&2; usage ;;
     esac
@@ -69,7 +78,7 @@ mkdir -p "$stage"
 tar -C "$source_dir" \
     --exclude=./.git --exclude=./.venv --exclude=./.vagrant --exclude=./build --exclude=./dist \
     --exclude='*.egg-info' --exclude=__pycache__ --exclude=.pytest_cache --exclude=.mypy_cache \
-    --exclude=.ruff_cache --exclude=.hypothesis --exclude=./.noida-db \
+    --exclude=.ruff_cache --exclude=.hypothesis --exclude=./.noida-db --exclude=./vagrant/wheels \
     -cf - . | tar -C "$stage" -xf -
 
 projects=("$stage")
@@ -81,6 +90,15 @@ done
 log "projects: ${projects[*]#"$stage"/}"
 
 pip=("$venv/bin/python" -m pip --disable-pip-version-check --no-input)
+if [ -n "$wheels" ]; then
+    [ -n "$(find "$wheels" -maxdepth 1 -name '*.whl' -print -quit 2>/dev/null)" ] || {
+        echo "flowcep.sh: --wheels $wheels holds no wheels: run vagrant/fetch-wheels.sh on the host first" >&2
+        exit 1
+    }
+    wheels=$(cd "$wheels" && pwd)
+    log "offline: installing from the wheels in $wheels only"
+    pip+=(--no-index --find-links "$wheels")
+fi
 constraints="$prefix/constraints.txt"
 : >"$constraints"
 if [ -n "$es_major" ]; then
@@ -109,7 +127,7 @@ log "build requirements: ${build_requires[*]}"
 log "installing FlowCEP and ${#projects[@]} project(s) into $venv"
 # --force-reinstall --no-deps on the local projects: same version number, new code after a
 # `vagrant rsync`; dependencies are resolved by the first, ordinary install.
-"${pip[@]}" install --quiet --no-build-isolation -c "$constraints" "${projects[@]}"
+"${pip[@]}" install --quiet --no-build-isolation -c "$constraints" "${projects[@]}" "${also[@]}"
 "${pip[@]}" install --quiet --no-build-isolation --no-deps --force-reinstall "${projects[@]}"
 
 # The replayer's input: the sample FlowCEP generates and ships in the package.
