@@ -72,6 +72,7 @@ mkdir -p "$root"
 
 log "mmdebstrap bookworm from $mirror (a few minutes)"
 # The customize hooks run on the host with the chroot as $1: no network needed in them.
+# shellcheck disable=SC2016  # $1 is expanded by mmdebstrap, in the hook, not here
 mmdebstrap --variant=important --include="$packages" \
     --customize-hook='echo flowcep-demo >"$1/etc/hostname"' \
     --customize-hook='printf "127.0.0.1 localhost\n127.0.1.1 flowcep-demo\n::1 localhost ip6-localhost ip6-loopback\n" >"$1/etc/hosts"' \

@@ -107,6 +107,12 @@ if [ -n "$OFFLINE" ]; then
     systemctl enable flowcep-es-standin.service >/dev/null 2>&1
     systemctl restart flowcep-es-standin.service
 else
+    # A box provisioned offline before: its stand-in must not shadow the real Elasticsearch.
+    if [ -f /etc/systemd/system/flowcep-es-standin.service ]; then
+        systemctl disable --now flowcep-es-standin.service >/dev/null 2>&1 || true
+        rm -f /etc/systemd/system/flowcep-es-standin.service
+        systemctl daemon-reload
+    fi
     log "Elasticsearch and Kibana $FLOWCEP_ELASTIC_VERSION"
     if ! bash "$SOURCE/vagrant/elastic.sh"; then
         echo "provision.sh: installing Elasticsearch and Kibana $FLOWCEP_ELASTIC_VERSION from artifacts.elastic.co failed (see above): the box must reach Elastic's repository; retry with 'vagrant provision'" >&2

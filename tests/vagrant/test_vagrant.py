@@ -35,7 +35,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 VAGRANT = ROOT / "vagrant"
 SCRIPTS = sorted(VAGRANT.glob("*.sh"))
-UNITS = sorted(VAGRANT.glob("*.service"))
+# The demo's FlowCEP units; flowcep-es-standin.service (offline boxes only) is checked apart.
+STANDIN = VAGRANT / "flowcep-es-standin.service"
+UNITS = sorted(u for u in VAGRANT.glob("*.service") if u != STANDIN)
 VENV_FLOWCEP = "/opt/flowcep/venv/bin/flowcep"
 
 pytestmark = pytest.mark.tools
@@ -202,7 +204,7 @@ def test_elastic_ports_are_forwarded_to_host_loopback_only() -> None:
 
 def test_there_are_scripts_to_check() -> None:
     names = {p.name for p in SCRIPTS}
-    assert {"provision.sh", "flowcep.sh", "elastic.sh"} <= names
+    assert {"provision.sh", "flowcep.sh", "elastic.sh", "build-box.sh", "fetch-wheels.sh"} <= names
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
@@ -222,6 +224,49 @@ def test_flowcep_sh_rejects_bad_arguments(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=30)
     assert res.returncode == 1
     assert "no pyproject.toml" in res.stderr
+
+
+def test_flowcep_sh_refuses_an_empty_wheel_folder(tmp_path: Path) -> None:
+    """Offline, an empty --wheels folder is a clear error before pip tries an index."""
+    (tmp_path / "wheels").mkdir()
+    res = subprocess.run(["bash", str(VAGRANT / "flowcep.sh"), "--source", str(ROOT), "--prefix",
+                          str(tmp_path / "p"), "--wheels", str(tmp_path / "wheels")],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1
+    assert "holds no wheels: run vagrant/fetch-wheels.sh" in res.stderr
+
+
+def test_fetch_wheels_and_build_box_reject_bad_arguments(tmp_path: Path) -> None:
+    res = subprocess.run(["bash", str(VAGRANT / "fetch-wheels.sh"), "--source", str(tmp_path)],
+                         capture_output=True, text=True, timeout=30)
+    assert res.returncode == 1 and "has no pyproject.toml" in res.stderr
+    res = subprocess.run(["bash", str(VAGRANT / "fetch-wheels.sh"), "--bogus"], capture_output=True, text=True,
+                         timeout=30)
+    assert res.returncode == 2 and "Usage: fetch-wheels.sh" in res.stderr
+    res = subprocess.run(["bash", str(VAGRANT / "build-box.sh"), "--bogus"], capture_output=True, text=True,
+                         timeout=30)
+    assert res.returncode == 2 and "Usage: build-box.sh" in res.stderr
+
+
+def test_provision_offline_mode_is_explicit() -> None:
+    """FLOWCEP_VM_OFFLINE=1 never tries Elastic, says so in one line, runs the stand-in and
+    reports Kibana's import as skipped; online, a failed Elastic install is an error."""
+    text = (VAGRANT / "provision.sh").read_text()
+    offline, online = text.split('if [ -n "$OFFLINE" ]; then\n    log "Elasticsearch stand-in (offline)"', 1)[1].split("else", 1)
+    assert "elastic.sh" not in offline and "flowcep-es-standin" in offline
+    assert "FLOWCEP_VM_OFFLINE=1: not installing Elastic's packages" in offline
+    assert 'if ! bash "$SOURCE/vagrant/elastic.sh"; then' in online
+    assert "SKIPPED: Kibana import" in text
+
+
+def test_standin_unit_listens_on_loopback_and_stands_for_elasticsearch() -> None:
+    service = dict(parse_unit(STANDIN.read_text())["Service"])
+    argv = shlex.split(service["ExecStart"])
+    assert argv[argv.index("--host") + 1] == "127.0.0.1"
+    assert argv[argv.index("--elasticsearch-port") + 1] == "9200"
+    assert service["DynamicUser"] == "yes" and service["Restart"] == "on-failure"
+    # The collector's Wants=/After=elasticsearch.service reach the stand-in through its alias.
+    assert "elasticsearch.service" in " ".join(unit_values(STANDIN, "Install", "Alias")).split()
 
 
 # --- systemd units -----------------------------------------------------------------------------
