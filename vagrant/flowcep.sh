@@ -97,7 +97,8 @@ if [ -n "$wheels" ]; then
     }
     wheels=$(cd "$wheels" && pwd)
     log "offline: installing from the wheels in $wheels only"
-    pip+=(--no-index --find-links "$wheels")
+    # pip's environment, not options: they must reach every pip command below, whatever its verb.
+    export PIP_NO_INDEX=1 PIP_FIND_LINKS="$wheels"
 fi
 constraints="$prefix/constraints.txt"
 : >"$constraints"

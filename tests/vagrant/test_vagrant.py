@@ -524,3 +524,34 @@ def test_box_config_describes_the_samples_network_like_the_demo() -> None:
     demo = tomllib.loads((ROOT / "flowcep_plugin" / "data" / "demo.toml").read_text())
     for section in ("enrichers", "detectors"):
         assert box.get(section) == demo.get(section), section
+
+
+# --- offline provisioning: wheels fetched on the host, no index in the box ----------------------
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_flowcep_sh_installs_offline_from_fetched_wheels(tmp_path: Path) -> None:
+    """fetch-wheels.sh on the host, then flowcep.sh --wheels with every index unreachable (a dead
+    loopback port): what the offline box does (tests/vm boots it for real)."""
+    wheels = tmp_path / "wheels"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    python = shutil.which("python3.11") or sys.executable
+    res = subprocess.run(["bash", str(VAGRANT / "fetch-wheels.sh"), "--out", str(wheels), "--python", python],
+                         capture_output=True, text=True, timeout=600, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    names = {p.name.split("-")[0].lower() for p in wheels.glob("*.whl")}
+    assert {"flowcep", "flowcep_multistage", "elasticsearch", "noida_db", "setuptools"} <= names
+    assert next(wheels.glob("elasticsearch-8.*.whl"))  # the stand-in answers as 8.x
+    dead = {"PIP_INDEX_URL": "http://127.0.0.1:9/simple", "PIP_EXTRA_INDEX_URL": "", "PIP_FIND_LINKS": ""}
+    res = subprocess.run(["bash", str(VAGRANT / "flowcep.sh"), "--source", str(ROOT), "--prefix",
+                          str(tmp_path / "p"), "--python", python, "--es-major", "8", "--wheels", str(wheels),
+                          "--also", "noida-db>=0.2.3"],
+                         capture_output=True, text=True, timeout=600, env=env | dead)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    assert "offline: installing from the wheels" in res.stdout
+    venv_python = tmp_path / "p" / "venv" / "bin" / "python"
+    out = subprocess.run([str(venv_python), "-I", "-c",
+                          "import elasticsearch, noida_db, flowcep_multistage; print(elasticsearch.__versionstr__)"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.startswith("8."), out.stderr

@@ -116,9 +116,9 @@ class QemuBox:
             "-display", "none", "-monitor", "none",
             "-serial", f"file:{self.console_log}",
         ]
-        self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=open(self.workdir / "qemu.stderr", "ab"),  # noqa: SIM115
-                                        start_new_session=True)
+        with open(self.workdir / "qemu.stderr", "ab") as stderr:
+            self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                            stderr=stderr, start_new_session=True)
 
     def ssh_command(self, command: str) -> list[str]:
         return ["ssh", "-i", str(self.ssh_key), "-p", str(self.ssh_port),
@@ -127,10 +127,10 @@ class QemuBox:
                 "-o", "ConnectTimeout=5", "-o", "ServerAliveInterval=10",
                 "vagrant@127.0.0.1", command]
 
-    def ssh(self, command: str, *, timeout: float = 120, check: bool = True,
-            stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+    def ssh(self, command: str, *, timeout: float = 120,
+            check: bool = True) -> subprocess.CompletedProcess[str]:
         """``vagrant ssh -c COMMAND``: run COMMAND as the vagrant user, output captured."""
-        proc = subprocess.run(self.ssh_command(command), input=stdin.decode() if stdin else None,
+        proc = subprocess.run(self.ssh_command(command), stdin=subprocess.DEVNULL,
                               capture_output=True, text=True, timeout=timeout)
         if check and proc.returncode != 0:
             raise AssertionError(f"in the VM, `{command}` exited {proc.returncode}:\n"
