@@ -1,6 +1,8 @@
 """FlowCEP: complex event processing over network flow records.
 
-The public API for plugin authors: the hook markers, the spec records and the batch type.
+The most used names for plugin authors: the hook marker, the spec records and the batch type.
+Everything a plugin needs is in :mod:`flowcep_plugin.api` (plus :mod:`flowcep_plugin.testing`
+for tests); the shipped plugins import from there and nowhere else.
 """
 
 from .context import Context

@@ -26,6 +26,7 @@ import copy
 import hashlib
 import heapq
 import json
+import re
 import string
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
+
+from .ecs import ECS_VERSION  # ``ecs.version`` in every alert and metric, as in flow documents
 
 if TYPE_CHECKING:
     from .records import FlowBatch
@@ -54,6 +57,8 @@ __all__ = [
     "alert_schema",
     "event_errors",
     "validate_event",
+    "validate_technique",
+    "ECS_VERSION",
     "TumblingWindows",
     "address_column",
     "int_column",
@@ -95,6 +100,26 @@ TACTICS: dict[str, str] = {
 }
 
 _ATTACK_URL = "https://attack.mitre.org/"
+_TECHNIQUE_ID = re.compile(r"^T\d{4}(\.\d{3})?$")
+_TACTIC_ID = re.compile(r"^TA\d{4}$")
+
+
+def validate_technique(technique_id: str, *, tactic: bool = False) -> str:
+    """``technique_id`` if it is a well-formed MITRE ATT&CK id, else ValueError.
+
+    Techniques are ``T`` plus four digits, sub-techniques add ``.`` and three digits
+    (``T1110.003``); tactics (``tactic=True``) are ``TA`` plus four digits. A malformed id
+    would put a dead link and an unsearchable value into ``threat.*``; a well-formed id that
+    is not in :data:`TECHNIQUES` is accepted (the table only names the ones we ship), and its
+    name in the alert is the id itself.
+    """
+    text = technique_id.strip() if isinstance(technique_id, str) else technique_id
+    pattern = _TACTIC_ID if tactic else _TECHNIQUE_ID
+    if not isinstance(text, str) or not pattern.match(text):
+        want = "TA0007" if tactic else "T1046 or T1110.003"
+        kind = "tactic" if tactic else "technique"
+        raise ValueError(f"{technique_id!r} is not a MITRE ATT&CK {kind} id (like {want})")
+    return text
 #: a merged alert lists at most this many victims (its counts stay exact)
 MERGED_DESTINATIONS = 1000
 
@@ -242,7 +267,10 @@ def make_alert(
         },
         "rule": {"id": rule.id, "name": rule.name, "description": rule.description,
                  "ruleset": detector},
+        "ecs": {"version": ECS_VERSION},
     }
+    if rule.references:
+        doc["rule"]["reference"] = " ".join(rule.references)
     if kind == "alert":
         doc["event"]["severity"] = SEVERITY.get(rule.severity, 47)
         doc["event"]["risk_score"] = int(rule.risk_score)

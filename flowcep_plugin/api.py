@@ -1,58 +1,99 @@
-"""Run the whole pipeline in-process: for tests, evaluation and notebooks."""
+"""The one face FlowCEP shows plugin authors: import everything from here.
+
+Everything a plugin needs — the hook marker, the spec records and component protocols, the
+batch type, the alert builders and windows for Python detectors, durations, errors, the
+in-process runner and the conformance suite — is re-exported here, and the shipped plugins
+import nothing else (``flowcep_plugin.testing`` is the other face, for tests). Internal
+modules may move; names exported here only gain arguments, and removing one is a breaking
+change of the plugin contract.
+
+docs/plugins.md's API reference is generated from this module's ``__all__`` and the
+docstrings of what it exports (``python -m flowcep_plugin.docgen``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
-
+from .alerts import (
+    SEVERITY,
+    TACTICS,
+    TECHNIQUES,
+    TRANSPORT,
+    TumblingWindows,
+    address_column,
+    alert_from_row,
+    event_errors,
+    int_column,
+    iso_ms,
+    make_alert,
+    make_metric,
+    ms_from_iso,
+    validate_event,
+    validate_technique,
+)
+from .config import DURATION_SCHEMA, parse_duration
 from .context import Context
-from .manager import FlowcepPluginManager, make_plugin_manager
-from .pipeline import CollectingOutput, Pipeline, build_config
-from .registry import Registry
-from .specs import Event
+from .errors import ConfigError, EPLError, FlowcepError, InputError, PluginError
+from .hookspecs import hookimpl
+from .inprocess import RunResult, run
+from .manager import PluginInfo, make_plugin_manager
+from .records import FlowBatch
+from .specs import (
+    Address,
+    Detector,
+    DetectorSpec,
+    ElementSpec,
+    Enricher,
+    EnricherSpec,
+    Event,
+    InputSpec,
+    Output,
+    OutputSpec,
+    RuleSpec,
+    Source,
+)
+from .stats import Stats
+from .testing import ConformanceError, check_detector
 
-__all__ = ["run", "RunResult"]
+#: the reference in docs/plugins.md follows these groups (and ``__all__`` is their union)
+API_GROUPS: dict[str, list[str]] = {
+    "Hooks": ["hookimpl"],
+    "Specs and the objects factories build": [
+        "Address", "InputSpec", "EnricherSpec", "DetectorSpec", "OutputSpec", "RuleSpec",
+        "ElementSpec", "Source", "Enricher", "Detector", "Output", "Event"],
+    "What components receive": ["FlowBatch", "Context", "Stats"],
+    "Alerts and windows for Python detectors": [
+        "make_alert", "make_metric", "alert_from_row", "TumblingWindows", "address_column",
+        "int_column", "iso_ms", "ms_from_iso", "SEVERITY", "TECHNIQUES", "TACTICS", "TRANSPORT",
+        "validate_technique", "event_errors", "validate_event"],
+    "Configuration": ["parse_duration", "DURATION_SCHEMA"],
+    "Errors (one line for the user, exit code 2)": [
+        "FlowcepError", "ConfigError", "InputError", "PluginError", "EPLError"],
+    "Running and checking": ["run", "RunResult", "make_plugin_manager", "PluginInfo",
+                             "check_detector", "ConformanceError"],
+}
 
+#: what the names that carry no docstring of their own are for
+DATA_DOCS: dict[str, str] = {
+    "hookimpl": "Marks a function or method as the implementation of a ``flowcep_*`` hook "
+                "(pluggy's ``HookimplMarker(\"flowcep\")``); takes pluggy's options "
+                "``tryfirst``, ``trylast``, ``wrapper``, ``hookwrapper``, ``optionalhook``.",
+    "Event": "An alert or metric document: a ``dict`` with ECS field names, nested.",
+    "SEVERITY": "Severity word -> Elastic Security's number (low 21, medium 47, high 73, critical 99).",
+    "TECHNIQUES": "ATT&CK technique id -> (name, tactic ids) for the techniques FlowCEP names; "
+                  "other well-formed ids are accepted and named by their id.",
+    "TACTICS": "ATT&CK tactic id -> name.",
+    "TRANSPORT": "IANA protocol number -> ECS ``network.transport`` name (6 -> ``tcp``).",
+    "DURATION_SCHEMA": "JSON Schema of a duration setting (``30``, ``'30s'``, ``'1 min'``); use it "
+                       "in a ``config_schema`` and read the value with ``parse_duration``.",
+}
 
-@dataclass
-class RunResult:
-    events: list[Event]
-    stats: dict[str, Any]
-
-    @property
-    def alerts(self) -> list[Event]:
-        return [e for e in self.events if (e.get("event") or {}).get("kind", "alert") == "alert"]
-
-
-def run(
-    inputs: Sequence[str],
-    detectors: Sequence[str] | None = None,
-    outputs: Sequence[str] = (),
-    config: Mapping[str, Any] | None = None,
-    enrichers: Sequence[str] | None = None,
-    lateness: str | float | None = None,
-    pm: FlowcepPluginManager | None = None,
-) -> RunResult:
-    """Read ``inputs`` to their end through ``detectors`` (all installed when None) and
-    return every alert/metric event, after suppression, with the final stats."""
-    pm = pm or make_plugin_manager()
-    registry = Registry.build(pm)
-    overrides: dict[str, Any] = {"inputs": list(inputs), "outputs": list(outputs),
-                                 "progress": False}
-    if detectors is not None:
-        overrides["detectors"] = list(detectors)
-    if enrichers is not None:
-        overrides["enrichers"] = list(enrichers)
-    if lateness is not None:
-        overrides["lateness"] = lateness
-    cfg = build_config(registry, config or {}, overrides)
-    if detectors is not None and not detectors:
-        cfg["run"]["detectors"] = []
-    if enrichers is not None and not enrichers:
-        cfg["run"]["enrichers"] = []
-    sink = CollectingOutput()
-    ctx = Context()
-    pipeline = Pipeline(registry, cfg, ctx, extra_outputs=[sink])
-    stats = pipeline.run()
-    return RunResult(events=sink.events, stats=stats)
+__all__ = [  # the union of API_GROUPS, spelled out for type checkers (a test keeps them equal)
+    "hookimpl", "Address", "InputSpec", "EnricherSpec", "DetectorSpec", "OutputSpec",
+    "RuleSpec", "ElementSpec", "Source", "Enricher", "Detector", "Output", "Event", "FlowBatch",
+    "Context", "Stats", "make_alert", "make_metric", "alert_from_row", "TumblingWindows",
+    "address_column", "int_column", "iso_ms", "ms_from_iso", "SEVERITY", "TECHNIQUES",
+    "TACTICS", "TRANSPORT", "validate_technique", "event_errors", "validate_event",
+    "parse_duration", "DURATION_SCHEMA", "FlowcepError", "ConfigError", "InputError",
+    "PluginError", "EPLError", "run", "RunResult", "make_plugin_manager", "PluginInfo",
+    "check_detector", "ConformanceError",
+]

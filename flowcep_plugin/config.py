@@ -16,7 +16,7 @@ from typing import Any
 import jsonschema
 
 from .clock import time_schema
-from .errors import ConfigError
+from .errors import ConfigError, PluginError
 
 __all__ = ["parse_duration", "load_config", "compose_schema", "validate_config", "DURATION_SCHEMA",
            "HOST_DEFAULTS"]
@@ -42,7 +42,7 @@ DURATION_SCHEMA: dict[str, Any] = {
 
 HOST_DEFAULTS: dict[str, Any] = {
     "run": {"inputs": [], "outputs": [], "batch_size": 8192, "progress": True,
-            "idle_advance": True},
+            "idle_advance": True, "max_plugin_failures": 10},
     "alerts": {"suppression": "1h"},
 }
 
@@ -73,8 +73,10 @@ def _section(kind: str, specs: Mapping[str, Any]) -> dict[str, Any]:
 
 def compose_schema(registry: Any | None = None, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The whole config schema: host sections plus every registered component's section."""
-    names = lambda kind: sorted(getattr(registry, kind)) if registry is not None else []  # noqa: E731
-    name_list = lambda kind: {"type": "array", "items": {"type": "string", **({"enum": names(kind)} if registry else {})}}  # noqa: E731
+    def name_list(kind: str) -> dict[str, Any]:
+        enum = {"enum": sorted(getattr(registry, kind))} if registry is not None else {}
+        return {"type": "array", "items": {"type": "string", **enum}}
+
     schema: dict[str, Any] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "FlowCEP configuration",
@@ -97,6 +99,8 @@ def compose_schema(registry: Any | None = None, extra: Mapping[str, Any] | None 
                     "idle_advance": {"type": "boolean", "description": "advance the watermark by wall clock when live inputs are silent"},
                     "stats_json": {"type": "string"},
                     "flows": {"type": "boolean", "description": "also send enriched flows to outputs that accept them"},
+                    "max_plugin_failures": {"type": "integer", "minimum": 1,
+                                            "description": "disable a plugin for the rest of the run after this many failures (each counted in plugin_errors)"},
                     "shutdown_timeout": DURATION_SCHEMA | {"description": "after SIGINT/SIGTERM, how long inputs may take to stop before the run finishes without them (default 30s); outputs have their own flush_timeout"},
                     "wait": {"type": "boolean", "description": "start even when an output's server is unreachable, queueing until it answers"},
                 },
@@ -126,13 +130,12 @@ def compose_schema(registry: Any | None = None, extra: Mapping[str, Any] | None 
     if registry is not None:
         for kind in ("inputs", "enrichers", "detectors", "outputs"):
             schema["properties"][kind] = _section(kind, getattr(registry, kind))
-        for impl in registry.pm.hook.flowcep_config_schema.get_hookimpls():
-            part = impl.function() or {}
-            for key, sub in part.items():
-                if key in schema["properties"]:
-                    raise ConfigError(f"plugin {impl.plugin_name!r} claims config section {key!r}, "
-                                      "which is already taken")
-                schema["properties"][key] = sub
+        # collected once by Registry.build (through the hook caller), so composing the schema
+        # again (validate, then run, then ``flowcep schema``) never calls plugins again
+        if registry.section_errors:
+            raise PluginError(registry.section_errors[0])
+        for key, (_plugin, sub) in registry.config_sections.items():
+            schema["properties"][key] = dict(sub)
     for key, sub in (extra or {}).items():
         schema["properties"][key] = sub
     return schema

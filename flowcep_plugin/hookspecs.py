@@ -7,8 +7,11 @@ Policy (see docs/plugins.md):
   builds one registry from all of them and rejects duplicate names naming both plugins.
 * ``firstresult`` only where exactly one provider must win (which input opens an address).
 * No hook is ``historic``: plugins are all loaded before the first hook is called.
-* Per-batch hooks are called one implementation at a time by the host, each in its own
-  ``try``: a plugin that raises is counted in the stats and the others still run.
+* Every hook is called through pluggy's hook caller, so ``wrapper=True``/``hookwrapper``
+  implementations wrap the whole call and ``tryfirst``/``trylast``/``firstresult`` behave as
+  pluggy documents. The host guards each plain implementation: one that raises returns
+  nothing, is counted against its plugin in the stats, and the others still run (after
+  ``[run] max_plugin_failures`` failures the plugin is disabled for the rest of the run).
 * Signatures only ever gain arguments; pluggy passes an implementation only the arguments it
   names, so old plugins keep working.
 
@@ -67,9 +70,11 @@ def flowcep_config_schema() -> Mapping[str, Any] | None:
     section that is not a component (e.g. shared settings of a plugin family).
 
     :return: ``{"section-name": {<JSON Schema>}}`` or None; all results merged; a section
-        claimed twice is an error naming both plugins.
+        claimed twice (or one the host owns) is an error naming both plugins; an
+        implementation that raises stops the run with one line naming its plugin (exit 2).
 
-    Called once at startup, when the composed schema is built (also by ``flowcep schema``).
+    Called once at startup, when the registry is built; ``flowcep schema``, ``validate`` and
+    ``run`` reuse the result.
     """
 
 
@@ -94,7 +99,9 @@ def flowcep_resolve_input(address: Address) -> InputSpec | None:
     :return: the spec that opens it; the first non-None result wins (``firstresult``).
         Return None to let the scheme table and file sniffing decide.
 
-    Called once per ``--input`` at startup.
+    Called once per ``--input`` at startup, when the plan is resolved (never again when the
+    input opens). An implementation that raises is counted; if no other claims the address,
+    the run stops with one line naming the plugin.
     """
 
 
@@ -120,8 +127,8 @@ def flowcep_enrich_batch(batch: FlowBatch, context: Context) -> None:
     :param context: the run's stats, config and logger.
     :return: ignored.
 
-    Called once per batch, after the registered enrichers; each implementation is called on
-    its own, and one that raises is counted and skipped for that batch.
+    Called once per batch, after the registered enrichers; an implementation that raises is
+    counted against its plugin and skipped for that batch, and the others still run.
     """
 
 
@@ -148,7 +155,7 @@ def flowcep_derived_events(stream: str, rows: list[dict[str, Any]], context: Con
     :return: ignored; to act on rows, build a Python detector.
 
     Called once per engine step that produced rows for ``stream`` (a batch or a window
-    closing), never per row; each implementation on its own.
+    closing), never per row; a raising implementation is counted and the others still run.
     """
 
 
@@ -174,7 +181,8 @@ def flowcep_alerts(events: list[Event], context: Context) -> None:
     :param context: the run's stats, config and logger.
     :return: ignored.
 
-    Called once per pipeline step that produced events; each implementation on its own.
+    Called once per pipeline step that produced events; a raising implementation is counted
+    and the others still run.
     """
 
 
@@ -189,18 +197,19 @@ def flowcep_configure(config: Mapping[str, Any], context: Context) -> None:
     :param context: the run's stats, logger and element registry.
     :return: ignored.
 
-    Called once per run, after validation and before components are constructed.
+    Called once per run, after validation and before components are constructed (first of
+    the lifecycle hooks).
     """
 
 
 @hookspec
 def flowcep_start(context: Context) -> None:
-    """The pipeline is built and inputs are about to open.
+    """The pipeline is built, inputs are open and about to be read.
 
     :param context: the run's stats, config and logger.
     :return: ignored.
 
-    Called once per run.
+    Called once per run, after ``flowcep_configure``, before the first batch.
     """
 
 
@@ -223,5 +232,6 @@ def flowcep_shutdown(context: Context, stats: Mapping[str, Any]) -> None:
     :param stats: the final stats snapshot (the same as ``--stats-json`` writes).
     :return: ignored.
 
-    Called once per run, last, even after an error.
+    Called once per run, last, in a ``finally``: also when building the pipeline failed (a
+    factory raised) or the run was interrupted.
     """

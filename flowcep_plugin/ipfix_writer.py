@@ -61,8 +61,7 @@ def _enc_bool(v: Any, ln: int) -> bytes:
 
 def _enc_ntp(scale: int) -> Encoder:
     def enc(v: Any, ln: int) -> bytes:
-        v = int(v or 0)
-        secs, rem = divmod(v, scale)
+        secs, rem = divmod(int(v or 0), scale)
         frac = ((rem << 32) + scale // 2) // scale
         return (((secs + NTP_EPOCH_OFFSET) << 32) + frac).to_bytes(8, "big")
     return enc

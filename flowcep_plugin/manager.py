@@ -15,16 +15,21 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from . import hookspecs
 from .errors import PluginError
 
-__all__ = ["FlowcepPluginManager", "PluginInfo", "make_plugin_manager", "ENTRY_POINT_GROUP"]
+if TYPE_CHECKING:
+    from .stats import Stats
+
+__all__ = ["FlowcepPluginManager", "PluginInfo", "Isolation", "HookFailure", "make_plugin_manager",
+           "ENTRY_POINT_GROUP", "DEFAULT_MAX_PLUGIN_FAILURES"]
 
 ENTRY_POINT_GROUP = "flowcep"
 log = logging.getLogger("flowcep.plugins")
@@ -32,7 +37,8 @@ log = logging.getLogger("flowcep.plugins")
 
 @dataclass
 class PluginInfo:
-    """What ``flowcep plugins`` shows for one entry point."""
+    """What ``flowcep plugins`` shows for one plugin: its name, where it came from, its
+    status (``loaded``, ``failed`` or ``disabled``) and what it provides."""
 
     name: str
     module: str
@@ -54,6 +60,85 @@ class PluginInfo:
         }
 
 
+#: A plugin whose hooks or components raise this many times in one run is disabled for the
+#: rest of it (``[run] max_plugin_failures``); its earlier failures are all counted.
+DEFAULT_MAX_PLUGIN_FAILURES = 10
+
+
+@dataclass(frozen=True)
+class HookFailure:
+    """One implementation that raised inside a hook call."""
+
+    plugin: str
+    hook: str
+    error: str  # one line: "ValueError: ..."
+    exception: Exception
+
+
+class Isolation:
+    """Per-plugin failure accounting for hooks called through pluggy's hook caller.
+
+    pluggy stops a hook call at the first implementation that raises. The host wants pluggy's
+    semantics (wrappers around the whole call, ``tryfirst``/``trylast`` order, ``firstresult``)
+    *and* a raising plugin counted against that plugin while the others go on. So each plain
+    implementation's function is wrapped once in a guard: it returns None instead of raising
+    (pluggy then treats it as "no result") and reports here. Wrappers are left alone: they
+    see the call exactly as pluggy documents it.
+    """
+
+    def __init__(self) -> None:
+        self.failures: list[HookFailure] = []
+        self.counts: dict[str, int] = {}
+        self.disabled: set[str] = set()
+        self.max_failures: int | None = None
+        self.stats: Stats | None = None
+        self.dropped = 0  # failures beyond the bounded ``failures`` list, counted not kept
+        #: when a list, every guarded implementation appends ``(plugin, result)`` to it, so
+        #: registration can tell which plugin contributed which spec (for error messages)
+        self.recording: list[tuple[str, Any]] | None = None
+
+    def report(self, plugin: str, hook: str, exc: Exception) -> None:
+        n = self.counts.get(plugin, 0) + 1
+        self.counts[plugin] = n
+        line = _one_line(exc)
+        if len(self.failures) < 1000:
+            self.failures.append(HookFailure(plugin, hook, line, exc))
+        else:
+            self.dropped += 1
+        if self.stats is not None:
+            self.stats.plugin_error(plugin, f"{hook}: {line}")
+        if n <= 3:
+            log.error("flowcep: plugin %r raised in %s: %s", plugin, hook, line)
+        if self.max_failures is not None and n >= self.max_failures and plugin not in self.disabled:
+            self.disabled.add(plugin)
+            log.error("flowcep: plugin %r disabled for the rest of the run after %d failures "
+                      "(raise [run] max_plugin_failures to keep it longer)", plugin, n)
+            if self.stats is not None:
+                self.stats.gauge(f"plugin_disabled.{plugin}", n)
+
+    def since(self, mark: int) -> list[HookFailure]:
+        """Failures reported after ``mark`` (``len(self.failures)`` taken before a call)."""
+        return self.failures[mark:]
+
+
+def _guard(fn: Callable[..., Any], plugin: str, hook: str, iso: Isolation) -> Callable[..., Any]:
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        if plugin in iso.disabled:
+            return None
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as exc:  # never BaseException: Ctrl-C and exits go through
+            iso.report(plugin, hook, exc)
+            return None
+        if iso.recording is not None and result is not None:
+            iso.recording.append((plugin, result))
+        return result
+
+    guarded.__flowcep_guarded__ = True  # type: ignore[attr-defined]
+    guarded.__wrapped__ = fn  # type: ignore[attr-defined]
+    return guarded
+
+
 class FlowcepPluginManager(pluggy.PluginManager):
     """A pluggy manager that also remembers how each plugin was loaded."""
 
@@ -61,6 +146,21 @@ class FlowcepPluginManager(pluggy.PluginManager):
         super().__init__(hookspecs.PROJECT)
         self.add_hookspecs(hookspecs)
         self.infos: dict[str, PluginInfo] = {}
+        self.isolation = Isolation()
+
+    def isolated(self, name: str) -> pluggy.HookCaller:
+        """The hook caller of ``name`` with every plain implementation guarded.
+
+        Call the returned caller as usual; an implementation that raises yields None and is
+        reported to :attr:`isolation` (``since(mark)`` lists what failed in this call).
+        Guarding is idempotent and covers plugins registered since the last call.
+        """
+        caller: pluggy.HookCaller = getattr(self.hook, name)
+        for impl in caller.get_hookimpls():
+            if impl.hookwrapper or impl.wrapper or getattr(impl.function, "__flowcep_guarded__", False):
+                continue
+            impl.function = _guard(impl.function, impl.plugin_name, name, self.isolation)  # type: ignore[misc]
+        return caller
 
     def register_plugin(self, plugin: Any, info: PluginInfo, strict: bool = False) -> bool:
         """Register one plugin object, validating its hook names; False if it was rejected."""
@@ -96,7 +196,10 @@ def _names(var: str) -> set[str] | None:
 
 
 def make_plugin_manager(strict: bool = False, load_entry_points: bool = True) -> FlowcepPluginManager:
-    """Build a fresh manager for one run (never a module global)."""
+    """A fresh plugin manager for one run (never a module global), with every installed
+    ``flowcep`` entry point loaded (unless ``load_entry_points`` is False). Register more
+    plugin objects in-process with ``pm.register_plugin(obj, PluginInfo(...))`` and pass the
+    manager to :func:`run`."""
     pm = FlowcepPluginManager()
     only = _names("FLOWCEP_LOAD_PLUGINS")
     disabled = _names("FLOWCEP_DISABLE_PLUGINS") or set()

@@ -1,9 +1,15 @@
 """The pipeline: inputs -> enrichment -> event-time reordering -> detection -> outputs.
 
-Inputs run in their own threads and hand batches to one bounded queue; everything after
-that runs in one thread with one event-time clock, so detectors need no locks. Each stage
-is called once per batch, and every plugin object is called on its own, in its own ``try``:
-a detector that raises is counted against its plugin and the others keep running.
+It only runs plans: :func:`flowcep_plugin.plan.resolve` has validated the config and
+resolved every component once; the pipeline builds the components from the plan, opens the
+inputs and runs. Inputs run in their own threads and hand batches to one bounded queue;
+everything after that runs in one thread with one event-time clock, so detectors need no
+locks. Each stage is called once per batch, and every plugin object is called on its own, in
+its own ``try``: a detector that raises is counted against its plugin, the records it choked
+on are isolated (the batch is retried in halves) and the others keep running; after
+``[run] max_plugin_failures`` failures the plugin is disabled for the rest of the run.
+Hooks go through pluggy's hook caller (wrappers, ``tryfirst``/``trylast`` as pluggy
+documents) with each implementation guarded (:class:`flowcep_plugin.manager.Isolation`).
 """
 
 from __future__ import annotations
@@ -13,81 +19,25 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from .addresses import parse_address
-from .clock import NO_TIME, TIME_DEFAULTS, Reorderer, TimePolicy, default_lateness_s
-from .config import HOST_DEFAULTS, compose_schema, parse_duration, validate_config
+from .clock import NO_TIME, TIME_DEFAULTS, Reorderer, TimePolicy
+from .config import parse_duration
 from .context import Context
-from .errors import ConfigError, FlowcepError
+from .errors import FlowcepError, PluginError
+from .plan import Plan, build_config, epl_module_spec
 from .records import FlowBatch
-from .registry import Registry, merge_config
 from .sanitize import Sanitizer
-from .specs import Detector, DetectorSpec, Enricher, Event, Output, RuleSpec, Source
+from .specs import Detector, Event, Output, Source
 
-__all__ = ["Pipeline", "build_config", "CollectingOutput"]
+__all__ = ["Pipeline", "build_config", "epl_module_spec", "CollectingOutput"]
 
 log = logging.getLogger("flowcep")
 _END = object()
-
-
-def build_config(registry: Registry, file_config: Mapping[str, Any] | None = None,
-                 overrides: Mapping[str, Any] | None = None, filename: str = "<config>") -> dict[str, Any]:
-    """Validate the file, overlay command-line overrides on ``[run]``, fill host defaults."""
-    schema = compose_schema(registry)
-    cfg = dict(file_config or {})
-    validate_config(cfg, schema, filename)
-    run = dict(cfg.get("run") or {})
-    for k, v in (overrides or {}).items():
-        if v is not None and v != [] and v != ():
-            run[k] = list(v) if isinstance(v, tuple) else v
-    cfg["run"] = run
-    validate_config(cfg, schema, "command line")
-    for section, defaults in HOST_DEFAULTS.items():
-        cfg[section] = merge_config(defaults, cfg.get(section))
-    return cfg
-
-
-_ATTACKER_KEYS = ("attacker", "scanner", "source", "src", "srcip", "sourceipv4address",
-                  "ipfix.sourceipv4address", "sourceipv6address", "ipfix.sourceipv6address")
-_VICTIM_KEYS = ("destination", "victim", "target", "dst", "dstip", "destinationipv4address",
-                "ipfix.destinationipv4address", "destinationipv6address")
-
-
-def epl_module_spec(path: str) -> DetectorSpec:
-    """A detector for a user's own EPL file: its output statements (no INSERT INTO, plus the
-    last one) become alerts named after the file and statement."""
-    import os
-
-    from .engine import compile_module
-    from .errors import InputError
-
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except OSError as exc:
-        raise InputError(f"EPL module {path}: cannot read: {exc.strerror}") from None
-    module = compile_module(text, path)
-    stem = os.path.splitext(os.path.basename(path))[0]
-    stmts = list(module.statements)
-    outputs = [s for s in stmts if s.insert_into is None]
-    if stmts and stmts[-1] not in outputs:
-        outputs.append(stmts[-1])
-    rules = []
-    for st in outputs:
-        names = list(st.select_names)
-        lower = {n.lower(): n for n in names}
-        src = next((lower[k] for k in _ATTACKER_KEYS if k in lower), None)
-        dst = next((lower[k] for k in _VICTIM_KEYS if k in lower), None)
-        counts = tuple(n for n in names if "count" in n.lower())
-        rules.append(RuleSpec(id=f"{stem}.{st.name}", name=f"{stem} {st.name}",
-                              description=f"output of statement {st.name} in {os.path.basename(path)}",
-                              statement=st.name, source_field=src, destination_field=dst,
-                              count_fields=counts, summary=""))
-    return DetectorSpec(name=f"epl:{stem}", summary=f"EPL module {path}", epl=text,
-                        epl_path=None, rules=tuple(rules))
+#: on_batch calls spent isolating the records a detector raises on, per failed batch
+_RETRY_BUDGET = 64
 
 
 class CollectingOutput:
@@ -117,112 +67,67 @@ class _Stage:
     obj: Any
     accepts_flows: bool = False
     failures: int = field(default=0)
+    disabled: bool = False
 
 
 class Pipeline:
-    """One run. Build it (which opens and compiles everything, so configuration errors surface
-    before any data flows), then ``run()`` until the inputs end or ``stop`` is set."""
+    """One run of a :class:`~flowcep_plugin.plan.Plan`. Constructing it builds every
+    component and opens the inputs (so plugin errors surface before any data flows); then
+    ``run()`` reads until the inputs end or ``stop`` is set."""
 
-    def __init__(self, registry: Registry, config: Mapping[str, Any], ctx: Context,
-                 extra_outputs: Sequence[Output] = (), progress_stream: IO[str] | None = None,
+    def __init__(self, plan: Plan, ctx: Context, extra_outputs: Sequence[Output] = (),
+                 progress_stream: IO[str] | None = None,
                  extra_detectors: Sequence[Detector] = ()) -> None:
-        self.registry = registry
-        self.config = config
+        self.plan = plan
+        self.registry = plan.registry
+        self.config = config = plan.config
         self.ctx = ctx
+        self.pm = pm = plan.registry.pm
         run = config["run"]
         self.send_flows = bool(run.get("flows", False))
         self.idle_advance = bool(run.get("idle_advance", True))
+        self.max_failures = int(run.get("max_plugin_failures") or 10)
         self.shutdown_timeout_s = parse_duration(run.get("shutdown_timeout", 30))
         self.progress_stream = progress_stream
         self.stop = threading.Event()
         self.print_stats = threading.Event()
+        self._shut = False
         ctx.config = config
-        registry.pm.hook.flowcep_configure(config=config, context=ctx)
-        if ctx.elements is None:
-            ctx.elements = registry.element_registry(config.get("elements"))
-        self.sanitizer = Sanitizer(ctx.elements, ctx.stats)
-        self.enrichers = self._build_enrichers(run.get("enrichers"))
-        self.detectors = self._build_detectors(run.get("detectors"))
-        # in-process detectors (``flowcep epl``'s row printer): same clock, same isolation
-        self.detectors += [_Stage(f"extra-detector-{i}", "in-process", obj) for i, obj in enumerate(extra_detectors)]
-        self.outputs = self._build_outputs(run.get("outputs") or [], extra_outputs)
-        self.suppressor = self._build_suppressor()
-        self._hook_impls = {
-            name: list(getattr(registry.pm.hook, name).get_hookimpls())
-            for name in ("flowcep_enrich_batch", "flowcep_derived_events", "flowcep_alerts")
-        }
-        self.input_addresses: list[str] = list(run.get("inputs") or [])
-        if not self.input_addresses:
-            raise ConfigError("no input given: use --input ADDRESS or [run] inputs = [...] in the config")
-        self.sources: list[tuple[str, Source, bool]] = []
-        for raw in self.input_addresses:
-            spec = registry.resolve_input(parse_address(raw))
-            source = registry.open_input(raw, config, ctx)
-            self.sources.append((raw, source, spec.live or bool(getattr(source, "live", False))))
+        iso = pm.isolation
+        iso.stats, iso.max_failures = ctx.stats, self.max_failures
+        self._hooks = {name: pm.isolated(name) for name in (
+            "flowcep_configure", "flowcep_enrich_batch", "flowcep_derived_events", "flowcep_alerts",
+            "flowcep_start", "flowcep_flush", "flowcep_shutdown")}
+        self._has_impls = {name: bool(h.get_hookimpls()) for name, h in self._hooks.items()}
+        try:
+            self._call_hook("flowcep_configure", config=config, context=ctx)
+            if ctx.elements is None:
+                ctx.elements = plan.registry.element_registry(config.get("elements"))
+            self.sanitizer = Sanitizer(ctx.elements, ctx.stats)
+            self.enrichers = [_Stage(c.name, c.plugin, obj) for c, obj in plan.build_enrichers(ctx)]
+            self.detectors = [_Stage(c.name, c.plugin, obj)
+                              for c, obj in plan.build_detectors(ctx, on_derived=self._on_derived)]
+            # in-process detectors (``flowcep epl``'s row printer): same clock, same isolation
+            self.detectors += [_Stage(f"extra-detector-{i}", "in-process", obj)
+                               for i, obj in enumerate(extra_detectors)]
+            self.outputs = [_Stage(o.raw, o.plugin, obj, accepts_flows=o.spec.accepts_flows)
+                            for o, obj in plan.build_outputs(ctx)]
+            self.outputs += [_Stage(f"extra-{i}", "in-process", obj) for i, obj in enumerate(extra_outputs)]
+            self.suppressor = self._build_suppressor()
+            self.input_addresses: list[str] = [i.raw for i in plan.inputs]
+            self.sources: list[tuple[str, Source, bool]] = [
+                (i.raw, src, i.live or bool(getattr(src, "live", False))) for i, src in plan.open_inputs(ctx)]
+        except BaseException:
+            self._shutdown()  # the hookspec promises shutdown "even after an error"
+            raise
         self.live = any(live for _, _, live in self.sources)
-        lateness = run.get("lateness")
-        self.lateness_ms = int((parse_duration(lateness) if lateness is not None
-                                else default_lateness_s(self.live)) * 1000)
+        self.lateness_ms = plan.lateness_ms
         time_cfg = {**TIME_DEFAULTS, **dict(config.get("time") or {})}
         self.reorderer = Reorderer(self.lateness_ms, ctx.stats, max_pending=int(time_cfg["max_pending"]),
                                    policy=TimePolicy.from_config(time_cfg, self.live))
         ctx.stats.gauge("lateness_s", self.lateness_ms / 1000)
         self._last_wm = NO_TIME
-
-    # -- building -------------------------------------------------------------------------------
-    def _build_enrichers(self, names: list[str] | None) -> list[_Stage]:
-        reg = self.registry
-        if names is None:
-            names = [n for n, s in sorted(reg.enrichers.items()) if s.enabled_by_default]
-        stages = []
-        for name in names:
-            spec = reg.enrichers.get(name)
-            if spec is None:
-                raise ConfigError(f"unknown enricher {name!r}; installed: {', '.join(sorted(reg.enrichers)) or 'none'}")
-            cfg = reg.component_config("enrichers", name, self.config)
-            obj: Enricher = spec.factory(cfg, self.ctx)
-            stages.append(_Stage(name, reg.provider[("enrichers", name)], obj))
-        return stages
-
-    def _build_detectors(self, names: list[str] | None) -> list[_Stage]:
-        reg = self.registry
-        if names is None:
-            names = sorted(reg.detectors)
-        stages = []
-        for name in names:
-            spec = reg.detectors.get(name)
-            if spec is None:
-                raise ConfigError(f"unknown detector {name!r}; installed: {', '.join(sorted(reg.detectors)) or 'none'}")
-            cfg = reg.component_config("detectors", name, self.config)
-            obj: Detector
-            if spec.epl is not None or spec.epl_path is not None:
-                try:
-                    from .engine.detector import EPLDetector
-                except ImportError as exc:
-                    raise ConfigError(f"detector {name!r} is written in EPL but the engine cannot load: {exc}") from exc
-                obj = EPLDetector(spec, cfg, self.ctx, on_derived=self._on_derived)
-            elif spec.factory is not None:
-                obj = spec.factory(cfg, self.ctx)
-            else:
-                raise ConfigError(f"detector {name!r} has neither EPL nor a factory; fix its plugin")
-            stages.append(_Stage(name, reg.provider[("detectors", name)], obj))
-        for path in (self.config.get("epl") or {}).get("modules", []):
-            spec = epl_module_spec(path)
-            from .engine.detector import EPLDetector
-            stages.append(_Stage(spec.name, "epl-module", EPLDetector(spec, {}, self.ctx, on_derived=self._on_derived)))
-        return stages
-
-    def _build_outputs(self, raws: Iterable[str], extra: Sequence[Output]) -> list[_Stage]:
-        stages = []
-        for raw in raws:
-            spec, target = self.registry.resolve_output(raw)
-            cfg = self.registry.component_config("outputs", spec.name, self.config)
-            obj = spec.factory(target, cfg, self.ctx)
-            stages.append(_Stage(raw, self.registry.provider[("outputs", spec.name)], obj,
-                                 accepts_flows=spec.accepts_flows))
-        for i, obj in enumerate(extra):
-            stages.append(_Stage(f"extra-{i}", "in-process", obj))
-        return stages
+        self._finished = False
 
     def _build_suppressor(self) -> Any:
         interval = int(parse_duration(self.config["alerts"].get("suppression", "1h")) * 1000)
@@ -233,30 +138,96 @@ class Pipeline:
         return Suppressor(interval_ms=interval)
 
     # -- isolation helpers -----------------------------------------------------------------------
+    def _failed(self, stage: _Stage, what: str, exc: Exception) -> None:
+        stage.failures += 1
+        msg = f"{what} failed: {type(exc).__name__}: {exc}"
+        self.ctx.stats.plugin_error(stage.plugin, f"{stage.name}: {msg}")
+        if stage.failures <= 3:
+            log.error("flowcep: %s %r (plugin %s): %s", what.split()[0], stage.name, stage.plugin, msg)
+        # outputs are never disabled: their events would be lost; they fail loudly instead
+        if stage.failures >= self.max_failures and not stage.disabled and not what.startswith("output"):
+            stage.disabled = True
+            self.ctx.stats.gauge(f"plugin_disabled.{stage.plugin}", stage.failures)
+            text = (f"{what.split()[0]} {stage.name!r} (plugin {stage.plugin}) disabled after "
+                    f"{stage.failures} failures (raise [run] max_plugin_failures to keep it longer)")
+            self.ctx.stats.errors.append(text)
+            log.error("flowcep: %s", text)
+
     def _call(self, stage: _Stage, what: str, fn: Callable[..., Any], *args: Any) -> Any:
+        if stage.disabled:
+            return None
         try:
             return fn(*args)
         except Exception as exc:  # a plugin's bug must not stop the others
-            stage.failures += 1
-            msg = f"{what} failed: {type(exc).__name__}: {exc}"
-            self.ctx.stats.plugin_error(stage.plugin, f"{stage.name}: {msg}")
-            if stage.failures <= 3:
-                log.error("flowcep: %s %r (plugin %s): %s", what.split()[0], stage.name, stage.plugin, msg)
+            self._failed(stage, what, exc)
+            if self.ctx.strict:
+                raise self._strict_error(stage, what, exc) from exc
+            return None
+
+    def _detect_isolated(self, stage: _Stage, batch: FlowBatch) -> list[Event]:
+        """``on_batch`` of one detector; when it raises, the batch is retried in halves so the
+        records it did not choke on still reach it, and those it did are dropped and counted
+        (``plugin-error``). One failure is counted per batch, not per retry."""
+        if stage.disabled:
+            self.ctx.stats.drop("plugin-disabled", batch.length, stage.name)
+            return []
+        try:
+            return list(stage.obj.on_batch(batch) or [])
+        except Exception as exc:
+            self._failed(stage, "detector on_batch", exc)
+            if self.ctx.strict:
+                raise self._strict_error(stage, "detector on_batch", exc) from exc
+        return self._retry_halves(stage, batch)
+
+    @staticmethod
+    def _strict_error(stage: _Stage, what: str, exc: Exception) -> PluginError:
+        first = (str(exc).strip().splitlines() or [""])[0]
+        return PluginError(f"{what.split()[0]} {stage.name!r} (plugin {stage.plugin}) raised in "
+                           f"{what.split()[-1]}: {type(exc).__name__}: {first} (--strict stops at the "
+                           "first plugin failure)")
+
+    def _retry_halves(self, stage: _Stage, batch: FlowBatch) -> list[Event]:
+        """Bisect ``batch`` down to the records ``stage`` raises on; at most
+        ``_RETRY_BUDGET`` calls, so a detector that raises on everything costs little."""
+        events: list[Event] = []
+        budget = [_RETRY_BUDGET]
+
+        def bisect(part: FlowBatch) -> None:  # depth first, so records stay in time order
+            if part.length <= 1 or budget[0] <= 0:
+                self.ctx.stats.drop("plugin-error", part.length, stage.name)
+                return
+            mid = part.length // 2
+            for half in (part.slice(0, mid), part.slice(mid, part.length)):
+                budget[0] -= 1
+                try:
+                    events.extend(stage.obj.on_batch(half) or [])
+                except Exception:  # counted once for the whole batch, in _detect_isolated
+                    bisect(half)
+
+        bisect(batch)
+        return events
+
+    def _call_hook(self, hook: str, **kwargs: Any) -> Any:
+        """Call a hook through pluggy (wrappers and ordering as pluggy documents); a raising
+        implementation is counted against its plugin and the others still run."""
+        if not self._has_impls.get(hook, True):
+            return None
+        iso = self.pm.isolation
+        mark = len(iso.failures)
+        try:
+            result = self._hooks[hook](**kwargs)
+        except Exception as exc:  # a hook *wrapper* raised: pluggy propagates it
+            self.ctx.stats.plugin_error("hook-wrapper", f"{hook}: {type(exc).__name__}: {exc}")
             if self.ctx.strict:
                 raise
             return None
-
-    def _call_hook(self, hook: str, **kwargs: Any) -> None:
-        for impl in self._hook_impls[hook]:
-            try:
-                impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames})
-            except Exception as exc:
-                self.ctx.stats.plugin_error(impl.plugin_name, f"{hook}: {type(exc).__name__}: {exc}")
-                if self.ctx.strict:
-                    raise
+        if self.ctx.strict and len(iso.failures) > mark:
+            f = iso.failures[mark]
+            raise PluginError(f"plugin {f.plugin!r} raised in {f.hook}: {f.error} (--strict)") from f.exception
+        return result
 
     def _on_derived(self, stream: str, rows: list[dict[str, Any]]) -> None:
-        if self._hook_impls.get("flowcep_derived_events"):
+        if self._has_impls.get("flowcep_derived_events"):
             self._call_hook("flowcep_derived_events", stream=stream, rows=rows, context=self.ctx)
 
     # -- the batch path --------------------------------------------------------------------------
@@ -273,8 +244,7 @@ class Pipeline:
             return
         for st in self.enrichers:
             self._call(st, "enricher enrich", st.obj.enrich, batch)
-        if self._hook_impls["flowcep_enrich_batch"]:
-            self._call_hook("flowcep_enrich_batch", batch=batch, context=self.ctx)
+        self._call_hook("flowcep_enrich_batch", batch=batch, context=self.ctx)
         stats.count("enrich", n)
         if self.send_flows:
             for st in self.outputs:
@@ -287,9 +257,7 @@ class Pipeline:
         for rb in released:
             self.ctx.stats.count("detect", rb.length)
             for st in self.detectors:
-                got = self._call(st, "detector on_batch", st.obj.on_batch, rb)
-                if got:
-                    events.extend(got)
+                events.extend(self._detect_isolated(st, rb))
         wm = self.reorderer.watermark
         self.ctx.stats.gauge("watermark_ms", wm)  # the live view shows event time and its lag
         self.ctx.stats.gauge("event_time_max_ms", self.reorderer.max_seen)
@@ -315,8 +283,7 @@ class Pipeline:
             if (e.get("event") or {}).get("kind", "alert") == "alert":
                 rule = e.get("rule") or {}
                 self.ctx.stats.alert(str(rule.get("id") or rule.get("name") or "?"))
-        if self._hook_impls["flowcep_alerts"]:
-            self._call_hook("flowcep_alerts", events=events, context=self.ctx)
+        self._call_hook("flowcep_alerts", events=events, context=self.ctx)
         self.ctx.stats.count("output", len(events))
         for st in self.outputs:
             self._call(st, "output write_events", st.obj.write_events, events)
@@ -350,7 +317,7 @@ class Pipeline:
         self._emit(events, self.reorderer.watermark, final=True)
         for st in self.outputs:
             self._call(st, "output flush", st.obj.flush)
-        self.registry.pm.hook.flowcep_flush(context=self.ctx)
+        self._call_hook("flowcep_flush", context=self.ctx)
 
     def close(self) -> None:
         for st in self.outputs:
@@ -390,7 +357,13 @@ class Pipeline:
     def run(self) -> dict[str, Any]:
         """Read every input to its end (or until ``stop``), then drain and flush."""
         q: queue.Queue[Any] = queue.Queue(maxsize=64)
-        self.registry.pm.hook.flowcep_start(context=self.ctx)
+        try:
+            self._call_hook("flowcep_start", context=self.ctx)
+        except BaseException:
+            self._close_sources()
+            self.close()
+            self._shutdown()
+            raise
         threads = [threading.Thread(target=self._reader, args=(raw, src, q), name=f"input {raw}", daemon=True)
                    for raw, src, _ in self.sources]
         for t in threads:
@@ -442,16 +415,35 @@ class Pipeline:
                         last_progress = now
                         self._show_progress()
             self.finish()
+            self._finished = True
+            if self.progress_stream is not None and self._show_progress():
+                self.progress_stream.write("\n")  # the only 100 %: read, drained and flushed
         finally:
-            if self.progress_stream is not None:
+            if self.progress_stream is not None and not self._finished:
                 self.progress_stream.write("\r\033[K")
+            if self.progress_stream is not None:
                 self.progress_stream.flush()
-            self.close()
-        snapshot = self.ctx.stats.snapshot()
-        self.registry.pm.hook.flowcep_shutdown(context=self.ctx, stats=snapshot)
-        return snapshot
+            try:
+                self.close()
+            finally:
+                self._shutdown()
+        return self.ctx.stats.snapshot()
 
-    def _show_progress(self) -> None:
+    def _close_sources(self) -> None:
+        for raw, src, _live in self.sources:
+            try:
+                src.close()
+            except Exception as exc:
+                log.debug("closing %s: %s", raw, exc)
+
+    def _shutdown(self) -> None:
+        """``flowcep_shutdown`` exactly once per run, whether it ended well or not."""
+        if self._shut:
+            return
+        self._shut = True
+        self._call_hook("flowcep_shutdown", context=self.ctx, stats=self.ctx.stats.snapshot())
+
+    def _show_progress(self) -> bool:
         done = total = 0
         for _raw, src, _live in self.sources:
             prog = getattr(src, "progress", None)
@@ -461,10 +453,13 @@ class Pipeline:
                 total += t
         stream = self.progress_stream
         if stream is None or not total:
-            return
-        frac = min(1.0, done / total)
+            return False
+        # reading the last byte is not the end: held windows and flushes follow, so 100 %
+        # is drawn once, by run(), after finish()
+        frac = 1.0 if self._finished else min(0.999, done / total)
         width = 30
         bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
         recs = self.ctx.stats.stage_in.get("input", 0)
         stream.write(f"\r[{bar}] {frac:6.1%}  {recs:,} records")
         stream.flush()
+        return True

@@ -1,7 +1,9 @@
 """The component registry: every spec the plugins registered, by kind and name.
 
-Registration hooks are called one implementation at a time, so a plugin that raises while
-registering is reported (and skipped unless strict) without hiding the others' components.
+Registration hooks are called once, through pluggy's hook caller (so wrappers and
+``tryfirst``/``trylast`` work as pluggy documents), with each plain implementation guarded: a
+plugin that raises while registering is reported (and skipped unless strict) without hiding
+the others' components.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from .specs import Address, DetectorSpec, ElementSpec, EnricherSpec, InputSpec, 
 __all__ = ["Registry", "merge_config"]
 
 KINDS = ("inputs", "enrichers", "detectors", "outputs")
+#: sections the host owns; no plugin may claim them through ``flowcep_config_schema``
+_HOST_SECTIONS = frozenset({"run", "alerts", "epl", "elements", *KINDS})
 _HOOK_OF_KIND = {
     "inputs": "flowcep_register_inputs",
     "enrichers": "flowcep_register_enrichers",
@@ -43,6 +47,12 @@ def merge_config(defaults: Mapping[str, Any], section: Mapping[str, Any] | None)
 
 @dataclass
 class Registry:
+    """Every component and config section the plugins registered, with who registered it.
+
+    Built once per run by :meth:`build`; :func:`flowcep_plugin.plan.resolve` turns it and a
+    config into a :class:`~flowcep_plugin.plan.Plan`.
+    """
+
     pm: FlowcepPluginManager
     inputs: dict[str, InputSpec] = field(default_factory=dict)
     enrichers: dict[str, EnricherSpec] = field(default_factory=dict)
@@ -50,44 +60,98 @@ class Registry:
     outputs: dict[str, OutputSpec] = field(default_factory=dict)
     provider: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, name) -> plugin
     element_specs: list[ElementSpec] = field(default_factory=list)
+    #: top-level config sections from ``flowcep_config_schema``: section -> (plugin, schema)
+    config_sections: dict[str, tuple[str, Mapping[str, Any]]] = field(default_factory=dict)
+    #: one line per plugin whose ``flowcep_config_schema`` raised (the schema cannot be composed)
+    section_errors: list[str] = field(default_factory=list)
 
     @classmethod
     def build(cls, pm: FlowcepPluginManager, strict: bool = False) -> Registry:
+        """Call every registration hook once, through pluggy, each plugin isolated.
+
+        A plugin whose registration hook raises (or returns something that is not a spec) is
+        marked failed and its components left out; ``strict`` makes that an error. Two
+        plugins registering one name is always an error naming both.
+        """
         reg = cls(pm)
         for kind in KINDS:
-            hook = getattr(pm.hook, _HOOK_OF_KIND[kind])
-            table: dict[str, Any] = getattr(reg, kind)
-            for impl in hook.get_hookimpls():  # registration order
-                plugin = impl.plugin_name
-                try:
-                    specs = impl.function() or []
-                    for spec in specs:
-                        if not isinstance(spec, _SPEC_TYPE[kind]):
-                            raise TypeError(f"{_HOOK_OF_KIND[kind]} returned {type(spec).__name__}, "
-                                            f"expected {_SPEC_TYPE[kind].__name__}")
-                except Exception as exc:
-                    reg._fail(plugin, f"{_HOOK_OF_KIND[kind]} raised {type(exc).__name__}: {exc}", strict)
-                    continue
-                for spec in specs:
-                    other = reg.provider.get((kind, spec.name))
-                    if other is not None:
-                        raise PluginError(
-                            f"{kind[:-1]} {spec.name!r} is registered twice: by plugin {other!r} "
-                            f"({reg._dist(other)}) and by {plugin!r} ({reg._dist(plugin)}); "
-                            f"uninstall or disable one (FLOWCEP_DISABLE_PLUGINS={plugin})"
-                        )
-                    table[spec.name] = spec
-                    reg.provider[(kind, spec.name)] = plugin
-                    info = pm.infos.get(plugin)
-                    if info is not None:
-                        info.components.append(f"{kind[:-1]}:{spec.name}")
-        for impl in pm.hook.flowcep_information_elements.get_hookimpls():
-            try:
-                found: Any = impl.function()
-                reg.element_specs.extend(found or [])
-            except Exception as exc:
-                reg._fail(impl.plugin_name, f"flowcep_information_elements raised {exc}", strict)
+            for plugin, spec in reg._collect(_HOOK_OF_KIND[kind], _SPEC_TYPE[kind], strict):
+                table: dict[str, Any] = getattr(reg, kind)
+                other = reg.provider.get((kind, spec.name))
+                if other is not None:
+                    raise PluginError(
+                        f"{kind[:-1]} {spec.name!r} is registered twice: by plugin {other!r} "
+                        f"({reg._dist(other)}) and by {plugin!r} ({reg._dist(plugin)}); "
+                        f"uninstall or disable one (FLOWCEP_DISABLE_PLUGINS={plugin})"
+                    )
+                table[spec.name] = spec
+                reg.provider[(kind, spec.name)] = plugin
+                info = pm.infos.get(plugin)
+                if info is not None:
+                    info.components.append(f"{kind[:-1]}:{spec.name}")
+        reg.element_specs = [spec for _, spec in reg._collect("flowcep_information_elements",
+                                                              ElementSpec, strict)]
+        reg._collect_sections(strict)
         return reg
+
+    def _collect(self, hook: str, spec_type: type, strict: bool) -> list[tuple[str, Any]]:
+        """``(plugin, spec)`` pairs from one registration hook, in pluggy's call order."""
+        iso = self.pm.isolation
+        caller = self.pm.isolated(hook)
+        mark = len(iso.failures)
+        recorded: list[tuple[str, Any]] = []
+        iso.recording = recorded
+        try:
+            results: list[Any] = caller()
+        finally:
+            iso.recording = None
+        for failure in iso.since(mark):
+            self._fail(failure.plugin, f"{hook} raised {failure.error}", strict)
+        origin = {id(item): plugin for plugin, items in recorded for item in (items or [])}
+        out: list[tuple[str, Any]] = []
+        for items in results:
+            for item in items or []:
+                plugin = origin.get(id(item), "(a hook wrapper)")
+                if not isinstance(item, spec_type):
+                    self._fail(plugin, f"{hook} returned {type(item).__name__}, expected "
+                                       f"{spec_type.__name__}", strict)
+                    continue
+                out.append((plugin, item))
+        return out
+
+    def _collect_sections(self, strict: bool) -> None:
+        iso = self.pm.isolation
+        caller = self.pm.isolated("flowcep_config_schema")
+        mark = len(iso.failures)
+        recorded: list[tuple[str, Any]] = []
+        iso.recording = recorded
+        try:
+            caller()
+        finally:
+            iso.recording = None
+        for failure in iso.since(mark):
+            # `flowcep plugins` still lists it (failed); composing the schema (run, validate,
+            # schema) refuses: its section would be missing and its settings look unknown
+            message = (f"plugin {failure.plugin!r} ({self._dist(failure.plugin)}): "
+                       f"flowcep_config_schema raised {failure.error}; fix or uninstall it "
+                       f"(FLOWCEP_DISABLE_PLUGINS={failure.plugin})")
+            self.section_errors.append(message)
+            self._fail(failure.plugin, f"flowcep_config_schema raised {failure.error}", strict)
+        for plugin, part in recorded:
+            if not isinstance(part, Mapping):
+                raise PluginError(f"plugin {plugin!r}: flowcep_config_schema returned "
+                                  f"{type(part).__name__}, expected a mapping of section -> schema")
+            for key, sub in part.items():
+                if key in _HOST_SECTIONS:
+                    raise PluginError(f"plugin {plugin!r} claims config section {key!r}, which "
+                                      "belongs to the host; pick another name")
+                other = self.config_sections.get(key)
+                if other is not None:
+                    raise PluginError(
+                        f"config section {key!r} is claimed twice: by plugin {other[0]!r} "
+                        f"({self._dist(other[0])}) and by {plugin!r} ({self._dist(plugin)}); "
+                        f"uninstall or disable one (FLOWCEP_DISABLE_PLUGINS={plugin})")
+                self.config_sections[key] = (plugin, sub)
 
     def _dist(self, plugin: str) -> str:
         info = self.pm.infos.get(plugin)
@@ -115,8 +179,20 @@ class Registry:
 
     # -- inputs -------------------------------------------------------------------------------
     def resolve_input(self, address: Address) -> InputSpec:
-        claimed = self.pm.hook.flowcep_resolve_input(address=address)
+        """The spec that opens ``address``: a ``flowcep_resolve_input`` claim (first non-None
+        wins), else the scheme table, else the first sniffer that recognises the file."""
+        iso = self.pm.isolation
+        mark = len(iso.failures)
+        claimed: InputSpec | None = self.pm.isolated("flowcep_resolve_input")(address=address)
+        failed = iso.since(mark)
+        if failed and claimed is None:
+            f = failed[0]
+            raise PluginError(f"input {address.raw!r}: plugin {f.plugin!r} raised in "
+                              f"flowcep_resolve_input: {f.error}")
         if claimed is not None:
+            if not isinstance(claimed, InputSpec):
+                raise PluginError(f"input {address.raw!r}: flowcep_resolve_input returned "
+                                  f"{type(claimed).__name__}, expected InputSpec")
             return claimed
         if address.scheme != "file":
             for spec in self.inputs.values():
@@ -145,7 +221,8 @@ class Registry:
         )
 
     def open_input(self, raw: str, config: Mapping[str, Any], ctx: Context) -> Source:
-        """Open ``raw`` with the input plugin that claims it, with its merged config."""
+        """Open ``raw`` with the input plugin that claims it, with its merged config
+        (for verbs that read one input without a pipeline, e.g. ``flowcep dump``)."""
         address = parse_address(raw)
         spec = self.resolve_input(address)
         if address.scheme == "file" and spec.schemes:

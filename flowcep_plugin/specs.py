@@ -114,7 +114,12 @@ class Output(Protocol):
 @dataclass(frozen=True)
 class InputSpec:
     """An input kind. ``schemes`` are the address schemes it opens (``ipfix+udp``);
-    ``sniff`` recognises a bare file path by its first bytes (return True to claim it)."""
+    ``sniff`` recognises a bare file path by its first bytes (return True to claim it).
+
+    ``reads_file`` says the address path names a file (implied by ``sniff``): then a relative
+    path in a config file resolves against the config file's folder. Otherwise the path is
+    passed to ``open`` as written (``iface:eth0``, ``counter:1000``).
+    """
 
     name: str
     summary: str
@@ -122,6 +127,7 @@ class InputSpec:
     open: Callable[[Address, Mapping[str, Any], Context], Source]
     sniff: Callable[[bytes], bool] | None = None
     live: bool = False
+    reads_file: bool = False
     config_schema: Mapping[str, Any] = field(default_factory=dict)
     defaults: Mapping[str, Any] = field(default_factory=dict)
 
@@ -147,7 +153,12 @@ class RuleSpec:
     to the row's keys: ``source_field`` the attacker, ``destination_field`` the victim(s),
     ``count_fields`` the counts copied into ``flowcep.counts``. ``summary`` is a
     ``str.format`` template over the row (``"{Attacker} scanned {AtkCount} hosts"``).
-    ``kind`` is ``alert`` or ``metric``.
+    ``kind`` is ``alert`` or ``metric``. ``references`` are URLs about the rule
+    (``rule.reference``).
+
+    Severity, technique and tactic ids are checked when the spec is made, so a typo fails
+    the plugin at load time (listed as failed in ``flowcep plugins``) instead of putting a
+    dead ATT&CK link into every alert.
     """
 
     id: str
@@ -165,13 +176,39 @@ class RuleSpec:
     count_fields: tuple[str, ...] = ()
     summary: str = ""
     kind: str = "alert"
+    references: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        from .alerts import SEVERITY, validate_technique
+
+        if self.severity not in SEVERITY:
+            raise ValueError(f"rule {self.id!r}: severity {self.severity!r} is not one of "
+                             f"{', '.join(SEVERITY)}")
+        if self.kind not in ("alert", "metric"):
+            raise ValueError(f"rule {self.id!r}: kind {self.kind!r} is not 'alert' or 'metric'")
+        if isinstance(self.technique, str) or isinstance(self.tactic, str):
+            raise ValueError(f"rule {self.id!r}: technique and tactic are tuples of ids, "
+                             "e.g. technique=('T1046',)")
+        try:
+            for t in self.technique:
+                validate_technique(t)
+            for t in self.tactic:
+                validate_technique(t, tactic=True)
+        except ValueError as exc:
+            raise ValueError(f"rule {self.id!r}: {exc}") from None
 
 
 @dataclass(frozen=True)
 class DetectorSpec:
-    """A detector: EPL text, an EPL file, or a Python factory (or EPL plus a factory that
-    post-processes). ``rules`` map its output statements to alerts. The EPL text may use
-    ``${param}`` placeholders filled from the validated config (defaults first)."""
+    """A detector: EPL text, an EPL file, or a Python factory. ``rules`` map its output
+    statements to alerts. The EPL text may use ``${param}`` placeholders filled from the
+    validated config (defaults first).
+
+    With both EPL and a factory, the two run side by side on the same batches (EPL first)
+    and their events are concatenated; if the factory's object has ``on_derived(stream,
+    rows)`` it also receives the rows the EPL inserted into streams (to post-process them).
+    The host and :func:`flowcep_plugin.testing.build_detector` build it the same way.
+    """
 
     name: str
     summary: str
@@ -193,6 +230,9 @@ class OutputSpec:
     schemes: tuple[str, ...]
     factory: Callable[[str | None, Mapping[str, Any], Context], Output]
     accepts_flows: bool = False
+    #: the text after ``scheme:`` is a file path: relative in a config file means relative to
+    #: the config file's folder
+    target_is_path: bool = False
     config_schema: Mapping[str, Any] = field(default_factory=dict)
     defaults: Mapping[str, Any] = field(default_factory=dict)
 

@@ -233,22 +233,16 @@ def _validate_config(spec: DetectorSpec, config: Mapping[str, Any]) -> None:
 
 def build_detector(spec: DetectorSpec, config: Mapping[str, Any] | None = None,
                    ctx: Context | None = None) -> Detector:
-    """Build the detector of ``spec`` with ``config`` merged over its defaults (validated)."""
+    """Build the detector of ``spec`` with ``config`` merged over its defaults (validated),
+    exactly as the host builds it (:func:`flowcep_plugin.plan.build_detector`): EPL, a
+    factory, or both side by side."""
+    from .plan import build_detector as host_build
     from .registry import merge_config
 
     _validate_config(spec, config or {})
     merged = merge_config(copy.deepcopy(dict(spec.defaults)), config or {})
     _validate_config(spec, merged)
-    ctx = ctx or Context()
-    if spec.epl is not None or spec.epl_path is not None:
-        from .engine.detector import EPLDetector
-
-        det: Detector = EPLDetector(spec, merged, ctx)
-        if spec.factory is None:
-            return det
-    if spec.factory is None:
-        raise ConformanceError(f"detector {spec.name!r} has neither EPL nor a factory")
-    return spec.factory(merged, ctx)
+    return host_build(spec, merged, ctx or Context(), plugin="under test")
 
 
 def run_detector(detector_or_spec: Detector | DetectorSpec, records: Records, *,
@@ -315,7 +309,7 @@ def check_detector(spec: DetectorSpec | Callable[[], Detector], attack: Records 
     """
     import jsonschema
 
-    from .alerts import SEVERITY
+    from .alerts import SEVERITY, validate_technique
 
     problems: list[str] = []
     if not isinstance(spec, DetectorSpec):
@@ -333,8 +327,10 @@ def check_detector(spec: DetectorSpec | Callable[[], Detector], attack: Records 
         if not 0 <= r.risk_score <= 100:
             problems.append(f"rule {r.id}: risk_score {r.risk_score} outside 0-100")
         for t in r.technique:
-            if not (t.startswith("T") and t[1:5].isdigit()):
-                problems.append(f"rule {r.id}: {t!r} is not an ATT&CK technique id")
+            try:
+                validate_technique(t)
+            except ValueError as exc:
+                problems.append(f"rule {r.id}: {exc}")
         if r.kind not in ("alert", "metric"):
             problems.append(f"rule {r.id}: kind {r.kind!r}")
     schema = dict(spec.config_schema)
@@ -367,9 +363,11 @@ def _check_behaviour(make: Callable[[], Detector], spec: DetectorSpec | None, at
 
     label = repr(spec.name) if spec is not None else "under test"
     fresh = make()
-    for what, call in (("on_batch(empty)", lambda: fresh.on_batch(FlowBatch({}, 0, "test"))),
-                       ("on_watermark", lambda: fresh.on_watermark(1_500_000_000_000)),
-                       ("flush", fresh.flush)):
+    calls: tuple[tuple[str, Callable[[], list[Event]]], ...] = (
+        ("on_batch(empty)", lambda: fresh.on_batch(FlowBatch({}, 0, "test"))),
+        ("on_watermark", lambda: fresh.on_watermark(1_500_000_000_000)),
+        ("flush", fresh.flush))
+    for what, call in calls:
         got = call()
         if got:
             problems.append(f"{what} of a fresh detector returned {len(got)} events")

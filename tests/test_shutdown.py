@@ -9,7 +9,8 @@ from typing import Any
 from flowcep_plugin import DetectorSpec, FlowBatch, InputSpec, hookimpl
 from flowcep_plugin.context import Context
 from flowcep_plugin.manager import PluginInfo, make_plugin_manager
-from flowcep_plugin.pipeline import CollectingOutput, Pipeline, build_config
+from flowcep_plugin.pipeline import CollectingOutput, Pipeline
+from flowcep_plugin.plan import resolve
 from flowcep_plugin.registry import Registry
 
 T0 = 1_700_000_000_000
@@ -61,10 +62,10 @@ def test_stop_with_a_stuck_input_finishes_within_the_shutdown_timeout() -> None:
     pm.register_plugin(Plugin(), PluginInfo(name="t", module="tests", distribution="tests",
                                             version="0", origin="registered"))
     registry = Registry.build(pm)
-    cfg = build_config(registry, {}, {"inputs": ["stuck:x"], "detectors": ["one"], "enrichers": [],
-                                      "progress": False, "shutdown_timeout": "0.5s"})
+    plan = resolve(registry, {}, {"inputs": ["stuck:x"], "detectors": ["one"], "enrichers": [],
+                                  "progress": False, "shutdown_timeout": "0.5s"})
     sink = CollectingOutput()
-    pipeline = Pipeline(registry, cfg, Context(), extra_outputs=[sink])
+    pipeline = Pipeline(plan, Context(), extra_outputs=[sink])
     threading.Timer(0.5, pipeline.stop.set).start()
     started = time.monotonic()
     stats = pipeline.run()
@@ -94,10 +95,10 @@ def test_a_flooding_input_is_cut_off_at_stop_and_every_record_read_is_accounted(
     pm.register_plugin(FloodPlugin(), PluginInfo(name="t", module="tests", distribution="tests",
                                                  version="0", origin="registered"))
     registry = Registry.build(pm)
-    cfg = build_config(registry, {}, {"inputs": ["flood:x"], "detectors": ["one"], "enrichers": [],
-                                      "progress": False, "shutdown_timeout": "0.3s"})
+    plan = resolve(registry, {}, {"inputs": ["flood:x"], "detectors": ["one"], "enrichers": [],
+                                  "progress": False, "shutdown_timeout": "0.3s"})
     sink = CollectingOutput()
-    pipeline = Pipeline(registry, cfg, Context(), extra_outputs=[sink])
+    pipeline = Pipeline(plan, Context(), extra_outputs=[sink])
     threading.Timer(0.3, pipeline.stop.set).start()
     stats = pipeline.run()
     seen = sink.events[0]["flowcep"]["records"]

@@ -77,12 +77,25 @@ def test_a_correct_detector_passes() -> None:
     ({"config_schema": {"type": "object", "properties": SCHEMA["properties"]}}, "additionalProperties"),
     ({"defaults": {"threshold": 0}}, "defaults do not validate"),
     ({"defaults": {"threshold": 5, "extra": 1}}, "not declared"),
-    ({"rules": (RuleSpec(id="x", name="x", description="d", severity="severe"),)}, "severity"),
-    ({"rules": (RuleSpec(id="x", name="x", description="d", technique=("Recon",)),)}, "ATT&CK"),
 ])
 def test_spec_problems_are_reported(change: dict[str, Any], message: str) -> None:
     with pytest.raises(ConformanceError, match=message):
         check_detector(spec(**change), attack=ATTACK)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"severity": "severe"}, "severity 'severe' is not one of low, medium, high, critical"),
+    ({"technique": ("Recon",)}, "'Recon' is not a MITRE ATT&CK technique id"),
+    ({"technique": ("T104",)}, "'T104' is not a MITRE ATT&CK technique id"),
+    ({"technique": ("T1046.1",)}, "'T1046.1' is not a MITRE ATT&CK technique id"),
+    ({"technique": "T1046"}, "tuples of ids"),
+    ({"tactic": ("T1046",)}, "'T1046' is not a MITRE ATT&CK tactic id"),
+])
+def test_bad_rule_metadata_fails_when_the_spec_is_made(change: dict[str, Any], message: str) -> None:
+    """A typo in a severity or ATT&CK id fails the plugin at load time, not in every alert."""
+    with pytest.raises(ValueError, match=message):
+        RuleSpec(id="x", name="x", description="d", **change)
+    RuleSpec(id="x", name="x", description="d", technique=("T1110.003",), tactic=("TA0006",))
 
 
 def test_benign_alerts_and_missing_rules_are_reported() -> None:

@@ -39,7 +39,7 @@ examples:
   flowcep alerts search 'rule.id:multistage*' --es http://127.0.0.1:9200 --format json"""
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from .es import add_connection_options
 
     p = sub.add_parser("alerts", help="search alerts with Kibana query syntax (cluster or local file)",
@@ -49,8 +49,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     s.add_argument("query", nargs="?", default="*", metavar="QUERY", help="KQL query (default: * = every alert)")
     s.add_argument("--since", metavar="DURATION",
-                   help="only alerts newer than this (24h, '30 min', or an ISO time); default: all in a file, "
-                        "24h in a cluster")
+                   help="only alerts newer than this (24h, '30 min', or an ISO time); default: every "
+                        "alert, in a file or a cluster")
     s.add_argument("--file", metavar="JSONL", help=f"local alert file (default: ./{DEFAULT_FILE})")
     s.add_argument("--index", default=None, help="index pattern in the cluster (default: logs-flowcep.alert-*)")
     s.add_argument("--metrics", action="store_true", help="include metric documents (event.kind: metric)")
@@ -76,8 +76,8 @@ def run_search(args: argparse.Namespace) -> int:
     url, _ = connection_config(args) if not args.file else (None, {})
     if args.limit < 1:
         raise ConfigError("--limit must be at least 1")
+    since = search.since_bound(args.since)  # None: every alert, wherever they are
     if url:
-        since = search.since_bound(args.since if args.since is not None else "24h")
         client = connect(args)
         try:
             docs = search.search_es(client, args.query, index=args.index or search.DEFAULT_INDEX,
@@ -85,7 +85,6 @@ def run_search(args: argparse.Namespace) -> int:
         finally:
             client.close()
     else:
-        since = search.since_bound(args.since)
         docs = search.search_file(args.file or DEFAULT_FILE, args.query, since=since, kinds=kinds,
                                   limit=args.limit)
     out = sys.stdout

@@ -31,7 +31,7 @@ examples:
 """
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "dump", help="print decoded flow records (JSON lines or a table)",
         description="Decode an input and print its flow records: one JSON object per line with "

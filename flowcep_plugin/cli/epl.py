@@ -30,7 +30,7 @@ examples:
 """
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("epl", help=HELP, description=DESCRIPTION,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("module", metavar="MODULE.epl", help="EPL module file")
@@ -128,7 +128,8 @@ class RowPrinter:
 def run(args: argparse.Namespace, out: IO[str] | None = None) -> int:
     from ..context import Context
     from ..engine import compile_module
-    from ..pipeline import Pipeline, build_config
+    from ..pipeline import Pipeline
+    from ..plan import resolve
     from .common import handle_signals, load_registry
 
     out = out or sys.stdout
@@ -140,14 +141,12 @@ def run(args: argparse.Namespace, out: IO[str] | None = None) -> int:
     module = compile_module(text, str(path), _params(args.param))
     wanted = emitted_statements(module, args.emit)
     registry = load_registry(args)
-    cfg = build_config(registry, {}, {"inputs": args.inputs, "lateness": args.lateness,
-                                      "progress": False})
     # the module alone: no installed detector, no enricher (rows show the records as read)
-    cfg["run"]["detectors"] = []
-    cfg["run"]["enrichers"] = []
+    plan = resolve(registry, {}, {"inputs": args.inputs, "lateness": args.lateness,
+                                  "progress": False, "detectors": [], "enrichers": []})
     ctx = Context(strict=bool(args.strict))
     printer = RowPrinter(module, wanted, out)
-    pipeline = Pipeline(registry, cfg, ctx, extra_detectors=[printer])
+    pipeline = Pipeline(plan, ctx, extra_detectors=[printer])
     printer.live = pipeline.live
     with handle_signals(pipeline.stop, pipeline.print_stats):
         stats = pipeline.run()

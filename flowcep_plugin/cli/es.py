@@ -73,7 +73,7 @@ def connect(args: argparse.Namespace) -> Any:
     return make_client(url, opts)
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("es", help="set up Elasticsearch (templates, ILM) and replay dead letters",
                        description=DESCRIPTION, epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)

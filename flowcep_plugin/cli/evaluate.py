@@ -12,7 +12,7 @@ from ..errors import ConfigError
 __all__ = ["add_parser", "run"]
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser(
         "evaluate", help="precision/recall of the installed detectors on the synthetic scenarios",

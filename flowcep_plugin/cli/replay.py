@@ -28,7 +28,7 @@ examples:
 """
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "replay", help="send an IPFIX file to a collector, paced by its export times",
         description="Send the IPFIX messages of FILE to a collector over TCP or UDP, paced by "

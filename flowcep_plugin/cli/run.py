@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
 from ..context import Context
 from ..errors import ConfigError
-from ..pipeline import Pipeline, build_config
+from ..pipeline import Pipeline
+from ..plan import Plan, resolve
 from .common import add_plugin_options, handle_signals, load_file_config, load_registry
 
 HELP = "run inputs through the enrichers and detectors to the outputs"
@@ -25,7 +27,7 @@ stats, dead-lettered by Elasticsearch); 130 interrupted before the pipeline star
 
 examples:
   flowcep run --input data.ipfix --output stdout --output jsonl:alerts.jsonl
-  flowcep run --input ipfix+udp://0.0.0.0:4739 --detector multistage-http --output stdout
+  flowcep run --input ipfix+udp://0.0.0.0:4739 --detector portscan --output stdout
   flowcep run -c flowcep.toml --stats-json stats.json
 """
 
@@ -38,7 +40,26 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def add_run_options(p: argparse.ArgumentParser, inputs_required: bool = False) -> None:
-    p.add_argument("-c", "--config", metavar="FILE", help="TOML configuration file")
+    add_plan_options(p)
+    p.add_argument("--flows", action="store_true", default=None,
+                   help="also send enriched flow records to outputs that accept them")
+    p.add_argument("--wait", action="store_true", default=None,
+                   help="start even when Elasticsearch is unreachable, queueing alerts until it answers "
+                        "(default: fail at once with exit code 2)")
+    p.add_argument("--stats-json", metavar="FILE", help="write the final stats as JSON to FILE")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument("--view", action="store_true",
+                   help="live terminal view: records/s, drops by reason, alerts as they fire, top "
+                        "talkers, traffic categories, watermark lag (plain lines when stdout is "
+                        "not a terminal)")
+    p.add_argument("-q", "--quiet", action="store_true", help="do not print the stats at the end")
+    add_plugin_options(p)
+
+
+def add_plan_options(p: argparse.ArgumentParser) -> None:
+    """What decides the plan: ``flowcep run`` and ``flowcep validate`` take the same."""
+    p.add_argument("-c", "--config", metavar="FILE",
+                   help="TOML configuration file (relative paths in it resolve against its folder)")
     p.add_argument("-i", "--input", dest="inputs", action="append", metavar="ADDRESS",
                    help="input address (repeatable): ipfix-file:PATH, pcap:PATH, json:PATH, "
                         "ipfix+udp://HOST:PORT, ipfix+tcp://HOST:PORT, netflow+udp://HOST:PORT, "
@@ -55,19 +76,6 @@ def add_run_options(p: argparse.ArgumentParser, inputs_required: bool = False) -
     p.add_argument("--lateness", metavar="DURATION",
                    help="allowed lateness of out-of-order flows, e.g. 30s (default: 30s with live "
                         "inputs, 10 min when every input is a file)")
-    p.add_argument("--flows", action="store_true", default=None,
-                   help="also send enriched flow records to outputs that accept them")
-    p.add_argument("--wait", action="store_true", default=None,
-                   help="start even when Elasticsearch is unreachable, queueing alerts until it answers "
-                        "(default: fail at once with exit code 2)")
-    p.add_argument("--stats-json", metavar="FILE", help="write the final stats as JSON to FILE")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    p.add_argument("--view", action="store_true",
-                   help="live terminal view: records/s, drops by reason, alerts as they fire, top "
-                        "talkers, traffic categories, watermark lag (plain lines when stdout is "
-                        "not a terminal)")
-    p.add_argument("-q", "--quiet", action="store_true", help="do not print the stats at the end")
-    add_plugin_options(p)
 
 
 def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
@@ -81,32 +89,41 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     return ov
 
 
-def execute(args: argparse.Namespace, extra_outputs: list[Any] | None = None,
-            overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Build and run a pipeline for a verb; returns the final stats snapshot."""
+def plan_from(args: argparse.Namespace, overrides: dict[str, Any] | None = None,
+              require_inputs: bool = True) -> Plan:
+    """The plan ``flowcep run`` would run with these arguments (``flowcep validate`` builds
+    the same one and stops). Paths in the config file resolve against its folder."""
     registry = load_registry(args)
     file_cfg, filename = load_file_config(args)
     ov = overrides_from(args)
     ov.update(overrides or {})
-    cfg = build_config(registry, file_cfg, ov, filename)
-    if args.no_enrich:
-        cfg["run"]["enrichers"] = []
-    if args.epl_modules:
-        cfg.setdefault("epl", {})["modules"] = list(cfg.get("epl", {}).get("modules", [])) + args.epl_modules
+    if getattr(args, "no_enrich", False):
+        ov["enrichers"] = []
+    config_path = getattr(args, "config", None)
+    base_dir = os.path.dirname(os.path.abspath(config_path)) if config_path else None
+    return resolve(registry, file_cfg, ov, filename=filename, base_dir=base_dir,
+                   epl_modules=getattr(args, "epl_modules", None) or (),
+                   require_inputs=require_inputs)
+
+
+def execute(args: argparse.Namespace, extra_outputs: list[Any] | None = None,
+            overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Build and run a pipeline for a verb; returns the final stats snapshot."""
+    plan = plan_from(args, overrides)
     view = getattr(args, "view", False)
-    if not cfg["run"].get("outputs") and not extra_outputs and not view:
+    if not plan.outputs and not extra_outputs and not view:
         raise ConfigError("no output given: use --output stdout, --output jsonl:PATH, or [run] outputs")
     ctx = Context(strict=bool(args.strict))
-    progress = cfg["run"].get("progress", True) and sys.stderr.isatty() and not view
+    progress = plan.config["run"].get("progress", True) and sys.stderr.isatty() and not view
     extra = list(extra_outputs or [])
     if view:
         from ..viewers.live import LiveView
         extra.append(LiveView(ctx))
-    pipeline = Pipeline(registry, cfg, ctx, extra_outputs=extra,
+    pipeline = Pipeline(plan, ctx, extra_outputs=extra,
                         progress_stream=sys.stderr if progress else None)
     with handle_signals(pipeline.stop, pipeline.print_stats):
         stats = pipeline.run()
-    path = cfg["run"].get("stats_json")
+    path = plan.config["run"].get("stats_json")
     if path:
         try:
             with open(path, "w", encoding="utf-8") as fh:

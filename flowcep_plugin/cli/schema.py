@@ -13,7 +13,7 @@ from .common import add_plugin_options, load_registry
 HELP = "print the JSON Schema of the config file (composed from the installed plugins)"
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("schema", help=HELP, description=HELP + "; --alert prints the alert schema")
     p.add_argument("--alert", action="store_true", help="print the ECS alert document schema instead")
     add_plugin_options(p)

@@ -22,7 +22,7 @@ def parse_start(text: str) -> int:
     return int(t.timestamp() * 1000)
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser(
         "synth", help="generate a labelled synthetic traffic scenario",

@@ -1,72 +1,41 @@
-"""``flowcep validate``: check a config file and every EPL module it names, without running."""
+"""``flowcep validate``: build the plan ``flowcep run`` would run, check it, and stop."""
 
 from __future__ import annotations
 
 import argparse
 
-from ..errors import ConfigError, EPLError
-from ..pipeline import build_config, epl_module_spec
-from .common import add_plugin_options, load_file_config, load_registry
+from ..context import Context
+from ..errors import ConfigError
+from .common import add_plugin_options
+from .run import add_plan_options, plan_from
 
 HELP = "check a config file and every EPL module it names, without running"
 DESCRIPTION = """\
-Validates the config against the schema composed from the installed plugins, checks that
-every named input scheme, output, detector and enricher exists, and compiles every EPL
-detector (with its configured parameters) and every EPL module given in [epl] modules or
-on the command line. Errors point at the file, key path or line:column. Exit code 0 when
-everything is valid, 2 otherwise.
+Builds the same plan 'flowcep run' builds from the config (and the same --input/--output/
+--detector/--epl flags, if given), then stops: the config is validated against the schema
+composed from the installed plugins, every input, output, detector and enricher is resolved,
+every enricher and detector is built with its settings (so a bad CIDR or threshold fails here
+as it would in run) and every EPL module is compiled. Inputs are not opened and outputs not
+created. Relative paths in the config resolve against its folder. Errors point at the file,
+key path or line:column. Exit code 0 when everything is valid, 2 otherwise.
 """
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("validate", help=HELP, description=DESCRIPTION,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("-c", "--config", metavar="FILE", help="TOML configuration file")
     p.add_argument("modules", nargs="*", metavar="MODULE.epl", help="EPL modules to check too")
+    add_plan_options(p)
     add_plugin_options(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, flows=None, wait=None, stats_json=None, no_progress=False)
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.config and not args.modules:
-        raise ConfigError("nothing to validate: give -c FILE and/or EPL modules")
-    registry = load_registry(args)
-    file_cfg, filename = load_file_config(args)
-    cfg = build_config(registry, file_cfg, {}, filename)
-    from ..addresses import parse_address
-
-    for raw in cfg["run"].get("inputs", []):
-        address = parse_address(raw)
-        if address.scheme != "file":
-            registry.resolve_input(address)
-    for raw in cfg["run"].get("outputs", []):
-        registry.resolve_output(raw)
-    for name in cfg["run"].get("enrichers") or []:
-        if name not in registry.enrichers:
-            raise ConfigError(f"{filename}: run.enrichers: unknown enricher {name!r}")
-    checked = 0
-    names = cfg["run"].get("detectors")
-    for name in (sorted(registry.detectors) if names is None else names):
-        spec = registry.detectors.get(name)
-        if spec is None:
-            raise ConfigError(f"{filename}: run.detectors: unknown detector {name!r}; "
-                              f"installed: {', '.join(sorted(registry.detectors))}")
-        if spec.epl is not None or spec.epl_path is not None:
-            from ..engine import compile_module
-
-            params = registry.component_config("detectors", name, cfg)
-            if spec.epl is not None:
-                compile_module(spec.epl, f"{name} (EPL)", params)
-            else:
-                assert spec.epl_path is not None
-                with open(spec.epl_path, encoding="utf-8") as fh:
-                    compile_module(fh.read(), spec.epl_path, params)
-            checked += 1
-    for path in list((cfg.get("epl") or {}).get("modules", [])) + list(args.modules):
-        try:
-            epl_module_spec(path)
-        except EPLError:
-            raise
-        checked += 1
-    print(f"{filename}: valid ({checked} EPL module(s) compiled)")
+    if not args.config and not args.modules and not args.inputs and not args.epl_modules:
+        raise ConfigError("nothing to validate: give -c FILE, --input/--output flags and/or EPL modules")
+    args.epl_modules = list(args.epl_modules or []) + list(args.modules)
+    plan = plan_from(args, require_inputs=False)
+    checked = plan.check(Context(strict=bool(args.strict)))
+    print(f"{plan.filename}: valid ({len(plan.inputs)} input(s), {len(plan.detectors)} detector(s), "
+          f"{len(plan.outputs)} output(s); {checked} EPL module(s) compiled)")
     return 0

@@ -103,6 +103,16 @@ class Between(Expr):
     negate: bool = False
 
 
+@dataclass(frozen=True)
+class Case(Expr):
+    """``case [operand] when a then x ... [else y] end``: with an operand each ``when`` value
+    is compared with it (``=``, so null never matches); without, each ``when`` is a condition."""
+
+    operand: Expr | None
+    whens: tuple[tuple[Expr, Expr], ...]
+    default: Expr | None = None
+
+
 # -- from clause --------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TimePeriod:
@@ -202,7 +212,7 @@ class SelectItem:
 
 @dataclass(frozen=True)
 class OutputLimit:
-    kind: str  # all | first | last | snapshot
+    kind: str  # default (no keyword) | all | first | last | snapshot
     ms: int | None
     events: int | None
     pos: Pos = NOPOS

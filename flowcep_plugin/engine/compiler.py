@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import EPLError
@@ -19,7 +18,6 @@ from .expressions import (
     AGGREGATES,
     CodeGen,
     ColumnFilter,
-    ColumnValues,
     compile_column_filter,
     compile_column_values,
     compile_row_function,
@@ -27,123 +25,13 @@ from .expressions import (
     props_of,
 )
 from .parser import parse_module, substitute_params
+from .plan import Module, SelectPlan, StatementInfo, StreamDef, StreamPlan
 
 __all__ = ["compile_module", "Module", "StatementInfo", "StreamDef", "SelectPlan", "StreamPlan"]
 
 FLOW = "Flow"
 _WINDOWS = {"time_batch", "time", "length", "length_batch", "ext_timed", "ext_timed_batch",
-            "unique", "firstunique", "keepall"}
-
-
-@dataclass
-class StreamDef:
-    """A stream a statement can read: the flow input, a declared schema or a derived stream."""
-
-    name: str
-    kind: str  # flow | schema | derived
-    props: list[str] | None  # declared/known property names; None = any
-    time_key: str | None = None  # flow: column holding the event time when not the flow end
-
-    def key(self, name: str) -> str | None:
-        """The event key for property ``name`` (None when the stream does not have it)."""
-        if self.kind == "derived":
-            if self.props is None:  # filled by SELECT *: flow elements under bare names
-                return name[6:] if name.startswith("ipfix.") else name
-            return name if name in self.props else None
-        bare = name[6:] if name.startswith("ipfix.") else name
-        if self.props is None:
-            return bare
-        if name in self.props or "ipfix." + name in self.props or bare in self.props:
-            return bare
-        return None
-
-
-@dataclass
-class StatementInfo:
-    """Public description of one statement."""
-
-    name: str
-    insert_into: str | None
-    select_names: list[str]
-    kind: str  # schema | select | join | pattern
-    line: int = 0
-
-    @property
-    def stream(self) -> str:
-        return self.insert_into or self.name
-
-
-@dataclass
-class StreamPlan:
-    stream: str
-    alias: str
-    is_flow: bool
-    keys: list[str] | None  # event keys the statement reads from this stream (None = all)
-    view: A.View | None
-    view_arg: Any = None  # period ms, size, or key function
-    ts_index: int | None = None
-    filter: ColumnFilter | None = None  # S(filter) and, for single streams, WHERE (pre-window)
-    post_filter: ColumnFilter | None = None  # WHERE after a count-based window
-
-
-@dataclass
-class SelectPlan:
-    info: StatementInfo
-    streams: list[StreamPlan]
-    aggregated: bool
-    grouped: bool
-    star: bool
-    output: A.OutputLimit | None
-    # column mode (single stream)
-    col_select: ColumnValues | None = None
-    col_having: ColumnFilter | None = None
-    col_group: ColumnValues | None = None
-    col_args: ColumnValues | None = None
-    # row mode (joins, sliding aggregation): functions of one row dict per stream
-    row_select: Callable[..., Any] | None = None
-    row_group: Callable[..., Any] | None = None
-    row_args: Callable[..., Any] | None = None
-    conjuncts: list[tuple[frozenset[int], Callable[..., Any]]] = field(default_factory=list)
-    # group/aggregate level: functions of (group key tuple, aggregate values list)
-    aggs: list[tuple[str, bool, bool]] = field(default_factory=list)  # (kind, distinct, star)
-    grp_select: Callable[..., Any] | None = None
-    grp_having: Callable[..., Any] | None = None
-    count_only: bool = False
-    per_event: bool = False  # select reads event properties beside aggregates: row per event
-    having_per_event: bool = False  # HAVING itself reads event properties
-    equi: list[tuple[int, str, int, str]] = field(default_factory=list)  # joins: s1.k1 = s2.k2
-    grp_emit: Callable[..., Any] | None = None  # (results, t, out) -> rows of a batch, one pass
-    pattern: Any = None  # patterns.PatternPlan
-    # ORDER BY / LIMIT / DISTINCT: shapes the rows of one output step (ordering.make_shaper)
-    shape: Callable[[list[Any]], list[Any]] | None = None
-    # names of the computed values: select names, then hidden ORDER BY values (None: same)
-    value_names: list[str] | None = None
-
-
-class Module:
-    """A compiled EPL module. ``runtime()`` makes independent state to run it."""
-
-    def __init__(self, filename: str, statements: list[StatementInfo], plans: list[SelectPlan],
-                 input_stream: str, streams: dict[str, StreamDef]) -> None:
-        self.filename = filename
-        #: the SELECT/pattern statements in module order (``create schema`` ones are in
-        #: ``schemas``): every entry can produce rows
-        self.statements = statements
-        self.schemas: list[StatementInfo] = []
-        self.plans = plans
-        self.input_stream = input_stream
-        self.streams = streams
-
-    def runtime(self) -> Any:
-        from .runtime import Runtime
-
-        return Runtime(self)
-
-    def statement(self, name: str) -> StatementInfo:
-        for s in self.statements:
-            if s.name == name:
-                return s
-        raise KeyError(name)
+            "unique", "firstunique", "keepall", "lastevent", "firstevent"}
 
 
 def compile_module(text: str, filename: str = "<epl>", params: Mapping[str, Any] | None = None) -> Module:
@@ -278,6 +166,8 @@ class _Compiler:
     def resolve(self, p: A.Prop, refs: list[tuple[str, StreamDef]]) -> tuple[int, str]:
         """(stream index, event key) for a property in a statement over ``refs``."""
         parts = p.parts
+        if parts[0].startswith(_PRIOR):
+            return 0, parts[0]
         if len(parts) > 1:
             for i, (alias, sd) in enumerate(refs):
                 if parts[0] == alias or parts[0] == sd.name:
@@ -370,12 +260,16 @@ class _Compiler:
 
             return compile_pattern_statement(self, s, name)
         refs: list[tuple[str, StreamDef]] = []
-        for ref in s.sources:
+        sources: tuple[A.StreamRef, ...] = s.sources
+        for ref in sources:
             sd = self.stream_def(ref.stream, ref.pos)
             if any(a == ref.name for a, _ in refs):
                 raise self.err(f"stream {ref.name!r} appears twice; give it an alias (AS x)", ref.pos)
             refs.append((ref.name, sd))
         single = len(refs) == 1
+        priors: list[tuple[str, int, str]] = []
+        if _has_prior(s):
+            s = self.rewrite_priors(s, refs, priors)
         items = s.items
         star = items is None
         # aggregates and grouping
@@ -406,8 +300,6 @@ class _Compiler:
         if s.output is not None:
             if s.output.ms is None:
                 raise self.err("unsupported construct: output rate by events (use a time period)", s.output.pos)
-            if s.output.kind == "snapshot":
-                raise self.err("unsupported construct: OUTPUT SNAPSHOT", s.output.pos)
         # stream plans and the keys each stream must keep
         needed: list[set[str] | None] = [set() for _ in refs]
         all_exprs: list[A.Expr] = [it.expr for it in items or ()] + list(s.group_by)
@@ -421,7 +313,7 @@ class _Compiler:
         if star:
             needed = [None for _ in refs]
         streams: list[StreamPlan] = []
-        for (alias, sd), ref in zip(refs, s.sources, strict=False):
+        for (alias, sd), ref in zip(refs, sources, strict=False):
             ks = needed[refs.index((alias, sd))]
             sp = StreamPlan(sd.name, alias, sd.kind == "flow", None if ks is None else sorted(ks), None)
             if ref.filter is not None:
@@ -434,6 +326,11 @@ class _Compiler:
 
                 sp.filter = compile_column_filter(ref.filter, key_in, self.filename)
             self.view(ref, sp, sd)
+            if priors:
+                sp.priors = priors
+                for _syn, _n, src in priors:
+                    if sp.keys is not None and src not in sp.keys:
+                        sp.keys.append(src)
             streams.append(sp)
         select_names = [it.name for it in items] if items is not None else list(
             (refs[0][1].props or []) if single else [])
@@ -452,10 +349,13 @@ class _Compiler:
         if aggregated:
             group_exprs = list(s.group_by)
 
+            keys_read: list[bool] = [False]
+
             def special(e: A.Expr) -> str | None:
                 if isinstance(e, A.Call) and e.name in AGGREGATES:
                     return f"a[{aggs.index(e)}]"
                 if e in group_exprs:
+                    keys_read[0] = True
                     return f"k[{group_exprs.index(e)}]"
                 return None
 
@@ -474,7 +374,9 @@ class _Compiler:
             if s.having is not None:
                 before = plan.per_event
                 plan.per_event = False
+                keys_read[0] = False
                 having_code = gen.true(s.having)
+                plan.having_reads_keys = keys_read[0]
                 plan.having_per_event = plan.per_event
                 plan.per_event = plan.per_event or before
             for it in items[nvis:]:
@@ -491,14 +393,18 @@ class _Compiler:
                 plan.grp_emit = self.group_emitter(items, s.having, group_exprs, aggs, plan)
         elif s.having is not None and single:
             plan.col_having = compile_column_filter(s.having, lambda p: self.resolve(p, refs)[1], fn)
+        if s.output is not None:
+            self.check_output(s, plan, streams)
         # single stream: WHERE in column mode, before or after the window
         if single:
             key_of = lambda p: self.resolve(p, refs)[1]  # noqa: E731
             sp = streams[0]
             if s.where is not None:
                 wf = compile_column_filter(s.where, key_of, fn)
-                if _filter_after(sp):
+                if _filter_after(sp) or sp.priors:  # prior() counts events WHERE rejects
                     sp.post_filter = wf
+                elif sp.view is not None and sp.view.name == "time_batch":
+                    sp.window_where = wf
                 elif sp.filter is None:
                     sp.filter = wf
                 else:
@@ -542,6 +448,79 @@ class _Compiler:
                 plan.conjuncts.append((used, compile_row_function(nargs, cgen.true(s.having), cgen.consts)))
         return plan
 
+    def rewrite_priors(self, s: A.SelectStmt, refs: list[tuple[str, StreamDef]],
+                       priors: list[tuple[str, int, str]]) -> A.SelectStmt:
+        """``prior(n, p)`` becomes a column computed as events arrive (after the stream's
+        filter, before the window and WHERE): the value of ``p`` n events before."""
+        if len(refs) != 1:
+            raise self.err("unsupported construct: prior() in a join", s.pos)
+
+        def visit(e: Any) -> Any:
+            if isinstance(e, A.Call) and e.name == "prior":
+                if len(e.args) != 2 or not isinstance(e.args[0], A.Literal) \
+                        or not isinstance(e.args[0].value, int) or e.args[0].value < 0 \
+                        or not isinstance(e.args[1], A.Prop):
+                    raise self.err("prior takes a non-negative whole number and a property: prior(1, x)", e.pos)
+                n = e.args[0].value
+                _i, src = self.resolve(e.args[1], refs)
+                syn = f"{_PRIOR}{n}:{src}"
+                if all(p[0] != syn for p in priors):
+                    priors.append((syn, n, src))
+                return A.Prop((syn,), pos=e.pos, text=e.text)
+            if isinstance(e, A.Expr):
+                changes = {}
+                for f in dataclasses.fields(e):
+                    if f.name in ("pos", "text"):
+                        continue
+                    v = getattr(e, f.name)
+                    nv = visit(v)
+                    if nv is not v:
+                        changes[f.name] = nv
+                return dataclasses.replace(e, **changes) if changes else e
+            if isinstance(e, tuple):
+                new = tuple(visit(x) for x in e)
+                return e if all(a is b for a, b in zip(new, e, strict=True)) else new
+            return e
+
+        items = None if s.items is None else tuple(
+            A.SelectItem(visit(it.expr), it.alias or it.expr.text) for it in s.items)
+        out = dataclasses.replace(s, items=items, where=visit(s.where), having=visit(s.having),
+                                  group_by=tuple(visit(g) for g in s.group_by))
+        if find_aggregates(out.having, []) or any(find_aggregates(it.expr, []) for it in out.items or ()):
+            raise self.err("unsupported construct: prior() in an aggregating statement", s.pos)
+        return out
+
+    def _keep(self, sp: StreamPlan, key: str, pos: A.Pos) -> int:
+        """Index of ``key`` among the keys the window keeps (added when missing)."""
+        if sp.keys is None:
+            raise self.err("unsupported construct: groupwin with SELECT *", pos)
+        if key not in sp.keys:
+            sp.keys.append(key)
+        return sp.keys.index(key)
+
+    def check_output(self, s: A.SelectStmt, plan: SelectPlan, streams: list[StreamPlan]) -> None:
+        """Output rate limiting combinations whose rows follow Esper's output reference; the
+        others are refused rather than given a meaning of their own."""
+        out = s.output
+        assert out is not None
+        kind = out.kind
+        batch = any(sp.view is not None and sp.view.name in _BATCH_VIEWS for sp in streams)
+        what = f"output {kind} every" if kind != "default" else "output every"
+        if not plan.aggregated:
+            if kind == "snapshot":
+                raise self.err(f"unsupported construct: {what} without aggregates (the window's "
+                               "contents): select them per interval with output every", out.pos)
+            return
+        if plan.per_event:
+            if kind not in ("default", "first"):
+                raise self.err(f"unsupported construct: {what} with properties outside GROUP BY "
+                               "and aggregates (use output every, or group by them)", out.pos)
+            return
+        if plan.grouped and kind in ("all", "snapshot") and (s.having is not None or batch
+                                                              or len(streams) > 1):
+            raise self.err(f"unsupported construct: {what} over groups with HAVING, a batch "
+                           "window or a join (use output last every)", out.pos)
+
     def group_emitter(self, items: tuple[A.SelectItem, ...], having: A.Expr | None,
                       group_exprs: list[A.Expr], aggs: list[A.Call], plan: SelectPlan) -> Callable[..., Any]:
         """One generated loop over a released batch's groups: HAVING and the row dict inline
@@ -575,15 +554,29 @@ class _Compiler:
         views = ref.views
         if not views:
             return
-        if len(views) > 1:
-            raise self.err("unsupported construct: chained views (use one data window)", views[1].pos)
+        group_keys: list[int] | None = None
+        if len(views) == 2 and views[0].name.lower() == "groupwin" \
+                and views[1].name.lower() in ("length", "time"):
+            # Esper's groupwin: one data window per key. A time window per key expires each
+            # event exactly as one time window does, so only length needs its own window.
+            gw = views[0]
+            if not gw.args or not all(isinstance(a, A.Prop) for a in gw.args):
+                raise self.err("groupwin takes one or more properties", gw.pos)
+            if views[1].name.lower() == "length":
+                group_keys = [self._keep(sp, self.resolve(a, [(sp.alias, sd)])[1], gw.pos)  # type: ignore[arg-type]
+                              for a in gw.args]
+            views = views[1:]
+        elif len(views) > 1:
+            what = "#groupwin(...) followed by anything but #length or #time" \
+                if views[0].name.lower() == "groupwin" else "chained views (use one data window)"
+            raise self.err(f"unsupported construct: {what}", views[1].pos)
         v = views[0]
         name = v.name.lower()
         ns = v.namespace.lower()
-        if ns not in ("", "win", "std", "ext") or name not in _WINDOWS or name in ("keepall", "firstunique"):
+        if ns not in ("", "win", "std", "ext") or name not in _WINDOWS:
             raise self.err(f"unsupported construct: view {(ns + ':') if ns else '#'}{v.name} "
                            "(supported: time, time_batch, length, length_batch, ext_timed, "
-                           "ext_timed_batch, unique)", v.pos)
+                           "ext_timed_batch, unique, firstunique, keepall, lastevent, firstevent)", v.pos)
         sp.view = A.View(ns, name, v.args, v.pos)
 
         def period(arg: Any) -> int:
@@ -606,7 +599,15 @@ class _Compiler:
             return sp.keys.index(key)
 
         args = v.args
-        if name in ("time", "time_batch"):
+        if name == "time_batch" and len(args) == 2:
+            ref_arg = args[1]
+            if not (isinstance(ref_arg, A.Literal) and isinstance(ref_arg.value, int)
+                    and not isinstance(ref_arg.value, bool)):
+                raise self.err("unsupported construct: time_batch flow control (START_EAGER, FORCE_UPDATE); "
+                               "the second parameter may only be a reference point in milliseconds", v.pos)
+            sp.view_arg = period(args[0])
+            sp.ref_point = ref_arg.value  # batches end at ref + k * P
+        elif name in ("time", "time_batch"):
             if len(args) != 1:
                 raise self.err(f"{name} takes one time period", v.pos)
             sp.view_arg = period(args[0])
@@ -614,21 +615,56 @@ class _Compiler:
             if len(args) != 1:
                 raise self.err(f"{name} takes one event count", v.pos)
             sp.view_arg = count(args[0])
+            if group_keys is not None:
+                sp.view = A.View(ns, "groupwin_length", v.args, v.pos)
+                sp.view_arg = (group_keys, sp.view_arg)
         elif name in ("ext_timed", "ext_timed_batch"):
             if len(args) != 2 or not isinstance(args[0], A.Prop):
                 raise self.err(f"{name} takes a timestamp property and a time period", v.pos)
             _i, key = self.resolve(args[0], [(sp.alias, sd)])
             sp.ts_index = keep(key)
             sp.view_arg = period(args[1])
-        elif name == "unique":
+        elif name in ("keepall", "lastevent", "firstevent"):
+            if args:
+                raise self.err(f"{name} takes no parameters", v.pos)
+        elif name in ("unique", "firstunique"):
             if not args or not all(isinstance(a, A.Prop) for a in args):
-                raise self.err("unique takes one or more properties", v.pos)
+                raise self.err(f"{name} takes one or more properties", v.pos)
             idx = [keep(self.resolve(a, [(sp.alias, sd)])[1]) for a in args]  # type: ignore[arg-type]
             sp.view_arg = idx
 
 
+# Windows over which WHERE may run first with the same rows as Esper (which runs it on what
+# the window posts): no window, a sliding time window (an event leaves exactly as it entered),
+# keepall. time_batch is handled apart (its timing depends on every event); every other window
+# holds or pushes out events whatever WHERE says, so WHERE must run after it.
+_WHERE_FIRST_OK = frozenset({"time", "keepall"})
+
+
+_BATCH_VIEWS = frozenset({"time_batch", "length_batch", "ext_timed_batch"})
+_PRIOR = "\x00prior:"
+
+
+def _has_prior(s: A.SelectStmt) -> bool:
+    return "prior" in repr(s).lower() and any(
+        isinstance(x, A.Call) and x.name == "prior" for x in _walk(s))
+
+
+def _walk(node: Any) -> list[Any]:
+    out: list[Any] = []
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        out.append(n)
+        if isinstance(n, (A.Expr, A.SelectStmt, A.SelectItem)):
+            stack.extend(getattr(n, f.name) for f in dataclasses.fields(n) if f.name not in ("pos", "text"))
+        elif isinstance(n, tuple):
+            stack.extend(n)
+    return out
+
+
 def _filter_after(sp: StreamPlan) -> bool:
-    return sp.view is not None and sp.view.name in ("length", "length_batch", "unique")
+    return sp.view is not None and sp.view.name != "time_batch" and sp.view.name not in _WHERE_FIRST_OK
 
 
 def _and_filters(a: ColumnFilter, b: ColumnFilter) -> ColumnFilter:

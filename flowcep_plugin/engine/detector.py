@@ -5,24 +5,134 @@ Rows of the statements named by the spec's rules become alert/metric documents t
 ``on_derived(stream, rows)`` once per step (the host fans them out to the
 ``flowcep_derived_events`` hook and Python detectors). The module is compiled in the
 constructor, so a bad module fails the run before any data flows.
+
+Statements carry their alert metadata as annotations (Esper's ``@Name``/``@Description``
+plus ours), so an EPL-only detector needs no Python to say what its alerts mean::
+
+    @Name('VerticalScan') @Description('one source probing many ports of one host')
+    @Summary('{src} probed {ports} ports on {dst}') @Severity('high') @RiskScore(73)
+    @Technique('T1046') @Tactic('TA0007') @Reference('https://attack.mitre.org/techniques/T1046/')
+    @Source('src') @Destination('dst')
+    select ... from Flow ...
+
+``@Tag(name='severity', value='high')`` (Esper's generic form) works for every key too. A
+technique is checked against ATT&CK's id syntax, a severity against low/medium/high/critical;
+a bad value is an EPL error at the annotation's line. For a plugin's ``RuleSpec`` the values it
+sets explicitly win; annotations fill what it left at the defaults.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import EPLError
+from ..specs import RuleSpec
+from . import ast as A
 from .compiler import Module, compile_module
+from .parser import parse_module, substitute_params
+from .patterns import PatternStmt
 from .runtime import Row
 
 if TYPE_CHECKING:
     from ..context import Context
     from ..records import FlowBatch
-    from ..specs import DetectorSpec, Event, RuleSpec
+    from ..specs import DetectorSpec, Event
 
-__all__ = ["EPLDetector", "load_module"]
+__all__ = ["EPLDetector", "load_module", "statement_annotations", "rule_metadata",
+           "RULE_ANNOTATIONS"]
+
+#: annotation (lower case) -> RuleSpec field it sets
+RULE_ANNOTATIONS: dict[str, str] = {
+    "description": "description", "summary": "summary", "severity": "severity",
+    "riskscore": "risk_score", "technique": "technique", "tactic": "tactic",
+    "reference": "references", "source": "source_field", "destination": "destination_field",
+    "destinationport": "destination_port_field", "kind": "kind", "rulename": "name",
+}
+_TUPLES = ("technique", "tactic", "references")
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RuleSpec)}
+
+
+def statement_annotations(text: str, filename: str = "<epl>",
+                          params: Mapping[str, Any] | None = None) -> dict[str, tuple[A.Annotation, ...]]:
+    """The annotations of every SELECT statement, by the name the compiler gives it
+    (``@Name`` or ``stmt-N``)."""
+    out: dict[str, tuple[A.Annotation, ...]] = {}
+    counter = 0
+    for st in parse_module(substitute_params(text, params, filename), filename):
+        if not isinstance(st, A.SelectStmt):
+            continue
+        name = next((str(a.value) for a in st.annotations if a.name.lower() == "name"), None)
+        if name is None:
+            counter += 1
+            name = f"stmt-{counter}"
+        out[name] = st.annotations
+    return out
+
+
+def _pairs(annotations: tuple[A.Annotation, ...]) -> list[tuple[str, Any, A.Annotation]]:
+    pairs: list[tuple[str, Any, A.Annotation]] = []
+    for a in annotations:
+        key = a.name.lower()
+        if key == "tag":
+            kv = dict(a.kv)
+            key = str(kv.get("name", "")).lower().replace("_", "").replace("-", "")
+            pairs.append((key, kv.get("value"), a))
+        else:
+            pairs.append((key, a.value, a))
+    return [(k, v, a) for k, v, a in pairs if k in RULE_ANNOTATIONS]
+
+
+def rule_metadata(rule: RuleSpec, annotations: tuple[A.Annotation, ...], filename: str = "<epl>",
+                  override: bool = False) -> RuleSpec:
+    """``rule`` with the metadata the statement's annotations give.
+
+    With ``override`` (a rule FlowCEP generated for a user's EPL file) annotations win; else
+    (a plugin's explicit RuleSpec) they fill only fields left at their defaults. A bad value
+    raises EPLError at the annotation.
+    """
+    changes: dict[str, Any] = {}
+    for key, value, ann in _pairs(annotations):
+        fname = RULE_ANNOTATIONS[key]
+        if not override and getattr(rule, fname) != _DEFAULTS[fname]:
+            continue
+        if value is None:
+            raise EPLError(f"@{ann.name} needs a value, e.g. @{ann.name}('...')", filename,
+                           ann.pos.line or None, ann.pos.column or None)
+        if fname in _TUPLES:
+            items = [v.strip() for v in str(value).split(",") if v.strip()] \
+                if fname != "references" else str(value).split()
+            changes[fname] = tuple(changes.get(fname, ())) + tuple(items)
+        elif fname == "risk_score":
+            try:
+                changes[fname] = int(value)
+            except (TypeError, ValueError):
+                raise EPLError(f"@{ann.name}({value!r}): expected a number 0-100", filename,
+                               ann.pos.line or None, ann.pos.column or None) from None
+        elif fname == "severity":
+            changes[fname] = str(value).lower()
+        else:
+            changes[fname] = str(value)
+    if not changes:
+        return rule
+    try:
+        return dataclasses.replace(rule, **changes)
+    except ValueError as exc:  # RuleSpec checks severity and ATT&CK ids
+        first = next((a for _, _, a in _pairs(annotations)), None)
+        line = first.pos.line if first is not None else None
+        raise EPLError(f"statement annotations: {exc}", filename, line or None) from None
+
+
+def _module_text(spec: DetectorSpec) -> tuple[str, str]:
+    if spec.epl is not None:
+        return spec.epl, f"<{spec.name}>"
+    path = Path(spec.epl_path or "")
+    try:
+        return path.read_text(encoding="utf-8"), str(path)
+    except OSError as exc:
+        raise EPLError(f"cannot read EPL module: {exc.strerror}", str(path)) from None
 
 
 def load_module(spec: DetectorSpec, params: Mapping[str, Any] | None = None) -> Module:
@@ -60,9 +170,12 @@ class EPLDetector:
                 raise EPLError(f"rule {rule.id!r} of detector {spec.name!r} names statement "
                                f"{rule.statement!r}, which the module does not have "
                                f"(statements: {', '.join(sorted(names))})", self.module.filename)
+        text, filename = _module_text(spec)
+        anns = statement_annotations(text, filename, config)
         self.rules: dict[str, list[RuleSpec]] = {}
         for rule in spec.rules:
             if rule.statement:
+                rule = rule_metadata(rule, anns.get(rule.statement, ()), filename)
                 self.rules.setdefault(rule.statement, []).append(rule)
         # batch-window statements: the alert's window is [time - P, time)
         self.periods: dict[str, int] = {}
@@ -71,7 +184,7 @@ class EPLDetector:
                     and plan.streams[0].view.name == "time_batch":
                 self.periods[plan.info.name] = int(plan.streams[0].view_arg)
         self.derived = {s.name for s in self.module.statements if s.insert_into}
-        self.runtime = self.module.runtime()
+        self.runtime = self.module.runtime(stats=ctx.stats)  # group evictions reach the run's stats
         try:
             from ..alerts import alert_from_row
 
@@ -82,7 +195,7 @@ class EPLDetector:
     def _pattern_drops(self) -> None:
         """h-patterns: what the pattern bounds dropped goes to the run's stats, by reason."""
         for st in self.runtime.stmts:
-            counts = getattr(st, "stats", None)
+            counts = st.stats if isinstance(st, PatternStmt) else None  # other statements hold the run's Stats
             if counts:
                 for reason, n in counts.items():
                     self.ctx.stats.drop(reason, n, self.spec.name)

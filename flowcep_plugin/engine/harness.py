@@ -11,7 +11,7 @@ from typing import Any
 
 from ..records import FlowBatch
 from .compiler import compile_module
-from .runtime import Row
+from .runtime import Row, Runtime
 
 __all__ = ["Harness", "flows", "values"]
 
@@ -25,7 +25,7 @@ class Harness:
 
     def __init__(self, text: str, params: dict[str, Any] | None = None) -> None:
         self.module = compile_module(text, "<test>", params)
-        self.rt = self.module.runtime()
+        self.rt: Runtime = self.module.runtime()
         self.rows: list[Row] = []
 
     def send(self, t: int, **props: Any) -> list[Row]:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .windows import hashable
 
 if TYPE_CHECKING:
-    from .runtime import Row
+    from .rows import Row
 
 __all__ = ["KeyGetter", "make_shaper"]
 

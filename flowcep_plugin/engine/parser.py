@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import lark
 from lark import Lark, Token, Transformer, v_args
@@ -106,7 +106,7 @@ def parse_module(text: str, filename: str = "<epl>") -> list[A.Statement]:
     except UnexpectedInput as exc:
         raise _syntax_error(exc, text, filename) from None
     try:
-        return _Build(text, filename).transform(tree)
+        return cast("list[A.Statement]", _Build(text, filename).transform(tree))
     except VisitError as exc:
         if isinstance(exc.orig_exc, EPLError):
             raise exc.orig_exc from None
@@ -198,7 +198,7 @@ def _name(tok: Token | str) -> str:
 
 
 @v_args(meta=True)
-class _Build(Transformer):
+class _Build(Transformer[Token, Any]):
     """Turns lark's tree into ``ast`` dataclasses; expression text is sliced from the source."""
 
     def __init__(self, text: str, filename: str) -> None:
@@ -253,9 +253,15 @@ class _Build(Transformer):
         return (".".join(dotted), str(typ) + ("[]" if arr else ""))
 
     def select_stmt(self, meta: Any, children: list[Any]) -> A.SelectStmt:
-        (insert, _sel, distinct, items, _from, sources, where, group, having, output,
+        (insert, _sel, stream_sel, distinct, items, _from, sources, where, group, having, output,
          order, limit) = children
         pos = _pos(meta)
+        if stream_sel is not None and str(stream_sel).lower() != "istream":
+            # FlowCEP outputs the insert stream only; a remove stream would need rows that
+            # say they are removals, which no consumer (alerts, INSERT INTO) understands yet
+            raise EPLError(f"unsupported construct: select {str(stream_sel).lower()} (the remove "
+                           "stream); only select istream, the default, is supported", self.filename,
+                           stream_sel.line, stream_sel.column)
         return A.SelectStmt((), insert, items, sources, where, tuple(group or ()), having, output,
                             distinct is not None, pos, tuple(order or ()), limit)
 
@@ -291,7 +297,7 @@ class _Build(Transformer):
         return A.StreamRef(_name(name), flt, tuple(views), _name(alias) if alias else None, _pos(meta))
 
     def filter(self, meta: Any, children: list[Any]) -> A.Expr | None:
-        return children[0]
+        return cast("A.Expr | None", children[0])
 
     def view(self, meta: Any, children: list[Any]) -> A.View:
         if len(children) == 3:
@@ -299,6 +305,10 @@ class _Build(Transformer):
         else:
             ns, (name, args) = "", children
         return A.View(str(ns), str(name), tuple(args or ()), _pos(meta))
+
+    def view_bare(self, meta: Any, children: list[Any]) -> A.View:
+        """``#keepall``, ``#lastevent``: Esper allows a view without parameters unparenthesised."""
+        return A.View("", str(children[0]), (), _pos(meta))
 
     def view_args(self, meta: Any, children: list[Any]) -> list[Any]:
         return children
@@ -311,17 +321,17 @@ class _Build(Transformer):
         return A.TimePeriod(int(round(total)), self._src(meta))
 
     def where_clause(self, meta: Any, children: list[Any]) -> A.Expr:
-        return children[1]
+        return cast(A.Expr, children[1])
 
     def group_by(self, meta: Any, children: list[Any]) -> list[A.Expr]:
         return children[2:]
 
     def having(self, meta: Any, children: list[Any]) -> A.Expr:
-        return children[1]
+        return cast(A.Expr, children[1])
 
     def output_clause(self, meta: Any, children: list[Any]) -> A.OutputLimit:
         _out, kind, _every, *rest = children
-        k = str(kind).lower() if kind is not None else "all"
+        k = str(kind).lower() if kind is not None else "default"
         if isinstance(rest[0], A.TimePeriod):
             return A.OutputLimit(k, rest[0].ms, None, _pos(meta))
         return A.OutputLimit(k, None, int(str(rest[0])), _pos(meta))
@@ -484,13 +494,13 @@ class _Build(Transformer):
     def or_(self, meta: Any, children: list[Any]) -> A.Expr:
         items = tuple(c for c in children if not isinstance(c, Token))
         if len(items) == 1:
-            return items[0]
+            return cast(A.Expr, items[0])
         return A.BoolOp("or", items, pos=_pos(meta), text=self._src(meta))
 
     def and_(self, meta: Any, children: list[Any]) -> A.Expr:
         items = tuple(c for c in children if not isinstance(c, Token))
         if len(items) == 1:
-            return items[0]
+            return cast(A.Expr, items[0])
         return A.BoolOp("and", items, pos=_pos(meta), text=self._src(meta))
 
     def not_(self, meta: Any, children: list[Any]) -> A.Expr:
@@ -525,7 +535,7 @@ class _Build(Transformer):
     def arith(self, meta: Any, children: list[Any]) -> A.Expr:
         left = children[0]
         if len(children) == 1:
-            return left
+            return cast(A.Expr, left)
         for i in range(1, len(children), 2):
             op, right = str(children[i]), children[i + 1]
             left = A.BinOp(op, left, right, pos=left.pos, text="")
@@ -535,7 +545,7 @@ class _Build(Transformer):
     def unary_op(self, meta: Any, children: list[Any]) -> A.Expr:
         op, item = children
         if str(op) == "+":
-            return item
+            return cast(A.Expr, item)
         if isinstance(item, A.Literal) and isinstance(item.value, (int, float)):
             return A.Literal(-item.value, pos=_pos(meta), text=self._src(meta))
         return A.Neg(item, pos=_pos(meta), text=self._src(meta))
@@ -546,6 +556,26 @@ class _Build(Transformer):
 
     def dotted(self, meta: Any, children: list[Any]) -> list[str]:
         return [_name(c) for c in children]
+
+    def case_when(self, meta: Any, children: list[Any]) -> tuple[A.Expr, A.Expr]:
+        _w, cond, _t, value = children
+        return (cond, value)
+
+    def _case(self, meta: Any, operand: A.Expr | None, rest: list[Any]) -> A.Expr:
+        whens = tuple(x for x in rest if isinstance(x, tuple))
+        default = None
+        tail = [x for x in rest if not isinstance(x, tuple)]
+        # tail: [ELSE token or None, default expr or None, END token]
+        for x in tail:
+            if isinstance(x, A.Expr):
+                default = x
+        return A.Case(operand, whens, default, pos=_pos(meta), text=self._src(meta))
+
+    def case_searched(self, meta: Any, children: list[Any]) -> A.Expr:
+        return self._case(meta, None, children[1:])
+
+    def case_simple(self, meta: Any, children: list[Any]) -> A.Expr:
+        return self._case(meta, children[1], children[2:])
 
     def call(self, meta: Any, children: list[Any]) -> A.Expr:
         name, distinct, args = children

@@ -43,15 +43,25 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import product
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from ..errors import EPLError
 from . import ast as A
 from .expressions import CodeGen, compile_column_filter, compile_row_function, find_aggregates, props_of
+from .plan import SelectPlan, StatementInfo, StreamDef, StreamPlan
+from .rows import Row
 from .windows import Events
 
-if TYPE_CHECKING:
-    from .compiler import SelectPlan, StreamDef, _Compiler
-    from .runtime import Row
+
+class _Compiler(Protocol):
+    """What pattern planning needs of the module compiler (one layer up, never imported)."""
+
+    filename: str
+    streams: dict[str, StreamDef]
+
+    def err(self, msg: str, pos: A.Pos | None) -> EPLError: ...
+
+    def stream_def(self, name: str, pos: A.Pos) -> StreamDef: ...
 
 __all__ = ["compile_pattern_statement", "PatternStmt", "PatternPlan", "MAX_SUBEXPRESSIONS"]
 
@@ -114,7 +124,6 @@ class PatternPlan:
 
 def compile_pattern_statement(c: _Compiler, s: A.SelectStmt, name: str) -> SelectPlan:
     """Plan a ``from pattern [...]`` statement: resolve tags, compile filters and select."""
-    from .compiler import SelectPlan, StatementInfo, StreamPlan
 
     src = s.sources
     assert isinstance(src, A.PatternSource)
@@ -973,8 +982,6 @@ class PatternStmt(_Parent):
             self.root.start({}, t)
 
     def child_true(self, child: _Node, env: Env, quitted: bool, t: int) -> None:
-        from .runtime import Row
-
         if quitted:
             self.ended = True
         pp = self.pp

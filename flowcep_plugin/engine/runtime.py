@@ -10,20 +10,23 @@ once over a batch's columns, and a segment is only cut where some window has a t
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from itertools import islice
 from operator import itemgetter, le
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from .aggregates import aggregate_groups, make_state_factory
-from .compiler import Module, SelectPlan, StreamPlan
+from .plan import Module, SelectPlan, StreamPlan, register_runtime
+from .rows import Row
 from .windows import (
     CountBatch,
     CountingTimeBatchWindow,
     Events,
     ExtTimedBatchWindow,
     ExtTimedWindow,
+    FirstUniqueWindow,
+    GroupLengthWindow,
     LengthBatchWindow,
     LengthWindow,
     Post,
@@ -37,7 +40,12 @@ from .windows import (
 if TYPE_CHECKING:
     from ..records import FlowBatch
 
-__all__ = ["Row", "Runtime"]
+__all__ = ["DEFAULT_MAX_GROUPS", "Row", "Runtime"]
+
+#: groups one statement keeps aggregation state for when no data window bounds them (no
+#: window, keepall, firstunique...). Past it the oldest group is evicted (its aggregates start
+#: again from nothing if it returns) and the eviction is counted: ``engine.groups_evicted``.
+DEFAULT_MAX_GROUPS = 1_000_000
 
 _INF = float("inf")
 
@@ -50,15 +58,6 @@ def _ishashable(k: Any) -> bool:
     return True
 
 
-class Row(NamedTuple):
-    """One output row of a statement; ``stream`` is the INSERT INTO name, else the @Name."""
-
-    statement: str
-    stream: str
-    time_ms: int
-    values: dict[str, Any]
-
-
 def _make_window(sp: StreamPlan, keys: list[str], plan: SelectPlan | None = None) -> Window:
     v = sp.view
     if v is None:
@@ -67,8 +66,11 @@ def _make_window(sp: StreamPlan, keys: list[str], plan: SelectPlan | None = None
     if name == "time_batch":
         if plan is not None and len(plan.streams) == 1 and plan.grouped and plan.count_only \
                 and plan.grp_emit is not None and plan.col_group is not None and sp.post_filter is None:
-            return CountingTimeBatchWindow(keys, sp.view_arg, plan.col_group)
-        return TimeBatchWindow(keys, sp.view_arg)
+            w: TimeBatchWindow = CountingTimeBatchWindow(keys, sp.view_arg, plan.col_group, sp.window_where)
+        else:
+            w = TimeBatchWindow(keys, sp.view_arg, sp.window_where)
+        w.anchor = sp.ref_point  # time_batch(P, reference point); None: the first event
+        return w
     if name == "time":
         return TimeWindow(keys, sp.view_arg)
     if name == "length":
@@ -84,37 +86,76 @@ def _make_window(sp: StreamPlan, keys: list[str], plan: SelectPlan | None = None
     if name == "unique":
         idx = list(sp.view_arg)
         return UniqueWindow(keys, lambda r: tuple(r[i] for i in idx))
+    if name == "firstunique":
+        fidx = list(sp.view_arg)
+        return FirstUniqueWindow(keys, lambda r: tuple(r[i] for i in fidx))
+    if name == "firstevent":
+        return FirstUniqueWindow(keys, lambda r: ())
+    if name == "groupwin_length":
+        gidx, size = sp.view_arg
+        return GroupLengthWindow(keys, lambda r: tuple(r[i] for i in gidx), size)
+    if name == "lastevent":
+        return LengthWindow(keys, 1)
+    if name == "keepall":  # aggregates over every event so far; a join keeps every row
+        return Window(keys)
     raise AssertionError(name)
 
 
 class _Limiter:
-    """``output first|last|all every P``: intervals back to back from the first event."""
+    """``output [all|first|last|snapshot] every P``, after Esper's output reference tables
+    (ResultSetOutputLimitSimple/RowForAll/RowPerGroup regression tests).
 
-    def __init__(self, kind: str, period: int) -> None:
+    Intervals run back to back, forever, from the first result the window posts to the
+    statement (OutputConditionTime starts on its first update). ``mode`` is Esper's statement
+    kind: ``simple`` (no aggregates), ``forall`` (aggregated, ungrouped), ``pergroup``
+    (aggregated, grouped), ``perevent`` (aggregates beside event properties).
+
+    * default/all: the rows of the interval; an ungrouped aggregation repeats its current row
+      on an interval without updates; ``all`` over groups outputs every group's current row.
+    * last: the last row (per group); ungrouped aggregation repeats like ``all``.
+    * first: the first row (per group) of an interval is output at once.
+    * snapshot: the current row of the aggregation (of every group) at each interval end.
+    """
+
+    def __init__(self, kind: str, period: int, mode: str) -> None:
         self.kind = kind
         self.period = period
+        self.mode = mode
         self.anchor: int | None = None
         self.due: int | None = None
         self.buf: dict[Any, Row] | list[Row] = {} if kind == "last" else []
         self.seen: set[Any] = set()
+        self.updates = 0
+        #: the current row of an ungrouped aggregation (None: HAVING rejects it now)
+        self.current: Row | None = None
+        #: the current row of each group (``all``/``snapshot`` over groups, without HAVING)
+        self.group_rows: dict[Any, Row] = {}
+        #: events per group in the window (``snapshot`` shows only groups that have some)
+        self.group_n: Counter[Any] = Counter()
+
+    @property
+    def started(self) -> bool:
+        return self.due is not None
 
     def start(self, t: int) -> None:
-        if self.anchor is None:
-            self.anchor = t
         if self.due is None:
-            self.due = self.anchor + ((t - self.anchor) // self.period + 1) * self.period
+            self.anchor = t
+            self.due = t + self.period
 
     def due_if_fed(self, t: int) -> int:
         """The interval end an event at ``t`` would fall in (its timer must fire first)."""
-        if self.due is not None:
-            return self.due
-        anchor = t if self.anchor is None else self.anchor
-        return anchor + ((t - anchor) // self.period + 1) * self.period
+        return self.due if self.due is not None else t + self.period
+
+    def drop(self, key: Any) -> None:
+        """The group's latest update fails HAVING: ``last`` must not output an older row."""
+        if isinstance(self.buf, dict):
+            self.buf.pop(key, None)
 
     def add(self, rows: list[tuple[Any, Row]]) -> list[Row]:
         out: list[Row] = []
         for key, row in rows:
-            self.start(row.time_ms)
+            if self.mode == "pergroup" and self.kind in ("all", "snapshot"):
+                self.group_rows[key] = row
             if self.kind == "first":
                 if key not in self.seen:
                     self.seen.add(key)
@@ -123,25 +164,53 @@ class _Limiter:
                 assert isinstance(self.buf, dict)
                 self.buf.pop(key, None)
                 self.buf[key] = row
-            else:
+            elif self.kind == "default" or (self.kind == "all" and self.mode != "pergroup"):
                 assert isinstance(self.buf, list)
                 self.buf.append(row)
         return out
 
+    def pending(self) -> bool:
+        """Whether firing would output anything but a repetition (end of input stops there)."""
+        return bool(self.buf) or (self.kind in ("all", "snapshot") and self.mode == "pergroup"
+                                  and self.updates > 0)
+
     def fire(self, now: int) -> list[Row]:
-        rows = list(self.buf.values()) if isinstance(self.buf, dict) else self.buf
-        had = bool(rows) or bool(self.seen)
-        self.buf = {} if self.kind == "last" else []
+        kind, mode = self.kind, self.mode
+        if kind == "snapshot" or (kind == "all" and mode == "pergroup"):
+            if mode != "pergroup":
+                rows = [self.current] if self.current is not None else []
+            elif kind == "snapshot":
+                rows = [r for k, r in self.group_rows.items() if self.group_n[k] > 0]
+            else:
+                rows = list(self.group_rows.values())
+        else:
+            rows = list(self.buf.values()) if isinstance(self.buf, dict) else self.buf
+            if kind != "first" and mode == "forall" and not self.updates and self.current is not None:
+                rows = [self.current]
+        self.buf = {} if kind == "last" else []
         self.seen = set()
-        self.due = (self.due or now) + self.period if had else None
+        self.updates = 0
+        self.due = (self.due if self.due is not None else now) + self.period
         return [r._replace(time_ms=now) for r in rows]
+
+
+def _limit_mode(plan: SelectPlan) -> str:
+    if not plan.aggregated:
+        return "simple"
+    if plan.per_event:
+        return "perevent"
+    return "pergroup" if plan.grouped else "forall"
 
 
 class _Stmt:
     """Runtime state of one SELECT statement (single stream or join)."""
 
-    def __init__(self, plan: SelectPlan) -> None:
+    def __init__(self, plan: SelectPlan, counters: Counter[str] | None = None,
+                 max_groups: int = DEFAULT_MAX_GROUPS, stats: Any = None) -> None:
         self.plan = plan
+        self.counters: Counter[str] = Counter() if counters is None else counters
+        self.max_groups = max_groups
+        self.stats = stats
         self.name = plan.info.name
         self.stream = plan.info.stream
         self.insert_into = plan.info.insert_into
@@ -150,8 +219,22 @@ class _Stmt:
         self.single = len(plan.streams) == 1
         self.repos: list[list[dict[str, Any]]] = [[] for _ in plan.streams]
         self.groups: dict[Any, list[Any]] = {}
+        self.prior_hist: dict[str, deque[Any]] = {}
         self.factories = [make_state_factory(k, d) for k, d, _s in plan.aggs]
-        self.limiter = _Limiter(plan.output.kind, plan.output.ms) if plan.output and plan.output.ms else None
+        # whether a group that left (empty aggregates) can pass HAVING: when HAVING reads
+        # only aggregates it is decided once here (count(*) > 16 never passes at count 0),
+        # sparing the search for departed groups in every batch
+        self.departed_rows = True
+        if plan.grp_having is not None and not plan.having_reads_keys and not plan.having_per_event:
+            empty = [f().value() for f in self.factories]
+            self.departed_rows = bool(plan.grp_having((), empty, *([None] * len(plan.streams))))
+        self.limiter = (_Limiter(plan.output.kind, plan.output.ms, _limit_mode(plan))
+                        if plan.output and plan.output.ms else None)
+        # a window that posts each arriving event as it comes, WHERE already applied: the
+        # output intervals start with the first event fed
+        sp0 = plan.streams[0]
+        self.limit_on_feed = self.single and sp0.post_filter is None and (
+            sp0.view is None or sp0.view.name in ("time", "keepall"))
         # ORDER BY/LIMIT/DISTINCT per output step: the limiter's releases when rate limited,
         # else each post (a batch release, a timer) or each arriving event
         self.shape = plan.shape
@@ -170,21 +253,42 @@ class _Stmt:
         sp = self.plan.streams[idx]
         if sp.filter is not None:
             sel = sp.filter(ev.cols, ev.n)
-            return ev.take(sel, sp.keys)
-        if sp.keys is not None:
-            return Events({k: (ev.cols.get(k) or [None] * ev.n) for k in sp.keys}, ev.n, ev.times)
-        return ev
+            out = ev.take(sel, sp.keys)
+        elif sp.keys is not None:
+            out = Events({k: (ev.cols.get(k) or [None] * ev.n) for k in sp.keys}, ev.n, ev.times)
+        else:
+            out = ev
+        if sp.priors and out.n:
+            self._priors(sp, out)
+        return out
 
-    def next_due(self) -> int | None:
+    def _priors(self, sp: StreamPlan, ev: Events) -> None:
+        """Fill the ``prior(n, p)`` columns: each event sees the values of the events of the
+        stream before it (kept: the largest n per property, so memory is bounded)."""
+        for syn, n, src in sp.priors:
+            hist = self.prior_hist.get(syn)
+            if hist is None:
+                hist = self.prior_hist[syn] = deque(maxlen=n + 1)
+            col = ev.cols.get(src) or [None] * ev.n
+            vals: list[Any] = []
+            for v in col:
+                hist.append(v)
+                vals.append(hist[0] if len(hist) == n + 1 else None)
+            ev.cols[syn] = vals
+
+    def next_due(self, final: bool = False) -> int | None:
+        """The next timer; ``final`` (end of input): output intervals that would only repeat
+        the current rows are not fired (they would repeat forever)."""
         due = None
         for w in self.windows:
             if w is not None:
                 d = w.next_due()
                 if d is not None and (due is None or d < due):
                     due = d
-        if self.limiter is not None and self.limiter.due is not None:
-            if due is None or self.limiter.due < due:
-                due = self.limiter.due
+        lim = self.limiter
+        if lim is not None and lim.due is not None and (not final or due is not None or lim.pending()):
+            if due is None or lim.due < due:
+                due = lim.due
         return due
 
     def due_if_fed(self, idx: int, t: int) -> int | None:
@@ -193,14 +297,20 @@ class _Stmt:
             due = _make_window(self.plan.streams[idx], [], self.plan).due_if_fed(t)
         else:
             due = w.due_if_fed(t)
-        if self.limiter is not None:  # the output interval this event opens ends a segment
-            ld = self.limiter.due_if_fed(t)
-            if due is None or ld < due:
+        lim = self.limiter
+        if lim is not None:  # the output interval this event opens ends a segment
+            if lim.started or self.limit_on_feed:
+                ld = lim.due_if_fed(t)
+            elif self.windows[idx] is not None and self.windows[idx].batch:  # type: ignore[union-attr]
+                ld = None  # starts at a release, which is a timer of its own
+            else:
+                ld = t + 1  # may start at any event: feed one timestamp at a time until then
+            if ld is not None and (due is None or ld < due):
                 due = ld
         return due
 
     def feed(self, idx: int, ev: Events) -> list[Row]:
-        if self.limiter is not None and ev.n:
+        if self.limiter is not None and ev.n and self.limit_on_feed:
             self.limiter.start(ev.times[0])
         rows: list[tuple[Any, Row]] = []
         for post in self.window(idx, ev).feed(ev):
@@ -257,13 +367,29 @@ class _Stmt:
         new, old = post.new, post.old
         start = len(out)
         if sp.post_filter is not None:
+            arrival = new.times[-1] if new.n else None
             if new.n:
                 new = new.take(sp.post_filter(new.cols, new.n))
             if old.n:
                 old = old.take(sp.post_filter(old.cols, old.n))
+            if post.time is None and not new.n and old.n and arrival is not None:
+                # only events pushed out pass WHERE: the rows are at the arriving event's time
+                post = Post(arrival, new, old)
+        lim = self.limiter
+        updates = lim.updates if lim is not None else 0
+        if lim is not None and (new.n or old.n) and self.single:  # joins: in join_post
+            lim.start(post.time if post.time is not None else (new.times[0] if new.n else old.times[0]))
+            lim.updates += 1
         if isinstance(new, CountBatch):
             assert self.plan.grp_emit is not None and post.time is not None
-            self.plan.grp_emit(new.counts, post.time, out, Row, self.name, self.stream)
+            counts: dict[Any, int] = new.counts
+            if isinstance(old, CountBatch) and old.counts and self.departed_rows:
+                # Esper outputs every group of the new and the old batch, each with its new count
+                gone = [k for k in old.counts if k not in counts]
+                if gone:
+                    counts = dict(counts)
+                    counts.update(dict.fromkeys(gone, 0))
+            self.plan.grp_emit(counts, post.time, out, Row, self.name, self.stream)
         elif not self.single:
             self.join_post(idx, post.time, new, old, out)
         elif not self.plan.aggregated:
@@ -273,6 +399,9 @@ class _Stmt:
             self.batch_agg_post(post.time, new, old, out)
         else:
             self.incremental_post(post.time, new, old, out)
+        if lim is not None and lim.mode == "forall" and lim.updates != updates:
+            # the current row of the ungrouped aggregation, repeated on quiet intervals
+            lim.current = out[-1][1] if len(out) > start else None
         if self.step_shape is not None and len(out) > start:
             if post.time is not None:
                 self._step(out, start)
@@ -324,6 +453,9 @@ class _Stmt:
             if plan.grp_emit is not None:
                 if not plan.grouped and not counts:
                     counts[()] = 0
+                if plan.grouped and old.n and self.departed_rows:
+                    for k in self._group_keys(old):
+                        counts.setdefault(k, 0)
                 plan.grp_emit(counts, t, out, Row, self.name, self.stream)
                 return
             naggs = len(plan.aggs)
@@ -335,6 +467,8 @@ class _Stmt:
             results = aggregate_groups(keys, argcols, plan.aggs)
         if not plan.grouped and not results:
             results[()] = [f().value() for f in self.factories]
+        if plan.grouped and not plan.per_event and old.n and self.departed_rows:
+            self._add_departed(results, old)
         having, select = plan.grp_having, plan.grp_select
         if plan.grp_emit is not None:
             plan.grp_emit(results, t, out, Row, self.name, self.stream)
@@ -359,11 +493,39 @@ class _Stmt:
             if having is None or having(k, a, None):
                 out.append((k, self._row(t, select(k, a, None))))
 
+    def _group_keys(self, ev: Events) -> list[Any]:
+        """The group keys of ``ev``'s events (tuples; list values in their tuple form)."""
+        plan = self.plan
+        assert plan.col_group is not None
+        kcols = plan.col_group(ev.cols, ev.n)
+        return [k if _ishashable(k) else tuple(hashable(v) for v in k) for k in zip(*kcols, strict=False)]
+
+    def _add_departed(self, results: dict[Any, Any], old: Events) -> None:
+        """Groups of the batch that left and not in the new one: Esper outputs them too,
+        with their new (empty) aggregate values: count 0, sum/avg/min/max null."""
+        for k in self._group_keys(old):
+            if k not in results:
+                results[k] = [f().value() for f in self.factories]
+
     def _states(self, k: Any) -> list[Any]:
         st = self.groups.get(k)
         if st is None:
+            if len(self.groups) >= self.max_groups:
+                self._evict_group()
             st = self.groups[k] = [f() for f in self.factories]
         return st
+
+    def _evict_group(self) -> None:
+        """Past ``max_groups``: forget the oldest group, counted (hostile input could create
+        a group per record)."""
+        oldest = next(iter(self.groups))
+        del self.groups[oldest]
+        if self.limiter is not None:
+            self.limiter.group_rows.pop(oldest, None)
+            self.limiter.group_n.pop(oldest, None)
+        self.counters["engine.groups_evicted"] += 1
+        if self.stats is not None:
+            self.stats.add("engine.groups_evicted")
 
     def incremental_post(self, t: int | None, new: Events, old: Events, out: list[tuple[Any, Row]]) -> None:
         """Sliding windows: leave the old events, enter the new, one update per arrival."""
@@ -372,18 +534,34 @@ class _Stmt:
         plan = self.plan
         assert plan.row_group is not None and plan.row_args is not None
         group, args_of = plan.row_group, plan.row_args
+        left: dict[Any, None] = {}
+        counting = self.limiter is not None and self.limiter.kind == "snapshot" and plan.grouped
         for r in old.rows():
-            st = self._states(group(r) if plan.grouped else ())
+            k = group(r) if plan.grouped else ()
+            left[k] = None
+            if counting:
+                assert self.limiter is not None
+                self.limiter.group_n[k] -= 1
+            st = self._states(k)
             for s, a in zip(st, args_of(r), strict=False):
                 s.leave(a)
         new_rows = new.rows()
+        if counting:
+            assert self.limiter is not None
+            for r in new_rows:
+                self.limiter.group_n[group(r)] += 1
         if t is None and new_rows:
-            for ti, r in zip(new.times, new_rows, strict=False):
+            for i, (ti, r) in enumerate(zip(new.times, new_rows, strict=False)):
                 k = group(r) if plan.grouped else ()
                 st = self._states(k)
                 for s, a in zip(st, args_of(r), strict=False):
                     s.enter(a)
                 self._emit_group(ti, k, st, out, (r,))
+                if i == 0 and not plan.per_event:
+                    # the events this arrival pushed out: their groups are output too
+                    for lk in left:
+                        if lk != k:
+                            self._emit_group(ti, lk, self._states(lk), out)
             return
         touched: dict[Any, Any] = {}
         for r in new_rows:
@@ -400,6 +578,9 @@ class _Stmt:
         else:
             if not plan.grouped:
                 touched = {(): None}
+            else:
+                for k in left:
+                    touched.setdefault(k, None)
             for k in touched:
                 self._emit_group(at, k, self._states(k), out)
         self._prune()
@@ -412,6 +593,8 @@ class _Stmt:
         assert plan.grp_select is not None
         if plan.grp_having is None or plan.grp_having(k, a, *r):
             out.append((k, self._row(t, plan.grp_select(k, a, *r))))
+        elif self.limiter is not None:
+            self.limiter.drop(k)
 
     def _prune(self) -> None:
         if len(self.groups) > 1024 and self.plan.grouped:
@@ -504,6 +687,12 @@ class _Stmt:
         else:
             per_event = [(t, self._join(s, new_rows))]
         repo.extend(new_rows)
+        lim = self.limiter
+        if lim is not None and (old_results or any(res for _t, res in per_event)):
+            # Esper's output condition starts with the first join result, not with any event
+            first_t = per_event[0][0] if per_event else (t if t is not None else old.times[-1])
+            lim.start(first_t)
+            lim.updates += 1
         each = t is None and self.step_shape is not None
         if not plan.aggregated:
             assert plan.row_select is not None
@@ -515,11 +704,16 @@ class _Stmt:
                     self._step(out, start)
             return
         assert plan.row_group is not None and plan.row_args is not None
+        left: dict[Any, None] = {}
         for res in old_results:
-            st = self._states(plan.row_group(*res) if plan.grouped else ())
+            k = plan.row_group(*res) if plan.grouped else ()
+            left[k] = None
+            st = self._states(k)
             for sa, a in zip(st, plan.row_args(*res), strict=False):
                 sa.leave(a)
-        for ti, results in per_event:
+        if not per_event and left:
+            per_event = [(old.times[-1], [])]
+        for n_step, (ti, results) in enumerate(per_event):
             start = len(out)
             touched: dict[Any, None] = {}
             for res in results:
@@ -534,7 +728,11 @@ class _Stmt:
                     self._emit_group(ti, k, self._states(k), out, res)
             else:
                 if not plan.grouped:
-                    touched = {(): None}
+                    # a post that joins nothing (in or out) changes nothing: no row
+                    touched = {(): None} if results or (n_step == 0 and left) else {}
+                elif n_step == 0:
+                    for k in left:  # groups whose joined rows left: Esper outputs them too
+                        touched.setdefault(k, None)
                 for k in touched:
                     self._emit_group(ti, k, self._states(k), out)
             if each:
@@ -545,20 +743,48 @@ class _Stmt:
 class Runtime:
     """Independent state of one module; feed it time-ordered batches and watermarks."""
 
-    def __init__(self, module: Module) -> None:
+    def __init__(self, module: Module, stats: Any = None, max_groups: int = DEFAULT_MAX_GROUPS) -> None:
         from .patterns import PatternStmt
 
+        if max_groups < 1:
+            raise ValueError("max_groups must be at least 1")
         self.module = module
+        #: engine counters by reason (``engine.groups_evicted``: groups evicted); also added
+        #: to the run's Stats (a gauge counter, ``stats.add``) when it is given
+        self.counters: Counter[str] = Counter()
         self.stmts: list[Any] = []
         self.consumers: dict[str, list[tuple[Any, int]]] = {}
         for plan in module.plans:
-            st = PatternStmt(plan) if plan.pattern is not None else _Stmt(plan)
+            st = PatternStmt(plan) if plan.pattern is not None else _Stmt(plan, self.counters, max_groups, stats)
             self.stmts.append(st)
             for idx, sp in enumerate(plan.streams):
                 self.consumers.setdefault(sp.stream, []).append((st, idx))
         sd = module.streams[module.input_stream]
         self.time_key = sd.time_key
         self.now: int | None = None
+        self.one_by_one = self._order_sensitive()
+
+    def _order_sensitive(self) -> set[str]:
+        """Streams whose events must be processed one at a time to give Esper's rows.
+
+        Esper processes an event completely (its INSERT INTO events included) before the next
+        one. Feeding a whole batch at once gives the same rows unless a consumer produces
+        rows on arrival that are inserted into a stream someone reads (a join or window
+        downstream would see them late), or a statement reads the stream twice (self-join).
+        Streams feeding only time_batch windows, or nothing routed, keep whole-batch speed.
+        """
+        out: set[str] = set()
+        for stream, consumers in self.consumers.items():
+            seen: set[int] = set()
+            for st, idx in consumers:
+                if id(st) in seen:
+                    out.add(stream)
+                seen.add(id(st))
+                routes = st.insert_into is not None and st.insert_into in self.consumers
+                view = st.plan.streams[idx].view if idx < len(st.plan.streams) else None
+                if routes and (view is None or view.name != "time_batch"):
+                    out.add(stream)
+        return out
 
     # -- API ------------------------------------------------------------------------------------
     def on_batch(self, batch: FlowBatch) -> list[Row]:
@@ -602,7 +828,7 @@ class Runtime:
         """End of input: the clock runs to infinity, releasing every pending window."""
         out: list[Row] = []
         for _ in range(10_000_000):
-            due = self.next_due()
+            due = self.next_due(final=True)
             if due is None:
                 break
             self.fire_at(due, out)
@@ -622,10 +848,10 @@ class Runtime:
                     clock(last)
 
     # -- scheduling -------------------------------------------------------------------------------
-    def next_due(self) -> int | None:
+    def next_due(self, final: bool = False) -> int | None:
         due = None
         for st in self.stmts:
-            d = st.next_due()
+            d = st.next_due(final) if final and isinstance(st, _Stmt) else st.next_due()
             if d is not None and (due is None or d < due):
                 due = d
         return due
@@ -659,6 +885,13 @@ class Runtime:
         consumers = self.consumers.get(stream)
         if not consumers or ev.n == 0:
             return
+        if stream in self.one_by_one and ev.n > 1:
+            for i in range(ev.n):
+                self._feed(stream, consumers, ev.slice(i, i + 1), out)
+            return
+        self._feed(stream, consumers, ev, out)
+
+    def _feed(self, stream: str, consumers: list[tuple[Any, int]], ev: Events, out: list[Row]) -> None:
         staged: list[list[Any]] = []
         for st, idx in consumers:
             e = st.prefilter(idx, ev)
@@ -688,3 +921,10 @@ class Runtime:
             staged = [it for it in staged if it[3] < it[2].n]
         if self.now is None or last > self.now:
             self.now = last
+
+
+def _new_runtime(module: Module, stats: Any = None, max_groups: int | None = None) -> Runtime:
+    return Runtime(module, stats, DEFAULT_MAX_GROUPS if max_groups is None else max_groups)
+
+
+register_runtime(_new_runtime)

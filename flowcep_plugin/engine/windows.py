@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
+ColumnFilter = Callable[[dict[str, list[Any]], int], list[int]]
+
 __all__ = [
     "Events", "Post", "Window", "NoWindow", "TimeBatchWindow", "TimeWindow", "LengthWindow",
     "LengthBatchWindow", "ExtTimedWindow", "ExtTimedBatchWindow", "UniqueWindow",
@@ -164,17 +166,23 @@ class TimeBatchWindow(Window):
     release posts the batch as new and the previous batch as old; it is skipped when both
     are empty, and timers stop after an empty batch until the next event, keeping the
     boundaries aligned to the first event (Esper's reference point).
+
+    ``where`` is the statement's WHERE: every event of the stream anchors and times the
+    batches (Esper's window sees them all; WHERE filters what it posts), only passing events
+    are kept, so memory stays bounded by what the statement can output.
     """
 
     batch = True
 
-    def __init__(self, keys: Sequence[str], period_ms: int) -> None:
+    def __init__(self, keys: Sequence[str], period_ms: int, where: ColumnFilter | None = None) -> None:
         super().__init__(keys)
         self.period = period_ms
+        self.where = where
         self.anchor: int | None = None
         self.due: int | None = None
         self.pending = _Builder(keys)
         self.last = Events.empty(keys)
+        self.raw_n = 0  # events of the stream in the current batch, WHERE or not
 
     def next_due(self) -> int | None:
         return self.due
@@ -186,14 +194,21 @@ class TimeBatchWindow(Window):
             return t + self.period
         return self.anchor + ((t - self.anchor) // self.period + 1) * self.period
 
-    def feed(self, ev: Events) -> list[Post]:
-        if ev.n == 0:
-            return []
+    def _arrive(self, ev: Events) -> Events:
+        """Start the timer and count the events; return those WHERE lets through."""
         if self.due is None:
             self.due = self.due_if_fed(ev.times[0])
             if self.anchor is None:
                 self.anchor = ev.times[0]
-        self.pending.extend(ev)
+        self.raw_n += ev.n
+        if self.where is None:
+            return ev
+        return ev.take(self.where(ev.cols, ev.n))
+
+    def feed(self, ev: Events) -> list[Post]:
+        if ev.n == 0:
+            return []
+        self.pending.extend(self._arrive(ev))
         return []
 
     def fire(self, now: int) -> list[Post]:
@@ -201,7 +216,8 @@ class TimeBatchWindow(Window):
         old = self.last
         self.pending = _Builder(self.keys)
         self.last = new
-        self.due = (self.due or now) + self.period if new.n else None
+        self.due = (self.due or now) + self.period if self.raw_n else None
+        self.raw_n = 0
         if new.n == 0 and old.n == 0:
             return []
         return [Post(now, new, old)]
@@ -209,26 +225,28 @@ class TimeBatchWindow(Window):
 
 class CountingTimeBatchWindow(TimeBatchWindow):
     """A ``time_batch`` for statements that only ``count(*)`` per group: arriving events
-    are counted per group key at once instead of being kept (memory: one counter per group).
+    are counted per group key at once instead of being kept (memory: one counter per group
+    of this batch and of the previous one, whose groups Esper reports again with count 0).
 
-    ``fire`` posts ``Post(now, CountBatch, ...)`` whose ``new.counts`` holds the counts.
+    ``fire`` posts ``Post(now, CountBatch, CountBatch)``: this batch's and the previous one's.
     """
 
     def __init__(self, keys: Sequence[str], period_ms: int,
-                 key_columns: Callable[[dict[str, list[Any]], int], list[list[Any]]]) -> None:
-        super().__init__(keys, period_ms)
+                 key_columns: Callable[[dict[str, list[Any]], int], list[list[Any]]],
+                 where: ColumnFilter | None = None) -> None:
+        super().__init__(keys, period_ms, where)
         self.key_columns = key_columns
         self.counts: Counter[Any] = Counter()
+        self.last_counts: Counter[Any] = Counter()
         self.pending_n = 0
         self.last_n = 0
 
     def feed(self, ev: Events) -> list[Post]:
         if ev.n == 0:
             return []
-        if self.due is None:
-            self.due = self.due_if_fed(ev.times[0])
-            if self.anchor is None:
-                self.anchor = ev.times[0]
+        ev = self._arrive(ev)
+        if ev.n == 0:
+            return []
         kcols = self.key_columns(ev.cols, ev.n)
         try:
             self.counts.update(zip(*kcols, strict=False))
@@ -238,12 +256,13 @@ class CountingTimeBatchWindow(TimeBatchWindow):
         return []
 
     def fire(self, now: int) -> list[Post]:
-        counts, n, last_n = self.counts, self.pending_n, self.last_n
-        self.counts, self.pending_n, self.last_n = Counter(), 0, n
-        self.due = (self.due or now) + self.period if n else None
+        counts, n, last_n, last_counts = self.counts, self.pending_n, self.last_n, self.last_counts
+        self.counts, self.pending_n, self.last_n, self.last_counts = Counter(), 0, n, counts
+        self.due = (self.due or now) + self.period if self.raw_n else None
+        self.raw_n = 0
         if n == 0 and last_n == 0:
             return []
-        return [Post(now, CountBatch(counts, n), CountBatch(Counter(), last_n))]
+        return [Post(now, CountBatch(counts, n), CountBatch(last_counts, last_n))]
 
 
 class CountBatch(Events):
@@ -326,6 +345,29 @@ class LengthWindow(_PerEvent):
         return []
 
 
+class GroupLengthWindow(_PerEvent):
+    """``#groupwin(k)#length(N)``: the last N events of each key; the N+1th of a key pushes
+    that key's oldest out. Memory: N events per key seen in the window."""
+
+    filter_after = True
+
+    def __init__(self, keys: Sequence[str], key_fn: Callable[[tuple[Any, ...]], Any], size: int) -> None:
+        super().__init__(keys)
+        self.key_fn = key_fn
+        self.size = size
+        self.live: dict[Any, deque[tuple[int, tuple[Any, ...]]]] = {}
+
+    def arrive(self, t: int, r: tuple[Any, ...]) -> list[tuple[int, tuple[Any, ...]]]:
+        k = hashable(self.key_fn(r))
+        q = self.live.get(k)
+        if q is None:
+            q = self.live[k] = deque()
+        q.append((t, r))
+        if len(q) > self.size:
+            return [q.popleft()]
+        return []
+
+
 class UniqueWindow(_PerEvent):
     """``std:unique(expr...)``: the last event per distinct key; a repeat replaces it."""
 
@@ -341,6 +383,32 @@ class UniqueWindow(_PerEvent):
         prev = self.live.pop(k, None)
         self.live[k] = (t, r)
         return [prev] if prev is not None else []
+
+
+class FirstUniqueWindow(Window):
+    """``#firstunique(expr...)`` (and ``#firstevent``, one key for all): the first event per
+    key enters and stays; later events with that key are not posted at all."""
+
+    def __init__(self, keys: Sequence[str], key_fn: Callable[[tuple[Any, ...]], Any]) -> None:
+        super().__init__(keys)
+        self.key_fn = key_fn
+        self.live: dict[Any, tuple[int, tuple[Any, ...]]] = {}
+
+    def feed(self, ev: Events) -> list[Post]:
+        if ev.n == 0:
+            return []
+        rows = ev.take(list(range(ev.n)), self.keys).row_tuples()
+        kept: list[tuple[Any, ...]] = []
+        times: list[int] = []
+        for t, r in zip(ev.times, rows, strict=False):
+            k = hashable(self.key_fn(r))
+            if k not in self.live:
+                self.live[k] = (t, r)
+                kept.append(r)
+                times.append(t)
+        if not kept:
+            return []
+        return [Post(None, Events.from_tuples(self.keys, kept, times), Events.empty(self.keys))]
 
 
 class ExtTimedWindow(_PerEvent):

@@ -37,9 +37,10 @@ CONFIG_SCHEMA: dict[str, Any] = {
     "type": "object",
     "description": "GeoIP and ASN fields from MaxMind-format (.mmdb) databases.",
     "properties": {
-        "city_database": {"type": ["string", "null"],
+        "city_database": {"type": ["string", "null"], "x-kind": "path",
                           "description": "path of a City or Country .mmdb (GeoLite2-City.mmdb)"},
-        "asn_database": {"type": ["string", "null"], "description": "path of an ASN .mmdb (GeoLite2-ASN.mmdb)"},
+        "asn_database": {"type": ["string", "null"], "x-kind": "path",
+                         "description": "path of an ASN .mmdb (GeoLite2-ASN.mmdb)"},
         "language": {"type": "string", "description": "language of country and city names"},
         "cache_size": {"type": "integer", "minimum": 0,
                        "description": "addresses remembered across batches (0 disables)"},

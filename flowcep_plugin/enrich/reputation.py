@@ -48,7 +48,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "type": "object",
             "description": "list (feed) name -> path of a file of addresses/CIDR prefixes, one per line",
             "propertyNames": {"minLength": 1},
-            "additionalProperties": {"type": "string"},
+            "additionalProperties": {"type": "string", "x-kind": "path"},
         },
         "reload_interval": {
             "type": ["string", "number"],

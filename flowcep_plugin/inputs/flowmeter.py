@@ -33,17 +33,40 @@ Flow semantics follow common metering practice (RFC 5470, RFC 7011 element names
   counted in their datagram's flow. No fragment is ever dropped; the pcap input reports these
   counters in the run's stats. A held fragment also holds back the release of ended flows
   (see below), so the output stays in flow-end order.
-* Biflow (default, RFC 5103): the first packet seen sets the forward direction (a SYN-ACK
-  seen first counts for the other side, which initiated); packets the
-  other way are counted in ``reversePacketDeltaCount``, ``reverseOctetDeltaCount`` and
-  ``reverseTcpControlBits``. Uniflow (``biflow=False``) gives one record per direction.
+* Biflow (default, RFC 5103): one record per connection, oriented initiator -> responder;
+  packets the other way are counted in ``reversePacketDeltaCount``,
+  ``reverseOctetDeltaCount`` and ``reverseTcpControlBits`` (``tcpControlBits`` holds only the
+  initiator's flags). Uniflow (``biflow=False``) gives one record per direction, each with the
+  flags its packets carried.
+* Direction (biflow). The first packet seen normally makes its sender the initiator, but a
+  capture that begins mid-connection, a one-way tap, or a host that receives only answers (the
+  spoofed victim of a reflection, a telescope seeing backscatter) shows the responder first.
+  Like Zeek (``WantConnection``, ``likely_server_ports``; history ``^``), the record is then
+  flipped: its source is the other side, which sent nothing the capture saw, so its forward
+  counters are zero and the packet goes to the reverse fields. A first packet is an answer
+  when it is a TCP SYN-ACK (RFC 9293: only a responder sends one; Zeek leaves these to its port
+  rule because SYN-ACK probes exist, which here become records whose source sent only the RST
+  it answered with); a TCP segment with
+  ACK or RST but no SYN from a service port to a port that is not one (or, both being service
+  ports, from the lower one); a UDP/SCTP/UDP-Lite datagram from a service port to a port that
+  is not one. Service ports are the system ports 0-1023 (RFC 6335) and
+  :data:`REGISTERED_SERVICE_PORTS`. A SYN without ACK and the FIN/NULL/Xmas probes (no ACK)
+  always keep their sender as initiator whatever the ports, so ``nmap -g 53`` is not flipped.
+  A record with zero forward packets is therefore never a probe by its source.
 * Timeouts, the Cisco IOS NetFlow defaults (also what nfdump/nProbe users expect): inactive
   15 s (a flow silent that long is exported) and active 1800 s (a long flow is exported every
   30 min and continues in a new record). YAF uses 300 s idle; pass ``inactive_timeout`` to
   match another meter.
-* TCP end: RST ends a flow at once; FIN ends a uniflow record, and a biflow once both sides
-  have sent FIN (the final ACK then opens a one-packet flow, as with Cisco's meter).
-  ``flowEndReason`` says why (RFC 5102: 1 idle, 2 active, 3 end detected, 4 forced end).
+* TCP end: RST, FIN from both sides (biflow) or a FIN (uniflow) closes the connection, which
+  then lingers ``close_linger`` (5 s of packet time after its last packet) so that the last
+  ACK, a second RST or a retransmission still joins it instead of becoming a one-packet record
+  that no conversation view shows. 5 s is Zeek's ``tcp_close_delay``/``tcp_reset_delay``;
+  softflowd keeps closed flows 300 s (``tcp.fin``) and 120 s (``tcp.rst``), YAF closes only
+  once both FINs are acknowledged; the short linger keeps records prompt. A SYN without ACK on
+  a closed connection's ports is a new connection (port reuse) and starts a new record at once;
+  so does any packet after the linger. ``close_linger=0`` ends a connection at its closing
+  packet. ``flowEndReason`` says why (RFC 5102: 1 idle, 2 active, 3 end detected, 4 forced end;
+  a closed flow still lingering at the end of input is 3).
 * Octets are IP-layer bytes from the IP header's length (IPv4 total length, IPv6 40 + payload
   length), so a capture truncated by its snap length still counts the real size.
 * HTTP: the first request line and ``Host`` header of a TCP payload that starts with an HTTP
@@ -74,6 +97,8 @@ __all__ = [
     "DEFAULT_INACTIVE_TIMEOUT",
     "DEFAULT_FRAG_TIMEOUT",
     "DEFAULT_FRAG_HOLD",
+    "DEFAULT_CLOSE_LINGER",
+    "SERVICE_PORTS",
     "LINKTYPE_ETHERNET",
     "FAST_LINKTYPES",
     "link_offset",
@@ -87,6 +112,21 @@ DEFAULT_ACTIVE_TIMEOUT = 1800.0  # seconds, Cisco IOS "ip flow-cache timeout act
 DEFAULT_INACTIVE_TIMEOUT = 15.0  # seconds, Cisco IOS default inactive timeout
 DEFAULT_FRAG_TIMEOUT = 5.0  # seconds a datagram's ports are remembered after its first fragment
 DEFAULT_FRAG_HOLD = 1.0  # seconds a fragment seen before its first fragment waits for it
+DEFAULT_CLOSE_LINGER = 5.0  # seconds a closed TCP connection waits for late packets (Zeek's delay)
+
+#: Registered service ports above 1023 that answer clients (IANA service names registry); with
+#: every system port (0-1023, RFC 6335) they decide which side of a connection seen from the
+#: middle is the server (see "Direction" in the module docstring). None is in the dynamic
+#: range (49152-65535) or Linux's ephemeral range (32768-60999), where clients' ports are.
+REGISTERED_SERVICE_PORTS = frozenset({
+    1080, 1194, 1433, 1434, 1521, 1701, 1723, 1812, 1813, 1883, 1900, 2049, 2082, 2083, 2181,
+    2375, 2376, 2379, 2380, 3128, 3260, 3268, 3269, 3306, 3389, 3478, 3479, 3690, 3702, 4369,
+    4500, 4789, 5060, 5061, 5222, 5223, 5228, 5269, 5349, 5353, 5355, 5432, 5631, 5671, 5672,
+    5683, 5900, 5938, 5984, 5985, 5986, 6379, 6443, 6660, 6661, 6662, 6663, 6664, 6665, 6666,
+    6667, 6668, 6669, 6697, 8000, 8008, 8080, 8081, 8086, 8088, 8443, 8883, 8888, 9000, 9042,
+    9092, 9100, 9200, 9300, 9418, 10000, 11211, 27017,
+})
+SERVICE_PORTS = frozenset(range(1024)) | REGISTERED_SERVICE_PORTS
 
 # flowEndReason values (RFC 5102 / IANA IPFIX registry)
 END_IDLE = 1
@@ -122,9 +162,14 @@ _PORTS = struct.Struct("!HH")
 # version/IHL, total length, identification, flags/fragment, proto, src, dst: one call for all
 _IPV4 = struct.Struct("!BxHHHxB2x4s4s")
 _TCP = struct.Struct("!HH8xBB")  # ports, data offset, flags
+# Ethernet type, then IPv4 (no options) as _IPV4, then ports, TCP data offset and flags
+_ETHER_IPV4_L4 = struct.Struct("!12xHBxHHHxB2x4s4sHH8xBB")
 
 # Flow state slots (a list per flow: cheaper than an object with attributes)
 _START, _END, _PKTS, _OCTETS, _FLAGS, _RPKTS, _ROCTETS, _RFLAGS, _FIN, _HOST, _URL = range(11)
+# _FIN bits: 1 the source sent FIN, 2 the destination did, _CLOSED the connection is over
+# (RST, both FINs, or a uniflow's FIN) and the flow only lingers for late packets
+_CLOSED = 4
 
 Key = tuple[int, bytes, bytes, int, int, int]  # version, src, dst, sport, dport, proto
 # version, src, dst, proto, IP identification (IPv4: int; IPv6 fragment header: 4 bytes)
@@ -183,8 +228,12 @@ class FlowMeter:
         frag_hold: float = DEFAULT_FRAG_HOLD,
         max_fragments: int = 100_000,
         max_held_fragments: int = 10_000,
+        close_linger: float = DEFAULT_CLOSE_LINGER,
+        service_ports: frozenset[int] = SERVICE_PORTS,
     ) -> None:
         self.biflow = biflow
+        self.linger_ms = int(close_linger * 1000)
+        self.server_ports = service_ports
         self.active_ms = int(active_timeout * 1000)
         self.inactive_ms = int(inactive_timeout * 1000)
         self.tcp_end = tcp_end
@@ -252,119 +301,140 @@ class FlowMeter:
         ports = _PORTS.unpack_from
         ipv4 = _IPV4.unpack_from
         tcp_head = _TCP.unpack_from
+        fast = _ETHER_IPV4_L4.unpack_from
         next_sweep = self._next_sweep
         sweep_ms = self.sweep_ms
         frag_ports = self._frag_ports
         frag_ms = self.frag_timeout_ms
+        linger_ms = self.linger_ms
+        server = self.server_ports
         ether = linktype == LINKTYPE_ETHERNET
         bare = linktype == _BARE_IP
         non_ip = 0
         for i, (ts, data) in enumerate(packets):
             size = len(data)
-            if ether:
-                if size < 14:
-                    bad.append((i, "truncated Ethernet header"))
-                    continue
-                etype = (data[12] << 8) | data[13]
-                off = 14
-                if etype != 0x0800:
-                    while etype in _VLAN_TYPES and size >= off + 4:
-                        etype = (data[off + 2] << 8) | data[off + 3]
-                        off += 4
-                    if etype != 0x0800 and etype != 0x86DD:
-                        if etype in _VLAN_TYPES:
-                            bad.append((i, "truncated VLAN tag"))
-                        else:
-                            non_ip += 1
-                        continue
-            elif bare:
-                off = 0
+            if ether and size >= 48:
+                # Ethernet + IPv4 without options + TCP/UDP, most of any capture: one C call
+                etype, b0, total, ident, fragment, proto, src, dst, sport, dport, doff, flags = fast(data, 0)
+                fast_ok = (etype == 0x0800 and b0 == 0x45 and total >= 20 and not fragment & 0x3FFF
+                           and (proto == 6 and doff >= 0x50 or proto == 17))
             else:
-                where = link_offset(linktype, data)
-                if where is None:
-                    non_ip += 1
-                    continue
-                if where < 0:
-                    bad.append((i, "truncated link-layer header"))
-                    continue
-                off = where
-            if size < off + 20:
-                bad.append((i, "truncated IP header"))
-                continue
-            b0 = data[off]
-            ver = b0 >> 4
-            if ver == 4:
-                _, total, ident, fragment, proto, src, dst = ipv4(data, off)  # one C call: 3x faster
-                ihl = (b0 & 15) * 4
-                if ihl < 20 or total < ihl:
-                    bad.append((i, "bad IPv4 header length"))
-                    continue
-                if size < off + ihl:
-                    bad.append((i, "truncated IPv4 options"))
-                    continue
-                fragment &= 0x3FFF  # more-fragments flag and offset (the DF bit does not matter)
-                l4 = off + ihl
-                end = off + total
-                octets = total
-            elif ver == 6:
-                if size < off + 40:
-                    bad.append((i, "truncated IPv6 header"))
-                    continue
-                plen = (data[off + 4] << 8) | data[off + 5]
-                proto = data[off + 6]
-                src = data[off + 8:off + 24]
-                dst = data[off + 24:off + 40]
-                octets = 40 + plen if plen else size - off  # 0: jumbogram, use what we have
-                end = off + octets
-                l4 = off + 40
+                fast_ok = False
+            if fast_ok:
+                ver = 4
                 fragment = 0
-                while proto in _IPV6_EXT or proto == 44:
-                    if size < l4 + 8:
-                        break
-                    nxt = data[l4]
-                    if proto == 44:  # fragment header: 8 bytes; same layout as IPv4's MF|offset
-                        fragment = (data[l4 + 2] << 5) | (data[l4 + 3] >> 3) | ((data[l4 + 3] & 1) << 13)
-                        ident = data[l4 + 4:l4 + 8]
-                        l4 += 8
-                    elif proto == 51:  # AH: length in 4-octet units minus 2
-                        l4 += (data[l4 + 1] + 2) * 4
-                    else:
-                        l4 += (data[l4 + 1] + 1) * 8
-                    proto = nxt
-                    if fragment & 0x1FFF:  # later headers are in the first fragment
-                        break
-                if proto in _IPV6_EXT or proto == 44:
-                    bad.append((i, "truncated IPv6 extension header"))
-                    continue
+                octets = total
+                end = 14 + total
+                if proto == 6:
+                    payload_at = 34 + (doff >> 4) * 4
+                else:
+                    flags = 0
+                    payload_at = -1
             else:
-                bad.append((i, f"bad IP version {ver}"))
-                continue
+                if ether:
+                    if size < 14:
+                        bad.append((i, "truncated Ethernet header"))
+                        continue
+                    etype = (data[12] << 8) | data[13]
+                    off = 14
+                    if etype != 0x0800:
+                        while etype in _VLAN_TYPES and size >= off + 4:
+                            etype = (data[off + 2] << 8) | data[off + 3]
+                            off += 4
+                        if etype != 0x0800 and etype != 0x86DD:
+                            if etype in _VLAN_TYPES:
+                                bad.append((i, "truncated VLAN tag"))
+                            else:
+                                non_ip += 1
+                            continue
+                elif bare:
+                    off = 0
+                else:
+                    where = link_offset(linktype, data)
+                    if where is None:
+                        non_ip += 1
+                        continue
+                    if where < 0:
+                        bad.append((i, "truncated link-layer header"))
+                        continue
+                    off = where
+                if size < off + 20:
+                    bad.append((i, "truncated IP header"))
+                    continue
+                b0 = data[off]
+                ver = b0 >> 4
+                if ver == 4:
+                    _, total, ident, fragment, proto, src, dst = ipv4(data, off)  # one C call: 3x faster
+                    ihl = (b0 & 15) * 4
+                    if ihl < 20 or total < ihl:
+                        bad.append((i, "bad IPv4 header length"))
+                        continue
+                    if size < off + ihl:
+                        bad.append((i, "truncated IPv4 options"))
+                        continue
+                    fragment &= 0x3FFF  # more-fragments flag and offset (the DF bit does not matter)
+                    l4 = off + ihl
+                    end = off + total
+                    octets = total
+                elif ver == 6:
+                    if size < off + 40:
+                        bad.append((i, "truncated IPv6 header"))
+                        continue
+                    plen = (data[off + 4] << 8) | data[off + 5]
+                    proto = data[off + 6]
+                    src = data[off + 8:off + 24]
+                    dst = data[off + 24:off + 40]
+                    octets = 40 + plen if plen else size - off  # 0: jumbogram, use what we have
+                    end = off + octets
+                    l4 = off + 40
+                    fragment = 0
+                    while proto in _IPV6_EXT or proto == 44:
+                        if size < l4 + 8:
+                            break
+                        nxt = data[l4]
+                        if proto == 44:  # fragment header: 8 bytes; same layout as IPv4's MF|offset
+                            fragment = (data[l4 + 2] << 5) | (data[l4 + 3] >> 3) | ((data[l4 + 3] & 1) << 13)
+                            ident = data[l4 + 4:l4 + 8]
+                            l4 += 8
+                        elif proto == 51:  # AH: length in 4-octet units minus 2
+                            l4 += (data[l4 + 1] + 2) * 4
+                        else:
+                            l4 += (data[l4 + 1] + 1) * 8
+                        proto = nxt
+                        if fragment & 0x1FFF:  # later headers are in the first fragment
+                            break
+                    if proto in _IPV6_EXT or proto == 44:
+                        bad.append((i, "truncated IPv6 extension header"))
+                        continue
+                else:
+                    bad.append((i, f"bad IP version {ver}"))
+                    continue
 
-            flags = 0
-            sport = dport = 0
-            payload_at = -1
-            if fragment and fragment & 0x1FFF:
-                pass  # no transport header in non-first fragments: ports come from _frag_ports
-            elif proto == 6:
-                if size < l4 + 14:
-                    bad.append((i, "truncated TCP header"))
-                    continue
-                sport, dport, doff, flags = tcp_head(data, l4)
-                doff = (doff >> 4) * 4
-                if doff < 20:
-                    bad.append((i, "bad TCP data offset"))
-                    continue
-                payload_at = l4 + doff
-            elif proto == 17 or proto == 132 or proto == 136:  # UDP, SCTP, UDP-Lite
-                if size < l4 + 4:
-                    bad.append((i, "truncated UDP header"))
-                    continue
-                sport, dport = ports(data, l4)
-            elif proto == 1 or proto == 58:
-                if size < l4 + 2:
-                    bad.append((i, "truncated ICMP header"))
-                    continue
-                dport = (data[l4] << 8) | data[l4 + 1]
+                flags = 0
+                sport = dport = 0
+                payload_at = -1
+                if fragment and fragment & 0x1FFF:
+                    pass  # no transport header in non-first fragments: ports come from _frag_ports
+                elif proto == 6:
+                    if size < l4 + 14:
+                        bad.append((i, "truncated TCP header"))
+                        continue
+                    sport, dport, doff, flags = tcp_head(data, l4)
+                    doff = (doff >> 4) * 4
+                    if doff < 20:
+                        bad.append((i, "bad TCP data offset"))
+                        continue
+                    payload_at = l4 + doff
+                elif proto == 17 or proto == 132 or proto == 136:  # UDP, SCTP, UDP-Lite
+                    if size < l4 + 4:
+                        bad.append((i, "truncated UDP header"))
+                        continue
+                    sport, dport = ports(data, l4)
+                elif proto == 1 or proto == 58:
+                    if size < l4 + 2:
+                        bad.append((i, "truncated ICMP header"))
+                        continue
+                    dport = (data[l4] << 8) | data[l4 + 1]
 
             if fragment:  # part of a fragmented datagram (rare: a method call is fine)
                 fkey = (ver, src, dst, proto, ident)
@@ -389,7 +459,14 @@ class FlowMeter:
                     key = rkey
                     reverse = True
             if st is not None:
-                if ts - st[_END] >= inactive_ms:
+                if st[_FIN] & _CLOSED:
+                    # a closed connection lingers for its late ACKs and retransmissions; a new
+                    # SYN (port reuse) or anything after the linger starts a new record
+                    if ts - st[_END] >= linger_ms or (flags & 0x12 == 0x02 and proto == 6):
+                        del flows[key]
+                        expired.append((key, st, END_DETECTED))
+                        st = None
+                elif ts - st[_END] >= inactive_ms:
                     del flows[key]
                     expired.append((key, st, END_IDLE))
                     st = None
@@ -401,8 +478,14 @@ class FlowMeter:
                     key = (ver, src, dst, sport, dport, proto)
                     reverse = False
             if st is None:
-                if biflow and flags & 0x12 == 0x12 and proto == 6:
-                    # capture began with the server's SYN-ACK: the other side initiated
+                if biflow and (
+                    (flags & 0x12 == 0x12 or (flags & 0x14 and not flags & 0x02 and sport in server
+                                              and (dport not in server or sport < dport)))
+                    if proto == 6 else
+                    (proto == 17 or proto == 132 or proto == 136) and sport in server and dport not in server
+                ):
+                    # the first packet seen is an answer (see "Direction"): the other side
+                    # initiated, and this packet is counted in the reverse direction
                     key = (ver, dst, src, dport, sport, proto)
                     reverse = True
                 st = [ts, ts, 0, 0, 0, 0, 0, 0, 0, None, None]
@@ -432,18 +515,18 @@ class FlowMeter:
                 if url is not None:
                     st[_URL] = url
                     st[_HOST] = host
-            if flags & 5 and tcp_end and proto == 6:
-                if flags & 4:
-                    del flows[key]
-                    expired.append((key, st, END_DETECTED))
-                elif biflow:
+            if flags & 5 and tcp_end and proto == 6 and not st[_FIN] & _CLOSED:
+                if flags & 4 or not biflow:
+                    closed = True
+                else:
                     st[_FIN] |= 2 if reverse else 1
-                    if st[_FIN] == 3:
+                    closed = st[_FIN] == 3
+                if closed:
+                    if linger_ms > 0:
+                        st[_FIN] |= _CLOSED
+                    else:
                         del flows[key]
                         expired.append((key, st, END_DETECTED))
-                else:
-                    del flows[key]
-                    expired.append((key, st, END_DETECTED))
             if next_sweep is None:
                 next_sweep = ts + sweep_ms
             elif ts >= next_sweep:
@@ -518,9 +601,10 @@ class FlowMeter:
                 if st is not None:
                     key = rkey
                     reverse = True
-            if st is not None and (ts - st[_END] >= self.inactive_ms or ts - st[_START] >= self.active_ms):
+            why = 0 if st is None else self._ended(st, ts)
+            if st is not None and why:
                 del flows[key]
-                self._held.append((key, st, END_IDLE if ts - st[_END] >= self.inactive_ms else END_ACTIVE))
+                self._held.append((key, st, why))
                 st = None
                 key = (ver, src, dst, 0, 0, proto)
                 reverse = False
@@ -569,6 +653,16 @@ class FlowMeter:
                 self._frag_held_count -= len(items)
                 self._orphans(k, items)
 
+    def _ended(self, st: list[Any], ts: int) -> int:
+        """Why a flow ends before a packet at ``ts`` (an END_* reason), or 0 if it goes on."""
+        if st[_FIN] & _CLOSED:
+            return END_DETECTED if ts - st[_END] >= self.linger_ms else 0
+        if ts - st[_END] >= self.inactive_ms:
+            return END_IDLE
+        if ts - st[_START] >= self.active_ms:
+            return END_ACTIVE
+        return 0
+
     @property
     def fragments_held(self) -> int:
         """Fragments waiting for their first fragment right now."""
@@ -581,11 +675,13 @@ class FlowMeter:
         self._expire_fragments(now_ms)
         idle_before = now_ms - self.inactive_ms
         start_before = now_ms - self.active_ms
+        linger_before = now_ms - self.linger_ms
         flows = self.flows
         done = [
-            (k, st, END_IDLE if st[_END] <= idle_before else END_ACTIVE)
+            (k, st, END_DETECTED if st[_FIN] & _CLOSED else END_IDLE if st[_END] <= idle_before else END_ACTIVE)
             for k, st in flows.items()
-            if st[_END] <= idle_before or st[_START] <= start_before
+            if (st[_END] <= linger_before if st[_FIN] & _CLOSED
+                else st[_END] <= idle_before or st[_START] <= start_before)
         ]
         for k, _, _ in done:
             del flows[k]
@@ -627,14 +723,15 @@ class FlowMeter:
         oldest = sorted(self.flows.items(), key=lambda kv: kv[1][_END])[:n]
         for k, st in oldest:
             del self.flows[k]
-            self._held.append((k, st, END_FORCED))
+            self._held.append((k, st, END_DETECTED if st[_FIN] & _CLOSED else END_FORCED))
         self.forced += n
 
     def flush(self) -> None:
         """End of input: held fragments go to their port-0 flows, then every flow ends
         (``flowEndReason`` 4, forced end)."""
         self._expire_fragments(0, everything=True)
-        self._held.extend((k, st, END_FORCED) for k, st in self.flows.items())
+        self._held.extend((k, st, END_DETECTED if st[_FIN] & _CLOSED else END_FORCED)
+                          for k, st in self.flows.items())
         self.flows.clear()
         self.release()
 

@@ -1,9 +1,10 @@
 """``pcap:`` capture files and ``iface:`` live capture, metered into flows.
 
-scapy does the capture I/O (``RawPcapReader``/``RawPcapNgReader`` for files, its L2 listen
-socket with a BPF filter for interfaces) and hands raw frames to :class:`FlowMeter`, which
-parses headers itself: ``rdpcap`` dissects every packet into objects and is about a hundred
-times slower. scapy dissection is used only for link types the meter does not know.
+Files are cut into raw frames by :mod:`.capfile` (pcap and pcapng read in large blocks, one
+``struct`` call per record) and live capture uses scapy's L2 listen socket with a BPF
+filter; both hand raw frames to :class:`FlowMeter`, which parses headers itself: ``rdpcap``
+dissects every packet into objects and is about a hundred times slower. scapy dissection is
+used only for link types the meter does not know.
 
 Addresses: ``pcap:PATH`` (also a bare path: pcap and pcapng files are recognised by their
 magic number), ``pcap:-`` (a capture piped on stdin, e.g. from ``tcpdump -w -``, which
@@ -22,15 +23,17 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from typing import IO, Any
+from typing import Any
 
 from ..context import Context
 from ..errors import ConfigError, InputError
 from ..hookspecs import hookimpl
 from ..records import FlowBatch
 from ..specs import Address, InputSpec
+from .capfile import MAX_RECORD, PCAP_MAGICS, PCAPNG_MAGIC, CaptureError, read_frames
 from .flowmeter import (
     DEFAULT_ACTIVE_TIMEOUT,
+    DEFAULT_CLOSE_LINGER,
     DEFAULT_FRAG_HOLD,
     DEFAULT_FRAG_TIMEOUT,
     DEFAULT_INACTIVE_TIMEOUT,
@@ -39,14 +42,12 @@ from .flowmeter import (
     LINKTYPE_RAW,
     FlowMeter,
 )
+from .sniff import require_format
 
 __all__ = ["PcapSource", "IfaceSource", "CaptureError", "iter_frames", "is_capture", "meter_settings"]
 
 log = logging.getLogger("flowcep.inputs.pcap")
 
-PCAP_MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
-PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
-MAX_RECORD = 262_144  # libpcap's largest snap length; a bigger record length means corruption
 LOG_FIRST_BAD = 20  # malformed packets logged one by one (debug) before only counting
 
 _DURATION_SCHEMA = {"type": ["number", "string"], "description": "seconds, or '30s', '1 min', '1h'"}
@@ -55,6 +56,9 @@ METER_SCHEMA: dict[str, Any] = {
     "active_timeout": {**_DURATION_SCHEMA, "description": "export long flows every ... (default 30 min)"},
     "inactive_timeout": {**_DURATION_SCHEMA, "description": "export flows silent for ... (default 15 s)"},
     "tcp_end": {"type": "boolean", "description": "TCP RST, and FIN from both sides, end a flow"},
+    "close_linger": {**_DURATION_SCHEMA, "description": "how long a closed TCP connection still takes its late "
+                                                        "ACKs and retransmissions (default 5 s, Zeek's "
+                                                        "tcp_close_delay; 0 ends it at once)"},
     "http": {"type": "boolean", "description": "extract HTTPRequestHost/HTTPRequestURL from requests"},
     "max_flows": {"type": "integer", "minimum": 1, "description": "flow table size; beyond it the oldest flows are forced out"},
     "fragment_timeout": {**_DURATION_SCHEMA, "description": "how long a datagram's ports are remembered for its later "
@@ -71,6 +75,7 @@ METER_DEFAULTS: dict[str, Any] = {
     "active_timeout": DEFAULT_ACTIVE_TIMEOUT,
     "inactive_timeout": DEFAULT_INACTIVE_TIMEOUT,
     "tcp_end": True,
+    "close_linger": DEFAULT_CLOSE_LINGER,
     "http": True,
     "max_flows": 1_000_000,
     "fragment_timeout": DEFAULT_FRAG_TIMEOUT,
@@ -79,10 +84,6 @@ METER_DEFAULTS: dict[str, Any] = {
     "chunk_packets": 8192,
     "filter": "",
 }
-
-
-class CaptureError(Exception):
-    """A capture file is corrupt past some point; the message names the file and position."""
 
 
 def is_capture(head: bytes) -> bool:
@@ -123,7 +124,7 @@ def meter_settings(config: Mapping[str, Any], params: Mapping[str, str], where: 
     out: dict[str, Any] = {}
     for key in ("biflow", "tcp_end", "http"):
         out[key] = _bool(merged[key], f"{where}: {key}")
-    for key in ("active_timeout", "inactive_timeout", "fragment_timeout", "fragment_hold"):
+    for key in ("active_timeout", "inactive_timeout", "fragment_timeout", "fragment_hold", "close_linger"):
         out[key] = _duration(merged[key], f"{where}: {key}")
     for key in ("max_flows", "max_fragments", "chunk_packets"):
         try:
@@ -148,22 +149,11 @@ def _meter(settings: Mapping[str, Any], source: str) -> FlowMeter:
         frag_timeout=settings["fragment_timeout"],
         frag_hold=settings["fragment_hold"],
         max_fragments=settings["max_fragments"],
+        close_linger=settings["close_linger"],
     )
 
 
 # -- reading capture files ------------------------------------------------------------------
-
-
-def _open_reader(path: str, fh: IO[bytes] | None = None) -> Any:
-    """A scapy raw reader for a pcap or pcapng file (or a pipe), or CaptureError."""
-    from scapy.error import Scapy_Exception
-    from scapy.utils import RawPcapReader
-
-    try:
-        target: Any = fh if fh is not None else path
-        return RawPcapReader(target)
-    except (Scapy_Exception, EOFError, OSError) as e:
-        raise CaptureError(f"{path}: not a readable pcap/pcapng capture ({e})") from None
 
 
 def iter_frames(path: str, chunk: int = 8192, bpf: str = "") -> Iterator[tuple[int, list[tuple[int, bytes]]]]:
@@ -174,122 +164,35 @@ def iter_frames(path: str, chunk: int = 8192, bpf: str = "") -> Iterator[tuple[i
     is corrupt or truncated; the message names the file, packet number and byte offset.
     ``bpf`` filters through ``tcpdump -r`` (what scapy's own offline filtering does).
     """
-    proc: subprocess.Popen[bytes] | None = None
-    if bpf:
-        tcpdump = shutil.which("tcpdump")
-        if tcpdump is None:
-            raise ConfigError(f"{path}: a BPF filter on a capture file needs tcpdump installed")
-        proc = subprocess.Popen([tcpdump, "-r", path, "-w", "-", bpf],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        assert proc.stdout is not None
-        try:
-            reader = _open_reader(path, proc.stdout)
-        except CaptureError:
-            proc.kill()
-            _, err = proc.communicate()
-            why = err.decode(errors="replace").strip().splitlines()
-            raise ConfigError(f"{path}: BPF filter {bpf!r} rejected by tcpdump: "
-                              f"{why[-1] if why else 'no output'}") from None
-    elif path == "-":  # a pipe: tcpdump -w - | flowcep run --input pcap:-
-        reader = _open_reader("<stdin>", sys.stdin.buffer)
-    else:
-        reader = _open_reader(path)
-    stream = proc is not None or path == "-"
-    ng = hasattr(reader, "interfaces")
-    nano = bool(getattr(reader, "nano", False))
-    linktype = getattr(reader, "linktype", LINKTYPE_ETHERNET)
-    snap = max(int(getattr(reader, "snaplen", 0) or 0), MAX_RECORD)
-    number = 0
-    out: list[tuple[int, bytes]] = []
-    append = out.append
-    current = linktype
-    problem = ""
-    read = reader._read_packet
-    frac = 1_000_000 if nano else 1000  # sub-second units per millisecond
+    if not bpf:
+        if path == "-":  # a pipe: tcpdump -w - | flowcep run --input pcap:-
+            yield from read_frames("<stdin>", sys.stdin.buffer, chunk)
+        else:
+            yield from read_frames(path, None, chunk)
+        return
+    tcpdump = shutil.which("tcpdump")
+    if tcpdump is None:
+        raise ConfigError(f"{path}: a BPF filter on a capture file needs tcpdump installed")
+    proc = subprocess.Popen([tcpdump, "-r", path, "-w", "-", bpf], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    started = False
     try:
-        while True:
-            try:
-                data, meta = read()
-            except EOFError:
-                break
-            except Exception as e:  # scapy raises assorted errors on garbage blocks
-                problem = f"unreadable record ({type(e).__name__}: {e})"
-                break
-            number += 1
-            if ng:
-                ts = ((meta.tshigh << 32) | meta.tslow) * 1000 // (meta.tsresol or 1_000_000)
-                if meta.linktype != current:
-                    if out:
-                        yield current, out
-                        out = []
-                        append = out.append
-                    current = meta.linktype
-            else:
-                sec, usec, _wirelen, caplen = meta
-                if caplen > snap:
-                    problem = f"record header claims {caplen} bytes"
-                    number -= 1
-                    break
-                if len(data) < caplen:
-                    problem = f"packet {number} cut short ({len(data)} of {caplen} bytes)"
-                    number -= 1
-                    break
-                ts = sec * 1000 + usec // frac
-            append((ts, data))
-            if len(out) >= chunk:
-                yield current, out
-                out = []
-                append = out.append
-        if out:
-            yield current, out
-            out = []
-        if not stream and not problem and not _gzipped(reader):
-            pos = reader.f.tell()
-            size = os.path.getsize(path)
-            if pos < size:
-                problem = f"{size - pos} trailing bytes could not be read"
-            elif ng and not _pcapng_tail_ok(path, size, getattr(reader, "endian", "<")):
-                problem = "the last block is cut short (scapy skips it silently)"
-        if problem:
-            pos = reader.f.tell() if not stream else -1
-            at = f" near byte {pos}" if pos >= 0 else ""
-            raise CaptureError(f"{path}: corrupt capture after packet {number}{at}: {problem}; "
-                               f"input ended there")
+        for item in read_frames(path, proc.stdout, chunk):
+            started = True
+            yield item
+    except CaptureError:
+        if started:
+            raise
+        proc.kill()
+        _, err = proc.communicate()
+        why = err.decode(errors="replace").strip().splitlines()
+        raise ConfigError(f"{path}: BPF filter {bpf!r} rejected by tcpdump: "
+                          f"{why[-1] if why else 'no output'}") from None
     finally:
-        try:
-            reader.close()
-        except Exception:  # closing a reader must not hide the real error
-            pass
-        if proc is not None:
-            proc.kill()
-            _, err = proc.communicate()
-            if proc.returncode not in (0, -9, None) and err:
-                log.warning("%s: tcpdump: %s", path, err.decode(errors="replace").strip())
-
-
-def _pcapng_tail_ok(path: str, size: int, endian: str) -> bool:
-    """A pcapng file ends with a whole block: its last 4 bytes repeat the length found at
-    the start of that block. scapy reports a block cut by a truncated copy as a plain end of
-    file, so check it here (two small reads, whatever the file size)."""
-    import struct
-
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(size - 4)
-            (length,) = struct.unpack(endian + "I", fh.read(4))
-            if length < 12 or length % 4 or length > size:
-                return False
-            fh.seek(size - length)
-            head = fh.read(8)
-            return len(head) == 8 and struct.unpack(endian + "I", head[4:])[0] == length
-    except (OSError, struct.error):
-        return False
-
-
-def _gzipped(reader: Any) -> bool:
-    import gzip
-
-    return isinstance(getattr(reader, "f", None), gzip.GzipFile)
+        proc.kill()
+        _, err = proc.communicate()
+        if proc.returncode not in (0, -9, None) and err:
+            log.warning("%s: tcpdump: %s", path, err.decode(errors="replace").strip())
 
 
 def _scapy_to_ip(linktype: int, frames: list[tuple[int, bytes]]) -> tuple[list[tuple[int, bytes]], int]:
@@ -421,11 +324,8 @@ class PcapSource:
             return
         if not os.path.isfile(self.path):
             raise InputError(f"input {address.raw!r}: no such file")
-        with open(self.path, "rb") as fh:
-            head = fh.read(4)
-        if not is_capture(head) and head[:2] != b"\x1f\x8b":
-            raise InputError(f"input {address.raw!r}: not a pcap or pcapng file "
-                             f"(starts with {head.hex() or 'nothing'})")
+        # A file whose first bytes say it is something else (IPFIX, JSON...) is named as such.
+        require_format(self.path, address.raw, ("pcap", "pcapng", "gzip+pcap", "gzip+pcapng"), strict=True)
         if self.settings["filter"]:
             _check_filter(self.path, self.settings["filter"], address.raw)
 

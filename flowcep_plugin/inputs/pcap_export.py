@@ -334,6 +334,7 @@ def flowcep_register_inputs() -> list[InputSpec]:
             name="pcap+export",
             summary="NetFlow/IPFIX export datagrams inside a pcap/pcapng (as Wireshark's cflow decodes them)",
             schemes=("pcap+export",),
+            reads_file=True,
             open=_open,
             config_schema=SCHEMA,
             defaults=dict(DEFAULTS),

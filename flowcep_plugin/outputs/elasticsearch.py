@@ -77,7 +77,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "max_retries": {"type": "integer", "minimum": 0},
         "backoff_initial": {"type": ["number", "string"]},
         "backoff_max": {"type": ["number", "string"]},
-        "dead_letter": {"type": "string", "description": "JSONL file for documents the cluster rejected"},
+        "dead_letter": {"type": "string", "x-kind": "path", "description": "JSONL file for documents the cluster rejected"},
         "check": {"type": "boolean", "description": "at start, check the server version and that the templates exist"},
         "wait": {"type": "boolean", "description": "start even when the cluster is unreachable, queueing alerts until it answers (also run --wait); without it an unreachable cluster fails the run at start"},
         "setup": {"type": "boolean", "description": "at start, install templates and ILM (as flowcep es setup)"},

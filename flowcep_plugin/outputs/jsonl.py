@@ -231,6 +231,7 @@ def flowcep_register_outputs() -> list[OutputSpec]:
             schemes=("jsonl", "file"),
             factory=lambda target, cfg, ctx: JsonLinesOutput(_need(target, "jsonl"), cfg, ctx),
             accepts_flows=True,
+            target_is_path=True,
             config_schema=_JSONL_SCHEMA,
             defaults={"flows": False, "append": True, "fsync": "interval", "fsync_interval": 1.0},
         ),

@@ -247,7 +247,7 @@ def conversation_packets(c: Conversation, seed: int, budget: int = 64) -> Iterat
             pkt = ip(fwd, udp)
             t = base if fwd else min(t1, base + max(1000, (t1 - t0) // max(1, 2 * exch)))
             if len(payload) > 1472:
-                for frag in fragment(pkt[IP], fragsize=1480):
+                for frag in fragment(pkt[IP], fragsize=1480):  # type: ignore[no-untyped-call]
                     yield t, Ether(src=pkt[Ether].src, dst=pkt[Ether].dst) / frag
             else:
                 yield t, pkt

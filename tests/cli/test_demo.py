@@ -74,3 +74,69 @@ def test_demo_reports_every_labelled_attacker(demo):
             assert lab["attacker"] in alerted_src, f"{lab['id']}: attacker {lab['attacker']} not alerted"
         else:  # floods and reflection: the victim is what the alert names
             assert set(lab["victims"]) & alerted_dst, f"{lab['id']}: victim {lab['victims']} not alerted"
+
+
+def test_demo_prints_an_aligned_table_sorted_by_time_and_ends_with_where_to_search(demo):
+    res, tmp = demo
+    lines = res.stdout.splitlines()
+    assert lines[0].split()[:3] == ["TIME", "SEVERITY", "RULE"]
+    column = lines[0].index("SEVERITY")
+    times = [line[:23] for line in lines[1:]]
+    assert times == sorted(times) and len(times) >= 5
+    assert all(line[column - 2:column] == "  " for line in lines[1:]), "columns are not aligned"
+    last = res.stderr.strip().splitlines()[-1]
+    out = str(tmp / "alerts.jsonl")
+    assert f"Alerts file: {out}" in last and f"flowcep alerts search 'event.severity >= 73' --file {out}" in last
+
+
+def test_progress_reaches_100_only_at_the_end(upstream_ipfix):
+    """Reading the last byte is not the end of the run: 100 % is drawn once, after the drain."""
+    import io
+
+    from flowcep_plugin.context import Context
+    from flowcep_plugin.manager import make_plugin_manager
+    from flowcep_plugin.pipeline import Pipeline
+    from flowcep_plugin.plan import resolve
+    from flowcep_plugin.registry import Registry
+
+    plan = resolve(Registry.build(make_plugin_manager()), {}, {"inputs": [f"ipfix-file:{upstream_ipfix}"]})
+    stream = io.StringIO()
+    pipeline = Pipeline(plan, Context(), progress_stream=stream)
+    drawn_before_finish: list[str] = []
+    real_finish = pipeline.finish
+
+    def finish() -> None:
+        pipeline._show_progress()  # as the progress timer would, with every byte read
+        drawn_before_finish.append(stream.getvalue().rsplit("\r", 1)[-1])
+        real_finish()
+
+    pipeline.finish = finish  # type: ignore[method-assign]
+    pipeline.run()
+    assert "99.9%" in drawn_before_finish[0] and "100.0%" not in drawn_before_finish[0]
+    assert stream.getvalue().count("100.0%") == 1 and stream.getvalue().endswith("records\n")
+
+
+def test_demo_sh_install_is_one_line_and_shows_the_log_on_failure(tmp_path):
+    import shutil
+
+    root = Path(__file__).resolve().parents[2]
+    fake = tmp_path / "repo"
+    (fake / "scripts").mkdir(parents=True)
+    shutil.copy(root / "scripts" / "demo.sh", fake / "scripts" / "demo.sh")
+    (fake / "scripts" / "bootstrap.sh").write_text(
+        "#!/usr/bin/env bash\necho collecting pip 1/3\necho 'ERROR: no wheel for x' >&2\nexit 3\n")
+    (fake / "scripts" / "bootstrap.sh").chmod(0o755)
+    res = subprocess.run(["bash", str(fake / "scripts" / "demo.sh")], capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 3
+    assert res.stderr.splitlines()[0].startswith("flowcep: installing into .venv (log: .venv-install.log) ... failed")
+    assert "ERROR: no wheel for x" in res.stderr and "collecting pip 1/3" in res.stderr
+    (fake / "scripts" / "bootstrap.sh").write_text("#!/usr/bin/env bash\necho lots of pip noise\n")
+    (fake / ".venv" / "bin").mkdir(parents=True)
+    (fake / ".venv" / "bin" / "flowcep").write_text("#!/usr/bin/env bash\necho demo ran \"$@\"\n")
+    (fake / ".venv" / "bin" / "flowcep").chmod(0o755)
+    res = subprocess.run(["bash", str(fake / "scripts" / "demo.sh"), "--out", "x"], capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 0
+    assert res.stderr == "flowcep: installing into .venv (log: .venv-install.log) ... done\n"
+    assert res.stdout == "demo ran demo --out x\n"

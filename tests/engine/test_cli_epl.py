@@ -20,7 +20,8 @@ def test_module_10_prints_the_attacker_row(shared_file, upstream_ipfix, capsys) 
     module = shared_file("flowcep-upstream/queries/10-Multiphase_grouped.epl")
     rc, rows, err = run(capsys, str(module), "--input", str(upstream_ipfix), "--lateness", "400s")
     assert rc == 0 and err == ""
-    assert len(rows) == 1
+    # the attacker's row, then the group again with empty values when its rows leave the windows
+    assert len(rows) == 2 and rows[1]["TCPSYNscanCount"] is None
     row = rows[0]
     assert list(row) == ["Attacker", "TCPSYNscanCount", "HTTPscanCount", "BruteForceCount",
                          "statement", "type", "timestamp"]
@@ -70,8 +71,11 @@ from IPFIX#time_batch(1 min) group by ipfix.sourceIPv4Address
 """)
     rc, rows, _ = run(capsys, str(module), "--input", f"json:{data}")
     assert rc == 0
+    # the group, then (next batch, empty) the group that left with sum null, as Esper does
     assert rows == [{"ipfix.sourceIPv4Address": "10.0.0.1", "pkts": 10, "statement": "Sum",
-                     "type": "Sum", "timestamp": "1970-01-01T00:01:00.000Z"}]
+                     "type": "Sum", "timestamp": "1970-01-01T00:01:00.000Z"},
+                    {"ipfix.sourceIPv4Address": "10.0.0.1", "pkts": None, "statement": "Sum",
+                     "type": "Sum", "timestamp": "1970-01-01T00:02:00.000Z"}]
 
 
 def test_errors_are_one_line_with_place(tmp_path: Path, capsys) -> None:
@@ -148,4 +152,6 @@ def test_live_udp_input_closes_windows_by_wall_clock_when_idle(tmp_path: Path) -
         assert proc.stdout is not None and proc.stderr is not None
         out, err = proc.stdout.read(), proc.stderr.read()
     rows = [json.loads(x) for x in [early, *out.splitlines()]]
-    assert sorted((r["src"], r["n"]) for r in rows) == [("10.1.1.1", 2), ("10.2.2.2", 1)], err
+    # then, from the next (empty) batch, both groups again with count 0
+    assert sorted((r["src"], r["n"]) for r in rows) == [
+        ("10.1.1.1", 0), ("10.1.1.1", 2), ("10.2.2.2", 0), ("10.2.2.2", 1)], err

@@ -43,23 +43,21 @@ def test_every_epl_example_compiles(line: int, text: str) -> None:
 
 REJECTED = [
     "select irstream a from Flow",
-    "select case when a > 1 then 1 else 0 end from Flow",
-    "select cast(a, int) from Flow",
     "select a from Flow where a in (select b from Flow)",
     "create window W#time(1 min) as select * from Flow",
     "select prev(1, a) from Flow#length(3)",
     "select max(a, b) from Flow",
     "select stddev(a) from Flow",
-    "select a from Flow#groupwin(a)#length(3)",
-    "select a from Flow#keepall()",
-    "select a from Flow#firstunique(a)",
+    "select a from Flow#groupwin(a)#unique(b)",
+    "select a from Flow#time_accum(1 sec)",
+    "select a from Flow#sort(3, a)",
     "select * from Flow#unique(a)",
     "select a from Flow group by a",
     "select a from Flow output snapshot every 1 sec",
     "select a from Flow output every 10 events",
     "select a from Flow output when a > 1",
     "select a from Flow as x left outer join Flow as y on x.a = y.a",
-    "select a.x from pattern [every a=Flow until b=Flow]",
+    "select a.x from pattern [a=Flow while (a.x > 1)]",
     "select a.x from pattern [a=Flow where timer:at(1, 2)]",
     "select * from pattern [not a=Flow]",
     "select count(*) from pattern [a=Flow]",
@@ -89,5 +87,8 @@ def test_top_talkers_example_gives_the_top_three_of_each_minute() -> None:
     for minute in sorted(per_minute):
         sums = per_minute[minute]
         expected += [((minute + 1) * 60_000, s, sums[s]) for s in sorted(sums, key=lambda s: -sums[s])[:3]]
-    assert [(r.time_ms, r.values["src"], r.values["bytes"]) for r in h.rows] == expected
+    last = (max(per_minute) + 1) * 60_000
+    assert [(r.time_ms, r.values["src"], r.values["bytes"]) for r in h.rows if r.time_ms <= last] == expected
+    # the empty batch after the last one reports the groups that left, with a null sum
+    assert {r.values["bytes"] for r in h.rows if r.time_ms > last} == {None}
 

@@ -126,7 +126,7 @@ def test_unknown_property_when_the_schema_declares_properties() -> None:
 @pytest.mark.parametrize("text, needle", [
     ("select a from Flow limit 2.5", "LIMIT expects a whole number"),
     ("select * from pattern [a=Flow] order by a.x", "ORDER BY with SELECT *"),
-    ("select a from Flow.win:keepall()", "view win:keepall"),
+    ("select a from Flow.win:time_accum(1 sec)", "view win:time_accum"),
     ("select a from Flow#time(1 min)#length(3)", "chained views"),
     ("select frobnicate(a) from Flow", "unknown function frobnicate"),
     ("select a from Flow where count(*) > 1", "not allowed in WHERE"),

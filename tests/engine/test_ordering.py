@@ -45,7 +45,7 @@ def test_top_talkers_per_one_minute_batch() -> None:
     recs = talkers(1)
     h = Harness("""@Name('Top')
         select ipfix.sourceIPv4Address as src, sum(ipfix.octetDeltaCount) as bytes
-        from Flow#time_batch(1 min) group by ipfix.sourceIPv4Address
+        from Flow#time_batch(1 min) group by ipfix.sourceIPv4Address having count(*) > 0
         order by bytes desc, src limit 3""")
     h.batch(recs)
     h.flush()
@@ -66,7 +66,7 @@ def test_ties_and_mixed_directions() -> None:
     recs = [(0, {"src": "a", "b": 10}), (1, {"src": "b", "b": 10}), (2, {"src": "c", "b": 30}),
             (3, {"src": "d", "b": 5}), (4, {"src": "e", "b": 10})]
     h = Harness("""@Name('T') select src, sum(b) as s from Flow#time_batch(10 sec) group by src
-                   order by s asc, src desc""")
+                   having count(*) > 0 order by s asc, src desc""")
     h.batch(recs)
     h.flush()
     expected = sorted(((r["src"], r["b"]) for _t, r in recs), key=lambda x: x[0], reverse=True)
@@ -148,6 +148,7 @@ def test_order_by_an_aggregate_not_in_the_select_list() -> None:
     h = Harness("""@Name('A') select ipfix.sourceIPv4Address as src, count(*) as flows
         from Flow#time_batch(1 min) group by ipfix.sourceIPv4Address
         order by sum(ipfix.octetDeltaCount) desc limit 4""")
+    # only the first release: the second one reports the groups that left (count 0)
     h.batch(recs)
     h.flush()
     sums: dict[str, int] = defaultdict(int)
@@ -157,14 +158,15 @@ def test_order_by_an_aggregate_not_in_the_select_list() -> None:
         counts[r["sourceIPv4Address"]] += 1
     top = sorted(sums, key=lambda s: -sums[s])[:4]
     assert len(set(sums.values())) == len(sums)  # no ties: the order is fully determined
-    assert values(h.rows, "src", "flows") == [(s, counts[s]) for s in top]
+    first = [r for r in h.rows if r.time_ms == h.rows[0].time_ms]
+    assert values(first, "src", "flows") == [(s, counts[s]) for s in top]
     assert all(list(r.values) == ["src", "flows"] for r in h.rows)  # the sort key is not output
 
 
 def test_order_by_group_expression_and_select_text() -> None:
     recs = [(i, {"p": i % 5, "b": i}) for i in range(20)]
     h = Harness("""@Name('G') select p + 1, count(*) as n from Flow#time_batch(1 min) group by p + 1
-                   order by p + 1 desc""")
+                   having count(*) > 0 order by p + 1 desc""")
     h.batch(recs)
     h.flush()
     assert values(h.rows, "p + 1", "n") == [(5, 4), (4, 4), (3, 4), (2, 4), (1, 4)]
@@ -204,7 +206,8 @@ def test_insert_into_stream_receives_ordered_limited_rows() -> None:
     h = Harness("""
         @Name('Top') insert into TopTalkers
         select ipfix.sourceIPv4Address as src, sum(ipfix.octetDeltaCount) as bytes
-        from Flow#time_batch(1 min) group by ipfix.sourceIPv4Address order by bytes desc limit 2;
+        from Flow#time_batch(1 min) group by ipfix.sourceIPv4Address having count(*) > 0
+        order by bytes desc limit 2;
         @Name('Seen') select src, bytes from TopTalkers;
         @Name('Count') select count(*) as n from TopTalkers#time_batch(1 min)""")
     h.batch(recs)
@@ -304,9 +307,9 @@ def test_count_only_batches_are_ordered_too() -> None:
     recs = sorted(((rnd.randrange(2 * MIN), {"g": f"g{rnd.randrange(9)}"}) for _ in range(300)),
                   key=lambda x: x[0])
     h = Harness("""@Name('C') select g, count(*) as n from Flow#time_batch(1 min) group by g
-                   order by n desc, g limit 4;
+                   having count(*) > 0 order by n desc, g limit 4;
                    @Name('H') select g from Flow#time_batch(1 min) group by g
-                   order by count(*) asc, g desc limit 2""")
+                   having count(*) > 0 order by count(*) asc, g desc limit 2""")
     h.batch(recs)
     h.flush()
     exp_c, exp_h = [], []

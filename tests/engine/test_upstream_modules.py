@@ -71,11 +71,14 @@ def test_lateness_covers_the_step_back(max_step_back: int) -> None:
     assert 360_000 < max_step_back < LATENESS_MS
 
 
-def batches_of(events, period, key):
-    """{(batch index, key): count} for time batches anchored at the first event."""
+def batches_of(events, period, key, t0=None):
+    """{(batch index, key): count} for time batches anchored at ``t0``: the first event that
+    entered the window, whether it passed WHERE or not (Esper's WHERE filters what the window
+    posts; the batch timing is the window's)."""
     if not events:
         return {}, 0
-    t0 = events[0][0]
+    if t0 is None:
+        t0 = events[0][0]
     out: Counter = Counter()
     for t, r in events:
         out[((t - t0) // period, key(r))] += 1
@@ -86,7 +89,8 @@ def syn_scan(records, proto: bool):
     ev = [(r["flowEndMilliseconds"], r) for r in records
           if r.get("packetDeltaCount") is not None and r["packetDeltaCount"] < 10
           and (not proto or r.get("protocolIdentifier") == 6)]
-    counts, t0 = batches_of(ev, MIN, lambda r: (r["sourceIPv4Address"], r.get("destinationTransportPort")))
+    counts, t0 = batches_of(ev, MIN, lambda r: (r["sourceIPv4Address"], r.get("destinationTransportPort")),
+                            records[0]["flowEndMilliseconds"])
     return {(t0 + (k + 1) * MIN, g[0], g[1], c) for (k, g), c in counts.items() if c > 16}
 
 
@@ -94,8 +98,12 @@ def uniques_then_scan(records):
     ev = [(r["flowEndMilliseconds"], r) for r in records
           if r.get("HTTPRequestURL") is not None and r["HTTPRequestURL"] != ""]
     counts, t0 = batches_of(ev, MIN, lambda r: (r["sourceIPv4Address"], r["HTTPRequestURL"],
-                                                r["destinationIPv4Address"]))
-    uniq = sorted((t0 + (k + 1) * MIN, g) for (k, g), c in counts.items() if c < 3)
+                                                r["destinationIPv4Address"]), records[0]["flowEndMilliseconds"])
+    uniq = [(t0 + (k + 1) * MIN, g) for (k, g), c in counts.items() if c < 3]
+    # a group of one batch missing from the next is output again at the next release with
+    # count(*) 0, which passes HAVING count(*) < 3 (ResultSetProcessorRowPerGroup)
+    uniq += [(t0 + (k + 2) * MIN, g) for (k, g) in counts if (k + 1, g) not in counts]
+    uniq.sort()
     u0 = uniq[0][0]
     scan: Counter = Counter()
     for t, g in uniq:
@@ -151,7 +159,7 @@ def test_multiphase_reports_the_one_attacker(shared_file, upstream_ipfix, record
     _n, http = uniques_then_scan(records)
     ev = brute_ev(records)
     counts, t0 = batches_of(ev, MIN, lambda r: (r["sourceIPv4Address"], r["destinationIPv4Address"],
-                                                r["HTTPRequestURL"]))
+                                                r["HTTPRequestURL"]), records[0]["flowEndMilliseconds"])
     # Host is neither grouped nor aggregated: Esper outputs one row per event of the group
     brute = Counter({(t0 + (k + 1) * MIN, *g, c): c for (k, g), c in counts.items() if c > 16})
     attackers = {a for _t, a, *_ in syn} & {s for _t, s, *_ in http} & {a for _t, a, *_ in brute}
@@ -170,8 +178,12 @@ def test_multiphase_reports_the_one_attacker(shared_file, upstream_ipfix, record
     http_counts = {c for _t, s, _u, c in http if s == attacker}
     brute_counts = {b[-1] for b in brute if b[1] == attacker}
     if name.startswith("10"):
-        # grouped: max() over the joined rows of the attacker
-        assert len(out) == 1
+        # grouped: max() over the joined rows of the attacker; when those rows leave the
+        # windows the group is output again with its new, empty, values (Esper's
+        # ResultSetProcessorRowPerGroup.processJoinResult outputs the groups of old rows too)
+        assert len(out) == 2
+        assert out[1] == {"Attacker": attacker, "TCPSYNscanCount": None, "HTTPscanCount": None,
+                          "BruteForceCount": None}
         assert out[0]["TCPSYNscanCount"] == max(syn_counts)
         assert out[0]["HTTPscanCount"] == max(http_counts)
         assert out[0]["BruteForceCount"] == max(brute_counts)

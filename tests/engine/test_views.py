@@ -19,7 +19,7 @@ def test_time_batch_anchored_at_first_event_and_boundary_goes_to_next_batch() ->
     assert [(r.time_ms, r.values["n"]) for r in out] == [(21 * S, 1)]
 
 
-def test_time_batch_empty_batches_ungrouped_reports_zero_once_grouped_nothing() -> None:
+def test_time_batch_empty_batches_report_the_groups_that_left_once() -> None:
     h = Harness("""
         @Name('All') select count(*) as n from Flow.win:time_batch(10 sec);
         @Name('Per') select a, count(*) as n from Flow.win:time_batch(10 sec) group by a""")
@@ -29,8 +29,10 @@ def test_time_batch_empty_batches_ungrouped_reports_zero_once_grouped_nothing() 
     h.watermark(100 * S)
     # ungrouped: the batch, then one row for the empty batch that pushed it out, then silence
     assert [(r.time_ms, r.values["n"]) for r in h.of("All")] == [(10 * S, 3), (20 * S, 0)]
-    assert sorted(values(h.of("Per"), "a", "n")) == [("x", 2), ("y", 1)]
-    assert {r.time_ms for r in h.of("Per")} == {10 * S}
+    # grouped: Esper (ResultSetProcessorRowPerGroup) outputs the groups of the new and the old
+    # batch, the ones that left with their new count 0
+    assert sorted((r.time_ms, r.values["a"], r.values["n"]) for r in h.of("Per")) == [
+        (10 * S, "x", 2), (10 * S, "y", 1), (20 * S, "x", 0), (20 * S, "y", 0)]
 
 
 def test_time_batch_boundaries_stay_aligned_after_a_gap() -> None:
@@ -122,7 +124,8 @@ def test_old_and_new_view_syntax_are_equivalent() -> None:
         h.batch(events)
         h.flush()
         outs.append(h.rows)
-    assert outs[0] == outs[1] == outs[2] and len(outs[0]) == 10
+    # five batches with both groups, then each group once more with count 0 as it leaves
+    assert outs[0] == outs[1] == outs[2] and len(outs[0]) == 12
 
 
 def test_no_window_simple_select_and_missing_properties_are_null() -> None:
@@ -149,7 +152,7 @@ def test_insert_into_chain_and_derived_time() -> None:
         @Name('Busy') select PerMinute.src as who, n from PerMinute where n > 1""")
     h.batch([(0, {"src": "a"}), (1, {"src": "a"}), (2, {"src": "b"})])
     h.flush()
-    assert [(r.stream, r.time_ms) for r in h.of("Per")] == [("PerMinute", 60_000)] * 2
+    assert [(r.stream, r.time_ms) for r in h.of("Per")] == [("PerMinute", 60_000)] * 2 + [("PerMinute", 120_000)] * 2
     assert [(r.stream, r.time_ms, r.values) for r in h.of("Busy")] == [("Busy", 60_000, {"who": "a", "n": 2})]
 
 
@@ -208,9 +211,11 @@ def test_grouped_join_aggregates_follow_window_departures() -> None:
     h.send(0, kind="b", k=1)
     h.send(1 * S, kind="a", k=1, v=5)   # joins b: sum 5
     h.send(2 * S, kind="a", k=1, v=7)   # sum 12
-    h.watermark(11_500)                 # a(1 s) left at 11 s: the group's sum drops (no new row)
-    h.send(12 * S, kind="a", k=1, v=1)  # a(2 s) left at 12 s, before this one: 7 - 7 + 1
-    assert values(h.of("J"), "k", "s", "n") == [(1, 5, 1), (1, 12, 2), (1, 1, 1)]
+    h.watermark(11_500)                 # a(1 s) left at 11 s: the group is output with sum 7
+    h.send(12 * S, kind="a", k=1, v=1)  # a(2 s) left at 12 s (sum null, count 0), then this one
+    # Esper (ResultSetProcessorRowPerGroup.processJoinResult) outputs the groups of the joined
+    # rows that left as well as of those that arrived
+    assert values(h.of("J"), "k", "s", "n") == [(1, 5, 1), (1, 12, 2), (1, 7, 1), (1, None, 0), (1, 1, 1)]
 
 
 def test_unsorted_batch_is_sorted_and_list_values_can_be_grouped() -> None:
@@ -220,7 +225,9 @@ def test_unsorted_batch_is_sorted_and_list_values_can_be_grouped() -> None:
              (5 * S, {"tags": [3], "v": 3})])
     h.flush()
     # the record of 12 s belongs to the second batch although it came first
-    assert [(r.time_ms, r.values["n"]) for r in h.of("Out")] == [(10 * S, 1), (10 * S, 1), (20 * S, 1)]
+    # then each group that left is output once more with count 0
+    assert [(r.time_ms, r.values["n"]) for r in h.of("Out")] == [
+        (10 * S, 1), (10 * S, 1), (20 * S, 1), (20 * S, 0), (30 * S, 0)]
     assert sorted(values(h.of("Sum")[:2], "s")) == [(2,), (3,)]
 
 

@@ -213,8 +213,12 @@ def test_alerts_search_cli_on_a_cluster(es_url: str, namespace: str, capsys: Any
         assert rc == 0
         out = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
         assert [d["source"]["ip"] for d in out] == ["203.0.113.99", "203.0.113.7"]
-        # --since defaults to 24h for a cluster: these 2023 alerts are older
-        assert main(["alerts", "search", "*", "--es", es_url, "--index", index, "--format", "json"]) == 0
+        # without --since every alert is searched, as in a file (issue 18); with it, 2023 is too old
+        assert main(["alerts", "search", "destination.port:22", "--es", es_url, "--index", index,
+                     "--format", "json"]) == 0
+        assert len(capsys.readouterr().out.splitlines()) == 2
+        assert main(["alerts", "search", "*", "--es", es_url, "--index", index, "--since", "24h",
+                     "--format", "json"]) == 0
         assert capsys.readouterr().out == ""
     finally:
         client.indices.delete(index=index, ignore_unavailable=True)

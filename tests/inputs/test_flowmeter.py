@@ -84,10 +84,10 @@ def test_no_http_columns_without_requests_and_none_for_other_flows() -> None:
     out = run(FlowMeter(), frames((0, tcp(C, S, 1, 22, "S", b"SSH-2.0-x\r\n"))))
     assert "HTTPRequestURL" not in out[0]
     meter = FlowMeter()
-    out = run(meter, frames((0, tcp(C, S, 1, 80, "PA", HTTP_GET)), (1, tcp(C, S, 2, 22, "S"))))
+    out = run(meter, frames((0, tcp(C, S, 40001, 80, "PA", HTTP_GET)), (1, tcp(C, S, 40002, 22, "S"))))
     by_port = {r["sourceTransportPort"]: r for r in out}
-    assert by_port[1]["HTTPRequestURL"] == "/download/file.exe?id=7"
-    assert "HTTPRequestURL" not in by_port[2]  # None in the column, absent from the row
+    assert by_port[40001]["HTTPRequestURL"] == "/download/file.exe?id=7"
+    assert "HTTPRequestURL" not in by_port[40002]  # None in the column, absent from the row
 
 
 @pytest.mark.parametrize(
@@ -106,57 +106,140 @@ def test_parse_http_request(payload: bytes, expected: tuple[str | None, str | No
     assert parse_http_request(payload) == expected
 
 
-def test_uniflow_fin_ends_a_flow_and_the_next_packet_starts_another() -> None:
+def test_uniflow_fin_closes_a_flow_that_lingers_for_its_last_ack() -> None:
     pk = [
-        (0, tcp(C, S, 5, 6, "S")),
-        (100, tcp(C, S, 5, 6, "A")),
-        (200, tcp(C, S, 5, 6, "FA")),
-        (300, tcp(C, S, 5, 6, "A")),
+        (0, tcp(C, S, 40005, 80, "S")),
+        (100, tcp(C, S, 40005, 80, "A")),
+        (200, tcp(C, S, 40005, 80, "FA")),
+        (300, tcp(C, S, 40005, 80, "A")),  # the ACK of the server's FIN: same connection
+        (6000, tcp(C, S, 40005, 80, "A")),  # 5.7 s after the last packet: a new record
     ]
     meter = FlowMeter(biflow=False)
-    meter.process(frames(*pk), LINKTYPE_ETHERNET)
-    meter.expire(T0 + 300)
-    ended = rows(meter.take_batches())  # before flush: only the FIN-ended flow
-    assert len(ended) == 1
-    assert ended[0]["packetDeltaCount"] == 3
-    assert ended[0]["flowEndReason"] == END_DETECTED
-    assert ended[0]["flowEndMilliseconds"] == T0 + 200
+    meter.process(frames(*pk[:4]), LINKTYPE_ETHERNET)
+    meter.expire(T0 + 300 + 4999)
+    assert rows(meter.take_batches()) == []  # still lingering
+    meter.expire(T0 + 300 + 5000)
+    ended = rows(meter.take_batches())
+    assert [(r["packetDeltaCount"], r["flowEndReason"], r["flowEndMilliseconds"]) for r in ended] == [
+        (4, END_DETECTED, T0 + 300)]
     assert ended[0]["tcpControlBits"] == 0x02 | 0x10 | 0x01
     assert "reversePacketDeltaCount" not in ended[0]
+    meter.process(frames(pk[4]), LINKTYPE_ETHERNET)
     meter.flush()
     rest = rows(meter.take_batches())
-    assert [(r["packetDeltaCount"], r["flowStartMilliseconds"]) for r in rest] == [(1, T0 + 300)]
+    assert [(r["packetDeltaCount"], r["flowStartMilliseconds"], r["flowEndReason"]) for r in rest] == [
+        (1, T0 + 6000, END_FORCED)]
 
 
-def test_rst_ends_a_flow_at_once_and_tcp_end_false_keeps_it() -> None:
-    pk = frames((0, tcp(C, S, 5, 6, "S")), (5, tcp(S, C, 6, 5, "RA")), (9, tcp(C, S, 5, 6, "S")))
+def test_rst_closes_a_flow_and_a_new_syn_starts_the_next_at_once() -> None:
+    pk = frames((0, tcp(C, S, 40006, 22, "S")), (5, tcp(S, C, 22, 40006, "RA")), (9, tcp(C, S, 40006, 22, "S")))
     meter = FlowMeter()
     meter.process(pk, LINKTYPE_ETHERNET)
     meter.expire(T0 + 9)
-    first = rows(meter.take_batches())
-    assert [(r["packetDeltaCount"], r["reversePacketDeltaCount"], r["flowEndReason"]) for r in first] == [
-        (1, 1, END_DETECTED)
-    ]
+    first = rows(meter.take_batches())  # the new SYN ended the refused attempt without waiting
+    assert [(r["packetDeltaCount"], r["reversePacketDeltaCount"], r["flowEndReason"],
+             r["flowEndMilliseconds"]) for r in first] == [(1, 1, END_DETECTED, T0 + 5)]
     out = run(FlowMeter(tcp_end=False), pk)
     assert [(r["packetDeltaCount"], r["reversePacketDeltaCount"]) for r in out] == [(2, 1)]
 
 
-def test_biflow_ends_after_fin_from_both_sides() -> None:
+def test_packets_after_rst_join_the_connection_they_belong_to() -> None:
+    """A client resetting a connection often sends several RSTs, and the server's data in
+    flight still arrives: one record, as tshark's conversation shows (rfb_vnc-scanner.pcap)."""
+    pk = frames((0, tcp(C, S, 40007, 5900, "S")), (1, tcp(S, C, 5900, 40007, "SA")),
+                (2, tcp(C, S, 40007, 5900, "RA")), (3, tcp(S, C, 5900, 40007, "PA", b"x")),
+                (4, tcp(C, S, 40007, 5900, "R")), (5, tcp(C, S, 40007, 5900, "R")))
+    (r,) = run(FlowMeter(), pk)
+    assert (r["packetDeltaCount"], r["reversePacketDeltaCount"], r["flowEndReason"]) == (4, 2, END_DETECTED)
+    assert (r["tcpControlBits"], r["reverseTcpControlBits"]) == (0x02 | 0x10 | 0x04, 0x12 | 0x08)
+
+
+def test_biflow_ends_after_fin_from_both_sides_and_keeps_the_last_ack() -> None:
     pk = [
-        (0, tcp(C, S, 5, 6, "FA")),  # one FIN: flow goes on
-        (1, tcp(S, C, 6, 5, "A")),
-        (2, tcp(S, C, 6, 5, "FA")),  # second FIN: ends
-        (3, tcp(C, S, 5, 6, "A")),  # last ACK: a new flow
+        (0, tcp(C, S, 40008, 80, "FA")),  # one FIN: flow goes on
+        (1, tcp(S, C, 80, 40008, "A")),
+        (2, tcp(S, C, 80, 40008, "FA")),  # second FIN: closed, lingering
+        (3, tcp(C, S, 40008, 80, "A")),  # last ACK: joins the connection
+        (2000, tcp(S, C, 80, 40008, "FA")),  # a retransmitted FIN within the linger: joins too
+        (2001, tcp(C, S, 40008, 80, "S")),  # port reuse: a new connection at once
     ]
     meter = FlowMeter()
     meter.process(frames(*pk), LINKTYPE_ETHERNET)
-    meter.expire(T0 + 3)
+    meter.expire(T0 + 2001)
     ended = rows(meter.take_batches())
-    assert [(r["packetDeltaCount"], r["reversePacketDeltaCount"], r["flowEndReason"]) for r in ended] == [
-        (1, 2, END_DETECTED)
-    ]
+    assert [(r["packetDeltaCount"], r["reversePacketDeltaCount"], r["flowEndReason"], r["flowEndMilliseconds"])
+            for r in ended] == [(2, 3, END_DETECTED, T0 + 2000)]
     meter.flush()
-    assert [r["packetDeltaCount"] for r in rows(meter.take_batches())] == [1]
+    assert [(r["packetDeltaCount"], r["tcpControlBits"], r["flowEndReason"]) for r in rows(meter.take_batches())] == [
+        (1, 0x02, END_FORCED)]
+
+
+def test_a_closed_flow_still_lingering_at_end_of_input_ends_as_detected() -> None:
+    (r,) = run(FlowMeter(), frames((0, tcp(C, S, 40009, 80, "S")), (1, tcp(S, C, 80, 40009, "RA"))))
+    assert r["flowEndReason"] == END_DETECTED
+
+
+def test_close_linger_0_ends_at_the_closing_packet() -> None:
+    pk = frames((0, tcp(C, S, 40010, 80, "FA")), (1, tcp(S, C, 80, 40010, "FA")), (2, tcp(C, S, 40010, 80, "A")))
+    out = run(FlowMeter(close_linger=0), pk)
+    assert sorted((r["packetDeltaCount"], r["reversePacketDeltaCount"]) for r in out) == [(1, 0), (1, 1)]
+
+
+# -- direction: who initiated ------------------------------------------------------------------
+def _oriented(r: dict[str, Any]) -> tuple[Any, ...]:
+    return (r["sourceIPv4Address"], r["sourceTransportPort"], r["destinationIPv4Address"],
+            r["destinationTransportPort"], r["packetDeltaCount"], r["reversePacketDeltaCount"])
+
+
+def udp(src: str, dst: str, sport: int, dport: int) -> Packet:
+    return Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src=src, dst=dst) / UDP(sport=sport, dport=dport) / Raw(b"r" * 40)
+
+
+@pytest.mark.parametrize(("first", "initiator"), [
+    (udp(S, C, 53, 41000), (C, 41000, S, 53, 0, 1)),  # a resolver's answer: the client asked
+    (udp(S, C, 123, 41000), (C, 41000, S, 123, 0, 1)),
+    (udp(S, C, 1900, 41000), (C, 41000, S, 1900, 0, 1)),  # SSDP (registered port)
+    (udp(C, S, 41000, 53), (C, 41000, S, 53, 1, 0)),  # the question itself
+    (udp(S, C, 123, 123), (S, 123, C, 123, 1, 0)),  # both service ports: first packet decides
+    (udp(S, C, 41000, 42000), (S, 41000, C, 42000, 1, 0)),  # both ephemeral: first packet
+    (tcp(S, C, 443, 41000, "PA"), (C, 41000, S, 443, 0, 1)),  # capture began mid-connection
+    (tcp(S, C, 80, 41000, "R"), (C, 41000, S, 80, 0, 1)),  # a RST answers (e.g. an ACK probe)
+    (tcp(S, C, 22, 41000, "SA"), (C, 41000, S, 22, 0, 1)),  # only a responder sends SYN-ACK
+    (tcp(S, C, 41000, 8080, "SA"), (C, 8080, S, 41000, 0, 1)),  # ... whatever the ports
+    (tcp(C, S, 53, 41000, "S"), (C, 53, S, 41000, 1, 0)),  # a SYN is an initiator's (nmap -g 53)
+    (tcp(C, S, 80, 41000, "F"), (C, 80, S, 41000, 1, 0)),  # FIN probe: no ACK, not an answer
+    (tcp(C, S, 80, 41000, "FPU"), (C, 80, S, 41000, 1, 0)),  # Xmas probe
+    (tcp(C, S, 80, 41000, ""), (C, 80, S, 41000, 1, 0)),  # NULL probe
+    (tcp(S, C, 513, 1022, "PA"), (C, 1022, S, 513, 0, 1)),  # two system ports: the lower serves
+    (tcp(C, S, 1022, 513, "PA"), (C, 1022, S, 513, 1, 0)),
+])
+def test_records_are_oriented_initiator_to_responder(first: Packet, initiator: tuple[Any, ...]) -> None:
+    (r,) = run(FlowMeter(), frames((0, first)))
+    assert _oriented(r) == initiator
+    if initiator[4] == 0:  # everything the capture saw is the responder's
+        assert (r["octetDeltaCount"], r["tcpControlBits"]) == (0, 0)
+        assert r["reverseOctetDeltaCount"] == len(first[IP])
+
+
+def test_orientation_holds_for_the_rest_of_the_flow_and_uniflow_keeps_packet_direction() -> None:
+    pk = frames((0, udp(S, C, 53, 41000)), (1, udp(C, S, 41000, 53)), (2, udp(S, C, 53, 41000)))
+    (r,) = run(FlowMeter(), pk)
+    assert _oriented(r) == (C, 41000, S, 53, 1, 2)
+    uni = run(FlowMeter(biflow=False), pk)
+    assert sorted((u["sourceIPv4Address"], u["sourceTransportPort"], u["packetDeltaCount"]) for u in uni) == [
+        (C, 41000, 1), (S, 53, 2)]
+
+
+def test_syn_ack_reflection_seen_at_the_victim_names_the_victim_as_initiator() -> None:
+    """A capture at a host whose address was spoofed holds only the reflectors' SYN-ACKs: each
+    record has the victim as source with zero forward packets, never a reflector 'scanning'."""
+    reflectors = [f"192.0.2.{i}" for i in range(1, 21)]
+    pk = frames(*[(i, tcp(r, C, 80, 50000 + i, "SA")) for i, r in enumerate(reflectors)])
+    out = run(FlowMeter(), pk)
+    assert {r["sourceIPv4Address"] for r in out} == {C}
+    assert {r["destinationIPv4Address"] for r in out} == set(reflectors)
+    assert all((r["packetDeltaCount"], r["reversePacketDeltaCount"], r["reverseTcpControlBits"]) == (0, 1, 0x12)
+               for r in out)
 
 
 def test_inactive_timeout_splits_a_flow() -> None:
@@ -308,3 +391,22 @@ def test_a_flow_first_seen_at_its_syn_ack_keeps_the_client_as_source() -> None:
     assert (r["sourceIPv4Address"], r["sourceTransportPort"], r["destinationTransportPort"]) == (C, 5555, 443)
     assert (r["packetDeltaCount"], r["tcpControlBits"]) == (1, 0x10)
     assert (r["reversePacketDeltaCount"], r["reverseTcpControlBits"]) == (1, 0x12)
+
+
+def test_service_ports_leave_the_ephemeral_ranges_to_clients() -> None:
+    """A port clients pick for themselves must never make their packets look like answers."""
+    from flowcep_plugin.inputs.flowmeter import SERVICE_PORTS
+
+    assert not SERVICE_PORTS & set(range(32768, 65536))
+    assert {22, 53, 80, 123, 443, 1900, 3389, 5353, 8080, 11211} <= SERVICE_PORTS
+
+
+def test_a_full_table_evicts_closed_connections_as_ended_not_forced() -> None:
+    pk = [(0, tcp(C, S, 40100, 80, "S")), (1, tcp(S, C, 80, 40100, "RA"))]  # refused: closed
+    pk += [(2 + i, udp(C, S, 41000 + i, 9999)) for i in range(20)]
+    meter = FlowMeter(max_flows=10)
+    meter.process(frames(*pk), LINKTYPE_ETHERNET)
+    meter.expire(T0 + 30)
+    early = {r["sourceTransportPort"]: r["flowEndReason"] for r in rows(meter.take_batches())}
+    assert early[40100] == END_DETECTED
+    assert {why for port, why in early.items() if port != 40100} == {END_FORCED}

@@ -56,11 +56,29 @@ def udp6_fragments(ident: int, size: int = 3000) -> list[Packet]:
     return frags
 
 
-def meter_rows(meter: FlowMeter, timed: list[tuple[int, Packet]], linktype: int = LINKTYPE_ETHERNET) -> list[dict[str, Any]]:
+def as_sent(r: dict[str, Any]) -> dict[str, Any]:
+    """A biflow record whose source sent nothing, turned into the uniflow of what was sent.
+
+    Replies from a service port seen without their request (most tests here meter only a
+    reflector's fragmented reply) are oriented initiator -> responder with zero forward
+    packets (see flowmeter's "Direction"); the fragment tests check what the sender's
+    datagram was counted as, so they read the record from the sender's side.
+    """
+    if r.get("packetDeltaCount") or not r.get("reversePacketDeltaCount"):
+        return r
+    v = "IPv4" if "sourceIPv4Address" in r else "IPv6"
+    return {**r, f"source{v}Address": r[f"destination{v}Address"], f"destination{v}Address": r[f"source{v}Address"],
+            "sourceTransportPort": r["destinationTransportPort"], "destinationTransportPort": r["sourceTransportPort"],
+            "packetDeltaCount": r["reversePacketDeltaCount"], "octetDeltaCount": r["reverseOctetDeltaCount"],
+            "reversePacketDeltaCount": 0, "reverseOctetDeltaCount": 0}
+
+
+def meter_rows(meter: FlowMeter, timed: list[tuple[int, Packet]], linktype: int = LINKTYPE_ETHERNET,
+               raw: bool = False) -> list[dict[str, Any]]:
     data = [(T0 + t, eth(p) if linktype == LINKTYPE_ETHERNET else bytes(p)) for t, p in timed]
     assert meter.process(data, linktype) == []
     meter.flush()
-    return [r for b in meter.take_batches() for r in b.rows()]
+    return [r if raw else as_sent(r) for b in meter.take_batches() for r in b.rows()]
 
 
 def ports(r: dict[str, Any]) -> tuple[int, int]:
@@ -76,6 +94,10 @@ def test_fragmented_dns_reply_is_one_flow_from_port_53() -> None:
     assert r["packetDeltaCount"] == len(frags)
     assert r["octetDeltaCount"] == sum(ip_length(f) for f in frags) == 3000 + 8 + 20 * len(frags)
     assert (r["flowStartMilliseconds"], r["flowEndMilliseconds"]) == (T0, T0 + len(frags) - 1)
+    # as metered: the reply's 53 -> 33333 is an answer, so the victim is the record's source
+    (raw,) = meter_rows(FlowMeter(), [(i, f) for i, f in enumerate(frags)], raw=True)
+    assert (raw["sourceIPv4Address"], *ports(raw)) == (VICTIM, 33333, 53)
+    assert (raw["packetDeltaCount"], raw["reversePacketDeltaCount"]) == (0, len(frags))
 
 
 def test_fragment_counters_on_the_meter() -> None:
@@ -187,7 +209,7 @@ def test_fragments_without_their_first_are_counted_with_ports_0_after_the_hold()
     # the first fragment, too late: its datagram's flow has only itself
     meter.process([(T0 + 1600, eth(frags[0]))], LINKTYPE_ETHERNET)
     meter.flush()
-    out = {(r["sourceIPv4Address"], *ports(r)): r for b in meter.take_batches() for r in b.rows()}
+    out = {(r["sourceIPv4Address"], *ports(r)): r for b in meter.take_batches() for r in map(as_sent, b.rows())}
     orphan = out[(REFLECTOR, 0, 0)]
     assert orphan["packetDeltaCount"] == len(frags) - 1
     assert orphan["octetDeltaCount"] == sum(ip_length(f) for f in frags[1:])
@@ -296,7 +318,7 @@ def test_pcap_input_against_tshark_and_stats(tmp_path: Path, require_tool: Any) 
 
     ctx = Context()
     src = PcapSource(parse_address(f"pcap:{pcap}"), {}, ctx)
-    rows = [r for batch in src.batches() for r in batch.rows()]
+    rows = [as_sent(r) for batch in src.batches() for r in batch.rows()]
     got = {(r.get("sourceIPv4Address") or r.get("sourceIPv6Address"), *ports(r)):
            (r["packetDeltaCount"], r["octetDeltaCount"]) for r in rows}
     assert got == want

@@ -130,21 +130,22 @@ def test_biflows_match_tshark_conversations_and_ip_lengths(name: str, shared_fil
 
 
 @pytest.mark.shared
-def test_vnc_scanner_flows_end_on_fin_and_rst(shared_file) -> None:
+def test_vnc_scanner_connection_is_one_record_with_its_trailing_rsts(shared_file) -> None:
     # Hand-derived from `tshark -r rfb_vnc-scanner.pcap -T fields -e ip.src -e tcp.flags.str -e ip.len`:
     # packets 1-17 form one connection (FIN from the server at 16, from the client at 17);
-    # 18 (RST+ACK), 19 and 20 (RST) from the client each open and end a flow of their own.
+    # 18 (RST+ACK), 19 and 20 (RST) from the client, 0.2 ms later, still belong to it, as
+    # tshark's conversation table (one conversation, 10 frames each way) says.
     rows = meter_rows(f"pcap:{shared_file('data/zeek/rfb_vnc-scanner.pcap')}")
-    got = sorted((r["flowStartMilliseconds"], r["packetDeltaCount"], r["octetDeltaCount"],
-                  r["reversePacketDeltaCount"], r["reverseOctetDeltaCount"], r["flowEndReason"]) for r in rows)
-    assert [g[1:] for g in got] == [
-        (7, 52 + 40 + 52 + 40 + 41 + 56 + 40, 10, 52 + 52 + 41 * 3 + 56 + 44 + 44 + 81 + 40, 3),
-        (1, 40, 0, 0, 3), (1, 40, 0, 0, 3), (1, 40, 0, 0, 3),
+    got = [(r["packetDeltaCount"], r["octetDeltaCount"], r["reversePacketDeltaCount"],
+            r["reverseOctetDeltaCount"], r["flowEndReason"]) for r in rows]
+    assert got == [
+        (7 + 3, 52 + 40 + 52 + 40 + 41 + 56 + 40 + 3 * 40, 10, 52 + 52 + 41 * 3 + 56 + 44 + 44 + 81 + 40, 3),
     ]
-    assert all(r["sourceIPv4Address"] == "192.168.0.11" for r in rows)
-    first = min(rows, key=lambda r: r["flowStartMilliseconds"])
-    assert first["flowStartMilliseconds"] == 1551120432183  # frame 1: 1551120432.183993 s
-    assert first["tcpControlBits"] & 0xC0 == 0xC0  # ECE and CWR on the first SYN
+    (r,) = rows
+    assert r["sourceIPv4Address"] == "192.168.0.11"
+    assert r["flowStartMilliseconds"] == 1551120432183  # frame 1: 1551120432.183993 s
+    assert r["tcpControlBits"] & 0xC0 == 0xC0  # ECE and CWR on the first SYN
+    assert r["tcpControlBits"] & 0x05 == 0x05  # the client's FIN and RST
 
 
 @pytest.mark.shared
@@ -238,8 +239,12 @@ def test_open_errors_are_one_line(tmp_path: Path) -> None:
         PcapSource(parse_address(f"pcap:{tmp_path}/nope.pcap"), {}, Context())
     text = tmp_path / "notes.txt"
     text.write_text("hello")
-    with pytest.raises(InputError, match="not a pcap"):
+    with pytest.raises(InputError, match="does not look like pcap or pcapng"):
         PcapSource(parse_address(f"pcap:{text}"), {}, Context())
+    ipfix = tmp_path / "flows.ipfix"
+    ipfix.write_bytes(bytes.fromhex("000a0020") + bytes(28))  # an IPFIX message header
+    with pytest.raises(InputError, match="looks like an IPFIX file.*ipfix-file:PATH"):
+        PcapSource(parse_address(f"pcap:{ipfix}"), {}, Context())
     with pytest.raises(ConfigError, match="unknown option 'colour'"):
         PcapSource(parse_address(f"pcap:{text}?colour=red"), {}, Context())
     with pytest.raises(ConfigError, match="inactive_timeout"):
@@ -371,3 +376,29 @@ def test_fragment_options_reach_the_meter(tmp_path: Path) -> None:
         meter_settings({}, {"fragment_hold": "soon"}, "pcap:x")
     with pytest.raises(ConfigError, match="max_fragments: must be at least 1"):
         meter_settings({"max_fragments": 0}, {}, "pcap:x")
+
+
+def test_close_linger_option_reaches_the_meter(tmp_path: Path) -> None:
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Ether
+    from scapy.utils import wrpcap
+
+    from flowcep_plugin.inputs.pcap import _meter, meter_settings
+
+    assert _meter(meter_settings({}, {}, "pcap:x"), "pcap:x").linger_ms == 5000
+    assert _meter(meter_settings({"close_linger": "2s"}, {}, "pcap:x"), "pcap:x").linger_ms == 2000
+    with pytest.raises(ConfigError, match="pcap:x: close_linger"):
+        meter_settings({}, {"close_linger": "later"}, "pcap:x")
+    # the connection's last ACK comes 1 s after the second FIN: it joins with the default
+    # linger and is a record of its own with close_linger=0 (the end at the closing packet)
+    pkts = []
+    for t, (src, dst, sp, dp, fl) in enumerate([("10.0.0.1", "10.0.0.2", 40000, 80, "FA"),
+                                                ("10.0.0.2", "10.0.0.1", 80, 40000, "FA"),
+                                                ("10.0.0.1", "10.0.0.2", 40000, 80, "A")]):
+        p = Ether() / IP(src=src, dst=dst) / TCP(sport=sp, dport=dp, flags=fl)
+        p.time = 1_700_000_000 + t
+        pkts.append(p)
+    pcap = tmp_path / "close.pcap"
+    wrpcap(str(pcap), pkts)
+    assert len(meter_rows(f"pcap:{pcap}")) == 1
+    assert len(meter_rows(f"pcap:{pcap}?close_linger=0")) == 2

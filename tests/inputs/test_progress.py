@@ -26,12 +26,13 @@ def test_ipfix_and_json_files_report_bytes_read(upstream_ipfix, tmp_path):
 
 
 def test_progress_bar_is_drawn_and_cleared(upstream_ipfix):
-    from flowcep_plugin.pipeline import Pipeline, build_config
+    from flowcep_plugin.pipeline import Pipeline
+    from flowcep_plugin.plan import resolve
 
     reg = Registry.build(make_plugin_manager())
-    cfg = build_config(reg, {}, {"inputs": [f"ipfix-file:{upstream_ipfix}"], "detectors": []})
+    plan = resolve(reg, {}, {"inputs": [f"ipfix-file:{upstream_ipfix}"], "detectors": []})
     stream = io.StringIO()
-    p = Pipeline(reg, cfg, Context(), progress_stream=stream)
+    p = Pipeline(plan, Context(), progress_stream=stream)
     p.run()
     p._show_progress()
     assert "[##############################] 100.0%  13,898 records" in stream.getvalue()

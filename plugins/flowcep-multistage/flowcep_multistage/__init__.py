@@ -17,8 +17,7 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-from flowcep_plugin.hookspecs import hookimpl
-from flowcep_plugin.specs import DetectorSpec, RuleSpec
+from flowcep_plugin.api import DetectorSpec, RuleSpec, hookimpl
 
 __all__ = ["SPEC", "EPL_TEXT", "flowcep_register_detectors"]
 

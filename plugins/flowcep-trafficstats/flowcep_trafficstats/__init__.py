@@ -19,13 +19,21 @@ from collections.abc import Mapping
 from ipaddress import ip_address, ip_network
 from typing import Any
 
-from flowcep_plugin.alerts import TumblingWindows, address_column, int_column, make_metric
-from flowcep_plugin.config import DURATION_SCHEMA, parse_duration
-from flowcep_plugin.context import Context
-from flowcep_plugin.errors import ConfigError
-from flowcep_plugin.hookspecs import hookimpl
-from flowcep_plugin.records import FlowBatch
-from flowcep_plugin.specs import DetectorSpec, Event, RuleSpec
+from flowcep_plugin.api import (
+    DURATION_SCHEMA,
+    ConfigError,
+    Context,
+    DetectorSpec,
+    Event,
+    FlowBatch,
+    RuleSpec,
+    TumblingWindows,
+    address_column,
+    hookimpl,
+    int_column,
+    make_metric,
+    parse_duration,
+)
 
 __all__ = ["SPEC", "TrafficStats", "flowcep_register_detectors"]
 

@@ -31,12 +31,20 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
-from flowcep_plugin.alerts import TumblingWindows, address_column, int_column, make_alert
-from flowcep_plugin.config import DURATION_SCHEMA, parse_duration
-from flowcep_plugin.context import Context
-from flowcep_plugin.hookspecs import hookimpl
-from flowcep_plugin.records import FlowBatch
-from flowcep_plugin.specs import DetectorSpec, Event, RuleSpec
+from flowcep_plugin.api import (
+    DURATION_SCHEMA,
+    Context,
+    DetectorSpec,
+    Event,
+    FlowBatch,
+    RuleSpec,
+    TumblingWindows,
+    address_column,
+    hookimpl,
+    int_column,
+    make_alert,
+    parse_duration,
+)
 
 __all__ = ["SPEC", "VolumetricDetector", "flowcep_register_detectors"]
 
