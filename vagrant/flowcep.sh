@@ -10,8 +10,9 @@
 #   --python PY    interpreter to build the venv with (default python3; FlowCEP needs >= 3.11)
 #   --es-major N   pin the Elasticsearch Python client to major N: a 9.x client is refused by an
 #                  8.x server, so the client must follow the server the box runs
-#   --wheels DIR   install from the wheels in DIR only, never from an index (an offline box:
-#                  vagrant/fetch-wheels.sh fills DIR on the host)
+#   --wheels DIR   install the projects' wheels and their dependencies from DIR only, never from
+#                  an index and without building (an offline box: vagrant/fetch-wheels.sh fills
+#                  DIR on the host from the same tree; run it again after editing the sources)
 #   --also REQ     one more requirement to install into the venv (e.g. noida-db, the
 #                  Elasticsearch stand-in of FLOWCEP_VM_OFFLINE=1); repeatable
 #
@@ -20,7 +21,7 @@
 set -euo pipefail
 
 usage() {
-    sed -n '2,17s/^# \{0,1\}//p' "$0" >&2
+    sed -n '2,18s/^# \{0,1\}//p' "$0" >&2
     exit 2
 }
 
@@ -106,6 +107,30 @@ if [ -n "$es_major" ]; then
     printf 'elasticsearch>=%s,<%s\n' "$es_major" "$((es_major + 1))" >>"$constraints"
 fi
 
+if [ -n "$wheels" ]; then
+    # Offline: the projects' own wheels, built on the host from this tree by fetch-wheels.sh;
+    # nothing is compiled in the box (a slow guest took minutes to build seven projects).
+    mapfile -t names < <("$venv/bin/python" - "${projects[@]}" <<'PY'
+import sys
+import tomllib
+from pathlib import Path
+
+for project in sys.argv[1:]:
+    with Path(project, "pyproject.toml").open("rb") as f:
+        print(tomllib.load(f)["project"]["name"])
+PY
+)
+    for name in "${names[@]}"; do
+        [ -n "$(find "$wheels" -maxdepth 1 -iname "${name//-/_}-*.whl" -print -quit)" ] || {
+            echo "flowcep.sh: no wheel of $name in $wheels: run vagrant/fetch-wheels.sh on the host again" >&2
+            exit 1
+        }
+    done
+    log "installing ${#names[@]} project wheel(s) into $venv: ${names[*]}"
+    "${pip[@]}" install --quiet -c "$constraints" "${names[@]}" "${also[@]}"
+    # Same version number as an earlier install, new code: replace them.
+    "${pip[@]}" install --quiet --no-deps --force-reinstall "${names[@]}"
+else
 # One shared build environment instead of pip's isolated one per project: the build requirements
 # of every project are installed into the venv once, which makes a reinstall take seconds.
 mapfile -t build_requires < <("$venv/bin/python" - "${projects[@]}" <<'PY'
@@ -130,6 +155,7 @@ log "installing FlowCEP and ${#projects[@]} project(s) into $venv"
 # `vagrant rsync`; dependencies are resolved by the first, ordinary install.
 "${pip[@]}" install --quiet --no-build-isolation -c "$constraints" "${projects[@]}" "${also[@]}"
 "${pip[@]}" install --quiet --no-build-isolation --no-deps --force-reinstall "${projects[@]}"
+fi
 
 # The replayer's input: the sample FlowCEP generates and ships in the package.
 sample=$("$venv/bin/python" -I -c \
