@@ -236,6 +236,17 @@ def test_flowcep_sh_refuses_an_empty_wheel_folder(tmp_path: Path) -> None:
     assert "holds no wheels: run vagrant/fetch-wheels.sh" in res.stderr
 
 
+def test_flowcep_sh_refuses_wheels_without_the_projects(tmp_path: Path) -> None:
+    """Wheels of the dependencies only (fetch-wheels.sh not run on this tree): said, not built."""
+    (tmp_path / "wheels").mkdir()
+    (tmp_path / "wheels" / "pluggy-1.5.0-py3-none-any.whl").write_bytes(b"")
+    res = subprocess.run(["bash", str(VAGRANT / "flowcep.sh"), "--source", str(ROOT), "--prefix",
+                          str(tmp_path / "p"), "--wheels", str(tmp_path / "wheels")],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1
+    assert "no wheel of flowcep in" in res.stderr and "fetch-wheels.sh" in res.stderr
+
+
 def test_fetch_wheels_and_build_box_reject_bad_arguments(tmp_path: Path) -> None:
     res = subprocess.run(["bash", str(VAGRANT / "fetch-wheels.sh"), "--source", str(tmp_path)],
                          capture_output=True, text=True, timeout=30)
