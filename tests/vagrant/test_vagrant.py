@@ -27,8 +27,10 @@ import tomllib
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -104,7 +106,7 @@ def free_port() -> int:
     for _ in range(50):
         with socket.socket() as tcp:
             tcp.bind(("127.0.0.1", 0))
-            port = tcp.getsockname()[1]
+            port = int(tcp.getsockname()[1])
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
                 try:
                     udp.bind(("127.0.0.1", port))
@@ -114,13 +116,15 @@ def free_port() -> int:
     raise RuntimeError("no free port")
 
 
-def http_json(url: str, method: str = "GET") -> dict:
+def http_json(url: str, method: str = "GET") -> dict[str, Any]:
     req = urllib.request.Request(url, method=method)
     with urllib.request.urlopen(req, timeout=10) as resp:
-        return json.load(resp)
+        body: dict[str, Any] = json.load(resp)
+        return body
 
 
-def wait_until(what: str, predicate, timeout: float, proc: subprocess.Popen | None = None) -> None:
+def wait_until(what: str, predicate: Callable[[], object], timeout: float,
+               proc: subprocess.Popen[bytes] | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -140,7 +144,7 @@ def tcp_open(port: int) -> bool:
 # --- Vagrantfile -------------------------------------------------------------------------------
 
 
-def test_vagrantfile_validates_with_plain_vagrant(require_tool, tmp_path: Path) -> None:
+def test_vagrantfile_validates_with_plain_vagrant(require_tool: Callable[[str], str], tmp_path: Path) -> None:
     """Debian's vagrant package alone (third-party plugins off) accepts the Vagrantfile."""
     vagrant = require_tool("vagrant")
     box = copy_box(tmp_path)
@@ -150,7 +154,7 @@ def test_vagrantfile_validates_with_plain_vagrant(require_tool, tmp_path: Path) 
     assert "validated successfully" in res.stdout
 
 
-def test_vagrant_validate_rejects_a_broken_vagrantfile(require_tool, tmp_path: Path) -> None:
+def test_vagrant_validate_rejects_a_broken_vagrantfile(require_tool: Callable[[str], str], tmp_path: Path) -> None:
     """The check above can fail: a misspelled option in the same file is reported."""
     vagrant = require_tool("vagrant")
     box = copy_box(tmp_path)
@@ -167,7 +171,7 @@ def _has_libvirt_plugin(vagrant: str) -> bool:
     return "vagrant-libvirt" in res.stdout
 
 
-def test_vagrantfile_validates_for_libvirt(require_tool, tmp_path: Path) -> None:
+def test_vagrantfile_validates_for_libvirt(require_tool: Callable[[str], str], tmp_path: Path) -> None:
     """With vagrant-libvirt installed, its provider block (memory, cpus, forwards) is checked too,
     and a misspelled libvirt option is caught."""
     vagrant = require_tool("vagrant")
@@ -208,7 +212,7 @@ def test_there_are_scripts_to_check() -> None:
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
-def test_shellcheck(require_tool, script: Path) -> None:
+def test_shellcheck(require_tool: Callable[[str], str], script: Path) -> None:
     shellcheck = require_tool("shellcheck")
     res = subprocess.run([shellcheck, "-x", "--severity=style", str(script)], cwd=VAGRANT,
                          capture_output=True, text=True, timeout=60)
@@ -302,7 +306,7 @@ def _verify(systemd_analyze: str, units: list[Path]) -> subprocess.CompletedProc
     return res
 
 
-def test_units_pass_systemd_analyze_verify(require_tool, tmp_path: Path) -> None:
+def test_units_pass_systemd_analyze_verify(require_tool: Callable[[str], str], tmp_path: Path) -> None:
     systemd_analyze = require_tool("systemd-analyze")
     assert {u.name for u in UNITS} == {"flowcep-collector.service", "flowcep-replay.service"}
     copies = _verifiable_copies(tmp_path)
@@ -312,7 +316,7 @@ def test_units_pass_systemd_analyze_verify(require_tool, tmp_path: Path) -> None
     assert res.returncode == 0 and not ours, res.stdout + res.stderr
 
 
-def test_systemd_analyze_verify_reports_a_broken_unit(require_tool, tmp_path: Path) -> None:
+def test_systemd_analyze_verify_reports_a_broken_unit(require_tool: Callable[[str], str], tmp_path: Path) -> None:
     """The check above can fail here: a misspelled directive is reported."""
     systemd_analyze = require_tool("systemd-analyze")
     copy = _verifiable_copies(tmp_path)[0]
@@ -361,7 +365,7 @@ def _install(prefix: Path, cwd: Path, es_major: str) -> subprocess.CompletedProc
     )
 
 
-def spawn(argv: list[str], cwd: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
+def spawn(argv: list[str], cwd: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """Start a unit's command with its output in a file (a pipe nobody reads could fill up)."""
     with log.open("wb") as out:
         proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -369,12 +373,12 @@ def spawn(argv: list[str], cwd: Path, env: dict[str, str], log: Path) -> subproc
     return proc
 
 
-def _output(proc: subprocess.Popen) -> str:
+def _output(proc: subprocess.Popen[bytes]) -> str:
     log = getattr(proc, "log", None)
     return log.read_text(errors="replace") if log is not None else ""
 
 
-def _stop(proc: subprocess.Popen, timeout: float) -> str:
+def _stop(proc: subprocess.Popen[bytes], timeout: float) -> str:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -390,13 +394,14 @@ def export_time_span(path: Path) -> int:
     """Seconds between the first and last IPFIX message export times (RFC 7011 header:
     version, length, export time, ...), read independently of FlowCEP's decoder."""
     data = path.read_bytes()
-    times, offset = [], 0
+    times: list[int] = []
+    offset = 0
     while offset + 16 <= len(data):
         version, length, export = struct.unpack_from(">HHI", data, offset)
         assert version == 10 and length >= 16, f"not IPFIX at offset {offset}"
         times.append(export)
         offset += length
-    return max(times) - min(times)
+    return int(max(times) - min(times))
 
 
 @pytest.mark.slow
