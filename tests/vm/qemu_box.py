@@ -107,7 +107,10 @@ class QemuBox:
         nic = (f"user,model=virtio-net-pci,restrict=on,"
                f"hostfwd=tcp:127.0.0.1:{self.ssh_port}-:22")
         cmd = [
-            "qemu-system-x86_64", "-accel", self.accel, "-machine", "q35",
+            # The CPU model matters: qemu's default (qemu64) lacks SSE4.2/POPCNT, and the numpy
+            # and orjson wheels FlowCEP installs die with "Illegal instruction" on it.
+            "qemu-system-x86_64", "-accel", self.accel, "-cpu", "host" if self.accel == "kvm" else "max",
+            "-machine", "q35",
             "-m", str(self.memory_mib), "-smp", str(self.cpus),
             "-kernel", str(self.box.kernel), "-initrd", str(self.box.initrd),
             "-append", "root=/dev/vda rw console=ttyS0 net.ifnames=1",
