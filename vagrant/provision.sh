@@ -152,6 +152,11 @@ log "FlowCEP collector and demo replayer"
 systemctl enable flowcep-collector.service flowcep-replay.service >/dev/null 2>&1
 # Restart: a new FlowCEP or configuration may have been installed above.
 systemctl restart flowcep-collector.service
+# The replayer fails (and retries) until the collector listens: on a slow box that takes long
+# enough that the unit would be caught between retries by the check at the end.
+collector_listens() { [ -n "$(ss -ltnH 'sport = :4739' 2>/dev/null)" ]; }
+wait_for "The collector (IPFIX/TCP on 4739)" 180 collector_listens ||
+    problem "the collector does not listen on 4739 after 3 minutes: journalctl -u flowcep-collector"
 systemctl restart flowcep-replay.service
 
 log "Kibana saved objects (flowcep kibana setup)"
@@ -168,7 +173,9 @@ sleep 5
 units=(elasticsearch kibana flowcep-collector flowcep-replay)
 [ -z "$OFFLINE" ] || units=(flowcep-es-standin flowcep-collector flowcep-replay)
 for unit in "${units[@]}"; do
-    systemctl is-active --quiet "$unit" || problem "$unit is not running: journalctl -u $unit"
+    # Restart=on-failure units may be between two attempts: give them a minute.
+    wait_for "$unit" 60 systemctl is-active --quiet "$unit" ||
+        problem "$unit is not running: journalctl -u $unit"
 done
 
 if [ -n "$OFFLINE" ]; then
