@@ -188,7 +188,7 @@ def test_vagrant_up_boots_provisions_and_keeps_alerts(vm: tuple[QemuBox, Steps, 
     assert "SKIPPED: Kibana import" in output
     assert "Kibana is up" not in output and "FlowCEP demo box is ready (OFFLINE" in output
     for unit in ("flowcep-es-standin", "flowcep-collector", "flowcep-replay"):
-        machine.ssh(f"systemctl is-active --quiet {unit}")
+        machine.ssh(f"sudo systemctl is-active --quiet {unit}")
 
     found = steps.run("wait for the attacker's alerts in ES", lambda: _wait(
         f"multi-stage alerts from {ATTACKER} in the VM's Elasticsearch", 600,
@@ -208,7 +208,7 @@ def test_vagrant_up_boots_provisions_and_keeps_alerts(vm: tuple[QemuBox, Steps, 
     steps.run("boot to SSH (vagrant up, 2nd)", up)
     steps.run("services active again", lambda: _wait(
         "the collector and the Elasticsearch stand-in after the reboot", 180,
-        lambda: machine.ssh("systemctl is-active --quiet flowcep-es-standin flowcep-collector "
+        lambda: machine.ssh("sudo systemctl is-active --quiet flowcep-es-standin flowcep-collector "
                             "&& curl -fsS http://127.0.0.1:9200/ >/dev/null",
                             check=False).returncode == 0, machine))
     kept = {a["event"]["id"] for a in _alerts(machine, f"source.ip:{ATTACKER}")}
