@@ -4,9 +4,12 @@ demo:
 	scripts/demo.sh
 test:
 	scripts/test.sh
+# One table of ratios, each against a baseline measured in the same run (about 5 minutes with
+# these small inputs; run benchmarks/bench_pipeline.py without options for the issue's x200 file).
 bench:
 	scripts/bootstrap.sh
-	for b in benchmarks/bench_*.py; do .venv/bin/python $$b || exit 1; done
+	.venv/bin/python benchmarks/bench_pipeline.py --copies 50 --profile --live --live-seconds 5 \
+		--live-budget 120 --others
 
 # Boot the demo box for real (tests/vm): needs root, /dev/kvm, qemu-system-x86, qemu-utils,
 # mmdebstrap. Builds the box from the Debian mirror (cached), then provisions it offline.

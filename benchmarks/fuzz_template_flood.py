@@ -51,6 +51,15 @@ def normal_data(i: int) -> bytes:
 
 
 def rss_mb() -> float:
+    """Peak RSS of this process image. VmHWM, not ru_maxrss: Linux carries ru_maxrss across
+    fork and exec, so a child of a big parent (a long pytest run) would report the parent's size."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -419,6 +419,8 @@ class _Open:
     dirty: bool = False
     revision: int = 1
     destinations: set[str] = field(default_factory=set)
+    peak: float = float("-inf")  # the first count of the firing whose counts and message are kept
+    base: str = ""  # that firing's message
 
 
 def _event_ms(doc: Event) -> int:
@@ -426,6 +428,15 @@ def _event_ms(doc: Event) -> int:
         return ms_from_iso(doc["@timestamp"])
     except (KeyError, TypeError, ValueError):
         return 0
+
+
+def _first_count(doc: Mapping[str, Any]) -> float:
+    """The first numeric count of an alert (its rule's main measure), -inf when it has none."""
+    for value in (doc.get("flowcep", {}).get("counts") or {}).values():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        break
+    return float("-inf")
 
 
 def _as_set(value: Any) -> set[str]:
@@ -441,8 +452,10 @@ class Suppressor:
     notice suppression, default 1 h) into one alert.
 
     The first firing is returned at once (revision 1). Later firings in the interval update
-    the open alert: counts (the maximum seen per count field: windowed counts are per window,
-    the peak is what matters), victims (union), ``flowcep.occurrences`` and ``last_seen``.
+    the open alert: counts and message (those of the largest firing, whole: windowed counts
+    are per window, the peak is what matters, and mixing fields of different firings would
+    describe no firing), victims (union, counted in the message), ``flowcep.occurrences`` and
+    ``last_seen``.
     When the interval closes (``now_ms`` passes its end, or :meth:`flush`) an alert that got
     updates is returned again with the same ``flowcep.alert_id`` and ``flowcep.revision + 1``.
     Metric documents pass through untouched.
@@ -461,7 +474,9 @@ class Suppressor:
         """Events to emit now for ``events`` produced at engine time ``now_ms``."""
         out: list[Event] = []
         for ev in events:
-            if ev.get("event", {}).get("kind") != "alert" or self.interval_ms <= 0:
+            if ev.get("event", {}).get("kind") != "alert" or self.interval_ms <= 0 or "message" not in ev:
+                # metrics pass; so does a raw document without a message (a third-party
+                # detector's own dict): a merged message could not describe it
                 out.append(ev)
                 continue
             t = _event_ms(ev)
@@ -497,12 +512,17 @@ class Suppressor:
         fc.setdefault("first_seen", doc.get("@timestamp"))
         fc.setdefault("last_seen", doc.get("@timestamp"))
         entry = _Open(doc=doc, start_ms=t, end_ms=t + self.interval_ms,
-                      destinations=_as_set(doc.get("destination", {}).get("ip")))
+                      destinations=_as_set(doc.get("destination", {}).get("ip")),
+                      peak=_first_count(doc), base=str(doc.get("message", "")))
         self._open[k] = entry
         heapq.heappush(self._heap, (entry.end_ms, k))
         return copy.deepcopy(doc)
 
     def _merge(self, cur: _Open, ev: Event, t: int) -> None:
+        """Fold a repeat into the open alert so that message, counts and targets agree: the
+        counts and message are those of the largest firing (by the rule's first count), never
+        per-field maxima of different firings; the targets are the union over all firings, and
+        the message says how many there are."""
         doc = cur.doc
         fc = doc["flowcep"]
         new = ev.get("flowcep", {})
@@ -512,21 +532,23 @@ class Suppressor:
             if "window" in new:
                 fc.setdefault("window", {})["end"] = new["window"].get("end")
                 doc["event"]["end"] = new["window"].get("end")
+        size = _first_count(ev)
+        if size >= cur.peak:
+            cur.peak = size
+            cur.base = str(ev.get("message", cur.base))
+            if "counts" in new:
+                fc["counts"] = dict(new["counts"])
             if "fields" in new:
                 fc["fields"] = new["fields"]
-        counts = fc.setdefault("counts", {})
-        for name, value in new.get("counts", {}).items():
-            old = counts.get(name)
-            if isinstance(value, int | float) and isinstance(old, int | float):
-                counts[name] = max(old, value)
-            else:
-                counts[name] = value
         cur.destinations |= _as_set(ev.get("destination", {}).get("ip"))
+        note = f"{fc['occurrences']} firings from {fc['first_seen']} to {fc['last_seen']}"
         if cur.destinations:
             dst = sorted(cur.destinations)[:MERGED_DESTINATIONS]
             doc.setdefault("destination", {})["ip"] = dst[0] if len(dst) == 1 else dst
-        base = ev.get("message", doc["message"])
-        doc["message"] = f"{base} ({fc['occurrences']} times since {fc['first_seen']})"
+            if len(cur.destinations) > 1:
+                listed = "" if len(dst) == len(cur.destinations) else f", first {len(dst)} listed"
+                note += f"; {len(cur.destinations)} distinct destinations in all{listed}"
+        doc["message"] = f"{cur.base} ({note})"
         cur.dirty = True
 
     def _close(self, k: tuple[str, str]) -> list[Event]:

@@ -10,13 +10,14 @@ observation domain, ``FlowBatch.exporter`` or the ``flowcep.exporter`` column of
 batch) keeps its own highest event time; the pipeline's watermark is the *minimum* over the
 exporters that are live (heard from within ``exporter_idle``) and current (not more than
 ``past_tolerance`` behind the leading exporter), minus the allowed lateness. Before any of
-that, each record's time is checked against a reference: the wall clock for live inputs
-(nothing can have ended in the future), for files the exporter's own running time or, when
-larger, the median of the records in this batch (so one outlier, or one exporter outvoted by
-the others, cannot vouch for itself, but a real jump in a capture is followed). The past is
-judged against the same exporter time (live or not), so a replay of an old capture still works. Records beyond ``future_tolerance`` ahead of it are
-``future``, beyond ``past_tolerance`` behind it ``too-old``: dropped and counted, or clamped
-to the reference when the policy says ``clamp``. Either way they never move a watermark.
+that, each record's time is checked. Live inputs: against the wall clock (nothing can have
+ended in the future; beyond ``future_tolerance`` is ``future``) and against the exporter's
+own time or the batch's median (beyond ``past_tolerance`` behind is ``too-old``). Files: a
+stored capture may be sparse (a slow sweep leaves a flow an hour), so the batch is cut where
+consecutive times are more than ``file_gap`` apart and records outside its largest run are
+``future`` or ``too-old`` (one outlier, or one exporter outvoted by the others, cannot vouch
+for itself, but a real jump in a capture is followed). Out-of-range records are dropped and
+counted, or clamped when the policy says ``clamp``. Either way they never move a watermark.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ FILE_PAST_TOLERANCE = "1h"
 #: Defaults of the ``[time]`` config section (documented in docs/operations.md).
 TIME_DEFAULTS: dict[str, Any] = {
     "future_tolerance": "10min",
+    "file_gap": "24h",
     "past_tolerance": None,  # 10 min with live inputs, 1 h when every input is a file
     "out_of_range": "drop",
     "exporter_idle": "60s",
@@ -67,8 +69,10 @@ def time_schema(duration: Mapping[str, Any]) -> dict[str, Any]:
         "description": "event time: how far records may stray from their exporter's clock",
         "properties": {
             "future_tolerance": {**duration, "description":
-                "records ending further than this ahead of the reference (wall clock for live inputs, "
-                "the exporter's own time for files) are 'future'"},
+                "live inputs: records ending further than this ahead of the wall clock are 'future'"},
+            "file_gap": {**duration, "description":
+                "files: a gap this long between consecutive flow times marks a bad clock; records "
+                "outside the batch's largest run without such a gap are 'future'/'too-old'"},
             "past_tolerance": {"anyOf": [dict(duration), {"type": "null"}], "description":
                 "records further than this behind their exporter's time are 'too-old'; an exporter "
                 "this far behind the leading one stops holding the watermark back "
@@ -102,6 +106,9 @@ class TimePolicy:
     exporter_idle_ms: int = 60_000
     max_exporters: int = 10_000
     live: bool = False
+    #: files: a gap between consecutive flow times longer than this is a bad clock, not a
+    #: quiet capture (a slow sweep leaves a flow every hour or two; no capture pauses for days)
+    file_gap_ms: int = 86_400_000
 
     @classmethod
     def from_config(cls, section: Mapping[str, Any] | None, live: bool) -> TimePolicy:
@@ -116,14 +123,19 @@ class TimePolicy:
             cfg["past_tolerance"] = LIVE_PAST_TOLERANCE if live else FILE_PAST_TOLERANCE
         try:
             ms = {k: int(parse_duration(cfg[k]) * 1000)
-                  for k in ("future_tolerance", "past_tolerance", "exporter_idle")}
+                  for k in ("future_tolerance", "past_tolerance", "exporter_idle", "file_gap")}
         except ValueError as exc:
             raise ConfigError(f"[time]: {exc}") from None
         if cfg["out_of_range"] not in ("drop", "clamp"):
             raise ConfigError(f"[time] out_of_range: expected 'drop' or 'clamp', got {cfg['out_of_range']!r}")
         return cls(future_tolerance_ms=ms["future_tolerance"], past_tolerance_ms=ms["past_tolerance"],
                    clamp=cfg["out_of_range"] == "clamp", exporter_idle_ms=ms["exporter_idle"],
+                   file_gap_ms=ms["file_gap"],
                    max_exporters=int(cfg["max_exporters"]), live=live)
+
+
+#: records that must back a jump of more than ``file_gap`` past what an exporter already sent
+MIN_JUMP = 3
 
 
 class _ExporterClock:
@@ -221,6 +233,7 @@ class Reorderer:
         # The batch's median is the consensus of every exporter in it: a new exporter whose
         # records all disagree with the others cannot set its own reference.
         consensus = _median(valid_all) if valid_all else NO_TIME
+        span = _main_span(valid_all, self.policy.file_gap_ms) if valid_all and not self.policy.live else None
         for key, idx in groups.items():
             clock = self._exporter(key, now_mono)
             gtimes = times if idx is None else [times[i] for i in idx]
@@ -228,9 +241,12 @@ class Reorderer:
             if not valid:
                 clock.heard_mono = now_mono
                 continue
-            own = max(clock.max_seen, consensus)
-            hi = (wall_ms if self.policy.live else own) + self.policy.future_tolerance_ms
-            lo = own - self.policy.past_tolerance_ms
+            if span is None:  # live: nothing can have ended after now (plus the tolerance)
+                own = max(clock.max_seen, consensus)
+                hi = wall_ms + self.policy.future_tolerance_ms
+                lo = own - self.policy.past_tolerance_ms
+            else:
+                own, hi, lo = self._file_range(span, clock.max_seen)
             top = max(valid)
             if top > hi or min(valid) < lo:
                 top = NO_TIME
@@ -241,7 +257,8 @@ class Reorderer:
                     if t > hi or t < lo:
                         reason = "future" if t > hi else "too-old"
                         if self.policy.clamp:
-                            clamped[pos] = hi - self.policy.future_tolerance_ms if t > hi else own
+                            clamped[pos] = (hi - (self.policy.future_tolerance_ms if span is None else 0)
+                                            if t > hi else own)
                             self.stats.add(f"time.clamped_{reason}")
                             t = clamped[pos]
                         else:
@@ -281,6 +298,23 @@ class Reorderer:
         self.stats.drop("no-timestamp", no_time, batch.source)
         self.stats.drop("late", late, batch.source)
         return batch.take(keep)
+
+    def _file_range(self, span: tuple[int, int, int], seen: int) -> tuple[int, int, int]:
+        """(reference, highest, lowest) time a file record may have.
+
+        A stored capture can be sparse: a slow sweep leaves one flow every half hour, and the
+        flow meter hands its records over in one batch, so a median or a fixed tolerance around
+        it would throw real records away. What marks a bad clock in a file is a gap no capture
+        has: the batch's records are cut where consecutive times are more than ``file_gap``
+        apart, the largest run is the batch's time (``span``: first, last, size), and records
+        outside it are ``future``/``too-old``. A run that jumps more than ``file_gap`` past
+        what this exporter already sent must be backed by at least ``MIN_JUMP`` records.
+        """
+        first, last, size = span
+        if seen > NO_TIME and first > seen + self.policy.file_gap_ms and size < MIN_JUMP:
+            return seen, seen + self.policy.file_gap_ms, seen - self.policy.past_tolerance_ms
+        lo = first if seen <= NO_TIME else min(first, seen - self.policy.past_tolerance_ms)
+        return max(seen, last), last, lo
 
     def _exporter(self, key: str, now_mono: float) -> _ExporterClock:
         clock = self._exporters.get(key)
@@ -401,6 +435,20 @@ def _exporter_groups(batch: FlowBatch) -> dict[str, list[int] | None]:
         else:
             lst.append(i)
     return groups
+
+
+def _main_span(values: list[int], gap: int) -> tuple[int, int, int]:
+    """(first, last, count) of the largest run of times with no gap over ``gap`` (ties: the
+    earliest run)."""
+    ordered = sorted(values)
+    best = (ordered[0], ordered[0], 1)
+    start = 0
+    for i in range(1, len(ordered) + 1):
+        if i == len(ordered) or ordered[i] - ordered[i - 1] > gap:
+            if i - start > best[2]:
+                best = (ordered[start], ordered[i - 1], i - start)
+            start = i
+    return best
 
 
 def _median(values: list[int]) -> int:

@@ -36,7 +36,21 @@ __all__ = [
     "check_detector",
     "ConformanceError",
     "scenario_records",
+    "METER_FIELDS",
+    "meter_records",
 ]
+
+#: The columns of a biflow record from the pcap meter, in the order detector tests quote
+#: excerpts of real captures (one tuple per record, copied from ``flowcep dump pcap:FILE``).
+METER_FIELDS = ("flowStartMilliseconds", "flowEndMilliseconds", "sourceIPv4Address", "destinationIPv4Address",
+                "sourceTransportPort", "destinationTransportPort", "protocolIdentifier", "packetDeltaCount",
+                "octetDeltaCount", "tcpControlBits", "reversePacketDeltaCount", "reverseOctetDeltaCount",
+                "reverseTcpControlBits")
+
+
+def meter_records(rows: list[tuple[object, ...]], fields: tuple[str, ...] = METER_FIELDS) -> list[dict[str, object]]:
+    """Dict records from tuples quoted in a test (an excerpt of real meter output)."""
+    return [dict(zip(fields, row, strict=True)) for row in rows]
 
 #: Records, or batches of them, as tests like to write them.
 Records = Sequence[Mapping[str, Any]] | FlowBatch | Sequence[FlowBatch] | Sequence[Sequence[Mapping[str, Any]]]

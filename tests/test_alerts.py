@@ -204,3 +204,27 @@ def test_merged_victim_list_is_bounded() -> None:
     merged = s.flush()[0]
     assert len(merged["destination"]["ip"]) == 1000
     assert event_errors(merged) == []
+
+
+def test_merged_alert_message_counts_and_targets_agree() -> None:
+    """Issue 15 item 8: a merged alert's message, counts and target list describe the same thing."""
+    rule = RuleSpec(id="h", name="Sweep", description="d", source_field="a", destination_field="v",
+                    count_fields=("hosts", "probes"), summary="{a} probed {hosts} hosts ({probes} probes)")
+
+    def firing(hosts: list[str], probes: int, t: int) -> dict:
+        return alert_from_row(rule, {"a": "192.0.2.9", "v": hosts, "hosts": len(hosts), "probes": probes}, t, "x")
+
+    s = Suppressor(interval_ms=3_600_000)
+    s.process([firing(["10.0.0.1", "10.0.0.2"], 50, T0)], T0)
+    # a bigger firing (5 hosts, 9 probes) then a smaller one with more probes (3 hosts, 99 probes)
+    s.process([firing([f"10.0.0.{i}" for i in range(1, 6)], 9, T0 + 60_000)], T0 + 60_000)
+    s.process([firing(["10.0.0.7", "10.0.0.8", "10.0.0.9"], 99, T0 + 120_000)], T0 + 120_000)
+    merged = s.flush()[0]
+    counts = merged["flowcep"]["counts"]
+    # the counts are one firing's, whole (never hosts of one and probes of another)
+    assert counts == {"hosts": 5, "probes": 9}
+    assert "probed 5 hosts (9 probes)" in merged["message"]
+    # the targets are the union, and the message says how many
+    assert len(merged["destination"]["ip"]) == 8
+    assert "8 distinct destinations in all" in merged["message"]
+    assert "3 firings" in merged["message"]

@@ -204,3 +204,31 @@ def test_time_section_is_validated_with_the_config(tmp_path):
     good = tmp_path / "g.toml"
     good.write_text('[time]\npast_tolerance = "5 min"\nout_of_range = "clamp"\nmax_exporters = 50\n')
     assert main(["validate", "-c", str(good)]) == 0
+
+
+def test_file_sparse_capture_keeps_every_record():
+    """A slow sweep: one flow every half hour to 1.5 h, all in one batch (the flow meter hands a
+    capture's flows over together). No record is out of range: gaps of hours are what slow
+    scanning looks like; only a gap no capture has (file_gap, a day) marks a bad clock."""
+    stats = Stats()
+    r = Reorderer(lateness_ms=600_000, stats=stats, release_every_ms=0)
+    gaps_s = [520, 786, 1222, 1326, 1579, 300, 5532, 700]
+    times = [T0]
+    for g in gaps_s:
+        times.append(times[-1] + g * 1000)
+    out = r.push(exp_batch(list(reversed(times)))) + r.flush()
+    assert released_times(out) == times
+    assert stats.drops == {}
+
+
+def test_file_jump_past_a_day_needs_several_records():
+    stats = Stats()
+    r = Reorderer(lateness_ms=1_000, stats=stats, release_every_ms=0)
+    out = r.push(exp_batch([T0 + i * 1_000 for i in range(5)]))
+    out += r.push(exp_batch([T0 + 30 * 24 * HOUR]))  # a lone record a month on: a bad clock
+    out += r.push(exp_batch([T0 + 5_000, T0 + 6_000]))
+    assert stats.drops == {"future": 1}
+    jump = [T0 + 2 * 24 * HOUR + i * 1_000 for i in range(3)]  # three records two days on: real
+    out += r.push(exp_batch(jump)) + r.flush()
+    assert released_times(out) == [T0 + i * 1_000 for i in range(7)] + jump
+    assert stats.drops == {"future": 1}

@@ -59,7 +59,7 @@ def test_every_written_document_is_ecs(shared_file: Any, tmp_path: Path, capsys:
     for doc in written + printed:
         # alerts get ecs.version from the alert model (issue owner h-contract); flows and
         # metrics must carry it here
-        problems.update(e[:160] for e in errors(doc, require_version=_kind(doc) != "alert"))
+        problems.update(e[:160] for e in errors(doc, require_version=True))
     print(rel, Counter(_kind(d) for d in written))
     assert not problems, "\n".join(f"{n} x {e}" for e, n in sorted(problems.items()))
 
@@ -103,7 +103,7 @@ def test_elasticsearch_documents_are_ecs(shared_file: Any, es_url: str, tmp_path
         indexed += [h["_source"] for h in client.search(index=index, size=1000)["hits"]["hits"]]
     flows = [d for d in indexed if _kind(d) == "event"]
     assert flows and len(flows) == sum(1 for d in written if _kind(d) == "event")
-    problems = sorted({e for d in indexed for e in errors(d, require_version=_kind(d) != "alert")})
+    problems = sorted({e for d in indexed for e in errors(d, require_version=True)})
     assert not problems, "\n".join(problems)
     es_only = {"data_stream.type", "data_stream.dataset", "data_stream.namespace", "event.ingested", "event.created"}
     key = lambda d: orjson.dumps({k: v for k, v in d.items() if k not in es_only},  # noqa: E731

@@ -1,5 +1,6 @@
 """``flowcep evaluate``: run the installed detectors on the standard synthetic scenarios and
-print precision and recall per detector and rule against the ground-truth labels."""
+print precision and recall per detector and rule against the ground-truth labels; with
+``--traces DIR`` score them on labelled real captures instead (``synth/traces.py``)."""
 
 from __future__ import annotations
 
@@ -38,12 +39,22 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                    help="feed the detectors IPFIX records (default) or a pcap of real packets metered by "
                         "FlowCEP's flow meter (biflows; light background; about 10 s per scenario)")
     p.add_argument("--keep", metavar="DIR", help="write the scenario files to DIR instead of a temporary folder")
+    p.add_argument("--traces", metavar="DIR",
+                   help="score real captures instead: every pcap/pcapng in the label file, read from DIR, "
+                        "through every installed detector with default settings (or --config)")
+    p.add_argument("--labels", metavar="FILE",
+                   help="with --traces: JSON list of {file, category (attack|benign|oos), kind, attackers, "
+                        "victims} (default DIR/labels.json)")
+    p.add_argument("--jobs", "-j", type=int, default=2,
+                   help="with --traces: captures run in parallel (default 2)")
     p.add_argument("--strict", action="store_true",
                    help="exit 1 unless every label is detected and no alert is a false positive")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.traces or args.labels:
+        return _run_traces(args)
     from ..synth.evaluation import declared_techniques, evaluate, render, run_scenarios
     from ..synth.scenarios import SCENARIOS
 
@@ -68,5 +79,32 @@ def run(args: argparse.Namespace) -> int:
     report = evaluate(results, declared_techniques(detectors))
     sys.stdout.write(render(report, args.format))
     if args.strict and (report.labels_detected < len(report.labels) or report.false_positives):
+        return 1
+    return 0
+
+
+def _run_traces(args: argparse.Namespace) -> int:
+    """Real captures: recall on attacks, alerts on benign captures, false accusations."""
+    import os
+
+    from ..synth.traces import evaluate_traces, load_labels, render_traces
+
+    if not args.traces:
+        raise ConfigError("--labels needs --traces DIR (the folder holding the captures)")
+    if not os.path.isdir(args.traces):
+        raise ConfigError(f"--traces {args.traces}: no such folder")
+    if args.scenario or args.via != "ipfix" or args.detectors:
+        raise ConfigError("--traces runs every installed detector on real captures; "
+                          "drop --scenario, --via and --detectors")
+    labels = load_labels(args.labels or os.path.join(args.traces, "labels.json"))
+    config = {}
+    if args.config:
+        from ..config import load_config
+
+        config = load_config(args.config)
+    report = evaluate_traces(args.traces, labels, config, jobs=max(1, args.jobs))
+    sys.stdout.write(render_traces(report, args.format))
+    if args.strict and (report.errors or report.benign_alerts or report.false_accusations
+                        or (report.recall is not None and report.recall < 0.9)):
         return 1
     return 0

@@ -1,13 +1,20 @@
-"""``json:PATH``: flow records as JSON lines from ipfixcol, ipfixcol2 or ``flowcep dump``.
+"""``json:PATH``: flow records as JSON lines from ipfixcol, ipfixcol2, ``flowcep dump``, or
+ECS flow documents (FlowCEP's own ``--flows`` output, Elastic's netflow input).
 
-Three key styles are accepted in the same file and mapped to FlowCEP's element names:
+Four key styles are accepted in the same file and mapped to FlowCEP's element names:
 
 * ipfixcol (v1) JSON storage plugin: ``"ipfix.sourceIPv4Address"`` (also nested as
   ``{"ipfix": {...}}``), what FlowCEP's upstream EPL was written against;
 * ipfixcol2 JSON output: ``"iana:octetDeltaCount"``, ``"flowmon:httpUrl"``,
   ``"cesnet:..."``, reverse elements as ``"iana@reverse:octetDeltaCount"``, unknown ones as
   ``"en39499:id2"``;
-* bare element names (``flowcep dump`` output).
+* bare element names (``flowcep dump`` output);
+* ECS flow documents (``event.kind: event`` with ``netflow.*``, or with ``ecs.version`` and a
+  flow or connection dataset; flat or nested, also inside an Elasticsearch hit's ``_source``),
+  recognised per line and read back through the inverse of ecs.py (:mod:`.ecs_flows`): a file
+  written by ``flowcep run --flows`` gives the same records, and so the same alerts, as the
+  run that wrote it. Other ECS documents (alerts, metrics, application logs, Beats' options
+  records) are skipped and counted.
 
 Both collectors format values according to their config, so values are normalised by the
 element's type: timestamps may be ISO 8601 text (``"2018-05-11T19:44:29.006Z"``, ipfixcol's
@@ -17,16 +24,17 @@ timestamp in milliseconds; ipfixcol ``plain`` gives the element's own unit); TCP
 other ``@type`` (options, templates) are skipped and counted.
 
 A line that is not a JSON object, or whose values cannot be read, is counted as ``malformed``
-with ``file:line`` in the log, and reading goes on.
+with ``file:line`` in the log, and reading goes on. Memory stays bounded whatever the file
+holds: lines are read at most ``MAX_LINE`` bytes, objects nested at most ``MAX_DEPTH`` deep,
+and a batch is cut early when its records have so many distinct keys that the columns would
+exceed ``MAX_CELLS`` values.
 """
 
 from __future__ import annotations
 
-import calendar
 import gzip
 import os
 import re
-import socket
 import sys
 from collections.abc import Iterator, Mapping
 from typing import IO, Any
@@ -38,9 +46,20 @@ from ..errors import ConfigError, InputError
 from ..hookspecs import hookimpl
 from ..records import FlowBatch
 from ..specs import Address, InputSpec
+from .ecs_flows import EXPORTER_COLUMN, EcsFlowReader, document_kind
+from .json_values import (
+    MAX_DEPTH,
+    TIME_UNITS,
+    flatten,
+    parse_int,
+    parse_protocol,
+    parse_tcp_flags,
+    parse_timestamp_ms,
+)
 from .sniff import require_format
 
-__all__ = ["JsonLinesSource", "KeyMapper", "parse_timestamp_ms", "parse_tcp_flags", "sniff_json"]
+__all__ = ["MAX_CELLS", "MAX_DEPTH", "MAX_LINE", "JsonLinesSource", "KeyMapper", "parse_timestamp_ms",
+           "parse_tcp_flags", "sniff_json"]
 
 LOG_FIRST_BAD = 20
 
@@ -60,86 +79,20 @@ HTTP_ALIASES = {
     "httpcontenttype": "HTTPResponseContentType",
     "httpresponsecontenttype": "HTTPResponseContentType",
 }
-PROTOCOLS = {"TCP": 6, "UDP": 17, "ICMP": 1, "IPV6-ICMP": 58, "ICMPV6": 58, "ICMP6": 58, "GRE": 47,
-             "ESP": 50, "AH": 51, "SCTP": 132, "IGMP": 2, "IPV4": 4, "IPIP": 4, "IPV6": 41, "OSPF": 89,
-             "OSPFIGP": 89, "PIM": 103, "VRRP": 112, "UDPLITE": 136}
-_FLAG_BITS = {"F": 0x01, "S": 0x02, "R": 0x04, "P": 0x08, "A": 0x10, "U": 0x20, "E": 0x40, "C": 0x80}
-_TIME_UNITS = {"dateTimeSeconds": 0.001, "dateTimeMilliseconds": 1, "dateTimeMicroseconds": 1000,
-               "dateTimeNanoseconds": 1_000_000}  # factor from milliseconds to the element's unit
-_ISO = re.compile(
-    r"\s*(\d{4})-(\d{1,2})-(\d{1,2})[T ](\d{1,2}):(\d{1,2}):(\d{1,2})(?:[.,](\d{1,9}))?"
-    r"\s*(Z|[+-]\d{2}:?\d{2})?\s*$"
-)
+
+
+#: Longest line read; a longer one is skipped unread (a file without newlines is not JSON lines).
+MAX_LINE = 1 << 20
+#: Most values (records x distinct keys) one batch may hold: lines with ever new keys would
+#: otherwise make every column as long as the batch.
+MAX_CELLS = 4_000_000
+#: Keys whose resolution a KeyMapper keeps; beyond it a file of unique keys is resolved uncached.
+MAX_CACHED_KEYS = 65_536
 
 
 def sniff_json(head: bytes) -> bool:
     """A JSON-lines file starts with an object (after optional BOM/whitespace)."""
     return head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{"
-
-
-def parse_timestamp_ms(text: str) -> int:
-    """Epoch milliseconds from ISO 8601 text; no zone means UTC (both collectors write UTC)."""
-    m = _ISO.match(text)
-    if m is None:
-        raise ValueError(f"not a timestamp: {text!r}")
-    y, mo, d, h, mi, s = (int(g) for g in m.groups()[:6])
-    frac = m.group(7) or ""
-    seconds = calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0))
-    ms = seconds * 1000 + (int(frac[:3].ljust(3, "0")) if frac else 0)
-    zone = m.group(8)
-    if zone and zone != "Z":
-        sign = -1 if zone[0] == "-" else 1
-        zone = zone[1:].replace(":", "")
-        ms -= sign * (int(zone[:2]) * 3600 + int(zone[2:]) * 60) * 1000
-    return ms
-
-
-def parse_tcp_flags(value: Any) -> int:
-    """TCP flags from a number or ipfixcol's text (``".AP.S."``, ``"CE.A..SF"``)."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    text = str(value).strip()
-    if text.isdigit():
-        return int(text)
-    if text.lower().startswith("0x"):
-        return int(text, 16)
-    bits = 0
-    for ch in text.upper():
-        if ch == ".":
-            continue
-        bit = _FLAG_BITS.get(ch)
-        if bit is None:
-            raise ValueError(f"not TCP flags: {value!r}")
-        bits |= bit
-    return bits
-
-
-def _protocol(value: Any) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    text = str(value).strip()
-    if text.isdigit():
-        return int(text)
-    num = PROTOCOLS.get(text.upper())
-    if num is None:
-        try:
-            num = socket.getprotobyname(text)
-        except OSError:
-            raise ValueError(f"unknown protocol {value!r}") from None
-    return num
-
-
-def _int(value: Any) -> int:
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        text = value.strip()
-        return int(text, 16) if text.lower().startswith("0x") else int(text)
-    raise ValueError(f"not an integer: {value!r}")
 
 
 class KeyMapper:
@@ -151,12 +104,17 @@ class KeyMapper:
 
             registry = default_registry()
         self.registry = registry
+        self.uncached = 0
         self._cache: dict[str, tuple[str, Any]] = {}
 
     def __call__(self, key: str) -> tuple[str, Any]:
         got = self._cache.get(key)
         if got is None:
-            got = self._cache[key] = self._resolve(key)
+            got = self._resolve(key)
+            if len(self._cache) < MAX_CACHED_KEYS:
+                self._cache[key] = got
+            else:
+                self.uncached += 1
         return got
 
     def _resolve(self, key: str) -> tuple[str, Any]:
@@ -190,9 +148,9 @@ def _converter(name: str, etype: str | None, ms_numbers: bool) -> Any:
     if base == "tcpControlBits":
         return parse_tcp_flags
     if base == "protocolIdentifier":
-        return _protocol
-    if etype in _TIME_UNITS:
-        factor = _TIME_UNITS[etype]
+        return parse_protocol
+    if etype in TIME_UNITS:
+        factor = TIME_UNITS[etype]
 
         def conv_time(value: Any) -> int:
             if isinstance(value, str):
@@ -206,7 +164,7 @@ def _converter(name: str, etype: str | None, ms_numbers: bool) -> Any:
 
         return conv_time
     if etype is not None and (etype.startswith("unsigned") or etype.startswith("signed")):
-        return _int
+        return parse_int
     if etype == "octetArray":
         def conv_bytes(value: Any) -> Any:
             if isinstance(value, str) and value.lower().startswith("0x"):
@@ -220,22 +178,6 @@ def _converter(name: str, etype: str | None, ms_numbers: bool) -> Any:
 
         return conv_str
     return None
-
-
-#: Nesting a flow record needs (``{"ipfix": {...}}``, RFC 6313 lists); deeper is hostile.
-MAX_DEPTH = 8
-#: Longest line read; a longer one is skipped unread (a file without newlines is not JSON lines).
-MAX_LINE = 1 << 20
-
-
-def _flatten(obj: Mapping[str, Any], prefix: str = "", depth: int = 0) -> Iterator[tuple[str, Any]]:
-    if depth >= MAX_DEPTH:
-        raise ValueError(f"objects nested deeper than {MAX_DEPTH} levels")
-    for k, v in obj.items():
-        if isinstance(v, dict) and not ("@type" in v and "data" in v):  # RFC 6313 lists stay whole
-            yield from _flatten(v, f"{prefix}{k}.", depth + 1)
-        else:
-            yield f"{prefix}{k}", v
 
 
 def _lines(fh: IO[bytes], limit: int) -> Iterator[bytes | None]:
@@ -275,6 +217,7 @@ class JsonLinesSource:
         if self.path != "-":
             require_format(self.path, address.raw, ("json", "gzip+json"))
         self.mapper = KeyMapper(ctx.elements)
+        self.ecs = EcsFlowReader(self.mapper.registry)
         self._closed = False
         self._raw: Any = None  # the file whose position tells the progress
         self._last = 0  # its position when it was closed
@@ -304,9 +247,9 @@ class JsonLinesSource:
         return fh
 
     def batches(self) -> Iterator[FlowBatch]:
-        mapper = self.mapper
         loads = orjson.loads
         rows: list[dict[str, Any]] = []
+        names: dict[str, Any] = {}  # distinct keys of ``rows``, to bound the batch's cells
         bad = 0
         skipped = 0
         lineno = 0
@@ -323,34 +266,22 @@ class JsonLinesSource:
                 if not line.strip():
                     continue
                 try:
-                    obj = loads(line)
-                    if not isinstance(obj, dict):
-                        raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
-                    kind = obj.get("@type")
-                    if kind is not None and kind != "ipfix.entry":
-                        skipped += 1
-                        continue
-                    row: dict[str, Any] = {}
-                    for key, value in _flatten(obj):
-                        if key[:1] == "@" or value is None:
-                            continue
-                        name, conv = mapper(key)
-                        if conv is not None:
-                            if isinstance(value, list):
-                                value = [conv(v) for v in value]
-                            else:
-                                value = conv(value)
-                        row[name] = value
+                    row = self._record(loads(line))
                 except (orjson.JSONDecodeError, ValueError, TypeError, OverflowError) as e:
                     bad += 1
                     if bad <= LOG_FIRST_BAD:
                         self.ctx.logger.warning("%s:%d: %s", self.path, lineno, _short(e))
                     self.ctx.stats.drop("malformed", 1, source=self.source)
                     continue
+                if row is None:
+                    skipped += 1
+                    continue
                 rows.append(row)
-                if len(rows) >= self.batch_size:
-                    yield FlowBatch.from_rows(rows, source=self.source)
+                names.update(row)
+                if len(rows) >= self.batch_size or len(rows) * len(names) >= MAX_CELLS:
+                    yield self._batch(rows)
                     rows = []
+                    names = {}
                     if self._closed:
                         break
         except OSError as e:  # a gzip stream cut short, a read error
@@ -360,11 +291,58 @@ class JsonLinesSource:
                 self._last = self.progress()[0]
                 fh.close()
         if rows:
-            yield FlowBatch.from_rows(rows, source=self.source)
+            yield self._batch(rows)
         if bad > LOG_FIRST_BAD:
             self.ctx.logger.warning("%s: %d malformed lines in all (first %d logged)", self.path, bad, LOG_FIRST_BAD)
         if skipped:
             self.ctx.stats.add("json non-flow records skipped", skipped)
+        if self.ecs.unmapped:
+            self.ctx.stats.add("json ECS netflow fields without an element", self.ecs.unmapped)
+        uncached = self.mapper.uncached + self.ecs.uncached
+        if uncached:
+            self.ctx.stats.add("json keys resolved uncached (key cache full)", uncached)
+
+    def _record(self, obj: Any) -> dict[str, Any] | None:
+        """One line's record, or None for a record that is not a flow (skipped and counted)."""
+        if not isinstance(obj, dict):
+            raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
+        hit = obj.get("_source")
+        if isinstance(hit, dict):  # an Elasticsearch hit (search results, elasticdump)
+            obj = hit
+        kind = obj.get("@type")
+        if kind is not None and kind != "ipfix.entry":
+            return None
+        ecs_kind = document_kind(obj)
+        if ecs_kind == "flow":
+            return self.ecs.record(obj)
+        if ecs_kind:
+            return None
+        mapper = self.mapper
+        row: dict[str, Any] = {}
+        for key, value in flatten(obj):
+            if key[:1] == "@" or value is None:
+                continue
+            name, conv = mapper(key)
+            if conv is not None:
+                if isinstance(value, list):
+                    value = [conv(v) for v in value]
+                else:
+                    value = conv(value)
+            row[name] = value
+        return row
+
+    def _batch(self, rows: list[dict[str, Any]]) -> FlowBatch:
+        """A batch of ``rows``; when every record names the same exporter it becomes the
+        batch's exporter (as the binary decoders set it), otherwise the per-record column
+        stays, which the event-time clock also reads."""
+        batch = FlowBatch.from_rows(rows, source=self.source)
+        col = batch.columns.get(EXPORTER_COLUMN)
+        if col is not None and None not in col:
+            first = col[0]
+            if col.count(first) == len(col):
+                del batch.columns[EXPORTER_COLUMN]
+                batch.exporter = first
+        return batch
 
     def close(self) -> None:
         self._closed = True
@@ -384,7 +362,8 @@ def flowcep_register_inputs() -> list[InputSpec]:
     return [
         InputSpec(
             name="json",
-            summary="JSON lines from ipfixcol (ipfix.*), ipfixcol2 (iana:*, flowmon:*, cesnet:*) or flowcep dump",
+            summary=("JSON lines from ipfixcol (ipfix.*), ipfixcol2 (iana:*, flowmon:*, cesnet:*), flowcep dump, "
+                     "or ECS flow documents (flowcep run --flows, Elastic's netflow input), read back as IPFIX records"),
             schemes=("json",),
             open=_open,
             sniff=sniff_json,

@@ -61,7 +61,7 @@ class JsonLinesOutput:
         self.path = path
         self.ctx = ctx
         self.name = f"jsonl:{path}"
-        self.flows = bool(config.get("flows", False))
+        self.flows = bool(config.get("flows", True))
         self.fsync = str(config.get("fsync", "interval"))
         if self.fsync not in FSYNC_POLICIES:
             raise ConfigError(f"output {self.name}: fsync must be one of {', '.join(FSYNC_POLICIES)}")
@@ -211,7 +211,8 @@ _JSONL_SCHEMA = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "flows": {"type": "boolean", "description": "also write every flow record as an ECS document (large)"},
+        "flows": {"type": "boolean", "description": "write the flows the host sends (run --flows) as ECS documents; "
+                                                    "false keeps them out of this file"},
         "append": {"type": "boolean",
                    "description": "append to an existing file (default); false truncates it at start"},
         "fsync": {"enum": list(FSYNC_POLICIES),
@@ -227,13 +228,13 @@ def flowcep_register_outputs() -> list[OutputSpec]:
     return [
         OutputSpec(
             name="jsonl",
-            summary="ECS alert (and, with flows = true, flow) documents as JSON lines in a local file (jsonl:PATH)",
+            summary="ECS alert (and, with run --flows, flow) documents as JSON lines in a local file (jsonl:PATH)",
             schemes=("jsonl", "file"),
             factory=lambda target, cfg, ctx: JsonLinesOutput(_need(target, "jsonl"), cfg, ctx),
             accepts_flows=True,
             target_is_path=True,
             config_schema=_JSONL_SCHEMA,
-            defaults={"flows": False, "append": True, "fsync": "interval", "fsync_interval": 1.0},
+            defaults={"flows": True, "append": True, "fsync": "interval", "fsync_interval": 1.0},
         ),
         OutputSpec(
             name="stdout",

@@ -23,7 +23,9 @@ alerts. Recall of a rule = labels it matched / labels it is *expected* to find, 
 expected labels are those, across every evaluated scenario, of a *kind* — (``attack``,
 ``pattern``), e.g. (``portscan-horizontal``, ``scan-horizontal``) or (``multistage-http``,
 ``http-scan``) — the rule matched at least once, or, for a rule that matched nothing, the
-labels whose primary ``technique`` is one the rule declares (``RuleSpec.technique``). So a
+labels whose primary ``technique`` is one the rule declares (``RuleSpec.technique``) and that
+no other rule of its detector found (a flag-scan rule declaring T1046 does not owe the SYN
+scans its detector's horizontal rule found). So a
 rule that finds a horizontal scan in one scenario and misses the same kind of scan in another
 has recall 0.5; a multi-stage correlation rule is not expected to find lone port scans; a
 rule declaring ``T1595.003`` that finds no HTTP scan has recall 0; a rule for traffic no
@@ -35,6 +37,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import json
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -223,7 +226,7 @@ def alert_matches(alert: Mapping[str, Any], label: Mapping[str, Any], slack_befo
     span = alert_span(alert)
     if span is None:
         return True
-    return span[1] >= label["start_ms"] - slack_before_ms and span[0] <= label["end_ms"] + slack_after_ms
+    return bool(span[1] >= label["start_ms"] - slack_before_ms and span[0] <= label["end_ms"] + slack_after_ms)
 
 
 def _alert_brief(a: Mapping[str, Any]) -> dict[str, Any]:
@@ -265,12 +268,19 @@ def evaluate(results: Sequence[ScenarioResult],
     for rid, (det, _techs) in (rule_techniques or {}).items():
         if not any(k[1] == rid for k in scores):
             scores[(det, rid)] = RuleScore(det, rid)
-    for (_det, rid), sc in scores.items():
+    found_by: dict[str, set[tuple[str, str]]] = defaultdict(set)  # detector -> labels its rules hit
+    for (det, _rid), sc in scores.items():
+        found_by[det] |= sc.hits
+    for (det, rid), sc in scores.items():
         if sc.kinds:
             sc.expected = {(s, lb["id"]) for s, lb in all_labels if _kind(lb) in sc.kinds}
         else:
+            # a rule that found nothing owes the labels of its techniques that no sibling rule
+            # of its detector found (a FIN/NULL/Xmas rule does not owe the SYN scans its
+            # detector's horizontal rule found, though both declare T1046)
             declared = list((rule_techniques or {}).get(rid, ("", ()))[1])
-            sc.expected = {(s, lb["id"]) for s, lb in all_labels if lb.get("technique") in declared}
+            sc.expected = {(s, lb["id"]) for s, lb in all_labels if lb.get("technique") in declared
+                           and (s, lb["id"]) not in found_by[det]}
     rules = sorted(scores.values(), key=lambda r: (r.detector, r.rule))
     detectors: dict[str, RuleScore] = {}
     for r in rules:
@@ -319,7 +329,10 @@ def _lrows(report: Report) -> list[list[str]]:
 
 def _text_table(head: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(head[i]), *(len(r[i]) for r in rows)) if rows else len(head[i]) for i in range(len(head))]
-    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()  # noqa: E731
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
     return "\n".join([line(head), line(["-" * w for w in widths])] + [line(r) for r in rows])
 
 

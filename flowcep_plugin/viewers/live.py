@@ -48,7 +48,7 @@ class LiveView:
     """An output that shows the run as it goes; plain lines when ``stream`` is not a terminal."""
 
     def __init__(self, ctx: Context, stream: IO[str] | None = None, *, plain: bool | None = None,
-                 refresh_per_second: float = 2.0, status_every_s: float = 5.0) -> None:
+                 refresh_per_second: float = 1.0, status_every_s: float = 5.0) -> None:
         self.ctx = ctx
         self.stream = stream or sys.stdout
         isatty = getattr(self.stream, "isatty", lambda: False)
@@ -112,8 +112,7 @@ class LiveView:
 
     def close(self) -> None:
         if self._live is not None:
-            self._live.update(self._render(), refresh=True)
-            self._live.stop()
+            self._live.stop()  # draws the final frame once (get_renderable reads the end state)
             self._live = None
         elif self.plain:
             self.stream.write(self.status_line() + "\n")

@@ -169,3 +169,19 @@ def test_stdout_on_a_full_disk_is_an_output_failure(capsys: pytest.CaptureFixtur
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["flowcep: error: output stdout:json: cannot write: No space left on device; "
                    "counted as output-error"]
+
+
+@pytest.mark.parametrize(("section", "expected"), [("", 5), ("[outputs.jsonl]\nflows = false\n", 0)])
+def test_run_flows_reach_the_jsonl_file_unless_its_section_says_no(
+        tmp_path: Path, section: str, expected: int) -> None:
+    """``--flows`` alone is enough (as for elasticsearch); ``flows = false`` keeps them out."""
+    flows = tmp_path / "flows.json"
+    flows.write_text("".join(json.dumps({"sourceIPv4Address": "192.0.2.1", "destinationIPv4Address": "192.0.2.2",
+                                         "flowEndMilliseconds": 1_700_000_000_000 + i}) + "\n" for i in range(5)))
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(section)
+    out = tmp_path / "out.jsonl"
+    assert main(["run", "-c", str(cfg), "-i", f"json:{flows}", "-o", f"jsonl:{out}", "--flows",
+                 "--no-enrich", "-d", "portscan", "--no-progress", "-q"]) == 0
+    docs = lines(out) if out.exists() else []
+    assert sum(1 for d in docs if d.get("event.kind") == "event") == expected  # flows are flat ECS

@@ -117,13 +117,19 @@ def _plain_python_attackers(rows: list[dict[str, Any]]) -> set[str]:
             out[(r["flowEndMilliseconds"] - t0) // size].append(r)
         return [out[k] for k in sorted(out)]
 
+    def probe(r: dict[str, Any]) -> bool:
+        """Stage 1's probe rule (uniflows: no reverse flags, so no connect probes)."""
+        f = r.get("tcpControlBits")
+        if r["protocolIdentifier"] != 6 or not 0 < r["packetDeltaCount"] < 10:
+            return False
+        return f is None or (not f & 0x10 and bool(f & 0x02 or not f & 0x04))
+
     scan: set[str] = set()
     for w in windows(rows, 60_000):
-        flows = Counter((r["sourceIPv4Address"], r.get("destinationTransportPort")) for r in w
-                        if r["protocolIdentifier"] == 6 and r["packetDeltaCount"] < 10)
+        flows = Counter((r["sourceIPv4Address"], r.get("destinationTransportPort")) for r in w if probe(r))
         hosts: dict[tuple[str, int], set[str]] = defaultdict(set)
         for r in w:
-            if r["protocolIdentifier"] == 6 and r["packetDeltaCount"] < 10:
+            if probe(r):
                 hosts[(r["sourceIPv4Address"], r.get("destinationTransportPort"))].add(r["destinationIPv4Address"])
         scan |= {k[0] for k, n in flows.items() if n > 16 and len(hosts[k]) >= 25}
     uniques: list[dict[str, Any]] = []
@@ -179,3 +185,17 @@ def test_conformance_through_the_epl_detector() -> None:
     events = check_detector(SPEC, attack=attack, benign=benign,
                             expect_rules=[r.id for r in SPEC.rules])
     assert {e["source"]["ip"] for e in events} == {sc.labels[0].attacker}
+
+
+@pytest.mark.shared
+def test_stage_one_needs_probe_evidence(shared_file: Any, upstream_ipfix: Path) -> None:
+    """ndpi_ethereum_p2p.pcap: an Ethereum node opens TCP connections to port 30303 of 56 peers
+    in 3.9 s (53 answered). Small flows to many hosts, but completed handshakes: no SYN scan."""
+    pytest.importorskip("flowcep_plugin.engine.detector")
+    from flowcep_plugin.api import run
+
+    result = run([f"pcap:{shared_file('data/traces/ndpi_ethereum_p2p.pcap')}"], detectors=["multistage"])
+    assert result.alerts == []
+    # an exporter without TCP flags: the packet-count fallback still finds the sample's attacker
+    rows = [{k: v for k, v in r.items() if k != "tcpControlBits"} for r in _decode(upstream_ipfix)]
+    assert "59.2.153.68" in _by_statement(_runtime_rows(rows))["TCPSYNscan"]

@@ -1,27 +1,29 @@
 """Port scans and host sweeps from flow records.
 
-Three rules share one pass over the records, per tumbling window (Zeek's scan policy counts in
-5-minute epochs):
+Which records are probes is decided in ``probes.py`` (never by field order alone: a source
+that sent nothing, a SYN-ACK, a RST or a UDP reply from a service port is never a prober).
+On top of that, five rules, evaluated each time a counting window (default 5 min, Zeek's
+scan.zeek epoch) closes:
 
-* horizontal: one source probes one port on many hosts (Zeek "Address_Scan", 25 hosts);
-* vertical: one source probes many ports of one host (Zeek "Port_Scan", 15 ports);
-* sweep: one source sends ICMP echo requests to many hosts (Elastic's network sweep, 100).
+* horizontal: one source's TCP probes failed on many hosts. Either Zeek's address-scan
+  threshold within one window (``horizontal_hosts``, 25), or, over a sliding ``slow_window``
+  (12 h) that catches sweeps paced over hours, at least ``slow_min_targets`` failed hosts
+  *and* failures outnumbering completed contacts by ``trw_margin`` hosts: Threshold Random
+  Walk (Jung, Paxson, Berger, Balakrishnan, IEEE S&P 2004) with its published operating point
+  (success probability 0.8 benign / 0.2 scanner, detection 0.99, false alarm 0.01) decides
+  "scanner" after 4 more failed than successful distinct targets. A host the source also
+  reached successfully does not count as failed (a browser's retried or raced connections).
+* vertical: the same per port of one host (Zeek's port-scan threshold 15 per window, or the
+  TRW rule over the slow window).
+* flags: FIN, NULL and Xmas probes (``flag_probes`` distinct host/port pairs); such segments
+  never occur in a real connection, and Snort/Suricata's GPL SCAN rules alert on one packet.
+* UDP: small datagrams that got no answer, to many hosts or ports (Zeek's thresholds), only
+  when most of what the source asked stayed unanswered; replies from service ports never
+  count.
+* sweep: ICMP echo requests to ``sweep_hosts`` hosts in one window.
 
-Only *probes* count, so busy clients stay silent. A TCP probe is a flow of at most
-``max_probe_packets`` packets (Elastic's SYN-scan rule: <= 2) whose sender never set ACK: the
-handshake never completed (SYN, NULL, FIN and Xmas scans; a victim's RST/ACK reply has ACK and
-so never makes the victim a scanner). Without ``tcpControlBits`` the packet count alone decides.
-A UDP probe is an equally small flow that got no reply flow in the same window (a DNS resolver
-asking many servers gets answers; a UDP scan of closed ports does not), and UDP counts only when
-at least ``udp_unanswered_share`` of what the source asked stayed unanswered (a busy resolver
-whose queries time out now and then is a client, not a scanner).
-
-Biflow records (RFC 5103, e.g. from FlowCEP's pcap flow meter) carry the reply in the same
-record: a UDP request with ``reversePacketDeltaCount > 0`` was answered, exactly as if a
-separate reply uniflow had been seen. For TCP the forward direction is the initiator's, so the
-probe test applies to it (packets, no ACK), and a flow whose responder sent more than
-``max_probe_packets`` packets is a conversation, not a probe. Without the reverse columns
-(uniflows) behaviour is unchanged.
+Every table is bounded (``max_sources``, ``max_targets`` per source); what does not fit is
+counted in the stats (``portscan.sources_evicted``, ``portscan.targets_dropped``).
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ from typing import Any
 
 from flowcep_plugin.api import (
     DURATION_SCHEMA,
-    TRANSPORT,
     ConfigError,
     Context,
     DetectorSpec,
@@ -48,23 +49,24 @@ from flowcep_plugin.api import (
     parse_duration,
 )
 
+from .probes import ACK, FAILED, FLAG, NONE, RST, SUCCESS, SYN, UDP_SERVICE_PORTS, flag_kind, tcp_outcome
+
 __all__ = ["SPEC", "PortScanDetector", "flowcep_register_detectors"]
 
-ACK = 0x10
 ECHO_REQUEST = {1: 8, 58: 128}  # ICMP / ICMPv6 echo request types
 #: at most this many victim addresses/ports are listed in one alert (counts stay exact)
 LIST_LIMIT = 100
 
 RULES = (
     RuleSpec(
-        id="portscan-horizontal", name="Horizontal port scan",
-        description="One source probed the same port on many hosts (handshakes never completed).",
+        id="portscan-horizontal", name="Horizontal scan (host sweep)",
+        description="One source's connection attempts failed on many hosts.",
         severity="medium", risk_score=47, technique=("T1046", "T1595.001"),
         count_fields=("hosts", "probes"),
     ),
     RuleSpec(
         id="portscan-vertical", name="Vertical port scan",
-        description="One source probed many ports of one host (handshakes never completed).",
+        description="One source's connection attempts failed on many ports of one host.",
         severity="medium", risk_score=47, technique=("T1046",),
         count_fields=("ports", "probes"),
     ),
@@ -74,6 +76,13 @@ RULES = (
         severity="low", risk_score=21, technique=("T1018", "T1595.001"),
         transport="icmp", count_fields=("hosts", "probes"),
     ),
+    RuleSpec(
+        id="portscan-flags", name="TCP flag scan (FIN/NULL/Xmas)",
+        description="One source sent TCP segments with flag sets no real connection uses "
+                    "(FIN, NULL or Xmas probes without a handshake).",
+        severity="medium", risk_score=47, technique=("T1046",), transport="tcp",
+        count_fields=("targets", "probes"),
+    ),
 )
 
 CONFIG_SCHEMA: dict[str, Any] = {
@@ -82,16 +91,30 @@ CONFIG_SCHEMA: dict[str, Any] = {
     "properties": {
         "window": {**DURATION_SCHEMA, "description": "length of the counting window (Zeek: 5 min)"},
         "horizontal_hosts": {"type": "integer", "minimum": 2,
-                             "description": "distinct hosts probed on one port (Zeek: 25)"},
+                             "description": "failed hosts in one window (Zeek: 25)"},
         "vertical_ports": {"type": "integer", "minimum": 2,
-                           "description": "distinct ports probed on one host (Zeek: 15)"},
+                           "description": "failed ports of one host in one window (Zeek: 15)"},
+        "slow_window": {**DURATION_SCHEMA,
+                        "description": "sliding horizon of the TRW rule for slow scans (ours: 12 h)"},
+        "slow_min_targets": {"type": "integer", "minimum": 1,
+                             "description": "failed hosts (or ports of one host) over the slow "
+                                            "window, at least (ours: 8, twice TRW's minimum)"},
+        "trw_margin": {"type": "integer", "minimum": 1,
+                       "description": "failed minus successful targets (TRW at PD 0.99, PF 0.01: 4)"},
+        "flag_probes": {"type": "integer", "minimum": 1,
+                        "description": "FIN/NULL/Xmas probes to distinct host:port pairs (ours: 2)"},
         "sweep_hosts": {"type": "integer", "minimum": 2,
-                        "description": "distinct hosts sent ICMP echo requests (Elastic: 100)"},
+                        "description": "distinct hosts sent ICMP echo requests in one window (ours: 10)"},
         "max_probe_packets": {"type": "integer", "minimum": 1,
-                              "description": "largest flow, in packets, that counts as a probe (Elastic: 2)"},
+                              "description": "without TCP flags: largest flow, in packets, that "
+                                             "counts as a probe (Elastic: 2)"},
         "udp_unanswered_share": {"type": "number", "minimum": 0, "maximum": 1,
                                  "description": "UDP: share of the hosts/ports asked that must stay "
                                                 "unanswered (ours: 0.5)"},
+        "max_sources": {"type": "integer", "minimum": 1,
+                        "description": "sources remembered over the slow window"},
+        "max_targets": {"type": "integer", "minimum": 16,
+                        "description": "host/port targets remembered per source"},
         "ignore_sources": {"type": "array", "items": {"type": "string"},
                            "description": "CIDRs of sanctioned scanners never reported"},
     },
@@ -101,47 +124,91 @@ DEFAULTS: dict[str, Any] = {
     "window": "5 min",
     "horizontal_hosts": 25,
     "vertical_ports": 15,
-    "sweep_hosts": 100,
+    "slow_window": "12 h",
+    "slow_min_targets": 8,
+    "trw_margin": 4,
+    "flag_probes": 2,
+    "sweep_hosts": 10,
     "max_probe_packets": 2,
     "udp_unanswered_share": 0.5,
+    "max_sources": 200_000,
+    "max_targets": 4096,
     "ignore_sources": [],
 }
 
+# outcome bits of one (host, port) target
+_OK, _FAIL, _FLAG = 1, 2, 4
+_SYN_ACK, _SYN_RST = SYN | ACK, SYN | RST
 
-class _State:
-    __slots__ = ("horizontal", "vertical", "sweep", "udp", "udp_seen", "h_probes", "v_probes", "s_probes")
+
+def _raw(batch: FlowBatch, *names: str) -> list[Any] | None:
+    """The first present of ``names``, unconverted (None when absent)."""
+    for name in names:
+        col = batch.columns.get(name)
+        if col is not None:
+            return col
+    return None
+
+
+def _int(col: list[Any] | None, i: int, default: int) -> int:
+    v = col[i] if col is not None else None
+    return default if v is None else int(v)
+
+
+class _Source:
+    """One source's TCP targets over the slow window: (host, port) -> [last ms, outcome bits]."""
+
+    __slots__ = ("targets", "probes", "flag_kinds", "reported", "oldest", "newest")
+
+    def __init__(self, t: int) -> None:
+        self.targets: dict[tuple[str, int], list[int]] = {}
+        self.oldest = t  # no target was last seen before this (expiry skips younger sources)
+        self.newest = t
+        self.probes = 0
+        self.flag_kinds: dict[str, int] = {}
+        # what the last alert of each rule ("h", "f", "v" + host) counted: the next one waits
+        # for twice as much, so a 72-hour sweep is a handful of alerts, not one per window
+        self.reported: dict[str, int] = {}
+
+
+class _Window:
+    __slots__ = ("touched", "udp", "udp_seen", "sweep", "s_probes")
 
     def __init__(self) -> None:
-        self.horizontal: dict[tuple[str, int, int], set[str]] = defaultdict(set)
-        self.vertical: dict[tuple[str, str, int], set[int]] = defaultdict(set)
-        self.sweep: dict[str, set[str]] = defaultdict(set)
+        self.touched: set[str] = set()
         # UDP candidates wait for the window end: a reply flow may follow the request
         self.udp: list[tuple[str, str, int]] = []
         self.udp_seen: set[tuple[str, str, int]] = set()  # (src, dst, sport) of every UDP flow
-        # probe counts under the same keys as the sets above
-        self.h_probes: dict[tuple[str, int, int], int] = defaultdict(int)
-        self.v_probes: dict[tuple[str, str, int], int] = defaultdict(int)
+        self.sweep: dict[str, set[str]] = defaultdict(set)
         self.s_probes: dict[str, int] = defaultdict(int)
 
 
 class PortScanDetector:
-    """Counts probes per source in tumbling windows; fires when a window closes."""
+    """Classifies records per source; judges the touched sources when a window closes."""
 
     name = "portscan"
 
     def __init__(self, config: Mapping[str, Any], ctx: Context) -> None:
         self.window_ms = int(parse_duration(config["window"]) * 1000)
+        self.slow_ms = int(parse_duration(config["slow_window"]) * 1000)
         self.h_hosts = int(config["horizontal_hosts"])
         self.v_ports = int(config["vertical_ports"])
+        self.slow_min = int(config["slow_min_targets"])
+        self.margin = int(config["trw_margin"])
+        self.flag_min = int(config["flag_probes"])
         self.s_hosts = int(config["sweep_hosts"])
         self.max_packets = int(config["max_probe_packets"])
         self.udp_share = float(config["udp_unanswered_share"])
+        self.max_sources = int(config["max_sources"])
+        self.max_targets = int(config["max_targets"])
         try:
             self.ignore = [ip_network(c, strict=False) for c in config.get("ignore_sources", ())]
         except ValueError as exc:
             raise ConfigError(f"detectors.portscan.ignore_sources: {exc}") from None
         self._ignored: dict[str, bool] = {}
-        self.windows = TumblingWindows(self.window_ms, _State, self._finish, "portscan", ctx.stats)
+        self.stats = ctx.stats
+        self.sources: dict[str, _Source] = {}
+        self.windows = TumblingWindows(self.window_ms, _Window, self._finish, "portscan", ctx.stats)
 
     def _is_ignored(self, src: str) -> bool:
         hit = self._ignored.get(src)
@@ -164,93 +231,149 @@ class PortScanDetector:
 
     @staticmethod
     def _columns(batch: FlowBatch) -> tuple[Any, ...]:
+        # columns every record needs are converted; the rest are read raw, on the rare paths
         return (address_column(batch, "source"), address_column(batch, "destination"),
                 int_column(batch, "protocolIdentifier"), int_column(batch, "destinationTransportPort"),
-                int_column(batch, "sourceTransportPort"), int_column(batch, "packetDeltaCount", default=1),
-                "tcpControlBits" in batch.columns, int_column(batch, "tcpControlBits", default=-1),
-                int_column(batch, "icmpTypeCodeIPv4", "icmpTypeCodeIPv6", default=-1),
-                int_column(batch, "icmpTypeIPv4", "icmpTypeIPv6", default=-1),
-                # biflows: packets the responder sent back in the same record (0 for uniflows)
-                int_column(batch, "reversePacketDeltaCount", default=0))
+                int_column(batch, "packetDeltaCount", default=1),
+                int_column(batch, "tcpControlBits", default=-1), batch.event_times(),
+                _raw(batch, "sourceTransportPort"),
+                _raw(batch, "icmpTypeCodeIPv4", "icmpTypeCodeIPv6"), _raw(batch, "icmpTypeIPv4", "icmpTypeIPv6"),
+                # biflows: what the responder sent back in the same record (absent for uniflows)
+                _raw(batch, "reversePacketDeltaCount"), _raw(batch, "reverseTcpControlBits"))
 
-    def _accumulate(self, st: _State, cols: tuple[Any, ...], idx: list[int]) -> None:
-        src, dst, proto, dport, sport, packets, has_flags, flags, icmp, icmp_type, rpackets = cols
+    def _new_source(self, s: str, t: int) -> _Source:
+        if len(self.sources) >= self.max_sources:
+            del self.sources[next(iter(self.sources))]  # the least recently created
+            self.stats.add("portscan.sources_evicted")
+        src = self.sources[s] = _Source(t)
+        return src
+
+    def _accumulate(self, st: _Window, cols: tuple[Any, ...], idx: list[int]) -> None:
+        src, dst, proto, dport, packets, flags, times, sport, icmp, icmp_type, rpackets, rflags = cols
         maxp = self.max_packets
         ignore = self.ignore
-        for i in idx:
+        sources = self.sources
+        max_targets = self.max_targets
+        services = UDP_SERVICE_PORTS
+        dropped = 0
+        # Most records are TCP with ACK set: a completed handshake (SYN too: a successful
+        # contact) or the middle of a connection (neither probe nor contact). Comprehensions
+        # sort them out at C speed and fold repeats of one (source, host, port) in the batch.
+        ok: dict[tuple[str, str, int], int] = {
+            (src[i], dst[i], dport[i]): times[i] for i in idx
+            if proto[i] == 6 and flags[i] & _SYN_ACK == _SYN_ACK and not flags[i] & RST
+            and flags[i] >= 0 and packets[i] > 0}
+        for (s, d, port), t in ok.items():
+            if s is None or d is None or (ignore and self._is_ignored(s)):
+                continue
+            source = sources.get(s)
+            if source is None:
+                source = self._new_source(s, t)
+            elif t > source.newest:
+                source.newest = t
+            target = source.targets.get((d, port))
+            if target is None:
+                if len(source.targets) >= max_targets:
+                    dropped += 1
+                    continue
+                source.targets[(d, port)] = [t, _OK]
+                if t < source.oldest:
+                    source.oldest = t
+            else:
+                target[1] |= _OK
+                if t > target[0]:
+                    target[0] = t
+        rest = [i for i in idx if proto[i] != 6 or flags[i] < 0 or not flags[i] & ACK
+                or flags[i] & _SYN_RST == _SYN_RST]
+        for i in rest:
             s, d, p = src[i], dst[i], proto[i]
             if s is None or d is None:
                 continue
             if p == 17:
-                st.udp_seen.add((s, d, sport[i]))
-                if rpackets[i] > 0:  # biflow answered in the same record: same as a reply uniflow
-                    st.udp_seen.add((d, s, dport[i]))
-            if ignore and self._is_ignored(s):
-                continue
+                sp = sport[i] if sport is not None else 0
+                st.udp_seen.add((s, d, sp))
+                if rpackets is not None and rpackets[i]:  # biflow answered in the same record:
+                    st.udp_seen.add((d, s, dport[i]))  # as a reply uniflow would be
+            if packets[i] <= 0 or (ignore and self._is_ignored(s)):
+                continue  # the source sent nothing in this record: nothing of it is a probe
             if p == 6:
-                if packets[i] > maxp or rpackets[i] > maxp:
-                    continue
                 f = flags[i]
-                if has_flags and f >= 0 and f & ACK:
+                outcome = tcp_outcome(packets[i], _int(rpackets, i, 0), f, _int(rflags, i, -1),
+                                      _int(sport, i, 0), dport[i], maxp)
+                if outcome == NONE:
                     continue
-                hk = (s, 6, dport[i])
-                vk = (s, d, 6)
-                st.horizontal[hk].add(d)
-                st.vertical[vk].add(dport[i])
-                st.h_probes[hk] += 1
-                st.v_probes[vk] += 1
+                t = times[i]
+                source = sources.get(s)
+                if source is None:
+                    source = self._new_source(s, t)
+                elif t > source.newest:
+                    source.newest = t
+                key = (d, dport[i])
+                target = source.targets.get(key)
+                if target is None:
+                    if len(source.targets) >= max_targets:
+                        dropped += 1
+                        continue
+                    target = source.targets[key] = [t, 0]
+                    if t < source.oldest:
+                        source.oldest = t
+                elif t > target[0]:
+                    target[0] = t
+                if outcome == SUCCESS:
+                    target[1] |= _OK
+                    continue
+                target[1] |= _FAIL if outcome == FAILED else _FAIL | _FLAG
+                if outcome == FLAG:
+                    kind = flag_kind(f)
+                    source.flag_kinds[kind] = source.flag_kinds.get(kind, 0) + 1
+                source.probes += 1
+                st.touched.add(s)
             elif p == 17:
-                if packets[i] <= maxp:
+                dp = dport[i]
+                sp = sp or 0
+                # a reply from a service port to an ephemeral one (udp_is_reply, inlined)
+                if packets[i] <= maxp and not ((sp < 1024 or sp in services) and dp >= 1024 and sp != dp):
                     st.udp.append((s, d, dport[i]))
             elif p in ECHO_REQUEST:
-                t = icmp_type[i] if icmp_type[i] >= 0 else (icmp[i] >> 8 if icmp[i] >= 0 else -1)
-                if t in (ECHO_REQUEST[p], -1):
+                ty = _int(icmp_type, i, -1)
+                if ty < 0:
+                    code = _int(icmp, i, -1)
+                    ty = code >> 8 if code >= 0 else -1
+                if ty in (ECHO_REQUEST[p], -1):
                     st.sweep[s].add(d)
                     st.s_probes[s] += 1
+        if dropped:
+            self.stats.add("portscan.targets_dropped", dropped)
 
-    def _finish(self, st: _State, start: int, end: int) -> list[Event]:
-        # UDP: every small flow is asked; only unanswered ones are probes, and a source most of
-        # whose questions were answered is a client (a resolver whose queries sometimes time out)
-        h_asked: dict[tuple[str, int, int], set[str]] = defaultdict(set)
-        v_asked: dict[tuple[str, str, int], set[int]] = defaultdict(set)
-        for s, d, dp in st.udp:
-            h_asked[(s, 17, dp)].add(d)
-            v_asked[(s, d, 17)].add(dp)
-            if (d, s, dp) in st.udp_seen:  # answered: not a probe
+    # -- judging ---------------------------------------------------------------------------
+
+    def _expire(self, now: int) -> None:
+        """Forget targets last seen before the slow window; sources wholly older go at once,
+        and sources with nothing old are skipped without looking at their targets."""
+        oldest = now - self.slow_ms
+        sources = self.sources
+        for s in [s for s, src in sources.items() if src.oldest < oldest]:
+            source = sources[s]
+            if source.newest < oldest:
+                del sources[s]
                 continue
-            st.horizontal[(s, 17, dp)].add(d)
-            st.vertical[(s, d, 17)].add(dp)
-            st.h_probes[(s, 17, dp)] += 1
-            st.v_probes[(s, d, 17)] += 1
-        share = self.udp_share
+            targets = source.targets
+            for k in [k for k, (t, _) in targets.items() if t < oldest]:
+                del targets[k]
+            if not targets:
+                del sources[s]
+            else:
+                source.oldest = min(t for t, _ in targets.values())
+
+    def _finish(self, st: _Window, start: int, end: int) -> list[Event]:
+        self._expire(end)
         out: list[Event] = []
         minutes = (end - start) / 60000
-        # most keys are one probe or a client's few connections: filter before sorting
-        h_min, v_min = self.h_hosts, self.v_ports
-        for (s, p, dp), hosts in sorted(kv for kv in st.horizontal.items() if len(kv[1]) >= h_min):
-            if p == 17 and len(hosts) < share * len(h_asked[(s, p, dp)]):
-                continue
-            proto = TRANSPORT.get(p, str(p))
-            out.append(make_alert(
-                RULES[0], time_ms=end, detector=self.name, source_ip=s,
-                destination_ip=sorted(hosts)[:LIST_LIMIT], destination_port=dp, transport=proto,
-                counts={"hosts": len(hosts), "probes": st.h_probes[(s, p, dp)]},
-                summary=f"{s} probed {proto} port {dp} on {len(hosts)} hosts in {minutes:g} min",
-                window=(start, end), key=s,
-            ))
-        for (s, d, p), ports in sorted(kv for kv in st.vertical.items() if len(kv[1]) >= v_min):
-            if p == 17 and len(ports) < share * len(v_asked[(s, d, p)]):
-                continue
-            proto = TRANSPORT.get(p, str(p))
-            ordered = sorted(ports)
-            out.append(make_alert(
-                RULES[1], time_ms=end, detector=self.name, source_ip=s, destination_ip=d,
-                transport=proto,
-                counts={"ports": len(ports), "probes": st.v_probes[(s, d, p)]},
-                summary=(f"{s} probed {len(ports)} {proto} ports of {d} in {minutes:g} min "
-                         f"({ordered[0]}-{ordered[-1]})"),
-                window=(start, end), fields={"ports": ordered[:LIST_LIMIT]}, key=s,
-            ))
+        for s in sorted(st.touched):
+            source = self.sources.get(s)
+            if source is not None:
+                out.extend(self._judge_tcp(s, source, start, end))
+        out.extend(self._judge_udp(st, start, end, minutes))
         for s, hosts in sorted(st.sweep.items()):
             if len(hosts) >= self.s_hosts:
                 out.append(make_alert(
@@ -262,17 +385,134 @@ class PortScanDetector:
                 ))
         return out
 
+    def _judge_tcp(self, s: str, source: _Source, start: int, end: int) -> list[Event]:
+        """TRW over the slow window, Zeek's counts over the current one, flag probes."""
+        ok_hosts: set[str] = set()
+        fail_hosts: dict[str, int] = {}  # host -> last failure
+        ports_ok: dict[str, set[int]] = defaultdict(set)
+        ports_fail: dict[str, dict[int, int]] = defaultdict(dict)
+        flagged: list[tuple[str, int]] = []
+        first = end
+        for (d, port), (t, bits) in source.targets.items():
+            if bits & _OK:
+                ok_hosts.add(d)
+                ports_ok[d].add(port)
+            elif bits & _FAIL:
+                fail_hosts[d] = max(t, fail_hosts.get(d, t))
+                ports_fail[d][port] = t
+                first = min(first, t)
+                if bits & _FLAG:
+                    flagged.append((d, port))
+        out: list[Event] = []
+        reported = source.reported
+        failed = {d: t for d, t in fail_hosts.items() if d not in ok_hosts}
+        in_window = sum(1 for t in failed.values() if t >= start)
+        if len(failed) >= 2 * reported.get("h", 0) and (
+                in_window >= self.h_hosts
+                or (len(failed) >= self.slow_min and len(failed) - len(ok_hosts) >= self.margin)):
+            reported["h"] = len(failed)
+            hosts = sorted(failed)
+            ports = sorted({p for d in hosts for p in ports_fail[d]})
+            span = (end - first) / 60000
+            port_text = f"port {ports[0]}" if len(ports) == 1 else f"{len(ports)} ports"
+            out.append(make_alert(
+                RULES[0], time_ms=end, detector=self.name, source_ip=s,
+                destination_ip=hosts[:LIST_LIMIT], destination_port=ports[0] if len(ports) == 1 else None,
+                transport="tcp", counts={"hosts": len(hosts), "probes": source.probes},
+                summary=(f"{s} probed TCP {port_text} on {len(hosts)} hosts that never answered it "
+                         f"in {span:.0f} min ({len(ok_hosts)} hosts reached)"),
+                window=(first, end), key=s, fields={"ports": ports[:LIST_LIMIT]},
+            ))
+        for d in sorted(ports_fail):
+            fails = {p: t for p, t in ports_fail[d].items() if p not in ports_ok[d]}
+            ok = len(ports_ok[d])
+            recent = sum(1 for t in fails.values() if t >= start)
+            if len(fails) < 2 * reported.get("v" + d, 0):
+                continue
+            if recent >= self.v_ports or (len(fails) >= self.slow_min and len(fails) - ok >= self.margin):
+                reported["v" + d] = len(fails)
+                ordered = sorted(fails)
+                out.append(make_alert(
+                    RULES[1], time_ms=end, detector=self.name, source_ip=s, destination_ip=d,
+                    transport="tcp", counts={"ports": len(ordered), "probes": source.probes},
+                    summary=(f"{s} probed {len(ordered)} TCP ports of {d} "
+                             f"({ordered[0]}-{ordered[-1]}; {ok} ports answered it)"),
+                    window=(min(fails.values()), end), fields={"ports": ordered[:LIST_LIMIT]}, key=s,
+                ))
+        if len(flagged) >= max(self.flag_min, 2 * reported.get("f", 0)):
+            reported["f"] = len(flagged)
+            kinds = ", ".join(f"{n} {k}" for k, n in sorted(source.flag_kinds.items()))
+            targets = sorted({d for d, _ in flagged})
+            out.append(make_alert(
+                RULES[3], time_ms=end, detector=self.name, source_ip=s,
+                destination_ip=targets[:LIST_LIMIT],
+                counts={"targets": len(flagged), "probes": sum(source.flag_kinds.values())},
+                summary=(f"{s} sent {kinds} probes to {len(flagged)} ports on "
+                         f"{len(targets)} host(s)"),
+                window=(first, end), key=s,
+                fields={"ports": sorted({p for _, p in flagged})[:LIST_LIMIT],
+                        "probe_types": dict(sorted(source.flag_kinds.items()))},
+            ))
+        return out
+
+    def _judge_udp(self, st: _Window, start: int, end: int, minutes: float) -> list[Event]:
+        # every small datagram is asked; only unanswered ones are probes, and a source most of
+        # whose questions were answered is a client (a resolver whose queries sometimes time out)
+        horizontal: dict[tuple[str, int], set[str]] = defaultdict(set)
+        vertical: dict[tuple[str, str], set[int]] = defaultdict(set)
+        h_asked: dict[tuple[str, int], set[str]] = defaultdict(set)
+        v_asked: dict[tuple[str, str], set[int]] = defaultdict(set)
+        h_probes: dict[tuple[str, int], int] = defaultdict(int)
+        v_probes: dict[tuple[str, str], int] = defaultdict(int)
+        for s, d, dp in st.udp:
+            h_asked[(s, dp)].add(d)
+            v_asked[(s, d)].add(dp)
+            if (d, s, dp) in st.udp_seen:  # answered: not a probe
+                continue
+            horizontal[(s, dp)].add(d)
+            vertical[(s, d)].add(dp)
+            h_probes[(s, dp)] += 1
+            v_probes[(s, d)] += 1
+        share = self.udp_share
+        out: list[Event] = []
+        for (s, dp), hosts in sorted(kv for kv in horizontal.items() if len(kv[1]) >= self.h_hosts):
+            if len(hosts) < share * len(h_asked[(s, dp)]):
+                continue
+            out.append(make_alert(
+                RULES[0], time_ms=end, detector=self.name, source_ip=s,
+                destination_ip=sorted(hosts)[:LIST_LIMIT], destination_port=dp, transport="udp",
+                counts={"hosts": len(hosts), "probes": h_probes[(s, dp)]},
+                summary=f"{s} probed UDP port {dp} on {len(hosts)} hosts in {minutes:g} min, unanswered",
+                window=(start, end), key=s,
+            ))
+        for (s, d), ports in sorted(kv for kv in vertical.items() if len(kv[1]) >= self.v_ports):
+            if len(ports) < share * len(v_asked[(s, d)]):
+                continue
+            ordered = sorted(ports)
+            out.append(make_alert(
+                RULES[1], time_ms=end, detector=self.name, source_ip=s, destination_ip=d,
+                transport="udp", counts={"ports": len(ports), "probes": v_probes[(s, d)]},
+                summary=(f"{s} probed {len(ports)} UDP ports of {d} in {minutes:g} min "
+                         f"({ordered[0]}-{ordered[-1]}), unanswered"),
+                window=(start, end), fields={"ports": ordered[:LIST_LIMIT]}, key=s,
+            ))
+        return out
+
 
 SPEC = DetectorSpec(
     name="portscan",
-    summary="Horizontal and vertical port scans (probes that never complete a handshake) and ICMP host sweeps",
+    summary="Horizontal and vertical scans (failed, half-open, refused or FIN/NULL/Xmas probes; "
+            "slow sweeps by Threshold Random Walk), UDP scans and ICMP host sweeps",
     factory=PortScanDetector,
     rules=RULES,
     config_schema=CONFIG_SCHEMA,
     defaults=DEFAULTS,
     references=(
         "Zeek policy/misc/scan.zeek: addr_scan_threshold 25, port_scan_threshold 15, 5 min interval",
-        "Elastic detection rules: network sweep >= 100 destinations; SYN port scan with <= 2 packets per flow",
+        "Jung, Paxson, Berger, Balakrishnan: Fast Portscan Detection Using Sequential Hypothesis "
+        "Testing (IEEE S&P 2004): theta0 0.8, theta1 0.2, PD 0.99, PF 0.01",
+        "Snort/Suricata GPL SCAN FIN, NULL and XMAS rules: one segment with those flags and no ACK",
+        "Elastic detection rules: SYN port scan with <= 2 packets per flow (the flag-less fallback)",
     ),
 )
 

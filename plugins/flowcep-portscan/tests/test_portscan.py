@@ -70,27 +70,101 @@ def test_conformance_and_each_rule_fires() -> None:
     s = by_rule["portscan-sweep"]
     assert s["flowcep"]["counts"]["hosts"] == 120 and s["threat"]["technique"]["id"][0] == "T1018"
     assert len(events) == 3  # the 30-host scan is one port per host: no vertical alert for it
+    assert h["message"].startswith("Horizontal scan (host sweep): 192.0.2.66 probed TCP port 22 on 30 hosts")
 
 
 def test_thresholds_are_inclusive_and_configurable() -> None:
-    # Zeek's 25 hosts: 24 is silent, 25 fires
-    assert run_detector(SPEC, syn_scan_hosts(24)) == []
-    assert [e["rule"]["id"] for e in run_detector(SPEC, syn_scan_hosts(25))] == ["portscan-horizontal"]
-    assert run_detector(SPEC, syn_scan_ports(14)) == []  # Zeek's 15 ports: 14 is silent, 15 fires
-    assert [e["rule"]["id"] for e in run_detector(SPEC, syn_scan_ports(15))] == ["portscan-vertical"]
-    assert run_detector(SPEC, syn_scan_hosts(10), config={"horizontal_hosts": 10})
+    # TRW over the slow window: 8 failed hosts (twice TRW's minimum) fire, 7 do not
+    assert run_detector(SPEC, syn_scan_hosts(7)) == []
+    assert [e["rule"]["id"] for e in run_detector(SPEC, syn_scan_hosts(8))] == ["portscan-horizontal"]
+    assert run_detector(SPEC, syn_scan_ports(7)) == []
+    assert [e["rule"]["id"] for e in run_detector(SPEC, syn_scan_ports(8))] == ["portscan-vertical"]
+    # Zeek's per-window counts alone (TRW floor out of reach): 24 hosts silent, 25 fire
+    zeek = {"slow_min_targets": 10_000}
+    assert run_detector(SPEC, syn_scan_hosts(24), config=zeek) == []
+    assert [e["rule"]["id"] for e in run_detector(SPEC, syn_scan_hosts(25), config=zeek)] == ["portscan-horizontal"]
+    assert run_detector(SPEC, syn_scan_ports(14), config=zeek) == []
+    assert [e["rule"]["id"] for e in run_detector(SPEC, syn_scan_ports(15), config=zeek)] == ["portscan-vertical"]
+    assert run_detector(SPEC, syn_scan_hosts(10), config={"slow_min_targets": 11}) == []
+
+
+def reached(n: int, src: str = "192.0.2.66") -> list[dict]:
+    """Completed connections from ``src`` to ``n`` other hosts (successful TRW contacts)."""
+    return [make_flow(src, f"10.9.0.{i}", 443, packets=12, flags="FSPA", end_ms=BASE + 500 + i)
+            for i in range(1, n + 1)]
+
+
+def test_trw_successes_offset_failures() -> None:
+    # 8 failed hosts, 5 reached: failures lead by 3 < 4 -> a client with a few dead servers
+    assert run_detector(SPEC, syn_scan_hosts(8) + reached(5)) == []
+    # 9 failed, 5 reached: lead of 4 -> TRW says scanner
+    events = run_detector(SPEC, syn_scan_hosts(9) + reached(5))
+    assert [(e["rule"]["id"], e["flowcep"]["counts"]["hosts"]) for e in events] == [("portscan-horizontal", 9)]
+    assert "5 hosts reached" in events[0]["message"]
+    # a host reached once is not a failure even when other attempts to it failed (browsers race)
+    retried = syn_scan_hosts(8) + [make_flow("192.0.2.66", "10.1.0.1", 22, packets=12, flags="FSPA",
+                                             end_ms=BASE + 9000)]
+    assert run_detector(SPEC, retried) == []
 
 
 def test_completed_or_large_flows_are_not_probes() -> None:
     # same fan-out as a scan, but the handshakes completed (ACK seen) -> not a scan
     acked = [dict(r, tcpControlBits=0x12) for r in syn_scan_hosts(40)]
     assert run_detector(SPEC, acked) == []
+    # without TCP flags, only flows of at most 2 packets count (Elastic's fallback)
     big = [dict(r, packetDeltaCount=3) for r in syn_scan_hosts(40)]
+    for r in big:
+        del r["tcpControlBits"]
     assert run_detector(SPEC, big) == []
-    # a victim answering with RST/ACK does not become a scanner
-    rst = [make_flow(f"10.1.0.{i}", "192.0.2.66", 40000, sport=22, packets=1, flags="RA",
-                     end_ms=BASE + i) for i in range(1, 40)]
-    assert run_detector(SPEC, rst) == []
+    assert run_detector(SPEC, [dict(r, packetDeltaCount=2) for r in big])
+    # a victim answering with RST/ACK, bare RST or SYN-ACK does not become a scanner
+    for flags in ("RA", "R", "SA"):
+        answers = [make_flow(f"10.1.0.{i}", "192.0.2.66", 40000 + i, sport=22, packets=1, flags=flags,
+                             end_ms=BASE + i) for i in range(1, 40)]
+        assert run_detector(SPEC, answers) == [], flags
+
+
+def test_zero_forward_packets_is_nobodys_probe() -> None:
+    # a biflow oriented initiator -> responder in which only the responder spoke (a one-way
+    # capture of SYN-ACKs): the initiator's counters are zero
+    recs = [biflow("192.0.2.66", f"10.1.0.{i}", 22, packets=0, flags=0, rpackets=1, rflags=0x12,
+                   end_ms=BASE + i) for i in range(1, 40)]
+    assert run_detector(SPEC, recs) == []
+
+
+def test_flag_scans_are_named() -> None:
+    kinds = {"FIN": "F", "NULL": 0, "Xmas": "FPU"}
+    recs = [make_flow("192.0.2.9", "10.1.0.2", 3390 + n, packets=1, flags=f, end_ms=BASE + n)
+            for n, f in enumerate(kinds.values())]
+    events = run_detector(SPEC, recs)
+    assert [e["rule"]["id"] for e in events] == ["portscan-flags"]
+    assert events[0]["flowcep"]["fields"]["probe_types"] == {"FIN": 1, "NULL": 1, "Xmas": 1}
+    assert events[0]["source"]["ip"] == "192.0.2.9"
+    assert run_detector(SPEC, recs[:1]) == []  # one odd segment is not a scan (flag_probes: 2)
+    assert run_detector(SPEC, recs[:1], config={"flag_probes": 1})
+
+
+def test_scan_across_a_window_boundary_is_not_split() -> None:
+    # 6 hosts just before a window boundary and 6 just after: 12 failed hosts in 1 minute
+    boundary = BASE + W
+    recs = [make_flow("192.0.2.66", f"10.1.0.{i}", 22, packets=1, flags="S",
+                      end_ms=boundary - 30_000 + i * 5000) for i in range(12)]
+    events = run_detector(SPEC, recs)
+    assert [(e["rule"]["id"], e["flowcep"]["counts"]["hosts"]) for e in events] == [("portscan-horizontal", 12)]
+
+
+def test_slow_sweep_over_hours_and_realert_on_doubling() -> None:
+    # one SYN every 20 minutes to a new host: 9 hosts over 3 hours
+    slow = [make_flow("192.0.2.50", f"10.7.0.{i}", 445, packets=2, flags="S",
+                      end_ms=BASE + i * 1_200_000) for i in range(9)]
+    events = run_detector(SPEC, slow)
+    assert [(e["rule"]["id"], e["flowcep"]["counts"]["hosts"]) for e in events] == [("portscan-horizontal", 8)]
+    assert run_detector(SPEC, slow, config={"slow_window": "1 h"}) == []
+    # a long sweep alerts again only when its evidence doubles: 8, 16, 32 of 40 hosts
+    sweep = [make_flow("192.0.2.51", f"10.8.0.{i}", 23, packets=1, flags="S",
+                       end_ms=BASE + i * W) for i in range(40)]
+    counts = [e["flowcep"]["counts"]["hosts"] for e in run_detector(SPEC, sweep)]
+    assert counts == [8, 16, 32]
 
 
 def test_unanswered_udp_counts_answered_does_not() -> None:
@@ -100,12 +174,6 @@ def test_unanswered_udp_counts_answered_does_not() -> None:
     answers = [make_flow("10.1.0.9", "192.0.2.5", 40000, sport=p, proto="udp", packets=1,
                          end_ms=BASE + p + 5) for p in range(100, 120)]
     assert run_detector(SPEC, probes + answers) == []
-
-
-def test_scan_split_over_two_windows_counts_per_window() -> None:
-    recs = syn_scan_hosts(20) + [dict(r, flowEndMilliseconds=r["flowEndMilliseconds"] + W)
-                                 for r in syn_scan_hosts(20)]
-    assert run_detector(SPEC, recs) == []  # 20 + 20 in separate windows: below 25 each
 
 
 def test_ignored_sources() -> None:

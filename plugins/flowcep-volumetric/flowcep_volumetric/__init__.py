@@ -1,34 +1,47 @@
-"""Volumetric attacks on one destination: floods and reflection/amplification.
+"""Volumetric attacks on one destination: floods, reflection/amplification and smurf.
 
-Rates are measured per victim over short tumbling windows (default 10 s) because a flood is a
-rate, and an alert should come within seconds; the suppressor then merges the windows of one
-attack into one alert per victim. Every rule also looks at the *asymmetry* between what the
-victim receives and what it sends back, which is what separates an attack from a busy server:
+Rates are judged on the *peak second* of a short tumbling window (default 10 s), as
+Suricata's ``detection_filter ... seconds 1`` counts: an average over a long window hides a
+burst, and an alert should come within seconds; the suppressor then merges the windows of one
+attack into one alert per victim. A record's packets and bytes are spread evenly over the
+seconds it lasted (all in its end second when it lasted less than one). Every rule also looks
+at the *asymmetry* between what the victim receives and what it sends back, which is what
+separates an attack from a busy server:
 
 * SYN flood: connection attempts that never complete (SYN without ACK from the initiator)
-  arriving at one port of one destination at ``syn_rate`` or more in some second of the window
-  (the peak second, as Suricata's ``detection_filter ... count N, seconds 1`` counts; keyed by
+  arriving at one port of one destination at ``syn_rate`` or more in some second (keyed by
   port, so a fast vertical scan - one SYN per port - is a scan, not a flood);
-* UDP / ICMP flood: packets per second to one destination above ``udp_pps`` / ``icmp_pps``
-  while the destination sends back less than ``1/asymmetry`` of the bytes it receives;
-* reflection/amplification: responses from a UDP service port that amplifies (DNS 53, NTP
-  123, SSDP 1900, memcached 11211, CharGEN 19, CLDAP 389) arriving from at least
-  ``min_reflectors`` hosts at more than ``amplification_bps`` bits per second, with at least
-  ``asymmetry`` times more response than request bytes (spoofed requests never came from the
-  victim at all). US-CERT TA14-017A lists amplification factors from 28 (DNS) to 557 (NTP).
+* UDP / ICMP flood: packets to one destination at ``udp_pps`` / ``icmp_pps`` in the peak
+  second while the destination sends back less than ``1/asymmetry`` of the bytes it receives;
+* reflection/amplification: responses from a UDP service port that amplifies (the US-CERT
+  TA14-017A list: DNS, NTP, SNMP, NetBIOS, SSDP, CharGEN, QOTD, Portmap, CLDAP, memcached,
+  ...) arriving from at least ``min_reflectors`` hosts at ``amplification_bps`` or more in the
+  peak second, with at least ``asymmetry`` times more response than request bytes (spoofed
+  requests never came from the victim at all);
+* SYN-ACK reflection: SYN-ACKs the victim never asked for (it sent no SYN to them) arriving
+  from ``min_reflectors`` servers at ``syn_rate`` or more in some second: someone sent SYNs in
+  the victim's name. The servers that answered are reflectors, not attackers;
+* smurf: ICMP echo requests sent to a multicast or broadcast address at ``smurf_pps`` in some
+  second: every member answers the spoofed source (RFC 2644 forbids directed-broadcast pings;
+  THC-IPv6 rsmurf6 uses ff02::1).
 
-Floods use spoofed or many sources, so alerts are keyed by the victim (``flowcep.key``) and
-carry the number of distinct sources instead of one attacker address.
+Floods use spoofed or many sources, so alerts are keyed by the victim (``flowcep.key``), name
+it in ``destination.ip`` and carry the number of distinct sources instead of one attacker in
+``source.ip``: reflectors appear only under ``flowcep.fields.sample_reflectors``. ``source.ip``
+is set only when one unicast source did it all, or, for smurf, when the source address is a
+multicast one, which no host can own.
 
 Biflow records (RFC 5103) carry the destination's answer in ``reversePacketDeltaCount`` /
 ``reverseOctetDeltaCount``; it is counted as the reply uniflow it stands for, so the asymmetry
-tests see what the victim sent back. Uniflow records behave as before.
+tests see what the victim sent back. A record whose initiator sent nothing (a capture that
+holds only the answers) counts only its reverse side.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
+from ipaddress import ip_address
 from typing import Any
 
 from flowcep_plugin.api import (
@@ -48,9 +61,12 @@ from flowcep_plugin.api import (
 
 __all__ = ["SPEC", "VolumetricDetector", "flowcep_register_detectors"]
 
-SYN, ACK = 0x02, 0x10
+SYN, RST, ACK = 0x02, 0x04, 0x10
 #: at most this many source addresses are listed in one alert (counts stay exact)
 LIST_LIMIT = 20
+#: a record lasting longer is spread over at most this many seconds
+MAX_SPREAD_S = 60
+ECHO_REQUEST = {1: 8, 58: 128}
 
 RULES = (
     RuleSpec(id="volumetric-syn-flood", name="SYN flood",
@@ -60,16 +76,26 @@ RULES = (
     RuleSpec(id="volumetric-udp-flood", name="UDP flood",
              description="UDP packets arrive at one destination at a flood rate and are hardly answered.",
              severity="high", risk_score=73, technique=("T1498", "T1498.001"), transport="udp",
-             count_fields=("packets", "per_second", "sources")),
+             count_fields=("packets", "peak_per_second", "sources")),
     RuleSpec(id="volumetric-icmp-flood", name="ICMP flood",
              description="ICMP packets arrive at one destination at a flood rate and are hardly answered.",
              severity="high", risk_score=73, technique=("T1498", "T1498.001"), transport="icmp",
-             count_fields=("packets", "per_second", "sources")),
+             count_fields=("packets", "peak_per_second", "sources")),
     RuleSpec(id="volumetric-amplification", name="Reflection amplification",
              description="Large responses from an amplifying UDP service, which the victim never asked for, "
                          "arrive from many reflectors.",
              severity="critical", risk_score=90, technique=("T1498", "T1498.002"), transport="udp",
-             count_fields=("bytes", "bits_per_second", "reflectors", "ratio")),
+             count_fields=("bytes", "peak_bits_per_second", "reflectors", "ratio")),
+    RuleSpec(id="volumetric-synack-reflection", name="SYN-ACK reflection",
+             description="SYN-ACKs the destination never asked for arrive from many servers: SYNs were "
+                         "sent in its name (TCP reflection).",
+             severity="high", risk_score=73, technique=("T1498", "T1498.002"), transport="tcp",
+             count_fields=("synacks", "peak_per_second", "reflectors")),
+    RuleSpec(id="volumetric-smurf", name="Smurf (echo requests to a group address)",
+             description="ICMP echo requests sent to a multicast or broadcast address at a flood rate: "
+                         "every member answers the (spoofed) source.",
+             severity="high", risk_score=73, technique=("T1498", "T1498.002"), transport="icmp",
+             count_fields=("packets", "peak_per_second")),
 )
 
 CONFIG_SCHEMA: dict[str, Any] = {
@@ -78,13 +104,16 @@ CONFIG_SCHEMA: dict[str, Any] = {
     "properties": {
         "window": {**DURATION_SCHEMA, "description": "rate measurement window (ours: 10 s)"},
         "syn_rate": {"type": "number", "minimum": 0,
-                     "description": "incomplete TCP attempts to one port of one host in its busiest second"},
-        "udp_pps": {"type": "number", "minimum": 0, "description": "UDP packets per second to one host"},
-        "icmp_pps": {"type": "number", "minimum": 0, "description": "ICMP packets per second to one host"},
+                     "description": "incomplete TCP attempts to one port of one host (or unasked SYN-ACKs "
+                                    "to one host) in its busiest second"},
+        "udp_pps": {"type": "number", "minimum": 0, "description": "UDP packets to one host in its busiest second"},
+        "icmp_pps": {"type": "number", "minimum": 0, "description": "ICMP packets to one host in its busiest second"},
+        "smurf_pps": {"type": "number", "minimum": 0,
+                      "description": "echo requests to one multicast/broadcast address in its busiest second"},
         "asymmetry": {"type": "number", "minimum": 1,
                       "description": "received / sent bytes of the victim (floods), response / request (amplification)"},
         "amplification_bps": {"type": "number", "minimum": 0,
-                              "description": "response bits per second from amplifying services to one host"},
+                              "description": "response bits from amplifying services to one host in its busiest second"},
         "min_reflectors": {"type": "integer", "minimum": 1, "description": "distinct reflectors"},
         "amplification_ports": {"type": "object",
                                 "additionalProperties": {"type": "integer", "minimum": 1, "maximum": 65535},
@@ -97,34 +126,110 @@ DEFAULTS: dict[str, Any] = {
     "syn_rate": 50,
     "udp_pps": 5000,
     "icmp_pps": 1000,
+    "smurf_pps": 100,
     "asymmetry": 10,
     "amplification_bps": 1_000_000,
     "min_reflectors": 5,
-    "amplification_ports": {"dns": 53, "ntp": 123, "ssdp": 1900, "memcached": 11211, "chargen": 19,
-                            "cldap": 389},
+    # US-CERT TA14-017A "UDP-Based Amplification Attacks" (services with a fixed port)
+    "amplification_ports": {"qotd": 17, "chargen": 19, "dns": 53, "tftp": 69, "portmap": 111,
+                            "ntp": 123, "netbios": 137, "snmp": 161, "cldap": 389, "rip": 520,
+                            "ssdp": 1900, "ard": 3283, "ws-discovery": 3702, "mdns": 5353,
+                            "coap": 5683, "ubiquiti": 10001, "memcached": 11211, "steam": 27015,
+                            "quake": 27960, "jenkins": 33848, "dhdiscover": 37810},
 }
 
 
+def _spread(bins: dict[int, float], start_ms: int, end_ms: int, amount: int) -> None:
+    """Spread ``amount`` evenly over the seconds the record lasted, in O(1): a rate starts at
+    its first second and stops after its last, kept as a difference under the key ``~second``
+    (negative, so it never meets an epoch second); :func:`_profile` integrates them."""
+    first, last = (start_ms // 1000 if start_ms >= 0 else end_ms // 1000), end_ms // 1000
+    if last <= first:
+        bins[last] = bins.get(last, 0) + amount
+        return
+    first = max(first, last - MAX_SPREAD_S + 1)
+    rate = amount / (last - first + 1)
+    bins[~first] = bins.get(~first, 0) + rate
+    bins[~(last + 1)] = bins.get(~(last + 1), 0) - rate
+
+
+def _profile(bins: Mapping[int, float]) -> tuple[int, int]:
+    """(total, busiest second) of per-second amounts plus spread rates (see :func:`_spread`)."""
+    if all(k >= 0 for k in bins):
+        return int(sum(bins.values())), int(max(bins.values(), default=0))
+    points = {k: v for k, v in bins.items() if k >= 0}
+    deltas = {~k: v for k, v in bins.items() if k < 0}
+    keys = sorted(set(points) | set(deltas))
+    total = float(sum(points.values()))
+    running = peak = 0.0
+    for n, k in enumerate(keys):
+        running += deltas.get(k, 0.0)
+        peak = max(peak, points.get(k, 0) + running)
+        if n + 1 < len(keys):
+            total += running * (keys[n + 1] - k)
+    return int(round(total)), int(round(peak))
+
+
+def _raw(batch: FlowBatch, *names: str) -> list[Any] | None:
+    for name in names:
+        col = batch.columns.get(name)
+        if col is not None:
+            return col
+    return None
+
+
+def _icmp_type(types: list[Any] | None, type_codes: list[Any] | None, i: int) -> int:
+    """The ICMP type of record ``i`` from icmpType* or the high byte of icmpTypeCode*; -1 if none."""
+    if types is not None and types[i] is not None:
+        return int(types[i])
+    if type_codes is not None and type_codes[i] is not None:
+        return int(type_codes[i]) >> 8
+    return -1
+
+
+def _is_group(addr: str, cache: dict[str, bool]) -> bool:
+    """Multicast or limited-broadcast address (an IPv4 subnet broadcast needs the netmask)."""
+    hit = cache.get(addr)
+    if hit is None:
+        try:
+            a = ip_address(addr)
+            hit = a.is_multicast or str(a) == "255.255.255.255"
+        except ValueError:
+            hit = False
+        cache[addr] = hit
+    return hit
+
+
 class _State:
-    __slots__ = ("syn", "syn_src", "pk_in", "by_in", "src_in", "by_out", "resp", "refl", "req")
+    __slots__ = ("syn", "syn_src", "pps_in", "by_in", "src_in", "by_out",
+                 "resp_bins", "refl", "req", "synack", "synack_src", "asked", "smurf", "smurf_src")
 
     def __init__(self) -> None:
         # (victim, port) -> attempts per second (epoch second), and the sources
-        self.syn: dict[tuple[str, int], dict[int, int]] = defaultdict(lambda: defaultdict(int))
+        self.syn: dict[tuple[str, int], dict[int, int]] = defaultdict(dict)
         self.syn_src: dict[tuple[str, int], set[str]] = defaultdict(set)
-        # per (proto, host): packets/bytes received, sources, bytes sent
-        self.pk_in: dict[tuple[int, str], int] = defaultdict(int)
+        # per (proto, host): packets per second (their sum is the total) and bytes received,
+        # sources, bytes sent
+        self.pps_in: dict[tuple[int, str], dict[int, float]] = defaultdict(dict)
         self.by_in: dict[tuple[int, str], int] = defaultdict(int)
         self.src_in: dict[tuple[int, str], set[str]] = defaultdict(set)
         self.by_out: dict[tuple[int, str], int] = defaultdict(int)
-        # amplification: (victim, service port) -> response bytes / reflectors; request bytes
-        self.resp: dict[tuple[str, int], int] = defaultdict(int)
+        # amplification: (victim, service port) -> response bytes per second, reflectors;
+        # request bytes
+        self.resp_bins: dict[tuple[str, int], dict[int, float]] = defaultdict(dict)
         self.refl: dict[tuple[str, int], set[str]] = defaultdict(set)
         self.req: dict[tuple[str, int], int] = defaultdict(int)
+        # SYN-ACK reflection: victim -> SYN-ACKs per second, reflectors; (host, peer) it SYNed
+        self.synack: dict[str, dict[int, int]] = defaultdict(dict)
+        self.synack_src: dict[str, set[str]] = defaultdict(set)
+        self.asked: set[tuple[str, str]] = set()
+        # smurf: (group, spoofed source) -> echo requests per second
+        self.smurf: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
+        self.smurf_src: set[str] = set()
 
 
 class VolumetricDetector:
-    """Rates and asymmetry per destination in short tumbling windows."""
+    """Peak-second rates and asymmetry per destination in short tumbling windows."""
 
     name = "volumetric"
 
@@ -133,10 +238,12 @@ class VolumetricDetector:
         self.syn_rate = float(config["syn_rate"])
         self.udp_pps = float(config["udp_pps"])
         self.icmp_pps = float(config["icmp_pps"])
+        self.smurf_pps = float(config["smurf_pps"])
         self.asym = float(config["asymmetry"])
         self.amp_bps = float(config["amplification_bps"])
         self.min_refl = int(config["min_reflectors"])
         self.amp_ports = {int(p): n for n, p in config["amplification_ports"].items()}
+        self._group: dict[str, bool] = {}
         self.windows = TumblingWindows(self.window_ms, _State, self._finish, "volumetric", ctx.stats)
 
     def on_batch(self, batch: FlowBatch) -> list[Event]:
@@ -152,52 +259,91 @@ class VolumetricDetector:
         return self.windows.flush()
 
     @staticmethod
-    def _columns(batch: FlowBatch) -> tuple[list[Any], ...]:
+    def _columns(batch: FlowBatch) -> tuple[Any, ...]:
         return (address_column(batch, "source"), address_column(batch, "destination"),
                 int_column(batch, "protocolIdentifier"), int_column(batch, "sourceTransportPort"),
                 int_column(batch, "destinationTransportPort"),
                 int_column(batch, "packetDeltaCount", default=1), int_column(batch, "octetDeltaCount"),
                 int_column(batch, "tcpControlBits", default=-1), batch.event_times(),
                 # biflows (RFC 5103): what the destination sent back in the same record
-                int_column(batch, "reversePacketDeltaCount"), int_column(batch, "reverseOctetDeltaCount"))
+                int_column(batch, "reversePacketDeltaCount"), int_column(batch, "reverseOctetDeltaCount"),
+                _raw(batch, "reverseTcpControlBits"),
+                int_column(batch, "flowStartMilliseconds", default=-1),
+                # ICMP types are read for the few records sent to group addresses only
+                _raw(batch, "icmpTypeCodeIPv4", "icmpTypeCodeIPv6"), _raw(batch, "icmpTypeIPv4", "icmpTypeIPv6"))
 
-    def _acc(self, st: _State, cols: tuple[list[Any], ...], idx: list[int]) -> None:
-        src, dst, proto, sport, dport, packets, octets, flags, times, rpackets, roctets = cols
+    def _acc(self, st: _State, cols: tuple[Any, ...], idx: list[int]) -> None:
+        (src, dst, proto, sport, dport, packets, octets, flags, times, rpackets, roctets, rflags,
+         starts, icmp, icmp_type) = cols
         amp = self.amp_ports
         for i in idx:
             s, d, p = src[i], dst[i], proto[i]
             if s is None or d is None:
                 continue
+            t, t0 = times[i], starts[i]
+            fwd = packets[i] > 0
             if p == 6:
                 f = flags[i]
-                if f >= 0 and f & SYN and not f & ACK:
-                    st.syn[(d, dport[i])][times[i] // 1000] += 1
-                    st.syn_src[(d, dport[i])].add(s)
+                rf = -1
+                if rflags is not None and rpackets[i] > 0 and rflags[i] is not None:
+                    rf = rflags[i]
+                if fwd and f >= 0 and f & SYN:
+                    if f & ACK:
+                        # a SYN-ACK (maybe retransmitted, maybe reset) and nothing else, whose peer
+                        # sent no SYN: s answered a SYN it never saw here. A client's own record
+                        # (SYN, then ACK with data or FIN) or a normal biflow never qualifies.
+                        if f & ~(SYN | ACK | RST) == 0 and not (rf >= 0 and rf & SYN):
+                            st.synack[d][t // 1000] = st.synack[d].get(t // 1000, 0) + 1
+                            st.synack_src[d].add(s)
+                    else:
+                        st.syn[(d, dport[i])][t // 1000] = st.syn[(d, dport[i])].get(t // 1000, 0) + 1
+                        st.syn_src[(d, dport[i])].add(s)
+                        st.asked.add((s, d))
+                if rf >= 0 and rf & SYN and rf & ACK and not (fwd and f >= 0 and f & SYN):
+                    # biflow whose initiator sent no SYN in it: the SYN-ACK came unasked
+                    st.synack[s][t // 1000] = st.synack[s].get(t // 1000, 0) + 1
+                    st.synack_src[s].add(d)
                 continue
             if p not in (17, 1, 58):
                 continue
             proto_key = 1 if p == 58 else p
-            st.pk_in[(proto_key, d)] += packets[i]
-            st.by_in[(proto_key, d)] += octets[i]
-            st.src_in[(proto_key, d)].add(s)
-            st.by_out[(proto_key, s)] += octets[i]
-            if p == 17:
-                if sport[i] in amp:
-                    st.resp[(d, sport[i])] += octets[i]
-                    st.refl[(d, sport[i])].add(s)
-                if dport[i] in amp:
-                    st.req[(s, dport[i])] += octets[i]
+            sec = t // 1000
+            one_second = t0 < 0 or t0 // 1000 == sec
+            if fwd:
+                # packets per second: the window's total is their sum (no second counter)
+                bins = st.pps_in[(proto_key, d)]
+                if one_second:
+                    bins[sec] = bins.get(sec, 0) + packets[i]
+                else:
+                    _spread(bins, t0, t, packets[i])
+                st.by_in[(proto_key, d)] += octets[i]
+                st.src_in[(proto_key, d)].add(s)
+                st.by_out[(proto_key, s)] += octets[i]
+                if p == 17:
+                    if sport[i] in amp:
+                        bins = st.resp_bins[(d, sport[i])]
+                        if one_second:
+                            bins[sec] = bins.get(sec, 0) + octets[i]
+                        else:
+                            _spread(bins, t0, t, octets[i])
+                        st.refl[(d, sport[i])].add(s)
+                    if dport[i] in amp:
+                        st.req[(s, dport[i])] += octets[i]
+                elif _is_group(d, self._group):
+                    ty = _icmp_type(icmp_type, icmp, i)
+                    if ty == ECHO_REQUEST[p]:
+                        _spread(st.smurf[(d, s)], t0, t, packets[i])
             if rpackets[i] > 0:
                 # biflow: the reverse direction counts exactly as a reply uniflow d -> s would,
                 # so a server answering its clients is not taken for a flood victim
                 ro = roctets[i]
-                st.pk_in[(proto_key, s)] += rpackets[i]
+                _spread(st.pps_in[(proto_key, s)], t0, t, rpackets[i])
                 st.by_in[(proto_key, s)] += ro
                 st.src_in[(proto_key, s)].add(d)
                 st.by_out[(proto_key, d)] += ro
                 if p == 17:
                     if dport[i] in amp:
-                        st.resp[(s, dport[i])] += ro
+                        _spread(st.resp_bins[(s, dport[i])], t0, t, ro)
                         st.refl[(s, dport[i])].add(d)
                     if sport[i] in amp:
                         st.req[(d, sport[i])] += ro
@@ -220,12 +366,14 @@ class VolumetricDetector:
                 window=(start, end), key=d,
                 fields={"sample_sources": sorted(srcs)[:LIST_LIMIT]},
             ))
-        for (p, d), pk in sorted(st.pk_in.items()):
+        for (p, d), per_second_in in sorted(st.pps_in.items()):
             limit, rule, label = ((self.udp_pps, RULES[1], "UDP") if p == 17
                                   else (self.icmp_pps, RULES[2], "ICMP"))
-            pps = pk / secs
-            if pps < limit:
-                continue
+            if max(per_second_in.values()) < limit and min(per_second_in) >= 0:
+                continue  # no spread record and no second at the limit: most hosts, cheaply
+            pk, peak = _profile(per_second_in)
+            if peak < limit or _is_group(d, self._group):
+                continue  # a group address is no host to flood (multicast streams; smurf has its rule)
             received, sent = st.by_in[(p, d)], st.by_out.get((p, d), 0)
             if received < self.asym * sent:
                 continue  # the host answers: a busy server, not a flood
@@ -233,15 +381,18 @@ class VolumetricDetector:
             single = next(iter(srcs)) if len(srcs) == 1 else None
             out.append(make_alert(
                 rule, time_ms=end, detector=self.name, source_ip=single, destination_ip=d,
-                counts={"packets": pk, "per_second": round(pps, 1), "sources": len(srcs)},
-                summary=(f"{pk} {label} packets to {d} in {secs:g} s ({pps:.0f}/s) from "
+                counts={"packets": pk, "peak_per_second": peak, "sources": len(srcs)},
+                summary=(f"{pk} {label} packets to {d} in {secs:g} s (peak {peak} in one second) from "
                          f"{len(srcs)} sources; it sent back {sent} of {received} bytes"),
                 window=(start, end), key=d, fields={"sample_sources": sorted(srcs)[:LIST_LIMIT]},
             ))
-        for (d, port), resp in sorted(st.resp.items()):
-            bps = resp * 8 / secs
+        for (d, port), resp_bins in sorted(st.resp_bins.items()):
+            if max(resp_bins.values()) * 8 < self.amp_bps and min(resp_bins) >= 0:
+                continue
+            resp, peak_bytes = _profile(resp_bins)
+            peak_bps = peak_bytes * 8
             refl = st.refl[(d, port)]
-            if bps < self.amp_bps or len(refl) < self.min_refl:
+            if peak_bps < self.amp_bps or len(refl) < self.min_refl:
                 continue
             req = st.req.get((d, port), 0)
             if resp < self.asym * req:
@@ -250,19 +401,48 @@ class VolumetricDetector:
             svc = self.amp_ports[port]
             out.append(make_alert(
                 RULES[3], time_ms=end, detector=self.name, destination_ip=d,
-                counts={"bytes": resp, "bits_per_second": round(bps), "reflectors": len(refl),
+                counts={"bytes": resp, "peak_bits_per_second": peak_bps, "reflectors": len(refl),
                         "ratio": ratio},
-                summary=(f"{len(refl)} {svc} reflectors (UDP source port {port}) sent {d} "
-                         f"{bps / 1e6:.1f} Mbit/s in {secs:g} s; it sent {req} request bytes"),
+                summary=(f"{len(refl)} {svc} reflectors (UDP source port {port}) sent {d} {resp} bytes "
+                         f"in {secs:g} s, peak {peak_bps / 1e6:.1f} Mbit/s; it sent {req} request bytes"),
                 window=(start, end), key=d,
                 fields={"service": svc, "sample_reflectors": sorted(refl)[:LIST_LIMIT]},
+            ))
+        for d, per_second in sorted(st.synack.items()):
+            peak = max(per_second.values())
+            refl = {r for r in st.synack_src[d] if (d, r) not in st.asked}
+            if peak < self.syn_rate or len(refl) < self.min_refl:
+                continue
+            n = sum(per_second.values())
+            out.append(make_alert(
+                RULES[4], time_ms=end, detector=self.name, destination_ip=d,
+                counts={"synacks": n, "peak_per_second": peak, "reflectors": len(refl)},
+                summary=(f"{n} SYN-ACKs from {len(refl)} servers to {d} in {secs:g} s (peak {peak} in one "
+                         f"second) that it never asked for"),
+                window=(start, end), key=d, fields={"sample_reflectors": sorted(refl)[:LIST_LIMIT]},
+            ))
+        for (group, spoofed), echo_bins in sorted(st.smurf.items()):
+            n, peak = _profile(echo_bins)
+            if peak < self.smurf_pps:
+                continue
+            victim_is_group = _is_group(spoofed, self._group)
+            out.append(make_alert(
+                RULES[5], time_ms=end, detector=self.name,
+                # a multicast source is no host, so naming it accuses nobody; a unicast one is the victim
+                source_ip=spoofed if victim_is_group else None,
+                destination_ip=spoofed if not victim_is_group else group,
+                counts={"packets": n, "peak_per_second": peak},
+                summary=(f"{n} echo requests to the group address {group} in {secs:g} s (peak {peak} in one "
+                         f"second) with source {spoofed}: every member answers {spoofed}"),
+                window=(start, end), key=spoofed, fields={"group": group},
             ))
         return out
 
 
 SPEC = DetectorSpec(
     name="volumetric",
-    summary="SYN, UDP and ICMP floods and DNS/NTP/SSDP/memcached reflection amplification, by rate and asymmetry",
+    summary="SYN, UDP and ICMP floods, UDP amplification (TA14-017A ports), SYN-ACK reflection and smurf, "
+            "by peak-second rate and asymmetry",
     factory=VolumetricDetector,
     rules=RULES,
     config_schema=CONFIG_SCHEMA,
@@ -270,7 +450,8 @@ SPEC = DetectorSpec(
     references=(
         "US-CERT TA14-017A UDP-based amplification attacks: amplifying ports and bandwidth amplification factors",
         "suricata-verify SYN-flood test rule: detection_filter count 100, seconds 1 (syn_rate is half that)",
-        "rates (udp_pps, icmp_pps, amplification_bps) and the 10 s window are FlowCEP's own choices",
+        "RFC 2644 / THC-IPv6 rsmurf6: echo requests to broadcast or all-nodes addresses",
+        "rates (udp_pps, icmp_pps, smurf_pps, amplification_bps) and the 10 s window are FlowCEP's own choices",
     ),
 )
 

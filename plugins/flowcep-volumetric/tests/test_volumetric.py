@@ -45,11 +45,12 @@ def test_conformance_and_rules() -> None:
     assert syn["flowcep"]["counts"] == {"syn_flows": 800, "peak_per_second": 84, "sources": 800}
     assert "source" not in syn and syn["flowcep"]["key"] == "10.0.0.80"
     udp = by["volumetric-udp-flood"]
-    assert udp["flowcep"]["counts"]["packets"] == 60_000 and udp["flowcep"]["counts"]["per_second"] == 6000.0
+    # 50 records of 1200 packets, 100 ms apart: the busiest second holds 10 of them
+    assert udp["flowcep"]["counts"]["packets"] == 60_000 and udp["flowcep"]["counts"]["peak_per_second"] == 12_000
     amp = by["volumetric-amplification"]
-    # 10 reflectors x 40 x 3500 bytes = 1.4 MB in 10 s = 1.12 Mbit/s
+    # 10 reflectors x 40 x 3500 bytes = 1.4 MB, 500 ms apart: 2 x 140 kB = 2.24 Mbit in the peak second
     assert amp["flowcep"]["counts"]["bytes"] == 1_400_000
-    assert amp["flowcep"]["counts"]["bits_per_second"] == 1_120_000
+    assert amp["flowcep"]["counts"]["peak_bits_per_second"] == 2_240_000
     assert amp["threat"]["technique"]["subtechnique"]["id"] == ["T1498.002"]
 
 
@@ -83,14 +84,72 @@ def test_icmp_flood_and_echo_replies() -> None:
                        icmpTypeCodeIPv4=8 * 256, end_ms=BASE + 100 * i) for i in range(30)]
     events = run_detector(SPEC, flood)
     assert [e["rule"]["id"] for e in events] == ["volumetric-icmp-flood"]
-    assert events[0]["flowcep"]["counts"] == {"packets": 12_000, "per_second": 1200.0, "sources": 30}
+    assert events[0]["flowcep"]["counts"] == {"packets": 12_000, "peak_per_second": 4000, "sources": 30}
     assert events[0]["network"]["transport"] == "icmp"
     # the same rate answered in full (a ping-monitored host replying) is no flood
     replies = [make_flow("10.0.0.7", f"100.66.0.{i + 1}", proto="icmp", packets=400, octets=400 * 84,
                          icmpTypeCodeIPv4=0, end_ms=BASE + 100 * i + 5) for i in range(30)]
     assert run_detector(SPEC, flood + replies) == []
-    # below 1000 packets/s
-    assert run_detector(SPEC, flood[:24]) == []  # 9600 packets in 10 s
+    # the same 12,000 packets spread evenly over 20 s (each record lasting 20 s): 600/s, no flood
+    assert run_detector(SPEC, [dict(r, flowStartMilliseconds=r["flowEndMilliseconds"] - 19_999)
+                               for r in flood]) == []
+
+
+def test_peak_second_not_the_window_average() -> None:
+    # 1500 echo requests in one second, then silence: the 10 s average is 150/s, the peak 1500/s
+    burst = [make_flow("100.66.0.1", "10.0.0.7", proto="icmp", packets=150, octets=150 * 84,
+                       icmpTypeCodeIPv4=8 * 256, end_ms=BASE + 2000 + 50 * i) for i in range(10)]
+    events = run_detector(SPEC, burst)
+    assert [(e["rule"]["id"], e["flowcep"]["counts"]["peak_per_second"]) for e in events] == [
+        ("volumetric-icmp-flood", 1500)]
+    assert events[0]["source"]["ip"] == "100.66.0.1"  # one unicast source did it all
+
+
+def test_reflectors_are_never_named_as_sources() -> None:
+    events = run_detector(SPEC, amplification())
+    assert [e["rule"]["id"] for e in events] == ["volumetric-amplification"]
+    assert "source" not in events[0] and events[0]["destination"]["ip"] == "10.0.0.9"
+    assert len(events[0]["flowcep"]["fields"]["sample_reflectors"]) == 10
+    # the TA14-017A ports beyond DNS: memcached (11211), CLDAP (389), SNMP (161), CharGEN (19)
+    for port in (11211, 389, 161, 19, 17, 111, 137):
+        moved = [dict(r, sourceTransportPort=port) for r in amplification()]
+        assert [e["rule"]["id"] for e in run_detector(SPEC, moved)] == ["volumetric-amplification"], port
+
+
+def test_synack_reflection_names_the_victim() -> None:
+    # 20 web servers answer 10 SYN-ACKs each within one second to 10.0.0.44, which sent no SYN
+    synacks = [make_flow(f"203.0.113.{r + 1}", "10.0.0.44", 40000 + n, sport=80, packets=1, flags="SA",
+                         end_ms=BASE + 1000 + r * 40 + n) for r in range(20) for n in range(10)]
+    events = run_detector(SPEC, synacks)
+    assert [e["rule"]["id"] for e in events] == ["volumetric-synack-reflection"]
+    e = events[0]
+    assert "source" not in e and e["destination"]["ip"] == "10.0.0.44"
+    assert e["flowcep"]["counts"]["reflectors"] == 20
+    # a client whose own connections those were (it sent the SYNs) is no victim
+    syns = [make_flow("10.0.0.44", f"203.0.113.{r + 1}", 80, sport=40000 + n, packets=1, flags="S",
+                      end_ms=BASE + 1000 + r * 40 + n) for r in range(20) for n in range(10)]
+    assert not [x for x in run_detector(SPEC, syns + synacks) if x["rule"]["id"] == "volumetric-synack-reflection"]
+    # the same answers in biflows oriented initiator -> responder with a silent initiator
+    bi = [make_flow("10.0.0.44", r["sourceIPv4Address"], 80, sport=r["destinationTransportPort"], packets=0,
+                    octets=0, flags=0, end_ms=r["flowEndMilliseconds"], reversePacketDeltaCount=1,
+                    reverseOctetDeltaCount=44, reverseTcpControlBits=0x12) for r in synacks]
+    assert [x["destination"]["ip"] for x in run_detector(SPEC, bi)] == ["10.0.0.44"]
+
+
+def test_smurf_to_a_group_address() -> None:
+    # THC-IPv6 rsmurf6: echo requests from the spoofed all-nodes address to all-nodes
+    rsmurf = [make_flow("ff02::1", "ff02::1", proto=58, packets=100, octets=100 * 62,
+                        icmpTypeCodeIPv6=128 * 256, end_ms=BASE + 100 + i) for i in range(10)]
+    events = run_detector(SPEC, rsmurf)
+    assert [e["rule"]["id"] for e in events] == ["volumetric-smurf"]
+    assert events[0]["source"]["ip"] == "ff02::1"  # a group address, no host is accused
+    # IPv4 smurf: the spoofed unicast source is the victim, named as destination
+    v4 = [make_flow("10.0.0.5", "224.0.0.1", proto="icmp", packets=100, octets=100 * 84,
+                    icmpTypeCodeIPv4=8 * 256, end_ms=BASE + 100 + i) for i in range(10)]
+    events = run_detector(SPEC, v4)
+    assert [(e["rule"]["id"], e["destination"]["ip"]) for e in events] == [("volumetric-smurf", "10.0.0.5")]
+    assert "source" not in events[0]
+    assert run_detector(SPEC, [dict(v4[0], packetDeltaCount=99)]) == []  # below 100 in one second
 
 
 # --- biflow records (RFC 5103): the destination's answer is in the same record
@@ -120,3 +179,16 @@ def test_biflow_reverse_responses_count_for_amplification() -> None:
     events = run_detector(SPEC, tiny)
     assert [(e["rule"]["id"], e["flowcep"]["counts"]["reflectors"]) for e in events] == [
         ("volumetric-amplification", 10)]
+
+
+def test_long_records_are_spread_over_their_seconds() -> None:
+    from flowcep_volumetric import _profile, _spread
+
+    bins: dict[int, float] = {}
+    _spread(bins, 10_000, 19_999, 1000)  # 10 seconds (10..19): 100 per second
+    _spread(bins, 15_000, 15_500, 50)  # within second 15
+    assert _profile(bins) == (1050, 150)
+    # a record longer than 60 s is spread over its last 60 seconds only
+    long: dict[int, float] = {}
+    _spread(long, 0, 119_999, 6000)
+    assert _profile(long) == (6000, 100)
