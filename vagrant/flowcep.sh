@@ -68,7 +68,13 @@ stage="$prefix/src"
 
 if ! "$venv/bin/python" -c 'import sys' 2>/dev/null; then
     log "creating virtual environment $venv"
-    "$python" -m venv "$venv"
+    if [ -n "$wheels" ]; then
+        # Offline, pip comes from the wheels folder (below): ensurepip byte-compiles pip and
+        # setuptools, which took minutes on an emulated (TCG) guest.
+        "$python" -m venv --without-pip "$venv"
+    else
+        "$python" -m venv "$venv"
+    fi
 fi
 
 # Build from a clean copy: an in-tree build would write build/ and *.egg-info into the synced
@@ -126,10 +132,23 @@ PY
             exit 1
         }
     done
+    if ! "$venv/bin/python" -c 'import pip' 2>/dev/null; then
+        pip_wheel=$(find "$wheels" -maxdepth 1 -name 'pip-*.whl' -print -quit)
+        [ -n "$pip_wheel" ] || {
+            echo "flowcep.sh: no pip wheel in $wheels: run vagrant/fetch-wheels.sh on the host again" >&2
+            exit 1
+        }
+        # pip runs from its own wheel to install itself into the venv.
+        "$venv/bin/python" "$pip_wheel/pip" install --quiet --disable-pip-version-check --no-compile pip
+    fi
     log "installing ${#names[@]} project wheel(s) into $venv: ${names[*]}"
-    "${pip[@]}" install --quiet -c "$constraints" "${names[@]}" "${also[@]}"
+    # --no-compile: byte-compiling every module of the dependencies (4,000 files, plotly alone
+    # 1,500) was most of the install on an emulated guest. Python compiles what is imported
+    # when it is first imported; provisioning's own flowcep commands, run as root before the
+    # services start, leave those .pyc files for the services, whose /opt is read-only.
+    "${pip[@]}" install --quiet --no-compile -c "$constraints" "${names[@]}" "${also[@]}"
     # Same version number as an earlier install, new code: replace them.
-    "${pip[@]}" install --quiet --no-deps --force-reinstall "${names[@]}"
+    "${pip[@]}" install --quiet --no-compile --no-deps --force-reinstall "${names[@]}"
 else
 # One shared build environment instead of pip's isolated one per project: the build requirements
 # of every project are installed into the venv once, which makes a reinstall take seconds.
