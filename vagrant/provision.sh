@@ -28,7 +28,8 @@ case "$OFFLINE" in ""|0) OFFLINE="" ;; 1) ;; *)
 esac
 WHEELS="$SOURCE/vagrant/wheels"
 
-log() { printf '\n==> %s\n' "$*"; }
+# Each step says when it started (seconds since provisioning began): a slow box shows where.
+log() { printf '\n==> %s (%d s)\n' "$*" "$SECONDS"; }
 problems=()
 problem() { printf 'WARNING: %s\n' "$*" >&2; problems+=("$*"); }
 
