@@ -18,7 +18,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["BoxFiles", "QemuBox", "free_loopback_port", "kvm_boots_kernel"]
+__all__ = ["BoxFiles", "QemuBox", "free_loopback_port", "kvm_boots_kernel", "kvm_flavour"]
+
+
+def kvm_flavour() -> str | None:
+    """Why KVM may not boot an ordinary kernel here, or None. A host whose /dev/kvm comes from
+    kvm_pvm (Pagetable-based Virtual Machine, for nested hosts without VMX/SVM, e.g. inside a
+    Firecracker microVM) runs only guest kernels built with CONFIG_PVM_GUEST; Debian's is not."""
+    if Path("/sys/module/kvm_pvm").is_dir() and not Path("/sys/module/kvm_intel").is_dir() \
+            and not Path("/sys/module/kvm_amd").is_dir():
+        return ("/dev/kvm is kvm_pvm (no VMX/SVM on this host), which boots only kernels built "
+                "with CONFIG_PVM_GUEST; Debian's linux-image-amd64 is not one")
+    return None
 
 
 def kvm_boots_kernel(box: BoxFiles, timeout: float = 30) -> tuple[bool, str]:
