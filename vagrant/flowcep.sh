@@ -66,8 +66,10 @@ source_dir=$(cd "$source_dir" && pwd)
 venv="$prefix/venv"
 stage="$prefix/src"
 
+fresh_venv=""
 if ! "$venv/bin/python" -c 'import sys' 2>/dev/null; then
     log "creating virtual environment $venv"
+    fresh_venv=1
     if [ -n "$wheels" ]; then
         # Offline, pip comes from the wheels folder (below): ensurepip byte-compiles pip and
         # setuptools, which took minutes on an emulated (TCG) guest.
@@ -147,8 +149,11 @@ PY
     # when it is first imported; provisioning's own flowcep commands, run as root before the
     # services start, leave those .pyc files for the services, whose /opt is read-only.
     "${pip[@]}" install --quiet --no-compile -c "$constraints" "${names[@]}" "${also[@]}"
-    # Same version number as an earlier install, new code: replace them.
-    "${pip[@]}" install --quiet --no-compile --no-deps --force-reinstall "${names[@]}"
+    # Same version number as an earlier install, new code: replace them (a new venv has no
+    # earlier install, and each pip run costs half a minute on an emulated guest).
+    if [ -z "$fresh_venv" ]; then
+        "${pip[@]}" install --quiet --no-compile --no-deps --force-reinstall "${names[@]}"
+    fi
 else
 # One shared build environment instead of pip's isolated one per project: the build requirements
 # of every project are installed into the venv once, which makes a reinstall take seconds.
@@ -186,6 +191,8 @@ fi
 install -D -m 0644 "$sample" "$prefix/share/demo.ipfix"
 
 "$venv/bin/flowcep" --help >/dev/null
-log "installed: $("$venv/bin/python" -m pip list --disable-pip-version-check 2>/dev/null |
-    awk 'tolower($1) ~ /^flowcep/ {printf "%s %s  ", $1, $2}')"
+# importlib.metadata rather than `pip list`: the same names, without starting pip once more.
+log "installed: $("$venv/bin/python" -I -c 'import importlib.metadata as m
+print("  ".join(sorted(f"{d.name} {d.version}" for d in m.distributions()
+                       if d.name.lower().startswith("flowcep"))))')"
 log "command: $venv/bin/flowcep; sample: $prefix/share/demo.ipfix"
