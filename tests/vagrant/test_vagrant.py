@@ -27,15 +27,19 @@ import tomllib
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 VAGRANT = ROOT / "vagrant"
 SCRIPTS = sorted(VAGRANT.glob("*.sh"))
-UNITS = sorted(VAGRANT.glob("*.service"))
+# The demo's FlowCEP units; flowcep-es-standin.service (offline boxes only) is checked apart.
+STANDIN = VAGRANT / "flowcep-es-standin.service"
+UNITS = sorted(u for u in VAGRANT.glob("*.service") if u != STANDIN)
 VENV_FLOWCEP = "/opt/flowcep/venv/bin/flowcep"
 
 pytestmark = pytest.mark.tools
@@ -102,7 +106,7 @@ def free_port() -> int:
     for _ in range(50):
         with socket.socket() as tcp:
             tcp.bind(("127.0.0.1", 0))
-            port = tcp.getsockname()[1]
+            port = int(tcp.getsockname()[1])
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
                 try:
                     udp.bind(("127.0.0.1", port))
@@ -112,13 +116,15 @@ def free_port() -> int:
     raise RuntimeError("no free port")
 
 
-def http_json(url: str, method: str = "GET") -> dict:
+def http_json(url: str, method: str = "GET") -> dict[str, Any]:
     req = urllib.request.Request(url, method=method)
     with urllib.request.urlopen(req, timeout=10) as resp:
-        return json.load(resp)
+        body: dict[str, Any] = json.load(resp)
+        return body
 
 
-def wait_until(what: str, predicate, timeout: float, proc: subprocess.Popen | None = None) -> None:
+def wait_until(what: str, predicate: Callable[[], object], timeout: float,
+               proc: subprocess.Popen[bytes] | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -138,7 +144,7 @@ def tcp_open(port: int) -> bool:
 # --- Vagrantfile -------------------------------------------------------------------------------
 
 
-def test_vagrantfile_validates_with_plain_vagrant(require_tool, tmp_path: Path) -> None:
+def test_vagrantfile_validates_with_plain_vagrant(require_tool: Callable[[str], str], tmp_path: Path) -> None:
     """Debian's vagrant package alone (third-party plugins off) accepts the Vagrantfile."""
     vagrant = require_tool("vagrant")
     box = copy_box(tmp_path)
@@ -148,7 +154,7 @@ def test_vagrantfile_validates_with_plain_vagrant(require_tool, tmp_path: Path) 
     assert "validated successfully" in res.stdout
 
 
-def test_vagrant_validate_rejects_a_broken_vagrantfile(require_tool, tmp_path: Path) -> None:
+def test_vagrant_validate_rejects_a_broken_vagrantfile(require_tool: Callable[[str], str], tmp_path: Path) -> None:
     """The check above can fail: a misspelled option in the same file is reported."""
     vagrant = require_tool("vagrant")
     box = copy_box(tmp_path)
@@ -165,7 +171,7 @@ def _has_libvirt_plugin(vagrant: str) -> bool:
     return "vagrant-libvirt" in res.stdout
 
 
-def test_vagrantfile_validates_for_libvirt(require_tool, tmp_path: Path) -> None:
+def test_vagrantfile_validates_for_libvirt(require_tool: Callable[[str], str], tmp_path: Path) -> None:
     """With vagrant-libvirt installed, its provider block (memory, cpus, forwards) is checked too,
     and a misspelled libvirt option is caught."""
     vagrant = require_tool("vagrant")
@@ -202,11 +208,11 @@ def test_elastic_ports_are_forwarded_to_host_loopback_only() -> None:
 
 def test_there_are_scripts_to_check() -> None:
     names = {p.name for p in SCRIPTS}
-    assert {"provision.sh", "flowcep.sh", "elastic.sh"} <= names
+    assert {"provision.sh", "flowcep.sh", "elastic.sh", "build-box.sh", "fetch-wheels.sh"} <= names
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
-def test_shellcheck(require_tool, script: Path) -> None:
+def test_shellcheck(require_tool: Callable[[str], str], script: Path) -> None:
     shellcheck = require_tool("shellcheck")
     res = subprocess.run([shellcheck, "-x", "--severity=style", str(script)], cwd=VAGRANT,
                          capture_output=True, text=True, timeout=60)
@@ -222,6 +228,60 @@ def test_flowcep_sh_rejects_bad_arguments(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=30)
     assert res.returncode == 1
     assert "no pyproject.toml" in res.stderr
+
+
+def test_flowcep_sh_refuses_an_empty_wheel_folder(tmp_path: Path) -> None:
+    """Offline, an empty --wheels folder is a clear error before pip tries an index."""
+    (tmp_path / "wheels").mkdir()
+    res = subprocess.run(["bash", str(VAGRANT / "flowcep.sh"), "--source", str(ROOT), "--prefix",
+                          str(tmp_path / "p"), "--wheels", str(tmp_path / "wheels")],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1
+    assert "holds no wheels: run vagrant/fetch-wheels.sh" in res.stderr
+
+
+def test_flowcep_sh_refuses_wheels_without_the_projects(tmp_path: Path) -> None:
+    """Wheels of the dependencies only (fetch-wheels.sh not run on this tree): said, not built."""
+    (tmp_path / "wheels").mkdir()
+    (tmp_path / "wheels" / "pluggy-1.5.0-py3-none-any.whl").write_bytes(b"")
+    res = subprocess.run(["bash", str(VAGRANT / "flowcep.sh"), "--source", str(ROOT), "--prefix",
+                          str(tmp_path / "p"), "--wheels", str(tmp_path / "wheels")],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1
+    assert "no wheel of flowcep in" in res.stderr and "fetch-wheels.sh" in res.stderr
+
+
+def test_fetch_wheels_and_build_box_reject_bad_arguments(tmp_path: Path) -> None:
+    res = subprocess.run(["bash", str(VAGRANT / "fetch-wheels.sh"), "--source", str(tmp_path)],
+                         capture_output=True, text=True, timeout=30)
+    assert res.returncode == 1 and "has no pyproject.toml" in res.stderr
+    res = subprocess.run(["bash", str(VAGRANT / "fetch-wheels.sh"), "--bogus"], capture_output=True, text=True,
+                         timeout=30)
+    assert res.returncode == 2 and "Usage: fetch-wheels.sh" in res.stderr
+    res = subprocess.run(["bash", str(VAGRANT / "build-box.sh"), "--bogus"], capture_output=True, text=True,
+                         timeout=30)
+    assert res.returncode == 2 and "Usage: build-box.sh" in res.stderr
+
+
+def test_provision_offline_mode_is_explicit() -> None:
+    """FLOWCEP_VM_OFFLINE=1 never tries Elastic, says so in one line, runs the stand-in and
+    reports Kibana's import as skipped; online, a failed Elastic install is an error."""
+    text = (VAGRANT / "provision.sh").read_text()
+    offline, online = text.split('if [ -n "$OFFLINE" ]; then\n    log "Elasticsearch stand-in (offline)"', 1)[1].split("else", 1)
+    assert "elastic.sh" not in offline and "flowcep-es-standin" in offline
+    assert "FLOWCEP_VM_OFFLINE=1: not installing Elastic's packages" in offline
+    assert 'if ! bash "$SOURCE/vagrant/elastic.sh"; then' in online
+    assert "SKIPPED: Kibana import" in text
+
+
+def test_standin_unit_listens_on_loopback_and_stands_for_elasticsearch() -> None:
+    service = dict(parse_unit(STANDIN.read_text())["Service"])
+    argv = shlex.split(service["ExecStart"])
+    assert argv[argv.index("--host") + 1] == "127.0.0.1"
+    assert argv[argv.index("--elasticsearch-port") + 1] == "9200"
+    assert service["DynamicUser"] == "yes" and service["Restart"] == "on-failure"
+    # The collector's Wants=/After=elasticsearch.service reach the stand-in through its alias.
+    assert "elasticsearch.service" in " ".join(unit_values(STANDIN, "Install", "Alias")).split()
 
 
 # --- systemd units -----------------------------------------------------------------------------
@@ -246,7 +306,7 @@ def _verify(systemd_analyze: str, units: list[Path]) -> subprocess.CompletedProc
     return res
 
 
-def test_units_pass_systemd_analyze_verify(require_tool, tmp_path: Path) -> None:
+def test_units_pass_systemd_analyze_verify(require_tool: Callable[[str], str], tmp_path: Path) -> None:
     systemd_analyze = require_tool("systemd-analyze")
     assert {u.name for u in UNITS} == {"flowcep-collector.service", "flowcep-replay.service"}
     copies = _verifiable_copies(tmp_path)
@@ -256,7 +316,7 @@ def test_units_pass_systemd_analyze_verify(require_tool, tmp_path: Path) -> None
     assert res.returncode == 0 and not ours, res.stdout + res.stderr
 
 
-def test_systemd_analyze_verify_reports_a_broken_unit(require_tool, tmp_path: Path) -> None:
+def test_systemd_analyze_verify_reports_a_broken_unit(require_tool: Callable[[str], str], tmp_path: Path) -> None:
     """The check above can fail here: a misspelled directive is reported."""
     systemd_analyze = require_tool("systemd-analyze")
     copy = _verifiable_copies(tmp_path)[0]
@@ -305,7 +365,7 @@ def _install(prefix: Path, cwd: Path, es_major: str) -> subprocess.CompletedProc
     )
 
 
-def spawn(argv: list[str], cwd: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
+def spawn(argv: list[str], cwd: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """Start a unit's command with its output in a file (a pipe nobody reads could fill up)."""
     with log.open("wb") as out:
         proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -313,12 +373,12 @@ def spawn(argv: list[str], cwd: Path, env: dict[str, str], log: Path) -> subproc
     return proc
 
 
-def _output(proc: subprocess.Popen) -> str:
+def _output(proc: subprocess.Popen[bytes]) -> str:
     log = getattr(proc, "log", None)
     return log.read_text(errors="replace") if log is not None else ""
 
 
-def _stop(proc: subprocess.Popen, timeout: float) -> str:
+def _stop(proc: subprocess.Popen[bytes], timeout: float) -> str:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -334,13 +394,14 @@ def export_time_span(path: Path) -> int:
     """Seconds between the first and last IPFIX message export times (RFC 7011 header:
     version, length, export time, ...), read independently of FlowCEP's decoder."""
     data = path.read_bytes()
-    times, offset = [], 0
+    times: list[int] = []
+    offset = 0
     while offset + 16 <= len(data):
         version, length, export = struct.unpack_from(">HHI", data, offset)
         assert version == 10 and length >= 16, f"not IPFIX at offset {offset}"
         times.append(export)
         offset += length
-    return max(times) - min(times)
+    return int(max(times) - min(times))
 
 
 @pytest.mark.slow
@@ -479,3 +540,34 @@ def test_box_config_describes_the_samples_network_like_the_demo() -> None:
     demo = tomllib.loads((ROOT / "flowcep_plugin" / "data" / "demo.toml").read_text())
     for section in ("enrichers", "detectors"):
         assert box.get(section) == demo.get(section), section
+
+
+# --- offline provisioning: wheels fetched on the host, no index in the box ----------------------
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_flowcep_sh_installs_offline_from_fetched_wheels(tmp_path: Path) -> None:
+    """fetch-wheels.sh on the host, then flowcep.sh --wheels with every index unreachable (a dead
+    loopback port): what the offline box does (tests/vm boots it for real)."""
+    wheels = tmp_path / "wheels"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    python = shutil.which("python3.11") or sys.executable
+    res = subprocess.run(["bash", str(VAGRANT / "fetch-wheels.sh"), "--out", str(wheels), "--python", python],
+                         capture_output=True, text=True, timeout=600, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    names = {p.name.split("-")[0].lower() for p in wheels.glob("*.whl")}
+    assert {"flowcep", "flowcep_multistage", "elasticsearch", "noida_db", "setuptools"} <= names
+    assert next(wheels.glob("elasticsearch-8.*.whl"))  # the stand-in answers as 8.x
+    dead = {"PIP_INDEX_URL": "http://127.0.0.1:9/simple", "PIP_EXTRA_INDEX_URL": "", "PIP_FIND_LINKS": ""}
+    res = subprocess.run(["bash", str(VAGRANT / "flowcep.sh"), "--source", str(ROOT), "--prefix",
+                          str(tmp_path / "p"), "--python", python, "--es-major", "8", "--wheels", str(wheels),
+                          "--also", "noida-db>=0.2.3"],
+                         capture_output=True, text=True, timeout=600, env=env | dead)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    assert "offline: installing from the wheels" in res.stdout
+    venv_python = tmp_path / "p" / "venv" / "bin" / "python"
+    out = subprocess.run([str(venv_python), "-I", "-c",
+                          "import elasticsearch, noida_db, flowcep_multistage; print(elasticsearch.__versionstr__)"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.startswith("8."), out.stderr
