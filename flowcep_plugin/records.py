@@ -64,6 +64,15 @@ class FlowBatch:
         self._times: list[int] | None = None
         self._derived: dict[Hashable, tuple[tuple[object, ...], Any]] | None = None
 
+    # a batch crossing to a worker process carries its records, not the per-batch caches
+    # detectors filled (they are rebuilt on demand and can be larger than the columns)
+    def __getstate__(self) -> tuple[Any, ...]:
+        return (self.columns, self.length, self.source, self.exporter, self.stream, self._times)
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        self.columns, self.length, self.source, self.exporter, self.stream, self._times = state
+        self._derived = None
+
     # -- construction -------------------------------------------------------------------
     @classmethod
     def from_rows(
