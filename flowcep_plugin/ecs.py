@@ -48,7 +48,7 @@ from typing import Any
 import orjson
 
 from .elements import REVERSE_PEN, builtin_elements
-from .records import FLOW_STREAM, FlowBatch
+from .records import EXPORT_TIME, EXPORT_VERSION, FLOW_STREAM, SYS_UPTIME, FlowBatch
 
 __all__ = [
     "ECS_VERSION",
@@ -186,6 +186,10 @@ _REVERSE_PACKETS = ("reversePacketDeltaCount", "reversePacketTotalCount", "respo
 CUSTOM_RENAMES: dict[str, str] = {
     "source.zone": "flowcep.source.zone",
     "destination.zone": "flowcep.destination.zone",
+    # the decoders' message-header columns, where Beats puts the header
+    EXPORT_VERSION: "netflow.exporter.version",
+    EXPORT_TIME: "netflow.exporter.timestamp",
+    SYS_UPTIME: "netflow.exporter.uptime_millis",
 }
 
 #: FlowCEP's names for IANA elements that the IANA registry (and so Beats) names otherwise.

@@ -35,6 +35,15 @@ EVENT_TIME_FIELDS: tuple[tuple[str, float], ...] = (
 )
 
 
+#: Message-header columns the decoders add to every flow record they decode (what Beats' netflow
+#: converter writes as ``netflow.exporter.version``, ``.timestamp`` and ``.uptime_millis``): the
+#: export format's version (5, 9, 10), the message's export time (epoch ms) and, for NetFlow
+#: v5/v9, the exporter's sysUptime (ms).
+EXPORT_VERSION = "flowcep.export_version"
+EXPORT_TIME = "flowcep.export_time"
+SYS_UPTIME = "flowcep.sys_uptime"
+
+
 class FlowBatch:
     """A batch of flow records held as columns keyed by IPFIX element name.
 

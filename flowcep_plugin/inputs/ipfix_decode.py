@@ -25,7 +25,7 @@ from typing import Any
 
 from ..context import Context
 from ..elements import Registry, default_registry
-from ..records import FLOW_STREAM, OPTIONS_STREAM, FlowBatch
+from ..records import EXPORT_TIME, EXPORT_VERSION, FLOW_STREAM, OPTIONS_STREAM, SYS_UPTIME, FlowBatch
 from ..specs import ElementSpec
 from .limits import DecoderLimits, template_cost
 
@@ -384,13 +384,22 @@ class _Session:
 
 
 class _Pending:
-    __slots__ = ("template", "session", "buf", "count")
+    __slots__ = ("template", "session", "buf", "count", "exports")
 
     def __init__(self, template: Template, session: _Session) -> None:
         self.template = template
         self.session = session
         self.buf = bytearray()
         self.count = 0
+        #: [records, export time ms] runs: the message header each record came in
+        self.exports: list[list[int]] = []
+
+    def add_export(self, n: int, export_ms: int) -> None:
+        ex = self.exports
+        if ex and ex[-1][1] == export_ms:
+            ex[-1][0] += n
+        else:
+            ex.append([n, export_ms])
 
 
 class MessageDecoder:
@@ -446,6 +455,7 @@ class MessageDecoder:
         self.templates_changed = False
         self.messages = 0
         self._export_ms = 0
+        self._uptime_ms: int | None = None  # NetFlow's sysUptime of the message being decoded
 
     # -- public API ------------------------------------------------------------------------
     def decode(self, data: bytes, exporter: str) -> list[FlowBatch]:
@@ -505,7 +515,8 @@ class MessageDecoder:
         for p in self._pending.values():
             if p.count:
                 out.append(self._make_batch(p.template, p.session,
-                                            p.template.decode_fixed(p.buf, p.count), p.count))
+                                            p.template.decode_fixed(p.buf, p.count), p.count,
+                                            exports=p.exports))
         self._pending.clear()
         self.pending_records = 0
         return out
@@ -780,11 +791,13 @@ class MessageDecoder:
         p = self._pending.pop((id(sess), tid), None)
         if p is not None and p.count:
             self.pending_records -= p.count
-            self._ready.append(self._make_batch(t, sess, t.decode_fixed(p.buf, p.count), p.count))
+            self._ready.append(self._make_batch(t, sess, t.decode_fixed(p.buf, p.count), p.count,
+                                                exports=p.exports))
 
     def _make_batch(self, t: Template, sess: _Session, cols: list[list[Any]], n: int,
-                    base_ms: int | None = None) -> FlowBatch:
+                    base_ms: int | None = None, exports: list[list[int]] | None = None) -> FlowBatch:
         columns = dict(zip(t.names, cols, strict=True))
+        self._header_columns(columns, sess.tkey[2], n, exports)
         if base_ms is not None:
             _sysuptime_columns(columns, base_ms)
         elif t.relative:
@@ -883,6 +896,7 @@ class MessageDecoder:
                     p = self._pending[key] = _Pending(t, sess)
                 p.buf += memoryview(buf)[start:start + n * reclen]
                 p.count += n
+                p.add_export(n, self._export_ms)
                 self.pending_records += n
             else:
                 cols = t.decode_fixed(memoryview(buf)[start:start + n * reclen], n)
@@ -895,6 +909,22 @@ class MessageDecoder:
         if n:
             self._ready.append(self._make_batch(t, sess, cols, n, base_ms))
         return n
+
+    def _header_columns(self, columns: dict[str, list[Any]], version: int, n: int,
+                        exports: list[list[int]] | None = None) -> None:
+        """The message header of each record (Beats' ``netflow.exporter.version``,
+        ``.timestamp`` and, for NetFlow, ``.uptime_millis``): records queued from several
+        messages keep their own message's export time (``exports`` runs)."""
+        columns[EXPORT_VERSION] = [version] * n
+        if exports and len(exports) > 1:
+            stamps: list[Any] = []
+            for count, ms in exports:
+                stamps += [ms] * count
+            columns[EXPORT_TIME] = stamps
+        else:
+            columns[EXPORT_TIME] = [exports[0][1] if exports else self._export_ms] * n
+        if self._uptime_ms is not None and version != 10:
+            columns[SYS_UPTIME] = [self._uptime_ms] * n
 
     def _options_data(self, sess: _Session, t: Template, buf: bytes, start: int, end: int,
                       exporter: str) -> int:
@@ -973,7 +1003,8 @@ class MessageDecoder:
                       f"message length {length} but {avail} bytes available")
             return 0
         self.messages += 1
-        self._export_ms = export * 1000
+        self._export_ms = export_ms = export * 1000
+        self._uptime_ms = None
         sess = self._session(exporter, odid, 10)
         templates = sess.templates
         pending = self._pending
@@ -1012,6 +1043,7 @@ class MessageDecoder:
                             p = pending[(sid, set_id)] = _Pending(t, sess)
                         p.buf += mv[pos + 4:pos + 4 + n * t.reclen]
                         p.count += n
+                        p.add_export(n, export_ms)
                         records += n
                         queued += n
                 else:
@@ -1082,6 +1114,7 @@ class MessageDecoder:
         _v, _count, uptime, secs, seq, odid = _V9_HDR.unpack_from(buf, off)
         self.messages += 1
         self._export_ms = secs * 1000
+        self._uptime_ms = uptime
         sess = self._session(exporter, odid, 9)
         base_ms = secs * 1000 - uptime
         end = len(buf)
@@ -1201,6 +1234,9 @@ class MessageDecoder:
                 "engineType": [eng_type] * count,
                 "engineId": [eng_id] * count,
             }
+            self._export_ms = secs * 1000 + nsecs // 1_000_000
+            self._uptime_ms = uptime
+            self._header_columns(columns, 5, count)
             if interval:
                 columns["samplingInterval"] = [interval] * count
                 self._session_gauge("sampling_interval", sess, interval)
