@@ -16,7 +16,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
-__all__ = ["FlowBatch", "EVENT_TIME_FIELDS", "FLOW_STREAM", "OPTIONS_STREAM", "event_times"]
+__all__ = ["FlowBatch", "EVENT_TIME_FIELDS", "FLOW_STREAM", "OPTIONS_STREAM", "event_times",
+           "EXPORT_VERSION", "EXPORT_TIME", "SYS_UPTIME", "HEADER_COLUMNS"]
 
 #: The stream flow records travel on (the EPL input stream ``Flow``).
 FLOW_STREAM = "Flow"
@@ -42,6 +43,8 @@ EVENT_TIME_FIELDS: tuple[tuple[str, float], ...] = (
 EXPORT_VERSION = "flowcep.export_version"
 EXPORT_TIME = "flowcep.export_time"
 SYS_UPTIME = "flowcep.sys_uptime"
+#: The three, in that order.
+HEADER_COLUMNS = (EXPORT_VERSION, EXPORT_TIME, SYS_UPTIME)
 
 
 class FlowBatch:

@@ -356,6 +356,9 @@ MAX_SAMPLERS = 256
 _SWEEP_EVERY = 10.0  # seconds between sweeps for idle sessions and expired templates
 _MAX_SESSION_GAUGES = 256  # exporters with their own gauges in the run's stats
 _EARLY_OVERHEAD = 96  # bytes a held data set costs beyond its body (empty sets must cost too)
+#: A data set held for its template: body, version, v9 boot time (epoch ms), and the export
+#: time and NetFlow sysUptime of the message it came in.
+_Held = tuple[bytes, int, int | None, int, int | None]
 
 
 class _Session:
@@ -449,8 +452,9 @@ class MessageDecoder:
         self._pending: dict[tuple[int, int], _Pending] = {}
         self.pending_records = 0
         self._ready: list[FlowBatch] = []
-        # data sets whose template has not arrived: key -> list of (bytes, version, base_ms)
-        self._early: dict[tuple[str, int, int, int], list[tuple[bytes, int, int | None]]] = {}
+        # data sets whose template has not arrived: key -> list of (bytes, version, base_ms,
+        # and the export time and sysUptime of the message they came in)
+        self._early: dict[tuple[str, int, int, int], list[_Held]] = {}
         self._early_bytes = 0
         self.templates_changed = False
         self.messages = 0
@@ -765,9 +769,13 @@ class MessageDecoder:
         odid = int(sess.key.rsplit("/", 1)[1])
         early = self._early.pop((exporter, odid, version, tid), None)
         if early:
-            for body, ver, base in early:
+            current = self._export_ms, self._uptime_ms
+            for body, ver, base, export_ms, uptime_ms in early:
                 self._early_bytes -= len(body) + _EARLY_OVERHEAD
+                # the header of the message the data came in, not of the template's message
+                self._export_ms, self._uptime_ms = export_ms, uptime_ms
                 self._data_set(sess, t, body, 0, len(body), exporter, ver, base, 0)
+            self._export_ms, self._uptime_ms = current
             self.stats.add("input.early_sets_decoded", len(early))
 
     def _withdraw(self, sess: _Session, tid: int, set_id: int, exporter: str, off: int) -> None:
@@ -872,7 +880,7 @@ class MessageDecoder:
             if body_cost > self.max_buffered_bytes:
                 self._bad("unknown-template", 1, exporter, off, f"template {tid}")
                 return
-        self._early.setdefault(key, []).append((body, version, base_ms))
+        self._early.setdefault(key, []).append((body, version, base_ms, self._export_ms, self._uptime_ms))
         self._early_bytes += body_cost
         self.stats.add("input.early_sets_held", 1)
 
