@@ -24,6 +24,8 @@ What a document holds, and why:
   biflows whose ``biflowDirection`` says the record is reversed.
 * Enricher columns already named in ECS pass through; custom ones (zones) land under
   ``flowcep.*`` (``source.zone`` -> ``flowcep.source.zone``), never inside an ECS field set.
+* The decoders' message-header columns go where Beats puts the header:
+  ``netflow.exporter.version``, ``.timestamp`` (epoch ms) and, for NetFlow, ``.uptime_millis``.
 
 Flow documents are many (DESIGN.md measured one dict per record at ~0.5M/s and ``json.dumps``
 at ~0.2M/s), so the serialiser is planned once per batch shape and encodes whole columns with
