@@ -24,6 +24,8 @@ What a document holds, and why:
   biflows whose ``biflowDirection`` says the record is reversed.
 * Enricher columns already named in ECS pass through; custom ones (zones) land under
   ``flowcep.*`` (``source.zone`` -> ``flowcep.source.zone``), never inside an ECS field set.
+* The decoders' message-header columns go where Beats puts the header:
+  ``netflow.exporter.version``, ``.timestamp`` (epoch ms) and, for NetFlow, ``.uptime_millis``.
 
 Flow documents are many (DESIGN.md measured one dict per record at ~0.5M/s and ``json.dumps``
 at ~0.2M/s), so the serialiser is planned once per batch shape and encodes whole columns with
@@ -48,7 +50,7 @@ from typing import Any
 import orjson
 
 from .elements import REVERSE_PEN, builtin_elements
-from .records import FLOW_STREAM, FlowBatch
+from .records import EXPORT_TIME, EXPORT_VERSION, FLOW_STREAM, SYS_UPTIME, FlowBatch
 
 __all__ = [
     "ECS_VERSION",
@@ -186,6 +188,10 @@ _REVERSE_PACKETS = ("reversePacketDeltaCount", "reversePacketTotalCount", "respo
 CUSTOM_RENAMES: dict[str, str] = {
     "source.zone": "flowcep.source.zone",
     "destination.zone": "flowcep.destination.zone",
+    # the decoders' message-header columns, where Beats puts the header
+    EXPORT_VERSION: "netflow.exporter.version",
+    EXPORT_TIME: "netflow.exporter.timestamp",
+    SYS_UPTIME: "netflow.exporter.uptime_millis",
 }
 
 #: FlowCEP's names for IANA elements that the IANA registry (and so Beats) names otherwise.

@@ -16,7 +16,8 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Seq
 from operator import itemgetter
 from typing import Any
 
-__all__ = ["FlowBatch", "EVENT_TIME_FIELDS", "FLOW_STREAM", "OPTIONS_STREAM", "event_times"]
+__all__ = ["FlowBatch", "EVENT_TIME_FIELDS", "FLOW_STREAM", "OPTIONS_STREAM", "event_times",
+           "EXPORT_VERSION", "EXPORT_TIME", "SYS_UPTIME", "HEADER_COLUMNS"]
 
 #: The stream flow records travel on (the EPL input stream ``Flow``).
 FLOW_STREAM = "Flow"
@@ -33,6 +34,17 @@ EVENT_TIME_FIELDS: tuple[tuple[str, float], ...] = (
     ("flowEndMicroseconds", 0.001),
     ("flowEndNanoseconds", 0.000001),
 )
+
+
+#: Message-header columns the decoders add to every flow record they decode (what Beats' netflow
+#: converter writes as ``netflow.exporter.version``, ``.timestamp`` and ``.uptime_millis``): the
+#: export format's version (5, 9, 10), the message's export time (epoch ms) and, for NetFlow
+#: v5/v9, the exporter's sysUptime (ms).
+EXPORT_VERSION = "flowcep.export_version"
+EXPORT_TIME = "flowcep.export_time"
+SYS_UPTIME = "flowcep.sys_uptime"
+#: The three, in that order.
+HEADER_COLUMNS = (EXPORT_VERSION, EXPORT_TIME, SYS_UPTIME)
 
 
 class FlowBatch:

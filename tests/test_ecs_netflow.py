@@ -9,6 +9,8 @@ with the value Beats' converter would give it.
 from __future__ import annotations
 
 import re
+import subprocess
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +21,14 @@ from flowcep_plugin import api, ecs
 from flowcep_plugin.ecs_validate import value_fits
 from flowcep_plugin.elements import REVERSE_PEN, builtin_elements
 from flowcep_plugin.es import templates
-from flowcep_plugin.records import FlowBatch
+from flowcep_plugin.records import EXPORT_TIME, EXPORT_VERSION, SYS_UPTIME, FlowBatch
 
 NETFLOW = {k: v for k, v in ecs.netflow_fields().items() if k.startswith("netflow.") and v != "ecs"}
 #: Beats' one special case: its converter writes vrf_name where the field list says vr_fname.
 BEATS_SPECIAL = {"netflow.vr_fname": "netflow.vrf_name"}
+#: Beats' exporter header fields, from the decoders' message-header columns.
+HEADER_FIELDS = {EXPORT_VERSION: "netflow.exporter.version", EXPORT_TIME: "netflow.exporter.timestamp",
+                 SYS_UPTIME: "netflow.exporter.uptime_millis"}
 
 
 def _squash(name: str) -> str:
@@ -100,7 +105,7 @@ def test_template_types_are_elastics() -> None:
     assert "zone" not in mapping["properties"]["source"]["properties"]
 
 
-def _docs(path: Path, tmp_path: Path) -> list[dict[str, Any]]:
+def _docs(path: Path | str, tmp_path: Path) -> list[dict[str, Any]]:
     out = tmp_path / "flows.jsonl"
     api.run([str(path)], detectors=[], outputs=[f"jsonl:{out}"],
             config={"outputs": {"jsonl": {"flows": True}}, "run": {"flows": True}})
@@ -163,6 +168,9 @@ def test_documents_fill_what_the_integration_would(shared_file: Any, tmp_path: P
                 problems.add(f"{name} missing")
             elif not value_fits(kind, d[name]):
                 problems.add(f"{name}: {d[name]!r} is not an Elastic {kind}")
+        for column, field in HEADER_FIELDS.items():
+            if r.get(column) is not None:
+                assert d[field] == r[column] and value_fits(NETFLOW[field], d[field]), (field, d.get(field))
         flipped = r.get("biflowDirection") == 2
         if src is not None and not flipped:
             assert d["source.ip"] == src and src in d["related.ip"]
@@ -262,3 +270,66 @@ def test_network_type_as_the_integration_pipeline_sets_it() -> None:
     encoded = [orjson.loads(j) for j in ecs.batch_to_json(batch)]
     assert [d.get("network.type") for d in encoded] == ["ipv4", ["ipv4", "ipv6"], "ipv6", None]
     assert docs[1]["source.ip"] == "10.0.0.3"  # IPv4 first, as Beats' converter
+
+
+def _tshark_headers(tshark: str, path: Path) -> set[tuple[int, int, int | None]]:
+    """(version, export time in epoch ms, sysUptime in ms or None) of every export message in
+    a capture, as tshark decodes the headers (port 9990 is akvorado's v5 port)."""
+    cmd = [tshark, "-n", "-r", str(path), "-T", "fields", "-E", "occurrence=f"]
+    for port in (2055, 4739, 9990):
+        cmd += ["-d", f"udp.port=={port},cflow"]
+    for f in ("cflow.version", "cflow.sysuptime", "cflow.unix_secs", "cflow.unix_nsecs", "cflow.exporttime"):
+        cmd += ["-e", f]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=60).stdout
+    headers = set()
+    for line in out.splitlines():
+        version, uptime, secs, nsecs, export = line.split("\t")
+        if version == "10":
+            headers.add((10, int(export) * 1000, None))
+        else:
+            ms = int(secs) * 1000 + int(nsecs or 0) // 1_000_000
+            headers.add((int(version), ms, int(Decimal(uptime) * 1000)))
+    return headers
+
+
+@pytest.mark.tools
+@pytest.mark.parametrize("parts", [["nfv5.pcap"], ["data+templates.pcap"],
+                                   ["ipfixprobe-templates.pcap", "ipfixprobe-data.pcap"]],
+                         ids=lambda parts: parts[-1])
+def test_exporter_header_fields_as_tshark_reads_the_header(shared_file: Any, require_tool: Any,
+                                                           tmp_path: Path, parts: list[str]) -> None:
+    """netflow.exporter.version/.timestamp/.uptime_millis (the dashboards' Version panel and
+    the timeline split by version) carry the export message's header, typed as Elastic types
+    them; IPFIX headers have no sysUptime, so IPFIX documents have no uptime_millis."""
+    tshark = require_tool("tshark")
+    paths = [shared_file(f"data/akvorado/{p}") for p in parts]
+    path = paths[0]
+    if len(paths) > 1:
+        path = tmp_path / "merged.pcap"
+        subprocess.run([require_tool("mergecap"), "-a", "-w", str(path), *map(str, paths)], check=True, timeout=30)
+    docs = _docs(f"pcap+export:{path}", tmp_path)
+    assert docs
+    seen = set()
+    for d in docs:
+        for field in HEADER_FIELDS.values():
+            if field in d:
+                assert value_fits(NETFLOW[field], d[field]), (field, d[field])
+                assert templates.netflow_template_type(field) == NETFLOW[field]
+        seen.add((d["netflow.exporter.version"], d["netflow.exporter.timestamp"],
+                  d.get("netflow.exporter.uptime_millis")))
+    assert seen == _tshark_headers(tshark, path)
+
+
+def test_header_columns_are_written_where_beats_writes_the_header() -> None:
+    rows = [{"sourceIPv4Address": "10.0.0.1", EXPORT_VERSION: 9, EXPORT_TIME: 1_684_085_372_000,
+             SYS_UPTIME: 116_860_520},
+            {"sourceIPv4Address": "10.0.0.2", EXPORT_VERSION: 10, EXPORT_TIME: 1_759_076_323_000}]
+    batch = FlowBatch.from_rows(rows, exporter="192.0.2.1:4739/3")
+    for docs in (ecs.batch_to_documents(batch), [orjson.loads(j) for j in ecs.batch_to_json(batch)]):
+        assert [{k: v for k, v in d.items() if k.startswith("netflow.exporter.")} for d in docs] == [
+            {"netflow.exporter.address": "192.0.2.1:4739", "netflow.exporter.source_id": 3,
+             "netflow.exporter.version": 9, "netflow.exporter.timestamp": 1_684_085_372_000,
+             "netflow.exporter.uptime_millis": 116_860_520},
+            {"netflow.exporter.address": "192.0.2.1:4739", "netflow.exporter.source_id": 3,
+             "netflow.exporter.version": 10, "netflow.exporter.timestamp": 1_759_076_323_000}]
+        assert not any(k.startswith("flowcep.export") or k == "flowcep.sys_uptime" for d in docs for k in d)

@@ -2,6 +2,9 @@
 
 One JSON object per record with IPFIX element names as keys: addresses as text, timestamps
 as integers in their element's unit, strings without padding, octet arrays as ``0x`` hex.
+Records decoded from export messages end with their message's header
+(``flowcep.export_version``, ``flowcep.export_time`` in epoch ms, NetFlow's
+``flowcep.sys_uptime`` in ms).
 Works on every input address (files, pcaps, live collectors), which makes it the first thing
 to try when a detector sees nothing: what do the records actually hold?
 """

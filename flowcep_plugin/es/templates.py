@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import ecs
+from ..records import HEADER_COLUMNS
 
 __all__ = [
     "TEMPLATE_VERSION",
@@ -186,6 +187,8 @@ def flow_fields() -> set[str]:
     names = {"@timestamp", "event.ingested", "event.created", "event.duration", "network.type",
              "network.direction", "related.ip", "observer.ip", "netflow.exporter.address",
              "netflow.exporter.source_id"} | set(ecs.FLOW_CONSTANTS)
+    # the decoders' message-header columns (netflow.exporter.version, .timestamp, .uptime_millis)
+    names |= {field for column, field in ecs.CUSTOM_RENAMES.items() if column in HEADER_COLUMNS}
     names |= {field for field, _ in ecs.TIME_FIELDS.values()}
     for steps in ecs.FIELD_MAP.values():
         names |= {field for field, _ in steps}

@@ -22,6 +22,10 @@ The inverse is derived from ecs.py's own tables (``netflow_name``, ``snake_case`
   reading run compute them again from the same elements.
 * ``netflow.exporter.address``/``source_id`` (or a merged batch's ``flowcep.exporter``)
   restore the exporter, so each exporter keeps its own event-time clock.
+* ``netflow.exporter.version``/``timestamp``/``uptime_millis`` (the export message's header,
+  as ecs.py and Beats write it) -> the decoders' message-header columns
+  (:data:`~flowcep_plugin.records.HEADER_COLUMNS`). An IPFIX header has no sysUptime: the
+  ``uptime_millis: 0`` Beats writes for IPFIX (its zero value) is not read as one.
 
 A value that cannot be an element's value (an address that is not one, a port beyond 65535,
 an element given twice with different values) makes the whole document malformed: a flow
@@ -38,15 +42,15 @@ from typing import Any
 
 from .. import ecs
 from ..elements import REVERSE_PEN, Registry, builtin_elements
+from ..records import EXPORT_VERSION, HEADER_COLUMNS, SYS_UPTIME
 from .json_values import TIME_UNITS, flatten, parse_int, parse_protocol, parse_timestamp_ms
 
 __all__ = ["EcsFlowReader", "document_kind", "netflow_elements"]
 
 Converter = Callable[[Any], Any]
 
-#: Header fields Beats writes under ``netflow.*`` that are not elements of the record.
-_HEADER_FIELDS = frozenset({"netflow.type", "netflow.exporter.version", "netflow.exporter.timestamp",
-                            "netflow.exporter.uptime_millis"})
+#: Fields Beats writes under ``netflow.*`` that are neither elements nor header columns.
+_NOT_ELEMENTS = frozenset({"netflow.type"})
 _EXPORTER_ADDRESS = "netflow.exporter.address"
 _EXPORTER_ID = "netflow.exporter.source_id"
 #: Column that carries each record's exporter in a batch merged from several (ipfix_decode).
@@ -77,6 +81,17 @@ def netflow_elements() -> dict[str, str]:
     for field, name in vendor.items():
         out.setdefault(field, name)
     return out
+
+
+@cache
+def _header_fields() -> dict[str, tuple[str, Converter]]:
+    """``netflow.exporter.*`` header field -> (message-header column, converter): ecs.py's
+    ``CUSTOM_RENAMES`` inverted. The version and sysUptime are the header's unsigned16 and
+    unsigned32; the export time is epoch ms (or ISO 8601 text, as Beats writes dates)."""
+    convert = {EXPORT_VERSION: _range(16, False), SYS_UPTIME: _range(32, False)}
+    epoch_ms = _time("dateTimeMilliseconds", 1)
+    return {field: (column, convert.get(column, epoch_ms))
+            for column, field in ecs.CUSTOM_RENAMES.items() if column in HEADER_COLUMNS}
 
 
 @cache
@@ -292,7 +307,10 @@ class EcsFlowReader:
             element = netflow_elements().get(key)
             if element is not None:
                 return element, self._element_converter(element, key)
-            if key in _HEADER_FIELDS or key in (_EXPORTER_ADDRESS, _EXPORTER_ID):
+            header = _header_fields().get(key)
+            if header is not None:
+                return header
+            if key in _NOT_ELEMENTS or key in (_EXPORTER_ADDRESS, _EXPORTER_ID):
                 return _SKIP
             return _UNMAPPED
         if key.startswith("flowcep.ipfix."):
@@ -339,6 +357,8 @@ class EcsFlowReader:
                 row[name] = value
         except (ValueError, TypeError, OverflowError) as e:
             raise ValueError(f"{key}: {e}") from None
+        if row.get(EXPORT_VERSION) == 10:
+            row.pop(SYS_UPTIME, None)  # Beats' zero: IPFIX headers have no sysUptime
         exporter = _exporter(flat)
         if exporter is not None:
             row[EXPORTER_COLUMN] = exporter

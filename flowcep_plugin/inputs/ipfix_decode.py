@@ -25,7 +25,7 @@ from typing import Any
 
 from ..context import Context
 from ..elements import Registry, default_registry
-from ..records import FLOW_STREAM, OPTIONS_STREAM, FlowBatch
+from ..records import EXPORT_TIME, EXPORT_VERSION, FLOW_STREAM, OPTIONS_STREAM, SYS_UPTIME, FlowBatch
 from ..specs import ElementSpec
 from .limits import DecoderLimits, template_cost
 
@@ -356,6 +356,9 @@ MAX_SAMPLERS = 256
 _SWEEP_EVERY = 10.0  # seconds between sweeps for idle sessions and expired templates
 _MAX_SESSION_GAUGES = 256  # exporters with their own gauges in the run's stats
 _EARLY_OVERHEAD = 96  # bytes a held data set costs beyond its body (empty sets must cost too)
+#: A data set held for its template: body, version, v9 boot time (epoch ms), and the export
+#: time and NetFlow sysUptime of the message it came in.
+_Held = tuple[bytes, int, int | None, int, int | None]
 
 
 class _Session:
@@ -384,13 +387,37 @@ class _Session:
 
 
 class _Pending:
-    __slots__ = ("template", "session", "buf", "count")
+    """Fixed-length records of one template queued as bytes until flush, with the export
+    time of the message each came in: runs of records from messages exported in the same
+    second, as their first record and export time (ms). Queuing a set costs one comparison
+    unless the export time changed (exporters send a message every few records; per-set
+    bookkeeping showed in decode benchmarks)."""
+
+    __slots__ = ("template", "session", "buf", "count", "export_ms", "run_starts", "run_times")
 
     def __init__(self, template: Template, session: _Session) -> None:
         self.template = template
         self.session = session
         self.buf = bytearray()
         self.count = 0
+        self.export_ms = -1  # the current run's export time
+        self.run_starts: list[int] = []
+        self.run_times: list[int] = []
+
+    def new_run(self, export_ms: int) -> None:
+        self.export_ms = export_ms
+        self.run_starts.append(self.count)
+        self.run_times.append(export_ms)
+
+    def export_times(self) -> list[int]:
+        """One export time per queued record."""
+        times, starts = self.run_times, self.run_starts
+        if len(times) == 1:
+            return times * self.count
+        out: list[int] = []
+        for ms, start, end in zip(times, starts, [*starts[1:], self.count], strict=True):
+            out += [ms] * (end - start)
+        return out
 
 
 class MessageDecoder:
@@ -440,12 +467,14 @@ class MessageDecoder:
         self._pending: dict[tuple[int, int], _Pending] = {}
         self.pending_records = 0
         self._ready: list[FlowBatch] = []
-        # data sets whose template has not arrived: key -> list of (bytes, version, base_ms)
-        self._early: dict[tuple[str, int, int, int], list[tuple[bytes, int, int | None]]] = {}
+        # data sets whose template has not arrived: key -> list of (bytes, version, base_ms,
+        # and the export time and sysUptime of the message they came in)
+        self._early: dict[tuple[str, int, int, int], list[_Held]] = {}
         self._early_bytes = 0
         self.templates_changed = False
         self.messages = 0
         self._export_ms = 0
+        self._uptime_ms: int | None = None  # NetFlow's sysUptime of the message being decoded
 
     # -- public API ------------------------------------------------------------------------
     def decode(self, data: bytes, exporter: str) -> list[FlowBatch]:
@@ -505,7 +534,7 @@ class MessageDecoder:
         for p in self._pending.values():
             if p.count:
                 out.append(self._make_batch(p.template, p.session,
-                                            p.template.decode_fixed(p.buf, p.count), p.count))
+                                            p.template.decode_fixed(p.buf, p.count), p.count, queued=p))
         self._pending.clear()
         self.pending_records = 0
         return out
@@ -754,9 +783,13 @@ class MessageDecoder:
         odid = int(sess.key.rsplit("/", 1)[1])
         early = self._early.pop((exporter, odid, version, tid), None)
         if early:
-            for body, ver, base in early:
+            current = self._export_ms, self._uptime_ms
+            for body, ver, base, export_ms, uptime_ms in early:
                 self._early_bytes -= len(body) + _EARLY_OVERHEAD
+                # the header of the message the data came in, not of the template's message
+                self._export_ms, self._uptime_ms = export_ms, uptime_ms
                 self._data_set(sess, t, body, 0, len(body), exporter, ver, base, 0)
+            self._export_ms, self._uptime_ms = current
             self.stats.add("input.early_sets_decoded", len(early))
 
     def _withdraw(self, sess: _Session, tid: int, set_id: int, exporter: str, off: int) -> None:
@@ -780,11 +813,12 @@ class MessageDecoder:
         p = self._pending.pop((id(sess), tid), None)
         if p is not None and p.count:
             self.pending_records -= p.count
-            self._ready.append(self._make_batch(t, sess, t.decode_fixed(p.buf, p.count), p.count))
+            self._ready.append(self._make_batch(t, sess, t.decode_fixed(p.buf, p.count), p.count, queued=p))
 
     def _make_batch(self, t: Template, sess: _Session, cols: list[list[Any]], n: int,
-                    base_ms: int | None = None) -> FlowBatch:
+                    base_ms: int | None = None, queued: _Pending | None = None) -> FlowBatch:
         columns = dict(zip(t.names, cols, strict=True))
+        self._header_columns(columns, sess.tkey[2], n, queued)
         if base_ms is not None:
             _sysuptime_columns(columns, base_ms)
         elif t.relative:
@@ -859,7 +893,7 @@ class MessageDecoder:
             if body_cost > self.max_buffered_bytes:
                 self._bad("unknown-template", 1, exporter, off, f"template {tid}")
                 return
-        self._early.setdefault(key, []).append((body, version, base_ms))
+        self._early.setdefault(key, []).append((body, version, base_ms, self._export_ms, self._uptime_ms))
         self._early_bytes += body_cost
         self.stats.add("input.early_sets_held", 1)
 
@@ -881,6 +915,8 @@ class MessageDecoder:
                 p = self._pending.get(key)
                 if p is None:
                     p = self._pending[key] = _Pending(t, sess)
+                if p.export_ms != self._export_ms:
+                    p.new_run(self._export_ms)
                 p.buf += memoryview(buf)[start:start + n * reclen]
                 p.count += n
                 self.pending_records += n
@@ -895,6 +931,16 @@ class MessageDecoder:
         if n:
             self._ready.append(self._make_batch(t, sess, cols, n, base_ms))
         return n
+
+    def _header_columns(self, columns: dict[str, list[Any]], version: int, n: int,
+                        queued: _Pending | None = None) -> None:
+        """The message header of each record (Beats' ``netflow.exporter.version``,
+        ``.timestamp`` and, for NetFlow, ``.uptime_millis``): records queued from several
+        messages keep their own message's export time."""
+        columns[EXPORT_VERSION] = [version] * n
+        columns[EXPORT_TIME] = queued.export_times() if queued is not None else [self._export_ms] * n
+        if self._uptime_ms is not None and version != 10:
+            columns[SYS_UPTIME] = [self._uptime_ms] * n
 
     def _options_data(self, sess: _Session, t: Template, buf: bytes, start: int, end: int,
                       exporter: str) -> int:
@@ -973,7 +1019,7 @@ class MessageDecoder:
                       f"message length {length} but {avail} bytes available")
             return 0
         self.messages += 1
-        self._export_ms = export * 1000
+        self._export_ms = export_ms = export * 1000
         sess = self._session(exporter, odid, 10)
         templates = sess.templates
         pending = self._pending
@@ -1010,6 +1056,10 @@ class MessageDecoder:
                         p = pending.get((sid, set_id))
                         if p is None:
                             p = pending[(sid, set_id)] = _Pending(t, sess)
+                        if p.export_ms != export_ms:  # a new run (p.new_run, inlined)
+                            p.export_ms = export_ms
+                            p.run_starts.append(p.count)
+                            p.run_times.append(export_ms)
                         p.buf += mv[pos + 4:pos + 4 + n * t.reclen]
                         p.count += n
                         records += n
@@ -1082,6 +1132,7 @@ class MessageDecoder:
         _v, _count, uptime, secs, seq, odid = _V9_HDR.unpack_from(buf, off)
         self.messages += 1
         self._export_ms = secs * 1000
+        self._uptime_ms = uptime
         sess = self._session(exporter, odid, 9)
         base_ms = secs * 1000 - uptime
         end = len(buf)
@@ -1201,6 +1252,9 @@ class MessageDecoder:
                 "engineType": [eng_type] * count,
                 "engineId": [eng_id] * count,
             }
+            self._export_ms = secs * 1000 + nsecs // 1_000_000
+            self._uptime_ms = uptime
+            self._header_columns(columns, 5, count)
             if interval:
                 columns["samplingInterval"] = [interval] * count
                 self._session_gauge("sampling_interval", sess, interval)

@@ -34,12 +34,15 @@ def test_dump_limit_table_and_sniffed_bare_path(tmp_path: Path, capsys: pytest.C
         w.write(256, [(f"10.0.0.{i}", 1000 + i, b"\x01\x02\x03") for i in range(10)], 1_700_000_000)
     assert main(["dump", str(path), "--limit", "3"]) == 0
     rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    # the template's elements, then the message header: IPFIX, exported at 1_700_000_000 s
     assert rows == [{"sourceIPv4Address": f"10.0.0.{i}", "destinationTransportPort": 1000 + i,
-                     "en39499:id99": "0x010203"} for i in range(3)]
+                     "en39499:id99": "0x010203", "flowcep.export_version": 10,
+                     "flowcep.export_time": 1_700_000_000_000} for i in range(3)]
     assert main(["dump", str(path), "-n", "2", "--format", "table"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["sourceIPv4Address", "destinationTransportPort", "en39499:id99"]
-    assert lines[1].split() == ["10.0.0.0", "1000", "0x010203"]
+    assert lines[0].split() == ["sourceIPv4Address", "destinationTransportPort", "en39499:id99",
+                                "flowcep.export_version", "flowcep.export_time"]
+    assert lines[1].split() == ["10.0.0.0", "1000", "0x010203", "10", "1700000000000"]
     assert len(lines) == 3
 
 
@@ -93,4 +96,5 @@ def test_dump_live_udp_stops_at_limit(capsys: pytest.CaptureFixture[str]) -> Non
             break
     assert not th.is_alive() and result == [0]
     lines = capsys.readouterr().out.splitlines()
-    assert [json.loads(x) for x in lines] == [{"sourceIPv4Address": "192.0.2.7"}] * 3
+    assert [json.loads(x) for x in lines] == [{"sourceIPv4Address": "192.0.2.7", "flowcep.export_version": 10,
+                                               "flowcep.export_time": 1000}] * 3

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import socket
 import struct
+from typing import Any
 
 from flowcep_plugin.context import Context
 from flowcep_plugin.elements import Registry
 from flowcep_plugin.inputs.ipfix_decode import MessageDecoder
-from flowcep_plugin.records import FlowBatch
+from flowcep_plugin.records import EXPORT_TIME, EXPORT_VERSION, HEADER_COLUMNS, SYS_UPTIME, FlowBatch
 from flowcep_plugin.specs import ElementSpec
 
 
@@ -55,6 +56,13 @@ def ip(s: str) -> bytes:
     return socket.inet_aton(s)
 
 
+def elements(record: dict[str, Any]) -> dict[str, Any]:
+    """A row (or a batch's columns) without the message-header columns every decoded flow
+    record carries: for tests about the record's elements (the header columns have tests of
+    their own, below and in test_ipfix_tshark.py)."""
+    return {k: v for k, v in record.items() if k not in HEADER_COLUMNS}
+
+
 def test_fixed_template_all_basic_types() -> None:
     d, ctx = decoder()
     fields = [(8, 4), (12, 4), (7, 2), (11, 2), (4, 1), (1, 8), (152, 8), (27, 16), (56, 6),
@@ -76,6 +84,8 @@ def test_fixed_template_all_basic_types() -> None:
         "interfaceName": "eth0", "dataRecordsReliability": False, "samplingProbability": 0.25,
         "mibObjectValueInteger": -7, "flowStartMicroseconds": 1_700_000_000_500_000,
         "flowStartNanoseconds": 1_700_000_000_500_000_000, "flowStartSeconds": 1_700_000_001,
+        # msg()'s header: IPFIX, export time 1_700_000_000 s; IPFIX headers carry no uptime
+        EXPORT_VERSION: 10, EXPORT_TIME: 1_700_000_000_000,
     }
     assert b.exporter == "10.0.0.1:5000/1"
     assert not ctx.stats.drops
@@ -86,7 +96,7 @@ def test_reduced_size_encoding_and_odd_lengths() -> None:
     d, _ = decoder()
     rec = struct.pack(">I", 4_000_000_000) + b"\x01\x00\x02" + struct.pack(">f", 1.5)
     b = one(d.decode(msg([tset(256, [(1, 4), (2, 3), (311, 4)]), dset(256, rec)]), "e"))
-    assert b.row(0) == {"octetDeltaCount": 4_000_000_000, "packetDeltaCount": 65538,
+    assert elements(b.row(0)) == {"octetDeltaCount": 4_000_000_000, "packetDeltaCount": 65538,
                         "samplingProbability": 1.5}
 
 
@@ -97,7 +107,7 @@ def test_variable_length_one_and_three_byte_lengths() -> None:
     rec2 = ip("2.2.2.2") + b"\x00" + b"\x01/"
     # 460 = httpRequestHost, 461 = httpRequestTarget: both mapped to FlowCEP's names
     b = one(d.decode(msg([tset(256, [(8, 4), (460, 65535), (461, 65535)]), dset(256, rec1, rec2, pad=2)]), "e"))
-    assert b.columns == {"sourceIPv4Address": ["1.1.1.1", "2.2.2.2"],
+    assert elements(b.columns) == {"sourceIPv4Address": ["1.1.1.1", "2.2.2.2"],
                          "HTTPRequestHost": ["abc", ""], "HTTPRequestURL": [long_url, "/"]}
     assert not ctx.stats.drops  # 2 bytes of set padding are not an error
 
@@ -107,7 +117,7 @@ def test_variable_length_past_end_is_counted_and_earlier_records_kept() -> None:
     good = b"\x02hi"
     bad = b"\x10abc"  # claims 16 bytes, 3 present
     b = one(d.decode(msg([tset(256, [(82, 65535)]), dset(256, good, bad)]), "e"))
-    assert b.columns == {"interfaceName": ["hi"]}
+    assert elements(b.columns) == {"interfaceName": ["hi"]}
     assert ctx.stats.drops == {"malformed-record": 1}
 
 
@@ -116,7 +126,7 @@ def test_unknown_elements_get_stable_names_and_template_still_decodes() -> None:
     fields = [(8, 4), (99, 2, 39499), (4000, 3), (5, 1, 29305)]
     rec = ip("9.9.9.9") + b"\xbe\xef" + b"xyz" + b"\x07"
     b = one(d.decode(msg([tset(256, fields), dset(256, rec)]), "e"))
-    assert b.row(0) == {"sourceIPv4Address": "9.9.9.9", "en39499:id99": b"\xbe\xef",
+    assert elements(b.row(0)) == {"sourceIPv4Address": "9.9.9.9", "en39499:id99": b"\xbe\xef",
                         "iana:id4000": b"xyz", "reverseIpClassOfService": 7}
 
 
@@ -126,7 +136,7 @@ def test_flowmon_and_cesnet_http_elements_and_nul_padding() -> None:
     rec = b"example.org".ljust(16, b"\0") + b"/index".ljust(16, b"\0") + b"\x04/cgi"
     b = one(d.decode(msg([tset(256, fields), dset(256, rec)]), "e"))
     # The same name twice in one template is kept apart rather than overwritten.
-    assert b.row(0) == {"HTTPRequestHost": "example.org", "HTTPRequestURL": "/index",
+    assert elements(b.row(0)) == {"HTTPRequestHost": "example.org", "HTTPRequestURL": "/index",
                         "HTTPRequestURL#2": "/cgi"}
 
 
@@ -135,7 +145,7 @@ def test_user_defined_elements_override_registry() -> None:
     ctx = Context()
     d = MessageDecoder(ctx, "t", reg)
     b = one(d.decode(msg([tset(256, [(7, 4, 4242)]), dset(256, struct.pack(">I", 99))]), "e"))
-    assert b.row(0) == {"myCounter": 99}
+    assert elements(b.row(0)) == {"myCounter": 99}
 
 
 def test_rfc6313_lists_are_skipped_but_following_fields_decode() -> None:
@@ -144,7 +154,7 @@ def test_rfc6313_lists_are_skipped_but_following_fields_decode() -> None:
     blist = b"\x03" + struct.pack(">HH", 8, 4) + ip("1.2.3.4") + ip("5.6.7.8")
     rec = ip("10.0.0.1") + bytes([len(blist)]) + blist + struct.pack(">H", 443)
     b = one(d.decode(msg([tset(256, [(8, 4), (291, 65535), (11, 2)]), dset(256, rec)]), "e"))
-    assert b.row(0) == {"sourceIPv4Address": "10.0.0.1", "destinationTransportPort": 443}
+    assert elements(b.row(0)) == {"sourceIPv4Address": "10.0.0.1", "destinationTransportPort": 443}
     assert not ctx.stats.drops
 
 
@@ -174,10 +184,10 @@ def test_two_exporters_same_template_id_never_mix() -> None:
     # now data only: each exporter's data must use its own template
     out_a2 = one(d.decode(msg([dset(256, ip("1.0.0.2"))], seq=1), "10.0.0.1:1000"))
     out_b2 = one(d.decode(msg([dset(256, struct.pack(">HH", 1, 2))], seq=1), "10.0.0.2:1000"))
-    assert out_a.columns == {"sourceIPv4Address": ["1.0.0.1"]}
-    assert out_b.columns == {"sourceTransportPort": [53], "destinationTransportPort": [5353]}
-    assert out_a2.columns == {"sourceIPv4Address": ["1.0.0.2"]}
-    assert out_b2.columns == {"sourceTransportPort": [1], "destinationTransportPort": [2]}
+    assert elements(out_a.columns) == {"sourceIPv4Address": ["1.0.0.1"]}
+    assert elements(out_b.columns) == {"sourceTransportPort": [53], "destinationTransportPort": [5353]}
+    assert elements(out_a2.columns) == {"sourceIPv4Address": ["1.0.0.2"]}
+    assert elements(out_b2.columns) == {"sourceTransportPort": [1], "destinationTransportPort": [2]}
     assert (out_a2.exporter, out_b2.exporter) == ("10.0.0.1:1000/1", "10.0.0.2:1000/1")
 
 
@@ -187,8 +197,8 @@ def test_same_exporter_different_observation_domains_never_mix() -> None:
     d.decode(msg([tset(256, [(7, 2)])], odid=2), "e")
     b1 = one(d.decode(msg([dset(256, ip("7.7.7.7"))], odid=1), "e"))
     b2 = one(d.decode(msg([dset(256, struct.pack(">H", 7))], odid=2), "e"))
-    assert b1.columns == {"sourceIPv4Address": ["7.7.7.7"]}
-    assert b2.columns == {"sourceTransportPort": [7]}
+    assert elements(b1.columns) == {"sourceIPv4Address": ["7.7.7.7"]}
+    assert elements(b2.columns) == {"sourceTransportPort": [7]}
 
 
 def test_withdrawal_over_tcp_and_ignored_over_udp() -> None:
@@ -213,7 +223,7 @@ def test_template_redefinition_flushes_pending_records_with_old_layout() -> None
     d.feed(msg([tset(256, [(8, 4)]), dset(256, ip("1.1.1.1"))]), "e")
     d.feed(msg([tset(256, [(7, 2)]), dset(256, struct.pack(">H", 22))]), "e")
     b = d.flush()
-    assert [x.columns for x in b] == [{"sourceIPv4Address": ["1.1.1.1"]}, {"sourceTransportPort": [22]}]
+    assert [elements(x.columns) for x in b] == [{"sourceIPv4Address": ["1.1.1.1"]}, {"sourceTransportPort": [22]}]
 
 
 def test_options_template_sampling_and_interface_names_attach_to_exporter_flows() -> None:
@@ -224,7 +234,7 @@ def test_options_template_sampling_and_interface_names_attach_to_exporter_flows(
     flows = tset(256, [(8, 4), (10, 4)])
     d.decode(msg([opt, dset(400, orec), flows]), "r1")
     b = one(d.decode(msg([dset(256, ip("1.1.1.1") + struct.pack(">I", 3))], seq=1), "r1"))
-    assert b.row(0) == {"sourceIPv4Address": "1.1.1.1", "ingressInterface": 3,
+    assert elements(b.row(0)) == {"sourceIPv4Address": "1.1.1.1", "ingressInterface": 3,
                         "samplingInterval": 100, "ingressInterfaceName": "xe-0/"}
     # another exporter's flows do not inherit r1's options
     d.decode(msg([flows]), "r2")
@@ -274,7 +284,7 @@ def test_set_after_a_bad_template_record_still_decodes() -> None:
     d, ctx = decoder()
     bad = struct.pack(">HHHH", 2, 8, 300, 60000)
     b = one(d.decode(msg([tset(256, [(8, 4)]), bad, dset(256, ip("1.2.3.4"))]), "e"))
-    assert b.columns == {"sourceIPv4Address": ["1.2.3.4"]}
+    assert elements(b.columns) == {"sourceIPv4Address": ["1.2.3.4"]}
     assert ctx.stats.drops == {"malformed-template": 1}
 
 
@@ -295,7 +305,8 @@ def test_netflow_v9_template_data_and_sysuptime_times() -> None:
     # header: uptime 10 s at unix 1_700_000_000 -> boot at 1_699_999_990_000 ms
     assert b.row(0) == {"sourceIPv4Address": "10.0.0.1", "destinationIPv4Address": "10.0.0.2",
                         "flowStartSysUpTime": 4000, "flowEndSysUpTime": 9000, "packetDeltaCount": 3,
-                        "flowStartMilliseconds": 1_699_999_994_000, "flowEndMilliseconds": 1_699_999_999_000}
+                        "flowStartMilliseconds": 1_699_999_994_000, "flowEndMilliseconds": 1_699_999_999_000,
+                        EXPORT_VERSION: 9, EXPORT_TIME: 1_700_000_000_000, SYS_UPTIME: 10_000}
     # v9 sequence numbers count packets
     d.decode(v9([data], seq=3), "e")
     assert ctx.stats.gauges["input.sequence_lost"] == 2
@@ -308,7 +319,7 @@ def test_netflow_v9_options_sampling_and_scope() -> None:
     t = struct.pack(">HH", 0, 12) + struct.pack(">HHHH", 300, 1, 8, 4)
     data = struct.pack(">HH", 300, 8) + ip("8.8.8.8")
     b = one(d.decode(v9([ot, od, t, data]), "e"))
-    assert b.row(0) == {"sourceIPv4Address": "8.8.8.8", "samplingInterval": 512}
+    assert elements(b.row(0)) == {"sourceIPv4Address": "8.8.8.8", "samplingInterval": 512}
 
 
 def test_netflow_v5_record_mapping() -> None:
@@ -328,6 +339,8 @@ def test_netflow_v5_record_mapping() -> None:
         "ipClassOfService": 0, "bgpSourceAsNumber": 65000, "bgpDestinationAsNumber": 65001,
         "sourceIPv4PrefixLength": 24, "destinationIPv4PrefixLength": 16,
         "engineType": 1, "engineId": 2, "samplingInterval": 10,
+        # the header's unix_secs + unix_nsecs (ms precision, as Beats' date) and SysUptime
+        EXPORT_VERSION: 5, EXPORT_TIME: 1_700_000_000_500, SYS_UPTIME: 60_000,
     }
     assert b.event_times() == [boot + 59_000]
 
@@ -397,7 +410,7 @@ def test_templates_export_import_roundtrip() -> None:
     d2, ctx2 = decoder(transport="udp")
     assert d2.import_templates(saved + [{"garbage": 1}]) == 2
     b = one(d2.decode(msg([dset(256, ip("5.5.5.5") + b"\x02ge")]), "10.0.0.1:9"))
-    assert b.row(0) == {"sourceIPv4Address": "5.5.5.5", "interfaceName": "ge"}
+    assert elements(b.row(0)) == {"sourceIPv4Address": "5.5.5.5", "interfaceName": "ge"}
     # another exporter does not get them
     assert d2.decode(msg([dset(256, ip("5.5.5.5") + b"\x02ge")]), "10.0.0.2:9") == []
 
@@ -428,3 +441,86 @@ def test_ipfix_per_record_system_init_time() -> None:
     recs = [struct.pack(">QI", 1_000_000, 500), struct.pack(">QI", 2_000_000, 7)]
     b = one(d.decode(msg([t, dset(256, *recs)]), "e"))
     assert b.get("flowEndMilliseconds") == [1_000_500, 2_000_007]
+
+
+# -- message-header columns (Beats' netflow.exporter.version/.timestamp/.uptime_millis) ----------
+
+def test_records_queued_from_several_messages_keep_their_own_export_time() -> None:
+    """Fixed-length IPFIX records wait (as bytes) until flush, several messages' worth in one
+    queue per template: each record must still carry the export time of its own message."""
+    d, _ = decoder()
+    t = tset(256, [(8, 4)])
+    d.feed(msg([t, dset(256, ip("1.0.0.1"), ip("1.0.0.2"))], seq=0, export=1_700_000_000), "e")
+    d.feed(msg([dset(256, ip("1.0.0.3"))], seq=2, export=1_700_000_000), "e")  # same second
+    d.feed(msg([dset(256, ip("1.0.0.4"))], seq=3, export=1_700_000_007), "e")
+    d.feed(msg([t, dset(256, ip("9.0.0.1"))], export=1_600_000_000), "other")  # its own queue
+    d.feed(msg([dset(256, ip("1.0.0.5"), ip("1.0.0.6"))], seq=4, export=1_700_000_009), "e")
+    assert d.pending_records == 7
+    b = one(d.flush())
+    times = dict(zip(b.get("sourceIPv4Address"), b.get(EXPORT_TIME), strict=True))
+    assert times == {"1.0.0.1": 1_700_000_000_000, "1.0.0.2": 1_700_000_000_000,
+                     "1.0.0.3": 1_700_000_000_000, "1.0.0.4": 1_700_000_007_000,
+                     "1.0.0.5": 1_700_000_009_000, "1.0.0.6": 1_700_000_009_000,
+                     "9.0.0.1": 1_600_000_000_000}
+    assert b.get(EXPORT_VERSION) == [10] * 7
+    assert SYS_UPTIME not in b.columns  # IPFIX headers have no sysUptime
+
+
+def test_queued_records_flushed_by_a_template_change_keep_their_export_times() -> None:
+    d, _ = decoder(transport="udp")
+    d.feed(msg([tset(256, [(8, 4)]), dset(256, ip("1.1.1.1"))], export=1_700_000_001), "e")
+    d.feed(msg([dset(256, ip("1.1.1.2"))], seq=1, export=1_700_000_002), "e")
+    d.feed(msg([tset(256, [(7, 2)]), dset(256, struct.pack(">H", 22))], seq=2, export=1_700_000_003), "e")
+    old, new = d.flush()
+    assert old.get(EXPORT_TIME) == [1_700_000_001_000, 1_700_000_002_000]
+    assert new.get(EXPORT_TIME) == [1_700_000_003_000]
+
+
+def test_ipfix_records_queued_before_a_netflow_message_get_no_uptime() -> None:
+    """The decoder remembers the last NetFlow header's sysUptime; IPFIX records flushed after
+    a v9 message must not take it."""
+    d, _ = decoder()
+    d.feed(msg([tset(256, [(8, 4)]), dset(256, ip("1.1.1.1"))]), "a")
+    t9 = struct.pack(">HH", 0, 12) + struct.pack(">HHHH", 300, 1, 8, 4)
+    d.feed(v9([t9, struct.pack(">HH", 300, 8) + ip("2.2.2.2")], uptime=5_000, secs=1_700_000_050), "b")
+    rows = {r["sourceIPv4Address"]: r for x in d.flush() for r in x.rows()}
+    assert {k: rows["1.1.1.1"].get(k) for k in HEADER_COLUMNS} == {
+        EXPORT_VERSION: 10, EXPORT_TIME: 1_700_000_000_000, SYS_UPTIME: None}
+    assert {k: rows["2.2.2.2"].get(k) for k in HEADER_COLUMNS} == {
+        EXPORT_VERSION: 9, EXPORT_TIME: 1_700_000_050_000, SYS_UPTIME: 5_000}
+
+
+def test_data_held_for_its_template_keeps_the_header_it_came_in() -> None:
+    """RFC 3954 9 / RFC 7011 8: data before its template is held; once decoded, its records
+    carry the header of the message they arrived in, not that of the template's message."""
+    d, _ = decoder()
+    assert d.decode(msg([dset(256, ip("3.3.3.3"))], export=1_700_000_000), "e") == []
+    b = one(d.decode(msg([tset(256, [(8, 4)]), dset(256, ip("4.4.4.4"))], seq=1, export=1_700_000_060), "e"))
+    assert dict(zip(b.get("sourceIPv4Address"), b.get(EXPORT_TIME), strict=True)) == {
+        "3.3.3.3": 1_700_000_000_000, "4.4.4.4": 1_700_000_060_000}
+    # NetFlow v9: the held flowset keeps its message's uptime and unix_secs (and boot time)
+    d9, _ = decoder(transport="udp")
+    t9 = struct.pack(">HH", 0, 16) + struct.pack(">HHHHHH", 300, 2, 8, 4, 21, 4)
+    data = struct.pack(">HH", 300, 12) + ip("5.5.5.5") + struct.pack(">I", 1_000)
+    assert d9.decode(v9([data], uptime=2_000, secs=1_700_000_000), "e") == []
+    b9 = one(d9.decode(v9([t9], seq=1, uptime=62_000, secs=1_700_000_060), "e"))
+    assert b9.row(0) == {"sourceIPv4Address": "5.5.5.5", "flowEndSysUpTime": 1_000,
+                         "flowEndMilliseconds": 1_699_999_998_000 + 1_000,
+                         EXPORT_VERSION: 9, EXPORT_TIME: 1_700_000_000_000, SYS_UPTIME: 2_000}
+
+
+def test_options_records_carry_export_time_only_as_their_own_element() -> None:
+    """Options records already say their message's export time (``exportTime``, their event
+    time): the flow records' header columns are not added to them."""
+    d, _ = decoder()
+    opt = tset(400, [(10, 4), (34, 4)], set_id=3, scope=1)
+    out = d.decode(msg([opt, dset(400, struct.pack(">II", 3, 100)), tset(256, [(8, 4)]),
+                        dset(256, ip("1.1.1.1"))], export=1_700_000_005), "e")
+    (options,) = [b for b in out if b.stream == "Options"]
+    assert not set(HEADER_COLUMNS) & options.columns.keys()
+    assert options.get("exportTime") == [1_700_000_005]
+    assert one(out).get(EXPORT_TIME) == [1_700_000_005_000]
+    ot9 = struct.pack(">HH", 1, 4 + 6 + 8) + struct.pack(">HHH", 260, 4, 4) + struct.pack(">HHHH", 1, 4, 34, 4)
+    od9 = struct.pack(">HH", 260, 12) + struct.pack(">II", 0, 512)
+    (options9,) = [b for b in d.decode(v9([ot9, od9]), "e9") if b.stream == "Options"]
+    assert not set(HEADER_COLUMNS) & options9.columns.keys()

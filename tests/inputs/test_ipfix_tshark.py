@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections import Counter
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import pytest
 from flowcep_plugin.context import Context
 from flowcep_plugin.inputs.ipfix import IPFIXFileSource
 from flowcep_plugin.inputs.ipfix_decode import MessageDecoder
-from flowcep_plugin.records import FlowBatch
+from flowcep_plugin.records import EXPORT_TIME, EXPORT_VERSION, SYS_UPTIME, FlowBatch
 
 pytestmark = [pytest.mark.shared, pytest.mark.tools]
 
@@ -181,7 +182,7 @@ def test_logstash_dat_pairs_wrapped_by_scapy(tshark: str, shared_file, tmp_path:
         assert compare(tshark, pcap) == n, what
 
 
-def test_netscaler_data_before_template_is_decoded_when_template_arrives(shared_file) -> None:
+def test_netscaler_data_before_template_is_decoded_when_template_arrives(tshark: str, shared_file) -> None:
     pcap = shared_file("data/logstash-netflow/derived-pcap/ipfix_netscaler_data_before_template.pcap")
     frames, ctx = ours_per_frame(pcap)
     # tshark (like logstash) decodes nothing in frame 1 and 3 records in frame 3. We hold frame
@@ -189,6 +190,11 @@ def test_netscaler_data_before_template_is_decoded_when_template_arrives(shared_
     assert [len(b) for b in frames] == [0, 3, 3]
     assert frames[1].columns.keys() == frames[2].columns.keys()
     assert list(frames[1].rows()) == list(frames[2].rows())
+    # frames 1 and 3 are the same message; frame 2 (the templates) was exported at another
+    # time: the held records carry frame 1's export time, not frame 2's
+    times = [int(t["cflow.exporttime"][0]) * 1000 for t in tshark_frames(tshark, pcap, ["cflow.exporttime"])]
+    assert times[0] == times[2] != times[1]
+    assert frames[1].get(EXPORT_TIME) == [times[0]] * 3
 
 
 def test_upstream_file_record_count_matches_tshark(tshark: str, upstream_ipfix: Path) -> None:
@@ -242,3 +248,51 @@ def test_ipfixcol2_example_file_matches_tshark(tshark: str, shared_file) -> None
     expected = sum(len(f.get("cflow.srcaddr", [])) + len(f.get("cflow.srcaddrv6", [])) for f in frames)
     assert total == expected > 3000
     assert not ctx.stats.drops
+
+
+#: tshark's cflow header fields: version, NetFlow sysUptime (seconds, ms precision), NetFlow
+#: unix_secs and v5 unix_nsecs, IPFIX export time (seconds).
+HEADER = ["cflow.version", "cflow.sysuptime", "cflow.unix_secs", "cflow.unix_nsecs", "cflow.exporttime"]
+
+
+def _header(t: dict[str, list[str]]) -> tuple[int, int, int | None]:
+    """(version, export time in epoch ms, sysUptime in ms or None) of one frame as tshark
+    decoded its header."""
+    version = int(t["cflow.version"][0])
+    if version == 10:
+        return version, int(t["cflow.exporttime"][0]) * 1000, None
+    nsecs = int(t["cflow.unix_nsecs"][0]) if t.get("cflow.unix_nsecs") else 0
+    uptime = int(Decimal(t["cflow.sysuptime"][0]) * 1000)
+    return version, int(t["cflow.unix_secs"][0]) * 1000 + nsecs // 1_000_000, uptime
+
+
+@pytest.mark.parametrize("parts", [
+    ["akvorado/nfv5.pcap"],  # v5: uptime 2874339 s, unix_secs 1680626679
+    ["akvorado/data+templates.pcap"],  # v9: uptime 116860.52 s (a held set decoded in the same datagram)
+    ["akvorado/ipfixprobe-templates.pcap", "akvorado/ipfixprobe-data.pcap"],  # IPFIX
+    ["logstash-netflow/derived-pcap/nf5_softflowd.pcap"],  # v5 with unix_nsecs
+    ["scapy/netflowv9.pcap"],
+    ["logstash-netflow/derived-pcap/nf9_cisco_asa.pcap"],
+    ["logstash-netflow/derived-pcap/ipfix_softflowd_3msgs.pcap"],
+], ids=lambda parts: parts[-1].rsplit("/", 1)[-1])
+def test_header_columns_match_tshark(tshark: str, shared_file, tmp_path: Path, parts: list[str]) -> None:
+    """Every flow record carries its message's version, export time and (NetFlow) sysUptime
+    as tshark decodes that message's header."""
+    paths = [shared_file(f"data/{p}") for p in parts]
+    path = paths[0] if len(paths) == 1 else _merge(tmp_path, "merged.pcap", *paths)
+    ours, _ctx = ours_per_frame(path)
+    theirs = tshark_frames(tshark, path, HEADER)
+    assert len(ours) == len(theirs)
+    records = 0
+    for i, (b, t) in enumerate(zip(ours, theirs, strict=True)):
+        if not len(b):
+            continue
+        version, export_ms, uptime = _header(t)
+        assert b.get(EXPORT_VERSION) == [version] * len(b), i
+        assert b.get(EXPORT_TIME) == [export_ms] * len(b), i
+        if uptime is None:
+            assert SYS_UPTIME not in b.columns, i
+        else:
+            assert b.get(SYS_UPTIME) == [uptime] * len(b), i
+        records += len(b)
+    assert records > 0

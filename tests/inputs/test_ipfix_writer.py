@@ -12,6 +12,7 @@ import pytest
 from flowcep_plugin.context import Context
 from flowcep_plugin.inputs.ipfix import IPFIXFileSource
 from flowcep_plugin.ipfix_writer import IPFIXWriter
+from flowcep_plugin.records import EXPORT_TIME, EXPORT_VERSION
 
 FIELDS = [("sourceIPv4Address", 4), ("destinationIPv4Address", 4), ("sourceTransportPort", 2),
           ("destinationTransportPort", 2), ("protocolIdentifier", 1), ("octetDeltaCount", 8),
@@ -78,9 +79,12 @@ def test_roundtrip_through_our_file_input(tmp_path: Path) -> None:
     names = [n for n, _ in FIELDS]
     flows = [tuple(r[n] for n in names) for r in got if "sourceIPv4Address" in r]
     assert flows == src_rows
+    # each message's export time (the writer's argument) reaches its records
+    assert {(r[EXPORT_VERSION], r[EXPORT_TIME]) for r in got if "sourceIPv4Address" in r} == {
+        (10, 1_700_000_000_000)}
     assert [r for r in got if "sourceIPv6Address" in r] == [
         {"sourceIPv6Address": "2001:db8::1", "flowEndMicroseconds": 1_700_000_000_123_456,
-         "dataRecordsReliability": True}]
+         "dataRecordsReliability": True, EXPORT_VERSION: 10, EXPORT_TIME: 1_700_000_001_000}]
     assert not ctx.stats.drops and "input.sequence_lost" not in ctx.stats.gauges
 
 

@@ -18,11 +18,12 @@ from flowcep_plugin.inputs.ipfix_decode import MessageDecoder
 from flowcep_plugin.inputs.pcap_export import ExportCaptureSource
 from flowcep_plugin.vendor_elements import PENS, vendor_elements
 
-from .test_ipfix_decode import dset, ip, msg, tset
+from .test_ipfix_decode import dset, elements, ip, msg, tset
 
 
 def rows(batches: list) -> list[dict]:  # type: ignore[type-arg]
-    return [r for b in batches if b.stream == "Flow" for r in b.rows()]
+    """The flow records' elements (these tests are about vendor elements, not headers)."""
+    return [elements(r) for b in batches if b.stream == "Flow" for r in b.rows()]
 
 
 @pytest.mark.shared
