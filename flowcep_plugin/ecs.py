@@ -26,6 +26,8 @@ What a document holds, and why:
   ``flowcep.*`` (``source.zone`` -> ``flowcep.source.zone``), never inside an ECS field set.
 * The decoders' message-header columns go where Beats puts the header:
   ``netflow.exporter.version``, ``.timestamp`` (epoch ms) and, for NetFlow, ``.uptime_millis``.
+  ``@timestamp`` is that export time too, as the integration's; a flow built from packets
+  (no export message) is stamped with its end.
 
 Flow documents are many (DESIGN.md measured one dict per record at ~0.5M/s and ``json.dumps``
 at ~0.2M/s), so the serialiser is planned once per batch shape and encodes whole columns with
@@ -126,7 +128,7 @@ def _byte_list(value: Any) -> Any:
 
 
 #: Time elements -> (ECS field, factor to epoch milliseconds). The flow's end is also
-#: ``@timestamp`` (event time, DESIGN.md "Time").
+#: ``@timestamp`` when the record came in no export message (the pcap meter's flows).
 TIME_FIELDS: dict[str, tuple[str, float]] = {
     "flowStartMilliseconds": ("event.start", 1),
     "flowStartSeconds": ("event.start", 1000),
@@ -544,12 +546,17 @@ def _derived(batch: FlowBatch, cols: dict[str, list[Any]], base: dict[str, Any])
     orientation, client/server, related.ip. Constant results go to ``base``."""
     n = batch.length
     c = batch.columns
-    # @timestamp is the event time: the flow's end, else its start.
+    # @timestamp as Elastic's netflow integration sets it: the export time of the message that
+    # carried the record; a record without one (the pcap meter's) is stamped with its event
+    # time, the flow's end, else its start. The flow's own times are event.start/event.end.
     stamps: list[Any] = [t if t >= 0 else None for t in batch.event_times()]
     start = cols.get("event.start")
     end = cols.get("event.end")
     if None in stamps and start is not None:
         stamps = [s if s is not None else start[i] for i, s in enumerate(stamps)]
+    exported = c.get(EXPORT_TIME)
+    if exported is not None:
+        stamps = [e if isinstance(e, int) else s for e, s in zip(exported, stamps, strict=True)]
     cols["@timestamp"] = stamps
     # event.duration in nanoseconds, from start and end, else the duration elements.
     duration: list[Any] | None = None
