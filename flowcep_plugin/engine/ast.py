@@ -497,3 +497,22 @@ def map_children(e: Any, visit: Callable[[Any], Any]) -> Any:
         new = tuple(visit(x) for x in e)
         return e if all(a is b for a, b in zip(new, e, strict=True)) else new
     return e
+
+
+def walk(node: Any, into: tuple[type[Any], ...]) -> list[Any]:
+    """Every node below ``node``: the fields of the node types in ``into`` and the items of
+    tuples are entered. A subquery's own SELECT belongs to the subquery: only the value it is
+    compared with (``x in (...)``, ``x > any (...)``) is entered."""
+    out: list[Any] = []
+    stack: list[Any] = [node]
+    while stack:
+        n = stack.pop()
+        out.append(n)
+        if isinstance(n, Subquery):
+            if n.item is not None:
+                stack.append(n.item)
+        elif isinstance(n, into):
+            stack.extend(getattr(n, f.name) for f in fields(n) if f.name not in ("pos", "text"))
+        elif isinstance(n, tuple):
+            stack.extend(n)
+    return out

@@ -1245,16 +1245,8 @@ def _has_prior(s: A.SelectStmt) -> bool:
 
 
 def _walk(node: Any) -> list[Any]:
-    out: list[Any] = []
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        out.append(n)
-        if isinstance(n, (A.Expr, A.SelectStmt, A.SelectItem)):
-            stack.extend(getattr(n, f.name) for f in dataclasses.fields(n) if f.name not in ("pos", "text"))
-        elif isinstance(n, tuple):
-            stack.extend(n)
-    return out
+    """The expressions of a statement (select list, WHERE, HAVING...), for prior()/prev()."""
+    return A.walk(node, (A.Expr, A.SelectStmt, A.SelectItem))
 
 
 def _and_all(items: list[A.Expr]) -> A.Expr:

@@ -97,48 +97,41 @@ class SubqueryPlan:
 
 
 def has_subquery(s: A.SelectStmt) -> bool:
-    return any(isinstance(n, A.Subquery) for n in _walk(s))
+    return _first_subquery(s) is not None
 
 
 def _walk(node: Any) -> list[Any]:
-    out: list[Any] = []
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        out.append(n)
-        if isinstance(n, A.Subquery):
-            if n.item is not None:
-                stack.append(n.item)
-            continue
-        if isinstance(n, (A.Expr, A.SelectStmt, A.SelectItem, A.OrderItem, A.JoinSpec, A.StreamRef)):
-            stack.extend(getattr(n, f.name) for f in dataclasses.fields(n) if f.name not in ("pos", "text"))
-        elif isinstance(n, tuple):
-            stack.extend(n)
-    return out
+    """Every part of a statement a subquery can sit in, ORDER BY, ON and stream filters too."""
+    return A.walk(node, (A.Expr, A.SelectStmt, A.SelectItem, A.OrderItem, A.JoinSpec, A.StreamRef))
+
+
+def _first_subquery(node: Any) -> A.Subquery | None:
+    return next((n for n in _walk(node) if isinstance(n, A.Subquery)), None)
 
 
 def check_outer(compiler: Any, s: A.SelectStmt, sources: tuple[A.StreamRef, ...]) -> None:
     """Refuse the statements where a value computed as the event arrives would differ from
     Esper's, which evaluates the subquery when the outer window posts (a batch release, an
     event leaving an aggregation window) or in clauses FlowCEP does not evaluate per event."""
-    first = next(n for n in _walk(s) if isinstance(n, A.Subquery))
+    first = _first_subquery(s)
+    assert first is not None
     if len(sources) != 1:
         # a join evaluates its select list per joined row, when the join runs: subqueries there
         # give Esper's values (EPLSubselectUnfiltered.EPLSubselectJoinUnfiltered)
         for part, what in ((s.where, "WHERE"), (tuple(j.on for j in s.joins), "ON")):
-            if any(isinstance(n, A.Subquery) for n in _walk(part)):
-                hit = next(n for n in _walk(part) if isinstance(n, A.Subquery))
+            hit = _first_subquery(part)
+            if hit is not None:
                 raise compiler.err(f"unsupported construct: a subquery in the {what} of a join (use "
                                    "it in the select list)", hit.pos)
         if any(find_aggregates(it.expr, []) for it in s.items or ()) or find_aggregates(s.having, []):
             raise compiler.err("unsupported construct: a subquery in an aggregating join", first.pos)
     for part, what in ((s.having, "HAVING"), (s.group_by, "GROUP BY")):
-        if part is not None and any(isinstance(n, A.Subquery) for n in _walk(part)):
-            hit = next(n for n in _walk(part) if isinstance(n, A.Subquery))
+        hit = _first_subquery(part) if part is not None else None
+        if hit is not None:
             raise compiler.err(f"unsupported construct: a subquery in {what} (use it in WHERE or "
                                "the select list)", hit.pos)
     for it in s.items or ():
-        if it.alias is not None and it.alias.startswith("\x00order") and _walk_has(it.expr):
+        if it.alias is not None and it.alias.startswith("\x00order") and _first_subquery(it.expr) is not None:
             raise compiler.err("subqueries are not allowed in ORDER BY", it.expr.pos)
     if len(sources) != 1:
         return
@@ -163,21 +156,19 @@ def _filter_to_where(compiler: Any, s: A.SelectStmt, sources: tuple[A.StreamRef,
     """``S(x in (select ...))``: Esper evaluates the subquery as the event arrives, as FlowCEP
     does for WHERE (EPLSubselectIn.EPLSubselectInFilterCriteria): a stream filter holding a
     subquery becomes a WHERE condition where the two give the same rows."""
-    if len(sources) != 1 or sources[0].filter is None or not _walk_has(sources[0].filter):
+    if len(sources) != 1 or sources[0].filter is None:
         return s
     ref = sources[0]
+    hit = _first_subquery(ref.filter)
+    if hit is None:
+        return s
     names = {v.name.lower() for v in ref.views}
     if not names <= _POSTS_EVERY_EVENT:
-        hit = next(n for n in _walk(ref.filter) if isinstance(n, A.Subquery))
         raise compiler.err("unsupported construct: a subquery in the filter of a stream with a "
                            f"#{ref.views[-1].name} window (put it in WHERE)", hit.pos)
     assert ref.filter is not None
     where = ref.filter if s.where is None else A.BoolOp("and", (ref.filter, s.where), pos=ref.filter.pos)
     return dataclasses.replace(s, sources=(dataclasses.replace(ref, filter=None),), where=where)
-
-
-def _walk_has(e: A.Expr) -> bool:
-    return any(isinstance(n, A.Subquery) for n in _walk(e))
 
 
 def plan_subqueries(compiler: Any, s: A.SelectStmt, refs: list[tuple[str, StreamDef]],
@@ -374,7 +365,7 @@ def _index(compiler: Any, where: A.Expr | None, side: Callable[[A.Prop], tuple[s
             if not isinstance(mine, A.Prop) or side(mine)[0] != "q":
                 continue
             reads = props_of(other)
-            if not reads or any(side(p)[0] != "o" for p in reads) or _walk_has(other):
+            if not reads or any(side(p)[0] != "o" for p in reads) or _first_subquery(other) is not None:
                 continue
             g = CodeGen(compiler.filename, lambda p: f"o[{side(p)[1]}].get({side(p)[2]!r})")
             plan.index_key = side(mine)[2]
