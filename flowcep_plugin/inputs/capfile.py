@@ -220,8 +220,12 @@ def _pcapng(path: str, st: _Stream, chunk: int) -> Iterator[tuple[int, Frames]]:
         frame: bytes | None = None
         iface = 0
         ticks = -1
-        if btype == 6:  # enhanced packet block
-            iface, high, low, caplen, _wire = epb(buf, body)
+        if btype == 6 or btype == 2:  # enhanced packet block; the obsolete one it replaced
+            if btype == 6:
+                iface, high, low, caplen, _wire = epb(buf, body)
+            else:
+                iface = struct.unpack_from(endian + "H", buf, body)[0]
+                high, low, caplen = struct.unpack_from(endian + "3I", buf, body + 4)
             if body + 20 + caplen > pos + length - 4:
                 if out:
                     yield current, out
@@ -233,15 +237,6 @@ def _pcapng(path: str, st: _Stream, chunk: int) -> Iterator[tuple[int, Frames]]:
             caplen = min(wire, ifaces[0][1] or wire) if ifaces else wire
             caplen = min(caplen, length - 16)
             frame = buf[body + 4:body + 4 + caplen]
-        elif btype == 2:  # obsolete packet block
-            iface = struct.unpack_from(endian + "H", buf, body)[0]
-            high, low, caplen = struct.unpack_from(endian + "3I", buf, body + 4)
-            if body + 20 + caplen > pos + length - 4:
-                if out:
-                    yield current, out
-                raise _damaged(path, number, st.base + pos, f"packet block claims {caplen} bytes")
-            frame = buf[body + 20:body + 20 + caplen]
-            ticks = (high << 32) | low
         elif btype == 1:  # interface description
             ifaces.append(_interface(buf, body, pos + length - 4, endian))
         pos += length
