@@ -138,6 +138,28 @@ def test_pcapng_if_tsresol_and_tsoffset_and_big_endian(tmp_path: Path) -> None:
     assert got == [(1, 1_700_000_010_500, frame), (1, 1_700_000_010_500, frame)]  # SPB: previous time
 
 
+def test_pcapng_obsolete_packet_block_reads_like_an_enhanced_one(tmp_path: Path) -> None:
+    """Block type 2 (pcapng's obsolete packet block: interface, drops, time, lengths): same
+    frame and time as an enhanced packet block; a length past its block is damage."""
+    def block(btype: int, body: bytes) -> bytes:
+        body += b"\x00" * (-len(body) % 4)
+        return struct.pack("<II", btype, len(body) + 12) + body + struct.pack("<I", len(body) + 12)
+
+    shb = block(0x0A0D0D0A, b"\x4d\x3c\x2b\x1a" + struct.pack("<HHq", 1, 0, -1))
+    idb = block(1, struct.pack("<HHI", 1, 0, 65535))
+    frame = bytes(_packets(1)[0])
+    micros = 1_700_000_000_250_000
+    opb = block(2, struct.pack("<HH4I", 0, 0, micros >> 32, micros & 0xFFFFFFFF, len(frame), len(frame)) + frame)
+    epb = block(6, struct.pack("<5I", 0, micros >> 32, micros & 0xFFFFFFFF, len(frame), len(frame)) + frame)
+    path = tmp_path / "opb.pcapng"
+    path.write_bytes(shb + idb + opb + epb)
+    assert _ours(path) == [(1, 1_700_000_000_250, frame)] * 2
+    liar = block(2, struct.pack("<HH4I", 0, 0, 0, 0, 10_000, 10_000) + frame)
+    path.write_bytes(shb + idb + opb + liar)
+    with pytest.raises(CaptureError, match="packet block claims 10000 bytes"):
+        _ours(path)
+
+
 def test_gzip_capture(tmp_path: Path) -> None:
     path = tmp_path / "x.pcap"
     with PcapWriter(str(path)) as w:
