@@ -182,18 +182,18 @@ class WorkerPool:
         step = self._new_step(now_ms, local)
         for w in range(self.n):
             self._send(w, ("step", step.step, per_worker[w], watermark))
-        return self._ready(block=len(self._pending) > self.max_inflight)
+        return self._ready(keep=self.max_inflight)
 
     def flush(self, now_ms: int, local: list[Event]) -> list[tuple[list[Event], int, bool]]:
         """End of input: every worker flushes its detectors; returns every remaining step."""
         step = self._new_step(now_ms, local, final=True)
         for w in range(self.n):
             self._send(w, ("flush", step.step))
-        return self._ready(block=True, until_empty=True)
+        return self._ready(keep=0)
 
     def poll(self) -> list[tuple[list[Event], int, bool]]:
         """Steps that completed meanwhile (live inputs: alerts need not wait for the next batch)."""
-        return self._ready(block=False)
+        return self._ready(keep=None)
 
     def _new_step(self, now_ms: int, local: list[Event], final: bool = False) -> _Step:
         step = _Step(self._next_step, now_ms, local, final)
@@ -201,7 +201,9 @@ class WorkerPool:
         self._pending.append(step)
         return step
 
-    def _ready(self, block: bool, until_empty: bool = False) -> list[tuple[list[Event], int, bool]]:
+    def _ready(self, keep: int | None) -> list[tuple[list[Event], int, bool]]:
+        """The completed steps, in order; waits for replies while more than ``keep`` steps are
+        outstanding (None: never waits)."""
         done: list[tuple[list[Event], int, bool]] = []
         while self._pending:
             head = self._pending[0]
@@ -212,7 +214,7 @@ class WorkerPool:
                     events.extend(head.replies[w])
                 done.append((events, head.now_ms, head.final))
                 continue
-            must_wait = until_empty or (block and len(self._pending) > self.max_inflight)
+            must_wait = keep is not None and len(self._pending) > keep
             try:
                 msg = self._replies.get(timeout=60) if must_wait else self._replies.get_nowait()
             except queue.Empty:
