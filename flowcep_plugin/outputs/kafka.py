@@ -114,9 +114,7 @@ class KafkaOutput:
             self._producer = Producer(settings)
         except Exception as exc:  # librdkafka rejects a setting: name it
             raise ConfigError(f"output {self.name}: {exc}") from None
-        self._failed = 0
         self._reported = False
-        self._unacked = 0
         self._written_off = False  # purged after being counted: their callbacks count nothing
         if not wait:
             self._preflight(servers)
@@ -134,12 +132,10 @@ class KafkaOutput:
         log.debug("kafka %s: %s", self.name, err)
 
     def _delivered(self, err: Any, _msg: Any) -> None:
-        self._unacked -= 1
         if err is not None and not self._written_off:
             self._fail(1, f"the broker did not take a message: {err}")
 
     def _fail(self, n: int, reason: str) -> None:
-        self._failed += n
         self.ctx.stats.output_failure(self.name, n, reason)
         if not self._reported:
             self._reported = True
@@ -149,7 +145,6 @@ class KafkaOutput:
         while True:
             try:
                 self._producer.produce(self.topic, value=value, key=key, on_delivery=self._delivered)
-                self._unacked += 1
                 return
             except BufferError:  # the client's queue is full: let deliveries drain it
                 if self._producer.poll(1.0) == 0 and self._producer.flush(self.timeout) > 0:
@@ -181,7 +176,6 @@ class KafkaOutput:
             self._producer.purge()
             self._producer.poll(0)
             self._written_off = False
-            self._unacked = 0
 
     def close(self) -> None:
         self.flush()
