@@ -57,6 +57,11 @@ def iter_messages(path: str, ctx: Context, source: str, chunk: int = 1 << 20) ->
                 yield msg
 
 
+#: a TCP send that makes no progress for this long fails the replay
+_SEND_TIMEOUT = 10.0
+#: how often a blocked TCP send looks for a stop (SIGINT/SIGTERM)
+_STOP_CHECK = 0.5
+
 class _Tmpl:
     __slots__ = ("reclen", "fields", "dt")
 
@@ -214,7 +219,9 @@ class Replayer:
         host, port = self.to.host or "127.0.0.1", self.to.port or 4739
         try:
             if self.to.scheme == "ipfix+tcp":
-                return socket.create_connection((host, port), timeout=10)
+                s = socket.create_connection((host, port), timeout=_SEND_TIMEOUT)
+                s.settimeout(_STOP_CHECK)  # sends wake up to see a stop (_send_stream)
+                return s
             family = socket.AF_INET6 if ":" in host else socket.AF_INET
             s = socket.socket(family, socket.SOCK_DGRAM)
             s.connect((host, port))
@@ -232,6 +239,26 @@ class Replayer:
                     return False
             else:
                 time.sleep(min(left, 0.5))
+
+    @staticmethod
+    def _send_stream(sock: socket.socket, msg: bytes, stop: threading.Event | None) -> bool:
+        """``sendall`` that a stop interrupts: a collector that stopped reading fills the socket
+        buffer, and a blocked send must not hold a SIGTERM. No progress for ``_SEND_TIMEOUT``
+        is an error (``TimeoutError``), as a blocking send with that timeout was. False: stopped."""
+        view = memoryview(msg)
+        last = time.monotonic()
+        while view:
+            if stop is not None and stop.is_set():
+                return False
+            try:
+                sent = sock.send(view)
+            except TimeoutError:
+                if time.monotonic() - last > _SEND_TIMEOUT:
+                    raise
+                continue
+            view = view[sent:]
+            last = time.monotonic()
+        return True
 
     def run(self, stop: threading.Event | None = None) -> ReplayStats:
         rewriter = MessageRewriter(self.ctx.elements if isinstance(self.ctx.elements, Registry) else None)
@@ -265,8 +292,8 @@ class Replayer:
                     try:
                         if udp:
                             sock.send(msg)
-                        else:
-                            sock.sendall(msg)
+                        elif not self._send_stream(sock, msg, stop):
+                            return st
                     except OSError as exc:
                         if udp and isinstance(exc, ConnectionRefusedError):
                             st.skipped += 1  # nobody listening yet; UDP carries on

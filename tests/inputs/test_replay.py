@@ -160,3 +160,46 @@ def test_replay_paces_by_export_time(tmp_path: Path) -> None:
         sink.stop()
     assert 0.2 <= took < 1.0  # 1 s of export time at 4x
     assert len(sink.rows) == 50
+
+
+def test_a_stop_ends_a_tcp_replay_blocked_on_a_collector_that_stopped_reading() -> None:
+    """A peer that accepts but never reads fills the socket buffers; a SIGTERM (the stop
+    event) must still end the replay at once, not after the send timeout."""
+    import socket
+
+    demo = Path(__file__).resolve().parents[2] / "flowcep_plugin" / "data" / "demo.ipfix"
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        port = server.getsockname()[1]
+        rep = Replayer(str(demo), parse_address(f"ipfix+tcp://127.0.0.1:{port}"), Context(), speed=0, loops=0)
+        stop = threading.Event()
+        result: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                result["stats"] = rep.run(stop)
+            except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+                result["error"] = exc
+
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        peer, _ = server.accept()  # accepted, never read
+        try:
+            deadline = time.monotonic() + 20
+            sent = -1
+            while time.monotonic() < deadline:  # until the buffers are full and sending stalls
+                time.sleep(0.3)
+                if rep.stats.bytes == sent:
+                    break
+                sent = rep.stats.bytes
+            assert t.is_alive(), result
+            t0 = time.monotonic()
+            stop.set()
+            t.join(5)
+            took = time.monotonic() - t0
+        finally:
+            peer.close()
+    assert not t.is_alive() and took < 2, took
+    assert "error" not in result, result
+    assert result["stats"].messages > 0
