@@ -413,11 +413,17 @@ class Reorderer:
             return []
         if len(ready) == 1:
             return ready
-        merged = FlowBatch.concat(ready, ready[0].source)
-        times = merged.event_times()
-        if not _in_order(times):  # Timsort merges the sorted runs in near-linear time
-            merged = merged.take(_order(times))
-        return [merged]
+        by_stream: dict[str, list[FlowBatch]] = {}
+        for b in ready:  # a level-2 run holds Alert and Metric runs: each released on its own
+            by_stream.setdefault(b.stream, []).append(b)
+        out: list[FlowBatch] = []
+        for group in by_stream.values():
+            merged = FlowBatch.concat(group, group[0].source)
+            times = merged.event_times()
+            if not _in_order(times):  # Timsort merges the sorted runs in near-linear time
+                merged = merged.take(_order(times))
+            out.append(merged)
+        return out
 
 
 def _exporter_groups(batch: FlowBatch) -> dict[str, list[int] | None]:

@@ -88,6 +88,12 @@ class Detector(Protocol):
     records (sampler, interface and statistics tables: ``FlowBatch.stream == "Options"``)
     defines an optional ``on_options(batch) -> list[Event]``, called as they arrive, outside
     the reorder buffer; EPL modules get them by reading the ``Options`` stream.
+
+    A level-2 monitor's detector (docs/level2.md) also reads the alert and metric events of
+    gateway runs: it has an attribute ``streams`` naming them (``{"Alert"}``, ``{"Metric"}``),
+    and ``on_batch`` then also receives batches whose ``stream`` is one of those, in event-time
+    order with the flows (``inputs/ecs_events.py`` describes their columns). Without
+    ``streams`` a detector sees flows only; EPL modules get them by reading ``Alert``/``Metric``.
     """
 
     def on_batch(self, batch: FlowBatch) -> list[Event]: ...
