@@ -32,10 +32,10 @@ from ..errors import EPLError
 from ..specs import RuleSpec
 from . import ast as A
 from .compiler import FLOW, OPTIONS, Module, compile_module
-from .plan import EVENT_STREAMS
 from .match_recognize import MatchRecognizeStmt
 from .parser import parse_module, substitute_params
 from .patterns import PatternStmt
+from .plan import EVENT_STREAMS
 from .runtime import Row
 
 if TYPE_CHECKING:
