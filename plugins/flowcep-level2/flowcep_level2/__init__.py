@@ -61,8 +61,10 @@ TOP_RULE = RuleSpec(
 
 #: Evidence alert ids kept per gateway and scanner (the count stays exact past it).
 MAX_IDS = 32
-#: Gateways kept per scanner.
+#: Gateways kept per scanner, and per top-talker interval.
 MAX_GATEWAYS = 1024
+#: Distinct rule ids kept per gateway and scanner.
+MAX_RULES = 64
 
 SCANNER_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -185,8 +187,9 @@ class ScannerAtGateways:
             ev = s.gateways[gateway] = _Evidence(first_ms=start, last_ms=t)
         ev.first_ms = min(ev.first_ms, start)
         ev.last_ms = max(ev.last_ms, t)
-        fresh = rule not in ev.rules
-        ev.rules.add(rule)
+        fresh = rule not in ev.rules and len(ev.rules) < MAX_RULES
+        if fresh:
+            ev.rules.add(rule)
         if isinstance(alert_id, str) and alert_id not in ev.ids:
             fresh = True
             if len(ev.ids) < MAX_IDS:
@@ -379,6 +382,8 @@ class GlobalTopTalkers:
         self.stats = ctx.stats
         #: (start, end) -> gateway -> {"by_bytes": list, "by_packets": list, "sources": int}
         self.open: dict[tuple[int, int], dict[str, dict[str, Any]]] = {}
+        #: open intervals that lost a gateway's list to the bound: never certain nor exact
+        self.partial: set[tuple[int, int]] = set()
         self.closed_to = -(2**63)
 
     def on_batch(self, batch: FlowBatch) -> list[Event]:
@@ -402,20 +407,31 @@ class GlobalTopTalkers:
                 continue
             key = (start, end)
             if key not in self.open and len(self.open) >= self.max_intervals:
-                oldest = min(self.open)
-                out.extend(self._close(oldest))
+                out.extend(self._close(min(self.open), early=True))
                 self.stats.add("level2.intervals_closed_early")
             sources = counts[i] if isinstance(counts[i], int) and not isinstance(counts[i], bool) else None
-            self.open.setdefault(key, {})[str(gateways[i])] = {
+            per_gateway = self.open.setdefault(key, {})
+            if str(gateways[i]) not in per_gateway and len(per_gateway) >= MAX_GATEWAYS:
+                self.stats.add("level2.gateways_not_kept")
+                self.partial.add(key)
+                continue
+            per_gateway[str(gateways[i])] = {
                 **{m: _gateway_list(lists[m][i], measure) for m, measure in _MEASURES}, "sources": sources}
         return out
 
-    def _close(self, key: tuple[int, int]) -> list[Event]:
+    def _close(self, key: tuple[int, int], early: bool = False) -> list[Event]:
+        """The merged metric of one interval. Merged early (the open-interval bound) or
+        without some gateway's list (the gateway bound), it claims neither certainty nor
+        exactness: a list it did not see could change the ranking."""
         per_gateway = self.open.pop(key)
+        partial = early or key in self.partial
+        self.partial.discard(key)
         start, end = key
         self.closed_to = max(self.closed_to, end)
         metrics: dict[str, Any] = {"gateways": sorted(per_gateway), "exact": {}, "certain": {},
                                    "unlisted_max": {}}
+        if partial:
+            metrics["partial"] = True
         for m, measure in _MEASURES:
             lists: dict[str, tuple[list[tuple[str, int]], bool]] = {}
             for gw, doc in per_gateway.items():
@@ -425,8 +441,8 @@ class GlobalTopTalkers:
                 lists[gw] = (listed, complete)
             merged = merge_top(lists, self.top_n, self.disjoint)
             metrics[m] = [{"ip": ip, measure: lo, f"{measure}_max": hi} for ip, lo, hi in merged.entries]
-            metrics["exact"][measure] = merged.exact
-            metrics["certain"][measure] = merged.certain
+            metrics["exact"][measure] = merged.exact and not partial
+            metrics["certain"][measure] = merged.certain and not partial
             metrics["unlisted_max"][measure] = merged.unlisted_max
         top = metrics["by_bytes"][0] if metrics["by_bytes"] else None
         quality = ("exact" if metrics["exact"]["bytes"] else

@@ -327,3 +327,79 @@ def test_documents_to_batches_for_other_transports() -> None:
 
 def test_shipped_defaults_cover_the_multistage_scan_stages() -> None:
     assert "multistage-tcp-syn-scan" in SCANNER_DEFAULTS["rules"]
+
+
+# -- the detectors on hand-made events -----------------------------------------------------------
+
+T0 = 1712916000000
+
+
+def _alert_doc(src: str, gw: str, end: int, rule: str = "portscan-horizontal") -> dict[str, Any]:
+    return {"event": {"kind": "alert", "start": end - 300_000, "end": end}, "rule": {"id": rule},
+            "source": {"ip": src}, "observer": {"name": gw},
+            "flowcep": {"alert_id": f"{gw}-{src}-{end}-{rule}"}}
+
+
+def _feed(det: Any, docs: list[dict[str, Any]], watermark: int | None = None) -> list[dict[str, Any]]:
+    batches, errors = batches_from_documents(docs)
+    assert errors == []
+    out: list[dict[str, Any]] = []
+    for b in batches:
+        out += det.on_batch(b)
+    if watermark is not None:
+        out += det.on_watermark(watermark)
+    return out
+
+
+def _scanner_detector(**config: Any) -> Any:
+    from flowcep_level2 import ScannerAtGateways
+
+    from flowcep_plugin.context import Context
+
+    ctx = Context()
+    return ScannerAtGateways({**SCANNER_DEFAULTS, **config}, ctx), ctx
+
+
+def test_gateways_must_agree_within_the_window() -> None:
+    det, _ = _scanner_detector(window="1h")
+    assert _feed(det, [_alert_doc("192.0.2.1", "a", T0), _alert_doc("192.0.2.1", "b", T0 + 2 * 3600_000)]) == []
+    det, _ = _scanner_detector(window="1h")
+    out = _feed(det, [_alert_doc("192.0.2.1", "a", T0), _alert_doc("192.0.2.1", "b", T0 + 1800_000)])
+    assert [a["flowcep"]["fields"]["gateways"] for a in out] == [["a", "b"]]
+    # not a scan rule, or the same gateway twice: nobody
+    det, _ = _scanner_detector()
+    assert _feed(det, [_alert_doc("192.0.2.1", "a", T0, "bruteforce-guessing"),
+                       _alert_doc("192.0.2.1", "b", T0, "bruteforce-guessing"),
+                       _alert_doc("192.0.2.2", "a", T0), _alert_doc("192.0.2.2", "a", T0 + 1)]) == []
+
+
+def test_scanner_state_is_bounded_and_expires() -> None:
+    det, ctx = _scanner_detector(max_sources=2)
+    _feed(det, [_alert_doc(f"192.0.2.{i}", "a", T0 + i) for i in range(5)])
+    assert len(det.sources) == 2 and ctx.stats.gauges["level2.sources_evicted"] == 3
+    _feed(det, [], watermark=T0 + 3600_000 + 10)
+    assert det.sources == {}
+
+
+def test_an_interval_merged_early_claims_nothing() -> None:
+    from flowcep_level2 import TOP_DEFAULTS, GlobalTopTalkers
+
+    from flowcep_plugin.context import Context
+
+    def doc(gw: str, end: int) -> dict[str, Any]:
+        return {"event": {"kind": "metric", "end": end}, "rule": {"id": "trafficstats-top-talkers"},
+                "observer": {"name": gw},
+                "flowcep": {"window": {"start": end - 300_000, "end": end},
+                            "metrics": {"by_bytes": [{"ip": "192.0.2.1", "bytes": 5}],
+                                        "by_packets": [{"ip": "192.0.2.1", "packets": 1}], "sources": 1}}}
+
+    ctx = Context()
+    det = GlobalTopTalkers({**TOP_DEFAULTS, "max_intervals": 1}, ctx)
+    out = _feed(det, [doc("a", T0 + 300_000), doc("a", T0 + 600_000), doc("b", T0 + 300_000)])
+    out += det.flush()
+    first = out[0]["flowcep"]["metrics"]
+    assert first["partial"] is True and first["exact"] == {"bytes": False, "packets": False}
+    assert ctx.stats.gauges["level2.intervals_closed_early"] == 1
+    assert ctx.stats.gauges["level2.late_metrics"] == 1  # b's list for the merged interval
+    last = out[-1]["flowcep"]["metrics"]
+    assert "partial" not in last and last["exact"]["bytes"] is True  # complete lists: exact
