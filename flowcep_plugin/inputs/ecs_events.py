@@ -7,9 +7,10 @@ two; every transport calls it:
 
     batches, errors = batches_from_documents(docs, source="alerts:gw1.jsonl")
 
-``docs`` is a list of decoded JSON documents (dicts). The result is one
-:class:`~flowcep_plugin.records.FlowBatch` per event type present, in input order within it,
-and ``(index, message)`` for each document that could not be read (the transport names the
+``docs`` is a list of decoded JSON documents (dicts). The result is the
+:class:`~flowcep_plugin.records.FlowBatch` es of their events in input order (a new batch
+whenever the event type changes; push them into the clock in that order), and
+``(index, message)`` for each document that could not be read (the transport names the
 position: ``file:line`` for files, ``topic/partition@offset`` for Kafka, counts it as
 ``malformed`` and goes on; the message is one line, never a traceback). The file input is
 :mod:`.alertlines`; the Kafka input calls the same function on each poll's messages.
@@ -59,8 +60,8 @@ from ..records import ALERT_STREAM, METRIC_STREAM, FlowBatch
 from .json_values import flatten, parse_timestamp_ms
 
 __all__ = ["ALERT_STREAM", "METRIC_STREAM", "EVENT_STREAMS", "GATEWAY_COLUMN", "MAX_FIELDS", "MAX_LIST",
-           "MAX_TEXT", "TIME_FIELDS", "NotAnEvent", "batches_from_documents", "event_from_document",
-           "gateway_of"]
+           "MAX_TEXT", "TIME_FIELDS", "NotAnEvent", "batches_from_documents", "batches_from_events",
+           "event_from_document", "gateway_of"]
 
 #: Event types by ``event.kind``: ``Alert`` (EPL ``from Alert``) and ``Metric``.
 EVENT_STREAMS: dict[str, str] = {"alert": ALERT_STREAM, "metric": METRIC_STREAM}
@@ -158,28 +159,39 @@ def event_from_document(doc: Any, source: str = "") -> tuple[str, dict[str, Any]
 
 
 def batches_from_documents(docs: Sequence[Any], source: str = "") -> tuple[list[FlowBatch], list[tuple[int, str]]]:
-    """Batches of the alert and metric events in ``docs`` (one per event type, in input
-    order) and ``(index, one-line reason)`` for each document that could not be read.
-    Documents of other kinds (flows, options records) are left out without an error; the
-    number left out is ``len(docs) - events - errors``."""
-    rows: dict[str, list[dict[str, Any]]] = {}
-    times: dict[str, list[int]] = {}
+    """Batches of the alert and metric events in ``docs`` and ``(index, one-line reason)``
+    for each document that could not be read.
+
+    The batches keep the documents' order: a new batch starts whenever the event type
+    changes, so pushing them in order into the event-time clock never puts a metric behind
+    alerts that came after it (a batch per type would: the clock would release the alerts'
+    times first and count the earlier metrics late). Documents of other kinds (flows,
+    options records) are left out without an error; the number left out is ``len(docs) -
+    events - errors``."""
+    events: list[tuple[str, dict[str, Any], int]] = []
     errors: list[tuple[int, str]] = []
     for i, doc in enumerate(docs):
         try:
-            stream, row, t = event_from_document(doc, source)
+            events.append(event_from_document(doc, source))
         except NotAnEvent:
             continue
         except (ValueError, TypeError, OverflowError) as exc:
             text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             errors.append((i, text[:200]))
-            continue
-        rows.setdefault(stream, []).append(row)
-        times.setdefault(stream, []).append(t)
+    return batches_from_events(events, source), errors
+
+
+def batches_from_events(events: Sequence[tuple[str, dict[str, Any], int]], source: str = "") -> list[FlowBatch]:
+    """(event type, row, time) triples, as :func:`event_from_document` gives them, as
+    batches in the same order: one per run of consecutive events of one type."""
     out: list[FlowBatch] = []
-    for stream, group in rows.items():
-        batch = FlowBatch.from_rows(group, source=source)
-        batch.stream = stream
-        batch.set_event_times(times[stream])
-        out.append(batch)
-    return out, errors
+    start = 0
+    for i in range(1, len(events) + 1):
+        if i == len(events) or events[i][0] != events[start][0]:
+            run = events[start:i]
+            batch = FlowBatch.from_rows([row for _, row, _ in run], source=source)
+            batch.stream = run[0][0]
+            batch.set_event_times([t for _, _, t in run])
+            out.append(batch)
+            start = i
+    return out

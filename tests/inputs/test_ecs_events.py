@@ -17,7 +17,7 @@ import pytest
 
 from flowcep_plugin.clock import Reorderer
 from flowcep_plugin.context import Context
-from flowcep_plugin.errors import ConfigError
+from flowcep_plugin.errors import ConfigError, InputError
 from flowcep_plugin.inprocess import run
 from flowcep_plugin.inputs.ecs_events import MAX_FIELDS, MAX_LIST, MAX_TEXT, batches_from_documents
 from flowcep_plugin.manager import make_plugin_manager
@@ -138,6 +138,35 @@ def test_gzip_file_and_gateway_option(tmp_path: Path) -> None:
     assert [a["flowcep"]["fields"]["gw"] for a in result.alerts] == ["campus-core"]
 
 
+def test_a_glob_reads_every_gateway_merged_in_event_time(tmp_path: Path) -> None:
+    """One input over several files: one thread, the documents merged by window end, so a
+    gateway whose file is read first cannot make the other's events late (separate inputs
+    are read concurrently). A metric between alerts stays between them (a new batch at each
+    change of event type)."""
+    gw = tmp_path / "gw"
+    gw.mkdir()
+    # east: 10 alerts a minute apart, a metric at minute 5; west: the odd half-minutes
+    east = [alert("192.0.2.1", T0 + 60_000 * i) for i in range(10)]
+    write(gw / "east.jsonl", east[:6] + [metric(T0 + 300_000)] + east[6:])  # as a gateway writes them
+    write(gw / "west.jsonl", [alert("192.0.2.2", T0 + 60_000 * i + 30_000) for i in range(10)])
+    (gw / "notes.txt").write_text("not read")
+    registry = Registry.build(make_plugin_manager())
+    spy = _Spy(frozenset({"Alert", "Metric"}))
+    for address in (f"alerts:{gw}/*.jsonl", f"alerts:{gw}"):
+        spy.seen.clear()
+        plan = resolve(registry, {}, {"inputs": [address], "outputs": [], "detectors": [], "progress": False,
+                                      "lateness": 0})
+        stats = Pipeline(plan, Context(), extra_detectors=[spy]).run()
+        assert stats["drops"] == {}
+        times = [t for _, ts in spy.seen for t in ts]
+        assert times == sorted(times) and len(times) == 21
+        assert stats["gauges"]["time.exporters"] == 2  # each file its own gateway (no observer.name)
+    with pytest.raises(InputError, match="no file matches"):
+        run([f"alerts:{gw}/*.none"], detectors=[])
+    with pytest.raises(ConfigError, match="names one gateway"):
+        run([f"alerts:{gw}/*.jsonl?gateway=x"], detectors=[])
+
+
 def test_unknown_option_is_one_line(tmp_path: Path) -> None:
     path = write(tmp_path / "a.jsonl", [alert("192.0.2.1", T0)])
     with pytest.raises(ConfigError, match=r"unknown option\(s\) nope; known: batch_size, gateway"):
@@ -183,7 +212,7 @@ def test_only_detectors_naming_the_stream_get_it_in_event_time_order(tmp_path: P
     assert stats["gauges"]["time.exporters"] == 2  # one clock per gateway
 
 
-def test_clock_releases_each_stream_as_its_own_sorted_batch() -> None:
+def test_clock_releases_streams_apart_in_event_time_order() -> None:
     r = Reorderer(600_000)  # nothing released before the flush
     a = FlowBatch({"x": [1, 2]}, 2, "s", stream="Alert")
     a.set_event_times([T0 + 2, T0 + 5])
@@ -194,8 +223,10 @@ def test_clock_releases_each_stream_as_its_own_sorted_batch() -> None:
     for b in (a, m, a2):
         assert r.push(b) == []
     out = r.flush()
-    assert sorted((b.stream, b.event_times()) for b in out) == [
-        ("Alert", [T0 + 1, T0 + 2, T0 + 5]), ("Metric", [T0 + 3])]
+    # never one batch of two streams, and in event-time order across them
+    assert [(b.stream, b.event_times()) for b in out] == [
+        ("Alert", [T0 + 1, T0 + 2]), ("Metric", [T0 + 3]), ("Alert", [T0 + 5])]
+    assert [b.get("x") for b in out if b.stream == "Alert"] == [[3, 1], [2]]
 
 
 def test_workers_leave_alert_events_in_the_main_process(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ these two detectors (docs/level2.md):
 from __future__ import annotations
 
 import fnmatch
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -134,8 +135,9 @@ class ScannerAtGateways:
         self.patterns = tuple(str(p) for p in config["rules"])
         self.max_sources = int(config["max_sources"])
         self.stats = ctx.stats
-        #: source -> evidence; dict order is the order of the last update (event time)
-        self.sources: dict[str, _Source] = {}
+        #: source -> evidence, least recently flagged first (event time): an OrderedDict, as
+        #: expiry and eviction pop from the front (a dict would rescan its deleted slots)
+        self.sources: OrderedDict[str, _Source] = OrderedDict()
         self._match: dict[str, bool] = {}
 
     def _is_scan(self, rule: Any) -> bool:
@@ -168,17 +170,20 @@ class ScannerAtGateways:
 
     def _add(self, src: str, gateway: str, alert_id: Any, rule: str, start: int, t: int,
              out: list[Event]) -> None:
-        s = self.sources.pop(src, None)
+        s = self.sources.get(src)
         if s is None:
-            s = _Source()
-        self.sources[src] = s  # to the end: the most recently flagged
-        if len(self.sources) > self.max_sources:
-            del self.sources[next(iter(self.sources))]
-            self.stats.add("level2.sources_evicted")
+            s = self.sources[src] = _Source()
+            if len(self.sources) > self.max_sources:
+                self.sources.popitem(last=False)
+                self.stats.add("level2.sources_evicted")
+        else:
+            self.sources.move_to_end(src)  # the most recently flagged
         horizon = t - self.window_ms
-        for gw in [g for g, ev in s.gateways.items() if ev.last_ms < horizon]:
-            del s.gateways[gw]
-        s.reported &= set(s.gateways)
+        expired = [g for g, ev in s.gateways.items() if ev.last_ms < horizon]
+        if expired:
+            for gw in expired:
+                del s.gateways[gw]
+            s.reported &= set(s.gateways)
         ev = s.gateways.get(gateway)
         if ev is None:
             if len(s.gateways) >= MAX_GATEWAYS:
@@ -198,7 +203,7 @@ class ScannerAtGateways:
                 ev.more_ids += 1
         if len(s.gateways) < self.min_gateways:
             return
-        if not set(s.gateways) <= s.reported or fresh:
+        if fresh or any(g not in s.reported for g in s.gateways):
             # a new gateway, or new evidence from one: the alert again (the suppressor makes
             # it a revision of the open one, whose last revision then names every alert id)
             s.reported = set(s.gateways)
@@ -221,11 +226,13 @@ class ScannerAtGateways:
 
     def on_watermark(self, watermark_ms: int) -> list[Event]:
         horizon = watermark_ms - self.window_ms
-        while self.sources:
-            src, s = next(iter(self.sources.items()))
+        sources = self.sources
+        while sources:
+            src, s = sources.popitem(last=False)
             if any(ev.last_ms >= horizon for ev in s.gateways.values()):
+                sources[src] = s
+                sources.move_to_end(src, last=False)
                 break
-            del self.sources[src]
         return []
 
     def flush(self) -> list[Event]:
