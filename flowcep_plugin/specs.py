@@ -84,7 +84,8 @@ class Detector(Protocol):
     come (close windows, fire timers); ``flush`` ends the input: release every pending
     window. Each returns the alert/metric events it produced.
 
-    ``on_batch`` only ever sees flow records. A detector that wants the exporters' options
+    ``on_batch`` sees flow records (and the streams its ``streams`` names, below), never
+    options records. A detector that wants the exporters' options
     records (sampler, interface and statistics tables: ``FlowBatch.stream == "Options"``)
     defines an optional ``on_options(batch) -> list[Event]``, called as they arrive, outside
     the reorder buffer; EPL modules get them by reading the ``Options`` stream.
