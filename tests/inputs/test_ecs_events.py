@@ -250,3 +250,15 @@ def test_flowcep_epl_reads_metric_events(tmp_path: Path, capsys: pytest.CaptureF
     assert main(["epl", str(epl), "--input", f"alerts:{path}", "--emit", "M"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(r["gw"], r["n"]) for r in rows] == [("east", 1)]
+
+
+def test_run_observer_flag_names_every_document(tmp_path: Path) -> None:
+    from flowcep_plugin.cli import main
+
+    demo = Path(__file__).resolve().parents[2] / "flowcep_plugin" / "data" / "demo.ipfix"
+    out = tmp_path / "gw.jsonl"
+    assert main(["run", "--input", str(demo), "--observer", "core-1", "-d", "trafficstats", "-d", "portscan",
+                 "--output", f"jsonl:{out}", "-q", "--no-progress"]) == 0
+    docs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert docs and {d["observer"]["name"] for d in docs} == {"core-1"}
+    assert {d["event"]["kind"] for d in docs} == {"alert", "metric"}
