@@ -7,21 +7,24 @@ two; every transport calls it:
 
     batches, errors = batches_from_documents(docs, source="alerts:gw1.jsonl")
 
-``docs`` is a list of decoded JSON documents (dicts). The result is the
-:class:`~flowcep_plugin.records.FlowBatch` es of their events in input order (a new batch
-whenever the event type changes; push them into the clock in that order), and
-``(index, message)`` for each document that could not be read (the transport names the
-position: ``file:line`` for files, ``topic/partition@offset`` for Kafka, counts it as
-``malformed`` and goes on; the message is one line, never a traceback). The file input is
-:mod:`.alertlines`; the Kafka input calls the same function on each poll's messages.
+``docs`` is a list of decoded JSON documents (dicts). The result is the batches
+(:class:`~flowcep_plugin.records.FlowBatch`) of their events in input order, a new batch
+whenever the event type changes, to be pushed into the clock in that order; and
+``(index, message)`` for each document that could not be read. The transport names the
+position (``file:line`` for files, ``topic/partition@offset`` for Kafka), counts it as
+``malformed`` and goes on; the message is one line, never a traceback. The file input
+(:mod:`.alertlines`) converts document by document with :func:`event_from_document`, to merge
+several files by event time, and cuts batches with :func:`batches_from_events`; a Kafka input
+calls :func:`batches_from_documents` on each poll's decoded messages.
 
 Event types (EPL ``from Alert`` / ``from Metric``; the batch's ``stream``):
 
 * ``Alert`` - ``event.kind: alert`` documents;
 * ``Metric`` - ``event.kind: metric`` documents (``trafficstats-top-talkers``, ...).
 
-Other documents (flows, options records) are not events of a level-2 monitor: they are
-skipped and counted by the caller (``skipped`` in the result's errors is not used for them).
+Other documents (flows, options records) are not events of a level-2 monitor: they are left
+out without an error (:class:`NotAnEvent` from :func:`event_from_document`), and the caller
+counts them.
 
 Fields keep their ECS names, flattened with dots: ``source.ip``, ``destination.ip``,
 ``rule.id``, ``observer.name``, ``flowcep.alert_id``, ``flowcep.key``,
