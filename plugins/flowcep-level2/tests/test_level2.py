@@ -405,3 +405,15 @@ def test_an_interval_merged_early_claims_nothing() -> None:
     assert ctx.stats.gauges["level2.late_metrics"] == 1  # b's list for the merged interval
     last = out[-1]["flowcep"]["metrics"]
     assert "partial" not in last and last["exact"]["bytes"] is True  # complete lists: exact
+
+
+def test_conformance_and_silence_on_flows() -> None:
+    """The shared conformance suite (spec, schema, defaults, empty input); flows, even a
+    port scan's, are not the level-2 detectors' input."""
+    from flowcep_level2 import SCANNERS, TOP_TALKERS
+
+    from flowcep_plugin.testing import check_detector, make_flow
+
+    scan = [make_flow("198.51.100.7", f"10.0.0.{i}", 22, end_ms=T0 + i) for i in range(1, 200)]
+    for spec in (SCANNERS, TOP_TALKERS):
+        assert check_detector(spec, benign=scan) == []
