@@ -52,6 +52,7 @@ __all__ = [
     "iso_ms",
     "ms_from_iso",
     "alert_id",
+    "stamp_observer",
     "make_alert",
     "make_metric",
     "alert_from_row",
@@ -153,6 +154,25 @@ def alert_id(rule_id: str, key: str, window_start_ms: int) -> str:
     """Deterministic document id: the same rule, key and window always give the same id."""
     raw = f"{rule_id}\x1f{key}\x1f{int(window_start_ms)}".encode()
     return hashlib.sha256(raw).hexdigest()[:32]
+
+
+def stamp_observer(events: list[Event], name: str) -> list[Event]:
+    """Write ``observer.name`` into every alert and metric of a run given ``--observer``.
+
+    Two gateways that see the same scanner in the same window would otherwise give their
+    alerts the same ``flowcep.alert_id`` (and two gateways' metrics of one interval too), and
+    Elasticsearch, creating by ``_id``, would keep only the first: the id becomes a hash of the
+    gateway-less id and the name, still deterministic (replays and revisions keep it). The
+    documents are changed in place (the suppressor hands out its own copies).
+    """
+    for doc in events:
+        observer = doc.get("observer")
+        doc["observer"] = {**observer, "name": name} if isinstance(observer, dict) else {"name": name}
+        fc = doc.get("flowcep")
+        if isinstance(fc, dict) and isinstance(fc.get("alert_id"), str):
+            raw = f"{fc['alert_id']}\x1f{name}".encode()
+            fc["alert_id"] = hashlib.sha256(raw).hexdigest()[:32]
+    return events
 
 
 # -- building documents ---------------------------------------------------------------------

@@ -37,7 +37,7 @@ from .hookspecs import hookimpl
 from .inprocess import RunResult, run
 from .manager import PluginInfo, make_plugin_manager
 from .memo import BoundedMemo
-from .records import FlowBatch
+from .records import ALERT_STREAM, METRIC_STREAM, FlowBatch
 from .specs import (
     Address,
     Detector,
@@ -61,7 +61,7 @@ API_GROUPS: dict[str, list[str]] = {
     "Specs and the objects factories build": [
         "Address", "InputSpec", "EnricherSpec", "DetectorSpec", "OutputSpec", "RuleSpec",
         "ElementSpec", "Source", "Enricher", "Detector", "Output", "Event"],
-    "What components receive": ["FlowBatch", "Context", "Stats"],
+    "What components receive": ["FlowBatch", "Context", "Stats", "ALERT_STREAM", "METRIC_STREAM"],
     "Alerts and windows for Python detectors": [
         "make_alert", "make_metric", "alert_from_row", "TumblingWindows", "address_column",
         "int_column", "iso_ms", "ms_from_iso", "SEVERITY", "TECHNIQUES", "TACTICS", "TRANSPORT",
@@ -83,6 +83,10 @@ DATA_DOCS: dict[str, str] = {
     "TECHNIQUES": "ATT&CK technique id -> (name, tactic ids) for the techniques FlowCEP names; "
                   "other well-formed ids are accepted and named by their id.",
     "TACTICS": "ATT&CK tactic id -> name.",
+    "ALERT_STREAM": "``\"Alert\"``: the stream of gateway runs' alert documents in a level-2 monitor "
+                    "(``FlowBatch.stream``; a detector whose ``streams`` names it gets these batches; "
+                    "columns: inputs/ecs_events.py, docs/level2.md).",
+    "METRIC_STREAM": "``\"Metric\"``: the same for metric documents (``trafficstats-top-talkers``, ...).",
     "TRANSPORT": "IANA protocol number -> ECS ``network.transport`` name (6 -> ``tcp``).",
     "DURATION_SCHEMA": "JSON Schema of a duration setting (``30``, ``'30s'``, ``'1 min'``); use it "
                        "in a ``config_schema`` and read the value with ``parse_duration``.",
@@ -91,7 +95,7 @@ DATA_DOCS: dict[str, str] = {
 __all__ = [  # the union of API_GROUPS, spelled out for type checkers (a test keeps them equal)
     "hookimpl", "Address", "InputSpec", "EnricherSpec", "DetectorSpec", "OutputSpec",
     "RuleSpec", "ElementSpec", "Source", "Enricher", "Detector", "Output", "Event", "FlowBatch",
-    "Context", "Stats", "make_alert", "make_metric", "alert_from_row", "TumblingWindows",
+    "Context", "Stats", "ALERT_STREAM", "METRIC_STREAM", "make_alert", "make_metric", "alert_from_row", "TumblingWindows",
     "address_column", "int_column", "iso_ms", "ms_from_iso", "SEVERITY", "TECHNIQUES",
     "TACTICS", "TRANSPORT", "validate_technique", "event_errors", "validate_event", "BoundedMemo",
     "parse_duration", "DURATION_SCHEMA", "FlowcepError", "ConfigError", "InputError",

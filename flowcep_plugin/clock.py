@@ -22,11 +22,12 @@ counted, or clamped when the policy says ``clamp``. Either way they never move a
 
 from __future__ import annotations
 
+import heapq
 import time
 from bisect import bisect_right
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from itertools import islice
+from itertools import islice, repeat
 from operator import le
 from typing import Any
 
@@ -413,11 +414,40 @@ class Reorderer:
             return []
         if len(ready) == 1:
             return ready
-        merged = FlowBatch.concat(ready, ready[0].source)
-        times = merged.event_times()
-        if not _in_order(times):  # Timsort merges the sorted runs in near-linear time
-            merged = merged.take(_order(times))
-        return [merged]
+        by_stream: dict[str, list[FlowBatch]] = {}
+        for b in ready:  # a level-2 run holds Alert and Metric runs, never joined in one batch
+            by_stream.setdefault(b.stream, []).append(b)
+        out: list[FlowBatch] = []
+        for group in by_stream.values():
+            merged = FlowBatch.concat(group, group[0].source)
+            times = merged.event_times()
+            if not _in_order(times):  # Timsort merges the sorted runs in near-linear time
+                merged = merged.take(_order(times))
+            out.append(merged)
+        return out if len(out) == 1 else _interleave(out)
+
+
+def _interleave(batches: list[FlowBatch]) -> list[FlowBatch]:
+    """Sorted batches of different streams as one sequence in event-time order: a slice of
+    one stream's batch at a time, cut where the next event belongs to another stream (ties
+    keep the order the streams came in). A detector reading two streams then sees them in
+    the order they happened."""
+    merged = heapq.merge(*[zip(b.event_times(), repeat(k)) for k, b in enumerate(batches)])
+    out: list[FlowBatch] = []
+    starts = [0] * len(batches)
+    current, count = -1, 0
+    for _t, k in merged:
+        if k != current:
+            if count:
+                b = batches[current]
+                out.append(b.slice(starts[current], starts[current] + count))
+                starts[current] += count
+            current, count = k, 0
+        count += 1
+    if count:
+        b = batches[current]
+        out.append(b.slice(starts[current], starts[current] + count))
+    return out
 
 
 def _exporter_groups(batch: FlowBatch) -> dict[str, list[int] | None]:

@@ -103,6 +103,8 @@ def compose_schema(registry: Any | None = None, extra: Mapping[str, Any] | None 
                                             "description": "disable a plugin for the rest of the run after this many failures (each counted in plugin_errors)"},
                     "shutdown_timeout": DURATION_SCHEMA | {"description": "after SIGINT/SIGTERM, how long inputs may take to stop before the run finishes without them (default 30s); outputs have their own flush_timeout"},
                     "wait": {"type": "boolean", "description": "start even when an output's server is unreachable, queueing until it answers"},
+                    "observer": {"type": "string", "minLength": 1, "maxLength": 256,
+                                 "description": "this run's gateway name: written as observer.name into every alert and metric, and mixed into flowcep.alert_id, so a level-2 monitor (and one Elasticsearch index) can tell gateways apart"},
                     "workers": {"type": "integer", "minimum": 1, "maximum": 256,
                                 "description": "detection processes: address-keyed detectors run in N forked workers, each on the flows of the hosts it owns (default 1: one process)"},
                 },

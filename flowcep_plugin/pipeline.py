@@ -22,12 +22,13 @@ import time
 from collections.abc import Sequence
 from typing import IO, Any
 
+from .alerts import stamp_observer
 from .clock import NO_TIME, TIME_DEFAULTS, Reorderer, TimePolicy
 from .config import parse_duration
 from .context import Context
 from .errors import FlowcepError, PluginError
 from .plan import Plan, build_config, epl_module_spec
-from .records import FLOW_STREAM, FlowBatch
+from .records import EVENT_STREAMS, FLOW_STREAM, FlowBatch
 from .sanitize import Sanitizer
 from .specs import Detector, Event, Output, Source
 from .stages import Stage, StageRunner
@@ -74,6 +75,7 @@ class Pipeline(StageRunner):
         self.pm = pm = plan.registry.pm
         run = config["run"]
         self.send_flows = bool(run.get("flows", False))
+        self.observer = str(run.get("observer") or "")  # --observer: this gateway's name
         self.idle_advance = bool(run.get("idle_advance", True))
         self.max_failures = int(run.get("max_plugin_failures") or 10)
         self.shutdown_timeout_s = parse_duration(run.get("shutdown_timeout", 30))
@@ -161,6 +163,9 @@ class Pipeline(StageRunner):
     # -- the batch path --------------------------------------------------------------------------
     def process(self, batch: FlowBatch) -> None:
         """Run one input batch through every stage."""
+        if batch.stream in EVENT_STREAMS:
+            self._level2_events(batch)
+            return
         if batch.stream != FLOW_STREAM:
             self._options(batch)
             return
@@ -182,6 +187,15 @@ class Pipeline(StageRunner):
                 if st.accepts_flows:
                     self._call(st, "output write_flows", st.obj.write_flows, batch)
         self._detect(self.reorderer.push(batch))
+
+    def _level2_events(self, batch: FlowBatch) -> None:
+        """Alert and metric events of gateway runs (a level-2 monitor's input): they are not
+        flows, so no sanitizing (the input checked them), enrichment or flow output; they go
+        through the same reorder buffer and clock as flows (event time: the alert's window
+        end, one watermark per gateway) and then only to the detectors that read them."""
+        self.ctx.stats.count("input", batch.length)
+        if batch.length:
+            self._detect(self.reorderer.push(batch))
 
     def _options(self, batch: FlowBatch) -> None:
         """Options records (exporter statistics, sampler and interface tables): checked like
@@ -209,8 +223,10 @@ class Pipeline(StageRunner):
         events: list[Event] = []
         for rb in released:
             self.ctx.stats.count("detect", rb.length)
+            flows = rb.stream == FLOW_STREAM
             for st in self.detectors:
-                events.extend(self._detect_isolated(st, rb))
+                if flows or rb.stream in getattr(st.obj, "streams", ()):
+                    events.extend(self._detect_isolated(st, rb))
         wm = self.reorderer.watermark
         self.ctx.stats.gauge("watermark_ms", wm)  # the live view shows event time and its lag
         self.ctx.stats.gauge("event_time_max_ms", self.reorderer.max_seen)
@@ -219,7 +235,9 @@ class Pipeline(StageRunner):
             self._last_wm = wm
             events.extend(self._watermark_local(wm))
         if self.pool is not None and (released or advanced):
-            self._emit_steps(self.pool.submit(released, wm if advanced else None, wm, events))
+            # the workers run address-keyed flow detectors only: alert events stay here
+            flow_batches = [rb for rb in released if rb.stream == FLOW_STREAM]
+            self._emit_steps(self.pool.submit(flow_batches, wm if advanced else None, wm, events))
             return
         self._emit(events, wm)
         if self.pool is not None:
@@ -248,6 +266,8 @@ class Pipeline(StageRunner):
                 self.ctx.stats.plugin_error("alerts", f"suppression failed: {type(exc).__name__}: {exc}")
         if not events:
             return
+        if self.observer:
+            stamp_observer(events, self.observer)
         for e in events:
             if (e.get("event") or {}).get("kind", "alert") == "alert":
                 rule = e.get("rule") or {}

@@ -167,8 +167,17 @@ class _EPLWithFactory:
         self.epl = epl
         self.extra = extra
 
+    @property
+    def streams(self) -> frozenset[str]:
+        """Every stream either part reads (``Alert``/``Metric`` beside flows)."""
+        return frozenset(getattr(self.epl, "streams", ())) | frozenset(getattr(self.extra, "streams", ()))
+
     def on_batch(self, batch: Any) -> list[Event]:
-        return list(self.epl.on_batch(batch) or []) + list(self.extra.on_batch(batch) or [])
+        out: list[Event] = []
+        for part in (self.epl, self.extra):  # each gets flows, and the other streams it reads
+            if batch.stream == "Flow" or batch.stream in getattr(part, "streams", ()):
+                out.extend(part.on_batch(batch) or [])
+        return out
 
     def on_options(self, batch: Any) -> list[Event]:
         out: list[Event] = []

@@ -16,7 +16,8 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Seq
 from operator import itemgetter
 from typing import Any
 
-__all__ = ["FlowBatch", "EVENT_TIME_FIELDS", "FLOW_STREAM", "OPTIONS_STREAM", "event_times",
+__all__ = ["FlowBatch", "EVENT_TIME_FIELDS", "FLOW_STREAM", "OPTIONS_STREAM", "ALERT_STREAM", "METRIC_STREAM",
+           "EVENT_STREAMS", "event_times",
            "EXPORT_VERSION", "EXPORT_TIME", "SYS_UPTIME", "HEADER_COLUMNS"]
 
 #: The stream flow records travel on (the EPL input stream ``Flow``).
@@ -26,6 +27,12 @@ FLOW_STREAM = "Flow"
 #: traffic, so they never travel with flows: detectors see them only by asking for this
 #: stream (EPL ``from Options``), outputs write them as ECS metric documents.
 OPTIONS_STREAM = "Options"
+#: Alert and metric documents of gateway-level runs, read back by a level-2 monitor
+#: (inputs/ecs_events.py): they never pass for flows either. The host hands them only to
+#: detectors whose ``streams`` name them (EPL ``from Alert`` / ``from Metric``).
+ALERT_STREAM = "Alert"
+METRIC_STREAM = "Metric"
+EVENT_STREAMS = frozenset({ALERT_STREAM, METRIC_STREAM})
 
 #: Elements that give a flow's end, in order of preference, with the factor to milliseconds.
 EVENT_TIME_FIELDS: tuple[tuple[str, float], ...] = (

@@ -84,10 +84,17 @@ class Detector(Protocol):
     come (close windows, fire timers); ``flush`` ends the input: release every pending
     window. Each returns the alert/metric events it produced.
 
-    ``on_batch`` only ever sees flow records. A detector that wants the exporters' options
+    ``on_batch`` sees flow records (and the streams its ``streams`` names, below), never
+    options records. A detector that wants the exporters' options
     records (sampler, interface and statistics tables: ``FlowBatch.stream == "Options"``)
     defines an optional ``on_options(batch) -> list[Event]``, called as they arrive, outside
     the reorder buffer; EPL modules get them by reading the ``Options`` stream.
+
+    A level-2 monitor's detector (docs/level2.md) also reads the alert and metric events of
+    gateway runs: it has an attribute ``streams`` naming them (``{"Alert"}``, ``{"Metric"}``),
+    and ``on_batch`` then also receives batches whose ``stream`` is one of those, in event-time
+    order with the flows (``inputs/ecs_events.py`` describes their columns). Without
+    ``streams`` a detector sees flows only; EPL modules get them by reading ``Alert``/``Metric``.
     """
 
     def on_batch(self, batch: FlowBatch) -> list[Event]: ...

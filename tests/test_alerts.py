@@ -275,3 +275,28 @@ def test_suppressor_remembers_a_bounded_number_of_victims(monkeypatch: pytest.Mo
     assert len(s._open) == 0 and stats.gauges["alerts.destinations_not_kept"] >= 500
     assert f"at least {alerts.MAX_DESTINATIONS} distinct destinations" in merged["message"]
     assert len(merged["destination"]["ip"]) == alerts.MERGED_DESTINATIONS
+
+
+def test_stamp_observer_names_the_gateway_and_keeps_ids_deterministic() -> None:
+    from flowcep_plugin.alerts import make_alert, stamp_observer, validate_event
+    from flowcep_plugin.specs import RuleSpec
+
+    rule = RuleSpec(id="r", name="R", description="d")
+
+    def doc() -> dict[str, object]:
+        return make_alert(rule, time_ms=1_000_000, detector="x", source_ip="192.0.2.1", window=(0, 1_000_000))
+
+    plain = doc()["flowcep"]["alert_id"]
+    a1, a2, b = stamp_observer([doc()], "a")[0], stamp_observer([doc()], "a")[0], stamp_observer([doc()], "b")[0]
+    assert a1["observer"] == {"name": "a"} and b["observer"] == {"name": "b"}
+    assert a1["flowcep"]["alert_id"] == a2["flowcep"]["alert_id"]  # replays keep their ids
+    assert len({plain, a1["flowcep"]["alert_id"], b["flowcep"]["alert_id"]}) == 3
+    validate_event(a1)
+
+
+def test_observer_setting_is_checked() -> None:
+    from flowcep_plugin.errors import ConfigError
+    from flowcep_plugin.inprocess import run
+
+    with pytest.raises(ConfigError, match="observer"):
+        run(["counter:1"], config={"run": {"observer": ""}})

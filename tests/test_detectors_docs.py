@@ -10,7 +10,7 @@ import pytest
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "detectors.md"
 MODULES = ["flowcep_multistage", "flowcep_portscan", "flowcep_bruteforce", "flowcep_volumetric",
-           "flowcep_policy", "flowcep_trafficstats"]
+           "flowcep_policy", "flowcep_trafficstats", "flowcep_level2"]
 
 
 def _specs() -> list[Any]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import ConfigError, InputError
+from ..records import EVENT_STREAMS
 
 HELP = "run one EPL module over inputs and print its rows as JSON lines (like espercli)"
 DESCRIPTION = """\
@@ -115,7 +116,14 @@ class RowPrinter:
             self.out.flush()
         return []
 
+    @property
+    def streams(self) -> frozenset[str]:
+        """Alert/Metric events (``--input alerts:PATH``) reach the module when it reads them."""
+        return frozenset(s for s in EVENT_STREAMS if s in self.runtime.consumers)
+
     def on_batch(self, batch: Any) -> list[Any]:
+        if batch.stream in EVENT_STREAMS:
+            return self._print(self.runtime.on_events(batch))
         return self._print(self.runtime.on_batch(batch))
 
     def on_options(self, batch: Any) -> list[Any]:

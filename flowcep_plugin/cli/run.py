@@ -53,6 +53,10 @@ def add_run_options(p: argparse.ArgumentParser, inputs_required: bool = False) -
     p.add_argument("--workers", type=int, metavar="N",
                    help="run the address-keyed detectors in N processes, each on the flows of the hosts "
                         "it owns (same alerts as 1; [run] workers)")
+    p.add_argument("--observer", metavar="NAME",
+                   help="this gateway's name: written as observer.name into every alert and metric and "
+                        "mixed into flowcep.alert_id, for a level-2 monitor over several gateways "
+                        "([run] observer; docs/level2.md)")
     p.add_argument("--stats-json", metavar="FILE", help="write the final stats as JSON to FILE")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.add_argument("--view", action="store_true",
@@ -90,6 +94,7 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
         "inputs": args.inputs, "outputs": args.outputs, "detectors": args.detectors,
         "enrichers": args.enrichers, "lateness": args.lateness, "flows": args.flows,
         "stats_json": args.stats_json, "wait": args.wait, "workers": getattr(args, "workers", None),
+        "observer": getattr(args, "observer", None),
     }
     if args.no_progress:
         ov["progress"] = False

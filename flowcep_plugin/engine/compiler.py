@@ -28,7 +28,7 @@ from .expressions import (
 from .intersect import INTERSECT_VIEWS
 from .namedwindows import MergeAction, NamedWindowPlan, OnPlan
 from .parser import parse_module, substitute_params
-from .plan import OPTIONS, Module, SelectPlan, StatementInfo, StreamDef, StreamPlan
+from .plan import EVENT_STREAMS, OPTIONS, Module, SelectPlan, StatementInfo, StreamDef, StreamPlan
 from .subqueries import SUBQ_PREFIX, has_subquery, plan_subqueries
 
 __all__ = ["compile_module", "FLOW", "OPTIONS", "Module", "StatementInfo", "StreamDef", "SelectPlan", "StreamPlan"]
@@ -97,6 +97,8 @@ class _Compiler:
                 schemas.append(StatementInfo(str(n.value) if n else s.name, None, props, "schema", s.pos.line))
         self.declare_named(stmts)  # h-named: named windows and contexts
         self.streams.setdefault(OPTIONS, StreamDef(OPTIONS, "options", None))
+        for name in EVENT_STREAMS:  # level-2 monitors: alerts and metrics of gateway runs
+            self.streams.setdefault(name, StreamDef(name, "event", None))
         if flow_schema is None:
             self.streams.setdefault(FLOW, StreamDef(FLOW, "flow", None))
             self.input_stream = FLOW

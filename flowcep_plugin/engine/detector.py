@@ -31,10 +31,11 @@ from typing import TYPE_CHECKING, Any
 from ..errors import EPLError
 from ..specs import RuleSpec
 from . import ast as A
-from .compiler import OPTIONS, Module, compile_module
+from .compiler import FLOW, OPTIONS, Module, compile_module
 from .match_recognize import MatchRecognizeStmt
 from .parser import parse_module, substitute_params
 from .patterns import PatternStmt
+from .plan import EVENT_STREAMS
 from .runtime import Row
 
 if TYPE_CHECKING:
@@ -225,7 +226,15 @@ class EPLDetector:
                 self.on_derived(stream, values)
         return events
 
+    @property
+    def streams(self) -> frozenset[str]:
+        """The input streams the host should hand to ``on_batch``: flows, plus ``Alert`` and
+        ``Metric`` when a statement reads them (a level-2 monitor)."""
+        return frozenset([FLOW, *(s for s in EVENT_STREAMS if s in self.runtime.consumers)])
+
     def on_batch(self, batch: FlowBatch) -> list[Event]:
+        if batch.stream in EVENT_STREAMS:
+            return self._events(self.runtime.on_events(batch))
         return self._events(self.runtime.on_batch(batch))
 
     @property

@@ -18,8 +18,14 @@ from .expressions import ColumnFilter, ColumnValues
 #: Exporters' options records (flowcep_plugin.records.OPTIONS_STREAM): a stream every module
 #: can read, fed only with options records, in the engine's current time.
 OPTIONS = "Options"
+#: Alert and metric documents a gateway-level run wrote, read back by a level-2 monitor
+#: (flowcep_plugin.inputs.ecs_events): streams every module can read, in their own event time
+#: (the alert's window end), each fed only with batches of its own stream.
+ALERT = "Alert"
+METRIC = "Metric"
+EVENT_STREAMS = (ALERT, METRIC)
 
-__all__ = ["Module", "SelectPlan", "StatementInfo", "StreamDef", "StreamPlan", "register_runtime"]
+__all__ = ["ALERT", "EVENT_STREAMS", "METRIC", "OPTIONS", "Module", "SelectPlan", "StatementInfo", "StreamDef", "StreamPlan", "register_runtime"]
 
 #: set by runtime.py at import: (module, stats, max_groups) -> Runtime
 _RUNTIME_FACTORY: Callable[..., Any] | None = None

@@ -1275,6 +1275,24 @@ class Runtime:
         self.feed_stream(OPTIONS, Events(dict(cols), n, times), out)
         return out
 
+    def on_events(self, batch: FlowBatch) -> list[Row]:
+        """Feed a batch of another event stream (``Alert``/``Metric``: ``batch.stream``) to
+        the statements reading it, in its own event time (the host's clock released it in
+        order, as it releases flows)."""
+        n = len(batch)
+        if n == 0 or batch.stream not in self.consumers:
+            return []
+        times = batch.event_times()
+        cols = batch.columns
+        if not all(map(le, times, islice(times, 1, None))):
+            order = sorted(range(n), key=times.__getitem__)
+            cols = {k: [v[i] for i in order] for k, v in cols.items()}
+            times = [times[i] for i in order]
+        out: list[Row] = []
+        self._pattern_clock(times[0], times[-1])
+        self.feed_stream(batch.stream, Events(dict(cols), n, times), out)
+        return out
+
     def on_watermark(self, ms: int) -> list[Row]:
         """No record older than ``ms`` will come: fire every timer due at or before it."""
         out: list[Row] = []
