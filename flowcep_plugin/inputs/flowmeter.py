@@ -298,9 +298,6 @@ class FlowMeter:
         inactive_ms = self.inactive_ms
         tcp_end = self.tcp_end
         http = self.http
-        ports = _PORTS.unpack_from
-        ipv4 = _IPV4.unpack_from
-        tcp_head = _TCP.unpack_from
         fast = _ETHER_IPV4_L4.unpack_from
         next_sweep = self._next_sweep
         sweep_ms = self.sweep_ms
@@ -309,7 +306,6 @@ class FlowMeter:
         linger_ms = self.linger_ms
         server = self.server_ports
         ether = linktype == LINKTYPE_ETHERNET
-        bare = linktype == _BARE_IP
         non_ip = 0
         for i, (ts, data) in enumerate(packets):
             size = len(data)
@@ -331,110 +327,14 @@ class FlowMeter:
                     flags = 0
                     payload_at = -1
             else:
-                if ether:
-                    if size < 14:
-                        bad.append((i, "truncated Ethernet header"))
-                        continue
-                    etype = (data[12] << 8) | data[13]
-                    off = 14
-                    if etype != 0x0800:
-                        while etype in _VLAN_TYPES and size >= off + 4:
-                            etype = (data[off + 2] << 8) | data[off + 3]
-                            off += 4
-                        if etype != 0x0800 and etype != 0x86DD:
-                            if etype in _VLAN_TYPES:
-                                bad.append((i, "truncated VLAN tag"))
-                            else:
-                                non_ip += 1
-                            continue
-                elif bare:
-                    off = 0
-                else:
-                    where = link_offset(linktype, data)
-                    if where is None:
-                        non_ip += 1
-                        continue
-                    if where < 0:
-                        bad.append((i, "truncated link-layer header"))
-                        continue
-                    off = where
-                if size < off + 20:
-                    bad.append((i, "truncated IP header"))
+                parsed = parse_frame(data, linktype)
+                if parsed is None:
+                    non_ip += 1
                     continue
-                b0 = data[off]
-                ver = b0 >> 4
-                if ver == 4:
-                    _, total, ident, fragment, proto, src, dst = ipv4(data, off)  # one C call: 3x faster
-                    ihl = (b0 & 15) * 4
-                    if ihl < 20 or total < ihl:
-                        bad.append((i, "bad IPv4 header length"))
-                        continue
-                    if size < off + ihl:
-                        bad.append((i, "truncated IPv4 options"))
-                        continue
-                    fragment &= 0x3FFF  # more-fragments flag and offset (the DF bit does not matter)
-                    l4 = off + ihl
-                    end = off + total
-                    octets = total
-                elif ver == 6:
-                    if size < off + 40:
-                        bad.append((i, "truncated IPv6 header"))
-                        continue
-                    plen = (data[off + 4] << 8) | data[off + 5]
-                    proto = data[off + 6]
-                    src = data[off + 8:off + 24]
-                    dst = data[off + 24:off + 40]
-                    octets = 40 + plen if plen else size - off  # 0: jumbogram, use what we have
-                    end = off + octets
-                    l4 = off + 40
-                    fragment = 0
-                    while proto in _IPV6_EXT or proto == 44:
-                        if size < l4 + 8:
-                            break
-                        nxt = data[l4]
-                        if proto == 44:  # fragment header: 8 bytes; same layout as IPv4's MF|offset
-                            fragment = (data[l4 + 2] << 5) | (data[l4 + 3] >> 3) | ((data[l4 + 3] & 1) << 13)
-                            ident = data[l4 + 4:l4 + 8]
-                            l4 += 8
-                        elif proto == 51:  # AH: length in 4-octet units minus 2
-                            l4 += (data[l4 + 1] + 2) * 4
-                        else:
-                            l4 += (data[l4 + 1] + 1) * 8
-                        proto = nxt
-                        if fragment & 0x1FFF:  # later headers are in the first fragment
-                            break
-                    if proto in _IPV6_EXT or proto == 44:
-                        bad.append((i, "truncated IPv6 extension header"))
-                        continue
-                else:
-                    bad.append((i, f"bad IP version {ver}"))
+                if isinstance(parsed, str):
+                    bad.append((i, parsed))
                     continue
-
-                flags = 0
-                sport = dport = 0
-                payload_at = -1
-                if fragment and fragment & 0x1FFF:
-                    pass  # no transport header in non-first fragments: ports come from _frag_ports
-                elif proto == 6:
-                    if size < l4 + 14:
-                        bad.append((i, "truncated TCP header"))
-                        continue
-                    sport, dport, doff, flags = tcp_head(data, l4)
-                    doff = (doff >> 4) * 4
-                    if doff < 20:
-                        bad.append((i, "bad TCP data offset"))
-                        continue
-                    payload_at = l4 + doff
-                elif proto == 17 or proto == 132 or proto == 136:  # UDP, SCTP, UDP-Lite
-                    if size < l4 + 4:
-                        bad.append((i, "truncated UDP header"))
-                        continue
-                    sport, dport = ports(data, l4)
-                elif proto == 1 or proto == 58:
-                    if size < l4 + 2:
-                        bad.append((i, "truncated ICMP header"))
-                        continue
-                    dport = (data[l4] << 8) | data[l4 + 1]
+                ver, _, proto, sport, dport, octets, end, flags, payload_at, fragment, ident, src, dst = parsed
 
             if fragment:  # part of a fragmented datagram (rare: a method call is fine)
                 fkey = (ver, src, dst, proto, ident)
@@ -798,6 +698,106 @@ class FlowMeter:
             cols["HTTPRequestHost"] = [s[_HOST] for s in sts]
             cols["HTTPRequestURL"] = [s[_URL] for s in sts]
         return FlowBatch(cols, len(recs), self.source)
+
+
+#: version, IP header offset, protocol, ports, IP octets, end of the IP packet, TCP flags,
+#: payload offset (-1: none), fragment bits (MF and offset), IP identification, addresses
+Parsed = tuple[int, int, int, int, int, int, int, int, int, int, "int | bytes", bytes, bytes]
+
+
+def parse_frame(data: bytes, linktype: int) -> Parsed | str | None:
+    """Headers of one frame: a :data:`Parsed` tuple, None if it carries no IP (ARP, LLDP...),
+    or why it is malformed. The exact per-packet parser behind every path of the meter: the
+    block path parses common layouts with numpy and hands it everything else."""
+    size = len(data)
+    if linktype == LINKTYPE_ETHERNET:
+        if size < 14:
+            return "truncated Ethernet header"
+        etype = (data[12] << 8) | data[13]
+        off = 14
+        if etype != 0x0800:
+            while etype in _VLAN_TYPES and size >= off + 4:
+                etype = (data[off + 2] << 8) | data[off + 3]
+                off += 4
+            if etype != 0x0800 and etype != 0x86DD:
+                return "truncated VLAN tag" if etype in _VLAN_TYPES else None
+    elif linktype == _BARE_IP:
+        off = 0
+    else:
+        where = link_offset(linktype, data)
+        if where is None:
+            return None
+        if where < 0:
+            return "truncated link-layer header"
+        off = where
+    if size < off + 20:
+        return "truncated IP header"
+    b0 = data[off]
+    ver = b0 >> 4
+    ident: int | bytes = 0
+    if ver == 4:
+        _, total, ident, fragment, proto, src, dst = _IPV4.unpack_from(data, off)
+        ihl = (b0 & 15) * 4
+        if ihl < 20 or total < ihl:
+            return "bad IPv4 header length"
+        if size < off + ihl:
+            return "truncated IPv4 options"
+        fragment &= 0x3FFF  # more-fragments flag and offset (the DF bit does not matter)
+        l4 = off + ihl
+        end = off + total
+        octets = total
+    elif ver == 6:
+        if size < off + 40:
+            return "truncated IPv6 header"
+        plen = (data[off + 4] << 8) | data[off + 5]
+        proto = data[off + 6]
+        src = data[off + 8:off + 24]
+        dst = data[off + 24:off + 40]
+        octets = 40 + plen if plen else size - off  # 0: jumbogram, use what we have
+        end = off + octets
+        l4 = off + 40
+        fragment = 0
+        while proto in _IPV6_EXT or proto == 44:
+            if size < l4 + 8:
+                break
+            nxt = data[l4]
+            if proto == 44:  # fragment header: 8 bytes; same layout as IPv4's MF|offset
+                fragment = (data[l4 + 2] << 5) | (data[l4 + 3] >> 3) | ((data[l4 + 3] & 1) << 13)
+                ident = data[l4 + 4:l4 + 8]
+                l4 += 8
+            elif proto == 51:  # AH: length in 4-octet units minus 2
+                l4 += (data[l4 + 1] + 2) * 4
+            else:
+                l4 += (data[l4 + 1] + 1) * 8
+            proto = nxt
+            if fragment & 0x1FFF:  # later headers are in the first fragment
+                break
+        if proto in _IPV6_EXT or proto == 44:
+            return "truncated IPv6 extension header"
+    else:
+        return f"bad IP version {ver}"
+    flags = 0
+    sport = dport = 0
+    payload_at = -1
+    if fragment and fragment & 0x1FFF:
+        pass  # no transport header in non-first fragments: ports come from the fragment table
+    elif proto == 6:
+        if size < l4 + 14:
+            return "truncated TCP header"
+        sport, dport, doff, flags = _TCP.unpack_from(data, l4)
+        doff = (doff >> 4) * 4
+        if doff < 20:
+            return "bad TCP data offset"
+        payload_at = l4 + doff
+    elif proto == 17 or proto == 132 or proto == 136:  # UDP, SCTP, UDP-Lite
+        if size < l4 + 4:
+            return "truncated UDP header"
+        sport, dport = _PORTS.unpack_from(data, l4)
+    elif proto == 1 or proto == 58:
+        if size < l4 + 2:
+            return "truncated ICMP header"
+        dport = (data[l4] << 8) | data[l4 + 1]
+    return ver, off, proto, sport, dport, octets, end, flags, payload_at, fragment, ident, src, dst
 
 
 def link_offset(linktype: int, data: bytes) -> int | None:
