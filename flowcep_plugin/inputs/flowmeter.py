@@ -86,9 +86,12 @@ from __future__ import annotations
 import socket
 import struct
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..records import FlowBatch
+
+if TYPE_CHECKING:
+    from .capfile import Block
 
 __all__ = [
     "FlowMeter",
@@ -279,6 +282,15 @@ class FlowMeter:
         if linktype not in FAST_LINKTYPES:
             raise ValueError(f"link type {linktype} is not handled by the fast path")
         return self._meter(packets, linktype)
+
+    def process_block(self, block: Block, linktype: int) -> list[tuple[int, str]]:
+        """:meth:`process` for a :class:`~.capfile.Block`: the same result, with headers parsed
+        and flows updated per block with numpy where the rules allow (see :mod:`.flowblock`)."""
+        if linktype not in FAST_LINKTYPES:
+            raise ValueError(f"link type {linktype} is not handled by the fast path")
+        from .flowblock import meter_block
+
+        return meter_block(self, block, linktype)
 
     def process_ip(self, packets: Sequence[tuple[int, bytes]]) -> list[tuple[int, str]]:
         """Meter packets that start at their IP header (any link type decoded by the caller)."""
