@@ -124,13 +124,19 @@ def meter_block(meter: FlowMeter, block: Block, linktype: int) -> list[tuple[int
     if not len(block):
         return []
     if linktype not in BLOCK_LINKTYPES or meter.linger_ms <= 0:
+        meter._start_floor = None
         return meter._meter(block.frames(), linktype)
     parsed = _parse(block, linktype)
     if parsed is None:  # a fragment: the fragment table needs packet order
+        meter._start_floor = None
         return meter._meter(block.frames(), linktype)
     cols, bad, non_ip = parsed
-    n = len(cols.ts)
-    if n:
+    if len(cols.ts):
+        # a floor under the start of every record in the table: records made from this block
+        # start no earlier than its earliest packet; the per-packet entry points reset it
+        if meter._start_floor is None:
+            meter._start_floor = min((st[_START] for st in meter.flows.values()), default=0)
+        meter._start_floor = min(meter._start_floor, int(cols.ts.min()))
         _meter_columns(meter, block, linktype, cols)
     meter.packets += len(block)
     meter.non_ip += non_ip
@@ -310,9 +316,29 @@ def _server_table(meter: FlowMeter) -> Bools:
 
 def _addresses(u8: npt.NDArray[np.uint8], at: I64, alen: I64) -> npt.NDArray[np.uint64]:
     """Addresses as two 64-bit words (IPv4 in the first 4 bytes, zeros after)."""
+    if not np.any(alen != 4):  # IPv4 only: four byte gathers instead of sixteen
+        word = np.zeros((len(at), 2), np.uint64)
+        word[:, 0] = ((u8.take(at, mode="clip").astype(np.uint64) << np.uint64(56))
+                      | (u8.take(at + 1, mode="clip").astype(np.uint64) << np.uint64(48))
+                      | (u8.take(at + 2, mode="clip").astype(np.uint64) << np.uint64(40))
+                      | (u8.take(at + 3, mode="clip").astype(np.uint64) << np.uint64(32)))
+        return word
     idx = at[:, None] + _ADDR16
     raw = np.where(_ADDR16 < alen[:, None], u8.take(idx, mode="clip"), 0).astype(np.uint8)
     return raw.view(">u8").astype(np.uint64)
+
+
+_MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x85EBCA77C2B2AE63,
+                 0x27D4EB2F165667C5, 0xFF51AFD7ED558CCD], np.uint64)
+
+
+def _hash_rows(keys: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """A 64-bit hash of each key row (multiply-xor, murmur3's finaliser)."""
+    h = np.bitwise_xor.reduce(keys * _MIX, axis=1)
+    h ^= h >> np.uint64(33)
+    h *= np.uint64(0xFF51AFD7ED558CCD)
+    h ^= h >> np.uint64(33)
+    return h
 
 
 def _bulk(meter: FlowMeter, block: Block, cols: _Columns, a: int, b: int) -> bool:
@@ -354,15 +380,25 @@ def _bulk(meter: FlowMeter, block: Block, cols: _Columns, a: int, b: int) -> boo
     keys[:, 1:3] = ea
     keys[:, 3:5] = eb
     keys[:, 5] = (pa << 16 | pb).astype(np.uint64)
-    _, first, group = np.unique(np.ascontiguousarray(keys).view(np.dtype((np.void, 48))).ravel(),
-                                return_index=True, return_inverse=True)
-    group = group.ravel()
-    n_groups = len(first)
-    order = np.argsort(group, kind="stable")
-    sorted_group = group[order]
-    counts = np.bincount(group, minlength=n_groups)
-    offsets = np.zeros(n_groups, np.int64)
-    np.cumsum(counts[:-1], out=offsets[1:])
+    # group by a 64-bit hash of the key (one integer sort instead of a sort of 48-byte rows),
+    # then check that equal hashes hold equal keys: a collision sends the stretch to the
+    # per-packet meter rather than merging two connections
+    hashes = _hash_rows(keys)
+    order = np.argsort(hashes, kind="stable")
+    sorted_keys = keys[order]
+    change = np.ones(m, np.bool_)
+    if m > 1:
+        change[1:] = np.any(sorted_keys[1:] != sorted_keys[:-1], axis=1)
+    sorted_hash = hashes[order]
+    if m > 1 and np.any(change[1:] & (sorted_hash[1:] == sorted_hash[:-1])):
+        return False
+    offsets = np.flatnonzero(change)
+    n_groups = len(offsets)
+    sorted_group = np.cumsum(change) - 1
+    group = np.empty(m, np.int64)
+    group[order] = sorted_group
+    first = order[offsets]  # stable sort: the earliest packet of each connection
+    counts = np.diff(np.append(offsets, m))
     ts_sorted = ts[order]
 
     # rules that keep every record open between a connection's packets here
@@ -428,31 +464,47 @@ def _bulk(meter: FlowMeter, block: Block, cols: _Columns, a: int, b: int) -> boo
             for j in np.flatnonzero(cand).tolist():
                 http_at.setdefault(int(group[j]), []).append((int(rank[j]), a + j))
 
-    # per connection, in Python: look up its record, decide, but change nothing yet
-    inactive_ms = meter.inactive_ms
+    # a record already in the table could pass the active timeout inside the stretch: the
+    # meter keeps a floor under every start in its table (see meter_block), and the table is
+    # scanned only when the floor is too old to rule it out
     active_ms = meter.active_ms
+    latest = int(t_max.max())
+    if flows and latest - meter._start_floor >= active_ms:
+        oldest = min(st[_START] for st in flows.values())
+        if latest - oldest >= active_ms:
+            return False
+        meter._start_floor = min(oldest, int(cols.ts.min()))
+
+    # per connection, in Python: end the record its first packet ends (as the per-packet meter
+    # would), then add the sums. Ended records go out, and new ones enter the table, in packet
+    # order (below), which is all that other connections or later sweeps can see of the order.
+    inactive_ms = meter.inactive_ms
     linger_ms = meter.linger_ms
     tcp_end = meter.tcp_end
-    src_at = cols.src_at[a:b][first].tolist()
-    dst_at = cols.dst_at[a:b][first].tolist()
-    alen_f = alen[first].tolist()
-    plans: list[tuple[Any, ...]] = []
     ended: list[tuple[int, tuple[Any, ...], list[Any], int]] = []
-    for g, (v, pr, sp, dp, s_at, d_at, ln, t0, fl0, fi) in enumerate(zip(
-            ver[first].tolist(), f_proto.tolist(), f_sport.tolist(), f_dport.tolist(), src_at, dst_at,
-            alen_f, ts[first].tolist(), f_flags.tolist(), first.tolist(), strict=True)):
+    fresh: list[tuple[int, tuple[Any, ...], list[Any]]] = []
+    get = flows.get
+    payload_col = cols.payload
+    ip_end_col = cols.ip_end
+    frame_end_col = cols.frame_end
+    for g, (v, pr, sp, dp, s_at, d_at, ln, t0, fl0, fi, flipped, lo_t, hi_t, ca, cb, oa, ob, fa, fb,
+            fin_a, fin_b) in enumerate(zip(
+            ver[first].tolist(), f_proto.tolist(), f_sport.tolist(), f_dport.tolist(),
+            cols.src_at[a:b][first].tolist(), cols.dst_at[a:b][first].tolist(), alen[first].tolist(),
+            ts[first].tolist(), f_flags.tolist(), first.tolist(), flip.tolist(), t_min.tolist(),
+            t_max.tolist(), cnt_a.tolist(), cnt_b.tolist(), oct_a.tolist(), oct_b.tolist(),
+            flags_a.tolist(), flags_b.tolist(), any_fin_a.tolist(), any_fin_b.tolist(), strict=True)):
         s_addr = buf[s_at:s_at + ln]
         d_addr = buf[d_at:d_at + ln]
         key = (v, s_addr, d_addr, sp, dp, pr)
-        st = flows.get(key)
+        st = get(key)
         reverse = False
         if st is None and biflow:
             rkey = (v, d_addr, s_addr, dp, sp, pr)
-            st = flows.get(rkey)
+            st = get(rkey)
             if st is not None:
                 key = rkey
                 reverse = True
-        old = None
         if st is not None:
             if st[_FIN] & _CLOSED:
                 why = END_DETECTED if t0 - st[_END] >= linger_ms or (fl0 & 0x12 == 0x02 and pr == 6) else 0
@@ -463,76 +515,56 @@ def _bulk(meter: FlowMeter, block: Block, cols: _Columns, a: int, b: int) -> boo
             else:
                 why = 0
             if why:
-                ended.append((a + fi, key, st, why))
-                old = key
+                ended.append((fi, key, st, why))
+                del flows[key]
                 st = None
-            elif not st[_FIN] & _CLOSED and int(t_max[g]) - min(st[_START], int(t_min[g])) >= active_ms:
-                return False
+            else:
+                if hi_t > st[_END]:
+                    st[_END] = hi_t
+                if lo_t < st[_START]:
+                    st[_START] = lo_t
         if st is None:
-            if flip[g]:
+            if flipped:
                 key = (v, d_addr, s_addr, dp, sp, pr)
                 reverse = True
             else:
                 key = (v, s_addr, d_addr, sp, dp, pr)
                 reverse = False
-        plans.append((g, key, st, reverse, old, a + fi))
-
-    # apply, in the per-packet meter's order for what it can see
-    fresh: list[tuple[int, tuple[Any, ...], list[Any]]] = []
-    for _, key, _, _ in ended:
-        del flows[key]
-    cnt_a_l = cnt_a.tolist()
-    cnt_b_l = cnt_b.tolist()
-    oct_a_l = oct_a.tolist()
-    oct_b_l = oct_b.tolist()
-    fa_l = flags_a.tolist()
-    fb_l = flags_b.tolist()
-    fin_a_l = any_fin_a.tolist()
-    fin_b_l = any_fin_b.tolist()
-    t_min_l = t_min.tolist()
-    t_max_l = t_max.tolist()
-    is_tcp = (f_proto == 6).tolist()
-    for g, key, st, reverse, _old, fi in plans:
-        if st is None:
-            st = [t_min_l[g], t_max_l[g], 0, 0, 0, 0, 0, 0, 0, None, None]
+            st = [lo_t, hi_t, 0, 0, 0, 0, 0, 0, 0, None, None]
             fresh.append((fi, key, st))
+            seen = 0
         else:
-            if t_max_l[g] > st[_END]:
-                st[_END] = t_max_l[g]
-            if t_min_l[g] < st[_START]:
-                st[_START] = t_min_l[g]
-        seen = st[_PKTS] + st[_RPKTS]
+            seen = st[_PKTS] + st[_RPKTS]
         if reverse:
-            st[_PKTS] += cnt_b_l[g]
-            st[_OCTETS] += oct_b_l[g]
-            st[_FLAGS] |= fb_l[g]
-            st[_RPKTS] += cnt_a_l[g]
-            st[_ROCTETS] += oct_a_l[g]
-            st[_RFLAGS] |= fa_l[g]
-            fin_fwd, fin_rev = fin_b_l[g], fin_a_l[g]
+            st[_PKTS] += cb
+            st[_OCTETS] += ob
+            st[_FLAGS] |= fb
+            st[_RPKTS] += ca
+            st[_ROCTETS] += oa
+            st[_RFLAGS] |= fa
+            fin_fwd, fin_rev = fin_b, fin_a
         else:
-            st[_PKTS] += cnt_a_l[g]
-            st[_OCTETS] += oct_a_l[g]
-            st[_FLAGS] |= fa_l[g]
-            st[_RPKTS] += cnt_b_l[g]
-            st[_ROCTETS] += oct_b_l[g]
-            st[_RFLAGS] |= fb_l[g]
-            fin_fwd, fin_rev = fin_a_l[g], fin_b_l[g]
-        if g in http_at and st[_URL] is None:
+            st[_PKTS] += ca
+            st[_OCTETS] += oa
+            st[_FLAGS] |= fa
+            st[_RPKTS] += cb
+            st[_ROCTETS] += ob
+            st[_RFLAGS] |= fb
+            fin_fwd, fin_rev = fin_a, fin_b
+        if http_at and g in http_at and st[_URL] is None:
             for rank, j in http_at[g]:
                 if seen + rank + 1 > _HTTP_SCAN_PACKETS:
                     break
-                p = int(cols.payload[j])
-                host, url = parse_http_request(buf[p:min(int(cols.ip_end[j]), int(cols.frame_end[j]))])
+                p = int(payload_col[j])
+                host, url = parse_http_request(buf[p:min(int(ip_end_col[j]), int(frame_end_col[j]))])
                 if url is not None:
                     st[_URL] = url
                     st[_HOST] = host
                     break
-        if tcp_end and is_tcp[g] and not st[_FIN] & _CLOSED:
-            any_rst = (fa_l[g] | fb_l[g]) & 4
-            if any_rst or (not biflow and (fin_fwd or fin_rev)):
+        if pr == 6 and tcp_end and (fa | fb) & 5 and not st[_FIN] & _CLOSED:
+            if (fa | fb) & 4 or not biflow:
                 st[_FIN] |= _CLOSED
-            elif fin_fwd or fin_rev:
+            else:
                 st[_FIN] |= (1 if fin_fwd else 0) | (2 if fin_rev else 0)
                 if st[_FIN] == 3:
                     st[_FIN] |= _CLOSED

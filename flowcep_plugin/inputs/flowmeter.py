@@ -254,6 +254,9 @@ class FlowMeter:
         self._held: list[tuple[Key, list[Any], int]] = []
         self._ready: list[tuple[Key, list[Any], int]] = []
         self._next_sweep: int | None = None
+        # no record in the table starts before this (None: unknown); kept by the block path,
+        # forgotten by the per-packet entry points (see flowblock)
+        self._start_floor: int | None = None
         self.packets = 0
         self.non_ip = 0  # ARP, LLDP...: not flows, not errors
         self.forced = 0  # flows ended early because the table was full
@@ -281,6 +284,7 @@ class FlowMeter:
         """
         if linktype not in FAST_LINKTYPES:
             raise ValueError(f"link type {linktype} is not handled by the fast path")
+        self._start_floor = None
         return self._meter(packets, linktype)
 
     def process_block(self, block: Block, linktype: int) -> list[tuple[int, str]]:
@@ -294,6 +298,7 @@ class FlowMeter:
 
     def process_ip(self, packets: Sequence[tuple[int, bytes]]) -> list[tuple[int, str]]:
         """Meter packets that start at their IP header (any link type decoded by the caller)."""
+        self._start_floor = None
         return self._meter(packets, _BARE_IP)
 
     def _meter(self, packets: Sequence[tuple[int, bytes]], linktype: int) -> list[tuple[int, str]]:
