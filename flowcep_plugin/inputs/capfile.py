@@ -42,6 +42,7 @@ PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 MAX_RECORD = 262_144  # libpcap's largest snap length; a bigger record length means corruption
 MAX_BLOCK = 16 * 1024 * 1024  # a pcapng block claiming more than this is corrupt
 BLOCK_READ = 1 << 20
+MAX_READ = 64 << 20  # the most read at once to finish a chunk of large frames
 
 Frames = list[tuple[int, bytes]]
 
@@ -235,8 +236,10 @@ def _pcap(path: str, st: _Stream, chunk: int) -> Iterator[tuple[int, Block]]:
         need = 16 if n - pos < 16 else 16 + caplen_of(buf, pos + 8)[0]
         keep = starts[0] if starts else pos
         kept = pos - keep
-        # read at least as much again as is kept, so a chunk's bytes are copied O(1) times
-        st.fill(keep, kept + max(need, kept))
+        # read what the rest of the chunk should take at the mean record size so far, and at
+        # least as much again as is kept, so a chunk's bytes are copied O(1) times
+        mean = (st.base + pos - 24) // max(1, done + len(starts))
+        st.fill(keep, kept + max(need, kept, min(MAX_READ, (chunk - len(starts)) * mean)))
         buf = st.buf
         if keep:
             starts = [s - keep for s in starts]

@@ -228,7 +228,8 @@ def _parse(block: Block, linktype: int) -> tuple[_Columns, list[tuple[int, str]]
     slow = np.flatnonzero(~(ok | non_ip_mask))
     non_ip = int(np.count_nonzero(non_ip_mask))
     if len(slow):
-        cols = [ver, proto, sport, dport, octets, flags, payload, ip_end, src_at, alen]
+        got_at: list[int] = []
+        values: list[tuple[int, ...]] = []
         for i in slow.tolist():
             s = int(starts[i])
             got = parse_frame(buf[s:s + int(caps[i])], linktype)
@@ -240,11 +241,15 @@ def _parse(block: Block, linktype: int) -> tuple[_Columns, list[tuple[int, str]]
                 v, o, pr, sp, dp, octs, end, fl, pay, frag, _, _, _ = got
                 if frag:
                     return None
-                for col, value in zip(cols, (v, pr, sp, dp, octs, fl, -1 if pay < 0 else s + pay,
-                                             s + end, s + o + (8 if v == 6 else 12),
-                                             16 if v == 6 else 4), strict=True):
-                    col[i] = value
-                ok[i] = True
+                got_at.append(i)
+                values.append((v, pr, sp, dp, octs, fl, -1 if pay < 0 else s + pay, s + end,
+                               s + o + (8 if v == 6 else 12), 16 if v == 6 else 4))
+        if got_at:
+            where = np.array(got_at, np.int64)
+            table = np.array(values, np.int64)
+            for c, col in enumerate((ver, proto, sport, dport, octets, flags, payload, ip_end, src_at, alen)):
+                col[where] = table[:, c]
+            ok[where] = True
     keep = np.flatnonzero(ok)
     return _Columns(
         index=keep, ts=block.times[keep], ver=ver[keep], proto=proto[keep], sport=sport[keep],
@@ -266,12 +271,18 @@ def _meter_columns(meter: FlowMeter, block: Block, linktype: int, cols: _Columns
     pos = 0
     if next_sweep is None:
         next_sweep = int(ts[0]) + sweep
-        start_search = 1
+        search = 1
     else:
-        start_search = 0
+        search = 0
+    ordered = n < 2 or not np.any(ts[1:] < ts[:-1])
     while pos < n:
-        hits = np.flatnonzero(ts[start_search:] >= next_sweep)
-        cut = start_search + int(hits[0]) if len(hits) else -1
+        if ordered:  # time never goes back in most captures: a binary search finds the sweep
+            cut = search + int(np.searchsorted(ts[search:], next_sweep, side="left"))
+            if cut >= n:
+                cut = -1
+        else:
+            hits = np.flatnonzero(ts[search:] >= next_sweep)
+            cut = search + int(hits[0]) if len(hits) else -1
         stop = cut + 1 if cut >= 0 else n
         meter._next_sweep = next_sweep
         _stretch(meter, block, linktype, cols, pos, stop, sweep_at=cut >= 0)
@@ -279,18 +290,22 @@ def _meter_columns(meter: FlowMeter, block: Block, linktype: int, cols: _Columns
             next_sweep = int(ts[cut]) + sweep
             meter._next_sweep = next_sweep
         pos = stop
-        start_search = stop
+        search = stop
+
+
+#: Below this many packets a stretch goes through the per-packet meter: numpy's fixed cost
+#: per call (some 60 calls a stretch) is more than a short Python loop.
+MIN_BULK = 256
 
 
 def _stretch(meter: FlowMeter, block: Block, linktype: int, cols: _Columns, a: int, b: int,
              sweep_at: bool) -> None:
     """Meter packets a..b-1 of ``cols``; the last one triggers a sweep if ``sweep_at``."""
-    if not _bulk(meter, block, cols, a, b):
+    if b - a < MIN_BULK or not _bulk(meter, block, cols, a, b):
         buf = block.buf
-        starts = block.starts
-        caps = block.lengths
-        idx = cols.index[a:b].tolist()
-        frames = [(int(block.times[i]), buf[int(starts[i]):int(starts[i]) + int(caps[i])]) for i in idx]
+        starts = block.starts[cols.index[a:b]].tolist()
+        ends = block.lengths[cols.index[a:b]].tolist()
+        frames = [(t, buf[s:s + c]) for t, s, c in zip(cols.ts[a:b].tolist(), starts, ends, strict=True)]
         before = meter.packets
         meter._meter(frames, linktype)  # sweeps at the same packet, sets _next_sweep
         meter.packets = before
@@ -365,14 +380,14 @@ def _bulk(meter: FlowMeter, block: Block, cols: _Columns, a: int, b: int) -> boo
         lo = ((src[:, 0] < dst[:, 0])
               | ((src[:, 0] == dst[:, 0]) & ((src[:, 1] < dst[:, 1])
                                              | ((src[:, 1] == dst[:, 1]) & (sport <= dport)))))
-        same = (src[:, 0] == dst[:, 0]) & (src[:, 1] == dst[:, 1]) & (sport == dport)
-        if np.any(same):  # key == reverse key: the per-packet rules differ there
-            return False
+        # key == reverse key: the first packet alone is counted as an answer (per packet)
+        same: Bools | None = (src[:, 0] == dst[:, 0]) & (src[:, 1] == dst[:, 1]) & (sport == dport)
         ea = np.where(lo[:, None], src, dst)
         eb = np.where(lo[:, None], dst, src)
         pa = np.where(lo, sport, dport)
         pb = np.where(lo, dport, sport)
     else:
+        same = None
         lo = np.ones(m, np.bool_)
         ea, eb, pa, pb = src, dst, sport, dport
     keys = np.empty((m, 6), np.uint64)
@@ -401,22 +416,21 @@ def _bulk(meter: FlowMeter, block: Block, cols: _Columns, a: int, b: int) -> boo
     counts = np.diff(np.append(offsets, m))
     ts_sorted = ts[order]
 
-    # rules that keep every record open between a connection's packets here
+    # connections whose record could end between their packets here are metered packet by
+    # packet (_one_by_one); the others in bulk
     gaps = np.full(m, np.iinfo(np.int64).min, np.int64)
     if m > 1:
         gaps[1:] = np.where(sorted_group[1:] == sorted_group[:-1], np.diff(ts_sorted), gaps[1:])
     max_gap = np.maximum.reduceat(gaps, offsets)
-    if np.any(max_gap >= min(meter.inactive_ms, meter.linger_ms)):
-        return False
     t_min = np.minimum.reduceat(ts_sorted, offsets)
     t_max = np.maximum.reduceat(ts_sorted, offsets)
-    if np.any(t_max - t_min >= meter.active_ms):
-        return False
     syn = (proto == 6) & (flags & 0x12 == 0x02)
-    later = np.ones(m, np.bool_)
-    later[first] = False
-    if np.any(syn & later):
-        return False
+    syn[first] = False
+    one_by_one = ((max_gap >= min(meter.inactive_ms, meter.linger_ms))
+                  | (t_max - t_min >= meter.active_ms)
+                  | np.logical_or.reduceat(syn[order], offsets))
+    if same is not None:
+        one_by_one |= np.logical_or.reduceat(same[order], offsets)
 
     # per connection sums, with "A" the direction of its first packet here
     dir_a = lo == lo[first][group]
@@ -487,6 +501,7 @@ def _bulk(meter: FlowMeter, block: Block, cols: _Columns, a: int, b: int) -> boo
     payload_col = cols.payload
     ip_end_col = cols.ip_end
     frame_end_col = cols.frame_end
+    singles = one_by_one.tolist()
     for g, (v, pr, sp, dp, s_at, d_at, ln, t0, fl0, fi, flipped, lo_t, hi_t, ca, cb, oa, ob, fa, fb,
             fin_a, fin_b) in enumerate(zip(
             ver[first].tolist(), f_proto.tolist(), f_sport.tolist(), f_dport.tolist(),
@@ -494,6 +509,10 @@ def _bulk(meter: FlowMeter, block: Block, cols: _Columns, a: int, b: int) -> boo
             ts[first].tolist(), f_flags.tolist(), first.tolist(), flip.tolist(), t_min.tolist(),
             t_max.tolist(), cnt_a.tolist(), cnt_b.tolist(), oct_a.tolist(), oct_b.tolist(),
             flags_a.tolist(), flags_b.tolist(), any_fin_a.tolist(), any_fin_b.tolist(), strict=True)):
+        if singles[g]:
+            rows = (a + order[offsets[g]:offsets[g] + ca + cb]).tolist()
+            _one_by_one(meter, buf, cols, rows, ended, fresh)
+            continue
         s_addr = buf[s_at:s_at + ln]
         d_addr = buf[d_at:d_at + ln]
         key = (v, s_addr, d_addr, sp, dp, pr)
@@ -515,7 +534,7 @@ def _bulk(meter: FlowMeter, block: Block, cols: _Columns, a: int, b: int) -> boo
             else:
                 why = 0
             if why:
-                ended.append((fi, key, st, why))
+                ended.append((a + fi, key, st, why))
                 del flows[key]
                 st = None
             else:
@@ -531,7 +550,7 @@ def _bulk(meter: FlowMeter, block: Block, cols: _Columns, a: int, b: int) -> boo
                 key = (v, s_addr, d_addr, sp, dp, pr)
                 reverse = False
             st = [lo_t, hi_t, 0, 0, 0, 0, 0, 0, 0, None, None]
-            fresh.append((fi, key, st))
+            fresh.append((a + fi, key, st))
             seen = 0
         else:
             seen = st[_PKTS] + st[_RPKTS]
@@ -576,3 +595,110 @@ def _bulk(meter: FlowMeter, block: Block, cols: _Columns, a: int, b: int) -> boo
         for _, key, st in fresh:
             flows[key] = st
     return True
+
+
+def _one_by_one(meter: FlowMeter, buf: bytes, cols: _Columns, rows: list[int],
+                ended: list[tuple[int, tuple[Any, ...], list[Any], int]],
+                fresh: list[tuple[int, tuple[Any, ...], list[Any]]]) -> None:
+    """Meter one connection's packets ``rows`` (indices into ``cols``, in packet order) as the
+    per-packet meter does. Records opened here stay out of the table until the stretch ends
+    (``fresh``, in packet order, like every record the stretch opens); what ends goes to
+    ``ended`` with the index of the packet that ended it."""
+    flows = meter.flows
+    biflow = meter.biflow
+    linger_ms = meter.linger_ms
+    inactive_ms = meter.inactive_ms
+    active_ms = meter.active_ms
+    server = meter.server_ports
+    tcp_end = meter.tcp_end
+    http = meter.http
+    local: dict[tuple[Any, ...], tuple[list[Any], int]] = {}  # opened here: record, packet
+
+    def find(key: tuple[Any, ...]) -> tuple[list[Any] | None, bool]:
+        got = local.get(key)
+        if got is not None:
+            return got[0], True
+        return flows.get(key), False
+
+    for j in rows:
+        ts = int(cols.ts[j])
+        v = int(cols.ver[j])
+        pr = int(cols.proto[j])
+        sp = int(cols.sport[j])
+        dp = int(cols.dport[j])
+        flags = int(cols.flags[j])
+        octets = int(cols.octets[j])
+        s_at = int(cols.src_at[j])
+        d_at = int(cols.dst_at[j])
+        ln = int(cols.alen[j])
+        src = buf[s_at:s_at + ln]
+        dst = buf[d_at:d_at + ln]
+        key: tuple[Any, ...] = (v, src, dst, sp, dp, pr)
+        st, here = find(key)
+        reverse = False
+        if st is None and biflow:
+            rkey = (v, dst, src, dp, sp, pr)
+            st, here = find(rkey)
+            if st is not None:
+                key = rkey
+                reverse = True
+        if st is not None:
+            if st[_FIN] & _CLOSED:
+                why = END_DETECTED if ts - st[_END] >= linger_ms or (flags & 0x12 == 0x02 and pr == 6) else 0
+            elif ts - st[_END] >= inactive_ms:
+                why = END_IDLE
+            elif ts - st[_START] >= active_ms:
+                why = END_ACTIVE
+            else:
+                why = 0
+            if why:
+                ended.append((j, key, st, why))
+                if here:
+                    del local[key]
+                else:
+                    del flows[key]
+                st = None
+                if reverse:
+                    key = (v, src, dst, sp, dp, pr)
+                    reverse = False
+        if st is None:
+            if biflow and (
+                (flags & 0x12 == 0x12 or (flags & 0x14 and not flags & 0x02 and sp in server
+                                          and (dp not in server or sp < dp)))
+                if pr == 6 else
+                (pr == 17 or pr == 132 or pr == 136) and sp in server and dp not in server
+            ):
+                key = (v, dst, src, dp, sp, pr)
+                reverse = True
+            st = [ts, ts, 0, 0, 0, 0, 0, 0, 0, None, None]
+            local[key] = (st, j)
+        elif ts > st[_END]:
+            st[_END] = ts
+        elif ts < st[_START]:
+            st[_START] = ts
+        if reverse:
+            st[_RPKTS] += 1
+            st[_ROCTETS] += octets
+            st[_RFLAGS] |= flags
+        else:
+            st[_PKTS] += 1
+            st[_OCTETS] += octets
+            st[_FLAGS] |= flags
+        pay = int(cols.payload[j])
+        if http and pay >= 0 and st[_URL] is None and st[_PKTS] + st[_RPKTS] <= _HTTP_SCAN_PACKETS:
+            end = int(cols.ip_end[j])
+            size = int(cols.frame_end[j])
+            if end > pay + 3 and buf[pay:min(pay + 4, size)] in _HTTP_PREFIXES:
+                host, url = parse_http_request(buf[pay:min(end, size)])
+                if url is not None:
+                    st[_URL] = url
+                    st[_HOST] = host
+        if flags & 5 and tcp_end and pr == 6 and not st[_FIN] & _CLOSED:
+            if flags & 4 or not biflow:
+                closed = True
+            else:
+                st[_FIN] |= 2 if reverse else 1
+                closed = st[_FIN] == 3
+            if closed:
+                st[_FIN] |= _CLOSED  # close_linger > 0 here (meter_block)
+    fresh.extend((j, key, st) for key, (st, j) in local.items())

@@ -683,37 +683,44 @@ class FlowMeter:
         return text
 
     def _columns(self, recs: list[tuple[Key, list[Any], int]], ver: int) -> FlowBatch:
+        # transposed with zip(*...): a C loop per column instead of a comprehension per column
+        keys, sts, reasons = zip(*recs, strict=True)
+        _, srcs, dsts, sports, dports, protos = zip(*keys, strict=True)
+        starts, ends, pkts, octets, flags, rpkts, roctets, rflags, _, hosts, urls = zip(*sts, strict=True)
+        cache = self._addr_cache
         addr = self._addr
-        keys = [r[0] for r in recs]
-        sts = [r[1] for r in recs]
         suffix = "IPv4" if ver == 4 else "IPv6"
         icmp = 1 if ver == 4 else 58
-        is_icmp = [k[5] == icmp for k in keys]
+        has_icmp = icmp in protos
         cols: dict[str, list[Any]] = {
-            "flowStartMilliseconds": [s[_START] for s in sts],
-            "flowEndMilliseconds": [s[_END] for s in sts],
-            f"source{suffix}Address": [addr(k[1]) for k in keys],
-            f"destination{suffix}Address": [addr(k[2]) for k in keys],
-            "sourceTransportPort": [0 if c else k[3] for k, c in zip(keys, is_icmp, strict=True)],
-            "destinationTransportPort": [0 if c else k[4] for k, c in zip(keys, is_icmp, strict=True)],
-            "protocolIdentifier": [k[5] for k in keys],
-            "ipVersion": [ver] * len(keys),
-            "packetDeltaCount": [s[_PKTS] for s in sts],
-            "octetDeltaCount": [s[_OCTETS] for s in sts],
-            "tcpControlBits": [s[_FLAGS] for s in sts],
+            "flowStartMilliseconds": list(starts),
+            "flowEndMilliseconds": list(ends),
+            f"source{suffix}Address": [cache.get(a) or addr(a) for a in srcs],
+            f"destination{suffix}Address": [cache.get(a) or addr(a) for a in dsts],
+            "sourceTransportPort": (
+                [0 if p == icmp else sp for sp, p in zip(sports, protos, strict=True)] if has_icmp
+                else list(sports)),
+            "destinationTransportPort": (
+                [0 if p == icmp else dp for dp, p in zip(dports, protos, strict=True)] if has_icmp
+                else list(dports)),
+            "protocolIdentifier": list(protos),
+            "ipVersion": [ver] * len(recs),
+            "packetDeltaCount": list(pkts),
+            "octetDeltaCount": list(octets),
+            "tcpControlBits": list(flags),
         }
-        if any(is_icmp):
+        if has_icmp:
             cols[f"icmpTypeCode{suffix}"] = [
-                k[4] if c else None for k, c in zip(keys, is_icmp, strict=True)
+                dp if p == icmp else None for dp, p in zip(dports, protos, strict=True)
             ]
         if self.biflow:
-            cols["reversePacketDeltaCount"] = [s[_RPKTS] for s in sts]
-            cols["reverseOctetDeltaCount"] = [s[_ROCTETS] for s in sts]
-            cols["reverseTcpControlBits"] = [s[_RFLAGS] for s in sts]
-        cols["flowEndReason"] = [r[2] for r in recs]
-        if any(s[_URL] is not None for s in sts):
-            cols["HTTPRequestHost"] = [s[_HOST] for s in sts]
-            cols["HTTPRequestURL"] = [s[_URL] for s in sts]
+            cols["reversePacketDeltaCount"] = list(rpkts)
+            cols["reverseOctetDeltaCount"] = list(roctets)
+            cols["reverseTcpControlBits"] = list(rflags)
+        cols["flowEndReason"] = list(reasons)
+        if urls.count(None) != len(urls):
+            cols["HTTPRequestHost"] = list(hosts)
+            cols["HTTPRequestURL"] = list(urls)
         return FlowBatch(cols, len(recs), self.source)
 
 
