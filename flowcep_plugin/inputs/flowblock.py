@@ -3,8 +3,9 @@
 Why: the per-packet loop in :meth:`FlowMeter._meter` costs about 2 µs a packet in CPython, so
 the ``pcap:`` input topped out near 0.3M packets/s. Here the headers of a whole block are read
 with numpy gathers over the capture buffer (Ethernet, one VLAN tag, Linux SLL/SLL2, raw IP;
-IPv4 with or without options, IPv6 without extension headers; TCP, UDP, SCTP, UDP-Lite, ICMP),
-packets are grouped by connection with ``np.unique`` over the key columns, and each group is
+IPv4 with or without options, IPv6 with up to three extension headers; TCP, UDP, SCTP,
+UDP-Lite, ICMP), packets are grouped by connection (a sort on a 64-bit hash of the key
+columns, checked for collisions), and each group is
 added to its flow record once: counts and octets summed, flags OR-ed, times reduced to min and
 max. Python then runs once per connection and block, not once per packet.
 
@@ -87,6 +88,7 @@ BLOCK_LINKTYPES = frozenset({
 _RAW_TYPES = (LINKTYPE_RAW, LINKTYPE_RAW_OLD, LINKTYPE_RAW_OBSD, LINKTYPE_IPV4, LINKTYPE_IPV6)
 _VLANS = np.array(sorted(_VLAN_TYPES), np.int64)
 _V6_EXT = np.array(sorted(_IPV6_EXT | {44}), np.int64)
+_V6_EXT_WALK = np.array(sorted(_IPV6_EXT), np.int64)  # not 44: fragments take the slow path
 _HTTP_WORDS = np.array(sorted(int.from_bytes(p, "big") for p in _HTTP_PREFIXES), np.int64)
 _ADDR16 = np.arange(16, dtype=np.int64)
 
@@ -197,11 +199,23 @@ def _parse(block: Block, linktype: int) -> tuple[_Columns, list[tuple[int, str]]
         return None
     v6 = ip & (ver == 6) & (caps >= off + 40)
     next_header = byte(at + 6)
-    v6 &= ~np.isin(next_header, _V6_EXT)
     plen = be16(at + 4)
+    l4 = off + np.where(v4, ihl, 40)
+    # up to three IPv6 extension headers (hop-by-hop, routing, destination options, AH...);
+    # a fragment header, a longer chain or a cut one goes to parse_frame
+    for _ in range(3):
+        ext = v6 & np.isin(next_header, _V6_EXT_WALK)
+        if not np.any(ext):
+            break
+        v6 &= ~ext | (caps >= l4 + 8)
+        ext &= v6
+        here = starts + l4
+        size = np.where(next_header == 51, (byte(here + 1) + 2) * 4, (byte(here + 1) + 1) * 8)
+        l4 = np.where(ext, l4 + size, l4)
+        next_header = np.where(ext, byte(here), next_header)
+    v6 &= ~np.isin(next_header, _V6_EXT)
     proto = np.where(v4, byte(at + 9), next_header)
     octets = np.where(v4, total, np.where(plen > 0, 40 + plen, caps - off))
-    l4 = off + np.where(v4, ihl, 40)
     ok = v4 | v6
 
     # transport
@@ -296,6 +310,9 @@ def _meter_columns(meter: FlowMeter, block: Block, linktype: int, cols: _Columns
 #: Below this many packets a stretch goes through the per-packet meter: numpy's fixed cost
 #: per call (some 60 calls a stretch) is more than a short Python loop.
 MIN_BULK = 256
+#: Below this many packets per connection (on average) a stretch goes through the per-packet
+#: meter too: the bulk path costs about as much per connection as two or three packets.
+MIN_PER_CONNECTION = 2.5
 
 
 def _stretch(meter: FlowMeter, block: Block, linktype: int, cols: _Columns, a: int, b: int,
@@ -409,6 +426,8 @@ def _bulk(meter: FlowMeter, block: Block, cols: _Columns, a: int, b: int) -> boo
         return False
     offsets = np.flatnonzero(change)
     n_groups = len(offsets)
+    if n_groups * MIN_PER_CONNECTION > m:
+        return False  # a scan: one or two packets a connection cost less packet by packet
     sorted_group = np.cumsum(change) - 1
     group = np.empty(m, np.int64)
     group[order] = sorted_group
@@ -542,34 +561,35 @@ def _bulk(meter: FlowMeter, block: Block, cols: _Columns, a: int, b: int) -> boo
                     st[_END] = hi_t
                 if lo_t < st[_START]:
                     st[_START] = lo_t
-        if st is None:
+        if st is None:  # a new record, made with its sums (most connections in a block)
             if flipped:
                 key = (v, d_addr, s_addr, dp, sp, pr)
-                reverse = True
+                st = [lo_t, hi_t, cb, ob, fb, ca, oa, fa, 0, None, None]
+                fin_fwd, fin_rev = fin_b, fin_a
             else:
                 key = (v, s_addr, d_addr, sp, dp, pr)
-                reverse = False
-            st = [lo_t, hi_t, 0, 0, 0, 0, 0, 0, 0, None, None]
+                st = [lo_t, hi_t, ca, oa, fa, cb, ob, fb, 0, None, None]
+                fin_fwd, fin_rev = fin_a, fin_b
             fresh.append((a + fi, key, st))
             seen = 0
         else:
             seen = st[_PKTS] + st[_RPKTS]
-        if reverse:
-            st[_PKTS] += cb
-            st[_OCTETS] += ob
-            st[_FLAGS] |= fb
-            st[_RPKTS] += ca
-            st[_ROCTETS] += oa
-            st[_RFLAGS] |= fa
-            fin_fwd, fin_rev = fin_b, fin_a
-        else:
-            st[_PKTS] += ca
-            st[_OCTETS] += oa
-            st[_FLAGS] |= fa
-            st[_RPKTS] += cb
-            st[_ROCTETS] += ob
-            st[_RFLAGS] |= fb
-            fin_fwd, fin_rev = fin_a, fin_b
+            if reverse:
+                st[_PKTS] += cb
+                st[_OCTETS] += ob
+                st[_FLAGS] |= fb
+                st[_RPKTS] += ca
+                st[_ROCTETS] += oa
+                st[_RFLAGS] |= fa
+                fin_fwd, fin_rev = fin_b, fin_a
+            else:
+                st[_PKTS] += ca
+                st[_OCTETS] += oa
+                st[_FLAGS] |= fa
+                st[_RPKTS] += cb
+                st[_ROCTETS] += ob
+                st[_RFLAGS] |= fb
+                fin_fwd, fin_rev = fin_a, fin_b
         if http_at and g in http_at and st[_URL] is None:
             for rank, j in http_at[g]:
                 if seen + rank + 1 > _HTTP_SCAN_PACKETS:
