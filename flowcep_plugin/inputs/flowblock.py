@@ -173,10 +173,10 @@ def _parse(block: Block, linktype: int) -> tuple[_Columns, list[tuple[int, str]]
         claim = (caps >= 14) & (~vlan | tagged) & ~np.isin(etype, _VLANS)
         is_ip = (etype == 0x0800) | (etype == 0x86DD)
     elif linktype in (LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2):
-        at, size = (14, 16) if linktype == LINKTYPE_LINUX_SLL else (0, 20)
-        etype = be16(starts + at)
-        off = np.full(n, size, np.int64)
-        claim = caps >= size
+        type_at, head = (14, 16) if linktype == LINKTYPE_LINUX_SLL else (0, 20)
+        etype = be16(starts + type_at)
+        off = np.full(n, head, np.int64)
+        claim = caps >= head
         is_ip = (etype == 0x0800) | (etype == 0x86DD)
     else:
         off = np.zeros(n, np.int64)
@@ -210,8 +210,8 @@ def _parse(block: Block, linktype: int) -> tuple[_Columns, list[tuple[int, str]]
         v6 &= ~ext | (caps >= l4 + 8)
         ext &= v6
         here = starts + l4
-        size = np.where(next_header == 51, (byte(here + 1) + 2) * 4, (byte(here + 1) + 1) * 8)
-        l4 = np.where(ext, l4 + size, l4)
+        ext_len = np.where(next_header == 51, (byte(here + 1) + 2) * 4, (byte(here + 1) + 1) * 8)
+        l4 = np.where(ext, l4 + ext_len, l4)
         next_header = np.where(ext, byte(here), next_header)
     v6 &= ~np.isin(next_header, _V6_EXT)
     proto = np.where(v4, byte(at + 9), next_header)
@@ -366,7 +366,7 @@ _MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x8
 
 def _hash_rows(keys: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
     """A 64-bit hash of each key row (multiply-xor, murmur3's finaliser)."""
-    h = np.bitwise_xor.reduce(keys * _MIX, axis=1)
+    h: npt.NDArray[np.uint64] = np.bitwise_xor.reduce(keys * _MIX, axis=1)
     h ^= h >> np.uint64(33)
     h *= np.uint64(0xFF51AFD7ED558CCD)
     h ^= h >> np.uint64(33)
@@ -492,17 +492,18 @@ def _bulk(meter: FlowMeter, block: Block, cols: _Columns, a: int, b: int) -> boo
                     | (u8.take(pay + 2, mode="clip").astype(np.int64) << 8)
                     | u8.take(pay + 3, mode="clip").astype(np.int64))
             cand &= np.isin(word, _HTTP_WORDS)
-            rank = np.empty(m, np.int64)
-            rank[order] = np.arange(m) - offsets[sorted_group]
+            ranks = np.empty(m, np.int64)
+            ranks[order] = np.arange(m) - offsets[sorted_group]
             for j in np.flatnonzero(cand).tolist():
-                http_at.setdefault(int(group[j]), []).append((int(rank[j]), a + j))
+                http_at.setdefault(int(group[j]), []).append((int(ranks[j]), a + j))
 
     # a record already in the table could pass the active timeout inside the stretch: the
     # meter keeps a floor under every start in its table (see meter_block), and the table is
     # scanned only when the floor is too old to rule it out
     active_ms = meter.active_ms
     latest = int(t_max.max())
-    if flows and latest - meter._start_floor >= active_ms:
+    floor = meter._start_floor
+    if flows and (floor is None or latest - floor >= active_ms):
         oldest = min(st[_START] for st in flows.values())
         if latest - oldest >= active_ms:
             return False

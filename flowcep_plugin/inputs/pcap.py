@@ -31,7 +31,7 @@ from ..errors import ConfigError, InputError
 from ..hookspecs import hookimpl
 from ..records import FlowBatch
 from ..specs import Address, InputSpec
-from .capfile import MAX_RECORD, PCAP_MAGICS, PCAPNG_MAGIC, Block, CaptureError, read_blocks, read_frames
+from .capfile import MAX_RECORD, PCAP_MAGICS, PCAPNG_MAGIC, Block, CaptureError, read_blocks
 from .flowmeter import (
     DEFAULT_ACTIVE_TIMEOUT,
     DEFAULT_CLOSE_LINGER,
