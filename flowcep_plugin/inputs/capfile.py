@@ -214,23 +214,32 @@ def _pcap(path: str, st: _Stream, chunk: int) -> Iterator[tuple[int, Block]]:
     append = starts.append
     while True:
         n = len(buf)
-        while pos + 16 <= n:
-            caplen = caplen_of(buf, pos + 8)[0]
-            end = pos + 16 + caplen
-            if end > n or caplen > snap:
+        limit = n - 16
+        while True:
+            # the hot loop: one C call and an append per record; a record running past the
+            # buffer is taken back below (only the last one can)
+            for _ in range(chunk - len(starts)):
+                if pos > limit:
+                    break
+                caplen = caplen_of(buf, pos + 8)[0]
                 if caplen > snap:
-                    number = done + len(starts)
-                    if starts:
-                        yield linktype, _pcap_block(buf, starts, dtype, div)
-                    raise _damaged(path, number, st.base + pos, f"record header claims {caplen} bytes")
+                    break
+                append(pos)
+                pos += 16 + caplen
+            if pos > n:
+                pos = starts.pop()
+            elif pos <= limit and caplen_of(buf, pos + 8)[0] > snap:
+                number = done + len(starts)
+                if starts:
+                    yield linktype, _pcap_block(buf, starts, dtype, div)
+                caplen = caplen_of(buf, pos + 8)[0]
+                raise _damaged(path, number, st.base + pos, f"record header claims {caplen} bytes")
+            if len(starts) < chunk:
                 break
-            append(pos)
-            pos = end
-            if len(starts) >= chunk:
-                done += len(starts)
-                yield linktype, _pcap_block(buf, starts, dtype, div)
-                starts = []
-                append = starts.append
+            done += len(starts)
+            yield linktype, _pcap_block(buf, starts, dtype, div)
+            starts = []
+            append = starts.append
         if st.eof:
             break
         need = 16 if n - pos < 16 else 16 + caplen_of(buf, pos + 8)[0]
