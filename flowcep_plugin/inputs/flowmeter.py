@@ -85,6 +85,7 @@ from __future__ import annotations
 
 import socket
 import struct
+from operator import itemgetter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -173,6 +174,7 @@ _START, _END, _PKTS, _OCTETS, _FLAGS, _RPKTS, _ROCTETS, _RFLAGS, _FIN, _HOST, _U
 # _FIN bits: 1 the source sent FIN, 2 the destination did, _CLOSED the connection is over
 # (RST, both FINs, or a uniflow's FIN) and the flow only lingers for late packets
 _CLOSED = 4
+_end_of = itemgetter(_END)
 
 Key = tuple[int, bytes, bytes, int, int, int]  # version, src, dst, sport, dport, proto
 # version, src, dst, proto, IP identification (IPv4: int; IPv6 fragment header: 4 bytes)
@@ -618,7 +620,7 @@ class FlowMeter:
         if not held:
             return
         flows = self.flows
-        horizon: int | None = min(st[_END] for st in flows.values()) if flows else None
+        horizon: int | None = min(map(_end_of, flows.values())) if flows else None
         if self._frag_held:  # a held fragment may still open a flow at its own time
             first_held = min(t for items in self._frag_held.values() for t, _ in items)
             horizon = first_held if horizon is None else min(horizon, first_held)
