@@ -151,7 +151,9 @@ def meter_block(meter: FlowMeter, block: Block, linktype: int) -> list[tuple[int
 def _parse(block: Block, linktype: int) -> tuple[_Columns, list[tuple[int, str]], int] | None:
     """Headers of every frame; None if one is an IP fragment."""
     buf = block.buf
-    u8 = np.frombuffer(buf, np.uint8)
+    # a zero byte stands in for an empty buffer (every frame empty): reads past a frame's end
+    # are masked by its length, but numpy cannot take from nothing
+    u8 = np.frombuffer(buf or b"\0", np.uint8)
     starts = block.starts
     caps = block.lengths
     n = len(starts)

@@ -220,3 +220,27 @@ def test_block_path_equals_per_packet_path_on_synthetic_edges(
     assert urls and any(item[1] for item in ref if item[0] == "bad")  # the edges were there
     if setting != "evict":  # a 50-flow table never leaves room for a bulk stretch
         assert used["bulk"] and used["one_by_one"], used
+
+
+@pytest.mark.parametrize("linktype", [1, 12, 14, 101, 113, 228, 229, 276, 0, 108])
+def test_block_path_equals_per_packet_path_on_short_and_odd_frames(linktype: int) -> None:
+    """Empty frames, every prefix of a TCP/IPv4 and a UDP/IPv6 frame (each cut is its own
+    malformed reason or a non-IP frame), on every link type the meter strips itself."""
+    v4 = _ipv4(b"\x0a\x00\x00\x01", b"\xc0\x00\x02\x01", 6, _tcp(40000, 80, 0x02))
+    v6 = _ipv6(b"\x20\x01" + bytes(14), b"\x20\x01" + bytes(13) + b"\x02", 17, _udp(5353, 53, b"q"),
+               hop_by_hop=True)
+    heads = {1: b"\x02" * 12 + b"\x08\x00", 113: bytes(14) + b"\x08\x00", 276: b"\x08\x00" + bytes(18),
+             0: b"\x02\x00\x00\x00", 108: b"\x00\x00\x00\x02"}
+    head = heads.get(linktype, b"")
+    frames: list[tuple[int, bytes]] = [(0, b""), (0, b"")]
+    for ip in (v4, v6):
+        frame = head + ip
+        frames += [(1000 + i, frame[:i]) for i in range(len(frame) + 1)]
+    ref = FlowMeter()
+    new = FlowMeter()
+    assert new.process_block(Block.from_frames(frames), linktype) == ref.process(frames, linktype)
+    assert new.process_block(Block.from_frames(frames[:2]), linktype) == ref.process(frames[:2], linktype)
+    ref.flush()
+    new.flush()
+    assert [b.columns for b in new.take_batches()] == [b.columns for b in ref.take_batches()]
+    assert _counters(new) == _counters(ref)
