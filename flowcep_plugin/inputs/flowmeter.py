@@ -85,8 +85,8 @@ from __future__ import annotations
 
 import socket
 import struct
-from operator import itemgetter
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from ..records import FlowBatch
