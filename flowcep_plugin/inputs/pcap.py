@@ -31,7 +31,7 @@ from ..errors import ConfigError, InputError
 from ..hookspecs import hookimpl
 from ..records import FlowBatch
 from ..specs import Address, InputSpec
-from .capfile import MAX_RECORD, PCAP_MAGICS, PCAPNG_MAGIC, Block, CaptureError, read_blocks
+from .capfile import MAX_RECORD, PCAP_MAGICS, PCAPNG_MAGIC, Block, CaptureError, read_blocks, read_frames
 from .flowmeter import (
     DEFAULT_ACTIVE_TIMEOUT,
     DEFAULT_CLOSE_LINGER,
@@ -166,6 +166,9 @@ def iter_frames(path: str, chunk: int = 8192, bpf: str = "") -> Iterator[tuple[i
     is corrupt or truncated; the message names the file, packet number and byte offset.
     ``bpf`` filters through ``tcpdump -r`` (what scapy's own offline filtering does).
     """
+    if not bpf and path != "-":
+        yield from read_frames(path, None, chunk)
+        return
     for linktype, block in iter_blocks(path, chunk, bpf):
         yield linktype, block.frames()
 
