@@ -52,7 +52,7 @@ class Block:
     captured at ``times[i]`` (milliseconds). Columns let the flow meter parse a whole block's
     headers with numpy instead of a Python loop per packet."""
 
-    __slots__ = ("buf", "starts", "lengths", "times")
+    __slots__ = ("buf", "starts", "lengths", "times", "_frames")
 
     def __init__(self, buf: bytes, starts: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64],
                  times: npt.NDArray[np.int64]) -> None:
@@ -60,6 +60,7 @@ class Block:
         self.starts = starts
         self.lengths = lengths
         self.times = times
+        self._frames: Frames | None = None
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -72,10 +73,14 @@ class Block:
         if len(frames) > 1:
             np.cumsum(lengths[:-1], out=starts[1:])
         times = np.fromiter((t for t, _ in frames), np.int64, len(frames))
-        return cls(b"".join(f for _, f in frames), starts, lengths, times)
+        block = cls(b"".join(f for _, f in frames), starts, lengths, times)
+        block._frames = frames  # kept: the per-packet path takes them as they are
+        return block
 
     def frames(self) -> Frames:
         """The packets as ``(timestamp_ms, frame)`` items (what the per-packet path takes)."""
+        if self._frames is not None:
+            return self._frames
         buf = self.buf
         return [(t, buf[s:s + n]) for t, s, n in
                 zip(self.times.tolist(), self.starts.tolist(), self.lengths.tolist(), strict=True)]

@@ -25,9 +25,12 @@ inside a connection's packets there, which is what makes the sums order-free:
 A record ending at a connection's first packet (idle, active, linger, port reuse) is decided
 exactly as the per-packet meter does, and what ends is appended to the output in packet order,
 new records are inserted into the table in packet order, so expiry, eviction and the output
-order stay the same. A stretch that breaks any rule, a block holding an IP fragment, and the
-link types the meter strips itself but this path does not (BSD loopback/null) go through the
-per-packet meter unchanged. Frames the numpy parser does not claim (VLAN stacks, IPv6
+order stay the same. A connection that breaks a rule is metered packet by packet inside the
+stretch (:func:`_one_by_one`); a stretch that could overflow the table, a short stretch
+(:data:`MIN_BULK`), a scan (:data:`MIN_PER_CONNECTION`), a sparse block (fewer than
+:data:`MIN_BULK` packets per sweep interval: the parse would be spent for nothing), a block
+holding an IP fragment, ``close_linger = 0`` and the link types this path does not parse
+(BSD loopback/null) go through the per-packet meter unchanged. Frames the numpy parser does not claim (VLAN stacks, IPv6
 extension headers, anything truncated or malformed) are parsed one by one with
 :func:`parse_frame`, so malformed packets are counted with the same reasons.
 """
@@ -125,7 +128,10 @@ def meter_block(meter: FlowMeter, block: Block, linktype: int) -> list[tuple[int
     Same effect on ``meter`` as ``meter.process(block.frames(), linktype)``."""
     if not len(block):
         return []
-    if linktype not in BLOCK_LINKTYPES or meter.linger_ms <= 0:
+    # fewer than MIN_BULK packets per sweep interval that has packets: the stretches would be
+    # short, so the numpy parse would be spent for nothing
+    sparse = len(block) < MIN_BULK * len(np.unique(block.times // meter.sweep_ms))
+    if sparse or linktype not in BLOCK_LINKTYPES or meter.linger_ms <= 0:
         meter._start_floor = None
         return meter._meter(block.frames(), linktype)
     parsed = _parse(block, linktype)
