@@ -50,32 +50,61 @@ Frames = list[tuple[int, bytes]]
 class Block:
     """Packets as columns over one buffer: frame ``i`` is ``buf[starts[i]:starts[i] + lengths[i]]``,
     captured at ``times[i]`` (milliseconds). Columns let the flow meter parse a whole block's
-    headers with numpy instead of a Python loop per packet."""
+    headers with numpy instead of a Python loop per packet. A block made from frames joins them
+    into one buffer only when the buffer is asked for (the meter may take the frames as they are)."""
 
-    __slots__ = ("buf", "starts", "lengths", "times", "_frames")
+    __slots__ = ("_buf", "_starts", "_lengths", "times", "_frames")
 
     def __init__(self, buf: bytes, starts: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64],
                  times: npt.NDArray[np.int64]) -> None:
-        self.buf = buf
-        self.starts = starts
-        self.lengths = lengths
+        self._buf: bytes | None = buf
+        self._starts: npt.NDArray[np.int64] | None = starts
+        self._lengths: npt.NDArray[np.int64] | None = lengths
         self.times = times
         self._frames: Frames | None = None
 
     def __len__(self) -> int:
-        return len(self.starts)
+        return len(self.times)
 
     @classmethod
     def from_frames(cls, frames: Frames) -> Block:
         """A block holding ``(timestamp_ms, frame)`` items (pcapng, live capture, tests)."""
+        block = cls(b"", np.zeros(0, np.int64), np.zeros(0, np.int64),
+                    np.fromiter((t for t, _ in frames), np.int64, len(frames)))
+        block._buf = block._starts = block._lengths = None
+        block._frames = frames
+        return block
+
+    def _join(self) -> None:
+        frames = self._frames or []
         lengths = np.fromiter((len(f) for _, f in frames), np.int64, len(frames))
         starts = np.zeros(len(frames), np.int64)
         if len(frames) > 1:
             np.cumsum(lengths[:-1], out=starts[1:])
-        times = np.fromiter((t for t, _ in frames), np.int64, len(frames))
-        block = cls(b"".join(f for _, f in frames), starts, lengths, times)
-        block._frames = frames  # kept: the per-packet path takes them as they are
-        return block
+        self._buf = b"".join(f for _, f in frames)
+        self._starts = starts
+        self._lengths = lengths
+
+    @property
+    def buf(self) -> bytes:
+        if self._buf is None:
+            self._join()
+        assert self._buf is not None
+        return self._buf
+
+    @property
+    def starts(self) -> npt.NDArray[np.int64]:
+        if self._starts is None:
+            self._join()
+        assert self._starts is not None
+        return self._starts
+
+    @property
+    def lengths(self) -> npt.NDArray[np.int64]:
+        if self._lengths is None:
+            self._join()
+        assert self._lengths is not None
+        return self._lengths
 
     def frames(self) -> Frames:
         """The packets as ``(timestamp_ms, frame)`` items (what the per-packet path takes)."""
