@@ -5,9 +5,10 @@ the ``pcap:`` input topped out near 0.3M packets/s. Here the headers of a whole 
 with numpy gathers over the capture buffer (Ethernet, one VLAN tag, Linux SLL/SLL2, raw IP;
 IPv4 with or without options, IPv6 with up to three extension headers; TCP, UDP, SCTP,
 UDP-Lite, ICMP), packets are grouped by connection (a sort on a 64-bit hash of the key
-columns, checked for collisions), and each group is
-added to its flow record once: counts and octets summed, flags OR-ed, times reduced to min and
-max. Python then runs once per connection and block, not once per packet.
+columns, checked for collisions), and each group is added to its flow record once: counts and
+octets summed, flags OR-ed, times reduced to min and max. Python then runs once per connection
+and stretch, not once per packet. The table stays the per-packet meter's (a dict of lists),
+so what is left costs per flow: about 3 µs a connection here, plus expiry and output.
 
 The result must be the per-packet meter's, record by record (``tests/inputs/test_flowblock.py``
 compares both on every capture in ``../shared/data/traces``). So the block is cut where the
@@ -19,6 +20,7 @@ inside a connection's packets there, which is what makes the sums order-free:
   and its packets span less than the active timeout (its record's start included);
 * no TCP SYN without ACK after a connection's first packet (it would start a new record once
   the connection is closed);
+* the key is not the reverse key (a packet from an endpoint to itself);
 * the table cannot overflow (``max_flows``) in the stretch, so no eviction happens;
 * ``close_linger`` is above 0 (at 0 a FIN/RST ends the record at that packet).
 
@@ -30,9 +32,10 @@ stretch (:func:`_one_by_one`); a stretch that could overflow the table, a short 
 (:data:`MIN_BULK`), a scan (:data:`MIN_PER_CONNECTION`), a sparse block (fewer than
 :data:`MIN_BULK` packets per sweep interval: the parse would be spent for nothing), a block
 holding an IP fragment, ``close_linger = 0`` and the link types this path does not parse
-(BSD loopback/null) go through the per-packet meter unchanged. Frames the numpy parser does not claim (VLAN stacks, IPv6
-extension headers, anything truncated or malformed) are parsed one by one with
-:func:`parse_frame`, so malformed packets are counted with the same reasons.
+(BSD loopback/null) go through the per-packet meter unchanged. Frames the numpy parser does
+not claim (VLAN stacks, IPv6 fragment headers or long extension chains, anything truncated or
+malformed) are parsed one by one with :func:`parse_frame`, so malformed packets are counted
+with the same reasons.
 """
 
 from __future__ import annotations
