@@ -5,14 +5,20 @@ exchanges, ICMP; a few thousand concurrent flows) and times, in the same run:
 
 1. baseline: iterating ``scapy.utils.RawPcapReader`` and touching each packet (what the
    ``pcap:`` input used to read files with);
-2. ``iter_frames``: FlowCEP's own reader (:mod:`flowcep_plugin.inputs.capfile`) with
-   timestamps and chunking;
-3. ``pcap:`` input end to end: reading, metering, expiring and building FlowBatches;
-4. the same metering fed by the scapy reader (the input before capfile);
-5. ``tshark -r FILE -T fields -e frame.number`` (dissects every packet, prints one field);
-6. for scale, ``scapy.utils.PcapReader`` (full dissection, what ``rdpcap`` does) on a slice.
+2. ``iter_blocks``: FlowCEP's own reader (:mod:`flowcep_plugin.inputs.capfile`) with
+   timestamps and chunking, as the ``pcap:`` input reads;
+3. ``pcap:`` input end to end: reading, metering (the block path, :mod:`.flowblock`),
+   expiring and building FlowBatches;
+4. the same input with the per-packet meter (``iter_frames`` + ``FlowMeter.process``: the
+   ``pcap:`` input before the block path), whose records must be the same;
+5. the per-packet meter fed by the scapy reader (the input before capfile);
+6. ``tshark -r FILE -T fields -e frame.number`` (dissects every packet, prints one field);
+7. for scale, ``scapy.utils.PcapReader`` (full dissection, what ``rdpcap`` does) on a slice.
 
-Usage: ``python benchmarks/bench_pcap.py [--packets N] [--pcap FILE]``. Rates are packets per
+Usage: ``python benchmarks/bench_pcap.py [--packets N] [--pcap FILE ...]``: one table for the
+synthetic capture (``--packets 0`` skips it), then one for each FILE. How many packets a flow
+has decides most of the rate (the meter's cost per flow is several times its cost per packet),
+so real captures of different shapes belong beside the synthetic one. Rates are packets per
 CPU-second (this process plus tshark's), best of ``--repeat`` interleaved runs. Ratios matter,
 not absolute figures: the machine is shared.
 """
@@ -27,12 +33,13 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from typing import Any
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from flowcep_plugin.addresses import parse_address  # noqa: E402
 from flowcep_plugin.context import Context  # noqa: E402
-from flowcep_plugin.inputs.pcap import PcapSource, iter_frames  # noqa: E402
+from flowcep_plugin.inputs.pcap import PcapSource, iter_blocks, iter_frames  # noqa: E402
 
 
 def cpu() -> float:
@@ -105,8 +112,28 @@ def bench_raw(path: str) -> tuple[int, float]:
 
 def bench_frames(path: str) -> tuple[int, float]:
     t0 = cpu()
-    n = sum(len(packets) for _lt, packets in iter_frames(path))
+    n = sum(len(packets) for _lt, packets in iter_blocks(path))
     return n, cpu() - t0
+
+
+def _flat(batches: list[Any]) -> list[Any]:
+    return [(b.length, b.columns) for b in batches]
+
+
+def bench_per_packet(path: str) -> tuple[list[Any], float]:
+    """The ``pcap:`` input as it was before the block path: capfile frames, per-packet meter."""
+    from flowcep_plugin.inputs.pcap import _Metering, meter_settings
+
+    t0 = cpu()
+    run = _Metering(path, meter_settings({}, {}, path), Context())
+    out: list[Any] = []
+    number = 1
+    for lt, frames in iter_frames(path):
+        run.feed(lt, frames, number)
+        number += len(frames)
+        out.extend(_flat(run.take()))
+    out.extend(_flat(run.finish()))
+    return out, cpu() - t0
 
 
 def bench_meter(path: str) -> tuple[int, int, float, int]:
@@ -121,10 +148,14 @@ def bench_meter(path: str) -> tuple[int, int, float, int]:
     return flows, 0, elapsed, peak
 
 
-def bench_scapy_meter(path: str) -> tuple[int, float]:
-    """The input as it was: scapy's RawPcapReader frames fed to the same meter."""
+def bench_scapy_meter(path: str) -> tuple[int, float] | None:
+    """The input as it was: scapy's RawPcapReader frames fed to the same meter (classic pcap
+    only: pcapng packets carry their time differently in scapy)."""
     from scapy.utils import RawPcapReader
 
+    with open(path, "rb") as fh:
+        if fh.read(4) == b"\x0a\x0d\x0d\x0a":
+            return None
     from flowcep_plugin.inputs.pcap import _Metering, meter_settings
 
     t0 = cpu()
@@ -172,52 +203,71 @@ def bench_dissect(path: str, limit: int) -> tuple[int, float]:
     return n, cpu() - t0
 
 
+def run_one(path: str, n_arg: int | None, repeat: int) -> None:
+    n = make_capture(path, n_arg) if n_arg is not None else bench_frames(path)[0]
+    print(f"capture {os.path.basename(path)}: {n:,} packets, {os.path.getsize(path) / 1e6:.1f} MB")
+    # Interleaved repeats, best of each: the machine is shared, so the ratio between
+    # runs measured side by side is what means something.
+    raw_s = fr_s = m_s2 = pp_s = old_s = ts_s = float("inf")
+    flows = old_flows = 0
+    ts_n = 0
+    new: list[Any] = []
+    ref: list[Any] = []
+    for _ in range(repeat):
+        raw_n, t = bench_raw(path)
+        raw_s = min(raw_s, t)
+        fr_n, t = bench_frames(path)
+        fr_s = min(fr_s, t)
+        t0 = cpu()
+        new = _flat(list(PcapSource(parse_address(f"pcap:{path}"), {}, Context()).batches()))
+        m_s2 = min(m_s2, cpu() - t0)
+        ref, t = bench_per_packet(path)
+        pp_s = min(pp_s, t)
+        scapy_fed = bench_scapy_meter(path)
+        if scapy_fed is not None:
+            old_flows, t = scapy_fed
+            old_s = min(old_s, t)
+        tsh = bench_tshark(path)
+        if tsh is not None:
+            ts_n, t = tsh
+            ts_s = min(ts_s, t)
+    flows = sum(length for length, _ in new)
+    assert new == ref, "the block path's records differ from the per-packet meter's"
+    assert old_s == float("inf") or old_flows == flows, (old_flows, flows)
+    flows_traced, _, _, peak = bench_meter(path)
+    assert flows_traced == flows
+    d_n, d_s = bench_dissect(path, min(20_000, n))
+    raw_rate = raw_n / raw_s
+    ts_rate = ts_n / ts_s if ts_n else 0.0
+
+    def row(label: str, rate: float, extra: str = "") -> None:
+        vs_tshark = f" {rate / ts_rate:6.2f}x" if ts_rate else ""
+        print(f"{label:<46} {rate:>12,.0f} packets/CPU-s {rate / raw_rate:5.2f}x{vs_tshark}{extra}")
+
+    print(f"{'':<46} {'':>12} {'':<14} vs raw  vs tshark")
+    row("scapy RawPcapReader iteration (baseline)", raw_rate)
+    row("iter_blocks (capfile reader, timestamps)", fr_n / fr_s)
+    row("pcap: input (read + meter + FlowBatches)", n / m_s2, f"   ({flows:,} flows, {flows / m_s2:,.0f} flows/s)")
+    row("same, per-packet meter (before the block path)", n / pp_s, f"   (block path {pp_s / m_s2:.2f}x faster)")
+    if old_s < float("inf"):
+        row("per-packet meter fed by RawPcapReader", n / old_s)
+    if ts_n:
+        row("tshark -T fields -e frame.number", ts_rate)
+    row("scapy PcapReader dissection (rdpcap path)", d_n / d_s)
+    print(f"peak traced memory while metering: {peak / 1e6:.1f} MB")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--packets", type=int, default=200_000)
-    ap.add_argument("--pcap", help="time this classic pcap instead of a synthetic one")
+    ap.add_argument("--packets", type=int, default=200_000, help="synthetic capture size (0: none)")
+    ap.add_argument("--pcap", nargs="*", default=[], help="time these captures too")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each measurement (best kept)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        path = args.pcap or os.path.join(tmp, "bench.pcap")
-        n = make_capture(path, args.packets) if not args.pcap else bench_frames(path)[0]
-        print(f"capture: {n:,} packets, {os.path.getsize(path) / 1e6:.1f} MB")
-        # Interleaved repeats, best of each: the machine is shared, so the ratio between
-        # runs measured side by side is what means something.
-        raw_s = fr_s = m_s2 = old_s = ts_s = float("inf")
-        flows = old_flows = 0
-        ts_n = 0
-        for _ in range(args.repeat):
-            raw_n, t = bench_raw(path)
-            raw_s = min(raw_s, t)
-            fr_n, t = bench_frames(path)
-            fr_s = min(fr_s, t)
-            t0 = cpu()
-            flows = sum(len(b) for b in PcapSource(parse_address(f"pcap:{path}"), {}, Context()).batches())
-            m_s2 = min(m_s2, cpu() - t0)
-            old_flows, t = bench_scapy_meter(path)
-            old_s = min(old_s, t)
-            tsh = bench_tshark(path)
-            if tsh is not None:
-                ts_n, t = tsh
-                ts_s = min(ts_s, t)
-        assert old_flows == flows, (old_flows, flows)
-        flows_traced, _, _, peak = bench_meter(path)
-        assert flows_traced == flows
-        d_n, d_s = bench_dissect(path, min(20_000, n))
-        raw_rate = raw_n / raw_s
-
-        def row(label: str, rate: float, extra: str = "") -> None:
-            print(f"{label:<46} {rate:>12,.0f} packets/CPU-s {rate / raw_rate:5.2f}x{extra}")
-
-        row("scapy RawPcapReader iteration (baseline)", raw_rate)
-        row("iter_frames (capfile reader, timestamps)", fr_n / fr_s)
-        row("pcap: input (read + meter + FlowBatches)", n / m_s2, f"   ({flows:,} flows, {flows / m_s2:,.0f} flows/s)")
-        row("same metering fed by RawPcapReader (before)", n / old_s, f"   (pcap: input is {old_s / m_s2:.2f}x faster)")
-        if ts_n:
-            row("tshark -T fields -e frame.number", ts_n / ts_s)
-        row("scapy PcapReader dissection (rdpcap path)", d_n / d_s)
-        print(f"peak traced memory while metering: {peak / 1e6:.1f} MB")
+        if args.packets > 0:
+            run_one(os.path.join(tmp, "bench.pcap"), args.packets, args.repeat)
+        for path in args.pcap:
+            run_one(path, None, args.repeat)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,10 @@ blocks and each record is one ``struct.unpack_from`` and one slice. Formats:
   the time of the packet before it, so the meter's clock does not jump;
 * either one gzip-compressed (as tcpdump ``-w - | gzip`` writes), read through :mod:`gzip`.
 
+:func:`read_blocks` gives the same packets as :class:`Block` columns (the buffer, frame
+offsets, lengths and times as numpy arrays) for the flow meter's vectorised path: a classic pcap
+is then cut with one ``struct`` call per record and nothing is sliced or copied per packet.
+
 Damage ends the input at the last whole record with :class:`CaptureError` naming the file,
 the number of good packets and the byte offset (of the uncompressed stream) where reading
 stopped; every packet before it has been yielded. Nothing is skipped silently: trailing
@@ -27,15 +31,88 @@ import struct
 from collections.abc import Iterator
 from typing import IO, cast
 
-__all__ = ["CaptureError", "read_frames", "PCAP_MAGICS", "PCAPNG_MAGIC", "MAX_RECORD"]
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["Block", "CaptureError", "read_blocks", "read_frames", "PCAP_MAGICS", "PCAPNG_MAGIC",
+           "MAX_RECORD"]
 
 PCAP_MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 MAX_RECORD = 262_144  # libpcap's largest snap length; a bigger record length means corruption
 MAX_BLOCK = 16 * 1024 * 1024  # a pcapng block claiming more than this is corrupt
 BLOCK_READ = 1 << 20
+MAX_READ = 64 << 20  # the most read at once to finish a chunk of large frames
 
 Frames = list[tuple[int, bytes]]
+
+
+class Block:
+    """Packets as columns over one buffer: frame ``i`` is ``buf[starts[i]:starts[i] + lengths[i]]``,
+    captured at ``times[i]`` (milliseconds). Columns let the flow meter parse a whole block's
+    headers with numpy instead of a Python loop per packet. A block made from frames joins them
+    into one buffer only when the buffer is asked for (the meter may take the frames as they are)."""
+
+    __slots__ = ("_buf", "_starts", "_lengths", "times", "_frames")
+
+    def __init__(self, buf: bytes, starts: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64],
+                 times: npt.NDArray[np.int64]) -> None:
+        self._buf: bytes | None = buf
+        self._starts: npt.NDArray[np.int64] | None = starts
+        self._lengths: npt.NDArray[np.int64] | None = lengths
+        self.times = times
+        self._frames: Frames | None = None
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    @classmethod
+    def from_frames(cls, frames: Frames) -> Block:
+        """A block holding ``(timestamp_ms, frame)`` items (pcapng, live capture, tests)."""
+        block = cls(b"", np.zeros(0, np.int64), np.zeros(0, np.int64),
+                    np.fromiter((t for t, _ in frames), np.int64, len(frames)))
+        block._buf = block._starts = block._lengths = None
+        block._frames = frames
+        return block
+
+    def _join(self) -> None:
+        frames = self._frames or []
+        lengths = np.fromiter((len(f) for _, f in frames), np.int64, len(frames))
+        starts = np.zeros(len(frames), np.int64)
+        if len(frames) > 1:
+            np.cumsum(lengths[:-1], out=starts[1:])
+        self._buf = b"".join(f for _, f in frames)
+        self._starts = starts
+        self._lengths = lengths
+
+    @property
+    def buf(self) -> bytes:
+        if self._buf is None:
+            self._join()
+        assert self._buf is not None
+        return self._buf
+
+    @property
+    def starts(self) -> npt.NDArray[np.int64]:
+        if self._starts is None:
+            self._join()
+        assert self._starts is not None
+        return self._starts
+
+    @property
+    def lengths(self) -> npt.NDArray[np.int64]:
+        if self._lengths is None:
+            self._join()
+        assert self._lengths is not None
+        return self._lengths
+
+    def frames(self) -> Frames:
+        """The packets as ``(timestamp_ms, frame)`` items (what the per-packet path takes)."""
+        if self._frames is not None:
+            return self._frames
+        buf = self.buf
+        return [(t, buf[s:s + n]) for t, s, n in
+                zip(self.times.tolist(), self.starts.tolist(), self.lengths.tolist(), strict=True)]
 
 
 class CaptureError(Exception):
@@ -94,7 +171,7 @@ def read_frames(path: str, fh: IO[bytes] | None = None,
         st.fill(0, 4)
         magic = st.buf[:4]
         if magic in PCAP_MAGICS:
-            yield from _pcap(path, st, chunk)
+            yield from _pcap_frames(path, st, chunk)
         elif magic == PCAPNG_MAGIC:
             yield from _pcapng(path, st, chunk)
         else:
@@ -112,7 +189,44 @@ def _damaged(path: str, number: int, offset: int, problem: str) -> CaptureError:
                         f"input ended there")
 
 
-def _pcap(path: str, st: _Stream, chunk: int) -> Iterator[tuple[int, Frames]]:
+def read_blocks(path: str, fh: IO[bytes] | None = None, chunk: int = 8192) -> Iterator[tuple[int, Block]]:
+    """Like :func:`read_frames`, with each chunk as a :class:`Block` (the same packets, the same
+    chunk boundaries). Classic pcap is cut without a slice per packet; pcapng goes through
+    :func:`read_frames` (its blocks vary more and are rarer in bulk)."""
+    stream, owned = _open(path, fh)
+    try:
+        st = _Stream(stream)
+        st.fill(0, 4)
+        magic = st.buf[:4]
+        if magic in PCAP_MAGICS:
+            yield from _pcap(path, st, chunk)
+        elif magic == PCAPNG_MAGIC:
+            for linktype, frames in _pcapng(path, st, chunk):
+                yield linktype, Block.from_frames(frames)
+        else:
+            what = magic.hex() or "nothing"
+            raise CaptureError(f"{path}: not a readable pcap/pcapng capture (starts with {what})")
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        raise CaptureError(f"{path}: capture could not be read further ({e}); input ended there") from None
+    finally:
+        if owned:
+            stream.close()
+
+
+def _pcap_frames(path: str, st: _Stream, chunk: int) -> Iterator[tuple[int, Frames]]:
+    for linktype, block in _pcap(path, st, chunk):
+        yield linktype, block.frames()
+
+
+def _pcap_block(buf: bytes, starts: list[int], dtype: np.dtype[np.uint32], div: int) -> Block:
+    """Columns for records whose headers begin at ``starts``: one gather of all 16-byte headers."""
+    at = np.array(starts, np.int64)
+    heads = np.frombuffer(buf, np.uint8)[at[:, None] + np.arange(16)].view(dtype)
+    times = heads[:, 0].astype(np.int64) * 1000 + heads[:, 1].astype(np.int64) // div
+    return Block(buf, at + 16, heads[:, 2].astype(np.int64), times)
+
+
+def _pcap(path: str, st: _Stream, chunk: int) -> Iterator[tuple[int, Block]]:
     pos = st.fill(0, 24)
     buf = st.buf
     if len(buf) < 24:
@@ -124,43 +238,63 @@ def _pcap(path: str, st: _Stream, chunk: int) -> Iterator[tuple[int, Frames]]:
     linktype = network & 0xFFFF
     snap = max(snaplen, MAX_RECORD)
     div = 1_000_000 if nano else 1000  # sub-second units per millisecond
-    header = struct.Struct(endian + "IIII").unpack_from
+    dtype = np.dtype(endian + "u4")
+    caplen_of = struct.Struct(endian + "I").unpack_from
     pos = 24
     done = 0  # frames yielded
-    out: Frames = []
-    append = out.append
+    # record header offsets of the chunk being cut; they point into ``buf``, so when more of
+    # the file is read the buffer keeps every byte from the chunk's first record on
+    starts: list[int] = []
+    append = starts.append
     while True:
         n = len(buf)
-        while pos + 16 <= n:
-            sec, frac, caplen, _wire = header(buf, pos)
-            start = pos + 16
-            end = start + caplen
-            if end > n or caplen > snap:
+        limit = n - 16
+        while True:
+            # the hot loop: one C call and an append per record; a record running past the
+            # buffer is taken back below (only the last one can)
+            for _ in range(chunk - len(starts)):
+                if pos > limit:
+                    break
+                caplen = caplen_of(buf, pos + 8)[0]
                 if caplen > snap:
-                    number = done + len(out)
-                    if out:
-                        yield linktype, out
-                    raise _damaged(path, number, st.base + pos, f"record header claims {caplen} bytes")
+                    break
+                append(pos)
+                pos += 16 + caplen
+            if pos > n:
+                pos = starts.pop()
+            elif pos <= limit and caplen_of(buf, pos + 8)[0] > snap:
+                number = done + len(starts)
+                if starts:
+                    yield linktype, _pcap_block(buf, starts, dtype, div)
+                caplen = caplen_of(buf, pos + 8)[0]
+                raise _damaged(path, number, st.base + pos, f"record header claims {caplen} bytes")
+            if len(starts) < chunk:
                 break
-            append((sec * 1000 + frac // div, buf[start:end]))
-            pos = end
-            if len(out) >= chunk:
-                done += len(out)
-                yield linktype, out
-                out = []
-                append = out.append
+            done += len(starts)
+            yield linktype, _pcap_block(buf, starts, dtype, div)
+            starts = []
+            append = starts.append
         if st.eof:
             break
-        need = 16 if n - pos < 16 else 16 + header(buf, pos)[2]
-        pos = st.fill(pos, need)
+        need = 16 if n - pos < 16 else 16 + caplen_of(buf, pos + 8)[0]
+        keep = starts[0] if starts else pos
+        kept = pos - keep
+        # read what the rest of the chunk should take at the mean record size so far, and at
+        # least as much again as is kept, so a chunk's bytes are copied O(1) times
+        mean = (st.base + pos - 24) // max(1, done + len(starts))
+        st.fill(keep, kept + max(need, kept, min(MAX_READ, (chunk - len(starts)) * mean)))
         buf = st.buf
-    number = done + len(out)
-    if out:
-        yield linktype, out
+        if keep:
+            starts = [s - keep for s in starts]
+            append = starts.append
+        pos = kept
+    number = done + len(starts)
+    if starts:
+        yield linktype, _pcap_block(buf, starts, dtype, div)
     left = len(buf) - pos
     if left:
         if left >= 16:
-            caplen = header(buf, pos)[2]
+            caplen = caplen_of(buf, pos + 8)[0]
             problem = f"packet {number + 1} cut short ({left - 16} of {caplen} bytes)"
         else:
             problem = f"{left} trailing bytes could not be read"

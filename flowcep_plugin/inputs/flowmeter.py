@@ -86,9 +86,13 @@ from __future__ import annotations
 import socket
 import struct
 from collections.abc import Sequence
-from typing import Any
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any
 
 from ..records import FlowBatch
+
+if TYPE_CHECKING:
+    from .capfile import Block
 
 __all__ = [
     "FlowMeter",
@@ -170,6 +174,7 @@ _START, _END, _PKTS, _OCTETS, _FLAGS, _RPKTS, _ROCTETS, _RFLAGS, _FIN, _HOST, _U
 # _FIN bits: 1 the source sent FIN, 2 the destination did, _CLOSED the connection is over
 # (RST, both FINs, or a uniflow's FIN) and the flow only lingers for late packets
 _CLOSED = 4
+_end_of = itemgetter(_END)
 
 Key = tuple[int, bytes, bytes, int, int, int]  # version, src, dst, sport, dport, proto
 # version, src, dst, proto, IP identification (IPv4: int; IPv6 fragment header: 4 bytes)
@@ -251,6 +256,9 @@ class FlowMeter:
         self._held: list[tuple[Key, list[Any], int]] = []
         self._ready: list[tuple[Key, list[Any], int]] = []
         self._next_sweep: int | None = None
+        # no record in the table starts before this (None: unknown); kept by the block path,
+        # forgotten by the per-packet entry points (see flowblock)
+        self._start_floor: int | None = None
         self.packets = 0
         self.non_ip = 0  # ARP, LLDP...: not flows, not errors
         self.forced = 0  # flows ended early because the table was full
@@ -278,10 +286,21 @@ class FlowMeter:
         """
         if linktype not in FAST_LINKTYPES:
             raise ValueError(f"link type {linktype} is not handled by the fast path")
+        self._start_floor = None
         return self._meter(packets, linktype)
+
+    def process_block(self, block: Block, linktype: int) -> list[tuple[int, str]]:
+        """:meth:`process` for a :class:`~.capfile.Block`: the same result, with headers parsed
+        and flows updated per block with numpy where the rules allow (see :mod:`.flowblock`)."""
+        if linktype not in FAST_LINKTYPES:
+            raise ValueError(f"link type {linktype} is not handled by the fast path")
+        from .flowblock import meter_block
+
+        return meter_block(self, block, linktype)
 
     def process_ip(self, packets: Sequence[tuple[int, bytes]]) -> list[tuple[int, str]]:
         """Meter packets that start at their IP header (any link type decoded by the caller)."""
+        self._start_floor = None
         return self._meter(packets, _BARE_IP)
 
     def _meter(self, packets: Sequence[tuple[int, bytes]], linktype: int) -> list[tuple[int, str]]:
@@ -298,9 +317,6 @@ class FlowMeter:
         inactive_ms = self.inactive_ms
         tcp_end = self.tcp_end
         http = self.http
-        ports = _PORTS.unpack_from
-        ipv4 = _IPV4.unpack_from
-        tcp_head = _TCP.unpack_from
         fast = _ETHER_IPV4_L4.unpack_from
         next_sweep = self._next_sweep
         sweep_ms = self.sweep_ms
@@ -309,7 +325,6 @@ class FlowMeter:
         linger_ms = self.linger_ms
         server = self.server_ports
         ether = linktype == LINKTYPE_ETHERNET
-        bare = linktype == _BARE_IP
         non_ip = 0
         for i, (ts, data) in enumerate(packets):
             size = len(data)
@@ -331,110 +346,14 @@ class FlowMeter:
                     flags = 0
                     payload_at = -1
             else:
-                if ether:
-                    if size < 14:
-                        bad.append((i, "truncated Ethernet header"))
-                        continue
-                    etype = (data[12] << 8) | data[13]
-                    off = 14
-                    if etype != 0x0800:
-                        while etype in _VLAN_TYPES and size >= off + 4:
-                            etype = (data[off + 2] << 8) | data[off + 3]
-                            off += 4
-                        if etype != 0x0800 and etype != 0x86DD:
-                            if etype in _VLAN_TYPES:
-                                bad.append((i, "truncated VLAN tag"))
-                            else:
-                                non_ip += 1
-                            continue
-                elif bare:
-                    off = 0
-                else:
-                    where = link_offset(linktype, data)
-                    if where is None:
-                        non_ip += 1
-                        continue
-                    if where < 0:
-                        bad.append((i, "truncated link-layer header"))
-                        continue
-                    off = where
-                if size < off + 20:
-                    bad.append((i, "truncated IP header"))
+                parsed = parse_frame(data, linktype)
+                if parsed is None:
+                    non_ip += 1
                     continue
-                b0 = data[off]
-                ver = b0 >> 4
-                if ver == 4:
-                    _, total, ident, fragment, proto, src, dst = ipv4(data, off)  # one C call: 3x faster
-                    ihl = (b0 & 15) * 4
-                    if ihl < 20 or total < ihl:
-                        bad.append((i, "bad IPv4 header length"))
-                        continue
-                    if size < off + ihl:
-                        bad.append((i, "truncated IPv4 options"))
-                        continue
-                    fragment &= 0x3FFF  # more-fragments flag and offset (the DF bit does not matter)
-                    l4 = off + ihl
-                    end = off + total
-                    octets = total
-                elif ver == 6:
-                    if size < off + 40:
-                        bad.append((i, "truncated IPv6 header"))
-                        continue
-                    plen = (data[off + 4] << 8) | data[off + 5]
-                    proto = data[off + 6]
-                    src = data[off + 8:off + 24]
-                    dst = data[off + 24:off + 40]
-                    octets = 40 + plen if plen else size - off  # 0: jumbogram, use what we have
-                    end = off + octets
-                    l4 = off + 40
-                    fragment = 0
-                    while proto in _IPV6_EXT or proto == 44:
-                        if size < l4 + 8:
-                            break
-                        nxt = data[l4]
-                        if proto == 44:  # fragment header: 8 bytes; same layout as IPv4's MF|offset
-                            fragment = (data[l4 + 2] << 5) | (data[l4 + 3] >> 3) | ((data[l4 + 3] & 1) << 13)
-                            ident = data[l4 + 4:l4 + 8]
-                            l4 += 8
-                        elif proto == 51:  # AH: length in 4-octet units minus 2
-                            l4 += (data[l4 + 1] + 2) * 4
-                        else:
-                            l4 += (data[l4 + 1] + 1) * 8
-                        proto = nxt
-                        if fragment & 0x1FFF:  # later headers are in the first fragment
-                            break
-                    if proto in _IPV6_EXT or proto == 44:
-                        bad.append((i, "truncated IPv6 extension header"))
-                        continue
-                else:
-                    bad.append((i, f"bad IP version {ver}"))
+                if isinstance(parsed, str):
+                    bad.append((i, parsed))
                     continue
-
-                flags = 0
-                sport = dport = 0
-                payload_at = -1
-                if fragment and fragment & 0x1FFF:
-                    pass  # no transport header in non-first fragments: ports come from _frag_ports
-                elif proto == 6:
-                    if size < l4 + 14:
-                        bad.append((i, "truncated TCP header"))
-                        continue
-                    sport, dport, doff, flags = tcp_head(data, l4)
-                    doff = (doff >> 4) * 4
-                    if doff < 20:
-                        bad.append((i, "bad TCP data offset"))
-                        continue
-                    payload_at = l4 + doff
-                elif proto == 17 or proto == 132 or proto == 136:  # UDP, SCTP, UDP-Lite
-                    if size < l4 + 4:
-                        bad.append((i, "truncated UDP header"))
-                        continue
-                    sport, dport = ports(data, l4)
-                elif proto == 1 or proto == 58:
-                    if size < l4 + 2:
-                        bad.append((i, "truncated ICMP header"))
-                        continue
-                    dport = (data[l4] << 8) | data[l4 + 1]
+                ver, _, proto, sport, dport, octets, end, flags, payload_at, fragment, ident, src, dst = parsed
 
             if fragment:  # part of a fragmented datagram (rare: a method call is fine)
                 fkey = (ver, src, dst, proto, ident)
@@ -701,7 +620,7 @@ class FlowMeter:
         if not held:
             return
         flows = self.flows
-        horizon: int | None = min(st[_END] for st in flows.values()) if flows else None
+        horizon: int | None = min(map(_end_of, flows.values())) if flows else None
         if self._frag_held:  # a held fragment may still open a flow at its own time
             first_held = min(t for items in self._frag_held.values() for t, _ in items)
             horizon = first_held if horizon is None else min(horizon, first_held)
@@ -766,38 +685,145 @@ class FlowMeter:
         return text
 
     def _columns(self, recs: list[tuple[Key, list[Any], int]], ver: int) -> FlowBatch:
+        # transposed with zip(*...): a C loop per column instead of a comprehension per column
+        keys, sts, reasons = zip(*recs, strict=True)
+        _, srcs, dsts, sports, dports, protos = zip(*keys, strict=True)
+        starts, ends, pkts, octets, flags, rpkts, roctets, rflags, _, hosts, urls = zip(*sts, strict=True)
+        cache = self._addr_cache
         addr = self._addr
-        keys = [r[0] for r in recs]
-        sts = [r[1] for r in recs]
         suffix = "IPv4" if ver == 4 else "IPv6"
         icmp = 1 if ver == 4 else 58
-        is_icmp = [k[5] == icmp for k in keys]
+        has_icmp = icmp in protos
         cols: dict[str, list[Any]] = {
-            "flowStartMilliseconds": [s[_START] for s in sts],
-            "flowEndMilliseconds": [s[_END] for s in sts],
-            f"source{suffix}Address": [addr(k[1]) for k in keys],
-            f"destination{suffix}Address": [addr(k[2]) for k in keys],
-            "sourceTransportPort": [0 if c else k[3] for k, c in zip(keys, is_icmp, strict=True)],
-            "destinationTransportPort": [0 if c else k[4] for k, c in zip(keys, is_icmp, strict=True)],
-            "protocolIdentifier": [k[5] for k in keys],
-            "ipVersion": [ver] * len(keys),
-            "packetDeltaCount": [s[_PKTS] for s in sts],
-            "octetDeltaCount": [s[_OCTETS] for s in sts],
-            "tcpControlBits": [s[_FLAGS] for s in sts],
+            "flowStartMilliseconds": list(starts),
+            "flowEndMilliseconds": list(ends),
+            f"source{suffix}Address": [cache.get(a) or addr(a) for a in srcs],
+            f"destination{suffix}Address": [cache.get(a) or addr(a) for a in dsts],
+            "sourceTransportPort": (
+                [0 if p == icmp else sp for sp, p in zip(sports, protos, strict=True)] if has_icmp
+                else list(sports)),
+            "destinationTransportPort": (
+                [0 if p == icmp else dp for dp, p in zip(dports, protos, strict=True)] if has_icmp
+                else list(dports)),
+            "protocolIdentifier": list(protos),
+            "ipVersion": [ver] * len(recs),
+            "packetDeltaCount": list(pkts),
+            "octetDeltaCount": list(octets),
+            "tcpControlBits": list(flags),
         }
-        if any(is_icmp):
+        if has_icmp:
             cols[f"icmpTypeCode{suffix}"] = [
-                k[4] if c else None for k, c in zip(keys, is_icmp, strict=True)
+                dp if p == icmp else None for dp, p in zip(dports, protos, strict=True)
             ]
         if self.biflow:
-            cols["reversePacketDeltaCount"] = [s[_RPKTS] for s in sts]
-            cols["reverseOctetDeltaCount"] = [s[_ROCTETS] for s in sts]
-            cols["reverseTcpControlBits"] = [s[_RFLAGS] for s in sts]
-        cols["flowEndReason"] = [r[2] for r in recs]
-        if any(s[_URL] is not None for s in sts):
-            cols["HTTPRequestHost"] = [s[_HOST] for s in sts]
-            cols["HTTPRequestURL"] = [s[_URL] for s in sts]
+            cols["reversePacketDeltaCount"] = list(rpkts)
+            cols["reverseOctetDeltaCount"] = list(roctets)
+            cols["reverseTcpControlBits"] = list(rflags)
+        cols["flowEndReason"] = list(reasons)
+        if urls.count(None) != len(urls):
+            cols["HTTPRequestHost"] = list(hosts)
+            cols["HTTPRequestURL"] = list(urls)
         return FlowBatch(cols, len(recs), self.source)
+
+
+#: version, IP header offset, protocol, ports, IP octets, end of the IP packet, TCP flags,
+#: payload offset (-1: none), fragment bits (MF and offset), IP identification, addresses
+Parsed = tuple[int, int, int, int, int, int, int, int, int, int, "int | bytes", bytes, bytes]
+
+
+def parse_frame(data: bytes, linktype: int) -> Parsed | str | None:
+    """Headers of one frame: a :data:`Parsed` tuple, None if it carries no IP (ARP, LLDP...),
+    or why it is malformed. The exact per-packet parser behind every path of the meter: the
+    block path parses common layouts with numpy and hands it everything else."""
+    size = len(data)
+    if linktype == LINKTYPE_ETHERNET:
+        if size < 14:
+            return "truncated Ethernet header"
+        etype = (data[12] << 8) | data[13]
+        off = 14
+        if etype != 0x0800:
+            while etype in _VLAN_TYPES and size >= off + 4:
+                etype = (data[off + 2] << 8) | data[off + 3]
+                off += 4
+            if etype != 0x0800 and etype != 0x86DD:
+                return "truncated VLAN tag" if etype in _VLAN_TYPES else None
+    elif linktype == _BARE_IP:
+        off = 0
+    else:
+        where = link_offset(linktype, data)
+        if where is None:
+            return None
+        if where < 0:
+            return "truncated link-layer header"
+        off = where
+    if size < off + 20:
+        return "truncated IP header"
+    b0 = data[off]
+    ver = b0 >> 4
+    ident: int | bytes = 0
+    if ver == 4:
+        _, total, ident, fragment, proto, src, dst = _IPV4.unpack_from(data, off)
+        ihl = (b0 & 15) * 4
+        if ihl < 20 or total < ihl:
+            return "bad IPv4 header length"
+        if size < off + ihl:
+            return "truncated IPv4 options"
+        fragment &= 0x3FFF  # more-fragments flag and offset (the DF bit does not matter)
+        l4 = off + ihl
+        end = off + total
+        octets = total
+    elif ver == 6:
+        if size < off + 40:
+            return "truncated IPv6 header"
+        plen = (data[off + 4] << 8) | data[off + 5]
+        proto = data[off + 6]
+        src = data[off + 8:off + 24]
+        dst = data[off + 24:off + 40]
+        octets = 40 + plen if plen else size - off  # 0: jumbogram, use what we have
+        end = off + octets
+        l4 = off + 40
+        fragment = 0
+        while proto in _IPV6_EXT or proto == 44:
+            if size < l4 + 8:
+                break
+            nxt = data[l4]
+            if proto == 44:  # fragment header: 8 bytes; same layout as IPv4's MF|offset
+                fragment = (data[l4 + 2] << 5) | (data[l4 + 3] >> 3) | ((data[l4 + 3] & 1) << 13)
+                ident = data[l4 + 4:l4 + 8]
+                l4 += 8
+            elif proto == 51:  # AH: length in 4-octet units minus 2
+                l4 += (data[l4 + 1] + 2) * 4
+            else:
+                l4 += (data[l4 + 1] + 1) * 8
+            proto = nxt
+            if fragment & 0x1FFF:  # later headers are in the first fragment
+                break
+        if proto in _IPV6_EXT or proto == 44:
+            return "truncated IPv6 extension header"
+    else:
+        return f"bad IP version {ver}"
+    flags = 0
+    sport = dport = 0
+    payload_at = -1
+    if fragment and fragment & 0x1FFF:
+        pass  # no transport header in non-first fragments: ports come from the fragment table
+    elif proto == 6:
+        if size < l4 + 14:
+            return "truncated TCP header"
+        sport, dport, doff, flags = _TCP.unpack_from(data, l4)
+        doff = (doff >> 4) * 4
+        if doff < 20:
+            return "bad TCP data offset"
+        payload_at = l4 + doff
+    elif proto == 17 or proto == 132 or proto == 136:  # UDP, SCTP, UDP-Lite
+        if size < l4 + 4:
+            return "truncated UDP header"
+        sport, dport = _PORTS.unpack_from(data, l4)
+    elif proto == 1 or proto == 58:
+        if size < l4 + 2:
+            return "truncated ICMP header"
+        dport = (data[l4] << 8) | data[l4 + 1]
+    return ver, off, proto, sport, dport, octets, end, flags, payload_at, fragment, ident, src, dst
 
 
 def link_offset(linktype: int, data: bytes) -> int | None:

@@ -1,10 +1,11 @@
 """``pcap:`` capture files and ``iface:`` live capture, metered into flows.
 
-Files are cut into raw frames by :mod:`.capfile` (pcap and pcapng read in large blocks, one
-``struct`` call per record) and live capture uses scapy's L2 listen socket with a BPF
-filter; both hand raw frames to :class:`FlowMeter`, which parses headers itself: ``rdpcap``
-dissects every packet into objects and is about a hundred times slower. scapy dissection is
-used only for link types the meter does not know.
+Files are cut into blocks of frames by :mod:`.capfile` (pcap and pcapng read in large
+blocks, one ``struct`` call per record) and metered a block at a time with numpy
+(:meth:`FlowMeter.process_block`, :mod:`.flowblock`); live capture uses scapy's L2 listen
+socket with a BPF filter and hands frames to the per-packet meter. The meter parses headers
+itself: ``rdpcap`` dissects every packet into objects and is about a hundred times slower.
+scapy dissection is used only for link types the meter does not know.
 
 Addresses: ``pcap:PATH`` (also a bare path: pcap and pcapng files are recognised by their
 magic number), ``pcap:-`` (a capture piped on stdin, e.g. from ``tcpdump -w -``, which
@@ -30,7 +31,7 @@ from ..errors import ConfigError, InputError
 from ..hookspecs import hookimpl
 from ..records import FlowBatch
 from ..specs import Address, InputSpec
-from .capfile import MAX_RECORD, PCAP_MAGICS, PCAPNG_MAGIC, CaptureError, read_frames
+from .capfile import MAX_RECORD, PCAP_MAGICS, PCAPNG_MAGIC, Block, CaptureError, read_blocks, read_frames
 from .flowmeter import (
     DEFAULT_ACTIVE_TIMEOUT,
     DEFAULT_CLOSE_LINGER,
@@ -44,7 +45,8 @@ from .flowmeter import (
 )
 from .sniff import require_format
 
-__all__ = ["PcapSource", "IfaceSource", "CaptureError", "iter_frames", "is_capture", "meter_settings"]
+__all__ = ["PcapSource", "IfaceSource", "CaptureError", "iter_blocks", "iter_frames", "is_capture",
+           "meter_settings"]
 
 log = logging.getLogger("flowcep.inputs.pcap")
 
@@ -164,11 +166,21 @@ def iter_frames(path: str, chunk: int = 8192, bpf: str = "") -> Iterator[tuple[i
     is corrupt or truncated; the message names the file, packet number and byte offset.
     ``bpf`` filters through ``tcpdump -r`` (what scapy's own offline filtering does).
     """
+    if not bpf and path != "-":
+        yield from read_frames(path, None, chunk)
+        return
+    for linktype, block in iter_blocks(path, chunk, bpf):
+        yield linktype, block.frames()
+
+
+def iter_blocks(path: str, chunk: int = 8192, bpf: str = "") -> Iterator[tuple[int, Block]]:
+    """:func:`iter_frames` with each chunk as a :class:`~.capfile.Block` (what the flow meter's
+    block path takes)."""
     if not bpf:
         if path == "-":  # a pipe: tcpdump -w - | flowcep run --input pcap:-
-            yield from read_frames("<stdin>", sys.stdin.buffer, chunk)
+            yield from read_blocks("<stdin>", sys.stdin.buffer, chunk)
         else:
-            yield from read_frames(path, None, chunk)
+            yield from read_blocks(path, None, chunk)
         return
     tcpdump = shutil.which("tcpdump")
     if tcpdump is None:
@@ -177,7 +189,7 @@ def iter_frames(path: str, chunk: int = 8192, bpf: str = "") -> Iterator[tuple[i
     assert proc.stdout is not None
     started = False
     try:
-        for item in read_frames(path, proc.stdout, chunk):
+        for item in read_blocks(path, proc.stdout, chunk):
             started = True
             yield item
     except CaptureError:
@@ -229,12 +241,17 @@ class _Metering:
         self.bad_logged = 0
         self._frag_counts = (0, 0, 0, 0)
 
-    def feed(self, linktype: int, packets: list[tuple[int, bytes]], first_number: int) -> None:
+    def feed(self, linktype: int, packets: list[tuple[int, bytes]] | Block, first_number: int) -> None:
         """Meter packets of one link type; ``first_number`` is the 1-based number of packets[0]."""
         non_ip_before = self.meter.non_ip
         if linktype in FAST_LINKTYPES:
-            bad = self.meter.process(packets, linktype)
+            if isinstance(packets, Block):
+                bad = self.meter.process_block(packets, linktype)
+            else:
+                bad = self.meter.process(packets, linktype)
         else:
+            if isinstance(packets, Block):
+                packets = packets.frames()
             ip_packets, other = _scapy_to_ip(linktype, packets)
             self.meter.non_ip += other
             bad = self.meter.process_ip(ip_packets)  # numbers approximate: IP-only list
@@ -333,7 +350,7 @@ class PcapSource:
         run = _Metering(self.address.raw, self.settings, self.ctx)
         number = 1
         try:
-            for linktype, packets in iter_frames(self.path, self.settings["chunk_packets"],
+            for linktype, packets in iter_blocks(self.path, self.settings["chunk_packets"],
                                                  self.settings["filter"]):
                 run.feed(linktype, packets, number)
                 number += len(packets)
