@@ -275,3 +275,18 @@ def test_suppressor_remembers_a_bounded_number_of_victims(monkeypatch: pytest.Mo
     assert len(s._open) == 0 and stats.gauges["alerts.destinations_not_kept"] >= 500
     assert f"at least {alerts.MAX_DESTINATIONS} distinct destinations" in merged["message"]
     assert len(merged["destination"]["ip"]) == alerts.MERGED_DESTINATIONS
+
+
+def test_int_column_converts_what_is_not_an_int_and_copies_what_is() -> None:
+    from flowcep_plugin.alerts import int_column
+    from flowcep_plugin.records import FlowBatch
+
+    batch = FlowBatch({"a": [1, 2, 3], "b": [1, None, 3], "c": [True, 2.9, "7"], "d": [None, 4.5, None]})
+    a = int_column(batch, "a")
+    assert a == [1, 2, 3] and a is not batch.columns["a"]
+    assert int_column(batch, "b", default=-1) == [1, -1, 3]
+    c = int_column(batch, "c")
+    assert c == [1, 2, 7] and [type(v) for v in c] == [int, int, int]
+    assert int_column(batch, "d", default=9) == [9, 4, 9]
+    assert int_column(batch, "missing", "a") is a  # cached per batch
+    assert int_column(batch, "missing", default=5) == [5, 5, 5]
