@@ -220,3 +220,55 @@ def test_epl_reading_the_column_gets_the_eager_values() -> None:
     compile_module("@Name('Out') select count(*) as n from Flow#length_batch(10)").runtime().on_batch(
         other.take(order))
     assert other.columns.is_lazy(COLUMN)  # type: ignore[attr-defined]
+
+
+# -- the services columns ------------------------------------------------------------------------
+def _eager_services(batch: FlowBatch, enricher: Any) -> FlowBatch:
+    out = batch.slice(0, batch.length)
+    for name, build in (("network.transport", enricher.transport_column),
+                        ("network.protocol", enricher.protocol_column),
+                        ("flowcep.category", enricher.category_column)):
+        out.add_column(name, build(out.columns, out.length))
+    return out
+
+
+def test_services_columns_are_lazy_and_equal_the_eager_ones_after_reorder_and_join() -> None:
+    from flowcep_plugin.enrich.services import COLUMNS, DEFAULTS, ServicesEnricher
+
+    enr = ServicesEnricher({**DEFAULTS, "ports": {"40000/tcp": "custom"}, "categories": {"custom": "web"}})
+    a, b = _flows(300, 3), _flows(200, 4)
+    enr.enrich(a)
+    enr.enrich(b)
+    assert all(a.columns.is_lazy(c) for c in COLUMNS)  # type: ignore[attr-defined]
+    order = sorted(range(a.length), key=a.event_times().__getitem__)
+    got = FlowBatch.concat([a.take(order), b.slice(20, 120)])
+    want = FlowBatch.concat([_eager_services(_flows(300, 3), enr).take(order),
+                             _eager_services(_flows(200, 4), enr).slice(20, 120)])
+    for c in COLUMNS:
+        assert got.get(c) == want.get(c)
+    assert "custom" in got.get("network.protocol") and "icmp" in got.get("network.transport")
+    # a whole batch of one protocol takes the single-protocol path; mixed ones the other
+    one = FlowBatch.from_rows([{"protocolIdentifier": 17, "destinationTransportPort": 53,
+                                "sourceTransportPort": 5353}] * 3)
+    enr.enrich(one)
+    assert one.get("network.transport") == ["udp"] * 3 and one.get("network.protocol") == ["domain"] * 3
+
+
+def test_flow_documents_with_every_default_enricher_equal_the_eager_ones() -> None:
+    from flowcep_plugin.enrich.services import DEFAULTS, ServicesEnricher
+    from flowcep_plugin.enrich.zones import DEFAULTS as ZONES
+    from flowcep_plugin.enrich.zones import ZonesEnricher
+
+    cid, svc = CommunityIdEnricher({}), ServicesEnricher(DEFAULTS)
+    lazy = _flows(500, 5)
+    ZonesEnricher(ZONES).enrich(lazy)
+    svc.enrich(lazy)
+    cid.enrich(lazy)
+    eager = _flows(500, 5)
+    ZonesEnricher(ZONES).enrich(eager)
+    eager = _eager(_eager_services(eager, svc), cid)
+    order = sorted(range(lazy.length), key=lazy.event_times().__getitem__)
+    assert list(lazy.columns) == list(eager.columns)
+    created = datetime(2026, 12, 4, tzinfo=UTC)
+    assert ecs.batch_to_json(lazy.take(order), created=created) == ecs.batch_to_json(eager.take(order), created=created)
+    assert [lazy.row(i) for i in order] == [eager.row(i) for i in order]
