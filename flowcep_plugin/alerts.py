@@ -845,13 +845,19 @@ def address_column(batch: FlowBatch, side: str) -> list[str | None]:
 
 
 def _ints(col: list[Any], default: int) -> list[int]:
-    if None not in col:  # the usual case: one C-level scan, then a C-level conversion
-        return list(map(int, col))
-    if set(map(type, col)) <= _INT_OR_NONE:  # decoded columns: only None needs replacing
+    # Decoded columns hold ints already: one C-level scan of their types proves it, and a
+    # copy is half the cost of calling int() on each (bools and floats still go through int).
+    types = set(map(type, col))
+    if types <= _INT:
+        return list(col)
+    if types <= _INT_OR_NONE:  # only None needs replacing
         return list(map({None: default}.get, col, col))
+    if None not in col:
+        return list(map(int, col))
     return [default if v is None else int(v) for v in col]
 
 
+_INT = frozenset((int,))
 _INT_OR_NONE = frozenset((int, type(None)))
 
 

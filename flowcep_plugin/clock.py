@@ -153,8 +153,12 @@ class _ExporterClock:
 class Reorderer:
     """Holds records until the watermark passes them; one per pipeline (one clock).
 
-    Pending records are kept as runs sorted by event time (each pushed batch is sorted once),
-    so a release cuts every run with a binary search and only the released part is merged.
+    Pending records are kept as runs, one per pushed batch, each with its event times sorted
+    and the sorting permutation (None when the batch came in order), so a release cuts every run
+    with a binary search. The records themselves are copied once, when released: a whole run
+    joins the merge unsorted (the merge's stable sort orders it), a partly released one gives
+    the records of its released times. Either way the order is event time, then the run, then
+    the position in the batch, as if each batch had been sorted on arrival.
     ``release_every_ms`` avoids releasing on every small batch: records are released when the
     watermark moved at least that much (or at ``flush``). ``max_pending`` bounds memory: past
     it, the oldest records are released early (and later records older than them become late,
@@ -176,7 +180,7 @@ class Reorderer:
         self._exporters: dict[str, _ExporterClock] = {}
         self._leader = NO_TIME  # highest event time accepted from any exporter
         self._basis = NO_TIME  # the watermark before lateness: min over live, current exporters
-        self._runs: list[FlowBatch] = []  # each sorted by event time
+        self._runs: list[_Run] = []
         self._starts: list[int] = []  # per run, how much of it was already released
         self._pending_n = 0
 
@@ -202,10 +206,7 @@ class Reorderer:
         batch = self._admit(batch)
         if batch.length == 0:
             return self._maybe_release()
-        times = batch.event_times()
-        if not _in_order(times):
-            batch = batch.take(_order(times))
-        self._runs.append(batch)
+        self._runs.append(_Run(batch))
         self._starts.append(0)
         self._pending_n += batch.length
         return self._maybe_release()
@@ -373,7 +374,7 @@ class Reorderer:
         if not self._runs:
             return []
         top = max(self._leader, self.watermark,
-                  max(run.event_times()[-1] for run in self._runs))
+                  max(run.times[-1] for run in self._runs))
         out = self._release(top)
         self.watermark = top
         return out
@@ -383,27 +384,36 @@ class Reorderer:
             return []
         if force:
             # Pending limit reached: release at least the oldest half of what is held.
-            firsts = sorted(run.event_times()[start] for run, start in zip(self._runs, self._starts, strict=True))
+            firsts = sorted(run.times[start] for run, start in zip(self._runs, self._starts, strict=True))
             upto = max(upto, firsts[len(firsts) // 2])
             self.watermark = max(self.watermark, upto)
             self.stats.add("time.forced_releases")
         if upto <= NO_TIME:
             return []
         ready: list[FlowBatch] = []
-        runs: list[FlowBatch] = []
+        runs: list[_Run] = []
         starts: list[int] = []
         released = 0
+        sorted_ready = True
         for run, start in zip(self._runs, self._starts, strict=True):
-            t = run.event_times()
+            t = run.times
             if t[start] > upto:
                 runs.append(run)
                 starts.append(start)
                 continue
             # The remainder is not copied: the run keeps its offset until fully released.
-            k = run.length if t[-1] <= upto else bisect_right(t, upto, start)
-            ready.append(run if (start == 0 and k == run.length) else run.slice(start, k))
+            n = len(t)
+            k = n if t[-1] <= upto else bisect_right(t, upto, start)
+            batch, order = run.batch, run.order
+            if start == 0 and k == n:
+                ready.append(batch)  # unsorted when order is not None: the merge sorts it
+                sorted_ready = sorted_ready and order is None
+            elif order is None:
+                ready.append(batch.slice(start, k))
+            else:
+                ready.append(batch.take(order[start:k]))
             released += k - start
-            if k < run.length:
+            if k < n:
                 runs.append(run)
                 starts.append(k)
         self._runs, self._starts = runs, starts
@@ -412,7 +422,7 @@ class Reorderer:
             self._released_to = upto
         if not ready:
             return []
-        if len(ready) == 1:
+        if len(ready) == 1 and sorted_ready:
             return ready
         by_stream: dict[str, list[FlowBatch]] = {}
         for b in ready:  # a level-2 run holds Alert and Metric runs, never joined in one batch
@@ -448,6 +458,23 @@ def _interleave(batches: list[FlowBatch]) -> list[FlowBatch]:
         b = batches[current]
         out.append(b.slice(starts[current], starts[current] + count))
     return out
+
+
+class _Run:
+    """A pushed batch, as it came, with its event times sorted and the permutation that sorts
+    it (None: already in order, the common case for files)."""
+
+    __slots__ = ("batch", "times", "order")
+
+    def __init__(self, batch: FlowBatch) -> None:
+        self.batch = batch
+        times = batch.event_times()
+        if _in_order(times):
+            self.order: list[int] | None = None
+            self.times = times
+        else:
+            self.order = _order(times)
+            self.times = list(map(times.__getitem__, self.order))
 
 
 def _exporter_groups(batch: FlowBatch) -> dict[str, list[int] | None]:

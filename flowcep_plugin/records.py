@@ -8,6 +8,13 @@ Column values are plain Python values, the same ones `flowcep dump` prints as JS
 integers, floats, booleans, IPv4/IPv6/MAC addresses as text, strings without padding,
 octet arrays as ``bytes``, dateTime elements as integers in their element's own unit.
 A record that lacks an element holds ``None`` in that column.
+
+A column can be *lazy* (:meth:`FlowBatch.add_lazy_column`): an enricher whose column most runs
+never read (Community ID is read by flow documents and by EPL that names it, not by the
+shipped detectors) registers how to build it, and it is built for the whole batch on the
+first read of its values, then kept. The column's name is in ``batch.columns`` from the start,
+in the position an eager column would have had, so every reader sees the same names, order
+and values as if it had been computed eagerly; only the cost moves.
 """
 
 from __future__ import annotations
@@ -16,8 +23,8 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Seq
 from operator import itemgetter
 from typing import Any
 
-__all__ = ["FlowBatch", "EVENT_TIME_FIELDS", "FLOW_STREAM", "OPTIONS_STREAM", "ALERT_STREAM", "METRIC_STREAM",
-           "EVENT_STREAMS", "event_times",
+__all__ = ["FlowBatch", "Columns", "LazyBuild", "EVENT_TIME_FIELDS", "FLOW_STREAM", "OPTIONS_STREAM", "ALERT_STREAM",
+           "METRIC_STREAM", "EVENT_STREAMS", "event_times",
            "EXPORT_VERSION", "EXPORT_TIME", "SYS_UPTIME", "HEADER_COLUMNS"]
 
 #: The stream flow records travel on (the EPL input stream ``Flow``).
@@ -52,6 +59,148 @@ EXPORT_TIME = "flowcep.export_time"
 SYS_UPTIME = "flowcep.sys_uptime"
 #: The three, in that order.
 HEADER_COLUMNS = (EXPORT_VERSION, EXPORT_TIME, SYS_UPTIME)
+
+
+#: Builds a lazy column: (the batch's columns, the batch's length) -> one value per record.
+#: It must read only other columns of the same batch, per record, so that the column of a
+#: reordered, sliced or joined batch can be built from that batch's own columns.
+LazyBuild = Callable[[Mapping[str, list[Any]], int], list[Any]]
+
+
+class _Lazy:
+    """The placeholder a lazy column holds in the dict until its values are first read."""
+
+    __slots__ = ("build",)
+
+    def __init__(self, build: LazyBuild) -> None:
+        self.build = build
+
+    def __repr__(self) -> str:
+        return f"<lazy column {getattr(self.build, '__qualname__', self.build)!r}>"
+
+
+class Columns(dict[str, list[Any]]):
+    """The columns of a batch that has lazy columns: a dict whose lazy entries are built on
+    the first read of their values (``[]``, ``get``, ``items``, ``values``, ``pop``, ``==``).
+
+    Names, ``in`` and ``len`` need no values and build nothing. ``dict(cols)``, ``{**cols}``
+    and ``update(cols)`` go through ``keys``/``[]`` (``__iter__`` is overridden so CPython
+    does not copy the storage directly), so they build what they copy. Pickling (worker
+    processes) sends a plain dict with every column built. A C routine that reads a dict
+    subclass's storage directly (orjson given the whole dict) would meet the placeholder and
+    fail loudly rather than see different values.
+    """
+
+    __slots__ = ("length",)
+
+    def __init__(self, columns: Mapping[str, list[Any]] | None = None, length: int = 0) -> None:
+        super().__init__()
+        if columns is not None:
+            raw = columns.raw_items() if isinstance(columns, Columns) else columns.items()
+            for k, v in raw:
+                dict.__setitem__(self, k, v)
+        self.length = length
+
+    # -- lazy entries -------------------------------------------------------------------
+    def set_lazy(self, name: str, build: LazyBuild | _Lazy) -> None:
+        lazy: Any = build if isinstance(build, _Lazy) else _Lazy(build)
+        dict.__setitem__(self, name, lazy)
+
+    def raw_items(self) -> Iterator[tuple[str, Any]]:
+        """(name, values or placeholder), building nothing: what take/slice/concat carry over."""
+        return iter(dict.items(self))
+
+    def raw(self, name: str) -> Any:
+        """The values or the placeholder of ``name`` (None when absent), building nothing."""
+        return dict.get(self, name)
+
+    def is_lazy(self, name: str) -> bool:
+        """Whether ``name`` is a lazy column not built yet."""
+        return isinstance(self.raw(name), _Lazy)
+
+    def pending(self) -> list[str]:
+        """Names of the lazy columns not built yet."""
+        return [k for k, v in self.raw_items() if v.__class__ is _Lazy]
+
+    def _build(self, name: str, lazy: _Lazy) -> list[Any]:
+        values = lazy.build(self, self.length)
+        if len(values) != self.length:
+            raise ValueError(f"lazy column {name!r} built {len(values)} values for {self.length} records")
+        dict.__setitem__(self, name, values)
+        return values
+
+    def build_all(self) -> None:
+        for k in self.pending():
+            v = self.raw(k)
+            if isinstance(v, _Lazy):  # an earlier build may have read it
+                self._build(k, v)
+
+    # -- reads that need values ------------------------------------------------------------
+    def __getitem__(self, name: str) -> list[Any]:
+        v: Any = dict.__getitem__(self, name)
+        return self._build(name, v) if v.__class__ is _Lazy else v
+
+    def get(self, name: str, default: Any = None) -> Any:
+        v: Any = dict.get(self, name, default)
+        return self._build(name, v) if v.__class__ is _Lazy else v
+
+    def __iter__(self) -> Iterator[str]:
+        return dict.__iter__(self)
+
+    def items(self) -> Any:
+        self.build_all()
+        return dict.items(self)
+
+    def values(self) -> Any:
+        self.build_all()
+        return dict.values(self)
+
+    def pop(self, name: str, *default: Any) -> Any:
+        if self.is_lazy(name):
+            self[name]
+        return dict.pop(self, name, *default)
+
+    def popitem(self) -> tuple[str, list[Any]]:
+        self.build_all()
+        return dict.popitem(self)
+
+    def setdefault(self, name: str, default: Any = None) -> Any:
+        if self.is_lazy(name):
+            return self[name]
+        return dict.setdefault(self, name, default)
+
+    def copy(self) -> Columns:
+        return Columns(self, self.length)
+
+    def __eq__(self, other: object) -> bool:
+        self.build_all()
+        if isinstance(other, Columns):
+            other.build_all()
+        return dict.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        self.build_all()
+        return (dict, (dict(dict.items(self)),))
+
+
+def _carry(columns: dict[str, list[Any]], length: int,
+           pick: Callable[[list[Any]], list[Any]]) -> dict[str, list[Any]]:
+    """``pick`` applied to every built column; lazy ones stay lazy (built later from the
+    picked columns, which gives the same values per record)."""
+    if not isinstance(columns, Columns):
+        return {k: pick(v) for k, v in columns.items()}
+    out = Columns(None, length)
+    for k, v in columns.raw_items():
+        if v.__class__ is _Lazy:
+            out.set_lazy(k, v)
+        else:
+            dict.__setitem__(out, k, pick(v))
+    return out
 
 
 class FlowBatch:
@@ -115,12 +264,21 @@ class FlowBatch:
         names: dict[str, None] = {}
         for b in batches:
             names.update(dict.fromkeys(b.columns))
-        columns: dict[str, list[Any]] = {name: [] for name in names}
+        total = sum(b.length for b in batches)
+        lazy = _shared_lazy(batches, names)
+        columns: dict[str, list[Any]] = {name: [] for name in names if name not in lazy}
         for b in batches:
             for name, col in columns.items():
                 values = b.columns.get(name)
                 col.extend(values if values is not None else [None] * b.length)
-        total = sum(b.length for b in batches)
+        if lazy:
+            joined = Columns(None, total)
+            for name in names:
+                if name in lazy:
+                    joined.set_lazy(name, lazy[name])
+                else:
+                    dict.__setitem__(joined, name, columns[name])
+            columns = joined
         exporters = {b.exporter for b in batches}
         out = cls(columns, total, source or (batches[0].source if batches else ""),
                   exporters.pop() if len(exporters) == 1 else None, streams.pop() if streams else FLOW_STREAM)
@@ -158,6 +316,18 @@ class FlowBatch:
             raise ValueError(f"column {name!r} has {len(values)} values for {self.length} records")
         self.columns[name] = values
 
+    def add_lazy_column(self, name: str, build: LazyBuild) -> None:
+        """Add or replace a column built by ``build(columns, length)`` on its first read.
+
+        ``build`` must derive each record's value from other columns of the same record
+        only (see :data:`LazyBuild`): the batch may be reordered, sliced or joined before the
+        column is read, and the column is then built from the resulting batch.
+        """
+        cols = self.columns
+        if not isinstance(cols, Columns):
+            cols = self.columns = Columns(cols, self.length)
+        cols.set_lazy(name, build)
+
     def derived(self, key: Hashable, build: Callable[[], Any], *sources: object) -> Any:
         """``build()``, computed once per batch for ``key`` while its ``sources`` are unchanged.
 
@@ -181,15 +351,16 @@ class FlowBatch:
         """A new batch with the records at ``indices``, in that order."""
         idx = list(indices)
         pick = _picker(idx)
-        cols = {k: pick(v) for k, v in self.columns.items()}
+        cols = _carry(self.columns, len(idx), pick)
         out = FlowBatch(cols, len(idx), self.source, self.exporter, self.stream)
         if self._times is not None:
             out._times = pick(self._times)
         return out
 
     def slice(self, start: int, stop: int) -> FlowBatch:
-        cols = {k: v[start:stop] for k, v in self.columns.items()}
-        out = FlowBatch(cols, max(0, min(stop, self.length) - start), self.source, self.exporter, self.stream)
+        n = max(0, min(stop, self.length) - start)
+        cols = _carry(self.columns, n, lambda v: v[start:stop])
+        out = FlowBatch(cols, n, self.source, self.exporter, self.stream)
         if self._times is not None:
             out._times = self._times[start:stop]
         return out
@@ -209,6 +380,24 @@ class FlowBatch:
         if len(times) != self.length:
             raise ValueError("event times must match the batch length")
         self._times = times
+
+
+def _shared_lazy(batches: Sequence[FlowBatch], names: Iterable[str]) -> dict[str, _Lazy]:
+    """The columns lazy and not yet built in every one of ``batches``, with the same build:
+    those the joined batch can keep lazy (a batch without the column, or with it built,
+    makes the joined column a built one, None where it was absent, as before)."""
+    out: dict[str, _Lazy] = {}
+    if not all(isinstance(b.columns, Columns) for b in batches):
+        return out
+    for name in names:
+        first = batches[0].columns.raw(name)  # type: ignore[attr-defined]
+        if not isinstance(first, _Lazy):
+            continue
+        build = first.build
+        if all(isinstance(v := b.columns.raw(name), _Lazy) and v.build == build  # type: ignore[attr-defined]
+               for b in batches[1:]):
+            out[name] = first
+    return out
 
 
 def _picker(idx: list[int]) -> Any:

@@ -300,3 +300,18 @@ def test_observer_setting_is_checked() -> None:
 
     with pytest.raises(ConfigError, match="observer"):
         run(["counter:1"], config={"run": {"observer": ""}})
+
+
+def test_int_column_converts_what_is_not_an_int_and_copies_what_is() -> None:
+    from flowcep_plugin.alerts import int_column
+    from flowcep_plugin.records import FlowBatch
+
+    batch = FlowBatch({"a": [1, 2, 3], "b": [1, None, 3], "c": [True, 2.9, "7"], "d": [None, 4.5, None]})
+    a = int_column(batch, "a")
+    assert a == [1, 2, 3] and a is not batch.columns["a"]
+    assert int_column(batch, "b", default=-1) == [1, -1, 3]
+    c = int_column(batch, "c")
+    assert c == [1, 2, 7] and [type(v) for v in c] == [int, int, int]
+    assert int_column(batch, "d", default=9) == [9, 4, 9]
+    assert int_column(batch, "missing", "a") is a  # cached per batch
+    assert int_column(batch, "missing", default=5) == [5, 5, 5]

@@ -17,8 +17,10 @@ Tests check the specification's published baseline vectors and Wireshark's imple
 real captures. Each distinct 5-tuple of a batch is hashed once. Enabled by default because
 ECS documents and alerts pivot on it (Zeek, Suricata, Elastic); it is the costliest default
 enricher, about 1.3 µs per distinct flow on the benchmark machine, most of it the SHA-1 call
-and Python's per-call overhead (``benchmarks/bench_enrich.py``). Disable it with
-``[run] enrichers = ["zones", "services"]`` when throughput matters more.
+and Python's per-call overhead (``benchmarks/bench_enrich.py``). The column is lazy (:meth:`FlowBatch.add_lazy_column`): a batch pays for it
+only when something reads it (flow documents for Elasticsearch/jsonl/Kafka, EPL that names
+it, ``flowcep dump``), and the stats count the records hashed (``community_id.computed``).
+Disable it with ``[run] enrichers = ["zones", "services"]`` to leave the field out.
 """
 
 from __future__ import annotations
@@ -34,9 +36,15 @@ from ..context import Context
 from ..hookspecs import hookimpl
 from ..records import FlowBatch
 from ..specs import EnricherSpec
-from ._columns import address_column, merge_columns
+from ._columns import merge_columns
 
-__all__ = ["community_id", "CommunityIdEnricher", "DEFAULTS", "CONFIG_SCHEMA"]
+__all__ = ["community_id", "CommunityIdEnricher", "DEFAULTS", "CONFIG_SCHEMA", "COLUMN", "BUILT_COUNTER"]
+
+#: The column the enricher adds (ECS ``network.community_id``).
+COLUMN = "network.community_id"
+#: Stats counter (``--stats-json`` gauges): records whose Community ID was computed, i.e. of
+#: batches in which something read the lazy column.
+BUILT_COUNTER = "community_id.computed"
 
 # Request/reply pairs (Zeek's ICMP4_counterpart / ICMP6_counterpart). Router advertisement
 # (9) has no IPv4 counterpart entry: unsolicited adverts are one-way.
@@ -151,6 +159,7 @@ class CommunityIdEnricher:
     def __init__(self, config: Mapping[str, Any], ctx: Context | None = None) -> None:
         self.seed_value = int(config.get("seed", 0))
         self.seed = struct.pack("!H", self.seed_value)
+        self.stats = ctx.stats if ctx is not None else None
 
     def ids(self, src: Sequence[Any], dst: Sequence[Any], protos: Sequence[Any],
             sports: Sequence[Any], dports: Sequence[Any], type_codes: Sequence[Any]) -> list[str | None]:
@@ -187,14 +196,27 @@ class CommunityIdEnricher:
                 memo[key] = None if ports is None else _hash(self.seed, a, b, proto, *ports)
         return list(map(memo.__getitem__, keys))
 
+    def column(self, columns: Mapping[str, list[Any]], n: int) -> list[str | None]:
+        """The Community ID column of a batch's ``columns`` (``n`` records): a lazy column's
+        build (:data:`flowcep_plugin.records.LazyBuild`), counted in the run's stats."""
+        type_codes = merge_columns(columns.get("icmpTypeCodeIPv4"), columns.get("icmpTypeCodeIPv6"), n)
+        none = [None] * n
+        src = merge_columns(columns.get("sourceIPv4Address"), columns.get("sourceIPv6Address"), n)
+        dst = merge_columns(columns.get("destinationIPv4Address"), columns.get("destinationIPv6Address"), n)
+        ids = self.ids(src, dst, columns.get("protocolIdentifier") or none,
+                       columns.get("sourceTransportPort") or none,
+                       columns.get("destinationTransportPort") or none, type_codes)
+        if self.stats is not None:
+            self.stats.add(BUILT_COUNTER, n)
+        return ids
+
     def enrich(self, batch: FlowBatch) -> None:
-        n = batch.length
-        cols = batch.columns
-        type_codes = merge_columns(cols.get("icmpTypeCodeIPv4"), cols.get("icmpTypeCodeIPv6"), n)
-        batch.add_column("network.community_id", self.ids(
-            address_column(batch, "source"), address_column(batch, "destination"),
-            batch.get("protocolIdentifier"), batch.get("sourceTransportPort"),
-            batch.get("destinationTransportPort"), type_codes))
+        """Adds ``network.community_id`` as a lazy column: it is hashed, for the whole batch,
+        when something first reads its values (a flow document, EPL naming it, ``dump``), and
+        never in a run where nothing does (the shipped detectors do not read it). Readers get
+        the values an eager column would have held: each record's hash depends only on that
+        record's own addresses, protocol, ports and ICMP type/code."""
+        batch.add_lazy_column(COLUMN, self.column)
 
     def close(self) -> None:
         pass
@@ -211,7 +233,7 @@ def flowcep_register_enrichers() -> list[EnricherSpec]:
             name="community-id",
             summary="Community ID v1 flow hash (network.community_id), as Zeek and Suricata",
             factory=_factory,
-            columns=("network.community_id",),
+            columns=(COLUMN,),
             enabled_by_default=True,
             config_schema=CONFIG_SCHEMA,
             defaults=DEFAULTS,

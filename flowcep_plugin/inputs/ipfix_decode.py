@@ -85,26 +85,34 @@ class _Caches:
         self.text: dict[bytes, str] = {}
 
     def ipv4(self, col: Iterable[int]) -> list[str]:
+        # One C-level pass of cache.get, and a scan for None (never a cached value): about
+        # half the cost of building the column's set first when every address is known.
         cache = self.v4
         col = col if isinstance(col, (tuple, list)) else list(col)
-        missing = [v for v in set(col) if v not in cache]
-        if missing:
-            if len(cache) > self.LIMIT:
-                cache.clear()
-                missing = list(set(col))
-            for v in missing:
-                cache[v] = socket.inet_ntoa(v.to_bytes(4, "big"))
+        out: list[Any] = list(map(cache.get, col))
+        if None not in out:
+            return out
+        if len(cache) > self.LIMIT:
+            cache.clear()
+            missing = set(col)
+        else:
+            missing = {v for v, text in zip(col, out, strict=True) if text is None}
+        for v in missing:
+            cache[v] = socket.inet_ntoa(v.to_bytes(4, "big"))
         return list(map(cache.__getitem__, col))
 
     def _cached(self, cache: dict[bytes, str], fn: Callable[[bytes], str], col: Iterable[bytes]) -> list[str]:
         col = col if isinstance(col, (tuple, list)) else list(col)
-        missing = [v for v in set(col) if v not in cache]
-        if missing:
-            if len(cache) > self.LIMIT:
-                cache.clear()
-                missing = list(set(col))
-            for v in missing:
-                cache[v] = fn(v)
+        out: list[Any] = list(map(cache.get, col))
+        if None not in out:  # as in ipv4: no value converts to None
+            return out
+        if len(cache) > self.LIMIT:
+            cache.clear()
+            missing = set(col)
+        else:
+            missing = {v for v, text in zip(col, out, strict=True) if text is None}
+        for v in missing:
+            cache[v] = fn(v)
         out = list(map(cache.__getitem__, col))
         # Long values (URLs, banners: up to 64 KiB each) are converted but not kept, so an
         # exporter sending unique long strings cannot grow the cache to LIMIT x 64 KiB.

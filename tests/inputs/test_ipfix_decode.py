@@ -524,3 +524,28 @@ def test_options_records_carry_export_time_only_as_their_own_element() -> None:
     od9 = struct.pack(">HH", 260, 12) + struct.pack(">II", 0, 512)
     (options9,) = [b for b in d.decode(v9([ot9, od9]), "e9") if b.stream == "Options"]
     assert not set(HEADER_COLUMNS) & options9.columns.keys()
+
+
+def test_value_caches_convert_new_values_beside_cached_ones_and_stay_bounded() -> None:
+    """The decoder's address/text caches: a column mixing cached and new values, a cache past
+    its limit (cleared, then refilled), and long strings (converted, never kept)."""
+    import socket
+
+    from flowcep_plugin.inputs.ipfix_decode import _Caches
+
+    caches = _Caches()
+    assert caches.ipv4([0x0A000001]) == ["10.0.0.1"]
+    col = [0x0A000001, 0xC0A80001, 0x0A000001, 0xC0A80001, 0x7F000001]
+    assert caches.ipv4(col) == ["10.0.0.1", "192.168.0.1", "10.0.0.1", "192.168.0.1", "127.0.0.1"]
+    assert caches.ipv4(tuple(col)) == caches.ipv4(iter(col))
+    v6 = [socket.inet_pton(socket.AF_INET6, a) for a in ("2001:db8::1", "::1", "2001:db8::1")]
+    assert caches.ipv6(v6[:1]) == ["2001:db8::1"]
+    assert caches.ipv6(v6) == ["2001:db8::1", "::1", "2001:db8::1"]
+    long = b"x" * (_Caches.LONG + 1)
+    assert caches.strings([b"ab\x00\x00", long, b"ab\x00\x00"]) == ["ab", long.decode(), "ab"]
+    assert long not in caches.text and b"ab\x00\x00" in caches.text
+    caches.LIMIT = 3  # type: ignore[misc]
+    assert len(caches.v4) == 3
+    assert caches.ipv4([0x01020304, 0x0A000001]) == ["1.2.3.4", "10.0.0.1"]
+    assert caches.ipv4([0x05060708]) == ["5.6.7.8"]
+    assert len(caches.v4) <= 4  # cleared when past the limit, then refilled with the column
