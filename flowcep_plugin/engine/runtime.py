@@ -12,7 +12,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import Counter, deque
 from collections.abc import Callable
-from itertools import islice
+from itertools import filterfalse, islice
 from operator import itemgetter, le
 from typing import TYPE_CHECKING, Any
 
@@ -584,7 +584,7 @@ class _Stmt:
         counts = new.counts
         emit(counts, t, out, Row, self.name, self.stream)
         if isinstance(old, CountBatch) and old.counts and self.departed_rows:
-            gone = {k: 0 for k in old.counts if k not in counts}
+            gone = dict.fromkeys(filterfalse(counts.__contains__, old.counts), 0)
             if gone:
                 emit(gone, t, out, Row, self.name, self.stream)
 
