@@ -489,7 +489,7 @@ class _Compiler:
             if having_code is not None:
                 plan.grp_having = compile_row_function(gargs, having_code, gen.consts)
             if not plan.per_event:
-                plan.grp_emit = self.group_emitter(items, s.having, group_exprs, aggs, plan)
+                plan.grp_emit, plan.grp_emit_rows = self.group_emitter(items, s.having, group_exprs, aggs, plan)
         elif s.having is not None and single:
             plan.col_having = compile_column_filter(s.having, lambda p: self.resolve(p, refs)[1], fn)
         if s.output is not None:
@@ -736,9 +736,14 @@ class _Compiler:
                            "window or a join (use output last every)", out.pos)
 
     def group_emitter(self, items: tuple[A.SelectItem, ...], having: A.Expr | None,
-                      group_exprs: list[A.Expr], aggs: list[A.Call], plan: SelectPlan) -> Callable[..., Any]:
+                      group_exprs: list[A.Expr], aggs: list[A.Call], plan: SelectPlan
+                      ) -> tuple[Callable[..., Any], Callable[..., Any]]:
         """One generated loop over a released batch's groups: HAVING and the row dict inline
-        (no call per group). With only count(*), the counts come straight from a Counter."""
+        (no call per group). With only count(*), the counts come straight from a Counter.
+
+        Two variants of the same loop: ``_emit`` appends ``(group key, row)`` pairs (output rate
+        limiting, ORDER BY and the remove stream need the key); ``_emit_rows`` appends the rows
+        alone, for a statement that needs none of them (no pair object per row)."""
         count_only = plan.count_only
 
         def special(e: A.Expr) -> str | None:
@@ -756,14 +761,18 @@ class _Compiler:
         gen.consts["_new"] = tuple.__new__  # a Row without NamedTuple's keyword wrapper
         values = "{" + ", ".join(f"{it.name!r}: {gen.value(it.expr)}" for it in items) + "}"
         cond = gen.true(having) if having is not None else "True"
-        src = ("def _emit(results, t, out, _Row, name, stream):\n"
-               "    append = out.append\n"
-               "    for k, a in results.items():\n"
-               f"        if {cond}:\n"
-               f"            append((k, _new(_Row, (name, stream, t, {values}, False))))\n")
+        row = f"_new(_Row, (name, stream, t, {values}, False))"
         from .expressions import build
 
-        return build(src, "_emit", gen.consts)
+        def emitter(fn: str, item: str) -> Callable[..., Any]:
+            src = (f"def {fn}(results, t, out, _Row, name, stream):\n"
+                   "    append = out.append\n"
+                   "    for k, a in results.items():\n"
+                   f"        if {cond}:\n"
+                   f"            append({item})\n")
+            return build(src, fn, gen.consts)
+
+        return emitter("_emit", f"(k, {row})"), emitter("_emit_rows", row)
 
     def view(self, ref: A.StreamRef, sp: StreamPlan, sd: StreamDef) -> None:
         views = ref.views

@@ -24,6 +24,7 @@ from __future__ import annotations
 import heapq
 from collections import Counter, OrderedDict
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,26 +42,30 @@ MAX_PARTITIONS = 100_000
 #: the function ``context.<prop>`` compiles to; not a name EPL text can spell
 CONTEXT_FUNCTION = "\x00context"
 
-#: the context properties of the partition being run (set around every call into it)
-_CURRENT: dict[str, Any] = {}
+#: which partition's context properties the expressions being run read. The properties are
+#: the partition's own state (``_Partition.props``, ``FixedContextStmt.props``); this only
+#: points at them while one of its calls runs, per thread and per asyncio task, and is restored
+#: when the call returns: two runtimes (or a runtime called from inside another's partition)
+#: never see each other's properties, as they could through one shared dict.
+_RUNNING: ContextVar[dict[str, Any] | None] = ContextVar("flowcep_context_props", default=None)
 
 
 def _context_prop(name: Any) -> Any:
-    return _CURRENT.get(name)
+    props = _RUNNING.get()
+    return None if props is None else props.get(name)
 
 
 FUNCTIONS[CONTEXT_FUNCTION] = (_context_prop, 1, 1)
 
 
-
 def _with_props(props: dict[str, Any], call: Callable[[], list[Row]]) -> list[Row]:
     """Run ``call`` with a partition's context properties visible to its expressions."""
-    _CURRENT.clear()
-    _CURRENT.update(props)
+    token = _RUNNING.set(props)
     try:
         return call()
     finally:
-        _CURRENT.clear()
+        _RUNNING.reset(token)
+
 
 @dataclass
 class ContextPlan:

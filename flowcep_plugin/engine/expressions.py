@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any, cast
 
 import re2
@@ -635,55 +636,39 @@ def compile_column_values(exprs: Sequence[A.Expr], key_of: Callable[[A.Prop], st
 
 
 def compile_filtered_keys(where: A.Expr, exprs: Sequence[A.Expr], key_of: Callable[[A.Prop], str],
-                          filename: str) -> Callable[[Mapping[str, list[Any]], int], list[tuple[Any, ...]]]:
-    """WHERE and GROUP BY over a batch's columns in one comprehension -> the group key tuple of
-    every record WHERE passes. A counting time batch needs nothing else of its events, so this
-    spares the index list and the copy of the passing records' columns. Records whose values
-    raise (text compared with a number) fall back to the filter and values functions, which
-    make that record's condition or value null."""
-    res = _ColumnResolver(key_of)
-    gen = CodeGen(filename, res)
-    cond = gen.true(where)
-    key = "(" + "".join(gen.value(e) + ", " for e in exprs) + ")"
+                          filename: str) -> Callable[[Mapping[str, list[Any]], int],
+                                                     tuple[int, list[Sequence[Any]]]]:
+    """WHERE and GROUP BY over a batch's columns -> ``(m, key columns)``: how many records
+    WHERE passes and the GROUP BY values of those records, one column per expression.
+
+    A counting time batch needs nothing else of its events. The passing records' key columns
+    are picked with one ``itemgetter`` per column (bare properties are not copied when every
+    record passes) so the window can count ``zip(*columns)`` as a stream: no list holding a key
+    tuple per record is built (a batch of such tuples set off the cyclic GC several times).
+    Errors in WHERE or in a key make that record's condition or value null, as in the filter
+    and values functions this is made of."""
     where_f = compile_column_filter(where, key_of, filename)
     values_f = compile_column_values(exprs, key_of, filename)
+    res = _ColumnResolver(key_of)
+    gen = CodeGen(filename, res)
+    for e in exprs:
+        gen.value(e)
+    read = tuple(res.keys)
 
-    def slow(cols: Mapping[str, list[Any]], n: int) -> list[tuple[Any, ...]]:
+    def keys(cols: Mapping[str, list[Any]], n: int) -> tuple[int, list[Sequence[Any]]]:
         idx = where_f(cols, n)
-        if not idx:
-            return []
-        sub = {k: [c[i] for i in idx] for k, c in cols.items()}
-        return list(zip(*values_f(sub, len(idx)), strict=False))
-
-    if not res.keys:
-        return slow
-    if all(isinstance(e, A.Prop) for e in exprs):
-        # bare properties: loop over the columns WHERE reads only, index the key columns for
-        # the records it passes (most are rejected: no tuple is built for them)
-        cres = _ColumnResolver(key_of)
-        cgen = CodeGen(filename, cres)
-        ccond = cgen.true(where)
-        kcols = [key_of(cast(A.Prop, e)) for e in exprs]
-        if cres.keys:
-            target, it = cres.loop().split(" in ", 1)
-            loop = f"i, {target} in enumerate({it})"
-        else:
-            loop = "i in range(n)"
-        pro = "".join(f"    k{j} = cols.get({k!r})\n    if k{j} is None: k{j} = [None] * n\n"
-                      for j, k in enumerate(kcols))
-        tup = "(" + "".join(f"k{j}[i], " for j in range(len(kcols))) + ")"
-        src = "def _keys(cols, n):\n" + cres.prologue() + pro + f"    return [{tup} for {loop} if {ccond}]\n"
-        fast = build(src, "_keys", cgen.consts)
-    else:
-        target, it = res.loop().split(" in ", 1)
-        src = "def _keys(cols, n):\n" + res.prologue() + f"    return [{key} for {target} in {it} if {cond}]\n"
-        fast = build(src, "_keys", gen.consts)
-
-    def keys(cols: Mapping[str, list[Any]], n: int) -> list[tuple[Any, ...]]:
-        try:
-            return cast("list[tuple[Any, ...]]", fast(cols, n))
-        except (TypeError, ValueError, AttributeError):
-            return slow(cols, n)
+        m = len(idx)
+        if m == 0:
+            return 0, []
+        sub: Mapping[str, Any] = cols
+        if m < n:
+            if m == 1:
+                i = idx[0]
+                sub = {k: [c[i]] for k in read if (c := cols.get(k)) is not None}
+            else:
+                get = itemgetter(*idx)
+                sub = {k: get(c) for k in read if (c := cols.get(k)) is not None}
+        return m, list(values_f(sub, m))
 
     return keys
 

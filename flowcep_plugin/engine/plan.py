@@ -126,6 +126,7 @@ class SelectPlan:
     having_reads_keys: bool = False  # HAVING reads GROUP BY expressions (not only aggregates)
     equi: list[tuple[int, str, int, str]] = field(default_factory=list)  # joins: s1.k1 = s2.k2
     grp_emit: Callable[..., Any] | None = None  # (results, t, out) -> rows of a batch, one pass
+    grp_emit_rows: Callable[..., Any] | None = None  # the same, appending rows without their group key
     # a counting time batch with WHERE: (cols, n) -> group keys of the records WHERE passes
     col_keys_where: Callable[..., Any] | None = None
     pattern: Any = None  # patterns.PatternPlan

@@ -12,7 +12,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import Counter, deque
 from collections.abc import Callable
-from itertools import islice
+from itertools import filterfalse, islice
 from operator import itemgetter, le
 from typing import TYPE_CHECKING, Any
 
@@ -342,6 +342,12 @@ class _Stmt:
         self.batch_prev: dict[Any, list[Any]] = {}
         if self.limiter is not None:
             self.limiter.rstream = plan.rstream
+        #: a counting time batch (CountingTimeBatchWindow) whose rows need no group key
+        #: afterwards (no output limit, ORDER BY/LIMIT or remove stream): ``fire`` emits them
+        #: without the (key, row) pairs of ``on_post``
+        self.direct_counts = (self.single and self.limiter is None and self.step_shape is None
+                              and plan.grp_emit_rows is not None and not plan.rstream
+                              and not sp0.prevs)
 
     # -- input ---------------------------------------------------------------------------------
     def window(self, idx: int, ev: Events | None = None) -> Window:
@@ -500,6 +506,15 @@ class _Stmt:
         return Events(cols, ev.n, ev.times)
 
     def fire(self, now: int) -> list[Row]:
+        if self.direct_counts:
+            w0 = self.windows[0]
+            if isinstance(w0, CountingTimeBatchWindow) and w0.next_due() == now:
+                # a counting batch with nothing to shape or limit: its rows go straight out
+                direct: list[Row] = []
+                for post in w0.fire(now):
+                    assert isinstance(post.new, CountBatch) and post.time is not None
+                    self._count_rows(self.plan.grp_emit_rows, post.time, post.new, post.old, direct)
+                return direct
         rows: list[tuple[Any, Row]] = []
         for idx, w in enumerate(self.windows):
             if w is not None and w.next_due() == now:
@@ -562,6 +577,17 @@ class _Stmt:
         for _k, r in rows:
             out.extend((None, x) for x in shape([r]))
 
+    def _count_rows(self, emit: Any, t: int, new: CountBatch, old: Events, out: list[Any]) -> None:
+        """The rows of a released counting batch: every group of the new batch, then (Esper
+        outputs them too, with their new count) the groups of the previous batch that are not
+        in it, at count 0: a second pass over the previous batch's keys, no merged copy."""
+        counts = new.counts
+        emit(counts, t, out, Row, self.name, self.stream)
+        if isinstance(old, CountBatch) and old.counts and self.departed_rows:
+            gone = dict.fromkeys(filterfalse(counts.__contains__, old.counts), 0)
+            if gone:
+                emit(gone, t, out, Row, self.name, self.stream)
+
     def _row(self, t: int, values: tuple[Any, ...]) -> Row:
         # tuple.__new__ skips NamedTuple's keyword-handling wrapper: a third of a row's cost
         return _new_tuple(Row, (self.name, self.stream, t, dict(zip(self.names, values, strict=False)), False))
@@ -593,14 +619,7 @@ class _Stmt:
                           (new.times[-1] if new.n else old.times[-1]))
         if isinstance(new, CountBatch):
             assert self.plan.grp_emit is not None and post.time is not None
-            counts: dict[Any, int] = new.counts
-            if isinstance(old, CountBatch) and old.counts and self.departed_rows:
-                # Esper outputs every group of the new and the old batch, each with its new count
-                gone = [k for k in old.counts if k not in counts]
-                if gone:
-                    counts = dict(counts)
-                    counts.update(dict.fromkeys(gone, 0))
-            self.plan.grp_emit(counts, post.time, out, Row, self.name, self.stream)
+            self._count_rows(self.plan.grp_emit, post.time, new, old, out)
         elif not self.single:
             self.join_post(idx, post.time, new, old, out)
         elif not self.plan.aggregated:
@@ -1243,7 +1262,7 @@ class Runtime:
             col = batch.get(self.time_key)
             times = [int(v) if v is not None else -1 for v in col]
         cols = batch.columns
-        if not all(map(le, times, islice(times, 1, None))):
+        if times != sorted(times):  # a C-level pass over sorted input (timsort finds one run)
             # the host releases batches sorted by flow end; a schema timestamp naming another
             # element (or a caller feeding unsorted data) needs a stable sort here
             order = sorted(range(n), key=times.__getitem__)

@@ -16,6 +16,7 @@ from bisect import bisect_right
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from operator import itemgetter
 from typing import Any
 
@@ -34,6 +35,23 @@ def hashable(v: Any) -> Any:
     if isinstance(v, dict):
         return tuple(sorted((k, hashable(x)) for k, x in v.items()))
     return v
+
+
+def count_keys(counts: Counter[Any], kcols: Sequence[Sequence[Any]]) -> None:
+    """Count the key tuples ``zip(*kcols)`` as a stream (no list of them is kept: each would be
+    a container the cyclic GC counts). A list-valued key (basicList) is counted by its tuple
+    form: the Counter stops at the first key it cannot hash, every key before it is counted."""
+    try:
+        counts.update(zip(*kcols, strict=False))
+    except TypeError:
+        done = 0
+        for k in zip(*kcols, strict=False):
+            try:
+                hash(k)
+            except TypeError:
+                break
+            done += 1
+        counts.update(tuple(hashable(v) for v in k) for k in islice(zip(*kcols, strict=False), done, None))
 
 
 class Events:
@@ -245,10 +263,11 @@ class CountingTimeBatchWindow(TimeBatchWindow):
     def __init__(self, keys: Sequence[str], period_ms: int,
                  key_columns: Callable[[dict[str, list[Any]], int], list[list[Any]]],
                  where: ColumnFilter | None = None,
-                 keys_where: Callable[[dict[str, list[Any]], int], list[tuple[Any, ...]]] | None = None) -> None:
+                 keys_where: Callable[[dict[str, list[Any]], int], tuple[int, list[Sequence[Any]]]]
+                 | None = None) -> None:
         super().__init__(keys, period_ms, where)
         self.key_columns = key_columns
-        #: WHERE and the group key in one pass (compiler's compile_filtered_keys), when WHERE is set
+        #: WHERE and the group key columns in one call (compiler's compile_filtered_keys)
         self.keys_where = keys_where
         self.counts: Counter[Any] = Counter()
         self.last_counts: Counter[Any] = Counter()
@@ -260,21 +279,15 @@ class CountingTimeBatchWindow(TimeBatchWindow):
             return []
         if self.keys_where is not None:
             self._tick(ev)
-            keys = self.keys_where(ev.cols, ev.n)
-            try:
-                self.counts.update(keys)
-            except TypeError:  # list-valued keys (basicList): count their tuple form
-                self.counts.update(tuple(hashable(v) for v in k) for k in keys)
-            self.pending_n += len(keys)
+            m, kcols = self.keys_where(ev.cols, ev.n)
+            if m:
+                count_keys(self.counts, kcols)
+                self.pending_n += m
             return []
         ev = self._arrive(ev)
         if ev.n == 0:
             return []
-        kcols = self.key_columns(ev.cols, ev.n)
-        try:
-            self.counts.update(zip(*kcols, strict=False))
-        except TypeError:  # list-valued keys (basicList): count their tuple form
-            self.counts.update(tuple(hashable(v) for v in k) for k in zip(*kcols, strict=False))
+        count_keys(self.counts, self.key_columns(ev.cols, ev.n))
         self.pending_n += ev.n
         return []
 
