@@ -17,6 +17,7 @@ helper calls on the common paths.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
@@ -190,6 +191,25 @@ def _min_row(*args: Any) -> Any:
     return min(args)
 
 
+def _in3(value: Any, options: tuple[Any, ...]) -> bool | None:
+    """Esper's ``in`` over values computed per event: true on a match; else null when the
+    value or any option is null; else false."""
+    if value is None:
+        return None
+    if value in options:
+        return True
+    return None if None in options else False
+
+
+def _java_mod(a: Any, b: Any) -> Any:
+    """Java's ``%`` (Esper's modulo): the remainder takes the dividend's sign, so ``-7 % 3``
+    is -1 (Python's is 2)."""
+    if isinstance(a, int) and isinstance(b, int):
+        r = abs(a) % abs(b)
+        return -r if a < 0 else r
+    return math.fmod(a, b)
+
+
 def find_aggregates(e: A.Expr | None, out: list[A.Call]) -> list[A.Call]:
     """Collect aggregate calls in ``e`` (structurally distinct, in order of appearance)."""
     if e is None:
@@ -341,9 +361,10 @@ class CodeGen:
             checks = [f"{c} is None" for c in (lf, rf) if not _LITERAL.match(c)]
             if op in "/%":
                 checks.append(f"{rl} == 0")
+            expr = f"{self.const(_java_mod)}({ll}, {rl})" if op == "%" else f"{ll} {op} {rl}"
             if not checks:
-                return f"({ll} {op} {rl})"
-            return f"(None if {' or '.join(checks)} else {ll} {op} {rl})"
+                return f"({expr})"
+            return f"(None if {' or '.join(checks)} else {expr})"
         # a boolean used as a value: TRUE/FALSE/null
         t, f = self.true(e), self.false(e)
         return f"(True if {t} else False if {f} else None)"
@@ -398,12 +419,15 @@ class CodeGen:
             if all(isinstance(o, A.Literal) and o.value is not None for o in e.options):
                 options = self.const(frozenset(o.value for o in e.options))  # type: ignore[attr-defined]
                 member = f"{later} in {options}"
-            else:
-                opts = ", ".join(self.value(o) for o in e.options)
-                member = f"{later} in ({opts},)"
-            if want == e.negate:
-                member = f"not ({member})"
-            return f"({first} is not None and {member})"
+                if want == e.negate:
+                    member = f"not ({member})"
+                return f"({first} is not None and {member})"
+            # Esper (ExprCoreInBetween, ExprCoreInStringExpr): a null among the values makes
+            # "no match" unknown, so `x in (1, null)` is true or null, never false, and
+            # `x not in (1, null)` false or null
+            opts = ", ".join(self.value(o) for o in e.options)
+            verdict = f"{self.const(_in3)}({first}, ({opts},))"
+            return f"({verdict} is {want != e.negate})"
         if isinstance(e, A.Between):
             # Esper accepts the two endpoints in either order (between 5 and 1 = between 1 and 5)
             low, high = e.low, e.high
@@ -416,10 +440,15 @@ class CodeGen:
             inside = f"{ll} <= {later} <= {hl}"
             if not constant:
                 inside = f"({inside} or {hl} <= {later} <= {ll})"
-            if want == e.negate:
+            if e.negate:
                 inside = f"not ({inside})"
             checks = [f"{c} is not None" for c in (first, lf, hf) if not _LITERAL.match(c)]
-            return f"({' and '.join(checks + [inside])})"
+            # Esper (ExprCoreInBetween.ExprCoreBetweenNumericExpr): a null value or endpoint
+            # makes both `between` and `not between` false, never null
+            if "None" in (first, lf, hf):
+                return "False" if want else "True"
+            test = f"({' and '.join(checks + [inside])})"
+            return test if want else f"(not {test})"
         # any other value used as a condition
         first, later = self._tmp(self.value(e))
         return f"({first} is not None and {'' if want else 'not '}{later})"
