@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
@@ -90,7 +91,26 @@ def _abs(x: Any) -> Any:
 
 
 def _tostring(x: Any) -> Any:
-    return None if x is None else str(x)
+    return None if x is None else java_text(x)
+
+
+def java_text(x: Any) -> str:
+    """A value as Java's ``String.valueOf`` writes it, which is what Esper's ``like``,
+    ``regexp`` and string casts see: ``true``, ``100``, ``11.0``, ``1.0E20``."""
+    if x.__class__ is str:
+        return cast(str, x)
+    if isinstance(x, bool):
+        return "true" if x else "false"
+    if isinstance(x, float):
+        if x != x or x in (float("inf"), float("-inf")):
+            return "NaN" if x != x else ("Infinity" if x > 0 else "-Infinity")
+        if x == 0 or 1e-3 <= abs(x) < 1e7:
+            return repr(x)
+        sign, digits, exp = Decimal(repr(x)).normalize().as_tuple()
+        ds = "".join(map(str, digits))
+        e10 = int(exp) + len(ds) - 1
+        return f"{'-' if sign else ''}{ds[0]}.{ds[1:] or '0'}E{e10}"
+    return str(x)
 
 
 def _to_int(x: Any) -> Any:
@@ -457,6 +477,13 @@ class CodeGen:
         first, later = self._tmp(self.value(e.item))
         positive = want != e.negate
         if isinstance(e.pattern, A.Literal) and isinstance(e.pattern.value, str):
+            # Esper matches a number against its text (ExprCoreLikeRegexp: 100 like '1%')
+            if not (isinstance(e.item, A.Literal) and isinstance(e.item.value, str)):
+                self._n += 1
+                text = f"_t{self._n}"
+                first = (f"({text} := ({later} if ({first}).__class__ is str else "
+                         f"{self.const(_text_or_none)}({later})))")
+                later = text
             p = e.pattern.value
             if e.regexp:
                 rx = self.const(compile_regexp(p, self.filename, e.pattern.pos))
@@ -493,13 +520,17 @@ _LIKE_CACHE: dict[str, re.Pattern[str]] = {}
 _REGEXP_CACHE_MAX = 256  # patterns computed from events: compiled ones kept, bounded
 
 
+def _text_or_none(x: Any) -> str | None:
+    return None if x is None else java_text(x)
+
+
 def _like_match(value: Any, pattern: str) -> bool:
     rx = _LIKE_CACHE.get(pattern)
     if rx is None:
         if len(_LIKE_CACHE) >= _REGEXP_CACHE_MAX:
             _LIKE_CACHE.clear()
         rx = _LIKE_CACHE[pattern] = like_to_regex(pattern)
-    return rx.fullmatch(str(value)) is not None
+    return rx.fullmatch(java_text(value)) is not None
 
 
 _REGEXP_CACHE: dict[str, Any] = {}
@@ -539,7 +570,7 @@ def _regex_match(value: Any, pattern: str) -> bool:
         if len(_REGEXP_CACHE) >= _REGEXP_CACHE_MAX:
             _REGEXP_CACHE.clear()
         rx = _REGEXP_CACHE[pattern] = re2.compile(pattern, _RE2_OPTIONS)
-    return rx.fullmatch(str(value)) is not None
+    return rx.fullmatch(java_text(value)) is not None
 
 
 def build(src: str, name: str, consts: Mapping[str, Any]) -> Callable[..., Any]:
