@@ -18,6 +18,7 @@ from .contexts import CONTEXT_FUNCTION, ContextPlan
 from .expressions import (
     CodeGen,
     ColumnFilter,
+    children_of,
     compile_column_filter,
     compile_column_values,
     compile_filtered_keys,
@@ -256,6 +257,42 @@ class _Compiler:
         raise self.err(f"ambiguous property {name!r}: prefix it with a stream name", p.pos)
 
     # -- select statements -------------------------------------------------------------------
+    def _refuse_select_names(self, s: A.SelectStmt) -> None:
+        """A select-clause name read in WHERE, GROUP BY or HAVING is an error.
+
+        Esper validates WHERE and HAVING against the streams' properties only (ORDER BY alone
+        expands select names: ResultSetProcessorFactoryFactory), so ``select sum(v) as s ...
+        having s > 2`` fails there with "Property named 's' is not valid in any stream". Over
+        a stream without a declared schema FlowCEP would read ``s`` as an absent property
+        (null) and silently output nothing (in GROUP BY: put every event in one group), so it
+        refuses the statement instead; a stream whose schema declares the name reads the
+        property, as in Esper.
+        """
+        if s.items is None or isinstance(s.sources, A.PatternSource) or s.match_recognize is not None:
+            return
+        names = {it.alias for it in s.items
+                 if it.alias and not (isinstance(it.expr, A.Prop) and it.expr.parts == (it.alias,))}
+        if not names:
+            return
+        sds = [self.streams.get(r.stream) for r in s.sources]
+
+        def walk(e: A.Expr | None, clause: str) -> None:
+            if e is None or isinstance(e, A.Subquery):  # a subquery reads its own stream
+                return
+            if isinstance(e, A.Prop) and len(e.parts) == 1 and e.parts[0] in names:
+                n = e.parts[0]
+                if not any(sd is not None and sd.props is not None and sd.key(n) is not None for sd in sds):
+                    raise self.err(f"unsupported construct: select name {n!r} in {clause} ({clause} reads "
+                                   "the stream's properties, not the select list's names; repeat the "
+                                   "expression)", e.pos)
+            for c in children_of(e):
+                walk(c, clause)
+
+        walk(s.where, "WHERE")
+        for g in s.group_by:
+            walk(g, "GROUP BY")
+        walk(s.having, "HAVING")
+
     def select(self, s: A.SelectStmt, name: str) -> SelectPlan:
         """Plan a statement; ORDER BY/LIMIT/DISTINCT become a shaper of each output step.
 
@@ -268,6 +305,7 @@ class _Compiler:
             s = dataclasses.replace(s, items=tuple(
                 A.SelectItem(A.Prop((m.name,), pos=m.expr.pos, text=m.name), None)
                 for m in s.match_recognize.measures))
+        self._refuse_select_names(s)
         if not (s.order_by or s.limit is not None or s.distinct):
             return self._select(s, name)
         from .ordering import KeyGetter, make_shaper

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import Decimal
 from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any, cast
 
 import re2
@@ -33,6 +33,7 @@ __all__ = [
     "FUNCTIONS",
     "CodeGen",
     "build",
+    "children_of",
     "compile_column_filter",
     "compile_column_values",
     "like_to_regex",
@@ -98,7 +99,7 @@ def java_text(x: Any) -> str:
     """A value as Java's ``String.valueOf`` writes it, which is what Esper's ``like``,
     ``regexp`` and string casts see: ``true``, ``100``, ``11.0``, ``1.0E20``."""
     if x.__class__ is str:
-        return cast(str, x)
+        return x
     if isinstance(x, bool):
         return "true" if x else "false"
     if isinstance(x, float):
@@ -241,6 +242,11 @@ def find_aggregates(e: A.Expr | None, out: list[A.Call]) -> list[A.Call]:
     for child in _children(e):
         find_aggregates(child, out)
     return out
+
+
+def children_of(e: A.Expr) -> Sequence[A.Expr]:
+    """The direct sub-expressions of ``e`` (a subquery's select item, not its other clauses)."""
+    return _children(e)
 
 
 def _children(e: A.Expr) -> Sequence[A.Expr]:

@@ -1,0 +1,219 @@
+"""Operators over null and mixed values, case by case from Esper's expression regression tests
+(``regressionlib/suite/expr/exprcore``): each row is the value Esper's assertion expects for
+the event sent, derived from the test's assertions (class.method cited per case)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from flowcep_plugin.engine.compiler import compile_module
+from flowcep_plugin.engine.harness import Harness
+from flowcep_plugin.errors import EPLError
+
+IB = "ExprCoreInBetween.{}"
+LR = "ExprCoreLikeRegexp.{}"
+MA = "ExprCoreMath.{}"
+
+
+def selected(expr: str, events: list[dict[str, Any]]) -> list[Any]:
+    h = Harness(f"@Name('s0') select {expr} as x from Flow")
+    for i, e in enumerate(events):
+        h.send(i, **e)
+    return [r.values["x"] for r in h.of("s0")]
+
+
+def d(name: str, values: list[Any]) -> list[dict[str, Any]]:
+    return [{name: v} for v in values]
+
+
+NUM = [1.0, None, 1.1, 1.0, 1.0999999999, 2.0, 4.0]
+STR = ["0", "a", "b", "c", "d", None]
+BETWEEN_NUM = [1.0, None, 1.1, 2.0, 1.0999999999, 2.0, 4.0, 15.0, 15.00001]
+BETWEEN_STR = ["0", "a1", "a10", "c", "d", None, "a0", "b9", "b90"]
+
+CASES: list[tuple[str, str, str, list[dict[str, Any]], list[Any]]] = [
+    # (construct, cite, expression, events, values Esper gives)
+    ("in", IB.format("ExprCoreInNumeric"), "v in (1.1d, 7/3.5, 2*6/3, 0)", d("v", NUM),
+     [False, None, True, False, False, True, True]),
+    ("in", IB.format("ExprCoreInNumeric") + " (a null value in the list)", "v in (7/3d, null)",
+     d("v", [2.0, 7 / 3, None]), [None, True, None]),
+    ("in", IB.format("ExprCoreInNumeric"), "v in (5,5,5,5,5, -1)", d("v", [5.0, 5.0, 0.0, None, -1.0]),
+     [True, True, False, None, True]),
+    ("in", IB.format("ExprCoreInNumeric"), "v not in (1.1d, 7/3.5, 2*6/3, 0)", d("v", NUM),
+     [True, None, False, True, True, False, False]),
+    ("in", IB.format("ExprCoreInStringExpr"), "s in ('a', 'b', 'c')", d("s", STR),
+     [False, True, True, True, False, None]),
+    ("in", IB.format("ExprCoreInStringExpr"), "s in ('a')", d("s", STR), [False, True, False, False, False, None]),
+    ("in", IB.format("ExprCoreInStringExpr") + " (null in the list: no match is null)", "s in ('a', null)",
+     d("s", ["0", "b", "a", "c", "d", None]), [None, None, True, None, None, None]),
+    ("in", IB.format("ExprCoreInStringExpr"), "s in (null)", d("s", ["0", None, "b"]), [None, None, None]),
+    ("in", IB.format("ExprCoreInStringExpr"), "s not in ('a', 'b', 'c')", d("s", STR),
+     [True, False, False, False, True, None]),
+    ("in", IB.format("ExprCoreInStringExpr"), "s not in (null)", d("s", ["0", None, "b"]), [None, None, None]),
+    ("in", IB.format("ExprCoreInBoolExpr"), "b in (true, true)", d("b", [True, False]), [True, False]),
+    ("in", IB.format("ExprCoreInBoolExpr"), "b in (1>2, 2=3, 4<=2)", d("b", [True, False]), [False, True]),
+    ("in", IB.format("ExprCoreInBoolExpr"), "b not in (1>2, 2=3, 4<=2)", d("b", [True, False]), [True, False]),
+    ("in", IB.format("ExprCoreInNumericCoercionLong") + " (values from properties, some null)",
+     "i in (a, b, c)", [{"i": 1, "a": 2, "b": 3, "c": 4}, {"i": 1, "a": 1, "b": 3, "c": 4},
+                        {"i": 1, "a": 3, "b": 1, "c": 4}, {"i": 1, "a": 3, "b": 7, "c": 1},
+                        {"i": 1, "a": 3, "b": 7, "c": None}, {"i": 1, "a": 1, "b": None, "c": None},
+                        {"i": 1, "a": 0, "b": None, "c": 1}],
+     [False, True, True, True, None, True, True]),
+    ("in", IB.format("ExprCoreInNumericCoercionDouble"), "i in (f, g, h)",
+     [{"i": 1, "f": 2.0, "g": 3.0, "h": 4}, {"i": 1, "f": 1.0, "g": 3.0, "h": 4},
+      {"i": 1, "f": 1.1, "g": 1.0, "h": 4}, {"i": 1, "f": None, "g": 1.2, "h": 1},
+      {"i": None, "f": None, "g": 1.2, "h": 1}, {"i": None, "f": 11.0, "g": 1.2, "h": 1}],
+     [False, True, True, True, None, None]),
+    ("between", IB.format("ExprCoreBetweenNumericExpr"), "v between 1.1 and 15", d("v", BETWEEN_NUM),
+     [False, False, True, True, False, True, True, True, False]),
+    ("between", IB.format("ExprCoreBetweenNumericExpr") + " (endpoints reversed)", "v between 15 and 1.1",
+     d("v", BETWEEN_NUM), [False, False, True, True, False, True, True, True, False]),
+    ("between", IB.format("ExprCoreBetweenNumericExpr") + " (a null endpoint: false)", "v between null and 15",
+     d("v", [1.0, None, 1.1]), [False, False, False]),
+    ("between", IB.format("ExprCoreBetweenNumericExpr"), "v between 15 and null", d("v", [1.0, None, 1.1]),
+     [False, False, False]),
+    ("between", IB.format("ExprCoreBetweenNumericExpr"), "v between null and null", d("v", [1.0, None, 1.1]),
+     [False, False, False]),
+    ("between", IB.format("ExprCoreBetweenNumericExpr") + " (not between: a null value is false too)",
+     "v not between 1.1 and 15", d("v", BETWEEN_NUM), [True, False, False, False, True, False, False, False, True]),
+    ("between", IB.format("ExprCoreBetweenNumericExpr"), "v not between 15 and null", d("v", [1.0, None, 1.1]),
+     [False, False, False]),
+    ("between", IB.format("ExprCoreBetweenStringExpr"), "s between 'a0' and 'b9'", d("s", BETWEEN_STR),
+     [False, True, True, False, False, False, True, True, False]),
+    ("between", IB.format("ExprCoreBetweenStringExpr"), "s between 'b9' and 'a0'", d("s", BETWEEN_STR),
+     [False, True, True, False, False, False, True, True, False]),
+    ("between", IB.format("ExprCoreBetweenStringExpr"), "s between null and 'b9'", d("s", ["0", None, "a0", "b9"]),
+     [False, False, False, False]),
+    ("between", IB.format("ExprCoreBetweenStringExpr"), "s not between 'a0' and 'b9'", d("s", BETWEEN_STR),
+     [True, False, False, True, True, False, False, False, True]),
+    ("between", IB.format("ExprCoreBetweenNumericCoercionLong") + " (endpoints from properties, either order)",
+     "i between lo and hi", [{"i": i, "lo": lo, "hi": hi} for i, lo, hi in
+                             [(1, 2, 3), (2, 2, 3), (3, 2, 3), (4, 2, 3), (5, 10, 1), (1, 10, 1), (10, 10, 1),
+                              (11, 10, 1)]],
+     [False, True, True, False, True, True, True, False]),
+    ("between", IB.format("ExprCoreBetweenNumericCoercionDouble") + " (null value or endpoint: false)",
+     "i between f and g", [{"i": i, "f": f, "g": g} for i, f, g in
+                           [(1, 2.0, 3.0), (2, 2.0, 3.0), (3, 2.0, 3.0), (4, 2.0, 3.0), (None, 2.0, 3.0),
+                            (None, None, 3.0), (2, 3.0, 2.0), (None, 3.0, 2.0)]],
+     [False, True, True, False, False, False, True, False]),
+    ("like", LR.format("ExprCoreLikeWConstants") + " (a number matches its text)", "i like '1%'",
+     d("i", [0, 100]), [False, True]),
+    ("like", LR.format("ExprCoreLikeWConstants"), "s like 'A%'", d("s", ["Bxx", "Ayyy"]), [False, True]),
+    ("like", LR.format("ExprCoreLikeWExprs") + " (pattern from a property)", "p like q",
+     [{"p": "%XXaXX", "q": "%a%"}, {"p": "%XXcXX", "q": "%b%"}, {"p": "%XXcXX", "q": "%c%"}], [True, False, True]),
+    ("like", LR.format("ExprCoreLikeWExprs") + " (a number against a pattern property)", "i like q",
+     [{"i": 413, "q": "%1%"}, {"i": 413, "q": "%2%"}, {"i": 413, "q": "%3%"}], [True, False, True]),
+    ("regexp", LR.format("ExprCoreRegexpWConstants"), "s regexp '.*Jack.*'", d("s", ["Joe", "TheJackWhite"]),
+     [False, True]),
+    ("regexp", LR.format("ExprCoreRegexpWConstants") + " (a number matches its text)", "i regexp '.*1.*'",
+     d("i", [0, 100]), [False, True]),
+    ("regexp", LR.format("ExprCoreRegexpWExprs"), "p regexp q",
+     [{"p": "XXAXX", "q": ".*A.*"}, {"p": "XXaXX", "q": ".*B.*"}, {"p": "XXCXX", "q": ".*C.*"}], [True, False, True]),
+    ("like", LR.format("ExprCoreLikeRegexStringAndNull") + " (null on either side: null)", "p like q",
+     [{"p": "a", "q": "b"}, {"p": None, "q": "b"}, {"p": "a", "q": None}, {"p": None, "q": None},
+      {"p": "abcdef", "q": "%de_"}, {"p": "abcdef", "q": "b%de_"}, {"p": "!adex", "q": "!%de_"},
+      {"p": "%dex", "q": "!%de_"}],
+     [False, None, None, None, True, False, True, False]),
+    ("regexp", LR.format("ExprCoreLikeRegexStringAndNull"), "p regexp q",
+     [{"p": "c", "q": "d"}, {"p": None, "q": "d"}, {"p": "c", "q": None}, {"p": None, "q": None},
+      {"p": "a", "q": "[a-c]"}, {"p": "d", "q": "[a-c]"}, {"p": "", "q": "."}, {"p": "a", "q": "."}],
+     [False, None, None, None, True, False, False, True]),
+    ("regexp", LR.format("ExprCoreLikeRegexEscapedChar"), "s regexp '\\\\w*-ABC'", d("s", ["TBT-ABC", "TBT-BC"]),
+     [True, False]),
+    ("like", LR.format("ExprCoreLikeRegexNumericAndNull"), "i like '%01%'", d("i", [101, 102, None]),
+     [True, False, None]),
+    ("regexp", LR.format("ExprCoreLikeRegexNumericAndNull") + " (a double's text: 11.0)",
+     "v regexp '[0-9][0-9].[0-9]'", d("v", [1.1, 11.0, None]), [False, True, None]),
+    ("arithmetic", MA.format("ExprCoreMathDouble"), "10d+5d", [{}], [15.0]),
+    ("arithmetic", MA.format("ExprCoreMathDouble"), "10d%4d", [{}], [2.0]),
+    ("arithmetic", MA.format("ExprCoreMathLong") + " (division gives a double)", "10L/5L", [{}], [2.0]),
+    ("arithmetic", MA.format("ExprCoreMathIntWNull"), "i / j", [{"i": 100, "j": 3}, {"i": 100, "j": None}],
+     [100 / 3, None]),
+    ("arithmetic", MA.format("ExprCoreMathShortAndByteArithmetic"), "a + b", [{"a": 5, "b": 6}], [11]),
+    ("arithmetic", MA.format("ExprCoreMathShortAndByteArithmetic"), "a - b", [{"a": 5, "b": 6}], [-1]),
+    ("arithmetic", MA.format("ExprCoreMathShortAndByteArithmetic"), "a * b", [{"a": 5, "b": 6}], [30]),
+    ("arithmetic", MA.format("ExprCoreMathShortAndByteArithmetic") + " (int / int is a double)", "a / b",
+     [{"a": 5, "b": 6}, {"a": 4, "b": 2}], [5 / 6, 2.0]),
+    ("arithmetic", MA.format("ExprCoreMathModulo"), "l % i", [{"l": 1, "i": 1}, {"l": 2, "i": 3}], [0, 2]),
+    ("arithmetic", "Esper reference, 'Arithmetic Operators' (modulo is Java's remainder: the dividend's sign)",
+     "a % b", [{"a": -7, "b": 3}, {"a": 7, "b": -3}, {"a": -7.5, "b": 2}], [-1, 1, -1.5]),
+    ("null", "ExprCoreEqualsIs.ExprCoreEqualsNull (= null is null, is null is true or false)", "s = null",
+     d("s", ["x", None]), [None, None]),
+    ("null", "ExprCoreEqualsIs.ExprCoreEqualsNull", "s is null", d("s", ["x", None]), [False, True]),
+    ("null", "ExprCoreEqualsIs.ExprCoreEqualsNull", "null = s", d("s", ["x", None]), [None, None]),
+    ("null", "ExprCoreEqualsIs.ExprCoreEqualsNull", "null = null", [{}], [None]),
+    ("null", "ExprCoreEqualsIs.ExprCoreEqualsIsCoercionSameType", "p = q",
+     [{"p": "a", "q": "a"}, {"p": "a", "q": "b"}], [True, False]),
+    ("null", "ExprCoreEqualsIs.ExprCoreEqualsIsCoercionSameType", "r is not null", d("r", ["a", None]),
+     [True, False]),
+    ("null", "ExprCoreEqualsIs.ExprCoreEqualsIsCoercion (int = long)", "i = l",
+     [{"i": 1, "l": 1}, {"i": 1, "l": 2}], [True, False]),
+    ("logic", "ExprCoreAndOrNot.ExprCoreAndOrNotCombined", "(i=1) or (i=2)", d("i", [1, 2, 3]), [True, True, False]),
+    ("logic", "ExprCoreAndOrNot.ExprCoreAndOrNotCombined", "(i>0) and (i<3)", d("i", [1, 2, 3]), [True, True, False]),
+    ("logic", "ExprCoreAndOrNot.ExprCoreAndOrNotCombined", "not(i=2)", d("i", [1, 2, 3]), [True, False, True]),
+    ("cast", "Esper reference, 'The Cast Function' (to string: Java's text)", "cast(v, string)",
+     d("v", [True, 1e20, 0.0001, 2.5, 7]), ["true", "1.0E20", "1.0E-4", "2.5", "7"]),
+]
+
+
+@pytest.mark.parametrize(("expr", "events", "expected"), [
+    pytest.param(x, e, want, marks=pytest.mark.esper(c, cite=cite), id=f"{c}:{x}") for c, cite, x, e, want in CASES])
+def test_value_like_esper(expr: str, events: list[dict[str, Any]], expected: list[Any]) -> None:
+    got = selected(expr, events)
+    assert [round(g, 9) if isinstance(g, float) else g for g in got] == \
+        [round(w, 9) if isinstance(w, float) else w for w in expected]
+
+
+WHERE = [
+    # (construct, cite, where clause, events, indices that pass): WHERE keeps only TRUE
+    ("between", IB.format("ExprCoreBetweenNumericExpr") + " (between with null is false, so NOT of it is true)",
+     "not (v between 1 and 5)", d("v", [3, None, 9]), [1, 2]),
+    ("in", IB.format("ExprCoreInStringExpr") + " (no match beside a null is null, so NOT of it is null)",
+     "not (s in ('a', null))", d("s", ["a", "b", None]), []),
+    ("in", IB.format("ExprCoreInNumericCoercionLong") + " (not in beside a null value never passes)",
+     "i not in (a, b)", [{"i": 1, "a": 2, "b": None}, {"i": 1, "a": 2, "b": 3}, {"i": 1, "a": 1, "b": None}], [1]),
+    ("like", LR.format("ExprCoreLikeWConstants") + " (numbers in WHERE)", "i like '1%'", d("i", [100, 200, None, 1]),
+     [0, 3]),
+    ("arithmetic", "Esper reference, 'Arithmetic Operators' (Java remainder in WHERE)", "i % 2 = -1",
+     d("i", [-3, 3, -4]), [0]),
+]
+
+
+@pytest.mark.parametrize(("where", "events", "expected"), [
+    pytest.param(w, e, x, marks=pytest.mark.esper(c, cite=cite), id=f"{c}:{w}") for c, cite, w, e, x in WHERE])
+def test_where_like_esper(where: str, events: list[dict[str, Any]], expected: list[int]) -> None:
+    h = Harness(f"@Name('s0') select i0 from Flow where {where}")
+    for i, e in enumerate(events):
+        h.send(i, i0=i, **e)
+    assert [r.values["i0"] for r in h.of("s0")] == expected
+
+
+SELECT_NAMES = [
+    ("select sum(v) as s from Flow having s > 2", "HAVING"),
+    ("select v * 2 as w from Flow where w > 2", "WHERE"),
+    ("select k as kk, count(*) as c from Flow group by kk", "GROUP BY"),
+    ("select count(*) as n from Flow#length(3) having n >= 2", "HAVING"),
+]
+
+
+@pytest.mark.esper("unsupported-is-an-error", cite="ResultSetProcessorFactoryFactory: WHERE and HAVING are "
+                   "validated against the streams' properties; only ORDER BY expands select names "
+                   "(Esper: \"Property named 's' is not valid in any stream\")")
+@pytest.mark.parametrize(("text", "clause"), SELECT_NAMES)
+def test_select_names_outside_order_by_are_refused(text: str, clause: str) -> None:
+    with pytest.raises(EPLError) as info:
+        compile_module(text)
+    assert f"in {clause}" in str(info.value) and info.value.line == 1 and info.value.column
+
+
+@pytest.mark.esper("order-by", cite="ResultSetProcessorFactoryFactory.expandColumnNames (ORDER BY may name a "
+                   "select column); a declared property of the same name is read as the property")
+def test_select_names_stay_allowed_where_esper_reads_them() -> None:
+    h = Harness("@Tag(name='timestamp', value='flowEndMilliseconds') create map schema S(flowEndMilliseconds "
+                "long, k string, v int, s int); @Name('s0') select k as s, v from S#length_batch(2) "
+                "where s > 1 order by s desc")
+    h.send(0, k="a", v=1, s=2)
+    h.send(1, k="b", v=2, s=5)
+    assert [(r.values["s"], r.values["v"]) for r in h.of("s0")] == [("b", 2), ("a", 1)]
