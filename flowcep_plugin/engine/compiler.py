@@ -417,7 +417,8 @@ class _Compiler:
         aggregated = bool(aggs)
         grouped = bool(s.group_by)
         if star and (aggregated or grouped):
-            raise self.err("SELECT * cannot be combined with aggregates or GROUP BY", s.pos)
+            raise self.err("unsupported construct: SELECT * with aggregates (also in HAVING) or GROUP BY "
+                           "(select the properties)", s.pos)
         if grouped and not aggregated:
             raise self.err("unsupported construct: GROUP BY without aggregate functions", s.group_by[0].pos)
         if s.output is not None and s.output.ms is None:

@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
+from flowcep_plugin.engine.compiler import compile_module
 from flowcep_plugin.engine.harness import Harness
+from flowcep_plugin.errors import EPLError
 
 #: a step: (time, props) sends an event at that time; (time, None) only advances time
 Step = tuple[int, "dict[str, Any] | None"]
@@ -122,3 +124,59 @@ def test_having_without_group_by_over_unique() -> None:
     rows = run("@Name('s0') select istream avg(price) as aprice from Flow#unique(symbol) having avg(price) <= 0",
                [(i, {"symbol": s, "price": p}) for i, (s, p) in enumerate(ev)], ("aprice",))
     assert rows == [(0, "+", -1.0), (2, "+", -0.5), (5, "+", -1.0)]
+
+
+# -- HAVING over events (ResultSetQueryTypeHaving) ---------------------------------------------
+
+@pytest.mark.esper("having-per-event", cite=QT.format("Having.ResultSetQueryTypeHavingWildcardSelect")
+                   + " (the same rows with the properties named)")
+def test_having_count_over_length_batch_rows_per_event() -> None:
+    rows = run("@Name('s0') select s, i from Flow#length_batch(2) where i > 0 having count(*) = 2",
+               [(0, {"s": "E1", "i": 0}), (1, {"s": "E2", "i": 0}), (2, {"s": "E3", "i": 1}), (3, {"s": "E4", "i": 1}),
+                (4, {"s": "E5", "i": 0}), (5, {"s": "E6", "i": 1})], ("s",))
+    assert rows == [(3, "+", "E3"), (3, "+", "E4")]
+
+
+@pytest.mark.esper("unsupported-is-an-error", cite=QT.format("Having.ResultSetQueryTypeHavingWildcardSelect")
+                   + ": select * beside aggregates is refused at its line and column")
+@pytest.mark.parametrize("text", ["select * from Flow#length_batch(2) having count(*) = 2",
+                                  "insert into S select * from Flow#length(14)\n having avg(i) >= 3"])
+def test_select_star_with_aggregates_is_refused(text: str) -> None:
+    with pytest.raises(EPLError) as info:
+        compile_module(text)
+    assert "SELECT * with aggregates" in str(info.value) and info.value.line == 1 and info.value.column
+
+
+@pytest.mark.esper("having-per-event", cite=QT.format("Having.ResultSetQueryTypeStatement"))
+def test_having_compares_a_property_with_the_average() -> None:
+    prices = [10.0, 5.0, 15.0, 8.0, 10.0, 6.0, 12.0]
+    rows = run("@Name('s0') select irstream symbol, price, avg(price) as avgPrice from Flow#length(5) "
+               "having price < avg(price)", [(i, {"symbol": "DELL", "price": p}) for i, p in enumerate(prices)],
+               ("price", "avgPrice"))
+    # the 10 leaving at 5 is above the new average 8.8: no remove row; the 5 leaving at 6 is below 10.2
+    assert approx(rows) == [(1, "+", 5.0, 7.5), (3, "+", 8.0, 9.5), (5, "+", 6.0, 8.8), (6, "-", 5.0, 10.2)]
+
+
+SPREAD = [("SYM1", 20.0), ("SYM2", 10.0), ("SYM2", 20.0), ("SYM2", 20.0), ("SYM2", 20.0), ("SYM1", 20.0),
+          ("SYM1", 18.7), ("SYM2", 20.0), ("SYM1", 18.5), ("SYM2", 16.0), ("SYM1", 12.0)]
+
+
+@pytest.mark.esper("having-join", cite=QT.format("Having.ResultSetQueryTypeNoAggregationJoinHaving") + " and "
+                   "NoAggregationJoinWhere (HAVING without aggregates filters like WHERE)")
+@pytest.mark.parametrize("clause", ["having", "where"])
+def test_having_without_aggregates_in_a_join_filters_both_streams(clause: str) -> None:
+    epl = ("@Name('s0') select irstream a.price as ap, b.price as bp, max(a.price, b.price) - min(a.price, b.price) "
+           "as spread from Flow(symbol='SYM1')#length(1) as a, Flow(symbol='SYM2')#length(1) as b "
+           f"{clause} max(a.price, b.price) - min(a.price, b.price) >= 1.4")
+    rows = run(epl, [(i, {"symbol": s, "price": p}) for i, (s, p) in enumerate(SPREAD)], ("ap", "bp", "spread"))
+    assert approx(rows) == [(1, "+", 20.0, 10.0, 10.0), (2, "-", 20.0, 10.0, 10.0), (8, "+", 18.5, 20.0, 1.5),
+                            (9, "+", 18.5, 16.0, 2.5), (9, "-", 18.5, 20.0, 1.5),
+                            (10, "+", 12.0, 16.0, 4.0), (10, "-", 18.5, 16.0, 2.5)]
+
+
+@pytest.mark.esper("having-per-event", cite=QT.format("Having.ResultSetQueryTypeSubstreamSelectHaving")
+                   + " (HAVING over an aggregate, rows inserted into a stream)")
+def test_having_average_inserted_into_a_stream() -> None:
+    rows = run("insert into MyStream select i from Flow#length(14) having avg(i) >= 3; "
+               "@Name('s0') select i from MyStream", [(t, {"i": v}) for t, v in enumerate([2, 2, 3, 5])], ("i",))
+    assert rows == [(3, "+", 5)]
