@@ -330,10 +330,14 @@ class _Build(Transformer[Token, Any]):
         return kind, _pos(meta)
 
     def subquery(self, meta: Any, children: list[Any]) -> A.SubSelect:
-        _sel, items, _from, ref, where, group, having = children
-        return A.SubSelect(items, ref, where, tuple(group or ()), _pos(meta), having)
+        _sel, distinct, items, _from, ref, where, group, having = children
+        return A.SubSelect(items, ref, where, tuple(group or ()), _pos(meta), having, distinct is not None)
 
     def subselect(self, meta: Any, children: list[Any]) -> A.Expr:
+        if children[0].distinct:
+            # Esper's scalar subquery is null over several rows; DISTINCT could make them one
+            raise self._unsupported("select distinct in a scalar subquery (use it with in, exists, "
+                                    "any or all, where it changes nothing)", _pos(meta))
         return A.Subquery(children[0], pos=_pos(meta), text=self._src(meta))
 
     def exists_sub(self, meta: Any, children: list[Any]) -> A.Expr:
