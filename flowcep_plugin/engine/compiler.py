@@ -412,8 +412,14 @@ class _Compiler:
                     raise self.err("nested aggregate functions are not supported", a.pos)
             if c.star and c.name != "count":
                 raise self.err(f"{c.name}(*) is not valid; only count(*)", c.pos)
+            if c.star and c.distinct:  # Esper: ResultSetAggregateCountSum.ResultSetAggregateCountSimple
+                raise self.err("count(distinct *) is not valid: distinct needs a value (count(distinct x))",
+                               c.pos)
             if not c.star and len(c.args) != 1:
                 raise self.err(f"{c.name}() takes one argument", c.pos)
+            if c.name in ("sum", "avg", "median", "stddev", "avedev") and isinstance(c.args[0], A.Literal) \
+                    and c.args[0].value is None:  # Esper: ResultSetAggregateCountSumInvalid
+                raise self.err(f"{c.name}(null) is not valid: {c.name} needs numbers", c.pos)
         aggregated = bool(aggs)
         grouped = bool(s.group_by)
         if star and (aggregated or grouped):
