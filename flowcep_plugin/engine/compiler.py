@@ -9,6 +9,7 @@ runtime state lives in ``runtime.Runtime`` so one module can run in several runt
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -427,6 +428,11 @@ class _Compiler:
                            "(select the properties)", s.pos)
         if grouped and not aggregated:
             raise self.err("unsupported construct: GROUP BY without aggregate functions", s.group_by[0].pos)
+        if s.output is not None and s.output.ms is not None and s.output.ms < 1:
+            # Esper: "Invalid time period expression returns a zero or negative time interval"
+            raise self.err("output every: the time period must be at least 1 msec", s.output.pos)
+        if s.output is not None and s.output.ms is None and s.output.events is not None and s.output.events < 1:
+            raise self.err("output every N events: N must be at least 1", s.output.pos)
         if s.output is not None and s.output.ms is None:
             if aggregated or s.output.kind not in ("default", "all", "last") or not s.output.events:
                 raise self.err("unsupported construct: output rate by events with aggregates, first or "
@@ -851,10 +857,15 @@ class _Compiler:
 
         def period(arg: Any) -> int:
             if isinstance(arg, A.TimePeriod):
-                return arg.ms
-            if isinstance(arg, A.Literal) and isinstance(arg.value, (int, float)):
-                return int(arg.value * 1000)
-            raise self.err(f"{name}: expected a time period such as '1 minute'", v.pos)
+                ms = arg.ms
+            elif isinstance(arg, A.Literal) and isinstance(arg.value, (int, float)) \
+                    and not isinstance(arg.value, bool):
+                ms = math.floor(arg.value * 1000 + 0.5)  # seconds, as Esper's Math.round(1000d * v)
+            else:
+                raise self.err(f"{name}: expected a time period such as '1 minute'", v.pos)
+            if ms < 1:  # Esper: "... view requires a size of at least 1 msec"
+                raise self.err(f"{name}: the time period must be at least 1 msec", v.pos)
+            return ms
 
         def count(arg: Any) -> int:
             if isinstance(arg, A.Literal) and isinstance(arg.value, int) and arg.value > 0:
@@ -964,7 +975,9 @@ class _Compiler:
             if isinstance(a, A.TimePeriod):
                 arg = a.ms
             elif isinstance(a, A.Literal) and isinstance(a.value, (int, float)):
-                arg = int(a.value * 1000)
+                arg = math.floor(a.value * 1000 + 0.5)
+            if arg is not None and arg < 1:  # Esper: "Time window view requires a size of at least 1 msec"
+                raise self.err(f"named window {w.name}: the time period must be at least 1 msec", v.pos)
         elif name == "length" and len(v.args) == 1:
             a = v.args[0]
             if isinstance(a, A.Literal) and isinstance(a.value, int) and a.value > 0:
