@@ -229,3 +229,55 @@ def test_time_window_sum_with_stream_filter() -> None:
                   (35000, ("IBM", 20000, 252.0)), (35000, ("IBM", 20000, 100.0))])
     assert got == [(0, "+", "IBM", 20000, 52.0), (0, "+", "IBM", 20000, 152.0), (35000, "+", "IBM", 20000, 252.0),
                    (35000, "+", "IBM", 20000, 352.0)]
+
+
+UQ = "ViewUnique.{}"
+
+
+def ir_pairs(epl: str, events: list[dict[str, Any]], *fields: str) -> list[list[tuple[Any, ...]]]:
+    """Per event sent (at 0, 1, ...), its rows as ('+'|'-', *fields)."""
+    h = Harness(epl)
+    out = []
+    for t, e in enumerate(events):
+        rows = [r for r in h.send(t, **e) if r.statement == "s0"]
+        out.append([("-" if r.removed else "+", *(r.values[f] for f in fields)) for r in rows])
+    return out
+
+
+@pytest.mark.esper("unique", cite=UQ.format("ViewLastUniqueSceneOne") + " (without its ORDER BY, which sorts one "
+                   "row per stream here; irstream with ORDER BY is refused)")
+def test_unique_replaces_by_key() -> None:
+    got = ir_pairs("@Name('s0') select irstream symbol, price from Flow#unique(symbol)",
+                   [{"symbol": s, "price": p} for s, p in [("S1", 100.0), ("S2", 5.0), ("S1", 101.0), ("S1", 102.0),
+                                                           ("S2", 6.0)]], "symbol", "price")
+    assert got == [[("+", "S1", 100.0)], [("+", "S2", 5.0)], [("+", "S1", 101.0), ("-", "S1", 100.0)],
+                   [("+", "S1", 102.0), ("-", "S1", 101.0)], [("+", "S2", 6.0), ("-", "S2", 5.0)]]
+
+
+@pytest.mark.esper("unique", cite=UQ.format("ViewLastUniqueSceneTwo") + " (two key properties)")
+def test_unique_on_two_properties() -> None:
+    got = ir_pairs("@Name('s0') select irstream symbol, feed, price from Flow#unique(symbol, feed)",
+                   [{"symbol": s, "feed": f, "price": p} for s, f, p in
+                    [("S1", "F1", 100.0), ("S2", "F1", 5.0), ("S1", "F1", 101.0), ("S2", "F1", 102.0),
+                     ("S1", "F2", 6.0)]], "symbol", "feed", "price")
+    assert got == [[("+", "S1", "F1", 100.0)], [("+", "S2", "F1", 5.0)],
+                   [("+", "S1", "F1", 101.0), ("-", "S1", "F1", 100.0)],
+                   [("+", "S2", "F1", 102.0), ("-", "S2", "F1", 5.0)], [("+", "S1", "F2", 6.0)]]
+
+
+@pytest.mark.esper("unique", cite=UQ.format("ViewLastUniqueWithAnnotationPrefix"))
+def test_unique_insert_and_remove_pairs() -> None:
+    got = ir_pairs("@Name('s0') select irstream theString as c0, intPrimitive as c1 from Flow#unique(theString)",
+                   [{"theString": s, "intPrimitive": i} for s, i in
+                    [("E1", 1), ("E2", 20), ("E1", 2), ("E2", 21), ("E2", 22), ("E1", 3), ("E3", 30)]], "c0", "c1")
+    assert got == [[("+", "E1", 1)], [("+", "E2", 20)], [("+", "E1", 2), ("-", "E1", 1)],
+                   [("+", "E2", 21), ("-", "E2", 20)], [("+", "E2", 22), ("-", "E2", 21)],
+                   [("+", "E1", 3), ("-", "E1", 2)], [("+", "E3", 30)]]
+
+
+@pytest.mark.esper("unique", cite=UQ.format("ViewUniqueTwoWindows") + " (a null key is a key: the second event "
+                   "with intBoxed null replaces the first)")
+def test_unique_null_key_replaces() -> None:
+    got = ir_pairs("@Name('s0') select irstream theString from Flow#unique(intBoxed)",
+                   [{"theString": "E1", "intBoxed": None}, {"theString": "E2", "intBoxed": None}], "theString")
+    assert got == [[("+", "E1")], [("+", "E2"), ("-", "E1")]]
