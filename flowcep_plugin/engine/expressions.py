@@ -222,6 +222,13 @@ def _in3(value: Any, options: tuple[Any, ...]) -> bool | None:
     return None if None in options else False
 
 
+def _case_equal(a: Any, b: Any) -> bool:
+    """``case x when v``: equal values, or both null (Java's Objects.equals, numbers by value)."""
+    if a is None or b is None:
+        return a is None and b is None
+    return bool(a == b)
+
+
 def _java_mod(a: Any, b: Any) -> Any:
     """Java's ``%`` (Esper's modulo): the remainder takes the dividend's sign, so ``-7 % 3``
     is -1 (Python's is 2)."""
@@ -354,8 +361,13 @@ class CodeGen:
         if isinstance(e, A.Case):
             code = self.value(e.default) if e.default is not None else "None"
             for w, v in reversed(e.whens):
-                cond = A.BinOp("==", e.operand, w, pos=w.pos) if e.operand is not None else w
-                code = f"({self.value(v)} if {self.true(cond)} else {code})"
+                if e.operand is not None:
+                    # Esper's `case x when v` compares as Objects.equals: `when null` matches a
+                    # null x (ExprCoreCase.ExprCoreCaseSyntax2NoElseWithNull)
+                    test = f"{self.const(_case_equal)}({self.value(e.operand)}, {self.value(w)})"
+                else:
+                    test = self.true(w)
+                code = f"({self.value(v)} if {test} else {code})"
             return code
         if isinstance(e, A.Call):
             if _row_minmax(e):

@@ -217,3 +217,64 @@ def test_select_names_stay_allowed_where_esper_reads_them() -> None:
     h.send(0, k="a", v=1, s=2)
     h.send(1, k="b", v=2, s=5)
     assert [(r.values["s"], r.values["v"]) for r in h.of("s0")] == [("b", 2), ("a", 1)]
+
+
+CA = "ExprCoreCase.{}"
+CASE_CASES: list[tuple[str, str, list[dict[str, Any]], list[Any]]] = [
+    (CA.format("ExprCoreCaseSyntax2NoElseWithNull") + " (`when null` matches a null value)",
+     "case s when null then true when '' then false end", d("s", ["x", "null", None, ""]), [None, None, True, False]),
+    (CA.format("ExprCoreCaseSyntax1WithNull"), "case when s is null then true when s = '' then false end",
+     d("s", ["x", "null", None, ""]), [None, None, True, False]),
+    (CA.format("ExprCoreCaseSyntax2WithNull"), "case i when 1 then null when 2 then 1.0 when 3 then null else 2 end",
+     d("i", [4, 1, 2, 3]), [2.0, None, 1.0, None]),
+    (CA.format("ExprCoreCaseSyntax2WithNullBool"), "case b when null then 1 when true then 2l when false then 3 end",
+     d("b", [None, False, True]), [1, 3, 2]),
+    (CA.format("ExprCoreCaseSyntax2WithCoercion"), "case i when 1.0 then null when 4/2.0 then 'x' end",
+     d("i", [1, 2, 3]), [None, "x", None]),
+    (CA.format("ExprCoreCaseSyntax2WithinExpression"), "2 * (case i when 1 then 2 when 2 then 3 else 10 end)",
+     d("i", [1, 2, 3]), [4, 6, 20]),
+    (CA.format("ExprCoreCaseSyntax2") + " (when values from properties)",
+     "case i when l then (i + l) when db then i * db when f then f / db else (i + l + f + db) end",
+     [{"i": i, "l": lv, "f": f, "db": db} for i, lv, f, db in [(2, 2, 1.0, 1.0), (5, 1, 1.0, 5.0), (12, 1, 12.0, 4.0),
+                                                             (1, 2, 3.0, 4.0)]], [4.0, 25.0, 3.0, 10.0]),
+    (CA.format("ExprCoreCaseSyntax1Branches3"),
+     "case when (symbol='GE') then volume when (symbol='DELL') then volume / 2.0 when (symbol='MSFT') then volume / 3.0 end",
+     [{"symbol": s, "volume": 10000} for s in ("DELL", "MSFT", "GE")], [5000.0, 10000 / 3, 10000.0]),
+    (CA.format("ExprCoreCaseSyntax1WithElse"), "case when symbol='DELL' then 3 * volume else volume end",
+     [{"symbol": "CSCO", "volume": 4000}, {"symbol": "DELL", "volume": 20}], [4000, 60]),
+]
+
+
+@pytest.mark.parametrize(("expr", "events", "expected"), [
+    pytest.param(x, e, want, marks=pytest.mark.esper("case", cite=cite), id=f"case:{x}")
+    for cite, x, e, want in CASE_CASES])
+def test_case_like_esper(expr: str, events: list[dict[str, Any]], expected: list[Any]) -> None:
+    got = selected(expr, events)
+    assert [round(g, 9) if isinstance(g, float) else g for g in got] == \
+        [round(w, 9) if isinstance(w, float) else w for w in expected]
+
+
+@pytest.mark.esper("case", cite=CA.format("ExprCoreCaseSyntax1Sum") + " (a case over a property and an aggregate: "
+                   "one row per event)")
+def test_case_between_property_and_aggregate() -> None:
+    h = Harness("@Name('s0') select case when symbol='GE' then volume when symbol='DELL' then sum(price) end as p1 "
+                "from Flow#length(10)")
+    for t, (s, v, p) in enumerate([("DELL", 10000, 50.0), ("DELL", 10000, 50.0), ("CSCO", 4000, 5.0), ("GE", 20, 30.0)]):
+        h.send(t, symbol=s, volume=v, price=p)
+    assert [r.values["p1"] for r in h.of("s0")] == [50.0, 100.0, None, 20]
+
+
+@pytest.mark.esper("case", cite=CA.format("ExprCoreCaseSyntax2Sum") + " (case value choosing among aggregates)")
+def test_case_value_choosing_aggregates() -> None:
+    h = Harness("@Name('s0') select case i when 1 then sum(l) when 2 then sum(f) else sum(i) end as p1 "
+                "from Flow#length(10)")
+    for t, (i, lv, f) in enumerate([(1, 10, 3.0), (1, 15, 3.0), (2, 1, 3.0), (2, 1, 3.0), (5, 1, 1.0), (5, 1, 1.0)]):
+        h.send(t, i=i, l=lv, f=f)
+    assert [r.values["p1"] for r in h.of("s0")] == [10, 25, 9.0, 12.0, 11, 16]
+
+
+@pytest.mark.esper("case", cite=CA.format("ExprCoreCaseSyntax2NoAsName") + " (the column is named by its text)")
+def test_case_column_named_by_its_text() -> None:
+    h = Harness("@Name('s0') select case i when 1 then 0 end from Flow#length(10)")
+    h.send(0, i=1)
+    assert h.of("s0")[0].values == {"case i when 1 then 0 end": 0}
