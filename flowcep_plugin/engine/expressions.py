@@ -166,7 +166,7 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int]] = {
     "contains": (_contains, 2, 2),
     "startswith": (_startswith, 2, 2),
     "endswith": (_endswith, 2, 2),
-    "coalesce": (_coalesce, 1, 99),
+    "coalesce": (_coalesce, 2, 99),  # Esper: "Coalesce node must have at least 2 parameters"
     "abs": (_abs, 1, 1),
     "tostring": (_tostring, 1, 1),
     "string": (_tostring, 1, 1),

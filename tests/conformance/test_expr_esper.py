@@ -278,3 +278,51 @@ def test_case_column_named_by_its_text() -> None:
     h = Harness("@Name('s0') select case i when 1 then 0 end from Flow#length(10)")
     h.send(0, i=1)
     assert h.of("s0")[0].values == {"case i when 1 then 0 end": 0}
+
+
+CO = "ExprCoreCoalesce.{}"
+MM = "ExprCoreMinMaxNonAgg.ExecCoreMinMax"
+OTHER_CASES: list[tuple[str, str, str, list[dict[str, Any]], list[Any]]] = [
+    ("coalesce", CO.format("ExprCoreCoalesceLong"), "coalesce(l, i, sh)",
+     [{"l": 1, "i": 2, "sh": 3}, {"l": None, "i": 2, "sh": None}, {"l": None, "i": None, "sh": 3},
+      {"l": None, "i": None, "sh": None}], [1, 2, 3, None]),
+    ("coalesce", CO.format("ExprCoreCoalesceDouble"), "coalesce(null, by, sh, i, l, f, db)",
+     [dict(zip(("by", "sh", "i", "l", "f", "db"), vals, strict=True)) for vals in
+      [(None, None, None, None, None, None), (None, 2, None, None, None, 1.0), (None, None, None, None, None, 100.0),
+       (None, None, None, None, 10.0, 100.0), (None, None, 1, 5, 10.0, 100.0), (3, None, None, None, None, None),
+       (None, None, None, 5, 10.0, 100.0)]], [None, 2, 100.0, 10.0, 1, 3, 5]),
+    ("coalesce", CO.format("ExprCoreCoalesceNull"), "coalesce(null, null)", [{}], [None]),
+    ("max-min-row", MM, "max(l, i)", [{"l": 10, "i": 20}, {"l": -10, "i": -20}, {"l": None, "i": None},
+                                      {"l": 1, "i": None}], [20, -10, None, None]),
+    ("max-min-row", MM, "max(l, i, sh)", [{"l": 10, "i": 20, "sh": 4}, {"l": -10, "i": -20, "sh": -30},
+                                          {"l": None, "i": None, "sh": None}, {"l": 1, "i": None, "sh": 1}],
+     [20, -10, None, None]),
+    ("max-min-row", MM, "min(l, i)", [{"l": 10, "i": 20}, {"l": -10, "i": -20}, {"l": None, "i": None},
+                                      {"l": 1, "i": None}], [10, -20, None, None]),
+    ("max-min-row", MM, "min(l, i, sh)", [{"l": 10, "i": 20, "sh": 4}, {"l": -10, "i": -20, "sh": -30},
+                                          {"l": None, "i": None, "sh": None}, {"l": 1, "i": None, "sh": 1}],
+     [4, -30, None, None]),
+]
+
+
+@pytest.mark.parametrize(("expr", "events", "expected"), [
+    pytest.param(x, e, want, marks=pytest.mark.esper(c, cite=cite), id=f"{c}:{x}")
+    for c, cite, x, e, want in OTHER_CASES])
+def test_coalesce_and_row_min_max_like_esper(expr: str, events: list[dict[str, Any]], expected: list[Any]) -> None:
+    assert selected(expr, events) == expected
+
+
+@pytest.mark.esper("coalesce", cite=CO.format("ExprCoreCoalesceBeans") + " (the tag that matched, over a pattern)")
+def test_coalesce_over_pattern_tags() -> None:
+    h = Harness("@Name('s0') select coalesce(a.s, b.s) as myString from pattern [every (a=Flow(s='s0') or "
+                "b=Flow(s='s1'))]")
+    h.send(0, s="s0")
+    h.send(1, s="s1")
+    assert [r.values["myString"] for r in h.of("s0")] == ["s0", "s1"]
+
+
+@pytest.mark.esper("unsupported-is-an-error", cite=CO.format("ExprCoreCoalesceInvalid") + " (coalesce of one value)")
+def test_coalesce_of_one_value_is_refused() -> None:
+    with pytest.raises(EPLError) as info:
+        compile_module("select coalesce(intPrimitive) as result from Flow")
+    assert "coalesce()" in str(info.value) and info.value.line == 1 and info.value.column
