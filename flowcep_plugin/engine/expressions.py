@@ -114,20 +114,54 @@ def java_text(x: Any) -> str:
     return str(x)
 
 
-def _to_int(x: Any) -> Any:
-    """Java's narrowing of numbers (toward zero) and Integer.parseInt for strings; null when
-    the value does not convert (Esper's cast returns null rather than failing)."""
-    if x is None or isinstance(x, bool):
-        return None
-    if isinstance(x, (int, float)):
-        try:
-            return int(x)
-        except (OverflowError, ValueError):
+_JAVA_INT = re.compile(r"[+-]?[0-9]+")
+_JAVA_DECODE = re.compile(r"([+-]?)(0[xX]|#)?([0-9A-Fa-f]+)")
+
+
+def _java_integer(bits: int, decode: bool = False) -> Callable[[Any], Any]:
+    """Esper's cast to a Java integer type of ``bits`` bits: a number narrows as Java's
+    ``Number.intValue()``/``longValue()``/``byteValue()`` (a double saturates to 32 or 64
+    bits, then wraps; an integer wraps), text parses as ``Integer.parseInt`` (ASCII digits,
+    no spaces, in range) or, for ``byte``, as ``Byte.decode`` (``0x0A``, ``#0A``, ``012``);
+    null when the value does not convert (Esper's cast raises there)."""
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    wide = 64 if bits == 64 else 32
+
+    def wrap(v: int) -> int:
+        v &= (1 << bits) - 1
+        return v - (1 << bits) if v > hi else v
+
+    def conv(x: Any) -> Any:
+        if x is None or isinstance(x, bool):
             return None
-    try:
-        return int(str(x))
-    except ValueError:
-        return None
+        if isinstance(x, int):
+            return wrap(x)
+        if isinstance(x, float):
+            if x != x:
+                return 0
+            limit = (1 << (wide - 1))
+            return wrap(int(max(min(x, limit - 1), -limit)))
+        text = x if isinstance(x, str) else str(x)
+        if decode:
+            m = _JAVA_DECODE.fullmatch(text)
+            if m is None or (m.group(2) is None and not m.group(3).isdigit()):
+                return None
+            sign, radix, digits = m.groups()
+            base = 16 if radix else 8 if len(digits) > 1 and digits.startswith("0") else 10
+            try:
+                v = int(sign + digits, base)
+            except ValueError:
+                return None
+        else:
+            if _JAVA_INT.fullmatch(text) is None:
+                return None
+            v = int(text)
+        return v if lo <= v <= hi else None
+
+    return conv
+
+
+_to_int = _java_integer(32)
 
 
 def _to_float(x: Any) -> Any:
@@ -148,9 +182,10 @@ def _to_bool(x: Any) -> Any:
 
 
 _CASTS: dict[str, Callable[[Any], Any]] = {
-    "int": _to_int, "integer": _to_int, "long": _to_int, "short": _to_int, "byte": _to_int,
+    "int": _to_int, "integer": _to_int, "long": _java_integer(64), "short": _java_integer(16),
+    "byte": _java_integer(8, decode=True),
     "double": _to_float, "float": _to_float, "string": _tostring, "boolean": _to_bool,
-    "java.lang.string": _tostring, "java.lang.integer": _to_int, "java.lang.long": _to_int,
+    "java.lang.string": _tostring, "java.lang.integer": _to_int, "java.lang.long": _java_integer(64),
     "java.lang.double": _to_float, "java.lang.boolean": _to_bool,
 }
 

@@ -326,3 +326,36 @@ def test_coalesce_of_one_value_is_refused() -> None:
     with pytest.raises(EPLError) as info:
         compile_module("select coalesce(intPrimitive) as result from Flow")
     assert "coalesce()" in str(info.value) and info.value.line == 1 and info.value.column
+
+
+CT = "ExprCoreCast.{}"
+CAST_CASES: list[tuple[str, str, list[dict[str, Any]], list[Any]]] = [
+    (CT.format("ExprCoreCastWStaticType") + " (text parsed)", "cast(v, int)", d("v", ["100", 10]), [100, 10]),
+    (CT.format("ExprCoreCastWStaticType"), "cast(v, double)", d("v", ["1.4E-1"]), [0.14]),
+    (CT.format("ExprCoreCastWStaticType"), "cast(v, long)", d("v", ["-10", 11]), [-10, 11]),
+    (CT.format("ExprCoreCastWStaticType"), "cast(v, float)", d("v", ["1.001"]), [1.001]),
+    (CT.format("ExprCoreCastWStaticType") + " (byte text is decoded: 0x0A)", "cast(v, byte)", d("v", ["0x0A"]), [10]),
+    (CT.format("ExprCoreCastWStaticType"), "cast(v, short)", d("v", ["223"]), [223]),
+    (CT.format("ExprCoreCastWStaticType"), "cast(v, java.lang.Long)", d("v", [10]), [10]),
+    (CT.format("ExprCoreCastSimple") + " (null stays null)", "cast(v, int)", d("v", [3, None]), [3, None]),
+    (CT.format("ExprCoreCastSimple") + " (a float narrows toward zero)", "cast(v, long)", d("v", [9.5, None]), [9, None]),
+    (CT.format("ExprCoreCastSimple"), "cast(v, java.lang.String)", d("v", ["abc", None]), ["abc", None]),
+    (CT.format("ExprCoreCastSimpleMoreTypes"), "cast(v, float)", d("v", [1]), [1.0]),
+    (CT.format("ExprCoreCastSimpleMoreTypes"), "cast(v, short)", d("v", [1]), [1]),
+    (CT.format("ExprCoreCastSimpleMoreTypes"), "cast(v, byte)", d("v", [1]), [1]),
+    (CT.format("ExprCoreCastSimpleMoreTypes"), "cast(v, boolean)", d("v", ["true"]), [True]),
+    ("Esper reference, 'The Cast Function' (Java's narrowing: (byte) 300 is 44, (int) 3e10 saturates, (int) 2^40 "
+     "wraps)", "cast(v, byte)", d("v", [300, -129]), [44, 127]),
+    ("Esper reference, 'The Cast Function' (Java's narrowing)", "cast(v, int)", d("v", [3e10, -2.7, 2 ** 40]),
+     [2147483647, -2, 0]),
+    ("Esper reference, 'The Cast Function' (Integer.parseInt: no spaces, ASCII digits, in range; else null "
+     "where Esper raises)", "cast(v, int)", d("v", [" 7", "1_000", "\u0663", "2147483648", "1.5"]),
+     [None, None, None, None, None]),
+]
+
+
+@pytest.mark.parametrize(("expr", "events", "expected"), [
+    pytest.param(x, e, want, marks=pytest.mark.esper("cast", cite=cite), id=f"cast:{x}:{i}")
+    for i, (cite, x, e, want) in enumerate(CAST_CASES)])
+def test_cast_like_esper(expr: str, events: list[dict[str, Any]], expected: list[Any]) -> None:
+    assert selected(expr, events) == expected
