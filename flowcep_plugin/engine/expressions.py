@@ -431,10 +431,21 @@ class CodeGen:
             op = e.op
             if lf == "None" or rf == "None":
                 return "None"
+            for side in (e.left, e.right):
+                if isinstance(side, A.Literal) and not isinstance(side.value, (int, float)) \
+                        or isinstance(side, A.Literal) and isinstance(side.value, bool):
+                    raise self.error(f"arithmetic '{op}' needs numbers, not {side.text or repr(side.value)} "
+                                     "(Esper has no text or boolean arithmetic)", side)
             checks = [f"{c} is None" for c in (lf, rf) if not _LITERAL.match(c)]
             if op in "/%":
                 checks.append(f"{rl} == 0")
             expr = f"{self.const(_java_mod)}({ll}, {rl})" if op == "%" else f"{ll} {op} {rl}"
+            if op in "+*" and not any(isinstance(x, A.Literal) and (op == "+" or isinstance(x.value, float))
+                                      for x in (e.left, e.right)):
+                # Python's + joins text (and lists) and * repeats them; Esper's arithmetic is numeric
+                # only: "- 0" makes such a result fail (the row's value is then null) and costs one
+                # subtraction, against two class checks per row (-0.0 - 0 stays -0.0)
+                expr = f"({expr}) - 0"
             if not checks:
                 return f"({expr})"
             return f"(None if {' or '.join(checks)} else {expr})"

@@ -359,3 +359,24 @@ CAST_CASES: list[tuple[str, str, list[dict[str, Any]], list[Any]]] = [
     for i, (cite, x, e, want) in enumerate(CAST_CASES)])
 def test_cast_like_esper(expr: str, events: list[dict[str, Any]], expected: list[Any]) -> None:
     assert selected(expr, events) == expected
+
+
+ARITH_TEXT = "Esper reference, 'Arithmetic Operators' (numbers only; text is joined with ||, which FlowCEP refuses)"
+
+
+@pytest.mark.esper("arithmetic", cite=ARITH_TEXT + ": text or lists reaching + or * give null, never joined "
+                   "or repeated")
+def test_arithmetic_on_text_values_is_null() -> None:
+    got = selected("s + u", [{"s": "a", "u": "b"}, {"s": 1, "u": 2}, {"s": [1], "u": [2]}])
+    assert got == [None, 3, None]
+    assert selected("s * n", [{"s": "ab", "n": 3}, {"s": 2, "n": 3}]) == [None, 6]
+
+
+@pytest.mark.esper("unsupported-is-an-error", cite=ARITH_TEXT + ": a text or boolean literal in arithmetic is a "
+                   "compile error (Esper: implicit conversion from String to numeric is not allowed)")
+@pytest.mark.parametrize("text", ["select 'a' + 'b' from Flow", "select s + 'x' from Flow",
+                                  "select true + 1 from Flow", "select s || 'x' from Flow"])
+def test_text_arithmetic_is_refused(text: str) -> None:
+    with pytest.raises(EPLError) as info:
+        compile_module(text)
+    assert info.value.line == 1 and info.value.column
