@@ -467,9 +467,12 @@ class _Build(Transformer[Token, Any]):
     # --- end match_recognize (h-mrec) ---
 
     def stream_ref(self, meta: Any, children: list[Any]) -> A.StreamRef:
-        name, flt, *views, _as, alias, uni = children
+        name, flt, *views, alias, uni = children
         return A.StreamRef(_name(name), flt, tuple(views), _name(alias) if alias else None, _pos(meta),
                            uni is not None)
+
+    def stream_alias(self, meta: Any, children: list[Any]) -> Token:
+        return cast(Token, children[-1])
 
     def filter(self, meta: Any, children: list[Any]) -> A.Expr | None:
         return cast("A.Expr | None", children[0])
@@ -696,12 +699,7 @@ class _Build(Transformer[Token, Any]):
         return tuple(p for p, _t in children), None
 
     def on_stmt(self, meta: Any, children: list[Any]) -> A.OnStmt:
-        _on, trigger, alias, action = children
-        if alias is not None:
-            if trigger.alias is not None:
-                raise EPLError(f"the trigger stream has two aliases ({trigger.alias}, {_name(alias)})",
-                               self.filename, alias.line, alias.column)
-            trigger = dataclasses.replace(trigger, alias=_name(alias))
+        _on, trigger, action = children
         return cast("A.OnStmt", dataclasses.replace(action, trigger=trigger, pos=_pos(meta)))
 
     def nw_alias(self, meta: Any, children: list[Any]) -> Token:
