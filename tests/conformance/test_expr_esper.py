@@ -380,3 +380,14 @@ def test_text_arithmetic_is_refused(text: str) -> None:
     with pytest.raises(EPLError) as info:
         compile_module(text)
     assert info.value.line == 1 and info.value.column
+
+
+REL = [("v", "'B'", ["A", "B", "C"]), ("v", "2", [1, 2, 3]), ("v", "2L", [1, 2, 3]), ("v", "2f", [1.0, 2.0, 3.0]),
+       ("v", "2d", [1.0, 2.0, 3.0])]
+
+
+@pytest.mark.esper("null", cite="ExprCoreRelOp (>=, >, <=, < on text and numbers of each width)")
+@pytest.mark.parametrize(("lhs", "rhs", "values"), REL, ids=[r[1] for r in REL])
+def test_relational_operators(lhs: str, rhs: str, values: list[Any]) -> None:
+    got = [selected(f"{lhs} {op} {rhs}", d("v", values)) for op in (">=", ">", "<=", "<")]
+    assert got == [[False, True, True], [False, False, True], [True, True, False], [True, False, False]]
