@@ -179,8 +179,6 @@ class _Compiler:
         if plan.pattern is not None:
             raise self.err(f"unsupported construct: {what} over a pattern (a pattern has no remove "
                            "stream)", s.pos)
-        if s.order_by or s.limit is not None or s.distinct:
-            raise self.err(f"unsupported construct: {what} with ORDER BY, LIMIT or DISTINCT", s.pos)
         if s.output is not None and s.output.kind != "default":
             raise self.err(f"unsupported construct: {what} with output {s.output.kind} (only output "
                            "every P keeps the remove stream)", s.output.pos)
@@ -344,7 +342,8 @@ class _Compiler:
             plan.info.select_names = plan.value_names[:len(plan.value_names) - len(hidden)]
         lim = s.limit
         plan.shape = make_shaper(keys, lim.count if lim else None, lim.offset if lim else 0,
-                                 s.distinct, visible, [h.name for h in hidden])
+                                 s.distinct, visible, [h.name for h in hidden],
+                                 split_streams=s.select_stream != "istream" or s.insert_stream != "istream")
         return plan
 
     def _star_key(self, s: A.SelectStmt, e: A.Expr) -> Callable[[dict[str, Any]], Any]:

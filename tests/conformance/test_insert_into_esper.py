@@ -83,15 +83,13 @@ def test_insert_rstream_with_output_rate() -> None:
         (70_000, "DEF", 180.0), (70_000, "ABC", 191.0)]
 
 
-@pytest.mark.esper("unsupported-is-an-error", cite=II.format("EPLInsertIntoWithOutputLimitAndSort")
-                   + " (insert rstream with ORDER BY: refused, never unsorted)")
-def test_insert_rstream_with_order_by_is_refused() -> None:
-    from flowcep_plugin.engine.compiler import compile_module
-    from flowcep_plugin.errors import EPLError
-    with pytest.raises(EPLError) as info:
-        compile_module("insert rstream into StockTicks select symbol as mySymbol, price as myPrice "
-                       "from Flow#time(60) output every 5 seconds order by symbol asc")
-    assert "with ORDER BY" in str(info.value) and info.value.line == 1 and info.value.column
+@pytest.mark.esper("insert-into", cite=II.format("EPLInsertIntoWithOutputLimitAndSort") + " (insert rstream, "
+                   "output every 5 seconds, order by: the removed events of a release inserted sorted)")
+def test_insert_rstream_with_output_rate_and_order_by() -> None:
+    assert stock_ticks("insert rstream into StockTicks select symbol as mySymbol, price as myPrice "
+                       "from Flow#time(60) output every 5 seconds order by symbol asc") == [
+        (60_000, "CSC", 10.0), (60_000, "GE", 30.0), (60_000, "IBM", 80.0),
+        (70_000, "ABC", 91.0), (70_000, "DEF", 191.0)]
 
 
 @pytest.mark.esper("insert-into", cite=II.format("EPLInsertIntoStaggeredWithWildcard") + " (select * chained "

@@ -8,9 +8,7 @@ from typing import Any
 
 import pytest
 
-from flowcep_plugin.engine.compiler import compile_module
 from flowcep_plugin.engine.harness import Harness
-from flowcep_plugin.errors import EPLError
 
 OB = "ResultSetOrderBySimple.{}"
 #: createAndSend's events: (symbol, price); volume is 0 for all of them
@@ -125,9 +123,41 @@ def test_order_by_pattern_matches_of_one_event() -> None:
     assert [(r.time_ms, r.values["s"]) for r in h.of("s0")] == [(2, "A2"), (2, "A1")]
 
 
-@pytest.mark.esper("unsupported-is-an-error", cite=OB.format("ResultSetOrderByMultiDelivery")
-                   + " (rstream with ORDER BY: refused at its line and column, not silently unsorted)")
-def test_order_by_rstream_is_refused() -> None:
-    with pytest.raises(EPLError) as info:
-        compile_module("select rstream s from Flow#groupwin(s)#time(10) order by s desc")
-    assert "rstream with ORDER BY" in str(info.value) and info.value.line == 1 and info.value.column
+@pytest.mark.esper("order-by", cite=OB.format("ResultSetOrderByMultiDelivery") + " (rstream of a grouped time "
+                   "window: the events leaving at one time are sorted)")
+def test_order_by_rstream_of_groupwin_time() -> None:
+    h = Harness("@Name('s0') select rstream s from Flow#groupwin(s)#time(10) order by s desc")
+    h.send(1000, s="A1")
+    h.send(1000, s="A2")
+    h.watermark(11000)
+    assert [(r.time_ms, r.removed, r.values["s"]) for r in h.of("s0")] == [(11000, True, "A2"), (11000, True, "A1")]
+
+
+@pytest.mark.esper("limit", cite="ResultSetOutputLimitRowLimit.ResultSetBatchNoOffsetNoOrder (irstream: the limit "
+                   "applies to the insert and the remove stream each)")
+def test_limit_applies_to_each_stream() -> None:
+    h = Harness("@Name('s0') select irstream theString from Flow#length_batch(3) limit 1")
+    got = []
+    for t in range(6):
+        got.append([("-" if r.removed else "+", r.values["theString"]) for r in h.send(t, theString=f"E{t + 1}")])
+    assert got == [[], [], [("+", "E1")], [], [], [("+", "E4"), ("-", "E1")]]
+
+
+@pytest.mark.esper("unique", cite="ViewUnique.ViewLastUniqueSceneOne (with its ORDER BY: each stream sorted on its own)")
+def test_unique_irstream_with_order_by() -> None:
+    h = Harness("@Name('s0') select irstream symbol, price from Flow#unique(symbol) order by symbol")
+    got = []
+    for t, (sym, p) in enumerate([("S1", 100.0), ("S2", 5.0), ("S1", 101.0), ("S1", 102.0), ("S2", 6.0)]):
+        got.append([("-" if r.removed else "+", r.values["symbol"], r.values["price"]) for r in h.send(t, symbol=sym, price=p)])
+    assert got == [[("+", "S1", 100.0)], [("+", "S2", 5.0)], [("+", "S1", 101.0), ("-", "S1", 100.0)],
+                   [("+", "S1", 102.0), ("-", "S1", 101.0)], [("+", "S2", 6.0), ("-", "S2", 5.0)]]
+
+
+@pytest.mark.esper("distinct", cite="EPLOtherDistinct (DISTINCT applies to the insert and the remove stream each, "
+                   "as its output view does) over ViewLengthBatchSceneOne's batches")
+def test_distinct_applies_to_each_stream() -> None:
+    h = Harness("@Name('s0') select irstream distinct s from Flow#length_batch(3)")
+    got = []
+    for t, s in enumerate(["a", "a", "b", "b", "b", "c"]):
+        got.append([("-" if r.removed else "+", r.values["s"]) for r in h.send(t, s=s)])
+    assert got == [[], [], [("+", "a"), ("+", "b")], [], [], [("+", "b"), ("+", "c"), ("-", "a"), ("-", "b")]]
