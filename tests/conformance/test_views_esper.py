@@ -281,3 +281,50 @@ def test_unique_null_key_replaces() -> None:
     got = ir_pairs("@Name('s0') select irstream theString from Flow#unique(intBoxed)",
                    [{"theString": "E1", "intBoxed": None}, {"theString": "E2", "intBoxed": None}], "theString")
     assert got == [[("+", "E1")], [("+", "E2"), ("-", "E1")]]
+
+
+WB = "ResultSetQueryTypeWTimeBatch.{}"
+MD_BATCHES: list[tuple[int, dict[str, Any] | None]] = [
+    (0, {"symbol": "DELL", "price": 10.0, "volume": 200}), (0, {"symbol": "IBM", "price": 15.0, "volume": 500}),
+    (0, {"symbol": "DELL", "price": 20.0, "volume": 250}), (1000, None),
+    (1000, {"symbol": "IBM", "price": 20.0, "volume": 600}), (2000, None)]
+
+
+def batch_rows(epl: str, *fields: str) -> dict[int, tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]]:
+    out: dict[int, tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]] = {}
+    for t, sign, *vals in _rows(epl, MD_BATCHES, *fields):
+        new, old = out.setdefault(t, ([], []))
+        (old if sign == "-" else new).append(tuple(vals))
+    return out
+
+
+@pytest.mark.esper("irstream-time_batch", cite=WB.format("ResultSetQueryTypeTimeBatchRowForAllNoJoin"))
+def test_time_batch_row_for_all() -> None:
+    got = batch_rows("@Name('s0') select irstream sum(price) as sumPrice from Flow#time_batch(1 sec)", "sumPrice")
+    assert got[1000][0] == [(45.0,)] and got[2000] == ([(20.0,)], [(45.0,)])
+
+
+@pytest.mark.esper("irstream-time_batch", cite=WB.format("ResultSetQueryTypeTimeBatchRowPerEventNoJoin") + " (the "
+                   "old events carry the aggregate after the update)")
+def test_time_batch_row_per_event() -> None:
+    got = batch_rows("@Name('s0') select irstream symbol, sum(price) as sumPrice from Flow#time_batch(1 sec)",
+                     "symbol", "sumPrice")
+    assert got[1000][0] == [("DELL", 45.0), ("IBM", 45.0), ("DELL", 45.0)]
+    assert got[2000] == ([("IBM", 20.0)], [("DELL", 20.0), ("IBM", 20.0), ("DELL", 20.0)])
+
+
+@pytest.mark.esper("irstream-time_batch", cite=WB.format("ResultSetQueryTypeTimeBatchRowPerGroupNoJoin") + " (with "
+                   "its ORDER BY; a group that left is output with sum null)")
+def test_time_batch_row_per_group() -> None:
+    got = batch_rows("@Name('s0') select irstream symbol, sum(price) as sumPrice from Flow#time_batch(1 sec) "
+                     "group by symbol order by symbol asc", "symbol", "sumPrice")
+    assert got[1000][0] == [("DELL", 30.0), ("IBM", 15.0)]
+    assert got[2000] == ([("DELL", None), ("IBM", 20.0)], [("DELL", 30.0), ("IBM", 15.0)])
+
+
+@pytest.mark.esper("irstream-time_batch", cite=WB.format("ResultSetQueryTypeTimeBatchAggrGroupedNoJoin"))
+def test_time_batch_grouped_beside_a_property() -> None:
+    got = batch_rows("@Name('s0') select irstream symbol, sum(price) as sumPrice, volume from Flow#time_batch(1 sec) "
+                     "group by symbol", "symbol", "sumPrice", "volume")
+    assert got[1000][0] == [("DELL", 30.0, 200), ("IBM", 15.0, 500), ("DELL", 30.0, 250)]
+    assert got[2000] == ([("IBM", 20.0, 600)], [("DELL", None, 200), ("IBM", 20.0, 500), ("DELL", None, 250)])
