@@ -111,3 +111,50 @@ def test_insert_irstream_inserts_both_streams() -> None:
     for t, v in enumerate([1, 2, 3]):
         h.send(t, v=v)
     assert [(r.time_ms, r.values["v"]) for r in h.of("s0")] == [(0, 1), (1, 2), (1, 1), (2, 3), (2, 2)]
+
+
+@pytest.mark.esper("insert-into", cite=II.format("EPLInsertIntoNamedColsSimple") + " (a column list names the "
+                   "inserted properties by position: the statement's rows and the stream's events)")
+def test_insert_into_with_a_column_list() -> None:
+    rows = variant("@Name('fl') insert into Ev (delta, product) select intPrimitive - intBoxed as deltaTag, "
+                   "intPrimitive * intBoxed as productTag from Flow(kind='sb')#length(100)", join=False)
+    assert rows == EXPECTED
+
+
+@pytest.mark.esper("insert-into", cite=II.format("EPLInsertIntoNamedColsStateless"))
+def test_insert_into_with_a_column_list_without_window() -> None:
+    rows = variant("@Name('fl') insert into Ev (delta, product) select intPrimitive - intBoxed as deltaTag, "
+                   "intPrimitive * intBoxed as productTag from Flow(kind='sb')", join=False)
+    assert rows == EXPECTED
+
+
+@pytest.mark.esper("insert-into", cite=II.format("EPLInsertIntoNamedColsJoin"))
+def test_insert_into_with_a_column_list_from_a_join() -> None:
+    rows = variant("@Name('fl') insert into Ev (delta, product) select s0.intPrimitive - s0.intBoxed as deltaTag, "
+                   "s0.intPrimitive * s0.intBoxed as productTag from Flow(kind='sb')#length(100) as s0, "
+                   "Flow(kind='a')#length(100) as s1 where s0.theString = s1.id", join=True)
+    assert rows == EXPECTED
+
+
+@pytest.mark.esper("insert-into", cite=II.format("EPLInsertIntoProvidePartitialCols") + " (a stream filled by two "
+                   "statements, one of them naming fewer columns: the missing one reads null)")
+def test_insert_into_partial_columns() -> None:
+    h = Harness("insert into AStream (p0, p1) select intPrimitive as somename, theString from "
+                "Flow(intPrimitive between 0 and 10); "
+                "insert into AStream (p0) select intPrimitive as somename from Flow(intPrimitive > 10); "
+                "@Name('s0') select p0, p1 from AStream")
+    h.send(0, theString="E1", intPrimitive=20)
+    h.send(1, theString="E2", intPrimitive=5)
+    assert [(r.values["p0"], r.values["p1"]) for r in h.of("s0")] == [(20, None), (5, "E2")]
+
+
+@pytest.mark.esper("unsupported-is-an-error", cite=II.format("EPLInsertIntoNamedColsWildcard") + " (wildcard not "
+                   "allowed when insert-into specifies column order) and a count mismatch")
+@pytest.mark.parametrize("text", ["insert into Event_1W (delta, product) select * from Flow#length(100)",
+                                  "insert into S (a, b) select x from Flow"])
+def test_insert_into_column_list_errors(text: str) -> None:
+    from flowcep_plugin.engine.compiler import compile_module
+    from flowcep_plugin.errors import EPLError
+    with pytest.raises(EPLError) as info:
+        compile_module(text)
+    assert info.value.line == 1 and info.value.column
