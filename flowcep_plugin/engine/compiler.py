@@ -25,6 +25,7 @@ from .expressions import (
     compile_filtered_keys,
     compile_row_function,
     find_aggregates,
+    is_aggregate,
     props_of,
 )
 from .intersect import INTERSECT_VIEWS
@@ -256,6 +257,40 @@ class _Compiler:
         raise self.err(f"ambiguous property {name!r}: prefix it with a stream name", p.pos)
 
     # -- select statements -------------------------------------------------------------------
+    def _having_reads_groups(self, s: A.SelectStmt, refs: list[tuple[str, StreamDef]]) -> None:
+        """With GROUP BY, a property HAVING reads outside an aggregate must be one GROUP BY reads
+        (or one HAVING aggregates), as Esper's validateHaving requires ("Non-aggregated property
+        'x' in the HAVING clause must occur in the group-by clause"): a group has no one value of
+        any other property."""
+        def key(p: A.Prop) -> Any:
+            try:
+                return self.resolve(p, refs)
+            except EPLError:
+                return ".".join(p.parts)
+
+        allowed = {key(p) for g in s.group_by for p in props_of(g)}
+        bare: list[A.Prop] = []
+
+        def walk(e: A.Expr, in_agg: bool) -> None:
+            if isinstance(e, A.Subquery):
+                return
+            if isinstance(e, A.Prop):
+                if in_agg:
+                    allowed.add(key(e))
+                elif not e.parts[0].startswith((_PRIOR, _PREV, SUBQ_PREFIX)):
+                    bare.append(e)
+                return
+            agg = is_aggregate(e)
+            for c in children_of(e):
+                walk(c, in_agg or agg)
+
+        assert s.having is not None
+        walk(s.having, False)
+        for p in bare:
+            if key(p) not in allowed:
+                raise self.err(f"non-aggregated property {'.'.join(p.parts)!r} in HAVING must occur in GROUP BY "
+                               "(as in Esper: a group has no single value of it)", p.pos)
+
     def _refuse_select_names(self, s: A.SelectStmt) -> None:
         """A select-clause name read in WHERE, GROUP BY or HAVING is an error.
 
@@ -422,6 +457,8 @@ class _Compiler:
                 raise self.err(f"{c.name}(null) is not valid: {c.name} needs numbers", c.pos)
         aggregated = bool(aggs)
         grouped = bool(s.group_by)
+        if grouped and aggregated and s.having is not None:
+            self._having_reads_groups(s, refs)
         if star and (aggregated or grouped):
             raise self.err("unsupported construct: SELECT * with aggregates (also in HAVING) or GROUP BY "
                            "(select the properties)", s.pos)

@@ -115,3 +115,23 @@ def test_invalid_aggregate_forms_are_refused(text: str) -> None:
     with pytest.raises(EPLError) as info:
         compile_module(text)
     assert "is not valid" in str(info.value) and info.value.line == 1 and info.value.column == 8
+
+
+@pytest.mark.esper("unsupported-is-an-error", cite="ResultSetProcessorFactoryFactory.validateHaving and Esper's "
+                   "invalid-statement case 'group by intBoxed having doubleBoxed > 5' (\"Non-aggregated property "
+                   "'doubleBoxed' in the HAVING clause must occur in the group-by clause\")")
+@pytest.mark.parametrize("text", ["select sum(intPrimitive) from Flow#length(1) group by intBoxed having doubleBoxed > 5",
+                                  "select b, d, sum(i) from Flow group by b having d > 5"])
+def test_having_reads_only_grouped_properties(text: str) -> None:
+    with pytest.raises(EPLError) as info:
+        compile_module(text)
+    assert "must occur in GROUP BY" in str(info.value) and info.value.line == 1 and info.value.column
+
+
+@pytest.mark.esper("group-by", cite="ResultSetProcessorFactoryFactory.validateHaving (a property GROUP BY reads, "
+                   "even inside an expression, may be read by HAVING)")
+def test_having_reads_a_property_the_group_by_expression_reads() -> None:
+    h = Harness("@Name('s0') select b % 2 as m, count(*) as c from Flow group by b % 2 having b % 2 = 1")
+    for t, b in enumerate([1, 2, 3]):
+        h.send(t, b=b)
+    assert [(r.values["m"], r.values["c"]) for r in h.of("s0")] == [(1, 1), (1, 2)]
