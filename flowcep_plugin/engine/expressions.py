@@ -357,6 +357,10 @@ class CodeGen:
         self.special = special
         self.consts: dict[str, Any] = {}
         self._n = 0
+        #: the batch comprehensions' fast path: ``like`` with a literal pattern assumes text and
+        #: raises on anything else, and the record-by-record retry (``strict_text`` False) then
+        #: matches a number's Java text, so text columns pay nothing for it
+        self.strict_text = False
 
     # -- helpers ---------------------------------------------------------------------------
     def error(self, msg: str, e: A.Expr) -> EPLError:
@@ -542,7 +546,7 @@ class CodeGen:
         positive = want != e.negate
         if isinstance(e.pattern, A.Literal) and isinstance(e.pattern.value, str):
             # Esper matches a number against its text (ExprCoreLikeRegexp: 100 like '1%')
-            if not (isinstance(e.item, A.Literal) and isinstance(e.item.value, str)):
+            if not self.strict_text and not (isinstance(e.item, A.Literal) and isinstance(e.item.value, str)):
                 self._n += 1
                 text = f"_t{self._n}"
                 first = (f"({text} := ({later} if ({first}).__class__ is str else "
@@ -556,8 +560,9 @@ class CodeGen:
                 body = p.strip("%")
                 lead, trail = p.startswith("%") and len(p) > 0, p.endswith("%") and len(p) > 0
                 b = self.const(body)
+                exact = f"({later} + '')" if self.strict_text else later  # + '' raises on a non-text
                 if not p:
-                    test = f"{later} == ''"
+                    test = f"{exact} == ''"
                 elif lead and trail:
                     test = f"{b} in {later}"
                 elif lead:
@@ -565,7 +570,7 @@ class CodeGen:
                 elif trail:
                     test = f"{later}.startswith({b})"
                 else:
-                    test = f"{later} == {b}"
+                    test = f"{exact} == {b}"
             else:
                 rx = self.const(like_to_regex(p))
                 test = f"{rx}.fullmatch({later}) is not None"
@@ -689,11 +694,13 @@ def compile_column_filter(expr: A.Expr, key_of: Callable[[A.Prop], str], filenam
     if not res.keys:
         src = f"def _filter(cols, n):\n    return list(range(n)) if {cond} else []\n"
         return build(src, "_filter", gen.consts)
+    gen.strict_text = True
+    fast_cond = gen.true(expr)
     loop = res.loop()
     src = (
         "def _fast(cols, n):\n" + res.prologue()
         + f"    return [i for i, {loop.split(' in ', 1)[0]} in enumerate("
-        + (loop.split(" in ", 1)[1]) + f") if {cond}]\n"
+        + (loop.split(" in ", 1)[1]) + f") if {fast_cond}]\n"
         + "def _slow(cols, n):\n" + res.prologue()
         + "    out = []\n"
         + f"    for i, {loop.split(' in ', 1)[0]} in enumerate(" + loop.split(" in ", 1)[1] + "):\n"
@@ -717,6 +724,8 @@ def compile_column_values(exprs: Sequence[A.Expr], key_of: Callable[[A.Prop], st
     """
     res = _ColumnResolver(key_of)
     gen = CodeGen(filename, res)
+    row_codes = [gen.value(e) for e in exprs]
+    gen.strict_text = True
     codes = [gen.value(e) for e in exprs]
     prologue = res.prologue()
     body = []
@@ -732,7 +741,6 @@ def compile_column_values(exprs: Sequence[A.Expr], key_of: Callable[[A.Prop], st
     src = ("def _values(cols, n):\n" + prologue + "".join(body)
            + "    return [" + ", ".join(f"o{j}" for j in range(len(codes))) + "]\n")
     fast = build(src, "_values", gen.consts)
-    row_codes = codes
 
     def slow(cols: Mapping[str, list[Any]], n: int) -> list[list[Any]]:
         # record-by-record with errors as null, only used after the fast path failed
@@ -767,6 +775,7 @@ def compile_filtered_keys(where: A.Expr, exprs: Sequence[A.Expr], key_of: Callab
     make that record's condition or value null."""
     res = _ColumnResolver(key_of)
     gen = CodeGen(filename, res)
+    gen.strict_text = True  # the slow path below is the filter's and values' own
     cond = gen.true(where)
     key = "(" + "".join(gen.value(e) + ", " for e in exprs) + ")"
     where_f = compile_column_filter(where, key_of, filename)
@@ -786,6 +795,7 @@ def compile_filtered_keys(where: A.Expr, exprs: Sequence[A.Expr], key_of: Callab
         # the records it passes (most are rejected: no tuple is built for them)
         cres = _ColumnResolver(key_of)
         cgen = CodeGen(filename, cres)
+        cgen.strict_text = True
         ccond = cgen.true(where)
         kcols = [key_of(cast(A.Prop, e)) for e in exprs]
         if cres.keys:
