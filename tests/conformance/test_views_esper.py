@@ -328,3 +328,27 @@ def test_time_batch_grouped_beside_a_property() -> None:
                      "group by symbol", "symbol", "sumPrice", "volume")
     assert got[1000][0] == [("DELL", 30.0, 200), ("IBM", 15.0, 500), ("DELL", 30.0, 250)]
     assert got[2000] == ([("IBM", 20.0, 600)], [("DELL", None, 200), ("IBM", 20.0, 500), ("DELL", None, 250)])
+
+
+GW = "ViewGroup.{}"
+
+
+@pytest.mark.esper("groupwin", cite=GW.format("ViewGroupObjectArrayEvent") + " (an ungrouped sum over every "
+                   "group's length window)")
+def test_groupwin_length_sum_over_all_groups() -> None:
+    h = Harness("@Name('s0') select p1, sum(p2) as sp2 from Flow#groupwin(p1)#length(2)")
+    for t, (a, b) in enumerate([("A", 10), ("B", 11), ("A", 12), ("A", 13)]):
+        h.send(t, p1=a, p2=b)
+    assert [(r.values["p1"], r.values["sp2"]) for r in h.of("s0")] == [("A", 10), ("B", 21), ("A", 33), ("A", 36)]
+
+
+@pytest.mark.esper("unsupported-is-an-error", cite=GW.format("ViewGroupInvalid") + " (groupwin not first, without "
+                   "a child view, or twice: refused)")
+@pytest.mark.parametrize("text", ["select avg(price), symbol from Flow#length(100)#groupwin(symbol)",
+                                  "select * from Flow#keepall#groupwin(theString)#length(2)",
+                                  "select * from Flow#groupwin(a)#length(1)#groupwin(a)#length(2)",
+                                  "select * from Flow#groupwin(a)"])
+def test_groupwin_invalid_forms(text: str) -> None:
+    with pytest.raises(EPLError) as info:
+        compile_module(text)
+    assert info.value.line == 1 and info.value.column
