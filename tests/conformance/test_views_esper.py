@@ -352,3 +352,26 @@ def test_groupwin_invalid_forms(text: str) -> None:
     with pytest.raises(EPLError) as info:
         compile_module(text)
     assert info.value.line == 1 and info.value.column
+
+
+LW = "ViewLengthWin.{}"
+
+
+@pytest.mark.esper("irstream-simple", cite=LW.format("ViewLengthWindowSceneOne"))
+def test_length_window_scene_one() -> None:
+    assert deliveries("@Name('s0') select irstream * from Flow#length(2)", names(4)) == {
+        0: ["+E1"], 1: ["+E2"], 2: ["+E3", "-E1"], 3: ["+E4", "-E2"]}
+
+
+@pytest.mark.esper("prev", cite=LW.format("ViewLengthWindowWPrevPrior") + " (its insert stream; prev functions with "
+                   "a remove stream are refused)")
+def test_length_window_prev_and_prior() -> None:
+    h = Harness("@Name('s0') select symbol, prev(1, symbol) as prev1, prior(1, symbol) as prio1, "
+                "prevtail(symbol) as prevtail0, prevcount(symbol) as prevCountSym, prevwindow(symbol) as prevWindowSym "
+                "from Flow.win:length(2)")
+    for t in range(1, 10):
+        h.send(t, symbol=f"E{t}")
+    fields = ("symbol", "prev1", "prio1", "prevtail0", "prevCountSym", "prevWindowSym")
+    rows = [tuple(r.values[f] for f in fields) for r in h.of("s0")]
+    assert rows[:2] == [("E1", None, None, "E1", 1, ["E1"]), ("E2", "E1", "E1", "E1", 2, ["E2", "E1"])]
+    assert rows[2:] == [(f"E{i}", f"E{i - 1}", f"E{i - 1}", f"E{i - 1}", 2, [f"E{i}", f"E{i - 1}"]) for i in range(3, 10)]
