@@ -142,6 +142,8 @@ def _java_integer(bits: int, decode: bool = False) -> Callable[[Any], Any]:
             limit = (1 << (wide - 1))
             return wrap(int(max(min(x, limit - 1), -limit)))
         text = x if isinstance(x, str) else str(x)
+        if len(text) > 24:  # out of range for 64 bits anyway; spares int() a hostile 1 MB field
+            return None
         if decode:
             m = _JAVA_DECODE.fullmatch(text)
             if m is None or (m.group(2) is None and not m.group(3).isdigit()):
