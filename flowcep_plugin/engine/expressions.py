@@ -171,7 +171,7 @@ def _to_float(x: Any) -> Any:
         return None
     try:
         return float(x if isinstance(x, (int, float)) else str(x))
-    except ValueError:
+    except (ValueError, OverflowError):  # an integer past a double's range
         return None
 
 
@@ -707,10 +707,10 @@ def compile_column_filter(expr: A.Expr, key_of: Callable[[A.Prop], str], filenam
         + "    out = []\n"
         + f"    for i, {loop.split(' in ', 1)[0]} in enumerate(" + loop.split(" in ", 1)[1] + "):\n"
         + f"        try:\n            if {cond}: out.append(i)\n"
-        + "        except (TypeError, ValueError, AttributeError):\n            pass\n"
+        + "        except (TypeError, ValueError, AttributeError, ArithmeticError):\n            pass\n"
         + "    return out\n"
         + "def _filter(cols, n):\n    try:\n        return _fast(cols, n)\n"
-        + "    except (TypeError, ValueError, AttributeError):\n        return _slow(cols, n)\n"
+        + "    except (TypeError, ValueError, AttributeError, ArithmeticError):\n        return _slow(cols, n)\n"
     )
     return build(src, "_filter", gen.consts)
 
@@ -755,14 +755,14 @@ def compile_column_values(exprs: Sequence[A.Expr], key_of: Callable[[A.Prop], st
             for j, fn in enumerate(fns):
                 try:
                     out[j].append(fn(*args))
-                except (TypeError, ValueError, AttributeError):
+                except (TypeError, ValueError, AttributeError, ArithmeticError):
                     out[j].append(None)
         return out
 
     def values(cols: Mapping[str, list[Any]], n: int) -> list[list[Any]]:
         try:
             return cast("list[list[Any]]", fast(cols, n))
-        except (TypeError, ValueError, AttributeError):
+        except (TypeError, ValueError, AttributeError, ArithmeticError):
             return slow(cols, n)
 
     return values
@@ -818,7 +818,7 @@ def compile_filtered_keys(where: A.Expr, exprs: Sequence[A.Expr], key_of: Callab
     def keys(cols: Mapping[str, list[Any]], n: int) -> list[tuple[Any, ...]]:
         try:
             return cast("list[tuple[Any, ...]]", fast(cols, n))
-        except (TypeError, ValueError, AttributeError):
+        except (TypeError, ValueError, AttributeError, ArithmeticError):
             return slow(cols, n)
 
     return keys
@@ -827,5 +827,5 @@ def compile_filtered_keys(where: A.Expr, exprs: Sequence[A.Expr], key_of: Callab
 def compile_row_function(args: Sequence[str], body_code: str, consts: Mapping[str, Any]) -> Callable[..., Any]:
     """``def f(*args): return <body>``, with errors in the body giving None."""
     src = (f"def _f({', '.join(args)}):\n    try:\n        return {body_code}\n"
-           "    except (TypeError, ValueError, AttributeError):\n        return None\n")
+           "    except (TypeError, ValueError, AttributeError, ArithmeticError):\n        return None\n")
     return build(src, "_f", consts)

@@ -391,3 +391,13 @@ REL = [("v", "'B'", ["A", "B", "C"]), ("v", "2", [1, 2, 3]), ("v", "2L", [1, 2, 
 def test_relational_operators(lhs: str, rhs: str, values: list[Any]) -> None:
     got = [selected(f"{lhs} {op} {rhs}", d("v", values)) for op in (">=", ">", "<=", "<")]
     assert got == [[False, True, True], [False, False, True], [True, True, False], [True, False, False]]
+
+
+@pytest.mark.esper("arithmetic", cite="Esper reference, 'Arithmetic Operators' (a value past a double's range, "
+                   "hostile input from JSON: the expression is null for that event, the run goes on)")
+def test_integer_past_double_range_is_null_not_a_crash() -> None:
+    assert selected("v / 3", [{"v": 10 ** 400}, {"v": 6}]) == [None, 2.0]
+    assert selected("cast(v, double)", [{"v": 10 ** 400}, {"v": 3}]) == [None, 3.0]
+    h = Harness("@Name('s0') select v from Flow where v * 1.5 > 1")
+    h.batch([(0, {"v": 10 ** 400}), (1, {"v": 6})])
+    assert [r.values["v"] for r in h.of("s0")] == [6]
