@@ -135,3 +135,15 @@ def test_having_reads_a_property_the_group_by_expression_reads() -> None:
     for t, b in enumerate([1, 2, 3]):
         h.send(t, b=b)
     assert [(r.values["m"], r.values["c"]) for r in h.of("s0")] == [(1, 1), (1, 2)]
+
+
+@pytest.mark.esper("aggregate-all", cite="Esper reference, 'Aggregation Functions' (hostile input: an integer past a "
+                   "double's range makes avg/median/stddev/avedev null, the run goes on; sum stays exact)")
+@pytest.mark.parametrize("agg", ["avg(v)", "median(v)", "stddev(v)", "avedev(v)", "avg(distinct v)"])
+def test_aggregates_over_integers_past_double_range(agg: str) -> None:
+    h = Harness(f"@Name('s0') select {agg} as x, sum(v) as s from Flow#length(2)")
+    for t, v in enumerate([10 ** 400, 3, 5, 7]):
+        h.send(t, v=v)
+    got = [r.values["x"] for r in h.of("s0")]
+    assert got[:2] == [None, None] and got[3] is not None
+    assert h.of("s0")[1].values["s"] == 10 ** 400 + 3
