@@ -58,7 +58,7 @@ class _Avg(_Sum):
     __slots__ = ()
 
     def value(self) -> Any:
-        return self.s / self.n if self.n else None
+        return _avg_of(self.s, self.n)
 
 
 class _Values:
@@ -97,9 +97,19 @@ class _Values:
                 return sum(c)
             if k == "avg":
                 return sum(c) / len(c)
-        except TypeError:
+        except (TypeError, ArithmeticError):
             return None
         raise AssertionError(k)
+
+
+def _avg_of(total: Any, n: int) -> Any:
+    """total / n; null for no values or a sum past a double's range (hostile integers)."""
+    if not n:
+        return None
+    try:
+        return total / n
+    except ArithmeticError:
+        return None
 
 
 def _median(vals: list[Any]) -> Any:
@@ -110,7 +120,7 @@ def _median(vals: list[Any]) -> Any:
         s = sorted(vals)
         mid = len(s) // 2
         return float(s[mid]) if len(s) % 2 else (s[mid - 1] + s[mid]) / 2
-    except TypeError:
+    except (TypeError, ArithmeticError):
         return None
 
 
@@ -122,7 +132,7 @@ def _stddev(vals: list[Any]) -> Any:
     try:
         mean = sum(vals) / n
         return math.sqrt(sum((v - mean) ** 2 for v in vals) / (n - 1))
-    except TypeError:
+    except (TypeError, ArithmeticError):
         return None
 
 
@@ -134,7 +144,7 @@ def _avedev(vals: list[Any]) -> Any:
     try:
         mean = sum(vals) / n
         return sum(abs(v - mean) for v in vals) / n
-    except TypeError:
+    except (TypeError, ArithmeticError):
         return None
 
 
@@ -196,7 +206,7 @@ def _distinct_avg(vals: list[Any]) -> Any:
     u = dict.fromkeys(vals)
     try:
         return sum(u) / len(u) if u else None
-    except TypeError:
+    except (TypeError, ArithmeticError):
         return None
 
 
@@ -206,7 +216,7 @@ _REDUCERS: dict[tuple[str, bool], Callable[[list[Any]], Any]] = {
     ("count", False): len,
     ("count", True): lambda v: len(set(v)),
     ("sum", False): lambda v: sum(v) if v else None,
-    ("avg", False): lambda v: sum(v) / len(v) if v else None,
+    ("avg", False): lambda v: _avg_of(sum(v), len(v)) if v else None,
     ("sum", True): _distinct_sum,
     ("avg", True): _distinct_avg,
     ("min", False): _min, ("min", True): _min,

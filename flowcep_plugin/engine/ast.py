@@ -410,6 +410,8 @@ class SubSelect:
     group_by: tuple[Expr, ...] = ()
     pos: Pos = NOPOS
     having: Expr | None = None
+    #: ``select distinct``: changes nothing for exists/in/any/all; a scalar one is refused
+    distinct: bool = False
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ runtime state lives in ``runtime.Runtime`` so one module can run in several runt
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -18,11 +19,13 @@ from .contexts import CONTEXT_FUNCTION, ContextPlan
 from .expressions import (
     CodeGen,
     ColumnFilter,
+    children_of,
     compile_column_filter,
     compile_column_values,
     compile_filtered_keys,
     compile_row_function,
     find_aggregates,
+    is_aggregate,
     props_of,
 )
 from .intersect import INTERSECT_VIEWS
@@ -179,8 +182,6 @@ class _Compiler:
         if plan.pattern is not None:
             raise self.err(f"unsupported construct: {what} over a pattern (a pattern has no remove "
                            "stream)", s.pos)
-        if s.order_by or s.limit is not None or s.distinct:
-            raise self.err(f"unsupported construct: {what} with ORDER BY, LIMIT or DISTINCT", s.pos)
         if s.output is not None and s.output.kind != "default":
             raise self.err(f"unsupported construct: {what} with output {s.output.kind} (only output "
                            "every P keeps the remove stream)", s.output.pos)
@@ -258,6 +259,76 @@ class _Compiler:
         raise self.err(f"ambiguous property {name!r}: prefix it with a stream name", p.pos)
 
     # -- select statements -------------------------------------------------------------------
+    def _having_reads_groups(self, s: A.SelectStmt, refs: list[tuple[str, StreamDef]]) -> None:
+        """With GROUP BY, a property HAVING reads outside an aggregate must be one GROUP BY reads
+        (or one HAVING aggregates), as Esper's validateHaving requires ("Non-aggregated property
+        'x' in the HAVING clause must occur in the group-by clause"): a group has no one value of
+        any other property."""
+        def key(p: A.Prop) -> Any:
+            try:
+                return self.resolve(p, refs)
+            except EPLError:
+                return ".".join(p.parts)
+
+        allowed = {key(p) for g in s.group_by for p in props_of(g)}
+        bare: list[A.Prop] = []
+
+        def walk(e: A.Expr, in_agg: bool) -> None:
+            if isinstance(e, A.Subquery):
+                return
+            if isinstance(e, A.Prop):
+                if in_agg:
+                    allowed.add(key(e))
+                elif not e.parts[0].startswith((_PRIOR, _PREV, SUBQ_PREFIX)):
+                    bare.append(e)
+                return
+            agg = is_aggregate(e)
+            for c in children_of(e):
+                walk(c, in_agg or agg)
+
+        assert s.having is not None
+        walk(s.having, False)
+        for p in bare:
+            if key(p) not in allowed:
+                raise self.err(f"non-aggregated property {'.'.join(p.parts)!r} in HAVING must occur in GROUP BY "
+                               "(as in Esper: a group has no single value of it)", p.pos)
+
+    def _refuse_select_names(self, s: A.SelectStmt) -> None:
+        """A select-clause name read in WHERE, GROUP BY or HAVING is an error.
+
+        Esper validates WHERE and HAVING against the streams' properties only (ORDER BY alone
+        expands select names: ResultSetProcessorFactoryFactory), so ``select sum(v) as s ...
+        having s > 2`` fails there with "Property named 's' is not valid in any stream". Over
+        a stream without a declared schema FlowCEP would read ``s`` as an absent property
+        (null) and silently output nothing (in GROUP BY: put every event in one group), so it
+        refuses the statement instead; a stream whose schema declares the name reads the
+        property, as in Esper.
+        """
+        if s.items is None or isinstance(s.sources, A.PatternSource) or s.match_recognize is not None:
+            return
+        names = {it.alias for it in s.items
+                 if it.alias and not (isinstance(it.expr, A.Prop) and it.expr.parts == (it.alias,))}
+        if not names:
+            return
+        sds = [self.streams.get(r.stream) for r in s.sources]
+
+        def walk(e: A.Expr | None, clause: str) -> None:
+            if e is None or isinstance(e, A.Subquery):  # a subquery reads its own stream
+                return
+            if isinstance(e, A.Prop) and len(e.parts) == 1 and e.parts[0] in names:
+                n = e.parts[0]
+                if not any(sd is not None and sd.props is not None and sd.key(n) is not None for sd in sds):
+                    raise self.err(f"unsupported construct: select name {n!r} in {clause} ({clause} reads "
+                                   "the stream's properties, not the select list's names; repeat the "
+                                   "expression)", e.pos)
+            for c in children_of(e):
+                walk(c, clause)
+
+        walk(s.where, "WHERE")
+        for g in s.group_by:
+            walk(g, "GROUP BY")
+        walk(s.having, "HAVING")
+
     def select(self, s: A.SelectStmt, name: str) -> SelectPlan:
         """Plan a statement; ORDER BY/LIMIT/DISTINCT become a shaper of each output step.
 
@@ -270,6 +341,7 @@ class _Compiler:
             s = dataclasses.replace(s, items=tuple(
                 A.SelectItem(A.Prop((m.name,), pos=m.expr.pos, text=m.name), None)
                 for m in s.match_recognize.measures))
+        self._refuse_select_names(s)
         if not (s.order_by or s.limit is not None or s.distinct):
             return self._select(s, name)
         from .ordering import KeyGetter, make_shaper
@@ -307,7 +379,8 @@ class _Compiler:
             plan.info.select_names = plan.value_names[:len(plan.value_names) - len(hidden)]
         lim = s.limit
         plan.shape = make_shaper(keys, lim.count if lim else None, lim.offset if lim else 0,
-                                 s.distinct, visible, [h.name for h in hidden])
+                                 s.distinct, visible, [h.name for h in hidden],
+                                 split_streams=s.select_stream != "istream" or s.insert_stream != "istream")
         return plan
 
     def _star_key(self, s: A.SelectStmt, e: A.Expr) -> Callable[[dict[str, Any]], Any]:
@@ -376,14 +449,28 @@ class _Compiler:
                     raise self.err("nested aggregate functions are not supported", a.pos)
             if c.star and c.name != "count":
                 raise self.err(f"{c.name}(*) is not valid; only count(*)", c.pos)
+            if c.star and c.distinct:  # Esper: ResultSetAggregateCountSum.ResultSetAggregateCountSimple
+                raise self.err("count(distinct *) is not valid: distinct needs a value (count(distinct x))",
+                               c.pos)
             if not c.star and len(c.args) != 1:
                 raise self.err(f"{c.name}() takes one argument", c.pos)
+            if c.name in ("sum", "avg", "median", "stddev", "avedev") and isinstance(c.args[0], A.Literal) \
+                    and c.args[0].value is None:  # Esper: ResultSetAggregateCountSumInvalid
+                raise self.err(f"{c.name}(null) is not valid: {c.name} needs numbers", c.pos)
         aggregated = bool(aggs)
         grouped = bool(s.group_by)
+        if grouped and aggregated and s.having is not None:
+            self._having_reads_groups(s, refs)
         if star and (aggregated or grouped):
-            raise self.err("SELECT * cannot be combined with aggregates or GROUP BY", s.pos)
+            raise self.err("unsupported construct: SELECT * with aggregates (also in HAVING) or GROUP BY "
+                           "(select the properties)", s.pos)
         if grouped and not aggregated:
             raise self.err("unsupported construct: GROUP BY without aggregate functions", s.group_by[0].pos)
+        if s.output is not None and s.output.ms is not None and s.output.ms < 1:
+            # Esper: "Invalid time period expression returns a zero or negative time interval"
+            raise self.err("output every: the time period must be at least 1 msec", s.output.pos)
+        if s.output is not None and s.output.ms is None and s.output.events is not None and s.output.events < 1:
+            raise self.err("output every N events: N must be at least 1", s.output.pos)
         if s.output is not None and s.output.ms is None:
             if aggregated or s.output.kind not in ("default", "all", "last") or not s.output.events:
                 raise self.err("unsupported construct: output rate by events with aggregates, first or "
@@ -817,10 +904,15 @@ class _Compiler:
 
         def period(arg: Any) -> int:
             if isinstance(arg, A.TimePeriod):
-                return arg.ms
-            if isinstance(arg, A.Literal) and isinstance(arg.value, (int, float)):
-                return int(arg.value * 1000)
-            raise self.err(f"{name}: expected a time period such as '1 minute'", v.pos)
+                ms = arg.ms
+            elif isinstance(arg, A.Literal) and isinstance(arg.value, (int, float)) \
+                    and not isinstance(arg.value, bool):
+                ms = math.floor(arg.value * 1000 + 0.5)  # seconds, as Esper's Math.round(1000d * v)
+            else:
+                raise self.err(f"{name}: expected a time period such as '1 minute'", v.pos)
+            if ms < 1:  # Esper: "... view requires a size of at least 1 msec"
+                raise self.err(f"{name}: the time period must be at least 1 msec", v.pos)
+            return ms
 
         def count(arg: Any) -> int:
             if isinstance(arg, A.Literal) and isinstance(arg.value, int) and arg.value > 0:
@@ -930,7 +1022,9 @@ class _Compiler:
             if isinstance(a, A.TimePeriod):
                 arg = a.ms
             elif isinstance(a, A.Literal) and isinstance(a.value, (int, float)):
-                arg = int(a.value * 1000)
+                arg = math.floor(a.value * 1000 + 0.5)
+            if arg is not None and arg < 1:  # Esper: "Time window view requires a size of at least 1 msec"
+                raise self.err(f"named window {w.name}: the time period must be at least 1 msec", v.pos)
         elif name == "length" and len(v.args) == 1:
             a = v.args[0]
             if isinstance(a, A.Literal) and isinstance(a.value, int) and a.value > 0:

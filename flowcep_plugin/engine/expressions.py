@@ -17,8 +17,10 @@ helper calls on the common paths.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
 from operator import itemgetter
 from typing import Any, cast
 
@@ -32,6 +34,7 @@ __all__ = [
     "FUNCTIONS",
     "CodeGen",
     "build",
+    "children_of",
     "compile_column_filter",
     "compile_column_values",
     "like_to_regex",
@@ -90,23 +93,78 @@ def _abs(x: Any) -> Any:
 
 
 def _tostring(x: Any) -> Any:
-    return None if x is None else str(x)
+    return None if x is None else java_text(x)
 
 
-def _to_int(x: Any) -> Any:
-    """Java's narrowing of numbers (toward zero) and Integer.parseInt for strings; null when
-    the value does not convert (Esper's cast returns null rather than failing)."""
-    if x is None or isinstance(x, bool):
-        return None
-    if isinstance(x, (int, float)):
-        try:
-            return int(x)
-        except (OverflowError, ValueError):
+def java_text(x: Any) -> str:
+    """A value as Java's ``String.valueOf`` writes it, which is what Esper's ``like``,
+    ``regexp`` and string casts see: ``true``, ``100``, ``11.0``, ``1.0E20``."""
+    if x.__class__ is str:
+        return x
+    if isinstance(x, bool):
+        return "true" if x else "false"
+    if isinstance(x, float):
+        if x != x or x in (float("inf"), float("-inf")):
+            return "NaN" if x != x else ("Infinity" if x > 0 else "-Infinity")
+        if x == 0 or 1e-3 <= abs(x) < 1e7:
+            return repr(x)
+        sign, digits, exp = Decimal(repr(x)).normalize().as_tuple()
+        ds = "".join(map(str, digits))
+        e10 = int(exp) + len(ds) - 1
+        return f"{'-' if sign else ''}{ds[0]}.{ds[1:] or '0'}E{e10}"
+    return str(x)
+
+
+_JAVA_INT = re.compile(r"[+-]?[0-9]+")
+_JAVA_DECODE = re.compile(r"([+-]?)(0[xX]|#)?([0-9A-Fa-f]+)")
+
+
+def _java_integer(bits: int, decode: bool = False) -> Callable[[Any], Any]:
+    """Esper's cast to a Java integer type of ``bits`` bits: a number narrows as Java's
+    ``Number.intValue()``/``longValue()``/``byteValue()`` (a double saturates to 32 or 64
+    bits, then wraps; an integer wraps), text parses as ``Integer.parseInt`` (ASCII digits,
+    no spaces, in range) or, for ``byte``, as ``Byte.decode`` (``0x0A``, ``#0A``, ``012``);
+    null when the value does not convert (Esper's cast raises there)."""
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    wide = 64 if bits == 64 else 32
+
+    def wrap(v: int) -> int:
+        v &= (1 << bits) - 1
+        return v - (1 << bits) if v > hi else v
+
+    def conv(x: Any) -> Any:
+        if x is None or isinstance(x, bool):
             return None
-    try:
-        return int(str(x))
-    except ValueError:
-        return None
+        if isinstance(x, int):
+            return wrap(x)
+        if isinstance(x, float):
+            if x != x:
+                return 0
+            limit = (1 << (wide - 1))
+            return wrap(int(max(min(x, limit - 1), -limit)))
+        text = x if isinstance(x, str) else str(x)
+        if len(text) > 24:  # out of range for 64 bits anyway; spares int() a hostile 1 MB field
+            return None
+        if decode:
+            m = _JAVA_DECODE.fullmatch(text)
+            if m is None or (m.group(2) is None and not m.group(3).isdigit()):
+                return None
+            sign, radix, digits = m.groups()
+            base = 16 if radix else 8 if len(digits) > 1 and digits.startswith("0") else 10
+            try:
+                v = int(sign + digits, base)
+            except ValueError:
+                return None
+        else:
+            if _JAVA_INT.fullmatch(text) is None:
+                return None
+            v = int(text)
+        return v if lo <= v <= hi else None
+
+    return conv
+
+
+_to_int = _java_integer(32)
 
 
 def _to_float(x: Any) -> Any:
@@ -114,7 +172,7 @@ def _to_float(x: Any) -> Any:
         return None
     try:
         return float(x if isinstance(x, (int, float)) else str(x))
-    except ValueError:
+    except (ValueError, OverflowError):  # an integer past a double's range
         return None
 
 
@@ -127,9 +185,10 @@ def _to_bool(x: Any) -> Any:
 
 
 _CASTS: dict[str, Callable[[Any], Any]] = {
-    "int": _to_int, "integer": _to_int, "long": _to_int, "short": _to_int, "byte": _to_int,
+    "int": _to_int, "integer": _to_int, "long": _java_integer(64), "short": _java_integer(16),
+    "byte": _java_integer(8, decode=True),
     "double": _to_float, "float": _to_float, "string": _tostring, "boolean": _to_bool,
-    "java.lang.string": _tostring, "java.lang.integer": _to_int, "java.lang.long": _to_int,
+    "java.lang.string": _tostring, "java.lang.integer": _to_int, "java.lang.long": _java_integer(64),
     "java.lang.double": _to_float, "java.lang.boolean": _to_bool,
 }
 
@@ -145,7 +204,7 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], int, int]] = {
     "contains": (_contains, 2, 2),
     "startswith": (_startswith, 2, 2),
     "endswith": (_endswith, 2, 2),
-    "coalesce": (_coalesce, 1, 99),
+    "coalesce": (_coalesce, 2, 99),  # Esper: "Coalesce node must have at least 2 parameters"
     "abs": (_abs, 1, 1),
     "tostring": (_tostring, 1, 1),
     "string": (_tostring, 1, 1),
@@ -191,6 +250,32 @@ def _min_row(*args: Any) -> Any:
     return min(args)
 
 
+def _in3(value: Any, options: tuple[Any, ...]) -> bool | None:
+    """Esper's ``in`` over values computed per event: true on a match; else null when the
+    value or any option is null; else false."""
+    if value is None:
+        return None
+    if value in options:
+        return True
+    return None if None in options else False
+
+
+def _case_equal(a: Any, b: Any) -> bool:
+    """``case x when v``: equal values, or both null (Java's Objects.equals, numbers by value)."""
+    if a is None or b is None:
+        return a is None and b is None
+    return bool(a == b)
+
+
+def _java_mod(a: Any, b: Any) -> Any:
+    """Java's ``%`` (Esper's modulo): the remainder takes the dividend's sign, so ``-7 % 3``
+    is -1 (Python's is 2)."""
+    if isinstance(a, int) and isinstance(b, int):
+        r = abs(a) % abs(b)
+        return -r if a < 0 else r
+    return math.fmod(a, b)
+
+
 def find_aggregates(e: A.Expr | None, out: list[A.Call]) -> list[A.Call]:
     """Collect aggregate calls in ``e`` (structurally distinct, in order of appearance)."""
     if e is None:
@@ -202,6 +287,11 @@ def find_aggregates(e: A.Expr | None, out: list[A.Call]) -> list[A.Call]:
     for child in _children(e):
         find_aggregates(child, out)
     return out
+
+
+def children_of(e: A.Expr) -> Sequence[A.Expr]:
+    """The direct sub-expressions of ``e`` (a subquery's select item, not its other clauses)."""
+    return _children(e)
 
 
 def _children(e: A.Expr) -> Sequence[A.Expr]:
@@ -270,6 +360,10 @@ class CodeGen:
         self.special = special
         self.consts: dict[str, Any] = {}
         self._n = 0
+        #: the batch comprehensions' fast path: ``like`` with a literal pattern assumes text and
+        #: raises on anything else, and the record-by-record retry (``strict_text`` False) then
+        #: matches a number's Java text, so text columns pay nothing for it
+        self.strict_text = False
 
     # -- helpers ---------------------------------------------------------------------------
     def error(self, msg: str, e: A.Expr) -> EPLError:
@@ -309,8 +403,13 @@ class CodeGen:
         if isinstance(e, A.Case):
             code = self.value(e.default) if e.default is not None else "None"
             for w, v in reversed(e.whens):
-                cond = A.BinOp("==", e.operand, w, pos=w.pos) if e.operand is not None else w
-                code = f"({self.value(v)} if {self.true(cond)} else {code})"
+                if e.operand is not None:
+                    # Esper's `case x when v` compares as Objects.equals: `when null` matches a
+                    # null x (ExprCoreCase.ExprCoreCaseSyntax2NoElseWithNull)
+                    test = f"{self.const(_case_equal)}({self.value(e.operand)}, {self.value(w)})"
+                else:
+                    test = self.true(w)
+                code = f"({self.value(v)} if {test} else {code})"
             return code
         if isinstance(e, A.Call):
             if _row_minmax(e):
@@ -339,12 +438,24 @@ class CodeGen:
             op = e.op
             if lf == "None" or rf == "None":
                 return "None"
+            for side in (e.left, e.right):
+                if isinstance(side, A.Literal) and not isinstance(side.value, (int, float)) \
+                        or isinstance(side, A.Literal) and isinstance(side.value, bool):
+                    raise self.error(f"arithmetic '{op}' needs numbers, not {side.text or repr(side.value)} "
+                                     "(Esper has no text or boolean arithmetic)", side)
             checks = [f"{c} is None" for c in (lf, rf) if not _LITERAL.match(c)]
             if op in "/%":
                 checks.append(f"{rl} == 0")
+            expr = f"{self.const(_java_mod)}({ll}, {rl})" if op == "%" else f"{ll} {op} {rl}"
+            if op in "+*" and not any(isinstance(x, A.Literal) and (op == "+" or isinstance(x.value, float))
+                                      for x in (e.left, e.right)):
+                # Python's + joins text (and lists) and * repeats them; Esper's arithmetic is numeric
+                # only: "- 0" makes such a result fail (the row's value is then null) and costs one
+                # subtraction, against two class checks per row (-0.0 - 0 stays -0.0)
+                expr = f"({expr}) - 0"
             if not checks:
-                return f"({ll} {op} {rl})"
-            return f"(None if {' or '.join(checks)} else {ll} {op} {rl})"
+                return f"({expr})"
+            return f"(None if {' or '.join(checks)} else {expr})"
         # a boolean used as a value: TRUE/FALSE/null
         t, f = self.true(e), self.false(e)
         return f"(True if {t} else False if {f} else None)"
@@ -399,12 +510,15 @@ class CodeGen:
             if all(isinstance(o, A.Literal) and o.value is not None for o in e.options):
                 options = self.const(frozenset(o.value for o in e.options))  # type: ignore[attr-defined]
                 member = f"{later} in {options}"
-            else:
-                opts = ", ".join(self.value(o) for o in e.options)
-                member = f"{later} in ({opts},)"
-            if want == e.negate:
-                member = f"not ({member})"
-            return f"({first} is not None and {member})"
+                if want == e.negate:
+                    member = f"not ({member})"
+                return f"({first} is not None and {member})"
+            # Esper (ExprCoreInBetween, ExprCoreInStringExpr): a null among the values makes
+            # "no match" unknown, so `x in (1, null)` is true or null, never false, and
+            # `x not in (1, null)` false or null
+            opts = ", ".join(self.value(o) for o in e.options)
+            verdict = f"{self.const(_in3)}({first}, ({opts},))"
+            return f"({verdict} is {want != e.negate})"
         if isinstance(e, A.Between):
             # Esper accepts the two endpoints in either order (between 5 and 1 = between 1 and 5)
             low, high = e.low, e.high
@@ -417,10 +531,15 @@ class CodeGen:
             inside = f"{ll} <= {later} <= {hl}"
             if not constant:
                 inside = f"({inside} or {hl} <= {later} <= {ll})"
-            if want == e.negate:
+            if e.negate:
                 inside = f"not ({inside})"
             checks = [f"{c} is not None" for c in (first, lf, hf) if not _LITERAL.match(c)]
-            return f"({' and '.join(checks + [inside])})"
+            # Esper (ExprCoreInBetween.ExprCoreBetweenNumericExpr): a null value or endpoint
+            # makes both `between` and `not between` false, never null
+            if "None" in (first, lf, hf):
+                return "False" if want else "True"
+            test = f"({' and '.join(checks + [inside])})"
+            return test if want else f"(not {test})"
         # any other value used as a condition
         first, later = self._tmp(self.value(e))
         return f"({first} is not None and {'' if want else 'not '}{later})"
@@ -429,6 +548,13 @@ class CodeGen:
         first, later = self._tmp(self.value(e.item))
         positive = want != e.negate
         if isinstance(e.pattern, A.Literal) and isinstance(e.pattern.value, str):
+            # Esper matches a number against its text (ExprCoreLikeRegexp: 100 like '1%')
+            if not self.strict_text and not (isinstance(e.item, A.Literal) and isinstance(e.item.value, str)):
+                self._n += 1
+                text = f"_t{self._n}"
+                first = (f"({text} := ({later} if ({first}).__class__ is str else "
+                         f"{self.const(_text_or_none)}({later})))")
+                later = text
             p = e.pattern.value
             if e.regexp:
                 rx = self.const(compile_regexp(p, self.filename, e.pattern.pos))
@@ -437,8 +563,9 @@ class CodeGen:
                 body = p.strip("%")
                 lead, trail = p.startswith("%") and len(p) > 0, p.endswith("%") and len(p) > 0
                 b = self.const(body)
+                exact = f"({later} + '')" if self.strict_text else later  # + '' raises on a non-text
                 if not p:
-                    test = f"{later} == ''"
+                    test = f"{exact} == ''"
                 elif lead and trail:
                     test = f"{b} in {later}"
                 elif lead:
@@ -446,7 +573,7 @@ class CodeGen:
                 elif trail:
                     test = f"{later}.startswith({b})"
                 else:
-                    test = f"{later} == {b}"
+                    test = f"{exact} == {b}"
             else:
                 rx = self.const(like_to_regex(p))
                 test = f"{rx}.fullmatch({later}) is not None"
@@ -465,13 +592,17 @@ _LIKE_CACHE: dict[str, re.Pattern[str]] = {}
 _REGEXP_CACHE_MAX = 256  # patterns computed from events: compiled ones kept, bounded
 
 
+def _text_or_none(x: Any) -> str | None:
+    return None if x is None else java_text(x)
+
+
 def _like_match(value: Any, pattern: str) -> bool:
     rx = _LIKE_CACHE.get(pattern)
     if rx is None:
         if len(_LIKE_CACHE) >= _REGEXP_CACHE_MAX:
             _LIKE_CACHE.clear()
         rx = _LIKE_CACHE[pattern] = like_to_regex(pattern)
-    return rx.fullmatch(str(value)) is not None
+    return rx.fullmatch(java_text(value)) is not None
 
 
 _REGEXP_CACHE: dict[str, Any] = {}
@@ -511,7 +642,7 @@ def _regex_match(value: Any, pattern: str) -> bool:
         if len(_REGEXP_CACHE) >= _REGEXP_CACHE_MAX:
             _REGEXP_CACHE.clear()
         rx = _REGEXP_CACHE[pattern] = re2.compile(pattern, _RE2_OPTIONS)
-    return rx.fullmatch(str(value)) is not None
+    return rx.fullmatch(java_text(value)) is not None
 
 
 def build(src: str, name: str, consts: Mapping[str, Any]) -> Callable[..., Any]:
@@ -566,19 +697,21 @@ def compile_column_filter(expr: A.Expr, key_of: Callable[[A.Prop], str], filenam
     if not res.keys:
         src = f"def _filter(cols, n):\n    return list(range(n)) if {cond} else []\n"
         return build(src, "_filter", gen.consts)
+    gen.strict_text = True
+    fast_cond = gen.true(expr)
     loop = res.loop()
     src = (
         "def _fast(cols, n):\n" + res.prologue()
         + f"    return [i for i, {loop.split(' in ', 1)[0]} in enumerate("
-        + (loop.split(" in ", 1)[1]) + f") if {cond}]\n"
+        + (loop.split(" in ", 1)[1]) + f") if {fast_cond}]\n"
         + "def _slow(cols, n):\n" + res.prologue()
         + "    out = []\n"
         + f"    for i, {loop.split(' in ', 1)[0]} in enumerate(" + loop.split(" in ", 1)[1] + "):\n"
         + f"        try:\n            if {cond}: out.append(i)\n"
-        + "        except (TypeError, ValueError, AttributeError):\n            pass\n"
+        + "        except (TypeError, ValueError, AttributeError, ArithmeticError):\n            pass\n"
         + "    return out\n"
         + "def _filter(cols, n):\n    try:\n        return _fast(cols, n)\n"
-        + "    except (TypeError, ValueError, AttributeError):\n        return _slow(cols, n)\n"
+        + "    except (TypeError, ValueError, AttributeError, ArithmeticError):\n        return _slow(cols, n)\n"
     )
     return build(src, "_filter", gen.consts)
 
@@ -594,6 +727,8 @@ def compile_column_values(exprs: Sequence[A.Expr], key_of: Callable[[A.Prop], st
     """
     res = _ColumnResolver(key_of)
     gen = CodeGen(filename, res)
+    row_codes = [gen.value(e) for e in exprs]
+    gen.strict_text = True
     codes = [gen.value(e) for e in exprs]
     prologue = res.prologue()
     body = []
@@ -609,7 +744,6 @@ def compile_column_values(exprs: Sequence[A.Expr], key_of: Callable[[A.Prop], st
     src = ("def _values(cols, n):\n" + prologue + "".join(body)
            + "    return [" + ", ".join(f"o{j}" for j in range(len(codes))) + "]\n")
     fast = build(src, "_values", gen.consts)
-    row_codes = codes
 
     def slow(cols: Mapping[str, list[Any]], n: int) -> list[list[Any]]:
         # record-by-record with errors as null, only used after the fast path failed
@@ -622,14 +756,14 @@ def compile_column_values(exprs: Sequence[A.Expr], key_of: Callable[[A.Prop], st
             for j, fn in enumerate(fns):
                 try:
                     out[j].append(fn(*args))
-                except (TypeError, ValueError, AttributeError):
+                except (TypeError, ValueError, AttributeError, ArithmeticError):
                     out[j].append(None)
         return out
 
     def values(cols: Mapping[str, list[Any]], n: int) -> list[list[Any]]:
         try:
             return cast("list[list[Any]]", fast(cols, n))
-        except (TypeError, ValueError, AttributeError):
+        except (TypeError, ValueError, AttributeError, ArithmeticError):
             return slow(cols, n)
 
     return values
@@ -676,5 +810,5 @@ def compile_filtered_keys(where: A.Expr, exprs: Sequence[A.Expr], key_of: Callab
 def compile_row_function(args: Sequence[str], body_code: str, consts: Mapping[str, Any]) -> Callable[..., Any]:
     """``def f(*args): return <body>``, with errors in the body giving None."""
     src = (f"def _f({', '.join(args)}):\n    try:\n        return {body_code}\n"
-           "    except (TypeError, ValueError, AttributeError):\n        return None\n")
+           "    except (TypeError, ValueError, AttributeError, ArithmeticError):\n        return None\n")
     return build(src, "_f", consts)

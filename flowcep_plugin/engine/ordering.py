@@ -65,13 +65,16 @@ def _sort(rows: list[Row], keys: Sequence[tuple[KeyGetter, bool]]) -> list[Row]:
 
 def make_shaper(keys: Sequence[tuple[KeyGetter, bool]], count: int | None, offset: int,
                 distinct: bool, visible: Sequence[str] | None,
-                hidden: Sequence[str]) -> Callable[[list[Row]], list[Row]]:
+                hidden: Sequence[str], split_streams: bool = False) -> Callable[[list[Row]], list[Row]]:
     """A function shaping one output step's rows.
 
     ``keys``: (getter, descending) per ORDER BY item; ``count``/``offset``: the row limit
     (count None = no limit); ``visible``: the select names DISTINCT compares (None for
     SELECT *: every value); ``hidden``: names of ORDER BY values computed beside the select
-    list, removed from the rows once sorted.
+    list, removed from the rows once sorted. ``split_streams``: the statement outputs a
+    remove stream; Esper sorts, limits and de-duplicates the insert and the remove stream of
+    a step each on its own (ResultSetOutputLimitRowLimit.ResultSetBatchNoOffsetNoOrder:
+    ``limit 1`` keeps one new and one old row), insert rows first.
     """
     keys = list(keys)
     hidden_set = frozenset(hidden)
@@ -102,4 +105,11 @@ def make_shaper(keys: Sequence[tuple[KeyGetter, bool]], count: int | None, offse
                     for r in rows]
         return rows
 
+    if split_streams:
+        def shape_each(rows: list[Row]) -> list[Row]:
+            new = [r for r in rows if not r.removed]
+            if len(new) == len(rows):
+                return shape(rows)
+            return shape(new) + shape([r for r in rows if r.removed])
+        return shape_each
     return shape

@@ -279,7 +279,17 @@ class _Build(Transformer[Token, Any]):
          order, limit) = children
         pos = _pos(meta)
         sel = str(stream_sel).lower() if stream_sel is not None else "istream"
-        into, into_sel = insert if insert is not None else (None, "istream")
+        into, into_sel, columns = insert if insert is not None else (None, "istream", None)
+        if columns is not None:
+            # Esper (EPLInsertInto NamedCols cases): the listed names replace the select names
+            # by position, for the inserted events and for the statement's own rows
+            if items is None:
+                raise self._unsupported("wildcard with an insert-into column list (Esper: "
+                                           "wildcard not allowed when insert-into specifies column order)", pos)
+            if len(columns) != len(items):
+                raise EPLError(f"insert into {into} names {len(columns)} columns but the select list has "
+                               f"{len(items)}", self.filename, pos.line or None, pos.column or None)
+            items = tuple(A.SelectItem(it.expr, col) for it, col in zip(items, columns, strict=True))
         joins: tuple[A.JoinSpec, ...] = ()
         if isinstance(sources, _FromJoins):
             joins = sources.specs
@@ -290,11 +300,13 @@ class _Build(Transformer[Token, Any]):
         return A.SelectStmt((), into, items, sources, where, tuple(group or ()), having, output,
                             distinct is not None, pos, tuple(order or ()), limit, joins, mr, sel, into_sel)
 
-    def insert_into(self, meta: Any, children: list[Any]) -> tuple[str, str]:
-        """(stream, which rows are inserted: istream, irstream or rstream)."""
-        _ins, sel, _into, name = children
-        return _name(name), str(sel).lower() if sel is not None else "istream"
+    def insert_into(self, meta: Any, children: list[Any]) -> tuple[str, str, list[str] | None]:
+        """(stream, which rows are inserted: istream, irstream or rstream, the column list)."""
+        _ins, sel, _into, name, columns = children
+        return _name(name), str(sel).lower() if sel is not None else "istream", columns
 
+    def insert_columns(self, meta: Any, children: list[Any]) -> list[str]:
+        return [_name(c) for c in children]
     def select_star(self, meta: Any, children: list[Any]) -> None:
         return None
 
@@ -330,10 +342,14 @@ class _Build(Transformer[Token, Any]):
         return kind, _pos(meta)
 
     def subquery(self, meta: Any, children: list[Any]) -> A.SubSelect:
-        _sel, items, _from, ref, where, group, having = children
-        return A.SubSelect(items, ref, where, tuple(group or ()), _pos(meta), having)
+        _sel, distinct, items, _from, ref, where, group, having = children
+        return A.SubSelect(items, ref, where, tuple(group or ()), _pos(meta), having, distinct is not None)
 
     def subselect(self, meta: Any, children: list[Any]) -> A.Expr:
+        if children[0].distinct:
+            # Esper's scalar subquery is null over several rows; DISTINCT could make them one
+            raise self._unsupported("select distinct in a scalar subquery (use it with in, exists, "
+                                    "any or all, where it changes nothing)", _pos(meta))
         return A.Subquery(children[0], pos=_pos(meta), text=self._src(meta))
 
     def exists_sub(self, meta: Any, children: list[Any]) -> A.Expr:
@@ -463,9 +479,12 @@ class _Build(Transformer[Token, Any]):
     # --- end match_recognize (h-mrec) ---
 
     def stream_ref(self, meta: Any, children: list[Any]) -> A.StreamRef:
-        name, flt, *views, _as, alias, uni = children
+        name, flt, *views, alias, uni = children
         return A.StreamRef(_name(name), flt, tuple(views), _name(alias) if alias else None, _pos(meta),
                            uni is not None)
+
+    def stream_alias(self, meta: Any, children: list[Any]) -> Token:
+        return cast(Token, children[-1])
 
     def filter(self, meta: Any, children: list[Any]) -> A.Expr | None:
         return cast("A.Expr | None", children[0])
@@ -692,12 +711,7 @@ class _Build(Transformer[Token, Any]):
         return tuple(p for p, _t in children), None
 
     def on_stmt(self, meta: Any, children: list[Any]) -> A.OnStmt:
-        _on, trigger, alias, action = children
-        if alias is not None:
-            if trigger.alias is not None:
-                raise EPLError(f"the trigger stream has two aliases ({trigger.alias}, {_name(alias)})",
-                               self.filename, alias.line, alias.column)
-            trigger = dataclasses.replace(trigger, alias=_name(alias))
+        _on, trigger, action = children
         return cast("A.OnStmt", dataclasses.replace(action, trigger=trigger, pos=_pos(meta)))
 
     def nw_alias(self, meta: Any, children: list[Any]) -> Token:
@@ -716,7 +730,9 @@ class _Build(Transformer[Token, Any]):
         w, a, wpos = self._window(name, alias)
         into = None
         if insert is not None:
-            into, which = insert
+            into, which, columns = insert
+            if columns is not None:
+                raise self._unsupported(f"a column list on insert into {into} in an on-select", _pos(meta))
             if which != "istream":
                 pos = _pos(meta)
                 raise EPLError(f"unsupported construct: insert {which} into with an on-select (its rows "

@@ -179,13 +179,17 @@ class _Limiter:
         self.group_n: Counter[Any] = Counter()
         #: the statement keeps its remove stream: a repeated row comes with its remove row
         self.rstream = False
+        #: ``output first`` with HAVING and no GROUP BY: the intervals start at the first row
+        #: HAVING lets through, not at the first event (Esper's OutputProcessViewConditionFirst
+        #: updates its output condition only once it has output a row)
+        self.start_on_output = False
 
     @property
     def started(self) -> bool:
         return self.due is not None
 
     def start(self, t: int) -> None:
-        if self.due is None:
+        if self.due is None and not self.start_on_output:
             self.anchor = t
             self.due = t + self.period
 
@@ -207,6 +211,9 @@ class _Limiter:
                 if key not in self.seen:
                     self.seen.add(key)
                     out.append(row)
+                    if self.due is None and self.start_on_output:
+                        self.anchor = row.time_ms
+                        self.due = row.time_ms + self.period
             elif self.kind == "last":
                 assert isinstance(self.buf, dict)
                 self.buf.pop(key, None)
@@ -327,6 +334,10 @@ class _Stmt:
         sp0 = plan.streams[0]
         self.limit_on_feed = self.single and sp0.post_filter is None and (
             sp0.view is None or sp0.view.name in ("time", "keepall"))
+        if self.limiter is not None and self.limiter.kind == "first" and self.limiter.period \
+                and not plan.grouped and (plan.col_having is not None or plan.grp_having is not None):
+            self.limiter.start_on_output = True
+            self.limit_on_feed = False
         # ORDER BY/LIMIT/DISTINCT per output step: the limiter's releases when rate limited,
         # else each post (a batch release, a timer) or each arriving event
         self.shape = plan.shape

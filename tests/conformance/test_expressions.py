@@ -83,8 +83,8 @@ VALUE_CASES = [
     ("arithmetic", OPS.format("Arithmetic Operators") + " (null operand: null)", "v + 1", V, [2, 6, None, 11]),
     ("in", OPS.format("The 'in' Keyword") + " (as a value: null when the value is null)", "v in (1, 5)", V,
      [True, True, None, False]),
-    ("between", OPS.format("The 'between' Keyword") + " (as a value)", "v between 2 and 9", V,
-     [False, True, None, False]),
+    ("between", "ExprCoreInBetween.ExprCoreBetweenNumericExpr (as a value; a null value is false, "
+     "not null)", "v between 2 and 9", V, [False, True, False, False]),
 ]
 
 

@@ -274,7 +274,7 @@ def test_time_batch_grouped_irstream_removes_the_previous_batch_values() -> None
 
 REFUSED = [
     ("select irstream a.v from pattern [every a=Flow]", "over a pattern"),
-    ("select irstream v from Flow#length(2) order by v", "ORDER BY"),
+    ("select irstream v from Flow#length(2) output first every 1 sec", "output first"),
     ("select irstream v from Flow#length(2) output last every 1 sec", "output last"),
     ("select irstream count(*) from Flow#length(2) as a, Flow#length(2) as b", "aggregating join"),
 ]
