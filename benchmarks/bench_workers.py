@@ -6,7 +6,11 @@ detector, default enrichers, jsonl output); its wall time is the figure, since t
 workers is to spend more CPU to finish sooner. The alerts of every N are compared with those of
 N = 1 (rule, source, target, window, revision, counts) and a difference fails the benchmark.
 It also prints the cores the machine has and its load, since a speed-up needs free cores: on a
-machine whose cores are busy the ratio says little.
+machine whose cores are busy the wall ratio says little. So it also prints the CPU seconds of
+every process (``--stats-json`` gauges ``workers.cpu_s.*``, from ``getrusage`` in each) and the
+projected speed-up on free cores: the CPU of ``--workers 1`` over the CPU of the busiest
+process of ``--workers N`` (the main process's start-up, before the fork, plus the busiest
+worker).
 
     .venv/bin/python benchmarks/bench_workers.py [--copies 50] [--workers 1,2,4] [--repeat 1]
 """
@@ -40,8 +44,9 @@ def alert_set(path: Path) -> list[tuple[Any, ...]]:
     return sorted(out)
 
 
-def run(data: Path, folder: Path, workers: int) -> tuple[float, float, int, list[tuple[Any, ...]]]:
-    """Wall seconds, CPU seconds of the command and its workers, records, alerts."""
+def run(data: Path, folder: Path, workers: int) -> tuple[float, float, float, int, list[tuple[Any, ...]]]:
+    """Wall seconds, CPU seconds of the command and its workers, CPU seconds of its busiest
+    process, records, alerts."""
     alerts, stats = folder / f"alerts-{workers}.jsonl", folder / f"stats-{workers}.json"
     alerts.unlink(missing_ok=True)
     cmd = [PYTHON, "-m", "flowcep_plugin", "run", "-q", "--no-progress", "-i", f"ipfix-file:{data}",
@@ -56,7 +61,22 @@ def run(data: Path, folder: Path, workers: int) -> tuple[float, float, int, list
                          f"{proc.stderr.strip()[-400:]}")
     cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
     snap = json.loads(stats.read_text())
-    return wall, cpu, int(snap["stages"]["input"]["in"]), alert_set(alerts)
+    return wall, cpu, busiest(snap, cpu), int(snap["stages"]["input"]["in"]), alert_set(alerts)
+
+
+def busiest(snap: dict[str, Any], total_cpu: float) -> float:
+    """CPU seconds of the busiest process of a run: with workers, the main process's start-up
+    (everything before the fork: imports, plugins, compiling EPL) plus the busiest worker,
+    or the main process's own total if that is larger; without, the whole command.
+
+    The start-up runs before any worker starts, so it is on the critical path whatever the
+    number of cores: counting it keeps the projection honest for short inputs."""
+    g = snap.get("gauges") or {}
+    workers = [float(v) for k, v in g.items() if k.startswith("workers.cpu_s.") and k.rsplit(".", 1)[1].isdigit()]
+    if not workers:
+        return total_cpu
+    at_fork = float(g.get("workers.cpu_s.main_at_fork", 0.0))
+    return max(at_fork + max(workers), float(g.get("workers.cpu_s.main", 0.0)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,30 +94,37 @@ def main(argv: list[str] | None = None) -> int:
         msgs, _ = build(args.copies)
         data.write_bytes(b"".join(msgs))
         del msgs
-        best: dict[int, tuple[float, float, int]] = {}
+        best: dict[int, tuple[float, float, float, int]] = {}
         base_alerts: list[tuple[Any, ...]] | None = None
         same = True
         for _ in range(max(1, args.repeat)):
             for n in counts:
-                wall, cpu, records, alerts = run(data, folder, n)
+                wall, cpu, crit, records, alerts = run(data, folder, n)
                 if n == 1:
                     base_alerts = alerts
                 elif alerts != base_alerts:
                     same = False
                     print(f"--workers {n}: alerts differ from --workers 1 "
                           f"({len(alerts)} vs {len(base_alerts or [])})", file=sys.stderr)
-                if n not in best or wall < best[n][0]:
-                    best[n] = (wall, cpu, records)
+                # each figure its own best: on a shared machine the runs are disturbed apart
+                if n not in best:
+                    best[n] = (wall, cpu, crit, records)
+                else:
+                    b = best[n]
+                    best[n] = (min(b[0], wall), min(b[1], cpu), min(b[2], crit), records)
         load = os.getloadavg()[0]
         print(f"cores: {os.cpu_count()}, load average before the last run: {load:.2f}; "
               f"input: data.ipfix x{args.copies}")
-        print("| workers | records | wall s | records/s | CPU s | speed-up vs 1 | same alerts |")
-        print("| --- | --- | --- | --- | --- | --- | --- |")
-        w1 = best[1][0]
+        print("| workers | records | wall s | records/s | CPU s (all processes) | CPU s (busiest) | "
+              "wall speed-up vs 1 | projected on free cores | same alerts |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        w1, c1 = best[1][0], best[1][1]
         for n in counts:
-            wall, cpu, records = best[n]
-            print(f"| {n} | {records:,} | {wall:.2f} | {records / wall:,.0f} | {cpu:.2f} | "
-                  f"{w1 / wall:.2f} | {'yes' if same or n == 1 else 'NO'} |")
+            wall, cpu, crit, records = best[n]
+            print(f"| {n} | {records:,} | {wall:.2f} | {records / wall:,.0f} | {cpu:.2f} | {crit:.2f} | "
+                  f"{w1 / wall:.2f} | {c1 / crit:.2f} | {'yes' if same or n == 1 else 'NO'} |")
+        print("projected on free cores = CPU s of --workers 1 / CPU s of the busiest process of --workers N "
+              "(its start-up before the fork plus its busiest worker)")
     return 0 if same else 1
 
 

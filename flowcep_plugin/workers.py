@@ -30,6 +30,7 @@ opened. A worker that dies or raises ends the run with a one-line error naming i
 from __future__ import annotations
 
 import dataclasses
+import gc
 import multiprocessing
 import os
 import queue
@@ -294,6 +295,11 @@ def _worker_main(pipe: Pipeline, index: int, n: int, conn: Connection, read_self
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
     ctx = pipe.ctx
+    # the pipeline's collector settings (cli/run.py _long_run_gc): the detectors' long-lived
+    # tables are not walked every 700 allocations, and what the fork inherited stays frozen
+    # (a collection would touch, and so copy, every inherited page)
+    gc.freeze()
+    gc.set_threshold(20_000, *gc.get_threshold()[1:])
     ctx.stats.__init__()  # type: ignore[misc]  # the fork's copy: report only this worker's counts
     code = 0
     try:
