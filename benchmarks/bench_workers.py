@@ -12,7 +12,7 @@ projected speed-up on free cores: the CPU of ``--workers 1`` over the CPU of the
 process of ``--workers N`` (the main process's start-up, before the fork, plus the busiest
 worker).
 
-    .venv/bin/python benchmarks/bench_workers.py [--copies 50] [--workers 1,2,4] [--repeat 1]
+    .venv/bin/python benchmarks/bench_workers.py [--copies 50] [--workers 1,2,4] [--repeat 1] [--sequential]
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ def alert_set(path: Path) -> list[tuple[Any, ...]]:
     return sorted(out)
 
 
-def run(data: Path, folder: Path, workers: int) -> tuple[float, float, float, int, list[tuple[Any, ...]]]:
+def run(data: Path, folder: Path, workers: int,
+        sequential: bool = False) -> tuple[float, float, float, int, list[tuple[Any, ...]]]:
     """Wall seconds, CPU seconds of the command and its workers, CPU seconds of its busiest
     process, records, alerts."""
     alerts, stats = folder / f"alerts-{workers}.jsonl", folder / f"stats-{workers}.json"
@@ -53,7 +54,8 @@ def run(data: Path, folder: Path, workers: int) -> tuple[float, float, float, in
            "-o", f"jsonl:{alerts}", "--stats-json", str(stats), "--workers", str(workers)]
     before = os.times()
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    env = {**os.environ, "FLOWCEP_WORKERS_SEQUENTIAL": "1" if sequential else "0"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
     after = os.times()
     if proc.returncode != 0:
@@ -83,7 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--copies", type=int, default=50)
     ap.add_argument("--workers", default="1,2,4", help="comma-separated worker counts; 1 is the baseline")
-    ap.add_argument("--repeat", type=int, default=1, help="runs per count; the best wall time is kept")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per count; the best of each figure is kept")
+    ap.add_argument("--sequential", action="store_true",
+                    help="run the workers one after the other (FLOWCEP_WORKERS_SEQUENTIAL=1): the wall time "
+                         "means nothing then, but each worker's CPU seconds are measured without the others "
+                         "competing for the cores (for the projection on a busy machine)")
     args = ap.parse_args(argv)
     counts = sorted({1, *(int(x) for x in args.workers.split(",") if x.strip())})
     from bench_engine import build
@@ -99,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         same = True
         for _ in range(max(1, args.repeat)):
             for n in counts:
-                wall, cpu, crit, records, alerts = run(data, folder, n)
+                wall, cpu, crit, records, alerts = run(data, folder, n, args.sequential and n > 1)
                 if n == 1:
                     base_alerts = alerts
                 elif alerts != base_alerts:
@@ -114,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
                     best[n] = (min(b[0], wall), min(b[1], cpu), min(b[2], crit), records)
         load = os.getloadavg()[0]
         print(f"cores: {os.cpu_count()}, load average before the last run: {load:.2f}; "
-              f"input: data.ipfix x{args.copies}")
+              f"input: data.ipfix x{args.copies}" + ("; workers run one after the other (--sequential): "
+                                                     "only the CPU figures and the projection count"
+                                                     if args.sequential else ""))
         print("| workers | records | wall s | records/s | CPU s (all processes) | CPU s (busiest) | "
               "wall speed-up vs 1 | projected on free cores | same alerts |")
         print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")

@@ -104,7 +104,7 @@ def compose_schema(registry: Any | None = None, extra: Mapping[str, Any] | None 
                     "shutdown_timeout": DURATION_SCHEMA | {"description": "after SIGINT/SIGTERM, how long inputs may take to stop before the run finishes without them (default 30s); outputs have their own flush_timeout"},
                     "wait": {"type": "boolean", "description": "start even when an output's server is unreachable, queueing until it answers"},
                     "workers": {"type": "integer", "minimum": 1, "maximum": 256,
-                                "description": "detection processes: address-keyed detectors run in N forked workers, each on the flows of the hosts it owns (default 1: one process)"},
+                                "description": "processes: N forked workers, each enriching and detecting the flows of the hosts it owns, with the alerts of one process (default 1: one process; not with flows = true)"},
                 },
             },
             "time": time_schema(DURATION_SCHEMA),

@@ -39,6 +39,7 @@ import signal
 import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
+from multiprocessing.reduction import ForkingPickler
 from typing import TYPE_CHECKING, Any
 
 from .alerts import ms_from_iso
@@ -306,6 +307,9 @@ def _worker_main(pipe: Pipeline, index: int, n: int, conn: Connection, read_self
         if read_self:
             # every worker reads the whole file; its decode counts and drops (malformed,
             # unknown template) are counted once, by worker 0
+            if conn.recv()[0] != "go":  # stopped before it started (sequential runs: a Ctrl-C)
+                conn.send(("done", index, 0, NO_TIME, [], ctx.stats.export()))
+                return
             opened = pipe.plan.open_inputs(ctx if index == 0 else dataclasses.replace(ctx, stats=Stats()))
             live = any(i.live or bool(getattr(src, "live", False)) for i, src in opened)
             w = _Worker(pipe, index, n, conn, live)
@@ -369,6 +373,10 @@ class WorkerPool:
         if n < 2:
             raise ValueError("a worker pool needs at least 2 workers")
         self.n = n
+        # measurement only (benchmarks/bench_workers.py --sequential): workers that read the
+        # input themselves run one after the other, so each one's CPU seconds are measured
+        # without the others competing for the cores; the alerts are the same
+        self.sequential = read_self and os.environ.get("FLOWCEP_WORKERS_SEQUENTIAL") == "1"
         self.ctx = pipe.ctx
         self.read_self = read_self
         self._conns: list[Connection] = []
@@ -380,6 +388,7 @@ class WorkerPool:
         self._done: dict[int, tuple[int, int, list[Event]]] = {}
         self._closed = False
         self._started = False
+        self._stopping = False
         # detectors that split a global view by host: their documents are merged per window
         self._mergers: dict[str, Callable[[list[Event]], list[Event]]] = {}
         for st in pipe.detectors:
@@ -400,6 +409,9 @@ class WorkerPool:
                                           daemon=True) for i, c in enumerate(self._conns)]
         for t in self._readers:
             t.start()
+        if read_self:
+            for w in range(1 if self.sequential else n):
+                self._conns[w].send(("go",))
         self.ctx.stats.gauge("workers", n)
         self.ctx.stats.gauge("workers.cpu_s.main_at_fork", _cpu_s())
 
@@ -414,13 +426,16 @@ class WorkerPool:
             if msg[0] in ("done", "error"):
                 return
 
-    def _send(self, index: int, msg: tuple[Any, ...]) -> None:
-        try:
-            self._conns[index].send(msg)
-        except (BrokenPipeError, OSError) as exc:
-            self._raise_reported()
-            raise WorkerError(f"worker {index} is gone ({exc.strerror or exc}); "
-                              "run with --workers 1 to see the error") from None
+    def _broadcast(self, msg: tuple[Any, ...]) -> None:
+        """Send ``msg`` to every worker, pickled once (a worker's ``recv`` unpickles it)."""
+        data = ForkingPickler.dumps(msg)
+        for w, conn in enumerate(self._conns):
+            try:
+                conn.send_bytes(data)
+            except (BrokenPipeError, OSError) as exc:
+                self._raise_reported()
+                raise WorkerError(f"worker {w} is gone ({exc.strerror or exc}); "
+                                  "run with --workers 1 to see the error") from None
 
     def _raise_reported(self) -> None:
         """A worker's own error, if it sent one, says more than a broken pipe."""
@@ -436,19 +451,17 @@ class WorkerPool:
     def start(self, live: bool) -> None:
         if not self._started and not self.read_self:
             self._started = True
-            for w in range(self.n):
-                self._send(w, ("start", live))
+            self._broadcast(("start", live))
 
     def batch(self, batch: FlowBatch) -> None:
-        for w in range(self.n):
-            self._send(w, ("batch", batch))
+        self._broadcast(("batch", batch))
 
     def idle(self, idle_s: float) -> None:
-        for w in range(self.n):
-            self._send(w, ("idle", idle_s))
+        self._broadcast(("idle", idle_s))
 
     def stop_reading(self) -> None:
         """Ctrl-C with workers reading their file themselves: each stops after its batch."""
+        self._stopping = True
         for w in range(self.n):
             try:
                 self._conns[w].send(("stop",))
@@ -478,8 +491,7 @@ class WorkerPool:
     def finish(self) -> list[tuple[list[Event], int, bool]]:
         """End of input: every worker finishes; returns every remaining step, the last final."""
         if not self.read_self:
-            for w in range(self.n):
-                self._send(w, ("finish",))
+            self._broadcast(("finish",))
         out: list[tuple[list[Event], int, bool]] = []
         while not self.finished:
             try:
@@ -503,6 +515,8 @@ class WorkerPool:
             self._upto[index] = upto
             self._done[index] = (upto, wm, events)
             self.ctx.stats.merge(stats)
+            if self.sequential and index + 1 < self.n and not self._stopping:
+                self._conns[index + 1].send(("go",))  # (after a stop, each was told to stop)
             out = self._ready()
             if self.finished:
                 out.extend(self._final())

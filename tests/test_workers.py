@@ -403,3 +403,13 @@ def test_trafficstats_partials_merge_into_one_process_documents() -> None:
         return [{k: v for k, v in d.items() if k != "event"} | {"kind": d["event"]["kind"]} for d in docs]
 
     assert len(want) > 2 and strip(got) == strip(want)
+
+
+def test_sequential_workers_for_measurement_give_the_same_alerts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``FLOWCEP_WORKERS_SEQUENTIAL=1`` (bench_workers.py --sequential) runs the workers one
+    after the other; the merge must not depend on it."""
+    want, _ = _pipeline_run(1, ["perhost", "persource", "allflows"])
+    monkeypatch.setenv("FLOWCEP_WORKERS_SEQUENTIAL", "1")
+    got, stats = _pipeline_run(3, ["perhost", "persource", "allflows"])
+    assert got == want
+    assert all(stats["gauges"][f"workers.cpu_s.{i}"] > 0 for i in range(3))
