@@ -14,14 +14,16 @@ every process and on every machine (``hash`` of a str is salted per process).
 
 from __future__ import annotations
 
+import operator
 import zlib
 from collections.abc import Mapping
+from itertools import compress, repeat
 from typing import Any
 
 from .alerts import address_column
 from .records import FlowBatch
 
-__all__ = ["owner", "owner_columns", "route", "event_owner", "PARTITION_KINDS"]
+__all__ = ["owner", "owner_columns", "owned_columns", "route", "event_owner", "PARTITION_KINDS"]
 
 #: ``DetectorSpec.partition`` values. ``address``: each worker runs it on the flows of the
 #: addresses it owns at either end and keeps the alerts whose key it owns. ``source`` /
@@ -51,6 +53,23 @@ def owner_columns(batch: FlowBatch, n: int, cache: dict[str | None, int]) -> tup
         if None in got:
             for a in dict.fromkeys(a for a, o in zip(addrs, got, strict=True) if o is None):
                 cache[a] = owner(a, n)
+            got = list(map(cache.__getitem__, addrs))
+        cols.append(got)  # type: ignore[arg-type]  # every None was filled above
+    return cols[0], cols[1]
+
+
+def owned_columns(batch: FlowBatch, index: int, n: int,
+                  cache: dict[str | None, bool]) -> tuple[list[bool], list[bool]]:
+    """Whether partition ``index`` owns each record's source, and its destination: what a
+    worker filters on for every record it reads, so the lookups, the test for misses and
+    the fill all run at C level (``cache`` memoises per address; the caller bounds it)."""
+    cols: list[list[bool]] = []
+    for side in ("source", "destination"):
+        addrs = address_column(batch, side)
+        got: list[bool | None] = list(map(cache.get, addrs))
+        if None in got:
+            for a in dict.fromkeys(compress(addrs, map(operator.is_, got, repeat(None)))):
+                cache[a] = owner(a, n) == index
             got = list(map(cache.__getitem__, addrs))
         cols.append(got)  # type: ignore[arg-type]  # every None was filled above
     return cols[0], cols[1]

@@ -32,12 +32,14 @@ from __future__ import annotations
 import dataclasses
 import gc
 import multiprocessing
+import operator
 import os
 import queue
 import resource
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from itertools import compress
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import ForkingPickler
 from typing import TYPE_CHECKING, Any
@@ -45,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 from .alerts import ms_from_iso
 from .clock import NO_TIME, TIME_DEFAULTS, Reorderer, TimePolicy, _in_order, _order
 from .errors import FlowcepError
-from .partition import event_owner, owner_columns
+from .partition import event_owner, owned_columns
 from .records import FLOW_STREAM, FlowBatch
 from .sanitize import Sanitizer
 from .specs import Event
@@ -153,18 +155,18 @@ class _Worker(StageRunner):
         # worker 0 runs the global detectors: it then needs every record
         self.keep_all = index == 0 and "global" in kinds
         self.stages = [st for st in pipe.detectors if st.partition != "global" or index == 0]
-        self.owners: dict[str | None, int] = {}
+        self.owners: dict[str | None, bool] = {}  # address -> owned by this worker
         self.last_rt = NO_TIME
         self.step = 0
         self.outbox: list[tuple[int, int, int, list[Event]]] = []
         self.unreported = 0
 
     # -- the stages ---------------------------------------------------------------------------
-    def _owner_columns(self, batch: FlowBatch) -> tuple[list[int], list[int]]:
+    def _owned(self, batch: FlowBatch) -> tuple[list[bool], list[bool]]:
         if len(self.owners) > OWNER_CACHE:
             self.owners.clear()
             self.ctx.stats.add("workers.owner_cache_resets")
-        return owner_columns(batch, self.n, self.owners)
+        return owned_columns(batch, self.index, self.n, self.owners)
 
     def process(self, batch: FlowBatch) -> list[Event]:
         """One input batch, as :meth:`Pipeline.process` with the share cut after admission."""
@@ -182,12 +184,14 @@ class _Worker(StageRunner):
         admitted = self.clock.admit(batch)
         share: FlowBatch | None = None
         if admitted.length:
+            ms, md = self._owned(admitted)
+            # each record is counted by the owner of its source, so the workers' counts add up
+            # (every admitted record is released to the detectors, at the latest at the end)
+            self.ctx.stats.count("detect", ms.count(True))
             if self.keep_all:
                 share = admitted
             else:
-                me = self.index
-                so, do = self._owner_columns(admitted)
-                keep = [i for i, (a, b) in enumerate(zip(so, do, strict=True)) if a == me or b == me]
+                keep = list(compress(range(admitted.length), map(operator.or_, ms, md)))
                 share = admitted if len(keep) == admitted.length else admitted.take(keep)
             self.ctx.stats.add("workers.records", share.length)
             if share.length:
@@ -196,22 +200,20 @@ class _Worker(StageRunner):
 
     def _detect(self, released: list[FlowBatch]) -> list[Event]:
         events: list[Event] = []
-        me = self.index
         for rb in released:
-            so, do = self._owner_columns(rb)
-            # each record is counted by the owner of its source, so the workers' counts add up
-            self.ctx.stats.count("detect", so.count(me))
-            takes: dict[str, FlowBatch] = {"global": rb}
+            # without global detectors a worker holds only its hosts' flows: the address share
+            takes: dict[str, FlowBatch] = {"global": rb} if self.keep_all else {"global": rb, "address": rb}
+            owned: tuple[list[bool], list[bool]] | None = None
             for st in self.stages:
                 part = st.partition
                 sub = takes.get(part)
                 if sub is None:
-                    if part == "source":
-                        idx = [i for i, a in enumerate(so) if a == me]
-                    elif part == "destination":
-                        idx = [i for i, b in enumerate(do) if b == me]
-                    else:  # address
-                        idx = [i for i, (a, b) in enumerate(zip(so, do, strict=True)) if a == me or b == me]
+                    if owned is None:
+                        owned = self._owned(rb)
+                    ms, md = owned
+                    mask: Iterable[bool] = (ms if part == "source" else md if part == "destination"
+                                            else map(operator.or_, ms, md))
+                    idx = list(compress(range(rb.length), mask))
                     sub = takes[part] = rb if len(idx) == rb.length else rb.take(idx)
                 if sub.length:
                     events.extend(self._mine(st, self._detect_isolated(st, sub)))
