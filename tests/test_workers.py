@@ -413,3 +413,43 @@ def test_sequential_workers_for_measurement_give_the_same_alerts(monkeypatch: py
     got, stats = _pipeline_run(3, ["perhost", "persource", "allflows"])
     assert got == want
     assert all(stats["gauges"][f"workers.cpu_s.{i}"] > 0 for i in range(3))
+
+
+class _SlowFeed(_Feed):
+    """A long file: 400 batches, read slowly."""
+
+    def batches(self) -> Any:
+        import time
+
+        for k in range(400):
+            time.sleep(0.01)
+            yield FlowBatch.from_rows(_rows(k), source=self.raw)
+
+
+class _SlowPlugin(_Plugin):
+    @hookimpl
+    def flowcep_register_inputs(self) -> list[InputSpec]:
+        return [InputSpec(name="slow", summary="t", schemes=("slow",), open=_SlowFeed)]
+
+
+def test_stop_while_workers_read_a_file_drains_and_reports() -> None:
+    """Ctrl-C while every worker reads the file itself: each stops after its current batch,
+    finishes its windows and reports; the run ends at once with the alerts of what was read."""
+    import threading
+    import time
+
+    pm = make_plugin_manager()
+    pm.register_plugin(_SlowPlugin(), PluginInfo(name="t", module="tests", distribution="tests",
+                                                 version="0", origin="registered"))
+    plan = resolve(Registry.build(pm), {}, {"inputs": ["slow:x"], "detectors": ["persource"], "enrichers": [],
+                                            "progress": False, "workers": 2})
+    sink = CollectingOutput()
+    pipeline = Pipeline(plan, Context(), extra_outputs=[sink])
+    threading.Timer(1.0, pipeline.stop.set).start()
+    started = time.monotonic()
+    stats = pipeline.run()
+    assert time.monotonic() - started < 4  # reading all 400 batches takes longer
+    assert stats["gauges"]["workers.stopped_early"] == 2
+    read = stats["stages"]["input"]["in"]
+    assert 0 < read < 400 * 60
+    assert sink.events  # the flush of what each worker read
