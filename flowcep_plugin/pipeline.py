@@ -15,6 +15,7 @@ documents) with each implementation guarded (:class:`flowcep_plugin.manager.Isol
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import sys
 import threading
@@ -105,9 +106,12 @@ class Pipeline(StageRunner):
                 if self.send_flows:
                     raise ConfigError("--flows cannot be combined with --workers N: workers send "
                                       "alerts only (run the flows with --workers 1)")
-                # One file input: every worker reads it itself (the same batches in the same
-                # order). Live or several inputs: the main process reads and broadcasts.
-                read_self = len(plan.inputs) == 1 and not plan.inputs[0].live
+                # One regular file: every worker reads it itself (the same batches in the same
+                # order). Live inputs, a pipe or stdin (``-``: read once), or several inputs (their
+                # interleaving is not reproducible): the main process reads and broadcasts.
+                only = plan.inputs[0] if len(plan.inputs) == 1 else None
+                path = only.address.path if only is not None and not only.live else None
+                read_self = bool(path) and path != "-" and os.path.isfile(str(path))
                 # forked here: after enrichers and detectors are built, before outputs are open
                 self.pool = WorkerPool(self, self.workers, read_self)
             self.outputs = [Stage(o.raw, o.plugin, obj, accepts_flows=o.spec.accepts_flows)

@@ -453,3 +453,21 @@ def test_stop_while_workers_read_a_file_drains_and_reports() -> None:
     read = stats["stages"]["input"]["in"]
     assert 0 < read < 400 * 60
     assert sink.events  # the flush of what each worker read
+
+
+@pytest.mark.slow
+def test_stdin_with_workers_is_read_once_and_broadcast(tmp_path: Path) -> None:
+    """``json:-`` cannot be read by every worker (each would get part of the pipe): the main
+    process reads it and sends every batch to every worker, with the alerts of one process."""
+    data = tmp_path / "mixed.jsonl"
+    proc = subprocess.run([sys.executable, "-m", "flowcep_plugin", "synth", "mixed", "--format", "jsonl",
+                           "--out", str(data)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    want, s1 = _run(tmp_path, data, 1)
+    out = tmp_path / "stdin.jsonl"
+    with data.open("rb") as stdin:
+        run = subprocess.run([sys.executable, "-m", "flowcep_plugin", "run", "-q", "--no-progress", "--input",
+                              "json:-", "--output", f"jsonl:{out}", "--workers", "2"],
+                             stdin=stdin, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert want and _alerts(out) == want
