@@ -311,6 +311,7 @@ class _Plugin:
     @hookimpl
     def flowcep_register_inputs(self) -> list[InputSpec]:
         return [InputSpec(name="feed", summary="t", schemes=("feed",), open=_Feed),
+                InputSpec(name="feedfile", summary="t", schemes=("feedfile",), open=_Feed, reads_file=True),
                 InputSpec(name="livefeed", summary="t", schemes=("livefeed",), open=_LiveFeed, live=True)]
 
     @hookimpl
@@ -328,21 +329,28 @@ def _pipeline_run(workers: int, detectors: list[str], source: str = "feed:x") ->
     plan = resolve(Registry.build(pm), {}, {"inputs": [source], "detectors": detectors, "enrichers": [],
                                             "progress": False, "workers": workers, "lateness": "1 min"})
     sink = CollectingOutput()
-    stats = Pipeline(plan, Context(), extra_outputs=[sink]).run()
+    pipeline = Pipeline(plan, Context(), extra_outputs=[sink])
+    if pipeline.pool is not None:  # a regular file is read by every worker; anything else is sent
+        assert pipeline.pool.read_self == source.startswith("feedfile:")
+    stats = pipeline.run()
     alerts = sorted((e["flowcep"]["counts"]["by"], e["flowcep"]["key"], e["flowcep"]["counts"]["flows"])
                     for e in sink.events)
     return alerts, stats
 
 
-@pytest.mark.parametrize("source", ["feed:x", "livefeed:x"])
-def test_each_partition_kind_sees_its_flows_and_drops_are_counted_once(source: str) -> None:
+@pytest.mark.parametrize("source", ["feedfile", "feed:x", "livefeed:x"])
+def test_each_partition_kind_sees_its_flows_and_drops_are_counted_once(source: str, tmp_path: Path) -> None:
     """``address``: every flow of a host, in its owner; ``source``: the flows it sent;
     ``global``: every flow. The records dropped (no end time, late, bad value) are counted
-    once, not once per worker, whether the workers read the input themselves or are sent it."""
+    once, not once per worker, whether the workers read the input themselves (a regular
+    file) or are sent it (no file; live)."""
+    if source == "feedfile":
+        (tmp_path / "f").write_bytes(b"")
+        source = f"feedfile:{tmp_path / 'f'}"
     want, s1 = _pipeline_run(1, ["perhost", "persource", "allflows"], source)
     assert ("allflows", "-", 12 * 60) in want
     # a file's clock calls the hour-old record late; a live one's, too old for its exporter
-    old = "late" if source.startswith("feed") else "too-old"
+    old = "too-old" if source.startswith("livefeed") else "late"
     assert s1["drops"] == {"bad-value": 1, "no-timestamp": 1, old: 1}
     for n in (2, 3):
         got, sn = _pipeline_run(n, ["perhost", "persource", "allflows"], source)
@@ -353,8 +361,11 @@ def test_each_partition_kind_sees_its_flows_and_drops_are_counted_once(source: s
         assert sn["alerts_by_rule"] == s1["alerts_by_rule"]
 
 
-@pytest.mark.parametrize("source", ["feed:x", "livefeed:x"])
-def test_a_worker_that_dies_ends_the_run_with_one_line_naming_it(source: str) -> None:
+@pytest.mark.parametrize("source", ["feedfile", "feed:x", "livefeed:x"])
+def test_a_worker_that_dies_ends_the_run_with_one_line_naming_it(source: str, tmp_path: Path) -> None:
+    if source == "feedfile":
+        (tmp_path / "f").write_bytes(b"")
+        source = f"feedfile:{tmp_path / 'f'}"
     with pytest.raises(WorkerError) as err:
         _pipeline_run(2, ["dies"], source)
     text = str(err.value)
@@ -416,12 +427,12 @@ def test_sequential_workers_for_measurement_give_the_same_alerts(monkeypatch: py
 
 
 class _SlowFeed(_Feed):
-    """A long file: 400 batches, read slowly."""
+    """A long file: 3000 batches, read slowly (30 s at least)."""
 
     def batches(self) -> Any:
         import time
 
-        for k in range(400):
+        for k in range(3000):
             time.sleep(0.01)
             yield FlowBatch.from_rows(_rows(k), source=self.raw)
 
@@ -429,10 +440,10 @@ class _SlowFeed(_Feed):
 class _SlowPlugin(_Plugin):
     @hookimpl
     def flowcep_register_inputs(self) -> list[InputSpec]:
-        return [InputSpec(name="slow", summary="t", schemes=("slow",), open=_SlowFeed)]
+        return [InputSpec(name="slow", summary="t", schemes=("slow",), open=_SlowFeed, reads_file=True)]
 
 
-def test_stop_while_workers_read_a_file_drains_and_reports() -> None:
+def test_stop_while_workers_read_a_file_drains_and_reports(tmp_path: Path) -> None:
     """Ctrl-C while every worker reads the file itself: each stops after its current batch,
     finishes its windows and reports; the run ends at once with the alerts of what was read."""
     import threading
@@ -441,17 +452,20 @@ def test_stop_while_workers_read_a_file_drains_and_reports() -> None:
     pm = make_plugin_manager()
     pm.register_plugin(_SlowPlugin(), PluginInfo(name="t", module="tests", distribution="tests",
                                                  version="0", origin="registered"))
-    plan = resolve(Registry.build(pm), {}, {"inputs": ["slow:x"], "detectors": ["persource"], "enrichers": [],
-                                            "progress": False, "workers": 2})
+    data = tmp_path / "long.flows"
+    data.write_bytes(b"")  # a regular file: every worker opens it itself
+    plan = resolve(Registry.build(pm), {}, {"inputs": [f"slow:{data}"], "detectors": ["persource"],
+                                            "enrichers": [], "progress": False, "workers": 2})
     sink = CollectingOutput()
     pipeline = Pipeline(plan, Context(), extra_outputs=[sink])
+    assert pipeline.pool is not None and pipeline.pool.read_self
     threading.Timer(1.0, pipeline.stop.set).start()
     started = time.monotonic()
     stats = pipeline.run()
-    assert time.monotonic() - started < 4  # reading all 400 batches takes longer
+    assert time.monotonic() - started < 15  # reading all 3000 batches takes 30 s at least
     assert stats["gauges"]["workers.stopped_early"] == 2
     read = stats["stages"]["input"]["in"]
-    assert 0 < read < 400 * 60
+    assert 0 < read < 3000 * 60
     assert sink.events  # the flush of what each worker read
 
 
