@@ -1,14 +1,16 @@
 """``flowcep run --workers N``: the whole pipeline in N processes, each on the hosts it owns.
 
-Shared-nothing workers: each worker decodes every record (a file input is read by every worker
-itself; a live input's batches are read once by the main process and broadcast), checks them
+Shared-nothing workers: each worker decodes every record (one regular file is read by every
+worker itself; anything else - live inputs, stdin, several inputs - is read once by the main
+process and each batch is broadcast), checks them
 and admits them to its event-time clock, so every worker advances its watermark and drops late
 records exactly as one process would. Right after admission it keeps only the records it needs
 (:mod:`flowcep_plugin.partition`): enrichment, the reorder buffer and the detectors run on that
-share only. That is what makes the main process nearly idle and lets N workers use N cores:
-the previous design (the main process decoding, enriching, ordering and routing, the workers
-only detecting) ran at 0.95x of one process with 2 workers, because the main process kept
-most of the CPU and pickled every routed batch.
+share only. The main process is nearly idle: the previous design (the main process decoding,
+enriching, ordering and routing, the workers only detecting) ran at 0.95x of one process with
+2 workers, because the main process kept most of the CPU and pickled every routed batch.
+What still bounds the speed-up (every worker decodes and admits every record; a flow between
+hosts of two owners is enriched and detected by both) is measured in docs/deployment.md.
 
 Each detector gets the rows its state is keyed by (``DetectorSpec.partition``): ``address``
 the flows of the hosts the worker owns at either end (alerts kept when their key is owned),
