@@ -45,7 +45,7 @@ def alert_set(path: Path) -> list[tuple[Any, ...]]:
 
 
 def run(data: Path, folder: Path, workers: int,
-        sequential: bool = False) -> tuple[float, float, float, int, list[tuple[Any, ...]]]:
+        sequential: bool = False) -> tuple[float, float, float, float, int, list[tuple[Any, ...]]]:
     """Wall seconds, CPU seconds of the command and its workers, CPU seconds of its busiest
     process, records, alerts."""
     alerts, stats = folder / f"alerts-{workers}.jsonl", folder / f"stats-{workers}.json"
@@ -63,21 +63,23 @@ def run(data: Path, folder: Path, workers: int,
                          f"{proc.stderr.strip()[-400:]}")
     cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
     snap = json.loads(stats.read_text())
-    return wall, cpu, busiest(snap, cpu), int(snap["stages"]["input"]["in"]), alert_set(alerts)
+    return (wall, cpu, busiest(snap, cpu), busiest(snap, cpu, start_up=False), int(snap["stages"]["input"]["in"]),
+            alert_set(alerts))
 
 
-def busiest(snap: dict[str, Any], total_cpu: float) -> float:
+def busiest(snap: dict[str, Any], total_cpu: float, start_up: bool = True) -> float:
     """CPU seconds of the busiest process of a run: with workers, the main process's start-up
     (everything before the fork: imports, plugins, compiling EPL) plus the busiest worker,
     or the main process's own total if that is larger; without, the whole command.
 
     The start-up runs before any worker starts, so it is on the critical path whatever the
-    number of cores: counting it keeps the projection honest for short inputs."""
+    number of cores: counting it keeps the projection honest for short inputs. Without
+    ``start_up``: the largest CPU of any one process (main or worker), as the issue states it."""
     g = snap.get("gauges") or {}
     workers = [float(v) for k, v in g.items() if k.startswith("workers.cpu_s.") and k.rsplit(".", 1)[1].isdigit()]
     if not workers:
         return total_cpu
-    at_fork = float(g.get("workers.cpu_s.main_at_fork", 0.0))
+    at_fork = float(g.get("workers.cpu_s.main_at_fork", 0.0)) if start_up else 0.0
     return max(at_fork + max(workers), float(g.get("workers.cpu_s.main", 0.0)))
 
 
@@ -100,12 +102,12 @@ def main(argv: list[str] | None = None) -> int:
         msgs, _ = build(args.copies)
         data.write_bytes(b"".join(msgs))
         del msgs
-        best: dict[int, tuple[float, float, float, int]] = {}
+        best: dict[int, tuple[float, float, float, float, int]] = {}
         base_alerts: list[tuple[Any, ...]] | None = None
         same = True
         for _ in range(max(1, args.repeat)):
             for n in counts:
-                wall, cpu, crit, records, alerts = run(data, folder, n, args.sequential and n > 1)
+                wall, cpu, crit, crit_any, records, alerts = run(data, folder, n, args.sequential and n > 1)
                 if n == 1:
                     base_alerts = alerts
                 elif alerts != base_alerts:
@@ -114,25 +116,26 @@ def main(argv: list[str] | None = None) -> int:
                           f"({len(alerts)} vs {len(base_alerts or [])})", file=sys.stderr)
                 # each figure its own best: on a shared machine the runs are disturbed apart
                 if n not in best:
-                    best[n] = (wall, cpu, crit, records)
+                    best[n] = (wall, cpu, crit, crit_any, records)
                 else:
                     b = best[n]
-                    best[n] = (min(b[0], wall), min(b[1], cpu), min(b[2], crit), records)
+                    best[n] = (min(b[0], wall), min(b[1], cpu), min(b[2], crit), min(b[3], crit_any), records)
         load = os.getloadavg()[0]
         print(f"cores: {os.cpu_count()}, load average before the last run: {load:.2f}; "
               f"input: data.ipfix x{args.copies}" + ("; workers run one after the other (--sequential): "
                                                      "only the CPU figures and the projection count"
                                                      if args.sequential else ""))
         print("| workers | records | wall s | records/s | CPU s (all processes) | CPU s (busiest) | "
-              "wall speed-up vs 1 | projected on free cores | same alerts |")
-        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+              "wall speed-up vs 1 | projected on free cores | projected, start-up left out | same alerts |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         w1, c1 = best[1][0], best[1][1]
         for n in counts:
-            wall, cpu, crit, records = best[n]
+            wall, cpu, crit, crit_any, records = best[n]
             print(f"| {n} | {records:,} | {wall:.2f} | {records / wall:,.0f} | {cpu:.2f} | {crit:.2f} | "
-                  f"{w1 / wall:.2f} | {c1 / crit:.2f} | {'yes' if same or n == 1 else 'NO'} |")
+                  f"{w1 / wall:.2f} | {c1 / crit:.2f} | {c1 / crit_any:.2f} | {'yes' if same or n == 1 else 'NO'} |")
         print("projected on free cores = CPU s of --workers 1 / CPU s of the busiest process of --workers N "
-              "(its start-up before the fork plus its busiest worker)")
+              "(its start-up before the fork plus its busiest worker); start-up left out = CPU s of --workers 1 / "
+              "the largest CPU s of any one process (the main process or a worker)")
     return 0 if same else 1
 
 
