@@ -4,7 +4,8 @@ It only runs plans: :func:`flowcep_plugin.plan.resolve` has validated the config
 resolved every component once; the pipeline builds the components from the plan, opens the
 inputs and runs. Inputs run in their own threads and hand batches to one bounded queue;
 everything after that runs in one thread with one event-time clock, so detectors need no
-locks. Each stage is called once per batch, and every plugin object is called on its own, in
+locks (with ``--workers N``, in N forked processes, each on its hosts' share:
+:mod:`flowcep_plugin.workers`). Each stage is called once per batch, and every plugin object is called on its own, in
 its own ``try``: a detector that raises is counted against its plugin, the records it choked
 on are isolated (the batch is retried in halves) and the others keep running; after
 ``[run] max_plugin_failures`` failures the plugin is disabled for the rest of the run.
