@@ -23,7 +23,7 @@ from typing import Any
 from .alerts import address_column
 from .records import FlowBatch
 
-__all__ = ["owner", "owner_columns", "owned_columns", "event_owner", "PARTITION_KINDS"]
+__all__ = ["owner", "owner_columns", "owned_columns", "route", "event_owner", "PARTITION_KINDS"]
 
 #: ``DetectorSpec.partition`` values. ``address``: each worker runs it on the flows of the
 #: addresses it owns at either end and keeps the alerts whose key it owns. ``source`` /
@@ -73,6 +73,34 @@ def owned_columns(batch: FlowBatch, index: int, n: int,
             got = list(map(cache.__getitem__, addrs))
         cols.append(got)  # type: ignore[arg-type]  # every None was filled above
     return cols[0], cols[1]
+
+
+def route(batch: FlowBatch, n: int, cache: dict[str, int] | None = None) -> list[list[int]]:
+    """The record indices each of ``n`` partitions needs: those whose source or destination
+    it owns, in batch order (so time order is kept). For a router that sends each partition
+    only its records (an ingest process publishing to partitioned topics); ``--workers N``
+    filters in each worker instead (:func:`owned_columns`). ``cache`` memoises owners across
+    batches (the caller bounds it)."""
+    parts: list[list[int]] = [[] for _ in range(n)]
+    if n <= 1:
+        parts[0] = list(range(batch.length))
+        return parts
+    own = cache if cache is not None else {}
+    src = address_column(batch, "source")
+    dst = address_column(batch, "destination")
+    for i, (s, d) in enumerate(zip(src, dst, strict=True)):
+        s_key = s or "-"
+        d_key = d or "-"
+        a = own.get(s_key)
+        if a is None:
+            a = own[s_key] = owner(s, n)
+        b = own.get(d_key)
+        if b is None:
+            b = own[d_key] = owner(d, n)
+        parts[a].append(i)
+        if b != a:
+            parts[b].append(i)
+    return parts
 
 
 def event_owner(event: Mapping[str, Any], n: int) -> int:

@@ -23,7 +23,7 @@ from flowcep_plugin.alerts import make_alert
 from flowcep_plugin.context import Context
 from flowcep_plugin.errors import ConfigError
 from flowcep_plugin.manager import PluginInfo, make_plugin_manager
-from flowcep_plugin.partition import event_owner, owned_columns, owner, owner_columns
+from flowcep_plugin.partition import event_owner, owned_columns, owner, owner_columns, route
 from flowcep_plugin.pipeline import CollectingOutput, Pipeline
 from flowcep_plugin.plan import resolve
 from flowcep_plugin.records import FlowBatch
@@ -125,6 +125,17 @@ def test_each_worker_keeps_the_records_of_the_hosts_it_owns_at_either_end() -> N
         dst = r.get("destinationIPv4Address") or r.get("destinationIPv6Address")
         assert {w for w in range(4) if i in kept[w]} == {owner(src, 4), owner(dst, 4)}, r
     assert all(kept)  # every owner is used: the split is not degenerate
+
+
+def test_route_sends_each_record_to_the_owners_of_both_ends() -> None:
+    rows = [{"sourceIPv4Address": f"10.0.{i % 7}.{i}", "destinationIPv4Address": f"192.0.2.{i % 5}",
+             "flowEndMilliseconds": i} for i in range(200)]
+    rows.append({"flowEndMilliseconds": 202})  # no address at all: one owner, "-"'s
+    batch = FlowBatch.from_rows(rows)
+    parts = route(batch, 4)
+    for w, idx in enumerate(parts):
+        ms, md = owned_columns(batch, w, 4, {})
+        assert idx == [i for i in range(len(rows)) if ms[i] or md[i]]  # the workers' own cut, in order
 
 
 def test_owner_is_the_same_in_every_process() -> None:
