@@ -195,6 +195,12 @@ class Reorderer:
         return self._basis
 
     @property
+    def released_to(self) -> int:
+        """The event time up to which every held record has been released: detectors may
+        close windows up to it (the watermark may be ahead of it between releases)."""
+        return self._released_to
+
+    @property
     def exporters(self) -> int:
         """Exporter clocks currently kept."""
         return len(self._exporters)
@@ -367,7 +373,10 @@ class Reorderer:
         """Move the watermark by wall clock (idle live inputs) and release what it passes."""
         if watermark_ms > self.watermark:
             self.watermark = watermark_ms
-        return self._release(self.watermark)
+        out = self._release(self.watermark)
+        if self.watermark > self._released_to:  # nothing was held: the release point moves all the same
+            self._released_to = self.watermark
+        return out
 
     def flush(self) -> list[FlowBatch]:
         """End of input: release everything, sorted."""

@@ -106,7 +106,7 @@ def compose_schema(registry: Any | None = None, extra: Mapping[str, Any] | None 
                     "observer": {"type": "string", "minLength": 1, "maxLength": 256,
                                  "description": "this run's gateway name: written as observer.name into every alert and metric, and mixed into flowcep.alert_id, so a level-2 monitor (and one Elasticsearch index) can tell gateways apart"},
                     "workers": {"type": "integer", "minimum": 1, "maximum": 256,
-                                "description": "detection processes: address-keyed detectors run in N forked workers, each on the flows of the hosts it owns (default 1: one process)"},
+                                "description": "processes: N forked workers, each enriching and detecting the flows of the hosts it owns, with the alerts of one process (default 1: one process; not with flows = true)"},
                 },
             },
             "time": time_schema(DURATION_SCHEMA),

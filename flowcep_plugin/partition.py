@@ -14,18 +14,22 @@ every process and on every machine (``hash`` of a str is salted per process).
 
 from __future__ import annotations
 
+import operator
 import zlib
 from collections.abc import Mapping
+from itertools import compress, repeat
 from typing import Any
 
 from .alerts import address_column
 from .records import FlowBatch
 
-__all__ = ["owner", "route", "event_owner", "PARTITION_KINDS"]
+__all__ = ["owner", "owner_columns", "owned_columns", "route", "event_owner", "PARTITION_KINDS"]
 
-#: ``DetectorSpec.partition`` values: ``address`` detectors run in every worker on the flows
-#: of the addresses it owns; ``global`` ones run once, on every flow, in the main process.
-PARTITION_KINDS = ("address", "global")
+#: ``DetectorSpec.partition`` values. ``address``: each worker runs it on the flows of the
+#: addresses it owns at either end and keeps the alerts whose key it owns. ``source`` /
+#: ``destination``: on the flows whose source / destination it owns (each flow in one worker).
+#: ``global``: once, in worker 0, on every flow.
+PARTITION_KINDS = ("address", "source", "destination", "global")
 
 _NO_ADDRESS = b"-"
 
@@ -38,10 +42,45 @@ def owner(address: str | None, n: int) -> int:
     return zlib.crc32(data) % n
 
 
+def owner_columns(batch: FlowBatch, n: int, cache: dict[str | None, int]) -> tuple[list[int], list[int]]:
+    """The owner of each record's source and of its destination. ``cache`` memoises owners
+    across batches (the caller bounds it); the lookups run at C level, only new addresses
+    are hashed."""
+    cols: list[list[int]] = []
+    for side in ("source", "destination"):
+        addrs = address_column(batch, side)
+        got: list[int | None] = list(map(cache.get, addrs))
+        if None in got:
+            for a in dict.fromkeys(a for a, o in zip(addrs, got, strict=True) if o is None):
+                cache[a] = owner(a, n)
+            got = list(map(cache.__getitem__, addrs))
+        cols.append(got)  # type: ignore[arg-type]  # every None was filled above
+    return cols[0], cols[1]
+
+
+def owned_columns(batch: FlowBatch, index: int, n: int,
+                  cache: dict[str | None, bool]) -> tuple[list[bool], list[bool]]:
+    """Whether partition ``index`` owns each record's source, and its destination: what a
+    worker filters on for every record it reads, so the lookups, the test for misses and
+    the fill all run at C level (``cache`` memoises per address; the caller bounds it)."""
+    cols: list[list[bool]] = []
+    for side in ("source", "destination"):
+        addrs = address_column(batch, side)
+        got: list[bool | None] = list(map(cache.get, addrs))
+        if None in got:
+            for a in dict.fromkeys(compress(addrs, map(operator.is_, got, repeat(None)))):
+                cache[a] = owner(a, n) == index
+            got = list(map(cache.__getitem__, addrs))
+        cols.append(got)  # type: ignore[arg-type]  # every None was filled above
+    return cols[0], cols[1]
+
+
 def route(batch: FlowBatch, n: int, cache: dict[str, int] | None = None) -> list[list[int]]:
     """The record indices each of ``n`` partitions needs: those whose source or destination
-    it owns, in batch order (so time order is kept). ``cache`` memoises owners across batches
-    (the caller bounds it)."""
+    it owns, in batch order (so time order is kept). For a router that sends each partition
+    only its records (an ingest process publishing to partitioned topics); ``--workers N``
+    filters in each worker instead (:func:`owned_columns`). ``cache`` memoises owners across
+    batches (the caller bounds it)."""
     parts: list[list[int]] = [[] for _ in range(n)]
     if n <= 1:
         parts[0] = list(range(batch.length))

@@ -4,7 +4,8 @@ It only runs plans: :func:`flowcep_plugin.plan.resolve` has validated the config
 resolved every component once; the pipeline builds the components from the plan, opens the
 inputs and runs. Inputs run in their own threads and hand batches to one bounded queue;
 everything after that runs in one thread with one event-time clock, so detectors need no
-locks. Each stage is called once per batch, and every plugin object is called on its own, in
+locks (with ``--workers N``, in N forked processes, each on its hosts' share:
+:mod:`flowcep_plugin.workers`). Each stage is called once per batch, and every plugin object is called on its own, in
 its own ``try``: a detector that raises is counted against its plugin, the records it choked
 on are isolated (the batch is retried in halves) and the others keep running; after
 ``[run] max_plugin_failures`` failures the plugin is disabled for the rest of the run.
@@ -15,6 +16,7 @@ documents) with each implementation guarded (:class:`flowcep_plugin.manager.Isol
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import sys
 import threading
@@ -26,7 +28,7 @@ from .alerts import stamp_observer
 from .clock import NO_TIME, TIME_DEFAULTS, Reorderer, TimePolicy
 from .config import parse_duration
 from .context import Context
-from .errors import FlowcepError, PluginError
+from .errors import ConfigError, FlowcepError, PluginError
 from .plan import Plan, build_config, epl_module_spec
 from .records import EVENT_STREAMS, FLOW_STREAM, FlowBatch
 from .sanitize import Sanitizer
@@ -100,27 +102,36 @@ class Pipeline(StageRunner):
             self.detectors = [Stage(c.name, c.plugin, obj, partition=c.spec.partition)
                               for c, obj in plan.build_detectors(ctx, on_derived=self._on_derived)]
             self.workers = int(run.get("workers") or 1)
-            remote = [st for st in self.detectors if st.partition == "address"]
-            if self.workers > 1 and remote:
-                # forked here: after the detectors are built, before any output or input is open
-                self.pool = WorkerPool(self.workers, remote, ctx, self.max_failures)
-                self.detectors = [st for st in self.detectors if st.partition != "address"]
             # in-process detectors (``flowcep epl``'s row printer): same clock, same isolation
             self.detectors += [Stage(f"extra-detector-{i}", "in-process", obj)
                                for i, obj in enumerate(extra_detectors)]
+            if self.workers > 1:
+                if self.send_flows:
+                    raise ConfigError("--flows cannot be combined with --workers N: workers send "
+                                      "alerts only (run the flows with --workers 1)")
+                # One regular file: every worker reads it itself (the same batches in the same
+                # order). Live inputs, a pipe or stdin (``-``: read once), or several inputs (their
+                # interleaving is not reproducible): the main process reads and broadcasts.
+                only = plan.inputs[0] if len(plan.inputs) == 1 else None
+                path = only.address.path if only is not None and not only.live else None
+                read_self = bool(path) and path != "-" and os.path.isfile(str(path))
+                # forked here: after enrichers and detectors are built, before outputs are open
+                self.pool = WorkerPool(self, self.workers, read_self)
             self.outputs = [Stage(o.raw, o.plugin, obj, accepts_flows=o.spec.accepts_flows)
                             for o, obj in plan.build_outputs(ctx)]
             self.outputs += [Stage(f"extra-{i}", "in-process", obj) for i, obj in enumerate(extra_outputs)]
             self.suppressor = self._build_suppressor()
             self.input_addresses: list[str] = [i.raw for i in plan.inputs]
-            self.sources: list[tuple[str, Source, bool]] = [
-                (i.raw, src, i.live or bool(getattr(src, "live", False))) for i, src in plan.open_inputs(ctx)]
+            self.sources: list[tuple[str, Source, bool]] = [] if self.pool is not None and self.pool.read_self \
+                else [(i.raw, src, i.live or bool(getattr(src, "live", False))) for i, src in plan.open_inputs(ctx)]
         except BaseException:
             if self.pool is not None:
                 self.pool.close()
             self._shutdown()  # the hookspec promises shutdown "even after an error"
             raise
         self.live = any(live for _, _, live in self.sources)
+        if self.pool is not None:
+            self.pool.start(self.live)
         self.lateness_ms = plan.lateness_ms
         time_cfg = {**TIME_DEFAULTS, **dict(config.get("time") or {})}
         self.reorderer = Reorderer(self.lateness_ms, ctx.stats, max_pending=int(time_cfg["max_pending"]),
@@ -178,9 +189,7 @@ class Pipeline(StageRunner):
         n = batch.length
         if n == 0:
             return
-        for st in self.enrichers:
-            self._call(st, "enricher enrich", st.obj.enrich, batch)
-        self._call_hook("flowcep_enrich_batch", batch=batch, context=self.ctx)
+        self.enrich(batch)
         stats.count("enrich", n)
         if self.send_flows:
             for st in self.outputs:
@@ -196,6 +205,12 @@ class Pipeline(StageRunner):
         self.ctx.stats.count("input", batch.length)
         if batch.length:
             self._detect(self.reorderer.push(batch))
+
+    def enrich(self, batch: FlowBatch) -> None:
+        """Every enricher, then the ``flowcep_enrich_batch`` hook, on one batch (workers too)."""
+        for st in self.enrichers:
+            self._call(st, "enricher enrich", st.obj.enrich, batch)
+        self._call_hook("flowcep_enrich_batch", batch=batch, context=self.ctx)
 
     def _options(self, batch: FlowBatch) -> None:
         """Options records (exporter statistics, sampler and interface tables): checked like
@@ -230,18 +245,14 @@ class Pipeline(StageRunner):
         wm = self.reorderer.watermark
         self.ctx.stats.gauge("watermark_ms", wm)  # the live view shows event time and its lag
         self.ctx.stats.gauge("event_time_max_ms", self.reorderer.max_seen)
-        advanced = bool(released) and wm > self._last_wm
-        if advanced:
-            self._last_wm = wm
-            events.extend(self._watermark_local(wm))
-        if self.pool is not None and (released or advanced):
-            # the workers run address-keyed flow detectors only: alert events stay here
-            flow_batches = [rb for rb in released if rb.stream == FLOW_STREAM]
-            self._emit_steps(self.pool.submit(flow_batches, wm if advanced else None, wm, events))
-            return
+        # Windows close up to the release point: every record before it has reached the
+        # detectors. It moves with the reorderer's releases, whatever they held, so workers
+        # (each holding a share) close windows at the same steps as one process.
+        rt = self.reorderer.released_to
+        if rt > self._last_wm:
+            self._last_wm = rt
+            events.extend(self._watermark_local(rt))
         self._emit(events, wm)
-        if self.pool is not None:
-            self._emit_steps(self.pool.poll())
 
     def _watermark_local(self, wm: int) -> list[Event]:
         events: list[Event] = []
@@ -280,34 +291,28 @@ class Pipeline(StageRunner):
     def _advance_idle(self, idle_s: float) -> None:
         """Live inputs silent: let wall-clock time move the watermark so windows close."""
         if self.pool is not None:
+            if self.live and self.idle_advance:
+                self.pool.idle(idle_s)  # each worker moves its own clock, identically
             self._emit_steps(self.pool.poll())
+            return
         if not (self.live and self.idle_advance) or self.reorderer.max_seen <= NO_TIME:
             return
         target = self.reorderer.max_seen - self.lateness_ms + int(idle_s * 1000)
         if target > self.reorderer.watermark:
-            released = self.reorderer.advance(target)
-            if released or target > self._last_wm:
-                self._detect(released or [])
-                if not released:
-                    self._last_wm = target
-                    events = self._watermark_local(target)
-                    if self.pool is not None:
-                        self._emit_steps(self.pool.submit([], target, target, events))
-                    else:
-                        self._emit(events, target)
+            self._detect(self.reorderer.advance(target))
 
     def finish(self) -> None:
         """Drain every stage: release all held records, close windows, flush outputs."""
-        self._detect(self.reorderer.flush())
-        events: list[Event] = []
-        for st in self.detectors:
-            got = self._call(st, "detector flush", st.obj.flush)
-            if got:
-                events.extend(got)
         if self.pool is not None:
-            self._emit_steps(self.pool.flush(self.reorderer.watermark, events))
-            self.pool.close()  # the workers' counters join the run's stats before they are read
+            self._emit_steps(self.pool.finish())  # the workers' counters join the run's stats
+            self.pool.close()
         else:
+            self._detect(self.reorderer.flush())
+            events: list[Event] = []
+            for st in self.detectors:
+                got = self._call(st, "detector flush", st.obj.flush)
+                if got:
+                    events.extend(got)
             self._emit(events, self.reorderer.watermark, final=True)
         for st in self.outputs:
             self._call(st, "output flush", st.obj.flush)
@@ -338,13 +343,17 @@ class Pipeline(StageRunner):
                 # On a stop the main loop has closed the source: read it to its end, so a
                 # collector's drained socket is processed (the shutdown timeout bounds this).
         except FlowcepError as exc:
-            self._input_failed(raw, str(exc))
+            self.input_failed(raw, str(exc))
         except Exception as exc:  # one broken input never stops the others
-            self._input_failed(raw, f"{type(exc).__name__}: {exc}")
+            self.input_failed(raw, f"{type(exc).__name__}: {exc}")
         finally:
             q.put((_END, raw))
 
-    def _input_failed(self, raw: str, message: str) -> None:
+    def input_failed(self, raw: str, message: str, count: bool = True) -> None:
+        """An input ended with an error: one line on stderr, counted (``count``: workers
+        reading the same file all see it; only worker 0 counts and prints it)."""
+        if not count:
+            return
         text = message if message.startswith(f"input {raw!r}") else f"input {raw!r}: {message}"
         self.ctx.stats.errors.append(text)
         self.ctx.stats.add("input_errors")
@@ -370,6 +379,8 @@ class Pipeline(StageRunner):
         last_data = time.monotonic()
         last_progress = 0.0
         try:
+            if self.pool is not None and self.pool.read_self:
+                self._wait_for_readers()
             while active:
                 if stop_deadline is not None and time.monotonic() > stop_deadline:
                     # An input that does not wind down must not hold the alerts of the others.
@@ -379,7 +390,7 @@ class Pipeline(StageRunner):
                     for _ in range(q.qsize()):  # what they already handed over still counts
                         item = q.get_nowait()
                         if not (isinstance(item, tuple) and item and item[0] is _END) and item.length:
-                            self.process(item)
+                            self._feed(item)
                     break
                 if self.stop.is_set() and not closed:
                     closed = True
@@ -402,7 +413,7 @@ class Pipeline(StageRunner):
                     continue
                 if item.length:
                     last_data = time.monotonic()
-                    self.process(item)
+                    self._feed(item)
                 else:
                     self._advance_idle(time.monotonic() - last_data)
                 if self.progress_stream is not None:
@@ -424,6 +435,28 @@ class Pipeline(StageRunner):
             finally:
                 self._shutdown()
         return self.ctx.stats.snapshot()
+
+    def _feed(self, batch: FlowBatch) -> None:
+        """One input batch: processed here, or broadcast to the workers."""
+        if self.pool is None:
+            self.process(batch)
+            return
+        self.pool.batch(batch)
+        self._emit_steps(self.pool.poll())
+
+    def _wait_for_readers(self) -> None:
+        """Workers reading their file themselves: emit their steps as they complete; a stop
+        (Ctrl-C) makes each stop after its current batch."""
+        assert self.pool is not None
+        stopped = False
+        while not self.pool.finished:
+            if self.stop.is_set() and not stopped:
+                stopped = True
+                self.pool.stop_reading()
+            if self.print_stats.is_set():
+                self.print_stats.clear()
+                print(self.ctx.stats.render(), file=sys.stderr)
+            self._emit_steps(self.pool.poll(timeout=0.2))
 
     def _close_sources(self) -> None:
         for raw, src, _live in self.sources:

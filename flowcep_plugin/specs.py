@@ -231,12 +231,16 @@ class DetectorSpec:
     config_schema: Mapping[str, Any] = field(default_factory=dict)
     defaults: Mapping[str, Any] = field(default_factory=dict)
     references: tuple[str, ...] = ()  # where the defaults came from, for docs
-    #: ``"address"``: the detector keys all its state by one address per alert (the scanner,
-    #: the victim) and names it in the alert's key (``make_alert(key=...)``, else its first
-    #: source address, else its first destination), so with ``flowcep run --workers N`` it runs
-    #: in every worker on the flows of the addresses that worker owns. ``"global"`` (the safe
-    #: default: top-N over all hosts, a statement grouped by port) runs once, in the main
-    #: process, on every flow.
+    #: Which flows the detector needs in each worker of ``flowcep run --workers N``.
+    #: ``"address"``: it keys all its state by one address per alert (the scanner, the victim)
+    #: and names it in the alert's key (``make_alert(key=...)``, else its first source
+    #: address, else its first destination); each worker feeds it the flows whose source or
+    #: destination it owns and keeps the alerts whose key it owns. ``"source"`` /
+    #: ``"destination"``: its state is keyed by that end and filled only from flows it sent /
+    #: received, so each worker feeds it only the flows whose source / destination it owns
+    #: (each flow in one worker; documents that summarise across hosts are combined by the
+    #: object's ``merge_partials(docs)`` in the main process, per window). ``"global"`` (the
+    #: safe default: a statement grouped by port) runs once, in worker 0, on every flow.
     partition: str = "global"
 
 

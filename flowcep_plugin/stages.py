@@ -1,6 +1,6 @@
 """Plugin objects as pipeline stages, each called in its own ``try``.
 
-The pipeline and its detection workers (``--workers N``) call plugin objects the same way: a
+The pipeline and its workers (``--workers N``) call plugin objects the same way: a
 detector that raises is counted against its plugin, the records it choked on are isolated
 (the batch is retried in halves) and the others keep running; after ``[run]
 max_plugin_failures`` failures the plugin is disabled for the rest of the run.
@@ -27,8 +27,8 @@ _RETRY_BUDGET = 64
 
 @dataclass
 class Stage:
-    """One plugin object in the pipeline. ``partition`` is its detector spec's (``address``
-    detectors run in the workers with ``--workers N``)."""
+    """One plugin object in the pipeline. ``partition`` is its detector spec's: which flows it
+    gets in each worker with ``--workers N`` (:mod:`flowcep_plugin.workers`)."""
 
     name: str  # component name, for stats and errors
     plugin: str  # provider plugin name

@@ -8,6 +8,9 @@ windows span copies) and the synthetic scenario that holds every attack kind at 
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,11 +18,19 @@ from typing import Any
 
 import pytest
 
+from flowcep_plugin import DetectorSpec, InputSpec, hookimpl
 from flowcep_plugin.alerts import make_alert
-from flowcep_plugin.partition import event_owner, owner, route
+from flowcep_plugin.context import Context
+from flowcep_plugin.errors import ConfigError
+from flowcep_plugin.manager import PluginInfo, make_plugin_manager
+from flowcep_plugin.partition import event_owner, owned_columns, owner, owner_columns, route
+from flowcep_plugin.pipeline import CollectingOutput, Pipeline
+from flowcep_plugin.plan import resolve
 from flowcep_plugin.records import FlowBatch
+from flowcep_plugin.registry import Registry
 from flowcep_plugin.specs import RuleSpec
 from flowcep_plugin.stats import Stats
+from flowcep_plugin.workers import WorkerError
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -60,8 +71,14 @@ def _same_runs(tmp: Path, data: Path) -> list[tuple[Any, ...]]:
         # every record was read, detected and counted once, whatever the number of workers
         assert sn["stages"]["detect"] == s1["stages"]["detect"]
         assert sn["alerts_by_rule"] == s1["alerts_by_rule"]
+        assert sn["stages"]["input"] == s1["stages"]["input"]  # every worker reads the file: counted once
+        assert sn["stages"]["decode"] == s1["stages"]["decode"]
+        assert sn["drops"] == s1["drops"]
         assert sn["gauges"]["workers"] == n
-        assert sn["gauges"]["workers.routed_records"] >= s1["stages"]["detect"]["in"]
+        # each record reaches the owner of its source and the owner of its destination
+        records = s1["stages"]["detect"]["in"]
+        assert records <= sn["gauges"]["workers.records"] < 2 * records
+        assert all(f"workers.cpu_s.{i}" in sn["gauges"] for i in range(n))
     return one
 
 
@@ -90,24 +107,35 @@ def test_every_attack_scenario_same_alerts_with_2_and_4_workers(tmp_path: Path) 
     assert {"portscan", "volumetric", "bruteforce"} <= detectors
 
 
-def test_route_sends_each_record_to_the_owners_of_both_ends() -> None:
+def test_each_worker_keeps_the_records_of_the_hosts_it_owns_at_either_end() -> None:
     rows = [{"sourceIPv4Address": f"10.0.{i % 7}.{i}", "destinationIPv4Address": f"192.0.2.{i % 5}",
              "flowEndMilliseconds": i} for i in range(200)]
     rows.append({"sourceIPv6Address": "2001:db8::1", "destinationIPv6Address": "2001:db8::2",
                  "flowEndMilliseconds": 201})
     rows.append({"flowEndMilliseconds": 202})  # no address at all: one owner, "-"'s
     batch = FlowBatch.from_rows(rows)
-    parts = route(batch, 4)
+    kept: list[set[int]] = []
+    for w in range(4):
+        ms, md = owned_columns(batch, w, 4, {})
+        so, do = owner_columns(batch, 4, {})
+        assert ms == [o == w for o in so] and md == [o == w for o in do]
+        kept.append({i for i in range(len(rows)) if ms[i] or md[i]})
     for i, r in enumerate(rows):
         src = r.get("sourceIPv4Address") or r.get("sourceIPv6Address")
         dst = r.get("destinationIPv4Address") or r.get("destinationIPv6Address")
-        want = {owner(src, 4), owner(dst, 4)}
-        got = {w for w, idx in enumerate(parts) if i in idx}
-        assert got == want, (r, got, want)
-    for idx in parts:
-        assert idx == sorted(idx)  # time order kept
-    # every owner is used: the split is not degenerate
-    assert all(parts)
+        assert {w for w in range(4) if i in kept[w]} == {owner(src, 4), owner(dst, 4)}, r
+    assert all(kept)  # every owner is used: the split is not degenerate
+
+
+def test_route_sends_each_record_to_the_owners_of_both_ends() -> None:
+    rows = [{"sourceIPv4Address": f"10.0.{i % 7}.{i}", "destinationIPv4Address": f"192.0.2.{i % 5}",
+             "flowEndMilliseconds": i} for i in range(200)]
+    rows.append({"flowEndMilliseconds": 202})  # no address at all: one owner, "-"'s
+    batch = FlowBatch.from_rows(rows)
+    parts = route(batch, 4)
+    for w, idx in enumerate(parts):
+        ms, md = owned_columns(batch, w, 4, {})
+        assert idx == [i for i in range(len(rows)) if ms[i] or md[i]]  # the workers' own cut, in order
 
 
 def test_owner_is_the_same_in_every_process() -> None:
@@ -190,3 +218,280 @@ def test_live_collector_with_workers_stops_cleanly_on_ctrl_c(tmp_path: Path, ups
     assert snap["stages"]["detect"]["in"] == snap["stages"]["input"]["in"] > 0
     alerts = [json.loads(line) for line in out.read_text().splitlines()]
     assert any(a["rule"]["id"] == "multistage-attack" and a["source"]["ip"] == "59.2.153.68" for a in alerts)
+
+
+# -- in-process runs: a worker that dies, counts that add up, each partition kind -------------------
+
+T0 = 1_700_000_000_000
+
+
+def _rows(k: int) -> list[dict[str, Any]]:
+    """One batch: 60 flows among 40 hosts, one second apart, at batch k's place in time."""
+    return [{"sourceIPv4Address": f"10.0.0.{(k * 7 + i) % 40}", "destinationIPv4Address": f"10.0.1.{i % 13}",
+             "protocolIdentifier": 6, "packetDeltaCount": 3, "octetDeltaCount": 120,
+             "flowEndMilliseconds": T0 + (k * 60 + i) * 1000} for i in range(60)]
+
+
+class _Feed:
+    """Twelve batches; batch 5 also holds a record with no end time, one far in the past
+    (late) and one whose protocol an unsigned8 cannot hold (a bad value)."""
+
+    live = False
+
+    def __init__(self, address: Any, config: Any, ctx: Any) -> None:
+        self.raw = address.raw
+
+    def batches(self) -> Any:
+        for k in range(12):
+            rows = _rows(k)
+            if k == 5:
+                rows += [{"sourceIPv4Address": "10.0.0.1", "destinationIPv4Address": "10.0.1.1"},
+                         {"sourceIPv4Address": "10.0.0.2", "destinationIPv4Address": "10.0.1.2",
+                          "flowEndMilliseconds": T0 - 3_600_000},
+                         {"sourceIPv4Address": "10.0.0.3", "destinationIPv4Address": "10.0.1.3",
+                          "protocolIdentifier": 999, "flowEndMilliseconds": T0 + 300_000}]
+            yield FlowBatch.from_rows(rows, source=self.raw)
+
+    def close(self) -> None:
+        pass
+
+
+class _LiveFeed(_Feed):
+    live = True
+
+
+_RULE = RuleSpec(id="flows-per-host", name="Flows per host", description="test")
+
+
+class _PerHost:
+    """Counts flows per address (the detector's partition decides which end) and reports
+    each address's count at the end: any flow routed wrongly changes a count."""
+
+    name = "perhost"
+    sides: tuple[str, ...] = ("source", "destination")
+
+    def __init__(self, config: Any, ctx: Any) -> None:
+        self.counts: dict[str, int] = {}
+
+    def on_batch(self, batch: FlowBatch) -> list[Any]:
+        from flowcep_plugin.alerts import address_column
+
+        for side in self.sides:
+            for a in address_column(batch, side):
+                if a is not None:
+                    self.counts[a] = self.counts.get(a, 0) + 1
+        return []
+
+    def on_watermark(self, wm: int) -> list[Any]:
+        return []
+
+    def flush(self) -> list[Any]:
+        return [make_alert(_RULE, time_ms=T0, detector=self.name, source_ip=a, key=a,
+                           counts={"flows": n, "by": self.name}) for a, n in sorted(self.counts.items())]
+
+
+class _PerSource(_PerHost):
+    name = "persource"
+    sides = ("source",)
+
+
+class _AllFlows(_PerHost):
+    """A global detector: one count over every flow."""
+
+    name = "allflows"
+    sides = ("source",)
+
+    def flush(self) -> list[Any]:
+        return [make_alert(_RULE, time_ms=T0, detector=self.name, key="-",
+                           counts={"flows": sum(self.counts.values()), "by": self.name})]
+
+
+class _Dies(_PerHost):
+    """Kills its own process in a worker (not in the test's process)."""
+
+    name = "dies"
+    parent = os.getpid()
+
+    def on_batch(self, batch: FlowBatch) -> list[Any]:
+        if os.getpid() != self.parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return []
+
+
+class _Plugin:
+    @hookimpl
+    def flowcep_register_inputs(self) -> list[InputSpec]:
+        return [InputSpec(name="feed", summary="t", schemes=("feed",), open=_Feed),
+                InputSpec(name="feedfile", summary="t", schemes=("feedfile",), open=_Feed, reads_file=True),
+                InputSpec(name="livefeed", summary="t", schemes=("livefeed",), open=_LiveFeed, live=True)]
+
+    @hookimpl
+    def flowcep_register_detectors(self) -> list[DetectorSpec]:
+        return [DetectorSpec(name="perhost", summary="t", factory=_PerHost, partition="address"),
+                DetectorSpec(name="persource", summary="t", factory=_PerSource, partition="source"),
+                DetectorSpec(name="allflows", summary="t", factory=_AllFlows, partition="global"),
+                DetectorSpec(name="dies", summary="t", factory=_Dies, partition="address")]
+
+
+def _pipeline_run(workers: int, detectors: list[str], source: str = "feed:x") -> tuple[list[Any], dict[str, Any]]:
+    pm = make_plugin_manager()
+    pm.register_plugin(_Plugin(), PluginInfo(name="t", module="tests", distribution="tests",
+                                             version="0", origin="registered"))
+    plan = resolve(Registry.build(pm), {}, {"inputs": [source], "detectors": detectors, "enrichers": [],
+                                            "progress": False, "workers": workers, "lateness": "1 min"})
+    sink = CollectingOutput()
+    pipeline = Pipeline(plan, Context(), extra_outputs=[sink])
+    if pipeline.pool is not None:  # a regular file is read by every worker; anything else is sent
+        assert pipeline.pool.read_self == source.startswith("feedfile:")
+    stats = pipeline.run()
+    alerts = sorted((e["flowcep"]["counts"]["by"], e["flowcep"]["key"], e["flowcep"]["counts"]["flows"])
+                    for e in sink.events)
+    return alerts, stats
+
+
+@pytest.mark.parametrize("source", ["feedfile", "feed:x", "livefeed:x"])
+def test_each_partition_kind_sees_its_flows_and_drops_are_counted_once(source: str, tmp_path: Path) -> None:
+    """``address``: every flow of a host, in its owner; ``source``: the flows it sent;
+    ``global``: every flow. The records dropped (no end time, late, bad value) are counted
+    once, not once per worker, whether the workers read the input themselves (a regular
+    file) or are sent it (no file; live)."""
+    if source == "feedfile":
+        (tmp_path / "f").write_bytes(b"")
+        source = f"feedfile:{tmp_path / 'f'}"
+    want, s1 = _pipeline_run(1, ["perhost", "persource", "allflows"], source)
+    assert ("allflows", "-", 12 * 60) in want
+    # a file's clock calls the hour-old record late; a live one's, too old for its exporter
+    old = "too-old" if source.startswith("livefeed") else "late"
+    assert s1["drops"] == {"bad-value": 1, "no-timestamp": 1, old: 1}
+    for n in (2, 3):
+        got, sn = _pipeline_run(n, ["perhost", "persource", "allflows"], source)
+        assert got == want, n
+        assert sn["drops"] == s1["drops"]
+        assert sn["stages"]["input"] == s1["stages"]["input"]
+        assert sn["stages"]["detect"] == s1["stages"]["detect"]
+        assert sn["alerts_by_rule"] == s1["alerts_by_rule"]
+
+
+@pytest.mark.parametrize("source", ["feedfile", "feed:x", "livefeed:x"])
+def test_a_worker_that_dies_ends_the_run_with_one_line_naming_it(source: str, tmp_path: Path) -> None:
+    if source == "feedfile":
+        (tmp_path / "f").write_bytes(b"")
+        source = f"feedfile:{tmp_path / 'f'}"
+    with pytest.raises(WorkerError) as err:
+        _pipeline_run(2, ["dies"], source)
+    text = str(err.value)
+    assert "\n" not in text
+    assert re.search(r"worker \d (exited unexpectedly|is gone)", text), text
+
+
+def test_flows_output_is_refused_with_workers() -> None:
+    pm = make_plugin_manager()
+    pm.register_plugin(_Plugin(), PluginInfo(name="t", module="tests", distribution="tests",
+                                             version="0", origin="registered"))
+    plan = resolve(Registry.build(pm), {}, {"inputs": ["feed:x"], "detectors": ["perhost"], "enrichers": [],
+                                            "progress": False, "workers": 2, "flows": True})
+    with pytest.raises(ConfigError, match="--flows cannot be combined with --workers"):
+        Pipeline(plan, Context(), extra_outputs=[CollectingOutput()])
+
+
+def test_trafficstats_partials_merge_into_one_process_documents() -> None:
+    """Split by source over 3 workers, the merged documents equal one process's (top talkers
+    included, ties broken the same way)."""
+    from flowcep_trafficstats import SPEC
+
+    from flowcep_plugin.testing import build_detector
+
+    rows = [{"sourceIPv4Address": f"10.0.{i % 5}.{i % 17}", "destinationIPv4Address": f"192.0.2.{i % 9}",
+             "protocolIdentifier": 6, "sourceTransportPort": 40000 + i, "destinationTransportPort": (80, 22, 53)[i % 3],
+             "packetDeltaCount": 1 + i % 4, "octetDeltaCount": 100 * (1 + i % 6),
+             "flowEndMilliseconds": T0 + i * 1000} for i in range(400)]
+    batch = FlowBatch.from_rows(rows)
+    one = build_detector(SPEC, {"top_n": 3})
+    want = one.on_batch(batch) + one.flush()
+    parts: list[Any] = []
+    so, _ = owner_columns(batch, 3, {})
+    merger = build_detector(SPEC, {"top_n": 3})
+    for w in range(3):
+        d = build_detector(SPEC, {"top_n": 3})
+        share = batch.take([i for i, o in enumerate(so) if o == w])
+        parts += d.on_batch(share) + d.flush()
+    by_window: dict[Any, list[Any]] = {}
+    for e in parts:
+        by_window.setdefault(e["flowcep"]["window"]["start"], []).append(e)
+    got = [doc for k in sorted(by_window) for doc in merger.merge_partials(by_window[k])]
+
+    def strip(docs: list[Any]) -> list[Any]:
+        return [{k: v for k, v in d.items() if k != "event"} | {"kind": d["event"]["kind"]} for d in docs]
+
+    assert len(want) > 2 and strip(got) == strip(want)
+
+
+def test_sequential_workers_for_measurement_give_the_same_alerts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``FLOWCEP_WORKERS_SEQUENTIAL=1`` (bench_workers.py --sequential) runs the workers one
+    after the other; the merge must not depend on it."""
+    want, _ = _pipeline_run(1, ["perhost", "persource", "allflows"])
+    monkeypatch.setenv("FLOWCEP_WORKERS_SEQUENTIAL", "1")
+    got, stats = _pipeline_run(3, ["perhost", "persource", "allflows"])
+    assert got == want
+    assert all(stats["gauges"][f"workers.cpu_s.{i}"] > 0 for i in range(3))
+
+
+class _SlowFeed(_Feed):
+    """A long file: 3000 batches, read slowly (30 s at least)."""
+
+    def batches(self) -> Any:
+        import time
+
+        for k in range(3000):
+            time.sleep(0.01)
+            yield FlowBatch.from_rows(_rows(k), source=self.raw)
+
+
+class _SlowPlugin(_Plugin):
+    @hookimpl
+    def flowcep_register_inputs(self) -> list[InputSpec]:
+        return [InputSpec(name="slow", summary="t", schemes=("slow",), open=_SlowFeed, reads_file=True)]
+
+
+def test_stop_while_workers_read_a_file_drains_and_reports(tmp_path: Path) -> None:
+    """Ctrl-C while every worker reads the file itself: each stops after its current batch,
+    finishes its windows and reports; the run ends at once with the alerts of what was read."""
+    import threading
+    import time
+
+    pm = make_plugin_manager()
+    pm.register_plugin(_SlowPlugin(), PluginInfo(name="t", module="tests", distribution="tests",
+                                                 version="0", origin="registered"))
+    data = tmp_path / "long.flows"
+    data.write_bytes(b"")  # a regular file: every worker opens it itself
+    plan = resolve(Registry.build(pm), {}, {"inputs": [f"slow:{data}"], "detectors": ["persource"],
+                                            "enrichers": [], "progress": False, "workers": 2})
+    sink = CollectingOutput()
+    pipeline = Pipeline(plan, Context(), extra_outputs=[sink])
+    assert pipeline.pool is not None and pipeline.pool.read_self
+    threading.Timer(1.0, pipeline.stop.set).start()
+    started = time.monotonic()
+    stats = pipeline.run()
+    assert time.monotonic() - started < 15  # reading all 3000 batches takes 30 s at least
+    assert stats["gauges"]["workers.stopped_early"] == 2
+    read = stats["stages"]["input"]["in"]
+    assert 0 < read < 3000 * 60
+    assert sink.events  # the flush of what each worker read
+
+
+@pytest.mark.slow
+def test_stdin_with_workers_is_read_once_and_broadcast(tmp_path: Path) -> None:
+    """``json:-`` cannot be read by every worker (each would get part of the pipe): the main
+    process reads it and sends every batch to every worker, with the alerts of one process."""
+    data = tmp_path / "mixed.jsonl"
+    proc = subprocess.run([sys.executable, "-m", "flowcep_plugin", "synth", "mixed", "--format", "jsonl",
+                           "--out", str(data)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    want, s1 = _run(tmp_path, data, 1)
+    out = tmp_path / "stdin.jsonl"
+    with data.open("rb") as stdin:
+        run = subprocess.run([sys.executable, "-m", "flowcep_plugin", "run", "-q", "--no-progress", "--input",
+                              "json:-", "--output", f"jsonl:{out}", "--workers", "2"],
+                             stdin=stdin, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert want and _alerts(out) == want

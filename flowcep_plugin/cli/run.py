@@ -51,8 +51,8 @@ def add_run_options(p: argparse.ArgumentParser, inputs_required: bool = False) -
                    help="start even when Elasticsearch is unreachable, queueing alerts until it answers "
                         "(default: fail at once with exit code 2)")
     p.add_argument("--workers", type=int, metavar="N",
-                   help="run the address-keyed detectors in N processes, each on the flows of the hosts "
-                        "it owns (same alerts as 1; [run] workers)")
+                   help="run in N processes, each enriching and detecting the flows of the hosts it owns "
+                        "(same alerts as 1; not with --flows; [run] workers)")
     p.add_argument("--observer", metavar="NAME",
                    help="this gateway's name: written as observer.name into every alert and metric and "
                         "mixed into flowcep.alert_id, for a level-2 monitor over several gateways "

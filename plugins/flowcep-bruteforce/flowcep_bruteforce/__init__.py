@@ -318,7 +318,9 @@ SPEC = DetectorSpec(
     name="bruteforce",
     summary="Password guessing on login services: runs of near-identical connections from one client",
     factory=BruteForceDetector,
-    partition="address",  # every alert is keyed by the address whose flows it counted
+    # every queue is keyed by the client and filled only from the flows it sent: with
+    # --workers N the owner of a client sees all of them, and no other worker needs them
+    partition="source",
     rules=RULES,
     config_schema=CONFIG_SCHEMA,
     defaults=DEFAULTS,

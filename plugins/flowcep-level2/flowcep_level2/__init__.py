@@ -482,6 +482,9 @@ SCANNERS = DetectorSpec(
     config_schema=SCANNER_SCHEMA,
     defaults=SCANNER_DEFAULTS,
     references=SCANNER_RULE.references,
+    # it reads no flows: under --workers it needs none of them (gateway documents go to
+    # worker 0, whole), so it must not make a worker keep every flow as 'global' would
+    partition="source",
 )
 
 TOP_TALKERS = DetectorSpec(
@@ -493,6 +496,9 @@ TOP_TALKERS = DetectorSpec(
     config_schema=TOP_SCHEMA,
     defaults=TOP_DEFAULTS,
     references=TOP_RULE.references,
+    # it reads no flows: under --workers it needs none of them (gateway documents go to
+    # worker 0, whole), so it must not make a worker keep every flow as 'global' would
+    partition="source",
 )
 
 

@@ -35,6 +35,7 @@ from flowcep_plugin.api import (
     hookimpl,
     int_column,
     make_metric,
+    ms_from_iso,
     parse_duration,
 )
 
@@ -281,12 +282,55 @@ class TrafficStats:
         )
         return [cat_doc, talk_doc]
 
+    def merge_partials(self, parts: list[Event]) -> list[Event]:
+        """One window's documents from every worker of ``flowcep run --workers N``, as one
+        process would have made them.
+
+        With ``partition="source"`` each worker counts the flows whose source it owns: every
+        flow is counted once, so the window's totals, categories and directions are the sums
+        of the workers' documents, and each source's totals are complete in its owner, so the
+        top N of the union of the workers' top-N lists (same order, same tie-break) is the top
+        N over all sources. ``sources`` is the sum of the workers' (disjoint) source counts.
+        """
+        st = _State()
+        sources = 0
+        window: tuple[int, int] | None = None
+        for doc in parts:
+            fc = doc.get("flowcep") or {}
+            m = fc.get("metrics") or {}
+            win = fc.get("window") or {}
+            window = (ms_from_iso(win["start"]), ms_from_iso(win["end"]))
+            rule = (doc.get("rule") or {}).get("id")
+            if rule == RULES[0].id:
+                for i, k in enumerate(("flows", "packets", "bytes")):
+                    st.total[i] += int(m[k])
+                for table, rows in ((st.cat, m.get("categories") or {}), (st.dirn, m.get("directions") or {})):
+                    for name, row in rows.items():
+                        v = table[name]
+                        v[0] += int(row["flows"])
+                        v[1] += int(row["packets"])
+                        v[2] += int(row["bytes"])
+            elif rule == RULES[1].id:
+                sources += int(m.get("sources") or 0)
+                for row in list(m.get("by_bytes") or ()) + list(m.get("by_packets") or ()):
+                    st.talk[row["ip"]] = [int(row["flows"]), int(row["packets"]), int(row["bytes"])]
+        if window is None:
+            return []
+        out = self._finish(st, *window)
+        for doc in out:
+            if doc["rule"]["id"] == RULES[1].id:
+                doc["flowcep"]["metrics"]["sources"] = sources
+        return out
+
 
 SPEC = DetectorSpec(
     name="trafficstats",
     summary="Traffic by service category and direction, and top-N talkers, as metric events per interval",
     factory=TrafficStats,
     rules=RULES,
+    # counts per source are complete in the source's owner and each flow is counted once
+    # there; the workers' per-window documents are combined by TrafficStats.merge_partials
+    partition="source",
     config_schema=CONFIG_SCHEMA,
     defaults=DEFAULTS,
     references=("NetViewer (CESNET/MU) statistics views: traffic categories and top talkers",
