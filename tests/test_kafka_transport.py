@@ -1,0 +1,245 @@
+"""The Kafka transport: ingest + workers in one consumer group give one process's alerts.
+
+The wire format is checked value by value (every type a FlowBatch column may hold, header and
+exporter columns, event times); the end-to-end tests run ``flowcep ingest`` and two workers in
+one group against a loopback broker speaking the Kafka protocol (noida-db), or a real cluster
+when ``FLOWCEP_KAFKA`` is set, and compare the alerts (rule, source, targets, window, revision,
+counts) with one ``flowcep run`` of the same input and detectors.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flowcep_plugin.errors import ConfigError
+from flowcep_plugin.kafka_worker import parse_worker_address
+from flowcep_plugin.records import HEADER_COLUMNS, FlowBatch
+from flowcep_plugin.transport import END, STEP, Part, Step, TransportError, decode_step, encode_step, merge_parts
+
+DEMO = Path(__file__).resolve().parents[1] / "flowcep_plugin" / "data" / "demo.ipfix"
+#: the shipped detectors that run in workers (partition = "address"); trafficstats needs every flow
+ADDRESS_DETECTORS = ("portscan", "bruteforce", "volumetric", "multistage", "policy")
+
+
+def _batch() -> FlowBatch:
+    cols: dict[str, list[Any]] = {
+        "sourceIPv4Address": ["10.0.0.1", "10.0.0.2", None],
+        "octetDeltaCount": [1, 2**64 - 1, None],
+        "ratio": [0.5, math.inf, math.nan],
+        "payload": [b"\x00\xff", None, b""],
+        "flag": [True, False, None],
+        "tags": [["a", "b"], None, []],
+        "pair": [(1, "x"), None, (b"\x01",)],
+        "geo": [{"lat": 1.5, "$odd": 2}, {"city": "Brno"}, None],
+        HEADER_COLUMNS[0]: [10, 10, 9],
+        HEADER_COLUMNS[1]: [1_700_000_000_000] * 3,
+        HEADER_COLUMNS[2]: [None, None, 123],
+        "flowEndMilliseconds": [5, 6, 7],
+    }
+    b = FlowBatch(cols, 3, source="ipfix-file:x", exporter="192.0.2.1:4739/7")
+    b.set_event_times([5, 6, 7])
+    return b
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and math.isnan(a):
+        return isinstance(b, float) and math.isnan(b)
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
+def test_every_column_value_round_trips_exactly() -> None:
+    b = _batch()
+    opts = FlowBatch({"exportedMessageTotalCount": [3]}, 1, stream="Options")
+    step = Step(STEP, "run-1", 7, 123, True, [Part(0, [0, 4, 9], b)], [opts])
+    got = decode_step(encode_step(step), "t[0]@0")
+    assert (got.kind, got.run, got.step, got.watermark, got.advanced, got.more) == (STEP, "run-1", 7, 123, True, False)
+    (part,) = got.parts
+    assert part.j == 0 and part.index == [0, 4, 9]
+    out = part.batch
+    assert (out.length, out.source, out.exporter, out.stream) == (3, b.source, b.exporter, b.stream)
+    assert out.columns.keys() == b.columns.keys()
+    for name, values in b.columns.items():
+        assert _same(values, out.columns[name]), name
+    assert out._times == [5, 6, 7]
+    assert got.options[0].stream == "Options" and got.options[0].columns == opts.columns
+
+
+def test_a_value_json_cannot_carry_is_refused_with_its_column() -> None:
+    b = FlowBatch({"odd": [object()]}, 1)
+    with pytest.raises(TransportError, match="'odd'"):
+        encode_step(Step(STEP, "r", 0, 0, False, [Part(0, [0], b)]))
+
+
+@pytest.mark.parametrize("data", [b"", b"{", b"[]", b'{"v": 99}', b'{"v": 1, "k": "step"}',
+                                  b'{"v":1,"k":"step","r":"x","s":0,"w":0,"p":[{"j":0,"i":[0],"b":{"n":2,"c":{"a":[1]}}}]}',
+                                  b'{"v":1,"k":"nope","r":"x","s":0,"w":0}'])
+def test_a_bad_message_is_one_error_naming_where(data: bytes) -> None:
+    with pytest.raises(TransportError) as e:
+        decode_step(data, "flows[3]@17")
+    assert str(e.value).startswith("flows[3]@17: ") and "\n" not in str(e.value)
+
+
+def test_merging_partitions_restores_ingest_order_once_each() -> None:
+    b = FlowBatch({"x": list(range(6))}, 6)
+    # partition A holds records 0, 2, 3, 5; B holds 1, 3, 4 (record 3: both ends owned)
+    a = Part(0, [0, 2, 3, 5], b.take([0, 2, 3, 5]))
+    c = Part(0, [1, 3, 4], b.take([1, 3, 4]))
+    other = Part(1, [0], FlowBatch({"y": [9]}, 1))
+    out = merge_parts([other, a, c])
+    assert [o.columns.get("x") for o in out] == [[0, 1, 2, 3, 4, 5], None]
+    assert out[1].columns == {"y": [9]}
+
+
+def test_worker_addresses_need_a_group_and_a_stable_instance() -> None:
+    addr, group, inst, replay_ms, commit_s = parse_worker_address("kafka://h:1/t?group=g&instance=w1&replay=30m")
+    assert (addr.servers, addr.topic, group, inst, replay_ms, commit_s) == ("h:1", "t", "g", "w1", 1_800_000, 2.0)
+    for bad in ("kafka://h:1/t?group=g", "kafka://h:1/t?instance=i", "kafka://h:1/t?group=g&instance=i&x=1",
+                "kafka://h/t?group=g&instance=i", "kafka://h:1/t?group=g&instance=i&replay=soon"):
+        with pytest.raises(ConfigError):
+            parse_worker_address(bad)
+
+
+# -- end to end ----------------------------------------------------------------------------------
+def _flowcep(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "flowcep_plugin", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _done(p: subprocess.Popen[str], timeout: float = 60) -> str:
+    try:
+        _, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        _, err = p.communicate()
+        raise AssertionError(f"timed out: {p.args}\n{err[-2000:]}") from None
+    assert p.returncode == 0, err[-2000:]
+    return err
+
+
+def alert_keys(paths: list[Path]) -> list[tuple[Any, ...]]:
+    out = []
+    for path in paths:
+        for line in path.read_text().splitlines():
+            d = json.loads(line)
+            f = d["flowcep"]
+            out.append((d["rule"]["id"], json.dumps((d.get("source") or {}).get("ip")),
+                        json.dumps((d.get("destination") or {}).get("ip")), f["window"]["start"],
+                        f["window"]["end"], f["revision"], json.dumps(f.get("counts"), sort_keys=True)))
+    return sorted(out)
+
+
+def detector_args() -> list[str]:
+    return [a for d in ADDRESS_DETECTORS for a in ("-d", d)]
+
+
+def one_process(tmp: Path, data: Path) -> list[tuple[Any, ...]]:
+    out = tmp / "one.jsonl"
+    _done(_flowcep("run", "-q", "--no-progress", "-i", str(data), "-o", f"jsonl:{out}", *detector_args()))
+    return alert_keys([out])
+
+
+def ingest(servers: str, topic: str, data: Path, partitions: int = 4, *extra: str) -> subprocess.Popen[str]:
+    return _flowcep("ingest", "-q", "--no-progress", "-i", str(data), "--to", f"kafka://{servers}/{topic}",
+                    "--partitions", str(partitions), *extra)
+
+
+def worker(servers: str, topic: str, group: str, instance: str, *outputs: str) -> subprocess.Popen[str]:
+    outs = [a for o in outputs for a in ("-o", o)]
+    return _flowcep("run", "-q", "--no-progress", "-i", f"kafka://{servers}/{topic}?group={group}&instance={instance}",
+                    *outs, *detector_args(), "--stats-json", f"{outputs[0].split(':', 1)[1]}.stats.json")
+
+
+def _through_kafka(tmp: Path, servers: str, data: Path) -> tuple[list[tuple[Any, ...]], list[dict[str, Any]]]:
+    topic, group = f"flows-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:6]}"
+    _done(ingest(servers, topic, data))
+    outs = [tmp / f"w{i}.jsonl" for i in (1, 2)]
+    procs = [worker(servers, topic, group, f"w{i}", f"jsonl:{outs[i - 1]}") for i in (1, 2)]
+    for p in procs:
+        _done(p)
+    stats = [json.loads(Path(f"{o}.stats.json").read_text()) for o in outs]
+    return alert_keys([o for o in outs if o.exists()]), stats
+
+
+def _compare(tmp: Path, servers: str, data: Path) -> list[tuple[Any, ...]]:
+    one = one_process(tmp, data)
+    assert one, "the input must raise alerts for the comparison to mean anything"
+    two, stats = _through_kafka(tmp, servers, data)
+    missing, extra = sorted(set(one) - set(two)), sorted(set(two) - set(one))
+    assert not missing and not extra, f"missing {missing[:3]}, extra {extra[:3]}"
+    assert len(two) == len(one)  # and no duplicates
+    assigned = [set(s["gauges"]["kafka.assigned"]) for s in stats]
+    assert assigned[0] and assigned[1] and not assigned[0] & assigned[1]  # both worked, apart
+    assert assigned[0] | assigned[1] == set(range(4))
+    return one
+
+
+def test_ingest_and_two_workers_give_one_process_alerts_on_the_sample(
+        tmp_path: Path, kafka_servers: str, upstream_ipfix: Path) -> None:
+    alerts = _compare(tmp_path, kafka_servers, upstream_ipfix)
+    assert any(a[0] == "multistage-attack" and a[1] == '"59.2.153.68"' for a in alerts)
+
+
+def test_ingest_and_two_workers_give_one_process_alerts_on_every_attack_kind(
+        tmp_path: Path, kafka_servers: str) -> None:
+    data = tmp_path / "mixed.ipfix"
+    _done(_flowcep("synth", "mixed", "--out", str(data)))
+    alerts = _compare(tmp_path, kafka_servers, data)
+    assert {"portscan", "volumetric", "bruteforce"} <= {a[0].split("-")[0] for a in alerts}
+
+
+def test_ingest_unreachable_broker_is_exit_2_in_one_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    p = ingest(f"127.0.0.1:{port}", "t", DEMO)
+    try:
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 2
+    errors = [line for line in err.splitlines() if line.startswith("flowcep: error:")]
+    assert len(errors) == 1 and "no Kafka broker answers" in errors[0] and "--wait" in errors[0]
+    assert "Traceback" not in err
+
+
+def test_ingest_writes_a_step_and_end_marker_to_every_partition(kafka_servers: str) -> None:
+    from confluent_kafka import Consumer, TopicPartition
+
+    topic = f"flows-{uuid.uuid4().hex[:8]}"
+    _done(ingest(kafka_servers, topic, DEMO, 3))
+    c = Consumer({"bootstrap.servers": kafka_servers, "group.id": f"t-{uuid.uuid4().hex}",
+                  "enable.auto.commit": False})
+    per: dict[int, list[Step]] = {0: [], 1: [], 2: []}
+    try:
+        c.assign([TopicPartition(topic, p, 0) for p in per])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not all(s and s[-1].kind == END for s in per.values()):
+            m = c.poll(0.5)
+            if m is not None and not m.error():
+                per[m.partition()].append(decode_step(m.value(), "test"))
+                assert m.timestamp()[1] == max(per[m.partition()][-1].watermark, 0)
+    finally:
+        c.close()
+    steps = {p: sorted({s.step for s in v}) for p, v in per.items()}
+    assert steps[0] == steps[1] == steps[2] and steps[0]  # every partition gets every step
+    assert all(v[-1].kind == END for v in per.values())
+    records = sum(part.batch.length for v in per.values() for s in v for part in s.parts)
+    assert records > 12_000  # the demo's 12,220 flows, most of them twice (both ends)
