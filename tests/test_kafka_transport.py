@@ -23,7 +23,16 @@ import pytest
 from flowcep_plugin.errors import ConfigError
 from flowcep_plugin.kafka_worker import parse_worker_address
 from flowcep_plugin.records import HEADER_COLUMNS, FlowBatch
-from flowcep_plugin.transport import END, STEP, Part, Step, TransportError, decode_step, encode_step, merge_parts
+from flowcep_plugin.transport import (
+    END,
+    STEP,
+    Part,
+    Step,
+    TransportError,
+    decode_step,
+    encode_step,
+    merge_parts,
+)
 
 DEMO = Path(__file__).resolve().parents[1] / "flowcep_plugin" / "data" / "demo.ipfix"
 #: the shipped detectors that run in workers (partition = "address"); trafficstats needs every flow
