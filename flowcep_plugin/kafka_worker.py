@@ -186,6 +186,7 @@ class KafkaWorker(Pipeline):
         consumer.assign([TopicPartition(self.addr.topic, p, offsets[p]) for p in sorted(self._parts)])
         replayed = sum(1 for s in last.values() if s is not None)
         self.ctx.stats.add("kafka.assignments")
+        self.ctx.stats.add("kafka.partitions_resumed", replayed)
         self.ctx.stats.gauge("kafka.assigned", sorted(self._parts))
         log.info("flowcep: Kafka worker %s: assigned partitions %s (%d with a commit, replay from %s)",
                  self.instance, sorted(self._parts), replayed, since)
