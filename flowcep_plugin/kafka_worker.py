@@ -107,6 +107,7 @@ class KafkaWorker(Pipeline):
         self._failures_at_commit = 0
         self._consumer: Any = None
         self._end_wm: int | None = None
+        self._last_commit = time.monotonic()
 
     def _keep_address_detectors(self) -> None:
         skipped = [st.name for st in self.detectors if st.partition != "address"]
@@ -216,7 +217,6 @@ class KafkaWorker(Pipeline):
         self._call_hook("flowcep_start", context=self.ctx)
         try:
             self._consumer = self._connect()
-            last_commit = time.monotonic()
             while not self.stop.is_set():
                 msgs = self._consumer.consume(num_messages=500, timeout=0.2)
                 for m in msgs:
@@ -226,9 +226,6 @@ class KafkaWorker(Pipeline):
                 if self._parts and all(p.ended and not p.steps for p in self._parts.values()):
                     self._finish_input()
                     break
-                if time.monotonic() - last_commit >= self.commit_s:
-                    self._commit()
-                    last_commit = time.monotonic()
                 if self.print_stats.is_set():
                     self.print_stats.clear()
                     print(self.ctx.stats.render(), file=sys.stderr)
@@ -310,6 +307,8 @@ class KafkaWorker(Pipeline):
                 if step.kind == END:
                     st.ended = True
             self._process(s, heads)
+            if time.monotonic() - self._last_commit >= self.commit_s:  # between steps, not per poll
+                self._commit()
 
     def _process(self, s: int, heads: list[tuple[int, Step]]) -> None:
         steps = [st for _, st in heads if st.kind != END]
@@ -388,6 +387,7 @@ class KafkaWorker(Pipeline):
             return
         from confluent_kafka import TopicPartition
 
+        self._last_commit = time.monotonic()
         for st in self.outputs:
             self._call(st, "output flush", st.obj.flush)
         failures = sum(self.ctx.stats.output_failures.values())

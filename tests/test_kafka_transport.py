@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from flowcep_plugin.errors import ConfigError
+from flowcep_plugin.kafka_client import ensure_topic, parse_kafka, wait_for_broker
 from flowcep_plugin.kafka_worker import parse_worker_address
 from flowcep_plugin.records import HEADER_COLUMNS, FlowBatch
 from flowcep_plugin.transport import (
@@ -197,6 +198,7 @@ def _compare(tmp: Path, servers: str, data: Path) -> list[tuple[Any, ...]]:
     return one
 
 
+@pytest.mark.shared
 def test_ingest_and_two_workers_give_one_process_alerts_on_the_sample(
         tmp_path: Path, kafka_servers: str, upstream_ipfix: Path) -> None:
     alerts = _compare(tmp_path, kafka_servers, upstream_ipfix)
@@ -252,3 +254,87 @@ def test_ingest_writes_a_step_and_end_marker_to_every_partition(kafka_servers: s
     assert all(v[-1].kind == END for v in per.values())
     records = sum(part.batch.length for v in per.values() for s in v for part in s.parts)
     assert records > 12_000  # the demo's 12,220 flows, most of them twice (both ends)
+
+
+class _Commits:
+    """Reads a group's committed offsets without joining it."""
+
+    def __init__(self, servers: str, group: str) -> None:
+        from confluent_kafka import Consumer
+
+        self.c = Consumer({"bootstrap.servers": servers, "group.id": group, "enable.auto.commit": False})
+
+    def count(self, topic: str, partitions: int) -> int:
+        from confluent_kafka import TopicPartition
+
+        got = self.c.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=5)
+        return sum(1 for tp in got if tp.offset >= 0)
+
+    def close(self) -> None:
+        self.c.close()
+
+
+@pytest.mark.slow
+def test_kill_9_and_restart_leave_every_alert_once_in_elasticsearch_and_jsonl(
+        tmp_path: Path, kafka_servers: str, es_url: str) -> None:
+    """At least once plus deterministic ids: a worker SIGKILLed after a commit and restarted
+    with the same instance id replays from its committed watermark; Elasticsearch (create by
+    _id) and the jsonl output (dedup) end with each alert revision once."""
+    from flowcep_plugin.es.client import make_client
+    from flowcep_plugin.es.setup import install
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from bench_engine import build
+
+    msgs, _ = build(5)
+    data = tmp_path / "x5.ipfix"
+    data.write_bytes(b"".join(msgs))
+    one = one_process(tmp_path, data)
+    client = make_client(es_url)
+    install(client)
+    ns = "k" + uuid.uuid4().hex[:10]
+    topic, group = f"flows-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:6]}"
+    addr = parse_kafka(f"kafka://{kafka_servers}/{topic}", (), "test")
+    assert ensure_topic(wait_for_broker(addr, "test", False), addr, 4, "test") == 4
+    es = f"elasticsearch:{es_url}?namespace={ns}&flush_interval=0.05"
+
+    def start(i: int) -> subprocess.Popen[str]:
+        return _flowcep("run", "-q", "--no-progress", "-i",
+                        f"kafka://{kafka_servers}/{topic}?group={group}&instance=w{i}&commit=0.2s",
+                        "-o", f"jsonl:{tmp_path / f'w{i}.jsonl'}", "-o", es, *detector_args(),
+                        "--stats-json", str(tmp_path / f"w{i}.stats.json"))
+
+    # the workers run while ingest publishes, so they are mid-run for as long as ingest is
+    w1, w2 = start(1), start(2)
+    time.sleep(1.0)
+    feed = ingest(kafka_servers, topic, data)
+    commits = _Commits(kafka_servers, group)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and w1.poll() is None and feed.poll() is None:
+            if commits.count(topic, 4) >= 3:  # so worker 1 committed some of its own
+                break
+            time.sleep(0.05)
+        assert w1.poll() is None and feed.poll() is None, "worker 1 could not be killed mid-run"
+    finally:
+        commits.close()
+    w1.kill()  # SIGKILL: no flush, no commit, no leave
+    w1.wait(timeout=10)
+    w1b = start(1)  # the same instance id: static membership gives its partitions back
+    _done(feed)
+    _done(w2)
+    _done(w1b)
+    restarted = json.loads((tmp_path / "w1.stats.json").read_text())
+    assert restarted["gauges"].get("kafka.partitions_resumed", 0) >= 1  # it resumed from a commit
+    jsonl = alert_keys([tmp_path / "w1.jsonl", tmp_path / "w2.jsonl"])
+    assert jsonl == one  # every alert revision once: nothing lost, nothing twice
+    index = f"logs-flowcep.alert-{ns}"
+    client.indices.refresh(index=index)
+    hits = client.search(index=index, size=10_000)["hits"]["hits"]
+    ids = [h["_id"] for h in hits]
+    assert len(ids) == len(set(ids))
+    last: dict[str, int] = {}  # the last revision of each alert is what Elasticsearch holds
+    for line in (tmp_path / "one.jsonl").read_text().splitlines():
+        fc = json.loads(line)["flowcep"]
+        last[fc["alert_id"]] = max(last.get(fc["alert_id"], 0), fc["revision"])
+    assert {h["_id"]: h["_source"]["flowcep"]["revision"] for h in hits} == last
