@@ -95,9 +95,19 @@ class KafkaWorker(Pipeline):
     def __init__(self, plan: Plan, ctx: Context, raw: str, extra_outputs: Sequence[Output] = ()) -> None:
         self.addr, self.group, self.instance, self.replay_ms, self.commit_s = parse_worker_address(raw)
         super().__init__(plan, ctx, extra_outputs=extra_outputs)
-        if self.pool is not None:
-            raise ConfigError("a Kafka worker runs one process: start more workers in the group instead of --workers")
-        self._keep_address_detectors()
+        try:
+            if self.pool is not None:
+                raise ConfigError("a Kafka worker runs one process: start more workers in the group instead of --workers")
+            self._keep_address_detectors()
+            streams = [st.name for st in self.outputs if getattr(st.obj, "derived_stream", None)]
+            if streams:
+                raise ConfigError(f"output {streams[0]}: a Kafka worker cannot publish an INSERT INTO stream: its "
+                                  "detectors see only the flows of its partitions' hosts, so a row about another "
+                                  "worker's host would be partial; publish streams from a one-process run")
+        except BaseException:
+            self.close()
+            self._shutdown()
+            raise
         self.raw = raw
         self._parts: dict[int, _Partition] = {}
         self._n_partitions = 0
@@ -120,6 +130,9 @@ class KafkaWorker(Pipeline):
         if not self.detectors:
             raise ConfigError(f"input {self.addr.raw}: none of the chosen detectors can run in a Kafka worker "
                               "(all need every flow)")
+
+    def _derived_time(self) -> int:
+        return int(self._last_wm)
 
     def _fresh_detectors(self) -> None:
         """New detector objects (no window state): the replay rebuilds the state."""

@@ -338,3 +338,15 @@ def test_kill_9_and_restart_leave_every_alert_once_in_elasticsearch_and_jsonl(
         fc = json.loads(line)["flowcep"]
         last[fc["alert_id"]] = max(last.get(fc["alert_id"], 0), fc["revision"])
     assert {h["_id"]: h["_source"]["flowcep"]["revision"] for h in hits} == last
+
+
+def test_a_worker_refuses_to_publish_a_stream_and_to_fork(tmp_path: Path) -> None:
+    """A worker's EPL rows about another worker's hosts would be partial; --workers would fork a
+    pool the consumer group already is. Both are one line at start (exit 2), before any broker."""
+    src = "kafka://127.0.0.1:9/t?group=g&instance=w1"
+    for extra in (["-o", "kafka://127.0.0.1:9/s?stream=TCPSYNscan"], ["--workers", "2", "-o", "stdout"]):
+        p = _flowcep("run", "-q", "--no-progress", "-i", src, *extra)
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 2, err
+        errors = [line for line in err.splitlines() if line.startswith("flowcep: error:")]
+        assert len(errors) == 1 and "Traceback" not in err, err
