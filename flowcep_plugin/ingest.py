@@ -20,6 +20,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -73,8 +74,9 @@ class KafkaPublisher:
             self._producer = Producer(settings)
         except Exception as exc:
             raise ConfigError(f"ingest --to {addr.raw}: {exc}") from None
-        # a new id per ingest run: a worker never aligns steps of two different runs
-        self.run_id = f"{socket.gethostname()}-{os.getpid()}-{os.urandom(4).hex()}"
+        # a new id per ingest run, ordered by its start time: a worker orders steps by (run,
+        # step), so a restarted ingest's steps follow the previous run's on every partition
+        self.run_id = f"{int(time.time() * 1000):013d}-{socket.gethostname()}-{os.getpid()}-{os.urandom(2).hex()}"
         self._step = 0
         self._owners: dict[str, int] = {}
         self._reported = False

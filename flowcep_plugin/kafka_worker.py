@@ -53,6 +53,8 @@ log = logging.getLogger("flowcep")
 
 #: steps buffered per partition before it is paused (a partition running ahead of the others)
 MAX_QUEUED_STEPS = 64
+#: the step key of "nothing committed": before every step of every run
+NEVER: tuple[str, int] = ("", -1)
 WORKER_OPTIONS = ("group", "instance", "replay", "commit")
 
 
@@ -80,11 +82,11 @@ class _Partition:
     """One assigned partition: its queued steps and where it stands."""
 
     start: int  # messages before this offset are left over from an earlier assignment
-    committed_step: int  # alerts it owns are emitted only for later steps (-1: none committed)
+    committed: tuple[str, int]  # alerts it owns are emitted only for later steps (NEVER: none)
     steps: deque[tuple[Step, int]] = field(default_factory=deque)  # (step, its last offset)
     partial: Step | None = None  # a chunked step still receiving its messages
     done_offset: int = -1  # the last message of the last processed step
-    done_step: int = -1
+    done: tuple[str, int] = ("", -1)
     ended: bool = False
     paused: bool = False
 
@@ -111,12 +113,12 @@ class KafkaWorker(Pipeline):
         self.raw = raw
         self._parts: dict[int, _Partition] = {}
         self._n_partitions = 0
-        self._run_id: str | None = None
-        self._step_now = -1
+        self._step_now: tuple[str, int] = NEVER
         self._reassigned = False
         self._failures_at_commit = 0
         self._consumer: Any = None
         self._end_wm: int | None = None
+        self._bad_messages = 0
         self._last_commit = time.monotonic()
 
     def _keep_address_detectors(self) -> None:
@@ -169,8 +171,7 @@ class KafkaWorker(Pipeline):
 
         self._parts.clear()
         self._reassigned = True
-        self._step_now = -1
-        self._run_id = None
+        self._step_now = NEVER
         if not partitions:
             consumer.assign([])
             return
@@ -194,7 +195,7 @@ class KafkaWorker(Pipeline):
         for tp in partitions:
             s = last.get(tp.partition)
             start = offsets[tp.partition]
-            self._parts[tp.partition] = _Partition(start=max(start, 0), committed_step=s.step if s else -1,
+            self._parts[tp.partition] = _Partition(start=max(start, 0), committed=s.key if s else NEVER,
                                                    done_offset=-1)
         self._fresh_detectors()
         consumer.assign([TopicPartition(self.addr.topic, p, offsets[p]) for p in sorted(self._parts)])
@@ -271,15 +272,15 @@ class KafkaWorker(Pipeline):
             step = decode_step(m.value(), where)
         except TransportError as exc:
             self.ctx.stats.drop("transport-error", 1, self.addr.raw)
-            self.ctx.stats.errors.append(str(exc))
-            log.error("flowcep: %s", exc)
+            self._bad_messages += 1
+            if self._bad_messages <= 3:  # the first few named; the rest only counted
+                self.ctx.stats.errors.append(str(exc))
+                log.error("flowcep: %s", exc)
             return
-        if self._run_id is None:
-            self._run_id = step.run
-        elif step.run != self._run_id:
-            raise FlowcepError(f"input {self.addr.raw}: {where} comes from another ingest run ({step.run}, "
-                               f"expected {self._run_id}); run one ingest per topic")
-        if part.partial is not None and part.partial.step == step.step:
+        if part.partial is not None and part.partial.key != step.key:  # its last chunk never came
+            self.ctx.stats.add("kafka.steps_missing")
+            part.partial = None
+        if part.partial is not None:
             part.partial.parts.extend(step.parts)
             part.partial.options.extend(step.options)
             part.partial.more = step.more
@@ -307,15 +308,15 @@ class KafkaWorker(Pipeline):
             live = [st for st in self._parts.values() if not st.ended]
             if not live or any(not st.steps for st in live):
                 return
-            s = min(st.steps[0][0].step for st in live)
+            s = min(st.steps[0][0].key for st in live)
             heads: list[tuple[int, Step]] = []
             for p, st in sorted(self._parts.items()):
-                if st.ended or not st.steps or st.steps[0][0].step != s:
-                    if not st.ended and st.steps and st.steps[0][0].step > s:
+                if st.ended or not st.steps or st.steps[0][0].key != s:
+                    if not st.ended and st.steps and st.steps[0][0].key > s:
                         self.ctx.stats.add("kafka.steps_missing")
                     continue
                 step, offset = st.steps.popleft()
-                st.done_offset, st.done_step = offset, step.step
+                st.done_offset, st.done = offset, step.key
                 heads.append((p, step))
                 if step.kind == END:
                     st.ended = True
@@ -323,7 +324,7 @@ class KafkaWorker(Pipeline):
             if time.monotonic() - self._last_commit >= self.commit_s:  # between steps, not per poll
                 self._commit()
 
-    def _process(self, s: int, heads: list[tuple[int, Step]]) -> None:
+    def _process(self, s: tuple[str, int], heads: list[tuple[int, Step]]) -> None:
         steps = [st for _, st in heads if st.kind != END]
         if not steps:
             if all(st.kind == END for _, st in heads):
@@ -351,7 +352,7 @@ class KafkaWorker(Pipeline):
             events.extend(self._watermark_local(wm))
         self._emit_owned(events, wm, s)
 
-    def _emit_owned(self, events: list[Event], wm: int, step: int, final: bool = False) -> None:
+    def _emit_owned(self, events: list[Event], wm: int, step: tuple[str, int], final: bool = False) -> None:
         """Keep the alerts this worker's partitions own; suppression sees every one of them (its
         state is rebuilt by the replay too); outputs get those past the owner's committed step."""
         n = self._n_partitions
@@ -366,7 +367,7 @@ class KafkaWorker(Pipeline):
         fresh = []
         for e in mine:
             p = self._parts.get(event_owner(e, n))
-            if p is not None and step > p.committed_step:
+            if p is not None and step > p.committed:
                 fresh.append(e)
             else:
                 self.ctx.stats.add("kafka.replayed_alerts_not_emitted")
@@ -389,7 +390,8 @@ class KafkaWorker(Pipeline):
             got = self._call(st, "detector flush", st.obj.flush)
             if got:
                 events.extend(got)
-        self._emit_owned(events, self._end_wm if self._end_wm is not None else self._last_wm, self._step_now + 1, final=True)
+        end = (self._step_now[0], self._step_now[1] + 1)  # after every step: past every commit
+        self._emit_owned(events, self._end_wm if self._end_wm is not None else self._last_wm, end, final=True)
         self._commit(force=True)
         self._call_hook("flowcep_flush", context=self.ctx)
 
@@ -412,7 +414,7 @@ class KafkaWorker(Pipeline):
             return
         offsets = [TopicPartition(self.addr.topic, p, st.done_offset + 1)
                    for p, st in sorted(self._parts.items())
-                   if st.done_offset >= 0 and st.done_step > st.committed_step]  # never backwards
+                   if st.done_offset >= 0 and st.done > st.committed]  # never backwards
         if not offsets:
             return
         try:

@@ -169,6 +169,12 @@ class Step:
     options: list[FlowBatch] = field(default_factory=list)
     more: bool = False  # more messages of this step follow on this partition (chunked)
 
+    @property
+    def key(self) -> tuple[str, int]:
+        """Where the step stands in the topic: runs (ids start with their start time) in order,
+        steps in order within a run."""
+        return (self.run, self.step)
+
 
 def encode_step(step: Step) -> bytes:
     doc: dict[str, Any] = {"v": WIRE_VERSION, "k": step.kind, "r": step.run, "s": step.step,

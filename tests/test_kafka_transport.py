@@ -174,8 +174,17 @@ def worker(servers: str, topic: str, group: str, instance: str, *outputs: str) -
                     *outs, *detector_args(), "--stats-json", f"{outputs[0].split(':', 1)[1]}.stats.json")
 
 
-def _through_kafka(tmp: Path, servers: str, data: Path) -> tuple[list[tuple[Any, ...]], list[dict[str, Any]]]:
+def _through_kafka(tmp: Path, servers: str, data: Path, garbage: bool = False
+                   ) -> tuple[list[tuple[Any, ...]], list[dict[str, Any]]]:
     topic, group = f"flows-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:6]}"
+    if garbage:  # a stranger's message on partition 1 before ingest's: counted and skipped
+        from confluent_kafka import Producer
+
+        addr = parse_kafka(f"kafka://{servers}/{topic}", (), "test")
+        ensure_topic(wait_for_broker(addr, "test", False), addr, 4, "test")
+        prod = Producer({"bootstrap.servers": servers})
+        prod.produce(topic, b'{"not": "a step"}', partition=1)
+        assert prod.flush(10) == 0
     _done(ingest(servers, topic, data))
     outs = [tmp / f"w{i}.jsonl" for i in (1, 2)]
     procs = [worker(servers, topic, group, f"w{i}", f"jsonl:{outs[i - 1]}") for i in (1, 2)]
@@ -185,10 +194,12 @@ def _through_kafka(tmp: Path, servers: str, data: Path) -> tuple[list[tuple[Any,
     return alert_keys([o for o in outs if o.exists()]), stats
 
 
-def _compare(tmp: Path, servers: str, data: Path) -> list[tuple[Any, ...]]:
+def _compare(tmp: Path, servers: str, data: Path, garbage: bool = False) -> list[tuple[Any, ...]]:
     one = one_process(tmp, data)
     assert one, "the input must raise alerts for the comparison to mean anything"
-    two, stats = _through_kafka(tmp, servers, data)
+    two, stats = _through_kafka(tmp, servers, data, garbage)
+    bad = sum(s["drops"].get("transport-error", 0) for s in stats)
+    assert bad == (1 if garbage else 0)
     missing, extra = sorted(set(one) - set(two)), sorted(set(two) - set(one))
     assert not missing and not extra, f"missing {missing[:3]}, extra {extra[:3]}"
     assert len(two) == len(one)  # and no duplicates
@@ -209,7 +220,7 @@ def test_ingest_and_two_workers_give_one_process_alerts_on_every_attack_kind(
         tmp_path: Path, kafka_servers: str) -> None:
     data = tmp_path / "mixed.ipfix"
     _done(_flowcep("synth", "mixed", "--out", str(data)))
-    alerts = _compare(tmp_path, kafka_servers, data)
+    alerts = _compare(tmp_path, kafka_servers, data, garbage=True)
     assert {"portscan", "volumetric", "bruteforce"} <= {a[0].split("-")[0] for a in alerts}
 
 
