@@ -119,6 +119,7 @@ class KafkaWorker(Pipeline):
         self._consumer: Any = None
         self._end_wm: int | None = None
         self._bad_messages = 0
+        self._used = False  # the detectors saw a step since they were built
         self._last_commit = time.monotonic()
 
     def _keep_address_detectors(self) -> None:
@@ -143,6 +144,7 @@ class KafkaWorker(Pipeline):
                           if c.spec.partition == "address"]
         self.suppressor = self._build_suppressor()
         self._last_wm = -(2**62)
+        self._used = False
 
     # -- the consumer ------------------------------------------------------------------------
     def _connect(self) -> Any:
@@ -197,7 +199,8 @@ class KafkaWorker(Pipeline):
             start = offsets[tp.partition]
             self._parts[tp.partition] = _Partition(start=max(start, 0), committed=s.key if s else NEVER,
                                                    done_offset=-1)
-        self._fresh_detectors()
+        if self._used:  # the detectors hold state: start over (the replay rebuilds it)
+            self._fresh_detectors()
         consumer.assign([TopicPartition(self.addr.topic, p, offsets[p]) for p in sorted(self._parts)])
         replayed = sum(1 for s in last.values() if s is not None)
         self.ctx.stats.add("kafka.assignments")
@@ -331,6 +334,7 @@ class KafkaWorker(Pipeline):
                 self._end_wm = max(st.watermark for _, st in heads)
             return
         self._step_now = s
+        self._used = True
         wm = max(st.watermark for st in steps)
         advanced = any(st.advanced for st in steps)
         events: list[Event] = []

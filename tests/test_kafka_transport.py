@@ -361,3 +361,16 @@ def test_a_worker_refuses_to_publish_a_stream_and_to_fork(tmp_path: Path) -> Non
         assert p.returncode == 2, err
         errors = [line for line in err.splitlines() if line.startswith("flowcep: error:")]
         assert len(errors) == 1 and "Traceback" not in err, err
+
+
+def test_repeated_text_is_sent_once_per_message_and_shared_after_decoding() -> None:
+    ips = ["10.0.0.1", "10.0.0.2", None] * 100
+    b = FlowBatch({"sourceIPv4Address": ips, "n": list(range(300))}, 300)
+    data = encode_step(Step(STEP, "r", 0, 0, False, [Part(0, list(range(300)), b)]))
+    assert data.count(b"10.0.0.1") == 1
+    out = decode_step(data, "t").parts[0].batch.columns["sourceIPv4Address"]
+    assert out == ips and out[0] is out[3]  # one object per distinct value
+    bad = data.replace(b'"d":{"sourceIPv4Address":["10.0.0.1"', b'"d":{"sourceIPv4Address":["x"')
+    assert decode_step(bad, "t").parts[0].batch.columns["sourceIPv4Address"][0] == "x"  # sanity: format as assumed
+    with pytest.raises(TransportError, match="dictionary"):
+        decode_step(data.replace(b"[0,1,2,0,1,2", b"[0,1,-1,0,1,2", 1), "t")
