@@ -27,7 +27,7 @@ from typing import Any
 from .clock import NO_TIME
 from .context import Context
 from .errors import ConfigError
-from .kafka_client import KafkaAddress, ensure_topic, wait_for_broker
+from .kafka_client import KafkaAddress, ensure_topic, quiet, wait_for_broker
 from .partition import route
 from .pipeline import Pipeline
 from .records import FlowBatch
@@ -71,7 +71,7 @@ class KafkaPublisher:
         }
         settings.update(client or {})
         try:
-            self._producer = Producer(settings)
+            self._producer = Producer(quiet(settings))
         except Exception as exc:
             raise ConfigError(f"ingest --to {addr.raw}: {exc}") from None
         # a new id per ingest run, ordered by its start time: a worker orders steps by (run,

@@ -6,6 +6,7 @@ so FlowCEP without Kafka never loads it.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterable
@@ -14,7 +15,7 @@ from urllib.parse import parse_qsl
 
 from .errors import ConfigError
 
-__all__ = ["KafkaAddress", "parse_kafka", "wait_for_broker", "ensure_topic", "topic_partitions"]
+__all__ = ["KafkaAddress", "parse_kafka", "wait_for_broker", "ensure_topic", "topic_partitions", "quiet"]
 
 
 class KafkaAddress:
@@ -52,12 +53,22 @@ def parse_kafka(raw: str, known: Iterable[str], what: str) -> KafkaAddress:
     return KafkaAddress(servers, topic, opts, raw)
 
 
+#: librdkafka's own log lines (connection refused, every 50 ms) go to debug logging: the
+#: one-line error FlowCEP prints says what failed
+CLIENT_LOGGER = logging.getLogger("flowcep.kafka")
+
+
+def quiet(settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` with librdkafka's logs and error callbacks sent to debug logging."""
+    return {"logger": CLIENT_LOGGER, "error_cb": lambda err: CLIENT_LOGGER.debug("kafka: %s", err), **settings}
+
+
 def _admin(servers: str) -> Any:
     try:
         from confluent_kafka.admin import AdminClient
     except ImportError:
         raise ConfigError("the Kafka transport needs the Kafka client: pip install confluent-kafka") from None
-    return AdminClient({"bootstrap.servers": servers, "client.id": "flowcep"})
+    return AdminClient(quiet({"bootstrap.servers": servers, "client.id": "flowcep"}))
 
 
 def wait_for_broker(addr: KafkaAddress, what: str, wait: bool, stop: threading.Event | None = None) -> Any:

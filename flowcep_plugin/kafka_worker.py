@@ -38,7 +38,7 @@ from typing import Any
 from .config import parse_duration
 from .context import Context
 from .errors import ConfigError, FlowcepError
-from .kafka_client import KafkaAddress, parse_kafka, wait_for_broker
+from .kafka_client import KafkaAddress, parse_kafka, quiet, wait_for_broker
 from .partition import event_owner
 from .pipeline import Pipeline
 from .plan import Plan
@@ -152,12 +152,12 @@ class KafkaWorker(Pipeline):
         wait_for_broker(self.addr, "input", wait, self.stop)
         from confluent_kafka import Consumer
 
-        c = Consumer({
+        c = Consumer(quiet({
             "bootstrap.servers": self.addr.servers, "group.id": self.group,
             "group.instance.id": self.instance, "enable.auto.commit": False,
             "enable.auto.offset.store": False, "auto.offset.reset": "earliest",
             "session.timeout.ms": 10_000, "client.id": f"flowcep-worker-{self.instance}",
-        })
+        }))
         c.subscribe([self.addr.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
         return c
 
@@ -214,8 +214,8 @@ class KafkaWorker(Pipeline):
         separate consumer outside the group."""
         from confluent_kafka import Consumer, TopicPartition
 
-        c = Consumer({"bootstrap.servers": self.addr.servers, "group.id": f"flowcep-peek-{os.urandom(4).hex()}",
-                      "enable.auto.commit": False})
+        c = Consumer(quiet({"bootstrap.servers": self.addr.servers, "group.id": f"flowcep-peek-{os.urandom(4).hex()}",
+                            "enable.auto.commit": False}))
         try:
             c.assign([TopicPartition(self.addr.topic, partition, offset)])
             deadline = time.monotonic() + 15

@@ -239,7 +239,15 @@ def test_ingest_unreachable_broker_is_exit_2_in_one_line(tmp_path: Path) -> None
     assert p.returncode == 2
     errors = [line for line in err.splitlines() if line.startswith("flowcep: error:")]
     assert len(errors) == 1 and "no Kafka broker answers" in errors[0] and "--wait" in errors[0]
-    assert "Traceback" not in err
+    assert "Traceback" not in err and "%3|" not in err  # librdkafka's own retries stay in debug logs
+
+
+def test_validate_checks_a_worker_address_without_a_broker() -> None:
+    ok = _flowcep("validate", "-i", "kafka://127.0.0.1:9/t?group=g&instance=w1", "-o", "stdout", "-d", "portscan")
+    assert "valid (1 input(s)" in ok.communicate(timeout=60)[0] and ok.returncode == 0
+    bad = _flowcep("validate", "-i", "kafka://127.0.0.1:9/t?group=g", "-o", "stdout")
+    err = bad.communicate(timeout=60)[1]
+    assert bad.returncode == 2 and "instance=ID" in err
 
 
 def test_ingest_writes_a_step_and_end_marker_to_every_partition(kafka_servers: str) -> None:
