@@ -382,3 +382,40 @@ def test_repeated_text_is_sent_once_per_message_and_shared_after_decoding() -> N
     assert decode_step(bad, "t").parts[0].batch.columns["sourceIPv4Address"][0] == "x"  # sanity: format as assumed
     with pytest.raises(TransportError, match="dictionary"):
         decode_step(data.replace(b"[0,1,2,0,1,2", b"[0,1,-1,0,1,2", 1), "t")
+
+
+@pytest.mark.slow
+def test_ingest_exits_3_when_the_broker_dies_mid_run(tmp_path: Path) -> None:
+    """Messages the broker never acknowledged are counted as an output failure, exit 3."""
+    from flowcep_plugin.es.loopback import noida_binary, start_noida
+    from flowcep_plugin.kafka_client import topic_partitions
+
+    if noida_binary() is None:
+        pytest.skip("noida-db is not installed")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from bench_engine import build
+
+    data = tmp_path / "x5.ipfix"
+    data.write_bytes(b"".join(build(5)[0]))
+    server = start_noida(service="kafka")  # our own broker: this test kills it
+    stats = tmp_path / "stats.json"
+    try:
+        topic = "flows"
+        feed = ingest(server.url, topic, data, 4, "--timeout", "3", "--stats-json", str(stats))
+        addr = parse_kafka(f"kafka://{server.url}/{topic}", (), "test")
+        admin = wait_for_broker(addr, "test", False)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and feed.poll() is None:  # ingest connected: the topic is there
+            if topic_partitions(admin, topic) == 4:
+                break
+            time.sleep(0.05)
+        assert feed.poll() is None, "ingest ended before the broker could be stopped"
+        server.stop()
+        _, err = feed.communicate(timeout=120)
+    finally:
+        server.stop()
+    assert feed.returncode == 3, err
+    errors = [line for line in err.splitlines() if line.startswith("flowcep: ")]
+    assert errors and "Traceback" not in err
+    snap = json.loads(stats.read_text())
+    assert snap["output_failures"] and snap["drops"]["output-error"] >= 1
