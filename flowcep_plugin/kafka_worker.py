@@ -38,7 +38,7 @@ from typing import Any
 from .config import parse_duration
 from .context import Context
 from .errors import ConfigError, FlowcepError
-from .kafka_client import KafkaAddress, parse_kafka, quiet, wait_for_broker
+from .kafka_client import KafkaAddress, parse_kafka, quiet, topic_partitions, wait_for_broker
 from .partition import event_owner
 from .pipeline import Pipeline
 from .plan import Plan
@@ -149,7 +149,17 @@ class KafkaWorker(Pipeline):
     # -- the consumer ------------------------------------------------------------------------
     def _connect(self) -> Any:
         wait = bool(self.config["run"].get("wait"))
-        wait_for_broker(self.addr, "input", wait, self.stop)
+        admin = wait_for_broker(self.addr, "input", wait, self.stop)
+        told = False
+        # subscribing to a missing topic could let the broker create it with its default
+        # partition count, before ingest creates it with --partitions: wait for ingest instead
+        while topic_partitions(admin, self.addr.topic) is None:
+            if not told:
+                print(f"flowcep: Kafka worker {self.instance}: waiting for topic {self.addr.topic!r} "
+                      "(flowcep ingest creates it)", file=sys.stderr)
+                told = True
+            if self.stop.wait(1.0):
+                raise ConfigError(f"input {self.addr.raw}: stopped while waiting for topic {self.addr.topic!r}")
         from confluent_kafka import Consumer
 
         c = Consumer(quiet({
@@ -174,6 +184,7 @@ class KafkaWorker(Pipeline):
         self._parts.clear()
         self._reassigned = True
         self._step_now = NEVER
+        partitions = [tp for tp in partitions if tp.topic == self.addr.topic]  # a stale member's old topic
         if not partitions:
             consumer.assign([])
             return
@@ -240,7 +251,8 @@ class KafkaWorker(Pipeline):
                     self._receive(m)
                 self._flow_control()
                 self._advance()
-                if self._parts and all(p.ended and not p.steps for p in self._parts.values()):
+                if self._parts and all(p.ended and not p.steps for p in self._parts.values()) \
+                        and not self._more_after_end():
                     self._finish_input()
                     break
                 if self.print_stats.is_set():
@@ -259,6 +271,26 @@ class KafkaWorker(Pipeline):
                 finally:
                     self._shutdown()
         return self.ctx.stats.snapshot()
+
+    def _more_after_end(self) -> bool:
+        """Whether a later ingest run wrote past the end markers (then the topic goes on: the
+        partitions are live again and the windows are not flushed yet)."""
+        from confluent_kafka import TopicPartition
+
+        more = False
+        for p, st in self._parts.items():
+            try:
+                _low, high = self._consumer.get_watermark_offsets(TopicPartition(self.addr.topic, p),
+                                                                  timeout=5, cached=False)
+            except Exception as exc:  # cannot tell: take the end marker at its word
+                log.debug("kafka %s: watermark offsets of partition %d: %s", self.addr.raw, p, exc)
+                continue
+            if high > st.done_offset + 1:
+                st.ended = False
+                more = True
+        if more:
+            self.ctx.stats.add("kafka.end_markers_passed")
+        return more
 
     def _receive(self, m: Any) -> None:
         err = m.error()
@@ -308,6 +340,10 @@ class KafkaWorker(Pipeline):
     def _advance(self) -> None:
         """Process every step all live (not ended) assigned partitions have delivered."""
         while True:
+            for st in self._parts.values():
+                if st.ended and st.steps:  # a later ingest run wrote past the end marker: go on
+                    st.ended = False
+                    self.ctx.stats.add("kafka.end_markers_passed")
             live = [st for st in self._parts.values() if not st.ended]
             if not live or any(not st.steps for st in live):
                 return

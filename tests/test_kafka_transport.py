@@ -419,3 +419,25 @@ def test_ingest_exits_3_when_the_broker_dies_mid_run(tmp_path: Path) -> None:
     assert errors and "Traceback" not in err
     snap = json.loads(stats.read_text())
     assert snap["output_failures"] and snap["drops"]["output-error"] >= 1
+
+
+def test_a_second_ingest_run_on_the_topic_continues_it(tmp_path: Path, kafka_servers: str) -> None:
+    """A worker that ended at the first run's end marker, restarted after a second ingest run
+    wrote to the same topic, resumes from its commit, passes the old end marker and processes
+    the new run; the jsonl file holds each alert revision once."""
+    topic, group = f"flows-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:6]}"
+    mixed = tmp_path / "mixed.ipfix"
+    _done(_flowcep("synth", "mixed", "--out", str(mixed)))
+    out = tmp_path / "w.jsonl"
+    _done(ingest(kafka_servers, topic, DEMO))
+    _done(worker(kafka_servers, topic, group, "w1", f"jsonl:{out}"))
+    first = out.read_text().splitlines()
+    _done(ingest(kafka_servers, topic, mixed))
+    _done(worker(kafka_servers, topic, group, "w1", f"jsonl:{out}"))
+    stats = json.loads(Path(f"{out}.stats.json").read_text())
+    assert stats["gauges"]["kafka.partitions_resumed"] == 4
+    assert stats["gauges"]["kafka.end_markers_passed"] >= 4
+    docs = [json.loads(x) for x in out.read_text().splitlines()]
+    keys = [(d["flowcep"]["alert_id"], d["flowcep"]["revision"]) for d in docs]
+    assert len(keys) == len(set(keys)) and len(docs) > len(first)
+    assert {"portscan", "volumetric", "bruteforce"} <= {d["rule"]["id"].split("-")[0] for d in docs}
