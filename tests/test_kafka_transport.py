@@ -177,19 +177,28 @@ def worker(servers: str, topic: str, group: str, instance: str, *outputs: str) -
 def _through_kafka(tmp: Path, servers: str, data: Path, garbage: bool = False
                    ) -> tuple[list[tuple[Any, ...]], list[dict[str, Any]]]:
     topic, group = f"flows-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:6]}"
+    addr = parse_kafka(f"kafka://{servers}/{topic}", (), "test")
+    ensure_topic(wait_for_broker(addr, "test", False), addr, 4, "test")
     if garbage:  # a stranger's message on partition 1 before ingest's: counted and skipped
         from confluent_kafka import Producer
 
-        addr = parse_kafka(f"kafka://{servers}/{topic}", (), "test")
-        ensure_topic(wait_for_broker(addr, "test", False), addr, 4, "test")
         prod = Producer({"bootstrap.servers": servers})
         prod.produce(topic, b'{"not": "a step"}', partition=1)
         assert prod.flush(10) == 0
-    _done(ingest(servers, topic, data))
     outs = [tmp / f"w{i}.jsonl" for i in (1, 2)]
     procs = [worker(servers, topic, group, f"w{i}", f"jsonl:{outs[i - 1]}") for i in (1, 2)]
-    for p in procs:
-        _done(p)
+    try:
+        # both hold their partitions before the first flow arrives: no rebalance moves alerts
+        # between the two files mid-run
+        _wait_for_members(servers, group, 2)
+        _done(ingest(servers, topic, data))
+        for p in procs:
+            _done(p)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=10)
     stats = [json.loads(Path(f"{o}.stats.json").read_text()) for o in outs]
     return alert_keys([o for o in outs if o.exists()]), stats
 
@@ -275,6 +284,24 @@ def test_ingest_writes_a_step_and_end_marker_to_every_partition(kafka_servers: s
     assert records > 12_000  # the demo's 12,220 flows, most of them twice (both ends)
 
 
+def _wait_for_members(servers: str, group: str, n: int, within: float = 60) -> None:
+    """Until the group is stable with ``n`` members that each hold partitions."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": servers})
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            d = admin.describe_consumer_groups([group])[group].result(timeout=5)
+            held = [m for m in d.members if m.assignment.topic_partitions]
+            if str(d.state).endswith("STABLE") and len(held) == n:
+                return
+        except Exception:  # noqa: S110 - the group does not exist yet
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"group {group} did not become stable with {n} members within {within} s")
+
+
 class _Commits:
     """Reads a group's committed offsets without joining it."""
 
@@ -323,26 +350,37 @@ def test_kill_9_and_restart_leave_every_alert_once_in_elasticsearch_and_jsonl(
                         "-o", f"jsonl:{tmp_path / f'w{i}.jsonl'}", "-o", es, *detector_args(),
                         "--stats-json", str(tmp_path / f"w{i}.stats.json"))
 
-    # the workers run while ingest publishes, so they are mid-run for as long as ingest is
+    # the workers run while ingest publishes, so they are mid-run for as long as ingest is;
+    # ingest starts once both hold their partitions, so the kill is the only membership change
+    # (a rebalance during the run would be another test: the jsonl dedup is per file)
     w1, w2 = start(1), start(2)
-    time.sleep(1.0)
-    feed = ingest(kafka_servers, topic, data)
-    commits = _Commits(kafka_servers, group)
+    procs = [w1, w2]
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and w1.poll() is None and feed.poll() is None:
-            if commits.count(topic, 4) >= 3:  # so worker 1 committed some of its own
-                break
-            time.sleep(0.05)
-        assert w1.poll() is None and feed.poll() is None, "worker 1 could not be killed mid-run"
+        _wait_for_members(kafka_servers, group, 2)
+        feed = ingest(kafka_servers, topic, data)
+        procs.append(feed)
+        commits = _Commits(kafka_servers, group)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and w1.poll() is None and feed.poll() is None:
+                if commits.count(topic, 4) >= 3:  # so worker 1 committed some of its own
+                    break
+                time.sleep(0.05)
+            assert w1.poll() is None and feed.poll() is None, "worker 1 could not be killed mid-run"
+        finally:
+            commits.close()
+        w1.kill()  # SIGKILL: no flush, no commit, no leave
+        w1.wait(timeout=10)
+        w1b = start(1)  # the same instance id: static membership gives its partitions back
+        procs.append(w1b)
+        _done(feed)
+        _done(w2)
+        _done(w1b)
     finally:
-        commits.close()
-    w1.kill()  # SIGKILL: no flush, no commit, no leave
-    w1.wait(timeout=10)
-    w1b = start(1)  # the same instance id: static membership gives its partitions back
-    _done(feed)
-    _done(w2)
-    _done(w1b)
+        for p in procs:  # a failed assertion must not leave workers waiting for a broker
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=10)
     restarted = json.loads((tmp_path / "w1.stats.json").read_text())
     assert restarted["gauges"].get("kafka.partitions_resumed", 0) >= 1  # it resumed from a commit
     jsonl = alert_keys([tmp_path / "w1.jsonl", tmp_path / "w2.jsonl"])
