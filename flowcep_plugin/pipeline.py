@@ -120,6 +120,7 @@ class Pipeline(StageRunner):
             self.outputs = [Stage(o.raw, o.plugin, obj, accepts_flows=o.spec.accepts_flows)
                             for o, obj in plan.build_outputs(ctx)]
             self.outputs += [Stage(f"extra-{i}", "in-process", obj) for i, obj in enumerate(extra_outputs)]
+            self._stream_outputs = self._bind_stream_outputs()
             self.suppressor = self._build_suppressor()
             self.input_addresses: list[str] = [i.raw for i in plan.inputs]
             self.sources: list[tuple[str, Source, bool]] = [] if self.pool is not None and self.pool.read_self \
@@ -167,9 +168,42 @@ class Pipeline(StageRunner):
             raise PluginError(f"plugin {f.plugin!r} raised in {f.hook}: {f.error} (--strict)") from f.exception
         return result
 
+    def _bind_stream_outputs(self) -> dict[str, list[Stage]]:
+        """Outputs that publish one INSERT INTO stream (``derived_stream``, e.g. ``kafka://...?stream=``),
+        by stream; a stream no running EPL statement inserts into is a configuration error."""
+        wanted = [st for st in self.outputs if getattr(st.obj, "derived_stream", None)]
+        if not wanted:
+            return {}
+        if self.pool is not None:
+            raise ConfigError(f"output {wanted[0].name}: an EPL stream cannot be published with --workers N: "
+                              "each worker holds a share of the flows, so its rows would be partial "
+                              "(use --workers 1)")
+        inserted: set[str] = set()
+        for st in self.detectors:
+            for obj in (st.obj, getattr(st.obj, "epl", None)):
+                module = getattr(obj, "module", None)
+                for stmt in getattr(module, "statements", ()):
+                    if getattr(stmt, "insert_into", None):
+                        inserted.add(stmt.insert_into)
+        bound: dict[str, list[Stage]] = {}
+        for st in wanted:
+            name = st.obj.derived_stream
+            if name not in inserted:
+                known = ", ".join(sorted(inserted)) or "none"
+                raise ConfigError(f"output {st.name}: no EPL statement of this run inserts into stream {name!r} "
+                                  f"(INSERT INTO streams here: {known})")
+            bound.setdefault(name, []).append(st)
+        return bound
+
+    def _derived_time(self) -> int:
+        """Event time of derived rows handed to stream outputs: the watermark they were made at."""
+        return int(self.reorderer.watermark)
+
     def _on_derived(self, stream: str, rows: list[dict[str, Any]]) -> None:
         if self._has_impls.get("flowcep_derived_events"):
             self._call_hook("flowcep_derived_events", stream=stream, rows=rows, context=self.ctx)
+        for st in getattr(self, "_stream_outputs", {}).get(stream, ()):
+            self._call(st, "output write_stream", st.obj.write_stream, stream, rows, self._derived_time())
 
     # -- the batch path --------------------------------------------------------------------------
     def process(self, batch: FlowBatch) -> None:

@@ -19,7 +19,7 @@ from ..errors import FlowcepError
 __all__ = ["main", "build_parser", "VERBS"]
 
 VERBS = ("run", "demo", "plugins", "validate", "schema", "epl", "dump", "replay", "synth",
-         "evaluate", "es", "kibana", "alerts", "report")
+         "evaluate", "es", "kibana", "alerts", "report", "ingest")
 
 DESCRIPTION = """\
 FlowCEP turns network flow records (IPFIX, NetFlow, pcap) into security alerts with complex

@@ -74,7 +74,9 @@ def add_plan_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-i", "--input", dest="inputs", action="append", metavar="ADDRESS",
                    help="input address (repeatable): ipfix-file:PATH, pcap:PATH, json:PATH, "
                         "ipfix+udp://HOST:PORT, ipfix+tcp://HOST:PORT, netflow+udp://HOST:PORT, "
-                        "iface:NAME, pcap+export:PATH, or a bare file path")
+                        "iface:NAME, pcap+export:PATH, or a bare file path; for run, also "
+                        "kafka://HOST:PORT/TOPIC?group=NAME&instance=ID (a worker reading flowcep "
+                        "ingest's topic)")
     p.add_argument("-o", "--output", dest="outputs", action="append", metavar="OUTPUT",
                    help="output (repeatable): stdout, stdout:json, jsonl:PATH, elasticsearch:URL")
     p.add_argument("-d", "--detector", dest="detectors", action="append", metavar="NAME",
@@ -146,6 +148,9 @@ def _long_run_gc() -> Iterator[None]:
 def execute(args: argparse.Namespace, extra_outputs: list[Any] | None = None,
             overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build and run a pipeline for a verb; returns the final stats snapshot."""
+    kafka = [i for i in (getattr(args, "inputs", None) or []) if i.startswith("kafka:")]
+    if kafka:
+        return _execute_kafka_worker(args, kafka, extra_outputs)
     plan = plan_from(args, overrides)
     view = getattr(args, "view", False)
     if not plan.outputs and not extra_outputs and not view:
@@ -160,6 +165,36 @@ def execute(args: argparse.Namespace, extra_outputs: list[Any] | None = None,
                         progress_stream=sys.stderr if progress else None)
     with handle_signals(pipeline.stop, pipeline.print_stats), _long_run_gc():
         stats = pipeline.run()
+    path = plan.config["run"].get("stats_json")
+    if path:
+        try:
+            with open(path, "w", encoding="utf-8") as fh:
+                json.dump(stats, fh, indent=2, sort_keys=True)
+        except OSError as exc:
+            raise ConfigError(f"--stats-json {path}: cannot write: {exc.strerror}") from None
+    if not args.quiet:
+        print(ctx.stats.render(), file=sys.stderr)
+    return stats
+
+
+def _execute_kafka_worker(args: argparse.Namespace, kafka: list[str],
+                          extra_outputs: list[Any] | None) -> dict[str, Any]:
+    """``--input kafka://...?group=``: a detection worker of a consumer group (ingest decoded
+    and enriched the flows, so no input is opened and no enricher runs here)."""
+    from ..kafka_worker import KafkaWorker
+
+    if len(args.inputs) != 1:
+        raise ConfigError("a Kafka worker reads one input: --input kafka://HOST:PORT/TOPIC?group=NAME&instance=ID "
+                          "and nothing else")
+    if getattr(args, "workers", None) not in (None, 1):
+        raise ConfigError("a Kafka worker runs in one process: start more workers in its group instead of --workers")
+    plan = plan_from(args, {"inputs": [], "enrichers": []}, require_inputs=False)
+    if not plan.outputs and not extra_outputs:
+        raise ConfigError("no output given: use --output stdout, --output jsonl:PATH, or [run] outputs")
+    ctx = Context(strict=bool(args.strict))
+    worker = KafkaWorker(plan, ctx, kafka[0], extra_outputs=extra_outputs or [])
+    with handle_signals(worker.stop, worker.print_stats), _long_run_gc():
+        stats = worker.run()
     path = plan.config["run"].get("stats_json")
     if path:
         try:

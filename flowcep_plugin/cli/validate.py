@@ -34,8 +34,17 @@ def run(args: argparse.Namespace) -> int:
     if not args.config and not args.modules and not args.inputs and not args.epl_modules:
         raise ConfigError("nothing to validate: give -c FILE, --input/--output flags and/or EPL modules")
     args.epl_modules = list(args.epl_modules or []) + list(args.modules)
+    kafka = [i for i in args.inputs or () if i.startswith("kafka:")]
+    if kafka:  # a Kafka worker's input: its address is checked here, the broker is not asked
+        from ..kafka_worker import parse_worker_address
+
+        if len(args.inputs) != 1:
+            raise ConfigError("a Kafka worker reads one input: --input kafka://HOST:PORT/TOPIC?group=NAME&instance=ID "
+                              "and nothing else")
+        parse_worker_address(kafka[0])
+        args.inputs = None
     plan = plan_from(args, require_inputs=False)
     checked = plan.check(Context(strict=bool(args.strict)))
-    print(f"{plan.filename}: valid ({len(plan.inputs)} input(s), {len(plan.detectors)} detector(s), "
+    print(f"{plan.filename}: valid ({len(plan.inputs) + len(kafka)} input(s), {len(plan.detectors)} detector(s), "
           f"{len(plan.outputs)} output(s); {checked} EPL module(s) compiled)")
     return 0

@@ -25,9 +25,13 @@ from ..hookspecs import hookimpl
 from ..records import FlowBatch
 from ..specs import Event, OutputSpec
 
-__all__ = ["JsonLinesOutput", "StdoutOutput", "FSYNC_POLICIES"]
+__all__ = ["JsonLinesOutput", "StdoutOutput", "FSYNC_POLICIES", "DEDUP_KEEP", "DEDUP_SCAN_BYTES"]
 
 FSYNC_POLICIES = ("never", "batch", "interval")
+#: (alert id, revision) pairs remembered for dedup; the oldest are forgotten first (counted)
+DEDUP_KEEP = 200_000
+#: how much of an existing file's end is read at start to learn what it already holds
+DEDUP_SCAN_BYTES = 64 << 20
 
 
 def _default(obj: Any) -> Any:
@@ -51,6 +55,13 @@ class JsonLinesOutput:
     per ``fsync_interval``). The file is appended to by default, so a restart with the same
     path keeps earlier alerts; ``append = false`` truncates it at start.
 
+    Dedup (``dedup = true``, the default): an alert whose (``flowcep.alert_id``, revision) is
+    already in the file is not written again, counted as ``jsonl.duplicates_skipped``. Alert
+    ids are deterministic, so this is what turns a restarted Kafka worker's replay (at least
+    once) into exactly once in the file. The pairs of the file's last ``DEDUP_SCAN_BYTES`` are
+    read at start and at most ``DEDUP_KEEP`` are remembered (oldest forgotten first,
+    ``jsonl.dedup_forgotten``).
+
     A failed write (disk full, I/O error, file system gone read-only) is never fatal and never
     silent: the batch is counted as dropped (``output-error``) against this output, the first
     failure is printed as one line, and the run's exit code says outputs failed. A later write
@@ -69,17 +80,82 @@ class JsonLinesOutput:
             self.fsync_interval = parse_duration(config.get("fsync_interval", 1.0))
         except ValueError as exc:
             raise ConfigError(f"output {self.name}: fsync_interval: {exc}") from None
-        mode = "ab" if config.get("append", True) else "wb"
+        append = bool(config.get("append", True))
+        self._seen: dict[tuple[str, int], None] | None = {} if config.get("dedup", True) else None
+        # a process killed mid-write leaves a line without its newline: start on a fresh one
+        cut_line = append and self._ends_mid_line(path)
+        if self._seen is not None and append:
+            self._learn_existing(path)
         try:
-            self._fh: IO[bytes] = open(path, mode, buffering=0)  # noqa: SIM115 - closed in close()
+            self._fh: IO[bytes] = open(path, "ab" if append else "wb", buffering=0)  # noqa: SIM115 - closed in close()
         except OSError as exc:
             raise ConfigError(f"output {self.name}: cannot open for writing: {exc.strerror}") from None
         self._last_sync = time.monotonic()
         self._dirty = False
-        self._broken_line = False
+        self._broken_line = cut_line
         self._failures = 0
 
+    @staticmethod
+    def _ends_mid_line(path: str) -> bool:
+        if not os.path.isfile(path):
+            return False
+        try:
+            with open(path, "rb") as fh:
+                if fh.seek(0, os.SEEK_END) == 0:
+                    return False
+                fh.seek(-1, os.SEEK_END)
+                return fh.read(1) != b"\n"
+        except OSError:
+            return False
+
+    def _learn_existing(self, path: str) -> None:
+        """Remember the (alert id, revision) pairs the file's end already holds."""
+        if not os.path.isfile(path):  # absent, or a device (/dev/full, a pipe): nothing to learn
+            return
+        try:
+            with open(path, "rb") as fh:
+                size = fh.seek(0, os.SEEK_END)
+                fh.seek(max(0, size - DEDUP_SCAN_BYTES))
+                data = fh.read(DEDUP_SCAN_BYTES)
+        except OSError as exc:
+            raise ConfigError(f"output {self.name}: cannot read it for dedup: {exc.strerror}") from None
+        lines = data.split(b"\n")
+        if size > DEDUP_SCAN_BYTES:
+            lines = lines[1:]  # the first one is cut
+        for line in lines:
+            if b'"alert_id"' not in line:
+                continue
+            try:
+                doc = orjson.loads(line)
+                fc = doc["flowcep"]
+                self._remember((str(fc["alert_id"]), int(fc.get("revision") or 1)))
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                continue  # a damaged line (a crash mid-write) or not an alert
+
+    def _remember(self, key: tuple[str, int]) -> None:
+        seen = self._seen
+        assert seen is not None
+        seen[key] = None
+        if len(seen) > DEDUP_KEEP:
+            del seen[next(iter(seen))]
+            self.ctx.stats.add("jsonl.dedup_forgotten")
+
     def write_events(self, events: list[Event]) -> None:
+        if events and self._seen is not None:
+            fresh = []
+            for e in events:
+                fc = e.get("flowcep")
+                aid = fc.get("alert_id") if isinstance(fc, Mapping) else None
+                if aid is None:
+                    fresh.append(e)
+                    continue
+                key = (str(aid), int(fc.get("revision") or 1))  # type: ignore[union-attr]
+                if key in self._seen:
+                    self.ctx.stats.add("jsonl.duplicates_skipped")
+                    continue
+                self._remember(key)
+                fresh.append(e)
+            events = fresh
         if events:
             self._write(b"".join(dumps(e) + b"\n" for e in events), len(events))
 
@@ -215,6 +291,9 @@ _JSONL_SCHEMA = {
                                                     "false keeps them out of this file"},
         "append": {"type": "boolean",
                    "description": "append to an existing file (default); false truncates it at start"},
+        "dedup": {"type": "boolean",
+                  "description": "skip an alert whose (alert_id, revision) the file already holds (default; "
+                                 "a restarted Kafka worker's replay is written once)"},
         "fsync": {"enum": list(FSYNC_POLICIES),
                   "description": "when to fsync: never, after every batch, or at most once per fsync_interval"},
         "fsync_interval": {"anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}],
@@ -234,7 +313,7 @@ def flowcep_register_outputs() -> list[OutputSpec]:
             accepts_flows=True,
             target_is_path=True,
             config_schema=_JSONL_SCHEMA,
-            defaults={"flows": True, "append": True, "fsync": "interval", "fsync_interval": 1.0},
+            defaults={"flows": True, "append": True, "dedup": True, "fsync": "interval", "fsync_interval": 1.0},
         ),
         OutputSpec(
             name="stdout",

@@ -14,6 +14,20 @@ exits with code 3. The broker must answer at start (exit 2 otherwise) unless ``-
 ``wait = true``: then messages queue in the client (bounded by librdkafka's
 ``queue.buffering.max.messages``) until it does.
 
+With ``?stream=NAME`` the output publishes the rows an EPL ``INSERT INTO NAME`` statement of
+the run produces, and nothing else (no alerts, no flows: give another ``-o kafka://...`` for
+those), so a level-2 monitor can read a gateway's derived stream (NetViewer's hierarchy). One
+JSON document per row, keyed by the stream name (so the rows of one stream stay in order in
+one partition)::
+
+    {"@timestamp": <event time, epoch ms>, "ecs": {"version": ...},
+     "event": {"kind": "event", "module": "flowcep", "dataset": "flowcep.stream", "action": NAME},
+     "flowcep": {"stream": NAME, "time_ms": <event time>, "row": {<the row's select names>}},
+     "observer": {"name": <[run] observer, when the config has one>}}
+
+The event time is the watermark the rows were made at. A stream that no running EPL statement
+inserts into is refused at start (exit 2).
+
 The client is confluent-kafka (librdkafka), the Kafka client the issue chose; it is imported
 only when a kafka output is configured.
 """
@@ -68,9 +82,11 @@ def parse_target(target: str | None) -> tuple[str, str, dict[str, str]]:
     if not all(c.isalnum() or c in "._-" for c in topic) or len(topic) > 249:
         raise ConfigError(f"output kafka:{target}: topic {topic!r}: Kafka allows letters, digits, '.', '_', '-'")
     opts = dict(parse_qsl(query, keep_blank_values=True))
-    unknown = sorted(set(opts) - {"flows", "metrics"})
+    unknown = sorted(set(opts) - {"flows", "metrics", "stream"})
     if unknown:
-        raise ConfigError(f"output kafka:{target}: unknown option {unknown[0]!r} (known: flows, metrics)")
+        raise ConfigError(f"output kafka:{target}: unknown option {unknown[0]!r} (known: flows, metrics, stream)")
+    if "stream" in opts and not opts["stream"].replace("_", "").isalnum():
+        raise ConfigError(f"output kafka:{target}: stream {opts['stream']!r}: an EPL stream name (letters, digits, _)")
     return servers, topic, opts
 
 
@@ -91,6 +107,9 @@ class KafkaOutput:
         self.ctx = ctx
         self.flows = _flag(opts["flows"], "flows") if "flows" in opts else bool(config.get("flows", False))
         self.metrics = _flag(opts["metrics"], "metrics") if "metrics" in opts else bool(config.get("metrics", True))
+        #: the INSERT INTO stream this output publishes instead of alerts (the pipeline binds it)
+        self.derived_stream: str | None = opts.get("stream") or None
+        self._stream_key = self.derived_stream.encode() if self.derived_stream else None
         try:
             self.timeout = parse_duration(config.get("timeout", "30s"))
         except ValueError as exc:
@@ -154,7 +173,25 @@ class KafkaOutput:
                 self._fail(1, f"cannot produce: {exc}")
                 return
 
+    def write_stream(self, stream: str, rows: list[dict[str, Any]], time_ms: int) -> None:
+        """Rows of the chosen INSERT INTO stream, one document each (called once per engine step)."""
+        if stream != self.derived_stream:
+            return
+        base: dict[str, Any] = {"@timestamp": time_ms, "ecs": {"version": ecs.ECS_VERSION},
+                                "event": {"kind": "event", "module": "flowcep", "dataset": "flowcep.stream",
+                                          "action": stream}}
+        run_cfg = (self.ctx.config.get("run") or {}) if isinstance(self.ctx.config, Mapping) else {}
+        if run_cfg.get("observer"):
+            base["observer"] = {"name": str(run_cfg["observer"])}
+        for row in rows:
+            self._produce(dumps({**base, "flowcep": {"stream": stream, "time_ms": time_ms, "row": row}}),
+                          self._stream_key)
+        self.ctx.stats.add(f"kafka.stream_rows.{stream}", len(rows))
+        self._producer.poll(0)
+
     def write_events(self, events: list[Event]) -> None:
+        if self.derived_stream:
+            return  # a stream topic carries the stream's rows only
         for e in events:
             if not self.metrics and (e.get("event") or {}).get("kind") == "metric":
                 continue
@@ -163,7 +200,7 @@ class KafkaOutput:
         self._producer.poll(0)
 
     def write_flows(self, batch: FlowBatch) -> None:
-        if self.flows and batch.length:
+        if self.flows and batch.length and not self.derived_stream:
             for line in ecs.batch_to_json(batch):
                 self._produce(line, None)
             self._producer.poll(0)
@@ -191,7 +228,7 @@ def flowcep_register_outputs() -> list[OutputSpec]:
         OutputSpec(
             name="kafka",
             summary="Alerts (keyed by alert id; flows with flows = true) as ECS JSON to a Kafka topic: "
-                    "kafka://HOST:PORT/TOPIC",
+                    "kafka://HOST:PORT/TOPIC; ?stream=NAME publishes an EPL INSERT INTO stream's rows instead",
             schemes=("kafka",),
             factory=_factory,
             accepts_flows=True,

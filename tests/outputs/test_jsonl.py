@@ -185,3 +185,25 @@ def test_run_flows_reach_the_jsonl_file_unless_its_section_says_no(
                  "--no-enrich", "-d", "portscan", "--no-progress", "-q"]) == 0
     docs = lines(out) if out.exists() else []
     assert sum(1 for d in docs if d.get("event.kind") == "event") == expected  # flows are flat ECS
+
+
+def test_a_restart_does_not_write_an_alert_revision_the_file_holds(tmp_path: Path) -> None:
+    """Alert ids are deterministic: what a restarted Kafka worker replays is written once."""
+    path = tmp_path / "a.jsonl"
+    first = [{"flowcep": {"alert_id": "a1", "revision": 1}}, {"flowcep": {"alert_id": "a2", "revision": 1}}]
+    out, ctx = output(str(path))
+    out.write_events(first)
+    out.close()
+    with open(path, "ab") as fh:
+        fh.write(b'{"flowcep": {"alert_id": "a3", "rev')  # a kill -9 mid-line
+    out, ctx = output(str(path))
+    out.write_events([*first, {"flowcep": {"alert_id": "a1", "revision": 2}}, {"event": {"kind": "metric"}},
+                      {"flowcep": {"alert_id": "a3", "revision": 1}}])
+    out.write_events([{"flowcep": {"alert_id": "a1", "revision": 2}}])  # within the run too
+    out.close()
+    lines = path.read_bytes().splitlines()
+    docs = [json.loads(x) for x in lines[:2] + lines[3:]]
+    assert lines[2].startswith(b'{"flowcep": {"alert_id": "a3", "rev') and len(lines) == 6  # cut line kept apart
+    keys = [(d["flowcep"]["alert_id"], d["flowcep"]["revision"]) for d in docs if "flowcep" in d]
+    assert keys == [("a1", 1), ("a2", 1), ("a1", 2), ("a3", 1)]
+    assert ctx.stats.gauges["jsonl.duplicates_skipped"] == 3

@@ -95,6 +95,40 @@ def test_flows_go_too_when_asked(tmp_path: Path, kafka_servers: str) -> None:
     assert sum("source.ip" in f for f in flows) == records
 
 
+def test_a_chosen_insert_into_stream_goes_to_its_topic_as_documents(tmp_path: Path, kafka_servers: str) -> None:
+    """``?stream=TCPSYNscan``: the rows the multistage module inserts into TCPSYNscan, one
+    document each, keyed by the stream; no alert goes to a stream topic."""
+    topic = f"stream-{uuid.uuid4().hex[:8]}"
+    stats = tmp_path / "stats.json"
+    alerts = tmp_path / "alerts.jsonl"
+    res = _flowcep("run", "-q", "--no-progress", "-i", str(DEMO), "-o", f"kafka://{kafka_servers}/{topic}?stream=TCPSYNscan",
+                   "-o", f"jsonl:{alerts}", "--stats-json", str(stats))
+    assert res.returncode == 0, res.stderr
+    rows = json.loads(stats.read_text())["gauges"]["kafka.stream_rows.TCPSYNscan"]
+    assert rows > 0 and alerts.read_text()  # the demo's SYN scanner, and alerts elsewhere
+    msgs = _consume(kafka_servers, topic, rows)
+    assert len(msgs) == rows
+    docs = [json.loads(m.value()) for m in msgs]
+    assert all(m.key() == b"TCPSYNscan" for m in msgs)
+    for d in docs:
+        assert d["event"] == {"kind": "event", "module": "flowcep", "dataset": "flowcep.stream", "action": "TCPSYNscan"}
+        assert d["flowcep"]["stream"] == "TCPSYNscan" and d["@timestamp"] == d["flowcep"]["time_ms"] > 0
+        assert set(d["flowcep"]["row"]) == {"Attacker", "destPort", "AtkCount", "Hosts"}
+    times = [d["flowcep"]["time_ms"] for d in docs]
+    assert times == sorted(times)  # one partition (one key), in the order the engine made them
+
+
+@pytest.mark.parametrize("extra", [[], ["--workers", "2"]])
+def test_a_stream_nothing_inserts_into_is_refused_at_start(extra: list[str], kafka_servers: str) -> None:
+    name = "TCPSYNscan" if extra else "NoSuchStream"
+    res = _flowcep("run", "-q", "--no-progress", "-i", str(DEMO), *extra,
+                   "-o", f"kafka://{kafka_servers}/x?stream={name}", timeout=120)
+    assert res.returncode == 2
+    errors = [line for line in res.stderr.splitlines() if line.startswith("flowcep: error:")]
+    expected = "cannot be published with --workers N" if extra else f"inserts into stream {name!r}"
+    assert len(errors) == 1 and expected in errors[0], res.stderr
+
+
 def test_an_unreachable_broker_fails_at_start_with_one_line(tmp_path: Path) -> None:
     port = _closed_port()
     res = _flowcep("run", "-q", "--no-progress", "-i", str(DEMO), "-o", f"kafka://127.0.0.1:{port}/alerts",
@@ -124,7 +158,8 @@ def test_undelivered_alerts_are_counted_and_the_run_exits_3(tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize("target", ["127.0.0.1:9092/t", "//127.0.0.1:9092", "//127.0.0.1/t", "//h:99999/t",
-                                    "//127.0.0.1:9092/a/b", "//127.0.0.1:9092/t?nope=1", "//127.0.0.1:9092/bad topic"])
+                                    "//127.0.0.1:9092/a/b", "//127.0.0.1:9092/t?nope=1", "//127.0.0.1:9092/bad topic",
+                                    "//127.0.0.1:9092/t?stream=a-b"])
 def test_bad_targets_are_refused(target: str) -> None:
     with pytest.raises(ConfigError):
         parse_target(target)
