@@ -20,9 +20,11 @@ from urllib.parse import parse_qsl
 from .errors import ConfigError
 from .specs import Address
 
-__all__ = ["parse_address", "NETWORK_SCHEMES", "DEFAULT_BIND"]
+__all__ = ["parse_address", "NETWORK_SCHEMES", "BROKER_SCHEMES", "DEFAULT_BIND"]
 
 NETWORK_SCHEMES = ("ipfix+udp", "ipfix+tcp", "netflow+udp")
+#: Inputs that read a message broker: their address is brokers and topics, not one host.
+BROKER_SCHEMES = ("alerts+kafka",)
 #: Host a collector binds when its address names none.
 DEFAULT_BIND = "127.0.0.1"
 _SCHEME = re.compile(r"^([a-z][a-z0-9+\-.]*):(//)?(.*)$", re.IGNORECASE | re.DOTALL)
@@ -69,6 +71,9 @@ def parse_address(raw: str) -> Address:
         raise ConfigError(f"address {raw!r}: a collector address is {scheme}://HOST:PORT "
                           f"(e.g. {scheme}://{DEFAULT_BIND}:4739, or {scheme}://0.0.0.0:4739 to listen "
                           "on every interface)")
+    if slashes and scheme in BROKER_SCHEMES:
+        # brokers and a topic (``HOST:PORT[,HOST:PORT]/TOPIC[,TOPIC]``): the input checks them
+        return Address(raw=raw, scheme=scheme, path=rest, params=params)
     if slashes:
         hm = _HOSTPORT.match(rest)
         if hm is None:

@@ -12,7 +12,9 @@ Choices written down here because the schema and the mappings follow them:
   critical 99); the word is ``flowcep.severity`` (ECS has no label field under ``event``).
 * ``flowcep.alert_id`` is a hash of (rule id, attacker key, suppression-window start): the
   Elasticsearch output uses it as ``_id``, so a replay of the same input writes the same ids.
-  Updates of a suppressed alert keep the id and carry a higher ``flowcep.revision``.
+  Updates of a suppressed alert keep the id and carry a higher ``flowcep.revision``. A metric
+  row of an EPL statement (never suppressed; several may share key and instant) also hashes
+  its values into the id.
 * The attacker key (``flowcep.key``) is the source address when the rule names one, else the
   destination (floods are keyed on their victim), else ``"-"``.
 
@@ -423,7 +425,7 @@ def alert_from_row(rule: RuleSpec, values: Mapping[str, Any], time_ms: int, dete
         port_num = int(port) if port is not None else None
     except (TypeError, ValueError):
         port_num = None
-    return make_alert(
+    doc = make_alert(
         rule,
         time_ms=time_ms,
         detector=detector,
@@ -435,6 +437,15 @@ def alert_from_row(rule: RuleSpec, values: Mapping[str, Any], time_ms: int, dete
         window=window,
         fields=values,
     )
+    if doc["event"]["kind"] != "alert":
+        # A metric row is never merged by suppression, and one statement may give several rows
+        # at one instant with the same key (one per sampler, per interface): its id takes the
+        # row's values too, or every row after the first would be taken for a replay of it
+        # (Elasticsearch creates by _id; the jsonl output skips ids its file holds).
+        fc = doc["flowcep"]
+        content = json.dumps([fc.get("fields"), fc.get("counts")], sort_keys=True, default=str)
+        fc["alert_id"] = hashlib.sha256(f"{fc['alert_id']}\x1f{content}".encode()).hexdigest()[:32]
+    return doc
 
 
 # -- suppression ----------------------------------------------------------------------------

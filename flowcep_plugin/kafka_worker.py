@@ -36,6 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .alerts import stamp_observer
 from .config import parse_duration
 from .context import Context
 from .errors import ConfigError, FlowcepError
@@ -424,6 +425,8 @@ class KafkaWorker(Pipeline):
                 self.ctx.stats.add("kafka.replayed_alerts_not_emitted")
         if not fresh:
             return
+        if self.observer:  # --observer: this gateway's name, as one process writes it
+            stamp_observer(fresh, self.observer)
         for e in fresh:
             if (e.get("event") or {}).get("kind", "alert") == "alert":
                 rule = e.get("rule") or {}

@@ -35,7 +35,7 @@ def schema():
     ({"run": {"lateness": "soonish"}}, "f.toml: run.lateness: 'soonish' is not a duration"),
     ({"run": {"inputs": "data.ipfix"}}, "f.toml: run.inputs: expected array, got str 'data.ipfix'"),
     ({"elements": [{"id": 1}]}, "f.toml: elements[0]: 'name' is a required property"),
-    ({"outputs": {"jsonl": {"flow": True}}}, "f.toml: outputs.jsonl: unknown key 'flow'; expected one of: append, flows, fsync, fsync_interval"),
+    ({"outputs": {"jsonl": {"flow": True}}}, "f.toml: outputs.jsonl: unknown key 'flow'; expected one of: append, dedup, flows, fsync, fsync_interval"),
 ])
 def test_errors_are_one_line_with_key_path(schema, config, message):
     with pytest.raises(ConfigError) as exc:

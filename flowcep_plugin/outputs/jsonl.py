@@ -55,8 +55,8 @@ class JsonLinesOutput:
     per ``fsync_interval``). The file is appended to by default, so a restart with the same
     path keeps earlier alerts; ``append = false`` truncates it at start.
 
-    Dedup (``dedup = true``, the default): an alert whose (``flowcep.alert_id``, revision) is
-    already in the file is not written again, counted as ``jsonl.duplicates_skipped``. Alert
+    Dedup (``dedup = true``, the default): an alert (``event.kind: alert``; metrics and events
+    always pass) whose (``flowcep.alert_id``, revision) is already in the file is not written again, counted as ``jsonl.duplicates_skipped``. Alert
     ids are deterministic, so this is what turns a restarted Kafka worker's replay (at least
     once) into exactly once in the file. The pairs of the file's last ``DEDUP_SCAN_BYTES`` are
     read at start and at most ``DEDUP_KEEP`` are remembered (oldest forgotten first,
@@ -127,6 +127,8 @@ class JsonLinesOutput:
                 continue
             try:
                 doc = orjson.loads(line)
+                if (doc.get("event") or {}).get("kind", "alert") != "alert":
+                    continue
                 fc = doc["flowcep"]
                 self._remember((str(fc["alert_id"]), int(fc.get("revision") or 1)))
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
@@ -146,7 +148,9 @@ class JsonLinesOutput:
             for e in events:
                 fc = e.get("flowcep")
                 aid = fc.get("alert_id") if isinstance(fc, Mapping) else None
-                if aid is None:
+                if aid is None or (e.get("event") or {}).get("kind", "alert") != "alert":
+                    # metrics and events are not alerts with revisions: equal ones (a sampler
+                    # table exported twice in one second) are each a record of their own
                     fresh.append(e)
                     continue
                 key = (str(aid), int(fc.get("revision") or 1))  # type: ignore[union-attr]

@@ -36,7 +36,7 @@ def test_no_command_prints_help_and_exits_2():
 @pytest.mark.parametrize("args,expected", [
     (["run", "-c", "/nonexistent/flowcep.toml"], "config file not found"),
     (["run", "--input", "/nonexistent/x.ipfix", "--output", "stdout"], "no such file"),
-    (["run", "--input", "kafka://x:1", "--output", "stdout"], "unknown scheme 'kafka'"),
+    (["run", "--input", "amqp://x:1", "--output", "stdout"], "unknown scheme 'amqp'"),
     (["run", "--input", "ipfix+udp://h:99999", "--output", "stdout"], "port 99999 is out of range"),
     (["run", "--output", "stdout"], "no input given"),
     (["run", "--input", "x", "--output", "carrier-pigeon:x"], "unknown kind 'carrier-pigeon'"),
