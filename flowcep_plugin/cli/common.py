@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import threading
@@ -12,6 +13,7 @@ from types import FrameType
 from typing import Any
 
 from ..config import load_config
+from ..errors import ConfigError
 from ..manager import make_plugin_manager
 from ..registry import Registry
 
@@ -62,3 +64,16 @@ def handle_signals(stop: threading.Event, print_stats: threading.Event) -> Itera
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def report_stats(stats: dict[str, Any], path: str | None, quiet: bool, rendered: str) -> None:
+    """The end of every run-like command: the stats as JSON to ``--stats-json`` (one-line
+    error when it cannot be written) and, unless ``-q``, the summary on stderr."""
+    if path:
+        try:
+            with open(path, "w", encoding="utf-8") as fh:
+                json.dump(stats, fh, indent=2, sort_keys=True)
+        except OSError as exc:
+            raise ConfigError(f"--stats-json {path}: cannot write: {exc.strerror}") from None
+    if not quiet:
+        print(rendered, file=sys.stderr)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
 from ..context import Context
 from ..errors import ConfigError
 from ..kafka_client import parse_kafka
-from .common import add_plugin_options, handle_signals
+from .common import add_plugin_options, handle_signals, report_stats
 from .run import _long_run_gc, add_plan_options, exit_code, plan_from
 
 HELP = "decode, enrich and order flows, then route them by host to a Kafka topic for workers"
@@ -78,13 +77,5 @@ def run(args: argparse.Namespace) -> int:
             pipeline._shutdown()
             raise
         stats: dict[str, Any] = pipeline.run()
-    path = args.stats_json
-    if path:
-        try:
-            with open(path, "w", encoding="utf-8") as fh:
-                json.dump(stats, fh, indent=2, sort_keys=True)
-        except OSError as exc:
-            raise ConfigError(f"--stats-json {path}: cannot write: {exc.strerror}") from None
-    if not args.quiet:
-        print(ctx.stats.render(), file=sys.stderr)
+    report_stats(stats, args.stats_json, args.quiet, ctx.stats.render())
     return exit_code(stats)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import sys
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from ..context import Context
 from ..errors import ConfigError
 from ..pipeline import Pipeline
 from ..plan import Plan, resolve
-from .common import add_plugin_options, handle_signals, load_file_config, load_registry
+from .common import add_plugin_options, handle_signals, load_file_config, load_registry, report_stats
 
 HELP = "run inputs through the enrichers and detectors to the outputs"
 DESCRIPTION = """\
@@ -165,15 +164,7 @@ def execute(args: argparse.Namespace, extra_outputs: list[Any] | None = None,
                         progress_stream=sys.stderr if progress else None)
     with handle_signals(pipeline.stop, pipeline.print_stats), _long_run_gc():
         stats = pipeline.run()
-    path = plan.config["run"].get("stats_json")
-    if path:
-        try:
-            with open(path, "w", encoding="utf-8") as fh:
-                json.dump(stats, fh, indent=2, sort_keys=True)
-        except OSError as exc:
-            raise ConfigError(f"--stats-json {path}: cannot write: {exc.strerror}") from None
-    if not args.quiet:
-        print(ctx.stats.render(), file=sys.stderr)
+    report_stats(stats, plan.config["run"].get("stats_json"), args.quiet, ctx.stats.render())
     return stats
 
 
@@ -195,15 +186,7 @@ def _execute_kafka_worker(args: argparse.Namespace, kafka: list[str],
     worker = KafkaWorker(plan, ctx, kafka[0], extra_outputs=extra_outputs or [])
     with handle_signals(worker.stop, worker.print_stats), _long_run_gc():
         stats = worker.run()
-    path = plan.config["run"].get("stats_json")
-    if path:
-        try:
-            with open(path, "w", encoding="utf-8") as fh:
-                json.dump(stats, fh, indent=2, sort_keys=True)
-        except OSError as exc:
-            raise ConfigError(f"--stats-json {path}: cannot write: {exc.strerror}") from None
-    if not args.quiet:
-        print(ctx.stats.render(), file=sys.stderr)
+    report_stats(stats, plan.config["run"].get("stats_json"), args.quiet, ctx.stats.render())
     return stats
 
 

@@ -74,6 +74,7 @@ from .flowmeter import (
     LINKTYPE_RAW,
     LINKTYPE_RAW_OBSD,
     LINKTYPE_RAW_OLD,
+    answers_first,
     parse_frame,
     parse_http_request,
 )
@@ -694,12 +695,7 @@ def _one_by_one(meter: FlowMeter, buf: bytes, cols: _Columns, rows: list[int],
                     key = (v, src, dst, sp, dp, pr)
                     reverse = False
         if st is None:
-            if biflow and (
-                (flags & 0x12 == 0x12 or (flags & 0x14 and not flags & 0x02 and sp in server
-                                          and (dp not in server or sp < dp)))
-                if pr == 6 else
-                (pr == 17 or pr == 132 or pr == 136) and sp in server and dp not in server
-            ):
+            if biflow and answers_first(pr, flags, sp, dp, server):
                 key = (v, dst, src, dp, sp, pr)
                 reverse = True
             st = [ts, ts, 0, 0, 0, 0, 0, 0, 0, None, None]

@@ -208,6 +208,18 @@ def parse_http_request(payload: bytes) -> tuple[str | None, str | None]:
     return host, url
 
 
+
+def answers_first(proto: int, flags: int, sport: int, dport: int, server: frozenset[int]) -> bool:
+    """Whether the first packet of a connection is its answer (see "Direction"): a TCP SYN-ACK,
+    or a FIN/RST without SYN from a server port (to a client port, or to the higher of two
+    server ports); a UDP/SCTP/UDP-Lite datagram from a server port to a client port. Its
+    record then belongs to the other side, and the packet is counted in the reverse direction.
+    Called once per new connection by the per-packet and the block paths alike."""
+    if proto == 6:
+        return bool(flags & 0x12 == 0x12 or (flags & 0x14 and not flags & 0x02 and sport in server
+                                             and (dport not in server or sport < dport)))
+    return (proto == 17 or proto == 132 or proto == 136) and sport in server and dport not in server
+
 class FlowMeter:
     """Meters packets into flows; expired flows are collected and taken as FlowBatches.
 
@@ -397,12 +409,7 @@ class FlowMeter:
                     key = (ver, src, dst, sport, dport, proto)
                     reverse = False
             if st is None:
-                if biflow and (
-                    (flags & 0x12 == 0x12 or (flags & 0x14 and not flags & 0x02 and sport in server
-                                              and (dport not in server or sport < dport)))
-                    if proto == 6 else
-                    (proto == 17 or proto == 132 or proto == 136) and sport in server and dport not in server
-                ):
+                if biflow and answers_first(proto, flags, sport, dport, server):
                     # the first packet seen is an answer (see "Direction"): the other side
                     # initiated, and this packet is counted in the reverse direction
                     key = (ver, dst, src, dport, sport, proto)
