@@ -29,6 +29,9 @@ Input addresses (one syntax everywhere):
   ipfix-file:PATH  pcap:PATH  pcap+export:PATH  json:PATH  iface:NAME
   ipfix+udp://HOST:PORT  ipfix+tcp://HOST:PORT  netflow+udp://HOST:PORT
   a bare PATH is recognised by its first bytes.
+  kafka://HOST:PORT/TOPIC?group=NAME&instance=ID: a run that is a worker fed by
+  flowcep ingest. alerts:PATH, alerts+kafka://HOST:PORT/TOPIC[,TOPIC]: gateway
+  runs' alerts and metrics as events, for a level-2 monitor.
 """
 
 EPILOG = """\
