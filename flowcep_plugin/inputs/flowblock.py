@@ -63,9 +63,6 @@ from .flowmeter import (
     _START,
     _URL,
     _VLAN_TYPES,
-    END_ACTIVE,
-    END_DETECTED,
-    END_IDLE,
     LINKTYPE_ETHERNET,
     LINKTYPE_IPV4,
     LINKTYPE_IPV6,
@@ -77,6 +74,7 @@ from .flowmeter import (
     answers_first,
     parse_frame,
     parse_http_request,
+    record_ends,
 )
 
 if TYPE_CHECKING:
@@ -557,14 +555,7 @@ def _bulk(meter: FlowMeter, block: Block, cols: _Columns, a: int, b: int) -> boo
                 key = rkey
                 reverse = True
         if st is not None:
-            if st[_FIN] & _CLOSED:
-                why = END_DETECTED if t0 - st[_END] >= linger_ms or (fl0 & 0x12 == 0x02 and pr == 6) else 0
-            elif t0 - st[_END] >= inactive_ms:
-                why = END_IDLE
-            elif t0 - st[_START] >= active_ms:
-                why = END_ACTIVE
-            else:
-                why = 0
+            why = record_ends(st, t0, fl0, pr, linger_ms, inactive_ms, active_ms)
             if why:
                 ended.append((a + fi, key, st, why))
                 del flows[key]
@@ -676,14 +667,7 @@ def _one_by_one(meter: FlowMeter, buf: bytes, cols: _Columns, rows: list[int],
                 key = rkey
                 reverse = True
         if st is not None:
-            if st[_FIN] & _CLOSED:
-                why = END_DETECTED if ts - st[_END] >= linger_ms or (flags & 0x12 == 0x02 and pr == 6) else 0
-            elif ts - st[_END] >= inactive_ms:
-                why = END_IDLE
-            elif ts - st[_START] >= active_ms:
-                why = END_ACTIVE
-            else:
-                why = 0
+            why = record_ends(st, ts, flags, pr, linger_ms, inactive_ms, active_ms)
             if why:
                 ended.append((j, key, st, why))
                 if here:

@@ -209,6 +209,23 @@ def parse_http_request(payload: bytes) -> tuple[str | None, str | None]:
 
 
 
+
+def record_ends(st: list[Any], ts: int, flags: int, proto: int, linger_ms: int, inactive_ms: int,
+                active_ms: int) -> int:
+    """Why a connection's record ends before a packet at ``ts`` joins it (0: it does not).
+
+    A closed connection lingers for its late ACKs and retransmissions; a new SYN (port reuse)
+    or anything after the linger starts a new record. Otherwise the idle and the active
+    timeout. The one rule of the per-packet and the block paths."""
+    if st[_FIN] & _CLOSED:
+        return END_DETECTED if ts - st[_END] >= linger_ms or (flags & 0x12 == 0x02 and proto == 6) else 0
+    if ts - st[_END] >= inactive_ms:
+        return END_IDLE
+    if ts - st[_START] >= active_ms:
+        return END_ACTIVE
+    return 0
+
+
 def answers_first(proto: int, flags: int, sport: int, dport: int, server: frozenset[int]) -> bool:
     """Whether the first packet of a connection is its answer (see "Direction"): a TCP SYN-ACK,
     or a FIN/RST without SYN from a server port (to a client port, or to the higher of two
@@ -390,20 +407,10 @@ class FlowMeter:
                     key = rkey
                     reverse = True
             if st is not None:
-                if st[_FIN] & _CLOSED:
-                    # a closed connection lingers for its late ACKs and retransmissions; a new
-                    # SYN (port reuse) or anything after the linger starts a new record
-                    if ts - st[_END] >= linger_ms or (flags & 0x12 == 0x02 and proto == 6):
-                        del flows[key]
-                        expired.append((key, st, END_DETECTED))
-                        st = None
-                elif ts - st[_END] >= inactive_ms:
+                why = record_ends(st, ts, flags, proto, linger_ms, inactive_ms, active_ms)
+                if why:
                     del flows[key]
-                    expired.append((key, st, END_IDLE))
-                    st = None
-                elif ts - st[_START] >= active_ms:
-                    del flows[key]
-                    expired.append((key, st, END_ACTIVE))
+                    expired.append((key, st, why))
                     st = None
                 if st is None and reverse:
                     key = (ver, src, dst, sport, dport, proto)
