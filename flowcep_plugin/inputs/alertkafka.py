@@ -33,15 +33,13 @@ import heapq
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import orjson
-
 from ..context import Context
 from ..errors import ConfigError, InputError
 from ..hookspecs import hookimpl
 from ..kafka_client import KafkaAddress, parse_kafka, quiet, topic_partitions, wait_for_broker
 from ..records import FlowBatch
 from ..specs import Address, InputSpec
-from .ecs_events import NotAnEvent, batches_from_events, event_from_document
+from .ecs_events import batches_from_events, event_from_json
 from .jsonlines import LOG_FIRST_BAD
 
 __all__ = ["AlertKafkaSource", "MAX_REPLAY", "MAX_MESSAGE"]
@@ -121,15 +119,13 @@ class AlertKafkaSource:
         if value is None or len(value) > MAX_MESSAGE:
             self._malformed(where, "empty message" if value is None else f"longer than {MAX_MESSAGE} bytes")
             return None
-        try:
-            return event_from_document(orjson.loads(value), self.gateway or msg.topic())
-        except NotAnEvent:
+        got = event_from_json(value, self.gateway or msg.topic())
+        if got is None:
             self._skipped += 1
-        except orjson.JSONDecodeError as exc:
-            self._malformed(where, f"not JSON: {str(exc).splitlines()[0][:120]}")
-        except (ValueError, TypeError, OverflowError) as exc:
-            text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            self._malformed(where, text[:200])
+        elif isinstance(got, str):
+            self._malformed(where, got)
+        else:
+            return got
         return None
 
     def batches(self) -> Iterator[FlowBatch]:

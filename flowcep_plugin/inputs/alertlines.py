@@ -31,14 +31,12 @@ import sys
 from collections.abc import Generator, Iterator, Mapping
 from typing import IO, Any
 
-import orjson
-
 from ..context import Context
 from ..errors import ConfigError, InputError
 from ..hookspecs import hookimpl
 from ..records import FlowBatch
 from ..specs import Address, InputSpec
-from .ecs_events import NotAnEvent, batches_from_events, event_from_document
+from .ecs_events import batches_from_events, event_from_json
 from .jsonlines import LOG_FIRST_BAD, MAX_LINE, _lines
 from .sniff import require_format
 
@@ -134,7 +132,6 @@ class AlertLinesSource:
         """(event time, file index, stream, row) of one file's documents, in file order."""
         name = path if path != "-" else "<stdin>"
         gateway = self.gateway or (self.source if len(self.paths) == 1 else path)
-        loads = orjson.loads
         lineno = 0
         fh = self._open(path)
         try:
@@ -146,19 +143,14 @@ class AlertLinesSource:
                     continue
                 if not line.strip():
                     continue
-                try:
-                    stream, row, t = event_from_document(loads(line), gateway)
-                except NotAnEvent:
+                got = event_from_json(line, gateway)
+                if got is None:
                     self._skipped += 1
-                    continue
-                except orjson.JSONDecodeError as exc:
-                    self._malformed(name, lineno, f"not JSON: {str(exc).splitlines()[0][:120]}")
-                    continue
-                except (ValueError, TypeError, OverflowError) as exc:
-                    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                    self._malformed(name, lineno, text[:200])
-                    continue
-                yield t, index, stream, row
+                elif isinstance(got, str):
+                    self._malformed(name, lineno, got)
+                else:
+                    stream, row, t = got
+                    yield t, index, stream, row
         except OSError as exc:  # a gzip stream cut short, a read error
             self.ctx.logger.error("%s:%d: cannot read further (%s); input ended", name, lineno + 1, exc)
         finally:

@@ -59,10 +59,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import orjson
+
 from ..records import ALERT_STREAM, METRIC_STREAM, FlowBatch
 from .json_values import flatten, parse_timestamp_ms
 
-__all__ = ["ALERT_STREAM", "METRIC_STREAM", "EVENT_STREAMS", "GATEWAY_COLUMN", "MAX_FIELDS", "MAX_LIST",
+__all__ = ["event_from_json", "ALERT_STREAM", "METRIC_STREAM", "EVENT_STREAMS", "GATEWAY_COLUMN", "MAX_FIELDS", "MAX_LIST",
            "MAX_TEXT", "TIME_FIELDS", "NotAnEvent", "batches_from_documents", "batches_from_events",
            "event_from_document", "gateway_of"]
 
@@ -159,6 +161,22 @@ def event_from_document(doc: Any, source: str = "") -> tuple[str, dict[str, Any]
         raise ValueError("no rule.id")
     row[GATEWAY_COLUMN] = row[EXPORTER_COLUMN] = gateway_of(row, source)
     return stream, row, int(t)
+
+
+
+def event_from_json(raw: bytes | str, source: str = "") -> tuple[str, dict[str, Any], int] | str | None:
+    """:func:`event_from_document` of one JSON text (a file's line, a Kafka message): the
+    event, or a one-line reason it cannot be read (not JSON, or not a readable alert or
+    metric), or None for a document of another kind (flows, options, stream rows)."""
+    try:
+        return event_from_document(orjson.loads(raw), source)
+    except NotAnEvent:
+        return None
+    except orjson.JSONDecodeError as exc:
+        return f"not JSON: {str(exc).splitlines()[0][:120]}"
+    except (ValueError, TypeError, OverflowError) as exc:
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return text[:200]
 
 
 def batches_from_documents(docs: Sequence[Any], source: str = "") -> tuple[list[FlowBatch], list[tuple[int, str]]]:
