@@ -72,6 +72,10 @@ SAMPLED_COUNTERS = ("octetDeltaCount", "packetDeltaCount", "octetTotalCount", "p
 Conv = Callable[[Iterable[Any]], list[Any]]
 
 
+def _ipv4_text(v: int) -> str:
+    return socket.inet_ntoa(v.to_bytes(4, "big"))
+
+
 class _Caches:
     """Value caches shared by every template of one decoder (addresses repeat a lot)."""
 
@@ -85,9 +89,14 @@ class _Caches:
         self.text: dict[bytes, str] = {}
 
     def ipv4(self, col: Iterable[int]) -> list[str]:
+        return self._cached(self.v4, _ipv4_text, col, short=True)
+
+    def _cached(self, cache: dict[Any, str], fn: Callable[[Any], str], col: Iterable[Any],
+                short: bool = False) -> list[str]:
+        """``fn`` of every value of ``col`` through ``cache`` (``short``: values of a fixed small
+        size, such as IPv4 addresses as integers, need no length check)."""
         # One C-level pass of cache.get, and a scan for None (never a cached value): about
-        # half the cost of building the column's set first when every address is known.
-        cache = self.v4
+        # half the cost of building the column's set first when every value is known.
         col = col if isinstance(col, (tuple, list)) else list(col)
         out: list[Any] = list(map(cache.get, col))
         if None not in out:
@@ -98,22 +107,10 @@ class _Caches:
         else:
             missing = {v for v, text in zip(col, out, strict=True) if text is None}
         for v in missing:
-            cache[v] = socket.inet_ntoa(v.to_bytes(4, "big"))
-        return list(map(cache.__getitem__, col))
-
-    def _cached(self, cache: dict[bytes, str], fn: Callable[[bytes], str], col: Iterable[bytes]) -> list[str]:
-        col = col if isinstance(col, (tuple, list)) else list(col)
-        out: list[Any] = list(map(cache.get, col))
-        if None not in out:  # as in ipv4: no value converts to None
-            return out
-        if len(cache) > self.LIMIT:
-            cache.clear()
-            missing = set(col)
-        else:
-            missing = {v for v, text in zip(col, out, strict=True) if text is None}
-        for v in missing:
             cache[v] = fn(v)
         out = list(map(cache.__getitem__, col))
+        if short:
+            return out
         # Long values (URLs, banners: up to 64 KiB each) are converted but not kept, so an
         # exporter sending unique long strings cannot grow the cache to LIMIT x 64 KiB.
         for v in missing:
