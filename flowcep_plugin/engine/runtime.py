@@ -283,6 +283,18 @@ class _EventLimiter(_Limiter):
         return self.fire(self.last_t)
 
 
+def _in_time_order(batch: FlowBatch, times: list[int]) -> Events:
+    """A batch of another stream (options, gateway events) as events sorted by ``times`` (stably;
+    left as it is when already in order, the common case)."""
+    n = len(batch)
+    cols = batch.columns
+    if not all(map(le, times, islice(times, 1, None))):
+        order = sorted(range(n), key=times.__getitem__)
+        cols = {k: [v[i] for i in order] for k, v in cols.items()}
+        times = [times[i] for i in order]
+    return Events(dict(cols), n, times)
+
+
 def _limit_mode(plan: SelectPlan) -> str:
     if not plan.aggregated:
         return "simple"
@@ -1296,13 +1308,8 @@ class Runtime:
             return []
         now = self.now
         times = [t if now is None or t > now else now for t in batch.event_times()]
-        cols = batch.columns
-        if not all(map(le, times, islice(times, 1, None))):
-            order = sorted(range(n), key=times.__getitem__)
-            cols = {k: [v[i] for i in order] for k, v in cols.items()}
-            times = [times[i] for i in order]
         out: list[Row] = []
-        self.feed_stream(OPTIONS, Events(dict(cols), n, times), out)
+        self.feed_stream(OPTIONS, _in_time_order(batch, times), out)
         return out
 
     def on_events(self, batch: FlowBatch) -> list[Row]:
@@ -1312,15 +1319,10 @@ class Runtime:
         n = len(batch)
         if n == 0 or batch.stream not in self.consumers:
             return []
-        times = batch.event_times()
-        cols = batch.columns
-        if not all(map(le, times, islice(times, 1, None))):
-            order = sorted(range(n), key=times.__getitem__)
-            cols = {k: [v[i] for i in order] for k, v in cols.items()}
-            times = [times[i] for i in order]
+        events = _in_time_order(batch, batch.event_times())
         out: list[Row] = []
-        self._pattern_clock(times[0], times[-1])
-        self.feed_stream(batch.stream, Events(dict(cols), n, times), out)
+        self._pattern_clock(events.times[0], events.times[-1])
+        self.feed_stream(batch.stream, events, out)
         return out
 
     def on_watermark(self, ms: int) -> list[Row]:
