@@ -27,7 +27,7 @@ from typing import Any
 from .clock import NO_TIME
 from .context import Context
 from .errors import ConfigError
-from .kafka_client import KafkaAddress, ensure_topic, quiet, wait_for_broker
+from .kafka_client import AckedProducer, KafkaAddress, ensure_topic, quiet, wait_for_broker
 from .partition import route
 from .pipeline import Pipeline
 from .records import FlowBatch
@@ -79,36 +79,14 @@ class KafkaPublisher:
         self.run_id = f"{int(time.time() * 1000):013d}-{socket.gethostname()}-{os.getpid()}-{os.urandom(2).hex()}"
         self._step = 0
         self._owners: dict[str, int] = {}
-        self._reported = False
-        self._written_off = False
+        self._acked = AckedProducer(self._producer, ctx.stats, self.name, "ingest --to", timeout_s,
+                                    full_counter="kafka.queue_full_waits")
 
     # -- delivery ----------------------------------------------------------------------------
-    def _delivered(self, err: Any, _msg: Any) -> None:
-        if err is not None and not self._written_off:
-            self._fail(1, f"the broker did not take a message: {err}")
-
-    def _fail(self, n: int, reason: str) -> None:
-        self.ctx.stats.output_failure(self.name, n, reason)
-        if not self._reported:
-            self._reported = True
-            log.error("flowcep: ingest --to %s: %s", self.name, reason)
-
     def _produce(self, partition: int, value: bytes, ts: int) -> None:
-        while True:
-            try:
-                self._producer.produce(self.addr.topic, value=value, partition=partition, timestamp=ts,
-                                       on_delivery=self._delivered)
-                self.ctx.stats.add("kafka.messages")
-                self.ctx.stats.add("kafka.bytes", len(value))
-                return
-            except BufferError:  # the bounded client queue is full: wait for acknowledgements
-                self.ctx.stats.add("kafka.queue_full_waits")
-                if self._producer.poll(1.0) == 0 and self._producer.flush(self.timeout_s) > 0:
-                    self._fail(1, "the client's queue stayed full (broker too slow or gone)")
-                    return
-            except Exception as exc:  # too large, unknown partition...: this message only
-                self._fail(1, f"cannot produce: {exc}")
-                return
+        if self._acked.produce(self.addr.topic, value, partition=partition, timestamp=ts):
+            self.ctx.stats.add("kafka.messages")
+            self.ctx.stats.add("kafka.bytes", len(value))
 
     # -- steps -------------------------------------------------------------------------------
     def _send(self, kind: str, wm: int, advanced: bool, parts: list[list[Part]],
@@ -149,13 +127,7 @@ class KafkaPublisher:
         self._send(END, watermark, False, [[] for _ in range(self.partitions)])
 
     def flush(self) -> None:
-        left = self._producer.flush(self.timeout_s)
-        if left:
-            self._fail(left, f"{left} message(s) not acknowledged within {self.timeout_s:g} s")
-            self._written_off = True
-            self._producer.purge()
-            self._producer.poll(0)
-            self._written_off = False
+        self._acked.flush()
 
 
 def _chunks(parts: list[Part]) -> list[list[Part]]:

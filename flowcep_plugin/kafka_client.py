@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl
 
 from .errors import ConfigError
 
-__all__ = ["KafkaAddress", "parse_kafka", "wait_for_broker", "ensure_topic", "topic_partitions", "quiet"]
+__all__ = ["AckedProducer", "KafkaAddress", "parse_kafka", "wait_for_broker", "ensure_topic", "topic_partitions", "quiet"]
 
 
 class KafkaAddress:
@@ -56,6 +56,8 @@ def parse_kafka(raw: str, known: Iterable[str], what: str) -> KafkaAddress:
 #: librdkafka's own log lines (connection refused, every 50 ms) go to debug logging: the
 #: one-line error FlowCEP prints says what failed
 CLIENT_LOGGER = logging.getLogger("flowcep.kafka")
+#: where a failure's one line goes, as for every output
+_LOG = logging.getLogger("flowcep")
 
 
 def quiet(settings: dict[str, Any]) -> dict[str, Any]:
@@ -122,3 +124,61 @@ def ensure_topic(admin: Any, addr: KafkaAddress, partitions: int, what: str) -> 
             return have
         time.sleep(0.2)
     raise ConfigError(f"{what} {addr.raw}: topic {addr.topic!r} was created but has no partitions after 30 s")
+
+
+class AckedProducer:
+    """A librdkafka producer whose every message is either acknowledged by the broker or
+    counted against ``name`` as an output failure (the run then exits 3).
+
+    ``produce`` waits for deliveries while the client's bounded queue is full and gives up on a
+    message only when a whole ``timeout_s`` flush frees nothing; a message the client rejects
+    (too large, unknown partition) fails alone. ``flush`` counts what is still unacknowledged
+    after ``timeout_s`` and purges it, so close cannot wait for it again (its callbacks then
+    count nothing twice). The first failure is one log line, ``flowcep: WHAT NAME: reason``.
+    Shared by ``ingest --to`` and the Kafka output."""
+
+    def __init__(self, producer: Any, stats: Any, name: str, what: str, timeout_s: float,
+                 full_counter: str | None = None) -> None:
+        self.producer = producer
+        self.stats = stats
+        self.name = name
+        self.what = what
+        self.timeout_s = timeout_s
+        self.full_counter = full_counter
+        self._reported = False
+        self._written_off = False
+
+    def _delivered(self, err: Any, _msg: Any) -> None:
+        if err is not None and not self._written_off:
+            self.fail(1, f"the broker did not take a message: {err}")
+
+    def fail(self, n: int, reason: str) -> None:
+        self.stats.output_failure(self.name, n, reason)
+        if not self._reported:
+            self._reported = True
+            _LOG.error("flowcep: %s %s: %s", self.what, self.name, reason)
+
+    def produce(self, topic: str, value: bytes, **kwargs: Any) -> bool:
+        """Queue one message; False when it failed (already counted)."""
+        while True:
+            try:
+                self.producer.produce(topic, value=value, on_delivery=self._delivered, **kwargs)
+                return True
+            except BufferError:  # the client's queue is full: let deliveries drain it
+                if self.full_counter:
+                    self.stats.add(self.full_counter)
+                if self.producer.poll(1.0) == 0 and self.producer.flush(self.timeout_s) > 0:
+                    self.fail(1, "the client's queue stayed full (broker too slow or gone)")
+                    return False
+            except Exception as exc:  # too large, unknown topic or partition...: this message only
+                self.fail(1, f"cannot produce: {exc}")
+                return False
+
+    def flush(self) -> None:
+        left = self.producer.flush(self.timeout_s)
+        if left:
+            self.fail(left, f"{left} message(s) not acknowledged within {self.timeout_s:g} s")
+            self._written_off = True  # counted as lost
+            self.producer.purge()
+            self.producer.poll(0)
+            self._written_off = False

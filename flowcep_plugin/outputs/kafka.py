@@ -44,6 +44,7 @@ from ..config import parse_duration
 from ..context import Context
 from ..errors import ConfigError
 from ..hookspecs import hookimpl
+from ..kafka_client import AckedProducer
 from ..records import FlowBatch
 from ..specs import Event, OutputSpec
 from .jsonl import dumps
@@ -133,8 +134,7 @@ class KafkaOutput:
             self._producer = Producer(settings)
         except Exception as exc:  # librdkafka rejects a setting: name it
             raise ConfigError(f"output {self.name}: {exc}") from None
-        self._reported = False
-        self._written_off = False  # purged after being counted: their callbacks count nothing
+        self._acked = AckedProducer(self._producer, ctx.stats, self.name, "output", self.timeout)
         if not wait:
             self._preflight(servers)
 
@@ -150,28 +150,8 @@ class KafkaOutput:
     def _client_error(self, err: Any) -> None:
         log.debug("kafka %s: %s", self.name, err)
 
-    def _delivered(self, err: Any, _msg: Any) -> None:
-        if err is not None and not self._written_off:
-            self._fail(1, f"the broker did not take a message: {err}")
-
-    def _fail(self, n: int, reason: str) -> None:
-        self.ctx.stats.output_failure(self.name, n, reason)
-        if not self._reported:
-            self._reported = True
-            log.error("flowcep: output %s: %s", self.name, reason)
-
     def _produce(self, value: bytes, key: bytes | None) -> None:
-        while True:
-            try:
-                self._producer.produce(self.topic, value=value, key=key, on_delivery=self._delivered)
-                return
-            except BufferError:  # the client's queue is full: let deliveries drain it
-                if self._producer.poll(1.0) == 0 and self._producer.flush(self.timeout) > 0:
-                    self._fail(1, "the client's queue stayed full (broker too slow or gone)")
-                    return
-            except Exception as exc:  # too large, unknown topic...: this message only
-                self._fail(1, f"cannot produce: {exc}")
-                return
+        self._acked.produce(self.topic, value, key=key)
 
     def write_stream(self, stream: str, rows: list[dict[str, Any]], time_ms: int) -> None:
         """Rows of the chosen INSERT INTO stream, one document each (called once per engine step)."""
@@ -206,13 +186,7 @@ class KafkaOutput:
             self._producer.poll(0)
 
     def flush(self) -> None:
-        left = self._producer.flush(self.timeout)
-        if left:
-            self._fail(left, f"{left} message(s) not acknowledged within {self.timeout:g} s")
-            self._written_off = True  # counted as lost: close must not wait for them again
-            self._producer.purge()
-            self._producer.poll(0)
-            self._written_off = False
+        self._acked.flush()
 
     def close(self) -> None:
         self.flush()
