@@ -102,14 +102,20 @@ class _View:
 
     def get(self) -> list[Any]:
         v = self.value
-        if v is None:
-            src = self.src
-            if src.__class__ is _View:
-                src = src.get()
-            elif src.__class__ is _Parts:
-                src = [p.get() if p.__class__ is _View else p for p in src]
-            v = self.value = self.make(src)
-            self.src = self.make = None  # type: ignore[assignment]
+        if v is not None:
+            return v
+        # read src before make; they are let go in the other order (make first), so a reader
+        # racing a thread that just made the values finds make gone and takes those values
+        src, make = self.src, self.make
+        if make is None:
+            return self.value
+        if src.__class__ is _View:
+            src = src.get()
+        elif src.__class__ is _Parts:
+            src = [p.get() if p.__class__ is _View else p for p in src]
+        v = self.value = make(src)
+        self.make = None  # type: ignore[assignment]
+        self.src = None
         return v
 
     def __repr__(self) -> str:
