@@ -184,7 +184,8 @@ class Columns(dict[str, list[Any]]):
 
     def is_view(self, name: str) -> bool:
         """Whether ``name`` is a view (of a take, slice or join) not made into a list yet."""
-        return self.raw(name).__class__ is _View
+        v = self.raw(name)
+        return v.__class__ is _View and v.value is None
 
     def _make(self, name: str, view: _View) -> list[Any]:
         values = view.get()

@@ -99,12 +99,18 @@ def test_take_of_a_take_and_of_a_join_read_once_each() -> None:
     cols = again.columns
     assert isinstance(cols, Columns) and all(cols.is_view(k) for k in ("x", "y", "z"))
     assert list(cols) == ["x", "y", "z"] and len(cols) == 3 and "z" in cols
-    assert cols.is_view("x")  # names, len and `in` make nothing
-    assert again.get("x") == [3, 4] and again.get("y") == ["d", None] and again.get("z") == [None, True]
-    assert not cols.is_view("x")
+    assert [k for k in cols] == list(cols.keys()) == ["x", "y", "z"] and len(again) == 2
+    assert cols.is_view("x")  # names, len, iteration and `in` make nothing
+    assert again.get("x") == [3, 4] and isinstance(again.get("x"), list)
+    assert not cols.is_view("x") and cols.is_view("y")
+    assert isinstance(joined.columns, Columns) and not joined.columns.is_view("x")
+    assert joined.columns.is_view("y")  # reading one column makes no other, here or upstream
+    assert again.get("y") == ["d", None] and again.get("z") == [None, True]
     x = cols["x"]
     assert cols["x"] is x  # made once, then kept
-    assert isinstance(joined.columns, Columns) and joined.columns.is_view("y")  # reading a take of a join does not make the join's other columns
+    twin = joined.take([3, 0, 0, 2]).take([1, 3])  # another view of the same records
+    assert twin.columns == cols and not (twin.columns != cols)
+    assert joined.take([3, 0]).columns != cols  # other records: unequal, as lists would be
 
 
 def test_a_made_view_lets_its_sources_go_and_shares_its_values() -> None:
