@@ -19,8 +19,8 @@ and values as if it had been computed eagerly; only the cost moves.
 ``take``, ``slice`` and ``concat`` copy no column either: each column of the result is a *view*
 (which records of which source columns, in which order) made into a list on the first read of
 its values, once, and then kept. The clock reorders and joins every batch it releases, and a
-run reads a few of the ~35 columns a decoder gives (module 11 reads 8), so the columns nobody
-reads are never copied. A view holds its sources until it is read or dropped: column lists are
+run reads a few of the columns a decoder gives (module 11 reads 5 of data.ipfix's 15), so the
+columns nobody reads are never copied. A view holds its sources until it is read or dropped: column lists are
 never changed in place (every stage adds or replaces whole columns), so a view reads the
 values its source had when it was taken.
 """
