@@ -15,6 +15,14 @@ shipped detectors) registers how to build it, and it is built for the whole batc
 first read of its values, then kept. The column's name is in ``batch.columns`` from the start,
 in the position an eager column would have had, so every reader sees the same names, order
 and values as if it had been computed eagerly; only the cost moves.
+
+``take``, ``slice`` and ``concat`` copy no column either: each column of the result is a *view*
+(which records of which source columns, in which order) made into a list on the first read of
+its values, once, and then kept. The clock reorders and joins every batch it releases, and a
+run reads a few of the columns a decoder gives (module 11 reads 5 of data.ipfix's 15), so the
+columns nobody reads are never copied. A view holds its sources until it is read or dropped: column lists are
+never changed in place (every stage adds or replaces whole columns), so a view reads the
+values its source had when it was taken.
 """
 
 from __future__ import annotations
@@ -79,9 +87,60 @@ class _Lazy:
         return f"<lazy column {getattr(self.build, '__qualname__', self.build)!r}>"
 
 
+class _View:
+    """A column taken, sliced or joined from other columns, not read yet: ``make(sources)``
+    gives its values, where ``sources`` is ``src`` with every view in it made first. The values
+    are made once and kept (every batch holding this view shares them) and the sources are let
+    go. ``src`` is a column (list), a view, or, for a join, :class:`_Parts`."""
+
+    __slots__ = ("src", "make", "value")
+
+    def __init__(self, src: Any, make: Callable[[Any], list[Any]]) -> None:
+        self.src = src
+        self.make = make
+        self.value: list[Any] | None = None
+
+    def get(self) -> list[Any]:
+        v = self.value
+        if v is not None:
+            return v
+        # read src before make; they are let go in the other order (make first), so a reader
+        # racing a thread that just made the values finds make gone and takes those values
+        src, make = self.src, self.make
+        if make is None:
+            return self.value
+        if src.__class__ is _View:
+            src = src.get()
+        elif src.__class__ is _Parts:
+            src = [p.get() if p.__class__ is _View else p for p in src]
+        v = self.value = make(src)
+        self.make = None  # type: ignore[assignment]
+        self.src = None
+        return v
+
+    def __repr__(self) -> str:
+        return "<column view>" if self.value is None else f"<column view {len(self.value)} values>"
+
+
+class _Parts(tuple[Any, ...]):
+    """The parts of a joined column: columns, views, and ints (the length of a part that lacks
+    the column: that many None values)."""
+
+    __slots__ = ()
+
+
+def _join_parts(parts: list[Any]) -> list[Any]:
+    """The values of a joined column: the parts in order, an int part as that many None."""
+    out: list[Any] = []
+    for p in parts:
+        out.extend([None] * p if p.__class__ is int else p)
+    return out
+
+
 class Columns(dict[str, list[Any]]):
-    """The columns of a batch that has lazy columns: a dict whose lazy entries are built on
-    the first read of their values (``[]``, ``get``, ``items``, ``values``, ``pop``, ``==``).
+    """The columns of a batch that has lazy columns or views: a dict whose lazy entries are
+    built, and whose views made, on the first read of their values (``[]``, ``get``,
+    ``items``, ``values``, ``pop``, ``==``).
 
     Names, ``in`` and ``len`` need no values and build nothing. ``dict(cols)``, ``{**cols}``
     and ``update(cols)`` go through ``keys``/``[]`` (``__iter__`` is overridden so CPython
@@ -119,8 +178,19 @@ class Columns(dict[str, list[Any]]):
         return isinstance(self.raw(name), _Lazy)
 
     def pending(self) -> list[str]:
-        """Names of the lazy columns not built yet."""
+        """Names of the lazy columns not built yet (views are not lazy columns: their values
+        exist in their sources)."""
         return [k for k, v in self.raw_items() if v.__class__ is _Lazy]
+
+    def is_view(self, name: str) -> bool:
+        """Whether ``name`` is a view (of a take, slice or join) not made into a list yet."""
+        v = self.raw(name)
+        return v.__class__ is _View and v.value is None
+
+    def _make(self, name: str, view: _View) -> list[Any]:
+        values = view.get()
+        dict.__setitem__(self, name, values)
+        return values
 
     def _build(self, name: str, lazy: _Lazy) -> list[Any]:
         values = lazy.build(self, self.length)
@@ -130,6 +200,9 @@ class Columns(dict[str, list[Any]]):
         return values
 
     def build_all(self) -> None:
+        for k, v in list(self.raw_items()):
+            if v.__class__ is _View:
+                self._make(k, v)
         for k in self.pending():
             v = self.raw(k)
             if isinstance(v, _Lazy):  # an earlier build may have read it
@@ -138,11 +211,17 @@ class Columns(dict[str, list[Any]]):
     # -- reads that need values ------------------------------------------------------------
     def __getitem__(self, name: str) -> list[Any]:
         v: Any = dict.__getitem__(self, name)
-        return self._build(name, v) if v.__class__ is _Lazy else v
+        cls = v.__class__
+        if cls is _View:
+            return self._make(name, v)
+        return self._build(name, v) if cls is _Lazy else v
 
     def get(self, name: str, default: Any = None) -> Any:
         v: Any = dict.get(self, name, default)
-        return self._build(name, v) if v.__class__ is _Lazy else v
+        cls = v.__class__
+        if cls is _View:
+            return self._make(name, v)
+        return self._build(name, v) if cls is _Lazy else v
 
     def __iter__(self) -> Iterator[str]:
         return dict.__iter__(self)
@@ -156,7 +235,7 @@ class Columns(dict[str, list[Any]]):
         return dict.values(self)
 
     def pop(self, name: str, *default: Any) -> Any:
-        if self.is_lazy(name):
+        if self.is_lazy(name) or self.is_view(name):
             self[name]
         return dict.pop(self, name, *default)
 
@@ -165,7 +244,7 @@ class Columns(dict[str, list[Any]]):
         return dict.popitem(self)
 
     def setdefault(self, name: str, default: Any = None) -> Any:
-        if self.is_lazy(name):
+        if self.is_lazy(name) or self.is_view(name):
             return self[name]
         return dict.setdefault(self, name, default)
 
@@ -189,17 +268,20 @@ class Columns(dict[str, list[Any]]):
 
 
 def _carry(columns: dict[str, list[Any]], length: int,
-           pick: Callable[[list[Any]], list[Any]]) -> dict[str, list[Any]]:
-    """``pick`` applied to every built column; lazy ones stay lazy (built later from the
-    picked columns, which gives the same values per record)."""
-    if not isinstance(columns, Columns):
-        return {k: pick(v) for k, v in columns.items()}
+           pick: Callable[[list[Any]], list[Any]]) -> Columns:
+    """Every column as a view of ``pick`` applied to it (made on its first read); lazy ones
+    stay lazy (built later from the picked columns, which gives the same values per record)."""
     out = Columns(None, length)
-    for k, v in columns.raw_items():
-        if v.__class__ is _Lazy:
-            out.set_lazy(k, v)
+    put: Callable[[Columns, str, Any], None] = dict.__setitem__
+    raw: Iterable[tuple[str, Any]] = columns.raw_items() if isinstance(columns, Columns) else columns.items()
+    for k, v in raw:
+        cls = v.__class__
+        if cls is _Lazy:
+            put(out, k, v)
+        elif cls is _View and v.value is not None:
+            put(out, k, _View(v.value, pick))
         else:
-            dict.__setitem__(out, k, pick(v))
+            put(out, k, _View(v, pick))
     return out
 
 
@@ -266,19 +348,24 @@ class FlowBatch:
             names.update(dict.fromkeys(b.columns))
         total = sum(b.length for b in batches)
         lazy = _shared_lazy(batches, names)
-        columns: dict[str, list[Any]] = {name: [] for name in names if name not in lazy}
-        for b in batches:
-            for name, col in columns.items():
-                values = b.columns.get(name)
-                col.extend(values if values is not None else [None] * b.length)
-        if lazy:
-            joined = Columns(None, total)
-            for name in names:
-                if name in lazy:
-                    joined.set_lazy(name, lazy[name])
+        joined = Columns(None, total)
+        put: Callable[[Columns, str, Any], None] = dict.__setitem__
+        raws = [b.columns.raw if isinstance(b.columns, Columns) else b.columns.get for b in batches]
+        for name in names:
+            if name in lazy:
+                joined.set_lazy(name, lazy[name])
+                continue
+            parts: list[Any] = []
+            for b, raw in zip(batches, raws, strict=True):
+                v = raw(name)
+                if v is None:
+                    parts.append(b.length)
+                elif v.__class__ is _Lazy:  # lazy here, not in every batch: built, as before
+                    parts.append(b.columns[name])
                 else:
-                    dict.__setitem__(joined, name, columns[name])
-            columns = joined
+                    parts.append(v)
+            put(joined, name, _View(_Parts(parts), _join_parts))
+        columns: dict[str, list[Any]] = joined
         exporters = {b.exporter for b in batches}
         out = cls(columns, total, source or (batches[0].source if batches else ""),
                   exporters.pop() if len(exporters) == 1 else None, streams.pop() if streams else FLOW_STREAM)
