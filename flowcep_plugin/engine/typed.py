@@ -1,0 +1,143 @@
+"""Events of a declared type that enter the engine from outside it (a level-2 monitor's input).
+
+A level-1 run publishes the rows of an ``INSERT INTO Reports`` statement (``--output
+kafka://...?stream=Reports`` or ``jsonl:PATH?stream=Reports``); a level-2 run reads them back
+(``--input stream:PATH?type=Reports``, ``stream+kafka://...``) and a module that declares
+``create schema Reports (src string, ports long)`` selects from them. Flows are trusted to
+carry the types their decoder gave them, so schema types are documentation for flows; rows
+that crossed a process boundary as JSON are not, so here the declaration is a contract:
+
+* a declared property the row lacks is a drop (``stream-missing-field``): in the level-1 run
+  every row of a stream has every select name, so a row without one is not such a row;
+* a value of the wrong type is a drop (``stream-wrong-type``); null passes (an aggregate over
+  nothing is null); ``double``/``float`` take integers as floats, as Esper widens them;
+* the row keeps only the declared properties, so what the input adds (``flowcep.gateway``,
+  the producer's clock key) reaches statements only when the schema declares it;
+* ``create schema T ()`` (no properties) takes whatever columns the rows bring, unchecked.
+
+Type names not listed in :data:`TYPES` (``object``, ``java.util.Map`` ...) accept any value.
+Each drop comes with a one-line reason the host logs (the first few) and counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .plan import StreamDef
+from .windows import Events
+
+__all__ = ["FIELDS_COLUMN", "MISSING", "TYPES", "WRONG_TYPE", "conform"]
+
+#: The column an input adds to say which fields each row really had (a tuple of names, or
+#: None when unknown): a batch's columns cannot tell a missing field from a null one.
+FIELDS_COLUMN = "flowcep.fields_present"
+#: Drop reasons.
+MISSING = "stream-missing-field"
+WRONG_TYPE = "stream-wrong-type"
+
+
+def _int(v: Any) -> tuple[bool, Any]:
+    return isinstance(v, int) and not isinstance(v, bool), v
+
+
+def _float(v: Any) -> tuple[bool, Any]:
+    if isinstance(v, float):
+        return True, v
+    if isinstance(v, int) and not isinstance(v, bool):
+        return True, float(v)
+    return False, v
+
+
+def _str(v: Any) -> tuple[bool, Any]:
+    return isinstance(v, str), v
+
+
+def _bool(v: Any) -> tuple[bool, Any]:
+    return isinstance(v, bool), v
+
+
+#: Declared type (lower case) -> check returning (passes, value as the engine keeps it).
+TYPES: dict[str, Callable[[Any], tuple[bool, Any]]] = {
+    **dict.fromkeys(("int", "integer", "long", "short", "byte", "biginteger"), _int),
+    **dict.fromkeys(("double", "float", "bigdecimal", "number"), _float),
+    **dict.fromkeys(("string", "java.lang.string"), _str),
+    **dict.fromkeys(("boolean", "bool"), _bool),
+}
+
+
+def _check(typ: str) -> Callable[[Any], tuple[bool, Any]] | None:
+    """The check of a declared type (``long[]``: a list of longs); None accepts anything."""
+    t = typ.lower()
+    if t.endswith("[]"):
+        inner = _check(t[:-2])
+
+        def array(v: Any) -> tuple[bool, Any]:
+            if not isinstance(v, list):
+                return False, v
+            if inner is None:
+                return True, v
+            out: list[Any] = []
+            for x in v:
+                if x is None:
+                    out.append(x)
+                    continue
+                ok, y = inner(x)
+                if not ok:
+                    return False, v
+                out.append(y)
+            return True, out
+
+        return array
+    return TYPES.get(t)
+
+
+def _shown(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def conform(sd: StreamDef, ev: Events) -> tuple[Events, list[tuple[int, str, str]]]:
+    """The events that fit ``sd``'s declaration, keeping only its properties, and
+    ``(position, drop reason, one-line message)`` for each that does not."""
+    present = ev.cols.get(FIELDS_COLUMN)
+    if sd.props is None:  # declared without properties: any columns, nothing to check
+        if present is None:
+            return ev, []
+        return Events({k: v for k, v in ev.cols.items() if k != FIELDS_COLUMN}, ev.n, ev.times), []
+    types = sd.types or {}
+    bad: dict[int, tuple[str, str]] = {}
+    cols: dict[str, list[Any]] = {}
+    for prop in sd.props:
+        key = sd.key(prop) or prop
+        col = ev.cols.get(key)
+        typ = types.get(prop, "")
+        check = _check(typ) if typ else None
+        if col is None:
+            col = [None] * ev.n
+            if present is not None:
+                for i, names in enumerate(present):
+                    if names is not None and i not in bad:
+                        bad[i] = (MISSING, f"{sd.name}: no property {key!r}")
+        else:
+            if present is not None:
+                for i, names in enumerate(present):
+                    if names is not None and i not in bad and key not in names:
+                        bad[i] = (MISSING, f"{sd.name}: no property {key!r}")
+            if check is not None:
+                col = list(col)
+                for i, v in enumerate(col):
+                    if v is None or i in bad:
+                        continue
+                    ok, got = check(v)
+                    if ok:
+                        col[i] = got
+                    else:
+                        bad[i] = (WRONG_TYPE, f"{sd.name}.{key}: expected {typ}, got "
+                                              f"{type(v).__name__} {_shown(v)}")
+        cols[key] = col
+    out = Events(cols, ev.n, ev.times)
+    if not bad:
+        return out, []
+    keep = [i for i in range(ev.n) if i not in bad]
+    return out.take(keep), [(i, reason, msg) for i, (reason, msg) in sorted(bad.items())]
