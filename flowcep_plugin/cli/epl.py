@@ -101,8 +101,8 @@ class RowPrinter:
     alerts, so ``flowcep epl`` runs on the same pipeline (readers, clock, idle advance,
     signals, stats) as ``flowcep run``."""
 
-    def __init__(self, module: Any, wanted: set[str], out: IO[str]) -> None:
-        self.runtime = module.runtime()
+    def __init__(self, module: Any, wanted: set[str], out: IO[str], stats: Any = None) -> None:
+        self.runtime = module.runtime(stats=stats)  # drops of typed events are counted in the run's stats
         self.wanted = wanted
         self.out = out
         self.live = False  # live inputs: flush each step so a reader sees rows as windows close
@@ -163,7 +163,7 @@ def run(args: argparse.Namespace, out: IO[str] | None = None) -> int:
     plan = resolve(registry, {}, {"inputs": args.inputs, "lateness": args.lateness,
                                   "progress": False, "detectors": [], "enrichers": []})
     ctx = Context(strict=bool(args.strict))
-    printer = RowPrinter(module, wanted, out)
+    printer = RowPrinter(module, wanted, out, ctx.stats)
     pipeline = Pipeline(plan, ctx, extra_detectors=[printer])
     printer.live = pipeline.live
     with handle_signals(pipeline.stop, pipeline.print_stats):

@@ -1348,7 +1348,7 @@ class Runtime:
                 if self.stats is not None:
                     self.stats.drop(reason, k, source=batch.source or None)
             for _i, _reason, msg in bad[:max(0, MAX_REJECTED - len(self.rejected))]:
-                self.rejected.append(f"{batch.source}: {msg}")
+                self.rejected.append(msg)
             if not events.n:
                 return []
         out: list[Row] = []

@@ -27,11 +27,15 @@ from typing import Any
 from .plan import StreamDef
 from .windows import Events
 
-__all__ = ["FIELDS_COLUMN", "MISSING", "TYPES", "WRONG_TYPE", "conform"]
+__all__ = ["FIELDS_COLUMN", "MISSING", "POSITION_COLUMN", "TYPES", "WRONG_TYPE", "conform"]
 
 #: The column an input adds to say which fields each row really had (a tuple of names, or
 #: None when unknown): a batch's columns cannot tell a missing field from a null one.
 FIELDS_COLUMN = "flowcep.fields_present"
+#: The column an input may add with each row's position (``file:line``,
+#: ``topic[partition]@offset``): the drop messages name it.
+POSITION_COLUMN = "flowcep.position"
+_PRIVATE = (FIELDS_COLUMN, POSITION_COLUMN)
 #: Drop reasons.
 MISSING = "stream-missing-field"
 WRONG_TYPE = "stream-wrong-type"
@@ -102,9 +106,9 @@ def conform(sd: StreamDef, ev: Events) -> tuple[Events, list[tuple[int, str, str
     ``(position, drop reason, one-line message)`` for each that does not."""
     present = ev.cols.get(FIELDS_COLUMN)
     if sd.props is None:  # declared without properties: any columns, nothing to check
-        if present is None:
+        if present is None and POSITION_COLUMN not in ev.cols:
             return ev, []
-        return Events({k: v for k, v in ev.cols.items() if k != FIELDS_COLUMN}, ev.n, ev.times), []
+        return Events({k: v for k, v in ev.cols.items() if k not in _PRIVATE}, ev.n, ev.times), []
     types = sd.types or {}
     bad: dict[int, tuple[str, str]] = {}
     cols: dict[str, list[Any]] = {}
@@ -140,4 +144,6 @@ def conform(sd: StreamDef, ev: Events) -> tuple[Events, list[tuple[int, str, str
     if not bad:
         return out, []
     keep = [i for i in range(ev.n) if i not in bad]
-    return out.take(keep), [(i, reason, msg) for i, (reason, msg) in sorted(bad.items())]
+    where = ev.cols.get(POSITION_COLUMN)
+    return out.take(keep), [(i, reason, f"{where[i]}: {msg}" if where is not None and where[i] else msg)
+                            for i, (reason, msg) in sorted(bad.items())]

@@ -127,7 +127,7 @@ class AlertKafkaSource:
         if value is None or len(value) > MAX_MESSAGE:
             self._malformed(where, "empty message" if value is None else f"longer than {MAX_MESSAGE} bytes")
             return None
-        got = self._convert(value, msg)
+        got = self._convert(value, msg, where)
         if got is None:
             self._skipped += 1
         elif isinstance(got, str):
@@ -136,9 +136,9 @@ class AlertKafkaSource:
             return got
         return None
 
-    def _convert(self, value: bytes, msg: Any) -> tuple[str, dict[str, Any], int] | str | None:
-        """One message as (event type, row, event time), a one-line reason it cannot be read,
-        or None for a document of another kind."""
+    def _convert(self, value: bytes, msg: Any, where: str) -> tuple[str, dict[str, Any], int] | str | None:
+        """One message (at ``where``, ``topic[partition]@offset``) as (event type, row, event
+        time), a one-line reason it cannot be read, or None for a document of another kind."""
         return event_from_json(value, self.gateway or msg.topic())
 
     def batches(self) -> Iterator[FlowBatch]:

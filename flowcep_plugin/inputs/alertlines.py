@@ -148,7 +148,7 @@ class AlertLinesSource:
                     continue
                 if not line.strip():
                     continue
-                got = self._convert(line, gateway)
+                got = self._convert(line, gateway, f"{name}:{lineno}")
                 if got is None:
                     self._skipped += 1
                 elif isinstance(got, str):
@@ -168,9 +168,9 @@ class AlertLinesSource:
                         pass
                 fh.close()
 
-    def _convert(self, line: bytes, source: str) -> tuple[str, dict[str, Any], int] | str | None:
-        """One line as (event type, row, event time), a one-line reason it cannot be read, or
-        None for a document of another kind."""
+    def _convert(self, line: bytes, source: str, where: str) -> tuple[str, dict[str, Any], int] | str | None:
+        """One line (at ``where``, ``file:line``) as (event type, row, event time), a one-line
+        reason it cannot be read, or None for a document of another kind."""
         return event_from_json(line, source)
 
     def batches(self) -> Iterator[FlowBatch]:

@@ -45,7 +45,7 @@ from typing import Any
 import orjson
 
 from ..context import Context
-from ..engine.typed import FIELDS_COLUMN
+from ..engine.typed import FIELDS_COLUMN, POSITION_COLUMN
 from ..errors import ConfigError
 from ..hookspecs import hookimpl
 from ..specs import Address, InputSpec
@@ -74,10 +74,12 @@ def parse_types(raw: str, value: str | None) -> tuple[str, ...]:
     return names
 
 
-def row_from_json(raw: bytes | str, types: frozenset[str], gateway: str,
-                  exporter: str) -> tuple[str, dict[str, Any], int] | str | None:
+def row_from_json(raw: bytes | str, types: frozenset[str], gateway: str, exporter: str,
+                  where: str = "") -> tuple[str, dict[str, Any], int] | str | None:
     """(event type, row, event time) of one stream document; a one-line reason it cannot be
-    read; or None for a document of another stream (or an alert, a metric, a flow)."""
+    read; or None for a document of another stream (or an alert, a metric, a flow).
+    ``where`` (``file:line``) goes with the row, so the engine names it if the row does not
+    fit the declared type."""
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -115,6 +117,8 @@ def row_from_json(raw: bytes | str, types: frozenset[str], gateway: str,
         present += (GATEWAY_COLUMN,)
     out[EXPORTER_COLUMN] = exporter
     out[FIELDS_COLUMN] = present
+    if where:
+        out[POSITION_COLUMN] = where
     return stream, out, t
 
 
@@ -131,8 +135,8 @@ class StreamLinesSource(AlertLinesSource):
         self._types = frozenset(self.event_types)
         super().__init__(address, config, ctx)
 
-    def _convert(self, line: bytes, source: str) -> tuple[str, dict[str, Any], int] | str | None:
-        return row_from_json(line, self._types, self.gateway or source, source)
+    def _convert(self, line: bytes, source: str, where: str) -> tuple[str, dict[str, Any], int] | str | None:
+        return row_from_json(line, self._types, self.gateway or source, source, where)
 
 
 class StreamKafkaSource(AlertKafkaSource):
@@ -149,9 +153,9 @@ class StreamKafkaSource(AlertKafkaSource):
         self._types = frozenset(self.event_types)
         super().__init__(address, config, ctx)
 
-    def _convert(self, value: bytes, msg: Any) -> tuple[str, dict[str, Any], int] | str | None:
-        where = f"{msg.topic()}[{msg.partition()}]"
-        return row_from_json(value, self._types, self.gateway or str(msg.topic()), where)
+    def _convert(self, value: bytes, msg: Any, where: str) -> tuple[str, dict[str, Any], int] | str | None:
+        return row_from_json(value, self._types, self.gateway or str(msg.topic()),
+                             f"{msg.topic()}[{msg.partition()}]", where)
 
 
 _SCHEMA: dict[str, Any] = {

@@ -1,0 +1,235 @@
+"""``stream:PATH?type=NAME`` / ``stream+kafka://...?type=NAME``: a level-1 run's INSERT INTO streams
+read back by a level-2 module as events of declared EPL types.
+
+The equivalence test splits one module in two. In one process, level-1 statements insert into
+``Reports`` and ``Talkers`` and level-2 statements (a sliding window with HAVING, a pattern, a
+join of the two streams, a batch window, ``select *``) read them. Split, a level-1 run publishes
+the two streams (``jsonl:PATH?stream=NAME``, ``kafka://...?stream=NAME``) and a level-2 run over
+them, with ``create schema Reports (...)`` in place of the INSERT INTO statements, must print the
+same rows at the same engine times. Then hostile documents: every one is a one-line warning and a
+counted drop, never a traceback, and the good rows still give their rows.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import flowcep_plugin
+
+DEMO = Path(flowcep_plugin.__file__).parent / "data" / "demo.ipfix"
+
+LEVEL1 = """
+@Name('Reports') insert into Reports
+select sourceIPv4Address as src, count(distinct destinationTransportPort) as ports,
+       count(distinct destinationIPv4Address) as hosts, sum(octetDeltaCount) as bytes
+from Flow#time_batch(1 min)
+group by sourceIPv4Address
+having count(*) >= 5;
+
+@Name('Talkers') insert into Talkers
+select sourceIPv4Address as src, sum(octetDeltaCount) as bytes
+from Flow#time_batch(2 min)
+group by sourceIPv4Address
+having sum(octetDeltaCount) > 100000;
+"""
+
+SCHEMAS = """
+create schema Reports (src string, ports long, hosts long, bytes long);
+create schema Talkers (src string, bytes long);
+"""
+
+LEVEL2 = """
+@Name('Wide') select src, sum(ports) as ports, max(hosts) as hosts, count(*) as n
+from Reports#time(10 min) group by src having sum(ports) >= 10;
+
+@Name('Again') select a.src as src, a.ports as p1, b.ports as p2
+from pattern [every a=Reports(ports >= 3) -> b=Reports(src = a.src and ports >= 3) where timer:within(10 min)];
+
+@Name('Joined') select r.src as src, r.ports as ports, t.bytes as bytes
+from Reports#time(5 min) as r, Talkers#time(5 min) as t where r.src = t.src;
+
+@Name('PerMinute') select count(*) as n, sum(ports) as ports from Reports#time_batch(1 min);
+
+@Name('Star') select * from Reports(hosts > 20);
+"""
+EMIT = "Wide,Again,Joined,PerMinute,Star"
+
+
+def _flowcep(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "flowcep_plugin", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def _rows(text: str) -> Counter[str]:
+    """Rows as canonical JSON (key order aside), with their multiplicity."""
+    return Counter(json.dumps(json.loads(line), sort_keys=True) for line in text.splitlines() if line.strip())
+
+
+def _epl(tmp: Path, name: str, text: str, *inputs: str) -> subprocess.CompletedProcess[str]:
+    module = tmp / name
+    module.write_text(text)
+    args = ["epl", str(module), "--emit", EMIT]
+    for i in inputs:
+        args += ["-i", i]
+    return _flowcep(*args)
+
+
+def _level1(tmp: Path, *outputs: str, extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    """The level-1 statements alone (no installed detector, no enricher: as ``flowcep epl`` runs)."""
+    (tmp / "level1.epl").write_text(LEVEL1)
+    (tmp / "only-epl.toml").write_text("[run]\ndetectors = []\n")
+    args = ["run", "-q", "--no-progress", "--no-enrich", "-c", str(tmp / "only-epl.toml"), "-i", str(DEMO),
+            "--epl", str(tmp / "level1.epl"), *extra]
+    for o in outputs:
+        args += ["-o", o]
+    return _flowcep(*args)
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory: pytest.TempPathFactory) -> Counter[str]:
+    """The rows of the level-2 statements when both levels run in one engine."""
+    tmp = tmp_path_factory.mktemp("single")
+    res = _epl(tmp, "both.epl", LEVEL1 + LEVEL2, str(DEMO))
+    assert res.returncode == 0, res.stderr
+    rows = _rows(res.stdout)
+    # a comparison that means something: every statement gives rows
+    assert {json.loads(r)["statement"] for r in rows} == set(EMIT.split(","))
+    assert sum(rows.values()) > 200
+    return rows
+
+
+def test_level2_over_the_stream_files_gives_the_single_process_rows(tmp_path: Path, single: Counter[str]) -> None:
+    res = _level1(tmp_path, f"jsonl:{tmp_path}/l1.reports.jsonl?stream=Reports",
+                  f"jsonl:{tmp_path}/l1.talkers.jsonl?stream=Talkers")
+    assert res.returncode == 0, res.stderr
+    docs = [json.loads(line) for line in (tmp_path / "l1.reports.jsonl").read_text().splitlines()]
+    assert docs and all(d["flowcep"]["stream"] == "Reports" and set(d["flowcep"]["row"]) ==
+                        {"src", "ports", "hosts", "bytes"} for d in docs)
+    # the rows' own times (window ends), not one watermark for all of a step
+    assert len({d["flowcep"]["time_ms"] for d in docs}) > 5
+    res = _epl(tmp_path, "level2.epl", SCHEMAS + LEVEL2, f"stream:{tmp_path}/l1.*.jsonl?type=Reports,Talkers")
+    assert res.returncode == 0, res.stderr
+    assert "warning" not in res.stderr and "dropped" not in res.stderr, res.stderr
+    assert _rows(res.stdout) == single
+
+
+def test_one_stream_missing_changes_the_rows(tmp_path: Path, single: Counter[str]) -> None:
+    """The comparison can fail: without Talkers the join has nothing to join."""
+    res = _level1(tmp_path, f"jsonl:{tmp_path}/l1.reports.jsonl?stream=Reports")
+    assert res.returncode == 0, res.stderr
+    res = _epl(tmp_path, "level2.epl", SCHEMAS + LEVEL2, f"stream:{tmp_path}/l1.reports.jsonl?type=Reports,Talkers")
+    assert res.returncode == 0, res.stderr
+    got = _rows(res.stdout)
+    assert got != single
+    assert got == Counter({r: n for r, n in single.items() if json.loads(r)["statement"] != "Joined"})
+
+
+@pytest.mark.slow
+def test_level2_over_kafka_gives_the_single_process_rows(tmp_path: Path, kafka_servers: str,
+                                                         single: Counter[str]) -> None:
+    topics = {s: f"l2s-{s.lower()}-{uuid.uuid4().hex[:8]}" for s in ("Reports", "Talkers")}
+    res = _level1(tmp_path, *(f"kafka://{kafka_servers}/{t}?stream={s}" for s, t in topics.items()),
+                  extra=("--observer", "east"))
+    assert res.returncode == 0, res.stderr
+    res = _epl(tmp_path, "level2.epl", SCHEMAS + LEVEL2,
+               f"stream+kafka://{kafka_servers}/{topics['Reports']},{topics['Talkers']}?type=Reports,Talkers&until=end")
+    assert res.returncode == 0, res.stderr
+    assert "warning" not in res.stderr and "dropped" not in res.stderr, res.stderr
+    assert _rows(res.stdout) == single
+
+
+def _doc(stream: str, t: Any, row: Any, observer: str | None = None) -> dict[str, Any]:
+    d: dict[str, Any] = {"@timestamp": t, "event": {"kind": "event", "dataset": "flowcep.stream", "action": stream},
+                         "flowcep": {"stream": stream, "time_ms": t, "row": row}}
+    if observer:
+        d["observer"] = {"name": observer}
+    return d
+
+
+T0 = 1_712_916_000_000  # 2024-04-12T10:00:00Z
+HOSTILE_LEVEL2 = """
+create schema Reports (src string, ports long, `flowcep.gateway` string);
+@Name('Seen') select src, sum(ports) as ports, count(distinct `flowcep.gateway`) as gateways
+from Reports#time_batch(1 min) group by src;
+"""
+
+
+def _hostile_file(path: Path) -> None:
+    good = [_doc("Reports", T0 + 1000 * i, {"src": f"10.0.0.{i % 3}", "ports": i}, "east") for i in range(1, 121)]
+    bad: list[str] = [
+        "{not json",                                                     # 1 malformed
+        "[1, 2]",                                                        # 2 malformed: not an object
+        json.dumps(_doc("Reports", None, {"src": "x", "ports": 1})),     # 3 malformed: no time
+        json.dumps(_doc("Reports", "soon", {"src": "x", "ports": 1})),   # 4 malformed: time not ms
+        json.dumps(_doc("Reports", T0, ["x", 1])),                       # 5 malformed: row not an object
+        json.dumps({"flowcep": {"stream": 7, "time_ms": T0, "row": {}}}),  # 6 malformed: stream not a name
+        json.dumps(_doc("Reports", T0 + 5000, {"src": "x", "ports": "many"})),  # wrong type
+        json.dumps(_doc("Reports", T0 + 5000, {"src": "x", "ports": True})),    # wrong type (bool is no long)
+        json.dumps(_doc("Reports", T0 + 5000, {"src": "x"})),                   # missing field
+        json.dumps(_doc("Other", T0 + 5000, {"src": "x", "ports": 1})),         # another stream: skipped
+        json.dumps({"event": {"kind": "alert"}, "rule": {"id": "r"}}),          # an alert: skipped
+        "",                                                                      # blank: ignored
+    ]
+    lines = [json.dumps(d) for d in good[:60]] + bad + [json.dumps(d) for d in good[60:]]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_hostile_rows_are_one_line_warnings_and_counted_drops(tmp_path: Path) -> None:
+    rows_file = tmp_path / "east.reports.jsonl"
+    _hostile_file(rows_file)
+    (tmp_path / "l2.epl").write_text(HOSTILE_LEVEL2)
+    (tmp_path / "only-epl.toml").write_text("[run]\ndetectors = []\n")
+    stats = tmp_path / "stats.json"
+    res = _flowcep("run", "-q", "--no-progress", "-c", str(tmp_path / "only-epl.toml"), "--epl", str(tmp_path / "l2.epl"),
+                   "-i", f"stream:{rows_file}?type=Reports", "-o", f"jsonl:{tmp_path}/alerts.jsonl",
+                   "--stats-json", str(stats))
+    assert res.returncode == 0, res.stderr
+    assert "Traceback" not in res.stderr
+    warnings = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(warnings) == 9, res.stderr  # 6 malformed + 2 wrong types + 1 missing field, each at its line
+    for lineno in range(61, 70):
+        assert any(f"east.reports.jsonl:{lineno}: " in w for w in warnings), (lineno, res.stderr)
+    assert any(w.endswith(":67: Reports.ports: expected long, got str 'many'") for w in warnings)
+    assert any(w.endswith(":68: Reports.ports: expected long, got bool True") for w in warnings)
+    assert any(w.endswith(":69: Reports: no property 'ports'") for w in warnings)
+    got = json.loads(stats.read_text())
+    assert got["drops"] == {"malformed": 6, "stream-wrong-type": 2, "stream-missing-field": 1}
+    assert got["gauges"]["stream rows of other streams skipped"] == 2
+    # the good rows all arrived and were windowed: 2 minutes x 3 sources, every port counted
+    res = _flowcep("epl", str(tmp_path / "l2.epl"), "-i", f"stream:{rows_file}?type=Reports")
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    assert res.stderr.splitlines()[-1] == ("flowcep: dropped records: malformed=6, stream-missing-field=1, "
+                                           "stream-wrong-type=2")
+    rows = [json.loads(line) for line in res.stdout.splitlines()]
+    full = [r for r in rows if r["gateways"]]
+    assert len(full) == 6 and sum(r["ports"] for r in full) == sum(range(1, 121))
+    assert {r["gateways"] for r in full} == {1}
+
+
+@pytest.mark.parametrize(("address", "extra", "expected"), [
+    ("stream:{rows}?type=Nope", (), "no module of this run declares and reads event type 'Nope'"),
+    ("stream:{rows}", (), "name the EPL event type"),
+    ("stream:{rows}?type=1x", (), "type '1x': an EPL type name"),
+    ("stream:{rows}?type=Reports&colour=red", (), "unknown option(s) colour"),
+    ("stream:{rows}?type=Reports", ("--workers", "2"), "cannot be read with --workers N"),
+])
+def test_a_bad_stream_input_is_one_line_at_start(tmp_path: Path, address: str, extra: tuple[str, ...],
+                                                 expected: str) -> None:
+    rows_file = tmp_path / "rows.jsonl"
+    rows_file.write_text(json.dumps(_doc("Reports", T0, {"src": "a", "ports": 1})) + "\n")
+    (tmp_path / "l2.epl").write_text(HOSTILE_LEVEL2)
+    (tmp_path / "only-epl.toml").write_text("[run]\ndetectors = []\n")
+    res = _flowcep("run", "-q", "--no-progress", "-c", str(tmp_path / "only-epl.toml"), "--epl",
+                   str(tmp_path / "l2.epl"), "-i", address.format(rows=rows_file), "-o", "stdout", *extra,
+                   timeout=120)
+    assert res.returncode == 2, res.stderr
+    errors = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(errors) == 1 and expected in errors[0], res.stderr
