@@ -263,10 +263,12 @@ class Pipeline(StageRunner):
         self._detect(self.reorderer.push(batch))
 
     def _level2_events(self, batch: FlowBatch) -> None:
-        """Alert and metric events of gateway runs (a level-2 monitor's input): they are not
-        flows, so no sanitizing (the input checked them), enrichment or flow output; they go
-        through the same reorder buffer and clock as flows (event time: the alert's window
-        end, one watermark per gateway) and then only to the detectors that read them."""
+        """Alert and metric events of gateway runs, and rows of their INSERT INTO streams as
+        events of a declared type (a level-2 monitor's input): they are not flows, so no
+        sanitizing (the input checked them; the engine checks a declared type), enrichment or
+        flow output; they go through the same reorder buffer and clock as flows (event time:
+        the alert's window end or the row's own time, one watermark per gateway, file or
+        partition) and then only to the detectors that read them."""
         self.ctx.stats.count("input", batch.length)
         if batch.length:
             self._detect(self.reorderer.push(batch))

@@ -301,3 +301,59 @@ def test_the_shipped_example_is_the_one_the_docs_show() -> None:
         statements = "\n".join(line for line in (EXAMPLE / name).read_text().splitlines()
                                if not line.startswith("//"))
         assert statements.strip() in doc, name
+
+
+QUIET_LEVEL2 = """
+create schema Reports (src string, ports long);
+@Name('Seen') @Source('src') select src, count(*) as n from Reports#time_batch(2 sec, 0) group by src;
+"""
+
+
+def _live_level2(tmp: Path, servers: str, exporter_idle: str, within: float) -> list[dict[str, Any]]:
+    """A live level-2 run over two partitions: ``quiet`` published one row 30 s ago and then
+    nothing, ``busy`` publishes a row every 0.2 s. The alerts written while it runs."""
+    import os
+    import signal
+    import time
+
+    from confluent_kafka import Producer
+
+    busy, quiet = (f"l2live-{n}-{uuid.uuid4().hex[:8]}" for n in ("busy", "quiet"))
+    producer = Producer({"bootstrap.servers": servers})
+    now = int(time.time() * 1000)
+    producer.produce(quiet, json.dumps(_doc("Reports", now - 30_000, {"src": "q", "ports": 1})).encode())
+    producer.produce(busy, json.dumps(_doc("Reports", now - 29_000, {"src": "b0", "ports": 1})).encode())
+    producer.flush(10)
+    (tmp / "l2.epl").write_text(QUIET_LEVEL2)
+    cfg = tmp / "live.toml"
+    cfg.write_text(f'[run]\ndetectors = []\nlateness = "1s"\n[time]\nexporter_idle = "{exporter_idle}"\n')
+    out = tmp / f"alerts-{exporter_idle}.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "flowcep_plugin", "run", "-q", "--no-progress", "-c", str(cfg),
+                             "--epl", str(tmp / "l2.epl"), "-i", f"stream+kafka://{servers}/{busy},{quiet}?type=Reports",
+                             "-o", f"jsonl:{out}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        end = time.monotonic() + within
+        while time.monotonic() < end:
+            t = int(time.time() * 1000)
+            producer.produce(busy, json.dumps(_doc("Reports", t, {"src": f"b{t // 2000}", "ports": 1})).encode())
+            producer.flush(10)
+            time.sleep(0.2)
+        written = out.read_text() if out.exists() else ""
+    finally:
+        os.kill(proc.pid, signal.SIGINT)
+        _stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    return [json.loads(line) for line in written.splitlines() if line.strip()]
+
+
+@pytest.mark.slow
+def test_a_quiet_producer_stops_holding_the_live_watermark_after_exporter_idle(tmp_path: Path,
+                                                                               kafka_servers: str) -> None:
+    """Without progress records, the quiet partition holds the level-2 watermark at its last
+    row for ``exporter_idle`` and no longer: with 2 s the busy producer's windows close while
+    the run is live; with 60 s (the control) none of them does within the same 12 s."""
+    moved = {a["flowcep"]["fields"]["src"] for a in _live_level2(tmp_path, kafka_servers, "2s", within=12)}
+    assert len(moved - {"q", "b0"}) >= 3, moved  # the busy producer's 2 s windows, closed while live
+    held = {a["flowcep"]["fields"]["src"] for a in _live_level2(tmp_path, kafka_servers, "60s", within=12)}
+    assert held <= {"q", "b0"}, held
