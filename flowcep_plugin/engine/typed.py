@@ -70,6 +70,16 @@ TYPES: dict[str, Callable[[Any], tuple[bool, Any]]] = {
 }
 
 
+#: Declared type -> (value types that pass as they are or widened, those widened to float):
+#: a column holding only these needs no walk.
+_FAST: dict[str, tuple[frozenset[type], frozenset[type]]] = {
+    **dict.fromkeys(("int", "integer", "long", "short", "byte", "biginteger"), (frozenset({int}), frozenset())),
+    **dict.fromkeys(("double", "float", "bigdecimal", "number"), (frozenset({int, float}), frozenset({int}))),
+    **dict.fromkeys(("string", "java.lang.string"), (frozenset({str}), frozenset())),
+    **dict.fromkeys(("boolean", "bool"), (frozenset({bool}), frozenset())),
+}
+
+
 def _check(typ: str) -> Callable[[Any], tuple[bool, Any]] | None:
     """The check of a declared type (``long[]``: a list of longs); None accepts anything."""
     t = typ.lower()
@@ -103,32 +113,47 @@ def _shown(v: Any) -> str:
 
 def conform(sd: StreamDef, ev: Events) -> tuple[Events, list[tuple[int, str, str]]]:
     """The events that fit ``sd``'s declaration, keeping only its properties, and
-    ``(position, drop reason, one-line message)`` for each that does not."""
+    ``(position, drop reason, one-line message)`` for each that does not.
+
+    Checked a column at a time: the types a column holds and the shapes (field-name tuples)
+    the rows have are collected at C speed, and only a column or shape that fails is walked
+    row by row to name the rows."""
     present = ev.cols.get(FIELDS_COLUMN)
     if sd.props is None:  # declared without properties: any columns, nothing to check
         if present is None and POSITION_COLUMN not in ev.cols:
             return ev, []
         return Events({k: v for k, v in ev.cols.items() if k not in _PRIVATE}, ev.n, ev.times), []
     types = sd.types or {}
+    keys = [(sd.key(prop) or prop, types.get(prop, "")) for prop in sd.props]
     bad: dict[int, tuple[str, str]] = {}
+    if present is not None:
+        lacking: dict[Any, str] = {}
+        for shape in set(present):
+            if shape is None:
+                continue
+            gone = next((k for k, _t in keys if k not in shape), None)
+            if gone is not None:
+                lacking[shape] = gone
+        if lacking:
+            for i, shape in enumerate(present):
+                gone = lacking.get(shape)
+                if gone is not None:
+                    bad[i] = (MISSING, f"{sd.name}: no property {gone!r}")
     cols: dict[str, list[Any]] = {}
-    for prop in sd.props:
-        key = sd.key(prop) or prop
+    for key, typ in keys:
         col = ev.cols.get(key)
-        typ = types.get(prop, "")
-        check = _check(typ) if typ else None
         if col is None:
-            col = [None] * ev.n
-            if present is not None:
-                for i, names in enumerate(present):
-                    if names is not None and i not in bad:
-                        bad[i] = (MISSING, f"{sd.name}: no property {key!r}")
-        else:
-            if present is not None:
-                for i, names in enumerate(present):
-                    if names is not None and i not in bad and key not in names:
-                        bad[i] = (MISSING, f"{sd.name}: no property {key!r}")
-            if check is not None:
+            cols[key] = [None] * ev.n
+            continue
+        check = _check(typ) if typ else None
+        if check is not None:
+            kinds = set(map(type, col))
+            kinds.discard(type(None))
+            fast = _FAST.get(typ.lower())
+            if fast is not None and kinds <= fast[0]:
+                if fast[1] and kinds & fast[1]:  # widen: a long where a double is declared
+                    col = [float(v) if type(v) in fast[1] else v for v in col]
+            else:
                 col = list(col)
                 for i, v in enumerate(col):
                     if v is None or i in bad:
