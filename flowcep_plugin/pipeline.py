@@ -188,12 +188,16 @@ class Pipeline(StageRunner):
                               "each worker holds a share of the flows, so its rows would be partial "
                               "(use --workers 1)")
         inserted: set[str] = set()
+        removes: dict[str, str] = {}  # stream -> a statement that inserts its remove stream
         for st in self.detectors:
             for obj in (st.obj, getattr(st.obj, "epl", None)):
                 module = getattr(obj, "module", None)
                 for stmt in getattr(module, "statements", ()):
                     if getattr(stmt, "insert_into", None):
                         inserted.add(stmt.insert_into)
+                for plan in getattr(module, "plans", ()):
+                    if plan.info.insert_into and getattr(plan, "insert_stream", "istream") != "istream":
+                        removes.setdefault(plan.info.insert_into, plan.info.name)
         bound: dict[str, list[Stage]] = {}
         for st in wanted:
             name = st.obj.derived_stream
@@ -201,6 +205,10 @@ class Pipeline(StageRunner):
                 known = ", ".join(sorted(inserted)) or "none"
                 raise ConfigError(f"output {st.name}: no EPL statement of this run inserts into stream {name!r} "
                                   f"(INSERT INTO streams here: {known})")
+            if name in removes:  # the documents carry no remove flag: a reader would take them as new rows
+                raise ConfigError(f"output {st.name}: statement {removes[name]!r} inserts the remove stream into "
+                                  f"{name!r} (insert rstream/irstream into), which a stream output cannot publish; "
+                                  "publish an insert-stream-only statement")
             bound.setdefault(name, []).append(st)
         return bound
 

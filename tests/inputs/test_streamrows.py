@@ -309,9 +309,11 @@ create schema Reports (src string, ports long);
 """
 
 
-def _live_level2(tmp: Path, servers: str, exporter_idle: str, within: float) -> list[dict[str, Any]]:
+def _live_level2(tmp: Path, servers: str, exporter_idle: str,
+                 within: float) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """A live level-2 run over two partitions: ``quiet`` published one row 30 s ago and then
-    nothing, ``busy`` publishes a row every 0.2 s. The alerts written while it runs."""
+    nothing until, 8 s in, one row 20 s old; ``busy`` publishes a row every 0.2 s. The alerts
+    written while it runs, and the run's drops."""
     import os
     import signal
     import time
@@ -328,12 +330,18 @@ def _live_level2(tmp: Path, servers: str, exporter_idle: str, within: float) -> 
     cfg = tmp / "live.toml"
     cfg.write_text(f'[run]\ndetectors = []\nlateness = "1s"\n[time]\nexporter_idle = "{exporter_idle}"\n')
     out = tmp / f"alerts-{exporter_idle}.jsonl"
+    stats = tmp / f"stats-{exporter_idle}.json"
     proc = subprocess.Popen([sys.executable, "-m", "flowcep_plugin", "run", "-q", "--no-progress", "-c", str(cfg),
                              "--epl", str(tmp / "l2.epl"), "-i", f"stream+kafka://{servers}/{busy},{quiet}?type=Reports",
-                             "-o", f"jsonl:{out}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "-o", f"jsonl:{out}", "--stats-json", str(stats)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         end = time.monotonic() + within
+        late_at = time.monotonic() + 8
         while time.monotonic() < end:
+            if late_at and time.monotonic() >= late_at:
+                producer.produce(quiet, json.dumps(_doc("Reports", now - 20_000, {"src": "late", "ports": 1})).encode())
+                late_at = 0
             t = int(time.time() * 1000)
             producer.produce(busy, json.dumps(_doc("Reports", t, {"src": f"b{t // 2000}", "ports": 1})).encode())
             producer.flush(10)
@@ -344,7 +352,8 @@ def _live_level2(tmp: Path, servers: str, exporter_idle: str, within: float) -> 
         _stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr
     assert "Traceback" not in stderr
-    return [json.loads(line) for line in written.splitlines() if line.strip()]
+    drops: dict[str, int] = json.loads(stats.read_text())["drops"]
+    return [json.loads(line) for line in written.splitlines() if line.strip()], drops
 
 
 @pytest.mark.slow
@@ -352,8 +361,26 @@ def test_a_quiet_producer_stops_holding_the_live_watermark_after_exporter_idle(t
                                                                                kafka_servers: str) -> None:
     """Without progress records, the quiet partition holds the level-2 watermark at its last
     row for ``exporter_idle`` and no longer: with 2 s the busy producer's windows close while
-    the run is live; with 60 s (the control) none of them does within the same 12 s."""
-    moved = {a["flowcep"]["fields"]["src"] for a in _live_level2(tmp_path, kafka_servers, "2s", within=12)}
+    the run is live, and the quiet producer's row that comes later, behind the watermark, is
+    dropped as late and counted; with 60 s (the control) none of the windows closes within the
+    same 12 s and the same row is on time."""
+    alerts, drops = _live_level2(tmp_path, kafka_servers, "2s", within=12)
+    moved = {a["flowcep"]["fields"]["src"] for a in alerts}
     assert len(moved - {"q", "b0"}) >= 3, moved  # the busy producer's 2 s windows, closed while live
-    held = {a["flowcep"]["fields"]["src"] for a in _live_level2(tmp_path, kafka_servers, "60s", within=12)}
+    assert drops == {"late": 1}
+    alerts, drops = _live_level2(tmp_path, kafka_servers, "60s", within=12)
+    held = {a["flowcep"]["fields"]["src"] for a in alerts}
     assert held <= {"q", "b0"}, held
+    assert drops == {}
+
+
+def test_a_stream_with_its_remove_stream_inserted_is_refused(tmp_path: Path) -> None:
+    """The documents have no remove flag, so a published remove row would read as a new row."""
+    (tmp_path / "l1.epl").write_text("@Name('R') insert irstream into Reports select sourceIPv4Address as src "
+                                     "from Flow#length(2);")
+    (tmp_path / "only-epl.toml").write_text("[run]\ndetectors = []\n")
+    res = _flowcep("run", "-q", "--no-progress", "-c", str(tmp_path / "only-epl.toml"), "-i", str(DEMO),
+                   "--epl", str(tmp_path / "l1.epl"), "-o", f"jsonl:{tmp_path}/r.jsonl?stream=Reports", timeout=120)
+    assert res.returncode == 2
+    errors = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(errors) == 1 and "inserts the remove stream into 'Reports'" in errors[0], res.stderr
