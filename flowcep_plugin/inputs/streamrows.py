@@ -48,6 +48,7 @@ from ..context import Context
 from ..engine.typed import FIELDS_COLUMN, POSITION_COLUMN
 from ..errors import ConfigError
 from ..hookspecs import hookimpl
+from ..records import EVENT_STREAMS, FLOW_STREAM, OPTIONS_STREAM
 from ..specs import Address, InputSpec
 from .alertkafka import AlertKafkaSource
 from .alertlines import AlertLinesSource
@@ -59,6 +60,8 @@ __all__ = ["MAX_ROW_FIELDS", "StreamKafkaSource", "StreamLinesSource", "parse_ty
 MAX_ROW_FIELDS = 10_000
 #: What the skipped documents are counted as.
 SKIPPED = "stream rows of other streams skipped"
+#: Streams the engine feeds itself (flows, options records, gateway alerts and metrics).
+_RESERVED = frozenset({FLOW_STREAM, OPTIONS_STREAM, *EVENT_STREAMS})
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
 
@@ -71,6 +74,9 @@ def parse_types(raw: str, value: str | None) -> tuple[str, ...]:
     for n in names:
         if not n or not set(n) <= _NAME_CHARS or n[0].isdigit():
             raise ConfigError(f"input {raw!r}: type {n!r}: an EPL type name (letters, digits, _)")
+        if n in _RESERVED:
+            raise ConfigError(f"input {raw!r}: type {n!r} is the engine's own stream; name the type the "
+                              "level-2 module declares (create schema NAME (...))")
     return names
 
 

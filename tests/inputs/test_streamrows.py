@@ -224,6 +224,7 @@ def test_hostile_rows_are_one_line_warnings_and_counted_drops(tmp_path: Path) ->
     ("stream:{rows}?type=Nope", (), "no module of this run declares and reads event type 'Nope'"),
     ("stream:{rows}", (), "name the EPL event type"),
     ("stream:{rows}?type=1x", (), "type '1x': an EPL type name"),
+    ("stream:{rows}?type=Alert", (), "type 'Alert' is the engine's own stream"),
     ("stream:{rows}?type=Reports&colour=red", (), "unknown option(s) colour"),
     ("stream:{rows}?type=Reports", ("--workers", "2"), "cannot be read with --workers N"),
 ])
