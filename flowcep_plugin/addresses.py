@@ -20,11 +20,14 @@ from urllib.parse import parse_qsl
 from .errors import ConfigError
 from .specs import Address
 
-__all__ = ["parse_address", "NETWORK_SCHEMES", "BROKER_SCHEMES", "DEFAULT_BIND"]
+__all__ = ["parse_address", "NETWORK_SCHEMES", "BROKER_SCHEMES", "TYPED_SCHEMES", "DEFAULT_BIND"]
 
 NETWORK_SCHEMES = ("ipfix+udp", "ipfix+tcp", "netflow+udp")
 #: Inputs that read a message broker: their address is brokers and topics, not one host.
-BROKER_SCHEMES = ("alerts+kafka",)
+BROKER_SCHEMES = ("alerts+kafka", "stream+kafka")
+#: Inputs that deliver events of a declared EPL type (``?type=NAME``): a level-1 run's INSERT
+#: INTO stream read back by a level-2 run (inputs/streamrows.py).
+TYPED_SCHEMES = ("stream", "stream+kafka")
 #: Host a collector binds when its address names none.
 DEFAULT_BIND = "127.0.0.1"
 _SCHEME = re.compile(r"^([a-z][a-z0-9+\-.]*):(//)?(.*)$", re.IGNORECASE | re.DOTALL)

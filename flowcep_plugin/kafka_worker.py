@@ -146,9 +146,6 @@ class KafkaWorker(Pipeline):
             raise ConfigError(f"input {self.addr.raw}: none of the chosen detectors can run in a Kafka worker "
                               "(all need every flow)")
 
-    def _derived_time(self) -> int:
-        return int(self._last_wm)
-
     def _fresh_detectors(self) -> None:
         """New detector objects (no window state): the replay rebuilds the state."""
         self.detectors = [Stage(c.name, c.plugin, obj, partition=c.spec.partition)

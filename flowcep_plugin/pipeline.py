@@ -24,6 +24,7 @@ import time
 from collections.abc import Sequence
 from typing import IO, Any
 
+from .addresses import TYPED_SCHEMES
 from .alerts import stamp_observer
 from .clock import NO_TIME, TIME_DEFAULTS, Reorderer, TimePolicy
 from .config import parse_duration
@@ -67,6 +68,9 @@ class Pipeline(StageRunner):
     component and opens the inputs (so plugin errors surface before any data flows); then
     ``run()`` reads until the inputs end or ``stop`` is set."""
 
+    #: event types ``stream:`` inputs deliver (set once the inputs are open)
+    _typed_streams: frozenset[str] = frozenset()
+
     def __init__(self, plan: Plan, ctx: Context, extra_outputs: Sequence[Output] = (),
                  progress_stream: IO[str] | None = None,
                  extra_detectors: Sequence[Detector] = ()) -> None:
@@ -106,6 +110,10 @@ class Pipeline(StageRunner):
             self.detectors += [Stage(f"extra-detector-{i}", "in-process", obj)
                                for i, obj in enumerate(extra_detectors)]
             if self.workers > 1:
+                typed = [i.raw for i in plan.inputs if i.address.scheme in TYPED_SCHEMES]
+                if typed:
+                    raise ConfigError(f"input {typed[0]}: stream rows cannot be read with --workers N: a level-2 "
+                                      "module needs every row in one process (use --workers 1)")
                 if self.send_flows:
                     raise ConfigError("--flows cannot be combined with --workers N: workers send "
                                       "alerts only (run the flows with --workers 1)")
@@ -125,6 +133,7 @@ class Pipeline(StageRunner):
             self.input_addresses: list[str] = [i.raw for i in plan.inputs]
             self.sources: list[tuple[str, Source, bool]] = [] if self.pool is not None and self.pool.read_self \
                 else [(i.raw, src, i.live or bool(getattr(src, "live", False))) for i, src in plan.open_inputs(ctx)]
+            self._typed_streams = self._bind_typed_inputs()
         except BaseException:
             if self.pool is not None:
                 self.pool.close()
@@ -179,12 +188,16 @@ class Pipeline(StageRunner):
                               "each worker holds a share of the flows, so its rows would be partial "
                               "(use --workers 1)")
         inserted: set[str] = set()
+        removes: dict[str, str] = {}  # stream -> a statement that inserts its remove stream
         for st in self.detectors:
             for obj in (st.obj, getattr(st.obj, "epl", None)):
                 module = getattr(obj, "module", None)
                 for stmt in getattr(module, "statements", ()):
                     if getattr(stmt, "insert_into", None):
                         inserted.add(stmt.insert_into)
+                for plan in getattr(module, "plans", ()):
+                    if plan.info.insert_into and getattr(plan, "insert_stream", "istream") != "istream":
+                        removes.setdefault(plan.info.insert_into, plan.info.name)
         bound: dict[str, list[Stage]] = {}
         for st in wanted:
             name = st.obj.derived_stream
@@ -192,23 +205,49 @@ class Pipeline(StageRunner):
                 known = ", ".join(sorted(inserted)) or "none"
                 raise ConfigError(f"output {st.name}: no EPL statement of this run inserts into stream {name!r} "
                                   f"(INSERT INTO streams here: {known})")
+            if name in removes:  # the documents carry no remove flag: a reader would take them as new rows
+                raise ConfigError(f"output {st.name}: statement {removes[name]!r} inserts the remove stream into "
+                                  f"{name!r} (insert rstream/irstream into), which a stream output cannot publish; "
+                                  "publish an insert-stream-only statement")
             bound.setdefault(name, []).append(st)
         return bound
 
-    def _derived_time(self) -> int:
-        """Event time of derived rows handed to stream outputs: the watermark they were made at."""
-        return int(self.reorderer.watermark)
-
-    def _on_derived(self, stream: str, rows: list[dict[str, Any]]) -> None:
+    def _on_derived(self, stream: str, rows: list[dict[str, Any]], times: list[int]) -> None:
+        """Rows an INSERT INTO statement produced, with each row's event time (the engine time
+        it was made at: what a level-2 run that reads the published stream orders it by)."""
         if self._has_impls.get("flowcep_derived_events"):
             self._call_hook("flowcep_derived_events", stream=stream, rows=rows, context=self.ctx)
         for st in getattr(self, "_stream_outputs", {}).get(stream, ()):
-            self._call(st, "output write_stream", st.obj.write_stream, stream, rows, self._derived_time())
+            self._call(st, "output write_stream", st.obj.write_stream, stream, rows, times)
+
+    def _bind_typed_inputs(self) -> frozenset[str]:
+        """The event types the ``stream:`` inputs deliver (``?type=NAME``), each checked against
+        the detectors: a type no running module declares and reads is a configuration error
+        (exit 2 at start), not rows silently ignored."""
+        typed = [i for i in self.plan.inputs if i.address.scheme in TYPED_SCHEMES]
+        if not typed:
+            return frozenset()
+        read: set[str] = set()
+        for st in self.detectors:
+            if st.obj is not None:
+                read.update(s for s in getattr(st.obj, "streams", ()) if s != FLOW_STREAM)
+        wanted: set[str] = set()
+        for _raw, src, _live in self.sources:
+            types = getattr(src, "event_types", None)
+            if not types:
+                continue
+            for name in types:
+                if name not in read:
+                    known = ", ".join(sorted(read - EVENT_STREAMS)) or "none"
+                    raise ConfigError(f"input {_raw}: no module of this run declares and reads event type {name!r} "
+                                      f"(create schema {name} (...) and select from it; types read here: {known})")
+            wanted.update(types)
+        return frozenset(wanted)
 
     # -- the batch path --------------------------------------------------------------------------
     def process(self, batch: FlowBatch) -> None:
         """Run one input batch through every stage."""
-        if batch.stream in EVENT_STREAMS:
+        if batch.stream in EVENT_STREAMS or batch.stream in self._typed_streams:
             self._level2_events(batch)
             return
         if batch.stream != FLOW_STREAM:
@@ -232,10 +271,12 @@ class Pipeline(StageRunner):
         self._detect(self.reorderer.push(batch))
 
     def _level2_events(self, batch: FlowBatch) -> None:
-        """Alert and metric events of gateway runs (a level-2 monitor's input): they are not
-        flows, so no sanitizing (the input checked them), enrichment or flow output; they go
-        through the same reorder buffer and clock as flows (event time: the alert's window
-        end, one watermark per gateway) and then only to the detectors that read them."""
+        """Alert and metric events of gateway runs, and rows of their INSERT INTO streams as
+        events of a declared type (a level-2 monitor's input): they are not flows, so no
+        sanitizing (the input checked them; the engine checks a declared type), enrichment or
+        flow output; they go through the same reorder buffer and clock as flows (event time:
+        the alert's window end or the row's own time, one watermark per gateway, file or
+        partition) and then only to the detectors that read them."""
         self.ctx.stats.count("input", batch.length)
         if batch.length:
             self._detect(self.reorderer.push(batch))

@@ -36,8 +36,9 @@ __all__ = ["Plan", "InputPlan", "ComponentPlan", "OutputPlan", "resolve", "build
            "build_detector", "epl_module_spec", "resolve_paths"]
 
 T = TypeVar("T")
-#: called with the stream name and rows an EPL statement inserted (``INSERT INTO``)
-DerivedSink = Callable[[str, list[dict[str, Any]]], None]
+#: called with the stream name, the rows an EPL statement inserted (``INSERT INTO``) and each
+#: row's event time (ms)
+DerivedSink = Callable[[str, list[dict[str, Any]], list[int]], None]
 
 #: ``[run]`` keys whose explicit empty list means "none" (for inputs/outputs it means "not
 #: given on the command line", so the file's list stands)
@@ -210,9 +211,9 @@ def build_detector(spec: DetectorSpec, config: Mapping[str, Any], ctx: Context,
     if has_epl:
         from .engine.detector import EPLDetector
 
-        def sink(stream: str, rows: list[dict[str, Any]]) -> None:
+        def sink(stream: str, rows: list[dict[str, Any]], times: list[int]) -> None:
             if on_derived is not None:
-                on_derived(stream, rows)
+                on_derived(stream, rows, times)
             hook = getattr(extra, "on_derived", None)
             if hook is not None:
                 hook(stream, rows)

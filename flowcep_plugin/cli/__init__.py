@@ -31,7 +31,10 @@ Input addresses (one syntax everywhere):
   a bare PATH is recognised by its first bytes.
   kafka://HOST:PORT/TOPIC?group=NAME&instance=ID: a run that is a worker fed by
   flowcep ingest. alerts:PATH, alerts+kafka://HOST:PORT/TOPIC[,TOPIC]: gateway
-  runs' alerts and metrics as events, for a level-2 monitor.
+  runs' alerts and metrics as events, for a level-2 monitor. stream:PATH?type=NAME,
+  stream+kafka://HOST:PORT/TOPIC[,TOPIC]?type=NAME: a gateway run's INSERT INTO
+  stream (-o 'jsonl:PATH?stream=NAME', -o 'kafka://...?stream=NAME') as events of the
+  EPL type NAME a level-2 module declares (create schema NAME (...)).
 """
 
 EPILOG = """\

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import ConfigError, InputError
-from ..records import EVENT_STREAMS
 
 HELP = "run one EPL module over inputs and print its rows as JSON lines (like espercli)"
 DESCRIPTION = """\
@@ -102,11 +101,12 @@ class RowPrinter:
     alerts, so ``flowcep epl`` runs on the same pipeline (readers, clock, idle advance,
     signals, stats) as ``flowcep run``."""
 
-    def __init__(self, module: Any, wanted: set[str], out: IO[str]) -> None:
-        self.runtime = module.runtime()
+    def __init__(self, module: Any, wanted: set[str], out: IO[str], stats: Any = None) -> None:
+        self.runtime = module.runtime(stats=stats)  # drops of typed events are counted in the run's stats
         self.wanted = wanted
         self.out = out
         self.live = False  # live inputs: flush each step so a reader sees rows as windows close
+        self._rejected_logged = 0
 
     def _print(self, rows: list[Any]) -> list[Any]:
         for r in rows:
@@ -118,12 +118,17 @@ class RowPrinter:
 
     @property
     def streams(self) -> frozenset[str]:
-        """Alert/Metric events (``--input alerts:PATH``) reach the module when it reads them."""
-        return frozenset(s for s in EVENT_STREAMS if s in self.runtime.consumers)
+        """Alert/Metric events (``--input alerts:PATH``) and events of a declared schema
+        (``--input stream:PATH?type=NAME``) reach the module when it reads them."""
+        return self.runtime.event_streams  # type: ignore[no-any-return]
 
     def on_batch(self, batch: Any) -> list[Any]:
-        if batch.stream in EVENT_STREAMS:
-            return self._print(self.runtime.on_events(batch))
+        if batch.stream in self.runtime.event_streams:
+            rows = self.runtime.on_events(batch)
+            for msg in self.runtime.rejected[self._rejected_logged:]:  # the first few; all are counted
+                print(f"flowcep: warning: {msg}", file=sys.stderr)
+            self._rejected_logged = len(self.runtime.rejected)
+            return self._print(rows)
         return self._print(self.runtime.on_batch(batch))
 
     def on_options(self, batch: Any) -> list[Any]:
@@ -158,7 +163,7 @@ def run(args: argparse.Namespace, out: IO[str] | None = None) -> int:
     plan = resolve(registry, {}, {"inputs": args.inputs, "lateness": args.lateness,
                                   "progress": False, "detectors": [], "enrichers": []})
     ctx = Context(strict=bool(args.strict))
-    printer = RowPrinter(module, wanted, out)
+    printer = RowPrinter(module, wanted, out, ctx.stats)
     pipeline = Pipeline(plan, ctx, extra_detectors=[printer])
     printer.live = pipeline.live
     with handle_signals(pipeline.stop, pipeline.print_stats):

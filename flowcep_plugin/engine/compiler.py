@@ -87,7 +87,7 @@ class _Compiler:
                     if a.name.lower() == "tag" and dict(a.kv).get("name") == "timestamp":
                         tag = str(dict(a.kv).get("value", ""))
                 props = [p for p, _t in s.props]
-                sd = StreamDef(s.name, "schema", props or None)
+                sd = StreamDef(s.name, "schema", props or None, types=dict(s.props))
                 if tag is not None and flow_schema is None:
                     flow_schema = s.name
                     sd.kind = "flow"

@@ -2,7 +2,7 @@
 
 Rows of the statements named by the spec's rules become alert/metric documents through
 ``flowcep_plugin.alerts.alert_from_row``; rows inserted into streams are handed to
-``on_derived(stream, rows)`` once per step (the host fans them out to the
+``on_derived(stream, rows, times)`` once per step (the host fans them out to the
 ``flowcep_derived_events`` hook and Python detectors). The module is compiled in the
 constructor, so a bad module fails the run before any data flows.
 
@@ -35,7 +35,6 @@ from .compiler import FLOW, OPTIONS, Module, compile_module
 from .match_recognize import MatchRecognizeStmt
 from .parser import parse_module, substitute_params
 from .patterns import PatternStmt
-from .plan import EVENT_STREAMS
 from .runtime import Row
 
 if TYPE_CHECKING:
@@ -161,7 +160,7 @@ class EPLDetector:
     """Runs one EPL module; ``config`` (validated, defaults merged) fills its placeholders."""
 
     def __init__(self, spec: DetectorSpec, config: Mapping[str, Any], ctx: Context,
-                 on_derived: Callable[[str, list[dict[str, Any]]], None] | None = None) -> None:
+                 on_derived: Callable[[str, list[dict[str, Any]], list[int]], None] | None = None) -> None:
         self.spec = spec
         self.ctx = ctx
         self.on_derived = on_derived
@@ -187,6 +186,8 @@ class EPLDetector:
                 self.periods[plan.info.name] = int(plan.streams[0].view_arg)
         self.derived = {s.name for s in self.module.statements if s.insert_into}
         self.runtime = self.module.runtime(stats=ctx.stats)  # group evictions reach the run's stats
+        self._event_streams = self.runtime.event_streams
+        self._rejected_logged = 0
         try:
             from ..alerts import alert_from_row
 
@@ -209,7 +210,7 @@ class EPLDetector:
         if not rows:
             return []
         events: list[Event] = []
-        derived: dict[str, list[dict[str, Any]]] = {}
+        derived: dict[str, tuple[list[dict[str, Any]], list[int]]] = {}
         for row in rows:
             rules = self.rules.get(row.statement)
             if rules:
@@ -220,22 +221,35 @@ class EPLDetector:
                 for rule in rules:
                     events.append(self._alert(rule, fields, row.time_ms, self.spec.name, window))
             if self.on_derived is not None and row.statement in self.derived and not row.removed:
-                derived.setdefault(row.stream, []).append(row.values)
+                values, times = derived.setdefault(row.stream, ([], []))
+                values.append(row.values)
+                times.append(row.time_ms)  # the row's own event time (a level-2 run reads it)
         if self.on_derived is not None:
-            for stream, values in derived.items():
-                self.on_derived(stream, values)
+            for stream, (values, times) in derived.items():
+                self.on_derived(stream, values, times)
         return events
 
     @property
     def streams(self) -> frozenset[str]:
         """The input streams the host should hand to ``on_batch``: flows, plus ``Alert`` and
-        ``Metric`` when a statement reads them (a level-2 monitor)."""
-        return frozenset([FLOW, *(s for s in EVENT_STREAMS if s in self.runtime.consumers)])
+        ``Metric`` when a statement reads them (a level-2 monitor), plus the declared schemas
+        a statement reads (events of that type from a ``stream:`` input)."""
+        return frozenset([FLOW, *self._event_streams])
 
     def on_batch(self, batch: FlowBatch) -> list[Event]:
-        if batch.stream in EVENT_STREAMS:
-            return self._events(self.runtime.on_events(batch))
+        if batch.stream in self._event_streams:
+            rows = self.runtime.on_events(batch)
+            self._log_rejected()
+            return self._events(rows)
         return self._events(self.runtime.on_batch(batch))
+
+    def _log_rejected(self) -> None:
+        """Events of a declared type that did not fit it: one warning each (the runtime
+        keeps the first few; every one is counted in the drops)."""
+        rejected = self.runtime.rejected
+        while self._rejected_logged < len(rejected):
+            self.ctx.logger.warning("%s: %s", self.spec.name, rejected[self._rejected_logged])
+            self._rejected_logged += 1
 
     @property
     def reads_options(self) -> bool:

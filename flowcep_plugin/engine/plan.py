@@ -46,6 +46,9 @@ class StreamDef:
     kind: str  # flow | schema | derived
     props: list[str] | None  # declared/known property names; None = any
     time_key: str | None = None  # flow: column holding the event time when not the flow end
+    #: schema: declared type of each property (engine/typed.py checks events that enter from
+    #: an input against them; flows keep their decoder's types)
+    types: dict[str, str] | None = None
 
     def key(self, name: str) -> str | None:
         """The event key for property ``name`` (None when the stream does not have it)."""

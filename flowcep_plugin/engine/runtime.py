@@ -25,6 +25,7 @@ from .namedwindows import install as install_named
 from .plan import OPTIONS, Module, SelectPlan, StreamPlan, register_runtime
 from .rows import Row
 from .subqueries import SUBQ_PREFIX, SubqueryState, fill_driven
+from .typed import conform
 from .windows import (
     CountBatch,
     CountingTimeBatchWindow,
@@ -59,6 +60,8 @@ _new_tuple = tuple.__new__
 
 #: events one joined stream keeps when its window does not bound them (h-subq)
 MAX_JOIN_ROWS = 1_000_000
+#: one-line reasons of rejected typed events held until the host logs them (the rest counted)
+MAX_REJECTED = 20
 
 
 def _ishashable(k: Any) -> bool:
@@ -1203,6 +1206,10 @@ class Runtime:
         #: engine counters by reason (``engine.groups_evicted``: groups evicted); also added
         #: to the run's Stats (a gauge counter, ``stats.add``) when it is given
         self.counters: Counter[str] = Counter()
+        self.stats = stats
+        #: one-line reasons of events of a declared type that did not fit it (on_events), at
+        #: most MAX_REJECTED until the host takes them
+        self.rejected: list[str] = []
         self.stmts: list[Any] = []
         self.consumers: dict[str, list[tuple[Any, int]]] = {}
         subquery_streams: set[str] = set()
@@ -1312,14 +1319,38 @@ class Runtime:
         self.feed_stream(OPTIONS, _in_time_order(batch, times), out)
         return out
 
+    @property
+    def event_streams(self) -> frozenset[str]:
+        """The non-flow streams an input can feed (``on_events``) that a statement reads:
+        ``Alert``/``Metric`` and the module's declared schemas other than its flow input
+        (events of a declared type, e.g. a level-1 run's INSERT INTO stream)."""
+        streams = self.module.streams
+        return frozenset(name for name in self.consumers
+                         if name in streams and name != self.module.input_stream
+                         and streams[name].kind in ("event", "schema"))
+
     def on_events(self, batch: FlowBatch) -> list[Row]:
-        """Feed a batch of another event stream (``Alert``/``Metric``: ``batch.stream``) to
-        the statements reading it, in its own event time (the host's clock released it in
-        order, as it releases flows)."""
+        """Feed a batch of another event stream (``Alert``/``Metric``, or a declared schema:
+        ``batch.stream``) to the statements reading it, in its own event time (the host's clock
+        released it in order, as it releases flows). Events of a declared schema are checked
+        against it first (engine/typed.py): those that do not fit are dropped, counted
+        (``stats.drop``) and their one-line reasons kept in ``rejected`` for the host to log."""
         n = len(batch)
         if n == 0 or batch.stream not in self.consumers:
             return []
         events = _in_time_order(batch, batch.event_times())
+        sd = self.module.streams.get(batch.stream)
+        if sd is not None and sd.kind == "schema" and batch.stream != self.module.input_stream:
+            events, bad = conform(sd, events)
+            reasons = Counter(reason for _i, reason, _msg in bad)
+            self.counters.update(reasons)
+            for reason, k in reasons.items():
+                if self.stats is not None:
+                    self.stats.drop(reason, k, source=batch.source or None)
+            for _i, _reason, msg in bad[:max(0, MAX_REJECTED - len(self.rejected))]:
+                self.rejected.append(msg)
+            if not events.n:
+                return []
         out: list[Row] = []
         self._pattern_clock(events.times[0], events.times[-1])
         self.feed_stream(batch.stream, events, out)

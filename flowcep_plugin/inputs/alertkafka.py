@@ -55,16 +55,24 @@ _POLL_S = 0.5
 class AlertKafkaSource:
     """Reads alert/metric topics into ``Alert``/``Metric`` batches (every partition, from the start)."""
 
+    #: the ``?key=value`` options the address may carry
+    OPTIONS: tuple[str, ...] = _OPTIONS
+    #: counted name of well-formed documents of another kind (flows, options, stream rows)
+    SKIPPED = "alerts non-event documents skipped"
+    #: the address prefix before ``kafka://``, and an example address
+    PREFIX = "alerts+"
+    EXAMPLE = "alerts+kafka://127.0.0.1:9092/gw1-alerts"
+
     def __init__(self, address: Address, config: Mapping[str, Any], ctx: Context) -> None:
         self.source = address.raw
         self.ctx = ctx
-        raw = address.raw[len("alerts+"):] if address.raw.startswith("alerts+") else address.raw
+        raw = address.raw[len(self.PREFIX):] if address.raw.startswith(self.PREFIX) else address.raw
         head, q, query = raw.partition("?")
         base, _, topics = head.rpartition("/")
         names = [t for t in topics.split(",") if t]
         if not names:
-            raise ConfigError(f"input {address.raw!r}: name a topic, e.g. alerts+kafka://127.0.0.1:9092/gw1-alerts")
-        self.addrs: list[KafkaAddress] = [parse_kafka(f"{base}/{t}{q}{query}", _OPTIONS, "input") for t in names]
+            raise ConfigError(f"input {address.raw!r}: name a topic, e.g. {self.EXAMPLE}")
+        self.addrs: list[KafkaAddress] = [parse_kafka(f"{base}/{t}{q}{query}", self.OPTIONS, "input") for t in names]
         opts = self.addrs[0].options
         until = opts.get("until", "")
         if until not in ("", "end"):
@@ -119,7 +127,7 @@ class AlertKafkaSource:
         if value is None or len(value) > MAX_MESSAGE:
             self._malformed(where, "empty message" if value is None else f"longer than {MAX_MESSAGE} bytes")
             return None
-        got = event_from_json(value, self.gateway or msg.topic())
+        got = self._convert(value, msg, where)
         if got is None:
             self._skipped += 1
         elif isinstance(got, str):
@@ -127,6 +135,11 @@ class AlertKafkaSource:
         else:
             return got
         return None
+
+    def _convert(self, value: bytes, msg: Any, where: str) -> tuple[str, dict[str, Any], int] | str | None:
+        """One message (at ``where``, ``topic[partition]@offset``) as (event type, row, event
+        time), a one-line reason it cannot be read, or None for a document of another kind."""
+        return event_from_json(value, self.gateway or msg.topic())
 
     def batches(self) -> Iterator[FlowBatch]:
         try:
@@ -140,7 +153,7 @@ class AlertKafkaSource:
                 self.ctx.logger.warning("%s: %d malformed messages in all (first %d logged)", self.source,
                                         self._bad, LOG_FIRST_BAD)
             if self._skipped:
-                self.ctx.stats.add("alerts non-event documents skipped", self._skipped)
+                self.ctx.stats.add(self.SKIPPED, self._skipped)
             self.consumer.close()
 
     def _live(self) -> Iterator[FlowBatch]:

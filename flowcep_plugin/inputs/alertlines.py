@@ -72,13 +72,18 @@ class AlertLinesSource:
     """Reads JSON-lines files of ECS alert/metric documents into ``Alert``/``Metric`` batches,
     several files merged by event time."""
 
+    #: the ``?key=value`` options the address may carry
+    OPTIONS: tuple[str, ...] = ("batch_size", "gateway")
+    #: counted name of well-formed documents of another kind (flows, options, stream rows)
+    SKIPPED = "alerts non-event documents skipped"
+
     def __init__(self, address: Address, config: Mapping[str, Any], ctx: Context) -> None:
         self.source = address.raw
         self.ctx = ctx
-        unknown = set(address.params) - {"batch_size", "gateway"}
+        unknown = set(address.params) - set(self.OPTIONS)
         if unknown:
             raise ConfigError(f"{address.raw}: unknown option(s) {', '.join(sorted(unknown))}; "
-                              "known: batch_size, gateway")
+                              f"known: {', '.join(self.OPTIONS)}")
         try:
             self.batch_size = int(address.params.get("batch_size", config.get("batch_size", 5000)))
         except ValueError:
@@ -143,7 +148,7 @@ class AlertLinesSource:
                     continue
                 if not line.strip():
                     continue
-                got = event_from_json(line, gateway)
+                got = self._convert(line, gateway, f"{name}:{lineno}")
                 if got is None:
                     self._skipped += 1
                 elif isinstance(got, str):
@@ -162,6 +167,11 @@ class AlertLinesSource:
                     except (OSError, ValueError):
                         pass
                 fh.close()
+
+    def _convert(self, line: bytes, source: str, where: str) -> tuple[str, dict[str, Any], int] | str | None:
+        """One line (at ``where``, ``file:line``) as (event type, row, event time), a one-line
+        reason it cannot be read, or None for a document of another kind."""
+        return event_from_json(line, source)
 
     def batches(self) -> Iterator[FlowBatch]:
         files = [self._events(i, p) for i, p in enumerate(self.paths)]
@@ -183,7 +193,7 @@ class AlertLinesSource:
             self.ctx.logger.warning("%s: %d malformed lines in all (first %d logged)", self.source, self._bad,
                                     LOG_FIRST_BAD)
         if self._skipped:
-            self.ctx.stats.add("alerts non-event documents skipped", self._skipped)
+            self.ctx.stats.add(self.SKIPPED, self._skipped)
 
     def _malformed(self, name: str, lineno: int, reason: str) -> None:
         self._bad += 1

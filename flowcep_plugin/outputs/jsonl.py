@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import sys
 import time
 from collections.abc import Mapping
@@ -32,6 +33,8 @@ FSYNC_POLICIES = ("never", "batch", "interval")
 DEDUP_KEEP = 200_000
 #: how much of an existing file's end is read at start to learn what it already holds
 DEDUP_SCAN_BYTES = 64 << 20
+#: ``jsonl:PATH?stream=NAME``: the file holds one INSERT INTO stream's rows
+_STREAM_SUFFIX = re.compile(r"\?stream=([A-Za-z_][A-Za-z0-9_]*)$")
 
 
 def _default(obj: Any) -> Any:
@@ -69,9 +72,18 @@ class JsonLinesOutput:
     """
 
     def __init__(self, path: str, config: Mapping[str, Any], ctx: Context) -> None:
+        self.name = f"jsonl:{path}"
+        #: ``jsonl:PATH?stream=NAME``: the INSERT INTO stream this file holds instead of alerts
+        #: (the pipeline binds it; one document per row, :mod:`.streamdocs`)
+        self.derived_stream: str | None = None
+        m = _STREAM_SUFFIX.search(path)
+        if m is not None:
+            path, self.derived_stream = path[:m.start()], m.group(1)
+        elif "?stream=" in path:
+            raise ConfigError(f"output {self.name}: stream {path.rpartition('?stream=')[2]!r}: an EPL stream "
+                              "name (letters, digits, _)")
         self.path = path
         self.ctx = ctx
-        self.name = f"jsonl:{path}"
         self.flows = bool(config.get("flows", True))
         self.fsync = str(config.get("fsync", "interval"))
         if self.fsync not in FSYNC_POLICIES:
@@ -142,7 +154,18 @@ class JsonLinesOutput:
             del seen[next(iter(seen))]
             self.ctx.stats.add("jsonl.dedup_forgotten")
 
+    def write_stream(self, stream: str, rows: list[dict[str, Any]], times: list[int]) -> None:
+        """Rows of the chosen INSERT INTO stream with their event times (once per engine step)."""
+        if stream == self.derived_stream and rows:
+            from .streamdocs import observer_of, stream_documents
+
+            docs = stream_documents(stream, rows, times, observer_of(self.ctx))
+            self._write(b"".join(d + b"\n" for d in docs), len(docs))
+            self.ctx.stats.add(f"jsonl.stream_rows.{stream}", len(docs))
+
     def write_events(self, events: list[Event]) -> None:
+        if self.derived_stream:
+            return  # a stream file holds the stream's rows only
         if events and self._seen is not None:
             fresh = []
             for e in events:
@@ -164,7 +187,7 @@ class JsonLinesOutput:
             self._write(b"".join(dumps(e) + b"\n" for e in events), len(events))
 
     def write_flows(self, batch: FlowBatch) -> None:
-        if self.flows and batch.length:
+        if self.flows and batch.length and not self.derived_stream:
             self._write(b"".join(ecs.batch_to_json(batch, newline=True)), batch.length)
 
     def _write(self, data: bytes, n: int) -> None:
@@ -311,7 +334,8 @@ def flowcep_register_outputs() -> list[OutputSpec]:
     return [
         OutputSpec(
             name="jsonl",
-            summary="ECS alert (and, with run --flows, flow) documents as JSON lines in a local file (jsonl:PATH)",
+            summary="ECS alert (and, with run --flows, flow) documents as JSON lines in a local file (jsonl:PATH); "
+                    "jsonl:PATH?stream=NAME writes an EPL INSERT INTO stream's rows instead",
             schemes=("jsonl", "file"),
             factory=lambda target, cfg, ctx: JsonLinesOutput(_need(target, "jsonl"), cfg, ctx),
             accepts_flows=True,

@@ -16,17 +16,12 @@ exits with code 3. The broker must answer at start (exit 2 otherwise) unless ``-
 
 With ``?stream=NAME`` the output publishes the rows an EPL ``INSERT INTO NAME`` statement of
 the run produces, and nothing else (no alerts, no flows: give another ``-o kafka://...`` for
-those), so a level-2 monitor can read a gateway's derived stream (NetViewer's hierarchy). One
-JSON document per row, keyed by the stream name (so the rows of one stream stay in order in
-one partition)::
-
-    {"@timestamp": <event time, epoch ms>, "ecs": {"version": ...},
-     "event": {"kind": "event", "module": "flowcep", "dataset": "flowcep.stream", "action": NAME},
-     "flowcep": {"stream": NAME, "time_ms": <event time>, "row": {<the row's select names>}},
-     "observer": {"name": <[run] observer, when the config has one>}}
-
-The event time is the watermark the rows were made at. A stream that no running EPL statement
-inserts into is refused at start (exit 2).
+those), so a level-2 monitor can read a gateway's derived stream (NetViewer's hierarchy) as
+events of an EPL type (``--input stream+kafka://...?type=NAME``). One JSON document per row
+(:mod:`.streamdocs`, the same as ``jsonl:PATH?stream=NAME`` writes), keyed by the stream name
+(so the rows of one stream stay in order in one partition); its ``flowcep.time_ms`` is the
+row's own event time. A stream that no running EPL statement inserts into is refused at start
+(exit 2).
 
 The client is confluent-kafka (librdkafka), the Kafka client the issue chose; it is imported
 only when a kafka output is configured.
@@ -48,6 +43,7 @@ from ..kafka_client import AckedProducer
 from ..records import FlowBatch
 from ..specs import Event, OutputSpec
 from .jsonl import dumps
+from .streamdocs import observer_of, stream_documents
 
 __all__ = ["KafkaOutput", "parse_target"]
 
@@ -153,19 +149,13 @@ class KafkaOutput:
     def _produce(self, value: bytes, key: bytes | None) -> None:
         self._acked.produce(self.topic, value, key=key)
 
-    def write_stream(self, stream: str, rows: list[dict[str, Any]], time_ms: int) -> None:
-        """Rows of the chosen INSERT INTO stream, one document each (called once per engine step)."""
+    def write_stream(self, stream: str, rows: list[dict[str, Any]], times: list[int]) -> None:
+        """Rows of the chosen INSERT INTO stream with their event times, one document each
+        (called once per engine step)."""
         if stream != self.derived_stream:
             return
-        base: dict[str, Any] = {"@timestamp": time_ms, "ecs": {"version": ecs.ECS_VERSION},
-                                "event": {"kind": "event", "module": "flowcep", "dataset": "flowcep.stream",
-                                          "action": stream}}
-        run_cfg = (self.ctx.config.get("run") or {}) if isinstance(self.ctx.config, Mapping) else {}
-        if run_cfg.get("observer"):
-            base["observer"] = {"name": str(run_cfg["observer"])}
-        for row in rows:
-            self._produce(dumps({**base, "flowcep": {"stream": stream, "time_ms": time_ms, "row": row}}),
-                          self._stream_key)
+        for doc in stream_documents(stream, rows, times, observer_of(self.ctx)):
+            self._produce(doc, self._stream_key)
         self.ctx.stats.add(f"kafka.stream_rows.{stream}", len(rows))
         self._producer.poll(0)
 

@@ -22,7 +22,7 @@ RULE = RuleSpec(id="test-heavy", name="Heavy hitter", description="many flows", 
 
 def make(config: dict | None = None, derived: list | None = None) -> EPLDetector:
     spec = DetectorSpec(name="heavy", summary="test", epl=EPL, rules=(RULE,))
-    cb = (lambda stream, rows: derived.append((stream, rows))) if derived is not None else None
+    cb = (lambda stream, rows, times: derived.append((stream, rows))) if derived is not None else None
     return EPLDetector(spec, config or {"min_flows": 3}, Context(), on_derived=cb)
 
 
