@@ -895,11 +895,26 @@ class _Build(Transformer[Token, Any]):
         return A.Call(_name(name).lower(), tuple(items), distinct is not None, kind == "star",
                       pos=pos, text=text)
 
+    def call_all(self, meta: Any, children: list[Any]) -> A.Expr:
+        """``sum(all x)``: Esper's explicit opposite of ``distinct``, the same as ``sum(x)``."""
+        name, quant, arg = children
+        if str(quant).lower() != "all":
+            raise EPLError(f"syntax error: unexpected '{quant}' in a call of {_name(name)}()", self.filename,
+                           quant.line, quant.column)
+        return A.Call(_name(name).lower(), (arg,), False, pos=_pos(meta), text=self._src(meta))
+
     def star_arg(self, meta: Any, children: list[Any]) -> tuple[str, list[Any]]:
         return ("star", [])
 
     def expr_args(self, meta: Any, children: list[Any]) -> tuple[str, list[Any]]:
         return ("exprs", children)
+
+    def named_args(self, meta: Any, children: list[Any]) -> tuple[str, list[Any]]:
+        """``sum(x, filter: c)``: Esper's named parameters (an aggregation's filter) are refused
+        by name rather than read as positional arguments."""
+        name = next(c for c in children if isinstance(c, lark.Tree)).children[0]
+        raise EPLError(f"unsupported construct: named parameter '{name}:' of a function call (Esper's "
+                       f"filtered aggregation)", self.filename, name.line, name.column)
 
     def number(self, meta: Any, children: list[Any]) -> A.Expr:
         s = str(children[0]).rstrip("lLdDfF")
