@@ -913,6 +913,7 @@ class _Build(Transformer[Token, Any]):
         """``sum(x, filter: c)``: Esper's named parameters (an aggregation's filter) are refused
         by name rather than read as positional arguments."""
         name = next(c for c in children if isinstance(c, lark.Tree)).children[0]
+        assert isinstance(name, Token)
         raise EPLError(f"unsupported construct: named parameter '{name}:' of a function call (Esper's "
                        f"filtered aggregation)", self.filename, name.line, name.column)
 
