@@ -1328,8 +1328,10 @@ class Runtime:
     def on_watermark(self, ms: int) -> list[Row]:
         """No record older than ``ms`` will come: fire every timer due at or before it."""
         out: list[Row] = []
-        if self.now is None:  # h-patterns: patterns start with the runtime's clock
-            self._pattern_clock(ms, None)
+        if self.now is None:
+            # h-patterns: patterns start with the runtime's clock; their start counts as a time
+            # seen, so the timers of a pattern that no event reached yet fire within its horizon
+            self._pattern_clock(ms, ms)
         while True:
             due = self.next_due()
             if due is None or due > ms:
