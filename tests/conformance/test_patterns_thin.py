@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from flowcep_plugin.engine.harness import Harness, values
+from flowcep_plugin.engine.harness import Harness
 
 from ._pattern_events import expect, run_set
 
@@ -104,3 +104,100 @@ def test_interval_with_an_expression_period_is_refused(period: str) -> None:
     with pytest.raises(EPLError) as err:
         compile_module("@Name('s0')\nselect * from pattern [every a=Flow -> timer:interval(" + period + ")]", "<t>")
     assert str(err.value).startswith("<t>:2:"), str(err.value)
+
+
+ED = "PatternOperatorEveryDistinct.{}"
+# A script: (time or None for "same time", theString, intPrimitive, expected rows of this event)
+Script = list[tuple[int | None, str, int, list[tuple[Any, ...]]]]
+
+
+def _run_script(pattern: str, fields: tuple[str, ...], script: Script) -> None:
+    h = start(f"@Name('s0') select * from pattern [{pattern}]")
+    t = 0
+    for when, s, i, want in script:
+        if when is not None:
+            t = when
+            h.watermark(t)
+        out = h.send(t, theString=s, intPrimitive=i)
+        got = [tuple(_tag(r.values, f) for f in fields) for r in out]
+        assert got == want, (s, got, want)
+
+
+def _tag(values_: dict[str, Any], path: str) -> Any:
+    tag, prop = path.split(".")
+    ev = values_.get(tag)
+    return None if ev is None else ev.get(prop)
+
+
+def _two(name: str, template: str, expiry: str) -> list[Any]:
+    return [pytest.param(template.format(""), id=f"{name}-no-expiry",
+                         marks=pytest.mark.esper("pattern-every-distinct", cite=f"espertechinc/esper {ED.format(name)}")),
+            pytest.param(template.format(", " + expiry), id=f"{name}-{expiry}",
+                         marks=pytest.mark.esper("pattern-every-distinct",
+                                                 cite=f"espertechinc/esper {ED.format(name)} (with expiry {expiry})"))]
+
+
+@pytest.mark.parametrize("pattern", _two("PatternEveryDistinctOverTimerWithin",
+                                         "every-distinct(a.intPrimitive{}) (a=Flow where timer:within(10 sec))",
+                                         "1 hour"))
+def test_every_distinct_over_timer_within(pattern: str) -> None:
+    # the sub-expression turning false (its within expired, at 35 s and 45 s here) restarts it
+    # with no keys seen: E10 at 50 s is output again, with or without an expiry
+    _run_script(pattern, ("a.theString",), [
+        (0, "E1", 1, [("E1",)]), (None, "E2", 1, []), (5000, "E3", 2, [("E3",)]), (10000, "E4", 1, []),
+        (None, "E5", 1, []), (None, "E6", 2, []), (15000, "E7", 2, []), (20000, "E8", 2, []), (25000, "E9", 1, []),
+        (50000, "E10", 1, [("E10",)]), (None, "E11", 1, []), (None, "E12", 2, [("E12",)]), (None, "E13", 2, []),
+    ])
+
+
+def _seq(*items: tuple[str, int, list[tuple[Any, ...]]]) -> Script:
+    return [(None, s, i, want) for s, i, want in items]
+
+
+@pytest.mark.parametrize("pattern", _two("PatternEveryDistinctOverAnd",
+                                         "every-distinct(a.intPrimitive, b.intPrimitive{}) (a=Flow(theString like 'A%') "
+                                         "and b=Flow(theString like 'B%'))", "1 hour"))
+def test_every_distinct_over_and(pattern: str) -> None:
+    _run_script(pattern, ("a.theString", "b.theString"), _seq(
+        ("A1", 1, []), ("B1", 10, [("A1", "B1")]), ("A2", 1, []), ("B2", 10, []), ("A3", 2, []),
+        ("B3", 10, [("A3", "B3")]), ("A4", 1, []), ("B4", 20, [("A4", "B4")]), ("A5", 2, []), ("B5", 10, []),
+        ("A6", 2, []), ("B6", 20, [("A6", "B6")]), ("A7", 2, []), ("B7", 20, [])))
+
+
+@pytest.mark.parametrize("pattern", _two("PatternEveryDistinctOverOr",
+                                         "every-distinct(coalesce(a.intPrimitive, 0) + coalesce(b.intPrimitive, 0){}) "
+                                         "(a=Flow(theString like 'A%') or b=Flow(theString like 'B%'))", "1 hour"))
+def test_every_distinct_over_or(pattern: str) -> None:
+    _run_script(pattern, ("a.theString", "b.theString"), _seq(
+        ("A1", 1, [("A1", None)]), ("B1", 2, [(None, "B1")]), ("B2", 1, []), ("A2", 2, []), ("A3", 2, []),
+        ("B3", 1, []), ("B4", 3, [(None, "B4")]), ("B5", 4, [(None, "B5")]), ("B6", 3, []), ("A4", 3, []),
+        ("A5", 4, [])))
+
+
+@pytest.mark.parametrize("pattern", _two("PatternEveryDistinctOverNot",
+                                         "every-distinct(a.intPrimitive{}) (a=Flow(theString like 'A%') and "
+                                         "not Flow(theString like 'B%'))", "1 hour"))
+def test_every_distinct_over_not(pattern: str) -> None:
+    # B1 makes the running sub-expression false: it restarts with no keys seen, so A4 (1) is output
+    _run_script(pattern, ("a.theString",), _seq(
+        ("A1", 1, [("A1",)]), ("A2", 1, []), ("A3", 2, [("A3",)]), ("B1", 1, []), ("A4", 1, [("A4",)]),
+        ("A5", 1, [])))
+
+
+@pytest.mark.parametrize("pattern", _two("PatternEveryDistinctOverFollowedBy",
+                                         "every-distinct(a.intPrimitive + b.intPrimitive{}) (a=Flow(theString like "
+                                         "'A%') -> b=Flow(theString like 'B%'))", "1 hour"))
+def test_every_distinct_over_followed_by(pattern: str) -> None:
+    _run_script(pattern, ("a.theString", "b.theString"), _seq(
+        ("A1", 1, []), ("B1", 1, [("A1", "B1")]), ("A2", 1, []), ("B2", 1, []), ("A3", 10, []), ("B3", -8, []),
+        ("A4", 2, []), ("B4", 1, [("A4", "B4")]), ("A5", 3, []), ("B5", 0, [])))
+
+
+@pytest.mark.parametrize("pattern", _two("PatternEveryDistinctWithinFollowedBy",
+                                         "(every-distinct(a.intPrimitive{}) a=Flow(theString like 'A%')) -> "
+                                         "b=Flow(intPrimitive=a.intPrimitive)", "2 hours 1 minute"))
+def test_every_distinct_within_followed_by(pattern: str) -> None:
+    _run_script(pattern, ("a.theString", "b.theString"), _seq(
+        ("A1", 1, []), ("B1", 0, []), ("B2", 1, [("A1", "B2")]), ("A2", 2, []), ("A3", 3, []), ("A4", 1, []),
+        ("B3", 3, [("A3", "B3")]), ("B4", 1, []), ("B5", 2, [("A2", "B5")]), ("A5", 2, []), ("B6", 2, []),
+        ("A6", 4, []), ("B7", 4, [("A6", "B7")])))
