@@ -777,8 +777,25 @@ class _Build(Transformer[Token, Any]):
                              where=where, pos=_pos(meta))
 
     def ctx_keyed(self, meta: Any, children: list[Any]) -> A.CreateContextStmt:
-        _create, _ctx, name, _part, _by, *parts = children
+        _create, _ctx, name, _as, _part, _by, *parts = children
         return A.CreateContextStmt(_name(name), "keyed", tuple(parts), pos=_pos(meta))
+
+    def _ctx_refused(self, what: str, children: list[Any]) -> EPLError:
+        """Context forms the engine does not run: named at the keyword that starts them."""
+        tok = next(c for c in children if isinstance(c, Token) and c.type in ("TERMINATED", "START"))
+        return self._unsupported(what, _tokpos(tok))
+
+    def ctx_keyed_term(self, meta: Any, children: list[Any]) -> A.CreateContextStmt:
+        raise self._ctx_refused("a keyed segmented context terminated by an event (partition by ... "
+                                "terminated by)", children)
+
+    def ctx_start_event(self, meta: Any, children: list[Any]) -> A.CreateContextStmt:
+        raise self._ctx_refused("a context started by an event (start <event> end ...; only start @now "
+                                "end after a time period)", children)
+
+    def ctx_initterm_event(self, meta: Any, children: list[Any]) -> A.CreateContextStmt:
+        raise self._ctx_refused("a context terminated by an event (initiated by ... terminated by <event>; "
+                                "only terminated after a time period)", children)
 
     def ctx_part(self, meta: Any, children: list[Any]) -> tuple[tuple[A.Prop, ...], A.StreamRef]:
         *props, _from, ref = children

@@ -1,0 +1,199 @@
+"""Contexts beyond the first cases: keyed segmented over three streams, null keys, several key
+properties, data windows and the remove stream per partition, built-in properties, overlapping
+partitions with batch windows, and the context forms the engine refuses. Expected rows from
+Esper's regression tests (espertechinc/esper, regression-lib ``suite/context``:
+ContextKeySegmented, ContextInitTerm, ContextStartEnd) and the reference chapter "Context and
+Context Partitions"."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from flowcep_plugin.engine.compiler import compile_module
+from flowcep_plugin.engine.harness import Harness
+from flowcep_plugin.errors import EPLError
+
+KS = "ContextKeySegmented.{}"
+STREAMS = """
+    insert into SupportBean select theString, intPrimitive, intBoxed from Flow(kind = 'sb');
+    insert into SupportBean_S0 select id, p00 from Flow(kind = 's0');
+    insert into SupportBean_S1 select id, p10 from Flow(kind = 's1');
+"""
+
+
+def esper(construct: str, cite: str) -> Any:
+    return pytest.mark.esper(construct, cite=f"espertechinc/esper {cite}")
+
+
+class Env:
+    """One event per call, one millisecond apart (Esper's tests send without moving time)."""
+
+    def __init__(self, epl: str) -> None:
+        self.h = Harness(STREAMS + epl)
+        self.t = 0
+
+    def _send(self, **p: Any) -> list[Any]:
+        self.t += 1
+        return [r for r in self.h.send(self.t, **p) if r.statement == "s0"]
+
+    def sb(self, s: str | None, i: int, boxed: int | None = None) -> list[Any]:
+        return self._send(kind="sb", theString=s, intPrimitive=i, intBoxed=boxed)
+
+    def s0(self, i: int, p: str | None = None) -> list[Any]:
+        return self._send(kind="s0", id=i, p00=p)
+
+    def s1(self, i: int, p: str | None = None) -> list[Any]:
+        return self._send(kind="s1", id=i, p10=p)
+
+
+def v(rows: list[Any], *keys: str) -> list[tuple[Any, ...]]:
+    return [tuple(r.values[k] for k in keys) for r in rows]
+
+
+@esper("ctx-keyed", KS.format("ContextKeySegmentedNullSingleKey (null is a partition key like any other)"))
+def test_null_single_key_is_a_partition() -> None:
+    e = Env("create context MyContext partition by theString from SupportBean;\n"
+            "@Name('s0') context MyContext select count(*) as cnt from SupportBean;")
+    assert v(e.sb(None, 10), "cnt") == [(1,)]
+    assert v(e.sb(None, 20), "cnt") == [(2,)]
+    assert v(e.sb("A", 30), "cnt") == [(1,)]
+
+
+@esper("ctx-keyed", KS.format("ContextKeySegmentedNullKeyMultiKey (three key properties, one of them null)"))
+def test_null_in_a_multi_key() -> None:
+    e = Env("create context MyContext partition by theString, intBoxed, intPrimitive from SupportBean;\n"
+            "@Name('s0') context MyContext select count(*) as cnt from SupportBean;")
+    assert v(e.sb("A", 1, None), "cnt") == [(1,)]
+    assert v(e.sb("A", 1, None), "cnt") == [(2,)]
+    assert v(e.sb("A", 1, 10), "cnt") == [(1,)]
+
+
+@esper("ctx-keyed", KS.format("ContextKeySegmentedViewSceneOne (built-in properties: context.name, context.id, "
+                              "context.key1, over #length(2))"))
+def test_built_in_properties() -> None:
+    e = Env("create context SegmentedByString as partition by theString from SupportBean;\n"
+            "@Name('s0') context SegmentedByString select context.name as c1, context.id as c2, context.key1 as c3, "
+            "theString as c4 from SupportBean#length(2) as items;")
+    assert v(e.sb("G1", 10), "c1", "c2", "c3", "c4") == [("SegmentedByString", 0, "G1", "G1")]
+    assert v(e.sb("G2", 20), "c1", "c2", "c3", "c4") == [("SegmentedByString", 1, "G2", "G2")]
+    assert v(e.sb("G1", 11), "c2", "c3") == [(0, "G1")]
+
+
+@esper("ctx-keyed", KS.format("ContextKeySegmentedViewSceneOne (a #length(2) window per partition: G1's third "
+                              "event pushes out G1's first, not G2's)"))
+def test_length_window_per_partition() -> None:
+    e = Env("create context SegmentedByString partition by theString from SupportBean;\n"
+            "@Name('s0') context SegmentedByString select count(*) as n, sum(intPrimitive) as s from SupportBean#length(2);")
+    got = [v(e.sb(s, i), "n", "s") for s, i in (("G1", 10), ("G2", 20), ("G1", 11), ("G2", 21), ("G1", 12), ("G2", 22))]
+    assert got == [[(1, 10)], [(1, 20)], [(2, 21)], [(2, 41)], [(2, 23)], [(2, 43)]]
+
+
+@esper("ctx-keyed", "Esper reference, 'Keyed Segmented Context' (partition by ... from three event types: "
+       "a statement reading one of them counts per key)")
+def test_keyed_over_three_streams() -> None:
+    e = Env("create context C partition by theString from SupportBean, p00 from SupportBean_S0, p10 from SupportBean_S1;\n"
+            "@Name('s0') context C select context.key1 as k, count(*) as n from SupportBean_S1;")
+    e.sb("A", 1)
+    e.s0(1, "A")
+    assert v(e.s1(2, "A"), "k", "n") == [("A", 1)]
+    assert v(e.s1(3, "B"), "k", "n") == [("B", 1)]
+    assert v(e.s1(4, "A"), "k", "n") == [("A", 2)]
+
+
+@esper("ctx-keyed", KS.format("ContextKeySegmentedJoinMultitypeMultifield (a join of #lastevent windows within a "
+                              "partition: only the same key's events join)"))
+def test_join_within_a_partition() -> None:
+    e = Env("create context C partition by theString from SupportBean, p00 from SupportBean_S0;\n"
+            "@Name('s0') context C select a.intPrimitive as i, b.id as id from SupportBean#lastevent as a, "
+            "SupportBean_S0#lastevent as b;")
+    assert e.sb("A", 1) == []
+    assert e.s0(10, "B") == []
+    assert v(e.s0(11, "A"), "i", "id") == [(1, 11)]
+    assert v(e.sb("B", 2), "i", "id") == [(2, 10)]
+    assert v(e.sb("A", 3), "i", "id") == [(3, 11)]
+
+
+@esper("ctx-keyed", "Esper reference, 'Keyed Segmented Context' (a group by inside a partition groups that "
+       "partition's events only)")
+def test_group_by_inside_a_partition() -> None:
+    e = Env("create context C partition by theString from SupportBean;\n"
+            "@Name('s0') context C select intPrimitive as i, count(*) as n from SupportBean group by intPrimitive;")
+    assert v(e.sb("A", 1), "i", "n") == [(1, 1)]
+    assert v(e.sb("B", 1), "i", "n") == [(1, 1)]
+    assert v(e.sb("A", 1), "i", "n") == [(1, 2)]
+    assert v(e.sb("A", 2), "i", "n") == [(2, 1)]
+
+
+@esper("ctx-keyed", "Esper reference, 'Keyed Segmented Context' (partition by two properties: context.key1, "
+       "context.key2)")
+def test_two_key_properties() -> None:
+    e = Env("create context C partition by theString, intPrimitive from SupportBean;\n"
+            "@Name('s0') context C select context.name as nm, context.key1 as k1, context.key2 as k2, "
+            "count(*) as n from SupportBean;")
+    assert v(e.sb("A", 1), "nm", "k1", "k2", "n") == [("C", "A", 1, 1)]
+    assert v(e.sb("A", 2), "k1", "k2", "n") == [("A", 2, 1)]
+    assert v(e.sb("A", 1), "k1", "k2", "n") == [("A", 1, 2)]
+
+
+@esper("ctx-fixed", "ContextStartEnd (start @now end after: context.startTime and context.endTime of each "
+       "back-to-back partition)")
+def test_fixed_interval_start_and_end_time() -> None:
+    h = Harness("create context C start @now end after 5 sec;\n"
+                "@Name('s0') context C select context.startTime as st, context.endTime as et, count(*) as n from Flow;")
+    for t in (1000, 5999, 6000, 12000):
+        h.send(t, x=1)
+    assert [(r.time_ms, r.values["st"], r.values["et"], r.values["n"]) for r in h.of("s0")] == [
+        (1000, 1000, 6000, 1), (5999, 1000, 6000, 2), (6000, 6000, 11000, 1), (12000, 11000, 16000, 1)]
+
+
+@esper("ctx-initterm", "ContextInitTerm (initiated by ... terminated after P, a #time_batch per partition: each "
+       "partition's batches start at its first event and end with the partition)")
+def test_overlapping_partitions_with_time_batch() -> None:
+    h = Harness(STREAMS + "create context C initiated by SupportBean_S0 as s terminated after 10 sec;\n"
+                "@Name('s0') context C select context.s.id as id, count(*) as n from SupportBean#time_batch(4 sec);")
+    h.send(0, kind="s0", id=1, p00="X")
+    h.send(1000, kind="sb", theString="A", intPrimitive=1)
+    h.send(2000, kind="s0", id=2, p00="Y")
+    h.send(3000, kind="sb", theString="B", intPrimitive=2)
+    h.watermark(30000)
+    assert [(r.time_ms, r.values["id"], r.values["n"]) for r in h.of("s0")] == [
+        (5000, 1, 2), (7000, 2, 1), (9000, 1, 0), (11000, 2, 0)]
+
+
+REFUSED = [
+    ("create context C partition by theString from SupportBean;\ncontext C select intPrimitive as val0, "
+     "prior(1, intPrimitive) as val1 from SupportBean", "prior", KS.format("ContextKeySegmentedPrior")),
+    ("create context C partition by theString from SupportBean;\ncontext C select theString, (select p00 from "
+     "SupportBean_S0#lastevent as s0 where sb.intPrimitive = s0.id) as val0 from SupportBean as sb", "subquer",
+     KS.format("ContextKeySegmentedSubqueryFiltered")),
+    ("create context C partition by theString from SupportBean;\ncontext C select * from pattern [every "
+     "a=SupportBean -> b=SupportBean(intPrimitive=a.intPrimitive+1)]", "pattern", KS.format("ContextKeySegmentedPattern")),
+    ("create context C partition by theString from SupportBean;\ncontext C select * from SupportBean "
+     "match_recognize (measures A.intPrimitive as a pattern (A B) define A as A.intPrimitive = 1)", "match_recognize",
+     KS.format("ContextKeySegmentedMatchRecognize")),
+    ("create context C partition by theString from SupportBean;\ncontext C select count(*) as n from SupportBean "
+     "output snapshot when terminated", "when", KS.format("ContextKeySegmentedWInitTermEndEvent (output ... when "
+                                                          "terminated)")),
+    ("create context SegmentedByString partition by theString from SupportBean;\ncontext SegmentedByString "
+     "select irstream theString, intPrimitive from SupportBean#lastevent()", "irstream",
+     KS.format("ContextKeySegmentedViewSceneTwo (select irstream in a context)")),
+    ("create context ByP0 as partition by theString from SupportBean terminated by SupportBean(intPrimitive<0);\n"
+     "context ByP0 select theString, count(*) as cnt from SupportBean(intPrimitive>= 0)", "terminated by",
+     KS.format("ContextKeySegmentedTermByFilter")),
+    ("create context C start SupportBean_S0 end SupportBean_S1;\ncontext C select count(*) as n from SupportBean",
+     "started by an event", "ContextStartEnd (start and end by events)"),
+    ("create context C initiated by SupportBean_S0 as s terminated by SupportBean_S1(p10 = s.p00);\ncontext C "
+     "select count(*) as n from SupportBean", "terminated by an event", "ContextInitTerm (terminated by an event)"),
+]
+
+
+@pytest.mark.parametrize(("epl", "name"), [
+    pytest.param(e, n, id=n, marks=esper("unsupported-is-an-error", c + ": refused at its line and column"))
+    for e, n, c in REFUSED])
+def test_unsupported_context_statements_are_refused(epl: str, name: str) -> None:
+    with pytest.raises(EPLError) as err:
+        compile_module(STREAMS + epl, "<t>")
+    msg = str(err.value)
+    assert msg.startswith("<t>:") and name in msg, msg
