@@ -754,6 +754,17 @@ class _Compiler:
             raise self.err("unsupported construct: prev functions in a join", s.pos)
         if s.select_stream != "istream":
             raise self.err(f"unsupported construct: prev functions with select {s.select_stream}", s.pos)
+        aggs: list[A.Call] = []
+        for it in s.items or ():
+            find_aggregates(it.expr, aggs)
+        find_aggregates(s.having, aggs)
+        if aggs:
+            for clause in (s.where, s.having):
+                bad = [x for x in _walk(clause) if isinstance(x, A.Call) and x.name in _PREV_FUNCTIONS] \
+                    if clause is not None else []
+                if bad:  # as Esper's compiler: prev gives no remove-stream values to aggregate
+                    raise self.err(f"unsupported construct: {bad[0].name}() in the WHERE or HAVING of an "
+                                   "aggregating statement (Esper refuses it too: use the aggregates)", bad[0].pos)
         views = [v.name.lower() for v in s.sources[0].views]
         if views not in ([n] for n in _PREV_VIEWS) and views != ["groupwin", "length"]:
             shown = "#" + "#".join(views) if views else "no data window"
