@@ -201,3 +201,116 @@ def test_every_distinct_within_followed_by(pattern: str) -> None:
         ("A1", 1, []), ("B1", 0, []), ("B2", 1, [("A1", "B2")]), ("A2", 2, []), ("A3", 3, []), ("A4", 1, []),
         ("B3", 3, [("A3", "B3")]), ("B4", 1, []), ("B5", 2, [("A2", "B5")]), ("A5", 2, []), ("B6", 2, []),
         ("A6", 4, []), ("B7", 4, [("A6", "B7")])))
+
+
+MU = "PatternOperatorMatchUntil.{}"
+
+
+def _mu(construct: str, name: str) -> Any:
+    return pytest.mark.esper(construct, cite=f"espertechinc/esper {MU.format(name)}")
+
+
+def _abc(h: Harness, t: int, typ: str, i: str) -> list[Any]:
+    return h.send(t, type=typ, id=i)
+
+
+@_mu("pattern-until", "PatternUseFilter (a later filter reads the until's array tags: a[1], in (a[2]), "
+     "!= a[0..2], between a[0] and a[1])")
+@pytest.mark.parametrize(("cond", "sends", "want"), [
+    ("theString = a[1].id", [("A3", 20), ("A2", 10)], [10]),
+    ("theString in (a[2].id)", [("A2", 20), ("A3", 5)], [5]),
+    ("theString != a[0].id and theString != a[1].id and theString != a[2].id", [("A2", 20), ("A1", 20), ("A6", 5)], [5]),
+])
+def test_until_array_tags_in_a_later_filter(cond: str, sends: list[tuple[str, int]], want: list[int]) -> None:
+    h = start("@Name('s0') select c.intPrimitive as ci from pattern [a=Flow(type='A') until b=Flow(type='B') -> "
+              f"c=Flow(type='SB' and {cond})]")
+    t = 0
+    for i in ("A1", "A2", "A3"):
+        t += 1
+        _abc(h, t, "A", i)
+    t += 1
+    _abc(h, t, "B", "B1")
+    got = []
+    for s, i in sends:
+        t += 1
+        got += [r.values["ci"] for r in h.send(t, type="SB", theString=s, intPrimitive=i)]
+    assert got == want
+
+
+@_mu("pattern-until", "PatternUseFilter (range: intPrimitive between a[0] and a[1] of the until's array)")
+def test_until_array_tags_in_a_between_filter() -> None:
+    h = start("@Name('s0') select c.intPrimitive as ci from pattern [a=Flow(theString like 'A%') until "
+              "b=Flow(theString like 'B%') -> c=Flow(intPrimitive between a[0].intPrimitive and a[1].intPrimitive)]")
+    for t, (s, i) in enumerate([("A1", 5), ("A2", 8), ("B1", -1)], start=1):
+        h.send(t, theString=s, intPrimitive=i)
+    got = [r.values["ci"] for t, (s, i) in enumerate([("E1", 20), ("E2", 3), ("E3", 5)], start=10)
+           for r in h.send(t, theString=s, intPrimitive=i)]
+    assert got == [5]
+
+
+@_mu("pattern-repeat", "PatternRepeatUseTags (every [2] of a correlated followed-by; three [2] repeats in a "
+     "followed-by reading A[0])")
+def test_repeat_of_a_correlated_followed_by() -> None:
+    h = start("@Name('s0') select * from pattern [every [2] (a=Flow(type='A') -> b=Flow(type='B' and id=a.id))]")
+    for t, (typ, i) in enumerate([("A", "A1"), ("B", "A1"), ("A", "A2")], start=1):
+        assert _abc(h, t, typ, i) == []
+    assert len(_abc(h, 4, "B", "A2")) == 1
+    h = start("@Name('s0') select * from pattern [ every [2] A=Flow(theString='1') "
+              "-> [2] B=Flow(theString='2' and intPrimitive=A[0].intPrimitive) "
+              "-> [2] C=Flow(theString='3' and intPrimitive=A[0].intPrimitive)]")
+    out = [r for t, (s, i) in enumerate([("1", 10), ("1", 20), ("2", 10), ("2", 10), ("3", 10), ("3", 10)], start=1)
+           for r in h.send(t, theString=s, intPrimitive=i)]
+    assert len(out) == 1
+
+
+@_mu("pattern-repeat", "PatternExpressionBounds (exactly-1: a -> [1] every (timer:interval(10) and not B) fires "
+     "10 s after the B that restarted it)")
+def test_repeat_one_of_every_interval_and_not() -> None:
+    h = start("@Name('s0') select a.id as a from pattern [a=Flow(type='A') -> [1] every (timer:interval(10) and "
+              "not Flow(type='B'))]")
+    h.watermark(5000)
+    _abc(h, 5000, "A", "A1")
+    h.watermark(6000)
+    assert _abc(h, 6000, "B", "B1") == []
+    assert h.watermark(15999) == []
+    assert [r.values["a"] for r in h.watermark(16000)] == ["A1"]
+    assert h.watermark(999999) == []
+
+
+@_mu("pattern-until", "PatternExpressionBounds (until [1] every (timer:interval(10) and not C): C at 1014999 "
+     "restarts the interval, the until ends at 1024999)")
+def test_until_repeat_one_of_every_interval_and_not() -> None:
+    h = Harness("@Name('s0') select a.id as a, b[0].id as b0, b[1].id as b1 from pattern [a=Flow(type='A') -> "
+                "b=Flow(type='B') until ([1] every (timer:interval(10) and not Flow(type='C')))]")
+    h.watermark(1000000)
+    h.watermark(1005000)
+    _abc(h, 1005000, "A", "A1")
+    h.watermark(1006000)
+    _abc(h, 1006000, "B", "B1")
+    h.watermark(1014999)
+    _abc(h, 1014999, "B", "B2")
+    _abc(h, 1014999, "C", "C1")
+    assert h.watermark(1015000) == []
+    assert h.watermark(1024998) == []
+    assert [(r.values["a"], r.values["b0"], r.values["b1"]) for r in h.watermark(1024999)] == [("A1", "B1", "B2")]
+    assert h.watermark(1999999) == []
+
+
+@_mu("pattern-repeat", "PatternBoundRepeatWithNot (every [2] (e and not B): a B ends the running repeat, the "
+     "next one starts over)")
+def test_every_repeat_of_and_not() -> None:
+    h = start("@Name('s0') select e[0].intPrimitive as e0, e[1].intPrimitive as e1 from pattern "
+              "[every [2] (e = Flow(theString='A') and not Flow(theString='B'))]")
+    got = [(i, [(r.values["e0"], r.values["e1"]) for r in h.send(i, theString=s, intPrimitive=i)])
+           for s, i in (("A", 1), ("A", 2), ("A", 3), ("B", 4), ("A", 5), ("A", 6))]
+    assert got == [(1, []), (2, [(1, 2)]), (3, []), (4, []), (5, []), (6, [(5, 6)])]
+
+
+@pytest.mark.esper("unsupported-is-an-error", cite="espertechinc/esper PatternOperatorMatchUntil.PatternExpressionBounds "
+                   "(a repeat count read from a tag, [s0.id]): refused at its line and column")
+def test_repeat_bound_from_a_tag_is_refused() -> None:
+    from flowcep_plugin.engine.compiler import compile_module
+    from flowcep_plugin.errors import EPLError
+    with pytest.raises(EPLError) as err:
+        compile_module("@Name('s0')\nselect * from pattern [s0=Flow(type='S0') -> [s0.id] b=Flow(type='SB')]", "<t>")
+    assert str(err.value).startswith("<t>:2:"), str(err.value)
