@@ -668,6 +668,10 @@ class _Build(Transformer[Token, Any]):
         stream, flt = children
         return A.PatFilter(None, _name(stream), flt, pos=_pos(meta))
 
+    def pat_untagged_bare(self, meta: Any, children: list[Any]) -> A.PatternNode:
+        """``every SupportBean``: Esper's bare event type, any event of the stream."""
+        return A.PatFilter(None, _name(children[0]), None, pos=_pos(meta))
+
     def pat_observer(self, meta: Any, children: list[Any]) -> A.PatternNode:
         ns, name, args = children
         pos = _tokpos(ns)

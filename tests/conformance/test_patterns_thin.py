@@ -314,3 +314,43 @@ def test_repeat_bound_from_a_tag_is_refused() -> None:
     with pytest.raises(EPLError) as err:
         compile_module("@Name('s0')\nselect * from pattern [s0=Flow(type='S0') -> [s0.id] b=Flow(type='SB')]", "<t>")
     assert str(err.value).startswith("<t>:2:"), str(err.value)
+
+
+GW = "PatternGuardTimerWithin.{}"
+
+
+@pytest.mark.esper("pattern-within", cite=f"espertechinc/esper {GW.format('PatternInterval10Min')} ((every SB) where "
+                   "timer:within(1 days 2 hours 3 minutes 4 seconds 5 milliseconds): the last accepted event is at "
+                   "the period minus 1 ms)")
+def test_within_with_a_compound_period() -> None:
+    h = start("@Name('s0') select * from pattern [(every Flow) where timer:within(1 days 2 hours 3 minutes "
+              "4 seconds 5 milliseconds)]")
+    period = 24 * 60 * 60 * 1000 + 2 * 60 * 60 * 1000 + 3 * 60 * 1000 + 4 * 1000 + 5
+    assert len(h.send(0, x=1)) == 1
+    h.watermark(period - 1)
+    assert len(h.send(period - 1, x=2)) == 1
+    h.watermark(period)
+    assert h.send(period, x=3) == []
+
+
+@pytest.mark.esper("pattern-within", cite=f"espertechinc/esper {GW.format('PatternPatternNotFollowedBy')} (every (SB -> "
+                   "(MD where timer:within(5 sec))): the instances started at 0 expired, the one started at 6 s "
+                   "matches)")
+def test_every_followed_by_within_restarts() -> None:
+    h = start("@Name('s0') select * from pattern [ every(Flow(kind='SB') -> (Flow(kind='MD') where timer:within(5 sec))) ]")
+    h.send(0, kind="SB", theString="E1")
+    h.send(0, kind="SB", theString="E2")
+    h.watermark(6000)
+    h.send(6000, kind="SB", theString="E4")
+    assert len(h.send(6000, kind="MD", symbol="E5")) >= 1
+
+
+@pytest.mark.esper("unsupported-is-an-error", cite=f"espertechinc/esper {GW.format('PatternWithinFromExpression')} "
+                   "(timer:within(a.intPrimitive seconds)): refused at its line and column")
+def test_within_period_from_a_tag_is_refused() -> None:
+    from flowcep_plugin.engine.compiler import compile_module
+    from flowcep_plugin.errors import EPLError
+    with pytest.raises(EPLError) as err:
+        compile_module("@Name('s0')\nselect b.theString as id from pattern[a=Flow -> (every b=Flow) where "
+                       "timer:within(a.intPrimitive seconds)]", "<t>")
+    assert str(err.value).startswith("<t>:2:"), str(err.value)
