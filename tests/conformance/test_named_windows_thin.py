@@ -370,3 +370,60 @@ def test_unsupported_named_window_statements_are_refused(stmt: str, name: str) -
     with pytest.raises(EPLError) as err:
         compile_module("create window W#keepall as (k string, v int);\n@Name('s0')\n" + stmt, "<t>")
     assert str(err.value).startswith("<t>:3:") and name in str(err.value), str(err.value)
+
+
+@esper("nw-subquery", "InfraNamedWindowSubquery.InfraSubqueryWithFilterInParens (exists over MyWindow(theString='E1'))")
+def test_subquery_exists_over_a_named_window_with_a_filter() -> None:
+    h = Harness("""
+        create window MyWindow#keepall as (theString string, intPrimitive int);
+        insert into MyWindow select theString, intPrimitive from Flow(kind = 'sb');
+        @Name('s0') select exists (select * from MyWindow(theString='E1')) as c0 from Flow(kind = 's0');
+    """)
+    got = []
+    for t, (kind, s) in enumerate([("s0", ""), ("sb", "E2"), ("s0", ""), ("sb", "E1"), ("s0", "")], start=1):
+        got += [r.values["c0"] for r in h.send(t, kind=kind, theString=s, intPrimitive=1) if r.statement == "s0"]
+    assert got == [False, False, True]
+
+
+@esper("nw-subquery", DOC.format("'Using Named Windows' (a subquery reads the window's current rows: inserts, "
+                                 "on-delete and expiry all show)") + "; InfraNamedWindowSubquery")
+def test_subquery_over_a_named_window_sees_deletes() -> None:
+    h = Harness("""
+        create window W#keepall as (k string, v int);
+        insert into W select k, v from Flow(kind = 'r');
+        @Name('s0') select id, (select count(*) from W) as n, (select v from W where k = q.k) as v,
+            exists (select * from W where k = q.k) as e from Flow(kind = 'q') as q;
+        on Flow(kind = 'd') as d delete from W where k = d.k;
+    """)
+    h.send(1, kind="r", k="a", v=1)
+    h.send(2, kind="q", id=1, k="a")
+    h.send(3, kind="r", k="b", v=2)
+    h.send(4, kind="q", id=2, k="b")
+    h.send(5, kind="d", k="a")
+    h.send(6, kind="q", id=3, k="a")
+    assert vals(h.of("s0"), "id", "n", "v", "e") == [(1, 1, 1, True), (2, 2, 2, True), (3, 1, None, False)]
+
+
+@esper("nw-subquery", DOC.format("'Using Named Windows' (a subquery over a #time named window: rows that expired "
+                                 "are gone)"))
+def test_subquery_over_a_time_named_window() -> None:
+    h = Harness("""
+        create window W#time(10 sec) as (k string, v int);
+        insert into W select k, v from Flow(kind = 'r');
+        @Name('s0') select (select sum(v) from W) as s from Flow(kind = 'q');
+    """)
+    h.send(0, kind="r", k="a", v=1)
+    h.send(5000, kind="r", k="b", v=2)
+    h.send(9999, kind="q")
+    h.send(10000, kind="q")
+    h.send(15000, kind="q")
+    assert [(r.time_ms, r.values["s"]) for r in h.of("s0")] == [(9999, 3), (10000, 2), (15000, None)]
+
+
+@esper("unsupported-is-an-error", DOC.format("'Using Named Windows'") + " (a data window on a named window in a "
+       "subquery: the window's own view applies): refused at its line and column")
+def test_subquery_data_window_on_a_named_window_is_refused() -> None:
+    with pytest.raises(EPLError) as err:
+        compile_module("create window W#keepall as (k string, v int);\n@Name('s0')\nselect (select v from W#length(2)) "
+                       "as v from Flow", "<t>")
+    assert str(err.value).startswith("<t>:3:") and "named window W in a subquery" in str(err.value), str(err.value)
