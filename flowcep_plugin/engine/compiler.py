@@ -406,6 +406,10 @@ class _Compiler:
         if s.match_recognize is not None:  # h-mrec
             from .match_recognize import compile_match_recognize
 
+            nw = next((r for r in s.sources if r.stream in self.named), None)
+            if nw is not None:  # it would be handed the window's posts, which it cannot take
+                raise self.err(f"unsupported construct: match_recognize over named window {nw.stream} (match "
+                               "the stream that fills it)", nw.pos)
             return compile_match_recognize(self, s, name)
         refs: list[tuple[str, StreamDef]] = []
         sources: tuple[A.StreamRef, ...] = s.sources

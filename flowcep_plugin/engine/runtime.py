@@ -1206,6 +1206,7 @@ class Runtime:
         self.stmts: list[Any] = []
         self.consumers: dict[str, list[tuple[Any, int]]] = {}
         subquery_streams: set[str] = set()
+        window_names = {w.info.name for w in module.named_windows}
         for plan in module.plans:
             cplan = module.contexts.get(plan.info.name)  # h-named: one state per context partition
             if cplan is not None:
@@ -1226,7 +1227,8 @@ class Runtime:
             # itself, event by event in prefilter (fill_driven), at batch speed; the others are
             # consumers of their stream, and their streams go one event at a time
             driven = len(plan.streams) == 1 and all(sq.stream.stream == plan.streams[0].stream
-                                                   for sq in plan.subqueries)
+                                                   for sq in plan.subqueries) \
+                and plan.streams[0].stream not in window_names  # a named window posts its rows instead
             for sq in plan.subqueries:
                 assert isinstance(st, _Stmt)
                 state = SubqueryState(sq, _window_factory(sq.stream), self.counters, stats)

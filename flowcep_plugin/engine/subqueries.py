@@ -385,6 +385,8 @@ class SubqueryState:
     It is fed like a statement (``prefilter``/``feed``/``fire``) but outputs no rows."""
 
     insert_into = None
+    #: a named window hands its posts to these before its consumer statements
+    reads_window_rows = True
 
     def __init__(self, plan: SubqueryPlan, make_window: Callable[[list[str]], Window],
                  counters: Counter[str] | None = None, stats: Any = None) -> None:

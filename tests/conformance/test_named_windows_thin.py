@@ -427,3 +427,39 @@ def test_subquery_data_window_on_a_named_window_is_refused() -> None:
         compile_module("create window W#keepall as (k string, v int);\n@Name('s0')\nselect (select v from W#length(2)) "
                        "as v from Flow", "<t>")
     assert str(err.value).startswith("<t>:3:") and "named window W in a subquery" in str(err.value), str(err.value)
+
+
+@esper("nw-subquery", DOC.format("'Using Named Windows'") + " and 'Subqueries' (a consumer's subqueries are "
+       "evaluated as it takes the window's rows: one over another stream, one over the window itself, which "
+       "already holds the new row)")
+def test_consumer_with_subqueries() -> None:
+    h = Harness("""
+        create window W#length(2) as (k string, v int);
+        insert into W select k, v from Flow(kind = 'r');
+        @Name('s1') select k, (select count(*) from W) as c, (select count(*) from Flow(kind = 'f')#keepall) as f from W;
+    """)
+    for t, (kind, k, v) in enumerate([("r", "a", 1), ("f", "x", 0), ("r", "b", 2), ("r", "c", 3)], start=1):
+        h.send(t, kind=kind, k=k, v=v)
+    assert vals(h.of("s1"), "k", "c", "f") == [("a", 1, 0), ("b", 2, 1), ("c", 2, 1)]
+
+
+@esper("nw-subquery", DOC.format("'Using Named Windows'") + " (WHERE with a subquery over the consumed window also "
+       "filters the rows leaving it: a, pushed out by c, is no longer in the window, so the count keeps it)")
+def test_consumer_where_subquery_over_its_own_window() -> None:
+    h = Harness("""
+        create window W#length(2) as (k string, v int);
+        insert into W select k, v from Flow(kind = 'r');
+        @Name('s0') select count(*) as n from W where v in (select v from W);
+    """)
+    for t, (k, v) in enumerate([("a", 1), ("b", 2), ("c", 3)], start=1):
+        h.send(t, kind="r", k=k, v=v)
+    assert vals(h.of("s0"), "n") == [(1,), (2,), (3,)]
+
+
+@esper("unsupported-is-an-error", "Esper reference, 'Match Recognize' over a named window: refused at its line and "
+       "column (it crashed at run time before)")
+def test_match_recognize_over_a_named_window_is_refused() -> None:
+    with pytest.raises(EPLError) as err:
+        compile_module("create window W#keepall as (k string, v int);\n@Name('s0')\nselect * from W match_recognize "
+                       "(measures A.k as a pattern (A B) define B as B.v > A.v)", "<t>")
+    assert str(err.value).startswith("<t>:3:") and "match_recognize over named window W" in str(err.value)
