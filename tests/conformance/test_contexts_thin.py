@@ -197,3 +197,58 @@ def test_unsupported_context_statements_are_refused(epl: str, name: str) -> None
         compile_module(STREAMS + epl, "<t>")
     msg = str(err.value)
     assert msg.startswith("<t>:") and name in msg, msg
+
+
+KA = "ContextKeySegmentedAggregate.{}"
+CTX_SB = "create context SegmentedByString partition by theString from SupportBean;\n"
+
+
+@esper("ctx-keyed", KA.format("ContextKeySegmentedRowForAll (sum per partition)"))
+def test_row_for_all_per_partition() -> None:
+    e = Env(CTX_SB + "@Name('s0') context SegmentedByString select sum(intPrimitive) as col1 from SupportBean;")
+    got = [v(e.sb(s, i), "col1") for s, i in (("G1", 3), ("G2", 2), ("G1", 4), ("G2", 1), ("G3", -1))]
+    assert got == [[(3,)], [(2,)], [(7,)], [(3,)], [(-1,)]]
+
+
+STREAM_STEPS = [("G1", 10, (10, 1)), ("G2", 200, (200, 1)), ("G1", 10, (10, 2)), ("G1", 11, (11, 1)),
+                ("G2", 200, (200, 2)), ("G2", 10, (10, 1))]
+
+
+@pytest.mark.parametrize("with_key", [
+    pytest.param(False, id="grouped", marks=esper("ctx-keyed", KA.format("ContextKeySegmentedRowPerGroupStream"))),
+    pytest.param(True, id="with-partition-property", marks=esper("ctx-keyed", KA.format(
+        "ContextKeySegmentedRowPerGroupStream (selecting the partition property theString keeps one row per "
+        "group: it is constant in a partition)"))),
+])
+def test_row_per_group_per_partition(with_key: bool) -> None:
+    sel = "theString, intPrimitive, count(*) as n" if with_key else "intPrimitive, count(*) as n"
+    e = Env(CTX_SB + f"@Name('s0') context SegmentedByString select {sel} from SupportBean group by intPrimitive;")
+    for s, i, (gi, n) in STREAM_STEPS:
+        rows = e.sb(s, i)
+        assert v(rows, "intPrimitive", "n") == [(gi, n)], (s, i)
+        if with_key:
+            assert rows[0].values["theString"] == s
+
+
+BATCH_STEPS = [("G1", 10, []), ("G2", 200, []), ("G1", 11, [(10, 1), (11, 1)]), ("G1", 10, []),
+               ("G2", 200, [(200, 2)]), ("G1", 10, [(10, 2), (11, 0)]), ("G2", 10, []),
+               ("G2", 10, [(10, 2), (200, 0)])]
+
+
+@pytest.mark.parametrize("with_key", [
+    pytest.param(False, id="grouped", marks=esper("ctx-keyed", KA.format(
+        "ContextKeySegmentedRowPerGroupBatchContextProp (#length_batch(2) per partition; a group of the previous "
+        "batch is output with count 0)"))),
+    pytest.param(True, id="with-partition-property", marks=esper("ctx-keyed", KA.format(
+        "ContextKeySegmentedRowPerGroupBatchContextProp (add context property theString: the same rows)"))),
+])
+def test_row_per_group_batch_per_partition(with_key: bool) -> None:
+    sel, order = (("theString, intPrimitive, count(*) as n", "theString, intPrimitive asc") if with_key
+                  else ("intPrimitive, count(*) as n", "intPrimitive asc"))
+    e = Env(CTX_SB + f"@Name('s0') context SegmentedByString select {sel} from SupportBean#length_batch(2) "
+            f"group by intPrimitive order by {order};")
+    for s, i, want in BATCH_STEPS:
+        rows = e.sb(s, i)
+        assert v(rows, "intPrimitive", "n") == want, (s, i)
+        if with_key:
+            assert all(r.values["theString"] == s for r in rows)
