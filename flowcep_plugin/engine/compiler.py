@@ -1169,8 +1169,8 @@ class _Compiler:
             return None
 
         s = _replace_props(s, ctx_prop)
-        if cplan.kind == "keyed" and not isinstance(s.sources, A.PatternSource) and len(s.sources) == 1:
-            s = self._partition_props_as_keys(s, s.sources[0], cplan.keys.get(s.sources[0].stream))
+        if cplan.kind == "keyed" and not isinstance(s.sources, A.PatternSource):
+            s = self._partition_props_as_keys(s, cplan.keys)
         plan = self.select(s, name)
         if plan.subqueries:
             raise self.err("unsupported construct: a subquery in a context statement", s.pos)
@@ -1189,23 +1189,25 @@ class _Compiler:
         self.context_of[name] = cplan
         return plan
 
-    def _partition_props_as_keys(self, s: A.SelectStmt, ref: A.StreamRef, pkeys: list[str] | None) -> A.SelectStmt:
+    def _partition_props_as_keys(self, s: A.SelectStmt, keys: dict[str, list[str]]) -> A.SelectStmt:
         """In a keyed context a partition property has one value per partition: Esper counts it
-        as grouped (a statement selecting it beside ``group by x`` still outputs one row per
-        group, ContextKeySegmentedAggregate.ContextKeySegmentedRowPerGroupStream), so in the
-        select list, HAVING and ORDER BY it is read as its ``context.keyN``."""
-        if not pkeys:
-            return s
-        one = [(ref.name, self.stream_def(ref.stream, ref.pos))]
+        as grouped (its non-aggregated property check skips partition properties, so a statement
+        selecting one beside ``group by x`` still outputs one row per group,
+        ContextKeySegmentedAggregate.ContextKeySegmentedRowPerGroupStream), so in the select
+        list, HAVING and ORDER BY it is read as its ``context.keyN``."""
+        assert not isinstance(s.sources, A.PatternSource)
+        refs = [(ref.name, self.stream_def(ref.stream, ref.pos)) for ref in s.sources]
+        streams = [ref.stream for ref in s.sources]
 
         def part_prop(p: A.Prop) -> A.Expr | None:
             if p.parts[0] == "context" or p.parts[0].startswith((_PRIOR, _PREV, SUBQ_PREFIX)):
                 return None
             try:
-                key = self.resolve(p, one)[1]
+                idx, key = self.resolve(p, refs)
             except EPLError:
                 return None
-            if key not in pkeys:
+            pkeys = keys.get(streams[idx])
+            if not pkeys or key not in pkeys:
                 return None
             return A.Call(CONTEXT_FUNCTION, (A.Literal(f"key{pkeys.index(key) + 1}"),), pos=p.pos, text=p.text)
 

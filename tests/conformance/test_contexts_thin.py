@@ -252,3 +252,39 @@ def test_row_per_group_batch_per_partition(with_key: bool) -> None:
         assert v(rows, "intPrimitive", "n") == want, (s, i)
         if with_key:
             assert all(r.values["theString"] == s for r in rows)
+
+
+@esper("ctx-keyed", KA.format("ContextKeySegmentedRowPerGroup3Stmts (S1: sum, S3: sum(distinct), grouped, with the "
+                              "partition property selected)"))
+def test_row_per_group_three_statements() -> None:
+    e = Env(CTX_SB + "@Name('s0') context SegmentedByString select theString, intPrimitive, sum(intBoxed) as col1, "
+            "sum(distinct intBoxed) as col3 from SupportBean#keepall sb group by intPrimitive;")
+    steps = [("G1", 1, 10, ("G1", 1, 10, 10)), ("G2", 1, 25, ("G2", 1, 25, 25)), ("G1", 2, 2, ("G1", 2, 2, 2)),
+             ("G2", 2, 100, ("G2", 2, 100, 100)), ("G1", 1, 10, ("G1", 1, 20, 10)), ("G1", 2, 3, ("G1", 2, 5, 5)),
+             ("G2", 2, 101, ("G2", 2, 201, 201)), ("G3", 1, -1, ("G3", 1, -1, -1)), ("G3", 2, -2, ("G3", 2, -2, -2)),
+             ("G3", 1, -3, ("G3", 1, -4, -4)), ("G1", 2, 3, ("G1", 2, 8, 5))]
+    for s, i, b, want in steps:
+        assert v(e.sb(s, i, b), "theString", "intPrimitive", "col1", "col3") == [want], (s, i, b)
+
+
+@esper("ctx-keyed", "Esper's non-aggregated property check skips a keyed context's partition properties "
+       "(ExprNodeUtilityQuery.addNonAggregatedProps with the context property registry): select theString, "
+       "sum(...) over #time is fully aggregated, so an expiry outputs the partition's new sum")
+def test_partition_property_beside_an_ungrouped_aggregate_over_a_time_window() -> None:
+    h = Harness(STREAMS + CTX_SB + "@Name('s0') context SegmentedByString select theString, sum(intPrimitive) as s "
+                "from SupportBean#time(1 sec);")
+    h.send(0, kind="sb", theString="G1", intPrimitive=1)
+    h.send(500, kind="sb", theString="G1", intPrimitive=2)
+    h.watermark(3000)
+    assert [(r.time_ms, r.values["theString"], r.values["s"]) for r in h.of("s0")] == [
+        (0, "G1", 1), (500, "G1", 3), (1000, "G1", 2), (1500, "G1", None)]
+
+
+@esper("unsupported-is-an-error", KA.format("ContextKeySegmentedRowPerGroupUnidirectionalJoin (a stream the keyed "
+                                            "context does not list, SupportBean_S0#keepall, shared by the "
+                                            "partitions): refused at its line and column"))
+def test_unpartitioned_stream_in_a_keyed_context_is_refused() -> None:
+    with pytest.raises(EPLError) as err:
+        compile_module(STREAMS + CTX_SB + "context SegmentedByString select intPrimitive, count(*) as col1 from "
+                       "SupportBean unidirectional, SupportBean_S0#keepall group by intPrimitive", "<t>")
+    assert "not partitioned" in str(err.value) and str(err.value).startswith("<t>:"), str(err.value)
