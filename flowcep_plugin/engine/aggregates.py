@@ -47,8 +47,10 @@ class _Sum:
 
     def leave(self, v: Any) -> None:
         if v is not None:
-            self.s -= v
             self.n -= 1
+            # Esper clears the sum when its last value leaves: a NaN, an infinity or rounding
+            # left over from values that all left does not leak into the next ones
+            self.s = self.s - v if self.n else 0
 
     def value(self) -> Any:
         return self.s if self.n else None
@@ -166,8 +168,76 @@ class _Stats(_Values):
         return _STATS[self.kind](vals)
 
 
+class _Stddev:
+    """stddev as Esper runs it over a sliding window: a running mean and sum of squared
+    deviations (Welford's update, undone in reverse when a value leaves), cleared when the last
+    value leaves. Recomputing from the values would differ from Esper's rows: a NaN or infinity
+    that entered keeps the result NaN until the window empties (its traces stay in the running
+    sums), as ResultSetAggregateMedianAndDeviation asserts. ``distinct``: a value enters the
+    running state when its first copy arrives and leaves it with its last copy."""
+
+    __slots__ = ("mean", "qn", "cnt", "bad", "refs")
+
+    def __init__(self, distinct: bool) -> None:
+        self.mean = 0.0
+        self.qn = 0.0
+        self.cnt = 0
+        self.bad = 0  # values in the window that are not numbers: the result is null meanwhile
+        self.refs: Counter[Any] | None = Counter() if distinct else None
+
+    def enter(self, v: Any) -> None:
+        if v is None:
+            return
+        if self.refs is not None:
+            self.refs[v] += 1
+            if self.refs[v] > 1:
+                return
+        try:
+            p = float(v)
+        except (TypeError, ValueError, OverflowError):
+            self.bad += 1
+            return
+        if self.cnt == 0:
+            self.mean, self.qn, self.cnt = p, 0.0, 1
+            return
+        self.cnt += 1
+        old = self.mean
+        self.mean += (p - self.mean) / self.cnt
+        self.qn += (p - old) * (p - self.mean)
+
+    def leave(self, v: Any) -> None:
+        if v is None:
+            return
+        if self.refs is not None:
+            left = self.refs[v] - 1
+            if left > 0:
+                self.refs[v] = left
+                return
+            del self.refs[v]
+        try:
+            p = float(v)
+        except (TypeError, ValueError, OverflowError):
+            self.bad -= 1
+            return
+        if self.cnt <= 1:
+            self.mean, self.qn, self.cnt = 0.0, 0.0, 0
+            return
+        self.cnt -= 1
+        old = self.mean
+        self.mean -= (p - self.mean) / self.cnt
+        self.qn -= (p - old) * (p - self.mean)
+
+    def value(self) -> Any:
+        if self.bad or self.cnt < 2:
+            return None
+        var = self.qn / (self.cnt - 1)
+        return math.sqrt(var) if var >= 0 or math.isnan(var) else math.nan  # Java's sqrt of < 0
+
+
 def make_state_factory(kind: str, distinct: bool) -> Callable[[], Any]:
     """A constructor of the state of one aggregate (``count``, ``sum``, ``min``...)."""
+    if kind == "stddev":
+        return lambda: _Stddev(distinct)
     if kind in _STATS:
         return lambda: _Stats(kind, distinct)
     if kind in ("min", "max") or distinct:

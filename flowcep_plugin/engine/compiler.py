@@ -406,6 +406,10 @@ class _Compiler:
         if s.match_recognize is not None:  # h-mrec
             from .match_recognize import compile_match_recognize
 
+            nw = next((r for r in s.sources if r.stream in self.named), None)
+            if nw is not None:  # it would be handed the window's posts, which it cannot take
+                raise self.err(f"unsupported construct: match_recognize over named window {nw.stream} (match "
+                               "the stream that fills it)", nw.pos)
             return compile_match_recognize(self, s, name)
         refs: list[tuple[str, StreamDef]] = []
         sources: tuple[A.StreamRef, ...] = s.sources
@@ -754,6 +758,17 @@ class _Compiler:
             raise self.err("unsupported construct: prev functions in a join", s.pos)
         if s.select_stream != "istream":
             raise self.err(f"unsupported construct: prev functions with select {s.select_stream}", s.pos)
+        aggs: list[A.Call] = []
+        for it in s.items or ():
+            find_aggregates(it.expr, aggs)
+        find_aggregates(s.having, aggs)
+        if aggs:
+            for clause in (s.where, s.having):
+                bad = [x for x in _walk(clause) if isinstance(x, A.Call) and x.name in _PREV_FUNCTIONS] \
+                    if clause is not None else []
+                if bad:  # as Esper's compiler: prev gives no remove-stream values to aggregate
+                    raise self.err(f"unsupported construct: {bad[0].name}() in the WHERE or HAVING of an "
+                                   "aggregating statement (Esper refuses it too: use the aggregates)", bad[0].pos)
         views = [v.name.lower() for v in s.sources[0].views]
         if views not in ([n] for n in _PREV_VIEWS) and views != ["groupwin", "length"]:
             shown = "#" + "#".join(views) if views else "no data window"
@@ -1154,6 +1169,8 @@ class _Compiler:
             return None
 
         s = _replace_props(s, ctx_prop)
+        if cplan.kind == "keyed" and not isinstance(s.sources, A.PatternSource):
+            s = self._partition_props_as_keys(s, cplan.keys)
         plan = self.select(s, name)
         if plan.subqueries:
             raise self.err("unsupported construct: a subquery in a context statement", s.pos)
@@ -1171,6 +1188,31 @@ class _Compiler:
                     sp.keys.extend(k for k in pkeys if k not in sp.keys)
         self.context_of[name] = cplan
         return plan
+
+    def _partition_props_as_keys(self, s: A.SelectStmt, keys: dict[str, list[str]]) -> A.SelectStmt:
+        """In a keyed context a partition property has one value per partition: Esper counts it
+        as grouped (its non-aggregated property check skips partition properties, so a statement
+        selecting one beside ``group by x`` still outputs one row per group,
+        ContextKeySegmentedAggregate.ContextKeySegmentedRowPerGroupStream), so in the select
+        list, HAVING and ORDER BY it is read as its ``context.keyN``."""
+        assert not isinstance(s.sources, A.PatternSource)
+        refs = [(ref.name, self.stream_def(ref.stream, ref.pos)) for ref in s.sources]
+        streams = [ref.stream for ref in s.sources]
+
+        def part_prop(p: A.Prop) -> A.Expr | None:
+            if p.parts[0] == "context" or p.parts[0].startswith((_PRIOR, _PREV, SUBQ_PREFIX)):
+                return None
+            try:
+                idx, key = self.resolve(p, refs)
+            except EPLError:
+                return None
+            pkeys = keys.get(streams[idx])
+            if not pkeys or key not in pkeys:
+                return None
+            return A.Call(CONTEXT_FUNCTION, (A.Literal(f"key{pkeys.index(key) + 1}"),), pos=p.pos, text=p.text)
+
+        r = _replace_props(s, part_prop)
+        return dataclasses.replace(s, items=r.items, having=r.having, order_by=r.order_by)
 
     def on_statement(self, s: A.OnStmt, name: str) -> OnPlan:
         """``on Trigger ... W``: functions of (trigger row r0, window row r1)."""

@@ -248,8 +248,11 @@ class NamedWindow:
             if not self.pending:
                 break
             posts, self.pending = self.pending, []
+            # subqueries first: in Esper a subquery reads the window's current rows, so a consumer
+            # handed this post must find them already changed
+            consumers = sorted(self.consumers, key=lambda c: not getattr(c[0], "reads_window_rows", False))
             for post in posts:
-                for st, idx in self.consumers:
+                for st, idx in consumers:
                     rt.emit(st, _relay(st, idx, post), out)
 
 
@@ -267,6 +270,13 @@ def _relay(st: Any, idx: int, post: Post) -> list[Row]:
     new, old = prep(post.new), prep(post.old)
     if not new.n and not old.n:
         return []
+    if getattr(st, "subqueries", None) and getattr(st, "single", False):
+        # the statement's subqueries, evaluated as it takes the window's rows (its feed does the
+        # same for events of a stream; a window's posts come here instead)
+        if new.n:
+            new = st._subquery_columns(new)
+        if old.n:
+            old = st._subquery_columns(old)
     time = post.time
     if time is None and not new.n and post.new.n:
         time = post.new.times[-1]  # only rows pushed out pass: at the arriving row's time

@@ -668,6 +668,10 @@ class _Build(Transformer[Token, Any]):
         stream, flt = children
         return A.PatFilter(None, _name(stream), flt, pos=_pos(meta))
 
+    def pat_untagged_bare(self, meta: Any, children: list[Any]) -> A.PatternNode:
+        """``every SupportBean``: Esper's bare event type, any event of the stream."""
+        return A.PatFilter(None, _name(children[0]), None, pos=_pos(meta))
+
     def pat_observer(self, meta: Any, children: list[Any]) -> A.PatternNode:
         ns, name, args = children
         pos = _tokpos(ns)
@@ -777,8 +781,25 @@ class _Build(Transformer[Token, Any]):
                              where=where, pos=_pos(meta))
 
     def ctx_keyed(self, meta: Any, children: list[Any]) -> A.CreateContextStmt:
-        _create, _ctx, name, _part, _by, *parts = children
+        _create, _ctx, name, _as, _part, _by, *parts = children
         return A.CreateContextStmt(_name(name), "keyed", tuple(parts), pos=_pos(meta))
+
+    def _ctx_refused(self, what: str, children: list[Any]) -> EPLError:
+        """Context forms the engine does not run: named at the keyword that starts them."""
+        tok = next(c for c in children if isinstance(c, Token) and c.type in ("TERMINATED", "START"))
+        return self._unsupported(what, _tokpos(tok))
+
+    def ctx_keyed_term(self, meta: Any, children: list[Any]) -> A.CreateContextStmt:
+        raise self._ctx_refused("a keyed segmented context terminated by an event (partition by ... "
+                                "terminated by)", children)
+
+    def ctx_start_event(self, meta: Any, children: list[Any]) -> A.CreateContextStmt:
+        raise self._ctx_refused("a context started by an event (start <event> end ...; only start @now "
+                                "end after a time period)", children)
+
+    def ctx_initterm_event(self, meta: Any, children: list[Any]) -> A.CreateContextStmt:
+        raise self._ctx_refused("a context terminated by an event (initiated by ... terminated by <event>; "
+                                "only terminated after a time period)", children)
 
     def ctx_part(self, meta: Any, children: list[Any]) -> tuple[tuple[A.Prop, ...], A.StreamRef]:
         *props, _from, ref = children
@@ -895,11 +916,27 @@ class _Build(Transformer[Token, Any]):
         return A.Call(_name(name).lower(), tuple(items), distinct is not None, kind == "star",
                       pos=pos, text=text)
 
+    def call_all(self, meta: Any, children: list[Any]) -> A.Expr:
+        """``sum(all x)``: Esper's explicit opposite of ``distinct``, the same as ``sum(x)``."""
+        name, quant, arg = children
+        if str(quant).lower() != "all":
+            raise EPLError(f"syntax error: unexpected '{quant}' in a call of {_name(name)}()", self.filename,
+                           quant.line, quant.column)
+        return A.Call(_name(name).lower(), (arg,), False, pos=_pos(meta), text=self._src(meta))
+
     def star_arg(self, meta: Any, children: list[Any]) -> tuple[str, list[Any]]:
         return ("star", [])
 
     def expr_args(self, meta: Any, children: list[Any]) -> tuple[str, list[Any]]:
         return ("exprs", children)
+
+    def named_args(self, meta: Any, children: list[Any]) -> tuple[str, list[Any]]:
+        """``sum(x, filter: c)``: Esper's named parameters (an aggregation's filter) are refused
+        by name rather than read as positional arguments."""
+        name = next(c for c in children if isinstance(c, lark.Tree)).children[0]
+        assert isinstance(name, Token)
+        raise EPLError(f"unsupported construct: named parameter '{name}:' of a function call (Esper's "
+                       f"filtered aggregation)", self.filename, name.line, name.column)
 
     def number(self, meta: Any, children: list[Any]) -> A.Expr:
         s = str(children[0]).rstrip("lLdDfF")

@@ -654,17 +654,35 @@ class _EveryN(_Node):
 
 class _DistinctN(_EveryN):
     """``every-distinct(keys[, P]) p``: every, but a match whose key was seen (less than P
-    ago) is not indicated."""
+    ago) is not indicated.
 
-    __slots__ = ("seen",)
+    As in Esper (EvalEveryDistinctStateNode), the keys seen belong to the running instance of
+    p: the instance restarted after a match inherits them, one restarted because p turned
+    permanently false (a ``timer:within`` expired, a ``not`` was violated) starts with none
+    (PatternOperatorEveryDistinct.PatternEveryDistinctOverTimerWithin, ...OverNot)."""
+
+    __slots__ = ("seen", "inherit")
 
     def start(self, env: Env, t: int) -> None:
-        self.seen: dict[Any, int] = {}
+        self.seen: dict[_Node, dict[Any, int]] = {}
+        self.inherit: dict[Any, int] = {}
         super().start(env, t)
 
-    def accept(self, env: Env, t: int) -> bool:
+    def spawn(self, t: int) -> None:
+        keys, self.inherit = self.inherit, {}
+        n = len(self.kids)
+        super().spawn(t)
+        if len(self.kids) > n:
+            self.seen[self.kids[-1]] = keys
+
+    def quit(self) -> None:
+        super().quit()
+        self.seen.clear()
+
+    def _fresh(self, seen: dict[Any, int] | None, env: Env, t: int) -> bool:
+        if seen is None:
+            return True
         key = _hashable(self.plan.key(env))
-        seen = self.seen
         expiry = self.plan.ms
         if expiry:
             while seen:  # insertion order is time order: expire from the front
@@ -679,6 +697,31 @@ class _DistinctN(_EveryN):
             self.ctx.stats["pattern-distinct-key-evicted"] += 1
         seen[key] = t
         return True
+
+    def child_true(self, child: _Node, env: Env, quitted: bool, t: int) -> None:
+        if not self.alive:
+            return
+        if self.starting:
+            self.swallowed = True
+            return
+        seen = self.seen.get(child)
+        fresh = self._fresh(seen, env, t)
+        if quitted and child in self.kids:
+            self.kids.remove(child)
+            self.seen.pop(child, None)
+            self.inherit = seen if seen is not None else {}  # the instance is over: hand its keys on
+        else:
+            self.inherit = dict(seen) if seen is not None else {}
+        self.spawn(t)
+        if fresh:
+            self.parent.child_true(self, env, False, t)
+
+    def child_false(self, child: _Node, t: int) -> None:
+        if not self.alive:
+            return
+        self.seen.pop(child, None)
+        self.inherit = {}  # restarted after turning false: no key seen yet
+        super().child_false(child, t)
 
 
 class _NotN(_Node):

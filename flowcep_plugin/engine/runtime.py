@@ -1213,6 +1213,7 @@ class Runtime:
         self.stmts: list[Any] = []
         self.consumers: dict[str, list[tuple[Any, int]]] = {}
         subquery_streams: set[str] = set()
+        window_names = {w.info.name for w in module.named_windows}
         for plan in module.plans:
             cplan = module.contexts.get(plan.info.name)  # h-named: one state per context partition
             if cplan is not None:
@@ -1233,7 +1234,8 @@ class Runtime:
             # itself, event by event in prefilter (fill_driven), at batch speed; the others are
             # consumers of their stream, and their streams go one event at a time
             driven = len(plan.streams) == 1 and all(sq.stream.stream == plan.streams[0].stream
-                                                   for sq in plan.subqueries)
+                                                   for sq in plan.subqueries) \
+                and plan.streams[0].stream not in window_names  # a named window posts its rows instead
             for sq in plan.subqueries:
                 assert isinstance(st, _Stmt)
                 state = SubqueryState(sq, _window_factory(sq.stream), self.counters, stats)
@@ -1359,8 +1361,10 @@ class Runtime:
     def on_watermark(self, ms: int) -> list[Row]:
         """No record older than ``ms`` will come: fire every timer due at or before it."""
         out: list[Row] = []
-        if self.now is None:  # h-patterns: patterns start with the runtime's clock
-            self._pattern_clock(ms, None)
+        if self.now is None:
+            # h-patterns: patterns start with the runtime's clock; their start counts as a time
+            # seen, so the timers of a pattern that no event reached yet fire within its horizon
+            self._pattern_clock(ms, ms)
         while True:
             due = self.next_due()
             if due is None or due > ms:

@@ -320,7 +320,12 @@ def _plan_one(compiler: Any, e: A.Subquery, outer: list[tuple[str, StreamDef]], 
 
         g = CodeGen(compiler.filename, outer_res)
         item_fn = compile_row_function(["o"], g.value(e.item), g.consts)
-    if not ref.views and (correlated or not aggs or e.kind != "scalar" or q.group_by or q.having is not None):
+    named = ref.stream in getattr(compiler, "named", {})
+    if named and ref.views:
+        raise err(f"unsupported construct: a data window on named window {ref.name} in a subquery (the "
+                  f"window's own view applies: write from {ref.stream})", ref.views[0].pos)
+    if not named and not ref.views and (correlated or not aggs or e.kind != "scalar" or q.group_by
+                                        or q.having is not None):
         raise err(f"a subquery needs a data window on {ref.name} to limit what it keeps "
                   f"(e.g. {ref.stream}#length(100) or #time(1 min)); only an uncorrelated subquery "
                   "of aggregate functions (without GROUP BY or HAVING) may go without one", ref.pos)
@@ -380,6 +385,8 @@ class SubqueryState:
     It is fed like a statement (``prefilter``/``feed``/``fire``) but outputs no rows."""
 
     insert_into = None
+    #: a named window hands its posts to these before its consumer statements
+    reads_window_rows = True
 
     def __init__(self, plan: SubqueryPlan, make_window: Callable[[list[str]], Window],
                  counters: Counter[str] | None = None, stats: Any = None) -> None:
@@ -483,6 +490,16 @@ class SubqueryState:
 
     def flush(self) -> list[Any]:
         return []
+
+    # -- over a named window: its posts (rows entering and leaving it) are the subquery's rows --
+    def on_post(self, idx: int, post: Post, rows: list[Any]) -> None:
+        """A subquery over a named window reads the window's contents, as Esper's does: the
+        window hands its changes (inserts, deletes, updates, expiries) to its consumers, so the
+        subquery keeps no window of its own (InfraNamedWindowSubquery)."""
+        self._apply(post)
+
+    def _limit(self, rows: list[Any]) -> list[Any]:
+        return rows
 
     def _apply(self, post: Post) -> None:
         self.cache = _STALE

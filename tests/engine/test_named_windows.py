@@ -186,3 +186,18 @@ def test_updates_keep_the_lookup_index_to_the_values_rows_have() -> None:
     h.send(301, kind="q", v=5)
     assert [r.values["k"] for r in h.of("q")] == ["a"]
     assert len(h.rt.named_windows["W"].indexes["v"]) == 1
+
+
+def test_create_window_statement_outputs_no_rows_of_its_own() -> None:
+    """A known difference (docs/epl.md, 'Where FlowCEP differs'): Esper's listener on the
+    create-window statement sees the window's insert and remove streams; here the statement has
+    no rows, consumers and on-selects read the window."""
+    h = Harness("""
+        @Name('create') create window W#length(1) as (k string);
+        insert into W select k from Flow;
+        @Name('c') select count(*) as n from W;
+    """)
+    h.send(0, k="a")
+    h.send(1, k="b")
+    assert h.of("create") == []
+    assert [r.values["n"] for r in h.of("c")] == [1, 1]
