@@ -19,7 +19,7 @@ LAYERS = {
     "parser": 1, "expressions": 1,
     "plan": 2, "rows": 2,
     "windows": 3, "aggregates": 3, "ordering": 3, "patterns": 3, "match_recognize": 3, "intersect": 3,
-    "namedwindows": 3, "contexts": 3, "joins": 3, "subqueries": 3,
+    "namedwindows": 3, "contexts": 3, "joins": 3, "subqueries": 3, "typed": 3,
     "compiler": 4, "runtime": 4,
     "harness": 5, "detector": 5, "__init__": 5,
 }
@@ -27,7 +27,7 @@ LAYERS = {
 SAME_LAYER_OK = {("ordering", "windows"), ("patterns", "windows"), ("match_recognize", "windows"),
                  ("match_recognize", "patterns"), ("namedwindows", "windows"), ("contexts", "windows"),
                  ("subqueries", "windows"), ("subqueries", "aggregates"),
-                 ("intersect", "windows")}
+                 ("intersect", "windows"), ("typed", "windows")}
 PENDING: set[tuple[str, str]] = set()
 
 ENGINE = Path(engine.__file__).parent
