@@ -10,20 +10,29 @@ view of it is discarded with its alerts.
 
 The owner is a CRC-32 of the address text, not Python's ``hash()``: it must be the same in
 every process and on every machine (``hash`` of a str is salted per process).
+
+A worker of ``flowcep run --workers N`` holds and detects only the flows some detector of its
+needs (:class:`Need`): what a detector reads is declared by its ``partition`` and, for an
+``address`` detector, narrowed by its object's optional ``partition_rows(batch)``: most of
+them read the flows of a keyed host from one end only, plus a few kinds of flow from the
+other (portscan: everything a scanner sent, and only the UDP flows sent to it). The flows a
+worker's hosts took part in that no detector reads are then neither enriched nor held.
 """
 
 from __future__ import annotations
 
 import operator
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from itertools import compress, repeat
 from typing import Any
 
 from .alerts import address_column
 from .records import FlowBatch
 
-__all__ = ["owner", "owner_columns", "owned_columns", "route", "event_owner", "PARTITION_KINDS"]
+__all__ = ["owner", "owner_columns", "owned_columns", "route", "event_owner", "PARTITION_KINDS", "Need",
+           "EndRows"]
 
 #: ``DetectorSpec.partition`` values. ``address``: each worker runs it on the flows of the
 #: addresses it owns at either end and keeps the alerts whose key it owns. ``source`` /
@@ -32,6 +41,50 @@ __all__ = ["owner", "owner_columns", "owned_columns", "route", "event_owner", "P
 PARTITION_KINDS = ("address", "source", "destination", "global")
 
 _NO_ADDRESS = b"-"
+
+#: What an ``address`` detector's ``partition_rows(batch)`` returns: (the flows it reads among
+#: those whose *source* a worker owns, the flows it reads among those whose *destination* it
+#: owns), each one bool per record, or None for every flow.
+EndRows = tuple[Sequence[bool] | None, Sequence[bool] | None]
+
+
+@dataclass(frozen=True)
+class Need:
+    """The flows one detector needs in a worker, given which ends of each flow it owns.
+
+    ``kind`` is the detector's ``partition``. ``rows`` is an ``address`` detector's
+    ``partition_rows``: it must return a superset of what the detector reads, by the end the
+    worker owns (a flow whose both ends it owns is needed when either end's test says so), so
+    the state of every host the worker owns is the state one process holds for it.
+    """
+
+    kind: str
+    rows: Callable[[Any], EndRows] | None = None
+
+    @classmethod
+    def of(cls, kind: str, obj: object) -> Need:
+        rows = getattr(obj, "partition_rows", None) if kind == "address" else None
+        return cls(kind, rows if callable(rows) else None)
+
+    def mask(self, batch: Any, ms: list[bool], md: list[bool]) -> list[bool] | None:
+        """One bool per record of ``batch`` (``ms``/``md``: whether the worker owns its source
+        / destination); None: every record (``global``)."""
+        kind = self.kind
+        if kind == "source":
+            return ms
+        if kind == "destination":
+            return md
+        if kind != "address":
+            return None
+        if self.rows is None:
+            return list(map(operator.or_, ms, md))
+        by_src, by_dst = self.rows(batch)
+        for got in (by_src, by_dst):
+            if got is not None and len(got) != len(ms):
+                raise ValueError(f"partition_rows returned {len(got)} values for {len(ms)} records")
+        src = ms if by_src is None else list(map(operator.and_, ms, by_src))
+        dst = md if by_dst is None else list(map(operator.and_, md, by_dst))
+        return list(map(operator.or_, src, dst))
 
 
 def owner(address: str | None, n: int) -> int:

@@ -41,7 +41,7 @@ import resource
 import signal
 import threading
 from collections.abc import Callable, Iterable
-from itertools import compress
+from itertools import compress, repeat
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import ForkingPickler
 from typing import TYPE_CHECKING, Any
@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 from .alerts import ms_from_iso
 from .clock import NO_TIME, TIME_DEFAULTS, Reorderer, TimePolicy, _Run
 from .errors import FlowcepError
-from .partition import event_owner, owned_columns
+from .partition import Need, event_owner, owned_columns
 from .records import EVENT_STREAMS, FLOW_STREAM, FlowBatch
 from .sanitize import Sanitizer
 from .specs import Event
@@ -99,12 +99,15 @@ class SharedClock(Reorderer):
                 self._all_max = top
         return out
 
-    def hold(self, share: FlowBatch | None) -> list[FlowBatch]:
-        """Hold this worker's part of an admitted batch; returns what the watermark releases."""
-        if share is not None and share.length:
-            self._runs.append(_Run(share))  # sorted on release, as the reorderer's own runs
+    def hold(self, batch: FlowBatch | None, keep: list[int] | None = None) -> list[FlowBatch]:
+        """Hold this worker's part of an admitted batch (the records at ``keep``; None: all);
+        returns what the watermark releases. The part is not copied out: it is copied once,
+        sorted, when released (as the reorderer's own runs are)."""
+        if batch is not None and batch.length and (keep is None or keep):
+            run = _Run(batch, keep)
+            self._runs.append(run)
             self._starts.append(0)
-            self._pending_n += share.length
+            self._pending_n += len(run.times)
         return self._maybe_release()
 
     def _all_pending(self) -> bool:
@@ -154,6 +157,11 @@ class _Worker(StageRunner):
         # worker 0 runs the global detectors: it then needs every record
         self.keep_all = index == 0 and "global" in kinds
         self.stages = [st for st in pipe.detectors if st.partition != "global" or index == 0]
+        # what each detector reads of the flows of the hosts this worker owns; the worker holds
+        # their union (a plain address detector's need covers every other one's)
+        self.needs = [Need.of(st.partition, st.obj) for st in self.stages]
+        plain = [nd for nd in self.needs if nd.kind == "address" and nd.rows is None]
+        self.hold_needs = plain[:1] or list({(nd.kind, nd.rows): nd for nd in self.needs}.values())
         self.owners: dict[str | None, bool] = {}  # address -> owned by this worker
         self.last_rt = NO_TIME
         self.step = 0
@@ -166,6 +174,16 @@ class _Worker(StageRunner):
             self.owners.clear()
             self.ctx.stats.add("workers.owner_cache_resets")
         return owned_columns(batch, self.index, self.n, self.owners)
+
+    def _held(self, batch: FlowBatch, ms: list[bool], md: list[bool]) -> Iterable[bool]:
+        """The records some detector of this worker reads: the union of their needs."""
+        masks = [nd.mask(batch, ms, md) for nd in self.hold_needs]
+        if any(m is None for m in masks):
+            return repeat(True, batch.length)
+        out: list[bool] = masks[0]  # type: ignore[assignment]  # not None: checked above
+        for m in masks[1:]:
+            out = list(map(operator.or_, out, m))  # type: ignore[arg-type]
+        return out
 
     def process(self, batch: FlowBatch) -> list[Event]:
         """One input batch, as :meth:`Pipeline.process` with the share cut after admission."""
@@ -183,21 +201,16 @@ class _Worker(StageRunner):
             return []
         self.whole.count("enrich", n)
         admitted = self.clock.admit(batch)
-        share: FlowBatch | None = None
-        if admitted.length:
-            ms, md = self._owned(admitted)
-            # each record is counted by the owner of its source, so the workers' counts add up
-            # (every admitted record is released to the detectors, at the latest at the end)
-            self.ctx.stats.count("detect", ms.count(True))
-            if self.keep_all:
-                share = admitted
-            else:
-                keep = list(compress(range(admitted.length), map(operator.or_, ms, md)))
-                share = admitted if len(keep) == admitted.length else admitted.take(keep)
-            self.ctx.stats.add("workers.records", share.length)
-            if share.length:
-                self.pipe.enrich(share)
-        return self._detect(self.clock.hold(share))
+        if not admitted.length:
+            return self._detect(self.clock.hold(None))
+        ms, md = self._owned(admitted)
+        # each record is counted by the owner of its source, so the workers' counts add up
+        # (every admitted record is released to the detectors, at the latest at the end)
+        self.ctx.stats.count("detect", ms.count(True))
+        keep = None if self.keep_all else list(compress(range(admitted.length), self._held(admitted, ms, md)))
+        self.ctx.stats.add("workers.records", admitted.length if keep is None else len(keep))
+        # enriched when released (_detect): only the records held, each once
+        return self._detect(self.clock.hold(admitted, keep))
 
     def _gateway_events(self, batch: FlowBatch) -> list[Event]:
         """Alert and metric documents of gateway runs (a level-2 monitor's input): every worker
@@ -217,20 +230,23 @@ class _Worker(StageRunner):
                     if rb.stream in getattr(st.obj, "streams", ()):
                         events.extend(self._detect_isolated(st, rb))
                 continue
-            # without global detectors a worker holds only its hosts' flows: the address share
-            takes: dict[str, FlowBatch] = {"global": rb} if self.keep_all else {"global": rb, "address": rb}
+            self.pipe.enrich(rb)
+            # A worker holds the flows its detectors read (their union), all of hosts it owns
+            # at one end or both: every one an address detector may see (its alerts are kept
+            # by their key's owner), so it gets them all, uncut; source/destination detectors
+            # get exactly their end's flows (cut once for all of them).
+            takes: dict[tuple[str, Any], FlowBatch] = {}
             owned: tuple[list[bool], list[bool]] | None = None
-            for st in self.stages:
-                part = st.partition
-                sub = takes.get(part)
+            for st, need in zip(self.stages, self.needs, strict=True):
+                key = (need.kind, need.rows)
+                whole = need.kind == "global" or (need.kind == "address" and not self.keep_all)
+                sub = rb if whole else takes.get(key)
                 if sub is None:
                     if owned is None:
                         owned = self._owned(rb)
-                    ms, md = owned
-                    mask: Iterable[bool] = (ms if part == "source" else md if part == "destination"
-                                            else map(operator.or_, ms, md))
-                    idx = list(compress(range(rb.length), mask))
-                    sub = takes[part] = rb if len(idx) == rb.length else rb.take(idx)
+                    mask = need.mask(rb, *owned)
+                    idx = list(compress(range(rb.length), mask)) if mask is not None else None
+                    sub = takes[key] = rb if idx is None or len(idx) == rb.length else rb.take(idx)
                 if sub.length:
                     events.extend(self._mine(st, self._detect_isolated(st, sub)))
         self.whole.gauge("watermark_ms", self.clock.watermark)
