@@ -66,6 +66,18 @@ class Need:
         rows = getattr(obj, "partition_rows", None) if kind == "address" else None
         return cls(kind, rows if callable(rows) else None)
 
+    def dst_rows(self, batch: Any) -> Sequence[bool] | None:
+        """Which records of ``batch`` it reads when a worker owns their destination only
+        (None: every one; a source detector reads none of them)."""
+        if self.kind == "source":
+            return [False] * batch.length
+        if self.kind != "address" or self.rows is None:
+            return None
+        got = self.rows(batch)[1]
+        if got is not None and len(got) != batch.length:
+            raise ValueError(f"partition_rows returned {len(got)} values for {batch.length} records")
+        return got
+
     def mask(self, batch: Any, ms: list[bool], md: list[bool]) -> list[bool] | None:
         """One bool per record of ``batch`` (``ms``/``md``: whether the worker owns its source
         / destination); None: every record (``global``)."""

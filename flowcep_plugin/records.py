@@ -79,6 +79,20 @@ class _Lazy:
         return f"<lazy column {getattr(self.build, '__qualname__', self.build)!r}>"
 
 
+class _Pick:
+    """The placeholder of a column of a picked batch (:meth:`FlowBatch.pick`) not yet read: the
+    column it is picked from and the picker, applied on the first read."""
+
+    __slots__ = ("values", "pick")
+
+    def __init__(self, values: list[Any], pick: Callable[[list[Any]], list[Any]]) -> None:
+        self.values = values
+        self.pick = pick
+
+    def __repr__(self) -> str:
+        return "<column picked on first read>"
+
+
 class Columns(dict[str, list[Any]]):
     """The columns of a batch that has lazy columns: a dict whose lazy entries are built on
     the first read of their values (``[]``, ``get``, ``items``, ``values``, ``pop``, ``==``).
@@ -107,12 +121,18 @@ class Columns(dict[str, list[Any]]):
         dict.__setitem__(self, name, lazy)
 
     def raw_items(self) -> Iterator[tuple[str, Any]]:
-        """(name, values or placeholder), building nothing: what take/slice/concat carry over."""
+        """(name, values or placeholder), building nothing: what take/slice/concat carry over
+        (a picked column's placeholder is copied out first: it stands for values, not a build)."""
+        for k, v in dict.items(self):
+            if isinstance(v, _Pick):
+                self._build(k, v)
         return iter(dict.items(self))
 
     def raw(self, name: str) -> Any:
-        """The values or the placeholder of ``name`` (None when absent), building nothing."""
-        return dict.get(self, name)
+        """The values or the lazy placeholder of ``name`` (None when absent), building nothing
+        lazy (a picked column is copied out)."""
+        v: Any = dict.get(self, name)
+        return self._build(name, v) if v.__class__ is _Pick else v
 
     def is_lazy(self, name: str) -> bool:
         """Whether ``name`` is a lazy column not built yet."""
@@ -122,7 +142,11 @@ class Columns(dict[str, list[Any]]):
         """Names of the lazy columns not built yet."""
         return [k for k, v in self.raw_items() if v.__class__ is _Lazy]
 
-    def _build(self, name: str, lazy: _Lazy) -> list[Any]:
+    def _build(self, name: str, lazy: _Lazy | _Pick) -> list[Any]:
+        if isinstance(lazy, _Pick):
+            values = lazy.pick(lazy.values)
+            dict.__setitem__(self, name, values)
+            return values
         values = lazy.build(self, self.length)
         if len(values) != self.length:
             raise ValueError(f"lazy column {name!r} built {len(values)} values for {self.length} records")
@@ -130,7 +154,7 @@ class Columns(dict[str, list[Any]]):
         return values
 
     def build_all(self) -> None:
-        for k in self.pending():
+        for k in self.pending():  # (pending() copies picked columns out)
             v = self.raw(k)
             if isinstance(v, _Lazy):  # an earlier build may have read it
                 self._build(k, v)
@@ -138,11 +162,11 @@ class Columns(dict[str, list[Any]]):
     # -- reads that need values ------------------------------------------------------------
     def __getitem__(self, name: str) -> list[Any]:
         v: Any = dict.__getitem__(self, name)
-        return self._build(name, v) if v.__class__ is _Lazy else v
+        return self._build(name, v) if v.__class__ is _Lazy or v.__class__ is _Pick else v
 
     def get(self, name: str, default: Any = None) -> Any:
         v: Any = dict.get(self, name, default)
-        return self._build(name, v) if v.__class__ is _Lazy else v
+        return self._build(name, v) if v.__class__ is _Lazy or v.__class__ is _Pick else v
 
     def __iter__(self) -> Iterator[str]:
         return dict.__iter__(self)
@@ -156,6 +180,7 @@ class Columns(dict[str, list[Any]]):
         return dict.values(self)
 
     def pop(self, name: str, *default: Any) -> Any:
+        self.raw(name)  # a picked column is copied out
         if self.is_lazy(name):
             self[name]
         return dict.pop(self, name, *default)
@@ -165,6 +190,7 @@ class Columns(dict[str, list[Any]]):
         return dict.popitem(self)
 
     def setdefault(self, name: str, default: Any = None) -> Any:
+        self.raw(name)  # a picked column is copied out
         if self.is_lazy(name):
             return self[name]
         return dict.setdefault(self, name, default)
@@ -352,6 +378,26 @@ class FlowBatch:
         idx = list(indices)
         pick = _picker(idx)
         cols = _carry(self.columns, len(idx), pick)
+        out = FlowBatch(cols, len(idx), self.source, self.exporter, self.stream)
+        if self._times is not None:
+            out._times = pick(self._times)
+        return out
+
+    def pick(self, indices: Iterable[int]) -> FlowBatch:
+        """:meth:`take`, with each column copied out only when first read: for a consumer
+        that reads a few of many columns (a worker of ``flowcep run --workers N`` cutting each
+        detector's flows out of what it holds). Reads, ``take``, ``slice``, ``concat`` and
+        pickling see the values ``take`` would have given; only the cost moves."""
+        idx = list(indices)
+        pick = _picker(idx)
+        src = self.columns
+        cols = Columns(None, len(idx))
+        for k, v in (src.raw_items() if isinstance(src, Columns) else src.items()):
+            if v.__class__ is _Lazy:
+                cols.set_lazy(k, v)
+            else:
+                placeholder: Any = _Pick(v, pick)  # read as the picked values
+                dict.__setitem__(cols, k, placeholder)
         out = FlowBatch(cols, len(idx), self.source, self.exporter, self.stream)
         if self._times is not None:
             out._times = pick(self._times)
