@@ -4,20 +4,25 @@ Shared-nothing workers: each worker decodes every record (one regular file is re
 worker itself; anything else - live inputs, stdin, several inputs - is read once by the main
 process and each batch is broadcast), checks them
 and admits them to its event-time clock, so every worker advances its watermark and drops late
-records exactly as one process would. Right after admission it keeps only the records it needs
-(:mod:`flowcep_plugin.partition`): enrichment, the reorder buffer and the detectors run on that
-share only. The main process is nearly idle: the previous design (the main process decoding,
-enriching, ordering and routing, the workers only detecting) ran at 0.95x of one process with
-2 workers, because the main process kept most of the CPU and pickled every routed batch.
-What still bounds the speed-up (every worker decodes and admits every record; a flow between
-hosts of two owners is enriched and detected by both) is measured in docs/deployment.md.
+records exactly as one process would. Right after admission it keeps only the records some
+detector of its reads (:class:`flowcep_plugin.partition.Need`, their union): the reorder
+buffer holds them uncopied (a part of the admitted batch, copied once, sorted, on release),
+they are enriched when released, and each detector's cut copies out only the columns it reads
+(:meth:`FlowBatch.pick`). The main process is nearly idle: the previous design (the main
+process decoding, enriching, ordering and routing, the workers only detecting) ran at 0.95x of
+one process with 2 workers, because the main process kept most of the CPU and pickled every
+routed batch. What still bounds the speed-up (every worker decodes, sanitises and admits every
+record; work keyed by one busy host stays in one worker; the reorder buffer's copies) is
+measured in docs/deployment.md.
 
 Each detector gets the rows its state is keyed by (``DetectorSpec.partition``): ``address``
 the flows of the hosts the worker owns at either end (alerts kept when their key is owned),
-``source``/``destination`` the flows whose source/destination it owns (each flow in one
-worker; a detector that summarises across hosts, such as trafficstats, merges its per-window
-partial documents in the main process with ``merge_partials``), ``global`` every flow, in
-worker 0 only (which then enriches and holds every record: correct, not faster).
+narrowed by the object's optional ``partition_rows`` to what it reads by the end the worker
+owns (portscan: UDP only of what a host received), ``source``/``destination`` the flows whose
+source/destination it owns (each flow in one worker; a detector that summarises across hosts,
+such as trafficstats, merges its per-window partial documents in the main process with
+``merge_partials``), ``global`` every flow, in worker 0 only (which then enriches and holds
+every record: correct, not faster).
 
 A worker's steps are its input batches (and, live, the main process's idle ticks), the same
 sequence in every worker. It reports the events of each step with the step's watermark; the
