@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import logging
 import multiprocessing
 import operator
 import os
@@ -54,7 +55,7 @@ from typing import TYPE_CHECKING, Any
 from .alerts import ms_from_iso
 from .clock import NO_TIME, TIME_DEFAULTS, Reorderer, TimePolicy, _Run
 from .errors import FlowcepError
-from .partition import Need, event_owner, owned_columns
+from .partition import EndRows, Need, event_owner, owned_columns
 from .records import EVENT_STREAMS, FLOW_STREAM, FlowBatch
 from .sanitize import Sanitizer
 from .specs import Event
@@ -65,6 +66,8 @@ if TYPE_CHECKING:
     from .pipeline import Pipeline
 
 __all__ = ["WorkerPool", "WorkerError", "SharedClock"]
+
+log = logging.getLogger("flowcep")
 
 #: address owners memoised per worker (cleared when full, counted)
 OWNER_CACHE = 1 << 18
@@ -164,7 +167,7 @@ class _Worker(StageRunner):
         self.stages = [st for st in pipe.detectors if st.partition != "global" or index == 0]
         # what each detector reads of the flows of the hosts this worker owns; the worker holds
         # their union (a plain address detector's need covers every other one's)
-        self.needs = [Need.of(st.partition, st.obj) for st in self.stages]
+        self.needs = [self._need(st) for st in self.stages]
         plain = [nd for nd in self.needs if nd.kind == "address" and nd.rows is None]
         self.hold_needs = plain[:1] or list({(nd.kind, nd.rows): nd for nd in self.needs}.values())
         self.owners: dict[str | None, bool] = {}  # address -> owned by this worker
@@ -179,6 +182,36 @@ class _Worker(StageRunner):
             self.owners.clear()
             self.ctx.stats.add("workers.owner_cache_resets")
         return owned_columns(batch, self.index, self.n, self.owners)
+
+    def _need(self, stage: Stage) -> Need:
+        """A detector's need, its ``partition_rows`` called in isolation: one that raises or
+        answers with the wrong length is counted against its plugin (``plugin_errors``, and
+        logged the first time), and the detector then gets every flow of the worker's hosts
+        for that batch: more work, the same alerts. It does not count towards disabling the
+        detector, which one process never calls it for."""
+        need = Need.of(stage.partition, stage.obj)
+        rows = need.rows
+        if rows is None:
+            return need
+
+        def checked(batch: FlowBatch) -> EndRows:
+            try:
+                got = rows(batch)
+                for side in got:
+                    if side is not None and len(side) != batch.length:
+                        raise ValueError(f"partition_rows returned {len(side)} values for {batch.length} records")
+                return got
+            except Exception as exc:
+                if self.ctx.strict:
+                    raise self._strict_error(stage, "detector partition_rows", exc) from exc
+                msg = f"partition_rows failed: {type(exc).__name__}: {exc}"
+                if not self.ctx.stats.plugin_errors.get(stage.plugin):
+                    log.error("flowcep: detector %r (plugin %s): %s; it gets every flow of its hosts",
+                              stage.name, stage.plugin, msg)
+                self.ctx.stats.plugin_error(stage.plugin, f"{stage.name}: {msg}")
+                return None, None
+
+        return Need(need.kind, checked)
 
     def _held(self, batch: FlowBatch, ms: list[bool], md: list[bool]) -> list[int]:
         """The positions of the records some detector of this worker reads: the union of

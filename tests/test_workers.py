@@ -286,7 +286,9 @@ class _PerHost:
         return []
 
     def flush(self) -> list[Any]:
-        return [make_alert(_RULE, time_ms=T0, detector=self.name, source_ip=a, key=a,
+        # a rule of its own: the suppressor would merge two detectors' alerts of one key
+        rule = RuleSpec(id=f"flows-per-host-{self.name}", name="Flows per host", description="test")
+        return [make_alert(rule, time_ms=T0, detector=self.name, source_ip=a, key=a,
                            counts={"flows": n, "by": self.name}) for a, n in sorted(self.counts.items())]
 
 
@@ -318,6 +320,24 @@ class _Dies(_PerHost):
         return []
 
 
+class _RowsRaise(_PerHost):
+    """An address detector whose ``partition_rows`` raises: it must still see its hosts' flows."""
+
+    name = "rowsraise"
+
+    def partition_rows(self, batch: FlowBatch) -> Any:
+        raise RuntimeError("no rows today")
+
+
+class _RowsSource(_PerHost):
+    """An address detector that reads, of its hosts' flows, only those they sent."""
+
+    name = "rowssource"
+
+    def partition_rows(self, batch: FlowBatch) -> Any:
+        return None, [False] * batch.length
+
+
 class _Plugin:
     @hookimpl
     def flowcep_register_inputs(self) -> list[InputSpec]:
@@ -330,7 +350,9 @@ class _Plugin:
         return [DetectorSpec(name="perhost", summary="t", factory=_PerHost, partition="address"),
                 DetectorSpec(name="persource", summary="t", factory=_PerSource, partition="source"),
                 DetectorSpec(name="allflows", summary="t", factory=_AllFlows, partition="global"),
-                DetectorSpec(name="dies", summary="t", factory=_Dies, partition="address")]
+                DetectorSpec(name="dies", summary="t", factory=_Dies, partition="address"),
+                DetectorSpec(name="rowsraise", summary="t", factory=_RowsRaise, partition="address"),
+                DetectorSpec(name="rowssource", summary="t", factory=_RowsSource, partition="address")]
 
 
 def _pipeline_run(workers: int, detectors: list[str], source: str = "feed:x") -> tuple[list[Any], dict[str, Any]]:
@@ -613,3 +635,24 @@ def test_a_worker_holds_its_part_uncopied_and_releases_it_sorted() -> None:
     out = clock.flush()
     got = [t for b in out for t in b.columns["octetDeltaCount"]]
     assert got == [20, 40, 50]  # the part only, in event-time order
+
+
+def test_partition_rows_narrow_a_detector_and_a_raising_one_is_counted_not_fatal() -> None:
+    """``rowssource`` declares it reads only what its hosts sent: fed that, its counts by
+    source are one process's while the destination-side counts of hosts only received from
+    are gone (the declaration is honoured, not ignored). ``rowsraise``'s declaration raises:
+    counted against its plugin, and it is fed every flow of its hosts (one process's counts)."""
+    want, _ = _pipeline_run(1, ["perhost", "rowsraise"])
+    one = {(k, v) for by, k, v in want if by == "perhost"}
+    assert {(k, v) for by, k, v in want if by == "rowsraise"} == one
+    got, stats = _pipeline_run(2, ["perhost", "rowsraise", "rowssource"])
+    assert {(k, v) for by, k, v in got if by == "perhost"} == one
+    assert {(k, v) for by, k, v in got if by == "rowsraise"} == one
+    assert stats["plugin_errors"].get("t", 0) >= 1
+    assert any("partition_rows failed: RuntimeError: no rows today" in e for e in stats["errors"])
+    # the 40 senders (10.0.0.x) send and are sent nothing else: their counts stay whole;
+    # the 13 receivers (10.0.1.x) are counted only from the flows a worker holds as the
+    # receiver's owner, which rowssource declared it does not read
+    narrowed = {(k, v) for by, k, v in got if by == "rowssource"}
+    assert {(k, v) for k, v in one if k.startswith("10.0.0.")} <= narrowed
+    assert not {(k, v) for k, v in narrowed if k.startswith("10.0.1.")} & one
