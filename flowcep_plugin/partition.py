@@ -42,10 +42,10 @@ PARTITION_KINDS = ("address", "source", "destination", "global")
 
 _NO_ADDRESS = b"-"
 
-#: What an ``address`` detector's ``partition_rows(batch)`` returns: (the flows it reads among
-#: those whose *source* a worker owns, the flows it reads among those whose *destination* it
-#: owns), each one bool per record, or None for every flow.
-EndRows = tuple[Sequence[bool] | None, Sequence[bool] | None]
+#: An ``address`` detector's ``partition_rows(batch, end)``: which records of ``batch`` it reads
+#: when a worker owns their ``end`` (``"source"`` or ``"destination"``), one bool per record, or
+#: None for every one (also the cheap answer when telling them apart costs more than reading).
+EndRows = Callable[[Any, str], Sequence[bool] | None]
 
 
 @dataclass(frozen=True)
@@ -53,13 +53,15 @@ class Need:
     """The flows one detector needs in a worker, given which ends of each flow it owns.
 
     ``kind`` is the detector's ``partition``. ``rows`` is an ``address`` detector's
-    ``partition_rows``: it must return a superset of what the detector reads, by the end the
-    worker owns (a flow whose both ends it owns is needed when either end's test says so), so
-    the state of every host the worker owns is the state one process holds for it.
+    ``partition_rows``: it must answer a superset of what the detector reads, by the end the
+    worker owns (a flow whose both ends it owns is needed when either end's answer says so),
+    so the state of every host the worker owns is the state one process holds for it. It is
+    asked only about the records it could add: for ``"source"`` those whose source the worker
+    owns, for ``"destination"`` those whose destination it owns that the first answer left out.
     """
 
     kind: str
-    rows: Callable[[Any], EndRows] | None = None
+    rows: EndRows | None = None
 
     @classmethod
     def of(cls, kind: str, obj: object) -> Need:
@@ -73,10 +75,7 @@ class Need:
             return [False] * batch.length
         if self.kind != "address" or self.rows is None:
             return None
-        got = self.rows(batch)[1]
-        if got is not None and len(got) != batch.length:
-            raise ValueError(f"partition_rows returned {len(got)} values for {batch.length} records")
-        return got
+        return self.rows(batch, "destination")
 
     def mask(self, batch: Any, ms: list[bool], md: list[bool]) -> list[bool] | None:
         """One bool per record of ``batch`` (``ms``/``md``: whether the worker owns its source
@@ -90,13 +89,28 @@ class Need:
             return None
         if self.rows is None:
             return list(map(operator.or_, ms, md))
-        by_src, by_dst = self.rows(batch)
-        for got in (by_src, by_dst):
-            if got is not None and len(got) != len(ms):
-                raise ValueError(f"partition_rows returned {len(got)} values for {len(ms)} records")
-        src = ms if by_src is None else list(map(operator.and_, ms, by_src))
-        dst = md if by_dst is None else list(map(operator.and_, md, by_dst))
-        return list(map(operator.or_, src, dst))
+        n = batch.length
+        idx = list(compress(range(n), ms))
+        got = self._ask(batch, idx, "source")
+        if got is None:
+            out = list(ms)
+        else:
+            out = [False] * n
+            for i in compress(idx, got):
+                out[i] = True
+        idx = list(compress(range(n), map(operator.gt, md, out)))  # owned destination, not yet in
+        got = self._ask(batch, idx, "destination")
+        for i in idx if got is None else compress(idx, got):
+            out[i] = True
+        return out
+
+    def _ask(self, batch: Any, idx: list[int], end: str) -> Sequence[bool] | None:
+        """``partition_rows`` about the records at ``idx`` alone (their columns are copied
+        out only if it reads them); None: every one."""
+        if not idx:
+            return []
+        assert self.rows is not None
+        return self.rows(batch if len(idx) == batch.length else batch.pick(idx), end)
 
 
 def owner(address: str | None, n: int) -> int:

@@ -46,7 +46,7 @@ import queue
 import resource
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from itertools import compress
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import ForkingPickler
@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Any
 from .alerts import ms_from_iso
 from .clock import NO_TIME, TIME_DEFAULTS, Reorderer, TimePolicy, _Run
 from .errors import FlowcepError
-from .partition import EndRows, Need, event_owner, owned_columns
+from .partition import Need, event_owner, owned_columns
 from .records import EVENT_STREAMS, FLOW_STREAM, FlowBatch
 from .sanitize import Sanitizer
 from .specs import Event
@@ -194,12 +194,11 @@ class _Worker(StageRunner):
         if rows is None:
             return need
 
-        def checked(batch: FlowBatch) -> EndRows:
+        def checked(batch: FlowBatch, end: str) -> Sequence[bool] | None:
             try:
-                got = rows(batch)
-                for side in got:
-                    if side is not None and len(side) != batch.length:
-                        raise ValueError(f"partition_rows returned {len(side)} values for {batch.length} records")
+                got = rows(batch, end)
+                if got is not None and len(got) != batch.length:
+                    raise ValueError(f"partition_rows returned {len(got)} values for {batch.length} records")
                 return got
             except Exception as exc:
                 if self.ctx.strict:
@@ -209,7 +208,7 @@ class _Worker(StageRunner):
                     log.error("flowcep: detector %r (plugin %s): %s; it gets every flow of its hosts",
                               stage.name, stage.plugin, msg)
                 self.ctx.stats.plugin_error(stage.plugin, f"{stage.name}: {msg}")
-                return None, None
+                return None
 
         return Need(need.kind, checked)
 

@@ -325,7 +325,7 @@ class _RowsRaise(_PerHost):
 
     name = "rowsraise"
 
-    def partition_rows(self, batch: FlowBatch) -> Any:
+    def partition_rows(self, batch: FlowBatch, end: str) -> Any:
         raise RuntimeError("no rows today")
 
 
@@ -334,8 +334,8 @@ class _RowsSource(_PerHost):
 
     name = "rowssource"
 
-    def partition_rows(self, batch: FlowBatch) -> Any:
-        return None, [False] * batch.length
+    def partition_rows(self, batch: FlowBatch, end: str) -> Any:
+        return None if end == "source" else [False] * batch.length
 
 
 class _Plugin:
@@ -594,8 +594,8 @@ def test_each_detector_fed_only_what_its_partition_declares_alerts_as_one_proces
 
 def test_partition_rows_narrow_what_a_worker_holds() -> None:
     """portscan reads only UDP of what its hosts received, volumetric only UDP/ICMP and SYN
-    records; a worker holding both and a source detector skips a completed TCP connection to a
-    host it owns from a host it does not."""
+    records (and takes all its hosts sent); a worker holding both and a source detector skips a
+    completed TCP connection to a host it owns from a host it does not."""
     from flowcep_portscan import SPEC as PORTSCAN
     from flowcep_volumetric import SPEC as VOLUMETRIC
 
@@ -616,7 +616,7 @@ def test_partition_rows_narrow_what_a_worker_holds() -> None:
     vol = Need.of("address", build_detector(VOLUMETRIC)).mask(batch, ms, md)
     src = Need.of("source", object()).mask(batch, ms, md)
     assert port == [False, False, False, False, True, False, False, True]
-    assert vol == [False, False, True, True, True, True, False, False]
+    assert vol == [False, False, True, True, True, True, False, True]  # all its host sent
     assert src == [False] * 7 + [True]
     assert Need.of("address", object()).mask(batch, ms, md) == [True] * 8
     assert Need.of("global", object()).mask(batch, ms, md) is None

@@ -262,19 +262,22 @@ class VolumetricDetector:
         return self.windows.flush()
 
     @staticmethod
-    def partition_rows(batch: FlowBatch) -> tuple[list[bool], list[bool]]:
-        """What ``flowcep run --workers N`` feeds it of the flows of a host a worker owns, at
-        either end: the records ``_acc`` reads at all (UDP, ICMP; TCP: a SYN without ACK, a
-        bare SYN-ACK, a biflow's answering SYN-ACK). A whole connection (SYN, ACK and data or
-        FIN), its middle (no SYN) or another protocol changes no table, so no worker needs it."""
+    def partition_rows(batch: FlowBatch, end: str) -> list[bool] | None:
+        """What ``flowcep run --workers N`` feeds it of the flows of a host a worker owns at
+        ``end``: the records ``_acc`` reads at all (UDP, ICMP; TCP: a SYN without ACK, a bare
+        SYN-ACK, a biflow's answering SYN-ACK). A whole connection (SYN, ACK and data or FIN),
+        its middle (no SYN) or another protocol changes no table. Of what a host sent it
+        takes everything: the worker holds those flows anyway (for the source-keyed
+        detectors), and skipping them in ``_acc`` costs less than telling them apart here."""
+        if end == "source":
+            return None
         proto = int_column(batch, "protocolIdentifier")
         flags = int_column(batch, "tcpControlBits", default=-1)
         rflags = int_column(batch, "reverseTcpControlBits", default=-1)
-        rows = [p in (17, 1, 58) or (p == 6 and (
+        return [p in (17, 1, 58) or (p == 6 and (
                 (f >= 0 and f & SYN != 0 and (f & ACK == 0 or f & ~_BARE_SYN_ACK == 0))
                 or (r >= 0 and r & _SYN_ACK == _SYN_ACK)))
                 for p, f, r in zip(proto, flags, rflags, strict=True)]
-        return rows, rows
 
     @staticmethod
     def _columns(batch: FlowBatch) -> tuple[Any, ...]:
