@@ -13,7 +13,7 @@ every process and on every machine (``hash`` of a str is salted per process).
 
 A worker of ``flowcep run --workers N`` holds and detects only the flows some detector of its
 needs (:class:`Need`): what a detector reads is declared by its ``partition`` and, for an
-``address`` detector, narrowed by its object's optional ``partition_rows(batch)``: most of
+``address`` detector, narrowed by its object's optional ``partition_rows(batch, end)``: most of
 them read the flows of a keyed host from one end only, plus a few kinds of flow from the
 other (portscan: everything a scanner sent, and only the UDP flows sent to it). The flows a
 worker's hosts took part in that no detector reads are then neither enriched nor held.
