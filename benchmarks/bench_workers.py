@@ -45,9 +45,10 @@ def alert_set(path: Path) -> list[tuple[Any, ...]]:
 
 
 def run(data: Path, folder: Path, workers: int,
-        sequential: bool = False) -> tuple[float, float, float, float, int, list[tuple[Any, ...]]]:
+        sequential: bool = False) -> tuple[float, float, float, float, int, list[tuple[Any, ...]], str]:
     """Wall seconds, CPU seconds of the command and its workers, CPU seconds of its busiest
-    process, records, alerts."""
+    process, records, alerts, and how the work split (start-up, each worker's CPU seconds,
+    the records each worker held)."""
     alerts, stats = folder / f"alerts-{workers}.jsonl", folder / f"stats-{workers}.json"
     alerts.unlink(missing_ok=True)
     cmd = [PYTHON, "-m", "flowcep_plugin", "run", "-q", "--no-progress", "-i", f"ipfix-file:{data}",
@@ -63,8 +64,21 @@ def run(data: Path, folder: Path, workers: int,
                          f"{proc.stderr.strip()[-400:]}")
     cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
     snap = json.loads(stats.read_text())
-    return (wall, cpu, busiest(snap, cpu), busiest(snap, cpu, start_up=False), int(snap["stages"]["input"]["in"]),
-            alert_set(alerts))
+    records = int(snap["stages"]["input"]["in"])
+    return (wall, cpu, busiest(snap, cpu), busiest(snap, cpu, start_up=False), records, alert_set(alerts),
+            split(snap, workers, records))
+
+
+def split(snap: dict[str, Any], workers: int, records: int) -> str:
+    """One line: the start-up before the fork, each worker's CPU seconds and the share of the
+    records each worker held on average (``workers.records`` over workers x records)."""
+    g = snap.get("gauges") or {}
+    if workers < 2 or "workers.cpu_s.main_at_fork" not in g:
+        return ""
+    cpus = ", ".join(f"{float(g.get(f'workers.cpu_s.{i}', 0.0)):.2f}" for i in range(workers))
+    held = float(g.get("workers.records", 0)) / max(1, workers * records)
+    return (f"--workers {workers}: start-up {float(g['workers.cpu_s.main_at_fork']):.2f} CPU s, workers {cpus} "
+            f"CPU s, each held {held:.2f} of the records")
 
 
 def busiest(snap: dict[str, Any], total_cpu: float, start_up: bool = True) -> float:
@@ -103,11 +117,14 @@ def main(argv: list[str] | None = None) -> int:
         data.write_bytes(b"".join(msgs))
         del msgs
         best: dict[int, tuple[float, float, float, float, int]] = {}
+        details: dict[int, list[str]] = {}
         base_alerts: list[tuple[Any, ...]] | None = None
         same = True
         for _ in range(max(1, args.repeat)):
             for n in counts:
-                wall, cpu, crit, crit_any, records, alerts = run(data, folder, n, args.sequential and n > 1)
+                wall, cpu, crit, crit_any, records, alerts, detail = run(data, folder, n, args.sequential and n > 1)
+                if detail:
+                    details.setdefault(n, []).append(detail)
                 if n == 1:
                     base_alerts = alerts
                 elif alerts != base_alerts:
@@ -136,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
         print("projected on free cores = CPU s of --workers 1 / CPU s of the busiest process of --workers N "
               "(its start-up before the fork plus its busiest worker); start-up left out = CPU s of --workers 1 / "
               "the largest CPU s of any one process (the main process or a worker)")
+        for n in counts:
+            for line in details.get(n, ()):
+                print(line)
     return 0 if same else 1
 
 

@@ -414,7 +414,7 @@ class Reorderer:
             n = len(t)
             k = n if t[-1] <= upto else bisect_right(t, upto, start)
             batch, order = run.batch, run.order
-            if start == 0 and k == n:
+            if start == 0 and k == n and batch.length == n:
                 ready.append(batch)  # unsorted when order is not None: the merge sorts it
                 sorted_ready = sorted_ready and order is None
             elif order is None:
@@ -471,15 +471,25 @@ def _interleave(batches: list[FlowBatch]) -> list[FlowBatch]:
 
 class _Run:
     """A pushed batch, as it came, with its event times sorted and the permutation that sorts
-    it (None: already in order, the common case for files)."""
+    it (None: already in order, the common case for files).
+
+    ``part``: only the records at these positions are held (a worker of ``flowcep run
+    --workers N`` holding its share of an admitted batch): ``order`` then lists just them, and
+    they are copied once, sorted, when released, instead of once to cut the share out and
+    again to sort it."""
 
     __slots__ = ("batch", "times", "order")
 
-    def __init__(self, batch: FlowBatch) -> None:
+    def __init__(self, batch: FlowBatch, part: list[int] | None = None) -> None:
         self.batch = batch
+        self.order: list[int] | None
         times = batch.event_times()
-        if _in_order(times):
-            self.order: list[int] | None = None
+        if part is not None and len(part) < batch.length:
+            sub = list(map(times.__getitem__, part))
+            self.order = part if _in_order(sub) else [part[i] for i in _order(sub)]
+            self.times = list(map(times.__getitem__, self.order))
+        elif _in_order(times):
+            self.order = None
             self.times = times
         else:
             self.order = _order(times)

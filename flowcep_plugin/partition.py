@@ -10,20 +10,29 @@ view of it is discarded with its alerts.
 
 The owner is a CRC-32 of the address text, not Python's ``hash()``: it must be the same in
 every process and on every machine (``hash`` of a str is salted per process).
+
+A worker of ``flowcep run --workers N`` holds and detects only the flows some detector of its
+needs (:class:`Need`): what a detector reads is declared by its ``partition`` and, for an
+``address`` detector, narrowed by its object's optional ``partition_rows(batch, end)``: most of
+them read the flows of a keyed host from one end only, plus a few kinds of flow from the
+other (portscan: everything a scanner sent, and only the UDP flows sent to it). The flows a
+worker's hosts took part in that no detector reads are then neither enriched nor held.
 """
 
 from __future__ import annotations
 
 import operator
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from itertools import compress, repeat
 from typing import Any
 
 from .alerts import address_column
 from .records import FlowBatch
 
-__all__ = ["owner", "owner_columns", "owned_columns", "route", "event_owner", "PARTITION_KINDS"]
+__all__ = ["owner", "owner_columns", "owned_columns", "route", "event_owner", "PARTITION_KINDS", "Need",
+           "EndRows"]
 
 #: ``DetectorSpec.partition`` values. ``address``: each worker runs it on the flows of the
 #: addresses it owns at either end and keeps the alerts whose key it owns. ``source`` /
@@ -32,6 +41,76 @@ __all__ = ["owner", "owner_columns", "owned_columns", "route", "event_owner", "P
 PARTITION_KINDS = ("address", "source", "destination", "global")
 
 _NO_ADDRESS = b"-"
+
+#: An ``address`` detector's ``partition_rows(batch, end)``: which records of ``batch`` it reads
+#: when a worker owns their ``end`` (``"source"`` or ``"destination"``), one bool per record, or
+#: None for every one (also the cheap answer when telling them apart costs more than reading).
+EndRows = Callable[[Any, str], Sequence[bool] | None]
+
+
+@dataclass(frozen=True)
+class Need:
+    """The flows one detector needs in a worker, given which ends of each flow it owns.
+
+    ``kind`` is the detector's ``partition``. ``rows`` is an ``address`` detector's
+    ``partition_rows``: it must answer a superset of what the detector reads, by the end the
+    worker owns (a flow whose both ends it owns is needed when either end's answer says so),
+    so the state of every host the worker owns is the state one process holds for it. It is
+    asked only about the records it could add: for ``"source"`` those whose source the worker
+    owns, for ``"destination"`` those whose destination it owns that the first answer left out.
+    """
+
+    kind: str
+    rows: EndRows | None = None
+
+    @classmethod
+    def of(cls, kind: str, obj: object) -> Need:
+        rows = getattr(obj, "partition_rows", None) if kind == "address" else None
+        return cls(kind, rows if callable(rows) else None)
+
+    def dst_rows(self, batch: Any) -> Sequence[bool] | None:
+        """Which records of ``batch`` it reads when a worker owns their destination only
+        (None: every one; a source detector reads none of them)."""
+        if self.kind == "source":
+            return [False] * batch.length
+        if self.kind != "address" or self.rows is None:
+            return None
+        return self.rows(batch, "destination")
+
+    def mask(self, batch: Any, ms: list[bool], md: list[bool]) -> list[bool] | None:
+        """One bool per record of ``batch`` (``ms``/``md``: whether the worker owns its source
+        / destination); None: every record (``global``)."""
+        kind = self.kind
+        if kind == "source":
+            return ms
+        if kind == "destination":
+            return md
+        if kind != "address":
+            return None
+        if self.rows is None:
+            return list(map(operator.or_, ms, md))
+        n = batch.length
+        idx = list(compress(range(n), ms))
+        got = self._ask(batch, idx, "source")
+        if got is None:
+            out = list(ms)
+        else:
+            out = [False] * n
+            for i in compress(idx, got):
+                out[i] = True
+        idx = list(compress(range(n), map(operator.gt, md, out)))  # owned destination, not yet in
+        got = self._ask(batch, idx, "destination")
+        for i in idx if got is None else compress(idx, got):
+            out[i] = True
+        return out
+
+    def _ask(self, batch: Any, idx: list[int], end: str) -> Sequence[bool] | None:
+        """``partition_rows`` about the records at ``idx`` alone (their columns are copied
+        out only if it reads them); None: every one."""
+        if not idx:
+            return []
+        assert self.rows is not None
+        return self.rows(batch if len(idx) == batch.length else batch.pick(idx), end)
 
 
 def owner(address: str | None, n: int) -> int:

@@ -235,7 +235,10 @@ class DetectorSpec:
     #: ``"address"``: it keys all its state by one address per alert (the scanner, the victim)
     #: and names it in the alert's key (``make_alert(key=...)``, else its first source
     #: address, else its first destination); each worker feeds it the flows whose source or
-    #: destination it owns and keeps the alerts whose key it owns. ``"source"`` /
+    #: destination it owns and keeps the alerts whose key it owns (its object may narrow that
+    #: with ``partition_rows(batch, end)``, one bool per record or None for all: the flows it
+    #: reads when the worker owns their ``end``, ``"source"`` or ``"destination"``;
+    #: :class:`flowcep_plugin.partition.Need`). ``"source"`` /
     #: ``"destination"``: its state is keyed by that end and filled only from flows it sent /
     #: received, so each worker feeds it only the flows whose source / destination it owns
     #: (each flow in one worker; documents that summarise across hosts are combined by the

@@ -4,20 +4,25 @@ Shared-nothing workers: each worker decodes every record (one regular file is re
 worker itself; anything else - live inputs, stdin, several inputs - is read once by the main
 process and each batch is broadcast), checks them
 and admits them to its event-time clock, so every worker advances its watermark and drops late
-records exactly as one process would. Right after admission it keeps only the records it needs
-(:mod:`flowcep_plugin.partition`): enrichment, the reorder buffer and the detectors run on that
-share only. The main process is nearly idle: the previous design (the main process decoding,
-enriching, ordering and routing, the workers only detecting) ran at 0.95x of one process with
-2 workers, because the main process kept most of the CPU and pickled every routed batch.
-What still bounds the speed-up (every worker decodes and admits every record; a flow between
-hosts of two owners is enriched and detected by both) is measured in docs/deployment.md.
+records exactly as one process would. Right after admission it keeps only the records some
+detector of its reads (:class:`flowcep_plugin.partition.Need`, their union): the reorder
+buffer holds them uncopied (a part of the admitted batch, copied once, sorted, on release),
+they are enriched when released, and each detector's cut copies out only the columns it reads
+(:meth:`FlowBatch.pick`). The main process is nearly idle: the previous design (the main
+process decoding, enriching, ordering and routing, the workers only detecting) ran at 0.95x of
+one process with 2 workers, because the main process kept most of the CPU and pickled every
+routed batch. What still bounds the speed-up (every worker decodes, sanitises and admits every
+record; work keyed by one busy host stays in one worker; the reorder buffer's copies) is
+measured in docs/deployment.md.
 
 Each detector gets the rows its state is keyed by (``DetectorSpec.partition``): ``address``
 the flows of the hosts the worker owns at either end (alerts kept when their key is owned),
-``source``/``destination`` the flows whose source/destination it owns (each flow in one
-worker; a detector that summarises across hosts, such as trafficstats, merges its per-window
-partial documents in the main process with ``merge_partials``), ``global`` every flow, in
-worker 0 only (which then enriches and holds every record: correct, not faster).
+narrowed by the object's optional ``partition_rows`` to what it reads by the end the worker
+owns (portscan: UDP only of what a host received), ``source``/``destination`` the flows whose
+source/destination it owns (each flow in one worker; a detector that summarises across hosts,
+such as trafficstats, merges its per-window partial documents in the main process with
+``merge_partials``), ``global`` every flow, in worker 0 only (which then enriches and holds
+every record: correct, not faster).
 
 A worker's steps are its input batches (and, live, the main process's idle ticks), the same
 sequence in every worker. It reports the events of each step with the step's watermark; the
@@ -33,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import logging
 import multiprocessing
 import operator
 import os
@@ -40,7 +46,7 @@ import queue
 import resource
 import signal
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from itertools import compress
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import ForkingPickler
@@ -49,7 +55,7 @@ from typing import TYPE_CHECKING, Any
 from .alerts import ms_from_iso
 from .clock import NO_TIME, TIME_DEFAULTS, Reorderer, TimePolicy, _Run
 from .errors import FlowcepError
-from .partition import event_owner, owned_columns
+from .partition import Need, event_owner, owned_columns
 from .records import EVENT_STREAMS, FLOW_STREAM, FlowBatch
 from .sanitize import Sanitizer
 from .specs import Event
@@ -60,6 +66,8 @@ if TYPE_CHECKING:
     from .pipeline import Pipeline
 
 __all__ = ["WorkerPool", "WorkerError", "SharedClock"]
+
+log = logging.getLogger("flowcep")
 
 #: address owners memoised per worker (cleared when full, counted)
 OWNER_CACHE = 1 << 18
@@ -99,12 +107,15 @@ class SharedClock(Reorderer):
                 self._all_max = top
         return out
 
-    def hold(self, share: FlowBatch | None) -> list[FlowBatch]:
-        """Hold this worker's part of an admitted batch; returns what the watermark releases."""
-        if share is not None and share.length:
-            self._runs.append(_Run(share))  # sorted on release, as the reorderer's own runs
+    def hold(self, batch: FlowBatch | None, keep: list[int] | None = None) -> list[FlowBatch]:
+        """Hold this worker's part of an admitted batch (the records at ``keep``; None: all);
+        returns what the watermark releases. The part is not copied out: it is copied once,
+        sorted, when released (as the reorderer's own runs are)."""
+        if batch is not None and batch.length and (keep is None or keep):
+            run = _Run(batch, keep)
+            self._runs.append(run)
             self._starts.append(0)
-            self._pending_n += share.length
+            self._pending_n += len(run.times)
         return self._maybe_release()
 
     def _all_pending(self) -> bool:
@@ -154,6 +165,11 @@ class _Worker(StageRunner):
         # worker 0 runs the global detectors: it then needs every record
         self.keep_all = index == 0 and "global" in kinds
         self.stages = [st for st in pipe.detectors if st.partition != "global" or index == 0]
+        # what each detector reads of the flows of the hosts this worker owns; the worker holds
+        # their union (a plain address detector's need covers every other one's)
+        self.needs = [self._need(st) for st in self.stages]
+        plain = [nd for nd in self.needs if nd.kind == "address" and nd.rows is None]
+        self.hold_needs = plain[:1] or list({(nd.kind, nd.rows): nd for nd in self.needs}.values())
         self.owners: dict[str | None, bool] = {}  # address -> owned by this worker
         self.last_rt = NO_TIME
         self.step = 0
@@ -166,6 +182,68 @@ class _Worker(StageRunner):
             self.owners.clear()
             self.ctx.stats.add("workers.owner_cache_resets")
         return owned_columns(batch, self.index, self.n, self.owners)
+
+    def _need(self, stage: Stage) -> Need:
+        """A detector's need, its ``partition_rows`` called in isolation: one that raises or
+        answers with the wrong length is counted against its plugin (``plugin_errors``, and
+        logged the first time), and the detector then gets every flow of the worker's hosts
+        for that batch: more work, the same alerts. It does not count towards disabling the
+        detector, which one process never calls it for."""
+        need = Need.of(stage.partition, stage.obj)
+        rows = need.rows
+        if rows is None:
+            return need
+
+        def checked(batch: FlowBatch, end: str) -> Sequence[bool] | None:
+            try:
+                got = rows(batch, end)
+                if got is not None and len(got) != batch.length:
+                    raise ValueError(f"partition_rows returned {len(got)} values for {batch.length} records")
+                return got
+            except Exception as exc:
+                if self.ctx.strict:
+                    raise self._strict_error(stage, "detector partition_rows", exc) from exc
+                msg = f"partition_rows failed: {type(exc).__name__}: {exc}"
+                if not self.ctx.stats.plugin_errors.get(stage.plugin):
+                    log.error("flowcep: detector %r (plugin %s): %s; it gets every flow of its hosts",
+                              stage.name, stage.plugin, msg)
+                self.ctx.stats.plugin_error(stage.plugin, f"{stage.name}: {msg}")
+                return None
+
+        return Need(need.kind, checked)
+
+    def _held(self, batch: FlowBatch, ms: list[bool], md: list[bool]) -> list[int]:
+        """The positions of the records some detector of this worker reads: the union of
+        their needs. With a source detector (every shipped set) each flow a worker's host
+        sent is held, and the others' tests run only on the flows whose destination alone it
+        owns (a quarter of them with 2 workers), cut out with their columns copied on read."""
+        n = batch.length
+        needs = self.hold_needs
+        if not any(nd.kind == "source" for nd in needs):
+            masks = [nd.mask(batch, ms, md) for nd in needs]
+            if any(m is None for m in masks):
+                return list(range(n))
+            out: list[bool] = masks[0]  # type: ignore[assignment]  # not None: checked above
+            for m in masks[1:]:
+                out = list(map(operator.or_, out, m))  # type: ignore[arg-type]
+            return list(compress(range(n), out))
+        others = list(compress(range(n), map(operator.gt, md, ms)))  # the destination only
+        chosen: list[bool] | None = [False] * len(others)
+        sub = batch.pick(others) if others else None
+        for nd in needs:
+            if nd.kind == "source" or sub is None:
+                continue
+            if nd.kind == "global":
+                return list(range(n))
+            got = nd.dst_rows(sub)
+            if got is None:
+                chosen = None  # every flow to one of its hosts
+                break
+            chosen = list(map(operator.or_, chosen, got))  # type: ignore[arg-type]
+        held = list(ms)
+        for i in others if chosen is None else compress(others, chosen):
+            held[i] = True
+        return list(compress(range(n), held))
 
     def process(self, batch: FlowBatch) -> list[Event]:
         """One input batch, as :meth:`Pipeline.process` with the share cut after admission."""
@@ -183,21 +261,16 @@ class _Worker(StageRunner):
             return []
         self.whole.count("enrich", n)
         admitted = self.clock.admit(batch)
-        share: FlowBatch | None = None
-        if admitted.length:
-            ms, md = self._owned(admitted)
-            # each record is counted by the owner of its source, so the workers' counts add up
-            # (every admitted record is released to the detectors, at the latest at the end)
-            self.ctx.stats.count("detect", ms.count(True))
-            if self.keep_all:
-                share = admitted
-            else:
-                keep = list(compress(range(admitted.length), map(operator.or_, ms, md)))
-                share = admitted if len(keep) == admitted.length else admitted.take(keep)
-            self.ctx.stats.add("workers.records", share.length)
-            if share.length:
-                self.pipe.enrich(share)
-        return self._detect(self.clock.hold(share))
+        if not admitted.length:
+            return self._detect(self.clock.hold(None))
+        ms, md = self._owned(admitted)
+        # each record is counted by the owner of its source, so the workers' counts add up
+        # (every admitted record is released to the detectors, at the latest at the end)
+        self.ctx.stats.count("detect", ms.count(True))
+        keep = None if self.keep_all else self._held(admitted, ms, md)
+        self.ctx.stats.add("workers.records", admitted.length if keep is None else len(keep))
+        # enriched when released (_detect): only the records held, each once
+        return self._detect(self.clock.hold(admitted, keep))
 
     def _gateway_events(self, batch: FlowBatch) -> list[Event]:
         """Alert and metric documents of gateway runs (a level-2 monitor's input): every worker
@@ -217,20 +290,24 @@ class _Worker(StageRunner):
                     if rb.stream in getattr(st.obj, "streams", ()):
                         events.extend(self._detect_isolated(st, rb))
                 continue
-            # without global detectors a worker holds only its hosts' flows: the address share
-            takes: dict[str, FlowBatch] = {"global": rb} if self.keep_all else {"global": rb, "address": rb}
+            self.pipe.enrich(rb)
+            # Each detector gets the flows it reads (detectors with the same need share one
+            # cut). A worker holds their union, all of hosts it owns at one end or both, so a
+            # plain address detector gets it whole. A cut copies out only the columns its
+            # detector reads (FlowBatch.pick): a detector reads a third of the columns or less.
+            takes: dict[tuple[str, Any], FlowBatch] = {}
             owned: tuple[list[bool], list[bool]] | None = None
-            for st in self.stages:
-                part = st.partition
-                sub = takes.get(part)
+            for st, need in zip(self.stages, self.needs, strict=True):
+                key = (need.kind, need.rows)
+                whole = need.kind == "global" or (need.kind == "address" and need.rows is None
+                                                  and not self.keep_all)
+                sub = rb if whole else takes.get(key)
                 if sub is None:
                     if owned is None:
                         owned = self._owned(rb)
-                    ms, md = owned
-                    mask: Iterable[bool] = (ms if part == "source" else md if part == "destination"
-                                            else map(operator.or_, ms, md))
-                    idx = list(compress(range(rb.length), mask))
-                    sub = takes[part] = rb if len(idx) == rb.length else rb.take(idx)
+                    mask = need.mask(rb, *owned)
+                    idx = list(compress(range(rb.length), mask)) if mask is not None else None
+                    sub = takes[key] = rb if idx is None or len(idx) == rb.length else rb.pick(idx)
                 if sub.length:
                     events.extend(self._mine(st, self._detect_isolated(st, sub)))
         self.whole.gauge("watermark_ms", self.clock.watermark)

@@ -272,3 +272,63 @@ def test_flow_documents_with_every_default_enricher_equal_the_eager_ones() -> No
     created = datetime(2026, 12, 4, tzinfo=UTC)
     assert ecs.batch_to_json(lazy.take(order), created=created) == ecs.batch_to_json(eager.take(order), created=created)
     assert [lazy.row(i) for i in order] == [eager.row(i) for i in order]
+
+
+# -- FlowBatch.pick: take, with each column copied out on its first read -------------------------
+
+def _picked_pair() -> tuple[FlowBatch, FlowBatch, list[int]]:
+    rng = random.Random(7)
+    rows = [{"a": i, "b": rng.randint(0, 9), "c": None if i % 3 else f"x{i}", "flowEndMilliseconds": 1000 + i}
+            for i in range(50)]
+    batch = FlowBatch.from_rows(rows, source="s")
+    counting = Counting()
+    batch.add_lazy_column("sum", counting)
+    idx = [rng.randrange(50) for _ in range(30)]  # repeats and any order, as take allows
+    return batch, batch.pick(idx), idx
+
+
+def _placeholder(batch: FlowBatch, name: str) -> str:
+    return type(dict.get(batch.columns, name)).__name__
+
+
+def test_pick_reads_like_take_and_copies_only_what_is_read() -> None:
+    batch, picked, idx = _picked_pair()
+    want = batch.take(idx)
+    assert picked.length == want.length == len(idx)
+    assert list(picked.columns) == list(want.columns)  # names and order, nothing copied
+    assert all(_placeholder(picked, n) in ("_View", "_Lazy") for n in picked.columns)
+    assert picked.columns["b"] == want.columns["b"]
+    assert _placeholder(picked, "b") == "list" and _placeholder(picked, "a") == "_View"  # only b copied
+    assert picked.columns.get("c") == want.columns["c"]
+    assert picked.columns["sum"] == want.columns["sum"]  # a lazy column builds from the picked ones
+    assert picked.event_times() == want.event_times()
+    assert picked.row(3) == want.row(3)
+    assert picked.columns == want.columns
+
+
+@pytest.mark.parametrize("how", ["take", "slice", "concat", "pickle", "items", "copy", "pick", "pop"])
+def test_a_picked_batch_carried_on_has_the_values_take_gives(how: str) -> None:
+    batch, picked, idx = _picked_pair()
+    want = batch.take(idx)
+    picked.columns["b"]  # one column read, the others still placeholders
+    if how == "take":
+        got, ref = picked.take([5, 1, 1, 0]), want.take([5, 1, 1, 0])
+    elif how == "slice":
+        got, ref = picked.slice(4, 20), want.slice(4, 20)
+    elif how == "concat":
+        got, ref = FlowBatch.concat([picked, picked]), FlowBatch.concat([want, want])
+    elif how == "pickle":
+        got, ref = pickle.loads(pickle.dumps(picked)), want
+    elif how == "items":
+        assert dict(picked.columns.items()) == dict(want.columns.items())
+        return
+    elif how == "copy":
+        got, ref = FlowBatch(picked.columns.copy(), picked.length), want
+    elif how == "pick":
+        got, ref = picked.pick([2, 3, 29]), want.take([2, 3, 29])
+    else:
+        assert picked.columns.pop("a") == want.columns["a"]
+        assert "a" not in picked.columns
+        return
+    assert {k: got.columns[k] for k in got.columns} == {k: ref.columns[k] for k in ref.columns}
+    assert got.length == ref.length

@@ -286,7 +286,9 @@ class _PerHost:
         return []
 
     def flush(self) -> list[Any]:
-        return [make_alert(_RULE, time_ms=T0, detector=self.name, source_ip=a, key=a,
+        # a rule of its own: the suppressor would merge two detectors' alerts of one key
+        rule = RuleSpec(id=f"flows-per-host-{self.name}", name="Flows per host", description="test")
+        return [make_alert(rule, time_ms=T0, detector=self.name, source_ip=a, key=a,
                            counts={"flows": n, "by": self.name}) for a, n in sorted(self.counts.items())]
 
 
@@ -318,6 +320,24 @@ class _Dies(_PerHost):
         return []
 
 
+class _RowsRaise(_PerHost):
+    """An address detector whose ``partition_rows`` raises: it must still see its hosts' flows."""
+
+    name = "rowsraise"
+
+    def partition_rows(self, batch: FlowBatch, end: str) -> Any:
+        raise RuntimeError("no rows today")
+
+
+class _RowsSource(_PerHost):
+    """An address detector that reads, of its hosts' flows, only those they sent."""
+
+    name = "rowssource"
+
+    def partition_rows(self, batch: FlowBatch, end: str) -> Any:
+        return None if end == "source" else [False] * batch.length
+
+
 class _Plugin:
     @hookimpl
     def flowcep_register_inputs(self) -> list[InputSpec]:
@@ -330,7 +350,9 @@ class _Plugin:
         return [DetectorSpec(name="perhost", summary="t", factory=_PerHost, partition="address"),
                 DetectorSpec(name="persource", summary="t", factory=_PerSource, partition="source"),
                 DetectorSpec(name="allflows", summary="t", factory=_AllFlows, partition="global"),
-                DetectorSpec(name="dies", summary="t", factory=_Dies, partition="address")]
+                DetectorSpec(name="dies", summary="t", factory=_Dies, partition="address"),
+                DetectorSpec(name="rowsraise", summary="t", factory=_RowsRaise, partition="address"),
+                DetectorSpec(name="rowssource", summary="t", factory=_RowsSource, partition="address")]
 
 
 def _pipeline_run(workers: int, detectors: list[str], source: str = "feed:x") -> tuple[list[Any], dict[str, Any]]:
@@ -495,3 +517,142 @@ def test_stdin_with_workers_is_read_once_and_broadcast(tmp_path: Path) -> None:
                              stdin=stdin, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
     assert want and _alerts(out) == want
+
+
+# -- what each worker holds and feeds each detector -------------------------------------------------
+
+def _mixed_batches(tmp: Path, size: int = 1500) -> list[FlowBatch]:
+    """The synthetic scenario holding every attack kind, as time-ordered batches."""
+    from flowcep_plugin.synth import generate
+    from flowcep_plugin.synth.output import write_scenario
+
+    write_scenario(generate("mixed", seed=3, duration_s=600), tmp / "mixed.jsonl", "jsonl")
+    rows = sorted((json.loads(line) for line in (tmp / "mixed.jsonl").read_text().splitlines()),
+                  key=lambda r: r["flowEndMilliseconds"])
+    # biflows too: the answers a detector reads from the reverse side of a record
+    rows += [{"sourceIPv4Address": f"198.51.100.{k}", "destinationIPv4Address": "10.10.0.80",
+              "protocolIdentifier": 6, "destinationTransportPort": 443, "sourceTransportPort": 40000 + k,
+              "tcpControlBits": 0x10, "reverseTcpControlBits": 0x12, "packetDeltaCount": 1,
+              "reversePacketDeltaCount": 1, "octetDeltaCount": 40, "reverseOctetDeltaCount": 44,
+              "flowStartMilliseconds": rows[-1]["flowEndMilliseconds"] + k,
+              "flowEndMilliseconds": rows[-1]["flowEndMilliseconds"] + 200 + k * 5} for k in range(120)]
+    return [FlowBatch.from_rows(rows[i:i + size]) for i in range(0, len(rows), size)]
+
+
+def _alert_keys(events: list[Any]) -> list[tuple[Any, ...]]:
+    return sorted((e["rule"]["id"], e["flowcep"]["key"], json.dumps(e["flowcep"].get("window")),
+                   json.dumps(e["flowcep"].get("counts"), sort_keys=True),
+                   json.dumps((e.get("destination") or {}).get("ip"))) for e in events)
+
+
+def _detector_alone(spec: Any, config: dict[str, Any], batches: list[FlowBatch],
+                    worker: int | None = None, n: int = 1) -> list[Any]:
+    """One detector over ``batches``: all of them, or only what worker ``worker`` of ``n``
+    feeds it (its partition's need), keeping the alerts that worker speaks for."""
+    from flowcep_plugin.partition import Need
+    from flowcep_plugin.testing import build_detector
+
+    det = build_detector(spec, config)
+    need = Need.of(spec.partition, det)
+    events: list[Any] = []
+    for b in batches:
+        sub = b
+        if worker is not None:
+            ms, md = owned_columns(b, worker, n, {})
+            mask = need.mask(b, ms, md)
+            assert mask is not None
+            sub = b.take([i for i, m in enumerate(mask) if m])
+        events += det.on_batch(sub) if sub.length else []
+        events += det.on_watermark(max(b.event_times()) - 1)
+    events += det.flush()
+    if worker is not None and spec.partition == "address":
+        events = [e for e in events if event_owner(e, n) == worker]
+    return events
+
+
+@pytest.mark.parametrize("name", ["portscan", "volumetric", "policy", "multistage"])
+def test_each_detector_fed_only_what_its_partition_declares_alerts_as_one_process(name: str, tmp_path: Path) -> None:
+    """The partition declarations (``partition``, an address detector's ``partition_rows``)
+    must cover every record a detector reads for the hosts a worker owns: fed only those,
+    the workers together raise exactly one process's alerts."""
+    import importlib
+
+    from flowcep_plugin.synth.scenarios import POLICY
+
+    spec = importlib.import_module(f"flowcep_{name}").SPEC
+    config: dict[str, Any] = {}
+    if name == "policy":
+        config = {"policies": [{"name": "files", "destinations": POLICY["restricted_hosts"],
+                                "ports": POLICY["restricted_ports"], "allowed_sources": POLICY["allowed_sources"]}]}
+    batches = _mixed_batches(tmp_path)
+    want = _alert_keys(_detector_alone(spec, config, batches))
+    assert want, "the scenario must raise this detector's alerts for the comparison to mean anything"
+    for n in (2, 3):
+        got = _alert_keys([e for w in range(n) for e in _detector_alone(spec, config, batches, w, n)])
+        assert got == want, (n, sorted(set(want) - set(got))[:3], sorted(set(got) - set(want))[:3])
+
+
+def test_partition_rows_narrow_what_a_worker_holds() -> None:
+    """portscan reads only UDP of what its hosts received, volumetric only UDP/ICMP and SYN
+    records (and takes all its hosts sent); a worker holding both and a source detector skips a
+    completed TCP connection to a host it owns from a host it does not."""
+    from flowcep_portscan import SPEC as PORTSCAN
+    from flowcep_volumetric import SPEC as VOLUMETRIC
+
+    from flowcep_plugin.partition import Need
+    from flowcep_plugin.testing import build_detector
+
+    hosts = [f"10.0.0.{i}" for i in range(64)]
+    mine = [h for h in hosts if owner(h, 2) == 0]
+    theirs = [h for h in hosts if owner(h, 2) == 1]
+    rows = [{"sourceIPv4Address": theirs[0], "destinationIPv4Address": mine[0], "protocolIdentifier": p,
+             "tcpControlBits": f, "packetDeltaCount": 5, "flowEndMilliseconds": T0 + k}
+            for k, (p, f) in enumerate([(6, 0x1B), (6, 0x10), (6, 0x02), (6, 0x12), (17, 0), (1, 0), (47, 0)])]
+    rows.append({"sourceIPv4Address": mine[1], "destinationIPv4Address": theirs[1], "protocolIdentifier": 6,
+                 "tcpControlBits": 0x1B, "packetDeltaCount": 5, "flowEndMilliseconds": T0 + 9})
+    batch = FlowBatch.from_rows(rows)
+    ms, md = owned_columns(batch, 0, 2, {})
+    port = Need.of("address", build_detector(PORTSCAN)).mask(batch, ms, md)
+    vol = Need.of("address", build_detector(VOLUMETRIC)).mask(batch, ms, md)
+    src = Need.of("source", object()).mask(batch, ms, md)
+    assert port == [False, False, False, False, True, False, False, True]
+    assert vol == [False, False, True, True, True, True, False, True]  # all its host sent
+    assert src == [False] * 7 + [True]
+    assert Need.of("address", object()).mask(batch, ms, md) == [True] * 8
+    assert Need.of("global", object()).mask(batch, ms, md) is None
+
+
+def test_a_worker_holds_its_part_uncopied_and_releases_it_sorted() -> None:
+    from flowcep_plugin.workers import SharedClock
+
+    rows = [{"sourceIPv4Address": "10.0.0.1", "flowEndMilliseconds": T0 + t, "octetDeltaCount": t}
+            for t in (50, 10, 40, 20, 30, 0)]
+    batch = FlowBatch.from_rows(rows)
+    clock = SharedClock(60_000, Stats())
+    admitted = clock.admit(batch)
+    assert clock.hold(admitted, [0, 2, 3]) == []  # within the lateness: held
+    assert clock.pending == 3
+    out = clock.flush()
+    got = [t for b in out for t in b.columns["octetDeltaCount"]]
+    assert got == [20, 40, 50]  # the part only, in event-time order
+
+
+def test_partition_rows_narrow_a_detector_and_a_raising_one_is_counted_not_fatal() -> None:
+    """``rowssource`` declares it reads only what its hosts sent: fed that, its counts by
+    source are one process's while the destination-side counts of hosts only received from
+    are gone (the declaration is honoured, not ignored). ``rowsraise``'s declaration raises:
+    counted against its plugin, and it is fed every flow of its hosts (one process's counts)."""
+    want, _ = _pipeline_run(1, ["perhost", "rowsraise"])
+    one = {(k, v) for by, k, v in want if by == "perhost"}
+    assert {(k, v) for by, k, v in want if by == "rowsraise"} == one
+    got, stats = _pipeline_run(2, ["perhost", "rowsraise", "rowssource"])
+    assert {(k, v) for by, k, v in got if by == "perhost"} == one
+    assert {(k, v) for by, k, v in got if by == "rowsraise"} == one
+    assert stats["plugin_errors"].get("t", 0) >= 1
+    assert any("partition_rows failed: RuntimeError: no rows today" in e for e in stats["errors"])
+    # the 40 senders (10.0.0.x) send and are sent nothing else: their counts stay whole;
+    # the 13 receivers (10.0.1.x) are counted only from the flows a worker holds as the
+    # receiver's owner, which rowssource declared it does not read
+    narrowed = {(k, v) for by, k, v in got if by == "rowssource"}
+    assert {(k, v) for k, v in one if k.startswith("10.0.0.")} <= narrowed
+    assert not {(k, v) for k, v in narrowed if k.startswith("10.0.1.")} & one

@@ -231,6 +231,16 @@ class PortScanDetector:
         return self.windows.flush()
 
     @staticmethod
+    def partition_rows(batch: FlowBatch, end: str) -> list[bool] | None:
+        """What ``flowcep run --workers N`` feeds it of the flows of a host a worker owns at
+        ``end``: everything the host sent (its probes and contacts; every alert is keyed by
+        the sender), and of what it received only UDP (the answers that make its datagrams
+        answered). Whatever else it received is the sender's business, in the sender's owner."""
+        if end == "source":
+            return None
+        return [p == 17 for p in int_column(batch, "protocolIdentifier")]
+
+    @staticmethod
     def _columns(batch: FlowBatch) -> tuple[Any, ...]:
         # columns every record needs are converted; the rest are read raw, on the rare paths
         return (address_column(batch, "source"), address_column(batch, "destination"),

@@ -63,6 +63,8 @@ from flowcep_plugin.api import (
 __all__ = ["SPEC", "VolumetricDetector", "flowcep_register_detectors"]
 
 SYN, RST, ACK = 0x02, 0x04, 0x10
+_SYN_ACK = SYN | ACK
+_BARE_SYN_ACK = SYN | ACK | RST  # the flags a SYN-ACK reflection record may have
 #: at most this many source addresses are listed in one alert (counts stay exact)
 LIST_LIMIT = 20
 #: a record lasting longer is spread over at most this many seconds
@@ -258,6 +260,24 @@ class VolumetricDetector:
 
     def flush(self) -> list[Event]:
         return self.windows.flush()
+
+    @staticmethod
+    def partition_rows(batch: FlowBatch, end: str) -> list[bool] | None:
+        """What ``flowcep run --workers N`` feeds it of the flows of a host a worker owns at
+        ``end``: the records ``_acc`` reads at all (UDP, ICMP; TCP: a SYN without ACK, a bare
+        SYN-ACK, a biflow's answering SYN-ACK). A whole connection (SYN, ACK and data or FIN),
+        its middle (no SYN) or another protocol changes no table. Of what a host sent it
+        takes everything: the worker holds those flows anyway (for the source-keyed
+        detectors), and skipping them in ``_acc`` costs less than telling them apart here."""
+        if end == "source":
+            return None
+        proto = int_column(batch, "protocolIdentifier")
+        flags = int_column(batch, "tcpControlBits", default=-1)
+        rflags = int_column(batch, "reverseTcpControlBits", default=-1)
+        return [p in (17, 1, 58) or (p == 6 and (
+                (f >= 0 and f & SYN != 0 and (f & ACK == 0 or f & ~_BARE_SYN_ACK == 0))
+                or (r >= 0 and r & _SYN_ACK == _SYN_ACK)))
+                for p, f, r in zip(proto, flags, rflags, strict=True)]
 
     @staticmethod
     def _columns(batch: FlowBatch) -> tuple[Any, ...]:
