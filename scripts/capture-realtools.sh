@@ -30,7 +30,8 @@ ALL=(nmap_syn_top100 nmap_connect_top100 nmap_udp_20 nmap_ping_sweep nmap_versio
      masscan_1000 hydra_ssh hydra_http_basic hydra_http_form multistage_nmap_dirb_hydra
      hping3_flood_random_src hping3_flood_one_src
      benign_web_many_clients benign_dns_resolver benign_one_client_many_conns benign_monitor_31_sites
-     benign_ssh_session)
+     benign_ssh_session nmap_xmas_top100 nmap_fin_top100 nmap_ack_top100
+     v6_nmap_syn_top100 v6_nmap_ping_sweep v6_hydra_ssh v6_hydra_http_form v6_benign_web_dns)
 NAMES=("$@"); [[ ${#NAMES[@]} -eq 0 ]] && NAMES=("${ALL[@]}")
 [[ $(id -u) -eq 0 ]] || { echo "capture-realtools: must run as root (network namespaces)" >&2; exit 2; }
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -79,15 +80,32 @@ for i in $(seq 10 40); do inn rt-srv ip addr add "198.51.100.$i/24" dev eth0; do
 inn rt-srv ip route add default via 198.51.100.1 src 198.51.100.10
 inn rt-dns ip addr add 198.51.100.53/24 dev eth0
 inn rt-dns ip route add default via 198.51.100.1
-# router and hosts: no IPv6 chatter (router solicitations, MLD) in the captures
-for n in "${NSS[@]}"; do inn "$n" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1; done
+# IPv6 (2001:db8::/32): static addresses without duplicate address detection, no router
+# advertisements; the router forwards between 2001:db8:c::/64 (clients, attacker) and
+# 2001:db8:5::/64 (servers)
+for n in "${NSS[@]}"; do inn "$n" sysctl -qw net.ipv6.conf.all.accept_ra=0 net.ipv6.conf.default.accept_ra=0; done
+inn rt-router sysctl -qw net.ipv6.conf.all.forwarding=1
+inn rt-router ip -6 addr add 2001:db8:c::1/64 dev br-c nodad
+inn rt-router ip -6 addr add 2001:db8:5::1/64 dev br-s nodad
+inn rt-router ip -6 route add default via 2001:db8:c::fe
+inn rt-sink ip -6 addr add 2001:db8:c::fe/64 dev eth0 nodad
+inn rt-atk ip -6 addr add 2001:db8:c::66/64 dev eth0 nodad
+inn rt-atk ip -6 route add default via 2001:db8:c::1
+for i in $(seq 10 49); do inn rt-cli ip -6 addr add "2001:db8:c::$i/64" dev eth0 nodad; done
+inn rt-cli ip -6 route add default via 2001:db8:c::1 src 2001:db8:c::10
+for i in $(seq 10 40); do inn rt-srv ip -6 addr add "2001:db8:5::$i/64" dev eth0 nodad; done
+inn rt-srv ip -6 route add default via 2001:db8:5::1 src 2001:db8:5::10
+inn rt-dns ip -6 addr add 2001:db8:5::53/64 dev eth0 nodad
+inn rt-dns ip -6 route add default via 2001:db8:5::1
 
 # --- services ------------------------------------------------------------------------------
 inn rt-srv python3 "$HERE/realtools/websrv.py" 80 & PIDS+=($!)
+inn rt-srv python3 "$HERE/realtools/websrv.py" 80 :: & PIDS+=($!)
 mkdir -p /run/sshd
 ssh-keygen -q -t ed25519 -N "" -f "$TMP/hostkey"
 cat > "$TMP/sshd_config" <<CONF
 ListenAddress 198.51.100.10
+ListenAddress 2001:db8:5::10
 HostKey $TMP/hostkey
 PasswordAuthentication yes
 KbdInteractiveAuthentication no
@@ -99,8 +117,8 @@ inn rt-srv /usr/sbin/sshd -D -f "$TMP/sshd_config" & PIDS+=($!)
 useradd -M -d /tmp -s /bin/sh rtalice
 echo 'rtalice:correct-horse' | chpasswd
 inn rt-dns dnsmasq -k --conf-file=/dev/null --no-resolv --no-hosts --user=root \
-  --listen-address=198.51.100.53 --bind-interfaces --local=/corp.example/ \
-  --host-record=www.corp.example,198.51.100.10 --host-record=mail.corp.example,198.51.100.11 \
+  --listen-address=198.51.100.53 --listen-address=2001:db8:5::53 --bind-interfaces --local=/corp.example/ \
+  --host-record=www.corp.example,198.51.100.10,2001:db8:5::10 --host-record=mail.corp.example,198.51.100.11 \
   --host-record=intranet.corp.example,198.51.100.12 --host-record=files.corp.example,198.51.100.13 \
   --host-record=git.corp.example,198.51.100.14 --txt-record=corp.example,"v=spf1 -all" \
   --mx-host=corp.example,mail.corp.example --pid-file="$TMP/dnsmasq.pid" & PIDS+=($!)
@@ -129,7 +147,7 @@ printf '#!/bin/sh\necho wrong-horse\n' > "$TMP/askpass-wrong"; chmod +x "$TMP/as
 
 # --- scenarios -----------------------------------------------------------------------------
 A="ip netns exec rt-atk"; C="ip netns exec rt-cli"
-ATK=203.0.113.66; WEB=198.51.100.10; DNS=198.51.100.53
+ATK=203.0.113.66; WEB=198.51.100.10; DNS=198.51.100.53; WEB6=2001:db8:5::10; DNS6=2001:db8:5::53
 
 s_nmap_syn_top100()        { $A nmap -n -sS --top-ports 100 $WEB; }
 s_nmap_connect_top100()    { $A nmap -n -sT --top-ports 100 $WEB; }
@@ -149,6 +167,25 @@ s_multistage_nmap_dirb_hydra() {
 }
 s_hping3_flood_random_src() { $A hping3 -q -S -p 80 --rand-source -c 3000 -i u1000 $WEB || true; }
 s_hping3_flood_one_src()    { $A hping3 -q -S -p 80 -c 3000 -i u1000 $WEB || true; }
+s_nmap_xmas_top100()       { $A nmap -n -sX --top-ports 100 $WEB; }
+s_nmap_fin_top100()        { $A nmap -n -sF --top-ports 100 $WEB; }
+s_nmap_ack_top100()        { $A nmap -n -sA --top-ports 100 $WEB; }
+s_v6_nmap_syn_top100()     { $A nmap -6 -n -sS --top-ports 100 $WEB6; }
+s_v6_nmap_ping_sweep()     { $A nmap -6 -n -sn 2001:db8:5::/120; }
+s_v6_hydra_ssh()           { $A hydra -6 -l admin -P "$TMP/pw60.txt" -t 4 -I "ssh://[$WEB6]"; }
+s_v6_hydra_http_form()     { $A hydra -6 -l admin -P "$TMP/pw60.txt" -t 4 -I $WEB6 http-post-form "/login:user=^USER^&pass=^PASS^:F=invalid"; }
+s_v6_benign_web_dns() {  # 30 IPv6 clients: resolve www.corp.example (AAAA), then fetch pages
+  local pids=()
+  for i in $(seq 10 39); do
+    ( $C dig +short +tries=1 +time=2 -b "2001:db8:c::$i" "@$DNS6" www.corp.example AAAA >/dev/null
+      for k in 0 1 2 3; do
+        $C curl -s -o /dev/null --interface "2001:db8:c::$i" "http://[$WEB6]/$(( (i + k) % 2 )).html" || true
+        $C curl -s -o /dev/null --interface "2001:db8:c::$i" "http://[$WEB6]/news"
+        sleep 0.$(( (i * 7 + k * 3) % 10 ))
+      done ) & pids+=($!)
+  done
+  wait "${pids[@]}"
+}
 s_benign_web_many_clients() {
   local pages=(/ /news /about /products /contact /images/logo.png /login /favicon.ico /index.html /news)
   local pids=()  # a bare wait would also wait for tcpdump and the daemons

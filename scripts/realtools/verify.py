@@ -18,7 +18,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 ATK, WEB, DNS = "203.0.113.66", "198.51.100.10", "198.51.100.53"
-CLIENTS = "192.0.2.0/24"
+ATK6, WEB6 = "2001:db8:c::66", "2001:db8:5::10"
 LABELS: dict[str, dict[str, object]] = {
     "nmap_syn_top100": {"category": "attack", "kind": "tcp-syn-scan", "attackers": [ATK], "victims": [WEB]},
     "nmap_connect_top100": {"category": "attack", "kind": "tcp-connect-scan", "attackers": [ATK], "victims": [WEB]},
@@ -32,14 +32,22 @@ LABELS: dict[str, dict[str, object]] = {
     "multistage_nmap_dirb_hydra": {"category": "attack", "kind": "multistage-http", "attackers": [ATK], "victims": ["198.51.100.0/24"]},
     "hping3_flood_random_src": {"category": "attack", "kind": "syn-flood", "attackers": [], "victims": [WEB]},
     "hping3_flood_one_src": {"category": "attack", "kind": "syn-flood", "attackers": [ATK], "victims": [WEB]},
+    "nmap_xmas_top100": {"category": "attack", "kind": "tcp-flag-scan", "attackers": [ATK], "victims": [WEB]},
+    "nmap_fin_top100": {"category": "attack", "kind": "tcp-flag-scan", "attackers": [ATK], "victims": [WEB]},
+    "nmap_ack_top100": {"category": "oos", "kind": "tcp-ack-scan", "attackers": [ATK], "victims": [WEB]},
+    "v6_nmap_syn_top100": {"category": "attack", "kind": "tcp-syn-scan", "attackers": [ATK6], "victims": [WEB6]},
+    "v6_nmap_ping_sweep": {"category": "attack", "kind": "host-sweep", "attackers": [ATK6], "victims": ["2001:db8:5::/120"]},
+    "v6_hydra_ssh": {"category": "attack", "kind": "ssh-bruteforce", "attackers": [ATK6], "victims": [WEB6]},
+    "v6_hydra_http_form": {"category": "attack", "kind": "http-bruteforce", "attackers": [ATK6], "victims": [WEB6]},
     "benign_web_many_clients": {"category": "benign", "kind": "benign-web-server"},
     "benign_dns_resolver": {"category": "benign", "kind": "benign-dns-resolver"},
     "benign_one_client_many_conns": {"category": "benign", "kind": "benign-web-client"},
     "benign_monitor_31_sites": {"category": "benign", "kind": "benign-web-monitor"},
     "benign_ssh_session": {"category": "benign", "kind": "benign-ssh"},
+    "v6_benign_web_dns": {"category": "benign", "kind": "benign-web-dns-ipv6"},
 }
 FIELDS = ["frame.time_epoch", "ip.src", "ip.dst", "ip.proto", "tcp.flags", "tcp.dstport",
-          "udp.srcport", "udp.dstport", "icmp.type", "http.request.method", "http.request.uri",
+          "udp.srcport", "udp.dstport", "icmp.type", "ipv6.src", "ipv6.dst", "icmpv6.type", "http.request.method", "http.request.uri",
           "http.response.code", "dns.flags.response", "tcp.stream"]
 
 
@@ -64,11 +72,21 @@ def evidence(path: Path) -> tuple[str, float, float, float, float]:
     dnsq: dict[str, int] = Counter()
     dnsr = 0
     unreach: Counter[str] = Counter()
+    flagged: dict[str, Counter[int]] = defaultdict(Counter)
+    flag_ports: dict[str, set[str]] = defaultdict(set)
+    bare_ack: dict[str, set[tuple[str, str]]] = defaultdict(set)
     streams: dict[str, set[str]] = defaultdict(set)
     t_atk: list[float] = []
     for r in data:
-        t, src, dst, proto, flags, dport, usport, udport, icmp, meth, uri, code, dnsresp, stream = (r + [""] * 14)[:14]
-        if src == ATK:
+        (t, src, dst, proto, flags, dport, usport, udport, icmp, src6, dst6, icmp6, meth, uri, code,
+         dnsresp, stream) = (r + [""] * 17)[:17]
+        src, dst = src or src6, dst or dst6
+        # ICMPv6 echo request 128 / destination unreachable 1 as their ICMP counterparts; ND
+        # (133-137) is not traffic of the attack
+        icmp = icmp or {"128": "8", "1": "3"}.get(icmp6, "")
+        if icmp6 in ("133", "134", "135", "136", "137", "143"):
+            continue
+        if src in (ATK, ATK6):
             t_atk.append(float(t))
         if icmp == "3":
             unreach[src] += 1
@@ -82,6 +100,11 @@ def evidence(path: Path) -> tuple[str, float, float, float, float]:
                 synack[src] += 1
             if f & 0x04:
                 rst[src] += 1
+            if not f & 0x16:  # no SYN, ACK or RST: FIN, NULL, Xmas
+                flagged[src][f] += 1
+                flag_ports[src].add(dport)
+            elif f == 0x10:
+                bare_ack[src].add((dst, dport))
         if icmp == "8":
             echo[src].add(dst)
         if udport:
@@ -106,6 +129,12 @@ def evidence(path: Path) -> tuple[str, float, float, float, float]:
         parts.append("SYN-ACKs from " + ", ".join(f"{s} {n}" for s, n in synack.most_common(3)))
     if rst:
         parts.append("RSTs from " + ", ".join(f"{s} {n}" for s, n in rst.most_common(3)))
+    for s, by_flags in sorted(flagged.items()):
+        kinds = ", ".join(f"{n} with flags 0x{f:03x}" for f, n in sorted(by_flags.items()))
+        parts.append(f"{s}: {kinds} (no SYN/ACK/RST) to {len(flag_ports[s])} port(s)")
+    for s, pairs in sorted(bare_ack.items()):
+        if len({p for _, p in pairs}) >= 15:
+            parts.append(f"{s}: bare ACK segments to {len({p for _, p in pairs})} ports")
     for s, d in sorted(echo.items(), key=lambda kv: -len(kv[1]))[:2]:
         parts.append(f"{s}: ICMP echo requests to {len(d)} hosts")
     for s in sorted(udp, key=lambda s: -udp_n[s])[:2]:

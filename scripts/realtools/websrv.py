@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Victim web server for scripts/capture-realtools.sh: a few pages, a form login and basic auth.
 
-Run inside a network namespace only (it binds 0.0.0.0:80 there). /login takes a POST form
+Run inside a network namespace only (it binds 0.0.0.0:80 there, or [::]:80 with a second
+argument "::"). /login takes a POST form
 (user, pass) and answers "invalid" until the pair is alice/correct-horse; /admin wants HTTP
 basic auth with the same pair. Everything else under / is a small static page or a 404, so
 dirb's misses look as they do on a real server.
@@ -10,6 +11,7 @@ dirb's misses look as they do on a real server.
 from __future__ import annotations
 
 import base64
+import socket
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
@@ -79,6 +81,20 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, b"<html>invalid user or password</html>")
 
 
+class Server6(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
 if __name__ == "__main__":
-    ThreadingHTTPServer.daemon_threads = True
-    ThreadingHTTPServer(("0.0.0.0", int(sys.argv[1]) if len(sys.argv) > 1 else 80), Handler).serve_forever()
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else 80
+    bind = sys.argv[2] if len(sys.argv) > 2 else "0.0.0.0"
+    cls = Server6 if ":" in bind else ThreadingHTTPServer
+    cls.daemon_threads = True
+    if cls is Server6:  # IPv6 only: the IPv4 listener is another process
+        srv = Server6((bind, port), Handler, bind_and_activate=False)
+        srv.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        srv.server_bind()
+        srv.server_activate()
+        srv.serve_forever()
+    else:
+        cls((bind, port), Handler).serve_forever()
