@@ -31,7 +31,7 @@ ALL=(nmap_syn_top100 nmap_connect_top100 nmap_udp_20 nmap_ping_sweep nmap_versio
      hping3_flood_random_src hping3_flood_one_src
      benign_web_many_clients benign_dns_resolver benign_one_client_many_conns benign_monitor_31_sites
      benign_ssh_session nmap_xmas_top100 nmap_fin_top100 nmap_ack_top100
-     v6_nmap_syn_top100 v6_nmap_ping_sweep v6_hydra_ssh v6_hydra_http_form v6_benign_web_dns)
+     v6_nmap_syn_top100 v6_nmap_ping_sweep v6_hydra_ssh v6_hydra_http_form v6_multistage_nmap_dirb_hydra v6_benign_web_dns)
 NAMES=("$@"); [[ ${#NAMES[@]} -eq 0 ]] && NAMES=("${ALL[@]}")
 [[ $(id -u) -eq 0 ]] || { echo "capture-realtools: must run as root (network namespaces)" >&2; exit 2; }
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -174,6 +174,11 @@ s_v6_nmap_syn_top100()     { $A nmap -6 -n -sS --top-ports 100 $WEB6; }
 s_v6_nmap_ping_sweep()     { $A nmap -6 -n -sn 2001:db8:5::/120; }
 s_v6_hydra_ssh()           { $A hydra -6 -l admin -P "$TMP/pw60.txt" -t 4 -I "ssh://[$WEB6]"; }
 s_v6_hydra_http_form()     { $A hydra -6 -l admin -P "$TMP/pw60.txt" -t 4 -I $WEB6 http-post-form "/login:user=^USER^&pass=^PASS^:F=invalid"; }
+s_v6_multistage_nmap_dirb_hydra() {
+  $A nmap -6 -n -sS -p 80,443 2001:db8:5::/120
+  for i in $(seq 10 40); do $A dirb "http://[2001:db8:5::$i]/" "$TMP/dirs25.txt" -r -S >/dev/null; done
+  $A hydra -6 -l admin -P "$TMP/pw60.txt" -t 4 -I $WEB6 http-post-form "/login:user=^USER^&pass=^PASS^:F=invalid"
+}
 s_v6_benign_web_dns() {  # 30 IPv6 clients: resolve www.corp.example (AAAA), then fetch pages
   local pids=()
   for i in $(seq 10 39); do

@@ -45,6 +45,8 @@ EXPECTED: dict[str, set[str]] = {
     "v6_hydra_ssh.pcap": {"bruteforce-guessing", "bruteforce-slow"},
     # FlowCEP's EPL read IPv4 address elements only: this alert named nobody before
     "v6_hydra_http_form.pcap": {"multistage-http-bruteforce"},
+    # also: its stages straddle a 5-minute boundary, which FlowCEP's tumbling correlation split
+    "v6_multistage_nmap_dirb_hydra.pcap": {"multistage-attack"},
 }
 
 

@@ -39,6 +39,7 @@ LABELS: dict[str, dict[str, object]] = {
     "v6_nmap_ping_sweep": {"category": "attack", "kind": "host-sweep", "attackers": [ATK6], "victims": ["2001:db8:5::/120"]},
     "v6_hydra_ssh": {"category": "attack", "kind": "ssh-bruteforce", "attackers": [ATK6], "victims": [WEB6]},
     "v6_hydra_http_form": {"category": "attack", "kind": "http-bruteforce", "attackers": [ATK6], "victims": [WEB6]},
+    "v6_multistage_nmap_dirb_hydra": {"category": "attack", "kind": "multistage-http", "attackers": [ATK6], "victims": ["2001:db8:5::/120"]},
     "benign_web_many_clients": {"category": "benign", "kind": "benign-web-server"},
     "benign_dns_resolver": {"category": "benign", "kind": "benign-dns-resolver"},
     "benign_one_client_many_conns": {"category": "benign", "kind": "benign-web-client"},
@@ -75,6 +76,8 @@ def evidence(path: Path) -> tuple[str, float, float, float, float]:
     flagged: dict[str, Counter[int]] = defaultdict(Counter)
     flag_ports: dict[str, set[str]] = defaultdict(set)
     bare_ack: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    acks: list[tuple[str, str, str, str]] = []
+    syn_streams: set[str] = set()
     streams: dict[str, set[str]] = defaultdict(set)
     t_atk: list[float] = []
     for r in data:
@@ -104,7 +107,9 @@ def evidence(path: Path) -> tuple[str, float, float, float, float]:
                 flagged[src][f] += 1
                 flag_ports[src].add(dport)
             elif f == 0x10:
-                bare_ack[src].add((dst, dport))
+                acks.append((stream, src, dst, dport))
+            if f & 0x02:
+                syn_streams.add(stream)
         if icmp == "8":
             echo[src].add(dst)
         if udport:
@@ -118,6 +123,9 @@ def evidence(path: Path) -> tuple[str, float, float, float, float]:
             dnsq[src] += 1
         elif dnsresp in ("True", "1"):
             dnsr += 1
+    for stream, src, dst, dport in acks:  # an ACK outside any handshake: an ACK-scan probe
+        if stream not in syn_streams:
+            bare_ack[src].add((dst, dport))
     parts = [f"{len(data)} packets"]
     for s in sorted(syn, key=lambda s: -sum(syn[s].values()))[:4]:
         targets = syn[s]
@@ -134,7 +142,7 @@ def evidence(path: Path) -> tuple[str, float, float, float, float]:
         parts.append(f"{s}: {kinds} (no SYN/ACK/RST) to {len(flag_ports[s])} port(s)")
     for s, pairs in sorted(bare_ack.items()):
         if len({p for _, p in pairs}) >= 15:
-            parts.append(f"{s}: bare ACK segments to {len({p for _, p in pairs})} ports")
+            parts.append(f"{s}: ACK segments outside any handshake to {len({p for _, p in pairs})} ports")
     for s, d in sorted(echo.items(), key=lambda kv: -len(kv[1]))[:2]:
         parts.append(f"{s}: ICMP echo requests to {len(d)} hosts")
     for s in sorted(udp, key=lambda s: -udp_n[s])[:2]:
