@@ -118,3 +118,12 @@ def test_attack_found_by_the_right_rule(name: str, alerts: dict[str, list[dict[s
 def _ips(side: Any) -> list[str]:
     ip = (side or {}).get("ip")
     return [str(i) for i in ip] if isinstance(ip, list) else ([str(ip)] if ip else [])
+
+
+@pytest.mark.parametrize("name", ["nmap_syn_top100.pcap", "nmap_connect_top100.pcap", "masscan_1000.pcap",
+                                  "v6_nmap_syn_top100.pcap"])
+def test_vertical_scan_names_the_open_ports(name: str, alerts: dict[str, list[dict[str, Any]]]) -> None:
+    """sshd and the web server listened on 22 and 80 (tshark: the victim's only SYN-ACKs)."""
+    (e,) = [e for e in alerts[name] if e["rule"]["id"] == "portscan-vertical"]
+    assert e["flowcep"]["fields"]["open_ports"] == [22, 80]
+    assert "2 open: 22, 80" in e["message"]
