@@ -30,7 +30,7 @@ ALL=(nmap_syn_top100 nmap_connect_top100 nmap_udp_20 nmap_ping_sweep nmap_versio
      masscan_1000 hydra_ssh hydra_http_basic hydra_http_form multistage_nmap_dirb_hydra
      hping3_flood_random_src hping3_flood_one_src
      benign_web_many_clients benign_dns_resolver benign_one_client_many_conns benign_monitor_31_sites
-     benign_ssh_session nmap_xmas_top100 nmap_fin_top100 nmap_ack_top100
+     benign_ssh_session nmap_slow_t1_12ports hping3_flood_closed_port nmap_xmas_top100 nmap_fin_top100 nmap_ack_top100
      v6_nmap_syn_top100 v6_nmap_ping_sweep v6_hydra_ssh v6_hydra_http_form v6_multistage_nmap_dirb_hydra v6_benign_web_dns)
 NAMES=("$@"); [[ ${#NAMES[@]} -eq 0 ]] && NAMES=("${ALL[@]}")
 [[ $(id -u) -eq 0 ]] || { echo "capture-realtools: must run as root (network namespaces)" >&2; exit 2; }
@@ -170,6 +170,8 @@ s_hping3_flood_one_src()    { $A hping3 -q -S -p 80 -c 3000 -i u1000 $WEB || tru
 s_nmap_xmas_top100()       { $A nmap -n -sX --top-ports 100 $WEB; }
 s_nmap_fin_top100()        { $A nmap -n -sF --top-ports 100 $WEB; }
 s_nmap_ack_top100()        { $A nmap -n -sA --top-ports 100 $WEB; }
+s_nmap_slow_t1_12ports()   { $A nmap -n -sS -T1 -Pn -p 21,22,23,25,53,80,110,143,443,445,3306,8080 $WEB; }
+s_hping3_flood_closed_port() { $A hping3 -q -S -p 8080 -c 1500 -i u1000 $WEB || true; }
 s_v6_nmap_syn_top100()     { $A nmap -6 -n -sS --top-ports 100 $WEB6; }
 s_v6_nmap_ping_sweep()     { $A nmap -6 -n -sn 2001:db8:5::/120; }
 s_v6_hydra_ssh()           { $A hydra -6 -l admin -P "$TMP/pw60.txt" -t 4 -I "ssh://[$WEB6]"; }

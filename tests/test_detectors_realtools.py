@@ -38,6 +38,8 @@ EXPECTED: dict[str, set[str]] = {
     "multistage_nmap_dirb_hydra.pcap": {"multistage-attack"},
     "hping3_flood_random_src.pcap": {"volumetric-syn-flood"},
     "hping3_flood_one_src.pcap": {"volumetric-syn-flood"},
+    "nmap_slow_t1_12ports.pcap": {"portscan-vertical"},  # 12 ports in 3 min: the TRW rule
+    "hping3_flood_closed_port.pcap": {"volumetric-syn-flood"},
     "nmap_xmas_top100.pcap": {"portscan-flags"},
     "nmap_fin_top100.pcap": {"portscan-flags"},
     "v6_nmap_syn_top100.pcap": {"portscan-vertical"},
@@ -121,7 +123,7 @@ def _ips(side: Any) -> list[str]:
 
 
 @pytest.mark.parametrize("name", ["nmap_syn_top100.pcap", "nmap_connect_top100.pcap", "masscan_1000.pcap",
-                                  "v6_nmap_syn_top100.pcap"])
+                                  "v6_nmap_syn_top100.pcap", "nmap_slow_t1_12ports.pcap"])
 def test_vertical_scan_names_the_open_ports(name: str, alerts: dict[str, list[dict[str, Any]]]) -> None:
     """sshd and the web server listened on 22 and 80 (tshark: the victim's only SYN-ACKs)."""
     (e,) = [e for e in alerts[name] if e["rule"]["id"] == "portscan-vertical"]

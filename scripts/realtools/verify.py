@@ -32,6 +32,8 @@ LABELS: dict[str, dict[str, object]] = {
     "multistage_nmap_dirb_hydra": {"category": "attack", "kind": "multistage-http", "attackers": [ATK], "victims": ["198.51.100.0/24"]},
     "hping3_flood_random_src": {"category": "attack", "kind": "syn-flood", "attackers": [], "victims": [WEB]},
     "hping3_flood_one_src": {"category": "attack", "kind": "syn-flood", "attackers": [ATK], "victims": [WEB]},
+    "nmap_slow_t1_12ports": {"category": "attack", "kind": "tcp-syn-scan-slow", "attackers": [ATK], "victims": [WEB]},
+    "hping3_flood_closed_port": {"category": "attack", "kind": "syn-flood", "attackers": [ATK], "victims": [WEB]},
     "nmap_xmas_top100": {"category": "attack", "kind": "tcp-flag-scan", "attackers": [ATK], "victims": [WEB]},
     "nmap_fin_top100": {"category": "attack", "kind": "tcp-flag-scan", "attackers": [ATK], "victims": [WEB]},
     "nmap_ack_top100": {"category": "oos", "kind": "tcp-ack-scan", "attackers": [ATK], "victims": [WEB]},
