@@ -137,8 +137,9 @@ DEFAULTS: dict[str, Any] = {
     "ignore_sources": [],
 }
 
-# outcome bits of one (host, port) target
-_OK, _FAIL, _FLAG = 1, 2, 4
+# outcome bits of one (host, port) target; _OPEN: a failed probe the responder answered with
+# SYN-ACK (biflows only), i.e. an open port the scanner found and reset or left half-open
+_OK, _FAIL, _FLAG, _OPEN = 1, 2, 4, 8
 _SYN_ACK, _SYN_RST = SYN | ACK, SYN | RST
 
 
@@ -340,6 +341,8 @@ class PortScanDetector:
                     target[1] |= _OK
                     continue
                 target[1] |= _FAIL if outcome == FAILED else _FAIL | _FLAG
+                if rf is not None and int(rf) & _SYN_ACK == _SYN_ACK:
+                    target[1] |= _OPEN
                 if outcome == FLAG:
                     kind = flag_kind(f)
                     source.flag_kinds[kind] = source.flag_kinds.get(kind, 0) + 1
@@ -412,6 +415,7 @@ class PortScanDetector:
         fail_hosts: dict[str, int] = {}  # host -> last failure
         ports_ok: dict[str, set[int]] = defaultdict(set)
         ports_fail: dict[str, dict[int, int]] = defaultdict(dict)
+        ports_open: dict[str, set[int]] = defaultdict(set)
         flagged: list[tuple[str, int]] = []
         first = end
         for (d, port), (t, bits) in source.targets.items():
@@ -421,6 +425,8 @@ class PortScanDetector:
             elif bits & _FAIL:
                 fail_hosts[d] = max(t, fail_hosts.get(d, t))
                 ports_fail[d][port] = t
+                if bits & _OPEN:
+                    ports_open[d].add(port)
                 first = min(first, t)
                 if bits & _FLAG:
                     flagged.append((d, port))
@@ -453,12 +459,18 @@ class PortScanDetector:
             if recent >= self.v_ports or (len(fails) >= self.slow_min and len(fails) - ok >= self.margin):
                 reported["v" + d] = len(fails)
                 ordered = sorted(fails)
+                # "answered" used to count completed connections only, so a SYN or connect scan
+                # that found 22 and 80 open said "0 ports answered it"
+                found = sorted(p for p in ports_open[d] if p in fails)
+                open_text = (f"{len(found)} open: {', '.join(map(str, found[:10]))}"
+                             f"{', ...' if len(found) > 10 else ''}" if found else "none open")
                 out.append(make_alert(
                     RULES[1], time_ms=end, detector=self.name, source_ip=s, destination_ip=d,
                     transport="tcp", counts={"ports": len(ordered), "probes": source.probes},
                     summary=(f"{s} probed {len(ordered)} TCP ports of {d} "
-                             f"({ordered[0]}-{ordered[-1]}; {ok} ports answered it)"),
-                    window=(min(fails.values()), end), fields={"ports": ordered[:LIST_LIMIT]}, key=s,
+                             f"({ordered[0]}-{ordered[-1]}; {open_text}; {ok} ports reached)"),
+                    window=(min(fails.values()), end),
+                    fields={"ports": ordered[:LIST_LIMIT], "open_ports": found[:LIST_LIMIT]}, key=s,
                 ))
         if len(flagged) >= max(self.flag_min, 2 * reported.get("f", 0)):
             reported["f"] = len(flagged)

@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# Capture real attack tools (nmap, masscan, hydra, dirb, hping3) and benign traffic (curl, ab,
+# dig against dnsmasq, ssh) inside network namespaces this script creates, for the detector
+# fidelity fixtures in tests/fixtures/realtools/ (see PROVENANCE.md there).
+#
+# Usage (root; Debian packages: nmap hydra masscan hping3 dirb apache2-utils dnsmasq
+# openssh-server bind9-dnsutils tcpdump tshark):
+#     scripts/capture-realtools.sh [--out DIR] [NAME ...]     (default: every capture)
+#
+# Why namespaces: the traffic must be real (kernel TCP stacks answering, real daemons), yet
+# never leave this machine or touch its services. Everything runs in rt-* namespaces joined
+# by a router namespace; only documentation addresses are used:
+#
+#   rt-atk  203.0.113.66            attacker          \
+#   rt-cli  192.0.2.10-49           benign clients     >- br-c (rt-router: 203.0.113.1, 192.0.2.1)
+#   rt-sink 203.0.113.254           router's default  /     tcpdump -s 128 runs on br-c
+#   rt-srv  198.51.100.10-40        web (all), sshd (.10) \_ br-s (rt-router: 198.51.100.1)
+#   rt-dns  198.51.100.53           dnsmasq, local records /
+#
+# The capture point br-c sees every packet between the client side and the servers, both
+# directions. The sink is the router's default route, so answers to spoofed sources
+# (hping3 --rand-source) leave through br-c and are captured, then dropped by the sink.
+# A temporary account (rtalice, password correct-horse) exists for the ssh session and is
+# deleted on exit, with the namespaces.
+set -euo pipefail
+
+OUT="$(cd "$(dirname "$0")/.." && pwd)/tests/fixtures/realtools"
+if [[ "${1:-}" == "--out" ]]; then OUT="$2"; shift 2; fi
+ALL=(nmap_syn_top100 nmap_connect_top100 nmap_udp_20 nmap_ping_sweep nmap_version_http_ssh
+     masscan_1000 hydra_ssh hydra_http_basic hydra_http_form multistage_nmap_dirb_hydra
+     hping3_flood_random_src hping3_flood_one_src
+     benign_web_many_clients benign_dns_resolver benign_one_client_many_conns benign_monitor_31_sites
+     benign_ssh_session nmap_slow_t1_12ports hping3_flood_closed_port nmap_xmas_top100 nmap_fin_top100 nmap_ack_top100
+     v6_nmap_syn_top100 v6_nmap_ping_sweep v6_hydra_ssh v6_hydra_http_form v6_multistage_nmap_dirb_hydra v6_benign_web_dns)
+NAMES=("$@"); [[ ${#NAMES[@]} -eq 0 ]] && NAMES=("${ALL[@]}")
+[[ $(id -u) -eq 0 ]] || { echo "capture-realtools: must run as root (network namespaces)" >&2; exit 2; }
+HERE="$(cd "$(dirname "$0")" && pwd)"
+mkdir -p "$OUT"
+TMP=$(mktemp -d /tmp/rt-capture.XXXXXX)
+NSS=(rt-router rt-atk rt-cli rt-sink rt-srv rt-dns)
+PIDS=()
+
+cleanup() {
+  set +e
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  sleep 0.5
+  for n in "${NSS[@]}"; do ip netns pids "$n" 2>/dev/null | xargs -r kill 2>/dev/null; done
+  sleep 0.3
+  for n in "${NSS[@]}"; do ip netns del "$n" 2>/dev/null; done
+  id rtalice >/dev/null 2>&1 && userdel rtalice
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+inn() { local n=$1; shift; ip netns exec "$n" "$@"; }
+
+# --- topology ------------------------------------------------------------------------------
+for n in "${NSS[@]}"; do ip netns del "$n" 2>/dev/null || true; ip netns add "$n"; inn "$n" ip link set lo up; done
+inn rt-router sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
+for br in br-c br-s; do inn rt-router ip link add "$br" type bridge; inn rt-router ip link set "$br" up; done
+inn rt-router ip addr add 203.0.113.1/24 dev br-c
+inn rt-router ip addr add 192.0.2.1/24 dev br-c
+inn rt-router ip addr add 198.51.100.1/24 dev br-s
+plug() {  # plug NS BRIDGE: a veth pair, "eth0" inside NS
+  local n=$1 br=$2 peer="v-${1#rt-}"
+  ip link add "$peer" type veth peer name eth0 netns "$n"
+  ip link set "$peer" netns rt-router
+  inn rt-router ip link set "$peer" master "$br" up
+  inn "$n" ip link set eth0 up
+}
+plug rt-atk br-c; plug rt-cli br-c; plug rt-sink br-c; plug rt-srv br-s; plug rt-dns br-s
+inn rt-atk ip addr add 203.0.113.66/24 dev eth0
+inn rt-atk ip route add default via 203.0.113.1
+inn rt-sink ip addr add 203.0.113.254/24 dev eth0
+inn rt-router ip route add default via 203.0.113.254
+for i in $(seq 10 49); do inn rt-cli ip addr add "192.0.2.$i/24" dev eth0; done
+inn rt-cli ip route add default via 192.0.2.1 src 192.0.2.10
+for i in $(seq 10 40); do inn rt-srv ip addr add "198.51.100.$i/24" dev eth0; done
+inn rt-srv ip route add default via 198.51.100.1 src 198.51.100.10
+inn rt-dns ip addr add 198.51.100.53/24 dev eth0
+inn rt-dns ip route add default via 198.51.100.1
+# IPv6 (2001:db8::/32): static addresses without duplicate address detection, no router
+# advertisements; the router forwards between 2001:db8:c::/64 (clients, attacker) and
+# 2001:db8:5::/64 (servers)
+for n in "${NSS[@]}"; do inn "$n" sysctl -qw net.ipv6.conf.all.accept_ra=0 net.ipv6.conf.default.accept_ra=0; done
+inn rt-router sysctl -qw net.ipv6.conf.all.forwarding=1
+inn rt-router ip -6 addr add 2001:db8:c::1/64 dev br-c nodad
+inn rt-router ip -6 addr add 2001:db8:5::1/64 dev br-s nodad
+inn rt-router ip -6 route add default via 2001:db8:c::fe
+inn rt-sink ip -6 addr add 2001:db8:c::fe/64 dev eth0 nodad
+inn rt-atk ip -6 addr add 2001:db8:c::66/64 dev eth0 nodad
+inn rt-atk ip -6 route add default via 2001:db8:c::1
+for i in $(seq 10 49); do inn rt-cli ip -6 addr add "2001:db8:c::$i/64" dev eth0 nodad; done
+inn rt-cli ip -6 route add default via 2001:db8:c::1 src 2001:db8:c::10
+for i in $(seq 10 40); do inn rt-srv ip -6 addr add "2001:db8:5::$i/64" dev eth0 nodad; done
+inn rt-srv ip -6 route add default via 2001:db8:5::1 src 2001:db8:5::10
+inn rt-dns ip -6 addr add 2001:db8:5::53/64 dev eth0 nodad
+inn rt-dns ip -6 route add default via 2001:db8:5::1
+
+# --- services ------------------------------------------------------------------------------
+inn rt-srv python3 "$HERE/realtools/websrv.py" 80 & PIDS+=($!)
+inn rt-srv python3 "$HERE/realtools/websrv.py" 80 :: & PIDS+=($!)
+mkdir -p /run/sshd
+ssh-keygen -q -t ed25519 -N "" -f "$TMP/hostkey"
+cat > "$TMP/sshd_config" <<CONF
+ListenAddress 198.51.100.10
+ListenAddress 2001:db8:5::10
+HostKey $TMP/hostkey
+PasswordAuthentication yes
+KbdInteractiveAuthentication no
+UsePAM yes
+PermitRootLogin no
+PidFile $TMP/sshd.pid
+CONF
+inn rt-srv /usr/sbin/sshd -D -f "$TMP/sshd_config" & PIDS+=($!)
+useradd -M -d /tmp -s /bin/sh rtalice
+echo 'rtalice:correct-horse' | chpasswd
+inn rt-dns dnsmasq -k --conf-file=/dev/null --no-resolv --no-hosts --user=root \
+  --listen-address=198.51.100.53 --listen-address=2001:db8:5::53 --bind-interfaces --local=/corp.example/ \
+  --host-record=www.corp.example,198.51.100.10,2001:db8:5::10 --host-record=mail.corp.example,198.51.100.11 \
+  --host-record=intranet.corp.example,198.51.100.12 --host-record=files.corp.example,198.51.100.13 \
+  --host-record=git.corp.example,198.51.100.14 --txt-record=corp.example,"v=spf1 -all" \
+  --mx-host=corp.example,mail.corp.example --pid-file="$TMP/dnsmasq.pid" & PIDS+=($!)
+sleep 1.5
+
+# --- word lists (small on purpose: the fixtures stay small) ---------------------------------
+python3 - "$TMP" <<'PY'
+import sys
+d = sys.argv[1]
+common = ["123456", "password", "12345678", "qwerty", "123456789", "12345", "1234", "111111",
+          "1234567", "dragon", "123123", "baseball", "abc123", "football", "monkey", "letmein",
+          "696969", "shadow", "master", "666666", "qwertyuiop", "123321", "mustang", "1234567890",
+          "michael", "654321", "superman", "1qaz2wsx", "7777777", "121212", "000000", "qazwsx",
+          "123qwe", "killer", "trustno1", "jordan", "jennifer", "zxcvbnm", "asdfgh", "hunter",
+          "buster", "soccer", "harley", "batman", "andrew", "tigger", "sunshine", "iloveyou",
+          "2000", "charlie", "robert", "thomas", "hockey", "ranger", "daniel", "starwars",
+          "klaster", "112233", "george", "computer"]
+open(f"{d}/pw60.txt", "w").write("\n".join(common) + "\n")
+words = ["admin", "login", "images", "news", "about", "backup", "cgi-bin", "config", "contact",
+         "css", "data", "db", "download", "files", "include", "js", "old", "phpmyadmin",
+         "private", "products", "test", "tmp", "upload", "wp-admin", "wp-login.php"]
+open(f"{d}/dirs25.txt", "w").write("\n".join(words) + "\n")
+PY
+printf '#!/bin/sh\necho correct-horse\n' > "$TMP/askpass"; chmod +x "$TMP/askpass"
+printf '#!/bin/sh\necho wrong-horse\n' > "$TMP/askpass-wrong"; chmod +x "$TMP/askpass-wrong"
+
+# --- scenarios -----------------------------------------------------------------------------
+A="ip netns exec rt-atk"; C="ip netns exec rt-cli"
+ATK=203.0.113.66; WEB=198.51.100.10; DNS=198.51.100.53; WEB6=2001:db8:5::10; DNS6=2001:db8:5::53
+
+s_nmap_syn_top100()        { $A nmap -n -sS --top-ports 100 $WEB; }
+s_nmap_connect_top100()    { $A nmap -n -sT --top-ports 100 $WEB; }
+s_nmap_udp_20()            { $A nmap -n -sU -p 7,9,53,67,69,111,123,137,161,500,514,520,1900,4500,5060,5353,11211,1434,33434,49152 $DNS; }
+s_nmap_ping_sweep()        { $A nmap -n -sn 198.51.100.0/24; }
+s_nmap_version_http_ssh()  { $A nmap -n -sV -p 22,80 $WEB; }
+# masscan 1.3.2 does not exit after --wait inside a namespace (its receive thread keeps
+# polling): timeout ends it 5 s after the last SYN would have been sent (1000 at 300/s)
+s_masscan_1000()           { timeout -s INT 12 $A masscan $WEB -p1-1000 --rate 300 --wait 3 2>/dev/null || true; }
+s_hydra_ssh()              { $A hydra -l admin -P "$TMP/pw60.txt" -t 4 -I ssh://$WEB; }
+s_hydra_http_basic()       { $A hydra -l admin -P "$TMP/pw60.txt" -t 4 -I http-get://$WEB/admin; }
+s_hydra_http_form()        { $A hydra -l admin -P "$TMP/pw60.txt" -t 4 -I $WEB http-post-form "/login:user=^USER^&pass=^PASS^:F=invalid"; }
+s_multistage_nmap_dirb_hydra() {
+  $A nmap -n -sS -p 80,443 198.51.100.0/24
+  for i in $(seq 10 40); do $A dirb "http://198.51.100.$i/" "$TMP/dirs25.txt" -r -S >/dev/null; done
+  $A hydra -l admin -P "$TMP/pw60.txt" -t 4 -I $WEB http-post-form "/login:user=^USER^&pass=^PASS^:F=invalid"
+}
+s_hping3_flood_random_src() { $A hping3 -q -S -p 80 --rand-source -c 3000 -i u1000 $WEB || true; }
+s_hping3_flood_one_src()    { $A hping3 -q -S -p 80 -c 3000 -i u1000 $WEB || true; }
+s_nmap_xmas_top100()       { $A nmap -n -sX --top-ports 100 $WEB; }
+s_nmap_fin_top100()        { $A nmap -n -sF --top-ports 100 $WEB; }
+s_nmap_ack_top100()        { $A nmap -n -sA --top-ports 100 $WEB; }
+s_nmap_slow_t1_12ports()   { $A nmap -n -sS -T1 -Pn -p 21,22,23,25,53,80,110,143,443,445,3306,8080 $WEB; }
+s_hping3_flood_closed_port() { $A hping3 -q -S -p 8080 -c 1500 -i u1000 $WEB || true; }
+s_v6_nmap_syn_top100()     { $A nmap -6 -n -sS --top-ports 100 $WEB6; }
+s_v6_nmap_ping_sweep()     { $A nmap -6 -n -sn 2001:db8:5::/120; }
+s_v6_hydra_ssh()           { $A hydra -6 -l admin -P "$TMP/pw60.txt" -t 4 -I "ssh://[$WEB6]"; }
+s_v6_hydra_http_form()     { $A hydra -6 -l admin -P "$TMP/pw60.txt" -t 4 -I $WEB6 http-post-form "/login:user=^USER^&pass=^PASS^:F=invalid"; }
+s_v6_multistage_nmap_dirb_hydra() {
+  $A nmap -6 -n -sS -p 80,443 2001:db8:5::/120
+  for i in $(seq 10 40); do $A dirb "http://[2001:db8:5::$i]/" "$TMP/dirs25.txt" -r -S >/dev/null; done
+  $A hydra -6 -l admin -P "$TMP/pw60.txt" -t 4 -I $WEB6 http-post-form "/login:user=^USER^&pass=^PASS^:F=invalid"
+}
+s_v6_benign_web_dns() {  # 30 IPv6 clients: resolve www.corp.example (AAAA), then fetch pages
+  local pids=()
+  for i in $(seq 10 39); do
+    ( $C dig +short +tries=1 +time=2 -b "2001:db8:c::$i" "@$DNS6" www.corp.example AAAA >/dev/null
+      for k in 0 1 2 3; do
+        $C curl -s -o /dev/null --interface "2001:db8:c::$i" "http://[$WEB6]/$(( (i + k) % 2 )).html" || true
+        $C curl -s -o /dev/null --interface "2001:db8:c::$i" "http://[$WEB6]/news"
+        sleep 0.$(( (i * 7 + k * 3) % 10 ))
+      done ) & pids+=($!)
+  done
+  wait "${pids[@]}"
+}
+s_benign_web_many_clients() {
+  local pages=(/ /news /about /products /contact /images/logo.png /login /favicon.ico /index.html /news)
+  local pids=()  # a bare wait would also wait for tcpdump and the daemons
+  for i in $(seq 10 39); do
+    ( for k in 0 1 2 3 4 5 6 7; do
+        $C curl -s -o /dev/null --interface "192.0.2.$i" "http://$WEB${pages[$(( (i + k) % 10 ))]}"
+        sleep 0.$(( (i * 7 + k * 3) % 10 ))
+      done ) & pids+=($!)
+  done
+  $C ab -q -n 200 -c 5 -B 192.0.2.40 "http://$WEB/news" >/dev/null
+  $C ab -q -n 100 -c 2 -B 192.0.2.41 "http://198.51.100.11/products" >/dev/null
+  wait "${pids[@]}"
+}
+s_benign_dns_resolver() {
+  local names=(www.corp.example mail.corp.example intranet.corp.example files.corp.example
+               git.corp.example printer.corp.example corp.example wiki.corp.example)
+  local pids=()
+  for i in $(seq 10 39); do
+    ( for k in 0 1 2 3 4 5; do
+        n=${names[$(( (i + k) % 8 ))]}
+        $C dig +short +tries=1 +time=2 -b "192.0.2.$i" "@$DNS" "$n" A >/dev/null
+        [[ $k -eq 2 ]] && $C dig +short +tries=1 +time=2 -b "192.0.2.$i" "@$DNS" corp.example MX >/dev/null
+        sleep 0.$(( (i * 3 + k * 7) % 10 ))
+      done ) & pids+=($!)
+  done
+  wait "${pids[@]}"
+}
+s_benign_one_client_many_conns() {
+  $C ab -q -n 400 -c 8 -B 192.0.2.10 "http://$WEB/news" >/dev/null
+}
+s_benign_monitor_31_sites() {  # an uptime monitor / link checker: the home page of 31 web servers
+  for i in $(seq 10 40); do $C curl -s -o /dev/null --interface 192.0.2.12 "http://198.51.100.$i/"; done
+}
+s_benign_ssh_session() {
+  local ssh_opts=(-F /dev/null -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
+                  -o PubkeyAuthentication=no -o PreferredAuthentications=password -o NumberOfPasswordPrompts=1)
+  SSH_ASKPASS_REQUIRE=force SSH_ASKPASS="$TMP/askpass-wrong" $C setsid -w ssh "${ssh_opts[@]}" -b 192.0.2.20 rtalice@$WEB true </dev/null || true
+  for k in 1 2 3; do
+    SSH_ASKPASS_REQUIRE=force SSH_ASKPASS="$TMP/askpass" $C setsid -w ssh "${ssh_opts[@]}" -b 192.0.2.20 rtalice@$WEB "uname -a; ls -la /etc | head -40; sleep $k" </dev/null >/dev/null
+  done
+}
+
+for name in "${NAMES[@]}"; do
+  declare -F "s_$name" >/dev/null || { echo "capture-realtools: no capture named $name" >&2; exit 2; }
+  f="$OUT/$name.pcap"
+  ip netns exec rt-router tcpdump -q -n -i br-c -s 128 -U -w "$f" 2>/dev/null & tcpd=$!
+  sleep 1
+  echo "== $name" >&2
+  "s_$name" >&2 || echo "capture-realtools: $name: tool exited $?" >&2
+  sleep 2
+  kill -TERM $tcpd; wait $tcpd || true
+done
+ls -l "$OUT" >&2
