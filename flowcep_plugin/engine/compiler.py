@@ -924,6 +924,9 @@ class _Compiler:
                     and not isinstance(arg.value, bool):
                 ms = math.floor(arg.value * 1000 + 0.5)  # seconds, as Esper's Math.round(1000d * v)
             else:
+                if isinstance(arg, A.Expr) and not isinstance(arg, A.Literal):  # h-erefuse
+                    raise self.err(f"unsupported construct: {name}: a time period computed from an expression, "
+                                   "a property or a variable (only a number and a unit, such as 10 sec)", v.pos)
                 raise self.err(f"{name}: expected a time period such as '1 minute'", v.pos)
             if ms < 1:  # Esper: "... view requires a size of at least 1 msec"
                 raise self.err(f"{name}: the time period must be at least 1 msec", v.pos)
@@ -932,6 +935,9 @@ class _Compiler:
         def count(arg: Any) -> int:
             if isinstance(arg, A.Literal) and isinstance(arg.value, int) and arg.value > 0:
                 return arg.value
+            if isinstance(arg, A.Expr) and not isinstance(arg, A.Literal):  # h-erefuse
+                raise self.err(f"unsupported construct: {name}: a size computed from an expression, a "
+                               "property or a variable (only a whole number)", v.pos)
             raise self.err(f"{name}: expected a positive number of events", v.pos)
 
         def keep(key: str) -> int | str:

@@ -421,6 +421,9 @@ class CodeGen:
                 return self._cast(e)
             fn = FUNCTIONS.get(e.name)
             if fn is None:
+                if e.name in ("first", "last", "window"):  # h-erefuse: Esper's, named
+                    raise self.error(f"unsupported construct: the aggregation function {e.name}() (supported: "
+                                     "count, sum, avg, min, max, median, stddev, avedev)", e)
                 raise self.error(f"unknown function {e.name}() (known: "
                                  f"{', '.join(sorted(FUNCTIONS))})", e)
             helper, lo, hi = fn
