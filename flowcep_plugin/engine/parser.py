@@ -253,6 +253,7 @@ _NAMED_RULES = _rules(
     (r"^on\b[^;]*\binsert\s+into\b[^;]*\bselect\b[^;]*", r"(where\b|insert\b|output\b|;|$)",
      "the split-stream on-insert (on S insert into A select ... insert into B select ...)"),
     (r"^on\b[^;]*\bselect\b[^;]*", r"(group\s+by|having)\b", "GROUP BY or HAVING in an on-select"),
+    (r"^on\b[^;]*\bselect\b[^;]*\b(group|having)", None, "GROUP BY or HAVING in an on-select"),
     (r"^", r"update\s+istream\b", "update istream"),
     (r"^", r"delete\s+from\b", "fire-and-forget delete (delete from W; use on <event> delete from W)"),
     (r"^", r"(expression|script)\b", "expression declarations (expression name {...} or scripts)"),
@@ -303,6 +304,8 @@ _NAMED_RULES = _rules(
 
 def _named_construct(text: str, at: int, exc: UnexpectedInput | None = None) -> str | None:
     """The Esper construct a syntax error stopped at, when it is one we know we do not take."""
+    if isinstance(exc, UnexpectedToken) and exc.token.type == "$END":
+        at = len(text)  # lark gives the last token's position: the error is past it
     start = text.rfind(";", 0, at) + 1
     if _IN_ANNOTATION.search(text[start:at]):
         return ("this annotation value (nested annotations, arrays and bare names such as "
