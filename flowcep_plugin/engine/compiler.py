@@ -245,6 +245,11 @@ class _Compiler:
                                        f"{sd.name} (known: {', '.join(sd.props or [])})", p.pos)
                     return i, key
         name = ".".join(parts)
+        if "[" in name:
+            # h-erefuse: an open stream (Flow) took 'arr[1]' as a property name of its own and
+            # gave null where Esper gives the array's element
+            raise self.err(f"unsupported construct: indexed property {name} of a stream (only a repeated "
+                           "pattern tag is indexed: a[0].x)", p.pos)
         found = [(i, sd.key(name)) for i, (_a, sd) in enumerate(refs) if sd.key(name) is not None]
         if len(refs) > 1:
             exact = [(i, k) for i, k in found if refs[i][1].props is not None]

@@ -279,7 +279,7 @@ _NAMED_RULES = _rules(
     (r"\bfrom\s+[\w$]+(\s*\.\s*[\w$]+)+", r"\.", "a qualified event type name (a.b.C; name the stream)"),
     # expressions
     (r"\bnew", None, "the new operator (new { a = x } or new Type(...))"),
-    (None, r"\{", "array literals { a, b }"),
+    (r"(^|[^$\s])", r"\{", "array literals { a, b }"),  # not an unsubstituted ${parameter}
     (r"\bexists\s*\(", None, "exists(property?) on dynamic properties (exists takes a subquery here)"),
     (r"[A-Za-z_$][\w$]*", r"\?", "dynamic properties (prop?)"),
     (r"\bgrouping", r"sets\b", "grouping sets"),

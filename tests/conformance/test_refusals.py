@@ -172,6 +172,9 @@ CASES = [
          "a method call"),
     case("Single-row functions, instance methods", "select theString.toUpperCase() as u from SB", "(",
          "a method call"),
+    case("Event properties, indexed properties (Flow is an open stream: arr[1] was read as a property "
+         "named 'arr[1]', null, where Esper gives the element)", "select arr[1] as x from Flow", "arr",
+         "indexed property arr[1]"),
     case("Select clause, stream wildcard", "select s.* from SB as s", "*", "alias.* in the select list"),
     case("Select clause, wildcard and expressions", "select *, intPrimitive * 2 as d from SB", ",",
          "select * with more expressions"),
