@@ -662,6 +662,12 @@ class _Build(Transformer[Token, Any]):
     def time_period(self, meta: Any, children: list[Any]) -> A.TimePeriod:
         total = 0.0
         for i in range(0, len(children), 2):
+            unit = str(children[i + 1]).lower()
+            if unit.startswith(("month", "year")):
+                # h-erefuse: Esper adds calendar months and years (28 to 31 days, 365 or 366); a
+                # fixed 30 or 365 days would give other window and batch boundaries
+                raise self._unsupported("a time period in months or years (Esper counts them on the "
+                                        "calendar; write days)", _tokpos(children[i + 1]))
             num = float(str(children[i]).rstrip("lLdDfF"))
             total += num * TIME_UNITS_MS[str(children[i + 1]).lower()]
         return A.TimePeriod(int(round(total)), self._src(meta))

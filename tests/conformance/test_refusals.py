@@ -143,6 +143,10 @@ CASES = [
          "a time period computed"),
     case("Views, expression parameters", "select * from SB#time(intPrimitive)", "#", "a time period computed"),
     case("Views, expression parameters", "select * from SB#length(1 + 2)", "#", "a size computed"),
+    case("Time periods (months and years are calendar-based)", "select * from SB#time(1 month)", "month",
+         "a time period in months or years"),
+    case("Time periods (months and years are calendar-based)", "select * from pattern [timer:interval(1 year "
+         "2 days)]", "year", "a time period in months or years"),
     # expressions
     case("Operators, string concatenation", "select theString || 'x' as s from SB", "||", "string concatenation"),
     case("Operators, binary operators", "select intPrimitive & 1 from SB", "&", "bitwise operators"),
