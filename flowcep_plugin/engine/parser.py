@@ -277,7 +277,11 @@ _NAMED_RULES = _rules(
     (r"\bin\s*\([^()]*", r":", "in with a range (in [a:b], in (a:b])"),
     (r"\b[\w$]+\s*(\([^()]*\))?", r"\[", "contained-event selection S[...] (from S[select ... from prop])"),
     (r"\bfrom\s+[\w$]+(\s*\.\s*[\w$]+)+", r"\.", "a qualified event type name (a.b.C; name the stream)"),
+    (r"(\bfrom|=|\[|->|\b(and|or|not|every))\s*[\w$]+\s*\([^();]*", r",",
+     "comma-separated filter expressions S(a = 1, b = 2) (write and)"),
     # expressions
+    (r"(=|<|>)\s*(any|some|all)\s*\(", r"(?!select\b)", "any/some/all over a list of values (x = any (1, 2): "
+                                                          "write x in (1, 2); only a subquery here)"),
     (r"\bnew", None, "the new operator (new { a = x } or new Type(...))"),
     (r"(^|[^$\s])", r"\{", "array literals { a, b }"),  # not an unsubstituted ${parameter}
     (r"\bexists\s*\(", None, "exists(property?) on dynamic properties (exists takes a subquery here)"),
