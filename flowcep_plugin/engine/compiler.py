@@ -953,6 +953,10 @@ class _Compiler:
             return sp.keys.index(key)
 
         args = v.args
+        if name in ("time_batch", "length_batch", "ext_timed_batch") and any(
+                isinstance(a, A.Literal) and isinstance(a.value, str) for a in args[1:]):
+            # h-erefuse: Esper's batch flow control ('FORCE_UPDATE, START_EAGER'), named
+            raise self.err(f"unsupported construct: {name} flow control (START_EAGER, FORCE_UPDATE)", v.pos)
         if name == "time_batch" and len(args) == 2:
             ref_arg = args[1]
             if not (isinstance(ref_arg, A.Literal) and isinstance(ref_arg.value, int)

@@ -155,6 +155,10 @@ CASES = [
          "a time period in months or years"),
     case("Time periods (months and years are calendar-based)", "select * from pattern [timer:interval(1 year "
          "2 days)]", "year", "a time period in months or years"),
+    case("Views, length_batch flow control", "select * from SB#length_batch(3, 'FORCE_UPDATE')", "#",
+         "length_batch flow control"),
+    case("Views, time_batch flow control", "select * from SB#time_batch(1 sec, 0L, 'START_EAGER')", "#",
+         "time_batch flow control"),
     # expressions
     case("Operators, string concatenation", "select theString || 'x' as s from SB", "||", "string concatenation"),
     case("Operators, binary operators", "select intPrimitive & 1 from SB", "&", "bitwise operators"),
