@@ -245,6 +245,11 @@ class _Compiler:
                                        f"{sd.name} (known: {', '.join(sd.props or [])})", p.pos)
                     return i, key
         name = ".".join(parts)
+        if "[" in name:
+            # h-erefuse: an open stream (Flow) took 'arr[1]' as a property name of its own and
+            # gave null where Esper gives the array's element
+            raise self.err(f"unsupported construct: indexed property {name} of a stream (only a repeated "
+                           "pattern tag is indexed: a[0].x)", p.pos)
         found = [(i, sd.key(name)) for i, (_a, sd) in enumerate(refs) if sd.key(name) is not None]
         if len(refs) > 1:
             exact = [(i, k) for i, k in found if refs[i][1].props is not None]
@@ -924,6 +929,9 @@ class _Compiler:
                     and not isinstance(arg.value, bool):
                 ms = math.floor(arg.value * 1000 + 0.5)  # seconds, as Esper's Math.round(1000d * v)
             else:
+                if isinstance(arg, A.Expr) and not isinstance(arg, A.Literal):  # h-erefuse
+                    raise self.err(f"unsupported construct: {name}: a time period computed from an expression, "
+                                   "a property or a variable (only a number and a unit, such as 10 sec)", v.pos)
                 raise self.err(f"{name}: expected a time period such as '1 minute'", v.pos)
             if ms < 1:  # Esper: "... view requires a size of at least 1 msec"
                 raise self.err(f"{name}: the time period must be at least 1 msec", v.pos)
@@ -932,6 +940,9 @@ class _Compiler:
         def count(arg: Any) -> int:
             if isinstance(arg, A.Literal) and isinstance(arg.value, int) and arg.value > 0:
                 return arg.value
+            if isinstance(arg, A.Expr) and not isinstance(arg, A.Literal):  # h-erefuse
+                raise self.err(f"unsupported construct: {name}: a size computed from an expression, a "
+                               "property or a variable (only a whole number)", v.pos)
             raise self.err(f"{name}: expected a positive number of events", v.pos)
 
         def keep(key: str) -> int | str:
@@ -942,6 +953,10 @@ class _Compiler:
             return sp.keys.index(key)
 
         args = v.args
+        if name in ("time_batch", "length_batch", "ext_timed_batch") and any(
+                isinstance(a, A.Literal) and isinstance(a.value, str) for a in args[1:]):
+            # h-erefuse: Esper's batch flow control ('FORCE_UPDATE, START_EAGER'), named
+            raise self.err(f"unsupported construct: {name} flow control (START_EAGER, FORCE_UPDATE)", v.pos)
         if name == "time_batch" and len(args) == 2:
             ref_arg = args[1]
             if not (isinstance(ref_arg, A.Literal) and isinstance(ref_arg.value, int)

@@ -421,8 +421,12 @@ class CodeGen:
                 return self._cast(e)
             fn = FUNCTIONS.get(e.name)
             if fn is None:
+                if e.name in ("first", "last", "window"):  # h-erefuse: Esper's, named
+                    raise self.error(f"unsupported construct: the aggregation function {e.name}() (supported: "
+                                     "count, sum, avg, min, max, median, stddev, avedev)", e)
                 raise self.error(f"unknown function {e.name}() (known: "
-                                 f"{', '.join(sorted(FUNCTIONS))})", e)
+                                 f"{', '.join(sorted(f for f in FUNCTIONS if f.isprintable()))}; Esper's "
+                                 "user-defined functions and mapped properties m('key') are not supported)", e)
             helper, lo, hi = fn
             if e.star or not lo <= len(e.args) <= hi:
                 raise self.error(f"{e.name}() takes {lo}..{hi} arguments", e)

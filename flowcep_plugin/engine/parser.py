@@ -40,6 +40,35 @@ for _names, _ms in (
     for _n in _names:
         TIME_UNITS_MS[_n] = _ms
 
+#: Esper built-in functions FlowCEP does not have, by the construct they belong to (h-erefuse):
+#: refused by name where the call is written, rather than as an unknown function (or, for
+#: instanceof/typeof, an "unknown property" for the type name). first(), last() and window()
+#: are aggregates inside match_recognize measures; elsewhere expressions.py names them.
+ESPER_FUNCTIONS_REFUSED: dict[str, str] = {
+    **{f: f"the aggregation function {f}() (Esper's {f}; supported: count, sum, avg, min, max, median, "
+          "stddev, avedev)"
+       for f in ("countever", "firstever", "lastever", "maxever", "minever",
+                 "fmax", "fmin", "maxby", "minby", "sorted", "nth", "rate", "leaving", "countminsketch",
+                 "countminsketch_add", "countminsketch_frequency", "countminsketch_topk")},
+    "grouping": "grouping() (GROUP BY with rollup, cube or grouping sets)",
+    "grouping_id": "grouping_id() (GROUP BY with rollup, cube or grouping sets)",
+    "rollup": "GROUP BY rollup(...)",
+    "cube": "GROUP BY cube(...)",
+    "typeof": "typeof() (event types are not exposed)",
+    "instanceof": "instanceof() (event types are not exposed)",
+    "current_timestamp": "current_timestamp() (FlowCEP runs on event time; select the flow's time)",
+    "current_evaluation_context": "current_evaluation_context()",
+    "transpose": "transpose()",
+}
+
+#: Esper annotations that change how statements run, refused rather than ignored (h-erefuse)
+_REFUSED_ANNOTATIONS: dict[str, str] = {
+    "hint": "@Hint (Esper's query-planning, view-sharing and retain-union/intersection hints; "
+            "FlowCEP has none, so the statement would run differently)",
+    "priority": "@Priority (prioritized execution)",
+    "drop": "@Drop (prioritized execution)",
+}
+
 #: items of one match_recognize_permute (h-mrec): n! orders
 _MAX_PERMUTED = 5
 
@@ -151,43 +180,163 @@ def _syntax_error(exc: UnexpectedInput, text: str, filename: str) -> EPLError:
     stop: Any = getattr(exc, "pos_in_stream", None)
     if isinstance(exc, UnexpectedToken) and exc.token.type != "$END":
         stop = exc.token.start_pos
-    named = _named_construct(text, stop) if isinstance(stop, int) else None
+    named = _named_construct(text, stop, exc) if isinstance(stop, int) else None
     if named is not None:
         msg = f"unsupported construct: {named}"
     return EPLError(msg, filename, line, column)
 
 
-# --- patterns (h-patterns): Esper constructs the grammar does not take, named in the error ---
-_NAMED_AFTER = [
-    (re.compile(r"match_recognize\b", re.I),  # h-mrec: taken after one stream only
-     "MATCH_RECOGNIZE here: it follows one stream (from S[#keepall] match_recognize (...)), "
-     "not a join or a pattern"),
-    (re.compile(r"while\b", re.I), "the pattern guard WHILE (use timer:within or a filter)"),
-    (re.compile(r"-\s*\["), "followed-by with a limit, -[n]>"),
-    (re.compile(r"@\s*(consume|priority)\b", re.I), "@consume/@priority on a pattern filter"),
-]
-_NAMED_BEFORE = [
-    (re.compile(r"[A-Za-z_$][\w$]*\s*\.\s*(size|anyOf|allOf|sumOf|countOf|where|selectFrom|firstOf|lastOf|"
-                r"minBy|maxBy|min|max|average|aggregate|orderBy|orderByDesc|distinctOf|take|takeLast|"
-                r"mostFrequent|leastFrequent|groupBy|toMap|reverse)\s*$"),  # h-mrec
-     "enumeration methods such as B.size() or B.anyOf(...) (use aggregates: count(B.x), "
-     "first(B.x), sum(B.x)...)"),
-    (re.compile(r"timer\s*:\s*at\s*\([^()]*$", re.I), "the pattern observer timer:at (use timer:interval)"),
-    (re.compile(r"timer\s*:\s*schedule\s*\([^()]*$", re.I), "the pattern observer timer:schedule"),
-]
+# --- Esper constructs the grammar does not take, named in the syntax error (h-erefuse) ---
+# Each rule is (pattern the statement text before the error must end with, or None; pattern the
+# text from the error on must start with, or None; the construct's name). The first rule whose
+# patterns both match names the error. Only a failed parse runs them: parsing a supported
+# statement costs nothing more. docs/epl-inventory.md lists every construct and how it fares.
+_Rule = tuple["re.Pattern[str] | None", "re.Pattern[str] | None", str]
 
 
-def _named_construct(text: str, at: int) -> str | None:
+def _rules(*rows: tuple[str | None, str | None, str]) -> list[_Rule]:
+    return [(re.compile(b + r"\s*$", re.I | re.S) if b is not None else None,
+             re.compile(a, re.I | re.S) if a is not None else None, name) for b, a, name in rows]
+
+
+_TIME = "a time period computed from an expression, a property or a variable, or inside an expression " \
+        "(only a number and a unit, such as 10 sec or 1 min 30 sec)"
+_ENUM_METHODS = (r"size|anyOf|allOf|sumOf|countOf|where|selectFrom|firstOf|lastOf|minBy|maxBy|min|max|"
+                 r"average|aggregate|orderBy|orderByDesc|distinctOf|take|takeLast|takeWhile|mostFrequent|"
+                 r"leastFrequent|groupBy|toMap|reverse|union|intersect|except|sequenceEqual|arrayOf")
+_NAMED_RULES = _rules(
+    # patterns (h-patterns, h-mrec)
+    (None, r"match_recognize\b", "MATCH_RECOGNIZE here: it follows one stream (from S[#keepall] "
+                                  "match_recognize (...)), not a join or a pattern"),
+    (None, r"while\b", "the pattern guard WHILE (use timer:within or a filter)"),
+    (None, r"-\s*\[", "followed-by with a limit, -[n]>"),
+    (None, r"@\s*(consume|priority)\b", "@consume/@priority on a pattern filter"),
+    (r"\b(?!Math\b)[A-Za-z_$][\w$]*\s*\.\s*(" + _ENUM_METHODS + r")", r"\(",
+     "enumeration methods such as B.size() or B.anyOf(...) (use aggregates: count(B.x), first(B.x), sum(B.x)...)"),
+    (r"timer\s*:\s*at\s*\([^()]*", None, "the pattern observer timer:at (use timer:interval)"),
+    (r"timer\s*:\s*schedule\s*\([^()]*", None, "the pattern observer timer:schedule"),
+    (r"\bpattern\s*\[[^;]*\]\s*(as\s+[\w$]+)?", r"(#|\.\s*\w+\s*:)", "a data window on a pattern"),
+    (r"\bpattern\s*\[[^;]*\]\s*(as\s+[\w$]+)?", r"(unidirectional\b|,|(left|right|full|inner)?\s*(outer\s+)?join\b)",
+     "a pattern joined with streams (from pattern [...], S)"),
+    (r"\bpattern\s*\[[^\]]*", r"#", "a data window on a pattern filter"),
+    (r"\bpattern\s*\[[^\]]*[\w$)]", r"\[", "contained-event selection S[...] in a pattern"),
+    # statements
+    (r"^create", r"(objectarray|avro|variant|json|xml)\b", "create objectarray/avro/variant/json/xml schema "
+                                                           "(only create [map] schema T (prop type, ...))"),
+    (r"^create\s+(map\s+)?schema\s+[\w$]+", r"as\b", "create schema T as <class name> (declare the properties: "
+                                                     "create schema T (a string, b int))"),
+    (r"^create\s+(map\s+)?schema\b[^;]*", r"(inherits|starttimestamp|endtimestamp|copyfrom)\b",
+     "create schema ... inherits/starttimestamp/endtimestamp/copyfrom"),
+    (r"^create", r"table\b", "tables (create table)"),
+    (r"^create", r"(constant\s+)?variable\b", "variables (create variable)"),
+    (r"^create", r"(unique\s+)?index\b", "create index (explicit indexes on named windows or tables)"),
+    (r"^create", r"expression\b", "create expression (declared expressions and scripts)"),
+    (r"^create", r"dataflow\b", "create dataflow"),
+    (r"^create", r"(graph|inlined_class|class)\b", "create inlined_class/graph"),
+    (r"^create\s+window\b[^;]*", r"insert\b", "create window ... insert (populating a named window from "
+                                              "another at creation)"),
+    (r"^create\s+context\s+[\w$]+\s*(as)?", r"coalesce\b", "hash segmented contexts (create context ... "
+                                                           "coalesce by)"),
+    (r"^create\s+context\s+[\w$]+\s*(as)?", r"group\b", "category segmented contexts (create context ... group by)"),
+    (r"^create\s+context\s+[\w$]+\s*(as)?", r"context\b", "nested contexts (create context C context A ..., "
+                                                          "context B ...)"),
+    (r"^create\s+context\b[^;]*\bpartition\b[^;]*\binitiated", None,
+     "a keyed segmented context initiated by an event (partition by ... initiated by)"),
+    (r"^create\s+context\b[^;]*\bpattern", r"\[", "a pattern as a context's start or end condition"),
+    (r"^create\s+context\b[^;]*", r"pattern\s*\[", "a pattern as a context's start or end condition"),
+    (r"^create\s+context\b[^;]*\b(start|end|initiated(\s+by)?|terminated(\s+by)?)", r"\(",
+     "a crontab as a context's start or end condition ((minute, hour, day, month, weekday))"),
+    (r"^create\s+context\b[^;]*\b(start|initiated(\s+by)?)\s+after", None,
+     "a context started after a time period (start after P; only start @now)"),
+    (r"^on\s+pattern", r"\[", "a pattern as the trigger of an on-statement"),
+    (r"^on\b[^;]*\bset", None, "on-set (variables)"),
+    (r"^on\b[^;]*\binsert\s+into\b[^;]*\bselect\b[^;]*", r"(where\b|insert\b|output\b|;|$)",
+     "the split-stream on-insert (on S insert into A select ... insert into B select ...)"),
+    (r"^on\b[^;]*\bselect\b[^;]*", r"(group\s+by|having)\b", "GROUP BY or HAVING in an on-select"),
+    (r"^on\b[^;]*\bselect\b[^;]*\b(group|having)", None, "GROUP BY or HAVING in an on-select"),
+    (r"^", r"update\s+istream\b", "update istream"),
+    (r"^", r"delete\s+from\b", "fire-and-forget delete (delete from W; use on <event> delete from W)"),
+    (r"^", r"(expression|script)\b", "expression declarations (expression name {...} or scripts)"),
+    (r"\binsert\s+(\w+\s+)?into\s+table", None, "tables (insert into table)"),
+    (r"\binsert\s+(\w+\s+)?into\s+[\w$]+", r"event\s*-\s*precedence\b", "insert into ... event-precedence"),
+    (None, r"into\s+table\b", "tables (select ... into table)"),
+    (None, r"for\s+(grouped_delivery|discrete_delivery)\b", "FOR grouped_delivery/discrete_delivery"),
+    (r"\bfor", r"(grouped_delivery|discrete_delivery)\b", "FOR grouped_delivery/discrete_delivery"),
+    # output rate limiting
+    (r"\boutput(\s+(all|first|last|snapshot))?", r"when\s+terminated\b", "output when terminated"),
+    (r"\boutput(\s+(all|first|last|snapshot))?", r"when\b", "output when <condition>"),
+    (r"\boutput(\s+(all|first|last|snapshot))?", r"after\b", "output after (suppressing the first rows)"),
+    (r"\boutput(\s+(all|first|last|snapshot))?", r"at\b", "output at a crontab"),
+    (r"\boutput\b[^;]*", r"and\s+when\s+terminated\b", "output ... and when terminated"),
+    (r"\boutput\b[^;]*\bevery", r"[A-Za-z_$]", "an output rate from a variable or an expression"),
+    (r"\blimit(\s+[-+]?\d+\s*(,|offset))?", r"[A-Za-z_$(]", "LIMIT or OFFSET from a variable or an expression"),
+    # from clause
+    (r"\bmethod", r":", "method joins (method:Class.method(...))"),
+    (r"\bsql", r":", "SQL joins (sql:database [...])"),
+    (r"\bin", r"[\[(][^;]*?:", "in with a range (in [a:b], in (a:b])"),
+    (r"\bin\s*\([^()]*", r":", "in with a range (in [a:b], in (a:b])"),
+    (r"\b[\w$]+\s*(\([^()]*\))?", r"\[", "contained-event selection S[...] (from S[select ... from prop])"),
+    (r"\bfrom\s+[\w$]+(\s*\.\s*[\w$]+)+", r"\.", "a qualified event type name (a.b.C; name the stream)"),
+    (r"(\bfrom|=|\[|->|\b(and|or|not|every))\s*[\w$]+\s*\([^();]*", r",",
+     "comma-separated filter expressions S(a = 1, b = 2) (write and)"),
+    # expressions
+    (r"(=|<|>)\s*(any|some|all)\s*\(", r"(?!select\b)", "any/some/all over a list of values (x = any (1, 2): "
+                                                          "write x in (1, 2); only a subquery here)"),
+    (r"\bnew", None, "the new operator (new { a = x } or new Type(...))"),
+    (r"(^|[^$\s])", r"\{", "array literals { a, b }"),  # not an unsubstituted ${parameter}
+    (r"\bexists\s*\(", None, "exists(property?) on dynamic properties (exists takes a subquery here)"),
+    (r"[A-Za-z_$][\w$]*", r"\?", "dynamic properties (prop?)"),
+    (r"\bgrouping", r"sets\b", "grouping sets"),
+    (None, r"\|\|", "string concatenation || (use a function such as tostring in a select of its own)"),
+    (None, r"[|&^~]", "bitwise operators & | ^"),
+    (None, r"escape\b", "LIKE ... ESCAPE"),
+    (r"[\w$]\s*\.", r"\*", "alias.* in the select list (select the properties, or *)"),
+    (r"^select\s+(distinct\s+)?\*", r",", "select * with more expressions (select *, x)"),
+    (r"\bas", r"['\"]", "a quoted column name (write as name, or as `name`)"),
+    (r"['\"]", r"['\"]", "doubled-quote escapes ('it''s': write 'it\\'s')"),
+    (r"\b0", r"[xX][0-9a-fA-F]", "hexadecimal literals (0x10)"),
+    (r"\b(istream|irstream|rstream)\s*\(", None, "the istream() function"),
+    (r"\)\s*", r"\.\s*[A-Za-z_$][\w$]*\s*\(", "a method call on a value (Esper's enumeration and date-time "
+                                               "methods, such as .where(x => ...) or .getMinuteOfHour())"),
+    (r"[A-Za-z_$][\w$]*(\s*\.\s*[A-Za-z_$][\w$]*)+", r"\(",
+     "a method call (Java static or instance methods such as Math.max(...) or s.toUpperCase(), a mapped "
+     "property a.m('key'))"),
+    (r"[A-Za-z_$][\w$]*\s*\[\s*", r"['\"A-Za-z_$]", "table access T[key].column or an index that is not a "
+                                                    "number (a[i])"),
+)
+
+
+def _named_construct(text: str, at: int, exc: UnexpectedInput | None = None) -> str | None:
     """The Esper construct a syntax error stopped at, when it is one we know we do not take."""
-    rest = text[at:at + 40]
-    for pat, name in _NAMED_AFTER:
-        if pat.match(rest):
+    if isinstance(exc, UnexpectedToken) and exc.token.type == "$END":
+        at = len(text)  # lark gives the last token's position: the error is past it
+    start = text.rfind(";", 0, at) + 1
+    if _IN_ANNOTATION.search(text[start:at]):
+        return ("this annotation value (nested annotations, arrays and bare names such as "
+                "@EventRepresentation(objectarray))")
+    before = _LEAD.sub("", text[start:at], count=1)
+    rest = text[at:at + 80]
+    stmt = text[start:text.find(";", at) if ";" in text[at:] else len(text)]
+    for b, a, name in _NAMED_RULES:
+        if (a is None or a.match(rest)) and (b is None or b.search(before)):
             return name
-    before = text[max(0, at - 80):at]
-    for pat, name in _NAMED_BEFORE:
-        if pat.search(before):
-            return name
+    # a time unit where an expression goes on, or an operator where a unit was due
+    expected = set(getattr(exc, "expected", None) or getattr(exc, "allowed", None) or ())
+    word = re.match(r"[A-Za-z]+", rest)
+    if word is not None and word.group().lower() in TIME_UNITS_MS and "TIME_UNIT" not in expected:
+        return _TIME
+    if expected and expected <= {"TIME_UNIT", "EVENTS"} and re.match(r"[-+*/%(]", rest):
+        return _TIME
+    if "=>" in stmt:
+        return "lambda expressions (x => ...) and enumeration methods"
+    if expected == {"FROM"} and re.search(r"\bselect\b", before, re.I):
+        return "a select without FROM (Esper's fire-and-forget queries; a statement reads a stream)"
     return None
+
+
+#: annotations and comments before a statement's first keyword
+_LEAD = re.compile(r"^(\s+|//[^\n]*|/\*.*?\*/|@\s*[\w$.]+(\s*\((?:[^()]|\([^()]*\))*\))?)*", re.S)
+_IN_ANNOTATION = re.compile(r"@\s*[\w$.]+\s*\([^()]*$")
 
 
 def _pos(meta: Any) -> A.Pos:
@@ -243,6 +392,12 @@ class _Build(Transformer[Token, Any]):
 
     def statement(self, meta: Any, children: list[Any]) -> A.Statement:
         *anns, body = children
+        for a in anns:
+            what = _REFUSED_ANNOTATIONS.get(a.name.lower())
+            if what is not None:
+                if "iterate_only" in str(a.value).lower():  # h-mrec
+                    what = "@Hint('iterate_only'): FlowCEP has no iterator, matches come out as they happen"
+                raise self._unsupported(what, a.pos)
         if isinstance(body, A.SchemaStmt):
             return A.SchemaStmt(body.name, body.props, tuple(anns), body.pos)
         return dataclasses.replace(body, annotations=tuple(anns))  # type: ignore[no-any-return]
@@ -511,6 +666,12 @@ class _Build(Transformer[Token, Any]):
     def time_period(self, meta: Any, children: list[Any]) -> A.TimePeriod:
         total = 0.0
         for i in range(0, len(children), 2):
+            unit = str(children[i + 1]).lower()
+            if unit.startswith(("month", "year")):
+                # h-erefuse: Esper adds calendar months and years (28 to 31 days, 365 or 366); a
+                # fixed 30 or 365 days would give other window and batch boundaries
+                raise self._unsupported("a time period in months or years (Esper counts them on the "
+                                        "calendar; write days)", _tokpos(children[i + 1]))
             num = float(str(children[i]).rstrip("lLdDfF"))
             total += num * TIME_UNITS_MS[str(children[i + 1]).lower()]
         return A.TimePeriod(int(round(total)), self._src(meta))
@@ -687,7 +848,7 @@ class _Build(Transformer[Token, Any]):
             return arg.ms
         if isinstance(arg, A.Literal) and isinstance(arg.value, (int, float)):
             return int(round(arg.value * 1000))  # Esper: a bare number is seconds (2.001 -> 2001 ms)
-        raise EPLError("expected a time period such as '10 sec'", self.filename, pos.line, pos.column)
+        raise self._unsupported(_TIME, pos)
 
     # -- expressions ---------------------------------------------------------------------------
     # -- named windows and contexts (h-named) -------------------------------------------------
@@ -789,6 +950,11 @@ class _Build(Transformer[Token, Any]):
         tok = next(c for c in children if isinstance(c, Token) and c.type in ("TERMINATED", "START"))
         return self._unsupported(what, _tokpos(tok))
 
+    def _ctx_distinct(self, ref: A.StreamRef) -> None:
+        """``initiated by distinct(key) S``: the grammar reads ``distinct`` as a stream name."""
+        if ref.stream.lower() == "distinct":
+            raise self._unsupported("a context initiated by distinct(...) S", ref.pos)
+
     def ctx_keyed_term(self, meta: Any, children: list[Any]) -> A.CreateContextStmt:
         raise self._ctx_refused("a keyed segmented context terminated by an event (partition by ... "
                                 "terminated by)", children)
@@ -798,6 +964,7 @@ class _Build(Transformer[Token, Any]):
                                 "end after a time period)", children)
 
     def ctx_initterm_event(self, meta: Any, children: list[Any]) -> A.CreateContextStmt:
+        self._ctx_distinct(children[6])
         raise self._ctx_refused("a context terminated by an event (initiated by ... terminated by <event>; "
                                 "only terminated after a time period)", children)
 
@@ -814,6 +981,7 @@ class _Build(Transformer[Token, Any]):
 
     def ctx_initterm(self, meta: Any, children: list[Any]) -> A.CreateContextStmt:
         _create, _ctx, name, _as, _init, _by, ref, _term, _by2, _after, period = children
+        self._ctx_distinct(ref)
         return A.CreateContextStmt(_name(name), "initterm", (((), ref),), period_ms=period.ms, pos=_pos(meta))
 
     def context_select(self, meta: Any, children: list[Any]) -> A.ContextSelect:
@@ -910,6 +1078,9 @@ class _Build(Transformer[Token, Any]):
     def call(self, meta: Any, children: list[Any]) -> A.Expr:
         name, distinct, args = children
         pos, text = _pos(meta), self._src(meta)
+        refused = ESPER_FUNCTIONS_REFUSED.get(_name(name).lower())
+        if refused is not None:
+            raise self._unsupported(refused, pos)
         if args is None:
             return A.Call(_name(name).lower(), (), distinct is not None, pos=pos, text=text)
         kind, items = args
