@@ -104,6 +104,34 @@ class StreamFramer:
             del buf[:pos]
             self.offset += pos
 
+    def runs(self) -> Iterator[tuple[bytes, int]]:
+        """Complete messages as runs of messages back to back, with the stream offset of
+        each run's first byte: the same messages, garbage reports and resynchronisation as
+        ``messages()``, but one copy per run instead of one per message (a file decoder
+        walks the run itself with ``MessageDecoder.feed(run, exporter, start, limit)``)."""
+        buf = self.buf
+        pos = run = 0
+        n = len(buf)
+        while n - pos >= 4:
+            version, length = _HDR.unpack_from(buf, pos)
+            if version != 10 or length < 16 or (self.garbage_run and not _plausible(buf, pos)):
+                if pos > run:
+                    yield bytes(buf[run:pos]), self.offset + run
+                skip = self._resync(buf, pos + 1)
+                self.garbage_run += skip - pos
+                self.on_garbage(skip - pos, self.offset + pos)
+                pos = run = skip
+                continue
+            if n - pos < length:
+                break
+            self.garbage_run = 0
+            pos += length
+        if pos > run:
+            yield bytes(buf[run:pos]), self.offset + run
+        if pos:
+            del buf[:pos]
+            self.offset += pos
+
     @staticmethod
     def _resync(buf: bytearray, start: int) -> int:
         i = start
