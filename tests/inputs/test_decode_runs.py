@@ -85,7 +85,11 @@ def test_runs_hold_the_same_messages_and_garbage_as_messages(shape: list[str], j
     seen: dict[str, tuple[list[bytes], list[tuple[int, int]]]] = {}
     for how in ("messages", "runs"):
         garbage: list[tuple[int, int]] = []
-        framer = StreamFramer(lambda n, off, g=garbage: g.append((n, off)))
+
+        def note(n: int, off: int, g: list[tuple[int, int]] = garbage) -> None:
+            g.append((n, off))
+
+        framer = StreamFramer(note)
         out: list[bytes] = []
         pos = i = 0
         while pos < len(data):
