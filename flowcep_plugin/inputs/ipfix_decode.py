@@ -422,6 +422,12 @@ class Template:
 
 
 SessionKey = tuple[str, int, int]  # exporter (host:port or file), observation domain, version
+#: _ipfix_vector: fewer messages than this (or bytes) are not worth numpy's per-call cost; it
+#: walks at most _VECTOR_MAX_MESSAGES messages and _VECTOR_MAX_SETS sets per message at once
+_VECTOR_MIN_MESSAGES = 8
+_VECTOR_MIN_BYTES = 8 * 64
+_VECTOR_MAX_MESSAGES = 4096
+_VECTOR_MAX_SETS = 32
 _MAX_IFNAMES = 65536  # interface names learnt from options data, per session
 #: Sampler (v9 samplerId) / selector (PSAMP selectorId) rates learnt from options data, per
 #: session: routers have a handful; past this the table starts over (counted), so an exporter
@@ -439,11 +445,13 @@ class _Session:
     """Per (exporter transport session, observation domain) state."""
 
     __slots__ = ("templates", "expected_seq", "restart_seq", "sampling", "ifnames", "lost", "init_ms",
-                 "out_of_order", "key", "tkey", "established", "last_seen", "refused", "samplers")
+                 "out_of_order", "key", "tkey", "established", "last_seen", "refused", "samplers",
+                 "exporter", "odid", "version")
 
     def __init__(self, key: str, tkey: SessionKey = ("", 0, 0)) -> None:
         self.key = key
         self.tkey = tkey
+        self.exporter, self.odid, self.version = tkey
         self.established = False  # delivered a data record: evicted after sessions that did not
         self.last_seen = 0.0
         self.refused: dict[int, str] = {}  # template id -> why it was refused (data is dropped so)
@@ -549,6 +557,15 @@ class MessageDecoder:
         self.messages = 0
         self._export_ms = 0
         self._uptime_ms: int | None = None  # NetFlow's sysUptime of the message being decoded
+        self._vector_skip = 0  # messages to decode one by one before trying _ipfix_vector again
+        self._vector_backoff = 1
+        # messages and records taken by _ipfix_vector (a prior of 8 records a message), to
+        # size the next walk
+        self._vector_msgs = 1
+        self._vector_recs = 8
+        # the session _session returned last: the most recent of its LRU, so a message of
+        # the same exporter and domain (most of them) skips the lookup and the reordering
+        self._last: _Session | None = None
 
     # -- public API ------------------------------------------------------------------------
     def decode(self, data: bytes, exporter: str) -> list[FlowBatch]:
@@ -576,6 +593,16 @@ class MessageDecoder:
         while size - off >= 2:
             version = (buf[off] << 8) | buf[off + 1]
             if version == 10:
+                if self._vector_skip > 0:
+                    self._vector_skip -= 1
+                elif size - off >= _VECTOR_MIN_BYTES and _np is not None and (
+                        self.template_lifetime is None or self.transport != "udp"):  # no expiry checks
+                    done = self._ipfix_vector(buf, off, exporter, limit)
+                    if done > off:
+                        off = done
+                        if limit is not None and self.pending_records >= limit and off < size:
+                            return off
+                        continue
                 used = self._ipfix(buf, off, exporter)
             elif version == 9:
                 used = self._v9(buf, off, exporter)
@@ -692,6 +719,7 @@ class MessageDecoder:
         else:
             (self._lru_est if s.established else self._lru_new).move_to_end(key)
         s.last_seen = self._now
+        self._last = s
         return s
 
     def _session_gauge(self, name: str, sess: _Session, value: int) -> None:
@@ -725,6 +753,8 @@ class MessageDecoder:
         sess = self.sessions.pop(key, None)
         if sess is None:
             return
+        if sess is self._last:
+            self._last = None
         for tid in list(sess.templates):
             self._remove_template(sess, tid)
         self._lru_new.pop(key, None)
@@ -1107,7 +1137,11 @@ class MessageDecoder:
             return 0
         self.messages += 1
         self._export_ms = export_ms = export * 1000
-        sess = self._session(exporter, odid, 10)
+        sess = self._last
+        if sess is not None and sess.odid == odid and sess.exporter == exporter and sess.version == 10:
+            sess.last_seen = self._now  # the session of the previous message: already most recent
+        else:
+            sess = self._session(exporter, odid, 10)
         templates = sess.templates
         pending = self._pending
         sid = id(sess)
@@ -1168,6 +1202,179 @@ class MessageDecoder:
         else:
             self._sequence(sess, seq, records if complete else None, exporter)
         return int(length)
+
+    def _ipfix_vector(self, buf: bytes, off: int, exporter: str, limit: int | None) -> int:
+        """Decode a run of plain IPFIX messages at once; returns where it stopped (``off``
+        when it decoded nothing, and the caller goes message by message).
+
+        A file holds thousands of messages of a few records each; per message and per set
+        the Python of ``_ipfix`` costs more than decoding the records. Here the messages are
+        found by their length fields, and every set header of the run is read with numpy
+        gathers. The run is cut before the first message that is not plain: one with
+        another observation domain, a template set or any set not of a known fixed-length
+        flow template (options, varlen, relative times), a malformed set, a sequence number
+        that does not continue the previous message, or past the message that reaches
+        ``limit`` pending records. The messages before the cut are queued exactly as
+        ``_ipfix`` would queue them (same records, export-time runs, sequence state, pending
+        order); the rest goes through ``_ipfix``. When nothing could be taken, the next
+        attempt waits for more and more messages (bounded work on odd input).
+        """
+        size = len(buf)
+        # cheap checks first: the first message continues a known session's numbering (a
+        # template message, a restart or a new exporter goes through _ipfix)
+        last = self._last
+        if (last is None or last.exporter != exporter or last.version != 10 or size - off < 20
+                or _U32.unpack_from(buf, off + 12)[0] != last.odid
+                or _U32.unpack_from(buf, off + 8)[0] != last.expected_seq):
+            return off
+        t = last.templates.get(_U16.unpack_from(buf, off + 16)[0])
+        if t is None or not t.reclen or t.is_options or t.relative:
+            return off
+        starts: list[int] = []
+        pos = off
+        cap = _VECTOR_MAX_MESSAGES
+        if limit is not None:  # walk about as many messages as the batch needs
+            want = (limit - self.pending_records) * 1.25 * self._vector_msgs / self._vector_recs
+            cap = int(min(cap, max(want, 0) + _VECTOR_MIN_MESSAGES))
+        while size - pos >= 16 and len(starts) < cap:
+            if buf[pos] != 0 or buf[pos + 1] != 10:
+                break
+            length = (buf[pos + 2] << 8) | buf[pos + 3]
+            if length < 16 or length > size - pos or (length > 16 and buf[pos + 16] == 0):
+                break  # malformed, or a template set first (set id < 256): _ipfix's business
+            starts.append(pos)
+            pos += length
+        taken = self._vector_take(buf, starts, exporter, limit) if len(starts) >= _VECTOR_MIN_MESSAGES else 0
+        if taken == 0:
+            self._vector_skip = self._vector_backoff
+            self._vector_backoff = min(self._vector_backoff * 2, _VECTOR_MAX_MESSAGES)
+            return off
+        self._vector_backoff = 1
+        end = starts[taken - 1]
+        return end + ((buf[end + 2] << 8) | buf[end + 3])
+
+    def _vector_take(self, buf: bytes, start_list: list[int], exporter: str, limit: int | None) -> int:
+        """The numpy half of ``_ipfix_vector``: how many of the messages at ``start_list``
+        were queued. Header fields are read through a big-endian 32-bit view of the buffer
+        with a stride of one byte (one gather per field), records through a view of the
+        template's record layout at every byte offset (one gather per template)."""
+        np = _np
+        size = len(buf)
+        be32 = np.ndarray((size - 3,), dtype=">u4", buffer=buf, strides=(1,))
+        starts = np.array(start_list, dtype=np.int64)
+        count = len(start_list)
+        head = be32[starts]
+        ends = starts + (head & 0xFFFF).astype(np.int64)
+        odid = self._last.odid if self._last is not None else -1
+        other = np.flatnonzero(be32[starts + 12] != odid)
+        if other.size:
+            count = int(other[0])
+        # walk the sets of every message at once (a message with more sets than
+        # _VECTOR_MAX_SETS, or a malformed one, ends the run before it)
+        set_msg: list[Any] = []
+        set_pos: list[Any] = []
+        set_hdr: list[Any] = []
+        msg = np.arange(count)
+        pos = starts[:count] + 16
+        end = ends[:count]
+        for _ in range(_VECTOR_MAX_SETS):
+            live = pos < end
+            if not live.all():
+                msg, pos, end = msg[live], pos[live], end[live]
+                if not msg.size:
+                    break
+            hdr = be32[np.minimum(pos, size - 4)]
+            lens = (hdr & 0xFFFF).astype(np.int64)
+            broken = (end - pos < 4) | (lens < 4) | (pos + lens > end)
+            if broken.any():
+                count = min(count, int(msg[broken].min()))
+            set_msg.append(msg)
+            set_pos.append(pos)
+            set_hdr.append(hdr)
+            pos = pos + np.maximum(lens, 4)
+        else:
+            if (pos < end).any():
+                count = min(count, int(msg[pos < end].min()))
+        if count == 0 or not set_msg:
+            return 0
+        smsg = np.concatenate(set_msg)
+        order = np.argsort(smsg, kind="stable")  # sets in the order of the run
+        smsg = smsg[order]
+        keep = smsg < count
+        smsg = smsg[keep]
+        spos = np.concatenate(set_pos)[order][keep]
+        shdr = np.concatenate(set_hdr)[order][keep]
+        sids = (shdr >> 16).astype(np.int64)
+        sess = self._last
+        if sess is None:
+            return 0
+        # which template ids of the run queue on the fast path; any other set ends the run
+        plain: dict[int, Template] = {}
+        reclens = np.zeros(len(sids), dtype=np.int64)
+        for tid in np.unique(sids).tolist():
+            t = sess.templates.get(tid) if tid >= 256 else None
+            where = sids == tid
+            if t is None or not t.reclen or t.is_options or t.relative or t.np_dtype is None:
+                count = min(count, int(smsg[where].min()))
+            else:
+                plain[tid] = t
+                reclens[where] = t.reclen
+        if count == 0:
+            return 0
+        nrec = ((shdr & 0xFFFF).astype(np.int64) - 4) // np.maximum(reclens, 1)
+        per_msg = np.bincount(smsg, weights=nrec, minlength=count).astype(np.int64)[:count]
+        # the sequence numbers must continue one another, as _ipfix's fast check wants
+        seqs = be32[starts[:count] + 8].astype(np.int64)
+        if int(seqs[0]) != sess.expected_seq:
+            return 0
+        breaks = np.flatnonzero(seqs[1:] != (seqs[:-1] + per_msg[:-1]) & 0xFFFFFFFF)
+        if breaks.size:
+            count = int(breaks[0]) + 1  # the last message whose successor continues it
+        if limit is not None:
+            reach = np.flatnonzero(np.cumsum(per_msg[:count]) >= limit - self.pending_records)
+            if reach.size:
+                count = int(reach[0]) + 1
+        keep = (smsg < count) & (nrec > 0)
+        smsg, spos, sids, nrec = smsg[keep], spos[keep], sids[keep], nrec[keep]
+        per_msg = per_msg[:count]
+        exports = be32[starts[:count] + 4].astype(np.int64) * 1000
+        sess = self._session(exporter, sess.odid, 10)  # as _ipfix touches it
+        sid = id(sess)
+        pending = self._pending
+        set_exports = exports[smsg]
+        tids, first = np.unique(sids, return_index=True)
+        for tid in tids[np.argsort(first)].tolist():
+            t = plain[tid]
+            mine = sids == tid
+            counts, body, ex = nrec[mine], spos[mine] + 4, set_exports[mine]
+            p = pending.get((sid, tid))
+            if p is None:
+                p = pending[(sid, tid)] = _Pending(t, sess)
+            total = int(counts.sum())
+            begin = np.cumsum(counts) - counts  # each set's first record among the template's
+            rec_at = np.repeat(body - begin * t.reclen, counts) + np.arange(total) * t.reclen
+            layout = np.ndarray((size - t.reclen + 1,), dtype=_np.dtype((_np.void, t.reclen)),
+                                buffer=buf, strides=(1,))
+            p.buf += layout[rec_at].data
+            prev = np.empty(len(ex), dtype=np.int64)
+            prev[0] = p.export_ms
+            prev[1:] = ex[:-1]
+            for i in np.flatnonzero(ex != prev).tolist():
+                p.run_starts.append(p.count + int(begin[i]))
+                p.run_times.append(int(ex[i]))
+            p.export_ms = int(ex[-1])
+            p.count += total
+        queued = int(per_msg.sum())
+        self.pending_records += queued
+        self.messages += count
+        self._vector_msgs += count
+        self._vector_recs += queued
+        self._export_ms = int(exports[-1])
+        if queued and not sess.established:
+            self._establish(sess)
+        sess.expected_seq = (int(seqs[count - 1]) + int(per_msg[-1])) & 0xFFFFFFFF
+        sess.restart_seq = None
+        return count
 
     def _ipfix_templates(self, sess: _Session, buf: bytes, pos: int, end: int, set_id: int,
                          exporter: str) -> None:
