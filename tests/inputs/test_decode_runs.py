@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from flowcep_plugin.context import Context
 from flowcep_plugin.inputs.collectors import StreamFramer
 from flowcep_plugin.inputs.ipfix_decode import MessageDecoder, _Caches
+from flowcep_plugin.records import FlowBatch
 
 from .test_ipfix_decode import dset, msg, tset
 
@@ -216,3 +217,42 @@ def test_single_record_columns_match_the_numpy_path() -> None:
             src += b.columns["sourceIPv4Address"]
     whole = MessageDecoder(Context(), "a").decode(msg([tset(256, FIELDS), dset(256, *recs)]), "e")
     assert src == whole[0].columns["sourceIPv4Address"]
+
+
+def old_merge(dec: MessageDecoder) -> list[FlowBatch]:
+    """What ``flush(merged=True)`` gave before it joined columns itself: one batch per
+    template, joined by ``FlowBatch.concat``; options batches after the flows."""
+    out = dec.flush()
+    flows = [b for b in out if b.stream == "Flow"]
+    others = [b for b in out if b.stream != "Flow"]
+    return ([FlowBatch.concat(flows, dec.source)] if len(flows) > 1 else flows) + others
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([256, 257, 258, 259, 260]), st.integers(1, 150)), min_size=1,
+                max_size=8),
+       st.booleans())
+def test_merged_flush_joins_columns_like_concat(sets: list[tuple[int, int]], options: bool) -> None:
+    """Templates that share columns with the same layout, with another width (reduced-size
+    encoding), with text, or lack them; address columns over and under 64 records."""
+    layouts = {256: FIELDS, 257: FIELDS[:5], 258: [(8, 4), (1, 4), (12, 4), (82, 10)],
+               259: [(1, 8), (8, 4), (4, 1)], 260: [(12, 4), (8, 4), (153, 8), (7, 2)]}
+    templates = msg([tset(tid, f) for tid, f in layouts.items()]
+                    + ([tset(270, [(144, 4), (34, 4)], set_id=3, scope=1)] if options else []))
+    data = []
+    seq = 0
+    for k, (tid, n) in enumerate(sets):
+        size = sum(ln for _e, ln in layouts[tid])
+        recs = [(record(k * 200 + j, 97) * 4)[:size] for j in range(n)]
+        extra = [dset(270, struct.pack(">II", 1, 10))] if options and k == 0 else []
+        data.append(msg([dset(tid, *recs), *extra], seq=seq, export=1_700_000_000 + k))
+        seq += n + len(extra)
+    results = []
+    for merge in (True, False):
+        dec = MessageDecoder(Context(), "m")
+        dec.feed(templates, "e")
+        for m in data:
+            dec.feed(m, "e")
+        got = dec.flush(merged=True) if merge else old_merge(dec)
+        results.append([(b.stream, b.length, b.exporter, list(b.columns), dict(b.columns)) for b in got])
+    assert results[0] == results[1]
