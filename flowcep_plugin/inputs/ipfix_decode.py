@@ -595,8 +595,7 @@ class MessageDecoder:
             if version == 10:
                 if self._vector_skip > 0:
                     self._vector_skip -= 1
-                elif size - off >= _VECTOR_MIN_BYTES and _np is not None and (
-                        self.template_lifetime is None or self.transport != "udp"):  # no expiry checks
+                elif size - off >= _VECTOR_MIN_BYTES and _np is not None:
                     done = self._ipfix_vector(buf, off, exporter, limit)
                     if done > off:
                         off = done
@@ -1386,11 +1385,14 @@ class MessageDecoder:
         sess = self._last
         if sess is None:
             return 0
+        fast = self.template_lifetime is None or self.transport != "udp"
         # which template ids of the run queue on the fast path; any other set ends the run
         plain: dict[int, Template] = {}
         reclens = np.zeros(len(sids), dtype=np.int64)
         for tid in np.unique(sids).tolist():
-            t = sess.templates.get(tid) if tid >= 256 else None
+            # over UDP, _template applies the lifetime (once per template and run: a run is
+            # what one receive pass read, milliseconds)
+            t = (sess.templates.get(tid) if fast else self._template(sess, tid)) if tid >= 256 else None
             where = sids == tid
             if t is None or not t.reclen or t.is_options or t.relative or t.np_dtype is None:
                 count = min(count, int(smsg[where].min()))
