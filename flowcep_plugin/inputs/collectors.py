@@ -8,7 +8,10 @@ exporters never mix.
 
 UDP: the receive buffer is raised (``rcvbuf``) because bursts overflow the default in
 milliseconds; where Linux offers ``SO_RXQ_OVFL`` the kernel's count of datagrams dropped on
-this socket is read from each datagram's ancillary data and reported as a gauge.
+this socket is read from each datagram's ancillary data and reported as a gauge. Each pass
+reads up to 4096 datagrams straight into one 1 MiB buffer and then decodes them, a stretch of
+one exporter's whole-message IPFIX datagrams as one run (cheaper per record; see
+``MessageDecoder.feed``), anything else one datagram at a time.
 
 TCP: IPFIX over TCP is a byte stream framed by the message length field (RFC 7011 10.4.1).
 Several exporters may connect at once and reconnect at will; a reconnect is a new transport
