@@ -256,3 +256,21 @@ def test_merged_flush_joins_columns_like_concat(sets: list[tuple[int, int]], opt
         got = dec.flush(merged=True) if merge else old_merge(dec)
         results.append([(b.stream, b.length, b.exporter, list(b.columns), dict(b.columns)) for b in got])
     assert results[0] == results[1]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.integers(5, 40), min_size=10, max_size=40), st.integers(1, 600),
+       st.lists(st.tuples(st.integers(0, 1 << 20), st.integers(0, 255)), min_size=1, max_size=6))
+def test_damaged_runs_decode_like_single_messages(sizes: list[int], batch: int,
+                                                  flips: list[tuple[int, int]]) -> None:
+    """Bytes changed anywhere in a run (lengths, set ids, sequence numbers, records): the run
+    path, numpy stretches included, must give the batches, counts and state that feeding the
+    same messages one at a time gives, and raise nothing."""
+    msgs = stream(sizes, 300)
+    whole = bytearray(b"".join(msgs))
+    for at, value in flips:
+        whole[at % len(whole)] = value
+    framer = StreamFramer(lambda n, off: None)
+    framer.feed(bytes(whole))
+    pieces = [m for m, _ in framer.messages()]
+    assert batches_per_run(pieces, batch) == batches_per_message(pieces, batch)
