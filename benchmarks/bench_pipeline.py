@@ -566,7 +566,9 @@ OTHERS: list[tuple[list[str], list[tuple[str, str]]]] = [
          rf"\s+\(ratio to decode alone {_NUM}\)")]),
     (["bench_udp.py", "--seconds", "2", "--rates", "500000,1000000,2000000,4000000"], [
         ("UDP receive + decode, highest rate without loss",
-         rf"highest rate without loss: plain {_NUM} records/s, flowcep {_NUM} records/s; ratio {_NUM}")]),
+         rf"highest rate without loss: plain {_NUM} records/s, flowcep {_NUM} records/s; ratio {_NUM}"),
+        ("UDP receive + decode capacity, backlog drained (records/CPU-s)",
+         rf"backlog of .*? plain {_NUM} records/CPU-s, flowcep {_NUM}; ratio {_NUM}")]),
     (["bench_pcap.py", "--packets", "50000", "--repeat", "1"], [
         ("pcap: input (packets/CPU-s) vs scapy RawPcapReader",
          rf"RawPcapReader iteration \(baseline\)\s+{_NUM} packets(?s:.*)pcap: input \(read \+ meter"

@@ -192,10 +192,12 @@ class IPFIXFileSource:
                     break
                 self._done += len(chunk)
                 framer.feed(chunk)
-                for msg, _off in framer.messages():
-                    decoder.feed(msg, exporter)
-                    if decoder.pending_records >= self.batch_size:
-                        yield from self._out()
+                for run, _off in framer.runs():
+                    at, size = 0, len(run)
+                    while at < size:  # batches end after the message that fills them
+                        at = decoder.feed(run, exporter, at, self.batch_size)
+                        if decoder.pending_records >= self.batch_size:
+                            yield from self._out()
                 if decoder.buffered():
                     yield from self._out()
             if framer.pending and bytes(framer.buf[:2]) != b"\x00\x0a":

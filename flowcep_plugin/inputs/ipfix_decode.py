@@ -8,6 +8,11 @@ fixed-length template is compiled into one ``struct.Struct`` and decoded with
 converted in one pass (addresses through a cache, because the same addresses repeat).
 Data sets of the same template are gathered across messages (``feed``) and decoded together
 on ``flush``, so the per-set overhead is paid once per batch rather than once per message.
+Inputs that hold many messages at once (a file chunk, a UDP receive pass) feed them as one run:
+plain stretches of it (one session, data sets of known fixed-length templates only, sequence
+numbers that continue) are walked and queued with numpy, the rest message by message; a merged
+flush joins the templates' numpy columns before making lists. docs/performance.md has the
+measurements behind each of these.
 
 Nothing here raises on bad bytes: every malformed thing is counted with
 ``ctx.stats.drop(reason, n, source)`` and logged at debug level with exporter and offset, and
@@ -82,25 +87,79 @@ class _Caches:
     LIMIT = 1 << 18  # entries per cache, then it starts over
     LONG = 256  # bytes: longer values are not cached
 
+    #: the direct-mapped IPv4 cache used on numpy columns has 2**V4_BITS slots
+    V4_BITS = 16
+    V4_RELEARN = 1 << 14
+
     def __init__(self) -> None:
         self.v4: dict[int, str] = {}
         self.v6: dict[bytes, str] = {}
         self.mac: dict[bytes, str] = {}
         self.text: dict[bytes, str] = {}
+        self._v4_keys: Any = None  # int64 per slot, -1 = empty
+        self._v4_texts: Any = None  # the text of that slot's address
 
     def ipv4(self, col: Iterable[int]) -> list[str]:
         return self._cached(self.v4, _ipv4_text, col, short=True)
+
+    def ipv4_array(self, col: Any) -> list[str]:
+        """Text of each address of a numpy column, through a direct-mapped cache of numpy
+        arrays: hashing, the lookup and the gather of texts are vectorised (about half the
+        cost of a dict lookup per value). A slot keeps the first address that took it; the
+        few addresses that find their slot taken go through the dict cache one by one, so
+        a collision costs time, never a wrong text and never thrashing. Memory is fixed
+        (2**``V4_BITS`` slots); when the dict side grows past ``V4_RELEARN`` the slots are
+        emptied, so the table follows the addresses of the moment."""
+        keys, texts = self._v4_keys, self._v4_texts
+        if keys is None:
+            keys = self._v4_keys = _np.full(1 << self.V4_BITS, -1, dtype=_np.int64)
+            texts = self._v4_texts = _np.empty(1 << self.V4_BITS, dtype=object)
+        addr = col.astype(_np.uint32)
+        slot = self._v4_slots(addr)
+        wide = addr.astype(_np.int64)
+        miss = keys[slot] != wide
+        if not miss.any():
+            hit: list[str] = texts[slot].tolist()
+            return hit
+        pos = _np.flatnonzero(miss)
+        free = pos[keys[slot[pos]] == -1]
+        if free.size:
+            slots, first = _np.unique(slot[free], return_index=True)
+            values = wide[free[first]]
+            keys[slots] = values
+            texts[slots] = [_ipv4_text(v) for v in values.tolist()]
+            pos = pos[keys[slot[pos]] != wide[pos]]
+        out: list[str] = texts[slot].tolist()
+        if pos.size:
+            side = self.v4
+            if len(side) > self.V4_RELEARN:
+                side.clear()
+                keys.fill(-1)
+                texts.fill(None)
+            for i, v in zip(pos.tolist(), wide[pos].tolist(), strict=True):
+                text = side.get(v)
+                if text is None:
+                    text = side[v] = _ipv4_text(v)
+                out[i] = text
+        return out
+
+    def _v4_slots(self, addr: Any) -> Any:
+        # Fibonacci hashing: the top bits of addr * 2^32/phi spread neighbouring addresses
+        return (addr * _np.uint32(0x9E3779B1)) >> _np.uint32(32 - self.V4_BITS)
 
     def _cached(self, cache: dict[Any, str], fn: Callable[[Any], str], col: Iterable[Any],
                 short: bool = False) -> list[str]:
         """``fn`` of every value of ``col`` through ``cache`` (``short``: values of a fixed small
         size, such as IPv4 addresses as integers, need no length check)."""
-        # One C-level pass of cache.get, and a scan for None (never a cached value): about
-        # half the cost of building the column's set first when every value is known.
+        # One C-level pass of __getitem__ when every value is known (the common case): a
+        # KeyError is cheaper than scanning the output for None (a str == None comparison per
+        # value, about a fifth of the column's cost).
         col = col if isinstance(col, (tuple, list)) else list(col)
+        try:
+            return list(map(cache.__getitem__, col))
+        except KeyError:
+            pass
         out: list[Any] = list(map(cache.get, col))
-        if None not in out:
-            return out
         if len(cache) > self.LIMIT:
             cache.clear()
             missing = set(col)
@@ -217,13 +276,15 @@ class Template:
     per-field plans for the variable-length slow path."""
 
     __slots__ = ("tid", "fields", "scope_count", "names", "convs", "struct", "reclen",
-                 "varlen", "plan", "min_len", "received", "is_options", "np_dtype", "relative")
+                 "varlen", "plan", "min_len", "received", "is_options", "np_dtype", "np_fields",
+                 "relative", "caches")
 
     def __init__(self, tid: int, fields: list[tuple[int, int, int]], scope_count: int,
                  registry: Registry, caches: _Caches, received: float | None = None) -> None:
         self.tid = tid
         self.fields = fields
         self.scope_count = scope_count
+        self.caches = caches
         self.is_options = scope_count > 0
         # IPFIX times relative to boot (21/22) or to the export time (158/159) need the
         # message/session context, so such records are decoded per message, not pooled.
@@ -273,10 +334,17 @@ class Template:
         self.reclen = 0 if self.varlen else min_len
         self.struct = None if self.varlen or min_len == 0 else struct.Struct(">" + "".join(codes))
         self.np_dtype: Any = None
+        self.np_fields: list[tuple[str, Any, Conv | None]] = []
         if _np is not None and self.struct is not None and np_formats:
             self.np_dtype = _np.dtype({"names": [f"f{i}" for i in range(len(np_formats))],
                                        "formats": np_formats, "offsets": np_offsets,
                                        "itemsize": min_len})
+            # Multi-byte numbers are first copied into a native-order contiguous array:
+            # tolist on a strided big-endian view costs about twice as much per value.
+            self.np_fields = [(f"f{i}", _np.dtype(fmt[1:]) if fmt[0] == ">" else None, conv)
+                              for i, (fmt, conv) in enumerate(zip(np_formats, convs, strict=True))]
+            self.np_fields = [(name, None, caches.ipv4_array) if conv == caches.ipv4 else
+                              (name, native, conv) for name, native, conv in self.np_fields]
 
     def same_as(self, fields: list[tuple[int, int, int]], scope_count: int) -> bool:
         return self.fields == fields and self.scope_count == scope_count
@@ -287,13 +355,19 @@ class Template:
         assert st is not None
         if count == 0:
             return [[] for _ in self.names]
-        if self.np_dtype is not None:
-            arr = _np.frombuffer(buf, dtype=self.np_dtype, count=count)
-            return [conv(col) if conv is not None else col
-                    for col, conv in zip((arr[n].tolist() for n in self.np_dtype.names), self.convs,
-                                         strict=True)]
-        cols: list[Any] = list(zip(*st.iter_unpack(memoryview(buf)[: count * self.reclen]), strict=True))
         out: list[list[Any]] = []
+        if self.np_dtype is not None:
+            ipv4_array = self.caches.ipv4_array
+            arr = _np.frombuffer(buf, dtype=self.np_dtype, count=count)
+            for name, native, conv in self.np_fields:
+                if conv is None:
+                    out.append(arr[name].tolist() if native is None else arr[name].astype(native).tolist())
+                elif conv == ipv4_array:  # numpy's per-call cost loses on a few records
+                    out.append(conv(arr[name]) if count >= 64 else self.caches.ipv4(arr[name].tolist()))
+                else:
+                    out.append(conv(arr[name].tolist() if native is None else arr[name].astype(native).tolist()))
+            return out
+        cols: list[Any] = list(zip(*st.iter_unpack(memoryview(buf)[: count * self.reclen]), strict=True))
         for col, conv in zip(cols, self.convs, strict=True):
             out.append(conv(col) if conv is not None else list(col))
         return out
@@ -353,6 +427,12 @@ class Template:
 
 
 SessionKey = tuple[str, int, int]  # exporter (host:port or file), observation domain, version
+#: _ipfix_vector: fewer messages than this (or bytes) are not worth numpy's per-call cost; it
+#: walks at most _VECTOR_MAX_MESSAGES messages and _VECTOR_MAX_SETS sets per message at once
+_VECTOR_MIN_MESSAGES = 8
+_VECTOR_MIN_BYTES = 8 * 64
+_VECTOR_MAX_MESSAGES = 4096
+_VECTOR_MAX_SETS = 32
 _MAX_IFNAMES = 65536  # interface names learnt from options data, per session
 #: Sampler (v9 samplerId) / selector (PSAMP selectorId) rates learnt from options data, per
 #: session: routers have a handful; past this the table starts over (counted), so an exporter
@@ -370,11 +450,13 @@ class _Session:
     """Per (exporter transport session, observation domain) state."""
 
     __slots__ = ("templates", "expected_seq", "restart_seq", "sampling", "ifnames", "lost", "init_ms",
-                 "out_of_order", "key", "tkey", "established", "last_seen", "refused", "samplers")
+                 "out_of_order", "key", "tkey", "established", "last_seen", "refused", "samplers",
+                 "exporter", "odid", "version")
 
     def __init__(self, key: str, tkey: SessionKey = ("", 0, 0)) -> None:
         self.key = key
         self.tkey = tkey
+        self.exporter, self.odid, self.version = tkey
         self.established = False  # delivered a data record: evicted after sessions that did not
         self.last_seen = 0.0
         self.refused: dict[int, str] = {}  # template id -> why it was refused (data is dropped so)
@@ -480,6 +562,15 @@ class MessageDecoder:
         self.messages = 0
         self._export_ms = 0
         self._uptime_ms: int | None = None  # NetFlow's sysUptime of the message being decoded
+        self._vector_skip = 0  # messages to decode one by one before trying _ipfix_vector again
+        self._vector_backoff = 1
+        # messages and records taken by _ipfix_vector (a prior of 8 records a message), to
+        # size the next walk
+        self._vector_msgs = 1
+        self._vector_recs = 8
+        # the session _session returned last: the most recent of its LRU, so a message of
+        # the same exporter and domain (most of them) skips the lookup and the reordering
+        self._last: _Session | None = None
 
     # -- public API ------------------------------------------------------------------------
     def decode(self, data: bytes, exporter: str) -> list[FlowBatch]:
@@ -487,16 +578,35 @@ class MessageDecoder:
         self.feed(data, exporter)
         return self.flush()
 
-    def feed(self, data: bytes | bytearray | memoryview, exporter: str) -> None:
-        """Decode one message; fixed-length records wait in ``pending_records`` until flush."""
+    def feed(self, data: bytes | bytearray | memoryview, exporter: str, start: int = 0,
+             limit: int | None = None) -> int:
+        """Decode the messages of ``data`` from ``start``; fixed-length records wait in
+        ``pending_records`` until flush.
+
+        With ``limit``, stops after the first message that brings ``pending_records`` to
+        ``limit`` or more, so an input can cut batches where it would have, had it fed one
+        message at a time. Returns the offset where decoding stopped (``len(data)`` when
+        every message was read or the rest was dropped as malformed). File inputs hand over
+        runs of messages at once: one call and no copy per message.
+        """
         buf = bytes(data) if not isinstance(data, bytes) else data
         self._now = now = time.monotonic()
         if now >= self._next_sweep:
             self._sweep(now)
-        off = 0
-        while len(buf) - off >= 2:
+        off = start
+        size = len(buf)
+        while size - off >= 2:
             version = (buf[off] << 8) | buf[off + 1]
             if version == 10:
+                if self._vector_skip > 0:
+                    self._vector_skip -= 1
+                elif size - off >= _VECTOR_MIN_BYTES and _np is not None:
+                    done = self._ipfix_vector(buf, off, exporter, limit)
+                    if done > off:
+                        off = done
+                        if limit is not None and self.pending_records >= limit and off < size:
+                            return off
+                        continue
                 used = self._ipfix(buf, off, exporter)
             elif version == 9:
                 used = self._v9(buf, off, exporter)
@@ -504,12 +614,15 @@ class MessageDecoder:
                 used = self._v5(buf, off, exporter)
             else:
                 self._bad("unsupported-version", 1, exporter, off, f"version {version}")
-                return
+                return size
             if used <= 0:
-                return
+                return size
             off += used
-        if len(buf) - off == 1:
+            if limit is not None and self.pending_records >= limit and off < size:
+                return off
+        if size - off == 1:
             self._bad("malformed-message", 1, exporter, off, "1 trailing byte")
+        return size
 
     def buffered(self) -> int:
         """Records decoded or pending that ``flush`` would return now."""
@@ -520,6 +633,11 @@ class MessageDecoder:
         with ``merged`` (inputs use that: records of several templates read together must
         reach the event-time clock together, or one template's batch would push the watermark
         past the others' records)."""
+        one = self._flush_merged() if merged else None
+        if one is not None:
+            others = self._ready  # options records only (_flush_merged checked)
+            self._ready = []
+            return [one, *others]
         out = self._flush_all()
         if merged and len(out) > 1:
             flows = [b for b in out if b.stream == FLOW_STREAM]
@@ -532,6 +650,79 @@ class MessageDecoder:
                 one.add_column("flowcep.exporter", [b.exporter for b in flows for _ in range(b.length)])
             return [one, *others]
         return out
+
+    def _flush_merged(self) -> FlowBatch | None:
+        """The pending records of every template as one batch, joined column by column
+        before the columns become lists: a column that every template has with the same
+        numpy type is converted once (one ``tolist``, one address-cache pass) instead of
+        once per template and then copied again by ``FlowBatch.concat``. Only the common
+        case, where a batch's columns are the template's plus the two header columns: one
+        exporter session, no sampling or interface-name state, nothing decoded outside the
+        pending queues. Otherwise None, and ``flush`` joins per-template batches as before;
+        both give the same columns in the same order (``tests/inputs/test_decode_runs.py``)."""
+        pend = list(self._pending.values())
+        if len(pend) < 2 or _np is None or any(b.stream == FLOW_STREAM for b in self._ready):
+            return None
+        sess = pend[0].session
+        if (self.apply_sampling or sess.sampling is not None or sess.samplers or sess.ifnames
+                or sess.tkey[2] != 10):
+            return None
+        for p in pend:
+            if p.session is not sess or p.template.np_dtype is None or not p.count:
+                return None
+        # the column names in FlowBatch.concat's order: each batch's, new ones appended
+        names: dict[str, None] = {}
+        for p in pend:
+            names.update(dict.fromkeys(p.template.names))
+            names[EXPORT_VERSION] = None
+            names[EXPORT_TIME] = None
+        arrays = [_np.frombuffer(p.buf, dtype=p.template.np_dtype, count=p.count) for p in pend]
+        fields = [{n: f for n, f in zip(p.template.names, p.template.np_fields, strict=True)} for p in pend]
+        total = sum(p.count for p in pend)
+        ipv4_array = self.caches.ipv4_array
+        columns: dict[str, list[Any]] = {}
+        for name in names:
+            if name == EXPORT_VERSION:
+                columns[name] = [10] * total
+                continue
+            if name == EXPORT_TIME:
+                times: list[int] = []
+                for p in pend:
+                    times += p.export_times()
+                columns[name] = times
+                continue
+            plans = [f.get(name) for f in fields]
+            first = plans[0]
+            parts = [arr[plan[0]] for arr, plan in zip(arrays, plans, strict=True) if plan is not None]
+            if (first is not None and all(plan is not None and plan[1:] == first[1:] for plan in plans)
+                    and (first[2] is None or first[2] == ipv4_array)
+                    and all(part.dtype == parts[0].dtype for part in parts)):
+                joined = _np.concatenate(parts)
+                if first[2] is None:
+                    columns[name] = (joined if first[1] is None else joined.astype(first[1])).tolist()
+                else:
+                    columns[name] = ipv4_array(joined) if total >= 64 else self.caches.ipv4(joined.tolist())
+                continue
+            col: list[Any] = []
+            for p, arr, plan in zip(pend, arrays, plans, strict=True):
+                if plan is None:
+                    col += [None] * p.count
+                    continue
+                field, native, conv = plan
+                if conv is None:
+                    col += arr[field].tolist() if native is None else arr[field].astype(native).tolist()
+                elif conv == ipv4_array:
+                    col += conv(arr[field]) if p.count >= 64 else self.caches.ipv4(arr[field].tolist())
+                else:
+                    col += conv(arr[field].tolist() if native is None else arr[field].astype(native).tolist())
+            columns[name] = col
+        for p in pend:
+            self.stats.count("decode", p.count)
+        if not sess.established:
+            self._establish(sess)
+        self._pending.clear()
+        self.pending_records = 0
+        return FlowBatch(columns, total, self.source, sess.key)
 
     def _flush_all(self) -> list[FlowBatch]:
         out = self._ready
@@ -610,6 +801,7 @@ class MessageDecoder:
         else:
             (self._lru_est if s.established else self._lru_new).move_to_end(key)
         s.last_seen = self._now
+        self._last = s
         return s
 
     def _session_gauge(self, name: str, sess: _Session, value: int) -> None:
@@ -643,6 +835,8 @@ class MessageDecoder:
         sess = self.sessions.pop(key, None)
         if sess is None:
             return
+        if sess is self._last:
+            self._last = None
         for tid in list(sess.templates):
             self._remove_template(sess, tid)
         self._lru_new.pop(key, None)
@@ -1025,7 +1219,11 @@ class MessageDecoder:
             return 0
         self.messages += 1
         self._export_ms = export_ms = export * 1000
-        sess = self._session(exporter, odid, 10)
+        sess = self._last
+        if sess is not None and sess.odid == odid and sess.exporter == exporter and sess.version == 10:
+            sess.last_seen = self._now  # the session of the previous message: already most recent
+        else:
+            sess = self._session(exporter, odid, 10)
         templates = sess.templates
         pending = self._pending
         sid = id(sess)
@@ -1086,6 +1284,182 @@ class MessageDecoder:
         else:
             self._sequence(sess, seq, records if complete else None, exporter)
         return int(length)
+
+    def _ipfix_vector(self, buf: bytes, off: int, exporter: str, limit: int | None) -> int:
+        """Decode a run of plain IPFIX messages at once; returns where it stopped (``off``
+        when it decoded nothing, and the caller goes message by message).
+
+        A file holds thousands of messages of a few records each; per message and per set
+        the Python of ``_ipfix`` costs more than decoding the records. Here the messages are
+        found by their length fields, and every set header of the run is read with numpy
+        gathers. The run is cut before the first message that is not plain: one with
+        another observation domain, a template set or any set not of a known fixed-length
+        flow template (options, varlen, relative times), a malformed set, a sequence number
+        that does not continue the previous message, or past the message that reaches
+        ``limit`` pending records. The messages before the cut are queued exactly as
+        ``_ipfix`` would queue them (same records, export-time runs, sequence state, pending
+        order); the rest goes through ``_ipfix``. When nothing could be taken, the next
+        attempt waits for more and more messages (bounded work on odd input).
+        """
+        size = len(buf)
+        # cheap checks first: the first message continues a known session's numbering (a
+        # template message, a restart or a new exporter goes through _ipfix)
+        last = self._last
+        if (last is None or last.exporter != exporter or last.version != 10 or size - off < 20
+                or _U32.unpack_from(buf, off + 12)[0] != last.odid
+                or _U32.unpack_from(buf, off + 8)[0] != last.expected_seq):
+            return off
+        t = last.templates.get(_U16.unpack_from(buf, off + 16)[0])
+        if t is None or not t.reclen or t.is_options or t.relative:
+            return off
+        starts: list[int] = []
+        pos = off
+        cap = _VECTOR_MAX_MESSAGES
+        if limit is not None:  # walk about as many messages as the batch needs
+            want = (limit - self.pending_records) * 1.25 * self._vector_msgs / self._vector_recs
+            cap = int(min(cap, max(want, 0) + _VECTOR_MIN_MESSAGES))
+        while size - pos >= 16 and len(starts) < cap:
+            if buf[pos] != 0 or buf[pos + 1] != 10:
+                break
+            length = (buf[pos + 2] << 8) | buf[pos + 3]
+            if length < 16 or length > size - pos or (length > 16 and buf[pos + 16] == 0):
+                break  # malformed, or a template set first (set id < 256): _ipfix's business
+            starts.append(pos)
+            pos += length
+        taken = self._vector_take(buf, starts, exporter, limit) if len(starts) >= _VECTOR_MIN_MESSAGES else 0
+        if taken == 0:
+            self._vector_skip = self._vector_backoff
+            self._vector_backoff = min(self._vector_backoff * 2, _VECTOR_MAX_MESSAGES)
+            return off
+        self._vector_backoff = 1
+        end = starts[taken - 1]
+        return end + ((buf[end + 2] << 8) | buf[end + 3])
+
+    def _vector_take(self, buf: bytes, start_list: list[int], exporter: str, limit: int | None) -> int:
+        """The numpy half of ``_ipfix_vector``: how many of the messages at ``start_list``
+        were queued. Header fields are read through a big-endian 32-bit view of the buffer
+        with a stride of one byte (one gather per field), records through a view of the
+        template's record layout at every byte offset (one gather per template)."""
+        np = _np
+        size = len(buf)
+        be32 = np.ndarray((size - 3,), dtype=">u4", buffer=buf, strides=(1,))
+        starts = np.array(start_list, dtype=np.int64)
+        count = len(start_list)
+        head = be32[starts]
+        ends = starts + (head & 0xFFFF).astype(np.int64)
+        odid = self._last.odid if self._last is not None else -1
+        other = np.flatnonzero(be32[starts + 12] != odid)
+        if other.size:
+            count = int(other[0])
+        # walk the sets of every message at once (a message with more sets than
+        # _VECTOR_MAX_SETS, or a malformed one, ends the run before it)
+        set_msg: list[Any] = []
+        set_pos: list[Any] = []
+        set_hdr: list[Any] = []
+        msg = np.arange(count)
+        pos = starts[:count] + 16
+        end = ends[:count]
+        for _ in range(_VECTOR_MAX_SETS):
+            live = pos < end
+            if not live.all():
+                msg, pos, end = msg[live], pos[live], end[live]
+                if not msg.size:
+                    break
+            hdr = be32[np.minimum(pos, size - 4)]
+            lens = (hdr & 0xFFFF).astype(np.int64)
+            broken = (end - pos < 4) | (lens < 4) | (pos + lens > end)
+            if broken.any():
+                count = min(count, int(msg[broken].min()))
+            set_msg.append(msg)
+            set_pos.append(pos)
+            set_hdr.append(hdr)
+            pos = pos + np.maximum(lens, 4)
+        else:
+            if (pos < end).any():
+                count = min(count, int(msg[pos < end].min()))
+        if count == 0 or not set_msg:
+            return 0
+        smsg = np.concatenate(set_msg)
+        order = np.argsort(smsg, kind="stable")  # sets in the order of the run
+        smsg = smsg[order]
+        keep = smsg < count
+        smsg = smsg[keep]
+        spos = np.concatenate(set_pos)[order][keep]
+        shdr = np.concatenate(set_hdr)[order][keep]
+        sids = (shdr >> 16).astype(np.int64)
+        sess = self._last
+        if sess is None:
+            return 0
+        fast = self.template_lifetime is None or self.transport != "udp"
+        # which template ids of the run queue on the fast path; any other set ends the run
+        plain: dict[int, Template] = {}
+        reclens = np.zeros(len(sids), dtype=np.int64)
+        for tid in np.unique(sids).tolist():
+            # over UDP, _template applies the lifetime (once per template and run: a run is
+            # what one receive pass read, milliseconds)
+            t = (sess.templates.get(tid) if fast else self._template(sess, tid)) if tid >= 256 else None
+            where = sids == tid
+            if t is None or not t.reclen or t.is_options or t.relative or t.np_dtype is None:
+                count = min(count, int(smsg[where].min()))
+            else:
+                plain[tid] = t
+                reclens[where] = t.reclen
+        if count == 0:
+            return 0
+        nrec = ((shdr & 0xFFFF).astype(np.int64) - 4) // np.maximum(reclens, 1)
+        per_msg = np.bincount(smsg, weights=nrec, minlength=count).astype(np.int64)[:count]
+        # the sequence numbers must continue one another, as _ipfix's fast check wants
+        seqs = be32[starts[:count] + 8].astype(np.int64)
+        if int(seqs[0]) != sess.expected_seq:
+            return 0
+        breaks = np.flatnonzero(seqs[1:] != (seqs[:-1] + per_msg[:-1]) & 0xFFFFFFFF)
+        if breaks.size:
+            count = int(breaks[0]) + 1  # the last message whose successor continues it
+        if limit is not None:
+            reach = np.flatnonzero(np.cumsum(per_msg[:count]) >= limit - self.pending_records)
+            if reach.size:
+                count = int(reach[0]) + 1
+        keep = (smsg < count) & (nrec > 0)
+        smsg, spos, sids, nrec = smsg[keep], spos[keep], sids[keep], nrec[keep]
+        per_msg = per_msg[:count]
+        exports = be32[starts[:count] + 4].astype(np.int64) * 1000
+        sess = self._session(exporter, sess.odid, 10)  # as _ipfix touches it
+        sid = id(sess)
+        pending = self._pending
+        set_exports = exports[smsg]
+        tids, first = np.unique(sids, return_index=True)
+        for tid in tids[np.argsort(first)].tolist():
+            t = plain[tid]
+            mine = sids == tid
+            counts, body, ex = nrec[mine], spos[mine] + 4, set_exports[mine]
+            p = pending.get((sid, tid))
+            if p is None:
+                p = pending[(sid, tid)] = _Pending(t, sess)
+            total = int(counts.sum())
+            begin = np.cumsum(counts) - counts  # each set's first record among the template's
+            rec_at = np.repeat(body - begin * t.reclen, counts) + np.arange(total) * t.reclen
+            layout = np.ndarray((size - t.reclen + 1,), dtype=_np.dtype((_np.void, t.reclen)),
+                                buffer=buf, strides=(1,))
+            p.buf += layout[rec_at].data
+            prev = np.empty(len(ex), dtype=np.int64)
+            prev[0] = p.export_ms
+            prev[1:] = ex[:-1]
+            for i in np.flatnonzero(ex != prev).tolist():
+                p.run_starts.append(p.count + int(begin[i]))
+                p.run_times.append(int(ex[i]))
+            p.export_ms = int(ex[-1])
+            p.count += total
+        queued = int(per_msg.sum())
+        self.pending_records += queued
+        self.messages += count
+        self._vector_msgs += count
+        self._vector_recs += queued
+        self._export_ms = int(exports[-1])
+        if queued and not sess.established:
+            self._establish(sess)
+        sess.expected_seq = (int(seqs[count - 1]) + int(per_msg[-1])) & 0xFFFFFFFF
+        sess.restart_seq = None
+        return count
 
     def _ipfix_templates(self, sess: _Session, buf: bytes, pos: int, end: int, set_id: int,
                          exporter: str) -> None:

@@ -260,3 +260,62 @@ def test_kernel_drops_are_reported() -> None:
         r.stop()
     assert len(r.records()) // 150 + ctx.stats.drops["kernel-drop"] == sent
     assert ctx.stats.gauges["kernel_drops[u]"] == ctx.stats.drops["kernel-drop"]
+
+
+def test_udp_backlog_decoded_as_runs_equals_one_datagram_at_a_time() -> None:
+    """Datagrams queued in the kernel are read into one buffer and decoded in stretches of
+    one exporter's whole messages; odd datagrams (two messages in one, a length field past
+    the datagram, garbage, NetFlow) are decoded alone. Records and counts must be those of
+    a decoder fed one datagram at a time."""
+    from flowcep_plugin.inputs.ipfix_decode import MessageDecoder
+
+    ctx = Context()
+    col = UDPCollector(ctx, "ipfix+udp://127.0.0.1:0", "127.0.0.1", 0, idle=0.1, batch_size=400)
+    senders = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2)]
+    seq = [0, 0]
+
+    def data(k: int, i: int, n: int) -> bytes:
+        m = ipfix_msg([data_set(*((f"10.{k}.{i}.{j}", 1000 + j) for j in range(n)))], seq=seq[k])
+        seq[k] += n
+        return m
+
+    plan: list[tuple[int, bytes]] = [(0, ipfix_msg([TEMPLATE])), (1, ipfix_msg([TEMPLATE]))]
+    for i in range(40):
+        k = 0 if i % 20 else 1
+        plan.append((k, data(k, i, 20 + i % 5)))
+        if i == 15:
+            plan.append((0, data(0, 100, 2) + data(0, 101, 4)))  # two messages in one datagram
+        if i == 20:
+            m = data(0, 102, 6)
+            plan.append((0, m[:2] + struct.pack(">H", len(m) + 9) + m[4:]))  # length past the end
+        if i == 25:
+            plan.append((0, b"\x00\x0a garbage that is not a message"))
+        if i == 30:
+            plan.append((0, struct.pack(">HHIIIIBBH", 5, 0, 0, 0, 0, 0, 0, 0, 0)))  # empty v5
+    try:
+        for s in senders:
+            s.connect(col.address)
+        names = [f"127.0.0.1:{s.getsockname()[1]}" for s in senders]
+        for k, m in plan:  # all queued before the collector reads: one backlog
+            senders[k].send(m)
+        r = Runner(col)
+        r.wait(lambda: sum(b.length for b in r.batches) >= 800, timeout=5)
+        time.sleep(0.3)
+        r.stop()
+    finally:
+        for s in senders:
+            s.close()
+    ref_ctx = Context()
+    ref = MessageDecoder(ref_ctx, col.source, transport="udp", template_lifetime=1800.0)
+    ref_rows: list[str] = []
+    for k, m in plan:
+        ref.feed(m, names[k])
+        if ref.pending_records >= 400:
+            ref_rows += [repr(sorted(row.items())) for b in ref.flush(merged=True) for row in b.rows()]
+    ref_rows += [repr(sorted(row.items())) for b in ref.flush(merged=True) for row in b.rows()]
+    got_rows = [repr(sorted(row.items())) for b in r.batches for row in b.rows()]
+    assert len(got_rows) > 800
+    assert sorted(got_rows) == sorted(ref_rows)
+    assert dict(ctx.stats.drops) == dict(ref_ctx.stats.drops)
+    assert ctx.stats.drops["malformed-message"] >= 1
+    assert ctx.stats.gauges.get("input.sequence_lost") == ref_ctx.stats.gauges.get("input.sequence_lost")
