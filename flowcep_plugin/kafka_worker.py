@@ -99,6 +99,7 @@ class _Partition:
     partial: Step | None = None  # a chunked step still receiving its messages
     done_offset: int = -1  # the last message of the last processed step
     done: tuple[str, int] = ("", -1)
+    last_offset: int = -1  # the last message taken: an older or repeated one is a leftover
     ended: bool = False
     paused: bool = False
 
@@ -132,6 +133,8 @@ class KafkaWorker(Pipeline):
         self._end_wm: int | None = None
         self._bad_messages = 0
         self._used = False  # the detectors saw a step since they were built
+        self._closing = False
+        self._pending: dict[int, int] = {}  # partition -> offset whose commit failed at a revocation
         self._last_commit = time.monotonic()
 
     def _keep_address_detectors(self) -> None:
@@ -177,13 +180,41 @@ class KafkaWorker(Pipeline):
             "enable.auto.offset.store": False, "auto.offset.reset": "earliest",
             "session.timeout.ms": 10_000, "client.id": f"flowcep-worker-{self.instance}",
         }))
-        c.subscribe([self.addr.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
+        c.subscribe([self.addr.topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
+                    on_lost=self._on_lost)
         return c
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
-        self._commit(force=True)
+        """Partitions leave this member (another joined or left): output and commit what was
+        processed while it still owns them, then drop every partition's state, so a member
+        never holds window state for hosts it no longer owns (the next assignment replays)."""
+        # a broker may already have moved the group to its next generation (noida-db does when
+        # a member joins): the commit fails; it is retried for the partitions given back to
+        # this member, while the others' new owners replay (and output again) those steps
+        self._pending = {tp.partition: tp.offset for tp in self._commit(force=True)}
+        self.ctx.stats.add("kafka.revocations")
+        self.ctx.stats.add("kafka.partitions_revoked", len(self._parts))
+        self._drop_state()
+
+    def _on_lost(self, consumer: Any, partitions: list[Any]) -> None:
+        """The group gave the partitions to others while this member was silent past the
+        session timeout: nothing is committed (the new owner's offsets win); the alerts output
+        since the last commit are output again by the new owner (same ids: deduplicated)."""
+        for st in self.outputs:  # what was written still reaches the outputs
+            self._call(st, "output flush", st.obj.flush)
+        self.ctx.stats.add("kafka.partitions_lost", len(self._parts))
+        self._pending = {}
+        log.error("flowcep: Kafka worker %s: partitions %s lost (silent past the session timeout); "
+                  "their uncommitted steps are replayed by their new owner", self.instance, sorted(self._parts))
+        self._drop_state()
+
+    def _drop_state(self) -> None:
         self._parts.clear()
         self._reassigned = True
+        self._step_now = NEVER
+        self._end_wm = None
+        if self._used and not self._closing:  # (closing: the run is over, nothing to rebuild)
+            self._fresh_detectors()
 
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
         """Rebuild state for the new assignment: fresh detectors, every partition sought back
@@ -197,6 +228,19 @@ class KafkaWorker(Pipeline):
         if not partitions:
             consumer.assign([])
             return
+        retry = [TopicPartition(self.addr.topic, tp.partition, self._pending[tp.partition])
+                 for tp in partitions if tp.partition in self._pending]
+        moved = len(self._pending) - len(retry)
+        if moved:  # their new owners replay what this member output after its last commit
+            self.ctx.stats.add("kafka.moved_uncommitted", moved)
+        self._pending = {}
+        if retry:  # still this member's: what it output before the revocation is committed now
+            try:
+                consumer.commit(offsets=retry, asynchronous=False)
+                self.ctx.stats.add("kafka.commits_after_rebalance")
+            except Exception as exc:
+                self.ctx.stats.add("kafka.commit_failures")
+                log.error("flowcep: Kafka worker %s: commit after rebalance failed: %s", self.instance, exc)
         md = consumer.list_topics(self.addr.topic, timeout=10)
         self._n_partitions = len(md.topics[self.addr.topic].partitions)
         committed = consumer.committed([TopicPartition(self.addr.topic, tp.partition) for tp in partitions],
@@ -273,6 +317,7 @@ class KafkaWorker(Pipeline):
         finally:
             try:
                 if self._consumer is not None:
+                    self._closing = True  # close() revokes: commit, but build no detectors
                     self._consumer.close()
             finally:
                 try:
@@ -311,6 +356,10 @@ class KafkaWorker(Pipeline):
         part = self._parts.get(m.partition())
         if part is None or m.offset() < part.start:
             return  # a revoked partition's, or before where this assignment starts
+        if m.offset() <= part.last_offset:  # fetched before a seek or rebalance: already taken
+            self.ctx.stats.add("kafka.stale_messages")
+            return
+        part.last_offset = m.offset()
         where = f"{self.addr.topic}[{m.partition()}]@{m.offset()}"
         try:
             step = decode_step(m.value(), where)
@@ -380,6 +429,10 @@ class KafkaWorker(Pipeline):
             return
         self._step_now = s
         self._used = True
+        for p, st in heads:  # rebuilding state: steps the partition's commit already covers
+            if st.kind != END and st.key <= self._parts[p].committed:
+                self.ctx.stats.add("kafka.replayed_steps")
+                self.ctx.stats.add("kafka.replayed_records", sum(part.batch.length for part in st.parts))
         wm = max(st.watermark for st in steps)
         advanced = any(st.advanced for st in steps)
         events: list[Event] = []
@@ -441,16 +494,20 @@ class KafkaWorker(Pipeline):
             got = self._call(st, "detector flush", st.obj.flush)
             if got:
                 events.extend(got)
-        end = (self._step_now[0], self._step_now[1] + 1)  # after every step: past every commit
+        # the end marker's step: past every data step, and not past a commit that already
+        # covers the end marker (a worker restarted after it finished emits the flush once)
+        end = max((st.done for st in self._parts.values()), default=(self._step_now[0], self._step_now[1] + 1))
         self._emit_owned(events, self._end_wm if self._end_wm is not None else self._last_wm, end, final=True)
         self._commit(force=True)
         self._call_hook("flowcep_flush", context=self.ctx)
 
-    def _commit(self, force: bool = False) -> None:
+    def _commit(self, force: bool = False) -> list[Any]:
         """Flush the outputs; when they acknowledged without a new failure, commit the offset
-        after the last processed step of each partition."""
+        after the last processed step of each partition. Returns the offsets the broker
+        refused (an output failure commits nothing and returns none: those steps must be
+        replayed)."""
         if self._consumer is None or not self._parts:
-            return
+            return []
         from confluent_kafka import TopicPartition
 
         self._last_commit = time.monotonic()
@@ -462,15 +519,17 @@ class KafkaWorker(Pipeline):
             self.ctx.stats.add("kafka.commits_withheld")
             log.error("flowcep: Kafka worker %s: an output failed; offsets not committed (the steps will "
                       "be replayed after a restart)", self.instance)
-            return
+            return []
         offsets = [TopicPartition(self.addr.topic, p, st.done_offset + 1)
                    for p, st in sorted(self._parts.items())
                    if st.done_offset >= 0 and st.done > st.committed]  # never backwards
         if not offsets:
-            return
+            return []
         try:
             self._consumer.commit(offsets=offsets, asynchronous=False)
             self.ctx.stats.add("kafka.commits")
+            return []
         except Exception as exc:
             self.ctx.stats.add("kafka.commit_failures")
             log.error("flowcep: Kafka worker %s: commit failed: %s", self.instance, exc)
+            return offsets
