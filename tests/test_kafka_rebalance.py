@@ -133,11 +133,11 @@ class _Run:
         self.procs: list[subprocess.Popen[str]] = []
         self.starts = 0
 
-    def start(self, i: int) -> subprocess.Popen[str]:
+    def start(self, i: int, commit: str = "0.2s") -> subprocess.Popen[str]:
         """Worker ``w{i}`` (the same instance id and jsonl file at every start)."""
         self.starts += 1
         p = _flowcep("run", "-q", "--no-progress", "-i",
-                     f"kafka://{self.servers}/{self.topic}?group={self.group}&instance=w{i}&commit=0.2s",
+                     f"kafka://{self.servers}/{self.topic}?group={self.group}&instance=w{i}&commit={commit}",
                      "-o", f"jsonl:{self.tmp / f'w{i}.jsonl'}", "-o", self.es, *detector_args(),
                      "--stats-json", str(self.tmp / f"w{i}-{self.starts}.stats.json"))
         self.procs.append(p)
@@ -253,15 +253,21 @@ def test_sigterm_commits_what_was_output_and_the_restart_repeats_nothing(
         tmp_path: Path, kafka_servers: str, es_url: str, staged: Messages, one: list[tuple[Any, ...]]) -> None:
     """A worker stopped with SIGTERM mid-run flushes its outputs and commits every step it
     processed; restarted with its instance id it replays to rebuild state and outputs none of
-    the alerts it had output (its jsonl dedup skips nothing)."""
+    the alerts it had output (its jsonl dedup skips nothing). Its commit interval is longer
+    than the test, so the SIGTERM commit is its only one."""
     first, second = _halves(staged)
     run = _Run(tmp_path, kafka_servers, es_url)
     try:
-        w1 = run.start(1)
+        w1 = run.start(1, commit="1h")
         run.start(2)
         _wait_for_members(kafka_servers, run.group, 2)
         _publish(kafka_servers, run.topic, first)
-        run.wait_for_commits()
+        run.wait_for_commits(2)  # worker 2's
+        out = tmp_path / "w1.jsonl"
+        deadline = time.monotonic() + 60
+        while not (out.exists() and out.stat().st_size):  # worker 1 output alerts, committed none
+            assert time.monotonic() < deadline and w1.poll() is None, "worker 1 output no alert"
+            time.sleep(0.05)
         w1.send_signal(signal.SIGTERM)
         _, err = w1.communicate(timeout=30)
         assert w1.returncode == 0, err[-2000:]
@@ -272,11 +278,11 @@ def test_sigterm_commits_what_was_output_and_the_restart_repeats_nothing(
     finally:
         run.kill_all()
     stats = run.check(one)
+    assert _sum(stats, "jsonl.duplicates_skipped") == 0  # the SIGTERM commit covered all it output
     stopped = json.loads((tmp_path / "w1-1.stats.json").read_text())["gauges"]
     again = json.loads((tmp_path / "w1-3.stats.json").read_text())["gauges"]
-    assert stopped.get("kafka.commits", 0) >= 1
+    assert stopped.get("kafka.commits", 0) >= 1 and again.get("kafka.replayed_alerts_not_emitted", 0) > 0
     assert again.get("kafka.partitions_resumed", 0) >= 1 and again.get("kafka.replayed_records", 0) > 0
-    assert _sum(stats, "jsonl.duplicates_skipped") == 0  # the SIGTERM commit covered all it output
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGSTOP"), reason="needs SIGSTOP")
