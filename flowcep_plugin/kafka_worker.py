@@ -58,6 +58,8 @@ MAX_QUEUED_STEPS = 64
 #: the step key of "nothing committed": before every step of every run
 NEVER: tuple[str, int] = ("", -1)
 WORKER_OPTIONS = ("group", "instance", "replay", "commit")
+#: an idle worker checks its consumer is still alive this often (seconds)
+PROBE_S = 5.0
 
 
 def parse_worker_address(raw: str) -> tuple[KafkaAddress, str, str, int, float]:
@@ -100,6 +102,7 @@ class _Partition:
     done_offset: int = -1  # the last message of the last processed step
     done: tuple[str, int] = ("", -1)
     last_offset: int = -1  # the last message taken: an older or repeated one is a leftover
+    sent: int = -1  # the offset this member last committed for it
     ended: bool = False
     paused: bool = False
 
@@ -134,6 +137,8 @@ class KafkaWorker(Pipeline):
         self._bad_messages = 0
         self._used = False  # the detectors saw a step since they were built
         self._closing = False
+        self._fatal: str | None = None
+        self._last_probe = time.monotonic()
         self._pending: dict[int, int] = {}  # partition -> offset whose commit failed at a revocation
         self._last_commit = time.monotonic()
 
@@ -179,10 +184,41 @@ class KafkaWorker(Pipeline):
             "group.instance.id": self.instance, "enable.auto.commit": False,
             "enable.auto.offset.store": False, "auto.offset.reset": "earliest",
             "session.timeout.ms": 10_000, "client.id": f"flowcep-worker-{self.instance}",
+            "error_cb": self._on_error,
         }))
         c.subscribe([self.addr.topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
                     on_lost=self._on_lost)
         return c
+
+    def _on_error(self, err: Any) -> None:
+        """librdkafka's errors: most are retried by the client (debug log); a fatal one ends
+        the consumer, and the worker with it (see run()). A static member fenced on
+        rejoining did not reach this callback in our runs: commits and the idle probe
+        (:meth:`_probe`) find that one."""
+        from confluent_kafka import KafkaError
+
+        if err.fatal() or err.code() == KafkaError._FATAL:
+            self._fatal = err.str()
+        log.debug("kafka %s: %s", self.addr.raw, err)
+
+    def _probe(self) -> None:
+        """An idle worker commits nothing, so a consumer that turned fatal (fenced) would go
+        unnoticed: ask the group coordinator for the committed offsets every PROBE_S."""
+        from confluent_kafka import TopicPartition
+
+        self._last_probe = time.monotonic()
+        try:
+            self._consumer.committed([TopicPartition(self.addr.topic, p) for p in self._parts], timeout=5)
+        except Exception as exc:
+            log.debug("kafka %s: probe: %s", self.addr.raw, exc)
+            self._check_fatal(exc)
+
+    def _check_fatal(self, exc: Exception) -> None:
+        from confluent_kafka import KafkaError
+
+        err = exc.args[0] if exc.args else None
+        if isinstance(err, KafkaError) and (err.fatal() or err.code() == KafkaError._FATAL):
+            self._fatal = self._fatal or err.str()
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
         """Partitions leave this member (another joined or left): output and commit what was
@@ -300,6 +336,15 @@ class KafkaWorker(Pipeline):
             self._consumer = self._connect()
             while not self.stop.is_set():
                 msgs = self._consumer.consume(num_messages=500, timeout=0.2)
+                if not msgs and time.monotonic() - self._last_commit >= self.commit_s:
+                    self._commit()  # idle: the last steps processed are committed too
+                if not msgs and self._parts and time.monotonic() - self._last_probe >= PROBE_S:
+                    self._probe()
+                if self._fatal is not None:  # the consumer is dead: no commit, no more steps
+                    raise FlowcepError(
+                        f"input {self.addr.raw}: the Kafka consumer failed: {self._fatal} (a member silent past "
+                        f"the session timeout may be fenced on rejoining; restart it with instance={self.instance}: "
+                        "it replays from its last commit)")
                 for m in msgs:
                     self._receive(m)
                 self._flow_control()
@@ -349,7 +394,9 @@ class KafkaWorker(Pipeline):
     def _receive(self, m: Any) -> None:
         err = m.error()
         if err is not None:
-            if err.fatal():
+            from confluent_kafka import KafkaError
+
+            if err.fatal() or err.code() == KafkaError._FATAL:
                 raise FlowcepError(f"input {self.addr.raw}: {err.str()}")
             log.debug("kafka %s: %s", self.addr.raw, err)
             return
@@ -511,6 +558,11 @@ class KafkaWorker(Pipeline):
         from confluent_kafka import TopicPartition
 
         self._last_commit = time.monotonic()
+        new = {p: st.done_offset + 1 for p, st in sorted(self._parts.items())
+               if st.done_offset >= 0 and st.done > st.committed  # never backwards
+               and st.done_offset + 1 != st.sent}
+        if not new and not force:  # (idle: nothing processed since the last commit)
+            return []
         for st in self.outputs:
             self._call(st, "output flush", st.obj.flush)
         failures = sum(self.ctx.stats.output_failures.values())
@@ -520,16 +572,17 @@ class KafkaWorker(Pipeline):
             log.error("flowcep: Kafka worker %s: an output failed; offsets not committed (the steps will "
                       "be replayed after a restart)", self.instance)
             return []
-        offsets = [TopicPartition(self.addr.topic, p, st.done_offset + 1)
-                   for p, st in sorted(self._parts.items())
-                   if st.done_offset >= 0 and st.done > st.committed]  # never backwards
+        offsets = [TopicPartition(self.addr.topic, p, off) for p, off in new.items()]
         if not offsets:
             return []
         try:
             self._consumer.commit(offsets=offsets, asynchronous=False)
             self.ctx.stats.add("kafka.commits")
+            for p, off in new.items():
+                self._parts[p].sent = off
             return []
         except Exception as exc:
             self.ctx.stats.add("kafka.commit_failures")
             log.error("flowcep: Kafka worker %s: commit failed: %s", self.instance, exc)
+            self._check_fatal(exc)
             return offsets

@@ -146,12 +146,22 @@ class _Run:
     def stats(self) -> list[dict[str, Any]]:
         return [json.loads(f.read_text()) for f in sorted(self.tmp.glob("*.stats.json"))]
 
-    def wait_for_commits(self, n: int = PARTITIONS) -> None:
-        """Until ``n`` partitions have a commit: the workers are mid-run, with state."""
+    def wait_for_commits(self, n: int = PARTITIONS, upto: Messages | None = None) -> None:
+        """Until ``n`` partitions have a commit: the workers are mid-run, with state; with
+        ``upto``, until every partition's commit is past those messages (the workers idle)."""
+        from confluent_kafka import TopicPartition
+
         commits = _Commits(self.servers, self.group)
+
+        def done() -> bool:
+            if upto is None:
+                return commits.count(self.topic, PARTITIONS) >= n
+            got = commits.c.committed([TopicPartition(self.topic, p) for p in upto], timeout=5)
+            return all(tp.offset >= len(upto[tp.partition]) for tp in got)
+
         try:
             deadline = time.monotonic() + 60
-            while commits.count(self.topic, PARTITIONS) < n:
+            while not done():
                 assert time.monotonic() < deadline, "the workers committed nothing within 60 s"
                 assert all(p.poll() is None for p in self.procs), "a worker ended early"
                 time.sleep(0.05)
@@ -288,11 +298,13 @@ def test_sigterm_commits_what_was_output_and_the_restart_repeats_nothing(
 @pytest.mark.skipif(not hasattr(signal, "SIGSTOP"), reason="needs SIGSTOP")
 def test_a_worker_silent_past_the_session_timeout_comes_back_and_nothing_is_lost(
         tmp_path: Path, kafka_servers: str, es_url: str, staged: Messages, one: list[tuple[Any, ...]]) -> None:
-    """SIGSTOP for longer than session.timeout.ms (10 s) while the second half is published,
-    then SIGCONT. noida-db keeps a silent static member's partitions (it resumes them); a
-    Kafka cluster moves them to the other member, which replays them, and gives them back
-    when the silent one rejoins with its instance id (its uncommitted alerts may then be in
-    two files: merged by id and revision)."""
+    """SIGSTOP for longer than session.timeout.ms (10 s) after the first half, SIGCONT, then
+    the second half. A Kafka cluster moves the silent member's partitions to the other
+    member, which replays them, and gives them back when it rejoins with its instance id.
+    noida-db keeps them and fences the member when it rejoins (a fatal consumer error): the
+    worker, idle, must notice by itself and exit with one line; restarted with its instance
+    id it replays from its commit. Either way its uncommitted alerts may be in two files
+    (merged by id and revision) and Elasticsearch holds each once."""
     first, second = _halves(staged)
     run = _Run(tmp_path, kafka_servers, es_url)
     try:
@@ -300,14 +312,24 @@ def test_a_worker_silent_past_the_session_timeout_comes_back_and_nothing_is_lost
         run.start(2)
         _wait_for_members(kafka_servers, run.group, 2)
         _publish(kafka_servers, run.topic, first)
-        run.wait_for_commits()
+        run.wait_for_commits(upto=first)  # idle when stopped, and when it comes back
         w1.send_signal(signal.SIGSTOP)
         try:
-            _publish(kafka_servers, run.topic, second)
             time.sleep(12)
         finally:
             w1.send_signal(signal.SIGCONT)
-        run.finish()
+        try:  # nothing new is published: a fenced member must notice by itself
+            _, err = w1.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            err = None  # a Kafka cluster: it rejoined and goes on
+        if err is not None:  # noida-db: fenced; one line, then a restart with its instance id
+            (tmp_path / "silent.err").write_text(err)
+            errors = [line for line in err.splitlines() if line.startswith("flowcep: error:")]
+            assert w1.returncode != 0 and len(errors) == 1 and "Traceback" not in err, err[-2000:]
+            assert "instance=w1" in errors[0]
+            run.start(1)
+        _publish(kafka_servers, run.topic, second)
+        run.finish(run.procs[1:] if err is not None else None)
     finally:
         run.kill_all()
     run.check(one, across_files=True)
