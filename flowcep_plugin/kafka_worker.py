@@ -20,6 +20,13 @@ interval), replays from there and emits an alert only when its step is past the 
 step of the partition owning it. Alert ids are deterministic, so what a crash replays twice is
 absorbed by Elasticsearch's create-by-``_id`` and the jsonl output's restart dedup.
 
+When partitions move between live members (one joins, one leaves, one goes silent past the
+session timeout) the revoked member first outputs and commits what it processed, then drops
+every partition's state (the next assignment replays, so no state outlives ownership); a
+commit the broker refuses at revocation is retried at the reassignment for the partitions
+that come back. Lost partitions (the session expired) are not committed. A fatal consumer
+error (a static member fenced on rejoining) ends the worker with one line: restart it.
+
 Static membership is required: ``instance=ID`` becomes ``group.instance.id``; it must be the
 same when the worker is restarted (a SIGKILLed member's partitions come back to it at once;
 librdkafka's default member id changes with every start, so it is never derived).
