@@ -199,9 +199,9 @@ class KafkaWorker(Pipeline):
 
     def _on_error(self, err: Any) -> None:
         """librdkafka's errors: most are retried by the client (debug log); a fatal one ends
-        the consumer, and the worker with it (see run()). A static member fenced on
-        rejoining did not reach this callback in our runs: commits and the idle probe
-        (:meth:`_probe`) find that one."""
+        the consumer, and the worker with it (see run()). A fenced static member's fatal
+        error may show first as a failed commit, or not at all while the worker is idle:
+        commits and the idle probe (:meth:`_probe`) check for it too."""
         from confluent_kafka import KafkaError
 
         if err.fatal() or err.code() == KafkaError._FATAL:
