@@ -20,6 +20,13 @@ interval), replays from there and emits an alert only when its step is past the 
 step of the partition owning it. Alert ids are deterministic, so what a crash replays twice is
 absorbed by Elasticsearch's create-by-``_id`` and the jsonl output's restart dedup.
 
+When partitions move between live members (one joins, one leaves, one goes silent past the
+session timeout) the revoked member first outputs and commits what it processed, then drops
+every partition's state (the next assignment replays, so no state outlives ownership); a
+commit the broker refuses at revocation is retried at the reassignment for the partitions
+that come back. Lost partitions (the session expired) are not committed. A fatal consumer
+error (a static member fenced on rejoining) ends the worker with one line: restart it.
+
 Static membership is required: ``instance=ID`` becomes ``group.instance.id``; it must be the
 same when the worker is restarted (a SIGKILLed member's partitions come back to it at once;
 librdkafka's default member id changes with every start, so it is never derived).
@@ -58,6 +65,8 @@ MAX_QUEUED_STEPS = 64
 #: the step key of "nothing committed": before every step of every run
 NEVER: tuple[str, int] = ("", -1)
 WORKER_OPTIONS = ("group", "instance", "replay", "commit")
+#: an idle worker checks its consumer is still alive this often (seconds)
+PROBE_S = 5.0
 
 
 def parse_worker_address(raw: str) -> tuple[KafkaAddress, str, str, int, float]:
@@ -99,6 +108,8 @@ class _Partition:
     partial: Step | None = None  # a chunked step still receiving its messages
     done_offset: int = -1  # the last message of the last processed step
     done: tuple[str, int] = ("", -1)
+    last_offset: int = -1  # the last message taken: an older or repeated one is a leftover
+    sent: int = -1  # the offset this member last committed for it
     ended: bool = False
     paused: bool = False
 
@@ -132,6 +143,10 @@ class KafkaWorker(Pipeline):
         self._end_wm: int | None = None
         self._bad_messages = 0
         self._used = False  # the detectors saw a step since they were built
+        self._closing = False
+        self._fatal: str | None = None
+        self._last_probe = time.monotonic()
+        self._pending: dict[int, int] = {}  # partition -> offset whose commit failed at a revocation
         self._last_commit = time.monotonic()
 
     def _keep_address_detectors(self) -> None:
@@ -176,14 +191,73 @@ class KafkaWorker(Pipeline):
             "group.instance.id": self.instance, "enable.auto.commit": False,
             "enable.auto.offset.store": False, "auto.offset.reset": "earliest",
             "session.timeout.ms": 10_000, "client.id": f"flowcep-worker-{self.instance}",
+            "error_cb": self._on_error,
         }))
-        c.subscribe([self.addr.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
+        c.subscribe([self.addr.topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
+                    on_lost=self._on_lost)
         return c
 
+    def _on_error(self, err: Any) -> None:
+        """librdkafka's errors: most are retried by the client (debug log); a fatal one ends
+        the consumer, and the worker with it (see run()). A fenced static member's fatal
+        error may show first as a failed commit, or not at all while the worker is idle:
+        commits and the idle probe (:meth:`_probe`) check for it too."""
+        from confluent_kafka import KafkaError
+
+        if err.fatal() or err.code() == KafkaError._FATAL:
+            self._fatal = err.str()
+        log.debug("kafka %s: %s", self.addr.raw, err)
+
+    def _probe(self) -> None:
+        """An idle worker commits nothing, so a consumer that turned fatal (fenced) would go
+        unnoticed: ask the group coordinator for the committed offsets every PROBE_S."""
+        from confluent_kafka import TopicPartition
+
+        self._last_probe = time.monotonic()
+        try:
+            self._consumer.committed([TopicPartition(self.addr.topic, p) for p in self._parts], timeout=5)
+        except Exception as exc:
+            log.debug("kafka %s: probe: %s", self.addr.raw, exc)
+            self._check_fatal(exc)
+
+    def _check_fatal(self, exc: Exception) -> None:
+        from confluent_kafka import KafkaError
+
+        err = exc.args[0] if exc.args else None
+        if isinstance(err, KafkaError) and (err.fatal() or err.code() == KafkaError._FATAL):
+            self._fatal = self._fatal or err.str()
+
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
-        self._commit(force=True)
+        """Partitions leave this member (another joined or left): output and commit what was
+        processed while it still owns them, then drop every partition's state, so a member
+        never holds window state for hosts it no longer owns (the next assignment replays)."""
+        # a broker may already have moved the group to its next generation (noida-db does when
+        # a member joins): the commit fails; it is retried for the partitions given back to
+        # this member, while the others' new owners replay (and output again) those steps
+        self._pending = {tp.partition: tp.offset for tp in self._commit(force=True)}
+        self.ctx.stats.add("kafka.revocations")
+        self.ctx.stats.add("kafka.partitions_revoked", len(self._parts))
+        self._drop_state()
+
+    def _on_lost(self, consumer: Any, partitions: list[Any]) -> None:
+        """The group gave the partitions to others while this member was silent past the
+        session timeout: nothing is committed (the new owner's offsets win); the alerts output
+        since the last commit are output again by the new owner (same ids: deduplicated)."""
+        for st in self.outputs:  # what was written still reaches the outputs
+            self._call(st, "output flush", st.obj.flush)
+        self.ctx.stats.add("kafka.partitions_lost", len(self._parts))
+        self._pending = {}
+        log.error("flowcep: Kafka worker %s: partitions %s lost (silent past the session timeout); "
+                  "their uncommitted steps are replayed by their new owner", self.instance, sorted(self._parts))
+        self._drop_state()
+
+    def _drop_state(self) -> None:
         self._parts.clear()
         self._reassigned = True
+        self._step_now = NEVER
+        self._end_wm = None
+        if self._used and not self._closing:  # (closing: the run is over, nothing to rebuild)
+            self._fresh_detectors()
 
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
         """Rebuild state for the new assignment: fresh detectors, every partition sought back
@@ -197,6 +271,19 @@ class KafkaWorker(Pipeline):
         if not partitions:
             consumer.assign([])
             return
+        retry = [TopicPartition(self.addr.topic, tp.partition, self._pending[tp.partition])
+                 for tp in partitions if tp.partition in self._pending]
+        moved = len(self._pending) - len(retry)
+        if moved:  # their new owners replay what this member output after its last commit
+            self.ctx.stats.add("kafka.moved_uncommitted", moved)
+        self._pending = {}
+        if retry:  # still this member's: what it output before the revocation is committed now
+            try:
+                consumer.commit(offsets=retry, asynchronous=False)
+                self.ctx.stats.add("kafka.commits_after_rebalance")
+            except Exception as exc:
+                self.ctx.stats.add("kafka.commit_failures")
+                log.error("flowcep: Kafka worker %s: commit after rebalance failed: %s", self.instance, exc)
         md = consumer.list_topics(self.addr.topic, timeout=10)
         self._n_partitions = len(md.topics[self.addr.topic].partitions)
         committed = consumer.committed([TopicPartition(self.addr.topic, tp.partition) for tp in partitions],
@@ -256,6 +343,15 @@ class KafkaWorker(Pipeline):
             self._consumer = self._connect()
             while not self.stop.is_set():
                 msgs = self._consumer.consume(num_messages=500, timeout=0.2)
+                if not msgs and time.monotonic() - self._last_commit >= self.commit_s:
+                    self._commit()  # idle: the last steps processed are committed too
+                if not msgs and self._parts and time.monotonic() - self._last_probe >= PROBE_S:
+                    self._probe()
+                if self._fatal is not None:  # the consumer is dead: no commit, no more steps
+                    raise FlowcepError(
+                        f"input {self.addr.raw}: the Kafka consumer failed: {self._fatal} (a member silent past "
+                        f"the session timeout may be fenced on rejoining; restart it with instance={self.instance}: "
+                        "it replays from its last commit)")
                 for m in msgs:
                     self._receive(m)
                 self._flow_control()
@@ -273,6 +369,7 @@ class KafkaWorker(Pipeline):
         finally:
             try:
                 if self._consumer is not None:
+                    self._closing = True  # close() revokes: commit, but build no detectors
                     self._consumer.close()
             finally:
                 try:
@@ -304,13 +401,19 @@ class KafkaWorker(Pipeline):
     def _receive(self, m: Any) -> None:
         err = m.error()
         if err is not None:
-            if err.fatal():
+            from confluent_kafka import KafkaError
+
+            if err.fatal() or err.code() == KafkaError._FATAL:
                 raise FlowcepError(f"input {self.addr.raw}: {err.str()}")
             log.debug("kafka %s: %s", self.addr.raw, err)
             return
         part = self._parts.get(m.partition())
         if part is None or m.offset() < part.start:
             return  # a revoked partition's, or before where this assignment starts
+        if m.offset() <= part.last_offset:  # fetched before a seek or rebalance: already taken
+            self.ctx.stats.add("kafka.stale_messages")
+            return
+        part.last_offset = m.offset()
         where = f"{self.addr.topic}[{m.partition()}]@{m.offset()}"
         try:
             step = decode_step(m.value(), where)
@@ -380,6 +483,10 @@ class KafkaWorker(Pipeline):
             return
         self._step_now = s
         self._used = True
+        for p, st in heads:  # rebuilding state: steps the partition's commit already covers
+            if st.kind != END and st.key <= self._parts[p].committed:
+                self.ctx.stats.add("kafka.replayed_steps")
+                self.ctx.stats.add("kafka.replayed_records", sum(part.batch.length for part in st.parts))
         wm = max(st.watermark for st in steps)
         advanced = any(st.advanced for st in steps)
         events: list[Event] = []
@@ -441,19 +548,28 @@ class KafkaWorker(Pipeline):
             got = self._call(st, "detector flush", st.obj.flush)
             if got:
                 events.extend(got)
-        end = (self._step_now[0], self._step_now[1] + 1)  # after every step: past every commit
+        # the end marker's step: past every data step, and not past a commit that already
+        # covers the end marker (a worker restarted after it finished emits the flush once)
+        end = max((st.done for st in self._parts.values()), default=(self._step_now[0], self._step_now[1] + 1))
         self._emit_owned(events, self._end_wm if self._end_wm is not None else self._last_wm, end, final=True)
         self._commit(force=True)
         self._call_hook("flowcep_flush", context=self.ctx)
 
-    def _commit(self, force: bool = False) -> None:
+    def _commit(self, force: bool = False) -> list[Any]:
         """Flush the outputs; when they acknowledged without a new failure, commit the offset
-        after the last processed step of each partition."""
+        after the last processed step of each partition. Returns the offsets the broker
+        refused (an output failure commits nothing and returns none: those steps must be
+        replayed)."""
         if self._consumer is None or not self._parts:
-            return
+            return []
         from confluent_kafka import TopicPartition
 
         self._last_commit = time.monotonic()
+        new = {p: st.done_offset + 1 for p, st in sorted(self._parts.items())
+               if st.done_offset >= 0 and st.done > st.committed  # never backwards
+               and st.done_offset + 1 != st.sent}
+        if not new and not force:  # (idle: nothing processed since the last commit)
+            return []
         for st in self.outputs:
             self._call(st, "output flush", st.obj.flush)
         failures = sum(self.ctx.stats.output_failures.values())
@@ -462,15 +578,18 @@ class KafkaWorker(Pipeline):
             self.ctx.stats.add("kafka.commits_withheld")
             log.error("flowcep: Kafka worker %s: an output failed; offsets not committed (the steps will "
                       "be replayed after a restart)", self.instance)
-            return
-        offsets = [TopicPartition(self.addr.topic, p, st.done_offset + 1)
-                   for p, st in sorted(self._parts.items())
-                   if st.done_offset >= 0 and st.done > st.committed]  # never backwards
+            return []
+        offsets = [TopicPartition(self.addr.topic, p, off) for p, off in new.items()]
         if not offsets:
-            return
+            return []
         try:
             self._consumer.commit(offsets=offsets, asynchronous=False)
             self.ctx.stats.add("kafka.commits")
+            for p, off in new.items():
+                self._parts[p].sent = off
+            return []
         except Exception as exc:
             self.ctx.stats.add("kafka.commit_failures")
             log.error("flowcep: Kafka worker %s: commit failed: %s", self.instance, exc)
+            self._check_fatal(exc)
+            return offsets
