@@ -226,6 +226,9 @@ class Reorderer:
         #: some exporter has sent two records; before that files hold the watermark (a
         #: one-record input must not set it) and live inputs follow single records
         self._established = False
+        #: file inputs that have not handed over their first batch: the watermark waits for
+        #: them (a slower reader's records would otherwise all be late)
+        self._holds: set[str] = set()
         self._basis = NO_TIME  # the watermark before lateness: min over live, current exporters
         self._runs: list[_Run] = []
         self._starts: list[int] = []  # per run, how much of it was already released
@@ -246,6 +249,18 @@ class Reorderer:
         """The event time up to which every held record has been released: detectors may
         close windows up to it (the watermark may be ahead of it between releases)."""
         return self._released_to
+
+    def wait_for(self, source: str) -> None:
+        """Keep the watermark where it is until :meth:`heard_from` (``source``): a file input that
+        has not sent its first batch yet. Files need no promptness, and two files of the same
+        hours read by two threads must not race: whichever reader is faster would otherwise
+        move the watermark past every record of the other. The held records stay bounded by
+        ``max_pending``."""
+        self._holds.add(source)
+
+    def heard_from(self, source: str) -> None:
+        """``source`` has handed over its first batch (its exporters now have clocks) or ended."""
+        self._holds.discard(source)
 
     @property
     def exporters(self) -> int:
@@ -458,7 +473,7 @@ class Reorderer:
 
     def _update_basis(self) -> None:
         """The watermark follows the slowest exporter that is live and not hopelessly behind."""
-        if not self._exporters:
+        if not self._exporters or self._holds:
             return
         now_mono = self._mono()
         step = self.lateness_ms

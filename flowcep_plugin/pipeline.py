@@ -40,6 +40,7 @@ __all__ = ["Pipeline", "build_config", "epl_module_spec", "CollectingOutput"]
 
 log = logging.getLogger("flowcep")
 _END = object()
+_FIRST = object()  # (_FIRST, raw): the input's first batch is in the queue before this
 
 
 class CollectingOutput:
@@ -364,6 +365,7 @@ class Pipeline(StageRunner):
 
     # -- running ---------------------------------------------------------------------------------
     def _reader(self, raw: str, source: Source, q: queue.Queue[Any]) -> None:
+        first = True
         try:
             for batch in source.batches():
                 while True:
@@ -374,6 +376,9 @@ class Pipeline(StageRunner):
                         if self.stop.is_set():
                             self.ctx.stats.drop("shutdown", batch.length, raw)
                             return
+                if first and batch.length:
+                    first = False
+                    q.put((_FIRST, raw))
                 # On a stop the main loop has closed the source: read it to its end, so a
                 # collector's drained socket is processed (the shutdown timeout bounds this).
         except FlowcepError as exc:
@@ -408,6 +413,10 @@ class Pipeline(StageRunner):
         for t in threads:
             t.start()
         active = len(threads)
+        if len(self.sources) > 1 and self.pool is None:
+            for raw, _src, live in self.sources:
+                if not live:  # see Reorderer.wait_for
+                    self.reorderer.wait_for(raw)
         closed = False
         stop_deadline: float | None = None
         last_data = time.monotonic()
@@ -423,7 +432,7 @@ class Pipeline(StageRunner):
                           "finishing without them", file=sys.stderr)
                     for _ in range(q.qsize()):  # what they already handed over still counts
                         item = q.get_nowait()
-                        if not (isinstance(item, tuple) and item and item[0] is _END) and item.length:
+                        if not isinstance(item, tuple) and item.length:
                             self._feed(item)
                     break
                 if self.stop.is_set() and not closed:
@@ -442,8 +451,10 @@ class Pipeline(StageRunner):
                 except queue.Empty:
                     self._advance_idle(time.monotonic() - last_data)
                     continue
-                if isinstance(item, tuple) and item and item[0] is _END:
-                    active -= 1
+                if isinstance(item, tuple):
+                    self.reorderer.heard_from(item[1])
+                    if item[0] is _END:
+                        active -= 1
                     continue
                 if item.length:
                     last_data = time.monotonic()

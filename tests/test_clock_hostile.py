@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import json
 import struct
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from flowcep_plugin import cli
+from flowcep_plugin import DetectorSpec, InputSpec, cli, hookimpl
+from flowcep_plugin.api import run as api_run
 from flowcep_plugin.clock import Reorderer, TimePolicy
 from flowcep_plugin.ipfix_writer import IPFIXWriter
+from flowcep_plugin.manager import PluginInfo, make_plugin_manager
 from flowcep_plugin.records import FlowBatch
 from flowcep_plugin.stats import Stats
 
@@ -144,3 +148,76 @@ def test_cli_capture_with_a_packet_from_another_era_opens_no_window_there(tmp_pa
     docs = [json.loads(line) for line in out.read_text().splitlines()]
     assert docs  # the metrics windows of the real traffic
     assert {d["event"]["start"][:4] for d in docs if "start" in d.get("event", {})} == {"2023"}
+
+
+# -- two file inputs read by two threads ---------------------------------------------------------
+
+_fast_done = threading.Event()
+
+
+class FastFile:
+    """Twenty minutes of flows, handed over at once."""
+
+    live = False
+
+    def __init__(self, address: Any, config: Any, ctx: Any) -> None:
+        self.raw = address.raw
+
+    def batches(self) -> Any:
+        for k in range(20):
+            yield FlowBatch({"flowEndMilliseconds": [T0 + k * 60_000 + i for i in range(10)]}, source=self.raw)
+        _fast_done.set()
+
+    def close(self) -> None:
+        pass
+
+
+class SlowFile(FastFile):
+    """The same minutes, from a reader that starts after the other finished (a gzip, a slower disk)."""
+
+    def batches(self) -> Any:
+        _fast_done.wait(2)
+        for k in range(20):
+            yield FlowBatch({"flowEndMilliseconds": [T0 + k * 60_000 + 500 + i for i in range(10)]},
+                            source=self.raw)
+
+
+class Seen:
+    times: list[int] = []
+
+    def __init__(self, config: Any, ctx: Any) -> None:
+        Seen.times = []
+
+    def on_batch(self, batch: FlowBatch) -> list[Any]:
+        Seen.times.extend(batch.event_times())
+        return []
+
+    def on_watermark(self, wm: int) -> list[Any]:
+        return []
+
+    def flush(self) -> list[Any]:
+        return []
+
+
+class TwoFiles:
+    @hookimpl
+    def flowcep_register_inputs(self) -> list[InputSpec]:
+        return [InputSpec(name="fast", summary="t", schemes=("fast",), open=FastFile),
+                InputSpec(name="slow", summary="t", schemes=("slow",), open=SlowFile)]
+
+    @hookimpl
+    def flowcep_register_detectors(self) -> list[DetectorSpec]:
+        return [DetectorSpec(name="seen", summary="t", factory=Seen)]
+
+
+def test_a_slower_file_reader_loses_no_record_to_a_faster_one() -> None:
+    """Two files of the same twenty minutes: the faster reader used to move the watermark
+    past every record of the slower one (all 'late', their alerts lost)."""
+    _fast_done.clear()
+    pm = make_plugin_manager()
+    pm.register_plugin(TwoFiles(), PluginInfo(name="t", module="tests", distribution="tests", version="0",
+                                              origin="registered"))
+    res = api_run(["fast:x", "slow:y"], detectors=["seen"], enrichers=[], pm=pm)
+    assert res.stats["drops"] == {}
+    assert len(Seen.times) == 400
+    assert Seen.times == sorted(Seen.times)
