@@ -151,7 +151,7 @@ class _ExporterClock:
     carry: a record dated hours ahead among punctual ones would otherwise make every record
     after it late, and a one-record input would set the time for every other input."""
 
-    __slots__ = ("max_seen", "second", "lone", "count", "heard_mono", "heard_at_leader")
+    __slots__ = ("max_seen", "second", "lone", "count", "heard_mono", "heard_at_leader", "source")
 
     def __init__(self) -> None:
         self.max_seen = NO_TIME
@@ -160,6 +160,7 @@ class _ExporterClock:
         self.count = 0  # records admitted so far
         self.heard_mono = 0.0  # wall-clock (monotonic) time it last sent a record
         self.heard_at_leader = NO_TIME  # leading event time when it last sent a record
+        self.source = ""  # the batch source it first came in (an input's name)
 
     def time(self, step_ms: int) -> int:
         """The exporter's clock: none before it sent two records; then its latest record's
@@ -229,6 +230,8 @@ class Reorderer:
         #: file inputs that have not handed over their first batch: the watermark waits for
         #: them (a slower reader's records would otherwise all be late)
         self._holds: set[str] = set()
+        #: batch sources of file inputs still being read: their exporters are never idle
+        self._reading: set[str] = set()
         self._basis = NO_TIME  # the watermark before lateness: min over live, current exporters
         self._runs: list[_Run] = []
         self._starts: list[int] = []  # per run, how much of it was already released
@@ -261,6 +264,17 @@ class Reorderer:
     def heard_from(self, source: str) -> None:
         """``source`` has handed over its first batch (its exporters now have clocks) or ended."""
         self._holds.discard(source)
+
+    def reading(self, batch_source: str) -> None:
+        """A file input, one of several, is still reading and names its batches
+        ``batch_source``: its exporters do not go idle however far another input's event time
+        runs ahead (a reader thread starved for a moment is not an exporter gone silent;
+        exporter_idle by event time would make all its later records late)."""
+        self._reading.add(batch_source)
+
+    def finished(self, batch_source: str) -> None:
+        """The input whose batches are ``batch_source`` ended: its exporters may go idle."""
+        self._reading.discard(batch_source)
 
     @property
     def exporters(self) -> int:
@@ -311,7 +325,7 @@ class Reorderer:
         elif valid_all:
             span = _main_span(valid_all, self.policy.file_gap_ms)
         for key, idx in groups.items():
-            clock = self._exporter(key, now_mono)
+            clock = self._exporter(key, now_mono, batch.source)
             gtimes = times if idx is None else [times[i] for i in idx]
             valid = gtimes if gtimes is valid_all else [t for t in gtimes if t >= 0]
             if not valid:
@@ -447,12 +461,13 @@ class Reorderer:
                 starts.append(0)
         self._runs, self._starts = runs, starts
 
-    def _exporter(self, key: str, now_mono: float) -> _ExporterClock:
+    def _exporter(self, key: str, now_mono: float, source: str = "") -> _ExporterClock:
         clock = self._exporters.get(key)
         if clock is None:
             if len(self._exporters) >= self.policy.max_exporters:
                 self._evict(now_mono)
             clock = self._exporters[key] = _ExporterClock()
+            clock.source = source
             clock.heard_mono = now_mono
             clock.heard_at_leader = self._leader
         return clock
@@ -469,6 +484,8 @@ class Reorderer:
     def _is_idle(self, clock: _ExporterClock, now_mono: float) -> bool:
         if self.policy.live:
             return (now_mono - clock.heard_mono) * 1000 > self.policy.exporter_idle_ms
+        if clock.source in self._reading:
+            return False
         return self._leader - clock.heard_at_leader > self.policy.exporter_idle_ms
 
     def _update_basis(self) -> None:

@@ -41,6 +41,7 @@ __all__ = ["Pipeline", "build_config", "epl_module_spec", "CollectingOutput"]
 log = logging.getLogger("flowcep")
 _END = object()
 _FIRST = object()  # (_FIRST, raw): the input's first batch is in the queue before this
+_SOURCE = object()  # (_SOURCE, raw, name): the input's batches named ``name`` start here
 
 
 class CollectingOutput:
@@ -366,8 +367,12 @@ class Pipeline(StageRunner):
     # -- running ---------------------------------------------------------------------------------
     def _reader(self, raw: str, source: Source, q: queue.Queue[Any]) -> None:
         first = True
+        names: set[str] = set()
         try:
             for batch in source.batches():
+                if batch.source not in names and len(names) < 16:
+                    names.add(batch.source)
+                    q.put((_SOURCE, raw, batch.source))
                 while True:
                     try:
                         q.put(batch, timeout=0.2)
@@ -413,10 +418,11 @@ class Pipeline(StageRunner):
         for t in threads:
             t.start()
         active = len(threads)
-        if len(self.sources) > 1 and self.pool is None:
-            for raw, _src, live in self.sources:
-                if not live:  # see Reorderer.wait_for
-                    self.reorderer.wait_for(raw)
+        several_files = len(self.sources) > 1 and self.pool is None
+        file_inputs = {raw for raw, _src, live in self.sources if not live} if several_files else set()
+        for raw in file_inputs:  # see Reorderer.wait_for
+            self.reorderer.wait_for(raw)
+        batch_sources: dict[str, list[str]] = {}
         closed = False
         stop_deadline: float | None = None
         last_data = time.monotonic()
@@ -452,9 +458,16 @@ class Pipeline(StageRunner):
                     self._advance_idle(time.monotonic() - last_data)
                     continue
                 if isinstance(item, tuple):
+                    if item[0] is _SOURCE:
+                        if item[1] in file_inputs:  # see Reorderer.reading
+                            batch_sources.setdefault(item[1], []).append(item[2])
+                            self.reorderer.reading(item[2])
+                        continue
                     self.reorderer.heard_from(item[1])
                     if item[0] is _END:
                         active -= 1
+                        for name in batch_sources.pop(item[1], ()):
+                            self.reorderer.finished(name)
                     continue
                 if item.length:
                     last_data = time.monotonic()
