@@ -19,9 +19,9 @@ consecutive times are more than ``file_gap`` apart and records outside its large
 for itself, but a real jump in a capture is followed). Out-of-range records are dropped and
 counted, or clamped when the policy says ``clamp``. Either way they never move a watermark.
 Nor does one admitted record: an exporter's clock moves once it has sent two records (live
-inputs follow single ones until some exporter has), and a record more than
-``past_tolerance`` ahead of all the others of its exporter waits for a second record near it
-before the clock follows (:meth:`_ExporterClock.time`).
+inputs follow single ones until some exporter has), and a record more than the lateness (at
+least ``exporter_idle``) ahead of all the others of its exporter waits for a second record
+near it before the clock follows (:meth:`_ExporterClock.time`).
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ class _ExporterClock:
     def __init__(self) -> None:
         self.max_seen = NO_TIME
         self.second = NO_TIME  # the second-latest record's time (ties count twice)
-        self.lone = False  # max_seen came more than the past tolerance ahead of every other record
+        self.lone = False  # max_seen came more than the jump limit ahead of every other record
         self.count = 0  # records admitted so far
         self.heard_mono = 0.0  # wall-clock (monotonic) time it last sent a record
         self.heard_at_leader = NO_TIME  # leading event time when it last sent a record
@@ -164,7 +164,7 @@ class _ExporterClock:
 
     def time(self, step_ms: int) -> int:
         """The exporter's clock: none before it sent two records; then its latest record's
-        time, unless that record is ``lone`` (it came more than the past tolerance ahead of
+        time, unless that record is ``lone`` (it came more than ``jump_ms`` ahead of
         every other): then the second-latest plus ``step_ms`` (the allowed lateness), so the
         watermark (clock minus lateness) stays at the second-latest record until a record
         within ``step_ms`` of the lone one backs it. Other jumps move the watermark to max
@@ -232,6 +232,11 @@ class Reorderer:
         self._holds: set[str] = set()
         #: batch sources of file inputs still being read: their exporters are never idle
         self._reading: set[str] = set()
+        #: a record further than this ahead of all the others of its exporter is lone
+        #: (_ExporterClock.time): the lateness, so that a lone record makes nothing late,
+        #: but never less than exporter_idle, so that ordinary bursts and small-lateness runs
+        #: keep the usual max-minus-lateness watermark
+        self._jump_ms = max(self.lateness_ms, self.policy.exporter_idle_ms)
         self._basis = NO_TIME  # the watermark before lateness: min over live, current exporters
         self._runs: list[_Run] = []
         self._starts: list[int] = []  # per run, how much of it was already released
@@ -366,7 +371,7 @@ class Reorderer:
                     elif t > second:
                         second = t
             if top > NO_TIME:
-                clock.note(top, second, valid, self.lateness_ms, self.policy.past_tolerance_ms)
+                clock.note(top, second, valid, self.lateness_ms, self._jump_ms)
                 clock.count += admitted
             ctime = clock.time(self.lateness_ms)
             if ctime <= NO_TIME and self.policy.live and not self._established:

@@ -45,7 +45,7 @@ def run_clock(pushes: list[FlowBatch], live: bool = False) -> tuple[list[int], S
     return out, stats, r
 
 
-@pytest.mark.parametrize("ahead", [2 * HOUR, 20 * HOUR])
+@pytest.mark.parametrize("ahead", [30 * 60_000, 2 * HOUR, 20 * HOUR])
 @pytest.mark.parametrize("where", ["first batch", "inside a batch"])
 def test_one_record_hours_ahead_makes_no_record_late(ahead: int, where: str) -> None:
     lone = T0 + ahead
