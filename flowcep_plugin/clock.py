@@ -18,6 +18,10 @@ consecutive times are more than ``file_gap`` apart and records outside its large
 ``future`` or ``too-old`` (one outlier, or one exporter outvoted by the others, cannot vouch
 for itself, but a real jump in a capture is followed). Out-of-range records are dropped and
 counted, or clamped when the policy says ``clamp``. Either way they never move a watermark.
+Nor does one admitted record: an exporter's clock moves once it has sent two records (live
+inputs follow single ones until some exporter has), and a record more than the lateness (at
+least ``exporter_idle``) ahead of all the others of its exporter waits for a second record
+near it before the clock follows (:meth:`_ExporterClock.time`).
 """
 
 from __future__ import annotations
@@ -142,12 +146,53 @@ MIN_JUMP = 3
 
 
 class _ExporterClock:
-    __slots__ = ("max_seen", "heard_mono", "heard_at_leader")
+    """One exporter's view of time. ``max_seen`` is the latest record it sent (admission
+    compares against it); what moves the watermark is :meth:`time`, which one record cannot
+    carry: a record dated hours ahead among punctual ones would otherwise make every record
+    after it late, and a one-record input would set the time for every other input."""
+
+    __slots__ = ("max_seen", "second", "lone", "count", "heard_mono", "heard_at_leader", "source")
 
     def __init__(self) -> None:
         self.max_seen = NO_TIME
+        self.second = NO_TIME  # the second-latest record's time (ties count twice)
+        self.lone = False  # max_seen came more than the jump limit ahead of every other record
+        self.count = 0  # records admitted so far
         self.heard_mono = 0.0  # wall-clock (monotonic) time it last sent a record
         self.heard_at_leader = NO_TIME  # leading event time when it last sent a record
+        self.source = ""  # the batch source it first came in (an input's name)
+
+    def time(self, step_ms: int) -> int:
+        """The exporter's clock: none before it sent two records; then its latest record's
+        time, unless that record is ``lone`` (it came more than ``jump_ms`` ahead of
+        every other): then the second-latest plus ``step_ms`` (the allowed lateness), so the
+        watermark (clock minus lateness) stays at the second-latest record until a record
+        within ``step_ms`` of the lone one backs it. Other jumps move the watermark to max
+        minus lateness, as usual."""
+        if self.second <= NO_TIME:
+            return NO_TIME
+        return self.second + step_ms if self.lone else self.max_seen
+
+    def note(self, top: int, second: int | None, values: list[int], step_ms: int, jump_ms: int) -> None:
+        """Take a batch whose latest admitted time is ``top`` (``second``: its second-latest,
+        or None to look in ``values``). ``second`` only matters while a record is lone, so
+        outside that a lower bound of it is kept."""
+        if top > self.max_seen:
+            if second is None:
+                # any record but the latest is a lower bound of the second-latest; a bound
+                # that would call ``top`` lone is replaced by the exact value (rarely needed)
+                second = values[-1] if values[-1] != top else values[-2] if len(values) > 1 else NO_TIME
+                if top - max(self.max_seen, second) > jump_ms:
+                    second = _second_largest(values, top)
+            self.second = max(self.max_seen, second)
+            self.max_seen = top
+            self.lone = self.second > NO_TIME and top - self.second > jump_ms
+        elif top > self.second:
+            if self.second <= NO_TIME:  # the first record came alone: judge it now
+                self.lone = self.max_seen - top > jump_ms
+            elif self.lone and self.max_seen - top <= step_ms:
+                self.lone = False
+            self.second = top
 
 
 class Reorderer:
@@ -178,7 +223,20 @@ class Reorderer:
         self.watermark = NO_TIME
         self._released_to = NO_TIME
         self._exporters: dict[str, _ExporterClock] = {}
-        self._leader = NO_TIME  # highest event time accepted from any exporter
+        self._leader = NO_TIME  # highest exporter clock (_ExporterClock.time)
+        #: some exporter has sent two records; before that files hold the watermark (a
+        #: one-record input must not set it) and live inputs follow single records
+        self._established = False
+        #: file inputs that have not handed over their first batch: the watermark waits for
+        #: them (a slower reader's records would otherwise all be late)
+        self._holds: set[str] = set()
+        #: batch sources of file inputs still being read: their exporters are never idle
+        self._reading: set[str] = set()
+        #: a record further than this ahead of all the others of its exporter is lone
+        #: (_ExporterClock.time): the lateness, so that a lone record makes nothing late,
+        #: but never less than exporter_idle, so that ordinary bursts and small-lateness runs
+        #: keep the usual max-minus-lateness watermark
+        self._jump_ms = max(self.lateness_ms, self.policy.exporter_idle_ms)
         self._basis = NO_TIME  # the watermark before lateness: min over live, current exporters
         self._runs: list[_Run] = []
         self._starts: list[int] = []  # per run, how much of it was already released
@@ -199,6 +257,29 @@ class Reorderer:
         """The event time up to which every held record has been released: detectors may
         close windows up to it (the watermark may be ahead of it between releases)."""
         return self._released_to
+
+    def wait_for(self, source: str) -> None:
+        """Keep the watermark where it is until :meth:`heard_from` (``source``): a file input that
+        has not sent its first batch yet. Files need no promptness, and two files of the same
+        hours read by two threads must not race: whichever reader is faster would otherwise
+        move the watermark past every record of the other. The held records stay bounded by
+        ``max_pending``."""
+        self._holds.add(source)
+
+    def heard_from(self, source: str) -> None:
+        """``source`` has handed over its first batch (its exporters now have clocks) or ended."""
+        self._holds.discard(source)
+
+    def reading(self, batch_source: str) -> None:
+        """A file input, one of several, is still reading and names its batches
+        ``batch_source``: its exporters do not go idle however far another input's event time
+        runs ahead (a reader thread starved for a moment is not an exporter gone silent;
+        exporter_idle by event time would make all its later records late)."""
+        self._reading.add(batch_source)
+
+    def finished(self, batch_source: str) -> None:
+        """The input whose batches are ``batch_source`` ended: its exporters may go idle."""
+        self._reading.discard(batch_source)
 
     @property
     def exporters(self) -> int:
@@ -249,7 +330,7 @@ class Reorderer:
         elif valid_all:
             span = _main_span(valid_all, self.policy.file_gap_ms)
         for key, idx in groups.items():
-            clock = self._exporter(key, now_mono)
+            clock = self._exporter(key, now_mono, batch.source)
             gtimes = times if idx is None else [times[i] for i in idx]
             valid = gtimes if gtimes is valid_all else [t for t in gtimes if t >= 0]
             if not valid:
@@ -260,10 +341,16 @@ class Reorderer:
                 hi = wall_ms + self.policy.future_tolerance_ms
                 lo = own - self.policy.past_tolerance_ms
             else:
+                gap = self.policy.file_gap_ms
+                if (clock.count < MIN_JUMP and clock.max_seen > NO_TIME and span[2] >= MIN_JUMP
+                        and not span[0] - gap <= clock.max_seen <= span[1] + gap):
+                    self._forget(key, clock, span[0] - gap, span[1] + gap)
                 own, hi, lo = self._file_range(span, clock.max_seen)
             top = max(valid)
+            second: int | None = None
+            admitted = len(valid)
             if top > hi or min(valid) < lo:
-                top = NO_TIME
+                top = second = NO_TIME
                 positions = range(len(gtimes)) if idx is None else idx
                 for pos, t in zip(positions, gtimes, strict=True):
                     if t < 0:
@@ -277,13 +364,22 @@ class Reorderer:
                             t = clamped[pos]
                         else:
                             bad.setdefault(reason, []).append(pos)
+                            admitted -= 1
                             continue
                     if t > top:
-                        top = t
-            if top > clock.max_seen:
-                clock.max_seen = top
-            if top > self._leader:
-                self._leader = top
+                        second, top = top, t
+                    elif t > second:
+                        second = t
+            if top > NO_TIME:
+                clock.note(top, second, valid, self.lateness_ms, self._jump_ms)
+                clock.count += admitted
+            ctime = clock.time(self.lateness_ms)
+            if ctime <= NO_TIME and self.policy.live and not self._established:
+                ctime = clock.max_seen  # live, nobody has two records yet: the wall clock bounds it
+            elif ctime > NO_TIME:
+                self._established = True
+            if ctime > self._leader:
+                self._leader = ctime
             clock.heard_mono = now_mono
             clock.heard_at_leader = self._leader
         if clamped:
@@ -330,12 +426,53 @@ class Reorderer:
         lo = first if seen <= NO_TIME else min(first, seen - self.policy.past_tolerance_ms)
         return max(seen, last), last, lo
 
-    def _exporter(self, key: str, now_mono: float) -> _ExporterClock:
+    def _forget(self, key: str, clock: _ExporterClock, lo: int, hi: int) -> None:
+        """A file exporter's first few records were a bad clock: a run of at least MIN_JUMP
+        records lies more than ``file_gap`` away from them. Start its clock afresh and drop
+        its records still held outside ``[lo, hi]`` ('future'/'too-old', counted): a lone
+        1970 packet before the capture's real time must not open windows in 1970."""
+        clock.max_seen = clock.second = NO_TIME
+        clock.count = 0
+        runs: list[_Run] = []
+        starts: list[int] = []
+        for run, start in zip(self._runs, self._starts, strict=True):
+            batch = run.batch
+            idx = _exporter_groups(batch).get(key, [])
+            if idx is not None and not idx:
+                runs.append(run)
+                starts.append(start)
+                continue
+            mine = None if idx is None else set(idx)
+            held = range(start, len(run.times)) if run.order is None else run.order[start:]
+            times = batch.event_times()
+            keep: list[int] = []
+            dropped = {"future": 0, "too-old": 0}
+            for pos in held:
+                t = times[pos]
+                if (mine is None or pos in mine) and not lo <= t <= hi:
+                    dropped["future" if t > hi else "too-old"] += 1
+                else:
+                    keep.append(pos)
+            if len(keep) == len(held):
+                runs.append(run)
+                starts.append(start)
+                continue
+            for reason, n in dropped.items():
+                if n:
+                    self.stats.drop(reason, n, batch.source)
+            self._pending_n -= len(held) - len(keep)
+            if keep:  # in time order already: the new run needs no sort
+                runs.append(_Run(batch.take(keep)))
+                starts.append(0)
+        self._runs, self._starts = runs, starts
+
+    def _exporter(self, key: str, now_mono: float, source: str = "") -> _ExporterClock:
         clock = self._exporters.get(key)
         if clock is None:
             if len(self._exporters) >= self.policy.max_exporters:
                 self._evict(now_mono)
             clock = self._exporters[key] = _ExporterClock()
+            clock.source = source
             clock.heard_mono = now_mono
             clock.heard_at_leader = self._leader
         return clock
@@ -352,16 +489,23 @@ class Reorderer:
     def _is_idle(self, clock: _ExporterClock, now_mono: float) -> bool:
         if self.policy.live:
             return (now_mono - clock.heard_mono) * 1000 > self.policy.exporter_idle_ms
+        if clock.source in self._reading:
+            return False
         return self._leader - clock.heard_at_leader > self.policy.exporter_idle_ms
 
     def _update_basis(self) -> None:
         """The watermark follows the slowest exporter that is live and not hopelessly behind."""
-        if not self._exporters:
+        if not self._exporters or self._holds:
             return
         now_mono = self._mono()
-        live = [c.max_seen for c in self._exporters.values()
-                if c.max_seen > NO_TIME and not self._is_idle(c, now_mono)]
+        step = self.lateness_ms
+        clocks = [(c.time(step), c) for c in self._exporters.values()]
+        if self.policy.live and not self._established:  # see _admit
+            clocks = [(c.max_seen, c) for _, c in clocks]
+        live = [t for t, c in clocks if t > NO_TIME and not self._is_idle(c, now_mono)]
         if not live:  # everyone idle: the freshest time is all there is
+            if self._leader <= NO_TIME:
+                return
             live = [self._leader]
         floor = max(live) - self.policy.past_tolerance_ms
         basis = min(t for t in live if t >= floor)
@@ -552,6 +696,13 @@ def _main_span(values: list[int], gap: int) -> tuple[int, int, int]:
                 best = (ordered[start], ordered[i - 1], i - start)
             start = i
     return best
+
+
+def _second_largest(values: list[int], top: int) -> int:
+    """The largest of ``values`` once one ``top`` (their maximum) is taken out: two C-level
+    passes, no sort (NO_TIME for a single value)."""
+    i = values.index(top)
+    return max(max(values[:i], default=NO_TIME), max(values[i + 1:], default=NO_TIME))
 
 
 def _median_sorted(ordered: list[int]) -> int:

@@ -184,7 +184,20 @@ def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any], filena
             err = up
             break
         up = up.parent
-    raise ConfigError(f"{filename}: {_path(err)}: {_explain(err)}")
+    raise ConfigError(f"{filename}: {_clip(_path(err))}: {_clip(_explain(err))}")
+
+
+#: the most of a key path or explanation a config error repeats (a value may be megabytes)
+MAX_ERROR_TEXT = 300
+
+
+def _clip(text: str) -> str:
+    """``text`` cut in the middle to MAX_ERROR_TEXT characters: the error stays one readable
+    line however large the offending value is."""
+    if len(text) <= MAX_ERROR_TEXT:
+        return text
+    half = MAX_ERROR_TEXT // 2
+    return f"{text[:half]}...({len(text) - 2 * half:,} characters)...{text[-half:]}"
 
 
 def load_config(path: str | Path | None) -> dict[str, Any]:
@@ -204,3 +217,5 @@ def load_config(path: str | Path | None) -> dict[str, Any]:
         raise ConfigError(f"{p}: config file is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: invalid TOML: {exc}") from None
+    except RecursionError:  # tomllib parses nested arrays and tables recursively
+        raise ConfigError(f"{p}: invalid TOML: arrays or inline tables nested too deeply") from None

@@ -41,6 +41,8 @@ __all__ = ["Pipeline", "build_config", "epl_module_spec", "CollectingOutput"]
 
 log = logging.getLogger("flowcep")
 _END = object()
+_FIRST = object()  # (_FIRST, raw): the input's first batch is in the queue before this
+_SOURCE = object()  # (_SOURCE, raw, name): the input's batches named ``name`` start here
 
 
 class CollectingOutput:
@@ -405,8 +407,13 @@ class Pipeline(StageRunner):
 
     # -- running ---------------------------------------------------------------------------------
     def _reader(self, raw: str, source: Source, q: queue.Queue[Any]) -> None:
+        first = True
+        names: set[str] = set()
         try:
             for batch in source.batches():
+                if batch.source not in names and len(names) < 16:
+                    names.add(batch.source)
+                    q.put((_SOURCE, raw, batch.source))
                 while True:
                     try:
                         q.put(batch, timeout=0.2)
@@ -415,6 +422,9 @@ class Pipeline(StageRunner):
                         if self.stop.is_set():
                             self.ctx.stats.drop("shutdown", batch.length, raw)
                             return
+                if first and batch.length:
+                    first = False
+                    q.put((_FIRST, raw))
                 # On a stop the main loop has closed the source: read it to its end, so a
                 # collector's drained socket is processed (the shutdown timeout bounds this).
         except FlowcepError as exc:
@@ -449,6 +459,11 @@ class Pipeline(StageRunner):
         for t in threads:
             t.start()
         active = len(threads)
+        several_files = len(self.sources) > 1 and self.pool is None
+        file_inputs = {raw for raw, _src, live in self.sources if not live} if several_files else set()
+        for raw in file_inputs:  # see Reorderer.wait_for
+            self.reorderer.wait_for(raw)
+        batch_sources: dict[str, list[str]] = {}
         closed = False
         stop_deadline: float | None = None
         last_data = time.monotonic()
@@ -464,7 +479,7 @@ class Pipeline(StageRunner):
                           "finishing without them", file=sys.stderr)
                     for _ in range(q.qsize()):  # what they already handed over still counts
                         item = q.get_nowait()
-                        if not (isinstance(item, tuple) and item and item[0] is _END) and item.length:
+                        if not isinstance(item, tuple) and item.length:
                             self._feed(item)
                     break
                 if self.stop.is_set() and not closed:
@@ -483,8 +498,17 @@ class Pipeline(StageRunner):
                 except queue.Empty:
                     self._advance_idle(time.monotonic() - last_data)
                     continue
-                if isinstance(item, tuple) and item and item[0] is _END:
-                    active -= 1
+                if isinstance(item, tuple):
+                    if item[0] is _SOURCE:
+                        if item[1] in file_inputs:  # see Reorderer.reading
+                            batch_sources.setdefault(item[1], []).append(item[2])
+                            self.reorderer.reading(item[2])
+                        continue
+                    self.reorderer.heard_from(item[1])
+                    if item[0] is _END:
+                        active -= 1
+                        for name in batch_sources.pop(item[1], ()):
+                            self.reorderer.finished(name)
                     continue
                 if item.length:
                     last_data = time.monotonic()

@@ -39,16 +39,30 @@ class Stage:
     partition: str = "global"
 
 
+def _records(args: tuple[Any, ...]) -> int:
+    """How many events or records a stage call was given (a list or a batch), else 0."""
+    if not args:
+        return 0
+    first = args[0]
+    if isinstance(first, FlowBatch):
+        return first.length
+    return len(first) if isinstance(first, list) else 0
+
+
 class StageRunner:
     """Calls stages with isolation; needs ``ctx`` and ``max_failures``."""
 
     ctx: Context
     max_failures: int
 
-    def _failed(self, stage: Stage, what: str, exc: Exception) -> None:
+    def _failed(self, stage: Stage, what: str, exc: Exception, lost: int = 0) -> None:
         stage.failures += 1
         msg = f"{what} failed: {type(exc).__name__}: {exc}"
         self.ctx.stats.plugin_error(stage.plugin, f"{stage.name}: {msg}")
+        if what.startswith("output") and not isinstance(exc, BrokenPipeError):
+            # what it was given is lost: an output failure (exit code 3), not only a plugin
+            # error. A closed pipe (| head) is the reader's choice and ends the CLI quietly.
+            self.ctx.stats.output_failure(stage.name, lost, msg)
         if stage.failures <= 3:
             log.error("flowcep: %s %r (plugin %s): %s", what.split()[0], stage.name, stage.plugin, msg)
         # outputs are never disabled: their events would be lost; they fail loudly instead
@@ -66,7 +80,7 @@ class StageRunner:
         try:
             return fn(*args)
         except Exception as exc:  # a plugin's bug must not stop the others
-            self._failed(stage, what, exc)
+            self._failed(stage, what, exc, _records(args))
             if self.ctx.strict:
                 raise self._strict_error(stage, what, exc) from exc
             return None

@@ -125,14 +125,16 @@ def test_far_past_record_is_too_old_not_a_watermark_anchor():
 
 
 def test_watermark_is_the_minimum_over_exporters():
+    # (two records each: in a file, an exporter moves time once it has sent two)
     r = Reorderer(lateness_ms=0, release_every_ms=0)
-    r.push(exp_batch([T0], exporter="slow"))
-    r.push(exp_batch([T0 + 60_000], exporter="fast"))
+    out = r.push(exp_batch([T0 - 1_000, T0], exporter="slow"))
+    out += r.push(exp_batch([T0 + 59_000, T0 + 60_000], exporter="fast"))
     assert r.watermark == T0  # the slow exporter holds it back: its next records are not late
+    assert released_times(out) == [T0 - 1_000, T0]
     out = r.push(exp_batch([T0 + 5_000], exporter="slow"))
     assert released_times(out) == [T0 + 5_000]
     assert r.watermark == T0 + 5_000
-    assert released_times(r.flush()) == [T0 + 60_000]
+    assert released_times(r.flush()) == [T0 + 59_000, T0 + 60_000]
     assert r.stats.drops == {}
 
 

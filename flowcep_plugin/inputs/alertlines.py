@@ -4,9 +4,9 @@ The input of a level-2 monitor (docs/level2.md): what ``flowcep run --observer N
 jsonl:PATH`` wrote at each gateway (plain or gzip, ``-`` for stdin). ``PATH`` may be a glob
 (``alerts:gateways/*.jsonl``) or a folder (every ``*.jsonl``, ``*.json`` and ``*.gz`` in it):
 all the files are then read by this one input and merged by event time, one document from
-each file at a time. That is the way to replay several gateways' files. Separate inputs are
-read by separate threads, so a fast one runs ahead and the event-time clock would count the
-others' events as ``late``.
+each file at a time. That is the way to replay several gateways' files: separate inputs are
+read by separate threads, and although the clock waits for each file input and does not take
+a lagging reader for an idle exporter, one input holds less back (docs/level2.md).
 
 Every document becomes an ``Alert`` or ``Metric`` event through
 :func:`.ecs_events.event_from_document`, the conversion the Kafka input also uses (through

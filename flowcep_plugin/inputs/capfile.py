@@ -11,7 +11,9 @@ blocks and each record is one ``struct.unpack_from`` and one slice. Formats:
 * pcapng (draft-ietf-opsawg-pcapng): Section Header (byte order per section), Interface
   Description (link type, ``if_tsresol``, ``if_tsoffset``), Enhanced, Simple and the obsolete
   Packet blocks; other blocks are skipped. A Simple Packet Block has no time stamp: it takes
-  the time of the packet before it, so the meter's clock does not jump;
+  the time of the packet before it, so the meter's clock does not jump. A time stamp outside
+  classic pcap's range (before 1970, after 2106: an extreme ``if_tsoffset`` or resolution) is
+  read as the nearest bound, for the event-time clock to judge, and never ends the file;
 * either one gzip-compressed (as tcpdump ``-w - | gzip`` writes), read through :mod:`gzip`.
 
 :func:`read_blocks` gives the same packets as :class:`Block` columns (the buffer, frame
@@ -43,6 +45,13 @@ MAX_RECORD = 262_144  # libpcap's largest snap length; a bigger record length me
 MAX_BLOCK = 16 * 1024 * 1024  # a pcapng block claiming more than this is corrupt
 BLOCK_READ = 1 << 20
 MAX_READ = 64 << 20  # the most read at once to finish a chunk of large frames
+#: the latest time a capture can state, in ms: classic pcap's unsigned 32-bit seconds (2106).
+#: A pcapng time beyond it, or before 1970, is read as that bound: the event-time clock then
+#: judges the packet's flow ('future'/'too-old') instead of one packet ending the whole file.
+MAX_TIME_MS = (1 << 32) * 1000 - 1
+#: pcapng blocks' smallest lengths: the block header and trailer plus their fixed fields; a
+#: shorter block would have its fields read from the next block (or past the file's end)
+MIN_BLOCK = {0x0A0D0D0A: 28, 1: 20, 2: 32, 3: 16, 6: 32}
 
 Frames = list[tuple[int, bytes]]
 
@@ -336,7 +345,7 @@ def _pcapng(path: str, st: _Stream, chunk: int) -> Iterator[tuple[int, Frames]]:
             epb = struct.Struct(endian + "5I").unpack_from
             ifaces = []
         length = u32(buf, pos + 4)[0]
-        if length < 12 or length % 4 or length > MAX_BLOCK:
+        if length < MIN_BLOCK.get(btype, 12) or length % 4 or length > MAX_BLOCK:
             if out:
                 yield current, out
             raise _damaged(path, number, st.base + pos, f"block of type {btype:#x} claims {length} bytes")
@@ -372,7 +381,12 @@ def _pcapng(path: str, st: _Stream, chunk: int) -> Iterator[tuple[int, Frames]]:
             caplen = min(caplen, length - 16)
             frame = buf[body + 4:body + 4 + caplen]
         elif btype == 1:  # interface description
-            ifaces.append(_interface(buf, body, pos + length - 4, endian))
+            try:
+                ifaces.append(_interface(buf, body, pos + length - 4, endian))
+            except ValueError as e:
+                if out:
+                    yield current, out
+                raise _damaged(path, number, st.base + pos, str(e)) from None
         pos += length
         if frame is None:
             continue
@@ -383,7 +397,7 @@ def _pcapng(path: str, st: _Stream, chunk: int) -> Iterator[tuple[int, Frames]]:
                            f"packet on interface {iface}, which the file never described")
         linktype, _snap, per_second, offset_s = ifaces[iface]
         if ticks >= 0:
-            last_ms = ticks * 1000 // per_second + offset_s * 1000
+            last_ms = min(max(ticks * 1000 // per_second + offset_s * 1000, 0), MAX_TIME_MS)
         number += 1
         if linktype != current:
             if out:
@@ -411,6 +425,8 @@ def _interface(buf: bytes, body: int, end: int, endian: str) -> tuple[int, int, 
         code, size = head(buf, opt)
         if code == 0:
             break
+        if opt + 4 + size > end:
+            raise ValueError(f"interface option {code} claims {size} bytes, past the end of its block")
         value = buf[opt + 4:opt + 4 + size]
         if code == 9 and size == 1:  # if_tsresol: 10^-n, or 2^-n with the top bit set
             per_second = (2 if value[0] & 0x80 else 10) ** (value[0] & 0x7F)

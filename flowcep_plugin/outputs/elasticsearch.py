@@ -283,13 +283,21 @@ class Sender:
         answered, in order. Raises ApiError/TransportError when the request as a whole fails."""
         # The client's NDJSON serializer sends bytes as they are (its typing only lists dicts).
         resp = self.client.bulk(body=cast(Any, self._body(actions, ingested)))
-        items: list[dict[str, Any]] = resp.body.get("items") or []
+        body = resp.body
+        items = body.get("items") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            # a proxy's error page, or JSON of another shape, answered with 200: nothing says
+            # what was indexed, so it is a failed request to retry (create-by-_id makes a
+            # repeat of what did get in a 409, counted as a duplicate)
+            raise TransportError(f"bulk answered {type(body).__name__} without items: {str(body)[:100]!r}")
         if len(items) != len(actions):
             raise TransportError(f"bulk answered {len(items)} items for {len(actions)} documents")
         out = []
         for item in items:
-            info = next(iter(item.values())) if item else {}
-            status = info.get("status", 0)
+            info = next(iter(item.values()), None) if isinstance(item, dict) else None
+            status = info.get("status") if isinstance(info, dict) else None
+            if not isinstance(status, int):
+                raise TransportError(f"bulk answered an item without a status: {str(item)[:100]!r}")
             out.append((200 <= status < 300, item))
         return out
 

@@ -139,9 +139,10 @@ class JsonLinesOutput:
                 continue
             try:
                 doc = orjson.loads(line)
-                if (doc.get("event") or {}).get("kind", "alert") != "alert":
-                    continue
-                fc = doc["flowcep"]
+                event = doc.get("event") if isinstance(doc, dict) else None
+                fc = doc.get("flowcep") if isinstance(doc, dict) else None
+                if not isinstance(fc, dict) or (isinstance(event, dict) and event.get("kind", "alert") != "alert"):
+                    continue  # not an alert of ours (whatever else the file holds)
                 self._remember((str(fc["alert_id"]), int(fc.get("revision") or 1)))
             except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
                 continue  # a damaged line (a crash mid-write) or not an alert

@@ -207,3 +207,19 @@ def test_a_restart_does_not_write_an_alert_revision_the_file_holds(tmp_path: Pat
     keys = [(d["flowcep"]["alert_id"], d["flowcep"]["revision"]) for d in docs if "flowcep" in d]
     assert keys == [("a1", 1), ("a2", 1), ("a1", 2), ("a3", 1)]
     assert ctx.stats.gauges["jsonl.duplicates_skipped"] == 3
+
+
+@pytest.mark.parametrize("line", [b'["alert_id"]', b'"alert_id"', b'{"event": "x", "alert_id": 1}',
+                                  b'{"event": {"kind": "alert"}, "flowcep": ["alert_id"]}',
+                                  b'{"event": [1], "flowcep": {"alert_id": "a1"}}'])
+def test_whatever_the_file_already_holds_the_output_starts(tmp_path: Path, line: bytes) -> None:
+    """The file is appended to: lines of other shapes (another tool's JSON mentioning
+    "alert_id") are not alerts to remember; they used to stop the output from starting
+    (AttributeError, exit 2)."""
+    path = tmp_path / "a.jsonl"
+    path.write_bytes(line + b"\n")
+    out, _ctx = output(str(path))
+    out.write_events([{"flowcep": {"alert_id": "a2", "revision": 1}}])
+    out.close()
+    assert path.read_bytes().splitlines()[0] == line
+    assert len(path.read_bytes().splitlines()) == 2
