@@ -1019,7 +1019,7 @@ class MessageDecoder:
         columns = dict(zip(t.names, cols, strict=True))
         self._header_columns(columns, sess.tkey[2], n, queued)
         if base_ms is not None:
-            _sysuptime_columns(columns, base_ms)
+            _sysuptime_columns(columns, base_ms, self._uptime_ms)
         elif t.relative:
             init = columns.get("systemInitTimeMilliseconds")
             if init is not None:
@@ -1680,16 +1680,29 @@ def _sampling_rate(rec: dict[str, list[Any]], i: int = -1) -> int | None:
     return None
 
 
-def _sysuptime_columns(columns: dict[str, list[Any]], base_ms: int | list[Any]) -> None:
+def _sysuptime_columns(columns: dict[str, list[Any]], base_ms: int | list[Any],
+                       uptime: int | None = None) -> None:
     """Uptime-relative times (NetFlow v9 FIRST/LAST_SWITCHED, IPFIX flowStart/EndSysUpTime) plus
-    the boot time in epoch ms (one for the message, or one per record) -> absolute epoch ms."""
+    the boot time in epoch ms (one for the message, or one per record) -> absolute epoch ms.
+
+    ``uptime`` is the message header's 32-bit sysUptime (NetFlow v9): the counter wraps every
+    49.7 days, so a time above it was taken before the wrap (as v5 reads it), not 49.7 days
+    after the export; each time is read as the one nearest the export."""
     for src, dst in (("flowStartSysUpTime", "flowStartMilliseconds"),
                      ("flowEndSysUpTime", "flowEndMilliseconds")):
         col = columns.get(src)
         if col is None or dst in columns:
             continue
         if isinstance(base_ms, int):
-            columns[dst] = [base_ms + v if isinstance(v, int) else None for v in col]
+            if uptime is not None:
+                # the reading nearest the export: (uptime - v) mod 2**32 as a signed 32-bit age,
+                # so a flow from before the wrap is old, and one stamped a little after the
+                # header (exporter clock steps) is not taken for 49.7 days old
+                export = base_ms + uptime
+                columns[dst] = [export - (((uptime - v) + (1 << 31)) % (1 << 32) - (1 << 31))
+                                if isinstance(v, int) else None for v in col]
+            else:
+                columns[dst] = [base_ms + v if isinstance(v, int) else None for v in col]
         else:
             columns[dst] = [b + v if isinstance(v, int) and isinstance(b, int) else None
                             for b, v in zip(base_ms, col, strict=True)]
