@@ -266,10 +266,6 @@ class Pipeline(StageRunner):
             return
         self.enrich(batch)
         stats.count("enrich", n)
-        if self.send_flows:
-            for st in self.outputs:
-                if st.accepts_flows:
-                    self._call(st, "output write_flows", st.obj.write_flows, batch)
         self._detect(self.reorderer.push(batch))
 
     def _level2_events(self, batch: FlowBatch) -> None:
@@ -316,6 +312,12 @@ class Pipeline(StageRunner):
         for rb in released:
             self.ctx.stats.count("detect", rb.length)
             flows = rb.stream == FLOW_STREAM
+            if flows and self.send_flows:
+                # flow documents are the records the clock admitted, in event-time order: a
+                # record it drops (late, future, too old) is counted there and never written
+                for st in self.outputs:
+                    if st.accepts_flows:
+                        self._call(st, "output write_flows", st.obj.write_flows, rb)
             for st in self.detectors:
                 if flows or rb.stream in getattr(st.obj, "streams", ()):
                     events.extend(self._detect_isolated(st, rb))

@@ -44,8 +44,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def add_run_options(p: argparse.ArgumentParser, inputs_required: bool = False) -> None:
     add_plan_options(p)
     p.add_argument("--flows", action="store_true", default=None,
-                   help="also send every enriched flow, as an ECS document, to the jsonl and elasticsearch "
-                        "outputs (unless their flows = false) and to stdout:json with flows = true")
+                   help="also send every enriched flow the event-time clock admits, in event-time order, as "
+                        "an ECS document, to the jsonl and elasticsearch outputs (unless their "
+                        "flows = false) and to stdout:json with flows = true")
     p.add_argument("--wait", action="store_true", default=None,
                    help="start even when Elasticsearch is unreachable, queueing alerts until it answers "
                         "(default: fail at once with exit code 2)")
