@@ -42,7 +42,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from ipaddress import ip_address
+from itertools import compress
 from typing import Any
+
+import numpy as np
 
 from flowcep_plugin.api import (
     DURATION_SCHEMA,
@@ -253,7 +256,9 @@ class VolumetricDetector:
         if not len(batch):
             return []
         cols = self._columns(batch)  # converted once per batch, shared by every window in it
-        return self.windows.add(batch, lambda st, idx, _s: self._acc(st, cols, idx))
+        keep = self._reads(batch)
+        return self.windows.add(
+            batch, lambda st, idx, _s: self._acc(st, cols, list(compress(idx, map(keep.__getitem__, idx)))))
 
     def on_watermark(self, watermark_ms: int) -> list[Event]:
         return self.windows.close_until(watermark_ms)
@@ -280,6 +285,28 @@ class VolumetricDetector:
                 for p, f, r in zip(proto, flags, rflags, strict=True)]
 
     @staticmethod
+    def _reads(batch: FlowBatch) -> list[bool]:
+        """Per record: may ``_acc`` change a table for it? Decided with numpy for the whole
+        batch, so the per-record loop runs only over UDP, ICMP, SYNs without ACK, bare
+        SYN-ACKs and biflows answered with a SYN-ACK: most TCP records are whole or partial
+        connections (SYN, ACK and data or FIN; or no SYN) that ``_acc`` would read only to skip.
+        A superset of what ``_acc`` uses (it still tests every record it is given), so the
+        tables, and the order in which each is updated, are those of the loop over all."""
+        try:
+            proto = np.array(int_column(batch, "protocolIdentifier"), dtype=np.int64)
+            flags = np.array(int_column(batch, "tcpControlBits", default=-1), dtype=np.int64)
+            rflags = (np.array(int_column(batch, "reverseTcpControlBits", default=-1), dtype=np.int64)
+                      if batch.columns.get("reverseTcpControlBits") is not None else None)
+        except OverflowError:  # hostile values beyond 64 bits: the loop reads every record
+            return [True] * len(batch)
+        keep = (proto == 17) | (proto == 1) | (proto == 58)
+        tcp = proto == 6
+        keep |= tcp & (flags >= 0) & (flags & SYN != 0) & ((flags & ACK == 0) | (flags & ~_BARE_SYN_ACK == 0))
+        if rflags is not None:
+            keep |= tcp & (rflags >= 0) & (rflags & _SYN_ACK == _SYN_ACK)
+        return keep.tolist()  # type: ignore[no-any-return]
+
+    @staticmethod
     def _columns(batch: FlowBatch) -> tuple[Any, ...]:
         return (address_column(batch, "source"), address_column(batch, "destination"),
                 int_column(batch, "protocolIdentifier"), int_column(batch, "sourceTransportPort"),
@@ -297,6 +324,11 @@ class VolumetricDetector:
         (src, dst, proto, sport, dport, packets, octets, flags, times, rpackets, roctets, rflags,
          starts, icmp, icmp_type) = cols
         amp = self.amp_ports
+        group = self._group
+        # the tables as locals, and each record's key built once: this loop runs for every
+        # UDP and ICMP record, whose keys are nearly all distinct per window (one flow per
+        # host and second), so grouping them in numpy first would not shorten it
+        pps_in, by_in, src_in, by_out = st.pps_in, st.by_in, st.src_in, st.by_out
         for i in idx:
             s, d, p = src[i], dst[i], proto[i]
             if s is None or d is None:
@@ -332,25 +364,29 @@ class VolumetricDetector:
             one_second = t0 < 0 or t0 // 1000 == sec
             if fwd:
                 # packets per second: the window's total is their sum (no second counter)
-                bins = st.pps_in[(proto_key, d)]
+                key = (proto_key, d)
+                bins = pps_in[key]
+                n = packets[i]
                 if one_second:
-                    bins[sec] = bins.get(sec, 0) + packets[i]
+                    bins[sec] = bins.get(sec, 0) + n
                 else:
-                    _spread(bins, t0, t, packets[i])
-                st.by_in[(proto_key, d)] += octets[i]
-                st.src_in[(proto_key, d)].add(s)
-                st.by_out[(proto_key, s)] += octets[i]
+                    _spread(bins, t0, t, n)
+                o = octets[i]
+                by_in[key] += o
+                src_in[key].add(s)
+                by_out[(proto_key, s)] += o
                 if p == 17:
-                    if sport[i] in amp:
-                        bins = st.resp_bins[(d, sport[i])]
+                    sp = sport[i]
+                    if sp in amp:
+                        bins = st.resp_bins[(d, sp)]
                         if one_second:
-                            bins[sec] = bins.get(sec, 0) + octets[i]
+                            bins[sec] = bins.get(sec, 0) + o
                         else:
-                            _spread(bins, t0, t, octets[i])
-                        st.refl[(d, sport[i])].add(s)
+                            _spread(bins, t0, t, o)
+                        st.refl[(d, sp)].add(s)
                     if dport[i] in amp:
-                        st.req[(s, dport[i])] += octets[i]
-                elif _is_group(d, self._group):
+                        st.req[(s, dport[i])] += o
+                elif _is_group(d, group):
                     ty = _icmp_type(icmp_type, icmp, i)
                     if ty == ECHO_REQUEST[p]:
                         _spread(st.smurf[(d, s)], t0, t, packets[i])
@@ -358,10 +394,11 @@ class VolumetricDetector:
                 # biflow: the reverse direction counts exactly as a reply uniflow d -> s would,
                 # so a server answering its clients is not taken for a flood victim
                 ro = roctets[i]
-                _spread(st.pps_in[(proto_key, s)], t0, t, rpackets[i])
-                st.by_in[(proto_key, s)] += ro
-                st.src_in[(proto_key, s)].add(d)
-                st.by_out[(proto_key, d)] += ro
+                key = (proto_key, s)
+                _spread(pps_in[key], t0, t, rpackets[i])
+                by_in[key] += ro
+                src_in[key].add(d)
+                by_out[(proto_key, d)] += ro
                 if p == 17:
                     if dport[i] in amp:
                         _spread(st.resp_bins[(s, dport[i])], t0, t, ro)

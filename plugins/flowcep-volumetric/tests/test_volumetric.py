@@ -192,3 +192,34 @@ def test_long_records_are_spread_over_their_seconds() -> None:
     long: dict[int, float] = {}
     _spread(long, 0, 119_999, 6000)
     assert _profile(long) == (6000, 100)
+
+
+def test_numpy_prefilter_changes_nothing_and_survives_huge_values() -> None:
+    # _reads lets the per-record loop skip TCP records it would only skip itself; the alerts
+    # must be those of the loop over every record, with biflow SYN-ACKs and non-TCP mixed in
+    from flowcep_volumetric import VolumetricDetector
+
+    synacks = [make_flow(f"203.0.113.{r + 1}", "10.0.0.44", 40000 + n, sport=80, packets=1, flags="SA",
+                         end_ms=BASE + 1000 + r * 40 + n) for r in range(20) for n in range(10)]
+    bi = [make_flow("10.0.0.45", r["sourceIPv4Address"], 80, sport=r["destinationTransportPort"], packets=0,
+                    octets=0, flags=0, end_ms=r["flowEndMilliseconds"], reversePacketDeltaCount=1,
+                    reverseOctetDeltaCount=44, reverseTcpControlBits=0x12) for r in synacks]
+    # whole connections (SYN, ACK, data, FIN) and mid-connection records: skipped by both
+    web = [make_flow(f"10.1.{i // 200}.{i % 200 + 1}", "10.0.0.80", 443, sport=30000 + i, packets=12,
+                     flags="SAPF" if i % 2 else "AP", end_ms=BASE + 1000 + i) for i in range(600)]
+    records = sorted(syn_flood() + udp_flood() + amplification() + synacks + bi + web,
+                     key=lambda r: r["flowEndMilliseconds"])
+    everything = VolumetricDetector.__dict__["_reads"]  # the staticmethod itself
+    try:
+        VolumetricDetector._reads = staticmethod(lambda batch: [True] * len(batch))  # type: ignore[method-assign]
+        expected = run_detector(SPEC, records)
+    finally:
+        VolumetricDetector._reads = everything  # type: ignore[method-assign]
+    got = run_detector(SPEC, records)
+    assert {e["rule"]["id"] for e in got} >= {"volumetric-syn-flood", "volumetric-udp-flood",
+                                               "volumetric-amplification", "volumetric-synack-reflection"}
+    assert got == expected
+    # a hostile 65-bit flags value cannot go into int64: that batch is read whole by the loop
+    odd = [make_flow("100.66.0.1", "10.0.0.81", 80, packets=1, flags=0, end_ms=BASE + 5)]
+    odd[0]["tcpControlBits"] = 1 << 65
+    assert run_detector(SPEC, odd + syn_flood(), batch_size=10_000)[0]["rule"]["id"] == "volumetric-syn-flood"
