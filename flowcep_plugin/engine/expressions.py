@@ -712,6 +712,13 @@ class _ColumnResolver:
             ", ".join(f"c{j}" for j in range(len(self.keys))) + ")"
 
 
+def _holding(n: int, *cols: Sequence[Any] | None) -> list[Sequence[Any]]:
+    """The columns that hold a non-null value (once per batch: the first value settles it for
+    a column of values, ``count`` in C for a column of nulls)."""
+    return [c for c in cols if c is not None and n and (
+        c[0] is not None or c.__class__ not in (list, tuple) or c.count(None) != n)]
+
+
 def _loop(used: Sequence[int]) -> str:
     """``targets in iterable`` of a comprehension over the columns ``used`` only."""
     if len(used) == 1:
@@ -786,11 +793,12 @@ def compile_column_values(exprs: Sequence[A.Expr], key_of: Callable[[A.Prop], st
             loop = _loop(used)
             comp = f"[{code} for {loop}]"
             if isinstance(e, A.Call) and e.name == "coalesce" and all(isinstance(a, A.Prop) for a in e.args):
-                # coalesce of columns: where the batch holds only one of them (a template
-                # with IPv4 addresses has no IPv6 columns) the result is that column, uncopied
-                here = "[" + ", ".join(f"r{u}" for u in used) + "]"
-                comp = (f"(_h[0] if len(_h := [c for c in {here} if c is not None]) == 1 "
-                        f"else {comp})")
+                # coalesce of columns: where only one of them holds values (a template with
+                # IPv4 addresses has no IPv6 columns; a window fills them with nulls) the
+                # result is that column, uncopied
+                gen.consts["_holding"] = _holding
+                comp = (f"(_h[0] if len(_h := _holding(n, {', '.join(f'r{u}' for u in used)})) == 1 "
+                        f"else c{used[0]} if not _h else {comp})")
             body.append(f"    o{j} = {comp}\n")
     src = ("def _values(cols, n):\n" + prologue + "".join(body)
            + "    return [" + ", ".join(f"o{j}" for j in range(len(codes))) + "]\n")

@@ -81,3 +81,13 @@ def test_coalesce_values(expr: str, rec: dict[str, Any], expected: Any) -> None:
     assert h.of("Out")[0].values["x"] == expected
     f = _values_fn(expr)
     assert f({k: [v] for k, v in rec.items()}, 1)[0] == [expected]
+
+
+def test_coalesce_over_columns_of_nulls_is_the_column_holding_values() -> None:
+    # a time batch window fills a column that some of its records lack with nulls
+    f = _values_fn("coalesce(a4, a6)")
+    a4, a6 = ("x", "y", None), (None, None, None)
+    assert f({"a4": a4, "a6": a6}, 3)[0] is a4
+    assert f({"a4": list(a6), "a6": ["z", None, None]}, 3)[0] == ["z", None, None]
+    assert f({"a4": [None, "x"], "a6": ["z", "w"]}, 2)[0] == ["z", "x"]
+    assert f({"a4": [], "a6": []}, 0)[0] == []
