@@ -450,9 +450,19 @@ class CodeGen:
                     raise self.error(f"arithmetic '{op}' needs numbers, not {side.text or repr(side.value)} "
                                      "(Esper has no text or boolean arithmetic)", side)
             checks = [f"{c} is None" for c in (lf, rf) if not _LITERAL.match(c)]
-            if op in "/%":
+            divisor = e.right.value if isinstance(e.right, A.Literal) else None
+            literal_divisor = divisor.__class__ in (int, float) and divisor != 0
+            if op in "/%" and not literal_divisor:
                 checks.append(f"{rl} == 0")
-            expr = f"{self.const(_java_mod)}({ll}, {rl})" if op == "%" else f"{ll} {op} {rl}"
+            if op == "%" and literal_divisor and divisor.__class__ is int and divisor > 0 \
+                    and not _LITERAL.match(ll):
+                # Java's remainder is Python's for an int dividend >= 0 and a positive divisor:
+                # the flag tests (tcpControlBits % 4 >= 2) of every record skip the helper call
+                expr = f"({ll} % {rl} if {ll}.__class__ is int and {ll} >= 0 else {self.const(_java_mod)}({ll}, {rl}))"
+            elif op == "%":
+                expr = f"{self.const(_java_mod)}({ll}, {rl})"
+            else:
+                expr = f"{ll} {op} {rl}"
             if op in "+*" and not any(isinstance(x, A.Literal) and (op == "+" or isinstance(x.value, float))
                                       for x in (e.left, e.right)):
                 # Python's + joins text (and lists) and * repeats them; Esper's arithmetic is numeric

@@ -4,6 +4,7 @@ a batch holds, and the column itself (no copy) where a batch holds only one of t
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from typing import Any
 
@@ -91,3 +92,17 @@ def test_coalesce_over_columns_of_nulls_is_the_column_holding_values() -> None:
     assert f({"a4": list(a6), "a6": ["z", None, None]}, 3)[0] == ["z", None, None]
     assert f({"a4": [None, "x"], "a6": ["z", "w"]}, 2)[0] == ["z", "x"]
     assert f({"a4": [], "a6": []}, 0)[0] == []
+
+
+@pytest.mark.parametrize("n, expected", [
+    (7, 1), (0, 0), (-7, -1), (7.5, 1.5), (-7.5, -1.5), (-0.0, -0.0), (None, None),
+])
+def test_remainder_by_a_literal_keeps_the_dividends_sign(n: Any, expected: Any) -> None:
+    # Java's %: the int fast path (dividend >= 0) must agree with the helper everywhere else
+    h = Harness("@Name('Out') select n % 3 as r, n % 2.0 as f from Flow")
+    h.batch([(0, {"n": n, "x": 1})])
+    got = h.of("Out")[0].values
+    assert got["r"] == expected and type(got["r"]) is type(expected)
+    if isinstance(n, float):
+        assert math.copysign(1, got["r"]) == math.copysign(1, expected)
+    assert got["f"] == (None if n is None else math.fmod(n, 2.0))
