@@ -308,6 +308,8 @@ def aggregate_groups(keys: Sequence[Any], argcols: Sequence[Sequence[Any]],
     incremental states do. Where the states would also raise for unhashable values (min, max,
     distinct sum), this gives the comparison's result or null instead.
     """
+    if all(star or (kind == "count" and distinct) for kind, distinct, star in aggs):
+        return _count_groups(keys, argcols, aggs)
     groups: dict[Any, list[int]] = {}
     for i, k in enumerate(keys):
         g = groups.get(k)
@@ -329,4 +331,25 @@ def aggregate_groups(keys: Sequence[Any], argcols: Sequence[Sequence[Any]],
             else:
                 vals = [v for v in itemgetter(*idx)(col) if v is not None]
             out[k].append(reduce(vals))
+    return out
+
+
+def _count_groups(keys: Sequence[Any], argcols: Sequence[Sequence[Any]],
+                  aggs: Sequence[tuple[str, bool, bool]]) -> dict[Any, list[Any]]:
+    """``count(*)`` and ``count(distinct x)`` of every group without a list of indices per
+    group: the counts are one ``Counter`` over the keys and the distinct counts one set of
+    (key, value) pairs, both built in C (a SYN scan's groups are many and small). Groups come
+    in the order of their first record, as in aggregate_groups; an unhashable value raises
+    TypeError as ``len(set(values))`` does."""
+    counts = Counter(keys)
+    out: dict[Any, list[Any]] = {k: [] for k in counts}
+    for (_kind, _distinct, star), col in zip(aggs, argcols, strict=True):
+        if star:
+            for k, c in counts.items():
+                out[k].append(c)
+            continue
+        pairs = set(zip(keys, col, strict=True))
+        distinct = Counter(k for k, v in pairs if v is not None)
+        for k, got in out.items():
+            got.append(distinct[k])
     return out

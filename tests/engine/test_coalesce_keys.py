@@ -106,3 +106,22 @@ def test_remainder_by_a_literal_keeps_the_dividends_sign(n: Any, expected: Any) 
     if isinstance(n, float):
         assert math.copysign(1, got["r"]) == math.copysign(1, expected)
     assert got["f"] == (None if n is None else math.fmod(n, 2.0))
+
+
+def test_count_and_count_distinct_groups_agree_with_a_plain_count() -> None:
+    # the Counter path of aggregate_groups (count(*) and count(distinct x) only) against sets
+    import random
+
+    from flowcep_plugin.engine.aggregates import aggregate_groups
+    rnd = random.Random(7)
+    keys = [(rnd.choice("abcd"), rnd.choice([1, 2])) for _ in range(400)]
+    col = [rnd.choice([None, 1, 1.0, 2, "2", True, 3]) for _ in keys]
+    got = aggregate_groups(keys, [[1] * len(keys), col], [("count", False, True), ("count", True, False)])
+    want: dict[Any, list[Any]] = {}
+    for k in keys:
+        if k not in want:
+            idx = [i for i, kk in enumerate(keys) if kk == k]
+            want[k] = [len(idx), len({col[i] for i in idx if col[i] is not None})]
+    assert list(got.items()) == list(want.items())  # same groups, same order (first record)
+    with pytest.raises(TypeError):
+        aggregate_groups([("a",)], [[[1]]], [("count", True, False)])
