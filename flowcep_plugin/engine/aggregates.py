@@ -342,14 +342,14 @@ def _count_groups(keys: Sequence[Any], argcols: Sequence[Sequence[Any]],
     in the order of their first record, as in aggregate_groups; an unhashable value raises
     TypeError as ``len(set(values))`` does."""
     counts = Counter(keys)
-    out: dict[Any, list[Any]] = {k: [] for k in counts}
+    if not aggs:
+        return {k: [] for k in counts}
+    columns: list[Any] = []
     for (_kind, _distinct, star), col in zip(aggs, argcols, strict=True):
         if star:
-            for k, c in counts.items():
-                out[k].append(c)
+            columns.append(counts.values())
             continue
         pairs = set(zip(keys, col, strict=True))
         distinct = Counter(k for k, v in pairs if v is not None)
-        for k, got in out.items():
-            got.append(distinct[k])
-    return out
+        columns.append([distinct[k] for k in counts])
+    return dict(zip(counts, map(list, zip(*columns, strict=True)), strict=True))

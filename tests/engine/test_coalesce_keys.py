@@ -125,3 +125,4 @@ def test_count_and_count_distinct_groups_agree_with_a_plain_count() -> None:
     assert list(got.items()) == list(want.items())  # same groups, same order (first record)
     with pytest.raises(TypeError):
         aggregate_groups([("a",)], [[[1]]], [("count", True, False)])
+    assert aggregate_groups([("a",), ("b",), ("a",)], [], []) == {("a",): [], ("b",): []}
