@@ -308,6 +308,8 @@ def aggregate_groups(keys: Sequence[Any], argcols: Sequence[Sequence[Any]],
     incremental states do. Where the states would also raise for unhashable values (min, max,
     distinct sum), this gives the comparison's result or null instead.
     """
+    if all(star or (kind == "count" and distinct) for kind, distinct, star in aggs):
+        return _count_groups(keys, argcols, aggs)
     groups: dict[Any, list[int]] = {}
     for i, k in enumerate(keys):
         g = groups.get(k)
@@ -330,3 +332,24 @@ def aggregate_groups(keys: Sequence[Any], argcols: Sequence[Sequence[Any]],
                 vals = [v for v in itemgetter(*idx)(col) if v is not None]
             out[k].append(reduce(vals))
     return out
+
+
+def _count_groups(keys: Sequence[Any], argcols: Sequence[Sequence[Any]],
+                  aggs: Sequence[tuple[str, bool, bool]]) -> dict[Any, list[Any]]:
+    """``count(*)`` and ``count(distinct x)`` of every group without a list of indices per
+    group: the counts are one ``Counter`` over the keys and the distinct counts one set of
+    (key, value) pairs, both built in C (a SYN scan's groups are many and small). Groups come
+    in the order of their first record, as in aggregate_groups; an unhashable value raises
+    TypeError as ``len(set(values))`` does."""
+    counts = Counter(keys)
+    if not aggs:
+        return {k: [] for k in counts}
+    columns: list[Any] = []
+    for (_kind, _distinct, star), col in zip(aggs, argcols, strict=True):
+        if star:
+            columns.append(counts.values())
+            continue
+        pairs = set(zip(keys, col, strict=True))
+        distinct = Counter(k for k, v in pairs if v is not None)
+        columns.append([distinct[k] for k in counts])
+    return dict(zip(counts, map(list, zip(*columns, strict=True)), strict=True))

@@ -430,6 +430,8 @@ class CodeGen:
             helper, lo, hi = fn
             if e.star or not lo <= len(e.args) <= hi:
                 raise self.error(f"{e.name}() takes {lo}..{hi} arguments", e)
+            if helper is _coalesce:
+                return self._coalesce(e.args)
             return f"{self.const(helper)}({', '.join(self.value(a) for a in e.args)})"
         if isinstance(e, A.Neg):
             first, later = self._tmp(self.value(e.item))
@@ -448,9 +450,19 @@ class CodeGen:
                     raise self.error(f"arithmetic '{op}' needs numbers, not {side.text or repr(side.value)} "
                                      "(Esper has no text or boolean arithmetic)", side)
             checks = [f"{c} is None" for c in (lf, rf) if not _LITERAL.match(c)]
-            if op in "/%":
+            divisor = e.right.value if isinstance(e.right, A.Literal) else None
+            literal_divisor = divisor.__class__ in (int, float) and divisor != 0
+            if op in "/%" and not literal_divisor:
                 checks.append(f"{rl} == 0")
-            expr = f"{self.const(_java_mod)}({ll}, {rl})" if op == "%" else f"{ll} {op} {rl}"
+            if op == "%" and literal_divisor and divisor.__class__ is int and divisor > 0 \
+                    and not _LITERAL.match(ll):
+                # Java's remainder is Python's for an int dividend >= 0 and a positive divisor:
+                # the flag tests (tcpControlBits % 4 >= 2) of every record skip the helper call
+                expr = f"({ll} % {rl} if {ll}.__class__ is int and {ll} >= 0 else {self.const(_java_mod)}({ll}, {rl}))"
+            elif op == "%":
+                expr = f"{self.const(_java_mod)}({ll}, {rl})"
+            else:
+                expr = f"{ll} {op} {rl}"
             if op in "+*" and not any(isinstance(x, A.Literal) and (op == "+" or isinstance(x.value, float))
                                       for x in (e.left, e.right)):
                 # Python's + joins text (and lists) and * repeats them; Esper's arithmetic is numeric
@@ -463,6 +475,22 @@ class CodeGen:
         # a boolean used as a value: TRUE/FALSE/null
         t, f = self.true(e), self.false(e)
         return f"(True if {t} else False if {f} else None)"
+
+    def _coalesce(self, args: Sequence[A.Expr]) -> str:
+        """``coalesce(a, b, ...)`` as one conditional expression: per record it costs a test
+        or two instead of a helper call (coalesce of the IPv4 and IPv6 address elements is a
+        group key of every multistage statement). Like Esper's coalesce node, arguments after
+        the first non-null one are not evaluated."""
+        code = self.value(args[-1])
+        for a in reversed(args[:-1]):
+            first, later = self._tmp(self.value(a))
+            if first == "None":
+                continue
+            if _LITERAL.match(first):  # never null: what follows it is never reached
+                code = first
+                continue
+            code = f"({later} if {first} is not None else {code})"
+        return code
 
     def _cast(self, e: A.Call) -> str:
         if len(e.args) != 2 or not isinstance(e.args[1], A.Prop):
@@ -665,17 +693,26 @@ class _ColumnResolver:
     def __init__(self, key_of: Callable[[A.Prop], str]) -> None:
         self.key_of = key_of
         self.keys: list[str] = []
+        #: indices of the columns resolved since the caller last reset it
+        self.touched: set[int] = set()
 
     def __call__(self, p: A.Prop) -> str:
         key = self.key_of(p)
         if key not in self.keys:
             self.keys.append(key)
-        return f"v{self.keys.index(key)}"
+        j = self.keys.index(key)
+        self.touched.add(j)
+        return f"v{j}"
 
-    def prologue(self) -> str:
+    def prologue(self, raw: bool = False) -> str:
+        """Code binding ``c0, c1...`` to the columns (a missing one as nulls); with ``raw``
+        also ``r0, r1...`` to the columns as found (None where the batch lacks one)."""
         lines = []
         for j, k in enumerate(self.keys):
-            lines.append(f"    c{j} = cols.get({k!r})\n    if c{j} is None: c{j} = [None] * n\n")
+            if raw:
+                lines.append(f"    r{j} = c{j} = cols.get({k!r})\n    if c{j} is None: c{j} = [None] * n\n")
+            else:
+                lines.append(f"    c{j} = cols.get({k!r})\n    if c{j} is None: c{j} = [None] * n\n")
         return "".join(lines)
 
     def loop(self) -> str:
@@ -683,6 +720,21 @@ class _ColumnResolver:
             return "v0 in c0"
         return "(" + ", ".join(f"v{j}" for j in range(len(self.keys))) + ",) in zip(" + \
             ", ".join(f"c{j}" for j in range(len(self.keys))) + ")"
+
+
+def _holding(n: int, *cols: Sequence[Any] | None) -> list[Sequence[Any]]:
+    """The columns that hold a non-null value (once per batch: the first value settles it for
+    a column of values, ``count`` in C for a column of nulls)."""
+    return [c for c in cols if c is not None and n and (
+        c[0] is not None or c.__class__ not in (list, tuple) or c.count(None) != n)]
+
+
+def _loop(used: Sequence[int]) -> str:
+    """``targets in iterable`` of a comprehension over the columns ``used`` only."""
+    if len(used) == 1:
+        return f"v{used[0]} in c{used[0]}"
+    return ("(" + ", ".join(f"v{u}" for u in used) + ",) in zip("
+            + ", ".join(f"c{u}" for u in used) + ")")
 
 
 ColumnFilter = Callable[[Mapping[str, list[Any]], int], list[int]]
@@ -733,18 +785,31 @@ def compile_column_values(exprs: Sequence[A.Expr], key_of: Callable[[A.Prop], st
     gen = CodeGen(filename, res)
     row_codes = [gen.value(e) for e in exprs]
     gen.strict_text = True
-    codes = [gen.value(e) for e in exprs]
-    prologue = res.prologue()
+    codes = []
+    reads: list[list[int]] = []  # per expression, the columns it reads, so each loop zips only those
+    for e in exprs:
+        res.touched = set()
+        codes.append(gen.value(e))
+        reads.append(sorted(res.touched))
+    prologue = res.prologue(raw=True)
     body = []
-    for j, code in enumerate(codes):
+    for j, (e, code, used) in enumerate(zip(exprs, codes, reads, strict=True)):
         m = re.fullmatch(r"v(\d+)", code)
         if m:
             body.append(f"    o{j} = c{m.group(1)}\n")
-        elif not res.keys:
+        elif not used:
             body.append(f"    o{j} = [{code}] * n\n")
         else:
-            loop = res.loop()
-            body.append(f"    o{j} = [{code} for {loop}]\n")
+            loop = _loop(used)
+            comp = f"[{code} for {loop}]"
+            if isinstance(e, A.Call) and e.name == "coalesce" and all(isinstance(a, A.Prop) for a in e.args):
+                # coalesce of columns: where only one of them holds values (a template with
+                # IPv4 addresses has no IPv6 columns; a window fills them with nulls) the
+                # result is that column, uncopied
+                gen.consts["_holding"] = _holding
+                comp = (f"(_h[0] if len(_h := _holding(n, {', '.join(f'r{u}' for u in used)})) == 1 "
+                        f"else c{used[0]} if not _h else {comp})")
+            body.append(f"    o{j} = {comp}\n")
     src = ("def _values(cols, n):\n" + prologue + "".join(body)
            + "    return [" + ", ".join(f"o{j}" for j in range(len(codes))) + "]\n")
     fast = build(src, "_values", gen.consts)
