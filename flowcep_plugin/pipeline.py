@@ -422,6 +422,8 @@ class Pipeline(StageRunner):
                         break
                     except queue.Full:
                         if self.stop.is_set():
+                            # read, so counted in; never processed: out 0 and a drop
+                            self.ctx.stats.count("input", batch.length, 0)
                             self.ctx.stats.drop("shutdown", batch.length, raw)
                             return
                 if first and batch.length:
