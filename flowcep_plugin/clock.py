@@ -503,12 +503,17 @@ class Reorderer:
         if self.policy.live and not self._established:  # see _admit
             clocks = [(c.max_seen, c) for _, c in clocks]
         live = [t for t, c in clocks if t > NO_TIME and not self._is_idle(c, now_mono)]
+        # An exporter that has sent one record cannot lead (its record may be a lone outlier),
+        # but it still holds: a quiet exporter (a level-2 gateway that published one row) is
+        # waited for until it goes idle, like any other, and holding back makes nothing late.
+        holding = [c.max_seen for t, c in clocks
+                   if t <= NO_TIME and c.max_seen > NO_TIME and not self._is_idle(c, now_mono)] if live else []
         if not live:  # everyone idle: the freshest time is all there is
             if self._leader <= NO_TIME:
                 return
             live = [self._leader]
         floor = max(live) - self.policy.past_tolerance_ms
-        basis = min(t for t in live if t >= floor)
+        basis = min(t for t in live + holding if t >= floor)
         if basis > self._basis:
             self._basis = basis
         self.stats.gauge("time.exporters", len(self._exporters))
