@@ -463,10 +463,10 @@ class Pipeline(StageRunner):
         for t in threads:
             t.start()
         active = len(threads)
-        several_files = len(self.sources) > 1 and self.pool is None
+        several_files = len(self.sources) > 1
         file_inputs = {raw for raw, _src, live in self.sources if not live} if several_files else set()
         for raw in file_inputs:  # see Reorderer.wait_for
-            self.reorderer.wait_for(raw)
+            self._clock_call("wait_for", raw)
         batch_sources: dict[str, list[str]] = {}
         closed = False
         stop_deadline: float | None = None
@@ -506,13 +506,13 @@ class Pipeline(StageRunner):
                     if item[0] is _SOURCE:
                         if item[1] in file_inputs:  # see Reorderer.reading
                             batch_sources.setdefault(item[1], []).append(item[2])
-                            self.reorderer.reading(item[2])
+                            self._clock_call("reading", item[2])
                         continue
-                    self.reorderer.heard_from(item[1])
+                    self._clock_call("heard_from", item[1])
                     if item[0] is _END:
                         active -= 1
                         for name in batch_sources.pop(item[1], ()):
-                            self.reorderer.finished(name)
+                            self._clock_call("finished", name)
                     continue
                 if item.length:
                     last_data = time.monotonic()
@@ -546,6 +546,15 @@ class Pipeline(StageRunner):
             return
         self.pool.batch(batch)
         self._emit_steps(self.pool.poll())
+
+    def _clock_call(self, name: str, source: str) -> None:
+        """Tell the event-time clock which file inputs are still to be heard from or still
+        reading (Reorderer.wait_for, heard_from, reading, finished); with ``--workers`` every
+        worker's clock too, in the same order as the batches, so each cuts time as one
+        process does."""
+        getattr(self.reorderer, name)(source)
+        if self.pool is not None:
+            self.pool.clock(name, source)
 
     def _wait_for_readers(self) -> None:
         """Workers reading their file themselves: emit their steps as they complete; a stop

@@ -73,6 +73,8 @@ log = logging.getLogger("flowcep")
 OWNER_CACHE = 1 << 18
 #: a worker reports at least every this many steps, so the main process can emit
 _REPORT_EVERY = 32
+#: the clock calls the main process forwards for several file inputs (Pipeline._clock_call)
+_CLOCK_CALLS = frozenset({"wait_for", "heard_from", "reading", "finished"})
 #: the main process waits this long for any word from a worker before giving up on it
 _SILENCE_S = 300.0
 
@@ -219,6 +221,8 @@ class _Worker(StageRunner):
         owns (a quarter of them with 2 workers), cut out with their columns copied on read."""
         n = batch.length
         needs = self.hold_needs
+        if not needs:  # every detector is global and runs in worker 0: this one holds nothing
+            return []
         if not any(nd.kind == "source" for nd in needs):
             masks = [nd.mask(batch, ms, md) for nd in needs]
             if any(m is None for m in masks):
@@ -446,6 +450,9 @@ def _worker_main(pipe: Pipeline, index: int, n: int, conn: Connection, read_self
                     w.done_step(w.process(msg[1]))
                 elif kind == "idle":
                     w.done_step(w.idle(msg[1]))
+                elif kind == "clock":
+                    if msg[1] in _CLOCK_CALLS:
+                        getattr(w.clock, msg[1])(msg[2])
                 else:  # finish
                     w.end()
                     break
@@ -553,6 +560,11 @@ class WorkerPool:
 
     def idle(self, idle_s: float) -> None:
         self._broadcast(("idle", idle_s))
+
+    def clock(self, name: str, source: str) -> None:
+        """One of the clock's file-input calls (see Pipeline._clock_call), for every worker;
+        not a step: it changes when the watermark may move, not what a step holds."""
+        self._broadcast(("clock", name, source))
 
     def stop_reading(self) -> None:
         """Ctrl-C with workers reading their file themselves: each stops after its batch."""

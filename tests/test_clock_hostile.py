@@ -280,3 +280,19 @@ def test_a_file_reader_lagging_behind_another_is_not_an_idle_exporter() -> None:
     assert res.stats["drops"] == {}
     assert len(Seen.times) == 400
     assert Seen.times == sorted(Seen.times)
+
+
+def test_with_workers_a_lagging_file_reader_is_not_an_idle_exporter_either() -> None:
+    """``--workers 2`` reads several inputs in the main process and sends each batch to every
+    worker: each worker's clock must hear which file inputs are still reading, or the lagging
+    input's records are late in the workers (the main process's clock is not the one that
+    cuts time there)."""
+    _yielded.update(ahead=0, behind=0)
+    pm = make_plugin_manager()
+    pm.register_plugin(Interleaved(), PluginInfo(name="t", module="tests", distribution="tests", version="0",
+                                                 origin="registered"))
+    res = api_run(["ahead:x", "behind:y"], detectors=["seen"], enrichers=[], pm=pm,
+                  config={"run": {"workers": 2}})
+    assert res.stats["gauges"].get("workers") == 2, res.stats["gauges"]
+    assert res.stats["drops"] == {}
+    assert res.stats["stages"]["detect"]["in"] == 400
