@@ -626,7 +626,9 @@ class _EveryN(_Node):
         for k in self.kids:
             k.quit()
 
-    def accept(self, env: Env, t: int) -> bool:
+    def matched(self, child: _Node, env: Env, quitted: bool, t: int) -> bool:
+        """Whether ``child``'s match is indicated (every-distinct keeps its keys here); called
+        before ``child`` is dropped and the next instance spawned."""
         return True
 
     def child_true(self, child: _Node, env: Env, quitted: bool, t: int) -> None:
@@ -635,10 +637,11 @@ class _EveryN(_Node):
         if self.starting:
             self.swallowed = True
             return
+        indicate = self.matched(child, env, quitted, t)
         if quitted and child in self.kids:
             self.kids.remove(child)
         self.spawn(t)
-        if self.accept(env, t):
+        if indicate:
             self.parent.child_true(self, env, False, t)
 
     def child_false(self, child: _Node, t: int) -> None:
@@ -698,23 +701,15 @@ class _DistinctN(_EveryN):
         seen[key] = t
         return True
 
-    def child_true(self, child: _Node, env: Env, quitted: bool, t: int) -> None:
-        if not self.alive:
-            return
-        if self.starting:
-            self.swallowed = True
-            return
+    def matched(self, child: _Node, env: Env, quitted: bool, t: int) -> bool:
         seen = self.seen.get(child)
         fresh = self._fresh(seen, env, t)
         if quitted and child in self.kids:
-            self.kids.remove(child)
             self.seen.pop(child, None)
             self.inherit = seen if seen is not None else {}  # the instance is over: hand its keys on
         else:
             self.inherit = dict(seen) if seen is not None else {}
-        self.spawn(t)
-        if fresh:
-            self.parent.child_true(self, env, False, t)
+        return fresh
 
     def child_false(self, child: _Node, t: int) -> None:
         if not self.alive:
