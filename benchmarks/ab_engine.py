@@ -54,10 +54,16 @@ print(json.dumps(best))
 STAGES = ("e2e", "engine", "decode", "clock")
 
 
-def run(root: Path, copies: int, repeat: int) -> dict[str, float]:
-    out = subprocess.run([sys.executable, "-c", CHILD, str(root), str(SHARED), str(copies), str(repeat)],
+def child_json(code: str, *args: object) -> dict[str, float]:
+    """Run ``code`` in a fresh interpreter (so it imports only the tree it is given) and read
+    the JSON object its last line prints (ab_multistage uses it too)."""
+    out = subprocess.run([sys.executable, "-c", code, *map(str, args)],
                          check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def run(root: Path, copies: int, repeat: int) -> dict[str, float]:
+    return child_json(CHILD, root, SHARED, copies, repeat)
 
 
 def main() -> int:

@@ -13,11 +13,10 @@ A base root can be an export of an older commit: ``git archive REV | tar -x -C /
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
-import sys
 from pathlib import Path
+
+from ab_engine import child_json
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,9 +38,7 @@ print(json.dumps({"t": best, "records": sum(len(b) for b in bs)}))
 
 
 def run(root: Path, records: int) -> dict[str, float]:
-    out = subprocess.run([sys.executable, "-c", CHILD, str(root), str(records)],
-                         check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return child_json(CHILD, root, records)
 
 
 def main() -> int:
