@@ -273,16 +273,11 @@ class VolumetricDetector:
         SYN-ACK, a biflow's answering SYN-ACK). A whole connection (SYN, ACK and data or FIN),
         its middle (no SYN) or another protocol changes no table. Of what a host sent it
         takes everything: the worker holds those flows anyway (for the source-keyed
-        detectors), and skipping them in ``_acc`` costs less than telling them apart here."""
+        detectors), and skipping them in ``_acc`` costs less than telling them apart here.
+        The records it takes are those ``on_batch`` hands ``_acc`` (:meth:`_reads`)."""
         if end == "source":
             return None
-        proto = int_column(batch, "protocolIdentifier")
-        flags = int_column(batch, "tcpControlBits", default=-1)
-        rflags = int_column(batch, "reverseTcpControlBits", default=-1)
-        return [p in (17, 1, 58) or (p == 6 and (
-                (f >= 0 and f & SYN != 0 and (f & ACK == 0 or f & ~_BARE_SYN_ACK == 0))
-                or (r >= 0 and r & _SYN_ACK == _SYN_ACK)))
-                for p, f, r in zip(proto, flags, rflags, strict=True)]
+        return VolumetricDetector._reads(batch)
 
     @staticmethod
     def _reads(batch: FlowBatch) -> list[bool]:
