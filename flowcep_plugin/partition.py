@@ -110,7 +110,7 @@ class Need:
         if not idx:
             return []
         assert self.rows is not None
-        return self.rows(batch if len(idx) == batch.length else batch.pick(idx), end)
+        return self.rows(batch if len(idx) == batch.length else batch.take(idx), end)
 
 
 def owner(address: str | None, n: int) -> int:

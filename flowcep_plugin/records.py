@@ -444,13 +444,6 @@ class FlowBatch:
             out._times = pick(self._times)
         return out
 
-    def pick(self, indices: Iterable[int]) -> FlowBatch:
-        """:meth:`take`, named for consumers that read a few of many columns (a worker of
-        ``flowcep run --workers N`` cutting each detector's flows out of what it holds): take
-        already gives column views copied out on their first read, so only the read columns
-        cost anything."""
-        return self.take(indices)
-
     def slice(self, start: int, stop: int) -> FlowBatch:
         n = max(0, min(stop, self.length) - start)
         cols = _carry(self.columns, n, lambda v: v[start:stop])

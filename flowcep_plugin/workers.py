@@ -8,7 +8,7 @@ records exactly as one process would. Right after admission it keeps only the re
 detector of its reads (:class:`flowcep_plugin.partition.Need`, their union): the reorder
 buffer holds them uncopied (a part of the admitted batch, copied once, sorted, on release),
 they are enriched when released, and each detector's cut copies out only the columns it reads
-(:meth:`FlowBatch.pick`). The main process is nearly idle: the previous design (the main
+(:meth:`FlowBatch.take` gives column views). The main process is nearly idle: the previous design (the main
 process decoding, enriching, ordering and routing, the workers only detecting) ran at 0.95x of
 one process with 2 workers, because the main process kept most of the CPU and pickled every
 routed batch. What still bounds the speed-up (every worker decodes, sanitises and admits every
@@ -233,7 +233,7 @@ class _Worker(StageRunner):
             return list(compress(range(n), out))
         others = list(compress(range(n), map(operator.gt, md, ms)))  # the destination only
         chosen: list[bool] | None = [False] * len(others)
-        sub = batch.pick(others) if others else None
+        sub = batch.take(others) if others else None
         for nd in needs:
             if nd.kind == "source" or sub is None:
                 continue
@@ -298,7 +298,7 @@ class _Worker(StageRunner):
             # Each detector gets the flows it reads (detectors with the same need share one
             # cut). A worker holds their union, all of hosts it owns at one end or both, so a
             # plain address detector gets it whole. A cut copies out only the columns its
-            # detector reads (FlowBatch.pick): a detector reads a third of the columns or less.
+            # detector reads (take's column views): a detector reads a third of the columns or less.
             takes: dict[tuple[str, Any], FlowBatch] = {}
             owned: tuple[list[bool], list[bool]] | None = None
             for st, need in zip(self.stages, self.needs, strict=True):
@@ -311,7 +311,7 @@ class _Worker(StageRunner):
                         owned = self._owned(rb)
                     mask = need.mask(rb, *owned)
                     idx = list(compress(range(rb.length), mask)) if mask is not None else None
-                    sub = takes[key] = rb if idx is None or len(idx) == rb.length else rb.pick(idx)
+                    sub = takes[key] = rb if idx is None or len(idx) == rb.length else rb.take(idx)
                 if sub.length:
                     events.extend(self._mine(st, self._detect_isolated(st, sub)))
         self.whole.gauge("watermark_ms", self.clock.watermark)

@@ -274,7 +274,7 @@ def test_flow_documents_with_every_default_enricher_equal_the_eager_ones() -> No
     assert [lazy.row(i) for i in order] == [eager.row(i) for i in order]
 
 
-# -- FlowBatch.pick: take, with each column copied out on its first read -------------------------
+# -- FlowBatch.take (as a worker cuts a detector's flows): each column copied out on its first read
 
 def _picked_pair() -> tuple[FlowBatch, FlowBatch, list[int]]:
     rng = random.Random(7)
@@ -284,14 +284,14 @@ def _picked_pair() -> tuple[FlowBatch, FlowBatch, list[int]]:
     counting = Counting()
     batch.add_lazy_column("sum", counting)
     idx = [rng.randrange(50) for _ in range(30)]  # repeats and any order, as take allows
-    return batch, batch.pick(idx), idx
+    return batch, batch.take(idx), idx
 
 
 def _placeholder(batch: FlowBatch, name: str) -> str:
     return type(dict.get(batch.columns, name)).__name__
 
 
-def test_pick_reads_like_take_and_copies_only_what_is_read() -> None:
+def test_a_take_copies_out_only_the_columns_read() -> None:
     batch, picked, idx = _picked_pair()
     want = batch.take(idx)
     assert picked.length == want.length == len(idx)
@@ -306,8 +306,8 @@ def test_pick_reads_like_take_and_copies_only_what_is_read() -> None:
     assert picked.columns == want.columns
 
 
-@pytest.mark.parametrize("how", ["take", "slice", "concat", "pickle", "items", "copy", "pick", "pop"])
-def test_a_picked_batch_carried_on_has_the_values_take_gives(how: str) -> None:
+@pytest.mark.parametrize("how", ["take", "slice", "concat", "pickle", "items", "copy", "take-again", "pop"])
+def test_a_partly_read_take_carried_on_has_the_values_take_gives(how: str) -> None:
     batch, picked, idx = _picked_pair()
     want = batch.take(idx)
     picked.columns["b"]  # one column read, the others still placeholders
@@ -324,8 +324,8 @@ def test_a_picked_batch_carried_on_has_the_values_take_gives(how: str) -> None:
         return
     elif how == "copy":
         got, ref = FlowBatch(picked.columns.copy(), picked.length), want
-    elif how == "pick":
-        got, ref = picked.pick([2, 3, 29]), want.take([2, 3, 29])
+    elif how == "take-again":
+        got, ref = picked.take([2, 3, 29]), want.take([2, 3, 29])
     else:
         assert picked.columns.pop("a") == want.columns["a"]
         assert "a" not in picked.columns
