@@ -346,12 +346,8 @@ def epl_module_spec(path: str) -> DetectorSpec:
     except OSError as exc:
         raise InputError(f"EPL module {path}: cannot read: {exc.strerror}; check the path "
                          "(relative paths in a config file resolve against its folder)") from None
-    try:
-        module = compile_module(text, path)
-        annotations = statement_annotations(text, path)
-    except RecursionError:  # the parser descends once per nesting level
-        raise ConfigError(f"EPL module {path}: an expression is nested too deeply to compile; "
-                          "split it into simpler statements") from None
+    module = compile_module(text, path)
+    annotations = statement_annotations(text, path)
     stem = os.path.splitext(os.path.basename(path))[0]
     stmts = list(module.statements)
     outputs = [s for s in stmts if s.insert_into is None]

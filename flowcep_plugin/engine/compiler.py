@@ -44,8 +44,12 @@ _WINDOWS = {"time_batch", "time", "length", "length_batch", "ext_timed", "ext_ti
 def compile_module(text: str, filename: str = "<epl>", params: Mapping[str, Any] | None = None) -> Module:
     """Parse and plan a module; raise EPLError (with position) for anything wrong in it."""
     text = substitute_params(text, params, filename)
-    stmts = parse_module(text, filename)
-    return _Compiler(filename).compile(stmts)
+    try:
+        stmts = parse_module(text, filename)
+        return _Compiler(filename).compile(stmts)
+    except RecursionError:  # parser and planner descend once per nesting level
+        raise EPLError("an expression is nested too deeply to compile; split it into simpler statements",
+                       filename) from None
 
 
 def _ann(anns: tuple[A.Annotation, ...], name: str) -> A.Annotation | None:
