@@ -91,7 +91,8 @@ class _Caches:
     V4_BITS = 16
     V4_RELEARN = 1 << 14
 
-    def __init__(self) -> None:
+    def __init__(self, stats: Any = None) -> None:
+        self.stats = stats  # counts each start-over (input.value_cache_resets): a reset costs time, loses nothing
         self.v4: dict[int, str] = {}
         self.v6: dict[bytes, str] = {}
         self.mac: dict[bytes, str] = {}
@@ -136,12 +137,17 @@ class _Caches:
                 side.clear()
                 keys.fill(-1)
                 texts.fill(None)
+                self._reset()
             for i, v in zip(pos.tolist(), wide[pos].tolist(), strict=True):
                 text = side.get(v)
                 if text is None:
                     text = side[v] = _ipv4_text(v)
                 out[i] = text
         return out
+
+    def _reset(self) -> None:
+        if self.stats is not None:
+            self.stats.add("input.value_cache_resets", 1)
 
     def _v4_slots(self, addr: Any) -> Any:
         # Fibonacci hashing: the top bits of addr * 2^32/phi spread neighbouring addresses
@@ -162,6 +168,7 @@ class _Caches:
         out: list[Any] = list(map(cache.get, col))
         if len(cache) > self.LIMIT:
             cache.clear()
+            self._reset()
             missing = set(col)
         else:
             missing = {v for v, text in zip(col, out, strict=True) if text is None}
@@ -539,7 +546,7 @@ class MessageDecoder:
         self.transport = transport
         self.template_lifetime = template_lifetime
         self.max_buffered_bytes = max_buffered_bytes
-        self.caches = _Caches()
+        self.caches = _Caches(self.stats)
         self.limits = limits or DecoderLimits()
         self.apply_sampling = apply_sampling
         self.sessions: dict[SessionKey, _Session] = {}

@@ -190,6 +190,22 @@ def test_ipv4_array_cache_gives_inet_ntoa_through_collisions_and_relearning(
     assert caches._v4_keys is None or len(caches._v4_keys) == 1 << bits
 
 
+def test_value_caches_count_each_start_over() -> None:
+    """Both the dict caches and the numpy IPv4 table start over when full: counted, and the
+    texts stay right across the reset."""
+    from flowcep_plugin.stats import Stats
+    stats = Stats()
+    caches = _Caches(stats)
+    caches.V4_BITS, caches.V4_RELEARN, caches.LIMIT = 1, 3, 5
+    col = list(range(1, 40))
+    for part in (col, col[::-1]):  # the second column finds the dict side past V4_RELEARN
+        assert caches.ipv4_array(np.array(part, dtype=">u4")) == [text(v) for v in part]
+    relearned = stats.gauges.get("input.value_cache_resets", 0)
+    assert relearned >= 1
+    assert caches.ipv4(col) == [text(v) for v in col] and caches.ipv4(col[::-1]) == [text(v) for v in col[::-1]]
+    assert stats.gauges.get("input.value_cache_resets", 0) > relearned
+
+
 def test_columns_of_many_and_few_records_decode_alike() -> None:
     """64 records and more take the numpy address cache, fewer the dict: same texts."""
     for n in (1, 63, 64, 65, 500):
