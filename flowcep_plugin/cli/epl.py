@@ -93,7 +93,20 @@ def format_row(row: Any) -> str:
     doc["timestamp"] = _iso(row.time_ms)
     if row.removed:  # select irstream/rstream: a row of the remove stream
         doc["removed"] = True
-    return json.dumps(doc, default=_default, separators=(",", ":"))
+    try:
+        return json.dumps(doc, default=_default, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # a division by zero's Infinity or NaN: JSON has no such number
+        return json.dumps({k: _non_finite(v) for k, v in doc.items()}, default=_default, separators=(",", ":"))
+
+
+def _non_finite(v: Any) -> Any:
+    """Infinity, -Infinity and NaN as Java prints them (Esper's values), since JSON has no
+    such numbers; every other value unchanged."""
+    if isinstance(v, float) and v != v:
+        return "NaN"
+    if isinstance(v, float) and v in (float("inf"), float("-inf")):
+        return "Infinity" if v > 0 else "-Infinity"
+    return v
 
 
 class RowPrinter:

@@ -269,11 +269,29 @@ def _case_equal(a: Any, b: Any) -> bool:
 
 def _java_mod(a: Any, b: Any) -> Any:
     """Java's ``%`` (Esper's modulo): the remainder takes the dividend's sign, so ``-7 % 3``
-    is -1 (Python's is 2)."""
+    is -1 (Python's is 2). A double remainder by zero (or of an infinity) is NaN, as in Java;
+    an integer one by zero is null here, where Java's (and so Esper's) raises an
+    ArithmeticException that the runtime logs, losing the statement's row."""
     if isinstance(a, int) and isinstance(b, int):
+        if b == 0:
+            return None
         r = abs(a) % abs(b)
         return -r if a < 0 else r
+    if b == 0 or math.isinf(a) or a != a or b != b:
+        return math.nan
     return math.fmod(a, b)
+
+
+def _div_by_zero(a: Any, b: Any) -> Any:
+    """Esper's ``/`` by zero (ExprCoreMath.ExprCoreMathIntWNull): the operands are divided as
+    doubles, so the quotient is +/-Infinity, or NaN for 0/0 (Java's IEEE division, the sign
+    of a double -0.0 divisor included). Python's ``/`` raises instead, so the compiled code
+    calls this only when the divisor is zero."""
+    if not isinstance(a, (int, float)) or not isinstance(b, (int, float)):
+        raise TypeError(f"arithmetic '/' needs numbers, not {type(a).__name__} and {type(b).__name__}")
+    if a == 0 or a != a:
+        return math.nan
+    return math.copysign(math.inf, a) * math.copysign(1.0, b)
 
 
 def find_aggregates(e: A.Expr | None, out: list[A.Call]) -> list[A.Call]:
@@ -452,8 +470,6 @@ class CodeGen:
             checks = [f"{c} is None" for c in (lf, rf) if not _LITERAL.match(c)]
             divisor = e.right.value if isinstance(e.right, A.Literal) else None
             literal_divisor = divisor.__class__ in (int, float) and divisor != 0
-            if op in "/%" and not literal_divisor:
-                checks.append(f"{rl} == 0")
             if op == "%" and literal_divisor and divisor.__class__ is int and divisor > 0 \
                     and not _LITERAL.match(ll):
                 # Java's remainder is Python's for an int dividend >= 0 and a positive divisor:
@@ -461,6 +477,9 @@ class CodeGen:
                 expr = f"({ll} % {rl} if {ll}.__class__ is int and {ll} >= 0 else {self.const(_java_mod)}({ll}, {rl}))"
             elif op == "%":
                 expr = f"{self.const(_java_mod)}({ll}, {rl})"
+            elif op == "/" and not literal_divisor:
+                # by zero: Infinity or NaN, as Esper's division of doubles gives
+                expr = f"({ll} / {rl} if {rl} != 0 else {self.const(_div_by_zero)}({ll}, {rl}))"
             else:
                 expr = f"{ll} {op} {rl}"
             if op in "+*" and not any(isinstance(x, A.Literal) and (op == "+" or isinstance(x.value, float))
