@@ -745,7 +745,7 @@ class _Compiler:
             return e
 
         items = None if s.items is None else tuple(
-            A.SelectItem(visit(it.expr), it.alias or it.expr.text) for it in s.items)
+            A.SelectItem(visit(it.expr), it.name) for it in s.items)
         out = dataclasses.replace(s, items=items, where=visit(s.where), having=visit(s.having),
                                   group_by=tuple(visit(g) for g in s.group_by))
         for it in out.items or ():
@@ -1471,7 +1471,7 @@ def _replace_props(s: A.SelectStmt, fn: Callable[[A.Prop], A.Expr | None]) -> A.
             return A.map_children(e, visit)
         if isinstance(e, A.SelectItem):
             ne = visit(e.expr)
-            return e if ne is e.expr else A.SelectItem(ne, e.alias or e.expr.text)
+            return e if ne is e.expr else A.SelectItem(ne, e.name)
         if isinstance(e, A.OrderItem):
             ne = visit(e.expr)
             return e if ne is e.expr else A.OrderItem(ne, e.descending)

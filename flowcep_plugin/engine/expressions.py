@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from decimal import Decimal
 from operator import itemgetter
 from typing import Any, cast
 
@@ -28,6 +27,7 @@ import re2
 
 from ..errors import EPLError
 from . import ast as A
+from .ast import java_text
 
 __all__ = [
     "AGGREGATES",
@@ -94,25 +94,6 @@ def _abs(x: Any) -> Any:
 
 def _tostring(x: Any) -> Any:
     return None if x is None else java_text(x)
-
-
-def java_text(x: Any) -> str:
-    """A value as Java's ``String.valueOf`` writes it, which is what Esper's ``like``,
-    ``regexp`` and string casts see: ``true``, ``100``, ``11.0``, ``1.0E20``."""
-    if x.__class__ is str:
-        return x
-    if isinstance(x, bool):
-        return "true" if x else "false"
-    if isinstance(x, float):
-        if x != x or x in (float("inf"), float("-inf")):
-            return "NaN" if x != x else ("Infinity" if x > 0 else "-Infinity")
-        if x == 0 or 1e-3 <= abs(x) < 1e7:
-            return repr(x)
-        sign, digits, exp = Decimal(repr(x)).normalize().as_tuple()
-        ds = "".join(map(str, digits))
-        e10 = int(exp) + len(ds) - 1
-        return f"{'-' if sign else ''}{ds[0]}.{ds[1:] or '0'}E{e10}"
-    return str(x)
 
 
 _JAVA_INT = re.compile(r"[+-]?[0-9]+")
