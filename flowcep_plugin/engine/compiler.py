@@ -163,6 +163,11 @@ class _Compiler:
                 self.stream_selection(s, plan)
             infos.append(plan.info)
             plans.append(plan)
+        for wp in self.window_plans:  # a create window's rows carry its name: it must be unique
+            if wp.statement in names:
+                raise self.err(f"duplicate statement name {wp.statement!r} (a create window statement's rows "
+                               "carry its @Name, else the window's name)", self.named[wp.info.name].pos)
+            names.add(wp.statement)
         self.check_cycles(plans)
         module = Module(self.filename, infos, plans, self.input_stream, self.streams)
         module.schemas = schemas + [w.info for w in self.window_plans]
@@ -1078,7 +1083,8 @@ class _Compiler:
                            "#keepall)", v.pos)
         info = StatementInfo(w.name, None, props or [], "window", w.pos.line)
         sp = StreamPlan(w.name, w.name, False, None, None)
-        return NamedWindowPlan(info, props, name, arg, [sp])
+        n = _ann(w.annotations, "Name")
+        return NamedWindowPlan(info, props, name, arg, [sp], str(n.value) if n is not None else w.name)
 
     def check_window_producers(self, name: str, producers: list[Any]) -> None:
         """INSERT INTO a named window: the names inserted must be the window's columns."""

@@ -170,3 +170,21 @@ def test_division_by_zero_prints_javas_text_and_stays_json() -> None:
     docs = [json.loads(ln, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}")) for ln in lines]
     assert [d["q"] for d in docs] == ["Infinity", "-Infinity", "NaN", 1.5]
     assert [d["i"] for d in docs] == [100, -5, 0, 6]
+
+
+def test_emit_names_a_create_window_statement(tmp_path: Path, capsys) -> None:
+    """A create window's rows (the window's insert and remove streams, as Esper's create
+    listener gets them) print only when --emit names the statement."""
+    data = tmp_path / "flows.jsonl"
+    data.write_text("".join(json.dumps({"flowEndMilliseconds": 1_000 * i, "k": k}) + "\n"
+                            for i, k in enumerate(["a", "b"])))
+    module = tmp_path / "w.epl"
+    module.write_text("@Name('create') create window W#length(1) as (k string);\n"
+                      "insert into W select k from Flow;\n"
+                      "@Name('c') select k from W;\n")
+    rc, rows, _ = run(capsys, str(module), "--input", f"json:{data}")
+    assert rc == 0 and {r["statement"] for r in rows} == {"c"}
+    rc, rows, _ = run(capsys, str(module), "--input", f"json:{data}", "--emit", "create")
+    assert rc == 0
+    assert [(r["k"], r.get("removed", False), r["type"]) for r in rows] == [
+        ("a", False, "create"), ("b", False, "create"), ("a", True, "create")]
