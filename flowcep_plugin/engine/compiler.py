@@ -842,9 +842,16 @@ class _Compiler:
                                "ext_timed or several of them)", out.pos)
             return
         if plan.per_event:
-            if kind not in ("default", "first"):
+            # ResultSetOutputLimitRowPerEvent (ungrouped): all is the default, last its last row,
+            # first agrees; ResultSetOutputLimitAggregateGrouped (grouped): the default and last
+            # per group agree, but Esper's all repeats each group's last event with the current
+            # aggregate and its first outputs rows for departing events too: refused
+            allowed = ("default", "last") if plan.grouped else ("default", "first", "all", "last")
+            if kind not in allowed:
                 raise self.err(f"unsupported construct: {what} with properties outside GROUP BY "
-                               "and aggregates (use output every, or group by them)", out.pos)
+                               f"and aggregates{' over groups' if plan.grouped else ''} (use "
+                               f"{'output every or output last every' if plan.grouped else 'output every'}, "
+                               "or group by them)", out.pos)
             return
         if plan.grouped and kind in ("all", "snapshot") and (s.having is not None or batch
                                                               or len(streams) > 1):
