@@ -353,6 +353,36 @@ PER_EVENT += [
 ]
 
 
+_PE_JOIN = {"ResultSet5DefaultNoHavingNoJoin": "ResultSet6DefaultNoHavingJoin",
+            "ResultSet7DefaultHavingNoJoin": "ResultSet8DefaultHavingJoin",
+            "ResultSet9AllNoHavingNoJoin": "ResultSet10AllNoHavingJoin",
+            "ResultSet11AllHavingNoJoin": "ResultSet12AllHavingJoin",
+            "ResultSet13LastNoHavingNoJoin": "ResultSet14LastNoHavingJoin",
+            "ResultSet15LastHavingNoJoin": "ResultSet16LastHavingJoin"}
+
+
+def _per_event_join_cases() -> list:  # type: ignore[type-arg]
+    """RowPerEvent's join variants (``SupportBean#keepall where theString=symbol``): Esper asserts
+    the same rows as without the join."""
+    out = []
+    for p in PER_EVENT:
+        epl, fields, expected = p.values
+        cite = p.marks[0].kwargs["cite"]
+        method = cite.split(".", 1)[1].split(" ", 1)[0]
+        if not str(epl).startswith(PE) or method not in _PE_JOIN:
+            continue
+        jepl = _KEYS + str(epl).replace("from Flow#time(5.5 sec) ", "from Flow(kind = 'md')#time(5.5 sec) as m, "
+                                        "K#keepall as k where k.ks = m.symbol ")
+        out.append(pytest.param(jepl, fields, expected, marks=pytest.mark.esper(
+            "aggregate-per-event-join", cite=f"{RPE}.{_PE_JOIN[method]}"), id=f"RowPerEvent-{_PE_JOIN[method]}"))
+    return out
+
+
+@pytest.mark.parametrize(("epl", "fields", "expected"), _per_event_join_cases())
+def test_per_event_aggregation_over_a_join(epl: str, fields: tuple[str, ...], expected: dict) -> None:
+    assert run_market(epl, fields, join_keys=True) == expected
+
+
 @pytest.mark.parametrize(("epl", "fields", "expected"), PER_EVENT)
 def test_per_event_aggregation_kinds(epl: str, fields: tuple[str, ...], expected: dict) -> None:
     got = run_market(epl, fields)
