@@ -39,7 +39,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                         "json:PATH, ipfix+udp://HOST:PORT, ...")
     p.add_argument("--emit", action="append", metavar="NAME[,NAME...]",
                    help="statements whose rows are printed (default: every statement without "
-                        "INSERT INTO, plus the last statement)")
+                        "INSERT INTO, plus the last statement; a create window statement, whose rows "
+                        "are the window's insert and remove streams, only when named)")
     p.add_argument("--lateness", default=None, metavar="DURATION",
                    help="allowed lateness of out-of-order flows (default: 30s with live inputs, "
                         "10 min when every input is a file)")
@@ -70,15 +71,18 @@ def _default(o: Any) -> Any:
 
 
 def emitted_statements(module: Any, emit: list[str] | None) -> set[str]:
-    """Statement names to print: ``--emit`` (checked), else the non-INSERT ones and the last."""
+    """Statement names to print: ``--emit`` (checked), else the non-INSERT ones and the last.
+    A create-window statement (its rows are the window's insert and remove streams) is printed
+    only when ``--emit`` names it."""
     selects = [s for s in module.statements if s.kind != "schema"]
-    names = {s.name for s in selects}
+    windows = [w.statement for w in getattr(module, "named_windows", ())]
+    names = {s.name for s in selects} | set(windows)
     if emit:
         wanted = {n.strip() for item in emit for n in item.split(",") if n.strip()}
         unknown = sorted(wanted - names)
         if unknown:
             raise ConfigError(f"--emit {', '.join(unknown)}: no such statement in the module "
-                              f"(statements: {', '.join(s.name for s in selects)})")
+                              f"(statements: {', '.join([s.name for s in selects] + windows)})")
         return wanted
     out = {s.name for s in selects if not s.insert_into}
     if selects:
@@ -93,7 +97,20 @@ def format_row(row: Any) -> str:
     doc["timestamp"] = _iso(row.time_ms)
     if row.removed:  # select irstream/rstream: a row of the remove stream
         doc["removed"] = True
-    return json.dumps(doc, default=_default, separators=(",", ":"))
+    try:
+        return json.dumps(doc, default=_default, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # a division by zero's Infinity or NaN: JSON has no such number
+        return json.dumps({k: _non_finite(v) for k, v in doc.items()}, default=_default, separators=(",", ":"))
+
+
+def _non_finite(v: Any) -> Any:
+    """Infinity, -Infinity and NaN as Java prints them (Esper's values), since JSON has no
+    such numbers; every other value unchanged."""
+    if isinstance(v, float) and v != v:
+        return "NaN"
+    if isinstance(v, float) and v in (float("inf"), float("-inf")):
+        return "Infinity" if v > 0 else "-Infinity"
+    return v
 
 
 class RowPrinter:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
+from decimal import Decimal
 from typing import Any
 
 
@@ -210,7 +211,9 @@ class SelectItem:
 
     @property
     def name(self) -> str:
-        return self.alias or self.expr.text
+        """The column's name: its alias, else Esper's rendering of the expression
+        (``esper_text``), which is what Esper names an unaliased column."""
+        return self.alias or esper_text(self.expr)
 
 
 @dataclass(frozen=True)
@@ -424,6 +427,9 @@ class Subquery(Expr):
     item: Expr | None = None
     negate: bool = False
     op: str = ""  # any/all: the comparison of item with each value (== != < <= > >=)
+    #: its place among the statement's select-list subqueries, from 1 (Esper names an
+    #: unaliased one ``subselect_<number>``); 0 when not numbered
+    number: int = field(default=0, compare=False)
 
 
 # -- match_recognize (h-mrec): row pattern recognition ------------------------------------------
@@ -518,3 +524,142 @@ def walk(node: Any, into: tuple[type[Any], ...]) -> list[Any]:
         elif isinstance(n, tuple):
             stack.extend(n)
     return out
+
+
+# -- Esper's text of an expression (the name of an unaliased select column) ---------------------
+def java_text(x: Any) -> str:
+    """A value as Java's ``String.valueOf`` writes it, which is what Esper's ``like``,
+    ``regexp`` and string casts see: ``true``, ``100``, ``11.0``, ``1.0E20``."""
+    if x.__class__ is str:
+        return x
+    if isinstance(x, bool):
+        return "true" if x else "false"
+    if isinstance(x, float):
+        if x != x or x in (float("inf"), float("-inf")):
+            return "NaN" if x != x else ("Infinity" if x > 0 else "-Infinity")
+        if x == 0 or 1e-3 <= abs(x) < 1e7:
+            return repr(x)
+        sign, digits, exp = Decimal(repr(x)).normalize().as_tuple()
+        ds = "".join(map(str, digits))
+        e10 = int(exp) + len(ds) - 1
+        return f"{'-' if sign else ''}{ds[0]}.{ds[1:] or '0'}E{e10}"
+    return str(x)
+
+
+#: Esper's precedence levels (ExprPrecedenceEnum): a child whose level is below its parent's
+#: is written in parentheses (ExprNodeBase.toEPL); aggregates are the lowest of all
+_UNARY, _MULTIPLY, _ADDITIVE, _RELATIONAL, _EQUALS, _NEGATED, _AND, _OR, _CASE = 11, 10, 9, 7, 6, 5, 3, 2, 1
+_MINIMUM = -(2 ** 31)
+_AGGREGATE_NAMES = frozenset({"count", "sum", "min", "max", "avg", "median", "stddev", "avedev"})
+_OP_TEXT = {"==": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+
+
+def esper_text(e: Expr) -> str:
+    """The text Esper gives ``e`` when it names an unaliased select column
+    (ExprNodeUtilityPrint.toExpressionStringMinPrecedenceSafe): its own rendering, not the
+    text as written. Operators are written without spaces (``a*2``, ``x>=1``, ``s='a'`` is
+    ``s="a"``), keywords with one (``x in (1,2)``, ``a and b``, ``x between 1 and 2``),
+    arguments joined by a bare comma (``max(a,b)``), function names in lower case
+    (``count(*)``), string constants in double quotes, numbers as Java prints them (``10d`` is
+    ``10.0``), parentheses only where precedence needs them; an aggregate inside another
+    expression is always parenthesized (``(sum(x))*2``, its precedence being the lowest)."""
+    return _render(e, _MINIMUM)
+
+
+def _level(e: Expr) -> int:
+    if isinstance(e, BinOp):
+        if e.op in ("*", "/", "%"):
+            return _MULTIPLY
+        if e.op in ("+", "-"):
+            return _ADDITIVE
+        return _EQUALS if e.op in ("==", "!=") else _RELATIONAL
+    if isinstance(e, BoolOp):
+        return _AND if e.op == "and" else _OR
+    if isinstance(e, Not):
+        return _NEGATED
+    if isinstance(e, IsNull):
+        return _EQUALS
+    if isinstance(e, (In, Between, Like)):
+        return _RELATIONAL
+    if isinstance(e, Case):
+        return _CASE
+    if isinstance(e, Call) and e.name in _AGGREGATE_NAMES and not (
+            e.name in ("min", "max") and len(e.args) >= 2 and not e.distinct and not e.star):
+        return _MINIMUM
+    return _UNARY
+
+
+def _render(e: Expr, parent: int) -> str:
+    text = _free(e)
+    return f"({text})" if _level(e) < parent else text
+
+
+def _free(e: Expr) -> str:
+    lv = _level(e)
+    if isinstance(e, Literal):
+        v = e.value
+        if isinstance(v, str):
+            return f'"{v}"'
+        if v is None:
+            return "null"
+        if isinstance(v, int) and not isinstance(v, bool) and e.text[-1:] in ("d", "D", "f", "F"):
+            v = float(v)  # 10d is a double: Esper writes 10.0
+        return java_text(v)
+    if isinstance(e, Prop):
+        return ".".join(e.parts)
+    if isinstance(e, BinOp):
+        return f"{_render(e.left, lv)}{_OP_TEXT.get(e.op, e.op)}{_render(e.right, lv)}"
+    if isinstance(e, BoolOp):
+        return f" {e.op} ".join(_render(i, lv) for i in e.items)
+    if isinstance(e, Not):
+        return f"not {_render(e.item, lv)}"
+    if isinstance(e, Neg):
+        return f"-{_render(e.item, lv)}"
+    if isinstance(e, IsNull):
+        return f"{_render(e.item, lv)} is {'not ' if e.negate else ''}null"
+    if isinstance(e, In):
+        opts = ",".join(_render(o, lv) for o in e.options)
+        return f"{_render(e.item, lv)} {'not ' if e.negate else ''}in ({opts})"
+    if isinstance(e, Between):
+        return (f"{_render(e.item, lv)} {'not ' if e.negate else ''}between {_render(e.low, lv)} "
+                f"and {_render(e.high, lv)}")
+    if isinstance(e, Like):
+        op = "regexp" if e.regexp else "like"
+        return f"{_render(e.item, lv)}{' not' if e.negate else ''} {op} {_render(e.pattern, lv)}"
+    if isinstance(e, Case):
+        out = "case" + (f" {_render(e.operand, lv)}" if e.operand is not None else "")
+        for when, then in e.whens:
+            out += f" when {_render(when, lv)} then {_render(then, lv)}"
+        if e.default is not None:
+            out += f" else {_render(e.default, lv)}"
+        return out + " end"
+    if isinstance(e, Call):
+        if e.star:
+            return f"{e.name}(*)"
+        args = ",".join(_render(a, _MINIMUM) for a in e.args)
+        return f"{e.name}({'distinct ' if e.distinct else ''}{args})"
+    if isinstance(e, Subquery):
+        items = e.query.items
+        if e.kind == "scalar" and items and len(items) == 1:  # EPLSubselectUnfilteredNoAs: its column's name
+            return items[0].name
+        return f"subselect_{e.number}" if e.number else e.text
+    return e.text
+
+
+def number_subqueries(items: tuple[SelectItem, ...]) -> tuple[SelectItem, ...]:
+    """The select list with its subqueries numbered in the order they are written (Esper's
+    subselect number, which names an unaliased one ``subselect_<n>``)."""
+    count = 0
+
+    def visit(e: Any) -> Any:
+        nonlocal count
+        if isinstance(e, Subquery):
+            item = visit(e.item) if e.item is not None else None
+            count += 1
+            return replace(e, item=item, number=count)
+        if isinstance(e, Expr | tuple):
+            return map_children(e, visit)
+        return e
+
+    out = tuple(SelectItem(visit(it.expr), it.alias) for it in items)
+    return out if count else items

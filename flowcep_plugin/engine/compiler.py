@@ -163,6 +163,11 @@ class _Compiler:
                 self.stream_selection(s, plan)
             infos.append(plan.info)
             plans.append(plan)
+        for wp in self.window_plans:  # a create window's rows carry its name: it must be unique
+            if wp.statement in names:
+                raise self.err(f"duplicate statement name {wp.statement!r} (a create window statement's rows "
+                               "carry its @Name, else the window's name)", self.named[wp.info.name].pos)
+            names.add(wp.statement)
         self.check_cycles(plans)
         module = Module(self.filename, infos, plans, self.input_stream, self.streams)
         module.schemas = schemas + [w.info for w in self.window_plans]
@@ -745,7 +750,7 @@ class _Compiler:
             return e
 
         items = None if s.items is None else tuple(
-            A.SelectItem(visit(it.expr), it.alias or it.expr.text) for it in s.items)
+            A.SelectItem(visit(it.expr), it.name) for it in s.items)
         out = dataclasses.replace(s, items=items, where=visit(s.where), having=visit(s.having),
                                   group_by=tuple(visit(g) for g in s.group_by))
         for it in out.items or ():
@@ -837,9 +842,16 @@ class _Compiler:
                                "ext_timed or several of them)", out.pos)
             return
         if plan.per_event:
-            if kind not in ("default", "first"):
+            # ResultSetOutputLimitRowPerEvent (ungrouped): all is the default, last its last row,
+            # first agrees; ResultSetOutputLimitAggregateGrouped (grouped): the default and last
+            # per group agree, but Esper's all repeats each group's last event with the current
+            # aggregate and its first outputs rows for departing events too: refused
+            allowed = ("default", "last") if plan.grouped else ("default", "first", "all", "last")
+            if kind not in allowed:
                 raise self.err(f"unsupported construct: {what} with properties outside GROUP BY "
-                               "and aggregates (use output every, or group by them)", out.pos)
+                               f"and aggregates{' over groups' if plan.grouped else ''} (use "
+                               f"{'output every or output last every' if plan.grouped else 'output every'}, "
+                               "or group by them)", out.pos)
             return
         if plan.grouped and kind in ("all", "snapshot") and (s.having is not None or batch
                                                               or len(streams) > 1):
@@ -1078,7 +1090,8 @@ class _Compiler:
                            "#keepall)", v.pos)
         info = StatementInfo(w.name, None, props or [], "window", w.pos.line)
         sp = StreamPlan(w.name, w.name, False, None, None)
-        return NamedWindowPlan(info, props, name, arg, [sp])
+        n = _ann(w.annotations, "Name")
+        return NamedWindowPlan(info, props, name, arg, [sp], str(n.value) if n is not None else w.name)
 
     def check_window_producers(self, name: str, producers: list[Any]) -> None:
         """INSERT INTO a named window: the names inserted must be the window's columns."""
@@ -1471,7 +1484,7 @@ def _replace_props(s: A.SelectStmt, fn: Callable[[A.Prop], A.Expr | None]) -> A.
             return A.map_children(e, visit)
         if isinstance(e, A.SelectItem):
             ne = visit(e.expr)
-            return e if ne is e.expr else A.SelectItem(ne, e.alias or e.expr.text)
+            return e if ne is e.expr else A.SelectItem(ne, e.name)
         if isinstance(e, A.OrderItem):
             ne = visit(e.expr)
             return e if ne is e.expr else A.OrderItem(ne, e.descending)

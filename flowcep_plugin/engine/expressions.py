@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from decimal import Decimal
 from operator import itemgetter
 from typing import Any, cast
 
@@ -28,6 +27,7 @@ import re2
 
 from ..errors import EPLError
 from . import ast as A
+from .ast import java_text
 
 __all__ = [
     "AGGREGATES",
@@ -94,25 +94,6 @@ def _abs(x: Any) -> Any:
 
 def _tostring(x: Any) -> Any:
     return None if x is None else java_text(x)
-
-
-def java_text(x: Any) -> str:
-    """A value as Java's ``String.valueOf`` writes it, which is what Esper's ``like``,
-    ``regexp`` and string casts see: ``true``, ``100``, ``11.0``, ``1.0E20``."""
-    if x.__class__ is str:
-        return x
-    if isinstance(x, bool):
-        return "true" if x else "false"
-    if isinstance(x, float):
-        if x != x or x in (float("inf"), float("-inf")):
-            return "NaN" if x != x else ("Infinity" if x > 0 else "-Infinity")
-        if x == 0 or 1e-3 <= abs(x) < 1e7:
-            return repr(x)
-        sign, digits, exp = Decimal(repr(x)).normalize().as_tuple()
-        ds = "".join(map(str, digits))
-        e10 = int(exp) + len(ds) - 1
-        return f"{'-' if sign else ''}{ds[0]}.{ds[1:] or '0'}E{e10}"
-    return str(x)
 
 
 _JAVA_INT = re.compile(r"[+-]?[0-9]+")
@@ -269,11 +250,29 @@ def _case_equal(a: Any, b: Any) -> bool:
 
 def _java_mod(a: Any, b: Any) -> Any:
     """Java's ``%`` (Esper's modulo): the remainder takes the dividend's sign, so ``-7 % 3``
-    is -1 (Python's is 2)."""
+    is -1 (Python's is 2). A double remainder by zero (or of an infinity) is NaN, as in Java;
+    an integer one by zero is null here, where Java's (and so Esper's) raises an
+    ArithmeticException that the runtime logs, losing the statement's row."""
     if isinstance(a, int) and isinstance(b, int):
+        if b == 0:
+            return None
         r = abs(a) % abs(b)
         return -r if a < 0 else r
+    if b == 0 or math.isinf(a) or a != a or b != b:
+        return math.nan
     return math.fmod(a, b)
+
+
+def _div_by_zero(a: Any, b: Any) -> Any:
+    """Esper's ``/`` by zero (ExprCoreMath.ExprCoreMathIntWNull): the operands are divided as
+    doubles, so the quotient is +/-Infinity, or NaN for 0/0 (Java's IEEE division, the sign
+    of a double -0.0 divisor included). Python's ``/`` raises instead, so the compiled code
+    calls this only when the divisor is zero."""
+    if not isinstance(a, (int, float)) or not isinstance(b, (int, float)):
+        raise TypeError(f"arithmetic '/' needs numbers, not {type(a).__name__} and {type(b).__name__}")
+    if a == 0 or a != a:
+        return math.nan
+    return math.copysign(math.inf, a) * math.copysign(1.0, b)
 
 
 def find_aggregates(e: A.Expr | None, out: list[A.Call]) -> list[A.Call]:
@@ -452,8 +451,6 @@ class CodeGen:
             checks = [f"{c} is None" for c in (lf, rf) if not _LITERAL.match(c)]
             divisor = e.right.value if isinstance(e.right, A.Literal) else None
             literal_divisor = divisor.__class__ in (int, float) and divisor != 0
-            if op in "/%" and not literal_divisor:
-                checks.append(f"{rl} == 0")
             if op == "%" and literal_divisor and divisor.__class__ is int and divisor > 0 \
                     and not _LITERAL.match(ll):
                 # Java's remainder is Python's for an int dividend >= 0 and a positive divisor:
@@ -461,6 +458,9 @@ class CodeGen:
                 expr = f"({ll} % {rl} if {ll}.__class__ is int and {ll} >= 0 else {self.const(_java_mod)}({ll}, {rl}))"
             elif op == "%":
                 expr = f"{self.const(_java_mod)}({ll}, {rl})"
+            elif op == "/" and not literal_divisor:
+                # by zero: Infinity or NaN, as Esper's division of doubles gives
+                expr = f"({ll} / {rl} if {rl} != 0 else {self.const(_div_by_zero)}({ll}, {rl}))"
             else:
                 expr = f"{ll} {op} {rl}"
             if op in "+*" and not any(isinstance(x, A.Literal) and (op == "+" or isinstance(x.value, float))

@@ -45,6 +45,9 @@ class NamedWindowPlan:
     view: str
     arg: Any
     streams: list[StreamPlan]  # the window's own stream, as the runtime books consumers
+    #: the create-window statement's name (its @Name, else the window's): its own rows, the
+    #: window's insert and remove streams, carry it
+    statement: str = ""
 
 
 @dataclass
@@ -252,8 +255,24 @@ class NamedWindow:
             # handed this post must find them already changed
             consumers = sorted(self.consumers, key=lambda c: not getattr(c[0], "reads_window_rows", False))
             for post in posts:
+                self._own_rows(post, out)
                 for st, idx in consumers:
                     rt.emit(st, _relay(st, idx, post), out)
+
+    def _own_rows(self, post: Post, out: list[Row]) -> None:
+        """The create-window statement's own rows: in Esper its listeners receive the window's
+        insert stream (rows arriving, an update's new values) and remove stream (rows leaving:
+        expiry, eviction, on-delete, an update's previous values) as the window posts them.
+        Remove-stream rows are marked ``removed``; their time is the change's, not the row's
+        arrival. Never routed anywhere: the window's stream feeds the window itself."""
+        name = self.plan.statement or self.name
+        new, old = post.new, post.old
+        if new.n:
+            out.extend(Row(name, name, t if post.time is None else post.time, r)
+                       for t, r in zip(new.times, new.rows(), strict=True))
+        if old.n:
+            when = post.time if post.time is not None else (max(new.times) if new.n else max(old.times))
+            out.extend(Row(name, name, when, r, True) for r in old.rows())
 
 
 def _relay(st: Any, idx: int, post: Post) -> list[Row]:

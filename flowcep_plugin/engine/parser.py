@@ -435,6 +435,8 @@ class _Build(Transformer[Token, Any]):
         pos = _pos(meta)
         sel = str(stream_sel).lower() if stream_sel is not None else "istream"
         into, into_sel, columns = insert if insert is not None else (None, "istream", None)
+        if items is not None:
+            items = A.number_subqueries(items)
         if columns is not None:
             # Esper (EPLInsertInto NamedCols cases): the listed names replace the select names
             # by position, for the inserted events and for the statement's own rows

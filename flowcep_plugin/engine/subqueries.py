@@ -193,16 +193,9 @@ def plan_subqueries(compiler: Any, s: A.SelectStmt, refs: list[tuple[str, Stream
 
     items = None
     if s.items is not None:
-        items = tuple(A.SelectItem(visit(it.expr), it.alias or _column_name(it.expr)) for it in s.items)
+        items = tuple(A.SelectItem(visit(it.expr), it.name) for it in s.items)
     out = dataclasses.replace(s, items=items, where=visit(s.where))
     return out, plans, outer_props
-
-
-def _column_name(e: A.Expr) -> str:
-    """Esper names an unaliased ``(select x from ...)`` column after the subquery's column."""
-    if isinstance(e, A.Subquery) and e.kind == "scalar" and e.query.items and len(e.query.items) == 1:
-        return e.query.items[0].name
-    return e.text
 
 
 def _plan_one(compiler: Any, e: A.Subquery, outer: list[tuple[str, StreamDef]], n: int) -> tuple[SubqueryPlan, list[A.Prop]]:

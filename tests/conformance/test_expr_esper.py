@@ -4,6 +4,7 @@ the event sent, derived from the test's assertions (class.method cited per case)
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -131,6 +132,17 @@ CASES: list[tuple[str, str, str, list[dict[str, Any]], list[Any]]] = [
     ("arithmetic", MA.format("ExprCoreMathLong") + " (division gives a double)", "10L/5L", [{}], [2.0]),
     ("arithmetic", MA.format("ExprCoreMathIntWNull"), "i / j", [{"i": 100, "j": 3}, {"i": 100, "j": None}],
      [100 / 3, None]),
+    ("arithmetic", MA.format("ExprCoreMathIntWNull") + " (by zero: the doubles' Infinity, its sign the dividend's)",
+     "i / j", [{"i": 100, "j": 0}, {"i": -5, "j": 0}], [math.inf, -math.inf]),
+    ("arithmetic", MA.format("ExprCoreMathIntWNull") + " (zero divided: 0.0, and -0.0 by a negative)", "j / i",
+     [{"i": 100, "j": 0}, {"i": -5, "j": 0}], [0.0, -0.0]),
+    ("arithmetic", MA.format("ExprCoreMathIntWNull") + " (* + - beside a zero stay integers)", "i * j",
+     [{"i": 100, "j": 0}, {"i": -5, "j": 0}], [0, 0]),
+    ("arithmetic", "MathArithTypeEnum.DivideDouble (Java's double 0/0 is NaN; a null operand is null first)",
+     "i / j", [{"i": 0, "j": 0}, {"i": 0.0, "j": 0.0}, {"i": None, "j": 0}, {"i": 2.5, "j": -0.0}],
+     [math.nan, math.nan, None, -math.inf]),
+    ("arithmetic", "MathArithTypeEnum.ModuloDouble (Java's double remainder by zero is NaN)", "f % j",
+     [{"f": 7.5, "j": 0}, {"f": 7.0, "j": 0.0}, {"f": None, "j": 0}], [math.nan, math.nan, None]),
     ("arithmetic", MA.format("ExprCoreMathShortAndByteArithmetic"), "a + b", [{"a": 5, "b": 6}], [11]),
     ("arithmetic", MA.format("ExprCoreMathShortAndByteArithmetic"), "a - b", [{"a": 5, "b": 6}], [-1]),
     ("arithmetic", MA.format("ExprCoreMathShortAndByteArithmetic"), "a * b", [{"a": 5, "b": 6}], [30]),
@@ -162,8 +174,19 @@ CASES: list[tuple[str, str, str, list[dict[str, Any]], list[Any]]] = [
     pytest.param(x, e, want, marks=pytest.mark.esper(c, cite=cite), id=f"{c}:{x}") for c, cite, x, e, want in CASES])
 def test_value_like_esper(expr: str, events: list[dict[str, Any]], expected: list[Any]) -> None:
     got = selected(expr, events)
-    assert [round(g, 9) if isinstance(g, float) else g for g in got] == \
-        [round(w, 9) if isinstance(w, float) else w for w in expected]
+    assert [_comparable(g) for g in got] == [_comparable(w) for w in expected]
+
+
+def _comparable(v: Any) -> Any:
+    """A float rounded (Java and Python may differ in the last digit), its sign kept for zeros
+    and infinities; NaN as a marker (NaN never equals itself); other values unchanged."""
+    if not isinstance(v, float):
+        return v
+    if v != v:
+        return "NaN"
+    if math.isinf(v) or v == 0:
+        return ("float", math.copysign(1.0, v), v)
+    return round(v, 9)
 
 
 WHERE = [

@@ -267,7 +267,11 @@ REFUSED = [
      "output all every 1 sec", "output all every"),
     ("select symbol, sum(price) from Flow#time_batch(1 sec) group by symbol output snapshot every 1 sec",
      "output snapshot every"),
-    ("select symbol, volume, sum(price) from Flow#time(1 sec) output last every 1 sec", "output last every"),
+    ("select symbol, volume, sum(price) from Flow#time(1 sec) output snapshot every 1 sec", "output snapshot every"),
+    ("select symbol, volume, sum(price) from Flow#time(1 sec) group by symbol output all every 1 sec",
+     "output all every"),
+    ("select symbol, volume, sum(price) from Flow#time(1 sec) group by symbol output first every 1 sec",
+     "output first every"),
     ("select count(*) from Flow output every 5 events", "output rate by events"),
     ("select symbol from Flow output first every 5 events", "output rate by events"),
 ]
@@ -302,9 +306,89 @@ PER_EVENT = [
 ]
 
 
+RPE = "ResultSetOutputLimitRowPerEvent"
+AGR = "ResultSetOutputLimitAggregateGrouped"
+PE = "@Name('s0') select symbol, sum(price) from Flow#time(5.5 sec) "
+PE_F = ("symbol", "sum(price)")
+AG = "@Name('s0') select symbol, volume, sum(price) from Flow#time(5.5 sec) group by symbol "
+AG_F = ("symbol", "volume", "sum(price)")
+PE_56 = {1200: [("IBM", 25.0), ("MSFT", 34.0)], 2200: [("IBM", 58.0), ("YAH", 59.0), ("IBM", 85.0)],
+         4200: [("YAH", 87.0)], 5200: [("IBM", 109.0), ("YAH", 112.0)], 6200: [("YAH", 88.0)]}
+AG_56 = {1200: [("IBM", 100, 25.0), ("MSFT", 5000, 9.0)],
+         2200: [("IBM", 150, 49.0), ("IBM", 155, 75.0), ("YAH", 10000, 1.0)], 4200: [("YAH", 11000, 3.0)],
+         5200: [("IBM", 150, 97.0), ("YAH", 11500, 6.0)], 6200: [("YAH", 10500, 7.0)]}
+
+
+def pe_case(cite: str, tail: str, expected: dict, grouped: bool = False) -> object:
+    return pytest.param(AG + tail if grouped else PE + tail, AG_F if grouped else PE_F, expected,
+                        marks=pytest.mark.esper("aggregate-grouped-per-event" if grouped else "aggregate-per-event",
+                                                cite=f"{AGR if grouped else RPE}.{cite} (insert stream)"),
+                        id=f"{'AggregateGrouped' if grouped else 'RowPerEvent'}-{cite}")
+
+
+PER_EVENT += [
+    pe_case("ResultSet5DefaultNoHavingNoJoin", "output every 1 seconds", PE_56),
+    pe_case("ResultSet7DefaultHavingNoJoin", "having sum(price) > 100 output every 1 seconds",
+            {5200: [("IBM", 109.0), ("YAH", 112.0)]}),
+    pe_case("ResultSet9AllNoHavingNoJoin (all is the default here)", "output all every 1 seconds", PE_56),
+    pe_case("ResultSet11AllHavingNoJoin", "having sum(price) > 100 output all every 1 seconds",
+            {5200: [("IBM", 109.0), ("YAH", 112.0)]}),
+    pe_case("ResultSet13LastNoHavingNoJoin (the interval's last row; none on a quiet interval)",
+            "output last every 1 seconds", {1200: [("MSFT", 34.0)], 2200: [("IBM", 85.0)], 4200: [("YAH", 87.0)],
+                                            5200: [("YAH", 112.0)], 6200: [("YAH", 88.0)]}),
+    pe_case("ResultSet15LastHavingNoJoin", "having sum(price) > 100 output last every 1 seconds",
+            {5200: [("YAH", 112.0)]}),
+    pe_case("ResultSet17FirstNoHavingNoJoinIStreamOnly", "output first every 1 seconds",
+            {200: [("IBM", 25.0)], 1500: [("IBM", 58.0)], 3500: [("YAH", 87.0)], 4300: [("IBM", 109.0)],
+             5900: [("YAH", 88.0)]}),
+    pe_case("ResultSet5DefaultNoHavingNoJoin", "output every 1 seconds", AG_56, grouped=True),
+    pe_case("ResultSet7DefaultHavingNoJoin", "having sum(price) > 50 output every 1 seconds",
+            {2200: [("IBM", 155, 75.0)], 5200: [("IBM", 150, 97.0)]}, grouped=True),
+    pe_case("ResultSet13LastNoHavingNoJoin (each group's last row)", "output last every 1 seconds",
+            {1200: [("IBM", 100, 25.0), ("MSFT", 5000, 9.0)], 2200: [("IBM", 155, 75.0), ("YAH", 10000, 1.0)],
+             4200: [("YAH", 11000, 3.0)], 5200: [("IBM", 150, 97.0), ("YAH", 11500, 6.0)],
+             6200: [("YAH", 10500, 7.0)]}, grouped=True),
+    pe_case("ResultSet15LastHavingNoJoin", "having sum(price) > 50 output last every 1 seconds",
+            {2200: [("IBM", 155, 75.0)], 5200: [("IBM", 150, 97.0)]}, grouped=True),
+]
+
+
+_PE_JOIN = {"ResultSet5DefaultNoHavingNoJoin": "ResultSet6DefaultNoHavingJoin",
+            "ResultSet7DefaultHavingNoJoin": "ResultSet8DefaultHavingJoin",
+            "ResultSet9AllNoHavingNoJoin": "ResultSet10AllNoHavingJoin",
+            "ResultSet11AllHavingNoJoin": "ResultSet12AllHavingJoin",
+            "ResultSet13LastNoHavingNoJoin": "ResultSet14LastNoHavingJoin",
+            "ResultSet15LastHavingNoJoin": "ResultSet16LastHavingJoin"}
+
+
+def _per_event_join_cases() -> list:  # type: ignore[type-arg]
+    """RowPerEvent's join variants (``SupportBean#keepall where theString=symbol``): Esper asserts
+    the same rows as without the join."""
+    out = []
+    for p in PER_EVENT:
+        epl, fields, expected = p.values
+        cite = p.marks[0].kwargs["cite"]
+        method = cite.split(".", 1)[1].split(" ", 1)[0]
+        if not str(epl).startswith(PE) or method not in _PE_JOIN:
+            continue
+        jepl = _KEYS + str(epl).replace("from Flow#time(5.5 sec) ", "from Flow(kind = 'md')#time(5.5 sec) as m, "
+                                        "K#keepall as k where k.ks = m.symbol ")
+        out.append(pytest.param(jepl, fields, expected, marks=pytest.mark.esper(
+            "aggregate-per-event-join", cite=f"{RPE}.{_PE_JOIN[method]}"), id=f"RowPerEvent-{_PE_JOIN[method]}"))
+    return out
+
+
+@pytest.mark.parametrize(("epl", "fields", "expected"), _per_event_join_cases())
+def test_per_event_aggregation_over_a_join(epl: str, fields: tuple[str, ...], expected: dict) -> None:
+    assert run_market(epl, fields, join_keys=True) == expected
+
+
 @pytest.mark.parametrize(("epl", "fields", "expected"), PER_EVENT)
 def test_per_event_aggregation_kinds(epl: str, fields: tuple[str, ...], expected: dict) -> None:
-    assert run_market(epl, fields) == expected
+    got = run_market(epl, fields)
+    if "group by" in epl:  # rows of different groups in one output: any order
+        got, expected = sorted_rows(got), sorted_rows(expected)
+    assert got == expected
 
 
 @pytest.mark.esper("output-rate-events", cite=f"{RS}.ResultSetLimitEventSimple")

@@ -155,3 +155,36 @@ def test_live_udp_input_closes_windows_by_wall_clock_when_idle(tmp_path: Path) -
     # then, from the next (empty) batch, both groups again with count 0
     assert sorted((r["src"], r["n"]) for r in rows) == [
         ("10.1.1.1", 0), ("10.1.1.1", 2), ("10.2.2.2", 0), ("10.2.2.2", 1)], err
+
+
+def test_division_by_zero_prints_javas_text_and_stays_json() -> None:
+    """`/` by zero is Infinity or NaN as in Esper; JSON has no such numbers, so `flowcep epl`
+    prints Java's text for them and every line still parses as strict JSON."""
+    from flowcep_plugin.cli.epl import format_row
+    from flowcep_plugin.engine.harness import Harness
+
+    h = Harness("@Name('s0') select i / j as q, i as i from Flow")
+    for t, (i, j) in enumerate([(100, 0), (-5, 0), (0, 0), (6, 4)]):
+        h.send(t, i=i, j=j)
+    lines = [format_row(r) for r in h.of("s0")]
+    docs = [json.loads(ln, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}")) for ln in lines]
+    assert [d["q"] for d in docs] == ["Infinity", "-Infinity", "NaN", 1.5]
+    assert [d["i"] for d in docs] == [100, -5, 0, 6]
+
+
+def test_emit_names_a_create_window_statement(tmp_path: Path, capsys) -> None:
+    """A create window's rows (the window's insert and remove streams, as Esper's create
+    listener gets them) print only when --emit names the statement."""
+    data = tmp_path / "flows.jsonl"
+    data.write_text("".join(json.dumps({"flowEndMilliseconds": 1_000 * i, "k": k}) + "\n"
+                            for i, k in enumerate(["a", "b"])))
+    module = tmp_path / "w.epl"
+    module.write_text("@Name('create') create window W#length(1) as (k string);\n"
+                      "insert into W select k from Flow;\n"
+                      "@Name('c') select k from W;\n")
+    rc, rows, _ = run(capsys, str(module), "--input", f"json:{data}")
+    assert rc == 0 and {r["statement"] for r in rows} == {"c"}
+    rc, rows, _ = run(capsys, str(module), "--input", f"json:{data}", "--emit", "create")
+    assert rc == 0
+    assert [(r["k"], r.get("removed", False), r["type"]) for r in rows] == [
+        ("a", False, "create"), ("b", False, "create"), ("a", True, "create")]

@@ -59,12 +59,12 @@ def test_where(cond: str, expected: list[int]) -> None:
     assert where(cond) == expected
 
 
-def test_select_names_are_alias_or_text_as_written() -> None:
+def test_select_names_are_alias_or_esper_rendering() -> None:
     m = compile_module("""@Name('S') insert into X
-        select ipfix.sourceIPv4Address, count(*), count( distinct  b ) as d, sum(b) + 1
+        select ipfix.sourceIPv4Address, COUNT( * ), count( distinct  b ) as d, sum(b) + 1
         from Flow#time_batch(1 min) group by ipfix.sourceIPv4Address""")
     st = m.statement("S")
-    assert st.select_names == ["ipfix.sourceIPv4Address", "count(*)", "d", "sum(b) + 1"]
+    assert st.select_names == ["ipfix.sourceIPv4Address", "count(*)", "d", "(sum(b))+1"]
     assert st.insert_into == "X" and st.stream == "X"
     assert m.input_stream == "Flow"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from flowcep_plugin.engine import compile_module
 from flowcep_plugin.engine.harness import Harness
 from flowcep_plugin.errors import EPLError
+from flowcep_plugin.plan import epl_module_spec
 
 
 def vals(rows: list[Any], *keys: str) -> list[tuple[Any, ...]]:
@@ -188,16 +190,23 @@ def test_updates_keep_the_lookup_index_to_the_values_rows_have() -> None:
     assert len(h.rt.named_windows["W"].indexes["v"]) == 1
 
 
-def test_create_window_statement_outputs_no_rows_of_its_own() -> None:
-    """A known difference (docs/epl.md, 'Where FlowCEP differs'): Esper's listener on the
-    create-window statement sees the window's insert and remove streams; here the statement has
-    no rows, consumers and on-selects read the window."""
-    h = Harness("""
+def test_create_window_statement_outputs_the_windows_streams_but_no_alert_rule(tmp_path: Path) -> None:
+    """The create-window statement's own rows are the window's insert and remove streams
+    (Esper's create listener; cases in conformance/test_named_window_create_rows.py); they carry
+    the statement's @Name, are never routed anywhere, and a module's window does not become an
+    alert rule (the statement is not among the module's outputs)."""
+    text = """
         @Name('create') create window W#length(1) as (k string);
         insert into W select k from Flow;
         @Name('c') select count(*) as n from W;
-    """)
+    """
+    h = Harness(text)
     h.send(0, k="a")
     h.send(1, k="b")
-    assert h.of("create") == []
+    assert [(r.time_ms, r.values["k"], r.removed) for r in h.of("create")] == [
+        (0, "a", False), (1, "b", False), (1, "a", True)]
+    assert {r.stream for r in h.of("create")} == {"create"}
+    assert "create" not in {s.name for s in h.module.statements}
+    (tmp_path / "m.epl").write_text(text)
+    assert [r.statement for r in epl_module_spec(str(tmp_path / "m.epl")).rules] == ["c"]
     assert [r.values["n"] for r in h.of("c")] == [1, 1]

@@ -169,7 +169,7 @@ def test_order_by_group_expression_and_select_text() -> None:
                    having count(*) > 0 order by p + 1 desc""")
     h.batch(recs)
     h.flush()
-    assert values(h.rows, "p + 1", "n") == [(5, 4), (4, 4), (3, 4), (2, 4), (1, 4)]
+    assert values(h.rows, "p+1", "n") == [(5, 4), (4, 4), (3, 4), (2, 4), (1, 4)]
 
 
 def test_ordering_with_output_rate_limiting() -> None:
