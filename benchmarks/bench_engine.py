@@ -143,17 +143,17 @@ def end_to_end(msgs: list[bytes], batch_size: int, module: Module) -> tuple[int,
             spent["engine"] += now() - t1
         return r
 
+    # The decode clock runs from one flush to the next (two clock reads per flushed batch, not
+    # per message: 12,000 messages x 20 cost about 25k reads, 2-5 % of the run in CPU time)
+    t0 = now()
     for m in msgs:
-        t0 = now()
         dec.feed(m, "file")
         if dec.pending_records >= batch_size:
             batches = dec.flush()
             spent["decode"] += now() - t0
             n += sum(len(b) for b in batches)
             rows += run(batches)
-        else:
-            spent["decode"] += now() - t0
-    t0 = now()
+            t0 = now()
     batches = dec.flush()
     spent["decode"] += now() - t0
     n += sum(len(b) for b in batches)
