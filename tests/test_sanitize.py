@@ -200,3 +200,44 @@ def test_start_after_end_after_a_bad_record_is_dropped():
     assert out.columns["flowStartMilliseconds"] == [T0, T0]
     assert stats.gauges["sanitize.start_after_end"] == 1
     assert sum(stats.drops.values()) == 1
+
+
+class Backwards(BadValues):
+    def batches(self) -> Any:
+        rows = [{"sourceIPv4Address": "10.0.0.1", "octetDeltaCount": 100 + i,
+                 "flowStartMilliseconds": T0 + i * 1000 - 500, "flowEndMilliseconds": T0 + i * 1000}
+                for i in range(10)]
+        rows[4]["flowStartMilliseconds"] = T0 + 99_000  # starts 95 s after it ends
+        yield FlowBatch.from_rows(rows, source=self.raw)
+
+
+class Durations(Summing):
+    seen: list[int] = []
+
+    def __init__(self, config: Any, ctx: Any) -> None:
+        Durations.seen = []
+
+    def on_batch(self, batch: FlowBatch) -> list[Any]:
+        Durations.seen.extend(e - s for s, e in zip(batch.get("flowStartMilliseconds"),
+                                                    batch.get("flowEndMilliseconds"), strict=True))
+        return []
+
+
+class BackwardsPlugin:
+    @hookimpl
+    def flowcep_register_inputs(self) -> list[InputSpec]:
+        return [InputSpec(name="backwards", summary="test", schemes=("backwards",), open=Backwards)]
+
+    @hookimpl
+    def flowcep_register_detectors(self) -> list[DetectorSpec]:
+        return [DetectorSpec(name="durations", summary="t", factory=Durations)]
+
+
+def test_pipeline_keeps_a_flow_that_starts_after_it_ends_with_duration_zero():
+    pm = make_plugin_manager()
+    pm.register_plugin(BackwardsPlugin(), PluginInfo(name="t", module="tests", distribution="tests",
+                                                     version="0", origin="registered"))
+    res = run(["backwards:x"], detectors=["durations"], pm=pm)
+    assert res.stats["drops"] == {}
+    assert res.stats["gauges"]["sanitize.start_after_end"] == 1
+    assert sorted(Durations.seen) == [0] + [500] * 9  # every record reached the detector
