@@ -19,11 +19,10 @@ to hold a bad value. ``benchmarks/bench_sanitize.py`` measures it against decodi
 A flow that starts after it ends (``flowStart*`` later than ``flowEnd*`` of the same unit) is
 an exporter bug or a forged record, not an unusable value: its counters and addresses are
 real, and event time is the flow's end, which the clock judges on its own. So it is kept with
-its start clamped to its end (duration 0) and counted (``sanitize.start_after_end``), the way
-flow collectors repair a timestamp rather than lose the traffic; dropping it would let a
-forged start hide a record from every detector, and leaving it would hand rate detectors a
-negative duration. Only same-unit pairs are compared (decoders turn uptime and delta times
-into ``flowStart/EndMilliseconds``).
+its start clamped to its end (duration 0) and counted (``sanitize.start_after_end``):
+dropping it would lose real traffic and let a forged start hide a record from every
+detector, and leaving it would hand rate detectors a negative duration. Only same-unit
+pairs are compared (decoders turn uptime and delta times into ``flowStart/EndMilliseconds``).
 """
 
 from __future__ import annotations
