@@ -11,7 +11,7 @@ runs minutes apart differ by more than the change being measured, so this script
 * alternates base, new, base, new ... for ``--rounds`` and prints the median over rounds of the
   ratio base/new for end to end, engine, decode and clock (above 1: this tree is faster).
 
-Usage: .venv/bin/python benchmarks/ab_engine.py BASE_ROOT [--new ROOT] [--rounds 3] [--copies 20]
+Usage: .venv/bin/python benchmarks/ab_engine.py BASE_ROOT [--new ROOT] [--rounds 3] [--copies 20] [--bench ROOT]
 A base root is a worktree of the older commit: ``git worktree add --detach ../base16 f558874``.
 """
 
@@ -30,14 +30,14 @@ SHARED = ROOT.parent / "shared" / "flowcep-upstream"
 CHILD = r"""
 import json, sys, time, types
 from pathlib import Path
-root, shared, copies, repeat = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-sys.path[:0] = [root, root + "/benchmarks"]
+root, shared, copies, repeat, bench = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+sys.path[:0] = [root, (bench or root) + "/benchmarks"]
 import flowcep_plugin
 if not Path(flowcep_plugin.__file__).resolve().is_relative_to(Path(root).resolve()):
     raise SystemExit(f"flowcep_plugin came from {flowcep_plugin.__file__}, not from {root}")
 import bench_engine as be
 be.SHARED, be.DATA, be.MODULE = shared, shared / "data.ipfix", shared / "queries" / "11-Multiphase_non_grouped.epl"
-be.time = types.SimpleNamespace(perf_counter=time.process_time)  # the stage split in CPU time too
+be.time = types.SimpleNamespace(perf_counter=time.process_time, process_time=time.process_time)  # older benches timed the wall
 from flowcep_plugin.engine import compile_module
 module = compile_module(be.MODULE.read_text(), str(be.MODULE))
 msgs, _ = be.build(copies)
@@ -62,8 +62,8 @@ def child_json(code: str, *args: object) -> dict[str, float]:
     return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def run(root: Path, copies: int, repeat: int) -> dict[str, float]:
-    return child_json(CHILD, root, SHARED, copies, repeat)
+def run(root: Path, copies: int, repeat: int, bench: Path | None = None) -> dict[str, float]:
+    return child_json(CHILD, root, SHARED, copies, repeat, bench or "")
 
 
 def main() -> int:
@@ -73,6 +73,9 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--copies", type=int, default=20)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--bench", type=Path, default=None,
+                    help="take bench_engine.py from this tree for both sides (default: each tree's own), "
+                         "so that a change to the benchmark itself is not counted as a speed-up")
     args = ap.parse_args()
     if not (SHARED / "data.ipfix").exists():
         print(f"missing {SHARED / 'data.ipfix'}", file=sys.stderr)
@@ -81,7 +84,7 @@ def main() -> int:
     for i in range(args.rounds):
         got = {}
         for label, root in (("base", args.base), ("new", args.new)):
-            got[label] = r = run(root, args.copies, args.repeat)
+            got[label] = r = run(root, args.copies, args.repeat, args.bench)
             print(f"round {i + 1} {label:4} " + " ".join(f"{s} {r[s]:.4f}" for s in STAGES)
                   + f" rows {r['rows']:,}", flush=True)
         for s in STAGES:

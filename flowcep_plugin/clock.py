@@ -319,7 +319,13 @@ class Reorderer:
         wall_ms = int(self._wall() * 1000) if self.policy.live else NO_TIME
         bad: dict[str, list[int]] = {}
         clamped: dict[int, int] = {}
-        valid_all = [t for t in times if t >= 0] if min(times) < 0 else times
+        # min and max of the batch once: the span, the exporter's check and the late test below
+        # reuse them when the batch is one exporter with every time valid (the common case)
+        lo_all = min(times)
+        valid_all = [t for t in times if t >= 0] if lo_all < 0 else times
+        hi_all = max(valid_all) if valid_all else NO_TIME
+        if valid_all is not times and valid_all:
+            lo_all = min(valid_all)
         # Live: the batch's median is the consensus of every exporter in it: a new exporter
         # whose records all disagree with the others cannot set its own reference. Files use
         # the span instead, which needs no sort when the batch has no gap of file_gap.
@@ -328,7 +334,7 @@ class Reorderer:
         if valid_all and self.policy.live:
             consensus = _median_sorted(sorted(valid_all))
         elif valid_all:
-            span = _main_span(valid_all, self.policy.file_gap_ms)
+            span = _main_span(valid_all, self.policy.file_gap_ms, lo_all, hi_all)
         for key, idx in groups.items():
             clock = self._exporter(key, now_mono, batch.source)
             gtimes = times if idx is None else [times[i] for i in idx]
@@ -346,10 +352,11 @@ class Reorderer:
                         and not span[0] - gap <= clock.max_seen <= span[1] + gap):
                     self._forget(key, clock, span[0] - gap, span[1] + gap)
                 own, hi, lo = self._file_range(span, clock.max_seen)
-            top = max(valid)
+            whole = valid is valid_all
+            top = hi_all if whole else max(valid)
             second: int | None = None
             admitted = len(valid)
-            if top > hi or min(valid) < lo:
+            if top > hi or (lo_all if whole else min(valid)) < lo:
                 top = second = NO_TIME
                 positions = range(len(gtimes)) if idx is None else idx
                 for pos, t in zip(positions, gtimes, strict=True):
@@ -388,7 +395,7 @@ class Reorderer:
                 times[pos] = t
             batch.set_event_times(times)
         floor = self._released_to
-        if not bad and min(times) >= max(0, floor):
+        if not bad and (lo_all if not clamped and valid_all is times else min(times)) >= max(0, floor):
             return batch
         drop = {pos for positions in bad.values() for pos in positions}
         for reason, positions in bad.items():
@@ -685,11 +692,13 @@ def _order(times: list[int]) -> list[int]:
         return sorted(range(n), key=times.__getitem__)
 
 
-def _main_span(values: list[int], gap: int) -> tuple[int, int, int]:
+def _main_span(values: list[int], gap: int, lo: int | None = None, hi: int | None = None) -> tuple[int, int, int]:
     """(first, last, count) of the largest run of times with no gap over ``gap`` (ties: the
     earliest run); when the whole batch spans at most ``gap`` (the usual case) that is the
-    batch itself, found without sorting."""
-    lo, hi = min(values), max(values)
+    batch itself, found without sorting. ``lo``/``hi``: the values' min and max when the
+    caller has them."""
+    if lo is None or hi is None:
+        lo, hi = min(values), max(values)
     if hi - lo <= gap:
         return lo, hi, len(values)
     ordered = sorted(values)

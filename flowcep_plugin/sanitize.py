@@ -15,6 +15,14 @@ builtins over the column (integers: one ``array(typecode, col)``, which refuses 
 and out-of-range values in C, plus ``max`` for narrow types; addresses: ``issuperset`` of a bounded memo of valid ones;
 text: ``set(map(type, col))``); the per-record Python loop runs only on a column already known
 to hold a bad value. ``benchmarks/bench_sanitize.py`` measures it against decoding.
+
+A flow that starts after it ends (``flowStart*`` later than ``flowEnd*`` of the same unit) is
+an exporter bug or a forged record, not an unusable value: its counters and addresses are
+real, and event time is the flow's end, which the clock judges on its own. So it is kept with
+its start clamped to its end (duration 0) and counted (``sanitize.start_after_end``):
+dropping it would lose real traffic and let a forged start hide a record from every
+detector, and leaving it would hand rate detectors a negative duration. Only same-unit
+pairs are compared (decoders turn uptime and delta times into ``flowStart/EndMilliseconds``).
 """
 
 from __future__ import annotations
@@ -25,17 +33,23 @@ import re
 import socket
 from array import array
 from collections.abc import Callable, Sequence
+from operator import gt
 from typing import Any
 
 from .records import FlowBatch
 from .stats import Stats
 
-__all__ = ["Sanitizer", "BAD_VALUE"]
+__all__ = ["Sanitizer", "BAD_VALUE", "START_AFTER_END", "TIME_PAIRS"]
 
 log = logging.getLogger("flowcep")
 
 #: The drop reason of a record holding a value its element cannot have.
 BAD_VALUE = "bad-value"
+#: The counter of records whose start was after their end (kept, start clamped to the end).
+START_AFTER_END = "sanitize.start_after_end"
+#: (start, end) elements of the same unit, compared record by record.
+TIME_PAIRS: tuple[tuple[str, str], ...] = tuple(
+    (f"flowStart{unit}", f"flowEnd{unit}") for unit in ("Milliseconds", "Seconds", "Microseconds", "Nanoseconds"))
 
 _NONE = type(None)
 _FLOAT_MAX = 1.7976931348623157e308
@@ -243,10 +257,35 @@ class Sanitizer:
                 self.stats.add(f"sanitize.bad.{name}", len(positions))
                 self._log(batch, f"{len(positions)} records with a value {name} cannot hold, "
                                  f"e.g. {col[positions[0]]!r:.80}")
-        if not bad:
-            return batch
-        self.stats.drop(BAD_VALUE, len(bad), batch.source)
-        return batch.take([i for i in range(n) if i not in bad])
+        if bad:
+            self.stats.drop(BAD_VALUE, len(bad), batch.source)
+            batch = batch.take([i for i in range(n) if i not in bad])
+        self._start_after_end(batch)
+        return batch
+
+    def _start_after_end(self, batch: FlowBatch) -> None:
+        """Clamp each start later than its end to the end, counted (see the module docstring).
+        The usual batch has none: one C-level ``map(gt)`` per pair finds that out; only a
+        batch that has some (or holds None) builds a new start column."""
+        columns = batch.columns
+        for start_name, end_name in TIME_PAIRS:
+            if start_name not in columns or end_name not in columns:
+                continue
+            starts, ends = columns[start_name], columns[end_name]
+            try:
+                if not any(map(gt, starts, ends)):
+                    continue
+            except TypeError:  # None (absent) beside ints; values are ints after the checks
+                if not any(s > e for s, e in zip(starts, ends, strict=True)
+                           if s is not None and e is not None):
+                    continue
+            fixed = [e if s is not None and e is not None and s > e else s
+                     for s, e in zip(starts, ends, strict=True)]
+            count = sum(1 for s, f in zip(starts, fixed, strict=True) if s is not f)
+            batch.add_column(start_name, fixed)
+            self.stats.add(START_AFTER_END, count)
+            self._log(batch, f"{count} records start after they end ({start_name} > {end_name}); "
+                             "start clamped to the end")
 
     def _log(self, batch: FlowBatch, what: str) -> None:
         if self._logged < self._log_first:

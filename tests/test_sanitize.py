@@ -154,3 +154,90 @@ def test_address_memo_is_bounded_and_resets_counted():
     memo = san._checks["sourceIPv4Address"]
     assert len(memo.known) <= 65_536 + 1  # type: ignore[union-attr]
     assert stats.gauges["sanitize.memo_resets"] >= 1
+
+
+def test_a_start_after_its_end_is_clamped_to_the_end_and_counted():
+    b = FlowBatch({"flowStartMilliseconds": [T0 - 5, T0 + 9, None, T0 + 1, T0],
+                   "flowEndMilliseconds": [T0, T0, T0, None, T0],
+                   "octetDeltaCount": [1, 2, 3, 4, 5]}, source="t")
+    original = list(b.columns["flowStartMilliseconds"])
+    stats = Stats()
+    out = Sanitizer(default_registry(), stats).clean(b)
+    assert len(out) == 5 and out.columns["octetDeltaCount"] == [1, 2, 3, 4, 5]  # nothing dropped
+    # only the record starting after it ends changes; absent values stay absent
+    assert out.columns["flowStartMilliseconds"] == [T0 - 5, T0, None, T0 + 1, T0]
+    assert out.event_times()[:3] == [T0, T0, T0]  # event time is the end, untouched
+    assert stats.gauges["sanitize.start_after_end"] == 1
+    assert stats.drops == {}
+    assert original == [T0 - 5, T0 + 9, None, T0 + 1, T0]  # a new column, not an edit in place
+
+
+def test_start_after_end_compares_each_unit_with_its_own_unit():
+    stats = Stats()
+    b = FlowBatch({"flowStartSeconds": [10, 30, 20], "flowEndSeconds": [20, 20, 20],
+                   "flowStartMilliseconds": [1, 2, 3], "flowEndMicroseconds": [0, 0, 0]}, source="t")
+    out = Sanitizer(default_registry(), stats).clean(b)
+    assert out.columns["flowStartSeconds"] == [10, 20, 20]
+    assert out.columns["flowStartMilliseconds"] == [1, 2, 3]  # no end in milliseconds: not compared
+    assert stats.gauges["sanitize.start_after_end"] == 1
+
+
+def test_records_in_order_are_returned_as_is_and_not_counted():
+    b = FlowBatch({"flowStartMilliseconds": [T0 - 1, T0, None], "flowEndMilliseconds": [T0, T0, T0]},
+                  source="t")
+    stats = Stats()
+    cols = dict(b.columns)
+    assert Sanitizer(default_registry(), stats).clean(b) is b
+    assert b.columns["flowStartMilliseconds"] is cols["flowStartMilliseconds"]
+    assert "sanitize.start_after_end" not in stats.gauges
+
+
+def test_start_after_end_after_a_bad_record_is_dropped():
+    b = FlowBatch({"flowStartMilliseconds": ["soon", T0 + 3, T0], "flowEndMilliseconds": [T0, T0, T0]},
+                  source="t")
+    stats = Stats()
+    out = Sanitizer(default_registry(), stats).clean(b)
+    assert out.columns["flowStartMilliseconds"] == [T0, T0]
+    assert stats.gauges["sanitize.start_after_end"] == 1
+    assert sum(stats.drops.values()) == 1
+
+
+class Backwards(BadValues):
+    def batches(self) -> Any:
+        rows = [{"sourceIPv4Address": "10.0.0.1", "octetDeltaCount": 100 + i,
+                 "flowStartMilliseconds": T0 + i * 1000 - 500, "flowEndMilliseconds": T0 + i * 1000}
+                for i in range(10)]
+        rows[4]["flowStartMilliseconds"] = T0 + 99_000  # starts 95 s after it ends
+        yield FlowBatch.from_rows(rows, source=self.raw)
+
+
+class Durations(Summing):
+    seen: list[int] = []
+
+    def __init__(self, config: Any, ctx: Any) -> None:
+        Durations.seen = []
+
+    def on_batch(self, batch: FlowBatch) -> list[Any]:
+        Durations.seen.extend(e - s for s, e in zip(batch.get("flowStartMilliseconds"),
+                                                    batch.get("flowEndMilliseconds"), strict=True))
+        return []
+
+
+class BackwardsPlugin:
+    @hookimpl
+    def flowcep_register_inputs(self) -> list[InputSpec]:
+        return [InputSpec(name="backwards", summary="test", schemes=("backwards",), open=Backwards)]
+
+    @hookimpl
+    def flowcep_register_detectors(self) -> list[DetectorSpec]:
+        return [DetectorSpec(name="durations", summary="t", factory=Durations)]
+
+
+def test_pipeline_keeps_a_flow_that_starts_after_it_ends_with_duration_zero():
+    pm = make_plugin_manager()
+    pm.register_plugin(BackwardsPlugin(), PluginInfo(name="t", module="tests", distribution="tests",
+                                                     version="0", origin="registered"))
+    res = run(["backwards:x"], detectors=["durations"], pm=pm)
+    assert res.stats["drops"] == {}
+    assert res.stats["gauges"]["sanitize.start_after_end"] == 1
+    assert sorted(Durations.seen) == [0] + [500] * 9  # every record reached the detector

@@ -11,6 +11,11 @@ Usage::
 ``time_ms`` is the engine time when the row was produced (a batch window's release time, an
 event's time for per-event windows).
 
+While ``on_batch``, ``on_options``, ``on_events``, ``on_watermark`` or ``flush`` runs, the
+process's generation-0 garbage-collection threshold is raised to at least 50,000 and put back
+when it returns (``gcdefer``: a batch's rows all stay referenced until then, so collecting
+in the middle of a batch frees nothing).
+
 The dialect and its semantics are Esper's: docs/epl.md says what is accepted, and the
 conformance suite (tests/conformance/, each case citing the Esper reference section or
 regression test it comes from) checks that accepted statements give Esper's rows. The points

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .aggregates import aggregate_groups, make_state_factory
 from .contexts import context_stmt
 from .contexts import install as install_contexts
+from .gcdefer import deferring_gc
 from .intersect import IntersectionWindow, make_policy
 from .joins import outer_join_rows
 from .namedwindows import install as install_named
@@ -1283,6 +1284,7 @@ class Runtime:
         return out
 
     # -- API ------------------------------------------------------------------------------------
+    @deferring_gc
     def on_batch(self, batch: FlowBatch) -> list[Row]:
         """Process a time-ordered batch of flows; return the rows produced meanwhile."""
         n = len(batch)
@@ -1306,6 +1308,7 @@ class Runtime:
         self.feed_stream(self.module.input_stream, Events(cols, n, times), out)
         return out
 
+    @deferring_gc
     def on_options(self, batch: FlowBatch) -> list[Row]:
         """Feed exporters' options records to the statements reading ``Options``.
 
@@ -1331,6 +1334,7 @@ class Runtime:
                          if name in streams and name != self.module.input_stream
                          and streams[name].kind in ("event", "schema"))
 
+    @deferring_gc
     def on_events(self, batch: FlowBatch) -> list[Row]:
         """Feed a batch of another event stream (``Alert``/``Metric``, or a declared schema:
         ``batch.stream``) to the statements reading it, in its own event time (the host's clock
@@ -1358,6 +1362,7 @@ class Runtime:
         self.feed_stream(batch.stream, events, out)
         return out
 
+    @deferring_gc
     def on_watermark(self, ms: int) -> list[Row]:
         """No record older than ``ms`` will come: fire every timer due at or before it."""
         out: list[Row] = []
@@ -1374,6 +1379,7 @@ class Runtime:
             self.now = ms
         return out
 
+    @deferring_gc
     def flush(self) -> list[Row]:
         """End of input: the clock runs to infinity, releasing every pending window."""
         out: list[Row] = []

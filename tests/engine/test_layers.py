@@ -17,7 +17,7 @@ import flowcep_plugin.engine as engine
 LAYERS = {
     "ast": 0,
     "parser": 1, "expressions": 1,
-    "plan": 2, "rows": 2,
+    "plan": 2, "rows": 2, "gcdefer": 2,
     "windows": 3, "aggregates": 3, "ordering": 3, "patterns": 3, "match_recognize": 3, "intersect": 3,
     "namedwindows": 3, "contexts": 3, "joins": 3, "subqueries": 3, "typed": 3,
     "compiler": 4, "runtime": 4,
