@@ -528,18 +528,33 @@ def _bulk(meter: FlowMeter, block: Block, cols: _Columns, a: int, b: int) -> boo
     ended: list[tuple[int, tuple[Any, ...], list[Any], int]] = []
     fresh: list[tuple[int, tuple[Any, ...], list[Any]]] = []
     get = flows.get
-    payload_col = cols.payload
-    ip_end_col = cols.ip_end
-    frame_end_col = cols.frame_end
-    singles = one_by_one.tolist()
-    for g, (v, pr, sp, dp, s_at, d_at, ln, t0, fl0, fi, flipped, lo_t, hi_t, ca, cb, oa, ob, fa, fb,
-            fin_a, fin_b) in enumerate(zip(
-            ver[first].tolist(), f_proto.tolist(), f_sport.tolist(), f_dport.tolist(),
-            cols.src_at[a:b][first].tolist(), cols.dst_at[a:b][first].tolist(), alen[first].tolist(),
-            ts[first].tolist(), f_flags.tolist(), first.tolist(), flip.tolist(), t_min.tolist(),
-            t_max.tolist(), cnt_a.tolist(), cnt_b.tolist(), oct_a.tolist(), oct_b.tolist(),
-            flags_a.tolist(), flags_b.tolist(), any_fin_a.tolist(), any_fin_b.tolist(), strict=True)):
-        if singles[g]:
+    f_ver = ver[first]
+    f_src_at = cols.src_at[a:b][first]
+    f_dst_at = cols.dst_at[a:b][first]
+    f_alen = alen[first]
+    new = _new_records(meter, buf, one_by_one, first, f_ver, f_proto, f_sport, f_dport, f_src_at,
+                       f_dst_at, f_alen, flip, t_min, t_max, cnt_a, cnt_b, oct_a, oct_b, flags_a,
+                       flags_b, any_fin_a, any_fin_b)
+    new_groups, new_keys, new_records = new
+    if http_at and len(new_groups):
+        at_of = dict(zip(new_groups.tolist(), range(len(new_groups)), strict=True))
+        for g, items in http_at.items():
+            k = at_of.get(g)
+            if k is not None:
+                _http_request(buf, cols, new_records[k], 0, items)
+    rest = np.ones(n_groups, np.bool_)
+    rest[new_groups] = False
+    sel = np.flatnonzero(rest)
+    singles = one_by_one[sel].tolist()
+    for s_i, (g, v, pr, sp, dp, s_at, d_at, ln, t0, fl0, fi, flipped, lo_t, hi_t, ca, cb, oa, ob,
+              fa, fb, fin_a, fin_b) in enumerate(zip(
+            sel.tolist(), f_ver[sel].tolist(), f_proto[sel].tolist(), f_sport[sel].tolist(),
+            f_dport[sel].tolist(), f_src_at[sel].tolist(), f_dst_at[sel].tolist(),
+            f_alen[sel].tolist(), ts[first[sel]].tolist(), f_flags[sel].tolist(), first[sel].tolist(),
+            flip[sel].tolist(), t_min[sel].tolist(), t_max[sel].tolist(), cnt_a[sel].tolist(),
+            cnt_b[sel].tolist(), oct_a[sel].tolist(), oct_b[sel].tolist(), flags_a[sel].tolist(),
+            flags_b[sel].tolist(), any_fin_a[sel].tolist(), any_fin_b[sel].tolist(), strict=True)):
+        if singles[s_i]:
             rows = (a + order[offsets[g]:offsets[g] + ca + cb]).tolist()
             _one_by_one(meter, buf, cols, rows, ended, fresh)
             continue
@@ -595,15 +610,7 @@ def _bulk(meter: FlowMeter, block: Block, cols: _Columns, a: int, b: int) -> boo
                 st[_RFLAGS] |= fb
                 fin_fwd, fin_rev = fin_a, fin_b
         if http_at and g in http_at and st[_URL] is None:
-            for rank, j in http_at[g]:
-                if seen + rank + 1 > _HTTP_SCAN_PACKETS:
-                    break
-                p = int(payload_col[j])
-                host, url = parse_http_request(buf[p:min(int(ip_end_col[j]), int(frame_end_col[j]))])
-                if url is not None:
-                    st[_URL] = url
-                    st[_HOST] = host
-                    break
+            _http_request(buf, cols, st, seen, http_at[g])
         if pr == 6 and tcp_end and (fa | fb) & 5 and not st[_FIN] & _CLOSED:
             if (fa | fb) & 4 or not biflow:
                 st[_FIN] |= _CLOSED
@@ -615,10 +622,100 @@ def _bulk(meter: FlowMeter, block: Block, cols: _Columns, a: int, b: int) -> boo
         ended.sort(key=lambda e: e[0])
         meter._held.extend((key, st, why) for _, key, st, why in ended)
     if fresh:
+        # records opened by the loop above join the bulk's new ones, all in packet order
+        fresh.extend(zip((a + first[new_groups]).tolist(), new_keys, new_records, strict=True))
         fresh.sort(key=lambda e: e[0])
         for _, key, st in fresh:
             flows[key] = st
+    elif new_keys:
+        flows.update(zip(new_keys, new_records, strict=True))
     return True
+
+
+def _http_request(buf: bytes, cols: _Columns, st: list[Any], seen: int,
+                  items: list[tuple[int, int]]) -> None:
+    """Fill a record's HTTP host and URL from the first request among its candidate packets
+    ``items`` (rank in the connection's packets here, packet), as the per-packet meter would:
+    only within a record's first :data:`_HTTP_SCAN_PACKETS` packets (``seen`` came before)."""
+    for rank, j in items:
+        if seen + rank + 1 > _HTTP_SCAN_PACKETS:
+            break
+        p = int(cols.payload[j])
+        host, url = parse_http_request(buf[p:min(int(cols.ip_end[j]), int(cols.frame_end[j]))])
+        if url is not None:
+            st[_URL] = url
+            st[_HOST] = host
+            break
+
+
+def _new_records(meter: FlowMeter, buf: bytes, one_by_one: Bools, first: I64, f_ver: I64,
+                 f_proto: I64, f_sport: I64, f_dport: I64, f_src_at: I64, f_dst_at: I64,
+                 f_alen: I64, flip: Bools, t_min: I64, t_max: I64, cnt_a: I64, cnt_b: I64,
+                 oct_a: I64, oct_b: I64, flags_a: I64, flags_b: I64, fin_a: I64,
+                 fin_b: I64) -> tuple[I64, list[tuple[Any, ...]], list[list[Any]]]:
+    """The connections of a stretch that open a record (no record for them in the table, in
+    either direction) and need no packet-by-packet metering: their records made at once, in
+    the order of their first packets. Returns (groups, keys, records).
+
+    Why: in short-flow traffic most connections of a stretch are new, and building their
+    records column by column (one dict lookup per direction, then list comprehensions) costs a
+    fraction of the general loop, which decides per connection whether a record ends."""
+    cand = np.flatnonzero(~one_by_one)
+    cand = cand[np.argsort(first[cand], kind="stable")]
+    empty: tuple[I64, list[tuple[Any, ...]], list[list[Any]]] = (cand[:0], [], [])
+    if not len(cand):
+        return empty
+    v_l = f_ver[cand].tolist()
+    pr_l = f_proto[cand].tolist()
+    sp_l = f_sport[cand].tolist()
+    dp_l = f_dport[cand].tolist()
+    s_l = f_src_at[cand].tolist()
+    d_l = f_dst_at[cand].tolist()
+    if not np.any(f_alen[cand] != 4):
+        srcs = [buf[s:s + 4] for s in s_l]
+        dsts = [buf[d:d + 4] for d in d_l]
+    else:
+        ln_l = f_alen[cand].tolist()
+        srcs = [buf[s:s + n] for s, n in zip(s_l, ln_l, strict=True)]
+        dsts = [buf[d:d + n] for d, n in zip(d_l, ln_l, strict=True)]
+    keys = list(zip(v_l, srcs, dsts, sp_l, dp_l, pr_l))
+    get = meter.flows.get
+    known = [get(k) is not None for k in keys]
+    biflow = meter.biflow
+    if biflow:
+        rkeys = list(zip(v_l, dsts, srcs, dp_l, sp_l, pr_l))
+        known = [f or get(r) is not None for f, r in zip(known, rkeys, strict=True)]
+    if any(known):
+        pick = np.flatnonzero(~np.array(known, np.bool_))
+        cand = cand[pick]
+        picked = pick.tolist()
+        keys = [keys[i] for i in picked]
+        if biflow:
+            rkeys = [rkeys[i] for i in picked]
+        if not len(cand):
+            return empty
+    fl = flip[cand]
+    if biflow and np.any(fl):
+        keys = [r if f else k for k, r, f in zip(keys, rkeys, fl.tolist(), strict=True)]
+    ca = cnt_a[cand]
+    cb = cnt_b[cand]
+    oa = oct_a[cand]
+    ob = oct_b[cand]
+    fa = flags_a[cand]
+    fb = flags_b[cand]
+    # the TCP end state, as the general loop sets it on a new record
+    both = fa | fb
+    fin_fwd = np.where(fl, fin_b[cand], fin_a[cand])
+    fin_rev = np.where(fl, fin_a[cand], fin_b[cand])
+    half = fin_fwd | (fin_rev << 1)
+    closing = (f_proto[cand] == 6) & ((both & 5) != 0) & meter.tcp_end
+    fin = np.where(closing, np.where(((both & 4) != 0) | (not biflow), _CLOSED,
+                                     np.where(half == 3, half | _CLOSED, half)), 0)
+    records = [[lo, hi, p, o, f, rp, ro, rf, e, None, None] for lo, hi, p, o, f, rp, ro, rf, e in zip(
+        t_min[cand].tolist(), t_max[cand].tolist(), np.where(fl, cb, ca).tolist(),
+        np.where(fl, ob, oa).tolist(), np.where(fl, fb, fa).tolist(), np.where(fl, ca, cb).tolist(),
+        np.where(fl, oa, ob).tolist(), np.where(fl, fa, fb).tolist(), fin.tolist(), strict=True)]
+    return cand, keys, records
 
 
 def _one_by_one(meter: FlowMeter, buf: bytes, cols: _Columns, rows: list[int],
