@@ -491,8 +491,10 @@ def _bulk(meter: FlowMeter, block: Block, cols: _Columns, a: int, b: int) -> boo
         ((f_proto == 17) | (f_proto == 132) | (f_proto == 136)) & s_in & ~d_in,
     ) & biflow
 
-    # HTTP request candidates (rare): (group, position in the group, packet)
-    http_at: dict[int, list[tuple[int, int]]] = {}
+    # HTTP request candidates: group, position in the group, payload start and end; only
+    # within a connection's first _HTTP_SCAN_PACKETS packets here (no record looks further)
+    http_g: list[int] = []
+    http_items: list[tuple[int, int, int]] = []
     if meter.http:
         pay = cols.payload[a:b]
         cand = (proto == 6) & (pay >= 0) & (cols.frame_end[a:b] >= pay + 4) & (cols.ip_end[a:b] > pay + 3)
@@ -504,8 +506,11 @@ def _bulk(meter: FlowMeter, block: Block, cols: _Columns, a: int, b: int) -> boo
             cand &= np.isin(word, _HTTP_WORDS)
             ranks = np.empty(m, np.int64)
             ranks[order] = np.arange(m) - offsets[sorted_group]
-            for j in np.flatnonzero(cand).tolist():
-                http_at.setdefault(int(group[j]), []).append((int(ranks[j]), a + j))
+            cand &= ranks < _HTTP_SCAN_PACKETS
+            js = np.flatnonzero(cand)
+            http_g = group[js].tolist()
+            ends = np.minimum(cols.ip_end[a:b][js], cols.frame_end[a:b][js])
+            http_items = list(zip(ranks[js].tolist(), pay[js].tolist(), ends.tolist(), strict=True))
 
     # a record already in the table could pass the active timeout inside the stretch: the
     # meter keeps a floor under every start in its table (see meter_block), and the table is
@@ -536,12 +541,23 @@ def _bulk(meter: FlowMeter, block: Block, cols: _Columns, a: int, b: int) -> boo
                        f_dst_at, f_alen, flip, t_min, t_max, cnt_a, cnt_b, oct_a, oct_b, flags_a,
                        flags_b, any_fin_a, any_fin_b)
     new_groups, new_keys, new_records = new
-    if http_at and len(new_groups):
-        at_of = dict(zip(new_groups.tolist(), range(len(new_groups)), strict=True))
-        for g, items in http_at.items():
-            k = at_of.get(g)
-            if k is not None:
-                _http_request(buf, cols, new_records[k], 0, items)
+    http_at: dict[int, list[tuple[int, int, int]]] = {}  # candidates of the other groups
+    if http_g:
+        slot = np.full(n_groups, -1, np.int64)
+        slot[new_groups] = np.arange(len(new_groups))
+        slots = slot.tolist()
+        # in packet order, which is rank order within a connection: the first request wins
+        for g, (r, p, e) in zip(http_g, http_items, strict=True):
+            k = slots[g]
+            if k < 0:
+                http_at.setdefault(g, []).append((r, p, e))
+                continue
+            st = new_records[k]
+            if st[_URL] is None:
+                host, url = parse_http_request(buf[p:e])
+                if url is not None:
+                    st[_URL] = url
+                    st[_HOST] = host
     rest = np.ones(n_groups, np.bool_)
     rest[new_groups] = False
     sel = np.flatnonzero(rest)
@@ -610,7 +626,7 @@ def _bulk(meter: FlowMeter, block: Block, cols: _Columns, a: int, b: int) -> boo
                 st[_RFLAGS] |= fb
                 fin_fwd, fin_rev = fin_a, fin_b
         if http_at and g in http_at and st[_URL] is None:
-            _http_request(buf, cols, st, seen, http_at[g])
+            _http_request(buf, st, seen, http_at[g])
         if pr == 6 and tcp_end and (fa | fb) & 5 and not st[_FIN] & _CLOSED:
             if (fa | fb) & 4 or not biflow:
                 st[_FIN] |= _CLOSED
@@ -632,16 +648,15 @@ def _bulk(meter: FlowMeter, block: Block, cols: _Columns, a: int, b: int) -> boo
     return True
 
 
-def _http_request(buf: bytes, cols: _Columns, st: list[Any], seen: int,
-                  items: list[tuple[int, int]]) -> None:
+def _http_request(buf: bytes, st: list[Any], seen: int, items: list[tuple[int, int, int]]) -> None:
     """Fill a record's HTTP host and URL from the first request among its candidate packets
-    ``items`` (rank in the connection's packets here, packet), as the per-packet meter would:
-    only within a record's first :data:`_HTTP_SCAN_PACKETS` packets (``seen`` came before)."""
-    for rank, j in items:
+    ``items`` (rank in the connection's packets here, payload start and end), as the
+    per-packet meter would: only within a record's first :data:`_HTTP_SCAN_PACKETS` packets
+    (``seen`` came before)."""
+    for rank, p, e in items:
         if seen + rank + 1 > _HTTP_SCAN_PACKETS:
             break
-        p = int(cols.payload[j])
-        host, url = parse_http_request(buf[p:min(int(cols.ip_end[j]), int(cols.frame_end[j]))])
+        host, url = parse_http_request(buf[p:e])
         if url is not None:
             st[_URL] = url
             st[_HOST] = host
