@@ -72,6 +72,7 @@ from .flowmeter import (
     LINKTYPE_RAW_OBSD,
     LINKTYPE_RAW_OLD,
     answers_first,
+    gc_paused,
     parse_frame,
     parse_http_request,
     record_ends,
@@ -147,7 +148,8 @@ def meter_block(meter: FlowMeter, block: Block, linktype: int) -> list[tuple[int
         if meter._start_floor is None:
             meter._start_floor = min((st[_START] for st in meter.flows.values()), default=0)
         meter._start_floor = min(meter._start_floor, int(cols.ts.min()))
-        _meter_columns(meter, block, linktype, cols)
+        with gc_paused():  # records hold no cycles; see gc_paused
+            _meter_columns(meter, block, linktype, cols)
     meter.packets += len(block)
     meter.non_ip += non_ip
     return bad
