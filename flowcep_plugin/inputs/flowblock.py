@@ -133,7 +133,7 @@ def meter_block(meter: FlowMeter, block: Block, linktype: int) -> list[tuple[int
         return []
     # fewer than MIN_BULK packets per sweep interval that has packets: the stretches would be
     # short, so the numpy parse would be spent for nothing
-    sparse = len(block) < MIN_BULK * len(np.unique(block.times // meter.sweep_ms))
+    sparse = len(block) < MIN_BULK * _intervals(block.times // meter.sweep_ms)
     if sparse or linktype not in BLOCK_LINKTYPES or meter.linger_ms <= 0:
         meter._start_floor = None
         return meter._meter(block.frames(), linktype)
@@ -153,6 +153,15 @@ def meter_block(meter: FlowMeter, block: Block, linktype: int) -> list[tuple[int
     meter.packets += len(block)
     meter.non_ip += non_ip
     return bad
+
+
+def _intervals(slots: I64) -> int:
+    """How many distinct values ``slots`` holds: sweep intervals with packets. Capture time
+    rarely goes back, so a count of steps answers without the sort np.unique would do."""
+    steps = np.diff(slots)
+    if np.any(steps < 0):
+        return len(np.unique(slots))
+    return 1 + int(np.count_nonzero(steps))
 
 
 # -- parsing --------------------------------------------------------------------------------
@@ -358,6 +367,14 @@ def _server_table(meter: FlowMeter) -> Bools:
     return table
 
 
+def _ipv4(u8: npt.NDArray[np.uint8], at: I64) -> npt.NDArray[np.uint64]:
+    """IPv4 addresses at ``at`` as 32-bit values (in 64-bit words)."""
+    return ((u8.take(at, mode="clip").astype(np.uint64) << np.uint64(24))
+            | (u8.take(at + 1, mode="clip").astype(np.uint64) << np.uint64(16))
+            | (u8.take(at + 2, mode="clip").astype(np.uint64) << np.uint64(8))
+            | u8.take(at + 3, mode="clip").astype(np.uint64))
+
+
 def _addresses(u8: npt.NDArray[np.uint8], at: I64, alen: I64) -> npt.NDArray[np.uint64]:
     """Addresses as two 64-bit words (IPv4 in the first 4 bytes, zeros after)."""
     if not np.any(alen != 4):  # IPv4 only: four byte gathers instead of sixteen
@@ -378,7 +395,7 @@ _MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x8
 
 def _hash_rows(keys: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
     """A 64-bit hash of each key row (multiply-xor, murmur3's finaliser)."""
-    h: npt.NDArray[np.uint64] = np.bitwise_xor.reduce(keys * _MIX, axis=1)
+    h: npt.NDArray[np.uint64] = np.bitwise_xor.reduce(keys * _MIX[:keys.shape[1]], axis=1)
     h ^= h >> np.uint64(33)
     h *= np.uint64(0xFF51AFD7ED558CCD)
     h ^= h >> np.uint64(33)
@@ -401,29 +418,47 @@ def _bulk(meter: FlowMeter, block: Block, cols: _Columns, a: int, b: int) -> boo
     dport = cols.dport[a:b]
     flags = cols.flags[a:b]
     alen = cols.alen[a:b]
-    src = _addresses(u8, cols.src_at[a:b], alen)
-    dst = _addresses(u8, cols.dst_at[a:b], alen)
     biflow = meter.biflow
-    if biflow:
-        # the source endpoint is the lower one (address, then port)
-        lo = ((src[:, 0] < dst[:, 0])
-              | ((src[:, 0] == dst[:, 0]) & ((src[:, 1] < dst[:, 1])
-                                             | ((src[:, 1] == dst[:, 1]) & (sport <= dport)))))
-        # key == reverse key: the first packet alone is counted as an answer (per packet)
-        same: Bools | None = (src[:, 0] == dst[:, 0]) & (src[:, 1] == dst[:, 1]) & (sport == dport)
-        ea = np.where(lo[:, None], src, dst)
-        eb = np.where(lo[:, None], dst, src)
-        pa = np.where(lo, sport, dport)
-        pb = np.where(lo, dport, sport)
+    same: Bools | None = None
+    if not np.any(alen != 4):
+        # IPv4 only (most stretches): the key packed in two words, addresses in the first
+        src4 = _ipv4(u8, cols.src_at[a:b])
+        dst4 = _ipv4(u8, cols.dst_at[a:b])
+        if biflow:
+            # the source endpoint is the lower one (address, then port)
+            lo = (src4 < dst4) | ((src4 == dst4) & (sport <= dport))
+            # key == reverse key: the first packet alone is counted as an answer (per packet)
+            same = (src4 == dst4) & (sport == dport)
+            low = np.where(lo, src4, dst4)
+            high = np.where(lo, dst4, src4)
+            pa = np.where(lo, sport, dport)
+            pb = np.where(lo, dport, sport)
+        else:
+            lo = np.ones(m, np.bool_)
+            low, high, pa, pb = src4, dst4, sport, dport
+        keys = np.empty((m, 2), np.uint64)
+        keys[:, 0] = (low << np.uint64(32)) | high
+        keys[:, 1] = (proto << 32 | pa << 16 | pb).astype(np.uint64)
     else:
-        same = None
-        lo = np.ones(m, np.bool_)
-        ea, eb, pa, pb = src, dst, sport, dport
-    keys = np.empty((m, 6), np.uint64)
-    keys[:, 0] = (ver << 8 | proto).astype(np.uint64)
-    keys[:, 1:3] = ea
-    keys[:, 3:5] = eb
-    keys[:, 5] = (pa << 16 | pb).astype(np.uint64)
+        src = _addresses(u8, cols.src_at[a:b], alen)
+        dst = _addresses(u8, cols.dst_at[a:b], alen)
+        if biflow:
+            lo = ((src[:, 0] < dst[:, 0])
+                  | ((src[:, 0] == dst[:, 0]) & ((src[:, 1] < dst[:, 1])
+                                                 | ((src[:, 1] == dst[:, 1]) & (sport <= dport)))))
+            same = (src[:, 0] == dst[:, 0]) & (src[:, 1] == dst[:, 1]) & (sport == dport)
+            ea = np.where(lo[:, None], src, dst)
+            eb = np.where(lo[:, None], dst, src)
+            pa = np.where(lo, sport, dport)
+            pb = np.where(lo, dport, sport)
+        else:
+            lo = np.ones(m, np.bool_)
+            ea, eb, pa, pb = src, dst, sport, dport
+        keys = np.empty((m, 6), np.uint64)
+        keys[:, 0] = (ver << 8 | proto).astype(np.uint64)
+        keys[:, 1:3] = ea
+        keys[:, 3:5] = eb
+        keys[:, 5] = (pa << 16 | pb).astype(np.uint64)
     # group by a 64-bit hash of the key (one integer sort instead of a sort of 48-byte rows),
     # then check that equal hashes hold equal keys: a collision sends the stretch to the
     # per-packet meter rather than merging two connections
