@@ -535,16 +535,18 @@ def _bulk(meter: FlowMeter, block: Block, cols: _Columns, a: int, b: int) -> boo
     if meter.http:
         pay = cols.payload[a:b]
         cand = (proto == 6) & (pay >= 0) & (cols.frame_end[a:b] >= pay + 4) & (cols.ip_end[a:b] > pay + 3)
-        if np.any(cand):
-            word = ((u8.take(pay, mode="clip").astype(np.int64) << 24)
-                    | (u8.take(pay + 1, mode="clip").astype(np.int64) << 16)
-                    | (u8.take(pay + 2, mode="clip").astype(np.int64) << 8)
-                    | u8.take(pay + 3, mode="clip").astype(np.int64))
-            cand &= np.isin(word, _HTTP_WORDS)
+        js = np.flatnonzero(cand)
+        if len(js):
+            at = pay[js]
+            word = ((u8.take(at, mode="clip").astype(np.int64) << 24)
+                    | (u8.take(at + 1, mode="clip").astype(np.int64) << 16)
+                    | (u8.take(at + 2, mode="clip").astype(np.int64) << 8)
+                    | u8.take(at + 3, mode="clip").astype(np.int64))
+            js = js[np.isin(word, _HTTP_WORDS)]
+        if len(js):
             ranks = np.empty(m, np.int64)
             ranks[order] = np.arange(m) - offsets[sorted_group]
-            cand &= ranks < _HTTP_SCAN_PACKETS
-            js = np.flatnonzero(cand)
+            js = js[ranks[js] < _HTTP_SCAN_PACKETS]
             http_g = group[js].tolist()
             ends = np.minimum(cols.ip_end[a:b][js], cols.frame_end[a:b][js])
             http_items = list(zip(ranks[js].tolist(), pay[js].tolist(), ends.tolist(), strict=True))
