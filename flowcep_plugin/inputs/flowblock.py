@@ -369,10 +369,12 @@ def _server_table(meter: FlowMeter) -> Bools:
 
 def _ipv4(u8: npt.NDArray[np.uint8], at: I64) -> npt.NDArray[np.uint64]:
     """IPv4 addresses at ``at`` as 32-bit values (in 64-bit words)."""
-    return ((u8.take(at, mode="clip").astype(np.uint64) << np.uint64(24))
-            | (u8.take(at + 1, mode="clip").astype(np.uint64) << np.uint64(16))
-            | (u8.take(at + 2, mode="clip").astype(np.uint64) << np.uint64(8))
-            | u8.take(at + 3, mode="clip").astype(np.uint64))
+    word: npt.NDArray[np.uint64] = (
+        (u8.take(at, mode="clip").astype(np.uint64) << np.uint64(24))
+        | (u8.take(at + 1, mode="clip").astype(np.uint64) << np.uint64(16))
+        | (u8.take(at + 2, mode="clip").astype(np.uint64) << np.uint64(8))
+        | u8.take(at + 3, mode="clip").astype(np.uint64))
+    return word
 
 
 def _addresses(u8: npt.NDArray[np.uint8], at: I64, alen: I64) -> npt.NDArray[np.uint64]:
@@ -591,12 +593,12 @@ def _bulk(meter: FlowMeter, block: Block, cols: _Columns, a: int, b: int) -> boo
             if k < 0:
                 http_at.setdefault(g, []).append((r, p, e))
                 continue
-            st = new_records[k]
-            if st[_URL] is None:
+            rec = new_records[k]
+            if rec[_URL] is None:
                 host, url = parse_http_request(buf[p:e])
                 if url is not None:
-                    st[_URL] = url
-                    st[_HOST] = host
+                    rec[_URL] = url
+                    rec[_HOST] = host
     rest = np.ones(n_groups, np.bool_)
     rest[new_groups] = False
     sel = np.flatnonzero(rest)
@@ -732,12 +734,12 @@ def _new_records(meter: FlowMeter, buf: bytes, one_by_one: Bools, first: I64, f_
         ln_l = f_alen[cand].tolist()
         srcs = [buf[s:s + n] for s, n in zip(s_l, ln_l, strict=True)]
         dsts = [buf[d:d + n] for d, n in zip(d_l, ln_l, strict=True)]
-    keys = list(zip(v_l, srcs, dsts, sp_l, dp_l, pr_l))
+    keys = list(zip(v_l, srcs, dsts, sp_l, dp_l, pr_l, strict=True))
     get = meter.flows.get
     known = [get(k) is not None for k in keys]
     biflow = meter.biflow
     if biflow:
-        rkeys = list(zip(v_l, dsts, srcs, dp_l, sp_l, pr_l))
+        rkeys = list(zip(v_l, dsts, srcs, dp_l, sp_l, pr_l, strict=True))
         known = [f or get(r) is not None for f, r in zip(known, rkeys, strict=True)]
     if any(known):
         pick = np.flatnonzero(~np.array(known, np.bool_))

@@ -709,30 +709,39 @@ class FlowMeter:
                     out.append(self._columns(group, ver))
         return out
 
-    def _addr(self, raw: bytes) -> str:
-        text = self._addr_cache.get(raw)
-        if text is None:
-            text = socket.inet_ntoa(raw) if len(raw) == 4 else socket.inet_ntop(socket.AF_INET6, raw)
-            if len(self._addr_cache) > 100_000:
-                self._addr_cache.clear()
-            self._addr_cache[raw] = text
-        return text
+    def _texts(self, raws: Sequence[bytes]) -> list[str]:
+        """Addresses as text. Why this shape: in a batch most addresses are either repeated
+        (servers, a scanner) or new (clients), so cached ones are looked up with one C-level
+        map, and the new ones are converted once each and cached together."""
+        cache = self._addr_cache
+        texts: list[str | None] = list(map(cache.get, raws))
+        if None not in texts:
+            return texts  # type: ignore[return-value]
+        new = list(dict.fromkeys(a for a, t in zip(raws, texts, strict=True) if t is None))
+        if len(new[0]) == 4:  # one IP version per batch
+            made = dict(zip(new, map(socket.inet_ntoa, new), strict=True))
+        else:
+            made = {a: socket.inet_ntoa(a) if len(a) == 4 else socket.inet_ntop(socket.AF_INET6, a)
+                    for a in new}
+        out = [t if t is not None else made[a] for a, t in zip(raws, texts, strict=True)]
+        if len(cache) + len(made) > 100_000:
+            cache.clear()
+        cache.update(made)
+        return out
 
     def _columns(self, recs: list[tuple[Key, list[Any], int]], ver: int) -> FlowBatch:
         # transposed with zip(*...): a C loop per column instead of a comprehension per column
         keys, sts, reasons = zip(*recs, strict=True)
         _, srcs, dsts, sports, dports, protos = zip(*keys, strict=True)
         starts, ends, pkts, octets, flags, rpkts, roctets, rflags, _, hosts, urls = zip(*sts, strict=True)
-        cache = self._addr_cache
-        addr = self._addr
         suffix = "IPv4" if ver == 4 else "IPv6"
         icmp = 1 if ver == 4 else 58
         has_icmp = icmp in protos
         cols: dict[str, list[Any]] = {
             "flowStartMilliseconds": list(starts),
             "flowEndMilliseconds": list(ends),
-            f"source{suffix}Address": [cache.get(a) or addr(a) for a in srcs],
-            f"destination{suffix}Address": [cache.get(a) or addr(a) for a in dsts],
+            f"source{suffix}Address": self._texts(srcs),
+            f"destination{suffix}Address": self._texts(dsts),
             "sourceTransportPort": (
                 [0 if p == icmp else sp for sp, p in zip(sports, protos, strict=True)] if has_icmp
                 else list(sports)),
