@@ -8,7 +8,14 @@ UDP-Lite, ICMP), packets are grouped by connection (a sort on a 64-bit hash of t
 columns, checked for collisions), and each group is added to its flow record once: counts and
 octets summed, flags OR-ed, times reduced to min and max. Python then runs once per connection
 and stretch, not once per packet. The table stays the per-packet meter's (a dict of lists),
-so what is left costs per flow: about 3 µs a connection here, plus expiry and output.
+so what is left costs per flow. Most connections of a stretch open a record (short flows,
+scans): those are made together (:func:`_new_records`: one dict lookup per direction, the
+records built from the columns with list comprehensions, their HTTP requests parsed straight
+into them), and only connections already in the table, or metered packet by packet, go
+through the per-connection loop. The cyclic garbage collector is paused while a block is
+metered (:func:`~.flowmeter.gc_paused`): the records hold no cycles, and its passes walked the
+whole table. What remains per flow is the Python list and key tuple of each record, its visits
+by the sweeps while it waits for its timeout, and its row in the output (about 2 µs a flow).
 
 The result must be the per-packet meter's, record by record (``tests/inputs/test_flowblock.py``
 compares both on every capture in ``../shared/data/traces``). So the block is cut where the
@@ -29,9 +36,8 @@ exactly as the per-packet meter does, and what ends is appended to the output in
 new records are inserted into the table in packet order, so expiry, eviction and the output
 order stay the same. A connection that breaks a rule is metered packet by packet inside the
 stretch (:func:`_one_by_one`); a stretch that could overflow the table, a short stretch
-(:data:`MIN_BULK`), a scan (:data:`MIN_PER_CONNECTION`), a sparse block (fewer than
-:data:`MIN_BULK` packets per sweep interval: the parse would be spent for nothing), a block
-holding an IP fragment, ``close_linger = 0`` and the link types this path does not parse
+(:data:`MIN_BULK`), a sparse block (fewer than :data:`MIN_BULK` packets per sweep interval:
+the parse would be spent for nothing), a block holding an IP fragment, ``close_linger = 0`` and the link types this path does not parse
 (BSD loopback/null) go through the per-packet meter unchanged. Frames the numpy parser does
 not claim (VLAN stacks, IPv6 fragment headers or long extension chains, anything truncated or
 malformed) are parsed one by one with :func:`parse_frame`, so malformed packets are counted
@@ -332,8 +338,11 @@ def _meter_columns(meter: FlowMeter, block: Block, linktype: int, cols: _Columns
 #: per call (some 60 calls a stretch) is more than a short Python loop.
 MIN_BULK = 256
 #: Below this many packets per connection (on average) a stretch goes through the per-packet
-#: meter too: the bulk path costs about as much per connection as two or three packets.
-MIN_PER_CONNECTION = 2.5
+#: meter too. It was 2.5 while the bulk path ran a Python loop per connection; since new
+#: connections are made together (:func:`_new_records`) a scan of one packet a connection
+#: costs less in bulk (1.06-1.17x on the ddosgrid scan and SYN flood captures), so at 1.0 no
+#: stretch is refused for being a scan.
+MIN_PER_CONNECTION = 1.0
 
 
 def _stretch(meter: FlowMeter, block: Block, linktype: int, cols: _Columns, a: int, b: int,
