@@ -15,7 +15,8 @@ into them), and only connections already in the table, or metered packet by pack
 through the per-connection loop. The cyclic garbage collector is paused while a block is
 metered (:func:`~.flowmeter.gc_paused`): the records hold no cycles, and its passes walked the
 whole table. What remains per flow is the Python list and key tuple of each record, its visits
-by the sweeps while it waits for its timeout, and its row in the output (about 2 µs a flow).
+by the sweeps while it waits for its timeout, and its row in the output: about 3 µs a flow
+(docs/performance.md, "`pcap:` input: the block path").
 
 The result must be the per-packet meter's, record by record (``tests/inputs/test_flowblock.py``
 compares both on every capture in ``../shared/data/traces``). So the block is cut where the
@@ -37,11 +38,11 @@ new records are inserted into the table in packet order, so expiry, eviction and
 order stay the same. A connection that breaks a rule is metered packet by packet inside the
 stretch (:func:`_one_by_one`); a stretch that could overflow the table, a short stretch
 (:data:`MIN_BULK`), a sparse block (fewer than :data:`MIN_BULK` packets per sweep interval:
-the parse would be spent for nothing), a block holding an IP fragment, ``close_linger = 0`` and the link types this path does not parse
-(BSD loopback/null) go through the per-packet meter unchanged. Frames the numpy parser does
-not claim (VLAN stacks, IPv6 fragment headers or long extension chains, anything truncated or
-malformed) are parsed one by one with :func:`parse_frame`, so malformed packets are counted
-with the same reasons.
+the parse would be spent for nothing), a block holding an IP fragment, ``close_linger = 0``
+and the link types this path does not parse (BSD loopback/null) go through the per-packet
+meter unchanged. Frames the numpy parser does not claim (VLAN stacks, IPv6 fragment headers or
+long extension chains, anything truncated or malformed) are parsed one by one with
+:func:`parse_frame`, so malformed packets are counted with the same reasons.
 """
 
 from __future__ import annotations
