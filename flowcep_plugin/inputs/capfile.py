@@ -45,6 +45,7 @@ MAX_RECORD = 262_144  # libpcap's largest snap length; a bigger record length me
 MAX_BLOCK = 16 * 1024 * 1024  # a pcapng block claiming more than this is corrupt
 BLOCK_READ = 1 << 20
 MAX_READ = 64 << 20  # the most read at once to finish a chunk of large frames
+READ_AHEAD = 3  # chunks read ahead of the one being cut (see _pcap)
 #: the latest time a capture can state, in ms: classic pcap's unsigned 32-bit seconds (2106).
 #: A pcapng time beyond it, or before 1970, is read as that bound: the event-time clock then
 #: judges the packet's flow ('future'/'too-old') instead of one packet ending the whole file.
@@ -288,10 +289,12 @@ def _pcap(path: str, st: _Stream, chunk: int) -> Iterator[tuple[int, Block]]:
         need = 16 if n - pos < 16 else 16 + caplen_of(buf, pos + 8)[0]
         keep = starts[0] if starts else pos
         kept = pos - keep
-        # read what the rest of the chunk should take at the mean record size so far, and at
-        # least as much again as is kept, so a chunk's bytes are copied O(1) times
+        # read what the rest of the chunk and READ_AHEAD more chunks should take at the mean
+        # record size so far, and at least READ_AHEAD times what is kept: what is kept is
+        # copied again, so this bounds the copies of a byte near 1 + 1 / READ_AHEAD
         mean = (st.base + pos - 24) // max(1, done + len(starts))
-        st.fill(keep, kept + max(need, kept, min(MAX_READ, (chunk - len(starts)) * mean)))
+        ahead = (chunk * (READ_AHEAD + 1) - len(starts)) * mean
+        st.fill(keep, kept + max(need, kept, min(MAX_READ, max(ahead, kept * READ_AHEAD))))
         buf = st.buf
         if keep:
             starts = [s - keep for s in starts]

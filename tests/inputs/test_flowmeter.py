@@ -410,3 +410,34 @@ def test_a_full_table_evicts_closed_connections_as_ended_not_forced() -> None:
     early = {r["sourceTransportPort"]: r["flowEndReason"] for r in rows(meter.take_batches())}
     assert early[40100] == END_DETECTED
     assert {why for port, why in early.items() if port != 40100} == {END_FORCED}
+
+
+def test_gc_paused_restores_the_collector_even_on_errors() -> None:
+    """The block path pauses the cyclic collector around a block; it must come back on after
+    an exception, and a pause inside a pause (or with the collector already off) must not
+    turn it on early."""
+    import gc
+
+    from flowcep_plugin.inputs.flowmeter import gc_paused
+
+    was = gc.isenabled()
+    gc.enable()
+    try:
+        with pytest.raises(RuntimeError), gc_paused():
+            assert not gc.isenabled()
+            raise RuntimeError("boom")
+        assert gc.isenabled()
+        with gc_paused():
+            with gc_paused():
+                pass
+            assert not gc.isenabled()  # the inner pause left it to the outer one
+        assert gc.isenabled()
+        gc.disable()
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # it was off before: it stays off
+    finally:
+        if was:
+            gc.enable()
+        else:
+            gc.disable()
