@@ -4,7 +4,8 @@
 # fidelity fixtures in tests/fixtures/realtools/ (see PROVENANCE.md there).
 #
 # Usage (root; Debian packages: nmap hydra masscan hping3 dirb apache2-utils dnsmasq
-# openssh-server bind9-dnsutils tcpdump tshark):
+# openssh-server bind9-dnsutils tcpdump tshark medusa ncrack gobuster python3-pyftpdlib
+# nftables wget curl):
 #     scripts/capture-realtools.sh [--out DIR] [NAME ...]     (default: every capture)
 #
 # Why namespaces: the traffic must be real (kernel TCP stacks answering, real daemons), yet
@@ -14,8 +15,12 @@
 #   rt-atk  203.0.113.66            attacker          \
 #   rt-cli  192.0.2.10-49           benign clients     >- br-c (rt-router: 203.0.113.1, 192.0.2.1)
 #   rt-sink 203.0.113.254           router's default  /     tcpdump -s 128 runs on br-c
-#   rt-srv  198.51.100.10-40        web (all), sshd (.10) \_ br-s (rt-router: 198.51.100.1)
-#   rt-dns  198.51.100.53           dnsmasq, local records /
+#   rt-srv  198.51.100.10-40        web (all), sshd (.10, .20-.29), ftp (.10), smtp (.11),
+#                                   ntp + syslog sink (.12)   \_ br-s (rt-router: 198.51.100.1)
+#   rt-dns  198.51.100.53           dnsmasq, local records   /
+#
+# The NAT capture adds 192.0.2.50 to rt-cli and source-NATs (nftables) 40 inner addresses
+# 192.0.2.130-169, bound on rt-cli's loopback, to it: outside rt-cli only .50 is seen.
 #
 # The capture point br-c sees every packet between the client side and the servers, both
 # directions. The sink is the router's default route, so answers to spoofed sources
@@ -31,7 +36,12 @@ ALL=(nmap_syn_top100 nmap_connect_top100 nmap_udp_20 nmap_ping_sweep nmap_versio
      hping3_flood_random_src hping3_flood_one_src
      benign_web_many_clients benign_dns_resolver benign_one_client_many_conns benign_monitor_31_sites
      benign_ssh_session nmap_slow_t1_12ports hping3_flood_closed_port nmap_xmas_top100 nmap_fin_top100 nmap_ack_top100
-     v6_nmap_syn_top100 v6_nmap_ping_sweep v6_hydra_ssh v6_hydra_http_form v6_multistage_nmap_dirb_hydra v6_benign_web_dns)
+     v6_nmap_syn_top100 v6_nmap_ping_sweep v6_hydra_ssh v6_hydra_http_form v6_multistage_nmap_dirb_hydra v6_benign_web_dns
+     nmap_null_top100 nmap_window_top100 nmap_maimon_top100 nmap_udp_top50 nmap_slow_t2_16hosts
+     masscan_24_3ports nmap_sweep_then_445 hydra_ftp hydra_http_form_t1 medusa_ssh ncrack_ssh
+     gobuster_dir hping3_udp_flood hping3_icmp_flood
+     benign_nat_gateway benign_web_crawler benign_dns_busy benign_ntp_syslog benign_smtp
+     benign_ssh_config_mgmt benign_login_typos)
 NAMES=("$@"); [[ ${#NAMES[@]} -eq 0 ]] && NAMES=("${ALL[@]}")
 [[ $(id -u) -eq 0 ]] || { echo "capture-realtools: must run as root (network namespaces)" >&2; exit 2; }
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -112,10 +122,20 @@ KbdInteractiveAuthentication no
 UsePAM yes
 PermitRootLogin no
 PidFile $TMP/sshd.pid
+AuthorizedKeysFile $TMP/authorized_keys
+StrictModes no
+$(for i in $(seq 20 29); do echo "ListenAddress 198.51.100.$i"; done)
 CONF
 inn rt-srv /usr/sbin/sshd -D -f "$TMP/sshd_config" & PIDS+=($!)
 useradd -M -d /tmp -s /bin/sh rtalice
 echo 'rtalice:correct-horse' | chpasswd
+# sshd reads authorized_keys as the user: rtalice must reach it
+ssh-keygen -q -t ed25519 -N "" -f "$TMP/cm_key"; cp "$TMP/cm_key.pub" "$TMP/authorized_keys"
+chmod 711 "$TMP"; chmod 644 "$TMP/authorized_keys"
+mkdir -p "$TMP/ftp" && echo "readme" > "$TMP/ftp/README"
+inn rt-srv /usr/bin/python3 "$HERE/realtools/ftpsrv.py" 198.51.100.10 "$TMP/ftp" & PIDS+=($!)
+inn rt-srv /usr/bin/python3 -W ignore -m smtpd -n -c DebuggingServer 198.51.100.11:25 >/dev/null & PIDS+=($!)
+inn rt-srv python3 "$HERE/realtools/udpsvc.py" serve 198.51.100.12 & PIDS+=($!)
 inn rt-dns dnsmasq -k --conf-file=/dev/null --no-resolv --no-hosts --user=root \
   --listen-address=198.51.100.53 --listen-address=2001:db8:5::53 --bind-interfaces --local=/corp.example/ \
   --host-record=www.corp.example,198.51.100.10,2001:db8:5::10 --host-record=mail.corp.example,198.51.100.11 \
@@ -141,6 +161,16 @@ words = ["admin", "login", "images", "news", "about", "backup", "cgi-bin", "conf
          "css", "data", "db", "download", "files", "include", "js", "old", "phpmyadmin",
          "private", "products", "test", "tmp", "upload", "wp-admin", "wp-login.php"]
 open(f"{d}/dirs25.txt", "w").write("\n".join(words) + "\n")
+more = ["account", "accounts", "api", "app", "apps", "archive", "assets", "auth", "bak", "bin",
+        "blog", "cache", "cart", "catalog", "checkout", "cms", "console", "core", "cron", "dashboard",
+        "debug", "demo", "dev", "docs", "error", "export", "feed", "forum", "help", "home", "img",
+        "import", "index", "install", "lib", "log", "logs", "mail", "manager", "media", "member",
+        "members", "misc", "mobile", "new", "panel", "phpinfo.php", "portal", "profile", "public",
+        "register", "reports", "search", "secure", "server-status", "services", "setup", "shop",
+        "signin", "signup", "site", "sitemap.xml", "sql", "staff", "static", "stats", "status",
+        "storage", "support", "system", "temp", "templates", "themes", "tools", "user", "users",
+        "vendor", "web", "webmail", "wp-content", "wp-includes", "xmlrpc.php", ".git", ".env"]
+open(f"{d}/dirs110.txt", "w").write("\n".join(words + more) + "\n")
 PY
 printf '#!/bin/sh\necho correct-horse\n' > "$TMP/askpass"; chmod +x "$TMP/askpass"
 printf '#!/bin/sh\necho wrong-horse\n' > "$TMP/askpass-wrong"; chmod +x "$TMP/askpass-wrong"
@@ -232,6 +262,113 @@ s_benign_ssh_session() {
   SSH_ASKPASS_REQUIRE=force SSH_ASKPASS="$TMP/askpass-wrong" $C setsid -w ssh "${ssh_opts[@]}" -b 192.0.2.20 rtalice@$WEB true </dev/null || true
   for k in 1 2 3; do
     SSH_ASKPASS_REQUIRE=force SSH_ASKPASS="$TMP/askpass" $C setsid -w ssh "${ssh_opts[@]}" -b 192.0.2.20 rtalice@$WEB "uname -a; ls -la /etc | head -40; sleep $k" </dev/null >/dev/null
+  done
+}
+
+# --- round 2 (2026-12-04): other scan types, slow and wide scans, other guessing tools and
+# services, floods, and busy benign traffic ---------------------------------------------------
+s_nmap_null_top100()       { $A nmap -n -sN --top-ports 100 $WEB; }
+s_nmap_window_top100()     { $A nmap -n -sW --top-ports 100 $WEB; }
+s_nmap_maimon_top100()     { $A nmap -n -sM --top-ports 100 $WEB; }
+s_nmap_udp_top50()         { $A nmap -n -sU --top-ports 50 $WEB; }
+s_nmap_slow_t2_16hosts()   { $A nmap -n -sS -T2 -Pn -p 22,80,443,3389 198.51.100.8-23; }
+s_masscan_24_3ports()      { timeout -s INT 10 $A masscan 198.51.100.0/24 -p22,80,443 --rate 300 --wait 3 2>/dev/null || true; }
+s_nmap_sweep_then_445() {  # find the live hosts, then probe one port on each of them
+  $A nmap -n -sn 198.51.100.0/24 -oG - | awk '/Status: Up/{print $2}' > "$TMP/live.txt"
+  $A nmap -n -Pn -sS -p 445 -iL "$TMP/live.txt"
+}
+s_hydra_ftp()              { $A hydra -l admin -P "$TMP/pw60.txt" -t 4 -I ftp://$WEB; }
+s_hydra_http_form_t1()     { $A hydra -l admin -P "$TMP/pw60.txt" -t 1 -I $WEB http-post-form "/login:user=^USER^&pass=^PASS^:F=invalid"; }
+s_medusa_ssh()             { $A medusa -h $WEB -u admin -P "$TMP/pw60.txt" -M ssh -t 2 || true; }
+s_ncrack_ssh()             { $A ncrack --user admin -P "$TMP/pw60.txt" ssh://$WEB || true; }
+s_gobuster_dir()           { $A gobuster dir -q -z -t 10 -u "http://$WEB/" -w "$TMP/dirs110.txt" >/dev/null || true; }
+s_hping3_udp_flood()       { $A hping3 -q --udp -p 9 -c 12000 -i u50 $WEB || true; }
+s_hping3_icmp_flood()      { $A hping3 -q --icmp -c 6000 -i u100 $WEB || true; }
+s_benign_nat_gateway() {  # 40 inner clients behind one address: DNS, web pages on several sites, NTP
+  $C ip addr add 192.0.2.50/24 dev eth0
+  for i in $(seq 130 169); do $C ip addr add "192.0.2.$i/32" dev lo; done
+  $C nft add table ip rtnat
+  $C nft add chain ip rtnat post '{ type nat hook postrouting priority 100 ; }'
+  $C nft add rule ip rtnat post ip saddr 192.0.2.128/26 oif eth0 snat to 192.0.2.50
+  local pages=(/ /news /about /products /contact /docs/ /docs/3.html /images/logo.png /missing.css /login)
+  local names=(www.corp.example mail.corp.example intranet.corp.example git.corp.example wpad.corp.example
+               files.corp.example www.corp.example.corp.example)
+  local pids=()
+  for i in $(seq 130 169); do
+    ( $C dig +short +tries=1 +time=2 -b "192.0.2.$i" "@$DNS" "${names[$(( i % 7 ))]}" A >/dev/null
+      $C dig +short +tries=1 +time=2 -b "192.0.2.$i" "@$DNS" "${names[$(( (i + 3) % 7 ))]}" A >/dev/null
+      for k in 0 1 2 3 4 5; do
+        srv=198.51.100.$(( 10 + (i * 7 + k * 11) % 31 ))
+        # a third of the clients try https first (closed here: refused), then fall back to http
+        [[ $(( (i + k) % 3 )) -eq 0 ]] && { $C curl -s -o /dev/null --max-time 2 --interface "192.0.2.$i" "https://$srv/" || true; }
+        $C curl -s -o /dev/null -o /dev/null --interface "192.0.2.$i" "http://$srv${pages[$(( (i + k) % 10 ))]}" "http://$srv/"
+        sleep 0.$(( (i * 7 + k * 3) % 10 ))
+      done
+      [[ $(( i % 4 )) -eq 0 ]] && $C python3 "$HERE/realtools/udpsvc.py" client "192.0.2.$i" 198.51.100.12 2 0
+    ) & pids+=($!)
+  done
+  wait "${pids[@]}"
+  $C nft delete table ip rtnat
+  for i in $(seq 130 169); do $C ip addr del "192.0.2.$i/32" dev lo; done
+  $C ip addr del 192.0.2.50/24 dev eth0
+}
+s_benign_web_crawler() {  # wget -r: one site's manual, then the front pages of 20 sites (robots.txt honoured)
+  $C wget -q -r -l 3 -np -nd --delete-after --bind-address=192.0.2.13 -P "$TMP/crawl" "http://$WEB/docs/" || true
+  for i in $(seq 11 30); do echo "http://198.51.100.$i/"; done > "$TMP/sites.txt"
+  $C wget -q -r -l 1 -nd --delete-after --bind-address=192.0.2.13 -P "$TMP/crawl" -i "$TMP/sites.txt" || true
+}
+s_benign_dns_busy() {  # 40 clients, 15 queries each in one dig batch: search-list misses (NXDOMAIN), AAAA, MX
+  local pids=()
+  for i in $(seq 10 49); do
+    for n in www mail intranet files git printer wiki www.corp.example vpn; do
+      echo "$n.corp.example A"; done > "$TMP/q$i.txt"
+    printf '%s
+' "www.corp.example AAAA" "corp.example MX" "corp.example TXT" "git.corp.example AAAA" \
+      "ldap._tcp.corp.example SRV" "_kerberos._udp.corp.example SRV" >> "$TMP/q$i.txt"
+    ( sleep 0.$(( i % 10 )); $C dig +short +tries=1 +time=2 -b "192.0.2.$i" "@$DNS" -f "$TMP/q$i.txt" >/dev/null ) & pids+=($!)
+  done
+  wait "${pids[@]}"
+}
+s_benign_ntp_syslog() {  # 40 hosts: NTP queries (ntpd style from port 123, or ephemeral) and syslog to one collector
+  local pids=()
+  for i in $(seq 10 49); do
+    $C python3 "$HERE/realtools/udpsvc.py" client "192.0.2.$i" 198.51.100.12 6 $(( i % 2 ? 123 : 0 )) & pids+=($!)
+  done
+  wait "${pids[@]}"
+}
+s_benign_smtp() {  # 30 clients send a mail each; one application server relays 20 notifications
+  local pids=()
+  for i in $(seq 10 39); do
+    printf 'Subject: report %s\n\n%s\n' "$i" "$(head -c $(( 200 + i * 37 )) /dev/zero | tr '\0' x)" > "$TMP/mail$i.txt"
+    ( sleep 0.$(( i % 10 )); $C curl -s --interface "192.0.2.$i" "smtp://198.51.100.11" --mail-from "u$i@corp.example" \
+        --mail-rcpt "boss@corp.example" -T "$TMP/mail$i.txt" ) & pids+=($!)
+  done
+  wait "${pids[@]}"
+  for k in $(seq 1 20); do
+    printf 'Subject: [app] order %s shipped\n\nYour order %s has shipped.\n' "$((1000 + k))" "$((1000 + k))" > "$TMP/note.txt"
+    $C curl -s --interface 192.0.2.45 "smtp://198.51.100.11" --mail-from "noreply@corp.example" \
+      --mail-rcpt "customer$k@corp.example" -T "$TMP/note.txt"
+    sleep 0.$(( k * 3 % 10 ))
+  done
+}
+s_benign_ssh_config_mgmt() {  # a config-management host: three rounds of key-authenticated commands on 10 servers
+  local opts=(-F /dev/null -i "$TMP/cm_key" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes)
+  for cmd in "uname -a" "df -h; uptime" "cat /etc/os-release; ls -la /etc | head -20"; do
+    for i in $(seq 20 29); do $C ssh "${opts[@]}" -b 192.0.2.30 "rtalice@198.51.100.$i" "$cmd" </dev/null >/dev/null; done
+  done
+}
+s_benign_login_typos() {  # five users mistype their ssh password twice, then log in; three do the same on ftp
+  local ssh_opts=(-F /dev/null -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
+                  -o PubkeyAuthentication=no -o PreferredAuthentications=password -o NumberOfPasswordPrompts=1)
+  for i in 21 22 23 24 25; do
+    for pass in askpass-wrong askpass-wrong askpass; do
+      SSH_ASKPASS_REQUIRE=force SSH_ASKPASS="$TMP/$pass" $C setsid -w ssh "${ssh_opts[@]}" -b "192.0.2.$i" rtalice@$WEB "uptime" </dev/null >/dev/null || true
+    done
+  done
+  for i in 26 27 28; do
+    for pass in wrong-horse wrong-horse correct-horse; do
+      $C curl -s --interface "192.0.2.$i" "ftp://rtbob:$pass@$WEB/README" -o /dev/null || true
+    done
   done
 }
 

@@ -49,6 +49,33 @@ EXPECTED: dict[str, set[str]] = {
     "v6_hydra_http_form.pcap": {"multistage-http-bruteforce"},
     # also: its stages straddle a 5-minute boundary, which FlowCEP's tumbling correlation split
     "v6_multistage_nmap_dirb_hydra.pcap": {"multistage-attack"},
+    # round 2 (PROVENANCE.md): other scan types, wide and slow scans, other tools, floods
+    "nmap_null_top100.pcap": {"portscan-flags"},
+    "nmap_udp_top50.pcap": {"portscan-vertical"},
+    "nmap_slow_t2_16hosts.pcap": {"portscan-horizontal"},
+    "masscan_24_3ports.pcap": {"portscan-horizontal", "multistage-tcp-syn-scan"},
+    "nmap_sweep_then_445.pcap": {"portscan-sweep", "portscan-horizontal"},
+    "hydra_ftp.pcap": {"bruteforce-guessing"},
+    "hydra_http_form_t1.pcap": {"multistage-http-bruteforce"},
+    "medusa_ssh.pcap": {"bruteforce-guessing", "bruteforce-slow"},
+    "ncrack_ssh.pcap": {"bruteforce-guessing", "bruteforce-slow"},
+    "hping3_udp_flood.pcap": {"volumetric-udp-flood"},
+    # the victim answered every echo request: the asymmetry test alone let this pass before
+    "hping3_icmp_flood.pcap": {"volumetric-icmp-flood"},
+}
+
+#: benign captures that still raise an alert, each a documented limit (docs/detectors.md):
+#: capture -> (the rule, the innocent source it names). The test fails when one goes away, so
+#: a fix removes its entry here and in the docs.
+KNOWN_LIMITS: dict[str, tuple[str, str]] = {
+    # 40 clients behind one NAT address; a third try https first on http-only servers (refused)
+    # and fall back to http: 80 refused SYNs to port 443 of 31 hosts in a minute, each host
+    # reached on port 80. portscan knows a reached host is no failed target; the multistage
+    # scan stage (EPL, counted per port) does not
+    "benign_nat_gateway.pcap": ("multistage-tcp-syn-scan", "192.0.2.50"),
+    # three rounds of key-authenticated commands on 10 servers: 30 alike ssh sessions, which
+    # flow records cannot tell from 30 failed logins (ignore_sources is the remedy)
+    "benign_ssh_config_mgmt.pcap": ("bruteforce-slow", "192.0.2.30"),
 }
 
 
@@ -87,7 +114,7 @@ def test_fixtures_are_labelled_and_small() -> None:
     files = {p.name for p in FIXTURES.glob("*.pcap")}
     assert {lb["file"] for lb in labels} == files
     assert set(EXPECTED) <= files
-    assert sum((FIXTURES / f).stat().st_size for f in files) < 6_000_000
+    assert sum((FIXTURES / f).stat().st_size for f in files) < 10_000_000
     for lb in labels:
         assert lb["category"] in ("attack", "benign", "oos") and lb["evidence"], lb["file"]
 
@@ -96,10 +123,22 @@ def test_every_attack_detected_and_nobody_falsely_accused(report: Any) -> None:
     assert report.errors == 0, [c.error for c in report.captures if c.error]
     missed = [c.file for c in report.captures if c.detected is False]
     assert missed == [], missed
-    assert report.benign_alerts == 0, [(c.file, c.rules) for c in report.captures
-                                       if c.category == "benign" and c.alerts]
-    assert report.false_accusations == 0, [(c.file, c.false_accusations) for c in report.captures
-                                           if c.false_accusations]
+    scored = [c for c in report.captures if c.file not in KNOWN_LIMITS]
+    assert [(c.file, c.rules) for c in scored if c.category == "benign" and c.alerts] == []
+    assert [(c.file, c.false_accusations) for c in scored if c.false_accusations] == []
+    limits = {c.file: (c.rules, c.false_accusations) for c in report.captures if c.file in KNOWN_LIMITS}
+    assert limits == {f: ([rule], [ip]) for f, (rule, ip) in KNOWN_LIMITS.items()}
+
+
+def test_known_limit_remedy_ignore_sources() -> None:
+    """The documented remedy for sanctioned automation silences the config-management host."""
+    for mod in DETECTORS:
+        pytest.importorskip(mod)
+    from flowcep_plugin.api import run
+
+    result = run(inputs=[f"pcap:{FIXTURES / 'benign_ssh_config_mgmt.pcap'}"], outputs=[],
+                 config={"detectors": {"bruteforce": {"ignore_sources": ["192.0.2.30/32"]}}})
+    assert result.alerts == []
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

@@ -42,12 +42,33 @@ LABELS: dict[str, dict[str, object]] = {
     "v6_hydra_ssh": {"category": "attack", "kind": "ssh-bruteforce", "attackers": [ATK6], "victims": [WEB6]},
     "v6_hydra_http_form": {"category": "attack", "kind": "http-bruteforce", "attackers": [ATK6], "victims": [WEB6]},
     "v6_multistage_nmap_dirb_hydra": {"category": "attack", "kind": "multistage-http", "attackers": [ATK6], "victims": ["2001:db8:5::/120"]},
+    "nmap_null_top100": {"category": "attack", "kind": "tcp-flag-scan", "attackers": [ATK], "victims": [WEB]},
+    "nmap_window_top100": {"category": "oos", "kind": "tcp-ack-scan", "attackers": [ATK], "victims": [WEB]},
+    "nmap_maimon_top100": {"category": "oos", "kind": "tcp-ack-scan", "attackers": [ATK], "victims": [WEB]},
+    "nmap_udp_top50": {"category": "attack", "kind": "udp-scan", "attackers": [ATK], "victims": [WEB]},
+    "nmap_slow_t2_16hosts": {"category": "attack", "kind": "tcp-syn-scan-slow", "attackers": [ATK], "victims": ["198.51.100.0/27"]},
+    "masscan_24_3ports": {"category": "attack", "kind": "tcp-syn-scan-horizontal", "attackers": [ATK], "victims": ["198.51.100.0/24"]},
+    "nmap_sweep_then_445": {"category": "attack", "kind": "host-sweep", "attackers": [ATK], "victims": ["198.51.100.0/24"]},
+    "hydra_ftp": {"category": "attack", "kind": "ftp-bruteforce", "attackers": [ATK], "victims": [WEB]},
+    "hydra_http_form_t1": {"category": "attack", "kind": "http-bruteforce", "attackers": [ATK], "victims": [WEB]},
+    "medusa_ssh": {"category": "attack", "kind": "ssh-bruteforce", "attackers": [ATK], "victims": [WEB]},
+    "ncrack_ssh": {"category": "attack", "kind": "ssh-bruteforce", "attackers": [ATK], "victims": [WEB]},
+    "gobuster_dir": {"category": "oos", "kind": "http-content-scan", "attackers": [ATK], "victims": [WEB]},
+    "hping3_udp_flood": {"category": "attack", "kind": "udp-flood", "attackers": [ATK], "victims": [WEB]},
+    "hping3_icmp_flood": {"category": "attack", "kind": "icmp-flood", "attackers": [ATK], "victims": [WEB]},
     "benign_web_many_clients": {"category": "benign", "kind": "benign-web-server"},
     "benign_dns_resolver": {"category": "benign", "kind": "benign-dns-resolver"},
     "benign_one_client_many_conns": {"category": "benign", "kind": "benign-web-client"},
     "benign_monitor_31_sites": {"category": "benign", "kind": "benign-web-monitor"},
     "benign_ssh_session": {"category": "benign", "kind": "benign-ssh"},
     "v6_benign_web_dns": {"category": "benign", "kind": "benign-web-dns-ipv6"},
+    "benign_nat_gateway": {"category": "benign", "kind": "benign-nat-gateway"},
+    "benign_web_crawler": {"category": "benign", "kind": "benign-web-crawler"},
+    "benign_dns_busy": {"category": "benign", "kind": "benign-dns-resolver"},
+    "benign_ntp_syslog": {"category": "benign", "kind": "benign-ntp-syslog"},
+    "benign_smtp": {"category": "benign", "kind": "benign-smtp"},
+    "benign_ssh_config_mgmt": {"category": "benign", "kind": "benign-ssh-automation"},
+    "benign_login_typos": {"category": "benign", "kind": "benign-login-typos"},
 }
 FIELDS = ["frame.time_epoch", "ip.src", "ip.dst", "ip.proto", "tcp.flags", "tcp.dstport",
           "udp.srcport", "udp.dstport", "icmp.type", "ipv6.src", "ipv6.dst", "icmpv6.type", "http.request.method", "http.request.uri",
@@ -68,6 +89,8 @@ def evidence(path: Path) -> tuple[str, float, float, float, float]:
     synack: Counter[str] = Counter()
     rst: Counter[str] = Counter()
     echo: dict[str, set[str]] = defaultdict(set)
+    echo_n: Counter[str] = Counter()
+    echo_reply: Counter[str] = Counter()
     udp: dict[str, set[tuple[str, str]]] = defaultdict(set)
     udp_n: Counter[str] = Counter()
     http: Counter[tuple[str, str, str]] = Counter()
@@ -88,7 +111,7 @@ def evidence(path: Path) -> tuple[str, float, float, float, float]:
         src, dst = src or src6, dst or dst6
         # ICMPv6 echo request 128 / destination unreachable 1 as their ICMP counterparts; ND
         # (133-137) is not traffic of the attack
-        icmp = icmp or {"128": "8", "1": "3"}.get(icmp6, "")
+        icmp = icmp or {"128": "8", "129": "0", "1": "3"}.get(icmp6, "")
         if icmp6 in ("133", "134", "135", "136", "137", "143"):
             continue
         if src in (ATK, ATK6):
@@ -114,6 +137,9 @@ def evidence(path: Path) -> tuple[str, float, float, float, float]:
                 syn_streams.add(stream)
         if icmp == "8":
             echo[src].add(dst)
+            echo_n[src] += 1
+        elif icmp == "0":
+            echo_reply[src] += 1
         if udport:
             udp[src].add((dst, udport))
             udp_n[src] += 1
@@ -146,7 +172,9 @@ def evidence(path: Path) -> tuple[str, float, float, float, float]:
         if len({p for _, p in pairs}) >= 15:
             parts.append(f"{s}: ACK segments outside any handshake to {len({p for _, p in pairs})} ports")
     for s, d in sorted(echo.items(), key=lambda kv: -len(kv[1]))[:2]:
-        parts.append(f"{s}: ICMP echo requests to {len(d)} hosts")
+        parts.append(f"{s}: {echo_n[s]} ICMP echo requests to {len(d)} hosts")
+    if echo_reply:
+        parts.append("echo replies from " + ", ".join(f"{s} {n}" for s, n in echo_reply.most_common(2)))
     for s in sorted(udp, key=lambda s: -udp_n[s])[:2]:
         parts.append(f"{s}: {udp_n[s]} UDP datagrams to {len({d for d, _ in udp[s]})} host(s), "
                      f"{len({p for _, p in udp[s]})} port(s)")

@@ -5,12 +5,15 @@ Run inside a network namespace only (it binds 0.0.0.0:80 there, or [::]:80 with 
 argument "::"). /login takes a POST form
 (user, pass) and answers "invalid" until the pair is alice/correct-horse; /admin wants HTTP
 basic auth with the same pair. Everything else under / is a small static page or a 404, so
-dirb's misses look as they do on a real server.
+dirb's misses look as they do on a real server. The home page links the site's pages and
+/docs/, a small manual (/docs/1.html .. /docs/40.html, each linking the next two), so a
+crawler (wget -r) has something to follow.
 """
 
 from __future__ import annotations
 
 import base64
+import re
 import socket
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +23,7 @@ USER, PASSWORD = "alice", "correct-horse"
 PAGES = {"/": "home", "/index.html": "home", "/news": "news", "/about": "about",
          "/products": "products", "/contact": "contact", "/images/logo.png": "png",
          "/login": "login"}
+HOME_LINKS = "".join(f'<a href="{p}">{p}</a> ' for p in ("/news", "/about", "/products", "/contact", "/docs/"))
 FORM = (b"<html><body><form method=post action=/login><input name=user>"
         b"<input name=pass type=password><input type=submit></form></body></html>")
 
@@ -64,11 +68,19 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/login":
             self._send(200, FORM)
             return
+        if path == "/docs/" or re.fullmatch(r"/docs/([1-9]|[1-3][0-9]|40)\.html", path):
+            n = 0 if path == "/docs/" else int(path[6:-5])
+            links = range(1, 41) if n == 0 else [k for k in (n + 1, n + 2) if k <= 40]
+            body = "".join(f'<a href="/docs/{k}.html">part {k}</a> ' for k in links)
+            self._send(200, (f"<html><body><h1>manual {n}</h1>{body}" + "lorem ipsum " * 60
+                             + "</body></html>").encode())
+            return
         name = PAGES.get(path)
         if name is None:
             self._send(404, b"<html>404 Not Found</html>")
             return
-        self._send(200, (f"<html><body><h1>{name}</h1>" + "lorem ipsum " * 200 + "</body></html>").encode())
+        links = HOME_LINKS if name == "home" else ""
+        self._send(200, (f"<html><body><h1>{name}</h1>{links}" + "lorem ipsum " * 200 + "</body></html>").encode())
 
     def do_POST(self) -> None:
         n = int(self.headers.get("Content-Length") or 0)

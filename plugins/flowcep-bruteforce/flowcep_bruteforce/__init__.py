@@ -127,7 +127,10 @@ DEFAULTS: dict[str, Any] = {
         "rdp": {"ports": [3389]},
         "vnc": {"ports": [5900, 5901]},
         "smb": {"ports": [139, 445]},
-        "mail-login": {"ports": [25, 110, 143, 465, 587, 993, 995]},
+        # not 25: mail delivery, where a relay or an application's notifications are many
+        # alike connections to one MX (tests/fixtures/realtools/benign_smtp.pcap); SMTP AUTH
+        # belongs on submission (465, 587)
+        "mail-login": {"ports": [110, 143, 465, 587, 993, 995]},
         "database": {"ports": [1433, 1521, 3306, 5432, 6379, 27017]},
         "ldap": {"ports": [389, 636]},
         "r-services": {"ports": [512, 513, 514]},

@@ -13,6 +13,10 @@ separates an attack from a busy server:
   port, so a fast vertical scan - one SYN per port - is a scan, not a flood);
 * UDP / ICMP flood: packets to one destination at ``udp_pps`` / ``icmp_pps`` in the peak
   second while the destination sends back less than ``1/asymmetry`` of the bytes it receives;
+  or ICMP echo requests alone at ``icmp_pps`` in the peak second, answered or not: a host's
+  kernel echoes every request, so the answers show no service coping, and no benign client
+  pings one host a thousand times a second (the echo *replies* the flooder gets back stay
+  under the asymmetry test, so the answering victim is never named as a flooder);
 * reflection/amplification: responses from a UDP service port that amplifies (the US-CERT
   TA14-017A list: DNS, NTP, SNMP, NetBIOS, SSDP, CharGEN, QOTD, Portmap, CLDAP, memcached,
   ...) arriving from at least ``min_reflectors`` hosts at ``amplification_bps`` or more in the
@@ -208,7 +212,7 @@ def _is_group(addr: str, cache: dict[str, bool]) -> bool:
 
 class _State:
     __slots__ = ("syn", "syn_src", "pps_in", "by_in", "src_in", "by_out",
-                 "resp_bins", "refl", "req", "synack", "synack_src", "asked", "smurf", "smurf_src")
+                 "resp_bins", "refl", "req", "synack", "synack_src", "asked", "smurf", "smurf_src", "echo")
 
     def __init__(self) -> None:
         # (victim, port) -> attempts per second (epoch second), and the sources
@@ -232,6 +236,8 @@ class _State:
         # smurf: (group, spoofed source) -> echo requests per second
         self.smurf: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
         self.smurf_src: set[str] = set()
+        # ICMP echo requests per second to one unicast host (the flood test without asymmetry)
+        self.echo: dict[str, dict[int, float]] = defaultdict(dict)
 
 
 class VolumetricDetector:
@@ -381,10 +387,8 @@ class VolumetricDetector:
                         st.refl[(d, sp)].add(s)
                     if dport[i] in amp:
                         st.req[(s, dport[i])] += o
-                elif _is_group(d, group):
-                    ty = _icmp_type(icmp_type, icmp, i)
-                    if ty == ECHO_REQUEST[p]:
-                        _spread(st.smurf[(d, s)], t0, t, packets[i])
+                elif _icmp_type(icmp_type, icmp, i) == ECHO_REQUEST[p]:
+                    _spread(st.smurf[(d, s)] if _is_group(d, group) else st.echo[d], t0, t, packets[i])
             if rpackets[i] > 0:
                 # biflow: the reverse direction counts exactly as a reply uniflow d -> s would,
                 # so a server answering its clients is not taken for a flood victim
@@ -433,8 +437,10 @@ class VolumetricDetector:
             if peak < limit or _is_group(d, self._group):
                 continue  # a group address is no host to flood (multicast streams; smurf has its rule)
             received, sent = st.by_in[(p, d)], st.by_out.get((p, d), 0)
-            if received < self.asym * sent:
-                continue  # the host answers: a busy server, not a flood
+            if received < self.asym * sent and (p == 17 or _profile(st.echo.get(d, {}))[1] < limit):
+                # the host answers: a busy server, not a flood. Not for echo requests at the ICMP
+                # rate: the kernel echoes every one (hping3 --icmp: 6000 answered, 1 to 1 bytes)
+                continue
             srcs = st.src_in[(p, d)]
             single = next(iter(srcs)) if len(srcs) == 1 else None
             out.append(make_alert(
