@@ -445,6 +445,14 @@ _MAX_IFNAMES = 65536  # interface names learnt from options data, per session
 #: session: routers have a handful; past this the table starts over (counted), so an exporter
 #: announcing a new id in every record cannot grow it.
 MAX_SAMPLERS = 256
+#: NetFlow v9: the exporter's boot time (export time - sysUptime) moving forward by more than
+#: this means it restarted: its templates are forgotten, so data sent before its new templates
+#: waits for them instead of being read with the old layout (which can swap source and
+#: destination and accuse a victim). Reordered messages keep the boot time (within a second of
+#: rounding); the 32-bit sysUptime wrapping every 49.7 days moves it by 2**32 ms, not a restart.
+#: An exporter whose wall clock is stepped forward by more than this is taken as restarted too:
+#: its data waits for the next template refresh, held and counted, not misread.
+V9_RESTART_MS = 30_000
 _SWEEP_EVERY = 10.0  # seconds between sweeps for idle sessions and expired templates
 _MAX_SESSION_GAUGES = 256  # exporters with their own gauges in the run's stats
 _EARLY_OVERHEAD = 96  # bytes a held data set costs beyond its body (empty sets must cost too)
@@ -458,7 +466,7 @@ class _Session:
 
     __slots__ = ("templates", "expected_seq", "restart_seq", "sampling", "ifnames", "lost", "init_ms",
                  "out_of_order", "key", "tkey", "established", "last_seen", "refused", "samplers",
-                 "exporter", "odid", "version")
+                 "exporter", "odid", "version", "boot_ms")
 
     def __init__(self, key: str, tkey: SessionKey = ("", 0, 0)) -> None:
         self.key = key
@@ -478,6 +486,7 @@ class _Session:
         self.ifnames: dict[int, str] = {}
         self.lost = 0
         self.out_of_order = 0
+        self.boot_ms: int | None = None  # NetFlow v9: export time - sysUptime of the last message
 
 
 class _Pending:
@@ -1521,6 +1530,11 @@ class MessageDecoder:
         self._uptime_ms = uptime
         sess = self._session(exporter, odid, 9)
         base_ms = secs * 1000 - uptime
+        if sess.boot_ms is not None and base_ms - sess.boot_ms > V9_RESTART_MS \
+                and abs(base_ms - sess.boot_ms - (1 << 32)) > V9_RESTART_MS:
+            self._restarted(sess, exporter, off, base_ms - sess.boot_ms)
+        if sess.boot_ms is None or base_ms > sess.boot_ms:
+            sess.boot_ms = base_ms
         end = len(buf)
         pos = off + 20
         complete = True
@@ -1558,6 +1572,22 @@ class MessageDecoder:
         if not complete:
             self.stats.add("input.incomplete_messages", 1)
         return end - off
+
+    def _restarted(self, sess: _Session, exporter: str, off: int, jump_ms: int) -> None:
+        """A NetFlow v9 exporter rebooted (see :data:`V9_RESTART_MS`): its templates, sequence
+        and learnt options describe the exporter before the reboot. Records already queued
+        under the old templates are flushed first, so nothing decoded is lost."""
+        for tid in list(sess.templates):
+            self._remove_template(sess, tid)
+        sess.refused.clear()
+        sess.expected_seq = sess.restart_seq = None
+        sess.sampling, sess.init_ms = None, None
+        sess.samplers.clear()
+        sess.ifnames.clear()
+        self.templates_changed = True
+        self.stats.add("input.exporter_restarts", 1)
+        self.log.info("%s: exporter %s restarted (boot time moved %d s at byte %d): its templates are "
+                      "forgotten until it sends them again", self.source, exporter, jump_ms // 1000, off)
 
     def _v9_templates(self, sess: _Session, buf: bytes, pos: int, end: int, exporter: str) -> None:
         while end - pos >= 4:
