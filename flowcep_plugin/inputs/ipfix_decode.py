@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -30,7 +31,7 @@ from typing import Any
 
 from ..context import Context
 from ..elements import Registry, default_registry
-from ..records import EXPORT_TIME, EXPORT_VERSION, FLOW_STREAM, OPTIONS_STREAM, SYS_UPTIME, FlowBatch
+from ..records import EXPORT_TIME, EXPORT_VERSION, FLOW_STREAM, OPTIONS_STREAM, SYS_UPTIME, Columns, FlowBatch
 from ..specs import ElementSpec
 from .limits import DecoderLimits, template_cost
 
@@ -99,11 +100,23 @@ class _Caches:
         self.text: dict[bytes, str] = {}
         self._v4_keys: Any = None  # int64 per slot, -1 = empty
         self._v4_texts: Any = None  # the text of that slot's address
+        # A merged flush hands columns over unconverted (records.Columns.set_view): they are
+        # converted through these caches in whichever thread reads them first, while the
+        # input's thread goes on decoding, so every use of the caches holds this lock.
+        self.lock = threading.Lock()
 
     def ipv4(self, col: Iterable[int]) -> list[str]:
         return self._cached(self.v4, _ipv4_text, col, short=True)
 
     def ipv4_array(self, col: Any) -> list[str]:
+        with self.lock:
+            return self._ipv4_array(col)
+
+    def ipv4_column(self, col: Any) -> list[str]:
+        """Text of each address of a numpy column; numpy's per-call cost loses on a few."""
+        return self.ipv4_array(col) if len(col) >= 64 else self.ipv4(col.tolist())
+
+    def _ipv4_array(self, col: Any) -> list[str]:
         """Text of each address of a numpy column, through a direct-mapped cache of numpy
         arrays: hashing, the lookup and the gather of texts are vectorised (about half the
         cost of a dict lookup per value). A slot keeps the first address that took it; the
@@ -157,6 +170,11 @@ class _Caches:
                 short: bool = False) -> list[str]:
         """``fn`` of every value of ``col`` through ``cache`` (``short``: values of a fixed small
         size, such as IPv4 addresses as integers, need no length check)."""
+        with self.lock:
+            return self._cached_locked(cache, fn, col, short)
+
+    def _cached_locked(self, cache: dict[Any, str], fn: Callable[[Any], str], col: Iterable[Any],
+                       short: bool) -> list[str]:
         # One C-level pass of __getitem__ when every value is known (the common case): a
         # KeyError is cheaper than scanning the output for None (a str == None comparison per
         # value, about a fifth of the column's cost).
@@ -227,6 +245,34 @@ def _ntp_nano(col: Iterable[int]) -> list[int]:
 
 def _bytes_list(col: Iterable[Any]) -> list[Any]:
     return [bytes(v) for v in col]
+
+
+def _tolist(arr: Any) -> list[Any]:
+    """The values of a numpy column as Python objects (a column handed over unconverted)."""
+    values: list[Any] = arr.tolist()
+    return values
+
+
+def _join_pieces(pieces: list[tuple[Any, Callable[[Any], list[Any]]]]) -> list[Any]:
+    """A merged column that not every template has, or not with the same type: each
+    template's piece (a numpy column and what converts it, or a count of records without
+    the element: that many None) converted in turn, as the per-template batches would be."""
+    out: list[Any] = []
+    for values, make in pieces:
+        out += [None] * values if isinstance(values, int) else make(values)
+    return out
+
+
+class _ViaList:
+    """A list converter (strings, booleans, timestamps...) applied to a numpy column."""
+
+    __slots__ = ("conv",)
+
+    def __init__(self, conv: Conv) -> None:
+        self.conv = conv
+
+    def __call__(self, arr: Any) -> list[Any]:
+        return self.conv(arr.tolist())
 
 
 def _field_plan(spec: ElementSpec, length: int, caches: _Caches) -> tuple[str, Conv | None, bool]:
@@ -503,6 +549,14 @@ class _Pending:
         self.run_starts.append(self.count)
         self.run_times.append(export_ms)
 
+    def export_array(self) -> Any:
+        """One export time per queued record, as a numpy int64 array."""
+        times, starts = self.run_times, self.run_starts
+        if len(times) == 1:
+            return _np.full(self.count, times[0], dtype=_np.int64)
+        bounds = _np.array([*starts, self.count], dtype=_np.int64)
+        return _np.repeat(_np.array(times, dtype=_np.int64), _np.diff(bounds))
+
     def export_times(self) -> list[int]:
         """One export time per queued record."""
         times, starts = self.run_times, self.run_starts
@@ -668,7 +722,7 @@ class MessageDecoder:
         pending queues. Otherwise None, and ``flush`` joins per-template batches as before;
         both give the same columns in the same order (``tests/inputs/test_decode_runs.py``)."""
         pend = list(self._pending.values())
-        if len(pend) < 2 or _np is None or any(b.stream == FLOW_STREAM for b in self._ready):
+        if not pend or _np is None or any(b.stream == FLOW_STREAM for b in self._ready):
             return None
         sess = pend[0].session
         if (self.apply_sampling or sess.sampling is not None or sess.samplers or sess.ifnames
@@ -686,17 +740,19 @@ class MessageDecoder:
         arrays = [_np.frombuffer(p.buf, dtype=p.template.np_dtype, count=p.count) for p in pend]
         fields = [{n: f for n, f in zip(p.template.names, p.template.np_fields, strict=True)} for p in pend]
         total = sum(p.count for p in pend)
-        ipv4_array = self.caches.ipv4_array
-        columns: dict[str, list[Any]] = {}
+        caches = self.caches
+        ipv4_array = caches.ipv4_array
+        # Every column is handed over as a numpy array in native order (the numpy work is
+        # done here: joins, byte order), and becomes a list on its first read
+        # (Columns.set_view), so the columns no stage reads cost no Python objects.
+        columns = Columns(None, total)
         for name in names:
             if name == EXPORT_VERSION:
                 columns[name] = [10] * total
                 continue
             if name == EXPORT_TIME:
-                times: list[int] = []
-                for p in pend:
-                    times += p.export_times()
-                columns[name] = times
+                times = [p.export_array() for p in pend]
+                columns.set_view(name, times[0] if len(times) == 1 else _np.concatenate(times), _tolist)
                 continue
             plans = [f.get(name) for f in fields]
             first = plans[0]
@@ -704,25 +760,21 @@ class MessageDecoder:
             if (first is not None and all(plan is not None and plan[1:] == first[1:] for plan in plans)
                     and (first[2] is None or first[2] == ipv4_array)
                     and all(part.dtype == parts[0].dtype for part in parts)):
-                joined = _np.concatenate(parts)
-                if first[2] is None:
-                    columns[name] = (joined if first[1] is None else joined.astype(first[1])).tolist()
-                else:
-                    columns[name] = ipv4_array(joined) if total >= 64 else self.caches.ipv4(joined.tolist())
+                joined = _np.concatenate(parts) if len(parts) > 1 else parts[0].copy()
+                if not joined.dtype.isnative:  # big-endian numbers: swap in place, no second copy
+                    joined = joined.byteswap(inplace=True).view(joined.dtype.newbyteorder())
+                columns.set_view(name, joined, _tolist if first[2] is None else caches.ipv4_column)
                 continue
-            col: list[Any] = []
+            pieces: list[tuple[Any, Callable[[Any], list[Any]]]] = []
             for p, arr, plan in zip(pend, arrays, plans, strict=True):
                 if plan is None:
-                    col += [None] * p.count
+                    pieces.append((p.count, _tolist))
                     continue
                 field, native, conv = plan
-                if conv is None:
-                    col += arr[field].tolist() if native is None else arr[field].astype(native).tolist()
-                elif conv == ipv4_array:
-                    col += conv(arr[field]) if p.count >= 64 else self.caches.ipv4(arr[field].tolist())
-                else:
-                    col += conv(arr[field].tolist() if native is None else arr[field].astype(native).tolist())
-            columns[name] = col
+                pieces.append((arr[field].copy() if native is None else arr[field].astype(native),
+                               _tolist if conv is None else caches.ipv4_column if conv == ipv4_array
+                               else _ViaList(conv)))
+            columns.set_view(name, pieces, _join_pieces)
         for p in pend:
             self.stats.count("decode", p.count)
         if not sess.established:
