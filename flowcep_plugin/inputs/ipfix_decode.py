@@ -21,6 +21,7 @@ decoding continues where that is sound (the next set, the next message).
 
 from __future__ import annotations
 
+import bisect
 import socket
 import struct
 import threading
@@ -584,7 +585,17 @@ class MessageDecoder:
     sampling rate the exporter announced (v5 header, options data, or a per-record
     ``samplingInterval``), so volumes estimate the traffic rather than the sample; the rate
     stays in ``samplingInterval`` either way.
+
+    ``lazy_columns`` (an attribute, False unless set): a merged flush hands its columns over
+    as numpy arrays that become lists on their first read (``Columns.set_view``), in the
+    reader's thread. Off, they are made at the flush, in the decoding thread. It is off in the
+    inputs because ``flowcep run`` reads every column anyway (the sanitize stage checks each
+    one): lazily, the same conversions moved from the input thread to the main thread and the
+    whole run took 3-7 % more CPU (docs/performance.md, "IPFIX decode and the UDP path").
     """
+
+    #: hand merged columns over unconverted (see the class docstring)
+    lazy_columns = False
 
     def __init__(self, ctx: Context, source: str, registry: Registry | None = None, *,
                  transport: str = "file", template_lifetime: float | None = None,
@@ -640,7 +651,7 @@ class MessageDecoder:
         return self.flush()
 
     def feed(self, data: bytes | bytearray | memoryview, exporter: str, start: int = 0,
-             limit: int | None = None) -> int:
+             limit: int | None = None, starts: list[int] | None = None) -> int:
         """Decode the messages of ``data`` from ``start``; fixed-length records wait in
         ``pending_records`` until flush.
 
@@ -648,7 +659,11 @@ class MessageDecoder:
         ``limit`` or more, so an input can cut batches where it would have, had it fed one
         message at a time. Returns the offset where decoding stopped (``len(data)`` when
         every message was read or the rest was dropped as malformed). File inputs hand over
-        runs of messages at once: one call and no copy per message.
+        runs of messages at once: one call and no copy per message. ``starts``, when the
+        caller already found them (the framer, or a UDP stretch of whole-message datagrams),
+        are the offsets of the messages in ``data``, in order: the run decoder then need not
+        walk the length fields again (they are still checked: a wrong list costs time, never
+        a different result).
         """
         buf = bytes(data) if not isinstance(data, bytes) else data
         self._now = now = time.monotonic()
@@ -662,7 +677,7 @@ class MessageDecoder:
                 if self._vector_skip > 0:
                     self._vector_skip -= 1
                 elif size - off >= _VECTOR_MIN_BYTES and _np is not None:
-                    done = self._ipfix_vector(buf, off, exporter, limit)
+                    done = self._ipfix_vector(buf, off, exporter, limit, starts)
                     if done > off:
                         off = done
                         if limit is not None and self.pending_records >= limit and off < size:
@@ -742,9 +757,9 @@ class MessageDecoder:
         total = sum(p.count for p in pend)
         caches = self.caches
         ipv4_array = caches.ipv4_array
-        # Every column is handed over as a numpy array in native order (the numpy work is
-        # done here: joins, byte order), and becomes a list on its first read
-        # (Columns.set_view), so the columns no stage reads cost no Python objects.
+        # Every column is a numpy array in native order (the numpy work is done here: joins,
+        # byte order) that becomes a list on its first read (Columns.set_view): at the end of
+        # this flush, or with lazy_columns when a stage reads it.
         columns = Columns(None, total)
         for name in names:
             if name == EXPORT_VERSION:
@@ -781,6 +796,8 @@ class MessageDecoder:
             self._establish(sess)
         self._pending.clear()
         self.pending_records = 0
+        if not self.lazy_columns:
+            columns.build_all()
         return FlowBatch(columns, total, self.source, sess.key)
 
     def _flush_all(self) -> list[FlowBatch]:
@@ -1344,7 +1361,8 @@ class MessageDecoder:
             self._sequence(sess, seq, records if complete else None, exporter)
         return int(length)
 
-    def _ipfix_vector(self, buf: bytes, off: int, exporter: str, limit: int | None) -> int:
+    def _ipfix_vector(self, buf: bytes, off: int, exporter: str, limit: int | None,
+                      known: list[int] | None = None) -> int:
         """Decode a run of plain IPFIX messages at once; returns where it stopped (``off``
         when it decoded nothing, and the caller goes message by message).
 
@@ -1377,6 +1395,16 @@ class MessageDecoder:
         if limit is not None:  # walk about as many messages as the batch needs
             want = (limit - self.pending_records) * 1.25 * self._vector_msgs / self._vector_recs
             cap = int(min(cap, max(want, 0) + _VECTOR_MIN_MESSAGES))
+        if known is not None:  # the caller's message offsets (_vector_take checks them)
+            i = bisect.bisect_left(known, off)
+            if i < len(known) and known[i] == off:
+                starts = known[i:i + cap]
+                pos = size  # no walk; but, as the walk, too few messages before a template
+                # set goes message by message (_vector_take would cut the run there anyway)
+                for k, at in enumerate(starts[:_VECTOR_MIN_MESSAGES]):
+                    if size - at > 16 and buf[at + 16] == 0:
+                        del starts[k:]
+                        break
         while size - pos >= 16 and len(starts) < cap:
             if buf[pos] != 0 or buf[pos + 1] != 10:
                 break
@@ -1404,12 +1432,21 @@ class MessageDecoder:
         be32 = np.ndarray((size - 3,), dtype=">u4", buffer=buf, strides=(1,))
         starts = np.array(start_list, dtype=np.int64)
         count = len(start_list)
-        head = be32[starts]
-        ends = starts + (head & 0xFFFF).astype(np.int64)
+        safe = np.minimum(starts, size - 16)
+        head = be32[safe]
+        lengths = (head & 0xFFFF).astype(np.int64)
+        ends = starts + lengths
+        # what the walk checked, for offsets handed over by the caller: each a version 10
+        # header of 16 bytes or more inside the buffer (else the run ends before it), right
+        # after the one before (else the run ends after that one)
+        broken = (starts > size - 16) | ((head >> 16) != 10) | (lengths < 16) | (ends > size)
+        odd = np.flatnonzero(broken | np.append(ends[:-1] != starts[1:], False))
+        if odd.size:
+            count = int(odd[0]) + (0 if broken[odd[0]] else 1)
         odid = self._last.odid if self._last is not None else -1
-        other = np.flatnonzero(be32[starts + 12] != odid)
+        other = np.flatnonzero(be32[safe + 12] != odid)
         if other.size:
-            count = int(other[0])
+            count = min(count, int(other[0]))
         # walk the sets of every message at once (a message with more sets than
         # _VECTOR_MAX_SETS, or a malformed one, ends the run before it)
         set_msg: list[Any] = []
@@ -1503,9 +1540,10 @@ class MessageDecoder:
             prev = np.empty(len(ex), dtype=np.int64)
             prev[0] = p.export_ms
             prev[1:] = ex[:-1]
-            for i in np.flatnonzero(ex != prev).tolist():
-                p.run_starts.append(p.count + int(begin[i]))
-                p.run_times.append(int(ex[i]))
+            changed = np.flatnonzero(ex != prev)  # sets whose message starts a new export time
+            if changed.size:
+                p.run_starts += (begin[changed] + p.count).tolist()
+                p.run_times += ex[changed].tolist()
             p.export_ms = int(ex[-1])
             p.count += total
         queued = int(per_msg.sum())

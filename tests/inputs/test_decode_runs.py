@@ -94,14 +94,17 @@ def batches_per_message(msgs: list[bytes], batch: int) -> tuple[list[dict[str, l
     return out, _state(ctx, dec)
 
 
-def batches_per_run(msgs: list[bytes], batch: int) -> tuple[list[dict[str, list[object]]], Any]:
+def batches_per_run(msgs: list[bytes], batch: int,
+                    starts: list[int] | None = None) -> tuple[list[dict[str, list[object]]], Any]:
+    """``starts``: the message offsets handed to ``feed`` (right or wrong: a wrong list must
+    change nothing)."""
     ctx = Context()
     dec = MessageDecoder(ctx, "a")
     out = []
     run = b"".join(msgs)
     at = 0
     while at < len(run):
-        at = dec.feed(run, "e", at, batch)
+        at = dec.feed(run, "e", at, batch, starts)
         if dec.pending_records >= batch:
             out += [b.columns for b in dec.flush(merged=True)]
     out += [b.columns for b in dec.flush(merged=True)]
@@ -121,7 +124,32 @@ def _state(ctx: Context, dec: MessageDecoder) -> Any:
 def test_feeding_a_run_with_a_limit_cuts_the_same_batches(sizes: list[int], batch: int, spread: int,
                                                           events: list[str]) -> None:
     msgs = stream(sizes, spread, events)
-    assert batches_per_run(msgs, batch) == batches_per_message(msgs, batch)
+    want = batches_per_message(msgs, batch)
+    assert batches_per_run(msgs, batch) == want
+    offsets = [sum(len(m) for m in msgs[:i]) for i in range(len(msgs))]
+    assert batches_per_run(msgs, batch, offsets) == want
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 60), min_size=10, max_size=60), st.integers(1, 400),
+       st.lists(st.tuples(st.integers(0, 59), st.sampled_from(["drop", "shift", "add"]), st.integers(1, 40)),
+                min_size=1, max_size=5))
+def test_wrong_message_offsets_change_nothing(sizes: list[int], batch: int,
+                                              edits: list[tuple[int, str, int]]) -> None:
+    """The offsets a caller hands to ``feed`` are checked like the walk checks length fields:
+    a list with messages missing, moved or invented decodes like no list at all."""
+    msgs = stream(sizes, 300)
+    offsets = [sum(len(m) for m in msgs[:i]) for i in range(len(msgs))]
+    for i, how, by in edits:
+        i %= len(offsets)
+        if how == "drop" and len(offsets) > 1:
+            del offsets[i]
+        elif how == "shift":
+            offsets[i] += by
+        else:
+            offsets.insert(i, offsets[i] + by)
+    offsets = sorted(set(offsets))
+    assert batches_per_run(msgs, batch, offsets) == batches_per_message(msgs, batch)
 
 
 def test_long_plain_runs_are_decoded_like_single_messages() -> None:
@@ -163,11 +191,14 @@ def test_runs_hold_the_same_messages_and_garbage_as_messages(shape: list[str], j
                     # a run is whole messages back to back; its offset is its first byte's
                     assert data[off:off + len(run)] == run
                     k = 0
+                    starts = []
                     while k < len(run):
                         ln = struct.unpack_from(">H", run, k + 2)[0]
                         out.append(run[k:k + ln])
+                        starts.append(k)
                         k += ln
                     assert k == len(run)
+                    assert framer.run_starts == starts
             pos += step
             i += 1
         seen[how] = (out, garbage)
@@ -251,8 +282,8 @@ def old_merge(dec: MessageDecoder) -> list[FlowBatch]:
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from([256, 257, 258, 259, 260]), st.integers(1, 150)), min_size=1,
                 max_size=8),
-       st.booleans())
-def test_merged_flush_joins_columns_like_concat(sets: list[tuple[int, int]], options: bool) -> None:
+       st.booleans(), st.booleans())
+def test_merged_flush_joins_columns_like_concat(sets: list[tuple[int, int]], options: bool, lazy: bool) -> None:
     """Templates that share columns with the same layout, with another width (reduced-size
     encoding), with text, or lack them; address columns over and under 64 records."""
     layouts = {256: FIELDS, 257: FIELDS[:5], 258: [(8, 4), (1, 4), (12, 4), (82, 10)],
@@ -270,6 +301,7 @@ def test_merged_flush_joins_columns_like_concat(sets: list[tuple[int, int]], opt
     results = []
     for merge in (True, False):
         dec = MessageDecoder(Context(), "m")
+        dec.lazy_columns = lazy and merge
         dec.feed(templates, "e")
         for m in data:
             dec.feed(m, "e")
@@ -297,10 +329,12 @@ def test_damaged_runs_decode_like_single_messages(sizes: list[int], batch: int,
 
 
 def test_merged_flush_hands_columns_over_as_arrays() -> None:
-    """A merged flush keeps every column but the version as a numpy array that becomes a list
-    on its first read: plain Python values, the same as the per-template path's."""
+    """With ``lazy_columns`` a merged flush keeps every column but the version as a numpy
+    array that becomes a list on its first read: plain Python values, the same as the
+    per-template path's; without it (the inputs), every column is a list at once."""
     data = b"".join(stream([30, 40, 50, 60], 300))
     dec = MessageDecoder(Context(), "lazy")
+    dec.lazy_columns = True
     dec.feed(data, "e")
     (batch,) = dec.flush(merged=True)
     cols = batch.columns
@@ -315,6 +349,11 @@ def test_merged_flush_hands_columns_over_as_arrays() -> None:
     dec2 = MessageDecoder(Context(), "eager")
     dec2.feed(data, "e")
     assert dict(batch.columns) == dict(old_merge(dec2)[0].columns)
+    dec3 = MessageDecoder(Context(), "eager")
+    dec3.feed(data, "e")
+    (eager,) = dec3.flush(merged=True)
+    assert not any(eager.columns.is_view(name) for name in eager.columns)  # type: ignore[attr-defined]
+    assert dict(eager.columns) == dict(batch.columns)
 
 
 def test_columns_read_in_another_thread_while_decoding() -> None:
@@ -351,6 +390,7 @@ def _read_while_decoding() -> None:
         for name in names:
             want[name] += b.get(name)
     dec = MessageDecoder(Context(), "threads")
+    dec.lazy_columns = True
     dec.caches.V4_BITS = 6
     dec.caches.V4_RELEARN = 8
     dec.caches.LIMIT = 16
