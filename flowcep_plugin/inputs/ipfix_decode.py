@@ -796,8 +796,8 @@ class MessageDecoder:
             self._establish(sess)
         self._pending.clear()
         self.pending_records = 0
-        if not self.lazy_columns:
-            columns.build_all()
+        if not self.lazy_columns:  # every column made now, in a plain dict as before
+            return FlowBatch(dict(columns.items()), total, self.source, sess.key)
         return FlowBatch(columns, total, self.source, sess.key)
 
     def _flush_all(self) -> list[FlowBatch]:
