@@ -267,10 +267,16 @@ def run_rate(kind: str, rate: int, seconds: float, tmpl: list[bytes], body: list
 def backlog(kind: str, tmpl: list[bytes], body: list[bytes], counts: list[int], n: int) -> tuple[int, float]:
     """Receive + decode capacity without a sender racing the receiver: ``n`` datagrams are
     queued in the socket first (the kernel holds them), then the receiver drains them.
+    ``flowcep`` is the collector as ``flowcep run`` uses it (every column a list of Python
+    values, made in the receiving thread); ``flowcep-lazy`` sets the decoder's
+    ``lazy_columns`` (columns handed over as numpy arrays, lists on their first read) and
+    reads none; ``flowcep-lazy-read`` reads every column of every batch.
     Returns (records decoded, the receiving thread's CPU seconds)."""
     sent = 0
-    if kind == "flowcep":
+    read_all = kind == "flowcep-lazy-read"
+    if kind.startswith("flowcep"):
         col = UDPCollector(Context(), "bench", "127.0.0.1", 0, idle=0.2)
+        col.decoder.lazy_columns = kind != "flowcep"
         address = col.address
     else:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -287,9 +293,13 @@ def backlog(kind: str, tmpl: list[bytes], body: list[bytes], counts: list[int], 
     s.close()
     got = 0
     t = time.thread_time()
-    if kind == "flowcep":
+    if kind.startswith("flowcep"):
         last = time.monotonic()
         for b in col.batches():
+            if read_all:
+                cols = b.columns
+                for name in list(cols):
+                    cols[name]
             got += b.length
             secs = time.thread_time() - t
             if b.length:
@@ -328,7 +338,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--file", default=str(DEFAULT))
     ap.add_argument("--seconds", type=float, default=2.0)
-    ap.add_argument("--rates", default="250000,500000,1000000,1500000,2000000,3000000,4000000")
+    ap.add_argument("--rates", default="250000,500000,1000000,1500000,2000000,3000000,4000000",
+                    help="records/s to step through ('' : only the backlog measurement)")
     ap.add_argument("--tree", default=str(ROOT), help="import flowcep_plugin from this checkout")
     ap.add_argument("--threads", action="store_true",
                     help="also the two-thread prototype (a receiving thread beside the decoding one)")
@@ -336,17 +347,23 @@ def main() -> int:
                     help="datagrams queued before the receiver starts, for the CPU capacity (0: skip)")
     args = ap.parse_args()
     tmpl, body, counts = load_messages(Path(args.file))
-    rates = [int(r) for r in args.rates.split(",")]
+    rates = [int(r) for r in args.rates.split(",") if r.strip()]
     if args.backlog:
-        cap: dict[str, list[float]] = {"plain": [], "flowcep": []}
+        order = ("plain", "flowcep", "flowcep-lazy", "flowcep-lazy-read")
+        cap: dict[str, list[float]] = {k: [] for k in order}
         for rnd in range(3):
-            for kind in (("plain", "flowcep") if rnd % 2 == 0 else ("flowcep", "plain")):
+            for kind in (order if rnd % 2 == 0 else order[::-1]):
                 got, secs = backlog(kind, tmpl, body, counts, args.backlog)
                 cap[kind].append(got / secs)
         med = {k: statistics.median(v) for k, v in cap.items()}
         print(f"backlog of {args.backlog:,} datagrams, receive + decode, median of 3 alternating rounds: "
               f"plain {med['plain']:,.0f} records/CPU-s, flowcep {med['flowcep']:,.0f}; "
               f"ratio {med['flowcep'] / med['plain']:.2f}")
+        print(f"the same with lazy columns: decode only {med['flowcep-lazy']:,.0f} records/CPU-s, ratio "
+              f"{med['flowcep-lazy'] / med['plain']:.2f}; + reading every column {med['flowcep-lazy-read']:,.0f}, "
+              f"ratio {med['flowcep-lazy-read'] / med['plain']:.2f}")
+    if not rates:
+        return 0
     kinds = ["plain", "flowcep", *(["threads"] if args.threads else [])]
     best = dict.fromkeys(kinds, 0)
     cpu: dict[str, list[float]] = {k: [] for k in kinds}

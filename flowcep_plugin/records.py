@@ -23,6 +23,10 @@ run reads a few of the columns a decoder gives (module 11 reads 5 of data.ipfix'
 columns nobody reads are never copied. A view holds its sources until it is read or dropped: column lists are
 never changed in place (every stage adds or replaces whole columns), so a view reads the
 values its source had when it was taken.
+
+A decoder can hand over columns the same way (:meth:`Columns.set_view`): the IPFIX decoder keeps
+each column of a batch as a numpy array and makes the list on its first read, so the columns no
+stage reads are never turned into Python objects; ``batch.columns[name]`` is still a list.
 """
 
 from __future__ import annotations
@@ -164,6 +168,16 @@ class Columns(dict[str, list[Any]]):
     def set_lazy(self, name: str, build: LazyBuild | _Lazy) -> None:
         lazy: Any = build if isinstance(build, _Lazy) else _Lazy(build)
         dict.__setitem__(self, name, lazy)
+
+    def set_view(self, name: str, src: Any, make: Callable[[Any], list[Any]]) -> None:
+        """A column whose values are ``make(src)``, made on the first read of its values
+        and then kept, like a view of a take: a decoder keeps a column as a numpy array
+        (``src``) and a column no stage reads never becomes a list of Python objects. Names,
+        order, ``in`` and ``len`` are the same as for a list column. ``make`` must give the
+        same list whenever it is called and whichever thread calls it (it may run in the
+        reader of the batch, not in the thread that made it), and ``src`` must not change."""
+        view: Any = _View(src, make)
+        dict.__setitem__(self, name, view)
 
     def raw_items(self) -> Iterator[tuple[str, Any]]:
         """(name, values or placeholder), building nothing: what take/slice/concat carry over."""

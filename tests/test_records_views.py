@@ -1,4 +1,5 @@
-"""Column views: ``FlowBatch.take``/``slice``/``concat`` copy no column until it is read.
+"""Column views: ``FlowBatch.take``/``slice``/``concat`` copy no column until it is read
+(nor does a column a decoder hands over unconverted, ``Columns.set_view``).
 
 Every reader must see what the eager copies gave. The reference here is a plain model (lists
 of row dicts) that the same operations are applied to; random chains of take, take of a take,
@@ -24,9 +25,16 @@ def _random_batch(rnd: random.Random, n: int, names: list[str]) -> tuple[FlowBat
     cols = {k: [rnd.choice([None, rnd.randrange(100), f"v{rnd.randrange(9)}"]) for _ in range(n)]
             for k in names}
     cols["flowEndMilliseconds"] = [rnd.randrange(1000) for _ in range(n)]
-    batch = FlowBatch(cols, n)
     model = [{k: c[i] for k, c in cols.items()} for i in range(n)]
-    return batch, model
+    if rnd.random() < 0.5:  # some columns handed over unconverted, as the IPFIX decoder does
+        handed = Columns(None, n)
+        for k, c in cols.items():
+            if rnd.random() < 0.5:
+                handed.set_view(k, tuple(c), list)
+            else:
+                handed[k] = c
+        return FlowBatch(handed, n), model
+    return FlowBatch(cols, n), model
 
 
 def _apply(rnd: random.Random, pool: list[tuple[FlowBatch, Model]]) -> tuple[FlowBatch, Model]:

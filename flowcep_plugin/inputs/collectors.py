@@ -81,6 +81,8 @@ class StreamFramer:
         self.offset = 0  # stream offset of buf[0]
         self.on_garbage = on_garbage
         self.garbage_run = 0
+        #: after ``runs()`` yields a run: the offset of each of its messages in it
+        self.run_starts: list[int] = []
 
     def feed(self, data: bytes) -> None:
         self.buf += data
@@ -111,16 +113,21 @@ class StreamFramer:
         """Complete messages as runs of messages back to back, with the stream offset of
         each run's first byte: the same messages, garbage reports and resynchronisation as
         ``messages()``, but one copy per run instead of one per message (a file decoder
-        walks the run itself with ``MessageDecoder.feed(run, exporter, start, limit)``)."""
+        walks the run itself with ``MessageDecoder.feed(run, exporter, start, limit,
+        starts)``, where ``starts`` is ``run_starts``: the offsets of the run's messages,
+        found here once so the decoder need not walk their length fields again)."""
         buf = self.buf
         pos = run = 0
         n = len(buf)
         unpack = _HDR.unpack_from
+        starts: list[int] = []  # where each message of the run begins (in buf)
         while n - pos >= 4:
             version, length = unpack(buf, pos)
             if version != 10 or length < 16 or (self.garbage_run and not _plausible(buf, pos)):
                 if pos > run:
+                    self.run_starts = [s - run for s in starts]
                     yield bytes(buf[run:pos]), self.offset + run
+                starts = []
                 skip = self._resync(buf, pos + 1)
                 self.garbage_run += skip - pos
                 self.on_garbage(skip - pos, self.offset + pos)
@@ -130,14 +137,17 @@ class StreamFramer:
                 break
             if self.garbage_run:
                 self.garbage_run = 0
+            starts.append(pos)
             pos += length
             # the common case, a message after a message, without the checks above
             while n - pos >= 4 and buf[pos] == 0 and buf[pos + 1] == 10:
                 length = (buf[pos + 2] << 8) | buf[pos + 3]
                 if length < 16 or n - pos < length:
                     break
+                starts.append(pos)
                 pos += length
         if pos > run:
+            self.run_starts = [s - run for s in starts] if run else starts
             yield bytes(buf[run:pos]), self.offset + run
         if pos:
             del buf[:pos]
@@ -288,6 +298,7 @@ class UDPCollector(_Collector):
                 got = 0
                 fill = 0
                 stretches: list[tuple[int, int, str, bool]] = []  # start, end, exporter, run
+                firsts: list[list[int]] = []  # per stretch, where each datagram begins in it
                 while got < 4096 and len(ring) - fill >= MAX_MESSAGE:
                     try:
                         if self.rxq_ovfl:
@@ -321,15 +332,17 @@ class UDPCollector(_Collector):
                     if whole and stretches and stretches[-1][3] and stretches[-1][2] == name \
                             and stretches[-1][1] == fill:
                         stretches[-1] = (stretches[-1][0], fill + size, name, True)
+                        firsts[-1].append(fill - stretches[-1][0])
                     else:  # anything else (NetFlow, several or partial messages) goes alone
                         stretches.append((fill, fill + size, name, whole))
+                        firsts.append([0])
                     fill += size
                 self.datagrams += got
-                for start, end, name, _run in stretches:
+                for (start, end, name, run), starts in zip(stretches, firsts, strict=True):
                     data = bytes(view[start:end])
                     at = 0
                     while at < len(data):
-                        at = decoder.feed(data, name, at, self.batch_size)
+                        at = decoder.feed(data, name, at, self.batch_size, starts if run else None)
                         if decoder.pending_records >= self.batch_size:
                             yield from self._out()
                             last_yield = time.monotonic()

@@ -194,8 +194,9 @@ class IPFIXFileSource:
                 framer.feed(chunk)
                 for run, _off in framer.runs():
                     at, size = 0, len(run)
+                    starts = framer.run_starts
                     while at < size:  # batches end after the message that fills them
-                        at = decoder.feed(run, exporter, at, self.batch_size)
+                        at = decoder.feed(run, exporter, at, self.batch_size, starts)
                         if decoder.pending_records >= self.batch_size:
                             yield from self._out()
                 if decoder.buffered():

@@ -21,8 +21,10 @@ decoding continues where that is sound (the next set, the next message).
 
 from __future__ import annotations
 
+import bisect
 import socket
 import struct
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -30,7 +32,7 @@ from typing import Any
 
 from ..context import Context
 from ..elements import Registry, default_registry
-from ..records import EXPORT_TIME, EXPORT_VERSION, FLOW_STREAM, OPTIONS_STREAM, SYS_UPTIME, FlowBatch
+from ..records import EXPORT_TIME, EXPORT_VERSION, FLOW_STREAM, OPTIONS_STREAM, SYS_UPTIME, Columns, FlowBatch
 from ..specs import ElementSpec
 from .limits import DecoderLimits, template_cost
 
@@ -99,11 +101,23 @@ class _Caches:
         self.text: dict[bytes, str] = {}
         self._v4_keys: Any = None  # int64 per slot, -1 = empty
         self._v4_texts: Any = None  # the text of that slot's address
+        # A merged flush hands columns over unconverted (records.Columns.set_view): they are
+        # converted through these caches in whichever thread reads them first, while the
+        # input's thread goes on decoding, so every use of the caches holds this lock.
+        self.lock = threading.Lock()
 
     def ipv4(self, col: Iterable[int]) -> list[str]:
         return self._cached(self.v4, _ipv4_text, col, short=True)
 
     def ipv4_array(self, col: Any) -> list[str]:
+        with self.lock:
+            return self._ipv4_array(col)
+
+    def ipv4_column(self, col: Any) -> list[str]:
+        """Text of each address of a numpy column; numpy's per-call cost loses on a few."""
+        return self.ipv4_array(col) if len(col) >= 64 else self.ipv4(col.tolist())
+
+    def _ipv4_array(self, col: Any) -> list[str]:
         """Text of each address of a numpy column, through a direct-mapped cache of numpy
         arrays: hashing, the lookup and the gather of texts are vectorised (about half the
         cost of a dict lookup per value). A slot keeps the first address that took it; the
@@ -157,6 +171,11 @@ class _Caches:
                 short: bool = False) -> list[str]:
         """``fn`` of every value of ``col`` through ``cache`` (``short``: values of a fixed small
         size, such as IPv4 addresses as integers, need no length check)."""
+        with self.lock:
+            return self._cached_locked(cache, fn, col, short)
+
+    def _cached_locked(self, cache: dict[Any, str], fn: Callable[[Any], str], col: Iterable[Any],
+                       short: bool) -> list[str]:
         # One C-level pass of __getitem__ when every value is known (the common case): a
         # KeyError is cheaper than scanning the output for None (a str == None comparison per
         # value, about a fifth of the column's cost).
@@ -227,6 +246,34 @@ def _ntp_nano(col: Iterable[int]) -> list[int]:
 
 def _bytes_list(col: Iterable[Any]) -> list[Any]:
     return [bytes(v) for v in col]
+
+
+def _tolist(arr: Any) -> list[Any]:
+    """The values of a numpy column as Python objects (a column handed over unconverted)."""
+    values: list[Any] = arr.tolist()
+    return values
+
+
+def _join_pieces(pieces: list[tuple[Any, Callable[[Any], list[Any]]]]) -> list[Any]:
+    """A merged column that not every template has, or not with the same type: each
+    template's piece (a numpy column and what converts it, or a count of records without
+    the element: that many None) converted in turn, as the per-template batches would be."""
+    out: list[Any] = []
+    for values, make in pieces:
+        out += [None] * values if isinstance(values, int) else make(values)
+    return out
+
+
+class _ViaList:
+    """A list converter (strings, booleans, timestamps...) applied to a numpy column."""
+
+    __slots__ = ("conv",)
+
+    def __init__(self, conv: Conv) -> None:
+        self.conv = conv
+
+    def __call__(self, arr: Any) -> list[Any]:
+        return self.conv(arr.tolist())
 
 
 def _field_plan(spec: ElementSpec, length: int, caches: _Caches) -> tuple[str, Conv | None, bool]:
@@ -512,6 +559,14 @@ class _Pending:
         self.run_starts.append(self.count)
         self.run_times.append(export_ms)
 
+    def export_array(self) -> Any:
+        """One export time per queued record, as a numpy int64 array."""
+        times, starts = self.run_times, self.run_starts
+        if len(times) == 1:
+            return _np.full(self.count, times[0], dtype=_np.int64)
+        bounds = _np.array([*starts, self.count], dtype=_np.int64)
+        return _np.repeat(_np.array(times, dtype=_np.int64), _np.diff(bounds))
+
     def export_times(self) -> list[int]:
         """One export time per queued record."""
         times, starts = self.run_times, self.run_starts
@@ -539,7 +594,17 @@ class MessageDecoder:
     sampling rate the exporter announced (v5 header, options data, or a per-record
     ``samplingInterval``), so volumes estimate the traffic rather than the sample; the rate
     stays in ``samplingInterval`` either way.
+
+    ``lazy_columns`` (an attribute, False unless set): a merged flush hands its columns over
+    as numpy arrays that become lists on their first read (``Columns.set_view``), in the
+    reader's thread. Off, they are made at the flush, in the decoding thread. It is off in the
+    inputs because ``flowcep run`` reads every column anyway (the sanitize stage checks each
+    one): lazily, the same conversions moved from the input thread to the main thread and the
+    whole run took 3-7 % more CPU (docs/performance.md, "IPFIX decode and the UDP path").
     """
+
+    #: hand merged columns over unconverted (see the class docstring)
+    lazy_columns = False
 
     def __init__(self, ctx: Context, source: str, registry: Registry | None = None, *,
                  transport: str = "file", template_lifetime: float | None = None,
@@ -595,7 +660,7 @@ class MessageDecoder:
         return self.flush()
 
     def feed(self, data: bytes | bytearray | memoryview, exporter: str, start: int = 0,
-             limit: int | None = None) -> int:
+             limit: int | None = None, starts: list[int] | None = None) -> int:
         """Decode the messages of ``data`` from ``start``; fixed-length records wait in
         ``pending_records`` until flush.
 
@@ -603,7 +668,11 @@ class MessageDecoder:
         ``limit`` or more, so an input can cut batches where it would have, had it fed one
         message at a time. Returns the offset where decoding stopped (``len(data)`` when
         every message was read or the rest was dropped as malformed). File inputs hand over
-        runs of messages at once: one call and no copy per message.
+        runs of messages at once: one call and no copy per message. ``starts``, when the
+        caller already found them (the framer, or a UDP stretch of whole-message datagrams),
+        are the offsets of the messages in ``data``, in order: the run decoder then need not
+        walk the length fields again (they are still checked: a wrong list costs time, never
+        a different result).
         """
         buf = bytes(data) if not isinstance(data, bytes) else data
         self._now = now = time.monotonic()
@@ -617,7 +686,7 @@ class MessageDecoder:
                 if self._vector_skip > 0:
                     self._vector_skip -= 1
                 elif size - off >= _VECTOR_MIN_BYTES and _np is not None:
-                    done = self._ipfix_vector(buf, off, exporter, limit)
+                    done = self._ipfix_vector(buf, off, exporter, limit, starts)
                     if done > off:
                         off = done
                         if limit is not None and self.pending_records >= limit and off < size:
@@ -677,7 +746,7 @@ class MessageDecoder:
         pending queues. Otherwise None, and ``flush`` joins per-template batches as before;
         both give the same columns in the same order (``tests/inputs/test_decode_runs.py``)."""
         pend = list(self._pending.values())
-        if len(pend) < 2 or _np is None or any(b.stream == FLOW_STREAM for b in self._ready):
+        if not pend or _np is None or any(b.stream == FLOW_STREAM for b in self._ready):
             return None
         sess = pend[0].session
         if (self.apply_sampling or sess.sampling is not None or sess.samplers or sess.ifnames
@@ -695,17 +764,19 @@ class MessageDecoder:
         arrays = [_np.frombuffer(p.buf, dtype=p.template.np_dtype, count=p.count) for p in pend]
         fields = [{n: f for n, f in zip(p.template.names, p.template.np_fields, strict=True)} for p in pend]
         total = sum(p.count for p in pend)
-        ipv4_array = self.caches.ipv4_array
-        columns: dict[str, list[Any]] = {}
+        caches = self.caches
+        ipv4_array = caches.ipv4_array
+        # Every column is a numpy array in native order (the numpy work is done here: joins,
+        # byte order) that becomes a list on its first read (Columns.set_view): at the end of
+        # this flush, or with lazy_columns when a stage reads it.
+        columns = Columns(None, total)
         for name in names:
             if name == EXPORT_VERSION:
                 columns[name] = [10] * total
                 continue
             if name == EXPORT_TIME:
-                times: list[int] = []
-                for p in pend:
-                    times += p.export_times()
-                columns[name] = times
+                times = [p.export_array() for p in pend]
+                columns.set_view(name, times[0] if len(times) == 1 else _np.concatenate(times), _tolist)
                 continue
             plans = [f.get(name) for f in fields]
             first = plans[0]
@@ -713,31 +784,29 @@ class MessageDecoder:
             if (first is not None and all(plan is not None and plan[1:] == first[1:] for plan in plans)
                     and (first[2] is None or first[2] == ipv4_array)
                     and all(part.dtype == parts[0].dtype for part in parts)):
-                joined = _np.concatenate(parts)
-                if first[2] is None:
-                    columns[name] = (joined if first[1] is None else joined.astype(first[1])).tolist()
-                else:
-                    columns[name] = ipv4_array(joined) if total >= 64 else self.caches.ipv4(joined.tolist())
+                joined = _np.concatenate(parts) if len(parts) > 1 else parts[0].copy()
+                if not joined.dtype.isnative:  # big-endian numbers: swap in place, no second copy
+                    joined = joined.byteswap(inplace=True).view(joined.dtype.newbyteorder())
+                columns.set_view(name, joined, _tolist if first[2] is None else caches.ipv4_column)
                 continue
-            col: list[Any] = []
+            pieces: list[tuple[Any, Callable[[Any], list[Any]]]] = []
             for p, arr, plan in zip(pend, arrays, plans, strict=True):
                 if plan is None:
-                    col += [None] * p.count
+                    pieces.append((p.count, _tolist))
                     continue
                 field, native, conv = plan
-                if conv is None:
-                    col += arr[field].tolist() if native is None else arr[field].astype(native).tolist()
-                elif conv == ipv4_array:
-                    col += conv(arr[field]) if p.count >= 64 else self.caches.ipv4(arr[field].tolist())
-                else:
-                    col += conv(arr[field].tolist() if native is None else arr[field].astype(native).tolist())
-            columns[name] = col
+                pieces.append((arr[field].copy() if native is None else arr[field].astype(native),
+                               _tolist if conv is None else caches.ipv4_column if conv == ipv4_array
+                               else _ViaList(conv)))
+            columns.set_view(name, pieces, _join_pieces)
         for p in pend:
             self.stats.count("decode", p.count)
         if not sess.established:
             self._establish(sess)
         self._pending.clear()
         self.pending_records = 0
+        if not self.lazy_columns:  # every column made now, in a plain dict as before
+            return FlowBatch(dict(columns.items()), total, self.source, sess.key)
         return FlowBatch(columns, total, self.source, sess.key)
 
     def _flush_all(self) -> list[FlowBatch]:
@@ -1301,7 +1370,8 @@ class MessageDecoder:
             self._sequence(sess, seq, records if complete else None, exporter)
         return int(length)
 
-    def _ipfix_vector(self, buf: bytes, off: int, exporter: str, limit: int | None) -> int:
+    def _ipfix_vector(self, buf: bytes, off: int, exporter: str, limit: int | None,
+                      known: list[int] | None = None) -> int:
         """Decode a run of plain IPFIX messages at once; returns where it stopped (``off``
         when it decoded nothing, and the caller goes message by message).
 
@@ -1334,6 +1404,16 @@ class MessageDecoder:
         if limit is not None:  # walk about as many messages as the batch needs
             want = (limit - self.pending_records) * 1.25 * self._vector_msgs / self._vector_recs
             cap = int(min(cap, max(want, 0) + _VECTOR_MIN_MESSAGES))
+        if known is not None:  # the caller's message offsets (_vector_take checks them)
+            i = bisect.bisect_left(known, off)
+            if i < len(known) and known[i] == off:
+                starts = known[i:i + cap]
+                pos = size  # no walk; but, as the walk, too few messages before a template
+                # set goes message by message (_vector_take would cut the run there anyway)
+                for k, at in enumerate(starts[:_VECTOR_MIN_MESSAGES]):
+                    if size - at > 16 and buf[at + 16] == 0:
+                        del starts[k:]
+                        break
         while size - pos >= 16 and len(starts) < cap:
             if buf[pos] != 0 or buf[pos + 1] != 10:
                 break
@@ -1361,12 +1441,21 @@ class MessageDecoder:
         be32 = np.ndarray((size - 3,), dtype=">u4", buffer=buf, strides=(1,))
         starts = np.array(start_list, dtype=np.int64)
         count = len(start_list)
-        head = be32[starts]
-        ends = starts + (head & 0xFFFF).astype(np.int64)
+        safe = np.minimum(starts, size - 16)
+        head = be32[safe]
+        lengths = (head & 0xFFFF).astype(np.int64)
+        ends = starts + lengths
+        # what the walk checked, for offsets handed over by the caller: each a version 10
+        # header of 16 bytes or more inside the buffer (else the run ends before it), right
+        # after the one before (else the run ends after that one)
+        broken = (starts > size - 16) | ((head >> 16) != 10) | (lengths < 16) | (ends > size)
+        odd = np.flatnonzero(broken | np.append(ends[:-1] != starts[1:], False))
+        if odd.size:
+            count = int(odd[0]) + (0 if broken[odd[0]] else 1)
         odid = self._last.odid if self._last is not None else -1
-        other = np.flatnonzero(be32[starts + 12] != odid)
+        other = np.flatnonzero(be32[safe + 12] != odid)
         if other.size:
-            count = int(other[0])
+            count = min(count, int(other[0]))
         # walk the sets of every message at once (a message with more sets than
         # _VECTOR_MAX_SETS, or a malformed one, ends the run before it)
         set_msg: list[Any] = []
@@ -1460,9 +1549,10 @@ class MessageDecoder:
             prev = np.empty(len(ex), dtype=np.int64)
             prev[0] = p.export_ms
             prev[1:] = ex[:-1]
-            for i in np.flatnonzero(ex != prev).tolist():
-                p.run_starts.append(p.count + int(begin[i]))
-                p.run_times.append(int(ex[i]))
+            changed = np.flatnonzero(ex != prev)  # sets whose message starts a new export time
+            if changed.size:
+                p.run_starts += (begin[changed] + p.count).tolist()
+                p.run_times += ex[changed].tolist()
             p.export_ms = int(ex[-1])
             p.count += total
         queued = int(per_msg.sum())

@@ -12,8 +12,12 @@ emptied and relearnt.
 
 from __future__ import annotations
 
+import queue
 import socket
 import struct
+import sys
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -23,7 +27,7 @@ from hypothesis import strategies as st
 from flowcep_plugin.context import Context
 from flowcep_plugin.inputs.collectors import StreamFramer
 from flowcep_plugin.inputs.ipfix_decode import MessageDecoder, _Caches
-from flowcep_plugin.records import FlowBatch
+from flowcep_plugin.records import Columns, FlowBatch
 
 from .test_ipfix_decode import dset, msg, tset
 
@@ -90,14 +94,17 @@ def batches_per_message(msgs: list[bytes], batch: int) -> tuple[list[dict[str, l
     return out, _state(ctx, dec)
 
 
-def batches_per_run(msgs: list[bytes], batch: int) -> tuple[list[dict[str, list[object]]], Any]:
+def batches_per_run(msgs: list[bytes], batch: int,
+                    starts: list[int] | None = None) -> tuple[list[dict[str, list[object]]], Any]:
+    """``starts``: the message offsets handed to ``feed`` (right or wrong: a wrong list must
+    change nothing)."""
     ctx = Context()
     dec = MessageDecoder(ctx, "a")
     out = []
     run = b"".join(msgs)
     at = 0
     while at < len(run):
-        at = dec.feed(run, "e", at, batch)
+        at = dec.feed(run, "e", at, batch, starts)
         if dec.pending_records >= batch:
             out += [b.columns for b in dec.flush(merged=True)]
     out += [b.columns for b in dec.flush(merged=True)]
@@ -117,7 +124,32 @@ def _state(ctx: Context, dec: MessageDecoder) -> Any:
 def test_feeding_a_run_with_a_limit_cuts_the_same_batches(sizes: list[int], batch: int, spread: int,
                                                           events: list[str]) -> None:
     msgs = stream(sizes, spread, events)
-    assert batches_per_run(msgs, batch) == batches_per_message(msgs, batch)
+    want = batches_per_message(msgs, batch)
+    assert batches_per_run(msgs, batch) == want
+    offsets = [sum(len(m) for m in msgs[:i]) for i in range(len(msgs))]
+    assert batches_per_run(msgs, batch, offsets) == want
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 60), min_size=10, max_size=60), st.integers(1, 400),
+       st.lists(st.tuples(st.integers(0, 59), st.sampled_from(["drop", "shift", "add"]), st.integers(1, 40)),
+                min_size=1, max_size=5))
+def test_wrong_message_offsets_change_nothing(sizes: list[int], batch: int,
+                                              edits: list[tuple[int, str, int]]) -> None:
+    """The offsets a caller hands to ``feed`` are checked like the walk checks length fields:
+    a list with messages missing, moved or invented decodes like no list at all."""
+    msgs = stream(sizes, 300)
+    offsets = [sum(len(m) for m in msgs[:i]) for i in range(len(msgs))]
+    for i, how, by in edits:
+        i %= len(offsets)
+        if how == "drop" and len(offsets) > 1:
+            del offsets[i]
+        elif how == "shift":
+            offsets[i] += by
+        else:
+            offsets.insert(i, offsets[i] + by)
+    offsets = sorted(set(offsets))
+    assert batches_per_run(msgs, batch, offsets) == batches_per_message(msgs, batch)
 
 
 def test_long_plain_runs_are_decoded_like_single_messages() -> None:
@@ -159,11 +191,14 @@ def test_runs_hold_the_same_messages_and_garbage_as_messages(shape: list[str], j
                     # a run is whole messages back to back; its offset is its first byte's
                     assert data[off:off + len(run)] == run
                     k = 0
+                    starts = []
                     while k < len(run):
                         ln = struct.unpack_from(">H", run, k + 2)[0]
                         out.append(run[k:k + ln])
+                        starts.append(k)
                         k += ln
                     assert k == len(run)
+                    assert framer.run_starts == starts
             pos += step
             i += 1
         seen[how] = (out, garbage)
@@ -247,8 +282,8 @@ def old_merge(dec: MessageDecoder) -> list[FlowBatch]:
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from([256, 257, 258, 259, 260]), st.integers(1, 150)), min_size=1,
                 max_size=8),
-       st.booleans())
-def test_merged_flush_joins_columns_like_concat(sets: list[tuple[int, int]], options: bool) -> None:
+       st.booleans(), st.booleans())
+def test_merged_flush_joins_columns_like_concat(sets: list[tuple[int, int]], options: bool, lazy: bool) -> None:
     """Templates that share columns with the same layout, with another width (reduced-size
     encoding), with text, or lack them; address columns over and under 64 records."""
     layouts = {256: FIELDS, 257: FIELDS[:5], 258: [(8, 4), (1, 4), (12, 4), (82, 10)],
@@ -266,6 +301,7 @@ def test_merged_flush_joins_columns_like_concat(sets: list[tuple[int, int]], opt
     results = []
     for merge in (True, False):
         dec = MessageDecoder(Context(), "m")
+        dec.lazy_columns = lazy and merge
         dec.feed(templates, "e")
         for m in data:
             dec.feed(m, "e")
@@ -290,3 +326,86 @@ def test_damaged_runs_decode_like_single_messages(sizes: list[int], batch: int,
     framer.feed(bytes(whole))
     pieces = [m for m, _ in framer.messages()]
     assert batches_per_run(pieces, batch) == batches_per_message(pieces, batch)
+
+
+def test_merged_flush_hands_columns_over_as_arrays() -> None:
+    """With ``lazy_columns`` a merged flush keeps every column but the version as a numpy
+    array that becomes a list on its first read: plain Python values, the same as the
+    per-template path's; without it (the inputs), every column is a list at once."""
+    data = b"".join(stream([30, 40, 50, 60], 300))
+    dec = MessageDecoder(Context(), "lazy")
+    dec.lazy_columns = True
+    dec.feed(data, "e")
+    (batch,) = dec.flush(merged=True)
+    cols = batch.columns
+    assert isinstance(cols, Columns)
+    unread = [name for name in cols if cols.is_view(name)]
+    assert set(unread) == set(cols) - {"flowcep.export_version"}
+    first = cols["protocolIdentifier"]  # in every template
+    assert type(first) is list and all(type(v) is int for v in first)
+    partial = cols["octetDeltaCount"]  # in one template: None for the other's records
+    assert None in partial and all(v is None or type(v) is int for v in partial)
+    assert not cols.is_view("protocolIdentifier") and cols.is_view("sourceTransportPort")
+    dec2 = MessageDecoder(Context(), "eager")
+    dec2.feed(data, "e")
+    assert dict(batch.columns) == dict(old_merge(dec2)[0].columns)
+    dec3 = MessageDecoder(Context(), "eager")
+    dec3.feed(data, "e")
+    (eager,) = dec3.flush(merged=True)
+    assert type(eager.columns) is dict and all(type(v) is list for v in eager.columns.values())
+    assert dict(eager.columns) == dict(batch.columns)
+
+
+def test_columns_read_in_another_thread_while_decoding() -> None:
+    """The address caches are shared by the decoding thread and whichever thread reads a
+    column first (a pipeline's reader thread decodes while the main thread reads): with a
+    tiny direct-mapped table and dict side that start over all the time, every value read
+    concurrently is still the right text. Races are rare: with ``_Caches.lock`` taken out,
+    4 of 40 runs of this test failed (a KeyError in the dict cache another thread had just
+    emptied), at a switch interval of a microsecond."""
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        _read_while_decoding()
+    finally:
+        sys.setswitchinterval(switch)
+
+
+def _read_while_decoding() -> None:
+    sizes = [60 + (k * 37) % 90 for k in range(120)]
+    # every fourth message has uptime-relative records: those are decoded per message, and
+    # their batches converted in the decoding thread, while the reader converts the others
+    data = b"".join(stream(sizes, 5000, [".", ".", ".", "r"]))
+    names = ("sourceIPv4Address", "destinationIPv4Address", "octetDeltaCount")
+
+    def decode(dec: MessageDecoder) -> Iterator[FlowBatch]:
+        at = 0
+        while at < len(data):
+            at = dec.feed(data, "e", at, 64)
+            yield from dec.flush(merged=True)
+        yield from dec.flush(merged=True)
+
+    want: dict[str, list[Any]] = {name: [] for name in names}
+    for b in decode(MessageDecoder(Context(), "ref")):
+        for name in names:
+            want[name] += b.get(name)
+    dec = MessageDecoder(Context(), "threads")
+    dec.lazy_columns = True
+    dec.caches.V4_BITS = 6
+    dec.caches.V4_RELEARN = 8
+    dec.caches.LIMIT = 16
+    batches: queue.SimpleQueue[FlowBatch | None] = queue.SimpleQueue()
+    got: dict[str, list[Any]] = {name: [] for name in names}
+
+    def read() -> None:
+        while (b := batches.get()) is not None:
+            for name in names:
+                got[name] += b.get(name)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    for b in decode(dec):
+        batches.put(b)
+    batches.put(None)
+    reader.join(60)
+    assert got == want
