@@ -215,8 +215,8 @@ def _is_group(addr: str, cache: dict[str, bool]) -> bool:
 
 
 class _State:
-    __slots__ = ("syn", "syn_from", "pps_in", "by_in", "src_in", "by_out",
-                 "resp_bins", "refl", "req", "synack", "synack_src", "asked", "smurf", "smurf_src")
+    __slots__ = ("syn", "syn_from", "pps_in", "by_in", "src_in", "by_out", "hot_in",
+                 "resp_bins", "refl", "req", "hot_resp", "synack", "synack_src", "asked", "smurf", "smurf_src")
 
     def __init__(self) -> None:
         # (victim, port, epoch second) -> attempts, and the (victim, port, source) seen: two
@@ -234,6 +234,11 @@ class _State:
         # amplification: (victim, service port) -> response bytes per second, reflectors;
         # request bytes
         self.resp_bins: dict[tuple[str, int], dict[int, float]] = defaultdict(dict)
+        # the keys of pps_in / resp_bins that _finish must look at: a second that reached
+        # the rate when it was counted, or a spread record. A second's count only grows, so
+        # no other key can pass _finish's test; most keys are quiet hosts, never tested again
+        self.hot_in: set[tuple[int, str]] = set()
+        self.hot_resp: set[tuple[str, int]] = set()
         self.refl: dict[tuple[str, int], set[str]] = defaultdict(set)
         self.req: dict[tuple[str, int], int] = defaultdict(int)
         # SYN-ACK reflection: victim -> SYN-ACKs per second, reflectors; (host, peer) it SYNed
@@ -400,6 +405,8 @@ class VolumetricDetector:
         # host and second), so grouping them in numpy first would not shorten it
         pps_in, by_in, src_in, by_out = st.pps_in, st.by_in, st.src_in, st.by_out
         resp_bins, refl, req = st.resp_bins, st.refl, st.req
+        hot_in, hot_resp = st.hot_in, st.hot_resp
+        udp_pps, icmp_pps, amp_bps = self.udp_pps, self.icmp_pps, self.amp_bps
         group_get = group.get
         for i in idx:
             s, d, p = src[i], dst[i], proto[i]
@@ -440,9 +447,12 @@ class VolumetricDetector:
                 bins = pps_in[key]
                 n = packets[i]
                 if one_second:
-                    bins[sec] = bins.get(sec, 0) + n
+                    v = bins[sec] = bins.get(sec, 0) + n
+                    if v >= (udp_pps if proto_key == 17 else icmp_pps):
+                        hot_in.add(key)
                 else:
                     _spread(bins, t0, t, n)
+                    hot_in.add(key)
                 o = octets[i]
                 by_in[key] += o
                 src_in[key].add(s)
@@ -452,9 +462,12 @@ class VolumetricDetector:
                     if sp in amp:
                         bins = resp_bins[(d, sp)]
                         if one_second:
-                            bins[sec] = bins.get(sec, 0) + o
+                            v = bins[sec] = bins.get(sec, 0) + o
+                            if v * 8 >= amp_bps:
+                                hot_resp.add((d, sp))
                         else:
                             _spread(bins, t0, t, o)
+                            hot_resp.add((d, sp))
                         refl[(d, sp)].add(s)
                     if dport[i] in amp:
                         req[(s, dport[i])] += o
@@ -470,12 +483,14 @@ class VolumetricDetector:
                 ro = roctets[i]
                 key = (proto_key, s)
                 _spread(pps_in[key], t0, t, rpackets[i])
+                hot_in.add(key)
                 by_in[key] += ro
                 src_in[key].add(d)
                 by_out[(proto_key, d)] += ro
                 if p == 17:
                     if dport[i] in amp:
                         _spread(resp_bins[(s, dport[i])], t0, t, ro)
+                        hot_resp.add((s, dport[i]))
                         refl[(s, dport[i])].add(d)
                     if sport[i] in amp:
                         req[(d, sport[i])] += ro
@@ -516,7 +531,7 @@ class VolumetricDetector:
                 fields={"sample_sources": sorted(srcs)[:LIST_LIMIT]},
             ))
         udp_pps, icmp_pps = self.udp_pps, self.icmp_pps
-        loud = [kv for kv in st.pps_in.items()
+        loud = [kv for kv in ((k, st.pps_in[k]) for k in st.hot_in)
                 # no spread record and no second at the limit: most hosts, cheaply
                 if max(kv[1].values()) >= (udp_pps if kv[0][0] == 17 else icmp_pps)
                 or min(kv[1]) < 0]
@@ -539,7 +554,7 @@ class VolumetricDetector:
                 window=(start, end), key=d, fields={"sample_sources": sorted(srcs)[:LIST_LIMIT]},
             ))
         amp_bps = self.amp_bps
-        for (d, port), resp_bins in sorted(kv for kv in st.resp_bins.items()
+        for (d, port), resp_bins in sorted(kv for kv in ((k, st.resp_bins[k]) for k in st.hot_resp)
                                            if max(kv[1].values()) * 8 >= amp_bps or min(kv[1]) < 0):
             resp, peak_bytes = _profile(resp_bins)
             peak_bps = peak_bytes * 8
