@@ -27,7 +27,7 @@ attempts and the detector at most ``max_keys`` keys; evictions are counted in th
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from ipaddress import ip_address, ip_network
 from itertools import compress
 from typing import Any
@@ -157,9 +157,13 @@ class _Queue(deque[_Attempt]):
 
     __slots__ = ("in_order",)
 
-    def __init__(self, maxlen: int) -> None:
-        super().__init__(maxlen=maxlen)
-        self.in_order = True
+    def __init__(self, maxlen: int, items: Iterable[_Attempt] = (), in_order: bool = True) -> None:
+        super().__init__(items, maxlen)
+        self.in_order = in_order
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # deque's own would call _Queue(items, maxlen) and drop in_order
+        return _Queue, (self.maxlen, list(self), self.in_order)
 
 
 class BruteForceDetector:

@@ -196,3 +196,24 @@ def test_queue_scans_match_the_plain_rule_in_and_out_of_time_order(seed: int) ->
     want = _reference(records, batches)
     assert len(want) > 5
     assert got == want
+
+
+def test_queues_copied_mid_run_go_on_alike() -> None:
+    # the queues are a deque subclass with a flag; a copy (pickle, deepcopy) keeps both
+    import copy
+    import pickle
+
+    from flowcep_plugin.context import Context
+    from flowcep_plugin.records import FlowBatch
+    from flowcep_plugin.testing import build_detector
+
+    tries = ssh_tries(14)
+    dets = [build_detector(SPEC, None, Context()) for _ in range(3)]
+    det = dets[0]
+    assert det.on_batch(FlowBatch.from_rows(tries[7:8])) == []
+    assert det.on_batch(FlowBatch.from_rows(tries[:7])) == []  # earlier attempts after a later one
+    dets[1].fast, dets[1].slow = pickle.loads(pickle.dumps((det.fast, det.slow)))
+    dets[2].fast, dets[2].slow = copy.deepcopy((det.fast, det.slow))
+    assert [(q.in_order, q.maxlen, len(q)) for t in dets for q in t.fast.values()] == [(False, 64, 8)] * 3
+    rest = [t.on_batch(FlowBatch.from_rows(tries[8:])) for t in dets]
+    assert len(rest[0]) == 1 and rest[1] == rest[0] and rest[2] == rest[0]
