@@ -27,8 +27,9 @@ attempts and the detector at most ``max_keys`` keys; evictions are counted in th
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from ipaddress import ip_address, ip_network
+from itertools import compress
 from typing import Any
 
 from flowcep_plugin.api import (
@@ -141,15 +142,31 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-class _Attempt:
-    __slots__ = ("t", "packets", "octets", "roctets", "server")
+#: One attempt: (end time ms, client packets, client bytes, server bytes, server address).
+#: A tuple, not an object: the queue scans unpack it in one step, and building one costs a
+#: fraction of a slotted instance's __init__ (it is made for every login flow).
+_Attempt = tuple[int, int, int, int, str]
 
-    def __init__(self, t: int, packets: int, octets: int, roctets: int, server: str) -> None:
-        self.t = t
-        self.packets = packets
-        self.octets = octets
-        self.roctets = roctets
-        self.server = server
+
+class _Queue(deque[_Attempt]):
+    """Recent attempts of one key, oldest first.
+
+    ``in_order`` holds while no attempt came earlier than the one queued before it, which is
+    nearly always (the host's clock releases records in time order, and each batch is visited
+    by end time). Then the attempts before a window are a prefix of the queue, and a scan that
+    reads it newest first stops at the first of them: in FlowCEP's sample most queued attempts
+    of a busy client are older than the fast rule's five minutes.
+    """
+
+    __slots__ = ("in_order",)
+
+    def __init__(self, maxlen: int, items: Iterable[_Attempt] = (), in_order: bool = True) -> None:
+        super().__init__(items, maxlen)
+        self.in_order = in_order
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # deque's own would call _Queue(items, maxlen) and drop in_order
+        return _Queue, (self.maxlen, list(self), self.in_order)
 
 
 class BruteForceDetector:
@@ -179,16 +196,22 @@ class BruteForceDetector:
             for port in svc["ports"]:
                 self.by_port[int(port)] = name
         # (client, server, port) and (client, service) -> recent attempts, oldest first
-        self.fast: dict[tuple[str, str, int], deque[_Attempt]] = {}
-        self.slow: dict[tuple[str, str], deque[_Attempt]] = {}
+        self.fast: dict[tuple[str, str, int], _Queue] = {}
+        self.slow: dict[tuple[str, str], _Queue] = {}
 
     def on_batch(self, batch: FlowBatch) -> list[Event]:
         if not len(batch):
             return []
+        by_port = self.by_port
+        # Login ports first, in one C-level pass (most records go to other ports), then the
+        # protocol and the attempt tests for those few, still in record order.
+        on_port = list(compress(range(batch.length),
+                                map(by_port.__contains__, int_column(batch, "destinationTransportPort"))))
+        if not on_port:
+            return []
         proto = int_column(batch, "protocolIdentifier")
         dport = int_column(batch, "destinationTransportPort")
-        by_port = self.by_port
-        cand = [i for i in range(batch.length) if proto[i] == 6 and dport[i] in by_port]
+        cand = [i for i in on_port if proto[i] == 6]
         if not cand:
             return []
         src = address_column(batch, "source")
@@ -199,27 +222,52 @@ class BruteForceDetector:
         flags = int_column(batch, "tcpControlBits", default=-1)
         start = int_column(batch, "flowStartMilliseconds", default=-1)
         end = batch.event_times()
+        min_packets, max_bytes, max_ms = self.min_packets, self.max_bytes, self.max_ms
+        # The attempt tests that read only this record's numbers, before the sort: a stable
+        # sort of the survivors visits them in the order the sort of all candidates would.
+        cand = [i for i in cand
+                if packets[i] >= min_packets and octets[i] <= max_bytes
+                # a connection the client opened and completed in this record
+                and (flags[i] < 0 or flags[i] & (SYN | ACK) == SYN | ACK)
+                and (end[i] - start[i] if start[i] >= 0 else 0) <= max_ms]
         out: list[Event] = []
-        for i in sorted(cand, key=lambda j: end[j]):
-            s, d, f = src[i], dst[i], flags[i]
-            if s is None or d is None or packets[i] < self.min_packets or octets[i] > self.max_bytes:
+        fast, slow = self.fast, self.slow
+        need_fast, need_slow = self.min_attempts, self.slow_min
+        ignore = self.ignore
+        for i in sorted(cand, key=end.__getitem__):
+            s, d = src[i], dst[i]
+            if s is None or d is None or (ignore and self._is_ignored(s)):
                 continue
-            if f >= 0 and (f & (SYN | ACK)) != SYN | ACK:
-                continue  # not a connection the client opened and completed in this record
-            dur = end[i] - start[i] if start[i] >= 0 else 0
-            if dur > self.max_ms or (self.ignore and self._is_ignored(s)):
-                continue
-            a = _Attempt(end[i], packets[i], octets[i], roctets[i], d)
-            svc = by_port[dport[i]]
-            out.extend(self._add_fast(s, d, dport[i], svc, a))
-            if self.slow_min > 0:
-                out.extend(self._add_slow(s, svc, a))
+            port = dport[i]
+            svc = by_port[port]
+            a = (end[i], packets[i], octets[i], roctets[i], d)
+            # the queues inline: this runs for every login flow, and a queue shorter than
+            # the rule's count cannot alert, so it is not scanned at all
+            key = (s, d, port)
+            q = fast.get(key)
+            if q is None:
+                q = self._queue(fast, key)
+            elif q and a[0] < q[-1][0]:
+                q.in_order = False
+            q.append(a)
+            if len(q) >= need_fast:
+                out.extend(self._fire_fast(q, s, d, port, svc, a))
+            if need_slow > 0:
+                skey = (s, svc)
+                q = slow.get(skey)
+                if q is None:
+                    q = self._queue(slow, skey)
+                elif q and a[0] < q[-1][0]:
+                    q.in_order = False
+                q.append(a)
+                if len(q) >= need_slow:
+                    out.extend(self._fire_slow(q, s, svc, a))
         return out
 
     def on_watermark(self, watermark_ms: int) -> list[Event]:
         oldest = watermark_ms - max(self.window_ms, self.slow_ms)
         for table in (self.fast, self.slow):
-            stale = [k for k, q in table.items() if not q or q[-1].t < oldest]
+            stale = [k for k, q in table.items() if not q or q[-1][0] < oldest]
             for k in stale:
                 del table[k]  # type: ignore[arg-type]
         return []
@@ -236,84 +284,85 @@ class BruteForceDetector:
             hit = self._ignored[src] = any(addr in net for net in self.ignore)
         return hit
 
-    def _queue(self, table: dict[Any, deque[_Attempt]], key: Any) -> deque[_Attempt]:
+    def _queue(self, table: dict[Any, _Queue], key: Any) -> _Queue:
         q = table.get(key)
         if q is None:
             if len(table) >= self.max_keys:
                 del table[next(iter(table))]
                 self.stats.add("bruteforce.keys_evicted")
-            q = table[key] = deque(maxlen=self.keep)
+            q = table[key] = _Queue(self.keep)
         return q
 
-    def _alike(self, q: deque[_Attempt], a: _Attempt, span_ms: int, need: int) -> list[_Attempt]:
-        """The attempts of ``q`` within ``span_ms`` before ``a`` shaped like it (``a`` included),
-        or an empty list as soon as fewer than ``need`` of them can be: the callers alert only
-        on ``need`` or more, and most queues never get there."""
-        left = len(q)
-        if left < need:
+    def _alike(self, q: _Queue, a: _Attempt, span_ms: int, need: int) -> list[_Attempt]:
+        """The attempts of ``q`` (``a``, the newest, included) within ``span_ms`` before ``a``
+        and shaped like it, in no particular order; or fewer than ``need`` of them (maybe none)
+        as soon as fewer than ``need`` can be: the callers alert only on ``need`` or more, and
+        most queues never get there."""
+        misses = len(q) - need  # attempts that may still fail the test before the answer is no
+        if misses < 0:
             return []
         # Two sizes are alike when |a - b| <= max(slack, tol * max(a, b)); slack is 2 packets
         # and 0 bytes. Written out inline (no helper call) because it runs for every queued
-        # attempt of every new one, up to max_attempts times per login flow.
+        # attempt of every new one, up to max_attempts times per login flow; tol * (a's size)
+        # is the same product for every b, so it is computed once.
         tol = self.tol
-        hi = a.t
+        hi, ap, ao, ar, _ = a
         lo = hi - span_ms
-        ap, ao, ar = a.packets, a.octets, a.roctets
+        tp, to, tr = tol * ap, tol * ao, tol * ar
         out: list[_Attempt] = []
-        for b in q:
-            if len(out) + left < need:
-                return []
+        in_order = q.in_order  # then no attempt is later than a, and the old ones lead
+        left = len(q)
+        for b in reversed(q):
+            t, x, y, z, _ = b
+            if t < lo and in_order:
+                misses -= left  # b and every attempt before it are older than the window
+                return out if misses >= 0 else []
             left -= 1
-            t = b.t
-            if t < lo or t > hi:
-                continue
-            x = b.packets
-            d, m = (ap - x, ap) if ap >= x else (x - ap, x)
-            if d > 2 and d > tol * m:
-                continue
-            x = b.octets
-            d, m = (ao - x, ao) if ao >= x else (x - ao, x)
-            if d > 0 and d > tol * m:
-                continue
-            x = b.roctets
-            d, m = (ar - x, ar) if ar >= x else (x - ar, x)
-            if d > 0 and d > tol * m:
+            if (t < lo or t > hi
+                    or (ap - x > 2 and ap - x > tp if ap >= x else x - ap > 2 and x - ap > tol * x)
+                    or (ao - y > 0 and ao - y > to if ao >= y else y - ao > 0 and y - ao > tol * y)
+                    or (ar - z > 0 and ar - z > tr if ar >= z else z - ar > 0 and z - ar > tol * z)):
+                misses -= 1
+                if misses < 0:
+                    return []
                 continue
             out.append(b)
         return out
 
-    def _add_fast(self, s: str, d: str, port: int, svc: str, a: _Attempt) -> list[Event]:
-        q = self._queue(self.fast, (s, d, port))
-        q.append(a)
+    def _fire_fast(self, q: _Queue, s: str, d: str, port: int, svc: str, a: _Attempt) -> list[Event]:
+        """The fast rule's alert when ``a``, just queued in ``q``, completes a run."""
         alike = self._alike(q, a, self.window_ms, self.min_attempts)
         if len(alike) < self.min_attempts:
             return []
         q.clear()  # one alert per run of attempts; the suppressor merges the next ones
-        first = min(b.t for b in alike)
-        sizes = sorted(b.octets for b in alike)
+        q.in_order = True
+        first = min(b[0] for b in alike)
+        sizes = sorted(b[2] for b in alike)
+        t = a[0]
         return [make_alert(
-            RULES[0], time_ms=a.t, detector=self.name, source_ip=s, destination_ip=d,
+            RULES[0], time_ms=t, detector=self.name, source_ip=s, destination_ip=d,
             destination_port=port, counts={"attempts": len(alike)},
             summary=(f"{s} made {len(alike)} near-identical {svc} connections to {d}:{port} "
-                     f"in {(a.t - first) / 60000:.1f} min ({sizes[0]}-{sizes[-1]} bytes each)"),
-            window=(first, a.t), fields={"service": svc}, key=s,
+                     f"in {(t - first) / 60000:.1f} min ({sizes[0]}-{sizes[-1]} bytes each)"),
+            window=(first, t), fields={"service": svc}, key=s,
         )]
 
-    def _add_slow(self, s: str, svc: str, a: _Attempt) -> list[Event]:
-        q = self._queue(self.slow, (s, svc))
-        q.append(a)
+    def _fire_slow(self, q: _Queue, s: str, svc: str, a: _Attempt) -> list[Event]:
+        """The slow rule's alert when ``a``, just queued in ``q``, completes a run."""
         alike = self._alike(q, a, self.slow_ms, self.slow_min)
         if len(alike) < self.slow_min:
             return []
         q.clear()
-        first = min(b.t for b in alike)
-        servers = sorted({b.server for b in alike})
+        q.in_order = True
+        first = min(b[0] for b in alike)
+        servers = sorted({b[4] for b in alike})
+        t = a[0]
         return [make_alert(
-            RULES[1], time_ms=a.t, detector=self.name, source_ip=s, destination_ip=servers,
+            RULES[1], time_ms=t, detector=self.name, source_ip=s, destination_ip=servers,
             counts={"attempts": len(alike), "servers": len(servers)},
             summary=(f"{s} made {len(alike)} near-identical {svc} connections to "
-                     f"{len(servers)} server(s) in {(a.t - first) / 60000:.1f} min"),
-            window=(first, a.t), fields={"service": svc}, key=s,
+                     f"{len(servers)} server(s) in {(t - first) / 60000:.1f} min"),
+            window=(first, t), fields={"service": svc}, key=s,
         )]
 
 

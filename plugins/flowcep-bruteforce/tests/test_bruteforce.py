@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 from flowcep_bruteforce import SPEC
 
@@ -123,3 +125,95 @@ def test_synthetic_scenarios() -> None:
 def test_ignored_sources() -> None:
     assert run_detector(SPEC, ssh_tries(12), config={"ignore_sources": ["198.51.100.0/24"]}) == []
     assert len(run_detector(SPEC, ssh_tries(12), config={"ignore_sources": ["198.51.101.0/24"]})) == 1
+
+
+def _reference(records: list[dict], batches: list[list[int]], keep: int = 64, tol: float = 0.25,
+               need: int = 10, span: int = W, slow_need: int = 30, slow_span: int = 1_800_000) -> list[tuple]:
+    """The rule restated plainly: every queued attempt tested against the new one, no early
+    exit and no shortcut for queues in time order. (rule, client, count, first, last) per alert."""
+    def alike(a: dict, b: dict) -> bool:
+        for k, slack in (("packetDeltaCount", 2), ("octetDeltaCount", 0), ("reverseOctetDeltaCount", 0)):
+            x, y = a.get(k, 0), b.get(k, 0)
+            if abs(x - y) > slack and abs(x - y) > tol * max(x, y):
+                return False
+        return True
+
+    def scan(q: list[dict], a: dict, span_: int) -> list[dict]:
+        t = a["flowEndMilliseconds"]
+        return [b for b in q if t - span_ <= b["flowEndMilliseconds"] <= t and alike(a, b)]
+
+    fast: dict[tuple, list[dict]] = {}
+    slow: dict[tuple, list[dict]] = {}
+    out = []
+    for idx in batches:
+        for i in sorted(idx, key=lambda j: records[j]["flowEndMilliseconds"]):
+            a = records[i]
+            s, t = a["sourceIPv4Address"], a["flowEndMilliseconds"]
+            for rule, table, key, n, sp in (("bruteforce-guessing", fast, (s, a["destinationIPv4Address"]), need, span),
+                                            ("bruteforce-slow", slow, (s,), slow_need, slow_span)):
+                q = table.setdefault(key, [])
+                q.append(a)
+                del q[:-keep]
+                hits = scan(q, a, sp)
+                if len(hits) >= n:
+                    q.clear()
+                    out.append((rule, s, len(hits), min(b["flowEndMilliseconds"] for b in hits), t))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_queue_scans_match_the_plain_rule_in_and_out_of_time_order(seed: int) -> None:
+    # The scans read a queue newest first and stop at the first attempt older than the window
+    # while the queue is in time order; batches here also go back in time (the queue is then
+    # scanned whole), and sizes sit near the 25 % and 2-packet edges of "alike".
+    import random
+
+    from flowcep_plugin.context import Context
+    from flowcep_plugin.records import FlowBatch
+    from flowcep_plugin.testing import build_detector
+
+    rng = random.Random(seed)
+    records = []
+    for i in range(1500):
+        pk = rng.choice([8, 10, 12, 13, 15, 40])
+        octets = rng.choice([1000, 1200, 1250, 1333, 4000])
+        records.append(make_flow(f"198.51.100.{rng.randrange(3)}", f"10.0.0.{rng.randrange(2)}", 22,
+                                 sport=40000 + i, packets=pk, octets=octets,
+                                 end_ms=BASE + rng.randrange(0, 3_600_000), duration_ms=1000,
+                                 reverseOctetDeltaCount=rng.choice([2000, 2400, 2500, 2700])))
+    records.sort(key=lambda r: r["flowEndMilliseconds"])
+    # batches of 50 in time order, except that some are swapped with the next (late records)
+    batches = [list(range(i, min(i + 50, len(records)))) for i in range(0, len(records), 50)]
+    for i in range(0, len(batches) - 1, 3 + seed % 3):
+        batches[i], batches[i + 1] = batches[i + 1], batches[i]
+    det = build_detector(SPEC, None, Context())
+    events = []
+    for idx in batches:
+        events += det.on_batch(FlowBatch.from_rows([records[i] for i in idx]))
+    got = [(e["rule"]["id"], e["source"]["ip"], e["flowcep"]["counts"]["attempts"],
+            *(int(datetime.fromisoformat(e["flowcep"]["window"][k]).timestamp() * 1000) for k in ("start", "end")))
+           for e in events]
+    want = _reference(records, batches)
+    assert len(want) > 5
+    assert got == want
+
+
+def test_queues_copied_mid_run_go_on_alike() -> None:
+    # the queues are a deque subclass with a flag; a copy (pickle, deepcopy) keeps both
+    import copy
+    import pickle
+
+    from flowcep_plugin.context import Context
+    from flowcep_plugin.records import FlowBatch
+    from flowcep_plugin.testing import build_detector
+
+    tries = ssh_tries(14)
+    dets = [build_detector(SPEC, None, Context()) for _ in range(3)]
+    det = dets[0]
+    assert det.on_batch(FlowBatch.from_rows(tries[7:8])) == []
+    assert det.on_batch(FlowBatch.from_rows(tries[:7])) == []  # earlier attempts after a later one
+    dets[1].fast, dets[1].slow = pickle.loads(pickle.dumps((det.fast, det.slow)))
+    dets[2].fast, dets[2].slow = copy.deepcopy((det.fast, det.slow))
+    assert [(q.in_order, q.maxlen, len(q)) for t in dets for q in t.fast.values()] == [(False, 64, 8)] * 3
+    rest = [t.on_batch(FlowBatch.from_rows(tries[8:])) for t in dets]
+    assert len(rest[0]) == 1 and rest[1] == rest[0] and rest[2] == rest[0]

@@ -17,6 +17,7 @@ import heapq
 from collections import defaultdict
 from collections.abc import Mapping
 from ipaddress import ip_address, ip_network
+from itertools import compress
 from typing import Any
 
 import numpy as np
@@ -149,41 +150,58 @@ class TrafficStats:
         Counting is a group-by (flows, packets and bytes per category, per direction and per
         source), so each record is reduced to small integer codes once and each window's
         sums come from ``numpy.bincount``/``add.at`` instead of a Python loop per record.
-        Records without both addresses get the source code -1 and are left out.
+        Records without both addresses get the source code -1 and are left out. Packets and
+        bytes are int64 arrays too, with the batch's largest magnitude, unless a value does
+        not fit (hostile input): then they stay lists and ``_acc`` decides per window.
         """
         src = address_column(batch, "source")
         dst = address_column(batch, "destination")
+        n = batch.length
         names = list(dict.fromkeys(src))
-        pos = {a: i for i, a in enumerate(names)}
-        scode = np.fromiter(map(pos.__getitem__, src), np.int64, batch.length)
-        # direction code: 2 * (source internal) + (destination internal)
-        dirn = self._inside(src) * 2 + self._inside(dst)
-        if None in names:
-            scode[np.fromiter((a is None for a in src), bool, batch.length)] = -1
+        pos = dict(zip(names, range(len(names)), strict=True))
+        scode = np.fromiter(map(pos.__getitem__, src), np.int64, n)
+        # direction code: 2 * (source internal) + (destination internal); a source's answer
+        # is looked up once per distinct source, then spread to its records by their codes
+        dirn = self._inside(names)[scode] * 2 + self._inside(dst)
+        if None in pos:
+            scode[scode == pos[None]] = -1
         if None in dst:
-            scode[np.fromiter((a is None for a in dst), bool, batch.length)] = -1
+            scode[np.fromiter((a is None for a in dst), bool, n)] = -1
         cat = self._categories(int_column(batch, "destinationTransportPort"),
                                int_column(batch, "sourceTransportPort"))
         packets = int_column(batch, "packetDeltaCount")
         octets = int_column(batch, "octetDeltaCount")
-        return names, scode, dirn, cat, packets, octets
+        counts: tuple[Any, Any, int] | None
+        try:
+            pk, by = np.array(packets, dtype=np.int64), np.array(octets, dtype=np.int64)
+        except OverflowError:
+            counts = None
+        else:
+            # no abs(): -(-2**63) does not fit; the larger of max and -min is the magnitude
+            top = max(int(pk.max()), int(by.max()), -int(pk.min()), -int(by.min())) if n else 0
+            counts = (pk, by, top)
+        return names, scode, dirn, cat, packets, octets, counts
 
     def _categories(self, dport: list[int], sport: list[int]) -> Any:
         """Category code per record: the destination port's, else the source port's, else
         ``other`` (the last code)."""
         table = self._port_table
         n = len(dport)
-        lo, hi = min(dport, default=0), max(dport, default=0)
-        lo2, hi2 = min(sport, default=0), max(sport, default=0)
-        if min(lo, lo2) >= 0 and max(hi, hi2) < len(table):
-            d = table[np.fromiter(dport, np.int64, n)]
-            s_ = table[np.fromiter(sport, np.int64, n)]
+        other = len(self._cat_names) - 1
+        try:
+            dp = np.fromiter(dport, np.int64, n)
+            sp = np.fromiter(sport, np.int64, n)
+            in_range = not n or (min(int(dp.min()), int(sp.min())) >= 0
+                                 and max(int(dp.max()), int(sp.max())) < len(table))
+        except OverflowError:
+            in_range = False
+        if in_range:
+            d = table[dp]
+            s_ = table[sp]
         else:  # ports out of range (hostile input): look each one up
-            other = len(self._cat_names) - 1
             d = np.fromiter((self._cat_code.get(p, other) for p in dport), np.int64, n)
             s_ = np.fromiter((self._cat_code.get(p, other) for p in sport), np.int64, n)
-        other_code = len(self._cat_names) - 1
-        return np.where(d != other_code, d, s_)
+        return np.where(d != other, d, s_)
 
     def on_watermark(self, watermark_ms: int) -> list[Event]:
         return self.windows.close_until(watermark_ms)
@@ -210,30 +228,36 @@ class TrafficStats:
         return hit
 
     def _acc(self, st: _State, cols: tuple[Any, ...], idx: list[int]) -> None:
-        names, scode, dirn, cat, packets, octets = cols
-        if len(idx) == len(scode):
-            pick: Any = slice(None)
-            pk_list, by_list = packets, octets
-        else:
-            pick = np.asarray(idx, dtype=np.int64)
-            pk_list = [packets[i] for i in idx]
-            by_list = [octets[i] for i in idx]
+        names, scode, dirn, cat, packets, octets, counts = cols
+        whole = len(idx) == len(scode)
+        pick: Any = slice(None) if whole else np.asarray(idx, dtype=np.int64)
         codes = scode[pick]
         keep = codes >= 0
-        if not keep.all():
+        everyone = bool(keep.all())
+        if not everyone:
             codes = codes[keep]
-            pk_list = [v for v, k in zip(pk_list, keep.tolist(), strict=True) if k]
-            by_list = [v for v, k in zip(by_list, keep.tolist(), strict=True) if k]
         n = len(codes)
         if not n:
             return
-        top = max(max(pk_list), max(by_list), -min(pk_list), -min(by_list))
-        if top * n >= 2**62:  # sums could leave int64: exact Python integers instead
-            self._acc_slow(st, names, codes.tolist(), dirn[pick][keep].tolist(),
-                           cat[pick][keep].tolist(), pk_list, by_list)
-            return
-        pk = np.fromiter(pk_list, np.int64, n)
-        by = np.fromiter(by_list, np.int64, n)
+        # int64 sums are exact when n values of at most ``top`` cannot reach 2**62; the
+        # batch's largest value bounds this window's, so the test is made once per batch
+        if counts is None or counts[2] * n >= 2**62:
+            pk_list = packets if whole else [packets[i] for i in idx]
+            by_list = octets if whole else [octets[i] for i in idx]
+            if not everyone:
+                pk_list = list(compress(pk_list, keep.tolist()))
+                by_list = list(compress(by_list, keep.tolist()))
+            top = max(max(pk_list), max(by_list), -min(pk_list), -min(by_list))
+            if top * n >= 2**62:  # sums could leave int64: exact Python integers instead
+                self._acc_slow(st, names, codes.tolist(), dirn[pick][keep].tolist(),
+                               cat[pick][keep].tolist(), pk_list, by_list)
+                return
+            pk = np.fromiter(pk_list, np.int64, n)
+            by = np.fromiter(by_list, np.int64, n)
+        else:
+            pk, by = counts[0][pick], counts[1][pick]
+            if not everyone:
+                pk, by = pk[keep], by[keep]
         st.total[0] += n
         st.total[1] += int(pk.sum())
         st.total[2] += int(by.sum())
@@ -241,11 +265,18 @@ class TrafficStats:
                                   (st.dirn, _DIRECTIONS, dirn[pick][keep]),
                                   (st.talk, names, codes)):
             flows, psum, bsum = _group_sums(code, pk, by)
-            for c in np.flatnonzero(flows).tolist():
-                v = table[keys[c]]
-                v[0] += int(flows[c])
-                v[1] += int(psum[c])
-                v[2] += int(bsum[c])
+            hit = np.flatnonzero(flows)
+            # one list per column instead of a numpy scalar per value: the talkers of a
+            # window number in the thousands
+            for key, f, p, b in zip(map(keys.__getitem__, hit.tolist()), flows[hit].tolist(),
+                                    psum[hit].tolist(), bsum[hit].tolist(), strict=True):
+                v = table.get(key)
+                if v is None:
+                    table[key] = [f, p, b]
+                else:
+                    v[0] += f
+                    v[1] += p
+                    v[2] += b
 
     def _acc_slow(self, st: _State, names: list[Any], codes: list[int], dirn: list[int],
                   cat: list[int], packets: list[int], octets: list[int]) -> None:
@@ -271,7 +302,11 @@ class TrafficStats:
         )
 
         def top(i: int) -> list[dict[str, Any]]:
-            best = heapq.nsmallest(self.top_n, st.talk.items(), key=lambda kv: (-kv[1][i], kv[0]))
+            # the N-th largest value first (on plain ints), then only the talkers at or above
+            # it are ordered by (value, address): the same N as ordering all of them
+            floor = heapq.nlargest(self.top_n, [v[i] for v in st.talk.values()])[-1]
+            best = sorted(((ip, v) for ip, v in st.talk.items() if v[i] >= floor),
+                          key=lambda kv: (-kv[1][i], kv[0]))[:self.top_n]
             return [{"ip": ip, **_row(v)} for ip, v in best]
 
         by_bytes = top(2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from flowcep_trafficstats import SPEC
 
 from flowcep_plugin.testing import check_detector, make_flow, run_detector, scenario_records
@@ -68,3 +69,80 @@ def test_bad_cidr_is_a_config_error() -> None:
 
     with pytest.raises(ConfigError, match="internal_networks"):
         build_detector(SPEC, {"internal_networks": ["not-a-network"]})
+
+
+def _plain_counts(recs: list[dict], top_n: int) -> list[dict]:
+    """Every interval's metrics counted record by record, the rule restated without numpy."""
+    from ipaddress import ip_address, ip_network
+
+    inside = [ip_network(c) for c in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")]
+    from flowcep_trafficstats import DEFAULTS
+
+    ports: dict[int, str] = {}
+    for name, numbers in DEFAULTS["categories"].items():
+        for p in numbers:
+            ports.setdefault(p, name)
+    wins: dict[int, dict] = {}
+    for r in recs:
+        s, d = r.get("sourceIPv4Address"), r.get("destinationIPv4Address")
+        if s is None or d is None:
+            continue
+        w = wins.setdefault(r["flowEndMilliseconds"] // W, {"t": [0, 0, 0], "c": {}, "d": {}, "s": {}})
+        cat = ports.get(r["destinationTransportPort"]) or ports.get(r["sourceTransportPort"]) or "other"
+        dirn = ("external", "inbound", "outbound", "internal")[
+            2 * any(ip_address(s) in n for n in inside) + any(ip_address(d) in n for n in inside)]
+        for v in (w["t"], w["c"].setdefault(cat, [0, 0, 0]), w["d"].setdefault(dirn, [0, 0, 0]),
+                  w["s"].setdefault(s, [0, 0, 0])):
+            v[0] += 1
+            v[1] += r["packetDeltaCount"]
+            v[2] += r["octetDeltaCount"]
+    def row(v: list[int]) -> dict[str, int]:
+        return {"flows": v[0], "packets": v[1], "bytes": v[2]}
+
+    def top(talkers: dict[str, list[int]], i: int) -> list[dict]:
+        return [{"ip": ip, **row(v)} for ip, v in sorted(talkers.items(), key=lambda kv: (-kv[1][i], kv[0]))[:top_n]]
+
+    out: list[dict] = []
+    for k in sorted(wins):
+        w = wins[k]
+        out.append({"flows": w["t"][0], "packets": w["t"][1], "bytes": w["t"][2],
+                    "categories": {c: row(v) for c, v in sorted(w["c"].items())},
+                    "directions": {c: row(v) for c, v in sorted(w["d"].items())}})
+        out.append({"by_bytes": top(w["s"], 2), "by_packets": top(w["s"], 1), "sources": len(w["s"])})
+    return out
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_counts_match_a_plain_count_record_by_record(seed: int) -> None:
+    # Random traffic in batches that span intervals, with tied talkers (the address breaks
+    # the tie), records without an address, ports beyond 16 bits and, in some seeds, counters
+    # whose sums leave int64 (exact Python sums then).
+    import random
+
+    from flowcep_plugin.context import Context
+    from flowcep_plugin.records import FlowBatch
+    from flowcep_plugin.testing import build_detector
+
+    rng = random.Random(seed)
+    recs = []
+    for i in range(3000):
+        r = make_flow(rng.choice(["10.0.0.1", "10.0.0.2", "192.168.1.9", "198.51.100.7", "203.0.113.5"]
+                                 + [f"172.16.{i % 7}.{i % 5}"]),
+                      rng.choice(["10.0.0.53", "93.184.216.34", "172.31.0.1", "8.8.8.8"]),
+                      rng.choice([80, 443, 53, 25, 22, 9999, 70000 if seed % 2 else 8080]),
+                      sport=rng.choice([40000, 443, 53]), packets=rng.choice([1, 2, 10]),
+                      octets=rng.choice([60, 120, 1500, 2**62 + i if seed >= 3 and i % 100 == 7 else 600]),
+                      end_ms=BASE + i * 500)
+        if seed == 4 and i % 1000 == 11:
+            r["packetDeltaCount"] = 2**64 + i  # beyond int64: no numpy array at all
+        if i % 97 == 5:
+            r.pop("destinationIPv4Address")
+        if i % 89 == 3:
+            r.pop("sourceIPv4Address")
+        recs.append(r)
+    det = build_detector(SPEC, {"top_n": 3}, Context())
+    events = []
+    for lo in range(0, len(recs), 700):
+        events += det.on_batch(FlowBatch.from_rows(recs[lo:lo + 700]))
+    events += det.flush()
+    assert [e["flowcep"]["metrics"] for e in events] == _plain_counts(recs, 3)

@@ -43,7 +43,8 @@ holds only the answers) counts only its reverse side.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from bisect import bisect_left
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 from ipaddress import ip_address
 from itertools import compress
@@ -180,6 +181,13 @@ def _profile(bins: Mapping[int, float]) -> tuple[int, int]:
     return int(round(total)), int(round(peak))
 
 
+def _int64(batch: FlowBatch, name: str, default: int) -> Any:
+    """``int_column`` as an int64 array, made once per batch for ``_reads`` and ``_syn_only``
+    (OverflowError when a value does not fit)."""
+    col = int_column(batch, name, default=default)
+    return batch.derived(("volumetric.int64", name, default), lambda: np.array(col, dtype=np.int64), col)
+
+
 def _raw(batch: FlowBatch, *names: str) -> list[Any] | None:
     for name in names:
         col = batch.columns.get(name)
@@ -211,13 +219,17 @@ def _is_group(addr: str, cache: dict[str, bool]) -> bool:
 
 
 class _State:
-    __slots__ = ("syn", "syn_src", "pps_in", "by_in", "src_in", "by_out",
-                 "resp_bins", "refl", "req", "synack", "synack_src", "asked", "smurf", "smurf_src", "echo")
+    __slots__ = ("syn", "syn_from", "pps_in", "by_in", "src_in", "by_out", "hot_in",
+                 "resp_bins", "refl", "req", "hot_resp", "synack", "synack_src", "asked", "smurf", "smurf_src",
+                 "echo")
 
     def __init__(self) -> None:
-        # (victim, port) -> attempts per second (epoch second), and the sources
-        self.syn: dict[tuple[str, int], dict[int, int]] = defaultdict(dict)
-        self.syn_src: dict[tuple[str, int], set[str]] = defaultdict(set)
+        # (victim, port, epoch second) -> attempts, and the (victim, port, source) seen: two
+        # flat tables a batch's SYNs are counted into at C level (Counter.update, set.update),
+        # where one dict per (victim, port) would cost Python work per record; _finish
+        # regroups them for the few (victim, port) that reach the rate
+        self.syn: Counter[tuple[str, int, int]] = Counter()
+        self.syn_from: set[tuple[str, int, str]] = set()
         # per (proto, host): packets per second (their sum is the total) and bytes received,
         # sources, bytes sent
         self.pps_in: dict[tuple[int, str], dict[int, float]] = defaultdict(dict)
@@ -227,6 +239,11 @@ class _State:
         # amplification: (victim, service port) -> response bytes per second, reflectors;
         # request bytes
         self.resp_bins: dict[tuple[str, int], dict[int, float]] = defaultdict(dict)
+        # the keys of pps_in / resp_bins that _finish must look at: a second that reached
+        # the rate when it was counted, or a spread record. A second's count only grows, so
+        # no other key can pass _finish's test; most keys are quiet hosts, never tested again
+        self.hot_in: set[tuple[int, str]] = set()
+        self.hot_resp: set[tuple[str, int]] = set()
         self.refl: dict[tuple[str, int], set[str]] = defaultdict(set)
         self.req: dict[tuple[str, int], int] = defaultdict(int)
         # SYN-ACK reflection: victim -> SYN-ACKs per second, reflectors; (host, peer) it SYNed
@@ -263,8 +280,24 @@ class VolumetricDetector:
             return []
         cols = self._columns(batch)  # converted once per batch, shared by every window in it
         keep = self._reads(batch)
-        return self.windows.add(
-            batch, lambda st, idx, _s: self._acc(st, cols, list(compress(idx, map(keep.__getitem__, idx)))))
+        split = self._syn_only(batch, keep)
+        if split is None:
+            return self.windows.add(
+                batch, lambda st, idx, _s: self._acc(st, cols, list(compress(idx, map(keep.__getitem__, idx)))))
+        loop, syn, loop_mask, syn_mask = split
+        every = list(range(len(batch)))
+
+        def acc(st: _State, idx: list[int], _s: int) -> None:
+            lo, hi = idx[0], idx[-1] + 1
+            if hi - lo == len(idx) and idx == every[lo:hi]:
+                # the window is a run of the batch (records in time order, as the clock
+                # releases them): its share of each sorted index list is a slice
+                self._acc_syn(st, cols, syn[bisect_left(syn, lo):bisect_left(syn, hi)])
+                self._acc(st, cols, loop[bisect_left(loop, lo):bisect_left(loop, hi)])
+            else:
+                self._acc_syn(st, cols, list(compress(idx, map(syn_mask.__getitem__, idx))))
+                self._acc(st, cols, list(compress(idx, map(loop_mask.__getitem__, idx))))
+        return self.windows.add(batch, acc)
 
     def on_watermark(self, watermark_ms: int) -> list[Event]:
         return self.windows.close_until(watermark_ms)
@@ -294,8 +327,8 @@ class VolumetricDetector:
         A superset of what ``_acc`` uses (it still tests every record it is given), so the
         tables, and the order in which each is updated, are those of the loop over all."""
         try:
-            proto = np.array(int_column(batch, "protocolIdentifier"), dtype=np.int64)
-            flags = np.array(int_column(batch, "tcpControlBits", default=-1), dtype=np.int64)
+            proto = _int64(batch, "protocolIdentifier", 0)
+            flags = _int64(batch, "tcpControlBits", -1)
             rflags = (np.array(int_column(batch, "reverseTcpControlBits", default=-1), dtype=np.int64)
                       if batch.columns.get("reverseTcpControlBits") is not None else None)
         except OverflowError:  # hostile values beyond 64 bits: the loop reads every record
@@ -306,6 +339,54 @@ class VolumetricDetector:
         if rflags is not None:
             keep |= tcp & (rflags >= 0) & (rflags & _SYN_ACK == _SYN_ACK)
         return keep.tolist()  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _syn_only(batch: FlowBatch, keep: list[bool]) -> tuple[list[int], list[int], list[bool], list[bool]] | None:
+        """Split the records ``_acc`` reads (``keep``) into the SYNs without ACK their
+        initiator sent (the bulk of it: scans and floods) and the rest: the indices of each,
+        in order, and the same as a mask. None when the batch has none of those SYNs or a
+        value does not fit int64: the loop then reads every kept record (:meth:`_acc` counts
+        a SYN exactly as :meth:`_acc_syn` does).
+
+        Such a record changes the SYN tables only (one more attempt to its destination port
+        in its second, its source, and that it asked its destination), all of them counts and
+        sets, so they may be counted apart from the loop and in any order."""
+        try:
+            proto = _int64(batch, "protocolIdentifier", 0)
+            flags = _int64(batch, "tcpControlBits", -1)
+        except OverflowError:
+            return None
+        cand = np.flatnonzero((proto == 6) & (flags >= 0) & (flags & SYN != 0) & (flags & ACK == 0))
+        if not len(cand):
+            return None
+        # the initiator sent packets (a SYN record without them is a biflow's answer side,
+        # which the loop reads); only the candidates' counts are looked at
+        packets = int_column(batch, "packetDeltaCount", default=1)
+        cand_l = cand.tolist()
+        syn = list(compress(cand_l, [packets[i] > 0 for i in cand_l]))
+        if not syn:
+            return None
+        syn_mask = np.zeros(len(batch), dtype=bool)
+        syn_mask[syn] = True
+        loop_mask = np.asarray(keep, dtype=bool) & ~syn_mask
+        return np.flatnonzero(loop_mask).tolist(), syn, loop_mask.tolist(), syn_mask.tolist()
+
+    @staticmethod
+    def _acc_syn(st: _State, cols: tuple[Any, ...], idx: list[int]) -> None:
+        """The SYNs without ACK among ``idx`` (see :meth:`_syn_only`), counted at C level."""
+        if not idx:
+            return
+        src, dst, dport, times = cols[0], cols[1], cols[4], cols[8]
+        ss = list(map(src.__getitem__, idx))
+        ds = list(map(dst.__getitem__, idx))
+        ports = list(map(dport.__getitem__, idx))
+        when = [t // 1000 for t in map(times.__getitem__, idx)]
+        if None in ss or None in ds:  # a record without both addresses counts nowhere
+            ok = [a is not None and b is not None for a, b in zip(ss, ds, strict=True)]
+            ss, ds, ports, when = (list(compress(c, ok)) for c in (ss, ds, ports, when))
+        st.syn.update(zip(ds, ports, when, strict=True))
+        st.syn_from.update(zip(ds, ports, ss, strict=True))
+        st.asked.update(zip(ss, ds, strict=True))
 
     @staticmethod
     def _columns(batch: FlowBatch) -> tuple[Any, ...]:
@@ -330,6 +411,10 @@ class VolumetricDetector:
         # UDP and ICMP record, whose keys are nearly all distinct per window (one flow per
         # host and second), so grouping them in numpy first would not shorten it
         pps_in, by_in, src_in, by_out = st.pps_in, st.by_in, st.src_in, st.by_out
+        resp_bins, refl, req = st.resp_bins, st.refl, st.req
+        hot_in, hot_resp = st.hot_in, st.hot_resp
+        udp_pps, icmp_pps, amp_bps = self.udp_pps, self.icmp_pps, self.amp_bps
+        group_get = group.get
         for i in idx:
             s, d, p = src[i], dst[i], proto[i]
             if s is None or d is None:
@@ -350,8 +435,8 @@ class VolumetricDetector:
                             st.synack[d][t // 1000] = st.synack[d].get(t // 1000, 0) + 1
                             st.synack_src[d].add(s)
                     else:
-                        st.syn[(d, dport[i])][t // 1000] = st.syn[(d, dport[i])].get(t // 1000, 0) + 1
-                        st.syn_src[(d, dport[i])].add(s)
+                        st.syn[(d, dport[i], t // 1000)] += 1
+                        st.syn_from.add((d, dport[i], s))
                         st.asked.add((s, d))
                 if rf >= 0 and rf & SYN and rf & ACK and not (fwd and f >= 0 and f & SYN):
                     # biflow whose initiator sent no SYN in it: the SYN-ACK came unasked
@@ -369,9 +454,12 @@ class VolumetricDetector:
                 bins = pps_in[key]
                 n = packets[i]
                 if one_second:
-                    bins[sec] = bins.get(sec, 0) + n
+                    v = bins[sec] = bins.get(sec, 0) + n
+                    if v >= (udp_pps if proto_key == 17 else icmp_pps):
+                        hot_in.add(key)
                 else:
                     _spread(bins, t0, t, n)
+                    hot_in.add(key)
                 o = octets[i]
                 by_in[key] += o
                 src_in[key].add(s)
@@ -379,43 +467,69 @@ class VolumetricDetector:
                 if p == 17:
                     sp = sport[i]
                     if sp in amp:
-                        bins = st.resp_bins[(d, sp)]
+                        bins = resp_bins[(d, sp)]
                         if one_second:
-                            bins[sec] = bins.get(sec, 0) + o
+                            v = bins[sec] = bins.get(sec, 0) + o
+                            if v * 8 >= amp_bps:
+                                hot_resp.add((d, sp))
                         else:
                             _spread(bins, t0, t, o)
-                        st.refl[(d, sp)].add(s)
+                            hot_resp.add((d, sp))
+                        refl[(d, sp)].add(s)
                     if dport[i] in amp:
-                        st.req[(s, dport[i])] += o
+                        req[(s, dport[i])] += o
                 elif _icmp_type(icmp_type, icmp, i) == ECHO_REQUEST[p]:
-                    _spread(st.smurf[(d, s)] if _is_group(d, group) else st.echo[d], t0, t, packets[i])
+                    # the memo's answer without a call; an address new to it goes through
+                    # _is_group, which remembers it. Echo requests to a unicast host count
+                    # towards the answered-echo flood test (st.echo), to a group towards smurf
+                    if group_get(d) or (group_get(d) is None and _is_group(d, group)):
+                        _spread(st.smurf[(d, s)], t0, t, packets[i])
+                    else:
+                        _spread(st.echo[d], t0, t, packets[i])
             if rpackets[i] > 0:
                 # biflow: the reverse direction counts exactly as a reply uniflow d -> s would,
                 # so a server answering its clients is not taken for a flood victim
                 ro = roctets[i]
                 key = (proto_key, s)
                 _spread(pps_in[key], t0, t, rpackets[i])
+                hot_in.add(key)
                 by_in[key] += ro
                 src_in[key].add(d)
                 by_out[(proto_key, d)] += ro
                 if p == 17:
                     if dport[i] in amp:
-                        _spread(st.resp_bins[(s, dport[i])], t0, t, ro)
-                        st.refl[(s, dport[i])].add(d)
+                        _spread(resp_bins[(s, dport[i])], t0, t, ro)
+                        hot_resp.add((s, dport[i]))
+                        refl[(s, dport[i])].add(d)
                     if sport[i] in amp:
-                        st.req[(d, sport[i])] += ro
+                        req[(d, sport[i])] += ro
+
+    def _loud_syn(self, st: _State) -> list[tuple[tuple[str, int], dict[int, int], set[str]]]:
+        """((victim, port), attempts per second, sources) of each (victim, port) with
+        ``syn_rate`` or more attempts in some second, in order of (victim, port)."""
+        syn_rate = self.syn_rate
+        if not st.syn or max(st.syn.values()) < syn_rate:  # one C-level pass: most windows
+            return []
+        loud: dict[tuple[str, int], tuple[dict[int, int], set[str]]] = {
+            (d, port): ({}, set()) for (d, port, _sec), n in st.syn.items() if n >= syn_rate}
+        for (d, port, sec), n in st.syn.items():
+            got = loud.get((d, port))
+            if got is not None:
+                got[0][sec] = n
+        for d, port, s in st.syn_from:
+            got = loud.get((d, port))
+            if got is not None:
+                got[1].add(s)
+        return [(key, *loud[key]) for key in sorted(loud)]
 
     def _finish(self, st: _State, start: int, end: int) -> list[Event]:
         secs = (end - start) / 1000
         out: list[Event] = []
         # Each table is filtered by its cheap test before it is sorted: most keys are quiet
         # hosts, and sorting only the loud ones gives the same alerts in the same order.
-        syn_rate = self.syn_rate
-        for (d, port), per_second in sorted(kv for kv in st.syn.items()
-                                            if max(kv[1].values()) >= syn_rate):
+        for (d, port), per_second, srcs in self._loud_syn(st):
             peak = max(per_second.values())
             n = sum(per_second.values())
-            srcs = st.syn_src[(d, port)]
             out.append(make_alert(
                 RULES[0], time_ms=end, detector=self.name, source_ip=next(iter(srcs)) if len(srcs) == 1 else None,
                 destination_ip=d, destination_port=port,
@@ -426,7 +540,7 @@ class VolumetricDetector:
                 fields={"sample_sources": sorted(srcs)[:LIST_LIMIT]},
             ))
         udp_pps, icmp_pps = self.udp_pps, self.icmp_pps
-        loud = [kv for kv in st.pps_in.items()
+        loud = [kv for kv in ((k, st.pps_in[k]) for k in st.hot_in)
                 # no spread record and no second at the limit: most hosts, cheaply
                 if max(kv[1].values()) >= (udp_pps if kv[0][0] == 17 else icmp_pps)
                 or min(kv[1]) < 0]
@@ -451,7 +565,7 @@ class VolumetricDetector:
                 window=(start, end), key=d, fields={"sample_sources": sorted(srcs)[:LIST_LIMIT]},
             ))
         amp_bps = self.amp_bps
-        for (d, port), resp_bins in sorted(kv for kv in st.resp_bins.items()
+        for (d, port), resp_bins in sorted(kv for kv in ((k, st.resp_bins[k]) for k in st.hot_resp)
                                            if max(kv[1].values()) * 8 >= amp_bps or min(kv[1]) < 0):
             resp, peak_bytes = _profile(resp_bins)
             peak_bps = peak_bytes * 8
