@@ -734,6 +734,7 @@ def owner_map(pipe: Pipeline, n: int, read_self: bool) -> OwnerMap:
     stats.gauge("workers.buckets", 0)
     if not read_self:
         return OwnerMap(n)
+    started = _cpu_s()
     sample: list[FlowBatch] = []
     seen = 0
     try:
@@ -759,6 +760,7 @@ def owner_map(pipe: Pipeline, n: int, read_self: bool) -> OwnerMap:
     stats.gauge("workers.buckets", BUCKETS)
     stats.gauge("workers.balance_sample", seen)
     stats.gauge("workers.balance_share_max", round(max(owners.shares(loads)), 3))
+    stats.gauge("workers.balance_cpu_s", round(_cpu_s() - started, 3))  # on the critical path
     return owners
 
 
