@@ -93,18 +93,25 @@ def run(data: Path, folder: Path, workers: int, sequential: bool = False, env: d
 
 
 def split(snap: dict[str, Any], workers: int, records: int) -> str:
-    """One line: the start-up before the fork, each worker's CPU seconds and the share of the
-    records each worker held on average (``workers.records`` over workers x records)."""
+    """One line: the start-up before the fork, each worker's CPU seconds, the share of the
+    records each worker held and of those whose source it owns (``workers.records.N``,
+    ``workers.sources.N``; the average of ``workers.records`` for a tree without them)."""
     g = snap.get("gauges") or {}
     if workers < 2 or "workers.cpu_s.main_at_fork" not in g:
         return ""
     cpus = ", ".join(f"{float(g.get(f'workers.cpu_s.{i}', 0.0)):.2f}" for i in range(workers))
     held = float(g.get("workers.records", 0)) / max(1, workers * records)
+    if f"workers.records.{workers - 1}" in g:  # each worker's own share: not noisy, unlike CPU
+        held_each = ", ".join(f"{float(g[f'workers.records.{i}']) / max(1, records):.2f}" for i in range(workers))
+        src_each = ", ".join(f"{float(g[f'workers.sources.{i}']) / max(1, records):.2f}" for i in range(workers))
+        held_text = f"held {held_each} of the records (sources owned {src_each})"
+    else:
+        held_text = f"each held {held:.2f} of the records"
     share = g.get("workers.balance_share_max")
     balance = f", owner map balanced on {int(g['workers.balance_sample']):,} records (estimated busiest share " \
               f"{float(share):.2f})" if share is not None else ", owner map CRC-32 mod N"
     return (f"--workers {workers}: start-up {float(g['workers.cpu_s.main_at_fork']):.2f} CPU s, workers {cpus} "
-            f"CPU s, each held {held:.2f} of the records{balance}")
+            f"CPU s, {held_text}{balance}")
 
 
 def busiest(snap: dict[str, Any], total_cpu: float, start_up: bool = True) -> float:

@@ -187,6 +187,8 @@ class _Worker(StageRunner):
         self.step = 0
         self.outbox: list[tuple[int, int, int, list[Event]]] = []
         self.unreported = 0
+        self.held = 0  # records this worker held (workers.records.N)
+        self.sources = 0  # records whose source it owns (workers.sources.N)
 
     # -- the stages ---------------------------------------------------------------------------
     def _owned(self, batch: FlowBatch) -> tuple[list[bool], list[bool]]:
@@ -280,9 +282,13 @@ class _Worker(StageRunner):
         ms, md = self._owned(admitted)
         # each record is counted by the owner of its source, so the workers' counts add up
         # (every admitted record is released to the detectors, at the latest at the end)
-        self.ctx.stats.count("detect", ms.count(True))
+        sources = ms.count(True)
+        self.ctx.stats.count("detect", sources)
+        self.sources += sources
         keep = None if self.keep_all else self._held(admitted, ms, md)
-        self.ctx.stats.add("workers.records", admitted.length if keep is None else len(keep))
+        held = admitted.length if keep is None else len(keep)
+        self.ctx.stats.add("workers.records", held)
+        self.held += held
         # enriched when released (_detect): only the records held, each once
         return self._detect(self.clock.hold(admitted, keep))
 
@@ -394,6 +400,9 @@ class _Worker(StageRunner):
         events = self.finish()
         self.report()
         self.ctx.stats.gauge(f"workers.cpu_s.{self.index}", _cpu_s())
+        # how even the owner map split the work, free of the CPU figures' noise
+        self.ctx.stats.gauge(f"workers.records.{self.index}", self.held)
+        self.ctx.stats.gauge(f"workers.sources.{self.index}", self.sources)
         self.conn.send(("done", self.index, self.step, self.clock.watermark, events, self.ctx.stats.export()))
 
 

@@ -244,6 +244,9 @@ def test_a_file_gets_a_balanced_map_and_a_live_input_plain_crc32(source: str, tm
     got, stats = _pipeline_run(2, ["perhost", "persource"], source)
     assert got == want
     g = stats["gauges"]
+    # each record's source has one owner; the records held add up to workers.records
+    assert g["workers.sources.0"] + g["workers.sources.1"] == stats["stages"]["detect"]["in"]
+    assert g["workers.records.0"] + g["workers.records.1"] == g["workers.records"]
     if source.startswith("feedfile:"):
         assert g["workers.buckets"] == BUCKETS
         assert g["workers.balance_sample"] == 12 * 60 + 3  # the whole (short) file
