@@ -12,7 +12,16 @@ projected speed-up on free cores: the CPU of ``--workers 1`` over the CPU of the
 process of ``--workers N`` (the main process's start-up, before the fork, plus the busiest
 worker).
 
+The children run as an installed flowcep does, from cached bytecode: ``PYTHONDONTWRITEBYTECODE``
+(set in some shells) is dropped for them and their caches go to the run's temporary folder,
+warmed by one short run first; compiling every module from source costs each run about 0.2 CPU
+s of start-up that an installed copy never pays (``--no-bytecode-cache`` keeps the caller's
+setting). ``--baseline DIR`` runs a second tree (a folder holding its ``flowcep_plugin``
+package, e.g. ``git archive HEAD~3 flowcep_plugin | tar -x -C DIR``) alternately with this one,
+every figure of both in the same run, and its alerts must be the same too.
+
     .venv/bin/python benchmarks/bench_workers.py [--copies 50] [--workers 1,2,4] [--repeat 1] [--sequential]
+        [--baseline DIR] [--no-bytecode-cache]
 """
 
 from __future__ import annotations
@@ -44,19 +53,33 @@ def alert_set(path: Path) -> list[tuple[Any, ...]]:
     return sorted(out)
 
 
-def run(data: Path, folder: Path, workers: int,
-        sequential: bool = False) -> tuple[float, float, float, float, int, list[tuple[Any, ...]], str]:
+def child_env(folder: Path, tree: str | None, bytecode_cache: bool) -> dict[str, str]:
+    """The environment of a measured command: ``tree`` (a folder holding a ``flowcep_plugin``
+    package) first on the path, else the installed one; bytecode cached in ``folder``."""
+    env = dict(os.environ)
+    if tree:
+        env["PYTHONPATH"] = os.pathsep.join([tree, *filter(None, [env.get("PYTHONPATH")])])
+    if bytecode_cache:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(folder / "pycache")
+    return env
+
+
+def run(data: Path, folder: Path, workers: int, sequential: bool = False, env: dict[str, str] | None = None,
+        tag: str = "") -> tuple[float, float, float, float, int, list[tuple[Any, ...]], str]:
     """Wall seconds, CPU seconds of the command and its workers, CPU seconds of its busiest
     process, records, alerts, and how the work split (start-up, each worker's CPU seconds,
     the records each worker held)."""
-    alerts, stats = folder / f"alerts-{workers}.jsonl", folder / f"stats-{workers}.json"
+    alerts, stats = folder / f"alerts{tag}-{workers}.jsonl", folder / f"stats{tag}-{workers}.json"
     alerts.unlink(missing_ok=True)
     cmd = [PYTHON, "-m", "flowcep_plugin", "run", "-q", "--no-progress", "-i", f"ipfix-file:{data}",
            "-o", f"jsonl:{alerts}", "--stats-json", str(stats), "--workers", str(workers)]
     before = os.times()
     t0 = time.perf_counter()
-    env = {**os.environ, "FLOWCEP_WORKERS_SEQUENTIAL": "1" if sequential else "0"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    env = {**(env or os.environ), "FLOWCEP_WORKERS_SEQUENTIAL": "1" if sequential else "0"}
+    # run from the temporary folder: ``-m`` puts the current folder first on the path, which
+    # would shadow a --baseline tree with the checkout's own package
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=folder)
     wall = time.perf_counter() - t0
     after = os.times()
     if proc.returncode != 0:
@@ -70,15 +93,25 @@ def run(data: Path, folder: Path, workers: int,
 
 
 def split(snap: dict[str, Any], workers: int, records: int) -> str:
-    """One line: the start-up before the fork, each worker's CPU seconds and the share of the
-    records each worker held on average (``workers.records`` over workers x records)."""
+    """One line: the start-up before the fork, each worker's CPU seconds, the share of the
+    records each worker held and of those whose source it owns (``workers.records.N``,
+    ``workers.sources.N``; the average of ``workers.records`` for a tree without them)."""
     g = snap.get("gauges") or {}
     if workers < 2 or "workers.cpu_s.main_at_fork" not in g:
         return ""
     cpus = ", ".join(f"{float(g.get(f'workers.cpu_s.{i}', 0.0)):.2f}" for i in range(workers))
     held = float(g.get("workers.records", 0)) / max(1, workers * records)
+    if f"workers.records.{workers - 1}" in g:  # each worker's own share: not noisy, unlike CPU
+        held_each = ", ".join(f"{float(g[f'workers.records.{i}']) / max(1, records):.2f}" for i in range(workers))
+        src_each = ", ".join(f"{float(g[f'workers.sources.{i}']) / max(1, records):.2f}" for i in range(workers))
+        held_text = f"held {held_each} of the records (sources owned {src_each})"
+    else:
+        held_text = f"each held {held:.2f} of the records"
+    share = g.get("workers.balance_share_max")
+    balance = f", owner map balanced on {int(g['workers.balance_sample']):,} records (estimated busiest share " \
+              f"{float(share):.2f})" if share is not None else ", owner map CRC-32 mod N"
     return (f"--workers {workers}: start-up {float(g['workers.cpu_s.main_at_fork']):.2f} CPU s, workers {cpus} "
-            f"CPU s, each held {held:.2f} of the records")
+            f"CPU s, {held_text}{balance}")
 
 
 def busiest(snap: dict[str, Any], total_cpu: float, start_up: bool = True) -> float:
@@ -106,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="run the workers one after the other (FLOWCEP_WORKERS_SEQUENTIAL=1): the wall time "
                          "means nothing then, but each worker's CPU seconds are measured without the others "
                          "competing for the cores (for the projection on a busy machine)")
+    ap.add_argument("--baseline", metavar="DIR",
+                    help="also run the flowcep_plugin package in DIR, alternately with this tree")
+    ap.add_argument("--no-bytecode-cache", action="store_true",
+                    help="keep the caller's PYTHONDONTWRITEBYTECODE (every module compiled from source each run)")
     args = ap.parse_args(argv)
     counts = sorted({1, *(int(x) for x in args.workers.split(",") if x.strip())})
     from bench_engine import build
@@ -115,47 +152,59 @@ def main(argv: list[str] | None = None) -> int:
         data = folder / f"data-x{args.copies}.ipfix"
         msgs, _ = build(args.copies)
         data.write_bytes(b"".join(msgs))
+        small = folder / "data-x1.ipfix"
+        small.write_bytes(b"".join(build(1)[0]))
         del msgs
-        best: dict[int, tuple[float, float, float, float, int]] = {}
-        details: dict[int, list[str]] = {}
+        trees = {"this tree": None, **({"baseline": str(Path(args.baseline).resolve())} if args.baseline else {})}
+        envs = {name: child_env(folder, tree, not args.no_bytecode_cache) for name, tree in trees.items()}
+        for env in envs.values():  # warm the bytecode caches (and the page cache)
+            run(small, folder, 2, env=env, tag="-warm")
+        best: dict[tuple[str, int], tuple[float, float, float, float, int]] = {}
+        details: dict[tuple[str, int], list[str]] = {}
         base_alerts: list[tuple[Any, ...]] | None = None
         same = True
         for _ in range(max(1, args.repeat)):
             for n in counts:
-                wall, cpu, crit, crit_any, records, alerts, detail = run(data, folder, n, args.sequential and n > 1)
-                if detail:
-                    details.setdefault(n, []).append(detail)
-                if n == 1:
-                    base_alerts = alerts
-                elif alerts != base_alerts:
-                    same = False
-                    print(f"--workers {n}: alerts differ from --workers 1 "
-                          f"({len(alerts)} vs {len(base_alerts or [])})", file=sys.stderr)
-                # each figure its own best: on a shared machine the runs are disturbed apart
-                if n not in best:
-                    best[n] = (wall, cpu, crit, crit_any, records)
-                else:
-                    b = best[n]
-                    best[n] = (min(b[0], wall), min(b[1], cpu), min(b[2], crit), min(b[3], crit_any), records)
+                for t, (name, env) in enumerate(envs.items()):
+                    wall, cpu, crit, crit_any, records, alerts, detail = run(
+                        data, folder, n, args.sequential and n > 1, env=env, tag=f"-{t}")
+                    if detail:
+                        details.setdefault((name, n), []).append(detail)
+                    if base_alerts is None:
+                        base_alerts = alerts
+                    elif alerts != base_alerts:
+                        same = False
+                        print(f"{name}, --workers {n}: alerts differ from --workers 1 "
+                              f"({len(alerts)} vs {len(base_alerts or [])})", file=sys.stderr)
+                    # each figure its own best: on a shared machine the runs are disturbed apart
+                    b = best.get((name, n))
+                    best[(name, n)] = (wall, cpu, crit, crit_any, records) if b is None else \
+                        (min(b[0], wall), min(b[1], cpu), min(b[2], crit), min(b[3], crit_any), records)
         load = os.getloadavg()[0]
         print(f"cores: {os.cpu_count()}, load average before the last run: {load:.2f}; "
-              f"input: data.ipfix x{args.copies}" + ("; workers run one after the other (--sequential): "
-                                                     "only the CPU figures and the projection count"
-                                                     if args.sequential else ""))
-        print("| workers | records | wall s | records/s | CPU s (all processes) | CPU s (busiest) | "
+              f"input: data.ipfix x{args.copies}; bytecode {'from source each run' if args.no_bytecode_cache else 'cached'}"
+              + ("; workers run one after the other (--sequential): only the CPU figures and the projection count"
+                 if args.sequential else ""))
+        print("| tree | workers | records | wall s | records/s | CPU s (all processes) | CPU s (busiest) | "
               "wall speed-up vs 1 | projected on free cores | projected, start-up left out | same alerts |")
-        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-        w1, c1 = best[1][0], best[1][1]
-        for n in counts:
-            wall, cpu, crit, crit_any, records = best[n]
-            print(f"| {n} | {records:,} | {wall:.2f} | {records / wall:,.0f} | {cpu:.2f} | {crit:.2f} | "
-                  f"{w1 / wall:.2f} | {c1 / crit:.2f} | {c1 / crit_any:.2f} | {'yes' if same or n == 1 else 'NO'} |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        for name in envs:
+            w1, c1 = best[(name, 1)][0], best[(name, 1)][1]
+            for n in counts:
+                wall, cpu, crit, crit_any, records = best[(name, n)]
+                print(f"| {name} | {n} | {records:,} | {wall:.2f} | {records / wall:,.0f} | {cpu:.2f} | {crit:.2f} | "
+                      f"{w1 / wall:.2f} | {c1 / crit:.2f} | {c1 / crit_any:.2f} | {'yes' if same else 'NO'} |")
+        if args.baseline:
+            for n in counts:
+                b, m = best[("baseline", n)], best[("this tree", n)]
+                print(f"--workers {n}: this tree / baseline: wall {m[0] / b[0]:.2f}, CPU (all) {m[1] / b[1]:.2f}, "
+                      f"CPU (busiest) {m[2] / b[2]:.2f}")
         print("projected on free cores = CPU s of --workers 1 / CPU s of the busiest process of --workers N "
               "(its start-up before the fork plus its busiest worker); start-up left out = CPU s of --workers 1 / "
               "the largest CPU s of any one process (the main process or a worker)")
-        for n in counts:
-            for line in details.get(n, ()):
-                print(line)
+        for (name, _n), lines in details.items():
+            for line in lines:
+                print(f"{name}: {line}")
     return 0 if same else 1
 
 

@@ -205,13 +205,22 @@ def make_plugin_manager(strict: bool = False, load_entry_points: bool = True) ->
     disabled = _names("FLOWCEP_DISABLE_PLUGINS") or set()
     if load_entry_points:
         seen: set[str] = set()
-        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        # each read of a distribution's metadata parses its METADATA file again: once per
+        # distribution, not once per entry point (the builtins are 17 entry points of one)
+        described: dict[int, tuple[str, str]] = {}
+        eps = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)
+        for ep in eps:
             if ep.name in seen:
                 continue  # the same distribution visible twice on sys.path
             seen.add(ep.name)
             dist = ep.dist
-            dist_name = dist.metadata["Name"] if dist is not None else "?"
-            version = dist.version if dist is not None else "?"
+            if dist is None:
+                dist_name, version = "?", "?"
+            else:
+                if id(dist) not in described:
+                    meta = dist.metadata
+                    described[id(dist)] = (meta["Name"], meta["Version"])
+                dist_name, version = described[id(dist)]
             info = PluginInfo(
                 name=ep.name, module=ep.value, distribution=dist_name, version=version,
                 origin="builtin" if dist_name == "flowcep" else "entry point",

@@ -9,7 +9,13 @@ hold exactly the state one process would hold for that address; the other worker
 view of it is discarded with its alerts.
 
 The owner is a CRC-32 of the address text, not Python's ``hash()``: it must be the same in
-every process and on every machine (``hash`` of a str is salted per process).
+every process and on every machine (``hash`` of a str is salted per process). Kafka
+partitions use CRC-32 modulo N as it is (every machine must agree without talking).
+``--workers N`` on one regular file goes through buckets instead (:class:`OwnerMap`):
+CRC-32 modulo 256, and each bucket to a worker by a greedy assignment on the load of the
+file's first records, computed once before the fork, so one busy host no longer decides
+which worker is the busier (the sample's attacker sends 12 % of its flows, and CRC-32 modulo
+2 gave one worker the sources of 61 % of them).
 
 A worker of ``flowcep run --workers N`` holds and detects only the flows some detector of its
 needs (:class:`Need`): what a detector reads is declared by its ``partition`` and, for an
@@ -23,7 +29,8 @@ from __future__ import annotations
 
 import operator
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import compress, repeat
 from typing import Any
@@ -32,7 +39,7 @@ from .alerts import address_column
 from .records import FlowBatch
 
 __all__ = ["owner", "owner_columns", "owned_columns", "route", "event_owner", "PARTITION_KINDS", "Need",
-           "EndRows"]
+           "EndRows", "OwnerMap", "BUCKETS", "bucket_loads"]
 
 #: ``DetectorSpec.partition`` values. ``address``: each worker runs it on the flows of the
 #: addresses it owns at either end and keeps the alerts whose key it owns. ``source`` /
@@ -41,6 +48,77 @@ __all__ = ["owner", "owner_columns", "owned_columns", "route", "event_owner", "P
 PARTITION_KINDS = ("address", "source", "destination", "global")
 
 _NO_ADDRESS = b"-"
+
+#: buckets of a balanced owner map: an address goes to bucket CRC-32 mod BUCKETS, a bucket to a
+#: worker. 256 lets a worker's share move in steps of about 0.4 % of the hosts while the
+#: table stays one small tuple every worker inherits.
+BUCKETS = 256
+
+
+@dataclass(frozen=True)
+class OwnerMap:
+    """Which of ``n`` partitions owns an address: CRC-32 of its text modulo ``n`` (``table``
+    None: what Kafka partitions use, the same on every machine), or through ``table``, one
+    partition per bucket (CRC-32 modulo ``len(table)``), which ``--workers N`` balances on a
+    sample of its input before the fork (:meth:`balanced`). Every process of a run must use
+    the same map for the flows and for the alerts: that, not the map itself, is what makes
+    N workers raise one process's alerts."""
+
+    n: int
+    table: tuple[int, ...] | None = None
+
+    def of(self, address: str | None) -> int:
+        if self.n <= 1:
+            return 0
+        h = zlib.crc32(address.encode() if address else _NO_ADDRESS)
+        table = self.table
+        return h % self.n if table is None else table[h % len(table)]
+
+    @classmethod
+    def balanced(cls, n: int, loads: Sequence[float]) -> OwnerMap:
+        """Buckets to ``n`` partitions, the heaviest first, each to the partition with the least
+        load so far (ties: the lowest index; so the same loads give the same map). Longest
+        processing time first is within 4/3 of the best split; a host heavier than a fair share
+        stays one bucket, so the busiest partition is at least that host's load."""
+        if n <= 1:
+            return cls(n)
+        totals = [0.0] * n
+        table = [0] * len(loads)
+        for b in sorted(range(len(loads)), key=lambda i: (-loads[i], i)):
+            w = min(range(n), key=lambda p: (totals[p], p))
+            table[b] = w
+            totals[w] += loads[b]
+        return cls(n, tuple(table))
+
+    def shares(self, loads: Sequence[float]) -> list[float]:
+        """Each partition's part of the total of ``loads`` (one per bucket of this map)."""
+        assert self.table is not None and len(loads) == len(self.table)
+        totals = [0.0] * self.n
+        for b, load in enumerate(loads):
+            totals[self.table[b]] += load
+        whole = sum(totals) or 1.0
+        return [t / whole for t in totals]
+
+
+def bucket_loads(batches: Iterable[FlowBatch], buckets: int = BUCKETS, source_weight: float = 1.0,
+                 destination_weight: float = 0.5) -> list[float]:
+    """The estimated work of each bucket over ``batches``: per record, ``source_weight`` to the
+    bucket of its source (the source detectors, most of the work, read a flow in the owner of
+    its source) and ``destination_weight`` to that of its destination (what the address
+    detectors read of what a host received). An estimate only: any map gives the same
+    alerts, a poor one only a slower run."""
+    loads = [0.0] * buckets
+    memo: dict[str | None, int] = {}
+    for batch in batches:
+        for side, weight in (("source", source_weight), ("destination", destination_weight)):
+            if not weight:
+                continue
+            for a, k in Counter(address_column(batch, side)).items():
+                b = memo.get(a)
+                if b is None:
+                    b = memo[a] = zlib.crc32(a.encode() if a else _NO_ADDRESS) % buckets
+                loads[b] += weight * k
+    return loads
 
 #: An ``address`` detector's ``partition_rows(batch, end)``: which records of ``batch`` it reads
 #: when a worker owns their ``end`` (``"source"`` or ``"destination"``), one bool per record, or
@@ -137,18 +215,20 @@ def owner_columns(batch: FlowBatch, n: int, cache: dict[str | None, int]) -> tup
     return cols[0], cols[1]
 
 
-def owned_columns(batch: FlowBatch, index: int, n: int,
-                  cache: dict[str | None, bool]) -> tuple[list[bool], list[bool]]:
+def owned_columns(batch: FlowBatch, index: int, n: int, cache: dict[str | None, bool],
+                  owners: OwnerMap | None = None) -> tuple[list[bool], list[bool]]:
     """Whether partition ``index`` owns each record's source, and its destination: what a
     worker filters on for every record it reads, so the lookups, the test for misses and
-    the fill all run at C level (``cache`` memoises per address; the caller bounds it)."""
+    the fill all run at C level (``cache`` memoises per address; the caller bounds it).
+    ``owners``: the run's map (default: CRC-32 modulo ``n``)."""
+    of = (owners or OwnerMap(n)).of
     cols: list[list[bool]] = []
     for side in ("source", "destination"):
         addrs = address_column(batch, side)
         got: list[bool | None] = list(map(cache.get, addrs))
         if None in got:
             for a in dict.fromkeys(compress(addrs, map(operator.is_, got, repeat(None)))):
-                cache[a] = owner(a, n) == index
+                cache[a] = of(a) == index
             got = list(map(cache.__getitem__, addrs))
         cols.append(got)  # type: ignore[arg-type]  # every None was filled above
     return cols[0], cols[1]
@@ -182,12 +262,14 @@ def route(batch: FlowBatch, n: int, cache: dict[str, int] | None = None) -> list
     return parts
 
 
-def event_owner(event: Mapping[str, Any], n: int) -> int:
+def event_owner(event: Mapping[str, Any], n: int, owners: OwnerMap | None = None) -> int:
     """The partition that owns an alert: the owner of its key (the address its detector
-    keyed the state by; the first one of a list). Alerts without a key belong to ``-``'s
-    owner, so exactly one worker keeps them."""
+    keyed the state by; the first one of a list), by the run's map ``owners`` (default:
+    CRC-32 modulo ``n``), the one its flows were routed by. Alerts without a key belong to
+    ``-``'s owner, so exactly one worker keeps them."""
+    of = (owners or OwnerMap(n)).of
     flowcep = event.get("flowcep") or {}
     key = flowcep.get("key") if isinstance(flowcep, Mapping) else None
     if not key or key == "-":
-        return owner(None, n)
-    return owner(str(key).split(",", 1)[0], n)
+        return of(None)
+    return of(str(key).split(",", 1)[0])

@@ -18,7 +18,6 @@ import copy
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
-from unittest import mock
 
 from .context import Context
 from .records import FlowBatch
@@ -395,6 +394,8 @@ def _check_behaviour(make: Callable[[], Detector], spec: DetectorSpec | None, at
             nonlocal hook_calls
             hook_calls += 1
             return real_call(self, *args, **kwargs)
+
+        from unittest import mock  # here, not at import: every run's plugins import this module (via api)
 
         with mock.patch.object(pluggy.HookCaller, "__call__", counting):
             events = run_detector(make(), attack)

@@ -30,6 +30,11 @@ main process emits step ``s`` once every worker has passed it, all workers' even
 through the same suppression and outputs as one process. Workers send alerts only, never
 flows, so ``--flows`` is refused with workers.
 
+Who owns a host is decided once, before the fork (:func:`owner_map`): for one regular file
+the main process reads its first :data:`BALANCE_SAMPLE` records and balances 256 buckets of
+addresses over the workers by their estimated load; otherwise CRC-32 modulo N. Every worker
+routes its flows and keeps its alerts by that one map, so any map gives one process's alerts.
+
 Workers are forked after the enrichers and detectors are built and before any output is
 opened. A worker that dies or raises ends the run with a one-line error naming it.
 """
@@ -55,7 +60,7 @@ from typing import TYPE_CHECKING, Any
 from .alerts import ms_from_iso
 from .clock import NO_TIME, TIME_DEFAULTS, Reorderer, TimePolicy, _Run
 from .errors import FlowcepError
-from .partition import Need, event_owner, owned_columns
+from .partition import BUCKETS, Need, OwnerMap, bucket_loads, event_owner, owned_columns
 from .records import EVENT_STREAMS, FLOW_STREAM, FlowBatch
 from .sanitize import Sanitizer
 from .specs import Event
@@ -77,6 +82,9 @@ _REPORT_EVERY = 32
 _CLOCK_CALLS = frozenset({"wait_for", "heard_from", "reading", "finished"})
 #: the main process waits this long for any word from a worker before giving up on it
 _SILENCE_S = 300.0
+#: records of a regular file the main process reads before the fork to balance the owner map
+#: (about 0.05 CPU s of decoding, on the critical path; data.ipfix's mix settles within it)
+BALANCE_SAMPLE = 50_000
 
 
 class WorkerError(FlowcepError):
@@ -147,10 +155,12 @@ class SharedClock(Reorderer):
 class _Worker(StageRunner):
     """One worker: the pipeline's stages on its share of the records."""
 
-    def __init__(self, pipe: Pipeline, index: int, n: int, conn: Connection, live: bool) -> None:
+    def __init__(self, pipe: Pipeline, index: int, n: int, conn: Connection, live: bool,
+                 owners: OwnerMap | None = None) -> None:
         self.pipe = pipe
         self.index = index
         self.n = n
+        self.owners_map = owners or OwnerMap(n)
         self.conn = conn
         self.ctx = ctx = pipe.ctx
         self.max_failures = pipe.max_failures
@@ -177,13 +187,15 @@ class _Worker(StageRunner):
         self.step = 0
         self.outbox: list[tuple[int, int, int, list[Event]]] = []
         self.unreported = 0
+        self.held = 0  # records this worker held (workers.records.N)
+        self.sources = 0  # records whose source it owns (workers.sources.N)
 
     # -- the stages ---------------------------------------------------------------------------
     def _owned(self, batch: FlowBatch) -> tuple[list[bool], list[bool]]:
         if len(self.owners) > OWNER_CACHE:
             self.owners.clear()
             self.ctx.stats.add("workers.owner_cache_resets")
-        return owned_columns(batch, self.index, self.n, self.owners)
+        return owned_columns(batch, self.index, self.n, self.owners, self.owners_map)
 
     def _need(self, stage: Stage) -> Need:
         """A detector's need, its ``partition_rows`` called in isolation: one that raises or
@@ -270,9 +282,13 @@ class _Worker(StageRunner):
         ms, md = self._owned(admitted)
         # each record is counted by the owner of its source, so the workers' counts add up
         # (every admitted record is released to the detectors, at the latest at the end)
-        self.ctx.stats.count("detect", ms.count(True))
+        sources = ms.count(True)
+        self.ctx.stats.count("detect", sources)
+        self.sources += sources
         keep = None if self.keep_all else self._held(admitted, ms, md)
-        self.ctx.stats.add("workers.records", admitted.length if keep is None else len(keep))
+        held = admitted.length if keep is None else len(keep)
+        self.ctx.stats.add("workers.records", held)
+        self.held += held
         # enriched when released (_detect): only the records held, each once
         return self._detect(self.clock.hold(admitted, keep))
 
@@ -330,7 +346,7 @@ class _Worker(StageRunner):
         owns (another worker that saw some of that host's flows drops its partial view)."""
         if stage.partition != "address" or not events:
             return events
-        return [e for e in events if event_owner(e, self.n) == self.index]
+        return [e for e in events if event_owner(e, self.n, self.owners_map) == self.index]
 
     def _options(self, batch: FlowBatch) -> list[Event]:
         """Options records go to every worker's detectors; an address detector's events are
@@ -384,10 +400,14 @@ class _Worker(StageRunner):
         events = self.finish()
         self.report()
         self.ctx.stats.gauge(f"workers.cpu_s.{self.index}", _cpu_s())
+        # how even the owner map split the work, free of the CPU figures' noise
+        self.ctx.stats.gauge(f"workers.records.{self.index}", self.held)
+        self.ctx.stats.gauge(f"workers.sources.{self.index}", self.sources)
         self.conn.send(("done", self.index, self.step, self.clock.watermark, events, self.ctx.stats.export()))
 
 
-def _worker_main(pipe: Pipeline, index: int, n: int, conn: Connection, read_self: bool) -> None:
+def _worker_main(pipe: Pipeline, index: int, n: int, conn: Connection, read_self: bool,
+                 owners: OwnerMap) -> None:
     """A worker's life: read its input itself (one file input) or take the main process's
     batches and idle ticks; then finish and report."""
     # The main process owns the run's end: a Ctrl-C reaches the whole process group, and a
@@ -411,7 +431,7 @@ def _worker_main(pipe: Pipeline, index: int, n: int, conn: Connection, read_self
                 return
             opened = pipe.plan.open_inputs(ctx if index == 0 else dataclasses.replace(ctx, stats=Stats()))
             live = any(i.live or bool(getattr(src, "live", False)) for i, src in opened)
-            w = _Worker(pipe, index, n, conn, live)
+            w = _Worker(pipe, index, n, conn, live, owners)
             stop = threading.Event()
 
             def listen() -> None:  # the main process's "stop" (Ctrl-C) or its end
@@ -442,7 +462,7 @@ def _worker_main(pipe: Pipeline, index: int, n: int, conn: Connection, read_self
             w.end()
         else:
             first = conn.recv()
-            w = _Worker(pipe, index, n, conn, bool(first[1]))
+            w = _Worker(pipe, index, n, conn, bool(first[1]), owners)
             while True:
                 msg = conn.recv()
                 kind = msg[0]
@@ -498,10 +518,12 @@ class WorkerPool:
             if merge is not None and st.partition in ("source", "destination"):
                 self._mergers[str(getattr(st.obj, "name", st.name))] = merge
         self._partials: dict[tuple[str, str, str], list[Event]] = {}
+        # one map for the whole run, fixed before the fork: a host's state never moves
+        self.owners = owner_map(pipe, n, read_self)
         mp = multiprocessing.get_context("fork")
         for i in range(n):
             parent, child = mp.Pipe(duplex=True)
-            proc = mp.Process(target=_worker_main, args=(pipe, i, n, child, read_self),
+            proc = mp.Process(target=_worker_main, args=(pipe, i, n, child, read_self, self.owners),
                               name=f"flowcep-worker-{i}", daemon=True)
             proc.start()
             child.close()
@@ -709,6 +731,46 @@ class WorkerPool:
             if p.is_alive():
                 p.kill()
                 p.join(timeout=5)
+
+
+def owner_map(pipe: Pipeline, n: int, read_self: bool) -> OwnerMap:
+    """The run's owner map. A regular file read by every worker: buckets balanced by the
+    records of the first :data:`BALANCE_SAMPLE` flows (:func:`bucket_loads`), read here before
+    the fork, so every worker starts with the same map. Anything else (live inputs, stdin,
+    several inputs): CRC-32 modulo ``n``, since what comes later cannot be sampled first and a
+    host's state must not move between workers. Any map gives the alerts of one process."""
+    stats = pipe.ctx.stats
+    stats.gauge("workers.buckets", 0)
+    if not read_self:
+        return OwnerMap(n)
+    started = _cpu_s()
+    sample: list[FlowBatch] = []
+    seen = 0
+    try:
+        opened = pipe.plan.open_inputs(dataclasses.replace(pipe.ctx, stats=Stats()))
+        try:
+            for _, src in opened:
+                for batch in src.batches():
+                    if batch.stream == FLOW_STREAM and batch.length:
+                        sample.append(batch)
+                        seen += batch.length
+                        if seen >= BALANCE_SAMPLE:
+                            break
+        finally:
+            for _, src in opened:
+                src.close()
+    except Exception as exc:  # the workers meet the same error and report it; stay plain here
+        log.debug("flowcep: no sample to balance the workers (%s: %s)", type(exc).__name__, exc)
+        return OwnerMap(n)
+    if not seen:
+        return OwnerMap(n)
+    loads = bucket_loads(sample)
+    owners = OwnerMap.balanced(n, loads)
+    stats.gauge("workers.buckets", BUCKETS)
+    stats.gauge("workers.balance_sample", seen)
+    stats.gauge("workers.balance_share_max", round(max(owners.shares(loads)), 3))
+    stats.gauge("workers.balance_cpu_s", round(_cpu_s() - started, 3))  # on the critical path
+    return owners
 
 
 def _cpu_s() -> float:

@@ -140,3 +140,45 @@ def test_lost_partitions_are_not_committed_and_their_state_is_dropped() -> None:
     finally:
         w.close()
         w._shutdown()
+
+
+class _FatalMessage:
+    """A message carrying the consumer's fatal error (what librdkafka hands a fenced member)."""
+
+    def error(self) -> Any:
+        from confluent_kafka import KafkaError
+
+        return KafkaError(KafkaError._FATAL, "this member was fenced", fatal=True)
+
+
+class _FatalConsumer:
+    def __init__(self) -> None:
+        self.closed = False
+
+    def consume(self, num_messages: int = 1, timeout: float = 0.0) -> list[Any]:
+        return [_FatalMessage()]
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_fatal_kafka_error_still_writes_the_stats_and_exits_non_zero(
+        tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The worker ends on a fatal consumer error, but what it counted until then goes to
+    ``--stats-json`` (with the error), and the command ends with one line and a non-zero code."""
+    import json
+
+    from flowcep_plugin.cli import main
+
+    consumer = _FatalConsumer()
+    monkeypatch.setattr(KafkaWorker, "_connect", lambda self: consumer)
+    stats = tmp_path / "stats.json"
+    code = main(["run", "-q", "--input", "kafka://127.0.0.1:9/flows?group=g&instance=w1", "-d", "portscan",
+                 "--output", f"jsonl:{tmp_path / 'alerts.jsonl'}", "--stats-json", str(stats)])
+    assert code != 0
+    assert consumer.closed
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("flowcep: error: input kafka://") and "fenced" in err[0], err
+    snap = json.loads(stats.read_text())
+    assert any("fenced" in e for e in snap["errors"])
+    assert "stages" in snap and "gauges" in snap

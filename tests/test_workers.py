@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,16 @@ from flowcep_plugin.alerts import make_alert
 from flowcep_plugin.context import Context
 from flowcep_plugin.errors import ConfigError
 from flowcep_plugin.manager import PluginInfo, make_plugin_manager
-from flowcep_plugin.partition import event_owner, owned_columns, owner, owner_columns, route
+from flowcep_plugin.partition import (
+    BUCKETS,
+    OwnerMap,
+    bucket_loads,
+    event_owner,
+    owned_columns,
+    owner,
+    owner_columns,
+    route,
+)
 from flowcep_plugin.pipeline import CollectingOutput, Pipeline
 from flowcep_plugin.plan import resolve
 from flowcep_plugin.records import FlowBatch
@@ -79,6 +89,10 @@ def _same_runs(tmp: Path, data: Path) -> list[tuple[Any, ...]]:
         records = s1["stages"]["detect"]["in"]
         assert records <= sn["gauges"]["workers.records"] < 2 * records
         assert all(f"workers.cpu_s.{i}" in sn["gauges"] for i in range(n))
+        # one regular file: the owner map is balanced on its first records before the fork
+        assert sn["gauges"]["workers.buckets"] == BUCKETS
+        assert 0 < sn["gauges"]["workers.balance_sample"]
+        assert 1 / n <= sn["gauges"]["workers.balance_share_max"] < 1
     return one
 
 
@@ -94,6 +108,10 @@ def test_sample_three_copies_same_alerts_with_2_and_4_workers(tmp_path: Path, up
     rules = {a[0] for a in alerts}
     assert "multistage-attack" in rules  # the sample's attacker, found by the workers too
     assert any(a[0] == "multistage-attack" and a[1] == '"59.2.153.68"' for a in alerts)
+    # the sample's skew: by CRC-32 modulo 2 one worker owns the sources of 61 % of the flows;
+    # the balanced map's estimate for 2 workers is close to half
+    _, s2 = _run(tmp_path, data, 2)
+    assert s2["gauges"]["workers.balance_share_max"] < 0.53
 
 
 @pytest.mark.slow
@@ -155,6 +173,86 @@ def test_an_alert_belongs_to_the_owner_of_its_key() -> None:
     assert event_owner(victim, 16) == owner("198.51.100.7", 16)
     assert event_owner(scanner, 16) == owner("203.0.113.5", 16)
     assert event_owner({"flowcep": {"key": "-"}}, 16) == owner(None, 16)
+
+
+def test_owner_map_plain_is_crc32_and_balanced_is_deterministic_and_even() -> None:
+    """The plain map is :func:`owner` (what Kafka partitions use); the balanced one puts the
+    heaviest buckets first, each on the least loaded worker, the same way every time."""
+    hosts = [f"10.2.{i // 250}.{i % 250}" for i in range(600)] + [None]
+    assert [OwnerMap(5).of(h) for h in hosts] == [owner(h, 5) for h in hosts]
+    assert OwnerMap(1).of("10.0.0.1") == 0
+    # one host sends 40 % of the flows, sixty others the rest: skewed by design
+    rows = [{"sourceIPv4Address": "59.2.153.68", "destinationIPv4Address": f"10.3.0.{i % 200}",
+             "flowEndMilliseconds": i} for i in range(400)]
+    rows += [{"sourceIPv4Address": f"10.4.0.{i % 60}", "destinationIPv4Address": "10.3.1.1",
+              "flowEndMilliseconds": i} for i in range(600)]
+    loads = bucket_loads([FlowBatch.from_rows(rows)])
+    assert len(loads) == BUCKETS and sum(loads) == 1000 * 1.0 + 1000 * 0.5
+    for n in (2, 3, 4):
+        balanced = OwnerMap.balanced(n, loads)
+        assert balanced == OwnerMap.balanced(n, list(loads))  # deterministic
+        assert set(balanced.table or ()) == set(range(n))
+        shares = balanced.shares(loads)
+        assert abs(sum(shares) - 1) < 1e-9
+        # the heavy host's bucket is alone on its worker when it is more than a fair share
+        heavy = loads[zlib.crc32(b"59.2.153.68") % BUCKETS] / sum(loads)
+        assert max(shares) <= max(heavy, 1 / n) + 0.05, (n, shares)
+        plain = [0.0] * n
+        for b, load in enumerate(loads):
+            plain[b % n] += load / sum(loads)  # CRC-32 mod n == (CRC-32 mod 256) mod n for n | 256
+        if BUCKETS % n == 0:
+            assert max(shares) <= max(plain) + 1e-9
+
+
+class _SkewedMap:
+    """An owner map as bad as it gets (almost every bucket on the last worker, a few spread):
+    the alerts must not depend on the map, only on every process using the same one."""
+
+    def __init__(self) -> None:
+        self.calls: list[bool] = []
+
+    def __call__(self, pipe: Any, n: int, read_self: bool) -> OwnerMap:
+        self.calls.append(read_self)
+        table = tuple(b % n if b % 17 == 0 else n - 1 for b in range(BUCKETS))
+        return OwnerMap(n, table)
+
+
+@pytest.mark.parametrize("source", ["feedfile", "feed:x"])
+def test_same_alerts_whatever_the_owner_map(source: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if source == "feedfile":
+        (tmp_path / "f").write_bytes(b"")
+        source = f"feedfile:{tmp_path / 'f'}"
+    want, s1 = _pipeline_run(1, ["perhost", "persource", "allflows"], source)
+    skewed = _SkewedMap()
+    monkeypatch.setattr("flowcep_plugin.workers.owner_map", skewed)
+    for n in (2, 3):
+        got, sn = _pipeline_run(n, ["perhost", "persource", "allflows"], source)
+        assert got == want, n
+        assert sn["stages"]["detect"] == s1["stages"]["detect"]
+        assert sn["drops"] == s1["drops"]
+    assert skewed.calls == [source.startswith("feedfile:")] * 2
+
+
+@pytest.mark.parametrize("source", ["feedfile", "livefeed:x"])
+def test_a_file_gets_a_balanced_map_and_a_live_input_plain_crc32(source: str, tmp_path: Path) -> None:
+    """A regular file is sampled before the fork (its first records); a live input cannot be,
+    and a host's state must never move between workers, so it keeps CRC-32 modulo N."""
+    if source == "feedfile":
+        (tmp_path / "f").write_bytes(b"")
+        source = f"feedfile:{tmp_path / 'f'}"
+    want, _ = _pipeline_run(1, ["perhost", "persource"], source)
+    got, stats = _pipeline_run(2, ["perhost", "persource"], source)
+    assert got == want
+    g = stats["gauges"]
+    # each record's source has one owner; the records held add up to workers.records
+    assert g["workers.sources.0"] + g["workers.sources.1"] == stats["stages"]["detect"]["in"]
+    assert g["workers.records.0"] + g["workers.records.1"] == g["workers.records"]
+    if source.startswith("feedfile:"):
+        assert g["workers.buckets"] == BUCKETS
+        assert g["workers.balance_sample"] == 12 * 60 + 3  # the whole (short) file
+        assert 0.5 <= g["workers.balance_share_max"] < 0.6
+    else:
+        assert g["workers.buckets"] == 0 and "workers.balance_sample" not in g
 
 
 def test_stats_merge_adds_a_workers_counters() -> None:

@@ -1,7 +1,9 @@
 """The ``flowcep`` command: one module per verb, all sharing this entry point.
 
 A verb module that is missing or fails to import is skipped (and named with ``--debug``),
-so ``flowcep --help`` works whatever is installed or broken.
+so ``flowcep --help`` works whatever is installed or broken. A command line that names a
+verb imports that verb's module alone: the other fourteen (and what they import, the
+Elasticsearch client among them) cost 0.1 CPU s or more of every run's start-up.
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ FLOWCEP_TRACE_HOOKS=1 (log hook calls), FLOWCEP_DEBUG=1 (tracebacks on errors).
 Run 'flowcep COMMAND --help' for each command's options."""
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
+def build_parser(verbs: tuple[str, ...] = VERBS) -> tuple[argparse.ArgumentParser, dict[str, str]]:
+    """The parser with the subcommands of ``verbs`` (default: every one)."""
     parser = argparse.ArgumentParser(
         prog="flowcep", description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -53,7 +56,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
                         help="show tracebacks and debug logs (also FLOWCEP_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     broken: dict[str, str] = {}
-    for verb in VERBS:
+    for verb in verbs:
         try:
             module = importlib.import_module(f".{verb}", __name__)
             module.add_parser(sub)
@@ -62,8 +65,21 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
     return parser, broken
 
 
+def named_verb(argv: list[str]) -> str | None:
+    """The verb a command line names (its first word that is not an option), if it is one
+    of :data:`VERBS`; None otherwise (``flowcep --help``, a misspelt verb: every verb is
+    loaded, so help and the error list them all)."""
+    for arg in argv:
+        if arg == "--":
+            return None
+        if not arg.startswith("-"):
+            return arg if arg in VERBS else None
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser, broken = build_parser()
+    verb = named_verb(sys.argv[1:] if argv is None else argv)
+    parser, broken = build_parser((verb,) if verb else VERBS)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.WARNING,

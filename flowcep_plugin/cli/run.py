@@ -8,13 +8,14 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..context import Context
-from ..errors import ConfigError
-from ..pipeline import Pipeline
-from ..plan import Plan, resolve
+from ..errors import ConfigError, FlowcepError
 from .common import add_plugin_options, handle_signals, load_file_config, load_registry, report_stats
+
+if TYPE_CHECKING:
+    from ..plan import Plan
 
 HELP = "run inputs through the enrichers and detectors to the outputs"
 DESCRIPTION = """\
@@ -107,6 +108,8 @@ def plan_from(args: argparse.Namespace, overrides: dict[str, Any] | None = None,
               require_inputs: bool = True) -> Plan:
     """The plan ``flowcep run`` would run with these arguments (``flowcep validate`` builds
     the same one and stops). Paths in the config file resolve against its folder."""
+    from ..plan import resolve  # imported when a plan is built: not for --help
+
     registry = load_registry(args)
     file_cfg, filename = load_file_config(args)
     ov = overrides_from(args)
@@ -151,6 +154,8 @@ def execute(args: argparse.Namespace, extra_outputs: list[Any] | None = None,
     kafka = [i for i in (getattr(args, "inputs", None) or []) if i.startswith("kafka:")]
     if kafka:
         return _execute_kafka_worker(args, kafka, extra_outputs)
+    from ..pipeline import Pipeline
+
     plan = plan_from(args, overrides)
     view = getattr(args, "view", False)
     if not plan.outputs and not extra_outputs and not view:
@@ -185,8 +190,15 @@ def _execute_kafka_worker(args: argparse.Namespace, kafka: list[str],
         raise ConfigError("no output given: use --output stdout, --output jsonl:PATH, or [run] outputs")
     ctx = Context(strict=bool(args.strict))
     worker = KafkaWorker(plan, ctx, kafka[0], extra_outputs=extra_outputs or [])
-    with handle_signals(worker.stop, worker.print_stats), _long_run_gc():
-        stats = worker.run()
+    try:
+        with handle_signals(worker.stop, worker.print_stats), _long_run_gc():
+            stats = worker.run()
+    except FlowcepError as exc:
+        # a fatal Kafka error (a fenced member, a lost topic) ends the worker; what it counted
+        # until then still goes to --stats-json, with the error, before the one-line error
+        ctx.stats.errors.append(str(exc))
+        report_stats(ctx.stats.snapshot(), plan.config["run"].get("stats_json"), args.quiet, ctx.stats.render())
+        raise
     report_stats(stats, plan.config["run"].get("stats_json"), args.quiet, ctx.stats.render())
     return stats
 

@@ -32,22 +32,31 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qsl
 
 import orjson
-from elasticsearch import ApiError, Elasticsearch, TransportError
 
 from .. import ecs
 from ..config import parse_duration
 from ..context import Context
 from ..errors import ConfigError
-from ..es.client import make_client, split_hosts
 from ..hookspecs import hookimpl
 from ..records import FLOW_STREAM, FlowBatch
 from ..specs import Event, OutputSpec
 
 __all__ = ["ElasticsearchOutput", "Sender", "Action", "alert_id_of", "revision_of", "flowcep_register_outputs"]
+
+if TYPE_CHECKING:
+    from elasticsearch import ApiError, Elasticsearch, TransportError
+
+
+def _import_client() -> None:
+    """Import the Elasticsearch client when an output or a sender is built, not when the
+    plugin registers: every run loads this builtin, and the client's import is 0.13 to 0.15
+    CPU s of a run's start-up (docs/deployment.md) that a run without this output never uses."""
+    global ApiError, Elasticsearch, TransportError
+    from elasticsearch import ApiError, Elasticsearch, TransportError
 
 log = logging.getLogger("flowcep.outputs.elasticsearch")
 
@@ -205,6 +214,7 @@ class Sender:
         stats: Any = None,
         stop: threading.Event | None = None,
     ) -> None:
+        _import_client()
         self.client = client
         self.max_retries = max_retries
         self.backoff_initial = backoff_initial
@@ -469,6 +479,9 @@ class ElasticsearchOutput:
 
     def __init__(self, hosts: Sequence[str], config: Mapping[str, Any], ctx: Context,
                  client: Elasticsearch | None = None) -> None:
+        _import_client()
+        from ..es.client import make_client
+
         cfg = {**DEFAULTS, **dict(config)}
         for key in _DURATIONS:
             cfg[key] = parse_duration(cfg[key])
@@ -773,6 +786,8 @@ def parse_target(target: str | None, config: Mapping[str, Any]) -> tuple[list[st
                 raise ConfigError(f"elasticsearch: unknown option {k!r} in {target!r}")
             kind = CONFIG_SCHEMA["properties"][k]["type"]
             cfg[k] = (v.lower() in ("1", "true", "yes")) if kind == "boolean" else int(v) if kind == "integer" else v
+    from ..es.client import split_hosts  # an ES output is configured: the client is needed
+
     hosts = split_hosts(rest) if rest else list(cfg.get("hosts") or [])
     if not hosts:
         env = os.environ.get("FLOWCEP_ES_URL")
