@@ -50,7 +50,7 @@ from flowcep_plugin.api import (
     parse_duration,
 )
 
-from .probes import ACK, FAILED, FLAG, NONE, RST, SUCCESS, SYN, UDP_SERVICE_PORTS, flag_kind, tcp_outcome
+from .probes import ACK, FAILED, FIN, FLAG, NONE, RST, SUCCESS, SYN, UDP_SERVICE_PORTS, flag_kind, tcp_outcome
 
 __all__ = ["SPEC", "PortScanDetector", "flowcep_register_detectors"]
 
@@ -142,6 +142,13 @@ DEFAULTS: dict[str, Any] = {
 _OK, _FAIL, _FLAG, _OPEN = 1, 2, 4, 8
 _SYN_ACK, _SYN_RST = SYN | ACK, SYN | RST
 
+#: the flag bits ``tcp_outcome`` reads of a uniflow's own flags (FIN, SYN, RST, ACK; PSH only
+#: of the responder's): a uniflow with flags is classified by one lookup of these bits, the
+#: table built from ``tcp_outcome`` itself (a destination port 0 is never a flag probe)
+_OUTCOME_BITS = FIN | SYN | RST | ACK
+_UNIFLOW = tuple(tcp_outcome(1, 0, f, -1, 1024, 1, 1) for f in range(_OUTCOME_BITS + 1))
+_UNIFLOW_PORT0 = tuple(tcp_outcome(1, 0, f, -1, 1024, 0, 1) for f in range(_OUTCOME_BITS + 1))
+
 
 def _raw(batch: FlowBatch, *names: str) -> list[Any] | None:
     """The first present of ``names``, unconverted (None when absent)."""
@@ -152,15 +159,36 @@ def _raw(batch: FlowBatch, *names: str) -> list[Any] | None:
     return None
 
 
+def _reached(source: _Source, d: str, bits: int) -> None:
+    """A failed-only target of host ``d`` was reached: it moves to the reached count."""
+    h = source.hosts[d]
+    h[1] -= 1
+    h[0] += 1
+    if bits & _FLAG:
+        source.n_flagged -= 1
+    if h[0] == 1:  # the host's first reached target: it was a failed host until now
+        source.n_ok += 1
+        source.n_failed -= 1
+
+
 def _int(col: list[Any] | None, i: int, default: int) -> int:
     v = col[i] if col is not None else None
     return default if v is None else int(v)
 
 
 class _Source:
-    """One source's TCP targets over the slow window: (host, port) -> [last ms, outcome bits]."""
+    """One source's TCP targets over the slow window: (host, port) -> [last ms, outcome bits].
 
-    __slots__ = ("targets", "probes", "flag_kinds", "reported", "oldest", "newest")
+    Beside the targets, counts kept on arrival (``hosts``, ``n_ok``, ``n_failed``,
+    ``n_flagged``, ``vhosts``) say, without walking the targets, whether a rule could fire:
+    most judged sources cannot (a client with a few unanswered SYNs, or a scanner that must
+    double its last alert's count), and rescanning their targets every window was most of the
+    detector's judging time. The targets stay the authority: a source the counts let through
+    is judged from its targets exactly as before.
+    """
+
+    __slots__ = ("targets", "probes", "flag_kinds", "reported", "oldest", "newest",
+                 "hosts", "n_ok", "n_failed", "n_flagged", "vhosts")
 
     def __init__(self, t: int) -> None:
         self.targets: dict[tuple[str, int], list[int]] = {}
@@ -171,6 +199,32 @@ class _Source:
         # what the last alert of each rule ("h", "f", "v" + host) counted: the next one waits
         # for twice as much, so a 72-hour sweep is a handful of alerts, not one per window
         self.reported: dict[str, int] = {}
+        # host -> [targets reached (OK bit), failed-only targets]: what _judge_tcp would count
+        self.hosts: dict[str, list[int]] = {}
+        self.n_ok = 0  # hosts with a target reached
+        self.n_failed = 0  # hosts with failed targets and none reached
+        self.n_flagged = 0  # failed-only targets with a flag probe
+        self.vhosts: set[str] = set()  # hosts whose failed ports reached the vertical minimum
+
+    def recount(self, vertical_least: int) -> None:
+        """Rebuild the counts from the targets (after expiry removed some of them)."""
+        hosts: dict[str, list[int]] = {}
+        flagged = 0
+        for (d, _port), (_t, bits) in self.targets.items():
+            h = hosts.get(d)
+            if h is None:
+                h = hosts[d] = [0, 0]
+            if bits & _OK:
+                h[0] += 1
+            elif bits & _FAIL:
+                h[1] += 1
+                if bits & _FLAG:
+                    flagged += 1
+        self.hosts = hosts
+        self.n_ok = sum(1 for ok, _ in hosts.values() if ok)
+        self.n_failed = sum(1 for ok, fail in hosts.values() if fail and not ok)
+        self.n_flagged = flagged
+        self.vhosts = {d for d, (_, fail) in hosts.items() if fail >= vertical_least}
 
 
 class _Window:
@@ -203,6 +257,8 @@ class PortScanDetector:
         self.udp_share = float(config["udp_unanswered_share"])
         self.max_sources = int(config["max_sources"])
         self.max_targets = int(config["max_targets"])
+        # a host with fewer failed ports than this cannot make a vertical alert
+        self.v_least = min(self.v_ports, self.slow_min)
         try:
             self.ignore = [ip_network(c, strict=False) for c in config.get("ignore_sources", ())]
         except ValueError as exc:
@@ -262,12 +318,6 @@ class PortScanDetector:
 
     def _accumulate(self, st: _Window, cols: tuple[Any, ...], idx: list[int]) -> None:
         src, dst, proto, dport, packets, flags, times, sport, icmp, icmp_type, rpackets, rflags = cols
-        maxp = self.max_packets
-        ignore = self.ignore
-        sources = self.sources
-        max_targets = self.max_targets
-        services = UDP_SERVICE_PORTS
-        dropped = 0
         # Most records are TCP with ACK set: a completed handshake (SYN too: a successful
         # contact) or the middle of a connection (neither probe nor contact). Comprehensions
         # sort them out at C speed and fold repeats of one (source, host, port) in the batch.
@@ -275,6 +325,30 @@ class PortScanDetector:
             (src[i], dst[i], dport[i]): times[i] for i in idx
             if proto[i] == 6 and flags[i] & _SYN_ACK == _SYN_ACK and not flags[i] & RST
             and flags[i] >= 0 and packets[i] > 0}
+        rest = [i for i in idx if proto[i] != 6 or flags[i] < 0 or not flags[i] & ACK
+                or flags[i] & _SYN_RST == _SYN_RST]
+        # each protocol changes tables of its own (TCP the sources, UDP and ICMP the window's),
+        # so one loop per protocol leaves every table as one loop over ``rest`` would
+        self._tcp(st, cols, ok, [i for i in rest if proto[i] == 6])
+        udp = [i for i in rest if proto[i] == 17]
+        if udp:
+            self._udp(st, cols, udp)
+        pings = [i for i in rest if proto[i] in ECHO_REQUEST]
+        if pings:
+            self._pings(st, cols, pings)
+
+    def _tcp(self, st: _Window, cols: tuple[Any, ...], ok: dict[tuple[str, str, int], int],
+             tcp: list[int]) -> None:
+        """Completed contacts (``ok``), then the other TCP records in order, into the targets
+        and the counts beside them (``_Source``): the targets are created, dropped and stamped
+        in the same order as records arrive, so what a full table drops is unchanged."""
+        src, dst, _proto, dport, packets, flags, times, sport, _icmp, _icmp_type, rpackets, rflags = cols
+        ignore = self.ignore
+        sources = self.sources
+        max_targets = self.max_targets
+        vleast = self.v_least
+        touched = st.touched
+        dropped = 0
         for (s, d, port), t in ok.items():
             if s is None or d is None or (ignore and self._is_ignored(s)):
                 continue
@@ -291,79 +365,155 @@ class PortScanDetector:
                 source.targets[(d, port)] = [t, _OK]
                 if t < source.oldest:
                     source.oldest = t
+                h = source.hosts.get(d)
+                if h is None:
+                    source.hosts[d] = [1, 0]
+                    source.n_ok += 1
+                else:
+                    h[0] += 1
+                    if h[0] == 1:  # the host's first reached target: no longer a failed host
+                        source.n_ok += 1
+                        if h[1]:
+                            source.n_failed -= 1
             else:
-                target[1] |= _OK
+                bits = target[1]
+                if not bits & _OK:  # failed-only until now: counts as reached from here on
+                    target[1] = bits | _OK
+                    _reached(source, d, bits)
                 if t > target[0]:
                     target[0] = t
-        rest = [i for i in idx if proto[i] != 6 or flags[i] < 0 or not flags[i] & ACK
-                or flags[i] & _SYN_RST == _SYN_RST]
-        for i in rest:
-            s, d, p = src[i], dst[i], proto[i]
-            if s is None or d is None:
-                continue
-            if p == 17:
-                sp = sport[i] if sport is not None else 0
-                st.udp_seen.add((s, d, sp))
-                if rpackets is not None and rpackets[i]:  # biflow answered in the same record:
-                    st.udp_seen.add((d, s, dport[i]))  # as a reply uniflow would be
-            if packets[i] <= 0 or (ignore and self._is_ignored(s)):
+        # uniflows (no reverse columns) with flags: the outcome is a table lookup on the flags
+        uni = rpackets is None and rflags is None
+        for i in tcp:
+            s, d = src[i], dst[i]
+            if s is None or d is None or packets[i] <= 0 or (ignore and self._is_ignored(s)):
                 continue  # the source sent nothing in this record: nothing of it is a probe
-            if p == 6:
-                f = flags[i]
-                # _int(col, i, default) written out: uniflows have no reverse columns, and this
-                # runs for every TCP record that is not mid-connection
+            f = flags[i]
+            port = dport[i]
+            if uni and f >= 0:
+                outcome = (_UNIFLOW if port else _UNIFLOW_PORT0)[f & _OUTCOME_BITS]
+                rf = None
+            else:
+                # uniflows have no reverse columns; _int(col, i, default) written out
                 rp = rpackets[i] if rpackets is not None else None
                 rf = rflags[i] if rflags is not None else None
                 tsp = sport[i] if sport is not None else None
                 outcome = tcp_outcome(packets[i], 0 if rp is None else int(rp), f,
                                       -1 if rf is None else int(rf), 0 if tsp is None else int(tsp),
-                                      dport[i], maxp)
-                if outcome == NONE:
-                    continue
-                t = times[i]
-                source = sources.get(s)
-                if source is None:
-                    source = self._new_source(s, t)
-                elif t > source.newest:
-                    source.newest = t
-                key = (d, dport[i])
-                target = source.targets.get(key)
+                                      port, self.max_packets)
+            if outcome == NONE:
+                continue
+            t = times[i]
+            source = sources.get(s)
+            if source is None:
+                source = self._new_source(s, t)
+            elif t > source.newest:
+                source.newest = t
+            key = (d, port)
+            target = source.targets.get(key)
+            if outcome == SUCCESS:
                 if target is None:
                     if len(source.targets) >= max_targets:
                         dropped += 1
                         continue
-                    target = source.targets[key] = [t, 0]
+                    source.targets[key] = [t, _OK]
                     if t < source.oldest:
                         source.oldest = t
-                elif t > target[0]:
-                    target[0] = t
-                if outcome == SUCCESS:
-                    target[1] |= _OK
+                    h = source.hosts.get(d)
+                    if h is None:
+                        source.hosts[d] = [1, 0]
+                        source.n_ok += 1
+                    else:
+                        h[0] += 1
+                        if h[0] == 1:
+                            source.n_ok += 1
+                            if h[1]:
+                                source.n_failed -= 1
+                else:
+                    if t > target[0]:
+                        target[0] = t
+                    bits = target[1]
+                    if not bits & _OK:
+                        target[1] = bits | _OK
+                        _reached(source, d, bits)
+                continue
+            add = _FAIL if outcome == FAILED else _FAIL | _FLAG
+            if rf is not None and int(rf) & _SYN_ACK == _SYN_ACK:
+                add |= _OPEN
+            if target is None:
+                if len(source.targets) >= max_targets:
+                    dropped += 1
                     continue
-                target[1] |= _FAIL if outcome == FAILED else _FAIL | _FLAG
-                if rf is not None and int(rf) & _SYN_ACK == _SYN_ACK:
-                    target[1] |= _OPEN
-                if outcome == FLAG:
-                    kind = flag_kind(f)
-                    source.flag_kinds[kind] = source.flag_kinds.get(kind, 0) + 1
-                source.probes += 1
-                st.touched.add(s)
-            elif p == 17:
-                dp = dport[i]
-                sp = sp or 0
-                # a reply from a service port to an ephemeral one (udp_is_reply, inlined)
-                if packets[i] <= maxp and not ((sp < 1024 or sp in services) and dp >= 1024 and sp != dp):
-                    st.udp.append((s, d, dport[i]))
-            elif p in ECHO_REQUEST:
-                ty = _int(icmp_type, i, -1)
-                if ty < 0:
-                    code = _int(icmp, i, -1)
-                    ty = code >> 8 if code >= 0 else -1
-                if ty in (ECHO_REQUEST[p], -1):
-                    st.sweep[s].add(d)
-                    st.s_probes[s] += 1
+                source.targets[key] = [t, add]
+                if t < source.oldest:
+                    source.oldest = t
+                h = source.hosts.get(d)
+                if h is None:
+                    h = source.hosts[d] = [0, 1]
+                    source.n_failed += 1
+                else:
+                    h[1] += 1
+                    if h[1] == 1 and not h[0]:
+                        source.n_failed += 1
+                if h[1] >= vleast:
+                    source.vhosts.add(d)
+                if add & _FLAG:
+                    source.n_flagged += 1
+            else:
+                if t > target[0]:
+                    target[0] = t
+                bits = target[1]
+                if add & _FLAG and not bits & (_OK | _FLAG):  # failed-only, now flagged too
+                    source.n_flagged += 1
+                target[1] = bits | add
+            if outcome == FLAG:
+                kind = flag_kind(f)
+                source.flag_kinds[kind] = source.flag_kinds.get(kind, 0) + 1
+            source.probes += 1
+            touched.add(s)
         if dropped:
             self.stats.add("portscan.targets_dropped", dropped)
+
+    def _udp(self, st: _Window, cols: tuple[Any, ...], udp: list[int]) -> None:
+        """Every UDP flow into ``udp_seen`` (answers are matched at the window end); small
+        datagrams that are not replies from a service port into the candidates."""
+        src, dst, _proto, dport, packets, _flags, _times, sport, _icmp, _icmp_type, rpackets, _rflags = cols
+        live = [i for i in udp if src[i] is not None and dst[i] is not None]
+        seen = st.udp_seen
+        if sport is None:
+            seen.update([(src[i], dst[i], 0) for i in live])
+        else:
+            seen.update([(src[i], dst[i], sport[i]) for i in live])
+        if rpackets is not None:  # biflow answered in the same record: as a reply uniflow would be
+            seen.update([(dst[i], src[i], dport[i]) for i in live if rpackets[i]])
+        maxp = self.max_packets
+        small = [i for i in live if 0 < packets[i] <= maxp]
+        if self.ignore:
+            small = [i for i in small if not self._is_ignored(src[i])]
+        services = UDP_SERVICE_PORTS
+        for i in small:
+            dp = dport[i]
+            sp = (sport[i] if sport is not None else 0) or 0
+            # a reply from a service port to an ephemeral one (udp_is_reply, inlined)
+            if not ((sp < 1024 or sp in services) and dp >= 1024 and sp != dp):
+                st.udp.append((src[i], dst[i], dp))
+
+    def _pings(self, st: _Window, cols: tuple[Any, ...], pings: list[int]) -> None:
+        """ICMP echo requests (or ICMP records without a type) into the window's sweep sets."""
+        src, dst, proto, _dport, packets, _flags, _times, _sport, icmp, icmp_type, _rp, _rf = cols
+        ignore = self.ignore
+        sweep, s_probes = st.sweep, st.s_probes
+        for i in pings:
+            s, d = src[i], dst[i]
+            if s is None or d is None or packets[i] <= 0 or (ignore and self._is_ignored(s)):
+                continue
+            ty = _int(icmp_type, i, -1)
+            if ty < 0:
+                code = _int(icmp, i, -1)
+                ty = code >> 8 if code >= 0 else -1
+            if ty == -1 or ty == ECHO_REQUEST[proto[i]]:
+                sweep[s].add(d)
+                s_probes[s] += 1
 
     # -- judging ---------------------------------------------------------------------------
 
@@ -384,18 +534,15 @@ class PortScanDetector:
                 del sources[s]
             else:
                 source.oldest = min(t for t, _ in targets.values())
+                source.recount(self.v_least)
 
     def _finish(self, st: _Window, start: int, end: int) -> list[Event]:
         self._expire(end)
         out: list[Event] = []
         minutes = (end - start) / 60000
-        # every TCP rule counts distinct targets of one source (failed hosts, failed ports of
-        # one host, flagged host/port pairs) against a threshold: a source with fewer targets
-        # than the smallest threshold cannot fire, and most touched sources have one or two
-        least = min(self.h_hosts, self.slow_min, self.v_ports, self.flag_min)
         for s in sorted(st.touched):
             source = self.sources.get(s)
-            if source is not None and len(source.targets) >= least:
+            if source is not None and self._may_fire(source):
                 out.extend(self._judge_tcp(s, source, start, end))
         out.extend(self._judge_udp(st, start, end, minutes))
         for s, hosts in sorted(st.sweep.items()):
@@ -408,6 +555,27 @@ class PortScanDetector:
                     window=(start, end), key=s,
                 ))
         return out
+
+    def _may_fire(self, source: _Source) -> bool:
+        """Whether ``_judge_tcp`` could alert, from the counts kept on arrival: each rule's
+        condition with the window's share (failed hosts or ports seen since the window start)
+        replaced by the whole count, which bounds it. False means ``_judge_tcp`` would return
+        nothing and change nothing; true sends the source to it."""
+        reported = source.reported
+        failed = source.n_failed
+        if failed >= 2 * reported.get("h", 0) and (
+                failed >= self.h_hosts
+                or (failed >= self.slow_min and failed - source.n_ok >= self.margin)):
+            return True
+        if source.n_flagged >= max(self.flag_min, 2 * reported.get("f", 0)):
+            return True
+        hosts = source.hosts
+        for d in source.vhosts:
+            ok, fails = hosts[d]
+            if fails >= 2 * reported.get("v" + d, 0) and (
+                    fails >= self.v_ports or (fails >= self.slow_min and fails - ok >= self.margin)):
+                return True
+        return False
 
     def _judge_tcp(self, s: str, source: _Source, start: int, end: int) -> list[Event]:
         """TRW over the slow window, Zeek's counts over the current one, flag probes."""
