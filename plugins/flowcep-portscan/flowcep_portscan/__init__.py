@@ -28,10 +28,13 @@ counted in the stats (``portscan.sources_evicted``, ``portscan.targets_dropped``
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 from ipaddress import ip_address, ip_network
+from operator import itemgetter
 from typing import Any
+
+import numpy as np
 
 from flowcep_plugin.api import (
     DURATION_SCHEMA,
@@ -141,13 +144,16 @@ DEFAULTS: dict[str, Any] = {
 # SYN-ACK (biflows only), i.e. an open port the scanner found and reset or left half-open
 _OK, _FAIL, _FLAG, _OPEN = 1, 2, 4, 8
 _SYN_ACK, _SYN_RST = SYN | ACK, SYN | RST
+# (source, port) and (source, host) of a UDP candidate (source, host, port)
+_S_DP, _S_D = itemgetter(0, 2), itemgetter(0, 1)
 
 #: the flag bits ``tcp_outcome`` reads of a uniflow's own flags (FIN, SYN, RST, ACK; PSH only
 #: of the responder's): a uniflow with flags is classified by one lookup of these bits, the
-#: table built from ``tcp_outcome`` itself (a destination port 0 is never a flag probe)
+#: table built from ``tcp_outcome`` itself, for a destination port other than 0 (to port 0,
+#: what would be a flag probe is nothing)
 _OUTCOME_BITS = FIN | SYN | RST | ACK
-_UNIFLOW = tuple(tcp_outcome(1, 0, f, -1, 1024, 1, 1) for f in range(_OUTCOME_BITS + 1))
-_UNIFLOW_PORT0 = tuple(tcp_outcome(1, 0, f, -1, 1024, 0, 1) for f in range(_OUTCOME_BITS + 1))
+_UNIFLOW = np.array([tcp_outcome(1, 0, f, -1, 1024, 1, 1) for f in range(_OUTCOME_BITS + 1)],
+                    dtype=np.int64)
 
 
 def _raw(batch: FlowBatch, *names: str) -> list[Any] | None:
@@ -157,6 +163,25 @@ def _raw(batch: FlowBatch, *names: str) -> list[Any] | None:
         if col is not None:
             return col
     return None
+
+
+def _is_echo(proto: int, icmp_type: int, type_code: int) -> bool:
+    """An ICMP echo request, or an ICMP record that says nothing of its type (-1: absent)."""
+    ty = icmp_type if icmp_type >= 0 else (type_code >> 8 if type_code >= 0 else -1)
+    return ty == -1 or ty == ECHO_REQUEST[proto]
+
+
+def _plain_ints(col: list[Any] | None, n: int) -> Any:
+    """``col`` as int64 (-1 for an absent column), or None unless every value is a plain int
+    that fits: the caller then falls back on the record-by-record path."""
+    if col is None:
+        return np.full(n, -1, dtype=np.int64)
+    if not set(map(type, col)) <= {int}:
+        return None
+    try:
+        return np.array(col, dtype=np.int64)
+    except OverflowError:
+        return None
 
 
 def _reached(source: _Source, d: str, bits: int) -> None:
@@ -174,6 +199,64 @@ def _reached(source: _Source, d: str, bits: int) -> None:
 def _int(col: list[Any] | None, i: int, default: int) -> int:
     v = col[i] if col is not None else None
     return default if v is None else int(v)
+
+
+class _Kinds:
+    """Which records of a batch go to which loop of ``_accumulate``, decided with numpy once
+    per batch: the completed contacts (TCP SYN and ACK, no RST), the other TCP records that
+    could be probes, with a uniflow's outcome from ``_UNIFLOW`` (-1: ask ``tcp_outcome``),
+    every UDP record, and ICMP/ICMPv6 echo requests (``typed``; all ICMP records when a type
+    column holds something other than plain ints). Each list keeps record order. Records whose
+    source sent no packets are left out of all but UDP (whose flows are matched as answers)."""
+
+    __slots__ = ("ok", "tcp", "outcome", "udp", "pings", "typed")
+
+    def __init__(self, ok: Any, tcp: Any, outcome: Any, udp: Any, pings: Any, typed: bool) -> None:
+        self.ok, self.tcp, self.outcome, self.udp, self.pings = ok, tcp, outcome, udp, pings
+        self.typed = typed  # pings holds echo requests (and typeless ICMP) only
+
+    @classmethod
+    def of(cls, cols: tuple[Any, ...]) -> _Kinds | None:
+        """None when a value does not fit 64 bits (hostile input): comprehensions decide then."""
+        try:
+            proto = np.array(cols[2], dtype=np.int64)
+            packets = np.array(cols[4], dtype=np.int64)
+            flags = np.array(cols[5], dtype=np.int64)
+        except OverflowError:
+            return None
+        tcp = proto == 6
+        sent = packets > 0
+        ok = tcp & sent & (flags >= 0) & ((flags & (_SYN_ACK | RST)) == _SYN_ACK)
+        rest = tcp & sent & ((flags < 0) | ((flags & ACK) == 0) | ((flags & _SYN_RST) == _SYN_RST))
+        if cols[10] is None and cols[11] is None:  # uniflows: the flags alone decide
+            outcome = np.where(flags >= 0, _UNIFLOW[flags & _OUTCOME_BITS], -1)
+            rest &= outcome != NONE
+        else:
+            outcome = np.full(len(proto), -1, dtype=np.int64)
+        pings = ((proto == 1) | (proto == 58)) & sent
+        typed = False
+        if pings.any():  # the ICMP type from its column or the type-code's high byte (_is_echo)
+            n = len(proto)
+            ty, code = _plain_ints(cols[9], n), _plain_ints(cols[8], n)
+            if ty is not None and code is not None:
+                ty = np.where(ty >= 0, ty, np.where(code >= 0, code >> 8, -1))
+                pings &= (ty == -1) | (ty == np.where(proto == 1, ECHO_REQUEST[1], ECHO_REQUEST[58]))
+                typed = True
+        return cls(ok, rest, outcome, proto == 17, pings, typed)
+
+    def pick(self, idx: list[int]) -> tuple[list[int], list[int], list[int], list[int], list[int]]:
+        """The lists for the records at ``idx`` (ascending, as ``TumblingWindows`` hands them):
+        contacts, TCP records, their outcomes, UDP records, ICMP records."""
+        lo, hi = idx[0], idx[-1] + 1
+        if hi - lo == len(idx):  # a run of the batch (the common case): slices, no gather
+            tcp = np.flatnonzero(self.tcp[lo:hi]) + lo
+            return ((np.flatnonzero(self.ok[lo:hi]) + lo).tolist(), tcp.tolist(),
+                    self.outcome[tcp].tolist(), (np.flatnonzero(self.udp[lo:hi]) + lo).tolist(),
+                    (np.flatnonzero(self.pings[lo:hi]) + lo).tolist())
+        at = np.array(idx, dtype=np.intp)
+        tcp = at[self.tcp[at]]
+        return (at[self.ok[at]].tolist(), tcp.tolist(), self.outcome[tcp].tolist(),
+                at[self.udp[at]].tolist(), at[self.pings[at]].tolist())
 
 
 class _Source:
@@ -279,7 +362,8 @@ class PortScanDetector:
         if not len(batch):
             return []
         cols = self._columns(batch)  # converted once per batch, shared by every window in it
-        return self.windows.add(batch, lambda st, idx, _start: self._accumulate(st, cols, idx))
+        kinds = _Kinds.of(cols)
+        return self.windows.add(batch, lambda st, idx, _start: self._accumulate(st, cols, kinds, idx))
 
     def on_watermark(self, watermark_ms: int) -> list[Event]:
         return self.windows.close_until(watermark_ms)
@@ -316,32 +400,39 @@ class PortScanDetector:
         src = self.sources[s] = _Source(t)
         return src
 
-    def _accumulate(self, st: _Window, cols: tuple[Any, ...], idx: list[int]) -> None:
-        src, dst, proto, dport, packets, flags, times, sport, icmp, icmp_type, rpackets, rflags = cols
+    def _accumulate(self, st: _Window, cols: tuple[Any, ...], kinds: _Kinds | None,
+                    idx: list[int]) -> None:
+        src, dst, proto, dport, packets, flags, times = cols[:7]
+        if kinds is not None:
+            ok_idx, tcp, outcomes, udp, pings = kinds.pick(idx)
+            typed = kinds.typed
+        else:  # a value beyond 64 bits: the same lists, record by record
+            ok_idx = [i for i in idx if proto[i] == 6 and flags[i] & _SYN_ACK == _SYN_ACK
+                      and not flags[i] & RST and flags[i] >= 0 and packets[i] > 0]
+            tcp = [i for i in idx if proto[i] == 6 and packets[i] > 0 and (
+                flags[i] < 0 or not flags[i] & ACK or flags[i] & _SYN_RST == _SYN_RST)]
+            outcomes = [-1] * len(tcp)
+            udp = [i for i in idx if proto[i] == 17]
+            pings = [i for i in idx if proto[i] in ECHO_REQUEST and packets[i] > 0]
+            typed = False
         # Most records are TCP with ACK set: a completed handshake (SYN too: a successful
-        # contact) or the middle of a connection (neither probe nor contact). Comprehensions
-        # sort them out at C speed and fold repeats of one (source, host, port) in the batch.
-        ok: dict[tuple[str, str, int], int] = {
-            (src[i], dst[i], dport[i]): times[i] for i in idx
-            if proto[i] == 6 and flags[i] & _SYN_ACK == _SYN_ACK and not flags[i] & RST
-            and flags[i] >= 0 and packets[i] > 0}
-        rest = [i for i in idx if proto[i] != 6 or flags[i] < 0 or not flags[i] & ACK
-                or flags[i] & _SYN_RST == _SYN_RST]
+        # contact) or the middle of a connection (neither probe nor contact); the contacts are
+        # folded by (source, host, port), the last of the batch giving the time, as before.
+        ok = {(src[i], dst[i], dport[i]): times[i] for i in ok_idx}
         # each protocol changes tables of its own (TCP the sources, UDP and ICMP the window's),
-        # so one loop per protocol leaves every table as one loop over ``rest`` would
-        self._tcp(st, cols, ok, [i for i in rest if proto[i] == 6])
-        udp = [i for i in rest if proto[i] == 17]
+        # so one loop per protocol leaves every table as one loop over the records would
+        self._tcp(st, cols, ok, tcp, outcomes)
         if udp:
             self._udp(st, cols, udp)
-        pings = [i for i in rest if proto[i] in ECHO_REQUEST]
         if pings:
-            self._pings(st, cols, pings)
+            self._pings(st, cols, pings, typed)
 
     def _tcp(self, st: _Window, cols: tuple[Any, ...], ok: dict[tuple[str, str, int], int],
-             tcp: list[int]) -> None:
+             tcp: list[int], outcomes: list[int]) -> None:
         """Completed contacts (``ok``), then the other TCP records in order, into the targets
         and the counts beside them (``_Source``): the targets are created, dropped and stamped
-        in the same order as records arrive, so what a full table drops is unchanged."""
+        in the same order as records arrive, so what a full table drops is unchanged.
+        ``outcomes``: each ``tcp`` record's outcome from ``_Kinds``, or -1 for ``tcp_outcome``."""
         src, dst, _proto, dport, packets, flags, times, sport, _icmp, _icmp_type, rpackets, rflags = cols
         ignore = self.ignore
         sources = self.sources
@@ -382,18 +473,15 @@ class PortScanDetector:
                     _reached(source, d, bits)
                 if t > target[0]:
                     target[0] = t
-        # uniflows (no reverse columns) with flags: the outcome is a table lookup on the flags
-        uni = rpackets is None and rflags is None
-        for i in tcp:
+        # every record here sent packets (the source sent nothing: nothing of it is a probe)
+        for i, outcome in zip(tcp, outcomes, strict=True):
             s, d = src[i], dst[i]
-            if s is None or d is None or packets[i] <= 0 or (ignore and self._is_ignored(s)):
-                continue  # the source sent nothing in this record: nothing of it is a probe
+            if s is None or d is None or (ignore and self._is_ignored(s)):
+                continue
             f = flags[i]
             port = dport[i]
-            if uni and f >= 0:
-                outcome = (_UNIFLOW if port else _UNIFLOW_PORT0)[f & _OUTCOME_BITS]
-                rf = None
-            else:
+            rf = None
+            if outcome < 0:
                 # uniflows have no reverse columns; _int(col, i, default) written out
                 rp = rpackets[i] if rpackets is not None else None
                 rf = rflags[i] if rflags is not None else None
@@ -401,8 +489,10 @@ class PortScanDetector:
                 outcome = tcp_outcome(packets[i], 0 if rp is None else int(rp), f,
                                       -1 if rf is None else int(rf), 0 if tsp is None else int(tsp),
                                       port, self.max_packets)
-            if outcome == NONE:
-                continue
+                if outcome == NONE:
+                    continue
+            elif outcome == FLAG and not port:
+                continue  # the table's outcomes are for a port: port 0 is never a flag probe
             t = times[i]
             source = sources.get(s)
             if source is None:
@@ -498,22 +588,23 @@ class PortScanDetector:
             if not ((sp < 1024 or sp in services) and dp >= 1024 and sp != dp):
                 st.udp.append((src[i], dst[i], dp))
 
-    def _pings(self, st: _Window, cols: tuple[Any, ...], pings: list[int]) -> None:
-        """ICMP echo requests (or ICMP records without a type) into the window's sweep sets."""
-        src, dst, proto, _dport, packets, _flags, _times, _sport, icmp, icmp_type, _rp, _rf = cols
+    def _pings(self, st: _Window, cols: tuple[Any, ...], pings: list[int], typed: bool) -> None:
+        """ICMP echo requests (or ICMP records without a type) into the window's sweep sets;
+        ``typed``: ``pings`` holds only those already."""
+        src, dst, proto, _dport, _packets, _flags, _times, _sport, icmp, icmp_type, _rp, _rf = cols
         ignore = self.ignore
         sweep, s_probes = st.sweep, st.s_probes
-        for i in pings:
-            s, d = src[i], dst[i]
-            if s is None or d is None or packets[i] <= 0 or (ignore and self._is_ignored(s)):
-                continue
-            ty = _int(icmp_type, i, -1)
-            if ty < 0:
-                code = _int(icmp, i, -1)
-                ty = code >> 8 if code >= 0 else -1
-            if ty == -1 or ty == ECHO_REQUEST[proto[i]]:
-                sweep[s].add(d)
-                s_probes[s] += 1
+        live = [i for i in pings if src[i] is not None and dst[i] is not None]  # all sent packets
+        if ignore:
+            live = [i for i in live if not self._is_ignored(src[i])]
+        if not typed:  # _Kinds did not check the ICMP type
+            live = [i for i in live if _is_echo(proto[i], _int(icmp_type, i, -1), _int(icmp, i, -1))]
+        # counts and sets: the order of the records does not matter, so C does the looping
+        sources = list(map(src.__getitem__, live))
+        for s, n in Counter(sources).items():
+            s_probes[s] += n
+        for s, d in set(zip(sources, map(dst.__getitem__, live), strict=True)):
+            sweep[s].add(d)
 
     # -- judging ---------------------------------------------------------------------------
 
@@ -659,44 +750,61 @@ class PortScanDetector:
     def _judge_udp(self, st: _Window, start: int, end: int, minutes: float) -> list[Event]:
         # every small datagram is asked; only unanswered ones are probes, and a source most of
         # whose questions were answered is a client (a resolver whose queries sometimes time out)
-        horizontal: dict[tuple[str, int], set[str]] = defaultdict(set)
-        vertical: dict[tuple[str, str], set[int]] = defaultdict(set)
-        h_asked: dict[tuple[str, int], set[str]] = defaultdict(set)
-        v_asked: dict[tuple[str, str], set[int]] = defaultdict(set)
-        h_probes: dict[tuple[str, int], int] = defaultdict(int)
-        v_probes: dict[tuple[str, str], int] = defaultdict(int)
-        for s, d, dp in st.udp:
-            h_asked[(s, dp)].add(d)
-            v_asked[(s, d)].add(dp)
-            if (d, s, dp) in st.udp_seen:  # answered: not a probe
-                continue
-            horizontal[(s, dp)].add(d)
-            vertical[(s, d)].add(dp)
-            h_probes[(s, dp)] += 1
-            v_probes[(s, d)] += 1
+        seen = st.udp_seen
+        probes = [q for q in st.udp if (q[1], q[0], q[2]) not in seen]  # (s, d, dp) not answered
+        if not probes:
+            return []
+        # distinct hosts per (source, port) and ports per (source, host), counted in C; most
+        # windows have no key at a threshold, and only those that have build their sets
+        distinct = set(probes)
+        h_hosts = sorted(k for k, n in Counter(map(_S_DP, distinct)).items() if n >= self.h_hosts)
+        v_hosts = sorted(k for k, n in Counter(map(_S_D, distinct)).items() if n >= self.v_ports)
+        if not h_hosts and not v_hosts:
+            return []
+        asked = set(st.udp)
         share = self.udp_share
         out: list[Event] = []
-        for (s, dp), hosts in sorted(kv for kv in horizontal.items() if len(kv[1]) >= self.h_hosts):
-            if len(hosts) < share * len(h_asked[(s, dp)]):
-                continue
-            out.append(make_alert(
-                RULES[0], time_ms=end, detector=self.name, source_ip=s,
-                destination_ip=sorted(hosts)[:LIST_LIMIT], destination_port=dp, transport="udp",
-                counts={"hosts": len(hosts), "probes": h_probes[(s, dp)]},
-                summary=f"{s} probed UDP port {dp} on {len(hosts)} hosts in {minutes:g} min, unanswered",
-                window=(start, end), key=s,
-            ))
-        for (s, d), ports in sorted(kv for kv in vertical.items() if len(kv[1]) >= self.v_ports):
-            if len(ports) < share * len(v_asked[(s, d)]):
-                continue
-            ordered = sorted(ports)
-            out.append(make_alert(
-                RULES[1], time_ms=end, detector=self.name, source_ip=s, destination_ip=d,
-                transport="udp", counts={"ports": len(ports), "probes": v_probes[(s, d)]},
-                summary=(f"{s} probed {len(ports)} UDP ports of {d} in {minutes:g} min "
-                         f"({ordered[0]}-{ordered[-1]}), unanswered"),
-                window=(start, end), fields={"ports": ordered[:LIST_LIMIT]}, key=s,
-            ))
+        if h_hosts:
+            keys = set(h_hosts)
+            horizontal: dict[tuple[str, int], set[str]] = defaultdict(set)
+            for s, d, dp in distinct:
+                if (s, dp) in keys:
+                    horizontal[(s, dp)].add(d)
+            h_asked = Counter(k for k in map(_S_DP, asked) if k in keys)
+            h_probes = Counter(k for k in map(_S_DP, probes) if k in keys)
+            for key in h_hosts:
+                hosts = horizontal[key]
+                if len(hosts) < share * h_asked[key]:
+                    continue
+                s, dp = key
+                out.append(make_alert(
+                    RULES[0], time_ms=end, detector=self.name, source_ip=s,
+                    destination_ip=sorted(hosts)[:LIST_LIMIT], destination_port=dp, transport="udp",
+                    counts={"hosts": len(hosts), "probes": h_probes[key]},
+                    summary=f"{s} probed UDP port {dp} on {len(hosts)} hosts in {minutes:g} min, unanswered",
+                    window=(start, end), key=s,
+                ))
+        if v_hosts:
+            keys2 = set(v_hosts)
+            vertical: dict[tuple[str, str], set[int]] = defaultdict(set)
+            for s, d, dp in distinct:
+                if (s, d) in keys2:
+                    vertical[(s, d)].add(dp)
+            v_asked = Counter(k for k in map(_S_D, asked) if k in keys2)
+            v_probes = Counter(k for k in map(_S_D, probes) if k in keys2)
+            for key2 in v_hosts:
+                ports = vertical[key2]
+                if len(ports) < share * v_asked[key2]:
+                    continue
+                s, d = key2
+                ordered = sorted(ports)
+                out.append(make_alert(
+                    RULES[1], time_ms=end, detector=self.name, source_ip=s, destination_ip=d,
+                    transport="udp", counts={"ports": len(ports), "probes": v_probes[key2]},
+                    summary=(f"{s} probed {len(ports)} UDP ports of {d} in {minutes:g} min "
+                             f"({ordered[0]}-{ordered[-1]}), unanswered"),
+                    window=(start, end), fields={"ports": ordered[:LIST_LIMIT]}, key=s,
+                ))
         return out
 
 
