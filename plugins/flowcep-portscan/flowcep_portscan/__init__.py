@@ -146,6 +146,7 @@ _OK, _FAIL, _FLAG, _OPEN = 1, 2, 4, 8
 _SYN_ACK, _SYN_RST = SYN | ACK, SYN | RST
 # (source, port) and (source, host) of a UDP candidate (source, host, port)
 _S_DP, _S_D = itemgetter(0, 2), itemgetter(0, 1)
+_S = itemgetter(0)
 
 #: the flag bits ``tcp_outcome`` reads of a uniflow's own flags (FIN, SYN, RST, ACK; PSH only
 #: of the responder's): a uniflow with flags is classified by one lookup of these bits, the
@@ -171,15 +172,16 @@ def _is_echo(proto: int, icmp_type: int, type_code: int) -> bool:
     return ty == -1 or ty == ECHO_REQUEST[proto]
 
 
-def _plain_ints(col: list[Any] | None, n: int) -> Any:
-    """``col`` as int64 (-1 for an absent column), or None unless every value is a plain int
-    that fits: the caller then falls back on the record-by-record path."""
+def _plain_ints(col: list[Any] | None, rows: list[int]) -> Any:
+    """``col`` at ``rows`` as int64 (-1 for an absent column), or None unless every value is
+    a plain int that fits: the caller then falls back on the record-by-record path."""
     if col is None:
-        return np.full(n, -1, dtype=np.int64)
-    if not set(map(type, col)) <= {int}:
+        return np.full(len(rows), -1, dtype=np.int64)
+    values = list(map(col.__getitem__, rows))
+    if not set(map(type, values)) <= {int}:
         return None
     try:
-        return np.array(col, dtype=np.int64)
+        return np.array(values, dtype=np.int64)
     except OverflowError:
         return None
 
@@ -235,12 +237,14 @@ class _Kinds:
             outcome = np.full(len(proto), -1, dtype=np.int64)
         pings = ((proto == 1) | (proto == 58)) & sent
         typed = False
-        if pings.any():  # the ICMP type from its column or the type-code's high byte (_is_echo)
-            n = len(proto)
-            ty, code = _plain_ints(cols[9], n), _plain_ints(cols[8], n)
+        at = np.flatnonzero(pings)
+        if len(at):  # the ICMP type from its column or the type-code's high byte (_is_echo)
+            rows = at.tolist()
+            ty, code = _plain_ints(cols[9], rows), _plain_ints(cols[8], rows)
             if ty is not None and code is not None:
                 ty = np.where(ty >= 0, ty, np.where(code >= 0, code >> 8, -1))
-                pings &= (ty == -1) | (ty == np.where(proto == 1, ECHO_REQUEST[1], ECHO_REQUEST[58]))
+                want = np.where(proto[at] == 1, ECHO_REQUEST[1], ECHO_REQUEST[58])
+                pings[at] = (ty == -1) | (ty == want)
                 typed = True
         return cls(ok, rest, outcome, proto == 17, pings, typed)
 
@@ -311,15 +315,17 @@ class _Source:
 
 
 class _Window:
-    __slots__ = ("touched", "udp", "udp_seen", "sweep", "s_probes")
+    __slots__ = ("touched", "udp", "udp_seen", "pings", "s_probes")
 
     def __init__(self) -> None:
         self.touched: set[str] = set()
         # UDP candidates wait for the window end: a reply flow may follow the request
         self.udp: list[tuple[str, str, int]] = []
         self.udp_seen: set[tuple[str, str, int]] = set()  # (src, dst, sport) of every UDP flow
-        self.sweep: dict[str, set[str]] = defaultdict(set)
-        self.s_probes: dict[str, int] = defaultdict(int)
+        # (source, host) of every echo request, and requests per source: filled in C (set and
+        # Counter updates), grouped per source only when the window closes
+        self.pings: set[tuple[str, str]] = set()
+        self.s_probes: Counter[str] = Counter()
 
 
 class PortScanDetector:
@@ -592,19 +598,15 @@ class PortScanDetector:
         """ICMP echo requests (or ICMP records without a type) into the window's sweep sets;
         ``typed``: ``pings`` holds only those already."""
         src, dst, proto, _dport, _packets, _flags, _times, _sport, icmp, icmp_type, _rp, _rf = cols
-        ignore = self.ignore
-        sweep, s_probes = st.sweep, st.s_probes
         live = [i for i in pings if src[i] is not None and dst[i] is not None]  # all sent packets
-        if ignore:
+        if self.ignore:
             live = [i for i in live if not self._is_ignored(src[i])]
         if not typed:  # _Kinds did not check the ICMP type
             live = [i for i in live if _is_echo(proto[i], _int(icmp_type, i, -1), _int(icmp, i, -1))]
-        # counts and sets: the order of the records does not matter, so C does the looping
+        # a set and a count: the order of the records does not matter, so C does the looping
         sources = list(map(src.__getitem__, live))
-        for s, n in Counter(sources).items():
-            s_probes[s] += n
-        for s, d in set(zip(sources, map(dst.__getitem__, live), strict=True)):
-            sweep[s].add(d)
+        st.s_probes.update(sources)
+        st.pings.update(zip(sources, map(dst.__getitem__, live), strict=True))
 
     # -- judging ---------------------------------------------------------------------------
 
@@ -631,20 +633,33 @@ class PortScanDetector:
         self._expire(end)
         out: list[Event] = []
         minutes = (end - start) / 60000
-        for s in sorted(st.touched):
-            source = self.sources.get(s)
-            if source is not None and self._may_fire(source):
-                out.extend(self._judge_tcp(s, source, start, end))
+        # a source below every rule's smallest count is not even asked (_may_fire is exact;
+        # this only spares the call); judging changes only the judged source's state
+        sources = self.sources
+        least_h, least_f = min(self.h_hosts, self.slow_min), self.flag_min
+        judged = [s for s in st.touched if (source := sources.get(s)) is not None
+                  and (source.n_failed >= least_h or source.n_flagged >= least_f or source.vhosts)
+                  and self._may_fire(source)]
+        for s in sorted(judged):
+            out.extend(self._judge_tcp(s, sources[s], start, end))
         out.extend(self._judge_udp(st, start, end, minutes))
-        for s, hosts in sorted(st.sweep.items()):
-            if len(hosts) >= self.s_hosts:
-                out.append(make_alert(
-                    RULES[2], time_ms=end, detector=self.name, source_ip=s,
-                    destination_ip=sorted(hosts)[:LIST_LIMIT],
-                    counts={"hosts": len(hosts), "probes": st.s_probes[s]},
-                    summary=f"{s} pinged {len(hosts)} hosts in {minutes:g} min",
-                    window=(start, end), key=s,
-                ))
+        if st.pings:
+            many = sorted(s for s, n in Counter(map(_S, st.pings)).items() if n >= self.s_hosts)
+            if many:
+                wanted = set(many)
+                hosts_of: dict[str, list[str]] = defaultdict(list)
+                for s, d in st.pings:
+                    if s in wanted:
+                        hosts_of[s].append(d)
+                for s in many:
+                    hosts = hosts_of[s]
+                    out.append(make_alert(
+                        RULES[2], time_ms=end, detector=self.name, source_ip=s,
+                        destination_ip=sorted(hosts)[:LIST_LIMIT],
+                        counts={"hosts": len(hosts), "probes": st.s_probes[s]},
+                        summary=f"{s} pinged {len(hosts)} hosts in {minutes:g} min",
+                        window=(start, end), key=s,
+                    ))
         return out
 
     def _may_fire(self, source: _Source) -> bool:
