@@ -221,9 +221,10 @@ class _Kinds:
     def of(cls, cols: tuple[Any, ...]) -> _Kinds | None:
         """None when a value does not fit 64 bits (hostile input): comprehensions decide then."""
         try:
-            proto = np.array(cols[2], dtype=np.int64)
-            packets = np.array(cols[4], dtype=np.int64)
-            flags = np.array(cols[5], dtype=np.int64)
+            n = len(cols[2])
+            proto = np.fromiter(cols[2], dtype=np.int64, count=n)
+            packets = np.fromiter(cols[4], dtype=np.int64, count=n)
+            flags = np.fromiter(cols[5], dtype=np.int64, count=n)
         except OverflowError:
             return None
         tcp = proto == 6
@@ -321,7 +322,9 @@ class _Window:
         self.touched: set[str] = set()
         # UDP candidates wait for the window end: a reply flow may follow the request
         self.udp: list[tuple[str, str, int]] = []
-        self.udp_seen: set[tuple[str, str, int]] = set()  # (src, dst, sport) of every UDP flow
+        # (dst, src, sport) of every UDP flow: the candidate (source, host, port) it answers,
+        # so the answered candidates are a set difference
+        self.udp_seen: set[tuple[str, str, int]] = set()
         # (source, host) of every echo request, and requests per source: filled in C (set and
         # Counter updates), grouped per source only when the window closes
         self.pings: set[tuple[str, str]] = set()
@@ -571,17 +574,18 @@ class PortScanDetector:
             self.stats.add("portscan.targets_dropped", dropped)
 
     def _udp(self, st: _Window, cols: tuple[Any, ...], udp: list[int]) -> None:
-        """Every UDP flow into ``udp_seen`` (answers are matched at the window end); small
-        datagrams that are not replies from a service port into the candidates."""
+        """Every UDP flow into ``udp_seen`` as the candidate it would answer (answers are
+        matched at the window end); small datagrams that are not replies from a service port
+        into the candidates."""
         src, dst, _proto, dport, packets, _flags, _times, sport, _icmp, _icmp_type, rpackets, _rflags = cols
         live = [i for i in udp if src[i] is not None and dst[i] is not None]
         seen = st.udp_seen
         if sport is None:
-            seen.update([(src[i], dst[i], 0) for i in live])
+            seen.update([(dst[i], src[i], 0) for i in live])
         else:
-            seen.update([(src[i], dst[i], sport[i]) for i in live])
+            seen.update([(dst[i], src[i], sport[i]) for i in live])
         if rpackets is not None:  # biflow answered in the same record: as a reply uniflow would be
-            seen.update([(dst[i], src[i], dport[i]) for i in live if rpackets[i]])
+            seen.update([(src[i], dst[i], dport[i]) for i in live if rpackets[i]])
         maxp = self.max_packets
         small = [i for i in live if 0 < packets[i] <= maxp]
         if self.ignore:
@@ -765,18 +769,18 @@ class PortScanDetector:
     def _judge_udp(self, st: _Window, start: int, end: int, minutes: float) -> list[Event]:
         # every small datagram is asked; only unanswered ones are probes, and a source most of
         # whose questions were answered is a client (a resolver whose queries sometimes time out)
-        seen = st.udp_seen
-        probes = [q for q in st.udp if (q[1], q[0], q[2]) not in seen]  # (s, d, dp) not answered
-        if not probes:
+        # distinct unanswered (source, host, port), then hosts per (source, port) and ports per
+        # (source, host), counted in C; most windows have no key at a threshold, and only those
+        # that have build their sets
+        asked = set(st.udp)
+        distinct = asked - st.udp_seen
+        if not distinct:
             return []
-        # distinct hosts per (source, port) and ports per (source, host), counted in C; most
-        # windows have no key at a threshold, and only those that have build their sets
-        distinct = set(probes)
         h_hosts = sorted(k for k, n in Counter(map(_S_DP, distinct)).items() if n >= self.h_hosts)
         v_hosts = sorted(k for k, n in Counter(map(_S_D, distinct)).items() if n >= self.v_ports)
         if not h_hosts and not v_hosts:
             return []
-        asked = set(st.udp)
+        probes = [q for q in st.udp if q in distinct]  # every unanswered datagram, repeats too
         share = self.udp_share
         out: list[Event] = []
         if h_hosts:
