@@ -508,14 +508,15 @@ class PortScanDetector:
                 source = self._new_source(s, t)
             elif t > source.newest:
                 source.newest = t
+            targets = source.targets
             key = (d, port)
-            target = source.targets.get(key)
+            target = targets.get(key)
             if outcome == SUCCESS:
                 if target is None:
-                    if len(source.targets) >= max_targets:
+                    if len(targets) >= max_targets:
                         dropped += 1
                         continue
-                    source.targets[key] = [t, _OK]
+                    targets[key] = [t, _OK]
                     if t < source.oldest:
                         source.oldest = t
                     h = source.hosts.get(d)
@@ -540,10 +541,10 @@ class PortScanDetector:
             if rf is not None and int(rf) & _SYN_ACK == _SYN_ACK:
                 add |= _OPEN
             if target is None:
-                if len(source.targets) >= max_targets:
+                if len(targets) >= max_targets:
                     dropped += 1
                     continue
-                source.targets[key] = [t, add]
+                targets[key] = [t, add]
                 if t < source.oldest:
                     source.oldest = t
                 h = source.hosts.get(d)
@@ -562,9 +563,10 @@ class PortScanDetector:
                 if t > target[0]:
                     target[0] = t
                 bits = target[1]
-                if add & _FLAG and not bits & (_OK | _FLAG):  # failed-only, now flagged too
-                    source.n_flagged += 1
-                target[1] = bits | add
+                if bits | add != bits:
+                    if add & _FLAG and not bits & (_OK | _FLAG):  # failed-only, now flagged too
+                        source.n_flagged += 1
+                    target[1] = bits | add
             if outcome == FLAG:
                 kind = flag_kind(f)
                 source.flag_kinds[kind] = source.flag_kinds.get(kind, 0) + 1
