@@ -26,7 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flowcep_plugin.context import Context
-from flowcep_plugin.testing import build_detector, make_flow, run_detector
+from flowcep_plugin.testing import build_detector, make_flow, run_detector, to_batches
 
 T0 = 1_700_000_100_000
 SMALL = {"window": "1 min", "slow_window": "5 min", "horizontal_hosts": 3, "vertical_ports": 3,
@@ -194,3 +194,18 @@ def test_numpy_kinds_match_the_record_by_record_lists(monkeypatch: Any) -> None:
     # not vacuous: each kind of record made alerts
     assert {"portscan-sweep/icmp", "portscan-horizontal/udp", "portscan-vertical/udp",
             "portscan-horizontal/tcp", "portscan-flags/tcp"} <= set(fired), fired
+
+
+def test_a_counter_beyond_64_bits_takes_the_record_by_record_path() -> None:
+    """packetDeltaCount is unsigned64: 2**64 - 1 does not fit numpy's int64, and the batch
+    goes through the comprehensions with the same outcome (a SYN is a failed contact)."""
+    import flowcep_portscan
+
+    scan = [make_flow("192.0.2.66", f"10.1.0.{i}", 22, packets=1, flags="S", end_ms=T0 + i * 100)
+            for i in range(1, 31)]
+    huge = [dict(r, packetDeltaCount=2**64 - 1) for r in scan]
+    cols = PortScanDetector._columns(to_batches(huge)[0])
+    assert flowcep_portscan._Kinds.of(cols) is None
+    want, got = run_detector(SPEC, scan), run_detector(SPEC, huge)
+    assert [e["flowcep"]["counts"] for e in got] == [e["flowcep"]["counts"] for e in want] == [
+        {"hosts": 30, "probes": 30}]
