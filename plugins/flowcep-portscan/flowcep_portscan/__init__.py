@@ -28,6 +28,7 @@ counted in the stats (``portscan.sources_evicted``, ``portscan.targets_dropped``
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from ipaddress import ip_address, ip_network
@@ -358,6 +359,9 @@ class PortScanDetector:
         self._ignored: BoundedMemo[str, bool] = BoundedMemo(stats=ctx.stats, counter="portscan.memo_resets")
         self.stats = ctx.stats
         self.sources: dict[str, _Source] = {}
+        # no source's ``oldest`` is below this: while it is within the slow window, expiry has
+        # nothing to look at (lowered where a source's ``oldest`` is, reset by each expiry pass)
+        self._floor: float = math.inf
         self.windows = TumblingWindows(self.window_ms, _Window, self._finish, "portscan", ctx.stats)
 
     def _is_ignored(self, src: str) -> bool:
@@ -403,6 +407,8 @@ class PortScanDetector:
                 _raw(batch, "reversePacketDeltaCount"), _raw(batch, "reverseTcpControlBits"))
 
     def _new_source(self, s: str, t: int) -> _Source:
+        if t < self._floor:
+            self._floor = t
         if len(self.sources) >= self.max_sources:
             del self.sources[next(iter(self.sources))]  # the least recently created
             self.stats.add("portscan.sources_evicted")
@@ -465,6 +471,8 @@ class PortScanDetector:
                 source.targets[(d, port)] = [t, _OK]
                 if t < source.oldest:
                     source.oldest = t
+                    if t < self._floor:
+                        self._floor = t
                 h = source.hosts.get(d)
                 if h is None:
                     source.hosts[d] = [1, 0]
@@ -519,6 +527,8 @@ class PortScanDetector:
                     targets[key] = [t, _OK]
                     if t < source.oldest:
                         source.oldest = t
+                        if t < self._floor:
+                            self._floor = t
                     h = source.hosts.get(d)
                     if h is None:
                         source.hosts[d] = [1, 0]
@@ -547,6 +557,8 @@ class PortScanDetector:
                 targets[key] = [t, add]
                 if t < source.oldest:
                     source.oldest = t
+                    if t < self._floor:
+                        self._floor = t
                 h = source.hosts.get(d)
                 if h is None:
                     h = source.hosts[d] = [0, 1]
@@ -620,6 +632,8 @@ class PortScanDetector:
         """Forget targets last seen before the slow window; sources wholly older go at once,
         and sources with nothing old are skipped without looking at their targets."""
         oldest = now - self.slow_ms
+        if self._floor >= oldest:
+            return
         sources = self.sources
         for s in [s for s, src in sources.items() if src.oldest < oldest]:
             source = sources[s]
@@ -634,6 +648,7 @@ class PortScanDetector:
             else:
                 source.oldest = min(t for t, _ in targets.values())
                 source.recount(self.v_least)
+        self._floor = min((src.oldest for src in sources.values()), default=math.inf)
 
     def _finish(self, st: _Window, start: int, end: int) -> list[Event]:
         self._expire(end)

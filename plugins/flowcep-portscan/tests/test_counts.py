@@ -4,7 +4,7 @@
   port and packet count must classify as ``tcp_outcome`` does;
 * the counts kept on arrival (``_Source.hosts``, ``n_ok``, ``n_failed``, ``n_flagged``,
   ``vhosts``) must equal a recount from the targets after any sequence of records, expiry and
-  evictions included;
+  evictions included, and the time floors that let expiry skip must stay lower bounds;
 * ``_may_fire`` may only skip sources ``_judge_tcp`` would not alert on: a detector that
   judges every touched source must give the same alerts.
 """
@@ -90,6 +90,9 @@ class _Checked(PortScanDetector):
 
     def _check(self) -> None:
         for s, source in self.sources.items():
+            # lower bounds that let expiry skip: the detector's floor, each source's oldest
+            assert self._floor <= source.oldest <= min((t for t, _ in source.targets.values()),
+                                                        default=source.oldest), s
             kept = (source.hosts, source.n_ok, source.n_failed, source.n_flagged)
             fresh = _Source(0)
             fresh.targets = source.targets
