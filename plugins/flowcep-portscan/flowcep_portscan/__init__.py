@@ -148,6 +148,8 @@ _SYN_ACK, _SYN_RST = SYN | ACK, SYN | RST
 # (source, port) and (source, host) of a UDP candidate (source, host, port)
 _S_DP, _S_D = itemgetter(0, 2), itemgetter(0, 1)
 _S = itemgetter(0)
+#: the bits a failed or flag probe sets on its target, by outcome
+_ADD = {FAILED: _FAIL, FLAG: _FAIL | _FLAG}
 
 #: the flag bits ``tcp_outcome`` reads of a uniflow's own flags (FIN, SYN, RST, ACK; PSH only
 #: of the responder's): a uniflow with flags is classified by one lookup of these bits, the
@@ -495,21 +497,23 @@ class PortScanDetector:
             s, d = src[i], dst[i]
             if s is None or d is None or (ignore and self._is_ignored(s)):
                 continue
-            f = flags[i]
             port = dport[i]
-            rf = None
             if outcome < 0:
                 # uniflows have no reverse columns; _int(col, i, default) written out
                 rp = rpackets[i] if rpackets is not None else None
                 rf = rflags[i] if rflags is not None else None
                 tsp = sport[i] if sport is not None else None
-                outcome = tcp_outcome(packets[i], 0 if rp is None else int(rp), f,
+                outcome = tcp_outcome(packets[i], 0 if rp is None else int(rp), flags[i],
                                       -1 if rf is None else int(rf), 0 if tsp is None else int(tsp),
                                       port, self.max_packets)
                 if outcome == NONE:
                     continue
+                # the responder answered SYN-ACK: an open port (biflows only)
+                opened = rf is not None and int(rf) & _SYN_ACK == _SYN_ACK
             elif outcome == FLAG and not port:
                 continue  # the table's outcomes are for a port: port 0 is never a flag probe
+            else:
+                opened = False
             t = times[i]
             source = sources.get(s)
             if source is None:
@@ -547,9 +551,7 @@ class PortScanDetector:
                         target[1] = bits | _OK
                         _reached(source, d, bits)
                 continue
-            add = _FAIL if outcome == FAILED else _FAIL | _FLAG
-            if rf is not None and int(rf) & _SYN_ACK == _SYN_ACK:
-                add |= _OPEN
+            add = _ADD[outcome] | _OPEN if opened else _ADD[outcome]
             if target is None:
                 if len(targets) >= max_targets:
                     dropped += 1
@@ -580,7 +582,7 @@ class PortScanDetector:
                         source.n_flagged += 1
                     target[1] = bits | add
             if outcome == FLAG:
-                kind = flag_kind(f)
+                kind = flag_kind(flags[i])
                 source.flag_kinds[kind] = source.flag_kinds.get(kind, 0) + 1
             source.probes += 1
             touched.add(s)
