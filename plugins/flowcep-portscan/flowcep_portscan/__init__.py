@@ -28,10 +28,14 @@ counted in the stats (``portscan.sources_evicted``, ``portscan.targets_dropped``
 
 from __future__ import annotations
 
-from collections import defaultdict
+import math
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 from ipaddress import ip_address, ip_network
+from operator import itemgetter
 from typing import Any
+
+import numpy as np
 
 from flowcep_plugin.api import (
     DURATION_SCHEMA,
@@ -50,7 +54,7 @@ from flowcep_plugin.api import (
     parse_duration,
 )
 
-from .probes import ACK, FAILED, FLAG, NONE, RST, SUCCESS, SYN, UDP_SERVICE_PORTS, flag_kind, tcp_outcome
+from .probes import ACK, FAILED, FIN, FLAG, NONE, RST, SUCCESS, SYN, UDP_SERVICE_PORTS, flag_kind, tcp_outcome
 
 __all__ = ["SPEC", "PortScanDetector", "flowcep_register_detectors"]
 
@@ -141,6 +145,19 @@ DEFAULTS: dict[str, Any] = {
 # SYN-ACK (biflows only), i.e. an open port the scanner found and reset or left half-open
 _OK, _FAIL, _FLAG, _OPEN = 1, 2, 4, 8
 _SYN_ACK, _SYN_RST = SYN | ACK, SYN | RST
+# (source, port) and (source, host) of a UDP candidate (source, host, port)
+_S_DP, _S_D = itemgetter(0, 2), itemgetter(0, 1)
+_S = itemgetter(0)
+#: the bits a failed or flag probe sets on its target, by outcome
+_ADD = {FAILED: _FAIL, FLAG: _FAIL | _FLAG}
+
+#: the flag bits ``tcp_outcome`` reads of a uniflow's own flags (FIN, SYN, RST, ACK; PSH only
+#: of the responder's): a uniflow with flags is classified by one lookup of these bits, the
+#: table built from ``tcp_outcome`` itself, for a destination port other than 0 (to port 0,
+#: what would be a flag probe is nothing)
+_OUTCOME_BITS = FIN | SYN | RST | ACK
+_UNIFLOW = np.array([tcp_outcome(1, 0, f, -1, 1024, 1, 1) for f in range(_OUTCOME_BITS + 1)],
+                    dtype=np.int64)
 
 
 def _raw(batch: FlowBatch, *names: str) -> list[Any] | None:
@@ -152,15 +169,117 @@ def _raw(batch: FlowBatch, *names: str) -> list[Any] | None:
     return None
 
 
+def _is_echo(proto: int, icmp_type: int, type_code: int) -> bool:
+    """An ICMP echo request, or an ICMP record that says nothing of its type (-1: absent)."""
+    ty = icmp_type if icmp_type >= 0 else (type_code >> 8 if type_code >= 0 else -1)
+    return ty == -1 or ty == ECHO_REQUEST[proto]
+
+
+def _plain_ints(col: list[Any] | None, rows: list[int]) -> Any:
+    """``col`` at ``rows`` as int64 (-1 for an absent column), or None unless every value is
+    a plain int that fits: the caller then falls back on the record-by-record path."""
+    if col is None:
+        return np.full(len(rows), -1, dtype=np.int64)
+    values = list(map(col.__getitem__, rows))
+    if not set(map(type, values)) <= {int}:
+        return None
+    try:
+        return np.array(values, dtype=np.int64)
+    except OverflowError:
+        return None
+
+
+def _reached(source: _Source, d: str, bits: int) -> None:
+    """A failed-only target of host ``d`` was reached: it moves to the reached count."""
+    h = source.hosts[d]
+    h[1] -= 1
+    h[0] += 1
+    if bits & _FLAG:
+        source.n_flagged -= 1
+    if h[0] == 1:  # the host's first reached target: it was a failed host until now
+        source.n_ok += 1
+        source.n_failed -= 1
+
+
 def _int(col: list[Any] | None, i: int, default: int) -> int:
     v = col[i] if col is not None else None
     return default if v is None else int(v)
 
 
-class _Source:
-    """One source's TCP targets over the slow window: (host, port) -> [last ms, outcome bits]."""
+class _Kinds:
+    """Which records of a batch go to which loop of ``_accumulate``, decided with numpy once
+    per batch: the completed contacts (TCP SYN and ACK, no RST), the other TCP records that
+    could be probes, with a uniflow's outcome from ``_UNIFLOW`` (-1: ask ``tcp_outcome``),
+    every UDP record, and ICMP/ICMPv6 echo requests (``typed``; all ICMP records when a type
+    column holds something other than plain ints). Each list keeps record order. Records whose
+    source sent no packets are left out of all but UDP (whose flows are matched as answers)."""
 
-    __slots__ = ("targets", "probes", "flag_kinds", "reported", "oldest", "newest")
+    __slots__ = ("ok", "tcp", "outcome", "udp", "pings", "typed")
+
+    def __init__(self, ok: Any, tcp: Any, outcome: Any, udp: Any, pings: Any, typed: bool) -> None:
+        self.ok, self.tcp, self.outcome, self.udp, self.pings = ok, tcp, outcome, udp, pings
+        self.typed = typed  # pings holds echo requests (and typeless ICMP) only
+
+    @classmethod
+    def of(cls, cols: tuple[Any, ...]) -> _Kinds | None:
+        """None when a value does not fit 64 bits (hostile input): comprehensions decide then."""
+        try:
+            n = len(cols[2])
+            proto = np.fromiter(cols[2], dtype=np.int64, count=n)
+            packets = np.fromiter(cols[4], dtype=np.int64, count=n)
+            flags = np.fromiter(cols[5], dtype=np.int64, count=n)
+        except OverflowError:
+            return None
+        tcp = proto == 6
+        sent = packets > 0
+        ok = tcp & sent & (flags >= 0) & ((flags & (_SYN_ACK | RST)) == _SYN_ACK)
+        rest = tcp & sent & ((flags < 0) | ((flags & ACK) == 0) | ((flags & _SYN_RST) == _SYN_RST))
+        if cols[10] is None and cols[11] is None:  # uniflows: the flags alone decide
+            outcome = np.where(flags >= 0, _UNIFLOW[flags & _OUTCOME_BITS], -1)
+            rest &= outcome != NONE
+        else:
+            outcome = np.full(len(proto), -1, dtype=np.int64)
+        pings = ((proto == 1) | (proto == 58)) & sent
+        typed = False
+        at = np.flatnonzero(pings)
+        if len(at):  # the ICMP type from its column or the type-code's high byte (_is_echo)
+            rows = at.tolist()
+            ty, code = _plain_ints(cols[9], rows), _plain_ints(cols[8], rows)
+            if ty is not None and code is not None:
+                ty = np.where(ty >= 0, ty, np.where(code >= 0, code >> 8, -1))
+                want = np.where(proto[at] == 1, ECHO_REQUEST[1], ECHO_REQUEST[58])
+                pings[at] = (ty == -1) | (ty == want)
+                typed = True
+        return cls(ok, rest, outcome, proto == 17, pings, typed)
+
+    def pick(self, idx: list[int]) -> tuple[list[int], list[int], list[int], list[int], list[int]]:
+        """The lists for the records at ``idx`` (ascending, as ``TumblingWindows`` hands them):
+        contacts, TCP records, their outcomes, UDP records, ICMP records."""
+        lo, hi = idx[0], idx[-1] + 1
+        if hi - lo == len(idx):  # a run of the batch (the common case): slices, no gather
+            tcp = np.flatnonzero(self.tcp[lo:hi]) + lo
+            return ((np.flatnonzero(self.ok[lo:hi]) + lo).tolist(), tcp.tolist(),
+                    self.outcome[tcp].tolist(), (np.flatnonzero(self.udp[lo:hi]) + lo).tolist(),
+                    (np.flatnonzero(self.pings[lo:hi]) + lo).tolist())
+        at = np.array(idx, dtype=np.intp)
+        tcp = at[self.tcp[at]]
+        return (at[self.ok[at]].tolist(), tcp.tolist(), self.outcome[tcp].tolist(),
+                at[self.udp[at]].tolist(), at[self.pings[at]].tolist())
+
+
+class _Source:
+    """One source's TCP targets over the slow window: (host, port) -> [last ms, outcome bits].
+
+    Beside the targets, counts kept on arrival (``hosts``, ``n_ok``, ``n_failed``,
+    ``n_flagged``, ``vhosts``) say, without walking the targets, whether a rule could fire:
+    most judged sources cannot (a client with a few unanswered SYNs, or a scanner that must
+    double its last alert's count), and rescanning their targets every window was most of the
+    detector's judging time. The targets stay the authority: a source the counts let through
+    is judged from its targets exactly as before.
+    """
+
+    __slots__ = ("targets", "probes", "flag_kinds", "reported", "oldest", "newest",
+                 "hosts", "n_ok", "n_failed", "n_flagged", "vhosts")
 
     def __init__(self, t: int) -> None:
         self.targets: dict[tuple[str, int], list[int]] = {}
@@ -171,18 +290,48 @@ class _Source:
         # what the last alert of each rule ("h", "f", "v" + host) counted: the next one waits
         # for twice as much, so a 72-hour sweep is a handful of alerts, not one per window
         self.reported: dict[str, int] = {}
+        # host -> [targets reached (OK bit), failed-only targets]: what _judge_tcp would count
+        self.hosts: dict[str, list[int]] = {}
+        self.n_ok = 0  # hosts with a target reached
+        self.n_failed = 0  # hosts with failed targets and none reached
+        self.n_flagged = 0  # failed-only targets with a flag probe
+        self.vhosts: set[str] = set()  # hosts whose failed ports reached the vertical minimum
+
+    def recount(self, vertical_least: int) -> None:
+        """Rebuild the counts from the targets (after expiry removed some of them)."""
+        hosts: dict[str, list[int]] = {}
+        flagged = 0
+        for (d, _port), (_t, bits) in self.targets.items():
+            h = hosts.get(d)
+            if h is None:
+                h = hosts[d] = [0, 0]
+            if bits & _OK:
+                h[0] += 1
+            elif bits & _FAIL:
+                h[1] += 1
+                if bits & _FLAG:
+                    flagged += 1
+        self.hosts = hosts
+        self.n_ok = sum(1 for ok, _ in hosts.values() if ok)
+        self.n_failed = sum(1 for ok, fail in hosts.values() if fail and not ok)
+        self.n_flagged = flagged
+        self.vhosts = {d for d, (_, fail) in hosts.items() if fail >= vertical_least}
 
 
 class _Window:
-    __slots__ = ("touched", "udp", "udp_seen", "sweep", "s_probes")
+    __slots__ = ("touched", "udp", "udp_seen", "pings", "s_probes")
 
     def __init__(self) -> None:
         self.touched: set[str] = set()
         # UDP candidates wait for the window end: a reply flow may follow the request
         self.udp: list[tuple[str, str, int]] = []
-        self.udp_seen: set[tuple[str, str, int]] = set()  # (src, dst, sport) of every UDP flow
-        self.sweep: dict[str, set[str]] = defaultdict(set)
-        self.s_probes: dict[str, int] = defaultdict(int)
+        # (dst, src, sport) of every UDP flow: the candidate (source, host, port) it answers,
+        # so the answered candidates are a set difference
+        self.udp_seen: set[tuple[str, str, int]] = set()
+        # (source, host) of every echo request, and requests per source: filled in C (set and
+        # Counter updates), grouped per source only when the window closes
+        self.pings: set[tuple[str, str]] = set()
+        self.s_probes: Counter[str] = Counter()
 
 
 class PortScanDetector:
@@ -203,6 +352,8 @@ class PortScanDetector:
         self.udp_share = float(config["udp_unanswered_share"])
         self.max_sources = int(config["max_sources"])
         self.max_targets = int(config["max_targets"])
+        # a host with fewer failed ports than this cannot make a vertical alert
+        self.v_least = min(self.v_ports, self.slow_min)
         try:
             self.ignore = [ip_network(c, strict=False) for c in config.get("ignore_sources", ())]
         except ValueError as exc:
@@ -210,6 +361,9 @@ class PortScanDetector:
         self._ignored: BoundedMemo[str, bool] = BoundedMemo(stats=ctx.stats, counter="portscan.memo_resets")
         self.stats = ctx.stats
         self.sources: dict[str, _Source] = {}
+        # no source's ``oldest`` is below this: while it is within the slow window, expiry has
+        # nothing to look at (lowered where a source's ``oldest`` is, reset by each expiry pass)
+        self._floor: float = math.inf
         self.windows = TumblingWindows(self.window_ms, _Window, self._finish, "portscan", ctx.stats)
 
     def _is_ignored(self, src: str) -> bool:
@@ -223,7 +377,8 @@ class PortScanDetector:
         if not len(batch):
             return []
         cols = self._columns(batch)  # converted once per batch, shared by every window in it
-        return self.windows.add(batch, lambda st, idx, _start: self._accumulate(st, cols, idx))
+        kinds = _Kinds.of(cols)
+        return self.windows.add(batch, lambda st, idx, _start: self._accumulate(st, cols, kinds, idx))
 
     def on_watermark(self, watermark_ms: int) -> list[Event]:
         return self.windows.close_until(watermark_ms)
@@ -254,27 +409,54 @@ class PortScanDetector:
                 _raw(batch, "reversePacketDeltaCount"), _raw(batch, "reverseTcpControlBits"))
 
     def _new_source(self, s: str, t: int) -> _Source:
+        if t < self._floor:
+            self._floor = t
         if len(self.sources) >= self.max_sources:
             del self.sources[next(iter(self.sources))]  # the least recently created
             self.stats.add("portscan.sources_evicted")
         src = self.sources[s] = _Source(t)
         return src
 
-    def _accumulate(self, st: _Window, cols: tuple[Any, ...], idx: list[int]) -> None:
-        src, dst, proto, dport, packets, flags, times, sport, icmp, icmp_type, rpackets, rflags = cols
-        maxp = self.max_packets
+    def _accumulate(self, st: _Window, cols: tuple[Any, ...], kinds: _Kinds | None,
+                    idx: list[int]) -> None:
+        src, dst, proto, dport, packets, flags, times = cols[:7]
+        if kinds is not None:
+            ok_idx, tcp, outcomes, udp, pings = kinds.pick(idx)
+            typed = kinds.typed
+        else:  # a value beyond 64 bits: the same lists, record by record
+            ok_idx = [i for i in idx if proto[i] == 6 and flags[i] & _SYN_ACK == _SYN_ACK
+                      and not flags[i] & RST and flags[i] >= 0 and packets[i] > 0]
+            tcp = [i for i in idx if proto[i] == 6 and packets[i] > 0 and (
+                flags[i] < 0 or not flags[i] & ACK or flags[i] & _SYN_RST == _SYN_RST)]
+            outcomes = [-1] * len(tcp)
+            udp = [i for i in idx if proto[i] == 17]
+            pings = [i for i in idx if proto[i] in ECHO_REQUEST and packets[i] > 0]
+            typed = False
+        # Most records are TCP with ACK set: a completed handshake (SYN too: a successful
+        # contact) or the middle of a connection (neither probe nor contact); the contacts are
+        # folded by (source, host, port), the last of the batch giving the time, as before.
+        ok = {(src[i], dst[i], dport[i]): times[i] for i in ok_idx}
+        # each protocol changes tables of its own (TCP the sources, UDP and ICMP the window's),
+        # so one loop per protocol leaves every table as one loop over the records would
+        self._tcp(st, cols, ok, tcp, outcomes)
+        if udp:
+            self._udp(st, cols, udp)
+        if pings:
+            self._pings(st, cols, pings, typed)
+
+    def _tcp(self, st: _Window, cols: tuple[Any, ...], ok: dict[tuple[str, str, int], int],
+             tcp: list[int], outcomes: list[int]) -> None:
+        """Completed contacts (``ok``), then the other TCP records in order, into the targets
+        and the counts beside them (``_Source``): the targets are created, dropped and stamped
+        in the same order as records arrive, so what a full table drops is unchanged.
+        ``outcomes``: each ``tcp`` record's outcome from ``_Kinds``, or -1 for ``tcp_outcome``."""
+        src, dst, _proto, dport, packets, flags, times, sport, _icmp, _icmp_type, rpackets, rflags = cols
         ignore = self.ignore
         sources = self.sources
         max_targets = self.max_targets
-        services = UDP_SERVICE_PORTS
+        vleast = self.v_least
+        touched = st.touched
         dropped = 0
-        # Most records are TCP with ACK set: a completed handshake (SYN too: a successful
-        # contact) or the middle of a connection (neither probe nor contact). Comprehensions
-        # sort them out at C speed and fold repeats of one (source, host, port) in the batch.
-        ok: dict[tuple[str, str, int], int] = {
-            (src[i], dst[i], dport[i]): times[i] for i in idx
-            if proto[i] == 6 and flags[i] & _SYN_ACK == _SYN_ACK and not flags[i] & RST
-            and flags[i] >= 0 and packets[i] > 0}
         for (s, d, port), t in ok.items():
             if s is None or d is None or (ignore and self._is_ignored(s)):
                 continue
@@ -291,79 +473,160 @@ class PortScanDetector:
                 source.targets[(d, port)] = [t, _OK]
                 if t < source.oldest:
                     source.oldest = t
+                    if t < self._floor:
+                        self._floor = t
+                h = source.hosts.get(d)
+                if h is None:
+                    source.hosts[d] = [1, 0]
+                    source.n_ok += 1
+                else:
+                    h[0] += 1
+                    if h[0] == 1:  # the host's first reached target: no longer a failed host
+                        source.n_ok += 1
+                        if h[1]:
+                            source.n_failed -= 1
             else:
-                target[1] |= _OK
+                bits = target[1]
+                if not bits & _OK:  # failed-only until now: counts as reached from here on
+                    target[1] = bits | _OK
+                    _reached(source, d, bits)
                 if t > target[0]:
                     target[0] = t
-        rest = [i for i in idx if proto[i] != 6 or flags[i] < 0 or not flags[i] & ACK
-                or flags[i] & _SYN_RST == _SYN_RST]
-        for i in rest:
-            s, d, p = src[i], dst[i], proto[i]
-            if s is None or d is None:
+        # every record here sent packets (the source sent nothing: nothing of it is a probe)
+        for i, outcome in zip(tcp, outcomes, strict=True):
+            s, d = src[i], dst[i]
+            if s is None or d is None or (ignore and self._is_ignored(s)):
                 continue
-            if p == 17:
-                sp = sport[i] if sport is not None else 0
-                st.udp_seen.add((s, d, sp))
-                if rpackets is not None and rpackets[i]:  # biflow answered in the same record:
-                    st.udp_seen.add((d, s, dport[i]))  # as a reply uniflow would be
-            if packets[i] <= 0 or (ignore and self._is_ignored(s)):
-                continue  # the source sent nothing in this record: nothing of it is a probe
-            if p == 6:
-                f = flags[i]
-                # _int(col, i, default) written out: uniflows have no reverse columns, and this
-                # runs for every TCP record that is not mid-connection
+            port = dport[i]
+            if outcome < 0:
+                # uniflows have no reverse columns; _int(col, i, default) written out
                 rp = rpackets[i] if rpackets is not None else None
                 rf = rflags[i] if rflags is not None else None
                 tsp = sport[i] if sport is not None else None
-                outcome = tcp_outcome(packets[i], 0 if rp is None else int(rp), f,
+                outcome = tcp_outcome(packets[i], 0 if rp is None else int(rp), flags[i],
                                       -1 if rf is None else int(rf), 0 if tsp is None else int(tsp),
-                                      dport[i], maxp)
+                                      port, self.max_packets)
                 if outcome == NONE:
                     continue
-                t = times[i]
-                source = sources.get(s)
-                if source is None:
-                    source = self._new_source(s, t)
-                elif t > source.newest:
-                    source.newest = t
-                key = (d, dport[i])
-                target = source.targets.get(key)
+                # the responder answered SYN-ACK: an open port (biflows only)
+                opened = rf is not None and int(rf) & _SYN_ACK == _SYN_ACK
+            elif outcome == FLAG and not port:
+                continue  # the table's outcomes are for a port: port 0 is never a flag probe
+            else:
+                opened = False
+            t = times[i]
+            source = sources.get(s)
+            if source is None:
+                source = self._new_source(s, t)
+            elif t > source.newest:
+                source.newest = t
+            targets = source.targets
+            key = (d, port)
+            target = targets.get(key)
+            if outcome == SUCCESS:
                 if target is None:
-                    if len(source.targets) >= max_targets:
+                    if len(targets) >= max_targets:
                         dropped += 1
                         continue
-                    target = source.targets[key] = [t, 0]
+                    targets[key] = [t, _OK]
                     if t < source.oldest:
                         source.oldest = t
-                elif t > target[0]:
-                    target[0] = t
-                if outcome == SUCCESS:
-                    target[1] |= _OK
+                        if t < self._floor:
+                            self._floor = t
+                    h = source.hosts.get(d)
+                    if h is None:
+                        source.hosts[d] = [1, 0]
+                        source.n_ok += 1
+                    else:
+                        h[0] += 1
+                        if h[0] == 1:
+                            source.n_ok += 1
+                            if h[1]:
+                                source.n_failed -= 1
+                else:
+                    if t > target[0]:
+                        target[0] = t
+                    bits = target[1]
+                    if not bits & _OK:
+                        target[1] = bits | _OK
+                        _reached(source, d, bits)
+                continue
+            add = _ADD[outcome] | _OPEN if opened else _ADD[outcome]
+            if target is None:
+                if len(targets) >= max_targets:
+                    dropped += 1
                     continue
-                target[1] |= _FAIL if outcome == FAILED else _FAIL | _FLAG
-                if rf is not None and int(rf) & _SYN_ACK == _SYN_ACK:
-                    target[1] |= _OPEN
-                if outcome == FLAG:
-                    kind = flag_kind(f)
-                    source.flag_kinds[kind] = source.flag_kinds.get(kind, 0) + 1
-                source.probes += 1
-                st.touched.add(s)
-            elif p == 17:
-                dp = dport[i]
-                sp = sp or 0
-                # a reply from a service port to an ephemeral one (udp_is_reply, inlined)
-                if packets[i] <= maxp and not ((sp < 1024 or sp in services) and dp >= 1024 and sp != dp):
-                    st.udp.append((s, d, dport[i]))
-            elif p in ECHO_REQUEST:
-                ty = _int(icmp_type, i, -1)
-                if ty < 0:
-                    code = _int(icmp, i, -1)
-                    ty = code >> 8 if code >= 0 else -1
-                if ty in (ECHO_REQUEST[p], -1):
-                    st.sweep[s].add(d)
-                    st.s_probes[s] += 1
+                targets[key] = [t, add]
+                if t < source.oldest:
+                    source.oldest = t
+                    if t < self._floor:
+                        self._floor = t
+                h = source.hosts.get(d)
+                if h is None:
+                    h = source.hosts[d] = [0, 1]
+                    source.n_failed += 1
+                else:
+                    h[1] += 1
+                    if h[1] == 1 and not h[0]:
+                        source.n_failed += 1
+                if h[1] >= vleast:
+                    source.vhosts.add(d)
+                if add & _FLAG:
+                    source.n_flagged += 1
+            else:
+                if t > target[0]:
+                    target[0] = t
+                bits = target[1]
+                if bits | add != bits:
+                    if add & _FLAG and not bits & (_OK | _FLAG):  # failed-only, now flagged too
+                        source.n_flagged += 1
+                    target[1] = bits | add
+            if outcome == FLAG:
+                kind = flag_kind(flags[i])
+                source.flag_kinds[kind] = source.flag_kinds.get(kind, 0) + 1
+            source.probes += 1
+            touched.add(s)
         if dropped:
             self.stats.add("portscan.targets_dropped", dropped)
+
+    def _udp(self, st: _Window, cols: tuple[Any, ...], udp: list[int]) -> None:
+        """Every UDP flow into ``udp_seen`` as the candidate it would answer (answers are
+        matched at the window end); small datagrams that are not replies from a service port
+        into the candidates."""
+        src, dst, _proto, dport, packets, _flags, _times, sport, _icmp, _icmp_type, rpackets, _rflags = cols
+        live = [i for i in udp if src[i] is not None and dst[i] is not None]
+        seen = st.udp_seen
+        if sport is None:
+            seen.update([(dst[i], src[i], 0) for i in live])
+        else:
+            seen.update([(dst[i], src[i], sport[i]) for i in live])
+        if rpackets is not None:  # biflow answered in the same record: as a reply uniflow would be
+            seen.update([(src[i], dst[i], dport[i]) for i in live if rpackets[i]])
+        maxp = self.max_packets
+        small = [i for i in live if 0 < packets[i] <= maxp]
+        if self.ignore:
+            small = [i for i in small if not self._is_ignored(src[i])]
+        services = UDP_SERVICE_PORTS
+        for i in small:
+            dp = dport[i]
+            sp = (sport[i] if sport is not None else 0) or 0
+            # a reply from a service port to an ephemeral one (udp_is_reply, inlined)
+            if not ((sp < 1024 or sp in services) and dp >= 1024 and sp != dp):
+                st.udp.append((src[i], dst[i], dp))
+
+    def _pings(self, st: _Window, cols: tuple[Any, ...], pings: list[int], typed: bool) -> None:
+        """ICMP echo requests (or ICMP records without a type) into the window's sweep sets;
+        ``typed``: ``pings`` holds only those already."""
+        src, dst, proto, _dport, _packets, _flags, _times, _sport, icmp, icmp_type, _rp, _rf = cols
+        live = [i for i in pings if src[i] is not None and dst[i] is not None]  # all sent packets
+        if self.ignore:
+            live = [i for i in live if not self._is_ignored(src[i])]
+        if not typed:  # _Kinds did not check the ICMP type
+            live = [i for i in live if _is_echo(proto[i], _int(icmp_type, i, -1), _int(icmp, i, -1))]
+        # a set and a count: the order of the records does not matter, so C does the looping
+        sources = list(map(src.__getitem__, live))
+        st.s_probes.update(sources)
+        st.pings.update(zip(sources, map(dst.__getitem__, live), strict=True))
 
     # -- judging ---------------------------------------------------------------------------
 
@@ -371,6 +634,8 @@ class PortScanDetector:
         """Forget targets last seen before the slow window; sources wholly older go at once,
         and sources with nothing old are skipped without looking at their targets."""
         oldest = now - self.slow_ms
+        if self._floor >= oldest:
+            return
         sources = self.sources
         for s in [s for s, src in sources.items() if src.oldest < oldest]:
             source = sources[s]
@@ -384,30 +649,62 @@ class PortScanDetector:
                 del sources[s]
             else:
                 source.oldest = min(t for t, _ in targets.values())
+                source.recount(self.v_least)
+        self._floor = min((src.oldest for src in sources.values()), default=math.inf)
 
     def _finish(self, st: _Window, start: int, end: int) -> list[Event]:
         self._expire(end)
         out: list[Event] = []
         minutes = (end - start) / 60000
-        # every TCP rule counts distinct targets of one source (failed hosts, failed ports of
-        # one host, flagged host/port pairs) against a threshold: a source with fewer targets
-        # than the smallest threshold cannot fire, and most touched sources have one or two
-        least = min(self.h_hosts, self.slow_min, self.v_ports, self.flag_min)
-        for s in sorted(st.touched):
-            source = self.sources.get(s)
-            if source is not None and len(source.targets) >= least:
-                out.extend(self._judge_tcp(s, source, start, end))
+        # a source below every rule's smallest count is not even asked (_may_fire is exact;
+        # this only spares the call); judging changes only the judged source's state
+        sources = self.sources
+        least_h, least_f = min(self.h_hosts, self.slow_min), self.flag_min
+        judged = [s for s in st.touched if (source := sources.get(s)) is not None
+                  and (source.n_failed >= least_h or source.n_flagged >= least_f or source.vhosts)
+                  and self._may_fire(source)]
+        for s in sorted(judged):
+            out.extend(self._judge_tcp(s, sources[s], start, end))
         out.extend(self._judge_udp(st, start, end, minutes))
-        for s, hosts in sorted(st.sweep.items()):
-            if len(hosts) >= self.s_hosts:
-                out.append(make_alert(
-                    RULES[2], time_ms=end, detector=self.name, source_ip=s,
-                    destination_ip=sorted(hosts)[:LIST_LIMIT],
-                    counts={"hosts": len(hosts), "probes": st.s_probes[s]},
-                    summary=f"{s} pinged {len(hosts)} hosts in {minutes:g} min",
-                    window=(start, end), key=s,
-                ))
+        if st.pings:
+            many = sorted(s for s, n in Counter(map(_S, st.pings)).items() if n >= self.s_hosts)
+            if many:
+                wanted = set(many)
+                hosts_of: dict[str, list[str]] = defaultdict(list)
+                for s, d in st.pings:
+                    if s in wanted:
+                        hosts_of[s].append(d)
+                for s in many:
+                    hosts = hosts_of[s]
+                    out.append(make_alert(
+                        RULES[2], time_ms=end, detector=self.name, source_ip=s,
+                        destination_ip=sorted(hosts)[:LIST_LIMIT],
+                        counts={"hosts": len(hosts), "probes": st.s_probes[s]},
+                        summary=f"{s} pinged {len(hosts)} hosts in {minutes:g} min",
+                        window=(start, end), key=s,
+                    ))
         return out
+
+    def _may_fire(self, source: _Source) -> bool:
+        """Whether ``_judge_tcp`` could alert, from the counts kept on arrival: each rule's
+        condition with the window's share (failed hosts or ports seen since the window start)
+        replaced by the whole count, which bounds it. False means ``_judge_tcp`` would return
+        nothing and change nothing; true sends the source to it."""
+        reported = source.reported
+        failed = source.n_failed
+        if failed >= 2 * reported.get("h", 0) and (
+                failed >= self.h_hosts
+                or (failed >= self.slow_min and failed - source.n_ok >= self.margin)):
+            return True
+        if source.n_flagged >= max(self.flag_min, 2 * reported.get("f", 0)):
+            return True
+        hosts = source.hosts
+        for d in source.vhosts:
+            ok, fails = hosts[d]
+            if fails >= 2 * reported.get("v" + d, 0) and (
+                    fails >= self.v_ports or (fails >= self.slow_min and fails - ok >= self.margin)):
+                return True
+        return False
 
     def _judge_tcp(self, s: str, source: _Source, start: int, end: int) -> list[Event]:
         """TRW over the slow window, Zeek's counts over the current one, flag probes."""
@@ -491,44 +788,61 @@ class PortScanDetector:
     def _judge_udp(self, st: _Window, start: int, end: int, minutes: float) -> list[Event]:
         # every small datagram is asked; only unanswered ones are probes, and a source most of
         # whose questions were answered is a client (a resolver whose queries sometimes time out)
-        horizontal: dict[tuple[str, int], set[str]] = defaultdict(set)
-        vertical: dict[tuple[str, str], set[int]] = defaultdict(set)
-        h_asked: dict[tuple[str, int], set[str]] = defaultdict(set)
-        v_asked: dict[tuple[str, str], set[int]] = defaultdict(set)
-        h_probes: dict[tuple[str, int], int] = defaultdict(int)
-        v_probes: dict[tuple[str, str], int] = defaultdict(int)
-        for s, d, dp in st.udp:
-            h_asked[(s, dp)].add(d)
-            v_asked[(s, d)].add(dp)
-            if (d, s, dp) in st.udp_seen:  # answered: not a probe
-                continue
-            horizontal[(s, dp)].add(d)
-            vertical[(s, d)].add(dp)
-            h_probes[(s, dp)] += 1
-            v_probes[(s, d)] += 1
+        # distinct unanswered (source, host, port), then hosts per (source, port) and ports per
+        # (source, host), counted in C; most windows have no key at a threshold, and only those
+        # that have build their sets
+        asked = set(st.udp)
+        distinct = asked - st.udp_seen
+        if not distinct:
+            return []
+        h_hosts = sorted(k for k, n in Counter(map(_S_DP, distinct)).items() if n >= self.h_hosts)
+        v_hosts = sorted(k for k, n in Counter(map(_S_D, distinct)).items() if n >= self.v_ports)
+        if not h_hosts and not v_hosts:
+            return []
+        probes = [q for q in st.udp if q in distinct]  # every unanswered datagram, repeats too
         share = self.udp_share
         out: list[Event] = []
-        for (s, dp), hosts in sorted(kv for kv in horizontal.items() if len(kv[1]) >= self.h_hosts):
-            if len(hosts) < share * len(h_asked[(s, dp)]):
-                continue
-            out.append(make_alert(
-                RULES[0], time_ms=end, detector=self.name, source_ip=s,
-                destination_ip=sorted(hosts)[:LIST_LIMIT], destination_port=dp, transport="udp",
-                counts={"hosts": len(hosts), "probes": h_probes[(s, dp)]},
-                summary=f"{s} probed UDP port {dp} on {len(hosts)} hosts in {minutes:g} min, unanswered",
-                window=(start, end), key=s,
-            ))
-        for (s, d), ports in sorted(kv for kv in vertical.items() if len(kv[1]) >= self.v_ports):
-            if len(ports) < share * len(v_asked[(s, d)]):
-                continue
-            ordered = sorted(ports)
-            out.append(make_alert(
-                RULES[1], time_ms=end, detector=self.name, source_ip=s, destination_ip=d,
-                transport="udp", counts={"ports": len(ports), "probes": v_probes[(s, d)]},
-                summary=(f"{s} probed {len(ports)} UDP ports of {d} in {minutes:g} min "
-                         f"({ordered[0]}-{ordered[-1]}), unanswered"),
-                window=(start, end), fields={"ports": ordered[:LIST_LIMIT]}, key=s,
-            ))
+        if h_hosts:
+            keys = set(h_hosts)
+            horizontal: dict[tuple[str, int], set[str]] = defaultdict(set)
+            for s, d, dp in distinct:
+                if (s, dp) in keys:
+                    horizontal[(s, dp)].add(d)
+            h_asked = Counter(k for k in map(_S_DP, asked) if k in keys)
+            h_probes = Counter(k for k in map(_S_DP, probes) if k in keys)
+            for key in h_hosts:
+                hosts = horizontal[key]
+                if len(hosts) < share * h_asked[key]:
+                    continue
+                s, dp = key
+                out.append(make_alert(
+                    RULES[0], time_ms=end, detector=self.name, source_ip=s,
+                    destination_ip=sorted(hosts)[:LIST_LIMIT], destination_port=dp, transport="udp",
+                    counts={"hosts": len(hosts), "probes": h_probes[key]},
+                    summary=f"{s} probed UDP port {dp} on {len(hosts)} hosts in {minutes:g} min, unanswered",
+                    window=(start, end), key=s,
+                ))
+        if v_hosts:
+            keys2 = set(v_hosts)
+            vertical: dict[tuple[str, str], set[int]] = defaultdict(set)
+            for s, d, dp in distinct:
+                if (s, d) in keys2:
+                    vertical[(s, d)].add(dp)
+            v_asked = Counter(k for k in map(_S_D, asked) if k in keys2)
+            v_probes = Counter(k for k in map(_S_D, probes) if k in keys2)
+            for key2 in v_hosts:
+                ports = vertical[key2]
+                if len(ports) < share * v_asked[key2]:
+                    continue
+                s, d = key2
+                ordered = sorted(ports)
+                out.append(make_alert(
+                    RULES[1], time_ms=end, detector=self.name, source_ip=s, destination_ip=d,
+                    transport="udp", counts={"ports": len(ports), "probes": v_probes[key2]},
+                    summary=(f"{s} probed {len(ports)} UDP ports of {d} in {minutes:g} min "
+                             f"({ordered[0]}-{ordered[-1]}), unanswered"),
+                    window=(start, end), fields={"ports": ordered[:LIST_LIMIT]}, key=s,
+                ))
         return out
 
 
