@@ -68,11 +68,6 @@ EXPECTED: dict[str, set[str]] = {
 #: capture -> (the rule, the innocent source it names). The test fails when one goes away, so
 #: a fix removes its entry here and in the docs.
 KNOWN_LIMITS: dict[str, tuple[str, str]] = {
-    # 40 clients behind one NAT address; a third try https first on http-only servers (refused)
-    # and fall back to http: 80 refused SYNs to port 443 of 31 hosts in a minute, each host
-    # reached on port 80. portscan knows a reached host is no failed target; the multistage
-    # scan stage (EPL, counted per port) does not
-    "benign_nat_gateway.pcap": ("multistage-tcp-syn-scan", "192.0.2.50"),
     # three rounds of key-authenticated commands on 10 servers: 30 alike ssh sessions, which
     # flow records cannot tell from 30 failed logins (ignore_sources is the remedy)
     "benign_ssh_config_mgmt.pcap": ("bruteforce-slow", "192.0.2.30"),

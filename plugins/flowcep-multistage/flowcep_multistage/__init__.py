@@ -7,9 +7,11 @@ analyst sees the scan before the brute force begins; the correlated alert is cri
 
 Defaults are FlowCEP's (more than 16 flows/URLs/requests per window; 1-minute windows, 2 for
 the HTTP scan, 5 for the correlation; scans are flows of fewer than 10 packets) plus two
-restrictions of ours: the SYN scan counts TCP only and needs at least 25 distinct hosts
+restrictions of ours: the SYN scan counts TCP probes only and needs at least 25 distinct hosts
 (Zeek's address-scan threshold), so a client opening many short connections to one server is
-not a scanner.
+not a scanner, and 25 hosts the source never reached (a completed handshake, any port, in the
+same minute), so a NAT address whose browsers fall back from a refused https to http is not
+one either (portscan's rule; docs/detectors.md, multistage).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ EPL_TEXT = resources.files(__name__).joinpath("multistage.epl").read_text(encodi
 RULES = (
     RuleSpec(
         id="multistage-tcp-syn-scan", name="TCP SYN scan", statement="TCPSYNscan",
-        description="Stage 1: many small TCP flows from one source to one port on many hosts.",
+        description="Stage 1: many small TCP flows from one source to one port on many hosts it never reached.",
         severity="low", risk_score=30, technique=("T1046", "T1595.001"), transport="tcp",
         source_field="Attacker", destination_port_field="destPort",
         count_fields=("AtkCount", "Hosts"),
@@ -74,7 +76,8 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "scan_window_seconds": _seconds("SYN scan window (FlowCEP: 1 minute)"),
         "scan_max_packets": _count("a scan flow has fewer packets than this (FlowCEP: 10)"),
         "scan_min_flows": _count("scan flows to one port must exceed this (FlowCEP: 16)"),
-        "scan_min_hosts": _count("distinct hosts probed on that port, at least (Zeek: 25)"),
+        "scan_min_hosts": _count("distinct hosts probed on that port, and hosts of the source never reached, "
+                                 "at least (Zeek: 25)"),
         "http_unique_window_seconds": _seconds("window for counting URL repeats (FlowCEP: 1 minute)"),
         "http_max_repeats": _count("a probe asks a server for a URL fewer times than this (FlowCEP: 3)"),
         "http_scan_window_seconds": _seconds("HTTP scan window (FlowCEP: 2 minutes)"),

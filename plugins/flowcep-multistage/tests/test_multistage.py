@@ -85,6 +85,54 @@ def test_a_scan_alone_is_not_a_multistage_attack() -> None:
     assert not _by_statement(_runtime_rows(one_server))
 
 
+def _nat_minute(t0: int, fallback: bool, flags: bool = True) -> list[dict[str, Any]]:
+    """One NAT address, a minute: refused SYNs to port 443 of 31 hosts (2-3 each), and, when
+    the browsers fall back, a completed http connection to each host (as
+    tests/fixtures/realtools/benign_nat_gateway.pcap)."""
+    out = []
+    for h in range(31):
+        host = f"198.51.100.{h + 10}"
+        for k in range(3 if h % 2 else 2):
+            out.append(make_flow("192.0.2.50", host, 443, packets=1, flags="S" if flags else None,
+                                 end_ms=t0 + h * 1500 + k * 10, reverseTcpControlBits=0x14 if flags else None))
+        if fallback:
+            out.append(make_flow("192.0.2.50", host, 80, packets=12 if not flags else 6,
+                                 flags="FSPA" if flags else None, end_ms=t0 + h * 1500 + 400))
+    if not flags:
+        for r in out:
+            r.pop("tcpControlBits", None)
+    return [{k: v for k, v in r.items() if v is not None} for r in out]
+
+
+@pytest.mark.parametrize("flags", [True, False])
+def test_a_host_reached_on_another_port_is_not_probed(flags: bool) -> None:
+    """The NAT of benign_nat_gateway.pcap: every host probed on 443 was reached on 80 in the
+    same minute, so no SYN scan; the same probes without the fallback are one (with TCP flags,
+    and on the packet-count fallback, where a flow of 10 packets or more reaches its host)."""
+    t0 = 1_700_000_040_000 - 1_700_000_040_000 % 60_000
+    assert not _by_statement(_runtime_rows(_nat_minute(t0, fallback=True, flags=flags)))["TCPSYNscan"]
+    rows = [r for r in _runtime_rows(_nat_minute(t0, fallback=False, flags=flags)) if r.statement == "TCPSYNscan"]
+    assert [(r.values["Attacker"], r.values["destPort"], r.values["Hosts"]) for r in rows] == [
+        ("192.0.2.50", 443, 31)]
+    assert rows[0].values["AtkCount"] == 77
+    assert rows[0].time_ms == t0 + 60_001  # the stage's batch ends 1 ms after the minute's
+
+
+def test_a_scanner_that_reaches_a_few_hosts_is_still_a_scanner() -> None:
+    """Hosts reached leave the count, the port's alert stays when 25 others were never reached;
+    with only 24 unreached, the stage is silent."""
+    t0 = 1_700_000_040_000 - 1_700_000_040_000 % 60_000
+    probes = [make_flow("203.0.113.9", f"10.0.0.{i + 1}", 22, packets=1, end_ms=t0 + i * 100) for i in range(40)]
+
+    def reach(n: int) -> list[dict[str, Any]]:
+        return [make_flow("203.0.113.9", f"10.0.0.{i + 1}", 80, packets=8, end_ms=t0 + 5000 + i * 100)
+                for i in range(n)]
+
+    rows = [r for r in _runtime_rows(probes + reach(15)) if r.statement == "TCPSYNscan"]
+    assert [(r.values["destPort"], r.values["Hosts"], r.values["AtkCount"]) for r in rows] == [(22, 40, 40)]
+    assert not _by_statement(_runtime_rows(probes + reach(16)))["TCPSYNscan"]
+
+
 # -- the FlowCEP sample ------------------------------------------------------------------------
 
 
