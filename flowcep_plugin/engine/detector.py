@@ -24,7 +24,7 @@ sets explicitly win; annotations fill what it left at the defaults.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +35,7 @@ from .compiler import FLOW, OPTIONS, Module, compile_module
 from .match_recognize import MatchRecognizeStmt
 from .parser import parse_module, substitute_params
 from .patterns import PatternStmt
+from .plan import SelectPlan
 from .runtime import Row
 
 if TYPE_CHECKING:
@@ -71,6 +72,48 @@ def statement_annotations(text: str, filename: str = "<epl>",
             name = f"stmt-{counter}"
         out[name] = st.annotations
     return out
+
+
+def _batch_periods(plans: Sequence[Any]) -> dict[str, int]:
+    """The period P of each statement whose rows stand for a batch window: an alert from it
+    covers [time - P, time). A ``time_batch(P)`` statement's rows do; so do the rows of a
+    statement that reads only INSERT INTO streams every producer of which is a batch
+    statement of the same period and that holds them for less than that period (no view, or
+    ``#time`` shorter than P: a filter, or a join of two counts of the same minute, whose rows
+    come out at that minute's end and describe it; a correlation over several batches keeps no
+    period), found by following streams until nothing changes."""
+    producers: dict[str, list[str]] = {}
+    for plan in plans:
+        target = getattr(getattr(plan, "info", None), "insert_into", None)
+        if target:
+            producers.setdefault(target, []).append(plan.info.name)
+    periods: dict[str, int] = {}
+    for plan in plans:
+        streams = getattr(plan, "streams", None) or []
+        if len(streams) == 1 and streams[0].view is not None and streams[0].view.name == "time_batch":
+            periods[plan.info.name] = int(streams[0].view_arg)
+    changed = True
+    while changed:
+        changed = False
+        for plan in plans:
+            streams = getattr(plan, "streams", None) or []
+            name = getattr(getattr(plan, "info", None), "name", None)
+            if not streams or name is None or name in periods or not isinstance(plan, SelectPlan):
+                continue
+            found: set[int] = set()
+            for sp in streams:
+                makers = producers.get(sp.stream)
+                if sp.is_flow or not makers or any(m not in periods for m in makers):
+                    found = set()
+                    break
+                found.update(periods[m] for m in makers)
+            if len(found) != 1:
+                continue
+            period = found.pop()
+            if all(sp.view is None or (sp.view.name == "time" and int(sp.view_arg) < period) for sp in streams):
+                periods[name] = period
+                changed = True
+    return periods
 
 
 def _pairs(annotations: tuple[A.Annotation, ...]) -> list[tuple[str, Any, A.Annotation]]:
@@ -178,12 +221,7 @@ class EPLDetector:
             if rule.statement:
                 rule = rule_metadata(rule, anns.get(rule.statement, ()), filename)
                 self.rules.setdefault(rule.statement, []).append(rule)
-        # batch-window statements: the alert's window is [time - P, time)
-        self.periods: dict[str, int] = {}
-        for plan in self.module.plans:
-            if len(plan.streams) == 1 and plan.streams[0].view is not None \
-                    and plan.streams[0].view.name == "time_batch":
-                self.periods[plan.info.name] = int(plan.streams[0].view_arg)
+        self.periods = _batch_periods(self.module.plans)
         self.derived = {s.name for s in self.module.statements if s.insert_into}
         self.runtime = self.module.runtime(stats=ctx.stats)  # group evictions reach the run's stats
         self._event_streams = self.runtime.event_streams

@@ -88,3 +88,28 @@ def test_remove_stream_rows_are_alerts_marked_removed_and_printed_so() -> None:
     h.send(1, src="b")
     docs = [json.loads(format_row(r)) for r in h.rows]
     assert [(d["src"], d.get("removed")) for d in docs] == [("a", None), ("b", None), ("a", True)]
+
+
+def test_a_filter_or_short_join_over_batch_rows_keeps_the_batch_window() -> None:
+    """An alert from a statement that reads only the rows of batch statements of one period,
+    holding them less than that period (a filter, a join of two counts of the same minute),
+    covers that minute; a correlation that keeps rows across batches covers no batch."""
+    epl = """
+@Name('A') insert into A select src as S, count(*) as N from Flow#time_batch(1 min, 0) group by src;
+@Name('B') insert into B select src as S, count(distinct dst) as H from Flow#time_batch(1 min, 0) group by src;
+@Name('Filter') select S, N from A where N >= 1;
+@Name('Pair') select A.S as S, A.N as N from A#time(1 sec), B#time(1 sec) where A.S = B.S;
+@Name('Across') select A.S as S, A.N as N from A#time(5 min), B#time(5 min) where A.S = B.S;
+"""
+    rules = tuple(RuleSpec(id=f"r-{n.lower()}", name=n, description=n, statement=n, source_field="S")
+                  for n in ("Filter", "Pair", "Across"))
+    det = EPLDetector(DetectorSpec(name="w", summary="", epl=epl, rules=rules), {}, Context())
+    assert det.periods == {"A": 60_000, "B": 60_000, "Filter": 60_000, "Pair": 60_000}
+    det.on_batch(flows((1_000, {"src": "10.0.0.1", "dst": "10.0.0.9"})))
+    assert det.on_watermark(59_999) == []
+    events = det.on_watermark(60_000)
+    windows = {e["rule"]["id"]: (e["flowcep"].get("window") or {}) for e in events}
+    assert set(windows) == {"r-filter", "r-pair", "r-across"}
+    for rule in ("r-filter", "r-pair"):
+        assert windows[rule]["start"].endswith("00:00:00.000Z") and windows[rule]["end"].endswith("00:01:00.000Z")
+    assert windows["r-across"]["start"] == windows["r-across"]["end"]
