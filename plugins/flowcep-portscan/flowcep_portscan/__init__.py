@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from ipaddress import ip_address, ip_network
 from operator import itemgetter
 from typing import Any
@@ -147,6 +147,23 @@ _OK, _FAIL, _FLAG, _OPEN = 1, 2, 4, 8
 _SYN_ACK, _SYN_RST = SYN | ACK, SYN | RST
 # (source, port) and (source, host) of a UDP candidate (source, host, port)
 _S_DP, _S_D = itemgetter(0, 2), itemgetter(0, 1)
+_D, _DP = itemgetter(1), itemgetter(2)
+
+
+def _udp_counts(distinct: set[tuple[str, str, int]], asked: set[tuple[str, str, int]],
+                probes: list[tuple[str, str, int]], key_of: Callable[[Any], Any], member_of: Callable[[Any], Any],
+                keys: set[Any]) -> tuple[dict[Any, set[Any]], Counter[Any], Counter[Any]]:
+    """For the UDP keys at a threshold (``key_of`` a (source, host, port) triple: (source, port)
+    for a horizontal scan, (source, host) for a vertical one): each key's unanswered members
+    (hosts, or ports), its distinct triples asked and its unanswered datagrams."""
+    members: dict[Any, set[Any]] = defaultdict(set)
+    for q in distinct:
+        k = key_of(q)
+        if k in keys:
+            members[k].add(member_of(q))
+    asked_n = Counter(k for k in map(key_of, asked) if k in keys)
+    probes_n = Counter(k for k in map(key_of, probes) if k in keys)
+    return members, asked_n, probes_n
 _S = itemgetter(0)
 #: the bits a failed or flag probe sets on its target, by outcome
 _ADD = {FAILED: _FAIL, FLAG: _FAIL | _FLAG}
@@ -803,13 +820,7 @@ class PortScanDetector:
         share = self.udp_share
         out: list[Event] = []
         if h_hosts:
-            keys = set(h_hosts)
-            horizontal: dict[tuple[str, int], set[str]] = defaultdict(set)
-            for s, d, dp in distinct:
-                if (s, dp) in keys:
-                    horizontal[(s, dp)].add(d)
-            h_asked = Counter(k for k in map(_S_DP, asked) if k in keys)
-            h_probes = Counter(k for k in map(_S_DP, probes) if k in keys)
+            horizontal, h_asked, h_probes = _udp_counts(distinct, asked, probes, _S_DP, _D, set(h_hosts))
             for key in h_hosts:
                 hosts = horizontal[key]
                 if len(hosts) < share * h_asked[key]:
@@ -823,13 +834,7 @@ class PortScanDetector:
                     window=(start, end), key=s,
                 ))
         if v_hosts:
-            keys2 = set(v_hosts)
-            vertical: dict[tuple[str, str], set[int]] = defaultdict(set)
-            for s, d, dp in distinct:
-                if (s, d) in keys2:
-                    vertical[(s, d)].add(dp)
-            v_asked = Counter(k for k in map(_S_D, asked) if k in keys2)
-            v_probes = Counter(k for k in map(_S_D, probes) if k in keys2)
+            vertical, v_asked, v_probes = _udp_counts(distinct, asked, probes, _S_D, _DP, set(v_hosts))
             for key2 in v_hosts:
                 ports = vertical[key2]
                 if len(ports) < share * v_asked[key2]:
