@@ -1622,7 +1622,7 @@ class MessageDecoder:
         base_ms = secs * 1000 - uptime
         if sess.boot_ms is not None and base_ms - sess.boot_ms > V9_RESTART_MS \
                 and abs(base_ms - sess.boot_ms - (1 << 32)) > V9_RESTART_MS:
-            self._restarted(sess, exporter, off, base_ms - sess.boot_ms)
+            sess = self._restarted(sess, exporter, off, base_ms - sess.boot_ms)
         if sess.boot_ms is None or base_ms > sess.boot_ms:
             sess.boot_ms = base_ms
         end = len(buf)
@@ -1663,21 +1663,17 @@ class MessageDecoder:
             self.stats.add("input.incomplete_messages", 1)
         return end - off
 
-    def _restarted(self, sess: _Session, exporter: str, off: int, jump_ms: int) -> None:
+    def _restarted(self, sess: _Session, exporter: str, off: int, jump_ms: int) -> _Session:
         """A NetFlow v9 exporter rebooted (see :data:`V9_RESTART_MS`): its templates, sequence
-        and learnt options describe the exporter before the reboot. Records already queued
-        under the old templates are flushed first, so nothing decoded is lost."""
-        for tid in list(sess.templates):
-            self._remove_template(sess, tid)
-        sess.refused.clear()
-        sess.expected_seq = sess.restart_seq = None
-        sess.sampling, sess.init_ms = None, None
-        sess.samplers.clear()
-        sess.ifnames.clear()
+        and learnt options describe the exporter before the reboot, so the session is forgotten
+        as an evicted one is (records queued under the old templates are decoded first) and
+        starts afresh."""
+        self._remove_session(sess.tkey)
         self.templates_changed = True
         self.stats.add("input.exporter_restarts", 1)
         self.log.info("%s: exporter %s restarted (boot time moved %d s at byte %d): its templates are "
                       "forgotten until it sends them again", self.source, exporter, jump_ms // 1000, off)
+        return self._session(exporter, sess.odid, 9)
 
     def _v9_templates(self, sess: _Session, buf: bytes, pos: int, end: int, exporter: str) -> None:
         while end - pos >= 4:
