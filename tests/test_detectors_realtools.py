@@ -62,6 +62,10 @@ EXPECTED: dict[str, set[str]] = {
     "hping3_udp_flood.pcap": {"volumetric-udp-flood"},
     # the victim answered every echo request: the asymmetry test alone let this pass before
     "hping3_icmp_flood.pcap": {"volumetric-icmp-flood"},
+    # round 3: ACK-type scans of one host's ports (bare ACK or FIN+ACK, every one answered by RST)
+    "nmap_ack_top100.pcap": {"portscan-ack"},
+    "nmap_window_top100.pcap": {"portscan-ack"},
+    "nmap_maimon_top100.pcap": {"portscan-ack"},
 }
 
 #: benign captures that still raise an alert, each a documented limit (docs/detectors.md):
