@@ -41,7 +41,11 @@ ALL=(nmap_syn_top100 nmap_connect_top100 nmap_udp_20 nmap_ping_sweep nmap_versio
      masscan_24_3ports nmap_sweep_then_445 hydra_ftp hydra_http_form_t1 medusa_ssh ncrack_ssh
      gobuster_dir hping3_udp_flood hping3_icmp_flood
      benign_nat_gateway benign_web_crawler benign_dns_busy benign_ntp_syslog benign_smtp
-     benign_ssh_config_mgmt benign_login_typos)
+     benign_ssh_config_mgmt benign_login_typos
+     nmap_ack_31hosts_3ports dns_reflection_spoofed ntp_reflection_spoofed
+     benign_keepalive_dead benign_keepalive_dead_midstream benign_midstream_sessions benign_p2p_peer
+     benign_poller benign_lb_health benign_smtp_inbound benign_backup_job v6_benign_poller
+     hydra_ssh_pw6 hydra_ssh_pw12 hydra_ssh_pw18 hydra_ssh_pw24 hydra_ssh_pw36 hydra_ssh_pw40 hydra_ssh_pw44 hydra_ssh_pw48)
 NAMES=("$@"); [[ ${#NAMES[@]} -eq 0 ]] && NAMES=("${ALL[@]}")
 [[ $(id -u) -eq 0 ]] || { echo "capture-realtools: must run as root (network namespaces)" >&2; exit 2; }
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -89,6 +93,7 @@ inn rt-cli ip route add default via 192.0.2.1 src 192.0.2.10
 for i in $(seq 10 40); do inn rt-srv ip addr add "198.51.100.$i/24" dev eth0; done
 inn rt-srv ip route add default via 198.51.100.1 src 198.51.100.10
 inn rt-dns ip addr add 198.51.100.53/24 dev eth0
+for i in 54 55 56 57; do inn rt-dns ip addr add "198.51.100.$i/24" dev eth0; done  # more resolvers (round 3)
 inn rt-dns ip route add default via 198.51.100.1
 # IPv6 (2001:db8::/32): static addresses without duplicate address detection, no router
 # advertisements; the router forwards between 2001:db8:c::/64 (clients, attacker) and
@@ -135,9 +140,15 @@ chmod 711 "$TMP"; chmod 644 "$TMP/authorized_keys"
 mkdir -p "$TMP/ftp" && echo "readme" > "$TMP/ftp/README"
 inn rt-srv /usr/bin/python3 "$HERE/realtools/ftpsrv.py" 198.51.100.10 "$TMP/ftp" & PIDS+=($!)
 inn rt-srv /usr/bin/python3 -W ignore -m smtpd -n -c DebuggingServer 198.51.100.11:25 >/dev/null & PIDS+=($!)
-inn rt-srv python3 "$HERE/realtools/udpsvc.py" serve 198.51.100.12 & PIDS+=($!)
+for i in 12 13 14 15 16; do inn rt-srv python3 "$HERE/realtools/udpsvc.py" serve "198.51.100.$i" & PIDS+=($!); done
+# round 3: BitTorrent-like peers listen on 6881 of .10-.29 (.30-.40 refuse, .41-.50 do not exist)
+inn rt-srv python3 "$HERE/realtools/tcpbusy.py" peer-serve 6881 $(for i in $(seq 10 29); do echo "198.51.100.$i"; done) & PIDS+=($!)
 inn rt-dns dnsmasq -k --conf-file=/dev/null --no-resolv --no-hosts --user=root \
   --listen-address=198.51.100.53 --listen-address=2001:db8:5::53 --bind-interfaces --local=/corp.example/ \
+  --listen-address=198.51.100.54 --listen-address=198.51.100.55 --listen-address=198.51.100.56 \
+  --listen-address=198.51.100.57 \
+  --txt-record=corp.example,"google-site-verification=rt3Xk2b9QeZp7aLmN4cVwY8sT1uJ0hG6fD5rE2iO3pA" \
+  --txt-record=corp.example,"MS=ms48213377 docusign=1b0a6754-49b1-4db5-8540-d2c12664b289 atlassian-domain-verification=Z8oUd5brL6/RGUMCkxs4U0P/RyhpiNJEIVx9HXJLr3uqEQ1eDmTnj1eq1ObCgY1i" \
   --host-record=www.corp.example,198.51.100.10,2001:db8:5::10 --host-record=mail.corp.example,198.51.100.11 \
   --host-record=intranet.corp.example,198.51.100.12 --host-record=files.corp.example,198.51.100.13 \
   --host-record=git.corp.example,198.51.100.14 --txt-record=corp.example,"v=spf1 -all" \
@@ -171,6 +182,15 @@ more = ["account", "accounts", "api", "app", "apps", "archive", "assets", "auth"
         "storage", "support", "system", "temp", "templates", "themes", "tools", "user", "users",
         "vendor", "web", "webmail", "wp-content", "wp-includes", "xmlrpc.php", ".git", ".env"]
 open(f"{d}/dirs110.txt", "w").write("\n".join(words + more) + "\n")
+for n in (6, 12, 18, 24, 36, 40, 44, 48):
+    open(f"{d}/pw{n}.txt", "w").write("\n".join(common[:n]) + "\n")
+# round 3: what reflection attacks send: a DNS ANY and a TXT query for corp.example (EDNS0,
+# 4096-byte buffer, as amplification tools ask), and an NTP client packet (mode 3, 48 bytes)
+qname = b"\x04corp\x07example\x00"
+for name, qtype in (("any", 255), ("txt", 16)):
+    q = bytes.fromhex("13370100000100000000 0001".replace(" ", "")) + qname + qtype.to_bytes(2, "big") + b"\x00\x01"
+    open(f"{d}/{name}.bin", "wb").write(q + b"\x00\x00\x29\x10\x00\x00\x00\x00\x00\x00\x00")
+open(f"{d}/ntp.bin", "wb").write(b"\x23" + bytes(47))
 PY
 printf '#!/bin/sh\necho correct-horse\n' > "$TMP/askpass"; chmod +x "$TMP/askpass"
 printf '#!/bin/sh\necho wrong-horse\n' > "$TMP/askpass-wrong"; chmod +x "$TMP/askpass-wrong"
@@ -372,9 +392,118 @@ s_benign_login_typos() {  # five users mistype their ssh password twice, then lo
   done
 }
 
+# --- round 3 (2026-12-05): ACK scans across hosts, spoofed reflection, benign traffic that
+# looks busy (dead keepalive connections, captures started mid-connection, a P2P peer, a
+# monitoring poller, load-balancer health checks, inbound mail, a backup job, IPv6 polling),
+# and hydra ssh with few guesses ---------------------------------------------------------------
+VIC=192.0.2.49  # the spoofed victim of the reflection attacks (an rt-cli address)
+s_nmap_ack_31hosts_3ports() { $A nmap -n -Pn -sA -p 22,80,443 198.51.100.10-40; }
+s_dns_reflection_spoofed() {  # 5 resolvers, 1000 queries/s each (300 ANY, then 300 TXT), with the victim's address as source
+  local pids=()
+  for q in any txt; do
+    for r in 53 54 55 56 57; do
+      $A hping3 -q --udp -a $VIC -s 20000 -p 53 -d "$(stat -c %s "$TMP/$q.bin")" -E "$TMP/$q.bin" -c 300 -i u1000 "198.51.100.$r" 2>/dev/null & pids+=($!)
+    done
+    wait "${pids[@]}" || true; pids=()
+  done
+}
+s_ntp_reflection_spoofed() {  # 5 NTP servers (udpsvc.py, mode 3 -> mode 4), 1000 queries/s each (1000), spoofed
+  local pids=()
+  for r in 12 13 14 15 16; do
+    $A hping3 -q --udp -a $VIC -s 123 -k -p 123 -d 48 -E "$TMP/ntp.bin" -c 1000 -i u1000 "198.51.100.$r" 2>/dev/null & pids+=($!)
+  done
+  wait "${pids[@]}" || true
+}
+ka_forget() {  # the servers forget 192.0.2.31's connections silently (their RSTs dropped), as a reboot or a lost firewall state does
+  inn rt-srv nft add table inet rtka
+  inn rt-srv nft add chain inet rtka out '{ type filter hook output priority 0 ; }'
+  inn rt-srv nft add rule inet rtka out ip daddr 192.0.2.31 tcp flags '&' rst == rst drop
+  inn rt-srv ss -K dst 192.0.2.31 >/dev/null
+  sleep 0.5
+  inn rt-srv nft delete table inet rtka
+}
+s_benign_keepalive_dead() {  # 31 idle keepalive connections (port 80 of .10-.40); the servers forget them; each probe meets a RST
+  # (connecting takes ~3 s: the web server's accept queue of 5 drops SYNs, retried after 1 s)
+  $C python3 "$HERE/realtools/tcpbusy.py" hold 192.0.2.31 80 18 $(for i in $(seq 10 40); do echo "198.51.100.$i"; done) & local p=$!
+  sleep 7; ka_forget; wait $p
+}
+pre_benign_keepalive_dead_midstream() {
+  $C python3 "$HERE/realtools/tcpbusy.py" hold 192.0.2.31 80 20 $(for i in $(seq 10 40); do echo "198.51.100.$i"; done) & KA_PID=$!
+  sleep 7
+}
+s_benign_keepalive_dead_midstream() { ka_forget; wait "$KA_PID"; }
+MID_PIDS=()
+pre_benign_midstream_sessions() {  # 10 ssh sessions printing a line a second, opened 3 s before the capture
+  local opts=(-F /dev/null -i "$TMP/cm_key" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes)
+  MID_PIDS=()
+  for i in $(seq 20 29); do
+    $C ssh "${opts[@]}" -b 192.0.2.36 "rtalice@198.51.100.$i" 'for k in $(seq 1 25); do date; ls -la /etc | head -5; sleep 1; done' </dev/null >/dev/null & MID_PIDS+=($!)
+  done
+  $C ssh "${opts[@]}" -b 2001:db8:c::36 "rtalice@2001:db8:5::10" 'for k in $(seq 1 25); do date; sleep 1; done' </dev/null >/dev/null & MID_PIDS+=($!)
+  sleep 3
+}
+s_benign_midstream_sessions() { wait "${MID_PIDS[@]}" || true; }
+s_benign_p2p_peer() {  # one peer dials 41 peers over 20 s: 20 answer, 11 refuse, 10 do not exist; DHT pings to each
+  $C python3 "$HERE/realtools/tcpbusy.py" peer 192.0.2.32 6881 20 $(for i in $(seq 10 50); do echo "198.51.100.$i"; done)
+}
+poll_round() {  # a Nagios-style round from $1: ping, HTTP on every host; ssh/smtp/ftp banners; DNS, NTP; https on two hosts (down)
+  local src=$1
+  for i in $(seq 10 40); do
+    $C ping -c 1 -W 1 -I "$src" "198.51.100.$i" >/dev/null || true
+    $C curl -s -o /dev/null --max-time 2 --interface "$src" "http://198.51.100.$i/" || true
+  done
+  for hp in 198.51.100.10:22 $(for i in $(seq 20 29); do echo "198.51.100.$i:22"; done) 198.51.100.11:25 198.51.100.10:21; do
+    $C timeout 3 python3 -c 'import socket,sys; h,p=sys.argv[2].split(":"); s=socket.create_connection((h,int(p)),2,(sys.argv[1],0)); s.recv(256); s.close()' "$src" "$hp" || true
+  done
+  for hp in 198.51.100.10:443 198.51.100.11:443; do
+    $C timeout 3 python3 -c 'import socket,sys; h,p=sys.argv[2].split(":"); socket.create_connection((h,int(p)),2,(sys.argv[1],0))' "$src" "$hp" 2>/dev/null || true
+  done
+  $C dig +short +tries=1 +time=2 -b "$src" "@$DNS" www.corp.example A >/dev/null
+  $C python3 "$HERE/realtools/udpsvc.py" client "$src" 198.51.100.12 1 0
+}
+s_benign_poller() { for r in 1 2 3; do poll_round 192.0.2.33; [[ $r -lt 3 ]] && sleep 30; done; }
+s_benign_lb_health() {  # a load balancer checks 10 backends every 2 s for 30 s (GET /); .39's service is down (port 8080 refused)
+  local pids
+  for r in $(seq 1 15); do
+    pids=()
+    for i in $(seq 30 38); do $C curl -s -o /dev/null --max-time 1 --interface 192.0.2.34 "http://198.51.100.$i/" & pids+=($!); done
+    $C curl -s -o /dev/null --max-time 1 --interface 192.0.2.34 "http://198.51.100.39:8080/" & pids+=($!)
+    wait "${pids[@]}" || true; sleep 2
+  done
+}
+s_benign_smtp_inbound() {  # 40 senders, three mails each, to one mail server
+  local pids=()
+  for i in $(seq 10 49); do
+    printf 'Subject: hello %s\n\n%s\n' "$i" "$(head -c $(( 300 + i * 53 )) /dev/zero | tr '\0' y)" > "$TMP/in$i.txt"
+    ( for k in 1 2 3; do
+        $C curl -s --interface "192.0.2.$i" "smtp://198.51.100.11" --mail-from "s$i@example.org" --mail-rcpt "staff$k@corp.example" -T "$TMP/in$i.txt"
+        sleep 0.$(( (i + k) % 10 ))
+      done ) & pids+=($!)
+  done
+  wait "${pids[@]}"
+}
+s_benign_backup_job() {  # a backup host pulls 1 MB from each of 10 servers over ssh (key authentication)
+  local opts=(-F /dev/null -i "$TMP/cm_key" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes)
+  for i in $(seq 20 29); do $C ssh "${opts[@]}" -b 192.0.2.35 "rtalice@198.51.100.$i" 'head -c 1000000 /dev/urandom' </dev/null >/dev/null; done
+}
+s_v6_benign_poller() {  # the poller over IPv6: ping6 and HTTP on 31 servers, the ssh banner, DNS
+  local src=2001:db8:c::37
+  for i in $(seq 10 40); do
+    $C ping -6 -c 1 -W 1 -I "$src" "2001:db8:5::$i" >/dev/null || true
+    $C curl -s -o /dev/null --max-time 2 --interface "$src" "http://[2001:db8:5::$i]/" || true
+  done
+  $C timeout 3 python3 -c 'import socket; s=socket.create_connection(("2001:db8:5::10",22),2,("2001:db8:c::37",0)); s.recv(256); s.close()' || true
+  $C dig +short +tries=1 +time=2 -b "$src" "@$DNS6" www.corp.example AAAA >/dev/null
+}
+for n in 6 12 18 24 36 40 44 48; do
+  eval "s_hydra_ssh_pw$n() { \$A hydra -l admin -P \"\$TMP/pw$n.txt\" -t 4 -I ssh://\$WEB || true; }"
+done
+
 for name in "${NAMES[@]}"; do
   declare -F "s_$name" >/dev/null || { echo "capture-realtools: no capture named $name" >&2; exit 2; }
   f="$OUT/$name.pcap"
+  # a capture that starts mid-connection: its connections open before tcpdump runs
+  if declare -F "pre_$name" >/dev/null; then "pre_$name" >&2; fi
   ip netns exec rt-router tcpdump -q -n -i br-c -s 128 -U -w "$f" 2>/dev/null & tcpd=$!
   sleep 1
   echo "== $name" >&2

@@ -13,9 +13,10 @@ server port, in a *sliding* window (an attack across a window boundary is not sp
 * slow rule: ``slow_min_attempts`` (Zeek detect-bruteforcing: 30) within ``slow_window``
   (30 min), over any number of servers of that service (one attempt every 20 s is caught).
 
-An attempt is a connection the client opened and completed (SYN and ACK from it; without TCP
-flags, at least ``min_packets`` packets) with at least ``min_packets`` packets (a handshake
-alone, 3 packets, is a connect scan, not a login) and at most ``max_bytes`` bytes and
+An attempt is a connection the client opened, completed and sent data on (SYN, ACK and PSH
+from it: credentials are data; a banner check that reads the server's greeting and closes
+sends none; without TCP flags, at least ``min_packets`` packets) with at least ``min_packets``
+packets (a handshake alone, 3 packets, is a connect scan, not a login) and at most ``max_bytes`` bytes and
 ``max_duration``. Only login services count: the default ports are those password-guessing
 tools (THC-Hydra, Medusa, Ncrack) attack by default, VMware's authd on 902 included; any port
 can be added. Web ports are not in the list: a client polling an HTTPS API every few seconds
@@ -51,6 +52,7 @@ from flowcep_plugin.api import (
 __all__ = ["SPEC", "BruteForceDetector", "flowcep_register_detectors"]
 
 SYN, ACK = 0x02, 0x10
+_SYN_ACK_PSH = SYN | ACK | 0x08  # PSH: the client sent data (Linux, BSD and Windows set it on each send's last segment)
 
 RULES = (
     RuleSpec(
@@ -227,8 +229,8 @@ class BruteForceDetector:
         # sort of the survivors visits them in the order the sort of all candidates would.
         cand = [i for i in cand
                 if packets[i] >= min_packets and octets[i] <= max_bytes
-                # a connection the client opened and completed in this record
-                and (flags[i] < 0 or flags[i] & (SYN | ACK) == SYN | ACK)
+                # a connection the client opened, completed and sent data on, in this record
+                and (flags[i] < 0 or flags[i] & _SYN_ACK_PSH == _SYN_ACK_PSH)
                 and (end[i] - start[i] if start[i] >= 0 else 0) <= max_ms]
         out: list[Event] = []
         fast, slow = self.fast, self.slow

@@ -83,3 +83,30 @@ def test_attempts_must_be_alike() -> None:
                    packetDeltaCount=r["packetDeltaCount"] * (1 + (n % 5) // 2))
               for n, r in enumerate(records(HYDRA))]
     assert run_detector(SPEC, varied) == []
+
+
+# tests/fixtures/realtools/benign_poller.pcap: a monitoring poller's ssh banner check (connect,
+# read the greeting, close): 5 client packets, 268 bytes, flags SYN|ACK|FIN (0x13), no payload;
+# the server's greeting is the only data. 11 servers, three rounds 30 s apart.
+BANNER_CHECK = (1796433677870, 1796433677887, '192.0.2.33', '198.51.100.10', 39225, 22, 6, 5, 268, 19, 4, 257, 27)
+
+
+def _checks(flags: int) -> list[tuple[object, ...]]:
+    rows = []
+    for k in range(33):  # round k // 11, server k % 11
+        r = list(BANNER_CHECK)
+        r[0] = r[1] = 1796433677870 + (k // 11) * 30_000 + (k % 11) * 300
+        r[3] = f"198.51.100.{20 + k % 11}"
+        r[4] = 39225 + k
+        r[9] = flags
+        rows.append(tuple(r))
+    return rows
+
+
+def test_banner_checks_send_no_credentials() -> None:
+    """33 alike connections to 11 ssh servers in a minute: slow guessing by shape alone, but the
+    client sent no data (no PSH), so none is a login attempt."""
+    assert run_detector(SPEC, records(_checks(0x13))) == []
+    # the same records with data from the client (PSH) are 33 alike attempts: the slow rule
+    events = run_detector(SPEC, records(_checks(0x1B)))
+    assert [(e["rule"]["id"], e["source"]["ip"]) for e in events] == [("bruteforce-slow", "192.0.2.33")]

@@ -21,6 +21,10 @@ scan.zeek epoch) closes:
   when most of what the source asked stayed unanswered; replies from service ports never
   count.
 * sweep: ICMP echo requests to ``sweep_hosts`` hosts in one window.
+* ACK scan: ACK-type probes (``probes.ack_probe``: one or two ACK or FIN+ACK segments
+  answered by a bare RST) to ``vertical_ports`` ports of one host in one window (nmap -sA,
+  -sW, -sM). Only the vertical form: a client whose connections many servers forgot sends
+  the same records to one port of each (docs/detectors.md, the ACK-scan limit).
 
 Every table is bounded (``max_sources``, ``max_targets`` per source); what does not fit is
 counted in the stats (``portscan.sources_evicted``, ``portscan.targets_dropped``).
@@ -54,7 +58,22 @@ from flowcep_plugin.api import (
     parse_duration,
 )
 
-from .probes import ACK, FAILED, FIN, FLAG, NONE, RST, SUCCESS, SYN, UDP_SERVICE_PORTS, flag_kind, tcp_outcome
+from .probes import (
+    ACK,
+    FAILED,
+    FIN,
+    FLAG,
+    NONE,
+    PSH,
+    RST,
+    SUCCESS,
+    SYN,
+    UDP_SERVICE_PORTS,
+    URG,
+    ack_probe,
+    flag_kind,
+    tcp_outcome,
+)
 
 __all__ = ["SPEC", "PortScanDetector", "flowcep_register_detectors"]
 
@@ -87,6 +106,13 @@ RULES = (
                     "(FIN, NULL or Xmas probes without a handshake).",
         severity="medium", risk_score=47, technique=("T1046",), transport="tcp",
         count_fields=("targets", "probes"),
+    ),
+    RuleSpec(
+        id="portscan-ack", name="TCP ACK scan (ACK/Window/Maimon)",
+        description="One source sent bare ACK or FIN+ACK segments outside any connection to many "
+                    "ports of one host, each answered by RST alone (firewall-rule mapping).",
+        severity="medium", risk_score=47, technique=("T1046",), transport="tcp",
+        count_fields=("ports", "probes"),
     ),
 )
 
@@ -173,6 +199,8 @@ _ADD = {FAILED: _FAIL, FLAG: _FAIL | _FLAG}
 #: table built from ``tcp_outcome`` itself, for a destination port other than 0 (to port 0,
 #: what would be a flag probe is nothing)
 _OUTCOME_BITS = FIN | SYN | RST | ACK
+#: an ACK probe's flags less FIN must be ACK alone (ECE/CWR aside): no SYN, RST, PSH or URG
+_ACK_BITS = SYN | RST | PSH | ACK | URG
 _UNIFLOW = np.array([tcp_outcome(1, 0, f, -1, 1024, 1, 1) for f in range(_OUTCOME_BITS + 1)],
                     dtype=np.int64)
 
@@ -231,11 +259,15 @@ class _Kinds:
     column holds something other than plain ints). Each list keeps record order. Records whose
     source sent no packets are left out of all but UDP (whose flows are matched as answers)."""
 
-    __slots__ = ("ok", "tcp", "outcome", "udp", "pings", "typed")
+    __slots__ = ("ok", "tcp", "outcome", "udp", "pings", "typed", "acks")
 
-    def __init__(self, ok: Any, tcp: Any, outcome: Any, udp: Any, pings: Any, typed: bool) -> None:
+    def __init__(self, ok: Any, tcp: Any, outcome: Any, udp: Any, pings: Any, typed: bool,
+                 acks: Any = None) -> None:
         self.ok, self.tcp, self.outcome, self.udp, self.pings = ok, tcp, outcome, udp, pings
         self.typed = typed  # pings holds echo requests (and typeless ICMP) only
+        # biflow records that may be ACK probes (one or two ACK or FIN+ACK segments): the
+        # rest of ``ack_probe`` is asked of these few only; None when the batch has none
+        self.acks = acks
 
     @classmethod
     def of(cls, cols: tuple[Any, ...]) -> _Kinds | None:
@@ -267,7 +299,12 @@ class _Kinds:
                 want = np.where(proto[at] == 1, ECHO_REQUEST[1], ECHO_REQUEST[58])
                 pings[at] = (ty == -1) | (ty == want)
                 typed = True
-        return cls(ok, rest, outcome, proto == 17, pings, typed)
+        acks = None
+        if cols[10] is not None and cols[11] is not None:
+            acks = tcp & (packets > 0) & (packets <= 2) & (flags >= 0) & ((flags & _ACK_BITS) == ACK)
+            if not acks.any():
+                acks = None
+        return cls(ok, rest, outcome, proto == 17, pings, typed, acks)
 
     def pick(self, idx: list[int]) -> tuple[list[int], list[int], list[int], list[int], list[int]]:
         """The lists for the records at ``idx`` (ascending, as ``TumblingWindows`` hands them):
@@ -336,7 +373,7 @@ class _Source:
 
 
 class _Window:
-    __slots__ = ("touched", "udp", "udp_seen", "pings", "s_probes")
+    __slots__ = ("touched", "udp", "udp_seen", "pings", "s_probes", "acks")
 
     def __init__(self) -> None:
         self.touched: set[str] = set()
@@ -349,6 +386,8 @@ class _Window:
         # Counter updates), grouped per source only when the window closes
         self.pings: set[tuple[str, str]] = set()
         self.s_probes: Counter[str] = Counter()
+        # ACK probes (source, host, port) -> probes; bounded by max_sources per window
+        self.acks: Counter[tuple[str, str, int]] = Counter()
 
 
 class PortScanDetector:
@@ -460,6 +499,40 @@ class PortScanDetector:
             self._udp(st, cols, udp)
         if pings:
             self._pings(st, cols, pings, typed)
+        if kinds is None:
+            acks = [i for i in idx if proto[i] == 6 and 0 < packets[i] <= 2 and flags[i] >= 0
+                    and flags[i] & _ACK_BITS == ACK]
+        elif kinds.acks is None:
+            return
+        else:
+            at = np.array(idx, dtype=np.intp)
+            acks = at[kinds.acks[at]].tolist()
+        if acks:
+            self._acks(st, cols, acks)
+
+    def _acks(self, st: _Window, cols: tuple[Any, ...], rows: list[int]) -> None:
+        """ACK-probe candidates into the window's ACK-scan counts (``probes.ack_probe``)."""
+        src, dst, _proto, dport, packets, flags, _times, sport, _icmp, _icmp_type, rpackets, rflags = cols
+        if rpackets is None or rflags is None:
+            return  # uniflows: the answer is not in the record
+        counts = st.acks
+        dropped = 0
+        for i in rows:
+            s, d, rp, rf = src[i], dst[i], rpackets[i], rflags[i]
+            if s is None or d is None or rp is None or rf is None:
+                continue
+            sp = sport[i] if sport is not None else None
+            if not ack_probe(packets[i], flags[i], int(rp), int(rf), -1 if sp is None else int(sp), dport[i]):
+                continue
+            if self.ignore and self._is_ignored(s):
+                continue
+            key = (s, d, dport[i])
+            if key not in counts and len(counts) >= self.max_sources:
+                dropped += 1
+                continue
+            counts[key] += 1
+        if dropped:
+            self.stats.add("portscan.ack_probes_dropped", dropped)
 
     def _tcp(self, st: _Window, cols: tuple[Any, ...], ok: dict[tuple[str, str, int], int],
              tcp: list[int], outcomes: list[int]) -> None:
@@ -683,6 +756,8 @@ class PortScanDetector:
         for s in sorted(judged):
             out.extend(self._judge_tcp(s, sources[s], start, end))
         out.extend(self._judge_udp(st, start, end, minutes))
+        if st.acks:
+            out.extend(self._judge_acks(st, start, end))
         if st.pings:
             many = sorted(s for s, n in Counter(map(_S, st.pings)).items() if n >= self.s_hosts)
             if many:
@@ -802,6 +877,26 @@ class PortScanDetector:
             ))
         return out
 
+    def _judge_acks(self, st: _Window, start: int, end: int) -> list[Event]:
+        """ACK probes to ``vertical_ports`` ports of one host in the window: an ACK scan."""
+        ports: dict[tuple[str, str], dict[int, int]] = defaultdict(dict)
+        for (s, d, port), n in st.acks.items():
+            ports[(s, d)][port] = n
+        out: list[Event] = []
+        for (s, d), by_port in sorted(ports.items()):
+            if len(by_port) < self.v_ports:
+                continue
+            ordered = sorted(by_port)
+            probes = sum(by_port.values())
+            out.append(make_alert(
+                RULES[4], time_ms=end, detector=self.name, source_ip=s, destination_ip=d,
+                transport="tcp", counts={"ports": len(ordered), "probes": probes},
+                summary=(f"{s} sent {probes} ACK probes outside any connection to {len(ordered)} TCP ports "
+                         f"of {d} ({ordered[0]}-{ordered[-1]}), each answered by RST alone"),
+                window=(start, end), fields={"ports": ordered[:LIST_LIMIT]}, key=s,
+            ))
+        return out
+
     def _judge_udp(self, st: _Window, start: int, end: int, minutes: float) -> list[Event]:
         # every small datagram is asked; only unanswered ones are probes, and a source most of
         # whose questions were answered is a client (a resolver whose queries sometimes time out)
@@ -853,7 +948,7 @@ class PortScanDetector:
 
 SPEC = DetectorSpec(
     name="portscan",
-    summary="Horizontal and vertical scans (failed, half-open, refused or FIN/NULL/Xmas probes; "
+    summary="Horizontal and vertical scans (failed, half-open, refused or FIN/NULL/Xmas probes; ACK scans; "
             "slow sweeps by Threshold Random Walk), UDP scans and ICMP host sweeps",
     factory=PortScanDetector,
     partition="address",  # every alert is keyed by the address whose flows it counted

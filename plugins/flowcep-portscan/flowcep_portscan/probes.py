@@ -19,7 +19,7 @@ the victim. The rules, strongest evidence first:
   - no SYN, no ACK, no RST (FIN, NULL, Xmas, ...): impossible in a real connection (every
     segment after the SYN carries ACK, RFC 9293 3.4); a *flag probe* (nmap -sF/-sN/-sX).
   - a bare RST is always a response to something (RFC 9293 3.5.2), never a probe; ACK
-    without SYN is the middle or tail of a connection: neither.
+    without SYN is the middle or tail of a connection: neither, except ``ack_probe`` below.
 * TCP without flags (exporters that omit ``tcpControlBits``): Elastic's and FlowCEP's packet
   count fallback, a flow of at most ``max_probe_packets`` packets each way is a probe, unless
   it comes *from* a well-known port (< 1024) to an ephemeral one, which is a reply; a larger
@@ -31,7 +31,7 @@ the victim. The rules, strongest evidence first:
 from __future__ import annotations
 
 __all__ = ["NONE", "SUCCESS", "FAILED", "FLAG", "FIN", "SYN", "RST", "PSH", "ACK", "URG",
-           "tcp_outcome", "flag_kind", "udp_is_reply", "UDP_SERVICE_PORTS"]
+           "tcp_outcome", "flag_kind", "udp_is_reply", "ack_probe", "UDP_SERVICE_PORTS", "EPHEMERAL_LOW"]
 
 FIN, SYN, RST, PSH, ACK, URG = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
 
@@ -78,6 +78,31 @@ def tcp_outcome(packets: int, rpackets: int, flags: int, rflags: int, sport: int
     if dport == 0:  # a fragment or malformed header, not a probe of a port
         return NONE
     return FLAG
+
+
+#: the lowest port of the dynamic ranges clients take their ports from (Linux 32768, IANA and
+#: Windows 49152): a dead connection's client end lives at or above it
+EPHEMERAL_LOW = 32768
+
+
+def ack_probe(packets: int, flags: int, rpackets: int, rflags: int, sport: int, dport: int) -> bool:
+    """An ACK-type scan probe (nmap -sA, -sW, -sM): a biflow in which the source sent one or
+    two segments, ACK or FIN+ACK without SYN, RST or data flags, and the responder answered
+    with RST alone, no more often than it was asked.
+
+    A live connection seen mid-stream (a capture started late, an active-timeout split)
+    answers ACK with ACK, so it never qualifies; only a connection one end has forgotten is
+    answered by a bare RST (RFC 9293 3.5.2). Its records are the ambiguity: the forgetting
+    end's peer sends keepalives or its last ACKs into the void. From the client's side that is
+    one (host, service port) per server, never many ports of one host; from the server's side
+    it is a service port (< 1024) talking to a client's ephemeral ports (>= EPHEMERAL_LOW),
+    both excluded here. Uniflows (``rflags`` -1) cannot show the answer and never qualify.
+    """
+    if not 0 < packets <= 2 or flags < 0 or rflags < 0:
+        return False
+    if flags & 0x3F not in (ACK, ACK | FIN) or rflags & 0x3F != RST:
+        return False
+    return 0 < rpackets <= packets and sport >= 1024 and 0 < dport < EPHEMERAL_LOW
 
 
 def flag_kind(flags: int) -> str:
