@@ -308,7 +308,7 @@ def aggregate_groups(keys: Sequence[Any], argcols: Sequence[Sequence[Any]],
     incremental states do. Where the states would also raise for unhashable values (min, max,
     distinct sum), this gives the comparison's result or null instead.
     """
-    if all(star or (kind == "count" and distinct) for kind, distinct, star in aggs):
+    if counts_only(aggs):
         return _count_groups(keys, argcols, aggs)
     groups: dict[Any, list[int]] = {}
     for i, k in enumerate(keys):
@@ -334,6 +334,11 @@ def aggregate_groups(keys: Sequence[Any], argcols: Sequence[Sequence[Any]],
     return out
 
 
+def counts_only(aggs: Sequence[tuple[str, bool, bool]]) -> bool:
+    """Whether every aggregate is a count(*) or a count(distinct x): the counting path."""
+    return all(star or (kind == "count" and distinct) for kind, distinct, star in aggs)
+
+
 def _count_groups(keys: Sequence[Any], argcols: Sequence[Sequence[Any]],
                   aggs: Sequence[tuple[str, bool, bool]]) -> dict[Any, list[Any]]:
     """``count(*)`` and ``count(distinct x)`` of every group without a list of indices per
@@ -353,3 +358,28 @@ def _count_groups(keys: Sequence[Any], argcols: Sequence[Sequence[Any]],
         distinct = Counter(k for k, v in pairs if v is not None)
         columns.append([distinct[k] for k in counts])
     return dict(zip(counts, map(list, zip(*columns, strict=True)), strict=True))
+
+
+def count_groups_by_column(col: Sequence[Any], argcols: Sequence[Sequence[Any]],
+                           aggs: Sequence[tuple[str, bool, bool]]) -> dict[Any, list[Any]] | None:
+    """:func:`_count_groups` for a GROUP BY of one expression, counted on its column of bare
+    values: no 1-tuple per record is made, hashed (twice: counts and distinct pairs) and
+    compared (a source address is stage 1b's only key). The results are keyed by the same
+    1-tuples, in the same order (of each group's first record). None when an aggregate is
+    not a count(*) or count(distinct x), or a key is unhashable (a basicList: the caller
+    groups by its tuple form); an unhashable counted value raises TypeError as there."""
+    if not aggs or not counts_only(aggs):
+        return None
+    try:
+        counts = Counter(col)
+    except TypeError:
+        return None
+    columns: list[Any] = []
+    for (_kind, _distinct, star), vals in zip(aggs, argcols, strict=True):
+        if star:
+            columns.append(counts.values())
+            continue
+        pairs = set(zip(col, vals, strict=True))
+        distinct = Counter(k for k, v in pairs if v is not None)
+        columns.append([distinct[k] for k in counts])
+    return dict(zip(zip(counts), map(list, zip(*columns, strict=True)), strict=True))
