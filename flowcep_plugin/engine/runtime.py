@@ -750,8 +750,18 @@ class _Stmt:
             results = by_column
         else:
             argcols = plan.col_args(new.cols, n)
-            keys = _hashable_keys(keys)
-            results = aggregate_groups(keys, argcols, plan.aggs)
+            counted: dict[Any, list[Any]] | None = None
+            if counts_only(plan.aggs):
+                try:
+                    # the counting path's Counter raises TypeError on an unhashable key
+                    # itself: the pass that hashes every key first is paid only then
+                    counted = aggregate_groups(keys, argcols, plan.aggs)
+                except TypeError:
+                    counted = None
+            if counted is None:
+                keys = _hashable_keys(keys)
+                counted = aggregate_groups(keys, argcols, plan.aggs)
+            results = counted
         if not plan.grouped and not results:
             results[()] = [f().value() for f in self.factories]
         if plan.grouped and not plan.per_event and old.n and self.departed_rows:
