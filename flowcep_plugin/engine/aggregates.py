@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
-from operator import itemgetter
+from itertools import compress, repeat
+from operator import is_not, itemgetter
 from typing import Any
 
 __all__ = ["make_state_factory", "aggregate_groups"]
@@ -308,7 +309,7 @@ def aggregate_groups(keys: Sequence[Any], argcols: Sequence[Sequence[Any]],
     incremental states do. Where the states would also raise for unhashable values (min, max,
     distinct sum), this gives the comparison's result or null instead.
     """
-    if all(star or (kind == "count" and distinct) for kind, distinct, star in aggs):
+    if counts_only(aggs):
         return _count_groups(keys, argcols, aggs)
     groups: dict[Any, list[int]] = {}
     for i, k in enumerate(keys):
@@ -334,6 +335,24 @@ def aggregate_groups(keys: Sequence[Any], argcols: Sequence[Sequence[Any]],
     return out
 
 
+def _distinct_counts(counts: Counter[Any], keys: Sequence[Any], vals: Sequence[Any]) -> list[int]:
+    """count(distinct val) per group, in the order of ``counts``: one set of the (key, value)
+    pairs whose value is not null, made, filtered and counted in C (no Python step per record
+    or pair: a CASE column that is null for most records, as stage 1b's reached hosts, makes
+    no pair for them), and a group without any value counts 0 without a ``__missing__`` call."""
+    pairs = set(compress(zip(keys, vals, strict=True), map(is_not, vals, repeat(None))))
+    distinct = Counter(map(_FIRST, pairs))
+    return list(map(distinct.get, counts, repeat(0)))
+
+
+_FIRST = itemgetter(0)
+
+
+def counts_only(aggs: Sequence[tuple[str, bool, bool]]) -> bool:
+    """Whether every aggregate is a count(*) or a count(distinct x): the counting path."""
+    return all(star or (kind == "count" and distinct) for kind, distinct, star in aggs)
+
+
 def _count_groups(keys: Sequence[Any], argcols: Sequence[Sequence[Any]],
                   aggs: Sequence[tuple[str, bool, bool]]) -> dict[Any, list[Any]]:
     """``count(*)`` and ``count(distinct x)`` of every group without a list of indices per
@@ -349,7 +368,28 @@ def _count_groups(keys: Sequence[Any], argcols: Sequence[Sequence[Any]],
         if star:
             columns.append(counts.values())
             continue
-        pairs = set(zip(keys, col, strict=True))
-        distinct = Counter(k for k, v in pairs if v is not None)
-        columns.append([distinct[k] for k in counts])
+        columns.append(_distinct_counts(counts, keys, col))
     return dict(zip(counts, map(list, zip(*columns, strict=True)), strict=True))
+
+
+def count_groups_by_column(col: Sequence[Any], argcols: Sequence[Sequence[Any]],
+                           aggs: Sequence[tuple[str, bool, bool]]) -> dict[Any, list[Any]] | None:
+    """:func:`_count_groups` for a GROUP BY of one expression, counted on its column of bare
+    values: no 1-tuple per record is made, hashed (twice: counts and distinct pairs) and
+    compared (a source address is stage 1b's only key). The results are keyed by the same
+    1-tuples, in the same order (of each group's first record). None when an aggregate is
+    not a count(*) or count(distinct x), or a key is unhashable (a basicList: the caller
+    groups by its tuple form); an unhashable counted value raises TypeError as there."""
+    if not aggs or not counts_only(aggs):
+        return None
+    try:
+        counts = Counter(col)
+    except TypeError:
+        return None
+    columns: list[Any] = []
+    for (_kind, _distinct, star), vals in zip(aggs, argcols, strict=True):
+        if star:
+            columns.append(counts.values())
+            continue
+        columns.append(_distinct_counts(counts, col, vals))
+    return dict(zip(zip(counts), map(list, zip(*columns, strict=True)), strict=True))

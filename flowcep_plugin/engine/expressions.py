@@ -344,6 +344,10 @@ _LITERAL = re.compile(r"^(?:-?\d+(?:\.\d+)?(?:e[+-]?\d+)?|'[^'\\]*'|\"[^\"\\]*\"
 _SIMPLE = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*|-?\d+(?:\.\d+)?|'[^'\\]*'|None|True|False)$")
 
 
+#: a comparison with its sides swapped (`2 <= x % 4` is `x % 4 >= 2`)
+_MIRROR = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "==": "==", "!=": "!="}
+
+
 class CodeGen:
     """Generates Python expression source for EPL expressions.
 
@@ -520,15 +524,8 @@ class CodeGen:
                 return "False"
             return repr(bool(e.value) == want)
         if isinstance(e, A.BinOp) and e.op in ("==", "!=", "<", "<=", ">", ">="):
-            lf, ll = self._tmp(self.value(e.left))
-            rf, rl = self._tmp(self.value(e.right))
-            cmp = f"{ll} {e.op} {rl}"
-            if not want:
-                cmp = f"not ({cmp})"
-            if lf == "None" or rf == "None":
-                return "False"  # comparing with the null literal is never true nor false
-            checks = [f"{c} is not None" for c in (lf, rf) if not _LITERAL.match(c)]
-            return f"({' and '.join(checks + [cmp])})"
+            fast = self._flag_test(e, want)
+            return fast if fast is not None else self._general_comparison(e, want)
         if isinstance(e, A.IsNull):
             first, _ = self._tmp(self.value(e.item))
             is_null = want != e.negate
@@ -575,6 +572,42 @@ class CodeGen:
         # any other value used as a condition
         first, later = self._tmp(self.value(e))
         return f"({first} is not None and {'' if want else 'not '}{later})"
+
+    def _general_comparison(self, e: A.BinOp, want: bool) -> str:
+        """A comparison in three-valued logic: never true (nor false) when a side is null."""
+        lf, ll = self._tmp(self.value(e.left))
+        rf, rl = self._tmp(self.value(e.right))
+        cmp = f"{ll} {e.op} {rl}"
+        if not want:
+            cmp = f"not ({cmp})"
+        if lf == "None" or rf == "None":
+            return "False"  # comparing with the null literal is never true nor false
+        checks = [f"{c} is not None" for c in (lf, rf) if not _LITERAL.match(c)]
+        if want and e.op == "==" and len(checks) == 1:
+            # `x = 6` is never true for a null x and `None == 6` is False in Python too:
+            # the null test before it is dropped (per record, in every WHERE on a protocol)
+            return f"({lf} == {rf})"
+        return f"({' and '.join(checks + [cmp])})"
+
+    def _flag_test(self, e: A.BinOp, want: bool) -> str | None:
+        """``x % 4 >= 2`` (a flag bit: the engine has no bitwise AND) for a variable ``x``
+        and literals: an int ``x >= 0`` compares its remainder directly; anything else (null,
+        negative, float, text) takes the general code, kept as the ``else`` branch. Per
+        record this skips the remainder's null test and temporary (multistage tests up to
+        eight flag bits per TCP flow); the result is the general code's in every case."""
+        mod, lit, op = e.left, e.right, e.op
+        if isinstance(lit, A.BinOp) and isinstance(mod, A.Literal):
+            mod, lit, op = lit, mod, _MIRROR[op]
+        if not (isinstance(mod, A.BinOp) and mod.op == "%" and isinstance(lit, A.Literal)
+                and lit.value.__class__ is int and isinstance(mod.right, A.Literal)
+                and mod.right.value.__class__ is int and mod.right.value > 0):
+            return None
+        x = self.value(mod.left)
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", x) or x in ("None", "True", "False"):
+            return None
+        cmp = f"{x} % {mod.right.value!r} {op} {lit.value!r}"
+        general = self._general_comparison(e, want)
+        return f"(({cmp if want else f'not ({cmp})'}) if {x}.__class__ is int and {x} >= 0 else {general})"
 
     def _like(self, e: A.Like, want: bool) -> str:
         first, later = self._tmp(self.value(e.item))

@@ -16,7 +16,7 @@ from itertools import filterfalse, islice
 from operator import itemgetter, le
 from typing import TYPE_CHECKING, Any
 
-from .aggregates import aggregate_groups, make_state_factory
+from .aggregates import aggregate_groups, count_groups_by_column, counts_only, make_state_factory
 from .contexts import context_stmt
 from .contexts import install as install_contexts
 from .gcdefer import deferring_gc
@@ -715,10 +715,13 @@ class _Stmt:
         plan = self.plan
         assert plan.col_group is not None and plan.col_args is not None and plan.grp_select is not None
         n = new.n
+        by_column: dict[Any, list[Any]] | None = None
         if plan.grouped:
             kcols = plan.col_group(new.cols, n)
             keys: Any = zip(*kcols, strict=False) if n else []
-            if plan.per_event or not plan.count_only:
+            if len(kcols) == 1 and not plan.per_event and not plan.count_only and counts_only(plan.aggs):
+                by_column = count_groups_by_column(kcols[0], plan.col_args(new.cols, n), plan.aggs)
+            if by_column is None and (plan.per_event or not plan.count_only):
                 keys = list(keys)
         else:
             if n == 0 and old.n == 0:
@@ -743,10 +746,22 @@ class _Stmt:
             naggs = len(plan.aggs)
             for k, c in counts.items():
                 results[k] = [c] * naggs
+        elif by_column is not None:
+            results = by_column
         else:
             argcols = plan.col_args(new.cols, n)
-            keys = _hashable_keys(keys)
-            results = aggregate_groups(keys, argcols, plan.aggs)
+            counted: dict[Any, list[Any]] | None = None
+            if counts_only(plan.aggs):
+                try:
+                    # the counting path's Counter raises TypeError on an unhashable key
+                    # itself: the pass that hashes every key first is paid only then
+                    counted = aggregate_groups(keys, argcols, plan.aggs)
+                except TypeError:
+                    counted = None
+            if counted is None:
+                keys = _hashable_keys(keys)
+                counted = aggregate_groups(keys, argcols, plan.aggs)
+            results = counted
         if not plan.grouped and not results:
             results[()] = [f().value() for f in self.factories]
         if plan.grouped and not plan.per_event and old.n and self.departed_rows:
