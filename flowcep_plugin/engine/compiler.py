@@ -993,8 +993,19 @@ class _Compiler:
                 sp.view = A.View(ns, "groupwin_length", v.args, v.pos)
                 sp.view_arg = (group_keys, sp.view_arg)
         elif name in ("ext_timed", "ext_timed_batch"):
+            if name == "ext_timed_batch" and len(args) == 3:
+                ref_arg = args[2]
+                if not (isinstance(ref_arg, A.Literal) and isinstance(ref_arg.value, int)
+                        and not isinstance(ref_arg.value, bool)):
+                    raise self.err("unsupported construct: ext_timed_batch flow control or a computed reference "
+                                   "point; the third parameter may only be a reference point in milliseconds",
+                                   v.pos)
+                sp.ref_point = ref_arg.value  # batches end at ref + k * P
+                args = args[:2]
             if len(args) != 2 or not isinstance(args[0], A.Prop):
-                raise self.err(f"{name} takes a timestamp property and a time period", v.pos)
+                raise self.err(f"{name} takes a timestamp property and a time period"
+                               + (" (and a reference point in milliseconds)" if name == "ext_timed_batch" else ""),
+                               v.pos)
             _i, key = self.resolve(args[0], [(sp.alias, sd)])
             sp.ts_index = keep(key)
             sp.view_arg = period(args[1])

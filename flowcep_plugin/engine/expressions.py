@@ -158,11 +158,14 @@ def _to_float(x: Any) -> Any:
 
 
 def _to_bool(x: Any) -> Any:
-    if x is None:
-        return None
+    """Esper's cast to boolean: text parses as ``Boolean.valueOf`` (``'TRUE'`` is true, any
+    other text false); a boolean stays; any other value (a number) is not a Boolean and
+    Esper's non-numeric caster gives null for it, so ``cast(1, boolean)`` is null, not false."""
     if isinstance(x, bool):
         return x
-    return str(x).lower() == "true"  # Boolean.parseBoolean
+    if isinstance(x, str):
+        return x.lower() == "true"
+    return None
 
 
 _CASTS: dict[str, Callable[[Any], Any]] = {

@@ -120,7 +120,7 @@ def _make_window(sp: StreamPlan, keys: list[str], plan: SelectPlan | None = None
         return ExtTimedWindow(keys, ix(sp.ts_index), sp.view_arg)
     if name == "ext_timed_batch":
         assert sp.ts_index is not None
-        return ExtTimedBatchWindow(keys, ix(sp.ts_index), sp.view_arg)
+        return ExtTimedBatchWindow(keys, ix(sp.ts_index), sp.view_arg, sp.ref_point)
     if name == "unique":
         idx = [ix(k) for k in sp.view_arg]
         return UniqueWindow(keys, lambda r: tuple(r[i] for i in idx))

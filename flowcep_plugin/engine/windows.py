@@ -571,19 +571,29 @@ class LengthBatchWindow(Window):
 
 
 class ExtTimedBatchWindow(Window):
-    """``win:ext_timed_batch(prop, P)``: time batches by a timestamp property, released when
-    an event of a later batch arrives (or at end of input)."""
+    """``win:ext_timed_batch(prop, P[, ref])``: time batches by a timestamp property, released
+    when an event of a later batch arrives (or at end of input).
+
+    Batches end at ``ref + k * P`` (``ref`` defaults to the first event's timestamp). An event
+    past the current batch's end releases that batch once, however many boundaries it
+    crossed, and the next batch ends at the first boundary after it: Esper posts no empty
+    batches for the gaps between timestamps (``ViewExternallyTimedBatched``). An event older
+    than the batch joins it."""
 
     batch = True
 
-    def __init__(self, keys: Sequence[str], ts_index: int, period_ms: int) -> None:
+    def __init__(self, keys: Sequence[str], ts_index: int, period_ms: int, ref_point: int | None = None) -> None:
         super().__init__(keys)
         self.ts = ts_index
         self.period = period_ms
-        self.anchor: int | None = None
+        self.anchor: int | None = ref_point
         self.end: int | None = None
         self.pending: list[tuple[int, tuple[Any, ...]]] = []
         self.last = Events.empty(keys)
+
+    def _end_after(self, ts: int) -> int:
+        assert self.anchor is not None
+        return self.anchor + ((ts - self.anchor) // self.period + 1) * self.period
 
     def _release(self, at: int) -> list[Post]:
         new = Events.from_tuples(self.keys, [p[1] for p in self.pending], [p[0] for p in self.pending])
@@ -600,14 +610,12 @@ class ExtTimedBatchWindow(Window):
             if ts is None:
                 continue
             if self.anchor is None:
-                self.anchor, self.end = ts, ts + self.period
-            assert self.end is not None
-            while ts >= self.end:
+                self.anchor = ts
+            if self.end is None:
+                self.end = self._end_after(ts)
+            elif ts >= self.end:
                 posts.extend(self._release(t))
-                if not self.pending and self.last.n == 0:
-                    self.end = self.anchor + ((ts - self.anchor) // self.period + 1) * self.period
-                else:
-                    self.end += self.period
+                self.end = self._end_after(ts)
             self.pending.append((t, r))
         return posts
 
