@@ -38,7 +38,7 @@ __all__ = ["compile_module", "FLOW", "OPTIONS", "Module", "StatementInfo", "Stre
 
 FLOW = "Flow"
 _WINDOWS = {"time_batch", "time", "length", "length_batch", "ext_timed", "ext_timed_batch",
-            "unique", "firstunique", "keepall", "lastevent", "firstevent", "sort"}
+            "unique", "firstunique", "keepall", "lastevent", "firstevent", "firstlength", "sort"}
 
 
 def compile_module(text: str, filename: str = "<epl>", params: Mapping[str, Any] | None = None) -> Module:
@@ -935,7 +935,7 @@ class _Compiler:
         if ns not in ("", "win", "std", "ext") or name not in _WINDOWS:
             raise self.err(f"unsupported construct: view {(ns + ':') if ns else '#'}{v.name} "
                            "(supported: time, time_batch, length, length_batch, ext_timed, "
-                           "ext_timed_batch, unique, firstunique, sort, keepall, lastevent, firstevent)", v.pos)
+                           "ext_timed_batch, unique, firstunique, sort, keepall, lastevent, firstevent, firstlength)", v.pos)
         sp.view = A.View(ns, name, v.args, v.pos)
 
         def period(arg: Any) -> int:
@@ -985,6 +985,10 @@ class _Compiler:
             if len(args) != 1:
                 raise self.err(f"{name} takes one time period", v.pos)
             sp.view_arg = period(args[0])
+        elif name == "firstlength":
+            if len(args) != 1:
+                raise self.err(f"{name} takes one event count", v.pos)
+            sp.view_arg = count(args[0])
         elif name in ("length", "length_batch"):
             if len(args) != 1:
                 raise self.err(f"{name} takes one event count", v.pos)

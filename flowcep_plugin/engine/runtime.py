@@ -33,6 +33,7 @@ from .windows import (
     Events,
     ExtTimedBatchWindow,
     ExtTimedWindow,
+    FirstLengthWindow,
     FirstUniqueWindow,
     GroupLengthWindow,
     LengthBatchWindow,
@@ -142,6 +143,8 @@ def _make_window(sp: StreamPlan, keys: list[str], plan: SelectPlan | None = None
         return FirstUniqueWindow(keys, lambda r: tuple(r[i] for i in fidx))
     if name == "firstevent":
         return FirstUniqueWindow(keys, lambda r: ())
+    if name == "firstlength":
+        return FirstLengthWindow(keys, sp.view_arg)
     if name == "groupwin_length":
         gk, size = sp.view_arg
         gidx = [ix(k) for k in gk]

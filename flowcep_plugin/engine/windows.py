@@ -520,6 +520,24 @@ class FirstUniqueWindow(Window):
         return [Post(None, Events.from_tuples(self.keys, kept, times), Events.empty(self.keys))]
 
 
+class FirstLengthWindow(Window):
+    """``#firstlength(N)``: the first N events of the stream enter and stay; every later
+    event is not posted at all (Esper's ``ViewFirstLength``: no remove stream, ever)."""
+
+    def __init__(self, keys: Sequence[str], size: int) -> None:
+        super().__init__(keys)
+        self.size = size
+        self.held = 0
+
+    def feed(self, ev: Events) -> list[Post]:
+        room = self.size - self.held
+        if ev.n == 0 or room <= 0:
+            return []
+        take = list(range(min(room, ev.n)))
+        self.held += len(take)
+        return [Post(None, ev.take(take, self.keys), Events.empty(self.keys))]
+
+
 class ExtTimedWindow(_PerEvent):
     """``win:ext_timed(prop, P)``: sliding by a timestamp property; an event leaves when an
     event with a timestamp at least P later arrives."""

@@ -107,3 +107,72 @@ def test_cast_number_to_boolean_is_null() -> None:
     got = deliveries("@Name('s0') select cast(v, boolean) as b, cast(s, boolean) as c from Flow",
                      [(1, {"v": 1, "s": "TRUE"}), (2, {"v": 0, "s": "yes"}), (3, {"v": True, "s": None})], "b", "c")
     assert got == [(1, "+", None, True), (2, "+", None, False), (3, "+", True, None)]
+
+
+# -- ext_timed -----------------------------------------------------------------------------------
+
+ETW = "espertechinc/esper regression-lib suite/view/ViewExternallyTimedWin.{}"
+
+
+@pytest.mark.esper("ext_timed", cite=ETW.format("ViewExternallyTimedWindowSceneOne (an event leaves when a "
+                                                "timestamp P or more later arrives)"))
+def test_ext_timed_scene_one() -> None:
+    evs: list[tuple[int, dict[str, Any]] | int] = [
+        (i + 1, {"symbol": s, "volume": v}) for i, (s, v) in
+        enumerate([("E1", 500), ("E2", 600), ("E3", 1500), ("E4", 1600), ("E5", 1700), ("E6", 1800), ("E7", 1900),
+                   ("E8", 2700), ("E9", 3700)])]
+    got = ir_pairs(deliveries("@Name('s0') select irstream * from Flow#ext_timed(volume, 1 sec)", evs, "symbol"))
+    assert got == {1: (["E1"], []), 2: (["E2"], []), 3: (["E3"], ["E1"]), 4: (["E4"], ["E2"]), 5: (["E5"], []),
+                   6: (["E6"], []), 7: (["E7"], []), 8: (["E8"], ["E3", "E4", "E5"]), 9: (["E9"], ["E6", "E7", "E8"])}
+
+
+@pytest.mark.esper("ext_timed", cite=ETW.format("ViewExternallyTimedBatchSceneTwo"))
+def test_ext_timed_scene_two() -> None:
+    evs: list[tuple[int, dict[str, Any]] | int] = [
+        (i + 1, {"c0": s, "lp": v}) for i, (s, v) in
+        enumerate([("E1", 1000), ("E2", 5000), ("E3", 11000), ("E4", 14000), ("E5", 21000), ("E6", 24000)])]
+    got = ir_pairs(deliveries("@Name('s0') select irstream c0 from Flow#ext_timed(lp, 10 sec)", evs, "c0"))
+    assert got == {1: (["E1"], []), 2: (["E2"], []), 3: (["E3"], ["E1"]), 4: (["E4"], []),
+                   5: (["E5"], ["E2", "E3"]), 6: (["E6"], ["E4"])}
+
+
+# -- firstlength ---------------------------------------------------------------------------------
+
+FL = "espertechinc/esper regression-lib suite/view/ViewFirstLength.{}"
+
+
+def _four() -> list[tuple[int, dict[str, Any]] | int]:
+    return [(i, {"theString": f"E{i}", "intPrimitive": i}) for i in range(1, 5)]
+
+
+@pytest.mark.esper("firstlength", cite=FL.format("ViewFirstLengthSceneOne (irstream: the third and later "
+                                                 "events are not posted, nothing leaves)"))
+def test_firstlength_scene_one() -> None:
+    got = deliveries("@Name('s0') select irstream theString as c0 from Flow#firstlength(2)", _four(), "c0")
+    assert got == [(1, "+", "E1"), (2, "+", "E2")]
+
+
+@pytest.mark.esper("firstlength", cite=FL.format("ViewFirstLengthMarketData (select irstream *)"))
+def test_firstlength_select_star() -> None:
+    got = deliveries("@Name('s0') select irstream * from Flow#firstlength(3)", _four(), "theString")
+    assert got == [(1, "+", "E1"), (2, "+", "E2"), (3, "+", "E3")]
+
+
+@pytest.mark.esper("firstlength", cite="Esper reference, 'First Length Window (firstlength)': aggregates over the "
+                   "events kept; the window holds the stream's first N events whatever WHERE says")
+def test_firstlength_aggregates_and_where() -> None:
+    got = deliveries("@Name('s0') select count(*) as n, sum(intPrimitive) as s from Flow#firstlength(2)",
+                     _four(), "n", "s")
+    assert got == [(1, "+", 1, 1), (2, "+", 2, 3)]
+    got = deliveries("@Name('s0') select theString as c0 from Flow#firstlength(2) where intPrimitive > 1",
+                     _four(), "c0")
+    assert got == [(2, "+", "E2")]
+
+
+@pytest.mark.esper("firstlength", cite="Esper reference, 'Context and Context Partitions' (each partition has "
+                   "its own data window) with ViewFirstLength")
+def test_firstlength_per_partition() -> None:
+    got = deliveries("create context C partition by theString from Flow;\n"
+                     "@Name('s0') context C select theString as c0, count(*) as n from Flow#firstlength(1)",
+                     [*_four(), (5, {"theString": "E1", "intPrimitive": 5})], "c0", "n")
+    assert got == [(1, "+", "E1", 1), (2, "+", "E2", 1), (3, "+", "E3", 1), (4, "+", "E4", 1)]

@@ -184,7 +184,6 @@ def test_unique_and_length_intersection() -> None:
 
 
 REFUSED_VIEWS = [
-    ("#firstlength(2)", "firstlength", "ViewFirstLength"),
     ("#firsttime(2 sec)", "firsttime", "ViewFirstTime"),
     ("#time_length_batch(2 sec, 2)", "time_length_batch", "ViewTimeLengthBatch"),
     ("#rank(k, 2, v)", "rank", "ViewRank"),
