@@ -1112,8 +1112,11 @@ class _Build(Transformer[Token, Any]):
                        f"filtered aggregation)", self.filename, name.line, name.column)
 
     def number(self, meta: Any, children: list[Any]) -> A.Expr:
-        s = str(children[0]).rstrip("lLdDfF")
-        value: int | float = float(s) if any(c in s for c in ".eE") else int(s)
+        # Java's literal types: a d/f suffix (2d, 1f), a point or an exponent make a double
+        # (so 2d is 2.0 and tostring(2d) is '2.0', as in Esper); an l suffix or none an integer
+        text = str(children[0])
+        s = text.rstrip("lLdDfF")
+        value: int | float = float(s) if any(c in text for c in ".eEdDfF") else int(s)
         return A.Literal(value, pos=_pos(meta), text=str(children[0]))
 
     def string(self, meta: Any, children: list[Any]) -> A.Expr:

@@ -176,3 +176,38 @@ def test_firstlength_per_partition() -> None:
                      "@Name('s0') context C select theString as c0, count(*) as n from Flow#firstlength(1)",
                      [*_four(), (5, {"theString": "E1", "intPrimitive": 5})], "c0", "n")
     assert got == [(1, "+", "E1", 1), (2, "+", "E2", 1), (3, "+", "E3", 1), (4, "+", "E4", 1)]
+
+
+# -- numeric types of literals, case, coalesce, min/max --------------------------------------------
+
+CASE = "espertechinc/esper regression-lib suite/expr/exprcore/ExprCoreCase.{}"
+
+
+@pytest.mark.esper("expr-types", cite="Esper reference, 'Data Types' (numeric literals: 2d and 2f are double and "
+                   "float, 2L long) with ExprCoreMath; tostring is Java's String.valueOf")
+def test_double_and_float_suffixes_make_doubles() -> None:
+    got = deliveries("@Name('s0') select 2d as a, 2f as b, 2L as c, tostring(2d) as d, v * 2d as e, "
+                     "tostring(v * 1d) as f from Flow", [(1, {"v": 3})], "a", "b", "c", "d", "e", "f")
+    assert got == [(1, "+", 2.0, 2.0, 2, "2.0", 6.0, "3.0")]
+    assert [type(x) for x in got[0][2:5]] == [float, float, int]
+
+
+@pytest.mark.esper("expr-types", cite=CASE.format("ExprCoreCaseSyntax1Branches3 (a case whose results are a long "
+                                                  "and doubles is a double: GE gives 10000.0)"))
+def test_case_with_a_double_branch_is_a_double() -> None:
+    epl = ("@Name('s0') select case when (symbol='GE') then volume when (symbol='DELL') then volume / 2.0 "
+           "when (symbol='MSFT') then volume / 3.0 end as c0 from Flow")
+    got = deliveries(epl, [(1, {"symbol": "DELL", "volume": 10000}), (2, {"symbol": "MSFT", "volume": 10000}),
+                           (3, {"symbol": "GE", "volume": 10000}), (4, {"symbol": "X", "volume": 1})], "c0")
+    assert got == [(1, "+", 10000 / 2.0), (2, "+", 10000 / 3.0), (3, "+", 10000.0), (4, "+", None)]
+    assert isinstance(got[2][2], float)
+
+
+@pytest.mark.esper("expr-types", cite="ExprCoalesceNode and ExprMinMaxRowNode (espertechinc/esper): the result is "
+                   "the arguments' common numeric type, so an integer beside a double comes out as a double")
+def test_coalesce_and_min_max_rows_take_the_common_type() -> None:
+    got = deliveries("@Name('s0') select coalesce(v, 2.5) as a, tostring(coalesce(v, 0.5)) as b, max(v, 0.5) as c, "
+                     "min(v, 10) as d, tostring(case when v > 0 then v else 1.5 end) as e from Flow",
+                     [(1, {"v": 3}), (2, {"v": None})], "a", "b", "c", "d", "e")
+    assert got == [(1, "+", 3.0, "3.0", 3.0, 3, "3.0"), (2, "+", 2.5, "0.5", None, None, "1.5")]
+    assert isinstance(got[0][2], float) and isinstance(got[0][4], float) and isinstance(got[0][5], int)
