@@ -1302,14 +1302,16 @@ class _Compiler:
             i, key = self.resolve(p, refs)
             return f"r{i}.get({key!r})"
 
-        def cond(e: A.Expr | None) -> Any:
-            if e is None:
-                return None
-            gen = CodeGen(fn, row_res)
-            return compile_row_function(["r0", "r1"], gen.true(e), gen.consts)
-
         def trigger_res(p: A.Prop) -> str:
             return f"r0.get({self.resolve(p, refs[:1])[1]!r})"
+
+        def cond(e: A.Expr | None, trigger_only: bool = False) -> Any:
+            """``trigger_only``: a 'when not matched' condition, where there is no window row,
+            so a property resolves against the trigger alone (as Esper validates it)."""
+            if e is None:
+                return None
+            gen = CodeGen(fn, trigger_res if trigger_only else row_res)
+            return compile_row_function(["r0", "r1"], gen.true(e), gen.consts)
 
         def values(items: tuple[A.SelectItem, ...], trigger_only: bool = False) -> Any:
             gen = CodeGen(fn, trigger_res if trigger_only else row_res)
@@ -1377,13 +1379,13 @@ class _Compiler:
                     ins_names = [it.name for it in act.items] if act.items is not None else []
                     # there is no window row when nothing matched: the select reads the trigger
                     actions.append(MergeAction("insert", values=values(act.items, True) if act.items else None,
-                                               names=ins_names, where=cond(act.where)))
+                                               names=ins_names, where=cond(act.where, True)))
                 elif not w.matched:
                     raise self.err(f"unsupported construct: {act.kind} in a 'when not matched' clause "
                                    "(there is no row to change)", act.pos)
                 else:
                     actions.append(MergeAction(act.kind, assigns=assigns(act.assignments), where=cond(act.where)))
-            plan.whens.append((w.matched, cond(w.cond), actions))
+            plan.whens.append((w.matched, cond(w.cond, not w.matched), actions))
         for conj in _conjuncts(s.where):
             if isinstance(conj, A.BinOp) and conj.op == "==" and isinstance(conj.left, A.Prop) \
                     and isinstance(conj.right, A.Prop):

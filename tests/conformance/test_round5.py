@@ -211,3 +211,96 @@ def test_coalesce_and_min_max_rows_take_the_common_type() -> None:
                      [(1, {"v": 3}), (2, {"v": None})], "a", "b", "c", "d", "e")
     assert got == [(1, "+", 3.0, "3.0", 3.0, 3, "3.0"), (2, "+", 2.5, "0.5", None, None, "1.5")]
     assert isinstance(got[0][2], float) and isinstance(got[0][4], float) and isinstance(got[0][5], int)
+
+
+# -- the rows of on-update and on-merge statements -------------------------------------------------
+
+NWU = "espertechinc/esper regression-lib suite/infra/nwtable/InfraNWTableOnUpdate.{}"
+NWM = "espertechinc/esper regression-lib suite/infra/nwtable/InfraNWTableOnMerge.{}"
+SB_WINDOW = ("create window MyInfra#keepall as (theString string, intPrimitive long);\n"
+             "insert into MyInfra select theString, intPrimitive from Flow(kind = 'SB');\n")
+
+
+def sb(t: int, s: str, i: int) -> tuple[int, dict[str, Any]]:
+    return (t, {"kind": "SB", "theString": s, "intPrimitive": i})
+
+
+def s0(t: int, ident: int, p00: str) -> tuple[int, dict[str, Any]]:
+    return (t, {"kind": "S0", "id": ident, "p00": p00})
+
+
+@pytest.mark.esper("on-update", cite=NWU.format("InfraNWTableOnUpdateSceneOne (the on-update statement outputs the "
+                                                "updated row as new and its previous values as old)"))
+def test_on_update_outputs_new_and_previous_values() -> None:
+    epl = SB_WINDOW + ("@Name('s0') on Flow(kind = 'S0') update MyInfra set theString = p00 "
+                       "where intPrimitive = id")
+    got = deliveries(epl, [sb(1, "A1", 1), sb(2, "B2", 2), s0(3, 1, "X1"), s0(4, 2, "X2"), s0(5, 9, "X9")],
+                     "theString", "intPrimitive")
+    assert got == [(3, "+", "X1", 1), (3, "-", "A1", 1), (4, "+", "X2", 2), (4, "-", "B2", 2)]
+
+
+@pytest.mark.esper("on-update", cite=NWU.format("InfraUpdateOrderOfFields (assignments in order; the statement's new "
+                                                "row carries them all)"))
+def test_on_update_row_after_ordered_assignments() -> None:
+    epl = ("create window MyInfra#keepall as (theString string, intPrimitive long, intBoxed long);\n"
+           "insert into MyInfra select theString, intPrimitive, intBoxed from Flow(kind = 'SB');\n"
+           "@Name('s0') on Flow(kind = 'S0') as sb update MyInfra as mywin "
+           "set intPrimitive = id, intBoxed = mywin.intPrimitive where mywin.theString = sb.p00")
+    got = deliveries(epl, [(1, {"kind": "SB", "theString": "E1", "intPrimitive": 1, "intBoxed": 0}),
+                           s0(2, 5, "E1"), s0(3, 7, "E1")], "intPrimitive", "intBoxed")
+    assert [g for g in got if g[1] == "+"] == [(2, "+", 5, 5), (3, "+", 7, 7)]
+
+
+@pytest.mark.esper("on-merge", cite=NWM.format("InfraOnMergeMatchNoMatch (insert: a new row; update: new "
+                                               "and previous values; delete: an old row; an unqualified property "
+                                               "of a 'when not matched' condition is the trigger's)"))
+def test_on_merge_outputs_inserts_updates_and_deletes() -> None:
+    epl = ("create window MyInfra#keepall as (theString string, intPrimitive long);\n"
+           "@Name('s0') on Flow as sb merge MyInfra mw where sb.theString = mw.theString "
+           "when matched and sb.intPrimitive < 0 then delete "
+           "when not matched and intPrimitive > 0 then insert select theString, intPrimitive "
+           "when matched and sb.intPrimitive > 0 then update set intPrimitive = sb.intPrimitive + mw.intPrimitive")
+    evs: list[tuple[int, dict[str, Any]] | int] = [
+        (t, {"theString": s, "intPrimitive": i}) for t, s, i in
+        ((1, "E1", 0), (2, "E2", 2), (3, "E2", 10), (4, "E2", -1), (5, "E3", 3), (6, "E3", 4))]
+    got = deliveries(epl, evs, "theString", "intPrimitive")
+    assert got == [(2, "+", "E2", 2), (3, "+", "E2", 12), (3, "-", "E2", 2), (4, "-", "E2", 12),
+                   (5, "+", "E3", 3), (6, "+", "E3", 7), (6, "-", "E3", 3)]
+
+
+@pytest.mark.esper("on-merge", cite=NWM.format("InfraInsertOnly (useEquivalent: merge ... where 1=2 when not "
+                                               "matched then insert: the statement outputs the inserted row, in the "
+                                               "window's columns)"))
+def test_on_merge_insert_only_outputs_the_window_row() -> None:
+    epl = ("create window InsertOnlyInfra#unique(p0) as (p0 string, p1 long);\n"
+           "@Name('s0') on Flow merge InsertOnlyInfra where 1=2 when not matched then "
+           "insert select theString as p0, intPrimitive as p1")
+    h = Harness(epl)
+    h.send(1, theString="E1", intPrimitive=1, other="x")
+    h.send(2, theString="E2", intPrimitive=2)
+    assert [(r.time_ms, r.removed, r.values) for r in h.of("s0")] == [
+        (1, False, {"p0": "E1", "p1": 1}), (2, False, {"p0": "E2", "p1": 2})]
+
+
+@pytest.mark.esper("on-merge", cite=NWM.format("InfraFlow (update, insert, reset and delete through one merge; the "
+                                               "merge statement's new and old rows)"))
+def test_on_merge_flow() -> None:
+    epl = ("create window MyMergeInfra#unique(theString) as (theString string, intPrimitive long, intBoxed long);\n"
+           "insert into MyMergeInfra select theString, intPrimitive, intBoxed from Flow(boolPrimitive);\n"
+           "@Name('s0') on Flow(boolPrimitive = false) as up merge MyMergeInfra as mv "
+           "where mv.theString = up.theString "
+           "when matched and up.intPrimitive < 0 then delete "
+           "when matched and up.intPrimitive = 0 then update set intPrimitive = 0, intBoxed = 0 "
+           "when matched then update set intPrimitive = up.intPrimitive, intBoxed = up.intBoxed + mv.intBoxed "
+           "when not matched then insert select *")
+    sends = [(True, "E1", 10, 200), (False, "E1", 11, 201), (False, "E2", 13, 300), (False, "E2", 14, 301),
+             (False, "E2", 15, 302), (False, "E3", 40, 400), (False, "E3", 0, 1000), (False, "E2", -1, 1000),
+             (False, "E1", -1, 1000)]
+    evs: list[tuple[int, dict[str, Any]] | int] = [
+        (i + 1, {"boolPrimitive": b, "theString": s, "intPrimitive": ip, "intBoxed": ib})
+        for i, (b, s, ip, ib) in enumerate(sends)]
+    got = deliveries(epl, evs, "theString", "intPrimitive", "intBoxed")
+    assert got == [(2, "+", "E1", 11, 401), (2, "-", "E1", 10, 200), (3, "+", "E2", 13, 300),
+                   (4, "+", "E2", 14, 601), (4, "-", "E2", 13, 300), (5, "+", "E2", 15, 903),
+                   (5, "-", "E2", 14, 601), (6, "+", "E3", 40, 400), (7, "+", "E3", 0, 0), (7, "-", "E3", 40, 400),
+                   (8, "-", "E2", 15, 903), (9, "-", "E1", 11, 401)]
