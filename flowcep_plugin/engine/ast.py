@@ -320,6 +320,8 @@ class CreateWindowStmt:
     source: str | None  # the stream modelled after (None for the column form)
     annotations: tuple[Annotation, ...] = ()
     pos: Pos = NOPOS
+    #: the column form's declared types ((name, type), ...); None for the other forms
+    types: tuple[tuple[str, str], ...] | None = None
 
 
 # -- subqueries and explicit joins (h-subq) ---------------------------------------------------

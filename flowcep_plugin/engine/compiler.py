@@ -19,6 +19,7 @@ from .contexts import CONTEXT_FUNCTION, ContextPlan
 from .expressions import (
     CodeGen,
     ColumnFilter,
+    as_double,
     children_of,
     compile_column_filter,
     compile_column_values,
@@ -1066,7 +1067,11 @@ class _Compiler:
                             raise self.err(f"create window {w.name}: {p!r} is not a property of "
                                            f"{w.source} (known: {', '.join(src.props or [])})", w.pos)
                     props = [src.key(p) or p for p in props]
-            self.streams[w.name] = StreamDef(w.name, "derived", props)
+            types = dict(w.types) if w.types is not None else None
+            if types is None and w.source is not None:
+                src_types = self.stream_def(w.source, w.pos).types
+                types = {p: src_types[p] for p in props or () if p in src_types} if src_types else None
+            self.streams[w.name] = StreamDef(w.name, "derived", props, types=types)
             self.window_plans.append(self.window_plan(w, props))
         for c in self.ctx_decls.values():
             self.ctx_plans[c.name] = self.context_plan(c)
@@ -1328,9 +1333,25 @@ class _Compiler:
                 if key is None:
                     raise self.err(f"set {a.target.text}: not a column of named window {s.window} "
                                    f"(columns: {', '.join(wsd.props or [])})", a.target.pos)
-                gen = CodeGen(fn, row_res)
-                out.append((key, compile_row_function(["r0", "r1"], gen.value(a.value), gen.consts)))
+                gen = CodeGen(fn, assign_res)
+                code = gen.value(a.value)
+                if (wsd.types or {}).get(key, "").lower() in ("double", "float", "java.lang.double"):
+                    # Esper widens an integer assigned to a double column (InfraUpdateOrderOfFields)
+                    code = f"{gen.const(as_double)}({code})"
+                out.append((key, compile_row_function(["r0", "r1", "r2"], code, gen.consts)))
             return out
+
+        def assign_res(p: A.Prop) -> str:
+            """In a SET: ``initial.c`` is column c of the row before this update (Esper's
+            ``initial`` keyword, InfraNWTableOnUpdate.InfraUpdateOrderOfFields); any other name
+            resolves as elsewhere (the window's values read as assigned so far)."""
+            if len(p.parts) == 2 and p.parts[0].lower() == "initial" and "initial" not in (t_alias, w_alias):
+                key = wsd.key(p.parts[1])
+                if key is None:
+                    raise self.err(f"initial.{p.parts[1]}: not a column of named window {s.window} "
+                                   f"(columns: {', '.join(wsd.props or [])})", p.pos)
+                return f"r2.get({key!r})"
+            return row_res(p)
 
         names: list[str] = []
         if s.items is not None:

@@ -251,7 +251,8 @@ def _mixes_double(results: Sequence[A.Expr]) -> bool:
     return any(static_double(r) for r in results)
 
 
-def _as_double(v: Any) -> Any:
+def as_double(v: Any) -> Any:
+    """An integer as a double (Esper's widening to a double type); anything else as it is."""
     return float(v) if v.__class__ is int else v
 
 
@@ -445,9 +446,9 @@ class CodeGen:
                              "joins)", e)
         if isinstance(e, A.Case):
             code = self._case(e)
-            return f"{self.const(_as_double)}({code})" if static_double(e) else code
+            return f"{self.const(as_double)}({code})" if static_double(e) else code
         if isinstance(e, A.Call) and (e.name == "coalesce" or _row_minmax(e)) and static_double(e):
-            return f"{self.const(_as_double)}({self._value_call(e)})"
+            return f"{self.const(as_double)}({self._value_call(e)})"
         if isinstance(e, A.Call):
             return self._value_call(e)
         return self._value_ops(e)

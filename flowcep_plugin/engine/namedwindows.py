@@ -53,7 +53,7 @@ class NamedWindowPlan:
 @dataclass
 class MergeAction:
     kind: str  # update | delete | insert
-    assigns: list[tuple[str, RowFn]] = field(default_factory=list)  # (window key, f(t, w))
+    assigns: list[tuple[str, RowFn]] = field(default_factory=list)  # (window key, f(t, w, initial w))
     values: RowFn | None = None  # insert: f(t) -> tuple of values
     names: list[str] = field(default_factory=list)
     into: str | None = None  # insert into another stream than the window
@@ -395,7 +395,7 @@ class OnTrigger:
         prev = self.nw.rows[rid][1]
         new = dict(prev)
         for key, fn in assigns:  # in order: a later assignment sees the earlier ones
-            new[key] = fn(trow, new)
+            new[key] = fn(trow, new, prev)
         self.nw.update(t, rid, new)
         olds.append(prev)
         return new

@@ -857,8 +857,8 @@ class _Build(Transformer[Token, Any]):
     def create_window(self, meta: Any, children: list[Any]) -> A.CreateWindowStmt:
         _create, _window, name, *rest = children
         views = tuple(v for v in rest if isinstance(v, A.View))
-        props, source = rest[-1]
-        return A.CreateWindowStmt(_name(name), views, props, source, (), _pos(meta))
+        props, source, *types = rest[-1]
+        return A.CreateWindowStmt(_name(name), views, props, source, (), _pos(meta), types[0] if types else None)
 
     def nw_from_select(self, meta: Any, children: list[Any]) -> tuple[Any, str]:
         _sel, items, _from, stream = children
@@ -874,8 +874,8 @@ class _Build(Transformer[Token, Any]):
     def nw_from_type(self, meta: Any, children: list[Any]) -> tuple[Any, str]:
         return None, _name(children[0])
 
-    def nw_from_columns(self, meta: Any, children: list[Any]) -> tuple[Any, None]:
-        return tuple(p for p, _t in children), None
+    def nw_from_columns(self, meta: Any, children: list[Any]) -> tuple[Any, None, Any]:
+        return tuple(p for p, _t in children), None, tuple(children)
 
     def on_stmt(self, meta: Any, children: list[Any]) -> A.OnStmt:
         _on, trigger, action = children

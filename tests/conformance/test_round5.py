@@ -239,16 +239,23 @@ def test_on_update_outputs_new_and_previous_values() -> None:
     assert got == [(3, "+", "X1", 1), (3, "-", "A1", 1), (4, "+", "X2", 2), (4, "-", "B2", 2)]
 
 
-@pytest.mark.esper("on-update", cite=NWU.format("InfraUpdateOrderOfFields (assignments in order; the statement's new "
-                                                "row carries them all)"))
+@pytest.mark.esper("on-update", cite=NWU.format("InfraUpdateOrderOfFields (assignments in order, each seeing the "
+                                                "ones before; initial.c is the row before the update; an integer "
+                                                "set into a double column is a double)"))
 def test_on_update_row_after_ordered_assignments() -> None:
-    epl = ("create window MyInfra#keepall as (theString string, intPrimitive long, intBoxed long);\n"
-           "insert into MyInfra select theString, intPrimitive, intBoxed from Flow(kind = 'SB');\n"
+    epl = ("create window MyInfra#keepall as (theString string, intPrimitive int, intBoxed int, "
+           "doublePrimitive double);\n"
+           "insert into MyInfra select theString, intPrimitive, intBoxed, doublePrimitive from Flow(kind = 'SB');\n"
            "@Name('s0') on Flow(kind = 'S0') as sb update MyInfra as mywin "
-           "set intPrimitive = id, intBoxed = mywin.intPrimitive where mywin.theString = sb.p00")
-    got = deliveries(epl, [(1, {"kind": "SB", "theString": "E1", "intPrimitive": 1, "intBoxed": 0}),
-                           s0(2, 5, "E1"), s0(3, 7, "E1")], "intPrimitive", "intBoxed")
-    assert [g for g in got if g[1] == "+"] == [(2, "+", 5, 5), (3, "+", 7, 7)]
+           "set intPrimitive = id, intBoxed = mywin.intPrimitive, doublePrimitive = initial.intPrimitive "
+           "where mywin.theString = sb.p00")
+    got = deliveries(epl, [(1, {"kind": "SB", "theString": "E1", "intPrimitive": 1, "intBoxed": 2,
+                                "doublePrimitive": 2.0}), s0(2, 5, "E1"),
+                           (3, {"kind": "SB", "theString": "E2", "intPrimitive": 10, "intBoxed": 20,
+                                "doublePrimitive": 20.0}), s0(4, 6, "E2"), s0(5, 7, "E1")],
+                     "intPrimitive", "intBoxed", "doublePrimitive")
+    assert [g for g in got if g[1] == "+"] == [(2, "+", 5, 5, 1.0), (4, "+", 6, 6, 10.0), (5, "+", 7, 7, 5.0)]
+    assert all(isinstance(g[4], float) for g in got)
 
 
 @pytest.mark.esper("on-merge", cite=NWM.format("InfraOnMergeMatchNoMatch (insert: a new row; update: new "
