@@ -222,6 +222,8 @@ class OutputLimit:
     ms: int | None
     events: int | None
     pos: Pos = NOPOS
+    #: ``output ... when terminated``: released when the statement's context partition ends
+    terminated: bool = False
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,8 @@ class _Compiler:
         self.on_plans: list[OnPlan] = []
         self.ctx_decls: dict[str, A.CreateContextStmt] = {}
         self.ctx_plans: dict[str, ContextPlan] = {}
+        #: the kind of context of the statement being planned (None outside ``context C``)
+        self.context_kind: str | None = None
         self.context_of: dict[str, ContextPlan] = {}
 
     def err(self, msg: str, pos: A.Pos | None) -> EPLError:
@@ -490,7 +492,7 @@ class _Compiler:
             raise self.err("output every: the time period must be at least 1 msec", s.output.pos)
         if s.output is not None and s.output.ms is None and s.output.events is not None and s.output.events < 1:
             raise self.err("output every N events: N must be at least 1", s.output.pos)
-        if s.output is not None and s.output.ms is None:
+        if s.output is not None and s.output.ms is None and not s.output.terminated:
             if aggregated or s.output.kind not in ("default", "all", "last") or not s.output.events:
                 raise self.err("unsupported construct: output rate by events with aggregates, first or "
                                "snapshot (use a time period, or output [all|last] every N events without "
@@ -834,6 +836,21 @@ class _Compiler:
         kind = out.kind
         batch = any(sp.view is not None and sp.view.name in _BATCH_VIEWS for sp in streams)
         what = f"output {kind} every" if kind != "default" else "output every"
+        if out.terminated:
+            what = "output snapshot when terminated"
+            ctx = self.context_kind
+            if ctx is None or ctx == "keyed":
+                raise self.err("unsupported construct: output when terminated "
+                               + ("outside a context statement" if ctx is None else
+                                  "in a keyed segmented context (its partitions never end)")
+                               + " (a context declared start @now end after P, or initiated by ... "
+                               "terminated after P)", out.pos)
+            if kind != "snapshot":
+                raise self.err(f"unsupported construct: output {kind + ' ' if kind != 'default' else ''}"
+                               "when terminated (only output snapshot when terminated)", out.pos)
+            if batch or len(streams) > 1:
+                raise self.err(f"unsupported construct: {what} over {'a join' if len(streams) > 1 else 'a batch window'}",
+                               out.pos)
         if not plan.aggregated:
             view = streams[0].view.name if streams[0].view is not None else None
             if kind == "snapshot" and (len(streams) > 1 or view not in _SNAPSHOT_VIEWS):
@@ -1223,7 +1240,11 @@ class _Compiler:
         s = _replace_props(s, ctx_prop)
         if cplan.kind == "keyed" and not isinstance(s.sources, A.PatternSource):
             s = self._partition_props_as_keys(s, cplan.keys)
-        plan = self.select(s, name)
+        self.context_kind = cplan.kind
+        try:
+            plan = self.select(s, name)
+        finally:
+            self.context_kind = None
         if plan.subqueries:
             raise self.err("unsupported construct: a subquery in a context statement", s.pos)
         if plan.match_recognize is not None:

@@ -263,6 +263,8 @@ _NAMED_RULES = _rules(
     (None, r"for\s+(grouped_delivery|discrete_delivery)\b", "FOR grouped_delivery/discrete_delivery"),
     (r"\bfor", r"(grouped_delivery|discrete_delivery)\b", "FOR grouped_delivery/discrete_delivery"),
     # output rate limiting
+    (r"\boutput(\s+(all|first|last|snapshot))?\s+when\s+terminated", r"and\b",
+     "output ... when terminated and <condition>"),
     (r"\boutput(\s+(all|first|last|snapshot))?", r"when\s+terminated\b", "output when terminated"),
     (r"\boutput(\s+(all|first|last|snapshot))?", r"when\b", "output when <condition>"),
     (r"\boutput(\s+(all|first|last|snapshot))?", r"after\b", "output after (suppressing the first rows)"),
@@ -693,6 +695,11 @@ class _Build(Transformer[Token, Any]):
         if isinstance(rest[0], A.TimePeriod):
             return A.OutputLimit(k, rest[0].ms, None, _pos(meta))
         return A.OutputLimit(k, None, int(str(rest[0])), _pos(meta))
+
+    def output_terminated(self, meta: Any, children: list[Any]) -> A.OutputLimit:
+        _out, kind, _when_terminated = children
+        k = str(kind).lower() if kind is not None else "default"
+        return A.OutputLimit(k, None, None, _pos(meta), terminated=True)
 
     def order_by(self, meta: Any, children: list[Any]) -> list[A.OrderItem]:
         return children[2:]

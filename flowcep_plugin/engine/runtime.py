@@ -268,6 +268,22 @@ class _Limiter:
         return [r._replace(time_ms=now) for r in rows]
 
 
+class _TerminatedLimiter(_Limiter):
+    """``output snapshot when terminated``: no timer; rows are held (a group's current row,
+    the events the window holds) until the statement's context partition ends and the context
+    calls ``Statement.terminate`` (ContextInitTermTemporalFixed ...OutputSnapshot cases)."""
+
+    @property
+    def started(self) -> bool:  # never waits for a first event: it has no interval to open
+        return True
+
+    def start(self, t: int) -> None:
+        return None
+
+    def due_if_fed(self, t: int) -> int | None:  # type: ignore[override]
+        return None
+
+
 class _EventLimiter(_Limiter):
     """``output [all | last] every N events`` (statements without aggregates): rows are held
     until N events reached the statement, as Esper's OutputConditionCount counts the events
@@ -359,6 +375,8 @@ class _Stmt:
             self.limiter = _Limiter(plan.output.kind, plan.output.ms, _limit_mode(plan))
         elif plan.output is not None and plan.output.events:
             self.limiter = _EventLimiter(plan.output.kind, plan.output.events, _limit_mode(plan))
+        elif plan.output is not None and plan.output.terminated:
+            self.limiter = _TerminatedLimiter(plan.output.kind, 0, _limit_mode(plan))
         # a window that posts each arriving event as it comes, WHERE already applied: the
         # output intervals start with the first event fed
         sp0 = plan.streams[0]
@@ -576,6 +594,25 @@ class _Stmt:
                 for post in w.flush():
                     self.on_post(idx, post, rows)
         return self._limit(rows)
+
+    def terminate(self, now: int) -> list[Row]:
+        """``output snapshot when terminated``: the rows when the context partition ends, at
+        its end: the ungrouped aggregation's current row, also over no events at all (count 0,
+        sum null, as ContextStartEndFilterStartedFilterEndedOutputSnapshot's empty partition
+        gives), HAVING applied; each group with events in the window; or, without aggregates,
+        the events the window holds. ORDER BY and LIMIT shape them as one step."""
+        lim = self.limiter
+        if not isinstance(lim, _TerminatedLimiter):
+            return []
+        if lim.mode == "simple":
+            released = self._snapshot(now)
+        elif lim.mode == "forall":
+            rows: list[tuple[Any, Row]] = []
+            self._emit_group(now, (), self._states(()), rows)
+            released = [r for _k, r in rows]
+        else:
+            released = lim.fire(now)
+        return self.shape(released) if self.shape is not None and released else released
 
     def _snapshot(self, now: int) -> list[Row]:
         """``output snapshot`` without aggregates: a row for every event the window holds

@@ -311,3 +311,75 @@ def test_on_merge_flow() -> None:
                    (4, "+", "E2", 14, 601), (4, "-", "E2", 13, 300), (5, "+", "E2", 15, 903),
                    (5, "-", "E2", 14, 601), (6, "+", "E3", 40, 400), (7, "+", "E3", 0, 0), (7, "-", "E3", 40, 400),
                    (8, "-", "E2", 15, 903), (9, "-", "E1", 11, 401)]
+
+
+# -- output snapshot when terminated ---------------------------------------------------------------
+
+CTX = "espertechinc/esper regression-lib suite/context/ContextInitTermTemporalFixed.{}"
+FIXED_1S = "create context C start @now end after 1 sec;\n"
+CTX_EVENTS: list[tuple[int, dict[str, Any]] | int] = [
+    (0, {"s": "a", "v": 1}), (100, {"s": "b", "v": 2}), (500, {"s": "a", "v": 3}), 1000,
+    (1200, {"s": "a", "v": 5}), 2000, 3000, (3500, {"s": "c", "v": 1}), 4000]
+
+
+@pytest.mark.esper("ctx-terminated", cite=CTX.format("ContextStartEndFilterStartedFilterEndedOutputSnapshot (the sum "
+                                                     "of the partition at its end; a partition without events gives "
+                                                     "one row, sum null)"))
+def test_snapshot_when_terminated_ungrouped() -> None:
+    got = deliveries(FIXED_1S + "@Name('s0') context C select context.startTime as c0, count(*) as c1, sum(v) as c2 "
+                     "from Flow output snapshot when terminated", CTX_EVENTS, "c0", "c1", "c2")
+    # the partition in progress at the end of input (from 4000) took no event: not reported
+    assert got == [(1000, "+", 0, 3, 6), (2000, "+", 1000, 1, 5), (3000, "+", 2000, 0, None), (4000, "+", 3000, 1, 1)]
+
+
+@pytest.mark.esper("ctx-terminated", cite=CTX.format("ContextStartEndFilterStartedFilterEndedCorrelatedOutputSnapshot "
+                                                     "(nothing is output until the partition ends)") +
+                   "; ResultSetOutputLimitRowPerGroup snapshot: each group with events")
+def test_snapshot_when_terminated_grouped_and_ordered() -> None:
+    got = deliveries(FIXED_1S + "@Name('s0') context C select s, count(*) as n from Flow group by s "
+                     "output snapshot when terminated order by s desc", CTX_EVENTS, "s", "n")
+    assert got == [(1000, "+", "b", 1), (1000, "+", "a", 2), (2000, "+", "a", 1), (4000, "+", "c", 1)]
+
+
+@pytest.mark.esper("ctx-terminated", cite="Esper reference, 'Output When Terminated' and RowForAllHaving: HAVING "
+                   "decides the row at the partition's end")
+def test_snapshot_when_terminated_with_having() -> None:
+    got = deliveries(FIXED_1S + "@Name('s0') context C select count(*) as n from Flow having count(*) > 1 "
+                     "output snapshot when terminated", CTX_EVENTS, "n")
+    assert got == [(1000, "+", 3)]
+
+
+@pytest.mark.esper("ctx-terminated", cite="espertechinc/esper regression-lib suite/context/ContextDocExamples "
+                   "(initiated ... terminated after, select context.<alias>.<property>, aggregates ... output "
+                   "snapshot when terminated): each overlapping partition reports at its own end")
+def test_snapshot_when_terminated_overlapping() -> None:
+    got = deliveries("create context I initiated by Flow(s = 'a') as a terminated after 1 sec;\n"
+                     "@Name('s0') context I select context.a.v as av, count(*) as n, sum(v) as t from Flow "
+                     "output snapshot when terminated", CTX_EVENTS, "av", "n", "t")
+    assert got == [(1000, "+", 1, 3, 6), (1500, "+", 3, 2, 8), (2200, "+", 5, 1, 5)]
+
+
+@pytest.mark.esper("ctx-terminated", cite="Esper reference, 'Output When Terminated': the events the window holds "
+                   "at the partition's end, for a statement without aggregates")
+def test_snapshot_when_terminated_without_aggregates() -> None:
+    got = deliveries(FIXED_1S + "@Name('s0') context C select s, v from Flow#time(10 sec) output snapshot when "
+                     "terminated", CTX_EVENTS, "s", "v")
+    assert got == [(1000, "+", "a", 1), (1000, "+", "b", 2), (1000, "+", "a", 3), (2000, "+", "a", 5),
+                   (4000, "+", "c", 1)]
+
+
+@pytest.mark.parametrize("epl, needle", [
+    (FIXED_1S + "context C select count(*) from Flow output last when terminated", "output last when terminated"),
+    (FIXED_1S + "context C select count(*) from Flow output when terminated", "output when terminated"),
+    ("create context K partition by s from Flow;\ncontext K select count(*) from Flow output snapshot when terminated",
+     "keyed segmented context"),
+    ("select count(*) from Flow output snapshot when terminated", "outside a context"),
+    (FIXED_1S + "context C select count(*) from Flow#time_batch(1 sec) output snapshot when terminated",
+     "batch window"),
+])
+@pytest.mark.esper("unsupported-is-an-error", cite="Esper reference, 'Output When Terminated': the forms not run "
+                   "here are refused by name")
+def test_other_output_when_terminated_forms_are_refused(epl: str, needle: str) -> None:
+    with pytest.raises(EPLError) as info:
+        compile_module(epl)
+    assert "unsupported construct" in str(info.value) and needle in str(info.value)
