@@ -837,7 +837,7 @@ class _Compiler:
         batch = any(sp.view is not None and sp.view.name in _BATCH_VIEWS for sp in streams)
         what = f"output {kind} every" if kind != "default" else "output every"
         if out.terminated:
-            what = "output snapshot when terminated"
+            what = f"output {kind + ' ' if kind != 'default' else ''}when terminated"
             ctx = self.context_kind
             if ctx is None or ctx == "keyed":
                 raise self.err("unsupported construct: output when terminated "
@@ -845,9 +845,13 @@ class _Compiler:
                                   "in a keyed segmented context (its partitions never end)")
                                + " (a context declared start @now end after P, or initiated by ... "
                                "terminated after P)", out.pos)
-            if kind != "snapshot":
-                raise self.err(f"unsupported construct: output {kind + ' ' if kind != 'default' else ''}"
-                               "when terminated (only output snapshot when terminated)", out.pos)
+            if kind == "first" or (kind != "snapshot" and plan.aggregated and not plan.grouped
+                                   and not plan.per_event):
+                # an ungrouped aggregation's row over a partition without events is not pinned
+                # down by any Esper case for these kinds; snapshot's is
+                raise self.err(f"unsupported construct: {what}"
+                               + (" with aggregates over all events (use output snapshot when terminated)"
+                                  if kind != "first" else ""), out.pos)
             if batch or len(streams) > 1:
                 raise self.err(f"unsupported construct: {what} over {'a join' if len(streams) > 1 else 'a batch window'}",
                                out.pos)

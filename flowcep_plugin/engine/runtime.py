@@ -269,9 +269,9 @@ class _Limiter:
 
 
 class _TerminatedLimiter(_Limiter):
-    """``output snapshot when terminated``: no timer; rows are held (a group's current row,
-    the events the window holds) until the statement's context partition ends and the context
-    calls ``Statement.terminate`` (ContextInitTermTemporalFixed ...OutputSnapshot cases)."""
+    """``output ... when terminated``: no timer; rows are held (a group's current row, the
+    rows produced) until the statement's context partition ends and the context calls
+    ``Statement.terminate`` (ContextInitTermTemporalFixed ...OutputSnapshot cases)."""
 
     @property
     def started(self) -> bool:  # never waits for a first event: it has no interval to open
@@ -596,15 +596,19 @@ class _Stmt:
         return self._limit(rows)
 
     def terminate(self, now: int) -> list[Row]:
-        """``output snapshot when terminated``: the rows when the context partition ends, at
-        its end: the ungrouped aggregation's current row, also over no events at all (count 0,
-        sum null, as ContextStartEndFilterStartedFilterEndedOutputSnapshot's empty partition
-        gives), HAVING applied; each group with events in the window; or, without aggregates,
-        the events the window holds. ORDER BY and LIMIT shape them as one step."""
+        """``output ... when terminated``: the rows when the context partition ends, at its
+        end. ``snapshot``: the ungrouped aggregation's current row, also over no events at all
+        (count 0, sum null, as ContextStartEndFilterStartedFilterEndedOutputSnapshot's empty
+        partition gives), HAVING applied; each group with events in the window; or, without
+        aggregates, the events the window holds. No keyword, ``all``, ``last``: the rows the
+        partition produced (``last``: the last, per group), as an output interval releases
+        them. ORDER BY and LIMIT shape them as one step."""
         lim = self.limiter
         if not isinstance(lim, _TerminatedLimiter):
             return []
-        if lim.mode == "simple":
+        if lim.kind != "snapshot":  # output [all|last] when terminated: the rows held, as at an interval end
+            released = lim.fire(now)
+        elif lim.mode == "simple":
             released = self._snapshot(now)
         elif lim.mode == "forall":
             rows: list[tuple[Any, Row]] = []

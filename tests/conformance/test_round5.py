@@ -368,9 +368,35 @@ def test_snapshot_when_terminated_without_aggregates() -> None:
                    (4000, "+", "c", 1)]
 
 
+@pytest.mark.esper("ctx-terminated", cite="espertechinc/esper ContextInitTerm (esper-6 regression "
+                   "TestContextInitiatedTerminated.runAssertionOutputOnlyWhenTerminatedThenSet, without the then-set: "
+                   "output when terminated releases the partition's rows at its end)")
+def test_output_when_terminated_releases_the_partitions_rows() -> None:
+    got = deliveries("create context I initiated by Flow(kind = 'S0') as s0 terminated after 1 min;\n"
+                     "@Name('s0') context I select theString as c0 from Flow(kind = 'SB') output when terminated",
+                     [(0, {"kind": "S0"}), (1, {"kind": "SB", "theString": "E4"}), 60000], "c0")
+    assert got == [(60000, "+", "E4")]
+    got = deliveries(FIXED_1S + "@Name('s0') context C select s, v from Flow output when terminated", CTX_EVENTS,
+                     "s", "v")
+    assert got == [(1000, "+", "a", 1), (1000, "+", "b", 2), (1000, "+", "a", 3), (2000, "+", "a", 5),
+                   (4000, "+", "c", 1)]
+
+
+@pytest.mark.esper("ctx-terminated", cite="Esper reference, 'Output When Terminated' with the output last rules of "
+                   "ResultSetOutputLimitRowPerGroup and ResultSetOutputLimitSimple: the last row (per group)")
+def test_output_last_when_terminated() -> None:
+    got = deliveries(FIXED_1S + "@Name('s0') context C select s, v from Flow output last when terminated",
+                     CTX_EVENTS, "s", "v")
+    assert got == [(1000, "+", "a", 3), (2000, "+", "a", 5), (4000, "+", "c", 1)]
+    got = deliveries(FIXED_1S + "@Name('s0') context C select s, count(*) as n from Flow group by s "
+                     "output last when terminated", CTX_EVENTS, "s", "n")
+    assert sorted(got) == [(1000, "+", "a", 2), (1000, "+", "b", 1), (2000, "+", "a", 1), (4000, "+", "c", 1)]
+
+
 @pytest.mark.parametrize("epl, needle", [
     (FIXED_1S + "context C select count(*) from Flow output last when terminated", "output last when terminated"),
     (FIXED_1S + "context C select count(*) from Flow output when terminated", "output when terminated"),
+    (FIXED_1S + "context C select s from Flow output first when terminated", "output first when terminated"),
     ("create context K partition by s from Flow;\ncontext K select count(*) from Flow output snapshot when terminated",
      "keyed segmented context"),
     ("select count(*) from Flow output snapshot when terminated", "outside a context"),
