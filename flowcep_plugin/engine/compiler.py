@@ -1389,7 +1389,8 @@ class _Compiler:
             names = list(wsd.props or [])
         info = StatementInfo(name, s.insert_into, names, f"on-{s.kind}", s.pos.line)
         plan = OnPlan(s.kind, info, s.window, [sp], where=cond(s.where), names=names,
-                      star=s.items is None)
+                      star=s.items is None,
+                      never=isinstance(s.where, A.Literal) and s.where.value is False)
         if s.kind in ("select", "select-delete") and s.items is not None:
             plan.select = values(s.items)
         if s.order_by:

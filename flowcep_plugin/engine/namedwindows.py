@@ -76,6 +76,7 @@ class OnPlan:
     whens: list[tuple[bool, RowFn | None, list[MergeAction]]] = field(default_factory=list)
     equi: tuple[str, str] | None = None  # WHERE t.k = w.k: (trigger key, window key), a hash lookup
     shape: Callable[[list[Row]], list[Row]] | None = None  # select: ORDER BY over one trigger's rows
+    never: bool = False  # WHERE is the literal false (merge W insert select ...): no row matches
 
 
 def _events(items: list[tuple[int, dict[str, Any]]]) -> Events:
@@ -339,6 +340,8 @@ class OnTrigger:
 
     def _matches(self, trow: dict[str, Any]) -> list[int]:
         plan, nw = self.plan, self.nw
+        if plan.never:
+            return []
         if plan.equi is not None:
             v = trow.get(plan.equi[0])
             ids = [] if v is None else nw.lookup(plan.equi[1], v)

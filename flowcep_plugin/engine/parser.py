@@ -925,6 +925,15 @@ class _Build(Transformer[Token, Any]):
         w, a, wpos = self._window(name, alias)
         return A.OnStmt("merge", _NO_REF, w, a, where, whens=tuple(whens), window_pos=wpos)
 
+    def on_merge_insert(self, meta: Any, children: list[Any]) -> A.OnStmt:
+        """``merge W insert select ...`` (Esper's insert-only merge): every trigger inserts,
+        as ``merge W where false when not matched then insert select ...`` would."""
+        _merge, _into, name, alias, _ins, _sel, items = children
+        w, a, wpos = self._window(name, alias)
+        action = A.MergeAction("insert", items=items, pos=_pos(meta))
+        return A.OnStmt("merge", _NO_REF, w, a, A.Literal(False, pos=_pos(meta), text="false"),
+                        whens=(A.MergeWhen(False, None, (action,), _pos(meta)),), window_pos=wpos)
+
     def assignment(self, meta: Any, children: list[Any]) -> A.Assignment:
         target, op, value = children
         if str(op) != "=":

@@ -275,18 +275,19 @@ def test_on_merge_outputs_inserts_updates_and_deletes() -> None:
                    (5, "+", "E3", 3), (6, "+", "E3", 7), (6, "-", "E3", 3)]
 
 
-@pytest.mark.esper("on-merge", cite=NWM.format("InfraInsertOnly (useEquivalent: merge ... where 1=2 when not "
-                                               "matched then insert: the statement outputs the inserted row, in the "
-                                               "window's columns)"))
+@pytest.mark.esper("on-merge", cite=NWM.format("InfraInsertOnly (merge W insert select ..., and its equivalent "
+                                               "merge ... where 1=2 when not matched then insert: the statement "
+                                               "outputs the inserted row, in the window's columns)"))
 def test_on_merge_insert_only_outputs_the_window_row() -> None:
     epl = ("create window InsertOnlyInfra#unique(p0) as (p0 string, p1 long);\n"
            "@Name('s0') on Flow merge InsertOnlyInfra where 1=2 when not matched then "
            "insert select theString as p0, intPrimitive as p1")
-    h = Harness(epl)
-    h.send(1, theString="E1", intPrimitive=1, other="x")
-    h.send(2, theString="E2", intPrimitive=2)
-    assert [(r.time_ms, r.removed, r.values) for r in h.of("s0")] == [
-        (1, False, {"p0": "E1", "p1": 1}), (2, False, {"p0": "E2", "p1": 2})]
+    for text in (epl, epl.replace("where 1=2 when not matched then insert", "insert")):  # InfraInsertOnly's forms
+        h = Harness(text)
+        h.send(1, theString="E1", intPrimitive=1, other="x")
+        h.send(2, theString="E2", intPrimitive=2)
+        assert [(r.time_ms, r.removed, r.values) for r in h.of("s0")] == [
+            (1, False, {"p0": "E1", "p1": 1}), (2, False, {"p0": "E2", "p1": 2})]
 
 
 @pytest.mark.esper("on-merge", cite=NWM.format("InfraFlow (update, insert, reset and delete through one merge; the "
