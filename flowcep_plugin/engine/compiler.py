@@ -38,7 +38,7 @@ from .subqueries import SUBQ_PREFIX, has_subquery, plan_subqueries
 __all__ = ["compile_module", "FLOW", "OPTIONS", "Module", "StatementInfo", "StreamDef", "SelectPlan", "StreamPlan"]
 
 FLOW = "Flow"
-_WINDOWS = {"time_batch", "time", "length", "length_batch", "ext_timed", "ext_timed_batch",
+_WINDOWS = {"time_batch", "time", "length", "length_batch", "time_length_batch", "ext_timed", "ext_timed_batch",
             "unique", "firstunique", "keepall", "lastevent", "firstevent", "firstlength", "sort"}
 
 
@@ -957,7 +957,8 @@ class _Compiler:
         if ns not in ("", "win", "std", "ext") or name not in _WINDOWS:
             raise self.err(f"unsupported construct: view {(ns + ':') if ns else '#'}{v.name} "
                            "(supported: time, time_batch, length, length_batch, ext_timed, "
-                           "ext_timed_batch, unique, firstunique, sort, keepall, lastevent, firstevent, firstlength)", v.pos)
+                           "ext_timed_batch, time_length_batch, unique, firstunique, sort, keepall, lastevent, firstevent, "
+                           "firstlength)", v.pos)
         sp.view = A.View(ns, name, v.args, v.pos)
 
         def period(arg: Any) -> int:
@@ -991,7 +992,7 @@ class _Compiler:
             return sp.keys.index(key)
 
         args = v.args
-        if name in ("time_batch", "length_batch", "ext_timed_batch") and any(
+        if name in ("time_batch", "length_batch", "ext_timed_batch", "time_length_batch") and any(
                 isinstance(a, A.Literal) and isinstance(a.value, str) for a in args[1:]):
             # h-erefuse: Esper's batch flow control ('FORCE_UPDATE, START_EAGER'), named
             raise self.err(f"unsupported construct: {name} flow control (START_EAGER, FORCE_UPDATE)", v.pos)
@@ -1007,6 +1008,10 @@ class _Compiler:
             if len(args) != 1:
                 raise self.err(f"{name} takes one time period", v.pos)
             sp.view_arg = period(args[0])
+        elif name == "time_length_batch":
+            if len(args) != 2:
+                raise self.err(f"{name} takes a time period and an event count", v.pos)
+            sp.view_arg = (period(args[0]), count(args[1]))
         elif name == "firstlength":
             if len(args) != 1:
                 raise self.err(f"{name} takes one event count", v.pos)
@@ -1451,7 +1456,7 @@ class _Compiler:
 _WHERE_FIRST_OK = frozenset({"time", "keepall"})
 
 
-_BATCH_VIEWS = frozenset({"time_batch", "length_batch", "ext_timed_batch"})
+_BATCH_VIEWS = frozenset({"time_batch", "length_batch", "ext_timed_batch", "time_length_batch"})
 #: windows whose contents ``output snapshot`` of a statement without aggregates shows
 _SNAPSHOT_VIEWS = frozenset({"time", "length", "lastevent", "unique", "sort", "ext_timed", "intersect"})
 _PRIOR = "\x00prior:"

@@ -119,7 +119,7 @@ class _PartitionedStmt:
         self.insert_into = plan.info.insert_into
         self.proto = make()  # filters arriving events, and tells where a fresh window's timers fall
         self.next_id = 0
-        self.batchy = any(sp.view is not None and sp.view.name in ("time_batch", "ext_timed_batch")
+        self.batchy = any(sp.view is not None and sp.view.name in ("time_batch", "ext_timed_batch", "time_length_batch")
                           for sp in plan.streams)
 
     def _make_room(self, parts: OrderedDict[Any, _Partition]) -> None:

@@ -41,6 +41,7 @@ from .windows import (
     Post,
     SortWindow,
     TimeBatchWindow,
+    TimeLengthBatchWindow,
     TimeWindow,
     UniqueWindow,
     Window,
@@ -116,6 +117,8 @@ def _make_window(sp: StreamPlan, keys: list[str], plan: SelectPlan | None = None
         return LengthWindow(keys, sp.view_arg)
     if name == "length_batch":
         return LengthBatchWindow(keys, sp.view_arg)
+    if name == "time_length_batch":
+        return TimeLengthBatchWindow(keys, *sp.view_arg)
     if name == "ext_timed":
         assert sp.ts_index is not None
         return ExtTimedWindow(keys, ix(sp.ts_index), sp.view_arg)

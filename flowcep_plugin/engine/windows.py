@@ -25,6 +25,7 @@ ColumnFilter = Callable[[dict[str, list[Any]], int], list[int]]
 __all__ = [
     "Events", "Post", "Window", "NoWindow", "TimeBatchWindow", "TimeWindow", "LengthWindow",
     "LengthBatchWindow", "ExtTimedWindow", "ExtTimedBatchWindow", "UniqueWindow", "SortWindow",
+    "TimeLengthBatchWindow",
 ]
 
 
@@ -586,6 +587,53 @@ class LengthBatchWindow(Window):
                 self.last = new
                 self.pending = []
         return posts
+
+
+class TimeLengthBatchWindow(LengthBatchWindow):
+    """``win:time_length_batch(P, N)``: a batch is released when N events are collected or
+    when P has passed, whichever comes first (Esper's ``ViewTimeLengthBatch``).
+
+    The timer starts with the first event (at its time + P). A release by count restarts it
+    at that event's time + P; a timer release reschedules it P later, and a timer that finds
+    both this batch and the previous one empty stops, to start again with the next event
+    (not on the old boundaries). Each release posts the batch as new and the previous batch
+    as old; one with both empty posts nothing."""
+
+    def __init__(self, keys: Sequence[str], period_ms: int, size: int) -> None:
+        super().__init__(keys, size)
+        self.period = period_ms
+        self.due: int | None = None
+
+    def next_due(self) -> int | None:
+        return self.due
+
+    def due_if_fed(self, t: int) -> int | None:
+        return self.due if self.due is not None else t + self.period
+
+    def feed(self, ev: Events) -> list[Post]:
+        posts = []
+        rows = ev.take(list(range(ev.n)), self.keys).row_tuples() if ev.n else []
+        for t, r in zip(ev.times, rows, strict=False):
+            if self.due is None:
+                self.due = t + self.period
+            self.pending.append((t, r))
+            if len(self.pending) >= self.size:
+                posts.append(self._release(t))
+                self.due = t + self.period
+        return posts
+
+    def _release(self, t: int) -> Post:
+        new = Events.from_tuples(self.keys, [p[1] for p in self.pending], [p[0] for p in self.pending])
+        post = Post(t, new, self.last)
+        self.last, self.pending = new, []
+        return post
+
+    def fire(self, now: int) -> list[Post]:
+        if not self.pending and self.last.n == 0:
+            self.due = None  # nothing now and nothing before: the timer stops
+            return []
+        self.due = now + self.period
+        return [self._release(now)]
 
 
 class ExtTimedBatchWindow(Window):

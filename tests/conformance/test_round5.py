@@ -410,3 +410,58 @@ def test_other_output_when_terminated_forms_are_refused(epl: str, needle: str) -
     with pytest.raises(EPLError) as info:
         compile_module(epl)
     assert "unsupported construct" in str(info.value) and needle in str(info.value)
+
+
+# -- time_length_batch -----------------------------------------------------------------------------
+
+TLB = "espertechinc/esper regression-lib suite/view/ViewTimeLengthBatch.{}"
+
+
+def _sym(t: int, s: str) -> tuple[int, dict[str, Any]]:
+    return (t, {"symbol": s})
+
+
+@pytest.mark.esper("time_length_batch", cite=TLB.format("ViewTimeLengthBatchSceneOne (released by time, then by "
+                                                        "count, then the remove stream by time; then the timer stops)"))
+def test_time_length_batch_scene_one() -> None:
+    evs: list[tuple[int, dict[str, Any]] | int] = [
+        1000, _sym(1000, "E1"), _sym(5000, "E2"), 10999, 11000, _sym(12000, "E3"), _sym(12000, "E4"),
+        _sym(15000, "E5"), 24999, 25000, 35000]
+    got = ir_pairs(deliveries("@Name('s0') select irstream * from Flow#time_length_batch(10 sec, 3)", evs, "symbol"))
+    assert got == {11000: (["E1", "E2"], []), 15000: (["E3", "E4", "E5"], ["E1", "E2"]),
+                   25000: ([], ["E3", "E4", "E5"])}
+
+
+@pytest.mark.esper("time_length_batch", cite=TLB.format("ViewTimeLengthBatchSceneTwo (a release by count restarts "
+                                                        "the timer; a stopped timer starts again with the next "
+                                                        "event, off the old boundaries)"))
+def test_time_length_batch_scene_two() -> None:
+    s = 1000
+    evs: list[tuple[int, dict[str, Any]] | int] = [
+        s, *[_sym(s, str(i)) for i in range(3)], *[_sym(s, str(i)) for i in range(3, 6)], s + 9999, s + 10000,
+        s + 10001, _sym(s + 10100, "6"), s + 19999, s + 20000, s + 20001, _sym(s + 29998, "7"), _sym(s + 29998, "8"),
+        s + 29999, s + 30000, s + 30001, _sym(s + 30001, "9"), _sym(s + 30001, "10"), _sym(s + 39000, "11"),
+        _sym(s + 48999, "12"), s + 49000, s + 49001, s + 58999, s + 59000, s + 59001, s + 68999, s + 69000, s + 69001,
+        s + 90000, _sym(s + 90000, "13"), s + 99999, s + 100000]
+    h = Harness("@Name('s0') select irstream * from Flow#time_length_batch(10 sec, 3)")
+    steps: list[tuple[int, list[str], list[str]]] = []
+    for e in evs:
+        rows = h.watermark(e) if isinstance(e, int) else h.send(e[0], **e[1])
+        if rows:
+            steps.append((rows[0].time_ms, [r.values["symbol"] for r in rows if not r.removed],
+                          [r.values["symbol"] for r in rows if r.removed]))
+    assert steps == [(1000, ["0", "1", "2"], []), (1000, ["3", "4", "5"], ["0", "1", "2"]), (11000, [], ["3", "4", "5"]),
+                     (21000, ["6"], []), (31000, ["7", "8"], ["6"]), (40000, ["9", "10", "11"], ["7", "8"]),
+                     (50000, ["12"], ["9", "10", "11"]), (60000, [], ["12"]), (101000, ["13"], [])]
+
+
+@pytest.mark.esper("time_length_batch", cite=TLB.format("ViewTimeLengthBatchSceneOne") + " with GROUP BY: a group of "
+                   "the previous batch is output with count 0, as for length_batch")
+def test_time_length_batch_grouped_counts() -> None:
+    evs: list[tuple[int, dict[str, Any]] | int] = [
+        _sym(1000, "E1"), _sym(5000, "E2"), _sym(12000, "E3"), _sym(12000, "E4"), _sym(15000, "E5"), 40000]
+    got = deliveries("@Name('s0') select symbol, count(*) as n from Flow#time_length_batch(10 sec, 2) group by symbol",
+                     evs, "symbol", "n")
+    assert got == [(5000, "+", "E1", 1), (5000, "+", "E2", 1), (12000, "+", "E3", 1), (12000, "+", "E4", 1),
+                   (12000, "+", "E1", 0), (12000, "+", "E2", 0), (22000, "+", "E5", 1), (22000, "+", "E3", 0),
+                   (22000, "+", "E4", 0), (32000, "+", "E5", 0)]
