@@ -845,13 +845,8 @@ class _Compiler:
                                   "in a keyed segmented context (its partitions never end)")
                                + " (a context declared start @now end after P, or initiated by ... "
                                "terminated after P)", out.pos)
-            if kind == "first" or (kind != "snapshot" and plan.aggregated and not plan.grouped
-                                   and not plan.per_event):
-                # an ungrouped aggregation's row over a partition without events is not pinned
-                # down by any Esper case for these kinds; snapshot's is
-                raise self.err(f"unsupported construct: {what}"
-                               + (" with aggregates over all events (use output snapshot when terminated)"
-                                  if kind != "first" else ""), out.pos)
+            if kind == "first":
+                raise self.err(f"unsupported construct: {what}", out.pos)
             if batch or len(streams) > 1:
                 raise self.err(f"unsupported construct: {what} over {'a join' if len(streams) > 1 else 'a batch window'}",
                                out.pos)

@@ -605,15 +605,19 @@ class _Stmt:
         partition gives), HAVING applied; each group with events in the window; or, without
         aggregates, the events the window holds. No keyword, ``all``, ``last``: the rows the
         partition produced (``last``: the last, per group), as an output interval releases
-        them. ORDER BY and LIMIT shape them as one step."""
+        them; an ungrouped aggregation that had no update gives its current row, as for
+        ``snapshot``. ORDER BY and LIMIT shape them as one step."""
         lim = self.limiter
         if not isinstance(lim, _TerminatedLimiter):
             return []
-        if lim.kind != "snapshot":  # output [all|last] when terminated: the rows held, as at an interval end
+        if lim.kind != "snapshot" and not (lim.mode == "forall" and not lim.updates):
+            # output [all|last] when terminated: the rows held, as at an interval end
             released = lim.fire(now)
         elif lim.mode == "simple":
             released = self._snapshot(now)
         elif lim.mode == "forall":
+            # also an ungrouped aggregation with no update in the partition: Esper's RowForAll
+            # outputs its current row then, for every kind (processOutputLimitedView*)
             rows: list[tuple[Any, Row]] = []
             self._emit_group(now, (), self._states(()), rows)
             released = [r for _k, r in rows]

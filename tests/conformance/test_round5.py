@@ -394,9 +394,23 @@ def test_output_last_when_terminated() -> None:
     assert sorted(got) == [(1000, "+", "a", 2), (1000, "+", "b", 1), (2000, "+", "a", 1), (4000, "+", "c", 1)]
 
 
+@pytest.mark.esper("ctx-terminated", cite="ResultSetProcessorRowForAllImpl.processOutputLimitedViewLast/Default "
+                   "(espertechinc/esper): an ungrouped aggregation gives its rows of the partition (last: the last), "
+                   "and its current row when the partition had no update")
+def test_output_last_and_default_when_terminated_ungrouped() -> None:
+    got = deliveries(FIXED_1S + "@Name('s0') context C select count(*) as n, sum(v) as t from Flow "
+                     "output last when terminated", CTX_EVENTS, "n", "t")
+    assert got == [(1000, "+", 3, 6), (2000, "+", 1, 5), (3000, "+", 0, None), (4000, "+", 1, 1)]
+    got = deliveries(FIXED_1S + "@Name('s0') context C select count(*) as n, sum(v) as t from Flow "
+                     "output when terminated", CTX_EVENTS, "n", "t")
+    assert got == [(1000, "+", 1, 1), (1000, "+", 2, 3), (1000, "+", 3, 6), (2000, "+", 1, 5), (3000, "+", 0, None),
+                   (4000, "+", 1, 1)]
+    got = deliveries(FIXED_1S + "@Name('s0') context C select count(*) as n from Flow having count(*) > 1 "
+                     "output last when terminated", CTX_EVENTS, "n")
+    assert got == [(1000, "+", 3)]
+
+
 @pytest.mark.parametrize("epl, needle", [
-    (FIXED_1S + "context C select count(*) from Flow output last when terminated", "output last when terminated"),
-    (FIXED_1S + "context C select count(*) from Flow output when terminated", "output when terminated"),
     (FIXED_1S + "context C select s from Flow output first when terminated", "output first when terminated"),
     ("create context K partition by s from Flow;\ncontext K select count(*) from Flow output snapshot when terminated",
      "keyed segmented context"),
