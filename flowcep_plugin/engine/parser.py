@@ -928,9 +928,9 @@ class _Build(Transformer[Token, Any]):
     def on_merge_insert(self, meta: Any, children: list[Any]) -> A.OnStmt:
         """``merge W insert select ...`` (Esper's insert-only merge): every trigger inserts,
         as ``merge W where false when not matched then insert select ...`` would."""
-        _merge, _into, name, alias, _ins, _sel, items = children
+        _merge, _into, name, alias, _ins, columns, _sel, items = children
         w, a, wpos = self._window(name, alias)
-        action = A.MergeAction("insert", items=items, pos=_pos(meta))
+        action = A.MergeAction("insert", items=self._named_items(items, columns, meta), pos=_pos(meta))
         return A.OnStmt("merge", _NO_REF, w, a, A.Literal(False, pos=_pos(meta), text="false"),
                         whens=(A.MergeWhen(False, None, (action,), _pos(meta)),), window_pos=wpos)
 
@@ -955,9 +955,21 @@ class _Build(Transformer[Token, Any]):
         return A.MergeAction("delete", where=where, pos=_pos(meta))
 
     def merge_insert(self, meta: Any, children: list[Any]) -> A.MergeAction:
-        _then, _ins, _into, into, _sel, items, where = children
-        return A.MergeAction("insert", items=items, into=_name(into) if into is not None else None,
-                             where=where, pos=_pos(meta))
+        _then, _ins, _into, into, columns, _sel, items, where = children
+        return A.MergeAction("insert", items=self._named_items(items, columns, meta),
+                             into=_name(into) if into is not None else None, where=where, pos=_pos(meta))
+
+    def _named_items(self, items: tuple[A.SelectItem, ...] | None, columns: list[str] | None,
+                     meta: Any) -> tuple[A.SelectItem, ...] | None:
+        """``insert (c1, c2) select x, y``: the columns name the select list's values by position
+        (Esper's merge insert with a column list, InfraNWTableOnMerge.InfraInsertOnly)."""
+        if columns is None:
+            return items
+        if items is None or len(items) != len(columns):
+            pos = _pos(meta)
+            raise EPLError(f"insert ({', '.join(columns)}): the select list must give one value per column",
+                           self.filename, pos.line or None, pos.column or None)
+        return tuple(A.SelectItem(it.expr, c) for it, c in zip(items, columns, strict=True))
 
     def ctx_keyed(self, meta: Any, children: list[Any]) -> A.CreateContextStmt:
         _create, _ctx, name, _as, _part, _by, *parts = children

@@ -479,3 +479,21 @@ def test_time_length_batch_grouped_counts() -> None:
     assert got == [(5000, "+", "E1", 1), (5000, "+", "E2", 1), (12000, "+", "E3", 1), (12000, "+", "E4", 1),
                    (12000, "+", "E1", 0), (12000, "+", "E2", 0), (22000, "+", "E5", 1), (22000, "+", "E3", 0),
                    (22000, "+", "E4", 0), (32000, "+", "E5", 0)]
+
+
+@pytest.mark.esper("on-merge", cite=NWM.format("InfraMultipleInsert (several 'when not matched' clauses, the first "
+                                               "whose condition holds inserts; insert(col1, col2) select names the "
+                                               "values by position; a matched trigger inserts nothing)"))
+def test_on_merge_multiple_inserts_and_column_lists() -> None:
+    epl = ("create window MyInfraMI#keepall as (col1 string, col2 long);\n"
+           "@Name('s0') on Flow merge MyInfraMI where col1 = in1 "
+           "when not matched and in1 like 'A%' then insert(col1, col2) select in1, in2 "
+           "when not matched and in1 like 'B%' then insert select in1 as col1, in2 as col2 "
+           "when not matched and in1 like 'C%' then insert select 'Z' as col1, -1 as col2")
+    evs: list[tuple[int, dict[str, Any]] | int] = [
+        (t, {"in1": s, "in2": v}) for t, s, v in ((1, "E1", 0), (2, "A1", 1), (3, "B1", 2), (4, "C1", 3), (5, "B1", 2))]
+    assert deliveries(epl, evs, "col1", "col2") == [(2, "+", "A1", 1), (3, "+", "B1", 2), (4, "+", "Z", -1)]
+    got = deliveries("create window W#unique(p0) as (p0 string, p1 long);\n@Name('s0') on Flow as provider merge W "
+                     "insert(p0, p1) select provider.theString, intPrimitive",
+                     [(1, {"theString": "E1", "intPrimitive": 1})], "p0", "p1")
+    assert got == [(1, "+", "E1", 1)]
