@@ -222,6 +222,8 @@ class OutputLimit:
     ms: int | None
     events: int | None
     pos: Pos = NOPOS
+    #: ``output ... when terminated``: released when the statement's context partition ends
+    terminated: bool = False
 
 
 @dataclass(frozen=True)
@@ -320,6 +322,8 @@ class CreateWindowStmt:
     source: str | None  # the stream modelled after (None for the column form)
     annotations: tuple[Annotation, ...] = ()
     pos: Pos = NOPOS
+    #: the column form's declared types ((name, type), ...); None for the other forms
+    types: tuple[tuple[str, str], ...] | None = None
 
 
 # -- subqueries and explicit joins (h-subq) ---------------------------------------------------

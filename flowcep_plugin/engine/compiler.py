@@ -19,6 +19,7 @@ from .contexts import CONTEXT_FUNCTION, ContextPlan
 from .expressions import (
     CodeGen,
     ColumnFilter,
+    as_double,
     children_of,
     compile_column_filter,
     compile_column_values,
@@ -37,8 +38,8 @@ from .subqueries import SUBQ_PREFIX, has_subquery, plan_subqueries
 __all__ = ["compile_module", "FLOW", "OPTIONS", "Module", "StatementInfo", "StreamDef", "SelectPlan", "StreamPlan"]
 
 FLOW = "Flow"
-_WINDOWS = {"time_batch", "time", "length", "length_batch", "ext_timed", "ext_timed_batch",
-            "unique", "firstunique", "keepall", "lastevent", "firstevent", "sort"}
+_WINDOWS = {"time_batch", "time", "length", "length_batch", "time_length_batch", "ext_timed", "ext_timed_batch",
+            "unique", "firstunique", "keepall", "lastevent", "firstevent", "firstlength", "sort"}
 
 
 def compile_module(text: str, filename: str = "<epl>", params: Mapping[str, Any] | None = None) -> Module:
@@ -70,6 +71,8 @@ class _Compiler:
         self.on_plans: list[OnPlan] = []
         self.ctx_decls: dict[str, A.CreateContextStmt] = {}
         self.ctx_plans: dict[str, ContextPlan] = {}
+        #: the kind of context of the statement being planned (None outside ``context C``)
+        self.context_kind: str | None = None
         self.context_of: dict[str, ContextPlan] = {}
 
     def err(self, msg: str, pos: A.Pos | None) -> EPLError:
@@ -489,7 +492,7 @@ class _Compiler:
             raise self.err("output every: the time period must be at least 1 msec", s.output.pos)
         if s.output is not None and s.output.ms is None and s.output.events is not None and s.output.events < 1:
             raise self.err("output every N events: N must be at least 1", s.output.pos)
-        if s.output is not None and s.output.ms is None:
+        if s.output is not None and s.output.ms is None and not s.output.terminated:
             if aggregated or s.output.kind not in ("default", "all", "last") or not s.output.events:
                 raise self.err("unsupported construct: output rate by events with aggregates, first or "
                                "snapshot (use a time period, or output [all|last] every N events without "
@@ -833,6 +836,20 @@ class _Compiler:
         kind = out.kind
         batch = any(sp.view is not None and sp.view.name in _BATCH_VIEWS for sp in streams)
         what = f"output {kind} every" if kind != "default" else "output every"
+        if out.terminated:
+            what = f"output {kind + ' ' if kind != 'default' else ''}when terminated"
+            ctx = self.context_kind
+            if ctx is None or ctx == "keyed":
+                raise self.err("unsupported construct: output when terminated "
+                               + ("outside a context statement" if ctx is None else
+                                  "in a keyed segmented context (its partitions never end)")
+                               + " (a context declared start @now end after P, or initiated by ... "
+                               "terminated after P)", out.pos)
+            if kind == "first":
+                raise self.err(f"unsupported construct: {what}", out.pos)
+            if batch or len(streams) > 1:
+                raise self.err(f"unsupported construct: {what} over {'a join' if len(streams) > 1 else 'a batch window'}",
+                               out.pos)
         if not plan.aggregated:
             view = streams[0].view.name if streams[0].view is not None else None
             if kind == "snapshot" and (len(streams) > 1 or view not in _SNAPSHOT_VIEWS):
@@ -935,7 +952,8 @@ class _Compiler:
         if ns not in ("", "win", "std", "ext") or name not in _WINDOWS:
             raise self.err(f"unsupported construct: view {(ns + ':') if ns else '#'}{v.name} "
                            "(supported: time, time_batch, length, length_batch, ext_timed, "
-                           "ext_timed_batch, unique, firstunique, sort, keepall, lastevent, firstevent)", v.pos)
+                           "ext_timed_batch, time_length_batch, unique, firstunique, sort, keepall, lastevent, firstevent, "
+                           "firstlength)", v.pos)
         sp.view = A.View(ns, name, v.args, v.pos)
 
         def period(arg: Any) -> int:
@@ -969,7 +987,7 @@ class _Compiler:
             return sp.keys.index(key)
 
         args = v.args
-        if name in ("time_batch", "length_batch", "ext_timed_batch") and any(
+        if name in ("time_batch", "length_batch", "ext_timed_batch", "time_length_batch") and any(
                 isinstance(a, A.Literal) and isinstance(a.value, str) for a in args[1:]):
             # h-erefuse: Esper's batch flow control ('FORCE_UPDATE, START_EAGER'), named
             raise self.err(f"unsupported construct: {name} flow control (START_EAGER, FORCE_UPDATE)", v.pos)
@@ -985,6 +1003,14 @@ class _Compiler:
             if len(args) != 1:
                 raise self.err(f"{name} takes one time period", v.pos)
             sp.view_arg = period(args[0])
+        elif name == "time_length_batch":
+            if len(args) != 2:
+                raise self.err(f"{name} takes a time period and an event count", v.pos)
+            sp.view_arg = (period(args[0]), count(args[1]))
+        elif name == "firstlength":
+            if len(args) != 1:
+                raise self.err(f"{name} takes one event count", v.pos)
+            sp.view_arg = count(args[0])
         elif name in ("length", "length_batch"):
             if len(args) != 1:
                 raise self.err(f"{name} takes one event count", v.pos)
@@ -993,8 +1019,19 @@ class _Compiler:
                 sp.view = A.View(ns, "groupwin_length", v.args, v.pos)
                 sp.view_arg = (group_keys, sp.view_arg)
         elif name in ("ext_timed", "ext_timed_batch"):
+            if name == "ext_timed_batch" and len(args) == 3:
+                ref_arg = args[2]
+                if not (isinstance(ref_arg, A.Literal) and isinstance(ref_arg.value, int)
+                        and not isinstance(ref_arg.value, bool)):
+                    raise self.err("unsupported construct: ext_timed_batch flow control or a computed reference "
+                                   "point; the third parameter may only be a reference point in milliseconds",
+                                   v.pos)
+                sp.ref_point = ref_arg.value  # batches end at ref + k * P
+                args = args[:2]
             if len(args) != 2 or not isinstance(args[0], A.Prop):
-                raise self.err(f"{name} takes a timestamp property and a time period", v.pos)
+                raise self.err(f"{name} takes a timestamp property and a time period"
+                               + (" (and a reference point in milliseconds)" if name == "ext_timed_batch" else ""),
+                               v.pos)
             _i, key = self.resolve(args[0], [(sp.alias, sd)])
             sp.ts_index = keep(key)
             sp.view_arg = period(args[1])
@@ -1051,7 +1088,11 @@ class _Compiler:
                             raise self.err(f"create window {w.name}: {p!r} is not a property of "
                                            f"{w.source} (known: {', '.join(src.props or [])})", w.pos)
                     props = [src.key(p) or p for p in props]
-            self.streams[w.name] = StreamDef(w.name, "derived", props)
+            types = dict(w.types) if w.types is not None else None
+            if types is None and w.source is not None:
+                src_types = self.stream_def(w.source, w.pos).types
+                types = {p: src_types[p] for p in props or () if p in src_types} if src_types else None
+            self.streams[w.name] = StreamDef(w.name, "derived", props, types=types)
             self.window_plans.append(self.window_plan(w, props))
         for c in self.ctx_decls.values():
             self.ctx_plans[c.name] = self.context_plan(c)
@@ -1203,7 +1244,11 @@ class _Compiler:
         s = _replace_props(s, ctx_prop)
         if cplan.kind == "keyed" and not isinstance(s.sources, A.PatternSource):
             s = self._partition_props_as_keys(s, cplan.keys)
-        plan = self.select(s, name)
+        self.context_kind = cplan.kind
+        try:
+            plan = self.select(s, name)
+        finally:
+            self.context_kind = None
         if plan.subqueries:
             raise self.err("unsupported construct: a subquery in a context statement", s.pos)
         if plan.match_recognize is not None:
@@ -1287,14 +1332,16 @@ class _Compiler:
             i, key = self.resolve(p, refs)
             return f"r{i}.get({key!r})"
 
-        def cond(e: A.Expr | None) -> Any:
-            if e is None:
-                return None
-            gen = CodeGen(fn, row_res)
-            return compile_row_function(["r0", "r1"], gen.true(e), gen.consts)
-
         def trigger_res(p: A.Prop) -> str:
             return f"r0.get({self.resolve(p, refs[:1])[1]!r})"
+
+        def cond(e: A.Expr | None, trigger_only: bool = False) -> Any:
+            """``trigger_only``: a 'when not matched' condition, where there is no window row,
+            so a property resolves against the trigger alone (as Esper validates it)."""
+            if e is None:
+                return None
+            gen = CodeGen(fn, trigger_res if trigger_only else row_res)
+            return compile_row_function(["r0", "r1"], gen.true(e), gen.consts)
 
         def values(items: tuple[A.SelectItem, ...], trigger_only: bool = False) -> Any:
             gen = CodeGen(fn, trigger_res if trigger_only else row_res)
@@ -1311,9 +1358,25 @@ class _Compiler:
                 if key is None:
                     raise self.err(f"set {a.target.text}: not a column of named window {s.window} "
                                    f"(columns: {', '.join(wsd.props or [])})", a.target.pos)
-                gen = CodeGen(fn, row_res)
-                out.append((key, compile_row_function(["r0", "r1"], gen.value(a.value), gen.consts)))
+                gen = CodeGen(fn, assign_res)
+                code = gen.value(a.value)
+                if (wsd.types or {}).get(key, "").lower() in ("double", "float", "java.lang.double"):
+                    # Esper widens an integer assigned to a double column (InfraUpdateOrderOfFields)
+                    code = f"{gen.const(as_double)}({code})"
+                out.append((key, compile_row_function(["r0", "r1", "r2"], code, gen.consts)))
             return out
+
+        def assign_res(p: A.Prop) -> str:
+            """In a SET: ``initial.c`` is column c of the row before this update (Esper's
+            ``initial`` keyword, InfraNWTableOnUpdate.InfraUpdateOrderOfFields); any other name
+            resolves as elsewhere (the window's values read as assigned so far)."""
+            if len(p.parts) == 2 and p.parts[0].lower() == "initial" and "initial" not in (t_alias, w_alias):
+                key = wsd.key(p.parts[1])
+                if key is None:
+                    raise self.err(f"initial.{p.parts[1]}: not a column of named window {s.window} "
+                                   f"(columns: {', '.join(wsd.props or [])})", p.pos)
+                return f"r2.get({key!r})"
+            return row_res(p)
 
         names: list[str] = []
         if s.items is not None:
@@ -1326,7 +1389,8 @@ class _Compiler:
             names = list(wsd.props or [])
         info = StatementInfo(name, s.insert_into, names, f"on-{s.kind}", s.pos.line)
         plan = OnPlan(s.kind, info, s.window, [sp], where=cond(s.where), names=names,
-                      star=s.items is None)
+                      star=s.items is None,
+                      never=isinstance(s.where, A.Literal) and s.where.value is False)
         if s.kind in ("select", "select-delete") and s.items is not None:
             plan.select = values(s.items)
         if s.order_by:
@@ -1362,13 +1426,13 @@ class _Compiler:
                     ins_names = [it.name for it in act.items] if act.items is not None else []
                     # there is no window row when nothing matched: the select reads the trigger
                     actions.append(MergeAction("insert", values=values(act.items, True) if act.items else None,
-                                               names=ins_names, where=cond(act.where)))
+                                               names=ins_names, where=cond(act.where, True)))
                 elif not w.matched:
                     raise self.err(f"unsupported construct: {act.kind} in a 'when not matched' clause "
                                    "(there is no row to change)", act.pos)
                 else:
                     actions.append(MergeAction(act.kind, assigns=assigns(act.assignments), where=cond(act.where)))
-            plan.whens.append((w.matched, cond(w.cond), actions))
+            plan.whens.append((w.matched, cond(w.cond, not w.matched), actions))
         for conj in _conjuncts(s.where):
             if isinstance(conj, A.BinOp) and conj.op == "==" and isinstance(conj.left, A.Prop) \
                     and isinstance(conj.right, A.Prop):
@@ -1387,7 +1451,7 @@ class _Compiler:
 _WHERE_FIRST_OK = frozenset({"time", "keepall"})
 
 
-_BATCH_VIEWS = frozenset({"time_batch", "length_batch", "ext_timed_batch"})
+_BATCH_VIEWS = frozenset({"time_batch", "length_batch", "ext_timed_batch", "time_length_batch"})
 #: windows whose contents ``output snapshot`` of a statement without aggregates shows
 _SNAPSHOT_VIEWS = frozenset({"time", "length", "lastevent", "unique", "sort", "ext_timed", "intersect"})
 _PRIOR = "\x00prior:"

@@ -81,6 +81,11 @@ class ContextPlan:
     filters: dict[str, ColumnFilter] = field(default_factory=dict)
 
 
+def _on_terminated(plan: SelectPlan) -> bool:
+    """Whether the statement outputs when its partition ends (``output snapshot when terminated``)."""
+    return plan.output is not None and plan.output.terminated
+
+
 def _feed(st: Any, idx: int, ev: Events) -> list[Row]:
     """Filter (stream filter, WHERE) and feed one partition's statement, context properties set."""
     sub = st.prefilter(idx, ev)
@@ -114,7 +119,7 @@ class _PartitionedStmt:
         self.insert_into = plan.info.insert_into
         self.proto = make()  # filters arriving events, and tells where a fresh window's timers fall
         self.next_id = 0
-        self.batchy = any(sp.view is not None and sp.view.name in ("time_batch", "ext_timed_batch")
+        self.batchy = any(sp.view is not None and sp.view.name in ("time_batch", "ext_timed_batch", "time_length_batch")
                           for sp in plan.streams)
 
     def _make_room(self, parts: OrderedDict[Any, _Partition]) -> None:
@@ -235,6 +240,7 @@ class FixedContextStmt:
         self.end: int | None = None
         self.props: dict[str, Any] = {}
         self.next_id = 0
+        self.fed = False
 
     # the runtime starts these with its clock (as it starts patterns)
     def start(self, t: int) -> None:
@@ -249,6 +255,7 @@ class FixedContextStmt:
         self.end = t + self.period
         self.props = {"name": self.cplan.name, "id": self.next_id, "startTime": t, "endTime": self.end}
         self.next_id += 1
+        self.fed = False  # whether the partition took an event (end of input reports only such)
 
     def _run(self, call: Callable[[], list[Row]]) -> list[Row]:
         return _with_props(self.props, call)
@@ -273,6 +280,7 @@ class FixedContextStmt:
         return d
 
     def feed(self, idx: int, ev: Events) -> list[Row]:
+        self.fed = self.fed or ev.n > 0
         return self._run(lambda: _feed(self.current, idx, ev))
 
     def fire(self, now: int) -> list[Row]:
@@ -280,11 +288,25 @@ class FixedContextStmt:
         if self.current.next_due() == now:
             out = self._run(lambda: self.current.fire(now))
         if self.end is not None and now >= self.end:
-            self._begin(self.end)  # the ended partition's state is dropped, unreported
+            if _on_terminated(self.plan):
+                end = self.end
+                out.extend(self._run(lambda: self.current.terminate(end)))
+            self._begin(self.end)  # the ended partition's state is dropped (reported only by
+            # output snapshot when terminated)
         return out
 
     def flush(self) -> list[Row]:
-        return self._run(self.current.flush) if self.current is not None else []
+        if self.current is None:
+            return []
+        out = self._run(self.current.flush)
+        if _on_terminated(self.plan) and self.end is not None and self.fed:
+            # end of input: the clock runs on to infinity, so the partition in progress ends;
+            # only one that took events (an empty one after the last event, and the endless
+            # empty ones after it, are not reported)
+            end, cur = self.end, self.current
+            out.extend(self._run(lambda: cur.terminate(end)))
+            self.current, self.end = None, None
+        return out
 
 
 #: the stream index an overlapping context's initiating events come in under
@@ -379,15 +401,25 @@ class InitTermContextStmt(_PartitionedStmt):
             out.extend(self._run(p, lambda p=p: p.st.fire(now)))  # type: ignore[misc]
         while self.parts:  # partitions end in creation order (one period each)
             pid = next(iter(self.parts))
-            if self.parts[pid].props["endTime"] > now:
+            p = self.parts[pid]
+            end = p.props["endTime"]
+            if end > now:
                 break
-            del self.parts[pid]  # its state ends with it, unreported
+            if _on_terminated(self.plan):
+                out.extend(self._call_in(p, lambda p=p, end=end: p.st.terminate(end)))  # type: ignore[misc]
+            del self.parts[pid]  # its state ends with it (reported only by output ... when terminated)
         return out
 
     def flush(self) -> list[Row]:
         out: list[Row] = []
         for p in list(self.parts.values()):
             out.extend(self._run(p, p.st.flush))
+        if _on_terminated(self.plan):
+            # end of input: the clock runs on to infinity, so every live partition ends
+            for pid, p in list(self.parts.items()):
+                end = p.props["endTime"]
+                out.extend(self._call_in(p, lambda p=p, end=end: p.st.terminate(end)))  # type: ignore[misc]
+                del self.parts[pid]
         return out
 
 

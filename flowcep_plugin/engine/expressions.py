@@ -158,11 +158,14 @@ def _to_float(x: Any) -> Any:
 
 
 def _to_bool(x: Any) -> Any:
-    if x is None:
-        return None
+    """Esper's cast to boolean: text parses as ``Boolean.valueOf`` (``'TRUE'`` is true, any
+    other text false); a boolean stays; any other value (a number) is not a Boolean and
+    Esper's non-numeric caster gives null for it, so ``cast(1, boolean)`` is null, not false."""
     if isinstance(x, bool):
         return x
-    return str(x).lower() == "true"  # Boolean.parseBoolean
+    if isinstance(x, str):
+        return x.lower() == "true"
+    return None
 
 
 _CASTS: dict[str, Callable[[Any], Any]] = {
@@ -209,6 +212,48 @@ def like_to_regex(pattern: str) -> re.Pattern[str]:
 
 def is_aggregate(e: A.Expr) -> bool:
     return isinstance(e, A.Call) and e.name in AGGREGATES and not _row_minmax(e)
+
+
+_DOUBLE_CASTS = frozenset({"double", "float", "java.lang.double", "java.lang.float"})
+_DOUBLE_AGGREGATES = frozenset({"avg", "median", "stddev", "avedev"})
+
+
+def static_double(e: A.Expr | None) -> bool:
+    """Whether ``e`` is of type double whatever the events hold: a double literal (``2.5``,
+    ``2d``), a division (always a double, Esper's default), a double cast, avg/median/stddev/
+    avedev, or arithmetic, case, coalesce, min/max over one of these. Flows carry no declared
+    types, so a property is never known to be one."""
+    if isinstance(e, A.Literal):
+        return isinstance(e.value, float)
+    if isinstance(e, A.BinOp) and e.op in "+-*/%":
+        return e.op == "/" or static_double(e.left) or static_double(e.right)
+    if isinstance(e, A.Neg):
+        return static_double(e.item)
+    if isinstance(e, A.Case):
+        return _mixes_double([v for _w, v in e.whens] + ([e.default] if e.default is not None else []))
+    if isinstance(e, A.Call):
+        if e.name == "cast":
+            return len(e.args) == 2 and isinstance(e.args[1], A.Prop) \
+                and ".".join(e.args[1].parts).lower() in _DOUBLE_CASTS
+        if e.name in _DOUBLE_AGGREGATES:
+            return True
+        if e.name == "coalesce" or _row_minmax(e):
+            return _mixes_double(e.args)
+        if e.name in ("sum", "min", "max") and len(e.args) == 1:
+            return static_double(e.args[0])
+    return False
+
+
+def _mixes_double(results: Sequence[A.Expr]) -> bool:
+    """Esper types case, coalesce and the min/max row functions as the common type of their
+    results (ExprCaseNode, ExprCoalesceNode, ExprMinMaxRowNode): one double result makes an
+    integer result a double too (``case when c then 1 else 2.5 end`` is 1.0)."""
+    return any(static_double(r) for r in results)
+
+
+def as_double(v: Any) -> Any:
+    """An integer as a double (Esper's widening to a double type); anything else as it is."""
+    return float(v) if v.__class__ is int else v
 
 
 def _row_minmax(e: A.Call) -> bool:
@@ -404,38 +449,50 @@ class CodeGen:
                              "list and WHERE of single-stream statements and the select list of "
                              "joins)", e)
         if isinstance(e, A.Case):
-            code = self.value(e.default) if e.default is not None else "None"
-            for w, v in reversed(e.whens):
-                if e.operand is not None:
-                    # Esper's `case x when v` compares as Objects.equals: `when null` matches a
-                    # null x (ExprCoreCase.ExprCoreCaseSyntax2NoElseWithNull)
-                    test = f"{self.const(_case_equal)}({self.value(e.operand)}, {self.value(w)})"
-                else:
-                    test = self.true(w)
-                code = f"({self.value(v)} if {test} else {code})"
-            return code
+            code = self._case(e)
+            return f"{self.const(as_double)}({code})" if static_double(e) else code
+        if isinstance(e, A.Call) and (e.name == "coalesce" or _row_minmax(e)) and static_double(e):
+            return f"{self.const(as_double)}({self._value_call(e)})"
         if isinstance(e, A.Call):
-            if _row_minmax(e):
-                helper = _max_row if e.name == "max" else _min_row
-                return f"{self.const(helper)}({', '.join(self.value(a) for a in e.args)})"
-            if e.name in AGGREGATES:
-                raise self.error(f"aggregate function {e.name}() is not allowed here", e)
-            if e.name == "cast":
-                return self._cast(e)
-            fn = FUNCTIONS.get(e.name)
-            if fn is None:
-                if e.name in ("first", "last", "window"):  # h-erefuse: Esper's, named
-                    raise self.error(f"unsupported construct: the aggregation function {e.name}() (supported: "
-                                     "count, sum, avg, min, max, median, stddev, avedev)", e)
-                raise self.error(f"unknown function {e.name}() (known: "
-                                 f"{', '.join(sorted(f for f in FUNCTIONS if f.isprintable()))}; Esper's "
-                                 "user-defined functions and mapped properties m('key') are not supported)", e)
-            helper, lo, hi = fn
-            if e.star or not lo <= len(e.args) <= hi:
-                raise self.error(f"{e.name}() takes {lo}..{hi} arguments", e)
-            if helper is _coalesce:
-                return self._coalesce(e.args)
+            return self._value_call(e)
+        return self._value_ops(e)
+
+    def _case(self, e: A.Case) -> str:
+        code = self.value(e.default) if e.default is not None else "None"
+        for w, v in reversed(e.whens):
+            if e.operand is not None:
+                # Esper's `case x when v` compares as Objects.equals: `when null` matches a
+                # null x (ExprCoreCase.ExprCoreCaseSyntax2NoElseWithNull)
+                test = f"{self.const(_case_equal)}({self.value(e.operand)}, {self.value(w)})"
+            else:
+                test = self.true(w)
+            code = f"({self.value(v)} if {test} else {code})"
+        return code
+
+    def _value_call(self, e: A.Call) -> str:
+        if _row_minmax(e):
+            helper = _max_row if e.name == "max" else _min_row
             return f"{self.const(helper)}({', '.join(self.value(a) for a in e.args)})"
+        if e.name in AGGREGATES:
+            raise self.error(f"aggregate function {e.name}() is not allowed here", e)
+        if e.name == "cast":
+            return self._cast(e)
+        fn = FUNCTIONS.get(e.name)
+        if fn is None:
+            if e.name in ("first", "last", "window"):  # h-erefuse: Esper's, named
+                raise self.error(f"unsupported construct: the aggregation function {e.name}() (supported: "
+                                 "count, sum, avg, min, max, median, stddev, avedev)", e)
+            raise self.error(f"unknown function {e.name}() (known: "
+                             f"{', '.join(sorted(f for f in FUNCTIONS if f.isprintable()))}; Esper's "
+                             "user-defined functions and mapped properties m('key') are not supported)", e)
+        helper, lo, hi = fn
+        if e.star or not lo <= len(e.args) <= hi:
+            raise self.error(f"{e.name}() takes {lo}..{hi} arguments", e)
+        if helper is _coalesce:
+            return self._coalesce(e.args)
+        return f"{self.const(helper)}({', '.join(self.value(a) for a in e.args)})"
+
+    def _value_ops(self, e: A.Expr) -> str:
         if isinstance(e, A.Neg):
             first, later = self._tmp(self.value(e.item))
             if _LITERAL.match(first):

@@ -53,7 +53,7 @@ class NamedWindowPlan:
 @dataclass
 class MergeAction:
     kind: str  # update | delete | insert
-    assigns: list[tuple[str, RowFn]] = field(default_factory=list)  # (window key, f(t, w))
+    assigns: list[tuple[str, RowFn]] = field(default_factory=list)  # (window key, f(t, w, initial w))
     values: RowFn | None = None  # insert: f(t) -> tuple of values
     names: list[str] = field(default_factory=list)
     into: str | None = None  # insert into another stream than the window
@@ -76,6 +76,7 @@ class OnPlan:
     whens: list[tuple[bool, RowFn | None, list[MergeAction]]] = field(default_factory=list)
     equi: tuple[str, str] | None = None  # WHERE t.k = w.k: (trigger key, window key), a hash lookup
     shape: Callable[[list[Row]], list[Row]] | None = None  # select: ORDER BY over one trigger's rows
+    never: bool = False  # WHERE is the literal false (merge W insert select ...): no row matches
 
 
 def _events(items: list[tuple[int, dict[str, Any]]]) -> Events:
@@ -339,6 +340,8 @@ class OnTrigger:
 
     def _matches(self, trow: dict[str, Any]) -> list[int]:
         plan, nw = self.plan, self.nw
+        if plan.never:
+            return []
         if plan.equi is not None:
             v = trow.get(plan.equi[0])
             ids = [] if v is None else nw.lookup(plan.equi[1], v)
@@ -372,21 +375,41 @@ class OnTrigger:
                 for wrow in self.nw.delete(t, ids):
                     out.append(Row(self.name, self.stream, t, dict(wrow)))
             elif plan.kind == "update":
+                olds: list[dict[str, Any]] = []
                 for rid in ids:
-                    self._update(t, rid, trow, plan.assigns)
+                    out.append(Row(self.name, self.stream, t, dict(self._update(t, rid, trow, plan.assigns, olds))))
+                self._removed(t, olds, out)
             else:
-                self._merge(t, trow, ids, out)
+                olds = []
+                self._merge(t, trow, ids, out, olds)
+                self._removed(t, olds, out)
         return out
 
-    def _update(self, t: int, rid: int, trow: dict[str, Any], assigns: list[tuple[str, RowFn]]) -> None:
-        new = dict(self.nw.rows[rid][1])
-        for key, fn in assigns:  # in order: a later assignment sees the earlier ones
-            new[key] = fn(trow, new)
-        self.nw.update(t, rid, new)
+    def _removed(self, t: int, olds: list[dict[str, Any]], out: list[Row]) -> None:
+        """The statement's remove stream for one trigger, after its insert stream (Esper hands
+        a listener the two at once): the previous values of updated rows, the deleted rows."""
+        out.extend(Row(self.name, self.stream, t, dict(r), True) for r in olds)
 
-    def _merge(self, t: int, trow: dict[str, Any], ids: list[int], out: list[Row]) -> None:
+    def _update(self, t: int, rid: int, trow: dict[str, Any], assigns: list[tuple[str, RowFn]],
+                olds: list[dict[str, Any]]) -> dict[str, Any]:
+        """Update one row; return its new values and add its previous ones to ``olds``: an
+        on-update or on-merge statement outputs the updated row as new and its previous
+        values as old (InfraNWTableOnUpdateSceneOne, InfraNWTableOnMerge.InfraFlow)."""
+        prev = self.nw.rows[rid][1]
+        new = dict(prev)
+        for key, fn in assigns:  # in order: a later assignment sees the earlier ones
+            new[key] = fn(trow, new, prev)
+        self.nw.update(t, rid, new)
+        olds.append(prev)
+        return new
+
+    def _merge(self, t: int, trow: dict[str, Any], ids: list[int], out: list[Row],
+               olds: list[dict[str, Any]]) -> None:
         """Esper's on-merge: each matched row takes the first ``when matched`` clause whose
-        condition holds; with no matched row, the first ``when not matched`` clause runs."""
+        condition holds; with no matched row, the first ``when not matched`` clause runs.
+        The statement outputs, as Esper's does, the rows it inserted into the window and the
+        new values of those it updated as new rows, the previous values and the deleted rows
+        as old ones (``olds``)."""
         whens = self.plan.whens
         if ids:
             for rid in ids:
@@ -402,9 +425,10 @@ class OnTrigger:
                             if a.where is not None and not a.where(trow, wrow):
                                 continue
                             if a.kind == "update":
-                                self._update(t, rid, trow, a.assigns)
+                                out.append(Row(self.name, self.stream, t,
+                                               dict(self._update(t, rid, trow, a.assigns, olds))))
                             elif a.kind == "delete":
-                                self.nw.delete(t, [rid])
+                                olds.extend(self.nw.delete(t, [rid]))
                             else:
                                 self._insert(t, trow, wrow, a, out)
                         break
@@ -424,6 +448,8 @@ class OnTrigger:
             row = dict(zip(a.names, a.values(trow, wrow), strict=False))
         if a.into is None:
             self.nw.insert(t, row)
+            props = self.nw.plan.props
+            out.append(Row(self.name, self.stream, t, {k: row.get(k) for k in props} if props is not None else row))
         else:
             out.append(Row(self.name, a.into, t, row))
 

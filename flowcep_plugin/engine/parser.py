@@ -263,6 +263,8 @@ _NAMED_RULES = _rules(
     (None, r"for\s+(grouped_delivery|discrete_delivery)\b", "FOR grouped_delivery/discrete_delivery"),
     (r"\bfor", r"(grouped_delivery|discrete_delivery)\b", "FOR grouped_delivery/discrete_delivery"),
     # output rate limiting
+    (r"\boutput(\s+(all|first|last|snapshot))?\s+when\s+terminated", r"and\b",
+     "output ... when terminated and <condition>"),
     (r"\boutput(\s+(all|first|last|snapshot))?", r"when\s+terminated\b", "output when terminated"),
     (r"\boutput(\s+(all|first|last|snapshot))?", r"when\b", "output when <condition>"),
     (r"\boutput(\s+(all|first|last|snapshot))?", r"after\b", "output after (suppressing the first rows)"),
@@ -694,6 +696,11 @@ class _Build(Transformer[Token, Any]):
             return A.OutputLimit(k, rest[0].ms, None, _pos(meta))
         return A.OutputLimit(k, None, int(str(rest[0])), _pos(meta))
 
+    def output_terminated(self, meta: Any, children: list[Any]) -> A.OutputLimit:
+        _out, kind, _when_terminated = children
+        k = str(kind).lower() if kind is not None else "default"
+        return A.OutputLimit(k, None, None, _pos(meta), terminated=True)
+
     def order_by(self, meta: Any, children: list[Any]) -> list[A.OrderItem]:
         return children[2:]
 
@@ -857,8 +864,8 @@ class _Build(Transformer[Token, Any]):
     def create_window(self, meta: Any, children: list[Any]) -> A.CreateWindowStmt:
         _create, _window, name, *rest = children
         views = tuple(v for v in rest if isinstance(v, A.View))
-        props, source = rest[-1]
-        return A.CreateWindowStmt(_name(name), views, props, source, (), _pos(meta))
+        props, source, *types = rest[-1]
+        return A.CreateWindowStmt(_name(name), views, props, source, (), _pos(meta), types[0] if types else None)
 
     def nw_from_select(self, meta: Any, children: list[Any]) -> tuple[Any, str]:
         _sel, items, _from, stream = children
@@ -874,8 +881,8 @@ class _Build(Transformer[Token, Any]):
     def nw_from_type(self, meta: Any, children: list[Any]) -> tuple[Any, str]:
         return None, _name(children[0])
 
-    def nw_from_columns(self, meta: Any, children: list[Any]) -> tuple[Any, None]:
-        return tuple(p for p, _t in children), None
+    def nw_from_columns(self, meta: Any, children: list[Any]) -> tuple[Any, None, Any]:
+        return tuple(p for p, _t in children), None, tuple(children)
 
     def on_stmt(self, meta: Any, children: list[Any]) -> A.OnStmt:
         _on, trigger, action = children
@@ -918,6 +925,15 @@ class _Build(Transformer[Token, Any]):
         w, a, wpos = self._window(name, alias)
         return A.OnStmt("merge", _NO_REF, w, a, where, whens=tuple(whens), window_pos=wpos)
 
+    def on_merge_insert(self, meta: Any, children: list[Any]) -> A.OnStmt:
+        """``merge W insert select ...`` (Esper's insert-only merge): every trigger inserts,
+        as ``merge W where false when not matched then insert select ...`` would."""
+        _merge, _into, name, alias, _ins, columns, _sel, items = children
+        w, a, wpos = self._window(name, alias)
+        action = A.MergeAction("insert", items=self._named_items(items, columns, meta), pos=_pos(meta))
+        return A.OnStmt("merge", _NO_REF, w, a, A.Literal(False, pos=_pos(meta), text="false"),
+                        whens=(A.MergeWhen(False, None, (action,), _pos(meta)),), window_pos=wpos)
+
     def assignment(self, meta: Any, children: list[Any]) -> A.Assignment:
         target, op, value = children
         if str(op) != "=":
@@ -939,9 +955,21 @@ class _Build(Transformer[Token, Any]):
         return A.MergeAction("delete", where=where, pos=_pos(meta))
 
     def merge_insert(self, meta: Any, children: list[Any]) -> A.MergeAction:
-        _then, _ins, _into, into, _sel, items, where = children
-        return A.MergeAction("insert", items=items, into=_name(into) if into is not None else None,
-                             where=where, pos=_pos(meta))
+        _then, _ins, _into, into, columns, _sel, items, where = children
+        return A.MergeAction("insert", items=self._named_items(items, columns, meta),
+                             into=_name(into) if into is not None else None, where=where, pos=_pos(meta))
+
+    def _named_items(self, items: tuple[A.SelectItem, ...] | None, columns: list[str] | None,
+                     meta: Any) -> tuple[A.SelectItem, ...] | None:
+        """``insert (c1, c2) select x, y``: the columns name the select list's values by position
+        (Esper's merge insert with a column list, InfraNWTableOnMerge.InfraInsertOnly)."""
+        if columns is None:
+            return items
+        if items is None or len(items) != len(columns):
+            pos = _pos(meta)
+            raise EPLError(f"insert ({', '.join(columns)}): the select list must give one value per column",
+                           self.filename, pos.line or None, pos.column or None)
+        return tuple(A.SelectItem(it.expr, c) for it, c in zip(items, columns, strict=True))
 
     def ctx_keyed(self, meta: Any, children: list[Any]) -> A.CreateContextStmt:
         _create, _ctx, name, _as, _part, _by, *parts = children
@@ -1112,8 +1140,11 @@ class _Build(Transformer[Token, Any]):
                        f"filtered aggregation)", self.filename, name.line, name.column)
 
     def number(self, meta: Any, children: list[Any]) -> A.Expr:
-        s = str(children[0]).rstrip("lLdDfF")
-        value: int | float = float(s) if any(c in s for c in ".eE") else int(s)
+        # Java's literal types: a d/f suffix (2d, 1f), a point or an exponent make a double
+        # (so 2d is 2.0 and tostring(2d) is '2.0', as in Esper); an l suffix or none an integer
+        text = str(children[0])
+        s = text.rstrip("lLdDfF")
+        value: int | float = float(s) if any(c in text for c in ".eEdDfF") else int(s)
         return A.Literal(value, pos=_pos(meta), text=str(children[0]))
 
     def string(self, meta: Any, children: list[Any]) -> A.Expr:

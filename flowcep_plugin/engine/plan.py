@@ -88,7 +88,7 @@ class StreamPlan:
     view: A.View | None
     view_arg: Any = None  # period ms, size, or key function
     ts_index: int | str | None = None  # a key name with SELECT * (resolved on the first events)
-    ref_point: int | None = None  # time_batch(P, reference point in ms)
+    ref_point: int | None = None  # time_batch(P, ref) / ext_timed_batch(ts, P, ref): reference point in ms
     # prior(n, p): (synthetic key, n, key of p); computed over the stream as it arrives
     priors: list[tuple[str, int, str]] = field(default_factory=list)
     # prev(n, p), prevtail(n, p), prevcount(p), prevwindow(p): (synthetic key, function, n, key

@@ -33,6 +33,7 @@ from .windows import (
     Events,
     ExtTimedBatchWindow,
     ExtTimedWindow,
+    FirstLengthWindow,
     FirstUniqueWindow,
     GroupLengthWindow,
     LengthBatchWindow,
@@ -40,6 +41,7 @@ from .windows import (
     Post,
     SortWindow,
     TimeBatchWindow,
+    TimeLengthBatchWindow,
     TimeWindow,
     UniqueWindow,
     Window,
@@ -115,12 +117,14 @@ def _make_window(sp: StreamPlan, keys: list[str], plan: SelectPlan | None = None
         return LengthWindow(keys, sp.view_arg)
     if name == "length_batch":
         return LengthBatchWindow(keys, sp.view_arg)
+    if name == "time_length_batch":
+        return TimeLengthBatchWindow(keys, *sp.view_arg)
     if name == "ext_timed":
         assert sp.ts_index is not None
         return ExtTimedWindow(keys, ix(sp.ts_index), sp.view_arg)
     if name == "ext_timed_batch":
         assert sp.ts_index is not None
-        return ExtTimedBatchWindow(keys, ix(sp.ts_index), sp.view_arg)
+        return ExtTimedBatchWindow(keys, ix(sp.ts_index), sp.view_arg, sp.ref_point)
     if name == "unique":
         idx = [ix(k) for k in sp.view_arg]
         return UniqueWindow(keys, lambda r: tuple(r[i] for i in idx))
@@ -142,6 +146,8 @@ def _make_window(sp: StreamPlan, keys: list[str], plan: SelectPlan | None = None
         return FirstUniqueWindow(keys, lambda r: tuple(r[i] for i in fidx))
     if name == "firstevent":
         return FirstUniqueWindow(keys, lambda r: ())
+    if name == "firstlength":
+        return FirstLengthWindow(keys, sp.view_arg)
     if name == "groupwin_length":
         gk, size = sp.view_arg
         gidx = [ix(k) for k in gk]
@@ -265,6 +271,22 @@ class _Limiter:
         return [r._replace(time_ms=now) for r in rows]
 
 
+class _TerminatedLimiter(_Limiter):
+    """``output ... when terminated``: no timer; rows are held (a group's current row, the
+    rows produced) until the statement's context partition ends and the context calls
+    ``Statement.terminate`` (ContextInitTermTemporalFixed ...OutputSnapshot cases)."""
+
+    @property
+    def started(self) -> bool:  # never waits for a first event: it has no interval to open
+        return True
+
+    def start(self, t: int) -> None:
+        return None
+
+    def due_if_fed(self, t: int) -> int | None:  # type: ignore[override]
+        return None
+
+
 class _EventLimiter(_Limiter):
     """``output [all | last] every N events`` (statements without aggregates): rows are held
     until N events reached the statement, as Esper's OutputConditionCount counts the events
@@ -356,6 +378,8 @@ class _Stmt:
             self.limiter = _Limiter(plan.output.kind, plan.output.ms, _limit_mode(plan))
         elif plan.output is not None and plan.output.events:
             self.limiter = _EventLimiter(plan.output.kind, plan.output.events, _limit_mode(plan))
+        elif plan.output is not None and plan.output.terminated:
+            self.limiter = _TerminatedLimiter(plan.output.kind, 0, _limit_mode(plan))
         # a window that posts each arriving event as it comes, WHERE already applied: the
         # output intervals start with the first event fed
         sp0 = plan.streams[0]
@@ -573,6 +597,33 @@ class _Stmt:
                 for post in w.flush():
                     self.on_post(idx, post, rows)
         return self._limit(rows)
+
+    def terminate(self, now: int) -> list[Row]:
+        """``output ... when terminated``: the rows when the context partition ends, at its
+        end. ``snapshot``: the ungrouped aggregation's current row, also over no events at all
+        (count 0, sum null, as ContextStartEndFilterStartedFilterEndedOutputSnapshot's empty
+        partition gives), HAVING applied; each group with events in the window; or, without
+        aggregates, the events the window holds. No keyword, ``all``, ``last``: the rows the
+        partition produced (``last``: the last, per group), as an output interval releases
+        them; an ungrouped aggregation that had no update gives its current row, as for
+        ``snapshot``. ORDER BY and LIMIT shape them as one step."""
+        lim = self.limiter
+        if not isinstance(lim, _TerminatedLimiter):
+            return []
+        if lim.kind != "snapshot" and not (lim.mode == "forall" and not lim.updates):
+            # output [all|last] when terminated: the rows held, as at an interval end
+            released = lim.fire(now)
+        elif lim.mode == "simple":
+            released = self._snapshot(now)
+        elif lim.mode == "forall":
+            # also an ungrouped aggregation with no update in the partition: Esper's RowForAll
+            # outputs its current row then, for every kind (processOutputLimitedView*)
+            rows: list[tuple[Any, Row]] = []
+            self._emit_group(now, (), self._states(()), rows)
+            released = [r for _k, r in rows]
+        else:
+            released = lim.fire(now)
+        return self.shape(released) if self.shape is not None and released else released
 
     def _snapshot(self, now: int) -> list[Row]:
         """``output snapshot`` without aggregates: a row for every event the window holds

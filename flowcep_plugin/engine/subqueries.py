@@ -63,7 +63,7 @@ SUBQ_PREFIX = "\x00subq:"
 #: rows one subquery keeps when its window does not bound them (keepall, unique...)
 MAX_ROWS = 1_000_000
 
-_BATCH = frozenset({"time_batch", "length_batch", "ext_timed_batch"})
+_BATCH = frozenset({"time_batch", "length_batch", "ext_timed_batch", "time_length_batch"})
 
 
 @dataclass

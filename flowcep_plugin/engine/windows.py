@@ -25,6 +25,7 @@ ColumnFilter = Callable[[dict[str, list[Any]], int], list[int]]
 __all__ = [
     "Events", "Post", "Window", "NoWindow", "TimeBatchWindow", "TimeWindow", "LengthWindow",
     "LengthBatchWindow", "ExtTimedWindow", "ExtTimedBatchWindow", "UniqueWindow", "SortWindow",
+    "TimeLengthBatchWindow",
 ]
 
 
@@ -520,6 +521,24 @@ class FirstUniqueWindow(Window):
         return [Post(None, Events.from_tuples(self.keys, kept, times), Events.empty(self.keys))]
 
 
+class FirstLengthWindow(Window):
+    """``#firstlength(N)``: the first N events of the stream enter and stay; every later
+    event is not posted at all (Esper's ``ViewFirstLength``: no remove stream, ever)."""
+
+    def __init__(self, keys: Sequence[str], size: int) -> None:
+        super().__init__(keys)
+        self.size = size
+        self.held = 0
+
+    def feed(self, ev: Events) -> list[Post]:
+        room = self.size - self.held
+        if ev.n == 0 or room <= 0:
+            return []
+        take = list(range(min(room, ev.n)))
+        self.held += len(take)
+        return [Post(None, ev.take(take, self.keys), Events.empty(self.keys))]
+
+
 class ExtTimedWindow(_PerEvent):
     """``win:ext_timed(prop, P)``: sliding by a timestamp property; an event leaves when an
     event with a timestamp at least P later arrives."""
@@ -570,20 +589,77 @@ class LengthBatchWindow(Window):
         return posts
 
 
+class TimeLengthBatchWindow(LengthBatchWindow):
+    """``win:time_length_batch(P, N)``: a batch is released when N events are collected or
+    when P has passed, whichever comes first (Esper's ``ViewTimeLengthBatch``).
+
+    The timer starts with the first event (at its time + P). A release by count restarts it
+    at that event's time + P; a timer release reschedules it P later, and a timer that finds
+    both this batch and the previous one empty stops, to start again with the next event
+    (not on the old boundaries). Each release posts the batch as new and the previous batch
+    as old; one with both empty posts nothing."""
+
+    def __init__(self, keys: Sequence[str], period_ms: int, size: int) -> None:
+        super().__init__(keys, size)
+        self.period = period_ms
+        self.due: int | None = None
+
+    def next_due(self) -> int | None:
+        return self.due
+
+    def due_if_fed(self, t: int) -> int | None:
+        return self.due if self.due is not None else t + self.period
+
+    def feed(self, ev: Events) -> list[Post]:
+        posts = []
+        rows = ev.take(list(range(ev.n)), self.keys).row_tuples() if ev.n else []
+        for t, r in zip(ev.times, rows, strict=False):
+            if self.due is None:
+                self.due = t + self.period
+            self.pending.append((t, r))
+            if len(self.pending) >= self.size:
+                posts.append(self._release(t))
+                self.due = t + self.period
+        return posts
+
+    def _release(self, t: int) -> Post:
+        new = Events.from_tuples(self.keys, [p[1] for p in self.pending], [p[0] for p in self.pending])
+        post = Post(t, new, self.last)
+        self.last, self.pending = new, []
+        return post
+
+    def fire(self, now: int) -> list[Post]:
+        if not self.pending and self.last.n == 0:
+            self.due = None  # nothing now and nothing before: the timer stops
+            return []
+        self.due = now + self.period
+        return [self._release(now)]
+
+
 class ExtTimedBatchWindow(Window):
-    """``win:ext_timed_batch(prop, P)``: time batches by a timestamp property, released when
-    an event of a later batch arrives (or at end of input)."""
+    """``win:ext_timed_batch(prop, P[, ref])``: time batches by a timestamp property, released
+    when an event of a later batch arrives (or at end of input).
+
+    Batches end at ``ref + k * P`` (``ref`` defaults to the first event's timestamp). An event
+    past the current batch's end releases that batch once, however many boundaries it
+    crossed, and the next batch ends at the first boundary after it: Esper posts no empty
+    batches for the gaps between timestamps (``ViewExternallyTimedBatched``). An event older
+    than the batch joins it."""
 
     batch = True
 
-    def __init__(self, keys: Sequence[str], ts_index: int, period_ms: int) -> None:
+    def __init__(self, keys: Sequence[str], ts_index: int, period_ms: int, ref_point: int | None = None) -> None:
         super().__init__(keys)
         self.ts = ts_index
         self.period = period_ms
-        self.anchor: int | None = None
+        self.anchor: int | None = ref_point
         self.end: int | None = None
         self.pending: list[tuple[int, tuple[Any, ...]]] = []
         self.last = Events.empty(keys)
+
+    def _end_after(self, ts: int) -> int:
+        assert self.anchor is not None
+        return self.anchor + ((ts - self.anchor) // self.period + 1) * self.period
 
     def _release(self, at: int) -> list[Post]:
         new = Events.from_tuples(self.keys, [p[1] for p in self.pending], [p[0] for p in self.pending])
@@ -600,14 +676,12 @@ class ExtTimedBatchWindow(Window):
             if ts is None:
                 continue
             if self.anchor is None:
-                self.anchor, self.end = ts, ts + self.period
-            assert self.end is not None
-            while ts >= self.end:
+                self.anchor = ts
+            if self.end is None:
+                self.end = self._end_after(ts)
+            elif ts >= self.end:
                 posts.extend(self._release(t))
-                if not self.pending and self.last.n == 0:
-                    self.end = self.anchor + ((ts - self.anchor) // self.period + 1) * self.period
-                else:
-                    self.end += self.period
+                self.end = self._end_after(ts)
             self.pending.append((t, r))
         return posts
 

@@ -101,7 +101,11 @@ CASES = [
     case("Context, time period expressions", "create context C start @now end after 1 * 60 seconds", "*",
          "a time period computed"),
     case("Context, output when terminated", "create context C start @now end after 1 min; context C select "
-         "count(*) from SB output snapshot when terminated", "when", "output when terminated"),
+         "count(*) from SB output first when terminated", "output", "output first when terminated"),
+    case("Context, output when terminated", "select count(*) from SB output snapshot when terminated", "output",
+         "output when terminated outside a context"),
+    case("Context, output when terminated", "create context C start @now end after 1 min; context C select "
+         "count(*) from SB output snapshot when terminated and count(*) > 1", "and", "when terminated and"),
     # output
     case("Output, output when", "select count(*) from SB output when count_insert > 1", "when",
          "output when <condition>"),

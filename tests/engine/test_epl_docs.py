@@ -67,7 +67,7 @@ REJECTED = [
     "create window W#keepall as (a string); on Flow insert irstream into S select a from W",
     "select a from Flow#groupwin(a)#unique(b)",
     "select a from Flow#time_accum(1 sec)",
-    "select a from Flow#firstlength(3)",
+    "select a from Flow#firsttime(3 sec)",
     "select a from Flow#length_batch(3)#unique(a)",
     "select a from Flow group by a",
     "select a from Flow output snapshot every 1 sec",
