@@ -487,8 +487,10 @@ class KafkaWorker(Pipeline):
             if st.kind != END and st.key <= self._parts[p].committed:
                 self.ctx.stats.add("kafka.replayed_steps")
                 self.ctx.stats.add("kafka.replayed_records", sum(part.batch.length for part in st.parts))
-        wm = max(st.watermark for st in steps)
-        advanced = any(st.advanced for st in steps)
+        # ingest gives every partition the same times for a step; were one partition's message
+        # ahead (not ingest's), the lowest keeps it from moving this worker's windows
+        wm = min(st.watermark for st in steps)
+        closes = [st.closes for st in steps if st.advanced]
         events: list[Event] = []
         options = next((st.options for st in steps if st.options), [])
         for batch in options:
@@ -503,9 +505,9 @@ class KafkaWorker(Pipeline):
             for stage in self.detectors:
                 events.extend(self._detect_isolated(stage, rb))
         self.ctx.stats.gauge("watermark_ms", wm)
-        if advanced and wm > self._last_wm:
-            self._last_wm = wm
-            events.extend(self._watermark_local(wm))
+        if closes and min(closes) > self._last_wm:  # as one process: Pipeline._detect
+            self._last_wm = min(closes)
+            events.extend(self._watermark_local(self._last_wm))
         self._emit_owned(events, wm, s)
 
     def _emit_owned(self, events: list[Event], wm: int, step: tuple[str, int], final: bool = False) -> None:
