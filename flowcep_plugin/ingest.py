@@ -5,7 +5,9 @@ event-time clock); where ``run`` would hand a step's released batches to its det
 routes them: every flow goes to the partition owning its source and to the one owning its
 destination (:func:`flowcep_plugin.partition.route` over the topic's partition count), and
 EVERY partition gets one message for the step, so a quiet partition's workers still see the
-watermark move. At the end of a file input every partition gets an end marker, which is what
+watermark move. A step is published wherever one process would call its detectors: records
+released, or the release point moved (also when a release freed nothing), with both times, so
+every worker closes windows at one process's instants. At the end of a file input every partition gets an end marker, which is what
 lets a worker flush its windows exactly as one process does at the end of the same input.
 
 Delivery is confirmed: ``acks=all``, a bounded client queue (a full queue blocks ingest, it

@@ -5,8 +5,11 @@ Any number of workers in one consumer group share the partitions of a topic writ
 partition gets every step, so a quiet one still advances), merges each step's records back
 into ingest's order (a flow whose both ends it owns arrives twice and is seen once), calls the
 host-keyed detectors (``partition`` address, source or destination) exactly as one process
-would, with the step's watermark as event time, and keeps only the alerts whose key is owned by
-one of its partitions. Detectors that need every flow (``partition = "global"``: EPL modules)
+would, with the step's times (the release point for ``on_watermark``, the watermark for the
+alerts; the lowest over its partitions, so a message that is not ingest's cannot move its
+windows ahead), and keeps only the alerts whose key is owned by one of its partitions. It makes
+no time from its partitions' records: ingest's one clock does, so a quiet partition, or one
+with a single flow, advances step by step and a far-future flow moves nothing. Detectors that need every flow (``partition = "global"``: EPL modules)
 or a merge of every worker's partial documents (trafficstats) cannot run here;
 they are named at start and skipped (run them in a level-2 monitor or in one process).
 

@@ -320,3 +320,29 @@ def test_a_lone_flow_at_a_partition_does_not_hold_back_its_worker(
     # the lone flow's time is passed by a watermark before the end of the input
     lone_t = batches[0][2]
     assert any(lone_t <= w for w in wms[:-1])
+
+
+def test_a_step_message_ahead_on_one_partition_moves_no_window(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A message that is not ingest's (same run and step, times five hours ahead) on the
+    quiet partition: the worker takes the lowest of its partitions' times for the step, so its
+    windows still close at one process's instants."""
+    from flowcep_plugin.transport import decode_step, encode_step
+
+    data, times = _scenario(tmp_path, hostile=False)
+    calls = _Calls(monkeypatch)
+    _one, one_calls = _one_process(tmp_path, data, calls)
+    topic = _ingest(data, monkeypatch)
+    calls.take()
+    forged = 0
+    for i, (value, ts) in enumerate(topic.parts[2]):
+        step = decode_step(value, "test")
+        if step.advanced and step.kind == "step":
+            step.watermark += 5 * 3_600_000
+            step.closes += 5 * 3_600_000
+            topic.parts[2][i] = (encode_step(step), ts)
+            forged += 1
+    assert forged > 5
+    _got, got_calls = _worker(tmp_path, topic, [0, 1, 2, 3], calls, monkeypatch, "forged")
+    assert _Calls.watermarks(got_calls) == _Calls.watermarks(one_calls)
+    assert max(_Calls.watermarks(got_calls)[:-1]) <= times["legit_max"]
