@@ -40,10 +40,12 @@ from .stats import Stats
 
 __all__ = [
     "Reorderer", "TimePolicy", "NO_TIME", "LIVE_LATENESS_S", "FILE_LATENESS_S", "default_lateness_s",
-    "time_schema", "TIME_DEFAULTS",
+    "time_schema", "TIME_DEFAULTS", "PROGRESS_STREAM",
 ]
 
 NO_TIME = -(2**62)
+#: the stream of progress-mark batches (:meth:`Reorderer.progress`): times, never events
+PROGRESS_STREAM = "flowcep.progress"
 
 #: Default allowed lateness for live collectors: covers exporters' inactive timeouts (15 s on
 #: Cisco/softflowd) plus transport delay, while keeping alerts prompt.
@@ -296,6 +298,45 @@ class Reorderer:
         self._runs.append(_Run(batch))
         self._starts.append(0)
         self._pending_n += batch.length
+        return self._maybe_release()
+
+    def progress(self, batch: FlowBatch) -> list[FlowBatch]:
+        """Progress marks: each record says its exporter's time reached its event time, and
+        nothing is held or released for it (a level-2 input's producer published no row but
+        its engine moved on). Without them a quiet producer holds the watermark until
+        ``exporter_idle``. A mark is judged as one record of that exporter would be (beyond
+        ``future_tolerance`` of the wall clock when live, or more than ``file_gap`` past the
+        exporter's time for files, it is ignored and counted as ``time.progress_future``) and
+        moves the clock as records do: one mark alone cannot, and a mark more than the jump
+        limit ahead of the exporter's others is lone (:meth:`_ExporterClock.time`), so a
+        hostile far-future mark moves nothing. Returns what the watermark now releases."""
+        if batch.length == 0:
+            return []
+        times = batch.event_times()
+        now_mono = self._mono()
+        wall_ms = int(self._wall() * 1000) if self.policy.live else NO_TIME
+        for key, idx in _exporter_groups(batch).items():
+            valid = [t for t in (times if idx is None else [times[i] for i in idx]) if t >= 0]
+            if not valid:
+                continue
+            clock = self._exporter(key, now_mono, batch.source)
+            limit = (wall_ms + self.policy.future_tolerance_ms if self.policy.live
+                     else clock.max_seen + self.policy.file_gap_ms if clock.max_seen > NO_TIME else max(valid))
+            ok = sorted(t for t in valid if t <= limit)
+            if len(ok) < len(valid):
+                self.stats.add("time.progress_future", len(valid) - len(ok))
+            if not ok:
+                continue
+            clock.note(ok[-1], ok[-2] if len(ok) > 1 else NO_TIME, ok, self.lateness_ms, self._jump_ms)
+            clock.count += len(ok)
+            ctime = clock.time(self.lateness_ms)
+            if ctime > NO_TIME:
+                self._established = True
+            if ctime > self._leader:
+                self._leader = ctime
+            clock.heard_mono = now_mono
+            clock.heard_at_leader = self._leader
+        self.stats.add("time.progress_marks", batch.length)
         return self._maybe_release()
 
     def _maybe_release(self) -> list[FlowBatch]:

@@ -5,7 +5,9 @@ event-time clock); where ``run`` would hand a step's released batches to its det
 routes them: every flow goes to the partition owning its source and to the one owning its
 destination (:func:`flowcep_plugin.partition.route` over the topic's partition count), and
 EVERY partition gets one message for the step, so a quiet partition's workers still see the
-watermark move. At the end of a file input every partition gets an end marker, which is what
+watermark move. A step is published wherever one process would call its detectors: records
+released, or the release point moved (also when a release freed nothing), with both times, so
+every worker closes windows at one process's instants. At the end of a file input every partition gets an end marker, which is what
 lets a worker flush its windows exactly as one process does at the end of the same input.
 
 Delivery is confirmed: ``acks=all``, a bounded client queue (a full queue blocks ingest, it
@@ -89,7 +91,7 @@ class KafkaPublisher:
             self.ctx.stats.add("kafka.bytes", len(value))
 
     # -- steps -------------------------------------------------------------------------------
-    def _send(self, kind: str, wm: int, advanced: bool, parts: list[list[Part]],
+    def _send(self, kind: str, wm: int, closes: int | None, parts: list[list[Part]],
               options: Sequence[FlowBatch] = ()) -> None:
         ts = max(wm, 0) if wm > NO_TIME else 0
         for p in range(self.partitions):
@@ -97,14 +99,16 @@ class KafkaPublisher:
             for n, chunk in enumerate(chunks):
                 # every message but a step's last one for this partition says more follow
                 last = n == len(chunks) - 1
-                step = Step(kind, self.run_id, self._step, wm, advanced, chunk,
-                            list(options) if last else [], more=not last)
+                step = Step(kind, self.run_id, self._step, wm, closes is not None, chunk,
+                            list(options) if last else [], more=not last, closes=closes or 0)
                 self._produce(p, encode_step(step), ts)
         self._step += 1
         self._producer.poll(0)
 
-    def step(self, released: Sequence[FlowBatch], watermark: int, advanced: bool) -> None:
-        """One step: the released batches routed to both ends' owners, to every partition."""
+    def step(self, released: Sequence[FlowBatch], watermark: int, closes: int | None) -> None:
+        """One step: the released batches routed to both ends' owners, to every partition;
+        ``closes``: the release point the detectors close windows up to after them (None:
+        one process would not call on_watermark after this step)."""
         if len(self._owners) > OWNER_CACHE:
             self._owners.clear()
             self.ctx.stats.add("kafka.owner_cache_resets")
@@ -116,15 +120,15 @@ class KafkaPublisher:
                     routed += len(idx)
                     parts[p].append(Part(j, idx, rb.take(idx)))
         self.ctx.stats.count("publish", sum(b.length for b in released), routed)
-        self._send(STEP, watermark, advanced, parts)
+        self._send(STEP, watermark, closes, parts)
 
     def options(self, batch: FlowBatch, watermark: int) -> None:
         """Options records go to every partition (each worker's detectors may ask for them)."""
-        self._send(STEP, watermark, False, [[] for _ in range(self.partitions)], [batch])
+        self._send(STEP, watermark, None, [[] for _ in range(self.partitions)], [batch])
 
     def end(self, watermark: int) -> None:
         """End of a file input: every partition gets the end marker."""
-        self._send(END, watermark, False, [[] for _ in range(self.partitions)])
+        self._send(END, watermark, None, [[] for _ in range(self.partitions)])
 
     def flush(self) -> None:
         self._acked.flush()
@@ -158,14 +162,20 @@ class IngestPipeline(Pipeline):
     publisher: KafkaPublisher  # attached after construction (it may wait for the broker)
 
     def _detect(self, released: list[FlowBatch]) -> None:
+        """Where one process calls its detectors (Pipeline._detect), publish the step instead,
+        with the same two times: the watermark (the time alerts are emitted at) and, when it
+        moved, the release point (what on_watermark gets). The release point can move when a
+        release frees nothing (every held record is ahead of the new watermark): one process
+        then closes windows all the same, so that is a step too."""
         wm = self.reorderer.watermark
         self.ctx.stats.gauge("watermark_ms", wm)
         self.ctx.stats.gauge("event_time_max_ms", self.reorderer.max_seen)
-        advanced = bool(released) and wm > self._last_wm
-        if advanced:
-            self._last_wm = wm
-        if released or advanced:
-            self.publisher.step(released, wm, advanced)
+        rt = self.reorderer.released_to
+        closes: int | None = None
+        if rt > self._last_wm:
+            self._last_wm = closes = rt
+        if released or closes is not None:
+            self.publisher.step(released, wm, closes)
 
     def _options(self, batch: FlowBatch) -> None:
         n = batch.length
@@ -173,18 +183,6 @@ class IngestPipeline(Pipeline):
         self.ctx.stats.count("options", n, batch.length)
         if batch.length:
             self.publisher.options(batch, self.reorderer.watermark)
-
-    def _advance_idle(self, idle_s: float) -> None:
-        if not (self.live and self.idle_advance) or self.reorderer.max_seen <= NO_TIME:
-            return
-        target = self.reorderer.max_seen - self.lateness_ms + int(idle_s * 1000)
-        if target > self.reorderer.watermark:
-            released = self.reorderer.advance(target)
-            if released or target > self._last_wm:
-                self._detect(released or [])
-                if not released:
-                    self._last_wm = target
-                    self.publisher.step([], target, True)
 
     def finish(self) -> None:
         self._detect(self.reorderer.flush())

@@ -5,8 +5,11 @@ Any number of workers in one consumer group share the partitions of a topic writ
 partition gets every step, so a quiet one still advances), merges each step's records back
 into ingest's order (a flow whose both ends it owns arrives twice and is seen once), calls the
 host-keyed detectors (``partition`` address, source or destination) exactly as one process
-would, with the step's watermark as event time, and keeps only the alerts whose key is owned by
-one of its partitions. Detectors that need every flow (``partition = "global"``: EPL modules)
+would, with the step's times (the release point for ``on_watermark``, the watermark for the
+alerts; the lowest over its partitions, so a message that is not ingest's cannot move its
+windows ahead), and keeps only the alerts whose key is owned by one of its partitions. It makes
+no time from its partitions' records: ingest's one clock does, so a quiet partition, or one
+with a single flow, advances step by step and a far-future flow moves nothing. Detectors that need every flow (``partition = "global"``: EPL modules)
 or a merge of every worker's partial documents (trafficstats) cannot run here;
 they are named at start and skipped (run them in a level-2 monitor or in one process).
 
@@ -487,8 +490,10 @@ class KafkaWorker(Pipeline):
             if st.kind != END and st.key <= self._parts[p].committed:
                 self.ctx.stats.add("kafka.replayed_steps")
                 self.ctx.stats.add("kafka.replayed_records", sum(part.batch.length for part in st.parts))
-        wm = max(st.watermark for st in steps)
-        advanced = any(st.advanced for st in steps)
+        # ingest gives every partition the same times for a step; were one partition's message
+        # ahead (not ingest's), the lowest keeps it from moving this worker's windows
+        wm = min(st.watermark for st in steps)
+        closes = [st.closes for st in steps if st.advanced]
         events: list[Event] = []
         options = next((st.options for st in steps if st.options), [])
         for batch in options:
@@ -503,9 +508,9 @@ class KafkaWorker(Pipeline):
             for stage in self.detectors:
                 events.extend(self._detect_isolated(stage, rb))
         self.ctx.stats.gauge("watermark_ms", wm)
-        if advanced and wm > self._last_wm:
-            self._last_wm = wm
-            events.extend(self._watermark_local(wm))
+        if closes and min(closes) > self._last_wm:  # as one process: Pipeline._detect
+            self._last_wm = min(closes)
+            events.extend(self._watermark_local(self._last_wm))
         self._emit_owned(events, wm, s)
 
     def _emit_owned(self, events: list[Event], wm: int, step: tuple[str, int], final: bool = False) -> None:

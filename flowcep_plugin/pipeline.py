@@ -26,7 +26,7 @@ from typing import IO, Any
 
 from .addresses import TYPED_SCHEMES
 from .alerts import stamp_observer
-from .clock import NO_TIME, TIME_DEFAULTS, Reorderer, TimePolicy
+from .clock import NO_TIME, PROGRESS_STREAM, TIME_DEFAULTS, Reorderer, TimePolicy
 from .config import parse_duration
 from .context import Context
 from .errors import ConfigError, FlowcepError, PluginError
@@ -249,6 +249,9 @@ class Pipeline(StageRunner):
     # -- the batch path --------------------------------------------------------------------------
     def process(self, batch: FlowBatch) -> None:
         """Run one input batch through every stage."""
+        if batch.stream == PROGRESS_STREAM:  # a level-2 producer's time: the clock's, never events
+            self._detect(self.reorderer.progress(batch))
+            return
         if batch.stream in EVENT_STREAMS or batch.stream in self._typed_streams:
             self._level2_events(batch)
             return
@@ -331,7 +334,18 @@ class Pipeline(StageRunner):
         if rt > self._last_wm:
             self._last_wm = rt
             events.extend(self._watermark_local(rt))
+            self._stream_progress(rt)
         self._emit(events, wm)
+
+    def _stream_progress(self, rt: int) -> None:
+        """The windows closed up to ``rt``: the rows of every INSERT INTO stream up to it are
+        written, so outputs that publish a stream may say so (``write_progress``; a level-2
+        run reading it then advances without rows from a quiet gateway)."""
+        for stages in getattr(self, "_stream_outputs", {}).values():
+            for st in stages:
+                write = getattr(st.obj, "write_progress", None)
+                if write is not None:
+                    self._call(st, "output write_progress", write, rt)
 
     def _watermark_local(self, wm: int) -> list[Event]:
         events: list[Event] = []

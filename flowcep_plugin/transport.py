@@ -45,8 +45,9 @@ from .records import FLOW_STREAM, FlowBatch
 __all__ = ["WIRE_VERSION", "Part", "Step", "TransportError", "encode_step", "decode_step",
            "encode_batch", "decode_batch", "merge_parts", "STEP", "END"]
 
-#: bumped whenever a reader of the previous version could misread a message
-WIRE_VERSION = 1
+#: bumped whenever a reader of the previous version could misread a message (2: a step carries
+#: the release point its detectors close windows up to, ``c``, apart from the watermark)
+WIRE_VERSION = 2
 STEP = "step"
 END = "end"
 
@@ -204,11 +205,14 @@ class Step:
     kind: str  # STEP or END
     run: str  # the ingest run's id: steps of two runs never align
     step: int
-    watermark: int
+    watermark: int  # the clock's watermark after the step: the time its alerts are emitted at
     advanced: bool  # the single process would call on_watermark after this step's batches
     parts: list[Part] = field(default_factory=list)
     options: list[FlowBatch] = field(default_factory=list)
     more: bool = False  # more messages of this step follow on this partition (chunked)
+    #: with ``advanced``: what one process passes to on_watermark (the clock's release point,
+    #: which may lag the watermark between releases and may move when a release frees nothing)
+    closes: int = 0
 
     @property
     def key(self) -> tuple[str, int]:
@@ -220,6 +224,8 @@ class Step:
 def encode_step(step: Step) -> bytes:
     doc: dict[str, Any] = {"v": WIRE_VERSION, "k": step.kind, "r": step.run, "s": step.step,
                            "w": step.watermark, "a": step.advanced}
+    if step.advanced:
+        doc["c"] = step.closes
     if step.parts:
         doc["p"] = [{"j": p.j, "i": p.index, "b": encode_batch(p.batch)} for p in step.parts]
     if step.options:
@@ -244,8 +250,10 @@ def decode_step(data: bytes | None, where: str) -> Step:
                              "run the same flowcep version for ingest and workers")
     try:
         kind, step, wm = doc["k"], doc["s"], doc["w"]
-        if kind not in (STEP, END) or type(step) is not int or type(wm) is not int:
-            raise ValueError("bad kind, step or watermark")
+        advanced = bool(doc.get("a"))
+        closes = doc["c"] if advanced else 0
+        if kind not in (STEP, END) or type(step) is not int or type(wm) is not int or type(closes) is not int:
+            raise ValueError("bad kind, step, watermark or release point")
         parts = []
         for p in doc.get("p") or ():
             idx = p["i"]
@@ -254,8 +262,8 @@ def decode_step(data: bytes | None, where: str) -> Step:
                 raise ValueError("record indices do not match the batch")
             parts.append(Part(p["j"], idx, b))
         options = [decode_batch(o) for o in doc.get("o") or ()]
-        return Step(kind, str(doc.get("r") or ""), step, wm, bool(doc.get("a")), parts, options,
-                    bool(doc.get("m")))
+        return Step(kind, str(doc.get("r") or ""), step, wm, advanced, parts, options,
+                    bool(doc.get("m")), closes)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise TransportError(f"{where}: malformed FlowCEP step: {type(exc).__name__}: {exc}") from None
 

@@ -75,9 +75,10 @@ def _same(a: Any, b: Any) -> bool:
 def test_every_column_value_round_trips_exactly() -> None:
     b = _batch()
     opts = FlowBatch({"exportedMessageTotalCount": [3]}, 1, stream="Options")
-    step = Step(STEP, "run-1", 7, 123, True, [Part(0, [0, 4, 9], b)], [opts])
+    step = Step(STEP, "run-1", 7, 123, True, [Part(0, [0, 4, 9], b)], [opts], closes=101)
     got = decode_step(encode_step(step), "t[0]@0")
-    assert (got.kind, got.run, got.step, got.watermark, got.advanced, got.more) == (STEP, "run-1", 7, 123, True, False)
+    assert (got.kind, got.run, got.step, got.watermark, got.advanced, got.more, got.closes) == (
+        STEP, "run-1", 7, 123, True, False, 101)
     (part,) = got.parts
     assert part.j == 0 and part.index == [0, 4, 9]
     out = part.batch

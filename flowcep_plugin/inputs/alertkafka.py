@@ -30,19 +30,21 @@ are skipped and counted (``alerts non-event documents skipped``).
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from ..clock import PROGRESS_STREAM
 from ..context import Context
 from ..errors import ConfigError, InputError
 from ..hookspecs import hookimpl
 from ..kafka_client import KafkaAddress, parse_kafka, quiet, topic_partitions, wait_for_broker
 from ..records import FlowBatch
 from ..specs import Address, InputSpec
-from .ecs_events import batches_from_events, event_from_json
+from .ecs_events import EXPORTER_COLUMN, batches_from_events, event_from_json
 from .jsonlines import LOG_FIRST_BAD
 
-__all__ = ["AlertKafkaSource", "MAX_REPLAY", "MAX_MESSAGE"]
+__all__ = ["AlertKafkaSource", "MAX_REPLAY", "MAX_MESSAGE", "Progress", "progress_batch"]
 
 #: Most documents an ``until=end`` replay holds before merging them by event time.
 MAX_REPLAY = 2_000_000
@@ -50,6 +52,22 @@ MAX_REPLAY = 2_000_000
 MAX_MESSAGE = 1 << 20
 _OPTIONS = ("until", "gateway", "batch_size")
 _POLL_S = 0.5
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A producer's progress document: its engine time reached ``time_ms`` (every row up to
+    it is before this message in the partition ``exporter`` names). Time, never an event."""
+
+    exporter: str
+    time_ms: int
+
+
+def progress_batch(marks: Sequence[Progress], source: str) -> FlowBatch:
+    """Marks as one batch of the clock's progress stream (``Reorderer.progress``)."""
+    b = FlowBatch({EXPORTER_COLUMN: [m.exporter for m in marks]}, len(marks), source, stream=PROGRESS_STREAM)
+    b.set_event_times([m.time_ms for m in marks])
+    return b
 
 
 class AlertKafkaSource:
@@ -120,7 +138,7 @@ class AlertKafkaSource:
         self.consumer.assign([TopicPartition(t, p, OFFSET_BEGINNING) for t, p in self.partitions])
         return ends
 
-    def _event(self, msg: Any) -> tuple[str, dict[str, Any], int] | None:
+    def _event(self, msg: Any) -> tuple[str, dict[str, Any], int] | Progress | None:
         where = f"{msg.topic()}[{msg.partition()}]@{msg.offset()}"
         value = msg.value()
         self._read += 1
@@ -136,9 +154,10 @@ class AlertKafkaSource:
             return got
         return None
 
-    def _convert(self, value: bytes, msg: Any, where: str) -> tuple[str, dict[str, Any], int] | str | None:
+    def _convert(self, value: bytes, msg: Any, where: str) -> tuple[str, dict[str, Any], int] | Progress | str | None:
         """One message (at ``where``, ``topic[partition]@offset``) as (event type, row, event
-        time), a one-line reason it cannot be read, or None for a document of another kind."""
+        time), a producer's :class:`Progress`, a one-line reason it cannot be read, or None for
+        a document of another kind."""
         return event_from_json(value, self.gateway or msg.topic())
 
     def batches(self) -> Iterator[FlowBatch]:
@@ -160,15 +179,20 @@ class AlertKafkaSource:
         while not self._closed:
             msgs = self.consumer.consume(self.batch_size, _POLL_S)
             events = []
+            marks: list[Progress] = []
             for m in msgs:
                 if m.error():
                     continue  # partition EOF and transient broker errors: librdkafka retries
                 ev = self._event(m)
-                if ev is not None:
+                if isinstance(ev, Progress):
+                    marks.append(ev)
+                elif ev is not None:
                     events.append(ev)
             if events:
                 yield from batches_from_events(events, self.source)
-            else:
+            if marks:  # after the rows: a mark only ever moves time forward past them
+                yield progress_batch(marks, self.source)
+            if not events and not marks:
                 yield FlowBatch({}, 0, self.source)  # idle: the host may advance the watermark
 
     def _replay(self, ends: dict[tuple[str, int], int]) -> Iterator[FlowBatch]:
@@ -185,7 +209,10 @@ class AlertKafkaSource:
                 if end is None:
                     continue
                 ev = self._event(m)
-                if ev is not None:
+                if isinstance(ev, Progress):
+                    per[key].append((ev.time_ms, held, PROGRESS_STREAM, {EXPORTER_COLUMN: ev.exporter}))
+                    held += 1
+                elif ev is not None:
                     stream, row, t = ev
                     per[key].append((t, held, stream, row))
                     held += 1
@@ -197,6 +224,11 @@ class AlertKafkaSource:
         merged = heapq.merge(*per.values(), key=lambda e: (e[0], e[1]))
         pending: list[tuple[str, dict[str, Any], int]] = []
         for t, _seq, stream, row in merged:
+            if stream == PROGRESS_STREAM:  # in its place in event time, between the rows around it
+                yield from batches_from_events(pending, self.source)
+                pending = []
+                yield progress_batch([Progress(row[EXPORTER_COLUMN], t)], self.source)
+                continue
             pending.append((stream, row, t))
             if len(pending) >= self.batch_size:
                 yield from batches_from_events(pending, self.source)

@@ -50,11 +50,12 @@ from ..errors import ConfigError
 from ..hookspecs import hookimpl
 from ..records import EVENT_STREAMS, FLOW_STREAM, OPTIONS_STREAM
 from ..specs import Address, InputSpec
-from .alertkafka import AlertKafkaSource
+from .alertkafka import AlertKafkaSource, Progress
 from .alertlines import AlertLinesSource
 from .ecs_events import EXPORTER_COLUMN, GATEWAY_COLUMN, MAX_TEXT
 
-__all__ = ["MAX_ROW_FIELDS", "StreamKafkaSource", "StreamLinesSource", "parse_types", "row_from_json"]
+__all__ = ["MAX_ROW_FIELDS", "StreamKafkaSource", "StreamLinesSource", "parse_types", "progress_from_json",
+           "row_from_json"]
 
 #: Most fields one row may have.
 MAX_ROW_FIELDS = 10_000
@@ -128,6 +129,25 @@ def row_from_json(raw: bytes | str, types: frozenset[str], gateway: str, exporte
     return stream, out, t
 
 
+def progress_from_json(raw: bytes, types: frozenset[str], exporter: str) -> Progress | str | None:
+    """A progress document (:func:`..outputs.streamdocs.progress_document`) of one of
+    ``types`` as the :class:`Progress` of ``exporter`` (the partition it came in); a reason
+    it cannot be read; None when it is another stream's or not a progress document (then read
+    it as a row: a row may hold the text)."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return f"not JSON: {str(exc).splitlines()[0][:120]}"
+    fc = doc.get("flowcep") if isinstance(doc, dict) else None
+    prog = fc.get("progress") if isinstance(fc, dict) else None
+    if not isinstance(prog, dict) or prog.get("stream") not in types:
+        return None
+    t = prog.get("time_ms")
+    if isinstance(t, bool) or not isinstance(t, int):
+        return f"flowcep.progress.time_ms: expected epoch milliseconds, got {type(t).__name__} {str(t)[:40]}"
+    return Progress(exporter, t)
+
+
 class StreamLinesSource(AlertLinesSource):
     """``stream:PATH?type=NAME``: the JSON-lines files of ``jsonl:PATH?stream=NAME`` outputs
     (a glob or folder reads several, merged by event time), as events of the named types."""
@@ -159,9 +179,13 @@ class StreamKafkaSource(AlertKafkaSource):
         self._types = frozenset(self.event_types)
         super().__init__(address, config, ctx)
 
-    def _convert(self, value: bytes, msg: Any, where: str) -> tuple[str, dict[str, Any], int] | str | None:
-        return row_from_json(value, self._types, self.gateway or str(msg.topic()),
-                             f"{msg.topic()}[{msg.partition()}]", where)
+    def _convert(self, value: bytes, msg: Any, where: str) -> tuple[str, dict[str, Any], int] | Progress | str | None:
+        exporter = f"{msg.topic()}[{msg.partition()}]"
+        if b'"flowcep.progress"' in value:  # a progress document (streamdocs): the partition's time
+            got = progress_from_json(value, self._types, exporter)
+            if got is not None:
+                return got
+        return row_from_json(value, self._types, self.gateway or str(msg.topic()), exporter, where)
 
 
 _SCHEMA: dict[str, Any] = {

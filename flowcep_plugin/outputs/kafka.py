@@ -21,7 +21,11 @@ events of an EPL type (``--input stream+kafka://...?type=NAME``). One JSON docum
 (:mod:`.streamdocs`, the same as ``jsonl:PATH?stream=NAME`` writes), keyed by the stream name
 (so the rows of one stream stay in order in one partition); its ``flowcep.time_ms`` is the
 row's own event time. A stream that no running EPL statement inserts into is refused at start
-(exit 2).
+(exit 2). Beside the rows, in the same partition and order (one request in flight, so a retry
+cannot reorder them), it writes a progress document each time the engine has closed its
+windows at least ``?progress=`` (default 1s of event time; ``off`` for none) past the last one:
+the level-2 input advances that gateway's time by it, so a gateway whose statement inserts
+nothing does not hold the level-2 monitor back until ``exporter_idle``.
 
 The client is confluent-kafka (librdkafka), the Kafka client the issue chose; it is imported
 only when a kafka output is configured.
@@ -35,6 +39,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from .. import ecs
+from ..clock import NO_TIME
 from ..config import parse_duration
 from ..context import Context
 from ..errors import ConfigError
@@ -43,7 +48,7 @@ from ..kafka_client import AckedProducer
 from ..records import FlowBatch
 from ..specs import Event, OutputSpec
 from .jsonl import dumps
-from .streamdocs import observer_of, stream_documents
+from .streamdocs import observer_of, progress_document, stream_documents
 
 __all__ = ["KafkaOutput", "parse_target"]
 
@@ -79,12 +84,26 @@ def parse_target(target: str | None) -> tuple[str, str, dict[str, str]]:
     if not all(c.isalnum() or c in "._-" for c in topic) or len(topic) > 249:
         raise ConfigError(f"output kafka:{target}: topic {topic!r}: Kafka allows letters, digits, '.', '_', '-'")
     opts = dict(parse_qsl(query, keep_blank_values=True))
-    unknown = sorted(set(opts) - {"flows", "metrics", "stream"})
+    unknown = sorted(set(opts) - {"flows", "metrics", "stream", "progress"})
     if unknown:
-        raise ConfigError(f"output kafka:{target}: unknown option {unknown[0]!r} (known: flows, metrics, stream)")
+        raise ConfigError(f"output kafka:{target}: unknown option {unknown[0]!r} (known: flows, metrics, "
+                          "progress, stream)")
     if "stream" in opts and not opts["stream"].replace("_", "").isalnum():
         raise ConfigError(f"output kafka:{target}: stream {opts['stream']!r}: an EPL stream name (letters, digits, _)")
+    if "progress" in opts and "stream" not in opts:
+        raise ConfigError(f"output kafka:{target}: progress= goes with stream=NAME (progress documents say how far "
+                          "a published stream is written)")
     return servers, topic, opts
+
+
+def _progress_ms(value: str, name: str) -> int | None:
+    """``?progress=``: event time between progress documents (ms), None for ``off``."""
+    if value.lower() in ("off", "0", "false", "no"):
+        return None
+    try:
+        return max(0, int(parse_duration(value) * 1000))
+    except ValueError as exc:
+        raise ConfigError(f"output {name}: progress: {exc} (a duration such as 1s, or off)") from None
 
 
 def _flag(value: str, what: str) -> bool:
@@ -107,6 +126,8 @@ class KafkaOutput:
         #: the INSERT INTO stream this output publishes instead of alerts (the pipeline binds it)
         self.derived_stream: str | None = opts.get("stream") or None
         self._stream_key = self.derived_stream.encode() if self.derived_stream else None
+        self.progress_ms = _progress_ms(opts.get("progress", "1s"), self.name)
+        self._progress_at = NO_TIME  # the engine time of the last progress document
         try:
             self.timeout = parse_duration(config.get("timeout", "30s"))
         except ValueError as exc:
@@ -125,6 +146,8 @@ class KafkaOutput:
             "client.id": "flowcep",
             "error_cb": self._client_error,
         }
+        if self.derived_stream:  # rows and progress documents keep their order through retries
+            settings["max.in.flight.requests.per.connection"] = 1
         settings.update(dict(config.get("client") or {}))
         try:
             self._producer = Producer(settings)
@@ -157,6 +180,17 @@ class KafkaOutput:
         for doc in stream_documents(stream, rows, times, observer_of(self.ctx)):
             self._produce(doc, self._stream_key)
         self.ctx.stats.add(f"kafka.stream_rows.{stream}", len(rows))
+        self._producer.poll(0)
+
+    def write_progress(self, time_ms: int) -> None:
+        """The engine closed its windows up to ``time_ms``: every row of the stream up to it is
+        produced, so a progress document follows them (at most one per ``progress_ms``)."""
+        if self.progress_ms is None or time_ms < self._progress_at + self.progress_ms:
+            return
+        assert self.derived_stream is not None
+        self._progress_at = time_ms
+        self._produce(progress_document(self.derived_stream, time_ms, observer_of(self.ctx)), self._stream_key)
+        self.ctx.stats.add(f"kafka.stream_progress.{self.derived_stream}")
         self._producer.poll(0)
 
     def write_events(self, events: list[Event]) -> None:
@@ -192,7 +226,8 @@ def flowcep_register_outputs() -> list[OutputSpec]:
         OutputSpec(
             name="kafka",
             summary="Alerts (keyed by alert id; flows with flows = true) as ECS JSON to a Kafka topic: "
-                    "kafka://HOST:PORT/TOPIC; ?stream=NAME publishes an EPL INSERT INTO stream's rows instead",
+                    "kafka://HOST:PORT/TOPIC; ?stream=NAME publishes an EPL INSERT INTO stream's rows instead "
+                    "(with progress documents, ?progress=1s|off)",
             schemes=("kafka",),
             factory=_factory,
             accepts_flows=True,

@@ -104,12 +104,21 @@ def test_a_chosen_insert_into_stream_goes_to_its_topic_as_documents(tmp_path: Pa
     res = _flowcep("run", "-q", "--no-progress", "-i", str(DEMO), "-o", f"kafka://{kafka_servers}/{topic}?stream=TCPSYNscan",
                    "-o", f"jsonl:{alerts}", "--stats-json", str(stats))
     assert res.returncode == 0, res.stderr
-    rows = json.loads(stats.read_text())["gauges"]["kafka.stream_rows.TCPSYNscan"]
+    gauges = json.loads(stats.read_text())["gauges"]
+    rows, marks = gauges["kafka.stream_rows.TCPSYNscan"], gauges["kafka.stream_progress.TCPSYNscan"]
     assert rows > 0 and alerts.read_text()  # the demo's SYN scanner, and alerts elsewhere
-    msgs = _consume(kafka_servers, topic, rows)
-    assert len(msgs) == rows
-    docs = [json.loads(m.value()) for m in msgs]
-    assert all(m.key() == b"TCPSYNscan" for m in msgs)
+    assert marks >= 2  # the engine closed windows through the input, and said so
+    msgs = _consume(kafka_servers, topic, rows + marks)
+    assert len(msgs) == rows + marks
+    every = [json.loads(m.value()) for m in msgs]
+    assert all(m.key() == b"TCPSYNscan" for m in msgs)  # rows and progress: one partition, in order
+    docs = [d for d in every if d["event"]["dataset"] == "flowcep.stream"]
+    progress = [(i, d) for i, d in enumerate(every) if d["event"]["dataset"] == "flowcep.progress"]
+    assert len(docs) == rows and len(progress) == marks
+    for i, p in progress:  # a progress document: no later row is older than it
+        t = p["flowcep"]["progress"]["time_ms"]
+        assert p["flowcep"]["progress"]["stream"] == "TCPSYNscan" and p["@timestamp"] == t
+        assert all(d["flowcep"]["time_ms"] >= t for d in every[i + 1:] if "stream" in d["flowcep"])
     for d in docs:
         assert d["event"] == {"kind": "event", "module": "flowcep", "dataset": "flowcep.stream", "action": "TCPSYNscan"}
         assert d["flowcep"]["stream"] == "TCPSYNscan" and d["@timestamp"] == d["flowcep"]["time_ms"] > 0
