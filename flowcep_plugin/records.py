@@ -27,6 +27,11 @@ values its source had when it was taken.
 A decoder can hand over columns the same way (:meth:`Columns.set_view`): the IPFIX decoder keeps
 each column of a batch as a numpy array and makes the list on its first read, so the columns no
 stage reads are never turned into Python objects; ``batch.columns[name]`` is still a list.
+:meth:`Columns.set_arrays` says more: which numpy array each part of the column is and how its
+values are encoded (the numbers themselves, or IPv4 addresses as text), so a stage that can
+work on arrays (the sanitiser checks ranges with numpy comparisons) reads the column without
+making its list. :meth:`FlowBatch.array` is the optional accessor for such stages: the numpy
+array of a column still held as one, or None (then read the list as usual).
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Seq
 from operator import itemgetter
 from typing import Any
 
-__all__ = ["FlowBatch", "Columns", "LazyBuild", "EVENT_TIME_FIELDS", "FLOW_STREAM", "OPTIONS_STREAM", "ALERT_STREAM",
+__all__ = ["FlowBatch", "Columns", "LazyBuild", "ArrayPart", "VALUES", "IPV4_TEXT", "EVENT_TIME_FIELDS", "FLOW_STREAM", "OPTIONS_STREAM", "ALERT_STREAM",
            "METRIC_STREAM", "EVENT_STREAMS", "event_times",
            "EXPORT_VERSION", "EXPORT_TIME", "SYS_UPTIME", "HEADER_COLUMNS"]
 
@@ -126,6 +131,49 @@ class _View:
         return "<column view>" if self.value is None else f"<column view {len(self.value)} values>"
 
 
+#: :class:`ArrayPart` encodings: the list holds ``array.tolist()`` (numbers as Python numbers)
+VALUES = "values"
+#: ... or the dotted-quad text of each 32-bit unsigned number (any such number is an address)
+IPV4_TEXT = "ipv4-text"
+
+
+class ArrayPart(tuple[Any, ...]):
+    """One part of a column held as numpy arrays (:meth:`Columns.set_arrays`):
+    ``(values, make, encoding)``. ``values`` is a numpy array or an int (that many records
+    lack the element: None each); ``make(values)`` gives the part's Python values;
+    ``encoding`` is :data:`VALUES`, :data:`IPV4_TEXT` or None (another conversion: array
+    readers must not interpret the array, only ``make`` it)."""
+
+    __slots__ = ()
+
+    def __new__(cls, values: Any, make: Callable[[Any], list[Any]], encoding: str | None) -> ArrayPart:
+        return super().__new__(cls, (values, make, encoding))
+
+
+class _ArrayParts(tuple[Any, ...]):
+    """The source of a view made of :class:`ArrayPart` s."""
+
+    __slots__ = ()
+
+
+def array_values(arr: Any) -> list[Any]:
+    """The values of a numpy array as Python objects (the :data:`VALUES` encoding)."""
+    values: list[Any] = arr.tolist()
+    return values
+
+
+def _join_arrays(parts: _ArrayParts) -> list[Any]:
+    """The values of a column held as array parts: each part made in turn, a count as None."""
+    if len(parts) == 1 and parts[0][0].__class__ is not int:
+        values, make, _enc = parts[0]
+        made: list[Any] = make(values)
+        return made
+    out: list[Any] = []
+    for values, make, _enc in parts:
+        out += [None] * values if values.__class__ is int else make(values)
+    return out
+
+
 class _Parts(tuple[Any, ...]):
     """The parts of a joined column: columns, views, and ints (the length of a part that lacks
     the column: that many None values)."""
@@ -178,6 +226,31 @@ class Columns(dict[str, list[Any]]):
         reader of the batch, not in the thread that made it), and ``src`` must not change."""
         view: Any = _View(src, make)
         dict.__setitem__(self, name, view)
+
+    def set_arrays(self, name: str, parts: Sequence[ArrayPart]) -> None:
+        """A view (:meth:`set_view`) whose source is numpy arrays, each part encoded as
+        :class:`ArrayPart` says, joined in order: what :meth:`arrays` and :meth:`array` give
+        to stages that read arrays while the list is not made. The arrays must not change."""
+        view: Any = _View(_ArrayParts(parts), _join_arrays)
+        dict.__setitem__(self, name, view)
+
+    def arrays(self, name: str) -> tuple[ArrayPart, ...] | None:
+        """The :class:`ArrayPart` s of ``name`` while it is a view of arrays whose list is not
+        made yet, else None (absent, a list, a lazy column, a view of a take): making
+        nothing. A stage that gets None reads the list."""
+        v: Any = dict.get(self, name)
+        if v.__class__ is not _View or v.value is not None:
+            return None
+        src = v.src
+        return tuple(src) if src.__class__ is _ArrayParts else None
+
+    def array(self, name: str) -> Any:
+        """The numpy array whose ``tolist()`` is the column ``name``, while the column is one
+        array of :data:`VALUES` not made into a list yet; else None, making nothing."""
+        parts = self.arrays(name)
+        if parts is None or len(parts) != 1 or parts[0][2] != VALUES:
+            return None
+        return parts[0][0]
 
     def raw_items(self) -> Iterator[tuple[str, Any]]:
         """(name, values or placeholder), building nothing: what take/slice/concat carry over."""
@@ -410,6 +483,15 @@ class FlowBatch:
     def rows(self) -> Iterator[dict[str, Any]]:
         for i in range(self.length):
             yield self.row(i)
+
+    def array(self, name: str) -> Any:
+        """The column ``name`` as a numpy array, when it is still held as one (a decoder's
+        column no stage has read as a list; see :meth:`Columns.array`), else None. Optional,
+        for stages that can work on arrays; ``batch.columns[name]`` stays the list every
+        stage may read, and reading the array makes nothing, so the list is made only if
+        some stage reads it. The array must not be changed."""
+        cols = self.columns
+        return cols.array(name) if isinstance(cols, Columns) else None
 
     def add_column(self, name: str, values: list[Any]) -> None:
         """Add or replace a column (enrichers); the length must match."""
