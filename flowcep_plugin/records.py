@@ -381,7 +381,7 @@ class FlowBatch:
     (:data:`OPTIONS_STREAM`) is routed by the host only to what asked for that stream.
     """
 
-    __slots__ = ("columns", "length", "source", "exporter", "stream", "_times", "_derived")
+    __slots__ = ("columns", "length", "source", "exporter", "stream", "_times", "_times_array", "_derived")
 
     def __init__(
         self,
@@ -399,6 +399,7 @@ class FlowBatch:
         self.exporter = exporter
         self.stream = stream
         self._times: list[int] | None = None
+        self._times_array: Any = None  # the numpy array _times was made from, if it was one
         self._derived: dict[Hashable, tuple[tuple[object, ...], Any]] | None = None
 
     # a batch crossing to a worker process carries its records, not the per-batch caches
@@ -408,6 +409,7 @@ class FlowBatch:
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
         self.columns, self.length, self.source, self.exporter, self.stream, self._times = state
+        self._times_array = None
         self._derived = None
 
     # -- construction -------------------------------------------------------------------
@@ -555,14 +557,28 @@ class FlowBatch:
         Cached; records with no end time get -1 and are counted as malformed by the clock.
         """
         if self._times is None:
-            self._times = event_times(self.columns, self.length)
+            arr = _times_array(self.columns)
+            if arr is not None:  # a decoder's array: one tolist, the column's list not made
+                self._times_array = arr
+                self._times = arr.tolist()
+            else:
+                self._times = event_times(self.columns, self.length)
         return self._times
+
+    def event_times_array(self) -> Any:
+        """The event times as the numpy integer array they were read from (a decoder's
+        ``flowEndMilliseconds`` not made into a list), or None; the same values as
+        :meth:`event_times`, for stages that sort or compare them with numpy. Must not be changed."""
+        if self._times is None:
+            self.event_times()
+        return self._times_array
 
     def set_event_times(self, times: list[int]) -> None:
         """Override event times (a config-chosen timestamp field, or retimed replays)."""
         if len(times) != self.length:
             raise ValueError("event times must match the batch length")
         self._times = times
+        self._times_array = None
 
 
 def _shared_lazy(batches: Sequence[FlowBatch], names: Iterable[str]) -> dict[str, _Lazy]:
@@ -592,6 +608,19 @@ def _picker(idx: list[int]) -> Any:
         return lambda col: [col[i]]
     getter = itemgetter(*idx)
     return lambda col: list(getter(col))
+
+
+def _times_array(columns: Mapping[str, list[Any]]) -> Any:
+    """The event-time array when the only flowEnd* element present is ``flowEndMilliseconds``
+    held as an integer numpy array (``Columns.array``): what :func:`event_times` would give,
+    ``list(column)``, is its ``tolist()``. Else None."""
+    if not isinstance(columns, Columns):
+        return None
+    present = [n for n, _f in EVENT_TIME_FIELDS if n in columns]
+    if present != ["flowEndMilliseconds"]:
+        return None
+    arr = columns.array("flowEndMilliseconds")
+    return arr if arr is not None and arr.dtype.kind in "ui" else None
 
 
 def event_times(columns: Mapping[str, list[Any]], length: int) -> list[int]:
