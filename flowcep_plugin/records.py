@@ -162,15 +162,45 @@ def array_values(arr: Any) -> list[Any]:
     return values
 
 
+class _Deferred:
+    """A numpy array not computed yet: a take's or a slice's pick of another array. The clock
+    takes and slices every batch it releases; doing the numpy work at once would cost it for
+    the columns no stage reads, so it is done on the first read (``get``), once. Its dtype and
+    length are known without computing it, which is all take, slice and join need to know."""
+
+    __slots__ = ("fn", "dtype", "size", "value")
+
+    def __init__(self, fn: Callable[[], Any], dtype: Any, size: int) -> None:
+        self.fn: Callable[[], Any] | None = fn
+        self.dtype = dtype
+        self.size = size
+        self.value: Any = None
+
+    def get(self) -> Any:
+        fn = self.fn
+        if fn is not None:
+            self.value = fn()
+            self.fn = None
+        return self.value
+
+    def __len__(self) -> int:
+        return self.size
+
+
+def _real(values: Any) -> Any:
+    """The numpy array (or count) of a part, computing a deferred one."""
+    return values.get() if values.__class__ is _Deferred else values
+
+
 def _join_arrays(parts: _ArrayParts) -> list[Any]:
     """The values of a column held as array parts: each part made in turn, a count as None."""
     if len(parts) == 1 and parts[0][0].__class__ is not int:
         values, make, _enc = parts[0]
-        made: list[Any] = make(values)
+        made: list[Any] = make(_real(values))
         return made
     out: list[Any] = []
     for values, make, _enc in parts:
-        out += [None] * values if values.__class__ is int else make(values)
+        out += [None] * values if values.__class__ is int else make(_real(values))
     return out
 
 
@@ -242,7 +272,11 @@ class Columns(dict[str, list[Any]]):
         if v.__class__ is not _View or v.value is not None:
             return None
         src = v.src
-        return tuple(src) if src.__class__ is _ArrayParts else None
+        if src.__class__ is not _ArrayParts:
+            return None
+        if any(p[0].__class__ is _Deferred for p in src):  # computed now, kept for later reads
+            src = v.src = _ArrayParts(ArrayPart(_real(a), make, enc) for a, make, enc in src)
+        return tuple(src)
 
     def array(self, name: str) -> Any:
         """The numpy array whose ``tolist()`` is the column ``name``, while the column is one
@@ -355,9 +389,13 @@ class Columns(dict[str, list[Any]]):
 
 
 def _carry(columns: dict[str, list[Any]], length: int,
-           pick: Callable[[list[Any]], list[Any]]) -> Columns:
+           pick: Callable[[list[Any]], list[Any]],
+           pick_arrays: Callable[[_ArrayParts], _ArrayParts | None] | None = None) -> Columns:
     """Every column as a view of ``pick`` applied to it (made on its first read); lazy ones
-    stay lazy (built later from the picked columns, which gives the same values per record)."""
+    stay lazy (built later from the picked columns, which gives the same values per record).
+    A column still held as numpy arrays stays arrays when ``pick_arrays`` can pick them (the
+    same records, made into the same values on the first read), so ``array`` keeps working
+    after the clock's take, slice and join."""
     out = Columns(None, length)
     put: Callable[[Columns, str, Any], None] = dict.__setitem__
     raw: Iterable[tuple[str, Any]] = columns.raw_items() if isinstance(columns, Columns) else columns.items()
@@ -368,8 +406,69 @@ def _carry(columns: dict[str, list[Any]], length: int,
         elif cls is _View and v.value is not None:
             put(out, k, _View(v.value, pick))
         else:
+            if pick_arrays is not None and cls is _View and v.src.__class__ is _ArrayParts:
+                picked = pick_arrays(v.src)
+                if picked is not None:
+                    put(out, k, _View(picked, _join_arrays))
+                    continue
             put(out, k, _View(v, pick))
     return out
+
+
+#: encodings whose ``make`` converts value by value: picking records before or after it is the same
+_ELEMENTWISE = (VALUES, IPV4_TEXT)
+
+
+def _take_arrays(idx: Callable[[], Any], size: int) -> Callable[[_ArrayParts], _ArrayParts | None]:
+    """Picks ``idx()`` (a numpy index, built once for the whole take) from a column's parts:
+    parts of one dtype and one element-wise conversion are joined and indexed; a part of
+    absent records (None) or another conversion cannot be, and the column stays a list view."""
+
+    def pick(parts: _ArrayParts) -> _ArrayParts | None:
+        if not parts:
+            return None
+        first, make, enc = parts[0]
+        if enc not in _ELEMENTWISE or first.__class__ is int:
+            return None
+        for values, m, e in parts[1:]:
+            if values.__class__ is int or e != enc or m != make or values.dtype != first.dtype:
+                return None
+        sources = [p[0] for p in parts]
+
+        def compute() -> Any:
+            if len(sources) == 1:
+                return _real(sources[0])[idx()]
+            import numpy as np  # loaded already: these parts are numpy arrays
+
+            return np.concatenate([_real(a) for a in sources])[idx()]
+
+        return _ArrayParts((ArrayPart(_Deferred(compute, first.dtype, size), make, enc),))
+
+    return pick
+
+
+def _cut(values: Any, lo: int, hi: int) -> Any:
+    """``values[lo:hi]``: a numpy slice (a view, no copy) or, of a deferred array, a deferred one."""
+    if values.__class__ is _Deferred:
+        return _Deferred(lambda: values.get()[lo:hi], values.dtype, hi - lo)
+    return values[lo:hi]
+
+
+def _slice_arrays(start: int, stop: int) -> Callable[[_ArrayParts], _ArrayParts | None]:
+    """Cuts records ``start:stop`` out of a column's parts: numpy slices (no copy) and counts."""
+
+    def pick(parts: _ArrayParts) -> _ArrayParts | None:
+        out: list[ArrayPart] = []
+        pos = 0
+        for values, make, enc in parts:
+            size = values if values.__class__ is int else len(values)
+            lo, hi = max(start - pos, 0), min(stop - pos, size)
+            if lo < hi:
+                out.append(ArrayPart(hi - lo if values.__class__ is int else _cut(values, lo, hi), make, enc))
+            pos += size
+        return _ArrayParts(out)
+
+    return pick
 
 
 class FlowBatch:
@@ -443,6 +542,17 @@ class FlowBatch:
         for name in names:
             if name in lazy:
                 joined.set_lazy(name, lazy[name])
+                continue
+            held: list[Any] = [raw(name) for raw in raws]
+            if all(v is None or (v.__class__ is _View and v.value is None and v.src.__class__ is _ArrayParts)
+                   for v in held):  # arrays (or absent) in every batch: the joined column too
+                chained: list[ArrayPart] = []
+                for b, v in zip(batches, held, strict=True):
+                    if v is None:
+                        chained.append(ArrayPart(b.length, array_values, VALUES))
+                    else:
+                        chained.extend(v.src)
+                put(joined, name, _View(_ArrayParts(chained), _join_arrays))
                 continue
             parts: list[Any] = []
             for b, raw in zip(batches, raws, strict=True):
@@ -536,7 +646,16 @@ class FlowBatch:
         """A new batch with the records at ``indices``, in that order."""
         idx = list(indices)
         pick = _picker(idx)
-        cols = _carry(self.columns, len(idx), pick)
+        index: list[Any] = []
+
+        def np_index() -> Any:  # built once, on the first column held as arrays
+            if not index:
+                import numpy as np
+
+                index.append(np.array(idx, dtype=np.intp))
+            return index[0]
+
+        cols = _carry(self.columns, len(idx), pick, _take_arrays(np_index, len(idx)))
         out = FlowBatch(cols, len(idx), self.source, self.exporter, self.stream)
         if self._times is not None:
             out._times = pick(self._times)
@@ -544,7 +663,7 @@ class FlowBatch:
 
     def slice(self, start: int, stop: int) -> FlowBatch:
         n = max(0, min(stop, self.length) - start)
-        cols = _carry(self.columns, n, lambda v: v[start:stop])
+        cols = _carry(self.columns, n, lambda v: v[start:stop], _slice_arrays(max(0, start), max(0, start) + n))
         out = FlowBatch(cols, n, self.source, self.exporter, self.stream)
         if self._times is not None:
             out._times = self._times[start:stop]
