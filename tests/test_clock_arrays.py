@@ -68,3 +68,63 @@ def test_event_times_array_follows_the_times() -> None:
     both.columns["flowEndSeconds"] = [1, 2]  # another end element present: the general path
     assert both.event_times_array() is None and both.event_times() == [T0, T0]
     assert b.take([1, 0]).event_times_array() is None  # a take has its times as a list
+
+
+class _Peek:
+    """Reads only octetDeltaCount; notes which columns were still arrays when the batch came."""
+
+    seen: list[tuple[set[str], set[str]]] = []
+    total: list[int] = []
+
+    def __init__(self, config: Any, ctx: Any) -> None:
+        _Peek.seen, _Peek.total = [], []
+
+    def on_batch(self, batch: FlowBatch) -> list[Any]:
+        cols = batch.columns
+        unmade = {n for n in cols if isinstance(cols, Columns) and cols.is_view(n)}
+        arrays = {n for n in cols if batch.array(n) is not None}
+        _Peek.seen.append((unmade, arrays))
+        _Peek.total.append(sum(batch.get("octetDeltaCount")))
+        return []
+
+    def on_watermark(self, wm: int) -> list[Any]:
+        return []
+
+    def flush(self) -> list[Any]:
+        return []
+
+
+class _PeekPlugin:
+    from flowcep_plugin import hookimpl as _hookimpl
+
+    @_hookimpl
+    def flowcep_register_detectors(self) -> list[Any]:
+        from flowcep_plugin import DetectorSpec
+
+        return [DetectorSpec(name="peek", summary="t", factory=_Peek)]
+
+
+def test_a_run_leaves_the_columns_no_stage_reads_as_arrays(tmp_path: Any) -> None:
+    """End to end through ``ipfix-file:``, sanitise and the clock (two templates, one without
+    times, several batches): the detector gets the columns nothing read still unmade, the
+    arrays readable with ``batch.array``, and the values it reads are the decoder's."""
+    from flowcep_plugin.api import run
+    from flowcep_plugin.manager import PluginInfo, make_plugin_manager
+    from tests.inputs.test_decode_runs import stream
+
+    path = tmp_path / "x.ipfix"
+    path.write_bytes(b"".join(stream([300, 280, 260, 240] * 6, 5000)))
+    pm = make_plugin_manager()
+    pm.register_plugin(_PeekPlugin(), PluginInfo(name="t", module="tests", distribution="tests",
+                                                 version="0", origin="registered"))
+    res = run([f"ipfix-file:{path}"], detectors=["peek"], enrichers=[], pm=pm)
+    # template 257 has no flowEndMilliseconds: its records are dropped as before, counted
+    assert {k: v for k, v in res.stats["drops"].items() if v} == {"no-timestamp": 12 * 260}
+    assert _Peek.seen and sum(_Peek.total) == sum(
+        (k * 100 + j) * 1000 for k, n in enumerate([300, 280, 260, 240] * 6) for j in range(n)
+        if k % 2 == 0 or j == 0)
+    for unmade, arrays in _Peek.seen:
+        assert {"sourceIPv4Address", "destinationIPv4Address", "protocolIdentifier",
+                "sourceTransportPort", "destinationTransportPort", "flowcep.export_time"} <= unmade
+        # in both templates with one dtype: one array, through the clock's takes and joins
+        assert {"protocolIdentifier", "sourceTransportPort", "destinationTransportPort"} <= arrays
