@@ -408,14 +408,18 @@ def _carry(columns: dict[str, list[Any]], length: int,
         elif cls is _View and v.value is not None:
             put(out, k, _View(v.value, pick))
         else:
-            if pick_arrays is not None and cls is _View and v.src.__class__ is _ArrayParts:
-                picked = pick_arrays(v.src)
+            src = v.src if cls is _View else None  # read once (see concat)
+            if pick_arrays is not None and src.__class__ is _ArrayParts:
+                picked = pick_arrays(src)
                 if picked is not None:
                     put(out, k, _View(picked, _join_arrays))
                     continue
             put(out, k, _View(v, pick))
     return out
 
+
+#: concat: the batch lacks the column (a made view's src is None, so None cannot say that)
+_ABSENT = object()
 
 #: encodings whose ``make`` converts value by value: picking records before or after it is the same
 _ELEMENTWISE = (VALUES, IPV4_TEXT)
@@ -545,15 +549,19 @@ class FlowBatch:
             if name in lazy:
                 joined.set_lazy(name, lazy[name])
                 continue
+            # arrays (or absent) in every batch: the joined column too. Each view's src is read
+            # once: a view being made in another thread keeps its src until its values are set
+            # and then lets it go, and the parts give the same values either way.
             held: list[Any] = [raw(name) for raw in raws]
-            if all(v is None or (v.__class__ is _View and v.value is None and v.src.__class__ is _ArrayParts)
-                   for v in held):  # arrays (or absent) in every batch: the joined column too
+            srcs: list[Any] = [_ABSENT if v is None else v.src if v.__class__ is _View else v for v in held]
+            if all(src is _ABSENT or src.__class__ is _ArrayParts for src in srcs) and any(
+                    src is not _ABSENT for src in srcs):
                 chained: list[ArrayPart] = []
-                for b, v in zip(batches, held, strict=True):
-                    if v is None:
+                for b, src in zip(batches, srcs, strict=True):
+                    if src is _ABSENT:
                         chained.append(ArrayPart(b.length, array_values, VALUES))
                     else:
-                        chained.extend(v.src)
+                        chained.extend(src)
                 put(joined, name, _View(_ArrayParts(chained), _join_arrays))
                 continue
             parts: list[Any] = []

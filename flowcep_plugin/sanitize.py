@@ -16,6 +16,12 @@ and out-of-range values in C, plus ``max`` for narrow types; addresses: ``issupe
 text: ``set(map(type, col))``); the per-record Python loop runs only on a column already known
 to hold a bad value. ``benchmarks/bench_sanitize.py`` measures it against decoding.
 
+A column a decoder still holds as numpy arrays is judged on them (:func:`_array_bad`), and its
+list is left for the stages that read it: a field no wider than its element's range needs no
+pass, a wider one one numpy comparison, IPv4 text made from 32-bit numbers none (so such
+columns never reach the address memo, and ``sanitize.memo_resets`` counts only address text
+that came as text). Drops, counts and messages are those of the list check.
+
 A flow that starts after it ends (``flowStart*`` later than ``flowEnd*`` of the same unit) is
 an exporter bug or a forged record, not an unusable value: its counters and addresses are
 real, and event time is the flow's end, which the clock judges on its own. So it is kept with

@@ -52,7 +52,13 @@ def _batch(rng: random.Random, n: int, as_arrays: bool) -> FlowBatch:
 def _ops(rng: random.Random, pair: list[FlowBatch], spare: list[list[FlowBatch]]) -> list[FlowBatch]:
     """One random operation applied alike to the array batch and the list batch."""
     n = pair[0].length
-    op = rng.choice(["take", "slice", "concat"])
+    op = rng.choice(["take", "slice", "concat", "read"])
+    if op == "read":  # a stage reads a column (its view made) before the next operation
+        name = rng.choice(["a", "ip", "partial", "mixed", "text"])
+        for b in (*pair, *(b for bs in spare for b in bs)):
+            if rng.random() < 0.5:
+                b.columns[name]
+        return pair
     if op == "take":
         idx = [rng.randrange(n) for _ in range(rng.randrange(n + 3))] if n else []
         return [b.take(idx) for b in pair]
@@ -66,13 +72,13 @@ def _ops(rng: random.Random, pair: list[FlowBatch], spare: list[list[FlowBatch]]
 
 def test_take_slice_concat_on_arrays_give_the_lists_values() -> None:
     rng = random.Random(11)
-    for _case in range(60):
+    for _case in range(150):
         seeds = [rng.randrange(10**9) for _ in range(3)]
         sizes = [rng.randrange(0, 40) for _ in range(3)]
         spare = [[_batch(random.Random(s), n, True), _batch(random.Random(s), n, False)]
                  for s, n in zip(seeds[1:], sizes[1:], strict=True)]
         pair = [_batch(random.Random(seeds[0]), sizes[0], True), _batch(random.Random(seeds[0]), sizes[0], False)]
-        for _step in range(rng.randrange(1, 5)):
+        for _step in range(rng.randrange(1, 7)):
             pair = _ops(rng, pair, spare)
         arr_b, list_b = pair
         assert arr_b.length == list_b.length
@@ -100,3 +106,15 @@ def test_arrays_survive_the_clocks_operations_unmade() -> None:
     assert picked.columns["partial"] == list(reversed(joined.columns["partial"]))
     # the sources were never made into lists by any of this
     assert all(b.columns.is_view(n) for n in ("a", "ip", "partial", "mixed", "text"))
+
+
+def test_a_view_made_through_another_batch_is_joined_with_its_values() -> None:
+    """Two batches can share one view (``Columns.copy``); once one reads it, the other holds
+    a made view whose arrays are let go: a join must take its values, not see it absent."""
+    rng = random.Random(5)
+    b = _batch(rng, 10, True)
+    twin = FlowBatch(b.columns.copy(), b.length)
+    want = b.columns["a"]  # made through b; twin's view is made too, its src let go
+    joined = FlowBatch.concat([twin, _batch(rng, 4, True)])
+    assert joined.columns["a"][:10] == want
+    assert twin.take([2, 1]).columns["a"] == [want[2], want[1]]
