@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         if args.file:
-            path = Path(args.file)
+            path = Path(args.file).resolve()  # the children run in the temporary folder
         else:
             sys.path.insert(0, str(ROOT / "benchmarks"))
             sys.path.insert(0, str(ROOT))
