@@ -42,7 +42,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Seq
 from operator import itemgetter
 from typing import Any
 
-__all__ = ["FlowBatch", "Columns", "LazyBuild", "ArrayPart", "VALUES", "IPV4_TEXT", "EVENT_TIME_FIELDS", "FLOW_STREAM", "OPTIONS_STREAM", "ALERT_STREAM",
+__all__ = ["FlowBatch", "Columns", "LazyBuild", "ArrayPart", "VALUES", "IPV4_TEXT", "IPV6_TEXT", "MAC_TEXT", "TEXT", "EVENT_TIME_FIELDS", "FLOW_STREAM", "OPTIONS_STREAM", "ALERT_STREAM",
            "METRIC_STREAM", "EVENT_STREAMS", "event_times",
            "EXPORT_VERSION", "EXPORT_TIME", "SYS_UPTIME", "HEADER_COLUMNS"]
 
@@ -137,13 +137,21 @@ class _View:
 VALUES = "values"
 #: ... or the dotted-quad text of each 32-bit unsigned number (any such number is an address)
 IPV4_TEXT = "ipv4-text"
+#: ... or text a decoder made of each value that is always what its name says, whatever the
+#: bytes: an IPv6 address (``inet_ntop`` of 16 bytes), a MAC address (6 bytes as hex pairs),
+#: a string (UTF-8 decoded with replacement). Readers may judge such a part valid for that
+#: type without making it; they must not read the array as the values.
+IPV6_TEXT = "ipv6-text"
+MAC_TEXT = "mac-text"
+TEXT = "text"
 
 
 class ArrayPart(tuple[Any, ...]):
     """One part of a column held as numpy arrays (:meth:`Columns.set_arrays`):
     ``(values, make, encoding)``. ``values`` is a numpy array or an int (that many records
     lack the element: None each); ``make(values)`` gives the part's Python values;
-    ``encoding`` is :data:`VALUES`, :data:`IPV4_TEXT` or None (another conversion: array
+    ``encoding`` is :data:`VALUES`, :data:`IPV4_TEXT`, one of the text encodings
+    (:data:`IPV6_TEXT`, :data:`MAC_TEXT`, :data:`TEXT`) or None (another conversion: array
     readers must not interpret the array, only ``make`` it)."""
 
     __slots__ = ()

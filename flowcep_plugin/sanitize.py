@@ -18,9 +18,9 @@ to hold a bad value. ``benchmarks/bench_sanitize.py`` measures it against decodi
 
 A column a decoder still holds as numpy arrays is judged on them (:func:`_array_bad`), and its
 list is left for the stages that read it: a field no wider than its element's range needs no
-pass, a wider one one numpy comparison, IPv4 text made from 32-bit numbers none (so such
-columns never reach the address memo, and ``sanitize.memo_resets`` counts only address text
-that came as text). Drops, counts and messages are those of the list check.
+pass, a wider one one numpy comparison, address text the decoder made from an address field
+none (so such columns never reach the address memo, and ``sanitize.memo_resets`` counts only
+address text that came as text), a decoded string none. Drops, counts and messages are those of the list check.
 
 A flow that starts after it ends (``flowStart*`` later than ``flowEnd*`` of the same unit) is
 an exporter bug or a forged record, not an unusable value: its counters and addresses are
@@ -42,7 +42,7 @@ from collections.abc import Callable, Sequence
 from operator import gt
 from typing import Any
 
-from .records import IPV4_TEXT, VALUES, ArrayPart, Columns, FlowBatch
+from .records import IPV4_TEXT, IPV6_TEXT, MAC_TEXT, TEXT, VALUES, ArrayPart, Columns, FlowBatch
 from .stats import Stats
 
 __all__ = ["Sanitizer", "BAD_VALUE", "START_AFTER_END", "TIME_PAIRS"]
@@ -337,6 +337,8 @@ class Sanitizer:
 # -- numpy columns (a decoder's arrays, not made into lists yet) -----------------------------------
 
 _FLOAT_TYPES = frozenset({"float32", "float64"})
+#: text encodings of array parts (records.ArrayPart) and the one type each is always valid for
+_TEXT_TYPES = {IPV6_TEXT: "ipv6Address", MAC_TEXT: "macAddress", TEXT: "string"}
 
 
 def _array_bad(parts: Sequence[ArrayPart], n: int, abstract_type: str | None) -> Any:
@@ -348,8 +350,9 @@ def _array_bad(parts: Sequence[ArrayPart], n: int, abstract_type: str | None) ->
     What the list check would find, found on the arrays: an integer part holds numbers of its
     dtype, so only a dtype wider than the element's range is compared (a template field of the
     element's width or less, RFC 7011 6.2, needs no pass at all); a float part is checked for
-    NaN and infinities; IPv4 text made from 32-bit numbers is always an address; a count part
-    is absent values (None), which every type allows."""
+    NaN and infinities; IPv4 text made from 32-bit numbers is always an address, and so is the
+    decoder's IPv6 and MAC text, and its strings are always strings (the text encodings of
+    ``records.ArrayPart``); a count part is absent values (None), which every type allows."""
     if abstract_type is None:
         return None
     import numpy as np  # only reached with a decoder's numpy columns
@@ -363,6 +366,9 @@ def _array_bad(parts: Sequence[ArrayPart], n: int, abstract_type: str | None) ->
             continue
         if encoding == IPV4_TEXT:
             if abstract_type != "ipv4Address" or values.dtype.kind != "u" or values.dtype.itemsize > 4:
+                return None
+        elif encoding in _TEXT_TYPES:  # text a decoder made that is always of its kind
+            if abstract_type != _TEXT_TYPES[encoding]:
                 return None
         elif encoding != VALUES:
             return None

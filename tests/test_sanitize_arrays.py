@@ -8,6 +8,7 @@ parts make (what every other input hands over), and compares everything observab
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,16 @@ import pytest
 
 from flowcep_plugin import FlowBatch
 from flowcep_plugin.elements import default_registry
-from flowcep_plugin.records import IPV4_TEXT, VALUES, ArrayPart, Columns, array_values
+from flowcep_plugin.records import (
+    IPV4_TEXT,
+    IPV6_TEXT,
+    MAC_TEXT,
+    TEXT,
+    VALUES,
+    ArrayPart,
+    Columns,
+    array_values,
+)
 from flowcep_plugin.sanitize import Sanitizer
 from flowcep_plugin.stats import Stats
 
@@ -27,18 +37,25 @@ def _ipv4(arr: Any) -> list[str]:
 
 
 def _text(arr: Any) -> list[Any]:  # another conversion: readers must make the list
-    return [bytes(v).decode() for v in arr.tolist()]
+    return [bytes(v).decode("utf-8", "replace") for v in arr.tolist()]
+
+
+def _v6(arr: Any) -> list[str]:
+    return [socket.inet_ntop(socket.AF_INET6, bytes(v)) for v in arr.tolist()]
+
+
+def _mac(arr: Any) -> list[str]:
+    return [bytes(v).hex(":") for v in arr.tolist()]
+
+
+_MAKES = {IPV4_TEXT: _ipv4, None: _text, IPV6_TEXT: _v6, MAC_TEXT: _mac, TEXT: _text}
 
 
 def _parts(spec: Any) -> list[ArrayPart]:
     """``spec``: an array (one part of VALUES) or a list of (array | count, encoding)."""
     if isinstance(spec, np.ndarray):
         return [ArrayPart(spec, array_values, VALUES)]
-    out = []
-    for values, enc in spec:
-        make = _ipv4 if enc == IPV4_TEXT else _text if enc is None else array_values
-        out.append(ArrayPart(values, make, enc))
-    return out
+    return [ArrayPart(values, _MAKES.get(enc, array_values), enc) for values, enc in spec]
 
 
 def _lists(parts: list[ArrayPart]) -> list[Any]:
@@ -174,3 +191,44 @@ def test_batch_array_accessor() -> None:
     assert b.columns["c"] == [None, 1, 2]
     assert b.take([2, 0]).array("a") is None  # a take's view is not an array
     assert FlowBatch({"a": [1]}, 1).array("a") is None
+
+
+def test_decoded_text_of_its_kind_is_not_read(caplog: pytest.LogCaptureFixture) -> None:
+    """IPv6 and MAC text made from address fields and decoded strings are always valid for
+    their types: no list is made; under another type the list is made and judged."""
+    v6 = np.array([bytes(16), bytes(range(16)), b"\xff" * 16], dtype="V16")
+    mac = np.array([bytes(6), b"\x01\x02\x03\x04\x05\x06", b"\xff" * 6], dtype="V6")
+    text = np.array([b"a", b"", b"\xff\xfe"], dtype="S2")
+    out, unmade, stats = both({
+        "sourceIPv6Address": [(v6, IPV6_TEXT)], "sourceMacAddress": [(mac, MAC_TEXT)],
+        "interfaceName": [(1, VALUES), (text[:2], TEXT)], "id": [0, 1, 2],
+    }, 3, caplog)
+    assert out.length == 3 and stats.drops == {}
+    assert {"sourceIPv6Address", "sourceMacAddress", "interfaceName"} <= unmade
+    out, unmade, stats = both({  # text under a number's type: made and refused
+        "destinationTransportPort": [(text, TEXT)], "destinationIPv6Address": [(mac, MAC_TEXT)],
+    }, 3, caplog)
+    assert out.length == 0 and not {"destinationTransportPort", "destinationIPv6Address"} & unmade
+
+
+def test_a_decoders_columns_are_sanitised_unread() -> None:
+    """What the IPFIX decoder hands over (a merged flush with lazy columns) passes the
+    sanitiser with no list made: addresses of both families, MAC, strings, numbers, times."""
+    from flowcep_plugin.context import Context
+    from flowcep_plugin.inputs.ipfix_decode import MessageDecoder
+    from tests.inputs.test_ipfix_decode import dset, msg, tset
+
+    fields = [(27, 16), (8, 4), (56, 6), (82, 8), (7, 2), (4, 1), (153, 8)]
+    recs = [bytes(range(i, i + 16)) + socket.inet_aton(f"10.0.0.{i}") + bytes([i] * 6) + b"eth%d\0\0\0\0" % i
+            + (1000 + i).to_bytes(2, "big") + bytes([6]) + (T0 + i).to_bytes(8, "big") for i in range(5)]
+    dec = MessageDecoder(Context(), "t")
+    assert dec.lazy_columns  # the default
+    dec.feed(msg([tset(256, fields), dset(256, *recs)]), "e")
+    (batch,) = dec.flush(merged=True)
+    stats = Stats()
+    out = Sanitizer(default_registry(), stats).clean(batch)
+    assert out is batch and stats.drops == {}
+    cols = batch.columns
+    assert isinstance(cols, Columns) and all(cols.is_view(n) for n in cols if n != "flowcep.export_version")
+    assert cols["interfaceName"] == [f"eth{i}" for i in range(5)]
+    assert cols["sourceMacAddress"][1] == "01:01:01:01:01:01"

@@ -37,8 +37,11 @@ from ..records import (
     EXPORT_VERSION,
     FLOW_STREAM,
     IPV4_TEXT,
+    IPV6_TEXT,
+    MAC_TEXT,
     OPTIONS_STREAM,
     SYS_UPTIME,
+    TEXT,
     VALUES,
     ArrayPart,
     Columns,
@@ -768,6 +771,8 @@ class MessageDecoder:
         total = sum(p.count for p in pend)
         caches = self.caches
         ipv4_array = caches.ipv4_array
+        # conversions whose every value is valid text of its kind (records.ArrayPart encodings)
+        texts: dict[Any, str] = {caches.ipv6: IPV6_TEXT, caches.macs: MAC_TEXT, caches.strings: TEXT}
         # Every column is a numpy array in native order (the numpy work is done here: joins,
         # byte order) that becomes a list on its first read (Columns.set_view): at the end of
         # this flush, or with lazy_columns when a stage reads it.
@@ -802,7 +807,7 @@ class MessageDecoder:
                 values = arr[field].copy() if native is None else arr[field].astype(native)
                 pieces.append(ArrayPart(values, _tolist, VALUES) if conv is None
                               else ArrayPart(values, caches.ipv4_column, IPV4_TEXT) if conv == ipv4_array
-                              else ArrayPart(values, _ViaList(conv), None))
+                              else ArrayPart(values, _ViaList(conv), texts.get(conv)))
             columns.set_arrays(name, pieces)
         for p in pend:
             self.stats.count("decode", p.count)
