@@ -604,7 +604,7 @@ class MessageDecoder:
     reader's thread; the sanitiser judges them on the arrays, so a column no stage reads
     (``ipVersion``, the export time in the default run) is never converted, and the reader's
     thread does the conversions of what it reads. Off, every list is made at the flush, in the
-    decoding thread, in a plain dict. ``flowcep run`` on data.ipfix x 50 costs 5-7 % less CPU
+    decoding thread, in a plain dict. ``flowcep run`` on data.ipfix x 50 costs 3-7 % less CPU
     with it on, alerts byte-identical (docs/performance.md, "Lazy numpy columns end to end").
     """
 
