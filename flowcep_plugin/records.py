@@ -27,6 +27,13 @@ values its source had when it was taken.
 A decoder can hand over columns the same way (:meth:`Columns.set_view`): the IPFIX decoder keeps
 each column of a batch as a numpy array and makes the list on its first read, so the columns no
 stage reads are never turned into Python objects; ``batch.columns[name]`` is still a list.
+:meth:`Columns.set_arrays` says more: which numpy array each part of the column is and how its
+values are encoded (the numbers themselves, or IPv4 addresses as text), so a stage that can
+work on arrays (the sanitiser checks ranges with numpy comparisons) reads the column without
+making its list. :meth:`FlowBatch.array` is the optional accessor for such stages: the numpy
+array of a column still held as one, or None (then read the list as usual). Take, slice and
+concat keep such a column as arrays (a take's numpy pick deferred to the first read), so it is
+still one after the clock.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Seq
 from operator import itemgetter
 from typing import Any
 
-__all__ = ["FlowBatch", "Columns", "LazyBuild", "EVENT_TIME_FIELDS", "FLOW_STREAM", "OPTIONS_STREAM", "ALERT_STREAM",
+__all__ = ["FlowBatch", "Columns", "LazyBuild", "ArrayPart", "VALUES", "IPV4_TEXT", "IPV6_TEXT", "MAC_TEXT", "TEXT", "EVENT_TIME_FIELDS", "FLOW_STREAM", "OPTIONS_STREAM", "ALERT_STREAM",
            "METRIC_STREAM", "EVENT_STREAMS", "event_times",
            "EXPORT_VERSION", "EXPORT_TIME", "SYS_UPTIME", "HEADER_COLUMNS"]
 
@@ -126,6 +133,87 @@ class _View:
         return "<column view>" if self.value is None else f"<column view {len(self.value)} values>"
 
 
+#: :class:`ArrayPart` encodings: the list holds ``array.tolist()`` (numbers as Python numbers)
+VALUES = "values"
+#: ... or the dotted-quad text of each 32-bit unsigned number (any such number is an address)
+IPV4_TEXT = "ipv4-text"
+#: ... or text a decoder made of each value that is always what its name says, whatever the
+#: bytes: an IPv6 address (``inet_ntop`` of 16 bytes), a MAC address (6 bytes as hex pairs),
+#: a string (UTF-8 decoded with replacement). Readers may judge such a part valid for that
+#: type without making it; they must not read the array as the values.
+IPV6_TEXT = "ipv6-text"
+MAC_TEXT = "mac-text"
+TEXT = "text"
+
+
+class ArrayPart(tuple[Any, ...]):
+    """One part of a column held as numpy arrays (:meth:`Columns.set_arrays`):
+    ``(values, make, encoding)``. ``values`` is a numpy array or an int (that many records
+    lack the element: None each); ``make(values)`` gives the part's Python values;
+    ``encoding`` is :data:`VALUES`, :data:`IPV4_TEXT`, one of the text encodings
+    (:data:`IPV6_TEXT`, :data:`MAC_TEXT`, :data:`TEXT`) or None (another conversion: array
+    readers must not interpret the array, only ``make`` it)."""
+
+    __slots__ = ()
+
+    def __new__(cls, values: Any, make: Callable[[Any], list[Any]], encoding: str | None) -> ArrayPart:
+        return super().__new__(cls, (values, make, encoding))
+
+
+class _ArrayParts(tuple[Any, ...]):
+    """The source of a view made of :class:`ArrayPart` s."""
+
+    __slots__ = ()
+
+
+def array_values(arr: Any) -> list[Any]:
+    """The values of a numpy array as Python objects (the :data:`VALUES` encoding)."""
+    values: list[Any] = arr.tolist()
+    return values
+
+
+class _Deferred:
+    """A numpy array not computed yet: a take's or a slice's pick of another array. The clock
+    takes and slices every batch it releases; doing the numpy work at once would cost it for
+    the columns no stage reads, so it is done on the first read (``get``), once. Its dtype and
+    length are known without computing it, which is all take, slice and join need to know."""
+
+    __slots__ = ("fn", "dtype", "size", "value")
+
+    def __init__(self, fn: Callable[[], Any], dtype: Any, size: int) -> None:
+        self.fn: Callable[[], Any] | None = fn
+        self.dtype = dtype
+        self.size = size
+        self.value: Any = None
+
+    def get(self) -> Any:
+        fn = self.fn
+        if fn is not None:
+            self.value = fn()
+            self.fn = None
+        return self.value
+
+    def __len__(self) -> int:
+        return self.size
+
+
+def _real(values: Any) -> Any:
+    """The numpy array (or count) of a part, computing a deferred one."""
+    return values.get() if values.__class__ is _Deferred else values
+
+
+def _join_arrays(parts: _ArrayParts) -> list[Any]:
+    """The values of a column held as array parts: each part made in turn, a count as None."""
+    if len(parts) == 1 and parts[0][0].__class__ is not int:
+        values, make, _enc = parts[0]
+        made: list[Any] = make(_real(values))
+        return made
+    out: list[Any] = []
+    for values, make, _enc in parts:
+        out += [None] * values if values.__class__ is int else make(_real(values))
+    return out
+
+
 class _Parts(tuple[Any, ...]):
     """The parts of a joined column: columns, views, and ints (the length of a part that lacks
     the column: that many None values)."""
@@ -178,6 +266,35 @@ class Columns(dict[str, list[Any]]):
         reader of the batch, not in the thread that made it), and ``src`` must not change."""
         view: Any = _View(src, make)
         dict.__setitem__(self, name, view)
+
+    def set_arrays(self, name: str, parts: Sequence[ArrayPart]) -> None:
+        """A view (:meth:`set_view`) whose source is numpy arrays, each part encoded as
+        :class:`ArrayPart` says, joined in order: what :meth:`arrays` and :meth:`array` give
+        to stages that read arrays while the list is not made. The arrays must not change."""
+        view: Any = _View(_ArrayParts(parts), _join_arrays)
+        dict.__setitem__(self, name, view)
+
+    def arrays(self, name: str) -> tuple[ArrayPart, ...] | None:
+        """The :class:`ArrayPart` s of ``name`` while it is a view of arrays whose list is not
+        made yet, else None (absent, a list, a lazy column, a view of a take): making
+        nothing. A stage that gets None reads the list."""
+        v: Any = dict.get(self, name)
+        if v.__class__ is not _View or v.value is not None:
+            return None
+        src = v.src
+        if src.__class__ is not _ArrayParts:
+            return None
+        if any(p[0].__class__ is _Deferred for p in src):  # computed now, kept for later reads
+            src = v.src = _ArrayParts(ArrayPart(_real(a), make, enc) for a, make, enc in src)
+        return tuple(src)
+
+    def array(self, name: str) -> Any:
+        """The numpy array whose ``tolist()`` is the column ``name``, while the column is one
+        array of :data:`VALUES` not made into a list yet; else None, making nothing."""
+        parts = self.arrays(name)
+        if parts is None or len(parts) != 1 or parts[0][2] != VALUES:
+            return None
+        return parts[0][0]
 
     def raw_items(self) -> Iterator[tuple[str, Any]]:
         """(name, values or placeholder), building nothing: what take/slice/concat carry over."""
@@ -282,9 +399,13 @@ class Columns(dict[str, list[Any]]):
 
 
 def _carry(columns: dict[str, list[Any]], length: int,
-           pick: Callable[[list[Any]], list[Any]]) -> Columns:
+           pick: Callable[[list[Any]], list[Any]],
+           pick_arrays: Callable[[_ArrayParts], _ArrayParts | None] | None = None) -> Columns:
     """Every column as a view of ``pick`` applied to it (made on its first read); lazy ones
-    stay lazy (built later from the picked columns, which gives the same values per record)."""
+    stay lazy (built later from the picked columns, which gives the same values per record).
+    A column still held as numpy arrays stays arrays when ``pick_arrays`` can pick them (the
+    same records, made into the same values on the first read), so ``array`` keeps working
+    after the clock's take, slice and join."""
     out = Columns(None, length)
     put: Callable[[Columns, str, Any], None] = dict.__setitem__
     raw: Iterable[tuple[str, Any]] = columns.raw_items() if isinstance(columns, Columns) else columns.items()
@@ -295,8 +416,73 @@ def _carry(columns: dict[str, list[Any]], length: int,
         elif cls is _View and v.value is not None:
             put(out, k, _View(v.value, pick))
         else:
+            src = v.src if cls is _View else None  # read once (see concat)
+            if pick_arrays is not None and src.__class__ is _ArrayParts:
+                picked = pick_arrays(src)
+                if picked is not None:
+                    put(out, k, _View(picked, _join_arrays))
+                    continue
             put(out, k, _View(v, pick))
     return out
+
+
+#: concat: the batch lacks the column (a made view's src is None, so None cannot say that)
+_ABSENT = object()
+
+#: encodings whose ``make`` converts value by value: picking records before or after it is the same
+_ELEMENTWISE = (VALUES, IPV4_TEXT)
+
+
+def _take_arrays(idx: Callable[[], Any], size: int) -> Callable[[_ArrayParts], _ArrayParts | None]:
+    """Picks ``idx()`` (a numpy index, built once for the whole take) from a column's parts:
+    parts of one dtype and one element-wise conversion are joined and indexed; a part of
+    absent records (None) or another conversion cannot be, and the column stays a list view."""
+
+    def pick(parts: _ArrayParts) -> _ArrayParts | None:
+        if not parts:
+            return None
+        first, make, enc = parts[0]
+        if enc not in _ELEMENTWISE or first.__class__ is int:
+            return None
+        for values, m, e in parts[1:]:
+            if values.__class__ is int or e != enc or m != make or values.dtype != first.dtype:
+                return None
+        sources = [p[0] for p in parts]
+
+        def compute() -> Any:
+            if len(sources) == 1:
+                return _real(sources[0])[idx()]
+            import numpy as np  # loaded already: these parts are numpy arrays
+
+            return np.concatenate([_real(a) for a in sources])[idx()]
+
+        return _ArrayParts((ArrayPart(_Deferred(compute, first.dtype, size), make, enc),))
+
+    return pick
+
+
+def _cut(values: Any, lo: int, hi: int) -> Any:
+    """``values[lo:hi]``: a numpy slice (a view, no copy) or, of a deferred array, a deferred one."""
+    if values.__class__ is _Deferred:
+        return _Deferred(lambda: values.get()[lo:hi], values.dtype, hi - lo)
+    return values[lo:hi]
+
+
+def _slice_arrays(start: int, stop: int) -> Callable[[_ArrayParts], _ArrayParts | None]:
+    """Cuts records ``start:stop`` out of a column's parts: numpy slices (no copy) and counts."""
+
+    def pick(parts: _ArrayParts) -> _ArrayParts | None:
+        out: list[ArrayPart] = []
+        pos = 0
+        for values, make, enc in parts:
+            size = values if values.__class__ is int else len(values)
+            lo, hi = max(start - pos, 0), min(stop - pos, size)
+            if lo < hi:
+                out.append(ArrayPart(hi - lo if values.__class__ is int else _cut(values, lo, hi), make, enc))
+            pos += size
+        return _ArrayParts(out)
+
+    return pick
 
 
 class FlowBatch:
@@ -308,7 +494,7 @@ class FlowBatch:
     (:data:`OPTIONS_STREAM`) is routed by the host only to what asked for that stream.
     """
 
-    __slots__ = ("columns", "length", "source", "exporter", "stream", "_times", "_derived")
+    __slots__ = ("columns", "length", "source", "exporter", "stream", "_times", "_times_array", "_derived")
 
     def __init__(
         self,
@@ -326,6 +512,7 @@ class FlowBatch:
         self.exporter = exporter
         self.stream = stream
         self._times: list[int] | None = None
+        self._times_array: Any = None  # the numpy array _times was made from, if it was one
         self._derived: dict[Hashable, tuple[tuple[object, ...], Any]] | None = None
 
     # a batch crossing to a worker process carries its records, not the per-batch caches
@@ -335,6 +522,7 @@ class FlowBatch:
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
         self.columns, self.length, self.source, self.exporter, self.stream, self._times = state
+        self._times_array = None
         self._derived = None
 
     # -- construction -------------------------------------------------------------------
@@ -368,6 +556,21 @@ class FlowBatch:
         for name in names:
             if name in lazy:
                 joined.set_lazy(name, lazy[name])
+                continue
+            # arrays (or absent) in every batch: the joined column too. Each view's src is read
+            # once: a view being made in another thread keeps its src until its values are set
+            # and then lets it go, and the parts give the same values either way.
+            held: list[Any] = [raw(name) for raw in raws]
+            srcs: list[Any] = [_ABSENT if v is None else v.src if v.__class__ is _View else v for v in held]
+            if all(src is _ABSENT or src.__class__ is _ArrayParts for src in srcs) and any(
+                    src is not _ABSENT for src in srcs):
+                chained: list[ArrayPart] = []
+                for b, src in zip(batches, srcs, strict=True):
+                    if src is _ABSENT:
+                        chained.append(ArrayPart(b.length, array_values, VALUES))
+                    else:
+                        chained.extend(src)
+                put(joined, name, _View(_ArrayParts(chained), _join_arrays))
                 continue
             parts: list[Any] = []
             for b, raw in zip(batches, raws, strict=True):
@@ -411,6 +614,15 @@ class FlowBatch:
         for i in range(self.length):
             yield self.row(i)
 
+    def array(self, name: str) -> Any:
+        """The column ``name`` as a numpy array, when it is still held as one (a decoder's
+        column no stage has read as a list; see :meth:`Columns.array`), else None. Optional,
+        for stages that can work on arrays; ``batch.columns[name]`` stays the list every
+        stage may read, and reading the array makes nothing, so the list is made only if
+        some stage reads it. The array must not be changed."""
+        cols = self.columns
+        return cols.array(name) if isinstance(cols, Columns) else None
+
     def add_column(self, name: str, values: list[Any]) -> None:
         """Add or replace a column (enrichers); the length must match."""
         if len(values) != self.length:
@@ -452,7 +664,16 @@ class FlowBatch:
         """A new batch with the records at ``indices``, in that order."""
         idx = list(indices)
         pick = _picker(idx)
-        cols = _carry(self.columns, len(idx), pick)
+        index: list[Any] = []
+
+        def np_index() -> Any:  # built once, on the first column held as arrays
+            if not index:
+                import numpy as np
+
+                index.append(np.array(idx, dtype=np.intp))
+            return index[0]
+
+        cols = _carry(self.columns, len(idx), pick, _take_arrays(np_index, len(idx)))
         out = FlowBatch(cols, len(idx), self.source, self.exporter, self.stream)
         if self._times is not None:
             out._times = pick(self._times)
@@ -460,7 +681,7 @@ class FlowBatch:
 
     def slice(self, start: int, stop: int) -> FlowBatch:
         n = max(0, min(stop, self.length) - start)
-        cols = _carry(self.columns, n, lambda v: v[start:stop])
+        cols = _carry(self.columns, n, lambda v: v[start:stop], _slice_arrays(max(0, start), max(0, start) + n))
         out = FlowBatch(cols, n, self.source, self.exporter, self.stream)
         if self._times is not None:
             out._times = self._times[start:stop]
@@ -473,14 +694,28 @@ class FlowBatch:
         Cached; records with no end time get -1 and are counted as malformed by the clock.
         """
         if self._times is None:
-            self._times = event_times(self.columns, self.length)
+            arr = _times_array(self.columns)
+            if arr is not None:  # a decoder's array: one tolist, the column's list not made
+                self._times_array = arr
+                self._times = arr.tolist()
+            else:
+                self._times = event_times(self.columns, self.length)
         return self._times
+
+    def event_times_array(self) -> Any:
+        """The event times as the numpy integer array they were read from (a decoder's
+        ``flowEndMilliseconds`` not made into a list), or None; the same values as
+        :meth:`event_times`, for stages that sort or compare them with numpy. Must not be changed."""
+        if self._times is None:
+            self.event_times()
+        return self._times_array
 
     def set_event_times(self, times: list[int]) -> None:
         """Override event times (a config-chosen timestamp field, or retimed replays)."""
         if len(times) != self.length:
             raise ValueError("event times must match the batch length")
         self._times = times
+        self._times_array = None
 
 
 def _shared_lazy(batches: Sequence[FlowBatch], names: Iterable[str]) -> dict[str, _Lazy]:
@@ -510,6 +745,19 @@ def _picker(idx: list[int]) -> Any:
         return lambda col: [col[i]]
     getter = itemgetter(*idx)
     return lambda col: list(getter(col))
+
+
+def _times_array(columns: Mapping[str, list[Any]]) -> Any:
+    """The event-time array when the only flowEnd* element present is ``flowEndMilliseconds``
+    held as an integer numpy array (``Columns.array``): what :func:`event_times` would give,
+    ``list(column)``, is its ``tolist()``. Else None."""
+    if not isinstance(columns, Columns):
+        return None
+    present = [n for n, _f in EVENT_TIME_FIELDS if n in columns]
+    if present != ["flowEndMilliseconds"]:
+        return None
+    arr = columns.array("flowEndMilliseconds")
+    return arr if arr is not None and arr.dtype.kind in "ui" else None
 
 
 def event_times(columns: Mapping[str, list[Any]], length: int) -> list[int]:

@@ -16,6 +16,12 @@ and out-of-range values in C, plus ``max`` for narrow types; addresses: ``issupe
 text: ``set(map(type, col))``); the per-record Python loop runs only on a column already known
 to hold a bad value. ``benchmarks/bench_sanitize.py`` measures it against decoding.
 
+A column a decoder still holds as numpy arrays is judged on them (:func:`_array_bad`), and its
+list is left for the stages that read it: a field no wider than its element's range needs no
+pass, a wider one one numpy comparison, address text the decoder made from an address field
+none (so such columns never reach the address memo, and ``sanitize.memo_resets`` counts only
+address text that came as text), a decoded string none. Drops, counts and messages are those of the list check.
+
 A flow that starts after it ends (``flowStart*`` later than ``flowEnd*`` of the same unit) is
 an exporter bug or a forged record, not an unusable value: its counters and addresses are
 real, and event time is the flow's end, which the clock judges on its own. So it is kept with
@@ -36,7 +42,7 @@ from collections.abc import Callable, Sequence
 from operator import gt
 from typing import Any
 
-from .records import FlowBatch
+from .records import IPV4_TEXT, IPV6_TEXT, MAC_TEXT, TEXT, VALUES, ArrayPart, Columns, FlowBatch
 from .stats import Stats
 
 __all__ = ["Sanitizer", "BAD_VALUE", "START_AFTER_END", "TIME_PAIRS"]
@@ -234,18 +240,47 @@ class Sanitizer:
             self._checks[name] = check
         return check
 
+    def _type(self, name: str) -> str | None:
+        """The abstract type of ``name``'s element (the one :meth:`_check` checks), or None."""
+        if self.elements is None:
+            return None
+        spec = self.elements.by_name(name)
+        if spec is None and name.startswith("reverse") and len(name) > 7:
+            spec = self.elements.by_name(name[7].lower() + name[8:])
+        return spec.type if spec is not None else None
+
     def clean(self, batch: FlowBatch) -> FlowBatch:
-        """``batch`` itself when every value is usable, else a batch without the bad records."""
+        """``batch`` itself when every value is usable, else a batch without the bad records.
+
+        A column a decoder still holds as numpy arrays (``Columns.arrays``) is checked on the
+        arrays when its type allows (:func:`_array_bad`), so its list is made only if a later
+        stage reads it; the drops, counts and messages are those the list check gives."""
         n = batch.length
         bad: set[int] = set()
-        for name, col in list(batch.columns.items()):
+        columns = batch.columns
+        arrays = columns.arrays if isinstance(columns, Columns) else None
+        for name in list(columns):
+            check = self._check(name)
+            parts = arrays(name) if arrays is not None else None
+            if parts is not None and _parts_length(parts) == n:
+                if check is None:
+                    continue
+                found = _array_bad(parts, n, self._type(name))
+                if found is not None:
+                    if len(found):
+                        positions = found.tolist()
+                        bad.update(positions)
+                        self.stats.add(f"sanitize.bad.{name}", len(positions))
+                        self._log(batch, f"{len(positions)} records with a value {name} cannot hold, "
+                                         f"e.g. {_part_value(parts, positions[0])!r:.80}")
+                    continue
+            col = columns[name]
             if len(col) != n:
                 # A plugin built an inconsistent batch: the column cannot be trusted at all.
-                del batch.columns[name]
+                del columns[name]
                 self.stats.add("sanitize.bad_columns")
                 self._log(batch, f"column {name!r} has {len(col)} values for {n} records; column dropped")
                 continue
-            check = self._check(name)
             if check is None:
                 continue
             resets = getattr(check, "resets", 0)
@@ -271,6 +306,12 @@ class Sanitizer:
         for start_name, end_name in TIME_PAIRS:
             if start_name not in columns or end_name not in columns:
                 continue
+            if isinstance(columns, Columns):  # both still numpy arrays: compared without lists
+                a_starts, a_ends = columns.array(start_name), columns.array(end_name)
+                if (a_starts is not None and a_ends is not None and a_starts.dtype.kind in "ui"
+                        and a_ends.dtype.kind in "ui" and len(a_starts) == len(a_ends)
+                        and not _any_greater(a_starts, a_ends)):
+                    continue
             starts, ends = columns[start_name], columns[end_name]
             try:
                 if not any(map(gt, starts, ends)):
@@ -291,3 +332,96 @@ class Sanitizer:
         if self._logged < self._log_first:
             self._logged += 1
             log.warning("flowcep: %s: %s", batch.source or "input", what)
+
+
+# -- numpy columns (a decoder's arrays, not made into lists yet) -----------------------------------
+
+_FLOAT_TYPES = frozenset({"float32", "float64"})
+#: text encodings of array parts (records.ArrayPart) and the one type each is always valid for
+_TEXT_TYPES = {IPV6_TEXT: "ipv6Address", MAC_TEXT: "macAddress", TEXT: "string"}
+
+
+def _array_bad(parts: Sequence[ArrayPart], n: int, abstract_type: str | None) -> Any:
+    """The positions (a numpy array, maybe empty) of the values of a column held as numpy
+    parts that ``abstract_type`` cannot hold, or None when the arrays cannot say (a part
+    another conversion makes, a dtype the type does not map to, a length that is not ``n``):
+    then the list is made and checked as any other.
+
+    What the list check would find, found on the arrays: an integer part holds numbers of its
+    dtype, so only a dtype wider than the element's range is compared (a template field of the
+    element's width or less, RFC 7011 6.2, needs no pass at all); a float part is checked for
+    NaN and infinities; IPv4 text made from 32-bit numbers is always an address, and so is the
+    decoder's IPv6 and MAC text, and its strings are always strings (the text encodings of
+    ``records.ArrayPart``); a count part is absent values (None), which every type allows."""
+    if abstract_type is None:
+        return None
+    import numpy as np  # only reached with a decoder's numpy columns
+
+    rng = _INT_RANGES.get(abstract_type)
+    total = 0
+    found: list[Any] = []
+    for values, _make, encoding in parts:
+        if values.__class__ is int:
+            total += values
+            continue
+        if encoding == IPV4_TEXT:
+            if abstract_type != "ipv4Address" or values.dtype.kind != "u" or values.dtype.itemsize > 4:
+                return None
+        elif encoding in _TEXT_TYPES:  # text a decoder made that is always of its kind
+            if abstract_type != _TEXT_TYPES[encoding]:
+                return None
+        elif encoding != VALUES:
+            return None
+        elif rng is not None and values.dtype.kind in "ui":
+            info = np.iinfo(values.dtype)
+            lo, hi = rng
+            mask = None
+            if hi < info.max:
+                mask = values > hi
+            if lo > info.min:
+                mask = values < lo if mask is None else mask | (values < lo)
+            if mask is not None:
+                where = np.flatnonzero(mask)
+                if len(where):
+                    found.append(where + total)
+        elif abstract_type in _FLOAT_TYPES and values.dtype.kind in "fui":
+            if values.dtype.kind == "f":
+                where = np.flatnonzero(~np.isfinite(values))
+                if len(where):
+                    found.append(where + total)
+        else:
+            return None
+        total += len(values)
+    if total != n:
+        return None
+    if not found:
+        return np.empty(0, dtype=np.int64)
+    return found[0] if len(found) == 1 else np.concatenate(found)
+
+
+def _parts_length(parts: Sequence[ArrayPart]) -> int:
+    """How many records a column held as parts has."""
+    return sum(v if v.__class__ is int else len(v) for v, _make, _enc in parts)
+
+
+def _part_value(parts: Sequence[ArrayPart], pos: int) -> Any:
+    """The Python value at ``pos`` of a column held as parts (for the one-line message)."""
+    for values, make, _enc in parts:
+        size = values if values.__class__ is int else len(values)
+        if pos < size:
+            return None if values.__class__ is int else make(values[pos:pos + 1])[0]
+        pos -= size
+    return None
+
+
+def _any_greater(a: Any, b: Any) -> bool:
+    """Whether some ``a[i] > b[i]``, exactly, for integer arrays of any signedness: numpy 1.x
+    (the dependency allows >= 1.24) compares int64 with uint64 through float64, which rounds
+    past 2**53, so that pair (rare: a decoder gives both times the same type) compares as
+    Python ints."""
+    import numpy as np
+
+    if a.dtype.kind == b.dtype.kind or (a.dtype.kind == "u" and a.dtype.itemsize < 8) or (
+            b.dtype.kind == "u" and b.dtype.itemsize < 8):
+        return bool(np.any(a > b))
+    return bool(np.any(a.astype(object) > b.astype(object)))

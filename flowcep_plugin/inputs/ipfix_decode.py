@@ -32,7 +32,21 @@ from typing import Any
 
 from ..context import Context
 from ..elements import Registry, default_registry
-from ..records import EXPORT_TIME, EXPORT_VERSION, FLOW_STREAM, OPTIONS_STREAM, SYS_UPTIME, Columns, FlowBatch
+from ..records import (
+    EXPORT_TIME,
+    EXPORT_VERSION,
+    FLOW_STREAM,
+    IPV4_TEXT,
+    IPV6_TEXT,
+    MAC_TEXT,
+    OPTIONS_STREAM,
+    SYS_UPTIME,
+    TEXT,
+    VALUES,
+    ArrayPart,
+    Columns,
+    FlowBatch,
+)
 from ..specs import ElementSpec
 from .limits import DecoderLimits, template_cost
 
@@ -252,16 +266,6 @@ def _tolist(arr: Any) -> list[Any]:
     """The values of a numpy column as Python objects (a column handed over unconverted)."""
     values: list[Any] = arr.tolist()
     return values
-
-
-def _join_pieces(pieces: list[tuple[Any, Callable[[Any], list[Any]]]]) -> list[Any]:
-    """A merged column that not every template has, or not with the same type: each
-    template's piece (a numpy column and what converts it, or a count of records without
-    the element: that many None) converted in turn, as the per-template batches would be."""
-    out: list[Any] = []
-    for values, make in pieces:
-        out += [None] * values if isinstance(values, int) else make(values)
-    return out
 
 
 class _ViaList:
@@ -595,16 +599,17 @@ class MessageDecoder:
     ``samplingInterval``), so volumes estimate the traffic rather than the sample; the rate
     stays in ``samplingInterval`` either way.
 
-    ``lazy_columns`` (an attribute, False unless set): a merged flush hands its columns over
-    as numpy arrays that become lists on their first read (``Columns.set_view``), in the
-    reader's thread. Off, they are made at the flush, in the decoding thread. It is off in the
-    inputs because ``flowcep run`` reads every column anyway (the sanitize stage checks each
-    one): lazily, the same conversions moved from the input thread to the main thread and the
-    whole run took 3-7 % more CPU (docs/performance.md, "IPFIX decode and the UDP path").
+    ``lazy_columns`` (an attribute, True unless set off): a merged flush hands its columns over
+    as numpy arrays (``Columns.set_arrays``) that become lists on their first read, in the
+    reader's thread; the sanitiser judges them on the arrays, so a column no stage reads
+    (``ipVersion``, the export time in the default run) is never converted, and the reader's
+    thread does the conversions of what it reads. Off, every list is made at the flush, in the
+    decoding thread, in a plain dict. ``flowcep run`` on data.ipfix x 50 costs 3-7 % less CPU
+    with it on, alerts byte-identical (docs/performance.md, "Lazy numpy columns end to end").
     """
 
     #: hand merged columns over unconverted (see the class docstring)
-    lazy_columns = False
+    lazy_columns = True
 
     def __init__(self, ctx: Context, source: str, registry: Registry | None = None, *,
                  transport: str = "file", template_lifetime: float | None = None,
@@ -766,6 +771,8 @@ class MessageDecoder:
         total = sum(p.count for p in pend)
         caches = self.caches
         ipv4_array = caches.ipv4_array
+        # conversions whose every value is valid text of its kind (records.ArrayPart encodings)
+        texts: dict[Any, str] = {caches.ipv6: IPV6_TEXT, caches.macs: MAC_TEXT, caches.strings: TEXT}
         # Every column is a numpy array in native order (the numpy work is done here: joins,
         # byte order) that becomes a list on its first read (Columns.set_view): at the end of
         # this flush, or with lazy_columns when a stage reads it.
@@ -776,7 +783,8 @@ class MessageDecoder:
                 continue
             if name == EXPORT_TIME:
                 times = [p.export_array() for p in pend]
-                columns.set_view(name, times[0] if len(times) == 1 else _np.concatenate(times), _tolist)
+                columns.set_arrays(name, [ArrayPart(times[0] if len(times) == 1 else _np.concatenate(times),
+                                                    _tolist, VALUES)])
                 continue
             plans = [f.get(name) for f in fields]
             first = plans[0]
@@ -787,18 +795,20 @@ class MessageDecoder:
                 joined = _np.concatenate(parts) if len(parts) > 1 else parts[0].copy()
                 if not joined.dtype.isnative:  # big-endian numbers: swap in place, no second copy
                     joined = joined.byteswap(inplace=True).view(joined.dtype.newbyteorder())
-                columns.set_view(name, joined, _tolist if first[2] is None else caches.ipv4_column)
+                columns.set_arrays(name, [ArrayPart(joined, _tolist, VALUES) if first[2] is None
+                                          else ArrayPart(joined, caches.ipv4_column, IPV4_TEXT)])
                 continue
-            pieces: list[tuple[Any, Callable[[Any], list[Any]]]] = []
+            pieces: list[ArrayPart] = []
             for p, arr, plan in zip(pend, arrays, plans, strict=True):
                 if plan is None:
-                    pieces.append((p.count, _tolist))
+                    pieces.append(ArrayPart(p.count, _tolist, VALUES))
                     continue
                 field, native, conv = plan
-                pieces.append((arr[field].copy() if native is None else arr[field].astype(native),
-                               _tolist if conv is None else caches.ipv4_column if conv == ipv4_array
-                               else _ViaList(conv)))
-            columns.set_view(name, pieces, _join_pieces)
+                values = arr[field].copy() if native is None else arr[field].astype(native)
+                pieces.append(ArrayPart(values, _tolist, VALUES) if conv is None
+                              else ArrayPart(values, caches.ipv4_column, IPV4_TEXT) if conv == ipv4_array
+                              else ArrayPart(values, _ViaList(conv), texts.get(conv)))
+            columns.set_arrays(name, pieces)
         for p in pend:
             self.stats.count("decode", p.count)
         if not sess.established:

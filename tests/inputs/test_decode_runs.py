@@ -331,7 +331,7 @@ def test_damaged_runs_decode_like_single_messages(sizes: list[int], batch: int,
 def test_merged_flush_hands_columns_over_as_arrays() -> None:
     """With ``lazy_columns`` a merged flush keeps every column but the version as a numpy
     array that becomes a list on its first read: plain Python values, the same as the
-    per-template path's; without it (the inputs), every column is a list at once."""
+    per-template path's; without it, every column is a list at once."""
     data = b"".join(stream([30, 40, 50, 60], 300))
     dec = MessageDecoder(Context(), "lazy")
     dec.lazy_columns = True
@@ -350,6 +350,7 @@ def test_merged_flush_hands_columns_over_as_arrays() -> None:
     dec2.feed(data, "e")
     assert dict(batch.columns) == dict(old_merge(dec2)[0].columns)
     dec3 = MessageDecoder(Context(), "eager")
+    dec3.lazy_columns = False
     dec3.feed(data, "e")
     (eager,) = dec3.flush(merged=True)
     assert type(eager.columns) is dict and all(type(v) is list for v in eager.columns.values())

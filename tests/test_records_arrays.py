@@ -1,0 +1,120 @@
+"""Columns held as numpy arrays through take, slice and concat: the same values as the lists
+those arrays make would give through the same operations, and still arrays (``batch.array``)
+where they can be, with nothing made into a list until read."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+
+from flowcep_plugin import FlowBatch
+from flowcep_plugin.records import IPV4_TEXT, VALUES, ArrayPart, Columns, array_values
+
+
+def _ipv4(arr: Any) -> list[str]:
+    return [".".join(str(v >> s & 255) for s in (24, 16, 8, 0)) for v in arr.tolist()]
+
+
+def _text(arr: Any) -> list[str]:  # a conversion of unknown kind: never picked as arrays
+    return [f"t{v}" for v in arr.tolist()]
+
+
+def _batch(rng: random.Random, n: int, as_arrays: bool) -> FlowBatch:
+    """Columns of every shape the decoder gives: one array, IPv4 text, joined templates with
+    absent records (a count part), another conversion, a different dtype per part."""
+    a = np.array([rng.randrange(2**64) for _ in range(n)], dtype=np.uint64)
+    ip = np.array([rng.randrange(2**32) for _ in range(n)], dtype=np.uint32)
+    k = rng.randrange(n + 1)
+    half = np.array([rng.randrange(2**16) for _ in range(n - k)], dtype=np.uint16)
+    other = np.array([rng.randrange(256) for _ in range(k)], dtype=np.uint8)
+    spec: dict[str, list[ArrayPart]] = {
+        "a": [ArrayPart(a, array_values, VALUES)],
+        "ip": [ArrayPart(ip, _ipv4, IPV4_TEXT)],
+        "partial": [ArrayPart(k, array_values, VALUES), ArrayPart(half, array_values, VALUES)],
+        "mixed": [ArrayPart(other, array_values, VALUES), ArrayPart(half, array_values, VALUES)],
+        "text": [ArrayPart(a, _text, None)],
+    }
+    cols = Columns(None, n)
+    for name, parts in spec.items():
+        if as_arrays:
+            cols.set_arrays(name, parts)
+        else:
+            values: list[Any] = []
+            for v, make, _e in parts:
+                values += [None] * v if isinstance(v, int) else make(v)
+            cols[name] = values
+    cols["plain"] = list(range(n))
+    return FlowBatch(cols, n, source="s")
+
+
+def _ops(rng: random.Random, pair: list[FlowBatch], spare: list[list[FlowBatch]]) -> list[FlowBatch]:
+    """One random operation applied alike to the array batch and the list batch."""
+    n = pair[0].length
+    op = rng.choice(["take", "slice", "concat", "read"])
+    if op == "read":  # a stage reads a column (its view made) before the next operation
+        name = rng.choice(["a", "ip", "partial", "mixed", "text"])
+        for b in (*pair, *(b for bs in spare for b in bs)):
+            if rng.random() < 0.5:
+                b.columns[name]
+        return pair
+    if op == "take":
+        idx = [rng.randrange(n) for _ in range(rng.randrange(n + 3))] if n else []
+        return [b.take(idx) for b in pair]
+    if op == "slice":
+        lo = rng.randrange(n + 1)
+        hi = rng.randrange(lo, n + 3)
+        return [b.slice(lo, hi) for b in pair]
+    other = spare[rng.randrange(len(spare))]
+    return [FlowBatch.concat([b, o]) for b, o in zip(pair, other, strict=True)]
+
+
+def test_take_slice_concat_on_arrays_give_the_lists_values() -> None:
+    rng = random.Random(11)
+    for _case in range(150):
+        seeds = [rng.randrange(10**9) for _ in range(3)]
+        sizes = [rng.randrange(0, 40) for _ in range(3)]
+        spare = [[_batch(random.Random(s), n, True), _batch(random.Random(s), n, False)]
+                 for s, n in zip(seeds[1:], sizes[1:], strict=True)]
+        pair = [_batch(random.Random(seeds[0]), sizes[0], True), _batch(random.Random(seeds[0]), sizes[0], False)]
+        for _step in range(rng.randrange(1, 7)):
+            pair = _ops(rng, pair, spare)
+        arr_b, list_b = pair
+        assert arr_b.length == list_b.length
+        for name in list_b.columns:
+            assert arr_b.columns[name] == list_b.columns[name], name
+
+
+def test_arrays_survive_the_clocks_operations_unmade() -> None:
+    rng = random.Random(3)
+    b = _batch(rng, 30, True)
+    c = _batch(rng, 20, True)
+    joined = FlowBatch.concat([b.slice(5, 25), c.take([3, 1, 2])])
+    picked = joined.take(list(range(joined.length - 1, -1, -1)))
+    for batch in (joined, picked):
+        assert all(batch.columns.is_view(n) for n in ("a", "ip", "partial", "mixed", "text"))
+    assert joined.array("a") is None  # two parts: arrays(), not one array
+    assert [p[2] for p in joined.columns.arrays("a")] == [VALUES, VALUES]
+    arr = picked.array("a")  # one part again after the take
+    assert arr is not None and arr.dtype == np.uint64
+    assert arr.tolist() == picked.columns["a"][:] == list(reversed(joined.columns["a"]))
+    assert picked.columns.arrays("ip")[0][2] == IPV4_TEXT
+    # what cannot be picked as arrays is still right, as a view of the lists
+    assert picked.columns.arrays("partial") is None and picked.columns.arrays("text") is None
+    assert picked.columns.arrays("mixed") is None  # uint8 beside uint16: joined as lists
+    assert picked.columns["partial"] == list(reversed(joined.columns["partial"]))
+    # the sources were never made into lists by any of this
+    assert all(b.columns.is_view(n) for n in ("a", "ip", "partial", "mixed", "text"))
+
+
+def test_a_view_made_through_another_batch_is_joined_with_its_values() -> None:
+    """Two batches can share one view (``Columns.copy``); once one reads it, the other holds
+    a made view whose arrays are let go: a join must take its values, not see it absent."""
+    rng = random.Random(5)
+    b = _batch(rng, 10, True)
+    twin = FlowBatch(b.columns.copy(), b.length)
+    want = b.columns["a"]  # made through b; twin's view is made too, its src let go
+    joined = FlowBatch.concat([twin, _batch(rng, 4, True)])
+    assert joined.columns["a"][:10] == want
+    assert twin.take([2, 1]).columns["a"] == [want[2], want[1]]
