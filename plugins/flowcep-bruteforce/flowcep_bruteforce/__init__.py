@@ -233,6 +233,7 @@ class BruteForceDetector:
         out: list[Event] = []
         fast, slow = self.fast, self.slow
         need_fast, need_slow = self.min_attempts, self.slow_min
+        fast_ms, slow_ms = self.window_ms, self.slow_ms
         ignore = self.ignore
         for i in sorted(cand, key=end.__getitem__):
             s, d = src[i], dst[i]
@@ -250,7 +251,10 @@ class BruteForceDetector:
             elif q and a[0] < q[-1][0]:
                 q.in_order = False
             q.append(a)
-            if len(q) >= need_fast:
+            # in time order, the window's attempts are the newest ones: when the need-th
+            # newest is older than the window, fewer than need are in it and nothing can fire
+            # (most queues of a busy client past the count; one look instead of a scan)
+            if len(q) >= need_fast and not (q.in_order and q[-need_fast][0] < a[0] - fast_ms):
                 out.extend(self._fire_fast(q, s, d, port, svc, a))
             if need_slow > 0:
                 skey = (s, svc)
@@ -260,7 +264,7 @@ class BruteForceDetector:
                 elif q and a[0] < q[-1][0]:
                     q.in_order = False
                 q.append(a)
-                if len(q) >= need_slow:
+                if len(q) >= need_slow and not (q.in_order and q[-need_slow][0] < a[0] - slow_ms):
                     out.extend(self._fire_slow(q, s, svc, a))
         return out
 
