@@ -189,8 +189,9 @@ class TrafficStats:
         n = len(dport)
         other = len(self._cat_names) - 1
         try:
-            dp = np.fromiter(dport, np.int64, n)
-            sp = np.fromiter(sport, np.int64, n)
+            # np.array reads a list at C level, over twice as fast as fromiter's iterator
+            dp = np.array(dport, dtype=np.int64)
+            sp = np.array(sport, dtype=np.int64)
             in_range = not n or (min(int(dp.min()), int(sp.min())) >= 0
                                  and max(int(dp.max()), int(sp.max())) < len(table))
         except OverflowError:
@@ -213,6 +214,11 @@ class TrafficStats:
         """1 per record whose address is internal, else 0, as an array; the remembered
         answers are looked up at C level and only addresses new to this run are tested (the
         memo may restart while they are, so this batch's answers are kept aside)."""
+        try:
+            # every address remembered (nearly always): the answers straight into the array
+            return np.fromiter(map(self._internal.get, addresses), np.int64, len(addresses))
+        except TypeError:  # a None: an address new to the memo, or a missing one
+            pass
         hits = list(map(self._internal.get, addresses))
         if None in hits:
             fresh = {a: a is not None and self._is_internal(a)
