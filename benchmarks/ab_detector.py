@@ -9,7 +9,10 @@ run): ``flowcep_plugin`` and the other detectors come from this tree, the measur
 package from the tree given (checked with its ``__file__``), and the thread CPU time of its
 ``on_batch``, ``on_watermark`` and ``flush`` is summed. Per round the ratio new/base of that
 time and of the whole process's CPU time (below 1: this tree is cheaper); the median over
-rounds is what to quote. The alerts files must be byte-identical, or the run stops.
+rounds is what to quote. The alerts files must be byte-identical, or the run stops. ``all``
+swaps the four plugins at once and sums their hooks' times: the detectors share per-batch
+conversions (``FlowBatch.derived``), so a change that moves a conversion from one detector to
+another shows in this sum and in the whole run, not in one detector's figure.
 
 ``--profile`` instead runs this tree once with cProfile switched on inside the detector's
 hooks only and prints its top functions by own time.
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import statistics
 import sys
 import tempfile
@@ -42,15 +46,16 @@ DETECTORS = {
 CHILD = r"""
 import cProfile, importlib, io, json, pstats, sys, time
 from pathlib import Path
-plugin_root, folder, module, cls, data, alerts, profile = sys.argv[1:8]
-sys.path.insert(0, plugin_root + "/plugins/" + folder)
-mod = importlib.import_module(module)
-if not Path(mod.__file__).resolve().is_relative_to(Path(plugin_root).resolve()):
-    raise SystemExit(f"{module} came from {mod.__file__}, not from {plugin_root}")
+plugin_root, which, data, alerts, profile = sys.argv[1:6]
 spent = [0.0]
 prof = cProfile.Profile() if profile == "1" else None
-det = getattr(mod, cls)
-for name in ("on_batch", "on_watermark", "flush"):
+for folder, module, cls in json.loads(which):
+  sys.path.insert(0, plugin_root + "/plugins/" + folder)
+  mod = importlib.import_module(module)
+  if not Path(mod.__file__).resolve().is_relative_to(Path(plugin_root).resolve()):
+    raise SystemExit(f"{module} came from {mod.__file__}, not from {plugin_root}")
+  det = getattr(mod, cls)
+  for name in ("on_batch", "on_watermark", "flush"):
     def wrap(orig):
         def timed(*a, **k):
             t = time.thread_time()
@@ -88,7 +93,8 @@ def write_input(copies: int, path: Path) -> None:
 
 def run(detector: str, plugin_root: Path, data: Path, alerts: Path, profile: bool = False) -> tuple[dict[str, float], str]:
     alerts.unlink(missing_ok=True)  # the jsonl output appends to an existing file
-    got = child_json(CHILD, plugin_root, *DETECTORS[detector], data, alerts, int(profile))
+    which = list(DETECTORS.values()) if detector == "all" else [DETECTORS[detector]]
+    got = child_json(CHILD, plugin_root, json.dumps(which), data, alerts, int(profile))
     if got["code"]:
         raise SystemExit(f"flowcep run with the {detector} plugin of {plugin_root} exited {got['code']}")
     return got, hashlib.md5(alerts.read_bytes()).hexdigest()
@@ -96,7 +102,8 @@ def run(detector: str, plugin_root: Path, data: Path, alerts: Path, profile: boo
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("detector", choices=sorted(DETECTORS))
+    ap.add_argument("detector", choices=[*sorted(DETECTORS), "all"],
+                    help="the detector measured, or all four at once (their hooks' times summed)")
     ap.add_argument("base", type=Path, nargs="?", help="root of the tree whose plugin is the baseline")
     ap.add_argument("--new", type=Path, default=ROOT, help="root of the tree measured (default: this one)")
     ap.add_argument("--rounds", type=int, default=3)

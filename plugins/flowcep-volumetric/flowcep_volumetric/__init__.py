@@ -195,10 +195,11 @@ def _may_reach(bins: Mapping[int, float], limit: float) -> bool:
 
 
 def _int64(batch: FlowBatch, name: str, default: int) -> Any:
-    """``int_column`` as an int64 array, made once per batch for ``_reads`` and ``_syn_only``
-    (OverflowError when a value does not fit)."""
+    """``int_column`` as an int64 array (read-only), made once per batch for ``_reads`` and
+    ``_syn_only`` under the key portscan's ``_int64`` uses too, so whichever detector reads
+    it first pays (OverflowError when a value does not fit)."""
     col = int_column(batch, name, default=default)
-    return batch.derived(("volumetric.int64", name, default), lambda: np.array(col, dtype=np.int64), col)
+    return batch.derived(("int64", name, default), lambda: np.array(col, dtype=np.int64), col)
 
 
 def _raw(batch: FlowBatch, *names: str) -> list[Any] | None:
