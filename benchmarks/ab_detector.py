@@ -14,10 +14,14 @@ swaps the four plugins at once and sums their hooks' times: the detectors share 
 conversions (``FlowBatch.derived``), so a change that moves a conversion from one detector to
 another shows in this sum and in the whole run, not in one detector's figure.
 
-``--profile`` instead runs this tree once with cProfile switched on inside the detector's
-hooks only and prints its top functions by own time.
+``--mixed`` instead loads both versions of the detector into one process and runs each on
+fresh copies of ``bench_detectors.py``'s batches (the mixed scenario), thread CPU time of the
+detector alone, alternating, the events compared. ``--profile`` instead runs this tree once
+with cProfile switched on inside the detector's hooks only and prints its top functions by
+own time.
 
 Usage: .venv/bin/python benchmarks/ab_detector.py DETECTOR BASE_ROOT [--rounds 3] [--copies 50]
+       .venv/bin/python benchmarks/ab_detector.py DETECTOR BASE_ROOT --mixed [--rounds 3]
        .venv/bin/python benchmarks/ab_detector.py DETECTOR --profile [--copies 50]
 """
 
@@ -25,11 +29,15 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import json
+import pickle
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
 from ab_engine import child_json
 
@@ -81,6 +89,60 @@ print(json.dumps({"detector": spent[0], "total": total, "code": code}))
 """
 
 
+def load_plugin(root: Path, detector: str, tag: str) -> Any:
+    """The detector's package of tree ``root`` as module ``tag_<module>`` (two trees' versions
+    side by side in one process)."""
+    folder, module, _cls = DETECTORS[detector]
+    where = root / "plugins" / folder / module
+    spec = importlib.util.spec_from_file_location(f"{tag}_{module}", where / "__init__.py",
+                                                  submodule_search_locations=[str(where)])
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def mixed(detector: str, base_root: Path, new_root: Path, rounds: int) -> int:
+    """Both versions on ``bench_detectors.py``'s batches (the mixed scenario, 186,654 records),
+    in this process, thread CPU time, alternating; each run unpickles fresh batches, so no
+    column converted by the other version is cached on them; the events must be equal."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_detectors import batches
+
+    from flowcep_plugin.context import Context
+    from flowcep_plugin.testing import build_detector
+
+    blob = pickle.dumps(batches(200_000))
+    versions = {"base": load_plugin(base_root, detector, "base"), "new": load_plugin(new_root, detector, "new")}
+
+    def run(mod: Any) -> tuple[float, list[Any]]:
+        todo = pickle.loads(blob)
+        det = build_detector(mod.SPEC, None, Context())
+        out: list[Any] = []
+        t = time.thread_time()
+        for b in todo:
+            out += det.on_batch(b)
+            if len(b):
+                out += det.on_watermark(max(b.event_times()))
+        out += det.flush()
+        return time.thread_time() - t, out
+
+    ratios = []
+    for i in range(rounds):
+        order = ["base", "new"] if i % 2 == 0 else ["new", "base"]
+        got = {label: run(versions[label]) for label in order}
+        if got["new"][1] != got["base"][1]:
+            print(f"round {i + 1}: the events differ", file=sys.stderr)
+            return 1
+        ratios.append(got["new"][0] / got["base"][0])
+        print(f"round {i + 1}: {detector} {got['new'][0]:.3f} s CPU, base {got['base'][0]:.3f}; "
+              f"{len(got['new'][1])} events", flush=True)
+    print(f"{detector} new/base median {statistics.median(ratios):.3f}  ("
+          + ", ".join(f"{x:.3f}" for x in ratios) + ")")
+    return 0
+
+
 def write_input(copies: int, path: Path) -> None:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from bench_engine import build
@@ -109,9 +171,15 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--copies", type=int, default=50)
     ap.add_argument("--profile", action="store_true", help="profile the detector's hooks in --new once")
+    ap.add_argument("--mixed", action="store_true",
+                    help="instead of flowcep run: both versions on bench_detectors.py's mixed batches, in one process")
     args = ap.parse_args()
     if args.base is None and not args.profile:
         ap.error("a BASE_ROOT, or --profile")
+    if args.mixed:
+        if args.detector == "all":
+            ap.error("--mixed measures one detector")
+        return mixed(args.detector, args.base, args.new, args.rounds)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         data = folder / f"data-x{args.copies}.ipfix"
