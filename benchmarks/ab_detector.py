@@ -28,6 +28,7 @@ Usage: .venv/bin/python benchmarks/ab_detector.py DETECTOR BASE_ROOT [--rounds 3
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
 import importlib.util
 import json
@@ -120,6 +121,7 @@ def mixed(detector: str, base_root: Path, new_root: Path, rounds: int) -> int:
         todo = pickle.loads(blob)
         det = build_detector(mod.SPEC, None, Context())
         out: list[Any] = []
+        gc.collect()  # the other run's garbage is not collected on this one's time
         t = time.thread_time()
         for b in todo:
             out += det.on_batch(b)
