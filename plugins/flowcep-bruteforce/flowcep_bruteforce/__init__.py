@@ -33,6 +33,8 @@ from ipaddress import ip_address, ip_network
 from itertools import compress
 from typing import Any
 
+import numpy as np
+
 from flowcep_plugin.api import (
     DURATION_SCHEMA,
     BoundedMemo,
@@ -150,6 +152,14 @@ DEFAULTS: dict[str, Any] = {
 _Attempt = tuple[int, int, int, int, str]
 
 
+def _int64(batch: FlowBatch, name: str, default: int) -> Any:
+    """``int_column`` as an int64 array (read-only), made once per batch under the key the
+    other detectors' ``_int64`` use, so whichever reads it first pays (OverflowError when a
+    value does not fit)."""
+    col = int_column(batch, name, default=default)
+    return batch.derived(("int64", name, default), lambda: np.array(col, dtype=np.int64), col)
+
+
 class _Queue(deque[_Attempt]):
     """Recent attempts of one key, oldest first.
 
@@ -197,6 +207,9 @@ class BruteForceDetector:
         for name, svc in sorted(config["services"].items()):
             for port in svc["ports"]:
                 self.by_port[int(port)] = name
+        # whether each 16-bit port is a login port (the table on_batch indexes)
+        self._login = np.zeros(65536, dtype=bool)
+        self._login[[p for p in self.by_port if 0 <= p < 65536]] = True
         # (client, server, port) and (client, service) -> recent attempts, oldest first
         self.fast: dict[tuple[str, str, int], _Queue] = {}
         self.slow: dict[tuple[str, str], _Queue] = {}
@@ -205,10 +218,20 @@ class BruteForceDetector:
         if not len(batch):
             return []
         by_port = self.by_port
-        # Login ports first, in one C-level pass (most records go to other ports), then the
-        # protocol and the attempt tests for those few, still in record order.
-        on_port = list(compress(range(batch.length),
-                                map(by_port.__contains__, int_column(batch, "destinationTransportPort"))))
+        # Login ports first (most records go to other ports), then the protocol and the
+        # attempt tests for those few, still in record order: a lookup table indexed by the
+        # destination ports' int64 array (shared with trafficstats, _int64), or one C-level
+        # pass over the list when a port is outside 0-65535 or beyond 64 bits (hostile input)
+        try:
+            dp = _int64(batch, "destinationTransportPort", 0)
+            in_range = not len(dp) or (int(dp.min()) >= 0 and int(dp.max()) < len(self._login))
+        except OverflowError:
+            in_range = False
+        if in_range:
+            on_port = np.flatnonzero(self._login[dp]).tolist()
+        else:
+            on_port = list(compress(range(batch.length),
+                                    map(by_port.__contains__, int_column(batch, "destinationTransportPort"))))
         if not on_port:
             return []
         proto = int_column(batch, "protocolIdentifier")
@@ -235,6 +258,7 @@ class BruteForceDetector:
         out: list[Event] = []
         fast, slow = self.fast, self.slow
         need_fast, need_slow = self.min_attempts, self.slow_min
+        fast_ms, slow_ms = self.window_ms, self.slow_ms
         ignore = self.ignore
         for i in sorted(cand, key=end.__getitem__):
             s, d = src[i], dst[i]
@@ -252,7 +276,10 @@ class BruteForceDetector:
             elif q and a[0] < q[-1][0]:
                 q.in_order = False
             q.append(a)
-            if len(q) >= need_fast:
+            # in time order, the window's attempts are the newest ones: when the need-th
+            # newest is older than the window, fewer than need are in it and nothing can fire
+            # (most queues of a busy client past the count; one look instead of a scan)
+            if len(q) >= need_fast and not (q.in_order and q[-need_fast][0] < a[0] - fast_ms):
                 out.extend(self._fire_fast(q, s, d, port, svc, a))
             if need_slow > 0:
                 skey = (s, svc)
@@ -262,7 +289,7 @@ class BruteForceDetector:
                 elif q and a[0] < q[-1][0]:
                     q.in_order = False
                 q.append(a)
-                if len(q) >= need_slow:
+                if len(q) >= need_slow and not (q.in_order and q[-need_slow][0] < a[0] - slow_ms):
                     out.extend(self._fire_slow(q, s, svc, a))
         return out
 

@@ -217,3 +217,19 @@ def test_queues_copied_mid_run_go_on_alike() -> None:
     assert [(q.in_order, q.maxlen, len(q)) for t in dets for q in t.fast.values()] == [(False, 64, 8)] * 3
     rest = [t.on_batch(FlowBatch.from_rows(tries[8:])) for t in dets]
     assert len(rest[0]) == 1 and rest[1] == rest[0] and rest[2] == rest[0]
+
+
+@pytest.mark.parametrize("port", [-1, 65536, 2**64 - 1, 2**70])
+def test_a_hostile_port_in_the_batch_leaves_the_login_ports_found(port: int) -> None:
+    # login ports come from a table indexed by the ports' int64 array; a port outside 0-65535
+    # (or beyond 64 bits) sends the batch through the C-level pass over the list instead, with
+    # the same attempts found. A port just inside the table (65535) takes the table.
+    want = run_detector(SPEC, ssh_tries(12))
+    assert len(want) == 1
+    for other in (port, 65535):
+        odd = make_flow("203.0.113.7", "10.0.0.99", 22, packets=15, octets=3000, end_ms=BASE + 6000,
+                        duration_ms=4000)
+        odd["destinationTransportPort"] = other
+        got = run_detector(SPEC, [*ssh_tries(12), odd])
+        assert [e["flowcep"]["counts"] for e in got] == [e["flowcep"]["counts"] for e in want]
+        assert [e["source"]["ip"] for e in got] == ["198.51.100.9"]

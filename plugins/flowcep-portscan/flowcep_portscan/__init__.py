@@ -234,6 +234,14 @@ def _plain_ints(col: list[Any] | None, rows: list[int]) -> Any:
         return None
 
 
+def _int64(batch: FlowBatch, name: str, default: int) -> Any:
+    """``int_column`` as an int64 array (read-only), made once per batch under the key
+    volumetric's ``_int64`` uses too, so whichever detector reads it first pays
+    (OverflowError when a value does not fit)."""
+    col = int_column(batch, name, default=default)
+    return batch.derived(("int64", name, default), lambda: np.array(col, dtype=np.int64), col)
+
+
 def _reached(source: _Source, d: str, bits: int) -> None:
     """A failed-only target of host ``d`` was reached: it moves to the reached count."""
     h = source.hosts[d]
@@ -270,13 +278,19 @@ class _Kinds:
         self.acks = acks
 
     @classmethod
-    def of(cls, cols: tuple[Any, ...]) -> _Kinds | None:
-        """None when a value does not fit 64 bits (hostile input): comprehensions decide then."""
+    def of(cls, cols: tuple[Any, ...], batch: FlowBatch | None = None) -> _Kinds | None:
+        """None when a value does not fit 64 bits (hostile input): comprehensions decide then.
+        With the ``batch`` the columns came from, the protocol and flags arrays are the ones
+        volumetric makes of the same columns (``_int64``): one conversion serves both."""
         try:
-            n = len(cols[2])
-            proto = np.fromiter(cols[2], dtype=np.int64, count=n)
-            packets = np.fromiter(cols[4], dtype=np.int64, count=n)
-            flags = np.fromiter(cols[5], dtype=np.int64, count=n)
+            if batch is not None:
+                proto = _int64(batch, "protocolIdentifier", 0)
+                flags = _int64(batch, "tcpControlBits", -1)
+            else:
+                proto = np.array(cols[2], dtype=np.int64)
+                flags = np.array(cols[5], dtype=np.int64)
+            # np.array reads a list at C level, over twice as fast as fromiter's iterator
+            packets = np.array(cols[4], dtype=np.int64)
         except OverflowError:
             return None
         tcp = proto == 6
@@ -433,7 +447,7 @@ class PortScanDetector:
         if not len(batch):
             return []
         cols = self._columns(batch)  # converted once per batch, shared by every window in it
-        kinds = _Kinds.of(cols)
+        kinds = _Kinds.of(cols, batch)
         return self.windows.add(batch, lambda st, idx, _start: self._accumulate(st, cols, kinds, idx))
 
     def on_watermark(self, watermark_ms: int) -> list[Event]:

@@ -188,7 +188,7 @@ def test_numpy_kinds_match_the_record_by_record_lists(monkeypatch: Any) -> None:
         records = _mixed(random.Random(seed), 200, typeless=seed % 3 == 0)
         with_kinds = run_detector(PortScanDetector(config, Context()), records, batch_size=1 + seed % 13)
         with monkeypatch.context() as m:
-            m.setattr(flowcep_portscan._Kinds, "of", classmethod(lambda cls, cols: None))
+            m.setattr(flowcep_portscan._Kinds, "of", classmethod(lambda cls, cols, batch=None: None))
             without = run_detector(PortScanDetector(config, Context()), records, batch_size=1 + seed % 13)
         assert with_kinds == without, seed
         for e in with_kinds:
@@ -207,8 +207,10 @@ def test_a_counter_beyond_64_bits_takes_the_record_by_record_path() -> None:
     scan = [make_flow("192.0.2.66", f"10.1.0.{i}", 22, packets=1, flags="S", end_ms=T0 + i * 100)
             for i in range(1, 31)]
     huge = [dict(r, packetDeltaCount=2**64 - 1) for r in scan]
-    cols = PortScanDetector._columns(to_batches(huge)[0])
+    batch = to_batches(huge)[0]
+    cols = PortScanDetector._columns(batch)
     assert flowcep_portscan._Kinds.of(cols) is None
+    assert flowcep_portscan._Kinds.of(cols, batch) is None  # the shared int64 arrays too
     want, got = run_detector(SPEC, scan), run_detector(SPEC, huge)
     assert [e["flowcep"]["counts"] for e in got] == [e["flowcep"]["counts"] for e in want] == [
         {"hosts": 30, "probes": 30}]

@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 from flowcep_volumetric import SPEC
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flowcep_plugin.testing import check_detector, make_flow, run_detector, scenario_records
 
@@ -204,6 +206,29 @@ def test_long_records_are_spread_over_their_seconds() -> None:
     long: dict[int, float] = {}
     _spread(long, 0, 119_999, 6000)
     assert _profile(long) == (6000, 100)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.just(-1), st.integers(45_000, 51_999)), st.integers(50_000, 51_999),
+                          st.one_of(st.integers(-5, 3000), st.integers(0, 2**70))), max_size=30),
+       st.integers(1, 5000))
+def test_the_bound_before_integrating_never_hides_a_peak(
+        records: list[tuple[int, int, int]], limit: int) -> None:
+    # _finish skips integrating a key's bins when _may_reach says no second can reach the
+    # limit; whenever it says so, _profile's busiest second must indeed stay below it (spread
+    # and one-second records ending in a few seconds, so the peak comes near the bound;
+    # starts after ends, negative and huge amounts)
+    from flowcep_volumetric import _may_reach, _profile, _spread
+
+    bins: dict[int, float] = {}
+    for start, end, amount in records:
+        _spread(bins, start, end, amount)
+    if not bins:
+        return
+    peak = _profile(bins)[1]
+    # the sharpest case: a limit equal to the peak must be reachable
+    assert _may_reach(bins, peak)
+    assert _may_reach(bins, limit) or peak < limit
 
 
 def test_numpy_prefilter_changes_nothing_and_survives_huge_values() -> None:
