@@ -500,6 +500,21 @@ MAX_SAMPLERS = 256
 #: An exporter whose wall clock is stepped forward by more than this is taken as restarted too:
 #: its data waits for the next template refresh, held and counted, not misread.
 V9_RESTART_MS = 30_000
+#: IPFIX over UDP: headers carry no uptime, so a restart is seen from the sequence number
+#: (RFC 7011 3.1: data records sent in the domain, modulo 2**32), which a restarted exporting
+#: process starts again. A message numbered below this while the session expected a number
+#: more than this away from it (either way round the 2**32 circle) is taken as a restart:
+#: its templates are forgotten (as a v9
+#: reboot's), so data that overtook the new template waits for it instead of being read with
+#: the old layout under a reused template id (RFC 7011 8.4 lets ids be reused, and UDP
+#: reorders). A late datagram trails by the few records sent while it was delayed, not by
+#: 65,536 records and from the first 65,536 of the stream; a loss of more than 65,536
+#: records across the wrap landing there is as rare, and an exporter whose numbering is
+#: random hits the range with a chance of 1 in 65,536 per message. Either costs no misread:
+#: data waits for the next template refresh (held, then dropped and counted). A restart within
+#: 65,536 records of the stream's start (or of its wrap), or one that does not number from
+#: near 0, is not seen: the known limit stays for those.
+IPFIX_RESTART_RECORDS = 1 << 16
 _SWEEP_EVERY = 10.0  # seconds between sweeps for idle sessions and expired templates
 _MAX_SESSION_GAUGES = 256  # exporters with their own gauges in the run's stats
 _EARLY_OVERHEAD = 96  # bytes a held data set costs beyond its body (empty sets must cost too)
@@ -1309,6 +1324,8 @@ class MessageDecoder:
             sess.last_seen = self._now  # the session of the previous message: already most recent
         else:
             sess = self._session(exporter, odid, 10)
+        if seq < IPFIX_RESTART_RECORDS and sess.expected_seq is not None and self._ipfix_restart(sess, seq):
+            sess = self._restarted(sess, exporter, off, f"sequence number {seq}, {sess.expected_seq} expected")
         templates = sess.templates
         pending = self._pending
         sid = id(sess)
@@ -1622,7 +1639,7 @@ class MessageDecoder:
         base_ms = secs * 1000 - uptime
         if sess.boot_ms is not None and base_ms - sess.boot_ms > V9_RESTART_MS \
                 and abs(base_ms - sess.boot_ms - (1 << 32)) > V9_RESTART_MS:
-            sess = self._restarted(sess, exporter, off, base_ms - sess.boot_ms)
+            sess = self._restarted(sess, exporter, off, f"boot time moved {(base_ms - sess.boot_ms) // 1000} s")
         if sess.boot_ms is None or base_ms > sess.boot_ms:
             sess.boot_ms = base_ms
         end = len(buf)
@@ -1663,17 +1680,27 @@ class MessageDecoder:
             self.stats.add("input.incomplete_messages", 1)
         return end - off
 
-    def _restarted(self, sess: _Session, exporter: str, off: int, jump_ms: int) -> _Session:
-        """A NetFlow v9 exporter rebooted (see :data:`V9_RESTART_MS`): its templates, sequence
-        and learnt options describe the exporter before the reboot, so the session is forgotten
-        as an evicted one is (records queued under the old templates are decoded first) and
-        starts afresh."""
+    def _ipfix_restart(self, sess: _Session, seq: int) -> bool:
+        """An IPFIX exporter over UDP restarted (see :data:`IPFIX_RESTART_RECORDS`): the
+        message is numbered from the stream's start while far more was expected."""
+        if self.transport != "udp" or sess.expected_seq is None:
+            return False
+        # far from the expected number both ways: a restart may come after 2**31 records (the
+        # restart then reads as a jump ahead), but a small loss across the 2**32 wrap may not
+        behind = (sess.expected_seq - seq) & 0xFFFFFFFF
+        return IPFIX_RESTART_RECORDS < behind < (1 << 32) - IPFIX_RESTART_RECORDS
+
+    def _restarted(self, sess: _Session, exporter: str, off: int, why: str) -> _Session:
+        """An exporter rebooted (NetFlow v9: see :data:`V9_RESTART_MS`; IPFIX over UDP:
+        :data:`IPFIX_RESTART_RECORDS`): its templates, sequence and learnt options describe
+        the exporter before the reboot, so the session is forgotten as an evicted one is
+        (records queued under the old templates are decoded first) and starts afresh."""
         self._remove_session(sess.tkey)
         self.templates_changed = True
         self.stats.add("input.exporter_restarts", 1)
-        self.log.info("%s: exporter %s restarted (boot time moved %d s at byte %d): its templates are "
-                      "forgotten until it sends them again", self.source, exporter, jump_ms // 1000, off)
-        return self._session(exporter, sess.odid, 9)
+        self.log.info("%s: exporter %s restarted (%s at byte %d): its templates are forgotten until it "
+                      "sends them again", self.source, exporter, why, off)
+        return self._session(exporter, sess.odid, sess.version)
 
     def _v9_templates(self, sess: _Session, buf: bytes, pos: int, end: int, exporter: str) -> None:
         while end - pos >= 4:
