@@ -515,6 +515,8 @@ V9_RESTART_MS = 30_000
 #: 65,536 records of the stream's start (or of its wrap), or one that does not number from
 #: near 0, is not seen: the known limit stays for those.
 IPFIX_RESTART_RECORDS = 1 << 16
+#: damaged messages, sets, templates or records logged as warnings per decoder (all counted)
+LOG_FIRST_BAD = 10
 _SWEEP_EVERY = 10.0  # seconds between sweeps for idle sessions and expired templates
 _MAX_SESSION_GAUGES = 256  # exporters with their own gauges in the run's stats
 _EARLY_OVERHEAD = 96  # bytes a held data set costs beyond its body (empty sets must cost too)
@@ -664,6 +666,7 @@ class MessageDecoder:
         # size the next walk
         self._vector_msgs = 1
         self._vector_recs = 8
+        self._bad_seen = 0  # damaged items seen (the first LOG_FIRST_BAD are logged as warnings)
         # the session _session returned last: the most recent of its LRU, so a message of
         # the same exporter and domain (most of them) skips the lookup and the reordering
         self._last: _Session | None = None
@@ -713,7 +716,7 @@ class MessageDecoder:
             elif version == 5:
                 used = self._v5(buf, off, exporter)
             else:
-                self._bad("unsupported-version", 1, exporter, off, f"version {version}")
+                self._bad("unsupported-version", 1, exporter, off, f"version {version}", header=True)
                 return size
             if used <= 0:
                 return size
@@ -721,7 +724,7 @@ class MessageDecoder:
             if limit is not None and self.pending_records >= limit and off < size:
                 return off
         if size - off == 1:
-            self._bad("malformed-message", 1, exporter, off, "1 trailing byte")
+            self._bad("malformed-message", 1, exporter, off, "1 trailing byte", header=True)
         return size
 
     def buffered(self) -> int:
@@ -883,9 +886,23 @@ class MessageDecoder:
         return n
 
     # -- helpers ---------------------------------------------------------------------------
-    def _bad(self, reason: str, n: int, exporter: str, offset: int, what: str) -> None:
+    def _bad(self, reason: str, n: int, exporter: str, offset: int, what: str, header: bool = False) -> None:
+        """Count damaged input by reason; the first :data:`LOG_FIRST_BAD` of a decoder are
+        logged as one warning line each (source, exporter, message number, what), the rest at
+        debug level only: a hostile exporter can damage every datagram, the log must not grow
+        with it while the counts still tell."""
         self.stats.drop(reason, n, self.source)
-        self.log.debug("%s: exporter %s offset %d: %s (%s)", self.source, exporter, offset, reason, what)
+        self._bad_seen += 1
+        # a damaged header is the message after the last one counted; a damaged set or
+        # record is inside the last one counted (files: the message's number in the file)
+        number = self.messages + header
+        if self._bad_seen <= LOG_FIRST_BAD:
+            more = "; later damage is counted, not logged" if self._bad_seen == LOG_FIRST_BAD else ""
+            self.log.warning("%s: exporter %s, message %d (byte %d of the datagram or read): %s: %s%s", self.source,
+                             exporter, number, offset, reason, what, more)
+        else:
+            self.log.debug("%s: exporter %s, message %d (byte %d of the datagram or read): %s: %s", self.source, exporter,
+                           number, offset, reason, what)
 
     def _session(self, exporter: str, odid: int, version: int) -> _Session:
         """The session of this exporter and domain, created if new; marks it recently heard."""
@@ -1310,12 +1327,12 @@ class MessageDecoder:
     def _ipfix(self, buf: bytes, off: int, exporter: str) -> int:
         avail = len(buf) - off
         if avail < 16:
-            self._bad("malformed-message", 1, exporter, off, "truncated IPFIX header")
+            self._bad("malformed-message", 1, exporter, off, "truncated IPFIX header", header=True)
             return 0
         _v, length, export, seq, odid = _IPFIX_HDR.unpack_from(buf, off)
         if length < 16 or length > avail:
             self._bad("malformed-message", 1, exporter, off,
-                      f"message length {length} but {avail} bytes available")
+                      f"message length {length} but {avail} bytes available", header=True)
             return 0
         self.messages += 1
         self._export_ms = export_ms = export * 1000
@@ -1629,7 +1646,7 @@ class MessageDecoder:
     def _v9(self, buf: bytes, off: int, exporter: str) -> int:
         avail = len(buf) - off
         if avail < 20:
-            self._bad("malformed-message", 1, exporter, off, "truncated NetFlow v9 header")
+            self._bad("malformed-message", 1, exporter, off, "truncated NetFlow v9 header", header=True)
             return 0
         _v, _count, uptime, secs, seq, odid = _V9_HDR.unpack_from(buf, off)
         self.messages += 1
@@ -1738,7 +1755,7 @@ class MessageDecoder:
     def _v5(self, buf: bytes, off: int, exporter: str) -> int:
         avail = len(buf) - off
         if avail < 24:
-            self._bad("malformed-message", 1, exporter, off, "truncated NetFlow v5 header")
+            self._bad("malformed-message", 1, exporter, off, "truncated NetFlow v5 header", header=True)
             return 0
         _v, count, uptime, secs, nsecs, seq, eng_type, eng_id, sampling = _V5_HDR.unpack_from(buf, off)
         self.messages += 1
@@ -1791,7 +1808,20 @@ class MessageDecoder:
                     self._scale(columns, count)
             self.stats.count("decode", count)
             self._ready.append(FlowBatch(columns, count, self.source, sess.key))
-        return 24 + 48 * int(count)
+        return self._v5_rest(buf, off, exporter, count, have)
+
+    def _v5_rest(self, buf: bytes, off: int, exporter: str, count: int, have: int) -> int:
+        """Bytes a v5 message used. Whole records beyond the header's count, not followed by
+        another message, are records the count left out (a v5 datagram is one message):
+        counted as malformed-message, not read as a message of "version" whatever their
+        first bytes say."""
+        used = 24 + 48 * int(count)
+        extra = have - count
+        if extra > 0 and (buf[off + used] << 8 | buf[off + used + 1]) not in (5, 9, 10):
+            self._bad("malformed-message", extra, exporter, off,
+                      f"v5 header count {count}, {have} records present")
+            return len(buf) - off
+        return used
 
 
 #: PSAMP selectorAlgorithm (RFC 5475/5477, IANA psamp-parameters): 2 is systematic time-based

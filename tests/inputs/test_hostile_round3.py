@@ -1,0 +1,119 @@
+"""Hostile input, round 3: each damaged IPFIX / NetFlow v5 message is counted under its reason,
+named in one warning line (source, exporter, message number), and the good message after it
+is still read; a flood of damage logs a bounded number of lines."""
+
+from __future__ import annotations
+
+import logging
+import struct
+
+import pytest
+
+from flowcep_plugin.context import Context
+from flowcep_plugin.inputs.ipfix_decode import LOG_FIRST_BAD, MessageDecoder
+
+
+def _ip(s: str) -> bytes:
+    return bytes(int(x) for x in s.split("."))
+
+
+def _msg(sets: list[bytes], seq: int = 0, length: int | None = None) -> bytes:
+    body = b"".join(sets)
+    return struct.pack(">HHIII", 10, 16 + len(body) if length is None else length, 1_700_000_000, seq, 0) + body
+
+
+def _tset(tid: int, fields: list[tuple[int, ...]], set_id: int = 2, scope: int | None = None) -> bytes:
+    rec = struct.pack(">HH", tid, len(fields)) + (b"" if scope is None else struct.pack(">H", scope))
+    for f in fields:
+        rec += struct.pack(">HHI", f[0] | 0x8000, f[1], f[2]) if len(f) == 3 else struct.pack(">HH", *f)
+    return struct.pack(">HH", set_id, 4 + len(rec)) + rec
+
+
+def _dset(tid: int, body: bytes) -> bytes:
+    return struct.pack(">HH", tid, 4 + len(body)) + body
+
+
+T = [(8, 4), (12, 4), (2, 4), (153, 8)]
+GOOD_REC = _ip("192.0.2.1") + _ip("198.51.100.2") + struct.pack(">IQ", 3, 1_700_000_000_500)
+GOOD = _msg([_tset(256, T), _dset(256, GOOD_REC)], seq=1)
+
+#: name -> (damaged message, drop reason, words the warning must hold)
+CASES = {
+    "variable-length field past its set": (
+        _msg([_tset(300, [(8, 4), (82, 65535)]), _dset(300, _ip("1.2.3.4") + b"\xff\xff\xf0ab")]),
+        "malformed-record", "variable-length"),
+    "subTemplateList naming a template it never had": (
+        _msg([_tset(300, [(8, 4), (292, 65535)]), _dset(300, _ip("1.2.3.4") + b"\x08\x03\x01\x2c\xff\xff\xff\xff")]),
+        "malformed-record", "template 300"),
+    "options template with scope count 0": (
+        _msg([_tset(400, [(149, 4), (34, 4)], set_id=3, scope=0)]), "malformed-template", "scope count 0"),
+    "options template with more scopes than fields": (
+        _msg([_tset(400, [(149, 4), (34, 4)], set_id=3, scope=9)]), "malformed-template", "scope count 9 of 2"),
+    "set length 0": (
+        _msg([_tset(256, T), struct.pack(">HH", 256, 0) + GOOD_REC]), "malformed-set", "length 0"),
+    "set length 2": (
+        _msg([_tset(256, T), struct.pack(">HH", 256, 2) + GOOD_REC]), "malformed-set", "length 2"),
+    "template claiming 65,535 fields it does not hold": (
+        _msg([struct.pack(">HHHH", 2, 8, 300, 65535)]), "malformed-template", "65535 fields"),
+    "message length shorter than its header": (
+        _msg([_tset(256, T)], length=10), "malformed-message", "message length 10"),
+    "reserved set id": (
+        _msg([_dset(7, GOOD_REC)]), "malformed-set", "reserved set id 7"),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_damage_is_counted_named_and_the_next_message_read(name: str, caplog: pytest.LogCaptureFixture) -> None:
+    damaged, reason, words = CASES[name]
+    ctx = Context()
+    dec = MessageDecoder(ctx, "ipfix-file:hostile.ipfix", transport="udp")
+    with caplog.at_level(logging.WARNING):
+        out = dec.decode(damaged, "192.0.2.99:4739") + dec.decode(GOOD, "192.0.2.99:4739")
+    rows = [r for b in out if b.stream == "Flow" for r in b.rows()]
+    assert [r["sourceIPv4Address"] for r in rows][-1] == "192.0.2.1"
+    assert ctx.stats.drops.get(reason, 0) >= 1, dict(ctx.stats.drops)
+    lines = [r.getMessage() for r in caplog.records if reason in r.getMessage()]
+    assert len(lines) == 1 and "\n" not in lines[0], lines
+    assert "ipfix-file:hostile.ipfix" in lines[0] and "exporter 192.0.2.99:4739" in lines[0]
+    assert "message 1 " in lines[0] and words in lines[0], lines[0]
+
+
+def test_a_flood_of_damage_logs_a_bounded_number_of_lines(caplog: pytest.LogCaptureFixture) -> None:
+    ctx = Context()
+    dec = MessageDecoder(ctx, "ipfix+udp://0.0.0.0:4739", transport="udp")
+    bad = _msg([_tset(256, T), struct.pack(">HH", 256, 2) + GOOD_REC])
+    with caplog.at_level(logging.WARNING):
+        for _ in range(500):
+            dec.decode(bad, "192.0.2.99:4739")
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == LOG_FIRST_BAD
+    assert "later damage is counted, not logged" in warnings[-1].getMessage()
+    assert ctx.stats.drops["malformed-set"] == 500
+
+
+def _v5(count: int, records: int, first_ip: str = "10.0.0.1") -> bytes:
+    hdr = struct.pack(">HHIIIIBBH", 5, count, 1000, 1_700_000_000, 0, 0, 0, 0, 0)
+    rec = (_ip(first_ip) + _ip("10.0.0.2") + _ip("0.0.0.0")
+           + struct.pack(">HHIIIIHHBBBBHHBBH", 0, 0, 3, 120, 0, 500, 1234, 80, 0, 0x12, 6, 0, 0, 0, 0, 0, 0))
+    return hdr + rec * records
+
+
+@pytest.mark.parametrize("count,records,read,dropped", [(1, 3, 1, 2), (0, 3, 0, 3), (30, 2, 2, 28), (2, 2, 2, 0)])
+def test_v5_header_count_against_the_records_present(count: int, records: int, read: int, dropped: int) -> None:
+    """A v5 datagram is one message: records beyond the header's count are counted as
+    malformed-message (not read as a message of a "version" made of an address's bytes), and
+    a count beyond the records present counts the missing ones."""
+    ctx = Context()
+    dec = MessageDecoder(ctx, "pcap+export:x.pcap", transport="udp")
+    out = dec.decode(_v5(count, records), "192.0.2.99:2055")
+    assert sum(len(b) for b in out) == read
+    assert dict(ctx.stats.drops) == ({"malformed-message": dropped} if dropped else {})
+
+
+def test_v5_messages_back_to_back_are_both_read() -> None:
+    """Whole records after the count that start another v5 message are that message."""
+    ctx = Context()
+    dec = MessageDecoder(ctx, "x", transport="file")
+    out = dec.decode(_v5(1, 1) + _v5(2, 2, "10.0.0.9"), "e")
+    assert [r["sourceIPv4Address"] for b in out for r in b.rows()] == ["10.0.0.1", "10.0.0.9", "10.0.0.9"]
+    assert not ctx.stats.drops
