@@ -117,3 +117,27 @@ def test_v5_messages_back_to_back_are_both_read() -> None:
     out = dec.decode(_v5(1, 1) + _v5(2, 2, "10.0.0.9"), "e")
     assert [r["sourceIPv4Address"] for b in out for r in b.rows()] == ["10.0.0.1", "10.0.0.9", "10.0.0.9"]
     assert not ctx.stats.drops
+
+
+def test_ipfix_file_whose_first_header_is_damaged_is_read_not_refused(tmp_path, capsys) -> None:
+    """The first message's length field is 0: the file is still IPFIX (version 10), so it is
+    read (it was refused as "binary data, not text"), the damaged bytes counted as
+    malformed-stream and the next message decoded."""
+    from flowcep_plugin.cli import main
+
+    p = tmp_path / "damaged.ipfix"
+    p.write_bytes(_msg([_tset(256, T), _dset(256, GOOD_REC)], length=0) + GOOD)
+    assert main(["dump", f"ipfix-file:{p}"]) == 0
+    out, err = capsys.readouterr()
+    assert out.count("192.0.2.1") == 1, out
+    assert "malformed-stream" in err and "Traceback" not in err, err
+
+
+def test_binary_file_given_to_a_binary_input_is_refused_with_its_first_bytes(tmp_path) -> None:
+    from flowcep_plugin.errors import InputError
+    from flowcep_plugin.inputs.sniff import require_format
+
+    p = tmp_path / "junk.bin"
+    p.write_bytes(b"\x00\x01\x02\x03\x00\x00junk")
+    with pytest.raises(InputError, match=r"does not look like ipfix \(first bytes 0001020300006a75\)"):
+        require_format(str(p), "ipfix-file:junk.bin", ("ipfix",), strict=True)
