@@ -148,7 +148,7 @@ def nfdump_records(datagrams: list[bytes], tmp: Path, ipfix_uptime: bool) -> lis
     proc = subprocess.Popen(["nfcapd", "-w", str(out_dir), "-p", str(port), "-b", "127.0.0.1", "-t", "3600"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        time.sleep(0.5)
+        _wait_bound(port, proc)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as c:
             for d in datagrams:
                 c.sendto(d, ("127.0.0.1", port))
@@ -175,6 +175,20 @@ def nfdump_records(datagrams: list[bytes], tmp: Path, ipfix_uptime: bool) -> lis
                          j["in_packets"], j["in_bytes"], first, last, flags,
                          j.get("icmp_type") if icmp else None, j.get("icmp_code") if icmp else None))
     return recs
+
+
+def _wait_bound(port: int, proc: subprocess.Popen[bytes]) -> None:
+    """Until nfcapd holds its port (binding it ourselves then fails), so nothing is sent to
+    a socket not yet open; at most 10 s."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and proc.poll() is None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"nfcapd did not open port {port} (exit status {proc.poll()})")
 
 
 #: tshark cflow field -> how FlowCEP's row gives the same value (as tshark prints it); values are
