@@ -11,7 +11,9 @@ takes a flow whose sysUpTime start and end are both 0 for one without times, and
 has no icmpTypeCodeIPv6 and ignores ICMP type/code carried in the destination port (pmacct).
 Those fields are set aside from the nfdump comparison only, and must then be confirmed by tshark.
 softflowd's v9 header count covers data records only, so tshark (which stops at the count) misses
-data after templates in one packet; FlowCEP and nfdump read every set.
+data after templates in one packet; FlowCEP and nfdump read every set. The same datagrams
+wrapped into a capture also go through the ``pcap+export:`` input, which must give the same
+records as the decoder.
 """
 
 from __future__ import annotations
@@ -75,19 +77,27 @@ def softflowd(capture: Path, version: str, extra: list[str], tmp: Path) -> list[
 
 
 def pmacctd(capture: Path, version: str, extra: list[str], tmp: Path) -> list[bytes]:
-    """pmacct's pmacctd reads the capture and its nfprobe plugin exports to a loopback socket."""
-    s = _recorder()
+    """pmacct's pmacctd reads the capture and its nfprobe plugin exports to a loopback socket.
+
+    pmacctd 1.7.7 exited with status 1 now and then in full runs of this file (2 of 40 once,
+    never alone nor in 36 runs three at a time): it is then started afresh with a new socket
+    (what it sent is dropped), and a third failure shows pmacctd's own words."""
     conf = tmp / "pmacctd.conf"
-    conf.write_text("daemonize: false\n"
-                    f"pcap_savefile: {capture}\n"
-                    "plugins: nfprobe\n"
-                    f"nfprobe_receiver: 127.0.0.1:{s.getsockname()[1]}\n"
-                    f"nfprobe_version: {version}\n"
-                    "aggregate: src_host, dst_host, src_port, dst_port, proto, tos, tcpflags\n"
-                    "nfprobe_timeouts: maxlife=1000000:general=1000000\n")
-    subprocess.run(["pmacctd", "-f", str(conf)], capture_output=True, timeout=60, check=True,
-                   stdin=subprocess.DEVNULL)
-    return _drain(s, 0.5)
+    for _attempt in range(3):
+        s = _recorder()
+        conf.write_text("daemonize: false\n"
+                        f"pcap_savefile: {capture}\n"
+                        "plugins: nfprobe\n"
+                        f"nfprobe_receiver: 127.0.0.1:{s.getsockname()[1]}\n"
+                        f"nfprobe_version: {version}\n"
+                        "aggregate: src_host, dst_host, src_port, dst_port, proto, tos, tcpflags\n"
+                        "nfprobe_timeouts: maxlife=1000000:general=1000000\n")
+        res = subprocess.run(["pmacctd", "-f", str(conf)], capture_output=True, timeout=60,
+                             stdin=subprocess.DEVNULL)
+        sent = _drain(s, 0.5)
+        if res.returncode == 0:
+            return sent
+    raise AssertionError(f"pmacctd failed: {res.stderr.decode(errors='replace')[-2000:]}")
 
 
 def ours(datagrams: list[bytes]) -> tuple[list[list[dict[str, Any]]], Context]:
@@ -343,6 +353,15 @@ def test_flowcep_nfdump_and_tshark_agree(require_tool, shared_file, tmp_path: Pa
                 continue  # tshark shows it for some records only (e.g. no start of 0 in IPFIX)
             assert Counter(got) == Counter(values), f"datagram {i} {f}: FlowCEP {Counter(got)} tshark {Counter(values)}"
             compared[f] += len(values)
+    # the capture input (pcap+export:) of the same datagrams gives the same records as the decoder
+    from flowcep_plugin.addresses import parse_address
+    from flowcep_plugin.inputs.pcap_export import ExportCaptureSource
+
+    pctx = Context()
+    src = ExportCaptureSource(parse_address(f"pcap+export:{tmp_path / 'export.pcap'}"), {}, pctx)
+    via_capture = [our_record(r) for b in src.batches() if b.stream == "Flow" for r in b.rows()]
+    assert Counter(via_capture) == Counter(our_record(r) for r in rows)
+    assert not pctx.stats.drops
     # the fields nfdump could not give are among those tshark confirmed, when tshark read every
     # record (it stops at a v9 header's count, which softflowd sets to the data records alone,
     # so it misses data after templates in one packet; nfdump and FlowCEP read every set)
