@@ -7,8 +7,9 @@ packets, bytes, TCP flags, ICMP type and code, and start/end times to the millis
 A disagreement is a FlowCEP bug until shown otherwise. Those shown otherwise are nfdump 1.7.1's
 own gaps, each confirmed against tshark's reading of the raw fields: it swaps the times of IPFIX
 flowStart/EndSysUpTime (see :func:`nfdump_records`), reads no flowStart/EndMicro/Nanoseconds,
-takes a flow whose sysUpTime start and end are both 0 for one without times, and its v9 reader
-has no icmpTypeCodeIPv6 and ignores ICMP type/code carried in the destination port (pmacct).
+takes a flow whose sysUpTime start and end are both 0 for one without times, gives a biflow
+(softflowd -b) the reverse direction's TCP flags as its own, and its v9 reader has no
+icmpTypeCodeIPv6 and ignores ICMP type/code carried in the destination port (pmacct).
 Those fields are set aside from the nfdump comparison only, and must then be confirmed by tshark.
 softflowd's v9 header count covers data records only, so tshark (which stops at the count) misses
 data after templates in one packet; FlowCEP and nfdump read every set. The same datagrams
@@ -38,7 +39,8 @@ from flowcep_plugin.inputs.ipfix_decode import MessageDecoder
 pytestmark = [pytest.mark.shared, pytest.mark.tools, pytest.mark.slow]
 
 #: (source, destination, source port, destination port, protocol, packets, bytes, first ms,
-#: last ms, TCP flags, ICMP type, ICMP code); ports are None for ICMP, type/code None otherwise
+#: last ms, TCP flags, ICMP type, ICMP code, reverse packets, reverse bytes (RFC 5103 biflows;
+#: 0 for one-way records)); ports are None for ICMP, type/code None otherwise
 Rec = tuple[Any, ...]
 ICMP = (1, 58)
 
@@ -122,7 +124,8 @@ def our_record(r: dict[str, Any]) -> Rec:
             None if icmp is not None else r.get("destinationTransportPort", 0), proto,
             r["packetDeltaCount"], r["octetDeltaCount"], _ms(r, "Start"), _ms(r, "End"),
             r.get("tcpControlBits", 0) & 0xFF, None if icmp is None else icmp >> 8,
-            None if icmp is None else icmp & 0xFF)
+            None if icmp is None else icmp & 0xFF,
+            r.get("reversePacketDeltaCount", 0), r.get("reverseOctetDeltaCount", 0))
 
 
 def _ms(r: dict[str, Any], which: str) -> int:
@@ -183,7 +186,8 @@ def nfdump_records(datagrams: list[bytes], tmp: Path, ipfix_uptime: bool) -> lis
             recs.append((j.get("src4_addr") or j.get("src6_addr"), j.get("dst4_addr") or j.get("dst6_addr"),
                          None if icmp else j.get("src_port", 0), None if icmp else j.get("dst_port", 0), proto,
                          j["in_packets"], j["in_bytes"], first, last, flags,
-                         j.get("icmp_type") if icmp else None, j.get("icmp_code") if icmp else None))
+                         j.get("icmp_type") if icmp else None, j.get("icmp_code") if icmp else None,
+                         j.get("out_packets", 0), j.get("out_bytes", 0)))
     return recs
 
 
@@ -214,9 +218,12 @@ def _row_views(r: dict[str, Any]) -> dict[str, Any]:
         "cflow.srcaddr": r.get("sourceIPv4Address"), "cflow.dstaddr": r.get("destinationIPv4Address"),
         "cflow.srcaddrv6": r.get("sourceIPv6Address"), "cflow.dstaddrv6": r.get("destinationIPv6Address"),
         "cflow.srcport": r.get("sourceTransportPort"), "cflow.dstport": r.get("destinationTransportPort"),
-        "cflow.protocol": r["protocolIdentifier"], "cflow.packets": r["packetDeltaCount"],
-        "cflow.octets": r["octetDeltaCount"],
-        "cflow.tcpflags": None if "tcpControlBits" not in r else f"0x{r['tcpControlBits'] & 0xFF:02x}",
+        # tshark shows a biflow's reverse counters and flags (RFC 5103) under the same fields
+        "cflow.protocol": r["protocolIdentifier"],
+        "cflow.packets": [r["packetDeltaCount"], r.get("reversePacketDeltaCount")],
+        "cflow.octets": [r["octetDeltaCount"], r.get("reverseOctetDeltaCount")],
+        "cflow.tcpflags": [None if f is None else f"0x{f & 0xFF:02x}"
+                           for f in (r.get("tcpControlBits"), r.get("reverseTcpControlBits"))],
         "cflow.icmp_ipv6_type": None if icmp6 is None else icmp6 >> 8,
         "cflow.icmp_ipv6_code": None if icmp6 is None else icmp6 & 0xFF,
         "cflow.icmp_type_code_ipv4": None if "icmpTypeCodeIPv4" not in r else f"0x{r['icmpTypeCodeIPv4']:04x}",
@@ -275,6 +282,7 @@ EXPORTERS = {
     "softflowd-ipfix-uptime": (softflowd, "10", []),
     "softflowd-ipfix-ms": (softflowd, "10", ["-A", "milli"]),
     "softflowd-ipfix-ns": (softflowd, "10", ["-A", "nano"]),
+    "softflowd-ipfix-biflow": (softflowd, "10", ["-b", "-A", "milli"]),
     "pmacct-v5": (pmacctd, "5", []),
     "pmacct-v9": (pmacctd, "9", []),
     "pmacct-ipfix": (pmacctd, "10", []),
@@ -326,18 +334,24 @@ def test_flowcep_nfdump_and_tshark_agree(require_tool, shared_file, tmp_path: Pa
         elif r.get("flowStartSysUpTime") == r.get("flowEndSysUpTime") == 0:
             rec = (*rec[:7], None, None, *rec[9:])
             masked.add("cflow.timeend")
+        if "reverseTcpControlBits" in r:
+            # nfdump 1.7.1 gives a biflow the reverse direction's TCP flags as its own
+            rec = (*rec[:9], None, *rec[10:])
+            masked.add("cflow.tcpflags")
         if r["protocolIdentifier"] in ICMP and r.get("flowcep.export_version") == 9:
             if "icmpTypeCodeIPv6" in r:
-                rec = (*rec[:10], None, None)
+                rec = (*rec[:10], None, None, *rec[12:])
                 masked.add("cflow.icmp_ipv6_type")
             elif "icmpTypeCodeIPv4" not in r:
                 # type and code only in the destination port (pmacct): nfdump's v9 reader says 0
-                rec = (*rec[:10], None, None)
+                rec = (*rec[:10], None, None, *rec[12:])
                 masked.add("cflow.dstport")
         mine.append(rec)
     theirs = [(*t[:7], None, None, *t[9:]) if t[7] == t[8] == 0 else t for t in theirs]
+    flags_masked = {rec[:7] for rec in mine if rec[9] is None}
+    theirs = [(*t[:9], None, *t[10:]) if t[:7] in flags_masked else t for t in theirs]
     icmp_masked = {rec[:7] for rec in mine if rec[4] in ICMP and rec[10] is None}
-    theirs = [(*t[:10], None, None) if t[:7] in icmp_masked else t for t in theirs]
+    theirs = [(*t[:10], None, None, *t[12:]) if t[:7] in icmp_masked else t for t in theirs]
     # every record, every field: the same multiset of records
     assert Counter(mine) == Counter(theirs), (
         f"only FlowCEP: {sorted(Counter(mine) - Counter(theirs), key=str)[:5]}; "
@@ -348,7 +362,7 @@ def test_flowcep_nfdump_and_tshark_agree(require_tool, shared_file, tmp_path: Pa
     for i, (drows, seen) in enumerate(zip(per, frames, strict=True)):
         views = [_row_views(r) for r in drows]
         for f, values in seen.items():
-            got = [str(v[f]) for v in views if v[f] is not None]
+            got = [str(x) for v in views for x in (v[f] if isinstance(v[f], list) else [v[f]]) if x is not None]
             if not values or len(values) not in (len(drows), len(got)):
                 continue  # tshark shows it for some records only (e.g. no start of 0 in IPFIX)
             assert Counter(got) == Counter(values), f"datagram {i} {f}: FlowCEP {Counter(got)} tshark {Counter(values)}"
