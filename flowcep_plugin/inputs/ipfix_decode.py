@@ -1357,12 +1357,15 @@ class MessageDecoder:
         unpack_set = _SET_HDR.unpack_from
         while pos < end:
             if end - pos < 4:
-                self._bad("malformed-set", 1, exporter, pos, "truncated set header")
-                complete = False
+                if not self._zero_tail(buf, pos, end):
+                    self._bad("malformed-set", 1, exporter, pos, "truncated set header")
+                    complete = False
                 break
             set_id, set_len = unpack_set(buf, pos)
             set_end = pos + set_len
             if set_len < 4 or set_end > end:
+                if set_len == 0 and set_id == 0 and self._zero_tail(buf, pos, end):
+                    break
                 self._bad("malformed-set", 1, exporter, pos, f"set {set_id} length {set_len}")
                 complete = False
                 break
@@ -1696,6 +1699,15 @@ class MessageDecoder:
         if not complete:
             self.stats.add("input.incomplete_messages", 1)
         return end - off
+
+    def _zero_tail(self, buf: bytes, pos: int, end: int) -> bool:
+        """Zero bytes from ``pos`` to the message's end, where a set header should start: an
+        exporter padding its message (as Palo Alto pads v9 datagrams). No record is lost, so
+        it is noted (``input.ipfix_zero_padding``), not dropped as a malformed set."""
+        if any(buf[pos:end]):
+            return False
+        self.stats.add("input.ipfix_zero_padding", 1)
+        return True
 
     def _ipfix_restart(self, sess: _Session, seq: int) -> bool:
         """An IPFIX exporter over UDP restarted (see :data:`IPFIX_RESTART_RECORDS`): the

@@ -141,3 +141,20 @@ def test_binary_file_given_to_a_binary_input_is_refused_with_its_first_bytes(tmp
     p.write_bytes(b"\x00\x01\x02\x03\x00\x00junk")
     with pytest.raises(InputError, match=r"does not look like ipfix \(first bytes 0001020300006a75\)"):
         require_format(str(p), "ipfix-file:junk.bin", ("ipfix",), strict=True)
+
+
+@pytest.mark.parametrize("tail", [1, 3, 4, 12])
+def test_zero_padding_after_the_last_set_is_noted_not_dropped(tail: int) -> None:
+    """Zero bytes inside the message length after its last set lose no record: counted as
+    input.ipfix_zero_padding; non-zero bytes there stay a malformed set."""
+    ctx = Context()
+    dec = MessageDecoder(ctx, "x", transport="udp")
+    sets = [_tset(256, T), _dset(256, GOOD_REC)]
+    out = dec.decode(_msg(sets + [bytes(tail)]), "e") + dec.decode(_msg([_dset(256, GOOD_REC)], seq=1), "e")
+    assert sum(len(b) for b in out) == 2
+    assert not ctx.stats.drops
+    assert ctx.stats.gauges["input.ipfix_zero_padding"] == 1
+    assert "input.sequence_lost" not in ctx.stats.gauges  # the message counted as complete
+    ctx2 = Context()
+    MessageDecoder(ctx2, "x", transport="udp").decode(_msg(sets + [b"\x00\x00\x01"]), "e")
+    assert ctx2.stats.drops == {"malformed-set": 1}
