@@ -158,3 +158,46 @@ def test_zero_padding_after_the_last_set_is_noted_not_dropped(tail: int) -> None
     ctx2 = Context()
     MessageDecoder(ctx2, "x", transport="udp").decode(_msg(sets + [b"\x00\x00\x01"]), "e")
     assert ctx2.stats.drops == {"malformed-set": 1}
+
+
+_BASE = ('{"sourceIPv4Address":"192.0.2.1","destinationIPv4Address":"198.51.100.2","packetDeltaCount":1,'
+         '"octetDeltaCount":60,"flowEndMilliseconds":1700000000500,"protocolIdentifier":6}')
+
+
+@pytest.mark.parametrize("line,reason", [
+    ('{"a":' * 100_000 + "1" + "}" * 100_000, "malformed"),  # far past any recursion limit
+    ("[" * 100_000 + "]" * 100_000, "malformed"),
+    ('{"packetDeltaCount": ' + "9" * 5000 + "}", "malformed"),  # past Python's int-digits limit
+    (_BASE.replace('"octetDeltaCount":60', '"octetDeltaCount":1e400'), "malformed"),
+    (_BASE.replace('"octetDeltaCount":60', '"octetDeltaCount":NaN'), "malformed"),
+    (_BASE.replace("1700000000500", "Infinity"), "malformed"),
+    (_BASE.replace('"packetDeltaCount":1', '"packetDeltaCount":-Infinity'), "malformed"),
+    (_BASE.replace('"packetDeltaCount":1', '"packetDeltaCount":' + "1" + "0" * 200), "bad-value"),
+    (_BASE.replace("1700000000500", "9" * 30), "bad-value"),
+])
+def test_hostile_json_line_is_counted_named_and_the_next_line_read(tmp_path, caplog: pytest.LogCaptureFixture,
+                                                                   line: str, reason: str) -> None:
+    from flowcep_plugin.addresses import parse_address
+    from flowcep_plugin.inputs.jsonlines import JsonLinesSource
+
+    p = tmp_path / "hostile.jsonl"
+    p.write_text(line + "\n" + _BASE + "\n")
+    ctx = Context()
+    if reason == "bad-value":  # judged where every record is checked, after the input: a run
+        import json
+
+        from flowcep_plugin.cli import main
+
+        stats = tmp_path / "stats.json"
+        assert main(["run", "-i", f"json:{p}", "-d", "portscan", "--no-progress", "-q", "-o", "stdout",
+                     "--stats-json", str(stats)]) == 0
+        got = json.loads(stats.read_text())
+        assert got["drops"] == {"bad-value": 1} and got["stages"]["input"]["out"] == 2, got
+        return
+    with caplog.at_level(logging.WARNING):
+        src = JsonLinesSource(parse_address(f"json:{p}"), {}, ctx)
+        rows = [r for b in src.batches() for r in b.rows()]
+    assert [r["sourceIPv4Address"] for r in rows] == ["192.0.2.1"]
+    assert ctx.stats.drops == {"malformed": 1}
+    lines = [r.getMessage() for r in caplog.records]
+    assert any(f"{p}:1:" in m and "\n" not in m for m in lines), lines
