@@ -6,9 +6,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/bootstrap.sh "[test]"
 
 # Independent implementations the tests compare against (tshark's dissectors, nfdump,
-# softflowd), and the tools the Vagrant checks use. Installed when we are root; otherwise
+# softflowd, pmacct), and the tools the Vagrant checks use. Installed when we are root; otherwise
 # the tests that need them skip (and fail under CI, where they must run).
-TOOLS=(tshark:tshark nfdump:nfdump softflowd:softflowd tcpdump:tcpdump shellcheck:shellcheck
+TOOLS=(tshark:tshark nfdump:nfdump softflowd:softflowd pmacctd:pmacct tcpdump:tcpdump shellcheck:shellcheck
        vagrant:vagrant systemd-analyze:systemd openssl:openssl chromium:chromium)
 missing=()
 for pair in "${TOOLS[@]}"; do

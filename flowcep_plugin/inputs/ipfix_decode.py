@@ -504,6 +504,23 @@ MAX_SAMPLERS = 256
 #: An exporter whose wall clock is stepped forward by more than this is taken as restarted too:
 #: its data waits for the next template refresh, held and counted, not misread.
 V9_RESTART_MS = 30_000
+#: IPFIX over UDP: headers carry no uptime, so a restart is seen from the sequence number
+#: (RFC 7011 3.1: data records sent in the domain, modulo 2**32), which a restarted exporting
+#: process starts again. A message numbered below this while the session expected a number
+#: more than this away from it (either way round the 2**32 circle) is taken as a restart:
+#: its templates are forgotten (as a v9
+#: reboot's), so data that overtook the new template waits for it instead of being read with
+#: the old layout under a reused template id (RFC 7011 8.4 lets ids be reused, and UDP
+#: reorders). A late datagram trails by the few records sent while it was delayed, not by
+#: 65,536 records and from the first 65,536 of the stream; a loss of more than 65,536
+#: records across the wrap landing there is as rare, and an exporter whose numbering is
+#: random hits the range with a chance of 1 in 65,536 per message. Either costs no misread:
+#: data waits for the next template refresh (held, then dropped and counted). A restart within
+#: 65,536 records of the stream's start (or of its wrap), or one that does not number from
+#: near 0, is not seen: the known limit stays for those.
+IPFIX_RESTART_RECORDS = 1 << 16
+#: damaged messages, sets, templates or records logged as warnings per decoder (all counted)
+LOG_FIRST_BAD = 10
 _SWEEP_EVERY = 10.0  # seconds between sweeps for idle sessions and expired templates
 _MAX_SESSION_GAUGES = 256  # exporters with their own gauges in the run's stats
 _EARLY_OVERHEAD = 96  # bytes a held data set costs beyond its body (empty sets must cost too)
@@ -654,6 +671,7 @@ class MessageDecoder:
         # size the next walk
         self._vector_msgs = 1
         self._vector_recs = 8
+        self._bad_seen = 0  # damaged items seen (the first LOG_FIRST_BAD are logged as warnings)
         # the session _session returned last: the most recent of its LRU, so a message of
         # the same exporter and domain (most of them) skips the lookup and the reordering
         self._last: _Session | None = None
@@ -703,7 +721,7 @@ class MessageDecoder:
             elif version == 5:
                 used = self._v5(buf, off, exporter)
             else:
-                self._bad("unsupported-version", 1, exporter, off, f"version {version}")
+                self._bad("unsupported-version", 1, exporter, off, f"version {version}", header=True)
                 return size
             if used <= 0:
                 return size
@@ -711,7 +729,7 @@ class MessageDecoder:
             if limit is not None and self.pending_records >= limit and off < size:
                 return off
         if size - off == 1:
-            self._bad("malformed-message", 1, exporter, off, "1 trailing byte")
+            self._bad("malformed-message", 1, exporter, off, "1 trailing byte", header=True)
         return size
 
     def buffered(self) -> int:
@@ -878,9 +896,23 @@ class MessageDecoder:
         return n
 
     # -- helpers ---------------------------------------------------------------------------
-    def _bad(self, reason: str, n: int, exporter: str, offset: int, what: str) -> None:
+    def _bad(self, reason: str, n: int, exporter: str, offset: int, what: str, header: bool = False) -> None:
+        """Count damaged input by reason; the first :data:`LOG_FIRST_BAD` of a decoder are
+        logged as one warning line each (source, exporter, message number, what), the rest at
+        debug level only: a hostile exporter can damage every datagram, the log must not grow
+        with it while the counts still tell."""
         self.stats.drop(reason, n, self.source)
-        self.log.debug("%s: exporter %s offset %d: %s (%s)", self.source, exporter, offset, reason, what)
+        self._bad_seen += 1
+        # a damaged header is the message after the last one counted; a damaged set or
+        # record is inside the last one counted (files: the message's number in the file)
+        number = self.messages + header
+        if self._bad_seen <= LOG_FIRST_BAD:
+            more = "; later damage is counted, not logged" if self._bad_seen == LOG_FIRST_BAD else ""
+            self.log.warning("%s: exporter %s, message %d (byte %d of the datagram or read): %s: %s%s", self.source,
+                             exporter, number, offset, reason, what, more)
+        else:
+            self.log.debug("%s: exporter %s, message %d (byte %d of the datagram or read): %s: %s", self.source, exporter,
+                           number, offset, reason, what)
 
     def _session(self, exporter: str, odid: int, version: int) -> _Session:
         """The session of this exporter and domain, created if new; marks it recently heard."""
@@ -1305,12 +1337,12 @@ class MessageDecoder:
     def _ipfix(self, buf: bytes, off: int, exporter: str) -> int:
         avail = len(buf) - off
         if avail < 16:
-            self._bad("malformed-message", 1, exporter, off, "truncated IPFIX header")
+            self._bad("malformed-message", 1, exporter, off, "truncated IPFIX header", header=True)
             return 0
         _v, length, export, seq, odid = _IPFIX_HDR.unpack_from(buf, off)
         if length < 16 or length > avail:
             self._bad("malformed-message", 1, exporter, off,
-                      f"message length {length} but {avail} bytes available")
+                      f"message length {length} but {avail} bytes available", header=True)
             return 0
         self.messages += 1
         self._export_ms = export_ms = export * 1000
@@ -1319,6 +1351,8 @@ class MessageDecoder:
             sess.last_seen = self._now  # the session of the previous message: already most recent
         else:
             sess = self._session(exporter, odid, 10)
+        if seq < IPFIX_RESTART_RECORDS and sess.expected_seq is not None and self._ipfix_restart(sess, seq):
+            sess = self._restarted(sess, exporter, off, f"sequence number {seq}, {sess.expected_seq} expected")
         templates = sess.templates
         pending = self._pending
         sid = id(sess)
@@ -1333,12 +1367,15 @@ class MessageDecoder:
         unpack_set = _SET_HDR.unpack_from
         while pos < end:
             if end - pos < 4:
-                self._bad("malformed-set", 1, exporter, pos, "truncated set header")
-                complete = False
+                if not self._zero_tail(buf, pos, end):
+                    self._bad("malformed-set", 1, exporter, pos, "truncated set header")
+                    complete = False
                 break
             set_id, set_len = unpack_set(buf, pos)
             set_end = pos + set_len
             if set_len < 4 or set_end > end:
+                if set_len == 0 and set_id == 0 and self._zero_tail(buf, pos, end):
+                    break
                 self._bad("malformed-set", 1, exporter, pos, f"set {set_id} length {set_len}")
                 complete = False
                 break
@@ -1622,7 +1659,7 @@ class MessageDecoder:
     def _v9(self, buf: bytes, off: int, exporter: str) -> int:
         avail = len(buf) - off
         if avail < 20:
-            self._bad("malformed-message", 1, exporter, off, "truncated NetFlow v9 header")
+            self._bad("malformed-message", 1, exporter, off, "truncated NetFlow v9 header", header=True)
             return 0
         _v, _count, uptime, secs, seq, odid = _V9_HDR.unpack_from(buf, off)
         self.messages += 1
@@ -1632,7 +1669,7 @@ class MessageDecoder:
         base_ms = secs * 1000 - uptime
         if sess.boot_ms is not None and base_ms - sess.boot_ms > V9_RESTART_MS \
                 and abs(base_ms - sess.boot_ms - (1 << 32)) > V9_RESTART_MS:
-            sess = self._restarted(sess, exporter, off, base_ms - sess.boot_ms)
+            sess = self._restarted(sess, exporter, off, f"boot time moved {(base_ms - sess.boot_ms) // 1000} s")
         if sess.boot_ms is None or base_ms > sess.boot_ms:
             sess.boot_ms = base_ms
         end = len(buf)
@@ -1673,17 +1710,36 @@ class MessageDecoder:
             self.stats.add("input.incomplete_messages", 1)
         return end - off
 
-    def _restarted(self, sess: _Session, exporter: str, off: int, jump_ms: int) -> _Session:
-        """A NetFlow v9 exporter rebooted (see :data:`V9_RESTART_MS`): its templates, sequence
-        and learnt options describe the exporter before the reboot, so the session is forgotten
-        as an evicted one is (records queued under the old templates are decoded first) and
-        starts afresh."""
+    def _zero_tail(self, buf: bytes, pos: int, end: int) -> bool:
+        """Zero bytes from ``pos`` to the message's end, where a set header should start: an
+        exporter padding its message (as Palo Alto pads v9 datagrams). No record is lost, so
+        it is noted (``input.ipfix_zero_padding``), not dropped as a malformed set."""
+        if any(buf[pos:end]):
+            return False
+        self.stats.add("input.ipfix_zero_padding", 1)
+        return True
+
+    def _ipfix_restart(self, sess: _Session, seq: int) -> bool:
+        """An IPFIX exporter over UDP restarted (see :data:`IPFIX_RESTART_RECORDS`): the
+        message is numbered from the stream's start while far more was expected."""
+        if self.transport != "udp" or sess.expected_seq is None:
+            return False
+        # far from the expected number both ways: a restart may come after 2**31 records (the
+        # restart then reads as a jump ahead), but a small loss across the 2**32 wrap may not
+        behind = (sess.expected_seq - seq) & 0xFFFFFFFF
+        return IPFIX_RESTART_RECORDS < behind < (1 << 32) - IPFIX_RESTART_RECORDS
+
+    def _restarted(self, sess: _Session, exporter: str, off: int, why: str) -> _Session:
+        """An exporter rebooted (NetFlow v9: see :data:`V9_RESTART_MS`; IPFIX over UDP:
+        :data:`IPFIX_RESTART_RECORDS`): its templates, sequence and learnt options describe
+        the exporter before the reboot, so the session is forgotten as an evicted one is
+        (records queued under the old templates are decoded first) and starts afresh."""
         self._remove_session(sess.tkey)
         self.templates_changed = True
         self.stats.add("input.exporter_restarts", 1)
-        self.log.info("%s: exporter %s restarted (boot time moved %d s at byte %d): its templates are "
-                      "forgotten until it sends them again", self.source, exporter, jump_ms // 1000, off)
-        return self._session(exporter, sess.odid, 9)
+        self.log.info("%s: exporter %s restarted (%s at byte %d): its templates are forgotten until it "
+                      "sends them again", self.source, exporter, why, off)
+        return self._session(exporter, sess.odid, sess.version)
 
     def _v9_templates(self, sess: _Session, buf: bytes, pos: int, end: int, exporter: str) -> None:
         while end - pos >= 4:
@@ -1721,7 +1777,7 @@ class MessageDecoder:
     def _v5(self, buf: bytes, off: int, exporter: str) -> int:
         avail = len(buf) - off
         if avail < 24:
-            self._bad("malformed-message", 1, exporter, off, "truncated NetFlow v5 header")
+            self._bad("malformed-message", 1, exporter, off, "truncated NetFlow v5 header", header=True)
             return 0
         _v, count, uptime, secs, nsecs, seq, eng_type, eng_id, sampling = _V5_HDR.unpack_from(buf, off)
         self.messages += 1
@@ -1774,7 +1830,20 @@ class MessageDecoder:
                     self._scale(columns, count)
             self.stats.count("decode", count)
             self._ready.append(FlowBatch(columns, count, self.source, sess.key))
-        return 24 + 48 * int(count)
+        return self._v5_rest(buf, off, exporter, count, have)
+
+    def _v5_rest(self, buf: bytes, off: int, exporter: str, count: int, have: int) -> int:
+        """Bytes a v5 message used. Whole records beyond the header's count, not followed by
+        another message, are records the count left out (a v5 datagram is one message):
+        counted as malformed-message, not read as a message of "version" whatever their
+        first bytes say."""
+        used = 24 + 48 * int(count)
+        extra = have - count
+        if extra > 0 and (buf[off + used] << 8 | buf[off + used + 1]) not in (5, 9, 10):
+            self._bad("malformed-message", extra, exporter, off,
+                      f"v5 header count {count}, {have} records present")
+            return len(buf) - off
+        return used
 
 
 #: PSAMP selectorAlgorithm (RFC 5475/5477, IANA psamp-parameters): 2 is systematic time-based

@@ -92,3 +92,51 @@ def test_time_stamps_beyond_any_clock_are_bounded_not_fatal(tmp_path: Path, opti
     records = [r for b in PcapSource(parse_address(f"pcap:{path}"), {}, Context()).batches() for r in b.rows()]
     assert sorted({r["sourceTransportPort"] for r in records}) == [7, 1000, 1001, 1002, 1003, 1004]
     assert [r["flowEndMilliseconds"] for r in records if r["sourceTransportPort"] == 7] == [expected]
+
+
+def _be_block(btype: int, body: bytes) -> bytes:
+    body += b"\x00" * (-len(body) % 4)
+    return struct.pack(">II", btype, len(body) + 12) + body + struct.pack(">I", len(body) + 12)
+
+
+def test_second_section_in_the_other_byte_order_is_read_in_its_own(tmp_path: Path) -> None:
+    """A little-endian section then a big-endian one (files merged by mergecap from two
+    machines): each section's byte-order magic rules its own blocks and interfaces."""
+    be = (_be_block(0x0A0D0D0A, b"\x1a\x2b\x3c\x4d" + struct.pack(">HHq", 1, 0, -1))
+          + _be_block(1, struct.pack(">HHI", 1, 0, 65535))
+          + _be_block(6, struct.pack(">5I", 0, (T_US + 9000) >> 32, (T_US + 9000) & 0xFFFFFFFF, 42, 42)
+                      + udp_frame(2000)))
+    p = tmp_path / "two_sections.pcapng"
+    p.write_bytes(SHB + idb() + GOOD + be)
+    got = frames(p)
+    assert [t for t, _f in got] == [T_US // 1000 + i for i in range(5)] + [T_US // 1000 + 9]
+    assert got[-1][1] == udp_frame(2000)
+
+
+@pytest.mark.parametrize("bad,says", [
+    (block(6, struct.pack("<5I", 0, T_US >> 32, T_US & 0xFFFFFFFF, 60000, 60000) + udp_frame(9)),
+     "packet block claims 60000 bytes"),
+    (block(6, struct.pack("<5I", 7, T_US >> 32, T_US & 0xFFFFFFFF, 42, 42) + udp_frame(9)),
+     "packet on interface 7, which the file never described"),
+])
+def test_packet_block_that_lies_ends_the_file_with_its_position(tmp_path: Path, bad: bytes, says: str) -> None:
+    """A packet block whose caplen runs past it, or that names an undescribed interface: the
+    packets before it are read, then one CaptureError naming the packet count and byte."""
+    p = tmp_path / "lies.pcapng"
+    p.write_bytes(SHB + idb() + GOOD + bad + GOOD)
+    got: list[tuple[int, bytes]] = []
+    with pytest.raises(CaptureError) as err:
+        for _lt, chunk in read_frames(str(p)):
+            got += chunk
+    assert len(got) == 5
+    at = len(SHB + idb() + GOOD)
+    assert says in str(err.value) and f"after packet 5 near byte {at}" in str(err.value), str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_caplen_beyond_the_interface_snaplen_is_kept(tmp_path: Path) -> None:
+    """An EPB longer than its interface's snaplen (a writer that ignored it): the bytes are in
+    the block, so the frame is read whole rather than cut or refused."""
+    p = tmp_path / "snap.pcapng"
+    p.write_bytes(SHB + block(1, struct.pack("<HHI", 1, 0, 20)) + epb(T_US, udp_frame(7)))
+    assert frames(p) == [(T_US // 1000, udp_frame(7))]
