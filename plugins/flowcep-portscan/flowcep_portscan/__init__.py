@@ -20,7 +20,9 @@ scan.zeek epoch) closes:
 * UDP: small datagrams that got no answer, to many hosts or ports (Zeek's thresholds), only
   when most of what the source asked stayed unanswered; replies from service ports never
   count.
-* sweep: ICMP echo requests to ``sweep_hosts`` hosts in one window.
+* sweep: ICMP echo requests to ``sweep_hosts`` hosts in one window, a ``sweep_unanswered``
+  share of which (at least 2) did not answer (an echo reply or a TCP contact reached the host:
+  a monitoring poller pings hosts that are up).
 * ACK scan: ACK-type probes (``probes.ack_probe``: one or two ACK or FIN+ACK segments
   answered by a bare RST) to ``vertical_ports`` ports of one host in one window (nmap -sA,
   -sW, -sM). Only the vertical form: a client whose connections many servers forgot sends
@@ -78,6 +80,7 @@ from .probes import (
 __all__ = ["SPEC", "PortScanDetector", "flowcep_register_detectors"]
 
 ECHO_REQUEST = {1: 8, 58: 128}  # ICMP / ICMPv6 echo request types
+ECHO_REPLY = {1: 0, 58: 129}  # and their replies
 #: at most this many victim addresses/ports are listed in one alert (counts stay exact)
 LIST_LIMIT = 100
 
@@ -96,7 +99,7 @@ RULES = (
     ),
     RuleSpec(
         id="portscan-sweep", name="ICMP host sweep",
-        description="One source sent ICMP echo requests to many hosts.",
+        description="One source sent ICMP echo requests to many hosts, and some of them had no host to answer.",
         severity="low", risk_score=21, technique=("T1018", "T1595.001"),
         transport="icmp", count_fields=("hosts", "probes"),
     ),
@@ -136,6 +139,9 @@ CONFIG_SCHEMA: dict[str, Any] = {
                         "description": "FIN/NULL/Xmas probes to distinct host:port pairs (ours: 2)"},
         "sweep_hosts": {"type": "integer", "minimum": 2,
                         "description": "distinct hosts sent ICMP echo requests in one window (ours: 10)"},
+        "sweep_unanswered": {"type": "number", "minimum": 0, "maximum": 1,
+                             "description": "share of those hosts that must not answer, at least 2 "
+                                            "hosts (ours: 0.2; a poller's hosts all answer)"},
         "max_probe_packets": {"type": "integer", "minimum": 1,
                               "description": "without TCP flags: largest flow, in packets, that "
                                              "counts as a probe (Elastic: 2)"},
@@ -160,6 +166,7 @@ DEFAULTS: dict[str, Any] = {
     "trw_margin": 4,
     "flag_probes": 2,
     "sweep_hosts": 10,
+    "sweep_unanswered": 0.2,
     "max_probe_packets": 2,
     "udp_unanswered_share": 0.5,
     "max_sources": 200_000,
@@ -214,10 +221,13 @@ def _raw(batch: FlowBatch, *names: str) -> list[Any] | None:
     return None
 
 
-def _is_echo(proto: int, icmp_type: int, type_code: int) -> bool:
-    """An ICMP echo request, or an ICMP record that says nothing of its type (-1: absent)."""
+def _echo_kind(proto: int, icmp_type: int, type_code: int) -> int:
+    """1 for an ICMP echo request or an ICMP record that says nothing of its type (-1:
+    absent), 2 for an echo reply, 0 for any other ICMP message."""
     ty = icmp_type if icmp_type >= 0 else (type_code >> 8 if type_code >= 0 else -1)
-    return ty == -1 or ty == ECHO_REQUEST[proto]
+    if ty == -1 or ty == ECHO_REQUEST[proto]:
+        return 1
+    return 2 if ty == ECHO_REPLY[proto] else 0
 
 
 def _plain_ints(col: list[Any] | None, rows: list[int]) -> Any:
@@ -263,7 +273,7 @@ class _Kinds:
     """Which records of a batch go to which loop of ``_accumulate``, decided with numpy once
     per batch: the completed contacts (TCP SYN and ACK, no RST), the other TCP records that
     could be probes, with a uniflow's outcome from ``_UNIFLOW`` (-1: ask ``tcp_outcome``),
-    every UDP record, and ICMP/ICMPv6 echo requests (``typed``; all ICMP records when a type
+    every UDP record, and ICMP/ICMPv6 echo requests and replies (``typed``; all ICMP records when a type
     column holds something other than plain ints). Each list keeps record order. Records whose
     source sent no packets are left out of all but UDP (whose flows are matched as answers)."""
 
@@ -272,7 +282,7 @@ class _Kinds:
     def __init__(self, ok: Any, tcp: Any, outcome: Any, udp: Any, pings: Any, typed: bool,
                  acks: Any = None) -> None:
         self.ok, self.tcp, self.outcome, self.udp, self.pings = ok, tcp, outcome, udp, pings
-        self.typed = typed  # pings holds echo requests (and typeless ICMP) only
+        self.typed = typed  # pings holds echo requests, replies (and typeless ICMP) only
         # biflow records that may be ACK probes (one or two ACK or FIN+ACK segments): the
         # rest of ``ack_probe`` is asked of these few only; None when the batch has none
         self.acks = acks
@@ -310,8 +320,10 @@ class _Kinds:
             ty, code = _plain_ints(cols[9], rows), _plain_ints(cols[8], rows)
             if ty is not None and code is not None:
                 ty = np.where(ty >= 0, ty, np.where(code >= 0, code >> 8, -1))
-                want = np.where(proto[at] == 1, ECHO_REQUEST[1], ECHO_REQUEST[58])
-                pings[at] = (ty == -1) | (ty == want)
+                v4 = proto[at] == 1
+                want = np.where(v4, ECHO_REQUEST[1], ECHO_REQUEST[58])
+                reply = np.where(v4, ECHO_REPLY[1], ECHO_REPLY[58])
+                pings[at] = (ty == -1) | (ty == want) | (ty == reply)
                 typed = True
         acks = None
         if cols[10] is not None and cols[11] is not None:
@@ -387,7 +399,7 @@ class _Source:
 
 
 class _Window:
-    __slots__ = ("touched", "udp", "udp_seen", "pings", "s_probes", "acks")
+    __slots__ = ("touched", "udp", "udp_seen", "pings", "s_probes", "echoed", "acks")
 
     def __init__(self) -> None:
         self.touched: set[str] = set()
@@ -400,6 +412,9 @@ class _Window:
         # Counter updates), grouped per source only when the window closes
         self.pings: set[tuple[str, str]] = set()
         self.s_probes: Counter[str] = Counter()
+        # (source, host) of every echo request the host answered (a reply uniflow from the
+        # host, or reverse packets in a biflow): an answered host was reached, not probed
+        self.echoed: set[tuple[str, str]] = set()
         # ACK probes (source, host, port) -> probes; bounded by max_sources per window
         self.acks: Counter[tuple[str, str, int]] = Counter()
 
@@ -418,6 +433,7 @@ class PortScanDetector:
         self.margin = int(config["trw_margin"])
         self.flag_min = int(config["flag_probes"])
         self.s_hosts = int(config["sweep_hosts"])
+        self.s_unanswered = float(config["sweep_unanswered"])
         self.max_packets = int(config["max_probe_packets"])
         self.udp_share = float(config["udp_unanswered_share"])
         self.max_sources = int(config["max_sources"])
@@ -719,14 +735,19 @@ class PortScanDetector:
                 st.udp.append((src[i], dst[i], dp))
 
     def _pings(self, st: _Window, cols: tuple[Any, ...], pings: list[int], typed: bool) -> None:
-        """ICMP echo requests (or ICMP records without a type) into the window's sweep sets;
-        ``typed``: ``pings`` holds only those already."""
-        src, dst, proto, _dport, _packets, _flags, _times, _sport, icmp, icmp_type, _rp, _rf = cols
+        """ICMP echo requests (or ICMP records without a type) into the window's sweep sets,
+        and the echoes answered into ``echoed``; ``typed``: ``pings`` holds echo requests,
+        replies and typeless records only (else every ICMP record)."""
+        src, dst, proto, _dport, _packets, _flags, _times, _sport, icmp, icmp_type, rp, _rf = cols
         live = [i for i in pings if src[i] is not None and dst[i] is not None]  # all sent packets
+        kinds = [_echo_kind(proto[i], _int(icmp_type, i, -1), _int(icmp, i, -1)) for i in live]
+        # a reply from the host answers its requester: the pair is (requester, host)
+        st.echoed.update([(dst[i], src[i]) for i, k in zip(live, kinds, strict=True) if k == 2])
+        live = [i for i, k in zip(live, kinds, strict=True) if k == 1]
+        if rp is not None:  # a biflow whose host sent packets back answered in the record
+            st.echoed.update([(src[i], dst[i]) for i in live if rp[i]])
         if self.ignore:
             live = [i for i in live if not self._is_ignored(src[i])]
-        if not typed:  # _Kinds did not check the ICMP type
-            live = [i for i in live if _is_echo(proto[i], _int(icmp_type, i, -1), _int(icmp, i, -1))]
         # a set and a count: the order of the records does not matter, so C does the looping
         sources = list(map(src.__getitem__, live))
         st.s_probes.update(sources)
@@ -773,22 +794,41 @@ class PortScanDetector:
         if st.acks:
             out.extend(self._judge_acks(st, start, end))
         if st.pings:
-            many = sorted(s for s, n in Counter(map(_S, st.pings)).items() if n >= self.s_hosts)
-            if many:
-                wanted = set(many)
-                hosts_of: dict[str, list[str]] = defaultdict(list)
-                for s, d in st.pings:
-                    if s in wanted:
-                        hosts_of[s].append(d)
-                for s in many:
-                    hosts = hosts_of[s]
-                    out.append(make_alert(
-                        RULES[2], time_ms=end, detector=self.name, source_ip=s,
-                        destination_ip=sorted(hosts)[:LIST_LIMIT],
-                        counts={"hosts": len(hosts), "probes": st.s_probes[s]},
-                        summary=f"{s} pinged {len(hosts)} hosts in {minutes:g} min",
-                        window=(start, end), key=s,
-                    ))
+            out.extend(self._judge_pings(st, start, end, minutes))
+        return out
+
+    def _judge_pings(self, st: _Window, start: int, end: int, minutes: float) -> list[Event]:
+        """A sweep is echo requests to ``sweep_hosts`` hosts of which at least
+        ``sweep_unanswered`` (a share, and never fewer than 2) did not answer. A monitoring
+        poller pings hosts it knows are up, and all of them answer; a sweep looks for hosts,
+        and some addresses it tries have none (a real sweep of a home /24: 7 of 18). A host that
+        sent an echo reply back, or that the source reached over TCP in the slow window, was
+        reached, not probed: the TCP rules' rule."""
+        many = [s for s, n in Counter(map(_S, st.pings)).items() if n >= self.s_hosts]
+        if not many:
+            return []
+        wanted = set(many)
+        hosts_of: dict[str, list[str]] = defaultdict(list)
+        for s, d in st.pings:
+            if s in wanted:
+                hosts_of[s].append(d)
+        echoed = st.echoed
+        out: list[Event] = []
+        for s in sorted(many):
+            hosts = hosts_of[s]
+            source = self.sources.get(s)
+            silent = [d for d in hosts if (s, d) not in echoed and (
+                source is None or (h := source.hosts.get(d)) is None or not h[0])]
+            if len(silent) < max(2, math.ceil(self.s_unanswered * len(hosts))):
+                continue
+            out.append(make_alert(
+                RULES[2], time_ms=end, detector=self.name, source_ip=s,
+                destination_ip=sorted(hosts)[:LIST_LIMIT],
+                counts={"hosts": len(hosts), "probes": st.s_probes[s]},
+                summary=f"{s} pinged {len(hosts)} hosts in {minutes:g} min, "
+                        f"{len(silent)} of which did not answer",
+                window=(start, end), key=s,
+            ))
         return out
 
     def _may_fire(self, source: _Source) -> bool:

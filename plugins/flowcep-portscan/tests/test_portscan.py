@@ -274,3 +274,65 @@ def test_biflow_conversation_with_large_reply_is_not_a_probe() -> None:
     recs = [biflow("10.10.1.9", f"10.1.0.{i}", 5000, packets=2, flags="S", rpackets=50, rflags=0x18,
                    end_ms=BASE + i) for i in range(1, 41)]
     assert run_detector(SPEC, recs) == []
+
+
+# --- ICMP sweeps: an answered echo reached its host (a monitoring poller), as a TCP contact does
+
+
+def _echo_replies(hosts: list[str], pinger: str, v6: bool = False) -> list[dict]:
+    """Each host's echo reply to ``pinger``, a uniflow from the host (type 0, or 129 for v6)."""
+    if v6:
+        return [make_flow(h, pinger, proto=58, packets=1, icmpTypeCodeIPv6=129 * 256,
+                          end_ms=BASE + 3500 + i * 10) for i, h in enumerate(hosts)]
+    return [make_flow(h, pinger, proto="icmp", packets=1, icmpTypeCodeIPv4=0,
+                      end_ms=BASE + 3500 + i * 10) for i, h in enumerate(hosts)]
+
+
+def test_a_poller_whose_hosts_all_answer_is_not_a_sweep() -> None:
+    pings = ping_sweep(40, src="192.0.2.33")
+    hosts = [r["destinationIPv4Address"] for r in pings]
+    assert run_detector(SPEC, pings + _echo_replies(hosts, "192.0.2.33")) == []
+    # the same over IPv6, with the ICMPv6 type column instead of the type-code
+    pings6 = [make_flow("2001:db8:c::37", f"2001:db8:1::{i + 1:x}", proto=58, packets=1,
+                        icmpTypeIPv6=128, end_ms=BASE + 3000 + i * 10) for i in range(40)]
+    replies6 = [make_flow(f"2001:db8:1::{i + 1:x}", "2001:db8:c::37", proto=58, packets=1,
+                          icmpTypeIPv6=129, end_ms=BASE + 3500 + i * 10) for i in range(40)]
+    assert run_detector(SPEC, pings6 + replies6) == []
+
+
+def test_a_sweep_needs_a_share_of_hosts_that_did_not_answer() -> None:
+    # 40 pinged: 8 unanswered (0.2 of 40) make a sweep of 40 hosts, 7 do not
+    pings = ping_sweep(40)
+    hosts = [r["destinationIPv4Address"] for r in pings]
+    events = run_detector(SPEC, pings + _echo_replies(hosts[:32], "192.0.2.88"))
+    assert [(e["rule"]["id"], e["flowcep"]["counts"]["hosts"]) for e in events] == [("portscan-sweep", 40)]
+    assert events[0]["flowcep"]["counts"]["probes"] == 40
+    assert events[0]["message"].endswith("8 of which did not answer")
+    assert run_detector(SPEC, pings + _echo_replies(hosts[:33], "192.0.2.88")) == []
+    # never fewer than 2: 10 pinged, 9 answer -> silent; 8 answer -> a sweep
+    few = ping_sweep(10)
+    few_hosts = [r["destinationIPv4Address"] for r in few]
+    assert run_detector(SPEC, few + _echo_replies(few_hosts[:9], "192.0.2.88")) == []
+    assert len(run_detector(SPEC, few + _echo_replies(few_hosts[:8], "192.0.2.88"))) == 1
+    # a reply from a host to someone else answers nothing of this source
+    assert len(run_detector(SPEC, pings + _echo_replies(hosts, "192.0.2.99"))) == 1
+    # the share is configurable: 0 gives the old rule (every pinged host counts)
+    assert len(run_detector(SPEC, pings + _echo_replies(hosts, "192.0.2.88"),
+                            config={"sweep_unanswered": 0})) == 0  # still at least 2 silent
+    assert len(run_detector(SPEC, pings + _echo_replies(hosts[:38], "192.0.2.88"),
+                            config={"sweep_unanswered": 0})) == 1
+
+
+def test_biflow_echoes_answered_in_the_record_and_hosts_reached_over_tcp() -> None:
+    # biflows: reverse packets mean the host answered the echo
+    answered = [biflow("192.0.2.33", f"10.2.0.{i}", 0, proto="icmp", packets=1, rpackets=1,
+                       icmpTypeCodeIPv4=8 * 256, end_ms=BASE + 3000 + i) for i in range(1, 41)]
+    assert run_detector(SPEC, answered) == []
+    silent = [biflow("192.0.2.88", f"10.2.0.{i}", 0, proto="icmp", packets=1, rpackets=0,
+                     icmpTypeCodeIPv4=8 * 256, end_ms=BASE + 3000 + i) for i in range(1, 41)]
+    assert [e["rule"]["id"] for e in run_detector(SPEC, silent)] == ["portscan-sweep"]
+    # a host that drops ICMP but serves the poller over TCP was reached: 40 silent pings, 35 of
+    # whose hosts the source completed an HTTP check on, leave 5 of 40 unanswered -> no sweep
+    checks = [make_flow("192.0.2.88", f"10.2.0.{i}", 80, packets=6, flags="FSPA",
+                        end_ms=BASE + 2000 + i) for i in range(1, 36)]
+    assert run_detector(SPEC, silent + checks) == []
