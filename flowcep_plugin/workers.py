@@ -414,10 +414,14 @@ class _Worker(StageRunner):
 
 
 def _worker_main(pipe: Pipeline, index: int, n: int, conn: Connection, owners: OwnerMap,
-                 turns: Any) -> None:
+                 turns: Any, others: Sequence[Connection] = ()) -> None:
     """A worker's life: take the main process's steps until it says finish; then report.
     ``turns``: a lock the workers take in turn around each message (measurement only,
-    ``FLOWCEP_WORKERS_SEQUENTIAL``), or None."""
+    ``FLOWCEP_WORKERS_SEQUENTIAL``), or None. ``others``: the main process's ends of the
+    workers forked before this one, closed here, so that when the main process dies every
+    worker's pipe ends and the worker with it."""
+    for c in others:
+        c.close()
     # The main process owns the run's end: a Ctrl-C reaches the whole process group, and a
     # worker that died of it would lose the steps still in flight. It tells us to finish.
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGHUP):
@@ -497,7 +501,7 @@ class WorkerPool:
         turns = mp.Lock() if sequential else None
         for i in range(n):
             parent, child = mp.Pipe(duplex=True)
-            proc = mp.Process(target=_worker_main, args=(pipe, i, n, child, self.owners, turns),
+            proc = mp.Process(target=_worker_main, args=(pipe, i, n, child, self.owners, turns, list(self._conns)),
                               name=f"flowcep-worker-{i}", daemon=True)
             proc.start()
             child.close()
