@@ -550,14 +550,19 @@ class WorkerPool:
         """Queue a message for worker ``index``; waits while its queue is full (back-pressure)
         and ends the run with one line if the worker died meanwhile."""
         q = self._outboxes[index]
+        waited = 0.0
         while True:
             self._check(index)
             try:
                 q.put(data, timeout=0.5)
                 return
             except queue.Full:
+                waited += 0.5
                 if not self._procs[index].is_alive():
                     self._failed.setdefault(index, "exited unexpectedly")
+                elif waited >= _SILENCE_S:
+                    raise WorkerError(f"worker {index} took no batch within {_SILENCE_S:.0f} s; "
+                                      "run with --workers 1 to see where it stalls") from None
 
     def _check(self, index: int) -> None:
         what = self._failed.get(index)
