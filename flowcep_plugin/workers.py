@@ -417,9 +417,10 @@ def _worker_main(pipe: Pipeline, index: int, n: int, conn: Connection, owners: O
                  turns: Any, others: Sequence[Connection] = ()) -> None:
     """A worker's life: take the main process's steps until it says finish; then report.
     ``turns``: a lock the workers take in turn around each message (measurement only,
-    ``FLOWCEP_WORKERS_SEQUENTIAL``), or None. ``others``: the main process's ends of the
-    workers forked before this one, closed here, so that when the main process dies every
-    worker's pipe ends and the worker with it."""
+    ``FLOWCEP_WORKERS_SEQUENTIAL``), or None. ``others``: the main process's ends of this
+    worker's pipe and of the pipes of the workers forked before it (the fork copied them),
+    closed here, so that when the main process dies every worker's pipe ends and the worker
+    with it."""
     for c in others:
         c.close()
     # The main process owns the run's end: a Ctrl-C reaches the whole process group, and a
@@ -501,7 +502,7 @@ class WorkerPool:
         turns = mp.Lock() if sequential else None
         for i in range(n):
             parent, child = mp.Pipe(duplex=True)
-            proc = mp.Process(target=_worker_main, args=(pipe, i, n, child, self.owners, turns, list(self._conns)),
+            proc = mp.Process(target=_worker_main, args=(pipe, i, n, child, self.owners, turns, [*self._conns, parent]),
                               name=f"flowcep-worker-{i}", daemon=True)
             proc.start()
             child.close()
