@@ -323,6 +323,59 @@ def test_live_collector_with_workers_stops_cleanly_on_ctrl_c(tmp_path: Path, ups
     assert any(a["rule"]["id"] == "multistage-attack" and a["source"]["ip"] == "59.2.153.68" for a in alerts)
 
 
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_workers_end_when_the_main_process_is_killed(tmp_path: Path) -> None:
+    """kill -9 of the main process leaves no worker behind: each worker's pipe ends (no
+    worker holds a copy of the main process's end of any pipe), and the worker with it."""
+    import socket
+    import time
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    run = subprocess.Popen(
+        [sys.executable, "-m", "flowcep_plugin", "run", "-q", "--no-progress", "--workers", "2",
+         "--input", f"ipfix+udp://127.0.0.1:{port}", "--output", f"jsonl:{tmp_path / 'a.jsonl'}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 120
+        while len(workers) < 2 and time.monotonic() < deadline and run.poll() is None:
+            time.sleep(0.2)
+            workers = _children(run.pid)
+        assert len(workers) == 2, workers
+        run.kill()
+        run.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(Path(f"/proc/{w}").exists() and
+                                                   " Z " not in Path(f"/proc/{w}/stat").read_text()
+                                                   for w in workers):
+            time.sleep(0.2)
+        left = [w for w in workers if Path(f"/proc/{w}").exists() and " Z " not in Path(f"/proc/{w}/stat").read_text()]
+        assert not left, left
+    finally:
+        if run.poll() is None:
+            run.kill()
+        for w in workers:
+            try:
+                os.kill(w, signal.SIGKILL)
+            except OSError:
+                pass
+
+
 # -- in-process runs: a worker that dies, counts that add up, each partition kind -------------------
 
 T0 = 1_700_000_000_000
