@@ -38,7 +38,7 @@ from typing import Any
 from .alerts import address_column
 from .records import FlowBatch
 
-__all__ = ["owner", "owner_columns", "owned_columns", "route", "event_owner", "PARTITION_KINDS", "Need",
+__all__ = ["owner", "owner_columns", "owner_indices", "owned_columns", "route", "event_owner", "PARTITION_KINDS", "Need",
            "EndRows", "OwnerMap", "BUCKETS", "bucket_loads"]
 
 #: ``DetectorSpec.partition`` values. ``address``: each worker runs it on the flows of the
@@ -215,6 +215,23 @@ def owner_columns(batch: FlowBatch, n: int, cache: dict[str | None, int]) -> tup
     return cols[0], cols[1]
 
 
+def owner_indices(batch: FlowBatch, owners: OwnerMap, cache: dict[str | None, int]) -> tuple[list[int], list[int]]:
+    """The owner of each record's source and of its destination under the run's map: what
+    the main process of ``--workers N`` routes every record by. ``cache`` memoises owners per
+    address (the caller bounds it); the lookups run at C level, only new addresses are hashed."""
+    of = owners.of
+    cols: list[list[int]] = []
+    for side in ("source", "destination"):
+        addrs = address_column(batch, side)
+        got: list[int | None] = list(map(cache.get, addrs))
+        if None in got:
+            for a in dict.fromkeys(compress(addrs, map(operator.is_, got, repeat(None)))):
+                cache[a] = of(a)
+            got = list(map(cache.__getitem__, addrs))
+        cols.append(got)  # type: ignore[arg-type]  # every None was filled above
+    return cols[0], cols[1]
+
+
 def owned_columns(batch: FlowBatch, index: int, n: int, cache: dict[str | None, bool],
                   owners: OwnerMap | None = None) -> tuple[list[bool], list[bool]]:
     """Whether partition ``index`` owns each record's source, and its destination: what a
@@ -238,7 +255,7 @@ def route(batch: FlowBatch, n: int, cache: dict[str, int] | None = None) -> list
     """The record indices each of ``n`` partitions needs: those whose source or destination
     it owns, in batch order (so time order is kept). For a router that sends each partition
     only its records (an ingest process publishing to partitioned topics); ``--workers N``
-    filters in each worker instead (:func:`owned_columns`). ``cache`` memoises owners across
+    routes by :func:`owner_indices` and the detectors' needs (``workers.Router``). ``cache`` memoises owners across
     batches (the caller bounds it)."""
     parts: list[list[int]] = [[] for _ in range(n)]
     if n <= 1:

@@ -119,22 +119,21 @@ class Pipeline(StageRunner):
                 if self.send_flows:
                     raise ConfigError("--flows cannot be combined with --workers N: workers send "
                                       "alerts only (run the flows with --workers 1)")
-                # One regular file: every worker reads it itself (the same batches in the same
-                # order). Live inputs, a pipe or stdin (``-``: read once), or several inputs (their
-                # interleaving is not reproducible): the main process reads and broadcasts.
+                # The main process reads, checks and admits every record once and routes it.
+                # One regular file: its first records balance the owner map before the fork.
                 only = plan.inputs[0] if len(plan.inputs) == 1 else None
                 path = only.address.path if only is not None and not only.live else None
-                read_self = bool(path) and path != "-" and os.path.isfile(str(path))
+                balance = bool(path) and path != "-" and os.path.isfile(str(path))
                 # forked here: after enrichers and detectors are built, before outputs are open
-                self.pool = WorkerPool(self, self.workers, read_self)
+                self.pool = WorkerPool(self, self.workers, balance)
             self.outputs = [Stage(o.raw, o.plugin, obj, accepts_flows=o.spec.accepts_flows)
                             for o, obj in plan.build_outputs(ctx)]
             self.outputs += [Stage(f"extra-{i}", "in-process", obj) for i, obj in enumerate(extra_outputs)]
             self._stream_outputs = self._bind_stream_outputs()
             self.suppressor = self._build_suppressor()
             self.input_addresses: list[str] = [i.raw for i in plan.inputs]
-            self.sources: list[tuple[str, Source, bool]] = [] if self.pool is not None and self.pool.read_self \
-                else [(i.raw, src, i.live or bool(getattr(src, "live", False))) for i, src in plan.open_inputs(ctx)]
+            self.sources: list[tuple[str, Source, bool]] = [
+                (i.raw, src, i.live or bool(getattr(src, "live", False))) for i, src in plan.open_inputs(ctx)]
             self._typed_streams = self._bind_typed_inputs()
         except BaseException:
             if self.pool is not None:
@@ -385,7 +384,7 @@ class Pipeline(StageRunner):
         """Live inputs silent: let wall-clock time move the watermark so windows close."""
         if self.pool is not None:
             if self.live and self.idle_advance:
-                self.pool.idle(idle_s)  # each worker moves its own clock, identically
+                self.pool.idle(idle_s)  # the main clock moves, and every worker with it
             self._emit_steps(self.pool.poll())
             return
         if not (self.live and self.idle_advance) or self.reorderer.max_seen <= NO_TIME:
@@ -487,8 +486,6 @@ class Pipeline(StageRunner):
         last_data = time.monotonic()
         last_progress = 0.0
         try:
-            if self.pool is not None and self.pool.read_self:
-                self._wait_for_readers()
             while active:
                 if stop_deadline is not None and time.monotonic() > stop_deadline:
                     # An input that does not wind down must not hold the alerts of the others.
@@ -554,7 +551,7 @@ class Pipeline(StageRunner):
         return self.ctx.stats.snapshot()
 
     def _feed(self, batch: FlowBatch) -> None:
-        """One input batch: processed here, or broadcast to the workers."""
+        """One input batch: processed here, or checked, admitted and routed to the workers."""
         if self.pool is None:
             self.process(batch)
             return
@@ -563,26 +560,11 @@ class Pipeline(StageRunner):
 
     def _clock_call(self, name: str, source: str) -> None:
         """Tell the event-time clock which file inputs are still to be heard from or still
-        reading (Reorderer.wait_for, heard_from, reading, finished); with ``--workers`` every
-        worker's clock too, in the same order as the batches, so each cuts time as one
-        process does."""
+        reading (Reorderer.wait_for, heard_from, reading, finished); with ``--workers`` the
+        workers' one clock in the main process (workers.TimeKeeper) too."""
         getattr(self.reorderer, name)(source)
         if self.pool is not None:
             self.pool.clock(name, source)
-
-    def _wait_for_readers(self) -> None:
-        """Workers reading their file themselves: emit their steps as they complete; a stop
-        (Ctrl-C) makes each stop after its current batch."""
-        assert self.pool is not None
-        stopped = False
-        while not self.pool.finished:
-            if self.stop.is_set() and not stopped:
-                stopped = True
-                self.pool.stop_reading()
-            if self.print_stats.is_set():
-                self.print_stats.clear()
-                print(self.ctx.stats.render(), file=sys.stderr)
-            self._emit_steps(self.pool.poll(timeout=0.2))
 
     def _close_sources(self) -> None:
         for raw, src, _live in self.sources:

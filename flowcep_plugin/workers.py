@@ -1,39 +1,46 @@
-"""``flowcep run --workers N``: the whole pipeline in N processes, each on the hosts it owns.
+"""``flowcep run --workers N``: the detectors in N processes, each on the hosts it owns.
 
-Shared-nothing workers: each worker decodes every record (one regular file is read by every
-worker itself; anything else - live inputs, stdin, several inputs - is read once by the main
-process and each batch is broadcast), checks them
-and admits them to its event-time clock, so every worker advances its watermark and drops late
-records exactly as one process would. Right after admission it keeps only the records some
-detector of its reads (:class:`flowcep_plugin.partition.Need`, their union): the reorder
-buffer holds them uncopied (a part of the admitted batch, copied once, sorted, on release),
-they are enriched when released, and each detector's cut copies out only the columns it reads
-(:meth:`FlowBatch.take` gives column views). The main process is nearly idle: the previous design (the main
-process decoding, enriching, ordering and routing, the workers only detecting) ran at 0.95x of
-one process with 2 workers, because the main process kept most of the CPU and pickled every
-routed batch. What still bounds the speed-up (every worker decodes, sanitises and admits every
-record; work keyed by one busy host stays in one worker; the reorder buffer's copies) is
-measured in docs/deployment.md.
+The main process reads every input and, once per record, decodes it, checks it (the
+sanitiser) and admits it to the run's one event-time clock (:class:`TimeKeeper`: exporter
+clocks, the watermark, late and out-of-range drops, forced releases past ``max_pending``,
+exactly one process's). So a record the sanitiser or the clock drops is dropped and counted
+once, and every worker cuts time at the same instants because there is only one clock.
+
+Each admitted record then goes to the owner of its source and to the owner of its
+destination (:class:`Router`), and only where some detector reads it there: a record
+routed for its destination alone reaches a worker only if one of its detectors reads flows
+by their destination (``partition_rows``: portscan's UDP answers, volumetric's floods), so a
+record of a completed TCP connection reaches the source's owner only. Each worker is sent,
+per input batch (a *step*), its rows as one pickled batch of plain column lists and the
+step's clock progress: the release points the clock passed (what one process releases to its
+detectors at that step), the release point and the watermark. A worker whose share of a step
+is empty still gets the progress, so its windows close with everyone else's. A worker holds
+its rows in a reorder buffer of its own (:class:`ShareBuffer`) and releases them, sorted,
+at those release points; it enriches what it releases and hands each detector the part it
+reads. Messages to a worker go through a bounded queue and a sender thread per worker: the
+main process is at most :data:`INFLIGHT` steps ahead of its slowest worker.
+
+Why here and not in every worker: the previous design had every worker decode, check and
+admit every record itself (so the clocks agreed without talking), about 0.8 of one process's
+4.7 CPU s paid whole by each worker; and a still earlier one sent every worker every record.
 
 Each detector gets the rows its state is keyed by (``DetectorSpec.partition``): ``address``
 the flows of the hosts the worker owns at either end (alerts kept when their key is owned),
 narrowed by the object's optional ``partition_rows`` to what it reads by the end the worker
-owns (portscan: UDP only of what a host received), ``source``/``destination`` the flows whose
-source/destination it owns (each flow in one worker; a detector that summarises across hosts,
-such as trafficstats, merges its per-window partial documents in the main process with
-``merge_partials``), ``global`` every flow, in worker 0 only (which then enriches and holds
-every record: correct, not faster).
+owns, ``source``/``destination`` the flows whose source/destination it owns (each flow in one
+worker; a detector that summarises across hosts, such as trafficstats, merges its per-window
+partial documents in the main process with ``merge_partials``), ``global`` every flow, in
+worker 0 only (which then holds every record: correct, not faster).
 
-A worker's steps are its input batches (and, live, the main process's idle ticks), the same
-sequence in every worker. It reports the events of each step with the step's watermark; the
-main process emits step ``s`` once every worker has passed it, all workers' events together,
-through the same suppression and outputs as one process. Workers send alerts only, never
-flows, so ``--flows`` is refused with workers.
+A worker reports the events of each step with the step's watermark; the main process emits
+step ``s`` once every worker has passed it, all workers' events together, through the same
+suppression and outputs as one process. Workers send alerts only, never flows, so
+``--flows`` is refused with workers.
 
 Who owns a host is decided once, before the fork (:func:`owner_map`): for one regular file
 the main process reads its first :data:`BALANCE_SAMPLE` records and balances 256 buckets of
-addresses over the workers by their estimated load; otherwise CRC-32 modulo N. Every worker
-routes its flows and keeps its alerts by that one map, so any map gives one process's alerts.
+addresses over the workers by their estimated load; otherwise CRC-32 modulo N. Any map gives
+one process's alerts.
 
 Workers are forked after the enrichers and detectors are built and before any output is
 opened. A worker that dies or raises ends the run with a one-line error naming it.
@@ -45,12 +52,12 @@ import dataclasses
 import gc
 import logging
 import multiprocessing
-import operator
 import os
 import queue
 import resource
 import signal
 import threading
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from itertools import compress
 from multiprocessing.connection import Connection
@@ -60,9 +67,8 @@ from typing import TYPE_CHECKING, Any
 from .alerts import ms_from_iso
 from .clock import NO_TIME, TIME_DEFAULTS, Reorderer, TimePolicy, _Run
 from .errors import FlowcepError
-from .partition import BUCKETS, Need, OwnerMap, bucket_loads, event_owner, owned_columns
+from .partition import BUCKETS, Need, OwnerMap, bucket_loads, event_owner, owned_columns, owner_indices
 from .records import EVENT_STREAMS, FLOW_STREAM, FlowBatch
-from .sanitize import Sanitizer
 from .specs import Event
 from .stages import Stage, StageRunner
 from .stats import Stats
@@ -70,16 +76,17 @@ from .stats import Stats
 if TYPE_CHECKING:
     from .pipeline import Pipeline
 
-__all__ = ["WorkerPool", "WorkerError", "SharedClock"]
+__all__ = ["WorkerPool", "WorkerError", "TimeKeeper", "ShareBuffer", "Router"]
 
 log = logging.getLogger("flowcep")
 
-#: address owners memoised per worker (cleared when full, counted)
+#: address owners memoised per process (cleared when full, counted)
 OWNER_CACHE = 1 << 18
 #: a worker reports at least every this many steps, so the main process can emit
 _REPORT_EVERY = 32
-#: the clock calls the main process forwards for several file inputs (Pipeline._clock_call)
-_CLOCK_CALLS = frozenset({"wait_for", "heard_from", "reading", "finished"})
+#: steps the main process may run ahead of a worker (each worker's send queue): bounds the
+#: memory of what is routed but not yet read, and makes a slow worker slow the reading down
+INFLIGHT = 32
 #: the main process waits this long for any word from a worker before giving up on it
 _SILENCE_S = 300.0
 #: records of a regular file the main process reads before the fork to balance the owner map
@@ -91,230 +98,249 @@ class WorkerError(FlowcepError):
     """A worker died or raised (exit 2 with its message)."""
 
 
-class SharedClock(Reorderer):
-    """A reorder buffer that admits every record but holds only a worker's share.
-
-    Admission (exporter clocks, the watermark, late and out-of-range drops) sees all records,
-    so every worker's watermark and release point are those of one process. The share alone is
-    sorted, held and released. One process moves its release point only while it holds records;
-    a worker whose own share is empty moves it whenever one process would still hold some
-    (any admitted record above the release point, or admitted since the last release), so
-    the late floor stays the same in every worker. ``max_pending`` bounds each worker's share.
-    """
+class TimeKeeper(Reorderer):
+    """The run's clock in the main process: one process's :class:`Reorderer`, admission and
+    release rule for rule, holding only each admitted batch's event times (the records go
+    to the workers). Every release it makes is noted in :attr:`releases` (the release point,
+    after a forced release's raise), for the workers to replay on their shares."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._all_max = NO_TIME  # the highest event time admitted, over every record
-        self._fresh = False  # records admitted since the last release (one process holds them)
+        self.releases: list[int] = []
 
     def admit(self, batch: FlowBatch) -> FlowBatch:
-        """Admission of a whole (non-empty) batch; returns the records admitted."""
-        out = self._admit(batch)
-        if out.length:
-            self._fresh = True
-            top = max(out.event_times())
-            if top > self._all_max:
-                self._all_max = top
-        return out
-
-    def hold(self, batch: FlowBatch | None, keep: list[int] | None = None) -> list[FlowBatch]:
-        """Hold this worker's part of an admitted batch (the records at ``keep``; None: all);
-        returns what the watermark releases. The part is not copied out: it is copied once,
-        sorted, when released (as the reorderer's own runs are)."""
-        if batch is not None and batch.length and (keep is None or keep):
-            run = _Run(batch, keep)
-            self._runs.append(run)
+        """Admit a batch (drops counted here, once); returns the records admitted. Their
+        times are held as one process holds the records, and what the watermark now releases
+        is noted in :attr:`releases`."""
+        if batch.length == 0:
+            return batch
+        admitted = self._admit(batch)
+        if admitted.length:
+            times = FlowBatch({}, admitted.length, admitted.source, stream=admitted.stream)
+            times.set_event_times(admitted.event_times())
+            self._runs.append(_Run(times))
             self._starts.append(0)
-            self._pending_n += len(run.times)
-        return self._maybe_release()
+            self._pending_n += admitted.length
+        self._maybe_release()
+        return admitted
 
-    def _all_pending(self) -> bool:
-        return self._fresh or self._all_max > self._released_to
+    def take_releases(self) -> list[int]:
+        out, self.releases = self.releases, []
+        return out
 
     def _release(self, upto: int, force: bool = False) -> list[FlowBatch]:
-        pending_all = self._all_pending()
-        if self._runs:
-            out = super()._release(upto, force)
-        else:
-            out = []
-            if pending_all and upto > NO_TIME and upto > self._released_to:
-                self._released_to = upto
-        if pending_all:
-            self._fresh = False
+        # Reorderer._release's bookkeeping, without building the released batches
+        if not self._runs:
+            return []
+        if force:
+            firsts = sorted(run.times[start] for run, start in zip(self._runs, self._starts, strict=True))
+            upto = max(upto, firsts[len(firsts) // 2])
+            self.watermark = max(self.watermark, upto)
+            self.stats.add("time.forced_releases")
+        if upto <= NO_TIME:
+            return []
+        runs: list[_Run] = []
+        starts: list[int] = []
+        released = 0
+        for run, start in zip(self._runs, self._starts, strict=True):
+            t = run.times
+            if t[start] > upto:
+                runs.append(run)
+                starts.append(start)
+                continue
+            n = len(t)
+            k = n if t[-1] <= upto else bisect_right(t, upto, start)
+            released += k - start
+            if k < n:
+                runs.append(run)
+                starts.append(k)
+        self._runs, self._starts = runs, starts
+        self._pending_n -= released
+        if upto > self._released_to:
+            self._released_to = upto
+        self.releases.append(upto)
+        return []
+
+
+class ShareBuffer(Reorderer):
+    """A worker's reorder buffer: holds the rows it was sent and releases them, sorted (event
+    time, then batch, then position, as one process orders the whole), at the release points
+    the main process's :class:`TimeKeeper` passed. It admits nothing and decides nothing."""
+
+    def hold(self, batch: FlowBatch | None) -> None:
+        if batch is not None and batch.length:
+            run = _Run(batch)
+            self._runs.append(run)
+            self._starts.append(0)
+            self._pending_n += batch.length
+
+    def follow(self, releases: Sequence[int], released_to: int, watermark: int) -> list[FlowBatch]:
+        """Release at each of ``releases`` in turn; then the release point and watermark are
+        the main clock's (they move for a worker whose share is empty, too)."""
+        out: list[FlowBatch] = []
+        for upto in releases:
+            out.extend(Reorderer._release(self, upto))
+        if released_to > self._released_to:
+            self._released_to = released_to
+        if watermark > self.watermark:
+            self.watermark = watermark
         return out
 
-    def flush(self) -> list[FlowBatch]:
-        if not self._all_pending():
-            return []
-        top = max(self._leader, self.watermark, self._all_max)
-        out = self._release(top)
-        self.watermark = top
+
+def checked_need(stage: Stage, runner: StageRunner) -> Need:
+    """A detector's need, its ``partition_rows`` called in isolation: one that raises or
+    answers with the wrong length is counted against its plugin (``plugin_errors``, and
+    logged the first time), and the detector then gets every flow of the worker's hosts
+    for that batch: more work, the same alerts. It does not count towards disabling the
+    detector, which one process never calls it for."""
+    need = Need.of(stage.partition, stage.obj)
+    rows = need.rows
+    if rows is None:
+        return need
+
+    def checked(batch: FlowBatch, end: str) -> Sequence[bool] | None:
+        try:
+            got = rows(batch, end)
+            if got is not None and len(got) != batch.length:
+                raise ValueError(f"partition_rows returned {len(got)} values for {batch.length} records")
+            return got
+        except Exception as exc:
+            if runner.ctx.strict:
+                raise runner._strict_error(stage, "detector partition_rows", exc) from exc
+            msg = f"partition_rows failed: {type(exc).__name__}: {exc}"
+            if not runner.ctx.stats.plugin_errors.get(stage.plugin):
+                log.error("flowcep: detector %r (plugin %s): %s; it gets every flow of its hosts",
+                          stage.name, stage.plugin, msg)
+            runner.ctx.stats.plugin_error(stage.plugin, f"{stage.name}: {msg}")
+            return None
+
+    return Need(need.kind, checked)
+
+
+class Router:
+    """Which admitted records each worker is sent: those whose source it owns that some
+    detector reads by their source, and those whose destination it owns that some detector
+    reads by their destination (``partition_rows`` answers, asked once per record in the
+    main process, not once per worker). Worker 0 gets every record when a ``global``
+    detector runs there."""
+
+    def __init__(self, needs: Sequence[Need], n: int, owners: OwnerMap, stats: Stats) -> None:
+        self.n = n
+        self.owners = owners
+        self.stats = stats
+        self.cache: dict[str | None, int] = {}
+        kinds = {nd.kind for nd in needs}
+        self.keep_all = "global" in kinds
+        plain = any(nd.kind == "address" and nd.rows is None for nd in needs)
+        #: every record is read by its source's owner / its destination's owner
+        self.all_src = plain or "source" in kinds
+        self.all_dst = plain or "destination" in kinds
+        self.src_rows = [nd.rows for nd in needs if nd.kind == "address" and nd.rows is not None]
+        self.held = [0] * n  # records sent to each worker (workers.records.N)
+        self.sources = [0] * n  # records whose source each owns (workers.sources.N)
+
+    def route(self, batch: FlowBatch) -> list[list[int] | None]:
+        """Per worker, the positions of the records it is sent, in batch order (None: all)."""
+        import numpy as np  # the decoder has imported it already; not at the top (config imports)
+
+        n = batch.length
+        if len(self.cache) > OWNER_CACHE:
+            self.cache.clear()
+            self.stats.add("workers.owner_cache_resets")
+        so_l, do_l = owner_indices(batch, self.owners, self.cache)
+        so = np.fromiter(so_l, np.int32, n)
+        do = np.fromiter(do_l, np.int32, n)
+        src_ok: Any = None  # None: every record is read by the owner of its source
+        if not self.all_src:
+            src_ok = np.zeros(n, bool)
+            for rows in self.src_rows:
+                got = rows(batch, "source")
+                if got is None:
+                    src_ok = None
+                    break
+                src_ok |= np.fromiter(got, bool, n)
+        dst_ok: Any = None
+        if not self.all_dst:
+            # asked only about records the source's owner does not already take whole
+            cand = so != do if src_ok is None else (so != do) | ~src_ok
+            idx = np.flatnonzero(cand).tolist()
+            dst_ok = np.zeros(n, bool)
+            if idx:
+                sub = batch if len(idx) == n else batch.take(idx)
+                got_all = np.zeros(len(idx), bool)
+                for rows in self.src_rows:
+                    got = rows(sub, "destination")
+                    if got is None:
+                        got_all[:] = True
+                        break
+                    got_all |= np.fromiter(got, bool, len(idx))
+                dst_ok[np.asarray(idx, np.int64)] = got_all
+        out: list[list[int] | None] = []
+        for w in range(self.n):
+            mine_s = so == w
+            self.sources[w] += int(mine_s.sum())
+            if w == 0 and self.keep_all:
+                out.append(None)
+                self.held[w] += n
+                continue
+            mask = (mine_s if src_ok is None else mine_s & src_ok) | \
+                ((do == w) if dst_ok is None else (do == w) & dst_ok)
+            idx_w = np.flatnonzero(mask).tolist()
+            self.held[w] += len(idx_w)
+            out.append(None if len(idx_w) == n else idx_w)
         return out
 
 
 class _Worker(StageRunner):
-    """One worker: the pipeline's stages on its share of the records."""
+    """One worker: the detectors on the rows it is sent, released at the main clock's points."""
 
-    def __init__(self, pipe: Pipeline, index: int, n: int, conn: Connection, live: bool,
+    def __init__(self, pipe: Pipeline, index: int, n: int, conn: Connection,
                  owners: OwnerMap | None = None) -> None:
         self.pipe = pipe
         self.index = index
         self.n = n
         self.owners_map = owners or OwnerMap(n)
         self.conn = conn
-        self.ctx = ctx = pipe.ctx
+        self.ctx = pipe.ctx
         self.max_failures = pipe.max_failures
-        # counts of the whole input (records read, checked, admitted, event time) are kept by
-        # worker 0 only: every worker sees every record, and they must be counted once
-        self.whole = ctx.stats if index == 0 else Stats()
-        self.sanitizer = Sanitizer(ctx.elements, self.whole)
-        time_cfg = {**TIME_DEFAULTS, **dict(pipe.config.get("time") or {})}
-        self.lateness_ms = pipe.plan.lateness_ms
-        self.clock = SharedClock(self.lateness_ms, self.whole, max_pending=int(time_cfg["max_pending"]),
-                                 policy=TimePolicy.from_config(time_cfg, live))
-        self.live = live
+        self.buffer = ShareBuffer(pipe.plan.lateness_ms, Stats())
         kinds = {st.partition for st in pipe.detectors}
-        # worker 0 runs the global detectors: it then needs every record
+        # worker 0 runs the global detectors: it is then sent every record
         self.keep_all = index == 0 and "global" in kinds
         self.stages = [st for st in pipe.detectors if st.partition != "global" or index == 0]
-        # what each detector reads of the flows of the hosts this worker owns; the worker holds
-        # their union (a plain address detector's need covers every other one's)
-        self.needs = [self._need(st) for st in self.stages]
-        plain = [nd for nd in self.needs if nd.kind == "address" and nd.rows is None]
-        self.hold_needs = plain[:1] or list({(nd.kind, nd.rows): nd for nd in self.needs}.values())
+        self.needs = [checked_need(st, self) for st in self.stages]
         self.owners: dict[str | None, bool] = {}  # address -> owned by this worker
         self.last_rt = NO_TIME
         self.step = 0
         self.outbox: list[tuple[int, int, int, list[Event]]] = []
         self.unreported = 0
-        self.held = 0  # records this worker held (workers.records.N)
-        self.sources = 0  # records whose source it owns (workers.sources.N)
 
-    # -- the stages ---------------------------------------------------------------------------
     def _owned(self, batch: FlowBatch) -> tuple[list[bool], list[bool]]:
         if len(self.owners) > OWNER_CACHE:
             self.owners.clear()
             self.ctx.stats.add("workers.owner_cache_resets")
         return owned_columns(batch, self.index, self.n, self.owners, self.owners_map)
 
-    def _need(self, stage: Stage) -> Need:
-        """A detector's need, its ``partition_rows`` called in isolation: one that raises or
-        answers with the wrong length is counted against its plugin (``plugin_errors``, and
-        logged the first time), and the detector then gets every flow of the worker's hosts
-        for that batch: more work, the same alerts. It does not count towards disabling the
-        detector, which one process never calls it for."""
-        need = Need.of(stage.partition, stage.obj)
-        rows = need.rows
-        if rows is None:
-            return need
-
-        def checked(batch: FlowBatch, end: str) -> Sequence[bool] | None:
-            try:
-                got = rows(batch, end)
-                if got is not None and len(got) != batch.length:
-                    raise ValueError(f"partition_rows returned {len(got)} values for {batch.length} records")
-                return got
-            except Exception as exc:
-                if self.ctx.strict:
-                    raise self._strict_error(stage, "detector partition_rows", exc) from exc
-                msg = f"partition_rows failed: {type(exc).__name__}: {exc}"
-                if not self.ctx.stats.plugin_errors.get(stage.plugin):
-                    log.error("flowcep: detector %r (plugin %s): %s; it gets every flow of its hosts",
-                              stage.name, stage.plugin, msg)
-                self.ctx.stats.plugin_error(stage.plugin, f"{stage.name}: {msg}")
-                return None
-
-        return Need(need.kind, checked)
-
-    def _held(self, batch: FlowBatch, ms: list[bool], md: list[bool]) -> list[int]:
-        """The positions of the records some detector of this worker reads: the union of
-        their needs. With a source detector (every shipped set) each flow a worker's host
-        sent is held, and the others' tests run only on the flows whose destination alone it
-        owns (a quarter of them with 2 workers), cut out with their columns copied on read."""
-        n = batch.length
-        needs = self.hold_needs
-        if not needs:  # every detector is global and runs in worker 0: this one holds nothing
-            return []
-        if not any(nd.kind == "source" for nd in needs):
-            masks = [nd.mask(batch, ms, md) for nd in needs]
-            if any(m is None for m in masks):
-                return list(range(n))
-            out: list[bool] = masks[0]  # type: ignore[assignment]  # not None: checked above
-            for m in masks[1:]:
-                out = list(map(operator.or_, out, m))  # type: ignore[arg-type]
-            return list(compress(range(n), out))
-        others = list(compress(range(n), map(operator.gt, md, ms)))  # the destination only
-        chosen: list[bool] | None = [False] * len(others)
-        sub = batch.take(others) if others else None
-        for nd in needs:
-            if nd.kind == "source" or sub is None:
-                continue
-            if nd.kind == "global":
-                return list(range(n))
-            got = nd.dst_rows(sub)
-            if got is None:
-                chosen = None  # every flow to one of its hosts
-                break
-            chosen = list(map(operator.or_, chosen, got))  # type: ignore[arg-type]
-        held = list(ms)
-        for i in others if chosen is None else compress(others, chosen):
-            held[i] = True
-        return list(compress(range(n), held))
-
-    def process(self, batch: FlowBatch) -> list[Event]:
-        """One input batch, as :meth:`Pipeline.process` with the share cut after admission."""
-        if batch.stream in EVENT_STREAMS:
-            return self._gateway_events(batch)
-        if batch.stream != FLOW_STREAM:
-            return self._options(batch)
-        n = batch.length
-        self.whole.count("input", n)
-        if n == 0:
-            return []
-        batch = self.sanitizer.clean(batch)
-        n = batch.length
-        if n == 0:
-            return []
-        self.whole.count("enrich", n)
-        admitted = self.clock.admit(batch)
-        if not admitted.length:
-            return self._detect(self.clock.hold(None))
-        ms, md = self._owned(admitted)
-        # each record is counted by the owner of its source, so the workers' counts add up
-        # (every admitted record is released to the detectors, at the latest at the end)
-        sources = ms.count(True)
-        self.ctx.stats.count("detect", sources)
-        self.sources += sources
-        keep = None if self.keep_all else self._held(admitted, ms, md)
-        held = admitted.length if keep is None else len(keep)
-        self.ctx.stats.add("workers.records", held)
-        self.held += held
-        # enriched when released (_detect): only the records held, each once
-        return self._detect(self.clock.hold(admitted, keep))
-
-    def _gateway_events(self, batch: FlowBatch) -> list[Event]:
-        """Alert and metric documents of gateway runs (a level-2 monitor's input): every worker
-        admits them to its clock, so time stays one process's, and worker 0 alone holds them and
-        hands them, whole, to the detectors that read them."""
-        self.whole.count("input", batch.length)
-        if not batch.length:
-            return []
-        admitted = self.clock.admit(batch)
-        return self._detect(self.clock.hold(admitted if self.index == 0 else None))
+    def follow(self, batch: FlowBatch | None, releases: Sequence[int], released_to: int,
+               watermark: int) -> list[Event]:
+        """One step: hold this worker's rows, release at the main clock's release points,
+        detect (one process's :meth:`Pipeline.process` on this worker's share)."""
+        self.buffer.hold(batch)
+        return self._detect(self.buffer.follow(releases, released_to, watermark))
 
     def _detect(self, released: list[FlowBatch]) -> list[Event]:
         events: list[Event] = []
         for rb in released:
-            if rb.stream != FLOW_STREAM:  # gateway documents: only worker 0 holds them
+            if rb.stream != FLOW_STREAM:  # gateway documents: only worker 0 is sent them
                 for st in self.stages:
                     if rb.stream in getattr(st.obj, "streams", ()):
                         events.extend(self._detect_isolated(st, rb))
                 continue
             self.pipe.enrich(rb)
             # Each detector gets the flows it reads (detectors with the same need share one
-            # cut). A worker holds their union, all of hosts it owns at one end or both, so a
-            # plain address detector gets it whole. A cut copies out only the columns its
-            # detector reads (take's column views): a detector reads a third of the columns or less.
+            # cut). A worker is sent their union, all of hosts it owns at one end or both, so
+            # a plain address detector gets it whole. A cut copies out only the columns its
+            # detector reads (take's column views).
             takes: dict[tuple[str, Any], FlowBatch] = {}
             owned: tuple[list[bool], list[bool]] | None = None
             for st, need in zip(self.stages, self.needs, strict=True):
@@ -330,9 +356,7 @@ class _Worker(StageRunner):
                     sub = takes[key] = rb if idx is None or len(idx) == rb.length else rb.take(idx)
                 if sub.length:
                     events.extend(self._mine(st, self._detect_isolated(st, sub)))
-        self.whole.gauge("watermark_ms", self.clock.watermark)
-        self.whole.gauge("event_time_max_ms", self.clock.max_seen)
-        rt = self.clock.released_to
+        rt = self.buffer.released_to
         if rt > self.last_rt:
             self.last_rt = rt
             for st in self.stages:
@@ -348,14 +372,10 @@ class _Worker(StageRunner):
             return events
         return [e for e in events if event_owner(e, self.n, self.owners_map) == self.index]
 
-    def _options(self, batch: FlowBatch) -> list[Event]:
-        """Options records go to every worker's detectors; an address detector's events are
-        kept by the owner of their key, any other's by worker 0."""
-        n = batch.length
-        batch = self.sanitizer.clean(batch)
-        self.whole.count("options", n, batch.length)
-        if not batch.length:
-            return []
+    def options(self, batch: FlowBatch) -> list[Event]:
+        """Options records (checked and counted by the main process) go to every worker's
+        detectors; an address detector's events are kept by the owner of their key, any
+        other's by worker 0."""
         events: list[Event] = []
         for st in self.stages:
             on_options = getattr(st.obj, "on_options", None)
@@ -364,17 +384,8 @@ class _Worker(StageRunner):
                 events.extend(self._mine(st, got) if st.partition == "address" or self.index == 0 else [])
         return events
 
-    def idle(self, idle_s: float) -> list[Event]:
-        """Live inputs silent: wall-clock time moves the watermark (as one process does)."""
-        if not self.pipe.idle_advance or self.clock.max_seen <= NO_TIME:
-            return []
-        target = self.clock.max_seen - self.lateness_ms + int(idle_s * 1000)
-        if target <= self.clock.watermark:
-            return []
-        return self._detect(self.clock.advance(target))
-
-    def finish(self) -> list[Event]:
-        events = self._detect(self.clock.flush())
+    def finish(self, releases: Sequence[int], released_to: int, watermark: int) -> list[Event]:
+        events = self.follow(None, releases, released_to, watermark)
         for st in self.stages:
             got = self._call(st, "detector flush", st.obj.flush)
             if got:
@@ -386,7 +397,7 @@ class _Worker(StageRunner):
         step = self.step
         self.step += 1
         if events:
-            self.outbox.append((step, self.clock.watermark, self.clock.released_to, events))
+            self.outbox.append((step, self.buffer.watermark, self.buffer.released_to, events))
         self.unreported += 1
         if self.outbox or self.unreported >= _REPORT_EVERY:
             self.report()
@@ -396,86 +407,51 @@ class _Worker(StageRunner):
         self.outbox = []
         self.unreported = 0
 
-    def end(self) -> None:
-        events = self.finish()
+    def end(self, events: list[Event]) -> None:
         self.report()
         self.ctx.stats.gauge(f"workers.cpu_s.{self.index}", _cpu_s())
-        # how even the owner map split the work, free of the CPU figures' noise
-        self.ctx.stats.gauge(f"workers.records.{self.index}", self.held)
-        self.ctx.stats.gauge(f"workers.sources.{self.index}", self.sources)
-        self.conn.send(("done", self.index, self.step, self.clock.watermark, events, self.ctx.stats.export()))
+        self.conn.send(("done", self.index, self.step, self.buffer.watermark, events, self.ctx.stats.export()))
 
 
-def _worker_main(pipe: Pipeline, index: int, n: int, conn: Connection, read_self: bool,
-                 owners: OwnerMap) -> None:
-    """A worker's life: read its input itself (one file input) or take the main process's
-    batches and idle ticks; then finish and report."""
+def _worker_main(pipe: Pipeline, index: int, n: int, conn: Connection, owners: OwnerMap,
+                 turns: Any, others: Sequence[Connection] = ()) -> None:
+    """A worker's life: take the main process's steps until it says finish; then report.
+    ``turns``: a lock the workers take in turn around each message (measurement only,
+    ``FLOWCEP_WORKERS_SEQUENTIAL``), or None. ``others``: the main process's ends of this
+    worker's pipe and of the pipes of the workers forked before it (the fork copied them),
+    closed here, so that when the main process dies every worker's pipe ends and the worker
+    with it."""
+    for c in others:
+        c.close()
     # The main process owns the run's end: a Ctrl-C reaches the whole process group, and a
-    # worker that died of it would lose the steps still in flight. It tells us to stop.
+    # worker that died of it would lose the steps still in flight. It tells us to finish.
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
-    ctx = pipe.ctx
     # the pipeline's collector settings (cli/run.py _long_run_gc): the detectors' long-lived
     # tables are not walked every 700 allocations, and what the fork inherited stays frozen
     # (a collection would touch, and so copy, every inherited page)
     gc.freeze()
     gc.set_threshold(20_000, *gc.get_threshold()[1:])
-    ctx.stats.__init__()  # type: ignore[misc]  # the fork's copy: report only this worker's counts
+    pipe.ctx.stats.__init__()  # type: ignore[misc]  # the fork's copy: report only this worker's counts
     code = 0
     try:
-        if read_self:
-            # every worker reads the whole file; its decode counts and drops (malformed,
-            # unknown template) are counted once, by worker 0
-            if conn.recv()[0] != "go":  # stopped before it started (sequential runs: a Ctrl-C)
-                conn.send(("done", index, 0, NO_TIME, [], ctx.stats.export()))
-                return
-            opened = pipe.plan.open_inputs(ctx if index == 0 else dataclasses.replace(ctx, stats=Stats()))
-            live = any(i.live or bool(getattr(src, "live", False)) for i, src in opened)
-            w = _Worker(pipe, index, n, conn, live, owners)
-            stop = threading.Event()
-
-            def listen() -> None:  # the main process's "stop" (Ctrl-C) or its end
-                try:
-                    conn.recv()
-                except (EOFError, OSError):
-                    pass
-                stop.set()
-
-            threading.Thread(target=listen, name="stop listener", daemon=True).start()
-            for plan_input, src in opened:
-                try:
-                    for batch in src.batches():
-                        if stop.is_set():
-                            ctx.stats.add("workers.stopped_early")
-                            break
-                        if batch.length:
-                            w.done_step(w.process(batch))
-                except FlowcepError as exc:
-                    pipe.input_failed(plan_input.raw, str(exc), count=index == 0)
-                except Exception as exc:  # one broken input never stops the others
-                    pipe.input_failed(plan_input.raw, f"{type(exc).__name__}: {exc}", count=index == 0)
-                finally:
-                    try:
-                        src.close()
-                    except Exception:  # noqa: S110 - closing a finished file input
-                        pass
-            w.end()
-        else:
-            first = conn.recv()
-            w = _Worker(pipe, index, n, conn, bool(first[1]), owners)
-            while True:
-                msg = conn.recv()
+        w = _Worker(pipe, index, n, conn, owners)
+        while True:
+            msg = conn.recv()
+            if turns is not None:
+                turns.acquire()
+            try:
                 kind = msg[0]
-                if kind == "batch":
-                    w.done_step(w.process(msg[1]))
-                elif kind == "idle":
-                    w.done_step(w.idle(msg[1]))
-                elif kind == "clock":
-                    if msg[1] in _CLOCK_CALLS:
-                        getattr(w.clock, msg[1])(msg[2])
+                if kind == "step":
+                    w.done_step(w.follow(msg[1], msg[2], msg[3], msg[4]))
+                elif kind == "options":
+                    w.done_step(w.options(msg[1]))
                 else:  # finish
-                    w.end()
+                    w.end(w.finish(msg[1], msg[2], msg[3]))
                     break
+            finally:
+                if turns is not None:
+                    turns.release()
     except EOFError:  # the main process is gone
         code = 1
     except BaseException as exc:  # one line to the main process, which ends the run with it
@@ -489,28 +465,29 @@ def _worker_main(pipe: Pipeline, index: int, n: int, conn: Connection, read_self
 
 
 class WorkerPool:
-    """N forked workers and the main process's side: broadcast, merge steps, emit."""
+    """N forked workers and the main process's side: check, admit and route each record
+    once, send each worker its rows and the clock's progress, merge the steps, emit."""
 
-    def __init__(self, pipe: Pipeline, n: int, read_self: bool) -> None:
+    def __init__(self, pipe: Pipeline, n: int, balance: bool) -> None:
         if n < 2:
             raise ValueError("a worker pool needs at least 2 workers")
         self.n = n
-        # measurement only (benchmarks/bench_workers.py --sequential): workers that read the
-        # input themselves run one after the other, so each one's CPU seconds are measured
-        # without the others competing for the cores; the alerts are the same
-        self.sequential = read_self and os.environ.get("FLOWCEP_WORKERS_SEQUENTIAL") == "1"
+        # measurement only (benchmarks/bench_workers.py --sequential): the workers take turns,
+        # one message at a time, so each one's CPU seconds are measured without the others
+        # competing for the cores; the alerts are the same
+        sequential = os.environ.get("FLOWCEP_WORKERS_SEQUENTIAL") == "1"
+        self.pipe = pipe
         self.ctx = pipe.ctx
-        self.read_self = read_self
+        self.keeper: TimeKeeper | None = None
         self._conns: list[Connection] = []
         self._procs: list[Any] = []
         self._replies: queue.Queue[tuple[Any, ...]] = queue.Queue()
+        self._failed: dict[int, str] = {}  # worker -> what its reader or sender met
         self._upto = [0] * n  # steps each worker has reported
         self._steps: dict[int, list[Any]] = {}  # step -> [watermark, release point, events]
         self._emitted = 0
         self._done: dict[int, tuple[int, int, list[Event]]] = {}
         self._closed = False
-        self._started = False
-        self._stopping = False
         # detectors that split a global view by host: their documents are merged per window
         self._mergers: dict[str, Callable[[list[Event]], list[Event]]] = {}
         for st in pipe.detectors:
@@ -519,11 +496,13 @@ class WorkerPool:
                 self._mergers[str(getattr(st.obj, "name", st.name))] = merge
         self._partials: dict[tuple[str, str, str], list[Event]] = {}
         # one map for the whole run, fixed before the fork: a host's state never moves
-        self.owners = owner_map(pipe, n, read_self)
+        self.owners = owner_map(pipe, n, balance)
+        self.router = Router([checked_need(st, pipe) for st in pipe.detectors], n, self.owners, self.ctx.stats)
         mp = multiprocessing.get_context("fork")
+        turns = mp.Lock() if sequential else None
         for i in range(n):
             parent, child = mp.Pipe(duplex=True)
-            proc = mp.Process(target=_worker_main, args=(pipe, i, n, child, read_self, self.owners),
+            proc = mp.Process(target=_worker_main, args=(pipe, i, n, child, self.owners, turns, [*self._conns, parent]),
                               name=f"flowcep-worker-{i}", daemon=True)
             proc.start()
             child.close()
@@ -531,71 +510,150 @@ class WorkerPool:
             self._procs.append(proc)
         self._readers = [threading.Thread(target=self._read, args=(i, c), name=f"worker-{i} replies",
                                           daemon=True) for i, c in enumerate(self._conns)]
-        for t in self._readers:
+        self._outboxes: list[queue.Queue[bytes | None]] = [queue.Queue(maxsize=INFLIGHT) for _ in range(n)]
+        self._senders = [threading.Thread(target=self._send, args=(i,), name=f"worker-{i} sender", daemon=True)
+                         for i in range(n)]
+        for t in (*self._readers, *self._senders):
             t.start()
-        if read_self:
-            for w in range(1 if self.sequential else n):
-                self._conns[w].send(("go",))
         self.ctx.stats.gauge("workers", n)
         self.ctx.stats.gauge("workers.cpu_s.main_at_fork", _cpu_s())
 
+    # -- the workers' pipes --------------------------------------------------------------------
     def _read(self, index: int, conn: Connection) -> None:
         while True:
             try:
                 msg = conn.recv()
             except (EOFError, OSError, TypeError):  # TypeError: the pipe closed under this recv
+                self._failed.setdefault(index, "exited unexpectedly")
                 self._replies.put(("gone", index))
                 return
+            if msg[0] == "error":
+                self._failed[index] = str(msg[2])
             self._replies.put(msg)
             if msg[0] in ("done", "error"):
                 return
 
-    def _broadcast(self, msg: tuple[Any, ...]) -> None:
-        """Send ``msg`` to every worker, pickled once (a worker's ``recv`` unpickles it)."""
-        data = ForkingPickler.dumps(msg)
-        for w, conn in enumerate(self._conns):
+    def _send(self, index: int) -> None:
+        """Worker ``index``'s sender: writes its queued messages (a write blocks while the
+        worker is busy; the GIL is released meanwhile)."""
+        q, conn = self._outboxes[index], self._conns[index]
+        while True:
+            data = q.get()
+            if data is None:
+                return
             try:
                 conn.send_bytes(data)
-            except (BrokenPipeError, OSError) as exc:
-                self._raise_reported()
-                raise WorkerError(f"worker {w} is gone ({exc.strerror or exc}); "
-                                  "run with --workers 1 to see the error") from None
-
-    def _raise_reported(self) -> None:
-        """A worker's own error, if it sent one, says more than a broken pipe."""
-        while True:
-            try:
-                msg = self._replies.get_nowait()
-            except queue.Empty:
+            except (OSError, ValueError) as exc:  # ValueError: closed by close()
+                self._failed.setdefault(index, f"is gone ({getattr(exc, 'strerror', None) or exc})")
                 return
-            if msg[0] in ("error", "gone"):
-                self._take(msg)
 
-    # -- broadcast (live or several inputs) ------------------------------------------------------
+    def _put(self, index: int, data: bytes) -> None:
+        """Queue a message for worker ``index``; waits while its queue is full (back-pressure)
+        and ends the run with one line if the worker died meanwhile."""
+        q = self._outboxes[index]
+        waited = 0.0
+        while True:
+            self._check(index)
+            try:
+                q.put(data, timeout=0.5)
+                return
+            except queue.Full:
+                waited += 0.5
+                if not self._procs[index].is_alive():
+                    self._failed.setdefault(index, "exited unexpectedly")
+                elif waited >= _SILENCE_S:
+                    raise WorkerError(f"worker {index} took no batch within {_SILENCE_S:.0f} s; "
+                                      "run with --workers 1 to see where it stalls") from None
+
+    def _check(self, index: int) -> None:
+        what = self._failed.get(index)
+        if what is None:
+            return
+        if what in ("exited unexpectedly",) or what.startswith("is gone"):
+            raise WorkerError(f"worker {index} {what}; run with --workers 1 to see the error")
+        raise WorkerError(f"worker {index}: {what}")
+
+    def _send_all(self, msg: tuple[Any, ...]) -> None:
+        data = bytes(ForkingPickler.dumps(msg))  # pickled once
+        for w in range(self.n):
+            self._put(w, data)
+
+    # -- the main process's share of the work ----------------------------------------------------
     def start(self, live: bool) -> None:
-        if not self._started and not self.read_self:
-            self._started = True
-            self._broadcast(("start", live))
+        """The run's clock, once the inputs are open (live ones follow the wall clock)."""
+        if self.keeper is None:
+            time_cfg = {**TIME_DEFAULTS, **dict(self.pipe.config.get("time") or {})}
+            self.keeper = TimeKeeper(self.pipe.plan.lateness_ms, self.ctx.stats,
+                                     max_pending=int(time_cfg["max_pending"]),
+                                     policy=TimePolicy.from_config(time_cfg, live))
+
+    def _clock(self) -> TimeKeeper:
+        if self.keeper is None:
+            self.start(False)
+        assert self.keeper is not None
+        return self.keeper
 
     def batch(self, batch: FlowBatch) -> None:
-        self._broadcast(("batch", batch))
+        """One input batch, as :meth:`Pipeline.process` up to the detectors: checked, counted
+        and admitted here, once; each worker is sent its rows and the clock's progress."""
+        stats = self.ctx.stats
+        keeper = self._clock()
+        if batch.stream in EVENT_STREAMS:  # a level-2 monitor's gateway documents: worker 0
+            stats.count("input", batch.length)
+            if batch.length:
+                admitted = keeper.admit(batch)
+                self._step([admitted if admitted.length else None] + [None] * (self.n - 1))
+            return
+        if batch.stream != FLOW_STREAM:  # options records: checked here, to every worker
+            n = batch.length
+            batch = self.pipe.sanitizer.clean(batch)
+            stats.count("options", n, batch.length)
+            if batch.length:
+                self._send_all(("options", batch))
+            return
+        n = batch.length
+        stats.count("input", n)
+        if n == 0:
+            return
+        batch = self.pipe.sanitizer.clean(batch)  # a bad value drops its record, once
+        n = batch.length
+        if n == 0:
+            return
+        stats.count("enrich", n)  # enriched in the workers, each record by one of them at least
+        admitted = keeper.admit(batch)
+        # every admitted record reaches the detectors (at the latest at the end): counted once
+        stats.count("detect", admitted.length)
+        if not admitted.length:
+            self._step([None] * self.n)
+            return
+        parts = self.router.route(admitted)
+        self._step([admitted if idx is None else (admitted.take(idx) if idx else None) for idx in parts])
+
+    def _step(self, parts: Sequence[FlowBatch | None]) -> None:
+        keeper = self._clock()
+        releases = keeper.take_releases()
+        rt, wm = keeper.released_to, keeper.watermark
+        self.ctx.stats.gauge("watermark_ms", wm)
+        self.ctx.stats.gauge("event_time_max_ms", keeper.max_seen)
+        for w, part in enumerate(parts):
+            self._put(w, bytes(ForkingPickler.dumps(("step", part, releases, rt, wm))))
 
     def idle(self, idle_s: float) -> None:
-        self._broadcast(("idle", idle_s))
+        """Live inputs silent: wall-clock time moves the watermark (as one process does)."""
+        keeper = self._clock()
+        if keeper.max_seen <= NO_TIME:
+            return
+        target = keeper.max_seen - keeper.lateness_ms + int(idle_s * 1000)
+        if target <= keeper.watermark:
+            return
+        keeper.advance(target)
+        self._step([None] * self.n)
 
     def clock(self, name: str, source: str) -> None:
-        """One of the clock's file-input calls (see Pipeline._clock_call), for every worker;
-        not a step: it changes when the watermark may move, not what a step holds."""
-        self._broadcast(("clock", name, source))
-
-    def stop_reading(self) -> None:
-        """Ctrl-C with workers reading their file themselves: each stops after its batch."""
-        self._stopping = True
-        for w in range(self.n):
-            try:
-                self._conns[w].send(("stop",))
-            except (BrokenPipeError, OSError):
-                pass
+        """One of the clock's file-input calls (see Pipeline._clock_call): the main clock is
+        the only one."""
+        if name in ("wait_for", "heard_from", "reading", "finished"):
+            getattr(self._clock(), name)(source)
 
     # -- merging ----------------------------------------------------------------------------------
     def poll(self, timeout: float | None = None) -> list[tuple[list[Event], int, bool]]:
@@ -618,9 +676,12 @@ class WorkerPool:
         return len(self._done) == self.n
 
     def finish(self) -> list[tuple[list[Event], int, bool]]:
-        """End of input: every worker finishes; returns every remaining step, the last final."""
-        if not self.read_self:
-            self._broadcast(("finish",))
+        """End of input: the clock releases everything, every worker finishes; returns every
+        remaining step, the last final."""
+        keeper = self._clock()
+        keeper.flush()
+        self.ctx.stats.gauge("watermark_ms", keeper.watermark)
+        self._send_all(("finish", keeper.take_releases(), keeper.released_to, keeper.watermark))
         out: list[tuple[list[Event], int, bool]] = []
         while not self.finished:
             try:
@@ -629,7 +690,12 @@ class WorkerPool:
                 raise WorkerError(f"workers did not answer within {_SILENCE_S:.0f} s; "
                                   "run with --workers 1 to see where it stalls") from None
             out.extend(self._take(msg))
-        self.ctx.stats.gauge("workers.cpu_s.main", _cpu_s())
+        stats = self.ctx.stats
+        stats.gauge("workers.records", sum(self.router.held))
+        for w in range(self.n):  # how even the owner map split the work, free of CPU noise
+            stats.gauge(f"workers.records.{w}", self.router.held[w])
+            stats.gauge(f"workers.sources.{w}", self.router.sources[w])
+        stats.gauge("workers.cpu_s.main", _cpu_s())
         return out
 
     def _take(self, msg: tuple[Any, ...]) -> list[tuple[list[Event], int, bool]]:
@@ -644,8 +710,6 @@ class WorkerPool:
             self._upto[index] = upto
             self._done[index] = (upto, wm, events)
             self.ctx.stats.merge(stats)
-            if self.sequential and index + 1 < self.n and not self._stopping:
-                self._conns[index + 1].send(("go",))  # (after a stop, each was told to stop)
             out = self._ready()
             if self.finished:
                 out.extend(self._final())
@@ -657,6 +721,7 @@ class WorkerPool:
                 return []
             raise WorkerError(f"worker {msg[1]} exited unexpectedly; run with --workers 1 to see the error")
         return []
+
 
     def _add(self, items: list[tuple[int, int, int, list[Event]]]) -> None:
         for step, wm, rt, events in items:
@@ -724,6 +789,11 @@ class WorkerPool:
         if self._closed:
             return
         self._closed = True
+        for q in self._outboxes:
+            try:
+                q.put_nowait(None)
+            except queue.Full:  # a sender blocked on a worker that is gone: closing the pipe ends it
+                pass
         for c in self._conns:
             c.close()
         for p in self._procs:
@@ -733,15 +803,15 @@ class WorkerPool:
                 p.join(timeout=5)
 
 
-def owner_map(pipe: Pipeline, n: int, read_self: bool) -> OwnerMap:
-    """The run's owner map. A regular file read by every worker: buckets balanced by the
+def owner_map(pipe: Pipeline, n: int, balance: bool) -> OwnerMap:
+    """The run's owner map. One regular file (``balance``): buckets balanced by the
     records of the first :data:`BALANCE_SAMPLE` flows (:func:`bucket_loads`), read here before
     the fork, so every worker starts with the same map. Anything else (live inputs, stdin,
     several inputs): CRC-32 modulo ``n``, since what comes later cannot be sampled first and a
     host's state must not move between workers. Any map gives the alerts of one process."""
     stats = pipe.ctx.stats
     stats.gauge("workers.buckets", 0)
-    if not read_self:
+    if not balance:
         return OwnerMap(n)
     started = _cpu_s()
     sample: list[FlowBatch] = []

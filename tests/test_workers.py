@@ -81,6 +81,11 @@ def _same_runs(tmp: Path, data: Path) -> list[tuple[Any, ...]]:
         # every record was read, detected and counted once, whatever the number of workers
         assert sn["stages"]["detect"] == s1["stages"]["detect"]
         assert sn["alerts_by_rule"] == s1["alerts_by_rule"]
+        # records in = records handled + drops by reason, each counted once (by the main process)
+        assert sn["stages"]["input"]["in"] == sn["stages"]["detect"]["in"] + sum(sn["drops"].values())
+        g = sn["gauges"]
+        assert sum(g[f"workers.sources.{w}"] for w in range(n)) == sn["stages"]["detect"]["in"]
+        assert sum(g[f"workers.records.{w}"] for w in range(n)) == g["workers.records"]
         assert sn["stages"]["input"] == s1["stages"]["input"]  # every worker reads the file: counted once
         assert sn["stages"]["decode"] == s1["stages"]["decode"]
         assert sn["drops"] == s1["drops"]
@@ -211,8 +216,8 @@ class _SkewedMap:
     def __init__(self) -> None:
         self.calls: list[bool] = []
 
-    def __call__(self, pipe: Any, n: int, read_self: bool) -> OwnerMap:
-        self.calls.append(read_self)
+    def __call__(self, pipe: Any, n: int, balance: bool) -> OwnerMap:
+        self.calls.append(balance)
         table = tuple(b % n if b % 17 == 0 else n - 1 for b in range(BUCKETS))
         return OwnerMap(n, table)
 
@@ -316,6 +321,59 @@ def test_live_collector_with_workers_stops_cleanly_on_ctrl_c(tmp_path: Path, ups
     assert snap["stages"]["detect"]["in"] == snap["stages"]["input"]["in"] > 0
     alerts = [json.loads(line) for line in out.read_text().splitlines()]
     assert any(a["rule"]["id"] == "multistage-attack" and a["source"]["ip"] == "59.2.153.68" for a in alerts)
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_workers_end_when_the_main_process_is_killed(tmp_path: Path) -> None:
+    """kill -9 of the main process leaves no worker behind: each worker's pipe ends (no
+    worker holds a copy of the main process's end of any pipe), and the worker with it."""
+    import socket
+    import time
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    run = subprocess.Popen(
+        [sys.executable, "-m", "flowcep_plugin", "run", "-q", "--no-progress", "--workers", "2",
+         "--input", f"ipfix+udp://127.0.0.1:{port}", "--output", f"jsonl:{tmp_path / 'a.jsonl'}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 120
+        while len(workers) < 2 and time.monotonic() < deadline and run.poll() is None:
+            time.sleep(0.2)
+            workers = _children(run.pid)
+        assert len(workers) == 2, workers
+        run.kill()
+        run.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(Path(f"/proc/{w}").exists() and
+                                                   " Z " not in Path(f"/proc/{w}/stat").read_text()
+                                                   for w in workers):
+            time.sleep(0.2)
+        left = [w for w in workers if Path(f"/proc/{w}").exists() and " Z " not in Path(f"/proc/{w}/stat").read_text()]
+        assert not left, left
+    finally:
+        if run.poll() is None:
+            run.kill()
+        for w in workers:
+            try:
+                os.kill(w, signal.SIGKILL)
+            except OSError:
+                pass
 
 
 # -- in-process runs: a worker that dies, counts that add up, each partition kind -------------------
@@ -461,8 +519,6 @@ def _pipeline_run(workers: int, detectors: list[str], source: str = "feed:x") ->
                                             "progress": False, "workers": workers, "lateness": "1 min"})
     sink = CollectingOutput()
     pipeline = Pipeline(plan, Context(), extra_outputs=[sink])
-    if pipeline.pool is not None:  # a regular file is read by every worker; anything else is sent
-        assert pipeline.pool.read_self == source.startswith("feedfile:")
     stats = pipeline.run()
     alerts = sorted((e["flowcep"]["counts"]["by"], e["flowcep"]["key"], e["flowcep"]["counts"]["flows"])
                     for e in sink.events)
@@ -557,14 +613,21 @@ def test_sequential_workers_for_measurement_give_the_same_alerts(monkeypatch: py
 
 
 class _SlowFeed(_Feed):
-    """A long file: 3000 batches, read slowly (30 s at least)."""
+    """A long file: 3000 batches, read slowly (30 s at least), that ends when closed."""
+
+    closed = False
 
     def batches(self) -> Any:
         import time
 
         for k in range(3000):
+            if self.closed:  # the main loop closes its inputs on a stop
+                return
             time.sleep(0.01)
             yield FlowBatch.from_rows(_rows(k), source=self.raw)
+
+    def close(self) -> None:
+        self.closed = True
 
 
 class _SlowPlugin(_Plugin):
@@ -573,9 +636,10 @@ class _SlowPlugin(_Plugin):
         return [InputSpec(name="slow", summary="t", schemes=("slow",), open=_SlowFeed, reads_file=True)]
 
 
-def test_stop_while_workers_read_a_file_drains_and_reports(tmp_path: Path) -> None:
-    """Ctrl-C while every worker reads the file itself: each stops after its current batch,
-    finishes its windows and reports; the run ends at once with the alerts of what was read."""
+def test_stop_while_the_main_process_reads_a_file_drains_and_reports(tmp_path: Path) -> None:
+    """Ctrl-C while the main process reads a file for the workers: it stops reading, the
+    workers finish what they were sent and report; the run ends at once with the alerts of
+    what was read."""
     import threading
     import time
 
@@ -583,20 +647,20 @@ def test_stop_while_workers_read_a_file_drains_and_reports(tmp_path: Path) -> No
     pm.register_plugin(_SlowPlugin(), PluginInfo(name="t", module="tests", distribution="tests",
                                                  version="0", origin="registered"))
     data = tmp_path / "long.flows"
-    data.write_bytes(b"")  # a regular file: every worker opens it itself
+    data.write_bytes(b"")
     plan = resolve(Registry.build(pm), {}, {"inputs": [f"slow:{data}"], "detectors": ["persource"],
                                             "enrichers": [], "progress": False, "workers": 2})
     sink = CollectingOutput()
     pipeline = Pipeline(plan, Context(), extra_outputs=[sink])
-    assert pipeline.pool is not None and pipeline.pool.read_self
+    assert pipeline.pool is not None
     threading.Timer(1.0, pipeline.stop.set).start()
     started = time.monotonic()
     stats = pipeline.run()
     assert time.monotonic() - started < 15  # reading all 3000 batches takes 30 s at least
-    assert stats["gauges"]["workers.stopped_early"] == 2
     read = stats["stages"]["input"]["in"]
     assert 0 < read < 3000 * 60
-    assert sink.events  # the flush of what each worker read
+    assert stats["stages"]["detect"]["in"] + sum(stats["drops"].values()) == read
+    assert sink.events  # the flush of what was read
 
 
 @pytest.mark.slow
@@ -720,19 +784,98 @@ def test_partition_rows_narrow_what_a_worker_holds() -> None:
     assert Need.of("global", object()).mask(batch, ms, md) is None
 
 
-def test_a_worker_holds_its_part_uncopied_and_releases_it_sorted() -> None:
-    from flowcep_plugin.workers import SharedClock
+def test_a_worker_holds_its_part_and_releases_it_sorted_at_the_main_clocks_points() -> None:
+    from flowcep_plugin.workers import ShareBuffer, TimeKeeper
 
     rows = [{"sourceIPv4Address": "10.0.0.1", "flowEndMilliseconds": T0 + t, "octetDeltaCount": t}
             for t in (50, 10, 40, 20, 30, 0)]
     batch = FlowBatch.from_rows(rows)
-    clock = SharedClock(60_000, Stats())
-    admitted = clock.admit(batch)
-    assert clock.hold(admitted, [0, 2, 3]) == []  # within the lateness: held
-    assert clock.pending == 3
-    out = clock.flush()
+    keeper, share = TimeKeeper(60_000, Stats()), ShareBuffer(60_000, Stats())
+    admitted = keeper.admit(batch)
+    share.hold(admitted.take([0, 2, 3]))
+    assert share.follow(keeper.take_releases(), keeper.released_to, keeper.watermark) == []  # within the lateness
+    assert share.pending == 3 and keeper.pending == 6
+    keeper.flush()
+    out = share.follow(keeper.take_releases(), keeper.released_to, keeper.watermark)
     got = [t for b in out for t in b.columns["octetDeltaCount"]]
     assert got == [20, 40, 50]  # the part only, in event-time order
+    assert share.released_to == keeper.released_to == T0 + 50
+
+
+@pytest.mark.parametrize("max_pending", [2_000_000, 40])
+def test_the_main_clock_releases_what_one_process_releases_and_the_shares_follow_it(max_pending: int) -> None:
+    """Out-of-order batches, late records, forced releases past ``max_pending``: the main
+    process's clock (event times only) drops, releases and moves its release point exactly as
+    one process's reorder buffer; workers holding shares release, step by step, exactly
+    their records of what one process releases, in the same order."""
+    import random
+
+    from flowcep_plugin.clock import Reorderer
+    from flowcep_plugin.workers import ShareBuffer, TimeKeeper
+
+    rnd = random.Random(7)
+    batches = []
+    for k in range(40):
+        base = T0 + k * 4_000
+        batches.append(FlowBatch.from_rows([
+            {"sourceIPv4Address": f"10.0.0.{rnd.randrange(9)}", "octetDeltaCount": k * 1000 + i,
+             "flowEndMilliseconds": base + rnd.randrange(-9_000, 3_000)} for i in range(60)]))
+    one_stats, main_stats = Stats(), Stats()
+    one = Reorderer(5_000, one_stats, max_pending=max_pending)
+    keeper = TimeKeeper(5_000, main_stats, max_pending=max_pending)
+    shares = [ShareBuffer(5_000, Stats()) for _ in range(3)]
+    for b in [*batches, None]:
+        if b is None:
+            want = one.flush()
+            keeper.flush()
+            parts: list[FlowBatch | None] = [None] * 3
+        else:
+            want = one.push(b)
+            admitted = keeper.admit(b)
+            owner_of = [v % 3 for v in admitted.columns["octetDeltaCount"]]
+            parts = [admitted.take([i for i, o in enumerate(owner_of) if o == w]) for w in range(3)]
+        releases = keeper.take_releases()
+        assert (keeper.watermark, keeper.released_to) == (one.watermark, one.released_to)
+        wanted = [v for rb in want for v in rb.columns["octetDeltaCount"]]
+        for w, share in enumerate(shares):
+            share.hold(parts[w])
+            got = [v for rb in share.follow(releases, keeper.released_to, keeper.watermark)
+                   for v in rb.columns["octetDeltaCount"]]
+            assert got == [v for v in wanted if v % 3 == w]
+            assert share.released_to == one.released_to
+    assert main_stats.drops == one_stats.drops and one_stats.drops.get("late")
+    assert main_stats.gauges.get("time.forced_releases") == one_stats.gauges.get("time.forced_releases")
+    if max_pending == 40:
+        assert one_stats.gauges.get("time.forced_releases")
+
+
+def test_the_router_sends_a_record_to_the_owner_of_an_end_only_where_a_detector_reads_it() -> None:
+    """portscan + volumetric + a source detector (the shipped mix): a completed TCP
+    connection goes to its source's owner only; a UDP flow and a SYN also to its destination's;
+    a plain address detector takes both ends of everything; a global one all, in worker 0."""
+    from flowcep_portscan import SPEC as PORTSCAN
+    from flowcep_volumetric import SPEC as VOLUMETRIC
+
+    from flowcep_plugin.partition import Need
+    from flowcep_plugin.testing import build_detector
+    from flowcep_plugin.workers import Router
+
+    hosts = [f"10.0.0.{i}" for i in range(64)]
+    a = next(h for h in hosts if owner(h, 2) == 0)
+    b = next(h for h in hosts if owner(h, 2) == 1)
+    rows = [{"sourceIPv4Address": b, "destinationIPv4Address": a, "protocolIdentifier": p,
+             "tcpControlBits": f, "packetDeltaCount": 5, "flowEndMilliseconds": T0 + k}
+            for k, (p, f) in enumerate([(6, 0x1B), (17, 0), (6, 0x02)])]
+    batch = FlowBatch.from_rows(rows)
+    shipped = [Need.of("address", build_detector(PORTSCAN)), Need.of("address", build_detector(VOLUMETRIC)),
+               Need.of("source", object())]
+    router = Router(shipped, 2, OwnerMap(2), Stats())
+    assert router.route(batch) == [[1, 2], None]  # worker 1 owns every source; worker 0 what a reads
+    assert router.held == [2, 3] and router.sources == [0, 3]
+    assert Router([Need.of("address", object())], 2, OwnerMap(2), Stats()).route(batch) == [None, None]
+    assert Router([Need.of("source", object())], 2, OwnerMap(2), Stats()).route(batch) == [[], None]
+    assert Router([Need.of("global", object()), Need.of("source", object())], 2, OwnerMap(2),
+                  Stats()).route(batch) == [None, None]
 
 
 def test_partition_rows_narrow_a_detector_and_a_raising_one_is_counted_not_fatal() -> None:
