@@ -38,6 +38,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from run_reads import RUN_READS  # noqa: E402
+
 from flowcep_plugin.context import Context  # noqa: E402
 from flowcep_plugin.inputs.ipfix import IPFIXFileSource  # noqa: E402
 
@@ -88,12 +90,6 @@ def plain_struct(path: str) -> int:
     return n
 
 
-#: The columns of data.ipfix that ``flowcep run`` with the default detectors and enrichers
-#: makes into lists (traced through ``Columns._make`` on data.ipfix and on its x 20 build,
-#: 2026-12-05): every column but ``ipVersion``, ``flowEndMilliseconds`` and the header columns.
-RUN_READS = ("octetDeltaCount", "packetDeltaCount", "protocolIdentifier", "sourceIPv4Address",
-             "destinationIPv4Address", "icmpTypeCodeIPv4", "flowStartMilliseconds",
-             "sourceTransportPort", "destinationTransportPort", "tcpControlBits", "HTTPRequestURL")
 
 
 def flowcep(path: str, lazy: bool = True, reads: tuple[str, ...] = RUN_READS) -> int:
