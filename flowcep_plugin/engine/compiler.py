@@ -493,10 +493,18 @@ class _Compiler:
         if s.output is not None and s.output.ms is None and s.output.events is not None and s.output.events < 1:
             raise self.err("output every N events: N must be at least 1", s.output.pos)
         if s.output is not None and s.output.ms is None and not s.output.terminated:
-            if aggregated or s.output.kind not in ("default", "all", "last") or not s.output.events:
-                raise self.err("unsupported construct: output rate by events with aggregates, first or "
-                               "snapshot (use a time period, or output [all|last] every N events without "
-                               "aggregates)", s.output.pos)
+            # counted intervals: Esper's OutputConditionCount fires on the N-th event the window
+            # posts and the rows released are those of the time form at an interval end
+            # (ResultSetOutputLimitRowPerGroup GroupByDefault/GroupByAll/NoJoinLast/NoJoinAll,
+            # ResultSetOutputLimitRowPerEvent RowPerEventNoJoinLast and Count). Refused: snapshot,
+            # first over groups (Esper counts each group's events on their own), first with
+            # HAVING, and without aggregates first (not checked against Esper)
+            kind = s.output.kind
+            if not s.output.events or kind == "snapshot" or (kind == "first" and (
+                    not aggregated or grouped or s.having is not None)):
+                raise self.err("unsupported construct: output rate by events with snapshot, or with first "
+                               "over groups, with HAVING or without aggregates (use a time period, or "
+                               "output [all|last] every N events)", s.output.pos)
         # stream plans and the keys each stream must keep
         needed: list[set[str] | None] = [set() for _ in refs]
         all_exprs: list[A.Expr] = [it.expr for it in items or ()] + list(s.group_by)
