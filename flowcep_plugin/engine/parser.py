@@ -696,6 +696,23 @@ class _Build(Transformer[Token, Any]):
             return A.OutputLimit(k, rest[0].ms, None, _pos(meta))
         return A.OutputLimit(k, None, int(str(rest[0])), _pos(meta))
 
+    def output_after(self, meta: Any, children: list[Any]) -> A.OutputLimit:
+        _out, _after, *rest = children
+        after_ms = after_events = None
+        if isinstance(rest[0], A.TimePeriod):
+            after_ms, rest = rest[0].ms, rest[1:]
+        else:
+            after_events, rest = int(str(rest[0])), rest[2:]
+        kind, ms, events = "default", None, None
+        if rest and rest[-1] is not None:  # [kind] every (period | n events)
+            k, _every, *rate = rest
+            kind = str(k).lower() if k is not None else "default"
+            if isinstance(rate[0], A.TimePeriod):
+                ms = rate[0].ms
+            else:
+                events = int(str(rate[0]))
+        return A.OutputLimit(kind, ms, events, _pos(meta), after_ms=after_ms, after_events=after_events)
+
     def output_terminated(self, meta: Any, children: list[Any]) -> A.OutputLimit:
         _out, kind, _when_terminated = children
         k = str(kind).lower() if kind is not None else "default"

@@ -309,3 +309,115 @@ def test_every_distinct_with_expiry_per_source() -> None:
                      (12000, {"src": "h2"}), (15000, {"src": "h1"})]
     got = deliveries("@Name('s0') select a.src as s from pattern [every-distinct(a.src, 10 sec) a=Flow]", evs, "s")
     assert got == [(1000, "+", "h1"), (11000, "+", "h1"), (12000, "+", "h2")]
+
+
+# -- statement start: #firsttime and output after -----------------------------------------------------
+# Esper starts both with the statement's deployment; FlowCEP with the runtime's first time (its
+# first watermark, or its first event). Deploying at Esper time 0 is watermark 0 here.
+
+VFT = "espertechinc/esper regression-lib suite/view/ViewFirstTime.{}"
+OLA = "espertechinc/esper regression-lib suite/resultset/outputlimit/ResultSetOutputLimitAfter.{}"
+
+
+def sb(s: str, i: int = 0) -> dict[str, Any]:
+    return {"theString": s, "intPrimitive": i}
+
+
+@pytest.mark.esper("firsttime", cite=VFT.format("ViewFirstTimeSceneOne (an event at exactly start + 10 sec is "
+                                                "out; no remove stream)"))
+def test_firsttime_scene_one() -> None:
+    evs: list[Ev] = [0, (0, sb("E1", 1)), (2000, sb("E2", 20)), 9999, 10000, (10000, sb("E3", 30)),
+                     (10000, sb("E4", 40))]
+    got = deliveries("@Name('s0') select irstream theString as c0, intPrimitive as c1 from Flow#firsttime(10 sec)",
+                     evs, "c0", "c1")
+    assert got == [(0, "+", "E1", 1), (2000, "+", "E2", 20)]
+
+
+@pytest.mark.esper("firsttime", cite=VFT.format("ViewFirstTimeSceneTwo"))
+def test_firsttime_scene_two() -> None:
+    evs: list[Ev] = [0, (500, {"symbol": "E1"}), (600, {"symbol": "E2"}), 1500, (1600, {"symbol": "E3"}),
+                     (2000, {"symbol": "E4"})]
+    assert deliveries("@Name('s0') select irstream symbol from Flow#firsttime(1 sec)", evs, "symbol") \
+        == [(500, "+", "E1"), (600, "+", "E2")]
+
+
+@pytest.mark.esper("firsttime", cite=VFT.format("ViewFirstTimeSceneTwo") + " (no watermark before the events: the "
+                   "statement starts at the first event's time, FlowCEP's documented start)")
+def test_firsttime_starts_with_the_first_event_without_a_watermark() -> None:
+    evs: list[Ev] = [(500, {"symbol": "E1"}), (600, {"symbol": "E2"}), (1499, {"symbol": "E3"}),
+                     (1500, {"symbol": "E4"})]
+    assert deliveries("@Name('s0') select symbol from Flow#firsttime(1 sec)", evs, "symbol") \
+        == [(500, "+", "E1"), (600, "+", "E2"), (1499, "+", "E3")]
+
+
+@pytest.mark.esper("firsttime", cite="Esper reference, 'First Time Window (firsttime)': aggregates over the events "
+                   "kept, WHERE filtering what the window posts")
+def test_firsttime_with_aggregates_and_where() -> None:
+    evs: list[Ev] = [0, (500, {"v": 1}), (600, {"v": 0}), (900, {"v": 2}), (1600, {"v": 3})]
+    assert deliveries("@Name('s0') select count(*) as n from Flow#firsttime(1 sec) where v > 0", evs, "n") \
+        == [(500, "+", 1), (900, "+", 2)]
+
+
+@pytest.mark.esper("unsupported-is-an-error", cite="Esper reference, 'Context and Context Partitions' (a context "
+                   "partition starts its own #firsttime and output after; FlowCEP starts them with the runtime, so "
+                   "both are refused by name in a context statement, and output after over a join)")
+@pytest.mark.parametrize("epl, needle", [
+    ("create context C partition by a from Flow; context C select a from Flow#firsttime(3 sec)",
+     "#firsttime in a context statement"),
+    ("create context C partition by a from Flow; context C select count(*) from Flow output after 3 events",
+     "output after in a context statement"),
+    ("select x.a from Flow#length(2) as x, Flow#length(2) as y output after 3 events", "output after over a join"),
+    ("select count(*) from Flow output after 3 events first every 2 events", "output after ... first every"),
+    ("select count(*) from Flow output after 3 sec all every 2 sec", "output after ... all every"),
+])
+def test_statement_start_forms_refused(epl: str, needle: str) -> None:
+    with pytest.raises(EPLError) as info:
+        compile_module(epl)
+    assert "unsupported construct" in str(info.value) and needle in str(info.value)
+
+
+@pytest.mark.parametrize("one_batch", [False, True])
+@pytest.mark.esper("output-after", cite=OLA.format("ResultSetDirectTimePeriod (rows of updates before start + "
+                                                   "20 sec are discarded; at 20 sec they go out)"))
+def test_output_after_time_period(one_batch: bool) -> None:
+    items = [(1, sb("E1")), (6000, sb("E2")), (19999, sb("E3")), (20000, sb("E4")), (21000, sb("E5"))]
+    evs: list[Ev] = [0, items] if one_batch else [0, *items]
+    got = deliveries("@Name('s0') select theString from Flow#keepall output after 20 seconds", evs, "theString")
+    assert got == [(20000, "+", "E4"), (21000, "+", "E5")]
+
+
+@pytest.mark.parametrize("one_batch", [False, True])
+@pytest.mark.esper("output-after", cite=OLA.format("ResultSetDirectNumberOfEvents (the first 3 events' rows are "
+                                                   "discarded)"))
+def test_output_after_events(one_batch: bool) -> None:
+    items = [(i + 1, sb(f"E{i + 1}")) for i in range(5)]
+    evs: list[Ev] = [items] if one_batch else list(items)
+    got = deliveries("@Name('s0') select theString from Flow#keepall output after 3 events", evs, "theString")
+    assert got == [(4, "+", "E4"), (5, "+", "E5")]
+
+
+@pytest.mark.esper("output-after", cite=OLA.format("ResultSetEveryPolicy (output after 20 sec every 5 sec: the "
+                                                   "first interval opens with the first event after 20 sec)"))
+def test_output_after_then_every_time_period() -> None:
+    evs: list[Ev] = [0, (1, sb("E1")), (6000, sb("E2")), (16000, sb("E3")), (20000, sb("E4")), (24999, sb("E5")),
+                     25000, (27000, sb("E6")), 29999, 30000]
+    got = deliveries("@Name('s0') select theString from Flow#keepall output after 20 sec every 5 sec", evs,
+                     "theString")
+    assert got == [(25000, "+", "E4"), (25000, "+", "E5"), (30000, "+", "E6")]
+
+
+@pytest.mark.esper("output-after", cite=OLA.format("ResultSetAfterWithOutputLast (the aggregate takes the "
+                                                   "discarded events in: 210 is the sum of all six)"))
+def test_output_after_events_then_last_every_events() -> None:
+    evs = one_ms_apart(*({"intPrimitive": v} for v in (10, 20, 30, 40, 50, 60)))
+    got = deliveries("@Name('s0') select sum(intPrimitive) as thesum from Flow#keepall "
+                     "output after 4 events last every 2 events", evs, "thesum")
+    assert got == [(6, "+", 210)]
+
+
+@pytest.mark.esper("output-after", cite=OLA.format("ResultSetDirectNumberOfEvents") + " with an aggregate (the "
+                   "count goes on under the discarded rows)")
+def test_output_after_events_with_an_aggregate() -> None:
+    got = deliveries("@Name('s0') select count(*) as c from Flow output after 2 events",
+                     one_ms_apart(*({"x": 1} for _ in range(4))), "c")
+    assert got == [(3, "+", 3), (4, "+", 4)]
