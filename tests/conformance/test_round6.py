@@ -226,6 +226,53 @@ def test_insert_into_events_before_the_next_input(same_batch: bool) -> None:
     assert deliveries(epl, evs, "x", "y") == [(1000, "+", 1, 1), (1000, "+", 2, 2)]
 
 
+@pytest.mark.esper("detector-shapes", cite=REF.format("Runtime considerations, insert-into dispatch") + " with a "
+                   "join of the input and the derived stream (each Flow event's D arrives before the next Flow)")
+def test_join_of_input_and_derived_stream_in_one_batch() -> None:
+    epl = ("insert into D select v from Flow; "
+           "@Name('s0') select f.v as fv, d.v as dv from Flow#lastevent as f, D#lastevent as d")
+    got = deliveries(epl, [[(1000, {"v": 1}), (1000, {"v": 2})]], "fv", "dv")
+    # fed whole, Flow 2 would replace Flow 1 before D 1 arrived: (2, 1), (2, 2) only
+    assert got == [(1000, "+", 1, 1), (1000, "+", 2, 1), (1000, "+", 2, 2)]
+
+
+@pytest.mark.esper("detector-shapes", cite=REF.format("count(distinct) over a sliding window: a value counts while "
+                   "any event with it is in the window; each departure outputs its group with the new count, 0 "
+                   "included (Esper's fully aggregated grouped rows)"))
+def test_count_distinct_over_time_window_departures() -> None:
+    evs: list[Ev] = [(1000, {"a": "h", "b": "x"}), (2000, {"a": "h", "b": "x"}), (3000, {"a": "h", "b": "y"}), 13500]
+    got = deliveries("@Name('s0') select a, count(distinct b) as n from Flow#time(10 sec) group by a", evs, "a", "n")
+    assert got == [(1000, "+", "h", 1), (2000, "+", "h", 1), (3000, "+", "h", 2), (11000, "+", "h", 2),
+                   (12000, "+", "h", 1), (13000, "+", "h", 0)]
+
+
+@pytest.mark.esper("detector-shapes", cite=REF.format("prev with a grouped data window (#groupwin): the previous "
+                   "event and the count of the arriving event's own group"))
+def test_prev_over_groupwin_is_per_group() -> None:
+    evs: list[Ev] = [(1, {"a": "k1", "v": 1}), (2, {"a": "k2", "v": 10}), (3, {"a": "k1", "v": 2}),
+                     (4, {"a": "k1", "v": 3}), (5, {"a": "k2", "v": 20})]
+    got = deliveries("@Name('s0') select a, v, prev(1, v) as p, prevcount(v) as c from Flow#groupwin(a)#length(2)",
+                     evs, "a", "v", "p", "c")
+    assert got == [(1, "+", "k1", 1, None, 1), (2, "+", "k2", 10, None, 1), (3, "+", "k1", 2, 1, 2),
+                   (4, "+", "k1", 3, 2, 2), (5, "+", "k2", 20, 10, 2)]
+
+
+HANDSHAKE: list[Ev] = [(1000, {"kind": "syn", "src": "h1"}), (7000, {"kind": "ack", "dst": "h1"}),
+                       (8000, {"kind": "syn", "src": "h2"}), (9000, {"kind": "ack", "dst": "h2"})]
+
+
+@pytest.mark.parametrize("pattern, expected", [
+    ("every a=Flow(kind='syn') -> b=Flow(kind='ack' and dst=a.src) where timer:within(5 sec)", [(9000, "+", "h2")]),
+    ("every a=Flow(kind='syn') -> (b=Flow(kind='ack' and dst=a.src) where timer:within(5 sec))", [(9000, "+", "h2")]),
+    ("(every a=Flow(kind='syn') -> b=Flow(kind='ack' and dst=a.src)) where timer:within(5 sec)", []),
+])
+@pytest.mark.esper("detector-shapes", cite=REF.format("Patterns, operator precedence: a guard binds tighter than "
+                   "followed-by, so an unparenthesized within guards b alone; around the whole expression it ends "
+                   "it 5 sec after the start"))
+def test_within_guard_precedence(pattern: str, expected: list[tuple[Any, ...]]) -> None:
+    assert deliveries(f"@Name('s0') select a.src as s from pattern [{pattern}]", HANDSHAKE, "s") == expected
+
+
 @pytest.mark.esper("detector-shapes", cite=REF.format("select istream/rstream with aggregation (and Esper's "
                    "ResultSetProcessorRowForAll/RowPerGroup: the remove rows carry each group's values before "
                    "the update, one per group touched)"))
