@@ -203,6 +203,14 @@ class _Limiter:
         self.group_n: Counter[Any] = Counter()
         #: the statement keeps its remove stream: a repeated row comes with its remove row
         self.rstream = False
+        #: ``output first every P`` over groups: Esper keeps one polled condition per group
+        #: (ResultSetProcessorGroupedOutputFirstHelper, OutputConditionPolledTime): a group's row
+        #: goes out when the group has no output time yet or P passed since its last one; the
+        #: time is forgotten when the group's last event leaves the window. Not global intervals.
+        self.per_group_first = kind == "first" and mode == "pergroup" and period > 0
+        self.first_at: dict[Any, int] = {}
+        #: groups whose count of events in the window reached 0 in the last update
+        self.emptied: list[Any] = []
         #: ``output first`` with HAVING and no GROUP BY: the intervals start at the first row
         #: HAVING lets through, not at the first event (Esper's OutputProcessViewConditionFirst
         #: updates its output condition only once it has output a row)
@@ -231,7 +239,13 @@ class _Limiter:
         for key, row in rows:
             if self.mode == "pergroup" and self.kind in ("all", "snapshot"):
                 self.group_rows[key] = row
-            if self.kind == "first":
+            if self.per_group_first:
+                last = self.first_at.get(key)
+                if last is None or row.time_ms - last >= self.period:
+                    self.first_at.pop(key, None)
+                    self.first_at[key] = row.time_ms  # re-inserted: the dict is oldest-output first
+                    out.append(row)
+            elif self.kind == "first":
                 if key not in self.seen:
                     self.seen.add(key)
                     out.append(row)
@@ -669,9 +683,29 @@ class _Stmt:
             return [r for _k, r in rows]
         out = self.limiter.add(rows)  # output first: what it lets through now is one step
         lim = self.limiter
+        if lim.per_group_first:
+            self._forget_first_times(rows, lim)
         if isinstance(lim, _EventLimiter) and lim.ready():
             out = out + lim.release()
         return self.shape(out) if self.shape is not None and out else out
+
+    def _forget_first_times(self, rows: list[tuple[Any, Row]], lim: _Limiter) -> None:
+        """Grouped ``output first``: a group whose last event left the window loses its output
+        time (Esper removes the group's polled condition with the group), and the times kept
+        are bounded by ``max_groups``, the oldest output forgotten first and counted."""
+        counts = lim.group_n
+        for k in lim.emptied:
+            if k in counts and counts[k] <= 0:  # not refilled by an arrival of the same update
+                del counts[k]
+                lim.first_at.pop(k, None)
+        lim.emptied.clear()
+        excess = len(lim.first_at) - self.max_groups
+        if excess > 0:
+            for k in list(islice(lim.first_at, excess)):
+                del lim.first_at[k]
+            self.counters["engine.groups_evicted"] += excess
+            if self.stats is not None:
+                self.stats.add("engine.groups_evicted", excess)
 
     def _step(self, out: list[tuple[Any, Row]], start: int) -> None:
         """Shape ``out[start:]`` as the rows of one output step (ORDER BY, LIMIT, DISTINCT)."""
@@ -1038,13 +1072,16 @@ class _Stmt:
         assert plan.row_group is not None and plan.row_args is not None
         group, args_of = plan.row_group, plan.row_args
         left: dict[Any, None] = {}
-        counting = self.limiter is not None and self.limiter.kind == "snapshot" and plan.grouped
+        counting = self.limiter is not None and plan.grouped and (
+            self.limiter.kind == "snapshot" or self.limiter.per_group_first)
         for r in old.rows():
             k = group(r) if plan.grouped else ()
             left[k] = None
             if counting:
                 assert self.limiter is not None
                 self.limiter.group_n[k] -= 1
+                if self.limiter.group_n[k] <= 0 and self.limiter.per_group_first:
+                    self.limiter.emptied.append(k)
             st = self._states(k)
             for s, a in zip(st, args_of(r), strict=False):
                 s.leave(a)
@@ -1399,9 +1436,12 @@ class Runtime:
                 if id(st) in seen:
                     out.add(stream)
                 seen.add(id(st))
-                if isinstance(getattr(st, "limiter", None), _EventLimiter) \
-                        or getattr(st, "after_events", None) is not None:
-                    out.add(stream)  # output [after|every] N events counts events one by one
+                lim = getattr(st, "limiter", None)
+                if isinstance(lim, _EventLimiter) or getattr(st, "after_events", None) is not None \
+                        or (lim is not None and lim.per_group_first):
+                    # output [after|every] N events counts events one by one; a group's output
+                    # first time is forgotten right after the event that emptied it
+                    out.add(stream)
                 routes = st.insert_into is not None and st.insert_into in self.consumers
                 view = st.plan.streams[idx].view if idx < len(st.plan.streams) else None
                 if routes and (view is None or view.name != "time_batch"):

@@ -226,6 +226,32 @@ def test_insert_into_events_before_the_next_input(same_batch: bool) -> None:
     assert deliveries(epl, evs, "x", "y") == [(1000, "+", 1, 1), (1000, "+", 2, 2)]
 
 
+FIRST_GROUPED = "@Name('s0') select g, count(*) as c from Flow#time({win}) group by g {having}output first every 1 min"
+OFH = ("Esper's ResultSetProcessorRowPerGroup output first: one OutputConditionPolledTime per group "
+       "(ResultSetProcessorGroupedOutputFirstHelper), removed with the group (removedAggregationGroupKey); ")
+
+
+@pytest.mark.parametrize("win, having, evs, expected", [
+    # each group keeps its own clock: g2's 70 s is 20 s after its own first row, so it waits
+    ("5 min", "", [(0, {"g": "g1"}), (50000, {"g": "g2"}), (70000, {"g": "g2"}), (80000, {"g": "g1"}),
+                   (111000, {"g": "g2"})],
+     [(0, "+", "g1", 1), (50000, "+", "g2", 1), (80000, "+", "g1", 2), (111000, "+", "g2", 3)]),
+    # a group whose events all left forgets its time: 40 s goes out although 1 min has not passed
+    ("30 sec", "", [(0, {"g": "g1"}), (40000, {"g": "g1"}), (50000, {"g": "g1"}), (100000, {"g": "g1"})],
+     [(0, "+", "g1", 1), (40000, "+", "g1", 1), (100000, "+", "g1", 1)]),
+    ("30 sec", "", [(0, {"g": "g1"}), (10000, {"g": "g1"}), (35000, {"g": "g1"})], [(0, "+", "g1", 1)]),
+    # HAVING first: a row it rejects does not start the group's clock
+    ("5 min", "having count(*) > 1 ", [(0, {"g": "g1"}), (50000, {"g": "g1"}), (70000, {"g": "g1"}),
+                                      (110000, {"g": "g1"}), (115000, {"g": "g1"})],
+     [(50000, "+", "g1", 2), (110000, "+", "g1", 4)]),
+])
+@pytest.mark.esper("output-rate-first", cite=OFH + "the ResultSet17FirstNoHavingNoJoin data cannot tell it "
+                   "from intervals shared by all groups, these cases do")
+def test_output_first_over_groups_keeps_a_clock_per_group(win: str, having: str, evs: list[Ev],
+                                                          expected: list[tuple[Any, ...]]) -> None:
+    assert deliveries(FIRST_GROUPED.format(win=win, having=having), evs, "g", "c") == expected
+
+
 @pytest.mark.esper("detector-shapes", cite=REF.format("Runtime considerations, insert-into dispatch") + " with a "
                    "join of the input and the derived stream (each Flow event's D arrives before the next Flow)")
 def test_join_of_input_and_derived_stream_in_one_batch() -> None:
