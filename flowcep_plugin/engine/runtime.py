@@ -209,8 +209,13 @@ class _Limiter:
         #: time is forgotten when the group's last event leaves the window. Not global intervals.
         self.per_group_first = kind == "first" and mode == "pergroup" and period > 0
         self.first_at: dict[Any, int] = {}
-        #: groups whose count of events in the window reached 0 in the last update
+        #: groups whose count of events in the window reached 0, in this update (``emptied``)
+        #: and before it (``forget``): Esper drops an emptied group (and its output time) at the
+        #: next event that enters the aggregation (AggSvcGroupByRefcounted: removed keys are
+        #: handled lazily on the next enter) - without HAVING after that event's own check,
+        #: with HAVING before it (HAVING is evaluated once the update's events were applied)
         self.emptied: list[Any] = []
+        self.forget: list[Any] = []
         #: ``output first`` with HAVING and no GROUP BY: the intervals start at the first row
         #: HAVING lets through, not at the first event (Esper's OutputProcessViewConditionFirst
         #: updates its output condition only once it has output a row)
@@ -393,6 +398,8 @@ class _Stmt:
         #: the runtime's first time (its first watermark or event): the statement's start for
         #: #firsttime and ``output after`` (Esper: the statement's deployment time)
         self.start_time: int | None = None
+        #: an event entered the aggregation since the last output step (see _Limiter.forget)
+        self.entered = False
         self.limiter: _Limiter | None = None
         if plan.output is not None and plan.output.ms:
             self.limiter = _Limiter(plan.output.kind, plan.output.ms, _limit_mode(plan))
@@ -681,23 +688,36 @@ class _Stmt:
     def _limit(self, rows: list[tuple[Any, Row]]) -> list[Row]:
         if self.limiter is None:
             return [r for _k, r in rows]
-        out = self.limiter.add(rows)  # output first: what it lets through now is one step
         lim = self.limiter
+        entered, self.entered = self.entered, False
+        having = self.plan.grp_having is not None
+        if lim.per_group_first and entered and having:
+            self._forget_first_times(lim)
+        out = lim.add(rows)  # output first: what it lets through now is one step
         if lim.per_group_first:
-            self._forget_first_times(rows, lim)
+            if entered and not having:
+                self._forget_first_times(lim)
+            self._bound_first_times(lim)
         if isinstance(lim, _EventLimiter) and lim.ready():
             out = out + lim.release()
         return self.shape(out) if self.shape is not None and out else out
 
-    def _forget_first_times(self, rows: list[tuple[Any, Row]], lim: _Limiter) -> None:
-        """Grouped ``output first``: a group whose last event left the window loses its output
-        time (Esper removes the group's polled condition with the group), and the times kept
-        are bounded by ``max_groups``, the oldest output forgotten first and counted."""
+    def _forget_first_times(self, lim: _Limiter) -> None:
+        """Grouped ``output first``: an event entered the aggregation, so the groups emptied by
+        earlier updates lose their output time (Esper removes the group's polled condition with
+        the group)."""
+        for k in lim.forget:
+            lim.first_at.pop(k, None)
+        lim.forget.clear()
+
+    def _bound_first_times(self, lim: _Limiter) -> None:
+        """The groups this update emptied wait for the next entering event; the output times
+        kept are bounded by ``max_groups``, the oldest output forgotten first and counted."""
         counts = lim.group_n
         for k in lim.emptied:
             if k in counts and counts[k] <= 0:  # not refilled by an arrival of the same update
                 del counts[k]
-                lim.first_at.pop(k, None)
+                lim.forget.append(k)
         lim.emptied.clear()
         excess = len(lim.first_at) - self.max_groups
         if excess > 0:
@@ -754,6 +774,8 @@ class _Stmt:
             if post.time is None and not new.n and old.n and arrival is not None:
                 # only events pushed out pass WHERE: the rows are at the arriving event's time
                 post = Post(arrival, new, old)
+        if new.n:
+            self.entered = True  # an event enters the aggregation (output first over groups)
         suppressed = self.after_pending and self._after_suppresses(post, new, old)
         lim = self.limiter if not suppressed else None
         updates = lim.updates if lim is not None else 0

@@ -228,7 +228,9 @@ def test_insert_into_events_before_the_next_input(same_batch: bool) -> None:
 
 FIRST_GROUPED = "@Name('s0') select g, count(*) as c from Flow#time({win}) group by g {having}output first every 1 min"
 OFH = ("Esper's ResultSetProcessorRowPerGroup output first: one OutputConditionPolledTime per group "
-       "(ResultSetProcessorGroupedOutputFirstHelper), removed with the group (removedAggregationGroupKey); ")
+       "(ResultSetProcessorGroupedOutputFirstHelper), removed with the group (removedAggregationGroupKey, "
+       "which AggSvcGroupByRefcounted calls lazily on the next applyEnter; without HAVING the condition is "
+       "updated before applyEnter, with HAVING after all the update's applies); ")
 
 
 @pytest.mark.parametrize("win, having, evs, expected", [
@@ -236,9 +238,14 @@ OFH = ("Esper's ResultSetProcessorRowPerGroup output first: one OutputConditionP
     ("5 min", "", [(0, {"g": "g1"}), (50000, {"g": "g2"}), (70000, {"g": "g2"}), (80000, {"g": "g1"}),
                    (111000, {"g": "g2"})],
      [(0, "+", "g1", 1), (50000, "+", "g2", 1), (80000, "+", "g1", 2), (111000, "+", "g2", 3)]),
-    # a group whose events all left forgets its time: 40 s goes out although 1 min has not passed
+    # a group whose events all left (at 30 s) forgets its time when the next event enters, after
+    # that event's own check: 40 s is still within 1 min of 0 s, 50 s finds no time and goes out;
+    # emptied again at 80 s, 100 s is checked against 50 s
     ("30 sec", "", [(0, {"g": "g1"}), (40000, {"g": "g1"}), (50000, {"g": "g1"}), (100000, {"g": "g1"})],
-     [(0, "+", "g1", 1), (40000, "+", "g1", 1), (100000, "+", "g1", 1)]),
+     [(0, "+", "g1", 1), (50000, "+", "g1", 2)]),
+    # with HAVING the entering events are applied before any check: 40 s already finds no time
+    ("30 sec", "having count(*) > 0 ", [(0, {"g": "g1"}), (40000, {"g": "g1"}), (50000, {"g": "g1"})],
+     [(0, "+", "g1", 1), (40000, "+", "g1", 1)]),
     ("30 sec", "", [(0, {"g": "g1"}), (10000, {"g": "g1"}), (35000, {"g": "g1"})], [(0, "+", "g1", 1)]),
     # HAVING first: a row it rejects does not start the group's clock
     ("5 min", "having count(*) > 1 ", [(0, {"g": "g1"}), (50000, {"g": "g1"}), (70000, {"g": "g1"}),
