@@ -206,7 +206,7 @@ class _Limiter:
         #: ``output first every P`` over groups: Esper keeps one polled condition per group
         #: (ResultSetProcessorGroupedOutputFirstHelper, OutputConditionPolledTime): a group's row
         #: goes out when the group has no output time yet or P passed since its last one; the
-        #: time is forgotten when the group's last event leaves the window. Not global intervals.
+        #: time is forgotten once the group emptied (see ``forget``). Not global intervals.
         self.per_group_first = kind == "first" and mode == "pergroup" and period > 0
         self.first_at: dict[Any, int] = {}
         #: groups whose count of events in the window reached 0, in this update (``emptied``)

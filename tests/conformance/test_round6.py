@@ -444,6 +444,7 @@ def test_firsttime_with_aggregates_and_where() -> None:
 @pytest.mark.parametrize("epl, needle", [
     ("create context C partition by a from Flow; context C select a from Flow#firsttime(3 sec)",
      "#firsttime in a context statement"),
+    ("select (select count(*) from Flow#firsttime(1 sec)) as c from Flow", "#firsttime in a subquery"),
     ("create context C partition by a from Flow; context C select count(*) from Flow output after 3 events",
      "output after in a context statement"),
     ("select x.a from Flow#length(2) as x, Flow#length(2) as y output after 3 events", "output after over a join"),
