@@ -440,7 +440,8 @@ def test_firsttime_with_aggregates_and_where() -> None:
 
 @pytest.mark.esper("unsupported-is-an-error", cite="Esper reference, 'Context and Context Partitions' (a context "
                    "partition starts its own #firsttime and output after; FlowCEP starts them with the runtime, so "
-                   "both are refused by name in a context statement, and output after over a join)")
+                   "both are refused by name in a context statement; so are #firsttime in a subquery, output after "
+                   "over a join and output after with all/first rates)")
 @pytest.mark.parametrize("epl, needle", [
     ("create context C partition by a from Flow; context C select a from Flow#firsttime(3 sec)",
      "#firsttime in a context statement"),
