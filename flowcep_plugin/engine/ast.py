@@ -224,6 +224,10 @@ class OutputLimit:
     pos: Pos = NOPOS
     #: ``output ... when terminated``: released when the statement's context partition ends
     terminated: bool = False
+    #: ``output after P`` / ``output after N events``: rows are discarded until P passed since
+    #: the statement's start, or until N events arrived (then the rate, if any, applies)
+    after_ms: int | None = None
+    after_events: int | None = None
 
 
 @dataclass(frozen=True)

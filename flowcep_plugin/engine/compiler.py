@@ -39,7 +39,7 @@ __all__ = ["compile_module", "FLOW", "OPTIONS", "Module", "StatementInfo", "Stre
 
 FLOW = "Flow"
 _WINDOWS = {"time_batch", "time", "length", "length_batch", "time_length_batch", "ext_timed", "ext_timed_batch",
-            "unique", "firstunique", "keepall", "lastevent", "firstevent", "firstlength", "sort"}
+            "unique", "firstunique", "keepall", "lastevent", "firstevent", "firstlength", "firsttime", "sort"}
 
 
 def compile_module(text: str, filename: str = "<epl>", params: Mapping[str, Any] | None = None) -> Module:
@@ -492,11 +492,23 @@ class _Compiler:
             raise self.err("output every: the time period must be at least 1 msec", s.output.pos)
         if s.output is not None and s.output.ms is None and s.output.events is not None and s.output.events < 1:
             raise self.err("output every N events: N must be at least 1", s.output.pos)
-        if s.output is not None and s.output.ms is None and not s.output.terminated:
-            if aggregated or s.output.kind not in ("default", "all", "last") or not s.output.events:
-                raise self.err("unsupported construct: output rate by events with aggregates, first or "
-                               "snapshot (use a time period, or output [all|last] every N events without "
-                               "aggregates)", s.output.pos)
+        after = s.output is not None and (s.output.after_ms is not None or s.output.after_events is not None)
+        if after:
+            self._check_after(s, len(refs))
+        if s.output is not None and s.output.ms is None and not s.output.terminated \
+                and not (after and s.output.events is None):
+            # counted intervals: Esper's OutputConditionCount fires on the N-th event the window
+            # posts and the rows released are those of the time form at an interval end
+            # (ResultSetOutputLimitRowPerGroup GroupByDefault/GroupByAll/NoJoinLast/NoJoinAll,
+            # ResultSetOutputLimitRowPerEvent RowPerEventNoJoinLast and Count). Refused: snapshot,
+            # first over groups (Esper counts each group's events on their own), first with
+            # HAVING, and without aggregates first (not checked against Esper)
+            kind = s.output.kind
+            if not s.output.events or kind == "snapshot" or (kind == "first" and (
+                    not aggregated or grouped or s.having is not None)):
+                raise self.err("unsupported construct: output rate by events with snapshot, or with first "
+                               "over groups, with HAVING or without aggregates (use a time period, or "
+                               "output [all|last] every N events)", s.output.pos)
         # stream plans and the keys each stream must keep
         needed: list[set[str] | None] = [set() for _ in refs]
         all_exprs: list[A.Expr] = [it.expr for it in items or ()] + list(s.group_by)
@@ -828,6 +840,23 @@ class _Compiler:
             sp.keys.append(key)
         return sp.keys.index(key)
 
+    def _check_after(self, s: A.SelectStmt, nstreams: int) -> None:
+        """``output after P | N events [[kind] every ...]``: the forms checked against Esper's
+        ResultSetOutputLimitAfter (alone, with output every P, with output last every N
+        events); the others are refused by name."""
+        out = s.output
+        assert out is not None
+        if out.after_events is not None and out.after_events < 0:
+            raise self.err("output after N events: N must not be negative", out.pos)
+        if self.context_kind is not None:
+            raise self.err("unsupported construct: output after in a context statement (Esper counts from "
+                           "each partition's start)", out.pos)
+        if nstreams > 1:
+            raise self.err("unsupported construct: output after over a join", out.pos)
+        if out.kind not in ("default", "last"):
+            raise self.err(f"unsupported construct: output after ... {out.kind} every (only output after "
+                           "alone, or followed by every or last every)", out.pos)
+
     def check_output(self, s: A.SelectStmt, plan: SelectPlan, streams: list[StreamPlan]) -> None:
         """Output rate limiting combinations whose rows follow Esper's output reference; the
         others are refused rather than given a meaning of their own."""
@@ -953,7 +982,7 @@ class _Compiler:
             raise self.err(f"unsupported construct: view {(ns + ':') if ns else '#'}{v.name} "
                            "(supported: time, time_batch, length, length_batch, ext_timed, "
                            "ext_timed_batch, time_length_batch, unique, firstunique, sort, keepall, lastevent, firstevent, "
-                           "firstlength)", v.pos)
+                           "firstlength, firsttime)", v.pos)
         sp.view = A.View(ns, name, v.args, v.pos)
 
         def period(arg: Any) -> int:
@@ -1007,6 +1036,14 @@ class _Compiler:
             if len(args) != 2:
                 raise self.err(f"{name} takes a time period and an event count", v.pos)
             sp.view_arg = (period(args[0]), count(args[1]))
+        elif name == "firsttime":
+            if len(args) != 1:
+                raise self.err(f"{name} takes one time period", v.pos)
+            if self.context_kind is not None:
+                # Esper starts the window with each context partition; FlowCEP's start is the
+                # runtime's first time (see FirstTimeWindow), so within a context it is refused
+                raise self.err("unsupported construct: #firsttime in a context statement", v.pos)
+            sp.view_arg = period(args[0])
         elif name == "firstlength":
             if len(args) != 1:
                 raise self.err(f"{name} takes one event count", v.pos)

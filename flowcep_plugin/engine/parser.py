@@ -267,7 +267,8 @@ _NAMED_RULES = _rules(
      "output ... when terminated and <condition>"),
     (r"\boutput(\s+(all|first|last|snapshot))?", r"when\s+terminated\b", "output when terminated"),
     (r"\boutput(\s+(all|first|last|snapshot))?", r"when\b", "output when <condition>"),
-    (r"\boutput(\s+(all|first|last|snapshot))?", r"after\b", "output after (suppressing the first rows)"),
+    (r"\boutput(\s+(all|first|last|snapshot))?", r"after\b",
+     "output after here (write output after P [last] every Q, the keyword after the after clause)"),
     (r"\boutput(\s+(all|first|last|snapshot))?", r"at\b", "output at a crontab"),
     (r"\boutput\b[^;]*", r"and\s+when\s+terminated\b", "output ... and when terminated"),
     (r"\boutput\b[^;]*\bevery", r"[A-Za-z_$]", "an output rate from a variable or an expression"),
@@ -695,6 +696,23 @@ class _Build(Transformer[Token, Any]):
         if isinstance(rest[0], A.TimePeriod):
             return A.OutputLimit(k, rest[0].ms, None, _pos(meta))
         return A.OutputLimit(k, None, int(str(rest[0])), _pos(meta))
+
+    def output_after(self, meta: Any, children: list[Any]) -> A.OutputLimit:
+        _out, _after, *rest = children
+        after_ms = after_events = None
+        if isinstance(rest[0], A.TimePeriod):
+            after_ms, rest = rest[0].ms, rest[1:]
+        else:
+            after_events, rest = int(str(rest[0])), rest[2:]
+        kind, ms, events = "default", None, None
+        if rest and rest[-1] is not None:  # [kind] every (period | n events)
+            k, _every, *rate = rest
+            kind = str(k).lower() if k is not None else "default"
+            if isinstance(rate[0], A.TimePeriod):
+                ms = rate[0].ms
+            else:
+                events = int(str(rate[0]))
+        return A.OutputLimit(kind, ms, events, _pos(meta), after_ms=after_ms, after_events=after_events)
 
     def output_terminated(self, meta: Any, children: list[Any]) -> A.OutputLimit:
         _out, kind, _when_terminated = children

@@ -34,6 +34,7 @@ from .windows import (
     ExtTimedBatchWindow,
     ExtTimedWindow,
     FirstLengthWindow,
+    FirstTimeWindow,
     FirstUniqueWindow,
     GroupLengthWindow,
     LengthBatchWindow,
@@ -148,6 +149,8 @@ def _make_window(sp: StreamPlan, keys: list[str], plan: SelectPlan | None = None
         return FirstUniqueWindow(keys, lambda r: ())
     if name == "firstlength":
         return FirstLengthWindow(keys, sp.view_arg)
+    if name == "firsttime":
+        return FirstTimeWindow(keys, sp.view_arg)
     if name == "groupwin_length":
         gk, size = sp.view_arg
         gidx = [ix(k) for k in gk]
@@ -200,6 +203,19 @@ class _Limiter:
         self.group_n: Counter[Any] = Counter()
         #: the statement keeps its remove stream: a repeated row comes with its remove row
         self.rstream = False
+        #: ``output first every P`` over groups: Esper keeps one polled condition per group
+        #: (ResultSetProcessorGroupedOutputFirstHelper, OutputConditionPolledTime): a group's row
+        #: goes out when the group has no output time yet or P passed since its last one; the
+        #: time is forgotten once the group emptied (see ``forget``). Not global intervals.
+        self.per_group_first = kind == "first" and mode == "pergroup" and period > 0
+        self.first_at: dict[Any, int] = {}
+        #: groups whose count of events in the window reached 0, in this update (``emptied``)
+        #: and before it (``forget``): Esper drops an emptied group (and its output time) at the
+        #: next event that enters the aggregation (AggSvcGroupByRefcounted: removed keys are
+        #: handled lazily on the next enter) - without HAVING after that event's own check,
+        #: with HAVING before it (HAVING is evaluated once the update's events were applied)
+        self.emptied: list[Any] = []
+        self.forget: list[Any] = []
         #: ``output first`` with HAVING and no GROUP BY: the intervals start at the first row
         #: HAVING lets through, not at the first event (Esper's OutputProcessViewConditionFirst
         #: updates its output condition only once it has output a row)
@@ -228,7 +244,13 @@ class _Limiter:
         for key, row in rows:
             if self.mode == "pergroup" and self.kind in ("all", "snapshot"):
                 self.group_rows[key] = row
-            if self.kind == "first":
+            if self.per_group_first:
+                last = self.first_at.get(key)
+                if last is None or row.time_ms - last >= self.period:
+                    self.first_at.pop(key, None)
+                    self.first_at[key] = row.time_ms  # re-inserted: the dict is oldest-output first
+                    out.append(row)
+            elif self.kind == "first":
                 if key not in self.seen:
                     self.seen.add(key)
                     out.append(row)
@@ -373,6 +395,11 @@ class _Stmt:
         if plan.grp_having is not None and not plan.having_reads_keys and not plan.having_per_event:
             empty = [f().value() for f in self.factories]
             self.departed_rows = bool(plan.grp_having((), empty, *([None] * len(plan.streams))))
+        #: the runtime's first time (its first watermark or event): the statement's start for
+        #: #firsttime and ``output after`` (Esper: the statement's deployment time)
+        self.start_time: int | None = None
+        #: an event entered the aggregation since the last output step (see _Limiter.forget)
+        self.entered = False
         self.limiter: _Limiter | None = None
         if plan.output is not None and plan.output.ms:
             self.limiter = _Limiter(plan.output.kind, plan.output.ms, _limit_mode(plan))
@@ -380,11 +407,20 @@ class _Stmt:
             self.limiter = _EventLimiter(plan.output.kind, plan.output.events, _limit_mode(plan))
         elif plan.output is not None and plan.output.terminated:
             self.limiter = _TerminatedLimiter(plan.output.kind, 0, _limit_mode(plan))
+        #: ``output after``: rows are discarded (aggregates still update) until the statement's
+        #: start plus ``after_ms`` (the rows of events at that time or later are kept) or until
+        #: ``after_events`` events were posted; the output rate starts afterwards
+        #: (ResultSetOutputLimitAfter). ``after_pending`` drops once it is satisfied.
+        out_spec = plan.output
+        self.after_ms = out_spec.after_ms if out_spec is not None else None
+        self.after_events = out_spec.after_events if out_spec is not None else None
+        self.after_pending = self.after_ms is not None or self.after_events is not None
+        self.after_seen = 0
         # a window that posts each arriving event as it comes, WHERE already applied: the
         # output intervals start with the first event fed
         sp0 = plan.streams[0]
         self.limit_on_feed = self.single and sp0.post_filter is None and (
-            sp0.view is None or sp0.view.name in ("time", "keepall"))
+            sp0.view is None or sp0.view.name in ("time", "keepall")) and not self.after_pending
         if self.limiter is not None and self.limiter.kind == "first" and self.limiter.period \
                 and not plan.grouped and (plan.col_having is not None or plan.grp_having is not None):
             self.limiter.start_on_output = True
@@ -418,6 +454,8 @@ class _Stmt:
             sp = self.plan.streams[idx]
             keys = sp.keys if sp.keys is not None else (list(ev.cols) if ev is not None else [])
             w = self.windows[idx] = _make_window(sp, keys, self.plan)
+            if isinstance(w, FirstTimeWindow):
+                w.start = self.start_time
         return w
 
     def prefilter(self, idx: int, ev: Events) -> Events:
@@ -538,6 +576,11 @@ class _Stmt:
             due = _make_window(self.plan.streams[idx], [], self.plan).due_if_fed(t)
         else:
             due = w.due_if_fed(t)
+        if self.after_ms is not None and self.after_pending and self.start_time is not None:
+            # output after P: events before the statement's start + P go in a feed of their own
+            end = self.start_time + self.after_ms
+            if t < end and (due is None or end < due):
+                due = end
         lim = self.limiter
         if lim is not None:  # the output interval this event opens ends a segment
             if lim.started or self.limit_on_feed:
@@ -645,11 +688,44 @@ class _Stmt:
     def _limit(self, rows: list[tuple[Any, Row]]) -> list[Row]:
         if self.limiter is None:
             return [r for _k, r in rows]
-        out = self.limiter.add(rows)  # output first: what it lets through now is one step
         lim = self.limiter
+        entered, self.entered = self.entered, False
+        having = self.plan.grp_having is not None
+        if lim.per_group_first and entered and having:
+            self._forget_first_times(lim)
+        out = lim.add(rows)  # output first: what it lets through now is one step
+        if lim.per_group_first:
+            if entered and not having:
+                self._forget_first_times(lim)
+            self._bound_first_times(lim)
         if isinstance(lim, _EventLimiter) and lim.ready():
             out = out + lim.release()
         return self.shape(out) if self.shape is not None and out else out
+
+    def _forget_first_times(self, lim: _Limiter) -> None:
+        """Grouped ``output first``: an event entered the aggregation, so the groups emptied by
+        earlier updates lose their output time (Esper removes the group's polled condition with
+        the group)."""
+        for k in lim.forget:
+            lim.first_at.pop(k, None)
+        lim.forget.clear()
+
+    def _bound_first_times(self, lim: _Limiter) -> None:
+        """The groups this update emptied wait for the next entering event; the output times
+        kept are bounded by ``max_groups``, the oldest output forgotten first and counted."""
+        counts = lim.group_n
+        for k in lim.emptied:
+            if k in counts and counts[k] <= 0:  # not refilled by an arrival of the same update
+                del counts[k]
+                lim.forget.append(k)
+        lim.emptied.clear()
+        excess = len(lim.first_at) - self.max_groups
+        if excess > 0:
+            for k in list(islice(lim.first_at, excess)):
+                del lim.first_at[k]
+            self.counters["engine.groups_evicted"] += excess
+            if self.stats is not None:
+                self.stats.add("engine.groups_evicted", excess)
 
     def _step(self, out: list[tuple[Any, Row]], start: int) -> None:
         """Shape ``out[start:]`` as the rows of one output step (ORDER BY, LIMIT, DISTINCT)."""
@@ -698,7 +774,10 @@ class _Stmt:
             if post.time is None and not new.n and old.n and arrival is not None:
                 # only events pushed out pass WHERE: the rows are at the arriving event's time
                 post = Post(arrival, new, old)
-        lim = self.limiter
+        if new.n:
+            self.entered = True  # an event enters the aggregation (output first over groups)
+        suppressed = self.after_pending and self._after_suppresses(post, new, old)
+        lim = self.limiter if not suppressed else None
         updates = lim.updates if lim is not None else 0
         if lim is not None and (new.n or old.n) and self.single:  # joins: in join_post
             lim.start(post.time if post.time is not None else (new.times[0] if new.n else old.times[0]))
@@ -722,6 +801,9 @@ class _Stmt:
             self._incremental_irstream(post.time, new, old, out)
         else:
             self.incremental_post(post.time, new, old, out)
+        if suppressed:
+            del out[start:]  # the aggregates took the events in; their rows are discarded
+            return
         if lim is not None and lim.mode == "forall" and lim.updates != updates:
             # the current row of the ungrouped aggregation, repeated on quiet intervals
             ins = [r for _k, r in out[start:] if not r.removed]
@@ -731,6 +813,26 @@ class _Stmt:
                 self._step(out, start)
             elif self.single:  # joins shape each arriving event's rows in join_post
                 self._step_each(out, start)
+
+    def _after_suppresses(self, post: Post, new: Events, old: Events) -> bool:
+        """Whether ``output after`` still discards this post's rows (Esper's
+        OutputProcessViewAfterState: a time is satisfied at the statement's start plus P, the
+        update's time included; a count once more than N new events were posted)."""
+        if not new.n and not old.n:
+            return True
+        if self.after_ms is not None:
+            t = post.time if post.time is not None else (new.times[0] if new.n else old.times[0])
+            if self.start_time is None:
+                self.start_time = t
+            if t < self.start_time + self.after_ms:
+                return True
+        else:
+            assert self.after_events is not None
+            self.after_seen += new.n
+            if self.after_seen <= self.after_events:
+                return True
+        self.after_pending = False
+        return False
 
     def simple_post(self, t: int | None, new: Events, out: list[tuple[Any, Row]],
                     old: Events | None = None) -> None:
@@ -992,13 +1094,16 @@ class _Stmt:
         assert plan.row_group is not None and plan.row_args is not None
         group, args_of = plan.row_group, plan.row_args
         left: dict[Any, None] = {}
-        counting = self.limiter is not None and self.limiter.kind == "snapshot" and plan.grouped
+        counting = self.limiter is not None and plan.grouped and (
+            self.limiter.kind == "snapshot" or self.limiter.per_group_first)
         for r in old.rows():
             k = group(r) if plan.grouped else ()
             left[k] = None
             if counting:
                 assert self.limiter is not None
                 self.limiter.group_n[k] -= 1
+                if self.limiter.group_n[k] <= 0 and self.limiter.per_group_first:
+                    self.limiter.emptied.append(k)
             st = self._states(k)
             for s, a in zip(st, args_of(r), strict=False):
                 s.leave(a)
@@ -1330,6 +1435,7 @@ class Runtime:
         sd = module.streams[module.input_stream]
         self.time_key = sd.time_key
         self.now: int | None = None
+        self._started = False
         self.one_by_one = self._order_sensitive()
         if subquery_streams:
             # a subquery's value depends on where its window is when each event arrives: the
@@ -1352,8 +1458,12 @@ class Runtime:
                 if id(st) in seen:
                     out.add(stream)
                 seen.add(id(st))
-                if isinstance(getattr(st, "limiter", None), _EventLimiter):
-                    out.add(stream)  # output every N events counts events one by one
+                lim = getattr(st, "limiter", None)
+                if isinstance(lim, _EventLimiter) or getattr(st, "after_events", None) is not None \
+                        or (lim is not None and lim.per_group_first):
+                    # output [after|every] N events counts events one by one; a group's output
+                    # first time is forgotten right after the event that emptied it
+                    out.add(stream)
                 routes = st.insert_into is not None and st.insert_into in self.consumers
                 view = st.plan.streams[idx].view if idx < len(st.plan.streams) else None
                 if routes and (view is None or view.name != "time_batch"):
@@ -1472,6 +1582,11 @@ class Runtime:
     def _pattern_clock(self, first: int, last: int | None) -> None:
         """Patterns start with the runtime's clock (Esper starts them with their statement);
         the events' time bounds how far their timers run at the end of input."""
+        if self.now is None and not self._started:
+            self._started = True
+            for st in self.stmts:
+                if isinstance(st, _Stmt):
+                    st.start_time = first
         for st in self.stmts:
             clock = getattr(st, "clock", None)
             if clock is not None:

@@ -334,6 +334,10 @@ def _plan_one(compiler: Any, e: A.Subquery, outer: list[tuple[str, StreamDef]], 
     compiler.view(ref, sp, sd)
     if sp.view is not None and sp.view.name in _BATCH:
         raise err(f"unsupported construct: a batch window (#{sp.view.name}) in a subquery", sp.view.pos)
+    if sp.view is not None and sp.view.name == "firsttime":
+        # its start is the statement's (the runtime's first time), which a subquery window fed
+        # on its own does not know: refused rather than started at its first event
+        raise err("unsupported construct: #firsttime in a subquery", sp.view.pos)
     plan = SubqueryPlan(f"{SUBQ_PREFIX}{n}", e.kind, e.negate, sp, where_fn, correlated, select_fn, star,
                         plan_aggs, args_fn, item_fn, e.text, op=e.op)
     plan.group = group_fn

@@ -539,6 +539,36 @@ class FirstLengthWindow(Window):
         return [Post(None, ev.take(take, self.keys), Events.empty(self.keys))]
 
 
+class FirstTimeWindow(Window):
+    """``#firsttime(P)``: the events that arrive within P of the statement's start enter and stay;
+    every later event is not posted at all (Esper's ``ViewFirstTime``: no remove stream, and an
+    event at exactly start + P is already out).
+
+    Esper's start is the statement's deployment on the runtime clock. FlowCEP's engine runs on
+    event time and a module starts with the run, so the start is the runtime's first time: its
+    first watermark or, before any, its first event (``start``, set by the runtime; the first
+    event fed when it is not), the same start patterns and fixed-interval contexts take."""
+
+    def __init__(self, keys: Sequence[str], period: int) -> None:
+        super().__init__(keys)
+        self.period = period
+        self.start: int | None = None
+
+    def feed(self, ev: Events) -> list[Post]:
+        if ev.n == 0:
+            return []
+        if self.start is None:
+            self.start = ev.times[0]
+        end = self.start + self.period
+        times = ev.times
+        if times[-1] < end:
+            return [Post(None, ev.take(list(range(ev.n)), self.keys), Events.empty(self.keys))]
+        take = [i for i, t in enumerate(times) if t < end]
+        if not take:
+            return []
+        return [Post(None, ev.take(take, self.keys), Events.empty(self.keys))]
+
+
 class ExtTimedWindow(_PerEvent):
     """``win:ext_timed(prop, P)``: sliding by a timestamp property; an event leaves when an
     event with a timestamp at least P later arrives."""

@@ -272,7 +272,7 @@ REFUSED = [
      "output all every"),
     ("select symbol, volume, sum(price) from Flow#time(1 sec) group by symbol output first every 1 sec",
      "output first every"),
-    ("select count(*) from Flow output every 5 events", "output rate by events"),
+    ("select count(*) from Flow output snapshot every 5 events", "output rate by events"),
     ("select symbol from Flow output first every 5 events", "output rate by events"),
 ]
 

@@ -109,7 +109,8 @@ CASES = [
     # output
     case("Output, output when", "select count(*) from SB output when count_insert > 1", "when",
          "output when <condition>"),
-    case("Output, output after", "select count(*) from SB output after 10 sec", "after", "output after"),
+    case("Output, output after", "select count(*) from SB output after 10 sec snapshot every 1 sec", "output",
+         "output after ... snapshot every"),
     case("Output, crontab", "select count(*) from SB output at (*, *, *, *, *)", "at", "output at a crontab"),
     case("Output, variable rate", "select count(*) from SB output every v seconds", "v sec", "an output rate from"),
     case("Output, time periods", "select count(*) from SB output every 2 * 3 seconds", "* 3",

@@ -184,7 +184,6 @@ def test_unique_and_length_intersection() -> None:
 
 
 REFUSED_VIEWS = [
-    ("#firsttime(2 sec)", "firsttime", "ViewFirstTime"),
     ("#time_length_batch(2 sec, 2, 'FORCE_UPDATE')", "time_length_batch flow control", "ViewTimeLengthBatch"),
     ("#rank(k, 2, v)", "rank", "ViewRank"),
     ("#time_order(v, 2 sec)", "time_order", "ViewTimeOrderAndTimeToLive"),

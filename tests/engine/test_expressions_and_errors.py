@@ -131,7 +131,7 @@ def test_unknown_property_when_the_schema_declares_properties() -> None:
     ("select frobnicate(a) from Flow", "unknown function frobnicate"),
     ("select a from Flow where count(*) > 1", "not allowed in WHERE"),
     ("select * from pattern [not a=Flow]", "NOT outside an AND"),
-    ("select count(*) from Flow output every 5 events", "output rate by events"),
+    ("select count(*) from Flow output snapshot every 5 events", "output rate by events"),
     ("select a from Flow as x left outer join Flow as y", "needs an ON condition"),
     ("select a from Flow where a > ${missing}", "unknown parameter ${missing}"),
 ])

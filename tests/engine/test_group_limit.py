@@ -33,3 +33,19 @@ def test_default_bound_is_documented_and_large() -> None:
 def test_a_bound_below_one_is_refused() -> None:
     with pytest.raises(ValueError):
         compile_module("select count(*) from Flow").runtime(max_groups=0)
+
+
+def test_grouped_output_first_times_are_bounded_and_counted() -> None:
+    # output first over groups keeps each group's last output time (Esper's per-group polled
+    # condition); the times are bounded by max_groups like the groups, evictions counted
+    module = compile_module("@Name('G') select k, count(*) as n from Flow group by k output first every 1 min")
+    stats = Stats()
+    rt = module.runtime(stats=stats, max_groups=3)
+    rows = rt.on_batch(flows(*[(i, {"k": f"g{i}"}) for i in range(5)]))
+    assert [r.values["k"] for r in rows] == [f"g{i}" for i in range(5)]
+    lim = rt.stmts[0].limiter
+    assert lim is not None and list(lim.first_at) == [("g2",), ("g3",), ("g4",)]
+    # 2 groups and then 2 output times evicted: each counted
+    assert rt.counters["engine.groups_evicted"] == 4 and stats.gauges["engine.groups_evicted"] == 4
+    # g4 still remembers its time and waits; the evicted g0 starts afresh (its group was evicted too)
+    assert [r.values["k"] for r in rt.on_batch(flows((10, {"k": "g4"}), (11, {"k": "g0"})))] == ["g0"]
