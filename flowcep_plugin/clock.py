@@ -585,15 +585,20 @@ class Reorderer:
         self.watermark = top
         return out
 
+    def _forced(self, upto: int) -> int:
+        """Pending limit reached: the release point that lets go of at least the oldest half
+        of what is held (the watermark follows it; counted)."""
+        firsts = sorted(run.times[start] for run, start in zip(self._runs, self._starts, strict=True))
+        upto = max(upto, firsts[len(firsts) // 2])
+        self.watermark = max(self.watermark, upto)
+        self.stats.add("time.forced_releases")
+        return upto
+
     def _release(self, upto: int, force: bool = False) -> list[FlowBatch]:
         if not self._runs:
             return []
         if force:
-            # Pending limit reached: release at least the oldest half of what is held.
-            firsts = sorted(run.times[start] for run, start in zip(self._runs, self._starts, strict=True))
-            upto = max(upto, firsts[len(firsts) // 2])
-            self.watermark = max(self.watermark, upto)
-            self.stats.add("time.forced_releases")
+            upto = self._forced(upto)
         if upto <= NO_TIME:
             return []
         ready: list[FlowBatch] = []

@@ -133,10 +133,7 @@ class TimeKeeper(Reorderer):
         if not self._runs:
             return []
         if force:
-            firsts = sorted(run.times[start] for run, start in zip(self._runs, self._starts, strict=True))
-            upto = max(upto, firsts[len(firsts) // 2])
-            self.watermark = max(self.watermark, upto)
-            self.stats.add("time.forced_releases")
+            upto = self._forced(upto)
         if upto <= NO_TIME:
             return []
         runs: list[_Run] = []
