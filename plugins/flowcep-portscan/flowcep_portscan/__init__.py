@@ -99,7 +99,7 @@ RULES = (
     ),
     RuleSpec(
         id="portscan-sweep", name="ICMP host sweep",
-        description="One source sent ICMP echo requests to many hosts, and some of them had no host to answer.",
+        description="One source sent ICMP echo requests to many hosts, and a share of them did not answer.",
         severity="low", risk_score=21, technique=("T1018", "T1595.001"),
         transport="icmp", count_fields=("hosts", "probes"),
     ),
