@@ -20,15 +20,37 @@ blocks and each record is one ``struct.unpack_from`` and one slice. Formats:
 offsets, lengths and times as numpy arrays) for the flow meter's vectorised path: a classic pcap
 is then cut with one ``struct`` call per record and nothing is sliced or copied per packet.
 
-Damage ends the input at the last whole record with :class:`CaptureError` naming the file,
-the number of good packets and the byte offset (of the uncompressed stream) where reading
-stopped; every packet before it has been yielded. Nothing is skipped silently: trailing
-bytes too short for a record and a cut pcapng block are errors too.
+Damage is judged by whether the file's framing survives it:
+
+* framing broken (a pcapng block whose total length is impossible or differs from the copy at
+  its end, a section header whose byte-order magic is unknown, a classic pcap record header
+  claiming more than ``max(snaplen, 262144)`` bytes, a file cut inside a record or block) ends
+  the input at the last whole record with :class:`CaptureError` naming the file, the number of
+  good packets and the byte offset (of the uncompressed stream) where reading stopped; every
+  packet before it has been yielded. A classic pcap record header is the file's only framing:
+  with no length repeated after the record, a lying caplen leaves no trustworthy place to read
+  the next record from, and guessing one (scanning for a plausible header) would read packet
+  bytes as packets; libpcap and Wireshark stop there too;
+* framing intact (a pcapng block whose two total lengths agree) but the block lies about
+  itself: a packet block whose captured length runs past the block or that is shorter than its
+  fixed fields (reason ``malformed-packet``), a packet on an interface no Interface
+  Description Block described, a Simple Packet Block before any, or a packet on an interface
+  whose description was damaged (reason ``unknown-interface``). That block is skipped and
+  counted in :class:`Skipped` (by reason, the first :data:`LOG_FIRST_SKIPPED` logged with
+  file and byte offset) and the file is read on: one hostile packet does not end detection
+  for the rest of the capture. A damaged Interface Description Block (shorter than its fields,
+  an option running past it) keeps its place in the section's interface numbering, so the
+  other interfaces' packets are still read; its own packets are skipped as above, since their
+  link type and time resolution cannot be trusted.
+
+Nothing is skipped silently: trailing bytes too short for a record and a cut pcapng block are
+errors too.
 """
 
 from __future__ import annotations
 
 import gzip
+import logging
 import struct
 from collections.abc import Iterator
 from typing import IO, cast
@@ -36,8 +58,10 @@ from typing import IO, cast
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Block", "CaptureError", "read_blocks", "read_frames", "PCAP_MAGICS", "PCAPNG_MAGIC",
-           "MAX_RECORD"]
+__all__ = ["Block", "CaptureError", "Skipped", "read_blocks", "read_frames", "PCAP_MAGICS", "PCAPNG_MAGIC",
+           "MAX_RECORD", "LOG_FIRST_SKIPPED"]
+
+log = logging.getLogger("flowcep.inputs.capfile")
 
 PCAP_MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
@@ -51,10 +75,53 @@ READ_AHEAD = 3  # chunks read ahead of the one being cut (see _pcap)
 #: judges the packet's flow ('future'/'too-old') instead of one packet ending the whole file.
 MAX_TIME_MS = (1 << 32) * 1000 - 1
 #: pcapng blocks' smallest lengths: the block header and trailer plus their fixed fields; a
-#: shorter block would have its fields read from the next block (or past the file's end)
+#: shorter block would have its fields read from the next block (or past the file's end). A
+#: section header shorter than this ends the file (its byte order cannot be known); a shorter
+#: packet or interface block whose lengths agree is skipped (see the module docstring)
 MIN_BLOCK = {0x0A0D0D0A: 28, 1: 20, 2: 32, 3: 16, 6: 32}
 
 Frames = list[tuple[int, bytes]]
+#: skipped blocks logged one by one per file; later ones are only counted
+LOG_FIRST_SKIPPED = 10
+#: drop reasons of :class:`Skipped` (``input.drops`` in the run's statistics)
+MALFORMED_PACKET = "malformed-packet"
+UNKNOWN_INTERFACE = "unknown-interface"
+
+
+class Skipped:
+    """pcapng blocks a reader passed over because they lied about themselves while the file's
+    framing held. A reader notes each one here instead of ending the file; the input takes the
+    new counts after every chunk (:meth:`take`) and adds them to its drops, so a skipped packet
+    is counted like any other lost record. The first ``log_first`` are logged (warning) with the
+    file and byte offset, so a flood of hostile blocks costs bounded log lines."""
+
+    __slots__ = ("path", "logger", "log_first", "logged", "counts", "_new")
+
+    def __init__(self, path: str, logger: logging.Logger | None = None,
+                 log_first: int = LOG_FIRST_SKIPPED) -> None:
+        self.path = path
+        self.logger = logger or log
+        self.log_first = log_first
+        self.logged = 0
+        self.counts: dict[str, int] = {}  # every skip so far, by reason
+        self._new: dict[str, int] = {}  # since the last take()
+
+    def note(self, reason: str | None, offset: int, after: int, problem: str) -> None:
+        """One skipped block at byte ``offset`` after ``after`` good packets; a ``reason`` of
+        None logs without counting (a damaged interface description is not a packet)."""
+        if reason is not None:
+            self.counts[reason] = self.counts.get(reason, 0) + 1
+            self._new[reason] = self._new.get(reason, 0) + 1
+        if self.logged < self.log_first:
+            self.logged += 1
+            more = "" if self.logged < self.log_first else " (later ones are only counted)"
+            self.logger.warning("%s: skipped a block after packet %d at byte %d: %s; reading on%s",
+                                self.path, after, offset, problem, more)
+
+    def take(self) -> dict[str, int]:
+        """Skips by reason since the last call."""
+        new, self._new = self._new, {}
+        return new
 
 
 class Block:
@@ -167,13 +234,15 @@ def _open(path: str, fh: IO[bytes] | None) -> tuple[IO[bytes], bool]:
     return fh, False
 
 
-def read_frames(path: str, fh: IO[bytes] | None = None,
-                chunk: int = 8192) -> Iterator[tuple[int, Frames]]:
+def read_frames(path: str, fh: IO[bytes] | None = None, chunk: int = 8192,
+                skipped: Skipped | None = None) -> Iterator[tuple[int, Frames]]:
     """Yield ``(linktype, [(timestamp_ms, frame), ...])``, up to ``chunk`` frames at a time; a
     chunk ends early where the link type changes (pcapng files with several interfaces).
 
     ``fh`` is an already open stream (a pipe); otherwise ``path`` is opened (gzip allowed).
-    Raises :class:`CaptureError` after the last good frame when the file is damaged.
+    Raises :class:`CaptureError` after the last good frame when the file's framing is
+    damaged; packet blocks that lie inside intact framing are skipped and noted in ``skipped``
+    (a fresh :class:`Skipped` logging to this module's logger when None).
     """
     stream, owned = _open(path, fh)
     try:
@@ -183,7 +252,7 @@ def read_frames(path: str, fh: IO[bytes] | None = None,
         if magic in PCAP_MAGICS:
             yield from _pcap_frames(path, st, chunk)
         elif magic == PCAPNG_MAGIC:
-            yield from _pcapng(path, st, chunk)
+            yield from _pcapng(path, st, chunk, skipped or Skipped(path))
         else:
             what = magic.hex() or "nothing"
             raise CaptureError(f"{path}: not a readable pcap/pcapng capture (starts with {what})")
@@ -199,7 +268,8 @@ def _damaged(path: str, number: int, offset: int, problem: str) -> CaptureError:
                         f"input ended there")
 
 
-def read_blocks(path: str, fh: IO[bytes] | None = None, chunk: int = 8192) -> Iterator[tuple[int, Block]]:
+def read_blocks(path: str, fh: IO[bytes] | None = None, chunk: int = 8192,
+                skipped: Skipped | None = None) -> Iterator[tuple[int, Block]]:
     """Like :func:`read_frames`, with each chunk as a :class:`Block` (the same packets, the same
     chunk boundaries). Classic pcap is cut without a slice per packet; pcapng goes through
     :func:`read_frames` (its blocks vary more and are rarer in bulk)."""
@@ -211,7 +281,7 @@ def read_blocks(path: str, fh: IO[bytes] | None = None, chunk: int = 8192) -> It
         if magic in PCAP_MAGICS:
             yield from _pcap(path, st, chunk)
         elif magic == PCAPNG_MAGIC:
-            for linktype, frames in _pcapng(path, st, chunk):
+            for linktype, frames in _pcapng(path, st, chunk, skipped or Skipped(path)):
                 yield linktype, Block.from_frames(frames)
         else:
             what = magic.hex() or "nothing"
@@ -313,14 +383,15 @@ def _pcap(path: str, st: _Stream, chunk: int) -> Iterator[tuple[int, Block]]:
         raise _damaged(path, number, st.base + pos, problem)
 
 
-def _pcapng(path: str, st: _Stream, chunk: int) -> Iterator[tuple[int, Frames]]:
+def _pcapng(path: str, st: _Stream, chunk: int, skipped: Skipped) -> Iterator[tuple[int, Frames]]:
     pos = 0
     number = 0
     endian = "<"
     u32 = struct.Struct("<I").unpack_from
     epb = struct.Struct("<5I").unpack_from
-    # interfaces of the current section: (linktype, snaplen, units per second, offset in s)
-    ifaces: list[tuple[int, int, int, int]] = []
+    # interfaces of the current section: (linktype, snaplen, units per second, offset in s), or
+    # None for a damaged description (it keeps its number; its packets are skipped)
+    ifaces: list[tuple[int, int, int, int] | None] = []
     out: Frames = []
     current = -1
     last_ms = 0
@@ -348,7 +419,9 @@ def _pcapng(path: str, st: _Stream, chunk: int) -> Iterator[tuple[int, Frames]]:
             epb = struct.Struct(endian + "5I").unpack_from
             ifaces = []
         length = u32(buf, pos + 4)[0]
-        if length < MIN_BLOCK.get(btype, 12) or length % 4 or length > MAX_BLOCK:
+        # framing: a length that cannot be, or differs from its copy at the block's end, leaves
+        # no trustworthy start for the next block, so it ends the file
+        if length < 12 or length % 4 or length > MAX_BLOCK or (btype == 0x0A0D0D0A and length < 28):
             if out:
                 yield current, out
             raise _damaged(path, number, st.base + pos, f"block of type {btype:#x} claims {length} bytes")
@@ -362,43 +435,53 @@ def _pcapng(path: str, st: _Stream, chunk: int) -> Iterator[tuple[int, Frames]]:
             if out:
                 yield current, out
             raise _damaged(path, number, st.base + pos, f"block of type {btype:#x} has mismatched lengths")
-        body = pos + 8
-        frame: bytes | None = None
+        start = pos
+        pos += length
+        # from here the block is whole and the next one starts at pos: a block lying about its
+        # contents is skipped and counted, never the end of the file
+        if btype != 6 and btype != 3 and btype != 2:
+            if btype == 1:  # interface description
+                try:
+                    if length < MIN_BLOCK[1]:
+                        raise ValueError(f"interface description of {length} bytes, shorter than its fields")
+                    ifaces.append(_interface(buf, start + 8, pos - 4, endian))
+                except ValueError as e:
+                    skipped.note(None, st.base + start, number,
+                                 f"interface {len(ifaces)} unreadable ({e}); its packets are skipped")
+                    ifaces.append(None)
+            continue
+        body = start + 8
+        if length < MIN_BLOCK[btype]:
+            skipped.note(MALFORMED_PACKET, st.base + start, number,
+                         f"packet block of type {btype:#x} claims {length} bytes, shorter than its fields")
+            continue
         iface = 0
         ticks = -1
-        if btype == 6 or btype == 2:  # enhanced packet block; the obsolete one it replaced
+        if btype == 3:  # simple packet block: interface 0, no time stamp
+            wire = u32(buf, body)[0]
+            first = ifaces[0] if ifaces else None
+            caplen = min(wire, first[1] or wire) if first else wire
+            caplen = min(caplen, length - 16)
+            data = body + 4
+        else:  # enhanced packet block; the obsolete one it replaced
             if btype == 6:
                 iface, high, low, caplen, _wire = epb(buf, body)
             else:
                 iface = struct.unpack_from(endian + "H", buf, body)[0]
                 high, low, caplen = struct.unpack_from(endian + "3I", buf, body + 4)
-            if body + 20 + caplen > pos + length - 4:
-                if out:
-                    yield current, out
-                raise _damaged(path, number, st.base + pos, f"packet block claims {caplen} bytes")
-            frame = buf[body + 20:body + 20 + caplen]
+            data = body + 20
+            if data + caplen > pos - 4:
+                skipped.note(MALFORMED_PACKET, st.base + start, number,
+                             f"packet block claims {caplen} bytes, past its own end")
+                continue
             ticks = (high << 32) | low
-        elif btype == 3:  # simple packet block: interface 0, no time stamp
-            wire = u32(buf, body)[0]
-            caplen = min(wire, ifaces[0][1] or wire) if ifaces else wire
-            caplen = min(caplen, length - 16)
-            frame = buf[body + 4:body + 4 + caplen]
-        elif btype == 1:  # interface description
-            try:
-                ifaces.append(_interface(buf, body, pos + length - 4, endian))
-            except ValueError as e:
-                if out:
-                    yield current, out
-                raise _damaged(path, number, st.base + pos, str(e)) from None
-        pos += length
-        if frame is None:
+        described = ifaces[iface] if iface < len(ifaces) else None
+        if described is None:
+            why = ("whose description was damaged" if iface < len(ifaces)
+                   else "which the file never described")
+            skipped.note(UNKNOWN_INTERFACE, st.base + start, number, f"packet on interface {iface}, {why}")
             continue
-        if iface >= len(ifaces):
-            if out:
-                yield current, out
-            raise _damaged(path, number, st.base + pos - length,
-                           f"packet on interface {iface}, which the file never described")
-        linktype, _snap, per_second, offset_s = ifaces[iface]
+        linktype, _snap, per_second, offset_s = described
         if ticks >= 0:
             last_ms = min(max(ticks * 1000 // per_second + offset_s * 1000, 0), MAX_TIME_MS)
         number += 1
@@ -407,7 +490,7 @@ def _pcapng(path: str, st: _Stream, chunk: int) -> Iterator[tuple[int, Frames]]:
                 yield current, out
                 out = []
             current = linktype
-        out.append((last_ms, frame))
+        out.append((last_ms, buf[data:data + caplen]))
         if len(out) >= chunk:
             yield current, out
             out = []
