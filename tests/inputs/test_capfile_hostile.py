@@ -13,7 +13,14 @@ import pytest
 
 from flowcep_plugin.addresses import parse_address
 from flowcep_plugin.context import Context
-from flowcep_plugin.inputs.capfile import LOG_FIRST_SKIPPED, MAX_TIME_MS, CaptureError, Skipped, read_frames
+from flowcep_plugin.inputs.capfile import (
+    LOG_FIRST_SKIPPED,
+    MAX_TIME_MS,
+    CaptureError,
+    Skipped,
+    read_blocks,
+    read_frames,
+)
 from flowcep_plugin.inputs.pcap import PcapSource
 
 T_US = 1_700_000_000_000_000
@@ -245,3 +252,27 @@ def test_caplen_beyond_the_interface_snaplen_is_kept(tmp_path: Path) -> None:
     p = tmp_path / "snap.pcapng"
     p.write_bytes(SHB + block(1, struct.pack("<HHI", 1, 0, 20)) + epb(T_US, udp_frame(7)))
     assert frames(p) == [(T_US // 1000, udp_frame(7))]
+
+
+@pytest.mark.parametrize("bad_at", [0, 1, 63, 64, 100, 2999])
+@pytest.mark.parametrize("chunk", [1, 64, 8192])
+@pytest.mark.parametrize("claim", [262_145, 300_000, 0xFFFFFFFF])
+def test_classic_pcap_lying_header_anywhere_ends_at_it(tmp_path: Path, bad_at: int, chunk: int, claim: int) -> None:
+    """The reader's hot loop does not compare caplens: a lying one sends it up to 4 GiB ahead,
+    possibly still inside the buffer, onto more headers read from packet bytes. Wherever the
+    lie sits (first record, a chunk boundary, deep in a buffer with 600 KB after it, the last),
+    the records before it are yielded, none after, and the error names its packet and byte."""
+    frame = udp_frame(5) + b"\xff" * 158  # packet bytes that read as huge caplens too
+    head = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+    recs = [struct.pack("<IIII", 1_700_000_000 + i, 0, len(frame), len(frame)) + frame for i in range(3000)]
+    recs[bad_at] = struct.pack("<IIII", 1_700_000_000, 0, claim, len(frame)) + frame
+    p = tmp_path / "lie.pcap"
+    p.write_bytes(head + b"".join(recs))
+    for reader in (read_frames, read_blocks):
+        got = 0
+        with pytest.raises(CaptureError) as err:
+            for _lt, part in reader(str(p), None, chunk):
+                got += len(part)
+        assert got == bad_at
+        byte = 24 + bad_at * len(recs[0])
+        assert f"after packet {bad_at} near byte {byte}: record header claims {claim} bytes" in str(err.value)
