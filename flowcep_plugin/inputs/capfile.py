@@ -301,9 +301,11 @@ def _pcap_frames(path: str, st: _Stream, chunk: int) -> Iterator[tuple[int, Fram
 def _pcap_heads(buf: bytes, starts: list[int],
                 dtype: np.dtype[np.uint32]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint32]]:
     """Offsets and 16-byte record headers (seconds, sub-seconds, caplen, wire length) of the
-    records at ``starts``: one gather for all of them."""
+    records at ``starts``: one gather of rows from a view whose row ``i`` is the four words at
+    byte ``i`` (stride 1), which copies 16 bytes a record without building an index per byte."""
     at = np.array(starts, np.int64)
-    return at, np.frombuffer(buf, np.uint8)[at[:, None] + np.arange(16)].view(dtype)
+    rows = np.ndarray((len(buf) - 15, 4), dtype, buf, 0, (1, 4))
+    return at, rows[at]
 
 
 def _lying(heads: npt.NDArray[np.uint32], snap: int) -> int:
