@@ -197,6 +197,12 @@ def parse_http_request(payload: bytes) -> tuple[str | None, str | None]:
         return None, None
     url = parts[1].decode("utf-8", "replace")
     host: str | None = None
+    if eol >= 0 and payload.startswith(b"\r\nHost:", eol):
+        # the usual first header (curl, browsers, scanners): the first Host header whatever
+        # follows, so the same value as the search below, without copying the headers twice
+        stop = payload.find(b"\r\n", eol + 7)
+        value = payload[eol + 7:stop if stop >= 0 else len(payload)].strip()
+        return (value.decode("utf-8", "replace") if value else None), url
     if eol >= 0:
         head_end = payload.find(b"\r\n\r\n", eol)
         headers = payload[eol:head_end if head_end >= 0 else len(payload)]
