@@ -721,21 +721,21 @@ class FlowMeter:
     def _texts(self, raws: Sequence[bytes]) -> list[str]:
         """Addresses as text. Why this shape: in a batch most addresses are either repeated
         (servers, a scanner) or new (clients), so cached ones are looked up with one C-level
-        map, and the others converted in one pass that keeps the hits (sorting the misses out
-        first cost more than converting them: 14 against 9.5 ms for 34,000 new clients)."""
+        map, and the new ones are converted once each and cached together."""
         cache = self._addr_cache
         texts: list[str | None] = list(map(cache.get, raws))
         if None not in texts:
             return texts  # type: ignore[return-value]
-        if len(raws[0]) == 4:  # one IP version per batch
-            ntoa = socket.inet_ntoa
-            out = [t or ntoa(a) for t, a in zip(texts, raws, strict=True)]
+        new = list(dict.fromkeys(a for a, t in zip(raws, texts, strict=True) if t is None))
+        if len(new[0]) == 4:  # one IP version per batch
+            made = dict(zip(new, map(socket.inet_ntoa, new), strict=True))
         else:
-            out = [t or (socket.inet_ntoa(a) if len(a) == 4 else socket.inet_ntop(socket.AF_INET6, a))
-                   for t, a in zip(texts, raws, strict=True)]
-        if len(cache) + len(out) > 100_000:
+            made = {a: socket.inet_ntoa(a) if len(a) == 4 else socket.inet_ntop(socket.AF_INET6, a)
+                    for a in new}
+        out = [t if t is not None else made[a] for a, t in zip(raws, texts, strict=True)]
+        if len(cache) + len(made) > 100_000:
             cache.clear()
-        cache.update(zip(raws, out, strict=True))
+        cache.update(made)
         return out
 
     def _columns(self, recs: list[tuple[Key, list[Any], int]], ver: int) -> FlowBatch:
