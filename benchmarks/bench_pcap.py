@@ -286,7 +286,7 @@ def against(path: str, other: str, rounds: int) -> None:
     import subprocess
 
     def child(tree: str) -> float:
-        done = subprocess.run([sys.executable, "-c", _CHILD, tree, path], capture_output=True, text=True,
+        done = subprocess.run([sys.executable, "-c", _CHILD, tree, os.path.abspath(path)], capture_output=True, text=True,
                               check=True, cwd=tempfile.gettempdir())
         return float(done.stdout.split()[-1])
 
