@@ -276,3 +276,30 @@ def test_classic_pcap_lying_header_anywhere_ends_at_it(tmp_path: Path, bad_at: i
         assert got == bad_at
         byte = 24 + bad_at * len(recs[0])
         assert f"after packet {bad_at} near byte {byte}: record header claims {claim} bytes" in str(err.value)
+
+
+def test_export_capture_reads_on_past_a_lying_block(tmp_path: Path) -> None:
+    """pcap+export: shares the reader: the IPFIX datagram after a lying packet block is still
+    decoded, and the block is one malformed-packet drop against the input."""
+    from flowcep_plugin.inputs.pcap_export import ExportCaptureSource
+
+    def export_frame(message: bytes) -> bytes:
+        udp = struct.pack("!HHHH", 40000, 4739, 8 + len(message), 0) + message
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, bytes([192, 0, 2, 1]),
+                         bytes([192, 0, 2, 2]))
+        return b"\x00\x00\x00\x00\x00\x02\x00\x00\x00\x00\x00\x01\x08\x00" + ip + udp
+
+    def ipfix(seq: int, body: bytes) -> bytes:
+        return struct.pack(">HHIII", 10, 16 + len(body), 1_700_000_000, seq, 0) + body
+
+    template = struct.pack(">HHHH", 2, 4 + 4 + 16, 256, 4) + struct.pack(">8H", 8, 4, 12, 4, 2, 4, 153, 8)
+    record = bytes([198, 51, 100, 1, 198, 51, 100, 2]) + struct.pack(">IQ", 3, 1_700_000_000_500)
+    data = struct.pack(">HH", 256, 4 + len(record)) + record
+    p = tmp_path / "export.pcapng"
+    p.write_bytes(SHB + idb() + epb(T_US, export_frame(ipfix(0, template + data)))
+                  + LIES["caplen past its block"][0] + epb(T_US + 1000, export_frame(ipfix(1, data))))
+    ctx = Context()
+    batches = list(ExportCaptureSource(parse_address(f"pcap+export:{p}"), {}, ctx).batches())
+    assert sum(len(b) for b in batches) == 2
+    assert ctx.stats.drops == {"malformed-packet": 1}
+    assert "pcap corrupt captures" not in ctx.stats.gauges
