@@ -424,6 +424,7 @@ def _pcapng(path: str, st: _Stream, chunk: int, skipped: Skipped) -> Iterator[tu
     number = 0
     endian = "<"
     u32 = struct.Struct("<I").unpack_from
+    head = struct.Struct("<II").unpack_from  # block type and total length
     epb = struct.Struct("<5I").unpack_from
     # interfaces of the current section: (linktype, snaplen, units per second, offset in s), or
     # None for a damaged description (it keeps its number; its packets are skipped)
@@ -440,7 +441,7 @@ def _pcapng(path: str, st: _Stream, chunk: int, skipped: Skipped) -> Iterator[tu
             pos = st.fill(pos, 12)
             buf = st.buf
             continue
-        btype = u32(buf, pos)[0]
+        btype, length = head(buf, pos)
         if btype == 0x0A0D0D0A:  # section header: its byte-order magic sets the endianness
             bom = buf[pos + 8:pos + 12]
             if bom == b"\x4d\x3c\x2b\x1a":
@@ -452,9 +453,10 @@ def _pcapng(path: str, st: _Stream, chunk: int, skipped: Skipped) -> Iterator[tu
                     yield current, out
                 raise _damaged(path, number, st.base + pos, "bad section header byte-order magic")
             u32 = struct.Struct(endian + "I").unpack_from
+            head = struct.Struct(endian + "II").unpack_from
             epb = struct.Struct(endian + "5I").unpack_from
             ifaces = []
-        length = u32(buf, pos + 4)[0]
+            length = u32(buf, pos + 4)[0]  # in the section's own byte order
         # framing: a length that cannot be, or differs from its copy at the block's end, leaves
         # no trustworthy start for the next block, so it ends the file
         if length < 12 or length % 4 or length > MAX_BLOCK or (btype == 0x0A0D0D0A and length < 28):
@@ -519,7 +521,8 @@ def _pcapng(path: str, st: _Stream, chunk: int, skipped: Skipped) -> Iterator[tu
             continue
         linktype, _snap, per_second, offset_s = described
         if ticks >= 0:
-            last_ms = min(max(ticks * 1000 // per_second + offset_s * 1000, 0), MAX_TIME_MS)
+            ms = ticks * 1000 // per_second + offset_s * 1000
+            last_ms = ms if 0 <= ms <= MAX_TIME_MS else 0 if ms < 0 else MAX_TIME_MS
         number += 1
         if linktype != current:
             if out:
