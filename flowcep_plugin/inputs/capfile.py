@@ -426,6 +426,7 @@ def _pcapng(path: str, st: _Stream, chunk: int, skipped: Skipped) -> Iterator[tu
     u32 = struct.Struct("<I").unpack_from
     head = struct.Struct("<II").unpack_from  # block type and total length
     epb = struct.Struct("<5I").unpack_from
+    epb_head = struct.Struct("<6I").unpack_from  # an EPB's type, length, interface, time, caplen
     # interfaces of the current section: (linktype, snaplen, units per second, offset in s), or
     # None for a damaged description (it keeps its number; its packets are skipped)
     ifaces: list[tuple[int, int, int, int] | None] = []
@@ -435,6 +436,34 @@ def _pcapng(path: str, st: _Stream, chunk: int, skipped: Skipped) -> Iterator[tu
     buf = st.buf
     while True:
         n = len(buf)
+        # the common case first: enhanced packet blocks whole in the buffer, honest about their
+        # length and caplen, on a described interface, read with two struct calls each. Any
+        # other block, or one that fails a check, leaves this loop for the general path below,
+        # which reads it again and decides (skip, end, or read) as for every block.
+        described_count = len(ifaces)
+        while n - pos >= 32:
+            btype, length, iface, high, low, caplen = epb_head(buf, pos)
+            if (btype != 6 or length > n - pos or length < 32 or length & 3 or length > MAX_BLOCK
+                    or 28 + caplen > length - 4
+                    or iface >= described_count or u32(buf, pos + length - 4)[0] != length):
+                break
+            described = ifaces[iface]
+            if described is None:
+                break
+            linktype, _snap, per_second, offset_s = described
+            ms = ((high << 32) | low) * 1000 // per_second + offset_s * 1000
+            last_ms = ms if 0 <= ms <= MAX_TIME_MS else 0 if ms < 0 else MAX_TIME_MS
+            number += 1
+            if linktype != current:
+                if out:
+                    yield current, out
+                    out = []
+                current = linktype
+            out.append((last_ms, buf[pos + 28:pos + 28 + caplen]))
+            pos += length
+            if len(out) >= chunk:
+                yield current, out
+                out = []
         if n - pos < 12:
             if st.eof:
                 break
@@ -455,6 +484,7 @@ def _pcapng(path: str, st: _Stream, chunk: int, skipped: Skipped) -> Iterator[tu
             u32 = struct.Struct(endian + "I").unpack_from
             head = struct.Struct(endian + "II").unpack_from
             epb = struct.Struct(endian + "5I").unpack_from
+            epb_head = struct.Struct(endian + "6I").unpack_from
             ifaces = []
             length = u32(buf, pos + 4)[0]  # in the section's own byte order
         # framing: a length that cannot be, or differs from its copy at the block's end, leaves
