@@ -15,8 +15,12 @@ exchanges, ICMP; a few thousand concurrent flows) and times, in the same run:
 6. ``tshark -r FILE -T fields -e frame.number`` (dissects every packet, prints one field);
 7. for scale, ``scapy.utils.PcapReader`` (full dissection, what ``rdpcap`` does) on a slice.
 
-Usage: ``python benchmarks/bench_pcap.py [--packets N] [--pcap FILE ...]``: one table for the
-synthetic capture (``--packets 0`` skips it), then one for each FILE. How many packets a flow
+Usage: ``python benchmarks/bench_pcap.py [--packets N] [--pcap FILE ...] [--against DIR]``: one
+table for the synthetic capture (``--packets 0`` skips it), then one for each FILE. ``--against
+DIR`` (another tree of the project, e.g. ``git archive REV | tar -x -C DIR``) then times the
+``pcap:`` input of this tree and of DIR in child processes, alternating which goes first, and
+prints the median of the per-round ratios: in one process the input's rate moves with what ran
+before it (the other measurements' garbage), so the comparison between trees is made apart. How many packets a flow
 has decides most of the rate (the meter's cost per flow is several times its cost per packet),
 so real captures of different shapes belong beside the synthetic one. Rates are packets per
 CPU-second (this process plus tshark's), best of ``--repeat`` interleaved runs. Ratios matter,
@@ -257,17 +261,65 @@ def run_one(path: str, n_arg: int | None, repeat: int) -> None:
     print(f"peak traced memory while metering: {peak / 1e6:.1f} MB")
 
 
+_CHILD = """
+import sys, time
+tree, path = sys.argv[1], sys.argv[2]
+if tree:  # import the other tree, not the editable install of this one
+    sys.meta_path[:] = [f for f in sys.meta_path if "ditable" not in type(f).__name__
+                        and "ditable" not in getattr(f, "__name__", "")]
+    sys.path.insert(0, tree)
+from flowcep_plugin.addresses import parse_address
+from flowcep_plugin.context import Context
+from flowcep_plugin.inputs.pcap import PcapSource
+def once():
+    t = time.process_time()
+    sum(len(b) for b in PcapSource(parse_address("pcap:" + path), {}, Context()).batches())
+    return time.process_time() - t
+once()
+print(min(once() for _ in range(2)))
+"""
+
+
+def against(path: str, other: str, rounds: int) -> None:
+    """The ``pcap:`` input of this tree against the tree in ``other``, in child processes."""
+    import statistics
+    import subprocess
+
+    def child(tree: str) -> float:
+        done = subprocess.run([sys.executable, "-c", _CHILD, tree, os.path.abspath(path)], capture_output=True, text=True,
+                              check=True, cwd=tempfile.gettempdir())
+        return float(done.stdout.split()[-1])
+
+    ratios = []
+    for k in range(rounds):
+        if k % 2:
+            mine, theirs = child(""), child(os.path.abspath(other))
+        else:
+            theirs, mine = child(os.path.abspath(other)), child("")
+        ratios.append(theirs / mine)
+    print(f"pcap: input against {other}: {statistics.median(ratios):.3f}x faster (median of {rounds} "
+          f"alternating rounds: {', '.join(f'{r:.3f}' for r in ratios)})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--packets", type=int, default=200_000, help="synthetic capture size (0: none)")
     ap.add_argument("--pcap", nargs="*", default=[], help="time these captures too")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each measurement (best kept)")
+    ap.add_argument("--against", metavar="DIR", help="another tree of the project to compare the input with")
+    ap.add_argument("--rounds", type=int, default=5, help="alternating rounds for --against")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        paths = list(args.pcap)
         if args.packets > 0:
-            run_one(os.path.join(tmp, "bench.pcap"), args.packets, args.repeat)
+            paths.insert(0, os.path.join(tmp, "bench.pcap"))
+            run_one(paths[0], args.packets, args.repeat)
         for path in args.pcap:
             run_one(path, None, args.repeat)
+        if args.against:
+            for path in paths:
+                print(os.path.basename(path), end=": ")
+                against(path, args.against, args.rounds)
 
 
 if __name__ == "__main__":

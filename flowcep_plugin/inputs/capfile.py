@@ -20,24 +20,48 @@ blocks and each record is one ``struct.unpack_from`` and one slice. Formats:
 offsets, lengths and times as numpy arrays) for the flow meter's vectorised path: a classic pcap
 is then cut with one ``struct`` call per record and nothing is sliced or copied per packet.
 
-Damage ends the input at the last whole record with :class:`CaptureError` naming the file,
-the number of good packets and the byte offset (of the uncompressed stream) where reading
-stopped; every packet before it has been yielded. Nothing is skipped silently: trailing
-bytes too short for a record and a cut pcapng block are errors too.
+Damage is judged by whether the file's framing survives it:
+
+* framing broken (a pcapng block whose total length is impossible or differs from the copy at
+  its end, a section header whose byte-order magic is unknown, a classic pcap record header
+  claiming more than ``max(snaplen, 262144)`` bytes, a file cut inside a record or block) ends
+  the input at the last whole record with :class:`CaptureError` naming the file, the number of
+  good packets and the byte offset (of the uncompressed stream) where reading stopped; every
+  packet before it has been yielded. A classic pcap record header is the file's only framing:
+  with no length repeated after the record, a lying caplen leaves no trustworthy place to read
+  the next record from, and guessing one (scanning for a plausible header) would read packet
+  bytes as packets; libpcap and Wireshark stop there too;
+* framing intact (a pcapng block whose two total lengths agree) but the block lies about
+  itself: a packet block whose captured length runs past the block or that is shorter than its
+  fixed fields (reason ``malformed-packet``), a packet on an interface no Interface
+  Description Block described, a Simple Packet Block before any, or a packet on an interface
+  whose description was damaged (reason ``unknown-interface``). That block is skipped and
+  counted in :class:`Skipped` (by reason, the first :data:`LOG_FIRST_SKIPPED` logged with
+  file and byte offset) and the file is read on: one hostile packet does not end detection
+  for the rest of the capture. A damaged Interface Description Block (shorter than its fields,
+  an option running past it) keeps its place in the section's interface numbering, so the
+  other interfaces' packets are still read; its own packets are skipped as above, since their
+  link type and time resolution cannot be trusted.
+
+Nothing is skipped silently: trailing bytes too short for a record and a cut pcapng block are
+errors too.
 """
 
 from __future__ import annotations
 
 import gzip
+import logging
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, cast
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Block", "CaptureError", "read_blocks", "read_frames", "PCAP_MAGICS", "PCAPNG_MAGIC",
-           "MAX_RECORD"]
+__all__ = ["Block", "CaptureError", "Skipped", "read_blocks", "read_frames", "PCAP_MAGICS", "PCAPNG_MAGIC",
+           "MAX_RECORD", "LOG_FIRST_SKIPPED"]
+
+log = logging.getLogger("flowcep.inputs.capfile")
 
 PCAP_MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
@@ -51,10 +75,53 @@ READ_AHEAD = 3  # chunks read ahead of the one being cut (see _pcap)
 #: judges the packet's flow ('future'/'too-old') instead of one packet ending the whole file.
 MAX_TIME_MS = (1 << 32) * 1000 - 1
 #: pcapng blocks' smallest lengths: the block header and trailer plus their fixed fields; a
-#: shorter block would have its fields read from the next block (or past the file's end)
+#: shorter block would have its fields read from the next block (or past the file's end). A
+#: section header shorter than this ends the file (its byte order cannot be known); a shorter
+#: packet or interface block whose lengths agree is skipped (see the module docstring)
 MIN_BLOCK = {0x0A0D0D0A: 28, 1: 20, 2: 32, 3: 16, 6: 32}
 
 Frames = list[tuple[int, bytes]]
+#: skipped blocks logged one by one per file; later ones are only counted
+LOG_FIRST_SKIPPED = 10
+#: drop reasons of :class:`Skipped` (``input.drops`` in the run's statistics)
+MALFORMED_PACKET = "malformed-packet"
+UNKNOWN_INTERFACE = "unknown-interface"
+
+
+class Skipped:
+    """pcapng blocks a reader passed over because they lied about themselves while the file's
+    framing held. A reader notes each one here instead of ending the file; the input takes the
+    new counts after every chunk (:meth:`take`) and adds them to its drops, so a skipped packet
+    is counted like any other lost record. The first ``log_first`` are logged (warning) with the
+    file and byte offset, so a flood of hostile blocks costs bounded log lines."""
+
+    __slots__ = ("path", "logger", "log_first", "logged", "counts", "_new")
+
+    def __init__(self, path: str, logger: logging.Logger | None = None,
+                 log_first: int = LOG_FIRST_SKIPPED) -> None:
+        self.path = path
+        self.logger = logger or log
+        self.log_first = log_first
+        self.logged = 0
+        self.counts: dict[str, int] = {}  # every skip so far, by reason
+        self._new: dict[str, int] = {}  # since the last take()
+
+    def note(self, reason: str | None, offset: int, after: int, problem: str) -> None:
+        """One skipped block at byte ``offset`` after ``after`` good packets; a ``reason`` of
+        None logs without counting (a damaged interface description is not a packet)."""
+        if reason is not None:
+            self.counts[reason] = self.counts.get(reason, 0) + 1
+            self._new[reason] = self._new.get(reason, 0) + 1
+        if self.logged < self.log_first:
+            self.logged += 1
+            more = "" if self.logged < self.log_first else " (later ones are only counted)"
+            self.logger.warning("%s: skipped a block after packet %d at byte %d: %s; reading on%s",
+                                self.path, after, offset, problem, more)
+
+    def take(self) -> dict[str, int]:
+        """Skips by reason since the last call."""
+        new, self._new = self._new, {}
+        return new
 
 
 class Block:
@@ -167,13 +234,15 @@ def _open(path: str, fh: IO[bytes] | None) -> tuple[IO[bytes], bool]:
     return fh, False
 
 
-def read_frames(path: str, fh: IO[bytes] | None = None,
-                chunk: int = 8192) -> Iterator[tuple[int, Frames]]:
+def read_frames(path: str, fh: IO[bytes] | None = None, chunk: int = 8192,
+                skipped: Skipped | None = None) -> Iterator[tuple[int, Frames]]:
     """Yield ``(linktype, [(timestamp_ms, frame), ...])``, up to ``chunk`` frames at a time; a
     chunk ends early where the link type changes (pcapng files with several interfaces).
 
     ``fh`` is an already open stream (a pipe); otherwise ``path`` is opened (gzip allowed).
-    Raises :class:`CaptureError` after the last good frame when the file is damaged.
+    Raises :class:`CaptureError` after the last good frame when the file's framing is
+    damaged; packet blocks that lie inside intact framing are skipped and noted in ``skipped``
+    (a fresh :class:`Skipped` logging to this module's logger when None).
     """
     stream, owned = _open(path, fh)
     try:
@@ -183,7 +252,7 @@ def read_frames(path: str, fh: IO[bytes] | None = None,
         if magic in PCAP_MAGICS:
             yield from _pcap_frames(path, st, chunk)
         elif magic == PCAPNG_MAGIC:
-            yield from _pcapng(path, st, chunk)
+            yield from _pcapng(path, st, chunk, skipped or Skipped(path))
         else:
             what = magic.hex() or "nothing"
             raise CaptureError(f"{path}: not a readable pcap/pcapng capture (starts with {what})")
@@ -199,7 +268,8 @@ def _damaged(path: str, number: int, offset: int, problem: str) -> CaptureError:
                         f"input ended there")
 
 
-def read_blocks(path: str, fh: IO[bytes] | None = None, chunk: int = 8192) -> Iterator[tuple[int, Block]]:
+def read_blocks(path: str, fh: IO[bytes] | None = None, chunk: int = 8192,
+                skipped: Skipped | None = None) -> Iterator[tuple[int, Block]]:
     """Like :func:`read_frames`, with each chunk as a :class:`Block` (the same packets, the same
     chunk boundaries). Classic pcap is cut without a slice per packet; pcapng goes through
     :func:`read_frames` (its blocks vary more and are rarer in bulk)."""
@@ -211,7 +281,7 @@ def read_blocks(path: str, fh: IO[bytes] | None = None, chunk: int = 8192) -> It
         if magic in PCAP_MAGICS:
             yield from _pcap(path, st, chunk)
         elif magic == PCAPNG_MAGIC:
-            for linktype, frames in _pcapng(path, st, chunk):
+            for linktype, frames in _pcapng(path, st, chunk, skipped or Skipped(path)):
                 yield linktype, Block.from_frames(frames)
         else:
             what = magic.hex() or "nothing"
@@ -228,10 +298,26 @@ def _pcap_frames(path: str, st: _Stream, chunk: int) -> Iterator[tuple[int, Fram
         yield linktype, block.frames()
 
 
-def _pcap_block(buf: bytes, starts: list[int], dtype: np.dtype[np.uint32], div: int) -> Block:
-    """Columns for records whose headers begin at ``starts``: one gather of all 16-byte headers."""
+def _pcap_heads(buf: bytes, starts: list[int],
+                dtype: np.dtype[np.uint32]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint32]]:
+    """Offsets and 16-byte record headers (seconds, sub-seconds, caplen, wire length) of the
+    records at ``starts``: one gather of rows from a view whose row ``i`` is the four words at
+    byte ``i`` (stride 1), which copies 16 bytes a record without building an index per byte."""
     at = np.array(starts, np.int64)
-    heads = np.frombuffer(buf, np.uint8)[at[:, None] + np.arange(16)].view(dtype)
+    rows = np.ndarray((len(buf) - 15, 4), dtype, buf, 0, (1, 4))
+    return at, rows[at]
+
+
+def _lying(heads: npt.NDArray[np.uint32], snap: int) -> int:
+    """The index of the first record whose header claims more than ``snap`` bytes, or -1. The
+    hot loop does not compare each caplen (a fifth of its time): a lying one only sends it far
+    ahead, and is found here, on the headers gathered anyway, before any record is yielded."""
+    over = heads[:, 2] > snap
+    return int(over.argmax()) if over.any() else -1
+
+
+def _pcap_block(buf: bytes, at: npt.NDArray[np.int64], heads: npt.NDArray[np.uint32], div: int) -> Block:
+    """Columns for records whose headers (``heads``) begin at ``at``."""
     times = heads[:, 0].astype(np.int64) * 1000 + heads[:, 1].astype(np.int64) // div
     return Block(buf, at + 16, heads[:, 2].astype(np.int64), times)
 
@@ -249,7 +335,7 @@ def _pcap(path: str, st: _Stream, chunk: int) -> Iterator[tuple[int, Block]]:
     snap = max(snaplen, MAX_RECORD)
     div = 1_000_000 if nano else 1000  # sub-second units per millisecond
     dtype = np.dtype(endian + "u4")
-    caplen_of = struct.Struct(endian + "I").unpack_from
+    caplen_of = struct.Struct(endian + "8xI").unpack_from  # a record's caplen, from its start
     pos = 24
     done = 0  # frames yielded
     # record header offsets of the chunk being cut; they point into ``buf``, so when more of
@@ -261,32 +347,40 @@ def _pcap(path: str, st: _Stream, chunk: int) -> Iterator[tuple[int, Block]]:
         limit = n - 16
         while True:
             # the hot loop: one C call and an append per record; a record running past the
-            # buffer is taken back below (only the last one can)
+            # buffer is taken back below (only the last one can), a lying caplen is found by
+            # _lying before anything is yielded
             for _ in range(chunk - len(starts)):
                 if pos > limit:
                     break
-                caplen = caplen_of(buf, pos + 8)[0]
-                if caplen > snap:
-                    break
                 append(pos)
-                pos += 16 + caplen
+                pos += 16 + caplen_of(buf, pos)[0]
             if pos > n:
                 pos = starts.pop()
-            elif pos <= limit and caplen_of(buf, pos + 8)[0] > snap:
-                number = done + len(starts)
-                if starts:
-                    yield linktype, _pcap_block(buf, starts, dtype, div)
-                caplen = caplen_of(buf, pos + 8)[0]
-                raise _damaged(path, number, st.base + pos, f"record header claims {caplen} bytes")
             if len(starts) < chunk:
                 break
+            at, heads = _pcap_heads(buf, starts, dtype)
+            bad = _lying(heads, snap)
+            if bad >= 0:
+                yield from _lie(path, buf, linktype, starts, at, heads, div, bad, done, st.base, caplen_of)
             done += len(starts)
-            yield linktype, _pcap_block(buf, starts, dtype, div)
+            yield linktype, _pcap_block(buf, at, heads, div)
             starts = []
             append = starts.append
+        # before reading on: the records cut so far and the one at pos must not lie (a lying
+        # caplen would have more than 4 GiB read for it)
+        if starts:
+            at, heads = _pcap_heads(buf, starts, dtype)
+            bad = _lying(heads, snap)
+            if bad >= 0:
+                yield from _lie(path, buf, linktype, starts, at, heads, div, bad, done, st.base, caplen_of)
+        if n - pos >= 16 and caplen_of(buf, pos)[0] > snap:
+            if starts:
+                yield linktype, _pcap_block(buf, at, heads, div)
+            raise _damaged(path, done + len(starts), st.base + pos,
+                           f"record header claims {caplen_of(buf, pos)[0]} bytes")
         if st.eof:
             break
-        need = 16 if n - pos < 16 else 16 + caplen_of(buf, pos + 8)[0]
+        need = 16 if n - pos < 16 else 16 + caplen_of(buf, pos)[0]
         keep = starts[0] if starts else pos
         kept = pos - keep
         # read what the rest of the chunk and READ_AHEAD more chunks should take at the mean
@@ -302,38 +396,81 @@ def _pcap(path: str, st: _Stream, chunk: int) -> Iterator[tuple[int, Block]]:
         pos = kept
     number = done + len(starts)
     if starts:
-        yield linktype, _pcap_block(buf, starts, dtype, div)
+        at, heads = _pcap_heads(buf, starts, dtype)
+        yield linktype, _pcap_block(buf, at, heads, div)
     left = len(buf) - pos
     if left:
         if left >= 16:
-            caplen = caplen_of(buf, pos + 8)[0]
+            caplen = caplen_of(buf, pos)[0]
             problem = f"packet {number + 1} cut short ({left - 16} of {caplen} bytes)"
         else:
             problem = f"{left} trailing bytes could not be read"
         raise _damaged(path, number, st.base + pos, problem)
 
 
-def _pcapng(path: str, st: _Stream, chunk: int) -> Iterator[tuple[int, Frames]]:
+def _lie(path: str, buf: bytes, linktype: int, starts: list[int], at: npt.NDArray[np.int64],
+         heads: npt.NDArray[np.uint32], div: int, bad: int, done: int, base: int,
+         caplen_of: Callable[[bytes, int], tuple[int, ...]]) -> Iterator[tuple[int, Block]]:
+    """Yield the records before the lying one at ``starts[bad]``, then end the file there: a
+    classic record header is the file's only framing (see the module docstring)."""
+    if bad:
+        yield linktype, _pcap_block(buf, at[:bad], heads[:bad], div)
+    raise _damaged(path, done + bad, base + starts[bad],
+                   f"record header claims {caplen_of(buf, starts[bad])[0]} bytes")
+
+
+def _pcapng(path: str, st: _Stream, chunk: int, skipped: Skipped) -> Iterator[tuple[int, Frames]]:
     pos = 0
     number = 0
     endian = "<"
     u32 = struct.Struct("<I").unpack_from
+    head = struct.Struct("<II").unpack_from  # block type and total length
     epb = struct.Struct("<5I").unpack_from
-    # interfaces of the current section: (linktype, snaplen, units per second, offset in s)
-    ifaces: list[tuple[int, int, int, int]] = []
+    epb_head = struct.Struct("<6I").unpack_from  # an EPB's type, length, interface, time, caplen
+    # interfaces of the current section: (linktype, snaplen, units per second, offset in s), or
+    # None for a damaged description (it keeps its number; its packets are skipped)
+    ifaces: list[tuple[int, int, int, int] | None] = []
     out: Frames = []
     current = -1
     last_ms = 0
     buf = st.buf
     while True:
         n = len(buf)
+        # the common case first: enhanced packet blocks whole in the buffer, honest about their
+        # length and caplen, on a described interface, read with two struct calls each. Any
+        # other block, or one that fails a check, leaves this loop for the general path below,
+        # which reads it again and decides (skip, end, or read) as for every block.
+        described_count = len(ifaces)
+        while n - pos >= 32:
+            btype, length, iface, high, low, caplen = epb_head(buf, pos)
+            if (btype != 6 or length > n - pos or length < 32 or length & 3 or length > MAX_BLOCK
+                    or 28 + caplen > length - 4
+                    or iface >= described_count or u32(buf, pos + length - 4)[0] != length):
+                break
+            described = ifaces[iface]
+            if described is None:
+                break
+            linktype, _snap, per_second, offset_s = described
+            ms = ((high << 32) | low) * 1000 // per_second + offset_s * 1000
+            last_ms = ms if 0 <= ms <= MAX_TIME_MS else 0 if ms < 0 else MAX_TIME_MS
+            number += 1
+            if linktype != current:
+                if out:
+                    yield current, out
+                    out = []
+                current = linktype
+            out.append((last_ms, buf[pos + 28:pos + 28 + caplen]))
+            pos += length
+            if len(out) >= chunk:
+                yield current, out
+                out = []
         if n - pos < 12:
             if st.eof:
                 break
             pos = st.fill(pos, 12)
             buf = st.buf
             continue
-        btype = u32(buf, pos)[0]
+        btype, length = head(buf, pos)
         if btype == 0x0A0D0D0A:  # section header: its byte-order magic sets the endianness
             bom = buf[pos + 8:pos + 12]
             if bom == b"\x4d\x3c\x2b\x1a":
@@ -345,10 +482,14 @@ def _pcapng(path: str, st: _Stream, chunk: int) -> Iterator[tuple[int, Frames]]:
                     yield current, out
                 raise _damaged(path, number, st.base + pos, "bad section header byte-order magic")
             u32 = struct.Struct(endian + "I").unpack_from
+            head = struct.Struct(endian + "II").unpack_from
             epb = struct.Struct(endian + "5I").unpack_from
+            epb_head = struct.Struct(endian + "6I").unpack_from
             ifaces = []
-        length = u32(buf, pos + 4)[0]
-        if length < MIN_BLOCK.get(btype, 12) or length % 4 or length > MAX_BLOCK:
+            length = u32(buf, pos + 4)[0]  # in the section's own byte order
+        # framing: a length that cannot be, or differs from its copy at the block's end, leaves
+        # no trustworthy start for the next block, so it ends the file
+        if length < 12 or length % 4 or length > MAX_BLOCK or (btype == 0x0A0D0D0A and length < 28):
             if out:
                 yield current, out
             raise _damaged(path, number, st.base + pos, f"block of type {btype:#x} claims {length} bytes")
@@ -362,52 +503,63 @@ def _pcapng(path: str, st: _Stream, chunk: int) -> Iterator[tuple[int, Frames]]:
             if out:
                 yield current, out
             raise _damaged(path, number, st.base + pos, f"block of type {btype:#x} has mismatched lengths")
-        body = pos + 8
-        frame: bytes | None = None
+        start = pos
+        pos += length
+        # from here the block is whole and the next one starts at pos: a block lying about its
+        # contents is skipped and counted, never the end of the file
+        if btype != 6 and btype != 3 and btype != 2:
+            if btype == 1:  # interface description
+                try:
+                    if length < MIN_BLOCK[1]:
+                        raise ValueError(f"interface description of {length} bytes, shorter than its fields")
+                    ifaces.append(_interface(buf, start + 8, pos - 4, endian))
+                except ValueError as e:
+                    skipped.note(None, st.base + start, number,
+                                 f"interface {len(ifaces)} unreadable ({e}); its packets are skipped")
+                    ifaces.append(None)
+            continue
+        body = start + 8
+        if length < MIN_BLOCK[btype]:
+            skipped.note(MALFORMED_PACKET, st.base + start, number,
+                         f"packet block of type {btype:#x} claims {length} bytes, shorter than its fields")
+            continue
         iface = 0
         ticks = -1
-        if btype == 6 or btype == 2:  # enhanced packet block; the obsolete one it replaced
+        if btype == 3:  # simple packet block: interface 0, no time stamp
+            wire = u32(buf, body)[0]
+            first = ifaces[0] if ifaces else None
+            caplen = min(wire, first[1] or wire) if first else wire
+            caplen = min(caplen, length - 16)
+            data = body + 4
+        else:  # enhanced packet block; the obsolete one it replaced
             if btype == 6:
                 iface, high, low, caplen, _wire = epb(buf, body)
             else:
                 iface = struct.unpack_from(endian + "H", buf, body)[0]
                 high, low, caplen = struct.unpack_from(endian + "3I", buf, body + 4)
-            if body + 20 + caplen > pos + length - 4:
-                if out:
-                    yield current, out
-                raise _damaged(path, number, st.base + pos, f"packet block claims {caplen} bytes")
-            frame = buf[body + 20:body + 20 + caplen]
+            data = body + 20
+            if data + caplen > pos - 4:
+                skipped.note(MALFORMED_PACKET, st.base + start, number,
+                             f"packet block claims {caplen} bytes, past its own end")
+                continue
             ticks = (high << 32) | low
-        elif btype == 3:  # simple packet block: interface 0, no time stamp
-            wire = u32(buf, body)[0]
-            caplen = min(wire, ifaces[0][1] or wire) if ifaces else wire
-            caplen = min(caplen, length - 16)
-            frame = buf[body + 4:body + 4 + caplen]
-        elif btype == 1:  # interface description
-            try:
-                ifaces.append(_interface(buf, body, pos + length - 4, endian))
-            except ValueError as e:
-                if out:
-                    yield current, out
-                raise _damaged(path, number, st.base + pos, str(e)) from None
-        pos += length
-        if frame is None:
+        described = ifaces[iface] if iface < len(ifaces) else None
+        if described is None:
+            why = ("whose description was damaged" if iface < len(ifaces)
+                   else "which the file never described")
+            skipped.note(UNKNOWN_INTERFACE, st.base + start, number, f"packet on interface {iface}, {why}")
             continue
-        if iface >= len(ifaces):
-            if out:
-                yield current, out
-            raise _damaged(path, number, st.base + pos - length,
-                           f"packet on interface {iface}, which the file never described")
-        linktype, _snap, per_second, offset_s = ifaces[iface]
+        linktype, _snap, per_second, offset_s = described
         if ticks >= 0:
-            last_ms = min(max(ticks * 1000 // per_second + offset_s * 1000, 0), MAX_TIME_MS)
+            ms = ticks * 1000 // per_second + offset_s * 1000
+            last_ms = ms if 0 <= ms <= MAX_TIME_MS else 0 if ms < 0 else MAX_TIME_MS
         number += 1
         if linktype != current:
             if out:
                 yield current, out
                 out = []
             current = linktype
-        out.append((last_ms, frame))
+        out.append((last_ms, buf[data:data + caplen]))
         if len(out) >= chunk:
             yield current, out
             out = []

@@ -86,6 +86,7 @@ from __future__ import annotations
 import gc
 import socket
 import struct
+from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from operator import itemgetter
@@ -178,6 +179,12 @@ _START, _END, _PKTS, _OCTETS, _FLAGS, _RPKTS, _ROCTETS, _RFLAGS, _FIN, _HOST, _U
 _CLOSED = 4
 _end_of = itemgetter(_END)
 
+
+def _held_end(item: tuple[Any, list[Any], int]) -> int:
+    """The end time of an ended flow waiting in ``FlowMeter._held`` (its sort key)."""
+    end: int = item[1][_END]
+    return end
+
 Key = tuple[int, bytes, bytes, int, int, int]  # version, src, dst, sport, dport, proto
 # version, src, dst, proto, IP identification (IPv4: int; IPv6 fragment header: 4 bytes)
 FragKey = tuple[int, bytes, bytes, int, int | bytes]
@@ -197,6 +204,12 @@ def parse_http_request(payload: bytes) -> tuple[str | None, str | None]:
         return None, None
     url = parts[1].decode("utf-8", "replace")
     host: str | None = None
+    if eol >= 0 and payload.startswith(b"\r\nHost:", eol):
+        # the usual first header (curl, browsers, scanners): the first Host header whatever
+        # follows, so the same value as the search below, without copying the headers twice
+        stop = payload.find(b"\r\n", eol + 7)
+        value = payload[eol + 7:stop if stop >= 0 else len(payload)].strip()
+        return (value.decode("utf-8", "replace") if value else None), url
     if eol >= 0:
         head_end = payload.find(b"\r\n\r\n", eol)
         headers = payload[eol:head_end if head_end >= 0 else len(payload)]
@@ -657,17 +670,13 @@ class FlowMeter:
         if self._frag_held:  # a held fragment may still open a flow at its own time
             first_held = min(t for items in self._frag_held.values() for t, _ in items)
             horizon = first_held if horizon is None else min(horizon, first_held)
-        if horizon is not None:
-            ready = [r for r in held if r[1][_END] <= horizon]
-            if len(ready) != len(held):
-                held[:] = [r for r in held if r[1][_END] > horizon]
-            else:
-                held.clear()
-        else:
-            ready = held[:]
-            held.clear()
-        ready.sort(key=lambda r: r[1][_END])
-        self._ready.extend(ready)
+        # one stable sort, then the prefix up to the horizon: the same flows in the same order
+        # as filtering and then sorting them, in one pass instead of three (what stays held is
+        # left sorted, which keeps equal end times in the order they came)
+        held.sort(key=_held_end)
+        cut = len(held) if horizon is None else bisect_right(held, horizon, key=_held_end)
+        self._ready.extend(held[:cut])
+        del held[:cut]
 
     def _evict(self) -> None:
         """Table full: force out the tenth of flows silent the longest (counted in ``forced``)."""

@@ -31,7 +31,16 @@ from ..errors import ConfigError, InputError
 from ..hookspecs import hookimpl
 from ..records import FlowBatch
 from ..specs import Address, InputSpec
-from .capfile import MAX_RECORD, PCAP_MAGICS, PCAPNG_MAGIC, Block, CaptureError, read_blocks, read_frames
+from .capfile import (
+    MAX_RECORD,
+    PCAP_MAGICS,
+    PCAPNG_MAGIC,
+    Block,
+    CaptureError,
+    Skipped,
+    read_blocks,
+    read_frames,
+)
 from .flowmeter import (
     DEFAULT_ACTIVE_TIMEOUT,
     DEFAULT_CLOSE_LINGER,
@@ -45,8 +54,8 @@ from .flowmeter import (
 )
 from .sniff import require_format
 
-__all__ = ["PcapSource", "IfaceSource", "CaptureError", "iter_blocks", "iter_frames", "is_capture",
-           "meter_settings"]
+__all__ = ["PcapSource", "IfaceSource", "CaptureError", "Skipped", "iter_blocks", "iter_frames", "is_capture",
+           "meter_settings", "count_skipped"]
 
 log = logging.getLogger("flowcep.inputs.pcap")
 
@@ -158,29 +167,33 @@ def _meter(settings: Mapping[str, Any], source: str) -> FlowMeter:
 # -- reading capture files ------------------------------------------------------------------
 
 
-def iter_frames(path: str, chunk: int = 8192, bpf: str = "") -> Iterator[tuple[int, list[tuple[int, bytes]]]]:
+def iter_frames(path: str, chunk: int = 8192, bpf: str = "",
+                skipped: Skipped | None = None) -> Iterator[tuple[int, list[tuple[int, bytes]]]]:
     """Yield ``(linktype, [(timestamp_ms, frame), ...])``, up to ``chunk`` packets at a time;
     a chunk ends early where the link type changes (pcapng files with several interfaces).
 
-    Raises :class:`CaptureError` (after yielding every good packet before it) when the file
-    is corrupt or truncated; the message names the file, packet number and byte offset.
-    ``bpf`` filters through ``tcpdump -r`` (what scapy's own offline filtering does).
+    Raises :class:`CaptureError` (after yielding every good packet before it) when the file's
+    framing is corrupt or truncated; the message names the file, packet number and byte offset.
+    A pcapng packet block that lies inside intact framing is skipped and noted in ``skipped``
+    (see :mod:`.capfile`). ``bpf`` filters through ``tcpdump -r`` (what scapy's own offline
+    filtering does).
     """
     if not bpf and path != "-":
-        yield from read_frames(path, None, chunk)
+        yield from read_frames(path, None, chunk, skipped)
         return
-    for linktype, block in iter_blocks(path, chunk, bpf):
+    for linktype, block in iter_blocks(path, chunk, bpf, skipped):
         yield linktype, block.frames()
 
 
-def iter_blocks(path: str, chunk: int = 8192, bpf: str = "") -> Iterator[tuple[int, Block]]:
+def iter_blocks(path: str, chunk: int = 8192, bpf: str = "",
+                skipped: Skipped | None = None) -> Iterator[tuple[int, Block]]:
     """:func:`iter_frames` with each chunk as a :class:`~.capfile.Block` (what the flow meter's
     block path takes)."""
     if not bpf:
         if path == "-":  # a pipe: tcpdump -w - | flowcep run --input pcap:-
-            yield from read_blocks("<stdin>", sys.stdin.buffer, chunk)
+            yield from read_blocks("<stdin>", sys.stdin.buffer, chunk, skipped)
         else:
-            yield from read_blocks(path, None, chunk)
+            yield from read_blocks(path, None, chunk, skipped)
         return
     tcpdump = shutil.which("tcpdump")
     if tcpdump is None:
@@ -189,7 +202,7 @@ def iter_blocks(path: str, chunk: int = 8192, bpf: str = "") -> Iterator[tuple[i
     assert proc.stdout is not None
     started = False
     try:
-        for item in read_blocks(path, proc.stdout, chunk):
+        for item in read_blocks(path, proc.stdout, chunk, skipped):
             started = True
             yield item
     except CaptureError:
@@ -205,6 +218,13 @@ def iter_blocks(path: str, chunk: int = 8192, bpf: str = "") -> Iterator[tuple[i
         _, err = proc.communicate()
         if proc.returncode not in (0, -9, None) and err:
             log.warning("%s: tcpdump: %s", path, err.decode(errors="replace").strip())
+
+
+def count_skipped(ctx: Context, skipped: Skipped, source: str) -> None:
+    """Add the blocks a reader skipped since the last call to the run's drops, by reason
+    (``malformed-packet``, ``unknown-interface``), against the input."""
+    for reason, n in skipped.take().items():
+        ctx.stats.drop(reason, n, source=source)
 
 
 def _scapy_to_ip(linktype: int, frames: list[tuple[int, bytes]]) -> tuple[list[tuple[int, bytes]], int]:
@@ -348,10 +368,12 @@ class PcapSource:
 
     def batches(self) -> Iterator[FlowBatch]:
         run = _Metering(self.address.raw, self.settings, self.ctx)
+        skipped = Skipped(self.address.raw, self.ctx.logger)
         number = 1
         try:
             for linktype, packets in iter_blocks(self.path, self.settings["chunk_packets"],
-                                                 self.settings["filter"]):
+                                                 self.settings["filter"], skipped):
+                count_skipped(self.ctx, skipped, self.address.raw)
                 run.feed(linktype, packets, number)
                 number += len(packets)
                 yield from run.take()
@@ -360,6 +382,7 @@ class PcapSource:
         except CaptureError as e:
             self.ctx.logger.error("%s", e)
             self.ctx.stats.add("pcap corrupt captures")
+        count_skipped(self.ctx, skipped, self.address.raw)
         yield from run.finish()
 
     def close(self) -> None:

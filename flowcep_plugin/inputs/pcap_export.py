@@ -28,7 +28,7 @@ from ..hookspecs import hookimpl
 from ..records import FlowBatch
 from ..specs import Address, InputSpec
 from .flowmeter import FAST_LINKTYPES, link_offset
-from .pcap import CaptureError, _scapy_to_ip, iter_frames
+from .pcap import CaptureError, Skipped, _scapy_to_ip, count_skipped, iter_frames
 from .sniff import require_format
 
 __all__ = ["ExportCaptureSource", "DEFAULT_PORTS", "udp_payload"]
@@ -260,8 +260,10 @@ class ExportCaptureSource:
         number = 0
         malformed = 0
         datagrams = 0
+        hostile = Skipped(self.source, self.ctx.logger)
         try:
-            for lt, packets in iter_frames(self.path):
+            for lt, packets in iter_frames(self.path, skipped=hostile):
+                count_skipped(self.ctx, hostile, self.source)
                 for _ts, data in packets:
                     number += 1
                     ip, off = self._ip(lt, data)
@@ -300,6 +302,7 @@ class ExportCaptureSource:
         except CaptureError as e:
             self.ctx.logger.error("%s", e)
             stats.add("pcap corrupt captures")
+        count_skipped(self.ctx, hostile, self.source)
         yield from decoder.flush(merged=True)
         decoder.close()
         if frags.incomplete or frags.dropped:

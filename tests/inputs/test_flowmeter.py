@@ -100,6 +100,12 @@ def test_no_http_columns_without_requests_and_none_for_other_flows() -> None:
         (b"GETX / HTTP/1.1\r\n\r\n", (None, None)),
         (b"GET /a b HTTP/1.1\r\n\r\n", (None, None)),
         (b"GET / HTTP/1.1\r\nX: 1\r\n\r\nHost: body\r\n", (None, "/")),  # Host after headers
+        (b"GET / HTTP/1.1\r\nHost:  h.example \r\nHost: second\r\n\r\n", ("h.example", "/")),  # the first
+        (b"GET / HTTP/1.1\r\nHost:\r\n\r\n", (None, "/")),  # empty value
+        (b"GET / HTTP/1.1\r\nHost:", (None, "/")),  # cut after the name
+        (b"GET / HTTP/1.1\r\nHost: cut", ("cut", "/")),  # cut inside the value
+        (b"GET / HTTP/1.1\r\nAccept: */*\r\nhOST: mixed\r\n\r\n", ("mixed", "/")),  # any case
+        (b"GET / HTTP/1.1\r\nX-Host: no\r\n\r\n", (None, "/")),
     ],
 )
 def test_parse_http_request(payload: bytes, expected: tuple[str | None, str | None]) -> None:
