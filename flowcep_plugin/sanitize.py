@@ -29,6 +29,20 @@ its start clamped to its end (duration 0) and counted (``sanitize.start_after_en
 dropping it would lose real traffic and let a forged start hide a record from every
 detector, and leaving it would hand rate detectors a negative duration. Only same-unit
 pairs are compared (decoders turn uptime and delta times into ``flowStart/EndMilliseconds``).
+
+Some exporters put 0 in ``tcpControlBits`` because they do not track TCP flags (sampled
+NetFlow, firewalls, collectors that aggregate flags away). A 0 there reads as "no flag at
+all", which no packet of a real connection has: every detector would take every TCP flow of
+such an exporter for a NULL probe that never completed a handshake, and name every busy client
+a scanner. A TCP record with flags 0 that carried data (at least ``FLAGLESS_PACKETS`` packets,
+or more than ``FLAGLESS_BYTES`` bytes a packet: a NULL probe is one or two bare headers) and
+has a destination port (a flow of IP fragments has no TCP header to take flags from) proves
+its exporter does not report flags; from then on that exporter's (input and exporter) TCP
+records with flags 0, forward and reverse, are read as flags absent (None), and the detectors
+use their documented fallbacks for exporters without flags. The exporters are remembered in a
+bounded table (``MAX_FLAGLESS_EXPORTERS``, least recently proven first out, counted as
+``sanitize.flagless_evicted``); ``sanitize.flagless_exporters`` counts the exporters found and
+``sanitize.flags_unreported`` the records whose 0 was read as absent.
 """
 
 from __future__ import annotations
@@ -45,7 +59,8 @@ from typing import Any
 from .records import IPV4_TEXT, IPV6_TEXT, MAC_TEXT, TEXT, VALUES, ArrayPart, Columns, FlowBatch
 from .stats import Stats
 
-__all__ = ["Sanitizer", "BAD_VALUE", "START_AFTER_END", "TIME_PAIRS"]
+__all__ = ["Sanitizer", "BAD_VALUE", "START_AFTER_END", "TIME_PAIRS", "FLAGLESS_PACKETS", "FLAGLESS_BYTES",
+           "MAX_FLAGLESS_EXPORTERS"]
 
 log = logging.getLogger("flowcep")
 
@@ -56,6 +71,14 @@ START_AFTER_END = "sanitize.start_after_end"
 #: (start, end) elements of the same unit, compared record by record.
 TIME_PAIRS: tuple[tuple[str, str], ...] = tuple(
     (f"flowStart{unit}", f"flowEnd{unit}") for unit in ("Milliseconds", "Seconds", "Microseconds", "Nanoseconds"))
+
+#: A TCP record with tcpControlBits 0 and this many packets or more carried a connection, not
+#: a NULL probe (nmap sends one and retransmits it once)
+FLAGLESS_PACKETS = 3
+#: ... or one with more bytes a packet than a bare IPv6 TCP header with timestamps (72)
+FLAGLESS_BYTES = 80
+#: exporters remembered as not reporting TCP flags (least recently proven evicted, counted)
+MAX_FLAGLESS_EXPORTERS = 4096
 
 _NONE = type(None)
 _FLOAT_MAX = 1.7976931348623157e308
@@ -228,6 +251,8 @@ class Sanitizer:
         self._checks: dict[str, Check | None] = {}
         self._logged = 0
         self._log_first = log_first
+        # (input, exporter) proven not to report TCP flags, in the order they were last proven
+        self._flagless: dict[tuple[str, str | None], None] = {}
 
     def _check(self, name: str) -> Check | None:
         if name in self._checks:
@@ -296,7 +321,72 @@ class Sanitizer:
             self.stats.drop(BAD_VALUE, len(bad), batch.source)
             batch = batch.take([i for i in range(n) if i not in bad])
         self._start_after_end(batch)
+        self._unreported_flags(batch)
         return batch
+
+    def _unreported_flags(self, batch: FlowBatch) -> None:
+        """TCP flags 0 from an exporter that does not report flags read as absent (module
+        docstring). The usual batch has no TCP record with flags 0: one C-level test says so."""
+        columns = batch.columns
+        if "tcpControlBits" not in columns or "protocolIdentifier" not in columns:
+            return
+        zero: list[int]
+        arr = columns.array("tcpControlBits") if isinstance(columns, Columns) else None
+        parr = columns.array("protocolIdentifier") if arr is not None else None
+        if arr is not None and parr is not None and arr.dtype.kind in "ui" and parr.dtype.kind in "ui":
+            # UDP and ICMP records carry flags 0 too: the TCP ones are found without lists
+            import numpy as _np  # loaded already: the decoder made these arrays
+
+            zero = _np.flatnonzero((arr == 0) & (parr == 6)).tolist()
+            if not zero:
+                return
+        else:
+            if 0 not in columns["tcpControlBits"]:
+                return
+            flags, proto = columns["tcpControlBits"], columns["protocolIdentifier"]
+            zero = [i for i, f in enumerate(flags) if f == 0 and proto[i] == 6]
+            if not zero:
+                return
+        key = (batch.source, batch.exporter)
+        table = self._flagless
+        if key not in table:
+            packets = columns.get("packetDeltaCount") or columns.get("packetTotalCount")
+            octets = columns.get("octetDeltaCount") or columns.get("octetTotalCount")
+            if packets is None or octets is None:
+                return
+            # a flow of IP fragments (ports 0: no TCP header in its packets) has no flags to
+            # report whatever the exporter does, so it proves nothing
+            dports = columns.get("destinationTransportPort")
+            if not any(isinstance(p := packets[i], int) and isinstance(o := octets[i], int) and p > 0
+                       and (p >= FLAGLESS_PACKETS or o > FLAGLESS_BYTES * p)
+                       and (dports is None or dports[i]) for i in zero):
+                return
+            if len(table) >= MAX_FLAGLESS_EXPORTERS:
+                del table[next(iter(table))]
+                self.stats.add("sanitize.flagless_evicted")
+            self.stats.add("sanitize.flagless_exporters")
+            self._log(batch, f"TCP records with tcpControlBits 0 carried data: exporter "
+                             f"{batch.exporter or '(the input)'} does not report TCP flags; its 0 "
+                             "flags are read as absent")
+        else:
+            del table[key]  # proven again: the most recent
+        table[key] = None
+        flags, proto = columns["tcpControlBits"], columns["protocolIdentifier"]
+        fixed = list(flags)
+        for i in zero:
+            fixed[i] = None
+        batch.add_column("tcpControlBits", fixed)
+        count = len(zero)
+        if "reverseTcpControlBits" in columns:
+            rflags = columns["reverseTcpControlBits"]
+            rzero = [i for i, f in enumerate(rflags) if f == 0 and proto[i] == 6]
+            if rzero:
+                rfixed = list(rflags)
+                for i in rzero:
+                    rfixed[i] = None
+                batch.add_column("reverseTcpControlBits", rfixed)
+                count += len(rzero)
+        self.stats.add("sanitize.flags_unreported", count)
 
     def _start_after_end(self, batch: FlowBatch) -> None:
         """Clamp each start later than its end to the end, counted (see the module docstring).

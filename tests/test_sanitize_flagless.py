@@ -1,0 +1,111 @@
+"""Exporters that put 0 in tcpControlBits because they do not track flags: their 0 is read as
+absent, so no detector takes their connections for NULL probes and names busy clients scanners."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flowcep_plugin.api import run
+from flowcep_plugin.elements import default_registry
+from flowcep_plugin.records import FlowBatch
+from flowcep_plugin.sanitize import MAX_FLAGLESS_EXPORTERS, Sanitizer
+from flowcep_plugin.stats import Stats
+from flowcep_plugin.testing import make_flow
+
+T0 = 1_700_000_100_000
+BASE = T0 - T0 % 300_000
+
+
+def batch(flags: list[int | None], packets: list[int], octets: list[int], proto: int = 6,
+          exporter: str | None = "192.0.2.1", rflags: list[int | None] | None = None) -> FlowBatch:
+    cols: dict[str, list[Any]] = {
+        "protocolIdentifier": [proto] * len(flags), "tcpControlBits": list(flags),
+        "packetDeltaCount": packets, "octetDeltaCount": octets,
+        "flowEndMilliseconds": [T0] * len(flags)}
+    if rflags is not None:
+        cols["reverseTcpControlBits"] = list(rflags)
+    return FlowBatch(cols, source="udp:test", exporter=exporter)
+
+
+def test_flags_zero_on_a_connection_that_carried_data_marks_the_exporter() -> None:
+    stats = Stats()
+    san = Sanitizer(default_registry(), stats)
+    out = san.clean(batch([0, 0, 0x1B], [12, 1, 8], [9000, 40, 800], rflags=[0, 0, 0x1B]))
+    assert out.columns["tcpControlBits"] == [None, None, 0x1B]  # real flags are kept
+    assert out.columns["reverseTcpControlBits"] == [None, None, 0x1B]
+    assert stats.gauges.get("sanitize.flagless_exporters", 0) == 1
+    assert stats.gauges.get("sanitize.flags_unreported", 0) == 4
+    # remembered: a later batch of bare flags-0 records from the same exporter is read alike
+    later = san.clean(batch([0, 2], [1, 1], [40, 60]))
+    assert later.columns["tcpControlBits"] == [None, 2]
+    # another exporter of the same input is judged on its own
+    other = san.clean(batch([0], [1], [40], exporter="192.0.2.2"))
+    assert other.columns["tcpControlBits"] == [0]
+
+
+@pytest.mark.parametrize("packets, octets", [(1, 40), (2, 80), (2, 120), (1, 60)])
+def test_a_null_probe_keeps_its_zero(packets: int, octets: int) -> None:
+    """One or two bare headers with no flag (nmap -sN, with its retransmission) prove nothing."""
+    stats = Stats()
+    out = Sanitizer(default_registry(), stats).clean(batch([0], [packets], [octets]))
+    assert out.columns["tcpControlBits"] == [0]
+    assert stats.gauges.get("sanitize.flagless_exporters", 0) == 0
+
+
+def test_other_protocols_and_batches_without_zero_flags_are_untouched() -> None:
+    stats = Stats()
+    san = Sanitizer(default_registry(), stats)
+    b = batch([0, 0], [50, 50], [50_000, 50_000], proto=17)
+    assert san.clean(b) is b and b.columns["tcpControlBits"] == [0, 0]
+    b = batch([0x1B, 0x02], [50, 1], [50_000, 60])
+    assert san.clean(b) is b and b.columns["tcpControlBits"] == [0x1B, 0x02]
+    assert stats.gauges.get("sanitize.flags_unreported", 0) == 0
+
+
+def test_the_table_of_exporters_is_bounded_and_counts_evictions() -> None:
+    stats = Stats()
+    san = Sanitizer(default_registry(), stats)
+    for i in range(MAX_FLAGLESS_EXPORTERS + 3):
+        san.clean(batch([0], [5], [5000], exporter=f"e{i}"))
+    assert stats.gauges.get("sanitize.flagless_exporters", 0) == MAX_FLAGLESS_EXPORTERS + 3
+    assert stats.gauges.get("sanitize.flagless_evicted", 0) == 3
+    # the first exporters were evicted: their bare zero is a zero again until proven anew
+    assert san.clean(batch([0], [1], [40], exporter="e0")).columns["tcpControlBits"] == [0]
+    assert san.clean(batch([0], [1], [40], exporter=f"e{MAX_FLAGLESS_EXPORTERS + 2}")).columns["tcpControlBits"] == [None]
+
+
+def _run(tmp_path: Path, recs: list[dict[str, Any]]) -> Any:
+    path = tmp_path / "flows.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
+    return run(inputs=[str(path)], outputs=[])
+
+
+def test_a_busy_client_behind_a_flagless_exporter_is_nobody_s_scanner(tmp_path: Path) -> None:
+    """300 HTTPS connections to 120 servers, exported with flags 0: before, portscan named the
+    client a horizontal and a NULL-flag scanner."""
+    recs = [make_flow("10.10.1.200", f"151.101.{i % 120}.{i % 7 + 1}", 443, packets=12, octets=9000,
+                      flags=0, end_ms=BASE + 500 + i * 900, sport=50000 + i) for i in range(300)]
+    result = _run(tmp_path, recs)
+    accusing = [e for e in result.alerts if e["event"]["kind"] == "alert"]
+    assert accusing == [], [(e["rule"]["id"], e.get("source")) for e in accusing]
+    assert result.stats["gauges"]["sanitize.flags_unreported"] == 300
+    # a NULL scan through the same kind of exporter (bare single headers) is still one
+    scan = [make_flow("192.0.2.66", "10.1.0.5", 1000 + p, packets=1, octets=40, flags=0,
+                      end_ms=BASE + 2000 + p * 50) for p in range(30)]
+    ids = {e["rule"]["id"] for e in _run(tmp_path, scan).alerts}
+    assert "portscan-flags" in ids
+
+
+def test_a_flow_of_fragments_proves_nothing() -> None:
+    """Non-first IP fragments carry no TCP header: a meter's record of them has flags 0 and
+    ports 0 whatever the exporter reports, and must not switch off NULL-probe detection."""
+    stats = Stats()
+    b = batch([0, 0], [6, 1], [9000, 40])
+    b.columns["destinationTransportPort"] = [0, 80]
+    out = Sanitizer(default_registry(), stats).clean(b)
+    assert out.columns["tcpControlBits"] == [0, 0]
+    assert stats.gauges.get("sanitize.flagless_exporters", 0) == 0
