@@ -331,8 +331,10 @@ class Sanitizer:
         if "tcpControlBits" not in columns or "protocolIdentifier" not in columns:
             return
         zero: list[int]
-        arr = columns.array("tcpControlBits") if isinstance(columns, Columns) else None
-        parr = columns.array("protocolIdentifier") if arr is not None else None
+        arr = parr = None
+        if isinstance(columns, Columns):
+            arr = columns.array("tcpControlBits")
+            parr = columns.array("protocolIdentifier") if arr is not None else None
         if arr is not None and parr is not None and arr.dtype.kind in "ui" and parr.dtype.kind in "ui":
             # UDP and ICMP records carry flags 0 too: the TCP ones are found without lists
             import numpy as _np  # loaded already: the decoder made these arrays
