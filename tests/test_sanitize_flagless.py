@@ -109,3 +109,25 @@ def test_a_flow_of_fragments_proves_nothing() -> None:
     out = Sanitizer(default_registry(), stats).clean(b)
     assert out.columns["tcpControlBits"] == [0, 0]
     assert stats.gauges.get("sanitize.flagless_exporters", 0) == 0
+
+
+def test_an_ipfix_file_from_a_flagless_exporter_is_read_alike(tmp_path: Path) -> None:
+    """The same through the IPFIX decoder, whose columns reach the sanitiser as numpy arrays."""
+    from flowcep_plugin.ipfix_writer import IPFIXWriter
+
+    path = tmp_path / "flagless.ipfix"
+    fields = [("sourceIPv4Address", 4), ("destinationIPv4Address", 4), ("sourceTransportPort", 2),
+              ("destinationTransportPort", 2), ("protocolIdentifier", 1), ("tcpControlBits", 2),
+              ("packetDeltaCount", 8), ("octetDeltaCount", 8), ("flowStartMilliseconds", 8),
+              ("flowEndMilliseconds", 8)]
+    rows = [("10.10.1.200", f"151.101.{i % 120}.{i % 7 + 1}", 50000 + i, 443, 6, 0, 12, 9000,
+             BASE + i * 900, BASE + 500 + i * 900) for i in range(300)]
+    rows += [("10.10.1.200", "192.0.2.53", 40000 + i, 53, 17, 0, 1, 70, BASE + i, BASE + i)
+             for i in range(50)]
+    with open(path, "wb") as fh:
+        w = IPFIXWriter(fh)
+        w.add_template(256, fields)
+        w.write(256, rows, export_time=(BASE + 300_000) // 1000)
+    result = run(inputs=[f"ipfix-file:{path}"], outputs=[])
+    assert [e for e in result.alerts if e["event"]["kind"] == "alert"] == []
+    assert result.stats["gauges"]["sanitize.flags_unreported"] == 300  # TCP only, not the UDP
