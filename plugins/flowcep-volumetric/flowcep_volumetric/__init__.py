@@ -237,7 +237,7 @@ def _is_group(addr: str, cache: dict[str, bool]) -> bool:
 
 
 class _State:
-    __slots__ = ("syn", "syn_from", "pps_in", "by_in", "src_in", "by_out", "hot_in",
+    __slots__ = ("syn", "syn_from", "pps_in", "by_in", "src_in", "by_out", "pk_out", "hot_in",
                  "resp_bins", "refl", "req", "req_pk", "resp_pk", "hot_resp", "synack", "synack_src", "asked", "smurf", "smurf_src",
                  "echo")
 
@@ -254,6 +254,9 @@ class _State:
         self.by_in: dict[tuple[int, str], int] = defaultdict(int)
         self.src_in: dict[tuple[int, str], set[str]] = defaultdict(set)
         self.by_out: dict[tuple[int, str], int] = defaultdict(int)
+        # packets sent: a receiver that acknowledges (a QUIC or bulk UDP download) sends few
+        # bytes back but many packets, a flood victim neither
+        self.pk_out: dict[tuple[int, str], int] = defaultdict(int)
         # amplification: (victim, service port) -> response bytes per second, reflectors;
         # request bytes
         self.resp_bins: dict[tuple[str, int], dict[int, float]] = defaultdict(dict)
@@ -431,7 +434,7 @@ class VolumetricDetector:
         # the tables as locals, and each record's key built once: this loop runs for every
         # UDP and ICMP record, whose keys are nearly all distinct per window (one flow per
         # host and second), so grouping them in numpy first would not shorten it
-        pps_in, by_in, src_in, by_out = st.pps_in, st.by_in, st.src_in, st.by_out
+        pps_in, by_in, src_in, by_out, pk_out = st.pps_in, st.by_in, st.src_in, st.by_out, st.pk_out
         resp_bins, refl, req = st.resp_bins, st.refl, st.req
         hot_in, hot_resp = st.hot_in, st.hot_resp
         udp_pps, icmp_pps, amp_bps = self.udp_pps, self.icmp_pps, self.amp_bps
@@ -485,6 +488,7 @@ class VolumetricDetector:
                 by_in[key] += o
                 src_in[key].add(s)
                 by_out[(proto_key, s)] += o
+                pk_out[(proto_key, s)] += n
                 if p == 17:
                     sp = sport[i]
                     if sp in amp:
@@ -519,6 +523,7 @@ class VolumetricDetector:
                 by_in[key] += ro
                 src_in[key].add(d)
                 by_out[(proto_key, d)] += ro
+                pk_out[(proto_key, d)] += rpackets[i]
                 if p == 17:
                     if dport[i] in amp:
                         _spread(resp_bins[(s, dport[i])], t0, t, ro)
@@ -575,9 +580,13 @@ class VolumetricDetector:
             if peak < limit or _is_group(d, self._group):
                 continue  # a group address is no host to flood (multicast streams; smurf has its rule)
             received, sent = st.by_in[(p, d)], st.by_out.get((p, d), 0)
-            if received < self.asym * sent and (p == 17 or _profile(st.echo.get(d, {}))[1] < limit):
-                # the host answers: a busy server, not a flood. Not for echo requests at the ICMP
-                # rate: the kernel echoes every one (hping3 --icmp: 6000 answered, 1 to 1 bytes)
+            answers = received < self.asym * sent or pk < self.asym * st.pk_out.get((p, d), 0)
+            if answers and (p == 17 or _profile(st.echo.get(d, {}))[1] < limit):
+                # the host answers: a busy server, not a flood; or it acknowledges, one small
+                # packet per few it gets: a download's receiver (a QUIC-like stream at 6000/s
+                # sent back 1/32 of the bytes but 1/2 of the packets, which named its server a
+                # flooder before). Not for echo requests at the ICMP rate: the kernel echoes
+                # every one (hping3 --icmp: 6000 answered, 1 to 1 bytes)
                 continue
             srcs = st.src_in[(p, d)]
             single = next(iter(srcs)) if len(srcs) == 1 else None
