@@ -12,7 +12,8 @@ separates an attack from a busy server:
   arriving at one port of one destination at ``syn_rate`` or more in some second (keyed by
   port, so a fast vertical scan - one SYN per port - is a scan, not a flood);
 * UDP / ICMP flood: packets to one destination at ``udp_pps`` / ``icmp_pps`` in the peak
-  second while the destination sends back less than ``1/asymmetry`` of the bytes it receives;
+  second while the destination sends back less than ``1/asymmetry`` of the bytes and of the
+  packets it receives (a download's receiver acknowledges: few bytes, many packets);
   or ICMP echo requests alone at ``icmp_pps`` in the peak second, answered or not: a host's
   kernel echoes every request, so the answers show no service coping, and no benign client
   pings one host a thousand times a second (the echo *replies* the flooder gets back stay
@@ -21,7 +22,8 @@ separates an attack from a busy server:
   TA14-017A list: DNS, NTP, SNMP, NetBIOS, SSDP, CharGEN, QOTD, Portmap, CLDAP, memcached,
   ...) arriving from at least ``min_reflectors`` hosts at ``amplification_bps`` or more in the
   peak second, with at least ``asymmetry`` times more response than request bytes (spoofed
-  requests never came from the victim at all);
+  requests never came from the victim at all) and more than ``ASKED_ANSWERS`` response packets
+  per request packet seen from the victim (a client of big DNS answers gets one per query);
 * SYN-ACK reflection: SYN-ACKs the victim never asked for (it sent no SYN to them) arriving
   from ``min_reflectors`` servers at ``syn_rate`` or more in some second: someone sent SYNs in
   the victim's name. The servers that answered are reflectors, not attackers;
