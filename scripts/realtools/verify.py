@@ -90,7 +90,7 @@ LABELS: dict[str, dict[str, object]] = {
 LABELS["hydra_ssh_pw44"] = {"category": "oos", "kind": "ssh-bruteforce-few-guesses", "attackers": [ATK], "victims": [WEB]}
 LABELS["hydra_ssh_pw48"] = {"category": "attack", "kind": "ssh-bruteforce", "attackers": [ATK], "victims": [WEB]}
 # round 4 (2026-12-05): busy benign traffic against the volumetric rules, more login services
-for _name, _kind in (("benign_iperf3_udp", "benign-throughput-test"),
+for _name, _kind in (("benign_iperf3_udp_3s", "benign-throughput-test"),
                      ("benign_quic_download", "benign-udp-download"), ("benign_rtp_call", "benign-media-call"),
                      ("benign_lan_discovery", "benign-service-discovery"), ("benign_dns_big_answers", "benign-dns-resolver"),
                      ("benign_ab_short_conns", "benign-load-test"), ("benign_tcp_lossy_download", "benign-lossy-download")):
@@ -102,7 +102,7 @@ for _name, _cat, _kind, _victim in (
         ("hydra_postgres", "attack", "postgres-bruteforce", DB),
         ("hydra_imap", "attack", "imap-bruteforce", MAIL),
         ("hydra_pop3", "oos", "pop3-bruteforce-few-connections", MAIL),
-        ("hydra_telnet", "oos", "telnet-bruteforce-slow", KV),
+        ("hydra_telnet", "attack", "telnet-bruteforce", KV),
         ("hydra_redis", "oos", "redis-bruteforce-one-connection", KV),
         ("onesixtyone_snmp", "oos", "snmp-community-guessing", DB),
         ("hydra_snmp", "oos", "snmp-community-guessing", DB)):
