@@ -5,7 +5,8 @@
 #
 # Usage (root; Debian packages: nmap hydra masscan hping3 dirb apache2-utils dnsmasq
 # openssh-server bind9-dnsutils tcpdump tshark medusa ncrack gobuster python3-pyftpdlib
-# nftables wget curl):
+# nftables wget curl; round 4: iperf3 ethtool inetutils-telnetd dovecot-imapd dovecot-pop3d
+# redis-server snmpd onesixtyone, and PostgreSQL's initdb/postgres in /usr/local/bin if present):
 #     scripts/capture-realtools.sh [--out DIR] [NAME ...]     (default: every capture)
 #
 # Why namespaces: the traffic must be real (kernel TCP stacks answering, real daemons), yet
@@ -16,7 +17,9 @@
 #   rt-cli  192.0.2.10-49           benign clients     >- br-c (rt-router: 203.0.113.1, 192.0.2.1)
 #   rt-sink 203.0.113.254           router's default  /     tcpdump -s 128 runs on br-c
 #   rt-srv  198.51.100.10-40        web (all), sshd (.10, .20-.29), ftp (.10), smtp (.11),
-#                                   ntp + syslog sink (.12)   \_ br-s (rt-router: 198.51.100.1)
+#                                   ntp + syslog sink (.12); round 4: iperf3 (.20), a UDP download
+#                                   server (.22), telnetd + redis (.13), imap/pop3 (.11),
+#                                   snmpd + postgres (.14)   \_ br-s (rt-router: 198.51.100.1)
 #   rt-dns  198.51.100.53           dnsmasq, local records   /
 #
 # The NAT capture adds 192.0.2.50 to rt-cli and source-NATs (nftables) 40 inner addresses
@@ -45,7 +48,10 @@ ALL=(nmap_syn_top100 nmap_connect_top100 nmap_udp_20 nmap_ping_sweep nmap_versio
      nmap_ack_31hosts_3ports dns_reflection_spoofed ntp_reflection_spoofed
      benign_keepalive_dead benign_keepalive_dead_midstream benign_midstream_sessions benign_p2p_peer
      benign_poller benign_lb_health benign_smtp_inbound benign_backup_job v6_benign_poller
-     hydra_ssh_pw6 hydra_ssh_pw12 hydra_ssh_pw18 hydra_ssh_pw24 hydra_ssh_pw36 hydra_ssh_pw40 hydra_ssh_pw44 hydra_ssh_pw48)
+     hydra_ssh_pw6 hydra_ssh_pw12 hydra_ssh_pw18 hydra_ssh_pw24 hydra_ssh_pw36 hydra_ssh_pw40 hydra_ssh_pw44 hydra_ssh_pw48
+     benign_iperf3_udp_3s benign_quic_download benign_rtp_call benign_lan_discovery
+     benign_dns_big_answers benign_ab_short_conns benign_tcp_lossy_download
+     hydra_telnet hydra_imap hydra_pop3 hydra_redis hydra_postgres onesixtyone_snmp hydra_snmp)
 NAMES=("$@"); [[ ${#NAMES[@]} -eq 0 ]] && NAMES=("${ALL[@]}")
 [[ $(id -u) -eq 0 ]] || { echo "capture-realtools: must run as root (network namespaces)" >&2; exit 2; }
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -152,7 +158,47 @@ inn rt-dns dnsmasq -k --conf-file=/dev/null --no-resolv --no-hosts --user=root \
   --host-record=www.corp.example,198.51.100.10,2001:db8:5::10 --host-record=mail.corp.example,198.51.100.11 \
   --host-record=intranet.corp.example,198.51.100.12 --host-record=files.corp.example,198.51.100.13 \
   --host-record=git.corp.example,198.51.100.14 --txt-record=corp.example,"v=spf1 -all" \
-  --mx-host=corp.example,mail.corp.example --pid-file="$TMP/dnsmasq.pid" & PIDS+=($!)
+  --mx-host=corp.example,mail.corp.example --pid-file="$TMP/dnsmasq.pid" \
+  --txt-record=keys.corp.example,"$(head -c 180 /dev/zero | tr '\0' k)","$(head -c 180 /dev/zero | tr '\0' e)","$(head -c 180 /dev/zero | tr '\0' y)" \
+  --txt-record=keys.corp.example,"$(head -c 200 /dev/zero | tr '\0' s)","$(head -c 200 /dev/zero | tr '\0' i)" \
+  --txt-record=keys.corp.example,"$(head -c 200 /dev/zero | tr '\0' g)" & PIDS+=($!)
+
+# --- round 4 (2026-12-05): busy benign traffic and more login services ------------------------
+inn rt-srv iperf3 -s -B 198.51.100.20 -p 5201 >/dev/null & PIDS+=($!)
+inn rt-srv python3 "$HERE/realtools/udpbusy.py" bulk-serve 198.51.100.22 4433 & PIDS+=($!)
+inn rt-srv python3 "$HERE/realtools/udpbusy.py" inetd 198.51.100.13 23 /usr/sbin/telnetd & PIDS+=($!)
+mkdir -p "$TMP/dovecot"
+echo 'rtbob:{PLAIN}secret-pear::::::' > "$TMP/dovecot/users"
+cat > "$TMP/dovecot/dovecot.conf" <<CONF
+protocols = imap pop3
+listen = 198.51.100.11
+base_dir = $TMP/dovecot/run
+state_dir = $TMP/dovecot/state
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+passdb {
+  driver = passwd-file
+  args = $TMP/dovecot/users
+}
+userdb {
+  driver = static
+  args = uid=nobody gid=nogroup home=$TMP/dovecot/home
+}
+mail_location = maildir:$TMP/dovecot/home/%u
+log_path = $TMP/dovecot/log
+CONF
+inn rt-srv dovecot -F -c "$TMP/dovecot/dovecot.conf" & PIDS+=($!)
+inn rt-srv redis-server --bind 198.51.100.13 --port 6379 --requirepass secret-pear --save "" --appendonly no \
+  --dir "$TMP" --logfile "$TMP/redis.log" --daemonize no & PIDS+=($!)
+printf 'agentAddress udp:198.51.100.14:161\nrocommunity s3cret-pear\n' > "$TMP/snmpd.conf"
+inn rt-srv snmpd -f -Lo -C -c "$TMP/snmpd.conf" -p "$TMP/snmpd.pid" >/dev/null 2>&1 & PIDS+=($!)
+if [[ -x /usr/local/bin/initdb ]]; then
+  mkdir -p "$TMP/pg" && echo secret-pear > "$TMP/pg/pw" && chown -R nobody "$TMP/pg"
+  runuser -u nobody -- /usr/local/bin/initdb -D "$TMP/pg/data" -U rtpg --auth=scram-sha-256 --pwfile="$TMP/pg/pw" >/dev/null
+  inn rt-srv runuser -u nobody -- /usr/local/bin/postgres -D "$TMP/pg/data" -c listen_addresses=198.51.100.14 \
+    -c unix_socket_directories="$TMP/pg" -c logging_collector=off >/dev/null 2>&1 & PIDS+=($!)
+fi
 sleep 1.5
 
 # --- word lists (small on purpose: the fixtures stay small) ---------------------------------
@@ -495,16 +541,99 @@ s_v6_benign_poller() {  # the poller over IPv6: ping6 and HTTP on 31 servers, th
   $C timeout 3 python3 -c 'import socket; s=socket.create_connection(("2001:db8:5::10",22),2,("2001:db8:c::37",0)); s.recv(256); s.close()' || true
   $C dig +short +tries=1 +time=2 -b "$src" "@$DNS6" www.corp.example AAAA >/dev/null
 }
+
+# --- round 4 (2026-12-05): busy benign traffic against the volumetric rules, and more login
+# services. Offloads off on the veths first, so the capture sees wire-sized segments, as an
+# exporter on a NIC would (GSO would hand the bridge 64 KB super-segments).
+no_offload() {
+  local n
+  for n in rt-cli rt-srv rt-dns rt-atk; do inn "$n" ethtool -K eth0 tso off gso off gro off >/dev/null 2>&1 || true; done
+  for n in v-cli v-srv v-dns v-atk; do inn rt-router ethtool -K "$n" tso off gso off gro off >/dev/null 2>&1 || true; done
+}
+declare -A SNAP=([benign_iperf3_tcp]=96 [benign_iperf3_udp]=42 [benign_quic_download]=42 [benign_ab_short_conns]=66
+                 [benign_tcp_lossy_download]=66 [benign_dns_big_answers]=96
+                 [benign_rtp_call]=54)
+pre_benign_iperf3_tcp() { no_offload; }
+s_benign_iperf3_tcp() {  # a throughput test: 4 parallel TCP streams, 5 Mbit/s each, 1 s
+  $C iperf3 -c 198.51.100.20 -p 5201 -B 192.0.2.14 -P 4 -b 5M -t 1 >/dev/null
+}
+pre_benign_iperf3_udp() { no_offload; }
+s_benign_iperf3_udp() {  # a UDP throughput test: 2 streams, 9 MB of 1200-byte datagrams at 64 Mbit/s in all
+  $C iperf3 -c 198.51.100.20 -p 5201 -B 192.0.2.15 -u -P 2 -b 32M -l 1200 -n 9000K >/dev/null
+}
+# the same for 3 s (kept: its first 1.85 s, PROVENANCE.md; a documented limit, docs/detectors.md)
+pre_benign_iperf3_udp_3s() { no_offload; }
+s_benign_iperf3_udp_3s() { $C iperf3 -c 198.51.100.20 -p 5201 -B 192.0.2.15 -u -P 2 -b 32M -l 1200 -t 3 >/dev/null; }
+SNAP[benign_iperf3_udp_3s]=42
+pre_benign_quic_download() { no_offload; }
+s_benign_quic_download() {  # a QUIC-like download: 15000 1200-byte datagrams at 6000/s, an ACK every second one
+  $C python3 "$HERE/realtools/udpbusy.py" bulk-get 192.0.2.16 198.51.100.22 4433 15000 6000
+}
+s_benign_rtp_call() {  # two calls (G.711, 50 pps each way) for 6 s, media on even ports 16384+
+  $C python3 "$HERE/realtools/udpbusy.py" rtp 192.0.2.17 16384 198.51.100.23 20000 6 &
+  local a=$!
+  inn rt-srv python3 "$HERE/realtools/udpbusy.py" rtp 198.51.100.23 20000 192.0.2.17 16384 6 &
+  local b=$!
+  $C python3 "$HERE/realtools/udpbusy.py" rtp 192.0.2.18 16386 198.51.100.24 20002 6 &
+  local c=$!
+  inn rt-srv python3 "$HERE/realtools/udpbusy.py" rtp 198.51.100.24 20002 192.0.2.18 16386 6
+  wait $a $b $c
+}
+s_benign_lan_discovery() {  # 40 devices announce (mDNS, SSDP NOTIFY, LAN-sync broadcast); one M-SEARCH answered by all
+  $C python3 "$HERE/realtools/udpbusy.py" discovery $(for i in $(seq 10 49); do echo "192.0.2.$i"; done) --querier 192.0.2.10
+}
+s_benign_dns_big_answers() {  # 40 clients ask for big TXT records (1.3 KB answers); a forwarder 192.0.2.45 spreads 400 over 5 resolvers
+  local pids=() i k
+  for i in $(seq 10 44); do
+    ( for k in 1 2 3 4 5; do $C dig +short +tries=1 +time=2 +bufsize=4096 -b "192.0.2.$i" "@$DNS" keys.corp.example TXT >/dev/null; done ) & pids+=($!)
+  done
+  for k in 53 54 55 56 57; do
+    ( for _ in $(seq 1 80); do echo "keys.corp.example TXT"; done > "$TMP/fwd$k.txt"
+      $C dig +tries=1 +time=2 +bufsize=4096 -b 192.0.2.45 "@198.51.100.$k" -f "$TMP/fwd$k.txt" >/dev/null ) & pids+=($!)
+  done
+  wait "${pids[@]}"
+}
+pre_benign_ab_short_conns() { no_offload; }
+s_benign_ab_short_conns() {  # a load test: 500 HTTP/1.0 requests, 40 at a time, one connection each
+  $C ab -q -n 500 -c 40 -B 192.0.2.19 "http://198.51.100.25/news" >/dev/null
+}
+# the kernel here has no netem: nftables in rt-cli drops 4% of the server's segments at random
+# after the capture point, so the capture holds each lost segment and its retransmission
+pre_benign_tcp_lossy_download() {
+  no_offload
+  inn rt-cli nft -f - <<'NFT'
+table inet rtloss {
+  chain input { type filter hook input priority 0; ip saddr 198.51.100.20 tcp sport 5201 numgen random mod 100 < 4 drop; }
+}
+NFT
+}
+s_benign_tcp_lossy_download() {  # 1 MB over a path losing 4% of the server's segments: retransmissions
+  $C iperf3 -c 198.51.100.20 -p 5201 -B 192.0.2.20 -R -n 1M >/dev/null || true
+  inn rt-cli nft delete table inet rtloss || true
+}
+# each login run is bounded: hydra's telnet module waits for prompts inetutils' login does not
+# repeat after a failure (some connections sat 70 s), so a run can outlast the capture budget
+s_hydra_telnet()   { timeout -s INT 300 $A hydra -l admin -P "$TMP/pw24.txt" -t 4 -I telnet://198.51.100.13 || true; }
+s_hydra_imap()     { timeout -s INT 200 $A hydra -l rtbob -P "$TMP/pw60.txt" -t 4 -I imap://198.51.100.11 || true; }
+s_hydra_pop3()     { timeout -s INT 200 $A hydra -l rtbob -P "$TMP/pw60.txt" -t 4 -I pop3://198.51.100.11 || true; }
+s_hydra_redis()    { timeout -s INT 60 $A hydra -P "$TMP/pw60.txt" -t 4 -I redis://198.51.100.13 || true; }
+s_hydra_postgres() { timeout -s INT 60 $A hydra -l rtpg -P "$TMP/pw60.txt" -t 4 -I postgres://198.51.100.14 || true; }
+s_onesixtyone_snmp() { printf '%s\n' public private community manager admin cisco snmp monitor secret write \
+                         read test default router switch network > "$TMP/communities.txt"
+                       timeout 30 $A onesixtyone -c "$TMP/communities.txt" 198.51.100.14 || true; }
+s_hydra_snmp()     { timeout -s INT 60 $A hydra -P "$TMP/pw60.txt" -t 4 -I snmp://198.51.100.14 || true; }
+
 for n in 6 12 18 24 36 40 44 48; do
   eval "s_hydra_ssh_pw$n() { \$A hydra -l admin -P \"\$TMP/pw$n.txt\" -t 4 -I ssh://\$WEB || true; }"
 done
 
+cd "$TMP"  # hydra leaves hydra.restore in its working directory
 for name in "${NAMES[@]}"; do
   declare -F "s_$name" >/dev/null || { echo "capture-realtools: no capture named $name" >&2; exit 2; }
   f="$OUT/$name.pcap"
   # a capture that starts mid-connection: its connections open before tcpdump runs
   if declare -F "pre_$name" >/dev/null; then "pre_$name" >&2; fi
-  ip netns exec rt-router tcpdump -q -n -i br-c -s 128 -U -w "$f" 2>/dev/null & tcpd=$!
+  ip netns exec rt-router tcpdump -q -n -i br-c -s "${SNAP[$name]:-128}" -U -w "$f" 2>/dev/null & tcpd=$!
   sleep 1
   echo "== $name" >&2
   "s_$name" >&2 || echo "capture-realtools: $name: tool exited $?" >&2

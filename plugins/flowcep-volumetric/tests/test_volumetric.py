@@ -195,6 +195,33 @@ def test_biflow_reverse_responses_count_for_amplification() -> None:
         ("volumetric-amplification", 10)]
 
 
+def test_a_download_that_acknowledges_is_no_flood() -> None:
+    """A QUIC-like download (tests/fixtures/realtools/benign_quic_download.pcap): the server sends
+    6000 datagrams a second, the client one small ACK per two, 1/32 of the bytes back. Bytes
+    alone named the server a flooder; the packets show a receiver at work. Without the ACKs the
+    same stream is a flood from one source."""
+    data = [make_flow("198.51.100.22", "192.0.2.16", 38062, sport=4433, proto="udp", packets=600,
+                      octets=600 * 1228, end_ms=BASE + i * 100 + 99, duration_ms=99) for i in range(40)]
+    acks = [make_flow("192.0.2.16", "198.51.100.22", 4433, sport=38062, proto="udp", packets=300,
+                      octets=300 * 76, end_ms=BASE + i * 100 + 99, duration_ms=99) for i in range(40)]
+    assert run_detector(SPEC, data + acks) == []
+    events = run_detector(SPEC, data)
+    assert [(e["rule"]["id"], e["source"]["ip"]) for e in events] == [("volumetric-udp-flood", "198.51.100.22")]
+
+
+def test_a_client_of_big_answers_is_no_amplification_victim() -> None:
+    """One answer per query seen from the host: it asked (benign_dns_big_answers.pcap: 1.3 KB TXT
+    answers to 80-byte queries, 14.6x the bytes, from 5 resolvers); answers without a question
+    each are still reflection."""
+    answers = [make_flow(f"192.0.2.{r + 1}", "10.0.0.9", 40000 + r, sport=53, proto="udp", packets=100,
+                         octets=100 * 1300, end_ms=BASE + 1000 + r * 500) for r in range(10)]
+    queries = [make_flow("10.0.0.9", f"192.0.2.{r + 1}", 53, sport=40000 + r, proto="udp", packets=100,
+                         octets=100 * 80, end_ms=BASE + 990 + r * 500) for r in range(10)]
+    assert run_detector(SPEC, answers + queries) == []
+    few = [dict(q, packetDeltaCount=10, octetDeltaCount=800) for q in queries]
+    assert [e["rule"]["id"] for e in run_detector(SPEC, answers + few)] == ["volumetric-amplification"]
+
+
 def test_long_records_are_spread_over_their_seconds() -> None:
     from flowcep_volumetric import _profile, _spread
 
