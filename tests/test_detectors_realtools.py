@@ -165,6 +165,11 @@ def test_known_limit_remedy_ignore_sources() -> None:
     result = run(inputs=[f"pcap:{FIXTURES / 'benign_ssh_config_mgmt.pcap'}"], outputs=[],
                  config={"detectors": {"bruteforce": {"ignore_sources": ["192.0.2.30/32"]}}})
     assert result.alerts == []
+    # the iperf3 host: the flood it sends is measured as before, only its name is withheld
+    result = run(inputs=[f"pcap:{FIXTURES / 'benign_iperf3_udp_3s.pcap'}"], outputs=[],
+                 config={"detectors": {"volumetric": {"ignore_sources": ["192.0.2.15/32"]}}})
+    assert [e for e in result.alerts if e["event"]["kind"] == "alert"] == []
+    assert result.stats["gauges"]["volumetric.ignored_alerts"] == 1
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

@@ -48,7 +48,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Mapping
-from ipaddress import ip_address
+from ipaddress import ip_address, ip_network
 from itertools import compress
 from typing import Any
 
@@ -57,6 +57,7 @@ import numpy as np
 from flowcep_plugin.api import (
     DURATION_SCHEMA,
     BoundedMemo,
+    ConfigError,
     Context,
     DetectorSpec,
     Event,
@@ -135,6 +136,9 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "amplification_ports": {"type": "object",
                                 "additionalProperties": {"type": "integer", "minimum": 1, "maximum": 65535},
                                 "description": "amplifying UDP services: name -> source port"},
+        "ignore_sources": {"type": "array", "items": {"type": "string"},
+                           "description": "CIDRs of sanctioned senders (load generators, iperf hosts) "
+                                          "never named as the source of an alert"},
     },
 }
 
@@ -153,6 +157,7 @@ DEFAULTS: dict[str, Any] = {
                             "ssdp": 1900, "ard": 3283, "ws-discovery": 3702, "mdns": 5353,
                             "coap": 5683, "ubiquiti": 10001, "memcached": 11211, "steam": 27015,
                             "quake": 27960, "jenkins": 33848, "dhdiscover": 37810},
+    "ignore_sources": [],
 }
 
 
@@ -299,7 +304,33 @@ class VolumetricDetector:
         self.min_refl = int(config["min_reflectors"])
         self.amp_ports = {int(p): n for n, p in config["amplification_ports"].items()}
         self._group: BoundedMemo[str, bool] = BoundedMemo(stats=ctx.stats, counter="volumetric.memo_resets")
-        self.windows = TumblingWindows(self.window_ms, _State, self._finish, "volumetric", ctx.stats)
+        try:
+            self.ignore = [ip_network(c, strict=False) for c in config.get("ignore_sources", ())]
+        except ValueError as exc:
+            raise ConfigError(f"detectors.volumetric.ignore_sources: {exc}") from None
+        self.stats = ctx.stats
+        finish = self._finish_sanctioned if self.ignore else self._finish
+        self.windows = TumblingWindows(self.window_ms, _State, finish, "volumetric", ctx.stats)
+
+    def _finish_sanctioned(self, st: _State, start: int, end: int) -> list[Event]:
+        """A window's alerts less those that name a sanctioned sender as their source: the
+        rates are measured as without the list (a flood from several hosts, one of them
+        sanctioned, still names the victim), only the accusation is withheld, counted."""
+        out = self._finish(st, start, end)
+        kept = [e for e in out if not self._sanctioned(e)]
+        if len(kept) != len(out):
+            self.stats.add("volumetric.ignored_alerts", len(out) - len(kept))
+        return kept
+
+    def _sanctioned(self, event: Event) -> bool:
+        ip = (event.get("source") or {}).get("ip")
+        if not isinstance(ip, str):
+            return False
+        try:
+            addr = ip_address(ip)
+        except ValueError:
+            return False
+        return any(addr.version == net.version and addr in net for net in self.ignore)
 
     def on_batch(self, batch: FlowBatch) -> list[Event]:
         if not len(batch):

@@ -374,3 +374,21 @@ def test_syns_counted_apart_and_hot_keys_match_the_loop_and_full_scans(seed: int
     finally:
         VolumetricDetector._finish = finish  # type: ignore[method-assign]
     assert got == scanned
+
+
+def test_ignore_sources_withholds_only_the_sanctioned_sender_s_name() -> None:
+    from flowcep_plugin.api import ConfigError
+
+    # one iperf-like sender: the flood alert names it as source
+    flood = [make_flow("192.0.2.15", "10.0.0.53", 5201, proto="udp", packets=1200,
+                       octets=1200 * 512, end_ms=BASE + i * 100) for i in range(50)]
+    assert [(e.get("source") or {}).get("ip") for e in run_detector(SPEC, flood)] == ["192.0.2.15"]
+    assert run_detector(SPEC, flood, config={"ignore_sources": ["192.0.2.0/24"]}) == []
+    # many senders: no single source is named, so the list withholds nothing
+    many = udp_flood()
+    assert run_detector(SPEC, many, config={"ignore_sources": ["100.65.0.0/16"]}) == run_detector(SPEC, many)
+    # another network listed: the flood is reported as without the list
+    assert run_detector(SPEC, flood, config={"ignore_sources": ["2001:db8::/32", "203.0.113.0/24"]}) \
+        == run_detector(SPEC, flood)
+    with pytest.raises(ConfigError, match="volumetric.ignore_sources"):
+        run_detector(SPEC, flood, config={"ignore_sources": ["not-a-network"]})
