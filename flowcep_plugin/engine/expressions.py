@@ -733,7 +733,9 @@ _REGEXP_CACHE: dict[str, Any] = {}
 def _re2_options() -> Any:
     opts = re2.Options()
     opts.log_errors = False  # the error is raised (compile time) or is a non-match (runtime)
-    opts.dot_nl = True
+    # Java's Pattern.compile without DOTALL, as Esper compiles a regexp: '.' does not match a
+    # newline (Java also excludes \r, U+0085, U+2028 and U+2029; RE2 only \n)
+    opts.dot_nl = False
     return opts
 
 

@@ -1,0 +1,49 @@
+"""Round 7 of the Esper conformance cases: expression and aggregation edge cases (regexp over
+text with line breaks, HAVING over a fully aggregated statement, ...), each against the Esper
+source, regression test or reference section it cites. Each case sends events (an int moves the
+watermark; a list is one batch at one time) and compares the rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from flowcep_plugin.engine.harness import Harness
+
+Ev = tuple[int, dict[str, Any]] | int | list[tuple[int, dict[str, Any]]]
+
+REF = "Esper reference, {}"
+
+
+def deliveries(epl: str, events: list[Ev], *fields: str) -> list[tuple[Any, ...]]:
+    """Sends the events; returns (time, '+'/'-', fields...) per row of s0."""
+    h = Harness(epl)
+    for e in events:
+        if isinstance(e, int):
+            h.watermark(e)
+        elif isinstance(e, list):
+            h.batch(e)
+        else:
+            h.send(e[0], **e[1])
+    return [(r.time_ms, "-" if r.removed else "+", *(r.values[f] for f in fields)) for r in h.of("s0")]
+
+
+def one_ms_apart(*events: dict[str, Any]) -> list[Ev]:
+    return [(i + 1, e) for i, e in enumerate(events)]
+
+
+# -- regexp ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("pattern, expected", [
+    ("a.b", ["a-b"]),               # '.' is not a line terminator (no DOTALL)
+    ("(?s)a.b", ["a\nb", "a-b"]),   # the embedded flag asks for it, as in Java
+    ("a[^-]b", ["a\nb"]),           # a negated class does include it
+    ("a.*", ["a-b"]),               # matches(): '.*' cannot cross the newline to the end
+])
+@pytest.mark.esper("expr-regexp", cite="espertechinc/esper ExprRegexpNode.validate (the constant pattern is "
+                   "java.util.regex.Pattern.compile(text) with no flags, matched by Matcher.matches())")
+def test_regexp_dot_does_not_match_a_newline(pattern: str, expected: list[str]) -> None:
+    got = deliveries(f"@Name('s0') select q from Flow where q regexp '{pattern}'",
+                     one_ms_apart({"q": "a\nb"}, {"q": "a-b"}), "q")
+    assert [r[2] for r in got] == expected
