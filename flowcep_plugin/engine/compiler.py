@@ -310,6 +310,34 @@ class _Compiler:
                 raise self.err(f"non-aggregated property {'.'.join(p.parts)!r} in HAVING must occur in GROUP BY "
                                "(as in Esper: a group has no single value of it)", p.pos)
 
+    def _refuse_having_without_event(self, having: A.Expr) -> None:
+        """Refuses HAVING reading an event property outside aggregates when the select list,
+        without GROUP BY, is all aggregates.
+
+        Esper makes such a statement fully aggregated (ResultSetProcessorRowForAll: its type
+        comes from the select list alone) and evaluates HAVING with no event at all, so the
+        property has no value there (the runtime fails on it); FlowCEP would output one row per
+        event instead. Selecting the property (a row per event, HAVING per event, as in Esper)
+        or aggregating it says what is meant."""
+        def first_bare(e: A.Expr, in_agg: bool) -> A.Prop | None:
+            if isinstance(e, A.Subquery):
+                return None
+            if isinstance(e, A.Prop):
+                plain = not e.parts[0].startswith((_PRIOR, _PREV, SUBQ_PREFIX))
+                return e if plain and not in_agg else None
+            agg = is_aggregate(e)
+            for c in children_of(e):
+                found = first_bare(c, in_agg or agg)
+                if found is not None:
+                    return found
+            return None
+
+        p = first_bare(having, False)
+        if p is not None:
+            raise self.err(f"unsupported construct: HAVING reading property {'.'.join(p.parts)!r} outside an "
+                           "aggregate while every select item is an aggregate (Esper evaluates that HAVING "
+                           "with no event; select the property too, or aggregate it)", p.pos)
+
     def _refuse_select_names(self, s: A.SelectStmt) -> None:
         """A select-clause name read in WHERE, GROUP BY or HAVING is an error.
 
@@ -597,6 +625,8 @@ class _Compiler:
                 having_code = gen.true(s.having)
                 plan.having_reads_keys = keys_read[0]
                 plan.having_per_event = plan.per_event
+                if plan.having_per_event and not before and not grouped:
+                    self._refuse_having_without_event(s.having)
                 plan.per_event = plan.per_event or before
             for it in items[nvis:]:
                 before = plan.per_event

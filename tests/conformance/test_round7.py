@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
+from flowcep_plugin.engine.compiler import compile_module
 from flowcep_plugin.engine.harness import Harness
+from flowcep_plugin.errors import EPLError
 
 Ev = tuple[int, dict[str, Any]] | int | list[tuple[int, dict[str, Any]]]
 
@@ -47,3 +49,28 @@ def test_regexp_dot_does_not_match_a_newline(pattern: str, expected: list[str]) 
     got = deliveries(f"@Name('s0') select q from Flow where q regexp '{pattern}'",
                      one_ms_apart({"q": "a\nb"}, {"q": "a-b"}), "q")
     assert [r[2] for r in got] == expected
+
+
+# -- HAVING -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("epl", [
+    "select count(*) from Flow#length(5) having v > 0",
+    "select sum(v) as s from Flow#length_batch(2) having v > 0 and sum(v) > 1",
+])
+@pytest.mark.esper("unsupported-is-an-error", cite="espertechinc/esper ResultSetProcessorFactoryFactory (without "
+                   "GROUP BY, a select list of aggregates alone makes ResultSetProcessorRowForAll whatever HAVING "
+                   "reads) and ResultSetProcessorRowForAll.getSelectListEvents (HAVING evaluated with no events): "
+                   "refused by name, where FlowCEP would output a row per event")
+def test_having_property_over_all_aggregates_is_refused(epl: str) -> None:
+    with pytest.raises(EPLError) as info:
+        compile_module(epl)
+    assert "unsupported construct: HAVING reading property 'v'" in str(info.value)
+
+
+@pytest.mark.esper("having", cite="espertechinc/esper ResultSetProcessorFactoryFactory (a property in the select "
+                   "list makes ResultSetProcessorRowPerEvent: HAVING reads each event) and validateHaving (only "
+                   "with GROUP BY must HAVING's properties be grouped)")
+def test_having_property_with_the_property_selected() -> None:
+    got = deliveries("@Name('s0') select v, count(*) as c from Flow#length(5) having v > 1",
+                     one_ms_apart({"v": 1}, {"v": 2}, {"v": 0}, {"v": 3}), "v", "c")
+    assert got == [(2, "+", 2, 2), (4, "+", 3, 4)]
