@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any, cast
@@ -770,9 +771,15 @@ def _regex_match(value: Any, pattern: str) -> bool:
 
 
 def build(src: str, name: str, consts: Mapping[str, Any]) -> Callable[..., Any]:
-    """``compile()`` generated source defining ``name`` and return that function."""
+    """``compile()`` generated source defining ``name`` and return that function.
+
+    A constant operand gives source such as ``'abc' is not None`` (``'abc' regexp 'b'``), right
+    but flagged by Python's SyntaxWarning: the warning would reach the user's stderr about code
+    they never wrote, so it is silenced here, for our generated source only."""
     namespace: dict[str, Any] = dict(consts)
-    code = compile(src, f"<epl:{name}>", "exec")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)
+        code = compile(src, f"<epl:{name}>", "exec")
     exec(code, namespace)  # noqa: S102 - our own generated code, no user text is executed
     fn = namespace[name]
     fn.__source__ = src
