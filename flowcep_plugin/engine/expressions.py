@@ -252,6 +252,57 @@ def _mixes_double(results: Sequence[A.Expr]) -> bool:
     return any(static_double(r) for r in results)
 
 
+_ARITHMETIC = frozenset("+-*/%")
+
+
+def static_kind(e: A.Expr | None) -> str | None:
+    """``'text'``, ``'number'`` or ``'boolean'`` when ``e`` has that type whatever the events
+    hold (a literal, arithmetic, a comparison or other condition, a case of one kind), else
+    None: a property of a flow has no declared type, and null has none."""
+    if isinstance(e, A.Literal):
+        v = e.value
+        if isinstance(v, bool):
+            return "boolean"
+        if isinstance(v, (int, float)):
+            return "number"
+        return "text" if isinstance(v, str) else None
+    if isinstance(e, A.BinOp):
+        return "number" if e.op in _ARITHMETIC else "boolean"
+    if isinstance(e, A.Neg):
+        return "number"
+    if isinstance(e, (A.BoolOp, A.Not, A.Like, A.In, A.IsNull, A.Between)):
+        return "boolean"
+    if isinstance(e, A.Case):
+        kinds = {static_kind(v) for _w, v in e.whens} | {static_kind(e.default)}
+        kinds.discard(None)
+        return kinds.pop() if len(kinds) == 1 else None
+    return None
+
+
+def _shown(e: A.Expr) -> str:
+    """An expression as an error message names it (a literal as written in EPL)."""
+    if isinstance(e, A.Literal) and isinstance(e.value, str):
+        return "'" + e.value + "'"
+    return e.text or type(e).__name__
+
+
+def mixed_kinds(items: Sequence[A.Expr | None]) -> tuple[A.Expr, str, str] | None:
+    """The first item whose static kind differs from an earlier item's, with both kinds:
+    Esper's common type (JavaClassHelper.getCommonCoercionType) of text and a number, or of a
+    boolean and anything else, does not exist and the statement fails to compile."""
+    seen: str | None = None
+    for it in items:
+        k = static_kind(it)
+        if k is None:
+            continue
+        if seen is None:
+            seen = k
+        elif k != seen:
+            assert it is not None
+            return it, seen, k
+    return None
+
+
 def as_double(v: Any) -> Any:
     """An integer as a double (Esper's widening to a double type); anything else as it is."""
     return float(v) if v.__class__ is int else v
@@ -450,13 +501,43 @@ class CodeGen:
                              "list and WHERE of single-stream statements and the select list of "
                              "joins)", e)
         if isinstance(e, A.Case):
+            self._refuse_mixed_kinds(e)
             code = self._case(e)
             return f"{self.const(as_double)}({code})" if static_double(e) else code
+        if isinstance(e, A.Call) and (e.name == "coalesce" or _row_minmax(e)):
+            self._refuse_mixed_kinds(e)
         if isinstance(e, A.Call) and (e.name == "coalesce" or _row_minmax(e)) and static_double(e):
             return f"{self.const(as_double)}({self._value_call(e)})"
         if isinstance(e, A.Call):
             return self._value_call(e)
         return self._value_ops(e)
+
+    def _refuse_mixed_kinds(self, e: A.Case | A.Call) -> None:
+        """Esper types case, coalesce and max/min(a, b, ...) at compile time: results (and a
+        case operand with its when values) of text and number, or boolean and another type,
+        have no common type ("Implicit conversion not allowed"), and max/min(a, b) take numbers
+        only; FlowCEP would run them, giving whichever value came first."""
+        if isinstance(e, A.Call):
+            if _row_minmax(e):
+                for a in e.args:
+                    k = static_kind(a)
+                    if k not in (None, "number"):
+                        raise self.error(f"{e.name}() of several values: {_shown(a)} is {k}; "
+                                         f"it takes numbers (as in Esper: "
+                                         "implicit conversion to numeric is not allowed)", a)
+                return
+            groups: list[tuple[str, Sequence[A.Expr | None]]] = [("coalesce arguments", e.args)]
+        else:
+            results: list[A.Expr | None] = [v for _w, v in e.whens]
+            groups = [("case results", [*results, e.default])]
+            if e.operand is not None:
+                groups.append(("case value and when values", [e.operand, *(w for w, _v in e.whens)]))
+        for what, items in groups:
+            bad = mixed_kinds(items)
+            if bad is not None:
+                it, k1, k2 = bad
+                raise self.error(f"{what} mix {k1} and {k2} ({_shown(it)}): there is no common type "
+                                 "(as in Esper: implicit conversion not allowed)", it)
 
     def _case(self, e: A.Case) -> str:
         code = self.value(e.default) if e.default is not None else "None"

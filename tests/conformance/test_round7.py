@@ -74,3 +74,38 @@ def test_having_property_with_the_property_selected() -> None:
     got = deliveries("@Name('s0') select v, count(*) as c from Flow#length(5) having v > 1",
                      one_ms_apart({"v": 1}, {"v": 2}, {"v": 0}, {"v": 3}), "v", "c")
     assert got == [(2, "+", 2, 2), (4, "+", 3, 4)]
+
+
+# -- common types of case, coalesce, max/min(a, b) ----------------------------------------------------
+
+COERCE = ("espertechinc/esper JavaClassHelper.getCommonCoercionType (text with another type, boolean with "
+          "another type: CoercionException) as ExprCaseNode and ExprCoalesceNode validate their results "
+          "(\"Implicit conversion not allowed\"), and ExprMinMaxRowNode.validate (\"Implicit conversion from "
+          "datatype 'String' to numeric is not allowed\")")
+
+
+@pytest.mark.parametrize("expr, needle", [
+    ("case when v > 0 then 1 else 'a' end", "case results mix number and text"),
+    ("case when v > 0 then true else 1 end", "case results mix boolean and number"),
+    ("case when v > 0 then 1 when v < 0 then 2.5 else 'z' end", "case results mix number and text"),
+    ("case v when 'a' then 1 when 2 then 2 end", "case value and when values mix text and number"),
+    ("coalesce('x', 1)", "coalesce arguments mix text and number"),
+    ("coalesce(v, true, 0)", "coalesce arguments mix boolean and number"),
+    ("max(v, 'a')", "max() of several values: 'a' is text"),
+    ("min(1, v > 2)", "min() of several values: v > 2 is boolean"),
+])
+@pytest.mark.esper("expr-types-invalid", cite=COERCE)
+def test_results_without_a_common_type_are_errors(expr: str, needle: str) -> None:
+    with pytest.raises(EPLError) as info:
+        compile_module(f"select {expr} as a from Flow")
+    assert needle in str(info.value)
+
+
+@pytest.mark.esper("expr-types", cite=COERCE + "; a number with a double is a double, null has no type "
+                   "(ExprCoreCase.ExprCoreCaseSyntax1WithNull)")
+def test_results_with_a_common_type_still_run() -> None:
+    got = deliveries("@Name('s0') select case when v > 0 then 1 else 2.5 end as a, case when v > 0 then 'p' "
+                     "else null end as b, coalesce(v, 0) as c, max(v, 2.5) as d, case v when 1 then 'one' "
+                     "when 2.0 then 'two' end as e from Flow", one_ms_apart({"v": 1}, {"v": 0}),
+                     "a", "b", "c", "d", "e")
+    assert got == [(1, "+", 1.0, "p", 1, 2.5, "one"), (2, "+", 2.5, None, 0, 2.5, None)]
