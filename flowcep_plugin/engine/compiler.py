@@ -28,6 +28,7 @@ from .expressions import (
     find_aggregates,
     is_aggregate,
     props_of,
+    type_error,
 )
 from .intersect import INTERSECT_VIEWS
 from .namedwindows import MergeAction, NamedWindowPlan, OnPlan
@@ -338,6 +339,26 @@ class _Compiler:
                            "aggregate while every select item is an aggregate (Esper evaluates that HAVING "
                            "with no event; select the property too, or aggregate it)", p.pos)
 
+    def _refuse_static_type_errors(self, s: A.SelectStmt) -> None:
+        """Operands whose types are known whatever the events hold (literals, arithmetic,
+        conditions) and that Esper's expression validation refuses (``'a' = 1``, ``not 1``,
+        ``case when 1 then ...``, ``v in ('a', 1)``) are a compile error here too: FlowCEP would
+        run them with a meaning Esper never gives (a comparison that is always false, a number
+        taken as true). Operands of unknown type (a flow's properties) are not checked."""
+        stack: list[Any] = [s]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, tuple):
+                stack.extend(n)
+                continue
+            if not dataclasses.is_dataclass(n) or isinstance(n, type):
+                continue
+            if isinstance(n, A.Expr):
+                bad = type_error(n)
+                if bad is not None:
+                    raise self.err(f"{bad[1]} (as in Esper: implicit conversion not allowed)", bad[0].pos)
+            stack.extend(getattr(n, f.name) for f in dataclasses.fields(n) if f.name not in ("pos", "text"))
+
     def _refuse_select_names(self, s: A.SelectStmt) -> None:
         """A select-clause name read in WHERE, GROUP BY or HAVING is an error.
 
@@ -387,6 +408,7 @@ class _Compiler:
                 A.SelectItem(A.Prop((m.name,), pos=m.expr.pos, text=m.name), None)
                 for m in s.match_recognize.measures))
         self._refuse_select_names(s)
+        self._refuse_static_type_errors(s)
         if not (s.order_by or s.limit is not None or s.distinct):
             return self._select(s, name)
         from .ordering import KeyGetter, make_shaper

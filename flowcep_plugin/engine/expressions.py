@@ -303,6 +303,63 @@ def mixed_kinds(items: Sequence[A.Expr | None]) -> tuple[A.Expr, str, str] | Non
     return None
 
 
+def type_error(e: A.Expr) -> tuple[A.Expr, str] | None:
+    """Where ``e`` itself (not its children) combines operands whose static kinds Esper's
+    validation refuses at compile time, the operand at fault and why; None when it is fine or
+    an operand's type is not known. Esper's rules: ``=``/``!=`` need both sides numbers, or
+    the same type (ExprEqualsNode: "Implicit conversion from datatype ... is not allowed");
+    ``< > between`` numbers or all text (ExprRelationalOpNode, ExprBetweenNode); ``in`` one
+    common type (ExprInNode); ``not``/``and``/``or`` and a ``case when`` condition booleans
+    (ExprNotNode, ExprAndNode, ExprOrNode, ExprCaseNode); ``-x`` and arithmetic numbers
+    (ExprMathNode); a ``like`` pattern text (ExprLikeNode)."""
+    def need(items: Sequence[A.Expr | None], want: str, why: str) -> tuple[A.Expr, str] | None:
+        for it in items:
+            k = static_kind(it)
+            if k is not None and k != want:
+                assert it is not None
+                return it, f"{_shown(it)} is {k}, {why}"
+        return None
+
+    if isinstance(e, A.BinOp):
+        if e.op in _ARITHMETIC:
+            return need((e.left, e.right), "number", f"arithmetic '{e.op}' takes numbers")
+        kinds = [static_kind(e.left), static_kind(e.right)]
+        if e.op in ("=", "==", "!=", "<>"):
+            if None not in kinds and kinds[0] != kinds[1]:
+                op = "=" if e.op == "==" else e.op
+                return e.right, f"{_shown(e.left)} is {kinds[0]} and {_shown(e.right)} is {kinds[1]}: '{op}' " \
+                    "compares values of one type"
+            return None
+        if "boolean" in kinds:
+            return need((e.left, e.right), "", f"'{e.op}' compares numbers or text")
+        if set(kinds) == {"text", "number"}:
+            return e.right, f"{_shown(e.left)} is {kinds[0]} and {_shown(e.right)} is {kinds[1]}: '{e.op}' " \
+                "compares numbers, or text with text"
+        return None
+    if isinstance(e, A.Neg):
+        return need((e.item,), "number", "'-' takes a number")
+    if isinstance(e, A.Not):
+        return need((e.item,), "boolean", "not takes a condition")
+    if isinstance(e, A.BoolOp):
+        return need(e.items, "boolean", f"{e.op} takes conditions")
+    if isinstance(e, A.Like):
+        return need((e.pattern,), "text", f"the {'regexp' if e.regexp else 'like'} pattern is text")
+    if isinstance(e, A.Between):
+        items = (e.item, e.low, e.high)
+        if any(static_kind(x) == "boolean" for x in items):
+            return need(items, "", "between compares numbers or text")
+        bad = mixed_kinds(items)
+        return None if bad is None else (bad[0], f"{_shown(bad[0])} is {bad[2]} beside {bad[1]}: between "
+                                         "compares numbers, or text with text")
+    if isinstance(e, A.In):
+        bad = mixed_kinds((e.item, *e.options))
+        return None if bad is None else (bad[0], f"{_shown(bad[0])} is {bad[2]} beside {bad[1]}: in compares "
+                                         "values of one type")
+    if isinstance(e, A.Case) and e.operand is None:
+        return need([w for w, _v in e.whens], "boolean", "a case when condition must be a condition")
+    return None
+
+
 def as_double(v: Any) -> Any:
     """An integer as a double (Esper's widening to a double type); anything else as it is."""
     return float(v) if v.__class__ is int else v

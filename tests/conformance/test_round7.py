@@ -109,3 +109,43 @@ def test_results_with_a_common_type_still_run() -> None:
                      "when 2.0 then 'two' end as e from Flow", one_ms_apart({"v": 1}, {"v": 0}),
                      "a", "b", "c", "d", "e")
     assert got == [(1, "+", 1.0, "p", 1, 2.5, "one"), (2, "+", 2.5, None, 0, 2.5, None)]
+
+
+# -- operands of a known type that Esper's validation refuses --------------------------------------
+
+@pytest.mark.parametrize("expr, needle", [
+    ("'a' = 1", "'a' is text and 1 is number: '=' compares values of one type"),
+    ("'5' != 5", "'5' is text and 5 is number: '!='"),
+    ("true = 1", "true is boolean and 1 is number"),
+    ("'a' > 5", "'a' is text and 5 is number: '>' compares numbers, or text with text"),
+    ("v > true", "true is boolean, '>' compares numbers or text"),
+    ("v between 'a' and 2", "2 is number beside text: between"),
+    ("v in ('a', 1)", "1 is number beside text: in compares values of one type"),
+    ("not 1", "1 is number, not takes a condition"),
+    ("1 and v", "1 is number, and takes conditions"),
+    ("v or 'x'", "'x' is text, or takes conditions"),
+    ("v like 1", "1 is number, the like pattern is text"),
+    ("-'a'", "'a' is text, '-' takes a number"),
+    ("v * (v > 1)", "v > 1 is boolean, arithmetic '*' takes numbers"),
+    ("case when 1 then 2 end", "1 is number, a case when condition must be a condition"),
+])
+@pytest.mark.esper("expr-types-invalid", cite="espertechinc/esper expression validation: ExprEqualsNodeImpl "
+                   "(\"Implicit conversion from datatype 'String' to 'Integer' is not allowed\"), "
+                   "ExprRelationalOpNodeImpl and ExprBetweenNodeImpl (\"Implicit conversion from datatype "
+                   "'String' to numeric is not allowed\", regression ExprFilterInvalid), ExprInNodeImpl "
+                   "(getCommonCoercionType), ExprNotNode/ExprAndNodeImpl/ExprOrNode (\"Incorrect use of NOT "
+                   "clause, sub-expressions do not return boolean\"), ExprCaseNode (\"Case node 'when' "
+                   "expressions must return a boolean value\"), ExprMathNode, ExprLikeNode")
+def test_operands_of_a_known_wrong_type_are_errors(expr: str, needle: str) -> None:
+    with pytest.raises(EPLError) as info:
+        compile_module(f"select {expr} as a from Flow")
+    assert needle in str(info.value)
+
+
+@pytest.mark.esper("expr-types", cite="the same validation: numbers of any kind compare with each other, text "
+                   "with text, null with anything; a property of a flow has no declared type and is not checked")
+def test_operands_of_compatible_or_unknown_types_still_run() -> None:
+    got = deliveries("@Name('s0') select v = 1.0 as a, s > 'a' as b, v in (1, 2.5) as c, s = v as d, "
+                     "v between 0 and 2.5 as e, null = 1 as f from Flow", one_ms_apart({"v": 1, "s": "b"}),
+                     "a", "b", "c", "d", "e", "f")
+    assert got == [(1, "+", True, True, True, False, True, None)]
