@@ -357,7 +357,14 @@ def type_error(e: A.Expr) -> tuple[A.Expr, str] | None:
                                          "values of one type")
     if isinstance(e, A.Case) and e.operand is None:
         return need([w for w, _v in e.whens], "boolean", "a case when condition must be a condition")
+    if isinstance(e, A.Call) and e.name in _NUMERIC_AGGREGATES and len(e.args) == 1 and not e.star:
+        # Esper: "Implicit conversion from datatype 'String' to numeric is not allowed for
+        # aggregation function 'sum'" (ResultSetAggregateCountSumInvalid, for null too)
+        return need(e.args, "number", f"{e.name}() takes numbers")
     return None
+
+
+_NUMERIC_AGGREGATES = frozenset({"sum", "avg", "median", "stddev", "avedev"})
 
 
 def as_double(v: Any) -> Any:

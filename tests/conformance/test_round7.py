@@ -149,3 +149,19 @@ def test_operands_of_compatible_or_unknown_types_still_run() -> None:
                      "v between 0 and 2.5 as e, null = 1 as f from Flow", one_ms_apart({"v": 1, "s": "b"}),
                      "a", "b", "c", "d", "e", "f")
     assert got == [(1, "+", True, True, True, False, True, None)]
+
+
+@pytest.mark.parametrize("expr, needle", [
+    ("sum('a')", "'a' is text, sum() takes numbers"),
+    ("avg(v > 1)", "v > 1 is boolean, avg() takes numbers"),
+    ("median('x')", "'x' is text, median() takes numbers"),
+    ("stddev(true)", "true is boolean, stddev() takes numbers"),
+    ("avedev(distinct 'a')", "'a' is text, avedev() takes numbers"),
+])
+@pytest.mark.esper("expr-types-invalid", cite="espertechinc/esper regression-lib ResultSetAggregateCountSumInvalid "
+                   "(\"Implicit conversion from datatype ... to numeric is not allowed for aggregation function\") "
+                   "and the aggregation forges' validation of their argument type")
+def test_numeric_aggregates_of_text_or_conditions_are_errors(expr: str, needle: str) -> None:
+    with pytest.raises(EPLError) as info:
+        compile_module(f"select {expr} as a from Flow")
+    assert needle in str(info.value)
