@@ -35,33 +35,47 @@ class _Count:
 
 
 class _Sum:
-    __slots__ = ("s", "n")
+    """sum over arriving and departing values. A value that is not a number (text in a flow
+    field Esper would have typed and refused at compile time) makes the result null while it
+    is in the window, as stddev's and the distinct forms' do, instead of failing the batch."""
+
+    __slots__ = ("s", "n", "bad")
 
     def __init__(self) -> None:
         self.s: Any = 0
         self.n = 0
+        self.bad = 0
 
     def enter(self, v: Any) -> None:
         if v is not None:
-            self.s += v
+            try:
+                self.s += v
+            except TypeError:
+                self.bad += 1
+                return
             self.n += 1
 
     def leave(self, v: Any) -> None:
         if v is not None:
+            try:
+                rest = self.s - v
+            except TypeError:
+                self.bad -= 1
+                return
             self.n -= 1
             # Esper clears the sum when its last value leaves: a NaN, an infinity or rounding
             # left over from values that all left does not leak into the next ones
-            self.s = self.s - v if self.n else 0
+            self.s = rest if self.n else 0
 
     def value(self) -> Any:
-        return self.s if self.n else None
+        return self.s if self.n and not self.bad else None
 
 
 class _Avg(_Sum):
     __slots__ = ()
 
     def value(self) -> Any:
-        return _avg_of(self.s, self.n)
+        return None if self.bad else _avg_of(self.s, self.n)
 
 
 class _Values:
@@ -107,7 +121,7 @@ class _Values:
 
 def _avg_of(total: Any, n: int) -> Any:
     """total / n; null for no values or a sum past a double's range (hostile integers)."""
-    if not n:
+    if not n or total is None:
         return None
     try:
         return total / n
@@ -123,7 +137,7 @@ def _median(vals: list[Any]) -> Any:
         s = sorted(vals)
         mid = len(s) // 2
         return float(s[mid]) if len(s) % 2 else (s[mid - 1] + s[mid]) / 2
-    except (TypeError, ArithmeticError):
+    except (TypeError, ValueError, ArithmeticError):  # ValueError: float() of one text value
         return None
 
 
@@ -281,13 +295,21 @@ def _distinct_avg(vals: list[Any]) -> Any:
         return None
 
 
+def _sum_or_null(vals: list[Any]) -> Any:
+    """The sum of a batch's values; null for none, or when one is not a number (as _Sum)."""
+    try:
+        return sum(vals) if vals else None
+    except TypeError:
+        return None
+
+
 # (kind, distinct) -> reduction of a group's non-null values; the incremental states' results
 # and null rules (see aggregate_groups for unhashable values)
 _REDUCERS: dict[tuple[str, bool], Callable[[list[Any]], Any]] = {
     ("count", False): len,
     ("count", True): lambda v: len(set(v)),
-    ("sum", False): lambda v: sum(v) if v else None,
-    ("avg", False): lambda v: _avg_of(sum(v), len(v)) if v else None,
+    ("sum", False): lambda v: _sum_or_null(v),
+    ("avg", False): lambda v: _avg_of(_sum_or_null(v), len(v)) if v else None,
     ("sum", True): _distinct_sum,
     ("avg", True): _distinct_avg,
     ("min", False): _min, ("min", True): _min,

@@ -28,6 +28,7 @@ from .expressions import (
     find_aggregates,
     is_aggregate,
     props_of,
+    type_error,
 )
 from .intersect import INTERSECT_VIEWS
 from .namedwindows import MergeAction, NamedWindowPlan, OnPlan
@@ -310,6 +311,54 @@ class _Compiler:
                 raise self.err(f"non-aggregated property {'.'.join(p.parts)!r} in HAVING must occur in GROUP BY "
                                "(as in Esper: a group has no single value of it)", p.pos)
 
+    def _refuse_having_without_event(self, having: A.Expr) -> None:
+        """Refuses HAVING reading an event property outside aggregates when the select list,
+        without GROUP BY, is all aggregates.
+
+        Esper makes such a statement fully aggregated (ResultSetProcessorRowForAll: its type
+        comes from the select list alone) and evaluates HAVING with no event at all, so the
+        property has no value there (the runtime fails on it); FlowCEP would output one row per
+        event instead. Selecting the property (a row per event, HAVING per event, as in Esper)
+        or aggregating it says what is meant."""
+        def first_bare(e: A.Expr, in_agg: bool) -> A.Prop | None:
+            if isinstance(e, A.Subquery):
+                return None
+            if isinstance(e, A.Prop):
+                plain = not e.parts[0].startswith((_PRIOR, _PREV, SUBQ_PREFIX))
+                return e if plain and not in_agg else None
+            agg = is_aggregate(e)
+            for c in children_of(e):
+                found = first_bare(c, in_agg or agg)
+                if found is not None:
+                    return found
+            return None
+
+        p = first_bare(having, False)
+        if p is not None:
+            raise self.err(f"unsupported construct: HAVING reading property {'.'.join(p.parts)!r} outside an "
+                           "aggregate while every select item is an aggregate (Esper evaluates that HAVING "
+                           "with no event; select the property too, or aggregate it)", p.pos)
+
+    def _refuse_static_type_errors(self, s: A.SelectStmt) -> None:
+        """Operands whose types are known whatever the events hold (literals, arithmetic,
+        conditions) and that Esper's expression validation refuses (``'a' = 1``, ``not 1``,
+        ``case when 1 then ...``, ``v in ('a', 1)``) are a compile error here too: FlowCEP would
+        run them with a meaning Esper never gives (a comparison that is always false, a number
+        taken as true). Operands of unknown type (a flow's properties) are not checked."""
+        stack: list[Any] = [s]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, tuple):
+                stack.extend(n)
+                continue
+            if not dataclasses.is_dataclass(n) or isinstance(n, type):
+                continue
+            if isinstance(n, A.Expr):
+                bad = type_error(n)
+                if bad is not None:
+                    raise self.err(f"{bad[1]} (as in Esper: implicit conversion not allowed)", bad[0].pos)
+            stack.extend(getattr(n, f.name) for f in dataclasses.fields(n) if f.name not in ("pos", "text"))
+
     def _refuse_select_names(self, s: A.SelectStmt) -> None:
         """A select-clause name read in WHERE, GROUP BY or HAVING is an error.
 
@@ -359,6 +408,7 @@ class _Compiler:
                 A.SelectItem(A.Prop((m.name,), pos=m.expr.pos, text=m.name), None)
                 for m in s.match_recognize.measures))
         self._refuse_select_names(s)
+        self._refuse_static_type_errors(s)
         if not (s.order_by or s.limit is not None or s.distinct):
             return self._select(s, name)
         from .ordering import KeyGetter, make_shaper
@@ -597,6 +647,8 @@ class _Compiler:
                 having_code = gen.true(s.having)
                 plan.having_reads_keys = keys_read[0]
                 plan.having_per_event = plan.per_event
+                if plan.having_per_event and not before and not grouped:
+                    self._refuse_having_without_event(s.having)
                 plan.per_event = plan.per_event or before
             for it in items[nvis:]:
                 before = plan.per_event

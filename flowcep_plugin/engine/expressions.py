@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any, cast
@@ -251,6 +252,121 @@ def _mixes_double(results: Sequence[A.Expr]) -> bool:
     return any(static_double(r) for r in results)
 
 
+_ARITHMETIC = frozenset("+-*/%")
+
+
+def static_kind(e: A.Expr | None) -> str | None:
+    """``'text'``, ``'number'`` or ``'boolean'`` when ``e`` has that type whatever the events
+    hold (a literal, arithmetic, a comparison or other condition, a case of one kind), else
+    None: a property of a flow has no declared type, and null has none."""
+    if isinstance(e, A.Literal):
+        v = e.value
+        if isinstance(v, bool):
+            return "boolean"
+        if isinstance(v, (int, float)):
+            return "number"
+        return "text" if isinstance(v, str) else None
+    if isinstance(e, A.BinOp):
+        return "number" if e.op in _ARITHMETIC else "boolean"
+    if isinstance(e, A.Neg):
+        return "number"
+    if isinstance(e, (A.BoolOp, A.Not, A.Like, A.In, A.IsNull, A.Between)):
+        return "boolean"
+    if isinstance(e, A.Case):
+        kinds = {static_kind(v) for _w, v in e.whens} | {static_kind(e.default)}
+        kinds.discard(None)
+        return kinds.pop() if len(kinds) == 1 else None
+    return None
+
+
+def _shown(e: A.Expr) -> str:
+    """An expression as an error message names it (a literal as written in EPL)."""
+    if isinstance(e, A.Literal) and isinstance(e.value, str):
+        return "'" + e.value + "'"
+    return e.text or type(e).__name__
+
+
+def mixed_kinds(items: Sequence[A.Expr | None]) -> tuple[A.Expr, str, str] | None:
+    """The first item whose static kind differs from an earlier item's, with both kinds:
+    Esper's common type (JavaClassHelper.getCommonCoercionType) of text and a number, or of a
+    boolean and anything else, does not exist and the statement fails to compile."""
+    seen: str | None = None
+    for it in items:
+        k = static_kind(it)
+        if k is None:
+            continue
+        if seen is None:
+            seen = k
+        elif k != seen:
+            assert it is not None
+            return it, seen, k
+    return None
+
+
+def type_error(e: A.Expr) -> tuple[A.Expr, str] | None:
+    """Where ``e`` itself (not its children) combines operands whose static kinds Esper's
+    validation refuses at compile time, the operand at fault and why; None when it is fine or
+    an operand's type is not known. Esper's rules: ``=``/``!=`` need both sides numbers, or
+    the same type (ExprEqualsNode: "Implicit conversion from datatype ... is not allowed");
+    ``< > between`` numbers or all text (ExprRelationalOpNode, ExprBetweenNode); ``in`` one
+    common type (ExprInNode); ``not``/``and``/``or`` and a ``case when`` condition booleans
+    (ExprNotNode, ExprAndNode, ExprOrNode, ExprCaseNode); ``-x`` and arithmetic numbers
+    (ExprMathNode); a ``like`` pattern text (ExprLikeNode)."""
+    def need(items: Sequence[A.Expr | None], want: str, why: str) -> tuple[A.Expr, str] | None:
+        for it in items:
+            k = static_kind(it)
+            if k is not None and k != want:
+                assert it is not None
+                return it, f"{_shown(it)} is {k}, {why}"
+        return None
+
+    if isinstance(e, A.BinOp):
+        if e.op in _ARITHMETIC:
+            return need((e.left, e.right), "number", f"arithmetic '{e.op}' takes numbers")
+        kinds = [static_kind(e.left), static_kind(e.right)]
+        if e.op in ("=", "==", "!=", "<>"):
+            if None not in kinds and kinds[0] != kinds[1]:
+                op = "=" if e.op == "==" else e.op
+                return e.right, f"{_shown(e.left)} is {kinds[0]} and {_shown(e.right)} is {kinds[1]}: '{op}' " \
+                    "compares values of one type"
+            return None
+        if "boolean" in kinds:
+            return need((e.left, e.right), "", f"'{e.op}' compares numbers or text")
+        if set(kinds) == {"text", "number"}:
+            return e.right, f"{_shown(e.left)} is {kinds[0]} and {_shown(e.right)} is {kinds[1]}: '{e.op}' " \
+                "compares numbers, or text with text"
+        return None
+    if isinstance(e, A.Neg):
+        return need((e.item,), "number", "'-' takes a number")
+    if isinstance(e, A.Not):
+        return need((e.item,), "boolean", "not takes a condition")
+    if isinstance(e, A.BoolOp):
+        return need(e.items, "boolean", f"{e.op} takes conditions")
+    if isinstance(e, A.Like):
+        return need((e.pattern,), "text", f"the {'regexp' if e.regexp else 'like'} pattern is text")
+    if isinstance(e, A.Between):
+        items = (e.item, e.low, e.high)
+        if any(static_kind(x) == "boolean" for x in items):
+            return need(items, "", "between compares numbers or text")
+        bad = mixed_kinds(items)
+        return None if bad is None else (bad[0], f"{_shown(bad[0])} is {bad[2]} beside {bad[1]}: between "
+                                         "compares numbers, or text with text")
+    if isinstance(e, A.In):
+        bad = mixed_kinds((e.item, *e.options))
+        return None if bad is None else (bad[0], f"{_shown(bad[0])} is {bad[2]} beside {bad[1]}: in compares "
+                                         "values of one type")
+    if isinstance(e, A.Case) and e.operand is None:
+        return need([w for w, _v in e.whens], "boolean", "a case when condition must be a condition")
+    if isinstance(e, A.Call) and e.name in _NUMERIC_AGGREGATES and len(e.args) == 1 and not e.star:
+        # Esper: "Implicit conversion from datatype 'String' to numeric is not allowed for
+        # aggregation function 'sum'" (ResultSetAggregateCountSumInvalid, for null too)
+        return need(e.args, "number", f"{e.name}() takes numbers")
+    return None
+
+
+_NUMERIC_AGGREGATES = frozenset({"sum", "avg", "median", "stddev", "avedev"})
+
+
 def as_double(v: Any) -> Any:
     """An integer as a double (Esper's widening to a double type); anything else as it is."""
     return float(v) if v.__class__ is int else v
@@ -449,13 +565,43 @@ class CodeGen:
                              "list and WHERE of single-stream statements and the select list of "
                              "joins)", e)
         if isinstance(e, A.Case):
+            self._refuse_mixed_kinds(e)
             code = self._case(e)
             return f"{self.const(as_double)}({code})" if static_double(e) else code
+        if isinstance(e, A.Call) and (e.name == "coalesce" or _row_minmax(e)):
+            self._refuse_mixed_kinds(e)
         if isinstance(e, A.Call) and (e.name == "coalesce" or _row_minmax(e)) and static_double(e):
             return f"{self.const(as_double)}({self._value_call(e)})"
         if isinstance(e, A.Call):
             return self._value_call(e)
         return self._value_ops(e)
+
+    def _refuse_mixed_kinds(self, e: A.Case | A.Call) -> None:
+        """Esper types case, coalesce and max/min(a, b, ...) at compile time: results (and a
+        case operand with its when values) of text and number, or boolean and another type,
+        have no common type ("Implicit conversion not allowed"), and max/min(a, b) take numbers
+        only; FlowCEP would run them, giving whichever value came first."""
+        if isinstance(e, A.Call):
+            if _row_minmax(e):
+                for a in e.args:
+                    k = static_kind(a)
+                    if k not in (None, "number"):
+                        raise self.error(f"{e.name}() of several values: {_shown(a)} is {k}; "
+                                         f"it takes numbers (as in Esper: "
+                                         "implicit conversion to numeric is not allowed)", a)
+                return
+            groups: list[tuple[str, Sequence[A.Expr | None]]] = [("coalesce arguments", e.args)]
+        else:
+            results: list[A.Expr | None] = [v for _w, v in e.whens]
+            groups = [("case results", [*results, e.default])]
+            if e.operand is not None:
+                groups.append(("case value and when values", [e.operand, *(w for w, _v in e.whens)]))
+        for what, items in groups:
+            bad = mixed_kinds(items)
+            if bad is not None:
+                it, k1, k2 = bad
+                raise self.error(f"{what} mix {k1} and {k2} ({_shown(it)}): there is no common type "
+                                 "(as in Esper: implicit conversion not allowed)", it)
 
     def _case(self, e: A.Case) -> str:
         code = self.value(e.default) if e.default is not None else "None"
@@ -733,7 +879,9 @@ _REGEXP_CACHE: dict[str, Any] = {}
 def _re2_options() -> Any:
     opts = re2.Options()
     opts.log_errors = False  # the error is raised (compile time) or is a non-match (runtime)
-    opts.dot_nl = True
+    # Java's Pattern.compile without DOTALL, as Esper compiles a regexp: '.' does not match a
+    # newline (Java also excludes \r, U+0085, U+2028 and U+2029; RE2 only \n)
+    opts.dot_nl = False
     return opts
 
 
@@ -768,9 +916,15 @@ def _regex_match(value: Any, pattern: str) -> bool:
 
 
 def build(src: str, name: str, consts: Mapping[str, Any]) -> Callable[..., Any]:
-    """``compile()`` generated source defining ``name`` and return that function."""
+    """``compile()`` generated source defining ``name`` and return that function.
+
+    A constant operand gives source such as ``'abc' is not None`` (``'abc' regexp 'b'``), right
+    but flagged by Python's SyntaxWarning: the warning would reach the user's stderr about code
+    they never wrote, so it is silenced here, for our generated source only."""
     namespace: dict[str, Any] = dict(consts)
-    code = compile(src, f"<epl:{name}>", "exec")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)
+        code = compile(src, f"<epl:{name}>", "exec")
     exec(code, namespace)  # noqa: S102 - our own generated code, no user text is executed
     fn = namespace[name]
     fn.__source__ = src

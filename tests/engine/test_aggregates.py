@@ -72,3 +72,23 @@ def test_unhashable_distinct_count_raises_like_the_states() -> None:
         aggregate_groups(["k", "k"], [[[1], [2]]], [("count", True, False)])
     with pytest.raises(TypeError):
         incremental(["k", "k"], [[[1], [2]]], [("count", True, False)])
+
+
+@pytest.mark.parametrize("window", ["#length(2)", "#length_batch(2)", "#keepall"])
+def test_text_in_a_numeric_aggregate_gives_null_while_it_is_in_the_window(window: str) -> None:
+    """A flow field holding text where numbers were meant (Esper would have refused the
+    statement from the field's declared type) must not fail the batch: sum, avg and median are
+    null while the text value is in the window, as stddev and the distinct forms already were,
+    and come back once it has left."""
+    from flowcep_plugin.engine.harness import Harness
+
+    h = Harness(f"@Name('s0') select sum(v) as a, avg(v) as b, median(v) as c from Flow{window}")
+    for i, v in enumerate((1, "x", 2, 4)):
+        h.send(i + 1, v=v)
+    got = [(r.time_ms, r.values["a"], r.values["b"], r.values["c"]) for r in h.of("s0")]
+    if window == "#length(2)":
+        assert got == [(1, 1, 1.0, 1.0), (2, None, None, None), (3, None, None, None), (4, 6, 3.0, 3.0)]
+    elif window == "#length_batch(2)":
+        assert got == [(2, None, None, None), (4, 6, 3.0, 3.0)]
+    else:
+        assert got == [(1, 1, 1.0, 1.0), (2, None, None, None), (3, None, None, None), (4, None, None, None)]

@@ -38,8 +38,27 @@ def test_backreference_is_a_compile_error_with_position() -> None:
     assert "\n" not in str(err)
 
 
-def test_regexp_matches_whole_value_and_dot_matches_newline() -> None:
+def test_regexp_matches_whole_value_and_dot_skips_newline() -> None:
+    """Esper compiles the pattern with Java's defaults (no DOTALL): '.' is not a newline;
+    (?s) asks for it, as in Java."""
     h = Harness("@Name('R') select u from Flow where u regexp 'a.b'")
     for i, u in enumerate(("a\nb", "xa-b", "a-b")):
         h.send(i, u=u)
+    assert [r.values["u"] for r in h.rows] == ["a-b"]
+    h = Harness("@Name('R') select u from Flow where u regexp '(?s)a.b'")
+    for i, u in enumerate(("a\nb", "a-b")):
+        h.send(i, u=u)
     assert [r.values["u"] for r in h.rows] == ["a\nb", "a-b"]
+
+
+def test_constant_operands_compile_without_python_warnings() -> None:
+    """A literal tested against a pattern compiles to ``'abc' is not None``: Python's
+    SyntaxWarning about that generated source must not reach the user."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        h = Harness("@Name('R') select 'abc' regexp 'b' as b, 'abc' like 'a%' as c from Flow")
+        h.send(1, u="x")
+    assert [r.values for r in h.rows] == [{"b": False, "c": True}]
+    assert [str(w.message) for w in caught if issubclass(w.category, SyntaxWarning)] == []
