@@ -38,6 +38,8 @@ CASES: list[tuple[str, str, tuple[str, ...], set[str]]] = [
     ("hydra_ssh.pcap", "softflowd", ("-v", "5"), {"bruteforce-guessing"}),
     ("hping3_flood_one_src.pcap", "softflowd", ("-v", "10", "-t", "maxlife=30s"), {"volumetric-syn-flood"}),
     ("nmap_ping_sweep.pcap", "pmacctd", ("9",), {"portscan-sweep"}),
+    # the echo requests' type in the port: the answered flood was missed before
+    ("hping3_icmp_flood.pcap", "softflowd", ("-v", "5"), {"volumetric-icmp-flood"}),
     # neighbour solicitations with type 135 in the port were read as echo requests: a sweep
     ("v6_benign_web_dns.pcap", "pmacctd", ("9",), set()),
     ("benign_poller.pcap", "softflowd", ("-v", "5"), set()),
@@ -78,7 +80,10 @@ def _export(tool: str, args: tuple[str, ...], capture: Path, tmp: Path) -> list[
                            capture_output=True, timeout=60, check=True, stdin=subprocess.DEVNULL)
         finally:
             ctl.unlink(missing_ok=True)
-    else:
+        return _drain(s)
+    # pmacctd 1.7.7 exits with status 1 now and then (test_exporters_differential.py): it is
+    # started afresh on a new socket, and a third failure shows its own words
+    for _attempt in range(3):
         conf = tmp / "pmacctd.conf"
         conf.write_text("daemonize: false\n"
                         f"pcap_savefile: {capture}\n"
@@ -86,9 +91,15 @@ def _export(tool: str, args: tuple[str, ...], capture: Path, tmp: Path) -> list[
                         f"nfprobe_receiver: 127.0.0.1:{port}\n"
                         f"nfprobe_version: {args[0]}\n"
                         "aggregate: src_host, dst_host, src_port, dst_port, proto, tos, tcpflags\n")
-        subprocess.run(["pmacctd", "-f", str(conf)], capture_output=True, timeout=60, check=True,
-                       stdin=subprocess.DEVNULL)
-    return _drain(s)
+        res = subprocess.run(["pmacctd", "-f", str(conf)], capture_output=True, timeout=60,
+                             stdin=subprocess.DEVNULL)
+        sent = _drain(s)
+        if res.returncode == 0:
+            return sent
+        s = _recorder()
+        port = s.getsockname()[1]
+    s.close()
+    raise AssertionError(f"pmacctd failed: {res.stderr.decode(errors='replace')[-2000:]}")
 
 
 @pytest.mark.parametrize("capture,tool,args,expected", CASES,
