@@ -392,3 +392,22 @@ def test_ignore_sources_withholds_only_the_sanctioned_sender_s_name() -> None:
         == run_detector(SPEC, flood)
     with pytest.raises(ConfigError, match="volumetric.ignore_sources"):
         run_detector(SPEC, flood, config={"ignore_sources": ["not-a-network"]})
+
+
+def test_icmp_type_in_the_destination_port() -> None:
+    # NetFlow v5 / pmacct nfprobe: no type-code element, type*256+code in the destination port.
+    # An answered echo flood is found as with the element (it was missed: type unknown) ...
+    def moved(r: dict) -> dict:
+        r = dict(r)
+        r["destinationTransportPort"] = r.pop("icmpTypeCodeIPv4")
+        return r
+
+    flood = [make_flow(f"100.66.0.{i + 1}", "10.0.0.7", proto="icmp", packets=400, octets=400 * 84,
+                       icmpTypeCodeIPv4=8 * 256, end_ms=BASE + 100 * i) for i in range(30)]
+    replies = [make_flow("10.0.0.7", f"100.66.0.{i + 1}", proto="icmp", packets=400, octets=400 * 84,
+                         icmpTypeCodeIPv4=0, end_ms=BASE + 100 * i + 5) for i in range(30)]
+    answered = run_detector(SPEC, [moved(r) for r in flood + replies])
+    assert [(e["rule"]["id"], e["destination"]["ip"]) for e in answered] == [("volumetric-icmp-flood", "10.0.0.7")]
+    # ... and unreachables at that rate, answered in full, stay silent as they do with the element
+    other = [dict(moved(r), destinationTransportPort=3 * 256 + 3) for r in flood + replies]
+    assert run_detector(SPEC, other) == []

@@ -1,0 +1,136 @@
+"""Detectors on flow records from real exporters, not from FlowCEP's own pcap meter.
+
+Routers send NetFlow v5/v9/IPFIX uniflows (no reverse fields), cut long flows at an active
+timeout, and some put the ICMP type in the destination port. softflowd and pmacct's nfprobe turn
+realtools captures into such exports on loopback (as tests/inputs/test_exporters_differential.py
+does), the datagrams go through the ``pcap+export:`` input with every installed detector at
+default settings, and the attack must be found by its rule with the attacker as source (floods:
+the victim as destination), while no victim, server or benign host is ever named as a source.
+
+Measured over all 77 realtools and 46 shared captures (docs/detectors.md, "Flow records from
+exporters" under "Writing tests for a detector"), these cases stand for the classes found: the ICMP type in the port
+(pmacct v9, softflowd v5), uniflows, active timeouts; softflowd's -b biflows, oriented by address
+order rather than by initiator, are pinned as a known limit (nothing found, nobody accused).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = [pytest.mark.tools, pytest.mark.slow]
+
+FIXTURES = Path(__file__).parent / "fixtures" / "realtools"
+DETECTORS = ("flowcep_portscan", "flowcep_volumetric", "flowcep_bruteforce", "flowcep_multistage")
+ATTACKER = {"203.0.113.66", "2001:db8:c::66"}
+VICTIM = "198.51.100.10"
+
+#: (capture, exporter, arguments) -> the rule ids of which one must name the attacker (floods:
+#: the victim as destination); empty: no alert at all
+CASES: list[tuple[str, str, tuple[str, ...], set[str]]] = [
+    ("nmap_syn_top100.pcap", "softflowd", ("-v", "10"), {"portscan-vertical"}),
+    ("hydra_ssh.pcap", "softflowd", ("-v", "5"), {"bruteforce-guessing"}),
+    ("hping3_flood_one_src.pcap", "softflowd", ("-v", "10", "-t", "maxlife=30s"), {"volumetric-syn-flood"}),
+    ("nmap_ping_sweep.pcap", "pmacctd", ("9",), {"portscan-sweep"}),
+    # the echo requests' type in the port: the answered flood was missed before
+    ("hping3_icmp_flood.pcap", "softflowd", ("-v", "5"), {"volumetric-icmp-flood"}),
+    # neighbour solicitations with type 135 in the port were read as echo requests: a sweep
+    ("v6_benign_web_dns.pcap", "pmacctd", ("9",), set()),
+    ("benign_poller.pcap", "softflowd", ("-v", "5"), set()),
+    # known limit: softflowd -b puts the lower address first, so the scanner's SYNs are the
+    # victim's reverse direction; the scan is missed, and nobody is named
+    ("nmap_syn_top100.pcap", "softflowd", ("-v", "10", "-b"), set()),
+]
+
+
+def _recorder() -> socket.socket:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 24)
+    s.bind(("127.0.0.1", 0))
+    return s
+
+
+def _drain(s: socket.socket) -> list[bytes]:
+    s.settimeout(0.5)
+    out = []
+    try:
+        while True:
+            out.append(s.recv(65535))
+    except TimeoutError:
+        pass
+    s.close()
+    return out
+
+
+def _export(tool: str, args: tuple[str, ...], capture: Path, tmp: Path) -> list[bytes]:
+    """The exporter reads the capture (capture time) and sends to a loopback socket."""
+    s = _recorder()
+    port = s.getsockname()[1]
+    if tool == "softflowd":
+        ctl = Path(f"/tmp/sf{uuid.uuid4().hex[:4]}")  # softflowd 1.1.0 hangs on a long socket path
+        try:
+            subprocess.run(["softflowd", "-r", str(capture), "-n", f"127.0.0.1:{port}", "-d", "-a", "-6",
+                            "-c", str(ctl), "-p", str(tmp / "sf.pid"), *args],
+                           capture_output=True, timeout=60, check=True, stdin=subprocess.DEVNULL)
+        finally:
+            ctl.unlink(missing_ok=True)
+        return _drain(s)
+    # pmacctd 1.7.7 exits with status 1 now and then (test_exporters_differential.py): it is
+    # started afresh on a new socket, and a third failure shows its own words
+    for _attempt in range(3):
+        conf = tmp / "pmacctd.conf"
+        conf.write_text("daemonize: false\n"
+                        f"pcap_savefile: {capture}\n"
+                        "plugins: nfprobe\n"
+                        f"nfprobe_receiver: 127.0.0.1:{port}\n"
+                        f"nfprobe_version: {args[0]}\n"
+                        "aggregate: src_host, dst_host, src_port, dst_port, proto, tos, tcpflags\n")
+        res = subprocess.run(["pmacctd", "-f", str(conf)], capture_output=True, timeout=60,
+                             stdin=subprocess.DEVNULL)
+        sent = _drain(s)
+        if res.returncode == 0:
+            return sent
+        s = _recorder()
+        port = s.getsockname()[1]
+    s.close()
+    raise AssertionError(f"pmacctd failed: {res.stderr.decode(errors='replace')[-2000:]}")
+
+
+@pytest.mark.parametrize("capture,tool,args,expected", CASES,
+                         ids=[f"{c[0]}-{c[1]}{''.join(c[2])}" for c in CASES])
+def test_exported_flows_find_the_attacker_and_accuse_nobody(
+        require_tool: Any, tmp_path: Path, capture: str, tool: str, args: tuple[str, ...],
+        expected: set[str]) -> None:
+    for mod in DETECTORS:
+        pytest.importorskip(mod)
+    require_tool(tool)
+    scapy = pytest.importorskip("scapy.all")
+    from flowcep_plugin.api import run
+
+    datagrams = _export(tool, args, FIXTURES / capture, tmp_path)
+    assert datagrams, f"{tool} sent nothing"
+    wrapped = tmp_path / "export.pcap"
+    scapy.wrpcap(str(wrapped), [scapy.Ether() / scapy.IP(src="127.0.0.1", dst="127.0.0.1")
+                                / scapy.UDP(sport=9, dport=2055) / d for d in datagrams])
+    result = run(inputs=[f"pcap+export:{wrapped}"], outputs=[])
+    assert result.stats.get("plugin_errors", {}) == {}
+    named = {(a["rule"]["id"], json.dumps(a.get("source", {}).get("ip"))) for a in result.alerts}
+    sources = {ip for a in result.alerts for ip in _ips(a.get("source", {}).get("ip"))}
+    assert sources <= ATTACKER, f"innocent named: {sorted(named)}"
+    if not expected:
+        assert result.alerts == [], sorted(named)
+        return
+    hits = [a for a in result.alerts if a["rule"]["id"] in expected
+            and (set(_ips(a.get("source", {}).get("ip"))) & ATTACKER
+                 or ("flood" in a["rule"]["id"] and VICTIM in _ips(a.get("destination", {}).get("ip"))))]
+    assert hits, sorted(named)
+
+
+def _ips(v: Any) -> list[str]:
+    return [str(i) for i in v] if isinstance(v, list) else ([str(v)] if v else [])
