@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -82,8 +83,10 @@ def _export(tool: str, args: tuple[str, ...], capture: Path, tmp: Path) -> list[
             ctl.unlink(missing_ok=True)
         return _drain(s)
     # pmacctd 1.7.7 exits with status 1 now and then (test_exporters_differential.py): it is
-    # started afresh on a new socket, and a third failure shows its own words
-    for _attempt in range(3):
+    # started afresh on a new socket after a pause, and a sixth failure shows its own words
+    for attempt in range(6):
+        if attempt:
+            time.sleep(0.2 * attempt)
         conf = tmp / "pmacctd.conf"
         conf.write_text("daemonize: false\n"
                         f"pcap_savefile: {capture}\n"
