@@ -886,5 +886,28 @@ def int_column(batch: FlowBatch, *names: str, default: int = 0) -> list[int]:
     return [default] * batch.length
 
 
+def icmp_type_code_column(batch: FlowBatch) -> list[Any] | None:
+    """Each record's ICMP type-code (type·256 + code): ``icmpTypeCodeIPv4``, else
+    ``icmpTypeCodeIPv6``, else the destination port; None when the batch has none of them.
+
+    NetFlow v5 has no type-code field, and exporters (softflowd -v 5, pmacct's nfprobe for v5
+    and v9) carry type·256+code in the destination port instead. Read as "no type", every ICMP
+    message of theirs looked like an echo request: a host sending IPv6 neighbour solicitations
+    to 30 solicited-node groups was named a ping sweeper, and an answered ICMP flood was missed.
+    Only ICMP records may read the result (for other protocols it is the port)."""
+    cols = [c for c in (batch.columns.get("icmpTypeCodeIPv4"), batch.columns.get("icmpTypeCodeIPv6"))
+            if c is not None]
+    if len(cols) == 1 and None not in cols[0]:
+        return cols[0]
+    port = batch.columns.get("destinationTransportPort")
+    if port is not None:
+        cols.append(port)
+    if not cols:
+        return None
+    if len(cols) == 1:
+        return cols[0]
+    return [next((v for v in vals if v is not None), None) for vals in zip(*cols, strict=True)]
+
+
 #: IANA protocol numbers -> ECS ``network.transport`` names.
 TRANSPORT: dict[int, str] = {1: "icmp", 6: "tcp", 17: "udp", 58: "ipv6-icmp", 132: "sctp"}

@@ -55,6 +55,7 @@ from flowcep_plugin.api import (
     TumblingWindows,
     address_column,
     hookimpl,
+    icmp_type_code_column,
     int_column,
     make_alert,
     parse_duration,
@@ -219,27 +220,6 @@ def _raw(batch: FlowBatch, *names: str) -> list[Any] | None:
         if col is not None:
             return col
     return None
-
-
-def _type_code(batch: FlowBatch) -> list[Any] | None:
-    """Each record's ICMP type-code: icmpTypeCodeIPv4, else icmpTypeCodeIPv6, else the
-    destination port. NetFlow v5 has no type-code field, and exporters (softflowd -v 5,
-    pmacct's nfprobe for v5 and v9) carry type·256+code in the destination port instead; read
-    as "no type", every ICMP message counted as an echo request, and a host sending IPv6
-    neighbour solicitations to 30 solicited-node groups (pmacct v9, v6_benign_web_dns.pcap) was
-    accused of a ping sweep. Only ICMP records ever read this column."""
-    cols = [c for c in (batch.columns.get("icmpTypeCodeIPv4"), batch.columns.get("icmpTypeCodeIPv6"))
-            if c is not None]
-    if len(cols) == 1 and None not in cols[0]:
-        return cols[0]
-    port = batch.columns.get("destinationTransportPort")
-    if port is not None:
-        cols.append(port)
-    if not cols:
-        return None
-    if len(cols) == 1:
-        return cols[0]
-    return [next((v for v in vals if v is not None), None) for vals in zip(*cols, strict=True)]
 
 
 def _echo_kind(proto: int, icmp_type: int, type_code: int) -> int:
@@ -511,7 +491,7 @@ class PortScanDetector:
                 int_column(batch, "packetDeltaCount", default=1),
                 int_column(batch, "tcpControlBits", default=-1), batch.event_times(),
                 _raw(batch, "sourceTransportPort"),
-                _type_code(batch), _raw(batch, "icmpTypeIPv4", "icmpTypeIPv6"),
+                icmp_type_code_column(batch), _raw(batch, "icmpTypeIPv4", "icmpTypeIPv6"),
                 # biflows: what the responder sent back in the same record (absent for uniflows)
                 _raw(batch, "reversePacketDeltaCount"), _raw(batch, "reverseTcpControlBits"))
 

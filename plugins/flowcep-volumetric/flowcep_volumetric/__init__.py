@@ -66,6 +66,7 @@ from flowcep_plugin.api import (
     TumblingWindows,
     address_column,
     hookimpl,
+    icmp_type_code_column,
     int_column,
     make_alert,
     parse_duration,
@@ -219,26 +220,6 @@ def _raw(batch: FlowBatch, *names: str) -> list[Any] | None:
         if col is not None:
             return col
     return None
-
-
-def _type_code(batch: FlowBatch) -> list[Any] | None:
-    """Each record's ICMP type-code: icmpTypeCodeIPv4, else icmpTypeCodeIPv6, else the
-    destination port, where NetFlow v5 exporters (softflowd -v 5, pmacct's nfprobe for v5 and
-    v9) carry type·256+code for want of a type-code field. Without it their echo requests had
-    no type and hping3 --icmp's 1:1 answered flood (realtools/hping3_icmp_flood.pcap) was
-    missed. Only ICMP records read this column."""
-    cols = [c for c in (batch.columns.get("icmpTypeCodeIPv4"), batch.columns.get("icmpTypeCodeIPv6"))
-            if c is not None]
-    if len(cols) == 1 and None not in cols[0]:
-        return cols[0]
-    port = batch.columns.get("destinationTransportPort")
-    if port is not None:
-        cols.append(port)
-    if not cols:
-        return None
-    if len(cols) == 1:
-        return cols[0]
-    return [next((v for v in vals if v is not None), None) for vals in zip(*cols, strict=True)]
 
 
 def _icmp_type(types: list[Any] | None, type_codes: list[Any] | None, i: int) -> int:
@@ -477,7 +458,7 @@ class VolumetricDetector:
                 _raw(batch, "reverseTcpControlBits"),
                 int_column(batch, "flowStartMilliseconds", default=-1),
                 # ICMP types are read for the few records sent to group addresses only
-                _type_code(batch), _raw(batch, "icmpTypeIPv4", "icmpTypeIPv6"))
+                icmp_type_code_column(batch), _raw(batch, "icmpTypeIPv4", "icmpTypeIPv6"))
 
     def _acc(self, st: _State, cols: tuple[Any, ...], idx: list[int]) -> None:
         (src, dst, proto, sport, dport, packets, octets, flags, times, rpackets, roctets, rflags,
