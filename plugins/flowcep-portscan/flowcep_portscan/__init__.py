@@ -565,6 +565,39 @@ class PortScanDetector:
         if dropped:
             self.stats.add("portscan.ack_probes_dropped", dropped)
 
+    def _contact(self, source: _Source, d: str, port: int, t: int, max_targets: int) -> bool:
+        """A completed contact of ``source`` with (host ``d``, ``port``) at ``t`` into its
+        targets and the counts beside them; False when the table is full (the caller counts
+        it). A target that had only failed until now counts as reached from here on."""
+        targets = source.targets
+        target = targets.get((d, port))
+        if target is None:
+            if len(targets) >= max_targets:
+                return False
+            targets[(d, port)] = [t, _OK]
+            if t < source.oldest:
+                source.oldest = t
+                if t < self._floor:
+                    self._floor = t
+            h = source.hosts.get(d)
+            if h is None:
+                source.hosts[d] = [1, 0]
+                source.n_ok += 1
+            else:
+                h[0] += 1
+                if h[0] == 1:  # the host's first reached target: no longer a failed host
+                    source.n_ok += 1
+                    if h[1]:
+                        source.n_failed -= 1
+            return True
+        bits = target[1]
+        if not bits & _OK:  # failed-only until now: counts as reached from here on
+            target[1] = bits | _OK
+            _reached(source, d, bits)
+        if t > target[0]:
+            target[0] = t
+        return True
+
     def _tcp(self, st: _Window, cols: tuple[Any, ...], ok: dict[tuple[str, str, int], int],
              tcp: list[int], outcomes: list[int]) -> None:
         """Completed contacts (``ok``), then the other TCP records in order, into the targets
@@ -586,33 +619,8 @@ class PortScanDetector:
                 source = self._new_source(s, t)
             elif t > source.newest:
                 source.newest = t
-            target = source.targets.get((d, port))
-            if target is None:
-                if len(source.targets) >= max_targets:
-                    dropped += 1
-                    continue
-                source.targets[(d, port)] = [t, _OK]
-                if t < source.oldest:
-                    source.oldest = t
-                    if t < self._floor:
-                        self._floor = t
-                h = source.hosts.get(d)
-                if h is None:
-                    source.hosts[d] = [1, 0]
-                    source.n_ok += 1
-                else:
-                    h[0] += 1
-                    if h[0] == 1:  # the host's first reached target: no longer a failed host
-                        source.n_ok += 1
-                        if h[1]:
-                            source.n_failed -= 1
-            else:
-                bits = target[1]
-                if not bits & _OK:  # failed-only until now: counts as reached from here on
-                    target[1] = bits | _OK
-                    _reached(source, d, bits)
-                if t > target[0]:
-                    target[0] = t
+            if not self._contact(source, d, port, t, max_targets):
+                dropped += 1
         # every record here sent packets (the source sent nothing: nothing of it is a probe)
         for i, outcome in zip(tcp, outcomes, strict=True):
             s, d = src[i], dst[i]
@@ -645,32 +653,8 @@ class PortScanDetector:
             key = (d, port)
             target = targets.get(key)
             if outcome == SUCCESS:
-                if target is None:
-                    if len(targets) >= max_targets:
-                        dropped += 1
-                        continue
-                    targets[key] = [t, _OK]
-                    if t < source.oldest:
-                        source.oldest = t
-                        if t < self._floor:
-                            self._floor = t
-                    h = source.hosts.get(d)
-                    if h is None:
-                        source.hosts[d] = [1, 0]
-                        source.n_ok += 1
-                    else:
-                        h[0] += 1
-                        if h[0] == 1:
-                            source.n_ok += 1
-                            if h[1]:
-                                source.n_failed -= 1
-                else:
-                    if t > target[0]:
-                        target[0] = t
-                    bits = target[1]
-                    if not bits & _OK:
-                        target[1] = bits | _OK
-                        _reached(source, d, bits)
+                if not self._contact(source, d, port, t, max_targets):
+                    dropped += 1
                 continue
             add = _ADD[outcome] | _OPEN if opened else _ADD[outcome]
             if target is None:
