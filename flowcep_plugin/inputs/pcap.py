@@ -259,7 +259,7 @@ class _Metering:
         self.ctx = ctx
         self.meter = _meter(settings, source)
         self.bad_logged = 0
-        self._frag_counts = (0, 0, 0, 0)
+        self._frag_counts = (0, 0, 0, 0, 0, 0)
 
     def feed(self, linktype: int, packets: list[tuple[int, bytes]] | Block, first_number: int) -> None:
         """Meter packets of one link type; ``first_number`` is the 1-based number of packets[0]."""
@@ -282,16 +282,19 @@ class _Metering:
 
     def _count_fragments(self) -> None:
         """Report what became of non-first IP fragments (see flowmeter's docstring): none is
-        dropped, but those counted with ports 0 and the table's evictions must be visible."""
+        dropped, but those counted with ports 0 and the table's evictions must be visible;
+        likewise packets whose timestamp was far off the capture's time."""
         m = self.meter
         now = (m.fragments_attributed, m.fragments_orphaned, m.fragment_entries_evicted,
-               m.fragments_held_evicted)
+               m.fragments_held_evicted, m.time_jumps_ignored, m.time_jumps_followed)
         if now == self._frag_counts:
             return
         names = ("pcap fragments counted in their datagram's flow",
                  "pcap fragments counted with ports 0 (first fragment not seen)",
                  "pcap fragmented datagrams forgotten early (fragment table full)",
-                 "pcap fragments given up early (fragment hold full)")
+                 "pcap fragments given up early (fragment hold full)",
+                 "pcap packets far off the capture's time (flow sweeps did not follow them)",
+                 "pcap capture time jumps followed (flow sweeps moved)")
         for name, new, old in zip(names, now, self._frag_counts, strict=True):
             if new != old:
                 self.ctx.stats.add(name, new - old)
