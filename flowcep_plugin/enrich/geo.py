@@ -74,6 +74,7 @@ class GeoEnricher:
         self.cache_size = int(config.get("cache_size", 65536))
         self._geo_cache: dict[str, _Geo] = {}
         self._as_cache: dict[str, _As] = {}
+        self._stats = ctx.stats if ctx is not None else None
 
     def _name(self, record: Any) -> Any:
         names = record.get("names") if isinstance(record, dict) else None
@@ -115,6 +116,8 @@ class GeoEnricher:
                 if self.cache_size:
                     if len(cache) >= self.cache_size:
                         cache.clear()  # cheap bound; busy hosts come back within a batch
+                        if self._stats is not None:  # many new hosts (or spoofed ones)
+                            self._stats.add("geo.cache_resets")
                     cache[a] = hit
             memo[a] = hit
         return memo

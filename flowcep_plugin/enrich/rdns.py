@@ -7,7 +7,8 @@ their names. DNS is slow and sometimes hangs, so:
 * lookups run in ``workers`` threads; at most ``max_pending`` addresses wait for a lookup
   (more are skipped and counted as ``rdns.skipped`` in the stats gauges, and asked again by a
   later batch);
-* the cache holds at most ``max_entries`` addresses (least recently used evicted first);
+* the cache holds at most ``max_entries`` addresses (least recently used evicted first,
+  counted as ``rdns.evicted``);
   names expire after ``ttl``, failures (no PTR record) after ``negative_ttl``;
 * ``only_zones`` restricts lookups to addresses in the given CIDR prefixes (e.g. your own
   networks, where PTR records are yours and the query leaks nothing).
@@ -107,6 +108,7 @@ class ReverseDnsEnricher:
             t.start()
         self._closed = False
         self.skipped = 0
+        self.evicted = 0  # cached names pushed out by max_entries
         self.lookups = 0
 
     # -- background side ---------------------------------------------------------------------
@@ -131,6 +133,7 @@ class ReverseDnsEnricher:
             self._cache.move_to_end(address)
             while len(self._cache) > self.max_entries:
                 self._cache.popitem(last=False)
+                self.evicted += 1  # reported with the next batch (this is a worker thread)
             self.lookups += 1
 
     # -- pipeline side -------------------------------------------------------------------------
@@ -163,6 +166,8 @@ class ReverseDnsEnricher:
                 self._queue.put(a)
         if self.ctx is not None and self.skipped:
             self.ctx.stats.gauge("rdns.skipped", self.skipped)
+        if self.ctx is not None and self.evicted:  # a flood of new addresses pushes names out
+            self.ctx.stats.gauge("rdns.evicted", self.evicted)
         return out
 
     def enrich(self, batch: FlowBatch) -> None:

@@ -4,8 +4,9 @@ The Kafka form of ``alerts:PATH`` (:mod:`.alertlines`), for a level-2 monitor ov
 that publish with ``--output kafka://HOST:PORT/TOPIC`` (docs/level2.md, docs/deployment.md).
 Each message's JSON document becomes an ``Alert`` or ``Metric`` event through the same
 conversion (:func:`.ecs_events.batches_from_documents`): event time is the alert's window end,
-the gateway (``observer.name``, else ``?gateway=NAME``, else the topic) is the clock's
-exporter, so the watermark is the slowest gateway's.
+the gateway (``observer.name``, else ``?gateway=NAME``, else the topic) on the partition the
+document came in is the clock's exporter, so the watermark is the slowest gateway's and a
+document cannot move the clock of a gateway publishing elsewhere (:meth:`AlertKafkaSource._convert`).
 
 Every partition of every topic is read from its beginning, without a consumer group and
 without committing offsets. The level-2 state (scanners per gateway within a window, the
@@ -157,8 +158,17 @@ class AlertKafkaSource:
     def _convert(self, value: bytes, msg: Any, where: str) -> tuple[str, dict[str, Any], int] | Progress | str | None:
         """One message (at ``where``, ``topic[partition]@offset``) as (event type, row, event
         time), a producer's :class:`Progress`, a one-line reason it cannot be read, or None for
-        a document of another kind."""
-        return event_from_json(value, self.gateway or msg.topic())
+        a document of another kind.
+
+        The clock's exporter is the gateway the document names *on the partition it came in*:
+        the name alone could be written by anyone who can write to any topic read here, and
+        two documents naming a slow gateway, dated ahead, moved that gateway's clock so that
+        its real alerts came in late and were dropped. The name stays in ``flowcep.gateway``."""
+        got = event_from_json(value, self.gateway or msg.topic())
+        if isinstance(got, tuple):
+            row = got[1]
+            row[EXPORTER_COLUMN] = f"{row[EXPORTER_COLUMN]}@{msg.topic()}[{msg.partition()}]"
+        return got
 
     def batches(self) -> Iterator[FlowBatch]:
         try:

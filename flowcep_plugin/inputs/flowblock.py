@@ -318,19 +318,22 @@ def _meter_columns(meter: FlowMeter, block: Block, linktype: int, cols: _Columns
         search = 0
     ordered = n < 2 or not np.any(ts[1:] < ts[:-1])
     while pos < n:
-        if ordered:  # time never goes back in most captures: a binary search finds the sweep
+        # the per-packet meter's sweep points: packets at or past the next sweep, or further
+        # than the jump limit behind it (FlowMeter._sweep_point decides what they do)
+        behind = next_sweep - sweep - meter.jump_ms
+        if ordered and not (search < n and ts[search] < behind):
+            # time never goes back in most captures: a binary search finds the sweep
             cut = search + int(np.searchsorted(ts[search:], next_sweep, side="left"))
             if cut >= n:
                 cut = -1
         else:
-            hits = np.flatnonzero(ts[search:] >= next_sweep)
+            rest = ts[search:]
+            hits = np.flatnonzero((rest >= next_sweep) | (rest < behind))
             cut = search + int(hits[0]) if len(hits) else -1
         stop = cut + 1 if cut >= 0 else n
         meter._next_sweep = next_sweep
         _stretch(meter, block, linktype, cols, pos, stop, sweep_at=cut >= 0)
-        if cut >= 0:
-            next_sweep = int(ts[cut]) + sweep
-            meter._next_sweep = next_sweep
+        next_sweep = meter._next_sweep
         pos = stop
         search = stop
 
@@ -359,7 +362,8 @@ def _stretch(meter: FlowMeter, block: Block, linktype: int, cols: _Columns, a: i
         meter.packets = before
         return
     if sweep_at:
-        meter.expire(int(cols.ts[b - 1]))
+        assert meter._next_sweep is not None
+        meter._next_sweep = meter._sweep_point(int(cols.ts[b - 1]), meter._next_sweep)
 
 
 _SERVER_TABLES: dict[frozenset[int], Bools] = {}

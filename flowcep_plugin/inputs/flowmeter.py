@@ -74,7 +74,17 @@ Flow semantics follow common metering practice (RFC 5470, RFC 7011 element names
   FlowCEP's HTTP detectors use on extended IPFIX), once per flow.
 
 Time is packet time only: expiry runs as packets advance the clock (checked on every packet
-of the flow and swept over the table every ``sweep_ms`` of packet time), and ``flush()``
+of the flow and swept over the table every ``sweep_ms`` of packet time). One packet whose
+timestamp is far off the capture's time (a damaged record header: 2106 or 1970) must not set
+the sweep schedule, or no flow would idle out again and every ended flow would wait for the
+end of the file. So a packet more than the jump limit (the inactive timeout plus a sweep
+interval) ahead of the next sweep, or behind the last one, moves the schedule only when the
+next such packet is no earlier than it (a capture's time really jumped: a quiet link, a pause,
+two files joined): a lone outlier is metered in its own flow, which goes out at the end of the
+input (the host's clock then counts it ``future``/``too-old``), and is counted in
+``time_jumps_ignored``; a followed jump sweeps one packet late (``time_jumps_followed``). The
+first packet sets the schedule alone, so a capture that starts with an outlier falls back to
+its real time at the second packet after it (a followed jump). ``flush()``
 ends every flow (end of file). ``expire(now_ms)`` lets a live capture expire idle flows by
 wall clock when no packets come. Ended flows leave the meter in flow-end order (a flow that
 idles out is exported a timeout after its end, so later flows ended by FIN wait for it): the
@@ -165,6 +175,7 @@ _HTTP_PREFIXES = frozenset(m[:4] if len(m) >= 4 else m + b" " for m in _HTTP_MET
 _HTTP_SCAN_PACKETS = 8  # look for a request only in a flow's first packets
 _U16 = struct.Struct("!H")
 _BARE_IP = -1  # pseudo link type: packets start at the IP header
+_NO_BEHIND = -(1 << 62)  # no sweep schedule yet: no packet is behind it
 _PORTS = struct.Struct("!HH")
 # version/IHL, total length, identification, flags/fragment, proto, src, dst: one call for all
 _IPV4 = struct.Struct("!BxHHHxB2x4s4s")
@@ -338,6 +349,12 @@ class FlowMeter:
         self.fragments_orphaned = 0  # non-first fragments counted with ports 0 (no first fragment)
         self.fragment_entries_evicted = 0  # datagrams forgotten early: the table was full
         self.fragments_held_evicted = 0  # held fragments given up early: the hold was full
+        # Time jumps (see the module docstring): a packet this far off the sweep schedule moves
+        # it only when the next such packet is no earlier than it (_jump_at).
+        self.jump_ms = self.inactive_ms + self.sweep_ms
+        self._jump_at: int | None = None
+        self.time_jumps_ignored = 0  # lone packets far off the capture's time: schedule kept
+        self.time_jumps_followed = 0  # jumps a second packet confirmed: schedule moved
 
     # -- packets ----------------------------------------------------------------------------
     def process(self, packets: Sequence[tuple[int, bytes]], linktype: int) -> list[tuple[int, str]]:
@@ -381,6 +398,7 @@ class FlowMeter:
         fast = _ETHER_IPV4_L4.unpack_from
         next_sweep = self._next_sweep
         sweep_ms = self.sweep_ms
+        behind = _NO_BEHIND if next_sweep is None else next_sweep - sweep_ms - self.jump_ms
         frag_ports = self._frag_ports
         frag_ms = self.frag_timeout_ms
         linger_ms = self.linger_ms
@@ -494,13 +512,35 @@ class FlowMeter:
                         expired.append((key, st, END_DETECTED))
             if next_sweep is None:
                 next_sweep = ts + sweep_ms
-            elif ts >= next_sweep:
-                self.expire(ts)
-                next_sweep = ts + sweep_ms
+                behind = next_sweep - sweep_ms - self.jump_ms
+            elif ts >= next_sweep or ts < behind:
+                next_sweep = self._sweep_point(ts, next_sweep)
+                behind = next_sweep - sweep_ms - self.jump_ms
         self._next_sweep = next_sweep
         self.packets += len(packets)
         self.non_ip += non_ip
         return bad
+
+    def _sweep_point(self, ts: int, next_sweep: int) -> int:
+        """A packet at ``ts`` reached the sweep schedule (``ts >= next_sweep``) or lies more
+        than the jump limit behind it: sweep, or hold the schedule while the packet may be a
+        lone outlier (module docstring). Returns the next sweep time. Both metering paths
+        call it at the same packets, so their records stay the same."""
+        off = ts > next_sweep + self.jump_ms or ts < next_sweep - self.sweep_ms - self.jump_ms
+        if off:
+            pending = self._jump_at
+            if pending is None or ts < pending:
+                if pending is not None:
+                    self.time_jumps_ignored += 1  # the one before it was not followed either
+                self._jump_at = ts
+                return next_sweep
+            self.time_jumps_followed += 1
+        elif self._jump_at is not None:  # the capture went on at its time: it was an outlier
+            self.time_jumps_ignored += 1
+        self._jump_at = None
+        if ts >= next_sweep:
+            self.expire(ts)
+        return ts + self.sweep_ms
 
     # -- fragments (slow path: only fragmented datagrams come here) ---------------------------
     def _first_fragment(self, fkey: FragKey, sport: int, dport: int, ts: int) -> list[tuple[int, int]] | None:
@@ -690,6 +730,9 @@ class FlowMeter:
     def flush(self) -> None:
         """End of input: held fragments go to their port-0 flows, then every flow ends
         (``flowEndReason`` 4, forced end)."""
+        if self._jump_at is not None:  # the last jump was never followed
+            self.time_jumps_ignored += 1
+            self._jump_at = None
         self._expire_fragments(0, everything=True)
         self._held.extend((k, st, END_DETECTED if st[_FIN] & _CLOSED else END_FORCED)
                           for k, st in self.flows.items())

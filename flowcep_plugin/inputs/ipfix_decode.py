@@ -83,6 +83,9 @@ _INT_TYPES = {"unsigned8", "unsigned16", "unsigned32", "unsigned64", "dateTimeSe
               "dateTimeMilliseconds"}
 _LIST_TYPES = {"basicList", "subTemplateList", "subTemplateMultiList"}
 _SAMPLING_NAMES = ("samplingInterval", "samplerRandomInterval", "samplingPacketInterval")
+#: every element _sampling_rate reads: options records with none of them announce no rate
+_RATE_FIELDS = frozenset((*_SAMPLING_NAMES, "selectorAlgorithm", "samplingPacketSpace", "samplingSize",
+                          "samplingPopulation", "samplingProbability"))
 #: Counters scaled by the sampling rate when the input is asked to (``apply_sampling``).
 SAMPLED_COUNTERS = ("octetDeltaCount", "packetDeltaCount", "octetTotalCount", "packetTotalCount",
                     "reverseOctetDeltaCount", "reversePacketDeltaCount", "reverseOctetTotalCount",
@@ -492,6 +495,14 @@ _VECTOR_MIN_BYTES = 8 * 64
 _VECTOR_MAX_MESSAGES = 4096
 _VECTOR_MAX_SETS = 32
 _MAX_IFNAMES = 65536  # interface names learnt from options data, per session
+#: ... and over every session of the decoder: 4,096 sessions of 65,536 names each would be
+#: hundreds of GB. Past it the session holding the most names starts over (counted).
+_MAX_IFNAMES_TOTAL = 262_144
+#: characters of an interface name kept for the flow records' ingress/egressInterfaceName
+#: (SNMP's DisplayString, what ifDescr and ifName are, holds 255): an options record may carry
+#: a 65,000-byte name, and one exporter sending new ones kept every byte it sent (1,500
+#: messages: 90 MB; the per-session bound alone allowed 4 GB)
+_MAX_IFNAME_CHARS = 255
 #: Sampler (v9 samplerId) / selector (PSAMP selectorId) rates learnt from options data, per
 #: session: routers have a handful; past this the table starts over (counted), so an exporter
 #: announcing a new id in every record cannot grow it.
@@ -650,6 +661,7 @@ class MessageDecoder:
         self._lru_new: OrderedDict[SessionKey, None] = OrderedDict()
         self._lru_est: OrderedDict[SessionKey, None] = OrderedDict()
         self.template_bytes = 0  # estimated (limits.template_cost) over every session
+        self._ifnames_total = 0  # interface names kept over every session (_MAX_IFNAMES_TOTAL)
         self._gauged: set[str] = set()
         self._by_exporter: dict[str, set[SessionKey]] = {}  # so a TCP close does not scan all
         self._now = time.monotonic()
@@ -964,6 +976,7 @@ class MessageDecoder:
             return
         if sess is self._last:
             self._last = None
+        self._ifnames_total -= len(sess.ifnames)
         for tid in list(sess.templates):
             self._remove_template(sess, tid)
         self._lru_new.pop(key, None)
@@ -1289,21 +1302,44 @@ class MessageDecoder:
         ifidx = rec.get("ingressInterface") or rec.get("egressInterface")
         names = rec.get("interfaceName") or rec.get("interfaceDescription")
         if ifidx and names:
-            if len(sess.ifnames) + len(ifidx) > _MAX_IFNAMES:
-                sess.ifnames.clear()
-                self.stats.add("input.ifnames_cleared", 1)
-            for i, nm in zip(ifidx, names, strict=True):
-                if isinstance(i, int) and isinstance(nm, str):
-                    sess.ifnames[i] = nm
+            self._learn_ifnames(sess, ifidx, names)
         self.stats.add("input.option_records", n)
         self._ready.append(self._options_batch(t, sess, rec, n))
         return n
+
+    def _learn_ifnames(self, sess: _Session, ifidx: list[Any], names: list[Any]) -> None:
+        """Remember interface names for the flow records' ``*InterfaceName`` columns, bounded
+        per session, over all sessions and per name (see ``_MAX_IFNAMES_TOTAL``): a table that
+        would outgrow a bound starts over, the busiest one when the total is at stake, counted
+        in ``input.ifnames_cleared``; names are cut at ``_MAX_IFNAME_CHARS``."""
+        ifnames = sess.ifnames
+        if len(ifnames) + len(ifidx) > _MAX_IFNAMES:
+            self._ifnames_total -= len(ifnames)
+            ifnames.clear()
+            self.stats.add("input.ifnames_cleared", 1)
+        while self._ifnames_total + len(ifidx) > _MAX_IFNAMES_TOTAL and self._ifnames_total:
+            busiest = max(self.sessions.values(), key=lambda x: len(x.ifnames))
+            if not busiest.ifnames:  # nothing left to clear: the count was off
+                self._ifnames_total = 0
+                break
+            self._ifnames_total -= len(busiest.ifnames)
+            busiest.ifnames.clear()
+            self.stats.add("input.ifnames_cleared", 1)
+        before = len(ifnames)
+        for i, nm in zip(ifidx, names, strict=True):
+            if isinstance(i, int) and isinstance(nm, str):
+                ifnames[i] = nm[:_MAX_IFNAME_CHARS]
+        self._ifnames_total += len(ifnames) - before
 
     def _learn_samplers(self, sess: _Session, rec: dict[str, list[Any]], n: int) -> None:
         """Each options record announcing a sampling rate sets it for its sampler (the
         record's ``samplerId``/``selectorId``, when it has one) and as the exporter's default."""
         ids = rec.get("selectorId") or rec.get("samplerId")
         algorithms = rec.get("selectorAlgorithm") or rec.get("samplerMode")
+        if algorithms is None and _RATE_FIELDS.isdisjoint(rec):
+            # interface tables, exporter statistics: nothing about sampling in any record, and
+            # asking each one cost 12 us a record (an options flood ran at 80k records/s)
+            return
         for i in range(n):
             rate = _sampling_rate(rec, i)
             sid = ids[i] if ids is not None else None

@@ -71,7 +71,9 @@ METER_SCHEMA: dict[str, Any] = {
                                                         "ACKs and retransmissions (default 5 s, Zeek's "
                                                         "tcp_close_delay; 0 ends it at once)"},
     "http": {"type": "boolean", "description": "extract HTTPRequestHost/HTTPRequestURL from requests"},
-    "max_flows": {"type": "integer", "minimum": 1, "description": "flow table size; beyond it the oldest flows are forced out"},
+    "max_flows": {"type": "integer", "minimum": 1, "description": "flow table size; beyond it the flows silent longest are forced out "
+                  "(counted). Memory: about 0.5 KB a flow (a 1.2M-source SYN flood filled the "
+                  "default 1,000,000: 0.9 GB for the meter); lower it on small hosts"},
     "fragment_timeout": {**_DURATION_SCHEMA, "description": "how long a datagram's ports are remembered for its later "
                                                             "IP fragments (default 5 s)"},
     "fragment_hold": {**_DURATION_SCHEMA, "description": "how long a fragment that came before its first fragment waits "
@@ -259,7 +261,7 @@ class _Metering:
         self.ctx = ctx
         self.meter = _meter(settings, source)
         self.bad_logged = 0
-        self._frag_counts = (0, 0, 0, 0)
+        self._frag_counts = (0, 0, 0, 0, 0, 0)
 
     def feed(self, linktype: int, packets: list[tuple[int, bytes]] | Block, first_number: int) -> None:
         """Meter packets of one link type; ``first_number`` is the 1-based number of packets[0]."""
@@ -282,16 +284,19 @@ class _Metering:
 
     def _count_fragments(self) -> None:
         """Report what became of non-first IP fragments (see flowmeter's docstring): none is
-        dropped, but those counted with ports 0 and the table's evictions must be visible."""
+        dropped, but those counted with ports 0 and the table's evictions must be visible;
+        likewise packets whose timestamp was far off the capture's time."""
         m = self.meter
         now = (m.fragments_attributed, m.fragments_orphaned, m.fragment_entries_evicted,
-               m.fragments_held_evicted)
+               m.fragments_held_evicted, m.time_jumps_ignored, m.time_jumps_followed)
         if now == self._frag_counts:
             return
         names = ("pcap fragments counted in their datagram's flow",
                  "pcap fragments counted with ports 0 (first fragment not seen)",
                  "pcap fragmented datagrams forgotten early (fragment table full)",
-                 "pcap fragments given up early (fragment hold full)")
+                 "pcap fragments given up early (fragment hold full)",
+                 "pcap packets far off the capture's time (flow sweeps did not follow them)",
+                 "pcap capture time jumps followed (flow sweeps moved)")
         for name, new, old in zip(names, now, self._frag_counts, strict=True):
             if new != old:
                 self.ctx.stats.add(name, new - old)

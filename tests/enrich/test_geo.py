@@ -81,3 +81,19 @@ def test_registration():
     (spec,) = flowcep_register_enrichers()
     assert spec.name == "geoip" and not spec.enabled_by_default
     assert spec.config_schema["additionalProperties"] is False
+
+
+def test_a_flood_of_new_addresses_resets_the_cache_counted_and_answers_stay_right(dbs):
+    """Spoofed sources (a SYN flood from random addresses) fill the cross-batch cache; it
+    starts over when full, which costs lookups and loses nothing, and says so in the stats."""
+    from flowcep_plugin.context import Context
+
+    ctx = Context()
+    e = GeoEnricher({"city_database": str(dbs / "city.mmdb"), "cache_size": 50}, ctx)
+    flood = FlowBatch.from_rows([{"sourceIPv4Address": f"100.64.{i // 250}.{i % 250}",
+                                  "destinationIPv4Address": "203.0.113.9"} for i in range(1_000)])
+    e.enrich(flood)
+    assert len(e._geo_cache) <= 50
+    assert ctx.stats.snapshot()["gauges"]["geo.cache_resets"] >= 1_000 // 50 - 1
+    assert set(flood.get("destination.geo.city_name")) == {"Paris"}
+    e.close()

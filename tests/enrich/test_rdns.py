@@ -116,6 +116,10 @@ def test_bounded_cache_pending_and_only_zones():
         assert len(e._cache) == 3
         assert list(e._cache) == ["10.0.0.4", "10.0.0.5", "10.0.0.6"]
         assert "8.8.8.8" not in e._cache
+        # the three names pushed out are counted (reported with the next batch)
+        assert e.evicted == 3
+        e.enrich(_batch([("10.0.0.6", None)]))
+        assert ctx.stats.snapshot()["gauges"]["rdns.evicted"] == 3
     finally:
         release.set()
         e.close()
