@@ -56,7 +56,8 @@ from collections.abc import Callable, Sequence
 from operator import gt
 from typing import Any
 
-from .records import IPV4_TEXT, IPV6_TEXT, MAC_TEXT, TEXT, VALUES, ArrayPart, Columns, FlowBatch
+from .biflow import reorient
+from .records import FLOW_STREAM, IPV4_TEXT, IPV6_TEXT, MAC_TEXT, TEXT, VALUES, ArrayPart, Columns, FlowBatch
 from .stats import Stats
 
 __all__ = ["Sanitizer", "BAD_VALUE", "START_AFTER_END", "TIME_PAIRS", "FLAGLESS_PACKETS", "FLAGLESS_BYTES",
@@ -322,6 +323,8 @@ class Sanitizer:
             batch = batch.take([i for i in range(n) if i not in bad])
         self._start_after_end(batch)
         self._unreported_flags(batch)
+        if batch.stream == FLOW_STREAM:
+            reorient(batch, self.stats)  # after the flags fix: a 0 read as absent says nothing
         return batch
 
     def _unreported_flags(self, batch: FlowBatch) -> None:
