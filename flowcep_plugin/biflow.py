@@ -51,12 +51,12 @@ from typing import Any
 from .records import EVENT_TIME_FIELDS, ArrayPart, Columns, FlowBatch
 from .stats import Stats
 
-__all__ = ["reorient", "REORIENTED", "REASONS", "forward_name", "swap_pairs"]
+__all__ = ["reorient", "Reorienter", "REORIENTED", "REASONS", "MAX_RESPONDERS", "forward_name", "swap_pairs"]
 
 #: the stats counter of turned records (and the prefix of the per-reason counters)
 REORIENTED = "sanitize.biflows_reoriented"
 #: evidence names, strongest first (``sanitize.biflows_reoriented.<reason>``)
-REASONS = ("biflowDirection", "one-sided", "initial-flags", "handshake", "icmp", "start-time")
+REASONS = ("biflowDirection", "one-sided", "initial-flags", "handshake", "icmp", "start-time", "known-responder")
 
 _SYN, _RST, _ACK = 0x02, 0x04, 0x10
 #: (forward, reverse) type-code element, echo request type-code, echo reply type-code
@@ -177,9 +177,104 @@ def _evidence(columns: Any, n: int, np: Any) -> list[tuple[str, Any, Any]]:
     return out
 
 
-def reorient(batch: FlowBatch, stats: Stats) -> None:
+class Reorienter:
+    """Turns biflows round (:func:`reorient`), remembering the services that answered a turned
+    record: one per pipeline, called once per batch by the sanitiser.
+
+    A record turned by evidence says more than its own direction: the forward endpoint
+    (address, port) answered the reverse address there. softflowd ``-b`` writes a browser's
+    unanswered SYNs as one-sided records (turned) and its completed connections to the same
+    servers with SYN and ACK on both sides (no evidence): left as they are, the client shows as
+    probing hosts that never answered it, and portscan named a web browser a horizontal
+    scanner. So a record no evidence decides, whose forward endpoint is a remembered
+    responder of its reverse address (same input and exporter, TCP or UDP), is turned too
+    (``known-responder``); when its reverse endpoint is also remembered as a responder of its
+    forward address, it stays. Only turned records teach (an exporter that writes initiators
+    first never fills the table), and the table is bounded (``MAX_RESPONDERS``, oldest out,
+    counted as ``sanitize.biflow_responders_evicted``)."""
+
+    def __init__(self, stats: Stats, limit: int = 0) -> None:
+        self.stats = stats
+        self.limit = limit or MAX_RESPONDERS
+        # (input, exporter, responder address, responder port, protocol, initiator address)
+        self._responders: dict[tuple[Any, ...], None] = {}
+
+    def __call__(self, batch: FlowBatch) -> None:
+        reorient(batch, self.stats, self)
+
+    def _learn(self, batch: FlowBatch, rows: list[int]) -> None:
+        if not rows:
+            return
+        cols = batch.columns
+        src, dst = _address(cols), _address(cols, "destination")
+        if src is None or dst is None or "sourceTransportPort" not in cols or "protocolIdentifier" not in cols:
+            return
+        sport, proto = cols["sourceTransportPort"], cols["protocolIdentifier"]
+        table, scope = self._responders, (batch.source, batch.exporter)
+        for i in rows:  # before the swap: forward is the responder
+            if proto[i] in (6, 17) and sport[i]:
+                key = (*scope, src[i], sport[i], proto[i], dst[i])
+                if key in table:
+                    del table[key]
+                elif len(table) >= self.limit:
+                    del table[next(iter(table))]
+                    self.stats.add("sanitize.biflow_responders_evicted")
+                table[key] = None
+
+    def _known(self, batch: FlowBatch, undecided: Any, np: Any) -> Any:
+        """The undecided rows whose forward endpoint answered their reverse address before."""
+        out = np.zeros(batch.length, dtype=bool)
+        table = self._responders
+        if not table:
+            return out
+        cols = batch.columns
+        src, dst = _address(cols), _address(cols, "destination")
+        sport, dport, proto = (cols.get("sourceTransportPort"), cols.get("destinationTransportPort"),
+                               cols.get("protocolIdentifier"))
+        if src is None or dst is None or sport is None or dport is None or proto is None:
+            return out
+        scope = (batch.source, batch.exporter)
+        for i in np.flatnonzero(undecided).tolist():
+            p = proto[i]
+            if p in (6, 17) and (*scope, src[i], sport[i], p, dst[i]) in table and (
+                    *scope, dst[i], dport[i], p, src[i]) not in table:
+                out[i] = True
+        return out
+
+
+#: responders remembered by a :class:`Reorienter` (oldest evicted, counted)
+MAX_RESPONDERS = 65_536
+
+
+def _has_reverse(columns: Any, reverse: list[str], rows: Any, np: Any) -> Any:
+    """``rows`` (a boolean mask) without the records that hold no reverse value: a uniflow
+    record is never turned, whatever its biflowDirection says."""
+    idx = np.flatnonzero(rows)
+    found = np.zeros(len(idx), dtype=bool)
+    for name in reverse:
+        if isinstance(columns, Columns) and columns.array(name) is not None:
+            return rows  # a decoder's array: every record holds the element
+        col = columns[name]
+        found |= np.fromiter((col[i] is not None for i in idx.tolist()), dtype=bool, count=len(idx))
+        if found.all():
+            break
+    out = np.zeros(len(rows), dtype=bool)
+    out[idx[found]] = True
+    return out
+
+
+def _address(cols: Any, side: str = "source") -> list[Any] | None:
+    """The side's address per record, IPv4 or IPv6, or None when the batch has neither."""
+    v4, v6 = cols.get(f"{side}IPv4Address"), cols.get(f"{side}IPv6Address")
+    if v4 is None or v6 is None:
+        return v4 if v4 is not None else v6
+    return [a if a is not None else b for a, b in zip(v4, v6, strict=True)]
+
+
+def reorient(batch: FlowBatch, stats: Stats, state: Reorienter | None = None) -> None:
     """Turn round, in place, the biflow records of ``batch`` whose evidence says the reverse
-    side opened them (module docstring); counted in ``stats``."""
+    side opened them (module docstring); counted in ``stats``. ``state`` remembers and applies
+    known responders across batches (:class:`Reorienter`)."""
     columns = batch.columns
     names = list(columns)
     reverse = [name for name in names if forward_name(name) is not None]
@@ -202,24 +297,20 @@ def reorient(batch: FlowBatch, stats: Stats) -> None:
             by_reason[reason] = new if reason not in by_reason else by_reason[reason] | new
             turn |= new
         decided |= t | k
+    if not turn.any() and (state is None or not state._responders):
+        return
+    turn &= _has_reverse(columns, reverse, turn, np)
+    if state is not None:
+        state._learn(batch, np.flatnonzero(turn).tolist())  # this batch's turns count already
+        known = state._known(batch, ~decided, np)
+        if known.any():
+            known &= _has_reverse(columns, reverse, known, np)
+            by_reason["known-responder"] = known
+            turn |= known
     if not turn.any():
         return
+    keep = turn
     rows = np.flatnonzero(turn)
-    # a row without any reverse value is a uniflow whatever its biflowDirection says
-    has_reverse = np.zeros(len(rows), dtype=bool)
-    for name in reverse:
-        if isinstance(columns, Columns) and columns.array(name) is not None:
-            has_reverse[:] = True  # a decoder's array: every record holds the element
-            break
-        col = columns[name]
-        has_reverse |= np.fromiter((col[i] is not None for i in rows.tolist()), dtype=bool, count=len(rows))
-        if has_reverse.all():
-            break
-    rows = rows[has_reverse]
-    if not len(rows):
-        return
-    keep = np.zeros(n, dtype=bool)
-    keep[rows] = True
     picked = rows.tolist()
     times_moved = False
     for a, b in swap_pairs(names):

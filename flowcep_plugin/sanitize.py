@@ -56,7 +56,7 @@ from collections.abc import Callable, Sequence
 from operator import gt
 from typing import Any
 
-from .biflow import reorient
+from .biflow import Reorienter
 from .records import FLOW_STREAM, IPV4_TEXT, IPV6_TEXT, MAC_TEXT, TEXT, VALUES, ArrayPart, Columns, FlowBatch
 from .stats import Stats
 
@@ -254,6 +254,7 @@ class Sanitizer:
         self._log_first = log_first
         # (input, exporter) proven not to report TCP flags, in the order they were last proven
         self._flagless: dict[tuple[str, str | None], None] = {}
+        self._reorient = Reorienter(stats)  # biflows whose reverse side opened them
 
     def _check(self, name: str) -> Check | None:
         if name in self._checks:
@@ -324,7 +325,7 @@ class Sanitizer:
         self._start_after_end(batch)
         self._unreported_flags(batch)
         if batch.stream == FLOW_STREAM:
-            reorient(batch, self.stats)  # after the flags fix: a 0 read as absent says nothing
+            self._reorient(batch)  # after the flags fix: a 0 read as absent says nothing
         return batch
 
     def _unreported_flags(self, batch: FlowBatch) -> None:

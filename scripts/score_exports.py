@@ -83,7 +83,7 @@ def main() -> int:
             if not out.exists():
                 _export(base / lab["file"], out, args)
             result = run(inputs=[f"pcap+export:{out}"], outputs=[])
-            for k, v in result.stats.items():
+            for k, v in result.stats.get("gauges", {}).items():
                 if k.startswith("sanitize.biflows_reoriented") and isinstance(v, int):
                     reoriented[k] = reoriented.get(k, 0) + v
             att, vic = lab.get("attackers", []), lab.get("victims", [])
