@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from flowcep_plugin.biflow import REORIENTED, forward_name, swap_pairs
+from flowcep_plugin.biflow import REORIENTED, Reorienter, forward_name, swap_pairs
 from flowcep_plugin.elements import default_registry
 from flowcep_plugin.records import VALUES, ArrayPart, Columns, FlowBatch, array_values
 from flowcep_plugin.sanitize import Sanitizer
@@ -262,3 +262,65 @@ def test_decoder_arrays_are_swapped_as_arrays() -> None:
     assert out.columns["reverseTcpControlBits"] == [SYN | ACK, SYN | ACK, RST | ACK, 0]
     assert data["tcpControlBits"].tolist() == [SYN | ACK, SYN, RST | ACK, 0]  # the decoder's own untouched
     assert reoriented(stats) == {REORIENTED: 2, f"{REORIENTED}.handshake": 2}
+
+
+def test_a_known_responder_turns_the_completed_connections_of_its_client() -> None:
+    """softflowd -b of a browser (suricata_web_browsing_2.pcap): its unanswered SYNs are one-sided
+    records (turned), its completed connections to the same servers have SYN and ACK on both
+    sides (no evidence). Turning only the former showed the browser probing 8 hosts that never
+    answered it, and portscan named it a horizontal scanner."""
+    client, server = "192.168.100.67", "142.250.186.67"
+    probe = record(sourceIPv4Address=server, destinationIPv4Address=client, sourceTransportPort=443,
+                   destinationTransportPort=57651, packetDeltaCount=0, octetDeltaCount=0, tcpControlBits=0,
+                   reversePacketDeltaCount=1, reverseTcpControlBits=SYN)
+    done = SYN | ACK | PSH
+    completed = record(sourceIPv4Address=server, destinationIPv4Address=client, sourceTransportPort=443,
+                       destinationTransportPort=57650, tcpControlBits=done, reverseTcpControlBits=done,
+                       packetDeltaCount=75, reversePacketDeltaCount=44)
+    other_port = {**completed, "sourceTransportPort": 8443}  # another service: no evidence
+    stats = Stats()
+    san = Sanitizer(default_registry(), stats)
+    first = san.clean(FlowBatch.from_rows([completed, probe], source="udp:test", exporter="e1"))
+    assert first.row(0) == turned(completed) and first.row(1) == turned(probe)  # same batch
+    later = san.clean(FlowBatch.from_rows([completed, other_port], source="udp:test", exporter="e1"))
+    assert later.row(0) == turned(completed) and later.row(1) == other_port
+    elsewhere = san.clean(FlowBatch.from_rows([completed], source="udp:test", exporter="e2"))
+    assert elsewhere.row(0) == completed  # another exporter's records are judged on their own
+    assert reoriented(stats) == {REORIENTED: 3, f"{REORIENTED}.one-sided": 1,
+                                 f"{REORIENTED}.known-responder": 2}
+
+
+def test_known_responders_both_ways_say_nothing_and_the_table_is_bounded() -> None:
+    a, b = "192.0.2.1", "192.0.2.2"
+    # a answered b on 80, and b answered a on 5000: a record between a:80 and b:5000 says nothing
+    one = record(sourceIPv4Address=a, destinationIPv4Address=b, sourceTransportPort=80,
+                 destinationTransportPort=5000, packetDeltaCount=0, reversePacketDeltaCount=1)
+    two = record(sourceIPv4Address=b, destinationIPv4Address=a, sourceTransportPort=5000,
+                 destinationTransportPort=80, packetDeltaCount=0, reversePacketDeltaCount=1)
+    done = SYN | ACK
+    both = record(sourceIPv4Address=a, destinationIPv4Address=b, sourceTransportPort=80,
+                  destinationTransportPort=5000, tcpControlBits=done, reverseTcpControlBits=done)
+    out, stats = clean(one, two, both)
+    assert out.row(2) == both
+    stats = Stats()
+    reorienter = Reorienter(stats, limit=2)
+    for port in (1, 2, 3):
+        reorienter(FlowBatch.from_rows([record(sourceTransportPort=port, packetDeltaCount=0)], source="s"))
+    assert stats.gauges["sanitize.biflow_responders_evicted"] == 1
+    assert len(reorienter._responders) == 2
+    late = FlowBatch.from_rows([record(sourceTransportPort=1, tcpControlBits=done, reverseTcpControlBits=done)],
+                               source="s")
+    reorienter(late)  # port 1 was the oldest: forgotten
+    assert late.row(0)["sourceIPv4Address"] == VICTIM
+
+
+def test_flowceps_own_meter_turns_nothing(tmp_path: Any) -> None:
+    """The pcap meter writes the initiator first: no record of a real capture is turned."""
+    from pathlib import Path
+
+    from flowcep_plugin.api import run
+
+    fixtures = Path(__file__).parent / "fixtures" / "realtools"
+    for name in ("nmap_syn_top100.pcap", "benign_midstream_sessions.pcap", "nmap_ping_sweep.pcap"):
+        result = run(inputs=[f"pcap:{fixtures / name}"], outputs=[])
+        assert not any(k.startswith(REORIENTED) for k in result.stats["gauges"]), name
