@@ -45,7 +45,7 @@ turned rows are touched one by one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .records import EVENT_TIME_FIELDS, ArrayPart, Columns, FlowBatch
@@ -64,6 +64,9 @@ _ICMP = (("icmpTypeCodeIPv4", "reverseIcmpTypeCodeIPv4", 8 << 8, 0),
          ("icmpTypeCodeIPv6", "reverseIcmpTypeCodeIPv6", 128 << 8, 129 << 8))
 _TIME_UNITS = ("Milliseconds", "Seconds", "Microseconds", "Nanoseconds")
 _EVENT_TIME_NAMES = frozenset(name for name, _ in EVENT_TIME_FIELDS)
+#: reverse elements that are no per-direction value (RFC 5103 6.3: the reverse start's offset
+#: from the forward start, unsigned): never swapped; a positive one says the forward side began
+_NOT_PAIRED = frozenset({"reverseFlowDeltaMilliseconds"})
 
 
 def forward_name(reverse: str) -> str | None:
@@ -98,7 +101,7 @@ def swap_pairs(names: Sequence[str]) -> list[tuple[str, str]]:
     paired: set[str] = set()
     for name in names:
         fwd = forward_name(name)
-        if fwd is not None and fwd not in paired:
+        if fwd is not None and fwd not in paired and name not in _NOT_PAIRED:
             pairs.append((fwd, name))
             paired.update((fwd, name))
     for name in names:
@@ -174,6 +177,9 @@ def _evidence(columns: Any, n: int, np: Any) -> list[tuple[str, Any, Any]]:
         if f is not None and r is not None:
             out.append(("start-time", r < f, f < r))
             break
+    delta = _numbers(columns, "reverseFlowDeltaMilliseconds", np)
+    if delta is not None:
+        out.append(("start-time", np.zeros(n, dtype=bool), delta > 0))
     return out
 
 
@@ -213,7 +219,7 @@ class Reorienter:
         table, scope = self._responders, (batch.source, batch.exporter)
         for i in rows:  # before the swap: forward is the responder
             if proto[i] in (6, 17) and sport[i]:
-                key = (*scope, src[i], sport[i], proto[i], dst[i])
+                key = (*scope, src(i), sport[i], proto[i], dst(i))
                 if key in table:
                     del table[key]
                 elif len(table) >= self.limit:
@@ -236,8 +242,8 @@ class Reorienter:
         scope = (batch.source, batch.exporter)
         for i in np.flatnonzero(undecided).tolist():
             p = proto[i]
-            if p in (6, 17) and (*scope, src[i], sport[i], p, dst[i]) in table and (
-                    *scope, dst[i], dport[i], p, src[i]) not in table:
+            if p in (6, 17) and (*scope, src(i), sport[i], p, dst(i)) in table and (
+                    *scope, dst(i), dport[i], p, src(i)) not in table:
                 out[i] = True
         return out
 
@@ -263,12 +269,15 @@ def _has_reverse(columns: Any, reverse: list[str], rows: Any, np: Any) -> Any:
     return out
 
 
-def _address(cols: Any, side: str = "source") -> list[Any] | None:
-    """The side's address per record, IPv4 or IPv6, or None when the batch has neither."""
-    v4, v6 = cols.get(f"{side}IPv4Address"), cols.get(f"{side}IPv6Address")
+def _address(cols: Any, side: str = "source") -> Callable[[int], Any] | None:
+    """The side's address of record ``i`` (IPv4, else IPv6), or None when the batch has
+    neither column; read only at the rows asked for."""
+    v4: list[Any] | None = cols.get(f"{side}IPv4Address")
+    v6: list[Any] | None = cols.get(f"{side}IPv6Address")
     if v4 is None or v6 is None:
-        return v4 if v4 is not None else v6
-    return [a if a is not None else b for a, b in zip(v4, v6, strict=True)]
+        col = v4 if v4 is not None else v6
+        return None if col is None else col.__getitem__
+    return lambda i: v4[i] if v4[i] is not None else v6[i]
 
 
 def reorient(batch: FlowBatch, stats: Stats, state: Reorienter | None = None) -> None:

@@ -185,6 +185,21 @@ def test_per_direction_start_times() -> None:
     assert reoriented(stats) == {REORIENTED: 1, f"{REORIENTED}.start-time": 1}
 
 
+def test_yafs_start_offset_is_no_pair_and_says_the_forward_side_began() -> None:
+    """reverseFlowDeltaMilliseconds (YAF) is the reverse start's offset from the forward one."""
+    teach = record(packetDeltaCount=0, reversePacketDeltaCount=1)  # the victim's 443 answers
+    done = SYN | ACK | PSH
+    began = record(tcpControlBits=done, reverseTcpControlBits=done, reverseFlowDeltaMilliseconds=12)
+    unsure = record(tcpControlBits=done, reverseTcpControlBits=done, reverseFlowDeltaMilliseconds=0)
+    forced = record(reverseFlowDeltaMilliseconds=12, biflowDirection=2, destinationIPv4Address="192.0.2.9")
+    out, stats = clean(teach, began, unsure, forced)
+    assert out.row(1) == began  # decided: the known responder does not turn it
+    assert out.row(2) == turned(unsure)
+    assert out.row(3)["reverseFlowDeltaMilliseconds"] == 12 and "flowDeltaMilliseconds" not in out.columns
+    assert reoriented(stats) == {REORIENTED: 3, f"{REORIENTED}.biflowDirection": 1, f"{REORIENTED}.one-sided": 1,
+                                 f"{REORIENTED}.known-responder": 1}
+
+
 def test_biflow_direction_is_the_strongest_evidence() -> None:
     says_reverse = record(tcpControlBits=SYN, reverseTcpControlBits=SYN | ACK, biflowDirection=2)
     says_forward = record(biflowDirection=1)  # the handshake alone would turn it
