@@ -43,6 +43,12 @@ use their documented fallbacks for exporters without flags. The exporters are re
 bounded table (``MAX_FLAGLESS_EXPORTERS``, least recently proven first out, counted as
 ``sanitize.flagless_evicted``); ``sanitize.flagless_exporters`` counts the exporters found and
 ``sanitize.flags_unreported`` the records whose 0 was read as absent.
+
+Last, an RFC 5103 biflow whose own evidence says its reverse side opened the conversation is
+turned round (:mod:`flowcep_plugin.biflow`: softflowd ``-b`` puts the lower address first
+whoever opened, and every detector reads ``source`` as the side that acted), counted as
+``sanitize.biflows_reoriented``; it runs after the flags fix, so a flags 0 read as absent says
+nothing there.
 """
 
 from __future__ import annotations
