@@ -173,6 +173,7 @@ def test_per_direction_start_times() -> None:
     rec = record(tcpControlBits=ACK | PSH, reverseTcpControlBits=ACK | PSH, flowStartMilliseconds=T0 + 3,
                  reverseFlowStartMilliseconds=T0, reverseFlowEndMilliseconds=T0 + 9)
     same = record(tcpControlBits=ACK | PSH, reverseTcpControlBits=ACK | PSH, destinationIPv4Address="192.0.2.9",
+                  sourceTransportPort=8443,
                   reverseFlowStartMilliseconds=T0, reverseFlowEndMilliseconds=T0 + 9)
     batch = FlowBatch.from_rows([rec, same], source="udp:test")
     assert batch.event_times() == [T0 + 5, T0 + 5]  # read before: the cache must follow the swap
@@ -271,12 +272,13 @@ def test_decoder_arrays_are_swapped_as_arrays() -> None:
     stats = Stats()
     out = Sanitizer(default_registry(), stats).clean(FlowBatch(cols, n, source="ipfix"))
     assert out.array("tcpControlBits") is not None and out.array("sourceTransportPort") is not None
-    assert out.columns["sourceTransportPort"] == [40000, 80, 40002, 53]
-    assert out.columns["destinationTransportPort"] == [443, 40001, 22, 40003]
+    # the UDP record has no evidence: its exporter just wrote two responders first (service port)
+    assert out.columns["sourceTransportPort"] == [40000, 80, 40002, 40003]
+    assert out.columns["destinationTransportPort"] == [443, 40001, 22, 53]
     assert out.columns["tcpControlBits"] == [SYN, SYN, SYN, 0]
     assert out.columns["reverseTcpControlBits"] == [SYN | ACK, SYN | ACK, RST | ACK, 0]
     assert data["tcpControlBits"].tolist() == [SYN | ACK, SYN, RST | ACK, 0]  # the decoder's own untouched
-    assert reoriented(stats) == {REORIENTED: 2, f"{REORIENTED}.handshake": 2}
+    assert reoriented(stats) == {REORIENTED: 3, f"{REORIENTED}.handshake": 2, f"{REORIENTED}.service-port": 1}
 
 
 def test_a_known_responder_turns_the_completed_connections_of_its_client() -> None:
@@ -292,7 +294,7 @@ def test_a_known_responder_turns_the_completed_connections_of_its_client() -> No
     completed = record(sourceIPv4Address=server, destinationIPv4Address=client, sourceTransportPort=443,
                        destinationTransportPort=57650, tcpControlBits=done, reverseTcpControlBits=done,
                        packetDeltaCount=75, reversePacketDeltaCount=44)
-    other_port = {**completed, "sourceTransportPort": 8443}  # another service: no evidence
+    other_port = {**completed, "sourceTransportPort": 8443, "destinationTransportPort": 5000}  # no evidence
     stats = Stats()
     san = Sanitizer(default_registry(), stats)
     first = san.clean(FlowBatch.from_rows([completed, probe], source="udp:test", exporter="e1"))
@@ -307,13 +309,13 @@ def test_a_known_responder_turns_the_completed_connections_of_its_client() -> No
 
 def test_known_responders_both_ways_say_nothing_and_the_table_is_bounded() -> None:
     a, b = "192.0.2.1", "192.0.2.2"
-    # a answered b on 80, and b answered a on 5000: a record between a:80 and b:5000 says nothing
-    one = record(sourceIPv4Address=a, destinationIPv4Address=b, sourceTransportPort=80,
+    # a answered b on 8080, and b answered a on 5000: a record between a:8080 and b:5000 says nothing
+    one = record(sourceIPv4Address=a, destinationIPv4Address=b, sourceTransportPort=8080,
                  destinationTransportPort=5000, packetDeltaCount=0, reversePacketDeltaCount=1)
     two = record(sourceIPv4Address=b, destinationIPv4Address=a, sourceTransportPort=5000,
-                 destinationTransportPort=80, packetDeltaCount=0, reversePacketDeltaCount=1)
+                 destinationTransportPort=8080, packetDeltaCount=0, reversePacketDeltaCount=1)
     done = SYN | ACK
-    both = record(sourceIPv4Address=a, destinationIPv4Address=b, sourceTransportPort=80,
+    both = record(sourceIPv4Address=a, destinationIPv4Address=b, sourceTransportPort=8080,
                   destinationTransportPort=5000, tcpControlBits=done, reverseTcpControlBits=done)
     out, stats = clean(one, two, both)
     assert out.row(2) == both
@@ -323,10 +325,35 @@ def test_known_responders_both_ways_say_nothing_and_the_table_is_bounded() -> No
         reorienter(FlowBatch.from_rows([record(sourceTransportPort=port, packetDeltaCount=0)], source="s"))
     assert stats.gauges["sanitize.biflow_responders_evicted"] == 1
     assert len(reorienter._responders) == 2
-    late = FlowBatch.from_rows([record(sourceTransportPort=1, tcpControlBits=done, reverseTcpControlBits=done)],
-                               source="s")
+    late = FlowBatch.from_rows([record(sourceTransportPort=1, destinationTransportPort=1, tcpControlBits=done,
+                                       reverseTcpControlBits=done)], source="s")
     reorienter(late)  # port 1 was the oldest: forgotten
     assert late.row(0)["sourceIPv4Address"] == VICTIM
+
+
+def test_service_ports_are_read_only_for_an_exporter_that_wrote_a_responder_first() -> None:
+    """Password guessing on softflowd -b: every connection completes (SYN and ACK both ways),
+    the server's port 22 first. Its ports are read only once the exporter is proven to write
+    responders first, and only privileged -> unprivileged turns."""
+    done = SYN | ACK | PSH | FIN
+    ssh = record(sourceTransportPort=22, destinationTransportPort=45568, tcpControlBits=done,
+                 reverseTcpControlBits=done)
+    stats = Stats()
+    san = Sanitizer(default_registry(), stats)
+    before = san.clean(FlowBatch.from_rows([ssh], source="udp:test", exporter="e1"))
+    assert before.row(0) == ssh  # nothing proven yet: ports are not read
+    proof = record(destinationIPv4Address="192.0.2.50", packetDeltaCount=0, reversePacketDeltaCount=1)
+    high = {**ssh, "sourceTransportPort": 2222}
+    both_low = {**ssh, "destinationTransportPort": 1022}
+    mirror = {**ssh, "sourceTransportPort": 45568, "destinationTransportPort": 22}
+    out = san.clean(FlowBatch.from_rows([ssh, proof, high, both_low, mirror], source="udp:test", exporter="e1"))
+    assert out.row(0) == turned(ssh) and out.row(0)["sourceIPv4Address"] == SCANNER
+    assert [out.row(i) for i in (2, 3, 4)] == [high, both_low, mirror]
+    later = san.clean(FlowBatch.from_rows([ssh], source="udp:test", exporter="e1"))
+    assert later.row(0) == turned(ssh)  # remembered
+    other = san.clean(FlowBatch.from_rows([ssh], source="udp:test", exporter="e2"))
+    assert other.row(0) == ssh
+    assert reoriented(stats) == {REORIENTED: 3, f"{REORIENTED}.one-sided": 1, f"{REORIENTED}.service-port": 2}
 
 
 def test_flowceps_own_meter_turns_nothing(tmp_path: Any) -> None:
@@ -339,3 +366,25 @@ def test_flowceps_own_meter_turns_nothing(tmp_path: Any) -> None:
     for name in ("nmap_syn_top100.pcap", "benign_midstream_sessions.pcap", "nmap_ping_sweep.pcap"):
         result = run(inputs=[f"pcap:{fixtures / name}"], outputs=[])
         assert not any(k.startswith(REORIENTED) for k in result.stats["gauges"]), name
+
+
+def test_an_exporter_proven_by_icmp_alone_has_its_ports_read_and_the_table_is_bounded(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import flowcep_plugin.biflow as biflow
+
+    ping = record(protocolIdentifier=1, packetDeltaCount=0, reversePacketDeltaCount=1, tcpControlBits=...,
+                  reverseTcpControlBits=..., sourceTransportPort=..., destinationTransportPort=...)
+    done = SYN | ACK
+    ssh = record(sourceTransportPort=22, destinationTransportPort=45568, tcpControlBits=done,
+                 reverseTcpControlBits=done)
+    monkeypatch.setattr(biflow, "MAX_TURNING_EXPORTERS", 2)
+    stats = Stats()
+    reorienter = Reorienter(stats)
+    for exporter in ("e1", "e2", "e3"):  # e1 is the least recently proven: forgotten
+        reorienter(FlowBatch.from_rows([ping], source="s", exporter=exporter))
+    assert stats.gauges["sanitize.biflow_exporters_evicted"] == 1
+    batches = {e: FlowBatch.from_rows([ssh], source="s", exporter=e) for e in ("e1", "e3")}
+    for b in batches.values():
+        reorienter(b)
+    assert batches["e1"].row(0) == ssh
+    assert batches["e3"].row(0) == turned(ssh)
