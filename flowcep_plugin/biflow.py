@@ -23,11 +23,22 @@ it, taking the first evidence that speaks either way, strongest first:
 5. ICMP: forward echo reply and reverse echo request (type-code elements, v4 and v6) turns,
    the mirror keeps;
 6. per-direction start times (``flowStart*`` and ``reverseFlowStart*`` of one unit): the
-   reverse one strictly earlier turns, the forward one strictly earlier keeps.
+   reverse one strictly earlier turns, the forward one strictly earlier keeps (YAF's
+   ``reverseFlowDeltaMilliseconds`` > 0 keeps).
 
-Anything else stays as it is: ports are never read (a high port opening to a low one is common
-enough, FTP data, NAT, that no rule on ports names nobody innocent), and a record without
-reverse values (a uniflow) is never touched, whatever its ``biflowDirection`` says.
+Only for an exporter that has written a record responder first (one was turned), two weaker
+rules for the records none of those decide (:class:`Reorienter`, state across batches):
+
+7. known responder: the forward endpoint (address, port) answered the reverse address in a
+   turned record (a browser's unanswered SYNs are turned, its completed connections to the
+   same servers have no evidence; turning only the former named it a scanner);
+8. service port: TCP or UDP from a privileged source port (1-1023) to an unprivileged one.
+   A guess from ports, chosen because it was measured to name nobody innocent on the 123
+   labelled captures converted by softflowd ``-b``, and never applied to an exporter that
+   writes initiators first (FlowCEP's meter, YAF, ipfixprobe turn nothing).
+
+Anything else stays as it is, and a record without reverse values (a uniflow) is never
+touched, whatever its ``biflowDirection`` says.
 
 Turning swaps every forward/reverse column pair (``x`` and ``reverseX``: counters, flags,
 initial flags, type-codes, per-direction times, ...) and every source/destination and
@@ -38,9 +49,10 @@ lengths, AS numbers, interfaces). Elements with neither (``flowStart*`` without 
 before sending it could: no value is lost, made up or moved to another record.
 
 Counted in stats: ``sanitize.biflows_reoriented`` and per evidence
-``sanitize.biflows_reoriented.<reason>``. The common batch (uniflows, or biflows that are
-already initiator-first) costs column tests in numpy and no per-record Python; only the
-turned rows are touched one by one.
+``sanitize.biflows_reoriented.<reason>``. The common batch (uniflows, or biflows of an
+exporter that writes initiators first) costs column tests in numpy and no per-record Python;
+only turned rows, and for a proven exporter the undecided ones (a table lookup), are touched
+one by one.
 """
 
 from __future__ import annotations

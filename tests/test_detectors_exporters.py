@@ -54,6 +54,9 @@ CASES: list[tuple[str, str, tuple[str, ...], set[str]]] = [
     # a browser's unanswered SYNs are one-sided (turned) and its completed connections to the same
     # servers have no evidence: they are turned as the known responders' (else: a horizontal scan)
     ("shared:data/traces/suricata_web_browsing_2.pcap", "softflowd", ("-v", "10", "-b"), set()),
+    # bare ACKs answered by bare RSTs say nothing about who opened: the exporter proved it writes
+    # responders first (the nmap ping's one-sided records), so the service port is read
+    ("nmap_ack_top100.pcap", "softflowd", ("-v", "10", "-b"), {"portscan-ack"}),
 ]
 
 
