@@ -43,6 +43,12 @@ use their documented fallbacks for exporters without flags. The exporters are re
 bounded table (``MAX_FLAGLESS_EXPORTERS``, least recently proven first out, counted as
 ``sanitize.flagless_evicted``); ``sanitize.flagless_exporters`` counts the exporters found and
 ``sanitize.flags_unreported`` the records whose 0 was read as absent.
+
+Last, an RFC 5103 biflow whose own evidence says its reverse side opened the conversation is
+turned round (:mod:`flowcep_plugin.biflow`: softflowd ``-b`` puts the lower address first
+whoever opened, and every detector reads ``source`` as the side that acted), counted as
+``sanitize.biflows_reoriented``; it runs after the flags fix, so a flags 0 read as absent says
+nothing there.
 """
 
 from __future__ import annotations
@@ -56,7 +62,8 @@ from collections.abc import Callable, Sequence
 from operator import gt
 from typing import Any
 
-from .records import IPV4_TEXT, IPV6_TEXT, MAC_TEXT, TEXT, VALUES, ArrayPart, Columns, FlowBatch
+from .biflow import Reorienter
+from .records import FLOW_STREAM, IPV4_TEXT, IPV6_TEXT, MAC_TEXT, TEXT, VALUES, ArrayPart, Columns, FlowBatch
 from .stats import Stats
 
 __all__ = ["Sanitizer", "BAD_VALUE", "START_AFTER_END", "TIME_PAIRS", "FLAGLESS_PACKETS", "FLAGLESS_BYTES",
@@ -253,6 +260,7 @@ class Sanitizer:
         self._log_first = log_first
         # (input, exporter) proven not to report TCP flags, in the order they were last proven
         self._flagless: dict[tuple[str, str | None], None] = {}
+        self._reorient = Reorienter(stats)  # biflows whose reverse side opened them
 
     def _check(self, name: str) -> Check | None:
         if name in self._checks:
@@ -322,6 +330,8 @@ class Sanitizer:
             batch = batch.take([i for i in range(n) if i not in bad])
         self._start_after_end(batch)
         self._unreported_flags(batch)
+        if batch.stream == FLOW_STREAM:
+            self._reorient(batch)  # after the flags fix: a 0 read as absent says nothing
         return batch
 
     def _unreported_flags(self, batch: FlowBatch) -> None:

@@ -9,8 +9,11 @@ the victim as destination), while no victim, server or benign host is ever named
 
 Measured over all 77 realtools and 46 shared captures (docs/detectors.md, "Flow records from
 exporters" under "Writing tests for a detector"), these cases stand for the classes found: the ICMP type in the port
-(pmacct v9, softflowd v5), uniflows, active timeouts; softflowd's -b biflows, oriented by address
-order rather than by initiator, are pinned as a known limit (nothing found, nobody accused).
+(pmacct v9, softflowd v5), uniflows, active timeouts, and softflowd's -b biflows, which put the
+lower address first whoever opened the conversation: the sanitiser turns round those whose own
+evidence says the reverse side opened them (flowcep_plugin/biflow.py). Without that the scans
+below are missed, and turning only the records with evidence named a browser a scanner
+(``suricata_web_browsing_2.pcap`` of ../shared/data/traces).
 """
 
 from __future__ import annotations
@@ -44,9 +47,16 @@ CASES: list[tuple[str, str, tuple[str, ...], set[str]]] = [
     # neighbour solicitations with type 135 in the port were read as echo requests: a sweep
     ("v6_benign_web_dns.pcap", "pmacctd", ("9",), set()),
     ("benign_poller.pcap", "softflowd", ("-v", "5"), set()),
-    # known limit: softflowd -b puts the lower address first, so the scanner's SYNs are the
-    # victim's reverse direction; the scan is missed, and nobody is named
-    ("nmap_syn_top100.pcap", "softflowd", ("-v", "10", "-b"), set()),
+    # softflowd -b puts the lower address first: the scanner's SYNs are the victim's reverse
+    # direction (handshake evidence), its pings one-sided records; both were missed before
+    ("nmap_syn_top100.pcap", "softflowd", ("-v", "10", "-b"), {"portscan-vertical"}),
+    ("v6_nmap_ping_sweep.pcap", "softflowd", ("-v", "10", "-b"), {"portscan-sweep", "portscan-horizontal"}),
+    # a browser's unanswered SYNs are one-sided (turned) and its completed connections to the same
+    # servers have no evidence: they are turned as the known responders' (else: a horizontal scan)
+    ("shared:data/traces/suricata_web_browsing_2.pcap", "softflowd", ("-v", "10", "-b"), set()),
+    # bare ACKs answered by bare RSTs say nothing about who opened: the exporter proved it writes
+    # responders first (the nmap ping's one-sided records), so the service port is read
+    ("nmap_ack_top100.pcap", "softflowd", ("-v", "10", "-b"), {"portscan-ack"}),
 ]
 
 
@@ -106,9 +116,9 @@ def _export(tool: str, args: tuple[str, ...], capture: Path, tmp: Path) -> list[
 
 
 @pytest.mark.parametrize("capture,tool,args,expected", CASES,
-                         ids=[f"{c[0]}-{c[1]}{''.join(c[2])}" for c in CASES])
+                         ids=[f"{Path(c[0]).name}-{c[1]}{''.join(c[2])}" for c in CASES])
 def test_exported_flows_find_the_attacker_and_accuse_nobody(
-        require_tool: Any, tmp_path: Path, capture: str, tool: str, args: tuple[str, ...],
+        require_tool: Any, request: pytest.FixtureRequest, tmp_path: Path, capture: str, tool: str, args: tuple[str, ...],
         expected: set[str]) -> None:
     for mod in DETECTORS:
         pytest.importorskip(mod)
@@ -116,7 +126,9 @@ def test_exported_flows_find_the_attacker_and_accuse_nobody(
     scapy = pytest.importorskip("scapy.all")
     from flowcep_plugin.api import run
 
-    datagrams = _export(tool, args, FIXTURES / capture, tmp_path)
+    shared_name = capture.removeprefix("shared:")
+    path = FIXTURES / capture if shared_name == capture else request.getfixturevalue("shared") / shared_name
+    datagrams = _export(tool, args, path, tmp_path)
     assert datagrams, f"{tool} sent nothing"
     wrapped = tmp_path / "export.pcap"
     scapy.wrpcap(str(wrapped), [scapy.Ether() / scapy.IP(src="127.0.0.1", dst="127.0.0.1")
