@@ -339,12 +339,16 @@ class _Compiler:
                            "aggregate while every select item is an aggregate (Esper evaluates that HAVING "
                            "with no event; select the property too, or aggregate it)", p.pos)
 
-    def _refuse_static_type_errors(self, s: A.SelectStmt) -> None:
+    def _refuse_static_type_errors(self, s: A.SelectStmt | A.OnStmt | A.CreateContextStmt
+                                   | A.CreateWindowStmt) -> None:
         """Operands whose types are known whatever the events hold (literals, arithmetic,
         conditions) and that Esper's expression validation refuses (``'a' = 1``, ``not 1``,
         ``case when 1 then ...``, ``v in ('a', 1)``) are a compile error here too: FlowCEP would
         run them with a meaning Esper never gives (a comparison that is always false, a number
-        taken as true). Operands of unknown type (a flow's properties) are not checked."""
+        taken as true). Operands of unknown type (a flow's properties) are not checked. Every
+        statement that holds expressions is walked (a SELECT, an on-statement's filter, where,
+        set and merge actions, a context's filters, a named window's view), as Esper validates
+        each expression wherever it is compiled."""
         stack: list[Any] = [s]
         while stack:
             n = stack.pop()
@@ -1187,6 +1191,7 @@ class _Compiler:
             self.ctx_plans[c.name] = self.context_plan(c)
 
     def window_plan(self, w: A.CreateWindowStmt, props: list[str] | None) -> NamedWindowPlan:
+        self._refuse_static_type_errors(w)
         if len(w.views) > 1:
             raise self.err(f"unsupported construct: chained views on named window {w.name} "
                            "(use one data window)", w.views[1].pos)
@@ -1250,6 +1255,7 @@ class _Compiler:
                 raise self.err(f"unsupported construct: prior() over named window {ref.stream}", s.pos)
 
     def context_plan(self, c: A.CreateContextStmt) -> ContextPlan:
+        self._refuse_static_type_errors(c)
         if c.kind == "fixed":
             if c.period_ms <= 0:
                 raise self.err("context end after: expected a positive time period", c.pos)
@@ -1382,6 +1388,7 @@ class _Compiler:
 
     def on_statement(self, s: A.OnStmt, name: str) -> OnPlan:
         """``on Trigger ... W``: functions of (trigger row r0, window row r1)."""
+        self._refuse_static_type_errors(s)
         if s.window not in self.named:
             raise self.err(f"on ... {s.window}: not a named window (declare it with create window; "
                            f"named windows: {', '.join(sorted(self.named)) or 'none'})", s.window_pos)

@@ -1,0 +1,105 @@
+"""Round 8 of the Esper conformance cases: operand types checked wherever an expression is
+compiled (on-statements, context declarations, named windows, not only SELECT), and statements
+FlowCEP accepts whose rows could differ from Esper's (named windows, contexts, patterns,
+output rate limiting, views), each against the Esper source, regression test or reference
+section it cites. Each case sends events (an int moves the watermark; a list is one batch at
+one time) and compares the rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from flowcep_plugin.engine.compiler import compile_module
+from flowcep_plugin.engine.harness import Harness
+from flowcep_plugin.errors import EPLError
+
+Ev = tuple[int, dict[str, Any]] | int | list[tuple[int, dict[str, Any]]]
+
+
+def deliveries(epl: str, events: list[Ev], *fields: str, statement: str = "s0") -> list[tuple[Any, ...]]:
+    """Sends the events; returns (time, '+'/'-', fields...) per row of ``statement``."""
+    h = Harness(epl)
+    for e in events:
+        if isinstance(e, int):
+            h.watermark(e)
+        elif isinstance(e, list):
+            h.batch(e)
+        else:
+            h.send(e[0], **e[1])
+    return [(r.time_ms, "-" if r.removed else "+", *(r.values[f] for f in fields)) for r in h.of(statement)]
+
+
+def one_ms_apart(*events: dict[str, Any]) -> list[Ev]:
+    return [(i + 1, e) for i, e in enumerate(events)]
+
+
+# -- operand types outside SELECT ------------------------------------------------------------------
+
+WIN = "create window W#keepall as (k string, v long); insert into W select s as k, v from Flow(s != 'x');\n"
+
+TYPES_CITE = ("espertechinc/esper: every expression is validated where it is compiled (ExprNodeUtilityValidate."
+              "getValidatedSubtree for on-trigger where/set/merge actions in InfraOnMerge/InfraOnUpdate "
+              "statements, filter specs of a context's initiating and partition streams through "
+              "FilterSpecCompiler, the same node validation as SELECT): ExprEqualsNodeImpl (\"Implicit "
+              "conversion from datatype 'String' to 'Integer' is not allowed\"), ExprNotNode, ExprAndNodeImpl, "
+              "ExprCaseNode, ExprMathNode, getCommonCoercionType for coalesce")
+
+
+@pytest.mark.parametrize("epl, needle", [
+    (WIN + "on Flow(s = 'x') as f delete from W as w where 'a' = 1",
+     "'a' is text and 1 is number: '=' compares values of one type"),
+    (WIN + "on Flow(not 1) as f delete from W as w", "1 is number, not takes a condition"),
+    (WIN + "on Flow(s = 'x') as f delete from W as w where w.k = f.s and 2",
+     "2 is number, and takes conditions"),
+    (WIN + "on Flow(s = 'x') as f update W as w set v = -'a' where w.k = f.s", "'a' is text, '-' takes a number"),
+    (WIN + "on Flow(s = 'x') as f update W as w set v = case when 1 then 2 end",
+     "1 is number, a case when condition must be a condition"),
+    (WIN + "on Flow(s = 'x') as f update W as w set v = coalesce(f.v, 1, 'z')",
+     "coalesce arguments mix"),
+    (WIN + "@Name('s0') on Flow(s = 'x') as f select w.v as v from W as w where w.v > 'a' or 1",
+     "1 is number, or takes conditions"),
+    (WIN + "on Flow(s = 'x') as f merge W as w where w.k = f.s when matched and not 1 then delete",
+     "1 is number, not takes a condition"),
+    (WIN + "on Flow(s = 'x') as f merge W as w where w.k = f.s when not matched then insert "
+     "select f.s as k, 1 + 'a' as v", "'a' is text, arithmetic '+' takes numbers"),
+    (WIN + "on Flow(s = 'x') as f merge W as w where w.k = f.s when not matched then insert "
+     "select f.s as k, f.v as v where 'a' = true", "'a' is text and true is boolean"),
+    ("create context C initiated by Flow('a' = 2) as i terminated after 5 sec; "
+     "context C select count(*) as c from Flow", "'a' is text and 2 is number"),
+    ("create context C initiated by Flow(not 1) as i terminated after 5 sec; "
+     "context C select count(*) as c from Flow", "1 is number, not takes a condition"),
+    ("create context C partition by s from Flow(1 > 'a'); context C select count(*) as c from Flow",
+     "'a' is text"),
+    ("create context C partition by s from Flow(case when 1 then true end); "
+     "context C select count(*) as c from Flow", "1 is number, a case when condition"),
+])
+@pytest.mark.esper("expr-types-invalid", cite=TYPES_CITE)
+def test_operand_types_are_checked_outside_select(epl: str, needle: str) -> None:
+    with pytest.raises(EPLError) as info:
+        compile_module(epl)
+    msg = str(info.value)
+    assert needle in msg
+    assert msg.startswith("<epl>:")  # line and column of the operand
+
+
+@pytest.mark.esper("expr-types-invalid", cite=TYPES_CITE + "; the error names the line and column of the operand")
+def test_operand_type_error_names_its_position() -> None:
+    epl = WIN + "on Flow(s = 'x') as f\n  delete from W as w\n  where w.k = f.s and not 'q'"
+    with pytest.raises(EPLError) as info:
+        compile_module(epl)
+    assert str(info.value).startswith("<epl>:4:")
+    assert "'q' is text, not takes a condition" in str(info.value)
+
+
+@pytest.mark.esper("named-window-on", cite="the same validation accepts numbers of any kind together, text with "
+                   "text and null with anything; window and trigger properties are not checked here")
+def test_on_statements_of_compatible_types_still_run() -> None:
+    epl = WIN + ("on Flow(s = 'x' and not (v = 1.5)) as f update W as w set v = w.v + 1 "
+                 "where w.k = coalesce(f.k, 'none') and w.v between 0 and 2.5;\n"
+                 "@Name('s0') on Flow(s = 'dump') select w.k as k, w.v as v from W as w order by k")
+    got = deliveries(epl, [(1, {"s": "a", "v": 1}), (2, {"s": "b", "v": 5}),
+                           (3, {"s": "x", "k": "a", "v": 2}), (4, {"s": "x", "k": "b", "v": 2}),
+                           (5, {"s": "dump"})], "k", "v")
+    assert got == [(5, "+", "a", 2), (5, "+", "b", 5)]
