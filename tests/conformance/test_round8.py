@@ -103,3 +103,70 @@ def test_on_statements_of_compatible_types_still_run() -> None:
                            (3, {"s": "x", "k": "a", "v": 2}), (4, {"s": "x", "k": "b", "v": 2}),
                            (5, {"s": "dump"})], "k", "v")
     assert got == [(5, "+", "a", 2), (5, "+", "b", 5)]
+
+
+# -- declared types: named window columns and schema properties -------------------------------------
+
+DECLARED_CITE = ("espertechinc/esper: a named window's columns and a schema's properties have their declared "
+                 "types, and validation uses them: ExprEqualsNodeImpl/ExprRelationalOpNodeImpl (\"Implicit "
+                 "conversion from datatype 'String' to 'Long' is not allowed\"); assignments and inserts go "
+                 "through TypeWidenerFactory (regression InfraNamedWindowInsertFrom/EPLInsertIntoInvalid: "
+                 "\"insert into MyWindow(intPrimitive) select 'a'\" and \"set intPrimitive=longPrimitive\" are "
+                 "\"Invalid assignment of column ... column and parameter types mismatch\")")
+
+
+@pytest.mark.parametrize("epl, needle", [
+    (WIN + "@Name('s0') on Flow(s = 'x') as f select w.k as k from W as w where w.v = 'a'",
+     "w.v is number and 'a' is text: '=' compares values of one type"),
+    (WIN + "on Flow(s = 'x') as f delete from W as w where w.k > 5",
+     "w.k is text and 5 is number: '>' compares numbers, or text with text"),
+    (WIN + "on Flow(s = 'x') as f update W as w set v = 'x' where w.k = f.s",
+     "'x' is text, column 'v' of named window W is long (as in Esper: column and parameter types mismatch)"),
+    (WIN + "on Flow(s = 'x') as f update W as w set k = 1",
+     "1 is number, column 'k' of named window W is string"),
+    (WIN + "on Flow(s = 'x') as f update W as w set v = 2.5",
+     "2.5 is a double, column 'v' of named window W is long: a double is not narrowed"),
+    (WIN + "on Flow(s = 'x') as f update W as w set v = w.v / 2",
+     "w.v / 2 is a double, column 'v' of named window W is long"),
+    (WIN + "on Flow(s = 'x') as f update W as w set v = w.k",
+     "w.k is text, column 'v' of named window W is long"),
+    ("create window W#keepall as (k string, v long); insert into W select s as k, 'zz' as v from Flow",
+     "'zz' is text, column 'v' of named window W is long"),
+    ("create window W#keepall as (k string, v long); insert into W select s as k, v > 1 as v from Flow",
+     "v > 1 is boolean, column 'v' of named window W is long"),
+    (WIN + "on Flow(s = 'x') as f merge W as w where w.k = f.s when matched then update set k = w.v",
+     "w.v is number, column 'k' of named window W is string"),
+    (WIN + "on Flow(s = 'x') as f merge W as w where w.k = f.s when not matched then insert "
+     "select f.s as k, 'q' as v", "'q' is text, column 'v' of named window W is long"),
+    ("create schema Ev (k string, v long); @Name('s0') select k from Ev where v = 'a'",
+     "v is number and 'a' is text"),
+    ("create schema Ev (k string, v long); @Name('s0') select k from Ev as e where e.k between 1 and 2",
+     "1 is number beside text: between"),
+    ("create schema Ev (k string, v long); create window W#keepall as (k string, v long);\n"
+     "insert into W select v as k, v from Ev", "v is number, column 'k' of named window W is string"),
+])
+@pytest.mark.esper("expr-types-invalid", cite=DECLARED_CITE)
+def test_declared_types_are_checked(epl: str, needle: str) -> None:
+    with pytest.raises(EPLError) as info:
+        compile_module(epl)
+    assert needle in str(info.value)
+
+
+@pytest.mark.esper("named-window-on", cite=DECLARED_CITE + "; widening is allowed: an integer into a double "
+                   "column becomes a double, an int into a long column; null into any column")
+def test_declared_types_that_fit_still_run() -> None:
+    epl = ("create window W#keepall as (k string, v long, d double);\n"
+           "insert into W select s as k, v, v as d from Flow(s != 'x');\n"
+           "on Flow(s = 'x') as f update W as w set v = w.v * 2, d = 1, k = null where w.k = f.k and w.d < 5.5;\n"
+           "@Name('s0') on Flow(s = 'dump') select w.k as k, w.v as v, w.d as d from W as w order by v")
+    got = deliveries(epl, [(1, {"s": "a", "v": 1}), (2, {"s": "b", "v": 7}),
+                           (3, {"s": "x", "k": "a"}), (4, {"s": "x", "k": "b"}), (5, {"s": "dump"})], "k", "v", "d")
+    assert got == [(5, "+", None, 2, 1.0), (5, "+", "b", 7, 7.0)]
+
+
+@pytest.mark.esper("expr-types", cite=DECLARED_CITE + "; in a subquery a bare name is the subquery's stream's, "
+                   "so the outer stream's declared types do not apply there")
+def test_declared_types_stop_at_a_subquery() -> None:
+    epl = ("create schema Ev (k string, v long);\n"
+           "@Name('s0') select k, (select count(*) from Flow#keepall where k = 1) as c from Ev")
+    compile_module(epl)  # Flow's k has no declared type: not checked
