@@ -222,9 +222,11 @@ def _plan_one(compiler: Any, e: A.Subquery, outer: list[tuple[str, StreamDef]], 
         if find_aggregates(g_expr, []):
             raise err("aggregate functions are not allowed in GROUP BY", g_expr.pos)
     aggs: list[A.Call] = []
-    if e.kind != "exists":  # exists only asks for rows: its select list is not computed
-        for it in q.items or ():
-            find_aggregates(it.expr, aggs)
+    # exists only asks for rows and its select list is not computed, but aggregates there make
+    # it an aggregating subquery, as in Esper (SubSelectHelperForgePlanner: an ungrouped one has
+    # its one row even over no events, so exists is true unless HAVING fails)
+    for it in q.items or ():
+        find_aggregates(it.expr, aggs)
     find_aggregates(q.having, aggs)
     if (q.group_by or q.having is not None) and not aggs:
         raise err("GROUP BY or HAVING in a subquery needs an aggregate function", (q.group_by or (q.having,))[0].pos)  # type: ignore[union-attr]
@@ -453,6 +455,11 @@ class SubqueryState:
         groups = _aggregated_rows(self, rows, o)
         if plan.kind == "exists":
             return bool(groups)
+        if plan.item is not None and plan.group is None and not groups:
+            # ungrouped, its one row failing HAVING: in/any/all are null, not an empty list's
+            # false/true (Esper's SubselectForgeNR...Aggregated: "having" null or false -> null,
+            # EPLSubselectAggregatedInExistsAnyAll.EPLSubselectUngroupedWHavingWIn)
+            return None
         assert plan.select is not None
         values = [plan.select(k, a, o) for k, a in groups]
         if plan.item is None:

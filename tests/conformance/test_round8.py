@@ -170,3 +170,79 @@ def test_declared_types_stop_at_a_subquery() -> None:
     epl = ("create schema Ev (k string, v long);\n"
            "@Name('s0') select k, (select count(*) from Flow#keepall where k = 1) as c from Ev")
     compile_module(epl)  # Flow's k has no declared type: not checked
+
+
+# -- aggregating subqueries under exists / in / any / all --------------------------------------------
+
+AGG_SUB = ("espertechinc/esper regression-lib EPLSubselectAggregatedInExistsAnyAll ({}) and "
+           "SubselectNRForgeFactory.createStrategyExists / SubselectForgeNREqualsInAggregated (an ungrouped "
+           "aggregating subquery has its one row even over no events: exists without HAVING is always "
+           "true; HAVING null or false makes exists false and in/any/all null)")
+SB = "Flow(e = 'sb')#keepall"
+
+
+def value_events(epl: str, steps: list[tuple[Any, ...]], ncols: int) -> tuple[list[tuple[Any, ...]],
+                                                                             list[tuple[Any, ...]]]:
+    """Esper's SupportBean (e='sb', k, ip) and SupportValueEvent (e='ve', value): each 've' step
+    carries the row Esper gives; returns (Esper's rows, ours)."""
+    h = Harness(epl)
+    expected = []
+    for t, step in enumerate(steps, start=1):
+        if step[0] == "sb":
+            h.send(t, e="sb", k=step[1], ip=step[2])
+        else:
+            h.send(t, e="ve", value=step[1])
+            expected.append(step[2])
+    got = [tuple(r.values[f"c{i}"] for i in range(ncols)) for r in h.of("s0")]
+    return expected, got
+
+
+@pytest.mark.esper("subquery-aggregated", cite=AGG_SUB.format("EPLSubselectUngroupedWOHavingWExists, with "
+                                                              "a data window"))
+def test_exists_over_an_ungrouped_aggregate_is_true_over_no_events() -> None:
+    epl = (f"@Name('s0') select exists (select sum(ip) from {SB}) as c0, not exists (select sum(ip) from {SB}) "
+           f"as c1, exists (select count(*) from {SB} where ip > 100) as c2 from Flow(e = 've')")
+    expected, got = value_events(epl, [("ve", -1, (True, False, True)), ("sb", "E1", 1),
+                                       ("ve", -1, (True, False, True))], 3)
+    assert got == expected
+
+
+@pytest.mark.esper("subquery-aggregated", cite=AGG_SUB.format("EPLSubselectUngroupedWHavingWExists, "
+                                                              "EPLSubselectGroupedWOHavingWExists"))
+def test_exists_over_aggregates_with_having_or_groups() -> None:
+    epl = (f"@Name('s0') select exists (select sum(ip) from {SB} having sum(ip) < 15) as c0, "
+           f"exists (select sum(ip) from {SB} group by k) as c1 from Flow(e = 've')")
+    expected, got = value_events(epl, [("ve", -1, (False, False)), ("sb", "E1", 1), ("ve", -1, (True, True)),
+                                       ("sb", "E1", 100), ("ve", -1, (False, True))], 2)
+    assert got == expected
+
+
+@pytest.mark.esper("subquery-aggregated", cite=AGG_SUB.format("EPLSubselectUngroupedWHavingWIn, "
+                                                              "...WEqualsAllAnySome, ...WRelOpAllAnySome, with "
+                                                              "count(*) > 1 for last(theString) != 'E1'"))
+def test_in_any_all_over_an_ungrouped_aggregate_failing_having_are_null() -> None:
+    sub = f"(select sum(ip) from {SB} having count(*) > 1)"
+    epl = (f"@Name('s0') select value in {sub} as c0, value not in {sub} as c1, value = all {sub} as c2, "
+           f"value = any {sub} as c3, value < all {sub} as c4, value < any {sub} as c5 from Flow(e = 've')")
+    none6 = (None,) * 6
+    expected, got = value_events(epl, [
+        ("ve", 10, none6), ("sb", "E1", 10), ("ve", 10, none6),
+        ("sb", "E2", 0), ("ve", 10, (True, False, True, True, False, False)),
+        ("sb", "E3", 1), ("ve", 10, (False, True, False, False, True, True)),
+        ("sb", "E4", -1000), ("ve", 10, (False, True, False, False, False, False))], 6)
+    assert got == expected
+
+
+@pytest.mark.esper("subquery-aggregated", cite=AGG_SUB.format("EPLSubselectGroupedWOHavingWIn, "
+                                                              "...GroupedWOHavingWRelOpAllAnySome, "
+                                                              "...UngroupedWOHavingWIn"))
+def test_in_any_all_over_groups_and_over_no_rows() -> None:
+    grouped = f"(select sum(ip) from {SB} group by k)"
+    ungrouped = f"(select sum(ip) from {SB})"
+    epl = (f"@Name('s0') select value in {grouped} as c0, value < all {grouped} as c1, value < any {grouped} "
+           f"as c2, value in {ungrouped} as c3 from Flow(e = 've')")
+    expected, got = value_events(epl, [
+        ("ve", 10, (False, True, False, None)), ("sb", "E1", 19), ("sb", "E2", 11),
+        ("ve", 10, (False, True, True, False)), ("ve", 11, (True, False, True, False)),
+        ("sb", "E3", -20), ("ve", 10, (False, False, True, True))], 4)
+    assert got == expected
