@@ -246,3 +246,63 @@ def test_in_any_all_over_groups_and_over_no_rows() -> None:
         ("ve", 10, (False, True, True, False)), ("ve", 11, (True, False, True, False)),
         ("sb", "E3", -20), ("ve", 10, (False, False, True, True))], 4)
     assert got == expected
+
+
+# -- on-merge: several actions of one matched clause -------------------------------------------------
+
+NWM = ("espertechinc/esper regression-lib suite/infra/nwtable/InfraNWTableOnMerge.{} (named window) and "
+       "InfraOnMergeActionUpd/InfraOnMergeActionDel: an update adds a copy of the matched row with its "
+       "assignments and removes the matched row; a delete removes the matched row")
+MW = ("@Name('create') create window W#keepall as (p0 string, p1 long);\n"
+      "insert into W select s as p0, v as p1 from Flow(e = 'i');\n"
+      "@Name('s0') on Flow(e = 'dump') select w.p0 as p0, w.p1 as p1 from W as w order by p1;\n")
+
+
+@pytest.mark.parametrize("actions", ["then delete then update set p1 = t.v", "then update set p1 = t.v then delete"])
+@pytest.mark.esper("on-merge", cite=NWM.format("InfraDeleteThenUpdate"))
+def test_merge_delete_and_update_leave_the_updated_row(actions: str) -> None:
+    epl = MW + f"@Name('m') on Flow(e = 't') as t merge W as w where t.s = w.p0 when matched {actions}"
+    h = Harness(epl)
+    h.send(1, e="i", s="A", v=1)
+    h.send(2, e="t", s="A", v=10)
+    h.send(3, e="dump")
+    assert [(r.values["p0"], r.values["p1"]) for r in h.of("s0")] == [("A", 10)]
+    assert [(r.time_ms, r.removed, r.values["p1"]) for r in h.of("create")] == [(1, False, 1), (2, False, 10),
+                                                                                 (2, True, 1)]
+    assert [(r.removed, r.values["p1"]) for r in h.of("m") if not r.removed] == [(False, 10)]
+
+
+@pytest.mark.esper("on-merge", cite=NWM.format("InfraMultiactionDeleteUpdate (the conditions of the later actions "
+                                               "read the last updated row; an update's result is never deleted)"))
+def test_merge_multiaction_delete_update() -> None:
+    epl = ("@Name('create') create window W#keepall as (theString string, intPrimitive long);\n"
+           "insert into W select s as theString, v as intPrimitive from Flow(e = 'sb');\n"
+           "on Flow(e = 'st0') as st0 merge W as win where st0.key0 = win.theString when matched\n"
+           " then delete where intPrimitive < 0\n"
+           " then update set intPrimitive = st0.p00 where intPrimitive = 3000 or p00 = 3000\n"
+           " then update set intPrimitive = 999 where intPrimitive = 1000\n"
+           " then delete where intPrimitive = 1000\n"
+           " then update set intPrimitive = 1999 where intPrimitive = 2000\n"
+           " then delete where intPrimitive = 2000;\n"
+           "@Name('s0') on Flow(e = 'dump') select win.theString as s, win.intPrimitive as v from W as win")
+    h = Harness(epl)
+    t = 0
+    for s, v, p in [("E1", 1, 0), ("E2", -1, 0), ("E3", 3000, 3), ("E4", 4, 3000), ("E5", 1000, 0), ("E6", 2000, 0)]:
+        h.send(t := t + 1, e="sb", s=s, v=v)
+        h.send(t := t + 1, e="st0", key0=s, p00=p)
+    h.send(t + 1, e="dump")
+    assert sorted((r.values["s"], r.values["v"]) for r in h.of("s0")) == [
+        ("E1", 1), ("E3", 3), ("E4", 3000), ("E5", 999), ("E6", 1999)]
+
+
+@pytest.mark.esper("on-merge", cite=NWM.format("named window: each update copies the matched row "
+                                               "(EventBeanUpdateHelperWCopy.updateWCopy), so two updates that "
+                                               "apply leave two rows"))
+def test_merge_two_updates_leave_two_rows() -> None:
+    epl = MW + ("on Flow(e = 't') as t merge W as w where t.s = w.p0 when matched "
+                "then update set p1 = w.p1 + 10 then update set p1 = w.p1 + 100")
+    h = Harness(epl)
+    h.send(1, e="i", s="A", v=1)
+    h.send(2, e="t", s="A")
+    h.send(3, e="dump")
+    assert [(r.values["p0"], r.values["p1"]) for r in h.of("s0")] == [("A", 11), ("A", 101)]
