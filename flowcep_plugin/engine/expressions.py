@@ -295,6 +295,14 @@ def static_kind(e: A.Expr | None, declared: DeclaredKinds | None = None) -> str 
         kinds = {static_kind(v, declared) for _w, v in e.whens} | {static_kind(e.default, declared)}
         kinds.discard(None)
         return kinds.pop() if len(kinds) == 1 else None
+    if isinstance(e, A.Call) and e.name == "coalesce":
+        # its type is its arguments' common type: one known text argument makes it text (or,
+        # beside a number, an error), so coalesce(v, 'x') = 1 is refused whatever v holds
+        kinds = {static_kind(a, declared) for a in e.args}
+        kinds.discard(None)
+        return kinds.pop() if len(kinds) == 1 else None
+    if isinstance(e, A.Call) and _row_minmax(e):
+        return "number"  # max/min(a, b, ...) take and give numbers (ExprMinMaxRowNode)
     return None
 
 

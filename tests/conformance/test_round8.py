@@ -306,3 +306,17 @@ def test_merge_two_updates_leave_two_rows() -> None:
     h.send(2, e="t", s="A")
     h.send(3, e="dump")
     assert [(r.values["p0"], r.values["p1"]) for r in h.of("s0")] == [("A", 11), ("A", 101)]
+
+
+@pytest.mark.parametrize("epl, needle", [
+    ("select * from pattern [every a=Flow(coalesce(v, 'x') = 1)]", "coalesce(v, 'x') is text and 1 is number"),
+    ("select max(v, 2) = 'a' as c from Flow", "max(v, 2) is number and 'a' is text"),
+    ("select case when v > 1 then coalesce(v, 1) else 'x' end as c from Flow", "case results mix number and text"),
+])
+@pytest.mark.esper("expr-types-invalid", cite="espertechinc/esper ExprCoalesceNode (its type is its arguments' common "
+                   "type: a text argument makes it text, or an error beside a number, whatever the other argument "
+                   "holds) and ExprMinMaxRowNode (numbers): the comparisons then fail ExprEqualsNodeImpl's check")
+def test_coalesce_and_row_max_have_the_type_of_their_known_arguments(epl: str, needle: str) -> None:
+    with pytest.raises(EPLError) as info:
+        compile_module(epl)
+    assert needle in str(info.value)
