@@ -303,6 +303,10 @@ def static_kind(e: A.Expr | None, declared: DeclaredKinds | None = None) -> str 
         return kinds.pop() if len(kinds) == 1 else None
     if isinstance(e, A.Call) and _row_minmax(e):
         return "number"  # max/min(a, b, ...) take and give numbers (ExprMinMaxRowNode)
+    if isinstance(e, A.Call) and e.name in ("count", "sum", "avg", "median", "stddev", "avedev"):
+        return "number"  # Esper's count is a long; the others take and give numbers
+    if isinstance(e, A.Call) and e.name in ("min", "max") and len(e.args) == 1:
+        return static_kind(e.args[0], declared)  # the aggregate has its argument's type
     return None
 
 

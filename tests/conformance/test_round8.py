@@ -312,11 +312,15 @@ def test_merge_two_updates_leave_two_rows() -> None:
     ("select * from pattern [every a=Flow(coalesce(v, 'x') = 1)]", "coalesce(v, 'x') is text and 1 is number"),
     ("select max(v, 2) = 'a' as c from Flow", "max(v, 2) is number and 'a' is text"),
     ("select case when v > 1 then coalesce(v, 1) else 'x' end as c from Flow", "case results mix number and text"),
+    ("select count(*) as c from Flow having count(*) = 'a'", "count(*) is number and 'a' is text"),
+    ("select sum(v) > 'x' as c from Flow", "sum(v) is number and 'x' is text"),
+    ("select max('a') = 1 as c from Flow", "max('a') is text and 1 is number"),
 ])
 @pytest.mark.esper("expr-types-invalid", cite="espertechinc/esper ExprCoalesceNode (its type is its arguments' common "
                    "type: a text argument makes it text, or an error beside a number, whatever the other argument "
-                   "holds) and ExprMinMaxRowNode (numbers): the comparisons then fail ExprEqualsNodeImpl's check")
-def test_coalesce_and_row_max_have_the_type_of_their_known_arguments(epl: str, needle: str) -> None:
+                   "holds), ExprMinMaxRowNode (numbers), the aggregation forges' result types (count a long, sum/avg "
+                   "numbers, min/max their argument's type): the comparisons then fail ExprEqualsNodeImpl's check")
+def test_functions_and_aggregates_have_their_known_type(epl: str, needle: str) -> None:
     with pytest.raises(EPLError) as info:
         compile_module(epl)
     assert needle in str(info.value)
