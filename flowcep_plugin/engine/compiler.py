@@ -356,9 +356,12 @@ class _Compiler:
                 k = kind_of_type(typ)
                 if k is None:
                     continue
-                out[(alias, prop)] = k
-                if bare:
-                    out[(prop,)] = k
+                parts = tuple(prop.split("."))
+                names = [parts, parts[1:]] if parts[0] == "ipfix" and len(parts) > 1 else [parts]
+                for name in names:  # ipfix.x is also x, as StreamDef.key resolves it
+                    out[(alias, *name)] = k
+                    if bare:
+                        out[name] = k
         return out
 
     def _select_kinds(self, s: A.SelectStmt) -> dict[tuple[str, ...], str]:

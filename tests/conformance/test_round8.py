@@ -324,3 +324,15 @@ def test_functions_and_aggregates_have_their_known_type(epl: str, needle: str) -
     with pytest.raises(EPLError) as info:
         compile_module(epl)
     assert needle in str(info.value)
+
+
+@pytest.mark.parametrize("where", ["ipfix.destinationTransportPort = '80'", "destinationTransportPort = '80'",
+                                   "f.ipfix.destinationTransportPort = '80'"])
+@pytest.mark.esper("expr-types-invalid", cite=DECLARED_CITE + "; a flow schema's dotted ipfix.x property is also x")
+def test_flow_schema_types_take_part(where: str) -> None:
+    epl = ("@Tag(name='timestamp', value='ipfix.flowEndMilliseconds') create map schema IPFIX("
+           "ipfix.flowEndMilliseconds long, ipfix.destinationTransportPort int, ipfix.sourceIPv4Address string);\n"
+           f"select * from IPFIX as f where {where}")
+    with pytest.raises(EPLError) as info:
+        compile_module(epl)
+    assert "is number and '80' is text" in str(info.value)
