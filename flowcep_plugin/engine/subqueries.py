@@ -15,8 +15,10 @@ EPLSubselectAggregatedSingleValue):
 * a scalar subquery returning no row is null, and more than one row is null too; an
   aggregating one returns its one row (``count`` 0 over nothing), or with GROUP BY/HAVING the
   one group that passes HAVING (none or several: null);
-* ``exists``: whether a row (a group, with HAVING) passes; ``x in``, ``any``, ``all``: SQL's
-  three-valued logic over the values (see ``_in`` and ``_quantified``);
+* ``exists``: whether a row (a group, with HAVING) passes, an ungrouped aggregating subquery
+  having its one row even over no events; ``x in``, ``any``, ``all``: SQL's three-valued logic
+  over the values (see ``_in`` and ``_quantified``), null over an ungrouped aggregating
+  subquery whose row fails HAVING (EPLSubselectAggregatedInExistsAnyAll);
 * a correlated subquery reads the outer event's properties in its WHERE, select list and
   HAVING: ``where zone = outer.zone`` (a WHERE equality with the outer event is a key lookup);
 * Esper refuses a subquery without a data window unless it is uncorrelated and only
