@@ -385,7 +385,11 @@ class _Compiler:
         each expression wherever it is compiled. ``declared``: the kinds of the statement's
         properties whose type is declared (not applied inside a subquery, which reads its
         own stream)."""
-        stack: list[tuple[Any, dict[tuple[str, ...], str] | None]] = [(s, declared)]
+        self._walk_types(s, declared)
+
+    def _walk_types(self, node: Any, declared: dict[tuple[str, ...], str] | None) -> None:
+        """:meth:`_refuse_static_type_errors` over any node of a statement."""
+        stack: list[tuple[Any, dict[tuple[str, ...], str] | None]] = [(node, declared)]
         while stack:
             n, kinds = stack.pop()
             if isinstance(n, tuple):
@@ -1449,8 +1453,15 @@ class _Compiler:
 
     def on_statement(self, s: A.OnStmt, name: str) -> OnPlan:
         """``on Trigger ... W``: functions of (trigger row r0, window row r1)."""
-        self._refuse_static_type_errors(s, self._declared_kinds(
-            [(s.trigger.name, s.trigger.stream), (s.window_alias or s.window, s.window)], False))
+        # a bare name is the declared stream's that has it (as resolve() finds it), but the
+        # trigger's filter and a 'when not matched' clause read the trigger alone
+        both = [(s.trigger.name, s.trigger.stream), (s.window_alias or s.window, s.window)]
+        kinds = self._declared_kinds(both, True)
+        trigger_kinds = self._declared_kinds(both[:1], True)
+        self._walk_types(s.trigger, trigger_kinds)
+        self._walk_types((s.where, s.items, s.assignments, s.order_by), kinds)
+        for w in s.whens:
+            self._walk_types(w, kinds if w.matched else trigger_kinds)
         if s.window not in self.named:
             raise self.err(f"on ... {s.window}: not a named window (declare it with create window; "
                            f"named windows: {', '.join(sorted(self.named)) or 'none'})", s.window_pos)
@@ -1506,7 +1517,7 @@ class _Compiler:
             code = "(" + "".join(gen.value(it.expr) + ", " for it in items) + ")"
             return compile_row_function(["r0", "r1"], code, gen.consts)
 
-        kinds = self._declared_kinds([(t_alias, trig.stream), (w_alias, s.window)], False)
+        kinds = self._declared_kinds([(t_alias, trig.stream), (w_alias, s.window)], True)
 
         def assigns(items: tuple[A.Assignment, ...]) -> list[tuple[str, Any]]:
             out = []

@@ -138,6 +138,10 @@ DECLARED_CITE = ("espertechinc/esper: a named window's columns and a schema's pr
      "w.v is number, column 'k' of named window W is string"),
     (WIN + "on Flow(s = 'x') as f merge W as w where w.k = f.s when not matched then insert "
      "select f.s as k, 'q' as v", "'q' is text, column 'v' of named window W is long"),
+    (WIN + "on Flow(s = 'x') as f delete from W as w where v = 'a'", "v is number and 'a' is text"),
+    (WIN + "on Flow(s = 'x') as f update W as w set v = k", "k is text, column 'v' of named window W is long"),
+    (WIN + "on Flow(s = 'x') as f merge W as w where w.k = f.s when matched and v > 'a' then delete",
+     "v is number and 'a' is text"),
     ("create schema Ev (k string, v long); @Name('s0') select k from Ev where v = 'a'",
      "v is number and 'a' is text"),
     ("create schema Ev (k string, v long); @Name('s0') select k from Ev as e where e.k between 1 and 2",
@@ -162,6 +166,16 @@ def test_declared_types_that_fit_still_run() -> None:
     got = deliveries(epl, [(1, {"s": "a", "v": 1}), (2, {"s": "b", "v": 7}),
                            (3, {"s": "x", "k": "a"}), (4, {"s": "x", "k": "b"}), (5, {"s": "dump"})], "k", "v", "d")
     assert got == [(5, "+", None, 2, 1.0), (5, "+", "b", 7, 7.0)]
+
+
+@pytest.mark.esper("expr-types", cite=DECLARED_CITE + "; an on-statement's bare name is the declared stream's that "
+                   "has it (the window's, beside an undeclared trigger), but its trigger filter and a 'when not "
+                   "matched' clause read the trigger alone")
+def test_bare_names_in_on_statements_follow_their_stream() -> None:
+    for epl in (WIN + "on Flow(v = 'x') as f delete from W as w",
+                WIN + "on Flow as f merge W as w where w.k = f.s when not matched and v > 'a' then insert "
+                      "select f.s as k, 1 as v"):
+        compile_module(epl)  # v is the trigger's (a flow: no declared type): not checked
 
 
 @pytest.mark.esper("expr-types", cite=DECLARED_CITE + "; in a subquery a bare name is the subquery's stream's, "
