@@ -1100,7 +1100,8 @@ class _Compiler:
             return ms
 
         def count(arg: Any) -> int:
-            if isinstance(arg, A.Literal) and isinstance(arg.value, int) and arg.value > 0:
+            if isinstance(arg, A.Literal) and isinstance(arg.value, int) and not isinstance(arg.value, bool) \
+                    and arg.value > 0:  # Esper: an integer-type parameter (true is not 1)
                 return arg.value
             if isinstance(arg, A.Expr) and not isinstance(arg, A.Literal):  # h-erefuse
                 raise self.err(f"unsupported construct: {name}: a size computed from an expression, a "
@@ -1245,13 +1246,13 @@ class _Compiler:
             a = v.args[0]
             if isinstance(a, A.TimePeriod):
                 arg = a.ms
-            elif isinstance(a, A.Literal) and isinstance(a.value, (int, float)):
+            elif isinstance(a, A.Literal) and isinstance(a.value, (int, float)) and not isinstance(a.value, bool):
                 arg = math.floor(a.value * 1000 + 0.5)
             if arg is not None and arg < 1:  # Esper: "Time window view requires a size of at least 1 msec"
                 raise self.err(f"named window {w.name}: the time period must be at least 1 msec", v.pos)
         elif name == "length" and len(v.args) == 1:
             a = v.args[0]
-            if isinstance(a, A.Literal) and isinstance(a.value, int) and a.value > 0:
+            if isinstance(a, A.Literal) and isinstance(a.value, int) and not isinstance(a.value, bool) and a.value > 0:
                 arg = a.value
         elif name in ("unique", "firstunique") and v.args and all(isinstance(a, A.Prop) for a in v.args):
             sd = self.streams[w.name]

@@ -350,3 +350,26 @@ def test_flow_schema_types_take_part(where: str) -> None:
     with pytest.raises(EPLError) as info:
         compile_module(epl)
     assert "is number and '80' is text" in str(info.value)
+
+
+# -- true is not the number 1 -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("epl, needle", [
+    ("select -true as a from Flow", "true is boolean, '-' takes a number"),
+    ("select count(*) as c from Flow#length(true)", "length: expected a positive number of events"),
+    ("select count(*) as c from Flow#length_batch(true)", "length_batch: expected a positive number of events"),
+    ("select count(*) as c from Flow#firstlength(true)", "firstlength: expected a positive number of events"),
+    ("select count(*) as c from Flow#sort(true, v)", "sort: expected a positive number of events"),
+    ("select count(*) as c from Flow#time_length_batch(1 sec, true)", "time_length_batch: expected a positive"),
+    ("select 1 as one from pattern [timer:interval(true)]", "unsupported construct: a time period"),
+    ("create window W#length(true) as (k string)", "unsupported construct: view #length on named window W"),
+    ("create window W#time(true) as (k string)", "unsupported construct: view #time on named window W"),
+])
+@pytest.mark.esper("expr-types-invalid", cite="espertechinc/esper view factories' parameter validation (\"Length "
+                   "window view requires a single integer-type parameter\", ViewParameterHelper.validateAndEvaluate"
+                   "TimeDelta for time periods) and ExprUnaryMinusNode (numbers only): FlowCEP took the boolean true "
+                   "as the number 1 (Python's bool is an int), so #length(true) ran as #length(1) and -true as -1")
+def test_true_is_not_a_number(epl: str, needle: str) -> None:
+    with pytest.raises(EPLError) as info:
+        compile_module(epl)
+    assert needle in str(info.value)
