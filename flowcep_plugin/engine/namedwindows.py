@@ -460,10 +460,8 @@ class OnTrigger:
             self.nw.update(t, rid, copies[0])
             for extra in copies[1:]:
                 self.nw.insert(t, extra)
-            props = self.nw.plan.props
-            out.extend(Row(self.name, self.stream, t, {k: c.get(k) for k in props} if props is not None else dict(c))
-                       for c in copies)
-            olds.extend(dict(orig) for _ in range(len(copies) + deleted))
+            out.extend(Row(self.name, self.stream, t, dict(c)) for c in copies)
+            olds.extend([orig] * (len(copies) + deleted))
         elif deleted:
             gone = self.nw.delete(t, [rid])
             olds.extend(gone * deleted)
