@@ -195,6 +195,18 @@ class NamedWindow:
         """An on-update/merge changed a row: it keeps its place (and expiry); consumers see
         the new values as arriving and the previous ones as leaving."""
         t0, old_row = self.rows[rid]
+        evicted: list[tuple[int, dict[str, Any]]] = []
+        if self.plan.view in ("unique", "firstunique"):
+            other = self.uniq.get(self._unique_key(new_row))
+            if other is not None and other != rid:
+                # the new values take a key another row holds: Esper's unique view lets that
+                # row go (UniqueByPropertyView), its first-unique view keeps the first row and
+                # does not take the new values, so the updated row leaves
+                if self.plan.view == "firstunique":
+                    self._remove(rid)
+                    self._post(Post(t, _events([]), _events([(t0, old_row)])))
+                    return
+                evicted.append(self._remove(other))
         for k, ix in self.indexes.items():
             ids = ix.get(hashable(old_row.get(k)))
             if ids is not None:
@@ -207,7 +219,7 @@ class NamedWindow:
                 del self.uniq[self._unique_key(old_row)]
             self.uniq[self._unique_key(new_row)] = rid
         self.rows[rid] = (t0, new_row)  # same key: the row keeps its place in the window
-        self._post(Post(t, _events([(t, new_row)]), _events([(t0, old_row)])))
+        self._post(Post(t, _events([(t, new_row)]), _events([*evicted, (t0, old_row)])))
 
     # -- the runtime's statement protocol -----------------------------------------------------------
     def prefilter(self, idx: int, ev: Events) -> Events:

@@ -373,3 +373,29 @@ def test_true_is_not_a_number(epl: str, needle: str) -> None:
     with pytest.raises(EPLError) as info:
         compile_module(epl)
     assert needle in str(info.value)
+
+
+# -- an update that gives a row the key another row of a unique window holds -------------------------
+
+UPD_KEY = ("create window W#{view}(k) as (k string, v long);\n"
+           "insert into W select s as k, v from Flow(e = 'i');\n"
+           "on Flow(e = 'u') as u update W as w set k = 'B' where w.k = 'A';\n"
+           "@Name('s0') on Flow(e = 'dump') select w.k as k, w.v as v from W as w;\n"
+           "@Name('c') select count(*) as c from W")
+
+
+@pytest.mark.parametrize("view, rows, counts", [
+    ("unique", [("B", 1)], [1, 2, 1]),       # the row that held B leaves
+    ("firstunique", [("B", 2)], [1, 2, 1]),  # the first B stays; the updated row is not taken
+])
+@pytest.mark.esper("named-window-on", cite="espertechinc/esper: a named window's on-update hands its data window the "
+                   "updated copy as new and the row as old (NamedWindowOnUpdateView); UniqueByPropertyView lets the row "
+                   "holding the copy's key go, FirstUniqueByPropertyView keeps it and does not take the copy")
+def test_update_into_a_key_another_row_holds(view: str, rows: list[tuple[str, int]], counts: list[int]) -> None:
+    h = Harness(UPD_KEY.format(view=view))
+    h.send(1, e="i", s="A", v=1)
+    h.send(2, e="i", s="B", v=2)
+    h.send(3, e="u")
+    h.send(4, e="dump")
+    assert [(r.values["k"], r.values["v"]) for r in h.of("s0")] == rows
+    assert [r.values["c"] for r in h.of("c")] == counts
