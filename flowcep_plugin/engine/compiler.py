@@ -27,7 +27,10 @@ from .expressions import (
     compile_row_function,
     find_aggregates,
     is_aggregate,
+    kind_of_type,
     props_of,
+    static_double,
+    static_kind,
     type_error,
 )
 from .intersect import INTERSECT_VIEWS
@@ -339,25 +342,69 @@ class _Compiler:
                            "aggregate while every select item is an aggregate (Esper evaluates that HAVING "
                            "with no event; select the property too, or aggregate it)", p.pos)
 
-    def _refuse_static_type_errors(self, s: A.SelectStmt) -> None:
+    def _declared_kinds(self, refs: list[tuple[str, str]], bare: bool) -> dict[tuple[str, ...], str]:
+        """The kinds of the properties whose type is declared (a named window's columns, a
+        schema's properties) of the streams ``(alias, stream)``, under ``alias.p`` and, when
+        ``bare``, ``p``: Esper knows these types and validates operands against them."""
+        out: dict[tuple[str, ...], str] = {}
+        for alias, stream in refs:
+            sd = self.streams.get(stream)
+            types = dict(sd.types) if sd is not None and sd.types else {}
+            if not types and stream in self.named:
+                types = dict(self.named[stream].types or ())
+            for prop, typ in types.items():
+                k = kind_of_type(typ)
+                if k is None:
+                    continue
+                parts = tuple(prop.split("."))
+                names = [parts, parts[1:]] if parts[0] == "ipfix" and len(parts) > 1 else [parts]
+                for name in names:  # ipfix.x is also x, as StreamDef.key resolves it
+                    out[(alias, *name)] = k
+                    if bare:
+                        out[name] = k
+        return out
+
+    def _select_kinds(self, s: A.SelectStmt) -> dict[tuple[str, ...], str]:
+        """:meth:`_declared_kinds` of a SELECT's streams (none for a pattern: its tags are
+        events of several streams); a bare name only when there is one stream."""
+        if isinstance(s.sources, A.PatternSource):
+            return {}
+        refs = [(r.name, r.stream) for r in s.sources]
+        return self._declared_kinds(refs, len(refs) == 1)
+
+    def _refuse_static_type_errors(self, s: A.SelectStmt | A.OnStmt | A.CreateContextStmt
+                                   | A.CreateWindowStmt,
+                                   declared: dict[tuple[str, ...], str] | None = None) -> None:
         """Operands whose types are known whatever the events hold (literals, arithmetic,
         conditions) and that Esper's expression validation refuses (``'a' = 1``, ``not 1``,
         ``case when 1 then ...``, ``v in ('a', 1)``) are a compile error here too: FlowCEP would
         run them with a meaning Esper never gives (a comparison that is always false, a number
-        taken as true). Operands of unknown type (a flow's properties) are not checked."""
-        stack: list[Any] = [s]
+        taken as true). Operands of unknown type (a flow's properties) are not checked. Every
+        statement that holds expressions is walked (a SELECT, an on-statement's filter, where,
+        set and merge actions, a context's filters, a named window's view), as Esper validates
+        each expression wherever it is compiled. ``declared``: the kinds of the statement's
+        properties whose type is declared (not applied inside a subquery, which reads its
+        own stream)."""
+        self._walk_types(s, declared)
+
+    def _walk_types(self, node: Any, declared: dict[tuple[str, ...], str] | None) -> None:
+        """:meth:`_refuse_static_type_errors` over any node of a statement."""
+        stack: list[tuple[Any, dict[tuple[str, ...], str] | None]] = [(node, declared)]
         while stack:
-            n = stack.pop()
+            n, kinds = stack.pop()
             if isinstance(n, tuple):
-                stack.extend(n)
+                stack.extend((x, kinds) for x in n)
                 continue
             if not dataclasses.is_dataclass(n) or isinstance(n, type):
                 continue
+            if isinstance(n, A.Subquery):
+                kinds = None
             if isinstance(n, A.Expr):
-                bad = type_error(n)
+                bad = type_error(n, kinds)
                 if bad is not None:
                     raise self.err(f"{bad[1]} (as in Esper: implicit conversion not allowed)", bad[0].pos)
-            stack.extend(getattr(n, f.name) for f in dataclasses.fields(n) if f.name not in ("pos", "text"))
+            stack.extend((getattr(n, f.name), kinds) for f in dataclasses.fields(n)
+                         if f.name not in ("pos", "text"))
 
     def _refuse_select_names(self, s: A.SelectStmt) -> None:
         """A select-clause name read in WHERE, GROUP BY or HAVING is an error.
@@ -408,7 +455,7 @@ class _Compiler:
                 A.SelectItem(A.Prop((m.name,), pos=m.expr.pos, text=m.name), None)
                 for m in s.match_recognize.measures))
         self._refuse_select_names(s)
-        self._refuse_static_type_errors(s)
+        self._refuse_static_type_errors(s, self._select_kinds(s))
         if not (s.order_by or s.limit is not None or s.distinct):
             return self._select(s, name)
         from .ordering import KeyGetter, make_shaper
@@ -1053,7 +1100,8 @@ class _Compiler:
             return ms
 
         def count(arg: Any) -> int:
-            if isinstance(arg, A.Literal) and isinstance(arg.value, int) and arg.value > 0:
+            if isinstance(arg, A.Literal) and isinstance(arg.value, int) and not isinstance(arg.value, bool) \
+                    and arg.value > 0:  # Esper: an integer-type parameter (true is not 1)
                 return arg.value
             if isinstance(arg, A.Expr) and not isinstance(arg, A.Literal):  # h-erefuse
                 raise self.err(f"unsupported construct: {name}: a size computed from an expression, a "
@@ -1187,6 +1235,7 @@ class _Compiler:
             self.ctx_plans[c.name] = self.context_plan(c)
 
     def window_plan(self, w: A.CreateWindowStmt, props: list[str] | None) -> NamedWindowPlan:
+        self._refuse_static_type_errors(w)
         if len(w.views) > 1:
             raise self.err(f"unsupported construct: chained views on named window {w.name} "
                            "(use one data window)", w.views[1].pos)
@@ -1197,13 +1246,13 @@ class _Compiler:
             a = v.args[0]
             if isinstance(a, A.TimePeriod):
                 arg = a.ms
-            elif isinstance(a, A.Literal) and isinstance(a.value, (int, float)):
+            elif isinstance(a, A.Literal) and isinstance(a.value, (int, float)) and not isinstance(a.value, bool):
                 arg = math.floor(a.value * 1000 + 0.5)
             if arg is not None and arg < 1:  # Esper: "Time window view requires a size of at least 1 msec"
                 raise self.err(f"named window {w.name}: the time period must be at least 1 msec", v.pos)
         elif name == "length" and len(v.args) == 1:
             a = v.args[0]
-            if isinstance(a, A.Literal) and isinstance(a.value, int) and a.value > 0:
+            if isinstance(a, A.Literal) and isinstance(a.value, int) and not isinstance(a.value, bool) and a.value > 0:
                 arg = a.value
         elif name in ("unique", "firstunique") and v.args and all(isinstance(a, A.Prop) for a in v.args):
             sd = self.streams[w.name]
@@ -1224,15 +1273,37 @@ class _Compiler:
         return NamedWindowPlan(info, props, name, arg, [sp], str(n.value) if n is not None else w.name)
 
     def check_window_producers(self, name: str, producers: list[Any]) -> None:
-        """INSERT INTO a named window: the names inserted must be the window's columns."""
+        """INSERT INTO a named window: the names inserted must be the window's columns, and a
+        value of a known type must suit the column's declared type."""
         props = self.streams[name].props
         if props is None:
             return
+        types = self.streams[name].types or dict(self.named[name].types or ())
         for p in producers:
+            kinds = self._select_kinds(p) if isinstance(p, A.SelectStmt) else None
             for item in p.items or ():
                 if item.name not in props:
                     raise self.err(f"insert into {name}: {item.name!r} is not a column of the named "
                                    f"window (columns: {', '.join(props)})", item.expr.pos)
+                self._check_assignment(name, item.name, types.get(item.name, ""), item.expr, kinds)
+
+    def _check_assignment(self, window: str, col: str, typ: str, value: A.Expr,
+                          kinds: dict[tuple[str, ...], str] | None) -> None:
+        """A value of a known kind written to a column of a declared type must suit it, as
+        Esper's type widening does ("Invalid assignment of column ... column and parameter
+        types mismatch"): text, a number and a condition do not mix, and a double is not
+        narrowed into an integer column (an integer into a double column is widened)."""
+        want = kind_of_type(typ) if typ else None
+        if want is None:
+            return
+        got = static_kind(value, kinds)
+        if got is not None and got != want:
+            raise self.err(f"{_shown_expr(value)} is {got}, column {col!r} of named window {window} is "
+                           f"{typ} (as in Esper: column and parameter types mismatch)", value.pos)
+        if want == "number" and typ.lower() in _INTEGER_TYPES and static_double(value):
+            raise self.err(f"{_shown_expr(value)} is a double, column {col!r} of named window {window} is "
+                           f"{typ}: a double is not narrowed to an integer (as in Esper: column and parameter "
+                           "types mismatch)", value.pos)
 
     def check_window_reads(self, s: A.SelectStmt) -> None:
         """A statement reading a named window takes the window's rows as they are."""
@@ -1250,6 +1321,7 @@ class _Compiler:
                 raise self.err(f"unsupported construct: prior() over named window {ref.stream}", s.pos)
 
     def context_plan(self, c: A.CreateContextStmt) -> ContextPlan:
+        self._refuse_static_type_errors(c)
         if c.kind == "fixed":
             if c.period_ms <= 0:
                 raise self.err("context end after: expected a positive time period", c.pos)
@@ -1382,6 +1454,15 @@ class _Compiler:
 
     def on_statement(self, s: A.OnStmt, name: str) -> OnPlan:
         """``on Trigger ... W``: functions of (trigger row r0, window row r1)."""
+        # a bare name is the declared stream's that has it (as resolve() finds it), but the
+        # trigger's filter and a 'when not matched' clause read the trigger alone
+        both = [(s.trigger.name, s.trigger.stream), (s.window_alias or s.window, s.window)]
+        kinds = self._declared_kinds(both, True)
+        trigger_kinds = self._declared_kinds(both[:1], True)
+        self._walk_types(s.trigger, trigger_kinds)
+        self._walk_types((s.where, s.items, s.assignments, s.order_by), kinds)
+        for w in s.whens:
+            self._walk_types(w, kinds if w.matched else trigger_kinds)
         if s.window not in self.named:
             raise self.err(f"on ... {s.window}: not a named window (declare it with create window; "
                            f"named windows: {', '.join(sorted(self.named)) or 'none'})", s.window_pos)
@@ -1437,6 +1518,8 @@ class _Compiler:
             code = "(" + "".join(gen.value(it.expr) + ", " for it in items) + ")"
             return compile_row_function(["r0", "r1"], code, gen.consts)
 
+        kinds = self._declared_kinds([(t_alias, trig.stream), (w_alias, s.window)], True)
+
         def assigns(items: tuple[A.Assignment, ...]) -> list[tuple[str, Any]]:
             out = []
             for a in items:
@@ -1447,6 +1530,7 @@ class _Compiler:
                 if key is None:
                     raise self.err(f"set {a.target.text}: not a column of named window {s.window} "
                                    f"(columns: {', '.join(wsd.props or [])})", a.target.pos)
+                self._check_assignment(s.window, key, (wsd.types or {}).get(key, ""), a.value, kinds)
                 gen = CodeGen(fn, assign_res)
                 code = gen.value(a.value)
                 if (wsd.types or {}).get(key, "").lower() in ("double", "float", "java.lang.double"):
@@ -1569,6 +1653,17 @@ def _replace_calls(node: Any, names: frozenset[str], repl: Callable[[A.Call], A.
         new = tuple(_replace_calls(x, names, repl) for x in node)
         return node if all(a is b for a, b in zip(new, node, strict=True)) else new
     return node
+
+
+_INTEGER_TYPES = frozenset(("int", "integer", "long", "short", "byte", "biginteger", "java.lang.integer",
+                            "java.lang.long"))
+
+
+def _shown_expr(e: A.Expr) -> str:
+    """An expression as an error message names it (a text literal quoted as in EPL)."""
+    if isinstance(e, A.Literal) and isinstance(e.value, str):
+        return "'" + e.value + "'"
+    return e.text or type(e).__name__
 
 
 def _has_prior(s: A.SelectStmt) -> bool:

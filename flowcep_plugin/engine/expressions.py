@@ -255,10 +255,29 @@ def _mixes_double(results: Sequence[A.Expr]) -> bool:
 _ARITHMETIC = frozenset("+-*/%")
 
 
-def static_kind(e: A.Expr | None) -> str | None:
+#: Property (its parts as written, ``('w', 'v')`` or ``('v',)``) -> kind, for the properties
+#: whose type is declared (a named window's columns, a schema's properties).
+DeclaredKinds = Mapping[tuple[str, ...], str]
+
+
+def kind_of_type(typ: str) -> str | None:
+    """The kind of a declared type name (``long`` -> number); None for object, arrays, maps."""
+    t = typ.lower()
+    if t in ("int", "integer", "long", "short", "byte", "biginteger", "double", "float", "bigdecimal",
+             "number", "java.lang.integer", "java.lang.long", "java.lang.double"):
+        return "number"
+    if t in ("string", "java.lang.string"):
+        return "text"
+    return "boolean" if t in ("boolean", "bool", "java.lang.boolean") else None
+
+
+def static_kind(e: A.Expr | None, declared: DeclaredKinds | None = None) -> str | None:
     """``'text'``, ``'number'`` or ``'boolean'`` when ``e`` has that type whatever the events
-    hold (a literal, arithmetic, a comparison or other condition, a case of one kind), else
-    None: a property of a flow has no declared type, and null has none."""
+    hold (a literal, arithmetic, a comparison or other condition, a case of one kind, a
+    property in ``declared``), else None: a property of a flow has no declared type, and
+    null has none."""
+    if isinstance(e, A.Prop):
+        return declared.get(e.parts) if declared else None
     if isinstance(e, A.Literal):
         v = e.value
         if isinstance(v, bool):
@@ -273,9 +292,21 @@ def static_kind(e: A.Expr | None) -> str | None:
     if isinstance(e, (A.BoolOp, A.Not, A.Like, A.In, A.IsNull, A.Between)):
         return "boolean"
     if isinstance(e, A.Case):
-        kinds = {static_kind(v) for _w, v in e.whens} | {static_kind(e.default)}
+        kinds = {static_kind(v, declared) for _w, v in e.whens} | {static_kind(e.default, declared)}
         kinds.discard(None)
         return kinds.pop() if len(kinds) == 1 else None
+    if isinstance(e, A.Call) and e.name == "coalesce":
+        # its type is its arguments' common type: one known text argument makes it text (or,
+        # beside a number, an error), so coalesce(v, 'x') = 1 is refused whatever v holds
+        kinds = {static_kind(a, declared) for a in e.args}
+        kinds.discard(None)
+        return kinds.pop() if len(kinds) == 1 else None
+    if isinstance(e, A.Call) and _row_minmax(e):
+        return "number"  # max/min(a, b, ...) take and give numbers (ExprMinMaxRowNode)
+    if isinstance(e, A.Call) and e.name in ("count", "sum", "avg", "median", "stddev", "avedev"):
+        return "number"  # Esper's count is a long; the others take and give numbers
+    if isinstance(e, A.Call) and e.name in ("min", "max") and len(e.args) == 1:
+        return static_kind(e.args[0], declared)  # the aggregate has its argument's type
     return None
 
 
@@ -286,13 +317,14 @@ def _shown(e: A.Expr) -> str:
     return e.text or type(e).__name__
 
 
-def mixed_kinds(items: Sequence[A.Expr | None]) -> tuple[A.Expr, str, str] | None:
+def mixed_kinds(items: Sequence[A.Expr | None],
+                declared: DeclaredKinds | None = None) -> tuple[A.Expr, str, str] | None:
     """The first item whose static kind differs from an earlier item's, with both kinds:
     Esper's common type (JavaClassHelper.getCommonCoercionType) of text and a number, or of a
     boolean and anything else, does not exist and the statement fails to compile."""
     seen: str | None = None
     for it in items:
-        k = static_kind(it)
+        k = static_kind(it, declared)
         if k is None:
             continue
         if seen is None:
@@ -303,7 +335,7 @@ def mixed_kinds(items: Sequence[A.Expr | None]) -> tuple[A.Expr, str, str] | Non
     return None
 
 
-def type_error(e: A.Expr) -> tuple[A.Expr, str] | None:
+def type_error(e: A.Expr, declared: DeclaredKinds | None = None) -> tuple[A.Expr, str] | None:
     """Where ``e`` itself (not its children) combines operands whose static kinds Esper's
     validation refuses at compile time, the operand at fault and why; None when it is fine or
     an operand's type is not known. Esper's rules: ``=``/``!=`` need both sides numbers, or
@@ -311,10 +343,11 @@ def type_error(e: A.Expr) -> tuple[A.Expr, str] | None:
     ``< > between`` numbers or all text (ExprRelationalOpNode, ExprBetweenNode); ``in`` one
     common type (ExprInNode); ``not``/``and``/``or`` and a ``case when`` condition booleans
     (ExprNotNode, ExprAndNode, ExprOrNode, ExprCaseNode); ``-x`` and arithmetic numbers
-    (ExprMathNode); a ``like`` pattern text (ExprLikeNode)."""
+    (ExprMathNode); a ``like`` pattern text (ExprLikeNode). ``declared`` gives the kinds of
+    the properties whose type is declared."""
     def need(items: Sequence[A.Expr | None], want: str, why: str) -> tuple[A.Expr, str] | None:
         for it in items:
-            k = static_kind(it)
+            k = static_kind(it, declared)
             if k is not None and k != want:
                 assert it is not None
                 return it, f"{_shown(it)} is {k}, {why}"
@@ -323,7 +356,7 @@ def type_error(e: A.Expr) -> tuple[A.Expr, str] | None:
     if isinstance(e, A.BinOp):
         if e.op in _ARITHMETIC:
             return need((e.left, e.right), "number", f"arithmetic '{e.op}' takes numbers")
-        kinds = [static_kind(e.left), static_kind(e.right)]
+        kinds = [static_kind(e.left, declared), static_kind(e.right, declared)]
         if e.op in ("=", "==", "!=", "<>"):
             if None not in kinds and kinds[0] != kinds[1]:
                 op = "=" if e.op == "==" else e.op
@@ -346,13 +379,13 @@ def type_error(e: A.Expr) -> tuple[A.Expr, str] | None:
         return need((e.pattern,), "text", f"the {'regexp' if e.regexp else 'like'} pattern is text")
     if isinstance(e, A.Between):
         items = (e.item, e.low, e.high)
-        if any(static_kind(x) == "boolean" for x in items):
+        if any(static_kind(x, declared) == "boolean" for x in items):
             return need(items, "", "between compares numbers or text")
-        bad = mixed_kinds(items)
+        bad = mixed_kinds(items, declared)
         return None if bad is None else (bad[0], f"{_shown(bad[0])} is {bad[2]} beside {bad[1]}: between "
                                          "compares numbers, or text with text")
     if isinstance(e, A.In):
-        bad = mixed_kinds((e.item, *e.options))
+        bad = mixed_kinds((e.item, *e.options), declared)
         return None if bad is None else (bad[0], f"{_shown(bad[0])} is {bad[2]} beside {bad[1]}: in compares "
                                          "values of one type")
     if isinstance(e, A.Case) and e.operand is None:

@@ -195,6 +195,18 @@ class NamedWindow:
         """An on-update/merge changed a row: it keeps its place (and expiry); consumers see
         the new values as arriving and the previous ones as leaving."""
         t0, old_row = self.rows[rid]
+        evicted: list[tuple[int, dict[str, Any]]] = []
+        if self.plan.view in ("unique", "firstunique"):
+            other = self.uniq.get(self._unique_key(new_row))
+            if other is not None and other != rid:
+                # the new values take a key another row holds: Esper's unique view lets that
+                # row go (UniqueByPropertyView), its first-unique view keeps the first row and
+                # does not take the new values, so the updated row leaves
+                if self.plan.view == "firstunique":
+                    self._remove(rid)
+                    self._post(Post(t, _events([]), _events([(t0, old_row)])))
+                    return
+                evicted.append(self._remove(other))
         for k, ix in self.indexes.items():
             ids = ix.get(hashable(old_row.get(k)))
             if ids is not None:
@@ -207,7 +219,7 @@ class NamedWindow:
                 del self.uniq[self._unique_key(old_row)]
             self.uniq[self._unique_key(new_row)] = rid
         self.rows[rid] = (t0, new_row)  # same key: the row keeps its place in the window
-        self._post(Post(t, _events([(t, new_row)]), _events([(t0, old_row)])))
+        self._post(Post(t, _events([(t, new_row)]), _events([*evicted, (t0, old_row)])))
 
     # -- the runtime's statement protocol -----------------------------------------------------------
     def prefilter(self, idx: int, ev: Events) -> Events:
@@ -418,19 +430,7 @@ class OnTrigger:
                 wrow = self.nw.rows[rid][1]
                 for matched, cond, actions in whens:
                     if matched and (cond is None or cond(trow, wrow)):
-                        for a in actions:
-                            if rid not in self.nw.rows:
-                                break
-                            wrow = self.nw.rows[rid][1]
-                            if a.where is not None and not a.where(trow, wrow):
-                                continue
-                            if a.kind == "update":
-                                out.append(Row(self.name, self.stream, t,
-                                               dict(self._update(t, rid, trow, a.assigns, olds))))
-                            elif a.kind == "delete":
-                                olds.extend(self.nw.delete(t, [rid]))
-                            else:
-                                self._insert(t, trow, wrow, a, out)
+                        self._matched_actions(t, trow, rid, actions, out, olds)
                         break
             return
         for matched, cond, actions in whens:
@@ -439,6 +439,44 @@ class OnTrigger:
                     if a.where is None or a.where(trow, None):
                         self._insert(t, trow, None, a, out)
                 break
+
+    def _matched_actions(self, t: int, trow: dict[str, Any], rid: int, actions: list[MergeAction],
+                         out: list[Row], olds: list[dict[str, Any]]) -> None:
+        """The actions of one matched row's clause, as Esper applies them to a named window
+        (InfraOnMergeActionUpd/Del; InfraNWTableOnMerge.InfraDeleteThenUpdate and
+        InfraMultiactionDeleteUpdate): every update starts from the row as it was matched and
+        yields a new row (its assignments in order, each seeing the ones before), and a later
+        action's condition reads the last such row; a delete removes the matched row, not an
+        update's result. So ``then delete then update`` (or ``then update then delete``) leaves
+        the updated row, and two updates leave two rows: the first takes the matched row's place
+        (and expiry), the next are inserted. The statement's old rows are the matched row once
+        per update and per delete, as Esper's remove stream lists it."""
+        orig = self.nw.rows[rid][1]
+        cur = orig
+        copies: list[dict[str, Any]] = []
+        deleted = 0
+        for a in actions:
+            if a.where is not None and not a.where(trow, cur):
+                continue
+            if a.kind == "update":
+                new = dict(orig)
+                for key, fn in a.assigns:  # in order: a later assignment sees the earlier ones
+                    new[key] = fn(trow, new, orig)
+                copies.append(new)
+                cur = new
+            elif a.kind == "delete":
+                deleted += 1
+            else:
+                self._insert(t, trow, cur, a, out)
+        if copies:
+            self.nw.update(t, rid, copies[0])
+            for extra in copies[1:]:
+                self.nw.insert(t, extra)
+            out.extend(Row(self.name, self.stream, t, dict(c)) for c in copies)
+            olds.extend([orig] * (len(copies) + deleted))
+        elif deleted:
+            gone = self.nw.delete(t, [rid])
+            olds.extend(gone * deleted)
 
     def _insert(self, t: int, trow: dict[str, Any], wrow: dict[str, Any] | None, a: MergeAction,
                 out: list[Row]) -> None:

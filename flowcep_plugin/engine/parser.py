@@ -873,7 +873,7 @@ class _Build(Transformer[Token, Any]):
         arg = args[0]
         if isinstance(arg, A.TimePeriod):
             return arg.ms
-        if isinstance(arg, A.Literal) and isinstance(arg.value, (int, float)):
+        if isinstance(arg, A.Literal) and isinstance(arg.value, (int, float)) and not isinstance(arg.value, bool):
             return int(round(arg.value * 1000))  # Esper: a bare number is seconds (2.001 -> 2001 ms)
         raise self._unsupported(_TIME, pos)
 
@@ -1092,7 +1092,7 @@ class _Build(Transformer[Token, Any]):
         op, item = children
         if str(op) == "+":
             return cast(A.Expr, item)
-        if isinstance(item, A.Literal) and isinstance(item.value, (int, float)):
+        if isinstance(item, A.Literal) and isinstance(item.value, (int, float)) and not isinstance(item.value, bool):
             return A.Literal(-item.value, pos=_pos(meta), text=self._src(meta))
         return A.Neg(item, pos=_pos(meta), text=self._src(meta))
 

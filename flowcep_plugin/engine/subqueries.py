@@ -15,8 +15,10 @@ EPLSubselectAggregatedSingleValue):
 * a scalar subquery returning no row is null, and more than one row is null too; an
   aggregating one returns its one row (``count`` 0 over nothing), or with GROUP BY/HAVING the
   one group that passes HAVING (none or several: null);
-* ``exists``: whether a row (a group, with HAVING) passes; ``x in``, ``any``, ``all``: SQL's
-  three-valued logic over the values (see ``_in`` and ``_quantified``);
+* ``exists``: whether a row (a group, with HAVING) passes, an ungrouped aggregating subquery
+  having its one row even over no events; ``x in``, ``any``, ``all``: SQL's three-valued logic
+  over the values (see ``_in`` and ``_quantified``), null over an ungrouped aggregating
+  subquery whose row fails HAVING (EPLSubselectAggregatedInExistsAnyAll);
 * a correlated subquery reads the outer event's properties in its WHERE, select list and
   HAVING: ``where zone = outer.zone`` (a WHERE equality with the outer event is a key lookup);
 * Esper refuses a subquery without a data window unless it is uncorrelated and only
@@ -222,9 +224,11 @@ def _plan_one(compiler: Any, e: A.Subquery, outer: list[tuple[str, StreamDef]], 
         if find_aggregates(g_expr, []):
             raise err("aggregate functions are not allowed in GROUP BY", g_expr.pos)
     aggs: list[A.Call] = []
-    if e.kind != "exists":  # exists only asks for rows: its select list is not computed
-        for it in q.items or ():
-            find_aggregates(it.expr, aggs)
+    # exists only asks for rows and its select list is not computed, but aggregates there make
+    # it an aggregating subquery, as in Esper (SubSelectHelperForgePlanner: an ungrouped one has
+    # its one row even over no events, so exists is true unless HAVING fails)
+    for it in q.items or ():
+        find_aggregates(it.expr, aggs)
     find_aggregates(q.having, aggs)
     if (q.group_by or q.having is not None) and not aggs:
         raise err("GROUP BY or HAVING in a subquery needs an aggregate function", (q.group_by or (q.having,))[0].pos)  # type: ignore[union-attr]
@@ -453,6 +457,11 @@ class SubqueryState:
         groups = _aggregated_rows(self, rows, o)
         if plan.kind == "exists":
             return bool(groups)
+        if plan.item is not None and plan.group is None and not groups:
+            # ungrouped, its one row failing HAVING: in/any/all are null, not an empty list's
+            # false/true (Esper's SubselectForgeNR...Aggregated: "having" null or false -> null,
+            # EPLSubselectAggregatedInExistsAnyAll.EPLSubselectUngroupedWHavingWIn)
+            return None
         assert plan.select is not None
         values = [plan.select(k, a, o) for k, a in groups]
         if plan.item is None:
