@@ -29,6 +29,8 @@ import re2
 from ..errors import EPLError
 from . import ast as A
 from .ast import java_text
+from .vectorwhere import MIN_RECORDS as VECTOR_MIN_RECORDS
+from .vectorwhere import compile_vector_filter
 
 __all__ = [
     "AGGREGATES",
@@ -1013,7 +1015,24 @@ def compile_column_filter(expr: A.Expr, key_of: Callable[[A.Prop], str], filenam
         + "def _filter(cols, n):\n    try:\n        return _fast(cols, n)\n"
         + "    except (TypeError, ValueError, AttributeError, ArithmeticError):\n        return _slow(cols, n)\n"
     )
-    return build(src, "_filter", gen.consts)
+    generated = build(src, "_filter", gen.consts)
+    vector = compile_vector_filter(expr, key_of)
+    if vector is None:
+        return generated
+
+    def _filter(cols: Mapping[str, list[Any]], n: int) -> list[int]:
+        # integer columns: numpy masks (vectorwhere), the same positions; else the generated code
+        if n >= VECTOR_MIN_RECORDS:
+            got = vector(cols, n)
+            if got is not None:
+                return got
+        return cast("list[int]", generated(cols, n))
+
+    _filter.__source__ = src  # type: ignore[attr-defined]
+    _filter.generated = generated  # type: ignore[attr-defined]
+    _filter.vector = vector  # type: ignore[attr-defined]
+    _filter.vector_keys = vector.keys  # type: ignore[attr-defined]
+    return _filter
 
 
 ColumnValues = Callable[[Mapping[str, list[Any]], int], list[list[Any]]]

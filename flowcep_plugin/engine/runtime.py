@@ -27,6 +27,8 @@ from .plan import OPTIONS, Module, SelectPlan, StreamPlan, register_runtime
 from .rows import Row
 from .subqueries import SUBQ_PREFIX, SubqueryState, fill_driven
 from .typed import conform
+from .vectorwhere import prepare as prepare_vector_columns
+from .vectorwhere import scope as vector_scope
 from .windows import (
     CountBatch,
     CountingTimeBatchWindow,
@@ -465,6 +467,11 @@ class _Stmt:
             sel = sp.filter(ev.cols, ev.n)
             out = ev.take(sel, sp.keys)
         elif sp.keys is not None:
+            vkeys = getattr(sp.window_where, "vector_keys", None)
+            if vkeys is not None:
+                # WHERE over integer columns (vectorwhere): converted once for the whole batch
+                # (a decoder's array as it is), before the segments between timers are cut
+                prepare_vector_columns(ev.cols, vkeys, ev.n)
             out = Events({k: (ev.cols.get(k) or [None] * ev.n) for k in sp.keys}, ev.n, ev.times)
         else:
             out = ev
@@ -1492,7 +1499,8 @@ class Runtime:
             times = [times[i] for i in order]
         out: list[Row] = []
         self._pattern_clock(times[0], times[-1])  # h-patterns
-        self.feed_stream(self.module.input_stream, Events(cols, n, times), out)
+        with vector_scope():  # integer columns converted for WHERE once per batch (vectorwhere)
+            self.feed_stream(self.module.input_stream, Events(cols, n, times), out)
         return out
 
     @deferring_gc

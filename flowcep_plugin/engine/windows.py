@@ -20,6 +20,9 @@ from itertools import islice
 from operator import itemgetter
 from typing import Any
 
+from .vectorwhere import active as vector_scope_active
+from .vectorwhere import carry_slice
+
 ColumnFilter = Callable[[dict[str, list[Any]], int], list[int]]
 
 __all__ = [
@@ -89,8 +92,11 @@ class Events:
     def slice(self, a: int, b: int) -> Events:
         if a == 0 and b >= self.n:
             return self
-        return Events({k: v[a:b] for k, v in self.cols.items()}, max(0, min(b, self.n) - a),
-                      self.times[a:b])
+        cols = {k: v[a:b] for k, v in self.cols.items()}
+        if vector_scope_active():  # the WHERE arrays of the batch, sliced alike (vectorwhere)
+            for k, v in self.cols.items():
+                carry_slice(v, cols[k], a, b)
+        return Events(cols, max(0, min(b, self.n) - a), self.times[a:b])
 
     def rows(self) -> list[dict[str, Any]]:
         keys = list(self.cols)

@@ -1,0 +1,356 @@
+"""WHERE over whole integer columns with numpy masks, for the conditions where that is provably
+the record-by-record code's result.
+
+Why: a WHERE such as multistage's flag tests (``tcpControlBits % 4 >= 2 AND ...``) costs about
+100 ns per record as a Python comprehension, while the same test over numpy arrays costs a few
+ns per record. The generated comprehension (``expressions.compile_column_filter``) stays the
+reference and the fallback: this module only claims a condition made of
+
+* ``and``, ``or``, ``not``, the literals true/false/null,
+* ``x is [not] null``,
+* comparisons (``= != < <= > >=``) of an integer term with an integer literal (either side),
+  where a term is a property or a property ``%`` a positive integer literal,
+
+and only for a batch whose columns it reads hold integers and nulls only (numpy gives an
+integer or boolean dtype to them and to nothing else; a boolean is 0/1 in the generated code's
+arithmetic and comparisons too). Anything else (text, doubles, values outside 64 bits, other
+operators) returns None and the caller runs the generated code, so the result is always the
+same list of record positions, in order.
+
+Three-valued logic: each condition gives the mask of the records where it has the truth value
+asked for, true or false, as the generated code does: a comparison with a null side is neither,
+``not`` asks for the other value, ``and``/``or`` exchange when false is asked for (De Morgan);
+the filter keeps the records where the whole condition is true. None of these operators has side effects or can raise on integers, so evaluating every
+operand (no short circuit) gives the same answer. ``%`` is Java's remainder (the dividend's
+sign), which ``numpy.fmod`` computes for integers.
+
+Columns a batch holds as decoder arrays (``records.Columns.array``) are read without making
+their lists. Inside a :func:`scope` (the runtime opens one around each batch, in its thread)
+conversions are kept, keyed by the list object (held, so its id cannot be reused; column lists
+are never changed in place) and shared by every statement reading the same column:
+:func:`prepare` converts a statement's WHERE columns of the whole arriving batch once (the
+decoder's array as it is, when the column is still one), and :func:`carry_slice` gives each
+segment the runtime cuts between timers numpy views of those arrays.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from ..records import Columns
+from . import ast as A
+
+__all__ = ["compile_vector_filter", "scope", "active", "prepare", "carry_slice", "MIN_RECORDS"]
+
+#: below this many records the generated comprehension is as cheap as numpy's per-call overhead
+MIN_RECORDS = 256
+
+_INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+
+#: (values as int64, or None when every value is null; the mask of the non-null values, or None
+#: when no value is null)
+Column = tuple[Any, Any]
+#: (true mask, false mask); a bool stands for every record
+Truth = tuple[Any, Any]
+
+_local = threading.local()
+
+
+@contextmanager
+def scope() -> Iterator[None]:
+    """Keep list conversions for the duration of one batch in this thread (then let go)."""
+    outer = getattr(_local, "cache", None)
+    if outer is not None:  # nested (a statement feeding another): one scope is enough
+        yield
+        return
+    _local.cache = {}
+    try:
+        yield
+    finally:
+        _local.cache = None
+
+
+def active() -> bool:
+    """Whether a :func:`scope` is open in this thread with conversions in it."""
+    return bool(getattr(_local, "cache", None))
+
+
+def prepare(cols: Mapping[str, Any], keys: Sequence[str], n: int) -> None:
+    """Convert the columns ``keys`` of a whole arriving batch once (a decoder's array read
+    as it is), before the runtime cuts it into segments between timers: each segment's
+    slices find their arrays through :func:`carry_slice` instead of converting again."""
+    cache = getattr(_local, "cache", None)
+    if cache is None or n < MIN_RECORDS:
+        return
+    for k in keys:
+        arr = cols.array(k) if isinstance(cols, Columns) else None
+        values = cols.get(k)
+        if values is None or len(values) != n or id(values) in cache:
+            continue
+        if arr is not None and arr.dtype.kind in "uib" and len(arr) == n:
+            cache[id(values)] = (values, _from_array(arr))
+        else:
+            cache[id(values)] = (values, _from_list(values))
+
+
+def carry_slice(parent: list[Any], child: list[Any], a: int, b: int) -> None:
+    """``child`` is ``parent[a:b]``: when ``parent`` was converted in this batch, ``child``'s
+    arrays are numpy views of its arrays (no conversion)."""
+    cache = getattr(_local, "cache", None)
+    if not cache:
+        return
+    hit = cache.get(id(parent))
+    if hit is None or hit[0] is not parent:
+        return
+    col = hit[1]
+    if col is not None:
+        vals, known = col
+        col = (None if vals is None else vals[a:b], None if known is None else known[a:b])
+    cache[id(child)] = (child, col)
+
+
+def _from_array(arr: Any) -> Column | None:
+    import numpy as np
+
+    kind = arr.dtype.kind
+    if kind == "u" and arr.dtype.itemsize == 8:
+        if len(arr) and int(arr.max()) > _INT64_MAX:
+            return None
+        return arr.astype(np.int64), None
+    if kind in "uib":
+        return (arr if arr.dtype == np.int64 else arr.astype(np.int64)), None
+    return None
+
+
+def _from_list(values: list[Any]) -> Column | None:
+    """The integers of a list column and where it is null; None when it holds anything else
+    (text, doubles, lists, integers beyond 64 bits)."""
+    import numpy as np
+
+    if values and values[0] is None and values.count(None) == len(values):
+        return None, None  # a column of nulls (absent from the batch)
+    try:
+        arr = np.array(values)
+    except (ValueError, TypeError, OverflowError):  # ragged lists and the like
+        return None
+    kind = arr.dtype.kind
+    if kind in "uib":
+        return _from_array(arr) if arr.ndim == 1 else None
+    if kind != "O" or arr.ndim != 1:
+        return None
+    none: Any = None
+    null = np.equal(arr, none)
+    rest = arr[~null].tolist()  # the non-null values, converted again to see their type
+    try:
+        ints = np.array(rest)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    if ints.ndim != 1 or ints.dtype.kind not in "uib":
+        return None
+    col = _from_array(ints)
+    if col is None:
+        return None
+    known = ~null
+    vals = np.zeros(len(values), dtype=np.int64)
+    vals[known] = col[0]
+    return vals, known
+
+
+def _column(cols: Mapping[str, Any], key: str, n: int) -> Column | None:
+    if isinstance(cols, Columns):  # a decoder's array, its list not made
+        arr = cols.array(key)
+        if arr is not None:
+            return _from_array(arr) if len(arr) == n else None
+    values = cols.get(key)
+    if values is None:
+        return None, None  # the batch lacks the column: every value is null
+    if len(values) != n:
+        return None
+    cache = getattr(_local, "cache", None)
+    if cache is not None:
+        hit = cache.get(id(values))
+        if hit is not None and hit[0] is values:
+            return hit[1]  # type: ignore[no-any-return]
+    col = _from_list(values)
+    if cache is not None:
+        cache[id(values)] = (values, col)
+    return col
+
+
+#: a term's values for this batch: (the columns, a memo of the terms computed in this call)
+Term = Callable[[list[Column], dict[int, Column]], Column]
+#: a condition's mask (or a bool for every record) for the wanted truth value
+Cond = Callable[[list[Column], dict[int, Column]], Any]
+
+_OPS = {"==": "__eq__", "!=": "__ne__", "<": "__lt__", "<=": "__le__", ">": "__gt__", ">=": "__ge__"}
+_NEGATED = {"==": "!=", "!=": "==", "<": ">=", "<=": ">", ">": "<=", ">=": "<"}
+_MIRROR = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+
+def _int_literal(e: A.Expr) -> int | None:
+    if isinstance(e, A.Literal) and e.value.__class__ is int and _INT64_MIN <= e.value <= _INT64_MAX:
+        return int(e.value)
+    return None
+
+
+def _and(a: Any, b: Any) -> Any:
+    if a.__class__ is bool:
+        return b if a else False
+    if b.__class__ is bool:
+        return a if b else False
+    return a & b
+
+
+def _or(a: Any, b: Any) -> Any:
+    if a.__class__ is bool:
+        return True if a else b
+    if b.__class__ is bool:
+        return True if b else a
+    return a | b
+
+
+class _Compiler:
+    """EPL condition -> a function giving the mask of the records where the condition has the
+    wanted truth value (true, or false: three-valued logic needs both, as ``CodeGen._truth``
+    generates them): ``not`` asks its operand for the other value, ``and``/``or`` swap when
+    false is wanted (De Morgan), a comparison is that value where no side is null."""
+
+    def __init__(self, key_of: Callable[[A.Prop], str]) -> None:
+        self.key_of = key_of
+        self.keys: list[str] = []
+        self._terms = 0
+
+    def term(self, e: A.Expr) -> Term | None:
+        if isinstance(e, A.Prop):
+            key = self.key_of(e)
+            if key not in self.keys:
+                self.keys.append(key)
+            j = self.keys.index(key)
+
+            def column(cols: list[Column], memo: dict[int, Column], j: int = j) -> Column:
+                return cols[j]
+
+            return column
+        if isinstance(e, A.BinOp) and e.op == "%":
+            d = _int_literal(e.right)
+            inner = self.term(e.left)
+            if d is None or d <= 0 or inner is None:
+                return None
+            self._terms += 1
+            slot = self._terms  # the same remainder (f % 4) is computed once per call
+
+            def mod(cols: list[Column], memo: dict[int, Column], inner: Term = inner, d: int = d,
+                    slot: int = slot, text: str = e.text) -> Column:
+                got = memo.get(slot)
+                if got is None:
+                    import numpy as np
+
+                    vals, known = inner(cols, memo)
+                    got = memo[slot] = ((None if vals is None else np.fmod(vals, d)), known)
+                return got
+
+            return mod
+        return None
+
+    def cond(self, e: A.Expr, want: bool = True) -> Cond | None:
+        if isinstance(e, A.BoolOp):
+            parts = [self.cond(i, want) for i in e.items]
+            if any(p is None for p in parts):
+                return None
+            join = _and if (e.op == "and") == want else _or
+
+            def boolop(cols: list[Column], memo: dict[int, Column], parts: list[Cond] = parts,  # type: ignore[assignment]
+                       join: Callable[[Any, Any], Any] = join) -> Any:
+                m = parts[0](cols, memo)
+                for p in parts[1:]:
+                    m = join(m, p(cols, memo))
+                return m
+
+            return boolop
+        if isinstance(e, A.Not):
+            return self.cond(e.item, not want)
+        if isinstance(e, A.Literal):
+            if e.value is None:
+                v = False  # null is neither true nor false
+            elif e.value.__class__ is bool:
+                v = bool(e.value) == want
+            else:
+                return None
+
+            def literal(cols: list[Column], memo: dict[int, Column], v: bool = v) -> Any:
+                return v
+
+            return literal
+        if isinstance(e, A.IsNull):
+            term = self.term(e.item)
+            if term is None:
+                return None
+            is_null = want != e.negate
+
+            def isnull(cols: list[Column], memo: dict[int, Column], term: Term = term,
+                       is_null: bool = is_null) -> Any:
+                vals, known = term(cols, memo)
+                if vals is None:  # every value null
+                    return is_null
+                if known is None:  # no value null
+                    return not is_null
+                return ~known if is_null else known
+
+            return isnull
+        if isinstance(e, A.BinOp) and e.op in _OPS:
+            left, right, op = e.left, e.right, e.op
+            lit = _int_literal(right)
+            if lit is None:
+                lit = _int_literal(left)
+                left, op = right, _MIRROR[op]
+            term = self.term(left) if lit is not None else None
+            if term is None or lit is None:
+                return None
+            method = _OPS[op if want else _NEGATED[op]]
+
+            def compare(cols: list[Column], memo: dict[int, Column], term: Term = term, lit: int = lit,
+                        method: str = method) -> Any:
+                vals, known = term(cols, memo)
+                if vals is None:  # every value null: neither true nor false
+                    return False
+                hit = getattr(vals, method)(lit)
+                return hit if known is None else hit & known
+
+            return compare
+        return None
+
+
+def compile_vector_filter(expr: A.Expr, key_of: Callable[[A.Prop], str]) -> Callable[[Mapping[str, Any], int], list[int] | None] | None:
+    """``f(cols, n)`` -> the positions of the records where ``expr`` is true, computed with
+    numpy masks, or None when this batch's columns are not all integer (the caller then runs
+    the generated code); None instead of a function when ``expr`` has a form not claimed here
+    (module docstring)."""
+    comp = _Compiler(key_of)
+    try:
+        cond = comp.cond(expr)
+    except Exception:  # noqa: BLE001 - a property the resolver refuses: the generated code reports it
+        return None
+    if cond is None or not comp.keys:
+        return None
+    keys = tuple(comp.keys)
+
+    def vector(cols: Mapping[str, Any], n: int) -> list[int] | None:
+        import numpy as np
+
+        columns = []
+        for k in keys:
+            col = _column(cols, k, n)
+            if col is None:
+                return None
+            columns.append(col)
+        t = cond(columns, {})
+        if t.__class__ is bool:
+            return list(range(n)) if t else []
+        out: list[int] = np.flatnonzero(t).tolist()
+        return out
+
+    vector.keys = keys  # type: ignore[attr-defined]
+    return vector
