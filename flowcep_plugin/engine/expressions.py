@@ -30,7 +30,7 @@ from ..errors import EPLError
 from . import ast as A
 from .ast import java_text
 from .vectorwhere import MIN_RECORDS as VECTOR_MIN_RECORDS
-from .vectorwhere import compile_vector_filter
+from .vectorwhere import all_null, compile_vector_filter, needed_columns
 
 __all__ = [
     "AGGREGATES",
@@ -1017,8 +1017,19 @@ def compile_column_filter(expr: A.Expr, key_of: Callable[[A.Prop], str], filenam
     )
     generated = build(src, "_filter", gen.consts)
     vector = compile_vector_filter(expr, key_of)
-    if vector is None:
+    needed = needed_columns(expr, key_of)
+    if vector is None and not needed:
         return generated
+    if vector is None:
+        def _needing(cols: Mapping[str, list[Any]], n: int) -> list[int]:
+            # a column the condition needs is null throughout: no record passes (vectorwhere)
+            if n and all_null(cols, needed, n):
+                return []
+            return cast("list[int]", generated(cols, n))
+
+        _needing.__source__ = src  # type: ignore[attr-defined]
+        _needing.generated = generated  # type: ignore[attr-defined]
+        return _needing
 
     def _filter(cols: Mapping[str, list[Any]], n: int) -> list[int]:
         # integer columns: numpy masks (vectorwhere), the same positions; else the generated code

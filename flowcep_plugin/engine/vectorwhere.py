@@ -40,10 +40,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from ..records import Columns
+from ..records import VALUES, Columns
 from . import ast as A
 
-__all__ = ["compile_vector_filter", "scope", "active", "prepare", "carry_slice", "MIN_RECORDS"]
+__all__ = ["compile_vector_filter", "scope", "active", "prepare", "carry_slice", "MIN_RECORDS",
+           "needed_columns", "all_null"]
 
 #: below this many records the generated comprehension is as cheap as numpy's per-call overhead
 MIN_RECORDS = 256
@@ -86,30 +87,64 @@ def prepare(cols: Mapping[str, Any], keys: Sequence[str], n: int) -> None:
     if cache is None or n < MIN_RECORDS:
         return
     for k in keys:
-        arr = cols.array(k) if isinstance(cols, Columns) else None
-        values = cols.get(k)
+        parts = cols.arrays(k) if isinstance(cols, Columns) else None
+        values = cols.get(k)  # the list the statement's window keeps, made now
         if values is None or len(values) != n or id(values) in cache:
             continue
-        if arr is not None and arr.dtype.kind in "uib" and len(arr) == n:
-            cache[id(values)] = (values, _from_array(arr))
-        else:
-            cache[id(values)] = (values, _from_list(values))
+        col = _from_parts(parts, n) if parts is not None else None
+        cache[id(values)] = (values, col if col is not None else _from_list(values))
 
 
-def carry_slice(parent: list[Any], child: list[Any], a: int, b: int) -> None:
-    """``child`` is ``parent[a:b]``: when ``parent`` was converted in this batch, ``child``'s
-    arrays are numpy views of its arrays (no conversion)."""
+def carry_slice(parent: Mapping[str, list[Any]], child: Mapping[str, list[Any]], a: int, b: int) -> None:
+    """``child`` holds the columns of ``parent`` cut to ``[a:b]``: the columns converted in this
+    batch get numpy views of their arrays (no conversion)."""
     cache = getattr(_local, "cache", None)
     if not cache:
         return
-    hit = cache.get(id(parent))
-    if hit is None or hit[0] is not parent:
-        return
-    col = hit[1]
-    if col is not None:
-        vals, known = col
-        col = (None if vals is None else vals[a:b], None if known is None else known[a:b])
-    cache[id(child)] = (child, col)
+    for k, values in parent.items():
+        hit = cache.get(id(values))
+        if hit is None or hit[0] is not values:
+            continue
+        col = hit[1]
+        if col is not None:
+            vals, known = col
+            col = (None if vals is None else vals[a:b], None if known is None else known[a:b])
+        cut = child[k]
+        cache[id(cut)] = (cut, col)
+
+
+def _from_parts(parts: Sequence[Any], n: int) -> Column | None:
+    """A column a decoder holds as several numpy parts (``records.Columns.arrays``: one per
+    template, a count of records lacking the element for a template without it) as one
+    array and its non-null mask, making no list; None for parts of another encoding."""
+    import numpy as np
+
+    chunks, masks = [], []
+    size = 0
+    for values, _make, enc in parts:
+        if values.__class__ is int:
+            chunks.append(np.zeros(values, dtype=np.int64))
+            masks.append(np.zeros(values, dtype=bool))
+            size += values
+            continue
+        if enc != VALUES or values.ndim != 1 or values.dtype.kind not in "uib":
+            return None
+        col = _from_array(values)
+        if col is None:
+            return None
+        chunks.append(col[0])
+        masks.append(np.ones(len(values), dtype=bool))
+        size += len(values)
+    if size != n:
+        return None
+    if not chunks:
+        return None, None
+    known = np.concatenate(masks)
+    if known.all():
+        return np.concatenate(chunks), None
+    if not known.any():
+        return None, None
+    return np.concatenate(chunks), known
 
 
 def _from_array(arr: Any) -> Column | None:
@@ -125,45 +160,48 @@ def _from_array(arr: Any) -> Column | None:
     return None
 
 
+#: the types a list column may hold for the numpy path (a boolean is 0/1 in the generated code's
+#: remainders and comparisons too)
+_INTEGRAL = frozenset({int, bool, type(None)})
+
+
 def _from_list(values: list[Any]) -> Column | None:
     """The integers of a list column and where it is null; None when it holds anything else
-    (text, doubles, lists, integers beyond 64 bits)."""
+    (text, doubles, lists, integers beyond 64 bits, or beyond 2**53 beside nulls)."""
     import numpy as np
 
-    if values and values[0] is None and values.count(None) == len(values):
+    n = len(values)
+    nulls = values.count(None)
+    if nulls == n:
         return None, None  # a column of nulls (absent from the batch)
-    try:
-        arr = np.array(values)
-    except (ValueError, TypeError, OverflowError):  # ragged lists and the like
+    if not nulls:
+        try:
+            arr = np.array(values)
+        except (ValueError, TypeError, OverflowError):  # ragged lists and the like
+            return None
+        return _from_array(arr) if arr.ndim == 1 and arr.dtype.kind in "uib" else None
+    # with nulls: the types checked first (float() would read text), then one C conversion
+    # in which a null is NaN; integers beyond 2**53 are not exact as doubles: declined
+    if not set(map(type, values)) <= _INTEGRAL:
         return None
-    kind = arr.dtype.kind
-    if kind in "uib":
-        return _from_array(arr) if arr.ndim == 1 else None
-    if kind != "O" or arr.ndim != 1:
-        return None
-    none: Any = None
-    null = np.equal(arr, none)
-    rest = arr[~null].tolist()  # the non-null values, converted again to see their type
     try:
-        ints = np.array(rest)
+        f = np.array(values, dtype=np.float64)
     except (ValueError, TypeError, OverflowError):
         return None
-    if ints.ndim != 1 or ints.dtype.kind not in "uib":
+    known = ~np.isnan(f)
+    f[~known] = 0.0
+    if float(np.abs(f).max()) >= 2.0 ** 53:
         return None
-    col = _from_array(ints)
-    if col is None:
-        return None
-    known = ~null
-    vals = np.zeros(len(values), dtype=np.int64)
-    vals[known] = col[0]
-    return vals, known
+    return f.astype(np.int64), known
 
 
 def _column(cols: Mapping[str, Any], key: str, n: int) -> Column | None:
-    if isinstance(cols, Columns):  # a decoder's array, its list not made
-        arr = cols.array(key)
-        if arr is not None:
-            return _from_array(arr) if len(arr) == n else None
+    if isinstance(cols, Columns):  # a decoder's arrays, the list not made
+        parts = cols.arrays(key)
+        if parts is not None:
+            col = _from_parts(parts, n)
+            if col is not None:
+                return col
     values = cols.get(key)
     if values is None:
         return None, None  # the batch lacks the column: every value is null
@@ -354,3 +392,48 @@ def compile_vector_filter(expr: A.Expr, key_of: Callable[[A.Prop], str]) -> Call
 
     vector.keys = keys  # type: ignore[attr-defined]
     return vector
+
+
+def needed_columns(expr: A.Expr, key_of: Callable[[A.Prop], str]) -> tuple[str, ...]:
+    """Columns that must hold a value for ``expr`` to be true: a batch (or a segment of one)
+    where one of them is null throughout passes no record, whatever the condition's other
+    parts, so its filter returns at once (multistage's HTTP statements test a URL that most
+    flows lack). Derived as the generated code decides: a comparison or ``like`` of a property
+    (or of a property's remainder by a literal) is neither true nor false when it is null;
+    ``not`` asks for the other truth value; ``and`` needs what any of its parts needs to be
+    true, ``or`` what all of them need (to be false, the reverse); anything else needs nothing."""
+
+    def operand(e: A.Expr) -> str | None:
+        if isinstance(e, A.BinOp) and e.op == "%" and _int_literal(e.right) is not None:
+            e = e.left
+        return key_of(e) if isinstance(e, A.Prop) else None
+
+    def need(e: A.Expr, want: bool) -> frozenset[str]:
+        if isinstance(e, A.BoolOp):
+            parts = [need(i, want) for i in e.items]
+            if (e.op == "and") == want:
+                return frozenset().union(*parts)
+            return frozenset.intersection(*parts)
+        if isinstance(e, A.Not):
+            return need(e.item, not want)
+        if isinstance(e, A.BinOp) and e.op in _OPS:
+            return frozenset(k for k in (operand(e.left), operand(e.right)) if k is not None)
+        if isinstance(e, A.Like):
+            k = operand(e.item)
+            return frozenset() if k is None else frozenset((k,))
+        return frozenset()
+
+    try:
+        return tuple(sorted(need(expr, True)))
+    except Exception:  # noqa: BLE001 - a property the resolver refuses: the generated code reports it
+        return ()
+
+
+def all_null(cols: Mapping[str, Any], keys: tuple[str, ...], n: int) -> bool:
+    """Whether one of the columns ``keys`` is null in every record (absent, or all None: a C
+    count, about 3 ns a value, stopped at once by a first value that is not None)."""
+    for k in keys:
+        values = cols.get(k)
+        if values is None or (values[0] is None and values.count(None) == n):
+            return True
+    return False

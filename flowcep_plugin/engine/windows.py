@@ -94,8 +94,7 @@ class Events:
             return self
         cols = {k: v[a:b] for k, v in self.cols.items()}
         if vector_scope_active():  # the WHERE arrays of the batch, sliced alike (vectorwhere)
-            for k, v in self.cols.items():
-                carry_slice(v, cols[k], a, b)
+            carry_slice(self.cols, cols, a, b)
         return Events(cols, max(0, min(b, self.n) - a), self.times[a:b])
 
     def rows(self) -> list[dict[str, Any]]:

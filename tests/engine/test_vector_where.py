@@ -227,3 +227,87 @@ def test_statements_give_the_same_rows_with_and_without_the_numpy_path(seed: int
     without = run()
     assert with_numpy == without
     assert len(with_numpy) > 100
+
+
+@pytest.mark.parametrize(("cond", "needed"), [
+    ("u not like '' and u != '/' and u != '/favicon.ico'", ("u",)),
+    ("u like '%login%' or u like '%admin%' or u like '%auth%'", ("u",)),
+    ("u like '%a%' or v = 1", ()),
+    ("not (u = 'a' or v = 2)", ("u", "v")),
+    ("not (u = 'a' and v = 2)", ()),
+    ("u is null or v = 1", ()),
+    ("not (u is null)", ()),
+    ("f % 4 >= 2 and g + 1 > 2", ("f",)),
+    ("coalesce(u, v) = 'a'", ()),
+    ("u in ('a', 'b')", ()),
+    ("u regexp 'a.*' and not (v like 'x%')", ("u", "v")),
+])
+def test_columns_a_condition_needs(cond: str, needed: tuple[str, ...]) -> None:
+    st = parse_module(f"select * from Flow where {cond}", "<test>")[0]
+    assert vectorwhere.needed_columns(st.where, lambda p: ".".join(p.parts)) == needed  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("cond", [
+    "u not like '' and u != '/' and u != '/favicon.ico'",
+    "u like '%login%' or u like '%admin%' or u like '%auth%'",
+    "not (u = 'a' or v = 2)",
+    "u like '1%' and v > 0",
+])
+def test_a_needed_column_null_throughout_passes_nothing_else_the_generated_code(cond: str) -> None:
+    f = _filter(cond)
+    assert getattr(f, "generated", None) is not None
+    rnd = random.Random(5)
+    n = 300
+    texts: list[Any] = ["", "/", "/favicon.ico", "/login.php", "/admin/", "/x/auth", "100", 100, 1.5, None, "a"]
+    for u_pool in ([None], texts):
+        for v_pool in ([None], [None, 1, 2, -3], [2]):
+            cols: dict[str, Any] = {"u": [rnd.choice(u_pool) for _ in range(n)],
+                                    "v": [rnd.choice(v_pool) for _ in range(n)]}
+            assert f(cols, n) == f.generated(cols, n)
+            del cols["v"]
+            assert f(cols, n) == f.generated(cols, n)
+    assert f({"u": [None] * n, "v": [1] * n}, n) == []
+
+
+@pytest.mark.parametrize("intruder", ["6", 6.0, float("nan"), 2 ** 53 + 1, -(2 ** 53) - 1, 2 ** 70, [6]])
+def test_beside_nulls_values_other_than_exact_integers_make_it_decline(intruder: Any) -> None:
+    f = _filter("f % 4 >= 2 or f = 6")
+    n = 400
+    values: list[Any] = [None if i % 3 == 0 else i % 9 for i in range(n)]
+    values[n // 2] = intruder
+    assert f.vector({"f": values}, n) is None
+    assert f({"f": values}, n) == f.generated({"f": values}, n)
+
+
+def test_beside_nulls_integers_up_to_2_pow_53_are_exact() -> None:
+    f = _filter("f % 4 >= 2 or f = 9007199254740991 or f < -9007199254740990")
+    n = 400
+    values: list[Any] = [None if i % 3 == 0 else i % 9 for i in range(n)]
+    values[10], values[11], values[13] = 2 ** 53 - 1, -(2 ** 53) + 1, True
+    got = f.vector({"f": values}, n)
+    assert got is not None and 10 in got and 11 in got
+    assert got == f.generated({"f": values}, n)
+
+
+@pytest.mark.parametrize("cond", CONDITIONS)
+def test_decoder_parts_with_templates_lacking_the_element(cond: str) -> None:
+    """A column held as several parts (one per template; a count where a template lacks the
+    element: nulls) is read as one array and a null mask, without making its list."""
+    f = _filter(cond)
+
+    def parts(seed: int) -> list[ArrayPart]:
+        r = np.random.default_rng(seed)
+        return [ArrayPart(300, array_values, VALUES),
+                ArrayPart(r.integers(0, 255, 400, dtype=np.uint8), array_values, VALUES),
+                ArrayPart(50, array_values, VALUES),
+                ArrayPart(r.integers(-70, 70, 250, dtype=np.int64), array_values, VALUES)]
+
+    n = 1000
+    for fp, gp in ((parts(1), parts(2)), (parts(3)[:1] + [ArrayPart(700, array_values, VALUES)], parts(4))):
+        cols = Columns(None, n)
+        cols.set_arrays("f", fp)
+        cols.set_arrays("g", gp)
+        got = f.vector(cols, n)
+        assert got is not None
+        assert cols.is_view("f") and cols.is_view("g"), "the numpy path made a list"
+        assert got == f.generated({"f": cols["f"], "g": cols["g"]}, n)
