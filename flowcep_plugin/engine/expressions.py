@@ -30,7 +30,7 @@ from ..errors import EPLError
 from . import ast as A
 from .ast import java_text
 from .vectorwhere import MIN_RECORDS as VECTOR_MIN_RECORDS
-from .vectorwhere import all_null, compile_vector_filter, needed_columns
+from .vectorwhere import compile_vector_filter
 
 __all__ = [
     "AGGREGATES",
@@ -1017,19 +1017,8 @@ def compile_column_filter(expr: A.Expr, key_of: Callable[[A.Prop], str], filenam
     )
     generated = build(src, "_filter", gen.consts)
     vector = compile_vector_filter(expr, key_of)
-    needed = needed_columns(expr, key_of)
-    if vector is None and not needed:
-        return generated
     if vector is None:
-        def _needing(cols: Mapping[str, list[Any]], n: int) -> list[int]:
-            # a column the condition needs is null throughout: no record passes (vectorwhere)
-            if n and all_null(cols, needed, n):
-                return []
-            return cast("list[int]", generated(cols, n))
-
-        _needing.__source__ = src  # type: ignore[attr-defined]
-        _needing.generated = generated  # type: ignore[attr-defined]
-        return _needing
+        return generated
 
     def _filter(cols: Mapping[str, list[Any]], n: int) -> list[int]:
         # integer columns: numpy masks (vectorwhere), the same positions; else the generated code
@@ -1043,6 +1032,7 @@ def compile_column_filter(expr: A.Expr, key_of: Callable[[A.Prop], str], filenam
     _filter.generated = generated  # type: ignore[attr-defined]
     _filter.vector = vector  # type: ignore[attr-defined]
     _filter.vector_keys = vector.keys  # type: ignore[attr-defined]
+    _filter.vector_positions = vector.positions  # type: ignore[attr-defined]
     return _filter
 
 
@@ -1113,8 +1103,7 @@ def compile_column_values(exprs: Sequence[A.Expr], key_of: Callable[[A.Prop], st
 
 
 def compile_filtered_keys(where: A.Expr, exprs: Sequence[A.Expr], key_of: Callable[[A.Prop], str],
-                          filename: str) -> Callable[[Mapping[str, list[Any]], int],
-                                                     tuple[int, list[Sequence[Any]]]]:
+                          filename: str) -> Callable[..., tuple[int, list[Sequence[Any]]]]:
     """WHERE and GROUP BY over a batch's columns -> ``(m, key columns)``: how many records
     WHERE passes and the GROUP BY values of those records, one column per expression.
 
@@ -1132,8 +1121,9 @@ def compile_filtered_keys(where: A.Expr, exprs: Sequence[A.Expr], key_of: Callab
         gen.value(e)
     read = tuple(res.keys)
 
-    def keys(cols: Mapping[str, list[Any]], n: int) -> tuple[int, list[Sequence[Any]]]:
-        idx = where_f(cols, n)
+    def keys(cols: Mapping[str, list[Any]], n: int, idx: list[int] | None = None) -> tuple[int, list[Sequence[Any]]]:
+        if idx is None:  # else the positions WHERE passes, found for the whole batch (Events.sel)
+            idx = where_f(cols, n)
         m = len(idx)
         if m == 0:
             return 0, []

@@ -29,8 +29,9 @@ their lists. Inside a :func:`scope` (the runtime opens one around each batch, in
 conversions are kept, keyed by the list object (held, so its id cannot be reused; column lists
 are never changed in place) and shared by every statement reading the same column:
 :func:`prepare` converts a statement's WHERE columns of the whole arriving batch once (the
-decoder's array as it is, when the column is still one), and :func:`carry_slice` gives each
-segment the runtime cuts between timers numpy views of those arrays.
+decoder's arrays as they are, when the column is still held so). The runtime then evaluates a
+batch window's WHERE once for the whole arriving batch and each segment it cuts between timers
+takes its part of the positions (``windows.Events.sel``).
 """
 
 from __future__ import annotations
@@ -38,16 +39,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 from ..records import VALUES, Columns
 from . import ast as A
 
-__all__ = ["compile_vector_filter", "scope", "active", "prepare", "carry_slice", "MIN_RECORDS",
-           "needed_columns", "all_null"]
+__all__ = ["compile_vector_filter", "scope", "prepare", "MIN_RECORDS"]
 
 #: below this many records the generated comprehension is as cheap as numpy's per-call overhead
-MIN_RECORDS = 256
+MIN_RECORDS = 64
 
 _INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 
@@ -74,15 +74,10 @@ def scope() -> Iterator[None]:
         _local.cache = None
 
 
-def active() -> bool:
-    """Whether a :func:`scope` is open in this thread with conversions in it."""
-    return bool(getattr(_local, "cache", None))
-
-
 def prepare(cols: Mapping[str, Any], keys: Sequence[str], n: int) -> None:
-    """Convert the columns ``keys`` of a whole arriving batch once (a decoder's array read
-    as it is), before the runtime cuts it into segments between timers: each segment's
-    slices find their arrays through :func:`carry_slice` instead of converting again."""
+    """Convert the columns ``keys`` of a whole arriving batch once (a decoder's arrays read as
+    they are, before their lists are made here), for every statement of this batch whose
+    WHERE reads them (the two multistage scan statements share the TCP flags)."""
     cache = getattr(_local, "cache", None)
     if cache is None or n < MIN_RECORDS:
         return
@@ -93,24 +88,6 @@ def prepare(cols: Mapping[str, Any], keys: Sequence[str], n: int) -> None:
             continue
         col = _from_parts(parts, n) if parts is not None else None
         cache[id(values)] = (values, col if col is not None else _from_list(values))
-
-
-def carry_slice(parent: Mapping[str, list[Any]], child: Mapping[str, list[Any]], a: int, b: int) -> None:
-    """``child`` holds the columns of ``parent`` cut to ``[a:b]``: the columns converted in this
-    batch get numpy views of their arrays (no conversion)."""
-    cache = getattr(_local, "cache", None)
-    if not cache:
-        return
-    for k, values in parent.items():
-        hit = cache.get(id(values))
-        if hit is None or hit[0] is not values:
-            continue
-        col = hit[1]
-        if col is not None:
-            vals, known = col
-            col = (None if vals is None else vals[a:b], None if known is None else known[a:b])
-        cut = child[k]
-        cache[id(cut)] = (cut, col)
 
 
 def _from_parts(parts: Sequence[Any], n: int) -> Column | None:
@@ -375,7 +352,8 @@ def compile_vector_filter(expr: A.Expr, key_of: Callable[[A.Prop], str]) -> Call
         return None
     keys = tuple(comp.keys)
 
-    def vector(cols: Mapping[str, Any], n: int) -> list[int] | None:
+    def positions(cols: Mapping[str, Any], n: int) -> Any:
+        """The positions as a numpy integer array, or None (not all integer columns)."""
         import numpy as np
 
         columns = []
@@ -386,54 +364,14 @@ def compile_vector_filter(expr: A.Expr, key_of: Callable[[A.Prop], str]) -> Call
             columns.append(col)
         t = cond(columns, {})
         if t.__class__ is bool:
-            return list(range(n)) if t else []
-        out: list[int] = np.flatnonzero(t).tolist()
-        return out
+            return np.arange(n) if t else np.arange(0)
+        return np.flatnonzero(t)
+
+    def vector(cols: Mapping[str, Any], n: int) -> list[int] | None:
+        pos = positions(cols, n)
+        return None if pos is None else cast("list[int]", pos.tolist())
 
     vector.keys = keys  # type: ignore[attr-defined]
+    vector.positions = positions  # type: ignore[attr-defined]
     return vector
 
-
-def needed_columns(expr: A.Expr, key_of: Callable[[A.Prop], str]) -> tuple[str, ...]:
-    """Columns that must hold a value for ``expr`` to be true: a batch (or a segment of one)
-    where one of them is null throughout passes no record, whatever the condition's other
-    parts, so its filter returns at once (multistage's HTTP statements test a URL that most
-    flows lack). Derived as the generated code decides: a comparison or ``like`` of a property
-    (or of a property's remainder by a literal) is neither true nor false when it is null;
-    ``not`` asks for the other truth value; ``and`` needs what any of its parts needs to be
-    true, ``or`` what all of them need (to be false, the reverse); anything else needs nothing."""
-
-    def operand(e: A.Expr) -> str | None:
-        if isinstance(e, A.BinOp) and e.op == "%" and _int_literal(e.right) is not None:
-            e = e.left
-        return key_of(e) if isinstance(e, A.Prop) else None
-
-    def need(e: A.Expr, want: bool) -> frozenset[str]:
-        if isinstance(e, A.BoolOp):
-            parts = [need(i, want) for i in e.items]
-            if (e.op == "and") == want:
-                return frozenset().union(*parts)
-            return frozenset.intersection(*parts)
-        if isinstance(e, A.Not):
-            return need(e.item, not want)
-        if isinstance(e, A.BinOp) and e.op in _OPS:
-            return frozenset(k for k in (operand(e.left), operand(e.right)) if k is not None)
-        if isinstance(e, A.Like):
-            k = operand(e.item)
-            return frozenset() if k is None else frozenset((k,))
-        return frozenset()
-
-    try:
-        return tuple(sorted(need(expr, True)))
-    except Exception:  # noqa: BLE001 - a property the resolver refuses: the generated code reports it
-        return ()
-
-
-def all_null(cols: Mapping[str, Any], keys: tuple[str, ...], n: int) -> bool:
-    """Whether one of the columns ``keys`` is null in every record (absent, or all None: a C
-    count, about 3 ns a value, stopped at once by a first value that is not None)."""
-    for k in keys:
-        values = cols.get(k)
-        if values is None or (values[0] is None and values.count(None) == n):
-            return True
-    return False

@@ -229,46 +229,6 @@ def test_statements_give_the_same_rows_with_and_without_the_numpy_path(seed: int
     assert len(with_numpy) > 100
 
 
-@pytest.mark.parametrize(("cond", "needed"), [
-    ("u not like '' and u != '/' and u != '/favicon.ico'", ("u",)),
-    ("u like '%login%' or u like '%admin%' or u like '%auth%'", ("u",)),
-    ("u like '%a%' or v = 1", ()),
-    ("not (u = 'a' or v = 2)", ("u", "v")),
-    ("not (u = 'a' and v = 2)", ()),
-    ("u is null or v = 1", ()),
-    ("not (u is null)", ()),
-    ("f % 4 >= 2 and g + 1 > 2", ("f",)),
-    ("coalesce(u, v) = 'a'", ()),
-    ("u in ('a', 'b')", ()),
-    ("u regexp 'a.*' and not (v like 'x%')", ("u", "v")),
-])
-def test_columns_a_condition_needs(cond: str, needed: tuple[str, ...]) -> None:
-    st = parse_module(f"select * from Flow where {cond}", "<test>")[0]
-    assert vectorwhere.needed_columns(st.where, lambda p: ".".join(p.parts)) == needed  # type: ignore[attr-defined]
-
-
-@pytest.mark.parametrize("cond", [
-    "u not like '' and u != '/' and u != '/favicon.ico'",
-    "u like '%login%' or u like '%admin%' or u like '%auth%'",
-    "not (u = 'a' or v = 2)",
-    "u like '1%' and v > 0",
-])
-def test_a_needed_column_null_throughout_passes_nothing_else_the_generated_code(cond: str) -> None:
-    f = _filter(cond)
-    assert getattr(f, "generated", None) is not None
-    rnd = random.Random(5)
-    n = 300
-    texts: list[Any] = ["", "/", "/favicon.ico", "/login.php", "/admin/", "/x/auth", "100", 100, 1.5, None, "a"]
-    for u_pool in ([None], texts):
-        for v_pool in ([None], [None, 1, 2, -3], [2]):
-            cols: dict[str, Any] = {"u": [rnd.choice(u_pool) for _ in range(n)],
-                                    "v": [rnd.choice(v_pool) for _ in range(n)]}
-            assert f(cols, n) == f.generated(cols, n)
-            del cols["v"]
-            assert f(cols, n) == f.generated(cols, n)
-    assert f({"u": [None] * n, "v": [1] * n}, n) == []
-
-
 @pytest.mark.parametrize("intruder", ["6", 6.0, float("nan"), 2 ** 53 + 1, -(2 ** 53) - 1, 2 ** 70, [6]])
 def test_beside_nulls_values_other_than_exact_integers_make_it_decline(intruder: Any) -> None:
     f = _filter("f % 4 >= 2 or f = 6")
@@ -311,3 +271,26 @@ def test_decoder_parts_with_templates_lacking_the_element(cond: str) -> None:
         assert got is not None
         assert cols.is_view("f") and cols.is_view("g"), "the numpy path made a list"
         assert got == f.generated({"f": cols["f"], "g": cols["g"]}, n)
+
+
+def test_a_segment_of_a_batch_carries_its_part_of_the_positions() -> None:
+    """The runtime evaluates a batch window's WHERE once per batch and cuts the batch into
+    segments between timers: every segment's positions are those WHERE gives on it."""
+    from flowcep_plugin.engine.windows import Events
+
+    f = _filter("f % 4 >= 2 and g > 0")
+    rnd = random.Random(9)
+    n = 1000
+    cols = {"f": _column(rnd, n, True, False), "g": _column(rnd, n, True, False)}
+    ev = Events(cols, n, list(range(n)))
+    ev.sel = (f, f.vector_positions(cols, n))
+    cuts = [(0, n), (0, 1), (n - 1, n), (500, 500)] + [tuple(sorted(rnd.sample(range(n + 1), 2))) for _ in range(200)]
+    for a, b in cuts:
+        part = ev.slice(a, b)
+        assert part.sel is not None and part.sel[0] is f
+        assert part.sel[1].tolist() == f.generated(part.cols, part.n), (a, b)
+        for i in part.sel[1].tolist():  # a passing record at the segment's first position counts
+            assert 0 <= i < part.n
+    firsts = [a for a in range(n) if a in set(ev.sel[1].tolist())][:5]
+    for a in firsts:
+        assert ev.slice(a, n).sel[1][0] == 0  # type: ignore[index]
