@@ -222,8 +222,10 @@ def test_statements_give_the_same_rows_with_and_without_the_numpy_path(seed: int
     with_numpy = run()
     monkeypatch.setattr(vectorwhere, "MIN_RECORDS", 10 ** 9)
     import flowcep_plugin.engine.expressions as ex
+    import flowcep_plugin.engine.runtime as rt
 
     monkeypatch.setattr(ex, "VECTOR_MIN_RECORDS", 10 ** 9)
+    monkeypatch.setattr(rt, "VECTOR_MIN_RECORDS", 10 ** 9)  # no whole-batch positions (Events.sel)
     without = run()
     assert with_numpy == without
     assert len(with_numpy) > 100
