@@ -44,7 +44,7 @@ from typing import Any, cast
 from ..records import VALUES, Columns
 from . import ast as A
 
-__all__ = ["compile_vector_filter", "scope", "prepare", "MIN_RECORDS"]
+__all__ = ["compile_vector_filter", "scope", "prepare", "MIN_RECORDS", "MAX_LIST_CONVERSIONS"]
 
 #: below this many records the generated comprehension is as cheap as numpy's per-call overhead
 MIN_RECORDS = 64
@@ -74,20 +74,37 @@ def scope() -> Iterator[None]:
         _local.cache = None
 
 
+#: how many list columns (not a decoder's arrays, not converted yet in this batch) one
+#: statement's WHERE may convert. Converting a list costs 20-60 ns a value, while the generated
+#: code stops at the first false conjunct (a UDP record fails multistage's ``protocol = 6`` in
+#: about 30 ns): measured on bench_detectors' batches of lists, three conversions made the
+#: multistage detector 0.97 of the generated code's speed; in ``flowcep run`` the protocol and
+#: packet counts are decoder arrays and the TCP flags the one list (shared by two statements).
+MAX_LIST_CONVERSIONS = 1
+
+
 def prepare(cols: Mapping[str, Any], keys: Sequence[str], n: int) -> None:
     """Convert the columns ``keys`` of a whole arriving batch once (a decoder's arrays read as
     they are, before their lists are made here), for every statement of this batch whose
-    WHERE reads them (the two multistage scan statements share the TCP flags)."""
+    WHERE reads them (the two multistage scan statements share the TCP flags); lists only
+    within :data:`MAX_LIST_CONVERSIONS`."""
     cache = getattr(_local, "cache", None)
     if cache is None or n < MIN_RECORDS:
         return
+    lists = []
     for k in keys:
         parts = cols.arrays(k) if isinstance(cols, Columns) else None
         values = cols.get(k)  # the list the statement's window keeps, made now
         if values is None or len(values) != n or id(values) in cache:
             continue
         col = _from_parts(parts, n) if parts is not None else None
-        cache[id(values)] = (values, col if col is not None else _from_list(values))
+        if col is not None:
+            cache[id(values)] = (values, col)
+        else:
+            lists.append(values)
+    if len(lists) <= MAX_LIST_CONVERSIONS:
+        for values in lists:
+            cache[id(values)] = (values, _from_list(values))
 
 
 def _from_parts(parts: Sequence[Any], n: int) -> Column | None:
@@ -172,7 +189,13 @@ def _from_list(values: list[Any]) -> Column | None:
     return f.astype(np.int64), known
 
 
-def _column(cols: Mapping[str, Any], key: str, n: int) -> Column | None:
+#: :func:`_column`'s answer for a list not converted yet
+_PENDING: Any = object()
+
+
+def _column(cols: Mapping[str, Any], key: str, n: int) -> Any:
+    """The column as (values, known), None when it cannot be read so, or :data:`_PENDING`
+    with the list when it must be converted first."""
     if isinstance(cols, Columns):  # a decoder's arrays, the list not made
         parts = cols.arrays(key)
         if parts is not None:
@@ -188,8 +211,15 @@ def _column(cols: Mapping[str, Any], key: str, n: int) -> Column | None:
     if cache is not None:
         hit = cache.get(id(values))
         if hit is not None and hit[0] is values:
-            return hit[1]  # type: ignore[no-any-return]
+            return hit[1]
+    if values and values[0] is None and values.count(None) == n:
+        return None, None  # nulls throughout (a column the window filled for absent records)
+    return _PENDING, values
+
+
+def _convert(values: list[Any]) -> Column | None:
     col = _from_list(values)
+    cache = getattr(_local, "cache", None)
     if cache is not None:
         cache[id(values)] = (values, col)
     return col
@@ -356,12 +386,22 @@ def compile_vector_filter(expr: A.Expr, key_of: Callable[[A.Prop], str]) -> Call
         """The positions as a numpy integer array, or None (not all integer columns)."""
         import numpy as np
 
-        columns = []
+        columns: list[Any] = []
+        pending: list[int] = []
         for k in keys:
             col = _column(cols, k, n)
             if col is None:
                 return None
+            if col[0] is _PENDING:
+                pending.append(len(columns))
             columns.append(col)
+        if len(pending) > MAX_LIST_CONVERSIONS:
+            return None  # the generated code is cheaper (MAX_LIST_CONVERSIONS)
+        for j in pending:
+            col = _convert(columns[j][1])
+            if col is None:
+                return None
+            columns[j] = col
         t = cond(columns, {})
         if t.__class__ is bool:
             return np.arange(n) if t else np.arange(0)

@@ -26,6 +26,13 @@ from flowcep_plugin.engine.parser import parse_module
 from flowcep_plugin.records import VALUES, ArrayPart, Columns, array_values
 
 
+@pytest.fixture(autouse=True)
+def _convert_every_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The numpy path converts at most MAX_LIST_CONVERSIONS list columns (a cost choice, tested
+    below); the tests of its results let it convert all of them."""
+    monkeypatch.setattr(vectorwhere, "MAX_LIST_CONVERSIONS", 10)
+
+
 def _filter(cond: str) -> Any:
     st = parse_module(f"select * from Flow where {cond}", "<test>")[0]
     return compile_column_filter(st.where, lambda p: ".".join(p.parts), "<test>")  # type: ignore[attr-defined]
@@ -296,3 +303,19 @@ def test_a_segment_of_a_batch_carries_its_part_of_the_positions() -> None:
     firsts = [a for a in range(n) if a in set(ev.sel[1].tolist())][:5]
     for a in firsts:
         assert ev.slice(a, n).sel[1][0] == 0  # type: ignore[index]
+
+
+def test_more_list_columns_than_the_limit_take_the_generated_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vectorwhere, "MAX_LIST_CONVERSIONS", 1)
+    f = _filter("f % 4 >= 2 and g > 2")
+    n = 400
+    fl = [i % 7 for i in range(n)]
+    gl = [None if i % 5 == 0 else i % 11 for i in range(n)]
+    assert f.vector({"f": fl, "g": gl}, n) is None  # two lists to convert
+    assert f({"f": fl, "g": gl}, n) == f.generated({"f": fl, "g": gl}, n)
+    cols = Columns(None, n)
+    cols.set_arrays("f", [ArrayPart(np.array(fl, dtype=np.uint8), array_values, VALUES)])
+    cols["g"] = gl
+    got = f.vector(cols, n)  # one decoder array, one list
+    assert got is not None and got == f.generated({"f": fl, "g": gl}, n)
+    assert f.vector({"f": fl, "g": [None] * n}, n) == []  # a column of nulls needs no conversion
