@@ -44,7 +44,7 @@ from typing import Any, cast
 from ..records import VALUES, Columns
 from . import ast as A
 
-__all__ = ["compile_vector_filter", "scope", "prepare", "MIN_RECORDS", "MAX_LIST_CONVERSIONS"]
+__all__ = ["compile_vector_filter", "scope", "prepare", "MIN_RECORDS", "MIN_LEAVES", "MAX_LIST_CONVERSIONS"]
 
 #: below this many records the generated comprehension is as cheap as numpy's per-call overhead
 MIN_RECORDS = 64
@@ -73,6 +73,13 @@ def scope() -> Iterator[None]:
     finally:
         _local.cache = None
 
+
+#: fewest comparisons and null tests a condition must have to take the numpy path: one
+#: comparison (module 11's ``packetDeltaCount < 10``) costs the generated code about 25 ns a
+#: record, no more than numpy's positions, their list and the per-batch bookkeeping (module 11's
+#: engine measured 0.92-0.96 of the generated code's speed with it); multistage's scan WHEREs
+#: (4 and 15) took 0.28 and 0.50 of the time.
+MIN_LEAVES = 3
 
 #: how many list columns (not a decoder's arrays, not converted yet in this batch) one
 #: statement's WHERE may convert. Converting a list costs 20-60 ns a value, while the generated
@@ -267,6 +274,8 @@ class _Compiler:
         self.key_of = key_of
         self.keys: list[str] = []
         self._terms = 0
+        #: comparisons and null tests claimed (MIN_LEAVES)
+        self.leaves = 0
 
     def term(self, e: A.Expr) -> Term | None:
         if isinstance(e, A.Prop):
@@ -334,6 +343,7 @@ class _Compiler:
             if term is None:
                 return None
             is_null = want != e.negate
+            self.leaves += 1
 
             def isnull(cols: list[Column], memo: dict[int, Column], term: Term = term,
                        is_null: bool = is_null) -> Any:
@@ -355,6 +365,7 @@ class _Compiler:
             if term is None or lit is None:
                 return None
             method = _OPS[op if want else _NEGATED[op]]
+            self.leaves += 1
 
             def compare(cols: list[Column], memo: dict[int, Column], term: Term = term, lit: int = lit,
                         method: str = method) -> Any:
@@ -378,7 +389,7 @@ def compile_vector_filter(expr: A.Expr, key_of: Callable[[A.Prop], str]) -> Call
         cond = comp.cond(expr)
     except Exception:  # noqa: BLE001 - a property the resolver refuses: the generated code reports it
         return None
-    if cond is None or not comp.keys:
+    if cond is None or not comp.keys or comp.leaves < MIN_LEAVES:
         return None
     keys = tuple(comp.keys)
 

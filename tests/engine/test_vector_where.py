@@ -28,9 +28,11 @@ from flowcep_plugin.records import VALUES, ArrayPart, Columns, array_values
 
 @pytest.fixture(autouse=True)
 def _convert_every_list(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The numpy path converts at most MAX_LIST_CONVERSIONS list columns (a cost choice, tested
-    below); the tests of its results let it convert all of them."""
+    """The numpy path converts at most MAX_LIST_CONVERSIONS list columns and claims conditions of
+    MIN_LEAVES comparisons or more (cost choices, tested below); the tests of its results let
+    it convert every list and claim every condition."""
     monkeypatch.setattr(vectorwhere, "MAX_LIST_CONVERSIONS", 10)
+    monkeypatch.setattr(vectorwhere, "MIN_LEAVES", 1)  # and claim single comparisons
 
 
 def _filter(cond: str) -> Any:
@@ -319,3 +321,10 @@ def test_more_list_columns_than_the_limit_take_the_generated_code(monkeypatch: p
     got = f.vector(cols, n)  # one decoder array, one list
     assert got is not None and got == f.generated({"f": fl, "g": gl}, n)
     assert f.vector({"f": fl, "g": [None] * n}, n) == []  # a column of nulls needs no conversion
+
+
+def test_a_condition_of_fewer_comparisons_than_the_limit_is_not_claimed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vectorwhere, "MIN_LEAVES", 3)
+    assert getattr(_filter("f < 10"), "vector", None) is None
+    assert getattr(_filter("f < 10 and g is not null"), "vector", None) is None
+    assert getattr(_filter("f < 10 and g is not null and f % 4 >= 2"), "vector", None) is not None
