@@ -478,9 +478,8 @@ class _Stmt:
             if vkeys is not None and ev.n >= VECTOR_MIN_RECORDS:
                 # ... and evaluated once for the whole batch: the segments the batch window
                 # gets between timers carry their part (Events.sel) instead of filtering again
-                pos = where.vector_positions(out.cols, ev.n)  # type: ignore[union-attr]
-                if pos is not None:
-                    out.sel = (where, pos)
+                # (None: not for the numpy path in this batch, each segment runs the generated code)
+                out.sel = (where, where.vector_positions(out.cols, ev.n))  # type: ignore[union-attr]
         else:
             out = ev
         if sp.priors and out.n:

@@ -97,9 +97,9 @@ class Events:
             return self
         out = Events({k: v[a:b] for k, v in self.cols.items()}, max(0, min(b, self.n) - a), self.times[a:b])
         sel = self.sel
-        if sel is not None:  # the positions in [a, b), counted from a
+        if sel is not None:  # the positions in [a, b), counted from a (None: none were found)
             where, pos = sel
-            out.sel = (where, pos[pos.searchsorted(a):pos.searchsorted(b)] - a)
+            out.sel = (where, None if pos is None else pos[pos.searchsorted(a):pos.searchsorted(b)] - a)
         return out
 
     def rows(self) -> list[dict[str, Any]]:
@@ -243,10 +243,17 @@ class TimeBatchWindow(Window):
         self._tick(ev)
         if self.where is None:
             return ev
+        return ev.take(self._passing(ev))
+
+    def _passing(self, ev: Events) -> list[int]:
+        """The positions WHERE passes: found for the whole batch (Events.sel), or not found
+        there (the columns are not for the numpy path: the generated code, at once)."""
+        assert self.where is not None
         sel = ev.sel
-        if sel is not None and sel[0] is self.where:  # found for the whole batch (Events.sel)
-            return ev.take(sel[1].tolist())
-        return ev.take(self.where(ev.cols, ev.n))
+        if sel is not None and sel[0] is self.where:
+            pos = sel[1]
+            return pos.tolist() if pos is not None else self.where.generated(ev.cols, ev.n)  # type: ignore[no-any-return]
+        return self.where(ev.cols, ev.n)
 
     def feed(self, ev: Events) -> list[Post]:
         if ev.n == 0:
@@ -293,8 +300,8 @@ class CountingTimeBatchWindow(TimeBatchWindow):
         if self.keys_where is not None:
             self._tick(ev)
             sel = ev.sel
-            if sel is not None and sel[0] is self.where:  # WHERE found for the whole batch
-                m, kcols = self.keys_where(ev.cols, ev.n, sel[1].tolist())
+            if sel is not None and sel[0] is self.where:  # WHERE for the whole batch (_passing)
+                m, kcols = self.keys_where(ev.cols, ev.n, self._passing(ev))
             else:
                 m, kcols = self.keys_where(ev.cols, ev.n)
             if m:
