@@ -11,20 +11,21 @@ reference and the fallback: this module only claims a condition made of
 * comparisons (``= != < <= > >=``) of an integer term with an integer literal (either side),
   where a term is a property or a property ``%`` a positive integer literal,
 
-and only for a batch whose columns it reads hold integers and nulls only (numpy gives an
-integer or boolean dtype to them and to nothing else; a boolean is 0/1 in the generated code's
-arithmetic and comparisons too). Anything else (text, doubles, values outside 64 bits, other
+and only for a batch whose columns it reads hold integers, booleans (0/1 in the generated
+code's arithmetic and comparisons too) and nulls only: a decoder's integer arrays, or a list
+whose value types are checked. Anything else (text, doubles, values outside 64 bits, other
 operators) returns None and the caller runs the generated code, so the result is always the
 same list of record positions, in order.
 
 Three-valued logic: each condition gives the mask of the records where it has the truth value
 asked for, true or false, as the generated code does: a comparison with a null side is neither,
 ``not`` asks for the other value, ``and``/``or`` exchange when false is asked for (De Morgan);
-the filter keeps the records where the whole condition is true. None of these operators has side effects or can raise on integers, so evaluating every
-operand (no short circuit) gives the same answer. ``%`` is Java's remainder (the dividend's
+the filter keeps the records where the whole condition is true. None of these operators has
+side effects or can raise on integers, so evaluating every operand (no short circuit) gives
+the same answer. ``%`` is Java's remainder (the dividend's
 sign), which ``numpy.fmod`` computes for integers.
 
-Columns a batch holds as decoder arrays (``records.Columns.array``) are read without making
+Columns a batch holds as decoder arrays (``records.Columns.arrays``) are read without making
 their lists. Inside a :func:`scope` (the runtime opens one around each batch, in its thread)
 conversions are kept, keyed by the list object (held, so its id cannot be reused; column lists
 are never changed in place) and shared by every statement reading the same column:
@@ -47,15 +48,13 @@ from . import ast as A
 __all__ = ["compile_vector_filter", "scope", "prepare", "MIN_RECORDS", "MIN_LEAVES", "MAX_LIST_CONVERSIONS"]
 
 #: below this many records the generated comprehension is as cheap as numpy's per-call overhead
-MIN_RECORDS = 64
+MIN_RECORDS = 256
 
 _INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 
 #: (values as int64, or None when every value is null; the mask of the non-null values, or None
 #: when no value is null)
 Column = tuple[Any, Any]
-#: (true mask, false mask); a bool stands for every record
-Truth = tuple[Any, Any]
 
 _local = threading.local()
 
