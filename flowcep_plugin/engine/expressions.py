@@ -29,6 +29,8 @@ import re2
 from ..errors import EPLError
 from . import ast as A
 from .ast import java_text
+from .vectorwhere import MIN_RECORDS as VECTOR_MIN_RECORDS
+from .vectorwhere import compile_vector_filter
 
 __all__ = [
     "AGGREGATES",
@@ -1046,7 +1048,25 @@ def compile_column_filter(expr: A.Expr, key_of: Callable[[A.Prop], str], filenam
         + "def _filter(cols, n):\n    try:\n        return _fast(cols, n)\n"
         + "    except (TypeError, ValueError, AttributeError, ArithmeticError):\n        return _slow(cols, n)\n"
     )
-    return build(src, "_filter", gen.consts)
+    generated = build(src, "_filter", gen.consts)
+    vector = compile_vector_filter(expr, key_of)
+    if vector is None:
+        return generated
+
+    def _filter(cols: Mapping[str, list[Any]], n: int) -> list[int]:
+        # integer columns: numpy masks (vectorwhere), the same positions; else the generated code
+        if n >= VECTOR_MIN_RECORDS:
+            got = vector(cols, n)
+            if got is not None:
+                return got
+        return cast("list[int]", generated(cols, n))
+
+    _filter.__source__ = src  # type: ignore[attr-defined]
+    _filter.generated = generated  # type: ignore[attr-defined]
+    _filter.vector = vector  # type: ignore[attr-defined]
+    _filter.vector_keys = vector.keys  # type: ignore[attr-defined]
+    _filter.vector_positions = vector.positions  # type: ignore[attr-defined]
+    return _filter
 
 
 ColumnValues = Callable[[Mapping[str, list[Any]], int], list[list[Any]]]
@@ -1116,8 +1136,7 @@ def compile_column_values(exprs: Sequence[A.Expr], key_of: Callable[[A.Prop], st
 
 
 def compile_filtered_keys(where: A.Expr, exprs: Sequence[A.Expr], key_of: Callable[[A.Prop], str],
-                          filename: str) -> Callable[[Mapping[str, list[Any]], int],
-                                                     tuple[int, list[Sequence[Any]]]]:
+                          filename: str) -> Callable[..., tuple[int, list[Sequence[Any]]]]:
     """WHERE and GROUP BY over a batch's columns -> ``(m, key columns)``: how many records
     WHERE passes and the GROUP BY values of those records, one column per expression.
 
@@ -1135,8 +1154,9 @@ def compile_filtered_keys(where: A.Expr, exprs: Sequence[A.Expr], key_of: Callab
         gen.value(e)
     read = tuple(res.keys)
 
-    def keys(cols: Mapping[str, list[Any]], n: int) -> tuple[int, list[Sequence[Any]]]:
-        idx = where_f(cols, n)
+    def keys(cols: Mapping[str, list[Any]], n: int, idx: list[int] | None = None) -> tuple[int, list[Sequence[Any]]]:
+        if idx is None:  # else the positions WHERE passes, found for the whole batch (Events.sel)
+            idx = where_f(cols, n)
         m = len(idx)
         if m == 0:
             return 0, []

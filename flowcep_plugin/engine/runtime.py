@@ -27,6 +27,9 @@ from .plan import OPTIONS, Module, SelectPlan, StreamPlan, register_runtime
 from .rows import Row
 from .subqueries import SUBQ_PREFIX, SubqueryState, fill_driven
 from .typed import conform
+from .vectorwhere import MIN_RECORDS as VECTOR_MIN_RECORDS
+from .vectorwhere import prepare as prepare_vector_columns
+from .vectorwhere import scope as vector_scope
 from .windows import (
     CountBatch,
     CountingTimeBatchWindow,
@@ -465,7 +468,18 @@ class _Stmt:
             sel = sp.filter(ev.cols, ev.n)
             out = ev.take(sel, sp.keys)
         elif sp.keys is not None:
+            where = sp.window_where
+            vkeys = getattr(where, "vector_keys", None)
+            if vkeys is not None:
+                # WHERE over integer columns (vectorwhere): the columns converted once for the
+                # batch (a decoder's arrays as they are; shared by the statements reading them)
+                prepare_vector_columns(ev.cols, vkeys, ev.n)
             out = Events({k: (ev.cols.get(k) or [None] * ev.n) for k in sp.keys}, ev.n, ev.times)
+            if vkeys is not None and ev.n >= VECTOR_MIN_RECORDS:
+                # ... and evaluated once for the whole batch: the segments the batch window
+                # gets between timers carry their part (Events.sel) instead of filtering again
+                # (None: not for the numpy path in this batch, each segment runs the generated code)
+                out.sel = (where, where.vector_positions(out.cols, ev.n))  # type: ignore[union-attr]
         else:
             out = ev
         if sp.priors and out.n:
@@ -1492,7 +1506,8 @@ class Runtime:
             times = [times[i] for i in order]
         out: list[Row] = []
         self._pattern_clock(times[0], times[-1])  # h-patterns
-        self.feed_stream(self.module.input_stream, Events(cols, n, times), out)
+        with vector_scope():  # integer columns converted for WHERE once per batch (vectorwhere)
+            self.feed_stream(self.module.input_stream, Events(cols, n, times), out)
         return out
 
     @deferring_gc

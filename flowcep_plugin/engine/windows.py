@@ -56,14 +56,20 @@ def count_keys(counts: Counter[Any], kcols: Sequence[Sequence[Any]]) -> None:
 
 
 class Events:
-    """Events of one stream as columns (``cols[key][i]``) with their event times."""
+    """Events of one stream as columns (``cols[key][i]``) with their event times.
 
-    __slots__ = ("cols", "n", "times")
+    ``sel``, when set, is ``(where, positions)``: the records ``where`` passes, found for the
+    whole arriving batch at once (a numpy array of positions, engine/vectorwhere.py), so a
+    batch window that cuts the batch into segments between timers takes each segment's
+    records from it instead of running ``where`` again; a slice carries its part."""
+
+    __slots__ = ("cols", "n", "times", "sel")
 
     def __init__(self, cols: dict[str, list[Any]], n: int, times: list[int]) -> None:
         self.cols = cols
         self.n = n
         self.times = times
+        self.sel: tuple[Any, Any] | None = None
 
     @classmethod
     def empty(cls, keys: Sequence[str] = ()) -> Events:
@@ -89,8 +95,12 @@ class Events:
     def slice(self, a: int, b: int) -> Events:
         if a == 0 and b >= self.n:
             return self
-        return Events({k: v[a:b] for k, v in self.cols.items()}, max(0, min(b, self.n) - a),
-                      self.times[a:b])
+        out = Events({k: v[a:b] for k, v in self.cols.items()}, max(0, min(b, self.n) - a), self.times[a:b])
+        sel = self.sel
+        if sel is not None:  # the positions in [a, b), counted from a (None: none were found)
+            where, pos = sel
+            out.sel = (where, None if pos is None else pos[pos.searchsorted(a):pos.searchsorted(b)] - a)
+        return out
 
     def rows(self) -> list[dict[str, Any]]:
         keys = list(self.cols)
@@ -233,7 +243,17 @@ class TimeBatchWindow(Window):
         self._tick(ev)
         if self.where is None:
             return ev
-        return ev.take(self.where(ev.cols, ev.n))
+        return ev.take(self._passing(ev))
+
+    def _passing(self, ev: Events) -> list[int]:
+        """The positions WHERE passes: found for the whole batch (Events.sel), or not found
+        there (the columns are not for the numpy path: the generated code, at once)."""
+        assert self.where is not None
+        sel = ev.sel
+        if sel is not None and sel[0] is self.where:
+            pos = sel[1]
+            return pos.tolist() if pos is not None else self.where.generated(ev.cols, ev.n)  # type: ignore[no-any-return]
+        return self.where(ev.cols, ev.n)
 
     def feed(self, ev: Events) -> list[Post]:
         if ev.n == 0:
@@ -264,8 +284,7 @@ class CountingTimeBatchWindow(TimeBatchWindow):
     def __init__(self, keys: Sequence[str], period_ms: int,
                  key_columns: Callable[[dict[str, list[Any]], int], list[list[Any]]],
                  where: ColumnFilter | None = None,
-                 keys_where: Callable[[dict[str, list[Any]], int], tuple[int, list[Sequence[Any]]]]
-                 | None = None) -> None:
+                 keys_where: Callable[..., tuple[int, list[Sequence[Any]]]] | None = None) -> None:
         super().__init__(keys, period_ms, where)
         self.key_columns = key_columns
         #: WHERE and the group key columns in one call (compiler's compile_filtered_keys)
@@ -280,7 +299,11 @@ class CountingTimeBatchWindow(TimeBatchWindow):
             return []
         if self.keys_where is not None:
             self._tick(ev)
-            m, kcols = self.keys_where(ev.cols, ev.n)
+            sel = ev.sel
+            if sel is not None and sel[0] is self.where:  # WHERE for the whole batch (_passing)
+                m, kcols = self.keys_where(ev.cols, ev.n, self._passing(ev))
+            else:
+                m, kcols = self.keys_where(ev.cols, ev.n)
             if m:
                 count_keys(self.counts, kcols)
                 self.pending_n += m

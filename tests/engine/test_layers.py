@@ -16,7 +16,7 @@ import flowcep_plugin.engine as engine
 
 LAYERS = {
     "ast": 0,
-    "parser": 1, "expressions": 1,
+    "parser": 1, "expressions": 1, "vectorwhere": 1,
     "plan": 2, "rows": 2, "gcdefer": 2,
     "windows": 3, "aggregates": 3, "ordering": 3, "patterns": 3, "match_recognize": 3, "intersect": 3,
     "namedwindows": 3, "contexts": 3, "joins": 3, "subqueries": 3, "typed": 3,
@@ -24,7 +24,7 @@ LAYERS = {
     "harness": 5, "detector": 5, "__init__": 5,
 }
 # operators may use each other's data structures
-SAME_LAYER_OK = {("ordering", "windows"), ("patterns", "windows"), ("match_recognize", "windows"),
+SAME_LAYER_OK = {("expressions", "vectorwhere"), ("ordering", "windows"), ("patterns", "windows"), ("match_recognize", "windows"),
                  ("match_recognize", "patterns"), ("namedwindows", "windows"), ("contexts", "windows"),
                  ("subqueries", "windows"), ("subqueries", "aggregates"),
                  ("intersect", "windows"), ("typed", "windows")}
