@@ -160,6 +160,19 @@ def _int64(batch: FlowBatch, name: str, default: int) -> Any:
     return batch.derived(("int64", name, default), lambda: np.array(col, dtype=np.int64), col)
 
 
+def _at(batch: FlowBatch, name: str, rows: list[int], at: Any, default: int) -> list[int]:
+    """``int_column(batch, name, default=default)`` at ``rows`` (``at``: the same rows as a
+    numpy index): picked from the decoder's array while the column is still one (its
+    ``tolist`` gives the same Python ints), else from the list, made once per batch and
+    shared with the other detectors. The login-port records are a few of a batch, so the
+    pick is far cheaper than making the column's list."""
+    arr = batch.array(name)
+    if arr is not None and arr.dtype.kind in "iu":
+        picked: list[int] = arr[at].tolist()
+        return picked
+    return list(map(int_column(batch, name, default=default).__getitem__, rows))
+
+
 class _Queue(deque[_Attempt]):
     """Recent attempts of one key, oldest first.
 
@@ -234,39 +247,52 @@ class BruteForceDetector:
                                     map(by_port.__contains__, int_column(batch, "destinationTransportPort"))))
         if not on_port:
             return []
-        proto = int_column(batch, "protocolIdentifier")
-        dport = int_column(batch, "destinationTransportPort")
-        cand = [i for i in on_port if proto[i] == 6]
-        if not cand:
+        # The protocol and the attempt tests read the login-port records' values only: the
+        # decoder's arrays picked at those rows when a column is still one (_at), so this
+        # detector makes no list of the batch's protocols, packets, bytes, flags or start
+        # times; the tests themselves are one Python pass over those few values.
+        at = np.array(on_port, dtype=np.intp)
+        keep = [j for j, p in enumerate(_at(batch, "protocolIdentifier", on_port, at, 0)) if p == 6]
+        if not keep:
             return []
-        src = address_column(batch, "source")
-        dst = address_column(batch, "destination")
-        packets = int_column(batch, "packetDeltaCount")
-        octets = int_column(batch, "octetDeltaCount")
-        roctets = int_column(batch, "reverseOctetDeltaCount")
-        flags = int_column(batch, "tcpControlBits", default=-1)
-        start = int_column(batch, "flowStartMilliseconds", default=-1)
-        end = batch.event_times()
+        if len(keep) < len(on_port):
+            on_port, at = [on_port[j] for j in keep], at[keep]
+        packets = _at(batch, "packetDeltaCount", on_port, at, 0)
+        octets = _at(batch, "octetDeltaCount", on_port, at, 0)
+        flags = _at(batch, "tcpControlBits", on_port, at, -1)
+        start = _at(batch, "flowStartMilliseconds", on_port, at, -1)
+        times = batch.event_times()
+        end = [times[i] for i in on_port]
         min_packets, max_bytes, max_ms = self.min_packets, self.max_bytes, self.max_ms
         # The attempt tests that read only this record's numbers, before the sort: a stable
         # sort of the survivors visits them in the order the sort of all candidates would.
-        cand = [i for i in cand
-                if packets[i] >= min_packets and octets[i] <= max_bytes
-                # a connection the client opened, completed and sent data on, in this record
-                and (flags[i] < 0 or flags[i] & _SYN_ACK_PSH == _SYN_ACK_PSH)
-                and (end[i] - start[i] if start[i] >= 0 else 0) <= max_ms]
+        ok = [j for j in range(len(on_port))
+              if packets[j] >= min_packets and octets[j] <= max_bytes
+              # a connection the client opened, completed and sent data on, in this record
+              and (flags[j] < 0 or flags[j] & _SYN_ACK_PSH == _SYN_ACK_PSH)
+              and (end[j] - start[j] if start[j] >= 0 else 0) <= max_ms]
+        if not ok:
+            return []
+        rows = [on_port[j] for j in ok]
+        roctets = _at(batch, "reverseOctetDeltaCount", rows, at[ok], 0)
+        attempts = [(end[j], packets[j], octets[j], ro) for j, ro in zip(ok, roctets, strict=True)]
+        ends = [a[0] for a in attempts]
+        src = address_column(batch, "source")
+        dst = address_column(batch, "destination")
+        dport = int_column(batch, "destinationTransportPort")
         out: list[Event] = []
         fast, slow = self.fast, self.slow
         need_fast, need_slow = self.min_attempts, self.slow_min
         fast_ms, slow_ms = self.window_ms, self.slow_ms
         ignore = self.ignore
-        for i in sorted(cand, key=end.__getitem__):
+        for k in sorted(range(len(rows)), key=ends.__getitem__):
+            i = rows[k]
             s, d = src[i], dst[i]
             if s is None or d is None or (ignore and self._is_ignored(s)):
                 continue
             port = dport[i]
             svc = by_port[port]
-            a = (end[i], packets[i], octets[i], roctets[i], d)
+            a = (*attempts[k], d)
             # the queues inline: this runs for every login flow, and a queue shorter than
             # the rule's count cannot alert, so it is not scanned at all
             key = (s, d, port)

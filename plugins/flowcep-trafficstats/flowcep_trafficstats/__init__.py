@@ -117,6 +117,19 @@ def _int64(batch: FlowBatch, name: str, default: int) -> Any:
     return batch.derived(("int64", name, default), lambda: np.array(col, dtype=np.int64), col)
 
 
+def _counts(batch: FlowBatch, name: str) -> Any:
+    """``int_column(batch, name)`` as an int64 array: the decoder's array converted when the
+    column is still one (no list made: a counter column is read here before any other
+    detector makes it), else the list through ``np.array``; OverflowError when a value does
+    not fit, as ``np.array`` of the list raises it."""
+    arr = batch.array(name)
+    if arr is None or arr.dtype.kind not in "iu":
+        return np.array(int_column(batch, name), dtype=np.int64)
+    if arr.dtype == np.uint64 and len(arr) and int(arr.max()) > np.iinfo(np.int64).max:
+        raise OverflowError(f"{name}: a value beyond int64")
+    return arr.astype(np.int64)
+
+
 def _row(v: list[int]) -> dict[str, int]:
     return {"flows": v[0], "packets": v[1], "bytes": v[2]}
 
@@ -160,8 +173,9 @@ class TrafficStats:
         source), so each record is reduced to small integer codes once and each window's
         sums come from ``numpy.bincount``/``add.at`` instead of a Python loop per record.
         Records without both addresses get the source code -1 and are left out. Packets and
-        bytes are int64 arrays too, with the batch's largest magnitude, unless a value does
-        not fit (hostile input): then they stay lists and ``_acc`` decides per window.
+        bytes are int64 arrays too (the decoder's own while a column is one, ``_counts``),
+        with the batch's largest magnitude, unless a value does not fit (hostile input): then
+        ``_acc`` reads the lists and decides per window.
         """
         src = address_column(batch, "source")
         dst = address_column(batch, "destination")
@@ -177,18 +191,16 @@ class TrafficStats:
         if None in dst:
             scode[np.fromiter((a is None for a in dst), bool, n)] = -1
         cat = self._categories(batch)
-        packets = int_column(batch, "packetDeltaCount")
-        octets = int_column(batch, "octetDeltaCount")
         counts: tuple[Any, Any, int] | None
         try:
-            pk, by = np.array(packets, dtype=np.int64), np.array(octets, dtype=np.int64)
+            pk, by = _counts(batch, "packetDeltaCount"), _counts(batch, "octetDeltaCount")
         except OverflowError:
             counts = None
         else:
             # no abs(): -(-2**63) does not fit; the larger of max and -min is the magnitude
             top = max(int(pk.max()), int(by.max()), -int(pk.min()), -int(by.min())) if n else 0
             counts = (pk, by, top)
-        return names, scode, dirn, cat, packets, octets, counts
+        return names, scode, dirn, cat, batch, counts
 
     def _categories(self, batch: FlowBatch) -> Any:
         """Category code per record: the destination port's, else the source port's, else
@@ -244,7 +256,7 @@ class TrafficStats:
         return hit
 
     def _acc(self, st: _State, cols: tuple[Any, ...], idx: list[int]) -> None:
-        names, scode, dirn, cat, packets, octets, counts = cols
+        names, scode, dirn, cat, batch, counts = cols
         whole = len(idx) == len(scode)
         pick: Any = slice(None) if whole else np.asarray(idx, dtype=np.int64)
         codes = scode[pick]
@@ -258,6 +270,9 @@ class TrafficStats:
         # int64 sums are exact when n values of at most ``top`` cannot reach 2**62; the
         # batch's largest value bounds this window's, so the test is made once per batch
         if counts is None or counts[2] * n >= 2**62:
+            # the lists, made only here: counters beyond int64 or sums that could leave it
+            packets = int_column(batch, "packetDeltaCount")
+            octets = int_column(batch, "octetDeltaCount")
             pk_list = packets if whole else [packets[i] for i in idx]
             by_list = octets if whole else [octets[i] for i in idx]
             if not everyone:
