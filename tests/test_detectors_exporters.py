@@ -9,8 +9,9 @@ the victim as destination), while no victim, server or benign host is ever named
 
 Measured over all 77 realtools and 46 shared captures (docs/detectors.md, "Flow records from
 exporters" under "Writing tests for a detector"), these cases stand for the classes found: the ICMP type in the port
-(pmacct v9, softflowd v5), uniflows, active timeouts; softflowd's -b biflows, oriented by address
-order rather than by initiator, are pinned as a known limit (nothing found, nobody accused).
+(pmacct v9, softflowd v5), uniflows, active timeouts, 1-in-10 packet sampling ("Sampled flow
+records"); softflowd's -b biflows, oriented by address order rather than by initiator, are pinned
+as a known limit (nothing found, nobody accused).
 """
 
 from __future__ import annotations
@@ -47,6 +48,14 @@ CASES: list[tuple[str, str, tuple[str, ...], set[str]]] = [
     # known limit: softflowd -b puts the lower address first, so the scanner's SYNs are the
     # victim's reverse direction; the scan is missed, and nobody is named
     ("nmap_syn_top100.pcap", "softflowd", ("-v", "10", "-b"), set()),
+    # sampled 1 in 10 (softflowd's systematic sampler, samplingInterval in each record): the
+    # poller and the P2P peer were named when lost answers read as failures and silence
+    # (docs/detectors.md, "Sampled flow records"); the scan is still found, and the UDP flood,
+    # whose sampled rate is a tenth of the threshold, is found by its estimated rate
+    ("benign_poller.pcap", "softflowd", ("-v", "10", "-s", "10"), set()),
+    ("benign_p2p_peer.pcap", "softflowd", ("-v", "10", "-s", "10"), set()),
+    ("nmap_syn_top100.pcap", "softflowd", ("-v", "10", "-s", "10"), {"portscan-vertical"}),
+    ("hping3_udp_flood.pcap", "softflowd", ("-v", "10", "-s", "10"), {"volumetric-udp-flood"}),
 ]
 
 
@@ -133,6 +142,9 @@ def test_exported_flows_find_the_attacker_and_accuse_nobody(
             and (set(_ips(a.get("source", {}).get("ip"))) & ATTACKER
                  or ("flood" in a["rule"]["id"] and VICTIM in _ips(a.get("destination", {}).get("ip"))))]
     assert hits, sorted(named)
+    if "-s" in args:  # an alert on sampled records says so, for the analyst
+        rate = int(args[args.index("-s") + 1])
+        assert {a["flowcep"]["fields"].get("sampling_interval") for a in result.alerts} == {rate}
 
 
 def _ips(v: Any) -> list[str]:
