@@ -107,6 +107,21 @@ def test_portscan_a_sampled_poller_is_no_scanner() -> None:
     assert run_detector(SPEC, _sampled(_poller(), 10)) == []
 
 
+def test_portscan_sampled_failures_weigh_against_reached_hosts() -> None:
+    """benign_p2p_peer.pcap at 1 in 10: a peer that reached 20 of 41 peers left lone SYNs to 8
+    hosts (the dead ones retransmit theirs) and bare ACKs to 3. Failures minus reached hosts
+    is 5, over TRW's margin of 4; a failed connection is sampled up to 3 times as often, and
+    each reached host weighs 3."""
+    from flowcep_portscan import SPEC
+
+    recs = [make_flow("192.0.2.32", f"198.51.100.{40 + i}", 6881, packets=1, flags="S",
+                      end_ms=BASE + 1000 + i * 500, sport=41000 + i) for i in range(8)]
+    recs += [make_flow("192.0.2.32", f"198.51.100.{10 + i}", 6881, packets=1, flags="A",
+                       end_ms=BASE + 6000 + i * 500, sport=42000 + i) for i in range(3)]
+    assert _rules(run_detector(SPEC, recs)) == [("portscan-horizontal", "192.0.2.32")]
+    assert run_detector(SPEC, _sampled(recs, 10)) == []
+
+
 def test_portscan_sampled_silence_names_nobody() -> None:
     from flowcep_portscan import SPEC
 
