@@ -963,6 +963,17 @@ def sampling_column(batch: FlowBatch, *, counters: bool = False) -> list[int]:
     return rates
 
 
+def sampling_rate(batch: FlowBatch) -> int:
+    """The largest packet sampling rate of the batch's records (:func:`sampling_column`), 1
+    when none is sampled: a detector asks this first, and the per-record column only when it
+    is above 1. Costs nothing for a batch that carries no sampling element; cached."""
+    cols = batch.columns
+    if not any(cols.get(name) is not None for name in SAMPLING_ELEMENTS):
+        return 1
+    rates = _sampling(batch)
+    return batch.derived(("sampling", "max"), lambda: max(rates, default=1), rates)  # type: ignore[no-any-return]
+
+
 def _sampling(batch: FlowBatch) -> list[int]:
     cols = batch.columns
     if not any(cols.get(name) is not None for name in SAMPLING_ELEMENTS):

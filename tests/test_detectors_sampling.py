@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from flowcep_plugin.api import FlowBatch, sampling_column
+from flowcep_plugin.api import FlowBatch, sampling_column, sampling_rate
 from flowcep_plugin.testing import make_flow, run_detector
 
 T0 = 1_700_000_100_000
@@ -47,9 +47,12 @@ def test_sampling_column_reads_every_element_exporters_use() -> None:
         {"samplingInterval": 0}, {"samplingInterval": 1}, {"samplingInterval": None}, {},
     ])
     assert sampling_column(batch) == [10, 100, 100, 50, 1000, 1, 1, 1, 1]
+    assert sampling_rate(batch) == 1000
     plain = FlowBatch.from_rows([{"packetDeltaCount": 3}] * 4)
     assert sampling_column(plain) == [1, 1, 1, 1]
     assert sampling_column(plain, counters=True) == [1, 1, 1, 1]
+    assert sampling_rate(plain) == 1
+    assert sampling_rate(FlowBatch.from_rows([{"samplingInterval": 1}, {"samplingInterval": None}])) == 1
 
 
 def test_counters_already_scaled_by_the_input_are_not_scaled_again() -> None:

@@ -60,6 +60,7 @@ from flowcep_plugin.api import (
     make_alert,
     parse_duration,
     sampling_column,
+    sampling_rate,
 )
 
 from .probes import (
@@ -488,9 +489,9 @@ class PortScanDetector:
         outnumbering its reached hosts in expectation (TRW's test). A bare ACK counts too,
         though nmap's host discovery sends one: when a segment may be either, the doubt goes
         to the accused (a P2P peer's sampled handshakes were otherwise read as failures)."""
-        rates = sampling_column(batch)
-        if max(rates, default=1) <= 1:
+        if sampling_rate(batch) <= 1:
             return None
+        rates = sampling_column(batch)
         src, packets, flags = cols[0], cols[4], cols[5]
         seen = self.sampled
         for s, r in zip(src, rates, strict=True):

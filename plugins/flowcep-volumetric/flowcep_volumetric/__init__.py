@@ -71,6 +71,7 @@ from flowcep_plugin.api import (
     make_alert,
     parse_duration,
     sampling_column,
+    sampling_rate,
 )
 
 __all__ = ["SPEC", "VolumetricDetector", "flowcep_register_detectors"]
@@ -352,9 +353,8 @@ class VolumetricDetector:
         cols = self._columns(batch)  # converted once per batch, shared by every window in it
         keep = self._reads(batch)
         split = self._syn_only(batch, keep)
-        rates = sampling_column(batch)
-        if max(rates, default=1) > 1:
-            return self._on_sampled(batch, cols, keep, split, rates)
+        if sampling_rate(batch) > 1:
+            return self._on_sampled(batch, cols, keep, split, sampling_column(batch))
         if split is None:
             return self.windows.add(
                 batch, lambda st, idx, _s: self._acc(st, cols, list(compress(idx, map(keep.__getitem__, idx)))))
