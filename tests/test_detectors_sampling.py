@@ -125,6 +125,24 @@ def test_portscan_sampled_failures_weigh_against_reached_hosts() -> None:
     assert run_detector(SPEC, _sampled(recs, 10)) == []
 
 
+def test_portscan_the_sampled_table_is_bounded_and_errs_towards_silence() -> None:
+    """Past ``max_sources`` sampled sources the table is emptied and its largest rate holds
+    for every source: a prober whose rate was forgotten is not judged as unsampled."""
+    from flowcep_portscan import SPEC
+
+    from flowcep_plugin.context import Context
+    from flowcep_plugin.testing import build_detector
+
+    ctx = Context()
+    det = build_detector(SPEC, {"max_sources": 4}, ctx)
+    others = [make_flow(f"192.0.2.{100 + i}", "10.0.0.1", 80, packets=1, flags="PA", end_ms=BASE + 100 + i)
+              for i in range(5)]
+    udp = [make_flow("192.0.2.32", f"10.30.0.{i}", 6881, proto="udp", packets=1, octets=80,
+                     end_ms=BASE + 1000 + i * 100, sport=6881) for i in range(1, 41)]
+    events = run_detector(det, _sampled(udp[:1], 10) + _sampled(others, 10) + udp[1:])
+    assert events == [] and ctx.stats.gauges["portscan.sampled_evicted"] > 0
+
+
 def test_portscan_sampled_silence_names_nobody() -> None:
     from flowcep_portscan import SPEC
 

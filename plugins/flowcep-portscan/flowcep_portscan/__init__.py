@@ -458,8 +458,10 @@ class PortScanDetector:
         self._floor: float = math.inf
         self.windows = TumblingWindows(self.window_ms, _Window, self._finish, "portscan", ctx.stats)
         # source -> the largest packet sampling rate of its records (docs/detectors.md,
-        # "Sampled flow records"); empty unless an exporter samples
+        # "Sampled flow records"); empty unless an exporter samples. Past max_sources it is
+        # emptied and its largest rate becomes every source's floor: fewer alerts, never more
         self.sampled: dict[str, int] = {}
+        self.sampled_floor = 1
 
     def _is_ignored(self, src: str) -> bool:
         hit = self._ignored.get(src)
@@ -497,10 +499,10 @@ class PortScanDetector:
         for s, r in zip(src, rates, strict=True):
             if r > 1 and s is not None and r > seen.get(s, 1):
                 seen[s] = r
-        if len(seen) > self.max_sources:  # bounded like the sources: keep those still judged
-            kept = {s: r for s, r in seen.items() if s in self.sources}
-            self.stats.add("portscan.sampled_evicted", len(seen) - len(kept))
-            self.sampled = kept
+        if len(seen) > self.max_sources:  # bounded like the sources (see __init__)
+            self.sampled_floor = max(self.sampled_floor, *seen.values())
+            self.stats.add("portscan.sampled_evicted", len(seen))
+            seen.clear()
         try:
             rate, proto, pk, fl = (np.array(c, dtype=np.int64) for c in (rates, cols[2], packets, flags))
         except OverflowError:
@@ -785,7 +787,7 @@ class PortScanDetector:
 
     def _rate(self, s: str) -> int:
         """The packet sampling rate of ``s``'s records (1: unsampled)."""
-        return self.sampled.get(s, 1) if self.sampled else 1
+        return max(self.sampled.get(s, 1), self.sampled_floor) if self.sampled else self.sampled_floor
 
     def _silence_sampled(self, s: str) -> bool:
         """Whether an alert on ``s`` that rests on silence (no answer, no echo reply, no
