@@ -41,6 +41,7 @@ from operator import le
 from typing import TYPE_CHECKING, Any
 
 from .ecs import ECS_VERSION  # ``ecs.version`` in every alert and metric, as in flow documents
+from .records import SAMPLING_APPLIED
 
 if TYPE_CHECKING:
     from .records import FlowBatch
@@ -907,6 +908,88 @@ def icmp_type_code_column(batch: FlowBatch) -> list[Any] | None:
     if len(cols) == 1:
         return cols[0]
     return [next((v for v in vals if v is not None), None) for vals in zip(*cols, strict=True)]
+
+
+
+#: the record elements that say a flow was sampled, in the order :func:`sampling_column` asks them
+SAMPLING_ELEMENTS = ("samplingInterval", "samplerRandomInterval", "samplingPacketInterval",
+                     "samplingSize", "samplingProbability")
+
+
+def _one_in(interval: Any, random_interval: Any, packet_interval: Any, packet_space: Any,
+            size: Any, population: Any, probability: Any) -> int:
+    """One record's 1-in-N rate from whichever sampling element it carries; 1 when none says."""
+    for v in (interval, random_interval):
+        if isinstance(v, int) and v > 1:
+            return v
+    if isinstance(packet_interval, int) and packet_interval > 0 and isinstance(packet_space, int) \
+            and packet_space > 0:  # PSAMP count-based: take `interval` packets, skip `space`
+        return max(1, round((packet_interval + packet_space) / packet_interval))
+    if isinstance(size, int) and size > 0 and isinstance(population, int) and population > size:
+        return max(1, round(population / size))  # n-out-of-N random sampling
+    if isinstance(probability, float) and 0.0 < probability < 1.0:
+        return max(1, round(1 / probability))
+    return 1
+
+
+def sampling_column(batch: FlowBatch, *, counters: bool = False) -> list[int]:
+    """Each record's packet sampling rate N (the exporter saw one packet in N), 1 when unsampled
+    or unknown.
+
+    Sampled records are evidence of a different kind: a connection whose SYN alone was
+    sampled looks like a failed probe, an answer that was not sampled looks like silence, and
+    a record's packets and bytes are a 1/N share of the traffic. Detectors ask this one column
+    rather than the elements, so every rate an exporter can announce counts the same way:
+    ``samplingInterval`` (NetFlow v5's header, v9 SAMPLING_INTERVAL in a record or its sampler
+    options, which the decoder attaches to the records as this element; IPFIX 34),
+    ``samplerRandomInterval`` (v9/IPFIX 50), PSAMP count-based selection
+    (``samplingPacketInterval`` taken of every ``samplingPacketInterval`` +
+    ``samplingPacketSpace``), n-out-of-N (``samplingSize`` of ``samplingPopulation``) and
+    ``samplingProbability``. A rate of 0 or a missing value means "not said": 1.
+
+    ``counters=True`` gives instead the factor that turns each record's packet and byte
+    counters into an estimate of the traffic: N, or 1 where the input already multiplied them
+    (``apply_sampling``, which marks such records in ``flowcep.sampling_applied``). Rate
+    thresholds compare counters times this factor; evidence that rests on an answer or a
+    handshake being absent should ask ``counters=False`` (was the record sampled at all?).
+    Cached on the batch; do not mutate the list."""
+    rates = _sampling(batch)
+    if counters:
+        applied = batch.columns.get(SAMPLING_APPLIED)
+        if applied is not None:
+            return batch.derived(("sampling", "counters"),  # type: ignore[no-any-return]
+                                 lambda: [1 if a is True else r for r, a in zip(rates, applied, strict=True)],
+                                 rates, applied)
+    return rates
+
+
+def sampling_rate(batch: FlowBatch) -> int:
+    """The largest packet sampling rate of the batch's records (:func:`sampling_column`), 1
+    when none is sampled: a detector asks this first, and the per-record column only when it
+    is above 1. Costs nothing for a batch that carries no sampling element; cached."""
+    cols = batch.columns
+    if not any(cols.get(name) is not None for name in SAMPLING_ELEMENTS):
+        return 1
+    rates = _sampling(batch)
+    return batch.derived(("sampling", "max"), lambda: max(rates, default=1), rates)  # type: ignore[no-any-return]
+
+
+def _sampling(batch: FlowBatch) -> list[int]:
+    cols = batch.columns
+    if not any(cols.get(name) is not None for name in SAMPLING_ELEMENTS):
+        return batch.derived(("sampling",), lambda: [1] * batch.length)  # type: ignore[no-any-return]
+    names = ("samplingInterval", "samplerRandomInterval", "samplingPacketInterval", "samplingPacketSpace",
+             "samplingSize", "samplingPopulation", "samplingProbability")
+    sources = [cols.get(name) for name in names]
+    n = batch.length
+
+    def build() -> list[int]:
+        present = [c if c is not None else [None] * n for c in sources]
+        if sources[1:] == [None] * 6:  # the common case: samplingInterval alone
+            return [v if isinstance(v, int) and v > 1 else 1 for v in present[0]]
+        return list(map(_one_in, *present))
+
+    return batch.derived(("sampling",), build, *sources)  # type: ignore[no-any-return]
 
 
 #: IANA protocol numbers -> ECS ``network.transport`` names.

@@ -28,6 +28,8 @@ from .alerts import (
     make_alert,
     make_metric,
     ms_from_iso,
+    sampling_column,
+    sampling_rate,
     validate_event,
     validate_technique,
 )
@@ -65,7 +67,7 @@ API_GROUPS: dict[str, list[str]] = {
     "What components receive": ["FlowBatch", "Context", "Stats", "ALERT_STREAM", "METRIC_STREAM"],
     "Alerts and windows for Python detectors": [
         "make_alert", "make_metric", "alert_from_row", "TumblingWindows", "address_column",
-        "int_column", "icmp_type_code_column", "iso_ms", "ms_from_iso", "SEVERITY", "TECHNIQUES", "TACTICS", "TRANSPORT",
+        "int_column", "icmp_type_code_column", "sampling_column", "sampling_rate", "iso_ms", "ms_from_iso", "SEVERITY", "TECHNIQUES", "TACTICS", "TRANSPORT",
         "validate_technique", "event_errors", "validate_event", "BoundedMemo"],
     "Configuration": ["parse_duration", "DURATION_SCHEMA"],
     "Errors (one line for the user, exit code 2)": [
@@ -97,7 +99,7 @@ __all__ = [  # the union of API_GROUPS, spelled out for type checkers (a test ke
     "hookimpl", "Address", "InputSpec", "EnricherSpec", "DetectorSpec", "OutputSpec",
     "RuleSpec", "ElementSpec", "Source", "Enricher", "Detector", "Output", "Event", "FlowBatch",
     "Context", "Stats", "ALERT_STREAM", "METRIC_STREAM", "make_alert", "make_metric", "alert_from_row", "TumblingWindows",
-    "address_column", "int_column", "icmp_type_code_column", "iso_ms", "ms_from_iso", "SEVERITY", "TECHNIQUES",
+    "address_column", "int_column", "icmp_type_code_column", "sampling_column", "sampling_rate", "iso_ms", "ms_from_iso", "SEVERITY", "TECHNIQUES",
     "TACTICS", "TRANSPORT", "validate_technique", "event_errors", "validate_event", "BoundedMemo",
     "parse_duration", "DURATION_SCHEMA", "FlowcepError", "ConfigError", "InputError",
     "PluginError", "EPLError", "run", "RunResult", "make_plugin_manager", "PluginInfo",

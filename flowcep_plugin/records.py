@@ -44,7 +44,8 @@ from typing import Any
 
 __all__ = ["FlowBatch", "Columns", "LazyBuild", "ArrayPart", "VALUES", "IPV4_TEXT", "IPV6_TEXT", "MAC_TEXT", "TEXT", "EVENT_TIME_FIELDS", "FLOW_STREAM", "OPTIONS_STREAM", "ALERT_STREAM",
            "METRIC_STREAM", "EVENT_STREAMS", "event_times",
-           "EXPORT_VERSION", "EXPORT_TIME", "SYS_UPTIME", "HEADER_COLUMNS"]
+           "EXPORT_VERSION", "EXPORT_TIME", "SYS_UPTIME", "HEADER_COLUMNS",
+           "SAMPLING_APPLIED"]
 
 #: The stream flow records travel on (the EPL input stream ``Flow``).
 FLOW_STREAM = "Flow"
@@ -78,6 +79,10 @@ EXPORT_TIME = "flowcep.export_time"
 SYS_UPTIME = "flowcep.sys_uptime"
 #: The three, in that order.
 HEADER_COLUMNS = (EXPORT_VERSION, EXPORT_TIME, SYS_UPTIME)
+#: True for each record whose packet and byte counters the input already multiplied by its
+#: sampling rate (``apply_sampling``): ``sampling_column(batch, counters=True)`` reads it, so a
+#: detector that estimates the traffic from sampled counts never multiplies twice.
+SAMPLING_APPLIED = "flowcep.sampling_applied"
 
 
 #: Builds a lazy column: (the batch's columns, the batch's length) -> one value per record.

@@ -9,11 +9,12 @@ the victim as destination), while no victim, server or benign host is ever named
 
 Measured over all 77 realtools and 46 shared captures (docs/detectors.md, "Flow records from
 exporters" under "Writing tests for a detector"), these cases stand for the classes found: the ICMP type in the port
-(pmacct v9, softflowd v5), uniflows, active timeouts, and softflowd's -b biflows, which put the
-lower address first whoever opened the conversation: the sanitiser turns round those whose own
-evidence says the reverse side opened them (flowcep_plugin/biflow.py). Without that the scans
-below are missed, and turning only the records with evidence named a browser a scanner
-(``suricata_web_browsing_2.pcap`` of ../shared/data/traces).
+(pmacct v9, softflowd v5), uniflows, active timeouts, 1-in-10 packet sampling ("Sampled flow
+records"), and softflowd's -b biflows, which put the lower address first whoever opened the
+conversation: the sanitiser turns round those whose own evidence says the reverse side opened
+them (flowcep_plugin/biflow.py). Without that the scans below are missed, and turning only the
+records with evidence named a browser a scanner (``suricata_web_browsing_2.pcap`` of
+../shared/data/traces).
 """
 
 from __future__ import annotations
@@ -57,6 +58,14 @@ CASES: list[tuple[str, str, tuple[str, ...], set[str]]] = [
     # bare ACKs answered by bare RSTs say nothing about who opened: the exporter proved it writes
     # responders first (the nmap ping's one-sided records), so the service port is read
     ("nmap_ack_top100.pcap", "softflowd", ("-v", "10", "-b"), {"portscan-ack"}),
+    # sampled 1 in 10 (softflowd's systematic sampler, samplingInterval in each record): the
+    # poller and the P2P peer were named when lost answers read as failures and silence
+    # (docs/detectors.md, "Sampled flow records"); the scan is still found, and the UDP flood,
+    # whose sampled rate is a tenth of the threshold, is found by its estimated rate
+    ("benign_poller.pcap", "softflowd", ("-v", "10", "-s", "10"), set()),
+    ("benign_p2p_peer.pcap", "softflowd", ("-v", "10", "-s", "10"), set()),
+    ("nmap_syn_top100.pcap", "softflowd", ("-v", "10", "-s", "10"), {"portscan-vertical"}),
+    ("hping3_udp_flood.pcap", "softflowd", ("-v", "10", "-s", "10"), {"volumetric-udp-flood"}),
 ]
 
 
@@ -145,6 +154,9 @@ def test_exported_flows_find_the_attacker_and_accuse_nobody(
             and (set(_ips(a.get("source", {}).get("ip"))) & ATTACKER
                  or ("flood" in a["rule"]["id"] and VICTIM in _ips(a.get("destination", {}).get("ip"))))]
     assert hits, sorted(named)
+    if "-s" in args:  # an alert on sampled records says so, for the analyst
+        rate = int(args[args.index("-s") + 1])
+        assert {a["flowcep"]["fields"].get("sampling_interval") for a in result.alerts} == {rate}
 
 
 def _ips(v: Any) -> list[str]:

@@ -40,6 +40,7 @@ from ..records import (
     IPV6_TEXT,
     MAC_TEXT,
     OPTIONS_STREAM,
+    SAMPLING_APPLIED,
     SYS_UPTIME,
     TEXT,
     VALUES,
@@ -1207,6 +1208,7 @@ class MessageDecoder:
             if col is not None:
                 columns[name] = [v * r if isinstance(v, int) and isinstance(r, int) and r > 1 else v
                                  for v, r in zip(col, rates, strict=True)]
+        columns[SAMPLING_APPLIED] = [isinstance(r, int) and r > 1 for r in rates]
         self.stats.add("input.sampling_applied", n)
 
     def _keep_early(self, exporter: str, odid: int, version: int, tid: int, body: bytes,

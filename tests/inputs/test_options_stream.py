@@ -268,8 +268,10 @@ def test_rfc7011_options_written_by_ipfix_writer_decode_as_tshark_reads_them(req
     assert int(seen["cflow.post_key"][0], 16) == by_tid[258]["flowKeyIndicator"] == 5
     assert seen["cflow.sampling_packet_space"] == [str(by_tid[259]["samplingPacketSpace"])] == ["99"]
     assert str(by_tid[259]["selectorId"]) in seen["cflow.selector_id"]
-    # the flow names selector 5 (1 in 100): its counter is scaled by that rate
+    # the flow names selector 5 (1 in 100): its counter is scaled by that rate, and marked so
+    # (detectors that estimate traffic must not scale it again)
     assert [elements(f) for f in flows] == [{
         "sourceIPv4Address": "192.0.2.1", "packetDeltaCount": 300, "selectorId": 5,
-        "flowEndMilliseconds": 1_700_000_000_000, "samplingInterval": 100}]
+        "flowEndMilliseconds": 1_700_000_000_000, "samplingInterval": 100,
+        "flowcep.sampling_applied": True}]
     assert ctx.stats.gauges["input.option_records"] == 4

@@ -59,6 +59,8 @@ from flowcep_plugin.api import (
     int_column,
     make_alert,
     parse_duration,
+    sampling_column,
+    sampling_rate,
 )
 
 from .probes import (
@@ -84,6 +86,9 @@ ECHO_REQUEST = {1: 8, 58: 128}  # ICMP / ICMPv6 echo request types
 ECHO_REPLY = {1: 0, 58: 129}  # and their replies
 #: at most this many victim addresses/ports are listed in one alert (counts stay exact)
 LIST_LIMIT = 100
+#: sampled input: what one reached host (or port) weighs against failed ones in the TRW test
+#: (_judge_tcp; docs/detectors.md, "Sampled flow records")
+SAMPLED_REACH_WEIGHT = 3
 
 RULES = (
     RuleSpec(
@@ -486,6 +491,11 @@ class PortScanDetector:
         # nothing to look at (lowered where a source's ``oldest`` is, reset by each expiry pass)
         self._floor: float = math.inf
         self.windows = TumblingWindows(self.window_ms, _Window, self._finish, "portscan", ctx.stats)
+        # source -> the largest packet sampling rate of its records (docs/detectors.md,
+        # "Sampled flow records"); empty unless an exporter samples. Past max_sources it is
+        # emptied and its largest rate becomes every source's floor: fewer alerts, never more
+        self.sampled: dict[str, int] = {}
+        self.sampled_floor = 1
 
     def _is_ignored(self, src: str) -> bool:
         hit = self._ignored.get(src)
@@ -499,7 +509,39 @@ class PortScanDetector:
             return []
         cols = self._columns(batch)  # converted once per batch, shared by every window in it
         kinds = _Kinds.of(cols, batch)
-        return self.windows.add(batch, lambda st, idx, _start: self._accumulate(st, cols, kinds, idx))
+        mid = self._sampled_contacts(batch, cols)
+        return self.windows.add(batch, lambda st, idx, _start: self._accumulate(st, cols, kinds, idx, mid))
+
+    def _sampled_contacts(self, batch: FlowBatch, cols: tuple[Any, ...]) -> Any:
+        """Notes each source's sampling rate; returns the sampled records that show an
+        established connection (ACK without SYN or RST), or None for an unsampled batch.
+
+        Under 1-in-N sampling a connection's SYN and its ACK are seldom both in one record, so
+        the reached-host evidence of unsampled input (SYN and ACK) is mostly lost while a lone
+        sampled SYN still looks like a failed probe. A sampled later segment of the connection
+        shows the host answered, and counts as a contact: a connection whose client sent k
+        segments leaves a SYN-only record with probability (1/N)(1-1/N)^(k-1), never more than
+        one with a later segment, so a client whose connections complete never has failures
+        outnumbering its reached hosts in expectation (TRW's test). A bare ACK counts too,
+        though nmap's host discovery sends one: when a segment may be either, the doubt goes
+        to the accused (a P2P peer's sampled handshakes were otherwise read as failures)."""
+        if sampling_rate(batch) <= 1:
+            return None
+        rates = sampling_column(batch)
+        src, packets, flags = cols[0], cols[4], cols[5]
+        seen = self.sampled
+        for s, r in zip(src, rates, strict=True):
+            if r > 1 and s is not None and r > seen.get(s, 1):
+                seen[s] = r
+        if len(seen) > self.max_sources:  # bounded like the sources (see __init__)
+            self.sampled_floor = max(self.sampled_floor, *seen.values())
+            self.stats.add("portscan.sampled_evicted", len(seen))
+            seen.clear()
+        try:
+            rate, proto, pk, fl = (np.array(c, dtype=np.int64) for c in (rates, cols[2], packets, flags))
+        except OverflowError:
+            return None
+        return (rate > 1) & (proto == 6) & (pk > 0) & (fl >= 0) & ((fl & ACK) != 0) & ((fl & _SYN_RST) == 0)
 
     def on_watermark(self, watermark_ms: int) -> list[Event]:
         return self.windows.close_until(watermark_ms)
@@ -539,7 +581,7 @@ class PortScanDetector:
         return src
 
     def _accumulate(self, st: _Window, cols: tuple[Any, ...], kinds: _Kinds | None,
-                    idx: list[int]) -> None:
+                    idx: list[int], mid: Any = None) -> None:
         src, dst, proto, dport, packets, flags, times = cols[:7]
         if kinds is not None:
             ok_idx, tcp, outcomes, udp, pings = kinds.pick(idx)
@@ -553,6 +595,9 @@ class PortScanDetector:
             udp = [i for i in idx if proto[i] == 17]
             pings = [i for i in idx if proto[i] in ECHO_REQUEST and packets[i] > 0]
             typed = False
+        if mid is not None:  # sampled segments of established connections (_sampled_contacts)
+            at = np.array(idx, dtype=np.intp)
+            ok_idx = sorted(ok_idx + at[mid[at]].tolist())
         # Most records are TCP with ACK set: a completed handshake (SYN too: a successful
         # contact) or the middle of a connection (neither probe nor contact); the contacts are
         # folded by (source, host, port), the last of the batch giving the time, as before.
@@ -774,6 +819,25 @@ class PortScanDetector:
 
     # -- judging ---------------------------------------------------------------------------
 
+    def _rate(self, s: str) -> int:
+        """The packet sampling rate of ``s``'s records (1: unsampled)."""
+        return max(self.sampled.get(s, 1), self.sampled_floor) if self.sampled else self.sampled_floor
+
+    def _silence_sampled(self, s: str) -> bool:
+        """Whether an alert on ``s`` that rests on silence (no answer, no echo reply, no
+        handshake) must be withheld: its records are sampled, and a 1-in-N sample drops the
+        answer N-1 times in N, so sampling alone explains the silence (docs/detectors.md,
+        "Sampled flow records"). Counted in ``portscan.sampled_withheld``."""
+        if self._rate(s) > 1:
+            self.stats.add("portscan.sampled_withheld")
+            return True
+        return False
+
+    def _sampling_fields(self, s: str) -> dict[str, int]:
+        """``sampling_interval`` for an alert whose evidence was sampled, for the analyst."""
+        rate = self._rate(s)
+        return {"sampling_interval": rate} if rate > 1 else {}
+
     def _expire(self, now: int) -> None:
         """Forget targets last seen before the slow window; sources wholly older go at once,
         and sources with nothing old are skipped without looking at their targets."""
@@ -838,7 +902,7 @@ class PortScanDetector:
             source = self.sources.get(s)
             silent = [d for d in hosts if (s, d) not in echoed and (
                 source is None or (h := source.hosts.get(d)) is None or not h[0])]
-            if len(silent) < max(2, math.ceil(self.s_unanswered * len(hosts))):
+            if len(silent) < max(2, math.ceil(self.s_unanswered * len(hosts))) or self._silence_sampled(s):
                 continue
             out.append(make_alert(
                 RULES[2], time_ms=end, detector=self.name, source_ip=s,
@@ -896,9 +960,17 @@ class PortScanDetector:
         reported = source.reported
         failed = {d: t for d, t in fail_hosts.items() if d not in ok_hosts}
         in_window = sum(1 for t in failed.values() if t >= start)
+        # sampled: failures alone are what sampling makes of busy clients; only failures
+        # outnumbering the hosts reached (TRW) name the source (docs/detectors.md)
+        sampled = self._rate(s) > 1
+        # sampled: a failed connection retransmits its SYN (Linux: 3 segments in the first 3 s)
+        # and is seen up to SAMPLED_REACH_WEIGHT times as often as a completed one, so each
+        # reached host weighs that much against the failures (a P2P peer that reached 20 of 41
+        # peers showed 8 failed and 0 reached hosts at 1 in 10)
+        reached = len(ok_hosts) * (SAMPLED_REACH_WEIGHT if sampled else 1)
         if len(failed) >= 2 * reported.get("h", 0) and (
-                in_window >= self.h_hosts
-                or (len(failed) >= self.slow_min and len(failed) - len(ok_hosts) >= self.margin)):
+                (in_window >= self.h_hosts and not sampled)
+                or (len(failed) >= self.slow_min and len(failed) - reached >= self.margin)):
             reported["h"] = len(failed)
             hosts = sorted(failed)
             ports = sorted({p for d in hosts for p in ports_fail[d]})
@@ -910,7 +982,7 @@ class PortScanDetector:
                 transport="tcp", counts={"hosts": len(hosts), "probes": source.probes},
                 summary=(f"{s} probed TCP {port_text} on {len(hosts)} hosts that never answered it "
                          f"in {span:.0f} min ({len(ok_hosts)} hosts reached)"),
-                window=(first, end), key=s, fields={"ports": ports[:LIST_LIMIT]},
+                window=(first, end), key=s, fields={"ports": ports[:LIST_LIMIT], **self._sampling_fields(s)},
             ))
         for d in sorted(ports_fail):
             fails = {p: t for p, t in ports_fail[d].items() if p not in ports_ok[d]}
@@ -918,7 +990,9 @@ class PortScanDetector:
             recent = sum(1 for t in fails.values() if t >= start)
             if len(fails) < 2 * reported.get("v" + d, 0):
                 continue
-            if recent >= self.v_ports or (len(fails) >= self.slow_min and len(fails) - ok >= self.margin):
+            if (recent >= self.v_ports and not sampled) or (
+                    len(fails) >= self.slow_min
+                    and len(fails) - ok * (SAMPLED_REACH_WEIGHT if sampled else 1) >= self.margin):
                 reported["v" + d] = len(fails)
                 ordered = sorted(fails)
                 # "answered" used to count completed connections only, so a SYN or connect scan
@@ -932,7 +1006,8 @@ class PortScanDetector:
                     summary=(f"{s} probed {len(ordered)} TCP ports of {d} "
                              f"({ordered[0]}-{ordered[-1]}; {open_text}; {ok} ports reached)"),
                     window=(min(fails.values()), end),
-                    fields={"ports": ordered[:LIST_LIMIT], "open_ports": found[:LIST_LIMIT]}, key=s,
+                    fields={"ports": ordered[:LIST_LIMIT], "open_ports": found[:LIST_LIMIT],
+                            **self._sampling_fields(s)}, key=s,
                 ))
         if len(flagged) >= max(self.flag_min, 2 * reported.get("f", 0)):
             reported["f"] = len(flagged)
@@ -946,7 +1021,7 @@ class PortScanDetector:
                          f"{len(targets)} host(s)"),
                 window=(first, end), key=s,
                 fields={"ports": sorted({p for _, p in flagged})[:LIST_LIMIT],
-                        "probe_types": dict(sorted(source.flag_kinds.items()))},
+                        "probe_types": dict(sorted(source.flag_kinds.items())), **self._sampling_fields(s)},
             ))
         return out
 
@@ -957,7 +1032,7 @@ class PortScanDetector:
             ports[(s, d)][port] = n
         out: list[Event] = []
         for (s, d), by_port in sorted(ports.items()):
-            if len(by_port) < self.v_ports:
+            if len(by_port) < self.v_ports or self._silence_sampled(s):
                 continue
             ordered = sorted(by_port)
             probes = sum(by_port.values())
@@ -991,9 +1066,9 @@ class PortScanDetector:
             horizontal, h_asked, h_probes = _udp_counts(distinct, asked, probes, _S_DP, _D, set(h_hosts))
             for key in h_hosts:
                 hosts = horizontal[key]
-                if len(hosts) < share * h_asked[key]:
-                    continue
                 s, dp = key
+                if len(hosts) < share * h_asked[key] or self._silence_sampled(s):
+                    continue
                 out.append(make_alert(
                     RULES[0], time_ms=end, detector=self.name, source_ip=s,
                     destination_ip=sorted(hosts)[:LIST_LIMIT], destination_port=dp, transport="udp",
@@ -1005,9 +1080,9 @@ class PortScanDetector:
             vertical, v_asked, v_probes = _udp_counts(distinct, asked, probes, _S_D, _DP, set(v_hosts))
             for key2 in v_hosts:
                 ports = vertical[key2]
-                if len(ports) < share * v_asked[key2]:
-                    continue
                 s, d = key2
+                if len(ports) < share * v_asked[key2] or self._silence_sampled(s):
+                    continue
                 ordered = sorted(ports)
                 out.append(make_alert(
                     RULES[1], time_ms=end, detector=self.name, source_ip=s, destination_ip=d,

@@ -70,6 +70,8 @@ from flowcep_plugin.api import (
     int_column,
     make_alert,
     parse_duration,
+    sampling_column,
+    sampling_rate,
 )
 
 __all__ = ["SPEC", "VolumetricDetector", "flowcep_register_detectors"]
@@ -86,6 +88,13 @@ ECHO_REQUEST = {1: 8, 58: 128}
 #: one datagram per query (two when a big answer is fragmented); NTP monlist and memcached,
 #: the amplifiers that need no asking, send many per request
 ASKED_ANSWERS = 2
+#: sampled input (docs/detectors.md, "Sampled flow records"): a SYN flood needs at least this
+#: many sampled SYN-only records to its (host, port) in the window, and SYN_SAMPLED_MARGIN times
+#: as many as records carrying the initiators' ACK there. A completed connection of k >= 2
+#: initiator packets leaves a SYN-only record with probability (1/N)(1-1/N)^(k-1) and one with
+#: its ACK with probability 1-(1-1/N)^(k-1), never less, so sampled busy clients stay under it
+MIN_SAMPLED_SYNS = 10
+SYN_SAMPLED_MARGIN = 2
 
 RULES = (
     RuleSpec(id="volumetric-syn-flood", name="SYN flood",
@@ -281,7 +290,7 @@ def _is_group(addr: str, cache: dict[str, bool]) -> bool:
 class _State:
     __slots__ = ("syn", "syn_from", "pps_in", "by_in", "src_in", "by_out", "pk_out", "hot_in",
                  "resp_bins", "refl", "req", "req_pk", "resp_pk", "hot_resp", "synack", "synack_src", "asked", "smurf", "smurf_src",
-                 "echo")
+                 "echo", "sampling", "syn_sampled", "acked")
 
     def __init__(self) -> None:
         # (victim, port, epoch second) -> attempts, and the (victim, port, source) seen: two
@@ -321,6 +330,11 @@ class _State:
         self.smurf_src: set[str] = set()
         # ICMP echo requests per second to one unicast host (the flood test without asymmetry)
         self.echo: dict[str, dict[int, float]] = defaultdict(dict)
+        # sampled input: the window's largest sampling rate, and per (host, port) the sampled
+        # SYN-only records and the sampled records with the initiators' ACK (MIN_SAMPLED_SYNS)
+        self.sampling = 1
+        self.syn_sampled: Counter[tuple[str, int]] = Counter()
+        self.acked: Counter[tuple[str, int]] = Counter()
 
 
 class VolumetricDetector:
@@ -373,6 +387,8 @@ class VolumetricDetector:
         cols = self._columns(batch)  # converted once per batch, shared by every window in it
         keep = self._reads(batch)
         split = self._syn_only(batch, keep)
+        if sampling_rate(batch) > 1:
+            return self._on_sampled(batch, cols, keep, split, sampling_column(batch))
         if split is None:
             return self.windows.add(
                 batch, lambda st, idx, _s: self._acc(st, cols, list(compress(idx, map(keep.__getitem__, idx)))))
@@ -389,6 +405,34 @@ class VolumetricDetector:
             else:
                 self._acc_syn(st, cols, list(compress(idx, map(syn_mask.__getitem__, idx))))
                 self._acc(st, cols, list(compress(idx, map(loop_mask.__getitem__, idx))))
+        return self.windows.add(batch, acc)
+
+    def _on_sampled(self, batch: FlowBatch, cols: tuple[Any, ...], keep: list[bool],
+                    split: tuple[list[int], list[int], list[bool], list[bool]] | None,
+                    rates: list[int]) -> list[Event]:
+        """A batch with sampled records: packets and bytes (both directions) and SYN-only
+        records count times the rate, estimating the traffic the rates are set for; the
+        window notes the rate and, per (host, port), the sampled SYN-only records and the
+        records with the initiators' ACK (:data:`MIN_SAMPLED_SYNS`)."""
+        factor = sampling_column(batch, counters=True)
+        scaled = list(cols)
+        for at in (5, 6, 9, 10):  # packets, octets, reverse packets, reverse octets
+            scaled[at] = [v * f for v, f in zip(cols[at], factor, strict=True)]
+        cols = tuple(scaled)
+        dst, dport, packets, flags = cols[1], cols[4], cols[5], cols[7]
+        syn_mask = split[3] if split is not None else [False] * len(batch)
+        loop_mask = split[2] if split is not None else keep
+        # an initiator's record with ACK and without SYN: a sampled piece of a connection
+        acked = [f >= 0 and f & ACK != 0 and f & SYN == 0 and p > 0 and r > 1 and c == 6
+                 for f, p, r, c in zip(flags, packets, rates, cols[2], strict=True)]
+
+        def acc(st: _State, idx: list[int], _s: int) -> None:
+            st.sampling = max(st.sampling, max(map(rates.__getitem__, idx)))
+            syn = list(compress(idx, map(syn_mask.__getitem__, idx)))
+            self._acc_syn(st, cols, syn, factor)
+            st.syn_sampled.update((dst[i], dport[i]) for i in syn if rates[i] > 1 and dst[i] is not None)
+            st.acked.update((dst[i], dport[i]) for i in compress(idx, map(acked.__getitem__, idx)))
+            self._acc(st, cols, list(compress(idx, map(loop_mask.__getitem__, idx))))
         return self.windows.add(batch, acc)
 
     def on_watermark(self, watermark_ms: int) -> list[Event]:
@@ -464,8 +508,9 @@ class VolumetricDetector:
         return np.flatnonzero(loop_mask).tolist(), syn, loop_mask.tolist(), syn_mask.tolist()
 
     @staticmethod
-    def _acc_syn(st: _State, cols: tuple[Any, ...], idx: list[int]) -> None:
-        """The SYNs without ACK among ``idx`` (see :meth:`_syn_only`), counted at C level."""
+    def _acc_syn(st: _State, cols: tuple[Any, ...], idx: list[int], weights: list[int] | None = None) -> None:
+        """The SYNs without ACK among ``idx`` (see :meth:`_syn_only`), counted at C level
+        (sampled: each record counts as the ``weights`` attempts it stands for)."""
         if not idx:
             return
         src, dst, dport, times = cols[0], cols[1], cols[4], cols[8]
@@ -473,10 +518,17 @@ class VolumetricDetector:
         ds = list(map(dst.__getitem__, idx))
         ports = list(map(dport.__getitem__, idx))
         when = [t // 1000 for t in map(times.__getitem__, idx)]
+        ws = list(map(weights.__getitem__, idx)) if weights is not None else None
         if None in ss or None in ds:  # a record without both addresses counts nowhere
             ok = [a is not None and b is not None for a, b in zip(ss, ds, strict=True)]
             ss, ds, ports, when = (list(compress(c, ok)) for c in (ss, ds, ports, when))
-        st.syn.update(zip(ds, ports, when, strict=True))
+            ws = list(compress(ws, ok)) if ws is not None else None
+        if ws is None:
+            st.syn.update(zip(ds, ports, when, strict=True))
+        else:
+            syn = st.syn
+            for key, w in zip(zip(ds, ports, when, strict=True), ws, strict=True):
+                syn[key] += w
         st.syn_from.update(zip(ds, ports, ss, strict=True))
         st.asked.update(zip(ss, ds, strict=True))
 
@@ -620,12 +672,26 @@ class VolumetricDetector:
                 got[1].add(s)
         return [(key, *loud[key]) for key in sorted(loud)]
 
+    def _sampled_syns(self, st: _State, d: str, port: int) -> bool:
+        """Whether a window of sampled records holds positive evidence of a SYN flood on
+        ``d:port`` beyond the estimated rate: enough sampled SYN-only records, and more than
+        sampled completed connections would leave (:data:`MIN_SAMPLED_SYNS`). Withheld
+        alerts are counted in ``volumetric.sampled_withheld``."""
+        syns = st.syn_sampled.get((d, port), 0)
+        if syns >= MIN_SAMPLED_SYNS and syns >= SYN_SAMPLED_MARGIN * st.acked.get((d, port), 0):
+            return True
+        self.stats.add("volumetric.sampled_withheld")
+        return False
+
     def _finish(self, st: _State, start: int, end: int) -> list[Event]:
         secs = (end - start) / 1000
         out: list[Event] = []
         # Each table is filtered by its cheap test before it is sorted: most keys are quiet
         # hosts, and sorting only the loud ones gives the same alerts in the same order.
+        sampled = {"sampling_interval": st.sampling} if st.sampling > 1 else {}
         for (d, port), per_second, srcs in self._loud_syn(st):
+            if sampled and not self._sampled_syns(st, d, port):
+                continue
             peak = max(per_second.values())
             n = sum(per_second.values())
             out.append(make_alert(
@@ -635,7 +701,7 @@ class VolumetricDetector:
                 summary=(f"{n} incomplete connections to {d}:{port} in {secs:g} s "
                          f"(peak {peak} in one second) from {len(srcs)} sources"),
                 window=(start, end), key=d,
-                fields={"sample_sources": sorted(srcs)[:LIST_LIMIT]},
+                fields={"sample_sources": sorted(srcs)[:LIST_LIMIT], **sampled},
             ))
         udp_pps, icmp_pps = self.udp_pps, self.icmp_pps
         loud = [kv for kv in ((k, st.pps_in[k]) for k in st.hot_in)
@@ -663,7 +729,7 @@ class VolumetricDetector:
                 counts={"packets": pk, "peak_per_second": peak, "sources": len(srcs)},
                 summary=(f"{pk} {label} packets to {d} in {secs:g} s (peak {peak} in one second) from "
                          f"{len(srcs)} sources; it sent back {sent} of {received} bytes"),
-                window=(start, end), key=d, fields={"sample_sources": sorted(srcs)[:LIST_LIMIT]},
+                window=(start, end), key=d, fields={"sample_sources": sorted(srcs)[:LIST_LIMIT], **sampled},
             ))
         amp_bps = self.amp_bps
         for (d, port), resp_bins in sorted(kv for kv in ((k, st.resp_bins[k]) for k in st.hot_resp)
@@ -690,12 +756,16 @@ class VolumetricDetector:
                 summary=(f"{len(refl)} {svc} reflectors (UDP source port {port}) sent {d} {resp} bytes "
                          f"in {secs:g} s, peak {peak_bps / 1e6:.1f} Mbit/s; it sent {req} request bytes"),
                 window=(start, end), key=d,
-                fields={"service": svc, "sample_reflectors": sorted(refl)[:LIST_LIMIT]},
+                fields={"service": svc, "sample_reflectors": sorted(refl)[:LIST_LIMIT], **sampled},
             ))
         for d, per_second in sorted(st.synack.items()):
             peak = max(per_second.values())
             refl = {r for r in st.synack_src[d] if (d, r) not in st.asked}
             if peak < self.syn_rate or len(refl) < self.min_refl:
+                continue
+            if sampled:
+                # "never asked" is the victim's SYN not seen, which a 1-in-N sample explains
+                self.stats.add("volumetric.sampled_withheld")
                 continue
             n = sum(per_second.values())
             out.append(make_alert(
@@ -718,7 +788,7 @@ class VolumetricDetector:
                 counts={"packets": n, "peak_per_second": peak},
                 summary=(f"{n} echo requests to the group address {group} in {secs:g} s (peak {peak} in one "
                          f"second) with source {spoofed}: every member answers {spoofed}"),
-                window=(start, end), key=spoofed, fields={"group": group},
+                window=(start, end), key=spoofed, fields={"group": group, **sampled},
             ))
         return out
 
