@@ -63,6 +63,7 @@ from flowcep_plugin.api import (
 
 from .probes import (
     ACK,
+    EPHEMERAL_LOW,
     FAILED,
     FIN,
     FLAG,
@@ -82,6 +83,7 @@ __all__ = ["SPEC", "PortScanDetector", "flowcep_register_detectors"]
 
 ECHO_REQUEST = {1: 8, 58: 128}  # ICMP / ICMPv6 echo request types
 ECHO_REPLY = {1: 0, 58: 129}  # and their replies
+TIME_EXCEEDED = {1: 11, 58: 3}  # what a router sends a path trace's probe whose TTL ran out
 #: at most this many victim addresses/ports are listed in one alert (counts stay exact)
 LIST_LIMIT = 100
 
@@ -224,11 +226,13 @@ def _raw(batch: FlowBatch, *names: str) -> list[Any] | None:
 
 def _echo_kind(proto: int, icmp_type: int, type_code: int) -> int:
     """1 for an ICMP echo request or an ICMP record that says nothing of its type (-1:
-    absent), 2 for an echo reply, 0 for any other ICMP message."""
+    absent), 2 for an echo reply, 3 for a time-exceeded message, 0 for any other."""
     ty = icmp_type if icmp_type >= 0 else (type_code >> 8 if type_code >= 0 else -1)
     if ty == -1 or ty == ECHO_REQUEST[proto]:
         return 1
-    return 2 if ty == ECHO_REPLY[proto] else 0
+    if ty == ECHO_REPLY[proto]:
+        return 2
+    return 3 if ty == TIME_EXCEEDED[proto] else 0
 
 
 def _plain_ints(col: list[Any] | None, rows: list[int]) -> Any:
@@ -274,7 +278,7 @@ class _Kinds:
     """Which records of a batch go to which loop of ``_accumulate``, decided with numpy once
     per batch: the completed contacts (TCP SYN and ACK, no RST), the other TCP records that
     could be probes, with a uniflow's outcome from ``_UNIFLOW`` (-1: ask ``tcp_outcome``),
-    every UDP record, and ICMP/ICMPv6 echo requests and replies (``typed``; all ICMP records when a type
+    every UDP record, and ICMP/ICMPv6 echo requests, replies and time-exceeded messages (``typed``; all ICMP records when a type
     column holds something other than plain ints). Each list keeps record order. Records whose
     source sent no packets are left out of all but UDP (whose flows are matched as answers)."""
 
@@ -324,7 +328,8 @@ class _Kinds:
                 v4 = proto[at] == 1
                 want = np.where(v4, ECHO_REQUEST[1], ECHO_REQUEST[58])
                 reply = np.where(v4, ECHO_REPLY[1], ECHO_REPLY[58])
-                pings[at] = (ty == -1) | (ty == want) | (ty == reply)
+                exceeded = np.where(v4, TIME_EXCEEDED[1], TIME_EXCEEDED[58])
+                pings[at] = (ty == -1) | (ty == want) | (ty == reply) | (ty == exceeded)
                 typed = True
         acks = None
         if cols[10] is not None and cols[11] is not None:
@@ -451,6 +456,11 @@ class PortScanDetector:
         # no source's ``oldest`` is below this: while it is within the slow window, expiry has
         # nothing to look at (lowered where a source's ``oldest`` is, reset by each expiry pass)
         self._floor: float = math.inf
+        # host -> when it was last sent an ICMP time-exceeded: it is tracing a path (traceroute,
+        # mtr, tracepath), and its datagrams to ephemeral ports then are the trace's probes
+        # (_judge_udp). Kept a window longer than the window it came in: a trace to a silent
+        # host goes on probing after the last router answered (tracepath: a probe a second)
+        self.traced: dict[str, int] = {}
         self.windows = TumblingWindows(self.window_ms, _Window, self._finish, "portscan", ctx.stats)
 
     def _is_ignored(self, src: str) -> bool:
@@ -723,11 +733,13 @@ class PortScanDetector:
         """ICMP echo requests (or ICMP records without a type) into the window's sweep sets,
         and the echoes answered into ``echoed``; ``typed``: ``pings`` holds echo requests,
         replies and typeless records only (else every ICMP record)."""
-        src, dst, proto, _dport, _packets, _flags, _times, _sport, icmp, icmp_type, rp, _rf = cols
+        src, dst, proto, _dport, _packets, _flags, times, _sport, icmp, icmp_type, rp, _rf = cols
         live = [i for i in pings if src[i] is not None and dst[i] is not None]  # all sent packets
         kinds = [_echo_kind(proto[i], _int(icmp_type, i, -1), _int(icmp, i, -1)) for i in live]
         # a reply from the host answers its requester: the pair is (requester, host)
         st.echoed.update([(dst[i], src[i]) for i, k in zip(live, kinds, strict=True) if k == 2])
+        for i in [i for i, k in zip(live, kinds, strict=True) if k == 3]:
+            self._traced(dst[i], times[i])
         live = [i for i, k in zip(live, kinds, strict=True) if k == 1]
         if rp is not None:  # a biflow whose host sent packets back answered in the record
             st.echoed.update([(src[i], dst[i]) for i in live if rp[i]])
@@ -737,6 +749,14 @@ class PortScanDetector:
         sources = list(map(src.__getitem__, live))
         st.s_probes.update(sources)
         st.pings.update(zip(sources, map(dst.__getitem__, live), strict=True))
+
+    def _traced(self, host: str, t: int) -> None:
+        traced = self.traced
+        if host not in traced and len(traced) >= self.max_sources:
+            del traced[next(iter(traced))]  # the least recently added
+            self.stats.add("portscan.traced_evicted")
+        if t > traced.get(host, t - 1):
+            traced[host] = t
 
     # -- judging ---------------------------------------------------------------------------
 
@@ -943,6 +963,12 @@ class PortScanDetector:
         # (source, host), counted in C; most windows have no key at a threshold, and only those
         # that have build their sets
         asked = set(st.udp)
+        if self.traced:  # a path trace's probes (UDP to ports no service uses) ask no service
+            since = start - self.window_ms
+            for h in [h for h, t in self.traced.items() if t < since]:
+                del self.traced[h]
+            traced = self.traced
+            asked = {q for q in asked if q[2] < EPHEMERAL_LOW or q[0] not in traced}
         distinct = asked - st.udp_seen
         if not distinct:
             return []
