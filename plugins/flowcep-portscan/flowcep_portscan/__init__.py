@@ -180,6 +180,11 @@ DEFAULTS: dict[str, Any] = {
 # outcome bits of one (host, port) target; _OPEN: a failed probe the responder answered with
 # SYN-ACK (biflows only), i.e. an open port the scanner found and reset or left half-open
 _OK, _FAIL, _FLAG, _OPEN = 1, 2, 4, 8
+#: failed records to one (host, port) that make it a retried service, not a probed one: a
+#: monitor or an application retrying a host that is down (tests/fixtures/realtools/
+#: benign_dead_host_retries.pcap: 4 checks of 8 ports); nmap sends a silent port at most two
+#: probes in every realtools capture, masscan and zmap one
+RETRIED = 3
 _SYN_ACK, _SYN_RST = SYN | ACK, SYN | RST
 # (source, port) and (source, host) of a UDP candidate (source, host, port)
 _S_DP, _S_D = itemgetter(0, 2), itemgetter(0, 1)
@@ -365,7 +370,7 @@ class _Source:
     """
 
     __slots__ = ("targets", "probes", "flag_kinds", "reported", "oldest", "newest",
-                 "hosts", "n_ok", "n_failed", "n_flagged", "vhosts")
+                 "hosts", "n_ok", "n_failed", "n_flagged", "vhosts", "tries")
 
     def __init__(self, t: int) -> None:
         self.targets: dict[tuple[str, int], list[int]] = {}
@@ -382,6 +387,9 @@ class _Source:
         self.n_failed = 0  # hosts with failed targets and none reached
         self.n_flagged = 0  # failed-only targets with a flag probe
         self.vhosts: set[str] = set()  # hosts whose failed ports reached the vertical minimum
+        # failed records to a target after its first (keys of ``targets`` only): _judge_tcp
+        # leaves out the targets retried RETRIED times; the counts above stay upper bounds
+        self.tries: dict[tuple[str, int], int] = {}
 
     def recount(self, vertical_least: int) -> None:
         """Rebuild the counts from the targets (after expiry removed some of them)."""
@@ -691,6 +699,8 @@ class PortScanDetector:
             else:
                 if t > target[0]:
                     target[0] = t
+                tries = source.tries
+                tries[key] = tries.get(key, 1) + 1
                 bits = target[1]
                 if bits | add != bits:
                     if add & _FLAG and not bits & (_OK | _FLAG):  # failed-only, now flagged too
@@ -775,6 +785,7 @@ class PortScanDetector:
             targets = source.targets
             for k in [k for k, (t, _) in targets.items() if t < oldest]:
                 del targets[k]
+                source.tries.pop(k, None)
             if not targets:
                 del sources[s]
             else:
@@ -866,6 +877,8 @@ class PortScanDetector:
         ports_open: dict[str, set[int]] = defaultdict(set)
         flagged: list[tuple[str, int]] = []
         first = end
+        tries = source.tries
+        retried: set[tuple[str, int]] = set()  # failed targets retried: the slow rule's exception
         for (d, port), (t, bits) in source.targets.items():
             if bits & _OK:
                 ok_hosts.add(d)
@@ -878,13 +891,18 @@ class PortScanDetector:
                 first = min(first, t)
                 if bits & _FLAG:
                     flagged.append((d, port))
+                if tries.get((d, port), 1) >= RETRIED:
+                    retried.add((d, port))
         out: list[Event] = []
         reported = source.reported
         failed = {d: t for d, t in fail_hosts.items() if d not in ok_hosts}
         in_window = sum(1 for t in failed.values() if t >= start)
+        # TRW's evidence is first contacts; a target failed RETRIED times is a service being
+        # retried (a monitor checking a host that is down), not a probe
+        slow = len([d for d in failed if any((d, p) not in retried for p in ports_fail[d])]) if retried else len(failed)
         if len(failed) >= 2 * reported.get("h", 0) and (
                 in_window >= self.h_hosts
-                or (len(failed) >= self.slow_min and len(failed) - len(ok_hosts) >= self.margin)):
+                or (slow >= self.slow_min and slow - len(ok_hosts) >= self.margin)):
             reported["h"] = len(failed)
             hosts = sorted(failed)
             ports = sorted({p for d in hosts for p in ports_fail[d]})
@@ -904,7 +922,8 @@ class PortScanDetector:
             recent = sum(1 for t in fails.values() if t >= start)
             if len(fails) < 2 * reported.get("v" + d, 0):
                 continue
-            if recent >= self.v_ports or (len(fails) >= self.slow_min and len(fails) - ok >= self.margin):
+            slow = len([p for p in fails if (d, p) not in retried]) if retried else len(fails)
+            if recent >= self.v_ports or (slow >= self.slow_min and slow - ok >= self.margin):
                 reported["v" + d] = len(fails)
                 ordered = sorted(fails)
                 # "answered" used to count completed connections only, so a SYN or connect scan
