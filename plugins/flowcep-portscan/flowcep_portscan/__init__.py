@@ -28,8 +28,9 @@ scan.zeek epoch) closes:
   -sW, -sM). Only the vertical form: a client whose connections many servers forgot sends
   the same records to one port of each (docs/detectors.md, the ACK-scan limit).
 
-Every table is bounded (``max_sources``, ``max_targets`` per source); what does not fit is
-counted in the stats (``portscan.sources_evicted``, ``portscan.targets_dropped``).
+Every table is bounded (``max_sources``, ``max_targets`` per source; the hosts tracing a path
+by ``max_sources`` too); what does not fit is counted in the stats
+(``portscan.sources_evicted``, ``portscan.targets_dropped``, ``portscan.traced_evicted``).
 """
 
 from __future__ import annotations
@@ -152,7 +153,8 @@ CONFIG_SCHEMA: dict[str, Any] = {
                                  "description": "UDP: share of the hosts/ports asked that must stay "
                                                 "unanswered (ours: 0.5)"},
         "max_sources": {"type": "integer", "minimum": 1,
-                        "description": "sources remembered over the slow window"},
+                        "description": "sources remembered over the slow window (and hosts "
+                                       "remembered as tracing a path)"},
         "max_targets": {"type": "integer", "minimum": 16,
                         "description": "host/port targets remembered per source"},
         "ignore_sources": {"type": "array", "items": {"type": "string"},

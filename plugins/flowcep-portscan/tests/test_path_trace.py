@@ -16,6 +16,7 @@ from typing import Any
 
 from flowcep_portscan import SPEC
 
+from flowcep_plugin.api import Context
 from flowcep_plugin.testing import run_detector
 
 T0 = 1_700_000_100_000
@@ -77,3 +78,10 @@ def test_an_old_trace_does_not_exempt_a_later_scan() -> None:
     # a time-exceeded 20 minutes earlier: the ephemeral-port probes now count again
     later = [_udp(TRACER, TARGET, 33434 + k, 1_200_000 + 50 * k) for k in range(60)]
     assert _rules([_exceeded(1000)] + later) == [("portscan-vertical", TRACER)]
+
+
+def test_hosts_tracing_are_bounded_and_evictions_counted() -> None:
+    ctx = Context()
+    records = [_exceeded(1000 + k, dst=f"192.0.2.{100 + k}") for k in range(5)]
+    assert run_detector(SPEC, records, config={"max_sources": 2}, ctx=ctx) == []
+    assert ctx.stats.gauges["portscan.traced_evicted"] == 3
