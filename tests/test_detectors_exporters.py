@@ -44,6 +44,10 @@ CASES: list[tuple[str, str, tuple[str, ...], set[str]]] = [
     # neighbour solicitations with type 135 in the port were read as echo requests: a sweep
     ("v6_benign_web_dns.pcap", "pmacctd", ("9",), set()),
     ("benign_poller.pcap", "softflowd", ("-v", "5"), set()),
+    # round 5: a path trace's probes are known by the routers' time-exceeded answers (type in the
+    # port for NetFlow v5), a retried service by its separate failed records (uniflows)
+    ("benign_traceroute_udp.pcap", "softflowd", ("-v", "5"), set()),
+    ("benign_dead_host_retries.pcap", "pmacctd", ("9",), set()),
     # known limit: softflowd -b puts the lower address first, so the scanner's SYNs are the
     # victim's reverse direction; the scan is missed, and nobody is named
     ("nmap_syn_top100.pcap", "softflowd", ("-v", "10", "-b"), set()),
