@@ -701,9 +701,10 @@ class PortScanDetector:
             else:
                 if t > target[0]:
                     target[0] = t
-                tries = source.tries
-                tries[key] = tries.get(key, 1) + 1
                 bits = target[1]
+                if not bits & _OK:  # only failed-only targets are judged by their tries
+                    tries = source.tries
+                    tries[key] = tries.get(key, 1) + 1
                 if bits | add != bits:
                     if add & _FLAG and not bits & (_OK | _FLAG):  # failed-only, now flagged too
                         source.n_flagged += 1
