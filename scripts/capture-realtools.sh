@@ -51,13 +51,18 @@ ALL=(nmap_syn_top100 nmap_connect_top100 nmap_udp_20 nmap_ping_sweep nmap_versio
      hydra_ssh_pw6 hydra_ssh_pw12 hydra_ssh_pw18 hydra_ssh_pw24 hydra_ssh_pw36 hydra_ssh_pw40 hydra_ssh_pw44 hydra_ssh_pw48
      benign_iperf3_udp_3s benign_quic_download benign_rtp_call benign_lan_discovery
      benign_dns_big_answers benign_ab_short_conns benign_tcp_lossy_download
-     hydra_telnet hydra_imap hydra_pop3 hydra_redis hydra_postgres onesixtyone_snmp hydra_snmp)
+     hydra_telnet hydra_imap hydra_pop3 hydra_redis hydra_postgres onesixtyone_snmp hydra_snmp
+     benign_traceroute_udp benign_traceroute_icmp benign_traceroute_tcp benign_mtr benign_tracepath
+     benign_dns_dead_resolver dns_water_torture benign_happy_eyeballs benign_aria2c_mirrors
+     benign_git_ssh_polling benign_ssh_controlmaster benign_udp_tunnel benign_lb_dead_member
+     nmap_scanned_busy_server zmap_24_port80 benign_dead_host_retries nmap_scan_delay_10ports
+     nmap_aggressive_2ports nmap_slow_t1_6ports hydra_ssh_distributed nmap_udp_31hosts_3ports)
 NAMES=("$@"); [[ ${#NAMES[@]} -eq 0 ]] && NAMES=("${ALL[@]}")
 [[ $(id -u) -eq 0 ]] || { echo "capture-realtools: must run as root (network namespaces)" >&2; exit 2; }
 HERE="$(cd "$(dirname "$0")" && pwd)"
 mkdir -p "$OUT"
 TMP=$(mktemp -d /tmp/rt-capture.XXXXXX)
-NSS=(rt-router rt-atk rt-cli rt-sink rt-srv rt-dns)
+NSS=(rt-router rt-atk rt-cli rt-sink rt-srv rt-dns rt-bot1 rt-bot2 rt-bot3 rt-bot4 rt-bot5)
 PIDS=()
 
 cleanup() {
@@ -68,6 +73,7 @@ cleanup() {
   sleep 0.3
   for n in "${NSS[@]}"; do ip netns del "$n" 2>/dev/null; done
   id rtalice >/dev/null 2>&1 && userdel rtalice
+  rm -rf /etc/netns/rt-cli /tmp/rt-deploy-*
   rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -90,6 +96,9 @@ plug() {  # plug NS BRIDGE: a veth pair, "eth0" inside NS
   inn "$n" ip link set eth0 up
 }
 plug rt-atk br-c; plug rt-cli br-c; plug rt-sink br-c; plug rt-srv br-s; plug rt-dns br-s
+# round 5: five more attacker namespaces (203.0.113.71-75) for distributed guessing
+for b in 1 2 3 4 5; do plug "rt-bot$b" br-c; inn "rt-bot$b" ip addr add "203.0.113.7$b/24" dev eth0
+  inn "rt-bot$b" ip route add default via 203.0.113.1; done
 inn rt-atk ip addr add 203.0.113.66/24 dev eth0
 inn rt-atk ip route add default via 203.0.113.1
 inn rt-sink ip addr add 203.0.113.254/24 dev eth0
@@ -622,6 +631,207 @@ s_onesixtyone_snmp() { printf '%s\n' public private community manager admin cisc
                          read test default router switch network > "$TMP/communities.txt"
                        timeout 30 $A onesixtyone -c "$TMP/communities.txt" 198.51.100.14 || true; }
 s_hydra_snmp()     { timeout -s INT 60 $A hydra -P "$TMP/pw60.txt" -t 4 -I snmp://198.51.100.14 || true; }
+
+# --- round 5 (2026-12-05): benign traffic a CSIRT sees daily that looks like scans or floods
+# (path tracing, resolver retries, happy eyeballs, parallel downloads, bursts of ssh automation,
+# a tunnel, dead hosts and dead pool members, a busy server being scanned), and slow, quiet or
+# distributed attacks. 198.51.100.40 is firewalled for this round's path traces (UDP and ICMP
+# echo dropped in rt-srv, as a host behind a filtering firewall); .45-.47 do not exist.
+fw40_on() {
+  inn rt-srv nft add table inet rtfw
+  inn rt-srv nft add chain inet rtfw in '{ type filter hook input priority 0 ; }'
+  inn rt-srv nft add rule inet rtfw in ip daddr 198.51.100.40 meta l4proto udp drop
+  inn rt-srv nft add rule inet rtfw in ip daddr 198.51.100.40 icmp type echo-request drop
+}
+fw40_off() { inn rt-srv nft delete table inet rtfw 2>/dev/null || true; }
+pre_benign_traceroute_udp() { fw40_on; }
+s_benign_traceroute_udp() {  # classic UDP traceroute (ports 33434+, 16 probes at once) to 3 hosts; the last one filters UDP
+  for h in 198.51.100.10 198.51.100.53 198.51.100.40; do $C traceroute -n -s 192.0.2.21 -w 1 -m 20 "$h" >/dev/null || true; done
+  fw40_off
+}
+pre_benign_traceroute_icmp() { fw40_on; }
+s_benign_traceroute_icmp() {  # traceroute -I (echo requests with growing TTL) to the same 3 hosts
+  for h in 198.51.100.10 198.51.100.53 198.51.100.40; do $C traceroute -n -I -s 192.0.2.22 -w 1 -m 20 "$h" >/dev/null || true; done
+  fw40_off
+}
+s_benign_traceroute_tcp() {  # traceroute -T -p 80 and -p 443 (closed) to 3 web servers
+  for h in 198.51.100.10 198.51.100.11 198.51.100.12; do
+    $C traceroute -n -T -p 80 -s 192.0.2.23 -w 1 -m 10 "$h" >/dev/null || true
+    $C traceroute -n -T -p 443 -s 192.0.2.23 -w 1 -m 10 "$h" >/dev/null || true
+  done
+}
+pre_benign_mtr() { fw40_on; }
+s_benign_mtr() {  # mtr reports: ICMP to .10 and the filtered .40, then UDP (-u) to .10, 10 cycles each
+  $C mtr -n -r -c 10 -i 0.2 -a 192.0.2.24 198.51.100.10 >/dev/null || true
+  $C mtr -n -r -c 10 -i 0.2 -a 192.0.2.24 198.51.100.40 >/dev/null || true
+  $C mtr -n -u -r -c 10 -i 0.2 -a 192.0.2.24 198.51.100.10 >/dev/null || true
+  fw40_off
+}
+pre_benign_tracepath() { fw40_on; }
+s_benign_tracepath() {  # tracepath (UDP, one probe at a time, ports 44444+) to .10 and the filtered .40
+  $C tracepath -n -m 12 198.51.100.10 >/dev/null || true
+  $C tracepath -n -m 12 198.51.100.40 >/dev/null || true
+  fw40_off
+}
+pre_benign_dns_dead_resolver() {  # the clients' resolv.conf lists a dead resolver first (.58 does not exist)
+  mkdir -p /etc/netns/rt-cli
+  printf 'nameserver 198.51.100.58\nnameserver 198.51.100.53\noptions timeout:1 attempts:2\n' > /etc/netns/rt-cli/resolv.conf
+}
+s_dns_stub_lookups() {  # a stub resolver (glibc getaddrinfo, A and AAAA) resolving 12 names, each first asked of the dead resolver
+  $C python3 -c '
+import socket
+for n in ("www", "mail", "intranet", "files", "git", "wiki", "www", "printer", "vpn", "git", "www", "mail"):
+    try:
+        socket.getaddrinfo(n + ".corp.example", 80)
+    except socket.gaierror:
+        pass'
+}
+s_benign_dns_dead_resolver() {
+  s_dns_stub_lookups
+  # and 8 hosts whose dig retries (3 tries, 1 s apart) the dead resolver, then ask the live one
+  local pids=()
+  for i in $(seq 30 37); do
+    ( $C dig +tries=3 +time=1 -b "192.0.2.$i" @198.51.100.58 www.corp.example A >/dev/null || true
+      $C dig +tries=1 +time=2 -b "192.0.2.$i" "@$DNS" www.corp.example A >/dev/null ) & pids+=($!)
+  done
+  wait "${pids[@]}"
+  rm -rf /etc/netns/rt-cli
+}
+SNAP[dns_water_torture]=64
+s_dns_water_torture() {  # random-subdomain ("water torture") queries at 800/s for 2 s: the resolver answers each NXDOMAIN
+  python3 -c 'import random; r = random.Random(5)
+print("\n".join("%s.corp.example A" % "".join(r.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(12)) for _ in range(4000)))' > "$TMP/torture.txt"
+  $A dnsperf -s "$DNS" -d "$TMP/torture.txt" -Q 800 -l 2 -c 4 >/dev/null || true
+}
+pre_benign_happy_eyeballs() {  # IPv6 is broken for the client 2001:db8:c::10 (192.0.2.10): its packets reach the servers and vanish
+  inn rt-srv nft add table inet rthe
+  inn rt-srv nft add chain inet rthe in '{ type filter hook input priority 0 ; }'
+  inn rt-srv nft add rule inet rthe in ip6 saddr 2001:db8:c::10 tcp dport 80 drop
+}
+s_benign_happy_eyeballs() {  # a dual-stack browser visits 30 sites: curl tries IPv6 first, falls back to IPv4 after 200 ms
+  for i in $(seq 10 39); do
+    $C curl -s -o /dev/null --max-time 5 --resolve "site$i.corp.example:80:[2001:db8:5::$i],198.51.100.$i" \
+      "http://site$i.corp.example/" || true
+  done
+  inn rt-srv nft delete table inet rthe
+}
+pre_benign_aria2c_mirrors() { no_offload; }
+SNAP[benign_aria2c_mirrors]=54
+s_benign_aria2c_mirrors() {  # aria2c: one 16 MB file from 10 mirrors, up to 4 connections each, 16 segments
+  $C aria2c -q --interface=192.0.2.26 -x 4 -s 16 -k 1M -d "$TMP" -o big.bin --allow-overwrite=true \
+    $(for i in $(seq 30 39); do echo "http://198.51.100.$i/files/big.bin"; done) || true
+  # and the same file from one server, 16 connections (a download accelerator)
+  $C aria2c -q --interface=192.0.2.26 -x 16 -s 16 -k 1M -d "$TMP" -o big2.bin --allow-overwrite=true \
+    "http://198.51.100.10/files/big.bin" || true
+}
+pre_benign_git_ssh_polling() {
+  mkdir -p "$TMP/www" && echo "<h1>deploy</h1>" > "$TMP/www/index.html"
+  git init -q --bare "$TMP/repo.git" && git -C "$TMP/repo.git" config uploadpack.allowAnySHA1InWant true
+  git init -q "$TMP/work" && git -C "$TMP/work" -c user.email=ci@corp.example -c user.name=ci commit -q --allow-empty -m init
+  git -C "$TMP/work" push -q "$TMP/repo.git" HEAD:refs/heads/main
+  chmod -R a+rX "$TMP/repo.git" "$TMP/www"; chown -R rtalice "$TMP/repo.git"  # git refuses a repository its user does not own
+}
+s_benign_git_ssh_polling() {  # a CI runner polls a git server over ssh (git ls-remote) every 2 s for 50 s; a deploy rsyncs to 10 hosts
+  local ssh="ssh -F /dev/null -i $TMP/cm_key -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes"
+  for _ in $(seq 1 25); do
+    GIT_SSH_COMMAND="$ssh -b 192.0.2.39" $C git ls-remote "rtalice@198.51.100.10:$TMP/repo.git" >/dev/null || true
+    sleep 2
+  done
+  for i in $(seq 20 29); do $C rsync -a -e "$ssh -b 192.0.2.40" "$TMP/www/" "rtalice@198.51.100.$i:/tmp/rt-deploy-$i/" || true; done
+}
+s_benign_ssh_controlmaster() {  # 30 commands over one multiplexed ssh connection (ControlMaster), then a second master after exit
+  local opts=(-F /dev/null -i "$TMP/cm_key" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes
+              -o ControlMaster=auto -o "ControlPath=$TMP/cm-%C" -o ControlPersist=60 -b 192.0.2.44)
+  for k in $(seq 1 30); do $C ssh "${opts[@]}" rtalice@198.51.100.10 "echo $k; uptime" </dev/null >/dev/null; sleep 0.3; done
+  $C ssh "${opts[@]}" -O exit rtalice@198.51.100.10 2>/dev/null || true
+}
+pre_benign_udp_tunnel() {  # an OpenVPN-like UDP tunnel (socat TUN <-> UDP 1194) between 192.0.2.27 and 198.51.100.30
+  no_offload
+  inn rt-srv socat TUN:203.0.113.202/30,tun-name=rt5tun,iff-no-pi,up UDP-LISTEN:1194,bind=198.51.100.30 & TUN_PIDS=($!)
+  sleep 0.5
+  $C socat TUN:203.0.113.201/30,tun-name=rt5tun,iff-no-pi,up UDP:198.51.100.30:1194,bind=192.0.2.27:1194 & TUN_PIDS+=($!)
+  sleep 1
+  inn rt-srv ip link set rt5tun mtu 1400; $C ip link set rt5tun mtu 1400
+  inn rt-srv iperf3 -s -B 203.0.113.202 -p 5202 -1 >/dev/null & TUN_PIDS+=($!)
+  $C ping -c 1 -W 2 203.0.113.202 >/dev/null || true
+  sleep 0.5
+}
+SNAP[benign_udp_tunnel]=42
+s_benign_udp_tunnel() {  # a download through the tunnel: TCP at 60 Mbit/s inside, one UDP flow each way outside
+  $C iperf3 -c 203.0.113.202 -B 203.0.113.201 -p 5202 -R -b 60M -t 2 >/dev/null || true
+  kill "${TUN_PIDS[@]}" 2>/dev/null || true
+}
+s_benign_lb_dead_member() {  # TCP health checks (connect, close) every 2 s for 40 s: 9 live backends and one dead one (.45, gone)
+  $C python3 - <<'PY'
+import socket, time
+pool = [f"198.51.100.{i}" for i in range(30, 39)] + ["198.51.100.45"]
+for _ in range(20):
+    t = time.time()
+    for h in pool:
+        try:
+            socket.create_connection((h, 80), 0.5, ("192.0.2.28", 0)).close()
+        except OSError:
+            pass
+    time.sleep(max(0.0, 2 - (time.time() - t)))
+PY
+}
+pre_nmap_scanned_busy_server() {  # .15 listens on 30 more TCP ports (a busy application server; 80 is the web server's)
+  inn rt-srv python3 -c '
+import socket, time
+ports = [21, 22, 25, 53, 81, 110, 111, 135, 139, 143, 389, 443, 445, 465, 587, 631, 993, 995, 1433, 1521,
+         2049, 3306, 3389, 5432, 5900, 6379, 8000, 8080, 8443, 9200]
+socks = []
+for p in ports:
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("198.51.100.15", p)); s.listen(64); socks.append(s)
+time.sleep(60)' & BUSY_PID=$!
+  sleep 0.5
+}
+s_nmap_scanned_busy_server() { $A nmap -n -sS -Pn -p 1-1000,1433,1521,2049,3306,3389,5432,5900,6379,8000,8080,8443,9200 198.51.100.15; kill "$BUSY_PID" 2>/dev/null || true; }
+s_zmap_24_port80() {  # zmap's SYN scan of port 80 of the /24 (31 servers answer), 300 packets a second
+  local gw; gw=$(inn rt-router cat /sys/class/net/br-c/address)
+  : > "$TMP/zmap-blocklist"  # zmap's own list blocks the documentation ranges this lab uses
+  $A zmap -q -p 80 -i eth0 -S 203.0.113.66 -G "$gw" -r 300 --cooldown-time 3 -b "$TMP/zmap-blocklist" -o /dev/null 198.51.100.0/24 || true
+}
+s_benign_dead_host_retries() {  # three clients keep retrying a host that is gone: an app's database (.45:5432) every 2 s,
+  # a monitor checking 8 services of .46 every 10 s, and syslog to .47 (UDP, one line a second)
+  $C python3 - <<'PY'
+import socket, threading, time
+def app():
+    for _ in range(20):
+        try:
+            socket.create_connection(("198.51.100.45", 5432), 1, ("192.0.2.41", 0)).close()
+        except OSError:
+            pass
+        time.sleep(1)
+def monitor():
+    for _ in range(4):
+        for p in (22, 80, 443, 3306, 5432, 6379, 9100, 9090):
+            try:
+                socket.create_connection(("198.51.100.46", p), 1, ("192.0.2.42", 0)).close()
+            except OSError:
+                pass
+        time.sleep(2)
+def syslog():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("192.0.2.43", 0))
+    for k in range(40):
+        s.sendto(b"<14>1 2026-12-05T04:00:00Z app01 app - - - heartbeat %d" % k, ("198.51.100.47", 514))
+        time.sleep(1)
+ts = [threading.Thread(target=f) for f in (app, monitor, syslog)]
+for t in ts: t.start()
+for t in ts: t.join()
+PY
+}
+s_nmap_scan_delay_10ports() { $A nmap -n -sS -Pn --scan-delay 8s -p 21,22,23,25,80,110,143,443,3306,8080 $WEB; }
+s_nmap_aggressive_2ports() { $A nmap -n -A -p 22,80 $WEB >/dev/null; }
+s_nmap_slow_t1_6ports()   { $A nmap -n -sS -T1 -Pn -p 22,80,443,445,3389,8080 $WEB; }
+s_hydra_ssh_distributed() {  # 5 sources, each 12 guesses one at a time with a 4 s wait (hydra -c 4): 60 guesses in about a minute
+  local pids=() b
+  for b in 1 2 3 4 5; do
+    ( sleep $(( b - 1 )); ip netns exec "rt-bot$b" hydra -l admin -P "$TMP/pw12.txt" -t 1 -c 4 -I ssh://$WEB >/dev/null 2>&1 || true ) & pids+=($!)
+  done
+  wait "${pids[@]}"
+}
+s_nmap_udp_31hosts_3ports() { $A nmap -n -sU -Pn -p 53,123,161 198.51.100.10-40; }
 
 for n in 6 12 18 24 36 40 44 48; do
   eval "s_hydra_ssh_pw$n() { \$A hydra -l admin -P \"\$TMP/pw$n.txt\" -t 4 -I ssh://\$WEB || true; }"

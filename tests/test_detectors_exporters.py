@@ -66,6 +66,10 @@ CASES: list[tuple[str, str, tuple[str, ...], set[str]]] = [
     ("benign_p2p_peer.pcap", "softflowd", ("-v", "10", "-s", "10"), set()),
     ("nmap_syn_top100.pcap", "softflowd", ("-v", "10", "-s", "10"), {"portscan-vertical"}),
     ("hping3_udp_flood.pcap", "softflowd", ("-v", "10", "-s", "10"), {"volumetric-udp-flood"}),
+    # round 5: a path trace's probes are known by the routers' time-exceeded answers (type in the
+    # port for NetFlow v5), a retried service by its separate failed records (uniflows)
+    ("benign_traceroute_udp.pcap", "softflowd", ("-v", "5"), set()),
+    ("benign_dead_host_retries.pcap", "pmacctd", ("9",), set()),
 ]
 
 

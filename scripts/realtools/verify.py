@@ -107,6 +107,28 @@ for _name, _cat, _kind, _victim in (
         ("onesixtyone_snmp", "oos", "snmp-community-guessing", DB),
         ("hydra_snmp", "oos", "snmp-community-guessing", DB)):
     LABELS[_name] = {"category": _cat, "kind": _kind, "attackers": [ATK], "victims": [_victim]}
+# round 5 (2026-12-05): benign traffic that looks like scans or floods, and slow, quiet or
+# distributed attacks (scripts/capture-realtools.sh, PROVENANCE.md)
+for _name, _kind in (("benign_traceroute_udp", "benign-path-trace"), ("benign_traceroute_icmp", "benign-path-trace"),
+                     ("benign_traceroute_tcp", "benign-path-trace"), ("benign_mtr", "benign-path-trace"),
+                     ("benign_tracepath", "benign-path-trace"), ("benign_dns_dead_resolver", "benign-dns-retries"),
+                     ("benign_happy_eyeballs", "benign-happy-eyeballs"), ("benign_aria2c_mirrors", "benign-parallel-download"),
+                     ("benign_git_ssh_polling", "benign-ssh-automation"), ("benign_ssh_controlmaster", "benign-ssh-multiplexing"),
+                     ("benign_udp_tunnel", "benign-udp-tunnel"), ("benign_lb_dead_member", "benign-health-checks"),
+                     ("benign_dead_host_retries", "benign-dead-host-retries")):
+    LABELS[_name] = {"category": "benign", "kind": _kind}
+BUSY = "198.51.100.15"  # the server with 30 more open ports
+for _name, _cat, _kind, _victims in (
+        ("dns_water_torture", "oos", "dns-water-torture", [DNS]),  # the resolver is the victim
+        ("nmap_scanned_busy_server", "attack", "tcp-syn-scan", [BUSY]),
+        ("zmap_24_port80", "attack", "tcp-syn-scan-horizontal", ["198.51.100.0/24"]),
+        ("nmap_scan_delay_10ports", "attack", "tcp-syn-scan-slow", [WEB]),
+        ("nmap_aggressive_2ports", "attack", "os-fingerprint", [WEB]),
+        ("nmap_slow_t1_6ports", "oos", "tcp-syn-scan-slow-few-ports", [WEB]),
+        ("nmap_udp_31hosts_3ports", "attack", "udp-scan-horizontal", ["198.51.100.0/26"])):
+    LABELS[_name] = {"category": _cat, "kind": _kind, "attackers": [ATK], "victims": _victims}
+BOTS = [f"203.0.113.7{b}" for b in range(1, 6)]  # five attacker namespaces, 12 guesses each
+LABELS["hydra_ssh_distributed"] = {"category": "oos", "kind": "ssh-bruteforce-distributed", "attackers": BOTS, "victims": [WEB]}
 FIELDS = ["frame.time_epoch", "ip.src", "ip.dst", "ip.proto", "tcp.flags", "tcp.dstport",
           "udp.srcport", "udp.dstport", "icmp.type", "ipv6.src", "ipv6.dst", "icmpv6.type", "http.request.method", "http.request.uri",
           "http.response.code", "dns.flags.response", "tcp.stream", "udp.length"]
@@ -138,6 +160,7 @@ def evidence(path: Path) -> tuple[str, float, float, float, float]:
     dnsq: dict[str, int] = Counter()
     dnsr = 0
     unreach: Counter[str] = Counter()
+    exceeded: Counter[str] = Counter()  # ICMP time-exceeded, by the host it was sent to (a path trace's)
     flagged: dict[str, Counter[int]] = defaultdict(Counter)
     flag_ports: dict[str, set[str]] = defaultdict(set)
     bare_ack: dict[str, set[tuple[str, str]]] = defaultdict(set)
@@ -154,11 +177,14 @@ def evidence(path: Path) -> tuple[str, float, float, float, float]:
         icmp = icmp or {"128": "8", "129": "0", "1": "3"}.get(icmp6, "")
         if icmp6 in ("133", "134", "135", "136", "137", "143"):
             continue
-        if src in (ATK, ATK6):
+        if src in (ATK, ATK6) or src in BOTS:
             t_atk.append(float(t))
         if icmp == "3":
             unreach[src] += 1
             continue  # the TCP/UDP header quoted inside is not traffic of its own
+        if icmp == "11" or icmp6 == "3":
+            exceeded[dst] += 1
+            continue
         if flags:
             f = int(flags, 16)
             if f & 0x12 == 0x02:
@@ -226,6 +252,8 @@ def evidence(path: Path) -> tuple[str, float, float, float, float]:
     for d, rx in udp_rx.most_common(1):
         if rx >= 100_000:  # a reflection's victim: what it got, from how many, and what it "sent"
             parts.append(f"UDP bytes to {d}: {rx} from {len(udp_peers[d])} sources; from it {udp_tx[d]}")
+    if exceeded:
+        parts.append("ICMP time-exceeded to " + ", ".join(f"{s} {n}" for s, n in exceeded.most_common(2)))
     if unreach:
         parts.append("ICMP unreachable from " + ", ".join(f"{s} {n}" for s, n in unreach.most_common(3)))
     if http:

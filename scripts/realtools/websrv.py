@@ -7,7 +7,9 @@ argument "::"). /login takes a POST form
 basic auth with the same pair. Everything else under / is a small static page or a 404, so
 dirb's misses look as they do on a real server. The home page links the site's pages and
 /docs/, a small manual (/docs/1.html .. /docs/40.html, each linking the next two), so a
-crawler (wget -r) has something to follow.
+crawler (wget -r) has something to follow. /files/big.bin is 16 MB of fixed bytes served with
+byte ranges (Range: bytes=A-B, answered 206), so a segmented downloader (aria2c -x16) opens
+its parallel connections.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ PAGES = {"/": "home", "/index.html": "home", "/news": "news", "/about": "about",
          "/products": "products", "/contact": "contact", "/images/logo.png": "png",
          "/login": "login"}
 HOME_LINKS = "".join(f'<a href="{p}">{p}</a> ' for p in ("/news", "/about", "/products", "/contact", "/docs/"))
+BIG = bytes(range(256)) * 65536  # 16 MB: aria2c splits into pieces of at least 1 MB
 FORM = (b"<html><body><form method=post action=/login><input name=user>"
         b"<input name=pass type=password><input type=submit></form></body></html>")
 
@@ -46,11 +49,23 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
+    def _ranged(self, body: bytes) -> None:
+        m = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
+        if not m:
+            self._send(200, body, {"Accept-Ranges": "bytes"})
+            return
+        a = int(m.group(1))
+        b = min(int(m.group(2)) if m.group(2) else len(body) - 1, len(body) - 1)
+        self._send(206, body[a:b + 1], {"Accept-Ranges": "bytes", "Content-Range": f"bytes {a}-{b}/{len(body)}"})
+
     def do_HEAD(self) -> None:
         self.do_GET()
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
+        if path == "/files/big.bin":
+            self._ranged(BIG)
+            return
         if path == "/admin" or path.startswith("/admin/"):
             auth = self.headers.get("Authorization", "")
             ok = False

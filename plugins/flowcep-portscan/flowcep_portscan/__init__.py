@@ -28,8 +28,9 @@ scan.zeek epoch) closes:
   -sW, -sM). Only the vertical form: a client whose connections many servers forgot sends
   the same records to one port of each (docs/detectors.md, the ACK-scan limit).
 
-Every table is bounded (``max_sources``, ``max_targets`` per source); what does not fit is
-counted in the stats (``portscan.sources_evicted``, ``portscan.targets_dropped``).
+Every table is bounded (``max_sources``, ``max_targets`` per source; the hosts tracing a path
+by ``max_sources`` too); what does not fit is counted in the stats
+(``portscan.sources_evicted``, ``portscan.targets_dropped``, ``portscan.traced_evicted``).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ from flowcep_plugin.api import (
 
 from .probes import (
     ACK,
+    EPHEMERAL_LOW,
     FAILED,
     FIN,
     FLAG,
@@ -84,6 +86,7 @@ __all__ = ["SPEC", "PortScanDetector", "flowcep_register_detectors"]
 
 ECHO_REQUEST = {1: 8, 58: 128}  # ICMP / ICMPv6 echo request types
 ECHO_REPLY = {1: 0, 58: 129}  # and their replies
+TIME_EXCEEDED = {1: 11, 58: 3}  # what a router sends a path trace's probe whose TTL ran out
 #: at most this many victim addresses/ports are listed in one alert (counts stay exact)
 LIST_LIMIT = 100
 #: sampled input: what one reached host (or port) weighs against failed ones in the TRW test
@@ -155,7 +158,8 @@ CONFIG_SCHEMA: dict[str, Any] = {
                                  "description": "UDP: share of the hosts/ports asked that must stay "
                                                 "unanswered (ours: 0.5)"},
         "max_sources": {"type": "integer", "minimum": 1,
-                        "description": "sources remembered over the slow window"},
+                        "description": "sources remembered over the slow window (and hosts "
+                                       "remembered as tracing a path)"},
         "max_targets": {"type": "integer", "minimum": 16,
                         "description": "host/port targets remembered per source"},
         "ignore_sources": {"type": "array", "items": {"type": "string"},
@@ -183,6 +187,11 @@ DEFAULTS: dict[str, Any] = {
 # outcome bits of one (host, port) target; _OPEN: a failed probe the responder answered with
 # SYN-ACK (biflows only), i.e. an open port the scanner found and reset or left half-open
 _OK, _FAIL, _FLAG, _OPEN = 1, 2, 4, 8
+#: failed records to one (host, port) that make it a retried service, not a probed one: a
+#: monitor or an application retrying a host that is down (tests/fixtures/realtools/
+#: benign_dead_host_retries.pcap: 4 checks of 8 ports); nmap sends a silent port at most two
+#: probes in every realtools capture, masscan and zmap one
+RETRIED = 3
 _SYN_ACK, _SYN_RST = SYN | ACK, SYN | RST
 # (source, port) and (source, host) of a UDP candidate (source, host, port)
 _S_DP, _S_D = itemgetter(0, 2), itemgetter(0, 1)
@@ -229,11 +238,13 @@ def _raw(batch: FlowBatch, *names: str) -> list[Any] | None:
 
 def _echo_kind(proto: int, icmp_type: int, type_code: int) -> int:
     """1 for an ICMP echo request or an ICMP record that says nothing of its type (-1:
-    absent), 2 for an echo reply, 0 for any other ICMP message."""
+    absent), 2 for an echo reply, 3 for a time-exceeded message, 0 for any other."""
     ty = icmp_type if icmp_type >= 0 else (type_code >> 8 if type_code >= 0 else -1)
     if ty == -1 or ty == ECHO_REQUEST[proto]:
         return 1
-    return 2 if ty == ECHO_REPLY[proto] else 0
+    if ty == ECHO_REPLY[proto]:
+        return 2
+    return 3 if ty == TIME_EXCEEDED[proto] else 0
 
 
 def _plain_ints(col: list[Any] | None, rows: list[int]) -> Any:
@@ -313,7 +324,7 @@ class _Kinds:
     """Which records of a batch go to which loop of ``_accumulate``, decided with numpy once
     per batch: the completed contacts (TCP SYN and ACK, no RST), the other TCP records that
     could be probes, with a uniflow's outcome from ``_UNIFLOW`` (-1: ask ``tcp_outcome``),
-    every UDP record, and ICMP/ICMPv6 echo requests and replies (``typed``; all ICMP records when a type
+    every UDP record, and ICMP/ICMPv6 echo requests, replies and time-exceeded messages (``typed``; all ICMP records when a type
     column holds something other than plain ints). Each list keeps record order. Records whose
     source sent no packets are left out of all but UDP (whose flows are matched as answers)."""
 
@@ -363,7 +374,8 @@ class _Kinds:
                 v4 = proto[at] == 1
                 want = np.where(v4, ECHO_REQUEST[1], ECHO_REQUEST[58])
                 reply = np.where(v4, ECHO_REPLY[1], ECHO_REPLY[58])
-                pings[at] = (ty == -1) | (ty == want) | (ty == reply)
+                exceeded = np.where(v4, TIME_EXCEEDED[1], TIME_EXCEEDED[58])
+                pings[at] = (ty == -1) | (ty == want) | (ty == reply) | (ty == exceeded)
                 typed = True
         acks = None
         if cols[10] is not None and cols[11] is not None:
@@ -399,7 +411,7 @@ class _Source:
     """
 
     __slots__ = ("targets", "probes", "flag_kinds", "reported", "oldest", "newest",
-                 "hosts", "n_ok", "n_failed", "n_flagged", "vhosts")
+                 "hosts", "n_ok", "n_failed", "n_flagged", "vhosts", "tries")
 
     def __init__(self, t: int) -> None:
         self.targets: dict[tuple[str, int], list[int]] = {}
@@ -416,6 +428,9 @@ class _Source:
         self.n_failed = 0  # hosts with failed targets and none reached
         self.n_flagged = 0  # failed-only targets with a flag probe
         self.vhosts: set[str] = set()  # hosts whose failed ports reached the vertical minimum
+        # failed records to a target after its first (keys of ``targets`` only): _judge_tcp
+        # leaves out the targets retried RETRIED times; the counts above stay upper bounds
+        self.tries: dict[tuple[str, int], int] = {}
 
     def recount(self, vertical_least: int) -> None:
         """Rebuild the counts from the targets (after expiry removed some of them)."""
@@ -490,6 +505,11 @@ class PortScanDetector:
         # no source's ``oldest`` is below this: while it is within the slow window, expiry has
         # nothing to look at (lowered where a source's ``oldest`` is, reset by each expiry pass)
         self._floor: float = math.inf
+        # host -> when it was last sent an ICMP time-exceeded: it is tracing a path (traceroute,
+        # mtr, tracepath), and its datagrams to ephemeral ports then are the trace's probes
+        # (_judge_udp). Kept a window longer than the window it came in: a trace to a silent
+        # host goes on probing after the last router answered (tracepath: a probe a second)
+        self.traced: dict[str, int] = {}
         self.windows = TumblingWindows(self.window_ms, _Window, self._finish, "portscan", ctx.stats)
         # source -> the largest packet sampling rate of its records (docs/detectors.md,
         # "Sampled flow records"); empty unless an exporter samples. Past max_sources it is
@@ -761,6 +781,9 @@ class PortScanDetector:
                 if t > target[0]:
                     target[0] = t
                 bits = target[1]
+                if not bits & _OK:  # only failed-only targets are judged by their tries
+                    tries = source.tries
+                    tries[key] = tries.get(key, 1) + 1
                 if bits | add != bits:
                     if add & _FLAG and not bits & (_OK | _FLAG):  # failed-only, now flagged too
                         source.n_flagged += 1
@@ -802,11 +825,13 @@ class PortScanDetector:
         """ICMP echo requests (or ICMP records without a type) into the window's sweep sets,
         and the echoes answered into ``echoed``; ``typed``: ``pings`` holds echo requests,
         replies and typeless records only (else every ICMP record)."""
-        src, dst, proto, _dport, _packets, _flags, _times, _sport, icmp, icmp_type, rp, _rf = cols
+        src, dst, proto, _dport, _packets, _flags, times, _sport, icmp, icmp_type, rp, _rf = cols
         live = [i for i in pings if src[i] is not None and dst[i] is not None]  # all sent packets
         kinds = [_echo_kind(proto[i], _int(icmp_type, i, -1), _int(icmp, i, -1)) for i in live]
         # a reply from the host answers its requester: the pair is (requester, host)
         st.echoed.update([(dst[i], src[i]) for i, k in zip(live, kinds, strict=True) if k == 2])
+        for i in [i for i, k in zip(live, kinds, strict=True) if k == 3]:
+            self._traced(dst[i], times[i])
         live = [i for i, k in zip(live, kinds, strict=True) if k == 1]
         if rp is not None:  # a biflow whose host sent packets back answered in the record
             st.echoed.update([(src[i], dst[i]) for i in live if rp[i]])
@@ -816,6 +841,14 @@ class PortScanDetector:
         sources = list(map(src.__getitem__, live))
         st.s_probes.update(sources)
         st.pings.update(zip(sources, map(dst.__getitem__, live), strict=True))
+
+    def _traced(self, host: str, t: int) -> None:
+        traced = self.traced
+        if host not in traced and len(traced) >= self.max_sources:
+            del traced[next(iter(traced))]  # the least recently added
+            self.stats.add("portscan.traced_evicted")
+        if t > traced.get(host, t - 1):
+            traced[host] = t
 
     # -- judging ---------------------------------------------------------------------------
 
@@ -853,6 +886,7 @@ class PortScanDetector:
             targets = source.targets
             for k in [k for k, (t, _) in targets.items() if t < oldest]:
                 del targets[k]
+                source.tries.pop(k, None)
             if not targets:
                 del sources[s]
             else:
@@ -944,6 +978,8 @@ class PortScanDetector:
         ports_open: dict[str, set[int]] = defaultdict(set)
         flagged: list[tuple[str, int]] = []
         first = end
+        tries = source.tries
+        retried: set[tuple[str, int]] = set()  # failed targets retried: the slow rule's exception
         for (d, port), (t, bits) in source.targets.items():
             if bits & _OK:
                 ok_hosts.add(d)
@@ -956,6 +992,8 @@ class PortScanDetector:
                 first = min(first, t)
                 if bits & _FLAG:
                     flagged.append((d, port))
+                if tries.get((d, port), 1) >= RETRIED:
+                    retried.add((d, port))
         out: list[Event] = []
         reported = source.reported
         failed = {d: t for d, t in fail_hosts.items() if d not in ok_hosts}
@@ -968,9 +1006,12 @@ class PortScanDetector:
         # reached host weighs that much against the failures (a P2P peer that reached 20 of 41
         # peers showed 8 failed and 0 reached hosts at 1 in 10)
         reached = len(ok_hosts) * (SAMPLED_REACH_WEIGHT if sampled else 1)
+        # TRW's evidence is first contacts; a target failed RETRIED times is a service being
+        # retried (a monitor checking a host that is down), not a probe
+        slow = len([d for d in failed if any((d, p) not in retried for p in ports_fail[d])]) if retried else len(failed)
         if len(failed) >= 2 * reported.get("h", 0) and (
                 (in_window >= self.h_hosts and not sampled)
-                or (len(failed) >= self.slow_min and len(failed) - reached >= self.margin)):
+                or (slow >= self.slow_min and slow - reached >= self.margin)):
             reported["h"] = len(failed)
             hosts = sorted(failed)
             ports = sorted({p for d in hosts for p in ports_fail[d]})
@@ -990,9 +1031,10 @@ class PortScanDetector:
             recent = sum(1 for t in fails.values() if t >= start)
             if len(fails) < 2 * reported.get("v" + d, 0):
                 continue
+            slow = len([p for p in fails if (d, p) not in retried]) if retried else len(fails)
             if (recent >= self.v_ports and not sampled) or (
-                    len(fails) >= self.slow_min
-                    and len(fails) - ok * (SAMPLED_REACH_WEIGHT if sampled else 1) >= self.margin):
+                    slow >= self.slow_min
+                    and slow - ok * (SAMPLED_REACH_WEIGHT if sampled else 1) >= self.margin):
                 reported["v" + d] = len(fails)
                 ordered = sorted(fails)
                 # "answered" used to count completed connections only, so a SYN or connect scan
@@ -1052,6 +1094,12 @@ class PortScanDetector:
         # (source, host), counted in C; most windows have no key at a threshold, and only those
         # that have build their sets
         asked = set(st.udp)
+        if self.traced:  # a path trace's probes (UDP to ports no service uses) ask no service
+            since = start - self.window_ms
+            for h in [h for h, t in self.traced.items() if t < since]:
+                del self.traced[h]
+            traced = self.traced
+            asked = {q for q in asked if q[2] < EPHEMERAL_LOW or q[0] not in traced}
         distinct = asked - st.udp_seen
         if not distinct:
             return []
