@@ -555,7 +555,8 @@ def _worker_main(pipe: Pipeline, index: int, n: int, conn: Connection, owners: O
     gc.set_threshold(20_000, *gc.get_threshold()[1:])
     pipe.ctx.stats.__init__()  # type: ignore[misc]  # the fork's copy: report only this worker's counts
     code = 0
-    # measurement only (benchmarks/bench_workers.py --profile): each worker's cProfile
+    # measurement only (benchmarks/bench_workers.py --profile): this worker's cProfile, written to
+    # FLOWCEP_WORKERS_PROFILE/worker-N.prof when it ends
     profile_dir = os.environ.get("FLOWCEP_WORKERS_PROFILE")
     profiler: Any = None
     if profile_dir:
@@ -577,7 +578,12 @@ def _worker_main(pipe: Pipeline, index: int, n: int, conn: Connection, owners: O
                 elif kind == "options":
                     w.done_step(w.options(msg[1]))
                 else:  # finish
-                    w.end(w.finish(msg[1], msg[2], msg[3]))
+                    events = w.finish(msg[1], msg[2], msg[3])
+                    if profiler is not None:  # before "done": the main process may end at once
+                        profiler.disable()
+                        profiler.dump_stats(os.path.join(str(profile_dir), f"worker-{index}.prof"))
+                        profiler = None
+                    w.end(events)
                     break
             finally:
                 if turns is not None:
