@@ -20,8 +20,13 @@ setting). ``--baseline DIR`` runs a second tree (a folder holding its ``flowcep_
 package, e.g. ``git archive HEAD~3 flowcep_plugin | tar -x -C DIR``) alternately with this one,
 every figure of both in the same run, and its alerts must be the same too.
 
+``--profile DIR`` writes a cProfile of every process of each run there (the main thread of
+the command as ``main-T-N.prof``, each worker as ``workers-T-N/worker-I.prof``, T the tree, N the
+workers; the last of ``--repeat`` runs; ``FLOWCEP_WORKERS_PROFILE``),
+to see where each one's CPU goes; the profiler inflates every figure of those runs.
+
     .venv/bin/python benchmarks/bench_workers.py [--copies 50] [--workers 1,2,4] [--repeat 1] [--sequential]
-        [--baseline DIR] [--no-bytecode-cache]
+        [--baseline DIR] [--no-bytecode-cache] [--profile DIR]
 """
 
 from __future__ import annotations
@@ -66,17 +71,22 @@ def child_env(folder: Path, tree: str | None, bytecode_cache: bool) -> dict[str,
 
 
 def run(data: Path, folder: Path, workers: int, sequential: bool = False, env: dict[str, str] | None = None,
-        tag: str = "") -> tuple[float, float, float, float, int, list[tuple[Any, ...]], str]:
+        tag: str = "", profile: Path | None = None) -> tuple[float, float, float, float, int, list[tuple[Any, ...]], str]:
     """Wall seconds, CPU seconds of the command and its workers, CPU seconds of its busiest
     process, records, alerts, and how the work split (start-up, each worker's CPU seconds,
     the records each worker held)."""
     alerts, stats = folder / f"alerts{tag}-{workers}.jsonl", folder / f"stats{tag}-{workers}.json"
     alerts.unlink(missing_ok=True)
-    cmd = [PYTHON, "-m", "flowcep_plugin", "run", "-q", "--no-progress", "-i", f"ipfix-file:{data}",
+    prof = [] if profile is None else ["-m", "cProfile", "-o", str(profile / f"main{tag}-{workers}.prof")]
+    cmd = [PYTHON, *prof, "-m", "flowcep_plugin", "run", "-q", "--no-progress", "-i", f"ipfix-file:{data}",
            "-o", f"jsonl:{alerts}", "--stats-json", str(stats), "--workers", str(workers)]
     before = os.times()
     t0 = time.perf_counter()
     env = {**(env or os.environ), "FLOWCEP_WORKERS_SEQUENTIAL": "1" if sequential else "0"}
+    if profile is not None:
+        where = profile / f"workers{tag}-{workers}"
+        where.mkdir(parents=True, exist_ok=True)
+        env["FLOWCEP_WORKERS_PROFILE"] = str(where)
     # run from the temporary folder: ``-m`` puts the current folder first on the path, which
     # would shadow a --baseline tree with the checkout's own package
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=folder)
@@ -145,7 +155,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="also run the flowcep_plugin package in DIR, alternately with this tree")
     ap.add_argument("--no-bytecode-cache", action="store_true",
                     help="keep the caller's PYTHONDONTWRITEBYTECODE (every module compiled from source each run)")
+    ap.add_argument("--profile", metavar="DIR",
+                    help="write a cProfile of the main process and of each worker of every run to DIR "
+                         "(inflates every figure of those runs)")
     args = ap.parse_args(argv)
+    profile = Path(args.profile).resolve() if args.profile else None
+    if profile is not None:
+        profile.mkdir(parents=True, exist_ok=True)
     counts = sorted({1, *(int(x) for x in args.workers.split(",") if x.strip())})
     from bench_engine import build
 
@@ -169,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
             for n in counts:
                 for t, (name, env) in enumerate(envs.items()):
                     wall, cpu, crit, crit_any, records, alerts, detail = run(
-                        data, folder, n, args.sequential and n > 1, env=env, tag=f"-{t}")
+                        data, folder, n, args.sequential and n > 1, env=env, tag=f"-{t}", profile=profile)
                     if detail:
                         details.setdefault((name, n), []).append(detail)
                     if base_alerts is None:

@@ -28,6 +28,7 @@ worker's hosts took part in that no detector reads are then neither enriched nor
 from __future__ import annotations
 
 import operator
+import socket
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -36,9 +37,9 @@ from itertools import compress, repeat
 from typing import Any
 
 from .alerts import address_column
-from .records import FlowBatch
+from .records import IPV4_TEXT, Columns, FlowBatch
 
-__all__ = ["owner", "owner_columns", "owner_indices", "owned_columns", "route", "event_owner", "PARTITION_KINDS", "Need",
+__all__ = ["owner", "owner_columns", "owner_indices", "owner_arrays", "OwnerTable", "owned_columns", "route", "event_owner", "PARTITION_KINDS", "Need",
            "EndRows", "OwnerMap", "BUCKETS", "bucket_loads"]
 
 #: ``DetectorSpec.partition`` values. ``address``: each worker runs it on the flows of the
@@ -230,6 +231,107 @@ def owner_indices(batch: FlowBatch, owners: OwnerMap, cache: dict[str | None, in
             got = list(map(cache.__getitem__, addrs))
         cols.append(got)  # type: ignore[arg-type]  # every None was filled above
     return cols[0], cols[1]
+
+
+def ipv4_array(batch: FlowBatch, side: str) -> Any:
+    """The ``side`` addresses of ``batch`` as the decoder's numpy array of 32-bit numbers,
+    when every record's address is that (one :data:`~flowcep_plugin.records.IPV4_TEXT` part,
+    no IPv6 column, the list not made); else None. Reading it makes no text."""
+    cols = batch.columns
+    if not isinstance(cols, Columns) or f"{side}IPv6Address" in cols:
+        return None
+    parts = cols.arrays(f"{side}IPv4Address")
+    if parts is None or len(parts) != 1 or parts[0][2] != IPV4_TEXT or parts[0][0].__class__ is int:
+        return None
+    return parts[0][0]
+
+
+class OwnerTable:
+    """The owners of IPv4 addresses held as numbers, looked up with numpy: a direct-mapped
+    table of ``2**bits`` slots (Fibonacci hashing of the number), each slot the first address
+    that took it and its owner. A batch's lookups, the test for misses and the gather are
+    vectorised; an address whose slot another holds goes through the dict ``side`` one by
+    one (a collision costs time, never a wrong owner). Memory is fixed; when ``side`` grows
+    past ``relearn`` entries the slots are emptied so they follow the addresses of the moment
+    (``resets`` counts it). The owner of an address is ``owners.of`` of its dotted-quad
+    text, as for every other address: one map for flows and alerts."""
+
+    def __init__(self, owners: OwnerMap, bits: int = 16, relearn: int = 1 << 14) -> None:
+        import numpy as np  # the decoder has imported it already; not at the top (config imports)
+
+        self.owners = owners
+        self.bits = bits
+        self.relearn = relearn
+        self.keys = np.full(1 << bits, -1, dtype=np.int64)
+        self.values = np.zeros(1 << bits, dtype=np.int32)
+        self.side: dict[int, int] = {}
+        self.resets = 0
+
+    def of(self, arr: Any) -> Any:
+        """The owner of each address of ``arr`` (numbers), as a numpy int32 array."""
+        import numpy as np
+
+        addr = arr.astype(np.uint32)
+        slot = (addr * np.uint32(0x9E3779B1)) >> np.uint32(32 - self.bits)
+        wide = addr.astype(np.int64)
+        keys = self.keys
+        miss = keys[slot] != wide
+        if miss.any():
+            pos = np.flatnonzero(miss)
+            free = pos[keys[slot[pos]] == -1]
+            if free.size:
+                slots, first = np.unique(slot[free], return_index=True)
+                new = wide[free[first]]
+                keys[slots] = new
+                self.values[slots] = [self._owner(a) for a in new.tolist()]
+                pos = pos[keys[slot[pos]] != wide[pos]]
+            out = self.values[slot]
+            if pos.size:
+                side = self.side
+                if len(side) > self.relearn:
+                    side.clear()
+                    keys.fill(-1)
+                    self.resets += 1
+                got = []
+                for a in wide[pos].tolist():
+                    o = side.get(a)
+                    if o is None:
+                        o = side[a] = self._owner(a)
+                    got.append(o)
+                out[pos] = got
+            return out
+        return self.values[slot]
+
+    def _owner(self, number: int) -> int:
+        return self.owners.of(socket.inet_ntoa(number.to_bytes(4, "big")))
+
+
+def owner_arrays(batch: FlowBatch, owners: OwnerMap, cache: dict[Any, int],
+                 table: OwnerTable | None = None) -> tuple[Any, Any]:
+    """The owner of each record's source and of its destination, as numpy int arrays: the
+    same owners as :func:`owner_indices` (the map hashes the address text). Where the batch
+    still holds the decoder's address numbers (:func:`ipv4_array`) they are looked up in
+    ``table`` (:class:`OwnerTable`), so the main process of ``--workers N`` makes no address
+    text; otherwise the text column is looked up in ``cache`` (per address; the caller
+    bounds it)."""
+    import numpy as np  # the decoder has imported it already; not at the top (config imports)
+
+    out: list[Any] = []
+    of = owners.of
+    for side in ("source", "destination"):
+        arr = ipv4_array(batch, side) if table is not None else None
+        if arr is not None:
+            assert table is not None
+            out.append(table.of(arr))
+            continue
+        addrs = address_column(batch, side)
+        got: list[Any] = list(map(cache.get, addrs))
+        if None in got:
+            for a in dict.fromkeys(compress(addrs, map(operator.is_, got, repeat(None)))):
+                cache[a] = of(a)
+            got = list(map(cache.__getitem__, addrs))
+        out.append(np.fromiter(got, np.int32, batch.length))
+    return out[0], out[1]
 
 
 def owned_columns(batch: FlowBatch, index: int, n: int, cache: dict[str | None, bool],

@@ -11,8 +11,10 @@ destination (:class:`Router`), and only where some detector reads it there: a re
 routed for its destination alone reaches a worker only if one of its detectors reads flows
 by their destination (``partition_rows``: portscan's UDP answers, volumetric's floods), so a
 record of a completed TCP connection reaches the source's owner only. Each worker is sent,
-per input batch (a *step*), its rows as one pickled batch of plain column lists and the
-step's clock progress: the release points the clock passed (what one process releases to its
+per input batch (a *step*), its rows (:func:`pack_rows`: each column the decoder still
+holds as numpy arrays crosses as the arrays picked for that worker, IPv4 addresses as
+numbers, any other column as a list; the worker rebuilds a batch whose columns become lists,
+and addresses text, only where a stage reads them) and the step's clock progress: the release points the clock passed (what one process releases to its
 detectors at that step), the release point and the watermark. A worker whose share of a step
 is empty still gets the progress, so its windows close with everyone else's. A worker holds
 its rows in a reorder buffer of its own (:class:`ShareBuffer`) and releases them, sorted,
@@ -36,6 +38,11 @@ A worker reports the events of each step with the step's watermark; the main pro
 step ``s`` once every worker has passed it, all workers' events together, through the same
 suppression and outputs as one process. Workers send alerts only, never flows, so
 ``--flows`` is refused with workers.
+
+The owners of each record's ends are found with numpy on the decoder's address numbers
+(:class:`~flowcep_plugin.partition.OwnerTable`), so the main process makes no address text
+and no Python list of a column the decoder held as an array: before, making and pickling
+those lists was most of its CPU.
 
 Who owns a host is decided once, before the fork (:func:`owner_map`): for one regular file
 the main process reads its first :data:`BALANCE_SAMPLE` records and balances 256 buckets of
@@ -67,8 +74,26 @@ from typing import TYPE_CHECKING, Any
 from .alerts import ms_from_iso
 from .clock import NO_TIME, TIME_DEFAULTS, Reorderer, TimePolicy, _Run
 from .errors import FlowcepError
-from .partition import BUCKETS, Need, OwnerMap, bucket_loads, event_owner, owned_columns, owner_indices
-from .records import EVENT_STREAMS, FLOW_STREAM, FlowBatch
+from .partition import (
+    BUCKETS,
+    Need,
+    OwnerMap,
+    OwnerTable,
+    bucket_loads,
+    event_owner,
+    owned_columns,
+    owner_arrays,
+)
+from .records import (
+    EVENT_STREAMS,
+    FLOW_STREAM,
+    IPV4_TEXT,
+    VALUES,
+    ArrayPart,
+    Columns,
+    FlowBatch,
+    array_values,
+)
 from .specs import Event
 from .stages import Stage, StageRunner
 from .stats import Stats
@@ -76,7 +101,7 @@ from .stats import Stats
 if TYPE_CHECKING:
     from .pipeline import Pipeline
 
-__all__ = ["WorkerPool", "WorkerError", "TimeKeeper", "ShareBuffer", "Router"]
+__all__ = ["WorkerPool", "WorkerError", "TimeKeeper", "ShareBuffer", "Router", "pack_rows", "unpack_rows"]
 
 log = logging.getLogger("flowcep")
 
@@ -225,7 +250,8 @@ class Router:
         self.n = n
         self.owners = owners
         self.stats = stats
-        self.cache: dict[str | None, int] = {}
+        self.cache: dict[str | None, int] = {}  # address text -> owner
+        self.table = OwnerTable(owners)  # IPv4 address numbers -> owner, looked up with numpy
         kinds = {nd.kind for nd in needs}
         self.keep_all = "global" in kinds
         plain = any(nd.kind == "address" and nd.rows is None for nd in needs)
@@ -236,17 +262,19 @@ class Router:
         self.held = [0] * n  # records sent to each worker (workers.records.N)
         self.sources = [0] * n  # records whose source each owns (workers.sources.N)
 
-    def route(self, batch: FlowBatch) -> list[list[int] | None]:
-        """Per worker, the positions of the records it is sent, in batch order (None: all)."""
+    def route(self, batch: FlowBatch) -> list[Any]:
+        """Per worker, the positions of the records it is sent, in batch order, as a numpy
+        index array (None: all)."""
         import numpy as np  # the decoder has imported it already; not at the top (config imports)
 
         n = batch.length
         if len(self.cache) > OWNER_CACHE:
             self.cache.clear()
             self.stats.add("workers.owner_cache_resets")
-        so_l, do_l = owner_indices(batch, self.owners, self.cache)
-        so = np.fromiter(so_l, np.int32, n)
-        do = np.fromiter(do_l, np.int32, n)
+        resets = self.table.resets
+        so, do = owner_arrays(batch, self.owners, self.cache, self.table)
+        if self.table.resets != resets:
+            self.stats.add("workers.owner_cache_resets")
         src_ok: Any = None  # None: every record is read by the owner of its source
         if not self.all_src:
             src_ok = np.zeros(n, bool)
@@ -255,24 +283,24 @@ class Router:
                 if got is None:
                     src_ok = None
                     break
-                src_ok |= np.fromiter(got, bool, n)
+                src_ok |= np.asarray(got, bool)
         dst_ok: Any = None
         if not self.all_dst:
             # asked only about records the source's owner does not already take whole
             cand = so != do if src_ok is None else (so != do) | ~src_ok
-            idx = np.flatnonzero(cand).tolist()
+            idx = np.flatnonzero(cand)
             dst_ok = np.zeros(n, bool)
-            if idx:
-                sub = batch if len(idx) == n else batch.take(idx)
+            if len(idx):
+                sub = batch if len(idx) == n else batch.take(idx.tolist())
                 got_all = np.zeros(len(idx), bool)
                 for rows in self.src_rows:
                     got = rows(sub, "destination")
                     if got is None:
                         got_all[:] = True
                         break
-                    got_all |= np.fromiter(got, bool, len(idx))
-                dst_ok[np.asarray(idx, np.int64)] = got_all
-        out: list[list[int] | None] = []
+                    got_all |= np.asarray(got, bool)
+                dst_ok[idx] = got_all
+        out: list[Any] = []
         for w in range(self.n):
             mine_s = so == w
             self.sources[w] += int(mine_s.sum())
@@ -282,10 +310,101 @@ class Router:
                 continue
             mask = (mine_s if src_ok is None else mine_s & src_ok) | \
                 ((do == w) if dst_ok is None else (do == w) & dst_ok)
-            idx_w = np.flatnonzero(mask).tolist()
+            idx_w = np.flatnonzero(mask)
             self.held[w] += len(idx_w)
             out.append(None if len(idx_w) == n else idx_w)
         return out
+
+
+#: the layout of a worker's rows on the pipe (:func:`pack_rows`); both ends are forks of one
+#: process, so this only guards against a message of another kind being read as rows
+ROWS_WIRE = 1
+#: how a column crosses: the decoder's numpy array of its values (``tolist`` gives the
+#: list), of IPv4 addresses as 32-bit numbers (text made on the worker's side), or the list
+_ARRAY, _IPV4, _LIST = "a", "4", "l"
+
+
+def pack_rows(batch: FlowBatch, idx: Any, times: Any) -> tuple[Any, ...]:
+    """A worker's rows of ``batch`` (the records at the sorted numpy index ``idx``, None: all)
+    as plain data to pickle: a column still held as numpy arrays of values or of IPv4
+    numbers (parts of records that lack it as counts) crosses as its picked arrays (one copy
+    of their bytes, no Python object per value, no text made here); any other column as the
+    list of its picked values. ``times``: the batch's event times (:func:`_times`), picked
+    alike."""
+    import numpy as np
+
+    cols = batch.columns
+    arrays = cols.arrays if isinstance(cols, Columns) else None
+    pick = None if idx is None else _picker(idx.tolist())
+    out: list[tuple[str, str, Any]] = []
+    for name in list(cols):
+        parts = arrays(name) if arrays is not None else None
+        enc = _encoding(parts)
+        if parts is not None and enc is not None:
+            if idx is None:
+                values: list[Any] = [p[0] for p in parts]
+            else:
+                sizes = [p[0] if p[0].__class__ is int else len(p[0]) for p in parts]
+                starts = np.cumsum([0, *sizes])
+                cuts = np.searchsorted(idx, starts).tolist()
+                values = []
+                for k, (part, _make, _enc) in enumerate(parts):
+                    lo, hi = cuts[k], cuts[k + 1]
+                    if lo < hi:
+                        values.append(hi - lo if part.__class__ is int else part[idx[lo:hi] - starts[k]])
+            out.append((name, _ARRAY if enc == VALUES else _IPV4, values))
+            continue
+        col = cols[name]
+        out.append((name, _LIST, col if pick is None else pick(col)))
+    if idx is not None:
+        times = times[idx] if not isinstance(times, list) else pick(times)  # type: ignore[misc]
+    return (ROWS_WIRE, batch.length if idx is None else len(idx), batch.source, batch.exporter, batch.stream,
+            times, out)
+
+
+def _encoding(parts: Sequence[Any] | None) -> str | None:
+    """The one encoding (VALUES or IPV4_TEXT) of a column's array parts that can cross as
+    arrays (counts of absent records allowed, at least one array); None: it crosses as a list."""
+    if not parts:
+        return None
+    encs = {p[2] for p in parts if p[0].__class__ is not int}
+    if len(encs) != 1:
+        return None
+    enc = encs.pop()
+    return enc if enc == VALUES or enc == IPV4_TEXT else None
+
+
+def _picker(idx: list[int]) -> Callable[[list[Any]], list[Any]]:
+    """list -> the items at ``idx`` (itemgetter keeps the loop in C)."""
+    from operator import itemgetter
+
+    if not idx:
+        return lambda col: []
+    if len(idx) == 1:
+        i = idx[0]
+        return lambda col: [col[i]]
+    getter = itemgetter(*idx)
+    return lambda col: list(getter(col))
+
+
+def unpack_rows(data: tuple[Any, ...], ipv4: Callable[[Any], list[str]]) -> FlowBatch:
+    """:func:`pack_rows`'s batch again, its array columns held as arrays (``batch.array``
+    works, a list is made on a stage's first read), IPv4 text made by ``ipv4`` (this
+    process's converter: the decoder's holds a lock and stays in the main process)."""
+    wire, length, source, exporter, stream, times, columns = data
+    if wire != ROWS_WIRE:
+        raise ValueError(f"rows of wire version {wire!r}, expected {ROWS_WIRE}")
+    cols = Columns(None, length)
+    for name, kind, values in columns:
+        if kind == _ARRAY:
+            cols.set_arrays(name, [ArrayPart(v, array_values, VALUES) for v in values])
+        elif kind == _IPV4:
+            cols.set_arrays(name, [ArrayPart(v, ipv4, IPV4_TEXT) for v in values])
+        else:
+            dict.__setitem__(cols, name, values)
+    batch = FlowBatch(cols, length, source, exporter, stream)
+    batch.set_event_times(times if isinstance(times, list) else times.tolist())
+    return batch
 
 
 class _Worker(StageRunner):
@@ -301,6 +420,11 @@ class _Worker(StageRunner):
         self.ctx = pipe.ctx
         self.max_failures = pipe.max_failures
         self.buffer = ShareBuffer(pipe.plan.lateness_ms, Stats())
+        # this process's IPv4 text converter (a cache of its own, made after the fork: the
+        # decoder's is locked by the main process's reader threads)
+        from .inputs.ipfix_decode import _Caches
+
+        self.ipv4: Callable[[Any], list[str]] = _Caches(self.ctx.stats).ipv4_column
         kinds = {st.partition for st in pipe.detectors}
         # worker 0 runs the global detectors: it is then sent every record
         self.keep_all = index == 0 and "global" in kinds
@@ -431,6 +555,15 @@ def _worker_main(pipe: Pipeline, index: int, n: int, conn: Connection, owners: O
     gc.set_threshold(20_000, *gc.get_threshold()[1:])
     pipe.ctx.stats.__init__()  # type: ignore[misc]  # the fork's copy: report only this worker's counts
     code = 0
+    # measurement only (benchmarks/bench_workers.py --profile): this worker's cProfile, written to
+    # FLOWCEP_WORKERS_PROFILE/worker-N.prof when it ends
+    profile_dir = os.environ.get("FLOWCEP_WORKERS_PROFILE")
+    profiler: Any = None
+    if profile_dir:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     try:
         w = _Worker(pipe, index, n, conn, owners)
         while True:
@@ -440,11 +573,17 @@ def _worker_main(pipe: Pipeline, index: int, n: int, conn: Connection, owners: O
             try:
                 kind = msg[0]
                 if kind == "step":
-                    w.done_step(w.follow(msg[1], msg[2], msg[3], msg[4]))
+                    rows = None if msg[1] is None else unpack_rows(msg[1], w.ipv4)
+                    w.done_step(w.follow(rows, msg[2], msg[3], msg[4]))
                 elif kind == "options":
                     w.done_step(w.options(msg[1]))
                 else:  # finish
-                    w.end(w.finish(msg[1], msg[2], msg[3]))
+                    events = w.finish(msg[1], msg[2], msg[3])
+                    if profiler is not None:  # before "done": the main process may end at once
+                        profiler.disable()
+                        profiler.dump_stats(os.path.join(str(profile_dir), f"worker-{index}.prof"))
+                        profiler = None
+                    w.end(events)
                     break
             finally:
                 if turns is not None:
@@ -458,6 +597,9 @@ def _worker_main(pipe: Pipeline, index: int, n: int, conn: Connection, owners: O
         except Exception:  # noqa: S110 - the main process is gone; nothing left to tell
             pass
     finally:
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(os.path.join(str(profile_dir), f"worker-{index}.prof"))
         os._exit(code)  # no atexit handlers or inherited finalizers of the parent's objects
 
 
@@ -599,7 +741,8 @@ class WorkerPool:
             stats.count("input", batch.length)
             if batch.length:
                 admitted = keeper.admit(batch)
-                self._step([admitted if admitted.length else None] + [None] * (self.n - 1))
+                self._step([pack_rows(admitted, None, _times(admitted)) if admitted.length else None]
+                           + [None] * (self.n - 1))
             return
         if batch.stream != FLOW_STREAM:  # options records: checked here, to every worker
             n = batch.length
@@ -624,16 +767,19 @@ class WorkerPool:
             self._step([None] * self.n)
             return
         parts = self.router.route(admitted)
-        self._step([admitted if idx is None else (admitted.take(idx) if idx else None) for idx in parts])
+        times = _times(admitted)
+        self._step([None if idx is not None and not len(idx) else pack_rows(admitted, idx, times) for idx in parts])
 
-    def _step(self, parts: Sequence[FlowBatch | None]) -> None:
+    def _step(self, parts: Sequence[tuple[Any, ...] | None]) -> None:
+        """Send each worker its packed rows (:func:`pack_rows`; None: none this step) and the
+        clock's progress."""
         keeper = self._clock()
         releases = keeper.take_releases()
         rt, wm = keeper.released_to, keeper.watermark
         self.ctx.stats.gauge("watermark_ms", wm)
         self.ctx.stats.gauge("event_time_max_ms", keeper.max_seen)
         for w, part in enumerate(parts):
-            self._put(w, bytes(ForkingPickler.dumps(("step", part, releases, rt, wm))))
+            self._put(w, bytes(ForkingPickler.dumps(("step", part, releases, rt, wm), protocol=5)))
 
     def idle(self, idle_s: float) -> None:
         """Live inputs silent: wall-clock time moves the watermark (as one process does)."""
@@ -838,6 +984,21 @@ def owner_map(pipe: Pipeline, n: int, balance: bool) -> OwnerMap:
     stats.gauge("workers.balance_share_max", round(max(owners.shares(loads)), 3))
     stats.gauge("workers.balance_cpu_s", round(_cpu_s() - started, 3))  # on the critical path
     return owners
+
+
+def _times(batch: FlowBatch) -> Any:
+    """The event times of ``batch`` for :func:`pack_rows`: a numpy int64 array (the decoder's,
+    when the batch has it), or the list when a time does not fit in 64 bits."""
+    import numpy as np
+
+    arr = batch.event_times_array()
+    if arr is not None:
+        return arr
+    times = batch.event_times()
+    try:
+        return np.fromiter(times, np.int64, len(times))
+    except OverflowError:
+        return times
 
 
 def _cpu_s() -> float:

@@ -870,12 +870,117 @@ def test_the_router_sends_a_record_to_the_owner_of_an_end_only_where_a_detector_
     shipped = [Need.of("address", build_detector(PORTSCAN)), Need.of("address", build_detector(VOLUMETRIC)),
                Need.of("source", object())]
     router = Router(shipped, 2, OwnerMap(2), Stats())
-    assert router.route(batch) == [[1, 2], None]  # worker 1 owns every source; worker 0 what a reads
+    assert _plain(router.route(batch)) == [[1, 2], None]  # worker 1 owns every source; worker 0 what a reads
     assert router.held == [2, 3] and router.sources == [0, 3]
-    assert Router([Need.of("address", object())], 2, OwnerMap(2), Stats()).route(batch) == [None, None]
-    assert Router([Need.of("source", object())], 2, OwnerMap(2), Stats()).route(batch) == [[], None]
-    assert Router([Need.of("global", object()), Need.of("source", object())], 2, OwnerMap(2),
-                  Stats()).route(batch) == [None, None]
+    assert _plain(Router([Need.of("address", object())], 2, OwnerMap(2), Stats()).route(batch)) == [None, None]
+    assert _plain(Router([Need.of("source", object())], 2, OwnerMap(2), Stats()).route(batch)) == [[], None]
+    assert _plain(Router([Need.of("global", object()), Need.of("source", object())], 2, OwnerMap(2),
+                         Stats()).route(batch)) == [None, None]
+
+
+def _plain(parts: list[Any]) -> list[list[int] | None]:
+    return [None if p is None else p.tolist() for p in parts]
+
+
+def _decoded(upstream_ipfix: Path, records: int = 4000) -> FlowBatch:
+    """A batch of FlowCEP's sample as the IPFIX decoder hands it over: columns held as numpy
+    arrays (several templates: some columns in parts, with counts of records that lack them),
+    the version column a list."""
+    from bench_engine import messages
+
+    from flowcep_plugin.inputs.ipfix_decode import MessageDecoder
+
+    dec = MessageDecoder(Context(), "sample")
+    assert dec.lazy_columns
+    for m in messages(upstream_ipfix.read_bytes()):
+        dec.feed(m, "e")
+        if dec.pending_records >= records:
+            break
+    (batch,) = dec.flush(merged=True)
+    return batch
+
+
+@pytest.mark.shared
+def test_rows_cross_to_a_worker_as_arrays_and_read_as_the_same_values(upstream_ipfix: Path) -> None:
+    """A worker's rows cross as the decoder's numpy arrays, not lists: packing makes no list
+    of an array column and no address text in the main process; unpacked, each column holds
+    the values of the same take of the batch (None where a record lacks the element), its
+    event times too, and the columns are still arrays on the worker's side until read
+    (``batch.array``), the addresses made text there by the worker's own converter."""
+    import pickle
+
+    import numpy as np
+
+    from flowcep_plugin.inputs.ipfix_decode import _Caches
+    from flowcep_plugin.records import Columns
+    from flowcep_plugin.workers import _encoding, _times, pack_rows, unpack_rows
+
+    batch = _decoded(upstream_ipfix)
+    cols = batch.columns
+    assert isinstance(cols, Columns)
+    # numbers held in several parts (the text of HTTPRequestURL crosses as a list)
+    in_parts = [n for n in cols if len(cols.arrays(n) or ()) > 1 and _encoding(cols.arrays(n))]
+    assert in_parts  # the sample's templates differ: some columns cross in parts
+    rng = np.random.default_rng(7)
+    picks = [None, np.flatnonzero(rng.random(batch.length) < 0.4), np.array([3], np.intp),
+             np.flatnonzero(np.arange(batch.length) % 2 == 0)]
+    times = _times(batch)
+    packed = [pickle.loads(pickle.dumps(pack_rows(batch, idx, times), protocol=5)) for idx in picks]
+    for name in ("sourceIPv4Address", "destinationIPv4Address", "octetDeltaCount", *in_parts):
+        assert cols.is_view(name), name  # nothing made in the main process
+    kinds = {name: kind for name, kind, _ in packed[1][6]}
+    assert kinds["sourceIPv4Address"] == "4" and kinds["octetDeltaCount"] == "a"
+    assert kinds["flowcep.export_version"] == "l" and kinds["HTTPRequestURL"] == "l"
+    assert all(kinds[n] == "a" for n in in_parts)
+    ipv4 = _Caches().ipv4_column
+    for idx, data in zip(picks, packed, strict=True):
+        got = unpack_rows(data, ipv4)
+        assert got.array("octetDeltaCount") is not None  # still an array on the worker's side
+        assert got.columns.is_view("sourceIPv4Address")
+        want = batch if idx is None else batch.take(idx.tolist())
+        assert got.length == want.length and list(got.columns) == list(want.columns)
+        assert got.event_times() == want.event_times()
+        for name in want.columns:
+            assert got.columns[name] == want.columns[name], name
+            assert [type(v) for v in got.columns[name]] == [type(v) for v in want.columns[name]], name
+
+
+@pytest.mark.shared
+def test_owners_from_address_numbers_are_the_owners_of_their_text(upstream_ipfix: Path) -> None:
+    """The main process routes by the decoder's address numbers (an :class:`OwnerTable`,
+    numpy lookups, a slot collision through the dict): the owners are those of the address
+    text under the same map, and the router's parts are the same as for the same records
+    held as lists."""
+    import numpy as np
+
+    from flowcep_plugin.partition import OwnerTable, owner_arrays, owner_indices
+    from flowcep_plugin.workers import Router
+
+    batch = _decoded(upstream_ipfix)
+    text = FlowBatch({n: list(v) for n, v in batch.columns.items()}, batch.length)
+    rng = np.random.default_rng(3)
+    owners = OwnerMap.balanced(3, list(rng.random(BUCKETS)))
+    for bits in (16, 3):  # 3: 8 slots, most addresses collide
+        table = OwnerTable(owners, bits=bits, relearn=20)
+        fresh = _decoded(upstream_ipfix)
+        so, do = owner_arrays(fresh, owners, {}, table)
+        want = owner_indices(text, owners, {})
+        assert so.tolist() == want[0] and do.tolist() == want[1]
+        assert fresh.columns.is_view("sourceIPv4Address")  # no text made
+        assert owner_arrays(fresh, owners, {}, table)[0].tolist() == want[0]  # from the table now
+    assert table.resets  # the collisions outgrew the dict: the slots were relearnt
+    from flowcep_portscan import SPEC as PORTSCAN
+    from flowcep_volumetric import SPEC as VOLUMETRIC
+
+    from flowcep_plugin.partition import Need
+    from flowcep_plugin.testing import build_detector
+
+    needs = [Need.of("address", build_detector(PORTSCAN)), Need.of("address", build_detector(VOLUMETRIC)),
+             Need.of("source", object())]
+    a = Router(needs, 3, owners, Stats())
+    b = Router(needs, 3, owners, Stats())
+    assert _plain(a.route(_decoded(upstream_ipfix))) == _plain(b.route(text))
+    assert a.held == b.held and a.sources == b.sources
 
 
 def test_partition_rows_narrow_a_detector_and_a_raising_one_is_counted_not_fatal() -> None:
