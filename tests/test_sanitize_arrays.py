@@ -187,9 +187,12 @@ def test_batch_array_accessor() -> None:
     b = FlowBatch(cols, 3)
     assert b.array("a") is arr and cols.is_view("a")  # reading the array makes nothing
     assert b.array("b") is None and b.array("c") is None and b.array("d") is None and b.array("x") is None
-    assert b.columns["a"] == [1, 2, 3] and b.array("a") is None  # made: the list is the column now
+    assert b.array("c", fill=-1).tolist() == [-1, 1, 2]  # absent records read as ``fill``
+    assert b.columns["a"] == [1, 2, 3] and b.array("a") is arr  # made: the arrays are kept beside it
     assert b.columns["c"] == [None, 1, 2]
-    assert b.take([2, 0]).array("a") is None  # a take's view is not an array
+    assert b.take([2, 0]).array("a").tolist() == [3, 1]  # a take of arrays is an array take
+    b.add_column("a", [1, 2, 4])  # replaced: the arrays said the old values
+    assert b.array("a") is None and b.take([2, 0]).array("a") is None
     assert FlowBatch({"a": [1]}, 1).array("a") is None
 
 
