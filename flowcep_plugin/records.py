@@ -362,7 +362,7 @@ class Columns(dict[str, list[Any]]):
             return None
         kinds = {a.dtype.kind for a in arrs}
         dtypes = [a.dtype for a in arrs]
-        if gaps:
+        if gaps and fill is not None:  # (gaps without fill returned None above)
             if not kinds <= {"u", "i"}:
                 return None
             dtypes.append(np.min_scalar_type(fill))
@@ -502,17 +502,21 @@ def _carry(columns: dict[str, list[Any]], length: int,
     list (the cheaper of the two)."""
     out = Columns(None, length)
     put: Callable[[Columns, str, Any], None] = dict.__setitem__
-    is_cols = isinstance(columns, Columns)
-    raw: Iterable[tuple[str, Any]] = columns.raw_items() if is_cols else columns.items()
+    held_of: Callable[[str], _ArrayParts | None] | None = None
+    raw: Iterable[tuple[str, Any]]
+    if isinstance(columns, Columns):
+        raw, held_of = columns.raw_items(), columns._held
+    else:
+        raw = columns.items()
     for k, v in raw:
         cls = v.__class__
         if cls is _Lazy:
             put(out, k, v)
             continue
-        held = columns._held(k) if is_cols else None  # type: ignore[attr-defined]
+        held = held_of(k) if held_of is not None else None
         picked = pick_arrays(held) if held is not None and pick_arrays is not None else None
         if cls is _View:
-            made = v.value
+            made = v.value  # type: ignore[union-attr]
             if made is not None:
                 put(out, k, _View(made, pick, picked))
             elif picked is not None:

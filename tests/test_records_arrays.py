@@ -102,7 +102,7 @@ def _check_arrays(arr_b: FlowBatch, list_b: FlowBatch) -> None:
             assert got == want, name
         arr = cols.array(name)
         if arr is not None:
-            assert arr.tolist() == want and all(type(a) is type(b) for a, b in zip(arr.tolist(), want)), name
+            assert arr.tolist() == want and all(type(a) is type(b) for a, b in zip(arr.tolist(), want, strict=True)), name
         filled = cols.array(name, fill=-1)
         if filled is not None:
             assert filled.tolist() == [-1 if v is None else v for v in want], name
