@@ -31,7 +31,7 @@ stage reads are never turned into Python objects; ``batch.columns[name]`` is sti
 values are encoded (the numbers themselves, or IPv4 addresses as text), so a stage that can
 work on arrays (the sanitiser checks ranges with numpy comparisons) reads the column without
 making its list. :meth:`FlowBatch.array` is the optional accessor for such stages: the numpy
-array of a column still held as one, or None (then read the list as usual). Take, slice and
+array of a column held as arrays, or None (then read the list as usual). Take, slice and
 concat keep such a column as arrays (a take's numpy pick deferred to the first read), so it is
 still one after the clock. The arrays are kept when the list is made (the list and its arrays
 side by side, until a stage replaces the column), so a stage reads arrays whichever stage made
