@@ -236,7 +236,7 @@ def owner_indices(batch: FlowBatch, owners: OwnerMap, cache: dict[str | None, in
 def ipv4_array(batch: FlowBatch, side: str) -> Any:
     """The ``side`` addresses of ``batch`` as the decoder's numpy array of 32-bit numbers,
     when every record's address is that (one :data:`~flowcep_plugin.records.IPV4_TEXT` part,
-    no IPv6 column, the list not made); else None. Reading it makes no text."""
+    no IPv6 column; its text list made or not); else None. Reading it makes no text."""
     cols = batch.columns
     if not isinstance(cols, Columns) or f"{side}IPv6Address" in cols:
         return None

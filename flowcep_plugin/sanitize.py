@@ -343,8 +343,10 @@ class Sanitizer:
         zero: list[int]
         arr = parr = None
         if isinstance(columns, Columns):
-            arr = columns.array("tcpControlBits")
-            parr = columns.array("protocolIdentifier") if arr is not None else None
+            # -1 for records that lack the element (a template without it): never 0, never 6;
+            # a batch of several templates has such parts, and its lists are not made here
+            arr = columns.array("tcpControlBits", fill=-1)
+            parr = columns.array("protocolIdentifier", fill=-1) if arr is not None else None
         if arr is not None and parr is not None and arr.dtype.kind in "ui" and parr.dtype.kind in "ui":
             # UDP and ICMP records carry flags 0 too: the TCP ones are found without lists
             import numpy as _np  # loaded already: the decoder made these arrays

@@ -82,8 +82,30 @@ def test_take_slice_concat_on_arrays_give_the_lists_values() -> None:
             pair = _ops(rng, pair, spare)
         arr_b, list_b = pair
         assert arr_b.length == list_b.length
+        _check_arrays(arr_b, list_b)  # before and after the lists are made
         for name in list_b.columns:
             assert arr_b.columns[name] == list_b.columns[name], name
+        _check_arrays(arr_b, list_b)
+
+
+def _check_arrays(arr_b: FlowBatch, list_b: FlowBatch) -> None:
+    """Whatever arrays ``arr_b`` answers hold exactly the values of ``list_b``'s lists."""
+    cols = arr_b.columns
+    assert isinstance(cols, Columns)
+    for name in list_b.columns:
+        want = list_b.columns[name]
+        parts = cols.arrays(name)
+        if parts is not None:
+            got: list[Any] = []
+            for v, make, _e in parts:
+                got += [None] * v if isinstance(v, int) else make(v)
+            assert got == want, name
+        arr = cols.array(name)
+        if arr is not None:
+            assert arr.tolist() == want and all(type(a) is type(b) for a, b in zip(arr.tolist(), want, strict=True)), name
+        filled = cols.array(name, fill=-1)
+        if filled is not None:
+            assert filled.tolist() == [-1 if v is None else v for v in want], name
 
 
 def test_arrays_survive_the_clocks_operations_unmade() -> None:
@@ -94,8 +116,12 @@ def test_arrays_survive_the_clocks_operations_unmade() -> None:
     picked = joined.take(list(range(joined.length - 1, -1, -1)))
     for batch in (joined, picked):
         assert all(batch.columns.is_view(n) for n in ("a", "ip", "partial", "mixed", "text"))
-    assert joined.array("a") is None  # two parts: arrays(), not one array
     assert [p[2] for p in joined.columns.arrays("a")] == [VALUES, VALUES]
+    both = joined.array("a")  # two parts of one dtype: their concatenation, kept
+    assert both is not None and both.tolist() == b.columns["a"][5:25] + [c.columns["a"][i] for i in (3, 1, 2)]
+    assert len(joined.columns.arrays("a")) == 1 and joined.array("a") is both
+    b.columns.set_arrays("a", [ArrayPart(np.arange(30, dtype=np.uint64), array_values, VALUES)])
+    b.columns.set_arrays("i", [ArrayPart(np.arange(30, dtype=np.int64) - 5, array_values, VALUES)])
     arr = picked.array("a")  # one part again after the take
     assert arr is not None and arr.dtype == np.uint64
     assert arr.tolist() == picked.columns["a"][:] == list(reversed(joined.columns["a"]))
@@ -106,6 +132,44 @@ def test_arrays_survive_the_clocks_operations_unmade() -> None:
     assert picked.columns["partial"] == list(reversed(joined.columns["partial"]))
     # the sources were never made into lists by any of this
     assert all(b.columns.is_view(n) for n in ("a", "ip", "partial", "mixed", "text"))
+    # parts one dtype cannot hold exactly (uint64 beside int64 would be float64) stay parts
+    ai = FlowBatch.concat([b.slice(0, 3), FlowBatch(Columns({"a": b.columns.raw("i")}, 30), 30).slice(0, 2)])
+    assert ai.array("a") is None and len(ai.columns.arrays("a")) == 2
+    assert ai.columns["a"] == [0, 1, 2, -5, -4]
+    # records lacking the element: None, or ``fill`` when asked
+    gap = Columns(None, 7)
+    gap.set_arrays("partial", [ArrayPart(3, array_values, VALUES),
+                               ArrayPart(np.array([9, 0, 65535, 4], dtype=np.uint16), array_values, VALUES)])
+    g = FlowBatch(gap, 7)
+    sliced = FlowBatch.concat([g.slice(1, 7), g.slice(0, 2)])  # a take of them is a list view
+    assert sliced.array("partial") is None
+    filled = sliced.array("partial", fill=-1)
+    assert filled is not None and filled.tolist() == [-1 if v is None else v for v in sliced.columns["partial"]]
+    assert None in sliced.columns["partial"] and filled.dtype.kind == "i"
+
+
+def test_arrays_are_kept_when_the_list_is_made_and_dropped_when_replaced() -> None:
+    rng = random.Random(8)
+    b = _batch(rng, 12, True)
+    arr = b.array("a")
+    values = b.columns["a"]  # a stage makes the list
+    assert not b.columns.is_view("a") and b.array("a") is arr and arr.tolist() == values
+    # the clock's operations on a made column keep its arrays: a take is a numpy take
+    t = b.take([5, 0, 5])
+    assert t.array("a").tolist() == [values[5], values[0], values[5]] == t.columns["a"]
+    s = FlowBatch.concat([b.slice(2, 4), t])
+    assert s.array("a").tolist() == values[2:4] + t.columns["a"] == s.columns["a"]
+    # a stage replaces the column: the arrays of the old values are forgotten
+    b.add_column("a", [0] * 12)
+    assert b.array("a") is None and b.columns.arrays("a") is None
+    assert b.take([1]).array("a") is None and b.take([1]).columns["a"] == [0]
+    b.columns["ip"]
+    b.columns["ip"] = ["x"] * 12
+    assert b.columns.arrays("ip") is None
+    b.columns["partial"]
+    del b.columns["partial"]
+    b.columns.setdefault("partial", [1] * 12)
+    assert b.columns.arrays("partial") is None
 
 
 def test_a_view_made_through_another_batch_is_joined_with_its_values() -> None:

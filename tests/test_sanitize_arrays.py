@@ -187,9 +187,12 @@ def test_batch_array_accessor() -> None:
     b = FlowBatch(cols, 3)
     assert b.array("a") is arr and cols.is_view("a")  # reading the array makes nothing
     assert b.array("b") is None and b.array("c") is None and b.array("d") is None and b.array("x") is None
-    assert b.columns["a"] == [1, 2, 3] and b.array("a") is None  # made: the list is the column now
+    assert b.array("c", fill=-1).tolist() == [-1, 1, 2]  # absent records read as ``fill``
+    assert b.columns["a"] == [1, 2, 3] and b.array("a") is arr  # made: the arrays are kept beside it
     assert b.columns["c"] == [None, 1, 2]
-    assert b.take([2, 0]).array("a") is None  # a take's view is not an array
+    assert b.take([2, 0]).array("a").tolist() == [3, 1]  # a take of arrays is an array take
+    b.add_column("a", [1, 2, 4])  # replaced: the arrays said the old values
+    assert b.array("a") is None and b.take([2, 0]).array("a") is None
     assert FlowBatch({"a": [1]}, 1).array("a") is None
 
 
@@ -232,3 +235,26 @@ def test_a_decoders_columns_are_sanitised_unread() -> None:
     assert isinstance(cols, Columns) and all(cols.is_view(n) for n in cols if n != "flowcep.export_version")
     assert cols["interfaceName"] == [f"eth{i}" for i in range(5)]
     assert cols["sourceMacAddress"][1] == "01:01:01:01:01:01"
+
+
+def test_flags_of_several_templates_are_judged_on_arrays(caplog: pytest.LogCaptureFixture) -> None:
+    """A batch of several templates, one without ``tcpControlBits``: the flags fix reads the
+    parts (absent records are neither flags 0 nor TCP) and makes no list when it changes no
+    value; when it does change some, the result is the lists' result."""
+    flags = [(2, VALUES), (np.array([2, 0, 18], dtype=np.uint8), VALUES)]
+    quiet = {
+        "tcpControlBits": flags,
+        # the flags-0 record is UDP; the TCP records of the first template have no flags at all
+        "protocolIdentifier": [(np.array([6, 6], dtype=np.uint8), VALUES), (np.array([6, 17, 6], dtype=np.uint8), VALUES)],
+        "packetDeltaCount": np.array([50, 50, 50, 50, 50], dtype=np.uint64),
+        "octetDeltaCount": np.array([9000] * 5, dtype=np.uint64),
+    }
+    out, unmade, stats = both(quiet, 5, caplog)
+    assert {"tcpControlBits", "protocolIdentifier"} <= unmade
+    assert out.columns["tcpControlBits"] == [None, None, 2, 0, 18]
+    assert "sanitize.flags_unreported" not in stats.gauges
+    # the same batch with that record TCP: 0 flags on 50 packets prove a flagless exporter
+    tcp = dict(quiet, protocolIdentifier=[(2, VALUES), (np.array([6, 6, 6], dtype=np.uint8), VALUES)])
+    out, _unmade, stats = both(tcp, 5, caplog)
+    assert out.columns["tcpControlBits"] == [None, None, 2, None, 18]
+    assert stats.gauges["sanitize.flags_unreported"] == 1

@@ -202,7 +202,7 @@ _PENDING: Any = object()
 def _column(cols: Mapping[str, Any], key: str, n: int) -> Any:
     """The column as (values, known), None when it cannot be read so, or :data:`_PENDING`
     with the list when it must be converted first."""
-    if isinstance(cols, Columns):  # a decoder's arrays, the list not made
+    if isinstance(cols, Columns):  # a decoder's arrays (kept after the list is made)
         parts = cols.arrays(key)
         if parts is not None:
             col = _from_parts(parts, n)
