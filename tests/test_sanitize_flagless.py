@@ -17,6 +17,7 @@ from flowcep_plugin.records import FlowBatch
 from flowcep_plugin.sanitize import (
     FLAGLESS_HISTORY,
     FLAGLESS_MIN_EVIDENCE,
+    FLAGLESS_SAMPLE,
     FLAGLESS_SHARE_PERCENT,
     MAX_FLAGLESS_EXPORTERS,
     Sanitizer,
@@ -192,16 +193,38 @@ def test_the_evidence_is_a_bounded_history() -> None:
     not outweigh what the exporter sends now forever (and counts cannot grow without end)."""
     stats = Stats()
     san = Sanitizer(default_registry(), stats)
-    san.clean(batch([0] * FLAGLESS_HISTORY, [12] * FLAGLESS_HISTORY, [9000] * FLAGLESS_HISTORY))
+    rounds = 2 * FLAGLESS_HISTORY // FLAGLESS_SAMPLE
+    for _ in range(rounds):
+        san.clean(batch([0] * FLAGLESS_SAMPLE, [12] * FLAGLESS_SAMPLE, [9000] * FLAGLESS_SAMPLE))
+    zero, flagged, _ = san._flagless[("udp:test", "192.0.2.1")]
+    assert flagged == 0 and FLAGLESS_HISTORY // 2 <= zero <= FLAGLESS_HISTORY
     assert stats.gauges.get("sanitize.flagless_exporters", 0) == 1
-    rounds = 0
-    while stats.gauges.get("sanitize.flagless_revoked", 0) == 0:
-        san.clean(batch([0x1B] * 256, [12] * 256, [9000] * 256))
-        rounds += 1
-        assert rounds < 20
+    # kept whole, the 2 * FLAGLESS_HISTORY zeros would need three times as many records with
+    # flags (3 * rounds batches) before the share fell below 25 %; halved, fewer than rounds do
+    turns = 0
+    while not stats.gauges.get("sanitize.flagless_revoked", 0):
+        san.clean(batch([0x1B] * FLAGLESS_SAMPLE, [12] * FLAGLESS_SAMPLE, [9000] * FLAGLESS_SAMPLE))
+        turns += 1
+        assert turns < rounds
     zero, flagged, _ = san._flagless[("udp:test", "192.0.2.1")]
     assert zero + flagged <= FLAGLESS_HISTORY
     assert zero * 100 < FLAGLESS_SHARE_PERCENT * (zero + flagged)
+
+
+def test_a_big_batch_is_judged_on_a_sample() -> None:
+    """One flags-0 record among 10,000 with flags is one sample's worth of noise at most; a
+    batch that is all 0 is flagless on its sample as on every record."""
+    stats = Stats()
+    san = Sanitizer(default_registry(), stats)
+    n = 10_000
+    flags = [0x1B] * n
+    flags[4321] = 0
+    out = san.clean(batch(flags, [12] * n, [9000] * n))
+    assert out.columns["tcpControlBits"][4321] == 0
+    zero, flagged, _ = san._flagless[("udp:test", "192.0.2.1")]
+    assert zero + flagged <= 2 * FLAGLESS_SAMPLE
+    out = san.clean(batch([0] * n, [12] * n, [9000] * n, exporter="192.0.2.9"))
+    assert out.columns["tcpControlBits"] == [None] * n
 
 
 def _pcap_records(path: Path) -> tuple[bytes, list[tuple[int, int, bytes]]]:
