@@ -45,8 +45,8 @@ made every later flags-0 record of the input absent, so a NULL scan after it was
 the other way round, one record with flags does not prove the exporter tracks flags
 everywhere: a Cisco switch reports 0 for its hardware-switched flows next to flags for the
 software-switched ones. So each exporter (input and exporter) is judged by its share: while
-``FLAGLESS_SHARE_PERCENT`` or more of its data-carrying TCP records had flags 0, or it has
-sent fewer than ``FLAGLESS_MIN_EVIDENCE`` data-carrying TCP records and one of them had 0 (too
+``FLAGLESS_SHARE_PERCENT`` or more of its data-carrying TCP records had flags 0, or fewer
+than ``FLAGLESS_MIN_EVIDENCE`` of them have been counted since its first one with flags 0 (too
 few to take a share of; reading 0 as absent is the error that accuses nobody), its TCP records
 with flags 0, forward and reverse, are read as flags absent (None), and the detectors use their
 documented fallbacks for exporters without flags. 25 % sits far from both sides measured: a
@@ -431,8 +431,9 @@ class Sanitizer:
                 known[0] -= known[0] // 2
                 known[1] //= 2
             total = known[0] + known[1]
-            flagless = known[0] > 0 and (total < FLAGLESS_MIN_EVIDENCE
-                                         or known[0] * 100 >= FLAGLESS_SHARE_PERCENT * total)
+            # an exporter is in the table because it sent data with flags 0, even when the
+            # sample missed that record: too few samples to take a share of read as flagless
+            flagless = total < FLAGLESS_MIN_EVIDENCE or known[0] * 100 >= FLAGLESS_SHARE_PERCENT * total
             if flagless != bool(known[2]):
                 known[2] = int(flagless)
                 who = batch.exporter or "(the input)"

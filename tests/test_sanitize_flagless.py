@@ -227,6 +227,23 @@ def test_a_big_batch_is_judged_on_a_sample() -> None:
     assert out.columns["tcpControlBits"] == [None] * n
 
 
+def test_tcp_the_sample_missed_in_a_batch_of_other_protocols_is_not_read_as_probes() -> None:
+    """A flagless exporter whose big batch is mostly UDP: its few TCP connections may all fall
+    between the sampled records; with no share to take, their 0 is read as absent, the error
+    that accuses nobody."""
+    stats = Stats()
+    n = 10_000
+    stride = n // FLAGLESS_SAMPLE
+    tcp = [i for i in range(1, n, 97) if i % stride][:50]
+    b = batch([0] * n, [12] * n, [9000] * n, proto=17)
+    for i in tcp:
+        b.columns["protocolIdentifier"][i] = 6
+    out = Sanitizer(default_registry(), stats).clean(b)
+    assert [out.columns["tcpControlBits"][i] for i in tcp] == [None] * len(tcp)
+    assert out.columns["tcpControlBits"][0] == 0  # UDP keeps its 0
+    assert stats.gauges.get("sanitize.flags_unreported", 0) == len(tcp)
+
+
 def _pcap_records(path: Path) -> tuple[bytes, list[tuple[int, int, bytes]]]:
     """A classic pcap's header and its (seconds, microseconds, rest of record) list."""
     data = path.read_bytes()
