@@ -36,13 +36,32 @@ all", which no packet of a real connection has: every detector would take every 
 such an exporter for a NULL probe that never completed a handshake, and name every busy client
 a scanner. A TCP record with flags 0 that carried data (at least ``FLAGLESS_PACKETS`` packets,
 or more than ``FLAGLESS_BYTES`` bytes a packet: a NULL probe is one or two bare headers) and
-has a destination port (a flow of IP fragments has no TCP header to take flags from) proves
-its exporter does not report flags; from then on that exporter's (input and exporter) TCP
-records with flags 0, forward and reverse, are read as flags absent (None), and the detectors
-use their documented fallbacks for exporters without flags. The exporters are remembered in a
-bounded table (``MAX_FLAGLESS_EXPORTERS``, least recently proven first out, counted as
-``sanitize.flagless_evicted``); ``sanitize.flagless_exporters`` counts the exporters found and
-``sanitize.flags_unreported`` the records whose 0 was read as absent.
+has a destination port (a flow of IP fragments has no TCP header to take flags from) is
+evidence that its exporter does not report flags; a data-carrying TCP record with flags is
+evidence that it does. One such record is not proof: nmap's OS detection (``-O``, part of
+``-A``) sends several no-flag probes on one connection, which any flag-tracking meter
+(FlowCEP's own pcap meter included) reports as flags 0 with data, and taking that for proof
+made every later flags-0 record of the input absent, so a NULL scan after it was missed. And
+the other way round, one record with flags does not prove the exporter tracks flags
+everywhere: a Cisco switch reports 0 for its hardware-switched flows next to flags for the
+software-switched ones. So each exporter (input and exporter) is judged by its share: while
+``FLAGLESS_SHARE_PERCENT`` or more of its data-carrying TCP records had flags 0, or fewer
+than ``FLAGLESS_MIN_EVIDENCE`` of them have been counted since its first one with flags 0 (too
+few to take a share of; reading 0 as absent is the error that accuses nobody), its TCP records
+with flags 0, forward and reverse, are read as flags absent (None), and the detectors use their
+documented fallbacks for exporters without flags. 25 % sits far from both sides measured: a
+flagless exporter is at 100 %, the realtools ``nmap -A`` capture at 1 of 43 (2 %), and a
+hardware-switching exporter's share is usually most of its traffic (not measured: no such
+export among the fixtures); an exporter whose share stays below 25 % keeps its 0 (its hardware-switched flows may then look like NULL probes:
+a documented limit). The counts are kept from the exporter's first data-carrying flags-0 record
+on (an exporter that never sent one costs nothing but the C-level test), on fewer than
+2 * ``FLAGLESS_SAMPLE`` evenly spaced records a batch (every record of a smaller one), and both
+are halved once they pass ``FLAGLESS_HISTORY``, so recent traffic decides and the counts stay
+bounded. The
+exporters are remembered in a bounded table (``MAX_FLAGLESS_EXPORTERS``, least recently seen
+first out, counted as ``sanitize.flagless_evicted``); ``sanitize.flagless_exporters`` counts
+the times an exporter was found flagless, ``sanitize.flagless_revoked`` the times its flags
+showed again, and ``sanitize.flags_unreported`` the records whose 0 was read as absent.
 
 Last, an RFC 5103 biflow whose own evidence says its reverse side opened the conversation is
 turned round (:mod:`flowcep_plugin.biflow`: softflowd ``-b`` puts the lower address first
@@ -67,7 +86,8 @@ from .records import FLOW_STREAM, IPV4_TEXT, IPV6_TEXT, MAC_TEXT, TEXT, VALUES, 
 from .stats import Stats
 
 __all__ = ["Sanitizer", "BAD_VALUE", "START_AFTER_END", "TIME_PAIRS", "FLAGLESS_PACKETS", "FLAGLESS_BYTES",
-           "MAX_FLAGLESS_EXPORTERS"]
+           "MAX_FLAGLESS_EXPORTERS", "FLAGLESS_SHARE_PERCENT", "FLAGLESS_MIN_EVIDENCE", "FLAGLESS_HISTORY",
+           "FLAGLESS_SAMPLE"]
 
 log = logging.getLogger("flowcep")
 
@@ -84,8 +104,17 @@ TIME_PAIRS: tuple[tuple[str, str], ...] = tuple(
 FLAGLESS_PACKETS = 3
 #: ... or one with more bytes a packet than a bare IPv6 TCP header with timestamps (72)
 FLAGLESS_BYTES = 80
-#: exporters remembered as not reporting TCP flags (least recently proven evicted, counted)
+#: exporters whose flags evidence is remembered (least recently seen evicted, counted)
 MAX_FLAGLESS_EXPORTERS = 4096
+#: an exporter is read as flagless while at least this percentage of its data-carrying TCP
+#: records had flags 0 (a flag-tracking meter that saw nmap -O: 1 of 43 in the realtools capture)
+FLAGLESS_SHARE_PERCENT = 25
+#: ... or while it has sent fewer data-carrying TCP records than this, one of them with flags 0
+FLAGLESS_MIN_EVIDENCE = 8
+#: data-carrying TCP records an exporter's evidence counts before both counts are halved
+FLAGLESS_HISTORY = 4096
+#: a batch's records looked at for the share: every len // FLAGLESS_SAMPLE th (under twice this)
+FLAGLESS_SAMPLE = 256
 
 _NONE = type(None)
 _FLOAT_MAX = 1.7976931348623157e308
@@ -93,6 +122,14 @@ _MAC = re.compile(r"[0-9A-Fa-f]{2}([:-]?)[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){4}")
 
 #: A column check: None when every value is usable, else the positions that are not.
 Check = Callable[[Sequence[Any]], list[int] | None]
+
+
+def _carried_data(packets: Any, octets: Any, dport: Any) -> bool:
+    """A TCP record that carried data: more packets than a NULL probe and its retransmission,
+    or more bytes a packet than a bare header; with a destination port (a flow of IP fragments
+    has no TCP header, hence no flags, whatever its exporter tracks)."""
+    return (isinstance(packets, int) and isinstance(octets, int) and packets > 0 and bool(dport)
+            and (packets >= FLAGLESS_PACKETS or octets > FLAGLESS_BYTES * packets))
 
 
 def _bad_positions(col: Sequence[Any], ok: Callable[[Any], bool]) -> list[int]:
@@ -258,8 +295,9 @@ class Sanitizer:
         self._checks: dict[str, Check | None] = {}
         self._logged = 0
         self._log_first = log_first
-        # (input, exporter) proven not to report TCP flags, in the order they were last proven
-        self._flagless: dict[tuple[str, str | None], None] = {}
+        # (input, exporter) -> [data-carrying TCP records with flags 0, with flags, read as
+        # flagless (0/1)], for exporters that sent data with flags 0; least recently seen first
+        self._flagless: dict[tuple[str, str | None], list[int]] = {}
         self._reorient = Reorienter(stats)  # biflows whose reverse side opened them
 
     def _check(self, name: str) -> Check | None:
@@ -336,10 +374,14 @@ class Sanitizer:
 
     def _unreported_flags(self, batch: FlowBatch) -> None:
         """TCP flags 0 from an exporter that does not report flags read as absent (module
-        docstring). The usual batch has no TCP record with flags 0: one C-level test says so."""
+        docstring). The usual batch has no TCP record with flags 0 and comes from an exporter
+        never seen sending data with flags 0: one C-level test says so and nothing is counted."""
         columns = batch.columns
         if "tcpControlBits" not in columns or "protocolIdentifier" not in columns:
             return
+        key = (batch.source, batch.exporter)
+        table = self._flagless
+        known = table.get(key)
         zero: list[int]
         arr = parr = None
         if isinstance(columns, Columns):
@@ -352,39 +394,62 @@ class Sanitizer:
             import numpy as _np  # loaded already: the decoder made these arrays
 
             zero = _np.flatnonzero((arr == 0) & (parr == 6)).tolist()
-            if not zero:
-                return
-        else:
-            if 0 not in columns["tcpControlBits"]:
-                return
+        elif 0 in columns["tcpControlBits"]:
             flags, proto = columns["tcpControlBits"], columns["protocolIdentifier"]
             zero = [i for i, f in enumerate(flags) if f == 0 and proto[i] == 6]
-            if not zero:
-                return
-        key = (batch.source, batch.exporter)
-        table = self._flagless
-        if key not in table:
-            packets = columns.get("packetDeltaCount") or columns.get("packetTotalCount")
-            octets = columns.get("octetDeltaCount") or columns.get("octetTotalCount")
-            if packets is None or octets is None:
-                return
-            # a flow of IP fragments (ports 0: no TCP header in its packets) has no flags to
-            # report whatever the exporter does, so it proves nothing
-            dports = columns.get("destinationTransportPort")
-            if not any(isinstance(p := packets[i], int) and isinstance(o := octets[i], int) and p > 0
-                       and (p >= FLAGLESS_PACKETS or o > FLAGLESS_BYTES * p)
-                       and (dports is None or dports[i]) for i in zero):
-                return
-            if len(table) >= MAX_FLAGLESS_EXPORTERS:
-                del table[next(iter(table))]
-                self.stats.add("sanitize.flagless_evicted")
-            self.stats.add("sanitize.flagless_exporters")
-            self._log(batch, f"TCP records with tcpControlBits 0 carried data: exporter "
-                             f"{batch.exporter or '(the input)'} does not report TCP flags; its 0 "
-                             "flags are read as absent")
         else:
-            del table[key]  # proven again: the most recent
-        table[key] = None
+            zero = []
+        if not zero and known is None:
+            return
+        packets = columns.get("packetDeltaCount") or columns.get("packetTotalCount")
+        octets = columns.get("octetDeltaCount") or columns.get("octetTotalCount")
+        if packets is not None and octets is not None:
+            dports = columns.get("destinationTransportPort")
+            if known is None:
+                if not any(_carried_data(packets[i], octets[i], dports[i] if dports else 1) for i in zero):
+                    return  # bare headers with no flag (NULL probes) from an exporter not judged yet
+                if len(table) >= MAX_FLAGLESS_EXPORTERS:
+                    del table[next(iter(table))]
+                    self.stats.add("sanitize.flagless_evicted")
+                known = [0, 0, 0]
+            else:
+                del table[key]  # re-inserted below: the most recently seen last
+            table[key] = known
+            # the share is taken on evenly spaced records (every one of a batch of up to
+            # 2 * FLAGLESS_SAMPLE): a pass over every record of every batch of a judged
+            # exporter cost 0.3 us a record, five times the flags fix itself
+            flags, proto = columns["tcpControlBits"], columns["protocolIdentifier"]
+            zero_data = flagged_data = 0
+            for i in range(0, batch.length, max(1, batch.length // FLAGLESS_SAMPLE)):
+                if proto[i] == 6 and _carried_data(packets[i], octets[i], dports[i] if dports else 1):
+                    f = flags[i]
+                    if f == 0:
+                        zero_data += 1
+                    elif f is not None:
+                        flagged_data += 1
+            known[0] += zero_data
+            known[1] += flagged_data
+            if known[0] + known[1] > FLAGLESS_HISTORY:  # older evidence weighs half, then less
+                known[0] -= known[0] // 2
+                known[1] //= 2
+            total = known[0] + known[1]
+            # an exporter is in the table because it sent data with flags 0, even when the
+            # sample missed that record: too few samples to take a share of read as flagless
+            flagless = total < FLAGLESS_MIN_EVIDENCE or known[0] * 100 >= FLAGLESS_SHARE_PERCENT * total
+            if flagless != bool(known[2]):
+                known[2] = int(flagless)
+                who = batch.exporter or "(the input)"
+                if flagless:
+                    self.stats.add("sanitize.flagless_exporters")
+                    self._log(batch, f"TCP records with tcpControlBits 0 carried data ({known[0]} of {total} "
+                                     f"data-carrying TCP records): exporter {who} does not report TCP "
+                                     "flags; its 0 flags are read as absent")
+                else:
+                    self.stats.add("sanitize.flagless_revoked")
+                    self._log(batch, f"exporter {who} reports TCP flags on {known[1]} of {total} "
+                                     "data-carrying TCP records: its 0 flags are read as 0 again")
+        if not zero or known is None or not known[2]:
+            return
         flags, proto = columns["tcpControlBits"], columns["protocolIdentifier"]
         fixed = list(flags)
         for i in zero:
