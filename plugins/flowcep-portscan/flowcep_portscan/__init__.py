@@ -30,7 +30,9 @@ scan.zeek epoch) closes:
 
 Every table is bounded (``max_sources``, ``max_targets`` per source; the hosts tracing a path
 by ``max_sources`` too); what does not fit is counted in the stats
-(``portscan.sources_evicted``, ``portscan.targets_dropped``, ``portscan.traced_evicted``).
+(``portscan.sources_evicted``, ``portscan.targets_dropped``, ``portscan.traced_evicted``). A
+full sources table forgets the sources with the fewest targets first, an eighth of it at
+once: a flood of spoofed one-probe sources cannot push out a scanner with real evidence.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from ipaddress import ip_address, ip_network
+from itertools import islice
 from operator import itemgetter
 from typing import Any
 
@@ -89,6 +92,9 @@ ECHO_REPLY = {1: 0, 58: 129}  # and their replies
 TIME_EXCEEDED = {1: 11, 58: 3}  # what a router sends a path trace's probe whose TTL ran out
 #: at most this many victim addresses/ports are listed in one alert (counts stay exact)
 LIST_LIMIT = 100
+#: a full ``sources`` table forgets this fraction of itself (1/8), the sources with the least
+#: evidence, at once (``PortScanDetector._evict_sources``)
+EVICT_SHARE = 8
 #: sampled input: what one reached host (or port) weighs against failed ones in the TRW test
 #: (_judge_tcp; docs/detectors.md, "Sampled flow records")
 SAMPLED_REACH_WEIGHT = 3
@@ -595,10 +601,34 @@ class PortScanDetector:
         if t < self._floor:
             self._floor = t
         if len(self.sources) >= self.max_sources:
-            del self.sources[next(iter(self.sources))]  # the least recently created
-            self.stats.add("portscan.sources_evicted")
+            self._evict_sources()
         src = self.sources[s] = _Source(t)
         return src
+
+    def _evict_sources(self) -> None:
+        """Make room in the full ``sources`` table by forgetting the sources with the least
+        evidence, ``1/EVICT_SHARE`` of the table at once.
+
+        Evicting the oldest-created source let a flood of spoofed one-SYN sources (300,000
+        past a bound of 200,000) push out a real scanner mid-window, whose alert then listed
+        50 of its 150 ports. Evidence is the number of targets kept: the cheap pass takes the
+        one-target sources in creation order and stops when it has enough (what a flood is
+        made of); only when there are too few of them are all sources ranked by their targets
+        (a stable sort: among equals the oldest created goes first). Each burst is one pass
+        over the table and frees a fixed share of it, so the cost per new source stays
+        constant; a source that must outdo ``n`` targets to survive cost its sender ``n``
+        records per spoofed address."""
+        sources = self.sources
+        want = max(1, len(sources) // EVICT_SHARE)
+        victims = list(islice((s for s, src in sources.items() if len(src.targets) <= 1), want))
+        if len(victims) < want:
+            keys = list(sources)
+            evidence = np.fromiter((len(src.targets) for src in sources.values()), dtype=np.int64,
+                                   count=len(keys))
+            victims = [keys[i] for i in np.argsort(evidence, kind="stable")[:want].tolist()]
+        for s in victims:
+            del sources[s]
+        self.stats.add("portscan.sources_evicted", len(victims))
 
     def _accumulate(self, st: _Window, cols: tuple[Any, ...], kinds: _Kinds | None,
                     idx: list[int], mid: Any = None) -> None:
