@@ -30,9 +30,10 @@ scan.zeek epoch) closes:
 
 Every table is bounded (``max_sources``, ``max_targets`` per source; the hosts tracing a path
 by ``max_sources`` too); what does not fit is counted in the stats
-(``portscan.sources_evicted``, ``portscan.targets_dropped``, ``portscan.traced_evicted``). A
-full sources table forgets the sources with the fewest targets first, an eighth of it at
-once: a flood of spoofed one-probe sources cannot push out a scanner with real evidence.
+(``portscan.sources_evicted``, ``portscan.targets_dropped``, ``portscan.traced_evicted``,
+``portscan.ack_keys_evicted``). A full sources table forgets the sources with the fewest
+targets first, an eighth of it at once, and the ACK-probe table the pairs with the fewest
+ports: a flood of spoofed one-probe sources cannot push out a scanner with real evidence.
 """
 
 from __future__ import annotations
@@ -460,7 +461,7 @@ class _Source:
 
 
 class _Window:
-    __slots__ = ("touched", "udp", "udp_seen", "pings", "s_probes", "echoed", "acks")
+    __slots__ = ("touched", "udp", "udp_seen", "pings", "s_probes", "echoed", "acks", "ack_ports")
 
     def __init__(self) -> None:
         self.touched: set[str] = set()
@@ -476,8 +477,10 @@ class _Window:
         # (source, host) of every echo request the host answered (a reply uniflow from the
         # host, or reverse packets in a biflow): an answered host was reached, not probed
         self.echoed: set[tuple[str, str]] = set()
-        # ACK probes (source, host, port) -> probes; bounded by max_sources per window
+        # ACK probes (source, host, port) -> probes; bounded by max_sources per window, the
+        # pairs with the fewest ports evicted first (_evict_acks), which ``ack_ports`` counts
         self.acks: Counter[tuple[str, str, int]] = Counter()
+        self.ack_ports: Counter[tuple[str, str]] = Counter()
 
 
 class PortScanDetector:
@@ -675,8 +678,7 @@ class PortScanDetector:
         src, dst, _proto, dport, packets, flags, _times, sport, _icmp, _icmp_type, rpackets, rflags = cols
         if rpackets is None or rflags is None:
             return  # uniflows: the answer is not in the record
-        counts = st.acks
-        dropped = 0
+        counts, pairs = st.acks, st.ack_ports
         for i in rows:
             s, d, rp, rf = src[i], dst[i], rpackets[i], rflags[i]
             if s is None or d is None or rp is None or rf is None:
@@ -687,12 +689,34 @@ class PortScanDetector:
             if self.ignore and self._is_ignored(s):
                 continue
             key = (s, d, dport[i])
-            if key not in counts and len(counts) >= self.max_sources:
-                dropped += 1
-                continue
+            if key not in counts:
+                if len(counts) >= self.max_sources:
+                    self._evict_acks(st)
+                pairs[(s, d)] += 1
             counts[key] += 1
-        if dropped:
-            self.stats.add("portscan.ack_probes_dropped", dropped)
+
+    def _evict_acks(self, st: _Window) -> None:
+        """Make room in the window's full ACK-probe table by forgetting the (source, host, port)
+        keys of the (source, host) pairs with the fewest ports, ``1/EVICT_SHARE`` of it at
+        once (counted in ``portscan.ack_keys_evicted``).
+
+        Refusing new keys once full let spoofed ACK probes, one port each, fill the table and
+        hide a real ACK scan that began after them; the rule counts ports per pair, so that is
+        the evidence ranked, as ``_evict_sources`` ranks sources by their targets."""
+        counts, pairs = st.acks, st.ack_ports
+        want = max(1, len(counts) // EVICT_SHARE)
+        victims = list(islice((k for k in counts if pairs[k[:2]] <= 1), want))
+        if len(victims) < want:
+            keys = list(counts)
+            ports = np.fromiter((pairs[k[:2]] for k in keys), dtype=np.int64, count=len(keys))
+            victims = [keys[i] for i in np.argsort(ports, kind="stable")[:want].tolist()]
+        for k in victims:
+            del counts[k]
+            pair = k[:2]
+            pairs[pair] -= 1
+            if not pairs[pair]:
+                del pairs[pair]
+        self.stats.add("portscan.ack_keys_evicted", len(victims))
 
     def _contact(self, source: _Source, d: str, port: int, t: int, max_targets: int) -> bool:
         """A completed contact of ``source`` with (host ``d``, ``port``) at ``t`` into its

@@ -14,7 +14,7 @@ from typing import Any
 from flowcep_portscan import SPEC, PortScanDetector
 
 from flowcep_plugin.context import Context
-from flowcep_plugin.testing import ManualClock, build_detector, make_flow, to_batches
+from flowcep_plugin.testing import ManualClock, build_detector, make_flow, meter_records, to_batches
 
 T0 = 1_700_000_100_000
 W = 300_000
@@ -88,3 +88,36 @@ def test_two_syn_flood_ranks_by_targets() -> None:
     assert alert["flowcep"]["counts"]["ports"] == PORTS
     assert largest <= BOUND
     assert ctx.stats.gauges["portscan.sources_evicted"] == 4 * BOUND + 1 - len(det.sources)
+
+
+def test_spoofed_ack_probes_do_not_hide_an_ack_scan() -> None:
+    """The window's ACK-probe table, full of spoofed one-port probes (each answered by RST, as
+    any host answers an ACK outside a connection) before an ACK scan of 20 ports begins: once
+    full it refused new keys, and the scan was never seen."""
+    rng = random.Random(31)
+    flood = [(0, 0, f"100.{64 + (k >> 16) % 64}.{(k >> 8) & 255}.{k & 255}",
+              f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}",
+              40000 + k % 20000, 80, 6, 1, 40, 0x10, 1, 40, 0x04) for k in range(4 * BOUND)]
+    scan = [(0, 0, SCANNER, VICTIM, 61000, 20 + p, 6, 1, 40, 0x10, 1, 40, 0x04) for p in range(20)]
+    head, rest = flood[:BOUND], flood[BOUND:]
+    every = len(rest) // len(scan)
+    for p, probe in enumerate(scan):
+        rest.insert(p * (every + 1), probe)
+    rows = [(BASE + 1000 + i * 50, BASE + 1000 + i * 50, *r[2:]) for i, r in enumerate(head + rest)]
+    ctx = Context()
+    det = build_detector(SPEC, {"max_sources": BOUND}, ctx)
+    assert isinstance(det, PortScanDetector)
+    clock = ManualClock(det)
+    largest = 0
+    for batch in to_batches(meter_records(rows), batch_size=200):
+        clock.feed(batch)
+        largest = max([largest, *(len(st.acks) for st in det.windows._states.values())])
+    (window,) = det.windows._states.values()  # every row lies in one window, still open
+    kept = len(window.acks)
+    clock.finish()
+    alerts = [(e["rule"]["id"], e["source"]["ip"], e["destination"]["ip"], e["flowcep"]["counts"]["ports"])
+              for e in clock.events]
+    assert alerts == [("portscan-ack", SCANNER, VICTIM, 20)]
+    assert largest <= BOUND
+    assert sum(window.ack_ports.values()) == kept  # the ports per pair the eviction ranks by
+    assert ctx.stats.gauges["portscan.ack_keys_evicted"] == 4 * BOUND + 20 - kept
