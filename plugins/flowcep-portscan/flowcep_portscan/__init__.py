@@ -897,12 +897,19 @@ class PortScanDetector:
         st.pings.update(zip(sources, map(dst.__getitem__, live), strict=True))
 
     def _traced(self, host: str, t: int) -> None:
+        """``host`` was sent a time-exceeded at ``t``: it is tracing a path. Each answer moves
+        the host to the end of ``traced``, and a full table forgets its least recently
+        answered eighth: spoofed low-TTL packets make routers send time-exceeded to many
+        addresses, and forgetting the least recently *added* host pushed out a trace still
+        being answered, whose probes then named it a UDP scanner."""
         traced = self.traced
-        if host not in traced and len(traced) >= self.max_sources:
-            del traced[next(iter(traced))]  # the least recently added
-            self.stats.add("portscan.traced_evicted")
-        if t > traced.get(host, t - 1):
-            traced[host] = t
+        last = traced.pop(host, None)
+        if last is None and len(traced) >= self.max_sources:
+            gone = list(islice(traced, max(1, len(traced) // EVICT_SHARE)))
+            for h in gone:
+                del traced[h]
+            self.stats.add("portscan.traced_evicted", len(gone))
+        traced[host] = t if last is None or t > last else last
 
     # -- judging ---------------------------------------------------------------------------
 
