@@ -22,7 +22,9 @@ tools (THC-Hydra, Medusa, Ncrack) attack by default, VMware's authd on 902 inclu
 can be added. Web ports are not in the list: a client polling an HTTPS API every few seconds
 makes connections as alike as a guessing tool's, and HTTP login guessing is seen by its URLs
 (the multistage detector). Each (client, server, port) keeps at most ``max_attempts`` recent
-attempts and the detector at most ``max_keys`` keys; evictions are counted in the stats.
+attempts and the detector at most ``max_keys`` keys; evictions are counted in the stats. A full
+table forgets the keys with the fewest attempts first, an eighth of it at once: a flood of
+one-connection clients cannot push out a guesser's run.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Mapping
 from ipaddress import ip_address, ip_network
-from itertools import compress
+from itertools import compress, islice
 from typing import Any
 
 import numpy as np
@@ -145,6 +147,10 @@ DEFAULTS: dict[str, Any] = {
     },
 }
 
+
+#: a full table forgets this fraction of itself (1/8), the keys with the fewest attempts, at
+#: once (``BruteForceDetector._evict``)
+EVICT_SHARE = 8
 
 #: One attempt: (end time ms, client packets, client bytes, server bytes, server address).
 #: A tuple, not an object: the queue scans unpack it in one step, and building one costs a
@@ -343,10 +349,29 @@ class BruteForceDetector:
         q = table.get(key)
         if q is None:
             if len(table) >= self.max_keys:
-                del table[next(iter(table))]
-                self.stats.add("bruteforce.keys_evicted")
+                self._evict(table)
             q = table[key] = _Queue(self.keep)
         return q
+
+    def _evict(self, table: dict[Any, _Queue]) -> None:
+        """Make room in a full table by forgetting the keys with the fewest attempts queued,
+        ``1/EVICT_SHARE`` of it at once.
+
+        Forgetting the oldest key let a flood of one-connection clients (many addresses, one
+        login-shaped connection each) push out a guesser one attempt short of its alert, over
+        and over. The cheap pass takes the keys with at most one attempt (an alert's cleared
+        queue has none) in creation order and stops when it has enough; only when there are
+        too few are all keys ranked by their attempts (stable: the oldest first among equals).
+        One pass per burst that frees a fixed share keeps the cost per new key constant."""
+        want = max(1, len(table) // EVICT_SHARE)
+        victims = list(islice((k for k, q in table.items() if len(q) <= 1), want))
+        if len(victims) < want:
+            keys = list(table)
+            queued = np.fromiter(map(len, table.values()), dtype=np.int64, count=len(keys))
+            victims = [keys[i] for i in np.argsort(queued, kind="stable")[:want].tolist()]
+        for k in victims:
+            del table[k]
+        self.stats.add("bruteforce.keys_evicted", len(victims))
 
     def _alike(self, q: _Queue, a: _Attempt, span_ms: int, need: int) -> list[_Attempt]:
         """The attempts of ``q`` (``a``, the newest, included) within ``span_ms`` before ``a``

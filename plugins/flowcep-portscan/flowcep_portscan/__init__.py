@@ -30,7 +30,10 @@ scan.zeek epoch) closes:
 
 Every table is bounded (``max_sources``, ``max_targets`` per source; the hosts tracing a path
 by ``max_sources`` too); what does not fit is counted in the stats
-(``portscan.sources_evicted``, ``portscan.targets_dropped``, ``portscan.traced_evicted``).
+(``portscan.sources_evicted``, ``portscan.targets_dropped``, ``portscan.traced_evicted``,
+``portscan.ack_keys_evicted``). A full sources table forgets the sources with the fewest
+targets first, an eighth of it at once, and the ACK-probe table the pairs with the fewest
+ports: a flood of spoofed one-probe sources cannot push out a scanner with real evidence.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from ipaddress import ip_address, ip_network
+from itertools import islice
 from operator import itemgetter
 from typing import Any
 
@@ -89,6 +93,9 @@ ECHO_REPLY = {1: 0, 58: 129}  # and their replies
 TIME_EXCEEDED = {1: 11, 58: 3}  # what a router sends a path trace's probe whose TTL ran out
 #: at most this many victim addresses/ports are listed in one alert (counts stay exact)
 LIST_LIMIT = 100
+#: a full ``sources`` table forgets this fraction of itself (1/8), the sources with the least
+#: evidence, at once (``PortScanDetector._evict_sources``)
+EVICT_SHARE = 8
 #: sampled input: what one reached host (or port) weighs against failed ones in the TRW test
 #: (_judge_tcp; docs/detectors.md, "Sampled flow records")
 SAMPLED_REACH_WEIGHT = 3
@@ -454,7 +461,7 @@ class _Source:
 
 
 class _Window:
-    __slots__ = ("touched", "udp", "udp_seen", "pings", "s_probes", "echoed", "acks")
+    __slots__ = ("touched", "udp", "udp_seen", "pings", "s_probes", "echoed", "acks", "ack_ports")
 
     def __init__(self) -> None:
         self.touched: set[str] = set()
@@ -470,8 +477,10 @@ class _Window:
         # (source, host) of every echo request the host answered (a reply uniflow from the
         # host, or reverse packets in a biflow): an answered host was reached, not probed
         self.echoed: set[tuple[str, str]] = set()
-        # ACK probes (source, host, port) -> probes; bounded by max_sources per window
+        # ACK probes (source, host, port) -> probes; bounded by max_sources per window, the
+        # pairs with the fewest ports evicted first (_evict_acks), which ``ack_ports`` counts
         self.acks: Counter[tuple[str, str, int]] = Counter()
+        self.ack_ports: Counter[tuple[str, str]] = Counter()
 
 
 class PortScanDetector:
@@ -595,10 +604,34 @@ class PortScanDetector:
         if t < self._floor:
             self._floor = t
         if len(self.sources) >= self.max_sources:
-            del self.sources[next(iter(self.sources))]  # the least recently created
-            self.stats.add("portscan.sources_evicted")
+            self._evict_sources()
         src = self.sources[s] = _Source(t)
         return src
+
+    def _evict_sources(self) -> None:
+        """Make room in the full ``sources`` table by forgetting the sources with the least
+        evidence, ``1/EVICT_SHARE`` of the table at once.
+
+        Evicting the oldest-created source let a flood of spoofed one-SYN sources (300,000
+        past a bound of 200,000) push out a real scanner mid-window, whose alert then listed
+        50 of its 150 ports. Evidence is the number of targets kept: the cheap pass takes the
+        one-target sources in creation order and stops when it has enough (what a flood is
+        made of); only when there are too few of them are all sources ranked by their targets
+        (a stable sort: among equals the oldest created goes first). Each burst is one pass
+        over the table and frees a fixed share of it, so the cost per new source stays
+        constant; a source that must outdo ``n`` targets to survive cost its sender ``n``
+        records per spoofed address."""
+        sources = self.sources
+        want = max(1, len(sources) // EVICT_SHARE)
+        victims = list(islice((s for s, src in sources.items() if len(src.targets) <= 1), want))
+        if len(victims) < want:
+            keys = list(sources)
+            evidence = np.fromiter((len(src.targets) for src in sources.values()), dtype=np.int64,
+                                   count=len(keys))
+            victims = [keys[i] for i in np.argsort(evidence, kind="stable")[:want].tolist()]
+        for s in victims:
+            del sources[s]
+        self.stats.add("portscan.sources_evicted", len(victims))
 
     def _accumulate(self, st: _Window, cols: tuple[Any, ...], kinds: _Kinds | None,
                     idx: list[int], mid: Any = None) -> None:
@@ -645,8 +678,7 @@ class PortScanDetector:
         src, dst, _proto, dport, packets, flags, _times, sport, _icmp, _icmp_type, rpackets, rflags = cols
         if rpackets is None or rflags is None:
             return  # uniflows: the answer is not in the record
-        counts = st.acks
-        dropped = 0
+        counts, pairs = st.acks, st.ack_ports
         for i in rows:
             s, d, rp, rf = src[i], dst[i], rpackets[i], rflags[i]
             if s is None or d is None or rp is None or rf is None:
@@ -657,12 +689,34 @@ class PortScanDetector:
             if self.ignore and self._is_ignored(s):
                 continue
             key = (s, d, dport[i])
-            if key not in counts and len(counts) >= self.max_sources:
-                dropped += 1
-                continue
+            if key not in counts:
+                if len(counts) >= self.max_sources:
+                    self._evict_acks(st)
+                pairs[(s, d)] += 1
             counts[key] += 1
-        if dropped:
-            self.stats.add("portscan.ack_probes_dropped", dropped)
+
+    def _evict_acks(self, st: _Window) -> None:
+        """Make room in the window's full ACK-probe table by forgetting the (source, host, port)
+        keys of the (source, host) pairs with the fewest ports, ``1/EVICT_SHARE`` of it at
+        once (counted in ``portscan.ack_keys_evicted``).
+
+        Refusing new keys once full let spoofed ACK probes, one port each, fill the table and
+        hide a real ACK scan that began after them; the rule counts ports per pair, so that is
+        the evidence ranked, as ``_evict_sources`` ranks sources by their targets."""
+        counts, pairs = st.acks, st.ack_ports
+        want = max(1, len(counts) // EVICT_SHARE)
+        victims = list(islice((k for k in counts if pairs[k[:2]] <= 1), want))
+        if len(victims) < want:
+            keys = list(counts)
+            ports = np.fromiter((pairs[k[:2]] for k in keys), dtype=np.int64, count=len(keys))
+            victims = [keys[i] for i in np.argsort(ports, kind="stable")[:want].tolist()]
+        for k in victims:
+            del counts[k]
+            pair = k[:2]
+            pairs[pair] -= 1
+            if not pairs[pair]:
+                del pairs[pair]
+        self.stats.add("portscan.ack_keys_evicted", len(victims))
 
     def _contact(self, source: _Source, d: str, port: int, t: int, max_targets: int) -> bool:
         """A completed contact of ``source`` with (host ``d``, ``port``) at ``t`` into its
@@ -843,12 +897,19 @@ class PortScanDetector:
         st.pings.update(zip(sources, map(dst.__getitem__, live), strict=True))
 
     def _traced(self, host: str, t: int) -> None:
+        """``host`` was sent a time-exceeded at ``t``: it is tracing a path. Each answer moves
+        the host to the end of ``traced``, and a full table forgets its least recently
+        answered eighth: spoofed low-TTL packets make routers send time-exceeded to many
+        addresses, and forgetting the least recently *added* host pushed out a trace still
+        being answered, whose probes then named it a UDP scanner."""
         traced = self.traced
-        if host not in traced and len(traced) >= self.max_sources:
-            del traced[next(iter(traced))]  # the least recently added
-            self.stats.add("portscan.traced_evicted")
-        if t > traced.get(host, t - 1):
-            traced[host] = t
+        last = traced.pop(host, None)
+        if last is None and len(traced) >= self.max_sources:
+            gone = list(islice(traced, max(1, len(traced) // EVICT_SHARE)))
+            for h in gone:
+                del traced[h]
+            self.stats.add("portscan.traced_evicted", len(gone))
+        traced[host] = t if last is None or t > last else last
 
     # -- judging ---------------------------------------------------------------------------
 

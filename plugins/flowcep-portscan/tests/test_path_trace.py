@@ -85,3 +85,17 @@ def test_hosts_tracing_are_bounded_and_evictions_counted() -> None:
     records = [_exceeded(1000 + k, dst=f"192.0.2.{100 + k}") for k in range(5)]
     assert run_detector(SPEC, records, config={"max_sources": 2}, ctx=ctx) == []
     assert ctx.stats.gauges["portscan.traced_evicted"] == 3
+
+
+def test_time_exceeded_flood_keeps_a_trace_still_answered() -> None:
+    """Spoofed low-TTL packets make routers send time-exceeded to 300 addresses during a trace
+    (max_sources 100): the tracer, answered by a hop every second, must stay remembered, or its
+    60 silent probes name it a UDP scanner (a false accusation)."""
+    ctx = Context()
+    flood = [_exceeded(1000 + 200 * k + 7, dst=f"100.64.{k >> 8}.{k & 255}") for k in range(300)]
+    answers = [_exceeded(1000 + 1000 * k) for k in range(60)]
+    probes = [_udp(TRACER, TARGET, 33434 + k, 1000 + 1000 * k + 500) for k in range(60)]
+    records = sorted(flood + answers + probes, key=lambda r: r["flowEndMilliseconds"])
+    assert [(a["rule"]["id"], a["source"]["ip"])
+            for a in run_detector(SPEC, records, config={"max_sources": 100}, ctx=ctx, batch_size=20)] == []
+    assert ctx.stats.gauges["portscan.traced_evicted"] >= 300 + 1 - 100
