@@ -196,7 +196,14 @@ def _held_end(item: tuple[Any, list[Any], int]) -> int:
     end: int = item[1][_END]
     return end
 
-Key = tuple[int, bytes, bytes, int, int, int]  # version, src, dst, sport, dport, proto
+#: A flow's key, packed: source and destination address, source and destination port (ICMP:
+#: 0 and type/code), protocol; 13 bytes for IPv4, 37 for IPv6 (the length tells the version).
+#: Why packed: the table holds up to ``max_flows`` of them, and one 48-byte object per key
+#: costs a quarter of the tuple of six it replaced with its two address objects and port ints
+#: (about 200 bytes), which was 40 % of the meter's memory per flow (docs/performance.md).
+Key = bytes
+KEY4 = struct.Struct("!4s4sHHB")
+KEY6 = struct.Struct("!16s16sHHB")
 # version, src, dst, proto, IP identification (IPv4: int; IPv6 fragment header: 4 bytes)
 FragKey = tuple[int, bytes, bytes, int, int | bytes]
 
@@ -404,6 +411,8 @@ class FlowMeter:
         linger_ms = self.linger_ms
         server = self.server_ports
         ether = linktype == LINKTYPE_ETHERNET
+        key4 = KEY4.pack
+        key6 = KEY6.pack
         non_ip = 0
         for i, (ts, data) in enumerate(packets):
             size = len(data)
@@ -447,11 +456,12 @@ class FlowMeter:
                 else:
                     held = self._first_fragment(fkey, sport, dport, ts)
 
-            key = (ver, src, dst, sport, dport, proto)
+            pack = key4 if ver == 4 else key6
+            key = pack(src, dst, sport, dport, proto)
             st = flows.get(key)
             reverse = False
             if st is None and biflow:
-                rkey = (ver, dst, src, dport, sport, proto)
+                rkey = pack(dst, src, dport, sport, proto)
                 st = flows.get(rkey)
                 if st is not None:
                     key = rkey
@@ -463,13 +473,13 @@ class FlowMeter:
                     expired.append((key, st, why))
                     st = None
                 if st is None and reverse:
-                    key = (ver, src, dst, sport, dport, proto)
+                    key = pack(src, dst, sport, dport, proto)
                     reverse = False
             if st is None:
                 if biflow and answers_first(proto, flags, sport, dport, server):
                     # the first packet seen is an answer (see "Direction"): the other side
                     # initiated, and this packet is counted in the reverse direction
-                    key = (ver, dst, src, dport, sport, proto)
+                    key = pack(dst, src, dport, sport, proto)
                     reverse = True
                 st = [ts, ts, 0, 0, 0, 0, 0, 0, 0, None, None]
                 flows[key] = st
@@ -596,12 +606,13 @@ class FlowMeter:
         that does not track fragments would), at their own times."""
         ver, src, dst, proto, _ = fkey
         flows = self.flows
+        pack = KEY4.pack if ver == 4 else KEY6.pack
         for ts, octets in items:
-            key: Key = (ver, src, dst, 0, 0, proto)
+            key = pack(src, dst, 0, 0, proto)
             reverse = False
             st = flows.get(key)
             if st is None and self.biflow:
-                rkey: Key = (ver, dst, src, 0, 0, proto)
+                rkey = pack(dst, src, 0, 0, proto)
                 st = flows.get(rkey)
                 if st is not None:
                     key = rkey
@@ -611,7 +622,7 @@ class FlowMeter:
                 del flows[key]
                 self._held.append((key, st, why))
                 st = None
-                key = (ver, src, dst, 0, 0, proto)
+                key = pack(src, dst, 0, 0, proto)
                 reverse = False
             if st is None:
                 st = [ts, ts, 0, 0, 0, 0, 0, 0, 0, None, None]
@@ -752,8 +763,8 @@ class FlowMeter:
             return []
         recs = self._ready
         self._ready = []
-        v4 = [r for r in recs if r[0][0] == 4]
-        v6 = [r for r in recs if r[0][0] == 6] if len(v4) != len(recs) else []
+        v4 = [r for r in recs if len(r[0]) == 13]
+        v6 = [r for r in recs if len(r[0]) != 13] if len(v4) != len(recs) else []
         out = []
         with gc_paused():
             for group, ver in ((v4, 4), (v6, 6)):
@@ -784,7 +795,9 @@ class FlowMeter:
     def _columns(self, recs: list[tuple[Key, list[Any], int]], ver: int) -> FlowBatch:
         # transposed with zip(*...): a C loop per column instead of a comprehension per column
         keys, sts, reasons = zip(*recs, strict=True)
-        _, srcs, dsts, sports, dports, protos = zip(*keys, strict=True)
+        # the packed keys of one version joined and unpacked with one C call
+        fields = (KEY4 if ver == 4 else KEY6).iter_unpack(b"".join(keys))
+        srcs, dsts, sports, dports, protos = zip(*fields, strict=True)
         starts, ends, pkts, octets, flags, rpkts, roctets, rflags, _, hosts, urls = zip(*sts, strict=True)
         suffix = "IPv4" if ver == 4 else "IPv6"
         icmp = 1 if ver == 4 else 58
