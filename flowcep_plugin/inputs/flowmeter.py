@@ -8,7 +8,8 @@ scapy for those) and fed through :meth:`FlowMeter.process_ip`.
 
 Flow semantics follow common metering practice (RFC 5470, RFC 7011 element names):
 
-* Key: IP version, source/destination address, ports, protocol. ICMP has no ports: the key
+* Key: IP version, source/destination address, ports, protocol, packed into one ``bytes``
+  object (:data:`Key`) to keep the table small under a flood. ICMP has no ports: the key
   holds the ICMP type and code (as YAF and softflowd do) and they are reported in
   ``icmpTypeCodeIPv4``/``icmpTypeCodeIPv6`` with both ports 0.
 * IP fragments are counted in their datagram's flow (packets, octets and times), so a
@@ -115,6 +116,7 @@ __all__ = [
     "DEFAULT_FRAG_TIMEOUT",
     "DEFAULT_FRAG_HOLD",
     "DEFAULT_CLOSE_LINGER",
+    "DEFAULT_MAX_FLOWS",
     "SERVICE_PORTS",
     "LINKTYPE_ETHERNET",
     "FAST_LINKTYPES",
@@ -130,6 +132,15 @@ DEFAULT_INACTIVE_TIMEOUT = 15.0  # seconds, Cisco IOS default inactive timeout
 DEFAULT_FRAG_TIMEOUT = 5.0  # seconds a datagram's ports are remembered after its first fragment
 DEFAULT_FRAG_HOLD = 1.0  # seconds a fragment seen before its first fragment waits for it
 DEFAULT_CLOSE_LINGER = 5.0  # seconds a closed TCP connection waits for late packets (Zeek's delay)
+#: Flow table bound. Why this size: it is what keeps a flood of new sources within a memory
+#: budget, since each record costs about 310 bytes of RSS (measured: a 1M-source SYN flood,
+#: docs/performance.md), so a full table holds the meter near 160 MB, well inside the 400 MB a
+#: whole run may take (issue 19); and it is still 60 times softflowd's default (8192), enough for
+#: some 33,000 new flows a second under the 15 s inactive timeout. YAF sets no bound and relies
+#: on its idle timeout, which a flood defeats. A flow forced out by the bound is not lost: it is
+#: exported early with ``flowEndReason`` 4 (forced end), counted in ``forced``, and its later
+#: packets start a new record (the flow is split in two).
+DEFAULT_MAX_FLOWS = 500_000
 
 #: Registered service ports above 1023 that answer clients (IANA service names registry); with
 #: every system port (0-1023, RFC 6335) they decide which side of a connection seen from the
@@ -305,7 +316,7 @@ class FlowMeter:
         inactive_timeout: float = DEFAULT_INACTIVE_TIMEOUT,
         tcp_end: bool = True,
         http: bool = True,
-        max_flows: int = 1_000_000,
+        max_flows: int = DEFAULT_MAX_FLOWS,
         sweep_ms: int | None = None,
         source: str = "",
         frag_timeout: float = DEFAULT_FRAG_TIMEOUT,
