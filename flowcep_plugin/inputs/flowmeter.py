@@ -741,13 +741,18 @@ class FlowMeter:
         del held[:cut]
 
     def _evict(self) -> None:
-        """Table full: force out the tenth of flows silent the longest (counted in ``forced``)."""
+        """Table full: force out the tenth of flows silent the longest (counted in ``forced``),
+        and release them at once. Why at once: they are the table's oldest, so they can go out
+        now in flow-end order; left for the next sweep, a flood of new sources (one new flow per
+        packet) would pile up evicted records for a whole sweep interval (3.75 s of packets),
+        beyond ``max_flows``, which is the bound that is meant to hold memory."""
         n = max(1, len(self.flows) // 10)
         oldest = sorted(self.flows.items(), key=lambda kv: kv[1][_END])[:n]
         for k, st in oldest:
             del self.flows[k]
             self._held.append((k, st, END_DETECTED if st[_FIN] & _CLOSED else END_FORCED))
         self.forced += n
+        self.release()
 
     def flush(self) -> None:
         """End of input: held fragments go to their port-0 flows, then every flow ends

@@ -369,6 +369,19 @@ def test_max_flows_forces_out_the_oldest() -> None:
     assert len(early) + sum(len(b) for b in meter.take_batches()) == 30
 
 
+def test_flows_forced_out_leave_at_once_not_at_the_next_sweep() -> None:
+    """A flood of new sources between two sweeps: what max_flows forces out is exported early
+    (flowEndReason 4) right away, so memory stays bounded by the table, and no flow is lost."""
+    pk = frames(*[(i, Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / IP(src=C, dst=S) / UDP(sport=1000 + i, dport=2)) for i in range(30)])
+    meter = FlowMeter(max_flows=20)
+    meter.process(pk, LINKTYPE_ETHERNET)  # 30 ms of packets: no sweep
+    early = rows(meter.take_batches())
+    assert len(early) == meter.forced > 0 and meter.pending == 0
+    assert {r["flowEndReason"] for r in early} == {END_FORCED}
+    meter.flush()
+    assert len(early) + sum(len(b) for b in meter.take_batches()) == 30
+
+
 def test_output_is_in_flow_end_order_whatever_the_inactive_timeout() -> None:
     """A flow that goes idle is exported a timeout after its end; flows that ended by FIN in
     between must not overtake it (the host would count it late)."""
