@@ -14,7 +14,7 @@ records built from the columns with list comprehensions, their HTTP requests par
 into them), and only connections already in the table, or metered packet by packet, go
 through the per-connection loop. The cyclic garbage collector is paused while a block is
 metered (:func:`~.flowmeter.gc_paused`): the records hold no cycles, and its passes walked the
-whole table. What remains per flow is the Python list and key tuple of each record, its visits
+whole table. What remains per flow is the Python list and packed key of each record, its visits
 by the sweeps while it waits for its timeout, and its row in the output: about 3 µs a flow
 (docs/performance.md, "`pcap:` input: the block path").
 
