@@ -14,7 +14,7 @@ records built from the columns with list comprehensions, their HTTP requests par
 into them), and only connections already in the table, or metered packet by packet, go
 through the per-connection loop. The cyclic garbage collector is paused while a block is
 metered (:func:`~.flowmeter.gc_paused`): the records hold no cycles, and its passes walked the
-whole table. What remains per flow is the Python list and key tuple of each record, its visits
+whole table. What remains per flow is the Python list and packed key of each record, its visits
 by the sweeps while it waits for its timeout, and its row in the output: about 3 µs a flow
 (docs/performance.md, "`pcap:` input: the block path").
 
@@ -70,6 +70,8 @@ from .flowmeter import (
     _START,
     _URL,
     _VLAN_TYPES,
+    KEY4,
+    KEY6,
     LINKTYPE_ETHERNET,
     LINKTYPE_IPV4,
     LINKTYPE_IPV6,
@@ -585,9 +587,11 @@ def _bulk(meter: FlowMeter, block: Block, cols: _Columns, a: int, b: int) -> boo
     inactive_ms = meter.inactive_ms
     linger_ms = meter.linger_ms
     tcp_end = meter.tcp_end
-    ended: list[tuple[int, tuple[Any, ...], list[Any], int]] = []
-    fresh: list[tuple[int, tuple[Any, ...], list[Any]]] = []
+    ended: list[tuple[int, bytes, list[Any], int]] = []
+    fresh: list[tuple[int, bytes, list[Any]]] = []
     get = flows.get
+    key4 = KEY4.pack
+    key6 = KEY6.pack
     f_ver = ver[first]
     f_src_at = cols.src_at[a:b][first]
     f_dst_at = cols.dst_at[a:b][first]
@@ -631,11 +635,12 @@ def _bulk(meter: FlowMeter, block: Block, cols: _Columns, a: int, b: int) -> boo
             continue
         s_addr = buf[s_at:s_at + ln]
         d_addr = buf[d_at:d_at + ln]
-        key = (v, s_addr, d_addr, sp, dp, pr)
+        pack = key4 if v == 4 else key6
+        key = pack(s_addr, d_addr, sp, dp, pr)
         st = get(key)
         reverse = False
         if st is None and biflow:
-            rkey = (v, d_addr, s_addr, dp, sp, pr)
+            rkey = pack(d_addr, s_addr, dp, sp, pr)
             st = get(rkey)
             if st is not None:
                 key = rkey
@@ -653,11 +658,11 @@ def _bulk(meter: FlowMeter, block: Block, cols: _Columns, a: int, b: int) -> boo
                     st[_START] = lo_t
         if st is None:  # a new record, made with its sums (most connections in a block)
             if flipped:
-                key = (v, d_addr, s_addr, dp, sp, pr)
+                key = pack(d_addr, s_addr, dp, sp, pr)
                 st = [lo_t, hi_t, cb, ob, fb, ca, oa, fa, 0, None, None]
                 fin_fwd, fin_rev = fin_b, fin_a
             else:
-                key = (v, s_addr, d_addr, sp, dp, pr)
+                key = pack(s_addr, d_addr, sp, dp, pr)
                 st = [lo_t, hi_t, ca, oa, fa, cb, ob, fb, 0, None, None]
                 fin_fwd, fin_rev = fin_a, fin_b
             fresh.append((a + fi, key, st))
@@ -722,7 +727,7 @@ def _new_records(meter: FlowMeter, buf: bytes, one_by_one: Bools, first: I64, f_
                  f_proto: I64, f_sport: I64, f_dport: I64, f_src_at: I64, f_dst_at: I64,
                  f_alen: I64, flip: Bools, t_min: I64, t_max: I64, cnt_a: I64, cnt_b: I64,
                  oct_a: I64, oct_b: I64, flags_a: I64, flags_b: I64, fin_a: I64,
-                 fin_b: I64) -> tuple[I64, list[tuple[Any, ...]], list[list[Any]]]:
+                 fin_b: I64) -> tuple[I64, list[bytes], list[list[Any]]]:
     """The connections of a stretch that open a record (no record for them in the table, in
     either direction) and need no packet-by-packet metering: their records made at once, in
     the order of their first packets. Returns (groups, keys, records).
@@ -732,7 +737,7 @@ def _new_records(meter: FlowMeter, buf: bytes, one_by_one: Bools, first: I64, f_
     fraction of the general loop, which decides per connection whether a record ends."""
     cand = np.flatnonzero(~one_by_one)
     cand = cand[np.argsort(first[cand], kind="stable")]
-    empty: tuple[I64, list[tuple[Any, ...]], list[list[Any]]] = (cand[:0], [], [])
+    empty: tuple[I64, list[bytes], list[list[Any]]] = (cand[:0], [], [])
     if not len(cand):
         return empty
     v_l = f_ver[cand].tolist()
@@ -741,19 +746,28 @@ def _new_records(meter: FlowMeter, buf: bytes, one_by_one: Bools, first: I64, f_
     dp_l = f_dport[cand].tolist()
     s_l = f_src_at[cand].tolist()
     d_l = f_dst_at[cand].tolist()
-    if not np.any(f_alen[cand] != 4):
+    v4_only = not np.any(f_alen[cand] != 4)
+    if v4_only:
         srcs = [buf[s:s + 4] for s in s_l]
         dsts = [buf[d:d + 4] for d in d_l]
     else:
         ln_l = f_alen[cand].tolist()
         srcs = [buf[s:s + n] for s, n in zip(s_l, ln_l, strict=True)]
         dsts = [buf[d:d + n] for d, n in zip(d_l, ln_l, strict=True)]
-    keys = list(zip(v_l, srcs, dsts, sp_l, dp_l, pr_l, strict=True))
+    if v4_only:
+        keys = list(map(KEY4.pack, srcs, dsts, sp_l, dp_l, pr_l))
+    else:
+        keys = [(KEY4 if v == 4 else KEY6).pack(s, d, sp, dp, pr)
+                for v, s, d, sp, dp, pr in zip(v_l, srcs, dsts, sp_l, dp_l, pr_l, strict=True)]
     get = meter.flows.get
     known = [get(k) is not None for k in keys]
     biflow = meter.biflow
     if biflow:
-        rkeys = list(zip(v_l, dsts, srcs, dp_l, sp_l, pr_l, strict=True))
+        if v4_only:
+            rkeys = list(map(KEY4.pack, dsts, srcs, dp_l, sp_l, pr_l))
+        else:
+            rkeys = [(KEY4 if v == 4 else KEY6).pack(d, s, dp, sp, pr)
+                     for v, s, d, sp, dp, pr in zip(v_l, srcs, dsts, sp_l, dp_l, pr_l, strict=True)]
         known = [f or get(r) is not None for f, r in zip(known, rkeys, strict=True)]
     if any(known):
         pick = np.flatnonzero(~np.array(known, np.bool_))
@@ -781,7 +795,10 @@ def _new_records(meter: FlowMeter, buf: bytes, one_by_one: Bools, first: I64, f_
     closing = (f_proto[cand] == 6) & ((both & 5) != 0) & meter.tcp_end
     fin = np.where(closing, np.where(((both & 4) != 0) | (not biflow), _CLOSED,
                                      np.where(half == 3, half | _CLOSED, half)), 0)
-    records = [[lo, hi, p, o, f, rp, ro, rf, e, None, None] for lo, hi, p, o, f, rp, ro, rf, e in zip(
+    # a one-packet record (a scan, a flood) shares one time object for start and end: 32 bytes
+    # less a flow, as the per-packet meter's records do
+    records = [[lo, lo if lo == hi else hi, p, o, f, rp, ro, rf, e, None, None]
+               for lo, hi, p, o, f, rp, ro, rf, e in zip(
         t_min[cand].tolist(), t_max[cand].tolist(), np.where(fl, cb, ca).tolist(),
         np.where(fl, ob, oa).tolist(), np.where(fl, fb, fa).tolist(), np.where(fl, ca, cb).tolist(),
         np.where(fl, oa, ob).tolist(), np.where(fl, fa, fb).tolist(), fin.tolist(), strict=True)]
@@ -789,8 +806,8 @@ def _new_records(meter: FlowMeter, buf: bytes, one_by_one: Bools, first: I64, f_
 
 
 def _one_by_one(meter: FlowMeter, buf: bytes, cols: _Columns, rows: list[int],
-                ended: list[tuple[int, tuple[Any, ...], list[Any], int]],
-                fresh: list[tuple[int, tuple[Any, ...], list[Any]]]) -> None:
+                ended: list[tuple[int, bytes, list[Any], int]],
+                fresh: list[tuple[int, bytes, list[Any]]]) -> None:
     """Meter one connection's packets ``rows`` (indices into ``cols``, in packet order) as the
     per-packet meter does. Records opened here stay out of the table until the stretch ends
     (``fresh``, in packet order, like every record the stretch opens); what ends goes to
@@ -803,9 +820,9 @@ def _one_by_one(meter: FlowMeter, buf: bytes, cols: _Columns, rows: list[int],
     server = meter.server_ports
     tcp_end = meter.tcp_end
     http = meter.http
-    local: dict[tuple[Any, ...], tuple[list[Any], int]] = {}  # opened here: record, packet
+    local: dict[bytes, tuple[list[Any], int]] = {}  # opened here: record, packet
 
-    def find(key: tuple[Any, ...]) -> tuple[list[Any] | None, bool]:
+    def find(key: bytes) -> tuple[list[Any] | None, bool]:
         got = local.get(key)
         if got is not None:
             return got[0], True
@@ -824,11 +841,12 @@ def _one_by_one(meter: FlowMeter, buf: bytes, cols: _Columns, rows: list[int],
         ln = int(cols.alen[j])
         src = buf[s_at:s_at + ln]
         dst = buf[d_at:d_at + ln]
-        key: tuple[Any, ...] = (v, src, dst, sp, dp, pr)
+        pack = KEY4.pack if v == 4 else KEY6.pack
+        key = pack(src, dst, sp, dp, pr)
         st, here = find(key)
         reverse = False
         if st is None and biflow:
-            rkey = (v, dst, src, dp, sp, pr)
+            rkey = pack(dst, src, dp, sp, pr)
             st, here = find(rkey)
             if st is not None:
                 key = rkey
@@ -843,11 +861,11 @@ def _one_by_one(meter: FlowMeter, buf: bytes, cols: _Columns, rows: list[int],
                     del flows[key]
                 st = None
                 if reverse:
-                    key = (v, src, dst, sp, dp, pr)
+                    key = pack(src, dst, sp, dp, pr)
                     reverse = False
         if st is None:
             if biflow and answers_first(pr, flags, sp, dp, server):
-                key = (v, dst, src, dp, sp, pr)
+                key = pack(dst, src, dp, sp, pr)
                 reverse = True
             st = [ts, ts, 0, 0, 0, 0, 0, 0, 0, None, None]
             local[key] = (st, j)

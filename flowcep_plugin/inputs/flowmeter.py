@@ -8,7 +8,8 @@ scapy for those) and fed through :meth:`FlowMeter.process_ip`.
 
 Flow semantics follow common metering practice (RFC 5470, RFC 7011 element names):
 
-* Key: IP version, source/destination address, ports, protocol. ICMP has no ports: the key
+* Key: IP version, source/destination address, ports, protocol, packed into one ``bytes``
+  object (:data:`Key`) to keep the table small under a flood. ICMP has no ports: the key
   holds the ICMP type and code (as YAF and softflowd do) and they are reported in
   ``icmpTypeCodeIPv4``/``icmpTypeCodeIPv6`` with both ports 0.
 * IP fragments are counted in their datagram's flow (packets, octets and times), so a
@@ -115,6 +116,7 @@ __all__ = [
     "DEFAULT_FRAG_TIMEOUT",
     "DEFAULT_FRAG_HOLD",
     "DEFAULT_CLOSE_LINGER",
+    "DEFAULT_MAX_FLOWS",
     "SERVICE_PORTS",
     "LINKTYPE_ETHERNET",
     "FAST_LINKTYPES",
@@ -130,6 +132,15 @@ DEFAULT_INACTIVE_TIMEOUT = 15.0  # seconds, Cisco IOS default inactive timeout
 DEFAULT_FRAG_TIMEOUT = 5.0  # seconds a datagram's ports are remembered after its first fragment
 DEFAULT_FRAG_HOLD = 1.0  # seconds a fragment seen before its first fragment waits for it
 DEFAULT_CLOSE_LINGER = 5.0  # seconds a closed TCP connection waits for late packets (Zeek's delay)
+#: Flow table bound. Why this size: it is what keeps a flood of new sources within a memory
+#: budget, since each record costs about 310 bytes of RSS (measured: a 1M-source SYN flood,
+#: docs/performance.md), so a full table holds the meter near 160 MB, well inside the 400 MB a
+#: whole run may take (issue 19); and it is still 60 times softflowd's default (8192), enough for
+#: some 33,000 new flows a second under the 15 s inactive timeout. YAF sets no bound and relies
+#: on its idle timeout, which a flood defeats. A flow forced out by the bound is not lost: it is
+#: exported early with ``flowEndReason`` 4 (forced end), counted in ``forced``, and its later
+#: packets start a new record (the flow is split in two).
+DEFAULT_MAX_FLOWS = 500_000
 
 #: Registered service ports above 1023 that answer clients (IANA service names registry); with
 #: every system port (0-1023, RFC 6335) they decide which side of a connection seen from the
@@ -196,7 +207,14 @@ def _held_end(item: tuple[Any, list[Any], int]) -> int:
     end: int = item[1][_END]
     return end
 
-Key = tuple[int, bytes, bytes, int, int, int]  # version, src, dst, sport, dport, proto
+#: A flow's key, packed: source and destination address, source and destination port (ICMP:
+#: 0 and type/code), protocol; 13 bytes for IPv4, 37 for IPv6 (the length tells the version).
+#: Why packed: the table holds up to ``max_flows`` of them, and one 48-byte object per key
+#: costs a quarter of the tuple of six it replaced with its two address objects and port ints
+#: (about 200 bytes), which was 40 % of the meter's memory per flow (docs/performance.md).
+Key = bytes
+KEY4 = struct.Struct("!4s4sHHB")
+KEY6 = struct.Struct("!16s16sHHB")
 # version, src, dst, proto, IP identification (IPv4: int; IPv6 fragment header: 4 bytes)
 FragKey = tuple[int, bytes, bytes, int, int | bytes]
 
@@ -298,7 +316,7 @@ class FlowMeter:
         inactive_timeout: float = DEFAULT_INACTIVE_TIMEOUT,
         tcp_end: bool = True,
         http: bool = True,
-        max_flows: int = 1_000_000,
+        max_flows: int = DEFAULT_MAX_FLOWS,
         sweep_ms: int | None = None,
         source: str = "",
         frag_timeout: float = DEFAULT_FRAG_TIMEOUT,
@@ -404,6 +422,8 @@ class FlowMeter:
         linger_ms = self.linger_ms
         server = self.server_ports
         ether = linktype == LINKTYPE_ETHERNET
+        key4 = KEY4.pack
+        key6 = KEY6.pack
         non_ip = 0
         for i, (ts, data) in enumerate(packets):
             size = len(data)
@@ -447,11 +467,12 @@ class FlowMeter:
                 else:
                     held = self._first_fragment(fkey, sport, dport, ts)
 
-            key = (ver, src, dst, sport, dport, proto)
+            pack = key4 if ver == 4 else key6
+            key = pack(src, dst, sport, dport, proto)
             st = flows.get(key)
             reverse = False
             if st is None and biflow:
-                rkey = (ver, dst, src, dport, sport, proto)
+                rkey = pack(dst, src, dport, sport, proto)
                 st = flows.get(rkey)
                 if st is not None:
                     key = rkey
@@ -463,13 +484,13 @@ class FlowMeter:
                     expired.append((key, st, why))
                     st = None
                 if st is None and reverse:
-                    key = (ver, src, dst, sport, dport, proto)
+                    key = pack(src, dst, sport, dport, proto)
                     reverse = False
             if st is None:
                 if biflow and answers_first(proto, flags, sport, dport, server):
                     # the first packet seen is an answer (see "Direction"): the other side
                     # initiated, and this packet is counted in the reverse direction
-                    key = (ver, dst, src, dport, sport, proto)
+                    key = pack(dst, src, dport, sport, proto)
                     reverse = True
                 st = [ts, ts, 0, 0, 0, 0, 0, 0, 0, None, None]
                 flows[key] = st
@@ -596,12 +617,13 @@ class FlowMeter:
         that does not track fragments would), at their own times."""
         ver, src, dst, proto, _ = fkey
         flows = self.flows
+        pack = KEY4.pack if ver == 4 else KEY6.pack
         for ts, octets in items:
-            key: Key = (ver, src, dst, 0, 0, proto)
+            key = pack(src, dst, 0, 0, proto)
             reverse = False
             st = flows.get(key)
             if st is None and self.biflow:
-                rkey: Key = (ver, dst, src, 0, 0, proto)
+                rkey = pack(dst, src, 0, 0, proto)
                 st = flows.get(rkey)
                 if st is not None:
                     key = rkey
@@ -611,7 +633,7 @@ class FlowMeter:
                 del flows[key]
                 self._held.append((key, st, why))
                 st = None
-                key = (ver, src, dst, 0, 0, proto)
+                key = pack(src, dst, 0, 0, proto)
                 reverse = False
             if st is None:
                 st = [ts, ts, 0, 0, 0, 0, 0, 0, 0, None, None]
@@ -719,13 +741,18 @@ class FlowMeter:
         del held[:cut]
 
     def _evict(self) -> None:
-        """Table full: force out the tenth of flows silent the longest (counted in ``forced``)."""
+        """Table full: force out the tenth of flows silent the longest (counted in ``forced``),
+        and release them at once. Why at once: they are the table's oldest, so they can go out
+        now in flow-end order; left for the next sweep, a flood of new sources (one new flow per
+        packet) would pile up evicted records for a whole sweep interval (3.75 s of packets),
+        beyond ``max_flows``, which is the bound that is meant to hold memory."""
         n = max(1, len(self.flows) // 10)
         oldest = sorted(self.flows.items(), key=lambda kv: kv[1][_END])[:n]
         for k, st in oldest:
             del self.flows[k]
             self._held.append((k, st, END_DETECTED if st[_FIN] & _CLOSED else END_FORCED))
         self.forced += n
+        self.release()
 
     def flush(self) -> None:
         """End of input: held fragments go to their port-0 flows, then every flow ends
@@ -752,8 +779,8 @@ class FlowMeter:
             return []
         recs = self._ready
         self._ready = []
-        v4 = [r for r in recs if r[0][0] == 4]
-        v6 = [r for r in recs if r[0][0] == 6] if len(v4) != len(recs) else []
+        v4 = [r for r in recs if len(r[0]) == 13]
+        v6 = [r for r in recs if len(r[0]) != 13] if len(v4) != len(recs) else []
         out = []
         with gc_paused():
             for group, ver in ((v4, 4), (v6, 6)):
@@ -784,7 +811,9 @@ class FlowMeter:
     def _columns(self, recs: list[tuple[Key, list[Any], int]], ver: int) -> FlowBatch:
         # transposed with zip(*...): a C loop per column instead of a comprehension per column
         keys, sts, reasons = zip(*recs, strict=True)
-        _, srcs, dsts, sports, dports, protos = zip(*keys, strict=True)
+        # the packed keys of one version joined and unpacked with one C call
+        fields = (KEY4 if ver == 4 else KEY6).iter_unpack(b"".join(keys))
+        srcs, dsts, sports, dports, protos = zip(*fields, strict=True)
         starts, ends, pkts, octets, flags, rpkts, roctets, rflags, _, hosts, urls = zip(*sts, strict=True)
         suffix = "IPv4" if ver == 4 else "IPv6"
         icmp = 1 if ver == 4 else 58

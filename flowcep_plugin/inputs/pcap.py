@@ -47,6 +47,7 @@ from .flowmeter import (
     DEFAULT_FRAG_HOLD,
     DEFAULT_FRAG_TIMEOUT,
     DEFAULT_INACTIVE_TIMEOUT,
+    DEFAULT_MAX_FLOWS,
     FAST_LINKTYPES,
     LINKTYPE_ETHERNET,
     LINKTYPE_RAW,
@@ -71,9 +72,10 @@ METER_SCHEMA: dict[str, Any] = {
                                                         "ACKs and retransmissions (default 5 s, Zeek's "
                                                         "tcp_close_delay; 0 ends it at once)"},
     "http": {"type": "boolean", "description": "extract HTTPRequestHost/HTTPRequestURL from requests"},
-    "max_flows": {"type": "integer", "minimum": 1, "description": "flow table size; beyond it the flows silent longest are forced out "
-                  "(counted). Memory: about 0.5 KB a flow (a 1.2M-source SYN flood filled the "
-                  "default 1,000,000: 0.9 GB for the meter); lower it on small hosts"},
+    "max_flows": {"type": "integer", "minimum": 1, "description": "flow table size; beyond it the flows silent longest are exported "
+                  "early (flowEndReason 4, counted; later packets start a new record). Memory: "
+                  "about 310 bytes a flow, so a flood that fills the default 500,000 holds the "
+                  "meter near 160 MB; lower it on small hosts"},
     "fragment_timeout": {**_DURATION_SCHEMA, "description": "how long a datagram's ports are remembered for its later "
                                                             "IP fragments (default 5 s)"},
     "fragment_hold": {**_DURATION_SCHEMA, "description": "how long a fragment that came before its first fragment waits "
@@ -90,7 +92,7 @@ METER_DEFAULTS: dict[str, Any] = {
     "tcp_end": True,
     "close_linger": DEFAULT_CLOSE_LINGER,
     "http": True,
-    "max_flows": 1_000_000,
+    "max_flows": DEFAULT_MAX_FLOWS,
     "fragment_timeout": DEFAULT_FRAG_TIMEOUT,
     "fragment_hold": DEFAULT_FRAG_HOLD,
     "max_fragments": 100_000,
