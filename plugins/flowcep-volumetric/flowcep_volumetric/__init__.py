@@ -223,40 +223,6 @@ def _int64(batch: FlowBatch, name: str, default: int) -> Any:
     return batch.derived(("int64", name, default), lambda: np.array(col, dtype=np.int64), col)
 
 
-def _icmp_codes(batch: FlowBatch) -> list[Any] | None:
-    """``icmp_type_code_column`` with values for the ICMP and ICMPv6 records only (None for
-    the others, which never read it), made once per batch under the key portscan and
-    volumetric share. The full column's per-record fallback (type-code, else the destination
-    port) ran over every record, ICMP or not, twice a batch: about 30 % of both detectors'
-    time on data.ipfix x 50. The ICMP records are taken out first (``batch.take``, columns
-    picked, not copied) and the one implementation runs on them."""
-    cols = batch.columns
-    raw = getattr(cols, "raw", cols.get)
-    names = ("icmpTypeCodeIPv4", "icmpTypeCodeIPv6", "destinationTransportPort")
-    if all(raw(name) is None for name in names):
-        return None
-    proto = int_column(batch, "protocolIdentifier")
-
-    def build() -> list[Any] | None:
-        try:
-            p = _int64(batch, "protocolIdentifier", 0)
-            rows: list[int] = np.flatnonzero((p == 1) | (p == 58)).tolist()
-        except OverflowError:  # a protocol beyond 64 bits (hostile input)
-            rows = [i for i, v in enumerate(proto) if v == 1 or v == 58]
-        out: list[Any] = [None] * batch.length
-        if rows:
-            part = icmp_type_code_column(batch.take(rows))
-            if part is None:
-                return None
-            for i, v in zip(rows, part, strict=True):
-                out[i] = v
-        return out
-
-    got: list[Any] | None = batch.derived(("icmp-type-code", "icmp-rows"), build, proto,
-                                          *map(raw, names))
-    return got
-
-
 def _raw(batch: FlowBatch, *names: str) -> list[Any] | None:
     for name in names:
         col = batch.columns.get(name)
@@ -544,7 +510,7 @@ class VolumetricDetector:
                 _raw(batch, "reverseTcpControlBits"),
                 int_column(batch, "flowStartMilliseconds", default=-1),
                 # ICMP types are read for the few records sent to group addresses only
-                _icmp_codes(batch), _raw(batch, "icmpTypeIPv4", "icmpTypeIPv6"))
+                icmp_type_code_column(batch), _raw(batch, "icmpTypeIPv4", "icmpTypeIPv6"))
 
     def _acc(self, st: _State, cols: tuple[Any, ...], idx: list[int]) -> None:
         (src, dst, proto, sport, dport, packets, octets, flags, times, rpackets, roctets, rflags,
