@@ -767,7 +767,7 @@ class FlowBatch:
     def take(self, indices: Iterable[int]) -> FlowBatch:
         """A new batch with the records at ``indices``, in that order."""
         idx = list(indices)
-        pick = _picker(idx)
+        pick = picker(idx)
         index: list[Any] = []
 
         def np_index() -> Any:  # built once, on the first column held as arrays
@@ -840,8 +840,9 @@ def _shared_lazy(batches: Sequence[FlowBatch], names: Iterable[str]) -> dict[str
     return out
 
 
-def _picker(idx: list[int]) -> Any:
-    """A function list -> list of the items at ``idx``; itemgetter keeps the loop in C."""
+def picker(idx: list[int]) -> Callable[[list[Any]], list[Any]]:
+    """A function list -> list of the items at ``idx``; itemgetter keeps the loop in C (a
+    batch's take, and the rows the workers' main process sends each worker)."""
     if not idx:
         return lambda col: []
     if len(idx) == 1:

@@ -93,6 +93,7 @@ from .records import (
     Columns,
     FlowBatch,
     array_values,
+    picker,
 )
 from .specs import Event
 from .stages import Stage, StageRunner
@@ -335,7 +336,7 @@ def pack_rows(batch: FlowBatch, idx: Any, times: Any) -> tuple[Any, ...]:
 
     cols = batch.columns
     arrays = cols.arrays if isinstance(cols, Columns) else None
-    pick = None if idx is None else _picker(idx.tolist())
+    pick = None if idx is None else picker(idx.tolist())
     out: list[tuple[str, str, Any]] = []
     for name in list(cols):
         parts = arrays(name) if arrays is not None else None
@@ -372,19 +373,6 @@ def _encoding(parts: Sequence[Any] | None) -> str | None:
         return None
     enc = encs.pop()
     return enc if enc == VALUES or enc == IPV4_TEXT else None
-
-
-def _picker(idx: list[int]) -> Callable[[list[Any]], list[Any]]:
-    """list -> the items at ``idx`` (itemgetter keeps the loop in C)."""
-    from operator import itemgetter
-
-    if not idx:
-        return lambda col: []
-    if len(idx) == 1:
-        i = idx[0]
-        return lambda col: [col[i]]
-    getter = itemgetter(*idx)
-    return lambda col: list(getter(col))
 
 
 def unpack_rows(data: tuple[Any, ...], ipv4: Callable[[Any], list[str]]) -> FlowBatch:
