@@ -206,18 +206,23 @@ _D, _DP = itemgetter(1), itemgetter(2)
 
 
 def _udp_counts(distinct: set[tuple[str, str, int]], asked: set[tuple[str, str, int]],
-                probes: list[tuple[str, str, int]], key_of: Callable[[Any], Any], member_of: Callable[[Any], Any],
+                probes: Mapping[tuple[str, str, int], int], key_of: Callable[[Any], Any], member_of: Callable[[Any], Any],
                 keys: set[Any]) -> tuple[dict[Any, set[Any]], Counter[Any], Counter[Any]]:
     """For the UDP keys at a threshold (``key_of`` a (source, host, port) triple: (source, port)
     for a horizontal scan, (source, host) for a vertical one): each key's unanswered members
-    (hosts, or ports), its distinct triples asked and its unanswered datagrams."""
+    (hosts, or ports), its distinct triples asked and its unanswered datagrams (``probes``:
+    unanswered triple -> datagrams)."""
     members: dict[Any, set[Any]] = defaultdict(set)
     for q in distinct:
         k = key_of(q)
         if k in keys:
             members[k].add(member_of(q))
     asked_n = Counter(k for k in map(key_of, asked) if k in keys)
-    probes_n = Counter(k for k in map(key_of, probes) if k in keys)
+    probes_n: Counter[Any] = Counter()
+    for q, n in probes.items():
+        k = key_of(q)
+        if k in keys:
+            probes_n[k] += n
     return members, asked_n, probes_n
 _S = itemgetter(0)
 #: the bits a failed or flag probe sets on its target, by outcome
@@ -431,8 +436,10 @@ class _Window:
 
     def __init__(self) -> None:
         self.touched: set[str] = set()
-        # UDP candidates wait for the window end: a reply flow may follow the request
-        self.udp: list[tuple[str, str, int]] = []
+        # UDP candidates wait for the window end: a reply flow may follow the request.
+        # (source, host, port) -> datagram records: a count, not a list, so one client
+        # repeating a query grows it by nothing (a list grew by one entry per record)
+        self.udp: Counter[tuple[str, str, int]] = Counter()
         # (dst, src, sport) of every UDP flow: the candidate (source, host, port) it answers,
         # so the answered candidates are a set difference
         self.udp_seen: set[tuple[str, str, int]] = set()
@@ -834,12 +841,14 @@ class PortScanDetector:
         if self.ignore:
             small = [i for i in small if not self._is_ignored(src[i])]
         services = UDP_SERVICE_PORTS
+        asked: list[tuple[str, str, int]] = []
         for i in small:
             dp = dport[i]
             sp = (sport[i] if sport is not None else 0) or 0
             # a reply from a service port to an ephemeral one (udp_is_reply, inlined)
             if not ((sp < 1024 or sp in services) and dp >= 1024 and sp != dp):
-                st.udp.append((src[i], dst[i], dp))
+                asked.append((src[i], dst[i], dp))
+        st.udp.update(asked)
 
     def _pings(self, st: _Window, cols: tuple[Any, ...], pings: list[int], typed: bool) -> None:
         """ICMP echo requests (or ICMP records without a type) into the window's sweep sets,
@@ -1134,7 +1143,7 @@ class PortScanDetector:
         v_hosts = sorted(k for k, n in Counter(map(_S_D, distinct)).items() if n >= self.v_ports)
         if not h_hosts and not v_hosts:
             return []
-        probes = [q for q in st.udp if q in distinct]  # every unanswered datagram, repeats too
+        probes = {q: n for q, n in st.udp.items() if q in distinct}  # unanswered datagrams, repeats too
         share = self.udp_share
         out: list[Event] = []
         if h_hosts:

@@ -121,3 +121,26 @@ def test_spoofed_ack_probes_do_not_hide_an_ack_scan() -> None:
     assert largest <= BOUND
     assert sum(window.ack_ports.values()) == kept  # the ports per pair the eviction ranks by
     assert ctx.stats.gauges["portscan.ack_keys_evicted"] == 4 * BOUND + 20 - kept
+
+
+def test_repeated_datagrams_keep_one_candidate_and_count_every_probe() -> None:
+    """bound30: the window's UDP candidates were a list, one entry per small datagram record,
+    so one host repeating a datagram to one port 50,000 times in a window held 50,000 entries.
+    They are a count per (source, host, port) now; the probes an alert reports stay exact."""
+    udp_base = BASE + 1000
+    repeats = [make_flow("192.0.2.9", "10.9.0.53", 5000, proto="udp", packets=1, octets=60,
+                         end_ms=udp_base + i) for i in range(50_000)]
+    # a UDP vertical scan whose every port is probed three times: 3 x 100 probes, 100 ports
+    scan = [make_flow(SCANNER, VICTIM, 2000 + p, proto="udp", packets=1, octets=40,
+                      end_ms=udp_base + 60_000 + 3 * p + k) for p in range(100) for k in range(3)]
+    det = build_detector(SPEC)
+    assert isinstance(det, PortScanDetector)
+    clock = ManualClock(det, 0)
+    for batch in to_batches(repeats + scan, 5000):
+        clock.feed(batch, watermark=False)
+    (window,) = det.windows._states.values()
+    assert len(window.udp) == 1 + 100  # one key for the repeating host, one per scanned port
+    assert window.udp[("192.0.2.9", "10.9.0.53", 5000)] == 50_000
+    clock.finish()
+    (alert,) = [e for e in clock.events if e["rule"]["id"] == "portscan-vertical"]
+    assert alert["flowcep"]["counts"] == {"ports": 100, "probes": 300}

@@ -41,6 +41,11 @@ Biflow records (RFC 5103) carry the destination's answer in ``reversePacketDelta
 ``reverseOctetDeltaCount``; it is counted as the reply uniflow it stands for, so the asymmetry
 tests see what the victim sent back. A record whose initiator sent nothing (a capture that
 holds only the answers) counts only its reverse side.
+
+A spoofed SYN flood brings one (victim, port, source) triple and one (source, destination)
+pair per source: a window keeps at most ``max_sources`` of each and counts what it refuses
+(``volumetric.sources_refused``, ``volumetric.asked_refused``); the flood is still found, its
+sources then a lower bound.
 """
 
 from __future__ import annotations
@@ -146,6 +151,9 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "amplification_ports": {"type": "object",
                                 "additionalProperties": {"type": "integer", "minimum": 1, "maximum": 65535},
                                 "description": "amplifying UDP services: name -> source port"},
+        "max_sources": {"type": "integer", "minimum": 1,
+                        "description": "(victim, port, source) SYN triples and (source, destination) pairs "
+                                       "kept per window; new ones past it are refused, counted"},
         "ignore_sources": {"type": "array", "items": {"type": "string"},
                            "description": "CIDRs of sanctioned senders (load generators, iperf hosts) "
                                           "never named as the source of an alert"},
@@ -167,6 +175,7 @@ DEFAULTS: dict[str, Any] = {
                             "ssdp": 1900, "ard": 3283, "ws-discovery": 3702, "mdns": 5353,
                             "coap": 5683, "ubiquiti": 10001, "memcached": 11211, "steam": 27015,
                             "quake": 27960, "jenkins": 33848, "dhdiscover": 37810},
+    "max_sources": 500_000,
     "ignore_sources": [],
 }
 
@@ -215,6 +224,25 @@ def _may_reach(bins: Mapping[int, float], limit: float) -> bool:
     return sum(v for v in bins.values() if v > 0) * (1 + 1e-9) + 1 >= limit
 
 
+def _add_bounded(table: set[Any], items: list[Any], cap: int) -> int:
+    """Add ``items`` to ``table`` while it holds fewer than ``cap``; return how many new ones
+    were refused. Under the cap (every window of real traffic) it is one C-level update; the
+    per-item loop runs only for the batch that fills the table and those after it, so a
+    spoofed flood costs no more than its records, and what was kept is counted exactly."""
+    if len(table) + len(items) <= cap:
+        table.update(items)
+        return 0
+    refused = 0
+    for x in items:
+        if x in table:
+            continue
+        if len(table) >= cap:
+            refused += 1
+        else:
+            table.add(x)
+    return refused
+
+
 def _int64(batch: FlowBatch, name: str, default: int) -> Any:
     """``int_column`` as an int64 array (read-only), made once per batch for ``_reads`` and
     ``_syn_only`` under the key portscan's ``_int64`` uses too, so whichever detector reads
@@ -256,7 +284,7 @@ def _is_group(addr: str, cache: dict[str, bool]) -> bool:
 class _State:
     __slots__ = ("syn", "syn_from", "pps_in", "by_in", "src_in", "by_out", "pk_out", "hot_in",
                  "resp_bins", "refl", "req", "req_pk", "resp_pk", "hot_resp", "synack", "synack_src", "asked", "smurf", "smurf_src",
-                 "echo", "sampling", "syn_sampled", "acked")
+                 "echo", "sampling", "syn_sampled", "acked", "syn_refused", "asked_refused")
 
     def __init__(self) -> None:
         # (victim, port, epoch second) -> attempts, and the (victim, port, source) seen: two
@@ -265,6 +293,11 @@ class _State:
         # regroups them for the few (victim, port) that reach the rate
         self.syn: Counter[tuple[str, int, int]] = Counter()
         self.syn_from: set[tuple[str, int, str]] = set()
+        # new (victim, port, source) triples and (source, destination) pairs refused once
+        # syn_from / asked hold max_sources: a window that refused any reports its SYN-flood
+        # sources as a lower bound and withholds its SYN-ACK reflection alerts (see _finish)
+        self.syn_refused = 0
+        self.asked_refused = 0
         # per (proto, host): packets per second (their sum is the total) and bytes received,
         # sources, bytes sent
         self.pps_in: dict[tuple[int, str], dict[int, float]] = defaultdict(dict)
@@ -318,6 +351,7 @@ class VolumetricDetector:
         self.amp_bps = float(config["amplification_bps"])
         self.min_refl = int(config["min_reflectors"])
         self.amp_ports = {int(p): n for n, p in config["amplification_ports"].items()}
+        self.max_sources = int(config["max_sources"])
         self._group: BoundedMemo[str, bool] = BoundedMemo(stats=ctx.stats, counter="volumetric.memo_resets")
         try:
             self.ignore = [ip_network(c, strict=False) for c in config.get("ignore_sources", ())]
@@ -473,10 +507,10 @@ class VolumetricDetector:
         loop_mask = np.asarray(keep, dtype=bool) & ~syn_mask
         return np.flatnonzero(loop_mask).tolist(), syn, loop_mask.tolist(), syn_mask.tolist()
 
-    @staticmethod
-    def _acc_syn(st: _State, cols: tuple[Any, ...], idx: list[int], weights: list[int] | None = None) -> None:
+    def _acc_syn(self, st: _State, cols: tuple[Any, ...], idx: list[int], weights: list[int] | None = None) -> None:
         """The SYNs without ACK among ``idx`` (see :meth:`_syn_only`), counted at C level
-        (sampled: each record counts as the ``weights`` attempts it stands for)."""
+        (sampled: each record counts as the ``weights`` attempts it stands for); the sources
+        and pairs bounded by ``max_sources`` (:func:`_add_bounded`)."""
         if not idx:
             return
         src, dst, dport, times = cols[0], cols[1], cols[4], cols[8]
@@ -495,8 +529,17 @@ class VolumetricDetector:
             syn = st.syn
             for key, w in zip(zip(ds, ports, when, strict=True), ws, strict=True):
                 syn[key] += w
-        st.syn_from.update(zip(ds, ports, ss, strict=True))
-        st.asked.update(zip(ss, ds, strict=True))
+        self._refused(st, _add_bounded(st.syn_from, list(zip(ds, ports, ss, strict=True)), self.max_sources),
+                      _add_bounded(st.asked, list(zip(ss, ds, strict=True)), self.max_sources))
+
+    def _refused(self, st: _State, sources: int, pairs: int) -> None:
+        """Count what ``max_sources`` refused, in the window and in the stats."""
+        if sources:
+            st.syn_refused += sources
+            self.stats.add("volumetric.sources_refused", sources)
+        if pairs:
+            st.asked_refused += pairs
+            self.stats.add("volumetric.asked_refused", pairs)
 
     @staticmethod
     def _columns(batch: FlowBatch) -> tuple[Any, ...]:
@@ -546,8 +589,8 @@ class VolumetricDetector:
                             st.synack_src[d].add(s)
                     else:
                         st.syn[(d, dport[i], t // 1000)] += 1
-                        st.syn_from.add((d, dport[i], s))
-                        st.asked.add((s, d))
+                        self._refused(st, _add_bounded(st.syn_from, [(d, dport[i], s)], self.max_sources),
+                                      _add_bounded(st.asked, [(s, d)], self.max_sources))
                 if rf >= 0 and rf & SYN and rf & ACK and not (fwd and f >= 0 and f & SYN):
                     # biflow whose initiator sent no SYN in it: the SYN-ACK came unasked
                     st.synack[s][t // 1000] = st.synack[s].get(t // 1000, 0) + 1
@@ -660,14 +703,18 @@ class VolumetricDetector:
                 continue
             peak = max(per_second.values())
             n = sum(per_second.values())
+            # past max_sources the sources kept are a lower bound, and one kept is no proof
+            # that one host did it all
+            at_least = {"sources_at_least": True} if st.syn_refused else {}
             out.append(make_alert(
-                RULES[0], time_ms=end, detector=self.name, source_ip=next(iter(srcs)) if len(srcs) == 1 else None,
+                RULES[0], time_ms=end, detector=self.name,
+                source_ip=next(iter(srcs)) if len(srcs) == 1 and not at_least else None,
                 destination_ip=d, destination_port=port,
                 counts={"syn_flows": n, "peak_per_second": peak, "sources": len(srcs)},
                 summary=(f"{n} incomplete connections to {d}:{port} in {secs:g} s "
-                         f"(peak {peak} in one second) from {len(srcs)} sources"),
+                         f"(peak {peak} in one second) from {'at least ' if at_least else ''}{len(srcs)} sources"),
                 window=(start, end), key=d,
-                fields={"sample_sources": sorted(srcs)[:LIST_LIMIT], **sampled},
+                fields={"sample_sources": sorted(srcs)[:LIST_LIMIT], **sampled, **at_least},
             ))
         udp_pps, icmp_pps = self.udp_pps, self.icmp_pps
         loud = [kv for kv in ((k, st.pps_in[k]) for k in st.hot_in)
@@ -732,6 +779,12 @@ class VolumetricDetector:
             if sampled:
                 # "never asked" is the victim's SYN not seen, which a 1-in-N sample explains
                 self.stats.add("volumetric.sampled_withheld")
+                continue
+            if st.asked_refused:
+                # past max_sources a SYN the victim sent may not have been kept: "never asked"
+                # is unproven, so the alert is withheld, counted (the flood that filled the
+                # table is reported by its own rule)
+                self.stats.add("volumetric.synack_withheld")
                 continue
             n = sum(per_second.values())
             out.append(make_alert(

@@ -9,7 +9,16 @@ from flowcep_volumetric import SPEC
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flowcep_plugin.testing import check_detector, make_flow, run_detector, scenario_records
+from flowcep_plugin.context import Context
+from flowcep_plugin.testing import (
+    ManualClock,
+    build_detector,
+    check_detector,
+    make_flow,
+    run_detector,
+    scenario_records,
+    to_batches,
+)
 
 W = 10_000
 BASE = 1_700_000_000_000 - 1_700_000_000_000 % W
@@ -411,3 +420,47 @@ def test_icmp_type_in_the_destination_port() -> None:
     # ... and unreachables at that rate, answered in full, stay silent as they do with the element
     other = [dict(moved(r), destinationTransportPort=3 * 256 + 3) for r in flood + replies]
     assert run_detector(SPEC, other) == []
+
+
+def test_spoofed_syn_flood_past_max_sources_is_bounded_and_still_found() -> None:
+    """bound30: the (victim, port, source) triples and (source, destination) pairs of a window
+    grew with every spoofed source. Past ``max_sources`` new ones are refused, counted; the
+    flood is still found on its victim, its sources reported as a lower bound, no one named."""
+    ctx = Context()
+    det = build_detector(SPEC, {"max_sources": 1000}, ctx)
+    clock = ManualClock(det, 0)
+    for batch in to_batches(syn_flood(5000), 700):
+        clock.feed(batch, watermark=False)
+    (window,) = det.windows._states.values()
+    assert len(window.syn_from) == 1000 and len(window.asked) == 1000
+    clock.finish()
+    (alert,) = clock.events
+    assert alert["rule"]["id"] == "volumetric-syn-flood"
+    assert alert["destination"] == {"ip": "10.0.0.80", "port": 80} and "source" not in alert
+    assert alert["flowcep"]["counts"] == {"syn_flows": 5000, "peak_per_second": 500, "sources": 1000}
+    assert alert["flowcep"]["fields"]["sources_at_least"] is True
+    assert "from at least 1000 sources" in alert["message"]
+    assert ctx.stats.gauges["volumetric.sources_refused"] == 4000
+    assert ctx.stats.gauges["volumetric.asked_refused"] == 4000
+
+
+def test_under_max_sources_nothing_is_refused() -> None:
+    ctx = Context()
+    (alert,) = run_detector(SPEC, syn_flood(1000), config={"max_sources": 1000}, ctx=ctx)
+    assert alert["flowcep"]["counts"]["sources"] == 1000 and "sources_at_least" not in alert["flowcep"]["fields"]
+    assert "volumetric.sources_refused" not in ctx.stats.gauges
+
+
+def test_synack_reflection_is_withheld_when_asked_pairs_were_refused() -> None:
+    """Past ``max_sources`` the victim's own SYNs may not have been kept, so "never asked" is
+    unproven: the SYN-ACK reflection alert of that window is withheld, counted; the SYN flood
+    that filled the table is still reported. Under the bound the same window reports both."""
+    synacks = [make_flow(f"203.0.113.{r + 1}", "10.0.0.44", 40000 + n, sport=80, packets=1, flags="SA",
+                         end_ms=BASE + 1000 + r * 40 + n) for r in range(20) for n in range(10)]
+    records = sorted(syn_flood(5000) + synacks, key=lambda r: r["flowEndMilliseconds"])
+    ctx = Context()
+    events = run_detector(SPEC, records, config={"max_sources": 1000}, ctx=ctx)
+    assert [e["rule"]["id"] for e in events] == ["volumetric-syn-flood"]
+    assert ctx.stats.gauges["volumetric.synack_withheld"] == 1
+    both = run_detector(SPEC, records, config={"max_sources": 10_000})
+    assert sorted(e["rule"]["id"] for e in both) == ["volumetric-syn-flood", "volumetric-synack-reflection"]
