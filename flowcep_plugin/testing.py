@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import json
+import socket
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -37,6 +38,8 @@ __all__ = [
     "scenario_records",
     "METER_FIELDS",
     "meter_records",
+    "loopback_recorder",
+    "drain_datagrams",
 ]
 
 #: The columns of a biflow record from the pcap meter, in the order detector tests quote
@@ -440,3 +443,27 @@ def _check_behaviour(make: Callable[[], Detector], spec: DetectorSpec | None, at
     if problems:
         raise ConformanceError(f"detector {label}: " + "; ".join(problems))
     return events
+
+
+def loopback_recorder() -> socket.socket:
+    """A UDP socket on 127.0.0.1 (a free port) for a real exporter under test (softflowd,
+    pmacct) to send to. The 16 MB receive buffer holds the burst an exporter reading a capture
+    sends at once, which the default buffer would drop before the test reads it."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 24)
+    s.bind(("127.0.0.1", 0))
+    return s
+
+
+def drain_datagrams(s: socket.socket, quiet: float = 0.5) -> list[bytes]:
+    """Every datagram ``s`` holds or receives until ``quiet`` seconds pass without one; then
+    ``s`` is closed."""
+    s.settimeout(quiet)
+    out: list[bytes] = []
+    try:
+        while True:
+            out.append(s.recv(65535))
+    except TimeoutError:
+        pass
+    s.close()
+    return out

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import socket
 import subprocess
 import sys
 import uuid
 from pathlib import Path
 from typing import Any
+
+from flowcep_plugin.testing import drain_datagrams, loopback_recorder
 
 ROOT = Path(__file__).resolve().parent.parent
 SETS = (ROOT / "tests" / "fixtures" / "realtools", ROOT.parent / "shared" / "data" / "traces")
@@ -45,9 +46,7 @@ def _export(capture: Path, out: Path, args: list[str]) -> None:
     """softflowd reads ``capture`` and sends to loopback; the datagrams are wrapped into ``out``."""
     import scapy.all as sc
 
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 24)
-    s.bind(("127.0.0.1", 0))
+    s = loopback_recorder()
     ctl = Path(f"/tmp/sf{uuid.uuid4().hex[:4]}")  # softflowd 1.1.0 hangs on a long socket path
     pid = Path(f"/tmp/sf{uuid.uuid4().hex[:4]}.pid")
     try:
@@ -57,14 +56,7 @@ def _export(capture: Path, out: Path, args: list[str]) -> None:
     finally:
         ctl.unlink(missing_ok=True)
         pid.unlink(missing_ok=True)
-    s.settimeout(0.5)
-    data: list[bytes] = []
-    try:
-        while True:
-            data.append(s.recv(65535))
-    except TimeoutError:
-        pass
-    s.close()
+    data = drain_datagrams(s)
     sc.wrpcap(str(out), [sc.Ether() / sc.IP(src="127.0.0.1", dst="127.0.0.1") / sc.UDP(sport=9, dport=2055) / d
                          for d in data])
 

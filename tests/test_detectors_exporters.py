@@ -20,7 +20,6 @@ records with evidence named a browser a scanner (``suricata_web_browsing_2.pcap`
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
 import uuid
@@ -28,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from flowcep_plugin.testing import drain_datagrams, loopback_recorder
 
 pytestmark = [pytest.mark.tools, pytest.mark.slow]
 
@@ -73,28 +74,9 @@ CASES: list[tuple[str, str, tuple[str, ...], set[str]]] = [
 ]
 
 
-def _recorder() -> socket.socket:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 24)
-    s.bind(("127.0.0.1", 0))
-    return s
-
-
-def _drain(s: socket.socket) -> list[bytes]:
-    s.settimeout(0.5)
-    out = []
-    try:
-        while True:
-            out.append(s.recv(65535))
-    except TimeoutError:
-        pass
-    s.close()
-    return out
-
-
 def _export(tool: str, args: tuple[str, ...], capture: Path, tmp: Path) -> list[bytes]:
     """The exporter reads the capture (capture time) and sends to a loopback socket."""
-    s = _recorder()
+    s = loopback_recorder()
     port = s.getsockname()[1]
     if tool == "softflowd":
         ctl = Path(f"/tmp/sf{uuid.uuid4().hex[:4]}")  # softflowd 1.1.0 hangs on a long socket path
@@ -104,7 +86,7 @@ def _export(tool: str, args: tuple[str, ...], capture: Path, tmp: Path) -> list[
                            capture_output=True, timeout=60, check=True, stdin=subprocess.DEVNULL)
         finally:
             ctl.unlink(missing_ok=True)
-        return _drain(s)
+        return drain_datagrams(s)
     # pmacctd 1.7.7 exits with status 1 now and then (test_exporters_differential.py): it is
     # started afresh on a new socket after a pause, and a sixth failure shows its own words
     for attempt in range(6):
@@ -119,10 +101,10 @@ def _export(tool: str, args: tuple[str, ...], capture: Path, tmp: Path) -> list[
                         "aggregate: src_host, dst_host, src_port, dst_port, proto, tos, tcpflags\n")
         res = subprocess.run(["pmacctd", "-f", str(conf)], capture_output=True, timeout=60,
                              stdin=subprocess.DEVNULL)
-        sent = _drain(s)
+        sent = drain_datagrams(s)
         if res.returncode == 0:
             return sent
-        s = _recorder()
+        s = loopback_recorder()
         port = s.getsockname()[1]
     s.close()
     raise AssertionError(f"pmacctd failed: {res.stderr.decode(errors='replace')[-2000:]}")

@@ -231,3 +231,21 @@ def test_manual_clock_records_each_event_once() -> None:
     out = clock.feed(FlowBatch.from_rows(ATTACK[:2]))
     assert [e["source"]["ip"] for e in out] == ["192.0.2.8", "192.0.2.9"]
     assert clock.events == out
+
+
+def test_loopback_recorder_keeps_a_burst_and_drain_closes_it() -> None:
+    """What the exporter tests rely on: every datagram of a burst sent before the first read
+    is kept, the order is kept, and draining ends after the quiet time and closes the socket."""
+    import socket
+
+    from flowcep_plugin.testing import drain_datagrams, loopback_recorder
+
+    rec = loopback_recorder()
+    host, port = rec.getsockname()
+    assert host == "127.0.0.1"
+    sent = [i.to_bytes(4, "big") * 300 for i in range(2000)]  # 2.4 MB: past a default buffer
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as out:
+        for d in sent:
+            out.sendto(d, (host, port))
+    assert drain_datagrams(rec, quiet=0.2) == sent
+    assert rec.fileno() == -1

@@ -35,6 +35,7 @@ import pytest
 
 from flowcep_plugin.context import Context
 from flowcep_plugin.inputs.ipfix_decode import MessageDecoder
+from flowcep_plugin.testing import drain_datagrams, loopback_recorder
 
 pytestmark = [pytest.mark.shared, pytest.mark.tools, pytest.mark.slow]
 
@@ -45,28 +46,9 @@ Rec = tuple[Any, ...]
 ICMP = (1, 58)
 
 
-def _recorder() -> socket.socket:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 24)
-    s.bind(("127.0.0.1", 0))
-    return s
-
-
-def _drain(s: socket.socket, quiet: float) -> list[bytes]:
-    s.settimeout(quiet)
-    out = []
-    try:
-        while True:
-            out.append(s.recv(65535))
-    except TimeoutError:
-        pass
-    s.close()
-    return out
-
-
 def softflowd(capture: Path, version: str, extra: list[str], tmp: Path) -> list[bytes]:
     """softflowd reads the capture (-a: capture time) and exports to a loopback socket."""
-    s = _recorder()
+    s = loopback_recorder()
     tag = uuid.uuid4().hex[:4]  # softflowd 1.1.0 hangs on a long control socket path
     ctl, pid = Path(f"/tmp/sf{tag}"), tmp / "sf.pid"
     cmd = ["softflowd", "-r", str(capture), "-n", f"127.0.0.1:{s.getsockname()[1]}", "-v", version, "-d",
@@ -75,7 +57,7 @@ def softflowd(capture: Path, version: str, extra: list[str], tmp: Path) -> list[
         subprocess.run(cmd, capture_output=True, timeout=60, check=True, stdin=subprocess.DEVNULL)
     finally:
         ctl.unlink(missing_ok=True)
-    return _drain(s, 0.5)
+    return drain_datagrams(s)
 
 
 def pmacctd(capture: Path, version: str, extra: list[str], tmp: Path) -> list[bytes]:
@@ -89,7 +71,7 @@ def pmacctd(capture: Path, version: str, extra: list[str], tmp: Path) -> list[by
     for attempt in range(6):
         if attempt:
             time.sleep(0.2 * attempt)
-        s = _recorder()
+        s = loopback_recorder()
         conf.write_text("daemonize: false\n"
                         f"pcap_savefile: {capture}\n"
                         "plugins: nfprobe\n"
@@ -99,7 +81,7 @@ def pmacctd(capture: Path, version: str, extra: list[str], tmp: Path) -> list[by
                         "nfprobe_timeouts: maxlife=1000000:general=1000000\n")
         res = subprocess.run(["pmacctd", "-f", str(conf)], capture_output=True, timeout=60,
                              stdin=subprocess.DEVNULL)
-        sent = _drain(s, 0.5)
+        sent = drain_datagrams(s)
         if res.returncode == 0:
             return sent
     raise AssertionError(f"pmacctd failed: {res.stderr.decode(errors='replace')[-2000:]}")
