@@ -81,3 +81,28 @@ def run_market_ir(epl: str, fields: tuple[str, ...], join_keys: bool = False
         ins, rem = out.setdefault(r.time_ms, ([], []))
         (rem if r.removed else ins).append(tuple(r.values[f] for f in fields))
     return out
+
+
+#: one step of :func:`deliveries`: (time, event fields) sends one event, an int advances time,
+#: a list sends its events as one batch
+Ev = tuple[int, dict[str, Any]] | int | list[tuple[int, dict[str, Any]]]
+
+
+def deliveries(epl: str, events: list[Ev], *fields: str, statement: str = "s0") -> list[tuple[Any, ...]]:
+    """Sends the events; returns (time, '+'/'-', fields...) per row of ``statement`` (no
+    end-of-input flush: the cases stop before timers they do not pin down)."""
+    h = Harness(epl)
+    for e in events:
+        if isinstance(e, int):
+            h.watermark(e)
+        elif isinstance(e, list):
+            h.batch(e)
+        else:
+            h.send(e[0], **e[1])
+    return [(r.time_ms, "-" if r.removed else "+", *(r.values[f] for f in fields)) for r in h.of(statement)]
+
+
+def one_ms_apart(*events: dict[str, Any]) -> list[Ev]:
+    """Events 1 ms apart (Esper's regression tests send them without moving the clock; the
+    count conditions do not read time)."""
+    return [(i + 1, e) for i, e in enumerate(events)]

@@ -12,19 +12,10 @@ from flowcep_plugin.engine.compiler import compile_module
 from flowcep_plugin.engine.harness import Harness
 from flowcep_plugin.errors import EPLError
 
+from .esper import deliveries
+
 ETB = "espertechinc/esper regression-lib suite/view/ViewExternallyTimedBatched.{}"
 CAST = "espertechinc/esper regression-lib suite/expr/exprcore/ExprCoreCast.{}"
-
-
-def deliveries(epl: str, events: list[tuple[int, dict[str, Any]] | int], *fields: str) -> list[tuple[Any, ...]]:
-    """Sends the events (an int advances time); returns (time, '+'/'-', fields...) per row of s0."""
-    h = Harness(epl)
-    for e in events:
-        if isinstance(e, int):
-            h.watermark(e)
-        else:
-            h.send(e[0], **e[1])
-    return [(r.time_ms, "-" if r.removed else "+", *(r.values[f] for f in fields)) for r in h.of("s0")]
 
 
 def hms(text: str) -> int:

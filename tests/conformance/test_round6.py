@@ -12,34 +12,13 @@ from typing import Any
 import pytest
 
 from flowcep_plugin.engine.compiler import compile_module
-from flowcep_plugin.engine.harness import Harness
 from flowcep_plugin.errors import EPLError
 
-Ev = tuple[int, dict[str, Any]] | int | list[tuple[int, dict[str, Any]]]
+from .esper import Ev, deliveries, one_ms_apart
 
 RPG = "espertechinc/esper regression-lib suite/resultset/outputlimit/ResultSetOutputLimitRowPerGroup.{}"
 RPE = "espertechinc/esper regression-lib suite/resultset/outputlimit/ResultSetOutputLimitRowPerEvent.{}"
 REF = "Esper reference, {}"
-
-
-def deliveries(epl: str, events: list[Ev], *fields: str) -> list[tuple[Any, ...]]:
-    """Sends the events; returns (time, '+'/'-', fields...) per row of s0 (no end-of-input flush:
-    the cases stop before timers they do not pin down)."""
-    h = Harness(epl)
-    for e in events:
-        if isinstance(e, int):
-            h.watermark(e)
-        elif isinstance(e, list):
-            h.batch(e)
-        else:
-            h.send(e[0], **e[1])
-    return [(r.time_ms, "-" if r.removed else "+", *(r.values[f] for f in fields)) for r in h.of("s0")]
-
-
-def one_ms_apart(*events: dict[str, Any]) -> list[Ev]:
-    """Events 1 ms apart (Esper's regression tests send them without moving the clock; the
-    count conditions do not read time)."""
-    return [(i + 1, e) for i, e in enumerate(events)]
 
 
 def md(symbol: str, price: float) -> dict[str, Any]:

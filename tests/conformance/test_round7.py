@@ -5,34 +5,14 @@ watermark; a list is one batch at one time) and compares the rows."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from flowcep_plugin.engine.compiler import compile_module
-from flowcep_plugin.engine.harness import Harness
 from flowcep_plugin.errors import EPLError
 
-Ev = tuple[int, dict[str, Any]] | int | list[tuple[int, dict[str, Any]]]
+from .esper import deliveries, one_ms_apart
 
 REF = "Esper reference, {}"
-
-
-def deliveries(epl: str, events: list[Ev], *fields: str) -> list[tuple[Any, ...]]:
-    """Sends the events; returns (time, '+'/'-', fields...) per row of s0."""
-    h = Harness(epl)
-    for e in events:
-        if isinstance(e, int):
-            h.watermark(e)
-        elif isinstance(e, list):
-            h.batch(e)
-        else:
-            h.send(e[0], **e[1])
-    return [(r.time_ms, "-" if r.removed else "+", *(r.values[f] for f in fields)) for r in h.of("s0")]
-
-
-def one_ms_apart(*events: dict[str, Any]) -> list[Ev]:
-    return [(i + 1, e) for i, e in enumerate(events)]
 
 
 # -- regexp ------------------------------------------------------------------------------------------

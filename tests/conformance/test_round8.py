@@ -15,25 +15,7 @@ from flowcep_plugin.engine.compiler import compile_module
 from flowcep_plugin.engine.harness import Harness
 from flowcep_plugin.errors import EPLError
 
-Ev = tuple[int, dict[str, Any]] | int | list[tuple[int, dict[str, Any]]]
-
-
-def deliveries(epl: str, events: list[Ev], *fields: str, statement: str = "s0") -> list[tuple[Any, ...]]:
-    """Sends the events; returns (time, '+'/'-', fields...) per row of ``statement``."""
-    h = Harness(epl)
-    for e in events:
-        if isinstance(e, int):
-            h.watermark(e)
-        elif isinstance(e, list):
-            h.batch(e)
-        else:
-            h.send(e[0], **e[1])
-    return [(r.time_ms, "-" if r.removed else "+", *(r.values[f] for f in fields)) for r in h.of(statement)]
-
-
-def one_ms_apart(*events: dict[str, Any]) -> list[Ev]:
-    return [(i + 1, e) for i, e in enumerate(events)]
-
+from .esper import deliveries
 
 # -- operand types outside SELECT ------------------------------------------------------------------
 

@@ -11,23 +11,13 @@ from typing import Any
 import pytest
 
 from flowcep_plugin.engine.compiler import compile_module
-from flowcep_plugin.engine.harness import Harness
 from flowcep_plugin.errors import EPLError
+
+from .esper import deliveries
 
 
 def esper(construct: str, cite: str) -> Any:
     return pytest.mark.esper(construct, cite=f"espertechinc/esper {cite}")
-
-
-def deliveries(epl: str, events: list[tuple[int, dict[str, Any]] | int], *fields: str) -> list[tuple[Any, ...]]:
-    """Sends the events (an int advances time); returns (time, '+'/'-', fields...) per row of s0."""
-    h = Harness(epl)
-    for e in events:
-        if isinstance(e, int):
-            h.watermark(e)
-        else:
-            h.send(e[0], **e[1])
-    return [(r.time_ms, "-" if r.removed else "+", *(r.values[f] for f in fields)) for r in h.of("s0")]
 
 
 def sb(t: int, s: str, i: int) -> tuple[int, dict[str, Any]]:
