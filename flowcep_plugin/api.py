@@ -39,7 +39,7 @@ from .errors import ConfigError, EPLError, FlowcepError, InputError, PluginError
 from .hookspecs import hookimpl
 from .inprocess import RunResult, run
 from .manager import PluginInfo, make_plugin_manager
-from .memo import BoundedMemo
+from .memo import BoundedMemo, weakest_keys
 from .records import ALERT_STREAM, METRIC_STREAM, FlowBatch
 from .specs import (
     Address,
@@ -68,7 +68,7 @@ API_GROUPS: dict[str, list[str]] = {
     "Alerts and windows for Python detectors": [
         "make_alert", "make_metric", "alert_from_row", "TumblingWindows", "address_column",
         "int_column", "icmp_type_code_column", "sampling_column", "sampling_rate", "iso_ms", "ms_from_iso", "SEVERITY", "TECHNIQUES", "TACTICS", "TRANSPORT",
-        "validate_technique", "event_errors", "validate_event", "BoundedMemo"],
+        "validate_technique", "event_errors", "validate_event", "BoundedMemo", "weakest_keys"],
     "Configuration": ["parse_duration", "DURATION_SCHEMA"],
     "Errors (one line for the user, exit code 2)": [
         "FlowcepError", "ConfigError", "InputError", "PluginError", "EPLError"],
@@ -101,6 +101,7 @@ __all__ = [  # the union of API_GROUPS, spelled out for type checkers (a test ke
     "Context", "Stats", "ALERT_STREAM", "METRIC_STREAM", "make_alert", "make_metric", "alert_from_row", "TumblingWindows",
     "address_column", "int_column", "icmp_type_code_column", "sampling_column", "sampling_rate", "iso_ms", "ms_from_iso", "SEVERITY", "TECHNIQUES",
     "TACTICS", "TRANSPORT", "validate_technique", "event_errors", "validate_event", "BoundedMemo",
+    "weakest_keys",
     "parse_duration", "DURATION_SCHEMA", "FlowcepError", "ConfigError", "InputError",
     "PluginError", "EPLError", "run", "RunResult", "make_plugin_manager", "PluginInfo",
     "check_detector", "ConformanceError",

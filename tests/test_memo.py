@@ -51,3 +51,21 @@ def test_shipped_detectors_memos_stay_bounded_under_spoofed_sources(
     table = getattr(det, memo)
     assert 0 < len(table) <= DEFAULT_MEMO_SIZE
     assert ctx.stats.gauges[f"{plugin}.memo_resets"] >= 1
+
+
+def test_weakest_keys_takes_one_entry_sources_first_then_ranks() -> None:
+    """What the detectors' full tables forget: weak entries (evidence <= 1) in insertion order
+    while there are enough; else every key ranked by evidence, oldest first among equals."""
+    from flowcep_plugin.api import weakest_keys
+
+    def size(_k: str, v: list[int]) -> int:
+        return len(v)
+
+    flood = {f"s{i}": [1] for i in range(14)} | {"scanner": [1] * 150}
+    flood = {"scanner": [1] * 150} | flood  # the scanner came first: age must not doom it
+    assert weakest_keys(flood, size, 8) == ["s0"]  # 15 // 8: one, the oldest weak one
+    assert weakest_keys(flood, size, 2) == [f"s{i}" for i in range(7)]
+    strong = {"a": [1] * 5, "b": [1] * 2, "c": [1] * 9, "d": [1] * 2, "e": [1] * 3,
+              "f": [1] * 4, "g": [1] * 7, "h": [1] * 6}
+    assert weakest_keys(strong, size, 4) == ["b", "d"]  # ranked, stable among equals
+    assert weakest_keys({"x": [1] * 3}, size, 8) == ["x"]  # at least one

@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Mapping
 from ipaddress import ip_address, ip_network
-from itertools import compress, islice
+from itertools import compress
 from typing import Any
 
 import numpy as np
@@ -51,6 +51,7 @@ from flowcep_plugin.api import (
     int_column,
     make_alert,
     parse_duration,
+    weakest_keys,
 )
 
 __all__ = ["SPEC", "BruteForceDetector", "flowcep_register_detectors"]
@@ -198,6 +199,11 @@ class _Queue(deque[_Attempt]):
     def __reduce__(self) -> tuple[Any, ...]:
         # deque's own would call _Queue(items, maxlen) and drop in_order
         return _Queue, (self.maxlen, list(self), self.in_order)
+
+
+def _queued(_key: Any, q: _Queue) -> int:
+    """A key's evidence when a full table forgets the weakest: its attempts queued."""
+    return len(q)
 
 
 class BruteForceDetector:
@@ -363,12 +369,7 @@ class BruteForceDetector:
         queue has none) in creation order and stops when it has enough; only when there are
         too few are all keys ranked by their attempts (stable: the oldest first among equals).
         One pass per burst that frees a fixed share keeps the cost per new key constant."""
-        want = max(1, len(table) // EVICT_SHARE)
-        victims = list(islice((k for k, q in table.items() if len(q) <= 1), want))
-        if len(victims) < want:
-            keys = list(table)
-            queued = np.fromiter(map(len, table.values()), dtype=np.int64, count=len(keys))
-            victims = [keys[i] for i in np.argsort(queued, kind="stable")[:want].tolist()]
+        victims = weakest_keys(table, _queued, EVICT_SHARE)
         for k in victims:
             del table[k]
         self.stats.add("bruteforce.keys_evicted", len(victims))

@@ -66,6 +66,7 @@ from flowcep_plugin.api import (
     parse_duration,
     sampling_column,
     sampling_rate,
+    weakest_keys,
 )
 
 from .probes import (
@@ -279,6 +280,11 @@ def _int64(batch: FlowBatch, name: str, default: int) -> Any:
     (OverflowError when a value does not fit)."""
     col = int_column(batch, name, default=default)
     return batch.derived(("int64", name, default), lambda: np.array(col, dtype=np.int64), col)
+
+
+def _targets_kept(_s: str, source: _Source) -> int:
+    """A source's evidence when the full ``sources`` table forgets the weakest: its targets."""
+    return len(source.targets)
 
 
 def _reached(source: _Source, d: str, bits: int) -> None:
@@ -595,13 +601,7 @@ class PortScanDetector:
         constant; a source that must outdo ``n`` targets to survive cost its sender ``n``
         records per spoofed address."""
         sources = self.sources
-        want = max(1, len(sources) // EVICT_SHARE)
-        victims = list(islice((s for s, src in sources.items() if len(src.targets) <= 1), want))
-        if len(victims) < want:
-            keys = list(sources)
-            evidence = np.fromiter((len(src.targets) for src in sources.values()), dtype=np.int64,
-                                   count=len(keys))
-            victims = [keys[i] for i in np.argsort(evidence, kind="stable")[:want].tolist()]
+        victims = weakest_keys(sources, _targets_kept, EVICT_SHARE)
         for s in victims:
             del sources[s]
         self.stats.add("portscan.sources_evicted", len(victims))
@@ -677,12 +677,7 @@ class PortScanDetector:
         hide a real ACK scan that began after them; the rule counts ports per pair, so that is
         the evidence ranked, as ``_evict_sources`` ranks sources by their targets."""
         counts, pairs = st.acks, st.ack_ports
-        want = max(1, len(counts) // EVICT_SHARE)
-        victims = list(islice((k for k in counts if pairs[k[:2]] <= 1), want))
-        if len(victims) < want:
-            keys = list(counts)
-            ports = np.fromiter((pairs[k[:2]] for k in keys), dtype=np.int64, count=len(keys))
-            victims = [keys[i] for i in np.argsort(ports, kind="stable")[:want].tolist()]
+        victims = weakest_keys(counts, lambda k, _n: pairs[k[:2]], EVICT_SHARE)
         for k in victims:
             del counts[k]
             pair = k[:2]
